@@ -1,0 +1,51 @@
+/**
+ * Ports: what a runtime must provide around the engine. The engine itself is synchronous and pure;
+ * these interfaces are implemented by the embedded runtime (in memory) and the cloud runtime (S3, SQS).
+ */
+import type { ColoMessage } from './protocol/messages.ts';
+
+/** Carries COLO messages in one direction, in order (SQS FIFO, one message group per VM). */
+export interface MessageChannel {
+  /** Sends messages in the given order. Idempotent per (vmId, epoch, seq, type): a resend is deduplicated. */
+  send(messages: readonly ColoMessage[]): Promise<void>;
+}
+
+/** Holds page-delta objects (claim check). Keys are `<vmId>/<epoch>/<seq>-<kind>`. */
+export interface DeltaStore {
+  /**
+   * Stores an object create-only. Writing the same key again with identical bytes succeeds (retry);
+   * with different bytes it throws {@link DeltaConflictError}.
+   */
+  put(key: string, bytes: Uint8Array): Promise<void>;
+  /** Reads an object; throws if it does not exist. */
+  get(key: string): Promise<Uint8Array>;
+}
+
+/** A stored state document and the version tag that a compare-and-swap must name. */
+export interface Versioned<T> {
+  /** The document. */
+  value: T;
+  /** Opaque version tag (an S3 ETag in the cloud). */
+  etag: string;
+}
+
+/** Persistent node state, updated only by compare-and-swap. */
+export interface StateStore {
+  /** Loads the document at `key`, or `undefined` if there is none. */
+  load(key: string): Promise<Versioned<Uint8Array> | undefined>;
+  /**
+   * Writes `value` if the stored version is still `etag` (or, with `etag` undefined, if nothing is stored).
+   * Throws {@link StateConflictError} when another writer got there first. Returns the new tag.
+   */
+  save(key: string, value: Uint8Array, etag: string | undefined): Promise<string>;
+}
+
+/** A create-only delta write found different bytes under the same key. */
+export class DeltaConflictError extends Error {
+  override readonly name = 'DeltaConflictError';
+}
+
+/** A compare-and-swap lost: the state changed since it was loaded. */
+export class StateConflictError extends Error {
+  override readonly name = 'StateConflictError';
+}
