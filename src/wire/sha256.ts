@@ -1,0 +1,36 @@
+/** SHA-256 helpers (node:crypto) for the claim check and the page-delta trailer. */
+import { createHash } from 'node:crypto';
+
+/** SHA-256 of `bytes` as 64 lower-case hex digits: the claim-check form carried by `delta` messages. */
+export function sha256Hex(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+/** Digests of an object and of its body (everything before the trailer), from one pass over the bytes. */
+export interface SplitDigests {
+  /** SHA-256 of `bytes[0, bodyEnd)`, 32 bytes. */
+  body: Buffer;
+  /** SHA-256 of all of `bytes`, lower-case hex. */
+  wholeHex: string;
+}
+
+/**
+ * Hashes `bytes[0, bodyEnd)` once, forks the hash state to finish the body digest, then feeds the rest
+ * to get the whole-object digest: both checksums for the cost of one pass.
+ */
+export function splitDigests(bytes: Uint8Array, bodyEnd: number): SplitDigests {
+  const hash = createHash('sha256').update(bytes.subarray(0, bodyEnd));
+  const body = hash.copy().digest();
+  const wholeHex = hash.update(bytes.subarray(bodyEnd)).digest('hex');
+  return { body, wholeHex };
+}
+
+/**
+ * Seals an object whose body is `out[0, bodyEnd)`: writes the body's SHA-256 into the 32-byte trailer at
+ * `bodyEnd`, and returns the whole object's SHA-256 (hex) from the same pass, for the claim check.
+ */
+export function sealWithTrailer(out: Uint8Array, bodyEnd: number): string {
+  const hash = createHash('sha256').update(out.subarray(0, bodyEnd));
+  out.set(hash.copy().digest(), bodyEnd);
+  return hash.update(out.subarray(bodyEnd)).digest('hex');
+}
