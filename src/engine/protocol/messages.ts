@@ -104,7 +104,12 @@ export type PrimaryMessage =
   | DeltaMessage
   | Heartbeat;
 /** Messages the secondary sends. */
-export type SecondaryMessage = CheckpointReady | CheckpointReply | VmstateReceived | VmstateLoaded | Heartbeat;
+export type SecondaryMessage =
+  | CheckpointReady
+  | CheckpointReply
+  | VmstateReceived
+  | VmstateLoaded
+  | Heartbeat;
 /** Any COLO message. */
 export type ColoMessage = PrimaryMessage | SecondaryMessage;
 /** Message type names. */

@@ -1,0 +1,82 @@
+#!/usr/bin/env -S npx tsx
+import { readFileSync, writeFileSync } from 'node:fs';
+import { Command, CommanderError } from 'commander';
+import { flagsToScenario, type RunFlags } from '../src/cli/flags.ts';
+import { renderTable } from '../src/cli/report.ts';
+import { runScenario } from '../src/cli/run-command.ts';
+import { resolveScenario, ScenarioError } from '../src/cli/scenario.ts';
+
+function readScenarioFile(path: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new ScenarioError(`cannot read scenario file ${path}: ${(e as Error).message}`);
+  }
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (e) {
+    throw new ScenarioError(`scenario file ${path} is not valid JSON: ${(e as Error).message}`);
+  }
+}
+
+const program = new Command()
+  .name('colo')
+  .description('COLO VM replication with background migration of dirty RAM, emulated.')
+  .showHelpAfterError()
+  .exitOverride();
+
+program
+  .command('run')
+  .description('run a scenario once per policy on the same seed and compare them')
+  .option('--scenario <file>', 'scenario file (JSON); flags override its keys')
+  .option('--policy <list>', 'policies to compare, comma-separated: none, fixed, adaptive', undefined)
+  .option('--seed <n>', 'seed for workloads and page contents')
+  .option('--duration <time>', 'simulated time, e.g. 100s, 10m')
+  .option('--guest <size>', 'guest RAM, e.g. 1GiB')
+  .option('--workload <spec>', 'kind[:key=value,...], e.g. hotcold:hotPages=4096,hotRate=4000,coldRate=2500')
+  .option('--secondary <mode>', 'passive, or running[/workload spec] (the SVM executes between checkpoints)')
+  .option('--miscompare-rate <n>', 'output divergences per second of guest time')
+  .option('--checkpoint-delay <time>', 'periodic checkpoint delay (x-checkpoint-delay), default 20s')
+  .option('--pending-check <time>', 'pending-RAM check period, default 1s')
+  .option('--threshold <size>', 'pending RAM that triggers a background round (fixed policy), default 100MiB')
+  .option('--apply-timeout <time>', 'deadline for every secondary wait, default 5s')
+  .option('--bandwidth <rate>', 'link bandwidth, e.g. 1Gbit, 10Gbit, 100MiB/s')
+  .option('--latency <time>', 'one-way link latency, e.g. 0.1ms')
+  .option('--payload <mode>', 'materialised (real bytes, verified) or modelled (bytes counted)')
+  .option('--device-state <size>', 'device state per checkpoint, default 256KiB')
+  .option('--json <file>', 'write the machine-readable report (docs/report-format.md)')
+  .option('--quiet', 'no progress on stderr')
+  .action((opts: RunFlags & { json?: string; quiet?: boolean }) => {
+    const file = opts.scenario ? readScenarioFile(opts.scenario) : undefined;
+    const scenario = resolveScenario(file, flagsToScenario(opts));
+    const tty = process.stderr.isTTY === true;
+    let last = -1;
+    const progress = (policy: string, f: number) => {
+      if (opts.quiet) return;
+      // On a terminal redraw one line; in logs print every quarter.
+      const step = tty ? Math.floor(f * 20) : Math.floor(f * 4);
+      if (step === last && f < 1) return;
+      last = f >= 1 ? -1 : step;
+      const line = `[${policy}] ${(f * 100).toFixed(0)}% of ${(scenario.durationMs / 1000).toFixed(0)} s simulated`;
+      process.stderr.write(tty ? `\r${line}${f >= 1 ? '\n' : ''}` : `${line}\n`);
+    };
+    const report = runScenario(scenario, { progress });
+    process.stdout.write(`${renderTable(report)}\n`);
+    if (opts.json) {
+      writeFileSync(opts.json, `${JSON.stringify(report, null, 2)}\n`);
+      if (!opts.quiet) process.stderr.write(`report written to ${opts.json}\n`);
+    }
+    if (report.runs.some((r) => !r.verification.consistent)) process.exitCode = 2;
+  });
+
+try {
+  await program.parseAsync(process.argv);
+} catch (e) {
+  if (e instanceof CommanderError) process.exit(e.exitCode === 0 ? 0 : 1);
+  if (e instanceof ScenarioError) {
+    process.stderr.write(`colo: ${e.message}\n`);
+    process.exit(1);
+  }
+  throw e;
+}

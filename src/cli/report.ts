@@ -1,0 +1,73 @@
+import type { RunSummary } from '../engine/metrics/summary.ts';
+import type { PolicyName } from '../engine/params.ts';
+import type { Scenario } from './scenario.ts';
+import { formatBandwidth, mib } from './units.ts';
+
+/** Report format version (docs/report-format.md). */
+export const REPORT_VERSION = 1;
+
+/** One policy's run in a report. */
+export interface PolicyReport {
+  /** Policy name. */
+  policy: PolicyName;
+  /** Headline figures. */
+  summary: RunSummary;
+  /** Replica checks. */
+  verification: { consistent: boolean; checkpointsVerified: number; problems: string[] };
+  /** Final memory digests and committed epoch. */
+  final: { primaryDigest: string; committedDigest: string; runningDigest: string; committedEpoch: number };
+  /** Protocol messages sent (both directions). */
+  messages: number;
+  /** Wall-clock time the run took, ms. */
+  wallMs: number;
+}
+
+/** The machine-readable report `colo run --json` writes. */
+export interface RunReport {
+  /** Format version. */
+  version: typeof REPORT_VERSION;
+  /** Where it ran. */
+  backend: 'embedded' | 'localstack';
+  /** The resolved scenario. */
+  scenario: Scenario;
+  /** One entry per policy, in the order run. */
+  runs: PolicyReport[];
+}
+
+/** Renders the side-by-side summary table. */
+export function renderTable(report: RunReport): string {
+  const { scenario } = report;
+  const p = scenario.params;
+  const head = [
+    `scenario ${scenario.name}: guest ${mib(p.guestBytes)} MiB, ${p.workload.kind} workload, ` +
+      `${(scenario.durationMs / 1000).toFixed(0)} s simulated, link ${formatBandwidth(scenario.link.bandwidthBytesPerSec)} ` +
+      `+ ${scenario.link.latencyMs} ms, checkpoint every ${p.checkpointDelayMs} ms, pending check every ` +
+      `${p.pendingCheckIntervalMs} ms, threshold ${mib(p.thresholdBytes)} MiB, seed ${p.seed}, ${p.payload} payloads`,
+  ];
+  const rows: [string, (r: PolicyReport) => string][] = [
+    ['checkpoints', (r) => String(r.summary.checkpoints)],
+    ['downtime p50 (ms)', (r) => r.summary.downtimeMs.p50.toFixed(1)],
+    ['downtime p99 (ms)', (r) => r.summary.downtimeMs.p99.toFixed(1)],
+    ['downtime max (ms)', (r) => r.summary.downtimeMs.max.toFixed(1)],
+    ['MiB at checkpoints', (r) => r.summary.checkpointMiB.toFixed(1)],
+    ['MiB in background', (r) => r.summary.backgroundMiB.toFixed(1)],
+    ['MiB wasted', (r) => r.summary.wastedMiB.toFixed(1)],
+    ['background rounds', (r) => String(r.summary.rounds)],
+    [
+      'verification',
+      (r) => (r.verification.consistent ? `ok (${r.verification.checkpointsVerified})` : 'FAILED'),
+    ],
+    ['wall time (s)', (r) => (r.wallMs / 1000).toFixed(1)],
+  ];
+  const cols = report.runs.map((r) => r.policy);
+  const w0 = Math.max(...rows.map(([k]) => k.length));
+  const cells = rows.map(([k, f]) => [k, ...report.runs.map(f)]);
+  const widths = cols.map((c, i) => Math.max(c.length, ...cells.map((row) => (row[i + 1] ?? '').length)));
+  const line = (k: string, vals: string[]) =>
+    `${k.padEnd(w0)}  ${vals.map((v, i) => v.padStart(widths[i] ?? 0)).join('  ')}`;
+  const out = [...head, '', line('', cols), ...cells.map(([k, ...vals]) => line(k ?? '', vals))];
+  for (const r of report.runs) {
+    for (const problem of r.verification.problems.slice(0, 5)) out.push(`  ${r.policy}: ${problem}`);
+  }
+  return out.join('\n');
+}

@@ -1,0 +1,34 @@
+import { summarise } from '../engine/metrics/summary.ts';
+import { runEmbedded } from '../runtime/embedded/run.ts';
+import { verifyRun } from '../runtime/verify.ts';
+import { type PolicyReport, REPORT_VERSION, type RunReport } from './report.ts';
+import type { Scenario } from './scenario.ts';
+
+/** Runs a scenario once per policy on the embedded runtime, all on the same seed. */
+export function runScenario(
+  scenario: Scenario,
+  options: { progress?: (policy: string, fraction: number) => void; now?: () => number } = {},
+): RunReport {
+  const clock = options.now ?? (() => performance.now());
+  const runs: PolicyReport[] = [];
+  for (const policy of scenario.policies) {
+    const params = { ...scenario.params, policy };
+    const t0 = clock();
+    const result = runEmbedded({
+      params,
+      link: scenario.link,
+      durationMs: scenario.durationMs,
+      onProgress: (f) => options.progress?.(policy, f),
+    });
+    const verification = verifyRun(result, params);
+    runs.push({
+      policy,
+      summary: summarise(result.checkpoints, result.rounds),
+      verification,
+      final: result.final,
+      messages: result.messages.length,
+      wallMs: clock() - t0,
+    });
+  }
+  return { version: REPORT_VERSION, backend: 'embedded', scenario, runs };
+}

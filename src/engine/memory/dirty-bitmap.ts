@@ -1,0 +1,85 @@
+/** A fixed-size bitmap over guest pages with a running count of set bits. */
+export class DirtyBitmap {
+  /** Bits, one per page. */
+  readonly bits: Uint8Array;
+  /** Number of pages covered. */
+  readonly size: number;
+  private setCount = 0;
+
+  /** Creates an all-clear bitmap over `size` pages. */
+  constructor(size: number, bits?: Uint8Array) {
+    this.size = size;
+    this.bits = bits ?? new Uint8Array(Math.ceil(size / 8));
+    if (bits) this.setCount = countBits(bits);
+  }
+
+  /** Number of set bits (pages). */
+  get count(): number {
+    return this.setCount;
+  }
+
+  /** True when page `i` is set. */
+  has(i: number): boolean {
+    return ((this.bits[i >>> 3] ?? 0) & (1 << (i & 7))) !== 0;
+  }
+
+  /** Sets page `i`; returns true if it was clear. */
+  set(i: number): boolean {
+    const byte = this.bits[i >>> 3] ?? 0;
+    const mask = 1 << (i & 7);
+    if (byte & mask) return false;
+    this.bits[i >>> 3] = byte | mask;
+    this.setCount++;
+    return true;
+  }
+
+  /** Clears page `i`; returns true if it was set. */
+  clear(i: number): boolean {
+    const byte = this.bits[i >>> 3] ?? 0;
+    const mask = 1 << (i & 7);
+    if (!(byte & mask)) return false;
+    this.bits[i >>> 3] = byte & ~mask;
+    this.setCount--;
+    return true;
+  }
+
+  /** Clears every bit. */
+  reset(): void {
+    this.bits.fill(0);
+    this.setCount = 0;
+  }
+
+  /** Set page indices in ascending order. Skips empty bytes quickly, so sparse maps are cheap. */
+  indices(): number[] {
+    const out: number[] = [];
+    const { bits, size } = this;
+    for (let b = 0; b < bits.length; b++) {
+      const byte = bits[b] ?? 0;
+      if (byte === 0) continue;
+      for (let k = 0; k < 8; k++) {
+        if (byte & (1 << k)) {
+          const i = b * 8 + k;
+          if (i < size) out.push(i);
+        }
+      }
+    }
+    return out;
+  }
+
+  /** A deep copy. */
+  clone(): DirtyBitmap {
+    return new DirtyBitmap(this.size, this.bits.slice());
+  }
+}
+
+function countBits(bits: Uint8Array): number {
+  let n = 0;
+  for (const byte of bits) {
+    let b = byte;
+    while (b) {
+      b &= b - 1;
+      n++;
+    }
+  }
+  return n;
+}

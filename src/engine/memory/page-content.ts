@@ -1,0 +1,99 @@
+import { PAGE_SIZE } from '../protocol/delta.ts';
+import { hash32, unit } from '../rng.ts';
+
+/**
+ * Page bytes are a pure function of (seed, page, version, author), so a receiver can rebuild and
+ * verify every page it gets, and a guest of many GiB needs only its page versions as bookkeeping.
+ */
+
+/** Fractions of guest pages by content class; the rest of the pages are random. */
+export interface ContentMix {
+  /** Fraction of pages that hold zeros (sent as a flag, no payload), 0..1. */
+  zero: number;
+  /** Fraction of pages with low-entropy content (compressible), 0..1. */
+  compressible: number;
+}
+
+/** Default mix: a tenth zero pages, a third compressible, the rest random. */
+export const DEFAULT_CONTENT_MIX: ContentMix = { zero: 0.1, compressible: 0.3 };
+
+/** Content class of a page. */
+export type PageClass = 'zero' | 'compressible' | 'random';
+
+/** Who wrote a version: the primary VM, or the secondary VM running on its own between checkpoints. */
+export type Author = 'pvm' | 'svm';
+
+const SVM_SALT = 0x5f3759df;
+
+/** The class a page has for its whole life, drawn from (seed, page). Version 0 is always a zero page. */
+export function pageClass(seed: number, page: number, mix: ContentMix): PageClass {
+  const u = unit(seed, page, 0xc1a55);
+  if (u < mix.zero) return 'zero';
+  if (u < mix.zero + mix.compressible) return 'compressible';
+  return 'random';
+}
+
+/** True when the page at this version is all zeros (costs no payload on the wire). */
+export function isZeroPage(seed: number, page: number, version: number, mix: ContentMix): boolean {
+  return version === 0 || pageClass(seed, page, mix) === 'zero';
+}
+
+/**
+ * Writes the bytes of (page, version) into `out` (at least {@link PAGE_SIZE} bytes long).
+ * Random pages use xorshift32 seeded from the hash; compressible pages repeat a short pattern.
+ */
+export function fillPage(
+  out: Uint8Array,
+  seed: number,
+  page: number,
+  version: number,
+  mix: ContentMix,
+  author: Author = 'pvm',
+): void {
+  if (isZeroPage(seed, page, version, mix)) {
+    out.fill(0, 0, PAGE_SIZE);
+    return;
+  }
+  if (out.byteOffset % 4 !== 0) {
+    // Uint32Array views need 4-byte alignment; build aside and copy.
+    const aligned = new Uint8Array(PAGE_SIZE);
+    fillPage(aligned, seed, page, version, mix, author);
+    out.set(aligned);
+    return;
+  }
+  const salt = author === 'svm' ? SVM_SALT : 0;
+  let x = hash32(seed ^ salt, page, version, 0x9a9e) | 1;
+  // Native byte order: little-endian on every platform this runs on (x86-64, arm64 Lambda).
+  const view = new Uint32Array(out.buffer, out.byteOffset, PAGE_SIZE / 4);
+  if (pageClass(seed, page, mix) === 'compressible') {
+    // A 64-byte motif repeated: deflate shrinks it to a few percent.
+    for (let i = 0; i < 16; i++) {
+      x ^= x << 13;
+      x ^= x >>> 17;
+      x ^= x << 5;
+      view[i] = x >>> 0;
+    }
+    for (let i = 16; i < PAGE_SIZE / 4; i++) view[i] = view[i - 16] ?? 0;
+    return;
+  }
+  for (let i = 0; i < PAGE_SIZE / 4; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    view[i] = x >>> 0;
+  }
+}
+
+/** Returns a fresh page buffer with the bytes of (page, version), or `null` for a zero page. */
+export function pageBytes(
+  seed: number,
+  page: number,
+  version: number,
+  mix: ContentMix,
+  author: Author = 'pvm',
+): Uint8Array | null {
+  if (isZeroPage(seed, page, version, mix)) return null;
+  const out = new Uint8Array(PAGE_SIZE);
+  fillPage(out, seed, page, version, mix, author);
+  return out;
+}

@@ -1,0 +1,116 @@
+import { type ContentMix, DEFAULT_CONTENT_MIX } from './memory/page-content.ts';
+import { PAGE_SIZE } from './protocol/delta.ts';
+import type { WorkloadSpec } from './workload/spec.ts';
+
+/** Background-migration policy: `none` = upstream COLO, `fixed` = the seed, `adaptive` = bandwidth-aware. */
+export type PolicyName = 'none' | 'fixed' | 'adaptive';
+
+/** All policy names. */
+export const POLICY_NAMES: readonly PolicyName[] = ['none', 'fixed', 'adaptive'];
+
+/** How page data is carried: real bytes built, sent and verified, or page versions only (bytes counted). */
+export type PayloadMode = 'materialised' | 'modelled';
+
+/** Whether the secondary VM executes between checkpoints (COLO) or only holds the replica (Remus-style). */
+export type SecondaryMode = 'passive' | 'running';
+
+/** Modelled costs of local work, used by the engine to time phases it cannot measure. */
+export interface CostModel {
+  /** Stopping the VM and saving device state into the buffer, ms. */
+  prepMs: number;
+  /** Secondary flush of the colo cache into SVM memory, bytes per ms. */
+  flushBytesPerMs: number;
+  /** Secondary device-state load, ms. */
+  deviceLoadMs: number;
+  /** Secondary verification and staging of received pages, bytes per ms. */
+  applyBytesPerMs: number;
+}
+
+/** Every parameter of a replicated VM. Times in ms, sizes in bytes unless the name says pages. */
+export interface ColoParams {
+  /** VM id (FIFO message group, key prefix). */
+  vmId: string;
+  /** Seed for workloads and page contents. */
+  seed: number;
+  /** Guest RAM size, bytes (a multiple of the 4 KiB page size). */
+  guestBytes: number;
+  /** Content classes of guest pages. */
+  contentMix: ContentMix;
+  /** How the PVM dirties its RAM. */
+  workload: WorkloadSpec;
+  /** Passive or running secondary. */
+  secondaryMode: SecondaryMode;
+  /** The SVM's own writes when `secondaryMode` is `running`. */
+  secondaryWorkload: WorkloadSpec;
+  /** Output divergences (colo-compare miscompares) per second of guest time. */
+  miscompareRatePerSec: number;
+  /** Periodic checkpoint delay (`x-checkpoint-delay`), ms. */
+  checkpointDelayMs: number;
+  /** Pending-RAM check period (the seed's `DEFAULT_RAM_PENDING_CHECK`), ms. */
+  pendingCheckIntervalMs: number;
+  /** Pending dirty RAM that triggers a background round (the seed's `THRESHOLD_PENDING_SIZE`), bytes. */
+  thresholdBytes: number;
+  /** Background policy. */
+  policy: PolicyName;
+  /** Adaptive policy: downtime budget (QEMU's `downtime-limit`), ms. */
+  downtimeBudgetMs: number;
+  /** Adaptive policy: checkpoint early when pending + sent this epoch exceeds this, bytes (0 = never). */
+  epochCapBytes: number;
+  /** Deadline for every secondary wait (a background load, each step of a checkpoint), ms. */
+  applyTimeoutMs: number;
+  /** Deadline for every primary wait inside a checkpoint transaction, ms. */
+  checkpointTimeoutMs: number;
+  /** Primary heartbeat period, ms. */
+  heartbeatIntervalMs: number;
+  /** Secondary declares the primary lost after this much silence, ms (0 = no automatic failover). */
+  heartbeatTimeoutMs: number;
+  /** Device-state size per checkpoint, bytes. */
+  deviceStateBytes: number;
+  /** Real bytes or modelled payloads. */
+  payload: PayloadMode;
+  /** Largest delta object the secondary accepts, bytes. */
+  maxObjectBytes: number;
+  /** Local work costs. */
+  costs: CostModel;
+}
+
+/** Defaults: QEMU's where QEMU has one (checkpoint delay 20 000 ms, seed's 1000 ms and 100 MiB). */
+export const DEFAULT_PARAMS: ColoParams = {
+  vmId: 'vm-0',
+  seed: 1,
+  guestBytes: 256 * 1024 * 1024,
+  contentMix: DEFAULT_CONTENT_MIX,
+  workload: { kind: 'hotcold', hotPages: 2048, hotRate: 2000, coldRate: 6000 },
+  secondaryMode: 'passive',
+  secondaryWorkload: { kind: 'uniform', rate: 500 },
+  miscompareRatePerSec: 0,
+  checkpointDelayMs: 20_000,
+  pendingCheckIntervalMs: 1000,
+  thresholdBytes: 100 * 1024 * 1024,
+  policy: 'fixed',
+  downtimeBudgetMs: 300,
+  epochCapBytes: 0,
+  applyTimeoutMs: 5000,
+  checkpointTimeoutMs: 30_000,
+  heartbeatIntervalMs: 1000,
+  heartbeatTimeoutMs: 3000,
+  deviceStateBytes: 256 * 1024,
+  payload: 'materialised',
+  maxObjectBytes: 1024 * 1024 * 1024,
+  costs: { prepMs: 2, flushBytesPerMs: 4 * 1024 * 1024, deviceLoadMs: 5, applyBytesPerMs: 1024 * 1024 },
+};
+
+/** Guest size in pages. */
+export function pageCount(p: ColoParams): number {
+  return Math.floor(p.guestBytes / PAGE_SIZE);
+}
+
+/** Modelled size on the wire of a control message, bytes. */
+export const MESSAGE_WIRE_BYTES = 64;
+/** Modelled per-page header on the wire (index, version, flags), bytes. */
+export const PAGE_HEADER_WIRE_BYTES = 16;
+
+/** Modelled wire size of a RAM delta: header + per-page entries + non-zero payloads, bytes. */
+export function ramWireBytes(pages: number, zeroPages: number): number {
+  return MESSAGE_WIRE_BYTES + pages * PAGE_HEADER_WIRE_BYTES + (pages - zeroPages) * PAGE_SIZE;
+}

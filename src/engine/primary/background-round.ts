@@ -1,0 +1,148 @@
+import type { Effect } from '../effects.ts';
+import type { ColoParams } from '../params.ts';
+import { decide } from '../policy/policy.ts';
+import { PAGE_SIZE } from '../protocol/delta.ts';
+import { trace } from '../trace.ts';
+import { buildRamDelta } from '../transfer/build-delta.ts';
+import { sendMessage } from './outbox.ts';
+import type { PrimaryState, RoundState } from './state.ts';
+
+/** The round whose send has not completed yet, if any (at most one is ever in flight). */
+export function roundInFlight(state: PrimaryState): RoundState | undefined {
+  const last = state.rounds[state.rounds.length - 1];
+  return last && !last.done && last.sendId !== 0 ? last : undefined;
+}
+
+/** Bytes sent in background rounds this epoch. */
+export function backgroundBytesThisEpoch(state: PrimaryState): number {
+  return state.rounds.reduce((sum, r) => sum + r.bytes, 0);
+}
+
+/**
+ * The pending-RAM check (`colo_need_migrate_ram_background`). Runs the policy and starts a round, asks
+ * for an early checkpoint, or does nothing. A check that fires while a round is in flight is coalesced
+ * into one more check right after that round (the review's answer: at most one round in flight).
+ * Returns true when the policy asked for a checkpoint.
+ */
+export function pendingCheck(state: PrimaryState, params: ColoParams, now: number, fx: Effect[]): boolean {
+  const pendingBytes = state.dirty.count * PAGE_SIZE;
+  fx.push(trace(now, 'colo_need_migrate_ram_background', { pending: pendingBytes }));
+  if (state.phase !== 'running' || roundInFlight(state)) {
+    if (state.phase === 'running') state.recheckAfterRound = true;
+    fx.push({ type: 'pending-check', record: { at: now, pendingBytes, decision: 'busy' } });
+    return false;
+  }
+  let cold = 0;
+  if (params.policy === 'adaptive') {
+    for (const p of state.dirty.indices()) if (!state.touched.has(p)) cold++;
+  }
+  const decision = decide(params, {
+    now,
+    pendingBytes,
+    coldPendingBytes: cold * PAGE_SIZE,
+    sentThisEpochBytes: backgroundBytesThisEpoch(state),
+    nextCheckpointAt: state.nextCheckpointAt,
+    estimates: state.estimates,
+  });
+  let started = false;
+  if (decision === 'round' || decision === 'cold-round') {
+    started = startRound(state, params, now, fx, decision === 'cold-round', pendingBytes);
+  }
+  state.touched.reset();
+  fx.push({
+    type: 'pending-check',
+    record: {
+      at: now,
+      pendingBytes,
+      decision: started ? 'round' : decision === 'checkpoint' ? 'checkpoint' : 'none',
+    },
+  });
+  return decision === 'checkpoint';
+}
+
+/**
+ * Sends `migrate-ram-background` and one pass over the dirty RAM (RAM only — never device state).
+ * The pages' dirty bits are cleared now (the bitmap sync); they become dirty again if written, and the
+ * round's copy of them is then waste.
+ */
+function startRound(
+  state: PrimaryState,
+  params: ColoParams,
+  now: number,
+  fx: Effect[],
+  coldOnly: boolean,
+  pendingBytes: number,
+): boolean {
+  const all = state.dirty.indices();
+  const pages = coldOnly ? all.filter((p) => !state.touched.has(p)) : all;
+  if (pages.length === 0) return false;
+  const round = state.rounds.length + 1;
+  sendMessage(state, params, now, fx, { type: 'migrate-ram-background', round });
+  const seq = state.outSeq;
+  const built = buildRamDelta(params, state.versions, pages, 'background-ram', state.epoch, seq);
+  const sendId = sendMessage(
+    state,
+    params,
+    now,
+    fx,
+    { type: 'delta', kind: 'background-ram', round, claim: built.claim },
+    { payload: built.payload, wireBytes: built.wireBytes },
+  );
+  for (const p of pages) {
+    state.dirty.clear(p);
+    state.bgCurrent.set(p);
+  }
+  state.rounds.push({
+    round,
+    pages,
+    sendId,
+    pendingBytes,
+    startedAt: now,
+    bytes: built.wireBytes,
+    done: false,
+  });
+  return true;
+}
+
+/**
+ * The round's delta left (or failed to leave). A failed send — the review's `qemu_file_get_error`
+ * check — marks its pages dirty again so the checkpoint carries them.
+ */
+export function finishRound(
+  state: PrimaryState,
+  round: RoundState,
+  now: number,
+  error: string | undefined,
+  fx: Effect[],
+): void {
+  round.done = true;
+  if (error !== undefined) {
+    for (const p of round.pages) {
+      state.dirty.set(p);
+      state.bgCurrent.clear(p);
+    }
+    round.pages = [];
+    round.bytes = 0;
+  }
+  fx.push(
+    trace(now, 'colo_background_round_end', {
+      epoch: state.epoch,
+      round: round.round,
+      pages: round.pages.length,
+      ok: error === undefined,
+    }),
+  );
+  fx.push({
+    type: 'round',
+    record: {
+      epoch: state.epoch,
+      round: round.round,
+      pendingBytes: round.pendingBytes,
+      startedAt: round.startedAt,
+      endedAt: now,
+      pages: round.pages.length,
+      bytes: round.bytes,
+      ok: error === undefined,
+    },
+  });
+}

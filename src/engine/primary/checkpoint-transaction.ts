@@ -1,0 +1,196 @@
+import type { Effect } from '../effects.ts';
+import { memoryDigest } from '../memory/digest.ts';
+import type { ColoParams } from '../params.ts';
+import { ewma } from '../policy/policy.ts';
+import type { CheckpointReply, CheckpointTrigger, VmstateLoaded } from '../protocol/messages.ts';
+import { trace } from '../trace.ts';
+import { buildDeviceState, buildRamDelta } from '../transfer/build-delta.ts';
+import { backgroundBytesThisEpoch } from './background-round.ts';
+import { sendMessage } from './outbox.ts';
+import type { PrimaryState, TransactionState } from './state.ts';
+
+/**
+ * The primary side of the checkpoint transaction, in QEMU's order (`colo_do_checkpoint_transaction`):
+ *   1. send `checkpoint-request`                 → wait `checkpoint-reply` (PVM still running)
+ *   2. stop the PVM (downtime starts), save device state, send `vmstate-send`, the remaining dirty RAM,
+ *      `vmstate-size` and the device state      → wait `vmstate-received`
+ *   3.                                            → wait `vmstate-loaded` (the secondary committed)
+ *   4. resume the PVM (downtime ends); requests that arrived meanwhile were coalesced.
+ */
+
+/** Step 1: request a checkpoint. Re-arms the periodic timer from now, as QEMU's notify does. */
+export function beginCheckpoint(
+  state: PrimaryState,
+  params: ColoParams,
+  now: number,
+  trigger: CheckpointTrigger,
+  fx: Effect[],
+): void {
+  const coalesced = state.coalesced;
+  state.coalesced = 0;
+  state.checkpointDue = null;
+  state.nextCheckpointAt = now + params.checkpointDelayMs;
+  state.phase = 'ckpt-wait-reply';
+  state.txn = {
+    trigger,
+    coalesced,
+    requestedAt: now,
+    replyAt: Number.NaN,
+    stopAt: Number.NaN,
+    ramStartAt: Number.NaN,
+    ramDoneAt: Number.NaN,
+    deviceDoneAt: Number.NaN,
+    receivedAt: Number.NaN,
+    ramSendId: 0,
+    deviceSendId: 0,
+    pages: 0,
+    zeroPages: 0,
+    bytes: 0,
+    resentPages: 0,
+    digest: '',
+    deadline: now + params.checkpointTimeoutMs,
+  };
+  sendMessage(state, params, now, fx, { type: 'checkpoint-request', trigger });
+}
+
+/** Pages of this epoch's rounds that the secondary did not apply; they must cross again now. */
+function resendUnapplied(state: PrimaryState, applied: readonly number[]): number {
+  const ok = new Set(applied);
+  let resent = 0;
+  for (const r of state.rounds) {
+    if (ok.has(r.round)) continue;
+    for (const p of r.pages) {
+      state.bgCurrent.clear(p);
+      if (state.dirty.set(p)) resent++;
+    }
+  }
+  return resent;
+}
+
+/** Step 2: the SVM is stopped; stop the PVM and send the epoch. */
+export function onCheckpointReply(
+  state: PrimaryState,
+  params: ColoParams,
+  now: number,
+  reply: CheckpointReply,
+  fx: Effect[],
+): void {
+  const txn = state.txn as TransactionState;
+  txn.replyAt = now;
+  txn.resentPages = resendUnapplied(state, reply.appliedRounds);
+  state.vmRunning = false;
+  txn.stopAt = now;
+  fx.push(trace(now, 'colo_vm_state_change', { old: 'run', new: 'stop' }));
+  txn.digest = memoryDigest(params.seed, state.versions);
+  sendMessage(state, params, now, fx, { type: 'vmstate-send' }, { afterMs: params.costs.prepMs });
+  txn.ramStartAt = now + params.costs.prepMs;
+  const pages = state.dirty.indices();
+  const ram = buildRamDelta(params, state.versions, pages, 'checkpoint-ram', state.epoch, state.outSeq);
+  txn.ramSendId = sendMessage(
+    state,
+    params,
+    now,
+    fx,
+    { type: 'delta', kind: 'checkpoint-ram', round: 0, claim: ram.claim },
+    { payload: ram.payload, wireBytes: ram.wireBytes },
+  );
+  state.dirty.reset();
+  sendMessage(state, params, now, fx, { type: 'vmstate-size', size: params.deviceStateBytes });
+  const dev = buildDeviceState(params, state.epoch, state.outSeq);
+  txn.deviceSendId = sendMessage(
+    state,
+    params,
+    now,
+    fx,
+    { type: 'delta', kind: 'device-state', round: 0, claim: dev.claim },
+    { payload: dev.payload, wireBytes: dev.wireBytes },
+  );
+  txn.pages = pages.length;
+  txn.zeroPages = ram.zeroPages;
+  txn.bytes = ram.wireBytes + dev.wireBytes;
+  state.phase = 'ckpt-wait-received';
+  txn.deadline = now + params.checkpointTimeoutMs;
+}
+
+/** Step 3: the whole epoch is on the secondary. */
+export function onVmstateReceived(state: PrimaryState, params: ColoParams, now: number): void {
+  const txn = state.txn as TransactionState;
+  txn.receivedAt = now;
+  state.phase = 'ckpt-wait-loaded';
+  txn.deadline = now + params.checkpointTimeoutMs;
+}
+
+/** Step 4: the secondary committed; resume, record the checkpoint, start the next epoch. */
+export function onVmstateLoaded(
+  state: PrimaryState,
+  params: ColoParams,
+  now: number,
+  loaded: VmstateLoaded,
+  fx: Effect[],
+): void {
+  const txn = state.txn as TransactionState;
+  state.vmRunning = true;
+  fx.push(trace(now, 'colo_vm_state_change', { old: 'stop', new: 'run' }));
+  const downtimeMs = now - txn.stopAt;
+  const prep = params.costs.prepMs;
+  const ramDone = Number.isNaN(txn.ramDoneAt) ? txn.ramStartAt : txn.ramDoneAt;
+  const devDone = Number.isNaN(txn.deviceDoneAt) ? ramDone : txn.deviceDoneAt;
+  const memory = Math.max(0, ramDone - txn.ramStartAt);
+  const vmstate = Math.max(0, devDone - ramDone);
+  const received = Math.max(0, txn.receivedAt - devDone);
+  const other = Math.max(
+    0,
+    downtimeMs - prep - memory - vmstate - received - loaded.applyMemMs - loaded.applyDevMs,
+  );
+  const backgroundPages = state.rounds.reduce((n, r) => n + r.pages.length, 0);
+  fx.push({
+    type: 'checkpoint',
+    record: {
+      epoch: state.epoch,
+      trigger: txn.trigger,
+      requestedAt: txn.requestedAt,
+      messageMs: txn.replyAt - txn.requestedAt,
+      downtimeMs,
+      phases: {
+        prep,
+        memory,
+        vmstate,
+        received,
+        applyMem: loaded.applyMemMs,
+        applyDev: loaded.applyDevMs,
+        other,
+      },
+      pages: txn.pages,
+      zeroPages: txn.zeroPages,
+      bytes: txn.bytes,
+      resentPages: txn.resentPages,
+      rounds: state.rounds.length,
+      backgroundPages,
+      backgroundBytes: backgroundBytesThisEpoch(state),
+      wastedPages: state.wastedPages,
+      coalesced: txn.coalesced,
+      digest: txn.digest,
+    },
+  });
+  learn(state, txn, memory, downtimeMs, backgroundPages);
+  state.epoch++;
+  state.rounds = [];
+  state.bgCurrent.reset();
+  state.wastedPages = 0;
+  state.txn = null;
+  state.phase = 'running';
+}
+
+/** Feeds the adaptive policy's EWMAs from a completed checkpoint. */
+function learn(
+  state: PrimaryState,
+  txn: TransactionState,
+  memoryMs: number,
+  downtimeMs: number,
+  backgroundPages: number,
+): void {
+  const e = state.estimates;
+  if (memoryMs > 0 && txn.bytes > 0) e.bandwidth = ewma(e.bandwidth, txn.bytes / memoryMs);
+  e.fixedCost = ewma(e.fixedCost, Math.max(0, downtimeMs - memoryMs));
+  if (backgroundPages > 0) e.redirty = ewma(e.redirty, state.wastedPages / backgroundPages);
+}

@@ -1,0 +1,60 @@
+import type { ColoParams } from '../params.ts';
+import { makeWorkload, nextMiscompareAt, type WriteGenerator } from '../workload/workload.ts';
+import type { PrimaryState } from './state.ts';
+
+const generators = new WeakMap<ColoParams, WriteGenerator>();
+
+function generator(params: ColoParams, pages: number): WriteGenerator {
+  let g = generators.get(params);
+  if (!g) {
+    g = makeWorkload(params.workload, pages, params.seed);
+    generators.set(params, g);
+  }
+  return g;
+}
+
+/** Versions wrap below bit 31 (the secondary uses bit 31 to mark SVM-authored pages) and skip 0. */
+export function bumpVersion(v: number): number {
+  const next = (v + 1) & 0x7fff_ffff;
+  return next === 0 ? 1 : next;
+}
+
+/**
+ * Runs the PVM's workload from the last time it was advanced to `now` (ms). The guest only runs while
+ * the VM is running, so writes are a function of guest running time. Returns how many miscompares
+ * (colo-compare divergences) happened in the interval.
+ */
+export function advanceGuest(state: PrimaryState, params: ColoParams, now: number): number {
+  const dt = now - state.lastNow;
+  if (dt <= 0) return 0;
+  state.lastNow = now;
+  if (!state.vmRunning) return 0;
+  const t0 = state.guestTime;
+  const t1 = t0 + dt;
+  const { versions, dirty, bgCurrent, touched } = state;
+  generator(params, versions.length)(t0, t1, (page) => {
+    versions[page] = bumpVersion(versions[page] ?? 0);
+    dirty.set(page);
+    touched.set(page);
+    if (bgCurrent.clear(page)) state.wastedPages++;
+  });
+  state.guestTime = t1;
+  let miscompares = 0;
+  while (state.miscompareAt <= t1) {
+    miscompares++;
+    state.miscompareK++;
+    state.miscompareAt = nextMiscompareAt(
+      params.seed,
+      params.miscompareRatePerSec,
+      state.miscompareK,
+      state.miscompareAt,
+    );
+  }
+  return miscompares;
+}
+
+/** Runtime time, ms, at which the next miscompare happens if the VM keeps running. */
+export function nextMiscompareWake(state: PrimaryState): number {
+  if (!state.vmRunning) return Number.POSITIVE_INFINITY;
+  return state.lastNow + (state.miscompareAt - state.guestTime);
+}

@@ -1,0 +1,139 @@
+import { DirtyBitmap } from '../memory/dirty-bitmap.ts';
+import { type ColoParams, pageCount } from '../params.ts';
+import type { Estimates } from '../policy/policy.ts';
+import type { CheckpointTrigger } from '../protocol/messages.ts';
+import { nextMiscompareAt } from '../workload/workload.ts';
+
+/** Where the primary is in the COLO loop (`colo_process_checkpoint`). */
+export type PrimaryPhase =
+  | 'wait-ready'
+  | 'running'
+  | 'ckpt-wait-reply'
+  | 'ckpt-wait-received'
+  | 'ckpt-wait-loaded'
+  | 'exited';
+
+/** A background round that has been sent or is being sent. */
+export interface RoundState {
+  /** Round number within the epoch, from 1. */
+  round: number;
+  /** Pages it carries, ascending. */
+  pages: number[];
+  /** Send id of its delta; the round is in flight until that send completes. */
+  sendId: number;
+  /** Pending bytes when decided. */
+  pendingBytes: number;
+  /** When it started, ms. */
+  startedAt: number;
+  /** Modelled bytes. */
+  bytes: number;
+  /** True once its send completed successfully. */
+  done: boolean;
+}
+
+/** The checkpoint transaction in progress. */
+export interface TransactionState {
+  /** What fired it. */
+  trigger: CheckpointTrigger;
+  /** Requests coalesced into it. */
+  coalesced: number;
+  /** Times, ms (NaN until reached). */
+  requestedAt: number;
+  replyAt: number;
+  stopAt: number;
+  ramStartAt: number;
+  ramDoneAt: number;
+  deviceDoneAt: number;
+  receivedAt: number;
+  /** Send ids of the RAM delta and the device state. */
+  ramSendId: number;
+  deviceSendId: number;
+  /** Pages and bytes sent while stopped. */
+  pages: number;
+  zeroPages: number;
+  bytes: number;
+  resentPages: number;
+  /** Digest of PVM memory at the stop. */
+  digest: string;
+  /** When the current wait times out, ms. */
+  deadline: number;
+}
+
+/** Everything the primary keeps. Updated in place by `primaryStep`; serialisable for the cloud runtime. */
+export interface PrimaryState {
+  /** Loop phase. */
+  phase: PrimaryPhase;
+  /** True while the PVM runs (false from stop to resume). */
+  vmRunning: boolean;
+  /** Epoch being built (the next checkpoint commits it). */
+  epoch: number;
+  /** Next outbound sequence number. */
+  outSeq: number;
+  /** Next expected inbound sequence number. */
+  inSeq: number;
+  /** Next send id. */
+  nextSendId: number;
+  /** Page versions of PVM memory. */
+  versions: Uint32Array;
+  /** Pages dirtied since they were last sent. */
+  dirty: DirtyBitmap;
+  /** Pages whose background copy (this epoch) is still current; a write here is waste. */
+  bgCurrent: DirtyBitmap;
+  /** Pages written since the previous pending check (the adaptive policy's cold filter). */
+  touched: DirtyBitmap;
+  /** Guest running time, ms, and the runtime time it was last advanced to, ms. */
+  guestTime: number;
+  lastNow: number;
+  /** Index and guest time of the next miscompare. */
+  miscompareK: number;
+  miscompareAt: number;
+  /** Deadlines, ms. */
+  nextCheckpointAt: number;
+  nextPendingCheckAt: number;
+  nextHeartbeatAt: number;
+  /** Background rounds of this epoch (the last may be in flight). */
+  rounds: RoundState[];
+  /** A pending check fired while a round was in flight: check again when it ends. */
+  recheckAfterRound: boolean;
+  /** A checkpoint fell due while a round was in flight: start it when the round ends. */
+  checkpointDue: CheckpointTrigger | null;
+  /** Requests that arrived while one was already due or running. */
+  coalesced: number;
+  /** Background waste this epoch, pages. */
+  wastedPages: number;
+  /** The transaction in progress. */
+  txn: TransactionState | null;
+  /** Adaptive policy estimates. */
+  estimates: Estimates;
+}
+
+/** A fresh primary: waiting for `checkpoint-ready`, memory at version 0 everywhere (the initial sync). */
+export function createPrimary(params: ColoParams, now = 0): PrimaryState {
+  const n = pageCount(params);
+  return {
+    phase: 'wait-ready',
+    vmRunning: false,
+    epoch: 1,
+    outSeq: 0,
+    inSeq: 0,
+    nextSendId: 1,
+    versions: new Uint32Array(n),
+    dirty: new DirtyBitmap(n),
+    bgCurrent: new DirtyBitmap(n),
+    touched: new DirtyBitmap(n),
+    guestTime: 0,
+    lastNow: now,
+    miscompareK: 0,
+    miscompareAt: nextMiscompareAt(params.seed, params.miscompareRatePerSec, 0, 0),
+    nextCheckpointAt: Number.POSITIVE_INFINITY,
+    nextPendingCheckAt: Number.POSITIVE_INFINITY,
+    nextHeartbeatAt: Number.POSITIVE_INFINITY,
+    rounds: [],
+    recheckAfterRound: false,
+    checkpointDue: null,
+    coalesced: 0,
+    wastedPages: 0,
+    txn: null,
+    estimates: { bandwidth: 0, fixedCost: 0, redirty: 0 },
+  };
+}

@@ -1,0 +1,32 @@
+import { parseMessageObject } from '../../wire/message-schema.ts';
+import { ColoError } from '../errors.ts';
+import type { ColoParams } from '../params.ts';
+import type { ColoMessage } from './messages.ts';
+
+/**
+ * First gate for any inbound message: schema (strict), then VM id, epoch and sequence. Returns the typed
+ * message or the error that rejects it.
+ */
+export function parseInbound(
+  raw: unknown,
+  params: ColoParams,
+  epoch: number,
+  seq: number,
+): ColoMessage | ColoError {
+  let msg: ColoMessage;
+  try {
+    msg = parseMessageObject(raw);
+  } catch (e) {
+    return new ColoError('invalid-message', e instanceof Error ? e.message : String(e));
+  }
+  if (msg.vmId !== params.vmId) {
+    return new ColoError('wrong-vm', `message ${msg.type} for VM ${msg.vmId}, this is VM ${params.vmId}`);
+  }
+  if (msg.seq !== seq) {
+    return new ColoError('wrong-sequence', `message ${msg.type} has sequence ${msg.seq}, expected ${seq}`);
+  }
+  if (msg.epoch !== epoch) {
+    return new ColoError('wrong-epoch', `message ${msg.type} is for epoch ${msg.epoch}, expected ${epoch}`);
+  }
+  return msg;
+}

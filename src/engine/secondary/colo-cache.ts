@@ -1,0 +1,43 @@
+import type { PageDelta } from '../protocol/delta.ts';
+import { PAGE_SIZE } from '../protocol/delta.ts';
+import type { SecondaryState } from './state.ts';
+
+/** Stages a validated RAM delta in the colo cache; committed and running memory are not touched. */
+export function stageInCache(state: SecondaryState, delta: PageDelta): void {
+  for (const page of delta.pages) state.cache.set(page.index, page.version);
+}
+
+/** Pages a commit will flush: the union of PVM-received (cache) and SVM-dirtied pages. */
+export function flushSet(state: SecondaryState): number {
+  let n = state.cache.size;
+  for (const p of state.svmDirty.indices()) if (!state.cache.has(p)) n++;
+  return n;
+}
+
+/** Modelled flush time of `pages` at the flush bandwidth, ms. */
+export function flushMs(pages: number, bytesPerMs: number): number {
+  return (pages * PAGE_SIZE) / bytesPerMs;
+}
+
+/**
+ * `colo_flush_ram_cache`: copies the cache into the committed image, and makes the running memory equal to
+ * it (overwriting the SVM's own writes), so the SVM becomes exactly the PVM image of this checkpoint.
+ * Returns the number of pages flushed.
+ */
+export function flushCache(state: SecondaryState): number {
+  const flushed = flushSet(state);
+  for (const [page, version] of state.cache) state.committed[page] = version;
+  for (const p of state.svmDirty.indices()) state.running[p] = state.committed[p] ?? 0;
+  for (const page of state.cache.keys()) state.running[page] = state.committed[page] ?? 0;
+  state.cache.clear();
+  state.svmDirty.reset();
+  return flushed;
+}
+
+/** Drops everything uncommitted from the cache (failover, or an abandoned epoch). */
+export function discardCache(state: SecondaryState): number {
+  const dropped = state.cache.size;
+  state.cache.clear();
+  state.appliedRounds = [];
+  return dropped;
+}

@@ -1,0 +1,339 @@
+import type { Effect } from '../effects.ts';
+import { ColoError, unexpected } from '../errors.ts';
+import { memoryDigest, SVM_AUTHOR_BIT } from '../memory/digest.ts';
+import { type ColoParams, MESSAGE_WIRE_BYTES, pageCount } from '../params.ts';
+import { PAGE_SIZE, type PageDelta } from '../protocol/delta.ts';
+import { parseInbound } from '../protocol/inbound.ts';
+import type { DeltaKind, PrimaryMessage, SecondaryMessage } from '../protocol/messages.ts';
+import { trace } from '../trace.ts';
+import { makeWorkload, type WriteGenerator } from '../workload/workload.ts';
+import { discardCache, flushCache, flushMs, flushSet, stageInCache } from './colo-cache.ts';
+import type { SecondaryPhase, SecondaryState } from './state.ts';
+import { validateDelta } from './validation.ts';
+
+/** What can happen to the secondary. */
+export type SecondaryInput =
+  /** Enter COLO: tell the primary we are ready. */
+  | { type: 'start' }
+  /** Time passed: deadlines, the heartbeat watchdog, the end of a commit. */
+  | { type: 'tick' }
+  /** A message from the primary (raw), with the object its claim check names when it is a `delta`. */
+  | { type: 'message'; message: unknown; payload?: Uint8Array | PageDelta }
+  /** Take over now (QEMU's `x-colo-lost-heartbeat`). */
+  | { type: 'failover' };
+
+const EXPECTED: Record<SecondaryPhase, string[]> = {
+  starting: [],
+  idle: ['checkpoint-request', 'migrate-ram-background', 'heartbeat'],
+  'bg-loading': ['delta(background-ram)', 'heartbeat'],
+  'ckpt-wait-vmstate-send': ['vmstate-send'],
+  'ckpt-wait-ram': ['delta(checkpoint-ram)'],
+  'ckpt-wait-vmstate-size': ['vmstate-size'],
+  'ckpt-wait-device': ['delta(device-state)'],
+  committing: [],
+  'failed-over': [],
+};
+
+const DELTA_KIND: Partial<Record<SecondaryPhase, DeltaKind>> = {
+  'bg-loading': 'background-ram',
+  'ckpt-wait-ram': 'checkpoint-ram',
+  'ckpt-wait-device': 'device-state',
+};
+
+const SVM_SALT = 0x51c0_0d;
+const generators = new WeakMap<ColoParams, WriteGenerator>();
+
+/**
+ * The secondary's transition function: applies `input` at `now` (ms) to `state` (updated in place) and
+ * returns effects. Every input is validated in full first; a rejected one leaves the state unchanged.
+ */
+export function secondaryStep(
+  state: SecondaryState,
+  params: ColoParams,
+  now: number,
+  input: SecondaryInput,
+): Effect[] {
+  const fx: Effect[] = [];
+  const t = Math.max(now, state.lastNow);
+  let accepted: { msg: PrimaryMessage; delta?: PageDelta } | undefined;
+  if (input.type === 'message') {
+    const result = validateMessage(state, params, input.message, input.payload);
+    if (result instanceof ColoError) {
+      fx.push({ type: 'rejected', error: result });
+      fx.push(trace(t, 'colo_reject', { code: result.code, detail: result.message }));
+      return fx;
+    }
+    accepted = result;
+  }
+  advanceSvm(state, params, t);
+  switch (input.type) {
+    case 'start':
+      if (state.phase === 'starting') {
+        state.phase = 'idle';
+        state.lastHeardAt = t;
+        resumeSvm(state, params, t, fx);
+        send(state, params, t, fx, { type: 'checkpoint-ready' });
+      }
+      break;
+    case 'message':
+      if (accepted) onMessage(state, params, t, accepted.msg, accepted.delta, fx);
+      break;
+    case 'failover':
+      requestFailover(state, t, 'requested', fx);
+      break;
+    case 'tick':
+      break;
+  }
+  runDue(state, params, t, fx);
+  if (state.phase !== 'failed-over') fx.push({ type: 'wake', at: nextWake(state, params) });
+  return fx;
+}
+
+function validateMessage(
+  state: SecondaryState,
+  params: ColoParams,
+  raw: unknown,
+  payload: Uint8Array | PageDelta | undefined,
+): { msg: PrimaryMessage; delta?: PageDelta } | ColoError {
+  const parsed = parseInbound(raw, params, state.epoch, state.inSeq);
+  if (parsed instanceof ColoError) return parsed;
+  const msg = parsed as PrimaryMessage;
+  const phase = state.phase;
+  const expected = EXPECTED[phase];
+  if (phase === 'failed-over' || phase === 'starting') {
+    return new ColoError('exited', `secondary is ${phase}; dropped ${msg.type}`);
+  }
+  const kind = DELTA_KIND[phase];
+  if (msg.type === 'delta') {
+    if (!kind) return unexpected(`delta(${msg.kind})`, expected);
+    if (kind === 'background-ram' && msg.round !== state.loadingRound) {
+      return new ColoError(
+        'stale-transfer',
+        `delta for round ${msg.round}, loading round ${state.loadingRound}`,
+      );
+    }
+    const delta = validateDelta(params, pageCount(params), msg, payload, kind, state.deviceSize);
+    if (delta instanceof ColoError) return delta;
+    return { msg, delta };
+  }
+  if (!expected.includes(msg.type)) return unexpected(msg.type, expected);
+  return { msg };
+}
+
+function onMessage(
+  state: SecondaryState,
+  params: ColoParams,
+  now: number,
+  msg: PrimaryMessage,
+  delta: PageDelta | undefined,
+  fx: Effect[],
+): void {
+  state.inSeq++;
+  state.lastHeardAt = now;
+  fx.push(trace(now, 'colo_receive_message', { msg: msg.type, epoch: msg.epoch, seq: msg.seq }));
+  const wait = now + params.applyTimeoutMs;
+  switch (msg.type) {
+    case 'heartbeat':
+      return;
+    case 'migrate-ram-background':
+      state.phase = 'bg-loading';
+      state.loadingRound = msg.round;
+      state.deadline = wait;
+      return;
+    case 'checkpoint-request':
+      stopSvm(state, now, fx);
+      send(state, params, now, fx, { type: 'checkpoint-reply', appliedRounds: [...state.appliedRounds] });
+      state.phase = 'ckpt-wait-vmstate-send';
+      state.deadline = wait;
+      return;
+    case 'vmstate-send':
+      state.phase = 'ckpt-wait-ram';
+      state.deadline = wait;
+      return;
+    case 'vmstate-size':
+      state.deviceSize = msg.size;
+      state.phase = 'ckpt-wait-device';
+      state.deadline = wait;
+      return;
+    case 'delta':
+      onDelta(state, params, now, msg.kind, msg.round, delta as PageDelta, fx);
+      return;
+  }
+}
+
+function onDelta(
+  state: SecondaryState,
+  params: ColoParams,
+  now: number,
+  kind: DeltaKind,
+  round: number,
+  delta: PageDelta,
+  fx: Effect[],
+): void {
+  if (kind === 'background-ram') {
+    // Staging costs time; a load that cannot finish before its deadline is abandoned whole.
+    const applyMs = (delta.pages.length * PAGE_SIZE) / params.costs.applyBytesPerMs;
+    if (now + applyMs > state.deadline) {
+      abandonRound(state, now, `load would end at ${now + applyMs} ms, deadline ${state.deadline} ms`, fx);
+      return;
+    }
+    stageInCache(state, delta);
+    state.appliedRounds.push(round);
+    state.phase = 'idle';
+    state.deadline = Number.POSITIVE_INFINITY;
+    return;
+  }
+  if (kind === 'checkpoint-ram') {
+    stageInCache(state, delta);
+    state.phase = 'ckpt-wait-vmstate-size';
+    state.deadline = now + params.applyTimeoutMs;
+    return;
+  }
+  // Device state: the whole epoch is local. Acknowledge, then commit (flush + device load).
+  send(state, params, now, fx, { type: 'vmstate-received' });
+  state.phase = 'committing';
+  state.deadline = Number.POSITIVE_INFINITY;
+  state.applyMemMs = flushMs(flushSet(state), params.costs.flushBytesPerMs);
+  state.applyDevMs = params.costs.deviceLoadMs;
+  state.commitDoneAt = now + state.applyMemMs + state.applyDevMs;
+}
+
+function abandonRound(state: SecondaryState, now: number, why: string, fx: Effect[]): void {
+  fx.push(trace(now, 'colo_background_round_abandoned', { round: state.loadingRound, why }));
+  state.phase = 'idle';
+  state.deadline = Number.POSITIVE_INFINITY;
+}
+
+/** The commit: atomic from the outside — the flush and the device load land together. */
+function commit(state: SecondaryState, params: ColoParams, now: number, fx: Effect[]): void {
+  fx.push(trace(now, 'colo_flush_ram_cache_begin', { dirty_pages: flushSet(state) }));
+  const flushed = flushCache(state);
+  fx.push(trace(now, 'colo_flush_ram_cache_end', {}));
+  const epoch = state.epoch;
+  state.committedEpoch = epoch;
+  state.appliedRounds = [];
+  state.commitDoneAt = Number.POSITIVE_INFINITY;
+  fx.push({
+    type: 'commit',
+    epoch,
+    flushedPages: flushed,
+    digest: memoryDigest(params.seed, state.committed),
+  });
+  if (state.failoverDeferred) {
+    state.epoch++;
+    failover(state, now, 'deferred until the commit ended', fx);
+    return;
+  }
+  send(state, params, now, fx, {
+    type: 'vmstate-loaded',
+    applyMemMs: state.applyMemMs,
+    applyDevMs: state.applyDevMs,
+  });
+  state.epoch++;
+  state.phase = 'idle';
+  resumeSvm(state, params, now, fx);
+}
+
+function runDue(state: SecondaryState, params: ColoParams, now: number, fx: Effect[]): void {
+  if (state.phase === 'committing' && now >= state.commitDoneAt) commit(state, params, now, fx);
+  if (now >= state.deadline) {
+    if (state.phase === 'bg-loading') {
+      abandonRound(state, now, `no data within ${params.applyTimeoutMs} ms`, fx);
+    } else if (state.phase.startsWith('ckpt-wait')) {
+      // The epoch cannot complete: never stay stuck — drop it and take over from the last commit.
+      fx.push(trace(now, 'colo_exit', { reason: 'error', detail: `timed out in ${state.phase}` }));
+      failover(state, now, `timed out in ${state.phase} after ${params.applyTimeoutMs} ms`, fx);
+      return;
+    }
+  }
+  const watching = state.phase === 'idle' || state.phase === 'bg-loading';
+  if (watching && params.heartbeatTimeoutMs > 0 && now - state.lastHeardAt >= params.heartbeatTimeoutMs) {
+    requestFailover(state, now, `no message from the primary for ${now - state.lastHeardAt} ms`, fx);
+  }
+}
+
+function nextWake(state: SecondaryState, params: ColoParams): number {
+  const watching = state.phase === 'idle' || state.phase === 'bg-loading';
+  const watchdog =
+    watching && params.heartbeatTimeoutMs > 0 ? state.lastHeardAt + params.heartbeatTimeoutMs : Infinity;
+  return Math.min(state.deadline, state.commitDoneAt, watchdog);
+}
+
+/** Failover: during a commit it waits for the commit (QEMU's relaunch); otherwise it happens now. */
+function requestFailover(state: SecondaryState, now: number, why: string, fx: Effect[]): void {
+  if (state.phase === 'failed-over' || state.phase === 'starting') return;
+  if (state.phase === 'committing') {
+    state.failoverDeferred = true;
+    fx.push(trace(now, 'colo_failover_set_state', { state: 'relaunch', why }));
+    return;
+  }
+  failover(state, now, why, fx);
+}
+
+/**
+ * Takes over: the uncommitted cache is discarded, never flushed, so the SVM continues from the last
+ * committed checkpoint (plus its own writes when it was running) — never a mix of epochs.
+ */
+function failover(state: SecondaryState, now: number, why: string, fx: Effect[]): void {
+  const dropped = discardCache(state);
+  state.phase = 'failed-over';
+  state.deadline = Number.POSITIVE_INFINITY;
+  state.commitDoneAt = Number.POSITIVE_INFINITY;
+  state.failoverDeferred = false;
+  fx.push(trace(now, 'colo_failover_set_state', { state: 'completed', why, dropped_pages: dropped }));
+  fx.push({ type: 'colo-exit', reason: 'failover', detail: why });
+  state.vmRunning = true;
+}
+
+function stopSvm(state: SecondaryState, now: number, fx: Effect[]): void {
+  if (!state.vmRunning) return;
+  state.vmRunning = false;
+  fx.push(trace(now, 'colo_vm_state_change', { old: 'run', new: 'stop', vm: 'svm' }));
+}
+
+function resumeSvm(state: SecondaryState, params: ColoParams, now: number, fx: Effect[]): void {
+  if (params.secondaryMode !== 'running' || state.vmRunning) return;
+  state.vmRunning = true;
+  fx.push(trace(now, 'colo_vm_state_change', { old: 'stop', new: 'run', vm: 'svm' }));
+}
+
+/** Runs the SVM's own workload (running mode): its writes go to running memory only. */
+function advanceSvm(state: SecondaryState, params: ColoParams, now: number): void {
+  const dt = now - state.lastNow;
+  if (dt <= 0) return;
+  state.lastNow = now;
+  if (!state.vmRunning || state.phase === 'failed-over' || params.secondaryMode !== 'running') return;
+  let g = generators.get(params);
+  if (!g) {
+    g = makeWorkload(params.secondaryWorkload, state.running.length, params.seed, SVM_SALT);
+    generators.set(params, g);
+  }
+  const t0 = state.guestTime;
+  state.guestTime = t0 + dt;
+  const { running, svmDirty } = state;
+  g(t0, t0 + dt, (p) => {
+    const v = ((running[p] ?? 0) & 0x7fff_ffff) + 1;
+    running[p] = ((v & 0x7fff_ffff) | SVM_AUTHOR_BIT) >>> 0;
+    svmDirty.set(p);
+  });
+}
+
+type Body<M> = M extends unknown ? Omit<M, 'v' | 'vmId' | 'epoch' | 'seq'> : never;
+
+function send(
+  state: SecondaryState,
+  params: ColoParams,
+  now: number,
+  fx: Effect[],
+  body: Body<SecondaryMessage>,
+): void {
+  const message = {
+    v: 1,
+    vmId: params.vmId,
+    epoch: state.epoch,
+    seq: state.outSeq++,
+    ...body,
+  } as SecondaryMessage;
+  fx.push({ type: 'send', sendId: 0, message, wireBytes: MESSAGE_WIRE_BYTES, afterMs: 0 });
+  fx.push(trace(now, 'colo_send_message', { msg: message.type, epoch: message.epoch, seq: message.seq }));
+}

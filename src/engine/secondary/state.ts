@@ -1,0 +1,85 @@
+import { DirtyBitmap } from '../memory/dirty-bitmap.ts';
+import { type ColoParams, pageCount } from '../params.ts';
+
+/** Where the secondary is (`colo_incoming_process_checkpoint` and the seed's background load). */
+export type SecondaryPhase =
+  | 'starting'
+  | 'idle'
+  | 'bg-loading'
+  | 'ckpt-wait-vmstate-send'
+  | 'ckpt-wait-ram'
+  | 'ckpt-wait-vmstate-size'
+  | 'ckpt-wait-device'
+  | 'committing'
+  | 'failed-over';
+
+/** Everything the secondary keeps. Updated in place by `secondaryStep`; serialisable for the cloud runtime. */
+export interface SecondaryState {
+  /** Phase. */
+  phase: SecondaryPhase;
+  /** True while the SVM executes (running mode, between checkpoints). */
+  vmRunning: boolean;
+  /** Epoch being received (the next commit makes it the committed image). */
+  epoch: number;
+  /** Next expected inbound and next outbound sequence numbers. */
+  inSeq: number;
+  outSeq: number;
+  /** Committed image: PVM page versions as of the last completed checkpoint. */
+  committed: Uint32Array;
+  /** Running memory: committed image plus the SVM's own writes since the commit (bit 31 set on those). */
+  running: Uint32Array;
+  /** Pages the SVM wrote since the commit. */
+  svmDirty: DirtyBitmap;
+  /** The colo cache: page → PVM version received this epoch. Never visible to the SVM before the commit. */
+  cache: Map<number, number>;
+  /** Background rounds of this epoch that reached the cache, ascending. */
+  appliedRounds: number[];
+  /** Round being loaded (bg-loading). */
+  loadingRound: number;
+  /** Device-state size announced by `vmstate-size`, bytes. */
+  deviceSize: number;
+  /** Deadline of the current wait, ms (∞ when not waiting). */
+  deadline: number;
+  /** When the commit in progress finishes, ms. */
+  commitDoneAt: number;
+  /** Modelled apply phases of the commit in progress, ms. */
+  applyMemMs: number;
+  applyDevMs: number;
+  /** Last time anything arrived from the primary, ms. */
+  lastHeardAt: number;
+  /** A failover was requested during a commit; it runs when the commit ends. */
+  failoverDeferred: boolean;
+  /** SVM guest running time and the runtime time it was last advanced to, ms. */
+  guestTime: number;
+  lastNow: number;
+  /** Last committed epoch (0 = the initial image). */
+  committedEpoch: number;
+}
+
+/** A fresh secondary holding the initial image (all pages at version 0, as after the initial migration). */
+export function createSecondary(params: ColoParams, now = 0): SecondaryState {
+  const n = pageCount(params);
+  return {
+    phase: 'starting',
+    vmRunning: false,
+    epoch: 1,
+    inSeq: 0,
+    outSeq: 0,
+    committed: new Uint32Array(n),
+    running: new Uint32Array(n),
+    svmDirty: new DirtyBitmap(n),
+    cache: new Map(),
+    appliedRounds: [],
+    loadingRound: 0,
+    deviceSize: 0,
+    deadline: Number.POSITIVE_INFINITY,
+    commitDoneAt: Number.POSITIVE_INFINITY,
+    applyMemMs: 0,
+    applyDevMs: 0,
+    lastHeardAt: now,
+    failoverDeferred: false,
+    guestTime: 0,
+    lastNow: now,
+    committedEpoch: 0,
+  };
+}

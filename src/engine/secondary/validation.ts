@@ -1,0 +1,122 @@
+import { decodeDelta, sha256Hex } from '../../wire/delta-codec.ts';
+import { ColoError } from '../errors.ts';
+import { isZeroPage, pageBytes } from '../memory/page-content.ts';
+import type { ColoParams } from '../params.ts';
+import type { PageDelta } from '../protocol/delta.ts';
+import type { DeltaKind, DeltaMessage } from '../protocol/messages.ts';
+import { deviceStateBytes } from '../transfer/device-state.ts';
+
+/**
+ * The secondary's validation of page data. Everything is checked before anything is applied, so a
+ * rejected delta changes nothing: claim check (size, SHA-256), strict decode, header against the message,
+ * kind (a background transfer may carry RAM pages only), page range, and every page's bytes against the
+ * bytes the primary must have sent for that (page, version).
+ */
+export function validateDelta(
+  params: ColoParams,
+  pageCount: number,
+  msg: DeltaMessage,
+  payload: Uint8Array | PageDelta | undefined,
+  expectedKind: DeltaKind,
+  deviceSize: number,
+): PageDelta | ColoError {
+  if (msg.kind !== expectedKind) {
+    return expectedKind === 'background-ram'
+      ? new ColoError('not-ram', `background transfer carries ${msg.kind}; only RAM pages are accepted`)
+      : new ColoError('unexpected-message', `unexpected delta of kind ${msg.kind}, expected ${expectedKind}`);
+  }
+  if (payload === undefined) return new ColoError('invalid-delta', `delta ${msg.claim.key} has no payload`);
+  let delta: PageDelta;
+  if (payload instanceof Uint8Array) {
+    if (payload.byteLength !== msg.claim.size) {
+      return new ColoError(
+        'claim-mismatch',
+        `object is ${payload.byteLength} bytes, claim says ${msg.claim.size}`,
+      );
+    }
+    const sum = sha256Hex(payload);
+    if (params.payload === 'materialised' && sum !== msg.claim.sha256) {
+      return new ColoError(
+        'claim-mismatch',
+        `object SHA-256 ${sum} does not match the claim ${msg.claim.sha256}`,
+      );
+    }
+    try {
+      delta = decodeDelta(payload, { maxObjectBytes: params.maxObjectBytes, pageCount, expectedSha256: sum });
+    } catch (e) {
+      return new ColoError('invalid-delta', e instanceof Error ? e.message : String(e));
+    }
+  } else {
+    if (params.payload !== 'modelled' || payload.modelled !== true) {
+      return new ColoError('invalid-delta', 'modelled payload offered to a materialised secondary');
+    }
+    delta = payload;
+  }
+  if (delta.kind !== expectedKind) {
+    return expectedKind === 'background-ram'
+      ? new ColoError(
+          'not-ram',
+          `background transfer object holds ${delta.kind}; only RAM pages are accepted`,
+        )
+      : new ColoError('invalid-delta', `object holds ${delta.kind}, message says ${msg.kind}`);
+  }
+  if (delta.vmId !== msg.vmId || delta.epoch !== msg.epoch || delta.seq !== msg.seq) {
+    return new ColoError(
+      'invalid-delta',
+      `object header ${delta.vmId}/${delta.epoch}/${delta.seq} does not match message ${msg.vmId}/${msg.epoch}/${msg.seq}`,
+    );
+  }
+  if (delta.kind === 'device-state') return checkDevice(params, delta, deviceSize);
+  return checkPages(params, pageCount, delta);
+}
+
+function checkDevice(params: ColoParams, delta: PageDelta, size: number): PageDelta | ColoError {
+  if (delta.pages.length > 0) return new ColoError('invalid-delta', 'device-state object carries RAM pages');
+  if (delta.modelled) return delta;
+  if (delta.blob.byteLength !== size) {
+    return new ColoError(
+      'short-read',
+      `device state is ${delta.blob.byteLength} bytes, vmstate-size said ${size}`,
+    );
+  }
+  const want = deviceStateBytes(params.seed, delta.epoch, size);
+  if (Buffer.compare(Buffer.from(delta.blob.buffer, delta.blob.byteOffset, size), want) !== 0) {
+    return new ColoError(
+      'page-content-mismatch',
+      `device state of epoch ${delta.epoch} differs from what was saved`,
+    );
+  }
+  return delta;
+}
+
+function checkPages(params: ColoParams, pageCount: number, delta: PageDelta): PageDelta | ColoError {
+  if (delta.blob.byteLength > 0) return new ColoError('not-ram', 'RAM delta carries device-state bytes');
+  let prev = -1;
+  for (const page of delta.pages) {
+    if (!Number.isInteger(page.index) || page.index < 0 || page.index >= pageCount) {
+      return new ColoError(
+        'page-out-of-range',
+        `page ${page.index} is outside the guest (0..${pageCount - 1})`,
+      );
+    }
+    if (page.index <= prev) return new ColoError('invalid-delta', `page ${page.index} is out of order`);
+    prev = page.index;
+    if (delta.modelled) continue;
+    const zero = isZeroPage(params.seed, page.index, page.version, params.contentMix);
+    if (zero !== (page.data === null)) {
+      return new ColoError(
+        'page-content-mismatch',
+        `page ${page.index} v${page.version} should ${zero ? '' : 'not '}be a zero page`,
+      );
+    }
+    if (page.data) {
+      const want = pageBytes(params.seed, page.index, page.version, params.contentMix) as Uint8Array;
+      if (
+        Buffer.compare(Buffer.from(page.data.buffer, page.data.byteOffset, page.data.byteLength), want) !== 0
+      ) {
+        return new ColoError('page-content-mismatch', `page ${page.index} v${page.version} bytes differ`);
+      }
+    }
+  }
+  return delta;
+}

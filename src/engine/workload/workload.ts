@@ -1,0 +1,112 @@
+import { hash32, unit } from '../rng.ts';
+import type { WorkloadSpec } from './spec.ts';
+
+/** Calls `visit(page)` for every write the guest makes in guest time [t0, t1), ms. */
+export type WriteGenerator = (t0: number, t1: number, visit: (page: number) => void) => void;
+
+/**
+ * Writes number k of a stream with rate r happen at guest time k·1000/r ms. The count of writes
+ * before time t is ceil(t·r/1000); using that one formula makes any split of an interval produce
+ * exactly the same writes as the whole interval.
+ */
+function countBefore(t: number, rate: number): number {
+  return Math.ceil((t * rate) / 1000);
+}
+
+function stream(rate: number, t0: number, t1: number, each: (k: number) => void): void {
+  if (rate <= 0 || t1 <= t0) return;
+  const end = countBefore(t1, rate);
+  for (let k = countBefore(t0, rate); k < end; k++) each(k);
+}
+
+/** An affine permutation of [0, n): k ↦ (a·k + b) mod n, with a coprime to n. */
+function permutation(n: number, seed: number): (k: number) => number {
+  if (n <= 1) return () => 0;
+  let a = (hash32(seed, n, 0xa) % n) | 1;
+  while (gcd(a, n) !== 1) a = (a + 2) % n || 1;
+  const b = hash32(seed, n, 0xb) % n;
+  // (a·k) may exceed 2^53 for huge n; do it in two halves to stay exact.
+  return (k) => (mulMod(a, k % n, n) + b) % n;
+}
+
+function gcd(x: number, y: number): number {
+  let a = x;
+  let b = y;
+  while (b) [a, b] = [b, a % b];
+  return a;
+}
+
+function mulMod(a: number, k: number, n: number): number {
+  if (a * k < Number.MAX_SAFE_INTEGER) return (a * k) % n;
+  const hi = Math.floor(k / 65536);
+  const lo = k % 65536;
+  return (((a * hi) % n) * 65536 + a * lo) % n;
+}
+
+/**
+ * Builds the write generator for a workload over a guest of `pageCount` pages.
+ * `seed` selects the run; `salt` separates independent streams (the SVM's own writes use another salt).
+ */
+export function makeWorkload(spec: WorkloadSpec, pageCount: number, seed: number, salt = 0): WriteGenerator {
+  const s = (seed ^ salt) >>> 0;
+  switch (spec.kind) {
+    case 'idle':
+      return () => {};
+    case 'uniform':
+      return (t0, t1, visit) => stream(spec.rate, t0, t1, (k) => visit(draw(s, 1, k, pageCount)));
+    case 'sequential': {
+      const start = hash32(s, 2) % pageCount;
+      return (t0, t1, visit) => stream(spec.rate, t0, t1, (k) => visit((start + k) % pageCount));
+    }
+    case 'hotcold': {
+      const hot = Math.min(spec.hotPages, pageCount);
+      const cold = pageCount - hot;
+      const perm = permutation(cold, s ^ 3);
+      return (t0, t1, visit) => {
+        if (hot > 0) stream(spec.hotRate, t0, t1, (k) => visit(draw(s, 4, k, hot)));
+        if (cold > 0) stream(spec.coldRate, t0, t1, (k) => visit(hot + perm(k)));
+      };
+    }
+    case 'zipf': {
+      const perm = permutation(pageCount, s ^ 5);
+      const inv = zipfInverse(pageCount, spec.exponent);
+      return (t0, t1, visit) => stream(spec.rate, t0, t1, (k) => visit(perm(inv(unit(s, 6, k)))));
+    }
+    case 'buffered-io': {
+      const hot = Math.max(1, Math.min(spec.hotPages, pageCount));
+      return (t0, t1, visit) =>
+        stream(spec.rate, t0, t1, (k) => {
+          const inTail = unit(s, 7, k) < spec.tail;
+          visit(inTail ? draw(s, 8, k, pageCount) : draw(s, 9, k, hot));
+        });
+    }
+  }
+}
+
+function draw(seed: number, streamId: number, k: number, n: number): number {
+  return hash32(seed, streamId, k >>> 0, Math.floor(k / 0x1_0000_0000)) % n;
+}
+
+/**
+ * Inverse CDF of a continuous approximation of Zipf(s) over ranks [0, n): cheap and needs no table,
+ * so it works for guests of millions of pages.
+ */
+function zipfInverse(n: number, s: number): (u: number) => number {
+  if (Math.abs(s - 1) < 1e-9) {
+    const logN = Math.log(n + 1);
+    return (u) => Math.min(n - 1, Math.floor(Math.exp(u * logN) - 1));
+  }
+  const a = 1 - s;
+  const top = (n + 1) ** a - 1;
+  return (u) => Math.min(n - 1, Math.max(0, Math.floor((u * top + 1) ** (1 / a) - 1)));
+}
+
+/**
+ * Output-divergence (miscompare) instants as a Poisson process over guest time: returns the guest time,
+ * ms, of miscompare number `k` given the previous one at `prev` ms. `ratePerSec` ≤ 0 means never.
+ */
+export function nextMiscompareAt(seed: number, ratePerSec: number, k: number, prev: number): number {
+  if (ratePerSec <= 0) return Number.POSITIVE_INFINITY;
+  const u = unit(seed, 0x3c, k);
+  return prev + (-Math.log(1 - u) / ratePerSec) * 1000;
+}
