@@ -1,0 +1,57 @@
+/**
+ * Shared S3 helpers: error classification by name or HTTP status (so SDK and emulator variants are both
+ * recognised) and whole-object reads.
+ */
+import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+
+interface AwsErrorShape {
+  name?: unknown;
+  Code?: unknown;
+  $metadata?: { httpStatusCode?: unknown };
+}
+
+function shape(error: unknown): AwsErrorShape {
+  return typeof error === 'object' && error !== null ? (error as AwsErrorShape) : {};
+}
+
+function matches(error: unknown, names: readonly string[], status: number): boolean {
+  const e = shape(error);
+  return (
+    (typeof e.name === 'string' && names.includes(e.name)) ||
+    (typeof e.Code === 'string' && names.includes(e.Code)) ||
+    e.$metadata?.httpStatusCode === status
+  );
+}
+
+/** A conditional write lost: HTTP 412 `PreconditionFailed`. */
+export function isPreconditionFailed(error: unknown): boolean {
+  return matches(error, ['PreconditionFailed'], 412);
+}
+
+/** A conditional write raced another in flight: HTTP 409 `ConditionalRequestConflict`. */
+export function isConditionalRequestConflict(error: unknown): boolean {
+  return matches(error, ['ConditionalRequestConflict'], 409);
+}
+
+/** The object does not exist: `NoSuchKey` / `NotFound`, or HTTP 404 other than `NoSuchBucket`. */
+export function isNotFound(error: unknown): boolean {
+  const e = shape(error);
+  if (e.name === 'NoSuchBucket' || e.Code === 'NoSuchBucket') return false;
+  return matches(error, ['NoSuchKey', 'NotFound'], 404);
+}
+
+/** Reads a whole object into bytes with its ETag; `undefined` when it does not exist. */
+export async function readObject(
+  client: S3Client,
+  bucket: string,
+  key: string,
+): Promise<{ bytes: Uint8Array; etag: string | undefined } | undefined> {
+  try {
+    const out = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+    if (out.Body === undefined) throw new Error(`s3://${bucket}/${key}: response has no body`);
+    return { bytes: await out.Body.transformToByteArray(), etag: out.ETag };
+  } catch (error) {
+    if (isNotFound(error)) return undefined;
+    throw error;
+  }
+}

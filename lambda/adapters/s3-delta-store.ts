@@ -1,0 +1,107 @@
+/**
+ * `DeltaStore` on S3: create-only writes (`If-None-Match: *`) so a retried write is idempotent and a
+ * conflicting one is caught, never silently overwritten.
+ */
+import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { DeltaConflictError, type DeltaStore } from '../../src/engine/ports.ts';
+import { DELTA_PREFIX } from './contract.ts';
+import { s3ClientFromEnv } from './env.ts';
+import { isConditionalRequestConflict, isPreconditionFailed, readObject } from './s3-common.ts';
+
+/** Options of {@link S3DeltaStore}. */
+export interface S3DeltaStoreOptions {
+  /** Bucket name. */
+  bucket: string;
+  /** Key prefix before `deltas/` (e.g. `run-7/`); default empty. */
+  prefix?: string;
+  /** S3 client; default {@link s3ClientFromEnv}. */
+  client?: S3Client;
+  /** Tries of a write that keeps meeting `409 ConditionalRequestConflict`; default 3. */
+  maxAttempts?: number;
+  /** Waits `ms` milliseconds between those tries; default a timer (tests inject a no-op). */
+  sleep?: (ms: number) => Promise<void>;
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(b);
+}
+
+const defaultSleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** {@link DeltaStore} on an S3 bucket; objects live at `<prefix>deltas/<key>`. */
+export class S3DeltaStore implements DeltaStore {
+  /** Bucket name. */
+  readonly bucket: string;
+  /** Key prefix before `deltas/`. */
+  readonly prefix: string;
+  readonly #client: S3Client;
+  readonly #maxAttempts: number;
+  readonly #sleep: (ms: number) => Promise<void>;
+
+  /** Creates a store; see {@link S3DeltaStoreOptions} for the defaults. */
+  constructor(options: S3DeltaStoreOptions) {
+    this.bucket = options.bucket;
+    this.prefix = options.prefix ?? '';
+    this.#client = options.client ?? s3ClientFromEnv();
+    this.#maxAttempts = Math.max(1, options.maxAttempts ?? 3);
+    this.#sleep = options.sleep ?? defaultSleep;
+  }
+
+  /** The S3 key of a store key: `<prefix>deltas/<key>`. */
+  objectKey(key: string): string {
+    return `${this.prefix}${DELTA_PREFIX}${key}`;
+  }
+
+  /**
+   * Writes `bytes` at `key` only if nothing is there. If the object exists (412), reads it back: identical
+   * bytes mean an earlier try of this same write succeeded, so this one does too.
+   *
+   * @throws DeltaConflictError when different bytes are already stored under `key`.
+   */
+  async put(key: string, bytes: Uint8Array): Promise<void> {
+    const objectKey = this.objectKey(key);
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        await this.#client.send(
+          new PutObjectCommand({
+            Bucket: this.bucket,
+            Key: objectKey,
+            Body: bytes,
+            ContentLength: bytes.byteLength,
+            ContentType: 'application/octet-stream',
+            IfNoneMatch: '*',
+          }),
+        );
+        return;
+      } catch (error) {
+        if (isConditionalRequestConflict(error) && attempt < this.#maxAttempts) {
+          await this.#sleep(50 * attempt);
+          continue;
+        }
+        if (!isPreconditionFailed(error)) throw error;
+      }
+      const stored = await readObject(this.#client, this.bucket, objectKey);
+      if (stored === undefined) {
+        // Existed a moment ago and is gone now (expired or deleted): try the create again.
+        if (attempt < this.#maxAttempts) continue;
+        throw new Error(`s3://${this.bucket}/${objectKey}: object vanished during a create-only write`);
+      }
+      if (sameBytes(stored.bytes, bytes)) return;
+      throw new DeltaConflictError(
+        `s3://${this.bucket}/${objectKey} already holds different bytes (${stored.bytes.byteLength} stored, ${bytes.byteLength} offered)`,
+      );
+    }
+  }
+
+  /**
+   * Reads the object at `key`.
+   *
+   * @throws Error when it does not exist (or S3 denies the read).
+   */
+  async get(key: string): Promise<Uint8Array> {
+    const objectKey = this.objectKey(key);
+    const stored = await readObject(this.#client, this.bucket, objectKey);
+    if (stored === undefined) throw new Error(`s3://${this.bucket}/${objectKey}: no such delta object`);
+    return stored.bytes;
+  }
+}

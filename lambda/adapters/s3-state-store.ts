@@ -1,0 +1,90 @@
+/**
+ * `StateStore` on S3: node state documents updated by compare-and-swap on the object's ETag
+ * (`If-Match: <etag>`, or `If-None-Match: *` for the first write).
+ */
+import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { StateConflictError, type StateStore, type Versioned } from '../../src/engine/ports.ts';
+import { STATE_PREFIX } from './contract.ts';
+import { s3ClientFromEnv } from './env.ts';
+import { isConditionalRequestConflict, isNotFound, isPreconditionFailed, readObject } from './s3-common.ts';
+
+/** Options of {@link S3StateStore}. */
+export interface S3StateStoreOptions {
+  /** Bucket name. */
+  bucket: string;
+  /** Key prefix before `state/`; default empty. */
+  prefix?: string;
+  /** S3 client; default {@link s3ClientFromEnv}. */
+  client?: S3Client;
+}
+
+/** {@link StateStore} on an S3 bucket; documents live at `<prefix>state/<key>`. */
+export class S3StateStore implements StateStore {
+  /** Bucket name. */
+  readonly bucket: string;
+  /** Key prefix before `state/`. */
+  readonly prefix: string;
+  readonly #client: S3Client;
+
+  /** Creates a store; see {@link S3StateStoreOptions} for the defaults. */
+  constructor(options: S3StateStoreOptions) {
+    this.bucket = options.bucket;
+    this.prefix = options.prefix ?? '';
+    this.#client = options.client ?? s3ClientFromEnv();
+  }
+
+  /** The S3 key of a store key: `<prefix>state/<key>`. */
+  objectKey(key: string): string {
+    return `${this.prefix}${STATE_PREFIX}${key}`;
+  }
+
+  /**
+   * Loads the document at `key` with its ETag, or `undefined` when there is none. (S3 answers a missing key
+   * with 403 unless the caller may `s3:ListBucket`; the stack grants that to every state reader.)
+   */
+  async load(key: string): Promise<Versioned<Uint8Array> | undefined> {
+    const objectKey = this.objectKey(key);
+    const stored = await readObject(this.#client, this.bucket, objectKey);
+    if (stored === undefined) return undefined;
+    if (stored.etag === undefined) throw new Error(`s3://${this.bucket}/${objectKey}: response has no ETag`);
+    return { value: stored.bytes, etag: stored.etag };
+  }
+
+  /**
+   * Writes `value` if the stored ETag is still `etag` (`undefined`: only if nothing is stored).
+   *
+   * @returns The new ETag.
+   * @throws StateConflictError on 412 PreconditionFailed, 409 ConditionalRequestConflict, or 404 (the
+   *   document named by `etag` was deleted).
+   */
+  async save(key: string, value: Uint8Array, etag: string | undefined): Promise<string> {
+    const objectKey = this.objectKey(key);
+    try {
+      const out = await this.#client.send(
+        new PutObjectCommand({
+          Bucket: this.bucket,
+          Key: objectKey,
+          Body: value,
+          ContentLength: value.byteLength,
+          ContentType: 'application/octet-stream',
+          ...(etag === undefined ? { IfNoneMatch: '*' } : { IfMatch: etag }),
+        }),
+      );
+      if (out.ETag === undefined) throw new Error(`s3://${this.bucket}/${objectKey}: response has no ETag`);
+      return out.ETag;
+    } catch (error) {
+      if (isPreconditionFailed(error) || isConditionalRequestConflict(error)) {
+        throw new StateConflictError(
+          `s3://${this.bucket}/${objectKey}: ${etag === undefined ? 'already exists' : `no longer at ETag ${etag}`}`,
+          { cause: error },
+        );
+      }
+      if (etag !== undefined && isNotFound(error)) {
+        throw new StateConflictError(`s3://${this.bucket}/${objectKey}: deleted since ETag ${etag}`, {
+          cause: error,
+        });
+      }
+      throw error;
+    }
+  }
+}

@@ -1,0 +1,221 @@
+import { SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { mockClient } from 'aws-sdk-client-mock';
+import { beforeEach, describe, expect, it } from 'vitest';
+import {
+  ChannelOrderError,
+  ChannelSendError,
+  deduplicationId,
+  MAX_ID_LENGTH,
+  messageGroupId,
+  SqsChannel,
+} from '../../../lambda/adapters/sqs-channel.ts';
+import type { ColoMessage } from '../../../src/engine/protocol/messages.ts';
+
+// The SDK warns once per process that releases from 2027 need Node 22; the project runs on Node 20 by design.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
+
+const QUEUE = 'https://sqs.example.invalid/000000000000/p2s.fifo';
+const sqs = mockClient(SQSClient);
+
+function heartbeat(seq: number, vmId = 'vm-0'): ColoMessage {
+  return { v: 1, vmId, epoch: 3, seq, type: 'heartbeat' };
+}
+
+type Entries = NonNullable<SendMessageBatchCommand['input']['Entries']>;
+
+function sentBatches(): Entries[] {
+  return sqs.commandCalls(SendMessageBatchCommand).map((call) => call.args[0].input.Entries ?? []);
+}
+
+function allOk(entries: Entries) {
+  return { Successful: entries.map((e) => ({ Id: e.Id, MessageId: `id-${e.Id}`, MD5OfMessageBody: 'x' })) };
+}
+
+const noSleep = async (): Promise<void> => {};
+
+beforeEach(() => {
+  sqs.reset();
+});
+
+describe('deduplicationId / messageGroupId', () => {
+  it('is vmId-epoch-seq-type', () => {
+    expect(deduplicationId({ vmId: 'vm-0', epoch: 12, seq: 345, type: 'vmstate-size' })).toBe(
+      'vm-0-12-345-vmstate-size',
+    );
+  });
+
+  it('replaces characters SQS does not allow and keeps punctuation', () => {
+    expect(deduplicationId({ vmId: 'vm é 1', epoch: 0, seq: 1, type: 'delta' })).toBe('vm___1-0-1-delta');
+    expect(messageGroupId('a.b:c/d')).toBe('a.b:c/d');
+    expect(messageGroupId('ü')).toBe('_');
+  });
+
+  it('stays within 128 characters, keeps epoch/seq/type, and stays unique for long vm ids', () => {
+    const a = deduplicationId({
+      vmId: 'x'.repeat(200),
+      epoch: 9_999_999_999,
+      seq: 1,
+      type: 'migrate-ram-background',
+    });
+    const b = deduplicationId({
+      vmId: `${'x'.repeat(199)}y`,
+      epoch: 9_999_999_999,
+      seq: 1,
+      type: 'migrate-ram-background',
+    });
+    expect(a.length).toBeLessThanOrEqual(MAX_ID_LENGTH);
+    expect(a.endsWith('-9999999999-1-migrate-ram-background')).toBe(true);
+    expect(a).not.toBe(b);
+    expect(messageGroupId('g'.repeat(300)).length).toBe(MAX_ID_LENGTH);
+  });
+});
+
+describe('SqsChannel.send', () => {
+  it('sends FIFO entries in order, in batches of at most 10, with group and dedup ids', async () => {
+    sqs
+      .on(SendMessageBatchCommand)
+      .callsFake((input: SendMessageBatchCommand['input']) => allOk(input.Entries ?? []));
+    const channel = new SqsChannel({ queueUrl: QUEUE, client: new SQSClient({}), sleep: noSleep });
+    const messages = Array.from({ length: 23 }, (_, i) => heartbeat(i));
+    await channel.send(messages);
+
+    const batches = sentBatches();
+    expect(batches.map((b) => b.length)).toEqual([10, 10, 3]);
+    const flat = batches.flat();
+    expect(flat.map((e) => JSON.parse(e.MessageBody ?? '').seq)).toEqual(messages.map((m) => m.seq));
+    expect(flat.every((e) => e.MessageGroupId === 'vm-0')).toBe(true);
+    expect(flat[4]?.MessageDeduplicationId).toBe('vm-0-3-4-heartbeat');
+    expect(flat[0]?.MessageBody).toBe(JSON.stringify(messages[0]));
+    expect(sqs.commandCalls(SendMessageBatchCommand)[0]?.args[0].input.QueueUrl).toBe(QUEUE);
+  });
+
+  it('uses the serialize seam when given', async () => {
+    sqs
+      .on(SendMessageBatchCommand)
+      .callsFake((input: SendMessageBatchCommand['input']) => allOk(input.Entries ?? []));
+    const channel = new SqsChannel({
+      queueUrl: QUEUE,
+      client: new SQSClient({}),
+      serialize: (m) => `<${m.type}>`,
+    });
+    await channel.send([heartbeat(0)]);
+    expect(sentBatches()[0]?.[0]?.MessageBody).toBe('<heartbeat>');
+  });
+
+  it('splits a batch that would pass the byte cap', async () => {
+    sqs
+      .on(SendMessageBatchCommand)
+      .callsFake((input: SendMessageBatchCommand['input']) => allOk(input.Entries ?? []));
+    const one = JSON.stringify(heartbeat(0)).length;
+    const channel = new SqsChannel({
+      queueUrl: QUEUE,
+      client: new SQSClient({}),
+      maxBatchBytes: one * 3 + 5,
+    });
+    await channel.send(Array.from({ length: 7 }, (_, i) => heartbeat(i)));
+    expect(sentBatches().map((b) => b.length)).toEqual([3, 3, 1]);
+  });
+
+  it('sends nothing for an empty list', async () => {
+    const channel = new SqsChannel({ queueUrl: QUEUE, client: new SQSClient({}) });
+    await channel.send([]);
+    expect(sentBatches()).toEqual([]);
+  });
+
+  it('resends a rejected suffix ahead of the remaining messages, preserving order', async () => {
+    let call = 0;
+    sqs.on(SendMessageBatchCommand).callsFake((input: SendMessageBatchCommand['input']) => {
+      const entries = input.Entries ?? [];
+      call += 1;
+      if (call === 1) {
+        // entries m7..m9 rejected (throttled), the first seven accepted
+        return {
+          Successful: entries.slice(0, 7).map((e) => ({ Id: e.Id, MessageId: 'x', MD5OfMessageBody: 'x' })),
+          Failed: entries
+            .slice(7)
+            .map((e) => ({ Id: e.Id, Code: 'ThrottlingException', SenderFault: false })),
+        };
+      }
+      return allOk(entries);
+    });
+    const sleeps: number[] = [];
+    const channel = new SqsChannel({
+      queueUrl: QUEUE,
+      client: new SQSClient({}),
+      sleep: async (ms) => {
+        sleeps.push(ms);
+      },
+    });
+    await channel.send(Array.from({ length: 12 }, (_, i) => heartbeat(i)));
+
+    const batches = sentBatches();
+    const seqs = batches.map((b) => b.map((e) => JSON.parse(e.MessageBody ?? '').seq));
+    expect(seqs).toEqual([
+      [0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
+      [7, 8, 9, 10, 11],
+    ]);
+    expect(sleeps).toEqual([50]);
+  });
+
+  it('throws ChannelSendError after maxAttempts when entries keep failing', async () => {
+    sqs.on(SendMessageBatchCommand).callsFake((input: SendMessageBatchCommand['input']) => ({
+      Failed: (input.Entries ?? []).map((e) => ({ Id: e.Id, Code: 'InternalError', SenderFault: false })),
+    }));
+    const channel = new SqsChannel({
+      queueUrl: QUEUE,
+      client: new SQSClient({}),
+      maxAttempts: 3,
+      sleep: noSleep,
+    });
+    const error = await channel.send([heartbeat(0), heartbeat(1)]).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ChannelSendError);
+    expect((error as ChannelSendError).failures.map((f) => f.deduplicationId)).toEqual([
+      'vm-0-3-0-heartbeat',
+      'vm-0-3-1-heartbeat',
+    ]);
+    expect(sentBatches()).toHaveLength(3);
+  });
+
+  it('does not retry a sender fault', async () => {
+    sqs.on(SendMessageBatchCommand).callsFake((input: SendMessageBatchCommand['input']) => ({
+      Failed: (input.Entries ?? []).map((e) => ({
+        Id: e.Id,
+        Code: 'InvalidParameterValue',
+        SenderFault: true,
+      })),
+    }));
+    const channel = new SqsChannel({ queueUrl: QUEUE, client: new SQSClient({}), sleep: noSleep });
+    await expect(channel.send([heartbeat(0)])).rejects.toThrow(/sender's fault.*InvalidParameterValue/);
+    expect(sentBatches()).toHaveLength(1);
+  });
+
+  it('refuses to continue when SQS accepted a message after rejecting an earlier one of the same group', async () => {
+    sqs.on(SendMessageBatchCommand).callsFake((input: SendMessageBatchCommand['input']) => {
+      const [first, ...rest] = input.Entries ?? [];
+      return {
+        Failed: [{ Id: first?.Id, Code: 'InternalError', SenderFault: false }],
+        Successful: rest.map((e) => ({ Id: e.Id, MessageId: 'x', MD5OfMessageBody: 'x' })),
+      };
+    });
+    const channel = new SqsChannel({ queueUrl: QUEUE, client: new SQSClient({}), sleep: noSleep });
+    await expect(channel.send([heartbeat(0), heartbeat(1)])).rejects.toBeInstanceOf(ChannelOrderError);
+  });
+
+  it('retries only the failed group when another group succeeded after it', async () => {
+    let call = 0;
+    sqs.on(SendMessageBatchCommand).callsFake((input: SendMessageBatchCommand['input']) => {
+      const entries = input.Entries ?? [];
+      call += 1;
+      if (call === 1) {
+        return {
+          Failed: [{ Id: entries[0]?.Id, Code: 'InternalError', SenderFault: false }],
+          Successful: entries.slice(1).map((e) => ({ Id: e.Id, MessageId: 'x', MD5OfMessageBody: 'x' })),
+        };
+      }
+      return allOk(entries);
+    });
+    const channel = new SqsChannel({ queueUrl: QUEUE, client: new SQSClient({}), sleep: noSleep });
+    await channel.send([heartbeat(0, 'vm-a'), heartbeat(0, 'vm-b')]);
+    expect(sentBatches().map((b) => b.map((e) => e.MessageGroupId))).toEqual([['vm-a', 'vm-b'], ['vm-a']]);
+  });
+});
