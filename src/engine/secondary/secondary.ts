@@ -66,6 +66,9 @@ export function secondaryStep(
     accepted = result;
   }
   advanceSvm(state, params, t);
+  if (accepted && state.phase === 'bg-loading' && accepted.msg.seq === state.inSeq + 1) {
+    abandonRound(state, t, 'its data never arrived or was refused', fx);
+  }
   switch (input.type) {
     case 'start':
       if (state.phase === 'starting') {
@@ -95,10 +98,17 @@ function validateMessage(
   raw: unknown,
   payload: Uint8Array | PageDelta | undefined,
 ): { msg: PrimaryMessage; delta?: PageDelta } | ColoError {
-  const parsed = parseInbound(raw, params, state.epoch, state.inSeq);
+  let phase = state.phase;
+  let seq = state.inSeq;
+  // In a background load, the next message after the round's data slot means that data was lost or
+  // refused: the round is abandoned and the message is handled as in idle (never stuck on a bad round).
+  if (phase === 'bg-loading' && (raw as { seq?: unknown } | null)?.seq === state.inSeq + 1) {
+    phase = 'idle';
+    seq = state.inSeq + 1;
+  }
+  const parsed = parseInbound(raw, params, state.epoch, seq);
   if (parsed instanceof ColoError) return parsed;
   const msg = parsed as PrimaryMessage;
-  const phase = state.phase;
   const expected = EXPECTED[phase];
   if (phase === 'failed-over' || phase === 'starting') {
     return new ColoError('exited', `secondary is ${phase}; dropped ${msg.type}`);
@@ -138,6 +148,7 @@ function onMessage(
     case 'migrate-ram-background':
       state.phase = 'bg-loading';
       state.loadingRound = msg.round;
+      state.loadingSeq = msg.seq + 1;
       state.deadline = wait;
       return;
     case 'checkpoint-request':
@@ -198,8 +209,11 @@ function onDelta(
   state.commitDoneAt = now + state.applyMemMs + state.applyDevMs;
 }
 
+/** Gives up a background round whole: nothing of it reaches the cache, and its data slot is skipped. */
 function abandonRound(state: SecondaryState, now: number, why: string, fx: Effect[]): void {
   fx.push(trace(now, 'colo_background_round_abandoned', { round: state.loadingRound, why }));
+  // The round's data is the message right after `migrate-ram-background`; skip its sequence number.
+  state.inSeq = state.loadingSeq + 1;
   state.phase = 'idle';
   state.deadline = Number.POSITIVE_INFINITY;
 }

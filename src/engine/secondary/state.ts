@@ -34,8 +34,9 @@ export interface SecondaryState {
   cache: Map<number, number>;
   /** Background rounds of this epoch that reached the cache, ascending. */
   appliedRounds: number[];
-  /** Round being loaded (bg-loading). */
+  /** Round being loaded (bg-loading) and the sequence number its data message must have. */
   loadingRound: number;
+  loadingSeq: number;
   /** Device-state size announced by `vmstate-size`, bytes. */
   deviceSize: number;
   /** Deadline of the current wait, ms (∞ when not waiting). */
@@ -71,6 +72,7 @@ export function createSecondary(params: ColoParams, now = 0): SecondaryState {
     cache: new Map(),
     appliedRounds: [],
     loadingRound: 0,
+    loadingSeq: 0,
     deviceSize: 0,
     deadline: Number.POSITIVE_INFINITY,
     commitDoneAt: Number.POSITIVE_INFINITY,
