@@ -116,7 +116,7 @@ function validateMessage(
   const kind = DELTA_KIND[phase];
   if (msg.type === 'delta') {
     if (!kind) return unexpected(`delta(${msg.kind})`, expected);
-    if (kind === 'background-ram' && msg.round !== state.loadingRound) {
+    if (kind === 'background-ram' && msg.kind === 'background-ram' && msg.round !== state.loadingRound) {
       return new ColoError(
         'stale-transfer',
         `delta for round ${msg.round}, loading round ${state.loadingRound}`,

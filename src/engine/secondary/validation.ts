@@ -1,5 +1,5 @@
 import { decodeDelta, sha256Hex } from '../../wire/delta-codec.ts';
-import { ColoError } from '../errors.ts';
+import { ColoError, unexpected } from '../errors.ts';
 import { isZeroPage, pageBytes } from '../memory/page-content.ts';
 import type { ColoParams } from '../params.ts';
 import type { PageDelta } from '../protocol/delta.ts';
@@ -23,7 +23,7 @@ export function validateDelta(
   if (msg.kind !== expectedKind) {
     return expectedKind === 'background-ram'
       ? new ColoError('not-ram', `background transfer carries ${msg.kind}; only RAM pages are accepted`)
-      : new ColoError('unexpected-message', `unexpected delta of kind ${msg.kind}, expected ${expectedKind}`);
+      : unexpected(`delta(${msg.kind})`, [`delta(${expectedKind})`]);
   }
   if (payload === undefined) return new ColoError('invalid-delta', `delta ${msg.claim.key} has no payload`);
   let delta: PageDelta;
