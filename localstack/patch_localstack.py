@@ -1,14 +1,19 @@
-"""Post-install fix-up for localstack-core 4.13.1 on Python 3.11.
+"""Post-install fix-ups for localstack-core 4.13.1 running on the host (no Docker) under Python 3.11.
 
-localstack-core 4.13.1 was built and tested on Python 3.13, where ``threading.Lock`` is a class.
-On Python 3.11 and 3.12 it is a factory function, so the eagerly evaluated annotation
-``install_lock: Lock | None`` in ``localstack/packages/api.py`` raises ``TypeError`` at import time.
-That breaks ``localstack.packages`` and everything importing it, notably
-``localstack.services.lambda_.plugins`` (the Lambda custom endpoints hook) and ``localstack.utils.diagnose``.
+Each fix-up replaces one exact line of the installed package; the script is idempotent and exits non-zero
+if a target file does not have the expected content (e.g. after a version change of the lock).
+Run with the virtual environment's interpreter: ``.venv/bin/python patch_localstack.py``.
 
-This script quotes that one annotation (turning it into a string that is never evaluated) in the
-installed copy. It is idempotent and exits non-zero if the file has an unexpected shape.
-Run with the virtual environment's interpreter: ``.venv/bin/python patch_py311.py``.
+1. ``localstack/packages/api.py`` — Python 3.11 compatibility. localstack-core 4.13.1 was built and tested
+   on Python 3.13, where ``threading.Lock`` is a class. On 3.11/3.12 it is a factory function, so the
+   eagerly evaluated annotation ``install_lock: Lock | None`` raises ``TypeError`` at import time. That
+   breaks ``localstack.packages`` and everything importing it, notably ``localstack.services.lambda_.plugins``
+   (the Lambda custom-endpoints hook) and ``localstack.utils.diagnose``. The fix quotes the annotation.
+
+2. ``localstack/runtime/server/twisted.py`` — listen address. The default (twisted) gateway ignores the host
+   part of ``GATEWAY_LISTEN`` for IPv4 and listens on all interfaces (0.0.0.0:4566) even with
+   ``GATEWAY_LISTEN=127.0.0.1:4566``. An unauthenticated AWS emulator should stay on loopback, so the fix
+   passes the configured host as the listening interface.
 """
 
 from __future__ import annotations
@@ -17,27 +22,43 @@ import importlib.util
 import sys
 from pathlib import Path
 
-BROKEN = "install_lock: Lock | None = None"
-FIXED = 'install_lock: "Lock | None" = None'
+PATCHES = [
+    (
+        "packages/api.py",
+        "install_lock: Lock | None = None",
+        'install_lock: "Lock | None" = None',
+    ),
+    (
+        "runtime/server/twisted.py",
+        "endpoint = endpoints.TCP4ServerEndpoint(reactor, host_and_port.port)",
+        "endpoint = endpoints.TCP4ServerEndpoint(reactor, host_and_port.port, interface=host_and_port.host or '')",
+    ),
+]
 
 
 def main() -> int:
     spec = importlib.util.find_spec("localstack")
     if spec is None or not spec.submodule_search_locations:
-        print("patch_py311: localstack is not installed in this interpreter", file=sys.stderr)
+        print("patch_localstack: localstack is not installed in this interpreter", file=sys.stderr)
         return 1
-    target = Path(list(spec.submodule_search_locations)[0]) / "packages" / "api.py"
-    text = target.read_text(encoding="utf-8")
-    if FIXED in text:
-        print(f"patch_py311: already applied ({target})")
-    elif BROKEN in text:
-        target.write_text(text.replace(BROKEN, FIXED), encoding="utf-8")
-        print(f"patch_py311: quoted the Lock annotation in {target}")
-    else:
-        print(f"patch_py311: unexpected content in {target}; not patched", file=sys.stderr)
+    root = Path(list(spec.submodule_search_locations)[0])
+    failed = 0
+    for rel, broken, fixed in PATCHES:
+        target = root / rel
+        text = target.read_text(encoding="utf-8")
+        if fixed in text:
+            print(f"patch_localstack: {rel}: already applied")
+        elif text.count(broken) == 1:
+            target.write_text(text.replace(broken, fixed), encoding="utf-8")
+            print(f"patch_localstack: {rel}: patched")
+        else:
+            print(f"patch_localstack: {rel}: unexpected content; not patched", file=sys.stderr)
+            failed += 1
+    if failed:
         return 1
     # Verify: the modules that failed before must import now.
     import localstack.packages  # noqa: F401
+    import localstack.runtime.server.twisted  # noqa: F401
     import localstack.services.lambda_.plugins  # noqa: F401
 
     return 0
