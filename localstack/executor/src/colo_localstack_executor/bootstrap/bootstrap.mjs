@@ -60,7 +60,8 @@ function patchConsole() {
   for (const [method, level] of Object.entries(levels)) {
     console[method] = (...args) => {
       let message = format(...args);
-      if (method === 'trace') message = `Trace: ${message}\n${new Error().stack.split('\n').slice(2).join('\n')}`;
+      if (method === 'trace')
+        message = `Trace: ${message}\n${new Error().stack.split('\n').slice(2).join('\n')}`;
       writeLog(`${new Date().toISOString()}\t${currentRequestId ?? 'undefined'}\t${level}\t${message}`);
     };
   }
@@ -169,7 +170,10 @@ async function loadHandler() {
     for (const key of exportPath) fn = fn == null ? undefined : fn[key];
   }
   if (typeof fn !== 'function') {
-    throw namedError('Runtime.HandlerNotFound', `${path.basename(moduleRel)}.${exportPath.join('.')} is undefined or not exported`);
+    throw namedError(
+      'Runtime.HandlerNotFound',
+      `${path.basename(moduleRel)}.${exportPath.join('.')} is undefined or not exported`,
+    );
   }
   return fn;
 }
@@ -244,7 +248,9 @@ async function invoke(req) {
 function fatal(err, kind) {
   // An exception escaped the handler's promise chain: Lambda reports it and restarts the runtime.
   const error = toLambdaError(err, kind);
-  writeLog(`${new Date().toISOString()}\t${currentRequestId ?? 'undefined'}\tERROR\t${kind} \t${JSON.stringify(error)}`);
+  writeLog(
+    `${new Date().toISOString()}\t${currentRequestId ?? 'undefined'}\tERROR\t${kind} \t${JSON.stringify(error)}`,
+  );
   if (currentRequestId) {
     mark(currentRequestId);
     send({ type: 'error', requestId: currentRequestId, error, fatal: true });
@@ -260,12 +266,18 @@ async function main() {
     handlerFn = await loadHandler();
   } catch (err) {
     initError = err instanceof Error ? err : namedError('Runtime.InitError', String(err));
-    writeLog(`${new Date().toISOString()}\tundefined\tERROR\tInit Error \t${JSON.stringify(toLambdaError(initError))}`);
+    writeLog(
+      `${new Date().toISOString()}\tundefined\tERROR\tInit Error \t${JSON.stringify(toLambdaError(initError))}`,
+    );
   }
   process.on('uncaughtException', (err) => fatal(err, 'Uncaught Exception'));
   process.on('unhandledRejection', (reason) => fatal(reason, 'Runtime.UnhandledPromiseRejection'));
   mark('init');
-  send(initError ? { type: 'initError', error: toLambdaError(initError) } : { type: 'ready', initMs: Date.now() - started });
+  send(
+    initError
+      ? { type: 'initError', error: toLambdaError(initError) }
+      : { type: 'ready', initMs: Date.now() - started },
+  );
 
   const queue = [];
   const pump = async () => {

@@ -29,7 +29,7 @@ export async function resolve(specifier, context, nextResolve) {
   try {
     return await nextResolve(specifier, context);
   } catch (err) {
-    if (!err || err.code !== 'ERR_MODULE_NOT_FOUND' || !isBare(specifier)) throw err;
+    if (err?.code !== 'ERR_MODULE_NOT_FOUND' || !isBare(specifier)) throw err;
     for (const dir of dirs) {
       // a parent URL inside the fallback folder makes Node search <dir>/node_modules then <dir>/..
       const parentURL = pathToFileURL(path.join(dir, '__colo_fallback_parent__.mjs')).href;
