@@ -76,6 +76,22 @@ export interface TickMessage {
   dueAt: number;
 }
 
+/**
+ * State-store key of a timer's chain document (`{ generation, seq, dueAt, lastTickAt, claimedBy }`), which
+ * consumers update by compare-and-swap to accept exactly one tick per seq.
+ */
+export function timerStateKey(vmId: string, timer: TimerName): string {
+  return `${vmId}/timers/${timer}.json`;
+}
+
+/**
+ * State-store key of a VM's control document (`{ failedOver, reason, at }`): once `failedOver` is set, tick
+ * consumers drop their ticks (the chains end) and the watchdog no longer re-arms them.
+ */
+export function controlStateKey(vmId: string): string {
+  return `${vmId}/control.json`;
+}
+
 /** Largest per-message SQS delay, seconds. */
 export const MAX_DELAY_SECONDS = 900;
 
