@@ -1,0 +1,505 @@
+import { Match } from 'aws-cdk-lib/assertions';
+import { beforeAll, describe, expect, it } from 'vitest';
+import {
+  FUNCTION_NAMES,
+  FUNCTION_TIMEOUT_SECONDS,
+  HANDLER_ENTRIES,
+  secondaryApplyTimeout,
+} from '../../../lib/colo-stack.ts';
+import { DEFAULT_PARAMETERS } from '../../../lib/parameters.ts';
+import { arnOf, logicalId, objectsArn, type Synthesized, synthColo } from './helpers.ts';
+
+let s: Synthesized;
+let ids: {
+  bucket: string;
+  p2s: string;
+  p2sDlq: string;
+  s2p: string;
+  s2pDlq: string;
+  ticks: Record<'checkpoint' | 'pending-check' | 'heartbeat', string>;
+};
+
+beforeAll(() => {
+  s = synthColo();
+  const { stack } = s;
+  ids = {
+    bucket: logicalId(stack.store.bucket),
+    p2s: logicalId(stack.p2s.queue),
+    p2sDlq: logicalId(stack.p2s.deadLetterQueue),
+    s2p: logicalId(stack.s2p.queue),
+    s2pDlq: logicalId(stack.s2p.deadLetterQueue),
+    ticks: {
+      checkpoint: logicalId(stack.tickChains.checkpoint.queue),
+      'pending-check': logicalId(stack.tickChains['pending-check'].queue),
+      heartbeat: logicalId(stack.tickChains.heartbeat.queue),
+    },
+  };
+});
+
+const SEND = ['sqs:SendMessage', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl'];
+const CONSUME = [
+  'sqs:ReceiveMessage',
+  'sqs:ChangeMessageVisibility',
+  'sqs:GetQueueUrl',
+  'sqs:DeleteMessage',
+  'sqs:GetQueueAttributes',
+];
+
+describe('channels', () => {
+  it('has two FIFO channels with FIFO DLQs, redrive after 5 receives, SQS-managed SSE', () => {
+    for (const [queue, dlq] of [
+      [ids.p2s, ids.p2sDlq],
+      [ids.s2p, ids.s2pDlq],
+    ] as const) {
+      expect(s.template.toJSON().Resources[queue].Properties).toEqual({
+        FifoQueue: true,
+        ContentBasedDeduplication: false,
+        DeduplicationScope: 'messageGroup',
+        FifoThroughputLimit: 'perMessageGroupId',
+        SqsManagedSseEnabled: true,
+        MessageRetentionPeriod: 86_400,
+        VisibilityTimeout: expect.any(Number),
+        RedrivePolicy: { deadLetterTargetArn: arnOf(dlq), maxReceiveCount: 5 },
+      });
+      expect(s.template.toJSON().Resources[dlq].Properties).toEqual({
+        FifoQueue: true,
+        SqsManagedSseEnabled: true,
+        MessageRetentionPeriod: 1_209_600,
+      });
+    }
+  });
+
+  it('hides a received channel batch for twice its consumer timeout', () => {
+    const props = (id: string) => s.template.toJSON().Resources[id].Properties;
+    expect(props(ids.p2s).VisibilityTimeout).toBe(2 * secondaryApplyTimeout(5000).toSeconds());
+    expect(props(ids.s2p).VisibilityTimeout).toBe(2 * FUNCTION_TIMEOUT_SECONDS.primary);
+  });
+
+  it('every queue is encrypted and denies non-TLS access', () => {
+    const queues = s.template.findResources('AWS::SQS::Queue');
+    expect(Object.keys(queues)).toHaveLength(10);
+    for (const [id, queue] of Object.entries(queues)) {
+      expect(queue.Properties.SqsManagedSseEnabled, id).toBe(true);
+      s.template.hasResourceProperties('AWS::SQS::QueuePolicy', {
+        Queues: [{ Ref: id }],
+        PolicyDocument: {
+          Statement: [
+            {
+              Action: 'sqs:*',
+              Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+              Effect: 'Deny',
+              Principal: { AWS: '*' },
+              Resource: arnOf(id),
+            },
+          ],
+        },
+      });
+    }
+  });
+
+  it('maps each channel to its consumer with batches of 10 and ReportBatchItemFailures', () => {
+    const fn = (name: (typeof FUNCTION_NAMES)[number]) => ({ Ref: logicalId(s.stack.functions[name]) });
+    const mappings = Object.values(s.template.findResources('AWS::Lambda::EventSourceMapping'));
+    const byQueue = (queueId: string) =>
+      mappings.filter((m) => JSON.stringify(m.Properties.EventSourceArn) === JSON.stringify(arnOf(queueId)));
+    const expected: [string, (typeof FUNCTION_NAMES)[number]][] = [
+      [ids.p2s, 'secondary-apply'],
+      [ids.s2p, 'primary'],
+      [ids.ticks.checkpoint, 'checkpoint-timer'],
+      [ids.ticks['pending-check'], 'pending-check-timer'],
+      [ids.ticks.heartbeat, 'heartbeat-monitor'],
+    ];
+    expect(mappings).toHaveLength(expected.length);
+    for (const [queue, name] of expected) {
+      expect(byQueue(queue).map((m) => m.Properties)).toEqual([
+        {
+          BatchSize: 10,
+          EventSourceArn: arnOf(queue),
+          FunctionName: fn(name),
+          FunctionResponseTypes: ['ReportBatchItemFailures'],
+        },
+      ]);
+    }
+  });
+});
+
+describe('timers', () => {
+  it('has one scheduled rule, rate(1 minute), invoking tick-arm with the watchdog event, no retries', () => {
+    const rules = s.template.findResources('AWS::Events::Rule');
+    expect(Object.values(rules).map((r) => r.Properties)).toEqual([
+      {
+        Description: expect.any(String),
+        ScheduleExpression: 'rate(1 minute)',
+        State: 'ENABLED',
+        Targets: [
+          {
+            Arn: arnOf(logicalId(s.stack.functions['tick-arm'])),
+            Id: 'Target0',
+            Input: JSON.stringify({ source: 'colo.watchdog', vmId: 'vm-0' }),
+            RetryPolicy: { MaximumEventAgeInSeconds: 60, MaximumRetryAttempts: 0 },
+          },
+        ],
+      },
+    ]);
+    s.template.hasResourceProperties('AWS::Lambda::Permission', {
+      Action: 'lambda:InvokeFunction',
+      Principal: 'events.amazonaws.com',
+      FunctionName: arnOf(logicalId(s.stack.functions['tick-arm'])),
+    });
+    s.template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
+      FunctionName: { Ref: logicalId(s.stack.functions['tick-arm']) },
+      MaximumRetryAttempts: 0,
+    });
+  });
+
+  it('has three standard tick queues with DLQs after 3 receives, kept one hour', () => {
+    const consumer = {
+      checkpoint: 'checkpoint-timer',
+      'pending-check': 'pending-check-timer',
+      heartbeat: 'heartbeat-monitor',
+    } as const;
+    for (const timer of ['checkpoint', 'pending-check', 'heartbeat'] as const) {
+      const chain = s.stack.tickChains[timer];
+      const props = s.template.toJSON().Resources[ids.ticks[timer]].Properties;
+      expect(props).toEqual({
+        SqsManagedSseEnabled: true,
+        MessageRetentionPeriod: 3600,
+        VisibilityTimeout: 2 * FUNCTION_TIMEOUT_SECONDS[consumer[timer]],
+        RedrivePolicy: { deadLetterTargetArn: arnOf(logicalId(chain.deadLetterQueue)), maxReceiveCount: 3 },
+      });
+      expect(props.FifoQueue).toBeUndefined();
+    }
+    expect(s.stack.tickChains.checkpoint.periodMs).toBe(20_000);
+    expect(s.stack.tickChains['pending-check'].periodMs).toBe(1000);
+    expect(s.stack.tickChains.heartbeat.periodMs).toBe(1000);
+  });
+
+  it('lets exactly the tick consumers loop through their own queue (RecursiveLoop Allow)', () => {
+    const loop = Object.fromEntries(
+      FUNCTION_NAMES.map((name) => [
+        name,
+        s.template.toJSON().Resources[logicalId(s.stack.functions[name])].Properties.RecursiveLoop,
+      ]),
+    );
+    expect(loop).toEqual({
+      'checkpoint-timer': 'Allow',
+      'pending-check-timer': 'Allow',
+      'tick-arm': 'Terminate',
+      primary: 'Terminate',
+      'secondary-apply': 'Terminate',
+      'heartbeat-monitor': 'Allow',
+    });
+  });
+});
+
+describe('functions', () => {
+  it('has six functions on nodejs22.x x86_64, 1024 MiB, tracing off, ESM handler index.handler', () => {
+    const fns = s.template.findResources('AWS::Lambda::Function');
+    expect(Object.keys(fns)).toHaveLength(6);
+    for (const fn of Object.values(fns)) {
+      expect(fn.Properties).toMatchObject({
+        Runtime: 'nodejs22.x',
+        Architectures: ['x86_64'],
+        MemorySize: 1024,
+        Handler: 'index.handler',
+      });
+      expect(fn.Properties.TracingConfig).toBeUndefined();
+    }
+  });
+
+  it('sets the timeouts, secondary-apply above the apply timeout', () => {
+    const timeouts = Object.fromEntries(
+      FUNCTION_NAMES.map((name) => [
+        name,
+        s.template.toJSON().Resources[logicalId(s.stack.functions[name])].Properties.Timeout,
+      ]),
+    );
+    expect(timeouts).toEqual({
+      'checkpoint-timer': 30,
+      'pending-check-timer': 60,
+      'tick-arm': 30,
+      primary: 60,
+      'secondary-apply': 30,
+      'heartbeat-monitor': 30,
+    });
+    expect(timeouts['secondary-apply'] * 1000).toBeGreaterThan(DEFAULT_PARAMETERS.applyTimeoutMs);
+    const slow = synthColo({ applyTimeoutMs: 120_000 });
+    const t = slow.template.toJSON().Resources[logicalId(slow.stack.functions['secondary-apply'])].Properties;
+    expect(t.Timeout).toBe(145);
+  });
+
+  it('gives each function an explicit log group with retention, and no log-retention custom resource', () => {
+    for (const name of FUNCTION_NAMES) {
+      const fn = s.stack.functions[name];
+      const props = s.template.toJSON().Resources[logicalId(fn)].Properties;
+      expect(props.LoggingConfig).toEqual({ LogGroup: { Ref: logicalId(fn.functionLogGroup) } });
+    }
+    s.template.resourceCountIs('AWS::Logs::LogGroup', 6);
+    s.template.allResourcesProperties('AWS::Logs::LogGroup', { RetentionInDays: 7 });
+    s.template.resourceCountIs('Custom::LogRetention', 0);
+    const types = new Set(
+      Object.values(s.template.toJSON().Resources).map((r) => (r as { Type: string }).Type),
+    );
+    expect(
+      [...types].filter((t) => t.startsWith('Custom::') || t === 'AWS::CloudFormation::CustomResource'),
+    ).toEqual([]);
+  });
+
+  it('passes the parameters and exactly the queue URLs each function may use', () => {
+    const env = (name: (typeof FUNCTION_NAMES)[number]) =>
+      s.template.toJSON().Resources[logicalId(s.stack.functions[name])].Properties.Environment.Variables;
+    const common = {
+      POWERTOOLS_SERVICE_NAME: expect.any(String),
+      NODE_OPTIONS: '--enable-source-maps',
+      VM_ID: 'vm-0',
+      SEED: '1',
+      GUEST_BYTES: '67108864',
+      WORKLOAD: 'hotcold',
+      POLICY: 'fixed',
+      CHECKPOINT_DELAY_MS: '20000',
+      PENDING_CHECK_INTERVAL_MS: '1000',
+      THRESHOLD_BYTES: '104857600',
+      APPLY_TIMEOUT_MS: '5000',
+      HEARTBEAT_INTERVAL_MS: '1000',
+      HEARTBEAT_TIMEOUT_MS: '3000',
+      BUCKET_NAME: { Ref: ids.bucket },
+    };
+    const ref = (id: string) => ({ Ref: id });
+    expect(env('checkpoint-timer')).toEqual({
+      ...common,
+      P2S_QUEUE_URL: ref(ids.p2s),
+      CHECKPOINT_TICK_QUEUE_URL: ref(ids.ticks.checkpoint),
+    });
+    expect(env('pending-check-timer')).toEqual({
+      ...common,
+      P2S_QUEUE_URL: ref(ids.p2s),
+      PENDING_CHECK_TICK_QUEUE_URL: ref(ids.ticks['pending-check']),
+    });
+    expect(env('tick-arm')).toEqual({
+      ...common,
+      CHECKPOINT_TICK_QUEUE_URL: ref(ids.ticks.checkpoint),
+      PENDING_CHECK_TICK_QUEUE_URL: ref(ids.ticks['pending-check']),
+      HEARTBEAT_TICK_QUEUE_URL: ref(ids.ticks.heartbeat),
+    });
+    expect(env('primary')).toEqual({ ...common, P2S_QUEUE_URL: ref(ids.p2s) });
+    expect(env('secondary-apply')).toEqual({ ...common, S2P_QUEUE_URL: ref(ids.s2p) });
+    expect(env('heartbeat-monitor')).toEqual({
+      ...common,
+      HEARTBEAT_TICK_QUEUE_URL: ref(ids.ticks.heartbeat),
+    });
+    for (const name of FUNCTION_NAMES) expect(env(name).POWERTOOLS_SERVICE_NAME).toBe(name);
+  });
+
+  it('sets AWS_S3_FORCE_PATH_STYLE only when asked', () => {
+    const withPathStyle = synthColo({ s3ForcePathStyle: 'true' });
+    for (const name of FUNCTION_NAMES) {
+      const props =
+        withPathStyle.template.toJSON().Resources[logicalId(withPathStyle.stack.functions[name])].Properties;
+      expect(props.Environment.Variables.AWS_S3_FORCE_PATH_STYLE).toBe('1');
+      const plain = s.template.toJSON().Resources[logicalId(s.stack.functions[name])].Properties;
+      expect(plain.Environment.Variables.AWS_S3_FORCE_PATH_STYLE).toBeUndefined();
+    }
+  });
+
+  it('points every function at its handler entry under lambda/handlers', () => {
+    expect(HANDLER_ENTRIES).toEqual({
+      'checkpoint-timer': 'lambda/handlers/checkpoint-timer.ts',
+      'pending-check-timer': 'lambda/handlers/pending-check-timer.ts',
+      'tick-arm': 'lambda/handlers/tick-arm.ts',
+      primary: 'lambda/handlers/primary.ts',
+      'secondary-apply': 'lambda/handlers/secondary-apply.ts',
+      'heartbeat-monitor': 'lambda/handlers/heartbeat-monitor.ts',
+    });
+  });
+});
+
+describe('least privilege', () => {
+  function statements(name: (typeof FUNCTION_NAMES)[number]): unknown[] {
+    const role = logicalId(s.stack.functions[name].executionRole);
+    const policies = Object.values(s.template.findResources('AWS::IAM::Policy')).filter(
+      (p) => JSON.stringify(p.Properties.Roles) === JSON.stringify([{ Ref: role }]),
+    );
+    expect(policies).toHaveLength(1);
+    return policies[0]?.Properties.PolicyDocument.Statement;
+  }
+
+  const logs = (name: (typeof FUNCTION_NAMES)[number]) => ({
+    Action: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+    Effect: 'Allow',
+    Resource: arnOf(logicalId(s.stack.functions[name].functionLogGroup)),
+  });
+  const allow = (Action: string | string[], Resource: unknown) => ({ Action, Effect: 'Allow', Resource });
+  const state = () => [
+    allow('s3:ListBucket', arnOf(ids.bucket)),
+    allow('s3:GetObject', objectsArn(ids.bucket, 'state/')),
+    allow('s3:PutObject', objectsArn(ids.bucket, 'state/')),
+  ];
+
+  it('checkpoint-timer: its tick queue, send on p2s, state', () => {
+    expect(statements('checkpoint-timer')).toEqual([
+      logs('checkpoint-timer'),
+      allow(CONSUME, arnOf(ids.ticks.checkpoint)),
+      allow(SEND, arnOf(ids.ticks.checkpoint)),
+      ...state(),
+      allow(SEND, arnOf(ids.p2s)),
+    ]);
+  });
+
+  it('pending-check-timer: its tick queue, state, create-only deltas, send on p2s', () => {
+    expect(statements('pending-check-timer')).toEqual([
+      logs('pending-check-timer'),
+      allow(CONSUME, arnOf(ids.ticks['pending-check'])),
+      allow(SEND, arnOf(ids.ticks['pending-check'])),
+      ...state(),
+      allow(['s3:GetObject', 's3:PutObject'], objectsArn(ids.bucket, 'deltas/')),
+      allow(SEND, arnOf(ids.p2s)),
+    ]);
+  });
+
+  it('tick-arm: send to the three tick queues, state', () => {
+    expect(statements('tick-arm')).toEqual([
+      logs('tick-arm'),
+      allow(SEND, arnOf(ids.ticks.checkpoint)),
+      allow(SEND, arnOf(ids.ticks['pending-check'])),
+      allow(SEND, arnOf(ids.ticks.heartbeat)),
+      ...state(),
+    ]);
+  });
+
+  it('primary: consume s2p, state, create-only deltas, send on p2s', () => {
+    expect(statements('primary')).toEqual([
+      logs('primary'),
+      allow(CONSUME, arnOf(ids.s2p)),
+      ...state(),
+      allow(['s3:GetObject', 's3:PutObject'], objectsArn(ids.bucket, 'deltas/')),
+      allow(SEND, arnOf(ids.p2s)),
+    ]);
+  });
+
+  it('secondary-apply: consume p2s, state, read deltas, send on s2p', () => {
+    expect(statements('secondary-apply')).toEqual([
+      logs('secondary-apply'),
+      allow(CONSUME, arnOf(ids.p2s)),
+      ...state(),
+      allow('s3:GetObject', objectsArn(ids.bucket, 'deltas/')),
+      allow(SEND, arnOf(ids.s2p)),
+    ]);
+  });
+
+  it('heartbeat-monitor: its tick queue, state', () => {
+    expect(statements('heartbeat-monitor')).toEqual([
+      logs('heartbeat-monitor'),
+      allow(CONSUME, arnOf(ids.ticks.heartbeat)),
+      allow(SEND, arnOf(ids.ticks.heartbeat)),
+      ...state(),
+    ]);
+  });
+
+  it('has no wildcard action and no "*" resource in any identity policy, and no managed policies', () => {
+    for (const [id, policy] of Object.entries(s.template.findResources('AWS::IAM::Policy'))) {
+      for (const st of policy.Properties.PolicyDocument.Statement) {
+        const actions = ([] as string[]).concat(st.Action);
+        expect(
+          actions.filter((a) => a.includes('*')),
+          id,
+        ).toEqual([]);
+        expect(([] as unknown[]).concat(st.Resource), id).not.toContain('*');
+      }
+    }
+    for (const role of Object.values(s.template.findResources('AWS::IAM::Role'))) {
+      expect(role.Properties.ManagedPolicyArns).toBeUndefined();
+      expect(role.Properties.Policies).toBeUndefined();
+    }
+  });
+});
+
+describe('bucket', () => {
+  it('is S3-encrypted, private, not versioned, expires deltas/ after deltaExpiryDays', () => {
+    const buckets = s.template.findResources('AWS::S3::Bucket');
+    expect(Object.keys(buckets)).toEqual([ids.bucket]);
+    const bucket = buckets[ids.bucket] ?? {};
+    expect(bucket.Properties).toEqual({
+      BucketEncryption: {
+        ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }],
+      },
+      PublicAccessBlockConfiguration: {
+        BlockPublicAcls: true,
+        BlockPublicPolicy: true,
+        IgnorePublicAcls: true,
+        RestrictPublicBuckets: true,
+      },
+      OwnershipControls: { Rules: [{ ObjectOwnership: 'BucketOwnerEnforced' }] },
+      LifecycleConfiguration: {
+        Rules: [
+          {
+            Id: 'expire-deltas',
+            Prefix: 'deltas/',
+            ExpirationInDays: 1,
+            AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 },
+            Status: 'Enabled',
+          },
+        ],
+      },
+    });
+    expect(bucket.DeletionPolicy).toBe('Delete');
+    const week = synthColo({ deltaExpiryDays: 7 });
+    week.template.hasResourceProperties('AWS::S3::Bucket', {
+      LifecycleConfiguration: { Rules: [Match.objectLike({ Prefix: 'deltas/', ExpirationInDays: 7 })] },
+    });
+  });
+
+  it('denies non-TLS and pre-1.2 TLS requests', () => {
+    s.template.hasResourceProperties('AWS::S3::BucketPolicy', {
+      Bucket: { Ref: ids.bucket },
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({
+            Effect: 'Deny',
+            Action: 's3:*',
+            Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+          }),
+          Match.objectLike({
+            Effect: 'Deny',
+            Action: 's3:*',
+            Condition: { NumericLessThan: { 's3:TlsVersion': 1.2 } },
+          }),
+        ]),
+      },
+    });
+  });
+});
+
+describe('outputs', () => {
+  it('exports everything a client or an integration test needs', () => {
+    const outputs = s.template.toJSON().Outputs as Record<string, { Value: unknown }>;
+    expect(Object.keys(outputs).sort()).toEqual(
+      [
+        'VmId',
+        'ParametersJson',
+        'BucketName',
+        'PrimaryToSecondaryQueueUrl',
+        'PrimaryToSecondaryQueueArn',
+        'PrimaryToSecondaryDlqUrl',
+        'SecondaryToPrimaryQueueUrl',
+        'SecondaryToPrimaryQueueArn',
+        'SecondaryToPrimaryDlqUrl',
+        'CheckpointTickQueueUrl',
+        'CheckpointTickDlqUrl',
+        'PendingCheckTickQueueUrl',
+        'PendingCheckTickDlqUrl',
+        'HeartbeatTickQueueUrl',
+        'HeartbeatTickDlqUrl',
+        'CheckpointTimerFunctionName',
+        'PendingCheckTimerFunctionName',
+        'TickArmFunctionName',
+        'PrimaryFunctionName',
+        'SecondaryApplyFunctionName',
+        'HeartbeatMonitorFunctionName',
+        'WatchdogRuleName',
+      ].sort(),
+    );
+    expect(outputs.BucketName?.Value).toEqual({ Ref: ids.bucket });
+    expect(outputs.PrimaryToSecondaryQueueArn?.Value).toEqual(arnOf(ids.p2s));
+    expect(JSON.parse(outputs.ParametersJson?.Value as string)).toEqual(DEFAULT_PARAMETERS);
+  });
+});

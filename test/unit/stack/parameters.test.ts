@@ -1,0 +1,102 @@
+import { App } from 'aws-cdk-lib';
+import { describe, expect, it } from 'vitest';
+import cdkJson from '../../../cdk.json' with { type: 'json' };
+import { ColoStack } from '../../../lib/colo-stack.ts';
+import {
+  ContextValidationError,
+  DEFAULT_PARAMETERS,
+  PARAMETER_NAMES,
+  parametersFromContext,
+  validateParameters,
+} from '../../../lib/parameters.ts';
+import { SKIP_BUNDLING } from './helpers.ts';
+
+function fromContext(context: Record<string, unknown>, overrides = {}) {
+  return parametersFromContext(new App({ context }).node, overrides);
+}
+
+describe('parameters', () => {
+  it('defaults to the documented values', () => {
+    expect(fromContext({})).toEqual({
+      vmId: 'vm-0',
+      seed: 1,
+      checkpointDelayMs: 20_000,
+      pendingCheckIntervalMs: 1000,
+      thresholdBytes: 104_857_600,
+      applyTimeoutMs: 5000,
+      guestBytes: 67_108_864,
+      workload: 'hotcold',
+      policy: 'fixed',
+      heartbeatIntervalMs: 1000,
+      heartbeatTimeoutMs: 3000,
+      deltaExpiryDays: 1,
+      logRetentionDays: 7,
+      s3ForcePathStyle: false,
+    });
+  });
+
+  it('cdk.json carries every parameter with its default', () => {
+    const context = cdkJson.context as Record<string, unknown>;
+    for (const key of PARAMETER_NAMES) expect(context[key], key).toEqual(DEFAULT_PARAMETERS[key]);
+  });
+
+  it('reads -c key=value strings, and context wins over props', () => {
+    const p = fromContext(
+      { vmId: 'vm-7', checkpointDelayMs: '5000', s3ForcePathStyle: 'true', policy: 'adaptive' },
+      { vmId: 'ignored', workload: 'zipf' },
+    );
+    expect(p).toMatchObject({
+      vmId: 'vm-7',
+      checkpointDelayMs: 5000,
+      s3ForcePathStyle: true,
+      policy: 'adaptive',
+      workload: 'zipf',
+    });
+  });
+
+  it.each([
+    [{ vmId: 'vm/0' }, /context "vmId" must be a string matching/],
+    [{ vmId: '' }, /"vmId"/],
+    [
+      { checkpointDelayMs: 500 },
+      /context "checkpointDelayMs" must be an integer in \[1000, 3600000\] ms, got 500/,
+    ],
+    [{ checkpointDelayMs: '20s' }, /"checkpointDelayMs".*got "20s"/],
+    [{ pendingCheckIntervalMs: 999 }, /"pendingCheckIntervalMs"/],
+    [{ thresholdBytes: -1 }, /"thresholdBytes"/],
+    [{ thresholdBytes: 1.5 }, /"thresholdBytes"/],
+    [{ applyTimeoutMs: 900_000 }, /"applyTimeoutMs" must be an integer in \[100, 840000\]/],
+    [{ guestBytes: 4097 }, /"guestBytes" must be a multiple of 4096 bytes/],
+    [{ guestBytes: 0 }, /"guestBytes"/],
+    [
+      { workload: 'random' },
+      /context "workload" must be one of idle, uniform, hotcold, zipf, sequential, buffered-io/,
+    ],
+    [{ policy: 'greedy' }, /context "policy" must be one of none, fixed, adaptive, got "greedy"/],
+    [
+      { heartbeatTimeoutMs: 1000 },
+      /"heartbeatTimeoutMs" must be 0 or greater than heartbeatIntervalMs \(1000\)/,
+    ],
+    [{ heartbeatIntervalMs: 100 }, /"heartbeatIntervalMs"/],
+    [{ deltaExpiryDays: 0 }, /"deltaExpiryDays"/],
+    [{ logRetentionDays: 2 }, /"logRetentionDays" must be a CloudWatch Logs retention/],
+    [{ s3ForcePathStyle: 'yes' }, /"s3ForcePathStyle" must be true or false/],
+    [{ seed: -3 }, /"seed"/],
+  ])('rejects %j', (context, message) => {
+    expect(() => fromContext(context)).toThrow(ContextValidationError);
+    expect(() => fromContext(context)).toThrow(message);
+  });
+
+  it('accepts heartbeatTimeoutMs 0 (no automatic failover)', () => {
+    expect(fromContext({ heartbeatTimeoutMs: 0 }).heartbeatTimeoutMs).toBe(0);
+  });
+
+  it('the stack refuses a bad context value with the same error', () => {
+    const app = new App({ context: { ...SKIP_BUNDLING, checkpointDelayMs: 'soon' } });
+    expect(() => new ColoStack(app, 'Bad')).toThrow(/context "checkpointDelayMs" must be an integer/);
+  });
+
+  it('validateParameters is total over the defaults', () => {
+    expect(validateParameters({ ...DEFAULT_PARAMETERS })).toEqual(DEFAULT_PARAMETERS);
+  });
+});
