@@ -14,6 +14,13 @@ Run with the virtual environment's interpreter: ``.venv/bin/python patch_localst
    part of ``GATEWAY_LISTEN`` for IPv4 and listens on all interfaces (0.0.0.0:4566) even with
    ``GATEWAY_LISTEN=127.0.0.1:4566``. An unauthenticated AWS emulator should stay on loopback, so the fix
    passes the configured host as the listening interface.
+
+3. ``localstack/services/cloudformation/engine/v2/change_set_model_describer.py`` — CloudFormation
+   DescribeChangeSet with ``IncludePropertyValues`` (the CDK CLI always asks for it) fails with
+   ``AttributeError: 'NothingType' object has no attribute 'properties'`` (HTTP 500) when an update leaves a
+   resource with no ``Properties`` at all — e.g. removing ``autoDeleteObjects`` from a CDK bucket removes its
+   only property (a tag). ``cdk deploy`` then retries and gives up. The fix skips the Before/AfterContext
+   of such a side instead of dereferencing the "nothing" placeholder.
 """
 
 from __future__ import annotations
@@ -32,6 +39,18 @@ PATCHES = [
         "runtime/server/twisted.py",
         "endpoint = endpoints.TCP4ServerEndpoint(reactor, host_and_port.port)",
         "endpoint = endpoints.TCP4ServerEndpoint(reactor, host_and_port.port, interface=host_and_port.host or '')",
+    ),
+    (
+        "services/cloudformation/engine/v2/change_set_model_describer.py",
+        "            if after_properties is not None:\n                after_context_properties",
+        "            if after_properties is not None and not is_nothing(after_properties):\n"
+        "                after_context_properties",
+    ),
+    (
+        "services/cloudformation/engine/v2/change_set_model_describer.py",
+        "            if before_properties is not None:\n                before_context_properties",
+        "            if before_properties is not None and not is_nothing(before_properties):\n"
+        "                before_context_properties",
     ),
 ]
 
@@ -60,6 +79,9 @@ def main() -> int:
     import localstack.packages  # noqa: F401
     import localstack.runtime.server.twisted  # noqa: F401
     import localstack.services.lambda_.plugins  # noqa: F401
+    from localstack.services.cloudformation.engine.v2 import change_set_model_describer
+
+    assert hasattr(change_set_model_describer, "is_nothing")
 
     return 0
 

@@ -306,6 +306,19 @@ describe('LocalStack smoke (Lambda host-node executor, SQS FIFO ESM, EventBridge
     timings.warmInvokeMaxMs = Math.round(must(warm[warm.length - 1], 'max'));
   });
 
+  it('runs concurrent invocations in parallel execution environments', async () => {
+    const started = performance.now();
+    const results = await Promise.all(Array.from({ length: 4 }, () => invoke({ mode: 'sleep', ms: 1000 })));
+    const ms = performance.now() - started;
+    for (const r of results) {
+      expect(r.res.FunctionError).toBeUndefined();
+      expect(r.body).toBe('woke up');
+    }
+    // serial would take >= 4 s; new environments cold-start in parallel
+    expect(ms).toBeLessThan(4000);
+    timings.fourConcurrentOneSecondInvokesMs = Math.round(ms);
+  });
+
   it('returns a handler error in Lambda shape', async () => {
     const r = await invoke({ mode: 'fail' });
     expect(r.res.StatusCode).toBe(200);
