@@ -1,0 +1,348 @@
+/**
+ * One invocation of one node, independent of which node: load → (perform a leftover outbox) → step the
+ * inputs → persist state + new outbox (compare-and-swap) → perform the outbox → feed completions → persist,
+ * until the outbox is empty. docs/cloud-runtime.md gives the correctness argument.
+ */
+import type { Effect } from '../../engine/effects.ts';
+import { ColoError } from '../../engine/errors.ts';
+import type { ColoParams } from '../../engine/params.ts';
+import { StateConflictError } from '../../engine/ports.ts';
+import type { ColoMessage } from '../../engine/protocol/messages.ts';
+import type { Sleep, TimeSource } from './clock.ts';
+import { systemSleep } from './clock.ts';
+import type { CloudPorts } from './cloud-ports.ts';
+import {
+  emptyOutbox,
+  encodeDocument,
+  type NodeDocument,
+  newDocument,
+  type OutboxSend,
+  outboxPending,
+} from './document.ts';
+import { CasExhaustedError } from './errors.ts';
+import { type NodeRole, nodeStateKey } from './keys.ts';
+import { type LogRecord, recordsOf, type UnnumberedRecord } from './log-record.ts';
+import { DEFAULT_LOG_LAYOUT, type LogLayout } from './metrics-log.ts';
+import { type HotPayloads, outboxSendOf, performOutbox } from './outbox.ts';
+
+/** Tuning of an invocation. Every field has a default. */
+export interface InvocationOptions {
+  /** Waits (settling, backoff); default a real timer. Pass a virtual clock's `sleep` in tests. */
+  sleep?: Sleep;
+  /** Compare-and-swap attempts before {@link CasExhaustedError}; default 10. */
+  maxCasAttempts?: number;
+  /** Perform → complete → save rounds per invocation; what is left stays in the outbox; default 32. */
+  maxDrainRounds?: number;
+  /** Failed performs of one outbox before it is abandoned (sends completed with an error); default 10. */
+  maxOutboxAttempts?: number;
+  /**
+   * While the node is busy with local work (the secondary's commit, which ends a few ms after the device
+   * state arrives), wait for and run wakes due within this horizon, ms; default 1 000.
+   */
+  settleMs?: number;
+  /** Log ring shape; default {@link DEFAULT_LOG_LAYOUT}. */
+  log?: LogLayout;
+}
+
+/** What became of one input. */
+export interface InputOutcome {
+  /** Position in the input list. */
+  index: number;
+  /**
+   * `applied`: the engine took it. `duplicate`: a message already consumed (or skipped) — acknowledge it.
+   * `rejected`: the engine refused it; the node state is unchanged. `failed`: not processed (an earlier
+   * input failed, or fetching its payload failed) — deliver it again.
+   */
+  status: 'applied' | 'duplicate' | 'rejected' | 'failed';
+  /** Error code (`ColoError` code when rejected, error name when failed). */
+  code?: string;
+  /** Human-readable reason. */
+  detail?: string;
+}
+
+/** What an invocation did. */
+export interface InvocationResult<S> {
+  /** One outcome per input, in input order. */
+  outcomes: InputOutcome[];
+  /** Engine effects of every committed step (inputs, completions, settling ticks), in order. */
+  effects: Effect[];
+  /** Messages this invocation put on the channel (replays of an earlier outbox included). */
+  sent: ColoMessage[];
+  /** Log records committed by this invocation. */
+  records: LogRecord[];
+  /** The document as last saved. */
+  document: NodeDocument<S>;
+  /** Compare-and-swap conflicts met (each one a reload and retry). */
+  casConflicts: number;
+  /** Sends replayed from an outbox an earlier invocation left behind. */
+  replayed: number;
+  /** Payload objects rebuilt from their recipe for a replay. */
+  rebuilt: number;
+  /** True when an outbox was abandoned after too many failed attempts. */
+  abandoned: boolean;
+}
+
+/** An input after parsing, ready to be stepped. */
+export interface PreparedInput<I> {
+  /** Position in the caller's list. */
+  index: number;
+  /** For a message: its envelope (duplicate detection). */
+  envelope?: { vmId: unknown; seq: number; type: string };
+  /** Rejected before reaching the engine (e.g. not JSON). */
+  invalid?: ColoError;
+  /**
+   * Builds the engine input against the current state (may fetch a payload; may throw to fail this input
+   * and every later one).
+   */
+  resolve: () => Promise<I> | I;
+}
+
+/** What a node contributes to the generic driver. */
+export interface NodeSpec<S, I> {
+  /** Which node. */
+  node: NodeRole;
+  /** A fresh state at `now`, ms. */
+  create(params: ColoParams, now: number): S;
+  /** Decodes this node's document. */
+  decode(bytes: Uint8Array, params: ColoParams, what: string): NodeDocument<S>;
+  /** The engine's transition function. */
+  step(state: S, params: ColoParams, now: number, input: I): Effect[];
+  /** The tick input. */
+  tick: I;
+  /** The engine input that reports a send finished (undefined: this node expects no completions). */
+  completion?: (sendId: number, error?: string) => I;
+  /** Next inbound sequence number the state expects (lower ones are duplicates). */
+  inSeq(state: S): number;
+  /**
+   * True while the node is doing local work that ends at its next wake (the secondary's commit): the
+   * invocation waits for that wake instead of leaving it to a timer. Never true for a mere deadline or
+   * watchdog, which another invocation's input may make moot.
+   */
+  busy(state: S): boolean;
+}
+
+const DEFAULTS = { maxCasAttempts: 10, maxDrainRounds: 32, maxOutboxAttempts: 10 };
+
+function describe(e: unknown): string {
+  return e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+}
+
+/**
+ * Runs one invocation of `spec`'s node: see the module comment.
+ *
+ * @throws CasExhaustedError when compare-and-swap keeps losing; any port error while performing an outbox
+ *   (the outbox stays persisted and the next invocation performs it first); StateDocumentError for a corrupt
+ *   document.
+ */
+export async function runInvocation<S, I>(
+  spec: NodeSpec<S, I>,
+  ports: CloudPorts,
+  params: ColoParams,
+  now: TimeSource,
+  inputs: readonly PreparedInput<I>[],
+  options: InvocationOptions = {},
+): Promise<InvocationResult<S>> {
+  const sleep = options.sleep ?? systemSleep;
+  const maxCas = options.maxCasAttempts ?? DEFAULTS.maxCasAttempts;
+  const maxDrain = options.maxDrainRounds ?? DEFAULTS.maxDrainRounds;
+  const maxOutboxAttempts = options.maxOutboxAttempts ?? DEFAULTS.maxOutboxAttempts;
+  const settleMs = options.settleMs ?? 1000;
+  const log = options.log ?? DEFAULT_LOG_LAYOUT;
+  const key = nodeStateKey(params.vmId, spec.node);
+  const resolved = new Map<number, I>();
+
+  const result: InvocationResult<S> = {
+    outcomes: [],
+    effects: [],
+    sent: [],
+    records: [],
+    document: undefined as unknown as NodeDocument<S>,
+    casConflicts: 0,
+    replayed: 0,
+    rebuilt: 0,
+    abandoned: false,
+  };
+  let pending: readonly PreparedInput<I>[] | null = inputs;
+
+  for (let attempt = 1; ; attempt++) {
+    if (attempt > maxCas) throw new CasExhaustedError(key, maxCas);
+    const loaded = await ports.state.load(key);
+    let etag = loaded?.etag;
+    const doc = loaded
+      ? spec.decode(loaded.value, params, key)
+      : newDocument(spec.node, params, spec.create(params, now()), now());
+    const hot: HotPayloads = new Map();
+    let fx: Effect[] = [];
+    let recs: LogRecord[] = [];
+    let abandonedHere = false;
+
+    /** Takes a step's effects into the document: outbox sends, wake, exit, numbered log records. */
+    const absorb = (effects: Effect[], at: number, about?: { msg?: string; seq?: number }): void => {
+      for (const e of effects) {
+        if (e.type === 'send') doc.outbox.sends.push(outboxSendOf(e, hot));
+        else if (e.type === 'wake') doc.wakeAt = e.at;
+        else if (e.type === 'colo-exit') {
+          doc.exit = { reason: e.reason, detail: e.detail, at };
+          doc.wakeAt = Number.POSITIVE_INFINITY;
+        }
+      }
+      addRecords(recordsOf(effects, spec.node, at, about));
+      fx.push(...effects);
+    };
+    const addRecords = (list: UnnumberedRecord[]): void => {
+      for (const r of list) {
+        const numbered = { ...r, n: doc.logNext++ } as LogRecord;
+        doc.outbox.records.push(numbered);
+        recs.push(numbered);
+      }
+    };
+    const save = async (): Promise<void> => {
+      doc.revision++;
+      doc.updatedAt = now();
+      etag = await ports.state.save(key, encodeDocument(doc as NodeDocument<never>), etag);
+      result.document = doc;
+      result.effects.push(...fx);
+      result.records.push(...recs);
+      fx = [];
+      recs = [];
+    };
+    /** Performs the outbox in the document, then feeds the completions; the caller saves. */
+    const drain = async (replay: boolean): Promise<void> => {
+      const outbox = doc.outbox;
+      let error: string | undefined;
+      if (outbox.attempts >= maxOutboxAttempts) {
+        error = `outbox abandoned after ${outbox.attempts} failed attempts: ${outbox.lastError ?? 'unknown error'}`;
+        abandonedHere = true;
+      } else {
+        try {
+          const report = await performOutbox(ports, params, spec.node, outbox, hot, log);
+          result.rebuilt += report.rebuilt;
+        } catch (e) {
+          outbox.attempts++;
+          outbox.lastError = describe(e);
+          try {
+            doc.revision++;
+            etag = await ports.state.save(key, encodeDocument(doc as NodeDocument<never>), etag);
+          } catch {
+            // Best effort: the count is advisory; the next invocation retries the outbox either way.
+          }
+          throw e;
+        }
+        result.sent.push(...outbox.sends.map((s) => s.message));
+        if (replay) result.replayed += outbox.sends.length;
+      }
+      doc.outbox = emptyOutbox();
+      if (abandonedHere) {
+        addRecords([
+          {
+            at: now(),
+            node: spec.node,
+            type: 'outbox-abandoned',
+            data: { attempts: outbox.attempts, error: outbox.lastError ?? '', sends: outbox.sends.length },
+          },
+        ]);
+      }
+      complete(outbox.sends, error);
+    };
+    const complete = (sends: OutboxSend[], error?: string): void => {
+      if (!spec.completion) return;
+      for (const s of sends) {
+        if (s.sendId <= 0) continue;
+        const t = now();
+        absorb(spec.step(doc.state, params, t, spec.completion(s.sendId, error)), t);
+      }
+    };
+    const settle = async (): Promise<void> => {
+      for (let i = 0; i < 16 && settleMs > 0 && doc.exit === null && spec.busy(doc.state); i++) {
+        const t = now();
+        if (!(doc.wakeAt <= t + settleMs)) return;
+        if (doc.wakeAt > t) await sleep(doc.wakeAt - t);
+        const at = now();
+        absorb(spec.step(doc.state, params, at, spec.tick), at);
+      }
+    };
+
+    try {
+      // A. An outbox an earlier invocation persisted but may not have performed comes first.
+      if (outboxPending(doc.outbox)) await drain(true);
+      // B. The inputs, once: after the save that commits them they are never stepped again.
+      const outcomes: InputOutcome[] = [];
+      if (pending) {
+        let failed: { code: string; detail: string } | undefined;
+        for (const p of pending) {
+          if (failed) {
+            outcomes.push({ index: p.index, status: 'failed', ...failed });
+            continue;
+          }
+          if (p.invalid) {
+            const t = now();
+            absorb([{ type: 'rejected', error: p.invalid }], t);
+            outcomes.push({
+              index: p.index,
+              status: 'rejected',
+              code: p.invalid.code,
+              detail: p.invalid.message,
+            });
+            continue;
+          }
+          const env = p.envelope;
+          if (env && env.vmId === params.vmId && env.seq < spec.inSeq(doc.state)) {
+            outcomes.push({
+              index: p.index,
+              status: 'duplicate',
+              detail: `${env.type} seq ${env.seq} already consumed (next is ${spec.inSeq(doc.state)})`,
+            });
+            continue;
+          }
+          let input = resolved.get(p.index);
+          if (input === undefined) {
+            try {
+              input = await p.resolve();
+            } catch (e) {
+              failed = { code: e instanceof Error ? e.name : 'Error', detail: describe(e) };
+              outcomes.push({ index: p.index, status: 'failed', ...failed });
+              continue;
+            }
+            resolved.set(p.index, input);
+          }
+          const t = now();
+          const effects = spec.step(doc.state, params, t, input);
+          absorb(effects, t, env ? { msg: env.type, seq: env.seq } : undefined);
+          const rejected = effects.find((e) => e.type === 'rejected');
+          outcomes.push(
+            rejected
+              ? {
+                  index: p.index,
+                  status: 'rejected',
+                  code: rejected.error.code,
+                  detail: rejected.error.message,
+                }
+              : { index: p.index, status: 'applied' },
+          );
+        }
+      }
+      await settle();
+      await save();
+      if (pending) {
+        result.outcomes = outcomes;
+        pending = null;
+      }
+      // C. Perform what this invocation decided, feed completions, persist; repeat while there is more.
+      for (let round = 0; round < maxDrain && outboxPending(doc.outbox); round++) {
+        await drain(false);
+        await settle();
+        await save();
+      }
+      if (abandonedHere) result.abandoned = true;
+      return result;
+    } catch (e) {
+      if (!(e instanceof StateConflictError)) throw e;
+      result.casConflicts++;
+    }
+  }
+}
+
+/** A `ColoError` for a body that is not a message at all. */
+export function invalidBody(detail: string): ColoError {
+  return new ColoError('invalid-message', detail);
+}

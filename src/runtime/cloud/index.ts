@@ -1,0 +1,37 @@
+/**
+ * The cloud runtime: the imperative shell around the engine for Lambda, written against the ports only.
+ * docs/cloud-runtime.md describes how an invocation works and why it is safe under retries and concurrency.
+ */
+export type { Sleep, TimeSource } from './clock.ts';
+export { systemNow, systemSleep, VirtualClock } from './clock.ts';
+export type { CloudPorts } from './cloud-ports.ts';
+export { CONTAINER_VERSION, type ContainerKind, decodeContainer, encodeContainer } from './container.ts';
+export {
+  DOCUMENT_FORMAT,
+  decodePrimaryDocument,
+  decodeSecondaryDocument,
+  type ExitInfo,
+  encodeDocument,
+  type NodeDocument,
+  type Outbox,
+  type OutboxSend,
+  type PayloadRecipe,
+  type PrimaryDocument,
+  type SecondaryDocument,
+} from './document.ts';
+export type { InputOutcome, InvocationOptions, InvocationResult } from './driver.ts';
+export { CasExhaustedError, OutboxRebuildError, StateDocumentError } from './errors.ts';
+export { logSegmentKey, type NodeRole, nodeStateKey } from './keys.ts';
+export { LOG_RECORD_TYPES, type LogRecord, type LogRecordType } from './log-record.ts';
+export { type ChannelRecord, MemoryChannel, MemoryDeltaStore, MemoryStateStore } from './memory-ports.ts';
+export { appendLog, DEFAULT_LOG_LAYOUT, type LogLayout, type LogView, readLog } from './metrics-log.ts';
+export { decodeModelledDelta, encodeModelledDelta } from './modelled-codec.ts';
+export { type PrimaryCloudInput, primaryInvocation } from './primary-invocation.ts';
+export { fetchPayload, type SecondaryCloudInput, secondaryInvocation } from './secondary-invocation.ts';
+export {
+  decodePrimaryState,
+  decodeSecondaryState,
+  encodePrimaryState,
+  encodeSecondaryState,
+} from './state-codec.ts';
+export { readPrimaryDocument, readSecondaryDocument } from './status.ts';

@@ -1,0 +1,21 @@
+/**
+ * State-store key layout of the cloud runtime, per VM (the S3 state store puts `state/` in front):
+ *
+ * - `<vmId>/node/primary.bin`, `<vmId>/node/secondary.bin`: node documents (container format);
+ * - `<vmId>/log/<node>/<slot>.json`: the metrics/trace log, a ring of JSON segments (slot = 4 digits).
+ *
+ * The stack's own documents live beside them: `<vmId>/timers/<timer>.json` and `<vmId>/control.json`.
+ */
+
+/** The two replicated nodes. */
+export type NodeRole = 'primary' | 'secondary';
+
+/** Key of a node's state document. */
+export function nodeStateKey(vmId: string, node: NodeRole): string {
+  return `${vmId}/node/${node}.bin`;
+}
+
+/** Key of one slot of a node's log ring. */
+export function logSegmentKey(vmId: string, node: NodeRole, slot: number): string {
+  return `${vmId}/log/${node}/${String(slot).padStart(4, '0')}.json`;
+}

@@ -1,0 +1,157 @@
+/**
+ * In-memory implementations of the ports with the cloud's semantics — compare-and-swap state documents,
+ * create-only delta objects, a FIFO channel that drops resends by deduplication id — plus hooks to inject
+ * faults. For unit tests and for driving the cloud runtime on a virtual clock (conformance runs).
+ */
+import {
+  DeltaConflictError,
+  type DeltaStore,
+  type MessageChannel,
+  StateConflictError,
+  type StateStore,
+  type Versioned,
+} from '../../engine/ports.ts';
+import type { ColoMessage } from '../../engine/protocol/messages.ts';
+
+/** A {@link StateStore} in memory; versions are `"1"`, `"2"`, … */
+export class MemoryStateStore implements StateStore {
+  readonly #docs = new Map<string, Versioned<Uint8Array>>();
+  #version = 0;
+  /** Loads and saves so far. */
+  readonly stats = { loads: 0, saves: 0, conflicts: 0 };
+  /**
+   * Called before each save is applied; may write to the store itself (to model a concurrent writer) or
+   * throw (to model a failed write).
+   */
+  beforeSave?: (key: string, store: MemoryStateStore) => void | Promise<void>;
+
+  /** {@inheritDoc StateStore.load} */
+  async load(key: string): Promise<Versioned<Uint8Array> | undefined> {
+    this.stats.loads++;
+    const d = this.#docs.get(key);
+    return d ? { value: d.value.slice(), etag: d.etag } : undefined;
+  }
+
+  /** {@inheritDoc StateStore.save} */
+  async save(key: string, value: Uint8Array, etag: string | undefined): Promise<string> {
+    await this.beforeSave?.(key, this);
+    return this.put(key, value, etag);
+  }
+
+  /** A save that skips {@link beforeSave} (for hooks). @throws StateConflictError */
+  put(key: string, value: Uint8Array, etag: string | undefined): string {
+    const d = this.#docs.get(key);
+    if ((d === undefined && etag !== undefined) || (d !== undefined && d.etag !== etag)) {
+      this.stats.conflicts++;
+      throw new StateConflictError(`${key}: stored version ${d?.etag ?? 'none'}, expected ${etag ?? 'none'}`);
+    }
+    this.stats.saves++;
+    const next = String(++this.#version);
+    this.#docs.set(key, { value: value.slice(), etag: next });
+    return next;
+  }
+
+  /** The stored bytes at `key` (no copy), or undefined. */
+  peek(key: string): Uint8Array | undefined {
+    return this.#docs.get(key)?.value;
+  }
+
+  /** Stored keys, sorted. */
+  keys(): string[] {
+    return [...this.#docs.keys()].sort();
+  }
+}
+
+/** A {@link DeltaStore} in memory: create-only; an identical rewrite succeeds. */
+export class MemoryDeltaStore implements DeltaStore {
+  readonly #objects = new Map<string, Uint8Array>();
+  /** Puts and gets so far. */
+  readonly stats = { puts: 0, gets: 0 };
+  /** Called before each put or get; may throw to model a failed call. */
+  beforeCall?: (op: 'put' | 'get', key: string) => void;
+
+  /** {@inheritDoc DeltaStore.put} */
+  async put(key: string, bytes: Uint8Array): Promise<void> {
+    this.beforeCall?.('put', key);
+    this.stats.puts++;
+    const have = this.#objects.get(key);
+    if (have) {
+      if (Buffer.compare(have, bytes) === 0) return;
+      throw new DeltaConflictError(`${key} already holds different bytes`);
+    }
+    this.#objects.set(key, bytes.slice());
+  }
+
+  /** {@inheritDoc DeltaStore.get} */
+  async get(key: string): Promise<Uint8Array> {
+    this.beforeCall?.('get', key);
+    this.stats.gets++;
+    const have = this.#objects.get(key);
+    if (!have) throw new Error(`no such delta object ${key}`);
+    return have.slice();
+  }
+
+  /** Replaces an object's bytes (fault injection: corrupt what the secondary will read). */
+  tamper(key: string, bytes: Uint8Array): void {
+    this.#objects.set(key, bytes.slice());
+  }
+
+  /** The stored bytes at `key` (no copy), or undefined. */
+  peek(key: string): Uint8Array | undefined {
+    return this.#objects.get(key);
+  }
+
+  /** Stored keys, sorted. */
+  keys(): string[] {
+    return [...this.#objects.keys()].sort();
+  }
+}
+
+/** One message as the channel carries it. */
+export interface ChannelRecord {
+  /** Deduplication id `${vmId}-${epoch}-${seq}-${type}`. */
+  dedupId: string;
+  /** Body (JSON text). */
+  body: string;
+}
+
+/**
+ * A FIFO {@link MessageChannel} in memory: a resend of a message with the same deduplication id is
+ * dropped (like SQS FIFO within its 5-minute window; here forever). Receivers `take` what is queued.
+ */
+export class MemoryChannel implements MessageChannel {
+  readonly #queue: ChannelRecord[] = [];
+  readonly #seen = new Set<string>();
+  /** Messages accepted and resends dropped. */
+  readonly stats = { accepted: 0, duplicates: 0 };
+  /** Every message accepted, in order (never drained). */
+  readonly history: ColoMessage[] = [];
+  /** Called before each send; may throw to model a failed call (nothing of that call is accepted). */
+  beforeSend?: (messages: readonly ColoMessage[]) => void;
+
+  /** {@inheritDoc MessageChannel.send} */
+  async send(messages: readonly ColoMessage[]): Promise<void> {
+    this.beforeSend?.(messages);
+    for (const m of messages) {
+      const dedupId = `${m.vmId}-${m.epoch}-${m.seq}-${m.type}`;
+      if (this.#seen.has(dedupId)) {
+        this.stats.duplicates++;
+        continue;
+      }
+      this.#seen.add(dedupId);
+      this.stats.accepted++;
+      this.history.push(m);
+      this.#queue.push({ dedupId, body: JSON.stringify(m) });
+    }
+  }
+
+  /** Removes and returns up to `max` queued messages, oldest first. */
+  take(max = Number.POSITIVE_INFINITY): ChannelRecord[] {
+    return this.#queue.splice(0, Math.min(max, this.#queue.length));
+  }
+
+  /** Messages queued and not yet taken. */
+  get size(): number {
+    return this.#queue.length;
+  }
+}

@@ -1,0 +1,144 @@
+/** The secondary's invocation: messages from the primary (payloads fetched), ticks, start, failover. */
+import type { ColoParams } from '../../engine/params.ts';
+import type { DeltaStore } from '../../engine/ports.ts';
+import type { PageDelta } from '../../engine/protocol/delta.ts';
+import type { ClaimCheck } from '../../engine/protocol/messages.ts';
+import { type SecondaryInput, secondaryStep } from '../../engine/secondary/secondary.ts';
+import { createSecondary, type SecondaryState } from '../../engine/secondary/state.ts';
+import { sha256Hex } from '../../wire/delta-codec.ts';
+import { parseMessageObject } from '../../wire/message-schema.ts';
+import { type Sleep, systemSleep, type TimeSource } from './clock.ts';
+import type { CloudPorts } from './cloud-ports.ts';
+import { decodeSecondaryDocument } from './document.ts';
+import {
+  type InvocationOptions,
+  type InvocationResult,
+  type NodeSpec,
+  type PreparedInput,
+  runInvocation,
+} from './driver.ts';
+import { parseBody } from './inbound.ts';
+import { decodeModelledDelta } from './modelled-codec.ts';
+
+/** What can be fed to the secondary. */
+export type SecondaryCloudInput =
+  /** Enter COLO (sends `checkpoint-ready`); harmless once started. */
+  | { type: 'start' }
+  /** Time passed: deadlines, the heartbeat watchdog, the end of a commit. */
+  | { type: 'tick' }
+  /** Take over now (`x-colo-lost-heartbeat`); waits for a commit in progress. */
+  | { type: 'failover' }
+  /** A primary → secondary message body (JSON text); a `delta` has its object fetched from the store. */
+  | { type: 'message'; body: string };
+
+/** The secondary as the generic driver sees it. */
+export const SECONDARY_SPEC: NodeSpec<SecondaryState, SecondaryInput> = {
+  node: 'secondary',
+  create: (params, now) => createSecondary(params, now),
+  decode: decodeSecondaryDocument,
+  step: secondaryStep,
+  tick: { type: 'tick' },
+  inSeq: (s) => s.inSeq,
+  busy: (s) => s.phase === 'committing',
+};
+
+/** Tries of a payload fetch (a failed read, or bytes that do not match the claim, are read again). */
+const FETCH_ATTEMPTS = 3;
+
+/**
+ * Fetches the object a claim names. Bytes that do not match the claim's size and SHA-256 are read again
+ * (a torn read is not the primary's fault); after the last try they go to the engine, which rejects them.
+ *
+ * @throws the store's error when every read failed.
+ */
+export async function fetchPayload(
+  deltas: DeltaStore,
+  params: ColoParams,
+  claim: ClaimCheck,
+  sleep: Sleep,
+): Promise<Uint8Array | PageDelta> {
+  let lastError: unknown;
+  for (let attempt = 1; attempt <= FETCH_ATTEMPTS; attempt++) {
+    if (attempt > 1) await sleep(50 * (attempt - 1));
+    let bytes: Uint8Array;
+    try {
+      bytes = await deltas.get(claim.key);
+    } catch (e) {
+      lastError = e;
+      continue;
+    }
+    if (params.payload === 'modelled') {
+      try {
+        return decodeModelledDelta(bytes, claim.key);
+      } catch {
+        return bytes;
+      }
+    }
+    const matches = bytes.byteLength === claim.size && sha256Hex(bytes) === claim.sha256;
+    if (matches || attempt === FETCH_ATTEMPTS) return bytes;
+  }
+  throw lastError;
+}
+
+function prepare(
+  input: SecondaryCloudInput,
+  index: number,
+  ports: CloudPorts,
+  params: ColoParams,
+  sleep: Sleep,
+): PreparedInput<SecondaryInput> {
+  if (input.type !== 'message') return { index, resolve: () => input };
+  const parsed = parseBody(input.body);
+  if (!parsed.ok) return { index, invalid: parsed.error, resolve: () => ({ type: 'tick' }) };
+  const raw = parsed.raw;
+  return {
+    index,
+    ...(parsed.envelope ? { envelope: parsed.envelope } : {}),
+    resolve: async (): Promise<SecondaryInput> => {
+      let claim: ClaimCheck | undefined;
+      try {
+        const msg = parseMessageObject(raw);
+        if (msg.type === 'delta') claim = msg.claim;
+      } catch {
+        // Not a valid message: the engine rejects it with the schema's own words.
+      }
+      if (!claim) return { type: 'message', message: raw };
+      return {
+        type: 'message',
+        message: raw,
+        payload: await fetchPayload(ports.deltas, params, claim, sleep),
+      };
+    },
+  };
+}
+
+/**
+ * One invocation of the secondary: loads its document (creating it at the first call), performs any
+ * outbox left behind, steps `inputs` in order — each at the current time, after its payload was fetched,
+ * so the engine's apply deadline sees the real elapsed time — then settles (waits for and runs wakes due
+ * within `settleMs`, e.g. the end of a commit), persists with compare-and-swap and sends its replies.
+ *
+ * An input whose payload cannot be read is `failed`, and so is every later one (deliver them again); a
+ * message the engine refuses is `rejected` and left the state unchanged; a message already consumed is a
+ * `duplicate`.
+ *
+ * @param now - Time source, ms.
+ * @throws CasExhaustedError, StateDocumentError, or a port error (the outbox then stays for the next call).
+ */
+export function secondaryInvocation(
+  ports: CloudPorts,
+  params: ColoParams,
+  now: TimeSource,
+  inputs: readonly SecondaryCloudInput[],
+  options: InvocationOptions = {},
+): Promise<InvocationResult<SecondaryState>> {
+  const sleep = options.sleep ?? systemSleep;
+  return runInvocation(
+    SECONDARY_SPEC,
+    ports,
+    params,
+    now,
+    inputs.map((input, i) => prepare(input, i, ports, params, sleep)),
+    options,
+  );
+}

@@ -1,0 +1,149 @@
+/**
+ * Schemas of the engine's node states as they come out of a decoded container: every field, strict (an
+ * unknown field is an error, so a state written by a newer engine is refused rather than half-read), and
+ * a check that every per-page array matches the guest size.
+ */
+import { z } from 'zod';
+import { DirtyBitmap } from '../../engine/memory/dirty-bitmap.ts';
+import type { PrimaryState } from '../../engine/primary/state.ts';
+import type { SecondaryState } from '../../engine/secondary/state.ts';
+
+/** Any number, including NaN and ±∞ (the engine uses them for "not yet" and "never"). */
+export const anyNumber = z.custom<number>((v) => typeof v === 'number', 'expected a number');
+/** A non-negative safe integer. */
+export const count = z.int().min(0);
+
+const trigger = z.enum(['timer', 'miscompare', 'policy', 'request']);
+const bitmap = z.instanceof(DirtyBitmap);
+
+const roundState = z.strictObject({
+  round: count,
+  pages: z.array(count),
+  sendId: count,
+  pendingBytes: anyNumber,
+  startedAt: anyNumber,
+  bytes: anyNumber,
+  done: z.boolean(),
+});
+
+const transactionState = z.strictObject({
+  trigger,
+  coalesced: count,
+  requestedAt: anyNumber,
+  replyAt: anyNumber,
+  stopAt: anyNumber,
+  ramStartAt: anyNumber,
+  ramDoneAt: anyNumber,
+  deviceDoneAt: anyNumber,
+  receivedAt: anyNumber,
+  ramSendId: count,
+  deviceSendId: count,
+  pages: count,
+  zeroPages: count,
+  bytes: anyNumber,
+  resentPages: count,
+  digest: z.string(),
+  deadline: anyNumber,
+});
+
+/** Schema of {@link PrimaryState}. */
+export const primaryStateSchema: z.ZodType<PrimaryState> = z.strictObject({
+  phase: z.enum([
+    'wait-ready',
+    'running',
+    'ckpt-wait-reply',
+    'ckpt-wait-received',
+    'ckpt-wait-loaded',
+    'exited',
+  ]),
+  vmRunning: z.boolean(),
+  epoch: count,
+  outSeq: count,
+  inSeq: count,
+  nextSendId: count,
+  versions: z.instanceof(Uint32Array),
+  dirty: bitmap,
+  bgCurrent: bitmap,
+  touched: bitmap,
+  guestTime: anyNumber,
+  lastNow: anyNumber,
+  miscompareK: count,
+  miscompareAt: anyNumber,
+  nextCheckpointAt: anyNumber,
+  nextPendingCheckAt: anyNumber,
+  nextHeartbeatAt: anyNumber,
+  rounds: z.array(roundState),
+  recheckAfterRound: z.boolean(),
+  checkpointDue: trigger.nullable(),
+  coalesced: count,
+  wastedPages: count,
+  txn: transactionState.nullable(),
+  estimates: z.strictObject({ bandwidth: anyNumber, fixedCost: anyNumber, redirty: anyNumber }),
+});
+
+/** Schema of {@link SecondaryState}. */
+export const secondaryStateSchema: z.ZodType<SecondaryState> = z.strictObject({
+  phase: z.enum([
+    'starting',
+    'idle',
+    'bg-loading',
+    'ckpt-wait-vmstate-send',
+    'ckpt-wait-ram',
+    'ckpt-wait-vmstate-size',
+    'ckpt-wait-device',
+    'committing',
+    'failed-over',
+  ]),
+  vmRunning: z.boolean(),
+  epoch: count,
+  inSeq: count,
+  outSeq: count,
+  committed: z.instanceof(Uint32Array),
+  running: z.instanceof(Uint32Array),
+  svmDirty: bitmap,
+  cache: z.map(count, count),
+  appliedRounds: z.array(count),
+  loadingRound: count,
+  loadingSeq: count,
+  deviceSize: count,
+  deadline: anyNumber,
+  commitDoneAt: anyNumber,
+  applyMemMs: anyNumber,
+  applyDevMs: anyNumber,
+  lastHeardAt: anyNumber,
+  failoverDeferred: z.boolean(),
+  guestTime: anyNumber,
+  lastNow: anyNumber,
+  committedEpoch: count,
+});
+
+/** Problems with the per-page sizes of a primary state of a guest of `pages` pages (empty when none). */
+export function primaryShapeProblems(s: PrimaryState, pages: number): string[] {
+  const out: string[] = [];
+  if (s.versions.length !== pages) out.push(`versions has ${s.versions.length} pages`);
+  for (const [name, b] of [
+    ['dirty', s.dirty],
+    ['bgCurrent', s.bgCurrent],
+    ['touched', s.touched],
+  ] as const) {
+    if (b.size !== pages) out.push(`${name} covers ${b.size} pages`);
+  }
+  for (const r of s.rounds)
+    if (r.pages.some((p) => p >= pages)) out.push(`round ${r.round} names a page ≥ ${pages}`);
+  return out;
+}
+
+/** Problems with the per-page sizes of a secondary state of a guest of `pages` pages (empty when none). */
+export function secondaryShapeProblems(s: SecondaryState, pages: number): string[] {
+  const out: string[] = [];
+  if (s.committed.length !== pages) out.push(`committed has ${s.committed.length} pages`);
+  if (s.running.length !== pages) out.push(`running has ${s.running.length} pages`);
+  if (s.svmDirty.size !== pages) out.push(`svmDirty covers ${s.svmDirty.size} pages`);
+  for (const p of s.cache.keys()) {
+    if (p >= pages) {
+      out.push(`cache holds page ${p}`);
+      break;
+    }
+  }
+  return out;
+}
