@@ -40,7 +40,8 @@ export function advanceGuest(state: PrimaryState, params: ColoParams, now: numbe
   });
   state.guestTime = t1;
   let miscompares = 0;
-  while (state.miscompareAt <= t1) {
+  // Tolerance: the wake for a miscompare is computed in runtime time, which can round just short of it.
+  while (state.miscompareAt <= t1 + 1e-6) {
     miscompares++;
     state.miscompareK++;
     state.miscompareAt = nextMiscompareAt(

@@ -193,8 +193,9 @@ function runDue(state: PrimaryState, params: ColoParams, now: number, fx: Effect
   if (state.phase === 'wait-ready' || state.phase === 'exited') return;
   // A checkpoint request wins over a background round falling due at the same instant.
   if (now >= state.nextCheckpointAt) {
+    // The timer re-arms itself; starting the checkpoint re-arms it again from the request (as QEMU does).
+    state.nextCheckpointAt = now + params.checkpointDelayMs;
     if (state.phase === 'running') requestCheckpoint(state, params, now, 'timer', fx);
-    else state.nextCheckpointAt = now + params.checkpointDelayMs;
   }
   if (now >= state.nextPendingCheckAt) {
     state.nextPendingCheckAt = now + params.pendingCheckIntervalMs;

@@ -51,6 +51,8 @@ export interface EmbeddedOptions {
   faults?: Faults;
   /** Called as simulated time passes, with the fraction done (0..1). */
   onProgress?: (fraction: number) => void;
+  /** Stop with an error after this many events (a guard against a runaway run); default 20 million. */
+  maxEvents?: number;
   /** Called after every event with both states (tests use it to check invariants at every instant). */
   observe?: (
     at: number,
@@ -212,6 +214,8 @@ export function runEmbedded(options: EmbeddedOptions): EmbeddedResult {
   if (faults.failoverAt !== undefined) {
     queue.push(faults.failoverAt, { kind: 'input', node: 'secondary', input: { type: 'failover' } });
   }
+  // A guard against a node that keeps asking to be woken at the same instant.
+  const maxEvents = options.maxEvents ?? 20_000_000;
   const progressEvery = durationMs / 20;
   let nextProgress = progressEvery;
   while (queue.size > 0 && queue.peekTime() <= durationMs) {
@@ -219,6 +223,9 @@ export function runEmbedded(options: EmbeddedOptions): EmbeddedResult {
     if (!ev) break;
     const { at, item } = ev;
     out.events++;
+    if (out.events > maxEvents) {
+      throw new Error(`embedded run made no progress: ${maxEvents} events by ${at} ms of ${durationMs} ms`);
+    }
     if (!primaryDead && faults.primaryDiesAt !== undefined && at >= faults.primaryDiesAt) primaryDead = true;
     if (options.onProgress && at >= nextProgress) {
       options.onProgress(Math.min(1, at / durationMs));

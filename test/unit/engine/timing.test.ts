@@ -1,0 +1,110 @@
+import { describe, expect, it } from 'vitest';
+import { primaryStep } from '../../../src/engine/primary/primary.ts';
+import { secondaryStep } from '../../../src/engine/secondary/secondary.ts';
+import { runEmbedded } from '../../../src/runtime/embedded/run.ts';
+import { verifyRun } from '../../../src/runtime/verify.ts';
+import { sent, testParams } from '../../helpers/engine.ts';
+import { Pair } from '../../helpers/pair.ts';
+
+const link = { bandwidthBytesPerSec: 50e6, latencyMs: 0.2 };
+
+describe('apply timeout', () => {
+  it('a background load whose data never comes is abandoned at the deadline, with nothing applied', () => {
+    // No heartbeat watchdog: this test moves time by hand.
+    const params = testParams({ policy: 'fixed', heartbeatTimeoutMs: 0 });
+    const pair = new Pair(params);
+    pair.until(() => pair.secondary.phase === 'bg-loading');
+    // Drop the round's data: the secondary waits, then gives up at its deadline.
+    const i = pair.queue.findIndex((q) => q.to === 'secondary' && q.message.type === 'delta');
+    pair.queue.splice(i, 1);
+    const cacheBefore = new Map(pair.secondary.cache);
+    const deadline = pair.secondary.deadline;
+    expect(deadline).toBe(pair.now + params.applyTimeoutMs);
+    secondaryStep(pair.secondary, params, deadline - 1, { type: 'tick' });
+    expect(pair.secondary.phase).toBe('bg-loading');
+    const fx = secondaryStep(pair.secondary, params, deadline, { type: 'tick' });
+    expect(pair.secondary.phase).toBe('idle');
+    expect(pair.secondary.cache).toEqual(cacheBefore);
+    expect(pair.secondary.appliedRounds).toEqual([]);
+    expect(fx.some((e) => e.type === 'trace' && e.name === 'colo_background_round_abandoned')).toBe(true);
+  });
+
+  it('a stalled background round is abandoned, its pages cross again at the checkpoint, and replicas agree', () => {
+    const params = testParams({ policy: 'fixed', applyTimeoutMs: 50 });
+    const result = runEmbedded({
+      params,
+      link,
+      durationMs: 3500,
+      faults: {
+        stallMs: (m) => (m.type === 'delta' && m.kind === 'background-ram' && m.round === 1 ? 200 : 0),
+      },
+    });
+    expect(result.rounds.length).toBeGreaterThan(0);
+    expect(result.checkpoints.some((c) => c.resentPages > 0)).toBe(true);
+    // The stalled delta arrived after the deadline and was refused as stale; nothing half-applied.
+    expect(result.rejections.every((r) => r.error.code === 'wrong-sequence')).toBe(true);
+    const v = verifyRun(result, params, true);
+    expect(v.problems).toEqual([]);
+    expect(v.checkpointsVerified).toBeGreaterThan(1);
+  });
+
+  it('a checkpoint whose RAM never arrives times out on the secondary, which takes over from the last commit', () => {
+    const params = testParams({ policy: 'none' });
+    const result = runEmbedded({
+      params,
+      link,
+      durationMs: 5000,
+      faults: {
+        toSecondary: (d, m) =>
+          m.type === 'delta' && m.kind === 'checkpoint-ram' && m.epoch === 2 ? null : d,
+      },
+    });
+    expect(result.commits.map((c) => c.epoch)).toEqual([1]);
+    expect(result.secondary.phase).toBe('failed-over');
+    expect(result.final.runningDigest).toBe(result.commits[0]?.digest);
+    expect(result.exits.some((e) => e.node === 'primary' && e.reason === 'error')).toBe(true);
+  });
+});
+
+describe('a checkpoint falling due during a background round', () => {
+  it('waits for the round to finish leaving, then starts at once; the round is not lost', () => {
+    const params = testParams({ policy: 'fixed', checkpointDelayMs: 1000, heartbeatTimeoutMs: 0 });
+    const pair = new Pair(params);
+    pair.until(() => pair.primary.rounds.length === 1);
+    const round = pair.primary.rounds[0];
+    // Hold the round's send-complete: the round stays in flight.
+    const held = pair.queue.findIndex((q) => q.sendId === round?.sendId);
+    const [completion] = pair.queue.splice(held, 1);
+    const fx = primaryStep(pair.primary, params, pair.primary.nextCheckpointAt, { type: 'tick' });
+    expect(sent(fx).map((m) => m.type)).not.toContain('checkpoint-request');
+    expect(pair.primary.checkpointDue).toBe('timer');
+    expect(pair.primary.phase).toBe('running');
+    pair.now = pair.primary.lastNow;
+    const after = pair.deliver(completion as NonNullable<typeof completion>);
+    expect(sent(after).map((m) => m.type)).toEqual(['checkpoint-request']);
+    expect(pair.primary.phase).toBe('ckpt-wait-reply');
+    pair.until(() => pair.primary.phase === 'running');
+    const done = pair.effects.flatMap((e) => (e.effect.type === 'checkpoint' ? [e.effect.record] : []));
+    expect(done[0]?.rounds).toBe(1);
+    expect(done[0]?.resentPages).toBe(0);
+  });
+
+  it('a pending check during a round is coalesced into one check after it', () => {
+    const params = testParams({ policy: 'fixed', heartbeatTimeoutMs: 0 });
+    const pair = new Pair(params);
+    pair.until(() => pair.primary.rounds.length === 1);
+    const round = pair.primary.rounds[0];
+    const held = pair.queue.findIndex((q) => q.sendId === round?.sendId);
+    const [completion] = pair.queue.splice(held, 1);
+    for (let k = 1; k <= 3; k++) {
+      const fx = primaryStep(pair.primary, params, pair.primary.nextPendingCheckAt, { type: 'tick' });
+      expect(sent(fx).filter((m) => m.type === 'migrate-ram-background')).toEqual([]);
+    }
+    expect(pair.primary.recheckAfterRound).toBe(true);
+    pair.now = pair.primary.lastNow;
+    pair.deliver(completion as NonNullable<typeof completion>);
+    expect(pair.primary.recheckAfterRound).toBe(false);
+    const checks = pair.effects.filter((e) => e.effect.type === 'pending-check').length;
+    expect(checks).toBeGreaterThan(0);
+  });
+});
