@@ -46,8 +46,14 @@ export class CloudPair {
   }
 
   /** Runs one primary invocation. */
-  primary(inputs: PrimaryCloudInput[], options: InvocationOptions = {}): Promise<InvocationResult<PrimaryState>> {
-    return primaryInvocation(this.primaryPorts, this.params, this.clock.now, inputs, { ...this.options, ...options });
+  primary(
+    inputs: PrimaryCloudInput[],
+    options: InvocationOptions = {},
+  ): Promise<InvocationResult<PrimaryState>> {
+    return primaryInvocation(this.primaryPorts, this.params, this.clock.now, inputs, {
+      ...this.options,
+      ...options,
+    });
   }
 
   /** Runs one secondary invocation. */

@@ -1,0 +1,193 @@
+import { describe, expect, test } from 'vitest';
+import type { ColoMessage } from '../../../src/engine/protocol/messages.ts';
+import {
+  CasExhaustedError,
+  type MemoryStateStore,
+  nodeStateKey,
+  OutboxRebuildError,
+} from '../../../src/runtime/cloud/index.ts';
+import { testParams } from '../../helpers/engine.ts';
+import { CloudPair } from './harness.ts';
+
+/** Every message of one direction exactly once, in sequence order, no gaps. */
+function expectContiguous(history: readonly ColoMessage[]): void {
+  expect(history.map((m) => m.seq)).toEqual(history.map((_, i) => i));
+}
+
+/** Brings the pair to the point where the primary's next input (the reply) starts the epoch transfer. */
+async function untilReply(pair: CloudPair): Promise<void> {
+  await pair.start();
+  pair.clock.advance(1000);
+  await pair.primary([{ type: 'tick' }]);
+  await pair.toSecondary();
+}
+
+describe('compare-and-swap', () => {
+  test('a conflicting write is reloaded and retried; the input is applied once', async () => {
+    const pair = new CloudPair(testParams({ policy: 'none' }));
+    await pair.start();
+    pair.clock.advance(1000);
+    let interfered = false;
+    pair.state.beforeSave = async (key) => {
+      if (interfered || key !== nodeStateKey('vm-0', 'primary')) return;
+      interfered = true;
+      // Another invocation (a timer tick) commits first.
+      const saved = pair.state.beforeSave;
+      pair.state.beforeSave = undefined;
+      await pair.primary([{ type: 'tick' }]);
+      pair.state.beforeSave = saved;
+    };
+    pair.clock.advance(5);
+    const r = await pair.primary([{ type: 'request-checkpoint', trigger: 'request' }]);
+    pair.state.beforeSave = undefined;
+    expect(r.casConflicts).toBe(1);
+    expect(r.outcomes).toEqual([{ index: 0, status: 'applied' }]);
+    // The tick started the periodic checkpoint; the request, retried on top of it, was coalesced.
+    expect(r.document.state.phase).toBe('ckpt-wait-reply');
+    expect(r.document.state.coalesced).toBe(1);
+    expect(pair.p2s.history.filter((m) => m.type === 'checkpoint-request').length).toBe(1);
+    expectContiguous(pair.p2s.history);
+  });
+
+  test('concurrent invocations on one node stay consistent', async () => {
+    const pair = new CloudPair(testParams({ policy: 'fixed' }));
+    await pair.start();
+    let conflicts = 0;
+    for (let i = 0; i < 150; i++) {
+      pair.clock.advance(10);
+      const inbound = pair.s2p.take().map((r) => ({ type: 'message' as const, body: r.body }));
+      const outbound = pair.p2s.take().map((r) => ({ type: 'message' as const, body: r.body }));
+      const results = await Promise.all([
+        pair.primary([{ type: 'tick' }]),
+        pair.primary(inbound),
+        pair.secondary([{ type: 'tick' }]),
+        pair.secondary(outbound),
+      ]);
+      conflicts += results.reduce((n, r) => n + r.casConflicts, 0);
+      for (const r of results) expect(r.outcomes.every((o) => o.status === 'applied')).toBe(true);
+    }
+    expect(conflicts).toBeGreaterThan(0);
+    expectContiguous(pair.p2s.history);
+    expectContiguous(pair.s2p.history);
+    const checkpoints = (await pair.log('primary')).flatMap((r) => (r.type === 'checkpoint' ? [r.data] : []));
+    const commits = (await pair.log('secondary')).flatMap((r) => (r.type === 'commit' ? [r.data] : []));
+    expect(checkpoints.length).toBeGreaterThan(0);
+    expect(commits.slice(0, checkpoints.length).map((c) => c.digest)).toEqual(
+      checkpoints.map((c) => c.digest),
+    );
+    const log = await pair.log('primary');
+    expect(log.map((r) => r.n)).toEqual(log.map((_, i) => i));
+  });
+
+  test('gives up with a clear error when every attempt loses', async () => {
+    const pair = new CloudPair(testParams());
+    const store: MemoryStateStore = pair.state;
+    await pair.secondary([{ type: 'start' }]);
+    // Another writer commits between every load and save.
+    store.beforeSave = async (key) => {
+      const cur = await store.load(key);
+      if (cur) store.put(key, cur.value, cur.etag);
+    };
+    await expect(pair.secondary([{ type: 'tick' }], { maxCasAttempts: 3 })).rejects.toThrow(
+      CasExhaustedError,
+    );
+    await expect(pair.secondary([{ type: 'tick' }], { maxCasAttempts: 3 })).rejects.toThrow(
+      /compare-and-swap lost 3 times in a row/,
+    );
+  });
+});
+
+describe('the outbox', () => {
+  test('a crash between persist and send: the next invocation sends it (payloads rebuilt)', async () => {
+    const pair = new CloudPair(testParams({ policy: 'none' }));
+    await untilReply(pair);
+    pair.deltas.beforeCall = (op) => {
+      if (op === 'put') throw new Error('crash');
+    };
+    await expect(pair.toPrimary()).rejects.toThrow('crash');
+    pair.deltas.beforeCall = undefined;
+    const left = await pair.primaryDoc();
+    expect(left?.outbox.sends.map((s) => s.message.type)).toEqual([
+      'vmstate-send',
+      'delta',
+      'vmstate-size',
+      'delta',
+    ]);
+    expect(left?.outbox.attempts).toBe(1);
+    expect(pair.p2s.size).toBe(0);
+
+    const replay = await pair.primary([{ type: 'tick' }]);
+    expect(replay.replayed).toBe(4);
+    expect(replay.rebuilt).toBe(2);
+    expect(replay.document.outbox.sends).toEqual([]);
+    await pair.settle();
+    const ckpt = (await pair.log('primary')).find((r) => r.type === 'checkpoint');
+    const commit = (await pair.log('secondary')).find((r) => r.type === 'commit');
+    expect(commit?.type === 'commit' && commit.data.digest).toBe(
+      ckpt?.type === 'checkpoint' && ckpt.data.digest,
+    );
+    expectContiguous(pair.p2s.history);
+  });
+
+  test('a crash after sending, before the second persist: the replay is deduplicated, completions fed once', async () => {
+    const pair = new CloudPair(testParams({ policy: 'fixed' }));
+    await pair.start();
+    pair.clock.advance(100);
+    let saves = 0;
+    pair.state.beforeSave = (key) => {
+      if (key === nodeStateKey('vm-0', 'primary') && ++saves === 2) throw new Error('crash after send');
+    };
+    await expect(pair.primary([{ type: 'tick' }])).rejects.toThrow('crash after send');
+    pair.state.beforeSave = undefined;
+    const sentBefore = pair.p2s.history.length;
+    expect(pair.p2s.history.map((m) => m.type)).toEqual(
+      expect.arrayContaining(['migrate-ram-background', 'delta']),
+    );
+
+    const replay = await pair.primary([{ type: 'tick' }]);
+    expect(replay.replayed).toBeGreaterThanOrEqual(2);
+    expect(pair.p2s.stats.duplicates).toBeGreaterThanOrEqual(2);
+    const rounds = (await pair.log('primary')).filter((r) => r.type === 'round' && r.data.round === 1);
+    expect(rounds.length).toBe(1);
+    expect(pair.p2s.history.length).toBeGreaterThanOrEqual(sentBefore);
+    expectContiguous(pair.p2s.history);
+    await pair.settle();
+    expect((await pair.secondaryDoc())?.state.appliedRounds).toEqual([1]);
+  });
+
+  test('a replay whose payload cannot be rebuilt exactly is refused (never sends a wrong object)', async () => {
+    const pair = new CloudPair(testParams({ policy: 'none' }));
+    await untilReply(pair);
+    pair.p2s.beforeSend = () => {
+      throw new Error('channel down');
+    };
+    await expect(pair.toPrimary()).rejects.toThrow('channel down');
+    pair.p2s.beforeSend = undefined;
+    // The parameters changed under the stored outbox (another seed): the rebuilt bytes differ from the claim.
+    const other = new CloudPair(testParams({ policy: 'none', seed: 99 }));
+    const key = nodeStateKey('vm-0', 'primary');
+    other.state.put(key, pair.state.peek(key) as Uint8Array, undefined);
+    await expect(other.primary([{ type: 'tick' }])).rejects.toThrow(OutboxRebuildError);
+    expect(other.p2s.history).toEqual([]);
+  });
+
+  test('an outbox that keeps failing is abandoned: its sends complete with an error', async () => {
+    const pair = new CloudPair(testParams({ policy: 'none' }));
+    await untilReply(pair);
+    pair.p2s.beforeSend = () => {
+      throw new Error('channel down');
+    };
+    await expect(pair.toPrimary()).rejects.toThrow('channel down');
+    for (let i = 0; i < 2; i++)
+      await expect(pair.primary([{ type: 'tick' }], { maxOutboxAttempts: 3 })).rejects.toThrow();
+    const r = await pair.primary([{ type: 'tick' }], { maxOutboxAttempts: 3 });
+    pair.p2s.beforeSend = undefined;
+    expect(r.abandoned).toBe(true);
+    expect(r.document.state.phase).toBe('exited');
+    expect(r.document.exit?.detail).toMatch(
+      /checkpoint send failed: outbox abandoned after 3 failed attempts/,
+    );
+    const log = await pair.log('primary');
+    expect(log.map((x) => x.type)).toEqual(expect.arrayContaining(['outbox-abandoned', 'colo-exit']));
+  });
+});

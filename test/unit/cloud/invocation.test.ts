@@ -1,0 +1,268 @@
+import { describe, expect, test } from 'vitest';
+import type { ColoMessage } from '../../../src/engine/protocol/messages.ts';
+import { encodeSecondaryState } from '../../../src/runtime/cloud/index.ts';
+import { testParams } from '../../helpers/engine.ts';
+import { CloudPair } from './harness.ts';
+
+function types(messages: readonly ColoMessage[]): string[] {
+  return messages.map((m) => (m.type === 'delta' ? `delta(${m.kind})` : m.type));
+}
+
+describe('a full checkpoint through the two invocations', () => {
+  test('request → reply → epoch → received + loaded; the SVM commits exactly the PVM image', async () => {
+    const pair = new CloudPair(testParams({ policy: 'none' }));
+    const started = await pair.secondary([{ type: 'start' }]);
+    expect(types(started.sent)).toEqual(['checkpoint-ready']);
+    expect((await pair.toPrimary())?.document.state.phase).toBe('running');
+
+    pair.clock.advance(1000);
+    const tick = await pair.primary([{ type: 'tick' }]);
+    expect(types(tick.sent)).toContain('checkpoint-request');
+    expect(tick.document.state.phase).toBe('ckpt-wait-reply');
+
+    const reply = await pair.toSecondary();
+    expect(types(reply?.sent ?? [])).toEqual(['checkpoint-reply']);
+    const epoch = await pair.toPrimary();
+    expect(types(epoch?.sent ?? [])).toEqual([
+      'vmstate-send',
+      'delta(checkpoint-ram)',
+      'vmstate-size',
+      'delta(device-state)',
+    ]);
+    expect(pair.deltas.keys()).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^vm-0\/1\/\d+-checkpoint-ram$/),
+        expect.stringMatching(/device-state$/),
+      ]),
+    );
+
+    const commit = await pair.toSecondary();
+    expect(commit?.outcomes.every((o) => o.status === 'applied')).toBe(true);
+    // The commit's modelled flush ends a few ms later; the invocation waits for it (settle).
+    expect(types(commit?.sent ?? [])).toEqual(['vmstate-received', 'vmstate-loaded']);
+    expect(commit?.document.state.committedEpoch).toBe(1);
+
+    const done = await pair.toPrimary();
+    const ckpt = done?.effects.find((e) => e.type === 'checkpoint');
+    expect(ckpt?.type === 'checkpoint' && ckpt.record.epoch).toBe(1);
+    expect(done?.document.state.phase).toBe('running');
+    expect(done?.document.state.epoch).toBe(2);
+
+    const plog = await pair.log('primary');
+    const slog = await pair.log('secondary');
+    const checkpoint = plog.find((r) => r.type === 'checkpoint');
+    const committed = slog.find((r) => r.type === 'commit');
+    expect(checkpoint?.type === 'checkpoint' && checkpoint.data.downtimeMs).toBeGreaterThan(0);
+    expect(committed?.type === 'commit' && committed.data.digest).toBe(
+      checkpoint?.type === 'checkpoint' && checkpoint.data.digest,
+    );
+  });
+
+  test('checkpoints keep coming on the timer; every commit matches its checkpoint', async () => {
+    const pair = new CloudPair(testParams({ policy: 'none' }));
+    await pair.start();
+    await pair.run(3500);
+    const checkpoints = (await pair.log('primary')).flatMap((r) => (r.type === 'checkpoint' ? [r.data] : []));
+    const commits = (await pair.log('secondary')).flatMap((r) => (r.type === 'commit' ? [r.data] : []));
+    expect(checkpoints.length).toBeGreaterThanOrEqual(3);
+    expect(commits.map((c) => c.digest)).toEqual(checkpoints.map((c) => c.digest));
+  });
+});
+
+describe('background rounds', () => {
+  test('a round reaches the colo cache and spares the checkpoint those pages', async () => {
+    const pair = new CloudPair(testParams({ policy: 'fixed' }));
+    await pair.start();
+    pair.clock.advance(100);
+    const tick = await pair.primary([{ type: 'tick' }]);
+    expect(types(tick.sent)).toEqual(
+      expect.arrayContaining(['migrate-ram-background', 'delta(background-ram)']),
+    );
+    const round = tick.records.find((r) => r.type === 'round');
+    expect(round?.type === 'round' && round.data.ok).toBe(true);
+
+    const applied = await pair.toSecondary();
+    expect(applied?.document.state.appliedRounds).toEqual([1]);
+    expect(applied?.document.state.cache.size).toBeGreaterThan(0);
+    expect(applied?.document.state.committedEpoch).toBe(0);
+
+    await pair.run(1000);
+    const ckpt = (await pair.log('primary')).find((r) => r.type === 'checkpoint');
+    expect(ckpt?.type === 'checkpoint' && ckpt.data.rounds).toBeGreaterThan(0);
+    expect(ckpt?.type === 'checkpoint' && ckpt.data.backgroundPages).toBeGreaterThan(0);
+    expect(ckpt?.type === 'checkpoint' && ckpt.data.resentPages).toBe(0);
+    const commit = (await pair.log('secondary')).find((r) => r.type === 'commit');
+    expect(commit?.type === 'commit' && commit.data.digest).toBe(
+      ckpt?.type === 'checkpoint' && ckpt.data.digest,
+    );
+  });
+
+  test('a delta that arrives after the apply deadline (slow fetch) abandons the round', async () => {
+    const pair = new CloudPair(testParams({ policy: 'fixed' }));
+    await pair.start();
+    pair.clock.advance(100);
+    await pair.primary([{ type: 'tick' }]);
+    pair.deltas.beforeCall = (op) => {
+      if (op === 'get') pair.clock.advance(600); // applyTimeoutMs is 500
+    };
+    const r = await pair.toSecondary();
+    pair.deltas.beforeCall = undefined;
+    expect(r?.outcomes.every((o) => o.status === 'applied')).toBe(true);
+    expect(r?.effects.some((e) => e.type === 'trace' && e.name === 'colo_background_round_abandoned')).toBe(
+      true,
+    );
+    expect(r?.document.state.appliedRounds).toEqual([]);
+    expect(r?.document.state.cache.size).toBe(0);
+  });
+});
+
+describe('a rejected delta', () => {
+  test('is reported, changes nothing, and the next message abandons the round', async () => {
+    const pair = new CloudPair(testParams({ policy: 'fixed' }));
+    await pair.start();
+    pair.clock.advance(100);
+    const tick = await pair.primary([{ type: 'tick' }]);
+    const delta = tick.sent.find((m) => m.type === 'delta');
+    if (delta?.type !== 'delta') throw new Error('no background delta');
+    const bytes = Buffer.from(pair.deltas.peek(delta.claim.key) ?? []);
+    bytes[bytes.length - 40] = (bytes[bytes.length - 40] as number) ^ 0xff;
+    pair.deltas.tamper(delta.claim.key, bytes);
+
+    const migrate = await pair.secondary(pair.p2s.take(1).map((r) => ({ type: 'message', body: r.body })));
+    expect(migrate.document.state.phase).toBe('bg-loading');
+    const before = encodeSecondaryState(migrate.document.state);
+    const gets = pair.deltas.stats.gets;
+
+    const refused = await pair.secondary(pair.p2s.take(1).map((r) => ({ type: 'message', body: r.body })));
+    expect(refused.outcomes).toEqual([
+      expect.objectContaining({ index: 0, status: 'rejected', code: 'claim-mismatch' }),
+    ]);
+    expect(pair.deltas.stats.gets - gets).toBe(3); // read again twice before giving up
+    expect(Buffer.from(encodeSecondaryState(refused.document.state)).equals(before)).toBe(true);
+    const rejected = (await pair.log('secondary')).find((r) => r.type === 'rejected');
+    expect(rejected?.type === 'rejected' && rejected.data).toMatchObject({
+      code: 'claim-mismatch',
+      msg: 'delta',
+    });
+
+    pair.clock.advance(100);
+    await pair.primary([{ type: 'tick' }]);
+    const next = await pair.toSecondary();
+    expect(
+      next?.effects.some((e) => e.type === 'trace' && e.name === 'colo_background_round_abandoned'),
+    ).toBe(true);
+    expect(next?.outcomes.every((o) => o.status === 'applied')).toBe(true);
+
+    await pair.run(1000);
+    const ckpt = (await pair.log('primary')).find((r) => r.type === 'checkpoint');
+    expect(ckpt?.type === 'checkpoint' && ckpt.data.resentPages).toBeGreaterThan(0);
+    const commit = (await pair.log('secondary')).find((r) => r.type === 'commit');
+    expect(commit?.type === 'commit' && commit.data.digest).toBe(
+      ckpt?.type === 'checkpoint' && ckpt.data.digest,
+    );
+  });
+
+  test('a body that is not JSON is rejected without reaching the engine', async () => {
+    const pair = new CloudPair(testParams());
+    await pair.start();
+    const r = await pair.secondary([{ type: 'message', body: '{nope' }]);
+    expect(r.outcomes).toEqual([expect.objectContaining({ status: 'rejected', code: 'invalid-message' })]);
+    expect(r.outcomes[0]?.detail).toMatch(/not JSON/);
+  });
+
+  test('a message delivered twice is a duplicate the second time', async () => {
+    const pair = new CloudPair(testParams({ policy: 'none' }));
+    await pair.start();
+    pair.clock.advance(1000);
+    await pair.primary([{ type: 'tick' }]);
+    const batch = pair.p2s.take();
+    const inputs = batch.map((r) => ({ type: 'message' as const, body: r.body }));
+    const first = await pair.secondary(inputs);
+    const again = await pair.secondary(inputs);
+    expect(first.outcomes.every((o) => o.status === 'applied')).toBe(true);
+    expect(again.outcomes.map((o) => o.status)).toEqual(inputs.map(() => 'duplicate'));
+    expect(again.sent).toEqual([]);
+    expect(again.document.state.inSeq).toBe(first.document.state.inSeq);
+  });
+});
+
+describe('failover', () => {
+  test('requested: the SVM continues from the last commit; the uncommitted cache is dropped', async () => {
+    const pair = new CloudPair(testParams({ policy: 'fixed' }));
+    await pair.start();
+    await pair.run(1050);
+    const ckpt = (await pair.log('primary')).find((r) => r.type === 'checkpoint');
+    pair.clock.advance(100);
+    await pair.primary([{ type: 'tick' }]);
+    await pair.settle();
+    expect((await pair.secondaryDoc())?.state.cache.size).toBeGreaterThan(0);
+
+    const r = await pair.secondary([{ type: 'failover' }]);
+    const s = r.document.state;
+    expect(s.phase).toBe('failed-over');
+    expect(s.cache.size).toBe(0);
+    expect(r.document.exit).toMatchObject({ reason: 'failover' });
+    expect(r.document.wakeAt).toBe(Number.POSITIVE_INFINITY);
+    const commit = (await pair.log('secondary')).filter((r) => r.type === 'commit').at(-1);
+    expect(commit?.type === 'commit' && commit.data.digest).toBe(
+      ckpt?.type === 'checkpoint' && ckpt.data.digest,
+    );
+    expect((await pair.log('secondary')).some((rec) => rec.type === 'colo-exit')).toBe(true);
+
+    pair.clock.advance(100);
+    await pair.primary([{ type: 'tick' }]);
+    const after = await pair.toSecondary();
+    // Every later message is refused (the engine checks the sequence before noticing it has exited).
+    expect(after?.outcomes[0]).toMatchObject({ status: 'rejected', code: 'exited' });
+    expect(after?.outcomes.every((o) => o.status === 'rejected')).toBe(true);
+    expect(after?.document.state.phase).toBe('failed-over');
+  });
+
+  test('lost heartbeats: the secondary watchdog takes over on a tick', async () => {
+    const pair = new CloudPair(testParams({ policy: 'none' }));
+    await pair.start();
+    await pair.run(300);
+    pair.clock.advance(300);
+    const quiet = await pair.secondary([{ type: 'tick' }]);
+    expect(quiet.document.state.phase).toBe('idle');
+    pair.clock.advance(500);
+    const r = await pair.secondary([{ type: 'tick' }]);
+    expect(r.document.state.phase).toBe('failed-over');
+    expect(r.document.exit?.detail).toMatch(/no message from the primary/);
+  });
+
+  test('requested during a commit: waits for the commit, then takes over', async () => {
+    const pair = new CloudPair(testParams({ policy: 'none' }));
+    await pair.start();
+    pair.clock.advance(1000);
+    await pair.primary([{ type: 'tick' }]);
+    await pair.toSecondary();
+    await pair.toPrimary();
+    const batch = pair.p2s.take().map((r) => ({ type: 'message' as const, body: r.body }));
+    const committing = await pair.secondary(batch, { settleMs: 0 });
+    expect(committing.document.state.phase).toBe('committing');
+    const deferred = await pair.secondary([{ type: 'failover' }], { settleMs: 0 });
+    expect(deferred.document.state.phase).toBe('committing');
+    expect(deferred.document.state.failoverDeferred).toBe(true);
+    pair.clock.advance(50);
+    const r = await pair.secondary([{ type: 'tick' }]);
+    expect(r.document.state.phase).toBe('failed-over');
+    expect(r.document.state.committedEpoch).toBe(1);
+    expect(r.effects.map((e) => e.type)).toEqual(expect.arrayContaining(['commit', 'colo-exit']));
+  });
+});
+
+describe('payload modes', () => {
+  test('modelled payloads go through the delta store and commit the same image', async () => {
+    const pair = new CloudPair(testParams({ payload: 'modelled', policy: 'fixed' }));
+    await pair.start();
+    await pair.run(1100);
+    const ckpt = (await pair.log('primary')).find((r) => r.type === 'checkpoint');
+    const commit = (await pair.log('secondary')).find((r) => r.type === 'commit');
+    expect(ckpt).toBeDefined();
+    expect(commit?.type === 'commit' && commit.data.digest).toBe(
+      ckpt?.type === 'checkpoint' && ckpt.data.digest,
+    );
+    expect((await pair.log('secondary')).some((r) => r.type === 'rejected')).toBe(false);
+  });
+});
