@@ -43,7 +43,7 @@ const key = z
   .meta({ description: 'Object key in the delta store, `<vmId>/<epoch>/<seq>-<kind>`.' });
 const durationMs = z.number().min(0).max(MAX_APPLY_MS);
 
-/** Fields of every message; `type` is added per message so that it comes second on the wire. */
+/** A strict message object: the envelope in wire order (v, type, vmId, epoch, seq), then `fields`. */
 function message<T extends string, S extends z.core.$ZodLooseShape>(type: T, fields: S, description: string) {
   return z
     .strictObject({ v: z.literal(MESSAGE_VERSION), type: z.literal(type), vmId, epoch, seq, ...fields })
