@@ -269,6 +269,9 @@ ls_env=(
   "LAMBDA_RUNTIME_EXECUTOR=host-node"
   "LAMBDA_HOST_NODE_BIN=${NODE_BIN:-node}"
   "LAMBDA_HOST_NODE_MODULES=${REPO_ROOT}/node_modules"
+  # SQS event-source mappings short-poll and back off up to 10 s when the queue is empty, so the first
+  # message after an idle spell waited up to ~12 s; cap the back-off (AWS long-polls: near-immediate).
+  "LAMBDA_EVENT_SOURCE_MAPPING_MAX_BACKOFF_ON_EMPTY_POLL_SEC=0.5"
   "DEBUG=${DEBUG:-0}"
 )
 if [[ -n "${LOCALSTACK_EXTRA_ENV:-}" ]]; then
