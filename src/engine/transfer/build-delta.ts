@@ -1,4 +1,4 @@
-import { encodeDelta, sha256Hex } from '../../wire/delta-codec.ts';
+import { encodeDeltaWithClaim } from '../../wire/delta-codec.ts';
 import type { Payload } from '../effects.ts';
 import { isZeroPage, pageBytes } from '../memory/page-content.ts';
 import { type ColoParams, MESSAGE_WIRE_BYTES, ramWireBytes } from '../params.ts';
@@ -83,9 +83,9 @@ function finish(delta: PageDelta, modelled: boolean, wireBytes: number, zeroPage
       zeroPages,
     };
   }
-  const bytes = encodeDelta(delta);
+  const { bytes, sha256 } = encodeDeltaWithClaim(delta);
   return {
-    claim: { key, size: bytes.byteLength, sha256: sha256Hex(bytes) },
+    claim: { key, size: bytes.byteLength, sha256 },
     payload: { key, bytes },
     wireBytes,
     zeroPages,

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# The whole test suite: lint, types, unit/property/fuzz tests, the LocalStack executor's own tests, then
+# LocalStack (started here unless one already listens on 127.0.0.1:4566) and the integration tests.
+#   npm test                      # everything
+#   SKIP_INTEGRATION=1 npm test   # no LocalStack
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mkdir -p reports
+export CDK_DISABLE_CLI_TELEMETRY=true
+step() { printf '\n== %s ==\n' "$1"; }
+
+step "lint and format (Biome)"
+npx biome check .
+
+step "types (tsc, strict)"
+npx tsc --noEmit -p tsconfig.json
+
+step "unit, property and fuzz tests (vitest)"
+npx vitest run --project unit --reporter=default --reporter=json --outputFile.json=reports/vitest-unit.json
+
+if [ "${SKIP_INTEGRATION:-0}" != "1" ]; then
+  step "LocalStack executor plugin (pytest)"
+  bash scripts/localstack-up.sh --install-only --with-tests
+  (cd localstack/executor && ../.venv/bin/python -m pytest -q tests)
+
+  step "LocalStack"
+  started=0
+  if ! curl -fsS -m 2 http://127.0.0.1:4566/_localstack/health >/dev/null 2>&1; then started=1; fi
+  bash scripts/localstack-up.sh
+  if [ "$started" = 1 ]; then trap 'bash scripts/localstack-down.sh' EXIT; fi
+
+  step "integration tests against LocalStack"
+  npx vitest run --project integration --reporter=default --reporter=json \
+    --outputFile.json=reports/vitest-integration.json
+fi
+
+node scripts/test-summary.mjs reports/vitest-unit.json reports/vitest-integration.json
