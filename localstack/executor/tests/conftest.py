@@ -42,6 +42,7 @@ def make_function_version(code_dir: Path, **overrides):
         package_type=overrides.pop("package_type", "Zip"),
         environment=overrides.pop("environment", {}),
         code=FakeCode(code_dir),
+        layers=[SimpleNamespace(code=FakeCode(Path(p))) for p in overrides.pop("layers", [])],
     )
     name = overrides.pop("function_name", "colo-test-fn")
     assert not overrides, f"unknown overrides {overrides}"

@@ -283,6 +283,30 @@ def test_bare_imports_fall_back_to_configured_node_modules(harness, tmp_path, mo
     assert body(invoke(cjs)) == "cjs"
 
 
+def test_layers_node_modules_are_resolvable(harness, tmp_path):
+    def layer(name: str, sub: str, value: str):
+        root = tmp_path / name
+        pkg = root / sub / "colo-layer-lib"
+        pkg.mkdir(parents=True)
+        (pkg / "package.json").write_text(json.dumps({"name": "colo-layer-lib", "main": "index.js"}))
+        (pkg / "index.js").write_text(f"exports.value = {json.dumps(value)};\n")
+        return str(root)
+
+    old = layer("layer-old", "nodejs/node_modules", "old")
+    new = layer("layer-new", "nodejs/node22/node_modules", "new")
+    cjs = harness.executor(
+        {"index.js": "exports.handler = async () => require('colo-layer-lib').value;"}, layers=[old, new]
+    )
+    esm = harness.executor(
+        {"index.mjs": "import lib from 'colo-layer-lib'; export const handler = async () => lib.value;"},
+        layers=[old],
+    )
+    assert all(layer.code.prepared == 1 for layer in cjs.function_version.config.layers)
+    # the later layer wins, as when Lambda extracts layers over each other into /opt
+    assert body(invoke(cjs)) == "new"
+    assert body(invoke(esm)) == "old"
+
+
 def test_stop_ends_the_process_and_its_children(harness):
     ex = harness.executor(
         {

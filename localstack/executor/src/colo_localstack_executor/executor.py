@@ -18,6 +18,10 @@ Settings (read from the LocalStack process environment):
   an ES-module resolve hook for ESM;
 * ``LAMBDA_HOST_NODE_HEAP_LIMIT`` - ``1`` (default) caps the V8 heap at 90 % of the function's memory
   size like Lambda's Node runtime, ``0`` disables the cap.
+
+Lambda layers: their ``nodejs/node_modules`` and ``nodejs/node<major>/node_modules`` folders are searched
+like the fallback folders above (on Lambda they are on ``NODE_PATH`` under ``/opt``). Absolute ``/opt/...``
+paths do not exist on the host.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ import shutil
 import tempfile
 import threading
 from datetime import datetime, timezone
+from pathlib import Path
 
 from localstack import config
 from localstack.services.lambda_.invocation.lambda_models import FunctionVersion, InvocationResult
@@ -219,6 +224,8 @@ class HostNodeRuntimeExecutor(RuntimeExecutor):
         code = function_version.config.code
         if code is not None:
             code.prepare_for_execution()
+        for layer in getattr(function_version.config, "layers", None) or []:
+            layer.code.prepare_for_execution()
 
     @classmethod
     def cleanup_version(cls, function_version: FunctionVersion) -> None:
@@ -245,8 +252,8 @@ class HostNodeRuntimeExecutor(RuntimeExecutor):
             "LANG": "C.UTF-8",
         }
         env.update({k: str(v) for k, v in env_vars.items() if v is not None})
-        fallback_dirs = fallback_module_dirs()
         runtime = str(self.function_version.config.runtime)
+        fallback_dirs = self._layer_module_dirs(runtime) + fallback_module_dirs()
         env.update(
             {
                 "LAMBDA_TASK_ROOT": code_dir,
@@ -262,6 +269,18 @@ class HostNodeRuntimeExecutor(RuntimeExecutor):
         if not fallback_dirs:
             env.pop("NODE_PATH")
         return env
+
+    def _layer_module_dirs(self, runtime: str) -> list[str]:
+        """node_modules folders of the function's layers, as Lambda's NODE_PATH has them under /opt
+        (later layers first: on Lambda they are extracted last and overwrite earlier ones)."""
+        major = runtime.removeprefix("nodejs").split(".")[0]
+        dirs: list[str] = []
+        for layer in reversed(getattr(self.function_version.config, "layers", None) or []):
+            root = Path(layer.code.get_unzipped_code_location())
+            for sub in (f"nodejs/node{major}/node_modules", "nodejs/node_modules"):
+                if (root / sub).is_dir():
+                    dirs.append(str(root / sub))
+        return dirs
 
     def _node_args(self) -> list[str]:
         args: list[str] = []
