@@ -1,9 +1,24 @@
 /**
- * PLACEHOLDER entry of the `checkpoint-timer` Lambda function, created with the CDK stack so that it synthesizes and
- * bundles; the real handler replaces this file. Contract: docs/cloud.md.
+ * `checkpoint-timer`: consumer of the checkpoint tick chain (period `CHECKPOINT_DELAY_MS`). Claims each
+ * tick, enqueues the next, then ticks the primary, which requests a checkpoint when one is due (any other
+ * timer that is due runs too; a tick is harmless when nothing is).
+ * Environment: the stack parameters, `BUCKET_NAME`, `P2S_QUEUE_URL`, `CHECKPOINT_TICK_QUEUE_URL`.
  */
+import type { SQSBatchResponse } from 'aws-lambda';
+import { lazyHandler, type TickConsumerDeps, tickConsumerDepsFromEnv } from './lib/deps.ts';
+import { createPrimaryTimerHandler } from './lib/primary-timer.ts';
 
-/** Lambda entry point; not wired to the engine yet. */
-export async function handler(_event: unknown): Promise<never> {
-  throw new Error('not wired yet');
+/** The handler over explicit dependencies (tests pass in-memory ports and a virtual clock). */
+export function createCheckpointTimerHandler(
+  deps: TickConsumerDeps,
+): (event: unknown) => Promise<SQSBatchResponse> {
+  return createPrimaryTimerHandler('checkpoint', deps);
 }
+
+/** Lambda entry point (SQS event source on the checkpoint tick queue). */
+export const handler: (event: unknown) => Promise<SQSBatchResponse> = lazyHandler(() =>
+  createPrimaryTimerHandler(
+    'checkpoint',
+    tickConsumerDepsFromEnv('primary', 'checkpoint', 'checkpoint-timer'),
+  ),
+);

@@ -1,9 +1,81 @@
 /**
- * PLACEHOLDER entry of the `heartbeat-monitor` Lambda function, created with the CDK stack so that it synthesizes and
- * bundles; the real handler replaces this file. Contract: docs/cloud.md.
+ * `heartbeat-monitor`: the secondary's timer. Two kinds of event:
+ * - heartbeat tick chain (SQS, period `HEARTBEAT_INTERVAL_MS`): claims each tick, enqueues the next, then
+ *   starts the secondary if it has not started (it sends `checkpoint-ready`) and ticks it: its watchdog fails
+ *   over after `HEARTBEAT_TIMEOUT_MS` without a message from the primary, and deadlines and commits run;
+ * - a failover request, invoked directly (QEMU's `x-colo-lost-heartbeat`):
+ *   `{ "source": "colo.failover", "vmId": "vm-0" }` → the secondary takes over (after a commit in progress).
+ * Either way, a failover sets the control flag so that every timer chain ends.
+ * Environment: the stack parameters, `BUCKET_NAME`, `HEARTBEAT_TICK_QUEUE_URL`, and `S2P_QUEUE_URL` (the
+ * secondary's replies: `checkpoint-ready`, and a `vmstate-loaded` whose commit ends on this tick).
  */
+import type { SQSBatchResponse } from 'aws-lambda';
+import { z } from 'zod';
+import { secondaryInvocation } from '../../src/runtime/cloud/index.ts';
+import { lazyHandler, type TickConsumerDeps, tickConsumerDepsFromEnv } from './lib/deps.ts';
+import { recordFailover } from './lib/failover.ts';
+import { reportInvocation } from './lib/observability.ts';
+import { InvalidEventError, looksLikeSqsEvent, parseSqsEvent } from './lib/sqs.ts';
+import { consumeTicks } from './lib/tick-consumer.ts';
 
-/** Lambda entry point; not wired to the engine yet. */
-export async function handler(_event: unknown): Promise<never> {
-  throw new Error('not wired yet');
+/** A direct failover request. */
+export interface FailoverRequest {
+  /** Always `colo.failover`. */
+  source: 'colo.failover';
+  /** VM to fail over (must be this function's). */
+  vmId: string;
 }
+
+/** The answer to a failover request. */
+export interface FailoverResponse {
+  /** VM id. */
+  vmId: string;
+  /** True when the secondary has taken over. */
+  failedOver: boolean;
+  /** The secondary's phase afterwards. */
+  phase: string;
+}
+
+const failoverSchema = z.strictObject({ source: z.literal('colo.failover'), vmId: z.string().min(1) });
+
+/** The handler over explicit dependencies. */
+export function createHeartbeatMonitorHandler(
+  deps: TickConsumerDeps,
+): (event: unknown) => Promise<SQSBatchResponse | FailoverResponse> {
+  const invoke = (inputs: Parameters<typeof secondaryInvocation>[3]) =>
+    secondaryInvocation(deps.ports, deps.params, deps.now, inputs, {
+      ...deps.options,
+      ...(deps.sleep ? { sleep: deps.sleep } : {}),
+    });
+  return async (event) => {
+    if (looksLikeSqsEvent(event)) {
+      return consumeTicks(deps, 'heartbeat', parseSqsEvent(event), async () => {
+        const result = await invoke([{ type: 'start' }, { type: 'tick' }]);
+        reportInvocation(deps.obs, result);
+        await recordFailover(deps, result.document);
+      });
+    }
+    const request = failoverSchema.safeParse(event);
+    if (!request.success) {
+      throw new InvalidEventError(
+        'expected an SQS event of heartbeat ticks or {"source":"colo.failover","vmId":…}',
+      );
+    }
+    if (request.data.vmId !== deps.params.vmId) {
+      throw new InvalidEventError(
+        `failover requested for VM ${request.data.vmId}; this is VM ${deps.params.vmId}`,
+      );
+    }
+    deps.obs.logger.warn('failover requested', { vmId: request.data.vmId });
+    const result = await invoke([{ type: 'failover' }]);
+    reportInvocation(deps.obs, result);
+    const failedOver = await recordFailover(deps, result.document);
+    deps.obs.metrics.publishStoredMetrics();
+    return { vmId: deps.params.vmId, failedOver, phase: result.document.state.phase };
+  };
+}
+
+/** Lambda entry point (SQS event source on the heartbeat tick queue; also invoked directly for failover). */
+export const handler = lazyHandler(() =>
+  createHeartbeatMonitorHandler(tickConsumerDepsFromEnv('secondary', 'heartbeat', 'heartbeat-monitor')),
+);

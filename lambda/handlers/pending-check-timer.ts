@@ -1,9 +1,24 @@
 /**
- * PLACEHOLDER entry of the `pending-check-timer` Lambda function, created with the CDK stack so that it synthesizes and
- * bundles; the real handler replaces this file. Contract: docs/cloud.md.
+ * `pending-check-timer`: consumer of the pending-check tick chain (period `PENDING_CHECK_INTERVAL_MS`).
+ * Claims each tick, enqueues the next, then ticks the primary: the pending-RAM check runs when due (and may
+ * start a background round: page deltas go to the delta store), and so do heartbeats and anything else due.
+ * Environment: the stack parameters, `BUCKET_NAME`, `P2S_QUEUE_URL`, `PENDING_CHECK_TICK_QUEUE_URL`.
  */
+import type { SQSBatchResponse } from 'aws-lambda';
+import { lazyHandler, type TickConsumerDeps, tickConsumerDepsFromEnv } from './lib/deps.ts';
+import { createPrimaryTimerHandler } from './lib/primary-timer.ts';
 
-/** Lambda entry point; not wired to the engine yet. */
-export async function handler(_event: unknown): Promise<never> {
-  throw new Error('not wired yet');
+/** The handler over explicit dependencies (tests pass in-memory ports and a virtual clock). */
+export function createPendingCheckTimerHandler(
+  deps: TickConsumerDeps,
+): (event: unknown) => Promise<SQSBatchResponse> {
+  return createPrimaryTimerHandler('pending-check', deps);
 }
+
+/** Lambda entry point (SQS event source on the pending-check tick queue). */
+export const handler: (event: unknown) => Promise<SQSBatchResponse> = lazyHandler(() =>
+  createPrimaryTimerHandler(
+    'pending-check',
+    tickConsumerDepsFromEnv('primary', 'pending-check', 'pending-check-timer'),
+  ),
+);

@@ -1,9 +1,25 @@
 /**
- * PLACEHOLDER entry of the `primary` Lambda function, created with the CDK stack so that it synthesizes and
- * bundles; the real handler replaces this file. Contract: docs/cloud.md.
+ * `primary`: consumes the secondary → primary FIFO channel (batches of ≤ 10, one message group per VM) and
+ * runs them through the primary's engine in order; answers with the records to deliver again.
+ * Environment: the stack parameters (`VM_ID` … `HEARTBEAT_TIMEOUT_MS`), `BUCKET_NAME`, `P2S_QUEUE_URL`,
+ * optional `REJECTED_MESSAGES` (`ack` | `retry`).
  */
+import type { SQSBatchResponse } from 'aws-lambda';
+import { primaryInvocation } from '../../src/runtime/cloud/index.ts';
+import { channelOptions, consumeChannelBatch } from './lib/channel-consumer.ts';
+import { lazyHandler, type NodeHandlerDeps, primaryDepsFromEnv } from './lib/deps.ts';
+import { parseSqsEvent } from './lib/sqs.ts';
 
-/** Lambda entry point; not wired to the engine yet. */
-export async function handler(_event: unknown): Promise<never> {
-  throw new Error('not wired yet');
+/** The handler over explicit dependencies (tests pass in-memory ports and a virtual clock). */
+export function createPrimaryHandler(deps: NodeHandlerDeps): (event: unknown) => Promise<SQSBatchResponse> {
+  return async (event) => {
+    const sqs = parseSqsEvent(event);
+    const { response } = await consumeChannelBatch(deps, sqs, (inputs) =>
+      primaryInvocation(deps.ports, deps.params, deps.now, inputs, channelOptions(deps)),
+    );
+    return response;
+  };
 }
+
+/** Lambda entry point (SQS event source on the S → P queue, `ReportBatchItemFailures`). */
+export const handler = lazyHandler(() => createPrimaryHandler(primaryDepsFromEnv('primary')));

@@ -1,9 +1,34 @@
 /**
- * PLACEHOLDER entry of the `secondary-apply` Lambda function, created with the CDK stack so that it synthesizes and
- * bundles; the real handler replaces this file. Contract: docs/cloud.md.
+ * `secondary-apply`: consumes the primary → secondary FIFO channel and applies each message in order on the
+ * secondary (a `delta` has its object fetched from the delta store and validated; the apply deadline runs on
+ * the real clock; a commit completes in the same invocation). A refused message leaves the state unchanged
+ * and is acknowledged (or, with `REJECTED_MESSAGES=retry`, delivered again); a record that could not be
+ * processed, and every later record of the group, is reported in `batchItemFailures`. On failover the
+ * control flag is set so the timers stop.
+ * Environment: the stack parameters, `BUCKET_NAME`, `S2P_QUEUE_URL`, optional `REJECTED_MESSAGES`.
  */
+import type { SQSBatchResponse } from 'aws-lambda';
+import { secondaryInvocation } from '../../src/runtime/cloud/index.ts';
+import { channelOptions, consumeChannelBatch } from './lib/channel-consumer.ts';
+import { lazyHandler, type NodeHandlerDeps, secondaryDepsFromEnv } from './lib/deps.ts';
+import { recordFailover } from './lib/failover.ts';
+import { parseSqsEvent } from './lib/sqs.ts';
 
-/** Lambda entry point; not wired to the engine yet. */
-export async function handler(_event: unknown): Promise<never> {
-  throw new Error('not wired yet');
+/** The handler over explicit dependencies. */
+export function createSecondaryApplyHandler(
+  deps: NodeHandlerDeps,
+): (event: unknown) => Promise<SQSBatchResponse> {
+  return async (event) => {
+    const sqs = parseSqsEvent(event);
+    const { response, result } = await consumeChannelBatch(deps, sqs, (inputs) =>
+      secondaryInvocation(deps.ports, deps.params, deps.now, inputs, channelOptions(deps)),
+    );
+    if (result) await recordFailover(deps, result.document);
+    return response;
+  };
 }
+
+/** Lambda entry point (SQS event source on the P → S queue, `ReportBatchItemFailures`). */
+export const handler = lazyHandler(() =>
+  createSecondaryApplyHandler(secondaryDepsFromEnv('secondary-apply')),
+);

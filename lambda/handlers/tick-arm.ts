@@ -1,9 +1,66 @@
 /**
- * PLACEHOLDER entry of the `tick-arm` Lambda function, created with the CDK stack so that it synthesizes and
- * bundles; the real handler replaces this file. Contract: docs/cloud.md.
+ * `tick-arm`: the once-a-minute watchdog (EventBridge rule; the event's content is not needed). For each
+ * timer it starts the tick chain, or a new generation of a chain that has gone quiet; it does nothing once
+ * the VM has failed over. Environment: the stack parameters, `BUCKET_NAME`, `CHECKPOINT_TICK_QUEUE_URL`,
+ * `PENDING_CHECK_TICK_QUEUE_URL`, `HEARTBEAT_TICK_QUEUE_URL`.
  */
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import { TIMER_NAMES, type TimerName } from '../adapters/contract.ts';
+import { lazyHandler, periodOf, type WatchdogDeps, watchdogDepsFromEnv } from './lib/deps.ts';
+import { type ArmVerdict, armChain } from './lib/tick-chain.ts';
 
-/** Lambda entry point; not wired to the engine yet. */
-export async function handler(_event: unknown): Promise<never> {
-  throw new Error('not wired yet');
+/** What the watchdog did. */
+export interface TickArmResponse {
+  /** VM id. */
+  vmId: string;
+  /** Per timer: `armed` (started or restarted), `healthy`, `stopped` (failed over), `raced`, or `error`. */
+  chains: Record<TimerName, ArmVerdict | 'error'>;
 }
+
+/**
+ * The handler over explicit dependencies.
+ *
+ * @throws the first error met, after trying every timer (so one bad queue does not starve the others).
+ */
+export function createTickArmHandler(deps: WatchdogDeps): (event: unknown) => Promise<TickArmResponse> {
+  return async (event) => {
+    const { logger, metrics } = deps.obs;
+    const vmId = deps.params.vmId;
+    const named = (event as { vmId?: unknown } | null)?.vmId;
+    if (typeof named === 'string' && named !== vmId)
+      logger.warn('watchdog event names another VM', { named });
+    const now = deps.now();
+    const chains = {} as Record<TimerName, ArmVerdict | 'error'>;
+    let firstError: unknown;
+    for (const timer of TIMER_NAMES) {
+      try {
+        const r = await armChain(
+          {
+            state: deps.state,
+            ticks: deps.ticks[timer],
+            vmId,
+            timer,
+            periodMs: periodOf(deps.params, timer),
+          },
+          now,
+        );
+        chains[timer] = r.verdict;
+        if (r.verdict === 'armed') {
+          metrics.addMetric('ChainsArmed', MetricUnit.Count, 1);
+          logger.info('tick chain armed', { timer, generation: r.generation });
+        }
+      } catch (e) {
+        chains[timer] = 'error';
+        firstError ??= e;
+        logger.error('arming failed', { timer, error: e instanceof Error ? e.message : String(e) });
+      }
+    }
+    logger.info('watchdog', { chains });
+    metrics.publishStoredMetrics();
+    if (firstError !== undefined) throw firstError;
+    return { vmId, chains };
+  };
+}
+
+/** Lambda entry point (EventBridge `rate(1 minute)` rule). */
+export const handler = lazyHandler(() => createTickArmHandler(watchdogDepsFromEnv('tick-arm')));

@@ -42,6 +42,11 @@ export interface InvocationOptions {
   settleMs?: number;
   /** Log ring shape; default {@link DEFAULT_LOG_LAYOUT}. */
   log?: LogLayout;
+  /**
+   * Stop at the first input the engine refuses: later inputs are left `failed` (not processed), so a
+   * caller that has the refused message delivered again keeps the order. Default false (later inputs run).
+   */
+  stopAtRejection?: boolean;
 }
 
 /** What became of one input. */
@@ -122,6 +127,10 @@ export interface NodeSpec<S, I> {
 }
 
 const DEFAULTS = { maxCasAttempts: 10, maxDrainRounds: 32, maxOutboxAttempts: 10 };
+
+function afterRejection(index: number): { code: string; detail: string } {
+  return { code: 'after-rejection', detail: `not processed: input ${index} was rejected first` };
+}
 
 function describe(e: unknown): string {
   return e instanceof Error ? `${e.name}: ${e.message}` : String(e);
@@ -283,6 +292,7 @@ export async function runInvocation<S, I>(
               code: p.invalid.code,
               detail: p.invalid.message,
             });
+            if (options.stopAtRejection) failed = afterRejection(p.index);
             continue;
           }
           const env = p.envelope;
@@ -319,6 +329,7 @@ export async function runInvocation<S, I>(
                 }
               : { index: p.index, status: 'applied' },
           );
+          if (rejected && options.stopAtRejection) failed = afterRejection(p.index);
         }
       }
       await settle();

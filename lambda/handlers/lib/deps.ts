@@ -1,0 +1,154 @@
+/**
+ * What a handler needs, as one object: tests build it with in-memory ports and a virtual clock; the
+ * exported Lambda `handler`s build it from the environment on their first invocation (and keep it warm).
+ */
+import type { ColoParams } from '../../../src/engine/params.ts';
+import {
+  type CloudPorts,
+  type InvocationOptions,
+  type Sleep,
+  systemNow,
+  type TimeSource,
+} from '../../../src/runtime/cloud/index.ts';
+import { ENV, type TimerName } from '../../adapters/contract.ts';
+import type { Env } from '../../adapters/env.ts';
+import { type Observability, powertools } from './observability.ts';
+import { paramsFromEnv } from './params.ts';
+import { primaryPortsFromEnv, secondaryPortsFromEnv, tickSchedulerFromEnv } from './ports.ts';
+import type { TickScheduler } from './tick-chain.ts';
+
+/**
+ * What to do with a channel message the engine refused (its state unchanged): `ack` consumes it (it is
+ * logged, counted and kept in the metrics log; the engine already copes with the gap, e.g. by abandoning a
+ * background round), `retry` reports it as a batch item failure so SQS redelivers it and, after the
+ * queue's `maxReceiveCount`, moves it to the DLQ — blocking its FIFO group meanwhile.
+ */
+export type RejectedDisposition = 'ack' | 'retry';
+
+/** Optional variable choosing the {@link RejectedDisposition}; default `ack`. */
+export const REJECTED_MESSAGES_ENV = 'REJECTED_MESSAGES';
+
+/** Everything a node handler needs. */
+export interface NodeHandlerDeps {
+  /** Engine parameters. */
+  params: ColoParams;
+  /** The node's ports (its outbound channel included). */
+  ports: CloudPorts;
+  /** Time source, ms since the Unix epoch (or virtual). */
+  now: TimeSource;
+  /** Sleep (settling, backoff); default a real timer. */
+  sleep?: Sleep;
+  /** Invocation tuning. */
+  options?: InvocationOptions;
+  /** Logger and metrics. */
+  obs: Observability;
+  /** What to do with rejected channel messages. */
+  rejected: RejectedDisposition;
+}
+
+/** A tick consumer's needs: its node's, plus its own tick queue. */
+export interface TickConsumerDeps extends NodeHandlerDeps {
+  /** The queue the consumer re-enqueues its ticks on. */
+  ticks: TickScheduler;
+}
+
+/** The watchdog's needs. */
+export interface WatchdogDeps {
+  /** Engine parameters (VM id and timer periods). */
+  params: ColoParams;
+  /** State store holding the timer and control documents. */
+  state: CloudPorts['state'];
+  /** The three tick queues. */
+  ticks: Readonly<Record<TimerName, TickScheduler>>;
+  /** Time source, ms since the Unix epoch. */
+  now: TimeSource;
+  /** Logger and metrics. */
+  obs: Observability;
+}
+
+/** Reads {@link REJECTED_MESSAGES_ENV}. @throws Error on a value other than `ack` or `retry`. */
+export function rejectedFromEnv(env: Env = process.env): RejectedDisposition {
+  const v = env[REJECTED_MESSAGES_ENV]?.trim() || 'ack';
+  if (v !== 'ack' && v !== 'retry')
+    throw new Error(`${REJECTED_MESSAGES_ENV} must be ack or retry, got ${v}`);
+  return v;
+}
+
+function service(env: Env, fallback: string): string {
+  return env[ENV.serviceName] || fallback;
+}
+
+/** Deps of a primary-side handler, from the environment. */
+export function primaryDepsFromEnv(fallbackService: string, env: Env = process.env): NodeHandlerDeps {
+  const params = paramsFromEnv(env);
+  return {
+    params,
+    ports: primaryPortsFromEnv(env),
+    now: systemNow,
+    obs: powertools(service(env, fallbackService), params.vmId),
+    rejected: rejectedFromEnv(env),
+  };
+}
+
+/** Deps of a secondary-side handler, from the environment. */
+export function secondaryDepsFromEnv(fallbackService: string, env: Env = process.env): NodeHandlerDeps {
+  const params = paramsFromEnv(env);
+  return {
+    params,
+    ports: secondaryPortsFromEnv(env),
+    now: systemNow,
+    obs: powertools(service(env, fallbackService), params.vmId),
+    rejected: rejectedFromEnv(env),
+  };
+}
+
+/** Deps of a tick consumer, from the environment. */
+export function tickConsumerDepsFromEnv(
+  node: 'primary' | 'secondary',
+  timer: TimerName,
+  fallbackService: string,
+  env: Env = process.env,
+): TickConsumerDeps {
+  const base =
+    node === 'primary'
+      ? primaryDepsFromEnv(fallbackService, env)
+      : secondaryDepsFromEnv(fallbackService, env);
+  return { ...base, ticks: tickSchedulerFromEnv(timer, env) };
+}
+
+/** Deps of the watchdog, from the environment. */
+export function watchdogDepsFromEnv(fallbackService: string, env: Env = process.env): WatchdogDeps {
+  const params = paramsFromEnv(env);
+  return {
+    params,
+    state: primaryPortsFromEnv(env).state,
+    ticks: {
+      checkpoint: tickSchedulerFromEnv('checkpoint', env),
+      'pending-check': tickSchedulerFromEnv('pending-check', env),
+      heartbeat: tickSchedulerFromEnv('heartbeat', env),
+    },
+    now: systemNow,
+    obs: powertools(service(env, fallbackService), params.vmId),
+  };
+}
+
+/** Tick period of a timer, ms. */
+export function periodOf(params: ColoParams, timer: TimerName): number {
+  switch (timer) {
+    case 'checkpoint':
+      return params.checkpointDelayMs;
+    case 'pending-check':
+      return params.pendingCheckIntervalMs;
+    case 'heartbeat':
+      return params.heartbeatIntervalMs;
+  }
+}
+
+/** A Lambda entry point that builds its handler on the first call and reuses it while warm. */
+export function lazyHandler<E, R>(build: () => (event: E) => Promise<R>): (event: E) => Promise<R> {
+  let h: ((event: E) => Promise<R>) | undefined;
+  return (event) => {
+    h ??= build();
+    return h(event);
+  };
+}

@@ -1,0 +1,106 @@
+/** Structured logs and metrics (Powertools Logger and Metrics, EMF) for what an invocation did. */
+import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import type { InvocationResult } from '../../../src/runtime/cloud/index.ts';
+
+/** Metric namespace of every function. */
+export const METRIC_NAMESPACE = 'ColoServerless';
+
+/** The logger methods the handlers use (Powertools `Logger` has them). */
+export interface LoggerLike {
+  debug(message: string, extra: Record<string, unknown>): void;
+  info(message: string, extra: Record<string, unknown>): void;
+  warn(message: string, extra: Record<string, unknown>): void;
+  error(message: string, extra: Record<string, unknown>): void;
+}
+
+/** The metrics methods the handlers use (Powertools `Metrics` has them). */
+export interface MetricsLike {
+  addMetric(name: string, unit: (typeof MetricUnit)[keyof typeof MetricUnit], value: number): void;
+  publishStoredMetrics(): void;
+}
+
+/** Logger and metrics of one function. */
+export interface Observability {
+  /** Structured logger. */
+  logger: LoggerLike;
+  /** Metrics, flushed once per invocation. */
+  metrics: MetricsLike;
+}
+
+/** Powertools logger and metrics for `service` (a function name), dimensioned by VM id. */
+export function powertools(service: string, vmId: string): Observability {
+  return {
+    logger: new Logger({ serviceName: service, persistentKeys: { vmId } }),
+    metrics: new Metrics({ namespace: METRIC_NAMESPACE, serviceName: service, defaultDimensions: { vmId } }),
+  };
+}
+
+/** Logs and counts what one invocation of a node did. */
+export function reportInvocation(obs: Observability, result: InvocationResult<unknown>): void {
+  const { logger, metrics } = obs;
+  const count = (name: string, value: number): void => {
+    if (value > 0) metrics.addMetric(name, MetricUnit.Count, value);
+  };
+  const statuses = { applied: 0, duplicate: 0, rejected: 0, failed: 0 };
+  for (const o of result.outcomes) statuses[o.status]++;
+  count('InputsApplied', statuses.applied);
+  count('InputsDuplicate', statuses.duplicate);
+  count('InputsRejected', statuses.rejected);
+  count('InputsFailed', statuses.failed);
+  count('CasConflicts', result.casConflicts);
+  count('MessagesSent', result.sent.length);
+  count('OutboxReplayedSends', result.replayed);
+  count('OutboxRebuiltPayloads', result.rebuilt);
+  for (const o of result.outcomes) {
+    if (o.status === 'rejected')
+      logger.warn('input rejected', { index: o.index, code: o.code, detail: o.detail });
+    if (o.status === 'failed')
+      logger.warn('input failed', { index: o.index, code: o.code, detail: o.detail });
+    if (o.status === 'duplicate')
+      logger.info('duplicate input acknowledged', { index: o.index, detail: o.detail });
+  }
+  for (const r of result.records) {
+    switch (r.type) {
+      case 'checkpoint':
+        count('Checkpoints', 1);
+        metrics.addMetric('CheckpointDowntime', MetricUnit.Milliseconds, r.data.downtimeMs);
+        metrics.addMetric('CheckpointPages', MetricUnit.Count, r.data.pages);
+        logger.info('checkpoint', { ...r.data });
+        break;
+      case 'round':
+        count('BackgroundRounds', 1);
+        metrics.addMetric('BackgroundPages', MetricUnit.Count, r.data.pages);
+        logger.info('background round', { ...r.data });
+        break;
+      case 'pending-check':
+        count('PendingChecks', 1);
+        logger.debug('pending check', { ...r.data });
+        break;
+      case 'commit':
+        count('Commits', 1);
+        logger.info('commit', { ...r.data });
+        break;
+      case 'colo-exit':
+        count(r.data.reason === 'failover' ? 'Failovers' : 'ColoExits', 1);
+        (r.data.reason === 'failover' ? logger.warn : logger.error).call(logger, 'colo exit', { ...r.data });
+        break;
+      case 'outbox-abandoned':
+        count('OutboxAbandoned', 1);
+        logger.error('outbox abandoned', { ...r.data });
+        break;
+      case 'rejected':
+        break;
+    }
+  }
+  const traces = result.effects.filter((e) => e.type === 'trace');
+  if (traces.length > 0) logger.debug('trace', { events: traces });
+  logger.info('invocation', {
+    phase: (result.document.state as { phase?: string }).phase,
+    revision: result.document.revision,
+    wakeAt: Number.isFinite(result.document.wakeAt) ? result.document.wakeAt : null,
+    outcomes: statuses,
+    sent: result.sent.length,
+    casConflicts: result.casConflicts,
+  });
+}

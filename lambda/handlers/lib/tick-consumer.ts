@@ -1,0 +1,54 @@
+/**
+ * A tick consumer (`checkpoint-timer`, `pending-check-timer`, `heartbeat-monitor`): claims each tick of its
+ * chain and enqueues the next one (tick-chain.ts), then, if any tick was claimed, does the timer's work once.
+ * A failure of the work is logged, not reported: the next tick is already queued.
+ */
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import type { TimerName } from '../../adapters/contract.ts';
+import { periodOf, type TickConsumerDeps } from './deps.ts';
+import { standardBatchResponse } from './sqs.ts';
+import { handleTick } from './tick-chain.ts';
+
+/** Handles a batch of ticks of `timer`; runs `work` once if any was claimed. */
+export async function consumeTicks(
+  deps: TickConsumerDeps,
+  timer: TimerName,
+  event: SQSEvent,
+  work: () => Promise<void>,
+): Promise<SQSBatchResponse> {
+  const { logger, metrics } = deps.obs;
+  const chain = {
+    state: deps.ports.state,
+    ticks: deps.ticks,
+    vmId: deps.params.vmId,
+    timer,
+    periodMs: periodOf(deps.params, timer),
+  };
+  let claimed = 0;
+  const response = await standardBatchResponse(event, async (record) => {
+    const r = await handleTick(chain, record.body, record.messageId, deps.now());
+    logger.debug('tick', {
+      verdict: r.verdict,
+      generation: r.tick.generation,
+      seq: r.tick.seq,
+      next: r.next,
+    });
+    if (r.verdict === 'claimed' || r.verdict === 'redelivered') claimed++;
+    else metrics.addMetric(`Ticks${r.verdict[0]?.toUpperCase()}${r.verdict.slice(1)}`, MetricUnit.Count, 1);
+  });
+  for (const f of response.batchItemFailures) logger.warn('tick failed', { messageId: f.itemIdentifier });
+  if (claimed > 0) {
+    metrics.addMetric('TicksClaimed', MetricUnit.Count, claimed);
+    try {
+      await work();
+    } catch (e) {
+      metrics.addMetric('InvocationErrors', MetricUnit.Count, 1);
+      logger.error('tick work failed; the next tick retries', {
+        error: e instanceof Error ? { name: e.name, message: e.message } : String(e),
+      });
+    }
+  }
+  metrics.publishStoredMetrics();
+  return response;
+}

@@ -1,0 +1,287 @@
+/**
+ * The six handlers on in-memory ports and a virtual clock, with SQS events built the way Lambda's event
+ * source mappings build them: what the stack does between invocations, done by hand.
+ */
+import { createHash, randomUUID } from 'node:crypto';
+import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import {
+  TIMER_NAMES,
+  type TickMessage,
+  type TimerName,
+  tickDelaySeconds,
+} from '../../../lambda/adapters/contract.ts';
+import { createCheckpointTimerHandler } from '../../../lambda/handlers/checkpoint-timer.ts';
+import { createHeartbeatMonitorHandler } from '../../../lambda/handlers/heartbeat-monitor.ts';
+import type {
+  NodeHandlerDeps,
+  RejectedDisposition,
+  TickConsumerDeps,
+} from '../../../lambda/handlers/lib/deps.ts';
+import type { Observability } from '../../../lambda/handlers/lib/observability.ts';
+import type { TickScheduler } from '../../../lambda/handlers/lib/tick-chain.ts';
+import { createPendingCheckTimerHandler } from '../../../lambda/handlers/pending-check-timer.ts';
+import { createPrimaryHandler } from '../../../lambda/handlers/primary.ts';
+import { createSecondaryApplyHandler } from '../../../lambda/handlers/secondary-apply.ts';
+import { createTickArmHandler } from '../../../lambda/handlers/tick-arm.ts';
+import type { ColoParams } from '../../../src/engine/params.ts';
+import {
+  type ChannelRecord,
+  MemoryChannel,
+  MemoryDeltaStore,
+  MemoryStateStore,
+  readLog,
+  readPrimaryDocument,
+  readSecondaryDocument,
+  VirtualClock,
+} from '../../../src/runtime/cloud/index.ts';
+import { testParams } from '../../helpers/engine.ts';
+
+/** Parameters for handler tests: a 1 MiB guest, periods of whole seconds (SQS delays have 1 s granularity). */
+export function handlerParams(over: Partial<ColoParams> = {}): ColoParams {
+  return testParams({
+    checkpointDelayMs: 3000,
+    pendingCheckIntervalMs: 1000,
+    heartbeatIntervalMs: 1000,
+    heartbeatTimeoutMs: 3500,
+    applyTimeoutMs: 2000,
+    checkpointTimeoutMs: 10_000,
+    ...over,
+  });
+}
+
+/** A standard tick queue in memory: delayed messages become visible at their delay. */
+export class MemoryTickQueue implements TickScheduler {
+  readonly messages: { id: string; body: string; visibleAt: number; receives: number }[] = [];
+  /** Throws from `schedule` while set (a failed enqueue). */
+  failing = false;
+  sent = 0;
+
+  async schedule(tick: TickMessage, now: number): Promise<number> {
+    if (this.failing) throw new Error('tick queue unavailable');
+    const delay = tickDelaySeconds(tick.dueAt, now);
+    this.messages.push({
+      id: randomUUID(),
+      body: JSON.stringify(tick),
+      visibleAt: now + delay * 1000,
+      receives: 0,
+    });
+    this.sent++;
+    return delay;
+  }
+
+  /** Removes and returns the messages visible at `now` (at most 10). */
+  takeDue(now: number): { id: string; body: string; receives: number }[] {
+    const due = this.messages.filter((m) => m.visibleAt <= now).slice(0, 10);
+    for (const m of due) this.messages.splice(this.messages.indexOf(m), 1);
+    return due.map((m) => ({ ...m, receives: m.receives + 1 }));
+  }
+
+  /** Puts a message back (a failed record: visible again at `at`). */
+  putBack(m: { id: string; body: string; receives: number }, at: number): void {
+    this.messages.push({ ...m, visibleAt: at });
+  }
+}
+
+/** Logger and metrics that remember what they were given. */
+export function recordingObservability(): Observability & {
+  logs: { level: string; message: string; extra: Record<string, unknown> }[];
+  metricValues: Map<string, number[]>;
+  publishes: number;
+} {
+  const logs: { level: string; message: string; extra: Record<string, unknown> }[] = [];
+  const metricValues = new Map<string, number[]>();
+  const log = (level: string) => (message: string, extra: Record<string, unknown>) => {
+    logs.push({ level, message, extra });
+  };
+  const obs = {
+    logs,
+    metricValues,
+    publishes: 0,
+    logger: { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') },
+    metrics: {
+      addMetric(name: string, _unit: string, value: number) {
+        metricValues.set(name, [...(metricValues.get(name) ?? []), value]);
+      },
+      publishStoredMetrics() {
+        obs.publishes++;
+      },
+    },
+  };
+  return obs;
+}
+
+let sequence = 18_850_000_000_000_000_000;
+
+/** An SQS record as a Lambda event source mapping delivers it. */
+export function sqsRecord(
+  body: string,
+  options: {
+    messageId?: string;
+    fifo?: { group: string; dedup: string };
+    queue?: string;
+    receives?: number;
+  } = {},
+): SQSRecord {
+  const now = String(Date.now());
+  return {
+    messageId: options.messageId ?? randomUUID(),
+    receiptHandle: `AQEB${createHash('sha256').update(body).digest('base64').slice(0, 40)}`,
+    body,
+    attributes: {
+      ApproximateReceiveCount: String(options.receives ?? 1),
+      SentTimestamp: now,
+      SenderId: 'AROAEXAMPLEROLEID:colo',
+      ApproximateFirstReceiveTimestamp: now,
+      ...(options.fifo
+        ? {
+            MessageGroupId: options.fifo.group,
+            MessageDeduplicationId: options.fifo.dedup,
+            SequenceNumber: String(sequence++),
+          }
+        : {}),
+    },
+    messageAttributes: {},
+    md5OfBody: createHash('md5').update(body).digest('hex'),
+    eventSource: 'aws:sqs',
+    eventSourceARN: `arn:aws:sqs:us-east-1:000000000000:${options.queue ?? 'queue'}`,
+    awsRegion: 'us-east-1',
+  };
+}
+
+/** An SQS event of the given records. */
+export function sqsEvent(records: SQSRecord[]): SQSEvent {
+  return { Records: records };
+}
+
+/** Every handler of one VM on shared in-memory ports. */
+export class HandlerSim {
+  readonly clock = new VirtualClock(1_767_225_600_000);
+  readonly state = new MemoryStateStore();
+  readonly deltas = new MemoryDeltaStore();
+  readonly p2s = new MemoryChannel();
+  readonly s2p = new MemoryChannel();
+  readonly ticks = Object.fromEntries(TIMER_NAMES.map((t) => [t, new MemoryTickQueue()])) as Record<
+    TimerName,
+    MemoryTickQueue
+  >;
+  readonly obs = recordingObservability();
+  readonly primaryDeps: NodeHandlerDeps;
+  readonly secondaryDeps: NodeHandlerDeps;
+  readonly primary: (event: unknown) => Promise<SQSBatchResponse>;
+  readonly secondaryApply: (event: unknown) => Promise<SQSBatchResponse>;
+  readonly checkpointTimer: (event: unknown) => Promise<SQSBatchResponse>;
+  readonly pendingCheckTimer: (event: unknown) => Promise<SQSBatchResponse>;
+  readonly heartbeatMonitor: ReturnType<typeof createHeartbeatMonitorHandler>;
+  readonly tickArm: ReturnType<typeof createTickArmHandler>;
+  /** Channel records a secondary-apply answer asked to be delivered again, by message id. */
+  readonly redeliverP2S: SQSRecord[] = [];
+
+  constructor(
+    readonly params: ColoParams,
+    rejected: RejectedDisposition = 'ack',
+  ) {
+    const common = { params, now: this.clock.now, sleep: this.clock.sleep, obs: this.obs, rejected };
+    this.primaryDeps = { ...common, ports: { state: this.state, deltas: this.deltas, channel: this.p2s } };
+    this.secondaryDeps = { ...common, ports: { state: this.state, deltas: this.deltas, channel: this.s2p } };
+    const tickDeps = (base: NodeHandlerDeps, timer: TimerName): TickConsumerDeps => ({
+      ...base,
+      ticks: this.ticks[timer],
+    });
+    this.primary = createPrimaryHandler(this.primaryDeps);
+    this.secondaryApply = createSecondaryApplyHandler(this.secondaryDeps);
+    this.checkpointTimer = createCheckpointTimerHandler(tickDeps(this.primaryDeps, 'checkpoint'));
+    this.pendingCheckTimer = createPendingCheckTimerHandler(tickDeps(this.primaryDeps, 'pending-check'));
+    this.heartbeatMonitor = createHeartbeatMonitorHandler(tickDeps(this.secondaryDeps, 'heartbeat'));
+    this.tickArm = createTickArmHandler({
+      params,
+      state: this.state,
+      ticks: this.ticks,
+      now: this.clock.now,
+      obs: this.obs,
+    });
+  }
+
+  /** FIFO records for channel messages. */
+  fifoRecords(batch: ChannelRecord[], queue: string): SQSRecord[] {
+    return batch.map((r) =>
+      sqsRecord(r.body, {
+        messageId: randomUUID(),
+        fifo: { group: this.params.vmId, dedup: r.dedupId },
+        queue,
+      }),
+    );
+  }
+
+  /** Delivers up to 10 P → S messages to `secondary-apply`. */
+  async deliverToSecondary(): Promise<{ event: SQSEvent; response: SQSBatchResponse } | undefined> {
+    const records = [
+      ...this.redeliverP2S.splice(0),
+      ...this.fifoRecords(this.p2s.take(10), 'p2s.fifo'),
+    ].slice(0, 10);
+    if (records.length === 0) return undefined;
+    const event = sqsEvent(records);
+    const response = await this.secondaryApply(event);
+    const failed = new Set(response.batchItemFailures.map((f) => f.itemIdentifier));
+    this.redeliverP2S.push(...records.filter((r) => failed.has(r.messageId)));
+    return { event, response };
+  }
+
+  /** Delivers up to 10 S → P messages to `primary`. */
+  async deliverToPrimary(): Promise<SQSBatchResponse | undefined> {
+    const batch = this.s2p.take(10);
+    if (batch.length === 0) return undefined;
+    return this.primary(sqsEvent(this.fifoRecords(batch, 's2p.fifo')));
+  }
+
+  /** Delivers the due ticks of one chain to its consumer. */
+  async deliverTicks(timer: TimerName): Promise<unknown> {
+    const due = this.ticks[timer].takeDue(this.clock.now());
+    if (due.length === 0) return undefined;
+    const event = sqsEvent(
+      due.map((m) => sqsRecord(m.body, { messageId: m.id, queue: `${timer}-ticks`, receives: m.receives })),
+    );
+    const handler =
+      timer === 'checkpoint'
+        ? this.checkpointTimer
+        : timer === 'pending-check'
+          ? this.pendingCheckTimer
+          : this.heartbeatMonitor;
+    const response = (await handler(event)) as SQSBatchResponse;
+    const failed = new Set(response.batchItemFailures.map((f) => f.itemIdentifier));
+    for (const m of due) if (failed.has(m.id)) this.ticks[timer].putBack(m, this.clock.now() + 1000);
+    return response;
+  }
+
+  /** Runs for `ms` in steps of `stepMs`: due ticks, then both channels until quiet. */
+  async run(ms: number, stepMs = 100, chains: readonly TimerName[] = TIMER_NAMES): Promise<void> {
+    const end = this.clock.now() + ms;
+    while (this.clock.now() < end) {
+      this.clock.advance(stepMs);
+      for (const t of chains) await this.deliverTicks(t);
+      for (
+        let i = 0;
+        i < 20 && (this.p2s.size > 0 || this.s2p.size > 0 || this.redeliverP2S.length > 0);
+        i++
+      ) {
+        await this.deliverToSecondary();
+        await this.deliverToPrimary();
+      }
+    }
+  }
+
+  primaryDoc() {
+    return readPrimaryDocument(this.state, this.params);
+  }
+
+  secondaryDoc() {
+    return readSecondaryDocument(this.state, this.params);
+  }
+
+  async log(node: 'primary' | 'secondary') {
+    return (await readLog(this.state, this.params.vmId, node)).records;
+  }
+
+  metric(name: string): number {
+    return (this.obs.metricValues.get(name) ?? []).reduce((a, b) => a + b, 0);
+  }
+}
