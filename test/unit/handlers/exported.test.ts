@@ -1,0 +1,193 @@
+/**
+ * The exported Lambda entry points, built from the environment with the real adapters, against S3 and SQS
+ * mocked at the SDK level (aws-sdk-client-mock): conditional writes and FIFO batches as the services do them.
+ */
+import {
+  GetObjectCommand,
+  PutObjectCommand,
+  type PutObjectCommandInput,
+  S3Client,
+  S3ServiceException,
+} from '@aws-sdk/client-s3';
+import {
+  SendMessageBatchCommand,
+  type SendMessageBatchRequestEntry,
+  SendMessageCommand,
+  SQSClient,
+} from '@aws-sdk/client-sqs';
+import type { SQSBatchResponse } from 'aws-lambda';
+import { mockClient } from 'aws-sdk-client-mock';
+import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
+import { sqsEvent, sqsRecord } from './sim.ts';
+import { STACK_ENV } from './stack-env.ts';
+
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
+
+const URLS = {
+  P2S_QUEUE_URL: 'https://sqs.us-east-1.example/000000000000/p2s.fifo',
+  S2P_QUEUE_URL: 'https://sqs.us-east-1.example/000000000000/s2p.fifo',
+  CHECKPOINT_TICK_QUEUE_URL: 'https://sqs.us-east-1.example/000000000000/checkpoint-ticks',
+  PENDING_CHECK_TICK_QUEUE_URL: 'https://sqs.us-east-1.example/000000000000/pending-ticks',
+  HEARTBEAT_TICK_QUEUE_URL: 'https://sqs.us-east-1.example/000000000000/heartbeat-ticks',
+};
+
+const s3 = mockClient(S3Client);
+const sqs = mockClient(SQSClient);
+const objects = new Map<string, { bytes: Uint8Array; etag: string }>();
+const queues = new Map<string, { body: string; group?: string; dedup?: string; delay?: number }[]>();
+const puts: PutObjectCommandInput[] = [];
+let etags = 0;
+
+function s3Error(name: string, status: number): S3ServiceException {
+  return new S3ServiceException({
+    name,
+    $fault: 'client',
+    $metadata: { httpStatusCode: status },
+    message: name,
+  });
+}
+
+function take(url: string): { body: string; group?: string; dedup?: string; delay?: number }[] {
+  const list = queues.get(url) ?? [];
+  queues.set(url, []);
+  return list;
+}
+
+const T0 = 1_767_225_600_000;
+
+beforeAll(() => {
+  vi.useFakeTimers({ toFake: ['Date'] });
+  vi.setSystemTime(T0);
+  for (const [k, v] of Object.entries({ ...STACK_ENV, ...URLS, AWS_REGION: 'us-east-1' })) vi.stubEnv(k, v);
+  vi.stubEnv('POWERTOOLS_LOG_LEVEL', 'SILENT');
+  vi.stubEnv('POWERTOOLS_METRICS_DISABLED', 'true');
+  vi.stubEnv('AWS_ACCESS_KEY_ID', 'test');
+  vi.stubEnv('AWS_SECRET_ACCESS_KEY', 'test');
+  s3.on(GetObjectCommand).callsFake((input: { Key: string }) => {
+    const o = objects.get(input.Key);
+    if (!o) throw s3Error('NoSuchKey', 404);
+    return { Body: { transformToByteArray: async () => new Uint8Array(o.bytes) }, ETag: o.etag };
+  });
+  s3.on(PutObjectCommand).callsFake((input: PutObjectCommandInput) => {
+    puts.push(input);
+    const key = input.Key as string;
+    const cur = objects.get(key);
+    if (input.IfNoneMatch === '*' && cur) throw s3Error('PreconditionFailed', 412);
+    if (input.IfMatch !== undefined && cur?.etag !== input.IfMatch) {
+      throw cur ? s3Error('PreconditionFailed', 412) : s3Error('NoSuchKey', 404);
+    }
+    const etag = `"e${++etags}"`;
+    objects.set(key, { bytes: new Uint8Array(input.Body as Uint8Array), etag });
+    return { ETag: etag };
+  });
+  sqs
+    .on(SendMessageBatchCommand)
+    .callsFake((input: { QueueUrl: string; Entries: SendMessageBatchRequestEntry[] }) => {
+      const list = queues.get(input.QueueUrl) ?? [];
+      for (const e of input.Entries) {
+        list.push({
+          body: e.MessageBody as string,
+          group: e.MessageGroupId,
+          dedup: e.MessageDeduplicationId,
+        });
+      }
+      queues.set(input.QueueUrl, list);
+      return {
+        Successful: input.Entries.map((e) => ({ Id: e.Id, MessageId: `${e.Id}-id`, MD5OfMessageBody: '' })),
+        Failed: [],
+      };
+    });
+  sqs
+    .on(SendMessageCommand)
+    .callsFake((input: { QueueUrl: string; MessageBody: string; DelaySeconds: number }) => {
+      const list = queues.get(input.QueueUrl) ?? [];
+      list.push({ body: input.MessageBody, delay: input.DelaySeconds });
+      queues.set(input.QueueUrl, list);
+      return { MessageId: 'm' };
+    });
+});
+
+afterAll(() => {
+  vi.useRealTimers();
+  vi.unstubAllEnvs();
+  s3.restore();
+  sqs.restore();
+});
+
+async function handlerOf(name: string): Promise<(event: unknown) => Promise<unknown>> {
+  const mod = (await import(`../../../lambda/handlers/${name}.ts`)) as {
+    handler: (event: unknown) => Promise<unknown>;
+  };
+  return mod.handler;
+}
+
+function fifoEvent(messages: { body: string; group?: string; dedup?: string }[]) {
+  return sqsEvent(
+    messages.map((m) => sqsRecord(m.body, { fifo: { group: m.group ?? '', dedup: m.dedup ?? '' } })),
+  );
+}
+
+describe('exported handlers on mocked S3 and SQS', () => {
+  test('watchdog → heartbeat tick starts the secondary → primary runs → a timer tick → the secondary applies', async () => {
+    const tickArm = await handlerOf('tick-arm');
+    expect(await tickArm({ source: 'colo.watchdog', vmId: 'vm-0' })).toEqual({
+      vmId: 'vm-0',
+      chains: { checkpoint: 'armed', 'pending-check': 'armed', heartbeat: 'armed' },
+    });
+    expect([...objects.keys()].filter((k) => k.startsWith('state/vm-0/timers/')).sort()).toEqual([
+      'state/vm-0/timers/checkpoint.json',
+      'state/vm-0/timers/heartbeat.json',
+      'state/vm-0/timers/pending-check.json',
+    ]);
+
+    const heartbeat = await handlerOf('heartbeat-monitor');
+    const hbTicks = take(URLS.HEARTBEAT_TICK_QUEUE_URL);
+    expect(await heartbeat(sqsEvent(hbTicks.map((t) => sqsRecord(t.body))))).toEqual({
+      batchItemFailures: [],
+    });
+    expect(take(URLS.HEARTBEAT_TICK_QUEUE_URL).map((t) => t.delay)).toEqual([1]);
+    const ready = take(URLS.S2P_QUEUE_URL);
+    expect(ready).toEqual([expect.objectContaining({ group: 'vm-0', dedup: 'vm-0-1-0-checkpoint-ready' })]);
+    const createdSecondary = puts.find((p) => p.Key === 'state/vm-0/node/secondary.bin');
+    expect(createdSecondary?.IfNoneMatch).toBe('*');
+
+    const primary = await handlerOf('primary');
+    expect(await primary(fifoEvent(ready))).toEqual({ batchItemFailures: [] });
+    expect(objects.has('state/vm-0/node/primary.bin')).toBe(true);
+
+    vi.setSystemTime(T0 + 1500);
+    const pending = await handlerOf('pending-check-timer');
+    const pTicks = take(URLS.PENDING_CHECK_TICK_QUEUE_URL);
+    expect(await pending(sqsEvent(pTicks.map((t) => sqsRecord(t.body))))).toEqual({ batchItemFailures: [] });
+    const toSecondary = take(URLS.P2S_QUEUE_URL);
+    expect(toSecondary.map((m) => JSON.parse(m.body).type)).toEqual(
+      expect.arrayContaining(['migrate-ram-background', 'delta', 'heartbeat']),
+    );
+    const deltaPut = puts.find((p) => p.Key?.startsWith('deltas/vm-0/1/'));
+    expect(deltaPut).toMatchObject({ IfNoneMatch: '*', Bucket: 'colo-bucket' });
+
+    const apply = await handlerOf('secondary-apply');
+    vi.setSystemTime(T0 + 1600);
+    const applied = (await apply(fifoEvent(toSecondary))) as SQSBatchResponse;
+    expect(applied).toEqual({ batchItemFailures: [] });
+    expect(
+      s3.commandCalls(GetObjectCommand).some((c) => c.args[0].input.Key?.startsWith('deltas/vm-0/1/')),
+    ).toBe(true);
+    const log = objects.get('state/vm-0/log/primary/0000.json');
+    expect(
+      JSON.parse(Buffer.from(log?.bytes ?? []).toString()).records.map((r: { type: string }) => r.type),
+    ).toEqual(expect.arrayContaining(['round', 'pending-check']));
+
+    const failover = await handlerOf('heartbeat-monitor');
+    expect(await failover({ source: 'colo.failover', vmId: 'vm-0' })).toEqual({
+      vmId: 'vm-0',
+      failedOver: true,
+      phase: 'failed-over',
+    });
+    expect(
+      JSON.parse(Buffer.from(objects.get('state/vm-0/control.json')?.bytes ?? []).toString()),
+    ).toMatchObject({
+      failedOver: true,
+    });
+  });
+});

@@ -1,0 +1,187 @@
+import { describe, expect, test } from 'vitest';
+import { controlStateKey, type TickMessage, timerStateKey } from '../../../lambda/adapters/contract.ts';
+import { markFailedOver, readControl } from '../../../lambda/handlers/lib/control.ts';
+import { armChain, handleTick, type TickChainDeps } from '../../../lambda/handlers/lib/tick-chain.ts';
+import { MemoryStateStore } from '../../../src/runtime/cloud/index.ts';
+import { HandlerSim, handlerParams, MemoryTickQueue, sqsEvent, sqsRecord } from './sim.ts';
+
+const T0 = 1_767_225_600_000;
+
+function setup(): { deps: TickChainDeps; queue: MemoryTickQueue; state: MemoryStateStore } {
+  const state = new MemoryStateStore();
+  const queue = new MemoryTickQueue();
+  return {
+    state,
+    queue,
+    deps: { state, ticks: queue, vmId: 'vm-0', timer: 'pending-check', periodMs: 1000 },
+  };
+}
+
+function tick(over: Partial<TickMessage> = {}): string {
+  return JSON.stringify({
+    v: 1,
+    vmId: 'vm-0',
+    timer: 'pending-check',
+    generation: 1,
+    seq: 1,
+    dueAt: T0,
+    ...over,
+  });
+}
+
+function timerDoc(state: MemoryStateStore) {
+  return JSON.parse(Buffer.from(state.peek(timerStateKey('vm-0', 'pending-check')) ?? []).toString());
+}
+
+describe('tick chain: consumer', () => {
+  test('claims the next tick once and enqueues its successor one period later', async () => {
+    const { deps, queue, state } = setup();
+    expect((await armChain(deps, T0)).verdict).toBe('armed');
+    const first = queue.takeDue(T0);
+    expect(first.length).toBe(1);
+    const r = await handleTick(deps, first[0]?.body as string, 'm1', T0 + 20);
+    expect(r.verdict).toBe('claimed');
+    expect(r.next).toMatchObject({ generation: 1, seq: 2, dueAt: T0 + 1000 });
+    expect(timerDoc(state)).toEqual({
+      generation: 1,
+      seq: 1,
+      dueAt: T0 + 1000,
+      lastTickAt: T0 + 20,
+      claimedBy: 'm1',
+    });
+    expect(queue.messages.map((m) => m.visibleAt)).toEqual([T0 + 20 + 1000]);
+  });
+
+  test('a duplicate delivery is dropped; a redelivery of the claiming message is not', async () => {
+    const { deps, queue } = setup();
+    await armChain(deps, T0);
+    queue.takeDue(T0);
+    await handleTick(deps, tick(), 'm1', T0);
+    expect((await handleTick(deps, tick(), 'm2', T0)).verdict).toBe('dropped');
+    expect((await handleTick(deps, tick(), 'm1', T0)).verdict).toBe('redelivered');
+    expect(queue.sent).toBe(3); // the first tick, its successor, and the successor again on the redelivery
+  });
+
+  test('a failed enqueue throws; the redelivery enqueues again and does the work', async () => {
+    const { deps, queue } = setup();
+    await armChain(deps, T0);
+    queue.takeDue(T0);
+    queue.failing = true;
+    await expect(handleTick(deps, tick(), 'm1', T0)).rejects.toThrow('tick queue unavailable');
+    queue.failing = false;
+    const again = await handleTick(deps, tick(), 'm1', T0 + 1000);
+    expect(again.verdict).toBe('redelivered');
+    expect(queue.messages.length).toBe(1);
+  });
+
+  test('ticks of another generation, a skipped seq, or before the chain exists are dropped', async () => {
+    const { deps, queue } = setup();
+    expect((await handleTick(deps, tick(), 'm0', T0)).verdict).toBe('dropped');
+    await armChain(deps, T0);
+    expect((await handleTick(deps, tick({ generation: 0 }), 'm1', T0)).verdict).toBe('dropped');
+    expect((await handleTick(deps, tick({ seq: 3 }), 'm2', T0)).verdict).toBe('dropped');
+    expect(queue.sent).toBe(1);
+  });
+
+  test('an early tick goes back on the queue unclaimed', async () => {
+    const { deps, queue, state } = setup();
+    await armChain(deps, T0);
+    queue.takeDue(T0);
+    const r = await handleTick(deps, tick({ dueAt: T0 + 5000 }), 'm1', T0);
+    expect(r.verdict).toBe('early');
+    expect(queue.messages.map((m) => m.visibleAt)).toEqual([T0 + 5000]);
+    expect(timerDoc(state).seq).toBe(0);
+  });
+
+  test('after failover every tick is dropped without a successor', async () => {
+    const { deps, queue, state } = setup();
+    await armChain(deps, T0);
+    queue.takeDue(T0);
+    expect(await markFailedOver(state, 'vm-0', 'test', T0)).toBe(true);
+    expect(await markFailedOver(state, 'vm-0', 'again', T0)).toBe(false);
+    expect(await readControl(state, 'vm-0')).toEqual({ failedOver: true, reason: 'test', at: T0 });
+    expect((await handleTick(deps, tick(), 'm1', T0)).verdict).toBe('stopped');
+    expect(queue.messages).toEqual([]);
+    expect((await armChain(deps, T0 + 600_000)).verdict).toBe('stopped');
+  });
+
+  test('a malformed tick, or one for another consumer, throws', async () => {
+    const { deps } = setup();
+    await expect(handleTick(deps, '{"v":2}', 'm1', T0)).rejects.toThrow(/version/);
+    await expect(handleTick(deps, tick({ timer: 'checkpoint' }), 'm1', T0)).rejects.toThrow(/reached the/);
+  });
+});
+
+describe('tick chain: watchdog', () => {
+  test('leaves a healthy chain alone and restarts a stale one in a new generation', async () => {
+    const { deps, queue, state } = setup();
+    await armChain(deps, T0);
+    expect((await armChain(deps, T0 + 5000)).verdict).toBe('healthy');
+    expect(queue.sent).toBe(1);
+    const r = await armChain(deps, T0 + 2 * 1000 + 10_001);
+    expect(r).toEqual({ verdict: 'armed', generation: 2 });
+    expect(timerDoc(state)).toMatchObject({ generation: 2, seq: 0 });
+    // A tick of the old generation still in flight is dropped.
+    expect((await handleTick(deps, tick({ generation: 1 }), 'old', T0 + 12_100)).verdict).toBe('dropped');
+    const fresh = queue.takeDue(T0 + 12_001).at(-1);
+    expect((await handleTick(deps, fresh?.body as string, 'new', T0 + 12_100)).verdict).toBe('claimed');
+  });
+
+  test('loses a race to a concurrent writer without enqueueing', async () => {
+    const { deps, queue, state } = setup();
+    state.beforeSave = (key, s) => {
+      state.beforeSave = undefined;
+      s.put(
+        key,
+        Buffer.from('{"generation":5,"seq":0,"dueAt":0,"lastTickAt":0,"claimedBy":null}'),
+        undefined,
+      );
+    };
+    expect((await armChain(deps, T0)).verdict).toBe('raced');
+    expect(queue.sent).toBe(0);
+  });
+
+  test('a malformed timer or control document is reported, not overwritten', async () => {
+    const { deps, state } = setup();
+    state.put(timerStateKey('vm-0', 'pending-check'), Buffer.from('{"generation":"x"}'), undefined);
+    await expect(armChain(deps, T0)).rejects.toThrow(
+      /timer document vm-0\/timers\/pending-check.json is malformed/,
+    );
+    state.put(controlStateKey('vm-0'), Buffer.from('nope'), undefined);
+    await expect(readControl(state, 'vm-0')).rejects.toThrow(
+      /control document vm-0\/control.json is malformed/,
+    );
+  });
+});
+
+describe('tick consumers as handlers', () => {
+  test('a batch with a duplicate and a malformed tick: one claim, one primary tick, one failure', async () => {
+    const sim = new HandlerSim(handlerParams({ policy: 'none' }));
+    await sim.tickArm({});
+    const due = sim.ticks['pending-check'].takeDue(sim.clock.now());
+    const body = due[0]?.body as string;
+    const bad = sqsRecord('{"v":1,"vmId":"vm-0"}');
+    const response = await sim.pendingCheckTimer(sqsEvent([sqsRecord(body), sqsRecord(body), bad]));
+    expect(response.batchItemFailures).toEqual([{ itemIdentifier: bad.messageId }]);
+    expect(sim.metric('TicksClaimed')).toBe(1);
+    expect(sim.metric('TicksDropped')).toBe(1);
+    expect((await sim.primaryDoc())?.revision).toBe(1);
+    expect(sim.ticks['pending-check'].messages.length).toBe(1);
+  });
+
+  test('a failure of the work is logged, not reported (the next tick is queued)', async () => {
+    const sim = new HandlerSim(handlerParams({ policy: 'none' }));
+    await sim.tickArm({});
+    const due = sim.ticks.checkpoint.takeDue(sim.clock.now());
+    sim.state.beforeSave = (key) => {
+      if (key.endsWith('/node/primary.bin')) throw new Error('S3 down');
+    };
+    const response = await sim.checkpointTimer(
+      sqsEvent(due.map((m) => sqsRecord(m.body, { messageId: m.id }))),
+    );
+    sim.state.beforeSave = undefined;
+    expect(response).toEqual({ batchItemFailures: [] });
+    expect(sim.obs.logs.some((l) => l.level === 'error' && /next tick retries/.test(l.message))).toBe(true);
+    expect(sim.ticks.checkpoint.messages.length).toBe(1);
+  });
+});
