@@ -62,4 +62,11 @@ done
 rm -f "$PID_FILE"
 sleep 0.5
 reap_orphaned_functions
+# the temp folder of that LocalStack (unzipped function code, function scratch space)
+TMP_RECORD="${LS_DIR}/.state/tmpdir"
+if [[ -f "$TMP_RECORD" ]]; then
+  tmp_dir="$(cat "$TMP_RECORD")"
+  [[ "$tmp_dir" == */colo-localstack-* ]] && rm -rf "$tmp_dir"
+  rm -f "$TMP_RECORD"
+fi
 say "stopped"

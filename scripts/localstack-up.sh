@@ -246,6 +246,14 @@ fi
 NODE_BIN="$(command -v node || true)"
 [[ -n "$NODE_BIN" ]] || say "warning: no 'node' on PATH; Lambda functions will fail to start (LAMBDA_HOST_NODE_BIN)"
 mkdir -p "$STATE_DIR" "$FS_ROOT"
+# LocalStack unzips function code under its temp dir, and the executor makes per-environment scratch folders
+# there. Use a folder of our own, outside the project (so Node's module lookup from function code cannot walk
+# up into the project's node_modules), unique per checkout, emptied at each start (no state survives a
+# restart anyway).
+HOST_TMP="${TMPDIR:-/tmp}/colo-localstack-$(id -u)-$(printf '%s' "$REPO_ROOT" | sha256sum | cut -c1-10)"
+rm -rf "$HOST_TMP"
+mkdir -p "$HOST_TMP"
+echo "$HOST_TMP" >"${STATE_DIR}/tmpdir"
 {
   echo
   echo "===== $(date -u +%Y-%m-%dT%H:%M:%SZ) localstack-up: starting LocalStack 4.13.1 (host mode) ====="
@@ -256,6 +264,7 @@ ls_env=(
   "PATH=${PATH}"
   "HOME=${HOME:-/root}"
   "LANG=${LANG:-C.UTF-8}"
+  "TMPDIR=${HOST_TMP}"
   "OVERRIDE_IN_DOCKER=0"
   "GATEWAY_LISTEN=${HOST}:${PORT}"
   "LOCALSTACK_HOST=${HOST}:${PORT}"

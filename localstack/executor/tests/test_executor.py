@@ -263,24 +263,58 @@ def test_init_errors_are_returned_at_invoke(harness, files, handler, error_type,
     assert body(invoke(ex, {}))["errorType"] == error_type
 
 
-def test_bare_imports_fall_back_to_configured_node_modules(harness, tmp_path, monkeypatch):
-    modules = tmp_path / "shared" / "node_modules"
-    pkg = modules / "colo-fake-sdk"
+def _fake_package(modules, name: str, flavour_prefix: str = "") -> None:
+    pkg = modules / name
     pkg.mkdir(parents=True)
     (pkg / "package.json").write_text(
-        json.dumps({"name": "colo-fake-sdk", "exports": {"import": "./index.mjs", "require": "./index.cjs"}})
+        json.dumps({"name": name, "exports": {"import": "./index.mjs", "require": "./index.cjs"}})
     )
-    (pkg / "index.mjs").write_text("export const flavour = 'esm';\n")
-    (pkg / "index.cjs").write_text("exports.flavour = 'cjs';\n")
+    (pkg / "index.mjs").write_text(f"export const flavour = '{flavour_prefix}esm';\n")
+    (pkg / "index.cjs").write_text(f"exports.flavour = '{flavour_prefix}cjs';\n")
+
+
+def test_runtime_modules_resolve_from_configured_node_modules(harness, tmp_path, monkeypatch):
+    modules = tmp_path / "shared" / "node_modules"
+    _fake_package(modules, "@aws-sdk/colo-fake-client")
     monkeypatch.setenv("LAMBDA_HOST_NODE_MODULES", str(modules))
     esm = harness.executor(
-        {"index.mjs": "import { flavour } from 'colo-fake-sdk'; export const handler = async () => flavour;"}
+        {"index.mjs": "import { flavour } from '@aws-sdk/colo-fake-client'; export const handler = async () => flavour;"}
     )
     cjs = harness.executor(
-        {"index.js": "const { flavour } = require('colo-fake-sdk'); exports.handler = async () => flavour;"}
+        {"index.js": "const { flavour } = require('@aws-sdk/colo-fake-client'); exports.handler = async () => flavour;"}
     )
     assert body(invoke(esm)) == "esm"
     assert body(invoke(cjs)) == "cjs"
+
+
+def test_only_runtime_provided_modules_are_exposed_by_default(harness, tmp_path, monkeypatch):
+    modules = tmp_path / "shared" / "node_modules"
+    _fake_package(modules, "colo-app-only-dep")
+    monkeypatch.setenv("LAMBDA_HOST_NODE_MODULES", str(modules))
+    files = {"index.mjs": "import { flavour } from 'colo-app-only-dep'; export const handler = async () => flavour;"}
+    hidden = harness.executor(files)
+    err = body(invoke(hidden))
+    assert err["errorType"] == "Runtime.ImportModuleError"
+    assert "colo-app-only-dep" in err["errorMessage"]
+    monkeypatch.setenv("LAMBDA_HOST_NODE_MODULES_ALLOW", "*")
+    visible = harness.executor(files)
+    assert body(invoke(visible)) == "esm"
+
+
+def test_enclosing_package_json_does_not_change_the_module_format(harness, tmp_path):
+    """LocalStack's code cache may sit below a project whose package.json says "type": "module"."""
+    project = tmp_path / "project"
+    code = project / "cache" / "code-id" / "code"
+    code.mkdir(parents=True)
+    (project / "package.json").write_text('{"type": "module"}')
+    (code / "index.js").write_text("exports.handler = async () => typeof require;\n")
+    fv = make_function_version(code)
+    HostNodeRuntimeExecutor.prepare_version(fv)
+    assert (code.parent / "package.json").exists()
+    ex = HostNodeRuntimeExecutor("env-scope", fv)
+    harness.executors.append(ex)
+    ex.start(environment_for(fv))
+    assert body(invoke(ex)) == "function"
 
 
 def test_layers_node_modules_are_resolvable(harness, tmp_path):

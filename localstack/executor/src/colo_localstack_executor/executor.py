@@ -16,6 +16,8 @@ Settings (read from the LocalStack process environment):
   imports the function bundle does not contain (Lambda's runtimes ship the AWS SDK v3; point this at a
   ``node_modules`` that has ``@aws-sdk/*`` to emulate that). Used as ``NODE_PATH`` for CommonJS and by
   an ES-module resolve hook for ESM;
+* ``LAMBDA_HOST_NODE_MODULES_ALLOW`` - comma-separated top-level names of those folders that functions may
+  resolve (default ``@aws-sdk,@smithy,@aws-crypto``, what Lambda's runtime provides; ``*`` for everything);
 * ``LAMBDA_HOST_NODE_HEAP_LIMIT`` - ``1`` (default) caps the V8 heap at 90 % of the function's memory
   size like Lambda's Node runtime, ``0`` disables the cap.
 
@@ -68,6 +70,41 @@ def node_binary() -> str | None:
 def fallback_module_dirs() -> list[str]:
     raw = os.environ.get("LAMBDA_HOST_NODE_MODULES", "")
     return [d for d in raw.split(os.pathsep) if d.strip()]
+
+
+# What Lambda's Node.js runtimes provide besides Node itself: the AWS SDK v3 and its scoped dependencies.
+DEFAULT_RUNTIME_MODULES = ("@aws-sdk", "@smithy", "@aws-crypto")
+
+
+def runtime_module_names() -> tuple[str, ...] | None:
+    """Top-level entries of the fallback folders that functions may resolve (None: all of them)."""
+    raw = os.environ.get("LAMBDA_HOST_NODE_MODULES_ALLOW", "").strip()
+    if not raw:
+        return DEFAULT_RUNTIME_MODULES
+    if raw == "*":
+        return None
+    return tuple(n.strip() for n in raw.split(",") if n.strip())
+
+
+SCOPE_BOUNDARY = '{"//": "package scope boundary written by the colo host-node executor"}\n'
+
+
+def write_scope_boundary(code) -> None:
+    """Put an empty package.json next to the unzipped code folder.
+
+    On Lambda, /var/task has no enclosing package.json, so a bundle's .js files are CommonJS unless the bundle
+    says otherwise. On the host, Node would keep walking up from LocalStack's code cache and could reach an
+    unrelated package.json (e.g. a project with "type": "module"). The file stops that walk; it lives in the
+    code object's own cache folder, which LocalStack deletes with the code.
+    """
+    if code is None or code.is_hot_reloading():
+        return
+    marker = Path(code.get_unzipped_code_location()).parent / "package.json"
+    try:
+        if not marker.exists():
+            marker.write_text(SCOPE_BOUNDARY)
+    except OSError as e:
+        LOG.debug("could not write %s: %s", marker, e)
 
 
 def heap_limit_enabled() -> bool:
@@ -224,6 +261,7 @@ class HostNodeRuntimeExecutor(RuntimeExecutor):
         code = function_version.config.code
         if code is not None:
             code.prepare_for_execution()
+            write_scope_boundary(code)
         for layer in getattr(function_version.config, "layers", None) or []:
             layer.code.prepare_for_execution()
 
@@ -253,7 +291,7 @@ class HostNodeRuntimeExecutor(RuntimeExecutor):
         }
         env.update({k: str(v) for k, v in env_vars.items() if v is not None})
         runtime = str(self.function_version.config.runtime)
-        fallback_dirs = self._layer_module_dirs(runtime) + fallback_module_dirs()
+        fallback_dirs = self._layer_module_dirs(runtime) + self._runtime_module_dirs()
         env.update(
             {
                 "LAMBDA_TASK_ROOT": code_dir,
@@ -281,6 +319,29 @@ class HostNodeRuntimeExecutor(RuntimeExecutor):
                 if (root / sub).is_dir():
                     dirs.append(str(root / sub))
         return dirs
+
+    def _runtime_module_dirs(self) -> list[str]:
+        """The fallback folders, narrowed to what Lambda's runtime provides.
+
+        A folder of symlinks (to the allowed top-level entries of each LAMBDA_HOST_NODE_MODULES folder) is made
+        in the environment's scratch space, so a function cannot silently use a package that exists in the
+        project's node_modules but not on Lambda. Node resolves symlinks to their real paths, so the SDK's
+        own dependencies still resolve from the original folder.
+        """
+        configured = fallback_module_dirs()
+        allowed = runtime_module_names()
+        if allowed is None or not configured or not self._sandbox_dir:
+            return configured
+        target = Path(self._sandbox_dir) / "runtime" / "node_modules"
+        target.mkdir(parents=True, exist_ok=True)
+        for folder in configured:
+            for name in allowed:
+                source = Path(folder) / name
+                link = target / name
+                if source.exists() and not link.exists():
+                    link.parent.mkdir(parents=True, exist_ok=True)
+                    link.symlink_to(source.resolve(), target_is_directory=True)
+        return [str(target)]
 
     def _node_args(self) -> list[str]:
         args: list[str] = []
