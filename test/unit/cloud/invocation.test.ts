@@ -162,6 +162,19 @@ describe('a rejected delta', () => {
     );
   });
 
+  test('stopAtRejection leaves every input after a refused one unprocessed', async () => {
+    const pair = new CloudPair(testParams({ policy: 'none' }));
+    await pair.start();
+    pair.clock.advance(1000);
+    await pair.primary([{ type: 'tick' }]);
+    const bodies = pair.p2s.take().map((r) => ({ type: 'message' as const, body: r.body }));
+    const r = await pair.secondary([{ type: 'message', body: '[]' }, ...bodies], { stopAtRejection: true });
+    expect(r.outcomes.map((o) => o.status)).toEqual(['rejected', ...bodies.map(() => 'failed')]);
+    expect(r.outcomes[1]?.code).toBe('after-rejection');
+    const again = await pair.secondary(bodies, { stopAtRejection: true });
+    expect(again.outcomes.every((o) => o.status === 'applied')).toBe(true);
+  });
+
   test('a body that is not JSON is rejected without reaching the engine', async () => {
     const pair = new CloudPair(testParams());
     await pair.start();
