@@ -67,7 +67,8 @@ export function secondaryApplyTimeout(applyTimeoutMs: number): Duration {
 
 /** Access of each function to `deltas/` (`state/` is read-write for all: every function is a state machine step). */
 export const DELTA_ACCESS: Readonly<Record<ColoFunctionName, 'none' | 'read' | 'write'>> = {
-  'checkpoint-timer': 'none',
+  // A primary tick runs every timer that is due, so the checkpoint tick may start a background round.
+  'checkpoint-timer': 'write',
   'pending-check-timer': 'write',
   'tick-arm': 'none',
   primary: 'write',
@@ -82,7 +83,8 @@ export const CHANNEL_SENDS: Readonly<Record<ColoFunctionName, readonly ('p2s' | 
   'tick-arm': [],
   primary: ['p2s'],
   'secondary-apply': ['s2p'],
-  'heartbeat-monitor': [],
+  // It ticks the secondary, which sends checkpoint-ready at start and vmstate-loaded after a commit.
+  'heartbeat-monitor': ['s2p'],
 };
 
 /** Batch size of every event-source mapping (the FIFO maximum). */

@@ -285,6 +285,7 @@ describe('functions', () => {
     expect(env('secondary-apply')).toEqual({ ...common, S2P_QUEUE_URL: ref(ids.s2p) });
     expect(env('heartbeat-monitor')).toEqual({
       ...common,
+      S2P_QUEUE_URL: ref(ids.s2p),
       HEARTBEAT_TICK_QUEUE_URL: ref(ids.ticks.heartbeat),
     });
     for (const name of FUNCTION_NAMES) expect(env(name).POWERTOOLS_SERVICE_NAME).toBe(name);
@@ -335,12 +336,13 @@ describe('least privilege', () => {
     allow('s3:PutObject', objectsArn(ids.bucket, 'state/')),
   ];
 
-  it('checkpoint-timer: its tick queue, send on p2s, state', () => {
+  it('checkpoint-timer: its tick queue, state, create-only deltas, send on p2s', () => {
     expect(statements('checkpoint-timer')).toEqual([
       logs('checkpoint-timer'),
       allow(CONSUME, arnOf(ids.ticks.checkpoint)),
       allow(SEND, arnOf(ids.ticks.checkpoint)),
       ...state(),
+      allow(['s3:GetObject', 's3:PutObject'], objectsArn(ids.bucket, 'deltas/')),
       allow(SEND, arnOf(ids.p2s)),
     ]);
   });
@@ -386,12 +388,13 @@ describe('least privilege', () => {
     ]);
   });
 
-  it('heartbeat-monitor: its tick queue, state', () => {
+  it('heartbeat-monitor: its tick queue, state, send on s2p', () => {
     expect(statements('heartbeat-monitor')).toEqual([
       logs('heartbeat-monitor'),
       allow(CONSUME, arnOf(ids.ticks.heartbeat)),
       allow(SEND, arnOf(ids.ticks.heartbeat)),
       ...state(),
+      allow(SEND, arnOf(ids.s2p)),
     ]);
   });
 
