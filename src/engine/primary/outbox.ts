@@ -1,12 +1,10 @@
 import type { Effect, Payload } from '../effects.ts';
 import type { ColoParams } from '../params.ts';
 import { MESSAGE_WIRE_BYTES } from '../params.ts';
+import { type Body, stamp } from '../protocol/envelope.ts';
 import type { PrimaryMessage } from '../protocol/messages.ts';
 import { trace } from '../trace.ts';
 import type { PrimaryState } from './state.ts';
-
-/** Message fields the envelope adds. */
-type Body<M> = M extends unknown ? Omit<M, 'v' | 'vmId' | 'epoch' | 'seq'> : never;
 
 /**
  * Appends a send of the next message in sequence to `fx` and returns its send id.
@@ -20,13 +18,7 @@ export function sendMessage(
   body: Body<PrimaryMessage>,
   extra: { payload?: Payload; wireBytes?: number; afterMs?: number } = {},
 ): number {
-  const message = {
-    v: 1,
-    vmId: params.vmId,
-    epoch: state.epoch,
-    seq: state.outSeq++,
-    ...body,
-  } as PrimaryMessage;
+  const message = stamp<PrimaryMessage>(state, params.vmId, body);
   const sendId = state.nextSendId++;
   fx.push({
     type: 'send',

@@ -117,7 +117,8 @@ function onMessage(
       fx.push(trace(now, 'colo_vm_state_change', { old: 'stop', new: 'run' }));
       state.nextCheckpointAt = now + params.checkpointDelayMs;
       if (params.policy !== 'none') state.nextPendingCheckAt = now + params.pendingCheckIntervalMs;
-      if (params.heartbeatTimeoutMs > 0) state.nextHeartbeatAt = now + params.heartbeatIntervalMs;
+      // First heartbeat at once: the secondary's watchdog has run since it sent checkpoint-ready.
+      if (params.heartbeatTimeoutMs > 0) state.nextHeartbeatAt = now;
       break;
     case 'checkpoint-reply':
       onCheckpointReply(state, params, now, msg, fx);

@@ -3,6 +3,7 @@ import { ColoError, unexpected } from '../errors.ts';
 import { memoryDigest, SVM_AUTHOR_BIT } from '../memory/digest.ts';
 import { type ColoParams, MESSAGE_WIRE_BYTES, pageCount } from '../params.ts';
 import { PAGE_SIZE, type PageDelta } from '../protocol/delta.ts';
+import { type Body, stamp } from '../protocol/envelope.ts';
 import { parseInbound } from '../protocol/inbound.ts';
 import type { DeltaKind, PrimaryMessage, SecondaryMessage } from '../protocol/messages.ts';
 import { trace } from '../trace.ts';
@@ -332,8 +333,6 @@ function advanceSvm(state: SecondaryState, params: ColoParams, now: number): voi
   });
 }
 
-type Body<M> = M extends unknown ? Omit<M, 'v' | 'vmId' | 'epoch' | 'seq'> : never;
-
 function send(
   state: SecondaryState,
   params: ColoParams,
@@ -341,13 +340,7 @@ function send(
   fx: Effect[],
   body: Body<SecondaryMessage>,
 ): void {
-  const message = {
-    v: 1,
-    vmId: params.vmId,
-    epoch: state.epoch,
-    seq: state.outSeq++,
-    ...body,
-  } as SecondaryMessage;
+  const message = stamp<SecondaryMessage>(state, params.vmId, body);
   fx.push({ type: 'send', sendId: 0, message, wireBytes: MESSAGE_WIRE_BYTES, afterMs: 0 });
   fx.push(trace(now, 'colo_send_message', { msg: message.type, epoch: message.epoch, seq: message.seq }));
 }

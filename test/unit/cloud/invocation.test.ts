@@ -120,6 +120,8 @@ describe('a rejected delta', () => {
   test('is reported, changes nothing, and the next message abandons the round', async () => {
     const pair = new CloudPair(testParams({ policy: 'fixed' }));
     await pair.start();
+    // The heartbeat the primary sent on checkpoint-ready.
+    await pair.secondary(pair.p2s.take().map((r) => ({ type: 'message', body: r.body })));
     pair.clock.advance(100);
     const tick = await pair.primary([{ type: 'tick' }]);
     const delta = tick.sent.find((m) => m.type === 'delta');

@@ -108,3 +108,13 @@ describe('a checkpoint falling due during a background round', () => {
     expect(checks).toBeGreaterThan(0);
   });
 });
+
+describe('heartbeats', () => {
+  it('the primary sends its first heartbeat as soon as COLO starts, so the watchdog never fires early', () => {
+    const params = testParams({ heartbeatIntervalMs: 1000, heartbeatTimeoutMs: 1500 });
+    const pair = new Pair(params);
+    const ready = pair.peek('primary');
+    const fx = pair.deliver(ready as NonNullable<typeof ready>);
+    expect(sent(fx).map((m) => m.type)).toEqual(['heartbeat']);
+  });
+});
