@@ -15,7 +15,7 @@ const PAGE_BYTES = 4096;
 
 /** Every stack parameter. Times in ms, sizes in bytes, unless the name says otherwise. */
 export interface ColoParameters {
-  /** VM id: FIFO message group, key segment (`[A-Za-z0-9][A-Za-z0-9_-]{0,62}`). Default `vm-0`. */
+  /** VM id: FIFO message group, key segment (`[a-z0-9][a-z0-9-]{0,62}`, the wire format's rule). Default `vm-0`. */
   vmId: string;
   /** Seed of workloads and page contents (integer ≥ 0). Default 1. */
   seed: number;

@@ -20,8 +20,13 @@ export const SEQ_DIGITS = 12;
 /** Delta kinds a key may name. */
 export const DELTA_KINDS: readonly DeltaKind[] = ['background-ram', 'checkpoint-ram', 'device-state'];
 
-/** What a VM id may look like: it is a key segment, a FIFO message group and part of resource names. */
-export const VM_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/;
+/**
+ * What a VM id may look like: it is a key segment, a FIFO message group, part of resource names and a
+ * field of every message, so the wire format's rule is the one rule.
+ */
+import { VM_ID_PATTERN } from '../../src/wire/limits.ts';
+
+export { VM_ID_PATTERN };
 
 function checkCounter(name: string, value: number, digits: number): void {
   if (!Number.isSafeInteger(value) || value < 0 || value >= 10 ** digits) {

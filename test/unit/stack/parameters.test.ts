@@ -57,6 +57,8 @@ describe('parameters', () => {
   it.each([
     [{ vmId: 'vm/0' }, /context "vmId" must be a string matching/],
     [{ vmId: '' }, /"vmId"/],
+    // The wire format refuses upper case and '_' in message vmIds, so the stack must too.
+    [{ vmId: 'VM_1' }, /context "vmId" must be a string matching/],
     [
       { checkpointDelayMs: 500 },
       /context "checkpointDelayMs" must be an integer in \[1000, 3600000\] ms, got 500/,
