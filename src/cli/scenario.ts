@@ -85,6 +85,7 @@ export const scenarioSchema = z
     policies: z.array(z.enum(POLICY_NAMES as [PolicyName, ...PolicyName[]])).min(1),
     downtimeBudget: duration.pipe(z.number().gt(0)),
     epochCap: bytes.pipe(z.number().int().min(0)),
+    maxDelta: bytes.pipe(z.number().int().min(4096).max(1024 ** 3)),
     zeroPages: z.number().min(0).max(1),
     compressiblePages: z.number().min(0).max(1),
   })
@@ -169,6 +170,7 @@ export function resolveScenario(...layers: unknown[]): Scenario {
     payload: s.payload ?? d.payload,
     downtimeBudgetMs: s.downtimeBudget ?? d.downtimeBudgetMs,
     epochCapBytes: s.epochCap ?? d.epochCapBytes,
+    maxDeltaBytes: s.maxDelta ?? d.maxDeltaBytes,
   };
   if (params.heartbeatTimeoutMs > 0 && params.heartbeatTimeoutMs <= params.heartbeatIntervalMs) {
     throw new ScenarioError(

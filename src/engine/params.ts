@@ -70,6 +70,12 @@ export interface ColoParams {
   payload: PayloadMode;
   /** Largest delta object the secondary accepts, bytes. */
   maxObjectBytes: number;
+  /**
+   * Most page data one delta object carries, bytes: larger checkpoints are sent as several
+   * `delta(checkpoint-ram)` chunks, and a background round carries at most this much (the next round
+   * follows at once). Keeps objects within what a Lambda can hold in memory.
+   */
+  maxDeltaBytes: number;
   /** Local work costs. */
   costs: CostModel;
 }
@@ -97,8 +103,14 @@ export const DEFAULT_PARAMS: ColoParams = {
   deviceStateBytes: 256 * 1024,
   payload: 'materialised',
   maxObjectBytes: 1024 * 1024 * 1024,
+  maxDeltaBytes: 64 * 1024 * 1024,
   costs: { prepMs: 2, flushBytesPerMs: 4 * 1024 * 1024, deviceLoadMs: 5, applyBytesPerMs: 1024 * 1024 },
 };
+
+/** Most pages one delta object carries (at least 1). */
+export function maxDeltaPages(p: ColoParams): number {
+  return Math.max(1, Math.floor(p.maxDeltaBytes / PAGE_SIZE));
+}
 
 /** Guest size in pages. */
 export function pageCount(p: ColoParams): number {

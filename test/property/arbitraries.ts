@@ -54,6 +54,7 @@ export const scenarioArb: fc.Arbitrary<ScenarioCase> = fc
       bandwidth: fc.integer({ min: 2_000_000, max: 1_000_000_000 }),
       latencyMs: fc.double({ min: 0, max: 5, noNaN: true }),
       durationMs: fc.integer({ min: 500, max: 5000 }),
+      chunkPages: fc.integer({ min: 1, max: 600 }),
     }),
   )
   .map((r) => ({
@@ -73,6 +74,7 @@ export const scenarioArb: fc.Arbitrary<ScenarioCase> = fc
       checkpointTimeoutMs: 10_000,
       heartbeatIntervalMs: 50,
       heartbeatTimeoutMs: 5000,
+      maxDeltaBytes: r.chunkPages * 4096,
     }),
     link: { bandwidthBytesPerSec: r.bandwidth, latencyMs: r.latencyMs },
     durationMs: r.durationMs,

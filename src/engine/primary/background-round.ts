@@ -1,5 +1,5 @@
 import type { Effect } from '../effects.ts';
-import type { ColoParams } from '../params.ts';
+import { type ColoParams, maxDeltaPages } from '../params.ts';
 import { decide } from '../policy/policy.ts';
 import { PAGE_SIZE } from '../protocol/delta.ts';
 import { trace } from '../trace.ts';
@@ -74,8 +74,12 @@ function startRound(
   pendingBytes: number,
 ): boolean {
   const all = state.dirty.indices();
-  const pages = coldOnly ? all.filter((p) => !state.touched.has(p)) : all;
-  if (pages.length === 0) return false;
+  const eligible = coldOnly ? all.filter((p) => !state.touched.has(p)) : all;
+  if (eligible.length === 0) return false;
+  // A round carries at most one delta object; if there is more, the next round follows this one at once.
+  const limit = maxDeltaPages(params);
+  const pages = eligible.length > limit ? eligible.slice(0, limit) : eligible;
+  if (eligible.length > limit) state.recheckAfterRound = true;
   const round = state.rounds.length + 1;
   sendMessage(state, params, now, fx, { type: 'migrate-ram-background', round });
   const seq = state.outSeq;

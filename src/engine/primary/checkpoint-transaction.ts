@@ -1,6 +1,6 @@
 import type { Effect } from '../effects.ts';
 import { memoryDigest } from '../memory/digest.ts';
-import type { ColoParams } from '../params.ts';
+import { type ColoParams, maxDeltaPages } from '../params.ts';
 import { ewma } from '../policy/policy.ts';
 import type { CheckpointReply, CheckpointTrigger, VmstateLoaded } from '../protocol/messages.ts';
 import { trace } from '../trace.ts';
@@ -85,15 +85,24 @@ export function onCheckpointReply(
   sendMessage(state, params, now, fx, { type: 'vmstate-send' }, { afterMs: params.costs.prepMs });
   txn.ramStartAt = now + params.costs.prepMs;
   const pages = state.dirty.indices();
-  const ram = buildRamDelta(params, state.versions, pages, 'checkpoint-ram', state.epoch, state.outSeq);
-  txn.ramSendId = sendMessage(
-    state,
-    params,
-    now,
-    fx,
-    { type: 'delta', kind: 'checkpoint-ram', round: 0, claim: ram.claim },
-    { payload: ram.payload, wireBytes: ram.wireBytes },
-  );
+  // The remaining dirty RAM, in chunks of at most maxDeltaPages (always at least one, possibly empty).
+  const chunk = maxDeltaPages(params);
+  let zeroPages = 0;
+  let ramBytes = 0;
+  for (let i = 0; i === 0 || i < pages.length; i += chunk) {
+    const part = pages.slice(i, i + chunk);
+    const ram = buildRamDelta(params, state.versions, part, 'checkpoint-ram', state.epoch, state.outSeq);
+    txn.ramSendId = sendMessage(
+      state,
+      params,
+      now,
+      fx,
+      { type: 'delta', kind: 'checkpoint-ram', round: 0, claim: ram.claim },
+      { payload: ram.payload, wireBytes: ram.wireBytes },
+    );
+    zeroPages += ram.zeroPages;
+    ramBytes += ram.wireBytes;
+  }
   state.dirty.reset();
   sendMessage(state, params, now, fx, { type: 'vmstate-size', size: params.deviceStateBytes });
   const dev = buildDeviceState(params, state.epoch, state.outSeq);
@@ -106,8 +115,8 @@ export function onCheckpointReply(
     { payload: dev.payload, wireBytes: dev.wireBytes },
   );
   txn.pages = pages.length;
-  txn.zeroPages = ram.zeroPages;
-  txn.bytes = ram.wireBytes + dev.wireBytes;
+  txn.zeroPages = zeroPages;
+  txn.bytes = ramBytes + dev.wireBytes;
   state.phase = 'ckpt-wait-received';
   txn.deadline = now + params.checkpointTimeoutMs;
 }

@@ -155,7 +155,11 @@ function onSendComplete(
   const txn = state.txn;
   if (txn && error === undefined) {
     if (sendId === txn.ramSendId) txn.ramDoneAt = now;
-    if (sendId === txn.deviceSendId) txn.deviceDoneAt = now;
+    if (sendId === txn.deviceSendId) {
+      txn.deviceDoneAt = now;
+      // The wait for vmstate-received starts when the epoch has left, however long it took to send.
+      txn.deadline = now + params.checkpointTimeoutMs;
+    }
   }
   if (error !== undefined && state.phase !== 'running') {
     exit(state, now, `checkpoint send failed: ${error}`, fx);

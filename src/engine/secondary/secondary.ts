@@ -21,7 +21,12 @@ export type SecondaryInput =
   /** A message from the primary (raw), with the object its claim check names when it is a `delta`. */
   | { type: 'message'; message: unknown; payload?: Uint8Array | PageDelta }
   /** Take over now (QEMU's `x-colo-lost-heartbeat`). */
-  | { type: 'failover' };
+  | { type: 'failover' }
+  /**
+   * Bytes of the next message are arriving (a long transfer in progress). A wait's deadline bounds
+   * silence, not transfer size: progress pushes it to `now + applyTimeoutMs`.
+   */
+  | { type: 'progress' };
 
 const EXPECTED: Record<SecondaryPhase, string[]> = {
   starting: [],
@@ -29,7 +34,7 @@ const EXPECTED: Record<SecondaryPhase, string[]> = {
   'bg-loading': ['delta(background-ram)', 'heartbeat'],
   'ckpt-wait-vmstate-send': ['vmstate-send'],
   'ckpt-wait-ram': ['delta(checkpoint-ram)'],
-  'ckpt-wait-vmstate-size': ['vmstate-size'],
+  'ckpt-wait-vmstate-size': ['delta(checkpoint-ram)', 'vmstate-size'],
   'ckpt-wait-device': ['delta(device-state)'],
   committing: [],
   'failed-over': [],
@@ -38,6 +43,7 @@ const EXPECTED: Record<SecondaryPhase, string[]> = {
 const DELTA_KIND: Partial<Record<SecondaryPhase, DeltaKind>> = {
   'bg-loading': 'background-ram',
   'ckpt-wait-ram': 'checkpoint-ram',
+  'ckpt-wait-vmstate-size': 'checkpoint-ram',
   'ckpt-wait-device': 'device-state',
 };
 
@@ -84,6 +90,11 @@ export function secondaryStep(
       break;
     case 'failover':
       requestFailover(state, t, 'requested', fx);
+      break;
+    case 'progress':
+      if (state.phase === 'bg-loading' || state.phase.startsWith('ckpt-wait')) {
+        state.deadline = Math.max(state.deadline, t + params.applyTimeoutMs);
+      }
       break;
     case 'tick':
       break;

@@ -19,14 +19,19 @@ export class Link {
   constructor(private readonly params: LinkParams) {}
 
   /**
-   * Schedules a send of `bytes` that is ready at `readyAt` ms. Returns when its last byte leaves (`done`)
-   * and when it arrives at the far end (`arrives`), ms.
+   * Schedules a send of `bytes` that is ready at `readyAt` ms. Returns when its first byte leaves
+   * (`start`), when its last byte leaves (`done`) and when it arrives at the far end (`arrives`), ms.
    */
-  transmit(readyAt: number, bytes: number): { done: number; arrives: number } {
+  transmit(readyAt: number, bytes: number): { start: number; done: number; arrives: number } {
     const start = Math.max(readyAt, this.freeAt);
     const done = start + (bytes * 1000) / this.params.bandwidthBytesPerSec;
     this.freeAt = done;
     this.bytes += bytes;
-    return { done, arrives: done + this.params.latencyMs };
+    return { start, done, arrives: done + this.params.latencyMs };
+  }
+
+  /** One-way latency, ms. */
+  get latencyMs(): number {
+    return this.params.latencyMs;
   }
 }

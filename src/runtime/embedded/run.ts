@@ -53,6 +53,12 @@ export interface EmbeddedOptions {
   onProgress?: (fraction: number) => void;
   /** Stop with an error after this many events (a guard against a runaway run); default 20 million. */
   maxEvents?: number;
+  /**
+   * Called just before every engine step with the virtual time (ms), the node and the exact input it is
+   * about to get — the run's schedule. A conformance driver records it and replays it on another runtime
+   * (`src/runtime/localstack/`). Inputs are the engine's own objects: copy what you keep, mutate nothing.
+   */
+  onStep?: (at: number, node: Node, input: PrimaryInput | SecondaryInput) => void;
   /** Called after every event with both states (tests use it to check invariants at every instant). */
   observe?: (
     at: number,
@@ -146,7 +152,14 @@ export function runEmbedded(options: EmbeddedOptions): EmbeddedResult {
         case 'send': {
           const readyAt = at + e.afterMs + (node === 'primary' ? (faults.stallMs?.(e.message) ?? 0) : 0);
           if (e.payload) store.set(e.payload.key, e.payload.bytes ?? (e.payload.delta as PageDelta));
-          const { done, arrives } = links[node].transmit(readyAt, e.wireBytes);
+          const { start, done, arrives } = links[node].transmit(readyAt, e.wireBytes);
+          if (node === 'primary') {
+            // A long transfer shows progress to the receiver every half apply timeout while bytes flow.
+            const every = params.applyTimeoutMs / 2;
+            for (let t = start + links.primary.latencyMs; t < arrives - every / 2; t += every) {
+              queue.push(t, { kind: 'input', node: 'secondary', input: { type: 'progress' } });
+            }
+          }
           out.messages.push({
             from: node,
             type: e.message.type,
@@ -202,6 +215,7 @@ export function runEmbedded(options: EmbeddedOptions): EmbeddedResult {
 
   const step = (node: Node, at: number, input: PrimaryInput | SecondaryInput): void => {
     if (node === 'primary' && primaryDead) return;
+    options.onStep?.(at, node, input);
     const effects =
       node === 'primary'
         ? primaryStep(primary, params, at, input as PrimaryInput)

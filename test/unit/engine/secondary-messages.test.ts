@@ -9,7 +9,8 @@ import type { SecondaryPhase } from '../../../src/engine/secondary/state.ts';
 import { fingerprint, messageOf, rejections, testParams } from '../../helpers/engine.ts';
 import { Pair } from '../../helpers/pair.ts';
 
-const params = testParams();
+// Small objects, so a checkpoint is sent in several RAM chunks.
+const params = testParams({ maxDeltaBytes: 16 * 4096 });
 
 /** Drives a fresh pair until the secondary is in `phase`. */
 function pairIn(phase: SecondaryPhase): Pair {
@@ -45,7 +46,10 @@ const ACCEPTS: Record<SecondaryPhase, Record<string, SecondaryPhase>> = {
   'bg-loading': { 'delta(background-ram)': 'idle', heartbeat: 'bg-loading' },
   'ckpt-wait-vmstate-send': { 'vmstate-send': 'ckpt-wait-ram' },
   'ckpt-wait-ram': { 'delta(checkpoint-ram)': 'ckpt-wait-vmstate-size' },
-  'ckpt-wait-vmstate-size': { 'vmstate-size': 'ckpt-wait-device' },
+  'ckpt-wait-vmstate-size': {
+    'delta(checkpoint-ram)': 'ckpt-wait-vmstate-size',
+    'vmstate-size': 'ckpt-wait-device',
+  },
   'ckpt-wait-device': { 'delta(device-state)': 'committing' },
   committing: {},
   'failed-over': {},
