@@ -118,3 +118,32 @@ describe('heartbeats', () => {
     expect(sent(fx).map((m) => m.type)).toEqual(['heartbeat']);
   });
 });
+
+describe('deadlines bound silence, not transfer size', () => {
+  it('a checkpoint whose RAM takes far longer than the apply timeout to cross still commits', () => {
+    // 256 pages at 1 MB/s ≈ 1 s per full checkpoint, apply timeout 100 ms.
+    const params = testParams({
+      policy: 'none',
+      applyTimeoutMs: 100,
+      workload: { kind: 'uniform', rate: 2000 },
+    });
+    const result = runEmbedded({
+      params,
+      link: { bandwidthBytesPerSec: 1e6, latencyMs: 1 },
+      durationMs: 4000,
+    });
+    expect(result.checkpoints.some((c) => c.downtimeMs > 5 * params.applyTimeoutMs)).toBe(true);
+    expect(result.secondary.phase).not.toBe('failed-over');
+    expect(verifyRun(result, params).problems).toEqual([]);
+  });
+
+  it('progress outside a wait changes nothing', () => {
+    const params = testParams({ heartbeatTimeoutMs: 0 });
+    const pair = new Pair(params);
+    pair.until(() => pair.primary.phase === 'running');
+    const before = pair.secondary.deadline;
+    secondaryStep(pair.secondary, params, pair.now, { type: 'progress' });
+    expect(pair.secondary.phase).toBe('idle');
+    expect(pair.secondary.deadline).toBe(before);
+  });
+});
