@@ -73,6 +73,13 @@ export interface ReplayOptions {
   drainWaitMs?: number;
   /** Called after every step with (steps done, steps in all). */
   onProgress?: (done: number, total: number) => void;
+  /**
+   * Let the cloud runtime complete the primary's sends itself, right after it performed them (what it
+   * does in Lambda), and skip the schedule's `send-complete` steps. For demonstrating why the replay takes
+   * completions from the schedule: the runs then part as soon as a send's modelled duration matters.
+   * Default false.
+   */
+  runtimeCompletions?: boolean;
 }
 
 /** An input the cloud runtime did not apply (refused, duplicate, or not processed). */
@@ -184,7 +191,7 @@ export async function replaySchedule(
     const clock = clocks.primary;
     const opts: InvocationOptions = { sleep: clock.sleep };
     const result = await runInvocation(
-      REPLAY_PRIMARY_SPEC,
+      options.runtimeCompletions ? PRIMARY_SPEC : REPLAY_PRIMARY_SPEC,
       portsOf.primary,
       params,
       clock.now,
@@ -221,6 +228,7 @@ export async function replaySchedule(
         break;
       }
       case 'send-complete':
+        if (options.runtimeCompletions) break;
         await invokePrimary(
           step.at,
           step.error === undefined

@@ -61,7 +61,8 @@ export interface RecordedRun {
 export function messageKey(from: Node, raw: unknown): MessageKey | undefined {
   const m = raw as Partial<ColoMessage> | null;
   if (typeof m !== 'object' || m === null) return undefined;
-  if (typeof m.type !== 'string' || typeof m.epoch !== 'number' || typeof m.seq !== 'number') return undefined;
+  if (typeof m.type !== 'string' || typeof m.epoch !== 'number' || typeof m.seq !== 'number')
+    return undefined;
   return { from, type: m.type, epoch: m.epoch, seq: m.seq };
 }
 

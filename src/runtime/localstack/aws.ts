@@ -1,0 +1,222 @@
+/**
+ * AWS SDK plumbing for the LocalStack backend and the conformance replay: clients pointed at the emulator,
+ * a health check with a clear error, an {@link Inbox} on an SQS FIFO queue, and scratch resources (a bucket
+ * and two FIFO queues) for a replay that needs no deployed stack.
+ */
+import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
+import { LambdaClient } from '@aws-sdk/client-lambda';
+import {
+  CreateBucketCommand,
+  DeleteBucketCommand,
+  DeleteObjectsCommand,
+  ListObjectsV2Command,
+  S3Client,
+} from '@aws-sdk/client-s3';
+import {
+  CreateQueueCommand,
+  DeleteMessageBatchCommand,
+  DeleteQueueCommand,
+  ReceiveMessageCommand,
+  SQSClient,
+} from '@aws-sdk/client-sqs';
+import type { Inbox } from './replay.ts';
+
+/** Where the emulator is and how to sign for it. */
+export interface Endpoint {
+  /** Base URL, e.g. `http://127.0.0.1:4566`. */
+  url: string;
+  /** S3 URL (`AWS_ENDPOINT_URL_S3`, else {@link url}). */
+  s3Url: string;
+  /** Region. */
+  region: string;
+}
+
+/** The default LocalStack address (the project's scripts listen there). */
+export const DEFAULT_ENDPOINT_URL = 'http://127.0.0.1:4566';
+
+/**
+ * The endpoint from the environment: `AWS_ENDPOINT_URL` (default {@link DEFAULT_ENDPOINT_URL}),
+ * `AWS_ENDPOINT_URL_S3`, `AWS_REGION` / `AWS_DEFAULT_REGION` (default `us-east-1`).
+ */
+export function endpointFromEnv(env: NodeJS.ProcessEnv = process.env, url?: string): Endpoint {
+  const base = url ?? env.AWS_ENDPOINT_URL ?? DEFAULT_ENDPOINT_URL;
+  return {
+    url: base,
+    s3Url: url ?? env.AWS_ENDPOINT_URL_S3 ?? base,
+    region: env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? 'us-east-1',
+  };
+}
+
+/** SDK clients for one endpoint. */
+export interface Clients {
+  /** The endpoint they talk to. */
+  endpoint: Endpoint;
+  s3: S3Client;
+  sqs: SQSClient;
+  lambda: LambdaClient;
+  cloudformation: CloudFormationClient;
+}
+
+/**
+ * Clients for `endpoint`. Credentials come from the environment when `AWS_ACCESS_KEY_ID` is set, else the
+ * emulator's conventional `test`/`test`; S3 is addressed path-style (an IP endpoint has no bucket hosts).
+ */
+export function clientsFor(endpoint: Endpoint, env: NodeJS.ProcessEnv = process.env): Clients {
+  const credentials = env.AWS_ACCESS_KEY_ID ? undefined : { accessKeyId: 'test', secretAccessKey: 'test' };
+  const common = { region: endpoint.region, endpoint: endpoint.url, ...(credentials ? { credentials } : {}) };
+  return {
+    endpoint,
+    s3: new S3Client({ ...common, endpoint: endpoint.s3Url, forcePathStyle: true }),
+    sqs: new SQSClient(common),
+    lambda: new LambdaClient(common),
+    cloudformation: new CloudFormationClient(common),
+  };
+}
+
+/** LocalStack did not answer, or answered as something else. */
+export class LocalStackUnavailableError extends Error {
+  override readonly name = 'LocalStackUnavailableError';
+}
+
+/**
+ * Checks that LocalStack answers at `endpoint` (`/_localstack/health`) and runs the services named.
+ *
+ * @throws LocalStackUnavailableError saying what was found and how to start it.
+ */
+export async function checkLocalStack(
+  endpoint: Endpoint,
+  services: readonly string[] = ['s3', 'sqs'],
+  timeoutMs = 3000,
+): Promise<void> {
+  const url = `${endpoint.url.replace(/\/$/, '')}/_localstack/health`;
+  let body: unknown;
+  try {
+    const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+    if (!res.ok) throw new Error(`HTTP ${res.status}`);
+    body = await res.json();
+  } catch (e) {
+    throw new LocalStackUnavailableError(
+      `LocalStack is not reachable at ${endpoint.url} (${e instanceof Error ? e.message : String(e)}); ` +
+        'start it with `npm run localstack:up` or point AWS_ENDPOINT_URL at a running one',
+    );
+  }
+  const states = (body as { services?: Record<string, string> } | null)?.services;
+  if (!states) throw new LocalStackUnavailableError(`${url} did not answer like LocalStack`);
+  const missing = services.filter((s) => !['running', 'available'].includes(states[s] ?? ''));
+  if (missing.length > 0) {
+    throw new LocalStackUnavailableError(
+      `LocalStack at ${endpoint.url} does not run ${missing.join(', ')} (services: ${JSON.stringify(states)})`,
+    );
+  }
+}
+
+/**
+ * An {@link Inbox} on an SQS FIFO queue: receives up to 10 messages at a time (long polling while it
+ * waits), deletes them at once — as a Lambda event-source mapping does after a successful batch — and
+ * hands them out in queue order.
+ */
+export class SqsInbox implements Inbox {
+  readonly #buffer: string[] = [];
+  /** ReceiveMessage calls made, and messages received. */
+  readonly stats = { receives: 0, messages: 0 };
+
+  /** Reads the queue at `queueUrl` with `client`. */
+  constructor(
+    private readonly client: SQSClient,
+    readonly queueUrl: string,
+  ) {}
+
+  /** {@inheritDoc Inbox.receive} */
+  async receive(waitMs: number): Promise<string | undefined> {
+    const deadline = performance.now() + waitMs;
+    for (;;) {
+      const next = this.#buffer.shift();
+      if (next !== undefined) return next;
+      const remaining = deadline - performance.now();
+      const r = await this.client.send(
+        new ReceiveMessageCommand({
+          QueueUrl: this.queueUrl,
+          MaxNumberOfMessages: 10,
+          WaitTimeSeconds: Math.max(0, Math.min(20, Math.ceil(remaining / 1000))),
+          VisibilityTimeout: 60,
+        }),
+      );
+      this.stats.receives++;
+      const messages = r.Messages ?? [];
+      if (messages.length > 0) {
+        await this.client.send(
+          new DeleteMessageBatchCommand({
+            QueueUrl: this.queueUrl,
+            Entries: messages.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle as string })),
+          }),
+        );
+        this.stats.messages += messages.length;
+        for (const m of messages) this.#buffer.push(m.Body ?? '');
+        continue;
+      }
+      if (performance.now() >= deadline) return undefined;
+    }
+  }
+}
+
+/** A bucket and two FIFO queues made for one replay. */
+export interface ScratchResources {
+  /** Bucket for node documents, logs and deltas. */
+  bucket: string;
+  /** FIFO queue primary → secondary. */
+  p2sQueueUrl: string;
+  /** FIFO queue secondary → primary. */
+  s2pQueueUrl: string;
+}
+
+/**
+ * Creates a bucket `<name>` and FIFO queues `<name>-p2s.fifo`, `<name>-s2p.fifo` (deduplication ids come
+ * from the sender, as in the stack).
+ */
+export async function createScratchResources(clients: Clients, name: string): Promise<ScratchResources> {
+  await clients.s3.send(new CreateBucketCommand({ Bucket: name }));
+  const queue = async (suffix: string): Promise<string> => {
+    const r = await clients.sqs.send(
+      new CreateQueueCommand({
+        QueueName: `${name}-${suffix}.fifo`,
+        Attributes: { FifoQueue: 'true', ContentBasedDeduplication: 'false', VisibilityTimeout: '60' },
+      }),
+    );
+    if (!r.QueueUrl) throw new Error(`CreateQueue ${name}-${suffix}.fifo returned no URL`);
+    return r.QueueUrl;
+  };
+  return { bucket: name, p2sQueueUrl: await queue('p2s'), s2pQueueUrl: await queue('s2p') };
+}
+
+/** Deletes every object under `prefix` in `bucket` (all of them when `prefix` is empty). */
+export async function emptyBucket(s3: S3Client, bucket: string, prefix = ''): Promise<number> {
+  let deleted = 0;
+  for (;;) {
+    const list = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, MaxKeys: 1000 }));
+    const keys = (list.Contents ?? []).map((o) => ({ Key: o.Key as string }));
+    if (keys.length === 0) return deleted;
+    await s3.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: keys, Quiet: true } }));
+    deleted += keys.length;
+  }
+}
+
+/** Deletes what {@link createScratchResources} made (best effort: every step is tried). */
+export async function deleteScratchResources(clients: Clients, r: ScratchResources): Promise<void> {
+  const steps = [
+    () => clients.sqs.send(new DeleteQueueCommand({ QueueUrl: r.p2sQueueUrl })),
+    () => clients.sqs.send(new DeleteQueueCommand({ QueueUrl: r.s2pQueueUrl })),
+    async () => {
+      await emptyBucket(clients.s3, r.bucket);
+      await clients.s3.send(new DeleteBucketCommand({ Bucket: r.bucket }));
+    },
+  ];
+  const errors: unknown[] = [];
+  for (const s of steps) {
+    try {
+      await s();
+    } catch (e) {
+      errors.push(e);
+    }
+  }
+  if (errors.length > 0) throw errors[0];
+}

@@ -1,0 +1,97 @@
+/**
+ * The conformance run on LocalStack: an embedded run's schedule replayed on the cloud runtime with the real
+ * adapters — `S3StateStore` and `S3DeltaStore` on a real bucket, `SqsChannel` sending to and an SQS inbox
+ * receiving from real FIFO queues — in this process, on virtual clocks (docs/conformance.md).
+ */
+
+// The adapters live with the Lambda code; the replay uses them unchanged.
+import { S3DeltaStore } from '../../../lambda/adapters/s3-delta-store.ts';
+import { S3StateStore } from '../../../lambda/adapters/s3-state-store.ts';
+import { SqsChannel } from '../../../lambda/adapters/sqs-channel.ts';
+import { type ColoParams, DEFAULT_PARAMS } from '../../engine/params.ts';
+import type { MessageChannel } from '../../engine/ports.ts';
+import type { ColoMessage } from '../../engine/protocol/messages.ts';
+import { serializeMessage } from '../../wire/message-schema.ts';
+import type { LinkParams } from '../embedded/link.ts';
+import { type Clients, type ScratchResources, SqsInbox } from './aws.ts';
+import { type ReplayOptions, type ReplayResult, replaySchedule } from './replay.ts';
+import type { ScheduledStep } from './schedule.ts';
+
+/**
+ * The conformance scenario: a 16 MiB guest with a hot set and cold first touches, checkpoints every 2 s,
+ * pending checks every 500 ms with a 768 KiB threshold, on a 30 Mbit/s link with 1 ms latency, for 7 s.
+ * Small enough to replay over real S3 and SQS in seconds, and slow enough on the link that sends take
+ * hundreds of ms: three timer checkpoints that fall due while a background round is still leaving (and so
+ * start at that round's completion), pending checks that find a round in flight, nine rounds. Every one of
+ * those depends on the modelled completion times the replay must reproduce.
+ */
+export function conformanceScenario(vmId: string): {
+  params: ColoParams;
+  link: LinkParams;
+  durationMs: number;
+} {
+  return {
+    params: {
+      ...DEFAULT_PARAMS,
+      vmId,
+      seed: 7,
+      guestBytes: 16 * 1024 * 1024,
+      workload: { kind: 'hotcold', hotPages: 256, hotRate: 1500, coldRate: 600 },
+      checkpointDelayMs: 2000,
+      pendingCheckIntervalMs: 500,
+      thresholdBytes: 768 * 1024,
+      policy: 'fixed',
+    },
+    link: { bandwidthBytesPerSec: 30e6 / 8, latencyMs: 1 },
+    durationMs: 7000,
+  };
+}
+
+/** Options of {@link replayOnLocalStack}. */
+export interface LocalStackReplayOptions extends ReplayOptions {
+  /**
+   * Fault injection for negative checks: rewrites each batch a node sends before it reaches the real queue
+   * (drop, reorder or duplicate messages).
+   */
+  tamper?: (from: 'primary' | 'secondary', batch: readonly ColoMessage[]) => readonly ColoMessage[];
+}
+
+/** What a LocalStack replay did besides its result: SQS and S3 traffic. */
+export interface LocalStackReplay extends ReplayResult {
+  /** ReceiveMessage calls and messages received, per inbound queue. */
+  sqs: { toSecondary: SqsInbox['stats']; toPrimary: SqsInbox['stats'] };
+}
+
+/**
+ * Replays `steps` on the cloud runtime over the real bucket and FIFO queues of `resources`.
+ *
+ * @param params - The embedded run's parameters; `params.vmId` names documents, logs, deltas and the
+ *   message group (use a fresh one per replay).
+ */
+export async function replayOnLocalStack(
+  steps: readonly ScheduledStep[],
+  params: ColoParams,
+  clients: Clients,
+  resources: ScratchResources,
+  options: LocalStackReplayOptions = {},
+): Promise<LocalStackReplay> {
+  const { tamper, ...replayOptions } = options;
+  const channel = (queueUrl: string, from: 'primary' | 'secondary'): MessageChannel => {
+    const sqs = new SqsChannel({ queueUrl, client: clients.sqs, serialize: serializeMessage });
+    return tamper ? { send: (batch) => sqs.send(tamper(from, batch)) } : sqs;
+  };
+  const toSecondary = new SqsInbox(clients.sqs, resources.p2sQueueUrl);
+  const toPrimary = new SqsInbox(clients.sqs, resources.s2pQueueUrl);
+  const result = await replaySchedule(
+    steps,
+    params,
+    {
+      state: new S3StateStore({ bucket: resources.bucket, client: clients.s3 }),
+      deltas: new S3DeltaStore({ bucket: resources.bucket, client: clients.s3 }),
+      p2s: { send: channel(resources.p2sQueueUrl, 'primary'), inbox: toSecondary },
+      s2p: { send: channel(resources.s2pQueueUrl, 'secondary'), inbox: toPrimary },
+    },
+    replayOptions,
+  );
+  return { ...result, sqs: { toSecondary: toSecondary.stats, toPrimary: toPrimary.stats } };
+}
