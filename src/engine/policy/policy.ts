@@ -30,6 +30,10 @@ export interface Estimates {
 export type PolicyDecision = 'none' | 'round' | 'cold-round' | 'checkpoint';
 
 const EWMA = 0.3;
+/** Re-dirty ratio from which the adaptive policy sends only cold pages. */
+export const COLD_FILTER_REDIRTY = 0.3;
+/** Re-dirty ratio from which the adaptive policy sends no background rounds at all. */
+export const BACK_OFF_REDIRTY = 0.7;
 
 /** Folds a new sample into an EWMA (the first sample replaces the zero start). */
 export function ewma(old: number, sample: number): number {
@@ -41,7 +45,8 @@ export function ewma(old: number, sample: number): number {
  * - `none`: never a background round (upstream COLO).
  * - `fixed`: the seed — a round whenever pending ≥ threshold.
  * - `adaptive`: threshold θ = bandwidth × (budget − fixed cost); a round only if it can finish before the
- *   next checkpoint and re-dirtying is low, else only cold pages; checkpoint early past the epoch cap.
+ *   next checkpoint; only cold pages when re-dirtying is moderate, none when it dominates; checkpoint
+ *   early past the epoch cap.
  */
 export function decide(params: ColoParams, view: PolicyView): PolicyDecision {
   switch (params.policy) {
@@ -63,8 +68,10 @@ function decideAdaptive(params: ColoParams, view: PolicyView): PolicyDecision {
   if (e.bandwidth === 0) return view.pendingBytes >= params.thresholdBytes ? 'round' : 'none';
   const theta = Math.max(0, e.bandwidth * (params.downtimeBudgetMs - e.fixedCost));
   if (view.pendingBytes < theta) return 'none';
+  // Waste dominates: background rounds mostly resend pages that will be dirtied again. Back off.
+  if (e.redirty >= BACK_OFF_REDIRTY) return 'none';
   const remaining = view.nextCheckpointAt - view.now;
-  const hot = e.redirty > 0.5;
+  const hot = e.redirty >= COLD_FILTER_REDIRTY;
   const bytes = hot ? view.coldPendingBytes : view.pendingBytes;
   if (bytes === 0 || bytes / e.bandwidth > remaining) return 'none';
   return hot ? 'cold-round' : 'round';

@@ -75,11 +75,25 @@ function startRound(
 ): boolean {
   const all = state.dirty.indices();
   const eligible = coldOnly ? all.filter((p) => !state.touched.has(p)) : all;
-  if (eligible.length === 0) return false;
-  // A round carries at most one delta object; if there is more, the next round follows this one at once.
+  return sendPassChunk(state, params, now, fx, eligible, pendingBytes);
+}
+
+/**
+ * Sends the next round of a background pass: at most one delta object's worth of `pass`; the rest is kept
+ * in `passRest` and sent by {@link continuePass} as soon as this round has left.
+ */
+function sendPassChunk(
+  state: PrimaryState,
+  params: ColoParams,
+  now: number,
+  fx: Effect[],
+  pass: number[],
+  pendingBytes: number,
+): boolean {
+  if (pass.length === 0) return false;
   const limit = maxDeltaPages(params);
-  const pages = eligible.length > limit ? eligible.slice(0, limit) : eligible;
-  if (eligible.length > limit) state.recheckAfterRound = true;
+  const pages = pass.length > limit ? pass.slice(0, limit) : pass;
+  state.passRest = pass.length > limit ? pass.slice(limit) : [];
   const round = state.rounds.length + 1;
   sendMessage(state, params, now, fx, { type: 'migrate-ram-background', round });
   const seq = state.outSeq;
@@ -106,6 +120,16 @@ function startRound(
     done: false,
   });
   return true;
+}
+
+/**
+ * Continues the current background pass with its next round, if pages of it are still dirty.
+ * Returns true if a round was started.
+ */
+export function continuePass(state: PrimaryState, params: ColoParams, now: number, fx: Effect[]): boolean {
+  const rest = state.passRest.filter((p) => state.dirty.has(p));
+  state.passRest = [];
+  return sendPassChunk(state, params, now, fx, rest, state.dirty.count * PAGE_SIZE);
 }
 
 /**

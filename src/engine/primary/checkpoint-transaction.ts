@@ -29,6 +29,8 @@ export function beginCheckpoint(
   const coalesced = state.coalesced;
   state.coalesced = 0;
   state.checkpointDue = null;
+  // The checkpoint carries every dirty page; an unfinished background pass ends here.
+  state.passRest = [];
   state.nextCheckpointAt = now + params.checkpointDelayMs;
   state.phase = 'ckpt-wait-reply';
   state.txn = {
@@ -202,4 +204,6 @@ function learn(
   if (memoryMs > 0 && txn.bytes > 0) e.bandwidth = ewma(e.bandwidth, txn.bytes / memoryMs);
   e.fixedCost = ewma(e.fixedCost, Math.max(0, downtimeMs - memoryMs));
   if (backgroundPages > 0) e.redirty = ewma(e.redirty, state.wastedPages / backgroundPages);
+  // An epoch without rounds teaches nothing about waste: let the estimate decay so rounds are retried.
+  else e.redirty *= 0.7;
 }

@@ -4,7 +4,7 @@ import type { ColoParams } from '../params.ts';
 import { parseInbound } from '../protocol/inbound.ts';
 import type { CheckpointTrigger, SecondaryMessage } from '../protocol/messages.ts';
 import { trace } from '../trace.ts';
-import { finishRound, pendingCheck, roundInFlight } from './background-round.ts';
+import { continuePass, finishRound, pendingCheck, roundInFlight } from './background-round.ts';
 import {
   beginCheckpoint,
   onCheckpointReply,
@@ -146,7 +146,9 @@ function onSendComplete(
   if (round && round.sendId === sendId) {
     finishRound(state, round, now, error, fx);
     if (state.checkpointDue) beginCheckpoint(state, params, now, state.checkpointDue, fx);
-    else if (state.recheckAfterRound) {
+    else if (error === undefined && continuePass(state, params, now, fx)) {
+      // The pass goes on; a coalesced check still runs after its last round.
+    } else if (state.recheckAfterRound) {
       state.recheckAfterRound = false;
       if (pendingCheck(state, params, now, fx)) requestCheckpoint(state, params, now, 'policy', fx);
     }

@@ -93,6 +93,11 @@ export interface PrimaryState {
   nextHeartbeatAt: number;
   /** Background rounds of this epoch (the last may be in flight). */
   rounds: RoundState[];
+  /**
+   * Pages of the current background pass not sent yet. A pass (the seed's one iteration over the dirty
+   * RAM) larger than one delta object is sent as consecutive rounds of at most `maxDeltaBytes`.
+   */
+  passRest: number[];
   /** A pending check fired while a round was in flight: check again when it ends. */
   recheckAfterRound: boolean;
   /** A checkpoint fell due while a round was in flight: start it when the round ends. */
@@ -129,6 +134,7 @@ export function createPrimary(params: ColoParams, now = 0): PrimaryState {
     nextPendingCheckAt: Number.POSITIVE_INFINITY,
     nextHeartbeatAt: Number.POSITIVE_INFINITY,
     rounds: [],
+    passRest: [],
     recheckAfterRound: false,
     checkpointDue: null,
     coalesced: 0,

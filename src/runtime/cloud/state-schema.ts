@@ -73,6 +73,7 @@ export const primaryStateSchema: z.ZodType<PrimaryState> = z.strictObject({
   nextPendingCheckAt: anyNumber,
   nextHeartbeatAt: anyNumber,
   rounds: z.array(roundState),
+  passRest: z.array(count),
   recheckAfterRound: z.boolean(),
   checkpointDue: trigger.nullable(),
   coalesced: count,
@@ -130,6 +131,7 @@ export function primaryShapeProblems(s: PrimaryState, pages: number): string[] {
   }
   for (const r of s.rounds)
     if (r.pages.some((p) => p >= pages)) out.push(`round ${r.round} names a page ≥ ${pages}`);
+  if (s.passRest.some((p) => p >= pages)) out.push(`the background pass names a page ≥ ${pages}`);
   return out;
 }
 

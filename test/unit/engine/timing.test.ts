@@ -147,3 +147,29 @@ describe('deadlines bound silence, not transfer size', () => {
     expect(pair.secondary.deadline).toBe(before);
   });
 });
+
+describe('a background pass larger than one delta object', () => {
+  it('is sent as consecutive rounds, each at most maxDeltaBytes, the next starting as the previous leaves', () => {
+    const params = testParams({
+      policy: 'fixed',
+      maxDeltaBytes: 8 * 4096,
+      thresholdBytes: 30 * 4096,
+      heartbeatTimeoutMs: 0,
+    });
+    const pair = new Pair(params);
+    pair.until(() => pair.primary.rounds.length >= 1);
+    const dirtyAtStart = pair.primary.rounds[0]?.pages.length ?? 0;
+    expect(dirtyAtStart).toBe(8);
+    expect(pair.primary.passRest.length).toBeGreaterThanOrEqual(22);
+    const checksBefore = pair.effects.filter((e) => e.effect.type === 'pending-check').length;
+    pair.until(() => pair.primary.passRest.length === 0 && pair.primary.rounds.every((r) => r.done));
+    const rounds = pair.primary.rounds;
+    expect(rounds.length).toBeGreaterThanOrEqual(4);
+    expect(rounds.every((r) => r.pages.length <= 8)).toBe(true);
+    // No check was needed to continue the pass (checks may have been coalesced meanwhile).
+    const decidedRounds = pair.effects
+      .slice(checksBefore)
+      .filter((e) => e.effect.type === 'pending-check' && e.effect.record.decision === 'round').length;
+    expect(decidedRounds).toBeLessThan(rounds.length - 1);
+  });
+});
