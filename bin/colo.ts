@@ -1,10 +1,12 @@
 #!/usr/bin/env -S npx tsx
 import { readFileSync, writeFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
+import { type BackendFlags, chooseBackend, runLocalStackCommand } from '../src/cli/backend.ts';
 import { flagsToScenario, type RunFlags } from '../src/cli/flags.ts';
-import { renderTable } from '../src/cli/report.ts';
+import { type RunReport, renderTable } from '../src/cli/report.ts';
 import { runScenario } from '../src/cli/run-command.ts';
 import { resolveScenario, ScenarioError } from '../src/cli/scenario.ts';
+import { BackendError } from '../src/runtime/localstack/aws.ts';
 
 function readScenarioFile(path: string): unknown {
   let text: string;
@@ -47,7 +49,19 @@ program
   .option('--device-state <size>', 'device state per checkpoint, default 256KiB')
   .option('--json <file>', 'write the machine-readable report (docs/report-format.md)')
   .option('--quiet', 'no progress on stderr')
-  .action((opts: RunFlags & { json?: string; quiet?: boolean }) => {
+  .option(
+    '--backend <name>',
+    'embedded (default: virtual clock, modelled link) or localstack (a deployed stack)',
+  )
+  .option('--stack <name>', 'localstack: stack to run (outputs from CloudFormation), default ColoServerless')
+  .option('--outputs <file>', 'localstack: stack outputs file written by `npm run deploy:local`')
+  .option('--endpoint <url>', 'localstack: endpoint, default AWS_ENDPOINT_URL or http://127.0.0.1:4566')
+  .action(async (opts: RunFlags & BackendFlags & { json?: string; quiet?: boolean }) => {
+    if (chooseBackend(opts) === 'localstack') {
+      const say = opts.quiet ? undefined : (line: string) => process.stderr.write(`${line}\n`);
+      finish(await runLocalStackCommand(opts, say), opts);
+      return;
+    }
     const file = opts.scenario ? readScenarioFile(opts.scenario) : undefined;
     const scenario = resolveScenario(file, flagsToScenario(opts));
     const tty = process.stderr.isTTY === true;
@@ -61,20 +75,24 @@ program
       const line = `[${policy}] ${(f * 100).toFixed(0)}% of ${(scenario.durationMs / 1000).toFixed(0)} s simulated`;
       process.stderr.write(tty ? `\r${line}${f >= 1 ? '\n' : ''}` : `${line}\n`);
     };
-    const report = runScenario(scenario, { progress });
-    process.stdout.write(`${renderTable(report)}\n`);
-    if (opts.json) {
-      writeFileSync(opts.json, `${JSON.stringify(report, null, 2)}\n`);
-      if (!opts.quiet) process.stderr.write(`report written to ${opts.json}\n`);
-    }
-    if (report.runs.some((r) => !r.verification.consistent)) process.exitCode = 2;
+    finish(runScenario(scenario, { progress }), opts);
   });
+
+/** Prints the table, writes the JSON report, sets exit code 2 when a run did not verify. */
+function finish(report: RunReport, opts: { json?: string; quiet?: boolean }): void {
+  process.stdout.write(`${renderTable(report)}\n`);
+  if (opts.json) {
+    writeFileSync(opts.json, `${JSON.stringify(report, null, 2)}\n`);
+    if (!opts.quiet) process.stderr.write(`report written to ${opts.json}\n`);
+  }
+  if (report.runs.some((r) => !r.verification.consistent)) process.exitCode = 2;
+}
 
 try {
   await program.parseAsync(process.argv);
 } catch (e) {
   if (e instanceof CommanderError) process.exit(e.exitCode === 0 ? 0 : 1);
-  if (e instanceof ScenarioError) {
+  if (e instanceof ScenarioError || e instanceof BackendError) {
     process.stderr.write(`colo: ${e.message}\n`);
     process.exit(1);
   }

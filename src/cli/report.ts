@@ -20,6 +20,11 @@ export interface PolicyReport {
   messages: number;
   /** Wall-clock time the run took, ms. */
   wallMs: number;
+  /**
+   * Backend `localstack` only: the embedded runtime's figures for the same parameters and duration on the
+   * modelled link, next to the measured `summary` (whose times are wall-clock on LocalStack).
+   */
+  modelled?: RunSummary;
 }
 
 /** The machine-readable report `colo run --json` writes. */
@@ -32,23 +37,30 @@ export interface RunReport {
   scenario: Scenario;
   /** One entry per policy, in the order run. */
   runs: PolicyReport[];
+  /** Backend `localstack` only: the emulator endpoint, the stack and the VM the run used. */
+  localstack?: { endpoint: string; stackName: string; vmId: string };
 }
 
 /** Renders the side-by-side summary table. */
 export function renderTable(report: RunReport): string {
   const { scenario } = report;
   const p = scenario.params;
+  const ls = report.localstack;
+  const time = ls
+    ? `${(scenario.durationMs / 1000).toFixed(0)} s wall-clock on LocalStack (${ls.endpoint}, stack ${ls.stackName}, VM ${ls.vmId}), modelled link`
+    : `${(scenario.durationMs / 1000).toFixed(0)} s simulated, link`;
   const head = [
     `scenario ${scenario.name}: guest ${mib(p.guestBytes)} MiB, ${p.workload.kind} workload, ` +
-      `${(scenario.durationMs / 1000).toFixed(0)} s simulated, link ${formatBandwidth(scenario.link.bandwidthBytesPerSec)} ` +
+      `${time} ${formatBandwidth(scenario.link.bandwidthBytesPerSec)} ` +
       `+ ${scenario.link.latencyMs} ms, checkpoint every ${p.checkpointDelayMs} ms, pending check every ` +
       `${p.pendingCheckIntervalMs} ms, threshold ${mib(p.thresholdBytes)} MiB, seed ${p.seed}, ${p.payload} payloads`,
   ];
+  const measured = ls ? ' measured' : '';
   const rows: [string, (r: PolicyReport) => string][] = [
     ['checkpoints', (r) => String(r.summary.checkpoints)],
-    ['downtime p50 (ms)', (r) => r.summary.downtimeMs.p50.toFixed(1)],
-    ['downtime p99 (ms)', (r) => r.summary.downtimeMs.p99.toFixed(1)],
-    ['downtime max (ms)', (r) => r.summary.downtimeMs.max.toFixed(1)],
+    [`downtime p50${measured} (ms)`, (r) => r.summary.downtimeMs.p50.toFixed(1)],
+    [`downtime p99${measured} (ms)`, (r) => r.summary.downtimeMs.p99.toFixed(1)],
+    [`downtime max${measured} (ms)`, (r) => r.summary.downtimeMs.max.toFixed(1)],
     ['MiB at checkpoints', (r) => r.summary.checkpointMiB.toFixed(1)],
     ['MiB in background', (r) => r.summary.backgroundMiB.toFixed(1)],
     ['MiB wasted', (r) => r.summary.wastedMiB.toFixed(1)],
@@ -59,6 +71,15 @@ export function renderTable(report: RunReport): string {
     ],
     ['wall time (s)', (r) => (r.wallMs / 1000).toFixed(1)],
   ];
+  if (report.runs.some((r) => r.modelled)) {
+    const m = (f: (s: RunSummary) => string) => (r: PolicyReport) => (r.modelled ? f(r.modelled) : '-');
+    rows.push(
+      ['modelled checkpoints', m((s) => String(s.checkpoints))],
+      ['modelled downtime p50 (ms)', m((s) => s.downtimeMs.p50.toFixed(1))],
+      ['modelled downtime max (ms)', m((s) => s.downtimeMs.max.toFixed(1))],
+      ['modelled background rounds', m((s) => String(s.rounds))],
+    );
+  }
   const cols = report.runs.map((r) => r.policy);
   const w0 = Math.max(...rows.map(([k]) => k.length));
   const cells = rows.map(([k, f]) => [k, ...report.runs.map(f)]);

@@ -73,8 +73,13 @@ export function clientsFor(endpoint: Endpoint, env: NodeJS.ProcessEnv = process.
   };
 }
 
+/** A problem with the LocalStack backend's environment (emulator, stack), reported to the user as is. */
+export class BackendError extends Error {
+  override readonly name: string = 'BackendError';
+}
+
 /** LocalStack did not answer, or answered as something else. */
-export class LocalStackUnavailableError extends Error {
+export class LocalStackUnavailableError extends BackendError {
   override readonly name = 'LocalStackUnavailableError';
 }
 

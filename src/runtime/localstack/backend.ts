@@ -1,0 +1,338 @@
+/**
+ * `colo run --backend localstack`: runs the deployed stack's VM for a while on LocalStack — the real
+ * functions, queues, tick chains and bucket, on the wall clock — and reports it in the same format as an
+ * embedded run, with the embedded runtime's modelled figures for the same parameters next to the measured
+ * ones. docs/conformance.md describes the run's life cycle (reset, start, run, stop, read back).
+ */
+
+import { InvokeCommand } from '@aws-sdk/client-lambda';
+import { DeleteObjectCommand, HeadBucketCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { GetQueueAttributesCommand, PurgeQueueCommand } from '@aws-sdk/client-sqs';
+import {
+  controlStateKey,
+  STATE_PREFIX,
+  TIMER_NAMES,
+  timerStateKey,
+} from '../../../lambda/adapters/contract.ts';
+import { S3StateStore } from '../../../lambda/adapters/s3-state-store.ts';
+import { markFailedOver } from '../../../lambda/handlers/lib/control.ts';
+import type { PolicyReport, RunReport } from '../../cli/report.ts';
+import { REPORT_VERSION } from '../../cli/report.ts';
+import { memoryDigest } from '../../engine/memory/digest.ts';
+import type { CheckpointRecord, RoundRecord } from '../../engine/metrics/records.ts';
+import { summarise } from '../../engine/metrics/summary.ts';
+import { type ColoParams, pageCount } from '../../engine/params.ts';
+import { StateConflictError } from '../../engine/ports.ts';
+import type { LogRecord } from '../cloud/log-record.ts';
+import { readLog } from '../cloud/metrics-log.ts';
+import { readPrimaryDocument, readSecondaryDocument } from '../cloud/status.ts';
+import type { LinkParams } from '../embedded/link.ts';
+import { runEmbedded } from '../embedded/run.ts';
+import type { Verification } from '../verify.ts';
+import { BackendError, type Clients, checkLocalStack, emptyBucket } from './aws.ts';
+import { deployedParams, describeStackOutputs, readOutputsFile, type StackOutputs } from './stack.ts';
+
+/** What to run. */
+export interface LocalStackRunOptions {
+  /** SDK clients for the emulator. */
+  clients: Clients;
+  /** Stack to use: its name (outputs read from CloudFormation) … */
+  stackName?: string;
+  /** … or a `cdk deploy --outputs-file` file (with `stackName` to pick one of several stacks). */
+  outputsFile?: string;
+  /** Wall-clock time to let the VM replicate, ms. */
+  durationMs: number;
+  /** Link for the modelled run next to the measured one. */
+  link: LinkParams;
+  /** Progress lines (for stderr). */
+  progress?: (line: string) => void;
+  /** How often a progress line is written while the VM runs, ms; default 5 000. */
+  progressEveryMs?: number;
+  /** Longest wait for in-flight work to finish at a reset or a stop, ms; default 60 000. */
+  quietTimeoutMs?: number;
+  /** Waits `ms` (tests may shorten nothing here: the run is real). */
+  sleep?: (ms: number) => Promise<void>;
+}
+
+/** Where a LocalStack report ran. */
+export interface LocalStackTarget {
+  /** Emulator endpoint. */
+  endpoint: string;
+  /** Stack and VM. */
+  stackName: string;
+  vmId: string;
+}
+
+const realSleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** Reason written into the control document when a run stops replication. */
+export const STOP_REASON = 'stopped by colo run --backend localstack';
+
+/**
+ * Runs the stack's VM on LocalStack for `durationMs` of wall-clock time and reports it.
+ *
+ * Life cycle: check LocalStack and the stack → stop the VM (control flag) and wait until nothing moves →
+ * purge the channels and tick queues, delete the node documents, logs and deltas, mark the tick chains
+ * stale → clear the flag and invoke `tick-arm` (the chains start now instead of at the next minute; the
+ * heartbeat chain starts the secondary) → wait → stop again and wait until the last transaction finished →
+ * read the metrics logs and node documents back. Replication is left stopped.
+ *
+ * @throws BackendError (LocalStack unreachable, stack missing or not a ColoStack).
+ */
+export async function runOnLocalStack(options: LocalStackRunOptions): Promise<RunReport> {
+  const { clients, durationMs } = options;
+  const say = options.progress ?? (() => {});
+  const sleep = options.sleep ?? realSleep;
+  await checkLocalStack(clients.endpoint, ['s3', 'sqs', 'lambda', 'cloudformation']);
+  const outputs = options.outputsFile
+    ? readOutputsFile(options.outputsFile, options.stackName)
+    : await describeStackOutputs(clients, options.stackName ?? 'ColoServerless');
+  try {
+    await clients.s3.send(new HeadBucketCommand({ Bucket: outputs.bucketName }));
+  } catch {
+    throw new BackendError(
+      `bucket ${outputs.bucketName} of stack ${outputs.stackName} is not on ${clients.endpoint.url}: ` +
+        'LocalStack keeps nothing across restarts; redeploy with `npm run deploy:local`',
+    );
+  }
+  const params = await deployedParams(clients, outputs);
+  const state = new S3StateStore({ bucket: outputs.bucketName, client: clients.s3 });
+  const vm = `${outputs.stackName}/${params.vmId}`;
+
+  say(`[localstack] ${vm}: stopping replication and waiting for in-flight work before the reset`);
+  await markFailedOver(state, params.vmId, `${STOP_REASON} (reset)`, Date.now());
+  await waitQuiet(clients, outputs, params.vmId, options.quietTimeoutMs ?? 60_000, sleep);
+  await reset(clients, outputs, state, params.vmId);
+
+  say(`[localstack] ${vm}: starting the tick chains (tick-arm); running ${(durationMs / 1000).toFixed(0)} s`);
+  const t0 = performance.now();
+  await clients.s3.send(
+    new DeleteObjectCommand({ Bucket: outputs.bucketName, Key: STATE_PREFIX + controlStateKey(params.vmId) }),
+  );
+  const armed = await clients.lambda.send(
+    new InvokeCommand({
+      FunctionName: outputs.tickArmFunction,
+      Payload: Buffer.from(JSON.stringify({ source: 'colo.run', vmId: params.vmId })),
+    }),
+  );
+  if (armed.FunctionError) {
+    throw new BackendError(
+      `tick-arm (${outputs.tickArmFunction}) failed: ${Buffer.from(armed.Payload ?? []).toString('utf8')}`,
+    );
+  }
+  const every = options.progressEveryMs ?? 5000;
+  for (let elapsed = 0; elapsed < durationMs; ) {
+    const step = Math.min(every, durationMs - elapsed);
+    await sleep(step);
+    elapsed = performance.now() - t0;
+    const log = await readLog(state, params.vmId, 'primary');
+    const c = log.records.filter((r) => r.type === 'checkpoint').length;
+    const r = log.records.filter((x) => x.type === 'round').length;
+    say(
+      `[localstack] ${(Math.min(elapsed, durationMs) / 1000).toFixed(0)} s of ${(durationMs / 1000).toFixed(0)} s: ` +
+        `${c} checkpoint${c === 1 ? '' : 's'}, ${r} background round${r === 1 ? '' : 's'}`,
+    );
+  }
+
+  say(`[localstack] ${vm}: stopping replication; waiting for the last transaction to finish`);
+  await markFailedOver(state, params.vmId, STOP_REASON, Date.now());
+  const quiet = await waitQuiet(clients, outputs, params.vmId, options.quietTimeoutMs ?? 60_000, sleep);
+  const wallMs = performance.now() - t0;
+
+  const run = await collect(clients, outputs, state, params, quiet);
+  say(`[localstack] modelled run of the same parameters on the embedded runtime`);
+  const modelled = runEmbedded({ params, link: options.link, durationMs });
+  const report: PolicyReport = {
+    ...run,
+    wallMs,
+    modelled: summarise(modelled.checkpoints, modelled.rounds),
+  };
+  return {
+    version: REPORT_VERSION,
+    backend: 'localstack',
+    scenario: {
+      name: `localstack:${outputs.stackName}`,
+      params,
+      link: options.link,
+      durationMs,
+      policies: [params.policy],
+    },
+    runs: [report],
+    localstack: { endpoint: clients.endpoint.url, stackName: outputs.stackName, vmId: params.vmId },
+  };
+}
+
+/** Messages on a queue: visible, in flight and delayed. */
+async function queueDepth(clients: Clients, queueUrl: string): Promise<number> {
+  const r = await clients.sqs.send(
+    new GetQueueAttributesCommand({
+      QueueUrl: queueUrl,
+      AttributeNames: [
+        'ApproximateNumberOfMessages',
+        'ApproximateNumberOfMessagesNotVisible',
+        'ApproximateNumberOfMessagesDelayed',
+      ],
+    }),
+  );
+  const a = r.Attributes ?? {};
+  return (
+    Number(a.ApproximateNumberOfMessages ?? 0) +
+    Number(a.ApproximateNumberOfMessagesNotVisible ?? 0) +
+    Number(a.ApproximateNumberOfMessagesDelayed ?? 0)
+  );
+}
+
+/**
+ * Waits until the VM's node documents and logs stop changing and both channels are empty for 2 s.
+ *
+ * @returns False when that did not happen within `timeoutMs`.
+ */
+async function waitQuiet(
+  clients: Clients,
+  outputs: StackOutputs,
+  vmId: string,
+  timeoutMs: number,
+  sleep: (ms: number) => Promise<void>,
+): Promise<boolean> {
+  const deadline = performance.now() + timeoutMs;
+  let last = '';
+  let since = performance.now();
+  for (;;) {
+    const listed = await clients.s3.send(
+      new ListObjectsV2Command({ Bucket: outputs.bucketName, Prefix: `${STATE_PREFIX}${vmId}/` }),
+    );
+    const docs = (listed.Contents ?? [])
+      .filter((o) => !o.Key?.includes('/timers/') && !o.Key?.endsWith('/control.json'))
+      .map((o) => `${o.Key}@${o.ETag}`)
+      .join(',');
+    const depth =
+      (await queueDepth(clients, outputs.p2sQueueUrl)) + (await queueDepth(clients, outputs.s2pQueueUrl));
+    const snapshot = `${docs}|${depth}`;
+    const now = performance.now();
+    if (snapshot !== last || depth > 0) {
+      last = snapshot;
+      since = now;
+    } else if (now - since >= 2000) return true;
+    if (now >= deadline) return false;
+    await sleep(500);
+  }
+}
+
+/** Forgets the VM's previous run: queues purged, node documents, logs and deltas deleted, chains stale. */
+async function reset(
+  clients: Clients,
+  outputs: StackOutputs,
+  state: S3StateStore,
+  vmId: string,
+): Promise<void> {
+  const queues = [
+    outputs.p2sQueueUrl,
+    outputs.s2pQueueUrl,
+    outputs.p2sDlqUrl,
+    outputs.s2pDlqUrl,
+    ...Object.values(outputs.tickQueueUrls),
+  ];
+  for (const q of queues) await clients.sqs.send(new PurgeQueueCommand({ QueueUrl: q }));
+  await emptyBucket(clients.s3, outputs.bucketName, `${STATE_PREFIX}${vmId}/node/`);
+  await emptyBucket(clients.s3, outputs.bucketName, `${STATE_PREFIX}${vmId}/log/`);
+  await emptyBucket(clients.s3, outputs.bucketName, `deltas/${vmId}/`);
+  // Stale chain documents make tick-arm start new generations; ticks of the old ones are then dropped.
+  for (const timer of TIMER_NAMES) {
+    const key = timerStateKey(vmId, timer);
+    for (let attempt = 1; attempt <= 5; attempt++) {
+      const d = await state.load(key);
+      if (!d) break;
+      const doc = JSON.parse(Buffer.from(d.value).toString('utf8')) as Record<string, unknown>;
+      try {
+        await state.save(key, Buffer.from(JSON.stringify({ ...doc, lastTickAt: 0 }), 'utf8'), d.etag);
+        break;
+      } catch (e) {
+        if (!(e instanceof StateConflictError) || attempt === 5) throw e;
+      }
+    }
+  }
+}
+
+/** Reads the run back: logs, node documents, dead-letter queues; checks the replica. */
+async function collect(
+  clients: Clients,
+  outputs: StackOutputs,
+  state: S3StateStore,
+  params: ColoParams,
+  quiet: boolean,
+): Promise<Omit<PolicyReport, 'wallMs'>> {
+  const primaryLog = (await readLog(state, params.vmId, 'primary')).records;
+  const secondaryLog = (await readLog(state, params.vmId, 'secondary')).records;
+  const checkpoints: CheckpointRecord[] = [];
+  const rounds: RoundRecord[] = [];
+  for (const r of primaryLog) {
+    if (r.type === 'checkpoint') checkpoints.push(r.data);
+    else if (r.type === 'round') rounds.push(r.data);
+  }
+  const primary = await readPrimaryDocument(state, params);
+  const secondary = await readSecondaryDocument(state, params);
+  const empty = new Uint32Array(pageCount(params));
+  const final = {
+    primaryDigest: memoryDigest(params.seed, primary?.state.versions ?? empty),
+    committedDigest: memoryDigest(params.seed, secondary?.state.committed ?? empty),
+    runningDigest: memoryDigest(params.seed, secondary?.state.running ?? empty),
+    committedEpoch: secondary?.state.committedEpoch ?? 0,
+  };
+  const dlq = (await queueDepth(clients, outputs.p2sDlqUrl)) + (await queueDepth(clients, outputs.s2pDlqUrl));
+  const verification = verifyLogs(params, checkpoints, primaryLog, secondaryLog, final, {
+    quiet,
+    dlq,
+    started: primary !== undefined && secondary !== undefined,
+    failedOver: secondary?.state.phase === 'failed-over',
+  });
+  return {
+    policy: params.policy,
+    summary: summarise(checkpoints, rounds),
+    verification,
+    final,
+    messages: (primary?.state.outSeq ?? 0) + (secondary?.state.outSeq ?? 0),
+  };
+}
+
+/**
+ * The replica checks of a LocalStack run, from its metrics logs: every commit equals the PVM at that
+ * checkpoint's stop (by digest), the committed image is the last commit, and nothing was refused, exited,
+ * failed over or dead-lettered.
+ */
+export function verifyLogs(
+  params: ColoParams,
+  checkpoints: readonly CheckpointRecord[],
+  primaryLog: readonly LogRecord[],
+  secondaryLog: readonly LogRecord[],
+  final: { committedDigest: string; committedEpoch: number },
+  facts: { quiet: boolean; dlq: number; started: boolean; failedOver: boolean },
+): Verification {
+  const problems: string[] = [];
+  if (!facts.started) problems.push('the VM never started (no node documents): are the tick chains running?');
+  const atStop = new Map(checkpoints.map((c) => [c.epoch, c.digest]));
+  let verified = 0;
+  let last: { epoch: number; digest: string } | undefined;
+  for (const r of secondaryLog) {
+    if (r.type !== 'commit') continue;
+    last = { epoch: r.data.epoch, digest: r.data.digest };
+    const want = atStop.get(r.data.epoch);
+    if (want === undefined)
+      problems.push(`epoch ${r.data.epoch} committed with no checkpoint on the primary`);
+    else if (want !== r.data.digest)
+      problems.push(`epoch ${r.data.epoch}: committed image ${r.data.digest} ≠ PVM at stop ${want}`);
+    else verified++;
+  }
+  const lastDigest = last?.digest ?? memoryDigest(params.seed, new Uint32Array(pageCount(params)));
+  if (final.committedDigest !== lastDigest) problems.push('committed image differs from the last commit');
+  if (final.committedEpoch !== (last?.epoch ?? 0))
+    problems.push(`committed epoch ${final.committedEpoch}, last commit ${last?.epoch ?? 0}`);
+  for (const r of [...primaryLog, ...secondaryLog]) {
+    if (r.type === 'rejected') problems.push(`${r.node} rejected input: ${r.data.message}`);
+    if (r.type === 'colo-exit') problems.push(`${r.node} left COLO: ${r.data.reason}: ${r.data.detail}`);
+    if (r.type === 'outbox-abandoned') problems.push(`${r.node} abandoned an outbox: ${r.data.error}`);
+  }
+  if (facts.failedOver) problems.push('the secondary failed over during the run');
+  if (facts.dlq > 0) problems.push(`${facts.dlq} message(s) in the channels' dead-letter queues`);
+  if (!facts.quiet) problems.push('in-flight work did not finish within the stop timeout');
+  return { consistent: problems.length === 0, checkpointsVerified: verified, problems };
+}

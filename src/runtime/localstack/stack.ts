@@ -1,0 +1,174 @@
+/**
+ * Finding a deployed `ColoStack`: its outputs from a `cdk deploy --outputs-file` JSON file or from
+ * CloudFormation by stack name, and the engine parameters its functions run with (read from the deployed
+ * `primary` function's environment, parsed exactly as the handlers parse it).
+ */
+import { readFileSync } from 'node:fs';
+import { DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
+import { GetFunctionConfigurationCommand } from '@aws-sdk/client-lambda';
+import type { TimerName } from '../../../lambda/adapters/contract.ts';
+import { paramsFromEnv } from '../../../lambda/handlers/lib/params.ts';
+import type { ColoParams } from '../../engine/params.ts';
+import { BackendError, type Clients } from './aws.ts';
+
+/** The stack is not there, or its outputs are not what this backend needs. */
+export class StackNotFoundError extends BackendError {
+  override readonly name = 'StackNotFoundError';
+}
+
+/** What the LocalStack backend needs from a deployed stack. */
+export interface StackOutputs {
+  /** CloudFormation stack name. */
+  stackName: string;
+  /** Replicated VM id. */
+  vmId: string;
+  /** Delta and state bucket. */
+  bucketName: string;
+  /** FIFO channels and their dead-letter queues. */
+  p2sQueueUrl: string;
+  s2pQueueUrl: string;
+  p2sDlqUrl: string;
+  s2pDlqUrl: string;
+  /** Tick queues. */
+  tickQueueUrls: Record<TimerName, string>;
+  /** Function names. */
+  primaryFunction: string;
+  tickArmFunction: string;
+}
+
+const REQUIRED = [
+  'VmId',
+  'BucketName',
+  'PrimaryToSecondaryQueueUrl',
+  'SecondaryToPrimaryQueueUrl',
+  'PrimaryToSecondaryDlqUrl',
+  'SecondaryToPrimaryDlqUrl',
+  'CheckpointTickQueueUrl',
+  'PendingCheckTickQueueUrl',
+  'HeartbeatTickQueueUrl',
+  'PrimaryFunctionName',
+  'TickArmFunctionName',
+] as const;
+
+/**
+ * Picks the outputs this backend needs from a stack's output map.
+ *
+ * @throws StackNotFoundError naming the missing outputs.
+ */
+export function outputsFromRecord(
+  stackName: string,
+  record: Readonly<Record<string, unknown>>,
+): StackOutputs {
+  const missing = REQUIRED.filter((k) => typeof record[k] !== 'string' || record[k] === '');
+  if (missing.length > 0) {
+    throw new StackNotFoundError(
+      `stack ${stackName} has no output ${missing.join(', ')}: is it a ColoStack deployed from this repository?`,
+    );
+  }
+  const o = record as Record<(typeof REQUIRED)[number], string>;
+  return {
+    stackName,
+    vmId: o.VmId,
+    bucketName: o.BucketName,
+    p2sQueueUrl: o.PrimaryToSecondaryQueueUrl,
+    s2pQueueUrl: o.SecondaryToPrimaryQueueUrl,
+    p2sDlqUrl: o.PrimaryToSecondaryDlqUrl,
+    s2pDlqUrl: o.SecondaryToPrimaryDlqUrl,
+    tickQueueUrls: {
+      checkpoint: o.CheckpointTickQueueUrl,
+      'pending-check': o.PendingCheckTickQueueUrl,
+      heartbeat: o.HeartbeatTickQueueUrl,
+    },
+    primaryFunction: o.PrimaryFunctionName,
+    tickArmFunction: o.TickArmFunctionName,
+  };
+}
+
+/**
+ * Reads a `cdk deploy --outputs-file` file (`{ "<stack>": { "<output>": "<value>", … } }`).
+ *
+ * @param stackName - Which stack, when the file holds several (else the only one).
+ * @throws StackNotFoundError when the file is missing, malformed, or lacks the stack.
+ */
+export function readOutputsFile(path: string, stackName?: string): StackOutputs {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (e) {
+    throw new StackNotFoundError(
+      `cannot read stack outputs from ${path}: ${e instanceof Error ? e.message : String(e)} ` +
+        '(write it with `npm run deploy:local -- --outputs-file FILE`)',
+    );
+  }
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) {
+    throw new StackNotFoundError(`${path} is not a CDK outputs file (expected {"<stack>": {…}})`);
+  }
+  const stacks = Object.keys(doc);
+  const name = stackName ?? (stacks.length === 1 ? stacks[0] : undefined);
+  if (name === undefined) {
+    throw new StackNotFoundError(
+      `${path} holds ${stacks.length} stacks (${stacks.join(', ')}): name one with --stack`,
+    );
+  }
+  const record = (doc as Record<string, unknown>)[name];
+  if (typeof record !== 'object' || record === null) {
+    throw new StackNotFoundError(
+      `${path} has no outputs for stack ${name} (it has ${stacks.join(', ') || 'none'})`,
+    );
+  }
+  return outputsFromRecord(name, record as Record<string, unknown>);
+}
+
+/**
+ * Reads a stack's outputs from CloudFormation.
+ *
+ * @throws StackNotFoundError when the stack does not exist or is not in a usable state.
+ */
+export async function describeStackOutputs(clients: Clients, stackName: string): Promise<StackOutputs> {
+  let stack: { StackStatus?: string; Outputs?: { OutputKey?: string; OutputValue?: string }[] } | undefined;
+  try {
+    const r = await clients.cloudformation.send(new DescribeStacksCommand({ StackName: stackName }));
+    stack = r.Stacks?.[0];
+  } catch (e) {
+    const message = e instanceof Error ? e.message : String(e);
+    if (!/does not exist/i.test(message)) throw e;
+  }
+  if (!stack) {
+    throw new StackNotFoundError(
+      `stack ${stackName} is not deployed on ${clients.endpoint.url}: deploy it with ` +
+        `\`npm run deploy:local -- -c stackName=${stackName}\` (or pass --outputs FILE)`,
+    );
+  }
+  const status = stack.StackStatus ?? 'UNKNOWN';
+  if (!/_COMPLETE$/.test(status) || /DELETE|ROLLBACK/.test(status)) {
+    throw new StackNotFoundError(
+      `stack ${stackName} is ${status}: redeploy it with \`npm run deploy:local\``,
+    );
+  }
+  const record: Record<string, string> = {};
+  for (const o of stack.Outputs ?? []) if (o.OutputKey && o.OutputValue) record[o.OutputKey] = o.OutputValue;
+  return outputsFromRecord(stackName, record);
+}
+
+/**
+ * The engine parameters the stack's functions run with: the deployed `primary` function's environment,
+ * parsed by the handlers' own `paramsFromEnv`.
+ *
+ * @throws StackNotFoundError when the function does not exist (the stack was deleted or LocalStack restarted).
+ */
+export async function deployedParams(clients: Clients, outputs: StackOutputs): Promise<ColoParams> {
+  let env: Record<string, string> | undefined;
+  try {
+    const r = await clients.lambda.send(
+      new GetFunctionConfigurationCommand({ FunctionName: outputs.primaryFunction }),
+    );
+    env = r.Environment?.Variables;
+  } catch (e) {
+    throw new StackNotFoundError(
+      `function ${outputs.primaryFunction} of stack ${outputs.stackName} is not on ${clients.endpoint.url} ` +
+        `(${e instanceof Error ? e.message : String(e)}): redeploy with \`npm run deploy:local\``,
+    );
+  }
+  if (!env) throw new StackNotFoundError(`function ${outputs.primaryFunction} has no environment`);
+  return paramsFromEnv(env);
+}
