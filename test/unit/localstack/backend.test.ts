@@ -1,0 +1,169 @@
+// The LocalStack backend's pure parts: flag checks, stack outputs parsing, the replica checks on metrics
+// logs, and the report table. The backend against a real LocalStack: test/integration/conformance-run.test.ts.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { chooseBackend } from '../../../src/cli/backend.ts';
+import { type RunReport, renderTable } from '../../../src/cli/report.ts';
+import { runScenario } from '../../../src/cli/run-command.ts';
+import { resolveScenario, ScenarioError } from '../../../src/cli/scenario.ts';
+import { memoryDigest } from '../../../src/engine/memory/digest.ts';
+import type { CheckpointRecord } from '../../../src/engine/metrics/records.ts';
+import { DEFAULT_PARAMS, pageCount } from '../../../src/engine/params.ts';
+import type { LogRecord } from '../../../src/runtime/cloud/log-record.ts';
+import { verifyLogs } from '../../../src/runtime/localstack/backend.ts';
+import {
+  outputsFromRecord,
+  readOutputsFile,
+  StackNotFoundError,
+} from '../../../src/runtime/localstack/stack.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'colo-backend-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const OUTPUTS: Record<string, string> = {
+  VmId: 'vm-7',
+  BucketName: 'b',
+  PrimaryToSecondaryQueueUrl: 'q/p2s.fifo',
+  SecondaryToPrimaryQueueUrl: 'q/s2p.fifo',
+  PrimaryToSecondaryDlqUrl: 'q/p2s-dlq.fifo',
+  SecondaryToPrimaryDlqUrl: 'q/s2p-dlq.fifo',
+  CheckpointTickQueueUrl: 'q/ck',
+  PendingCheckTickQueueUrl: 'q/pc',
+  HeartbeatTickQueueUrl: 'q/hb',
+  PrimaryFunctionName: 'primary-fn',
+  TickArmFunctionName: 'tick-arm-fn',
+  WatchdogRuleName: 'rule',
+};
+
+describe('chooseBackend', () => {
+  it('defaults to embedded and refuses LocalStack-only flags there', () => {
+    expect(chooseBackend({})).toBe('embedded');
+    expect(() => chooseBackend({ stack: 'S' })).toThrow(/--stack needs --backend localstack/);
+    expect(() => chooseBackend({ outputs: 'f' })).toThrow(ScenarioError);
+    expect(() => chooseBackend({ backend: 'cloud' })).toThrow(/embedded, localstack/);
+  });
+
+  it('accepts duration and the modelled link with localstack, refuses scenario flags', () => {
+    expect(
+      chooseBackend({ backend: 'localstack', duration: '10s', bandwidth: '1Gbit', latency: '1ms' }),
+    ).toBe('localstack');
+    expect(() => chooseBackend({ backend: 'localstack', policy: 'none', checkpointDelay: '5s' })).toThrow(
+      /--policy, --checkpoint-delay cannot be used with --backend localstack/,
+    );
+    expect(() => chooseBackend({ backend: 'localstack', scenario: 'x.json' })).toThrow(/--scenario/);
+    expect(() => chooseBackend({ backend: 'localstack', miscompareRate: '1' })).toThrow(/--miscompare-rate/);
+  });
+});
+
+describe('stack outputs', () => {
+  it('parses a cdk outputs file, picking the stack', () => {
+    const file = join(dir, 'out.json');
+    writeFileSync(file, JSON.stringify({ ColoA: OUTPUTS, ColoB: { ...OUTPUTS, VmId: 'vm-8' } }));
+    expect(readOutputsFile(file, 'ColoB').vmId).toBe('vm-8');
+    expect(() => readOutputsFile(file)).toThrow(/2 stacks .*--stack/);
+    expect(() => readOutputsFile(file, 'ColoC')).toThrow(/no outputs for stack ColoC/);
+    const one = join(dir, 'one.json');
+    writeFileSync(one, JSON.stringify({ ColoA: OUTPUTS }));
+    const o = readOutputsFile(one);
+    expect(o).toMatchObject({ stackName: 'ColoA', vmId: 'vm-7', tickArmFunction: 'tick-arm-fn' });
+    expect(o.tickQueueUrls).toEqual({ checkpoint: 'q/ck', 'pending-check': 'q/pc', heartbeat: 'q/hb' });
+  });
+
+  it('says what is missing', () => {
+    expect(() => readOutputsFile(join(dir, 'nope.json'))).toThrow(StackNotFoundError);
+    const { TickArmFunctionName: _, ...rest } = OUTPUTS;
+    expect(() => outputsFromRecord('S', rest)).toThrow(/stack S has no output TickArmFunctionName/);
+  });
+});
+
+describe('verifyLogs', () => {
+  const params = { ...DEFAULT_PARAMS, guestBytes: 64 * 4096 };
+  const ok = { quiet: true, dlq: 0, started: true, failedOver: false };
+  const ckpt = (epoch: number, digest: string) => ({ epoch, digest }) as CheckpointRecord;
+  const commit = (n: number, epoch: number, digest: string): LogRecord => ({
+    n,
+    at: n,
+    node: 'secondary',
+    type: 'commit',
+    data: { epoch, flushedPages: 1, digest },
+  });
+
+  it('passes when every commit matches its checkpoint and the image is the last commit', () => {
+    const v = verifyLogs(
+      params,
+      [ckpt(1, 'a'), ckpt(2, 'b')],
+      [],
+      [commit(0, 1, 'a'), commit(1, 2, 'b')],
+      {
+        committedDigest: 'b',
+        committedEpoch: 2,
+      },
+      ok,
+    );
+    expect(v).toEqual({ consistent: true, checkpointsVerified: 2, problems: [] });
+  });
+
+  it('fails on a wrong commit, a stray image, rejections, DLQ messages, failover, no start, no quiet', () => {
+    const rejected: LogRecord = {
+      n: 3,
+      at: 3,
+      node: 'primary',
+      type: 'rejected',
+      data: { code: 'unexpected-message', message: 'unexpected message X, expected Y' },
+    };
+    const v = verifyLogs(
+      params,
+      [ckpt(1, 'a')],
+      [rejected],
+      [commit(0, 1, 'z')],
+      {
+        committedDigest: 'q',
+        committedEpoch: 1,
+      },
+      { quiet: false, dlq: 2, started: false, failedOver: true },
+    );
+    expect(v.consistent).toBe(false);
+    const text = v.problems.join('\n');
+    for (const want of [
+      /epoch 1: committed image z ≠ PVM at stop a/,
+      /committed image differs from the last commit/,
+      /primary rejected input: unexpected message X/,
+      /2 message\(s\) in the channels' dead-letter queues/,
+      /failed over/,
+      /never started/,
+      /did not finish/,
+    ]) {
+      expect(text).toMatch(want);
+    }
+  });
+
+  it('an untouched VM verifies against the all-zero image', () => {
+    const zero = memoryDigest(params.seed, new Uint32Array(pageCount(params)));
+    expect(verifyLogs(params, [], [], [], { committedDigest: zero, committedEpoch: 0 }, ok).consistent).toBe(
+      true,
+    );
+  });
+});
+
+describe('report table', () => {
+  it('labels measured and modelled figures for a LocalStack report', () => {
+    const embedded = runScenario(
+      resolveScenario({ guest: '4MiB', duration: '3s', checkpointDelay: '1s', policies: ['fixed'] }),
+    );
+    const run = embedded.runs[0];
+    if (!run) throw new Error('no run');
+    const report: RunReport = {
+      ...embedded,
+      backend: 'localstack',
+      runs: [{ ...run, modelled: run.summary }],
+      localstack: { endpoint: 'http://127.0.0.1:4566', stackName: 'S', vmId: 'vm-7' },
+    };
+    const table = renderTable(report);
+    expect(table).toMatch(/3 s wall-clock on LocalStack \(http:\/\/127\.0\.0\.1:4566, stack S, VM vm-7\)/);
+    expect(table).toMatch(/downtime p50 measured \(ms\)/);
+    expect(table).toMatch(/modelled downtime max \(ms\)/);
+    expect(renderTable(embedded)).not.toMatch(/measured|modelled/);
+  });
+});
