@@ -63,6 +63,9 @@ describe('conformance: embedded runtime vs cloud runtime on LocalStack', () => {
     expect(embedded.checkpoints.length).toBeGreaterThanOrEqual(3);
     expect(embedded.rounds.filter((r) => r.ok).length).toBeGreaterThanOrEqual(1);
     expect(embedded.pendingChecks.some((p) => p.decision === 'busy')).toBe(true);
+    expect(embedded.checkpoints.some((c) => embedded.rounds.some((r) => r.endedAt === c.requestedAt))).toBe(
+      true,
+    );
     expect(verifyRun(embedded, scenario.params).consistent).toBe(true);
 
     expect(compareRuns(recorded, result)).toEqual([]);

@@ -18,12 +18,14 @@ import { type ReplayOptions, type ReplayResult, replaySchedule } from './replay.
 import type { ScheduledStep } from './schedule.ts';
 
 /**
- * The conformance scenario: a 16 MiB guest with a hot set and cold first touches, checkpoints every 2 s,
- * pending checks every 500 ms with a 768 KiB threshold, on a 30 Mbit/s link with 1 ms latency, for 7 s.
- * Small enough to replay over real S3 and SQS in seconds, and slow enough on the link that sends take
- * hundreds of ms: three timer checkpoints that fall due while a background round is still leaving (and so
- * start at that round's completion), pending checks that find a round in flight, nine rounds. Every one of
- * those depends on the modelled completion times the replay must reproduce.
+ * The conformance scenario: a 16 MiB guest with a hot set of 256 pages written 1 200 times a second plus 800
+ * cold first touches a second, checkpoints every 2 700 ms, pending checks every 1 000 ms with a 1 MiB
+ * threshold, on a 40 Mbit/s link with 1 ms latency, for 10 s. Small enough to replay over real S3 and SQS
+ * in seconds, and slow enough on the link that sends take hundreds of ms: three timer checkpoints that fall
+ * due while a background round is still leaving (and so start at that round's completion), pending checks
+ * that find a round in flight, six rounds — each of which depends on the modelled completion times the
+ * replay must reproduce. Every parameter can be given to the stack as context (see
+ * {@link CONFORMANCE_STACK_CONTEXT}), so the same scenario also runs inside the deployed functions.
  */
 export function conformanceScenario(vmId: string): {
   params: ColoParams;
@@ -34,18 +36,29 @@ export function conformanceScenario(vmId: string): {
     params: {
       ...DEFAULT_PARAMS,
       vmId,
-      seed: 7,
+      seed: 1,
       guestBytes: 16 * 1024 * 1024,
-      workload: { kind: 'hotcold', hotPages: 256, hotRate: 1500, coldRate: 600 },
-      checkpointDelayMs: 2000,
-      pendingCheckIntervalMs: 500,
-      thresholdBytes: 768 * 1024,
+      workload: { kind: 'hotcold', hotPages: 256, hotRate: 1200, coldRate: 800 },
+      checkpointDelayMs: 2700,
+      pendingCheckIntervalMs: 1000,
+      thresholdBytes: 1024 * 1024,
       policy: 'fixed',
     },
-    link: { bandwidthBytesPerSec: 30e6 / 8, latencyMs: 1 },
-    durationMs: 7000,
+    link: { bandwidthBytesPerSec: 40e6 / 8, latencyMs: 1 },
+    durationMs: 10_000,
   };
 }
+
+/** CDK context (`-c key=value`) that deploys a stack whose functions run {@link conformanceScenario}. */
+export const CONFORMANCE_STACK_CONTEXT: Readonly<Record<string, string>> = {
+  seed: '1',
+  guestBytes: String(16 * 1024 * 1024),
+  workload: 'hotcold:hotPages=256,hotRate=1200,coldRate=800',
+  checkpointDelayMs: '2700',
+  pendingCheckIntervalMs: '1000',
+  thresholdBytes: String(1024 * 1024),
+  policy: 'fixed',
+};
 
 /** Options of {@link replayOnLocalStack}. */
 export interface LocalStackReplayOptions extends ReplayOptions {

@@ -98,8 +98,10 @@ describe('replay on the cloud runtime (in-memory ports)', () => {
 
   it('parts from the embedded run when the runtime completes sends itself (why completions are scheduled)', async () => {
     const r = await replay(memoryPorts(), { runtimeCompletions: true });
-    expect(r.divergence).not.toBeNull();
-    expect(compareRuns(recorded, r).length).toBeGreaterThan(0);
+    // Rounds end when they are sent, not when the link is done; latched checkpoints start too early.
+    const problems = compareRuns(recorded, r).join('\n');
+    expect(problems).toMatch(/round 0: endedAt/);
+    expect(problems).toMatch(/checkpoint 0: requestedAt/);
   });
 
   it('catches a dropped message', async () => {
