@@ -5,6 +5,7 @@
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Node } from 'constructs';
 import { VM_ID_PATTERN } from '../lambda/adapters/contract.ts';
+import { workloadFromEnv } from '../lambda/handlers/lib/workload.ts';
 import { WORKLOAD_KINDS } from '../src/engine/workload/spec.ts';
 
 /** Background-migration policies the engine knows. */
@@ -29,7 +30,11 @@ export interface ColoParameters {
   applyTimeoutMs: number;
   /** Guest RAM, bytes: a positive multiple of 4 096, at most 2^40. Default 67 108 864 (64 MiB). */
   guestBytes: number;
-  /** Workload kind (one of the engine's `WORKLOAD_KINDS`). Default `hotcold`. */
+  /**
+   * Workload: a kind (one of the engine's `WORKLOAD_KINDS`, with the handlers' default rates), or
+   * `kind:key=value,…` overriding some of them (pages/s of guest time, hot sets in pages), e.g.
+   * `hotcold:hotPages=256,hotRate=200,coldRate=200`. Default `hotcold`.
+   */
   workload: string;
   /** Background policy: `none`, `fixed` or `adaptive`. Default `fixed`. */
   policy: string;
@@ -92,6 +97,17 @@ function oneOf(key: string, value: unknown, allowed: readonly string[]): string 
   return value;
 }
 
+function workload(key: string, value: unknown): string {
+  const expected = `one of ${WORKLOAD_KINDS.join(', ')}, or kind:key=value,… overriding its rates`;
+  if (typeof value !== 'string') fail(key, expected, value);
+  try {
+    workloadFromEnv(value);
+  } catch (e) {
+    fail(key, `${expected} (${e instanceof Error ? e.message : String(e)})`, value);
+  }
+  return value.trim();
+}
+
 function boolean(key: string, value: unknown): boolean {
   if (value === true || value === 'true' || value === '1') return true;
   if (value === false || value === 'false' || value === '0') return false;
@@ -140,7 +156,7 @@ export function validateParameters(raw: Readonly<Record<keyof ColoParameters, un
     thresholdBytes: integer('thresholdBytes', raw.thresholdBytes, 0, Number.MAX_SAFE_INTEGER, 'bytes'),
     applyTimeoutMs: integer('applyTimeoutMs', raw.applyTimeoutMs, 100, 840_000, 'ms'),
     guestBytes,
-    workload: oneOf('workload', raw.workload, WORKLOAD_KINDS),
+    workload: workload('workload', raw.workload),
     policy: oneOf('policy', raw.policy, POLICIES),
     heartbeatIntervalMs,
     heartbeatTimeoutMs,

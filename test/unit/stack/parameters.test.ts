@@ -54,6 +54,16 @@ describe('parameters', () => {
     });
   });
 
+  it('takes a workload kind with rates, validated like the functions parse WORKLOAD', () => {
+    expect(fromContext({ workload: 'hotcold:hotPages=256,hotRate=200,coldRate=200' }).workload).toBe(
+      'hotcold:hotPages=256,hotRate=200,coldRate=200',
+    );
+    expect(() => fromContext({ workload: 'hotcold:hotRate=-1' })).toThrow(
+      /context "workload" must be one of .*kind:key=value.*WORKLOAD="hotcold:hotRate=-1" is invalid/,
+    );
+    expect(() => fromContext({ workload: 'zipf:speed=3' })).toThrow(ContextValidationError);
+  });
+
   it.each([
     [{ vmId: 'vm/0' }, /context "vmId" must be a string matching/],
     [{ vmId: '' }, /"vmId"/],
