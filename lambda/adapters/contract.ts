@@ -162,6 +162,11 @@ export const ENV = {
   p2sQueueUrl: 'P2S_QUEUE_URL',
   /** FIFO queue secondary → primary. */
   s2pQueueUrl: 'S2P_QUEUE_URL',
+  /**
+   * FIFO dead-letter queue of the primary → secondary channel: `secondary-apply` forwards every message the
+   * engine refused to it (body + error attributes) before acknowledging it.
+   */
+  p2sDlqUrl: 'P2S_DLQ_URL',
   /** Tick queue of the checkpoint timer. */
   checkpointTickQueueUrl: 'CHECKPOINT_TICK_QUEUE_URL',
   /** Tick queue of the pending-check timer. */

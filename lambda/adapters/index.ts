@@ -5,4 +5,5 @@ export * from './s3-common.ts';
 export * from './s3-delta-store.ts';
 export * from './s3-state-store.ts';
 export * from './sqs-channel.ts';
+export * from './sqs-dead-letters.ts';
 export * from './sqs-tick-queue.ts';

@@ -1,16 +1,18 @@
 /**
  * `secondary-apply`: consumes the primary → secondary FIFO channel and applies each message in order on the
  * secondary (a `delta` has its object fetched from the delta store and validated; the apply deadline runs on
- * the real clock; a commit completes in the same invocation). A refused message leaves the state unchanged
- * and is acknowledged (or, with `REJECTED_MESSAGES=retry`, delivered again); a record that could not be
- * processed, and every later record of the group, is reported in `batchItemFailures`. On failover the
- * control flag is set so the timers stop.
- * Environment: the stack parameters, `BUCKET_NAME`, `S2P_QUEUE_URL`, optional `REJECTED_MESSAGES`.
+ * the real clock; a commit completes in the same invocation). A refused message leaves the state unchanged,
+ * is forwarded to the channel's dead-letter queue (`P2S_DLQ_URL`: body unchanged, the error code and
+ * message as attributes) and acknowledged — or, with `REJECTED_MESSAGES=retry`, delivered again; a record
+ * that could not be processed, and every later record of the group, is reported in `batchItemFailures`.
+ * On failover the control flag is set so the timers stop.
+ * Environment: the stack parameters, `BUCKET_NAME`, `S2P_QUEUE_URL`, `P2S_DLQ_URL`, optional
+ * `REJECTED_MESSAGES`, and the default-off test hook `COLO_TEST_FETCH_DELAY_MS` (lib/test-hooks.ts).
  */
 import type { SQSBatchResponse } from 'aws-lambda';
 import { secondaryInvocation } from '../../src/runtime/cloud/index.ts';
 import { channelOptions, consumeChannelBatch } from './lib/channel-consumer.ts';
-import { lazyHandler, type NodeHandlerDeps, secondaryDepsFromEnv } from './lib/deps.ts';
+import { lazyHandler, type NodeHandlerDeps, secondaryApplyDepsFromEnv } from './lib/deps.ts';
 import { recordFailover } from './lib/failover.ts';
 import { parseSqsEvent } from './lib/sqs.ts';
 
@@ -29,6 +31,4 @@ export function createSecondaryApplyHandler(
 }
 
 /** Lambda entry point (SQS event source on the P → S queue, `ReportBatchItemFailures`). */
-export const handler = lazyHandler(() =>
-  createSecondaryApplyHandler(secondaryDepsFromEnv('secondary-apply')),
-);
+export const handler = lazyHandler(() => createSecondaryApplyHandler(secondaryApplyDepsFromEnv()));

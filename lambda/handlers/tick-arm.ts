@@ -27,6 +27,7 @@ export function createTickArmHandler(deps: WatchdogDeps): (event: unknown) => Pr
     const { logger, metrics } = deps.obs;
     const vmId = deps.params.vmId;
     const named = (event as { vmId?: unknown } | null)?.vmId;
+    const source = (event as { source?: unknown } | null)?.source;
     if (typeof named === 'string' && named !== vmId)
       logger.warn('watchdog event names another VM', { named });
     const now = deps.now();
@@ -55,7 +56,8 @@ export function createTickArmHandler(deps: WatchdogDeps): (event: unknown) => Pr
         logger.error('arming failed', { timer, error: e instanceof Error ? e.message : String(e) });
       }
     }
-    logger.info('watchdog', { chains });
+    // `source` is the rule's constant input (`colo.watchdog`) when EventBridge invoked it.
+    logger.info('watchdog', { chains, source: typeof source === 'string' ? source : null });
     metrics.publishStoredMetrics();
     if (firstError !== undefined) throw firstError;
     return { vmId, chains };

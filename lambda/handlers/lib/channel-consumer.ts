@@ -3,7 +3,7 @@
  * invocation with the records as message inputs, in order → a partial-batch answer.
  */
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
-import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import type { InputOutcome, InvocationOptions, InvocationResult } from '../../../src/runtime/cloud/index.ts';
 import type { NodeHandlerDeps } from './deps.ts';
 import { reportInvocation } from './observability.ts';
@@ -38,9 +38,58 @@ export function redeliveryReason(o: InputOutcome | undefined, deps: NodeHandlerD
 }
 
 /**
+ * Forwards each record the engine refused to `deps.deadLetters` (body unchanged, same message group, the
+ * error as attributes), in order. A failed forward is logged at error level with the whole body and the
+ * reason — the evidence is kept in the function's log instead — and counted; it never fails the batch,
+ * because redelivering a refused record cannot succeed and would block its FIFO group.
+ *
+ * @returns How many records were forwarded.
+ */
+export async function forwardRejected(
+  deps: NodeHandlerDeps,
+  records: readonly SQSRecord[],
+  outcomes: readonly (InputOutcome | undefined)[],
+): Promise<number> {
+  const sink = deps.deadLetters;
+  if (!sink || deps.rejected !== 'ack') return 0;
+  const { logger, metrics } = deps.obs;
+  let forwarded = 0;
+  for (const [i, record] of records.entries()) {
+    const o = outcomes[i];
+    if (o?.status !== 'rejected') continue;
+    const letter = {
+      body: record.body,
+      groupId: record.attributes?.MessageGroupId || deps.params.vmId,
+      messageId: record.messageId,
+      code: o.code ?? 'rejected',
+      detail: o.detail ?? '',
+      rejectedBy: deps.service ?? 'unknown',
+      at: deps.now(),
+    };
+    try {
+      await sink.forward(letter);
+      forwarded++;
+    } catch (e) {
+      metrics.addMetric('DeadLetterForwardFailures', MetricUnit.Count, 1);
+      logger.error('refused message could not be forwarded to the dead-letter queue; it is kept here', {
+        error: e instanceof Error ? { name: e.name, message: e.message } : String(e),
+        letter,
+      });
+    }
+  }
+  if (forwarded > 0) {
+    metrics.addMetric('RejectedForwarded', MetricUnit.Count, forwarded);
+    logger.warn('refused messages forwarded to the dead-letter queue', { count: forwarded });
+  }
+  return forwarded;
+}
+
+/**
  * Runs `invoke` on the batch's bodies and answers: records the invocation failed to process (and, with
  * `rejected: 'retry'`, records the engine refused), plus every later record of the FIFO group, are reported
- * as `batchItemFailures`; an invocation that failed as a whole reports every record.
+ * as `batchItemFailures`; an invocation that failed as a whole reports every record. With
+ * `rejected: 'ack'` and a dead-letter sink, refused records are forwarded there ({@link forwardRejected})
+ * before the answer acknowledges them.
  */
 export async function consumeChannelBatch<S>(
   deps: NodeHandlerDeps,
@@ -66,6 +115,7 @@ export async function consumeChannelBatch<S>(
   const response = await fifoBatchResponse(event, (record) =>
     redeliveryReason(byId.get(record.messageId), deps),
   );
+  await forwardRejected(deps, records, result.outcomes);
   if (response.batchItemFailures.length > 0) {
     metrics.addMetric('BatchItemFailures', MetricUnit.Count, response.batchItemFailures.length);
   }

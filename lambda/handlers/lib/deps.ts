@@ -11,10 +11,12 @@ import {
   type TimeSource,
 } from '../../../src/runtime/cloud/index.ts';
 import { ENV, type TimerName } from '../../adapters/contract.ts';
-import type { Env } from '../../adapters/env.ts';
+import { type Env, sqsClientFromEnv } from '../../adapters/env.ts';
+import { type DeadLetterSink, SqsDeadLetterQueue } from '../../adapters/sqs-dead-letters.ts';
 import { type Observability, powertools } from './observability.ts';
 import { paramsFromEnv } from './params.ts';
 import { primaryPortsFromEnv, secondaryPortsFromEnv, tickSchedulerFromEnv } from './ports.ts';
+import { delayedDeltaStore, FETCH_DELAY_ENV, fetchDelayFromEnv } from './test-hooks.ts';
 import type { TickScheduler } from './tick-chain.ts';
 
 /**
@@ -44,6 +46,13 @@ export interface NodeHandlerDeps {
   obs: Observability;
   /** What to do with rejected channel messages. */
   rejected: RejectedDisposition;
+  /**
+   * Where a channel consumer forwards the messages the engine refused before acknowledging them (with
+   * `rejected: 'ack'`); none: they are only logged, counted and kept in the metrics log.
+   */
+  deadLetters?: DeadLetterSink;
+  /** The function's service name (recorded on forwarded dead letters). */
+  service?: string;
 }
 
 /** A tick consumer's needs: its node's, plus its own tick queue. */
@@ -100,6 +109,44 @@ export function secondaryDepsFromEnv(fallbackService: string, env: Env = process
     obs: powertools(service(env, fallbackService), params.vmId),
     rejected: rejectedFromEnv(env),
   };
+}
+
+/**
+ * A dead-letter sink on the FIFO queue named by `variable`, created at the first forward, or undefined when
+ * the variable is not set.
+ */
+export function deadLettersFromEnv(variable: string, env: Env = process.env): DeadLetterSink | undefined {
+  const queueUrl = env[variable]?.trim();
+  if (!queueUrl) return undefined;
+  let queue: SqsDeadLetterQueue | undefined;
+  return {
+    forward(letter) {
+      queue ??= new SqsDeadLetterQueue({ queueUrl, client: sqsClientFromEnv() });
+      return queue.forward(letter);
+    },
+  };
+}
+
+/**
+ * Deps of `secondary-apply`, from the environment: the secondary's, plus the primary → secondary DLQ
+ * (`P2S_DLQ_URL`) for refused messages, plus the test hook {@link FETCH_DELAY_ENV} when it is set.
+ */
+export function secondaryApplyDepsFromEnv(env: Env = process.env): NodeHandlerDeps {
+  const base = secondaryDepsFromEnv('secondary-apply', env);
+  const deadLetters = deadLettersFromEnv(ENV.p2sDlqUrl, env);
+  const deps: NodeHandlerDeps = {
+    ...base,
+    service: service(env, 'secondary-apply'),
+    ...(deadLetters ? { deadLetters } : {}),
+  };
+  const delayMs = fetchDelayFromEnv(env);
+  if (delayMs > 0) {
+    deps.obs.logger.warn('test hook active: every delta fetch is delayed', {
+      [FETCH_DELAY_ENV]: delayMs,
+    });
+    deps.ports = { ...deps.ports, deltas: delayedDeltaStore(deps.ports.deltas, delayMs) };
+  }
+  return deps;
 }
 
 /** Deps of a tick consumer, from the environment. */

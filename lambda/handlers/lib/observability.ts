@@ -101,6 +101,12 @@ export function reportInvocation(obs: Observability, result: InvocationResult<un
     wakeAt: Number.isFinite(result.document.wakeAt) ? result.document.wakeAt : null,
     outcomes: statuses,
     sent: result.sent.length,
+    // What left, in order (a checkpoint's start shows as a checkpoint-request): at most the first 32.
+    messages: result.sent.slice(0, 32).map((m) => ({
+      type: m.type === 'delta' ? `delta(${m.kind})` : m.type,
+      epoch: m.epoch,
+      seq: m.seq,
+    })),
     casConflicts: result.casConflicts,
   });
 }

@@ -13,11 +13,14 @@ import {
   SendMessageBatchCommand,
   type SendMessageBatchRequestEntry,
   SendMessageCommand,
+  type SendMessageCommandInput,
   SQSClient,
 } from '@aws-sdk/client-sqs';
 import type { SQSBatchResponse } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
+import { paramsFromEnv } from '../../../lambda/handlers/lib/params.ts';
+import { decodeSecondaryDocument, encodeSecondaryState } from '../../../src/runtime/cloud/index.ts';
 import { sqsEvent, sqsRecord } from './sim.ts';
 import { STACK_ENV } from './stack-env.ts';
 
@@ -29,12 +32,20 @@ const URLS = {
   CHECKPOINT_TICK_QUEUE_URL: 'https://sqs.us-east-1.example/000000000000/checkpoint-ticks',
   PENDING_CHECK_TICK_QUEUE_URL: 'https://sqs.us-east-1.example/000000000000/pending-ticks',
   HEARTBEAT_TICK_QUEUE_URL: 'https://sqs.us-east-1.example/000000000000/heartbeat-ticks',
+  P2S_DLQ_URL: 'https://sqs.us-east-1.example/000000000000/p2s-dlq.fifo',
 };
 
 const s3 = mockClient(S3Client);
 const sqs = mockClient(SQSClient);
 const objects = new Map<string, { bytes: Uint8Array; etag: string }>();
-const queues = new Map<string, { body: string; group?: string; dedup?: string; delay?: number }[]>();
+type Queued = {
+  body: string;
+  group?: string;
+  dedup?: string;
+  delay?: number;
+  attributes?: Record<string, { DataType?: string; StringValue?: string }>;
+};
+const queues = new Map<string, Queued[]>();
 const puts: PutObjectCommandInput[] = [];
 let etags = 0;
 
@@ -47,7 +58,7 @@ function s3Error(name: string, status: number): S3ServiceException {
   });
 }
 
-function take(url: string): { body: string; group?: string; dedup?: string; delay?: number }[] {
+function take(url: string): Queued[] {
   const list = queues.get(url) ?? [];
   queues.set(url, []);
   return list;
@@ -97,14 +108,18 @@ beforeAll(() => {
         Failed: [],
       };
     });
-  sqs
-    .on(SendMessageCommand)
-    .callsFake((input: { QueueUrl: string; MessageBody: string; DelaySeconds: number }) => {
-      const list = queues.get(input.QueueUrl) ?? [];
-      list.push({ body: input.MessageBody, delay: input.DelaySeconds });
-      queues.set(input.QueueUrl, list);
-      return { MessageId: 'm' };
+  sqs.on(SendMessageCommand).callsFake((input: SendMessageCommandInput) => {
+    const list = queues.get(input.QueueUrl as string) ?? [];
+    list.push({
+      body: input.MessageBody as string,
+      ...(input.DelaySeconds !== undefined ? { delay: input.DelaySeconds } : {}),
+      ...(input.MessageGroupId ? { group: input.MessageGroupId } : {}),
+      ...(input.MessageDeduplicationId ? { dedup: input.MessageDeduplicationId } : {}),
+      ...(input.MessageAttributes ? { attributes: input.MessageAttributes } : {}),
     });
+    queues.set(input.QueueUrl as string, list);
+    return { MessageId: 'm' };
+  });
 });
 
 afterAll(() => {
@@ -173,6 +188,37 @@ describe('exported handlers on mocked S3 and SQS', () => {
     expect(
       s3.commandCalls(GetObjectCommand).some((c) => c.args[0].input.Key?.startsWith('deltas/vm-0/1/')),
     ).toBe(true);
+    expect(take(URLS.P2S_DLQ_URL)).toEqual([]);
+
+    // Refused messages are acknowledged after secondary-apply forwarded them, with the reason, to the DLQ.
+    const before = objects.get('state/vm-0/node/secondary.bin');
+    const outOfOrder = JSON.stringify({ ...JSON.parse(toSecondary[0]?.body ?? '{}'), seq: 999 });
+    const refused = fifoEvent([
+      { body: 'not json', group: 'vm-0', dedup: 'x1' },
+      { body: outOfOrder, group: 'vm-0', dedup: 'x2' },
+    ]);
+    expect(await apply(refused)).toEqual({ batchItemFailures: [] });
+    const letters = take(URLS.P2S_DLQ_URL);
+    expect(letters.map((l) => [l.body, l.group, l.dedup])).toEqual(
+      refused.Records.map((r) => [r.body, 'vm-0', `rejected-${r.messageId}`]),
+    );
+    expect(letters.map((l) => l.attributes?.ColoErrorCode?.StringValue)).toEqual([
+      'invalid-message',
+      expect.any(String),
+    ]);
+    for (const l of letters) {
+      expect(l.attributes?.ColoRejectedBy?.StringValue).toBe('primary'); // POWERTOOLS_SERVICE_NAME of STACK_ENV
+      expect(l.attributes?.ColoErrorMessage?.StringValue).toMatch(/\w/);
+      expect(l.attributes?.ColoRejectedAt).toEqual({ DataType: 'Number', StringValue: String(T0 + 1600) });
+    }
+    const after = objects.get('state/vm-0/node/secondary.bin');
+    const stateOf = (o: typeof before) =>
+      Buffer.from(
+        encodeSecondaryState(
+          decodeSecondaryDocument(o?.bytes ?? new Uint8Array(), paramsFromEnv(STACK_ENV), 'doc').state,
+        ),
+      );
+    expect(stateOf(after).equals(stateOf(before))).toBe(true);
     const log = objects.get('state/vm-0/log/primary/0000.json');
     expect(
       JSON.parse(Buffer.from(log?.bytes ?? []).toString()).records.map((r: { type: string }) => r.type),

@@ -30,6 +30,17 @@ describe('handlers: a full checkpoint', () => {
     expect(sim.obs.metricValues.get('CheckpointDowntime')?.length).toBe(checkpoints.length);
     expect(sim.obs.logs.some((l) => l.message === 'checkpoint' && l.extra.epoch === 1)).toBe(true);
     expect(sim.metric('Failovers')).toBe(0);
+    // The invocation log names what left: a checkpoint starts with checkpoint-request of its epoch.
+    expect(
+      sim.obs.logs.some(
+        (l) =>
+          l.message === 'invocation' &&
+          JSON.stringify(l.extra.messages).includes('{"type":"checkpoint-request","epoch":1,'),
+      ),
+    ).toBe(true);
+    expect(sim.obs.logs.find((l) => l.message === 'watchdog')?.extra).toMatchObject({
+      source: 'colo.watchdog',
+    });
     expect((await sim.primaryDoc())?.state.epoch).toBe(checkpoints.length + 1);
     // Every chain kept exactly one tick in flight.
     for (const q of Object.values(sim.ticks)) expect(q.messages.length).toBe(1);
@@ -89,6 +100,19 @@ describe('handlers: a rejected delta', () => {
     const rejected = sim.obs.logs.find((l) => l.message === 'input rejected');
     expect(rejected?.extra).toMatchObject({ code: 'claim-mismatch' });
     expect(sim.metric('InputsRejected')).toBe(1);
+    // The evidence went to the dead-letter queue before the record was acknowledged.
+    expect(sim.deadLetters).toEqual([
+      {
+        body: records[bad]?.body,
+        groupId: sim.params.vmId,
+        messageId: records[bad]?.messageId,
+        code: 'claim-mismatch',
+        detail: expect.stringMatching(/SHA-256/),
+        rejectedBy: 'secondary-apply',
+        at: sim.clock.now(),
+      },
+    ]);
+    expect(sim.metric('RejectedForwarded')).toBe(1);
     const after = await sim.secondaryDoc();
     expect(
       Buffer.from(encodeSecondaryState(after?.state as never)).equals(
@@ -133,6 +157,24 @@ describe('handlers: a rejected delta', () => {
     const redelivered = await sim.secondaryApply(sqsEvent(records.slice(badIndex)));
     expect(redelivered.batchItemFailures.length).toBe(records.length - badIndex);
     expect((await sim.secondaryDoc())?.state.inSeq).toBe(doc?.state.inSeq);
+    // SQS's redrive moves it to the DLQ after maxReceiveCount; the handler forwards nothing itself.
+    expect(sim.deadLetters).toEqual([]);
+  });
+
+  test('a refused record whose forward fails is still acknowledged; its body and reason are logged', async () => {
+    const sim = new HandlerSim(handlerParams({ policy: 'fixed' }));
+    await corruptNextRound(sim);
+    sim.deadLettersFailing = true;
+    const records = sim.fifoRecords(sim.p2s.take(), 'p2s.fifo');
+    const bad = records.findIndex((r) => JSON.parse(r.body).type === 'delta');
+    expect(await sim.secondaryApply(sqsEvent(records))).toEqual({ batchItemFailures: [] });
+    expect(sim.deadLetters).toEqual([]);
+    expect(sim.metric('DeadLetterForwardFailures')).toBe(1);
+    const kept = sim.obs.logs.find((l) => l.level === 'error' && /could not be forwarded/.test(l.message));
+    expect(kept?.extra).toMatchObject({
+      error: { message: 'DLQ unavailable' },
+      letter: { body: records[bad]?.body, code: 'claim-mismatch' },
+    });
   });
 
   test('a record whose object cannot be read fails with every later record; a redelivery applies them', async () => {

@@ -10,6 +10,7 @@ import {
   type TimerName,
   tickDelaySeconds,
 } from '../../../lambda/adapters/contract.ts';
+import type { DeadLetter } from '../../../lambda/adapters/sqs-dead-letters.ts';
 import { createCheckpointTimerHandler } from '../../../lambda/handlers/checkpoint-timer.ts';
 import { createHeartbeatMonitorHandler } from '../../../lambda/handlers/heartbeat-monitor.ts';
 import type {
@@ -175,6 +176,10 @@ export class HandlerSim {
   readonly tickArm: ReturnType<typeof createTickArmHandler>;
   /** Channel records a secondary-apply answer asked to be delivered again, by message id. */
   readonly redeliverP2S: SQSRecord[] = [];
+  /** What secondary-apply forwarded to the P → S dead-letter queue. */
+  readonly deadLetters: DeadLetter[] = [];
+  /** Makes every dead-letter forward throw while set. */
+  deadLettersFailing = false;
 
   constructor(
     readonly params: ColoParams,
@@ -183,12 +188,22 @@ export class HandlerSim {
     const common = { params, now: this.clock.now, sleep: this.clock.sleep, obs: this.obs, rejected };
     this.primaryDeps = { ...common, ports: { state: this.state, deltas: this.deltas, channel: this.p2s } };
     this.secondaryDeps = { ...common, ports: { state: this.state, deltas: this.deltas, channel: this.s2p } };
+    const applyDeps: NodeHandlerDeps = {
+      ...this.secondaryDeps,
+      service: 'secondary-apply',
+      deadLetters: {
+        forward: async (letter) => {
+          if (this.deadLettersFailing) throw new Error('DLQ unavailable');
+          this.deadLetters.push(letter);
+        },
+      },
+    };
     const tickDeps = (base: NodeHandlerDeps, timer: TimerName): TickConsumerDeps => ({
       ...base,
       ticks: this.ticks[timer],
     });
     this.primary = createPrimaryHandler(this.primaryDeps);
-    this.secondaryApply = createSecondaryApplyHandler(this.secondaryDeps);
+    this.secondaryApply = createSecondaryApplyHandler(applyDeps);
     this.checkpointTimer = createCheckpointTimerHandler(tickDeps(this.primaryDeps, 'checkpoint'));
     this.pendingCheckTimer = createPendingCheckTimerHandler(tickDeps(this.primaryDeps, 'pending-check'));
     this.heartbeatMonitor = createHeartbeatMonitorHandler(tickDeps(this.secondaryDeps, 'heartbeat'));
