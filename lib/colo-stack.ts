@@ -226,6 +226,10 @@ export class ColoStack extends Stack {
       });
     fns['secondary-apply'].addEventSource(channelSource(this.p2s));
     fns.primary.addEventSource(channelSource(this.s2p));
+    // A message the secondary refuses is acknowledged (redelivering it cannot succeed and would block the
+    // FIFO group), after secondary-apply has forwarded it, with the reason, to the channel's DLQ itself.
+    this.p2s.deadLetterQueue.grantSendMessages(fns['secondary-apply']);
+    fns['secondary-apply'].addEnvironment(ENV.p2sDlqUrl, this.p2s.deadLetterQueue.queueUrl);
 
     // Least privilege: exact actions, one prefix each, driven by the tables above.
     for (const name of FUNCTION_NAMES) {

@@ -282,7 +282,11 @@ describe('functions', () => {
       HEARTBEAT_TICK_QUEUE_URL: ref(ids.ticks.heartbeat),
     });
     expect(env('primary')).toEqual({ ...common, P2S_QUEUE_URL: ref(ids.p2s) });
-    expect(env('secondary-apply')).toEqual({ ...common, S2P_QUEUE_URL: ref(ids.s2p) });
+    expect(env('secondary-apply')).toEqual({
+      ...common,
+      S2P_QUEUE_URL: ref(ids.s2p),
+      P2S_DLQ_URL: ref(ids.p2sDlq),
+    });
     expect(env('heartbeat-monitor')).toEqual({
       ...common,
       S2P_QUEUE_URL: ref(ids.s2p),
@@ -378,14 +382,24 @@ describe('least privilege', () => {
     ]);
   });
 
-  it('secondary-apply: consume p2s, state, read deltas, send on s2p', () => {
+  it('secondary-apply: consume p2s, send refused messages to its DLQ, state, read deltas, send on s2p', () => {
     expect(statements('secondary-apply')).toEqual([
       logs('secondary-apply'),
       allow(CONSUME, arnOf(ids.p2s)),
+      allow(SEND, arnOf(ids.p2sDlq)),
       ...state(),
       allow('s3:GetObject', objectsArn(ids.bucket, 'deltas/')),
       allow(SEND, arnOf(ids.s2p)),
     ]);
+  });
+
+  it('only secondary-apply may send to a channel DLQ', () => {
+    const senders = (dlq: string) =>
+      FUNCTION_NAMES.filter((name) =>
+        JSON.stringify(statements(name)).includes(JSON.stringify(allow(SEND, arnOf(dlq)))),
+      );
+    expect(senders(ids.p2sDlq)).toEqual(['secondary-apply']);
+    expect(senders(ids.s2pDlq)).toEqual([]);
   });
 
   it('heartbeat-monitor: its tick queue, state, send on s2p', () => {
