@@ -9,6 +9,7 @@ import { primaryInvocation } from '../../src/runtime/cloud/index.ts';
 import { channelOptions, consumeChannelBatch } from './lib/channel-consumer.ts';
 import { lazyHandler, type NodeHandlerDeps, primaryDepsFromEnv } from './lib/deps.ts';
 import { parseSqsEvent } from './lib/sqs.ts';
+import { withVirtualClock } from './lib/virtual-clock.ts';
 
 /** The handler over explicit dependencies (tests pass in-memory ports and a virtual clock). */
 export function createPrimaryHandler(deps: NodeHandlerDeps): (event: unknown) => Promise<SQSBatchResponse> {
@@ -21,5 +22,11 @@ export function createPrimaryHandler(deps: NodeHandlerDeps): (event: unknown) =>
   };
 }
 
-/** Lambda entry point (SQS event source on the S → P queue, `ReportBatchItemFailures`). */
-export const handler = lazyHandler(() => createPrimaryHandler(primaryDepsFromEnv('primary')));
+/**
+ * Lambda entry point (SQS event source on the S → P queue, `ReportBatchItemFailures`); also answers the
+ * default-off virtual-clock event of conformance runs (lib/virtual-clock.ts).
+ */
+export const handler = lazyHandler(() => {
+  const deps = primaryDepsFromEnv('primary');
+  return withVirtualClock(createPrimaryHandler(deps), deps, 'primary');
+});

@@ -15,6 +15,7 @@ import { channelOptions, consumeChannelBatch } from './lib/channel-consumer.ts';
 import { lazyHandler, type NodeHandlerDeps, secondaryApplyDepsFromEnv } from './lib/deps.ts';
 import { recordFailover } from './lib/failover.ts';
 import { parseSqsEvent } from './lib/sqs.ts';
+import { withVirtualClock } from './lib/virtual-clock.ts';
 
 /** The handler over explicit dependencies. */
 export function createSecondaryApplyHandler(
@@ -30,5 +31,11 @@ export function createSecondaryApplyHandler(
   };
 }
 
-/** Lambda entry point (SQS event source on the P → S queue, `ReportBatchItemFailures`). */
-export const handler = lazyHandler(() => createSecondaryApplyHandler(secondaryApplyDepsFromEnv()));
+/**
+ * Lambda entry point (SQS event source on the P → S queue, `ReportBatchItemFailures`); also answers the
+ * default-off virtual-clock event of conformance runs (lib/virtual-clock.ts).
+ */
+export const handler = lazyHandler(() => {
+  const deps = secondaryApplyDepsFromEnv();
+  return withVirtualClock(createSecondaryApplyHandler(deps), deps, 'secondary');
+});

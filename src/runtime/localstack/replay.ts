@@ -16,25 +16,53 @@ import { memoryDigest } from '../../engine/memory/digest.ts';
 import type { CheckpointRecord, RoundRecord } from '../../engine/metrics/records.ts';
 import type { ColoParams } from '../../engine/params.ts';
 import type { DeltaStore, MessageChannel, StateStore } from '../../engine/ports.ts';
-import type { PrimaryInput } from '../../engine/primary/primary.ts';
-import type { PrimaryState } from '../../engine/primary/state.ts';
 import type { ColoMessage } from '../../engine/protocol/messages.ts';
+import { VirtualClock } from '../cloud/clock.ts';
 import type { CloudPorts } from '../cloud/cloud-ports.ts';
-import {
-  type InvocationOptions,
-  type InvocationResult,
-  type NodeSpec,
-  type PreparedInput,
-  runInvocation,
-} from '../cloud/driver.ts';
-import { parseBody } from '../cloud/inbound.ts';
-import { VirtualClock } from '../cloud/index.ts';
+import type { InputOutcome } from '../cloud/driver.ts';
 import { readLog } from '../cloud/metrics-log.ts';
-import { PRIMARY_SPEC } from '../cloud/primary-invocation.ts';
-import { type SecondaryCloudInput, secondaryInvocation } from '../cloud/secondary-invocation.ts';
 import { readPrimaryDocument, readSecondaryDocument } from '../cloud/status.ts';
 import type { Node } from '../embedded/run.ts';
 import { formatKey, type MessageKey, messageKey, type ScheduledStep, sameKey } from './schedule.ts';
+import { replayStep, type StepInput } from './step.ts';
+
+/** What one step did, as the replay needs it. */
+export interface StepOutcome {
+  /** The invocation's outcome for its one input. */
+  outcomes: InputOutcome[];
+  /** Messages the invocation put on its channel, in order. */
+  sent: MessageKey[];
+  /** The node's virtual clock when the invocation ended, ms (later than its start if a commit settled). */
+  clock: number;
+}
+
+/**
+ * Runs one step somewhere: `node` gets `input` at virtual time `now` (ms). The default runs
+ * {@link replayStep} in this process; `lambda-stepper.ts` invokes the deployed functions instead.
+ */
+export type Stepper = (node: Node, now: number, input: StepInput) => Promise<StepOutcome>;
+
+/** Key of a message a node sent. */
+export function keyOf(from: Node, m: Pick<ColoMessage, 'type' | 'epoch' | 'seq'>): MessageKey {
+  return { from, type: m.type, epoch: m.epoch, seq: m.seq };
+}
+
+/** A {@link Stepper} running the cloud runtime in this process on `ports`. */
+export function inProcessStepper(
+  ports: ReplayPorts,
+  params: ColoParams,
+  options: { runtimeCompletions?: boolean } = {},
+): Stepper {
+  const portsOf: Record<Node, CloudPorts> = {
+    primary: { state: ports.state, deltas: ports.deltas, channel: ports.p2s.send },
+    secondary: { state: ports.state, deltas: ports.deltas, channel: ports.s2p.send },
+  };
+  return async (node, now, input) => {
+    const clock = new VirtualClock(now);
+    const r = await replayStep(node, portsOf[node], params, clock, input, options);
+    return { outcomes: r.outcomes, sent: r.sent.map((m) => keyOf(node, m)), clock: clock.now() };
+  };
+}
 
 /** The receiving end of a channel: message bodies in channel order. */
 export interface Inbox {
@@ -80,6 +108,8 @@ export interface ReplayOptions {
    * Default false.
    */
   runtimeCompletions?: boolean;
+  /** Where steps run; default {@link inProcessStepper} on the replay's ports. */
+  stepper?: Stepper;
 }
 
 /** An input the cloud runtime did not apply (refused, duplicate, or not processed). */
@@ -118,30 +148,12 @@ export interface ReplayResult {
   wallMs: number;
 }
 
-/** The primary as the replay drives it: the runtime's own spec, but completions come from the schedule. */
-const REPLAY_PRIMARY_SPEC: NodeSpec<PrimaryState, PrimaryInput> = { ...PRIMARY_SPEC, completion: undefined };
-
-function preparePrimary(input: PrimaryInput | { type: 'body'; body: string }): PreparedInput<PrimaryInput> {
-  if (input.type !== 'body') return { index: 0, resolve: () => input };
-  const parsed = parseBody(input.body);
-  if (!parsed.ok) return { index: 0, invalid: parsed.error, resolve: () => ({ type: 'tick' }) };
-  return {
-    index: 0,
-    ...(parsed.envelope ? { envelope: parsed.envelope } : {}),
-    resolve: () => ({ type: 'message', message: parsed.raw }),
-  };
-}
-
 function keyOfBody(from: Node, body: string): MessageKey | undefined {
   try {
     return messageKey(from, JSON.parse(body));
   } catch {
     return undefined;
   }
-}
-
-function keyOf(from: Node, m: ColoMessage): MessageKey {
-  return { from, type: m.type, epoch: m.epoch, seq: m.seq };
 }
 
 /**
@@ -159,11 +171,9 @@ export async function replaySchedule(
 ): Promise<ReplayResult> {
   const t0 = performance.now();
   const receiveWaitMs = options.receiveWaitMs ?? 5000;
-  const clocks = { primary: new VirtualClock(0), secondary: new VirtualClock(0) };
-  const portsOf: Record<Node, CloudPorts> = {
-    primary: { state: ports.state, deltas: ports.deltas, channel: ports.p2s.send },
-    secondary: { state: ports.state, deltas: ports.deltas, channel: ports.s2p.send },
-  };
+  const stepper = options.stepper ?? inProcessStepper(ports, params, options);
+  // Each node's own virtual time: a step never runs before the node's previous invocation ended.
+  const clocks: Record<Node, number> = { primary: 0, secondary: 0 };
   const inboxOf: Record<Node, Inbox> = { primary: ports.s2p.inbox, secondary: ports.p2s.inbox };
   const out: Omit<ReplayResult, 'checkpoints' | 'rounds' | 'commits' | 'final' | 'wallMs'> = {
     sent: [],
@@ -173,10 +183,11 @@ export async function replaySchedule(
     anomalies: [],
     steps: 0,
   };
-
-  const note = (node: Node, at: number, result: InvocationResult<unknown>): void => {
-    for (const m of result.sent) out.sent.push(keyOf(node, m));
-    for (const o of result.outcomes) {
+  const run = async (node: Node, at: number, input: StepInput): Promise<void> => {
+    const r = await stepper(node, Math.max(at, clocks[node]), input);
+    clocks[node] = Math.max(clocks[node], r.clock);
+    out.sent.push(...r.sent);
+    for (const o of r.outcomes) {
       if (o.status === 'applied') continue;
       out.anomalies.push({
         node,
@@ -187,29 +198,8 @@ export async function replaySchedule(
       });
     }
   };
-  const invokePrimary = async (at: number, input: PrimaryInput | { type: 'body'; body: string }) => {
-    const clock = clocks.primary;
-    const opts: InvocationOptions = { sleep: clock.sleep };
-    const result = await runInvocation(
-      options.runtimeCompletions ? PRIMARY_SPEC : REPLAY_PRIMARY_SPEC,
-      portsOf.primary,
-      params,
-      clock.now,
-      [preparePrimary(input)],
-      opts,
-    );
-    note('primary', at, result);
-  };
-  const invokeSecondary = async (at: number, input: SecondaryCloudInput) => {
-    const clock = clocks.secondary;
-    const result = await secondaryInvocation(portsOf.secondary, params, clock.now, [input], {
-      sleep: clock.sleep,
-    });
-    note('secondary', at, result);
-  };
 
   for (const step of steps) {
-    clocks[step.node].setTo(step.at);
     switch (step.input) {
       case 'message': {
         const body = await inboxOf[step.node].receive(receiveWaitMs);
@@ -223,27 +213,21 @@ export async function replaySchedule(
           out.divergence = `at ${step.at} ms: expected ${formatKey(step.message)}, the channel held ${got ? formatKey(got) : `a malformed body ${body.slice(0, 80)}`}`;
           break;
         }
-        if (step.node === 'primary') await invokePrimary(step.at, { type: 'body', body });
-        else await invokeSecondary(step.at, { type: 'message', body });
+        await run(step.node, step.at, { type: 'message', body });
         break;
       }
       case 'send-complete':
         if (options.runtimeCompletions) break;
-        await invokePrimary(
+        await run(
+          step.node,
           step.at,
           step.error === undefined
             ? { type: 'send-complete', sendId: step.sendId }
             : { type: 'send-complete', sendId: step.sendId, error: step.error },
         );
         break;
-      case 'tick':
-        if (step.node === 'primary') await invokePrimary(step.at, { type: 'tick' });
-        else await invokeSecondary(step.at, { type: 'tick' });
-        break;
-      case 'start':
-      case 'failover':
-        if (step.node !== 'secondary') throw new Error(`${step.input} scheduled for the primary`);
-        await invokeSecondary(step.at, { type: step.input });
+      default:
+        await run(step.node, step.at, { type: step.input });
         break;
     }
     if (out.divergence) break;

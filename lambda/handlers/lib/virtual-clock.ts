@@ -1,0 +1,144 @@
+/**
+ * The virtual-clock event of the `primary` and `secondary-apply` functions, for conformance runs that
+ * replay an embedded run's schedule inside the deployed functions (docs/conformance.md). Invoked directly:
+ *
+ * ```json
+ * { "source": "colo.virtual-clock", "vmId": "conf-lambda", "now": 2779.37,
+ *   "input": { "type": "message", "body": "{…}" } }
+ * ```
+ *
+ * The function runs one cloud-runtime invocation of its node with that one input at virtual time `now` (ms;
+ * the secondary's commit settles on the same clock) instead of the wall clock, and with the primary's send
+ * completions left to `send-complete` inputs — `replayStep` in `src/runtime/localstack/step.ts`, the very
+ * code the in-process replay runs. Inputs: `tick`, `message` (a channel body), `send-complete` (primary),
+ * `start` and `failover` (secondary).
+ *
+ * **Off by default.** The function honours the event only when its environment has
+ * `COLO_VIRTUAL_CLOCK=allow`, which the stack never sets; the conformance test sets it on its own stack
+ * (UpdateFunctionConfiguration). Otherwise the event is refused with {@link VirtualClockRefusedError}, so
+ * a stray invocation can never move a live VM's clock.
+ */
+import { z } from 'zod';
+import { VirtualClock } from '../../../src/runtime/cloud/clock.ts';
+import { prettify } from '../../../src/runtime/cloud/zod-errors.ts';
+import { replayStep, type StepInput } from '../../../src/runtime/localstack/step.ts';
+import type { Env } from '../../adapters/env.ts';
+import type { NodeHandlerDeps } from './deps.ts';
+import { reportInvocation } from './observability.ts';
+
+/** `source` of a virtual-clock event. */
+export const VIRTUAL_CLOCK_SOURCE = 'colo.virtual-clock';
+
+/** Environment variable that enables the event (value `allow`). */
+export const VIRTUAL_CLOCK_ENV = 'COLO_VIRTUAL_CLOCK';
+
+/** The event was not honoured (not enabled, malformed, another VM, an input this node does not take). */
+export class VirtualClockRefusedError extends Error {
+  override readonly name = 'VirtualClockRefusedError';
+}
+
+const inputSchema = z.discriminatedUnion('type', [
+  z.strictObject({ type: z.literal('start') }),
+  z.strictObject({ type: z.literal('tick') }),
+  z.strictObject({ type: z.literal('failover') }),
+  z.strictObject({ type: z.literal('message'), body: z.string() }),
+  z.strictObject({
+    type: z.literal('send-complete'),
+    sendId: z.int().min(1),
+    error: z.string().optional(),
+  }),
+]);
+
+const eventSchema = z.strictObject({
+  source: z.literal(VIRTUAL_CLOCK_SOURCE),
+  vmId: z.string().min(1),
+  now: z.number().finite().min(0),
+  input: inputSchema,
+});
+
+/** A virtual-clock event. */
+export type VirtualClockEvent = z.infer<typeof eventSchema>;
+
+/** What the function answers. */
+export interface VirtualClockResponse {
+  /** VM and node. */
+  vmId: string;
+  node: 'primary' | 'secondary';
+  /** The virtual clock when the invocation ended, ms. */
+  clock: number;
+  /** The invocation's outcome for its input. */
+  outcomes: { status: string; code?: string; detail?: string }[];
+  /** Messages sent, in order: type, epoch, seq. */
+  sent: { type: string; epoch: number; seq: number }[];
+}
+
+/** True when `event` claims to be a virtual-clock event (it is validated by {@link virtualClockStep}). */
+export function isVirtualClockEvent(event: unknown): boolean {
+  return (event as { source?: unknown } | null)?.source === VIRTUAL_CLOCK_SOURCE;
+}
+
+/** True when the environment enables virtual-clock events. */
+export function virtualClockAllowed(env: Env = process.env): boolean {
+  return env[VIRTUAL_CLOCK_ENV]?.trim() === 'allow';
+}
+
+/**
+ * Runs a virtual-clock event on `node`.
+ *
+ * @throws VirtualClockRefusedError when not enabled, malformed, for another VM, or an input the node does
+ *   not take; whatever the invocation throws.
+ */
+export async function virtualClockStep(
+  deps: NodeHandlerDeps,
+  node: 'primary' | 'secondary',
+  event: unknown,
+  env: Env = process.env,
+): Promise<VirtualClockResponse> {
+  if (!virtualClockAllowed(env)) {
+    throw new VirtualClockRefusedError(
+      `virtual-clock events are off for this function (set ${VIRTUAL_CLOCK_ENV}=allow to enable them)`,
+    );
+  }
+  const parsed = eventSchema.safeParse(event);
+  if (!parsed.success)
+    throw new VirtualClockRefusedError(`malformed virtual-clock event: ${prettify(parsed.error)}`);
+  const e = parsed.data;
+  if (e.vmId !== deps.params.vmId) {
+    throw new VirtualClockRefusedError(
+      `virtual-clock event for VM ${e.vmId}; this is VM ${deps.params.vmId}`,
+    );
+  }
+  const takes =
+    node === 'primary' ? ['tick', 'message', 'send-complete'] : ['start', 'tick', 'failover', 'message'];
+  if (!takes.includes(e.input.type)) {
+    throw new VirtualClockRefusedError(`the ${node} takes no ${e.input.type} input`);
+  }
+  const clock = new VirtualClock(e.now);
+  const result = await replayStep(node, deps.ports, deps.params, clock, e.input as StepInput);
+  reportInvocation(deps.obs, result);
+  deps.obs.metrics.publishStoredMetrics();
+  return {
+    vmId: e.vmId,
+    node,
+    clock: clock.now(),
+    outcomes: result.outcomes.map((o) => ({
+      status: o.status,
+      ...(o.code !== undefined ? { code: o.code } : {}),
+      ...(o.detail !== undefined ? { detail: o.detail } : {}),
+    })),
+    sent: result.sent.map((m) => ({ type: m.type, epoch: m.epoch, seq: m.seq })),
+  };
+}
+
+/**
+ * Wraps a channel consumer's handler so that it also answers virtual-clock events (when enabled); every
+ * other event goes to `handler` unchanged.
+ */
+export function withVirtualClock<R>(
+  handler: (event: unknown) => Promise<R>,
+  deps: NodeHandlerDeps,
+  node: 'primary' | 'secondary',
+  env: Env = process.env,
+): (event: unknown) => Promise<R | VirtualClockResponse> {
+  return (event) => (isVirtualClockEvent(event) ? virtualClockStep(deps, node, event, env) : handler(event));
+}
