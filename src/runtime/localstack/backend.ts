@@ -187,7 +187,7 @@ async function queueDepth(clients: Clients, queueUrl: string): Promise<number> {
  *
  * @returns False when that did not happen within `timeoutMs`.
  */
-async function waitQuiet(
+export async function waitQuiet(
   clients: Clients,
   outputs: StackOutputs,
   vmId: string,
@@ -218,8 +218,8 @@ async function waitQuiet(
   }
 }
 
-/** Forgets the VM's previous run: queues purged, node documents, logs and deltas deleted, chains stale. */
-async function reset(
+/** Forgets the VM's previous run (call it when the VM is stopped and quiet): queues purged, node documents, logs and deltas deleted, chains stale. */
+export async function reset(
   clients: Clients,
   outputs: StackOutputs,
   state: S3StateStore,

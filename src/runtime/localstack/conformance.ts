@@ -14,13 +14,15 @@ import type { ColoMessage } from '../../engine/protocol/messages.ts';
 import { serializeMessage } from '../../wire/message-schema.ts';
 import type { LinkParams } from '../embedded/link.ts';
 import { type Clients, type ScratchResources, SqsInbox } from './aws.ts';
+import { type LambdaStepperStats, lambdaStepper } from './lambda-stepper.ts';
 import { type ReplayOptions, type ReplayResult, replaySchedule } from './replay.ts';
 import type { ScheduledStep } from './schedule.ts';
+import type { StackOutputs } from './stack.ts';
 
 /**
  * The conformance scenario: a 16 MiB guest with a hot set of 256 pages written 1 200 times a second plus 800
  * cold first touches a second, checkpoints every 2 700 ms, pending checks every 1 000 ms with a 1 MiB
- * threshold, on a 40 Mbit/s link with 1 ms latency, for 10 s. Small enough to replay over real S3 and SQS
+ * threshold, a 10 s heartbeat timeout, on a 40 Mbit/s link with 1 ms latency, for 10 s. Small enough to replay over real S3 and SQS
  * in seconds, and slow enough on the link that sends take hundreds of ms: three timer checkpoints that fall
  * due while a background round is still leaving (and so start at that round's completion), pending checks
  * that find a round in flight, six rounds — each of which depends on the modelled completion times the
@@ -43,6 +45,9 @@ export function conformanceScenario(vmId: string): {
       pendingCheckIntervalMs: 1000,
       thresholdBytes: 1024 * 1024,
       policy: 'fixed',
+      // Heartbeats keep arriving in the replay; on the wall clock (`colo run --backend localstack` on the
+      // same stack) LocalStack's tick latency under load could make 3 s a spurious failover.
+      heartbeatTimeoutMs: 10_000,
     },
     link: { bandwidthBytesPerSec: 40e6 / 8, latencyMs: 1 },
     durationMs: 10_000,
@@ -58,6 +63,7 @@ export const CONFORMANCE_STACK_CONTEXT: Readonly<Record<string, string>> = {
   pendingCheckIntervalMs: '1000',
   thresholdBytes: String(1024 * 1024),
   policy: 'fixed',
+  heartbeatTimeoutMs: '10000',
 };
 
 /** Options of {@link replayOnLocalStack}. */
@@ -107,4 +113,45 @@ export async function replayOnLocalStack(
     replayOptions,
   );
   return { ...result, sqs: { toSecondary: toSecondary.stats, toPrimary: toPrimary.stats } };
+}
+
+/** What a replay inside the deployed functions did besides its result. */
+export interface LambdaReplay extends LocalStackReplay {
+  /** Invoke calls and their summed round-trip time, ms. */
+  lambda: LambdaStepperStats;
+}
+
+/**
+ * Replays `steps` inside the deployed stack's `primary` and `secondary-apply` functions (real Invoke with a
+ * virtual-clock event per step), receiving every message from the stack's own FIFO queues. The stack must
+ * be in replay mode (`enterReplayMode`) and run the same parameters as the embedded run (`params`: compare
+ * them with `deployedParams` first).
+ */
+export async function replayInLambda(
+  steps: readonly ScheduledStep[],
+  params: ColoParams,
+  clients: Clients,
+  outputs: StackOutputs,
+  options: ReplayOptions = {},
+): Promise<LambdaReplay> {
+  const toSecondary = new SqsInbox(clients.sqs, outputs.p2sQueueUrl);
+  const toPrimary = new SqsInbox(clients.sqs, outputs.s2pQueueUrl);
+  const stats: LambdaStepperStats = { invocations: 0, totalMs: 0 };
+  const sentByFunctions: MessageChannel = {
+    send: async () => {
+      throw new Error('in a Lambda replay the functions send, not the driver');
+    },
+  };
+  const result = await replaySchedule(
+    steps,
+    params,
+    {
+      state: new S3StateStore({ bucket: outputs.bucketName, client: clients.s3 }),
+      deltas: new S3DeltaStore({ bucket: outputs.bucketName, client: clients.s3 }),
+      p2s: { send: sentByFunctions, inbox: toSecondary },
+      s2p: { send: sentByFunctions, inbox: toPrimary },
+    },
+    { ...options, stepper: lambdaStepper(clients, outputs, stats) },
+  );
+  return { ...result, sqs: { toSecondary: toSecondary.stats, toPrimary: toPrimary.stats }, lambda: stats };
 }

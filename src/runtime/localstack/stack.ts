@@ -33,6 +33,7 @@ export interface StackOutputs {
   tickQueueUrls: Record<TimerName, string>;
   /** Function names. */
   primaryFunction: string;
+  secondaryApplyFunction: string;
   tickArmFunction: string;
 }
 
@@ -47,6 +48,7 @@ const REQUIRED = [
   'PendingCheckTickQueueUrl',
   'HeartbeatTickQueueUrl',
   'PrimaryFunctionName',
+  'SecondaryApplyFunctionName',
   'TickArmFunctionName',
 ] as const;
 
@@ -80,6 +82,7 @@ export function outputsFromRecord(
       heartbeat: o.HeartbeatTickQueueUrl,
     },
     primaryFunction: o.PrimaryFunctionName,
+    secondaryApplyFunction: o.SecondaryApplyFunctionName,
     tickArmFunction: o.TickArmFunctionName,
   };
 }

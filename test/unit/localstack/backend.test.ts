@@ -33,6 +33,7 @@ const OUTPUTS: Record<string, string> = {
   PendingCheckTickQueueUrl: 'q/pc',
   HeartbeatTickQueueUrl: 'q/hb',
   PrimaryFunctionName: 'primary-fn',
+  SecondaryApplyFunctionName: 'secondary-apply-fn',
   TickArmFunctionName: 'tick-arm-fn',
   WatchdogRuleName: 'rule',
 };
