@@ -1,23 +1,36 @@
 /**
- * CDK app entry: one `ColoStack` (stack name from context `stackName`, default `ColoServerless`), checked by
- * cdk-nag's AWS Solutions rules (cdk-nag 3 runs as a CDK policy-validation plugin: a finding that is not
- * acknowledged with a reason fails synthesis). Run through the pinned CLI (`npm run synth`, `npm run cdk -- deploy`) or
- * directly (`npx tsx bin/app.ts`).
+ * CDK app entry: one `ColoStack` (stack name from context `stackName`, default `ColoServerless`) — or, with
+ * context `stackSet=<file>`, one per entry of that stack set (lib/stack-set.ts: several VMs from one
+ * synthesis) — checked by cdk-nag's AWS Solutions rules (cdk-nag 3 runs as a CDK policy-validation plugin:
+ * a finding that is not acknowledged with a reason fails synthesis). Run through the pinned CLI
+ * (`npm run synth`, `npm run cdk -- deploy`, `npm run deploy:local`) or directly (`npx tsx bin/app.ts`).
  */
 import { App, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { ColoStack } from '../lib/colo-stack.ts';
+import { readStackSet, STACK_NAME_PATTERN, type StackSetEntry } from '../lib/stack-set.ts';
 
 const app = new App();
-const stackName: unknown = app.node.tryGetContext('stackName') ?? 'ColoServerless';
-if (typeof stackName !== 'string' || !/^[A-Za-z][A-Za-z0-9-]{0,127}$/.test(stackName)) {
-  throw new Error(
-    `context "stackName" must be a CloudFormation stack name, got ${JSON.stringify(stackName)}`,
-  );
+const stackSet: unknown = app.node.tryGetContext('stackSet');
+let stacks: StackSetEntry[];
+if (stackSet !== undefined && stackSet !== '') {
+  if (typeof stackSet !== 'string') throw new Error('context "stackSet" must be the path of a JSON file');
+  stacks = readStackSet(stackSet);
+} else {
+  const stackName: unknown = app.node.tryGetContext('stackName') ?? 'ColoServerless';
+  if (typeof stackName !== 'string' || !STACK_NAME_PATTERN.test(stackName)) {
+    throw new Error(
+      `context "stackName" must be a CloudFormation stack name, got ${JSON.stringify(stackName)}`,
+    );
+  }
+  stacks = [{ stackName, context: {} }];
 }
-new ColoStack(app, stackName, {
-  description: 'COLO VM replication with background dirty-RAM migration, on Lambda, SQS FIFO and S3',
-  env: { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION },
-});
+for (const { stackName, context } of stacks) {
+  new ColoStack(app, stackName, {
+    description: 'COLO VM replication with background dirty-RAM migration, on Lambda, SQS FIFO and S3',
+    env: { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION },
+    context,
+  });
+}
 Validations.of(app).addPlugins(new AwsSolutionsChecks(app, { verbose: true }));
 app.synth();

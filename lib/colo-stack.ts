@@ -94,6 +94,11 @@ export const EVENT_SOURCE_BATCH_SIZE = 10;
 export interface ColoStackProps extends StackProps {
   /** Parameter values used where the context gives none (context wins); defaults fill the rest. */
   readonly parameters?: Partial<ColoParameters>;
+  /**
+   * Context scoped to this stack: it wins over the app's context (`cdk.json`, `-c key=value`) for the keys
+   * it names — how one app holds several VMs with different parameters (a stack set, see `bin/app.ts`).
+   */
+  readonly context?: Readonly<Record<string, unknown>>;
 }
 
 function pascal(name: string): string {
@@ -124,6 +129,7 @@ export class ColoStack extends Stack {
    */
   constructor(scope: Construct, id: string, props: ColoStackProps = {}) {
     super(scope, id, props);
+    for (const [key, value] of Object.entries(props.context ?? {})) this.node.setContext(key, value);
     const p = parametersFromContext(this.node, props.parameters);
     this.parameters = p;
 

@@ -4,10 +4,15 @@
 #   npm run deploy:local                                   # stack ColoServerless, VM vm-0, cdk.json defaults
 #   npm run deploy:local -- -c stackName=Colo-vm-1 -c vmId=vm-1 -c checkpointDelayMs=5000
 #   npm run deploy:local -- --outputs-file out.json        # where the stack outputs go
+#   npm run deploy:local -- --stack-set vms.json           # several stacks from one synthesis (lib/stack-set.ts)
 #
 # Arguments:
 #   -c KEY=VALUE, --context KEY=VALUE   CDK context (stack parameters, see docs/cloud.md), passed through
-#   --outputs-file FILE                 stack outputs as JSON (default cdk-outputs/<stackName>.json)
+#   --outputs-file FILE                 stack outputs as JSON (default cdk-outputs/<stackName>.json, or
+#                                       cdk-outputs/<stack-set file name>.json)
+#   --stack-set FILE                    deploy every stack of a stack set (JSON: stack name → context), in
+#                                       parallel, from one synthesis
+#   --bootstrap-only                    only make sure the CDK bootstrap stack exists (before parallel deploys)
 #   -h, --help                          this text
 # Context `s3ForcePathStyle=true` is added unless given (functions reach S3 on an IP endpoint).
 #
@@ -27,6 +32,8 @@ ctx=()
 outputs_file=""
 stack_name=""
 has_path_style=0
+bootstrap_only=0
+stack_set=""
 while [ $# -gt 0 ]; do
   case "$1" in
     -c|--context)
@@ -41,17 +48,36 @@ while [ $# -gt 0 ]; do
       shift ;;
     --outputs-file) [ $# -ge 2 ] || die "--outputs-file needs a path"; outputs_file="$2"; shift 2 ;;
     --outputs-file=*) outputs_file="${1#*=}"; shift ;;
-    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    --bootstrap-only) bootstrap_only=1; shift ;;
+    --stack-set) [ $# -ge 2 ] || die "--stack-set needs a file"; stack_set="$2"; shift 2 ;;
+    --stack-set=*) stack_set="${1#*=}"; shift ;;
+    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
     *) die "unknown argument '$1' (see --help)" ;;
   esac
 done
 [ "$has_path_style" = 1 ] || ctx+=(-c s3ForcePathStyle=true)
-if [ -z "$stack_name" ]; then
-  stack_name="$(node -e 'process.stdout.write(String(JSON.parse(require("fs").readFileSync("cdk.json","utf8")).context?.stackName ?? "ColoServerless"))')"
+targets=()
+if [ -n "$stack_set" ]; then
+  [ -z "$stack_name" ] || die "give either -c stackName=… or --stack-set, not both"
+  [ -f "$stack_set" ] || die "stack set file not found: $stack_set"
+  set_name="$(basename "$stack_set" .json)"
+  ctx+=(-c "stackSet=${stack_set}")
+  mapfile -t targets < <(node -e 'for (const k of Object.keys(JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")))) console.log(k)' "$stack_set") \
+    || die "stack set $stack_set is not a JSON object"
+  [ "${#targets[@]}" -gt 0 ] || die "stack set $stack_set names no stack"
+  outputs_file="${outputs_file:-cdk-outputs/${set_name}.json}"
+  cdk_out="${COLO_CDK_OUT:-cdk.out.deploy/${set_name}}"
+  what="stack set ${set_name} (${targets[*]})"
+else
+  if [ -z "$stack_name" ]; then
+    stack_name="$(node -e 'process.stdout.write(String(JSON.parse(require("fs").readFileSync("cdk.json","utf8")).context?.stackName ?? "ColoServerless"))')"
+  fi
+  [[ "$stack_name" =~ ^[A-Za-z][A-Za-z0-9-]{0,127}$ ]] || die "stackName must be a CloudFormation stack name, got '$stack_name'"
+  targets=("$stack_name")
+  outputs_file="${outputs_file:-cdk-outputs/${stack_name}.json}"
+  cdk_out="${COLO_CDK_OUT:-cdk.out.deploy/${stack_name}}"
+  what="$stack_name"
 fi
-[[ "$stack_name" =~ ^[A-Za-z][A-Za-z0-9-]{0,127}$ ]] || die "stackName must be a CloudFormation stack name, got '$stack_name'"
-outputs_file="${outputs_file:-cdk-outputs/${stack_name}.json}"
-cdk_out="${COLO_CDK_OUT:-cdk.out.deploy/${stack_name}}"
 
 export AWS_ENDPOINT_URL="${AWS_ENDPOINT_URL:-http://127.0.0.1:4566}"
 export AWS_ENDPOINT_URL_S3="${AWS_ENDPOINT_URL_S3:-$AWS_ENDPOINT_URL}"
@@ -106,13 +132,15 @@ case "$status" in
     say "bootstrapped in $(( $(date +%s) - start )) s" ;;
 esac
 
+[ "$bootstrap_only" = 0 ] || exit 0
+
 # 3. Deploy (synth bundles the functions with the local esbuild; change sets as on AWS).
 mkdir -p "$(dirname "$outputs_file")"
-say "deploying ${stack_name} to ${AWS_ENDPOINT_URL} (context: ${ctx[*]}) ..."
+say "deploying ${what} to ${AWS_ENDPOINT_URL} (context: ${ctx[*]}) ..."
 t0=$(date +%s)
-if ! npx cdk deploy "$stack_name" --require-approval never --no-notices --progress events \
-  --output "${cdk_out}" --outputs-file "$outputs_file" "${ctx[@]}"; then
-  die "cdk deploy of ${stack_name} failed (LocalStack log: localstack/.state/localstack.log)"
+if ! npx cdk deploy "${targets[@]}" --require-approval never --no-notices --progress events \
+  --concurrency "${#targets[@]}" --output "${cdk_out}" --outputs-file "$outputs_file" "${ctx[@]}"; then
+  die "cdk deploy of ${what} failed (LocalStack log: localstack/.state/localstack.log)"
 fi
 [ -s "$outputs_file" ] || die "cdk deploy wrote no outputs to ${outputs_file}"
-say "deployed ${stack_name} in $(( $(date +%s) - t0 )) s (total $(( $(date +%s) - start )) s); outputs: ${outputs_file}"
+say "deployed ${what} in $(( $(date +%s) - t0 )) s (total $(( $(date +%s) - start )) s); outputs: ${outputs_file}"
