@@ -14,6 +14,7 @@ export default defineConfig({
         test: {
           name: 'integration',
           include: ['test/integration/**/*.test.ts'],
+          globalSetup: ['test/integration/setup/colo-stacks.global.ts'],
           testTimeout: 600_000,
           hookTimeout: 600_000,
           fileParallelism: false,

@@ -1,0 +1,346 @@
+/**
+ * The ColoStacks the integration tests run on: the stack set `test/integration/colo-it-stacks.json`, deployed
+ * to LocalStack with `scripts/deploy-local.sh --stack-set` (one synthesis, three stacks in parallel) once per
+ * test run — by the first file that needs them; the others reuse them — and destroyed by the global
+ * teardown (`test/integration/setup/colo-stacks.global.ts`).
+ *
+ * - `live` (ColoItLive, VM `it-live`): a real session — fixed policy with a 256 KiB threshold, so a
+ *   background round leaves at almost every 1 s pending check; checkpoints every 5 s; 8 MiB guest.
+ * - `timer` (ColoItTimer, VM `it-timer`): the checkpoint tick chain is the primary's only clock (pending
+ *   checks hourly, policy none), so every checkpoint is started by `checkpoint-timer`; its chains are
+ *   started by the stack's EventBridge minute rule, never by the tests; heartbeat timeout 15 s.
+ * - `manual` (ColoItManual, VM `it-manual`): every timer hourly and no heartbeat watchdog, so the primary
+ *   stays silent after start and a test can play a (faulty) primary on the P → S channel itself.
+ */
+import { execFile } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import {
+  DeleteStackCommand,
+  DescribeStacksCommand,
+  waitUntilStackDeleteComplete,
+} from '@aws-sdk/client-cloudformation';
+import { DescribeLogStreamsCommand, GetLogEventsCommand } from '@aws-sdk/client-cloudwatch-logs';
+import { GetFunctionConfigurationCommand, InvokeCommand } from '@aws-sdk/client-lambda';
+import { DeleteObjectsCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
+import { controlStateKey, type TimerName, timerStateKey } from '../../../lambda/adapters/contract.ts';
+import { S3DeltaStore } from '../../../lambda/adapters/s3-delta-store.ts';
+import { S3StateStore } from '../../../lambda/adapters/s3-state-store.ts';
+import { paramsFromEnv } from '../../../lambda/handlers/lib/params.ts';
+import type { ColoParams } from '../../../src/engine/params.ts';
+import {
+  type LogRecord,
+  type PrimaryDocument,
+  readLog,
+  readPrimaryDocument,
+  readSecondaryDocument,
+  type SecondaryDocument,
+} from '../../../src/runtime/cloud/index.ts';
+import { clients, ENDPOINT } from './aws.ts';
+
+const exec = promisify(execFile);
+
+/** Which test stack. */
+export type Role = 'live' | 'timer' | 'manual';
+
+/** Every role. */
+export const ROLES: readonly Role[] = ['live', 'timer', 'manual'];
+
+/** The stack set the tests deploy (stack name → context; `npm run deploy:local -- --stack-set <file>`). */
+export const STACK_SET_FILE = 'test/integration/colo-it-stacks.json';
+
+/** Stack name of each role (each is an entry of {@link STACK_SET_FILE}). */
+export const STACK_NAMES: Readonly<Record<Role, string>> = {
+  live: 'ColoItLive',
+  timer: 'ColoItTimer',
+  manual: 'ColoItManual',
+};
+
+/** Where deploy logs, outputs and the run marker go. */
+export const OUT_DIR = 'cdk-outputs';
+
+/** The marker of the run that deployed the stacks (the teardown destroys them when it is its run). */
+export const MARKER = join(OUT_DIR, 'colo-it-run.json');
+
+/** What the marker holds. */
+export interface RunMarker {
+  runId: string;
+  stacks: string[];
+  /** Deploy script run (synthesis + three parallel deploys), ms. */
+  deployMs: number;
+  /** Including the destruction of leftovers, ms. */
+  totalMs: number;
+}
+
+/** Environment of the deploy script (LocalStack endpoint, test credentials). */
+function deployEnv(): NodeJS.ProcessEnv {
+  return {
+    ...process.env,
+    AWS_ENDPOINT_URL: ENDPOINT,
+    AWS_ACCESS_KEY_ID: process.env.AWS_ACCESS_KEY_ID ?? 'test',
+    AWS_SECRET_ACCESS_KEY: process.env.AWS_SECRET_ACCESS_KEY ?? 'test',
+    FORCE_COLOR: '0',
+  };
+}
+
+/** True when CloudFormation has a (not deleted) stack of that name. */
+export async function stackExists(stackName: string): Promise<boolean> {
+  try {
+    const r = await clients().cfn.send(new DescribeStacksCommand({ StackName: stackName }));
+    const status = r.Stacks?.[0]?.StackStatus;
+    return status !== undefined && status !== 'DELETE_COMPLETE';
+  } catch {
+    return false;
+  }
+}
+
+/** Deletes every object of a bucket (LocalStack lists at most 1 000 a page). */
+async function emptyBucket(bucket: string): Promise<void> {
+  const { s3 } = clients();
+  for (let i = 0; i < 100; i++) {
+    const page = await s3.send(new ListObjectsV2Command({ Bucket: bucket, MaxKeys: 1000 }));
+    const keys = (page.Contents ?? []).flatMap((o) => (o.Key ? [{ Key: o.Key }] : []));
+    if (keys.length === 0) return;
+    await s3.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: keys, Quiet: true } }));
+  }
+}
+
+/**
+ * Destroys a test stack: stops its timer chains (control flag), empties its bucket (the stack has no
+ * auto-delete custom resource), deletes the stack and waits; retries once if the bucket filled up again.
+ */
+export async function destroyStack(stackName: string): Promise<void> {
+  const { cfn, s3 } = clients();
+  let outputs: Record<string, string> = {};
+  try {
+    const r = await cfn.send(new DescribeStacksCommand({ StackName: stackName }));
+    outputs = Object.fromEntries((r.Stacks?.[0]?.Outputs ?? []).map((o) => [o.OutputKey, o.OutputValue]));
+  } catch {
+    return;
+  }
+  const bucket = outputs.BucketName;
+  const vmId = outputs.VmId;
+  if (bucket && vmId) {
+    const body = JSON.stringify({ failedOver: true, reason: 'test stack destroyed', at: Date.now() });
+    await s3
+      .send(new PutObjectCommand({ Bucket: bucket, Key: `state/${controlStateKey(vmId)}`, Body: body }))
+      .catch(() => undefined);
+  }
+  for (let attempt = 1; attempt <= 3; attempt++) {
+    if (bucket) await emptyBucket(bucket).catch(() => undefined);
+    await cfn.send(new DeleteStackCommand({ StackName: stackName }));
+    try {
+      await waitUntilStackDeleteComplete(
+        { client: cfn, maxWaitTime: 120, minDelay: 1, maxDelay: 3 },
+        {
+          StackName: stackName,
+        },
+      );
+      return;
+    } catch (e) {
+      if (attempt === 3) throw e;
+    }
+  }
+}
+
+/** Where the deploy script writes the outputs of the stack set. */
+export const OUTPUTS_FILE = join(OUT_DIR, 'colo-it-stacks.json');
+
+/**
+ * Deploys the stack set with the project's deploy script; its output goes to `cdk-outputs/colo-it.deploy.log`.
+ *
+ * @returns How long it took, ms.
+ */
+async function deploySet(): Promise<number> {
+  const t0 = Date.now();
+  const args = ['scripts/deploy-local.sh', '--stack-set', STACK_SET_FILE, '--outputs-file', OUTPUTS_FILE];
+  const logFile = join(OUT_DIR, 'colo-it.deploy.log');
+  try {
+    const r = await exec('bash', args, { env: deployEnv(), timeout: 480_000, maxBuffer: 64 << 20 });
+    writeFileSync(logFile, r.stdout + r.stderr);
+  } catch (e) {
+    const x = e as { stdout?: string; stderr?: string; message?: string };
+    const log = `${x.stdout ?? ''}${x.stderr ?? ''}`;
+    writeFileSync(logFile, log);
+    throw new Error(
+      `deploying ${STACK_SET_FILE} failed: ${x.message}\n${log.split('\n').slice(-30).join('\n')}`,
+    );
+  }
+  return Date.now() - t0;
+}
+
+function readMarker(): RunMarker | undefined {
+  try {
+    return JSON.parse(readFileSync(MARKER, 'utf8')) as RunMarker;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A deployed test stack: its outputs, the engine parameters its functions run with, and readers. */
+export class ColoTestStack {
+  readonly state: S3StateStore;
+  readonly deltas: S3DeltaStore;
+
+  constructor(
+    readonly role: Role,
+    readonly stackName: string,
+    readonly outputs: Readonly<Record<string, string>>,
+    readonly params: ColoParams,
+  ) {
+    const { s3 } = clients();
+    this.state = new S3StateStore({ bucket: this.output('BucketName'), client: s3 });
+    this.deltas = new S3DeltaStore({ bucket: this.output('BucketName'), client: s3 });
+  }
+
+  /** One output. @throws when the stack has no such output. */
+  output(key: string): string {
+    const v = this.outputs[key];
+    if (!v) throw new Error(`${this.stackName} has no output ${key}`);
+    return v;
+  }
+
+  /** VM id. */
+  get vmId(): string {
+    return this.params.vmId;
+  }
+
+  primaryDoc(): Promise<PrimaryDocument | undefined> {
+    return readPrimaryDocument(this.state, this.params);
+  }
+
+  secondaryDoc(): Promise<SecondaryDocument | undefined> {
+    return readSecondaryDocument(this.state, this.params);
+  }
+
+  /** A node's metrics log from record `since` on. */
+  async log(node: 'primary' | 'secondary', since = 0): Promise<LogRecord[]> {
+    return (await readLog(this.state, this.vmId, node, since)).records;
+  }
+
+  /** A JSON document of the stack's own (control, timer), or undefined. */
+  async json<T>(key: string): Promise<T | undefined> {
+    const d = await this.state.load(key);
+    return d ? (JSON.parse(Buffer.from(d.value).toString('utf8')) as T) : undefined;
+  }
+
+  control(): Promise<{ failedOver: boolean; reason: string | null; at: number | null } | undefined> {
+    return this.json(controlStateKey(this.vmId));
+  }
+
+  timer(
+    timer: TimerName,
+  ): Promise<
+    | { generation: number; seq: number; dueAt: number; lastTickAt: number; claimedBy: string | null }
+    | undefined
+  > {
+    return this.json(timerStateKey(this.vmId, timer));
+  }
+
+  /** Invokes a function (by output key, e.g. `TickArmFunctionName`) and returns its parsed result. */
+  async invoke(functionOutput: string, payload: unknown): Promise<unknown> {
+    const r = await clients().lambda.send(
+      new InvokeCommand({
+        FunctionName: this.output(functionOutput),
+        Payload: Buffer.from(JSON.stringify(payload)),
+      }),
+    );
+    const text = Buffer.from(r.Payload ?? new Uint8Array()).toString('utf8');
+    if (r.FunctionError) throw new Error(`${functionOutput} failed: ${text}`);
+    return text ? JSON.parse(text) : null;
+  }
+
+  /**
+   * Log lines of a function (by output key), oldest first: each JSON line parsed (Powertools logs), other
+   * lines as `{ raw }`. Reads every stream of the function's log group.
+   */
+  async functionLogs(functionOutput: string): Promise<Record<string, unknown>[]> {
+    const { lambda, logs } = clients();
+    const fn = this.output(functionOutput);
+    const conf = await lambda.send(new GetFunctionConfigurationCommand({ FunctionName: fn }));
+    const groups = [...new Set([conf.LoggingConfig?.LogGroup, `/aws/lambda/${fn}`].filter(Boolean))];
+    const lines: { t: number; line: Record<string, unknown> }[] = [];
+    for (const group of groups as string[]) {
+      let streams: string[] = [];
+      try {
+        const s = await logs.send(new DescribeLogStreamsCommand({ logGroupName: group }));
+        streams = (s.logStreams ?? []).flatMap((x) => (x.logStreamName ? [x.logStreamName] : []));
+      } catch {
+        continue;
+      }
+      for (const stream of streams) {
+        let token: string | undefined;
+        for (let page = 0; page < 50; page++) {
+          const r = await logs.send(
+            new GetLogEventsCommand({
+              logGroupName: group,
+              logStreamName: stream,
+              startFromHead: true,
+              ...(token ? { nextToken: token } : {}),
+            }),
+          );
+          for (const e of r.events ?? []) {
+            const text = (e.message ?? '').trim();
+            // Lambda's console format: <time>\t<request id>\t<LEVEL>\t<message>; Powertools prints bare JSON.
+            const json = text.slice(text.indexOf('{'));
+            let line: Record<string, unknown>;
+            try {
+              line = json.startsWith('{') ? (JSON.parse(json) as Record<string, unknown>) : { raw: text };
+            } catch {
+              line = { raw: text };
+            }
+            lines.push({ t: e.timestamp ?? 0, line });
+          }
+          if (!r.nextForwardToken || r.nextForwardToken === token || (r.events ?? []).length === 0) break;
+          token = r.nextForwardToken;
+        }
+      }
+    }
+    return lines.sort((a, b) => a.t - b.t).map((x) => x.line);
+  }
+}
+
+/** Builds the handle of a deployed stack from the outputs file and its deployed environment. */
+async function open(role: Role): Promise<ColoTestStack> {
+  const stackName = STACK_NAMES[role];
+  const all = JSON.parse(readFileSync(OUTPUTS_FILE, 'utf8')) as Record<string, Record<string, string>>;
+  const outputs = all[stackName];
+  if (!outputs) throw new Error(`${OUTPUTS_FILE} has no outputs for ${stackName}`);
+  // The engine parameters exactly as the functions parse them from their environment.
+  const conf = await clients().lambda.send(
+    new GetFunctionConfigurationCommand({ FunctionName: outputs.SecondaryApplyFunctionName }),
+  );
+  const params = paramsFromEnv(conf.Environment?.Variables ?? {});
+  return new ColoTestStack(role, stackName, outputs, params);
+}
+
+/**
+ * The three test stacks, deployed by this test run: the first call of the run destroys leftovers of an
+ * earlier run (a fresh session needs fresh state), bootstraps if needed and deploys all three in parallel;
+ * later calls (other files of the same run) reuse them.
+ *
+ * @param runId - The run's id (provided by the global setup).
+ */
+export async function ensureColoStacks(runId: string): Promise<Record<Role, ColoTestStack>> {
+  mkdirSync(OUT_DIR, { recursive: true });
+  const marker = readMarker();
+  const names = ROLES.map((r) => STACK_NAMES[r]);
+  if (marker?.runId !== runId || !existsSync(OUTPUTS_FILE)) {
+    const t0 = Date.now();
+    const leftovers = (await Promise.all(names.map(async (n) => ((await stackExists(n)) ? n : '')))).filter(
+      Boolean,
+    );
+    if (leftovers.length > 0) {
+      console.log(`[colo-it] destroying leftovers of an earlier run: ${leftovers.join(', ')}`);
+      await Promise.all(leftovers.map((n) => destroyStack(n)));
+    }
+    console.log(`[colo-it] deploying ${names.join(', ')} (${STACK_SET_FILE}) ...`);
+    const deployMs = await deploySet();
+    const next: RunMarker = { runId, stacks: names, deployMs, totalMs: Date.now() - t0 };
+    writeFileSync(MARKER, JSON.stringify(next, null, 2));
+    console.log(`[colo-it] deployed in ${deployMs} ms (${next.totalMs} ms with clean-up)`);
+  }
+  const entries = await Promise.all(ROLES.map(async (r) => [r, await open(r)] as const));
+  return Object.fromEntries(entries) as Record<Role, ColoTestStack>;
+}

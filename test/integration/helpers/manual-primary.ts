@@ -1,0 +1,154 @@
+/**
+ * A hand-driven primary for the `manual` test stack: puts page-delta objects into the stack's bucket and
+ * announces them on the P → S FIFO channel with the same adapters the real primary uses (S3DeltaStore,
+ * SqsChannel, the wire's serializer), so the deployed `secondary-apply` sees exactly what a primary — or a
+ * faulty one — would send. Objects are built with the engine's own builders.
+ */
+import { DeleteMessageBatchCommand, type Message, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
+import { SqsChannel } from '../../../lambda/adapters/sqs-channel.ts';
+import type { ClaimCheck } from '../../../src/engine/protocol/messages.ts';
+import {
+  type BuiltDelta,
+  buildDeviceState,
+  buildRamDelta,
+} from '../../../src/engine/transfer/build-delta.ts';
+import type { SecondaryDocument } from '../../../src/runtime/cloud/index.ts';
+import { sha256Hex } from '../../../src/wire/delta-codec.ts';
+import { serializeMessage } from '../../../src/wire/message-schema.ts';
+import { clients } from './aws.ts';
+import type { ColoTestStack } from './colo-stacks.ts';
+
+/** Where the secondary's input stream stands. */
+export interface StreamPosition {
+  /** Sequence number the next message must carry to be taken as new. */
+  seq: number;
+  /** Epoch the secondary is receiving. */
+  epoch: number;
+}
+
+/**
+ * The next sequence number the secondary takes: `inSeq`, or — while it waits for a background round's data
+ * (`bg-loading`) — the one after the data slot (that message abandons the round and is handled as new).
+ */
+export function position(doc: SecondaryDocument): StreamPosition {
+  const s = doc.state;
+  return { seq: s.phase === 'bg-loading' ? s.inSeq + 1 : s.inSeq, epoch: s.epoch };
+}
+
+/** An object to put under a claim's key, and the claim the `delta` message carries. */
+export interface Announced {
+  key: string;
+  bytes: Uint8Array;
+  claim: ClaimCheck;
+}
+
+function materialised(d: BuiltDelta): Announced {
+  const bytes = d.payload.bytes;
+  if (!bytes) throw new Error('expected a materialised payload');
+  return { key: d.payload.key, bytes, claim: d.claim };
+}
+
+/** The test's primary on one stack. */
+export class ManualPrimary {
+  readonly channel: SqsChannel;
+
+  constructor(readonly stack: ColoTestStack) {
+    this.channel = new SqsChannel({
+      queueUrl: stack.output('PrimaryToSecondaryQueueUrl'),
+      client: clients().sqs,
+      serialize: serializeMessage,
+    });
+  }
+
+  /** A valid background-ram object for `pages` (page → version) at message `seq`. */
+  ramDelta(epoch: number, seq: number, pages: ReadonlyMap<number, number>): Announced {
+    const n = Math.floor(this.stack.params.guestBytes / 4096);
+    const versions = new Uint32Array(n);
+    for (const [p, v] of pages) versions[p] = v;
+    const sorted = [...pages.keys()].sort((a, b) => a - b);
+    return materialised(buildRamDelta(this.stack.params, versions, sorted, 'background-ram', epoch, seq));
+  }
+
+  /** A valid object truncated by `cut` bytes, with a claim that matches the truncated bytes (a malformed delta). */
+  truncated(valid: Announced, cut: number): Announced {
+    const bytes = valid.bytes.slice(0, valid.bytes.byteLength - cut);
+    return {
+      key: valid.key,
+      bytes,
+      claim: { key: valid.key, size: bytes.byteLength, sha256: sha256Hex(bytes) },
+    };
+  }
+
+  /** Device state of `epoch`, stored under the background-ram key of message `seq` (a device-carrying delta). */
+  deviceStateAsRam(epoch: number, seq: number): Announced {
+    const dev = materialised(buildDeviceState(this.stack.params, epoch, seq));
+    const key = this.ramDelta(epoch, seq, new Map()).key;
+    return { key, bytes: dev.bytes, claim: { ...dev.claim, key } };
+  }
+
+  /**
+   * A background round as the seed sends it: the object is put into the delta store, then
+   * `migrate-ram-background` (seq) and its `delta` (seq + 1) go out in one ordered batch.
+   *
+   * @returns The body of the `delta` message as sent.
+   */
+  async sendRound(at: StreamPosition, round: number, object: Announced): Promise<string> {
+    await this.stack.deltas.put(object.key, object.bytes);
+    const { vmId } = this.stack.params;
+    const delta = {
+      v: 1 as const,
+      vmId,
+      epoch: at.epoch,
+      seq: at.seq + 1,
+      type: 'delta' as const,
+      kind: 'background-ram' as const,
+      round,
+      claim: object.claim,
+    };
+    await this.channel.send([
+      { v: 1, vmId, epoch: at.epoch, seq: at.seq, type: 'migrate-ram-background', round },
+      delta,
+    ]);
+    return serializeMessage(delta);
+  }
+}
+
+/**
+ * Reads a FIFO queue until `match` accepts a message (every message read is deleted), or the time is up.
+ *
+ * @returns The matching message.
+ */
+export async function receiveUntil(
+  queueUrl: string,
+  match: (m: Message) => boolean,
+  timeoutMs: number,
+): Promise<Message> {
+  const { sqs } = clients();
+  const end = Date.now() + timeoutMs;
+  const seen: string[] = [];
+  while (Date.now() < end) {
+    const r = await sqs.send(
+      new ReceiveMessageCommand({
+        QueueUrl: queueUrl,
+        MaxNumberOfMessages: 10,
+        WaitTimeSeconds: 1,
+        MessageAttributeNames: ['All'],
+        MessageSystemAttributeNames: ['All'],
+      }),
+    );
+    const got = r.Messages ?? [];
+    if (got.length > 0) {
+      await sqs.send(
+        new DeleteMessageBatchCommand({
+          QueueUrl: queueUrl,
+          Entries: got.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle })),
+        }),
+      );
+    }
+    for (const m of got) {
+      if (match(m)) return m;
+      seen.push((m.Body ?? '').slice(0, 120));
+    }
+  }
+  throw new Error(`no matching message on ${queueUrl} within ${timeoutMs} ms; read: ${JSON.stringify(seen)}`);
+}
