@@ -8,16 +8,23 @@
 //
 // Needs LocalStack on AWS_ENDPOINT_URL (default http://127.0.0.1:4566): `npm run localstack:up`. Fails (never
 // skips) without it. Deploys its own stack (ColoConformance, VM conf-stack) with the scenario's parameters
-// as context (`npm run deploy:local`) and leaves it deployed with replication stopped.
+// as context (`npm run deploy:local`) and deletes it at the end (`COLO_IT_KEEP=1` keeps it, replication
+// stopped).
 // Run: npx vitest run --project integration test/integration/conformance-stack.test.ts
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { DeleteStackCommand, waitUntilStackDeleteComplete } from '@aws-sdk/client-cloudformation';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunReport } from '../../src/cli/report.ts';
-import { checkLocalStack, clientsFor, endpointFromEnv } from '../../src/runtime/localstack/aws.ts';
+import {
+  checkLocalStack,
+  clientsFor,
+  emptyBucket,
+  endpointFromEnv,
+} from '../../src/runtime/localstack/aws.ts';
 import { compareRuns } from '../../src/runtime/localstack/compare.ts';
 import {
   CONFORMANCE_STACK_CONTEXT,
@@ -63,7 +70,17 @@ beforeAll(async () => {
   outputs = readOutputsFile(outputsFile, STACK);
 }, 320_000);
 
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+afterAll(async () => {
+  rmSync(dir, { recursive: true, force: true });
+  if (!outputs || process.env.COLO_IT_KEEP === '1') return;
+  // The bucket has no auto-delete custom resource: empty it, then delete the stack.
+  await emptyBucket(clients.s3, outputs.bucketName);
+  await clients.cloudformation.send(new DeleteStackCommand({ StackName: STACK }));
+  await waitUntilStackDeleteComplete(
+    { client: clients.cloudformation, maxWaitTime: 120 },
+    { StackName: STACK },
+  );
+}, 180_000);
 
 describe('conformance: embedded runtime vs the deployed Lambda functions', () => {
   it('same messages, records and final digests', async () => {
