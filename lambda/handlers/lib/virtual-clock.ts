@@ -20,7 +20,9 @@
  */
 import { z } from 'zod';
 import { VirtualClock } from '../../../src/runtime/cloud/clock.ts';
+import type { InputOutcome } from '../../../src/runtime/cloud/driver.ts';
 import { prettify } from '../../../src/runtime/cloud/zod-errors.ts';
+import type { MessageKey } from '../../../src/runtime/localstack/schedule.ts';
 import { replayStep, type StepInput } from '../../../src/runtime/localstack/step.ts';
 import type { Env } from '../../adapters/env.ts';
 import type { NodeHandlerDeps } from './deps.ts';
@@ -67,9 +69,9 @@ export interface VirtualClockResponse {
   /** The virtual clock when the invocation ended, ms. */
   clock: number;
   /** The invocation's outcome for its input. */
-  outcomes: { status: string; code?: string; detail?: string }[];
+  outcomes: Omit<InputOutcome, 'index'>[];
   /** Messages sent, in order: type, epoch, seq. */
-  sent: { type: string; epoch: number; seq: number }[];
+  sent: Omit<MessageKey, 'from'>[];
 }
 
 /** True when `event` claims to be a virtual-clock event (it is validated by {@link virtualClockStep}). */

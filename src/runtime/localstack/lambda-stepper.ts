@@ -18,15 +18,16 @@ import {
 } from '@aws-sdk/client-lambda';
 import { S3StateStore } from '../../../lambda/adapters/s3-state-store.ts';
 import { markFailedOver } from '../../../lambda/handlers/lib/control.ts';
+import {
+  VIRTUAL_CLOCK_ENV,
+  VIRTUAL_CLOCK_SOURCE,
+  type VirtualClockResponse,
+} from '../../../lambda/handlers/lib/virtual-clock.ts';
 import { BackendError, type Clients } from './aws.ts';
 import { reset, STOP_REASON, waitQuiet } from './backend.ts';
 import type { Stepper } from './replay.ts';
-import type { MessageKey } from './schedule.ts';
 import type { StackOutputs } from './stack.ts';
 import type { StepInput } from './step.ts';
-
-/** The variable that enables the functions' virtual-clock event, and its value. */
-const VIRTUAL_CLOCK_ENV = 'COLO_VIRTUAL_CLOCK';
 
 /** Invocations made by a {@link lambdaStepper}, and their summed round-trip time, ms. */
 export interface LambdaStepperStats {
@@ -51,7 +52,7 @@ export function lambdaStepper(
       new InvokeCommand({
         FunctionName: fn,
         Payload: Buffer.from(
-          JSON.stringify({ source: 'colo.virtual-clock', vmId: outputs.vmId, now, input }),
+          JSON.stringify({ source: VIRTUAL_CLOCK_SOURCE, vmId: outputs.vmId, now, input }),
           'utf8',
         ),
       }),
@@ -60,11 +61,7 @@ export function lambdaStepper(
     stats.totalMs += performance.now() - t0;
     const text = Buffer.from(r.Payload ?? []).toString('utf8');
     if (r.FunctionError) throw new BackendError(`${node} function ${fn} failed at ${now} ms: ${text}`);
-    const answer = JSON.parse(text) as {
-      clock: number;
-      outcomes: { status: 'applied' | 'duplicate' | 'rejected' | 'failed'; code?: string; detail?: string }[];
-      sent: Omit<MessageKey, 'from'>[];
-    };
+    const answer = JSON.parse(text) as VirtualClockResponse;
     return {
       clock: answer.clock,
       outcomes: answer.outcomes.map((o, index) => ({ index, ...o })),
