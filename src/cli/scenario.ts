@@ -85,7 +85,13 @@ export const scenarioSchema = z
     policies: z.array(z.enum(POLICY_NAMES as [PolicyName, ...PolicyName[]])).min(1),
     downtimeBudget: duration.pipe(z.number().gt(0)),
     epochCap: bytes.pipe(z.number().int().min(0)),
-    maxDelta: bytes.pipe(z.number().int().min(4096).max(1024 ** 3)),
+    maxDelta: bytes.pipe(
+      z
+        .number()
+        .int()
+        .min(4096)
+        .max(1024 ** 3),
+    ),
     zeroPages: z.number().min(0).max(1),
     compressiblePages: z.number().min(0).max(1),
   })
