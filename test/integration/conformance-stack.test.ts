@@ -7,7 +7,7 @@
 //    backend, the stack's parameters, measured and modelled figures, and that the replica verified.
 //
 // Needs LocalStack on AWS_ENDPOINT_URL (default http://127.0.0.1:4566): `npm run localstack:up`. Fails (never
-// skips) without it. Deploys its own stack (ColoConformance, VM conf-stack) with the scenario's parameters
+// skips) without it. Deploys its own stack (ColoConformance-<run>, VM conf-<run>) with the scenario's parameters
 // as context (`npm run deploy:local`) and deletes it at the end (`COLO_IT_KEEP=1` keeps it, replication
 // stopped).
 // Run: npx vitest run --project integration test/integration/conformance-stack.test.ts
@@ -36,8 +36,10 @@ import { deliveredKeys, recordEmbedded, sentKeys } from '../../src/runtime/local
 import { deployedParams, readOutputsFile, type StackOutputs } from '../../src/runtime/localstack/stack.ts';
 
 const exec = promisify(execFile);
-const STACK = 'ColoConformance';
-const VM = 'conf-stack';
+// Unique per run: two test runs on one LocalStack (say a checkout and a fresh clone) never share a stack.
+const RUN = `${Date.now().toString(36)}${Math.floor(Math.random() * 1296).toString(36)}`;
+const STACK = `ColoConformance-${RUN}`;
+const VM = `conf-${RUN}`;
 const endpoint = endpointFromEnv();
 const clients = clientsFor(endpoint);
 const env = { ...process.env, FORCE_COLOR: '0', AWS_ENDPOINT_URL: endpoint.url };
