@@ -65,7 +65,7 @@ beforeAll(async () => {
     ([k, v]) => ['-c', `${k}=${v}`],
   );
   await exec('bash', ['scripts/deploy-local.sh', ...context, '--outputs-file', outputsFile], {
-    env,
+    env: { ...env, COLO_CDK_OUT: join(dir, 'cdk.out') },
     timeout: 300_000,
     maxBuffer: 64 * 1024 * 1024,
   });
