@@ -1,7 +1,9 @@
 /**
  * Replays an embedded run's schedule on the cloud runtime: every recorded step becomes one invocation of
- * that node (`primaryInvocation`'s driver / `secondaryInvocation`) at the recorded virtual time, on the
- * ports it is given — real S3 and SQS adapters in the conformance test, in-memory ports in unit tests.
+ * that node (`replayStep`: `primaryInvocation`'s driver / `secondaryInvocation`) at the recorded virtual
+ * time — in this process on the ports it is given (real S3 and SQS adapters in the conformance test,
+ * in-memory ports in unit tests), or inside the deployed functions through a {@link Stepper} that invokes
+ * them (`lambda-stepper.ts`).
  * A recorded delivery is not re-created: the driver takes the next message from the real channel and checks
  * that it is the one the embedded runtime delivered at that instant (direction, type, epoch, seq).
  *
