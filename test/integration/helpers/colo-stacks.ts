@@ -2,10 +2,11 @@
  * The ColoStacks the integration tests run on: the stack set `test/integration/colo-it-stacks.json`, deployed
  * to LocalStack with `scripts/deploy-local.sh --stack-set` (one synthesis, three stacks in parallel) once per
  * test run — by the first file that needs them; the others reuse them — and destroyed by the global
- * teardown (`test/integration/setup/colo-stacks.global.ts`).
+ * teardown (`test/integration/setup/colo-stacks.global.ts`). Stack names and VM ids get the run's id as a
+ * suffix (`ColoItLive-<run>`, `it-live-<run>`), so runs sharing one LocalStack never touch each other.
  *
- * - `live` (ColoItLive, VM `it-live`): a real session — fixed policy with a 256 KiB threshold, so a
- *   background round leaves at almost every 1 s pending check; checkpoints every 5 s; 8 MiB guest.
+ * - `live` (ColoItLive, VM `it-live`): a real session — fixed policy with a 128 KiB threshold, so a
+ *   background round leaves at almost every 1 s pending check; checkpoints every 4 s; 8 MiB guest.
  * - `timer` (ColoItTimer, VM `it-timer`): the checkpoint tick chain is the primary's only clock (pending
  *   checks hourly, policy none), so every checkpoint is started by `checkpoint-timer`; its chains are
  *   started by the stack's EventBridge minute rule, never by the tests; heartbeat timeout 15 s.
@@ -13,7 +14,8 @@
  *   stays silent after start and a test can play a (faulty) primary on the P → S channel itself.
  */
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import {
@@ -21,7 +23,11 @@ import {
   DescribeStacksCommand,
   waitUntilStackDeleteComplete,
 } from '@aws-sdk/client-cloudformation';
-import { DescribeLogStreamsCommand, GetLogEventsCommand } from '@aws-sdk/client-cloudwatch-logs';
+import {
+  DeleteLogGroupCommand,
+  DescribeLogStreamsCommand,
+  GetLogEventsCommand,
+} from '@aws-sdk/client-cloudwatch-logs';
 import { GetFunctionConfigurationCommand, InvokeCommand } from '@aws-sdk/client-lambda';
 import { DeleteObjectsCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { controlStateKey, type TimerName, timerStateKey } from '../../../lambda/adapters/contract.ts';
@@ -50,27 +56,75 @@ export const ROLES: readonly Role[] = ['live', 'timer', 'manual'];
 /** The stack set the tests deploy (stack name → context; `npm run deploy:local -- --stack-set <file>`). */
 export const STACK_SET_FILE = 'test/integration/colo-it-stacks.json';
 
-/** Stack name of each role (each is an entry of {@link STACK_SET_FILE}). */
+/** Base stack name of each role (the keys of {@link STACK_SET_FILE}); a run adds `-<run id>`. */
 export const STACK_NAMES: Readonly<Record<Role, string>> = {
   live: 'ColoItLive',
   timer: 'ColoItTimer',
   manual: 'ColoItManual',
 };
 
-/** Where deploy logs, outputs and the run marker go. */
+/** Where per-run files go: the run's stack set, its outputs, its deploy log and record. */
 export const OUT_DIR = 'cdk-outputs';
 
-/** The marker of the run that deployed the stacks (the teardown destroys them when it is its run). */
-export const MARKER = join(OUT_DIR, 'colo-it-run.json');
+/** A run older than this is a crashed one: its stacks are destroyed by the next run, ms. */
+export const STALE_RUN_MS = 60 * 60 * 1000;
 
-/** What the marker holds. */
-export interface RunMarker {
+/** Stack names of a run. */
+export function runStackNames(runId: string): Record<Role, string> {
+  return {
+    live: `${STACK_NAMES.live}-${runId}`,
+    timer: `${STACK_NAMES.timer}-${runId}`,
+    manual: `${STACK_NAMES.manual}-${runId}`,
+  };
+}
+
+/** The files of a run. */
+export function runFiles(runId: string): { set: string; outputs: string; log: string; record: string } {
+  const base = join(OUT_DIR, `colo-it-${runId}`);
+  return {
+    set: `${base}.json`,
+    outputs: `${base}.outputs.json`,
+    log: `${base}.deploy.log`,
+    record: `${base}.run.json`,
+  };
+}
+
+/** What a run records about its deploy. */
+export interface RunRecord {
   runId: string;
   stacks: string[];
   /** Deploy script run (synthesis + three parallel deploys), ms. */
   deployMs: number;
-  /** Including the destruction of leftovers, ms. */
+  /** Including the destruction of stale stacks, ms. */
   totalMs: number;
+  /** When the deploy finished, ms since the Unix epoch. */
+  deployedAt: number;
+}
+
+/** Reads a run's record, if it deployed. */
+export function readRunRecord(runId: string): RunRecord | undefined {
+  try {
+    return JSON.parse(readFileSync(runFiles(runId).record, 'utf8')) as RunRecord;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Writes the run's stack set: the template's stacks and VM ids with the run id appended. */
+function writeRunStackSet(runId: string): string {
+  const template = JSON.parse(readFileSync(STACK_SET_FILE, 'utf8')) as Record<
+    string,
+    Record<string, unknown>
+  >;
+  const set = Object.fromEntries(
+    Object.entries(template).map(([name, ctx]) => [
+      `${name}-${runId}`,
+      { ...ctx, vmId: `${String(ctx.vmId)}-${runId}` },
+    ]),
+  );
+  const file = runFiles(runId).set;
+  writeFileSync(file, `${JSON.stringify(set, null, 2)}\n`);
+  return file;
 }
 
 /** Environment of the deploy script (LocalStack endpoint, test credentials). */
@@ -82,17 +136,6 @@ function deployEnv(): NodeJS.ProcessEnv {
     AWS_SECRET_ACCESS_KEY: process.env.AWS_SECRET_ACCESS_KEY ?? 'test',
     FORCE_COLOR: '0',
   };
-}
-
-/** True when CloudFormation has a (not deleted) stack of that name. */
-export async function stackExists(stackName: string): Promise<boolean> {
-  try {
-    const r = await clients().cfn.send(new DescribeStacksCommand({ StackName: stackName }));
-    const status = r.Stacks?.[0]?.StackStatus;
-    return status !== undefined && status !== 'DELETE_COMPLETE';
-  } catch {
-    return false;
-  }
 }
 
 /** Deletes every object of a bucket (LocalStack lists at most 1 000 a page). */
@@ -127,55 +170,88 @@ export async function destroyStack(stackName: string): Promise<void> {
       .send(new PutObjectCommand({ Bucket: bucket, Key: `state/${controlStateKey(vmId)}`, Body: body }))
       .catch(() => undefined);
   }
-  for (let attempt = 1; attempt <= 3; attempt++) {
+  for (let attempt = 1; ; attempt++) {
     if (bucket) await emptyBucket(bucket).catch(() => undefined);
     await cfn.send(new DeleteStackCommand({ StackName: stackName }));
     try {
       await waitUntilStackDeleteComplete(
         { client: cfn, maxWaitTime: 120, minDelay: 1, maxDelay: 3 },
-        {
-          StackName: stackName,
-        },
+        { StackName: stackName },
       );
-      return;
+      break;
     } catch (e) {
       if (attempt === 3) throw e;
     }
   }
+  // LocalStack writes function logs to /aws/lambda/<name> whatever the function's LoggingConfig says, and
+  // those groups are not the stack's: remove them with it (docs/localstack.md, emulator gaps).
+  const functionNames = Object.entries(outputs).flatMap(([k, v]) => (k.endsWith('FunctionName') ? [v] : []));
+  for (const name of functionNames) {
+    await clients()
+      .logs.send(new DeleteLogGroupCommand({ logGroupName: `/aws/lambda/${name}` }))
+      .catch(() => undefined);
+  }
 }
 
-/** Where the deploy script writes the outputs of the stack set. */
-export const OUTPUTS_FILE = join(OUT_DIR, 'colo-it-stacks.json');
-
 /**
- * Deploys the stack set with the project's deploy script; its output goes to `cdk-outputs/colo-it.deploy.log`.
+ * Deploys the run's stack set with the project's deploy script (cloud assembly in a temporary folder, log
+ * in the run's deploy log).
  *
  * @returns How long it took, ms.
  */
-async function deploySet(): Promise<number> {
+async function deploySet(runId: string): Promise<number> {
   const t0 = Date.now();
-  const args = ['scripts/deploy-local.sh', '--stack-set', STACK_SET_FILE, '--outputs-file', OUTPUTS_FILE];
-  const logFile = join(OUT_DIR, 'colo-it.deploy.log');
+  const files = runFiles(runId);
+  const set = writeRunStackSet(runId);
+  const cdkOut = mkdtempSync(join(tmpdir(), `colo-it-cdk-${runId}-`));
+  const args = ['scripts/deploy-local.sh', '--stack-set', set, '--outputs-file', files.outputs];
   try {
-    const r = await exec('bash', args, { env: deployEnv(), timeout: 480_000, maxBuffer: 64 << 20 });
-    writeFileSync(logFile, r.stdout + r.stderr);
+    const r = await exec('bash', args, {
+      env: { ...deployEnv(), COLO_CDK_OUT: cdkOut },
+      timeout: 480_000,
+      maxBuffer: 64 << 20,
+    });
+    writeFileSync(files.log, r.stdout + r.stderr);
   } catch (e) {
     const x = e as { stdout?: string; stderr?: string; message?: string };
     const log = `${x.stdout ?? ''}${x.stderr ?? ''}`;
-    writeFileSync(logFile, log);
-    throw new Error(
-      `deploying ${STACK_SET_FILE} failed: ${x.message}\n${log.split('\n').slice(-30).join('\n')}`,
-    );
+    writeFileSync(files.log, log);
+    throw new Error(`deploying ${set} failed: ${x.message}\n${log.split('\n').slice(-30).join('\n')}`);
+  } finally {
+    rmSync(cdkOut, { recursive: true, force: true });
   }
   return Date.now() - t0;
 }
 
-function readMarker(): RunMarker | undefined {
-  try {
-    return JSON.parse(readFileSync(MARKER, 'utf8')) as RunMarker;
-  } catch {
-    return undefined;
-  }
+/**
+ * Destroys test stacks of crashed runs: any `ColoIt<Role>-<run>` stack created more than
+ * {@link STALE_RUN_MS} ago (a run takes minutes; younger ones may belong to a run in progress).
+ */
+async function destroyStaleStacks(): Promise<string[]> {
+  const { cfn } = clients();
+  const stale: string[] = [];
+  let token: string | undefined;
+  const pattern = new RegExp(`^(${Object.values(STACK_NAMES).join('|')})(-[a-z0-9]+)?$`);
+  do {
+    const r = await cfn.send(new DescribeStacksCommand(token ? { NextToken: token } : {}));
+    for (const st of r.Stacks ?? []) {
+      const name = st.StackName ?? '';
+      const age = Date.now() - (st.CreationTime?.getTime() ?? Date.now());
+      if (pattern.test(name) && st.StackStatus !== 'DELETE_COMPLETE' && age > STALE_RUN_MS) stale.push(name);
+    }
+    token = r.NextToken;
+  } while (token);
+  await Promise.all(stale.map((n) => destroyStack(n)));
+  return stale;
+}
+
+/** Destroys the stacks of a run and removes its files. */
+export async function destroyRun(runId: string): Promise<string[]> {
+  const record = readRunRecord(runId);
+  const names = record?.stacks ?? Object.values(runStackNames(runId));
+  await Promise.all(names.map((n) => destroyStack(n)));
+  for (const f of Object.values(runFiles(runId))) rmSync(f, { force: true });
+  return names;
 }
 
 /** A deployed test stack: its outputs, the engine parameters its functions run with, and readers. */
@@ -188,6 +264,8 @@ export class ColoTestStack {
     readonly stackName: string,
     readonly outputs: Readonly<Record<string, string>>,
     readonly params: ColoParams,
+    /** When the deploy of this run finished, ms since the Unix epoch. */
+    readonly deployedAt: number,
   ) {
     const { s3 } = clients();
     this.state = new S3StateStore({ bucket: this.output('BucketName'), client: s3 });
@@ -301,46 +379,45 @@ export class ColoTestStack {
   }
 }
 
-/** Builds the handle of a deployed stack from the outputs file and its deployed environment. */
-async function open(role: Role): Promise<ColoTestStack> {
-  const stackName = STACK_NAMES[role];
-  const all = JSON.parse(readFileSync(OUTPUTS_FILE, 'utf8')) as Record<string, Record<string, string>>;
+/** Builds the handle of a deployed stack from the run's outputs file and its deployed environment. */
+async function open(runId: string, role: Role, deployedAt: number): Promise<ColoTestStack> {
+  const stackName = runStackNames(runId)[role];
+  const file = runFiles(runId).outputs;
+  const all = JSON.parse(readFileSync(file, 'utf8')) as Record<string, Record<string, string>>;
   const outputs = all[stackName];
-  if (!outputs) throw new Error(`${OUTPUTS_FILE} has no outputs for ${stackName}`);
+  if (!outputs) throw new Error(`${file} has no outputs for ${stackName}`);
   // The engine parameters exactly as the functions parse them from their environment.
   const conf = await clients().lambda.send(
     new GetFunctionConfigurationCommand({ FunctionName: outputs.SecondaryApplyFunctionName }),
   );
   const params = paramsFromEnv(conf.Environment?.Variables ?? {});
-  return new ColoTestStack(role, stackName, outputs, params);
+  return new ColoTestStack(role, stackName, outputs, params, deployedAt);
 }
 
 /**
- * The three test stacks, deployed by this test run: the first call of the run destroys leftovers of an
- * earlier run (a fresh session needs fresh state), bootstraps if needed and deploys all three in parallel;
- * later calls (other files of the same run) reuse them.
+ * The three test stacks of this run: the first call of the run destroys stale stacks of crashed runs,
+ * bootstraps if needed and deploys all three from one synthesis; later calls (other files of the same run)
+ * reuse them.
  *
- * @param runId - The run's id (provided by the global setup).
+ * @param runId - The run's id (provided by the global setup; lower-case letters and digits).
  */
 export async function ensureColoStacks(runId: string): Promise<Record<Role, ColoTestStack>> {
+  if (!/^[a-z0-9]{1,12}$/.test(runId)) throw new Error(`run id must be 1-12 of [a-z0-9], got ${runId}`);
   mkdirSync(OUT_DIR, { recursive: true });
-  const marker = readMarker();
-  const names = ROLES.map((r) => STACK_NAMES[r]);
-  if (marker?.runId !== runId || !existsSync(OUTPUTS_FILE)) {
+  let record = readRunRecord(runId);
+  if (!record) {
     const t0 = Date.now();
-    const leftovers = (await Promise.all(names.map(async (n) => ((await stackExists(n)) ? n : '')))).filter(
-      Boolean,
-    );
-    if (leftovers.length > 0) {
-      console.log(`[colo-it] destroying leftovers of an earlier run: ${leftovers.join(', ')}`);
-      await Promise.all(leftovers.map((n) => destroyStack(n)));
-    }
+    const stale = await destroyStaleStacks();
+    if (stale.length > 0)
+      console.log(`[colo-it] destroyed stale stacks of crashed runs: ${stale.join(', ')}`);
+    const names = Object.values(runStackNames(runId));
     console.log(`[colo-it] deploying ${names.join(', ')} (${STACK_SET_FILE}) ...`);
-    const deployMs = await deploySet();
-    const next: RunMarker = { runId, stacks: names, deployMs, totalMs: Date.now() - t0 };
-    writeFileSync(MARKER, JSON.stringify(next, null, 2));
-    console.log(`[colo-it] deployed in ${deployMs} ms (${next.totalMs} ms with clean-up)`);
+    const deployMs = await deploySet(runId);
+    record = { runId, stacks: names, deployMs, totalMs: Date.now() - t0, deployedAt: Date.now() };
+    writeFileSync(runFiles(runId).record, JSON.stringify(record, null, 2));
+    console.log(`[colo-it] deployed in ${deployMs} ms (${record.totalMs} ms with clean-up)`);
   }
-  const entries = await Promise.all(ROLES.map(async (r) => [r, await open(r)] as const));
+  const deployedAt = record.deployedAt;
+  const entries = await Promise.all(ROLES.map(async (r) => [r, await open(runId, r, deployedAt)] as const));
   return Object.fromEntries(entries) as Record<Role, ColoTestStack>;
 }

@@ -1,0 +1,159 @@
+// The stack's own clock on LocalStack (ColoItTimer): nothing in this file invokes tick-arm — the stack's
+// EventBridge minute rule does (LocalStack fires scheduled rules about once a minute) and arms the tick
+// chains. On this stack the checkpoint tick chain is the primary's only clock (pending checks hourly,
+// policy none), so its checkpoints are started by `checkpoint-timer`. Then the primary's clock is stopped
+// (its event-source mapping disabled, as if its timers died) and the secondary's own heartbeat watchdog
+// fails over. State is read from S3 with the cloud runtime's decoders, logs from CloudWatch Logs. No mocks.
+//
+// Needs LocalStack (npm run localstack:up); the stacks are deployed by the first file that needs them.
+// Run: npx vitest run --project integration test/integration/colo-timer.test.ts
+import {
+  GetEventSourceMappingCommand,
+  ListEventSourceMappingsCommand,
+  UpdateEventSourceMappingCommand,
+} from '@aws-sdk/client-lambda';
+import { beforeAll, describe, expect, inject, it } from 'vitest';
+import { memoryDigest } from '../../src/engine/memory/digest.ts';
+import type { CheckpointRecord } from '../../src/engine/metrics/records.ts';
+import type { SecondaryDocument } from '../../src/runtime/cloud/index.ts';
+import { clients, since, waitFor } from './helpers/aws.ts';
+import { type ColoTestStack, ensureColoStacks } from './helpers/colo-stacks.ts';
+
+let t: ColoTestStack;
+
+interface SentMessage {
+  type: string;
+  epoch: number;
+  seq: number;
+}
+
+async function checkpoints(): Promise<CheckpointRecord[]> {
+  return (await t.log('primary')).flatMap((r) => (r.type === 'checkpoint' ? [r.data] : []));
+}
+
+async function commits(): Promise<{ epoch: number; flushedPages: number; digest: string }[]> {
+  return (await t.log('secondary')).flatMap((r) => (r.type === 'commit' ? [r.data] : []));
+}
+
+async function secondary(): Promise<SecondaryDocument> {
+  const d = await t.secondaryDoc();
+  if (!d) throw new Error('no secondary document');
+  return d;
+}
+
+/** The checkpoint requests `checkpoint-timer` sent, from its `invocation` log lines. */
+async function requestsByCheckpointTimer(): Promise<SentMessage[]> {
+  const lines = await t.functionLogs('CheckpointTimerFunctionName');
+  return lines
+    .filter((l) => l.message === 'invocation' && Array.isArray(l.messages))
+    .flatMap((l) => l.messages as SentMessage[])
+    .filter((m) => m.type === 'checkpoint-request');
+}
+
+beforeAll(async () => {
+  ({ timer: t } = await ensureColoStacks(inject('coloItRunId')));
+}, 600_000);
+
+describe('the stack’s own clock on LocalStack', () => {
+  it('fires a checkpoint from the EventBridge minute rule: rule → tick-arm → tick chain → checkpoint-timer', async () => {
+    const t0 = Date.now();
+    // 1. The rule invoked tick-arm (its constant input names the source) and it started the chains.
+    const watchdog = await waitFor(
+      'the minute rule to invoke tick-arm and arm the chains',
+      async (note) => {
+        const lines = await t.functionLogs('TickArmFunctionName');
+        note({ lines: lines.length });
+        return lines.find(
+          (l) =>
+            l.message === 'watchdog' &&
+            l.source === 'colo.watchdog' &&
+            (l.chains as Record<string, string> | undefined)?.checkpoint === 'armed',
+        );
+      },
+      150_000,
+      2000,
+    );
+    expect(watchdog.chains).toEqual({ checkpoint: 'armed', 'pending-check': 'armed', heartbeat: 'armed' });
+    const armedAt = Date.parse(String(watchdog.timestamp));
+    console.log(
+      `[colo-timer] the rule's tick-arm armed the chains at ${watchdog.timestamp}, ${Math.round((armedAt - t.deployedAt) / 1000)} s after the deploy`,
+    );
+
+    // 2. checkpoint-timer, ticking on the chain the rule armed, starts a checkpoint the secondary commits.
+    const { request, commit } = await waitFor(
+      'a checkpoint started by checkpoint-timer and committed by the secondary',
+      async (note) => {
+        const [requests, done] = [await requestsByCheckpointTimer(), await commits()];
+        note({ requests: requests.map((r) => r.epoch), commits: done.map((c) => c.epoch) });
+        for (const r of requests) {
+          const c = done.find((x) => x.epoch === r.epoch);
+          if (c) return { request: r, commit: c };
+        }
+        return undefined;
+      },
+      120_000,
+      2000,
+    );
+    const ckpt = (await checkpoints()).find((c) => c.epoch === request.epoch);
+    expect(ckpt?.trigger).toBe('timer');
+    expect(ckpt?.digest).toBe(commit.digest);
+    // The chain that fired it is the one the rule armed (generation 1: never re-armed by anyone else).
+    const chain = await t.timer('checkpoint');
+    expect(chain?.generation).toBe(1);
+    expect(chain?.seq).toBeGreaterThanOrEqual(2);
+    console.log(
+      `[colo-timer] checkpoint of epoch ${request.epoch} (downtime ${Math.round(ckpt?.downtimeMs ?? 0)} ms) committed ${since(t0)} ms into the test`,
+    );
+  });
+
+  it('fails over by itself when the primary’s clock stops, to exactly the last committed checkpoint', async () => {
+    const { lambda } = clients();
+    const FunctionName = t.output('CheckpointTimerFunctionName');
+    const mappings = await lambda.send(new ListEventSourceMappingsCommand({ FunctionName }));
+    const uuid = mappings.EventSourceMappings?.[0]?.UUID;
+    expect(mappings.EventSourceMappings).toHaveLength(1);
+    // Stop the primary's only clock: no more ticks, no more heartbeats from the primary.
+    await lambda.send(new UpdateEventSourceMappingCommand({ UUID: uuid, Enabled: false }));
+    await waitFor(
+      'the checkpoint-timer mapping to be disabled',
+      async (note) => {
+        const m = await lambda.send(new GetEventSourceMappingCommand({ UUID: uuid }));
+        note(m.State);
+        return m.State === 'Disabled' ? true : undefined;
+      },
+      60_000,
+    );
+    const t0 = Date.now();
+    const after = await waitFor(
+      'the secondary’s heartbeat watchdog to fail over',
+      async (note) => {
+        const d = await secondary();
+        note({ phase: d.state.phase, lastHeardAt: d.state.lastHeardAt, now: Date.now() });
+        return d.state.phase === 'failed-over' ? d : undefined;
+      },
+      120_000,
+      1000,
+    );
+    expect(after.exit?.reason).toBe('failover');
+    expect(after.exit?.detail).toMatch(/no message from the primary for \d+ ms/);
+    expect((after.exit?.at ?? 0) - after.state.lastHeardAt).toBeGreaterThanOrEqual(
+      t.params.heartbeatTimeoutMs,
+    );
+    expect(after.state.cache.size).toBe(0);
+    // The image it continues from is the last committed checkpoint.
+    const k = await commits();
+    const last = k.at(-1);
+    expect(last?.epoch).toBe(after.state.committedEpoch);
+    const ckpt = (await checkpoints()).find((c) => c.epoch === after.state.committedEpoch);
+    expect(memoryDigest(t.params.seed, after.state.running)).toBe(last?.digest);
+    expect(memoryDigest(t.params.seed, after.state.committed)).toBe(ckpt?.digest);
+    // The control flag is set and the secondary's own chain has ended.
+    expect(await t.control()).toMatchObject({ failedOver: true });
+    const hb = await t.timer('heartbeat');
+    await new Promise((r) => setTimeout(r, 3000));
+    expect((await t.timer('heartbeat'))?.seq).toBe(hb?.seq);
+    console.log(
+      `[colo-timer] watchdog failover ${since(t0)} ms after the primary's clock stopped; epoch ${after.state.committedEpoch} kept`,
+    );
+  });
+});
