@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: lint, types, unit/property/fuzz tests, the LocalStack executor's own tests, then
-# LocalStack (started here unless one already listens on 127.0.0.1:4566) and the integration tests.
+# LocalStack (started here unless one already listens on 127.0.0.1:4566) and the integration tests, which
+# deploy the CDK stack to it (test/integration/colo-it-stacks.json: three small stacks, one synthesis, via
+# scripts/deploy-local.sh), run COLO sessions on them and destroy them at the end.
 #   npm test                      # everything
 #   SKIP_INTEGRATION=1 npm test   # no LocalStack
 set -euo pipefail
@@ -29,7 +31,7 @@ if [ "${SKIP_INTEGRATION:-0}" != "1" ]; then
   bash scripts/localstack-up.sh
   if [ "$started" = 1 ]; then trap 'bash scripts/localstack-down.sh' EXIT; fi
 
-  step "integration tests against LocalStack"
+  step "integration tests against LocalStack (deploys the test stacks, runs COLO on them)"
   npx vitest run --project integration --reporter=default --reporter=json \
     --outputFile.json=reports/vitest-integration.json
 fi
