@@ -148,7 +148,7 @@ describe('a COLO session on LocalStack', () => {
           ? d
           : undefined;
       },
-      60_000,
+      120_000,
       100,
     );
     const answer = await l.invoke('HeartbeatMonitorFunctionName', { source: 'colo.failover', vmId: l.vmId });
