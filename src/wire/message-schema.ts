@@ -115,6 +115,14 @@ const delta = message(
   path: ['round'],
 });
 const heartbeat = message('heartbeat', {}, 'Either direction: liveness signal.');
+const skip = message(
+  'skip',
+  {
+    retired: z.literal('delta').meta({ description: 'Type of the message this one stands in for.' }),
+    reason: z.string().max(200).meta({ description: 'Why the message was retired.' }),
+  },
+  'Either direction: this sequence number is retired (its message could not be made deliverable).',
+);
 
 /** Schema of any COLO message; its output type is exactly {@link ColoMessage}. */
 export const coloMessageSchema = z
@@ -129,6 +137,7 @@ export const coloMessageSchema = z
     migrateRamBackground,
     delta,
     heartbeat,
+    skip,
   ])
   .meta({ title: 'ColoMessage', description: 'A COLO message as it crosses a channel (an SQS body).' });
 

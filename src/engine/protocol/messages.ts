@@ -94,6 +94,18 @@ export interface DeltaMessage extends Envelope {
 export interface Heartbeat extends Envelope {
   type: 'heartbeat';
 }
+/**
+ * Either direction: this sequence number is retired. Sent in place of a message that could not be made
+ * deliverable (a `delta` whose object could not be stored), so the receiver's sequence stays whole and it
+ * knows the data never comes.
+ */
+export interface Skip extends Envelope {
+  type: 'skip';
+  /** Type of the message this one stands in for. */
+  retired: 'delta';
+  /** Why it was retired (≤ 200 characters). */
+  reason: string;
+}
 
 /** Messages the primary sends. */
 export type PrimaryMessage =
@@ -102,14 +114,16 @@ export type PrimaryMessage =
   | VmstateSize
   | MigrateRamBackground
   | DeltaMessage
-  | Heartbeat;
+  | Heartbeat
+  | Skip;
 /** Messages the secondary sends. */
 export type SecondaryMessage =
   | CheckpointReady
   | CheckpointReply
   | VmstateReceived
   | VmstateLoaded
-  | Heartbeat;
+  | Heartbeat
+  | Skip;
 /** Any COLO message. */
 export type ColoMessage = PrimaryMessage | SecondaryMessage;
 /** Message type names. */
@@ -127,4 +141,5 @@ export const COLO_MESSAGE_TYPES: readonly ColoMessageType[] = [
   'migrate-ram-background',
   'delta',
   'heartbeat',
+  'skip',
 ];

@@ -3,7 +3,7 @@
  * inputs → persist state + new outbox (compare-and-swap) → perform the outbox → feed completions → persist,
  * until the outbox is empty. docs/cloud-runtime.md gives the correctness argument.
  */
-import type { Effect } from '../../engine/effects.ts';
+import type { ClaimEffect, Effect, FenceOwner } from '../../engine/effects.ts';
 import { ColoError } from '../../engine/errors.ts';
 import type { ColoParams } from '../../engine/params.ts';
 import { StateConflictError } from '../../engine/ports.ts';
@@ -11,6 +11,7 @@ import type { ColoMessage } from '../../engine/protocol/messages.ts';
 import type { Sleep, TimeSource } from './clock.ts';
 import { systemSleep } from './clock.ts';
 import type { CloudPorts } from './cloud-ports.ts';
+import { claimFence, readControl } from './control.ts';
 import {
   emptyOutbox,
   encodeDocument,
@@ -93,6 +94,12 @@ export interface PreparedInput<I> {
   index: number;
   /** For a message: its envelope (duplicate detection). */
   envelope?: { vmId: unknown; seq: number; type: string };
+  /**
+   * When the input first arrived, ms (e.g. an SQS record's first receive): it is stepped at that time, so
+   * a redelivered or retried input is judged by its first arrival, not by the delay before it was handled.
+   * Default: the time it is first stepped.
+   */
+  arrivedAt?: number;
   /** Rejected before reaching the engine (e.g. not JSON). */
   invalid?: ColoError;
   /**
@@ -116,6 +123,8 @@ export interface NodeSpec<S, I> {
   tick: I;
   /** The engine input that reports a send finished (undefined: this node expects no completions). */
   completion?: (sendId: number, error?: string) => I;
+  /** The engine input that hands over the VM's fencing decision. */
+  fence: (owner: FenceOwner) => I;
   /** Next inbound sequence number the state expects (lower ones are duplicates). */
   inSeq(state: S): number;
   /**
@@ -159,6 +168,8 @@ export async function runInvocation<S, I>(
   const log = options.log ?? DEFAULT_LOG_LAYOUT;
   const key = nodeStateKey(params.vmId, spec.node);
   const resolved = new Map<number, I>();
+  // The time each input was first stepped at: a compare-and-swap retry steps it again at the same time.
+  const steppedAt = new Map<number, number>();
 
   const result: InvocationResult<S> = {
     outcomes: [],
@@ -184,11 +195,13 @@ export async function runInvocation<S, I>(
     let fx: Effect[] = [];
     let recs: LogRecord[] = [];
     let abandonedHere = false;
+    let claim: ClaimEffect | null = null;
 
     /** Takes a step's effects into the document: outbox sends, wake, exit, numbered log records. */
     const absorb = (effects: Effect[], at: number, about?: { msg?: string; seq?: number }): void => {
       for (const e of effects) {
         if (e.type === 'send') doc.outbox.sends.push(outboxSendOf(e, hot));
+        else if (e.type === 'claim') claim = e;
         else if (e.type === 'wake') doc.wakeAt = e.at;
         else if (e.type === 'colo-exit') {
           doc.exit = { reason: e.reason, detail: e.detail, at };
@@ -261,6 +274,17 @@ export async function runInvocation<S, I>(
         absorb(spec.step(doc.state, params, t, spec.completion(s.sendId, error)), t);
       }
     };
+    /** Performs a claim the saved state made: the fence's compare-and-swap, then its answer, saved. */
+    const resolveClaims = async (): Promise<void> => {
+      for (let i = 0; i < 4 && claim !== null; i++) {
+        const c: ClaimEffect = claim;
+        claim = null;
+        const owner = await claimFence(ports.state, params.vmId, c.role, c.reason, now());
+        const t = now();
+        absorb(spec.step(doc.state, params, t, spec.fence(owner)), t);
+        await save();
+      }
+    };
     const settle = async (): Promise<void> => {
       for (let i = 0; i < 16 && settleMs > 0 && doc.exit === null && spec.busy(doc.state); i++) {
         const t = now();
@@ -272,6 +296,15 @@ export async function runInvocation<S, I>(
     };
 
     try {
+      // 0. A fence decided elsewhere (the other side won, or this side's claim was answered before a crash)
+      //    reaches the engine before anything else: a fenced node must not act on any input.
+      if (doc.exit === null) {
+        const control = await readControl(ports.state, params.vmId);
+        if (control.owner !== null) {
+          const t = now();
+          absorb(spec.step(doc.state, params, t, spec.fence(control.owner)), t);
+        }
+      }
       // A. An outbox an earlier invocation persisted but may not have performed comes first.
       if (outboxPending(doc.outbox)) await drain(true);
       // B. The inputs, once: after the save that commits them they are never stepped again.
@@ -315,10 +348,17 @@ export async function runInvocation<S, I>(
             }
             resolved.set(p.index, input);
           }
-          const t = now();
+          const t = steppedAt.get(p.index) ?? Math.min(now(), p.arrivedAt ?? Number.POSITIVE_INFINITY);
+          steppedAt.set(p.index, t);
           const effects = spec.step(doc.state, params, t, input);
           absorb(effects, t, env ? { msg: env.type, seq: env.seq } : undefined);
           const rejected = effects.find((e) => e.type === 'rejected');
+          if (rejected && env && env.vmId === params.vmId && env.seq < spec.inSeq(doc.state)) {
+            // A deadline that fell due first retired this message's slot (e.g. an abandoned round): it
+            // is stale, not hostile — acknowledge it like a duplicate instead of dead-lettering it.
+            outcomes.push({ index: p.index, status: 'duplicate', detail: rejected.error.message });
+            continue;
+          }
           outcomes.push(
             rejected
               ? {
@@ -338,11 +378,13 @@ export async function runInvocation<S, I>(
         result.outcomes = outcomes;
         pending = null;
       }
+      await resolveClaims();
       // C. Perform what this invocation decided, feed completions, persist; repeat while there is more.
       for (let round = 0; round < maxDrain && outboxPending(doc.outbox); round++) {
         await drain(false);
         await settle();
         await save();
+        await resolveClaims();
       }
       if (abandonedHere) result.abandoned = true;
       return result;
