@@ -338,7 +338,8 @@ function runDue(state: SecondaryState, params: ColoParams, now: number, fx: Effe
     }
   }
   const watching = state.phase === 'idle' || state.phase === 'bg-loading';
-  if (watching && params.heartbeatTimeoutMs > 0 && now - state.lastHeardAt >= params.heartbeatTimeoutMs) {
+  // The same sum as the wake time: a difference could round just short of it and wake forever.
+  if (watching && params.heartbeatTimeoutMs > 0 && now >= state.lastHeardAt + params.heartbeatTimeoutMs) {
     requestFailover(state, now, `no message from the primary for ${now - state.lastHeardAt} ms`, fx);
   }
 }
