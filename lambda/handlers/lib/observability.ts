@@ -82,8 +82,12 @@ export function reportInvocation(obs: Observability, result: InvocationResult<un
         logger.info('commit', { ...r.data });
         break;
       case 'colo-exit':
-        count(r.data.reason === 'failover' ? 'Failovers' : 'ColoExits', 1);
-        (r.data.reason === 'failover' ? logger.warn : logger.error).call(logger, 'colo exit', { ...r.data });
+        // Failover and fenced are the fence working; an error exit (the primary runs alone) is the alarm.
+        count(
+          r.data.reason === 'failover' ? 'Failovers' : r.data.reason === 'fenced' ? 'Fenced' : 'ColoExits',
+          1,
+        );
+        (r.data.reason === 'error' ? logger.error : logger.warn).call(logger, 'colo exit', { ...r.data });
         break;
       case 'outbox-abandoned':
         count('OutboxAbandoned', 1);
