@@ -14,6 +14,7 @@ import {
   TICK_QUEUE_ENV,
   type TimerName,
 } from '../lambda/adapters/contract.ts';
+import { TEST_FAULTS_ALLOW, TEST_FAULTS_ENV } from '../lambda/handlers/lib/test-hooks.ts';
 import { ColoChannel } from './constructs/colo-channel.ts';
 import { ColoFunction } from './constructs/colo-function.ts';
 import { DeltaStoreBucket } from './constructs/delta-store-bucket.ts';
@@ -167,6 +168,8 @@ export class ColoStack extends Stack {
       [ENV.heartbeatTimeoutMs]: String(p.heartbeatTimeoutMs),
       [ENV.bucketName]: bucket.bucketName,
       ...(p.s3ForcePathStyle ? { [ENV.s3ForcePathStyle]: '1' } : {}),
+      // The integration tests' fault hook: only with context testFaults=allow, never by default.
+      ...(p.testFaults === 'allow' ? { [TEST_FAULTS_ENV]: TEST_FAULTS_ALLOW } : {}),
     };
     const tickConsumers = new Set<ColoFunctionName>([
       'checkpoint-timer',

@@ -11,6 +11,9 @@ import { WORKLOAD_KINDS } from '../src/engine/workload/spec.ts';
 /** Background-migration policies the engine knows. */
 export const POLICIES = ['none', 'fixed', 'adaptive'] as const;
 
+/** Values of the `testFaults` parameter: `allow` turns the functions' default-off fault hook on. */
+export const TEST_FAULTS_VALUES = ['off', 'allow'] as const;
+
 /** Guest page size, bytes; guest RAM must be a whole number of pages. */
 const PAGE_BYTES = 4096;
 
@@ -48,6 +51,12 @@ export interface ColoParameters {
   logRetentionDays: number;
   /** Address S3 path-style from the functions (emulators on an IP endpoint need it). Default false. */
   s3ForcePathStyle: boolean;
+  /**
+   * `allow` sets `COLO_TEST_FAULTS=allow` on every function: the fault hook of the integration tests
+   * (lambda/handlers/lib/test-hooks.ts) reads faults armed in the state store. Never for production.
+   * Default `off`.
+   */
+  testFaults: (typeof TEST_FAULTS_VALUES)[number];
 }
 
 /** Defaults of every parameter. */
@@ -66,6 +75,7 @@ export const DEFAULT_PARAMETERS: Readonly<ColoParameters> = {
   deltaExpiryDays: 1,
   logRetentionDays: 7,
   s3ForcePathStyle: false,
+  testFaults: 'off',
 };
 
 /** Parameter names, in documentation order. */
@@ -163,6 +173,7 @@ export function validateParameters(raw: Readonly<Record<keyof ColoParameters, un
     deltaExpiryDays: integer('deltaExpiryDays', raw.deltaExpiryDays, 1, 3650, 'days'),
     logRetentionDays,
     s3ForcePathStyle: boolean('s3ForcePathStyle', raw.s3ForcePathStyle),
+    testFaults: oneOf('testFaults', raw.testFaults, TEST_FAULTS_VALUES) as ColoParameters['testFaults'],
   };
 }
 

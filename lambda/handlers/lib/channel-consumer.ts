@@ -132,7 +132,9 @@ export async function consumeChannelBatch<S>(
   const { logger, metrics } = deps.obs;
   const records = event.Records;
   let result: InvocationResult<S>;
+  await deps.faults?.begin();
   try {
+    await deps.faults?.gate('channel');
     result = await invoke(records.map((r) => arrival(r, deps.now())));
   } catch (e) {
     logger.error('invocation failed; the whole batch will be delivered again', {
@@ -140,6 +142,7 @@ export async function consumeChannelBatch<S>(
       messageIds: records.map((r) => r.messageId),
     });
     metrics.addMetric('InvocationErrors', MetricUnit.Count, 1);
+    await deps.faults?.capture(records, 'failed');
     await redeliverSoon(deps, records);
     metrics.publishStoredMetrics();
     return { response: { batchItemFailures: records.map((r) => ({ itemIdentifier: r.messageId })) } };
@@ -150,6 +153,7 @@ export async function consumeChannelBatch<S>(
     redeliveryReason(byId.get(record.messageId), deps),
   );
   await forwardRejected(deps, records, result.outcomes);
+  await deps.faults?.capture(records, result.outcomes);
   if (response.batchItemFailures.length > 0) {
     metrics.addMetric('BatchItemFailures', MetricUnit.Count, response.batchItemFailures.length);
     const failed = new Set(response.batchItemFailures.map((f) => f.itemIdentifier));

@@ -17,7 +17,14 @@ import { type Redelivery, SqsRedelivery } from '../../adapters/sqs-redelivery.ts
 import { type Observability, powertools } from './observability.ts';
 import { paramsFromEnv } from './params.ts';
 import { primaryPortsFromEnv, secondaryPortsFromEnv, tickSchedulerFromEnv } from './ports.ts';
-import { delayedDeltaStore, FETCH_DELAY_ENV, fetchDelayFromEnv } from './test-hooks.ts';
+import {
+  delayedDeltaStore,
+  FETCH_DELAY_ENV,
+  fetchDelayFromEnv,
+  TEST_FAULTS_ENV,
+  TestFaults,
+  testFaultsFromEnv,
+} from './test-hooks.ts';
 import type { TickScheduler } from './tick-chain.ts';
 
 /**
@@ -56,6 +63,11 @@ export interface NodeHandlerDeps {
   service?: string;
   /** Makes records the consumer failed visible again within a second (channel consumers). */
   redelivery?: Redelivery;
+  /**
+   * The default-off fault hook (test-hooks.ts), present only when the environment has
+   * `COLO_TEST_FAULTS=allow`; its wrapped ports are already in `ports`.
+   */
+  faults?: TestFaults;
 }
 
 /** A tick consumer's needs: its node's, plus its own tick queue. */
@@ -93,27 +105,65 @@ function service(env: Env, fallback: string): string {
 /** Deps of a primary-side handler, from the environment. */
 export function primaryDepsFromEnv(fallbackService: string, env: Env = process.env): NodeHandlerDeps {
   const params = paramsFromEnv(env);
-  return {
-    params,
-    ports: primaryPortsFromEnv(env),
-    now: systemNow,
-    obs: powertools(service(env, fallbackService), params.vmId),
-    rejected: rejectedFromEnv(env),
-    redelivery: new SqsRedelivery(sqsClientFromEnv()),
-  };
+  return withTestFaults(
+    {
+      params,
+      ports: primaryPortsFromEnv(env),
+      now: systemNow,
+      obs: powertools(service(env, fallbackService), params.vmId),
+      rejected: rejectedFromEnv(env),
+      redelivery: new SqsRedelivery(sqsClientFromEnv()),
+    },
+    'primary',
+    service(env, fallbackService),
+    env,
+  );
 }
 
 /** Deps of a secondary-side handler, from the environment. */
 export function secondaryDepsFromEnv(fallbackService: string, env: Env = process.env): NodeHandlerDeps {
   const params = paramsFromEnv(env);
-  return {
-    params,
-    ports: secondaryPortsFromEnv(env),
-    now: systemNow,
-    obs: powertools(service(env, fallbackService), params.vmId),
-    rejected: rejectedFromEnv(env),
-    redelivery: new SqsRedelivery(sqsClientFromEnv()),
-  };
+  return withTestFaults(
+    {
+      params,
+      ports: secondaryPortsFromEnv(env),
+      now: systemNow,
+      obs: powertools(service(env, fallbackService), params.vmId),
+      rejected: rejectedFromEnv(env),
+      redelivery: new SqsRedelivery(sqsClientFromEnv()),
+    },
+    'secondary',
+    service(env, fallbackService),
+    env,
+  );
+}
+
+/**
+ * Adds the fault hook to a node function's deps when `COLO_TEST_FAULTS=allow` (test-hooks.ts): its ports
+ * are wrapped and the hook is kept in `faults`. Without the variable the deps are returned unchanged.
+ *
+ * @throws Error when the variable has another value.
+ */
+export function withTestFaults(
+  deps: NodeHandlerDeps,
+  node: 'primary' | 'secondary',
+  serviceName: string,
+  env: Env = process.env,
+): NodeHandlerDeps {
+  if (!testFaultsFromEnv(env)) return deps;
+  const faults = new TestFaults({
+    node,
+    service: serviceName,
+    vmId: deps.params.vmId,
+    state: deps.ports.state,
+    now: deps.now,
+    ...(deps.sleep ? { sleep: deps.sleep } : {}),
+    logger: deps.obs.logger,
+  });
+  deps.obs.logger.warn('test hook active: faults armed in the state store are injected', {
+    [TEST_FAULTS_ENV]: env[TEST_FAULTS_ENV],
+  });
+  return { ...deps, ports: faults.wrap(deps.ports), faults };
 }
 
 /**

@@ -1,15 +1,36 @@
 /**
- * Test hooks: environment switches that only integration tests set, all off by default and never set by
- * the stack. Each one makes a real failure happen on demand in a deployed function, so a test can show
+ * Test hooks: switches that only integration tests set, all off by default and never set by the stack's
+ * normal context. Each one makes a real failure happen on demand in a deployed function, so a test can show
  * what the system does about it.
  *
  * - {@link FETCH_DELAY_ENV} (`secondary-apply` only): every delta fetch waits this long before reading
  *   the object — a slow S3. A background load whose data takes longer than `APPLY_TIMEOUT_MS` to arrive
  *   is then abandoned whole by the engine (the step's time is taken after the fetch).
+ * - {@link TEST_FAULTS_ENV} `=allow` (set on every function by the stack context `testFaults=allow`): the
+ *   **fault hook** ({@link TestFaults}). Each invocation of a node function reads the armed-faults document
+ *   `<vmId>/test-faults.json` from the state store (`state/<vmId>/test-faults.json` in the bucket) and can
+ *   fail delta puts and gets, crash at a named point, freeze the primary, take `secondary-apply` down, or
+ *   copy the records it consumed. Counted faults are taken by compare-and-swap on that document, so "the
+ *   next N" is exact across concurrent invocations; every fault that fires is appended to its `fired` list.
  */
-import type { DeltaStore } from '../../../src/engine/ports.ts';
-import { type Sleep, systemSleep } from '../../../src/runtime/cloud/index.ts';
+import { z } from 'zod';
+import {
+  type DeltaStore,
+  type MessageChannel,
+  StateConflictError,
+  type StateStore,
+} from '../../../src/engine/ports.ts';
+import type { DeltaKind } from '../../../src/engine/protocol/messages.ts';
+import {
+  type CloudPorts,
+  type InputOutcome,
+  nodeStateKey,
+  type Sleep,
+  systemSleep,
+  type TimeSource,
+} from '../../../src/runtime/cloud/index.ts';
 import type { Env } from '../../adapters/env.ts';
+import type { LoggerLike } from './observability.ts';
 
 /** Test hook: extra wait before each delta fetch of `secondary-apply`, ms (unset or 0: off). */
 export const FETCH_DELAY_ENV = 'COLO_TEST_FETCH_DELAY_MS';
@@ -51,4 +72,478 @@ export function delayedDeltaStore(
       return store.get(key, options);
     },
   };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The fault hook
+// ---------------------------------------------------------------------------------------------------------
+
+/** Test hook: `allow` turns the fault hook on (unset or empty: off; anything else is an error). */
+export const TEST_FAULTS_ENV = 'COLO_TEST_FAULTS';
+
+/** The one value of {@link TEST_FAULTS_ENV} that turns the hook on. */
+export const TEST_FAULTS_ALLOW = 'allow';
+
+/**
+ * Reads {@link TEST_FAULTS_ENV}.
+ *
+ * @returns True when it is `allow`, false when unset or empty.
+ * @throws Error on any other value (a typo must not silently leave the hook off, nor turn it on).
+ */
+export function testFaultsFromEnv(env: Env = process.env): boolean {
+  const raw = env[TEST_FAULTS_ENV]?.trim();
+  if (!raw) return false;
+  if (raw !== TEST_FAULTS_ALLOW) {
+    throw new Error(`${TEST_FAULTS_ENV} must be ${TEST_FAULTS_ALLOW} or unset, got ${raw}`);
+  }
+  return true;
+}
+
+/** State-store key of a VM's armed-faults document (the S3 state store puts `state/` in front). */
+export function testFaultsKey(vmId: string): string {
+  return `${vmId}/test-faults.json`;
+}
+
+/** State-store key of the records a consumer copied while `captureUntil` was in the future. */
+export function testCapturedKey(vmId: string): string {
+  return `${vmId}/test-captured.json`;
+}
+
+/**
+ * Named crash points (secondary side, `secondary-apply`):
+ * - `secondary-save-after-device-state`: the first save of the secondary's node document after this
+ *   invocation fetched a device-state object — the commit was computed but is not persisted;
+ * - `secondary-send-after-device-state`: the first channel send after such a fetch — the commit is
+ *   persisted, its `vmstate-received` / `vmstate-loaded` replies are still in the outbox.
+ */
+export const CRASH_POINTS = [
+  'secondary-save-after-device-state',
+  'secondary-send-after-device-state',
+] as const;
+
+/** A named crash point. */
+export type CrashPoint = (typeof CRASH_POINTS)[number];
+
+/** Delta kinds a put or get fault can name. */
+const KINDS = ['background-ram', 'checkpoint-ram', 'device-state'] as const satisfies readonly DeltaKind[];
+
+/** Longest a frozen primary invocation waits for the end of its silence, ms (checkpoint-timer runs 30 s). */
+export const MAX_FREEZE_MS = 25_000;
+
+/** Entries kept in the `fired` list and in the captured-records document. */
+export const MAX_FIRED = 200;
+export const MAX_CAPTURED = 300;
+
+const count = z.number().int().min(0).max(1_000_000);
+const epochMs = z.number().int().min(0);
+
+const firedSchema = z.strictObject({
+  /** Which fault: `put:<kind>`, `get:<kind|any>`, `crash:<point>`, `primary-silent`, `secondary-down`. */
+  fault: z.string().max(200),
+  /** When, ms since the Unix epoch. */
+  at: z.number(),
+  /** The function it fired in (`POWERTOOLS_SERVICE_NAME`). */
+  service: z.string().max(200),
+  /** What it hit (object key, node, time frozen…). */
+  detail: z.string().max(1000),
+});
+
+/** One fault that fired. */
+export type FiredFault = z.infer<typeof firedSchema>;
+
+/** The armed-faults document, `<vmId>/test-faults.json`: every field optional, unknown fields refused. */
+export const armedFaultsSchema = z.strictObject({
+  /** Fail the next N delta puts of a kind (each failed call counts one). */
+  failPuts: z.strictObject(Object.fromEntries(KINDS.map((k) => [k, count.optional()]))).optional(),
+  /** Fail the next N delta gets of a kind, or of `any` kind. */
+  failGets: z
+    .strictObject(Object.fromEntries([...KINDS, 'any'].map((k) => [k, count.optional()])))
+    .optional(),
+  /** Crash `count` times at `point`: `throw` (the invocation fails as a whole) or `exit` (process.exit(1)). */
+  crash: z
+    .strictObject({ point: z.enum(CRASH_POINTS), mode: z.enum(['throw', 'exit']).default('throw'), count })
+    .optional(),
+  /** Until then (ms since the Unix epoch) every primary invocation is frozen: it waits, doing nothing. */
+  primarySilentUntil: epochMs.optional(),
+  /** Until then every `secondary-apply` batch fails as a whole (reported, so redelivered in 1 s). */
+  secondaryApplyDownUntil: epochMs.optional(),
+  /** Until then every channel consumer copies the records it consumed, with their outcome. */
+  captureUntil: epochMs.optional(),
+  /** Faults that fired, oldest first (the hook appends; at most {@link MAX_FIRED}). */
+  fired: z.array(firedSchema).default([]),
+});
+
+/** The armed-faults document. */
+export type ArmedFaults = z.infer<typeof armedFaultsSchema>;
+
+/** What a test writes to arm faults (`fired` may be left out). */
+export type ArmedFaultsInput = z.input<typeof armedFaultsSchema>;
+
+/** A record a consumer copied. */
+export interface CapturedRecord {
+  /** The consuming function. */
+  service: string;
+  /** SQS message id. */
+  messageId: string;
+  /** The body, exactly as delivered. */
+  body: string;
+  /** FIFO message group and deduplication id, when delivered from a FIFO queue. */
+  groupId: string | null;
+  dedupId: string | null;
+  /** How many times SQS had delivered it. */
+  receiveCount: number;
+  /** Its outcome: an {@link InputOutcome} status, or `failed` when the invocation failed as a whole. */
+  status: InputOutcome['status'];
+  /** Error code or detail of the outcome, if any. */
+  code: string | null;
+  detail: string | null;
+  /** When it was consumed, ms since the Unix epoch. */
+  at: number;
+}
+
+/** The captured-records document. */
+export interface CapturedRecords {
+  records: CapturedRecord[];
+}
+
+/** An error a fault hook raised on purpose. */
+export class TestFaultError extends Error {
+  override readonly name = 'TestFaultError';
+}
+
+/** Parses an armed-faults document. @throws Error naming the key and what is wrong. */
+export function parseArmedFaults(bytes: Uint8Array, key: string): ArmedFaults {
+  let json: unknown;
+  try {
+    json = JSON.parse(Buffer.from(bytes).toString('utf8'));
+  } catch (e) {
+    throw new Error(`${key} is not JSON: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  const r = armedFaultsSchema.safeParse(json);
+  if (!r.success) {
+    const issues = r.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
+    throw new Error(`${key} is not a valid armed-faults document: ${issues}`);
+  }
+  return r.data;
+}
+
+/** Encodes an armed-faults document (what a test writes; `fired` defaults to empty). */
+export function encodeArmedFaults(faults: ArmedFaultsInput): Uint8Array {
+  return Buffer.from(JSON.stringify(armedFaultsSchema.parse(faults)), 'utf8');
+}
+
+/** The delta kind a key ends in (`…/<seq>-<kind>`), or undefined. */
+export function deltaKindOf(key: string): DeltaKind | undefined {
+  return KINDS.find((k) => key.endsWith(`-${k}`));
+}
+
+/** What a fault hook needs. */
+export interface TestFaultsContext {
+  /** Which node the function runs. */
+  node: 'primary' | 'secondary';
+  /** The function's service name (recorded with each fault that fires). */
+  service: string;
+  /** VM id. */
+  vmId: string;
+  /** The state store, unwrapped: the armed-faults document lives there. */
+  state: StateStore;
+  /** Time source, ms since the Unix epoch. */
+  now: TimeSource;
+  /** Waits (freezing); default a real timer. */
+  sleep?: Sleep;
+  /** Where faults and bad documents are reported. */
+  logger: LoggerLike;
+  /** A hard crash; default `process.exit`. */
+  exit?: (code: number) => void;
+}
+
+/** Compare-and-swap attempts on the armed-faults document before a fault gives up (and does not fire). */
+const CAS_ATTEMPTS = 16;
+
+/**
+ * The fault hook of one function (one per warm environment). Call {@link begin} at the start of every
+ * invocation (it reads the armed-faults document: a snapshot for the invocation), wrap the ports with
+ * {@link wrap}, and call {@link gate} before the node's work, {@link capture} after a channel batch.
+ */
+export class TestFaults {
+  readonly #c: TestFaultsContext;
+  #armed: ArmedFaults | undefined;
+  /** The device-state object this invocation fetched, if any (the crash points wait for one). */
+  #deviceState: string | undefined;
+
+  constructor(context: TestFaultsContext) {
+    this.#c = context;
+  }
+
+  /** The snapshot of this invocation (undefined: nothing armed, or the document is bad). */
+  get armed(): ArmedFaults | undefined {
+    return this.#armed;
+  }
+
+  /**
+   * Starts an invocation: reads the armed-faults document. A missing document arms nothing; a bad one is
+   * reported at error level and arms nothing; a read that fails is reported and arms nothing. Never throws.
+   */
+  async begin(): Promise<void> {
+    this.#armed = undefined;
+    this.#deviceState = undefined;
+    const key = testFaultsKey(this.#c.vmId);
+    try {
+      const d = await this.#c.state.load(key);
+      if (d) this.#armed = parseArmedFaults(d.value, key);
+    } catch (e) {
+      this.#c.logger.error('test hook: armed faults ignored', {
+        key,
+        error: e instanceof Error ? e.message : String(e),
+      });
+    }
+  }
+
+  /** The ports with faults injected into delta puts and gets, state saves and channel sends. */
+  wrap(ports: CloudPorts): CloudPorts {
+    return {
+      state: this.#wrapState(ports.state),
+      deltas: this.#wrapDeltas(ports.deltas),
+      channel: this.#wrapChannel(ports.channel),
+    };
+  }
+
+  /**
+   * Before the node's work (`where`: a channel consumer's batch, or a tick consumer's ticks): a primary
+   * function inside `primarySilentUntil` waits until it ends (at most {@link MAX_FREEZE_MS}) — frozen, it
+   * neither claims its tick nor consumes its batch, so nothing of the primary runs meanwhile; the
+   * secondary's channel consumer (`secondary-apply`) inside `secondaryApplyDownUntil` throws.
+   *
+   * @throws TestFaultError while `secondary-apply` is down.
+   */
+  async gate(where: 'channel' | 'tick'): Promise<void> {
+    const a = this.#armed;
+    if (!a) return;
+    const now = this.#c.now();
+    if (this.#c.node === 'primary' && a.primarySilentUntil !== undefined && a.primarySilentUntil > now) {
+      const wait = Math.min(a.primarySilentUntil - now, MAX_FREEZE_MS);
+      this.#c.logger.warn('test fault: primary silent, invocation frozen', { waitMs: wait });
+      await this.#record({ fault: 'primary-silent', detail: `frozen ${wait} ms` });
+      await (this.#c.sleep ?? systemSleep)(wait);
+      return;
+    }
+    if (
+      this.#c.node === 'secondary' &&
+      where === 'channel' &&
+      a.secondaryApplyDownUntil !== undefined &&
+      a.secondaryApplyDownUntil > now
+    ) {
+      const left = a.secondaryApplyDownUntil - now;
+      await this.#record({ fault: 'secondary-down', detail: `${left} ms left` });
+      throw new TestFaultError(`test fault: secondary-apply down for another ${left} ms`);
+    }
+  }
+
+  /** While `captureUntil` is in the future, copies the consumed records and their outcomes. Never throws. */
+  async capture(
+    records: readonly {
+      messageId: string;
+      body: string;
+      attributes?: Partial<Record<string, string>> | object;
+    }[],
+    outcomes: readonly (InputOutcome | undefined)[] | 'failed',
+  ): Promise<void> {
+    const a = this.#armed;
+    const now = this.#c.now();
+    if (!a || a.captureUntil === undefined || a.captureUntil <= now || records.length === 0) return;
+    const copies: CapturedRecord[] = records.map((r, i) => {
+      const attrs = (r.attributes ?? {}) as Partial<Record<string, string>>;
+      const o = outcomes === 'failed' ? undefined : outcomes[i];
+      return {
+        service: this.#c.service,
+        messageId: r.messageId,
+        body: r.body,
+        groupId: attrs.MessageGroupId ?? null,
+        dedupId: attrs.MessageDeduplicationId ?? null,
+        receiveCount: Number(attrs.ApproximateReceiveCount ?? 0),
+        status: o?.status ?? 'failed',
+        code: o?.code ?? null,
+        detail: o?.detail ?? (outcomes === 'failed' ? 'the invocation failed as a whole' : null),
+        at: now,
+      };
+    });
+    const key = testCapturedKey(this.#c.vmId);
+    try {
+      for (let attempt = 1; attempt <= CAS_ATTEMPTS; attempt++) {
+        const d = await this.#c.state.load(key);
+        const doc: CapturedRecords = d
+          ? (JSON.parse(Buffer.from(d.value).toString('utf8')) as CapturedRecords)
+          : { records: [] };
+        doc.records = [...doc.records, ...copies].slice(-MAX_CAPTURED);
+        try {
+          await this.#c.state.save(key, Buffer.from(JSON.stringify(doc), 'utf8'), d?.etag);
+          return;
+        } catch (e) {
+          if (!(e instanceof StateConflictError)) throw e;
+        }
+      }
+    } catch (e) {
+      this.#c.logger.error('test hook: records could not be captured', {
+        error: e instanceof Error ? e.message : String(e),
+      });
+    }
+  }
+
+  /**
+   * Takes one of a counted fault by compare-and-swap on the armed-faults document: decrements the count
+   * `select` names if it is above zero and appends to `fired`.
+   *
+   * @returns True when this call took one (the fault fires), false when none is left (or the document
+   *   cannot be read or written).
+   */
+  async #take(
+    select: (a: ArmedFaults) => { get: () => number; set: (n: number) => void } | undefined,
+    fired: { fault: string; detail: string },
+  ): Promise<boolean> {
+    const key = testFaultsKey(this.#c.vmId);
+    try {
+      for (let attempt = 1; attempt <= CAS_ATTEMPTS; attempt++) {
+        const d = await this.#c.state.load(key);
+        if (!d) return false;
+        const a = parseArmedFaults(d.value, key);
+        const slot = select(a);
+        const left = slot?.get() ?? 0;
+        if (!slot || left <= 0) {
+          this.#armed = a;
+          return false;
+        }
+        slot.set(left - 1);
+        a.fired = [...a.fired, { ...fired, at: this.#c.now(), service: this.#c.service }].slice(-MAX_FIRED);
+        try {
+          await this.#c.state.save(key, Buffer.from(JSON.stringify(a), 'utf8'), d.etag);
+          this.#armed = a;
+          return true;
+        } catch (e) {
+          if (!(e instanceof StateConflictError)) throw e;
+        }
+      }
+    } catch (e) {
+      this.#c.logger.error('test hook: a fault could not be taken; it does not fire', {
+        fault: fired.fault,
+        error: e instanceof Error ? e.message : String(e),
+      });
+    }
+    return false;
+  }
+
+  /** Appends an uncounted fault to `fired` (best effort). */
+  async #record(fired: { fault: string; detail: string }): Promise<void> {
+    await this.#take(
+      () => ({
+        get: () => 1,
+        set: () => undefined,
+      }),
+      fired,
+    );
+  }
+
+  async #putFault(key: string): Promise<void> {
+    const kind = deltaKindOf(key);
+    if (!kind || !(this.#armed?.failPuts?.[kind] ?? 0)) return;
+    const took = await this.#take(
+      (a) =>
+        a.failPuts
+          ? {
+              get: () => a.failPuts?.[kind] ?? 0,
+              set: (n) => {
+                if (a.failPuts) a.failPuts[kind] = n;
+              },
+            }
+          : undefined,
+      { fault: `put:${kind}`, detail: key },
+    );
+    if (!took) return;
+    this.#c.logger.warn('test fault: delta put fails', { key });
+    throw new TestFaultError(`test fault: put of ${key} failed`);
+  }
+
+  async #getFault(key: string): Promise<void> {
+    const kind = deltaKindOf(key);
+    const gets = this.#armed?.failGets;
+    if (!gets) return;
+    const which = kind && (gets[kind] ?? 0) > 0 ? kind : (gets.any ?? 0) > 0 ? 'any' : undefined;
+    if (!which) return;
+    const took = await this.#take(
+      (a) =>
+        a.failGets
+          ? {
+              get: () => a.failGets?.[which] ?? 0,
+              set: (n) => {
+                if (a.failGets) a.failGets[which] = n;
+              },
+            }
+          : undefined,
+      { fault: `get:${which}`, detail: key },
+    );
+    if (!took) return;
+    this.#c.logger.warn('test fault: delta get fails', { key });
+    throw new TestFaultError(`test fault: get of ${key} failed`);
+  }
+
+  async #crashAt(point: CrashPoint, detail: string): Promise<void> {
+    const crash = this.#armed?.crash;
+    const after = this.#deviceState;
+    if (after === undefined || crash?.point !== point || crash.count <= 0) return;
+    const took = await this.#take(
+      (a) =>
+        a.crash?.point === point
+          ? {
+              get: () => a.crash?.count ?? 0,
+              set: (n) => {
+                if (a.crash) a.crash.count = n;
+              },
+            }
+          : undefined,
+      { fault: `crash:${point}`, detail: `${crash.mode}: ${detail} after fetching ${after}` },
+    );
+    if (!took) return;
+    this.#c.logger.error('test fault: crash', { point, mode: crash.mode, detail });
+    if (crash.mode === 'exit') {
+      (this.#c.exit ?? ((code: number) => process.exit(code)))(1);
+    }
+    throw new TestFaultError(`test fault: crash at ${point} (${detail})`);
+  }
+
+  #wrapDeltas(store: DeltaStore): DeltaStore {
+    return {
+      put: async (key, bytes) => {
+        await this.#putFault(key);
+        return store.put(key, bytes);
+      },
+      get: async (key, options) => {
+        await this.#getFault(key);
+        const bytes = await store.get(key, options);
+        if (deltaKindOf(key) === 'device-state') this.#deviceState = key;
+        return bytes;
+      },
+    };
+  }
+
+  #wrapState(store: StateStore): StateStore {
+    const nodeKey = nodeStateKey(this.#c.vmId, this.#c.node);
+    return {
+      load: (key) => store.load(key),
+      save: async (key, value, etag) => {
+        if (key === nodeKey) await this.#crashAt('secondary-save-after-device-state', `save of ${key}`);
+        return store.save(key, value, etag);
+      },
+    };
+  }
+
+  #wrapChannel(channel: MessageChannel): MessageChannel {
+    return {
+      send: async (messages) => {
+        await this.#crashAt(
+          'secondary-send-after-device-state',
+          `send of ${messages.map((m) => `${m.type}#${m.seq}`).join(', ')}`,
+        );
+        return channel.send(messages);
+      },
+    };
+  }
 }

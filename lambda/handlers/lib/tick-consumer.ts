@@ -29,6 +29,9 @@ export async function consumeTicks(
   };
   let claimed = 0;
   let stopped = 0;
+  // The default-off fault hook: a frozen primary waits here, before it claims anything.
+  await deps.faults?.begin();
+  await deps.faults?.gate('tick');
   const response = await standardBatchResponse(event, async (record) => {
     const r = await handleTick(chain, record.body, record.messageId, deps.now());
     logger.debug('tick', {

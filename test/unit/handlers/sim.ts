@@ -13,10 +13,11 @@ import {
 import type { DeadLetter } from '../../../lambda/adapters/sqs-dead-letters.ts';
 import { createCheckpointTimerHandler } from '../../../lambda/handlers/checkpoint-timer.ts';
 import { createHeartbeatMonitorHandler } from '../../../lambda/handlers/heartbeat-monitor.ts';
-import type {
-  NodeHandlerDeps,
-  RejectedDisposition,
-  TickConsumerDeps,
+import {
+  type NodeHandlerDeps,
+  type RejectedDisposition,
+  type TickConsumerDeps,
+  withTestFaults,
 } from '../../../lambda/handlers/lib/deps.ts';
 import type { Observability } from '../../../lambda/handlers/lib/observability.ts';
 import type { TickScheduler } from '../../../lambda/handlers/lib/tick-chain.ts';
@@ -184,10 +185,20 @@ export class HandlerSim {
   constructor(
     readonly params: ColoParams,
     rejected: RejectedDisposition = 'ack',
+    /** `faults`: every node function gets the fault hook (as with `COLO_TEST_FAULTS=allow`). */
+    options: { faults?: boolean } = {},
   ) {
     const common = { params, now: this.clock.now, sleep: this.clock.sleep, obs: this.obs, rejected };
-    this.primaryDeps = { ...common, ports: { state: this.state, deltas: this.deltas, channel: this.p2s } };
-    this.secondaryDeps = { ...common, ports: { state: this.state, deltas: this.deltas, channel: this.s2p } };
+    const hook = (deps: NodeHandlerDeps, node: 'primary' | 'secondary'): NodeHandlerDeps =>
+      options.faults ? withTestFaults(deps, node, node, { COLO_TEST_FAULTS: 'allow' }) : deps;
+    this.primaryDeps = hook(
+      { ...common, ports: { state: this.state, deltas: this.deltas, channel: this.p2s } },
+      'primary',
+    );
+    this.secondaryDeps = hook(
+      { ...common, ports: { state: this.state, deltas: this.deltas, channel: this.s2p } },
+      'secondary',
+    );
     const applyDeps: NodeHandlerDeps = {
       ...this.secondaryDeps,
       service: 'secondary-apply',

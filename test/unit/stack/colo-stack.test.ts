@@ -306,6 +306,19 @@ describe('functions', () => {
     }
   });
 
+  it('sets the fault hook (COLO_TEST_FAULTS=allow) on every function only with context testFaults=allow', () => {
+    const hooked = synthColo({ testFaults: 'allow' });
+    const off = synthColo({ testFaults: 'off' });
+    for (const name of FUNCTION_NAMES) {
+      const vars = (x: typeof s) =>
+        x.template.toJSON().Resources[logicalId(x.stack.functions[name])].Properties.Environment.Variables;
+      expect(vars(hooked).COLO_TEST_FAULTS, name).toBe('allow');
+      expect(vars(s).COLO_TEST_FAULTS, name).toBeUndefined();
+      expect(vars(off).COLO_TEST_FAULTS, name).toBeUndefined();
+    }
+    expect(() => synthColo({ testFaults: 'yes' })).toThrow(/context "testFaults" must be one of off, allow/);
+  });
+
   it('points every function at its handler entry under lambda/handlers', () => {
     expect(HANDLER_ENTRIES).toEqual({
       'checkpoint-timer': 'lambda/handlers/checkpoint-timer.ts',

@@ -32,6 +32,7 @@ describe('parameters', () => {
       deltaExpiryDays: 1,
       logRetentionDays: 7,
       s3ForcePathStyle: false,
+      testFaults: 'off',
     });
   });
 
