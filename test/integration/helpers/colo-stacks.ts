@@ -1,6 +1,6 @@
 /**
  * The ColoStacks the integration tests run on: the stack set `test/integration/colo-it-stacks.json`, deployed
- * to LocalStack with `scripts/deploy-local.sh --stack-set` (one synthesis, three stacks in parallel) once per
+ * to LocalStack with `scripts/deploy-local.sh --stack-set` (one synthesis, the stacks in parallel) once per
  * test run — by the first file that needs them; the others reuse them — and destroyed by the global
  * teardown (`test/integration/setup/colo-stacks.global.ts`). Stack names and VM ids get the run's id as a
  * suffix (`ColoItLive-<run>`, `it-live-<run>`), so runs sharing one LocalStack never touch each other.
@@ -12,6 +12,9 @@
  *   started by the stack's EventBridge minute rule, never by the tests; heartbeat timeout 15 s.
  * - `manual` (ColoItManual, VM `it-manual`): every timer hourly and no heartbeat watchdog, so the primary
  *   stays silent after start and a test can play a (faulty) primary on the P → S channel itself.
+ * - `faults` (ColoItFaults, VM `it-faults`): the **default** timing parameters (heartbeat 1 s / 10 s, apply
+ *   timeout 5 s, checkpoint timeout 30 s), a 4 MiB guest, checkpoints every 4 s, fixed policy with a 64 KiB
+ *   threshold, and the fault hook on (`testFaults: allow`): tests arm faults in the state store.
  */
 import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -48,10 +51,10 @@ import { clients, ENDPOINT } from './aws.ts';
 const exec = promisify(execFile);
 
 /** Which test stack. */
-export type Role = 'live' | 'timer' | 'manual';
+export type Role = 'live' | 'timer' | 'manual' | 'faults';
 
 /** Every role. */
-export const ROLES: readonly Role[] = ['live', 'timer', 'manual'];
+export const ROLES: readonly Role[] = ['live', 'timer', 'manual', 'faults'];
 
 /** The stack set the tests deploy (stack name → context; `npm run deploy:local -- --stack-set <file>`). */
 export const STACK_SET_FILE = 'test/integration/colo-it-stacks.json';
@@ -61,6 +64,7 @@ export const STACK_NAMES: Readonly<Record<Role, string>> = {
   live: 'ColoItLive',
   timer: 'ColoItTimer',
   manual: 'ColoItManual',
+  faults: 'ColoItFaults',
 };
 
 /** Where per-run files go: the run's stack set, its outputs, its deploy log and record. */
@@ -75,6 +79,7 @@ export function runStackNames(runId: string): Record<Role, string> {
     live: `${STACK_NAMES.live}-${runId}`,
     timer: `${STACK_NAMES.timer}-${runId}`,
     manual: `${STACK_NAMES.manual}-${runId}`,
+    faults: `${STACK_NAMES.faults}-${runId}`,
   };
 }
 
@@ -93,7 +98,7 @@ export function runFiles(runId: string): { set: string; outputs: string; log: st
 export interface RunRecord {
   runId: string;
   stacks: string[];
-  /** Deploy script run (synthesis + three parallel deploys), ms. */
+  /** Deploy script run (synthesis + parallel deploys), ms. */
   deployMs: number;
   /** Including the destruction of stale stacks, ms. */
   totalMs: number;
@@ -395,8 +400,8 @@ async function open(runId: string, role: Role, deployedAt: number): Promise<Colo
 }
 
 /**
- * The three test stacks of this run: the first call of the run destroys stale stacks of crashed runs,
- * bootstraps if needed and deploys all three from one synthesis; later calls (other files of the same run)
+ * The test stacks of this run: the first call of the run destroys stale stacks of crashed runs,
+ * bootstraps if needed and deploys them all from one synthesis; later calls (other files of the same run)
  * reuse them.
  *
  * @param runId - The run's id (provided by the global setup; lower-case letters and digits).

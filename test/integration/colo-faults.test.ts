@@ -1,0 +1,457 @@
+// Faults on a live COLO session on LocalStack (ColoItFaults), with the DEFAULT timing parameters (heartbeat
+// every 1 s, heartbeat timeout 10 s, apply timeout 5 s, checkpoint timeout 30 s): 4 MiB guest, checkpoints
+// every 4 s, fixed policy with a 64 KiB threshold (a background round at most pending checks). The stack
+// is deployed with `testFaults: allow`, so every function reads the armed-faults document
+// `state/<vmId>/test-faults.json` (lambda/handlers/lib/test-hooks.ts) at each invocation; each test arms one
+// fault there, waits for it to fire (the hook appends it to `fired`) and for the system to recover, and
+// checks the outcome against the failure budget (/work/failure-budget.md, docs/localstack.md).
+//
+// The fence is per VM and final, so the test that ends in a failover (primary silent) runs last; every
+// other test starts by checking that the session is still healthy (no owner, no side stopped).
+//
+// Needs LocalStack (npm run localstack:up); the stacks are deployed by the first file that needs them.
+// Run: npx vitest run --project integration test/integration/colo-faults.test.ts
+import { GetQueueAttributesCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
+import { beforeAll, describe, expect, inject, it } from 'vitest';
+import {
+  type ArmedFaults,
+  type ArmedFaultsInput,
+  type CapturedRecord,
+  type CapturedRecords,
+  encodeArmedFaults,
+  type FiredFault,
+  parseArmedFaults,
+  testCapturedKey,
+  testFaultsKey,
+} from '../../lambda/handlers/lib/test-hooks.ts';
+import { memoryDigest } from '../../src/engine/memory/digest.ts';
+import type { CheckpointRecord } from '../../src/engine/metrics/records.ts';
+import {
+  type ControlDocument,
+  type PrimaryDocument,
+  readControl,
+  type SecondaryDocument,
+} from '../../src/runtime/cloud/index.ts';
+import { clients, since, waitFor } from './helpers/aws.ts';
+import { type ColoTestStack, ensureColoStacks } from './helpers/colo-stacks.ts';
+
+let f: ColoTestStack;
+/** Recovery times measured by the tests, printed at the end of each. */
+const measured: Record<string, unknown> = {};
+
+interface Commit {
+  epoch: number;
+  flushedPages: number;
+  digest: string;
+  at: number;
+}
+
+async function checkpoints(): Promise<(CheckpointRecord & { at: number })[]> {
+  return (await f.log('primary')).flatMap((r) => (r.type === 'checkpoint' ? [{ ...r.data, at: r.at }] : []));
+}
+
+async function commits(): Promise<Commit[]> {
+  return (await f.log('secondary')).flatMap((r) => (r.type === 'commit' ? [{ ...r.data, at: r.at }] : []));
+}
+
+async function primary(): Promise<PrimaryDocument> {
+  const d = await f.primaryDoc();
+  if (!d) throw new Error('no primary document');
+  return d;
+}
+
+async function secondary(): Promise<SecondaryDocument> {
+  const d = await f.secondaryDoc();
+  if (!d) throw new Error('no secondary document');
+  return d;
+}
+
+function control(): Promise<ControlDocument> {
+  return readControl(f.state, f.vmId);
+}
+
+/** Replaces the armed-faults document (compare-and-swap on whatever is there). */
+async function arm(faults: ArmedFaultsInput): Promise<number> {
+  const key = testFaultsKey(f.vmId);
+  for (let attempt = 1; ; attempt++) {
+    const d = await f.state.load(key);
+    try {
+      await f.state.save(key, encodeArmedFaults(faults), d?.etag);
+      return Date.now();
+    } catch (e) {
+      if (attempt >= 10) throw e;
+    }
+  }
+}
+
+async function armed(): Promise<ArmedFaults> {
+  const d = await f.state.load(testFaultsKey(f.vmId));
+  if (!d) throw new Error('nothing armed');
+  return parseArmedFaults(d.value, 'test-faults.json');
+}
+
+async function fired(fault: string): Promise<FiredFault[]> {
+  return (await armed()).fired.filter((x) => x.fault === fault);
+}
+
+async function captured(): Promise<CapturedRecord[]> {
+  const d = await f.state.load(testCapturedKey(f.vmId));
+  return d ? (JSON.parse(Buffer.from(d.value).toString('utf8')) as CapturedRecords).records : [];
+}
+
+/** Messages waiting in the P → S dead-letter queue (visible or in flight). */
+async function p2sDeadLetters(): Promise<number> {
+  const r = await clients().sqs.send(
+    new GetQueueAttributesCommand({
+      QueueUrl: f.output('PrimaryToSecondaryDlqUrl'),
+      AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
+    }),
+  );
+  return (
+    Number(r.Attributes?.ApproximateNumberOfMessages ?? 0) +
+    Number(r.Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0)
+  );
+}
+
+/** Replication is going on: nobody owns the VM and neither side has stopped or is claiming. */
+async function expectReplicating(what: string): Promise<void> {
+  const [c, p, s] = [await control(), await primary(), await secondary()];
+  expect(c.owner, `${what}: fence owner`).toBeNull();
+  expect(c.failedOver, `${what}: stop flag`).toBe(false);
+  expect(p.exit, `${what}: primary exit`).toBeNull();
+  expect(s.exit, `${what}: secondary exit`).toBeNull();
+  expect(['claiming', 'exited', 'fenced']).not.toContain(p.state.phase);
+  expect(['claiming', 'failed-over', 'fenced']).not.toContain(s.state.phase);
+}
+
+/**
+ * Waits for `n` commits after time `after` (ms) and checks that every commit from `fromEpoch` on has its
+ * checkpoint's digest and that no epoch was committed twice.
+ *
+ * @returns The commits after `after`.
+ */
+async function commitsAgree(after: number, n: number, fromEpoch: number, what: string): Promise<Commit[]> {
+  const { later, c } = await waitFor(
+    `${n} commits after the fault (${what}), each with its checkpoint logged`,
+    async (note) => {
+      const [k, c] = [await commits(), await checkpoints()];
+      const later = k.filter((x) => x.at > after);
+      note({ commits: later.map((x) => x.epoch), checkpoints: c.slice(-5).map((x) => x.epoch) });
+      const logged = k.filter((x) => x.epoch >= fromEpoch).every((x) => c.some((y) => y.epoch === x.epoch));
+      return later.length >= n && logged ? { later, c } : undefined;
+    },
+    120_000,
+    1000,
+  );
+  const all = await commits();
+  const byEpoch = new Map(c.map((x) => [x.epoch, x.digest]));
+  for (const k of all.filter((x) => x.epoch >= fromEpoch)) {
+    expect(k.digest, `${what}: commit of epoch ${k.epoch}`).toBe(byEpoch.get(k.epoch));
+  }
+  const epochs = all.map((x) => x.epoch);
+  expect(new Set(epochs).size, `${what}: an epoch committed twice: ${epochs.join(',')}`).toBe(epochs.length);
+  return later;
+}
+
+async function lastCommittedEpoch(): Promise<number> {
+  return (await secondary()).state.committedEpoch;
+}
+
+beforeAll(async () => {
+  ({ faults: f } = await ensureColoStacks(inject('coloItRunId')));
+  expect(f.params).toMatchObject({
+    heartbeatIntervalMs: 1000,
+    heartbeatTimeoutMs: 10_000,
+    applyTimeoutMs: 5000,
+    checkpointTimeoutMs: 30_000,
+  });
+  const t0 = Date.now();
+  await f.invoke('TickArmFunctionName', { source: 'colo.test', vmId: f.vmId });
+  await waitFor(
+    'the session to start and commit a first checkpoint',
+    async (note) => {
+      const [s, p] = [await f.secondaryDoc(), await f.primaryDoc()];
+      note({ secondary: s?.state.phase, primary: p?.state.phase, committed: s?.state.committedEpoch });
+      return s && p && p.state.phase !== 'wait-ready' && s.state.committedEpoch >= 1 ? true : undefined;
+    },
+    120_000,
+    1000,
+  );
+  console.log(`[colo-faults] session started, first commit after ${since(t0)} ms`);
+}, 600_000);
+
+describe('faults on LocalStack with the default parameters', () => {
+  it('a background delta put that fails 3 times: retried by the next invocations; replication goes on', async () => {
+    await expectReplicating('before');
+    const fromEpoch = (await lastCommittedEpoch()) + 1;
+    const t0 = await arm({ failPuts: { 'background-ram': 3 } });
+    const hits = await waitFor(
+      'three failed background puts',
+      async (note) => {
+        const x = await fired('put:background-ram');
+        note(x.length);
+        return x.length >= 3 ? x : undefined;
+      },
+      120_000,
+      1000,
+    );
+    expect((await armed()).failPuts?.['background-ram']).toBe(0);
+    const lastHit = Math.max(...hits.map((x) => x.at));
+    // The round whose object failed is put by a later invocation (the outbox) and applied by the secondary.
+    const key = hits[0]?.detail ?? '';
+    expect(new Set(hits.map((x) => x.detail)).size, 'the same object each time (the outbox)').toBe(1);
+    const roundEpoch = Number(key.split('/')[1]);
+    await waitFor(
+      `the failed object ${key} to be stored`,
+      async () => ((await f.deltas.get(key).catch(() => undefined)) ? true : undefined),
+      60_000,
+    );
+    const later = await commitsAgree(lastHit, 2, fromEpoch, 'background put');
+    await expectReplicating('after');
+    const roundCommit = (await commits()).find((c) => c.epoch === roundEpoch);
+    measured.backgroundPut = {
+      failures: hits.length,
+      key,
+      firstFailureToLastMs: lastHit - (hits[0]?.at ?? lastHit),
+      lastFailureToNextCommitMs: (later[0]?.at ?? 0) - lastHit,
+      roundEpochCommittedAfterFirstFailureMs: roundCommit ? roundCommit.at - (hits[0]?.at ?? 0) : null,
+      testMs: since(t0),
+    };
+    console.log('[colo-faults] failed background send', measured.backgroundPut);
+  });
+
+  it('a checkpoint chunk whose upload fails twice: retried; that checkpoint commits; no failover', async () => {
+    await expectReplicating('before');
+    const fromEpoch = (await lastCommittedEpoch()) + 1;
+    const t0 = await arm({ failPuts: { 'checkpoint-ram': 2 } });
+    const hits = await waitFor(
+      'two failed checkpoint-ram puts',
+      async (note) => {
+        const x = await fired('put:checkpoint-ram');
+        note(x.length);
+        return x.length >= 2 ? x : undefined;
+      },
+      120_000,
+      1000,
+    );
+    const key = hits[0]?.detail ?? '';
+    const epoch = Number(key.split('/')[1]);
+    expect(
+      hits.every((x) => x.detail === key),
+      'the same chunk both times',
+    ).toBe(true);
+    const commit = await waitFor(
+      `the commit of epoch ${epoch}`,
+      async (note) => {
+        const c = (await commits()).find((x) => x.epoch === epoch);
+        note((await secondary()).state.phase);
+        return c;
+      },
+      60_000,
+      1000,
+    );
+    const ckpt = (await checkpoints()).find((x) => x.epoch === epoch);
+    expect(commit.digest).toBe(ckpt?.digest);
+    await commitsAgree(commit.at, 1, fromEpoch, 'checkpoint chunk');
+    await expectReplicating('after');
+    measured.checkpointChunk = {
+      failures: hits.length,
+      key,
+      firstFailureToCommitMs: commit.at - (hits[0]?.at ?? 0),
+      downtimeMs: Math.round(ckpt?.downtimeMs ?? Number.NaN),
+      testMs: since(t0),
+    };
+    console.log('[colo-faults] failed checkpoint chunk upload', measured.checkpointChunk);
+  });
+
+  it('secondary-apply dies after the device state arrived (before saving the commit): redelivered, committed once', async () => {
+    await expectReplicating('before');
+    const fromEpoch = (await lastCommittedEpoch()) + 1;
+    const t0 = await arm({ crash: { point: 'secondary-save-after-device-state', mode: 'throw', count: 1 } });
+    const [hit] = await waitFor(
+      'the crash',
+      async () => {
+        const x = await fired('crash:secondary-save-after-device-state');
+        return x.length >= 1 ? x : undefined;
+      },
+      120_000,
+      1000,
+    );
+    const deviceKey = hit?.detail.split('after fetching ')[1] ?? '';
+    const epoch = Number(deviceKey.split('/')[1]);
+    expect(Number.isInteger(epoch), hit?.detail).toBe(true);
+    // Budget: the invocation *reported* its failure (an exception), so the batch is visible again in 1 s and
+    // is stepped at its first arrival: one failed round inside a checkpoint is ridden out (5 s apply
+    // timeout) → the commit completes, exactly once, and nobody claims the VM.
+    const commit = await waitFor(
+      `the commit of epoch ${epoch}`,
+      async () => (await commits()).find((x) => x.epoch === epoch),
+      60_000,
+      500,
+    );
+    const ckpt = (await checkpoints()).find((x) => x.epoch === epoch);
+    expect(commit.digest).toBe(ckpt?.digest);
+    expect((await commits()).filter((x) => x.epoch === epoch)).toHaveLength(1);
+    await commitsAgree(commit.at, 1, fromEpoch, 'crash mid-commit');
+    await expectReplicating('after');
+    measured.crashMidCommit = {
+      epoch,
+      crashToCommitMs: commit.at - (hit?.at ?? 0),
+      downtimeMs: Math.round(ckpt?.downtimeMs ?? Number.NaN),
+      testMs: since(t0),
+    };
+    console.log('[colo-faults] crash mid-commit', measured.crashMidCommit);
+  });
+
+  it('an exact copy of a delivered P → S message, sent again: acknowledged as a duplicate, applied once, not dead-lettered', async () => {
+    await expectReplicating('before');
+    const dlqBefore = await p2sDeadLetters();
+    const fromEpoch = (await lastCommittedEpoch()) + 1;
+    const t0 = await arm({ captureUntil: Date.now() + 90_000 });
+    // A message secondary-apply applied: preferably a background delta (pages into the colo cache).
+    const original = await waitFor(
+      'a P → S message applied by secondary-apply',
+      async (note) => {
+        const c = (await captured()).filter((r) => r.at >= t0 && r.status === 'applied');
+        note(c.length);
+        const delta = c.find((r) => /"kind":"background-ram"/.test(r.body));
+        return delta ?? (c.length >= 20 ? c[0] : undefined);
+      },
+      60_000,
+      1000,
+    );
+    const message = JSON.parse(original.body) as { type: string; seq: number; epoch: number };
+    const before = await secondary();
+    expect(before.state.inSeq).toBeGreaterThan(message.seq);
+    const sent = await clients().sqs.send(
+      new SendMessageCommand({
+        QueueUrl: f.output('PrimaryToSecondaryQueueUrl'),
+        MessageBody: original.body,
+        MessageGroupId: f.vmId,
+        MessageDeduplicationId: `test-copy-${Date.now()}`,
+      }),
+    );
+    const tSent = Date.now();
+    const copy = await waitFor(
+      'secondary-apply to consume the copy',
+      async () => (await captured()).find((r) => r.messageId === sent.MessageId),
+      60_000,
+      500,
+    );
+    expect(copy).toMatchObject({ status: 'duplicate', receiveCount: 1, body: original.body });
+    expect(copy.detail).toMatch(new RegExp(`${message.type} seq ${message.seq} already consumed`));
+    // Nothing applied twice: the stream goes on from where it was; no refusal anywhere after the copy.
+    const refused = (await f.log('secondary')).filter((r) => r.type === 'rejected' && r.at >= tSent);
+    expect(refused).toEqual([]);
+    await commitsAgree(tSent, 1, fromEpoch, 'duplicate');
+    expect((await secondary()).state.inSeq).toBeGreaterThanOrEqual(before.state.inSeq);
+    expect(await p2sDeadLetters()).toBe(dlqBefore);
+    await expectReplicating('after');
+    measured.duplicate = {
+      message: `${message.type}#${message.seq} (epoch ${message.epoch})`,
+      sentToAcknowledgedMs: copy.at - tSent,
+      testMs: since(t0),
+    };
+    console.log('[colo-faults] duplicate delivery', measured.duplicate);
+  });
+
+  it('secondary-apply down for 3 s (every batch fails), then back: it catches up; replication goes on; no failover', async () => {
+    await expectReplicating('before');
+    const dlqBefore = await p2sDeadLetters();
+    const fromEpoch = (await lastCommittedEpoch()) + 1;
+    // Budget: a reported failure costs ≈ 1 s + poll per redelivery and a message is judged by its first
+    // arrival; the secondary's own deadlines (5 s inside a checkpoint, 10 s between) run on its heartbeat
+    // ticks, so an outage must stay under 5 s including the last redelivery: 3 s is inside.
+    const downMs = 3000;
+    const start = Date.now();
+    const until = start + downMs;
+    await arm({ secondaryApplyDownUntil: until, captureUntil: until + 60_000 });
+    const downs = await waitFor(
+      'batches failed while down, and the window over',
+      async () => {
+        const x = await fired('secondary-down');
+        return Date.now() > until + 1000 && x.length > 0 ? x : undefined;
+      },
+      60_000,
+      500,
+    );
+    // Caught up: a record delivered (and failed) during the outage is applied afterwards.
+    const failedIds = new Set(
+      (await captured()).filter((r) => r.status === 'failed' && r.at <= until).map((r) => r.messageId),
+    );
+    expect(failedIds.size).toBeGreaterThan(0);
+    const caughtUp = await waitFor(
+      'a record that failed during the outage to be applied',
+      async () =>
+        (await captured()).find(
+          (r) => failedIds.has(r.messageId) && (r.status === 'applied' || r.status === 'duplicate'),
+        ),
+      60_000,
+      500,
+    );
+    const later = await commitsAgree(until, 2, fromEpoch, 'secondary down');
+    const receives = (await captured()).filter((r) => failedIds.has(r.messageId)).map((r) => r.receiveCount);
+    expect(Math.max(...receives), 'receives of a failed record (DLQ at the 5th)').toBeLessThan(5);
+    expect(await p2sDeadLetters()).toBe(dlqBefore);
+    await expectReplicating('after');
+    measured.secondaryDown = {
+      downMs,
+      failedBatches: downs.length,
+      maxReceiveCount: Math.max(...receives),
+      windowEndToCaughtUpMs: caughtUp.at - until,
+      windowEndToNextCommitMs: (later[0]?.at ?? 0) - until,
+      testMs: since(start),
+    };
+    console.log('[colo-faults] secondary crash/restart', measured.secondaryDown);
+  });
+
+  // Last: it ends replication on this VM for good (the fence is final).
+  it('primary silent for 20 s (> the 10 s heartbeat timeout): the secondary wins the fence; the primary, back, is fenced', async () => {
+    await expectReplicating('before');
+    const silentMs = 20_000;
+    const start = await arm({ primarySilentUntil: Date.now() + silentMs });
+    const until = start + silentMs;
+    const s = await waitFor(
+      'the secondary to claim the VM and take over',
+      async (note) => {
+        const d = await secondary();
+        note({ phase: d.state.phase, lastHeardAt: d.state.lastHeardAt, now: Date.now() });
+        return d.state.phase === 'failed-over' ? d : undefined;
+      },
+      90_000,
+      500,
+    );
+    expect(s.exit?.reason).toBe('failover');
+    expect(s.exit?.detail).toMatch(/no message from the primary for \d+ ms|timed out/);
+    expect((await control()).owner).toBe('secondary');
+    // It continues from exactly the last committed checkpoint.
+    const last = (await commits()).find((c) => c.epoch === s.state.committedEpoch);
+    expect(memoryDigest(f.params.seed, s.state.running)).toBe(last?.digest);
+    // The primary, frozen meanwhile, runs again after the silence: it reads the fence and stops.
+    const p = await waitFor(
+      'the primary to run again and find itself fenced',
+      async (note) => {
+        const d = await primary();
+        note({ phase: d.state.phase, now: Date.now(), until });
+        return d.state.phase === 'fenced' ? d : undefined;
+      },
+      90_000,
+      1000,
+    );
+    expect(p.exit?.reason).toBe('fenced');
+    expect((p.exit?.at ?? 0) + 100).toBeGreaterThanOrEqual(until);
+    // Never both sides active: the primary never ran alone (exited), and the owner never changed.
+    const exits = (await f.log('primary')).filter((r) => r.type === 'colo-exit');
+    expect(exits.map((r) => r.type === 'colo-exit' && r.data.reason)).toEqual(['fenced']);
+    expect((await control()).owner).toBe('secondary');
+    expect((await fired('primary-silent')).length).toBeGreaterThan(0);
+    measured.primarySilent = {
+      silentMs,
+      silenceToFailoverMs: (s.exit?.at ?? 0) - start,
+      lastHeardToFailoverMs: (s.exit?.at ?? 0) - s.state.lastHeardAt,
+      silenceEndToFencedMs: (p.exit?.at ?? 0) - until,
+      committedEpoch: s.state.committedEpoch,
+    };
+    console.log('[colo-faults] primary silent', measured.primarySilent);
+  });
+});
