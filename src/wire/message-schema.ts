@@ -4,7 +4,7 @@
  */
 import { z } from 'zod';
 import type { ColoMessage } from '../engine/protocol/messages.ts';
-import { MESSAGE_VERSION } from '../engine/protocol/messages.ts';
+import { MAX_SKIP_REASON, MESSAGE_VERSION } from '../engine/protocol/messages.ts';
 import { WireError } from './errors.ts';
 import {
   MAX_ANNOUNCED_BYTES,
@@ -115,6 +115,14 @@ const delta = message(
   path: ['round'],
 });
 const heartbeat = message('heartbeat', {}, 'Either direction: liveness signal.');
+const skip = message(
+  'skip',
+  {
+    retired: z.literal('delta').meta({ description: 'Type of the message this sequence number was for.' }),
+    reason: z.string().max(MAX_SKIP_REASON).meta({ description: 'Why it was retired.' }),
+  },
+  'P → S: this sequence number is retired (a delta whose object could not be stored).',
+);
 
 /** Schema of any COLO message; its output type is exactly {@link ColoMessage}. */
 export const coloMessageSchema = z
@@ -129,6 +137,7 @@ export const coloMessageSchema = z
     migrateRamBackground,
     delta,
     heartbeat,
+    skip,
   ])
   .meta({ title: 'ColoMessage', description: 'A COLO message as it crosses a channel (an SQS body).' });
 

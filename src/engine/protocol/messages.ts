@@ -94,6 +94,21 @@ export interface DeltaMessage extends Envelope {
 export interface Heartbeat extends Envelope {
   type: 'heartbeat';
 }
+/**
+ * P → S: the message with this sequence number is retired — a `delta` whose object could not be stored
+ * (the sender's puts kept failing). Sent in its place so the receiver's sequence goes on; the data it would
+ * have carried never arrives (a background round fails; a checkpoint cannot complete).
+ */
+export interface SkipMessage extends Envelope {
+  type: 'skip';
+  /** Type of the message it replaces. */
+  retired: 'delta';
+  /** Why, at most {@link MAX_SKIP_REASON} characters. */
+  reason: string;
+}
+
+/** Longest `skip` reason, characters. */
+export const MAX_SKIP_REASON = 200;
 
 /** Messages the primary sends. */
 export type PrimaryMessage =
@@ -102,7 +117,8 @@ export type PrimaryMessage =
   | VmstateSize
   | MigrateRamBackground
   | DeltaMessage
-  | Heartbeat;
+  | Heartbeat
+  | SkipMessage;
 /** Messages the secondary sends. */
 export type SecondaryMessage =
   | CheckpointReady
@@ -127,4 +143,5 @@ export const COLO_MESSAGE_TYPES: readonly ColoMessageType[] = [
   'migrate-ram-background',
   'delta',
   'heartbeat',
+  'skip',
 ];
