@@ -4,6 +4,7 @@
  * import it at synth time without pulling in the clients.
  */
 import type { DeltaKind } from '../../src/engine/protocol/messages.ts';
+import { controlKey } from '../../src/runtime/cloud/keys.ts';
 
 /** Key prefix (inside the bucket, after the store's own prefix) of every page-delta object. */
 export const DELTA_PREFIX = 'deltas/';
@@ -90,11 +91,12 @@ export function timerStateKey(vmId: string, timer: TimerName): string {
 }
 
 /**
- * State-store key of a VM's control document (`{ failedOver, reason, at }`): once `failedOver` is set, tick
- * consumers drop their ticks (the chains end) and the watchdog no longer re-arms them.
+ * State-store key of a VM's control document (`{ failedOver, reason, at, owner }`): `owner` is the fence
+ * (src/runtime/cloud/control.ts); once `failedOver` is set, tick consumers drop their ticks (the chains end)
+ * and the watchdog no longer re-arms them.
  */
 export function controlStateKey(vmId: string): string {
-  return `${vmId}/control.json`;
+  return controlKey(vmId);
 }
 
 /** Largest per-message SQS delay, seconds. */

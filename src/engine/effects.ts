@@ -89,11 +89,31 @@ export interface PendingCheckEffect {
   record: PendingCheckRecord;
 }
 
-/** Replication stopped on this node (error, or failover completed). */
+/** Which node may run the VM alone once replication ends: the fencing decision. */
+export type FenceOwner = 'primary' | 'secondary';
+
+/**
+ * Ask to become the only active side of the VM: the runtime compare-and-swaps the VM's control document
+ * from "replicating" to `role` (one decision per VM, first claim wins) and answers with a `fence` input
+ * naming the owner — this node or the other. Until then the node stays inactive. Repeated on every tick
+ * while unanswered, so a claim lost with a crashed invocation is made again.
+ */
+export interface ClaimEffect {
+  type: 'claim';
+  /** The role this node claims. */
+  role: FenceOwner;
+  /** Why replication must end. */
+  reason: string;
+}
+
+/** Replication stopped on this node (error, or failover completed, or fenced out by the other side). */
 export interface ExitEffect {
   type: 'colo-exit';
-  /** `error` = a deadline or protocol failure; `failover` = the secondary took over. */
-  reason: 'error' | 'failover';
+  /**
+   * `error` = the primary won the fence and runs alone after a deadline or send failure; `failover` = the
+   * secondary won the fence and took over; `fenced` = this node lost the fence and stopped for good.
+   */
+  reason: 'error' | 'failover' | 'fenced';
   /** Human-readable detail. */
   detail: string;
 }
@@ -119,4 +139,5 @@ export type Effect =
   | RoundEffect
   | PendingCheckEffect
   | ExitEffect
+  | ClaimEffect
   | CommitEffect;

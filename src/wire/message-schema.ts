@@ -4,7 +4,7 @@
  */
 import { z } from 'zod';
 import type { ColoMessage } from '../engine/protocol/messages.ts';
-import { MAX_SKIP_REASON, MESSAGE_VERSION } from '../engine/protocol/messages.ts';
+import { MESSAGE_VERSION } from '../engine/protocol/messages.ts';
 import { WireError } from './errors.ts';
 import {
   MAX_ANNOUNCED_BYTES,
@@ -118,10 +118,10 @@ const heartbeat = message('heartbeat', {}, 'Either direction: liveness signal.')
 const skip = message(
   'skip',
   {
-    retired: z.literal('delta').meta({ description: 'Type of the message this sequence number was for.' }),
-    reason: z.string().max(MAX_SKIP_REASON).meta({ description: 'Why it was retired.' }),
+    retired: z.literal('delta').meta({ description: 'Type of the message this one stands in for.' }),
+    reason: z.string().max(200).meta({ description: 'Why the message was retired.' }),
   },
-  'P → S: this sequence number is retired (a delta whose object could not be stored).',
+  'Either direction: this sequence number is retired (its message could not be made deliverable).',
 );
 
 /** Schema of any COLO message; its output type is exactly {@link ColoMessage}. */

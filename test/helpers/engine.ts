@@ -50,6 +50,8 @@ export function messageOf(type: ColoMessageType, vmId: string, epoch: number, se
       return { ...env, type, applyMemMs: 1, applyDevMs: 1 };
     case 'migrate-ram-background':
       return { ...env, type, round: 1 };
+    case 'skip':
+      return { ...env, type, retired: 'delta', reason: 'test' };
     case 'delta':
       return {
         ...env,

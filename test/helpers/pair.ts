@@ -1,4 +1,4 @@
-import type { Effect } from '../../src/engine/effects.ts';
+import type { Effect, FenceOwner } from '../../src/engine/effects.ts';
 import type { ColoParams } from '../../src/engine/params.ts';
 import { type PrimaryInput, primaryStep } from '../../src/engine/primary/primary.ts';
 import { createPrimary, type PrimaryState } from '../../src/engine/primary/state.ts';
@@ -14,6 +14,8 @@ export interface Queued {
   payload?: Uint8Array | PageDelta;
   /** For a primary send-complete. */
   sendId?: number;
+  /** For a fencing decision handed to a node. */
+  fence?: FenceOwner;
 }
 
 /**
@@ -27,6 +29,8 @@ export class Pair {
   readonly queue: Queued[] = [];
   readonly effects: { node: 'primary' | 'secondary'; effect: Effect }[] = [];
   now = 0;
+  /** The VM's control document: who won the fence (null while replicating). First claim wins. */
+  control: FenceOwner | null = null;
   private wake = { primary: Number.POSITIVE_INFINITY, secondary: Number.POSITIVE_INFINITY };
 
   constructor(
@@ -43,6 +47,19 @@ export class Pair {
     for (const effect of fx) {
       this.effects.push({ node, effect });
       if (effect.type === 'wake') this.wake[node] = effect.at;
+      if (effect.type === 'claim') {
+        const first = this.control === null;
+        this.control ??= effect.role;
+        const owner = this.control;
+        this.queue.push({ to: node, message: fenceCarrier, fence: owner });
+        // The other side learns the decision too (in the cloud: from the control document, next time it runs).
+        if (first)
+          this.queue.push({
+            to: node === 'primary' ? 'secondary' : 'primary',
+            message: fenceCarrier,
+            fence: owner,
+          });
+      }
       if (effect.type !== 'send') continue;
       const to = node === 'primary' ? 'secondary' : 'primary';
       const message = JSON.parse(JSON.stringify(effect.message)) as ColoMessage;
@@ -80,6 +97,17 @@ export class Pair {
 
   /** Delivers one queued item now. */
   deliver(q: Queued): Effect[] {
+    if (q.fence !== undefined) {
+      return q.to === 'primary'
+        ? this.record(
+            'primary',
+            primaryStep(this.primary, this.params, this.now, { type: 'fence', owner: q.fence }),
+          )
+        : this.record(
+            'secondary',
+            secondaryStep(this.secondary, this.params, this.now, { type: 'fence', owner: q.fence }),
+          );
+    }
     if (q.to === 'primary') {
       const input: PrimaryInput =
         q.sendId !== undefined
@@ -105,6 +133,9 @@ export class Pair {
 
   /** The next queued delivery to `to` (not yet delivered). */
   peek(to: 'primary' | 'secondary'): Queued | undefined {
-    return this.queue.find((q) => q.to === to && q.sendId === undefined);
+    return this.queue.find((q) => q.to === to && q.sendId === undefined && q.fence === undefined);
   }
 }
+
+/** Placeholder message of a queued fencing decision (it carries no message). */
+const fenceCarrier = { v: 1, vmId: '', epoch: 0, seq: 0, type: 'heartbeat' } as ColoMessage;

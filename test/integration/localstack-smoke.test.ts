@@ -71,6 +71,8 @@ import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 
 const s3 = new S3Client({ forcePathStyle: true });
 let invocations = 0;
+// Names this execution environment (one per Node process): concurrent invocations must report different ones.
+const environment = Math.random().toString(36).slice(2);
 console.log('init: module loaded');
 
 const put = (key, body) =>
@@ -111,7 +113,7 @@ export const handler = async (event, context) => {
       throw new TypeError('deliberate failure');
     case 'sleep':
       await new Promise((resolve) => setTimeout(resolve, event.ms));
-      return 'woke up';
+      return { woke: true, environment };
     default:
       return { unknown: event };
   }
@@ -315,10 +317,11 @@ describe('LocalStack smoke (Lambda host-node executor, SQS FIFO ESM, EventBridge
     const ms = performance.now() - started;
     for (const r of results) {
       expect(r.res.FunctionError).toBeUndefined();
-      expect(r.body).toBe('woke up');
+      expect(r.body).toMatchObject({ woke: true });
     }
-    // serial would take >= 4 s; new environments cold-start in parallel
-    expect(ms).toBeLessThan(4000);
+    // An environment runs one invocation at a time, so four in flight at once need four environments (the
+    // warm one and three cold starts). Which, not how fast: the wall time is a figure, not a bound.
+    expect(new Set(results.map((r) => r.body?.environment)).size).toBe(4);
     timings.fourConcurrentOneSecondInvokesMs = Math.round(ms);
   });
 
@@ -341,8 +344,9 @@ describe('LocalStack smoke (Lambda host-node executor, SQS FIFO ESM, EventBridge
     expect(String(r.body?.errorMessage)).toMatch(
       new RegExp(`Task timed out after ${FUNCTION_TIMEOUT_S}\\.00 seconds`),
     );
+    // Cut at the timeout, not run to the end of its 20 s sleep; how close to 3 s it returns is a figure only.
     expect(r.ms).toBeGreaterThanOrEqual(FUNCTION_TIMEOUT_S * 1000 - 100);
-    expect(r.ms).toBeLessThan(FUNCTION_TIMEOUT_S * 1000 + 5000);
+    expect(r.ms).toBeLessThan(20_000);
     timings.timeoutInvokeMs = Math.round(r.ms);
     const next = await invoke({ mode: 'echo', value: 'after-timeout' });
     expect(next.res.FunctionError).toBeUndefined();
@@ -350,7 +354,7 @@ describe('LocalStack smoke (Lambda host-node executor, SQS FIFO ESM, EventBridge
   });
 
   it('writes function logs to CloudWatch Logs', async () => {
-    const messages = await waitFor('log events', 20_000, async () => {
+    const messages = await waitFor('log events', 60_000, async () => {
       const all = await logMessages(`/aws/lambda/${fnName}`);
       return all.some((m) => m.includes('Task timed out')) ? all : undefined;
     });
@@ -388,7 +392,7 @@ describe('LocalStack smoke (Lambda host-node executor, SQS FIFO ESM, EventBridge
       }),
     );
     esmUuid = must(esm.UUID, 'ESM UUID');
-    await waitFor('event source mapping Enabled', 30_000, async () => {
+    await waitFor('event source mapping Enabled', 60_000, async () => {
       const m = await lambda.send(new GetEventSourceMappingCommand({ UUID: esmUuid }));
       return m.State === 'Enabled' ? true : undefined;
     });

@@ -85,6 +85,20 @@ export async function forwardRejected(
 }
 
 /**
+ * A record as a message input stamped with its first arrival (SQS `ApproximateFirstReceiveTimestamp`, else
+ * `SentTimestamp`; never later than `now`), so a redelivered record is judged by when it first arrived.
+ */
+export function arrival(
+  record: SQSRecord,
+  now: number,
+): { type: 'message'; body: string; arrivedAt?: number } {
+  const attrs = record.attributes as unknown as Partial<Record<string, string>> | undefined;
+  const stamp = Number(attrs?.ApproximateFirstReceiveTimestamp ?? attrs?.SentTimestamp ?? Number.NaN);
+  if (!Number.isFinite(stamp) || stamp <= 0) return { type: 'message', body: record.body };
+  return { type: 'message', body: record.body, arrivedAt: Math.min(stamp, now) };
+}
+
+/**
  * Runs `invoke` on the batch's bodies and answers: records the invocation failed to process (and, with
  * `rejected: 'retry'`, records the engine refused), plus every later record of the FIFO group, are reported
  * as `batchItemFailures`; an invocation that failed as a whole reports every record. With
@@ -94,13 +108,13 @@ export async function forwardRejected(
 export async function consumeChannelBatch<S>(
   deps: NodeHandlerDeps,
   event: SQSEvent,
-  invoke: (inputs: { type: 'message'; body: string }[]) => Promise<InvocationResult<S>>,
+  invoke: (inputs: { type: 'message'; body: string; arrivedAt?: number }[]) => Promise<InvocationResult<S>>,
 ): Promise<ConsumedBatch<S>> {
   const { logger, metrics } = deps.obs;
   const records = event.Records;
   let result: InvocationResult<S>;
   try {
-    result = await invoke(records.map((r) => ({ type: 'message', body: r.body })));
+    result = await invoke(records.map((r) => arrival(r, deps.now())));
   } catch (e) {
     logger.error('invocation failed; the whole batch will be delivered again', {
       error: e instanceof Error ? { name: e.name, message: e.message } : String(e),

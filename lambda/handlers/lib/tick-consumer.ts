@@ -6,6 +6,7 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import type { TimerName } from '../../adapters/contract.ts';
+import { readControl } from './control.ts';
 import { periodOf, type TickConsumerDeps } from './deps.ts';
 import { standardBatchResponse } from './sqs.ts';
 import { handleTick } from './tick-chain.ts';
@@ -26,6 +27,7 @@ export async function consumeTicks(
     periodMs: periodOf(deps.params, timer),
   };
   let claimed = 0;
+  let stopped = 0;
   const response = await standardBatchResponse(event, async (record) => {
     const r = await handleTick(chain, record.body, record.messageId, deps.now());
     logger.debug('tick', {
@@ -35,11 +37,16 @@ export async function consumeTicks(
       next: r.next,
     });
     if (r.verdict === 'claimed' || r.verdict === 'redelivered') claimed++;
-    else metrics.addMetric(`Ticks${r.verdict[0]?.toUpperCase()}${r.verdict.slice(1)}`, MetricUnit.Count, 1);
+    else if (r.verdict === 'stopped') stopped++;
+    if (r.verdict !== 'claimed' && r.verdict !== 'redelivered')
+      metrics.addMetric(`Ticks${r.verdict[0]?.toUpperCase()}${r.verdict.slice(1)}`, MetricUnit.Count, 1);
   });
   for (const f of response.batchItemFailures) logger.warn('tick failed', { messageId: f.itemIdentifier });
-  if (claimed > 0) {
-    metrics.addMetric('TicksClaimed', MetricUnit.Count, claimed);
+  // A chain that ends because a side won the fence runs its node once more, so that a loser learns it
+  // lost (it records `fenced` and stops) even though no timer will wake it again.
+  const lastRun = claimed === 0 && stopped > 0 && (await fenceDecided(deps));
+  if (claimed > 0 || lastRun) {
+    if (claimed > 0) metrics.addMetric('TicksClaimed', MetricUnit.Count, claimed);
     try {
       await work();
     } catch (e) {
@@ -51,4 +58,12 @@ export async function consumeTicks(
   }
   metrics.publishStoredMetrics();
   return response;
+}
+
+async function fenceDecided(deps: TickConsumerDeps): Promise<boolean> {
+  try {
+    return (await readControl(deps.ports.state, deps.params.vmId)).owner !== null;
+  } catch {
+    return false;
+  }
 }

@@ -437,3 +437,97 @@ def _pid_alive(pid: int) -> bool:
             return f.read().split()[2] != "Z"
     except OSError:
         return False
+
+
+# Buffers live outside the V8 heap, so only the executor's RSS check stops them. They are filled with a non-zero
+# byte: a zero-filled Buffer.alloc may get lazily mapped zero pages that never become resident.
+BUFFER_HOG = {
+    "index.js": """
+        let count = 0;
+        exports.handler = async (event) => {
+          count += 1;
+          const held = [];
+          for (let i = 0; i < event.mb / 16; i++) held.push(Buffer.alloc(16 * 1024 * 1024, 1));
+          console.log(`holding ${held.length * 16} MB`);
+          if (event.holdMs) await new Promise((r) => setTimeout(r, event.holdMs));
+          return { count, mb: held.length * 16 };
+        };
+    """
+}
+
+
+def test_memory_over_the_function_size_is_killed_as_out_of_memory(harness):
+    # 4x the memory size, held long enough that even a slow sampler sees it; the timeout is well beyond
+    ex = harness.executor(BUFFER_HOG, memory_size=128, timeout=60)
+    assert body(invoke(ex, {"mb": 0}))["count"] == 1
+    pid = ex._process.pid
+    res = invoke(ex, {"mb": 512, "holdMs": 45_000}, request_id="oom-1")
+    assert res.is_error
+    assert body(res) == {
+        "errorType": "Runtime.OutOfMemory",
+        "errorMessage": "RequestId: oom-1 Error: Runtime exited with error: signal: killed",
+    }
+    assert "RequestId: oom-1 Error: Runtime exited with error: signal: killed\nRuntime.OutOfMemory\n" in res.logs
+    assert "Memory Size: 128 MB\tMax Memory Used: 128 MB" in res.logs
+    assert _wait_until(lambda: not _pid_alive(pid))
+    # the next invocation gets a fresh process (cold start, module state reset), as on Lambda after a crash
+    again = invoke(ex, {"mb": 0})
+    assert not again.is_error, again.payload
+    assert body(again) == {"count": 1, "mb": 0}
+    assert "Init Duration" in again.logs
+    assert ex._process.pid != pid
+
+
+def test_memory_within_the_function_size_is_allowed(harness):
+    ex = harness.executor(BUFFER_HOG, memory_size=256, timeout=30)
+    # ~40 MB of Node plus 64 MB of Buffers, held for a few samples
+    first = invoke(ex, {"mb": 64, "holdMs": 200})
+    assert not first.is_error, first.payload
+    assert body(first) == {"count": 1, "mb": 64}
+    # the environment stays warm
+    assert body(invoke(ex, {"mb": 64}))["count"] == 2
+
+
+def test_memory_limit_can_be_switched_off(harness, monkeypatch):
+    monkeypatch.setenv("LAMBDA_HOST_NODE_MEMORY_LIMIT", "0")
+    ex = harness.executor(BUFFER_HOG, memory_size=128, timeout=30)
+    res = invoke(ex, {"mb": 384, "holdMs": 200})
+    assert not res.is_error, res.payload
+    assert body(res) == {"count": 1, "mb": 384}
+    # only the Max Memory Used figure (peak RSS) tells how far over it went
+    assert int(res.logs.split("Max Memory Used: ")[1].split(" MB")[0]) > 384
+
+
+def test_memory_of_child_processes_counts(harness):
+    # the handler stays small; a child it starts holds 512 MB (the Lambda sandbox limits the whole tree)
+    child = "const h = []; for (let i = 0; i < 32; i++) h.push(Buffer.alloc(16 << 20, 1)); setInterval(() => {}, 1000);"
+    ex = harness.executor(
+        {
+            "index.js": f"""
+                const {{ spawn }} = require('node:child_process');
+                exports.handler = (event) => new Promise((resolve) => {{
+                  if (!event.spawn) return resolve('small');
+                  const c = spawn(process.execPath, ['-e', {json.dumps(child)}], {{ stdio: 'ignore' }});
+                  console.log(`child=${{c.pid}}`);
+                }});
+            """
+        },
+        memory_size=256,
+        timeout=60,
+    )
+    res = invoke(ex, {"spawn": True})
+    assert res.is_error, res.payload
+    assert body(res)["errorType"] == "Runtime.OutOfMemory"
+    # the whole process group went, the child included
+    child_pid = int(res.logs.split("child=")[1].split()[0])
+    assert _wait_until(lambda: not _pid_alive(child_pid))
+    assert body(invoke(ex, {})) == "small"
+
+
+def _wait_until(condition, timeout_s: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
+    return True

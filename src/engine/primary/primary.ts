@@ -1,4 +1,4 @@
-import type { Effect } from '../effects.ts';
+import type { Effect, FenceOwner } from '../effects.ts';
 import { ColoError, unexpected } from '../errors.ts';
 import type { ColoParams } from '../params.ts';
 import { parseInbound } from '../protocol/inbound.ts';
@@ -25,7 +25,12 @@ export type PrimaryInput =
   /** A send finished leaving (`error` set if it failed). */
   | { type: 'send-complete'; sendId: number; error?: string }
   /** Someone asks for a checkpoint now (e.g. an operator). */
-  | { type: 'request-checkpoint'; trigger: CheckpointTrigger };
+  | { type: 'request-checkpoint'; trigger: CheckpointTrigger }
+  /**
+   * The VM's fencing decision, as the runtime found it (the answer to a `claim`, or the control document
+   * read at the start of an invocation): `owner` alone may run the VM from now on.
+   */
+  | { type: 'fence'; owner: FenceOwner };
 
 const EXPECTED: Record<PrimaryPhase, SecondaryMessage['type'][]> = {
   'wait-ready': ['checkpoint-ready'],
@@ -33,7 +38,9 @@ const EXPECTED: Record<PrimaryPhase, SecondaryMessage['type'][]> = {
   'ckpt-wait-reply': ['checkpoint-reply'],
   'ckpt-wait-received': ['vmstate-received'],
   'ckpt-wait-loaded': ['vmstate-loaded'],
+  claiming: [],
   exited: [],
+  fenced: [],
 };
 
 /**
@@ -54,8 +61,31 @@ export function primaryStep(
     fx.push(trace(now, 'colo_reject', { code: error.code, detail: error.message }));
     return fx;
   }
-  if (state.phase === 'exited') return fx;
+  if (state.phase === 'exited' || state.phase === 'fenced') return fx;
   const t = Math.max(now, state.lastNow);
+  if (input.type === 'fence') {
+    advanceGuest(state, params, t);
+    onFence(state, t, input.owner, fx);
+    if (isLive(state)) fx.push({ type: 'wake', at: nextWake(state) });
+    return fx;
+  }
+  // A deadline that passed before this input arrived acts first: an answer after it is too late.
+  if (input.type === 'message' && state.txn && t >= state.txn.deadline) {
+    advanceGuest(state, params, t);
+    runDue(state, params, t, fx);
+    const late = new ColoError('timeout', `message arrived after the deadline; replication is ending`);
+    fx.push({ type: 'rejected', error: late });
+    fx.push(trace(t, 'colo_reject', { code: late.code, detail: late.message }));
+    if (isLive(state)) fx.push({ type: 'wake', at: nextWake(state) });
+    return fx;
+  }
+  if (state.phase === 'claiming') {
+    // Nothing but the guest moves while the fence is undecided; the claim is made again in case it was lost.
+    advanceGuest(state, params, t);
+    if (input.type === 'tick') claim(state, t, state.claimReason, fx);
+    fx.push({ type: 'wake', at: nextWake(state) });
+    return fx;
+  }
   const miscompares = advanceGuest(state, params, t);
   switch (input.type) {
     case 'message':
@@ -72,8 +102,13 @@ export function primaryStep(
   }
   for (let i = 0; i < miscompares; i++) requestCheckpoint(state, params, t, 'miscompare', fx);
   runDue(state, params, t, fx);
-  if ((state.phase as PrimaryState['phase']) !== 'exited') fx.push({ type: 'wake', at: nextWake(state) });
+  if (isLive(state)) fx.push({ type: 'wake', at: nextWake(state) });
   return fx;
+}
+
+/** True while the primary has anything left to do (not exited, not fenced). */
+function isLive(state: PrimaryState): boolean {
+  return state.phase !== 'exited' && state.phase !== 'fenced';
 }
 
 function validate(state: PrimaryState, params: ColoParams, input: PrimaryInput): ColoError | undefined {
@@ -83,11 +118,16 @@ function validate(state: PrimaryState, params: ColoParams, input: PrimaryInput):
     }
     return undefined;
   }
+  if (input.type === 'fence') {
+    return input.owner === 'primary' || input.owner === 'secondary'
+      ? undefined
+      : new ColoError('invalid-message', `fence owner must be primary or secondary`);
+  }
   if (input.type !== 'message') return undefined;
   const parsed = parseInbound(input.message, params, state.epoch, state.inSeq);
   if (parsed instanceof ColoError) return parsed;
-  if (state.phase === 'exited')
-    return new ColoError('exited', `replication has stopped; dropped ${parsed.type}`);
+  if (state.phase === 'exited' || state.phase === 'fenced' || state.phase === 'claiming')
+    return new ColoError('exited', `replication is ending (${state.phase}); dropped ${parsed.type}`);
   const expected = EXPECTED[state.phase];
   if (!expected.includes(parsed.type as SecondaryMessage['type'])) {
     return unexpected(parsed.type, expected.length ? expected : ['nothing (no transaction in progress)']);
@@ -202,7 +242,7 @@ function runDue(state: PrimaryState, params: ColoParams, now: number, fx: Effect
     exit(state, now, `timed out in ${state.phase} after ${params.checkpointTimeoutMs} ms`, fx);
     return;
   }
-  if (state.phase === 'wait-ready' || state.phase === 'exited') return;
+  if (state.phase === 'wait-ready' || !isLive(state) || state.phase === 'claiming') return;
   // A checkpoint request wins over a background round falling due at the same instant.
   if (now >= state.nextCheckpointAt) {
     // The timer re-arms itself; starting the checkpoint re-arms it again from the request (as QEMU does).
@@ -220,6 +260,8 @@ function runDue(state: PrimaryState, params: ColoParams, now: number, fx: Effect
 }
 
 function nextWake(state: PrimaryState): number {
+  // While claiming, a tick repeats the claim: often enough to finish quickly, rarely enough to be cheap.
+  if (state.phase === 'claiming') return state.lastNow + CLAIM_RETRY_MS;
   return Math.min(
     state.nextCheckpointAt,
     state.nextPendingCheckAt,
@@ -229,14 +271,50 @@ function nextWake(state: PrimaryState): number {
   );
 }
 
-/** Leaves COLO with an error (QEMU's COLO_EXIT reason error): the PVM goes on alone. */
+/** How often a claim that got no answer is made again, ms. */
+export const CLAIM_RETRY_MS = 1000;
+
+/**
+ * Replication must end (QEMU's COLO_EXIT reason error). QEMU would let the PVM go on alone; here that is
+ * only allowed once the fence says so, because the secondary may be taking over at the same moment. The
+ * PVM stays as it is until then: stopped in a checkpoint (no output leaves), running otherwise.
+ */
 function exit(state: PrimaryState, now: number, detail: string, fx: Effect[]): void {
-  if (!state.vmRunning) {
-    state.vmRunning = true;
-    fx.push(trace(now, 'colo_vm_state_change', { old: 'stop', new: 'run' }));
-  }
-  state.phase = 'exited';
+  state.phase = 'claiming';
   state.txn = null;
-  fx.push(trace(now, 'colo_exit', { reason: 'error', detail }));
-  fx.push({ type: 'colo-exit', reason: 'error', detail });
+  state.checkpointDue = null;
+  state.claimReason = detail;
+  fx.push(trace(now, 'colo_failover_set_state', { state: 'claiming', role: 'primary', why: detail }));
+  claim(state, now, detail, fx);
+}
+
+function claim(state: PrimaryState, _now: number, reason: string, fx: Effect[]): void {
+  fx.push({ type: 'claim', role: 'primary', reason });
+  state.claimReason = reason;
+}
+
+/** The fencing decision: the winner alone may run the VM; the loser stops for good and says so. */
+function onFence(state: PrimaryState, now: number, owner: FenceOwner, fx: Effect[]): void {
+  state.lastNow = Math.max(state.lastNow, now);
+  if (owner === 'primary') {
+    const detail = state.claimReason || 'the fence names the primary';
+    if (!state.vmRunning) {
+      state.vmRunning = true;
+      fx.push(trace(now, 'colo_vm_state_change', { old: 'stop', new: 'run' }));
+    }
+    state.phase = 'exited';
+    state.txn = null;
+    fx.push(trace(now, 'colo_exit', { reason: 'error', detail }));
+    fx.push({ type: 'colo-exit', reason: 'error', detail });
+    return;
+  }
+  if (state.vmRunning) {
+    state.vmRunning = false;
+    fx.push(trace(now, 'colo_vm_state_change', { old: 'run', new: 'stop' }));
+  }
+  state.phase = 'fenced';
+  state.txn = null;
+  const detail = 'the secondary took over; this primary is fenced and stays stopped';
+  fx.push(trace(now, 'colo_exit', { reason: 'fenced', detail }));
+  fx.push({ type: 'colo-exit', reason: 'fenced', detail });
 }

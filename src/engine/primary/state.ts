@@ -11,7 +11,12 @@ export type PrimaryPhase =
   | 'ckpt-wait-reply'
   | 'ckpt-wait-received'
   | 'ckpt-wait-loaded'
-  | 'exited';
+  /** Replication must end (deadline, failed send): claiming the fence; the PVM stays as it was. */
+  | 'claiming'
+  /** Won the fence: the PVM runs alone (QEMU's COLO exit on error). */
+  | 'exited'
+  /** Lost the fence: the secondary took over; the PVM is stopped for good. */
+  | 'fenced';
 
 /** A background round that has been sent or is being sent. */
 export interface RoundState {
@@ -116,6 +121,8 @@ export interface PrimaryState {
   txn: TransactionState | null;
   /** Adaptive policy estimates. */
   estimates: Estimates;
+  /** Why the primary is claiming the fence (phase `claiming`), else ''. */
+  claimReason: string;
 }
 
 /** A fresh primary: waiting for `checkpoint-ready`, memory at version 0 everywhere (the initial sync). */
@@ -147,5 +154,6 @@ export function createPrimary(params: ColoParams, now = 0): PrimaryState {
     wastedPages: 0,
     txn: null,
     estimates: { bandwidth: 0, fixedCost: 0, redirty: 0 },
+    claimReason: '',
   };
 }

@@ -95,20 +95,17 @@ export interface Heartbeat extends Envelope {
   type: 'heartbeat';
 }
 /**
- * P → S: the message with this sequence number is retired — a `delta` whose object could not be stored
- * (the sender's puts kept failing). Sent in its place so the receiver's sequence goes on; the data it would
- * have carried never arrives (a background round fails; a checkpoint cannot complete).
+ * Either direction: this sequence number is retired. Sent in place of a message that could not be made
+ * deliverable (a `delta` whose object could not be stored), so the receiver's sequence stays whole and it
+ * knows the data never comes.
  */
-export interface SkipMessage extends Envelope {
+export interface Skip extends Envelope {
   type: 'skip';
-  /** Type of the message it replaces. */
+  /** Type of the message this one stands in for. */
   retired: 'delta';
-  /** Why, at most {@link MAX_SKIP_REASON} characters. */
+  /** Why it was retired (≤ 200 characters). */
   reason: string;
 }
-
-/** Longest `skip` reason, characters. */
-export const MAX_SKIP_REASON = 200;
 
 /** Messages the primary sends. */
 export type PrimaryMessage =
@@ -118,14 +115,15 @@ export type PrimaryMessage =
   | MigrateRamBackground
   | DeltaMessage
   | Heartbeat
-  | SkipMessage;
+  | Skip;
 /** Messages the secondary sends. */
 export type SecondaryMessage =
   | CheckpointReady
   | CheckpointReply
   | VmstateReceived
   | VmstateLoaded
-  | Heartbeat;
+  | Heartbeat
+  | Skip;
 /** Any COLO message. */
 export type ColoMessage = PrimaryMessage | SecondaryMessage;
 /** Message type names. */

@@ -1,4 +1,4 @@
-import type { Effect } from '../effects.ts';
+import type { Effect, FenceOwner } from '../effects.ts';
 import { ColoError, unexpected } from '../errors.ts';
 import { memoryDigest, SVM_AUTHOR_BIT } from '../memory/digest.ts';
 import { type ColoParams, MESSAGE_WIRE_BYTES, pageCount } from '../params.ts';
@@ -26,19 +26,29 @@ export type SecondaryInput =
    * Bytes of the next message are arriving (a long transfer in progress). A wait's deadline bounds
    * silence, not transfer size: progress pushes it to `now + applyTimeoutMs`.
    */
-  | { type: 'progress' };
+  | { type: 'progress' }
+  /** The VM's fencing decision (answer to a `claim`, or found in the control document): `owner` alone runs. */
+  | { type: 'fence'; owner: FenceOwner };
 
 const EXPECTED: Record<SecondaryPhase, string[]> = {
   starting: [],
-  idle: ['checkpoint-request', 'migrate-ram-background', 'heartbeat'],
-  'bg-loading': ['delta(background-ram)', 'heartbeat'],
+  idle: ['checkpoint-request', 'migrate-ram-background', 'heartbeat', 'skip'],
+  'bg-loading': ['delta(background-ram)', 'heartbeat', 'skip'],
   'ckpt-wait-vmstate-send': ['vmstate-send'],
-  'ckpt-wait-ram': ['delta(checkpoint-ram)'],
-  'ckpt-wait-vmstate-size': ['delta(checkpoint-ram)', 'vmstate-size'],
-  'ckpt-wait-device': ['delta(device-state)'],
+  'ckpt-wait-ram': ['delta(checkpoint-ram)', 'skip'],
+  'ckpt-wait-vmstate-size': ['delta(checkpoint-ram)', 'vmstate-size', 'skip'],
+  'ckpt-wait-device': ['delta(device-state)', 'skip'],
   committing: [],
+  claiming: [],
   'failed-over': [],
+  fenced: [],
 };
+
+/** Phases in which replication is over or ending: nothing from the primary is taken any more. */
+const ENDING: readonly SecondaryPhase[] = ['starting', 'claiming', 'failed-over', 'fenced'];
+
+/** How often a claim that got no answer is made again, ms. */
+export const SECONDARY_CLAIM_RETRY_MS = 1000;
 
 const DELTA_KIND: Partial<Record<SecondaryPhase, DeltaKind>> = {
   'bg-loading': 'background-ram',
@@ -62,6 +72,26 @@ export function secondaryStep(
 ): Effect[] {
   const fx: Effect[] = [];
   const t = Math.max(now, state.lastNow);
+  if (input.type === 'fence') {
+    if (input.owner !== 'primary' && input.owner !== 'secondary') {
+      const error = new ColoError('invalid-message', 'fence owner must be primary or secondary');
+      fx.push(
+        { type: 'rejected', error },
+        trace(t, 'colo_reject', { code: error.code, detail: error.message }),
+      );
+      return fx;
+    }
+    advanceSvm(state, params, t);
+    onFence(state, params, t, input.owner, fx);
+    if (isLive(state)) fx.push({ type: 'wake', at: nextWake(state, params) });
+    return fx;
+  }
+  // A wait deadline or a commit's end that fell due before this input arrived acts first: an input is
+  // judged against the state its arrival time implies — a late answer never revives an expired wait.
+  if (input.type !== 'tick' && dueAt(state) <= t) {
+    advanceSvm(state, params, t);
+    runDue(state, params, t, fx);
+  }
   let accepted: { msg: PrimaryMessage; delta?: PageDelta } | undefined;
   if (input.type === 'message') {
     const result = validateMessage(state, params, input.message, input.payload);
@@ -91,17 +121,33 @@ export function secondaryStep(
     case 'failover':
       requestFailover(state, t, 'requested', fx);
       break;
+    case 'tick':
+      // An unanswered claim is made again (the invocation that made it may have died).
+      if (state.phase === 'claiming') claim(state, state.claimReason, fx);
+      break;
     case 'progress':
       if (state.phase === 'bg-loading' || state.phase.startsWith('ckpt-wait')) {
         state.deadline = Math.max(state.deadline, t + params.applyTimeoutMs);
       }
       break;
-    case 'tick':
-      break;
   }
   runDue(state, params, t, fx);
-  if (state.phase !== 'failed-over') fx.push({ type: 'wake', at: nextWake(state, params) });
+  if (isLive(state)) fx.push({ type: 'wake', at: nextWake(state, params) });
   return fx;
+}
+
+/** True while the secondary has anything left to do. */
+function isLive(state: SecondaryState): boolean {
+  return state.phase !== 'failed-over' && state.phase !== 'fenced';
+}
+
+/**
+ * The earliest wait deadline or commit end, ms. The heartbeat watchdog is left out on purpose: an input
+ * from the primary is itself proof that it was not silent, however late the runtime hands it over.
+ */
+function dueAt(state: SecondaryState): number {
+  if (!isLive(state) || state.phase === 'claiming') return Number.POSITIVE_INFINITY;
+  return Math.min(state.deadline, state.commitDoneAt);
 }
 
 function validateMessage(
@@ -122,7 +168,7 @@ function validateMessage(
   if (parsed instanceof ColoError) return parsed;
   const msg = parsed as PrimaryMessage;
   const expected = EXPECTED[phase];
-  if (phase === 'failed-over' || phase === 'starting') {
+  if (ENDING.includes(phase)) {
     return new ColoError('exited', `secondary is ${phase}; dropped ${msg.type}`);
   }
   const kind = DELTA_KIND[phase];
@@ -156,6 +202,9 @@ function onMessage(
   const wait = now + params.applyTimeoutMs;
   switch (msg.type) {
     case 'heartbeat':
+      return;
+    case 'skip':
+      onSkip(state, now, msg.reason, fx);
       return;
     case 'migrate-ram-background':
       state.phase = 'bg-loading';
@@ -221,6 +270,20 @@ function onDelta(
   state.commitDoneAt = now + state.applyMemMs + state.applyDevMs;
 }
 
+/** A retired sequence number: the message it stands for never comes. */
+function onSkip(state: SecondaryState, now: number, reason: string, fx: Effect[]): void {
+  if (state.phase === 'bg-loading') {
+    // onMessage counted the skip; abandonRound moves past the round's data slot, which the skip was.
+    state.inSeq--;
+    abandonRound(state, now, `its data was retired by the primary: ${reason}`, fx);
+    return;
+  }
+  if (state.phase.startsWith('ckpt-wait')) {
+    // Part of the epoch will never arrive: it cannot commit, so replication ends here.
+    requestFailover(state, now, `checkpoint data retired by the primary: ${reason}`, fx);
+  }
+}
+
 /** Gives up a background round whole: nothing of it reaches the cache, and its data slot is skipped. */
 function abandonRound(state: SecondaryState, now: number, why: string, fx: Effect[]): void {
   fx.push(trace(now, 'colo_background_round_abandoned', { round: state.loadingRound, why }));
@@ -247,7 +310,9 @@ function commit(state: SecondaryState, params: ColoParams, now: number, fx: Effe
   });
   if (state.failoverDeferred) {
     state.epoch++;
-    failover(state, now, 'deferred until the commit ended', fx);
+    state.failoverDeferred = false;
+    state.phase = 'idle';
+    requestFailover(state, now, state.claimReason || 'deferred until the commit ended', fx);
     return;
   }
   send(state, params, now, fx, {
@@ -266,9 +331,9 @@ function runDue(state: SecondaryState, params: ColoParams, now: number, fx: Effe
     if (state.phase === 'bg-loading') {
       abandonRound(state, now, `no data within ${params.applyTimeoutMs} ms`, fx);
     } else if (state.phase.startsWith('ckpt-wait')) {
-      // The epoch cannot complete: never stay stuck — drop it and take over from the last commit.
+      // The epoch cannot complete: never stay stuck — claim the VM and take over from the last commit.
       fx.push(trace(now, 'colo_exit', { reason: 'error', detail: `timed out in ${state.phase}` }));
-      failover(state, now, `timed out in ${state.phase} after ${params.applyTimeoutMs} ms`, fx);
+      requestFailover(state, now, `timed out in ${state.phase} after ${params.applyTimeoutMs} ms`, fx);
       return;
     }
   }
@@ -279,21 +344,69 @@ function runDue(state: SecondaryState, params: ColoParams, now: number, fx: Effe
 }
 
 function nextWake(state: SecondaryState, params: ColoParams): number {
+  if (state.phase === 'claiming') return state.lastNow + SECONDARY_CLAIM_RETRY_MS;
   const watching = state.phase === 'idle' || state.phase === 'bg-loading';
   const watchdog =
     watching && params.heartbeatTimeoutMs > 0 ? state.lastHeardAt + params.heartbeatTimeoutMs : Infinity;
   return Math.min(state.deadline, state.commitDoneAt, watchdog);
 }
 
-/** Failover: during a commit it waits for the commit (QEMU's relaunch); otherwise it happens now. */
+/**
+ * Failover: during a commit it waits for the commit (QEMU's relaunch); otherwise the secondary claims the
+ * VM's fence and takes over only if the claim wins — the primary may be claiming it at the same moment.
+ */
 function requestFailover(state: SecondaryState, now: number, why: string, fx: Effect[]): void {
-  if (state.phase === 'failed-over' || state.phase === 'starting') return;
+  if (ENDING.includes(state.phase)) return;
   if (state.phase === 'committing') {
     state.failoverDeferred = true;
+    state.claimReason = why;
     fx.push(trace(now, 'colo_failover_set_state', { state: 'relaunch', why }));
     return;
   }
-  failover(state, now, why, fx);
+  state.phase = 'claiming';
+  state.deadline = Number.POSITIVE_INFINITY;
+  state.claimReason = why;
+  fx.push(trace(now, 'colo_failover_set_state', { state: 'claiming', role: 'secondary', why }));
+  claim(state, why, fx);
+}
+
+function claim(state: SecondaryState, reason: string, fx: Effect[]): void {
+  state.claimReason = reason;
+  fx.push({ type: 'claim', role: 'secondary', reason });
+}
+
+/** The fencing decision: take over when it names this secondary, stop for good when it names the primary. */
+function onFence(
+  state: SecondaryState,
+  _params: ColoParams,
+  now: number,
+  owner: FenceOwner,
+  fx: Effect[],
+): void {
+  if (!isLive(state)) return;
+  if (owner === 'secondary') {
+    if (state.phase === 'committing') {
+      // The commit is atomic: it ends first, then the takeover runs from the new committed image.
+      state.failoverDeferred = true;
+      state.claimReason ||= 'the fence names the secondary';
+      return;
+    }
+    failover(state, now, state.claimReason || 'the fence names the secondary', fx);
+    return;
+  }
+  const dropped = discardCache(state);
+  state.phase = 'fenced';
+  state.deadline = Number.POSITIVE_INFINITY;
+  state.commitDoneAt = Number.POSITIVE_INFINITY;
+  state.failoverDeferred = false;
+  if (state.vmRunning) {
+    state.vmRunning = false;
+    fx.push(trace(now, 'colo_vm_state_change', { old: 'run', new: 'stop', vm: 'svm' }));
+  }
+  const detail = 'the primary runs alone; this secondary is fenced and stays stopped';
+  fx.push(trace(now, 'colo_failover_set_state', { state: 'fenced', dropped_pages: dropped }));
+  fx.push(trace(now, 'colo_exit', { reason: 'fenced', detail }));
+  fx.push({ type: 'colo-exit', reason: 'fenced', detail });
 }
 
 /**

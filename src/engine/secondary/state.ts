@@ -11,7 +11,12 @@ export type SecondaryPhase =
   | 'ckpt-wait-vmstate-size'
   | 'ckpt-wait-device'
   | 'committing'
-  | 'failed-over';
+  /** Replication must end (silence, a deadline, an operator): claiming the fence to take over. */
+  | 'claiming'
+  /** Won the fence: the SVM took over from the last committed checkpoint. */
+  | 'failed-over'
+  /** Lost the fence: the primary runs alone; this secondary stopped for good. */
+  | 'fenced';
 
 /** Everything the secondary keeps. Updated in place by `secondaryStep`; serialisable for the cloud runtime. */
 export interface SecondaryState {
@@ -55,6 +60,8 @@ export interface SecondaryState {
   lastNow: number;
   /** Last committed epoch (0 = the initial image). */
   committedEpoch: number;
+  /** Why the secondary is claiming the fence (phase `claiming`), else ''. */
+  claimReason: string;
 }
 
 /** A fresh secondary holding the initial image (all pages at version 0, as after the initial migration). */
@@ -83,5 +90,6 @@ export function createSecondary(params: ColoParams, now = 0): SecondaryState {
     guestTime: 0,
     lastNow: now,
     committedEpoch: 0,
+    claimReason: '',
   };
 }

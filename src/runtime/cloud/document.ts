@@ -58,7 +58,7 @@ export interface Outbox {
 /** How replication ended on this node. */
 export interface ExitInfo {
   /** `error` (deadline or protocol failure) or `failover` (the secondary took over). */
-  reason: 'error' | 'failover';
+  reason: 'error' | 'failover' | 'fenced';
   /** Detail from the engine. */
   detail: string;
   /** When, ms. */
@@ -142,7 +142,7 @@ const documentSchema = z.strictObject({
   wakeAt: anyNumber,
   logNext: count,
   exit: z
-    .strictObject({ reason: z.enum(['error', 'failover']), detail: z.string(), at: anyNumber })
+    .strictObject({ reason: z.enum(['error', 'failover', 'fenced']), detail: z.string(), at: anyNumber })
     .nullable(),
   outbox: z.strictObject({
     sends: z.array(z.strictObject({ sendId: count, message: z.unknown(), payload: recipeSchema.nullable() })),

@@ -3,14 +3,15 @@
  * inputs → persist state + new outbox (compare-and-swap) → perform the outbox → feed completions → persist,
  * until the outbox is empty. docs/cloud-runtime.md gives the correctness argument.
  */
-import type { Effect } from '../../engine/effects.ts';
+import type { ClaimEffect, Effect, FenceOwner } from '../../engine/effects.ts';
 import { ColoError } from '../../engine/errors.ts';
 import { type ColoParams, maxDeltaPages, pageCount } from '../../engine/params.ts';
 import { StateConflictError } from '../../engine/ports.ts';
-import type { ColoMessage, SkipMessage } from '../../engine/protocol/messages.ts';
+import type { ColoMessage, Skip } from '../../engine/protocol/messages.ts';
 import type { Sleep, TimeSource } from './clock.ts';
 import { systemSleep } from './clock.ts';
 import type { CloudPorts } from './cloud-ports.ts';
+import { claimFence, readControl } from './control.ts';
 import { encodeDocument, type NodeDocument, newDocument, type OutboxSend } from './document.ts';
 import { CasExhaustedError } from './errors.ts';
 import { type NodeRole, nodeStateKey } from './keys.ts';
@@ -105,6 +106,12 @@ export interface PreparedInput<I> {
   index: number;
   /** For a message: its envelope (duplicate detection). */
   envelope?: { vmId: unknown; seq: number; type: string };
+  /**
+   * When the input first arrived, ms (e.g. an SQS record's first receive): it is stepped at that time, so
+   * a redelivered or retried input is judged by its first arrival, not by the delay before it was handled.
+   * Default: the time it is first stepped.
+   */
+  arrivedAt?: number;
   /** Rejected before reaching the engine (e.g. not JSON). */
   invalid?: ColoError;
   /**
@@ -128,6 +135,8 @@ export interface NodeSpec<S, I> {
   tick: I;
   /** The engine input that reports a send finished (undefined: this node expects no completions). */
   completion?: (sendId: number, error?: string) => I;
+  /** The engine input that hands over the VM's fencing decision. */
+  fence: (owner: FenceOwner) => I;
   /** Next inbound sequence number the state expects (lower ones are duplicates). */
   inSeq(state: S): number;
   /**
@@ -188,9 +197,9 @@ export async function runInvocation<S, I>(
   const settleMs = options.settleMs ?? 1000;
   const log = options.log ?? DEFAULT_LOG_LAYOUT;
   const key = nodeStateKey(params.vmId, spec.node);
-  // When each input was first stepped, ms: a retry after a lost compare-and-swap steps it at the same time
+  // The time each input was first stepped at: a compare-and-swap retry steps it again at the same time
   // (its payload is fetched again rather than kept: at most one fetched payload is held at a time).
-  const resolvedAt = new Map<number, number>();
+  const steppedAt = new Map<number, number>();
   // The log could not be appended in this invocation: do not try again before the next one.
   let logDown = false;
 
@@ -220,11 +229,13 @@ export async function runInvocation<S, I>(
     const hot = new HotPayloads();
     let fx: Effect[] = [];
     let recs: LogRecord[] = [];
+    let claim: ClaimEffect | null = null;
 
     /** Takes a step's effects into the document: outbox sends, wake, exit, numbered log records. */
     const absorb = (effects: Effect[], at: number, about?: { msg?: string; seq?: number }): void => {
       for (const e of effects) {
         if (e.type === 'send') doc.outbox.sends.push(outboxSendOf(e, hot));
+        else if (e.type === 'claim') claim = e;
         else if (e.type === 'wake') doc.wakeAt = e.at;
         else if (e.type === 'colo-exit') {
           doc.exit = { reason: e.reason, detail: e.detail, at };
@@ -261,7 +272,7 @@ export async function runInvocation<S, I>(
      */
     const drain = async (replay: boolean): Promise<void> => {
       const outbox = doc.outbox;
-      const retire = async (index: number, skip: SkipMessage): Promise<void> => {
+      const retire = async (index: number, skip: Skip): Promise<void> => {
         // Decide once, persist, then perform: a replay sends this skip, never the delta.
         const s = outbox.sends[index] as OutboxSend;
         outbox.sends[index] = { sendId: s.sendId, message: skip, payload: null };
@@ -352,6 +363,17 @@ export async function runInvocation<S, I>(
         absorb(spec.step(doc.state, params, t, spec.completion(s.sendId, error)), t);
       }
     };
+    /** Performs a claim the saved state made: the fence's compare-and-swap, then its answer, saved. */
+    const resolveClaims = async (): Promise<void> => {
+      for (let i = 0; i < 4 && claim !== null; i++) {
+        const c: ClaimEffect = claim;
+        claim = null;
+        const owner = await claimFence(ports.state, params.vmId, c.role, c.reason, now());
+        const t = now();
+        absorb(spec.step(doc.state, params, t, spec.fence(owner)), t);
+        await save();
+      }
+    };
     const settle = async (): Promise<void> => {
       for (let i = 0; i < 16 && settleMs > 0 && doc.exit === null && spec.busy(doc.state); i++) {
         const t = now();
@@ -363,6 +385,15 @@ export async function runInvocation<S, I>(
     };
 
     try {
+      // 0. A fence decided elsewhere (the other side won, or this side's claim was answered before a crash)
+      //    reaches the engine before anything else: a fenced node must not act on any input.
+      if (doc.exit === null) {
+        const control = await readControl(ports.state, params.vmId);
+        if (control.owner !== null) {
+          const t = now();
+          absorb(spec.step(doc.state, params, t, spec.fence(control.owner)), t);
+        }
+      }
       // A. An outbox an earlier invocation persisted but may not have performed comes first.
       if (pendingHere()) await drain(true);
       // B. The inputs, once: after the save that commits them they are never stepped again.
@@ -403,11 +434,17 @@ export async function runInvocation<S, I>(
             outcomes.push({ index: p.index, status: 'failed', ...failed });
             continue;
           }
-          const t = resolvedAt.get(p.index) ?? now();
-          resolvedAt.set(p.index, t);
+          const t = steppedAt.get(p.index) ?? Math.min(now(), p.arrivedAt ?? Number.POSITIVE_INFINITY);
+          steppedAt.set(p.index, t);
           const effects = spec.step(doc.state, params, t, input);
           absorb(effects, t, env ? { msg: env.type, seq: env.seq } : undefined);
           const rejected = effects.find((e) => e.type === 'rejected');
+          if (rejected && env && env.vmId === params.vmId && env.seq < spec.inSeq(doc.state)) {
+            // A deadline that fell due first retired this message's slot (e.g. an abandoned round): it
+            // is stale, not hostile — acknowledge it like a duplicate instead of dead-lettering it.
+            outcomes.push({ index: p.index, status: 'duplicate', detail: rejected.error.message });
+            continue;
+          }
           outcomes.push(
             rejected
               ? {
@@ -427,11 +464,13 @@ export async function runInvocation<S, I>(
         result.outcomes = outcomes;
         pending = null;
       }
+      await resolveClaims();
       // C. Perform what this invocation decided, feed completions, persist; repeat while there is more.
       for (let round = 0; round < maxDrain && pendingHere(); round++) {
         await drain(false);
         await settle();
         await save();
+        await resolveClaims();
       }
       return result;
     } catch (e) {

@@ -6,6 +6,7 @@ export type { Sleep, TimeSource } from './clock.ts';
 export { systemNow, systemSleep, VirtualClock } from './clock.ts';
 export type { CloudPorts } from './cloud-ports.ts';
 export { CONTAINER_VERSION, type ContainerKind, decodeContainer, encodeContainer } from './container.ts';
+export { type ControlDocument, claimFence, markFailedOver, readControl } from './control.ts';
 export {
   DOCUMENT_FORMAT,
   decodePrimaryDocument,
@@ -21,7 +22,7 @@ export {
 } from './document.ts';
 export type { InputOutcome, InvocationOptions, InvocationResult } from './driver.ts';
 export { CasExhaustedError, OutboxRebuildError, StateDocumentError } from './errors.ts';
-export { logSegmentKey, type NodeRole, nodeStateKey } from './keys.ts';
+export { controlKey, logSegmentKey, type NodeRole, nodeStateKey } from './keys.ts';
 export { LOG_RECORD_TYPES, type LogRecord, type LogRecordType } from './log-record.ts';
 export { type ChannelRecord, MemoryChannel, MemoryDeltaStore, MemoryStateStore } from './memory-ports.ts';
 export { appendLog, DEFAULT_LOG_LAYOUT, type LogLayout, type LogView, readLog } from './metrics-log.ts';

@@ -19,3 +19,11 @@ export function nodeStateKey(vmId: string, node: NodeRole): string {
 export function logSegmentKey(vmId: string, node: NodeRole, slot: number): string {
   return `${vmId}/log/${node}/${String(slot).padStart(4, '0')}.json`;
 }
+
+/**
+ * Key of a VM's control document (`{ failedOver, reason, at, owner }`, see control.ts): the fence that
+ * decides which side alone may run the VM once replication ends, and the flag that ends the timer chains.
+ */
+export function controlKey(vmId: string): string {
+  return `${vmId}/control.json`;
+}

@@ -21,7 +21,7 @@ export type LogRecord = LogHead &
     | { type: 'pending-check'; data: PendingCheckRecord }
     | { type: 'commit'; data: { epoch: number; flushedPages: number; digest: string } }
     | { type: 'rejected'; data: { code: string; message: string; seq?: number; msg?: string } }
-    | { type: 'colo-exit'; data: { reason: 'error' | 'failover'; detail: string } }
+    | { type: 'colo-exit'; data: { reason: 'error' | 'failover' | 'fenced'; detail: string } }
     | {
         type: 'send-retired';
         data: { epoch: number; seq: number; kind: string; sendId: number; reason: string };

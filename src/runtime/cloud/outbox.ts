@@ -11,7 +11,7 @@
  */
 import type { Effect, Payload, SendEffect } from '../../engine/effects.ts';
 import type { ColoParams } from '../../engine/params.ts';
-import { type DeltaMessage, MAX_SKIP_REASON, type SkipMessage } from '../../engine/protocol/messages.ts';
+import type { DeltaMessage, Skip } from '../../engine/protocol/messages.ts';
 import type { Sleep } from './clock.ts';
 import type { CloudPorts } from './cloud-ports.ts';
 import type { Outbox, OutboxSend } from './document.ts';
@@ -72,8 +72,11 @@ export function outboxSendOf(e: SendEffect, hot: HotPayloads): OutboxSend {
   return { sendId: e.sendId, message: e.message, payload: recipeOf(e.payload, e.message) };
 }
 
+/** Longest `skip` reason, characters (the message schema's bound). */
+const MAX_SKIP_REASON = 200;
+
 /** The `skip` that retires a delta's sequence number: same envelope, the reason cut to 200 characters. */
-export function skipFor(message: DeltaMessage, reason: string): SkipMessage {
+export function skipFor(message: DeltaMessage, reason: string): Skip {
   const { v, vmId, epoch, seq } = message;
   return { v, vmId, epoch, seq, type: 'skip', retired: 'delta', reason: reason.slice(0, MAX_SKIP_REASON) };
 }
@@ -148,7 +151,7 @@ export async function performOutbox(
   outbox: Outbox,
   hot: HotPayloads,
   retry: RetryOptions,
-  retire: (index: number, skip: SkipMessage) => Promise<void>,
+  retire: (index: number, skip: Skip) => Promise<void>,
 ): Promise<PerformReport> {
   const report: PerformReport = { puts: 0, rebuilt: 0, messages: 0, retired: 0 };
   let batch: OutboxSend['message'][] = [];

@@ -19,8 +19,8 @@ import { parseBody } from './inbound.ts';
 export type PrimaryCloudInput =
   /** A timer fired: run whatever is due (harmless when nothing is). */
   | { type: 'tick' }
-  /** A secondary → primary message body (JSON text, e.g. an SQS body). */
-  | { type: 'message'; body: string }
+  /** A secondary → primary message body (JSON text, e.g. an SQS body), and when it first arrived, ms. */
+  | { type: 'message'; body: string; arrivedAt?: number }
   /** Request a checkpoint now. */
   | { type: 'request-checkpoint'; trigger: CheckpointTrigger };
 
@@ -31,6 +31,7 @@ export const PRIMARY_SPEC: NodeSpec<PrimaryState, PrimaryInput> = {
   decode: decodePrimaryDocument,
   step: primaryStep,
   tick: { type: 'tick' },
+  fence: (owner) => ({ type: 'fence', owner }),
   completion: (sendId, error) =>
     error === undefined ? { type: 'send-complete', sendId } : { type: 'send-complete', sendId, error },
   inSeq: (s) => s.inSeq,
@@ -44,6 +45,7 @@ function prepare(input: PrimaryCloudInput, index: number): PreparedInput<Primary
   return {
     index,
     ...(parsed.envelope ? { envelope: parsed.envelope } : {}),
+    ...(input.arrivedAt !== undefined ? { arrivedAt: input.arrivedAt } : {}),
     resolve: () => ({ type: 'message', message: parsed.raw }),
   };
 }

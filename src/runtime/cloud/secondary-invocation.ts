@@ -28,8 +28,11 @@ export type SecondaryCloudInput =
   | { type: 'tick' }
   /** Take over now (`x-colo-lost-heartbeat`); waits for a commit in progress. */
   | { type: 'failover' }
-  /** A primary → secondary message body (JSON text); a `delta` has its object fetched from the store. */
-  | { type: 'message'; body: string };
+  /**
+   * A primary → secondary message body (JSON text); a `delta` has its object fetched from the store.
+   * `arrivedAt`: when it first arrived, ms (deadlines judge it by that time).
+   */
+  | { type: 'message'; body: string; arrivedAt?: number };
 
 /** The secondary as the generic driver sees it. */
 export const SECONDARY_SPEC: NodeSpec<SecondaryState, SecondaryInput> = {
@@ -38,6 +41,7 @@ export const SECONDARY_SPEC: NodeSpec<SecondaryState, SecondaryInput> = {
   decode: decodeSecondaryDocument,
   step: secondaryStep,
   tick: { type: 'tick' },
+  fence: (owner) => ({ type: 'fence', owner }),
   inSeq: (s) => s.inSeq,
   busy: (s) => s.phase === 'committing',
 };
@@ -94,6 +98,7 @@ function prepare(
   return {
     index,
     ...(parsed.envelope ? { envelope: parsed.envelope } : {}),
+    ...(input.arrivedAt !== undefined ? { arrivedAt: input.arrivedAt } : {}),
     resolve: async (): Promise<SecondaryInput> => {
       let claim: ClaimCheck | undefined;
       try {

@@ -55,7 +55,9 @@ export const primaryStateSchema: z.ZodType<PrimaryState> = z.strictObject({
     'ckpt-wait-reply',
     'ckpt-wait-received',
     'ckpt-wait-loaded',
+    'claiming',
     'exited',
+    'fenced',
   ]),
   vmRunning: z.boolean(),
   epoch: count,
@@ -81,6 +83,7 @@ export const primaryStateSchema: z.ZodType<PrimaryState> = z.strictObject({
   wastedPages: count,
   txn: transactionState.nullable(),
   estimates: z.strictObject({ bandwidth: anyNumber, fixedCost: anyNumber, redirty: anyNumber }),
+  claimReason: z.string().max(4096),
 });
 
 /** Schema of {@link SecondaryState}. */
@@ -94,7 +97,9 @@ export const secondaryStateSchema: z.ZodType<SecondaryState> = z.strictObject({
     'ckpt-wait-vmstate-size',
     'ckpt-wait-device',
     'committing',
+    'claiming',
     'failed-over',
+    'fenced',
   ]),
   vmRunning: z.boolean(),
   epoch: count,
@@ -117,6 +122,7 @@ export const secondaryStateSchema: z.ZodType<SecondaryState> = z.strictObject({
   guestTime: anyNumber,
   lastNow: anyNumber,
   committedEpoch: count,
+  claimReason: z.string().max(4096),
 });
 
 /** Problems with the per-page sizes of a primary state of a guest of `pages` pages (empty when none). */

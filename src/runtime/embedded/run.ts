@@ -1,4 +1,4 @@
-import type { Effect, TraceEffect } from '../../engine/effects.ts';
+import type { Effect, FenceOwner, TraceEffect } from '../../engine/effects.ts';
 import type { ColoError } from '../../engine/errors.ts';
 import { memoryDigest } from '../../engine/memory/digest.ts';
 import type { CheckpointRecord, PendingCheckRecord, RoundRecord } from '../../engine/metrics/records.ts';
@@ -6,10 +6,11 @@ import type { ColoParams } from '../../engine/params.ts';
 import { type PrimaryInput, primaryStep } from '../../engine/primary/primary.ts';
 import { createPrimary, type PrimaryState } from '../../engine/primary/state.ts';
 import type { PageDelta } from '../../engine/protocol/delta.ts';
-import type { ColoMessage } from '../../engine/protocol/messages.ts';
+import type { ColoMessage, Skip } from '../../engine/protocol/messages.ts';
 import { type SecondaryInput, secondaryStep } from '../../engine/secondary/secondary.ts';
 import { createSecondary, type SecondaryState } from '../../engine/secondary/state.ts';
 import { EventQueue } from './event-queue.ts';
+import { type FaultModel, type FaultStats, fateOf, noFaults, outageEnd } from './faults.ts';
 import { Link, type LinkParams } from './link.ts';
 
 /** Which node an event is for. */
@@ -35,6 +36,8 @@ export interface Faults {
   primaryDiesAt?: number;
   /** An operator requests failover on the secondary at this time, ms. */
   failoverAt?: number;
+  /** Seeded faults as SQS, S3 and Lambda produce them (faults.ts). */
+  model?: FaultModel;
 }
 
 /** What to run. */
@@ -108,13 +111,18 @@ export interface EmbeddedResult {
   final: { primaryDigest: string; committedDigest: string; runningDigest: string; committedEpoch: number };
   /** Events processed. */
   events: number;
+  /** The fence: the side that won the VM, when and why (null while replicating). */
+  fence: { owner: FenceOwner; at: number; reason: string } | null;
+  /** Faults injected by the fault model. */
+  faultStats: FaultStats;
 }
 
 type Event =
   | { kind: 'input'; node: 'primary'; input: PrimaryInput }
   | { kind: 'input'; node: 'secondary'; input: SecondaryInput }
   | { kind: 'deliver'; node: Node; delivery: Delivery }
-  | { kind: 'wake'; node: Node; generation: number };
+  | { kind: 'wake'; node: Node; generation: number }
+  | { kind: 'claim'; node: Node; reason: string };
 
 /**
  * The embedded runtime: primary and secondary in one process on a virtual clock, with a modelled link in
@@ -143,16 +151,52 @@ export function runEmbedded(options: EmbeddedOptions): EmbeddedResult {
     secondary,
     final: { primaryDigest: '', committedDigest: '', runningDigest: '', committedEpoch: 0 },
     events: 0,
+    fence: null,
+    faultStats: noFaults(),
   };
   let primaryDead = false;
+  const model = faults.model;
+  const stats = out.faultStats;
+  // Per direction: messages sent so far (fault draws) and when the channel can next deliver (FIFO order).
+  const sentCount = { primary: 0, secondary: 0 };
+  const channelFree = { primary: 0, secondary: 0 };
+  // Whether each node has been handed the fence decision.
+  const informed = { primary: false, secondary: false };
 
   const perform = (node: Node, at: number, effects: Effect[]): void => {
     for (const e of effects) {
       switch (e.type) {
         case 'send': {
-          const readyAt = at + e.afterMs + (node === 'primary' ? (faults.stallMs?.(e.message) ?? 0) : 0);
-          if (e.payload) store.set(e.payload.key, e.payload.bytes ?? (e.payload.delta as PageDelta));
-          const { start, done, arrives } = links[node].transmit(readyAt, e.wireBytes);
+          const fate = model
+            ? fateOf(model, params.seed, node === 'primary' ? 0 : 1, sentCount[node]++, !!e.payload)
+            : undefined;
+          let message: ColoMessage = e.message;
+          let sendError: string | undefined;
+          if (fate?.retired && e.payload) {
+            // The object could not be stored: the runtime retires its sequence number (see faults.ts).
+            stats.retired++;
+            sendError = 'delta object could not be stored';
+            const skip: Skip = {
+              v: message.v,
+              vmId: message.vmId,
+              epoch: message.epoch,
+              seq: message.seq,
+              type: 'skip',
+              retired: 'delta',
+              reason: sendError,
+            };
+            message = skip;
+          } else if (e.payload) {
+            store.set(e.payload.key, e.payload.bytes ?? (e.payload.delta as PageDelta));
+          }
+          if (fate && fate.stallMs > 0) stats.stalled++;
+          const readyAt =
+            at +
+            e.afterMs +
+            (fate?.stallMs ?? 0) +
+            (node === 'primary' ? (faults.stallMs?.(e.message) ?? 0) : 0);
+          const wireBytes = message === e.message ? e.wireBytes : 64;
+          const { start, done, arrives } = links[node].transmit(readyAt, wireBytes);
           if (node === 'primary') {
             // A long transfer shows progress to the receiver every half apply timeout while bytes flow.
             const every = params.applyTimeoutMs / 2;
@@ -162,21 +206,32 @@ export function runEmbedded(options: EmbeddedOptions): EmbeddedResult {
           }
           out.messages.push({
             from: node,
-            type: e.message.type,
-            epoch: e.message.epoch,
-            seq: e.message.seq,
+            type: message.type,
+            epoch: message.epoch,
+            seq: message.seq,
             at,
           });
           const to: Node = node === 'primary' ? 'secondary' : 'primary';
-          const body = JSON.stringify(e.message);
-          const payload = e.message.type === 'delta' ? store.get(e.message.claim.key) : undefined;
-          queue.push(arrives, {
-            kind: 'deliver',
-            node: to,
-            delivery: payload ? { body, payload } : { body },
-          });
+          const body = JSON.stringify(message);
+          const payload = message.type === 'delta' ? store.get(message.claim.key) : undefined;
+          const delivery: Delivery = payload ? { body, payload } : { body };
+          let deliverAt = arrives;
+          if (fate) {
+            if (fate.delayMs > 0) stats.delayed++;
+            // One message group per direction: nothing overtakes an earlier message, even one redelivered.
+            deliverAt = Math.max(arrives + fate.delayMs, channelFree[node]);
+            stats.lost += fate.failedAttempts;
+            deliverAt += fate.failedAttempts * (model?.redeliveryMs ?? 1000);
+            channelFree[node] = deliverAt;
+            if (fate.deadLettered) stats.deadLettered++;
+            else if (fate.duplicateAfterMs !== null) {
+              stats.duplicated++;
+              queue.push(deliverAt + fate.duplicateAfterMs, { kind: 'deliver', node: to, delivery });
+            }
+          }
+          if (!fate?.deadLettered) queue.push(deliverAt, { kind: 'deliver', node: to, delivery });
           if (node === 'primary' && e.sendId > 0) {
-            const error = faults.failSend?.(e.message);
+            const error = sendError ?? faults.failSend?.(e.message);
             const input: PrimaryInput = error
               ? { type: 'send-complete', sendId: e.sendId, error }
               : { type: 'send-complete', sendId: e.sendId };
@@ -209,12 +264,33 @@ export function runEmbedded(options: EmbeddedOptions): EmbeddedResult {
         case 'colo-exit':
           out.exits.push({ node, at, reason: e.reason, detail: e.detail });
           break;
+        case 'claim':
+          // The control document's compare-and-swap takes a round trip to the state store.
+          queue.push(at + (model?.claimMs ?? 10), { kind: 'claim', node, reason: e.reason });
+          break;
       }
     }
   };
 
+  /** The fence's compare-and-swap: the first claim wins; every claim is answered with the owner. */
+  const resolveClaim = (node: Node, at: number, reason: string): void => {
+    if (out.fence === null) {
+      out.fence = { owner: node, at, reason };
+      // The other side learns it the next time it runs; in the cloud that is its next invocation.
+      const other: Node = node === 'primary' ? 'secondary' : 'primary';
+      queue.push(at + (model?.claimMs ?? 10), { kind: 'wake', node: other, generation: -1 });
+    }
+    informed[node] = true;
+    step(node, at, { type: 'fence', owner: out.fence.owner });
+  };
+
   const step = (node: Node, at: number, input: PrimaryInput | SecondaryInput): void => {
     if (node === 'primary' && primaryDead) return;
+    if (out.fence !== null && !informed[node] && input.type !== 'fence') {
+      // A decided fence reaches a node before anything else it is given (the cloud reads it first).
+      informed[node] = true;
+      step(node, at, { type: 'fence', owner: out.fence.owner });
+    }
     options.onStep?.(at, node, input);
     const effects =
       node === 'primary'
@@ -241,13 +317,28 @@ export function runEmbedded(options: EmbeddedOptions): EmbeddedResult {
       throw new Error(`embedded run made no progress: ${maxEvents} events by ${at} ms of ${durationMs} ms`);
     }
     if (!primaryDead && faults.primaryDiesAt !== undefined && at >= faults.primaryDiesAt) primaryDead = true;
+    // A node in an outage runs nothing: whatever is for it waits until it is back, in order.
+    const back =
+      item.kind === 'input' || item.kind === 'deliver' || item.kind === 'wake' || item.kind === 'claim'
+        ? outageEnd(model, item.node, at)
+        : undefined;
+    if (back !== undefined) {
+      stats.deferred++;
+      queue.push(back, item);
+      continue;
+    }
     if (options.onProgress && at >= nextProgress) {
       options.onProgress(Math.min(1, at / durationMs));
       nextProgress = at + progressEvery;
     }
     switch (item.kind) {
       case 'wake':
-        if (item.generation === wakeGen[item.node]) step(item.node, at, { type: 'tick' });
+        // generation -1: a nudge to learn a fence decided by the other side (see resolveClaim).
+        if (item.generation === wakeGen[item.node] || item.generation === -1)
+          step(item.node, at, { type: 'tick' });
+        break;
+      case 'claim':
+        resolveClaim(item.node, at, item.reason);
         break;
       case 'input':
         step(item.node, at, item.input);

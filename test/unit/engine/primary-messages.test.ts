@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { primaryStep } from '../../../src/engine/primary/primary.ts';
 import type { PrimaryPhase } from '../../../src/engine/primary/state.ts';
 import { COLO_MESSAGE_TYPES } from '../../../src/engine/protocol/messages.ts';
+import { secondaryStep } from '../../../src/engine/secondary/secondary.ts';
 import { fingerprint, messageOf, rejections, testParams } from '../../helpers/engine.ts';
 import { Pair } from '../../helpers/pair.ts';
 
@@ -16,7 +17,21 @@ function pairIn(phase: PrimaryPhase): Pair {
     pair.queue.length = 0;
     pair.now = (pair.primary.txn?.deadline ?? 0) + 1;
     pair.tick('primary');
+    return pair.until(() => pair.primary.phase === 'exited');
+  }
+  if (phase === 'claiming') {
+    pair.until(() => pair.primary.phase === 'ckpt-wait-received');
+    pair.queue.length = 0;
+    pair.now = (pair.primary.txn?.deadline ?? 0) + 1;
+    pair.tick('primary');
+    pair.queue.length = 0;
     return pair;
+  }
+  if (phase === 'fenced') {
+    pair.until(() => pair.primary.phase === 'running');
+    pair.control = 'secondary';
+    pair.record('secondary', secondaryStep(pair.secondary, params, pair.now, { type: 'failover' }));
+    return pair.until(() => pair.primary.phase === 'fenced');
   }
   return pair.until(() => pair.primary.phase === phase);
 }
@@ -27,7 +42,9 @@ const ACCEPTS: Record<PrimaryPhase, Record<string, PrimaryPhase>> = {
   'ckpt-wait-reply': { 'checkpoint-reply': 'ckpt-wait-received' },
   'ckpt-wait-received': { 'vmstate-received': 'ckpt-wait-loaded' },
   'ckpt-wait-loaded': { 'vmstate-loaded': 'running' },
+  claiming: {},
   exited: {},
+  fenced: {},
 };
 
 describe('primary: every message in every state', () => {
@@ -54,7 +71,7 @@ describe('primary: every message in every state', () => {
           );
           expect(errors).toHaveLength(1);
           expect(errors[0]).toMatch(
-            phase === 'exited'
+            phase === 'exited' || phase === 'claiming' || phase === 'fenced'
               ? /^exited: /
               : new RegExp(`^unexpected-message: unexpected message ${type}, expected `),
           );

@@ -16,9 +16,12 @@ const params = testParams({ maxDeltaBytes: 16 * 4096 });
 function pairIn(phase: SecondaryPhase): Pair {
   const pair = new Pair(params);
   if (phase === 'starting') return new Pair(params, false);
-  if (phase === 'failed-over') {
+  if (phase === 'failed-over' || phase === 'claiming' || phase === 'fenced') {
     pair.until(() => pair.primary.phase === 'running');
+    if (phase === 'fenced') pair.control = 'primary';
     pair.record('secondary', secondaryStep(pair.secondary, params, pair.now, { type: 'failover' }));
+    if (phase === 'claiming') pair.queue.length = 0;
+    else pair.until(() => pair.secondary.phase === phase);
     return pair;
   }
   return pair.until(() => pair.secondary.phase === phase);
@@ -42,17 +45,22 @@ const ACCEPTS: Record<SecondaryPhase, Record<string, SecondaryPhase>> = {
     'checkpoint-request': 'ckpt-wait-vmstate-send',
     'migrate-ram-background': 'bg-loading',
     heartbeat: 'idle',
+    skip: 'idle',
   },
-  'bg-loading': { 'delta(background-ram)': 'idle', heartbeat: 'bg-loading' },
+  'bg-loading': { 'delta(background-ram)': 'idle', heartbeat: 'bg-loading', skip: 'idle' },
   'ckpt-wait-vmstate-send': { 'vmstate-send': 'ckpt-wait-ram' },
-  'ckpt-wait-ram': { 'delta(checkpoint-ram)': 'ckpt-wait-vmstate-size' },
+  // A retired piece of the epoch means it can never commit: the secondary claims the VM.
+  'ckpt-wait-ram': { 'delta(checkpoint-ram)': 'ckpt-wait-vmstate-size', skip: 'claiming' },
   'ckpt-wait-vmstate-size': {
     'delta(checkpoint-ram)': 'ckpt-wait-vmstate-size',
     'vmstate-size': 'ckpt-wait-device',
+    skip: 'claiming',
   },
-  'ckpt-wait-device': { 'delta(device-state)': 'committing' },
+  'ckpt-wait-device': { 'delta(device-state)': 'committing', skip: 'claiming' },
   committing: {},
+  claiming: {},
   'failed-over': {},
+  fenced: {},
 };
 
 function build(pair: Pair, v: Variant): ColoMessage {
@@ -106,7 +114,7 @@ describe('secondary: every message in every state', () => {
           const errors = rejections(fx);
           expect(errors).toHaveLength(1);
           const expected =
-            phase === 'starting' || phase === 'failed-over'
+            phase === 'starting' || phase === 'failed-over' || phase === 'claiming' || phase === 'fenced'
               ? /^exited: /
               : phase === 'bg-loading' && v.kind && v.kind !== 'background-ram'
                 ? /^not-ram: background transfer carries/

@@ -62,7 +62,11 @@ describe('apply timeout', () => {
     expect(result.commits.map((c) => c.epoch)).toEqual([1]);
     expect(result.secondary.phase).toBe('failed-over');
     expect(result.final.runningDigest).toBe(result.commits[0]?.digest);
-    expect(result.exits.some((e) => e.node === 'primary' && e.reason === 'error')).toBe(true);
+    // The secondary's apply deadline ends first, so it wins the fence; the primary never goes on alone.
+    expect(result.fence?.owner).toBe('secondary');
+    expect(result.primary.phase).toBe('fenced');
+    expect(result.exits.some((e) => e.node === 'primary' && e.reason === 'error')).toBe(false);
+    expect(result.exits.some((e) => e.node === 'primary' && e.reason === 'fenced')).toBe(true);
   });
 });
 

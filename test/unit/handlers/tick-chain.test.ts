@@ -99,7 +99,12 @@ describe('tick chain: consumer', () => {
     queue.takeDue(T0);
     expect(await markFailedOver(state, 'vm-0', 'test', T0)).toBe(true);
     expect(await markFailedOver(state, 'vm-0', 'again', T0)).toBe(false);
-    expect(await readControl(state, 'vm-0')).toEqual({ failedOver: true, reason: 'test', at: T0 });
+    expect(await readControl(state, 'vm-0')).toEqual({
+      failedOver: true,
+      reason: 'test',
+      at: T0,
+      owner: null,
+    });
     expect((await handleTick(deps, tick(), 'm1', T0)).verdict).toBe('stopped');
     expect(queue.messages).toEqual([]);
     expect((await armChain(deps, T0 + 600_000)).verdict).toBe('stopped');

@@ -1,6 +1,7 @@
 /** The published docs/message-schema.json is what src/wire/emit-json-schema.ts generates now. */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { COLO_MESSAGE_TYPES } from '../../../src/engine/protocol/messages.ts';
 import { MESSAGE_JSON_SCHEMA_PATH, messageJsonSchema } from '../../../src/wire/emit-json-schema.ts';
 
 describe('docs/message-schema.json', () => {
@@ -11,7 +12,7 @@ describe('docs/message-schema.json', () => {
 
   it('is strict and covers every message type', () => {
     const schema = messageJsonSchema() as { oneOf: { title: string; additionalProperties: boolean }[] };
-    expect(schema.oneOf).toHaveLength(11); // the ten COLO messages and `skip`
+    expect(schema.oneOf).toHaveLength(COLO_MESSAGE_TYPES.length);
     expect(schema.oneOf.every((s) => s.additionalProperties === false)).toBe(true);
   });
 });

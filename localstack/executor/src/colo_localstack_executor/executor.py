@@ -19,7 +19,13 @@ Settings (read from the LocalStack process environment):
 * ``LAMBDA_HOST_NODE_MODULES_ALLOW`` - comma-separated top-level names of those folders that functions may
   resolve (default ``@aws-sdk,@smithy,@aws-crypto``, what Lambda's runtime provides; ``*`` for everything);
 * ``LAMBDA_HOST_NODE_HEAP_LIMIT`` - ``1`` (default) caps the V8 heap at 90 % of the function's memory
-  size like Lambda's Node runtime, ``0`` disables the cap.
+  size like Lambda's Node runtime, ``0`` disables the cap;
+* ``LAMBDA_HOST_NODE_MEMORY_LIMIT`` - ``1`` (default) enforces the function's memory size on the whole
+  process: the heap cap leaves Buffers, typed arrays and native memory unbounded, while Lambda's sandbox
+  kills the runtime when it exceeds its memory size. During each invocation the resident memory (RSS) of
+  the Node process and its children is sampled every 25 ms; above the memory size the process group is
+  killed, the invocation fails with ``Runtime.OutOfMemory`` and the next one starts a fresh process.
+  ``0`` turns the check off.
 
 Lambda layers: their ``nodejs/node_modules`` and ``nodejs/node<major>/node_modules`` folders are searched
 like the fallback folders above (on Lambda they are on ``NODE_PATH`` under ``/opt``). Absolute ``/opt/...``
@@ -107,8 +113,16 @@ def write_scope_boundary(code) -> None:
         LOG.debug("could not write %s: %s", marker, e)
 
 
+def _switch(name: str) -> bool:
+    return os.environ.get(name, "1").strip().lower() not in ("0", "false", "no")
+
+
 def heap_limit_enabled() -> bool:
-    return os.environ.get("LAMBDA_HOST_NODE_HEAP_LIMIT", "1").strip().lower() not in ("0", "false", "no")
+    return _switch("LAMBDA_HOST_NODE_HEAP_LIMIT")
+
+
+def memory_limit_enabled() -> bool:
+    return _switch("LAMBDA_HOST_NODE_MEMORY_LIMIT")
 
 
 def host_node_version(node_bin: str) -> str:
@@ -343,11 +357,13 @@ class HostNodeRuntimeExecutor(RuntimeExecutor):
                     link.symlink_to(source.resolve(), target_is_directory=True)
         return [str(target)]
 
+    def _memory_size(self) -> int:
+        return int(self.function_version.config.memory_size or 128)
+
     def _node_args(self) -> list[str]:
         args: list[str] = []
         if heap_limit_enabled():
-            memory = int(self.function_version.config.memory_size or 128)
-            args.append(f"--max-old-space-size={max(64, memory * 9 // 10)}")
+            args.append(f"--max-old-space-size={max(64, self._memory_size() * 9 // 10)}")
         return args
 
     def _spawn(self, node_bin: str) -> None:
@@ -358,6 +374,8 @@ class HostNodeRuntimeExecutor(RuntimeExecutor):
             env=self._env,
             name=f"lambda-{self.function_version.id.function_name}-{self.id[:8]}",
             node_args=self._node_args(),
+            # read at each spawn, so a changed setting applies from the next cold start
+            memory_limit_mb=self._memory_size() if memory_limit_enabled() else None,
         )
         startup_timeout = max(1.0, float(config.LAMBDA_RUNTIME_ENVIRONMENT_TIMEOUT) - 0.5)
         init = process.start(timeout=startup_timeout)
@@ -390,8 +408,10 @@ class HostNodeRuntimeExecutor(RuntimeExecutor):
         process: NodeRuntimeProcess,
         timeout_s: float,
     ) -> InvocationResult:
-        def logs(extra: str = "") -> str:
-            return self._format_logs(request_id, cold_start_logs, outcome.logs + extra, outcome.duration_ms, init, process)
+        def logs(extra: str = "", max_memory_mb: int | None = None) -> str:
+            return self._format_logs(
+                request_id, cold_start_logs, outcome.logs + extra, outcome.duration_ms, init, process, max_memory_mb
+            )
 
         if outcome.status == "result":
             return self._result(request_id, outcome.payload or "null", False, logs())
@@ -407,6 +427,22 @@ class HostNodeRuntimeExecutor(RuntimeExecutor):
                 "errorType": "Sandbox.Timedout",
                 "errorMessage": f"RequestId: {request_id} Error: Task timed out after {timeout_s:.2f} seconds",
             }
+            return self._result(request_id, json.dumps(error), True, text)
+        if outcome.status == "oom":
+            # what Lambda reports when the sandbox's memory limit kills the runtime (SIGKILL)
+            self._discard(process)
+            memory_size = self._memory_size()
+            LOG.warning(
+                "Function %s used %s MB of resident memory, more than its memory size of %d MB: killed "
+                "(Runtime.OutOfMemory; LAMBDA_HOST_NODE_MEMORY_LIMIT=0 turns this check off)",
+                self.function_version.qualified_arn,
+                outcome.memory_mb,
+                memory_size,
+            )
+            message = f"RequestId: {request_id} Error: Runtime exited with error: signal: killed"
+            # Lambda's REPORT shows the memory size as Max Memory Used: the cgroup stops usage at the limit
+            text = logs(f"{message}\nRuntime.OutOfMemory\n", max_memory_mb=memory_size)
+            error = {"errorType": "Runtime.OutOfMemory", "errorMessage": message}
             return self._result(request_id, json.dumps(error), True, text)
         # the process ended during the invocation
         self._discard(process)
@@ -425,6 +461,7 @@ class HostNodeRuntimeExecutor(RuntimeExecutor):
         duration_ms: float,
         init: InitOutcome | None,
         process: NodeRuntimeProcess,
+        max_memory_mb: int | None = None,
     ) -> str:
         """Lambda's layout: init output, START, the invocation's output, END, REPORT."""
         if body and not body.endswith("\n"):
@@ -434,7 +471,7 @@ class HostNodeRuntimeExecutor(RuntimeExecutor):
             f"Billed Duration: {max(1, math.ceil(duration_ms))} ms\t"
             f"Memory Size: {self.function_version.config.memory_size} MB\t"
         )
-        max_mem = process.max_memory_used_mb()
+        max_mem = max_memory_mb if max_memory_mb is not None else process.max_memory_used_mb()
         if max_mem is not None:
             report += f"Max Memory Used: {max_mem} MB\t"
         if init is not None:

@@ -26,6 +26,8 @@ import time
 from collections import deque
 from pathlib import Path
 
+import psutil
+
 LOG = logging.getLogger(__name__)
 
 BOOTSTRAP_DIR = Path(__file__).parent / "bootstrap"
@@ -34,6 +36,10 @@ LOG_MARK = "\x1ecolo-invocation-done:"
 INIT_MARK_ID = "init"
 # how long to wait for the end-of-invocation log marker after the result arrived
 LOG_MARKER_GRACE_S = 2.0
+# resident memory is sampled this often while an invocation runs (see NodeRuntimeProcess.memory_limit_mb)
+MEMORY_POLL_S = 0.025
+# the process tree (children of the Node process) is re-listed this often: listing scans all of /proc
+CHILDREN_REFRESH_S = 0.5
 _EOF = object()
 
 
@@ -52,7 +58,7 @@ class InitOutcome:
 @dataclasses.dataclass
 class InvokeOutcome:
     # "result": handler returned; "error": handler failed; "timeout": killed at the deadline;
-    # "exit": the process ended during the invocation
+    # "exit": the process ended during the invocation; "oom": killed for exceeding its memory limit
     status: str
     payload: str | None
     error: dict | None
@@ -61,6 +67,8 @@ class InvokeOutcome:
     exit_code: int | None = None
     # the bootstrap reported an error that ends the process (uncaught exception / unhandled rejection)
     fatal: bool = False
+    # "oom": resident memory (MB) of the process tree when it was killed
+    memory_mb: int | None = None
 
 
 class NodeRuntimeProcess:
@@ -73,12 +81,21 @@ class NodeRuntimeProcess:
         name: str = "lambda",
         node_args: list[str] | None = None,
         log_history_chars: int = 256_000,
+        memory_limit_mb: int | None = None,
+        memory_poll_s: float = MEMORY_POLL_S,
     ) -> None:
         self.node_bin = node_bin
         self.cwd = cwd
         self.env = env
         self.name = name
         self.node_args = list(node_args or [])
+        # Lambda's sandbox is a cgroup: exceeding the memory size kills the runtime. Here the resident set of
+        # the process and its children is sampled during invocations and the group is killed above this.
+        self.memory_limit_mb = memory_limit_mb
+        self.memory_poll_s = memory_poll_s
+        self._ps_leader: psutil.Process | None = None
+        self._children: list[psutil.Process] = []
+        self._children_listed = 0.0
         self._proc: subprocess.Popen | None = None
         self._messages: queue.Queue = queue.Queue()
         self._log_cond = threading.Condition()
@@ -200,9 +217,16 @@ class NodeRuntimeProcess:
                 return self._exit_outcome(started)
 
             while True:
+                rss_mb = self._memory_over_limit()
+                if rss_mb is not None:
+                    return self._oom_outcome(started, request_id, rss_mb)
                 remaining = deadline - time.monotonic()
-                message = self._next_message(max(0.0, remaining))
-                if message is None:  # deadline passed
+                # with a memory limit, wake up for the next sample; a message still ends the wait at once
+                wait = remaining if self.memory_limit_mb is None else min(remaining, self.memory_poll_s)
+                message = self._next_message(max(0.0, wait))
+                if message is None:
+                    if time.monotonic() < deadline:
+                        continue
                     duration_ms = (time.monotonic() - started) * 1000
                     self.kill()
                     logs = self._take_segment(request_id, LOG_MARKER_GRACE_S)
@@ -212,6 +236,10 @@ class NodeRuntimeProcess:
                 if message.get("requestId") != request_id:
                     LOG.debug("%s: ignoring stale message %s", self.name, message.get("type"))
                     continue
+                # the last sample can be one interval old: a handler that allocated and returned since ran over too
+                rss_mb = self._memory_over_limit()
+                if rss_mb is not None:
+                    return self._oom_outcome(started, request_id, rss_mb)
                 duration_ms = (time.monotonic() - started) * 1000
                 logs = self._take_segment(request_id, LOG_MARKER_GRACE_S)
                 if message.get("type") == "result":
@@ -232,11 +260,40 @@ class NodeRuntimeProcess:
         except (OSError, ValueError, IndexError):
             pass
         try:
-            import psutil
-
             return max(1, psutil.Process(pid).memory_info().rss // (1024 * 1024))
         except Exception:
             return None
+
+    def resident_memory_mb(self) -> int | None:
+        """Current resident set size of the process and its children, in MB (None once it has ended).
+
+        Pages shared between processes count in each one's RSS, so a tree with children is over-estimated a
+        little; Lambda's cgroup also charges page cache, which RSS leaves out. Close enough to catch a function
+        that does not fit its memory size.
+        """
+        pid = self.pid
+        if pid is None or not self.is_alive():
+            return None
+        try:
+            if self._ps_leader is None or self._ps_leader.pid != pid:
+                self._ps_leader = psutil.Process(pid)
+            leader = self._ps_leader
+            rss = leader.memory_info().rss
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            return None
+        now = time.monotonic()
+        if now - self._children_listed >= CHILDREN_REFRESH_S:
+            self._children_listed = now
+            try:
+                self._children = leader.children(recursive=True)
+            except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+                self._children = []
+        for child in self._children:
+            try:
+                rss += child.memory_info().rss
+            except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+                pass  # ended since it was listed
+        return rss // (1024 * 1024)
 
     def history(self) -> str:
         with self._log_cond:
@@ -318,6 +375,20 @@ class NodeRuntimeProcess:
             self._segments.clear()
             self._pending_lines = []
             return text
+
+    def _memory_over_limit(self) -> int | None:
+        """The resident memory in MB if a limit is set and exceeded, else None."""
+        if self.memory_limit_mb is None:
+            return None
+        rss_mb = self.resident_memory_mb()
+        return rss_mb if rss_mb is not None and rss_mb > self.memory_limit_mb else None
+
+    def _oom_outcome(self, started: float, request_id: str, rss_mb: int) -> InvokeOutcome:
+        duration_ms = (time.monotonic() - started) * 1000
+        LOG.info("%s: resident memory %d MB exceeds %d MB; killing it", self.name, rss_mb, self.memory_limit_mb)
+        self.kill()
+        logs = self._take_segment(request_id, LOG_MARKER_GRACE_S)
+        return InvokeOutcome("oom", None, None, logs, duration_ms, exit_code=self._wait_exit(0), memory_mb=rss_mb)
 
     def _exit_outcome(self, started: float, request_id: str | None = None) -> InvokeOutcome:
         code = self._wait_exit(2.0)

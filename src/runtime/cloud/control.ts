@@ -1,0 +1,118 @@
+/**
+ * The VM's control document, `<vmId>/control.json` in the state store: the **fence** and the stop flag.
+ *
+ * - `owner`: which side alone may run the VM once replication ends. Set once, by compare-and-swap, by the
+ *   first side to claim it (the primary to go on alone after a failed checkpoint, the secondary to take
+ *   over after silence or a deadline); never changed afterwards. The loser reads it and stops for good.
+ * - `failedOver`: replication has ended (historic name): tick consumers end their chains and the watchdog
+ *   stops re-arming them. Set with the owner, or alone by an operator who stops a VM.
+ */
+import { z } from 'zod';
+import type { FenceOwner } from '../../engine/effects.ts';
+import { StateConflictError, type StateStore } from '../../engine/ports.ts';
+import { controlKey } from './keys.ts';
+
+/** The control document. */
+export interface ControlDocument {
+  /** True once replication has ended (timer chains stop). */
+  failedOver: boolean;
+  /** Why, or null. */
+  reason: string | null;
+  /** When it was set, ms since the Unix epoch, or null. */
+  at: number | null;
+  /** The side that won the fence, or null while no side has claimed the VM. */
+  owner: FenceOwner | null;
+}
+
+const schema = z.strictObject({
+  failedOver: z.boolean(),
+  reason: z.string().max(4096).nullable().default(null),
+  at: z.number().nullable().default(null),
+  owner: z.enum(['primary', 'secondary']).nullable().default(null),
+});
+
+/** Compare-and-swap attempts before giving up on a contended control document. */
+const CAS_ATTEMPTS = 8;
+
+function parse(bytes: Uint8Array, key: string): ControlDocument {
+  try {
+    return schema.parse(JSON.parse(Buffer.from(bytes).toString('utf8')));
+  } catch (e) {
+    throw new Error(`control document ${key} is malformed: ${e instanceof Error ? e.message : e}`);
+  }
+}
+
+function encode(doc: ControlDocument): Uint8Array {
+  return Buffer.from(JSON.stringify(doc), 'utf8');
+}
+
+/** Reads the control document; a missing one means "replicating, no owner". @throws Error when malformed. */
+export async function readControl(store: StateStore, vmId: string): Promise<ControlDocument> {
+  const key = controlKey(vmId);
+  const d = await store.load(key);
+  return d ? parse(d.value, key) : { failedOver: false, reason: null, at: null, owner: null };
+}
+
+/**
+ * Updates the control document by compare-and-swap: `change` gets the current document and returns the new
+ * one, or null to leave it alone. Retries lost races.
+ *
+ * @returns The document as it stands after the call and whether this call wrote it.
+ */
+async function update(
+  store: StateStore,
+  vmId: string,
+  change: (current: ControlDocument) => ControlDocument | null,
+): Promise<{ doc: ControlDocument; wrote: boolean }> {
+  const key = controlKey(vmId);
+  for (let attempt = 1; ; attempt++) {
+    const d = await store.load(key);
+    const current = d ? parse(d.value, key) : { failedOver: false, reason: null, at: null, owner: null };
+    const next = change(current);
+    if (next === null) return { doc: current, wrote: false };
+    try {
+      await store.save(key, encode(next), d?.etag);
+      return { doc: next, wrote: true };
+    } catch (e) {
+      if (!(e instanceof StateConflictError) || attempt >= CAS_ATTEMPTS) throw e;
+    }
+  }
+}
+
+/**
+ * Claims the fence for `role`: the first claim of a VM wins, every later one (by either side) gets the
+ * winner. One decision per VM, made by a conditional write, so two sides can never both win.
+ *
+ * @param at - When, ms since the Unix epoch.
+ * @returns The owner: `role` when this claim won (or had won before), the other side when it lost.
+ */
+export async function claimFence(
+  store: StateStore,
+  vmId: string,
+  role: FenceOwner,
+  reason: string,
+  at: number,
+): Promise<FenceOwner> {
+  const { doc } = await update(store, vmId, (c) =>
+    c.owner !== null ? null : { failedOver: true, reason: c.reason ?? reason, at: c.at ?? at, owner: role },
+  );
+  return doc.owner as FenceOwner;
+}
+
+/**
+ * Sets the stop flag (idempotent; the owner is left as it is).
+ *
+ * @param at - When, ms since the Unix epoch.
+ * @returns True if this call set it, false if it was already set.
+ */
+export async function markFailedOver(
+  store: StateStore,
+  vmId: string,
+  reason: string,
+  at: number,
+): Promise<boolean> {
+  const { wrote } = await update(store, vmId, (c) =>
+    c.failedOver ? null : { failedOver: true, reason, at, owner: c.owner },
+  );
+  return wrote;
+}
