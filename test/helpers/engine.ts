@@ -60,8 +60,6 @@ export function messageOf(type: ColoMessageType, vmId: string, epoch: number, se
         round: 0,
         claim: { key: `${vmId}/${epoch}/${seq}-checkpoint-ram`, size: 10, sha256: '0'.repeat(64) },
       };
-    case 'skip':
-      return { ...env, type, retired: 'delta', reason: 'put failed' };
     default:
       return { ...env, type } as ColoMessage;
   }
