@@ -101,6 +101,8 @@ describe('streaming checkpoints', () => {
     expect(checkpoints).toHaveLength(1);
     expect(checkpoints[0]?.pages).toBe(256);
     expect(checkpoints[0]?.downtimeMs).toBeGreaterThanOrEqual(uploadMs);
+    // The memory phase spans the chunks (stop + prep → last chunk left): 15 puts after the first.
+    expect(checkpoints[0]?.phases.memory).toBeGreaterThanOrEqual(15 * putMs);
     expect(commits.map((c) => c.digest)).toEqual(checkpoints.map((c) => c.digest));
     expect((await pair.secondaryDoc())?.state.phase).toBe('idle');
   });
