@@ -1,8 +1,9 @@
 /**
  * Shared S3 helpers: error classification by name or HTTP status (so SDK and emulator variants are both
- * recognised) and whole-object reads.
+ * recognised) and whole-object reads with a byte cap.
  */
-import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, type GetObjectCommandOutput, type S3Client } from '@aws-sdk/client-s3';
+import { readBoundedBody } from './bounded-body.ts';
 
 interface AwsErrorShape {
   name?: unknown;
@@ -40,18 +41,27 @@ export function isNotFound(error: unknown): boolean {
   return matches(error, ['NoSuchKey', 'NotFound'], 404);
 }
 
-/** Reads a whole object into bytes with its ETag; `undefined` when it does not exist. */
+/**
+ * Reads a whole object of at most `maxBytes` bytes into bytes with its ETag; `undefined` when it does not
+ * exist. A larger object's body is not read (see {@link readBoundedBody}).
+ *
+ * @param maxBytes - Cap, bytes.
+ * @throws ObjectTooLargeError (key `s3://bucket/key`) when the object is larger than `maxBytes`.
+ */
 export async function readObject(
   client: S3Client,
   bucket: string,
   key: string,
+  maxBytes: number,
 ): Promise<{ bytes: Uint8Array; etag: string | undefined } | undefined> {
+  let out: GetObjectCommandOutput;
   try {
-    const out = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-    if (out.Body === undefined) throw new Error(`s3://${bucket}/${key}: response has no body`);
-    return { bytes: await out.Body.transformToByteArray(), etag: out.ETag };
+    out = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
   } catch (error) {
     if (isNotFound(error)) return undefined;
     throw error;
   }
+  const where = `s3://${bucket}/${key}`;
+  if (out.Body === undefined) throw new Error(`${where}: response has no body`);
+  return { bytes: await readBoundedBody(out.Body, out.ContentLength, maxBytes, where), etag: out.ETag };
 }

@@ -3,10 +3,21 @@
  * conflicting one is caught, never silently overwritten.
  */
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { DeltaConflictError, type DeltaStore } from '../../src/engine/ports.ts';
+import {
+  DeltaConflictError,
+  type DeltaReadOptions,
+  type DeltaStore,
+  ObjectTooLargeError,
+} from '../../src/engine/ports.ts';
 import { DELTA_PREFIX } from './contract.ts';
 import { s3ClientFromEnv } from './env.ts';
 import { isConditionalRequestConflict, isPreconditionFailed, readObject } from './s3-common.ts';
+
+/**
+ * Cap of a {@link S3DeltaStore.get} that names none, bytes (1 GiB, the engine's default `maxObjectBytes`):
+ * even an unbounded caller never reads an arbitrarily large object into memory.
+ */
+export const DEFAULT_MAX_DELTA_OBJECT_BYTES = 1024 * 1024 * 1024;
 
 /** Options of {@link S3DeltaStore}. */
 export interface S3DeltaStoreOptions {
@@ -80,7 +91,17 @@ export class S3DeltaStore implements DeltaStore {
         }
         if (!isPreconditionFailed(error)) throw error;
       }
-      const stored = await readObject(this.#client, this.bucket, objectKey);
+      // Anything larger than what we offered is different bytes: no need to read it.
+      let stored: Awaited<ReturnType<typeof readObject>>;
+      try {
+        stored = await readObject(this.#client, this.bucket, objectKey, bytes.byteLength);
+      } catch (error) {
+        if (!(error instanceof ObjectTooLargeError)) throw error;
+        throw new DeltaConflictError(
+          `s3://${this.bucket}/${objectKey} already holds different bytes (${error.exact ? error.sizeBytes : `more than ${error.maxBytes}`} stored, ${bytes.byteLength} offered)`,
+          { cause: error },
+        );
+      }
       if (stored === undefined) {
         // Existed a moment ago and is gone now (expired or deleted): try the create again.
         if (attempt < this.#maxAttempts) continue;
@@ -94,13 +115,16 @@ export class S3DeltaStore implements DeltaStore {
   }
 
   /**
-   * Reads the object at `key`.
+   * Reads the object at `key`, if it holds at most `options.maxBytes` bytes (default
+   * {@link DEFAULT_MAX_DELTA_OBJECT_BYTES}); a larger object's body is not read.
    *
+   * @throws ObjectTooLargeError when the object is larger than the cap.
    * @throws Error when it does not exist (or S3 denies the read).
    */
-  async get(key: string): Promise<Uint8Array> {
+  async get(key: string, options: DeltaReadOptions = {}): Promise<Uint8Array> {
     const objectKey = this.objectKey(key);
-    const stored = await readObject(this.#client, this.bucket, objectKey);
+    const maxBytes = options.maxBytes ?? DEFAULT_MAX_DELTA_OBJECT_BYTES;
+    const stored = await readObject(this.#client, this.bucket, objectKey, maxBytes);
     if (stored === undefined) throw new Error(`s3://${this.bucket}/${objectKey}: no such delta object`);
     return stored.bytes;
   }

@@ -4,9 +4,18 @@
  */
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { StateConflictError, type StateStore, type Versioned } from '../../src/engine/ports.ts';
+import { checkMaxBytes } from './bounded-body.ts';
 import { STATE_PREFIX } from './contract.ts';
 import { s3ClientFromEnv } from './env.ts';
 import { isConditionalRequestConflict, isNotFound, isPreconditionFailed, readObject } from './s3-common.ts';
+
+/**
+ * Largest state document {@link S3StateStore.load} reads, bytes (256 MiB). A node document stores about
+ * 8–16 bytes per guest page before deflate (the secondary's committed and running page versions, the colo
+ * cache), i.e. a few MiB for the 1 GiB default guest and at most ~256 MiB for a 64 GiB guest, the largest
+ * the project targets; the cap keeps a corrupt or hostile object from being read whole beyond that.
+ */
+export const MAX_STATE_DOCUMENT_BYTES = 256 * 1024 * 1024;
 
 /** Options of {@link S3StateStore}. */
 export interface S3StateStoreOptions {
@@ -16,6 +25,8 @@ export interface S3StateStoreOptions {
   prefix?: string;
   /** S3 client; default {@link s3ClientFromEnv}. */
   client?: S3Client;
+  /** Largest document to load, bytes; default {@link MAX_STATE_DOCUMENT_BYTES}. */
+  maxDocumentBytes?: number;
 }
 
 /** {@link StateStore} on an S3 bucket; documents live at `<prefix>state/<key>`. */
@@ -24,6 +35,8 @@ export class S3StateStore implements StateStore {
   readonly bucket: string;
   /** Key prefix before `state/`. */
   readonly prefix: string;
+  /** Largest document {@link load} reads, bytes. */
+  readonly maxDocumentBytes: number;
   readonly #client: S3Client;
 
   /** Creates a store; see {@link S3StateStoreOptions} for the defaults. */
@@ -31,6 +44,8 @@ export class S3StateStore implements StateStore {
     this.bucket = options.bucket;
     this.prefix = options.prefix ?? '';
     this.#client = options.client ?? s3ClientFromEnv();
+    this.maxDocumentBytes = options.maxDocumentBytes ?? MAX_STATE_DOCUMENT_BYTES;
+    checkMaxBytes(this.maxDocumentBytes);
   }
 
   /** The S3 key of a store key: `<prefix>state/<key>`. */
@@ -41,10 +56,12 @@ export class S3StateStore implements StateStore {
   /**
    * Loads the document at `key` with its ETag, or `undefined` when there is none. (S3 answers a missing key
    * with 403 unless the caller may `s3:ListBucket`; the stack grants that to every state reader.)
+   *
+   * @throws ObjectTooLargeError when the document is larger than {@link maxDocumentBytes} (its body unread).
    */
   async load(key: string): Promise<Versioned<Uint8Array> | undefined> {
     const objectKey = this.objectKey(key);
-    const stored = await readObject(this.#client, this.bucket, objectKey);
+    const stored = await readObject(this.#client, this.bucket, objectKey, this.maxDocumentBytes);
     if (stored === undefined) return undefined;
     if (stored.etag === undefined) throw new Error(`s3://${this.bucket}/${objectKey}: response has no ETag`);
     return { value: stored.bytes, etag: stored.etag };

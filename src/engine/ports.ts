@@ -17,8 +17,17 @@ export interface DeltaStore {
    * with different bytes it throws {@link DeltaConflictError}.
    */
   put(key: string, bytes: Uint8Array): Promise<void>;
-  /** Reads an object; throws if it does not exist. */
-  get(key: string): Promise<Uint8Array>;
+  /**
+   * Reads an object; throws if it does not exist. With `options.maxBytes` it throws
+   * {@link ObjectTooLargeError} for a larger object, having read no more of it than needed to tell.
+   */
+  get(key: string, options?: DeltaReadOptions): Promise<Uint8Array>;
+}
+
+/** Options of {@link DeltaStore.get}. */
+export interface DeltaReadOptions {
+  /** Largest object to read, bytes (a non-negative safe integer); a larger one is refused. */
+  maxBytes?: number;
 }
 
 /** A stored state document and the version tag that a compare-and-swap must name. */
@@ -48,4 +57,26 @@ export class DeltaConflictError extends Error {
 /** A compare-and-swap lost: the state changed since it was loaded. */
 export class StateConflictError extends Error {
   override readonly name = 'StateConflictError';
+}
+
+/** A bounded read met an object larger than its cap; the object was not (or only partly) read. */
+export class ObjectTooLargeError extends Error {
+  override readonly name = 'ObjectTooLargeError';
+  /**
+   * @param key - The object's key (as the store names it).
+   * @param sizeBytes - Its size, bytes: exact when `exact` (e.g. its Content-Length), else a lower bound
+   *   (the bytes seen before reading stopped).
+   * @param exact - Whether `sizeBytes` is the object's whole size.
+   * @param maxBytes - The cap it exceeded, bytes.
+   */
+  constructor(
+    readonly key: string,
+    readonly sizeBytes: number,
+    readonly exact: boolean,
+    readonly maxBytes: number,
+  ) {
+    super(
+      `${key}: object is ${exact ? sizeBytes : `more than ${maxBytes}`} bytes; at most ${maxBytes} may be read`,
+    );
+  }
 }

@@ -46,9 +46,9 @@ export function delayedDeltaStore(
 ): DeltaStore {
   return {
     put: (key, bytes) => store.put(key, bytes),
-    async get(key) {
+    async get(key, options) {
       await sleep(delayMs);
-      return store.get(key);
+      return store.get(key, options);
     },
   };
 }

@@ -18,8 +18,12 @@ export type SecondaryInput =
   | { type: 'start' }
   /** Time passed: deadlines, the heartbeat watchdog, the end of a commit. */
   | { type: 'tick' }
-  /** A message from the primary (raw), with the object its claim check names when it is a `delta`. */
-  | { type: 'message'; message: unknown; payload?: Uint8Array | PageDelta }
+  /**
+   * A message from the primary (raw), with the object its claim check names when it is a `delta` — or the
+   * `ColoError` the runtime refused that object with unread (e.g. larger than the claim), which a delta
+   * the engine would otherwise accept is rejected with.
+   */
+  | { type: 'message'; message: unknown; payload?: Uint8Array | PageDelta | ColoError }
   /** Take over now (QEMU's `x-colo-lost-heartbeat`). */
   | { type: 'failover' }
   /**
@@ -154,7 +158,7 @@ function validateMessage(
   state: SecondaryState,
   params: ColoParams,
   raw: unknown,
-  payload: Uint8Array | PageDelta | undefined,
+  payload: Uint8Array | PageDelta | ColoError | undefined,
 ): { msg: PrimaryMessage; delta?: PageDelta } | ColoError {
   let phase = state.phase;
   let seq = state.inSeq;
@@ -338,7 +342,8 @@ function runDue(state: SecondaryState, params: ColoParams, now: number, fx: Effe
     }
   }
   const watching = state.phase === 'idle' || state.phase === 'bg-loading';
-  if (watching && params.heartbeatTimeoutMs > 0 && now - state.lastHeardAt >= params.heartbeatTimeoutMs) {
+  // The same sum as the wake time: a difference could round just short of it and wake forever.
+  if (watching && params.heartbeatTimeoutMs > 0 && now >= state.lastHeardAt + params.heartbeatTimeoutMs) {
     requestFailover(state, now, `no message from the primary for ${now - state.lastHeardAt} ms`, fx);
   }
 }

@@ -16,7 +16,7 @@ export function validateDelta(
   params: ColoParams,
   pageCount: number,
   msg: DeltaMessage,
-  payload: Uint8Array | PageDelta | undefined,
+  payload: Uint8Array | PageDelta | ColoError | undefined,
   expectedKind: DeltaKind,
   deviceSize: number,
 ): PageDelta | ColoError {
@@ -26,6 +26,8 @@ export function validateDelta(
       : unexpected(`delta(${msg.kind})`, [`delta(${expectedKind})`]);
   }
   if (payload === undefined) return new ColoError('invalid-delta', `delta ${msg.claim.key} has no payload`);
+  // The runtime refused the object unread (e.g. larger than the claim): its reason is the rejection.
+  if (payload instanceof ColoError) return payload;
   let delta: PageDelta;
   if (payload instanceof Uint8Array) {
     if (payload.byteLength !== msg.claim.size) {

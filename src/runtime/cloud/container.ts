@@ -51,6 +51,14 @@ const KIND_BY_CODE = new Map(Object.entries(KIND_CODES).map(([k, c]) => [c, k as
 const U32_ARRAY_BLOB_MIN = 32;
 /** Blobs at least this large are offered to deflate. */
 const DEFLATE_MIN_BYTES = 64;
+/**
+ * Most bytes the blobs of one container may decode to, together (512 MiB). A node document's blobs hold
+ * about 8–24 bytes per guest page (page versions, bitmaps, colo cache, outbox recipes): a few MiB for the
+ * 1 GiB default guest, up to ~400 MiB for a 64 GiB guest (16 Mi pages), the largest the project targets. Each inflate's output is capped at
+ * the blob's declared size, which must fit in what is left of this ceiling — a header cannot make zlib
+ * produce more, and a deflate stream cannot inflate past what its header declared.
+ */
+export const MAX_CONTAINER_DECODED_BYTES = 512 * 1024 * 1024;
 const LITTLE_ENDIAN = endianness() === 'LE';
 
 /** Blob encodings. */
@@ -288,12 +296,19 @@ class Reader {
 
 /**
  * Decodes a container, checking everything: magic, version, kind, framing, SHA-256, blob table, blob sizes
- * (after inflating) and tags. The result still needs a schema check of its own shape.
+ * (declared ones against {@link MAX_CONTAINER_DECODED_BYTES} before inflating, actual ones after) and tags. The result still needs a schema check of its own shape.
  *
  * @param what - Names the document in error messages (e.g. its key).
+ * @param maxDecodedBytes - Ceiling on all blobs' decoded bytes together, bytes; default
+ *   {@link MAX_CONTAINER_DECODED_BYTES}.
  * @throws StateDocumentError describing the first problem found.
  */
-export function decodeContainer(bytes: Uint8Array, kind: ContainerKind, what: string): unknown {
+export function decodeContainer(
+  bytes: Uint8Array,
+  kind: ContainerKind,
+  what: string,
+  maxDecodedBytes = MAX_CONTAINER_DECODED_BYTES,
+): unknown {
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (buf.byteLength < PREFIX_BYTES + TRAILER_BYTES) {
     fail(
@@ -327,6 +342,7 @@ export function decodeContainer(bytes: Uint8Array, kind: ContainerKind, what: st
   const blobs: Uint8Array[] = [];
   const types: BlobType[] = [];
   let at = PREFIX_BYTES + headerLength;
+  let decoded = 0;
   for (const [i, entry] of (h.blobs as unknown[]).entries()) {
     if (
       !Array.isArray(entry) ||
@@ -341,11 +357,19 @@ export function decodeContainer(bytes: Uint8Array, kind: ContainerKind, what: st
     if (type === BlobType.U32 && raw % 4 !== 0)
       fail(what, `u32 blob ${i} is ${raw} bytes, not a multiple of 4`);
     if (at + stored > end) fail(what, `blob ${i} (${stored} bytes) runs past the end`);
+    if (raw > maxDecodedBytes - decoded) {
+      fail(
+        what,
+        `blob ${i} declares ${raw} bytes; after ${decoded} decoded that passes the ${maxDecodedBytes}-byte ceiling`,
+      );
+    }
+    decoded += raw;
     const slice = buf.subarray(at, at + stored);
     at += stored;
     let data: Uint8Array = slice;
     if (enc === Enc.Deflate) {
       try {
+        // `raw` is within the ceiling (checked above); zlib stops with an error past it.
         data = inflateRawSync(slice, { maxOutputLength: Math.max(1, raw) });
       } catch (e) {
         fail(what, `blob ${i} does not inflate: ${e instanceof Error ? e.message : String(e)}`);

@@ -5,7 +5,13 @@
 export type { Sleep, TimeSource } from './clock.ts';
 export { systemNow, systemSleep, VirtualClock } from './clock.ts';
 export type { CloudPorts } from './cloud-ports.ts';
-export { CONTAINER_VERSION, type ContainerKind, decodeContainer, encodeContainer } from './container.ts';
+export {
+  CONTAINER_VERSION,
+  type ContainerKind,
+  decodeContainer,
+  encodeContainer,
+  MAX_CONTAINER_DECODED_BYTES,
+} from './container.ts';
 export { type ControlDocument, claimFence, markFailedOver, readControl } from './control.ts';
 export {
   DOCUMENT_FORMAT,
@@ -27,6 +33,7 @@ export { LOG_RECORD_TYPES, type LogRecord, type LogRecordType } from './log-reco
 export { type ChannelRecord, MemoryChannel, MemoryDeltaStore, MemoryStateStore } from './memory-ports.ts';
 export { appendLog, DEFAULT_LOG_LAYOUT, type LogLayout, type LogView, readLog } from './metrics-log.ts';
 export { decodeModelledDelta, encodeModelledDelta } from './modelled-codec.ts';
+export { payloadCap, refusedPayload } from './payload-cap.ts';
 export { type PrimaryCloudInput, primaryInvocation } from './primary-invocation.ts';
 export { fetchPayload, type SecondaryCloudInput, secondaryInvocation } from './secondary-invocation.ts';
 export {

@@ -5,8 +5,10 @@
  */
 import {
   DeltaConflictError,
+  type DeltaReadOptions,
   type DeltaStore,
   type MessageChannel,
+  ObjectTooLargeError,
   StateConflictError,
   type StateStore,
   type Versioned,
@@ -83,11 +85,16 @@ export class MemoryDeltaStore implements DeltaStore {
   }
 
   /** {@inheritDoc DeltaStore.get} */
-  async get(key: string): Promise<Uint8Array> {
+  async get(key: string, options: DeltaReadOptions = {}): Promise<Uint8Array> {
     this.beforeCall?.('get', key);
     this.stats.gets++;
     const have = this.#objects.get(key);
     if (!have) throw new Error(`no such delta object ${key}`);
+    const { maxBytes } = options;
+    if (maxBytes !== undefined && have.byteLength > maxBytes) {
+      // Refused before the copy, as the S3 store refuses before reading the body.
+      throw new ObjectTooLargeError(key, have.byteLength, true, maxBytes);
+    }
     return have.slice();
   }
 

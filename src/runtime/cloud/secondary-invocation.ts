@@ -1,6 +1,7 @@
 /** The secondary's invocation: messages from the primary (payloads fetched), ticks, start, failover. */
+import type { ColoError } from '../../engine/errors.ts';
 import type { ColoParams } from '../../engine/params.ts';
-import type { DeltaStore } from '../../engine/ports.ts';
+import { type DeltaStore, ObjectTooLargeError } from '../../engine/ports.ts';
 import type { PageDelta } from '../../engine/protocol/delta.ts';
 import type { ClaimCheck } from '../../engine/protocol/messages.ts';
 import { type SecondaryInput, secondaryStep } from '../../engine/secondary/secondary.ts';
@@ -19,6 +20,7 @@ import {
 } from './driver.ts';
 import { parseBody } from './inbound.ts';
 import { decodeModelledDelta } from './modelled-codec.ts';
+import { payloadCap, refusedPayload } from './payload-cap.ts';
 
 /** What can be fed to the secondary. */
 export type SecondaryCloudInput =
@@ -52,6 +54,8 @@ const FETCH_ATTEMPTS = 3;
 /**
  * Fetches the object a claim names. Bytes that do not match the claim's size and SHA-256 are read again
  * (a torn read is not the primary's fault); after the last try they go to the engine, which rejects them.
+ * An object larger than the claim (see {@link payloadCap}) is not read at all: the `ColoError` returned
+ * instead makes the engine reject the message at once.
  *
  * @throws the store's error when every read failed.
  */
@@ -60,14 +64,16 @@ export async function fetchPayload(
   params: ColoParams,
   claim: ClaimCheck,
   sleep: Sleep,
-): Promise<Uint8Array | PageDelta> {
+): Promise<Uint8Array | PageDelta | ColoError> {
+  const maxBytes = payloadCap(params, claim);
   let lastError: unknown;
   for (let attempt = 1; attempt <= FETCH_ATTEMPTS; attempt++) {
     if (attempt > 1) await sleep(50 * (attempt - 1));
     let bytes: Uint8Array;
     try {
-      bytes = await deltas.get(claim.key);
+      bytes = await deltas.get(claim.key, { maxBytes });
     } catch (e) {
+      if (e instanceof ObjectTooLargeError) return refusedPayload(params, claim, e);
       lastError = e;
       continue;
     }

@@ -53,6 +53,9 @@ export interface FaultModel {
   outages?: Outage[];
   /** Round trip of a claim to the control document, ms. Default 10. */
   claimMs?: number;
+  /** Message and object faults hit only what is sent in [from, until), ms (default: the whole run). */
+  from?: number;
+  until?: number;
 }
 
 /** Counts of faults a run injected and how they ended. */

@@ -167,9 +167,10 @@ export function runEmbedded(options: EmbeddedOptions): EmbeddedResult {
     for (const e of effects) {
       switch (e.type) {
         case 'send': {
-          const fate = model
-            ? fateOf(model, params.seed, node === 'primary' ? 0 : 1, sentCount[node]++, !!e.payload)
-            : undefined;
+          const fate =
+            model && at >= (model.from ?? 0) && at < (model.until ?? Number.POSITIVE_INFINITY)
+              ? fateOf(model, params.seed, node === 'primary' ? 0 : 1, sentCount[node]++, !!e.payload)
+              : undefined;
           let message: ColoMessage = e.message;
           let sendError: string | undefined;
           if (fate?.retired && e.payload) {

@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream';
 import { GetObjectCommand, PutObjectCommand, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
@@ -22,9 +23,9 @@ function s3Error(name: string, status: number): S3ServiceException {
   });
 }
 
-/** A stand-in for the SDK's streaming body: only what the stores call. */
+/** A stand-in for the SDK's streaming body (a Node `Readable`, as in Lambda). */
 function body(bytes: Uint8Array) {
-  return { transformToByteArray: async () => new Uint8Array(bytes) } as never;
+  return Readable.from([Buffer.from(bytes)]) as never;
 }
 
 const noSleep = async (): Promise<void> => {};

@@ -2,6 +2,7 @@
  * The exported Lambda entry points, built from the environment with the real adapters, against S3 and SQS
  * mocked at the SDK level (aws-sdk-client-mock): conditional writes and FIFO batches as the services do them.
  */
+import { Readable } from 'node:stream';
 import {
   GetObjectCommand,
   PutObjectCommand,
@@ -77,7 +78,7 @@ beforeAll(() => {
   s3.on(GetObjectCommand).callsFake((input: { Key: string }) => {
     const o = objects.get(input.Key);
     if (!o) throw s3Error('NoSuchKey', 404);
-    return { Body: { transformToByteArray: async () => new Uint8Array(o.bytes) }, ETag: o.etag };
+    return { Body: Readable.from([Buffer.from(o.bytes)]), ContentLength: o.bytes.byteLength, ETag: o.etag };
   });
   s3.on(PutObjectCommand).callsFake((input: PutObjectCommandInput) => {
     puts.push(input);
