@@ -105,7 +105,11 @@ function prepare(
   return {
     index,
     ...(parsed.envelope ? { envelope: parsed.envelope } : {}),
-    ...(input.arrivedAt !== undefined ? { arrivedAt: input.arrivedAt } : {}),
+    // A delta's data has arrived only once its object is read: it is stepped after the fetch, so a slow
+    // transfer counts against the apply deadline. Any other message is stepped at its first arrival.
+    ...(input.arrivedAt !== undefined && parsed.envelope?.type !== 'delta'
+      ? { arrivedAt: input.arrivedAt }
+      : {}),
     resolve: async (): Promise<SecondaryInput> => {
       let claim: ClaimCheck | undefined;
       try {
@@ -126,7 +130,9 @@ function prepare(
 
 /**
  * One invocation of the secondary: loads its document (creating it at the first call), performs any
- * outbox left behind, steps `inputs` in order — each at the current time, after its payload was fetched,
+ * outbox left behind, steps `inputs` in order — a `delta` after its payload was fetched (at the time the
+ * fetch ended, so a slow transfer counts against the apply deadline), any other message at its first arrival
+ * (`arrivedAt`), a compare-and-swap retry at the time of its first step —
  * so the engine's apply deadline sees the real elapsed time — then settles (waits for and runs wakes due
  * within `settleMs`, e.g. the end of a commit), persists with compare-and-swap and sends its replies.
  *
