@@ -204,14 +204,27 @@ describe('fault hook: the armed-faults document', () => {
 });
 
 describe('fault hook: faults in a running session (handlers on in-memory ports)', () => {
-  test('failed background sends: the round is retried by the next invocation; commits match; no fence', async () => {
+  test('a background put failing 3 times is retried in place; failing 4 times retires its round (skip); no fence', async () => {
     const sim = new HandlerSim(handlerParams({ policy: 'fixed' }), 'ack', { faults: true });
     await started(sim);
     await arm(sim.state, { failPuts: { 'background-ram': 3 } });
-    await sim.run(8000);
-    const a = await armed(sim.state);
-    expect(a.failPuts?.['background-ram']).toBe(0);
-    expect(a.fired.filter((f) => f.fault === 'put:background-ram')).toHaveLength(3);
+    await sim.run(3000);
+    let a = await armed(sim.state);
+    expect(a.fired.map((f) => f.fault)).toEqual(Array(3).fill('put:background-ram'));
+    const stored = a.fired[0]?.detail ?? '';
+    expect(sim.deltas.keys()).toContain(stored);
+    // All four tries of one object fail: its sequence number is retired with a skip; the round is lost.
+    await arm(sim.state, { failPuts: { 'background-ram': 4 } });
+    await sim.run(5000);
+    a = await armed(sim.state);
+    expect(a.fired).toHaveLength(4);
+    const lost = a.fired[0]?.detail ?? '';
+    expect(a.fired.every((f) => f.detail === lost)).toBe(true);
+    expect(sim.deltas.keys()).not.toContain(lost);
+    const retired = (await sim.log('primary')).filter((r) => r.type === 'send-retired');
+    expect(retired.map((r) => r.type === 'send-retired' && r.data.kind)).toEqual(['background-ram']);
+    expect(sim.p2s.history.some((m) => m.type === 'skip')).toBe(true);
+    expect((await sim.log('secondary')).filter((r) => r.type === 'rejected')).toEqual([]);
     expect(sim.metric('BackgroundRounds')).toBeGreaterThan(0);
     expect(await commitsMatchCheckpoints(sim)).toBeGreaterThanOrEqual(2);
     expect(await owner(sim)).toBeNull();
@@ -219,8 +232,7 @@ describe('fault hook: faults in a running session (handlers on in-memory ports)'
   });
 
   test('a checkpoint chunk that fails to upload twice is retried; the checkpoint commits; no fence', async () => {
-    // Each failed put costs the checkpoint one invocation (≈ the next 1 s tick) while the secondary waits
-    // for vmstate-send: the default budgets (5 s apply, 10 s heartbeat, 30 s checkpoint) ride two out.
+    // The outbox retries a failed put in place (backoff 100, 300, 900 ms) before it would retire it.
     const sim = new HandlerSim(
       handlerParams({
         policy: 'none',
