@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: lint, types, unit/property/fuzz tests, the LocalStack executor's own tests, then
 # LocalStack (started here unless one already listens on 127.0.0.1:4566) and the integration tests, which
-# deploy the CDK stack to it (test/integration/colo-it-stacks.json: three small stacks, one synthesis, via
+# deploy the CDK stack to it (test/integration/colo-it-stacks.json: four small stacks, one synthesis, via
 # scripts/deploy-local.sh), run COLO sessions on them and destroy them at the end.
 #   npm test                      # everything
 #   SKIP_INTEGRATION=1 npm test   # no LocalStack
