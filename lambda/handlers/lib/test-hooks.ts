@@ -153,8 +153,15 @@ export type FiredFault = z.infer<typeof firedSchema>;
 
 /** The armed-faults document, `<vmId>/test-faults.json`: every field optional, unknown fields refused. */
 export const armedFaultsSchema = z.strictObject({
-  /** Fail the next N delta puts of a kind (each failed call counts one). */
+  /** Fail the next N delta puts of a kind (each failed call counts one, whichever invocation makes it). */
   failPuts: z.strictObject(Object.fromEntries(KINDS.map((k) => [k, count.optional()]))).optional(),
+  /**
+   * Make the next N objects of a kind impossible to store: the first put of each new key of that kind takes
+   * one and adds the key to `failingKeys`; every put of a key in `failingKeys` fails, by any invocation.
+   */
+  failObjects: z.strictObject(Object.fromEntries(KINDS.map((k) => [k, count.optional()]))).optional(),
+  /** Keys whose every put fails (written by the hook for `failObjects`; a test may add some too). */
+  failingKeys: z.array(z.string().max(1024)).max(1000).default([]),
   /** Fail the next N delta gets of a kind, or of `any` kind. */
   failGets: z
     .strictObject(Object.fromEntries([...KINDS, 'any'].map((k) => [k, count.optional()])))
@@ -442,9 +449,49 @@ export class TestFaults {
     );
   }
 
+  /** Reads the armed-faults document again (port-level faults are judged on the newest version). */
+  async #refresh(): Promise<ArmedFaults | undefined> {
+    const key = testFaultsKey(this.#c.vmId);
+    try {
+      const d = await this.#c.state.load(key);
+      this.#armed = d ? parseArmedFaults(d.value, key) : undefined;
+    } catch (e) {
+      this.#armed = undefined;
+      this.#c.logger.error('test hook: armed faults ignored', {
+        key,
+        error: e instanceof Error ? e.message : String(e),
+      });
+    }
+    return this.#armed;
+  }
+
   async #putFault(key: string): Promise<void> {
     const kind = deltaKindOf(key);
-    if (!kind || !(this.#armed?.failPuts?.[kind] ?? 0)) return;
+    if (!kind) return;
+    const a = await this.#refresh();
+    if (!a) return;
+    if (a.failingKeys.includes(key) || (a.failObjects?.[kind] ?? 0) > 0) {
+      const stuck = await this.#take(
+        (b) => {
+          if (b.failingKeys.includes(key)) return { get: () => 1, set: () => undefined };
+          const objects = b.failObjects;
+          if (!objects || (objects[kind] ?? 0) <= 0) return undefined;
+          return {
+            get: () => objects[kind] ?? 0,
+            set: (n) => {
+              objects[kind] = n;
+              b.failingKeys = [...b.failingKeys, key];
+            },
+          };
+        },
+        { fault: `put-object:${kind}`, detail: key },
+      );
+      if (stuck) {
+        this.#c.logger.warn('test fault: delta object cannot be stored', { key });
+        throw new TestFaultError(`test fault: ${key} cannot be stored`);
+      }
+    }
+    if (!(a.failPuts?.[kind] ?? 0)) return;
     const took = await this.#take(
       (a) =>
         a.failPuts
@@ -464,7 +511,7 @@ export class TestFaults {
 
   async #getFault(key: string): Promise<void> {
     const kind = deltaKindOf(key);
-    const gets = this.#armed?.failGets;
+    const gets = (await this.#refresh())?.failGets;
     if (!gets) return;
     const which = kind && (gets[kind] ?? 0) > 0 ? kind : (gets.any ?? 0) > 0 ? 'any' : undefined;
     if (!which) return;

@@ -176,6 +176,32 @@ describe('fault hook: the armed-faults document', () => {
     expect(state.stats.conflicts).toBeGreaterThan(0);
   });
 
+  test('failObjects: the next object of a kind cannot be stored by anyone; later objects can', async () => {
+    const state = new MemoryStateStore();
+    const clock = new VirtualClock(1000);
+    const deltas = new MemoryDeltaStore();
+    const a = hookOn(state, clock, { node: 'primary', service: 'pending-check-timer' }).faults;
+    const b = hookOn(state, clock, { node: 'primary', service: 'primary' }).faults;
+    await a.begin();
+    await b.begin();
+    // Armed after both invocations began: their puts still see it.
+    await arm(state, { failObjects: { 'background-ram': 1 } });
+    const pa = a.wrap({ state, deltas, channel: new MemoryChannel() });
+    const pb = b.wrap({ state, deltas, channel: new MemoryChannel() });
+    const key = 'vm-0/2/9-background-ram';
+    for (let i = 0; i < 3; i++) {
+      await expect(pa.deltas.put(key, new Uint8Array([1]))).rejects.toThrow(/cannot be stored/);
+      await expect(pb.deltas.put(key, new Uint8Array([1]))).rejects.toThrow(/cannot be stored/);
+    }
+    await pb.deltas.put('vm-0/2/11-background-ram', new Uint8Array([2]));
+    await pa.deltas.put('vm-0/2/10-checkpoint-ram', new Uint8Array([3]));
+    expect(deltas.keys()).toEqual(['vm-0/2/10-checkpoint-ram', 'vm-0/2/11-background-ram']);
+    const doc = await armed(state);
+    expect(doc.failingKeys).toEqual([key]);
+    expect(doc.failObjects?.['background-ram']).toBe(0);
+    expect(doc.fired).toHaveLength(6);
+  });
+
   test('get faults by kind or any; a hard crash calls exit(1)', async () => {
     const state = new MemoryStateStore();
     const clock = new VirtualClock(1000);
