@@ -1,47 +1,62 @@
 /**
  * Crash-point matrix (issue 8): a Lambda killed at every port call of a background round, of a full
- * checkpoint transaction, of the commit and of the next epoch's start, crossed with message faults.
+ * checkpoint transaction, of the commit, of the next epoch's start, and of both fencing decisions,
+ * crossed with message faults.
  *
- * The scenario ({@link CrashSim}, in-memory ports, virtual clock, one seed) runs a primary and a secondary
- * as the cloud would: SQS FIFO consumers with redelivery after a visibility timeout, timer chains, the
- * outbox replayed by the next invocation. The clean run is the reference; its port calls are numbered on
- * one counter shared by every state load/save (node documents, the control document, log segments), delta
- * put/get and channel send. The window is every call from the last background round before the second
- * checkpoint's `checkpoint-request` to the secondary's first invocation of the next epoch.
+ * The scenarios ({@link CrashSim}: in-memory ports, virtual clock, one seed) run a primary and a secondary
+ * as the cloud would: SQS FIFO consumers with redelivery after a visibility timeout (30 ms unless the
+ * cell says otherwise), timer chains, the outbox replayed by the next invocation. A clean run is the
+ * reference; its port calls are numbered on one counter shared by every state load/save (node documents,
+ * the control document, log segments), delta put/get and channel send. Windows:
+ * - `round, checkpoint, commit`: every call from the last background round before the second checkpoint's
+ *   `checkpoint-request` to the secondary's first invocation of the next epoch;
+ * - `takeover by the secondary`: the primary is down; from the secondary's claiming invocation to the
+ *   primary's first invocation once back (fenced);
+ * - `the primary goes on alone`: the secondary is down, the primary's checkpoint times out; from the
+ *   primary's claiming invocation to the secondary's first invocation once back (fenced).
+ * Each cell runs from a copy of its scenario taken just before the window ({@link CrashSim.fork}; the test
+ * checks that a clean copy reproduces the reference call for call).
  *
- * Cells — every one is run, none sampled:
- * - crash point k: every call of the window, killed *before* it takes effect; plus, for the last call of
- *   every invocation in the window, killed *after* it took effect (its answer lost). For any other call,
- *   "after call k" is the same run as "before call k + 1", so it is not repeated;
+ * Cells — all of them, none sampled:
+ * - crash point k: every call of the window, the invocation killed *before* the call takes effect; for the
+ *   last call of every invocation in the window also killed *after* it took effect (its answer lost; for
+ *   any other call, "after call k" is the same run as "before call k + 1"); and every call failing with a
+ *   transient error the invocation handles itself (`error`, message fault `none` only);
  * - × message fault, applied once the crash has happened:
  *   - `none`;
  *   - `redeliver-twice`: the crashed invocation's SQS record (its batch, or its tick) comes back twice;
  *   - `duplicate-next`: the next P → S message is delivered twice (the copy in an invocation of its own,
  *     as a redrive or a delivery after the FIFO deduplication window would);
  *   - `delay-next`: the P → S message after the next one, and all behind it, is held back past the
- *     secondary's apply deadline (`applyTimeoutMs` + 100 ms; well within the heartbeat timeout).
+ *     secondary's apply deadline (`applyTimeoutMs` + 100 ms; well within the heartbeat timeout);
+ *   - `stack-visibility`: the crashed record comes back only after the deployed stack's P → S visibility
+ *     timeout (2 × the `secondary-apply` timeout, 52 s here), its FIFO group blocked meanwhile.
  *   Dropping a message is not a cell: SQS does not lose an accepted message, and the channel's only loss,
  *   an invocation that dies before its send, is exactly what the crash points are.
  *
  * Asserted for every cell, after the run goes on without faults:
  * (i) replication recovered (two more checkpoints completed, no owner), or exactly one side owns the VM
  *     (`readControl().owner`) and is `exited` / `failed-over`, and the other, after its next invocation,
- *     is `fenced`; never the primary `exited` while the secondary is `failed-over`, at any observation;
+ *     is `fenced`; never the primary `exited` while the secondary is `failed-over`, at any observation,
+ *     and the owner never changes;
  * (ii) the secondary's committed image is always exactly one checkpoint: after every invocation, its
  *     digest equals the primary's image at the stop of the committed epoch; every `commit` record's digest
- *     equals the primary's `checkpoint` record (and stop digest) of its epoch; one commit per epoch;
+ *     equals the primary's `checkpoint` record (and stop digest) of its epoch; one commit per epoch; no
+ *     checkpoint completes without its commit;
  * (iii) nothing applied twice: the secondary receives each (epoch, seq) once (trace of every invocation
  *     that returned), its `inSeq` never goes back, no round is applied twice;
  * (iv) nothing dropped silently: each direction's accepted messages carry sequence numbers 0, 1, 2, … in
  *     order, no gap, each number for one message only;
- * and no invocation dies of anything but the injected crash.
+ * and no invocation dies of anything but the injected fault. The per-stage cell counts (what the crashed
+ * invocation of the reference was doing) are printed and each stage must have cells.
+ * `CRASH_MATRIX_VERBOSE=1` prints every cell that did not recover and every refused input.
  */
 import { describe, expect, it } from 'vitest';
 import type { ColoParams } from '../../../src/engine/params.ts';
 import type { ColoMessage } from '../../../src/engine/protocol/messages.ts';
 import { readControl } from '../../../src/runtime/cloud/index.ts';
 import { testParams } from '../../helpers/engine.ts';
-import { CrashSim, type InvocationRecord, type SimFaults, type SimOptions } from './crash-sim.ts';
+import { CrashSim, type InvocationRecord, type SimOptions } from './crash-sim.ts';
 
 const PARAMS: ColoParams = testParams({
   policy: 'fixed',
@@ -63,11 +78,18 @@ const HORIZON_MS =
   PARAMS.applyTimeoutMs +
   4 * PARAMS.checkpointDelayMs;
 
-const FAULTS: Record<string, SimFaults> = {
+/**
+ * The deployed stack's visibility timeout on P → S: twice the `secondary-apply` timeout, which is
+ * `ceil(applyTimeoutMs / 1000) + 25` s (lib/colo-stack.ts), ms.
+ */
+const STACK_VISIBILITY_MS = 2 * (Math.ceil(PARAMS.applyTimeoutMs / 1000) + 25) * 1000;
+
+const FAULTS: Record<string, Pick<SimOptions, 'faults' | 'visibilityMs'>> = {
   none: {},
-  'redeliver-twice': { redeliverTwice: true },
-  'duplicate-next': { duplicateNextToSecondary: true },
-  'delay-next': { delayNextToSecondaryMs: PARAMS.applyTimeoutMs + 100 },
+  'redeliver-twice': { faults: { redeliverTwice: true } },
+  'duplicate-next': { faults: { duplicateNextToSecondary: true } },
+  'delay-next': { faults: { delayNextToSecondaryMs: PARAMS.applyTimeoutMs + 100 } },
+  'stack-visibility': { visibilityMs: STACK_VISIBILITY_MS },
 };
 
 type Stage = 'round' | 'transaction' | 'commit' | 'fence' | 'other';
@@ -161,7 +183,7 @@ interface Cell {
 
 /** Runs one cell from `base` (the scenario just before its window); returns what went wrong and how it ended. */
 async function runCell(base: CrashSim, cell: Cell): Promise<{ problems: string[]; outcome: string }> {
-  const sim = await base.fork({ crashAt: cell.k, crashWhen: cell.when, faults: FAULTS[cell.fault] ?? {} });
+  const sim = await base.fork({ crashAt: cell.k, crashWhen: cell.when, ...FAULTS[cell.fault] });
   const problems: string[] = [];
   const outagesEnd = Math.max(T0, ...sim.outages.map((o) => o.until));
   let crashEpoch = Number.NaN;
@@ -169,12 +191,13 @@ async function runCell(base: CrashSim, cell: Cell): Promise<{ problems: string[]
     if (!sim.crashed) return sim.now > outagesEnd + HORIZON_MS;
     if (Number.isNaN(crashEpoch)) crashEpoch = sim.seen.primaryEpoch;
     if (sim.now > Math.max(sim.crashed.at, outagesEnd) + HORIZON_MS) return true;
-    if (!sim.quiet) return false;
     const s = sim.seen;
-    if (s.owner === null) return s.primaryEpoch >= crashEpoch + 2;
-    return s.owner === 'primary'
-      ? s.primaryPhase === 'exited' && s.secondaryPhase === 'fenced'
-      : s.secondaryPhase === 'failed-over' && s.primaryPhase === 'fenced';
+    // Once one side owns the VM and the other is fenced, nothing can change any more (what is still
+    // queued, or waits for redelivery, is refused by a stopped node).
+    if (s.owner === 'primary' && s.primaryPhase === 'exited' && s.secondaryPhase === 'fenced') return true;
+    if (s.owner === 'secondary' && s.secondaryPhase === 'failed-over' && s.primaryPhase === 'fenced')
+      return true;
+    return s.owner === null && sim.quiet && s.primaryEpoch >= crashEpoch + 2;
   });
   if (!sim.crashed) return { problems: [`the crash at call ${cell.k} never happened`], outcome: 'no crash' };
 
@@ -253,6 +276,15 @@ async function runCell(base: CrashSim, cell: Cell): Promise<{ problems: string[]
       problems.push(
         `${name}: message ${bad} carries seq ${seqs[bad]} (${history[bad]?.type}); ${seqs.join(',')}`,
       );
+  }
+  if (process.env.CRASH_MATRIX_VERBOSE) {
+    for (const inv of sim.invocations.slice(base.invocations.length)) {
+      const odd = (inv.outcomes ?? []).filter((o) => o.startsWith('rejected'));
+      if (odd.length > 0)
+        console.log(
+          `  ${cell.when} ${cell.k} [${cell.fault}] ${inv.node} ${inv.cause}(${inv.inputs.join(',')}) at ${inv.at - T0}: ${inv.outcomes?.join(',')} ${outcome}`,
+        );
+    }
   }
   return { problems, outcome };
 }

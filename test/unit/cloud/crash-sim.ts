@@ -68,6 +68,8 @@ export interface InvocationRecord {
   sent: string[];
   /** Engine effects it committed; empty when it threw. */
   effects: Effect[];
+  /** Per input: `applied`, `duplicate`, `rejected:<code>`, `failed:<code>`; empty when it threw. */
+  outcomes?: string[];
   /** The error it died of, if any. */
   error?: string;
 }
@@ -380,6 +382,7 @@ export class CrashSim {
       }
       rec.sent = result.sent.map(describeMessage);
       rec.effects = result.effects;
+      rec.outcomes = result.outcomes.map((o) => (o.code ? `${o.status}:${o.code}` : o.status));
     } catch (e) {
       rec.error = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
       if (this.#dead && !this.crashed) this.crashed = rec;
