@@ -49,7 +49,7 @@ export const SECONDARY_SPEC: NodeSpec<SecondaryState, SecondaryInput> = {
 };
 
 /** Tries of a payload fetch (a failed read, or bytes that do not match the claim, are read again). */
-const FETCH_ATTEMPTS = 3;
+const FETCH_ATTEMPTS = 4;
 
 /**
  * Fetches the object a claim names. Bytes that do not match the claim's size and SHA-256 are read again
@@ -68,7 +68,8 @@ export async function fetchPayload(
   const maxBytes = payloadCap(params, claim);
   let lastError: unknown;
   for (let attempt = 1; attempt <= FETCH_ATTEMPTS; attempt++) {
-    if (attempt > 1) await sleep(50 * (attempt - 1));
+    // Backoff 100, 200, 400 ms: a throttled or briefly failing store gets ~0.7 s before the input fails.
+    if (attempt > 1) await sleep(100 * 2 ** (attempt - 2));
     let bytes: Uint8Array;
     try {
       bytes = await deltas.get(claim.key, { maxBytes });

@@ -120,7 +120,7 @@ describe('background rounds', () => {
 
 describe('a rejected delta', () => {
   test('is reported, changes nothing, and the next message abandons the round', async () => {
-    const pair = new CloudPair(testParams({ policy: 'fixed' }));
+    const pair = new CloudPair(testParams({ policy: 'fixed', applyTimeoutMs: 5000 }));
     await pair.start();
     // The heartbeat the primary sent on checkpoint-ready.
     await pair.secondary(pair.p2s.take().map((r) => ({ type: 'message', body: r.body })));
@@ -141,7 +141,7 @@ describe('a rejected delta', () => {
     expect(refused.outcomes).toEqual([
       expect.objectContaining({ index: 0, status: 'rejected', code: 'claim-mismatch' }),
     ]);
-    expect(pair.deltas.stats.gets - gets).toBe(3); // read again twice before giving up
+    expect(pair.deltas.stats.gets - gets).toBe(4); // read again three times before giving up
     expect(Buffer.from(encodeSecondaryState(refused.document.state)).equals(before)).toBe(true);
     const rejected = (await pair.log('secondary')).find((r) => r.type === 'rejected');
     expect(rejected?.type === 'rejected' && rejected.data).toMatchObject({
