@@ -30,7 +30,10 @@
  *   - `delay-next`: the P → S message after the next one, and all behind it, is held back past the
  *     secondary's apply deadline (`applyTimeoutMs` + 100 ms; well within the heartbeat timeout);
  *   - `stack-visibility`: the crashed record comes back only after the deployed stack's P → S visibility
- *     timeout (2 × the `secondary-apply` timeout, 52 s here), its FIFO group blocked meanwhile.
+ *     timeout (2 × the `secondary-apply` timeout, 52 s here), its FIFO group blocked meanwhile: a Lambda
+ *     that is killed (timeout, out of memory) cannot shorten its records' visibility the way a consumer
+ *     that fails them does (`redeliverSoon`). Every such cell in a channel consumer ends replication
+ *     (one side fenced) — allowed by (i), and printed in the outcomes.
  *   Dropping a message is not a cell: SQS does not lose an accepted message, and the channel's only loss,
  *   an invocation that dies before its send, is exactly what the crash points are.
  *

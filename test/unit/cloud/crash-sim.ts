@@ -214,6 +214,7 @@ export class CrashSim {
       sim.#lastTick[n] = this.#lastTick[n];
       sim.#retryTicks[n].push(...this.#retryTicks[n]);
     }
+    sim.#lastStepAt = this.#lastStepAt;
     return sim;
   }
 
@@ -360,7 +361,10 @@ export class CrashSim {
     };
     this.invocations.push(rec);
     this.#current = rec;
-    const options = { sleep: this.pair.clock.sleep };
+    // A killed invocation does not wait for anything: its backoffs take no time (its calls all fail).
+    const options = {
+      sleep: (ms: number) => (this.#dead ? Promise.resolve() : this.pair.clock.sleep(ms)),
+    };
     let result: InvocationResult<unknown> | undefined;
     try {
       if (node === 'primary') {
@@ -505,9 +509,15 @@ export class CrashSim {
     return (await this.#wakeAt(node)) <= t;
   }
 
-  /** When something next happens, ms. */
+  /** The time of the last step, ms. */
+  #lastStepAt = Number.NEGATIVE_INFINITY;
+
+  /**
+   * When something next happens, ms: the earliest event after the last step. It may already be due (an
+   * invocation's own waits — settling, backoff — moved the clock past it): then it is now.
+   */
   async #nextEvent(): Promise<number> {
-    const t = this.now;
+    const t = this.#lastStepAt;
     const times = [
       await this.#wakeAt('primary'),
       await this.#wakeAt('secondary'),
@@ -521,7 +531,7 @@ export class CrashSim {
         ...this.#backlog[n].map((b) => b.availableAt),
       ]),
     ].filter((x) => x > t);
-    return Math.min(...times);
+    return Math.max(this.now, Math.min(...times));
   }
 
   /** True once the crash happened and every fault it brings was applied and nothing waits for redelivery. */
@@ -545,6 +555,7 @@ export class CrashSim {
     while (this.now < until && !stop?.()) {
       const next = Math.min(until, await this.#nextEvent());
       this.pair.clock.advance(next - this.now);
+      this.#lastStepAt = this.now;
       await this.step();
     }
   }
