@@ -62,7 +62,7 @@ export const DEFAULT_PARAMETERS: Readonly<ColoParameters> = {
   workload: 'hotcold',
   policy: 'fixed',
   heartbeatIntervalMs: 1000,
-  heartbeatTimeoutMs: 3000,
+  heartbeatTimeoutMs: 10_000,
   deltaExpiryDays: 1,
   logRetentionDays: 7,
   s3ForcePathStyle: false,

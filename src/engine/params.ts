@@ -62,7 +62,11 @@ export interface ColoParams {
   checkpointTimeoutMs: number;
   /** Primary heartbeat period, ms. */
   heartbeatIntervalMs: number;
-  /** Secondary declares the primary lost after this much silence, ms (0 = no automatic failover). */
+  /**
+   * Secondary declares the primary lost after this much silence, ms (0 = no automatic failover). The
+   * default, 10 s, rides out a failed delivery redelivered within ~1–2 s twice over (docs/reliability.md,
+   * failure budget).
+   */
   heartbeatTimeoutMs: number;
   /** Device-state size per checkpoint, bytes. */
   deviceStateBytes: number;
@@ -99,7 +103,7 @@ export const DEFAULT_PARAMS: ColoParams = {
   applyTimeoutMs: 5000,
   checkpointTimeoutMs: 30_000,
   heartbeatIntervalMs: 1000,
-  heartbeatTimeoutMs: 3000,
+  heartbeatTimeoutMs: 10_000,
   deviceStateBytes: 256 * 1024,
   payload: 'materialised',
   maxObjectBytes: 1024 * 1024 * 1024,

@@ -84,6 +84,25 @@ export async function forwardRejected(
   return forwarded;
 }
 
+/** Seconds until a record the consumer failed is visible again (instead of the queue's visibility timeout). */
+export const REDELIVERY_SECONDS = 1;
+
+/**
+ * Shortens the visibility of failed records to {@link REDELIVERY_SECONDS}, so SQS hands them over again
+ * almost at once. Best effort: when it fails the queue's own visibility timeout still brings them back.
+ */
+export async function redeliverSoon(deps: NodeHandlerDeps, records: readonly SQSRecord[]): Promise<void> {
+  if (!deps.redelivery || records.length === 0) return;
+  try {
+    const n = await deps.redelivery.soon(records, REDELIVERY_SECONDS);
+    deps.obs.metrics.addMetric('FastRedeliveries', MetricUnit.Count, n);
+  } catch (e) {
+    deps.obs.logger.warn('could not shorten the visibility of failed records', {
+      error: e instanceof Error ? { name: e.name, message: e.message } : String(e),
+    });
+  }
+}
+
 /**
  * A record as a message input stamped with its first arrival (SQS `ApproximateFirstReceiveTimestamp`, else
  * `SentTimestamp`; never later than `now`), so a redelivered record is judged by when it first arrived.
@@ -121,6 +140,7 @@ export async function consumeChannelBatch<S>(
       messageIds: records.map((r) => r.messageId),
     });
     metrics.addMetric('InvocationErrors', MetricUnit.Count, 1);
+    await redeliverSoon(deps, records);
     metrics.publishStoredMetrics();
     return { response: { batchItemFailures: records.map((r) => ({ itemIdentifier: r.messageId })) } };
   }
@@ -132,6 +152,11 @@ export async function consumeChannelBatch<S>(
   await forwardRejected(deps, records, result.outcomes);
   if (response.batchItemFailures.length > 0) {
     metrics.addMetric('BatchItemFailures', MetricUnit.Count, response.batchItemFailures.length);
+    const failed = new Set(response.batchItemFailures.map((f) => f.itemIdentifier));
+    await redeliverSoon(
+      deps,
+      records.filter((r) => failed.has(r.messageId)),
+    );
   }
   metrics.publishStoredMetrics();
   return { response, result };

@@ -13,6 +13,7 @@ import {
 import { ENV, type TimerName } from '../../adapters/contract.ts';
 import { type Env, sqsClientFromEnv } from '../../adapters/env.ts';
 import { type DeadLetterSink, SqsDeadLetterQueue } from '../../adapters/sqs-dead-letters.ts';
+import { type Redelivery, SqsRedelivery } from '../../adapters/sqs-redelivery.ts';
 import { type Observability, powertools } from './observability.ts';
 import { paramsFromEnv } from './params.ts';
 import { primaryPortsFromEnv, secondaryPortsFromEnv, tickSchedulerFromEnv } from './ports.ts';
@@ -53,6 +54,8 @@ export interface NodeHandlerDeps {
   deadLetters?: DeadLetterSink;
   /** The function's service name (recorded on forwarded dead letters). */
   service?: string;
+  /** Makes records the consumer failed visible again within a second (channel consumers). */
+  redelivery?: Redelivery;
 }
 
 /** A tick consumer's needs: its node's, plus its own tick queue. */
@@ -96,6 +99,7 @@ export function primaryDepsFromEnv(fallbackService: string, env: Env = process.e
     now: systemNow,
     obs: powertools(service(env, fallbackService), params.vmId),
     rejected: rejectedFromEnv(env),
+    redelivery: new SqsRedelivery(sqsClientFromEnv()),
   };
 }
 
@@ -108,6 +112,7 @@ export function secondaryDepsFromEnv(fallbackService: string, env: Env = process
     now: systemNow,
     obs: powertools(service(env, fallbackService), params.vmId),
     rejected: rejectedFromEnv(env),
+    redelivery: new SqsRedelivery(sqsClientFromEnv()),
   };
 }
 

@@ -52,6 +52,12 @@ export function reportInvocation(obs: Observability, result: InvocationResult<un
   count('MessagesSent', result.sent.length);
   count('OutboxReplayedSends', result.replayed);
   count('OutboxRebuiltPayloads', result.rebuilt);
+  if (result.logDeferred) {
+    count('LogAppendsDeferred', 1);
+    logger.warn('metrics log append failed', {
+      detail: 'its records stay in the node document for the next invocation',
+    });
+  }
   for (const o of result.outcomes) {
     if (o.status === 'rejected')
       logger.warn('input rejected', { index: o.index, code: o.code, detail: o.detail });
@@ -82,12 +88,20 @@ export function reportInvocation(obs: Observability, result: InvocationResult<un
         logger.info('commit', { ...r.data });
         break;
       case 'colo-exit':
-        count(r.data.reason === 'failover' ? 'Failovers' : 'ColoExits', 1);
-        (r.data.reason === 'failover' ? logger.warn : logger.error).call(logger, 'colo exit', { ...r.data });
+        // Failover and fenced are the fence working; an error exit (the primary runs alone) is the alarm.
+        count(
+          r.data.reason === 'failover' ? 'Failovers' : r.data.reason === 'fenced' ? 'Fenced' : 'ColoExits',
+          1,
+        );
+        (r.data.reason === 'error' ? logger.error : logger.warn).call(logger, 'colo exit', { ...r.data });
         break;
-      case 'outbox-abandoned':
-        count('OutboxAbandoned', 1);
-        logger.error('outbox abandoned', { ...r.data });
+      case 'send-retired':
+        count('SendsRetired', 1);
+        logger.error('send retired: its object could not be stored; a skip went in its place', { ...r.data });
+        break;
+      case 'log-dropped':
+        count('LogRecordsDropped', r.data.dropped);
+        logger.error('log records dropped: the metrics log could not be appended', { ...r.data });
         break;
       case 'rejected':
         break;

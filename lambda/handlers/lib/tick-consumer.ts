@@ -6,6 +6,7 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import type { TimerName } from '../../adapters/contract.ts';
+import { redeliverSoon } from './channel-consumer.ts';
 import { readControl } from './control.ts';
 import { periodOf, type TickConsumerDeps } from './deps.ts';
 import { standardBatchResponse } from './sqs.ts';
@@ -42,6 +43,15 @@ export async function consumeTicks(
       metrics.addMetric(`Ticks${r.verdict[0]?.toUpperCase()}${r.verdict.slice(1)}`, MetricUnit.Count, 1);
   });
   for (const f of response.batchItemFailures) logger.warn('tick failed', { messageId: f.itemIdentifier });
+  if (response.batchItemFailures.length > 0) {
+    // A failed tick (its successor could not be enqueued) comes back in a second, not after the queue's
+    // visibility timeout: the chain, and the heartbeats it drives, stall for a second at most.
+    const failed = new Set(response.batchItemFailures.map((f) => f.itemIdentifier));
+    await redeliverSoon(
+      deps,
+      event.Records.filter((r) => failed.has(r.messageId)),
+    );
+  }
   // A chain that ends because a side won the fence runs its node once more, so that a loser learns it
   // lost (it records `fenced` and stops) even though no timer will wake it again.
   const lastRun = claimed === 0 && stopped > 0 && (await fenceDecided(deps));

@@ -45,6 +45,7 @@ export function beginCheckpoint(
     receivedAt: Number.NaN,
     ramSendId: 0,
     deviceSendId: 0,
+    ramRest: [],
     pages: 0,
     zeroPages: 0,
     bytes: 0,
@@ -86,26 +87,48 @@ export function onCheckpointReply(
   txn.digest = memoryDigest(params.seed, state.versions);
   sendMessage(state, params, now, fx, { type: 'vmstate-send' }, { afterMs: params.costs.prepMs });
   txn.ramStartAt = now + params.costs.prepMs;
+  // The remaining dirty RAM, in chunks of at most maxDeltaPages (always at least one, possibly empty),
+  // streamed: one chunk now, the next when this one's send completes (sendNextRamChunk).
   const pages = state.dirty.indices();
-  // The remaining dirty RAM, in chunks of at most maxDeltaPages (always at least one, possibly empty).
-  const chunk = maxDeltaPages(params);
-  let zeroPages = 0;
-  let ramBytes = 0;
-  for (let i = 0; i === 0 || i < pages.length; i += chunk) {
-    const part = pages.slice(i, i + chunk);
-    const ram = buildRamDelta(params, state.versions, part, 'checkpoint-ram', state.epoch, state.outSeq);
-    txn.ramSendId = sendMessage(
-      state,
-      params,
-      now,
-      fx,
-      { type: 'delta', kind: 'checkpoint-ram', round: 0, claim: ram.claim },
-      { payload: ram.payload, wireBytes: ram.wireBytes },
-    );
-    zeroPages += ram.zeroPages;
-    ramBytes += ram.wireBytes;
-  }
   state.dirty.reset();
+  txn.pages = pages.length;
+  txn.zeroPages = 0;
+  txn.bytes = 0;
+  txn.ramRest = pages;
+  state.phase = 'ckpt-wait-received';
+  txn.deadline = now + params.checkpointTimeoutMs;
+  sendNextRamChunk(state, params, now, fx);
+}
+
+/**
+ * Sends the next chunk of the epoch's RAM (the pages' versions are the stop's: the PVM does not run until
+ * the resume). After the last chunk come `vmstate-size` and the device state, in the same step.
+ * Returns false when no chunk was left (everything has been sent).
+ */
+export function sendNextRamChunk(
+  state: PrimaryState,
+  params: ColoParams,
+  now: number,
+  fx: Effect[],
+): boolean {
+  const txn = state.txn as TransactionState;
+  const first = txn.ramSendId === 0;
+  if (!first && txn.ramRest.length === 0) return false;
+  const chunk = maxDeltaPages(params);
+  const part = txn.ramRest.length > chunk ? txn.ramRest.slice(0, chunk) : txn.ramRest;
+  txn.ramRest = txn.ramRest.length > chunk ? txn.ramRest.slice(chunk) : [];
+  const ram = buildRamDelta(params, state.versions, part, 'checkpoint-ram', state.epoch, state.outSeq);
+  txn.ramSendId = sendMessage(
+    state,
+    params,
+    now,
+    fx,
+    { type: 'delta', kind: 'checkpoint-ram', round: 0, claim: ram.claim },
+    { payload: ram.payload, wireBytes: ram.wireBytes },
+  );
+  txn.zeroPages += ram.zeroPages;
+  txn.bytes += ram.wireBytes;
+  if (txn.ramRest.length > 0) return true;
   sendMessage(state, params, now, fx, { type: 'vmstate-size', size: params.deviceStateBytes });
   const dev = buildDeviceState(params, state.epoch, state.outSeq);
   txn.deviceSendId = sendMessage(
@@ -116,11 +139,8 @@ export function onCheckpointReply(
     { type: 'delta', kind: 'device-state', round: 0, claim: dev.claim },
     { payload: dev.payload, wireBytes: dev.wireBytes },
   );
-  txn.pages = pages.length;
-  txn.zeroPages = zeroPages;
-  txn.bytes = ramBytes + dev.wireBytes;
-  state.phase = 'ckpt-wait-received';
-  txn.deadline = now + params.checkpointTimeoutMs;
+  txn.bytes += dev.wireBytes;
+  return true;
 }
 
 /** Step 3: the whole epoch is on the secondary. */

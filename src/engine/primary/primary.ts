@@ -10,6 +10,7 @@ import {
   onCheckpointReply,
   onVmstateLoaded,
   onVmstateReceived,
+  sendNextRamChunk,
 } from './checkpoint-transaction.ts';
 import { advanceGuest, nextMiscompareWake } from './guest.ts';
 import { sendMessage } from './outbox.ts';
@@ -196,7 +197,11 @@ function onSendComplete(
   }
   const txn = state.txn;
   if (txn && error === undefined) {
-    if (sendId === txn.ramSendId) txn.ramDoneAt = now;
+    if (sendId === txn.ramSendId) {
+      // The next chunk of the epoch's RAM leaves when this one has; the wait bounds silence, not size.
+      if (sendNextRamChunk(state, params, now, fx)) txn.deadline = now + params.checkpointTimeoutMs;
+      else txn.ramDoneAt = now;
+    }
     if (sendId === txn.deviceSendId) {
       txn.deviceDoneAt = now;
       // The wait for vmstate-received starts when the epoch has left, however long it took to send.

@@ -50,9 +50,15 @@ export interface TransactionState {
   ramDoneAt: number;
   deviceDoneAt: number;
   receivedAt: number;
-  /** Send ids of the RAM delta and the device state. */
+  /** Send ids of the RAM chunk in flight (the last one once all are sent) and the device state. */
   ramSendId: number;
   deviceSendId: number;
+  /**
+   * Pages of the stop's dirty set not sent yet. The epoch's RAM is streamed one delta object at a time:
+   * the next chunk is built when the previous one's send completes, so a runtime holds one chunk at once.
+   * The PVM is stopped meanwhile, so the pages' versions are those of the stop.
+   */
+  ramRest: number[];
   /** Pages and bytes sent while stopped. */
   pages: number;
   zeroPages: number;

@@ -5,26 +5,19 @@
  */
 import type { ClaimEffect, Effect, FenceOwner } from '../../engine/effects.ts';
 import { ColoError } from '../../engine/errors.ts';
-import type { ColoParams } from '../../engine/params.ts';
+import { type ColoParams, maxDeltaPages, pageCount } from '../../engine/params.ts';
 import { StateConflictError } from '../../engine/ports.ts';
-import type { ColoMessage } from '../../engine/protocol/messages.ts';
+import type { ColoMessage, Skip } from '../../engine/protocol/messages.ts';
 import type { Sleep, TimeSource } from './clock.ts';
 import { systemSleep } from './clock.ts';
 import type { CloudPorts } from './cloud-ports.ts';
 import { claimFence, readControl } from './control.ts';
-import {
-  emptyOutbox,
-  encodeDocument,
-  type NodeDocument,
-  newDocument,
-  type OutboxSend,
-  outboxPending,
-} from './document.ts';
+import { encodeDocument, type NodeDocument, newDocument, type OutboxSend } from './document.ts';
 import { CasExhaustedError } from './errors.ts';
 import { type NodeRole, nodeStateKey } from './keys.ts';
 import { type LogRecord, recordsOf, type UnnumberedRecord } from './log-record.ts';
 import { DEFAULT_LOG_LAYOUT, type LogLayout } from './metrics-log.ts';
-import { type HotPayloads, outboxSendOf, performOutbox } from './outbox.ts';
+import { DEFAULT_RETRY, HotPayloads, outboxSendOf, performLog, performOutbox } from './outbox.ts';
 
 /** Tuning of an invocation. Every field has a default. */
 export interface InvocationOptions {
@@ -32,10 +25,23 @@ export interface InvocationOptions {
   sleep?: Sleep;
   /** Compare-and-swap attempts before {@link CasExhaustedError}; default 10. */
   maxCasAttempts?: number;
-  /** Perform → complete → save rounds per invocation; what is left stays in the outbox; default 32. */
+  /**
+   * Perform → complete → save rounds per invocation; what is left stays in the outbox for the next
+   * invocation. Default: enough for a whole-guest checkpoint streamed in `maxDeltaBytes` chunks (one chunk
+   * per round), at least 32.
+   */
   maxDrainRounds?: number;
-  /** Failed performs of one outbox before it is abandoned (sends completed with an error); default 10. */
-  maxOutboxAttempts?: number;
+  /** Tries of one message send before the outbox is left for the next invocation; default 4. */
+  sendAttempts?: number;
+  /** Tries of one object put before its sequence number is retired with a `skip`; default 4. */
+  putAttempts?: number;
+  /** First retry backoff, ms, tripled at each next try; default 100 (4 tries span 1.3 s). */
+  retryBackoffMs?: number;
+  /**
+   * Log records kept in the document while the log cannot be appended; past this the oldest are dropped
+   * and a `log-dropped` record says how many; default 1 024.
+   */
+  maxLogBacklog?: number;
   /**
    * While the node is busy with local work (the secondary's commit, which ends a few ms after the device
    * state arrives), wait for and run wakes due within this horizon, ms; default 1 000.
@@ -84,8 +90,14 @@ export interface InvocationResult<S> {
   replayed: number;
   /** Payload objects rebuilt from their recipe for a replay. */
   rebuilt: number;
-  /** True when an outbox was abandoned after too many failed attempts. */
-  abandoned: boolean;
+  /** Sends whose object could not be stored, retired with a `skip` (their completions carry an error). */
+  retired: number;
+  /** Log records dropped because the log could not be appended and the backlog was full. */
+  logDropped: number;
+  /** True when the log append failed: the records stay in the document for the next invocation. */
+  logDeferred: boolean;
+  /** Most payload bytes (built objects) this invocation held at once. */
+  peakPayloadBytes: number;
 }
 
 /** An input after parsing, ready to be stepped. */
@@ -135,7 +147,19 @@ export interface NodeSpec<S, I> {
   busy(state: S): boolean;
 }
 
-const DEFAULTS = { maxCasAttempts: 10, maxDrainRounds: 32, maxOutboxAttempts: 10 };
+const DEFAULTS = { maxCasAttempts: 10, maxDrainRounds: 32, maxLogBacklog: 1024 };
+
+/** Default drain rounds: one per chunk of a whole-guest checkpoint, plus slack; at least 32. */
+export function defaultDrainRounds(params: ColoParams): number {
+  return Math.max(DEFAULTS.maxDrainRounds, Math.ceil(pageCount(params) / maxDeltaPages(params)) + 8);
+}
+
+/** A send effect without its payload (the invocation's effect list must not keep every object alive). */
+function withoutPayload(e: Effect): Effect {
+  if (e.type !== 'send' || !e.payload) return e;
+  const { payload: _, ...rest } = e;
+  return rest;
+}
 
 function afterRejection(index: number): { code: string; detail: string } {
   return { code: 'after-rejection', detail: `not processed: input ${index} was rejected first` };
@@ -162,14 +186,22 @@ export async function runInvocation<S, I>(
 ): Promise<InvocationResult<S>> {
   const sleep = options.sleep ?? systemSleep;
   const maxCas = options.maxCasAttempts ?? DEFAULTS.maxCasAttempts;
-  const maxDrain = options.maxDrainRounds ?? DEFAULTS.maxDrainRounds;
-  const maxOutboxAttempts = options.maxOutboxAttempts ?? DEFAULTS.maxOutboxAttempts;
+  const maxDrain = options.maxDrainRounds ?? defaultDrainRounds(params);
+  const retry = {
+    sleep,
+    sendAttempts: options.sendAttempts ?? DEFAULT_RETRY.sendAttempts,
+    putAttempts: options.putAttempts ?? DEFAULT_RETRY.putAttempts,
+    backoffMs: options.retryBackoffMs ?? DEFAULT_RETRY.backoffMs,
+  };
+  const maxLogBacklog = Math.max(1, options.maxLogBacklog ?? DEFAULTS.maxLogBacklog);
   const settleMs = options.settleMs ?? 1000;
   const log = options.log ?? DEFAULT_LOG_LAYOUT;
   const key = nodeStateKey(params.vmId, spec.node);
-  const resolved = new Map<number, I>();
-  // The time each input was first stepped at: a compare-and-swap retry steps it again at the same time.
+  // The time each input was first stepped at: a compare-and-swap retry steps it again at the same time
+  // (its payload is fetched again rather than kept: at most one fetched payload is held at a time).
   const steppedAt = new Map<number, number>();
+  // The log could not be appended in this invocation: do not try again before the next one.
+  let logDown = false;
 
   const result: InvocationResult<S> = {
     outcomes: [],
@@ -180,7 +212,10 @@ export async function runInvocation<S, I>(
     casConflicts: 0,
     replayed: 0,
     rebuilt: 0,
-    abandoned: false,
+    retired: 0,
+    logDropped: 0,
+    logDeferred: false,
+    peakPayloadBytes: 0,
   };
   let pending: readonly PreparedInput<I>[] | null = inputs;
 
@@ -191,10 +226,9 @@ export async function runInvocation<S, I>(
     const doc = loaded
       ? spec.decode(loaded.value, params, key)
       : newDocument(spec.node, params, spec.create(params, now()), now());
-    const hot: HotPayloads = new Map();
+    const hot = new HotPayloads();
     let fx: Effect[] = [];
     let recs: LogRecord[] = [];
-    let abandonedHere = false;
     let claim: ClaimEffect | null = null;
 
     /** Takes a step's effects into the document: outbox sends, wake, exit, numbered log records. */
@@ -209,7 +243,7 @@ export async function runInvocation<S, I>(
         }
       }
       addRecords(recordsOf(effects, spec.node, at, about));
-      fx.push(...effects);
+      for (const e of effects) fx.push(withoutPayload(e));
     };
     const addRecords = (list: UnnumberedRecord[]): void => {
       for (const r of list) {
@@ -228,48 +262,103 @@ export async function runInvocation<S, I>(
       fx = [];
       recs = [];
     };
-    /** Performs the outbox in the document, then feeds the completions; the caller saves. */
+    /** True while the outbox holds something this invocation should still perform. */
+    const pendingHere = (): boolean =>
+      doc.outbox.sends.length > 0 || (!logDown && doc.outbox.records.length > 0);
+    /**
+     * Performs the outbox in the document — the sends in order, then the log — and feeds the completions;
+     * the caller saves. Sends that fail every retry throw (the outbox stays persisted); a log that fails
+     * keeps its records in the document and holds nothing back.
+     */
     const drain = async (replay: boolean): Promise<void> => {
       const outbox = doc.outbox;
-      let error: string | undefined;
-      if (outbox.attempts >= maxOutboxAttempts) {
-        error = `outbox abandoned after ${outbox.attempts} failed attempts: ${outbox.lastError ?? 'unknown error'}`;
-        abandonedHere = true;
-      } else {
-        try {
-          const report = await performOutbox(ports, params, spec.node, outbox, hot, log);
-          result.rebuilt += report.rebuilt;
-        } catch (e) {
-          outbox.attempts++;
-          outbox.lastError = describe(e);
-          try {
-            doc.revision++;
-            etag = await ports.state.save(key, encodeDocument(doc as NodeDocument<never>), etag);
-          } catch {
-            // Best effort: the count is advisory; the next invocation retries the outbox either way.
-          }
-          throw e;
-        }
-        result.sent.push(...outbox.sends.map((s) => s.message));
-        if (replay) result.replayed += outbox.sends.length;
-      }
-      doc.outbox = emptyOutbox();
-      if (abandonedHere) {
+      const retire = async (index: number, skip: Skip): Promise<void> => {
+        // Decide once, persist, then perform: a replay sends this skip, never the delta.
+        const s = outbox.sends[index] as OutboxSend;
+        outbox.sends[index] = { sendId: s.sendId, message: skip, payload: null };
+        const kind = s.message.type === 'delta' ? s.message.kind : s.message.type;
         addRecords([
           {
             at: now(),
             node: spec.node,
-            type: 'outbox-abandoned',
-            data: { attempts: outbox.attempts, error: outbox.lastError ?? '', sends: outbox.sends.length },
+            type: 'send-retired',
+            data: { epoch: skip.epoch, seq: skip.seq, kind, sendId: s.sendId, reason: skip.reason },
           },
         ]);
+        await save();
+        result.retired++;
+      };
+      try {
+        const report = await performOutbox(ports, params, outbox, hot, retry, retire);
+        result.rebuilt += report.rebuilt;
+      } catch (e) {
+        if (e instanceof StateConflictError) throw e;
+        outbox.attempts++;
+        outbox.lastError = describe(e);
+        try {
+          doc.revision++;
+          etag = await ports.state.save(key, encodeDocument(doc as NodeDocument<never>), etag);
+        } catch {
+          // Best effort: the count is advisory; the next invocation performs the outbox either way.
+        }
+        throw e;
       }
-      complete(outbox.sends, error);
+      result.sent.push(...outbox.sends.map((s) => s.message));
+      if (replay) result.replayed += outbox.sends.length;
+      // The sends are done; the log may fail without holding them back.
+      let records = outbox.records;
+      // A log not tried again in this invocation keeps the error of the try that failed.
+      let lastError: string | null = records.length > 0 ? outbox.lastError : null;
+      if (!logDown) {
+        lastError = null;
+        try {
+          await performLog(ports, params, spec.node, records, log);
+          records = [];
+        } catch (e) {
+          logDown = true;
+          result.logDeferred = true;
+          lastError = `log append failed: ${describe(e)}`;
+        }
+      }
+      doc.outbox = { sends: [], records, attempts: 0, lastError };
+      complete(outbox.sends);
+      if (logDown) trimLog(lastError);
     };
-    const complete = (sends: OutboxSend[], error?: string): void => {
+    /** Bounds the records waiting for a log that cannot be appended: the oldest go, counted. */
+    const trimLog = (lastError: string | null): void => {
+      let records = doc.outbox.records;
+      if (records.length <= maxLogBacklog) return;
+      // Bounded: keep the newest, and say how many were dropped (the count itself is a record).
+      // An earlier log-dropped record among them passes its count on, so nothing goes uncounted.
+      const dropped = records.slice(0, records.length - maxLogBacklog + 1);
+      records = records.slice(dropped.length);
+      let count = 0;
+      let first = Number.POSITIVE_INFINITY;
+      for (const r of dropped) {
+        count += 1 + (r.type === 'log-dropped' ? r.data.dropped : 0);
+        first = Math.min(first, r.type === 'log-dropped' ? r.data.first : r.n);
+      }
+      result.logDropped += dropped.filter((r) => r.type !== 'log-dropped').length;
+      doc.outbox.records = records;
+      addRecords([
+        {
+          at: now(),
+          node: spec.node,
+          type: 'log-dropped',
+          data: {
+            dropped: count,
+            first,
+            last: (dropped[dropped.length - 1] as LogRecord).n,
+            error: lastError ?? '',
+          },
+        },
+      ]);
+    };
+    const complete = (sends: OutboxSend[]): void => {
       if (!spec.completion) return;
       for (const s of sends) {
         if (s.sendId <= 0) continue;
+        const error = s.message.type === 'skip' ? `object not stored: ${s.message.reason}` : undefined;
         const t = now();
         absorb(spec.step(doc.state, params, t, spec.completion(s.sendId, error)), t);
       }
@@ -306,7 +395,7 @@ export async function runInvocation<S, I>(
         }
       }
       // A. An outbox an earlier invocation persisted but may not have performed comes first.
-      if (outboxPending(doc.outbox)) await drain(true);
+      if (pendingHere()) await drain(true);
       // B. The inputs, once: after the save that commits them they are never stepped again.
       const outcomes: InputOutcome[] = [];
       if (pending) {
@@ -337,16 +426,13 @@ export async function runInvocation<S, I>(
             });
             continue;
           }
-          let input = resolved.get(p.index);
-          if (input === undefined) {
-            try {
-              input = await p.resolve();
-            } catch (e) {
-              failed = { code: e instanceof Error ? e.name : 'Error', detail: describe(e) };
-              outcomes.push({ index: p.index, status: 'failed', ...failed });
-              continue;
-            }
-            resolved.set(p.index, input);
+          let input: I;
+          try {
+            input = await p.resolve();
+          } catch (e) {
+            failed = { code: e instanceof Error ? e.name : 'Error', detail: describe(e) };
+            outcomes.push({ index: p.index, status: 'failed', ...failed });
+            continue;
           }
           const t = steppedAt.get(p.index) ?? Math.min(now(), p.arrivedAt ?? Number.POSITIVE_INFINITY);
           steppedAt.set(p.index, t);
@@ -380,17 +466,18 @@ export async function runInvocation<S, I>(
       }
       await resolveClaims();
       // C. Perform what this invocation decided, feed completions, persist; repeat while there is more.
-      for (let round = 0; round < maxDrain && outboxPending(doc.outbox); round++) {
+      for (let round = 0; round < maxDrain && pendingHere(); round++) {
         await drain(false);
         await settle();
         await save();
         await resolveClaims();
       }
-      if (abandonedHere) result.abandoned = true;
       return result;
     } catch (e) {
       if (!(e instanceof StateConflictError)) throw e;
       result.casConflicts++;
+    } finally {
+      result.peakPayloadBytes = Math.max(result.peakPayloadBytes, hot.peak);
     }
   }
 }

@@ -22,7 +22,11 @@ export type LogRecord = LogHead &
     | { type: 'commit'; data: { epoch: number; flushedPages: number; digest: string } }
     | { type: 'rejected'; data: { code: string; message: string; seq?: number; msg?: string } }
     | { type: 'colo-exit'; data: { reason: 'error' | 'failover' | 'fenced'; detail: string } }
-    | { type: 'outbox-abandoned'; data: { attempts: number; error: string; sends: number } }
+    | {
+        type: 'send-retired';
+        data: { epoch: number; seq: number; kind: string; sendId: number; reason: string };
+      }
+    | { type: 'log-dropped'; data: { dropped: number; first: number; last: number; error: string } }
   );
 
 /** Record types. */
@@ -36,7 +40,8 @@ export const LOG_RECORD_TYPES: readonly LogRecordType[] = [
   'commit',
   'rejected',
   'colo-exit',
-  'outbox-abandoned',
+  'send-retired',
+  'log-dropped',
 ];
 
 /** A record before it is numbered. */

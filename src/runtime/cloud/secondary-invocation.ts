@@ -49,7 +49,7 @@ export const SECONDARY_SPEC: NodeSpec<SecondaryState, SecondaryInput> = {
 };
 
 /** Tries of a payload fetch (a failed read, or bytes that do not match the claim, are read again). */
-const FETCH_ATTEMPTS = 3;
+const FETCH_ATTEMPTS = 4;
 
 /**
  * Fetches the object a claim names. Bytes that do not match the claim's size and SHA-256 are read again
@@ -68,7 +68,8 @@ export async function fetchPayload(
   const maxBytes = payloadCap(params, claim);
   let lastError: unknown;
   for (let attempt = 1; attempt <= FETCH_ATTEMPTS; attempt++) {
-    if (attempt > 1) await sleep(50 * (attempt - 1));
+    // Backoff 100, 200, 400 ms: a throttled or briefly failing store gets ~0.7 s before the input fails.
+    if (attempt > 1) await sleep(100 * 2 ** (attempt - 2));
     let bytes: Uint8Array;
     try {
       bytes = await deltas.get(claim.key, { maxBytes });
@@ -104,7 +105,11 @@ function prepare(
   return {
     index,
     ...(parsed.envelope ? { envelope: parsed.envelope } : {}),
-    ...(input.arrivedAt !== undefined ? { arrivedAt: input.arrivedAt } : {}),
+    // A delta's data has arrived only once its object is read: it is stepped after the fetch, so a slow
+    // transfer counts against the apply deadline. Any other message is stepped at its first arrival.
+    ...(input.arrivedAt !== undefined && parsed.envelope?.type !== 'delta'
+      ? { arrivedAt: input.arrivedAt }
+      : {}),
     resolve: async (): Promise<SecondaryInput> => {
       let claim: ClaimCheck | undefined;
       try {
@@ -125,7 +130,9 @@ function prepare(
 
 /**
  * One invocation of the secondary: loads its document (creating it at the first call), performs any
- * outbox left behind, steps `inputs` in order — each at the current time, after its payload was fetched,
+ * outbox left behind, steps `inputs` in order — a `delta` after its payload was fetched (at the time the
+ * fetch ended, so a slow transfer counts against the apply deadline), any other message at its first arrival
+ * (`arrivedAt`), a compare-and-swap retry at the time of its first step —
  * so the engine's apply deadline sees the real elapsed time — then settles (waits for and runs wakes due
  * within `settleMs`, e.g. the end of a commit), persists with compare-and-swap and sends its replies.
  *

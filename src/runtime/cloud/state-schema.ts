@@ -38,6 +38,7 @@ const transactionState = z.strictObject({
   receivedAt: anyNumber,
   ramSendId: count,
   deviceSendId: count,
+  ramRest: z.array(count),
   pages: count,
   zeroPages: count,
   bytes: anyNumber,
@@ -138,6 +139,7 @@ export function primaryShapeProblems(s: PrimaryState, pages: number): string[] {
   for (const r of s.rounds)
     if (r.pages.some((p) => p >= pages)) out.push(`round ${r.round} names a page ≥ ${pages}`);
   if (s.passRest.some((p) => p >= pages)) out.push(`the background pass names a page ≥ ${pages}`);
+  if (s.txn?.ramRest.some((p) => p >= pages)) out.push(`the checkpoint's RAM names a page ≥ ${pages}`);
   return out;
 }
 

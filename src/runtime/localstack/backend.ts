@@ -329,7 +329,8 @@ export function verifyLogs(
   for (const r of [...primaryLog, ...secondaryLog]) {
     if (r.type === 'rejected') problems.push(`${r.node} rejected input: ${r.data.message}`);
     if (r.type === 'colo-exit') problems.push(`${r.node} left COLO: ${r.data.reason}: ${r.data.detail}`);
-    if (r.type === 'outbox-abandoned') problems.push(`${r.node} abandoned an outbox: ${r.data.error}`);
+    if (r.type === 'send-retired') problems.push(`${r.node} retired seq ${r.data.seq}: ${r.data.reason}`);
+    if (r.type === 'log-dropped') problems.push(`${r.node} dropped ${r.data.dropped} log records`);
   }
   if (facts.failedOver) problems.push('the secondary failed over during the run');
   if (facts.dlq > 0) problems.push(`${facts.dlq} message(s) in the channels' dead-letter queues`);

@@ -101,11 +101,12 @@ describe('the outbox', () => {
   test('a crash between persist and send: the next invocation sends it (payloads rebuilt)', async () => {
     const pair = new CloudPair(testParams({ policy: 'none' }));
     await untilReply(pair);
-    pair.deltas.beforeCall = (op) => {
-      if (op === 'put') throw new Error('crash');
+    // The channel is down (every retry fails): the invocation gives up after persisting its outbox.
+    pair.p2s.beforeSend = () => {
+      throw new Error('crash');
     };
     await expect(pair.toPrimary()).rejects.toThrow('crash');
-    pair.deltas.beforeCall = undefined;
+    pair.p2s.beforeSend = undefined;
     const left = await pair.primaryDoc();
     expect(left?.outbox.sends.map((s) => s.message.type)).toEqual([
       'vmstate-send',
@@ -168,26 +169,8 @@ describe('the outbox', () => {
     const key = nodeStateKey('vm-0', 'primary');
     other.state.put(key, pair.state.peek(key) as Uint8Array, undefined);
     await expect(other.primary([{ type: 'tick' }])).rejects.toThrow(OutboxRebuildError);
-    expect(other.p2s.history).toEqual([]);
-  });
-
-  test('an outbox that keeps failing is abandoned: its sends complete with an error', async () => {
-    const pair = new CloudPair(testParams({ policy: 'none' }));
-    await untilReply(pair);
-    pair.p2s.beforeSend = () => {
-      throw new Error('channel down');
-    };
-    await expect(pair.toPrimary()).rejects.toThrow('channel down');
-    for (let i = 0; i < 2; i++)
-      await expect(pair.primary([{ type: 'tick' }], { maxOutboxAttempts: 3 })).rejects.toThrow();
-    const r = await pair.primary([{ type: 'tick' }], { maxOutboxAttempts: 3 });
-    pair.p2s.beforeSend = undefined;
-    expect(r.abandoned).toBe(true);
-    expect(r.document.state.phase).toBe('exited');
-    expect(r.document.exit?.detail).toMatch(
-      /checkpoint send failed: outbox abandoned after 3 failed attempts/,
-    );
-    const log = await pair.log('primary');
-    expect(log.map((x) => x.type)).toEqual(expect.arrayContaining(['outbox-abandoned', 'colo-exit']));
+    // The outbox is performed in order: vmstate-send went out, the delta whose object differs did not.
+    expect(other.p2s.history.map((m) => m.type)).toEqual(['vmstate-send']);
+    expect(other.deltas.keys()).toEqual([]);
   });
 });

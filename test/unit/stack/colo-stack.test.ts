@@ -261,7 +261,7 @@ describe('functions', () => {
       THRESHOLD_BYTES: '104857600',
       APPLY_TIMEOUT_MS: '5000',
       HEARTBEAT_INTERVAL_MS: '1000',
-      HEARTBEAT_TIMEOUT_MS: '3000',
+      HEARTBEAT_TIMEOUT_MS: '10000',
       BUCKET_NAME: { Ref: ids.bucket },
     };
     const ref = (id: string) => ({ Ref: id });

@@ -28,7 +28,7 @@ describe('parameters', () => {
       workload: 'hotcold',
       policy: 'fixed',
       heartbeatIntervalMs: 1000,
-      heartbeatTimeoutMs: 3000,
+      heartbeatTimeoutMs: 10_000,
       deltaExpiryDays: 1,
       logRetentionDays: 7,
       s3ForcePathStyle: false,
