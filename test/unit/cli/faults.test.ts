@@ -97,7 +97,11 @@ describe('colo run with faults', () => {
 
   it('a failover caused by faults is an outcome, not a verification failure', () => {
     const report = runScenario(
-      resolveScenario({ ...base, policies: ['none', 'fixed'], faults: 'outage=primary@12s+5s,duplicate=5%' }),
+      resolveScenario({
+        ...base,
+        policies: ['none', 'fixed'],
+        faults: 'outage=primary@12s+15s,duplicate=5%',
+      }),
     );
     for (const r of report.runs) {
       expect(r.verification.problems).toEqual([]);
@@ -110,8 +114,8 @@ describe('colo run with faults', () => {
     const table = renderTable(report);
     expect(table).toMatch(/outcome\s+SVM took over\s+SVM took over/);
     expect(table).toMatch(/faults: outage-deferred/);
-    expect(table).toMatch(/none: replication ended at 1\d\.\d s: secondary took over \(primary fenced\)/);
-    expect(table).toMatch(/^faults: duplicate=5%,outage=primary@12s\+5s$/m);
+    expect(table).toMatch(/none: replication ended at 2\d\.\d s: secondary took over \(primary fenced\)/);
+    expect(table).toMatch(/^faults: duplicate=5%,outage=primary@12s\+15s$/m);
   });
 
   it('a clean run reports "replicating" and no fault counts', () => {
@@ -132,7 +136,7 @@ describe('colo run with faults', () => {
     expect(bad.stdout).toBe('');
     const ok = cli(
       ...['--guest', '16MiB', '--duration', '30s', '--checkpoint-delay', '5s', '--payload', 'modelled'],
-      ...['--policy', 'none', '--faults', 'outage=primary@12s+5s'],
+      ...['--policy', 'none', '--faults', 'outage=primary@12s+15s'],
     );
     expect(ok.stderr).toBe('');
     expect(ok.status).toBe(0);

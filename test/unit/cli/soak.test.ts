@@ -28,7 +28,7 @@ describe('soak (short: 2 simulated minutes, one seed)', () => {
       params: soakParams('none', 'materialised', 5),
       link: SOAK_LINK,
       durationMs: MINUTES_2,
-      model: { ...model, outages: [{ node: 'primary', from: 60_000, until: 66_000 }] },
+      model: { ...model, outages: [{ node: 'primary', from: 60_000, until: 75_000 }] },
     });
     expect(outage.violations).toEqual([]);
     expect(outage.outcome.state).toBe('secondary-took-over');
