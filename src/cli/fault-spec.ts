@@ -26,6 +26,8 @@ export const FAULT_KEYS: Record<string, string> = {
   lose: 'P: a delivery attempt fails; redelivered after `redelivery`, dead-lettered after `max-receives`',
   duplicate: 'P: a message is delivered twice (the copy may trail newer messages)',
   delay: 'P[:A-B]: extra delay before delivery, uniform in A-B (default 0-500ms); order kept',
+  crash: 'P: the consumer of a message is killed; it comes back after `visibility`',
+  visibility: 'DURATION: the queue visibility timeout a crashed consumer waits for (default 60s)',
   'put-fail': 'P: a delta object cannot be stored; its sequence number is retired with a skip',
   'put-stall': 'P[:A-B]: storing a delta object is slow, uniform in A-B (default 0-2s)',
   redelivery: 'DURATION: time until a failed delivery is visible again (default 1s)',
@@ -120,6 +122,12 @@ function apply(model: FaultModel, key: string, value: string): void {
       if (range) model.delayMs = range;
       return;
     }
+    case 'crash':
+      model.crash = parseProbability(key, value);
+      return;
+    case 'visibility':
+      model.visibilityMs = duration(key, value, 43_200_000);
+      return;
     case 'put-fail':
       model.putFail = parseProbability(key, value);
       return;
@@ -224,6 +232,8 @@ export function formatFaultSpec(model: FaultModel): string {
   if (model.lose) parts.push(`lose=${pct(model.lose)}`);
   if (model.duplicate) parts.push(`duplicate=${pct(model.duplicate)}`);
   if (model.delay) parts.push(`delay=${pct(model.delay)}${model.delayMs ? `:${range(model.delayMs)}` : ''}`);
+  if (model.crash) parts.push(`crash=${pct(model.crash)}`);
+  if (model.visibilityMs !== undefined) parts.push(`visibility=${ms(model.visibilityMs)}`);
   if (model.putFail) parts.push(`put-fail=${pct(model.putFail)}`);
   if (model.putStall) {
     const r = model.putStallMs;

@@ -96,6 +96,7 @@ export function renderTable(report: RunReport): string {
       ['faults: dead-lettered', f('deadLettered')],
       ['faults: duplicated', f('duplicated')],
       ['faults: delayed', f('delayed')],
+      ['faults: consumers killed', f('crashed')],
       ['faults: puts failed', f('retired')],
       ['faults: puts stalled', f('stalled')],
       ['faults: outage-deferred', f('deferred')],
