@@ -5,7 +5,7 @@ import { memoryDigest, SVM_AUTHOR_BIT } from '../memory/digest.ts';
 import { type ColoParams, MESSAGE_WIRE_BYTES, pageCount } from '../params.ts';
 import { PAGE_SIZE, type PageDelta } from '../protocol/delta.ts';
 import { type Body, stamp } from '../protocol/envelope.ts';
-import { parseInbound } from '../protocol/inbound.ts';
+import { messageTypeOf, parseInbound } from '../protocol/inbound.ts';
 import type { DeltaKind, PrimaryMessage, SecondaryMessage } from '../protocol/messages.ts';
 import { trace } from '../trace.ts';
 import { deltaKey } from '../transfer/build-delta.ts';
@@ -192,6 +192,11 @@ function admit(
   params: ColoParams,
   raw: unknown,
 ): { msg: PrimaryMessage; kind?: DeltaKind } | ColoError {
+  // A secondary that left replication takes nothing: say so, not "wrong sequence" for every queued message.
+  if (ENDING.includes(state.phase)) {
+    const what = messageTypeOf(raw);
+    return new ColoError('exited', `secondary is ${state.phase}; dropped ${what}`);
+  }
   let phase = state.phase;
   let seq = state.inSeq;
   // In a background load, the next message after the round's data slot means that data was lost or
