@@ -2,6 +2,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { type BackendFlags, chooseBackend, runLocalStackCommand } from '../src/cli/backend.ts';
+import { FAULT_EXAMPLE, FAULT_KEYS } from '../src/cli/fault-spec.ts';
 import { flagsToScenario, type RunFlags } from '../src/cli/flags.ts';
 import { type RunReport, renderTable } from '../src/cli/report.ts';
 import { runScenario } from '../src/cli/run-command.ts';
@@ -47,6 +48,10 @@ program
   .option('--latency <time>', 'one-way link latency, e.g. 0.1ms')
   .option('--payload <mode>', 'materialised (real bytes, verified) or modelled (bytes counted)')
   .option('--device-state <size>', 'device state per checkpoint, default 256KiB')
+  .option(
+    '--faults <spec>',
+    'seeded faults as SQS, S3 and Lambda produce them, key=value,... (keys below); embedded backend only',
+  )
   .option('--json <file>', 'write the machine-readable report (docs/report-format.md)')
   .option('--quiet', 'no progress on stderr')
   .option(
@@ -56,6 +61,21 @@ program
   .option('--stack <name>', 'localstack: stack to run (outputs from CloudFormation), default ColoServerless')
   .option('--outputs <file>', 'localstack: stack outputs file written by `npm run deploy:local`')
   .option('--endpoint <url>', 'localstack: endpoint, default AWS_ENDPOINT_URL or http://127.0.0.1:4566')
+  .addHelpText(
+    'after',
+    [
+      '',
+      '--faults SPEC: comma-separated key=value; P is a per-message probability, 1% or 0.01; durations',
+      "take units (250ms, 2s, 1m; a bare number is ms); a range A-B whose A has no unit takes B's.",
+      ...Object.entries(FAULT_KEYS).map(([k, v]) => `  ${k.padEnd(13)} ${v}`),
+      '',
+      'Example:',
+      `  colo run --policy fixed --duration 2m --faults ${FAULT_EXAMPLE}`,
+      '',
+      'A run whose replicas diverged exits with 2; a run that ended in a fenced failover with a',
+      'consistent committed image exits with 0 and reports which side won, when and why (outcome).',
+    ].join('\n'),
+  )
   .action(async (opts: RunFlags & BackendFlags & { json?: string; quiet?: boolean }) => {
     if (chooseBackend(opts) === 'localstack') {
       const say = opts.quiet ? undefined : (line: string) => process.stderr.write(`${line}\n`);

@@ -7,6 +7,7 @@ import {
   DeltaConflictError,
   type DeltaReadOptions,
   type DeltaStore,
+  ObjectMissingError,
   ObjectTooLargeError,
 } from '../../src/engine/ports.ts';
 import { DELTA_PREFIX } from './contract.ts';
@@ -119,13 +120,16 @@ export class S3DeltaStore implements DeltaStore {
    * {@link DEFAULT_MAX_DELTA_OBJECT_BYTES}); a larger object's body is not read.
    *
    * @throws ObjectTooLargeError when the object is larger than the cap.
-   * @throws Error when it does not exist (or S3 denies the read).
+   * @throws ObjectMissingError when it does not exist (NoSuchKey).
+   * @throws Error when S3 denies or fails the read.
    */
   async get(key: string, options: DeltaReadOptions = {}): Promise<Uint8Array> {
     const objectKey = this.objectKey(key);
     const maxBytes = options.maxBytes ?? DEFAULT_MAX_DELTA_OBJECT_BYTES;
     const stored = await readObject(this.#client, this.bucket, objectKey, maxBytes);
-    if (stored === undefined) throw new Error(`s3://${this.bucket}/${objectKey}: no such delta object`);
+    if (stored === undefined) {
+      throw new ObjectMissingError(key, `s3://${this.bucket}/${objectKey}: no such delta object`);
+    }
     return stored.bytes;
   }
 }

@@ -11,7 +11,7 @@
  */
 import type { SQSBatchResponse } from 'aws-lambda';
 import { z } from 'zod';
-import { secondaryInvocation } from '../../src/runtime/cloud/index.ts';
+import { FailoverWithoutStateError, secondaryInvocation } from '../../src/runtime/cloud/index.ts';
 import { lazyHandler, type TickConsumerDeps, tickConsumerDepsFromEnv } from './lib/deps.ts';
 import { recordFailover } from './lib/failover.ts';
 import { reportInvocation } from './lib/observability.ts';
@@ -32,8 +32,12 @@ export interface FailoverResponse {
   vmId: string;
   /** True when the secondary has taken over. */
   failedOver: boolean;
-  /** The secondary's phase afterwards. */
+  /** The secondary's phase afterwards (`unreadable` when its state document cannot be read). */
   phase: string;
+  /** Who holds the fence, when the document could not be read and the fence was claimed anyway. */
+  fence?: 'primary' | 'secondary';
+  /** Why the failover could not take over, when it could not. */
+  error?: string;
 }
 
 const failoverSchema = z.strictObject({ source: z.literal('colo.failover'), vmId: z.string().min(1) });
@@ -67,7 +71,25 @@ export function createHeartbeatMonitorHandler(
       );
     }
     deps.obs.logger.warn('failover requested', { vmId: request.data.vmId });
-    const result = await invoke([{ type: 'failover' }]);
+    let result: Awaited<ReturnType<typeof invoke>>;
+    try {
+      result = await invoke([{ type: 'failover' }]);
+    } catch (e) {
+      if (!(e instanceof FailoverWithoutStateError)) throw e;
+      // No committed image to take over from; the fence was claimed all the same (docs/cloud-runtime.md).
+      deps.obs.logger.error('failover without a readable state document', {
+        fence: e.owner,
+        error: e.message,
+      });
+      deps.obs.metrics.publishStoredMetrics();
+      return {
+        vmId: deps.params.vmId,
+        failedOver: false,
+        phase: 'unreadable',
+        fence: e.owner,
+        error: e.message,
+      };
+    }
     reportInvocation(deps.obs, result);
     const failedOver = await recordFailover(deps, result.document);
     deps.obs.metrics.publishStoredMetrics();

@@ -1,3 +1,4 @@
+import { FaultSpecError, parseFaultSpec } from './fault-spec.ts';
 import { ScenarioError } from './scenario.ts';
 
 /** Command-line options of `colo run`, as commander hands them over (strings). */
@@ -18,6 +19,7 @@ export interface RunFlags {
   latency?: string;
   payload?: string;
   deviceState?: string;
+  faults?: string;
 }
 
 function number(flag: string, text: string): number {
@@ -65,5 +67,14 @@ export function flagsToScenario(f: RunFlags): Record<string, unknown> {
   if (f.latency !== undefined) s.latency = f.latency;
   if (f.payload !== undefined) s.payload = f.payload;
   if (f.deviceState !== undefined) s.deviceState = f.deviceState;
+  if (f.faults !== undefined) {
+    // Checked here so that the error names the flag; the scenario parses the same text again.
+    try {
+      parseFaultSpec(f.faults);
+    } catch (e) {
+      throw new ScenarioError(`--faults: ${e instanceof FaultSpecError ? e.message : String(e)}`);
+    }
+    s.faults = f.faults;
+  }
   return s;
 }

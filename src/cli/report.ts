@@ -1,5 +1,8 @@
 import type { RunSummary } from '../engine/metrics/summary.ts';
 import type { PolicyName } from '../engine/params.ts';
+import type { FaultStats } from '../runtime/embedded/faults.ts';
+import { formatFaultSpec } from './fault-spec.ts';
+import { OUTCOME_LABEL, type RunOutcome } from './outcome.ts';
 import type { Scenario } from './scenario.ts';
 import { formatBandwidth, mib } from './units.ts';
 
@@ -16,6 +19,15 @@ export interface PolicyReport {
   verification: { consistent: boolean; checkpointsVerified: number; problems: string[] };
   /** Final memory digests and committed epoch. */
   final: { primaryDigest: string; committedDigest: string; runningDigest: string; committedEpoch: number };
+  /**
+   * Backend `embedded`: how the run ended — still replicating, or which side won the VM (the fence), when
+   * and why. A fenced failover is an outcome, not a verification failure.
+   */
+  outcome?: RunOutcome;
+  /** Backend `embedded` with faults: what the fault model injected. */
+  faultStats?: FaultStats;
+  /** Backend `embedded`: inputs the nodes rejected (faults cause some: duplicates, late copies). */
+  rejections?: number;
   /** Protocol messages sent (both directions). */
   messages: number;
   /** Wall-clock time the run took, ms. */
@@ -55,6 +67,7 @@ export function renderTable(report: RunReport): string {
       `+ ${scenario.link.latencyMs} ms, checkpoint every ${p.checkpointDelayMs} ms, pending check every ` +
       `${p.pendingCheckIntervalMs} ms, threshold ${mib(p.thresholdBytes)} MiB, seed ${p.seed}, ${p.payload} payloads`,
   ];
+  if (scenario.faults) head.push(`faults: ${formatFaultSpec(scenario.faults)}`);
   const measured = ls ? ' measured' : '';
   const rows: [string, (r: PolicyReport) => string][] = [
     ['checkpoints', (r) => String(r.summary.checkpoints)],
@@ -71,6 +84,25 @@ export function renderTable(report: RunReport): string {
     ],
     ['wall time (s)', (r) => (r.wallMs / 1000).toFixed(1)],
   ];
+  if (report.runs.some((r) => r.outcome)) {
+    rows.splice(rows.length - 1, 0, ['outcome', (r) => (r.outcome ? OUTCOME_LABEL[r.outcome.state] : '-')]);
+  }
+  if (report.runs.some((r) => r.faultStats)) {
+    const f = (k: keyof FaultStats) => (r: PolicyReport) => (r.faultStats ? String(r.faultStats[k]) : '-');
+    rows.splice(
+      rows.length - 1,
+      0,
+      ['faults: lost deliveries', f('lost')],
+      ['faults: dead-lettered', f('deadLettered')],
+      ['faults: duplicated', f('duplicated')],
+      ['faults: delayed', f('delayed')],
+      ['faults: consumers killed', f('crashed')],
+      ['faults: puts failed', f('retired')],
+      ['faults: puts stalled', f('stalled')],
+      ['faults: outage-deferred', f('deferred')],
+      ['rejected inputs', (r) => String(r.rejections ?? '-')],
+    );
+  }
   if (report.runs.some((r) => r.modelled)) {
     const m = (f: (s: RunSummary) => string) => (r: PolicyReport) => (r.modelled ? f(r.modelled) : '-');
     rows.push(
@@ -87,6 +119,9 @@ export function renderTable(report: RunReport): string {
   const line = (k: string, vals: string[]) =>
     `${k.padEnd(w0)}  ${vals.map((v, i) => v.padStart(widths[i] ?? 0)).join('  ')}`;
   const out = [...head, '', line('', cols), ...cells.map(([k, ...vals]) => line(k ?? '', vals))];
+  for (const r of report.runs) {
+    if (r.outcome && r.outcome.state !== 'replicating') out.push(`  ${r.policy}: ${r.outcome.text}`);
+  }
   for (const r of report.runs) {
     for (const problem of r.verification.problems.slice(0, 5)) out.push(`  ${r.policy}: ${problem}`);
   }

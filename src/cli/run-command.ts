@@ -1,6 +1,7 @@
 import { summarise } from '../engine/metrics/summary.ts';
 import { runEmbedded } from '../runtime/embedded/run.ts';
 import { verifyRun } from '../runtime/verify.ts';
+import { outcomeOf } from './outcome.ts';
 import { type PolicyReport, REPORT_VERSION, type RunReport } from './report.ts';
 import type { Scenario } from './scenario.ts';
 
@@ -14,17 +15,30 @@ export function runScenario(
   for (const policy of scenario.policies) {
     const params = { ...scenario.params, policy };
     const t0 = clock();
+    // The PVM's digest at every checkpoint stop, including transactions the primary gave up on.
+    const stopDigests = new Map<number, string>();
     const result = runEmbedded({
       params,
       link: scenario.link,
       durationMs: scenario.durationMs,
       onProgress: (f) => options.progress?.(policy, f),
+      ...(scenario.faults ? { faults: { model: scenario.faults } } : {}),
+      observe: (_at, p) => {
+        if (p.txn?.digest) stopDigests.set(p.epoch, p.txn.digest);
+      },
     });
-    const verification = verifyRun(result, params);
+    // Injected faults cause rejections (duplicates, copies after a redelivery): they are counted, not failures.
+    const verification = verifyRun(result, params, {
+      expectRejections: scenario.faults !== undefined,
+      stopDigests,
+    });
     runs.push({
       policy,
       summary: summarise(result.checkpoints, result.rounds),
       verification,
+      outcome: outcomeOf(result),
+      ...(scenario.faults ? { faultStats: result.faultStats } : {}),
+      rejections: result.rejections.length,
       final: result.final,
       messages: result.messages.length,
       wallMs: clock() - t0,

@@ -2,7 +2,9 @@ import { z } from 'zod';
 import { DEFAULT_CONTENT_MIX } from '../engine/memory/page-content.ts';
 import { type ColoParams, DEFAULT_PARAMS, POLICY_NAMES, type PolicyName } from '../engine/params.ts';
 import { PAGE_SIZE } from '../engine/protocol/delta.ts';
+import type { FaultModel } from '../runtime/embedded/faults.ts';
 import type { LinkParams } from '../runtime/embedded/link.ts';
+import { FaultSpecError, faultModelFromObject, hasFaults, parseFaultSpec } from './fault-spec.ts';
 import { parseBandwidth, parseBytes, parseDuration, UnitError } from './units.ts';
 
 /** A size with unit (`64MiB`) or a number of bytes. */
@@ -21,6 +23,18 @@ function convert(v: number | string, parse: (s: string) => number, ctx: z.Refine
     return z.NEVER;
   }
 }
+
+/** Faults: the compact `--faults` syntax as a string, or an object of the same keys (src/cli/fault-spec.ts). */
+const faults = z
+  .union([z.string().max(10_000), z.record(z.string(), z.unknown())])
+  .transform((v, ctx): FaultModel => {
+    try {
+      return typeof v === 'string' ? parseFaultSpec(v) : faultModelFromObject(v);
+    } catch (e) {
+      ctx.addIssue({ code: 'custom', message: e instanceof FaultSpecError ? e.message : String(e) });
+      return z.NEVER;
+    }
+  });
 
 const rate = z.number().finite().min(0).max(1e8);
 const pages = z
@@ -94,6 +108,7 @@ export const scenarioSchema = z
     ),
     zeroPages: z.number().min(0).max(1),
     compressiblePages: z.number().min(0).max(1),
+    faults,
   })
   .partial()
   .strict();
@@ -113,6 +128,8 @@ export interface Scenario {
   durationMs: number;
   /** Policies to run, in order. */
   policies: PolicyName[];
+  /** Seeded faults (`--faults`, the `faults` key), absent when none. */
+  faults?: FaultModel;
 }
 
 /**
@@ -189,5 +206,6 @@ export function resolveScenario(...layers: unknown[]): Scenario {
     link: { bandwidthBytesPerSec: s.bandwidth ?? 1e9 / 8, latencyMs: s.latency ?? 0.1 },
     durationMs: s.duration ?? 100_000,
     policies: s.policies ?? ['none', 'fixed'],
+    ...(hasFaults(s.faults) ? { faults: s.faults } : {}),
   };
 }

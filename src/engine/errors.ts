@@ -7,6 +7,8 @@ export type ColoErrorCode =
   | 'wrong-sequence'
   | 'invalid-delta'
   | 'claim-mismatch'
+  | 'missing-object'
+  | 'unsendable'
   | 'not-ram'
   | 'page-out-of-range'
   | 'page-content-mismatch'

@@ -18,7 +18,7 @@ export interface DeltaStore {
    */
   put(key: string, bytes: Uint8Array): Promise<void>;
   /**
-   * Reads an object; throws if it does not exist. With `options.maxBytes` it throws
+   * Reads an object; throws {@link ObjectMissingError} if it does not exist. With `options.maxBytes` it throws
    * {@link ObjectTooLargeError} for a larger object, having read no more of it than needed to tell.
    */
   get(key: string, options?: DeltaReadOptions): Promise<Uint8Array>;
@@ -52,6 +52,25 @@ export interface StateStore {
 /** A create-only delta write found different bytes under the same key. */
 export class DeltaConflictError extends Error {
   override readonly name = 'DeltaConflictError';
+}
+
+/**
+ * A read named an object that does not exist. Objects are always stored before the message that names
+ * them, so this is never transient: the message is refused, not retried.
+ */
+export class ObjectMissingError extends Error {
+  override readonly name = 'ObjectMissingError';
+  /**
+   * @param key - The object's key (as the store names it).
+   * @param message - What was looked for where.
+   */
+  constructor(
+    readonly key: string,
+    message: string,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+  }
 }
 
 /** A compare-and-swap lost: the state changed since it was loaded. */

@@ -2,10 +2,12 @@
  * Schema of COLO messages (src/engine/protocol/messages.ts) for untrusted bodies: strict objects (no unknown
  * fields), discriminated on `type`, with bounded values. The JSON Schema form is docs/message-schema.json.
  */
+
 import { z } from 'zod';
 import type { ColoMessage } from '../engine/protocol/messages.ts';
 import { MESSAGE_VERSION } from '../engine/protocol/messages.ts';
 import { WireError } from './errors.ts';
+import { duplicateKey } from './json-keys.ts';
 import {
   MAX_ANNOUNCED_BYTES,
   MAX_APPLIED_ROUNDS,
@@ -163,7 +165,8 @@ export function parseMessageObject(value: unknown): ColoMessage {
 
 /**
  * Parses a message body (JSON text). Bodies over 256 KiB of UTF-8 are rejected before parsing.
- * @throws WireError `too-large` for an oversize body, `invalid-message` for bad JSON or a schema violation.
+ * @throws WireError `too-large` for an oversize body, `invalid-message` for bad JSON, a key that occurs twice
+ *   in one object, or a schema violation.
  */
 export function parseMessage(body: string): ColoMessage {
   if (typeof body !== 'string')
@@ -180,6 +183,10 @@ export function parseMessage(body: string): ColoMessage {
       'invalid-message',
       `body is not JSON: ${error instanceof Error ? error.message : error}`,
     );
+  }
+  const twice = duplicateKey(body);
+  if (twice !== undefined) {
+    throw new WireError('invalid-message', `body has the key ${JSON.stringify(twice.slice(0, 64))} twice`);
   }
   return parseMessageObject(value);
 }

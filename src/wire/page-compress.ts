@@ -50,7 +50,8 @@ export function deflatePage(page: Uint8Array): Buffer | null {
 }
 
 /**
- * Inflates one stored page; never produces more than 4096 bytes.
+ * Inflates one stored page; never produces more than 4096 bytes, and the page returned owns exactly a
+ * 4096-byte backing store (decode memory stays proportional to the pages, not to zlib's chunk size).
  * @param offset - Offset of the stored page in the object, for error messages.
  * @throws WireError `bad-page-size` if the stream inflates to anything but 4096 bytes;
  *   `bad-compression` if it is not exactly one valid raw-deflate stream.
@@ -58,7 +59,13 @@ export function deflatePage(page: Uint8Array): Buffer | null {
 export function inflatePage(stored: Uint8Array, offset: number, index: number): Uint8Array {
   let out: { buffer: Buffer; engine: { bytesWritten: number } };
   try {
-    out = inflateRawSync(stored, { maxOutputLength: PAGE_SIZE, info: true }) as unknown as typeof out;
+    // chunkSize: zlib's default output chunk is 16 KiB, which a 4 KiB page would keep alive whole (4× the
+    // page, per deflated page of an object); one exact page-sized chunk holds the page and nothing more.
+    out = inflateRawSync(stored, {
+      maxOutputLength: PAGE_SIZE,
+      chunkSize: PAGE_SIZE,
+      info: true,
+    }) as unknown as typeof out;
   } catch (error) {
     if ((error as { code?: unknown }).code === 'ERR_BUFFER_TOO_LARGE') {
       throw new WireError('bad-page-size', `page ${index} inflates to more than ${PAGE_SIZE} bytes`, offset);
@@ -80,5 +87,7 @@ export function inflatePage(stored: Uint8Array, offset: number, index: number): 
       offset,
     );
   }
-  return new Uint8Array(out.buffer.buffer, out.buffer.byteOffset, PAGE_SIZE);
+  const page = new Uint8Array(out.buffer.buffer, out.buffer.byteOffset, PAGE_SIZE);
+  // Never keep a larger backing store alive for one page (should zlib ever hand one back).
+  return page.buffer.byteLength === PAGE_SIZE ? page : page.slice();
 }

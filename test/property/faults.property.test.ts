@@ -44,6 +44,8 @@ const caseArb = fc
     delay: prob(0.3),
     delayMax: ms(0, 1500),
     putFail: prob(0.15),
+    crash: prob(0.05),
+    visibilityMs: ms(2000, 8000),
     putStall: prob(0.2),
     stallMax: ms(0, 2000),
     redeliveryMs: ms(50, 1500),
@@ -67,6 +69,7 @@ const caseArb = fc
       r.stallMax = Math.min(r.stallMax, 300);
       r.putFail = Math.min(r.putFail, 0.05);
       r.outageLength = Math.min(r.outageLength, 300);
+      r.crash = 0;
     }
     // Faults begin once the first checkpoints have committed.
     const faultFrom = 3 * r.checkpointDelayMs + 500;
@@ -104,6 +107,8 @@ const caseArb = fc
       delay: r.delay,
       delayMs: [0, r.delayMax],
       putFail: r.putFail,
+      crash: r.crash,
+      visibilityMs: r.visibilityMs,
       putStall: r.putStall,
       putStallMs: [0, r.stallMax],
       redeliveryMs: r.redeliveryMs,
@@ -113,7 +118,8 @@ const caseArb = fc
       until: faultFrom + r.faultyMs,
     };
     // Long enough after the faults clear for every timeout to run out and several checkpoints to follow.
-    const recoveryMs = 4 * (r.checkpointDelayMs + 3000 + r.heartbeatTimeoutMs) + 6 * r.redeliveryMs;
+    const recoveryMs =
+      4 * (r.checkpointDelayMs + 3000 + r.heartbeatTimeoutMs) + 6 * r.redeliveryMs + r.visibilityMs;
     return {
       params,
       link: { bandwidthBytesPerSec: 50e6, latencyMs: r.latencyMs },
@@ -170,7 +176,8 @@ describe('replication under random faults (fast-check, 200 cases)', () => {
         expect(known.has(committed)).toBe(true);
 
         const s = result.faultStats;
-        if (s.lost + s.duplicated + s.delayed + s.retired + s.stalled + s.deferred > 0) coverage.faulted++;
+        if (s.lost + s.duplicated + s.delayed + s.crashed + s.retired + s.stalled + s.deferred > 0)
+          coverage.faulted++;
         const fence = result.fence;
         if (fence === null) {
           // No side gave up: replication carried on after the faults cleared.

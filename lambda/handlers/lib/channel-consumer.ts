@@ -5,6 +5,7 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import type { InputOutcome, InvocationOptions, InvocationResult } from '../../../src/runtime/cloud/index.ts';
+import { truncateText } from '../../../src/runtime/cloud/text.ts';
 import type { NodeHandlerDeps } from './deps.ts';
 import { reportInvocation } from './observability.ts';
 import { fifoBatchResponse } from './sqs.ts';
@@ -138,7 +139,8 @@ export async function consumeChannelBatch<S>(
     result = await invoke(records.map((r) => arrival(r, deps.now())));
   } catch (e) {
     logger.error('invocation failed; the whole batch will be delivered again', {
-      error: e instanceof Error ? { name: e.name, message: e.message } : String(e),
+      error:
+        e instanceof Error ? { name: e.name, message: truncateText(e.message) } : truncateText(String(e)),
       messageIds: records.map((r) => r.messageId),
     });
     metrics.addMetric('InvocationErrors', MetricUnit.Count, 1);
@@ -147,7 +149,11 @@ export async function consumeChannelBatch<S>(
     metrics.publishStoredMetrics();
     return { response: { batchItemFailures: records.map((r) => ({ itemIdentifier: r.messageId })) } };
   }
-  reportInvocation(deps.obs, result);
+  reportInvocation(
+    deps.obs,
+    result,
+    records.map((r) => r.messageId),
+  );
   const byId = new Map(records.map((r, i) => [r.messageId, result.outcomes[i]]));
   const response = await fifoBatchResponse(event, (record) =>
     redeliveryReason(byId.get(record.messageId), deps),

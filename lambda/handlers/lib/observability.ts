@@ -37,7 +37,11 @@ export function powertools(service: string, vmId: string): Observability {
 }
 
 /** Logs and counts what one invocation of a node did. */
-export function reportInvocation(obs: Observability, result: InvocationResult<unknown>): void {
+export function reportInvocation(
+  obs: Observability,
+  result: InvocationResult<unknown>,
+  messageIds?: readonly string[],
+): void {
   const { logger, metrics } = obs;
   const count = (name: string, value: number): void => {
     if (value > 0) metrics.addMetric(name, MetricUnit.Count, value);
@@ -59,12 +63,15 @@ export function reportInvocation(obs: Observability, result: InvocationResult<un
     });
   }
   for (const o of result.outcomes) {
-    if (o.status === 'rejected')
-      logger.warn('input rejected', { index: o.index, code: o.code, detail: o.detail });
-    if (o.status === 'failed')
-      logger.warn('input failed', { index: o.index, code: o.code, detail: o.detail });
-    if (o.status === 'duplicate')
-      logger.info('duplicate input acknowledged', { index: o.index, detail: o.detail });
+    // Which message: its SQS message id (when the caller knows it), type and sequence number.
+    const which = {
+      index: o.index,
+      ...(messageIds?.[o.index] !== undefined ? { messageId: messageIds[o.index] } : {}),
+      ...(o.message ? { type: o.message.type, seq: o.message.seq } : {}),
+    };
+    if (o.status === 'rejected') logger.warn('input rejected', { ...which, code: o.code, detail: o.detail });
+    if (o.status === 'failed') logger.warn('input failed', { ...which, code: o.code, detail: o.detail });
+    if (o.status === 'duplicate') logger.info('duplicate input acknowledged', { ...which, detail: o.detail });
   }
   for (const r of result.records) {
     switch (r.type) {

@@ -118,29 +118,34 @@ export function sendNextRamChunk(
   const part = txn.ramRest.length > chunk ? txn.ramRest.slice(0, chunk) : txn.ramRest;
   txn.ramRest = txn.ramRest.length > chunk ? txn.ramRest.slice(chunk) : [];
   const ram = buildRamDelta(params, state.versions, part, 'checkpoint-ram', state.epoch, state.outSeq);
-  txn.ramSendId = sendMessage(
-    state,
-    params,
-    now,
-    fx,
-    { type: 'delta', kind: 'checkpoint-ram', round: 0, claim: ram.claim },
-    { payload: ram.payload, wireBytes: ram.wireBytes },
-  );
+  txn.ramSendId = sendDelta(state, params, now, fx, 'checkpoint-ram', ram);
   txn.zeroPages += ram.zeroPages;
   txn.bytes += ram.wireBytes;
   if (txn.ramRest.length > 0) return true;
   sendMessage(state, params, now, fx, { type: 'vmstate-size', size: params.deviceStateBytes });
   const dev = buildDeviceState(params, state.epoch, state.outSeq);
-  txn.deviceSendId = sendMessage(
+  txn.deviceSendId = sendDelta(state, params, now, fx, 'device-state', dev);
+  txn.bytes += dev.wireBytes;
+  return true;
+}
+
+/** Sends a built checkpoint object (a RAM chunk or the device state) as a `delta`; returns its send id. */
+function sendDelta(
+  state: PrimaryState,
+  params: ColoParams,
+  now: number,
+  fx: Effect[],
+  kind: 'checkpoint-ram' | 'device-state',
+  built: ReturnType<typeof buildRamDelta>,
+): number {
+  return sendMessage(
     state,
     params,
     now,
     fx,
-    { type: 'delta', kind: 'device-state', round: 0, claim: dev.claim },
-    { payload: dev.payload, wireBytes: dev.wireBytes },
+    { type: 'delta', kind, round: 0, claim: built.claim },
+    { payload: built.payload, wireBytes: built.wireBytes },
   );
-  txn.bytes += dev.wireBytes;
-  return true;
 }
 
 /** Step 3: the whole epoch is on the secondary. */

@@ -1,7 +1,7 @@
 import type { Effect, FenceOwner } from '../effects.ts';
 import { ColoError, unexpected } from '../errors.ts';
 import type { ColoParams } from '../params.ts';
-import { parseInbound } from '../protocol/inbound.ts';
+import { messageTypeOf, parseInbound } from '../protocol/inbound.ts';
 import type { CheckpointTrigger, SecondaryMessage } from '../protocol/messages.ts';
 import { trace } from '../trace.ts';
 import { continuePass, finishRound, pendingCheck, roundInFlight } from './background-round.ts';
@@ -124,10 +124,13 @@ function validate(state: PrimaryState, params: ColoParams, input: PrimaryInput):
       : new ColoError('invalid-message', `fence owner must be primary or secondary`);
   }
   if (input.type !== 'message') return undefined;
+  if (state.phase === 'exited' || state.phase === 'fenced' || state.phase === 'claiming') {
+    // Checked before the sequence: every message queued behind the first is refused for the same reason.
+    const what = messageTypeOf(input.message);
+    return new ColoError('exited', `replication is ending (${state.phase}); dropped ${what}`);
+  }
   const parsed = parseInbound(input.message, params, state.epoch, state.inSeq);
   if (parsed instanceof ColoError) return parsed;
-  if (state.phase === 'exited' || state.phase === 'fenced' || state.phase === 'claiming')
-    return new ColoError('exited', `replication is ending (${state.phase}); dropped ${parsed.type}`);
   const expected = EXPECTED[state.phase];
   if (!expected.includes(parsed.type as SecondaryMessage['type'])) {
     return unexpected(parsed.type, expected.length ? expected : ['nothing (no transaction in progress)']);

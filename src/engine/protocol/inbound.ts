@@ -30,3 +30,13 @@ export function parseInbound(
   }
   return msg;
 }
+
+/** The `type` a raw message claims (≤ 40 characters), for error texts; never throws on hostile values. */
+export function messageTypeOf(raw: unknown): string {
+  try {
+    const type = (raw as { type?: unknown } | null)?.type;
+    return typeof type === 'string' ? type.slice(0, 40) : 'message';
+  } catch {
+    return 'message';
+  }
+}

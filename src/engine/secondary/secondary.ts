@@ -1,12 +1,14 @@
+import { MAX_APPLIED_ROUNDS } from '../../wire/limits.ts';
 import type { Effect, FenceOwner } from '../effects.ts';
 import { ColoError, unexpected } from '../errors.ts';
 import { memoryDigest, SVM_AUTHOR_BIT } from '../memory/digest.ts';
 import { type ColoParams, MESSAGE_WIRE_BYTES, pageCount } from '../params.ts';
 import { PAGE_SIZE, type PageDelta } from '../protocol/delta.ts';
 import { type Body, stamp } from '../protocol/envelope.ts';
-import { parseInbound } from '../protocol/inbound.ts';
+import { messageTypeOf, parseInbound } from '../protocol/inbound.ts';
 import type { DeltaKind, PrimaryMessage, SecondaryMessage } from '../protocol/messages.ts';
 import { trace } from '../trace.ts';
+import { deltaKey } from '../transfer/build-delta.ts';
 import { makeWorkload, type WriteGenerator } from '../workload/workload.ts';
 import { discardCache, flushCache, flushMs, flushSet, stageInCache } from './colo-cache.ts';
 import type { SecondaryPhase, SecondaryState } from './state.ts';
@@ -160,6 +162,41 @@ function validateMessage(
   raw: unknown,
   payload: Uint8Array | PageDelta | ColoError | undefined,
 ): { msg: PrimaryMessage; delta?: PageDelta } | ColoError {
+  const admitted = admit(state, params, raw);
+  if (admitted instanceof ColoError) return admitted;
+  const { msg, kind } = admitted;
+  if (msg.type !== 'delta' || kind === undefined) return { msg };
+  const delta = validateDelta(params, pageCount(params), msg, payload, kind, state.deviceSize);
+  if (delta instanceof ColoError) return delta;
+  return { msg, delta };
+}
+
+/**
+ * Why the secondary would refuse `raw` whatever its payload, or undefined when only the payload is left to
+ * check: schema, VM id, sequence, epoch, whether the phase takes that message at all, a delta's kind, round,
+ * claim key and announced size, a background round's number. A runtime asks this before it reads a delta's
+ * object, so a message that cannot be accepted costs no read (and a missing object cannot block it).
+ */
+export function admissionError(
+  state: SecondaryState,
+  params: ColoParams,
+  raw: unknown,
+): ColoError | undefined {
+  const admitted = admit(state, params, raw);
+  return admitted instanceof ColoError ? admitted : undefined;
+}
+
+/** Everything {@link admissionError} checks; the accepted message and, for a delta, the kind it must be. */
+function admit(
+  state: SecondaryState,
+  params: ColoParams,
+  raw: unknown,
+): { msg: PrimaryMessage; kind?: DeltaKind } | ColoError {
+  // A secondary that left replication takes nothing: say so, not "wrong sequence" for every queued message.
+  if (ENDING.includes(state.phase)) {
+    const what = messageTypeOf(raw);
+    return new ColoError('exited', `secondary is ${state.phase}; dropped ${what}`);
+  }
   let phase = state.phase;
   let seq = state.inSeq;
   // In a background load, the next message after the round's data slot means that data was lost or
@@ -184,12 +221,55 @@ function validateMessage(
         `delta for round ${msg.round}, loading round ${state.loadingRound}`,
       );
     }
-    const delta = validateDelta(params, pageCount(params), msg, payload, kind, state.deviceSize);
-    if (delta instanceof ColoError) return delta;
-    return { msg, delta };
+    if (msg.kind !== kind) {
+      return kind === 'background-ram'
+        ? new ColoError('not-ram', `background transfer carries ${msg.kind}; only RAM pages are accepted`)
+        : unexpected(`delta(${msg.kind})`, [`delta(${kind})`]);
+    }
+    // The claim must name this message's own object: `<vmId>/<epoch>/<seq>-<kind>` of this VM.
+    const own = deltaKey(params.vmId, msg.epoch, msg.seq, msg.kind);
+    if (msg.claim.key !== own) {
+      return new ColoError(
+        'claim-mismatch',
+        `claim names object ${msg.claim.key}; this message's object is ${own}`,
+      );
+    }
+    if (params.payload === 'materialised' && msg.claim.size > params.maxObjectBytes) {
+      return new ColoError(
+        'invalid-delta',
+        `claim announces ${msg.claim.size} bytes, over maxObjectBytes ${params.maxObjectBytes}`,
+      );
+    }
+    return { msg, kind };
   }
   if (!expected.includes(msg.type)) return unexpected(msg.type, expected);
+  if (msg.type === 'migrate-ram-background') {
+    const bad = roundError(state, msg.round);
+    if (bad) return bad;
+  }
   return { msg };
+}
+
+/**
+ * A background round must fit the epoch's history: numbered above every round already in the colo cache
+ * (the primary numbers them 1, 2, 3, … per epoch; abandoned ones leave gaps), and no more of them than a
+ * `checkpoint-reply` can list — so the reply this epoch ends with is always sendable.
+ */
+function roundError(state: SecondaryState, round: number): ColoError | undefined {
+  const last = state.appliedRounds[state.appliedRounds.length - 1] ?? 0;
+  if (!Number.isSafeInteger(round) || round < 1 || round <= last) {
+    return new ColoError(
+      'stale-transfer',
+      `round ${round} of epoch ${state.epoch} comes after round ${last}; rounds must increase`,
+    );
+  }
+  if (state.appliedRounds.length >= MAX_APPLIED_ROUNDS) {
+    return new ColoError(
+      'stale-transfer',
+      `epoch ${state.epoch} already has ${state.appliedRounds.length} rounds in the colo cache; a checkpoint-reply lists at most ${MAX_APPLIED_ROUNDS} rounds`,
+    );
+  }
+  return undefined;
 }
 
 function onMessage(

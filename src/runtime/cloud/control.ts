@@ -11,6 +11,7 @@ import { z } from 'zod';
 import type { FenceOwner } from '../../engine/effects.ts';
 import { StateConflictError, type StateStore } from '../../engine/ports.ts';
 import { controlKey } from './keys.ts';
+import { MAX_REASON_CHARS, truncateText } from './text.ts';
 
 /** The control document. */
 export interface ControlDocument {
@@ -93,8 +94,10 @@ export async function claimFence(
   reason: string,
   at: number,
 ): Promise<FenceOwner> {
+  // The reason is bounded (the document's schema allows 4 096 characters; an error text may be longer).
+  const why = truncateText(reason, MAX_REASON_CHARS);
   const { doc } = await update(store, vmId, (c) =>
-    c.owner !== null ? null : { failedOver: true, reason: c.reason ?? reason, at: c.at ?? at, owner: role },
+    c.owner !== null ? null : { failedOver: true, reason: c.reason ?? why, at: c.at ?? at, owner: role },
   );
   return doc.owner as FenceOwner;
 }
@@ -111,8 +114,9 @@ export async function markFailedOver(
   reason: string,
   at: number,
 ): Promise<boolean> {
+  const why = truncateText(reason, MAX_REASON_CHARS);
   const { wrote } = await update(store, vmId, (c) =>
-    c.failedOver ? null : { failedOver: true, reason, at, owner: c.owner },
+    c.failedOver ? null : { failedOver: true, reason: why, at, owner: c.owner },
   );
   return wrote;
 }

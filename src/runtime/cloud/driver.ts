@@ -8,16 +8,18 @@ import { ColoError } from '../../engine/errors.ts';
 import { type ColoParams, maxDeltaPages, pageCount } from '../../engine/params.ts';
 import { StateConflictError } from '../../engine/ports.ts';
 import type { ColoMessage, Skip } from '../../engine/protocol/messages.ts';
+import { serializeMessage } from '../../wire/message-schema.ts';
 import type { Sleep, TimeSource } from './clock.ts';
 import { systemSleep } from './clock.ts';
 import type { CloudPorts } from './cloud-ports.ts';
 import { claimFence, readControl } from './control.ts';
 import { encodeDocument, type NodeDocument, newDocument, type OutboxSend } from './document.ts';
-import { CasExhaustedError } from './errors.ts';
+import { CasExhaustedError, UnsendableMessageError } from './errors.ts';
 import { type NodeRole, nodeStateKey } from './keys.ts';
 import { type LogRecord, recordsOf, type UnnumberedRecord } from './log-record.ts';
 import { DEFAULT_LOG_LAYOUT, type LogLayout } from './metrics-log.ts';
 import { DEFAULT_RETRY, HotPayloads, outboxSendOf, performLog, performOutbox } from './outbox.ts';
+import { truncateText } from './text.ts';
 
 /** Tuning of an invocation. Every field has a default. */
 export interface InvocationOptions {
@@ -68,8 +70,10 @@ export interface InputOutcome {
   status: 'applied' | 'duplicate' | 'rejected' | 'failed';
   /** Error code (`ColoError` code when rejected, error name when failed). */
   code?: string;
-  /** Human-readable reason. */
+  /** Human-readable reason (at most 1 000 characters). */
   detail?: string;
+  /** For a message: its type and sequence number as its body states them (unchecked), for the logs. */
+  message?: { type: string; seq: number };
 }
 
 /** What an invocation did. */
@@ -101,7 +105,7 @@ export interface InvocationResult<S> {
 }
 
 /** An input after parsing, ready to be stepped. */
-export interface PreparedInput<I> {
+export interface PreparedInput<I, S = unknown> {
   /** Position in the caller's list. */
   index: number;
   /** For a message: its envelope (duplicate detection). */
@@ -116,9 +120,9 @@ export interface PreparedInput<I> {
   invalid?: ColoError;
   /**
    * Builds the engine input against the current state (may fetch a payload; may throw to fail this input
-   * and every later one).
+   * and every later one). The state is the one the input will be stepped on: read it, never change it.
    */
-  resolve: () => Promise<I> | I;
+  resolve: (state: S) => Promise<I> | I;
 }
 
 /** What a node contributes to the generic driver. */
@@ -165,9 +169,30 @@ function afterRejection(index: number): { code: string; detail: string } {
   return { code: 'after-rejection', detail: `not processed: input ${index} was rejected first` };
 }
 
+/** An error as bounded text (it is stored in the document, the log and outcomes). */
 function describe(e: unknown): string {
-  return e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+  return truncateText(e instanceof Error ? `${e.name}: ${e.message}` : String(e));
 }
+
+/**
+ * Why one of `effects`' messages could not be sent (the wire schema refuses it), or undefined. Checked
+ * before anything of a step is persisted: a document whose outbox holds such a message fails every load.
+ */
+function unsendable(effects: readonly Effect[]): string | undefined {
+  for (const e of effects) {
+    if (e.type !== 'send') continue;
+    try {
+      serializeMessage(e.message);
+    } catch (error) {
+      const what = `${e.message.type} (epoch ${e.message.epoch}, seq ${e.message.seq})`;
+      return `${what} would be unsendable: ${error instanceof Error ? error.message : String(error)}`;
+    }
+  }
+  return undefined;
+}
+
+/** Thrown inside an attempt to start it again from the stored document (an input was refused late). */
+class RestartAttempt extends Error {}
 
 /**
  * Runs one invocation of `spec`'s node: see the module comment.
@@ -181,7 +206,7 @@ export async function runInvocation<S, I>(
   ports: CloudPorts,
   params: ColoParams,
   now: TimeSource,
-  inputs: readonly PreparedInput<I>[],
+  inputs: readonly PreparedInput<I, S>[],
   options: InvocationOptions = {},
 ): Promise<InvocationResult<S>> {
   const sleep = options.sleep ?? systemSleep;
@@ -217,10 +242,12 @@ export async function runInvocation<S, I>(
     logDeferred: false,
     peakPayloadBytes: 0,
   };
-  let pending: readonly PreparedInput<I>[] | null = inputs;
+  let pending: readonly PreparedInput<I, S>[] | null = inputs;
+  // Inputs whose step would have produced an unsendable message: refused on the next attempt, unstepped.
+  const refused = new Map<number, ColoError>();
 
-  for (let attempt = 1; ; attempt++) {
-    if (attempt > maxCas) throw new CasExhaustedError(key, maxCas);
+  for (;;) {
+    if (result.casConflicts >= maxCas) throw new CasExhaustedError(key, maxCas);
     const loaded = await ports.state.load(key);
     let etag = loaded?.etag;
     const doc = loaded
@@ -233,6 +260,8 @@ export async function runInvocation<S, I>(
 
     /** Takes a step's effects into the document: outbox sends, wake, exit, numbered log records. */
     const absorb = (effects: Effect[], at: number, about?: { msg?: string; seq?: number }): void => {
+      const bad = unsendable(effects);
+      if (bad !== undefined) throw new UnsendableMessageError(`${spec.node} ${params.vmId}: ${bad}`);
       for (const e of effects) {
         if (e.type === 'send') doc.outbox.sends.push(outboxSendOf(e, hot));
         else if (e.type === 'claim') claim = e;
@@ -405,14 +434,19 @@ export async function runInvocation<S, I>(
             outcomes.push({ index: p.index, status: 'failed', ...failed });
             continue;
           }
-          if (p.invalid) {
+          const invalid = p.invalid ?? refused.get(p.index);
+          if (invalid) {
             const t = now();
-            absorb([{ type: 'rejected', error: p.invalid }], t);
+            absorb(
+              [{ type: 'rejected', error: invalid }],
+              t,
+              p.envelope ? { msg: p.envelope.type, seq: p.envelope.seq } : undefined,
+            );
             outcomes.push({
               index: p.index,
               status: 'rejected',
-              code: p.invalid.code,
-              detail: p.invalid.message,
+              code: invalid.code,
+              detail: truncateText(invalid.message),
             });
             if (options.stopAtRejection) failed = afterRejection(p.index);
             continue;
@@ -428,7 +462,7 @@ export async function runInvocation<S, I>(
           }
           let input: I;
           try {
-            input = await p.resolve();
+            input = await p.resolve(doc.state);
           } catch (e) {
             failed = { code: e instanceof Error ? e.name : 'Error', detail: describe(e) };
             outcomes.push({ index: p.index, status: 'failed', ...failed });
@@ -437,12 +471,23 @@ export async function runInvocation<S, I>(
           const t = steppedAt.get(p.index) ?? Math.min(now(), p.arrivedAt ?? Number.POSITIVE_INFINITY);
           steppedAt.set(p.index, t);
           const effects = spec.step(doc.state, params, t, input);
+          const bad = unsendable(effects);
+          if (bad !== undefined) {
+            // The step changed the state in place: start again from the stored document with this input
+            // refused, so nothing of its step is ever persisted.
+            refused.set(p.index, new ColoError('unsendable', `refused: its step made ${bad}`));
+            throw new RestartAttempt();
+          }
           absorb(effects, t, env ? { msg: env.type, seq: env.seq } : undefined);
           const rejected = effects.find((e) => e.type === 'rejected');
           if (rejected && env && env.vmId === params.vmId && env.seq < spec.inSeq(doc.state)) {
             // A deadline that fell due first retired this message's slot (e.g. an abandoned round): it
             // is stale, not hostile — acknowledge it like a duplicate instead of dead-lettering it.
-            outcomes.push({ index: p.index, status: 'duplicate', detail: rejected.error.message });
+            outcomes.push({
+              index: p.index,
+              status: 'duplicate',
+              detail: truncateText(rejected.error.message),
+            });
             continue;
           }
           outcomes.push(
@@ -451,7 +496,7 @@ export async function runInvocation<S, I>(
                   index: p.index,
                   status: 'rejected',
                   code: rejected.error.code,
-                  detail: rejected.error.message,
+                  detail: truncateText(rejected.error.message),
                 }
               : { index: p.index, status: 'applied' },
           );
@@ -461,7 +506,11 @@ export async function runInvocation<S, I>(
       await settle();
       await save();
       if (pending) {
-        result.outcomes = outcomes;
+        const about = new Map(pending.map((p) => [p.index, p.envelope]));
+        result.outcomes = outcomes.map((o) => {
+          const env = about.get(o.index);
+          return env ? { ...o, message: { type: truncateText(env.type, 64), seq: env.seq } } : o;
+        });
         pending = null;
       }
       await resolveClaims();
@@ -474,6 +523,7 @@ export async function runInvocation<S, I>(
       }
       return result;
     } catch (e) {
+      if (e instanceof RestartAttempt) continue;
       if (!(e instanceof StateConflictError)) throw e;
       result.casConflicts++;
     } finally {

@@ -1,4 +1,5 @@
 /** Errors the cloud runtime throws. Each message says what was found and what was expected. */
+import type { FenceOwner } from '../../engine/effects.ts';
 
 /** A state or log document could not be decoded: corrupt, truncated, of another version, or for other params. */
 export class StateDocumentError extends Error {
@@ -21,4 +22,29 @@ export class CasExhaustedError extends Error {
 /** A replayed outbox entry could not be rebuilt into the exact object its message claims (a bug). */
 export class OutboxRebuildError extends Error {
   override readonly name = 'OutboxRebuildError';
+}
+
+/**
+ * A step that is not an input (a tick, a completion, a fence) produced a message the wire schema refuses:
+ * nothing of it was persisted — a state whose outbox cannot be sent could never be loaded again.
+ */
+export class UnsendableMessageError extends Error {
+  override readonly name = 'UnsendableMessageError';
+}
+
+/**
+ * A failover was requested but the secondary's state document cannot be read, so there is no committed
+ * image to take over from. The fence was claimed all the same (so the primary cannot go on alone against
+ * the operator's decision); `owner` says who holds it now. The VM needs an operator.
+ */
+export class FailoverWithoutStateError extends Error {
+  override readonly name = 'FailoverWithoutStateError';
+  /** Who holds the fence after the claim. */
+  readonly owner: FenceOwner;
+
+  /** Creates the error; `cause` is the {@link StateDocumentError}. */
+  constructor(owner: FenceOwner, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.owner = owner;
+  }
 }

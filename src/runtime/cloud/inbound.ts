@@ -1,5 +1,6 @@
 /** Turning a message body into a prepared input: size and JSON checks, and the envelope for duplicates. */
 import type { ColoError } from '../../engine/errors.ts';
+import { duplicateKey } from '../../wire/json-keys.ts';
 import { MAX_MESSAGE_BYTES } from '../../wire/limits.ts';
 import { invalidBody } from './driver.ts';
 
@@ -8,7 +9,10 @@ export type ParsedBody =
   | { ok: true; raw: unknown; envelope?: { vmId: unknown; seq: number; type: string } }
   | { ok: false; error: ColoError };
 
-/** Parses a message body (JSON text, at most 256 KiB of UTF-8). Schema checks are the engine's. */
+/**
+ * Parses a message body (JSON text, at most 256 KiB of UTF-8, no key twice in one object). Schema checks
+ * are the engine's.
+ */
 export function parseBody(body: string): ParsedBody {
   if (typeof body !== 'string')
     return { ok: false, error: invalidBody(`body is a ${typeof body}, not text`) };
@@ -23,6 +27,10 @@ export function parseBody(body: string): ParsedBody {
       ok: false,
       error: invalidBody(`body is not JSON: ${e instanceof Error ? e.message : String(e)}`),
     };
+  }
+  const twice = duplicateKey(body);
+  if (twice !== undefined) {
+    return { ok: false, error: invalidBody(`body has the key ${JSON.stringify(twice.slice(0, 64))} twice`) };
   }
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return { ok: true, raw };
   const o = raw as { vmId?: unknown; seq?: unknown; type?: unknown };

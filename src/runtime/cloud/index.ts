@@ -27,7 +27,13 @@ export {
   type SecondaryDocument,
 } from './document.ts';
 export type { InputOutcome, InvocationOptions, InvocationResult } from './driver.ts';
-export { CasExhaustedError, OutboxRebuildError, StateDocumentError } from './errors.ts';
+export {
+  CasExhaustedError,
+  FailoverWithoutStateError,
+  OutboxRebuildError,
+  StateDocumentError,
+  UnsendableMessageError,
+} from './errors.ts';
 export { controlKey, logSegmentKey, type NodeRole, nodeStateKey } from './keys.ts';
 export { LOG_RECORD_TYPES, type LogRecord, type LogRecordType } from './log-record.ts';
 export { type ChannelRecord, MemoryChannel, MemoryDeltaStore, MemoryStateStore } from './memory-ports.ts';

@@ -2,6 +2,7 @@
 import type { Effect } from '../../engine/effects.ts';
 import type { CheckpointRecord, PendingCheckRecord, RoundRecord } from '../../engine/metrics/records.ts';
 import type { NodeRole } from './keys.ts';
+import { type MAX_REASON_CHARS, truncateText } from './text.ts';
 
 /** Fields every record has. */
 export interface LogHead {
@@ -53,6 +54,7 @@ export type UnnumberedRecord = LogRecord extends infer R
 
 /**
  * The log records among a step's effects (checkpoint, round, pending-check, commit, rejected, colo-exit).
+ * Error texts are cut to {@link MAX_REASON_CHARS} characters: a hostile input must not buy log space.
  *
  * @param about - For a rejected message: its type and sequence number, kept with the error.
  */
@@ -87,11 +89,11 @@ export function recordsOf(
           at,
           node,
           type: 'rejected',
-          data: { code: e.error.code, message: e.error.message, ...about },
+          data: { code: e.error.code, message: truncateText(e.error.message), ...about },
         });
         break;
       case 'colo-exit':
-        out.push({ at, node, type: 'colo-exit', data: { reason: e.reason, detail: e.detail } });
+        out.push({ at, node, type: 'colo-exit', data: { reason: e.reason, detail: truncateText(e.detail) } });
         break;
       default:
         break;

@@ -8,12 +8,14 @@ import {
   type DeltaReadOptions,
   type DeltaStore,
   type MessageChannel,
+  ObjectMissingError,
   ObjectTooLargeError,
   StateConflictError,
   type StateStore,
   type Versioned,
 } from '../../engine/ports.ts';
 import type { ColoMessage } from '../../engine/protocol/messages.ts';
+import { serializeMessage } from '../../wire/message-schema.ts';
 
 /** A {@link StateStore} in memory; versions are `"1"`, `"2"`, … */
 export class MemoryStateStore implements StateStore {
@@ -89,7 +91,7 @@ export class MemoryDeltaStore implements DeltaStore {
     this.beforeCall?.('get', key);
     this.stats.gets++;
     const have = this.#objects.get(key);
-    if (!have) throw new Error(`no such delta object ${key}`);
+    if (!have) throw new ObjectMissingError(key, `no such delta object ${key}`);
     const { maxBytes } = options;
     if (maxBytes !== undefined && have.byteLength > maxBytes) {
       // Refused before the copy, as the S3 store refuses before reading the body.
@@ -139,7 +141,9 @@ export class MemoryChannel implements MessageChannel {
   /** {@inheritDoc MessageChannel.send} */
   async send(messages: readonly ColoMessage[]): Promise<void> {
     this.beforeSend?.(messages);
-    for (const m of messages) {
+    // Serialised as the SQS channel does (schema-checked): an unsendable message fails the whole call.
+    const bodies = messages.map((m) => serializeMessage(m));
+    for (const [i, m] of messages.entries()) {
       const dedupId = `${m.vmId}-${m.epoch}-${m.seq}-${m.type}`;
       if (this.#seen.has(dedupId)) {
         this.stats.duplicates++;
@@ -148,7 +152,7 @@ export class MemoryChannel implements MessageChannel {
       this.#seen.add(dedupId);
       this.stats.accepted++;
       this.history.push(m);
-      this.#queue.push({ dedupId, body: JSON.stringify(m) });
+      this.#queue.push({ dedupId, body: bodies[i] as string });
     }
   }
 

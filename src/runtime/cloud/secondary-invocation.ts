@@ -1,15 +1,16 @@
 /** The secondary's invocation: messages from the primary (payloads fetched), ticks, start, failover. */
-import type { ColoError } from '../../engine/errors.ts';
+import { ColoError } from '../../engine/errors.ts';
 import type { ColoParams } from '../../engine/params.ts';
-import { type DeltaStore, ObjectTooLargeError } from '../../engine/ports.ts';
+import { type DeltaStore, ObjectMissingError, ObjectTooLargeError } from '../../engine/ports.ts';
 import type { PageDelta } from '../../engine/protocol/delta.ts';
 import type { ClaimCheck } from '../../engine/protocol/messages.ts';
-import { type SecondaryInput, secondaryStep } from '../../engine/secondary/secondary.ts';
+import { admissionError, type SecondaryInput, secondaryStep } from '../../engine/secondary/secondary.ts';
 import { createSecondary, type SecondaryState } from '../../engine/secondary/state.ts';
 import { sha256Hex } from '../../wire/delta-codec.ts';
 import { parseMessageObject } from '../../wire/message-schema.ts';
 import { type Sleep, systemSleep, type TimeSource } from './clock.ts';
 import type { CloudPorts } from './cloud-ports.ts';
+import { claimFence } from './control.ts';
 import { decodeSecondaryDocument } from './document.ts';
 import {
   type InvocationOptions,
@@ -18,9 +19,11 @@ import {
   type PreparedInput,
   runInvocation,
 } from './driver.ts';
+import { FailoverWithoutStateError, StateDocumentError } from './errors.ts';
 import { parseBody } from './inbound.ts';
 import { decodeModelledDelta } from './modelled-codec.ts';
 import { payloadCap, refusedPayload } from './payload-cap.ts';
+import { truncateText } from './text.ts';
 
 /** What can be fed to the secondary. */
 export type SecondaryCloudInput =
@@ -54,10 +57,12 @@ const FETCH_ATTEMPTS = 4;
 /**
  * Fetches the object a claim names. Bytes that do not match the claim's size and SHA-256 are read again
  * (a torn read is not the primary's fault); after the last try they go to the engine, which rejects them.
- * An object larger than the claim (see {@link payloadCap}) is not read at all: the `ColoError` returned
- * instead makes the engine reject the message at once.
+ * An object larger than the claim (see {@link payloadCap}) is not read at all, and a missing object
+ * (objects are always stored before the message that names them, so it never appears later) is not
+ * read again: the `ColoError` returned instead (`claim-mismatch` / `invalid-delta`, `missing-object`)
+ * makes the engine reject the message at once.
  *
- * @throws the store's error when every read failed.
+ * @throws the store's error when every read failed (transient: network, 5xx, throttling).
  */
 export async function fetchPayload(
   deltas: DeltaStore,
@@ -75,6 +80,9 @@ export async function fetchPayload(
       bytes = await deltas.get(claim.key, { maxBytes });
     } catch (e) {
       if (e instanceof ObjectTooLargeError) return refusedPayload(params, claim, e);
+      if (e instanceof ObjectMissingError) {
+        return new ColoError('missing-object', `delta object ${claim.key} does not exist`);
+      }
       lastError = e;
       continue;
     }
@@ -97,7 +105,7 @@ function prepare(
   ports: CloudPorts,
   params: ColoParams,
   sleep: Sleep,
-): PreparedInput<SecondaryInput> {
+): PreparedInput<SecondaryInput, SecondaryState> {
   if (input.type !== 'message') return { index, resolve: () => input };
   const parsed = parseBody(input.body);
   if (!parsed.ok) return { index, invalid: parsed.error, resolve: () => ({ type: 'tick' }) };
@@ -110,7 +118,7 @@ function prepare(
     ...(input.arrivedAt !== undefined && parsed.envelope?.type !== 'delta'
       ? { arrivedAt: input.arrivedAt }
       : {}),
-    resolve: async (): Promise<SecondaryInput> => {
+    resolve: async (state: SecondaryState): Promise<SecondaryInput> => {
       let claim: ClaimCheck | undefined;
       try {
         const msg = parseMessageObject(raw);
@@ -118,7 +126,10 @@ function prepare(
       } catch {
         // Not a valid message: the engine rejects it with the schema's own words.
       }
-      if (!claim) return { type: 'message', message: raw };
+      // Identity, sequence, epoch, phase, kind, round and claim key first: a delta the state could not take
+      // whatever its object holds is handed over unread, and the engine refuses it with that reason.
+      if (!claim || admissionError(state, params, raw) !== undefined)
+        return { type: 'message', message: raw };
       return {
         type: 'message',
         message: raw,
@@ -141,9 +152,13 @@ function prepare(
  * `duplicate`.
  *
  * @param now - Time source, ms.
- * @throws CasExhaustedError, StateDocumentError, or a port error (the outbox then stays for the next call).
+ * A `failover` input when the document cannot be read claims the fence all the same and throws
+ * {@link FailoverWithoutStateError} (docs/cloud-runtime.md).
+ *
+ * @throws CasExhaustedError, StateDocumentError, FailoverWithoutStateError, or a port error (the outbox then
+ *   stays for the next call).
  */
-export function secondaryInvocation(
+export async function secondaryInvocation(
   ports: CloudPorts,
   params: ColoParams,
   now: TimeSource,
@@ -151,12 +166,37 @@ export function secondaryInvocation(
   options: InvocationOptions = {},
 ): Promise<InvocationResult<SecondaryState>> {
   const sleep = options.sleep ?? systemSleep;
-  return runInvocation(
-    SECONDARY_SPEC,
-    ports,
-    params,
-    now,
-    inputs.map((input, i) => prepare(input, i, ports, params, sleep)),
-    options,
-  );
+  try {
+    return await runInvocation(
+      SECONDARY_SPEC,
+      ports,
+      params,
+      now,
+      inputs.map((input, i) => prepare(input, i, ports, params, sleep)),
+      options,
+    );
+  } catch (e) {
+    if (!(e instanceof StateDocumentError) || !inputs.some((i) => i.type === 'failover')) throw e;
+    throw await failoverWithoutState(ports, params, now, e);
+  }
+}
+
+/**
+ * A failover requested while the secondary's document cannot be read: there is no committed image to
+ * take over from, but the operator's decision still stands — claim the fence (so the primary cannot go
+ * on alone behind the operator's back; it stops at its next invocation) and say so.
+ */
+async function failoverWithoutState(
+  ports: CloudPorts,
+  params: ColoParams,
+  now: TimeSource,
+  cause: StateDocumentError,
+): Promise<FailoverWithoutStateError> {
+  const reason = `failover requested, but the secondary's state document cannot be read: ${truncateText(cause.message, 500)}`;
+  const owner = await claimFence(ports.state, params.vmId, 'secondary', reason, now());
+  const outcome =
+    owner === 'secondary'
+      ? 'the fence now names the secondary: the primary stops for good at its next invocation, and this secondary has no committed image to run — the VM is stopped and needs an operator'
+      : 'the primary already holds the fence and runs alone';
+  return new FailoverWithoutStateError(owner, `${reason}; ${outcome}`, { cause });
 }

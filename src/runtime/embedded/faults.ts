@@ -5,9 +5,12 @@
  * kinds through wrapped ports (test/unit/cloud) and on LocalStack (test/integration).
  *
  * How each fault reaches the engine, as on SQS FIFO + S3 + Lambda:
- * - **lost delivery** (a consumer died, a fetch failed): the record is visible again after
- *   `redeliveryMs` and, FIFO, holds back the later messages of its direction; after `maxReceives` failed
- *   deliveries it goes to the dead-letter queue and the later messages move on;
+ * - **lost delivery** (the consumer reported the record failed: a fetch or a store call kept failing): the
+ *   record is visible again after `redeliveryMs` (the consumer shortens its visibility) and, FIFO, holds
+ *   back the later messages of its direction; after `maxReceives` failed deliveries it goes to the
+ *   dead-letter queue and the later messages move on;
+ * - **consumer crash** (killed by a timeout or out of memory, so it reports nothing): the record comes back
+ *   only after the queue's visibility timeout, `visibilityMs`, holding back its direction as long;
  * - **duplicate** (at-least-once): a second copy arrives later, possibly after newer messages (reordered);
  * - **delay**: extra latency; order within a direction is kept (one message group per VM);
  * - **put failure** (S3 kept refusing a delta object through the runtime's retries): the message's sequence
@@ -34,6 +37,10 @@ export interface FaultModel {
   seed?: number;
   /** Probability that one delivery attempt fails (the consumer died, the fetch failed). */
   lose?: number;
+  /** Probability that the consumer handling a message is killed (the record waits `visibilityMs`). */
+  crash?: number;
+  /** The queue's visibility timeout, ms. Default 60 000 (the P→S channel of the stack). */
+  visibilityMs?: number;
   /** Probability that a message is delivered twice (the copy may overtake nothing but may trail newer ones). */
   duplicate?: number;
   /** Probability of an extra delay. */
@@ -68,6 +75,8 @@ export interface FaultStats {
   duplicated: number;
   /** Messages delayed. */
   delayed: number;
+  /** Consumers killed while handling a message (its redelivery waited for the visibility timeout). */
+  crashed: number;
   /** Delta objects that could not be stored (sequence numbers retired). */
   retired: number;
   /** Objects stored late. */
@@ -78,16 +87,37 @@ export interface FaultStats {
 
 /** A fresh, all-zero {@link FaultStats}. */
 export function noFaults(): FaultStats {
-  return { lost: 0, deadLettered: 0, duplicated: 0, delayed: 0, retired: 0, stalled: 0, deferred: 0 };
+  return {
+    lost: 0,
+    deadLettered: 0,
+    duplicated: 0,
+    delayed: 0,
+    crashed: 0,
+    retired: 0,
+    stalled: 0,
+    deferred: 0,
+  };
 }
 
 /** Salts that keep the draws of different fault kinds independent. */
-const SALT = { lose: 1, duplicate: 2, delay: 3, delayAmount: 4, put: 5, stall: 6, stallAmount: 7, dup: 8 };
+const SALT = {
+  lose: 1,
+  duplicate: 2,
+  delay: 3,
+  delayAmount: 4,
+  put: 5,
+  stall: 6,
+  stallAmount: 7,
+  dup: 8,
+  crash: 9,
+};
 
 /** What happens to one message, decided when it is sent. */
 export interface MessageFate {
-  /** Extra delay before its first delivery attempt, ms. */
+  /** Extra delay before its first delivery attempt, ms (a delay, and a crashed consumer's visibility wait). */
   delayMs: number;
+  /** True when the consumer of its first delivery was killed. */
+  crashed: boolean;
   /** Failed delivery attempts before the one that succeeds. */
   failedAttempts: number;
   /** True when every attempt failed: the message is dead-lettered. */
@@ -122,9 +152,12 @@ export function fateOf(
   while (failedAttempts < maxReceives && draw(SALT.lose, failedAttempts) < (model.lose ?? 0))
     failedAttempts++;
   const redelivery = model.redeliveryMs ?? 1000;
+  const crashed = draw(SALT.crash) < (model.crash ?? 0);
+  const delayed =
+    draw(SALT.delay) < (model.delay ?? 0) ? between(draw(SALT.delayAmount), model.delayMs ?? [0, 500]) : 0;
   return {
-    delayMs:
-      draw(SALT.delay) < (model.delay ?? 0) ? between(draw(SALT.delayAmount), model.delayMs ?? [0, 500]) : 0,
+    delayMs: delayed + (crashed ? (model.visibilityMs ?? 60_000) : 0),
+    crashed,
     failedAttempts: Math.min(failedAttempts, maxReceives),
     deadLettered: failedAttempts >= maxReceives,
     duplicateAfterMs: draw(SALT.duplicate) < (model.duplicate ?? 0) ? draw(SALT.dup) * 2 * redelivery : null,

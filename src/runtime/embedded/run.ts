@@ -218,7 +218,8 @@ export function runEmbedded(options: EmbeddedOptions): EmbeddedResult {
           const delivery: Delivery = payload ? { body, payload } : { body };
           let deliverAt = arrives;
           if (fate) {
-            if (fate.delayMs > 0) stats.delayed++;
+            if (fate.crashed) stats.crashed++;
+            else if (fate.delayMs > 0) stats.delayed++;
             // One message group per direction: nothing overtakes an earlier message, even one redelivered.
             deliverAt = Math.max(arrives + fate.delayMs, channelFree[node]);
             stats.lost += fate.failedAttempts;

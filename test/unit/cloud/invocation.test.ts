@@ -116,6 +116,25 @@ describe('background rounds', () => {
     expect(r?.document.state.appliedRounds).toEqual([]);
     expect(r?.document.state.cache.size).toBe(0);
   });
+  test('a delta is judged when its object has been read, other messages at their first arrival', async () => {
+    const pair = new CloudPair(testParams({ policy: 'fixed', heartbeatTimeoutMs: 5000 }));
+    await pair.start();
+    pair.clock.advance(100);
+    await pair.primary([{ type: 'tick' }]);
+    const arrivedAt = pair.clock.now();
+    pair.deltas.beforeCall = (op) => {
+      if (op === 'get') pair.clock.advance(600); // a slow transfer; applyTimeoutMs is 500
+    };
+    const batch = pair.p2s.take(10).map((r) => ({ type: 'message' as const, body: r.body, arrivedAt }));
+    const r = await pair.secondary(batch);
+    pair.deltas.beforeCall = undefined;
+    // Every record arrived in time, but the round's data was only readable 600 ms later: abandoned whole.
+    expect(r.effects.some((e) => e.type === 'trace' && e.name === 'colo_background_round_abandoned')).toBe(
+      true,
+    );
+    expect(r.document.state.cache.size).toBe(0);
+    expect(r.document.state.appliedRounds).toEqual([]);
+  });
 });
 
 describe('a rejected delta', () => {

@@ -1,0 +1,17 @@
+/** Bounding error texts before they are stored or logged: a hostile input must not buy kilobytes of log. */
+
+/** Most characters of an error text kept in the metrics log, the control document or a log line. */
+export const MAX_REASON_CHARS = 1000;
+
+/**
+ * `text` cut to at most `max` characters (a marker says how much was cut); shorter texts unchanged.
+ * Never splits a surrogate pair.
+ */
+export function truncateText(text: string, max = MAX_REASON_CHARS): string {
+  if (text.length <= max) return text;
+  const marker = ` … [${text.length} characters, cut]`;
+  let end = Math.max(0, max - marker.length);
+  const code = text.charCodeAt(end - 1);
+  if (code >= 0xd800 && code <= 0xdbff) end--;
+  return text.slice(0, end) + marker;
+}
