@@ -511,7 +511,9 @@ export class TestFaults {
 
   async #getFault(key: string): Promise<void> {
     const kind = deltaKindOf(key);
-    const gets = (await this.#refresh())?.failGets;
+    // The copy read at the start of the invocation: a get sits inside the secondary's load → save window,
+    // and an extra read there would widen its compare-and-swap races with heartbeat-monitor.
+    const gets = this.#armed?.failGets;
     if (!gets) return;
     const which = kind && (gets[kind] ?? 0) > 0 ? kind : (gets.any ?? 0) > 0 ? 'any' : undefined;
     if (!which) return;
