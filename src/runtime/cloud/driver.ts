@@ -478,11 +478,18 @@ export async function runInvocation<S, I>(
             refused.set(p.index, new ColoError('unsendable', `refused: its step made ${bad}`));
             throw new RestartAttempt();
           }
-          absorb(effects, t, env ? { msg: env.type, seq: env.seq } : undefined);
           const rejected = effects.find((e) => e.type === 'rejected');
           if (rejected && env && env.vmId === params.vmId && env.seq < spec.inSeq(doc.state)) {
             // A deadline that fell due first retired this message's slot (e.g. an abandoned round): it
-            // is stale, not hostile — acknowledge it like a duplicate instead of dead-lettering it.
+            // is stale, not hostile — acknowledge it like a duplicate instead of dead-lettering it, and
+            // keep what the deadline did without recording a refusal.
+            absorb(
+              effects.filter(
+                (e) => e.type !== 'rejected' && !(e.type === 'trace' && e.name === 'colo_reject'),
+              ),
+              t,
+              { msg: env.type, seq: env.seq },
+            );
             outcomes.push({
               index: p.index,
               status: 'duplicate',
@@ -490,6 +497,7 @@ export async function runInvocation<S, I>(
             });
             continue;
           }
+          absorb(effects, t, env ? { msg: env.type, seq: env.seq } : undefined);
           outcomes.push(
             rejected
               ? {

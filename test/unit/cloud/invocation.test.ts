@@ -110,6 +110,8 @@ describe('background rounds', () => {
     // The deadline passed before the data could be applied: the round is abandoned first, and the late
     // delta, whose slot that retired, is acknowledged as stale (never applied, never dead-lettered).
     expect(r?.outcomes.map((o) => o.status)).toEqual(['applied', 'applied', 'duplicate', 'applied']);
+    // A stale delta is not a refusal: no rejected record, nothing for the dead-letter queue.
+    expect((await pair.log('secondary')).some((rec) => rec.type === 'rejected')).toBe(false);
     expect(r?.effects.some((e) => e.type === 'trace' && e.name === 'colo_background_round_abandoned')).toBe(
       true,
     );
