@@ -217,6 +217,7 @@ export function hasFaults(model: FaultModel | undefined): boolean {
     p(model.lose) ||
     p(model.duplicate) ||
     p(model.delay) ||
+    p(model.crash) ||
     p(model.putFail) ||
     p(model.putStall) ||
     (model.outages?.length ?? 0) > 0

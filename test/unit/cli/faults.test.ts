@@ -143,3 +143,13 @@ describe('colo run with faults', () => {
     expect(ok.stdout).toMatch(/secondary took over \(primary fenced\)/);
   }, 60_000);
 });
+
+describe('crash faults', () => {
+  it('a spec with only crash (and its visibility) is a fault model, in the report too', () => {
+    const m = parseFaultSpec('crash=100%,visibility=1s');
+    expect(m).toEqual({ crash: 1, visibilityMs: 1000 });
+    expect(formatFaultSpec(m)).toBe('crash=100%,visibility=1s');
+    const sc = resolveScenario({ faults: 'crash=100%,visibility=1s' });
+    expect(sc.faults).toEqual({ crash: 1, visibilityMs: 1000 });
+  });
+});
