@@ -102,40 +102,33 @@ function service(env: Env, fallback: string): string {
   return env[ENV.serviceName] || fallback;
 }
 
-/** Deps of a primary-side handler, from the environment. */
-export function primaryDepsFromEnv(fallbackService: string, env: Env = process.env): NodeHandlerDeps {
+/** Deps of one node's handler, from the environment: that node's ports, plus the shared parts. */
+function nodeDepsFromEnv(node: 'primary' | 'secondary', fallbackService: string, env: Env): NodeHandlerDeps {
   const params = paramsFromEnv(env);
+  const name = service(env, fallbackService);
   return withTestFaults(
     {
       params,
-      ports: primaryPortsFromEnv(env),
+      ports: node === 'primary' ? primaryPortsFromEnv(env) : secondaryPortsFromEnv(env),
       now: systemNow,
-      obs: powertools(service(env, fallbackService), params.vmId),
+      obs: powertools(name, params.vmId),
       rejected: rejectedFromEnv(env),
       redelivery: new SqsRedelivery(sqsClientFromEnv()),
     },
-    'primary',
-    service(env, fallbackService),
+    node,
+    name,
     env,
   );
 }
 
+/** Deps of a primary-side handler, from the environment. */
+export function primaryDepsFromEnv(fallbackService: string, env: Env = process.env): NodeHandlerDeps {
+  return nodeDepsFromEnv('primary', fallbackService, env);
+}
+
 /** Deps of a secondary-side handler, from the environment. */
 export function secondaryDepsFromEnv(fallbackService: string, env: Env = process.env): NodeHandlerDeps {
-  const params = paramsFromEnv(env);
-  return withTestFaults(
-    {
-      params,
-      ports: secondaryPortsFromEnv(env),
-      now: systemNow,
-      obs: powertools(service(env, fallbackService), params.vmId),
-      rejected: rejectedFromEnv(env),
-      redelivery: new SqsRedelivery(sqsClientFromEnv()),
-    },
-    'secondary',
-    service(env, fallbackService),
-    env,
-  );
+  return nodeDepsFromEnv('secondary', fallbackService, env);
 }
 
 /**
