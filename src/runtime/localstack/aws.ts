@@ -62,6 +62,8 @@ export interface Clients {
  * emulator's conventional `test`/`test`; S3 is addressed path-style (an IP endpoint has no bucket hosts).
  */
 export function clientsFor(endpoint: Endpoint, env: NodeJS.ProcessEnv = process.env): Clients {
+  // The SDK warns on every client about Node versions it will drop next year: noise for a CLI's user.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   const credentials = env.AWS_ACCESS_KEY_ID ? undefined : { accessKeyId: 'test', secretAccessKey: 'test' };
   const common = { region: endpoint.region, endpoint: endpoint.url, ...(credentials ? { credentials } : {}) };
   return {

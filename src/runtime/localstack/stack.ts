@@ -4,12 +4,18 @@
  * `primary` function's environment, parsed exactly as the handlers parse it).
  */
 import { readFileSync } from 'node:fs';
-import { DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
+import {
+  DeleteStackCommand,
+  DescribeStacksCommand,
+  waitUntilStackDeleteComplete,
+} from '@aws-sdk/client-cloudformation';
+import { type CloudWatchLogsClient, DeleteLogGroupCommand } from '@aws-sdk/client-cloudwatch-logs';
 import { GetFunctionConfigurationCommand } from '@aws-sdk/client-lambda';
-import type { TimerName } from '../../../lambda/adapters/contract.ts';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { controlStateKey, type TimerName } from '../../../lambda/adapters/contract.ts';
 import { paramsFromEnv } from '../../../lambda/handlers/lib/params.ts';
 import type { ColoParams } from '../../engine/params.ts';
-import { BackendError, type Clients } from './aws.ts';
+import { BackendError, type Clients, emptyBucket } from './aws.ts';
 
 /** The stack is not there, or its outputs are not what this backend needs. */
 export class StackNotFoundError extends BackendError {
@@ -174,4 +180,56 @@ export async function deployedParams(clients: Clients, outputs: StackOutputs): P
   }
   if (!env) throw new StackNotFoundError(`function ${outputs.primaryFunction} has no environment`);
   return paramsFromEnv(env);
+}
+
+/**
+ * Destroys a deployed stack: stops its timer chains (control flag), empties its bucket (the stack has no
+ * auto-delete custom resource), deletes the stack and waits (retried: the bucket may fill up again while
+ * the last invocations finish), then removes the function log groups LocalStack writes outside the stack.
+ * A stack that does not exist is left alone.
+ *
+ * @param logs - Client for the log groups; without one they are left.
+ */
+export async function destroyStack(
+  clients: Clients,
+  stackName: string,
+  logs?: CloudWatchLogsClient,
+): Promise<void> {
+  let outputs: Record<string, string> = {};
+  try {
+    const r = await clients.cloudformation.send(new DescribeStacksCommand({ StackName: stackName }));
+    outputs = Object.fromEntries((r.Stacks?.[0]?.Outputs ?? []).map((o) => [o.OutputKey, o.OutputValue]));
+  } catch {
+    return;
+  }
+  const bucket = outputs.BucketName;
+  const vmId = outputs.VmId;
+  if (bucket && vmId) {
+    const body = JSON.stringify({ failedOver: true, reason: 'stack destroyed', at: Date.now() });
+    await clients.s3
+      .send(new PutObjectCommand({ Bucket: bucket, Key: `state/${controlStateKey(vmId)}`, Body: body }))
+      .catch(() => undefined);
+  }
+  for (let attempt = 1; ; attempt++) {
+    if (bucket) await emptyBucket(clients.s3, bucket).catch(() => undefined);
+    await clients.cloudformation.send(new DeleteStackCommand({ StackName: stackName }));
+    try {
+      await waitUntilStackDeleteComplete(
+        { client: clients.cloudformation, maxWaitTime: 120, minDelay: 1, maxDelay: 3 },
+        { StackName: stackName },
+      );
+      break;
+    } catch (e) {
+      if (attempt === 3) throw e;
+    }
+  }
+  // LocalStack writes function logs to /aws/lambda/<name> whatever the function's LoggingConfig says, and
+  // those groups are not the stack's: remove them with it (docs/localstack.md, emulator gaps).
+  if (!logs) return;
+  const functionNames = Object.entries(outputs).flatMap(([k, v]) => (k.endsWith('FunctionName') ? [v] : []));
+  for (const name of functionNames) {
+    await logs
+      .send(new DeleteLogGroupCommand({ logGroupName: `/aws/lambda/${name}` }))
+      .catch(() => undefined);
+  }
 }

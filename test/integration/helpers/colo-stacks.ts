@@ -15,24 +15,17 @@
  * - `faults` (ColoItFaults, VM `it-faults`): the **default** timing parameters (heartbeat 1 s / 10 s, apply
  *   timeout 5 s, checkpoint timeout 30 s), a 4 MiB guest, checkpoints every 4 s, fixed policy with a 64 KiB
  *   threshold, and the fault hook on (`testFaults: allow`): tests arm faults in the state store.
+ * - `soak` (ColoItSoak, VM `it-soak`): the same as `faults` (SOAK_STACK_CONTEXT), for the short LocalStack
+ *   soak — its own VM, because both end with a final (fenced) failover.
  */
 import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import {
-  DeleteStackCommand,
-  DescribeStacksCommand,
-  waitUntilStackDeleteComplete,
-} from '@aws-sdk/client-cloudformation';
-import {
-  DeleteLogGroupCommand,
-  DescribeLogStreamsCommand,
-  GetLogEventsCommand,
-} from '@aws-sdk/client-cloudwatch-logs';
+import { DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
+import { DescribeLogStreamsCommand, GetLogEventsCommand } from '@aws-sdk/client-cloudwatch-logs';
 import { GetFunctionConfigurationCommand, InvokeCommand } from '@aws-sdk/client-lambda';
-import { DeleteObjectsCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { controlStateKey, type TimerName, timerStateKey } from '../../../lambda/adapters/contract.ts';
 import { S3DeltaStore } from '../../../lambda/adapters/s3-delta-store.ts';
 import { S3StateStore } from '../../../lambda/adapters/s3-state-store.ts';
@@ -46,15 +39,17 @@ import {
   readSecondaryDocument,
   type SecondaryDocument,
 } from '../../../src/runtime/cloud/index.ts';
+import { clientsFor, endpointFromEnv } from '../../../src/runtime/localstack/aws.ts';
+import { destroyStack as destroyDeployedStack } from '../../../src/runtime/localstack/stack.ts';
 import { clients, ENDPOINT } from './aws.ts';
 
 const exec = promisify(execFile);
 
 /** Which test stack. */
-export type Role = 'live' | 'timer' | 'manual' | 'faults';
+export type Role = 'live' | 'timer' | 'manual' | 'faults' | 'soak';
 
 /** Every role. */
-export const ROLES: readonly Role[] = ['live', 'timer', 'manual', 'faults'];
+export const ROLES: readonly Role[] = ['live', 'timer', 'manual', 'faults', 'soak'];
 
 /** The stack set the tests deploy (stack name → context; `npm run deploy:local -- --stack-set <file>`). */
 export const STACK_SET_FILE = 'test/integration/colo-it-stacks.json';
@@ -65,6 +60,7 @@ export const STACK_NAMES: Readonly<Record<Role, string>> = {
   timer: 'ColoItTimer',
   manual: 'ColoItManual',
   faults: 'ColoItFaults',
+  soak: 'ColoItSoak',
 };
 
 /** Where per-run files go: the run's stack set, its outputs, its deploy log and record. */
@@ -80,6 +76,7 @@ export function runStackNames(runId: string): Record<Role, string> {
     timer: `${STACK_NAMES.timer}-${runId}`,
     manual: `${STACK_NAMES.manual}-${runId}`,
     faults: `${STACK_NAMES.faults}-${runId}`,
+    soak: `${STACK_NAMES.soak}-${runId}`,
   };
 }
 
@@ -143,59 +140,9 @@ function deployEnv(): NodeJS.ProcessEnv {
   };
 }
 
-/** Deletes every object of a bucket (LocalStack lists at most 1 000 a page). */
-async function emptyBucket(bucket: string): Promise<void> {
-  const { s3 } = clients();
-  for (let i = 0; i < 100; i++) {
-    const page = await s3.send(new ListObjectsV2Command({ Bucket: bucket, MaxKeys: 1000 }));
-    const keys = (page.Contents ?? []).flatMap((o) => (o.Key ? [{ Key: o.Key }] : []));
-    if (keys.length === 0) return;
-    await s3.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: keys, Quiet: true } }));
-  }
-}
-
-/**
- * Destroys a test stack: stops its timer chains (control flag), empties its bucket (the stack has no
- * auto-delete custom resource), deletes the stack and waits; retries once if the bucket filled up again.
- */
-export async function destroyStack(stackName: string): Promise<void> {
-  const { cfn, s3 } = clients();
-  let outputs: Record<string, string> = {};
-  try {
-    const r = await cfn.send(new DescribeStacksCommand({ StackName: stackName }));
-    outputs = Object.fromEntries((r.Stacks?.[0]?.Outputs ?? []).map((o) => [o.OutputKey, o.OutputValue]));
-  } catch {
-    return;
-  }
-  const bucket = outputs.BucketName;
-  const vmId = outputs.VmId;
-  if (bucket && vmId) {
-    const body = JSON.stringify({ failedOver: true, reason: 'test stack destroyed', at: Date.now() });
-    await s3
-      .send(new PutObjectCommand({ Bucket: bucket, Key: `state/${controlStateKey(vmId)}`, Body: body }))
-      .catch(() => undefined);
-  }
-  for (let attempt = 1; ; attempt++) {
-    if (bucket) await emptyBucket(bucket).catch(() => undefined);
-    await cfn.send(new DeleteStackCommand({ StackName: stackName }));
-    try {
-      await waitUntilStackDeleteComplete(
-        { client: cfn, maxWaitTime: 120, minDelay: 1, maxDelay: 3 },
-        { StackName: stackName },
-      );
-      break;
-    } catch (e) {
-      if (attempt === 3) throw e;
-    }
-  }
-  // LocalStack writes function logs to /aws/lambda/<name> whatever the function's LoggingConfig says, and
-  // those groups are not the stack's: remove them with it (docs/localstack.md, emulator gaps).
-  const functionNames = Object.entries(outputs).flatMap(([k, v]) => (k.endsWith('FunctionName') ? [v] : []));
-  for (const name of functionNames) {
-    await clients()
-      .logs.send(new DeleteLogGroupCommand({ logGroupName: `/aws/lambda/${name}` }))
-      .catch(() => undefined);
-  }
+/** Destroys a test stack (src/runtime/localstack/stack.ts), its function log groups included. */
+export function destroyStack(stackName: string): Promise<void> {
+  return destroyDeployedStack(clientsFor(endpointFromEnv()), stackName, clients().logs);
 }
 
 /**
