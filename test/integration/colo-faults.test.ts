@@ -13,16 +13,11 @@
 // Run: npx vitest run --project integration test/integration/colo-faults.test.ts
 import { GetQueueAttributesCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
-import {
-  type ArmedFaults,
-  type ArmedFaultsInput,
-  type CapturedRecord,
-  type CapturedRecords,
-  encodeArmedFaults,
-  type FiredFault,
-  parseArmedFaults,
-  testCapturedKey,
-  testFaultsKey,
+import type {
+  ArmedFaults,
+  ArmedFaultsInput,
+  CapturedRecord,
+  FiredFault,
 } from '../../lambda/handlers/lib/test-hooks.ts';
 import { memoryDigest } from '../../src/engine/memory/digest.ts';
 import type { CheckpointRecord } from '../../src/engine/metrics/records.ts';
@@ -32,6 +27,7 @@ import {
   readControl,
   type SecondaryDocument,
 } from '../../src/runtime/cloud/index.ts';
+import { ArmedFaultsClient } from '../../src/runtime/localstack/armed-faults.ts';
 import { clients, since, waitFor } from './helpers/aws.ts';
 import { type ColoTestStack, ensureColoStacks } from './helpers/colo-stacks.ts';
 
@@ -70,33 +66,23 @@ function control(): Promise<ControlDocument> {
   return readControl(f.state, f.vmId);
 }
 
-/** Replaces the armed-faults document (compare-and-swap on whatever is there). */
-async function arm(faults: ArmedFaultsInput): Promise<number> {
-  const key = testFaultsKey(f.vmId);
-  for (let attempt = 1; ; attempt++) {
-    const d = await f.state.load(key);
-    try {
-      await f.state.save(key, encodeArmedFaults(faults), d?.etag);
-      return Date.now();
-    } catch (e) {
-      if (attempt >= 10) throw e;
-    }
-  }
+/** The fault hook's client for this VM (src/runtime/localstack/armed-faults.ts). */
+let hook: ArmedFaultsClient;
+
+function arm(faults: ArmedFaultsInput): Promise<number> {
+  return hook.arm(faults);
 }
 
-async function armed(): Promise<ArmedFaults> {
-  const d = await f.state.load(testFaultsKey(f.vmId));
-  if (!d) throw new Error('nothing armed');
-  return parseArmedFaults(d.value, 'test-faults.json');
+function armed(): Promise<ArmedFaults> {
+  return hook.armed();
 }
 
-async function fired(fault: string): Promise<FiredFault[]> {
-  return (await armed()).fired.filter((x) => x.fault === fault);
+function fired(fault: string): Promise<FiredFault[]> {
+  return hook.fired(fault);
 }
 
-async function captured(): Promise<CapturedRecord[]> {
-  const d = await f.state.load(testCapturedKey(f.vmId));
-  return d ? (JSON.parse(Buffer.from(d.value).toString('utf8')) as CapturedRecords).records : [];
+function captured(): Promise<CapturedRecord[]> {
+  return hook.captured();
 }
 
 /** Messages waiting in the P → S dead-letter queue (visible or in flight). */
@@ -169,6 +155,7 @@ async function lastCommittedEpoch(): Promise<number> {
 
 beforeAll(async () => {
   ({ faults: f } = await ensureColoStacks(inject('coloItRunId')));
+  hook = new ArmedFaultsClient(f.state, f.vmId);
   expect(f.params).toMatchObject({
     heartbeatIntervalMs: 1000,
     heartbeatTimeoutMs: 10_000,
