@@ -159,8 +159,10 @@ export interface SoakResult {
   /** Background rounds the primary sent, and rounds retired by a `skip`. */
   rounds: number;
   retired: number;
-  /** Messages refused by either node (`rejected` log records). */
+  /** Messages refused by either node (`rejected` log records) during the fault phase. */
   rejected: number;
+  /** Messages the side that lost the fence refused after the failover (expected). */
+  refusedAfterFailover: number;
   /** Messages in the dead-letter queues at the end (P → S, S → P). */
   deadLettered: { p2s: number; s2p: number };
   /** A failover that no fault of the soak should have caused, if one happened. */
@@ -174,6 +176,8 @@ export interface SoakResult {
 /** How long one fault may take to fire, and the next commit to follow, ms (generous: a loaded machine). */
 const FIRE_WAIT_MS = 120_000;
 const RECOVERY_WAIT_MS = 120_000;
+/** Outage windows opened before an outage fault counts as not fired. */
+const OUTAGE_WINDOWS = 5;
 /** Poll interval, ms. */
 const POLL_MS = 500;
 
@@ -340,14 +344,20 @@ export async function runLocalStackSoak(target: SoakTarget, options: SoakOptions
       }
       case 'secondary-down':
       case 'primary-pause': {
+        // An outage only hits invocations that start inside its window: on a loaded machine a window can
+        // pass with none, so it is opened again (a few times) until one was hit.
         const ms = fault === 'secondary-down' ? 1500 : 2500;
-        const end = Date.now() + ms;
-        armedAt = await faults.arm(
-          fault === 'secondary-down' ? { secondaryApplyDownUntil: end } : { primarySilentUntil: end },
-        );
         const name = fault === 'secondary-down' ? 'secondary-down' : 'primary-silent';
-        const x = await until(FIRE_WAIT_MS, async () => (Date.now() > end ? firedAll(name, 1) : undefined));
-        if (x) fired = { ...spanOf(x, `${x.length} invocations hit`), clearedAt: end };
+        for (let window = 1; window <= OUTAGE_WINDOWS && !fired; window++) {
+          const end = Date.now() + ms;
+          const at = await faults.arm(
+            fault === 'secondary-down' ? { secondaryApplyDownUntil: end } : { primarySilentUntil: end },
+          );
+          if (window === 1) armedAt = at;
+          while (Date.now() <= end + POLL_MS) await sleep(POLL_MS);
+          const x = await until(2 * POLL_MS, () => firedAll(name, 1));
+          if (x) fired = { ...spanOf(x, `${x.length} invocations hit (window ${window})`), clearedAt: end };
+        }
         break;
       }
     }
@@ -405,12 +415,13 @@ export async function runLocalStackSoak(target: SoakTarget, options: SoakOptions
   if (epochs.some((e, i) => i > 0 && e <= (epochs[i - 1] ?? 0)))
     problems.push(`commits out of order: ${epochs.join(',')}`);
 
+  const faultPhaseEnd = Date.now();
   let finalFailover: SoakFailover | undefined;
   if (unexpectedFailover) {
-    finalFailover = await awaitOneSide(state, params, all, until);
+    finalFailover = await awaitOneSide(state, params, commits, until);
   } else if (options.finalFailover) {
     say('soak: final failover: the primary silent for 20 s (> the heartbeat timeout)');
-    finalFailover = await silencePrimary(faults, state, params, all, until);
+    finalFailover = await silencePrimary(faults, state, params, commits, until);
   }
   if (finalFailover && finalFailover.owner === null) problems.push('the failover was never decided');
   if (finalFailover && !finalFailover.continuesFromLastCommit)
@@ -419,7 +430,9 @@ export async function runLocalStackSoak(target: SoakTarget, options: SoakOptions
     problems.push(`the side that lost the fence (owner ${finalFailover.owner}) never recorded itself fenced`);
 
   const [p, s] = [await primaryLog.poll(), await secondaryLog.poll()];
-  const rejected = [...p, ...s].filter((r) => r.type === 'rejected');
+  // Once a side has lost the fence it refuses what still arrives (`exited`): expected, counted apart.
+  const refused = [...p, ...s].filter((r) => r.type === 'rejected');
+  const rejected = refused.filter((r) => r.at < faultPhaseEnd);
   if (rejected.length > 0)
     problems.push(`${rejected.length} messages refused: ${JSON.stringify(rejected.slice(0, 3))}`);
   const deadLettered = {
@@ -443,6 +456,7 @@ export async function runLocalStackSoak(target: SoakTarget, options: SoakOptions
     rounds: p.filter((r) => r.type === 'round').length,
     retired: p.filter((r) => r.type === 'send-retired').length,
     rejected: rejected.length,
+    refusedAfterFailover: refused.length - rejected.length,
     deadLettered,
     ...(unexpectedFailover ? { unexpectedFailover } : {}),
     ...(finalFailover ? { finalFailover } : {}),
@@ -491,12 +505,12 @@ async function silencePrimary(
   faults: ArmedFaultsClient,
   state: StateStore,
   params: ColoParams,
-  commits: readonly Commit[],
+  commits: () => Promise<Commit[]>,
   until: Until,
 ): Promise<SoakFailover> {
   const silentMs = 20_000;
-  const start = await faults.arm({ primarySilentUntil: Date.now() + silentMs });
-  const end = start + silentMs;
+  const end = Date.now() + silentMs;
+  const start = await faults.arm({ primarySilentUntil: end });
   const s = await until(90_000, async () => {
     const d = await readSecondaryDocument(state, params);
     return d?.state.phase === 'failed-over' ? d : undefined;
@@ -511,7 +525,8 @@ async function silencePrimary(
     ...(s?.exit ? { silenceToFailoverMs: s.exit.at - start } : {}),
     ...(p?.exit ? { silenceEndToFencedMs: p.exit.at - end } : {}),
     loserFenced: p !== undefined,
-    continuesFromLastCommit: s !== undefined && continuesFromLastCommit(s, params, commits),
+    // A checkpoint whose data had all left before the silence can still commit during it: read again.
+    continuesFromLastCommit: s !== undefined && continuesFromLastCommit(s, params, await commits()),
   };
 }
 
@@ -532,7 +547,7 @@ function continuesFromLastCommit(
 async function awaitOneSide(
   state: StateStore,
   params: ColoParams,
-  commits: readonly Commit[],
+  commits: () => Promise<Commit[]>,
   until: Until,
 ): Promise<SoakFailover> {
   const owner = await until(90_000, async () => (await readControl(state, params.vmId)).owner ?? undefined);
@@ -544,13 +559,14 @@ async function awaitOneSide(
     return d?.state.phase === 'fenced' ? d : undefined;
   });
   const s = await readSecondaryDocument(state, params);
+  const all = await commits();
   return {
     silentMs: 0,
     owner: owner ?? null,
     loserFenced: loser !== undefined,
     // A primary that won runs on alone from its own memory; a secondary must start from its last commit.
     continuesFromLastCommit:
-      owner === 'primary' || (s !== undefined && continuesFromLastCommit(s, params, commits)),
+      owner === 'primary' || (s !== undefined && continuesFromLastCommit(s, params, all)),
   };
 }
 
@@ -566,7 +582,7 @@ export function renderSoakMarkdown(r: SoakResult, command: string): string {
   const lines = [
     `Generated by \`${command}\` on ${new Date(r.endedAt).toISOString().slice(0, 10)}: ${secs(r.endedAt - r.startedAt)} of wall time on LocalStack, VM \`${r.vmId}\` (${(p.guestBytes / 2 ** 20).toFixed(0)} MiB guest, ${p.policy} policy, checkpoint every ${secs(p.checkpointDelayMs)}, heartbeat every ${secs(p.heartbeatIntervalMs)} with a ${secs(p.heartbeatTimeoutMs)} timeout, apply timeout ${secs(p.applyTimeoutMs)}, checkpoint timeout ${secs(p.checkpointTimeoutMs)} — the defaults), one fault at a time, ${secs(r.options.meanGapMs)} apart on average, seed ${r.options.seed}.`,
     '',
-    `**Verdict: ${r.verdict}.** ${r.commits} checkpoints committed, ${r.commitsVerified} checked equal to the primary's checkpoint; ${r.rounds} background rounds, ${r.retired} retired by a skip; ${r.rejected} messages refused; dead-lettered: ${r.deadLettered.p2s} P → S, ${r.deadLettered.s2p} S → P.`,
+    `**Verdict: ${r.verdict}.** ${r.commits} checkpoints committed, ${r.commitsVerified} checked equal to the primary's checkpoint; ${r.rounds} background rounds, ${r.retired} retired by a skip; ${r.rejected} messages refused (and ${r.refusedAfterFailover} by the fenced side after the failover); dead-lettered: ${r.deadLettered.p2s} P → S, ${r.deadLettered.s2p} S → P.`,
     '',
     '| Fault | Injected | Fired | Survived | Next commit after it cleared (p50 / max) |',
     '|---|---:|---:|---:|---|',
@@ -594,7 +610,7 @@ export function renderSoakMarkdown(r: SoakResult, command: string): string {
           ? `, ${secs(ff.silenceToFailoverMs)} after the silence began`
           : '') +
         (ff.silenceEndToFencedMs !== undefined
-          ? `; the primary, running again, recorded itself fenced ${secs(ff.silenceEndToFencedMs)} after the silence ended`
+          ? `; the primary, running again, recorded itself fenced ${secs(Math.max(0, ff.silenceEndToFencedMs))} after the silence ended`
           : ff.loserFenced
             ? '; the other side recorded itself fenced'
             : '; the other side never recorded itself fenced') +
