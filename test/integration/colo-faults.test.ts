@@ -11,6 +11,7 @@
 //
 // Needs LocalStack (npm run localstack:up); the stacks are deployed by the first file that needs them.
 // Run: npx vitest run --project integration test/integration/colo-faults.test.ts
+import { readFileSync } from 'node:fs';
 import { GetQueueAttributesCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import type {
@@ -28,8 +29,9 @@ import {
   type SecondaryDocument,
 } from '../../src/runtime/cloud/index.ts';
 import { ArmedFaultsClient } from '../../src/runtime/localstack/armed-faults.ts';
+import { runLocalStackSoak, SOAK_FAULTS, SOAK_STACK_CONTEXT } from '../../src/runtime/localstack/soak.ts';
 import { clients, since, waitFor } from './helpers/aws.ts';
-import { type ColoTestStack, ensureColoStacks } from './helpers/colo-stacks.ts';
+import { type ColoTestStack, ensureColoStacks, STACK_SET_FILE } from './helpers/colo-stacks.ts';
 
 let f: ColoTestStack;
 /** Recovery times measured by the tests, printed at the end of each. */
@@ -435,6 +437,44 @@ describe('faults on LocalStack with the default parameters', () => {
     };
     console.log('[colo-faults] secondary crash/restart', measured.secondaryDown);
   });
+
+  it('the short LocalStack soak: 90 s of faults drawn at random, one after another, each survived', async () => {
+    await expectReplicating('before');
+    const set = JSON.parse(readFileSync(STACK_SET_FILE, 'utf8')) as Record<string, Record<string, unknown>>;
+    const { vmId: _vmId, ...context } = set.ColoItFaults ?? {};
+    expect(context, 'this stack is the one npm run soak:localstack deploys').toEqual(SOAK_STACK_CONTEXT);
+    const dlqBefore = await p2sDeadLetters();
+    const r = await runLocalStackSoak(
+      {
+        params: f.params,
+        state: f.state,
+        sqs: clients().sqs,
+        p2sQueueUrl: f.output('PrimaryToSecondaryQueueUrl'),
+        p2sDlqUrl: f.output('PrimaryToSecondaryDlqUrl'),
+        s2pDlqUrl: f.output('SecondaryToPrimaryDlqUrl'),
+      },
+      {
+        durationMs: 90_000,
+        meanGapMs: 2000,
+        seed: 3,
+        faults: SOAK_FAULTS,
+        finalFailover: false,
+        progress: (line) => console.log(`[colo-faults] ${line}`),
+      },
+    );
+    console.log('[colo-faults] soak', JSON.stringify({ ...r, params: undefined }));
+    // Dead letters of the earlier tests (none expected) are not this soak's.
+    const problems = r.problems.filter((p) => !(dlqBefore > 0 && p.startsWith('dead-lettered')));
+    expect(problems).toEqual([]);
+    expect(r.verdict === 'consistent' || dlqBefore > 0).toBe(true);
+    const survived = r.faults.filter((x) => x.outcome === 'survived');
+    expect(survived.length, JSON.stringify(r.faults)).toBeGreaterThanOrEqual(3);
+    expect(r.faults.every((x) => x.outcome !== 'lost')).toBe(true);
+    expect(r.commitsVerified).toBe(r.commits);
+    expect(r.commits).toBeGreaterThan(survived.length);
+    await expectReplicating('after');
+    measured.soak = { faults: r.faults.map((x) => `${x.fault}:${x.outcome}`), commits: r.commits };
+  }, 900_000);
 
   // Last: it ends replication on this VM for good (the fence is final).
   it('primary silent for 20 s (> the 10 s heartbeat timeout): the secondary wins the fence; the primary, back, is fenced', async () => {

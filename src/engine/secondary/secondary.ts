@@ -421,16 +421,26 @@ function runDue(state: SecondaryState, params: ColoParams, now: number, fx: Effe
       return;
     }
   }
-  const watching = state.phase === 'idle' || state.phase === 'bg-loading';
+  const watching = isWatching(state);
   // The same sum as the wake time: a difference could round just short of it and wake forever.
   if (watching && params.heartbeatTimeoutMs > 0 && now >= state.lastHeardAt + params.heartbeatTimeoutMs) {
     requestFailover(state, now, `no message from the primary for ${now - state.lastHeardAt} ms`, fx);
   }
 }
 
+/**
+ * The heartbeat watchdog runs between checkpoints once the primary has been heard (its first message
+ * accepted): like QEMU's secondary, which waits for the incoming migration without a timeout and watches
+ * for a lost heartbeat only once COLO runs, a secondary never takes over a VM that was never replicated —
+ * a primary slow to start (a cold start on a loaded machine) is not a failure.
+ */
+function isWatching(state: SecondaryState): boolean {
+  return (state.phase === 'idle' || state.phase === 'bg-loading') && state.inSeq > 0;
+}
+
 function nextWake(state: SecondaryState, params: ColoParams): number {
   if (state.phase === 'claiming') return state.lastNow + SECONDARY_CLAIM_RETRY_MS;
-  const watching = state.phase === 'idle' || state.phase === 'bg-loading';
+  const watching = isWatching(state);
   const watchdog =
     watching && params.heartbeatTimeoutMs > 0 ? state.lastHeardAt + params.heartbeatTimeoutMs : Infinity;
   return Math.min(state.deadline, state.commitDoneAt, watchdog);

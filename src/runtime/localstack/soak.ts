@@ -14,7 +14,7 @@
  *   winner continuing from exactly its last committed checkpoint.
  *
  * `npm run soak:localstack` (experiments/soak-localstack.ts) runs it for ten minutes and writes the figures
- * into docs/reliability.md; the integration test test/integration/soak-localstack.test.ts runs a short one.
+ * into docs/reliability.md; the integration test test/integration/colo-faults.test.ts runs a short one.
  */
 import { GetQueueAttributesCommand, SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { memoryDigest } from '../../engine/memory/digest.ts';
@@ -49,7 +49,7 @@ export const SOAK_FAULTS = [
 /**
  * CDK context of a soak stack (the stack set entry; add `vmId`): the **default** timing parameters, a 4 MiB
  * guest, checkpoints every 4 s, fixed policy with a 64 KiB threshold (a background round at most pending
- * checks), and the fault hook on. The integration stack `ColoItSoak` (test/integration/colo-it-stacks.json)
+ * checks), and the fault hook on. The integration stack `ColoItFaults` (test/integration/colo-it-stacks.json)
  * is the same.
  */
 export const SOAK_STACK_CONTEXT: Readonly<Record<string, string | number>> = {

@@ -15,8 +15,7 @@
  * - `faults` (ColoItFaults, VM `it-faults`): the **default** timing parameters (heartbeat 1 s / 10 s, apply
  *   timeout 5 s, checkpoint timeout 30 s), a 4 MiB guest, checkpoints every 4 s, fixed policy with a 64 KiB
  *   threshold, and the fault hook on (`testFaults: allow`): tests arm faults in the state store.
- * - `soak` (ColoItSoak, VM `it-soak`): the same as `faults` (SOAK_STACK_CONTEXT), for the short LocalStack
- *   soak — its own VM, because both end with a final (fenced) failover.
+ *   It is the stack `npm run soak:localstack` deploys (SOAK_STACK_CONTEXT); its short soak runs there too.
  */
 import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -46,10 +45,10 @@ import { clients, ENDPOINT } from './aws.ts';
 const exec = promisify(execFile);
 
 /** Which test stack. */
-export type Role = 'live' | 'timer' | 'manual' | 'faults' | 'soak';
+export type Role = 'live' | 'timer' | 'manual' | 'faults';
 
 /** Every role. */
-export const ROLES: readonly Role[] = ['live', 'timer', 'manual', 'faults', 'soak'];
+export const ROLES: readonly Role[] = ['live', 'timer', 'manual', 'faults'];
 
 /** The stack set the tests deploy (stack name → context; `npm run deploy:local -- --stack-set <file>`). */
 export const STACK_SET_FILE = 'test/integration/colo-it-stacks.json';
@@ -60,7 +59,6 @@ export const STACK_NAMES: Readonly<Record<Role, string>> = {
   timer: 'ColoItTimer',
   manual: 'ColoItManual',
   faults: 'ColoItFaults',
-  soak: 'ColoItSoak',
 };
 
 /** Where per-run files go: the run's stack set, its outputs, its deploy log and record. */
@@ -76,7 +74,6 @@ export function runStackNames(runId: string): Record<Role, string> {
     timer: `${STACK_NAMES.timer}-${runId}`,
     manual: `${STACK_NAMES.manual}-${runId}`,
     faults: `${STACK_NAMES.faults}-${runId}`,
-    soak: `${STACK_NAMES.soak}-${runId}`,
   };
 }
 

@@ -357,7 +357,7 @@ describe('crash-point matrix: a Lambda crash at every port call of a round, a ch
           `outcomes ${JSON.stringify(outcomes)}; ${((performance.now() - started) / 1000).toFixed(1)} s`,
       );
       expect(failures).toEqual([]);
-    });
+    }, 600_000);
   }
 
   it('the cells covered a round, a checkpoint transaction, a commit and a fence', () => {

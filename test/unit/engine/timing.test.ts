@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { primaryStep } from '../../../src/engine/primary/primary.ts';
 import { secondaryStep } from '../../../src/engine/secondary/secondary.ts';
+import { createSecondary } from '../../../src/engine/secondary/state.ts';
 import { runEmbedded } from '../../../src/runtime/embedded/run.ts';
 import { verifyRun } from '../../../src/runtime/verify.ts';
 import { sent, testParams } from '../../helpers/engine.ts';
@@ -175,5 +176,29 @@ describe('a background pass larger than one delta object', () => {
       .slice(checksBefore)
       .filter((e) => e.effect.type === 'pending-check' && e.effect.record.decision === 'round').length;
     expect(decidedRounds).toBeLessThan(rounds.length - 1);
+  });
+});
+
+describe('heartbeat watchdog at start-up', () => {
+  it('a secondary the primary never spoke to waits for it (no takeover of a never-replicated VM); once heard, silence fails over', () => {
+    const params = testParams({ policy: 'none', heartbeatTimeoutMs: 1000 });
+    const s = createSecondary(params, 0);
+    secondaryStep(s, params, 0, { type: 'start' });
+    expect(s.phase).toBe('idle');
+    // Ten heartbeat timeouts without a word from the primary: still waiting, no claim, no wake scheduled.
+    const fx = secondaryStep(s, params, 10_000, { type: 'tick' });
+    expect(s.phase).toBe('idle');
+    expect(fx.some((e) => e.type === 'claim')).toBe(false);
+    expect(fx.find((e) => e.type === 'wake')).toEqual({ type: 'wake', at: Number.POSITIVE_INFINITY });
+
+    // Once the primary has been heard, the same silence is a failure.
+    const pair = new Pair(params);
+    pair.until(() => pair.secondary.inSeq > 0);
+    const heard = pair.secondary.lastHeardAt;
+    secondaryStep(pair.secondary, params, heard + params.heartbeatTimeoutMs - 1, { type: 'tick' });
+    expect(pair.secondary.phase).toBe('idle');
+    const late = secondaryStep(pair.secondary, params, heard + params.heartbeatTimeoutMs, { type: 'tick' });
+    expect(pair.secondary.phase).toBe('claiming');
+    expect(late.some((e) => e.type === 'claim')).toBe(true);
   });
 });
