@@ -101,7 +101,7 @@ export const scenarioSchema = z
         .min(PAGE_SIZE, 'must be at least 4KiB')
         .max(2 ** 46, 'must be at most 64TiB')
         .superRefine((n, ctx) => {
-          if (n % PAGE_SIZE === 0) return;
+          if (n < PAGE_SIZE || n % PAGE_SIZE === 0) return;
           const hint = n % 1e6 === 0 ? ' (decimal MB and GB are not: use MiB, GiB)' : '';
           ctx.addIssue({ code: 'custom', message: `${n} bytes is not a whole number of 4 KiB pages${hint}` });
         }),
@@ -225,13 +225,15 @@ export function resolveScenario(...layers: unknown[]): Scenario {
     }
     const origin = ORIGINS.get(layer) ?? DEFAULT_ORIGIN;
     const values = layer as Record<string, unknown>;
-    if (typeof values.name === 'string') {
-      name = values.name;
+    const named = typeof values.name === 'string';
+    if (named) {
+      name = values.name as string;
       changed.length = 0;
     }
     for (const [k, v] of Object.entries(values)) {
       from.set(k, origin);
-      if (k !== 'name' && k !== 'policies' && JSON.stringify(merged[k]) !== JSON.stringify(v)) {
+      // A layer that names the scenario defines it; later layers change it.
+      if (!named && k !== 'name' && k !== 'policies' && JSON.stringify(merged[k]) !== JSON.stringify(v)) {
         changed.push(origin.source === 'flags' ? origin.key(k) : k);
       }
       merged[k] = v;

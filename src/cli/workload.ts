@@ -69,22 +69,37 @@ export const DEFAULT_WORKLOADS: Readonly<Record<WorkloadKind, WorkloadSpec>> = {
   'buffered-io': { kind: 'buffered-io', rate: 8000, hotPages: 2048, tail: 0.05 },
 };
 
-const rate = z.number().finite().min(0).max(1e8);
+const rate = z
+  .number('expected a number of pages/s')
+  .finite()
+  .min(0, 'must be 0 or more pages/s')
+  .max(1e8, 'must be at most 100000000 pages/s');
 const pages = z
-  .number()
-  .int()
-  .min(0)
-  .max(2 ** 32);
+  .number('expected a number of pages')
+  .int('must be a whole number of pages')
+  .min(0, 'must be 0 or more pages')
+  .max(2 ** 32, 'must be at most 2^32 pages');
 
 /** Validation of a complete workload (engine ranges). */
 export const workloadSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('idle') }).strict(),
   z.object({ kind: z.literal('uniform'), rate }).strict(),
   z.object({ kind: z.literal('hotcold'), hotPages: pages, hotRate: rate, coldRate: rate }).strict(),
-  z.object({ kind: z.literal('zipf'), rate, exponent: z.number().gt(0).max(10) }).strict(),
+  z
+    .object({
+      kind: z.literal('zipf'),
+      rate,
+      exponent: z.number('expected a number').gt(0, 'must be above 0').max(10, 'must be at most 10'),
+    })
+    .strict(),
   z.object({ kind: z.literal('sequential'), rate }).strict(),
   z
-    .object({ kind: z.literal('buffered-io'), rate, hotPages: pages.min(1), tail: z.number().min(0).max(1) })
+    .object({
+      kind: z.literal('buffered-io'),
+      rate,
+      hotPages: pages.min(1, 'must be at least 1 page'),
+      tail: z.number('expected a fraction').min(0, 'must be 0 to 1').max(1, 'must be 0 to 1'),
+    })
     .strict(),
 ]);
 
