@@ -9,7 +9,10 @@ import { didYouMean } from './suggest.ts';
 import { parseQuantity, UnitError } from './units.ts';
 import { parseWorkloadText, WorkloadError } from './workload.ts';
 
-/** Command-line options of `colo run`, as commander hands them over (strings). */
+/**
+ * Command-line options of `colo run`, as commander hands them over: each the flag's text, read by the kind
+ * {@link RUN_OPTIONS} gives it (units as in src/cli/units.ts).
+ */
 export interface RunFlags {
   scenario?: string;
   policy?: string;

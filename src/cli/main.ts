@@ -149,7 +149,6 @@ function program(io: CliIo, action: (opts: Record<string, unknown>) => Promise<v
     .description('COLO VM replication with background migration of dirty RAM, emulated.')
     .version(version(), '-V, --version', 'print the version')
     .helpOption('-h, --help', 'show help')
-    .addHelpCommand(false)
     .exitOverride()
     .configureHelp({ helpWidth: 110 })
     .configureOutput({

@@ -9,7 +9,9 @@ import type { Scenario } from './scenario.ts';
 
 /** A job for the worker. */
 export interface PolicyJob {
+  /** The resolved scenario (structured-cloned into the worker). */
   scenario: Scenario;
+  /** The policy to run. */
   policy: PolicyName;
 }
 
