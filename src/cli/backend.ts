@@ -27,17 +27,12 @@ export interface BackendFlags {
   endpoint?: string;
 }
 
-/** Wall-clock duration of a LocalStack run when `--duration` is not given, ms. */
-export const DEFAULT_LOCALSTACK_DURATION_MS = 30_000;
+import { DEFAULT_LOCALSTACK_DURATION_MS, flagOfKey } from './options.ts';
+
+export { DEFAULT_LOCALSTACK_DURATION_MS };
 
 /** Scenario keys a LocalStack run accepts from flags: the rest come from the deployed stack. */
 const LOCALSTACK_SCENARIO_KEYS = new Set(['duration', 'bandwidth', 'latency']);
-
-/** Scenario keys (as `flagsToScenario` names them) back to their flags, for error messages. */
-function flagName(key: string): string {
-  const special: Record<string, string> = { policies: 'policy' };
-  return `--${(special[key] ?? key).replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
-}
 
 /**
  * Checks the backend flags against the others.
@@ -58,7 +53,7 @@ export function chooseBackend(flags: RunFlags & BackendFlags): Backend {
   }
   const given = Object.keys(flagsToScenario(flags))
     .filter((k) => !LOCALSTACK_SCENARIO_KEYS.has(k))
-    .map(flagName);
+    .map((k) => flagOfKey(k) ?? k);
   if (flags.scenario !== undefined) given.unshift('--scenario');
   if (given.length > 0) {
     throw new ScenarioError(
@@ -92,10 +87,12 @@ export function runLocalStackCommand(
       throw new ScenarioError(`--duration must be above 0 and at most 1h with --backend localstack`);
     }
   }
-  const link = resolveScenario({
-    ...(flags.bandwidth !== undefined ? { bandwidth: flags.bandwidth } : {}),
-    ...(flags.latency !== undefined ? { latency: flags.latency } : {}),
-  }).link;
+  const link = resolveScenario(
+    flagsToScenario({
+      ...(flags.bandwidth !== undefined ? { bandwidth: flags.bandwidth } : {}),
+      ...(flags.latency !== undefined ? { latency: flags.latency } : {}),
+    }),
+  ).link;
   const clients = clientsFor(endpointFromEnv(process.env, flags.endpoint));
   return runOnLocalStack({
     clients,

@@ -9,7 +9,7 @@
  * ```
  *
  * Probabilities are per message, as a percentage (`1%`) or a fraction (`0.01`). Durations take the units of
- * `--duration` (a bare number is ms). A range `A-B` is two durations; a unitless `A` takes the unit of `B`
+ * `--duration` (src/cli/units.ts: a bare number other than 0 is refused). A range `A-B` is two durations; a unitless `A` takes the unit of `B`
  * (`0-300ms`, `1-2s`). `outage` may be given several times; every other key once. `none` (or an empty spec)
  * means no faults.
  */
@@ -189,6 +189,9 @@ export function parseFaultSpec(text: string): FaultModel {
   return model;
 }
 
+/** Keys whose value is one duration. */
+const DURATION_KEYS = new Set(['visibility', 'redelivery', 'claim']);
+
 /**
  * The object form of a scenario file's `faults` key: the same keys, each value a string in the same syntax
  * (or a number: a probability as a fraction, a duration in ms); `outage` may be a list.
@@ -203,7 +206,8 @@ export function faultModelFromObject(o: Record<string, unknown>): FaultModel {
       if (typeof v !== 'string' && typeof v !== 'number') {
         throw new FaultSpecError(`${key}: expected a string or a number (${key}=${FAULT_KEYS[key] ?? '?'})`);
       }
-      apply(model, key, String(v));
+      // A JSON number is a fraction for a probability and ms for a duration, as everywhere in a scenario file.
+      apply(model, key, typeof v === 'number' && DURATION_KEYS.has(key) ? `${v}ms` : String(v));
     }
   }
   return model;

@@ -1,7 +1,18 @@
+/**
+ * `colo run` flags into a scenario layer: every value read by its kind (src/cli/options.ts) so that an
+ * error names the flag; ranges are checked with the scenario, which names the flag too.
+ */
 import { FaultSpecError, parseFaultSpec } from './fault-spec.ts';
-import { ScenarioError } from './scenario.ts';
+import { attributeOf, RUN_OPTIONS, type RunOption } from './options.ts';
+import { ScenarioError, withOrigin } from './scenario.ts';
+import { didYouMean } from './suggest.ts';
+import { parseQuantity, UnitError } from './units.ts';
+import { parseWorkloadText, WorkloadError } from './workload.ts';
 
-/** Command-line options of `colo run`, as commander hands them over (strings). */
+/**
+ * Command-line options of `colo run`, as commander hands them over: each the flag's text, read by the kind
+ * {@link RUN_OPTIONS} gives it (units as in src/cli/units.ts).
+ */
 export interface RunFlags {
   scenario?: string;
   policy?: string;
@@ -15,66 +26,140 @@ export interface RunFlags {
   pendingCheck?: string;
   threshold?: string;
   applyTimeout?: string;
+  checkpointTimeout?: string;
+  heartbeatInterval?: string;
+  heartbeatTimeout?: string;
   bandwidth?: string;
   latency?: string;
   payload?: string;
   deviceState?: string;
+  downtimeBudget?: string;
+  epochCap?: string;
+  maxDelta?: string;
+  zeroPages?: string;
+  compressiblePages?: string;
   faults?: string;
 }
 
+function bad(flag: string, message: string): never {
+  throw new ScenarioError(`--${flag}: ${message}`);
+}
+
+const DECIMAL = /^[+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?$/;
+
 function number(flag: string, text: string): number {
-  const n = Number(text);
-  if (text.trim() === '' || !Number.isFinite(n))
-    throw new ScenarioError(`--${flag}: "${text}" is not a number`);
+  const t = text.trim();
+  if (!DECIMAL.test(t)) {
+    bad(flag, t.startsWith('-') ? `"${text}" is negative` : `"${text}" is not a number`);
+  }
+  const n = Number(t);
+  if (!Number.isFinite(n)) bad(flag, `"${text}" is too large`);
   return n;
 }
 
 /**
  * Parses `kind[:key=value,...]`, e.g. `hotcold:hotPages=4096,hotRate=4000,coldRate=2500`, into a workload
- * object (validated later with the scenario).
+ * object: the kind's defaults with the given keys replaced (src/cli/workload.ts; validated with the scenario).
+ *
+ * @throws ScenarioError naming `--flag`.
  */
 export function parseWorkloadFlag(flag: string, text: string): Record<string, unknown> {
-  const [kind, rest] = text.split(':', 2);
-  const out: Record<string, unknown> = { kind };
-  if (rest) {
-    for (const pair of rest.split(',')) {
-      const [k, v] = pair.split('=', 2);
-      if (!k || v === undefined) throw new ScenarioError(`--${flag}: "${pair}" should be key=value`);
-      out[k] = number(`${flag} ${k}`, v);
-    }
+  try {
+    return parseWorkloadText(text);
+  } catch (e) {
+    if (e instanceof WorkloadError) bad(flag, e.message);
+    throw e;
   }
-  return out;
 }
 
-/** Turns flags into a scenario layer (keys of the scenario file format). */
+/** One flag's value, read by its kind. @throws ScenarioError naming the flag. */
+function flagValue(o: RunOption, text: string): unknown {
+  const { flag } = o;
+  switch (o.kind) {
+    case 'size':
+    case 'rate':
+    case 'duration':
+      try {
+        return parseQuantity(o.kind, text);
+      } catch (e) {
+        if (e instanceof UnitError) bad(flag, e.message);
+        throw e;
+      }
+    case 'integer': {
+      const n = number(flag, text);
+      if (!Number.isInteger(n)) bad(flag, `"${text}" is not a whole number`);
+      return n;
+    }
+    case 'number':
+      return number(flag, text);
+    case 'fraction': {
+      const pct = /^\s*(.+?)\s*%\s*$/.exec(text);
+      return pct ? number(flag, pct[1] ?? '') / 100 : number(flag, text);
+    }
+    case 'policies': {
+      const list = text.split(',').map((p) => p.trim());
+      if (list.some((p) => p === '')) bad(flag, `"${text}" has an empty name: use e.g. none,fixed`);
+      const known = ['none', 'fixed', 'adaptive'];
+      const unknown = list.find((p) => !known.includes(p));
+      if (unknown !== undefined)
+        bad(flag, `unknown policy "${unknown}"${didYouMean(unknown, known)}: use ${known.join(', ')}`);
+      return list;
+    }
+    case 'workload':
+      return parseWorkloadFlag(flag, text);
+    case 'secondary': {
+      const slash = text.indexOf('/');
+      const mode = (slash < 0 ? text : text.slice(0, slash)).trim();
+      if (mode !== 'passive' && mode !== 'running')
+        bad(
+          flag,
+          `"${mode}" is not a mode${didYouMean(mode, ['passive', 'running'])}: use passive, or running[/workload]`,
+        );
+      if (slash < 0) return { mode };
+      if (mode === 'passive') bad(flag, 'a passive secondary runs no workload: use running/<workload>');
+      return { mode, workload: parseWorkloadFlag(flag, text.slice(slash + 1)) };
+    }
+    case 'faults':
+      // Checked here so that the error names the flag; the scenario parses the same text again.
+      try {
+        parseFaultSpec(text);
+      } catch (e) {
+        bad(flag, e instanceof FaultSpecError ? e.message : String(e));
+      }
+      return text;
+    case 'enum': {
+      const t = text.trim();
+      const values = o.values ?? [];
+      if (!values.includes(t))
+        bad(flag, `"${text}" is not one of ${values.join(', ')}${didYouMean(t, values)}`);
+      return t;
+    }
+    case 'text':
+    case 'switch':
+      return text;
+  }
+}
+
+/**
+ * Turns flags into a scenario layer (keys of the scenario file format, values in base units); errors in
+ * the scenario name the flags.
+ *
+ * @throws ScenarioError naming the first flag that cannot be read.
+ */
 export function flagsToScenario(f: RunFlags): Record<string, unknown> {
   const s: Record<string, unknown> = {};
-  if (f.policy !== undefined) s.policies = f.policy.split(',').map((p) => p.trim());
-  if (f.seed !== undefined) s.seed = number('seed', f.seed);
-  if (f.duration !== undefined) s.duration = f.duration;
-  if (f.guest !== undefined) s.guest = f.guest;
-  if (f.workload !== undefined) s.workload = parseWorkloadFlag('workload', f.workload);
-  if (f.secondary !== undefined) {
-    const [mode, workload] = f.secondary.split('/', 2);
-    s.secondary = workload ? { mode, workload: parseWorkloadFlag('secondary', workload) } : { mode };
+  const given = f as Record<string, unknown>;
+  for (const o of RUN_OPTIONS) {
+    if (o.key === undefined) continue;
+    const text = given[attributeOf(o.flag)];
+    if (text === undefined) continue;
+    s[o.key] = flagValue(o, String(text));
   }
-  if (f.miscompareRate !== undefined) s.miscompareRate = number('miscompare-rate', f.miscompareRate);
-  if (f.checkpointDelay !== undefined) s.checkpointDelay = f.checkpointDelay;
-  if (f.pendingCheck !== undefined) s.pendingCheck = f.pendingCheck;
-  if (f.threshold !== undefined) s.threshold = f.threshold;
-  if (f.applyTimeout !== undefined) s.applyTimeout = f.applyTimeout;
-  if (f.bandwidth !== undefined) s.bandwidth = f.bandwidth;
-  if (f.latency !== undefined) s.latency = f.latency;
-  if (f.payload !== undefined) s.payload = f.payload;
-  if (f.deviceState !== undefined) s.deviceState = f.deviceState;
-  if (f.faults !== undefined) {
-    // Checked here so that the error names the flag; the scenario parses the same text again.
-    try {
-      parseFaultSpec(f.faults);
-    } catch (e) {
-      throw new ScenarioError(`--faults: ${e instanceof FaultSpecError ? e.message : String(e)}`);
-    }
-    s.faults = f.faults;
-  }
-  return s;
+  return withOrigin(s, {
+    source: 'flags',
+    key: (k) => {
+      const o = RUN_OPTIONS.find((x) => x.key === k);
+      return o ? `--${o.flag}` : k;
+    },
+  });
 }

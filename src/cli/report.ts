@@ -2,9 +2,10 @@ import type { RunSummary } from '../engine/metrics/summary.ts';
 import type { PolicyName } from '../engine/params.ts';
 import type { FaultStats } from '../runtime/embedded/faults.ts';
 import { formatFaultSpec } from './fault-spec.ts';
-import { OUTCOME_LABEL, type RunOutcome } from './outcome.ts';
+import { OUTCOME_LABEL, type RunOutcome, type Verdict, verdictOf } from './outcome.ts';
 import type { Scenario } from './scenario.ts';
-import { formatBandwidth, mib } from './units.ts';
+import { formatBandwidth, formatBytes, formatDuration } from './units.ts';
+import { formatWorkload } from './workload.ts';
 
 /** Report format version (docs/report-format.md). */
 export const REPORT_VERSION = 1;
@@ -13,6 +14,10 @@ export const REPORT_VERSION = 1;
 export interface PolicyReport {
   /** Policy name. */
   policy: PolicyName;
+  /** How the run ended: `consistent`, `failed-over` or `diverged` (the exit code follows the worst). */
+  verdict?: Verdict;
+  /** Figures of this run that are not measurements (e.g. no checkpoint completed), one line each. */
+  warnings?: string[];
   /** Headline figures. */
   summary: RunSummary;
   /** Replica checks. */
@@ -47,11 +52,21 @@ export interface RunReport {
   backend: 'embedded' | 'localstack';
   /** The resolved scenario. */
   scenario: Scenario;
-  /** One entry per policy, in the order run. */
+  /** Warnings derived from the scenario before it ran (`--dry-run` prints them too), one line each. */
+  warnings?: string[];
+  /** One entry per policy, in the order run (only the finished ones when interrupted). */
   runs: PolicyReport[];
+  /** Set when the run was interrupted (Ctrl-C): the policies that did not finish. */
+  interrupted?: { notRun: PolicyName[] };
   /** Backend `localstack` only: the emulator endpoint, the stack and the VM the run used. */
   localstack?: { endpoint: string; stackName: string; vmId: string };
 }
+
+const VERDICT_LABEL: Record<Verdict, string> = {
+  consistent: 'consistent',
+  'failed-over': 'failed over',
+  diverged: 'DIVERGED',
+};
 
 /** Renders the side-by-side summary table. */
 export function renderTable(report: RunReport): string {
@@ -62,10 +77,11 @@ export function renderTable(report: RunReport): string {
     ? `${(scenario.durationMs / 1000).toFixed(0)} s wall-clock on LocalStack (${ls.endpoint}, stack ${ls.stackName}, VM ${ls.vmId}), modelled link`
     : `${(scenario.durationMs / 1000).toFixed(0)} s simulated, link`;
   const head = [
-    `scenario ${scenario.name}: guest ${mib(p.guestBytes)} MiB, ${p.workload.kind} workload, ` +
+    `scenario ${scenario.name}: guest ${formatBytes(p.guestBytes)}, workload ${formatWorkload(p.workload)}, ` +
       `${time} ${formatBandwidth(scenario.link.bandwidthBytesPerSec)} ` +
-      `+ ${scenario.link.latencyMs} ms, checkpoint every ${p.checkpointDelayMs} ms, pending check every ` +
-      `${p.pendingCheckIntervalMs} ms, threshold ${mib(p.thresholdBytes)} MiB, seed ${p.seed}, ${p.payload} payloads`,
+      `+ ${formatDuration(scenario.link.latencyMs)}, checkpoint every ${formatDuration(p.checkpointDelayMs)}, ` +
+      `pending check every ${formatDuration(p.pendingCheckIntervalMs)}, threshold ${formatBytes(p.thresholdBytes)}, ` +
+      `seed ${p.seed}, ${p.payload} payloads`,
   ];
   if (scenario.faults) head.push(`faults: ${formatFaultSpec(scenario.faults)}`);
   const measured = ls ? ' measured' : '';
@@ -87,6 +103,7 @@ export function renderTable(report: RunReport): string {
   if (report.runs.some((r) => r.outcome)) {
     rows.splice(rows.length - 1, 0, ['outcome', (r) => (r.outcome ? OUTCOME_LABEL[r.outcome.state] : '-')]);
   }
+  rows.splice(rows.length - 1, 0, ['verdict', (r) => VERDICT_LABEL[r.verdict ?? verdictOf(r)]]);
   if (report.runs.some((r) => r.faultStats)) {
     const f = (k: keyof FaultStats) => (r: PolicyReport) => (r.faultStats ? String(r.faultStats[k]) : '-');
     rows.splice(
@@ -120,7 +137,9 @@ export function renderTable(report: RunReport): string {
     `${k.padEnd(w0)}  ${vals.map((v, i) => v.padStart(widths[i] ?? 0)).join('  ')}`;
   const out = [...head, '', line('', cols), ...cells.map(([k, ...vals]) => line(k ?? '', vals))];
   for (const r of report.runs) {
-    if (r.outcome && r.outcome.state !== 'replicating') out.push(`  ${r.policy}: ${r.outcome.text}`);
+    if (!r.outcome || r.outcome.state === 'replicating') continue;
+    out.push(`  ${r.policy}: ${r.outcome.text}`);
+    if (r.outcome.cause) out.push(`  ${' '.repeat(r.policy.length)}  why: ${r.outcome.cause}`);
   }
   for (const r of report.runs) {
     for (const problem of r.verification.problems.slice(0, 5)) out.push(`  ${r.policy}: ${problem}`);

@@ -1,48 +1,88 @@
 import { summarise } from '../engine/metrics/summary.ts';
+import type { PolicyName } from '../engine/params.ts';
 import { runEmbedded } from '../runtime/embedded/run.ts';
 import { verifyRun } from '../runtime/verify.ts';
-import { outcomeOf } from './outcome.ts';
+import { outcomeOf, verdictOf } from './outcome.ts';
+import { explainReason, type Figures, figuresOf, planWarnings } from './plan.ts';
 import { type PolicyReport, REPORT_VERSION, type RunReport } from './report.ts';
 import type { Scenario } from './scenario.ts';
+import { durationFlag, formatDuration } from './units.ts';
+
+/** Options of a run. */
+export interface RunOptions {
+  /** Called as simulated time passes, with the policy and the fraction of its run done (0..1). */
+  progress?: (policy: string, fraction: number) => void;
+  /** Wall clock for `wallMs`, ms (default `performance.now`). */
+  now?: () => number;
+}
+
+/** Warnings about one finished run: figures that are zeros rather than measurements. */
+export function runWarnings(run: PolicyReport, scenario: Scenario): string[] {
+  if (run.summary.checkpoints > 0) return [];
+  const o = run.outcome;
+  const why =
+    o && o.at !== null
+      ? `replication ended at ${formatDuration(o.at)}, before the first checkpoint completed`
+      : scenario.durationMs <= scenario.params.checkpointDelayMs
+        ? `the run (${durationFlag(scenario.durationMs)}) ended before the first checkpoint (${durationFlag(scenario.params.checkpointDelayMs)})`
+        : 'no checkpoint completed';
+  return [`${run.policy}: ${why}: downtime and MiB at checkpoints are zeros, not measurements`];
+}
+
+/** Runs one policy of a scenario on the embedded runtime. */
+export function runPolicy(
+  scenario: Scenario,
+  policy: PolicyName,
+  options: RunOptions = {},
+  figures: Figures = figuresOf(scenario),
+): PolicyReport {
+  const clock = options.now ?? (() => performance.now());
+  const params = { ...scenario.params, policy };
+  const t0 = clock();
+  // The PVM's digest at every checkpoint stop, including transactions the primary gave up on.
+  const stopDigests = new Map<number, string>();
+  const result = runEmbedded({
+    params,
+    link: scenario.link,
+    durationMs: scenario.durationMs,
+    onProgress: (f) => options.progress?.(policy, f),
+    ...(scenario.faults ? { faults: { model: scenario.faults } } : {}),
+    observe: (_at, p) => {
+      if (p.txn?.digest) stopDigests.set(p.epoch, p.txn.digest);
+    },
+  });
+  // Injected faults cause rejections (duplicates, copies after a redelivery): they are counted, not failures.
+  const verification = verifyRun(result, params, {
+    expectRejections: scenario.faults !== undefined,
+    stopDigests,
+  });
+  const outcome = outcomeOf(result);
+  outcome.cause =
+    outcome.reason === null ? null : explainReason(outcome.reason, outcome.at, scenario, figures);
+  const run: PolicyReport = {
+    policy,
+    verdict: verdictOf({ verification, outcome }),
+    summary: summarise(result.checkpoints, result.rounds),
+    verification,
+    outcome,
+    ...(scenario.faults ? { faultStats: result.faultStats } : {}),
+    rejections: result.rejections.length,
+    final: result.final,
+    messages: result.messages.length,
+    wallMs: clock() - t0,
+  };
+  run.warnings = runWarnings(run, scenario);
+  return run;
+}
 
 /** Runs a scenario once per policy on the embedded runtime, all on the same seed. */
-export function runScenario(
-  scenario: Scenario,
-  options: { progress?: (policy: string, fraction: number) => void; now?: () => number } = {},
-): RunReport {
-  const clock = options.now ?? (() => performance.now());
-  const runs: PolicyReport[] = [];
-  for (const policy of scenario.policies) {
-    const params = { ...scenario.params, policy };
-    const t0 = clock();
-    // The PVM's digest at every checkpoint stop, including transactions the primary gave up on.
-    const stopDigests = new Map<number, string>();
-    const result = runEmbedded({
-      params,
-      link: scenario.link,
-      durationMs: scenario.durationMs,
-      onProgress: (f) => options.progress?.(policy, f),
-      ...(scenario.faults ? { faults: { model: scenario.faults } } : {}),
-      observe: (_at, p) => {
-        if (p.txn?.digest) stopDigests.set(p.epoch, p.txn.digest);
-      },
-    });
-    // Injected faults cause rejections (duplicates, copies after a redelivery): they are counted, not failures.
-    const verification = verifyRun(result, params, {
-      expectRejections: scenario.faults !== undefined,
-      stopDigests,
-    });
-    runs.push({
-      policy,
-      summary: summarise(result.checkpoints, result.rounds),
-      verification,
-      outcome: outcomeOf(result),
-      ...(scenario.faults ? { faultStats: result.faultStats } : {}),
-      rejections: result.rejections.length,
-      final: result.final,
-      messages: result.messages.length,
-      wallMs: clock() - t0,
-    });
-  }
-  return { version: REPORT_VERSION, backend: 'embedded', scenario, runs };
+export function runScenario(scenario: Scenario, options: RunOptions = {}): RunReport {
+  const figures = figuresOf(scenario);
+  const runs = scenario.policies.map((policy) => runPolicy(scenario, policy, options, figures));
+  return newReport(scenario, runs, planWarnings(scenario, figures));
+}
+
+/** A report of the embedded backend from finished runs. */
+export function newReport(scenario: Scenario, runs: PolicyReport[], warnings: string[]): RunReport {
+  return { version: REPORT_VERSION, backend: 'embedded', scenario, warnings, runs };
 }

@@ -1,22 +1,13 @@
 /**
  * The `WORKLOAD` value every function receives: a kind name, optionally with rates
  * (`hotcold:hotPages=4096,hotRate=4000`). Pure (no AWS SDK), so the CDK app validates the stack's
- * `workload` context with the same parser the handlers use.
+ * `workload` context with the same parser the handlers use — and `colo run --workload` uses it too
+ * (src/cli/workload.ts: kinds, keys, units and defaults in one table).
  */
-import { parseWorkloadFlag } from '../../../src/cli/flags.ts';
-import { workloadSchema } from '../../../src/cli/scenario.ts';
-import { DEFAULT_PARAMS } from '../../../src/engine/params.ts';
+import { parseWorkloadText, workloadSchema } from '../../../src/cli/workload.ts';
 import type { WorkloadSpec } from '../../../src/engine/workload/spec.ts';
 
-/** Rates used when `WORKLOAD` names only a kind (pages/s of guest time; hot sets in pages). */
-export const DEFAULT_WORKLOADS: Readonly<Record<WorkloadSpec['kind'], WorkloadSpec>> = {
-  idle: { kind: 'idle' },
-  uniform: { kind: 'uniform', rate: 2000 },
-  hotcold: DEFAULT_PARAMS.workload,
-  zipf: { kind: 'zipf', rate: 4000, exponent: 1 },
-  sequential: { kind: 'sequential', rate: 4000 },
-  'buffered-io': { kind: 'buffered-io', rate: 8000, hotPages: 2048, tail: 0.05 },
-};
+export { DEFAULT_WORKLOADS } from '../../../src/cli/workload.ts';
 
 /**
  * Parses `WORKLOAD`: a kind name (`hotcold`) takes {@link DEFAULT_WORKLOADS}; `kind:key=value,…` overrides
@@ -26,10 +17,11 @@ export const DEFAULT_WORKLOADS: Readonly<Record<WorkloadSpec['kind'], WorkloadSp
  */
 export function workloadFromEnv(text: string): WorkloadSpec {
   try {
-    const given = parseWorkloadFlag('WORKLOAD', text.trim());
-    const base = DEFAULT_WORKLOADS[given.kind as WorkloadSpec['kind']];
-    if (!base) throw new Error(`unknown workload kind ${String(given.kind)}`);
-    return workloadSchema.parse({ ...base, ...given }) as WorkloadSpec;
+    const parsed = workloadSchema.safeParse(parseWorkloadText(text));
+    if (!parsed.success) {
+      throw new Error(parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
+    }
+    return parsed.data as WorkloadSpec;
   } catch (e) {
     throw new Error(
       `environment variable WORKLOAD="${text}" is invalid: ${e instanceof Error ? e.message : e}`,

@@ -125,7 +125,7 @@ describe('colo run with faults', () => {
     expect(renderTable(report)).not.toMatch(/faults:/);
   });
 
-  it('the CLI exits 1 on a bad --faults before running, 0 after a fenced failover', () => {
+  it('the CLI exits 1 on a bad --faults before running, 3 after a fenced failover', () => {
     const cli = (...args: string[]) =>
       spawnSync(process.execPath, ['--import', 'tsx', 'bin/colo.ts', 'run', '--quiet', ...args], {
         encoding: 'utf8',
@@ -139,8 +139,11 @@ describe('colo run with faults', () => {
       ...['--policy', 'none', '--faults', 'outage=primary@12s+15s'],
     );
     expect(ok.stderr).toBe('');
-    expect(ok.status).toBe(0);
+    expect(ok.status).toBe(3);
     expect(ok.stdout).toMatch(/secondary took over \(primary fenced\)/);
+    expect(ok.stdout).toMatch(
+      /why: the secondary heard nothing from the primary for 10 s .*: the primary was down \(injected outage/,
+    );
   }, 60_000);
 });
 

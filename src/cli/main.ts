@@ -1,0 +1,349 @@
+/**
+ * `colo`: the command line, as a function of its arguments and its outputs so that tests run it in-process
+ * (`bin/colo.ts` only wires it to the process). Every input error ends in one `colo: …` line per problem and
+ * exit code 1 — never a stack trace.
+ */
+import { readFileSync, statSync } from 'node:fs';
+import { Command, CommanderError, Option } from 'commander';
+import type { PolicyName } from '../engine/params.ts';
+import { BackendError } from '../runtime/localstack/aws.ts';
+import { type BackendFlags, chooseBackend, runLocalStackCommand } from './backend.ts';
+import { FAULT_EXAMPLE, FAULT_KEYS, FaultSpecError } from './fault-spec.ts';
+import { flagsToScenario, type RunFlags } from './flags.ts';
+import { RUN_OPTIONS } from './options.ts';
+import { EXIT, EXIT_CODES, exitCodeOf, verdictOf } from './outcome.ts';
+import { checkOutputPath, OutputError, writeOutput } from './output.ts';
+import { figuresOf, planWarnings, renderPlan } from './plan.ts';
+import { type PolicyReport, REPORT_VERSION, type RunReport, renderTable } from './report.ts';
+import { newReport, runPolicy } from './run-command.ts';
+import { fileLayer, resolveScenario, type Scenario, ScenarioError } from './scenario.ts';
+import { UNIT_HELP, UnitError } from './units.ts';
+import { WorkloadError, workloadHelp } from './workload.ts';
+
+/** Runs one policy of a scenario; `cancel` stops it if it can (a worker thread can, an in-process run cannot). */
+export type PolicyRunner = (
+  scenario: Scenario,
+  policy: PolicyName,
+  progress: (fraction: number) => void,
+) => { result: Promise<PolicyReport>; cancel: () => void };
+
+/** Runs a policy in this thread (tests; Ctrl-C is only seen between policies). */
+export const inProcessRunner: PolicyRunner = (scenario, policy, progress) => ({
+  result: new Promise((resolve, reject) => {
+    setImmediate(() => {
+      try {
+        resolve(runPolicy(scenario, policy, { progress: (_p, f) => progress(f) }));
+      } catch (e) {
+        reject(e);
+      }
+    });
+  }),
+  cancel: () => {},
+});
+
+/** Where the CLI writes and what it runs on. */
+export interface CliIo {
+  /** Standard output. */
+  stdout: (text: string) => void;
+  /** Standard error. */
+  stderr: (text: string) => void;
+  /** Whether stderr is a terminal (progress redraws one line). */
+  stderrIsTTY: boolean;
+  /** Wall clock, ms (for the ETA). */
+  now: () => number;
+  /** Registers a Ctrl-C handler; returns its removal. */
+  onInterrupt?: (handler: () => void) => () => void;
+  /** How policies run (default {@link inProcessRunner}). */
+  runner?: PolicyRunner;
+  /** Environment (for the LocalStack endpoint). */
+  env?: NodeJS.ProcessEnv;
+}
+
+/** The package version (`colo --version`). */
+export function version(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+      version?: string;
+    };
+    return pkg.version ?? 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** One progress line: policy, share of its simulated time, and — once it can be guessed — time left. */
+export function progressLine(p: {
+  policy: string;
+  index: number;
+  count: number;
+  fraction: number;
+  elapsedMs: number;
+  simulatedMs: number;
+}): string {
+  const overall = (p.index + p.fraction) / p.count;
+  const head = `[${p.policy}${p.count > 1 ? ` ${p.index + 1}/${p.count}` : ''}] ${(p.fraction * 100).toFixed(0)}% of ${(p.simulatedMs / 1000).toFixed(0)} s simulated`;
+  if (overall >= 1) return `${head}, done in ${(p.elapsedMs / 1000).toFixed(1)} s`;
+  if (overall < 0.1 || p.elapsedMs < 1000) return head;
+  const left = (p.elapsedMs * (1 - overall)) / overall / 1000;
+  return `${head}, about ${left < 60 ? `${Math.ceil(left)} s` : `${Math.ceil(left / 60)} min`} left`;
+}
+
+function readScenarioFile(path: string): unknown {
+  let text: string;
+  try {
+    const st = statSync(path);
+    if (st.isDirectory()) throw new ScenarioError(`--scenario: ${path} is a directory, not a scenario file`);
+    if (st.size > 1024 * 1024) throw new ScenarioError(`--scenario: ${path} is larger than 1 MiB`);
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    if (e instanceof ScenarioError) throw e;
+    const code = (e as NodeJS.ErrnoException).code;
+    const why =
+      code === 'ENOENT' ? 'does not exist' : code === 'EACCES' ? 'is not readable' : (e as Error).message;
+    throw new ScenarioError(`--scenario: ${path} ${why}`);
+  }
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (e) {
+    throw new ScenarioError(
+      `scenario file ${path} is not valid JSON: ${(e as Error).message.split('\n')[0]}`,
+    );
+  }
+}
+
+/** Help text after the options: units, workloads, faults, exit codes, examples. */
+function runHelpAfter(): string {
+  return [
+    '',
+    'Units (b/B decide bits or bytes; a bare number is refused, except 0):',
+    `  size      ${UNIT_HELP.size}`,
+    `  rate      ${UNIT_HELP.rate}`,
+    `  time      ${UNIT_HELP.duration}`,
+    '',
+    'Workloads (--workload kind[:key=value,...]; a kind alone takes these defaults; page keys take pages or',
+    'a size such as 16MiB, rate keys pages/s or a byte rate such as 40MiB/s):',
+    ...workloadHelp(),
+    '',
+    '--faults SPEC: comma-separated key=value; P is a per-message probability, 1% or 0.01; durations take',
+    "units; a range A-B whose A has no unit takes B's.",
+    ...Object.entries(FAULT_KEYS).map(([k, v]) => `  ${k.padEnd(13)} ${v}`),
+    '',
+    'Exit codes:',
+    ...EXIT_CODES.map(([code, what]) => `  ${String(code).padEnd(4)} ${what}`),
+    '',
+    'Examples:',
+    '  colo run --dry-run --bandwidth 150Mbit              derived figures and warnings, no run',
+    '  colo run --policy none,fixed,adaptive --guest 4GiB --bandwidth 10Gbit --payload modelled',
+    '  colo run --workload zipf:rate=20000,exponent=1.1 --checkpoint-delay 5s --threshold 32MiB',
+    '  colo run --scenario experiments/scenarios/buffered-io.json --json report.json',
+    '  colo run --policy fixed --json - | jq .runs[0].verdict  the report on stdout, the table on stderr',
+    `  colo run --policy fixed --duration 2m --faults ${FAULT_EXAMPLE}`,
+    '  colo run --backend localstack --stack ColoServerless --duration 30s',
+  ].join('\n');
+}
+
+/** Builds the `colo` program; `action` receives the parsed `run` options. */
+function program(io: CliIo, action: (opts: Record<string, unknown>) => Promise<void>): Command {
+  const root = new Command()
+    .name('colo')
+    .description('COLO VM replication with background migration of dirty RAM, emulated.')
+    .version(version(), '-V, --version', 'print the version')
+    .helpOption('-h, --help', 'show help')
+    .exitOverride()
+    .configureHelp({ helpWidth: 110 })
+    .configureOutput({
+      writeOut: io.stdout,
+      writeErr: io.stderr,
+      outputError: (text, write) => {
+        const one = text
+          .replace(/^error: /, '')
+          .replace(/\n\(Did you mean (.*)\?\)/, ' (did you mean $1?)')
+          .trim();
+        write(`colo: ${one}; see colo run --help\n`);
+      },
+    });
+  const run = root
+    .command('run')
+    .description('run a scenario once per policy on the same seed and compare them')
+    .helpOption('-h, --help', 'show help')
+    .configureHelp({ helpWidth: 110 });
+  for (const o of RUN_OPTIONS) {
+    const desc = o.default !== undefined ? `${o.help} (default: ${o.default})` : o.help;
+    run.addOption(new Option(`--${o.flag}${o.arg ? ` ${o.arg}` : ''}`, desc));
+  }
+  run.addHelpText('after', runHelpAfter()).action(action);
+  return root;
+}
+
+/** `colo run --help` as it prints (the README shows it; a test keeps the two equal). */
+export async function runHelpText(): Promise<string> {
+  let out = '';
+  await runCli(['run', '--help'], {
+    stdout: (t) => (out += t),
+    stderr: () => {},
+    stderrIsTTY: false,
+    now: () => 0,
+  });
+  return out;
+}
+
+/** Lines of a known input error, each to be printed as `colo: …`; undefined for anything else. */
+function inputErrorLines(e: unknown): string[] | undefined {
+  if (
+    e instanceof ScenarioError ||
+    e instanceof BackendError ||
+    e instanceof OutputError ||
+    e instanceof UnitError ||
+    e instanceof WorkloadError ||
+    e instanceof FaultSpecError
+  ) {
+    return e.message.split('\n').filter((l) => l.trim() !== '');
+  }
+  return undefined;
+}
+
+/**
+ * Runs `colo` with `argv` (the arguments after the program name) and returns the exit code (see
+ * {@link EXIT}). Writes only through `io`.
+ */
+export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
+  let code: number = EXIT.ok;
+  const say = (line: string) => io.stderr(`${line}\n`);
+  const prog = program(io, async (raw) => {
+    code = await runCommand(raw as RunFlags & BackendFlags & RunSwitches, io);
+  });
+  try {
+    await prog.parseAsync(['node', 'colo', ...argv]);
+  } catch (e) {
+    if (e instanceof CommanderError) return e.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    const lines = inputErrorLines(e);
+    if (lines) {
+      for (const l of lines) say(`colo: ${l}`);
+      return EXIT.usage;
+    }
+    say(`colo: internal error: ${e instanceof Error ? e.message : String(e)} (COLO_DEBUG=1 shows the stack)`);
+    if (io.env?.COLO_DEBUG === '1' && e instanceof Error && e.stack) say(e.stack);
+    return EXIT.internal;
+  }
+  return code;
+}
+
+/** Switches and output options of `colo run`. */
+interface RunSwitches {
+  json?: string;
+  quiet?: boolean;
+  dryRun?: boolean;
+}
+
+async function runCommand(opts: RunFlags & BackendFlags & RunSwitches, io: CliIo): Promise<number> {
+  const backend = chooseBackend(opts);
+  if (opts.endpoint !== undefined && !/^https?:\/\/[^\s/]+/.test(opts.endpoint)) {
+    throw new ScenarioError(
+      `--endpoint: "${opts.endpoint}" is not an http(s) URL, e.g. http://127.0.0.1:4566`,
+    );
+  }
+  if (opts.json !== undefined) checkOutputPath('--json', opts.json);
+  const warn = (w: string) => io.stderr(`colo: warning: ${w}\n`);
+  if (backend === 'localstack') {
+    if (opts.dryRun)
+      throw new ScenarioError(
+        '--dry-run is for the embedded backend (a deployed stack has its own parameters)',
+      );
+    const say = opts.quiet ? undefined : (line: string) => io.stderr(`${line}\n`);
+    const report = await runLocalStackCommand(opts, say);
+    for (const r of report.runs) r.verdict = verdictOf(r);
+    return finish(report, opts, io);
+  }
+  const file = opts.scenario ? fileLayer(opts.scenario, readScenarioFile(opts.scenario)) : undefined;
+  const scenario = resolveScenario(file, flagsToScenario(opts));
+  const figures = figuresOf(scenario);
+  const warnings = planWarnings(scenario, figures);
+  if (opts.dryRun) {
+    const text = `${renderPlan(scenario, figures, warnings)}\n`;
+    if (opts.json === '-') {
+      io.stdout(
+        `${JSON.stringify({ version: REPORT_VERSION, dryRun: true, scenario, figures, warnings }, null, 2)}\n`,
+      );
+      io.stderr(text);
+    } else {
+      io.stdout(text);
+      if (opts.json !== undefined) {
+        writeOutput(
+          '--json',
+          opts.json,
+          `${JSON.stringify({ version: REPORT_VERSION, dryRun: true, scenario, figures, warnings }, null, 2)}\n`,
+        );
+      }
+    }
+    return EXIT.ok;
+  }
+  for (const w of warnings) warn(w);
+
+  const runner = io.runner ?? inProcessRunner;
+  const runs: PolicyReport[] = [];
+  let interrupted = false;
+  let current: { cancel: () => void } | undefined;
+  const off = io.onInterrupt?.(() => {
+    interrupted = true;
+    current?.cancel();
+  });
+  const start = io.now();
+  let lastStep = -1;
+  try {
+    for (const [index, policy] of scenario.policies.entries()) {
+      if (interrupted) break;
+      const progress = (fraction: number) => {
+        if (opts.quiet) return;
+        // On a terminal redraw one line; in logs print every quarter.
+        const step = io.stderrIsTTY ? Math.floor(fraction * 20) : Math.floor(fraction * 4);
+        if (step === lastStep && fraction < 1) return;
+        lastStep = fraction >= 1 ? -1 : step;
+        const line = progressLine({
+          policy,
+          index,
+          count: scenario.policies.length,
+          fraction,
+          elapsedMs: io.now() - start,
+          simulatedMs: scenario.durationMs,
+        });
+        io.stderr(io.stderrIsTTY ? `\r${line}\x1b[K${fraction >= 1 ? '\n' : ''}` : `${line}\n`);
+      };
+      const job = runner(scenario, policy, progress);
+      current = job;
+      try {
+        runs.push(await job.result);
+      } catch (e) {
+        if (interrupted) break;
+        throw e;
+      }
+    }
+  } finally {
+    off?.();
+  }
+  const report = newReport(scenario, runs, warnings);
+  if (interrupted) {
+    if (io.stderrIsTTY && !opts.quiet) io.stderr('\n');
+    const notRun = scenario.policies.slice(runs.length);
+    report.interrupted = { notRun };
+    io.stderr(
+      `colo: interrupted: ${runs.length ? `finished ${runs.map((r) => r.policy).join(', ')}` : 'no policy finished'}; ` +
+        `not run: ${notRun.join(', ')}\n`,
+    );
+  }
+  const code = finish(report, opts, io);
+  return interrupted ? EXIT.interrupted : code;
+}
+
+/** Prints the table and the run warnings, writes the JSON report; returns the exit code of the runs. */
+function finish(report: RunReport, opts: RunSwitches, io: CliIo): number {
+  const table = report.runs.length ? `${renderTable(report)}\n` : '';
+  const toStdout = opts.json === '-';
+  if (toStdout) io.stdout(`${JSON.stringify(report, null, 2)}\n`);
+  if (table) (toStdout ? io.stderr : io.stdout)(table);
+  for (const r of report.runs) for (const w of r.warnings ?? []) io.stderr(`colo: warning: ${w}\n`);
+  if (opts.json !== undefined && !toStdout) {
+    writeOutput('--json', opts.json, `${JSON.stringify(report, null, 2)}\n`);
+    if (!opts.quiet) io.stderr(`report written to ${opts.json}\n`);
+  }
+  return exitCodeOf(report.runs);
+}

@@ -1,0 +1,455 @@
+/**
+ * Bad inputs, each with the one line it must produce and its exit code — flags, scenario files, output
+ * paths, the stack's CDK context and the functions' environment. None may print a stack trace, and none
+ * may run anything (stdout stays empty).
+ */
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { paramsFromEnv } from '../../../lambda/handlers/lib/params.ts';
+import { ContextValidationError, DEFAULT_PARAMETERS, validateParameters } from '../../../lib/parameters.ts';
+import { STACK_ENV } from '../handlers/stack-env.ts';
+import { cli } from './run-cli.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'colo-bad-input-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** A scenario file with `content` (a string is written as it is). */
+function scenarioFile(name: string, content: unknown): string {
+  const path = join(dir, name);
+  writeFileSync(path, typeof content === 'string' ? content : JSON.stringify(content));
+  return path;
+}
+const subdir = join(dir, 'a-directory');
+mkdirSync(subdir);
+
+/** [what, arguments, the one line (a pattern; `colo: ` is implied), exit code]. */
+const FLAG_CASES: [string, string[], RegExp, number][] = [
+  [
+    'size without B',
+    ['run', '--guest', '1G'],
+    /^--guest: "1G" is ambiguous: say 1GiB \(2\^30 bytes\) or 1GB \(10\^9 bytes\)$/,
+    1,
+  ],
+  ['size in bits', ['run', '--guest', '1Mb'], /^--guest: "1Mb" is in bits .*did you mean 1MB or 1MiB\?$/, 1],
+  [
+    'size in bits, lower case',
+    ['run', '--threshold', '64mib'],
+    /^--threshold: "64mib" is in bits .*did you mean 64MiB\?$/,
+    1,
+  ],
+  [
+    'decimal guest',
+    ['run', '--guest', '1GB'],
+    /^--guest: 1000000000 bytes is not a whole number of 4 KiB pages \(decimal MB and GB are not: use MiB, GiB\)$/,
+    1,
+  ],
+  ['guest below a page', ['run', '--guest', '2KiB'], /^--guest: must be at least 4KiB$/, 1],
+  [
+    'bare size',
+    ['run', '--threshold', '100'],
+    /^--threshold: "100" has no unit: did you mean 100B \(bytes\), 100KiB or 100MiB\?$/,
+    1,
+  ],
+  [
+    'bare duration',
+    ['run', '--duration', '100'],
+    /^--duration: "100" has no unit: did you mean 100s or 100ms\?$/,
+    1,
+  ],
+  ['zero duration', ['run', '--duration', '0s'], /^--duration: must be above 0ms$/, 1],
+  [
+    'upper-case time unit',
+    ['run', '--checkpoint-delay', '10S'],
+    /^--checkpoint-delay: "10S": duration units are lower-case: did you mean 10s\?$/,
+    1,
+  ],
+  [
+    'days',
+    ['run', '--duration', '1d'],
+    /^--duration: "1d": unknown duration unit "d": use us, ms, s, m \(or min\), h \(1d = 24h\)$/,
+    1,
+  ],
+  [
+    'negative duration',
+    ['run', '--duration', '-5s'],
+    /^--duration: "-5s" is negative: a duration must be 0 or more$/,
+    1,
+  ],
+  ['zero apply timeout', ['run', '--apply-timeout', '0'], /^--apply-timeout: must be at least 1ms$/, 1],
+  [
+    'rate without b/B',
+    ['run', '--bandwidth', '10G'],
+    /^--bandwidth: "10G" is ambiguous: say 10Gbit\/s \(bits\) or 10GB\/s \(bytes\)$/,
+    1,
+  ],
+  [
+    'size as a rate',
+    ['run', '--bandwidth', '100MiB'],
+    /^--bandwidth: "100MiB" is a size, not a rate: did you mean 100MiB\/s \(bytes\) or 100Mibit\/s\?$/,
+    1,
+  ],
+  ['zero rate', ['run', '--bandwidth', '0'], /^--bandwidth: must be above 0$/, 1],
+  [
+    'words as a rate',
+    ['run', '--bandwidth', 'fast'],
+    /^--bandwidth: "fast" is not a rate: expected a number with a unit, e.g. 10Gbit$/,
+    1,
+  ],
+  ['latency too long', ['run', '--latency', '2m'], /^--latency: must be at most 1m$/, 1],
+  ['fractional seed', ['run', '--seed', '1.5'], /^--seed: "1.5" is not a whole number$/, 1],
+  ['negative seed', ['run', '--seed', '-1'], /^--seed: "-1" is negative$/, 1],
+  ['huge seed', ['run', '--seed', '99999999999'], /^--seed: must be at most 4294967295$/, 1],
+  [
+    'misspelt policy',
+    ['run', '--policy', 'none,fixd'],
+    /^--policy: unknown policy "fixd" \(did you mean fixed\?\): use none, fixed, adaptive$/,
+    1,
+  ],
+  [
+    'empty policy',
+    ['run', '--policy', 'none,,fixed'],
+    /^--policy: "none,,fixed" has an empty name: use e.g. none,fixed$/,
+    1,
+  ],
+  ['policy twice', ['run', '--policy', 'fixed,fixed'], /^--policy: names a policy twice$/, 1],
+  [
+    'misspelt workload',
+    ['run', '--workload', 'uniformm'],
+    /^--workload: unknown workload kind "uniformm" \(did you mean uniform\?\): use idle, uniform, hotcold, zipf, sequential, buffered-io$/,
+    1,
+  ],
+  [
+    'key of another kind',
+    ['run', '--workload', 'hotcold:rate=5'],
+    /^--workload: hotcold has no key "rate": its keys are hotPages \(pages\), hotRate \(pages\/s\), coldRate \(pages\/s\)$/,
+    1,
+  ],
+  [
+    'workload out of range',
+    ['run', '--workload', 'zipf:exponent=0'],
+    /^--workload exponent: must be above 0$/,
+    1,
+  ],
+  [
+    'part of a page',
+    ['run', '--workload', 'hotcold:hotPages=6KiB'],
+    /^--workload: hotPages: "6KiB" is not a whole number of 4 KiB pages \(hotPages takes pages, or a size such as 16MiB\)$/,
+    1,
+  ],
+  [
+    'workload key without value',
+    ['run', '--workload', 'hotcold:hotPages'],
+    /^--workload: "hotPages" should be key=value; hotcold: its keys are /,
+    1,
+  ],
+  [
+    'secondary mode',
+    ['run', '--secondary', 'active'],
+    /^--secondary: "active" is not a mode: use passive, or running\[\/workload\]$/,
+    1,
+  ],
+  [
+    'passive with a workload',
+    ['run', '--secondary', 'passive/uniform'],
+    /^--secondary: a passive secondary runs no workload: use running\/<workload>$/,
+    1,
+  ],
+  [
+    'payload mode',
+    ['run', '--payload', 'real'],
+    /^--payload: "real" is not one of materialised, modelled$/,
+    1,
+  ],
+  [
+    'probability above 100%',
+    ['run', '--faults', 'lose=150%'],
+    /^--faults: lose: "150%" is not a probability: it must be between 0% and 100%/,
+    1,
+  ],
+  ['unknown fault key', ['run', '--faults', 'boom=1'], /^--faults: unknown key "boom": use lose, /, 1],
+  [
+    'bare fault duration',
+    ['run', '--faults', 'redelivery=100'],
+    /^--faults: redelivery: "100" is not a duration: "100" has no unit: did you mean 100s or 100ms\?/,
+    1,
+  ],
+  [
+    'heartbeat timeout under the interval',
+    ['run', '--heartbeat-timeout', '1s'],
+    /^--heartbeat-timeout: the heartbeat timeout \(1s\) must exceed the heartbeat interval \(1s\), or be 0 to never fail over on silence$/,
+    1,
+  ],
+  [
+    'page shares above 1',
+    ['run', '--zero-pages', '60%', '--compressible-pages', '50%'],
+    /^--compressible-pages: zeroPages \+ compressiblePages must be at most 1$/,
+    1,
+  ],
+  ['rate in words', ['run', '--miscompare-rate', 'lots'], /^--miscompare-rate: "lots" is not a number$/, 1],
+  [
+    'misspelt flag',
+    ['run', '--gust', '1GiB'],
+    /^unknown option '--gust' \(did you mean --guest\?\); see colo run --help$/,
+    1,
+  ],
+  [
+    'flag without value',
+    ['run', '--guest'],
+    /^option '--guest <size>' argument missing; see colo run --help$/,
+    1,
+  ],
+  [
+    'stray argument',
+    ['run', 'extra'],
+    /^too many arguments for 'run'\. Expected 0 arguments but got 1\.; see colo run --help$/,
+    1,
+  ],
+  ['misspelt command', ['rn'], /^unknown command 'rn' \(did you mean run\?\); see colo run --help$/, 1],
+  [
+    'unknown backend',
+    ['run', '--backend', 'aws'],
+    /^--backend must be one of embedded, localstack, got "aws"$/,
+    1,
+  ],
+  ['LocalStack flag alone', ['run', '--stack', 'X'], /^--stack needs --backend localstack$/, 1],
+  [
+    'scenario flag on LocalStack',
+    ['run', '--backend', 'localstack', '--guest', '1GiB'],
+    /^--guest cannot be used with --backend localstack: /,
+    1,
+  ],
+  [
+    'dry run on LocalStack',
+    ['run', '--backend', 'localstack', '--dry-run'],
+    /^--dry-run is for the embedded backend/,
+    1,
+  ],
+  [
+    'endpoint without scheme',
+    ['run', '--backend', 'localstack', '--endpoint', 'localhost:4566'],
+    /^--endpoint: "localhost:4566" is not an http\(s\) URL, e\.g\. http:\/\/127\.0\.0\.1:4566$/,
+    1,
+  ],
+  [
+    'report into a missing directory',
+    ['run', '--json', join(dir, 'no-such-dir', 'r.json')],
+    /^--json: cannot write .*r\.json: directory .*no-such-dir does not exist$/,
+    1,
+  ],
+  [
+    'report onto a directory',
+    ['run', '--json', subdir],
+    /^--json: .*a-directory is a directory; name a file in it$/,
+    1,
+  ],
+  ['empty report path', ['run', '--json', ''], /^--json: the path is empty \(use - for stdout\)$/, 1],
+  [
+    'missing scenario file',
+    ['run', '--scenario', join(dir, 'missing.json')],
+    /^--scenario: .*missing\.json does not exist$/,
+    1,
+  ],
+  [
+    'scenario is a directory',
+    ['run', '--scenario', subdir],
+    /^--scenario: .*a-directory is a directory, not a scenario file$/,
+    1,
+  ],
+];
+
+/** [what, file content, the one line (after `colo: scenario file PATH`), exit code]. */
+const FILE_CASES: [string, unknown, RegExp, number][] = [
+  ['not JSON', '{ "guest": ', /^ is not valid JSON: /, 1],
+  ['not an object', [1, 2], /^: must be a JSON object, e\.g\. \{ "guest": "1GiB" \}$/, 1],
+  ['misspelt key', { gest: '1GiB' }, /^: unknown key "gest" \(did you mean guest\?\)$/, 1],
+  [
+    'wrong type',
+    { guest: true },
+    /^: guest: expected a number \(bytes\) or a string with a unit, e\.g\. "64MiB"$/,
+    1,
+  ],
+  [
+    'unknown unit',
+    { guest: '1 gigabyte' },
+    /^: guest: "1 gigabyte": unknown size unit "gigabyte": use B, KiB, /,
+    1,
+  ],
+  [
+    'bare number in a string',
+    { duration: '100' },
+    /^: duration: "100" has no unit: did you mean 100s or 100ms\?$/,
+    1,
+  ],
+  ['seed as a string', { seed: '42' }, /^: seed: expected a whole number$/, 1],
+  [
+    'workload value in words',
+    { workload: { kind: 'hotcold', hotRate: 'fast' } },
+    /^: workload: hotRate: "fast" is not a rate: /,
+    1,
+  ],
+  [
+    'workload kind unknown',
+    { workload: { kind: 'warp' } },
+    /^: workload: unknown workload kind "warp": use idle, /,
+    1,
+  ],
+  ['no policies', { policies: [] }, /^: policies: name at least one policy$/, 1],
+  [
+    'fault of the wrong type',
+    { faults: { lose: true } },
+    /^: faults: lose: expected a string or a number/,
+    1,
+  ],
+  ['negative latency', { latency: -1 }, /^: latency: must be at least 0ms$/, 1],
+];
+
+function expectOneLine(r: { code: number; out: string; err: string }, line: RegExp, code: number): void {
+  expect(r.err).not.toMatch(/\n\s+at /);
+  expect(r.err).not.toMatch(/Error:/);
+  expect(r.out).toBe('');
+  const lines = r.err.split('\n').filter((l) => l !== '');
+  expect(lines, r.err).toHaveLength(1);
+  expect(lines[0]?.startsWith('colo: '), r.err).toBe(true);
+  expect(lines[0]?.slice('colo: '.length)).toMatch(line);
+  expect(r.code).toBe(code);
+}
+
+describe('bad flags: one line, exit code 1, nothing run', () => {
+  it.each(FLAG_CASES)('%s', async (_what, argv, line, code) => {
+    expectOneLine(await cli(argv), line, code);
+  });
+});
+
+describe('bad scenario files: one line naming the file and the key', () => {
+  it.each(FILE_CASES)('%s', async (what, content, line, code) => {
+    const path = scenarioFile(`${what.replaceAll(' ', '-')}.json`, content);
+    const r = await cli(['run', '--scenario', path]);
+    const prefix = `scenario file ${path}`;
+    expect(r.err.startsWith(`colo: ${prefix}`), r.err).toBe(true);
+    expectOneLine({ ...r, err: r.err.replace(prefix, '') }, line, code);
+  });
+
+  it('several problems: one line each, flags named as flags', async () => {
+    const path = scenarioFile('several.json', { guest: '1G', extra: 1 });
+    // A flag that cannot be read stops before the scenario is checked.
+    const r = await cli(['run', '--scenario', path, '--threshold', '1Mb']);
+    expect(r.err).toMatch(/^colo: --threshold: "1Mb" is in bits[^\n]*\n$/);
+    // Flags that read but are out of range are checked with the file: every problem, one line each.
+    const r2 = await cli(['run', '--scenario', path, '--duration', '0s']);
+    const lines = r2.err.trim().split('\n');
+    expect(lines).toHaveLength(3);
+    expect(lines).toContain(`colo: scenario file ${path}: unknown key "extra"`);
+    expect(lines).toContain(
+      `colo: scenario file ${path}: guest: "1G" is ambiguous: say 1GiB (2^30 bytes) or 1GB (10^9 bytes)`,
+    );
+    expect(lines).toContain('colo: --duration: must be above 0ms');
+    expect(r2.out).toBe('');
+    expect(r2.code).toBe(1);
+  });
+});
+
+/** [what, context key, value, the message]. The CDK app fails synthesis with it (`cdk synth` exits 1). */
+const CONTEXT_CASES: [string, string, unknown, RegExp][] = [
+  [
+    'checkpoint delay in words',
+    'checkpointDelayMs',
+    'abc',
+    /^context "checkpointDelayMs" must be an integer in \[1000, 3600000\] ms, got "abc"$/,
+  ],
+  [
+    'unknown workload kind',
+    'workload',
+    'uniformm',
+    /^context "workload" must be one of .* \(.*unknown workload kind "uniformm" \(did you mean uniform\?\)/,
+  ],
+  [
+    'workload out of range',
+    'workload',
+    'zipf:exponent=0',
+    /^context "workload" must be .*exponent: must be above 0/,
+  ],
+  ['unknown policy', 'policy', 'fast', /^context "policy" must be one of none, fixed, adaptive, got "fast"$/],
+  [
+    'guest not whole pages',
+    'guestBytes',
+    1000,
+    /^context "guestBytes" must be an integer in \[4096, 1099511627776\] bytes, got 1000$/,
+  ],
+  [
+    'heartbeat timeout too short',
+    'heartbeatTimeoutMs',
+    500,
+    /^context "heartbeatTimeoutMs" must be 0 or greater than heartbeatIntervalMs \(1000\) ms, got 500$/,
+  ],
+  ['vm id with capitals', 'vmId', 'VM_0', /^context "vmId" must be a string matching /],
+];
+
+describe('bad CDK context: one line naming the key, the range and the value', () => {
+  it.each(CONTEXT_CASES)('%s', (_what, key, value, message) => {
+    const run = () => validateParameters({ ...DEFAULT_PARAMETERS, [key]: value });
+    expect(run).toThrow(ContextValidationError);
+    try {
+      run();
+    } catch (e) {
+      expect((e as Error).message).not.toMatch(/\n/);
+      expect((e as Error).message).toMatch(message);
+    }
+  });
+});
+
+/** [what, variable, value (undefined: unset), the message]. The function fails its invocation with it. */
+const ENV_CASES: [string, string, string | undefined, RegExp][] = [
+  [
+    'unknown policy',
+    'POLICY',
+    'fast',
+    /^environment variable POLICY must be one of none, fixed, adaptive, got fast$/,
+  ],
+  [
+    'guest not whole pages',
+    'GUEST_BYTES',
+    '1000',
+    /^environment variable GUEST_BYTES must be a positive multiple of 4096, got 1000$/,
+  ],
+  [
+    'unknown workload',
+    'WORKLOAD',
+    'warp',
+    /^environment variable WORKLOAD="warp" is invalid: unknown workload kind "warp"/,
+  ],
+  [
+    'negative delay',
+    'CHECKPOINT_DELAY_MS',
+    '-1',
+    /^environment variable CHECKPOINT_DELAY_MS must be a non-negative integer, got -1$/,
+  ],
+  [
+    'function memory in words',
+    'AWS_LAMBDA_FUNCTION_MEMORY_SIZE',
+    'abc',
+    /^environment variable AWS_LAMBDA_FUNCTION_MEMORY_SIZE must be a positive integer \(MB\), got abc$/,
+  ],
+  ['vm id unset', 'VM_ID', undefined, /^environment variable VM_ID is not set$/],
+];
+
+describe('bad function environment: one line naming the variable', () => {
+  it.each(ENV_CASES)('%s', (_what, name, value, message) => {
+    const env: Record<string, string | undefined> = { ...STACK_ENV, [name]: value };
+    if (value === undefined) delete env[name];
+    const run = () => paramsFromEnv(env);
+    expect(run).toThrow(message);
+    try {
+      run();
+    } catch (e) {
+      expect((e as Error).message).not.toMatch(/\n/);
+    }
+  });
+});
+
+it('the table holds at least 30 bad inputs', () => {
+  expect(
+    FLAG_CASES.length + FILE_CASES.length + CONTEXT_CASES.length + ENV_CASES.length,
+  ).toBeGreaterThanOrEqual(30);
+});
