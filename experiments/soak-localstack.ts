@@ -105,7 +105,7 @@ async function deploy(): Promise<void> {
     });
   } catch (e) {
     const x = e as { stdout?: string; stderr?: string; message?: string };
-    die(
+    throw new Error(
       `deploying ${stackName} failed: ${x.message}\n${`${x.stdout ?? ''}${x.stderr ?? ''}`.split('\n').slice(-30).join('\n')}`,
     );
   } finally {
@@ -123,8 +123,8 @@ async function main(): Promise<number> {
     const x = e as { stdout?: string; stderr?: string; message?: string };
     die(`LocalStack did not start: ${x.message}\n${(x.stderr ?? '').split('\n').slice(-20).join('\n')}`);
   }
-  await deploy();
   try {
+    await deploy();
     const outputs = readOutputsFile(outputsFile, stackName);
     const params = await deployedParams(clients, outputs);
     const state = new S3StateStore({ bucket: outputs.bucketName, client: clients.s3 });
@@ -139,7 +139,7 @@ async function main(): Promise<number> {
     for (;;) {
       const s = await readSecondaryDocument(state, params).catch(() => undefined);
       if (s && s.state.committedEpoch >= 1) break;
-      if (Date.now() - t0 > 300_000) die('no checkpoint committed within 5 minutes of the start');
+      if (Date.now() - t0 > 300_000) throw new Error('no checkpoint committed within 5 minutes of the start');
       await new Promise((r) => setTimeout(r, 1000));
     }
     const result = await runLocalStackSoak(
@@ -161,7 +161,8 @@ async function main(): Promise<number> {
       const doc = readFileSync(DOC, 'utf8');
       const a = doc.indexOf(BEGIN);
       const b = doc.indexOf(END);
-      if (a < 0 || b < a) die(`docs/reliability.md has no soak-localstack markers (${BEGIN} … ${END})`);
+      if (a < 0 || b < a)
+        throw new Error(`docs/reliability.md has no soak-localstack markers (${BEGIN} … ${END})`);
       writeFileSync(DOC, `${doc.slice(0, a + BEGIN.length)}\n${markdown}\n${doc.slice(b)}`);
       say('soak:localstack: figures written to docs/reliability.md');
     }
@@ -190,5 +191,5 @@ main().then(
   (code) => {
     process.exitCode = code;
   },
-  (e) => die(e instanceof Error ? (e.stack ?? e.message) : String(e)),
+  (e) => die(e instanceof Error ? e.message : String(e)),
 );

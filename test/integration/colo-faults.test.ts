@@ -291,7 +291,7 @@ describe('faults on LocalStack with the default parameters', () => {
     console.log('[colo-faults] failed checkpoint chunk upload', measured.checkpointChunk);
   });
 
-  it('secondary-apply dies after the device state arrived (before saving the commit): redelivered, committed once', async () => {
+  it('secondary-apply fails (throws) after the device state arrived, before saving the commit: redelivered, committed once', async () => {
     await expectReplicating('before');
     const fromEpoch = (await lastCommittedEpoch()) + 1;
     const t0 = await arm({ crash: { point: 'secondary-save-after-device-state', mode: 'throw', count: 1 } });
@@ -435,7 +435,7 @@ describe('faults on LocalStack with the default parameters', () => {
       windowEndToNextCommitMs: (later[0]?.at ?? 0) - until,
       testMs: since(start),
     };
-    console.log('[colo-faults] secondary crash/restart', measured.secondaryDown);
+    console.log('[colo-faults] secondary down and back', measured.secondaryDown);
   });
 
   it('the short LocalStack soak: 90 s of faults drawn at random, one after another, each survived', async () => {

@@ -1,8 +1,9 @@
 /**
- * The fault model shared by the runtimes: what can go wrong with a message, an object, a node, and how the
+ * The embedded runtime's fault model: what can go wrong with a message, an object, a node, and how the
  * runtime (SQS, S3, Lambda) turns it into something the engine sees. The embedded runtime draws every fault
- * from a seed, so a faulty run is as reproducible as a clean one; the cloud runtime's tests inject the same
- * kinds through wrapped ports (test/unit/cloud) and on LocalStack (test/integration).
+ * from a seed, so a faulty run is as reproducible as a clean one. The cloud runtime's tests inject the same
+ * kinds with their own injectors — wrapped ports (test/unit/cloud/crash-sim.ts) and, on LocalStack, the
+ * fault hook (lambda/handlers/lib/test-hooks.ts); docs/reliability.md maps one vocabulary onto the other.
  *
  * How each fault reaches the engine, as on SQS FIFO + S3 + Lambda:
  * - **lost delivery** (the consumer reported the record failed: a fetch or a store call kept failing): the

@@ -71,8 +71,9 @@ export const SOAK_FAULT_TEXT: Readonly<Record<SoakFault, string>> = {
   'background-put': 'a background delta object cannot be stored (4 failed puts → its round is retired)',
   'checkpoint-put': 'the next two uploads of a checkpoint chunk fail',
   'fetch-fail': 'the next two delta fetches of the secondary fail',
-  'crash-before-commit-save': 'secondary-apply dies after the device state arrived, before saving the commit',
-  'crash-before-commit-reply': 'secondary-apply dies after saving the commit, before its replies are sent',
+  'crash-before-commit-save':
+    'secondary-apply fails (throws) after the device state arrived, before saving the commit',
+  'crash-before-commit-reply': 'secondary-apply fails (throws) after saving the commit, before replying',
   duplicate: 'an exact copy of a delivered P → S message is sent again',
   'secondary-down': 'secondary-apply down for 1.5 s (every batch fails), then back',
   'primary-pause': 'every primary function frozen for 2.5 s (< the 10 s heartbeat timeout)',
@@ -283,7 +284,19 @@ export async function runLocalStackSoak(target: SoakTarget, options: SoakOptions
       case 'background-put': {
         armedAt = await faults.arm({ failObjects: { 'background-ram': 1 } });
         const x = await until(FIRE_WAIT_MS, () => firedAll('put-object:background-ram', 4));
-        if (x) fired = spanOf(x, `${x[0]?.detail} retired after ${x.length} failed puts`);
+        if (!x) break;
+        // Stay armed until the primary has retired the object's sequence number: the four failed puts may
+        // be spread over concurrent performers of the same outbox, one of which is still retrying.
+        const key = x[0]?.detail ?? '';
+        const [, epoch, seq] = /\/(\d+)\/(\d+)-background-ram$/.exec(key) ?? [];
+        const retired = await until(FIRE_WAIT_MS, async () =>
+          (await primaryLog.poll()).find(
+            (r) => r.type === 'send-retired' && r.data.epoch === Number(epoch) && r.data.seq === Number(seq),
+          ),
+        );
+        const all = await faults.fired('put-object:background-ram');
+        fired = spanOf(all, `${key} ${retired ? 'retired' : 'NOT retired'} after ${all.length} failed puts`);
+        if (!retired) problems.push(`background-put: ${key} failed ${all.length} puts but was never retired`);
         break;
       }
       case 'checkpoint-put': {
@@ -409,6 +422,7 @@ export async function runLocalStackSoak(target: SoakTarget, options: SoakOptions
     const d = digests.get(k.epoch);
     if (d === k.digest) commitsVerified++;
     else if (d !== undefined) problems.push(`epoch ${k.epoch} committed ${k.digest}, checkpoint was ${d}`);
+    else problems.push(`epoch ${k.epoch} committed, but the primary never logged its checkpoint`);
   }
   const epochs = all.map((k) => k.epoch);
   if (new Set(epochs).size !== epochs.length) problems.push(`an epoch committed twice: ${epochs.join(',')}`);
@@ -442,6 +456,9 @@ export async function runLocalStackSoak(target: SoakTarget, options: SoakOptions
   if (deadLettered.p2s + deadLettered.s2p > 0)
     problems.push(`dead-lettered: ${deadLettered.p2s} P → S, ${deadLettered.s2p} S → P`);
   for (const r of runs) if (r.outcome === 'lost') problems.push(`${r.fault} was not survived: ${r.detail}`);
+  // A fault that never fired tested nothing: a broken hook must not pass as a clean soak.
+  for (const r of runs) if (r.outcome === 'not-fired') problems.push(`${r.fault} never fired: ${r.detail}`);
+  if (runs.length === 0) problems.push('no fault was injected');
   if (unexpectedFailover) problems.push(`replication ended during the fault phase: ${unexpectedFailover}`);
   const { progress: _p, sleep: _s, ...kept } = options;
   return {
