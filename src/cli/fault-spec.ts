@@ -148,6 +148,7 @@ function apply(model: FaultModel, key: string, value: string): void {
       model.outages = [...(model.outages ?? []), parseOutage(value)];
       return;
     case 'window': {
+      if (value.trim() === '-') fail(key, value, 'names neither end: give FROM-UNTIL, FROM- or -UNTIL');
       const [from, until] = parseRange(key, value, true);
       if (from > 0) model.from = from;
       if (Number.isFinite(until)) model.until = until;
@@ -201,6 +202,7 @@ const DURATION_KEYS = new Set(['visibility', 'redelivery', 'claim']);
 export function faultModelFromObject(o: Record<string, unknown>): FaultModel {
   const model: FaultModel = {};
   for (const [key, value] of Object.entries(o)) {
+    if (!(key in FAULT_KEYS)) throw new FaultSpecError(`unknown key "${key}": use ${ALLOWED}`);
     const values = key === 'outage' && Array.isArray(value) ? value : [value];
     for (const v of values) {
       if (typeof v !== 'string' && typeof v !== 'number') {

@@ -169,6 +169,7 @@ const FLAG_CASES: [string, string[], RegExp, number][] = [
     1,
   ],
   ['unknown fault key', ['run', '--faults', 'boom=1'], /^--faults: unknown key "boom": use lose, /, 1],
+  ['empty fault window', ['run', '--faults', 'window=-'], /^--faults: window: "-" names neither end/, 1],
   [
     'bare fault duration',
     ['run', '--faults', 'redelivery=100'],
@@ -303,6 +304,12 @@ const FILE_CASES: [string, unknown, RegExp, number][] = [
     1,
   ],
   ['negative latency', { latency: -1 }, /^: latency: must be at least 0ms$/, 1],
+  [
+    'unknown fault key (a model field name)',
+    { faults: { delayMs: [0, 100] } },
+    /^: faults: unknown key "delayMs": use lose, /,
+    1,
+  ],
 ];
 
 function expectOneLine(r: { code: number; out: string; err: string }, line: RegExp, code: number): void {
