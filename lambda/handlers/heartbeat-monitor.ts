@@ -42,6 +42,24 @@ export interface FailoverResponse {
 
 const failoverSchema = z.strictObject({ source: z.literal('colo.failover'), vmId: z.string().min(1) });
 
+/**
+ * Validates a direct failover request for VM `vmId` (the decoder of the handler's non-SQS events).
+ *
+ * @throws InvalidEventError when `event` is not a failover request, or names another VM.
+ */
+export function parseFailoverRequest(event: unknown, vmId: string): FailoverRequest {
+  const request = failoverSchema.safeParse(event);
+  if (!request.success) {
+    throw new InvalidEventError(
+      'expected an SQS event of heartbeat ticks or {"source":"colo.failover","vmId":…}',
+    );
+  }
+  if (request.data.vmId !== vmId) {
+    throw new InvalidEventError(`failover requested for VM ${request.data.vmId}; this is VM ${vmId}`);
+  }
+  return request.data;
+}
+
 /** The handler over explicit dependencies. */
 export function createHeartbeatMonitorHandler(
   deps: TickConsumerDeps,
@@ -59,18 +77,8 @@ export function createHeartbeatMonitorHandler(
         await recordFailover(deps, result.document);
       });
     }
-    const request = failoverSchema.safeParse(event);
-    if (!request.success) {
-      throw new InvalidEventError(
-        'expected an SQS event of heartbeat ticks or {"source":"colo.failover","vmId":…}',
-      );
-    }
-    if (request.data.vmId !== deps.params.vmId) {
-      throw new InvalidEventError(
-        `failover requested for VM ${request.data.vmId}; this is VM ${deps.params.vmId}`,
-      );
-    }
-    deps.obs.logger.warn('failover requested', { vmId: request.data.vmId });
+    const request = parseFailoverRequest(event, deps.params.vmId);
+    deps.obs.logger.warn('failover requested', { vmId: request.vmId });
     let result: Awaited<ReturnType<typeof invoke>>;
     try {
       result = await invoke([{ type: 'failover' }]);

@@ -85,6 +85,31 @@ export function virtualClockAllowed(env: Env = process.env): boolean {
 }
 
 /**
+ * Validates a virtual-clock event for `node` of VM `vmId` (the decoder of {@link virtualClockStep}).
+ *
+ * @throws VirtualClockRefusedError when malformed, for another VM, or an input the node does not take.
+ */
+export function parseVirtualClockEvent(
+  event: unknown,
+  vmId: string,
+  node: 'primary' | 'secondary',
+): VirtualClockEvent {
+  const parsed = eventSchema.safeParse(event);
+  if (!parsed.success)
+    throw new VirtualClockRefusedError(`malformed virtual-clock event: ${prettify(parsed.error)}`);
+  const e = parsed.data;
+  if (e.vmId !== vmId) {
+    throw new VirtualClockRefusedError(`virtual-clock event for VM ${e.vmId}; this is VM ${vmId}`);
+  }
+  const takes =
+    node === 'primary' ? ['tick', 'message', 'send-complete'] : ['start', 'tick', 'failover', 'message'];
+  if (!takes.includes(e.input.type)) {
+    throw new VirtualClockRefusedError(`the ${node} takes no ${e.input.type} input`);
+  }
+  return e;
+}
+
+/**
  * Runs a virtual-clock event on `node`.
  *
  * @throws VirtualClockRefusedError when not enabled, malformed, for another VM, or an input the node does
@@ -101,20 +126,7 @@ export async function virtualClockStep(
       `virtual-clock events are off for this function (set ${VIRTUAL_CLOCK_ENV}=allow to enable them)`,
     );
   }
-  const parsed = eventSchema.safeParse(event);
-  if (!parsed.success)
-    throw new VirtualClockRefusedError(`malformed virtual-clock event: ${prettify(parsed.error)}`);
-  const e = parsed.data;
-  if (e.vmId !== deps.params.vmId) {
-    throw new VirtualClockRefusedError(
-      `virtual-clock event for VM ${e.vmId}; this is VM ${deps.params.vmId}`,
-    );
-  }
-  const takes =
-    node === 'primary' ? ['tick', 'message', 'send-complete'] : ['start', 'tick', 'failover', 'message'];
-  if (!takes.includes(e.input.type)) {
-    throw new VirtualClockRefusedError(`the ${node} takes no ${e.input.type} input`);
-  }
+  const e = parseVirtualClockEvent(event, deps.params.vmId, node);
   const clock = new VirtualClock(e.now);
   const result = await replayStep(node, deps.ports, deps.params, clock, e.input as StepInput);
   reportInvocation(deps.obs, result);
