@@ -3,6 +3,7 @@
  * (`DelaySeconds`, 1 s granularity, at most 900 s). See docs/cloud.md for the chain and watchdog protocol.
  */
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { showValue } from '../../src/runtime/cloud/text.ts';
 import { TIMER_NAMES, type TickMessage, tickDelaySeconds, VM_ID_PATTERN } from './contract.ts';
 import { sqsClientFromEnv } from './env.ts';
 
@@ -17,16 +18,23 @@ export interface SqsTickQueueOptions {
 /**
  * Parses and checks a tick message body.
  *
- * @throws Error describing the first problem when the body is not a valid {@link TickMessage}.
+ * @throws Error (never a subclass: not JSON is an `Error` too) describing the first problem when the body is
+ *   not a valid {@link TickMessage}.
  */
 export function parseTick(body: string): TickMessage {
-  const raw: unknown = JSON.parse(body);
+  let raw: unknown;
+  try {
+    raw = JSON.parse(body);
+  } catch (e) {
+    throw new Error(`tick body is not JSON: ${e instanceof Error ? e.message : String(e)}`);
+  }
   if (typeof raw !== 'object' || raw === null) throw new Error('tick body is not an object');
   const t = raw as Record<string, unknown>;
-  if (t.v !== 1) throw new Error(`tick version must be 1, got ${String(t.v)}`);
+  // showValue, not String: String({"toString": 1}) throws a TypeError.
+  if (t.v !== 1) throw new Error(`tick version must be 1, got ${showValue(t.v)}`);
   if (typeof t.vmId !== 'string' || !VM_ID_PATTERN.test(t.vmId)) throw new Error('tick vmId is malformed');
   if (typeof t.timer !== 'string' || !(TIMER_NAMES as readonly string[]).includes(t.timer)) {
-    throw new Error(`unknown tick timer ${String(t.timer)}`);
+    throw new Error(`unknown tick timer ${showValue(t.timer)}`);
   }
   for (const field of ['generation', 'seq', 'dueAt'] as const) {
     const value = t[field];

@@ -21,8 +21,16 @@ const recordSchema = z.looseObject({
   messageId: z.string().min(1),
   body: z.string(),
   eventSource: z.literal('aws:sqs'),
+  // Every attribute a handler reads (channel-consumer.ts `arrival`, the test hook's capture) is a string:
+  // `Number()` of a non-string could throw (`{"toString": 1}`) or mean nothing.
   attributes: z
-    .looseObject({ MessageGroupId: z.string().optional(), ApproximateReceiveCount: z.string().optional() })
+    .looseObject({
+      MessageGroupId: z.string().optional(),
+      MessageDeduplicationId: z.string().optional(),
+      ApproximateReceiveCount: z.string().optional(),
+      ApproximateFirstReceiveTimestamp: z.string().optional(),
+      SentTimestamp: z.string().optional(),
+    })
     .optional(),
 });
 
@@ -37,7 +45,8 @@ export function looksLikeSqsEvent(event: unknown): boolean {
 }
 
 /**
- * Validates an SQS event (every record: `messageId`, `body`, `eventSource: "aws:sqs"`).
+ * Validates an SQS event (every record: `messageId`, `body`, `eventSource: "aws:sqs"`; the attributes the
+ * handlers read, when present, are strings).
  *
  * @throws InvalidEventError listing the problems.
  */

@@ -17,13 +17,16 @@
  * Tags in the tree: `{"$num":"NaN"|"Infinity"|"-Infinity"}`, `{"$u32":i}` / `{"$u8":i}` (typed arrays),
  * `{"$bitmap":i,"size":n}` ({@link DirtyBitmap}), `{"$map32":[k,v]}` (a `Map` of u32 → u32, keys and values
  * as two u32 blobs), `{"$map":[[k,v]…]}` (any other `Map`), `{"$u32s":i}` (a long `number[]` of u32).
- * Plain objects may not have keys starting with `$`.
+ * Plain objects may not have keys starting with `$`, nor the key `__proto__`. Each blob is referenced by one
+ * tag only, and the tree is at most {@link MAX_TREE_DEPTH} levels deep (the decoder refuses anything else:
+ * a reused blob would be materialised once per reference, a deep tree would overflow the decoder's stack).
  */
 import { createHash } from 'node:crypto';
 import { endianness } from 'node:os';
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import { DirtyBitmap } from '../../engine/memory/dirty-bitmap.ts';
 import { StateDocumentError } from './errors.ts';
+import { showValue } from './text.ts';
 
 /** Document kinds a container can hold. */
 export type ContainerKind =
@@ -59,6 +62,11 @@ const DEFLATE_MIN_BYTES = 64;
  * produce more, and a deflate stream cannot inflate past what its header declared.
  */
 export const MAX_CONTAINER_DECODED_BYTES = 512 * 1024 * 1024;
+/**
+ * Deepest tree the decoder accepts, levels (the root is level 0). Node documents are about 8 deep (the
+ * claim of a message in the outbox); the limit keeps a hostile header from overflowing the decoder's stack.
+ */
+export const MAX_TREE_DEPTH = 64;
 const LITTLE_ENDIAN = endianness() === 'LE';
 
 /** Blob encodings. */
@@ -137,6 +145,7 @@ class Writer {
       const out: { [key: string]: Json } = {};
       for (const [k, v] of Object.entries(value)) {
         if (k.startsWith('$')) throw new TypeError(`${path}.${k}: keys starting with $ are reserved`);
+        if (k === '__proto__') throw new TypeError(`${path}: the key __proto__ cannot be decoded again`);
         if (v !== undefined) out[k] = this.tree(v, `${path}.${k}`);
       }
       return out;
@@ -200,7 +209,17 @@ function fail(what: string, detail: string): never {
   throw new StateDocumentError(`${what}: ${detail}`);
 }
 
+/** The values of `$num`: own properties only (`constructor` or `toString` must not name a function). */
+const NON_FINITE = new Map<unknown, number>([
+  ['NaN', Number.NaN],
+  ['Infinity', Number.POSITIVE_INFINITY],
+  ['-Infinity', Number.NEGATIVE_INFINITY],
+]);
+
 class Reader {
+  /** Blobs a tag has taken already. */
+  readonly #used = new Set<number>();
+
   constructor(
     readonly what: string,
     readonly blobs: Uint8Array[],
@@ -209,21 +228,28 @@ class Reader {
 
   blob(index: unknown, type: BlobType, path: string): Uint8Array {
     if (!Number.isInteger(index) || (index as number) < 0 || (index as number) >= this.blobs.length) {
-      fail(this.what, `${path} names blob ${String(index)}; there are ${this.blobs.length}`);
+      fail(this.what, `${path} names blob ${showValue(index)}; there are ${this.blobs.length}`);
     }
     if (this.types[index as number] !== type) fail(this.what, `${path}: blob ${index} has the wrong type`);
+    if (this.#used.has(index as number)) fail(this.what, `${path}: blob ${index} is referenced twice`);
+    this.#used.add(index as number);
     return this.blobs[index as number] as Uint8Array;
   }
 
-  tree(node: unknown, path: string): unknown {
+  tree(node: unknown, path: string, depth = 0): unknown {
     if (node === null || typeof node !== 'object') return node;
-    if (Array.isArray(node)) return node.map((v, i) => this.tree(v, `${path}[${i}]`));
+    if (depth >= MAX_TREE_DEPTH) fail(this.what, `${path}: nested deeper than ${MAX_TREE_DEPTH} levels`);
+    if (Array.isArray(node)) return node.map((v, i) => this.tree(v, `${path}[${i}]`, depth + 1));
     const o = node as Record<string, unknown>;
     const keys = Object.keys(o);
     const tag = keys.find((k) => k.startsWith('$'));
     if (tag === undefined) {
       const out: Record<string, unknown> = {};
-      for (const k of keys) out[k] = this.tree(o[k], `${path}.${k}`);
+      for (const k of keys) {
+        // Assigning `__proto__` would set the prototype (a Uint32Array's, say) instead of a field.
+        if (k === '__proto__') fail(this.what, `${path}: the key __proto__ is not allowed`);
+        out[k] = this.tree(o[k], `${path}.${k}`, depth + 1);
+      }
       return out;
     }
     const expectKeys = (...allowed: string[]): void => {
@@ -234,9 +260,8 @@ class Reader {
     switch (tag) {
       case '$num': {
         expectKeys('$num');
-        const map: Record<string, number> = { NaN: Number.NaN, Infinity: Infinity, '-Infinity': -Infinity };
-        const v = map[String(o.$num)];
-        if (v === undefined) fail(this.what, `${path}: $num ${String(o.$num)} is not NaN or ±Infinity`);
+        const v = NON_FINITE.get(o.$num);
+        if (v === undefined) fail(this.what, `${path}: $num ${showValue(o.$num)} is not NaN or ±Infinity`);
         return v;
       }
       case '$u32':
@@ -257,7 +282,7 @@ class Reader {
           (size as number) < 0 ||
           bits.byteLength !== Math.ceil((size as number) / 8)
         ) {
-          fail(this.what, `${path}: bitmap of ${String(size)} pages has ${bits.byteLength} bytes`);
+          fail(this.what, `${path}: bitmap of ${showValue(size)} pages has ${bits.byteLength} bytes`);
         }
         for (let i = size as number; i < bits.byteLength * 8; i++) {
           if ((bits[i >>> 3] as number) & (1 << (i & 7)))
@@ -284,7 +309,7 @@ class Reader {
         const m = new Map<unknown, unknown>();
         for (const [i, e] of (o.$map as unknown[]).entries()) {
           if (!Array.isArray(e) || e.length !== 2) fail(this.what, `${path}: $map entry ${i} is not a pair`);
-          m.set(this.tree(e[0], `${path}<key ${i}>`), this.tree(e[1], `${path}<${i}>`));
+          m.set(this.tree(e[0], `${path}<key ${i}>`, depth + 1), this.tree(e[1], `${path}<${i}>`, depth + 1));
         }
         return m;
       }

@@ -3,6 +3,7 @@ import type { ColoError } from '../../engine/errors.ts';
 import { duplicateKey } from '../../wire/json-keys.ts';
 import { MAX_MESSAGE_BYTES } from '../../wire/limits.ts';
 import { invalidBody } from './driver.ts';
+import { showValue } from './text.ts';
 
 /** A parsed body: the raw value for the engine and its envelope, or why it is not a message at all. */
 export type ParsedBody =
@@ -11,7 +12,7 @@ export type ParsedBody =
 
 /**
  * Parses a message body (JSON text, at most 256 KiB of UTF-8, no key twice in one object). Schema checks
- * are the engine's.
+ * are the engine's. Never throws: a body that is not a message is `{ ok: false }`.
  */
 export function parseBody(body: string): ParsedBody {
   if (typeof body !== 'string')
@@ -35,5 +36,7 @@ export function parseBody(body: string): ParsedBody {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return { ok: true, raw };
   const o = raw as { vmId?: unknown; seq?: unknown; type?: unknown };
   if (typeof o.seq !== 'number' || !Number.isSafeInteger(o.seq) || o.seq < 0) return { ok: true, raw };
-  return { ok: true, raw, envelope: { vmId: o.vmId, seq: o.seq, type: String(o.type) } };
+  // showValue, not String: String({"toString": 1}) throws, and this function must not.
+  const type = typeof o.type === 'string' ? o.type : showValue(o.type);
+  return { ok: true, raw, envelope: { vmId: o.vmId, seq: o.seq, type } };
 }

@@ -15,3 +15,16 @@ export function truncateText(text: string, max = MAX_REASON_CHARS): string {
   if (code >= 0xd800 && code <= 0xdbff) end--;
   return text.slice(0, end) + marker;
 }
+
+/**
+ * A decoded value for an error text: a primitive as `String` gives it (a string cut to 64 characters),
+ * an array or object by its kind only. Never throws: `String` of a parsed object can (`{"toString": 1}`
+ * has no callable `toString`), and printing a deep or large value whole would be unbounded.
+ */
+export function showValue(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  if (typeof value === 'object') return 'an object';
+  if (typeof value === 'string') return JSON.stringify(truncateText(value, 64));
+  return String(value);
+}
