@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import type { ColoMessage } from '../../../src/engine/protocol/messages.ts';
-import { encodeSecondaryState } from '../../../src/runtime/cloud/index.ts';
+import { encodeSecondaryState, readControl } from '../../../src/runtime/cloud/index.ts';
 import { testParams } from '../../helpers/engine.ts';
 import { CloudPair } from './harness.ts';
 
@@ -288,6 +288,85 @@ describe('failover', () => {
     expect(r.document.state.phase).toBe('failed-over');
     expect(r.document.state.committedEpoch).toBe(1);
     expect(r.effects.map((e) => e.type)).toEqual(expect.arrayContaining(['commit', 'colo-exit']));
+  });
+});
+
+describe('an input is stepped at its first arrival, not when an invocation gets to it', () => {
+  test('secondary: a heartbeat that arrived before the watchdog was due, handed over after it, re-arms the watchdog from its arrival', async () => {
+    const params = testParams({ policy: 'none' });
+    const H = params.heartbeatTimeoutMs;
+    const pair = new CloudPair(params);
+    await pair.start();
+    const L = pair.clock.now();
+    await pair.toSecondary(); // the primary's first heartbeat
+    expect((await pair.secondaryDoc())?.state.lastHeardAt).toBe(L);
+    pair.clock.setTo(L + H - 100);
+    await pair.primary([{ type: 'tick' }]);
+    const records = pair.p2s.take();
+    expect(records.map((r) => JSON.parse(r.body).type)).toEqual(['heartbeat']);
+    // SQS received it at L + H - 100; the secondary's function only gets it 600 ms later (a retry, a cold
+    // start), after its watchdog was due.
+    pair.clock.setTo(L + H + 500);
+    const r = await pair.secondary(
+      records.map((x) => ({ type: 'message', body: x.body, arrivedAt: L + H - 100 })),
+    );
+    expect(r.outcomes.map((o) => o.status)).toEqual(['applied']);
+    expect(r.effects.some((e) => e.type === 'claim')).toBe(false);
+    expect(r.document.state.phase).toBe('idle');
+    expect((await readControl(pair.state, params.vmId)).owner).toBeNull();
+    // The primary was last heard when the heartbeat arrived: the watchdog runs from then.
+    expect(r.document.state.lastHeardAt).toBe(L + H - 100);
+    expect(r.document.wakeAt).toBe(L + 2 * H - 100);
+  });
+
+  test('secondary: a vmstate-send that arrived before the apply deadline, handed over after it, is taken', async () => {
+    const params = testParams({ policy: 'none', heartbeatTimeoutMs: 0 });
+    const pair = new CloudPair(params);
+    await pair.start();
+    pair.clock.advance(1000);
+    await pair.primary([{ type: 'tick' }]);
+    const request = await pair.toSecondary();
+    const deadline = request?.document.state.deadline ?? Number.NaN;
+    expect(request?.document.state.phase).toBe('ckpt-wait-vmstate-send');
+    expect(deadline).toBe(pair.clock.now() + params.applyTimeoutMs);
+    await pair.toPrimary();
+    const [send] = pair.p2s.take(1);
+    expect(JSON.parse(send?.body ?? '{}').type).toBe('vmstate-send');
+    pair.clock.setTo(deadline + 500);
+    const r = await pair.secondary([{ type: 'message', body: send?.body ?? '', arrivedAt: deadline - 100 }]);
+    expect(r.outcomes.map((o) => o.status)).toEqual(['applied']);
+    expect(r.effects.some((e) => e.type === 'claim')).toBe(false);
+    expect(r.document.state.phase).toBe('ckpt-wait-ram');
+    // The wait for the RAM runs from the vmstate-send's arrival too.
+    expect(r.document.state.deadline).toBe(deadline - 100 + params.applyTimeoutMs);
+    expect((await readControl(pair.state, params.vmId)).owner).toBeNull();
+  });
+
+  test('primary: vmstate-received and vmstate-loaded that arrived before the checkpoint deadline, handed over after it, complete the checkpoint', async () => {
+    const params = testParams({ policy: 'none', heartbeatTimeoutMs: 0 });
+    const pair = new CloudPair(params);
+    await pair.start();
+    pair.clock.advance(1000);
+    await pair.primary([{ type: 'tick' }]);
+    await pair.toSecondary();
+    const epoch = await pair.toPrimary();
+    expect(epoch?.document.state.phase).toBe('ckpt-wait-received');
+    const deadline = epoch?.document.state.txn?.deadline ?? Number.NaN;
+    await pair.toSecondary();
+    const answers = pair.s2p.take();
+    expect(answers.map((x) => JSON.parse(x.body).type)).toEqual(['vmstate-received', 'vmstate-loaded']);
+    // Sent well before the deadline; SQS had them at deadline - 100; the primary gets them 600 ms later.
+    expect(pair.clock.now()).toBeLessThan(deadline - 100);
+    pair.clock.setTo(deadline + 500);
+    const r = await pair.primary(
+      answers.map((x) => ({ type: 'message', body: x.body, arrivedAt: deadline - 100 })),
+    );
+    expect(r.outcomes.map((o) => o.status)).toEqual(['applied', 'applied']);
+    expect(r.effects.some((e) => e.type === 'claim')).toBe(false);
+    expect(r.effects.some((e) => e.type === 'checkpoint')).toBe(true);
+    expect(r.document.exit).toBeNull();
+    expect((await readControl(pair.state, params.vmId)).owner).toBeNull();
+    expect(r.document.state.epoch).toBe(2);
   });
 });
 
