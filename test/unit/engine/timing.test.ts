@@ -1,11 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { primaryStep } from '../../../src/engine/primary/primary.ts';
+import type { PrimaryPhase } from '../../../src/engine/primary/state.ts';
 import { secondaryStep } from '../../../src/engine/secondary/secondary.ts';
 import { createSecondary } from '../../../src/engine/secondary/state.ts';
 import { runEmbedded } from '../../../src/runtime/embedded/run.ts';
 import { verifyRun } from '../../../src/runtime/verify.ts';
-import { sent, testParams } from '../../helpers/engine.ts';
-import { Pair } from '../../helpers/pair.ts';
+import { rejections, sent, testParams } from '../../helpers/engine.ts';
+import { Pair, type Queued } from '../../helpers/pair.ts';
 
 const link = { bandwidthBytesPerSec: 50e6, latencyMs: 0.2 };
 
@@ -201,4 +202,78 @@ describe('heartbeat watchdog at start-up', () => {
     expect(pair.secondary.phase).toBe('claiming');
     expect(late.some((e) => e.type === 'claim')).toBe(true);
   });
+});
+
+describe('the primary’s checkpoint deadline acts before a late answer', () => {
+  const params = testParams({ policy: 'none', heartbeatTimeoutMs: 0 });
+  const WAITS = [
+    { phase: 'ckpt-wait-reply', answer: 'checkpoint-reply' },
+    { phase: 'ckpt-wait-received', answer: 'vmstate-received' },
+    { phase: 'ckpt-wait-loaded', answer: 'vmstate-loaded' },
+  ] as const;
+
+  /** A pair whose primary waits in `phase` and whose next delivery is the secondary's `answer`. */
+  function waiting(phase: PrimaryPhase, answer: string): { pair: Pair; answer: Queued; deadline: number } {
+    const pair = new Pair(params);
+    pair.until(() => {
+      const head = pair.queue[0];
+      return head?.to === 'primary' && head.sendId === undefined && head.message.type === answer;
+    });
+    expect(pair.primary.phase).toBe(phase);
+    // Whatever the secondary sends next comes after the answer; the primary's wait is all that is left.
+    const head = pair.queue.shift() as Queued;
+    const deadline = pair.primary.txn?.deadline ?? Number.NaN;
+    expect(Number.isFinite(deadline)).toBe(true);
+    expect(pair.now).toBeLessThan(deadline);
+    return { pair, answer: head, deadline };
+  }
+
+  for (const { phase, answer } of WAITS) {
+    it(`${phase}: ${answer} after the deadline is refused, the checkpoint is not completed, the primary claims`, () => {
+      const { pair, answer: late, deadline } = waiting(phase, answer);
+      const inSeq = pair.primary.inSeq;
+      const epoch = pair.primary.epoch;
+      pair.now = deadline + 500;
+      const fx = pair.deliver(late);
+      expect(rejections(fx)).toEqual(['timeout: message arrived after the deadline; replication is ending']);
+      // The timeout acted: the primary claims the VM (it may go on alone only once the fence says so).
+      expect(pair.primary.phase).toBe('claiming');
+      expect(pair.primary.txn).toBeNull();
+      expect(fx.filter((e) => e.type === 'claim')).toEqual([
+        {
+          type: 'claim',
+          role: 'primary',
+          reason: `timed out in ${phase} after ${params.checkpointTimeoutMs} ms`,
+        },
+      ]);
+      // The late answer was not taken: nothing consumed, no checkpoint, no new epoch, the PVM not resumed.
+      expect(pair.primary.inSeq).toBe(inSeq);
+      expect(pair.primary.epoch).toBe(epoch);
+      expect(fx.some((e) => e.type === 'checkpoint')).toBe(false);
+      expect(fx.some((e) => e.type === 'trace' && e.name === 'colo_receive_message')).toBe(false);
+      if (phase !== 'ckpt-wait-reply') expect(pair.primary.vmRunning).toBe(false);
+    });
+
+    it(`${phase}: ${answer} exactly at the deadline is too late, just before it is taken`, () => {
+      const atDeadline = waiting(phase, answer);
+      atDeadline.pair.now = atDeadline.deadline;
+      expect(rejections(atDeadline.pair.deliver(atDeadline.answer))).toHaveLength(1);
+      expect(atDeadline.pair.primary.phase).toBe('claiming');
+
+      const inTime = waiting(phase, answer);
+      inTime.pair.now = inTime.deadline - 1;
+      const fx = inTime.pair.deliver(inTime.answer);
+      expect(rejections(fx)).toEqual([]);
+      expect(fx.some((e) => e.type === 'claim')).toBe(false);
+      expect(inTime.pair.primary.inSeq).toBe(inTime.answer.message.seq + 1);
+      if (phase === 'ckpt-wait-loaded') {
+        // The checkpoint completes (the next one, long due, starts at once).
+        expect(fx.some((e) => e.type === 'checkpoint')).toBe(true);
+      } else {
+        expect(inTime.pair.primary.phase).toBe(
+          phase === 'ckpt-wait-reply' ? 'ckpt-wait-received' : 'ckpt-wait-loaded',
+        );
+      }
+    });
+  }
 });
