@@ -8,6 +8,7 @@
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import { decodeDelta, sha256Hex } from '../src/wire/delta-codec.ts';
+import { duplicateKey } from '../src/wire/json-keys.ts';
 import { parseMessage } from '../src/wire/message-schema.ts';
 import { DELTA_FUZZ_SEED, deltaSeeds, hugeCountInputs, nextDeltaInput } from '../test/fuzz/delta-inputs.ts';
 import { MESSAGE_FUZZ_SEED, messageSeeds, nextMessageBody } from '../test/fuzz/message-inputs.ts';
@@ -178,6 +179,12 @@ export function messageFuzzBench(
   inputs = options.quick ? QUICK_INPUTS : DEFAULT_INPUTS,
 ): BenchResult {
   const pool = messageSeeds();
+  // The duplicate-key scan parseMessage runs after JSON.parse, on one body of many keys (271 KiB at default
+  // sizes), best of 3.
+  const keyCount = options.quick ? 2_000 : 20_000;
+  const keyBody = `{${Array.from({ length: keyCount }, (_, i) => `"k${i}":${i}`).join(',')}}`;
+  const keyParseMs = bestOf(3, () => JSON.parse(keyBody));
+  const keyScanMs = bestOf(3, () => duplicateKey(keyBody));
   const { base, sub, bytes } = compare(
     inputs,
     MESSAGE_FUZZ_SEED,
@@ -207,6 +214,14 @@ export function messageFuzzBench(
         unit: 'ms',
         baseline: 'JSON.parse, slowest single body',
         baselineValue: base.slowestMs,
+      },
+      {
+        group: 'fuzz-message',
+        name: `duplicateKey, one body of ${keyCount} keys (${Math.round(keyBody.length / 1024)} KiB)`,
+        value: keyScanMs,
+        unit: 'ms',
+        baseline: 'JSON.parse of the same body',
+        baselineValue: keyParseMs,
       },
     ],
   };

@@ -104,7 +104,9 @@ ${table}
   huge count or length, which must be refused by size arithmetic without allocating.
 - **fuzz-message** (\`bench/fuzz.ts\`): \`parseMessage\` on the body mix of \`test/fuzz/message-parse.fuzz.test.ts\`
   (same seed, same count), each body timed alone, against \`JSON.parse\` of each body (\`parseMessage\` refuses
-  bodies over 256 KiB before parsing, then validates the parsed value).
+  bodies over 256 KiB before parsing, then validates the parsed value); and the duplicate-key scan
+  (\`duplicateKey\`, run by \`parseMessage\` after \`JSON.parse\`) on one body of 20 000 keys (271 KiB), best of 3,
+  against \`JSON.parse\` of that body (its work is bounded, not timed, in \`test/unit/hostile-input/amplification.test.ts\`).
 
 A slowest single input is one measurement and may include a garbage-collection pause; the fuzz tests still check
 that every input is accepted or refused with a documented error, and vitest's per-test timeout still catches a

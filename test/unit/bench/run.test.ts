@@ -74,6 +74,7 @@ describe('npm run bench', () => {
       'decodeDelta, peak arrayBuffers over 500 inputs',
       'parseMessage, fuzz mix of 500 bodies',
       'parseMessage, slowest single body of 500',
+      'duplicateKey, one body of 2000 keys (23 KiB)',
     ]) {
       expect(printed.map((r) => r[1])).toContain(name);
     }
