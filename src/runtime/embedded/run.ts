@@ -126,7 +126,7 @@ type Event =
 
 /**
  * The embedded runtime: primary and secondary in one process on a virtual clock, with a modelled link in
- * each direction and an in-memory delta store. Page bytes (materialised mode) really cross: they are
+ * each direction and an in-memory delta store (an object lives as long as a queued delivery names it). Page bytes (materialised mode) really cross: they are
  * encoded, stored, fetched and verified by the secondary. A run is a pure function of its options.
  */
 export function runEmbedded(options: EmbeddedOptions): EmbeddedResult {
@@ -135,7 +135,6 @@ export function runEmbedded(options: EmbeddedOptions): EmbeddedResult {
   const secondary = createSecondary(params);
   const queue = new EventQueue<Event>();
   const links = { primary: new Link(options.link), secondary: new Link(options.link) };
-  const store = new Map<string, Uint8Array | PageDelta>();
   const wakeGen = { primary: 0, secondary: 0 };
   const out: EmbeddedResult = {
     checkpoints: [],
@@ -173,6 +172,9 @@ export function runEmbedded(options: EmbeddedOptions): EmbeddedResult {
               : undefined;
           let message: ColoMessage = e.message;
           let sendError: string | undefined;
+          // The delta store holds an object only while a delivery of its message is queued: the delivery
+          // carries the object itself, so it is freed once the last copy has been handed over.
+          let stored: Uint8Array | PageDelta | undefined;
           if (fate?.retired && e.payload) {
             // The object could not be stored: the runtime retires its sequence number (see faults.ts).
             stats.retired++;
@@ -188,7 +190,7 @@ export function runEmbedded(options: EmbeddedOptions): EmbeddedResult {
             };
             message = skip;
           } else if (e.payload) {
-            store.set(e.payload.key, e.payload.bytes ?? (e.payload.delta as PageDelta));
+            stored = e.payload.bytes ?? (e.payload.delta as PageDelta);
           }
           if (fate && fate.stallMs > 0) stats.stalled++;
           const readyAt =
@@ -214,7 +216,7 @@ export function runEmbedded(options: EmbeddedOptions): EmbeddedResult {
           });
           const to: Node = node === 'primary' ? 'secondary' : 'primary';
           const body = JSON.stringify(message);
-          const payload = message.type === 'delta' ? store.get(message.claim.key) : undefined;
+          const payload = message.type === 'delta' ? stored : undefined;
           const delivery: Delivery = payload ? { body, payload } : { body };
           let deliverAt = arrives;
           if (fate) {
