@@ -22,7 +22,11 @@ export interface CostModel {
   flushBytesPerMs: number;
   /** Secondary device-state load, ms. */
   deviceLoadMs: number;
-  /** Secondary verification and staging of received pages, bytes per ms. */
+  /**
+   * Secondary verification and staging of received RAM into the colo cache, bytes per ms — bytes counted as
+   * on the wire (a page header each, a payload for non-zero pages). One pipeline for background and
+   * checkpoint deltas; a checkpoint's commit starts when its staging has ended.
+   */
   applyBytesPerMs: number;
 }
 

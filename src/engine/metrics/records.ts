@@ -48,6 +48,8 @@ export interface CheckpointRecord {
   backgroundBytes: number;
   /** Pages sent in the background and dirtied again before this checkpoint, pages. */
   wastedPages: number;
+  /** Their modelled wire bytes, counted like `bytes` and `backgroundBytes` (a zero page is a header), bytes. */
+  wastedBytes: number;
   /** Checkpoint requests coalesced into this one. */
   coalesced: number;
   /** Digest of the PVM's memory at the stop (what the SVM must hold after the commit). */

@@ -1,4 +1,3 @@
-import { PAGE_SIZE } from '../protocol/delta.ts';
 import type { CheckpointRecord, RoundRecord } from './records.ts';
 
 /** Nearest-rank percentile of `values` (0 for an empty list); `p` in 0..100. */
@@ -21,7 +20,10 @@ export interface RunSummary {
   checkpointMiB: number;
   /** Sent in background rounds, MiB. */
   backgroundMiB: number;
-  /** Background pages dirtied again before their checkpoint, MiB. */
+  /**
+   * Background copies dirtied again before their checkpoint, MiB — modelled wire bytes, counted like
+   * `checkpointMiB` and `backgroundMiB` (a zero page costs its 16-byte header, not 4 KiB).
+   */
   wastedMiB: number;
   /** Background rounds (successful sends). */
   rounds: number;
@@ -51,7 +53,7 @@ export function summarise(
     },
     checkpointMiB: checkpoints.reduce((a, c) => a + c.bytes, 0) / MiB,
     backgroundMiB: rounds.reduce((a, r) => a + (r.ok ? r.bytes : 0), 0) / MiB,
-    wastedMiB: (checkpoints.reduce((a, c) => a + c.wastedPages, 0) * PAGE_SIZE) / MiB,
+    wastedMiB: checkpoints.reduce((a, c) => a + c.wastedBytes, 0) / MiB,
     rounds: rounds.filter((r) => r.ok).length,
     resentPages: checkpoints.reduce((a, c) => a + c.resentPages, 0),
   };

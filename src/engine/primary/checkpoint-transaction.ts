@@ -204,6 +204,7 @@ export function onVmstateLoaded(
       backgroundPages,
       backgroundBytes: backgroundBytesThisEpoch(state),
       wastedPages: state.wastedPages,
+      wastedBytes: state.wastedBytes,
       coalesced: txn.coalesced,
       digest: txn.digest,
     },
@@ -213,6 +214,7 @@ export function onVmstateLoaded(
   state.rounds = [];
   state.bgCurrent.reset();
   state.wastedPages = 0;
+  state.wastedBytes = 0;
   state.txn = null;
   state.phase = 'running';
 }

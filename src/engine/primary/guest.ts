@@ -1,4 +1,6 @@
-import type { ColoParams } from '../params.ts';
+import { isZeroPage } from '../memory/page-content.ts';
+import { type ColoParams, PAGE_HEADER_WIRE_BYTES } from '../params.ts';
+import { PAGE_SIZE } from '../protocol/delta.ts';
 import { makeWorkload, nextMiscompareAt, type WriteGenerator } from '../workload/workload.ts';
 import type { PrimaryState } from './state.ts';
 
@@ -32,11 +34,19 @@ export function advanceGuest(state: PrimaryState, params: ColoParams, now: numbe
   const t0 = state.guestTime;
   const t1 = t0 + dt;
   const { versions, dirty, bgCurrent, touched } = state;
+  const { seed, contentMix } = params;
   generator(params, versions.length)(t0, t1, (page) => {
-    versions[page] = bumpVersion(versions[page] ?? 0);
+    const old = versions[page] ?? 0;
+    versions[page] = bumpVersion(old);
     dirty.set(page);
     touched.set(page);
-    if (bgCurrent.clear(page)) state.wastedPages++;
+    if (bgCurrent.clear(page)) {
+      // The background copy (of version `old`) is waste: count it as it was on the wire.
+      state.wastedPages++;
+      state.wastedBytes += isZeroPage(seed, page, old, contentMix)
+        ? PAGE_HEADER_WIRE_BYTES
+        : PAGE_HEADER_WIRE_BYTES + PAGE_SIZE;
+    }
   });
   state.guestTime = t1;
   let miscompares = 0;

@@ -117,6 +117,8 @@ export interface PrimaryState {
   coalesced: number;
   /** Background waste this epoch, pages. */
   wastedPages: number;
+  /** Background waste this epoch, bytes as they were on the wire (a zero page costs its header only). */
+  wastedBytes: number;
   /** The transaction in progress. */
   txn: TransactionState | null;
   /** Adaptive policy estimates. */
@@ -152,6 +154,7 @@ export function createPrimary(params: ColoParams, now = 0): PrimaryState {
     checkpointDue: null,
     coalesced: 0,
     wastedPages: 0,
+    wastedBytes: 0,
     txn: null,
     estimates: { bandwidth: 0, fixedCost: 0, redirty: 0 },
     claimReason: '',

@@ -1,6 +1,30 @@
+import { isZeroPage } from '../memory/page-content.ts';
+import { type ColoParams, PAGE_HEADER_WIRE_BYTES } from '../params.ts';
 import type { PageDelta } from '../protocol/delta.ts';
 import { PAGE_SIZE } from '../protocol/delta.ts';
 import type { SecondaryState } from './state.ts';
+
+/**
+ * Bytes the secondary stages for a RAM delta: the same accounting as the wire (a page header each, a
+ * payload for every page that is not a zero page), bytes. The same in both payload modes: a zero page is
+ * one whose (seed, page, version) says so, which the validation has checked against the data.
+ */
+export function stagingBytes(params: ColoParams, delta: PageDelta): number {
+  let bytes = 0;
+  for (const page of delta.pages) {
+    bytes += PAGE_HEADER_WIRE_BYTES;
+    if (!isZeroPage(params.seed, page.index, page.version, params.contentMix)) bytes += PAGE_SIZE;
+  }
+  return bytes;
+}
+
+/**
+ * Schedules the staging of `bytes` received at `now` (ms) after whatever is still being staged; returns
+ * when it would end, ms. Nothing is changed: the caller commits to it by setting `stagedAt`.
+ */
+export function stagingEnd(state: SecondaryState, params: ColoParams, now: number, bytes: number): number {
+  return Math.max(now, state.stagedAt) + bytes / params.costs.applyBytesPerMs;
+}
 
 /** Stages a validated RAM delta in the colo cache; committed and running memory are not touched. */
 export function stageInCache(state: SecondaryState, delta: PageDelta): void {

@@ -3,14 +3,22 @@ import type { Effect, FenceOwner } from '../effects.ts';
 import { ColoError, unexpected } from '../errors.ts';
 import { memoryDigest, SVM_AUTHOR_BIT } from '../memory/digest.ts';
 import { type ColoParams, MESSAGE_WIRE_BYTES, pageCount } from '../params.ts';
-import { PAGE_SIZE, type PageDelta } from '../protocol/delta.ts';
+import type { PageDelta } from '../protocol/delta.ts';
 import { type Body, stamp } from '../protocol/envelope.ts';
 import { messageTypeOf, parseInbound } from '../protocol/inbound.ts';
 import type { DeltaKind, PrimaryMessage, SecondaryMessage } from '../protocol/messages.ts';
 import { trace } from '../trace.ts';
 import { deltaKey } from '../transfer/build-delta.ts';
 import { makeWorkload, type WriteGenerator } from '../workload/workload.ts';
-import { discardCache, flushCache, flushMs, flushSet, stageInCache } from './colo-cache.ts';
+import {
+  discardCache,
+  flushCache,
+  flushMs,
+  flushSet,
+  stageInCache,
+  stagingBytes,
+  stagingEnd,
+} from './colo-cache.ts';
 import type { SecondaryPhase, SecondaryState } from './state.ts';
 import { validateDelta } from './validation.ts';
 
@@ -327,13 +335,15 @@ function onDelta(
   fx: Effect[],
 ): void {
   if (kind === 'background-ram') {
-    // Staging costs time; a load that cannot finish before its deadline is abandoned whole.
-    const applyMs = (delta.pages.length * PAGE_SIZE) / params.costs.applyBytesPerMs;
-    if (now + applyMs > state.deadline) {
-      abandonRound(state, now, `load would end at ${now + applyMs} ms, deadline ${state.deadline} ms`, fx);
+    // Staging costs time, after whatever is still being staged; a load that cannot finish before its
+    // deadline is abandoned whole.
+    const end = stagingEnd(state, params, now, stagingBytes(params, delta));
+    if (end > state.deadline) {
+      abandonRound(state, now, `load would end at ${end} ms, deadline ${state.deadline} ms`, fx);
       return;
     }
     stageInCache(state, delta);
+    state.stagedAt = end;
     state.appliedRounds.push(round);
     state.phase = 'idle';
     state.deadline = Number.POSITIVE_INFINITY;
@@ -341,17 +351,22 @@ function onDelta(
   }
   if (kind === 'checkpoint-ram') {
     stageInCache(state, delta);
+    state.stagedAt = stagingEnd(state, params, now, stagingBytes(params, delta));
     state.phase = 'ckpt-wait-vmstate-size';
     state.deadline = now + params.applyTimeoutMs;
     return;
   }
-  // Device state: the whole epoch is local. Acknowledge, then commit (flush + device load).
-  send(state, params, now, fx, { type: 'vmstate-received' });
+  // Device state: the whole epoch is here. Once its RAM is staged, acknowledge and commit (flush + device
+  // load): `vmstate-received` leaves when the staging ends (QEMU sends it after loading the epoch into the
+  // colo cache), so the primary's downtime includes the staging the link did not hide.
+  const staged = Math.max(now, state.stagedAt);
+  state.stagedAt = staged;
+  send(state, params, now, fx, { type: 'vmstate-received' }, staged - now);
   state.phase = 'committing';
   state.deadline = Number.POSITIVE_INFINITY;
   state.applyMemMs = flushMs(flushSet(state), params.costs.flushBytesPerMs);
   state.applyDevMs = params.costs.deviceLoadMs;
-  state.commitDoneAt = now + state.applyMemMs + state.applyDevMs;
+  state.commitDoneAt = staged + state.applyMemMs + state.applyDevMs;
 }
 
 /** A retired sequence number: the message it stands for never comes. */
@@ -558,8 +573,9 @@ function send(
   now: number,
   fx: Effect[],
   body: Body<SecondaryMessage>,
+  afterMs = 0,
 ): void {
   const message = stamp<SecondaryMessage>(state, params.vmId, body);
-  fx.push({ type: 'send', sendId: 0, message, wireBytes: MESSAGE_WIRE_BYTES, afterMs: 0 });
+  fx.push({ type: 'send', sendId: 0, message, wireBytes: MESSAGE_WIRE_BYTES, afterMs });
   fx.push(trace(now, 'colo_send_message', { msg: message.type, epoch: message.epoch, seq: message.seq }));
 }

@@ -46,6 +46,12 @@ export interface SecondaryState {
   deviceSize: number;
   /** Deadline of the current wait, ms (∞ when not waiting). */
   deadline: number;
+  /**
+   * When the secondary's staging (verification and copy into the colo cache, at `costs.applyBytesPerMs`) of
+   * everything received so far ends, ms. Staging is one pipeline: a delta is staged after the ones before it,
+   * and the commit cannot start before it ends.
+   */
+  stagedAt: number;
   /** When the commit in progress finishes, ms. */
   commitDoneAt: number;
   /** Modelled apply phases of the commit in progress, ms. */
@@ -82,6 +88,7 @@ export function createSecondary(params: ColoParams, now = 0): SecondaryState {
     loadingSeq: 0,
     deviceSize: 0,
     deadline: Number.POSITIVE_INFINITY,
+    stagedAt: now,
     commitDoneAt: Number.POSITIVE_INFINITY,
     applyMemMs: 0,
     applyDevMs: 0,
