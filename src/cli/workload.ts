@@ -46,8 +46,11 @@ export const WORKLOAD_DOCS: Readonly<
     },
   },
   sequential: {
-    what: 'a stream through RAM, wrapping at the end',
-    keys: { rate: { unit: 'pages/s', what: 'pages written' } },
+    what: 'a stream through RAM, wrapping at the end (or looping over spanPages: fio-like buffered writes)',
+    keys: {
+      rate: { unit: 'pages/s', what: 'pages written' },
+      spanPages: { unit: 'pages', what: 'looped region, e.g. a file’s page cache (default: all of RAM)' },
+    },
   },
   'buffered-io': {
     what: 'a page cache rewritten constantly, with a thin uniform tail',
@@ -92,7 +95,13 @@ export const workloadSchema = z.discriminatedUnion('kind', [
       exponent: z.number('expected a number').gt(0, 'must be above 0').max(10, 'must be at most 10'),
     })
     .strict(),
-  z.object({ kind: z.literal('sequential'), rate }).strict(),
+  z
+    .object({
+      kind: z.literal('sequential'),
+      rate,
+      spanPages: pages.min(1, 'must be at least 1 page').optional(),
+    })
+    .strict(),
   z
     .object({
       kind: z.literal('buffered-io'),

@@ -32,11 +32,17 @@ export interface ZipfWorkload {
   /** Zipf exponent s (> 0; 1 is classic). */
   exponent: number;
 }
-/** A sequential stream through guest RAM, wrapping at the end. */
+/**
+ * A sequential stream through guest RAM, wrapping at the end — or, with `spanPages`, looping over a region
+ * of that many pages (fio-like buffered writes: a file's page cache rewritten front to back, each page every
+ * `spanPages / rate` seconds).
+ */
 export interface SequentialWorkload {
   kind: 'sequential';
   /** Pages written per second, pages/s. */
   rate: number;
+  /** Pages in the looped region (default: the whole guest), pages. */
+  spanPages?: number;
 }
 /** Buffered IO: a page-cache hot set rewritten constantly, with a thin uniform tail. */
 export interface BufferedIoWorkload {

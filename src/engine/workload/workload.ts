@@ -56,7 +56,8 @@ export function makeWorkload(spec: WorkloadSpec, pageCount: number, seed: number
       return (t0, t1, visit) => stream(spec.rate, t0, t1, (k) => visit(draw(s, 1, k, pageCount)));
     case 'sequential': {
       const start = hash32(s, 2) % pageCount;
-      return (t0, t1, visit) => stream(spec.rate, t0, t1, (k) => visit((start + k) % pageCount));
+      const span = Math.max(1, Math.min(spec.spanPages ?? pageCount, pageCount));
+      return (t0, t1, visit) => stream(spec.rate, t0, t1, (k) => visit((start + (k % span)) % pageCount));
     }
     case 'hotcold': {
       const hot = Math.min(spec.hotPages, pageCount);
