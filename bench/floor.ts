@@ -178,7 +178,8 @@ export function runFloors(params: ColoParams, link: LinkParams, guestStops: read
     }
     const bytes = new Float64Array(slices);
     for (const p of touched) {
-      bytes[lastSlice[p] ?? 0] += zero[p] ? PAGE_HEADER_WIRE_BYTES : PAGE_HEADER_WIRE_BYTES + PAGE_SIZE;
+      const at = lastSlice[p] ?? 0;
+      bytes[at] = (bytes[at] ?? 0) + (zero[p] ? PAGE_HEADER_WIRE_BYTES : PAGE_HEADER_WIRE_BYTES + PAGE_SIZE);
       lastSlice[p] = -1;
     }
     const releases: Release[] = [];

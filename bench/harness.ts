@@ -24,11 +24,21 @@ export interface BenchRow {
 export interface BenchResult {
   notes: string[];
   rows: BenchRow[];
+  /** A Markdown section of its own (heading included), printed after the table and written to the page. */
+  section?: string;
+  /** Renders charts next to the page written by `--write` (given the page's path). */
+  charts?: (pagePath: string) => Promise<void>;
 }
 
 /** Sizes every benchmark module accepts; `quick` shrinks them to a smoke run of the harness. */
 export interface BenchOptions {
   quick: boolean;
+  /** Policy grid only: a reduced grid (one seed, 120 s simulated, 10 Gbit/s) for development runs. */
+  reduced?: boolean;
+  /** Policy grid only: run only these workloads (names as in the table). */
+  workloads?: string[];
+  /** Policy grid only: run only these links, Gbit/s. */
+  links?: number[];
 }
 
 /** `value ÷ baselineValue`: above 1 means more of the unit than the baseline (faster for a rate, slower for ms). */

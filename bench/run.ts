@@ -5,13 +5,16 @@
  *   npm run bench                                  default sizes (under 2 minutes on 2 cores)
  *   npm run bench -- --quick                       tiny sizes: checks the harness end to end in seconds
  *   npm run bench -- --only wire,fuzz-delta        a subset of the groups
- *   npm run bench -- --write docs/benchmarks.md    also writes the figures as a Markdown page
+ *   npm run bench -- --write docs/benchmarks.md    also writes the figures as a Markdown page (and charts)
+ *   npm run bench -- --only policies --reduced     the policy grid on one seed, 120 s, 10 Gbit/s only
+ *   npm run bench -- --only policies --workloads fio,zipf --links 1,25    a slice of the grid
  */
 import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { deltaFuzzBench, messageFuzzBench } from './fuzz.ts';
 import { type BenchOptions, type BenchResult, formatTable } from './harness.ts';
+import { policyBench } from './policies.ts';
 import { wireBench } from './wire.ts';
 
 /** The benchmark groups, in the order they run. */
@@ -19,6 +22,7 @@ const GROUPS: Record<string, (options: BenchOptions) => BenchResult> = {
   wire: wireBench,
   'fuzz-delta': deltaFuzzBench,
   'fuzz-message': messageFuzzBench,
+  policies: policyBench,
 };
 
 const { values } = parseArgs({
@@ -26,6 +30,9 @@ const { values } = parseArgs({
     quick: { type: 'boolean', default: false },
     only: { type: 'string' },
     write: { type: 'string' },
+    reduced: { type: 'boolean', default: false },
+    workloads: { type: 'string' },
+    links: { type: 'string' },
   },
 });
 const only = values.only?.split(',').map((s) => s.trim()) ?? Object.keys(GROUPS);
@@ -36,7 +43,12 @@ if (unknown.length > 0) {
   );
   process.exit(2);
 }
-const options: BenchOptions = { quick: values.quick };
+const options: BenchOptions = {
+  quick: values.quick,
+  reduced: values.reduced,
+  ...(values.workloads ? { workloads: values.workloads.split(',').map((w) => w.trim()) } : {}),
+  ...(values.links ? { links: values.links.split(',').map(Number) } : {}),
+};
 
 const cpus = os.cpus();
 const machine =
@@ -53,12 +65,16 @@ const t0 = performance.now();
 
 const notes: string[] = [];
 const rows: BenchResult['rows'] = [];
+const sections: string[] = [];
+const charts: NonNullable<BenchResult['charts']>[] = [];
 for (const group of only) {
   const run = GROUPS[group];
   if (!run) continue;
   const result = run(options);
   notes.push(...result.notes);
   rows.push(...result.rows);
+  if (result.section) sections.push(result.section);
+  if (result.charts) charts.push(result.charts);
 }
 const seconds = (performance.now() - t0) / 1000;
 const loadAfter = load();
@@ -73,6 +89,7 @@ const context = [
 console.log(context.join('\n'));
 console.log('ratio = figure ÷ baseline: above 1 is faster for a rate, slower for ms, more memory for MiB');
 console.log(table);
+for (const section of sections) console.log(`\n${section}`);
 
 if (values.write) {
   const argv = ['npm run bench --', ...process.argv.slice(2)].join(' ');
@@ -91,7 +108,7 @@ inputs/s) a ratio above 1 is faster than the baseline; for a time (ms) or memory
 ${notes.map((n) => `- ${n}`).join('\n')}
 
 ${table}
-
+${sections.map((x) => `\n${x}\n`).join('')}
 ## What each group measures
 
 - **wire** (\`bench/wire.ts\`): encoding and decoding one large delta of mixed guest pages (20 % null, 25 % random,
@@ -102,6 +119,10 @@ ${table}
   it frames). The peak of \`process.memoryUsage().arrayBuffers\` is sampled every 250 inputs in both passes, after a
   full collection, while the inputs of one 5 000-input chunk are held. The last row times the objects whose header declares a
   huge count or length, which must be refused by size arithmetic without allocating.
+- **policies** (\`bench/policies.ts\`, \`bench/floor.ts\`): the policy grid described in its own section above;
+  engine speed as simulated seconds per wall second against real time (1), the materialised path's MiB/s of
+  pages sent against a per-page \`Buffer.copy\` of as many 4 KiB pages in the same process, and memory (V8 heap
+  used + array buffers after full collections) of one run at 60 simulated minutes against the same run at 10.
 - **fuzz-message** (\`bench/fuzz.ts\`): \`parseMessage\` on the body mix of \`test/fuzz/message-parse.fuzz.test.ts\`
   (same seed, same count), each body timed alone, against \`JSON.parse\` of each body (\`parseMessage\` refuses
   bodies over 256 KiB before parsing, then validates the parsed value); and the duplicate-key scan
@@ -113,5 +134,6 @@ that every input is accepted or refused with a documented error, and vitest's pe
 hang.
 `;
   writeFileSync(values.write, doc);
+  for (const render of charts) await render(values.write);
   console.log(`wrote ${values.write}`);
 }

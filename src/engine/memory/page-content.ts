@@ -33,6 +33,55 @@ export function pageClass(seed: number, page: number, mix: ContentMix): PageClas
   return 'random';
 }
 
+/**
+ * Memoised page classes of one guest: 0 = not computed yet, 1 = a zero page, 2 = any other class. A
+ * class is fixed for a page's life, so each is hashed once per (seed, mix) instead of once per page sent,
+ * staged and verified. One byte per page, filled lazily (a cloud invocation touches few pages).
+ */
+export class ZeroClassTable {
+  private readonly table: Uint8Array;
+
+  /** A table for `pages` pages of the guest of `seed` with content mix `mix`. */
+  constructor(
+    private readonly seed: number,
+    private readonly mix: ContentMix,
+    pages: number,
+  ) {
+    this.table = new Uint8Array(pages);
+  }
+
+  /** True when `page` at `version` is all zeros (version 0 always is); same answer as {@link isZeroPage}. */
+  isZero(page: number, version: number): boolean {
+    if (version === 0) return true;
+    let c = this.table[page];
+    if (c === undefined) return isZeroPage(this.seed, page, version, this.mix);
+    if (c === 0) {
+      c = pageClass(this.seed, page, this.mix) === 'zero' ? 1 : 2;
+      this.table[page] = c;
+    }
+    return c === 1;
+  }
+}
+
+const zeroTables = new WeakMap<object, ZeroClassTable>();
+
+/**
+ * The {@link ZeroClassTable} of a parameter set (one per parameter object, made on first use). `params`
+ * must not change seed, mix or size while in use — the engine's parameters never do.
+ */
+export function zeroClasses(params: {
+  seed: number;
+  contentMix: ContentMix;
+  guestBytes: number;
+}): ZeroClassTable {
+  let t = zeroTables.get(params);
+  if (!t) {
+    t = new ZeroClassTable(params.seed, params.contentMix, Math.floor(params.guestBytes / PAGE_SIZE));
+    zeroTables.set(params, t);
+  }
+  return t;
+}
+
 /** True when the page at this version is all zeros (costs no payload on the wire). */
 export function isZeroPage(seed: number, page: number, version: number, mix: ContentMix): boolean {
   return version === 0 || pageClass(seed, page, mix) === 'zero';

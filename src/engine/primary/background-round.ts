@@ -1,6 +1,7 @@
 import type { Effect } from '../effects.ts';
 import { type ColoParams, maxDeltaPages } from '../params.ts';
-import { decide } from '../policy/policy.ts';
+import { planAdaptive, sampleRegions } from '../policy/adaptive.ts';
+import { decide, ewma } from '../policy/policy.ts';
 import { PAGE_SIZE } from '../protocol/delta.ts';
 import { trace } from '../trace.ts';
 import { buildRamDelta } from '../transfer/build-delta.ts';
@@ -32,23 +33,28 @@ export function pendingCheck(state: PrimaryState, params: ColoParams, now: numbe
     fx.push({ type: 'pending-check', record: { at: now, pendingBytes, decision: 'busy' } });
     return false;
   }
-  let cold = 0;
-  if (params.policy === 'adaptive') {
-    for (const p of state.dirty.indices()) if (!state.touched.has(p)) cold++;
-  }
   const decision = decide(params, {
     now,
     pendingBytes,
-    coldPendingBytes: cold * PAGE_SIZE,
     sentThisEpochBytes: backgroundBytesThisEpoch(state),
     nextCheckpointAt: state.nextCheckpointAt,
     estimates: state.estimates,
   });
   let started = false;
-  if (decision === 'round' || decision === 'cold-round') {
-    started = startRound(state, params, now, fx, decision === 'cold-round', pendingBytes);
+  if (decision === 'round') {
+    started = sendPassChunk(state, params, now, fx, state.dirty.indices(), pendingBytes);
+  } else if (params.policy === 'adaptive' && decision !== 'checkpoint') {
+    sampleRegions(state.regions, state.touched, state.guestTime);
+    const e = state.estimates;
+    const apply = params.costs.applyBytesPerMs;
+    const known = e.bandwidth > 0;
+    const plan = planAdaptive(state, params, now, known ? Math.min(e.bandwidth, apply) : apply, !known);
+    if (plan.pages.length > 0) started = sendPassChunk(state, params, now, fx, plan.pages, pendingBytes);
+    // Late phase: check again as soon as this round has left, and soon in any case.
+    if (plan.late && started) state.recheckAfterRound = true;
+    state.nextPendingCheckAt = Math.max(now, Math.min(state.nextPendingCheckAt, plan.nextCheckAt));
   }
-  state.touched.reset();
+  if (params.policy !== 'adaptive') state.touched.reset();
   fx.push({
     type: 'pending-check',
     record: {
@@ -58,24 +64,6 @@ export function pendingCheck(state: PrimaryState, params: ColoParams, now: numbe
     },
   });
   return decision === 'checkpoint';
-}
-
-/**
- * Sends `migrate-ram-background` and one pass over the dirty RAM (RAM only — never device state).
- * The pages' dirty bits are cleared now (the bitmap sync); they become dirty again if written, and the
- * round's copy of them is then waste.
- */
-function startRound(
-  state: PrimaryState,
-  params: ColoParams,
-  now: number,
-  fx: Effect[],
-  coldOnly: boolean,
-  pendingBytes: number,
-): boolean {
-  const all = state.dirty.indices();
-  const eligible = coldOnly ? all.filter((p) => !state.touched.has(p)) : all;
-  return sendPassChunk(state, params, now, fx, eligible, pendingBytes);
 }
 
 /**
@@ -144,6 +132,10 @@ export function finishRound(
   fx: Effect[],
 ): void {
   round.done = true;
+  // A round of at least 1 MiB measures the rate bytes leave at (smaller ones are latency-bound).
+  if (error === undefined && round.bytes >= 1024 * 1024 && now > round.startedAt) {
+    state.estimates.bandwidth = ewma(state.estimates.bandwidth, round.bytes / (now - round.startedAt));
+  }
   if (error !== undefined) {
     for (const p of round.pages) {
       state.dirty.set(p);

@@ -228,7 +228,8 @@ function learn(
   backgroundPages: number,
 ): void {
   const e = state.estimates;
-  if (memoryMs > 0 && txn.bytes > 0) e.bandwidth = ewma(e.bandwidth, txn.bytes / memoryMs);
+  // Like a round, a checkpoint measures the link only when it moved at least 1 MiB (less is latency-bound).
+  if (memoryMs > 0 && txn.bytes >= 1024 * 1024) e.bandwidth = ewma(e.bandwidth, txn.bytes / memoryMs);
   e.fixedCost = ewma(e.fixedCost, Math.max(0, downtimeMs - memoryMs));
   if (backgroundPages > 0) e.redirty = ewma(e.redirty, state.wastedPages / backgroundPages);
   // An epoch without rounds teaches nothing about waste: let the estimate decay so rounds are retried.

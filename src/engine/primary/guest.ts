@@ -1,4 +1,4 @@
-import { isZeroPage } from '../memory/page-content.ts';
+import { zeroClasses } from '../memory/page-content.ts';
 import { type ColoParams, PAGE_HEADER_WIRE_BYTES } from '../params.ts';
 import { PAGE_SIZE } from '../protocol/delta.ts';
 import { makeWorkload, nextMiscompareAt, type WriteGenerator } from '../workload/workload.ts';
@@ -14,6 +14,8 @@ function generator(params: ColoParams, pages: number): WriteGenerator {
   }
   return g;
 }
+
+const HEADER = PAGE_HEADER_WIRE_BYTES;
 
 /** Versions wrap below bit 31 (the secondary uses bit 31 to mark SVM-authored pages) and skip 0. */
 export function bumpVersion(v: number): number {
@@ -34,7 +36,7 @@ export function advanceGuest(state: PrimaryState, params: ColoParams, now: numbe
   const t0 = state.guestTime;
   const t1 = t0 + dt;
   const { versions, dirty, bgCurrent, touched } = state;
-  const { seed, contentMix } = params;
+  const zero = zeroClasses(params);
   generator(params, versions.length)(t0, t1, (page) => {
     const old = versions[page] ?? 0;
     versions[page] = bumpVersion(old);
@@ -43,9 +45,7 @@ export function advanceGuest(state: PrimaryState, params: ColoParams, now: numbe
     if (bgCurrent.clear(page)) {
       // The background copy (of version `old`) is waste: count it as it was on the wire.
       state.wastedPages++;
-      state.wastedBytes += isZeroPage(seed, page, old, contentMix)
-        ? PAGE_HEADER_WIRE_BYTES
-        : PAGE_HEADER_WIRE_BYTES + PAGE_SIZE;
+      state.wastedBytes += zero.isZero(page, old) ? HEADER : HEADER + PAGE_SIZE;
     }
   });
   state.guestTime = t1;

@@ -1,5 +1,6 @@
 import { DirtyBitmap } from '../memory/dirty-bitmap.ts';
 import { type ColoParams, pageCount } from '../params.ts';
+import { createRegionModel, type RegionModel } from '../policy/adaptive.ts';
 import type { Estimates } from '../policy/policy.ts';
 import type { CheckpointTrigger } from '../protocol/messages.ts';
 import { nextMiscompareAt } from '../workload/workload.ts';
@@ -123,6 +124,8 @@ export interface PrimaryState {
   txn: TransactionState | null;
   /** Adaptive policy estimates. */
   estimates: Estimates;
+  /** What the adaptive policy learned per region of RAM (policy/adaptive.ts). */
+  regions: RegionModel;
   /** Why the primary is claiming the fence (phase `claiming`), else ''. */
   claimReason: string;
 }
@@ -157,6 +160,7 @@ export function createPrimary(params: ColoParams, now = 0): PrimaryState {
     wastedBytes: 0,
     txn: null,
     estimates: { bandwidth: 0, fixedCost: 0, redirty: 0 },
+    regions: createRegionModel(n),
     claimReason: '',
   };
 }

@@ -1,4 +1,4 @@
-import { isZeroPage } from '../memory/page-content.ts';
+import { zeroClasses } from '../memory/page-content.ts';
 import { type ColoParams, PAGE_HEADER_WIRE_BYTES } from '../params.ts';
 import type { PageDelta } from '../protocol/delta.ts';
 import { PAGE_SIZE } from '../protocol/delta.ts';
@@ -10,12 +10,14 @@ import type { SecondaryState } from './state.ts';
  * one whose (seed, page, version) says so, which the validation has checked against the data.
  */
 export function stagingBytes(params: ColoParams, delta: PageDelta): number {
-  let bytes = 0;
-  for (const page of delta.pages) {
-    bytes += PAGE_HEADER_WIRE_BYTES;
-    if (!isZeroPage(params.seed, page.index, page.version, params.contentMix)) bytes += PAGE_SIZE;
+  const zero = zeroClasses(params);
+  const pages = delta.pages;
+  let payloads = 0;
+  for (let i = 0; i < pages.length; i++) {
+    const page = pages[i] as (typeof pages)[number];
+    if (!zero.isZero(page.index, page.version)) payloads++;
   }
-  return bytes;
+  return pages.length * PAGE_HEADER_WIRE_BYTES + payloads * PAGE_SIZE;
 }
 
 /**
@@ -28,7 +30,12 @@ export function stagingEnd(state: SecondaryState, params: ColoParams, now: numbe
 
 /** Stages a validated RAM delta in the colo cache; committed and running memory are not touched. */
 export function stageInCache(state: SecondaryState, delta: PageDelta): void {
-  for (const page of delta.pages) state.cache.set(page.index, page.version);
+  const { cache } = state;
+  const pages = delta.pages;
+  for (let i = 0; i < pages.length; i++) {
+    const page = pages[i] as (typeof pages)[number];
+    cache.set(page.index, page.version);
+  }
 }
 
 /** Pages a commit will flush: the union of PVM-received (cache) and SVM-dirtied pages. */

@@ -1,10 +1,16 @@
-import { decodeDelta, sha256Hex } from '../../wire/delta-codec.ts';
+import { decodeDelta } from '../../wire/delta-codec.ts';
+import { WireError } from '../../wire/errors.ts';
 import { ColoError, unexpected } from '../errors.ts';
-import { isZeroPage, pageBytes } from '../memory/page-content.ts';
+import { fillPage, zeroClasses } from '../memory/page-content.ts';
 import type { ColoParams } from '../params.ts';
-import type { PageDelta } from '../protocol/delta.ts';
+import { PAGE_SIZE, type PageDelta } from '../protocol/delta.ts';
 import type { DeltaKind, DeltaMessage } from '../protocol/messages.ts';
 import { deviceStateBytes } from '../transfer/device-state.ts';
+
+const SHA256_HEX = /^[0-9a-f]{64}$/;
+/** The page the verifier expects, generated in place for each page checked (4-byte aligned). */
+const EXPECTED_PAGE = new Uint8Array(PAGE_SIZE);
+const EXPECTED_PAGE_BUFFER = Buffer.from(EXPECTED_PAGE.buffer, 0, PAGE_SIZE);
 
 /**
  * The secondary's validation of page data. Everything is checked before anything is applied, so a
@@ -36,16 +42,22 @@ export function validateDelta(
         `object is ${payload.byteLength} bytes, claim says ${msg.claim.size}`,
       );
     }
-    const sum = sha256Hex(payload);
-    if (params.payload === 'materialised' && sum !== msg.claim.sha256) {
-      return new ColoError(
-        'claim-mismatch',
-        `object SHA-256 ${sum} does not match the claim ${msg.claim.sha256}`,
-      );
+    // One SHA-256 pass: the decoder checks the claim and the trailer from the same hash state.
+    const claimed = params.payload === 'materialised';
+    if (claimed && !SHA256_HEX.test(msg.claim.sha256)) {
+      return new ColoError('claim-mismatch', `the claim's SHA-256 ${msg.claim.sha256} is not 64 hex digits`);
     }
     try {
-      delta = decodeDelta(payload, { maxObjectBytes: params.maxObjectBytes, pageCount, expectedSha256: sum });
+      delta = decodeDelta(payload, {
+        maxObjectBytes: params.maxObjectBytes,
+        pageCount,
+        ...(claimed ? { expectedSha256: msg.claim.sha256 } : {}),
+      });
     } catch (e) {
+      // The claim check is the one checksum failure without a byte offset (the trailer's has one).
+      if (e instanceof WireError && e.code === 'checksum-mismatch' && e.offset === undefined) {
+        return new ColoError('claim-mismatch', e.message);
+      }
       return new ColoError('invalid-delta', e instanceof Error ? e.message : String(e));
     }
   } else {
@@ -94,6 +106,7 @@ function checkDevice(params: ColoParams, delta: PageDelta, size: number): PageDe
 function checkPages(params: ColoParams, pageCount: number, delta: PageDelta): PageDelta | ColoError {
   if (delta.blob.byteLength > 0) return new ColoError('not-ram', 'RAM delta carries device-state bytes');
   let prev = -1;
+  const zeroes = zeroClasses(params);
   for (const page of delta.pages) {
     if (!Number.isInteger(page.index) || page.index < 0 || page.index >= pageCount) {
       return new ColoError(
@@ -104,7 +117,7 @@ function checkPages(params: ColoParams, pageCount: number, delta: PageDelta): Pa
     if (page.index <= prev) return new ColoError('invalid-delta', `page ${page.index} is out of order`);
     prev = page.index;
     if (delta.modelled) continue;
-    const zero = isZeroPage(params.seed, page.index, page.version, params.contentMix);
+    const zero = zeroes.isZero(page.index, page.version);
     if (zero !== (page.data === null)) {
       return new ColoError(
         'page-content-mismatch',
@@ -112,9 +125,12 @@ function checkPages(params: ColoParams, pageCount: number, delta: PageDelta): Pa
       );
     }
     if (page.data) {
-      const want = pageBytes(params.seed, page.index, page.version, params.contentMix) as Uint8Array;
+      // The expected bytes are generated into one reused page buffer, never allocated per page.
+      fillPage(EXPECTED_PAGE, params.seed, page.index, page.version, params.contentMix);
+      const got = page.data;
       if (
-        Buffer.compare(Buffer.from(page.data.buffer, page.data.byteOffset, page.data.byteLength), want) !== 0
+        got.byteLength !== PAGE_SIZE ||
+        EXPECTED_PAGE_BUFFER.compare(got as Buffer, 0, PAGE_SIZE, 0, PAGE_SIZE) !== 0
       ) {
         return new ColoError('page-content-mismatch', `page ${page.index} v${page.version} bytes differ`);
       }

@@ -1,6 +1,6 @@
 import { encodeDeltaWithClaim } from '../../wire/delta-codec.ts';
 import type { Payload } from '../effects.ts';
-import { isZeroPage, pageBytes } from '../memory/page-content.ts';
+import { pageBytes, zeroClasses } from '../memory/page-content.ts';
 import { type ColoParams, MESSAGE_WIRE_BYTES, ramWireBytes } from '../params.ts';
 import type { DeltaPage, PageDelta } from '../protocol/delta.ts';
 import type { ClaimCheck, DeltaKind } from '../protocol/messages.ts';
@@ -40,12 +40,13 @@ export function buildRamDelta(
 ): BuiltDelta {
   const { seed, contentMix } = params;
   const modelled = params.payload === 'modelled';
+  const zeroes = zeroClasses(params);
   let zeroPages = 0;
   const deltaPages: DeltaPage[] = new Array(pages.length);
   for (let i = 0; i < pages.length; i++) {
     const index = pages[i] ?? 0;
     const version = versions[index] ?? 0;
-    const zero = isZeroPage(seed, index, version, contentMix);
+    const zero = zeroes.isZero(index, version);
     if (zero) zeroPages++;
     deltaPages[i] = {
       index,

@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { DirtyBitmap } from '../../engine/memory/dirty-bitmap.ts';
+import { REGION_PAGES } from '../../engine/policy/adaptive.ts';
 import type { PrimaryState } from '../../engine/primary/state.ts';
 import type { SecondaryState } from '../../engine/secondary/state.ts';
 
@@ -84,6 +85,13 @@ export const primaryStateSchema: z.ZodType<PrimaryState> = z.strictObject({
   wastedBytes: anyNumber,
   txn: transactionState.nullable(),
   estimates: z.strictObject({ bandwidth: anyNumber, fixedCost: anyNumber, redirty: anyNumber }),
+  regions: z.strictObject({
+    rate: z.instanceof(Uint32Array),
+    sweepAt: z.instanceof(Uint32Array),
+    sweepGap: z.instanceof(Uint32Array),
+    sampledAt: anyNumber,
+    samples: count,
+  }),
   claimReason: z.string().max(4096),
 });
 
@@ -137,6 +145,14 @@ export function primaryShapeProblems(s: PrimaryState, pages: number): string[] {
     ['touched', s.touched],
   ] as const) {
     if (b.size !== pages) out.push(`${name} covers ${b.size} pages`);
+  }
+  const regions = Math.ceil(pages / REGION_PAGES);
+  for (const [name, a] of [
+    ['regions.rate', s.regions.rate],
+    ['regions.sweepAt', s.regions.sweepAt],
+    ['regions.sweepGap', s.regions.sweepGap],
+  ] as const) {
+    if (a.length !== regions) out.push(`${name} covers ${a.length} regions`);
   }
   for (const r of s.rounds)
     if (r.pages.some((p) => p >= pages)) out.push(`round ${r.round} names a page ≥ ${pages}`);

@@ -1,0 +1,455 @@
+/**
+ * The policy grid, run by `bench/run.ts` (group `policies`): workloads × links × policies on a 1 GiB guest
+ * with QEMU's 20 s checkpoint delay, several seeds, modelled payloads. Per cell: downtime p50 / p99 over
+ * every checkpoint of every seed, the p99 against the clairvoyant floor (bench/floor.ts) of the same
+ * checkpoints, the cut against `none`, MiB at checkpoints / in the background / wasted (all in wire bytes:
+ * a zero page is its 16-byte header everywhere) and total bytes against `none`. Also the engine's speed
+ * (simulated seconds per wall second, modelled and materialised), the materialised path against a per-page
+ * `Buffer.copy` of the same pages measured in the same run, and memory over simulated time.
+ */
+import v8 from 'node:v8';
+import vm from 'node:vm';
+import { percentile } from '../src/engine/metrics/summary.ts';
+import { type ColoParams, DEFAULT_PARAMS, type PolicyName } from '../src/engine/params.ts';
+import { PAGE_SIZE } from '../src/engine/protocol/delta.ts';
+import type { WorkloadSpec } from '../src/engine/workload/spec.ts';
+import type { LinkParams } from '../src/runtime/embedded/link.ts';
+import { type EmbeddedResult, runEmbedded } from '../src/runtime/embedded/run.ts';
+import { runFloors } from './floor.ts';
+import type { BenchOptions, BenchResult, BenchRow } from './harness.ts';
+
+const MIB = 2 ** 20;
+const GIB = 2 ** 30;
+
+/** The grid's workloads on a 1 GiB guest (262 144 pages); rates in pages per second of guest time. */
+export const GRID_WORKLOADS: readonly { name: string; spec: WorkloadSpec }[] = [
+  { name: 'idle', spec: { kind: 'idle' } },
+  { name: 'uniform', spec: { kind: 'uniform', rate: 20_000 } },
+  { name: 'hot/cold', spec: { kind: 'hotcold', hotPages: 4096, hotRate: 4000, coldRate: 2500 } },
+  { name: 'zipf', spec: { kind: 'zipf', rate: 20_000, exponent: 1.1 } },
+  { name: 'sequential', spec: { kind: 'sequential', rate: 20_000 } },
+  { name: 'buffered-io', spec: { kind: 'buffered-io', rate: 20_000, hotPages: 32_768, tail: 0.02 } },
+  // fio-like buffered writes: a 512 MiB file's page cache rewritten front to back at 100 MiB/s.
+  { name: 'fio', spec: { kind: 'sequential', rate: 25_600, spanPages: 131_072 } },
+];
+
+/** Links of the grid, Gbit/s. */
+export const GRID_LINKS_GBIT: readonly number[] = [1, 10, 25];
+/** Policies of the grid. */
+export const GRID_POLICIES: readonly PolicyName[] = ['none', 'fixed', 'adaptive'];
+
+/** One run of one cell on one seed. */
+interface SeedRun {
+  downtimes: number[];
+  floors: number[];
+  checkpointBytes: number;
+  backgroundBytes: number;
+  wastedBytes: number;
+  simulatedMs: number;
+  wallMs: number;
+}
+
+/** A cell's figures over its seeds. */
+export interface Cell {
+  workload: string;
+  gbit: number;
+  policy: PolicyName;
+  p50: number;
+  p99: number;
+  floorP99: number;
+  /** Checkpoints pooled over seeds. */
+  checkpoints: number;
+  /** Per run (mean over seeds), MiB. */
+  checkpointMiB: number;
+  backgroundMiB: number;
+  wastedMiB: number;
+  /** Simulated seconds per wall second. */
+  speed: number;
+}
+
+/** Parameters of a grid run. */
+export function gridParams(spec: WorkloadSpec, policy: PolicyName, seed: number): ColoParams {
+  return { ...DEFAULT_PARAMS, guestBytes: GIB, workload: spec, policy, seed, payload: 'modelled' };
+}
+
+/** A link of `gbit` Gbit/s with the default 0.1 ms latency. */
+export function gridLink(gbit: number): LinkParams {
+  return { bandwidthBytesPerSec: (gbit * 1e9) / 8, latencyMs: 0.1 };
+}
+
+/**
+ * Runs the embedded runtime and records the guest running time at every checkpoint stop (what the floor is
+ * computed from); the wall time covers the run only.
+ */
+export function runWithStops(
+  params: ColoParams,
+  link: LinkParams,
+  durationMs: number,
+): { result: EmbeddedResult; guestStops: number[]; wallMs: number } {
+  const stops = new Map<number, number>();
+  const t0 = performance.now();
+  const result = runEmbedded({
+    params,
+    link,
+    durationMs,
+    observe: (_at, p) => {
+      if (p.txn && !Number.isNaN(p.txn.stopAt) && !stops.has(p.epoch)) stops.set(p.epoch, p.guestTime);
+    },
+  });
+  const wallMs = performance.now() - t0;
+  const guestStops = result.checkpoints.map((c) => stops.get(c.epoch) ?? Number.NaN);
+  return { result, guestStops, wallMs };
+}
+
+function runSeed(
+  spec: WorkloadSpec,
+  gbit: number,
+  policy: PolicyName,
+  seed: number,
+  durationMs: number,
+): SeedRun {
+  const params = gridParams(spec, policy, seed);
+  const link = gridLink(gbit);
+  const { result, guestStops, wallMs } = runWithStops(params, link, durationMs);
+  // Bytes of completed epochs only (a run's last, unfinished epoch has background rounds but no checkpoint).
+  const sum = (f: (c: (typeof result.checkpoints)[number]) => number) =>
+    result.checkpoints.reduce((a, c) => a + f(c), 0);
+  return {
+    downtimes: result.checkpoints.map((c) => c.downtimeMs),
+    floors: runFloors(params, link, guestStops).map((f) => f.floorMs),
+    checkpointBytes: sum((c) => c.bytes),
+    backgroundBytes: sum((c) => c.backgroundBytes),
+    wastedBytes: sum((c) => c.wastedBytes),
+    simulatedMs: durationMs,
+    wallMs,
+  };
+}
+
+/** Runs every cell of the grid (in `only` workloads and links when given). */
+export function runGrid(
+  seeds: readonly number[],
+  durationMs: number,
+  filter: { workloads?: readonly string[]; links?: readonly number[] } = {},
+  log: (line: string) => void = () => {},
+): Cell[] {
+  const cells: Cell[] = [];
+  for (const w of GRID_WORKLOADS) {
+    if (filter.workloads && !filter.workloads.includes(w.name)) continue;
+    for (const gbit of GRID_LINKS_GBIT) {
+      if (filter.links && !filter.links.includes(gbit)) continue;
+      for (const policy of GRID_POLICIES) {
+        const runs = seeds.map((seed) => runSeed(w.spec, gbit, policy, seed, durationMs));
+        const downtimes = runs.flatMap((r) => r.downtimes);
+        const mean = (f: (r: SeedRun) => number) => runs.reduce((a, r) => a + f(r), 0) / runs.length;
+        const cell: Cell = {
+          workload: w.name,
+          gbit,
+          policy,
+          p50: percentile(downtimes, 50),
+          p99: percentile(downtimes, 99),
+          floorP99: percentile(
+            runs.flatMap((r) => r.floors),
+            99,
+          ),
+          checkpoints: downtimes.length,
+          checkpointMiB: mean((r) => r.checkpointBytes) / MIB,
+          backgroundMiB: mean((r) => r.backgroundBytes) / MIB,
+          wastedMiB: mean((r) => r.wastedBytes) / MIB,
+          speed:
+            runs.reduce((a, r) => a + r.simulatedMs, 0) /
+            Math.max(
+              1e-9,
+              runs.reduce((a, r) => a + r.wallMs, 0),
+            ),
+        };
+        cells.push(cell);
+        log(
+          `${w.name} ${gbit}G ${policy}: p99 ${cell.p99.toFixed(1)} ms (floor ${cell.floorP99.toFixed(1)}), ` +
+            `${cell.speed.toFixed(0)}x`,
+        );
+      }
+    }
+  }
+  return cells;
+}
+
+const fmt = (n: number, digits = 1) => (Number.isFinite(n) ? n.toFixed(digits) : '–');
+const pct = (n: number) =>
+  Number.isFinite(n) ? `${n >= 0 ? '' : '−'}${Math.abs(n * 100).toFixed(0)} %` : '–';
+
+/** The grid as a Markdown table, one row per cell. */
+export function gridTable(cells: readonly Cell[]): string {
+  const head = [
+    'workload',
+    'link',
+    'policy',
+    'p50 ms',
+    'p99 ms',
+    'floor p99 ms',
+    'p99 ÷ floor',
+    'p99 cut vs none',
+    'MiB ckpt',
+    'MiB bg',
+    'MiB wasted',
+    'bytes vs none',
+    'sim s / wall s',
+  ];
+  const rows = cells.map((c) => {
+    const none = cells.find((n) => n.workload === c.workload && n.gbit === c.gbit && n.policy === 'none');
+    const total = c.checkpointMiB + c.backgroundMiB;
+    const noneTotal = none ? none.checkpointMiB + none.backgroundMiB : Number.NaN;
+    return [
+      c.workload,
+      `${c.gbit} Gbit/s`,
+      c.policy,
+      fmt(c.p50),
+      fmt(c.p99),
+      fmt(c.floorP99),
+      fmt(c.p99 / c.floorP99, 2),
+      none && c.policy !== 'none' ? pct(1 - c.p99 / none.p99) : '',
+      fmt(c.checkpointMiB),
+      fmt(c.backgroundMiB),
+      fmt(c.wastedMiB),
+      none && c.policy !== 'none' ? fmt(total / noneTotal, 3) : '',
+      fmt(c.speed, 0),
+    ];
+  });
+  const right = new Set([3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+  const all = [head, ...rows];
+  const widths = head.map((_, i) => Math.max(3, ...all.map((r) => (r[i] ?? '').length)));
+  const line = (r: string[]) =>
+    `| ${r.map((v, i) => (right.has(i) ? v.padStart(widths[i] ?? 0) : v.padEnd(widths[i] ?? 0))).join(' | ')} |`;
+  const rule = `| ${widths.map((w, i) => (right.has(i) ? `${'-'.repeat(w - 1)}:` : '-'.repeat(w))).join(' | ')} |`;
+  return [line(head), rule, ...rows.map(line)].join('\n');
+}
+
+/** How the grid meets the issue's targets, one line each. */
+export function gridVerdicts(cells: readonly Cell[]): string[] {
+  const out: string[] = [];
+  const get = (w: string, g: number, p: PolicyName) =>
+    cells.find((c) => c.workload === w && c.gbit === g && c.policy === p);
+  const fits = cells.filter((c) => c.policy === 'adaptive' && c.floorP99 <= 300);
+  const overFloor = fits.filter((c) => c.p99 > 1.15 * c.floorP99);
+  out.push(
+    `adaptive p99 ≤ 1.15 × floor where the floor fits 300 ms: ${fits.length - overFloor.length} of ${fits.length} cells` +
+      (overFloor.length
+        ? ` (over: ${overFloor.map((c) => `${c.workload} ${c.gbit}G ${fmt(c.p99 / c.floorP99, 2)}×`).join(', ')})`
+        : ''),
+  );
+  const adaptive = cells.filter((c) => c.policy === 'adaptive');
+  const worse = adaptive.filter((c) => {
+    const best = Math.min(
+      get(c.workload, c.gbit, 'none')?.p99 ?? Infinity,
+      get(c.workload, c.gbit, 'fixed')?.p99 ?? Infinity,
+    );
+    return c.p99 > best * 1.02 + 0.5;
+  });
+  out.push(
+    `adaptive p99 ≤ best of none and fixed (2 % + 0.5 ms tolerance): ${adaptive.length - worse.length} of ${adaptive.length} cells` +
+      (worse.length ? ` (worse: ${worse.map((c) => `${c.workload} ${c.gbit}G`).join(', ')})` : ''),
+  );
+  for (const w of ['hot/cold', 'fio']) {
+    const cuts = GRID_LINKS_GBIT.map((g) => {
+      const a = get(w, g, 'adaptive');
+      const n = get(w, g, 'none');
+      return a && n ? `${g}G ${pct(1 - a.p99 / n.p99)}` : '';
+    }).filter(Boolean);
+    if (cuts.length) out.push(`adaptive p99 cut vs none on ${w} (target ≥ 60 %): ${cuts.join(', ')}`);
+  }
+  const bio = GRID_LINKS_GBIT.map((g) => {
+    const a = get('buffered-io', g, 'adaptive');
+    const n = get('buffered-io', g, 'none');
+    return a && n
+      ? `${g}G ${fmt(((a.checkpointMiB + a.backgroundMiB) / (n.checkpointMiB + n.backgroundMiB) - 1) * 100, 1)} %`
+      : '';
+  }).filter(Boolean);
+  if (bio.length) out.push(`adaptive bytes over none on buffered-io (target ≤ 5 %): ${bio.join(', ')}`);
+  const speeds = cells.map((c) => c.speed);
+  if (speeds.length) {
+    const slow = cells.filter((c) => c.speed < 200);
+    out.push(
+      `modelled speed ≥ 200× in every cell: min ${fmt(Math.min(...speeds), 0)}×, ${slow.length} of ${cells.length} cells below`,
+    );
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Speed of the materialised path and memory over simulated time.
+
+v8.setFlagsFromString('--expose-gc');
+const gc = vm.runInNewContext('gc') as () => void;
+
+/**
+ * A materialised run (page bytes built, encoded, hashed, stored, decoded and verified) against a per-page
+ * `Buffer.copy` of as many 4 KiB pages as the run moved, timed in the same process. Returns rows.
+ */
+export function materialisedRows(durationMs: number): BenchRow[] {
+  const spec: WorkloadSpec = { kind: 'hotcold', hotPages: 4096, hotRate: 4000, coldRate: 2500 };
+  const params: ColoParams = { ...gridParams(spec, 'fixed', 1), payload: 'materialised' };
+  const link = gridLink(10);
+  const t0 = performance.now();
+  const result = runEmbedded({ params, link, durationMs });
+  const wallMs = performance.now() - t0;
+  const pages =
+    result.checkpoints.reduce((a, c) => a + c.pages, 0) + result.rounds.reduce((a, r) => a + r.pages, 0);
+  const modelled = runWithStops({ ...params, payload: 'modelled' }, link, durationMs);
+  // Per-page Buffer.copy of the same number of pages, from a 64 MiB source into a 64 MiB target.
+  const src = Buffer.alloc(64 * MIB, 7);
+  const dst = Buffer.allocUnsafe(64 * MIB);
+  const slots = (64 * MIB) / PAGE_SIZE;
+  const c0 = performance.now();
+  for (let i = 0; i < pages; i++) {
+    const off = (i % slots) * PAGE_SIZE;
+    src.copy(dst, off, off, off + PAGE_SIZE);
+  }
+  const copyMs = performance.now() - c0;
+  const mibMoved = (pages * PAGE_SIZE) / MIB;
+  return [
+    {
+      group: 'policies',
+      name: `engine speed, modelled (hot/cold, fixed, 10 Gbit/s, ${durationMs / 1000} s simulated)`,
+      value: durationMs / modelled.wallMs,
+      unit: 'sim s/s',
+      baseline: 'real time',
+      baselineValue: 1,
+    },
+    {
+      group: 'policies',
+      name: `engine speed, materialised (same run)`,
+      value: durationMs / wallMs,
+      unit: 'sim s/s',
+      baseline: 'real time',
+      baselineValue: 1,
+    },
+    {
+      group: 'policies',
+      name: `materialised path, ${mibMoved.toFixed(0)} MiB of pages sent`,
+      value: mibMoved / (wallMs / 1000),
+      unit: 'MiB/s',
+      baseline: 'per-page Buffer.copy, same pages',
+      baselineValue: mibMoved / (copyMs / 1000),
+    },
+  ];
+}
+
+/**
+ * Memory (V8 heap used + array buffers, after full collections) of one modelled run at 10 and at 60
+ * simulated minutes (hot/cold, fixed, 10 Gbit/s). Returns a row: the 60-minute figure against the
+ * 10-minute one.
+ */
+export function memoryRow(minutes = 60, early = 10): BenchRow {
+  const spec: WorkloadSpec = { kind: 'hotcold', hotPages: 4096, hotRate: 4000, coldRate: 2500 };
+  const params = gridParams(spec, 'fixed', 1);
+  const samples = new Map<number, number>();
+  const marks = [early * 60_000, minutes * 60_000 - 5_000];
+  let next = 0;
+  const measure = () => {
+    gc();
+    gc();
+    const m = process.memoryUsage();
+    return (m.heapUsed + m.arrayBuffers) / MIB;
+  };
+  runEmbedded({
+    params,
+    link: gridLink(10),
+    durationMs: minutes * 60_000,
+    observe: (at) => {
+      const mark = marks[next];
+      if (mark !== undefined && at >= mark) {
+        samples.set(next, measure());
+        next++;
+      }
+    },
+  });
+  return {
+    group: 'policies',
+    name: `memory at ${minutes} simulated minutes (hot/cold, fixed, 10 Gbit/s)`,
+    value: samples.get(1) ?? Number.NaN,
+    unit: 'MiB',
+    baseline: `memory at ${early} simulated minutes`,
+    baselineValue: samples.get(0) ?? Number.NaN,
+  };
+}
+
+/**
+ * The policy grid: default = 3 seeds × 600 s on every workload and link; `reduced` = one seed, 120 s,
+ * 10 Gbit/s; `quick` (a smoke run of the harness) = one seed, 30 s, two workloads, 10 Gbit/s.
+ */
+export function policyBench(options: BenchOptions): BenchResult {
+  const small = options.quick || options.reduced;
+  const seeds = small ? [1] : [1, 2, 3];
+  const durationMs = options.quick ? 30_000 : options.reduced ? 120_000 : 600_000;
+  const workloads = options.workloads ?? (options.quick ? ['idle', 'hot/cold'] : undefined);
+  const links = options.links ?? (small ? [10] : undefined);
+  const cells = runGrid(
+    seeds,
+    durationMs,
+    { ...(workloads ? { workloads } : {}), ...(links ? { links } : {}) },
+    (l) => process.stderr.write(`${l}\n`),
+  );
+  const rows = [
+    ...materialisedRows(options.quick ? 5_000 : small ? 20_000 : 60_000),
+    options.quick ? memoryRow(2, 1) : memoryRow(60, 10),
+  ];
+  const verdicts = gridVerdicts(cells);
+  const section = [
+    '## Policy grid',
+    '',
+    `1 GiB guest, checkpoint every 20 s, ${durationMs / 1000} s simulated × seed${seeds.length > 1 ? 's' : ''} ` +
+      `${seeds.join(', ')}, modelled payloads, 0.1 ms latency. Downtime percentiles pool every checkpoint of every ` +
+      'seed; the floor is the clairvoyant floor of the same checkpoints (`bench/floor.ts`); MiB are per run ' +
+      '(mean over seeds) and count completed epochs only, in wire bytes (a zero page is its 16-byte header everywhere); "bytes vs none" is ' +
+      'checkpoint + background bytes against `none`; "sim s / wall s" is the engine\'s speed on that cell. ' +
+      'Against the targets of issue 14:',
+    '',
+    ...verdicts.map((v) => `- ${v}`),
+    '',
+    gridTable(cells),
+    '',
+    '![p99 downtime over the clairvoyant floor](img/bench-policies.png)',
+  ].join('\n');
+  return {
+    notes: [
+      `policies: 1 GiB guest, checkpoint every 20 s, ${durationMs / 1000} s simulated × seeds ${seeds.join(', ')}, modelled payloads`,
+    ],
+    rows,
+    section,
+    charts: (page) => gridCharts(cells, page),
+  };
+}
+
+/** Renders the grid's chart next to the written page: p99 ÷ floor and p99 cut vs none per cell. */
+async function gridCharts(cells: readonly Cell[], page: string): Promise<void> {
+  const { renderChart } = await import('../experiments/chart.ts');
+  const { dirname, join } = await import('node:path');
+  const { mkdirSync } = await import('node:fs');
+  const dir = join(dirname(page), 'img');
+  mkdirSync(dir, { recursive: true });
+  const values = cells.map((c) => ({
+    workload: c.workload,
+    link: `${c.gbit} Gbit/s`,
+    policy: c.policy,
+    overFloor: c.p99 / c.floorP99,
+  }));
+  await renderChart(
+    {
+      $schema: 'vega-lite/v6.json',
+      title: 'Checkpoint downtime p99 ÷ clairvoyant floor (1 GiB guest, 20 s checkpoints; 1 = the floor)',
+      data: { values },
+      facet: { column: { field: 'link', type: 'nominal', title: null } },
+      spec: {
+        width: 220,
+        height: 200,
+        mark: 'bar',
+        encoding: {
+          y: { field: 'workload', type: 'nominal', title: null },
+          yOffset: { field: 'policy', type: 'nominal' },
+          x: { field: 'overFloor', type: 'quantitative', title: 'p99 ÷ floor', scale: { type: 'log' } },
+          color: { field: 'policy', type: 'nominal', title: 'policy' },
+        },
+      },
+    },
+    join(dir, 'bench-policies'),
+  );
+}

@@ -1,0 +1,245 @@
+/**
+ * The `adaptive` policy's controller. It learns, per region of guest RAM, how the guest rewrites it, and
+ * sends a dirty page in the background only when that page is likely to stay clean until the checkpoint —
+ * so that what is left at the stop is what a clairvoyant policy would leave, and little is sent twice.
+ *
+ * What it learns, at every pending-RAM check, from the pages written since the previous sample (the
+ * `touched` bitmap), per region of {@link REGION_PAGES} pages, in guest running time (the workload's clock):
+ * - a **write rate** per page (Poisson): from the fraction f of the region's pages touched over the sample's
+ *   Δ ms, λ = −ln(1 − f) / Δ, folded into an EWMA whose weight grows with Δ ({@link RATE_HORIZON_MS});
+ * - **sweeps**: a sample that touched at least {@link SWEEP_FRACTION} of the region is a sweep (a sequential
+ *   stream, a file's page cache rewritten front to back); the region keeps the time of its last sweep and an
+ *   EWMA of the interval between sweeps.
+ *
+ * How it decides, for the checkpoint due at T (guest time), the chance that a dirty page survives — is not
+ * written again — until T: a region swept recently (within {@link SWEEP_STALE} intervals) is rewritten at
+ * its next sweep (its interval after the last, less {@link SWEEP_MARGIN} and {@link SWEEP_SLACK_MS}), so its pages survive (1) if that
+ * sweep falls after T and do not (0) otherwise; any other
+ * region's pages survive with probability exp(−λ · (T − now)). A check sends the dirty pages whose chance is
+ * at least {@link MIN_SURVIVAL}. Far from T that is the cold pages only; near T, as the remaining time
+ * shrinks, hot pages qualify too. On a link too slow for what is left (behind schedule) the bar is lowered
+ * towards {@link BEHIND_MIN_SURVIVAL}: sending a page that may be rewritten beats leaving it for the stop.
+ *
+ * When: checks run every `pendingCheckIntervalMs` (the seed's period), and also at T − lead, where lead is
+ * the time the link (or the secondary's staging, whichever is slower) needs for the bytes expected to be
+ * dirty at T, × {@link LEAD_FACTOR} + {@link LEAD_MARGIN_MS}. From then on (the late phase) a check runs
+ * right after each round and after a quarter of the time left (at least {@link LATE_CHECK_MS}), so the last rounds carry what was
+ * written while the previous one was on the wire, like pre-copy live migration, until the checkpoint.
+ * Rounds are never switched off wholesale: a page that qualifies is always sent, one that does not waits.
+ */
+import type { DirtyBitmap } from '../memory/dirty-bitmap.ts';
+import { type ColoParams, PAGE_HEADER_WIRE_BYTES } from '../params.ts';
+import type { PrimaryState } from '../primary/state.ts';
+import { PAGE_SIZE } from '../protocol/delta.ts';
+
+/** Pages per learning region (64 pages = 256 KiB: one 8-byte word of a dirty bitmap). */
+export const REGION_PAGES = 64;
+/** A page is sent in the background only if its chance of staying clean until the checkpoint is this. */
+export const MIN_SURVIVAL = 0.95;
+/**
+ * The bar a page's chance must clear instead of {@link MIN_SURVIVAL} when the late phase is behind schedule:
+ * the bytes still to move need longer than the time left ÷ {@link BEHIND_FACTOR}.
+ */
+export const BEHIND_MIN_SURVIVAL = 0.5;
+/** Behind schedule: what is left to move would take longer than the time left ÷ this. */
+export const BEHIND_FACTOR = 1.5;
+/** Time constant of the write-rate EWMA, ms of guest time (a sample of Δ ms weighs 1 − e^(−Δ/τ)). */
+export const RATE_HORIZON_MS = 5000;
+/** A sample shorter than this, ms of guest time, teaches nothing (its pages keep accumulating). */
+export const MIN_SAMPLE_MS = 50;
+/** A sample touching at least this fraction of a region is a sweep. */
+export const SWEEP_FRACTION = 0.9;
+/**
+ * A region's next sweep is expected its learned interval after its last one, less this fraction of the
+ * interval and {@link SWEEP_SLACK_MS} (early side: sampling rounds sweep times to a sample).
+ */
+export const SWEEP_MARGIN = 0.02;
+/** Fixed part of the early side of a predicted sweep, ms of guest time. */
+export const SWEEP_SLACK_MS = 100;
+/** A sweep pattern older than this many sweep intervals is forgotten (the region is judged by its rate). */
+export const SWEEP_STALE = 2;
+/** Safety factor on the time the late phase needs. */
+export const LEAD_FACTOR = 1.5;
+/** Extra time the late phase starts early, ms (round trips, decisions between rounds). */
+export const LEAD_MARGIN_MS = 20;
+/**
+ * Shortest gap between checks in the late phase, ms; the gap is a quarter of the time left before the
+ * checkpoint (at most the check period), so checks come closer together as it nears.
+ */
+export const LATE_CHECK_MS = 10;
+/** Pages of the probe round that measures the link while the rate is unknown (1 024 pages = 4 MiB). */
+export const PROBE_PAGES = 1024;
+/** Outside the late phase, a round smaller than this waits for more, bytes. */
+export const MIN_EARLY_ROUND_BYTES = 1024 * 1024;
+/** Write rates are stored per page in micro-hertz of guest time (writes per 10^6 s). */
+const MICRO_HZ_PER_PER_MS = 1e9;
+
+/** What the adaptive policy learns per region; kept in the primary's state (serialisable). */
+export interface RegionModel {
+  /** Per-page write rate of each region, writes per 10^6 s of guest time. */
+  rate: Uint32Array;
+  /** Guest time of each region's last sweep, ms (0 = never). */
+  sweepAt: Uint32Array;
+  /** EWMA of the interval between a region's sweeps, ms of guest time (0 = unknown). */
+  sweepGap: Uint32Array;
+  /** Guest time of the last sample, ms. */
+  sampledAt: number;
+  /** Samples taken (the first one replaces the zero start). */
+  samples: number;
+}
+
+/** A fresh model for a guest of `pages` pages. */
+export function createRegionModel(pages: number): RegionModel {
+  const regions = Math.ceil(pages / REGION_PAGES);
+  return {
+    rate: new Uint32Array(regions),
+    sweepAt: new Uint32Array(regions),
+    sweepGap: new Uint32Array(regions),
+    sampledAt: 0,
+    samples: 0,
+  };
+}
+
+/** Set bits among the 64 pages of region `r` of a bitmap. */
+function regionCount(bits: Uint8Array, r: number): number {
+  let n = 0;
+  const end = Math.min(bits.length, (r + 1) * (REGION_PAGES / 8));
+  for (let b = r * (REGION_PAGES / 8); b < end; b++) {
+    let x = bits[b] ?? 0;
+    while (x) {
+      x &= x - 1;
+      n++;
+    }
+  }
+  return n;
+}
+
+/**
+ * Folds the pages written since the last sample into the model, if at least {@link MIN_SAMPLE_MS} of guest
+ * time passed, and clears `touched`. Returns true if a sample was taken.
+ */
+export function sampleRegions(model: RegionModel, touched: DirtyBitmap, guestNow: number): boolean {
+  const dt = guestNow - model.sampledAt;
+  if (dt < MIN_SAMPLE_MS) return false;
+  const first = model.samples === 0;
+  const weight = first ? 1 : 1 - Math.exp(-dt / RATE_HORIZON_MS);
+  const { rate, sweepAt, sweepGap } = model;
+  const bits = touched.bits;
+  const pagesPerRegion = REGION_PAGES;
+  const cap = 1 - 1 / (2 * pagesPerRegion);
+  for (let r = 0; r < rate.length; r++) {
+    const n = touched.count === 0 ? 0 : regionCount(bits, r);
+    const f = n / pagesPerRegion;
+    if (f < SWEEP_FRACTION) {
+      const sample = (-Math.log(1 - Math.min(f, cap)) / dt) * MICRO_HZ_PER_PER_MS;
+      const old = rate[r] ?? 0;
+      rate[r] = Math.min(0xffff_ffff, Math.round(old + weight * (sample - old)));
+    } else {
+      // A sweep: it times the region's rewrites; it is not a sample of its random-write rate.
+      const at = Math.max(1, Math.round(guestNow));
+      const last = sweepAt[r] ?? 0;
+      if (last > 0) {
+        const gap = at - last;
+        const g = sweepGap[r] ?? 0;
+        sweepGap[r] = Math.max(1, Math.round(g === 0 ? gap : g + 0.5 * (gap - g)));
+      }
+      sweepAt[r] = at;
+    }
+  }
+  model.sampledAt = guestNow;
+  model.samples++;
+  touched.reset();
+  return true;
+}
+
+/** Chance that a page of region `r` is not written in the next `remaining` ms of guest time, 0..1. */
+export function survival(model: RegionModel, r: number, guestNow: number, remaining: number): number {
+  const gap = model.sweepGap[r] ?? 0;
+  const last = model.sweepAt[r] ?? 0;
+  if (gap > 0 && last > 0 && guestNow - last < SWEEP_STALE * gap) {
+    return last + gap - SWEEP_MARGIN * gap - SWEEP_SLACK_MS > guestNow + remaining ? 1 : 0;
+  }
+  // Swept once and not yet again: its period is unknown, so its pages are taken to stay as they are.
+  if (gap === 0 && last > 0) return 1;
+  return Math.exp(-((model.rate[r] ?? 0) / MICRO_HZ_PER_PER_MS) * remaining);
+}
+
+/** The adaptive policy's plan at a check: pages to send now, and when to check next. */
+export interface AdaptivePlan {
+  /** Dirty pages to send now, ascending. */
+  pages: number[];
+  /** Their wire bytes, bytes. */
+  bytes: number;
+  /** In the late phase: check again right after the round, and soon ({@link LATE_CHECK_MS}). */
+  late: boolean;
+  /** When the next check should run at the latest, ms of runtime time. */
+  nextCheckAt: number;
+}
+
+/**
+ * Plans a check at `now` (runtime ms) for the checkpoint due at `state.nextCheckpointAt`. The VM runs until
+ * then, so the remaining guest time equals the remaining runtime. `rateBytesPerMs` is the rate the late phase
+ * can move bytes at (the slower of link and staging); with `probe` (that rate is not measured yet) a check
+ * that would send nothing sends the {@link PROBE_PAGES} likeliest survivors to measure it.
+ */
+export function planAdaptive(
+  state: PrimaryState,
+  params: ColoParams,
+  now: number,
+  rateBytesPerMs: number,
+  probe = false,
+): AdaptivePlan {
+  const model = state.regions;
+  const remaining = Math.max(0, state.nextCheckpointAt - now);
+  const g = state.guestTime;
+  const regions = model.rate.length;
+  const ok = new Uint8Array(regions);
+  const pageBytes = PAGE_SIZE + PAGE_HEADER_WIRE_BYTES;
+  const dirtyBits = state.dirty.bits;
+  // Bytes the late phase must move: dirty pages that do not qualify yet, plus pages expected to be dirtied
+  // by T (clean pages times their chance of a write), at the slower of link and staging.
+  const chance = new Float64Array(regions);
+  let lateBytes = 0;
+  for (let r = 0; r < regions; r++) {
+    const s = survival(model, r, g, remaining);
+    chance[r] = s;
+    const dirty = state.dirty.count === 0 ? 0 : regionCount(dirtyBits, r);
+    if (s < MIN_SURVIVAL) lateBytes += dirty * pageBytes;
+    lateBytes += (REGION_PAGES - dirty) * (1 - s) * pageBytes;
+  }
+  // Behind schedule (the late bytes need longer than is left), the bar drops linearly towards
+  // BEHIND_MIN_SURVIVAL: a page likely to be rewritten is still better sent than surely left for the stop.
+  const need = lateBytes / rateBytesPerMs;
+  const bar = remaining >= need * BEHIND_FACTOR ? MIN_SURVIVAL : BEHIND_MIN_SURVIVAL;
+  for (let r = 0; r < regions; r++) if ((chance[r] ?? 0) >= bar) ok[r] = 1;
+  const pages: number[] = [];
+  for (const p of state.dirty.indices()) {
+    if (ok[Math.floor(p / REGION_PAGES)]) pages.push(p);
+  }
+  if (probe && pages.length === 0 && state.dirty.count > 0) {
+    // The rate rounds leave at is not measured yet: probe with the likeliest survivors.
+    const dirty = state.dirty.indices();
+    const best = dirty
+      .map((p) => ({ p, c: chance[Math.floor(p / REGION_PAGES)] ?? 0 }))
+      .sort((a, b) => b.c - a.c || a.p - b.p)
+      .slice(0, PROBE_PAGES)
+      .map((x) => x.p)
+      .sort((a, b) => a - b);
+    return {
+      pages: best,
+      bytes: best.length * pageBytes,
+      late: false,
+      nextCheckAt: now + params.pendingCheckIntervalMs,
+    };
+  }
+  const bytes = pages.length * pageBytes;
+  const lead = (lateBytes / rateBytesPerMs) * LEAD_FACTOR + LEAD_MARGIN_MS;
+  const lateFrom = state.nextCheckpointAt - lead;
+  const late = now >= lateFrom;
+  const period = params.pendingCheckIntervalMs;
+  const nextCheckAt = late
+    ? now + Math.min(period, Math.max(LATE_CHECK_MS, remaining / 4))
+    : Math.min(now + period, lateFrom);
+  if (!late && bytes < MIN_EARLY_ROUND_BYTES) return { pages: [], bytes: 0, late, nextCheckAt };
+  return { pages, bytes, late, nextCheckAt };
+}
