@@ -100,18 +100,31 @@ export function createRegionModel(pages: number): RegionModel {
   };
 }
 
+const REGION_BYTES = REGION_PAGES / 8;
+/** Set bits of every byte value. */
+const POPCOUNT = new Uint8Array(256);
+for (let v = 1; v < 256; v++) POPCOUNT[v] = (v & 1) + (POPCOUNT[v >> 1] ?? 0);
+
 /** Set bits among the 64 pages of region `r` of a bitmap. */
 function regionCount(bits: Uint8Array, r: number): number {
   let n = 0;
-  const end = Math.min(bits.length, (r + 1) * (REGION_PAGES / 8));
-  for (let b = r * (REGION_PAGES / 8); b < end; b++) {
+  const end = Math.min(bits.length, (r + 1) * REGION_BYTES);
+  for (let b = r * REGION_BYTES; b < end; b++) n += POPCOUNT[bits[b] ?? 0] ?? 0;
+  return n;
+}
+
+/** Appends the set pages of region `r` of a bitmap over `size` pages to `out`, ascending. */
+function regionPages(bits: Uint8Array, size: number, r: number, out: number[]): void {
+  const end = Math.min(bits.length, (r + 1) * REGION_BYTES);
+  for (let b = r * REGION_BYTES; b < end; b++) {
     let x = bits[b] ?? 0;
     while (x) {
-      x &= x - 1;
-      n++;
+      const low = x & -x;
+      const p = b * 8 + (31 - Math.clz32(low));
+      if (p < size) out.push(p);
+      x ^= low;
     }
   }
-  return n;
 }
 
 /**
@@ -213,8 +226,8 @@ export function planAdaptive(
   const bar = remaining >= need * BEHIND_FACTOR ? MIN_SURVIVAL : BEHIND_MIN_SURVIVAL;
   for (let r = 0; r < regions; r++) if ((chance[r] ?? 0) >= bar) ok[r] = 1;
   const pages: number[] = [];
-  for (const p of state.dirty.indices()) {
-    if (ok[Math.floor(p / REGION_PAGES)]) pages.push(p);
+  if (state.dirty.count > 0) {
+    for (let r = 0; r < regions; r++) if (ok[r]) regionPages(dirtyBits, state.dirty.size, r, pages);
   }
   if (probe && pages.length === 0 && state.dirty.count > 0) {
     // The rate rounds leave at is not measured yet: probe with the likeliest survivors.

@@ -13,12 +13,6 @@ function countBefore(t: number, rate: number): number {
   return Math.ceil((t * rate) / 1000);
 }
 
-function stream(rate: number, t0: number, t1: number, each: (k: number) => void): void {
-  if (rate <= 0 || t1 <= t0) return;
-  const end = countBefore(t1, rate);
-  for (let k = countBefore(t0, rate); k < end; k++) each(k);
-}
-
 /** An affine permutation of [0, n): k ↦ (a·k + b) mod n, with a coprime to n. */
 function permutation(n: number, seed: number): (k: number) => number {
   if (n <= 1) return () => 0;
@@ -46,40 +40,69 @@ function mulMod(a: number, k: number, n: number): number {
 /**
  * Builds the write generator for a workload over a guest of `pageCount` pages.
  * `seed` selects the run; `salt` separates independent streams (the SVM's own writes use another salt).
+ * Each kind's loop is written out (no per-write closure but `visit`): this is the engine's hottest path.
  */
 export function makeWorkload(spec: WorkloadSpec, pageCount: number, seed: number, salt = 0): WriteGenerator {
   const s = (seed ^ salt) >>> 0;
+  const n = pageCount;
   switch (spec.kind) {
     case 'idle':
       return () => {};
-    case 'uniform':
-      return (t0, t1, visit) => stream(spec.rate, t0, t1, (k) => visit(draw(s, 1, k, pageCount)));
+    case 'uniform': {
+      const rate = spec.rate;
+      return (t0, t1, visit) => {
+        if (rate <= 0 || t1 <= t0) return;
+        const end = countBefore(t1, rate);
+        for (let k = countBefore(t0, rate); k < end; k++) visit(draw(s, 1, k, n));
+      };
+    }
     case 'sequential': {
-      const start = hash32(s, 2) % pageCount;
-      const span = Math.max(1, Math.min(spec.spanPages ?? pageCount, pageCount));
-      return (t0, t1, visit) => stream(spec.rate, t0, t1, (k) => visit((start + (k % span)) % pageCount));
+      const start = hash32(s, 2) % n;
+      const span = Math.max(1, Math.min(spec.spanPages ?? n, n));
+      const rate = spec.rate;
+      return (t0, t1, visit) => {
+        if (rate <= 0 || t1 <= t0) return;
+        const end = countBefore(t1, rate);
+        for (let k = countBefore(t0, rate); k < end; k++) visit((start + (k % span)) % n);
+      };
     }
     case 'hotcold': {
-      const hot = Math.min(spec.hotPages, pageCount);
-      const cold = pageCount - hot;
+      const hot = Math.min(spec.hotPages, n);
+      const cold = n - hot;
       const perm = permutation(cold, s ^ 3);
+      const { hotRate, coldRate } = spec;
       return (t0, t1, visit) => {
-        if (hot > 0) stream(spec.hotRate, t0, t1, (k) => visit(draw(s, 4, k, hot)));
-        if (cold > 0) stream(spec.coldRate, t0, t1, (k) => visit(hot + perm(k)));
+        if (t1 <= t0) return;
+        if (hot > 0 && hotRate > 0) {
+          const end = countBefore(t1, hotRate);
+          for (let k = countBefore(t0, hotRate); k < end; k++) visit(draw(s, 4, k, hot));
+        }
+        if (cold > 0 && coldRate > 0) {
+          const end = countBefore(t1, coldRate);
+          for (let k = countBefore(t0, coldRate); k < end; k++) visit(hot + perm(k));
+        }
       };
     }
     case 'zipf': {
-      const perm = permutation(pageCount, s ^ 5);
-      const inv = zipfInverse(pageCount, spec.exponent);
-      return (t0, t1, visit) => stream(spec.rate, t0, t1, (k) => visit(perm(inv(unit(s, 6, k)))));
+      const perm = permutation(n, s ^ 5);
+      const inv = zipfInverse(n, spec.exponent);
+      const rate = spec.rate;
+      return (t0, t1, visit) => {
+        if (rate <= 0 || t1 <= t0) return;
+        const end = countBefore(t1, rate);
+        for (let k = countBefore(t0, rate); k < end; k++) visit(perm(inv(unit(s, 6, k))));
+      };
     }
     case 'buffered-io': {
-      const hot = Math.max(1, Math.min(spec.hotPages, pageCount));
-      return (t0, t1, visit) =>
-        stream(spec.rate, t0, t1, (k) => {
-          const inTail = unit(s, 7, k) < spec.tail;
-          visit(inTail ? draw(s, 8, k, pageCount) : draw(s, 9, k, hot));
-        });
+      const hot = Math.max(1, Math.min(spec.hotPages, n));
+      const { rate, tail } = spec;
+      return (t0, t1, visit) => {
+        if (rate <= 0 || t1 <= t0) return;
+        const end = countBefore(t1, rate);
+        for (let k = countBefore(t0, rate); k < end; k++) {
+          visit(unit(s, 7, k) < tail ? draw(s, 8, k, n) : draw(s, 9, k, hot));
+        }
+      };
     }
   }
 }
