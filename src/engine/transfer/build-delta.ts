@@ -1,8 +1,8 @@
 import { encodeDeltaWithClaim } from '../../wire/delta-codec.ts';
 import type { Payload } from '../effects.ts';
-import { pageBytes, zeroClasses } from '../memory/page-content.ts';
+import { fillPage, zeroClasses } from '../memory/page-content.ts';
 import { type ColoParams, MESSAGE_WIRE_BYTES, ramWireBytes } from '../params.ts';
-import type { DeltaPage, PageDelta } from '../protocol/delta.ts';
+import { type DeltaPage, PAGE_SIZE, type PageDelta } from '../protocol/delta.ts';
 import type { ClaimCheck, DeltaKind } from '../protocol/messages.ts';
 import { deviceStateBytes } from './device-state.ts';
 
@@ -42,17 +42,25 @@ export function buildRamDelta(
   const modelled = params.payload === 'modelled';
   const zeroes = zeroClasses(params);
   let zeroPages = 0;
+  for (let i = 0; i < pages.length; i++) {
+    const index = pages[i] ?? 0;
+    if (zeroes.isZero(index, versions[index] ?? 0)) zeroPages++;
+  }
+  // Materialised: every non-zero page is generated into one buffer for the whole delta (one allocation,
+  // not one per page); the encoder copies it once into the object.
+  const flat = modelled ? null : new Uint8Array((pages.length - zeroPages) * PAGE_SIZE);
+  let at = 0;
   const deltaPages: DeltaPage[] = new Array(pages.length);
   for (let i = 0; i < pages.length; i++) {
     const index = pages[i] ?? 0;
     const version = versions[index] ?? 0;
-    const zero = zeroes.isZero(index, version);
-    if (zero) zeroPages++;
-    deltaPages[i] = {
-      index,
-      version,
-      data: zero || modelled ? null : pageBytes(seed, index, version, contentMix),
-    };
+    let data: Uint8Array | null = null;
+    if (flat && !zeroes.isZero(index, version)) {
+      data = flat.subarray(at, at + PAGE_SIZE);
+      fillPage(data, seed, index, version, contentMix);
+      at += PAGE_SIZE;
+    }
+    deltaPages[i] = { index, version, data };
   }
   const delta: PageDelta = {
     vmId: params.vmId,
