@@ -46,7 +46,7 @@ export const WORKLOAD_DOCS: Readonly<
     },
   },
   sequential: {
-    what: 'a stream through RAM, wrapping at the end (or looping over spanPages: fio-like buffered writes)',
+    what: 'a stream through RAM, wrapping at the end (spanPages: loop a region, fio-like)',
     keys: {
       rate: { unit: 'pages/s', what: 'pages written' },
       spanPages: { unit: 'pages', what: 'looped region, e.g. a file’s page cache (default: all of RAM)' },
@@ -244,9 +244,10 @@ export function formatWorkload(w: WorkloadSpec): string {
 export function workloadHelp(): string[] {
   return WORKLOAD_KINDS.flatMap((kind) => {
     const d = DEFAULT_WORKLOADS[kind] as unknown as Record<string, number>;
-    const keys = Object.entries(WORKLOAD_DOCS[kind].keys).map(
-      ([k, doc]) => `${k}=${d[k]}${doc.unit === 'pages/s' ? '/s' : ''}`,
-    );
+    // An optional key without a default (sequential's spanPages) is named in the kind's line instead.
+    const keys = Object.entries(WORKLOAD_DOCS[kind].keys)
+      .filter(([k]) => d[k] !== undefined)
+      .map(([k, doc]) => `${k}=${d[k]}${doc.unit === 'pages/s' ? '/s' : ''}`);
     const head = `  ${kind.padEnd(12)} ${WORKLOAD_DOCS[kind].what}`;
     return keys.length ? [head, `  ${''.padEnd(12)} ${kind}:${keys.join(',')}`] : [head];
   });
