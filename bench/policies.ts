@@ -438,8 +438,8 @@ export function policyBench(options: BenchOptions): BenchResult {
   };
 }
 
-/** Renders the grid's chart next to the written page: p99 ÷ floor and p99 cut vs none per cell. */
-async function gridCharts(cells: readonly Cell[], page: string): Promise<void> {
+/** Renders the grid's chart next to the written page (`img/bench-policies.*`): p99 ÷ floor per cell. */
+export async function gridCharts(cells: readonly Cell[], page: string): Promise<void> {
   const { renderChart } = await import('../experiments/chart.ts');
   const { dirname, join } = await import('node:path');
   const { mkdirSync } = await import('node:fs');
@@ -460,10 +460,9 @@ async function gridCharts(cells: readonly Cell[], page: string): Promise<void> {
       spec: {
         width: 220,
         height: 200,
-        mark: 'bar',
+        mark: { type: 'point', filled: true, size: 70 },
         encoding: {
           y: { field: 'workload', type: 'nominal', title: null },
-          yOffset: { field: 'policy', type: 'nominal' },
           x: { field: 'overFloor', type: 'quantitative', title: 'p99 ÷ floor', scale: { type: 'log' } },
           color: { field: 'policy', type: 'nominal', title: 'policy' },
         },
