@@ -87,8 +87,11 @@ export interface SqsChannelOptions {
   queueUrl: string;
   /** SQS client; default {@link sqsClientFromEnv}. */
   client?: SQSClient;
-  /** Message body encoder; default `JSON.stringify`. */
-  serialize?: (message: ColoMessage) => string;
+  /**
+   * Message body encoder; default `JSON.stringify`. May be asynchronous (a sealing encoder first gets the
+   * current replication key: `sealingSerializer` in lambda/handlers/lib/ports.ts).
+   */
+  serialize?: (message: ColoMessage) => string | Promise<string>;
   /** Sends of a batch with rejected entries before giving up, including the first; default 5. */
   maxAttempts?: number;
   /** Backoff before retry `n` (1-based) is `retryBaseMs × 2^(n−1)`, capped at 2 000 ms; default 50 ms. */
@@ -113,7 +116,7 @@ export class SqsChannel implements MessageChannel {
   /** URL of the FIFO queue this channel sends to. */
   readonly queueUrl: string;
   readonly #client: SQSClient;
-  readonly #serialize: (message: ColoMessage) => string;
+  readonly #serialize: (message: ColoMessage) => string | Promise<string>;
   readonly #maxAttempts: number;
   readonly #retryBaseMs: number;
   readonly #maxBatchBytes: number;
@@ -139,8 +142,10 @@ export class SqsChannel implements MessageChannel {
    * @throws ChannelOrderError when SQS accepted an entry after rejecting an earlier one of the same group.
    */
   async send(messages: readonly ColoMessage[]): Promise<void> {
-    let pending: Entry[] = messages.map((message) => {
-      const body = this.#serialize(message);
+    const bodies: string[] = [];
+    for (const message of messages) bodies.push(await this.#serialize(message));
+    let pending: Entry[] = messages.map((message, i) => {
+      const body = bodies[i] as string;
       return {
         body,
         bytes: Buffer.byteLength(body, 'utf8'),
