@@ -99,6 +99,9 @@ export function controlStateKey(vmId: string): string {
   return controlKey(vmId);
 }
 
+/** The JSON field of the replication secret (`{"key":"<text>"}`) that holds the key text. */
+export const SECRET_KEY_FIELD = 'key';
+
 /** Largest per-message SQS delay, seconds. */
 export const MAX_DELAY_SECONDS = 900;
 

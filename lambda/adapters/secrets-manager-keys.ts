@@ -13,9 +13,7 @@ import {
 } from '@aws-sdk/client-secrets-manager';
 import type { DeploymentSecrets, KeySource } from '../../src/runtime/cloud/keyring.ts';
 import { MAX_SECRET_BYTES, MIN_SECRET_BYTES } from '../../src/wire/replication-key.ts';
-
-/** The JSON field of the secret that holds the key text. */
-export const SECRET_KEY_FIELD = 'key';
+import { SECRET_KEY_FIELD } from './contract.ts';
 
 /** The secret's value is not the expected JSON (its content is not repeated in the message). */
 export class ReplicationSecretFormatError extends Error {

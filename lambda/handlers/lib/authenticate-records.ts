@@ -18,8 +18,8 @@ export interface AuthenticatedBatch {
 }
 
 /**
- * Opens every record of the batch. With `rejected: 'retry'` the records after the first refused one are
- * held back too (`failed`: delivered again, in order, behind it).
+ * Opens every record of the batch. A record deferred for a key not loaded yet is `failed` (delivered again)
+ * and holds back the records after it; so does a refused one with `rejected: 'retry'`.
  *
  * @throws KeyringUnavailableError when the keys cannot be loaded (the caller has the batch delivered again).
  */
@@ -41,12 +41,29 @@ export async function authenticateRecords(
         index,
         status: 'failed',
         code: 'after-rejection',
-        detail: `not processed: input ${stoppedAt} was rejected first`,
+        detail: `not processed: input ${stoppedAt} was rejected or deferred first`,
       });
       continue;
     }
     if (o.ok) {
       batch.admitted.push({ index, record, body: o.body });
+      continue;
+    }
+    if (o.deferred) {
+      // Sealed with a key id not loaded yet, and no reload possible just now: maybe a fresh rotation.
+      // Delivered again (with everything after it, keeping the order) rather than refused.
+      batch.refused.set(index, {
+        index,
+        status: 'failed',
+        code: 'KeyNotLoadedError',
+        detail: truncateText(o.error.message),
+      });
+      logger.warn('message sealed with a key not loaded yet; it will be delivered again', {
+        index,
+        messageId: record.messageId,
+        detail: truncateText(o.error.message),
+      });
+      stoppedAt = index;
       continue;
     }
     const claimed = o.claimed ? { type: truncateText(o.claimed.type, 64), seq: o.claimed.seq } : undefined;

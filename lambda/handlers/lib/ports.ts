@@ -7,8 +7,12 @@
  */
 import type { MessageChannel } from '../../../src/engine/ports.ts';
 import type { ColoMessage } from '../../../src/engine/protocol/messages.ts';
-import { type CloudPorts, Keyring, SealedDeltaStore } from '../../../src/runtime/cloud/index.ts';
-import { sealMessage } from '../../../src/wire/sealed-message.ts';
+import {
+  type CloudPorts,
+  Keyring,
+  SealedDeltaStore,
+  sealingSerializer,
+} from '../../../src/runtime/cloud/index.ts';
 import { ENV, type TimerName } from '../../adapters/contract.ts';
 import {
   type Env,
@@ -43,11 +47,6 @@ export function keyringFromEnv(vmId: string, env: Env = process.env): Keyring {
       },
     },
   });
-}
-
-/** Encodes a message as its sealed body under the keyring's current key. */
-export function sealingSerializer(keyring: Keyring): (message: ColoMessage) => Promise<string> {
-  return async (message) => sealMessage((await keyring.keys()).signing, message);
 }
 
 /** A channel on the FIFO queue named by `variable`, created at the first send; every message sealed. */

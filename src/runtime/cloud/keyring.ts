@@ -30,6 +30,15 @@ export class KeyringUnavailableError extends Error {
   override readonly name = 'KeyringUnavailableError';
 }
 
+/**
+ * An input names a key id the keyring does not hold, and the keys could not be loaded again just now (a
+ * load was tried within `refreshIntervalMs`, or failed): it may be sealed with a key a rotation just made
+ * current. Transient — deliver the input again; after a load that still lacks the id it is refused.
+ */
+export class KeyNotLoadedError extends Error {
+  override readonly name = 'KeyNotLoadedError';
+}
+
 /** Options of {@link Keyring}. */
 export interface KeyringOptions {
   /** The VM whose keys are derived. */
@@ -40,7 +49,7 @@ export interface KeyringOptions {
   now?: TimeSource;
   /** Keys older than this are loaded again at the next use, ms; default 300 000 (5 minutes). */
   maxAgeMs?: number;
-  /** Least time between two loads asked for by an unknown key id, ms; default 10 000. */
+  /** Least time between two loads asked for by an unknown key id, ms; default 1 000. */
   refreshIntervalMs?: number;
 }
 
@@ -48,7 +57,14 @@ export interface KeyringOptions {
 export const DEFAULT_KEY_MAX_AGE_MS = 300_000;
 
 /** Default {@link KeyringOptions.refreshIntervalMs}, ms. */
-export const DEFAULT_KEY_REFRESH_INTERVAL_MS = 10_000;
+export const DEFAULT_KEY_REFRESH_INTERVAL_MS = 1000;
+
+/**
+ * What {@link Keyring.refresh} did: `changed` / `unchanged` — loaded, and the accepted keys differ / do
+ * not; `skipped` — a load was tried less than `refreshIntervalMs` ago; `failed` — the load failed (the
+ * cached keys stay).
+ */
+export type RefreshResult = 'changed' | 'unchanged' | 'skipped' | 'failed';
 
 /** A node's replication keys, cached. */
 export class Keyring {
@@ -61,6 +77,7 @@ export class Keyring {
   #loadedAt = Number.NEGATIVE_INFINITY;
   #triedAt = Number.NEGATIVE_INFINITY;
   #loading: Promise<KeySet> | undefined;
+  #fixed = false;
   /** Loads tried and loads failed so far. */
   readonly stats = { loads: 0, failures: 0 };
 
@@ -87,6 +104,7 @@ export class Keyring {
       refreshIntervalMs: Number.POSITIVE_INFINITY,
     });
     ring.#keys = keys;
+    ring.#fixed = true;
     ring.#loadedAt = Number.POSITIVE_INFINITY;
     ring.#triedAt = Number.POSITIVE_INFINITY;
     return ring;
@@ -112,18 +130,20 @@ export class Keyring {
 
   /**
    * Loads the keys again after a message or object named an unknown key id, unless a load was tried less
-   * than `refreshIntervalMs` ago (a stream of forgeries costs at most one read per interval).
-   *
-   * @returns True when the keys changed.
+   * than `refreshIntervalMs` ago (a stream of forgeries costs at most one read per interval). A caller
+   * that gets `skipped` or `failed` cannot tell a forgery from a rotation it has not seen yet, and has the
+   * input delivered again rather than refusing it.
    */
-  async refresh(): Promise<boolean> {
-    if (this.#now() - this.#triedAt < this.#refreshIntervalMs) return false;
+  async refresh(): Promise<RefreshResult> {
+    // Fixed keys are all there is: an id they lack is unknown for good.
+    if (this.#fixed) return 'unchanged';
+    if (this.#now() - this.#triedAt < this.#refreshIntervalMs) return 'skipped';
     const before = this.#keys?.accepted.map((k) => k.id).join(',');
     try {
       const keys = await this.#load();
-      return keys.accepted.map((k) => k.id).join(',') !== before;
+      return keys.accepted.map((k) => k.id).join(',') !== before ? 'changed' : 'unchanged';
     } catch {
-      return false;
+      return 'failed';
     }
   }
 

@@ -19,7 +19,7 @@ import {
   sealedObjectOverhead,
   sealObject,
 } from '../../wire/sealed-object.ts';
-import type { Keyring } from './keyring.ts';
+import { KeyNotLoadedError, type Keyring } from './keyring.ts';
 
 /** A stored object failed authentication: forged, altered, sealed with an unknown key, or another object. */
 export class UnauthenticatedObjectError extends Error {
@@ -93,7 +93,8 @@ export class SealedDeltaStore implements DeltaStore {
    * Reads the sealed object at `key` and returns its inner object once the MAC and the header check out.
    * `options.maxBytes` bounds the inner object (the frame's own bytes are allowed on top).
    *
-   * @throws UnauthenticatedObjectError when the object fails authentication; ObjectTooLargeError,
+   * @throws UnauthenticatedObjectError when the object fails authentication; KeyNotLoadedError when it
+   *   names a key id the keyring could not load again just now (transient); ObjectTooLargeError,
    *   ObjectMissingError, KeyringUnavailableError and the store's errors as they come.
    */
   async get(key: string, options: DeltaReadOptions = {}): Promise<Uint8Array> {
@@ -110,7 +111,13 @@ export class SealedDeltaStore implements DeltaStore {
       throw new ObjectTooLargeError(key, Math.max(0, e.sizeBytes - overhead), e.exact, options.maxBytes);
     }
     let opened = openObject(await this.#keyring.keys(), sealed, ctx);
-    if (!opened.ok && opened.failure === 'unknown-key' && (await this.#keyring.refresh())) {
+    if (!opened.ok && opened.failure === 'unknown-key') {
+      const reload = await this.#keyring.refresh();
+      if (reload === 'skipped' || reload === 'failed') {
+        throw new KeyNotLoadedError(
+          `delta object ${key}: ${opened.reason}; the keys could not be loaded again yet`,
+        );
+      }
       opened = openObject(await this.#keyring.keys(), sealed, ctx);
     }
     if (!opened.ok) {
