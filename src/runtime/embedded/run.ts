@@ -38,10 +38,11 @@ export interface Faults {
    */
   toSecondary?: (d: Delivery, message: ColoMessage) => Delivery | null;
   /**
-   * Rewrites or drops a delivery to the secondary on the wire, before it is authenticated: what someone
-   * with access to the channel and the store but *without the key* can do. `d` is sealed.
+   * Rewrites, drops (null) or adds to (a list, handed over in order) a delivery to the secondary on the
+   * wire, before it is authenticated: what someone with access to the channel and the store but *without
+   * the key* can do. `d` is sealed.
    */
-  onWireToSecondary?: (d: Delivery) => Delivery | null;
+  onWireToSecondary?: (d: Delivery) => Delivery | null | readonly Delivery[];
   /** Extra delay before a primary send reaches the wire, ms (e.g. a stalled upload). */
   stallMs?: (message: ColoMessage) => number;
   /** Fails a primary send (its `send-complete` carries this error). */
@@ -373,6 +374,30 @@ export function runEmbedded(options: EmbeddedOptions): EmbeddedResult {
     options.observe?.(at, primary, secondary, effects);
   };
 
+  /** Hands a delivery from the wire to `node`: opened first, then (secondary) the faulty-primary hook. */
+  const deliver = (node: Node, at: number, wire: Delivery): void => {
+    const received = open(node, at, wire);
+    if (!received) return;
+    const opened = received.delivery;
+    let delivery: Delivery | null = opened;
+    const message = JSON.parse(delivery.body) as unknown;
+    if (node === 'secondary' && faults.toSecondary) {
+      delivery = faults.toSecondary(delivery, message as ColoMessage);
+      if (!delivery) return;
+    }
+    const raw = delivery === opened ? message : (JSON.parse(delivery.body) as unknown);
+    if (node === 'primary') {
+      step('primary', at, { type: 'message', message: raw });
+      return;
+    }
+    const payload = received.refusal && delivery === opened ? received.refusal : delivery.payload;
+    step(
+      'secondary',
+      at,
+      payload ? { type: 'message', message: raw, payload } : { type: 'message', message: raw },
+    );
+  };
+
   queue.push(0, { kind: 'input', node: 'secondary', input: { type: 'start' } });
   if (faults.failoverAt !== undefined) {
     queue.push(faults.failoverAt, { kind: 'input', node: 'secondary', input: { type: 'failover' } });
@@ -418,31 +443,12 @@ export function runEmbedded(options: EmbeddedOptions): EmbeddedResult {
         break;
       case 'deliver': {
         if (item.node === 'primary' && primaryDead) break;
-        let wire: Delivery | null = item.delivery;
-        if (item.node === 'secondary' && faults.onWireToSecondary) {
-          wire = faults.onWireToSecondary(wire);
-          if (!wire) break;
-        }
-        const received = open(item.node, at, wire);
-        if (!received) break;
-        const opened = received.delivery;
-        const refusal = received.refusal;
-        let delivery: Delivery | null = opened;
-        const message = JSON.parse(delivery.body) as unknown;
-        if (item.node === 'secondary' && faults.toSecondary) {
-          delivery = faults.toSecondary(delivery, message as ColoMessage);
-          if (!delivery) break;
-        }
-        const raw = delivery === opened ? message : (JSON.parse(delivery.body) as unknown);
-        if (item.node === 'primary') step('primary', at, { type: 'message', message: raw });
-        else {
-          const payload = refusal && delivery === opened ? refusal : delivery.payload;
-          step(
-            'secondary',
-            at,
-            payload ? { type: 'message', message: raw, payload } : { type: 'message', message: raw },
-          );
-        }
+        const wire =
+          item.node === 'secondary' && faults.onWireToSecondary
+            ? faults.onWireToSecondary(item.delivery)
+            : item.delivery;
+        for (const d of wire === null ? [] : Array.isArray(wire) ? wire : [wire as Delivery])
+          deliver(item.node, at, d);
         break;
       }
     }
