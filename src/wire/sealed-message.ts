@@ -109,6 +109,15 @@ export function readSealedHeader(text: string): SealedHeader | undefined {
   return parseHeader(text)?.header;
 }
 
+/**
+ * The body of a sealed text, **unverified** — for tools and tests that read what a channel carries (the
+ * node that takes the message authenticates it); a text without a sealed header is returned as it is.
+ */
+export function unverifiedBody(text: string): string {
+  const parsed = parseHeader(text);
+  return parsed ? text.slice(parsed.end + 1) : text;
+}
+
 function parseHeader(
   text: string,
 ): { header: SealedHeader; signed: string; mac: string; end: number } | undefined {

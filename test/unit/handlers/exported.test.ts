@@ -185,7 +185,12 @@ describe('exported handlers on mocked S3 and SQS', () => {
     });
     expect(take(URLS.HEARTBEAT_TICK_QUEUE_URL).map((t) => t.delay)).toEqual([1]);
     const ready = take(URLS.S2P_QUEUE_URL);
-    expect(ready).toEqual([expect.objectContaining({ group: 'vm-0', dedup: 'vm-0-1-0-checkpoint-ready' })]);
+    expect(ready).toEqual([
+      expect.objectContaining({
+        group: 'vm-0',
+        dedup: expect.stringMatching(/^vm-0-1-0-checkpoint-ready-[0-9a-f]{16}$/),
+      }),
+    ]);
     const createdSecondary = puts.find((p) => p.Key === 'state/vm-0/node/secondary.bin');
     expect(createdSecondary?.IfNoneMatch).toBe('*');
 
