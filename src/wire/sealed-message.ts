@@ -185,10 +185,9 @@ export function openMessage(keys: KeySet, text: string): OpenedMessage {
   }
   const tag = Buffer.from(mac, 'base64url');
   const body = text.slice(end + 1);
-  if (
-    tag.byteLength !== MAC_BYTES ||
-    !candidates.some((k) => k.verify(tag, MESSAGE_DOMAIN, signed, '\n', body))
-  ) {
+  // Canonical base64url only: the last character carries 2 unused bits, which must be 0 (one text per MAC).
+  const canonical = tag.byteLength === MAC_BYTES && tag.toString('base64url') === mac;
+  if (!canonical || !candidates.some((k) => k.verify(tag, MESSAGE_DOMAIN, signed, '\n', body))) {
     return { ok: false, failure: 'bad-mac', reason: `MAC check failed (key ${header.keyId})`, header };
   }
   let raw: unknown;
