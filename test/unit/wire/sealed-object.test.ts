@@ -71,7 +71,7 @@ describe('sealed objects', () => {
       expect(objectContextOfKey(deltaKey(c.vmId, c.epoch, c.seq, c.kind))).toEqual(c);
     }
     for (const bad of [
-      'vm/1/2-device-state',
+      'vm/x/1/2-device-state',
       'vm-3/01/2-device-state',
       'vm-3/1/2-vmstate',
       'vm-3/4294967296/1-device-state',
