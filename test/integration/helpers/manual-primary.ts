@@ -15,7 +15,7 @@ import {
   buildRamDelta,
 } from '../../../src/engine/transfer/build-delta.ts';
 import type { SecondaryDocument } from '../../../src/runtime/cloud/index.ts';
-import { sealingSerializer } from '../../../src/runtime/cloud/index.ts';
+import { type Keyring, SealedDeltaStore, sealingSerializer } from '../../../src/runtime/cloud/index.ts';
 import { sha256Hex } from '../../../src/wire/delta-codec.ts';
 import { serializeMessage } from '../../../src/wire/message-schema.ts';
 import { deriveVmKey } from '../../../src/wire/replication-key.ts';
@@ -98,10 +98,19 @@ export class ManualPrimary {
    *
    * @returns The body of the `delta` message as sent.
    */
-  async sendRound(at: StreamPosition, round: number, object: Announced): Promise<string> {
-    await this.stack.sealedDeltas.put(object.key, object.bytes);
+  async sendRound(at: StreamPosition, round: number, object: Announced, keys?: Keyring): Promise<string> {
+    // With `keys`: sealed with those (e.g. a key a rotation has just replaced) instead of the stack's own.
+    const deltas = keys ? new SealedDeltaStore(this.stack.deltas, keys) : this.stack.sealedDeltas;
+    const channel = keys
+      ? new SqsChannel({
+          queueUrl: this.stack.output('PrimaryToSecondaryQueueUrl'),
+          client: clients().sqs,
+          serialize: sealingSerializer(keys),
+        })
+      : this.channel;
+    await deltas.put(object.key, object.bytes);
     const [announce, delta] = roundMessages(this.stack.params.vmId, at, round, object);
-    await this.channel.send([announce, delta]);
+    await channel.send([announce, delta]);
     return serializeMessage(delta);
   }
 
