@@ -5,9 +5,10 @@
 // fail the batch (delivered again), and a rotation is picked up at the first message of the new key.
 import type { SQSRecord } from 'aws-lambda';
 import { describe, expect, test } from 'vitest';
+import { createPendingCheckTimerHandler } from '../../../lambda/handlers/pending-check-timer.ts';
 import { createSecondaryApplyHandler } from '../../../lambda/handlers/secondary-apply.ts';
 import type { ColoMessage } from '../../../src/engine/protocol/messages.ts';
-import { Keyring, nodeStateKey } from '../../../src/runtime/cloud/index.ts';
+import { Keyring, MemoryChannel, nodeStateKey, sealingSerializer } from '../../../src/runtime/cloud/index.ts';
 import { serializeMessage } from '../../../src/wire/message-schema.ts';
 import { deriveVmKey, keySetOf, seedKeySet, seedSecret } from '../../../src/wire/replication-key.ts';
 import { sealMessage, sealMessageBody } from '../../../src/wire/sealed-message.ts';
@@ -210,6 +211,46 @@ describe('keys', () => {
     failing = false;
     sim.clock.advance(10_000);
     expect(await apply(sqsEvent(records))).toEqual({ batchItemFailures: [] });
+  });
+
+  test('a timer tick whose keys cannot be loaded keeps its sends in the outbox; the next tick sends them sealed', async () => {
+    const sim = new HandlerSim(handlerParams({ policy: 'none' }));
+    await started(sim);
+    let failing = true;
+    const keyring = new Keyring({
+      vmId: 'vm-0',
+      now: sim.clock.now,
+      source: {
+        description: 'secret arn:test:colo',
+        load: async () => {
+          if (failing) throw new Error('ServiceUnavailable');
+          return { current: seedSecret(sim.params.seed) };
+        },
+      },
+    });
+    const channel = new MemoryChannel({ serialize: sealingSerializer(keyring) });
+    const tick = createPendingCheckTimerHandler({
+      ...sim.primaryDeps,
+      keys: keyring,
+      ports: { ...sim.primaryDeps.ports, channel },
+      ticks: sim.ticks['pending-check'],
+    });
+    sim.clock.advance(1500);
+    const due = () => sim.ticks['pending-check'].takeDue(sim.clock.now());
+    await tick(sqsEvent(due().map((m) => sqsRecord(m.body, { messageId: m.id }))));
+    expect(channel.size).toBe(0);
+    const held = await sim.primaryDoc();
+    expect(held?.outbox.sends.length).toBeGreaterThan(0);
+    expect(held?.outbox.lastError).toMatch(
+      /KeyringUnavailableError: replication key unavailable: secret arn:test:colo/,
+    );
+    failing = false;
+    sim.clock.advance(1500);
+    await tick(sqsEvent(due().map((m) => sqsRecord(m.body, { messageId: m.id }))));
+    expect(channel.size).toBeGreaterThan(0);
+    expect((await sim.primaryDoc())?.outbox.sends).toEqual([]);
+    const opened = await sim.message(channel.take(1)[0]?.body ?? '');
+    expect(opened.vmId).toBe('vm-0');
   });
 
   test('a rotation: messages sealed with the new key open at once (one reload), the old key still opens', async () => {
