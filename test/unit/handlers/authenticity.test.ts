@@ -152,6 +152,9 @@ describe('secondary-apply: an object crafted without the key', () => {
     expect(sim.deadLetters.at(-1)).toMatchObject({ code: 'unauthenticated', detail: /unknown-key/ });
     const refused = (await sim.log('secondary')).filter((r) => r.type === 'rejected');
     expect(refused.map((r) => r.type === 'rejected' && r.data.code)).toEqual(['unauthenticated']);
+    expect(sim.metric('InputsUnauthenticated')).toBe(1);
+    const line = sim.obs.logs.find((l) => l.message === 'input rejected');
+    expect([line?.level, line?.extra.code]).toEqual(['error', 'unauthenticated']);
   });
 });
 
