@@ -4,10 +4,13 @@
  * a plain `Buffer.copy` of the same page bytes. Throughput counts guest page bytes (pages × 4096), so formats
  * of different sizes compare.
  */
+
 import { randomFillSync } from 'node:crypto';
 import type { DeltaPage, PageDelta } from '../src/engine/protocol/delta.ts';
 import { PAGE_SIZE } from '../src/engine/protocol/delta.ts';
 import { decodeDelta, encodeDelta, encodeDeltaWithClaim, sha256Hex } from '../src/wire/delta-codec.ts';
+import { seedKeySet } from '../src/wire/replication-key.ts';
+import { openObject, sealObject } from '../src/wire/sealed-object.ts';
 import { type BenchOptions, type BenchResult, bestOf } from './harness.ts';
 
 const MIB = 2 ** 20;
@@ -56,6 +59,9 @@ export function wireBench(options: BenchOptions, guestMiB = options.quick ? 1 : 
   const raw = encodeDeltaWithClaim(delta);
   const packed = encodeDeltaWithClaim(delta, { compress: true });
   const copyTarget = Buffer.allocUnsafe(flat.length);
+  const keys = seedKeySet(1, 'bench');
+  const ctx = { vmId: 'bench', epoch: 1, seq: 1, kind: 'checkpoint-ram' as const };
+  const sealed = sealObject(keys.signing, ctx, raw.bytes);
 
   const copyMs = bestOf(3, () => flat.copy(copyTarget));
   const timed: [string, number][] = [
@@ -76,6 +82,9 @@ export function wireBench(options: BenchOptions, guestMiB = options.quick ? 1 : 
       'decodeDelta + verify claim (compressed)',
       bestOf(3, () => decodeDelta(packed.bytes, { ...limits, expectedSha256: packed.sha256 })),
     ],
+    // Authenticity: what the delta store adds around the raw object on put and on get.
+    ['sealObject (raw pages)', bestOf(3, () => sealObject(keys.signing, ctx, raw.bytes))],
+    ['openObject (raw pages)', bestOf(3, () => openObject(keys, sealed, ctx))],
   ];
   const rate = (ms: number) => guestMiB / (ms / 1000);
   return {

@@ -19,6 +19,7 @@ import { ColoChannel } from './constructs/colo-channel.ts';
 import { ColoFunction } from './constructs/colo-function.ts';
 import { DeltaStoreBucket } from './constructs/delta-store-bucket.ts';
 import { MinuteWatchdog } from './constructs/minute-watchdog.ts';
+import { ReplicationKey } from './constructs/replication-key.ts';
 import { TickChain } from './constructs/tick-chain.ts';
 import { type ColoParameters, parametersFromContext } from './parameters.ts';
 
@@ -88,6 +89,20 @@ export const CHANNEL_SENDS: Readonly<Record<ColoFunctionName, readonly ('p2s' | 
   'heartbeat-monitor': ['s2p'],
 };
 
+/**
+ * Which functions seal or open COLO messages and delta objects, and so may read the replication key
+ * (`secretsmanager:GetSecretValue`, and `REPLICATION_KEY_SECRET_ARN` in their environment). `tick-arm`
+ * sends only tick messages, which carry no page data and are not sealed.
+ */
+export const KEY_ACCESS: Readonly<Record<ColoFunctionName, boolean>> = {
+  'checkpoint-timer': true,
+  'pending-check-timer': true,
+  'tick-arm': false,
+  primary: true,
+  'secondary-apply': true,
+  'heartbeat-monitor': true,
+};
+
 /** Batch size of every event-source mapping (the FIFO maximum). */
 export const EVENT_SOURCE_BATCH_SIZE = 10;
 
@@ -122,6 +137,8 @@ export class ColoStack extends Stack {
   readonly tickChains: Readonly<Record<TimerName, TickChain>>;
   /** The once-a-minute rule invoking `tick-arm`. */
   readonly watchdog: MinuteWatchdog;
+  /** The replication key every message and delta object is sealed with. */
+  readonly replicationKey: ReplicationKey;
 
   /**
    * Builds the stack.
@@ -136,6 +153,9 @@ export class ColoStack extends Stack {
 
     this.store = new DeltaStoreBucket(this, 'DeltaStore', { deltaExpiryDays: p.deltaExpiryDays });
     const bucket = this.store.bucket;
+    this.replicationKey = new ReplicationKey(this, 'ReplicationKey', {
+      description: `COLO replication key of ${p.vmId}: seals every message and delta object (rotate with PutSecretValue, docs/reliability.md)`,
+    });
 
     const timeouts: Record<ColoFunctionName, Duration> = {
       'checkpoint-timer': Duration.seconds(FUNCTION_TIMEOUT_SECONDS['checkpoint-timer']),
@@ -193,7 +213,14 @@ export class ColoStack extends Stack {
         logRetentionDays: p.logRetentionDays,
         // Tick consumers enqueue their own next tick (SQS → Lambda → same queue): see TickChain.
         recursiveLoop: tickConsumers.has(name) ? lambda.RecursiveLoop.ALLOW : lambda.RecursiveLoop.TERMINATE,
-        environment: { ...common, ...channelUrls(name) },
+        environment: {
+          ...common,
+          ...channelUrls(name),
+          // The secret's ARN, never its value: the function reads the key with GetSecretValue.
+          ...(KEY_ACCESS[name]
+            ? { [ENV.replicationKeySecretArn]: this.replicationKey.secret.secretArn }
+            : {}),
+        },
       });
 
     const fns = Object.fromEntries(FUNCTION_NAMES.map((name) => [name, make(name)])) as Record<
@@ -239,6 +266,9 @@ export class ColoStack extends Stack {
     // FIFO group), after secondary-apply has forwarded it, with the reason, to the channel's DLQ itself.
     this.p2s.deadLetterQueue.grantSendMessages(fns['secondary-apply']);
     fns['secondary-apply'].addEnvironment(ENV.p2sDlqUrl, this.p2s.deadLetterQueue.queueUrl);
+    // A message on S → P that fails authentication is forwarded, with the reason, to that channel's DLQ.
+    this.s2p.deadLetterQueue.grantSendMessages(fns.primary);
+    fns.primary.addEnvironment(ENV.s2pDlqUrl, this.s2p.deadLetterQueue.queueUrl);
 
     // Least privilege: exact actions, one prefix each, driven by the tables above.
     for (const name of FUNCTION_NAMES) {
@@ -248,6 +278,7 @@ export class ColoStack extends Stack {
       if (DELTA_ACCESS[name] === 'write') this.store.grantDeltaWrite(fn);
       for (const channel of CHANNEL_SENDS[name])
         (channel === 'p2s' ? this.p2s : this.s2p).queue.grantSendMessages(fn);
+      if (KEY_ACCESS[name]) this.replicationKey.grantRead(fn);
     }
 
     this.#outputs();
@@ -261,6 +292,11 @@ export class ColoStack extends Stack {
     out('VmId', this.parameters.vmId, 'Replicated VM id (FIFO message group)');
     out('ParametersJson', JSON.stringify(this.parameters), 'Stack parameters after defaults, as JSON');
     out('BucketName', this.store.bucket.bucketName, 'Delta and state bucket');
+    out(
+      'ReplicationKeySecretArn',
+      this.replicationKey.secret.secretArn,
+      'Secrets Manager secret holding the replication key (its ARN; the value is readable only by the functions that seal or open)',
+    );
     out('PrimaryToSecondaryQueueUrl', this.p2s.queue.queueUrl, 'FIFO channel primary → secondary');
     out('PrimaryToSecondaryQueueArn', this.p2s.queue.queueArn, 'FIFO channel primary → secondary (ARN)');
     out(
@@ -295,6 +331,11 @@ export class ColoStack extends Stack {
    * acknowledged one by one (`RuleId[Finding]`), so a new wildcard would still be reported.
    */
   #suppressions(): void {
+    Validations.of(this.replicationKey.secret).acknowledge({
+      id: 'AwsSolutions-SMG4',
+      reason:
+        'Rotation is an operator step (PutSecretValue of a new key; the previous version stays accepted while in-flight traffic drains, docs/reliability.md): an automatic rotation Lambda would be a second code path holding the key, and LocalStack, where the stack is tested, cannot run rotation schedules.',
+    });
     Validations.of(this.store.bucket).acknowledge({
       id: 'AwsSolutions-S1',
       reason:

@@ -32,7 +32,7 @@ FS_ROOT="${LS_DIR}/.filesystem"
 PID_FILE="${STATE_DIR}/localstack.pid"
 LOG_FILE="${STATE_DIR}/localstack.log"
 STAMP_FILE="${VENV}/.colo-install-stamp"
-SERVICES="${LOCALSTACK_SERVICES:-s3,sqs,lambda,events,cloudformation,iam,sts,ssm,logs,cloudwatch,kms}"
+SERVICES="${LOCALSTACK_SERVICES:-s3,sqs,lambda,events,cloudformation,iam,sts,ssm,logs,cloudwatch,kms,secretsmanager}"
 UP_TIMEOUT="${LOCALSTACK_UP_TIMEOUT:-120}"
 PYTHON="${LOCALSTACK_PYTHON:-python3}"
 
@@ -178,7 +178,8 @@ for m in [
     "localstack.services.cloudformation.v2.provider", "localstack.services.cloudformation.engine.transformers",
     "localstack.services.iam.provider", "localstack.services.sts.provider", "localstack.services.ssm.provider",
     "localstack.services.logs.provider", "localstack.services.cloudwatch.provider_v2",
-    "localstack.services.kms.provider", "colo_localstack_executor.executor",
+    "localstack.services.kms.provider", "localstack.services.secretsmanager.provider",
+    "colo_localstack_executor.executor",
 ]:
     importlib.import_module(m)
 from importlib.metadata import entry_points

@@ -99,6 +99,9 @@ export function controlStateKey(vmId: string): string {
   return controlKey(vmId);
 }
 
+/** The JSON field of the replication secret (`{"key":"<text>"}`) that holds the key text. */
+export const SECRET_KEY_FIELD = 'key';
+
 /** Largest per-message SQS delay, seconds. */
 export const MAX_DELAY_SECONDS = 900;
 
@@ -169,6 +172,13 @@ export const ENV = {
    * engine refused to it (body + error attributes) before acknowledging it.
    */
   p2sDlqUrl: 'P2S_DLQ_URL',
+  /** Dead-letter queue of the S → P channel (the `primary` forwards messages that fail authentication). */
+  s2pDlqUrl: 'S2P_DLQ_URL',
+  /**
+   * ARN of the Secrets Manager secret holding the deployment's replication key (its ARN only: the key
+   * is read with `GetSecretValue` by the functions that seal or open, never put in the environment).
+   */
+  replicationKeySecretArn: 'REPLICATION_KEY_SECRET_ARN',
   /** Tick queue of the checkpoint timer. */
   checkpointTickQueueUrl: 'CHECKPOINT_TICK_QUEUE_URL',
   /** Tick queue of the pending-check timer. */

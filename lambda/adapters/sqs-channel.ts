@@ -1,6 +1,6 @@
 /**
  * `MessageChannel` on an SQS FIFO queue: one message group per VM, a deduplication id per
- * (vmId, epoch, seq, type), batches of at most 10 sent in order.
+ * (vmId, epoch, seq, type, body), batches of at most 10 sent in order.
  */
 import { createHash } from 'node:crypto';
 import {
@@ -50,14 +50,19 @@ export function messageGroupId(vmId: string): string {
 }
 
 /**
- * The SQS deduplication id of a message: `${vmId}-${epoch}-${seq}-${type}`, sanitised to SQS's charset and
- * at most 128 characters (a long VM id is shortened with a hash; epoch, seq and type are always kept).
- * A resend of the same message within SQS's 5-minute window is dropped by SQS.
+ * The SQS deduplication id of a message: `${vmId}-${epoch}-${seq}-${type}`, and — given the body as sent —
+ * `-` and the first 16 hex digits of the body's SHA-256; sanitised to SQS's charset and at most 128
+ * characters (a long VM id is shortened with a hash; the rest is always kept). A resend of the same body
+ * within SQS's 5-minute window is dropped by SQS. With the body's hash in it, the id of a sealed message
+ * cannot be guessed without the key: someone who can send to the queue cannot squat the id of a genuine
+ * message so that SQS drops it as a duplicate.
  */
 export function deduplicationId(
   message: Pick<Envelope, 'vmId' | 'epoch' | 'seq'> & { type: string },
+  body?: string,
 ): string {
-  const tail = sanitise(`-${message.epoch}-${message.seq}-${message.type}`);
+  const digest = body === undefined ? '' : `-${createHash('sha256').update(body).digest('hex').slice(0, 16)}`;
+  const tail = sanitise(`-${message.epoch}-${message.seq}-${message.type}${digest}`);
   return fitId(sanitise(message.vmId), tail, message.vmId);
 }
 
@@ -87,8 +92,11 @@ export interface SqsChannelOptions {
   queueUrl: string;
   /** SQS client; default {@link sqsClientFromEnv}. */
   client?: SQSClient;
-  /** Message body encoder; default `JSON.stringify`. */
-  serialize?: (message: ColoMessage) => string;
+  /**
+   * Message body encoder; default `JSON.stringify`. May be asynchronous (a sealing encoder first gets the
+   * current replication key: `sealingSerializer` in lambda/handlers/lib/ports.ts).
+   */
+  serialize?: (message: ColoMessage) => string | Promise<string>;
   /** Sends of a batch with rejected entries before giving up, including the first; default 5. */
   maxAttempts?: number;
   /** Backoff before retry `n` (1-based) is `retryBaseMs × 2^(n−1)`, capped at 2 000 ms; default 50 ms. */
@@ -113,7 +121,7 @@ export class SqsChannel implements MessageChannel {
   /** URL of the FIFO queue this channel sends to. */
   readonly queueUrl: string;
   readonly #client: SQSClient;
-  readonly #serialize: (message: ColoMessage) => string;
+  readonly #serialize: (message: ColoMessage) => string | Promise<string>;
   readonly #maxAttempts: number;
   readonly #retryBaseMs: number;
   readonly #maxBatchBytes: number;
@@ -139,13 +147,15 @@ export class SqsChannel implements MessageChannel {
    * @throws ChannelOrderError when SQS accepted an entry after rejecting an earlier one of the same group.
    */
   async send(messages: readonly ColoMessage[]): Promise<void> {
-    let pending: Entry[] = messages.map((message) => {
-      const body = this.#serialize(message);
+    const bodies: string[] = [];
+    for (const message of messages) bodies.push(await this.#serialize(message));
+    let pending: Entry[] = messages.map((message, i) => {
+      const body = bodies[i] as string;
       return {
         body,
         bytes: Buffer.byteLength(body, 'utf8'),
         groupId: messageGroupId(message.vmId),
-        dedupId: deduplicationId(message),
+        dedupId: deduplicationId(message, body),
       };
     });
     let attempt = 1;

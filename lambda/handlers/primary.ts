@@ -1,13 +1,15 @@
 /**
  * `primary`: consumes the secondary → primary FIFO channel (batches of ≤ 10, one message group per VM) and
  * runs them through the primary's engine in order; answers with the records to deliver again.
+ * Every record is authenticated first (lib/channel-consumer.ts): one that fails is refused as
+ * `unauthenticated` unread and forwarded to the S → P dead-letter queue.
  * Environment: the stack parameters (`VM_ID` … `HEARTBEAT_TIMEOUT_MS`), `BUCKET_NAME`, `P2S_QUEUE_URL`,
- * optional `REJECTED_MESSAGES` (`ack` | `retry`).
+ * `S2P_DLQ_URL`, `REPLICATION_KEY_SECRET_ARN`, optional `REJECTED_MESSAGES` (`ack` | `retry`).
  */
 import type { SQSBatchResponse } from 'aws-lambda';
 import { primaryInvocation } from '../../src/runtime/cloud/index.ts';
 import { channelOptions, consumeChannelBatch } from './lib/channel-consumer.ts';
-import { lazyHandler, type NodeHandlerDeps, primaryDepsFromEnv } from './lib/deps.ts';
+import { lazyHandler, type NodeHandlerDeps, primaryConsumerDepsFromEnv } from './lib/deps.ts';
 import { parseSqsEvent } from './lib/sqs.ts';
 import { withVirtualClock } from './lib/virtual-clock.ts';
 
@@ -27,6 +29,6 @@ export function createPrimaryHandler(deps: NodeHandlerDeps): (event: unknown) =>
  * default-off virtual-clock event of conformance runs (lib/virtual-clock.ts).
  */
 export const handler = lazyHandler(() => {
-  const deps = primaryDepsFromEnv('primary');
+  const deps = primaryConsumerDepsFromEnv();
   return withVirtualClock(createPrimaryHandler(deps), deps, 'primary');
 });

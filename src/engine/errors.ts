@@ -8,6 +8,7 @@ export type ColoErrorCode =
   | 'invalid-delta'
   | 'claim-mismatch'
   | 'missing-object'
+  | 'unauthenticated'
   | 'unsendable'
   | 'not-ram'
   | 'page-out-of-range'

@@ -30,6 +30,7 @@ import {
 } from '../../src/runtime/cloud/index.ts';
 import { ArmedFaultsClient } from '../../src/runtime/localstack/armed-faults.ts';
 import { runLocalStackSoak, SOAK_FAULTS, SOAK_STACK_CONTEXT } from '../../src/runtime/localstack/soak.ts';
+import { unverifiedBody } from '../../src/wire/sealed-message.ts';
 import { clients, since, waitFor } from './helpers/aws.ts';
 import { type ColoTestStack, ensureColoStacks, STACK_SET_FILE } from './helpers/colo-stacks.ts';
 
@@ -221,16 +222,18 @@ describe('faults on LocalStack with the default parameters', () => {
     const seq = Number(seqText);
     const forSeq = (await captured()).filter((r) => {
       if (r.service !== 'secondary-apply') return false;
-      const m = JSON.parse(r.body) as { seq?: number; epoch?: number };
+      const m = JSON.parse(unverifiedBody(r.body)) as { seq?: number; epoch?: number };
       return m.seq === seq && m.epoch === Number(epochText);
     });
     const consumed = forSeq.filter((r) => r.status === 'applied');
     expect(consumed, JSON.stringify(forSeq)).toHaveLength(1);
-    expect((JSON.parse(consumed[0]?.body ?? '{}') as { type?: string }).type).toBe('skip');
+    expect((JSON.parse(unverifiedBody(consumed[0]?.body ?? '{}')) as { type?: string }).type).toBe('skip');
     expect(forSeq.every((r) => ['applied', 'duplicate', 'failed'].includes(r.status))).toBe(true);
     const stored = (await f.deltas.get(key).catch(() => undefined)) !== undefined;
     expect(stored, 'the object was never stored').toBe(false);
-    const types = forSeq.map((r) => `${(JSON.parse(r.body) as { type: string }).type}:${r.status}`);
+    const types = forSeq.map(
+      (r) => `${(JSON.parse(unverifiedBody(r.body)) as { type: string }).type}:${r.status}`,
+    );
     // The secondary took the skip in its stride: nothing refused, nothing dead-lettered.
     expect((await f.log('secondary')).filter((r) => r.type === 'rejected' && r.at >= t0)).toEqual([]);
     expect(await p2sDeadLetters()).toBe(dlqBefore);
@@ -343,7 +346,7 @@ describe('faults on LocalStack with the default parameters', () => {
         note(c.length);
         // (LocalStack's event source re-serialises JSON bodies: compare parsed, not as text.)
         const delta = c.find((r) => {
-          const m = JSON.parse(r.body) as { type?: string; kind?: string };
+          const m = JSON.parse(unverifiedBody(r.body)) as { type?: string; kind?: string };
           return m.type === 'delta' && m.kind === 'background-ram';
         });
         return delta ?? (c.length >= 20 ? c[0] : undefined);
@@ -351,7 +354,7 @@ describe('faults on LocalStack with the default parameters', () => {
       60_000,
       1000,
     );
-    const message = JSON.parse(original.body) as { type: string; seq: number; epoch: number };
+    const message = JSON.parse(unverifiedBody(original.body)) as { type: string; seq: number; epoch: number };
     const before = await secondary();
     expect(before.state.inSeq).toBeGreaterThan(message.seq);
     const sent = await clients().sqs.send(

@@ -6,6 +6,7 @@ import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import type { InputOutcome, InvocationOptions, InvocationResult } from '../../../src/runtime/cloud/index.ts';
 import { truncateText } from '../../../src/runtime/cloud/text.ts';
+import { type AuthenticatedBatch, authenticateRecords } from './authenticate-records.ts';
 import type { NodeHandlerDeps } from './deps.ts';
 import { reportInvocation } from './observability.ts';
 import { fifoBatchResponse } from './sqs.ts';
@@ -54,10 +55,12 @@ export async function forwardRejected(
   const sink = deps.deadLetters;
   if (!sink || deps.rejected !== 'ack') return 0;
   const { logger, metrics } = deps.obs;
+  const onlyUnauthenticated = deps.deadLetterScope === 'unauthenticated';
   let forwarded = 0;
   for (const [i, record] of records.entries()) {
     const o = outcomes[i];
     if (o?.status !== 'rejected') continue;
+    if (onlyUnauthenticated && o.code !== 'unauthenticated') continue;
     const letter = {
       body: record.body,
       groupId: record.attributes?.MessageGroupId || deps.params.vmId,
@@ -119,9 +122,11 @@ export function arrival(
 }
 
 /**
- * Runs `invoke` on the batch's bodies and answers: records the invocation failed to process (and, with
- * `rejected: 'retry'`, records the engine refused), plus every later record of the FIFO group, are reported
- * as `batchItemFailures`; an invocation that failed as a whole reports every record. With
+ * Authenticates every record first ({@link authenticateRecords}: a record that fails is refused as
+ * `unauthenticated` and never reaches `invoke`), runs `invoke` on the bodies of the others (not at all when
+ * none is left) and answers: records the invocation failed to process (and, with `rejected: 'retry'`,
+ * records refused), plus every later record of the FIFO group, are reported as `batchItemFailures`; an
+ * invocation that failed as a whole — or keys that could not be loaded — reports every record. With
  * `rejected: 'ack'` and a dead-letter sink, refused records are forwarded there ({@link forwardRejected})
  * before the answer acknowledges them.
  */
@@ -132,11 +137,15 @@ export async function consumeChannelBatch<S>(
 ): Promise<ConsumedBatch<S>> {
   const { logger, metrics } = deps.obs;
   const records = event.Records;
-  let result: InvocationResult<S>;
+  let result: InvocationResult<S> | undefined;
+  let batch: AuthenticatedBatch;
   await deps.faults?.begin();
   try {
     await deps.faults?.gate('channel');
-    result = await invoke(records.map((r) => arrival(r, deps.now())));
+    batch = await authenticateRecords(deps, records);
+    if (batch.admitted.length > 0) {
+      result = await invoke(batch.admitted.map((a) => ({ ...arrival(a.record, deps.now()), body: a.body })));
+    }
   } catch (e) {
     logger.error('invocation failed; the whole batch will be delivered again', {
       error:
@@ -149,17 +158,25 @@ export async function consumeChannelBatch<S>(
     metrics.publishStoredMetrics();
     return { response: { batchItemFailures: records.map((r) => ({ itemIdentifier: r.messageId })) } };
   }
-  reportInvocation(
-    deps.obs,
-    result,
-    records.map((r) => r.messageId),
-  );
-  const byId = new Map(records.map((r, i) => [r.messageId, result.outcomes[i]]));
+  if (result) {
+    reportInvocation(
+      deps.obs,
+      result,
+      batch.admitted.map((a) => a.record.messageId),
+    );
+  }
+  // One outcome per record, in batch order: refused ones, and the invocation's for the admitted ones.
+  const outcomes: (InputOutcome | undefined)[] = records.map((_, i) => batch.refused.get(i));
+  for (const [j, a] of batch.admitted.entries()) {
+    const o = result?.outcomes[j];
+    outcomes[a.index] = o ? { ...o, index: a.index } : undefined;
+  }
+  const byId = new Map(records.map((r, i) => [r.messageId, outcomes[i]]));
   const response = await fifoBatchResponse(event, (record) =>
     redeliveryReason(byId.get(record.messageId), deps),
   );
-  await forwardRejected(deps, records, result.outcomes);
-  await deps.faults?.capture(records, result.outcomes);
+  await forwardRejected(deps, records, outcomes);
+  await deps.faults?.capture(records, outcomes);
   if (response.batchItemFailures.length > 0) {
     metrics.addMetric('BatchItemFailures', MetricUnit.Count, response.batchItemFailures.length);
     const failed = new Set(response.batchItemFailures.map((f) => f.itemIdentifier));
@@ -169,5 +186,5 @@ export async function consumeChannelBatch<S>(
     );
   }
   metrics.publishStoredMetrics();
-  return { response, result };
+  return result ? { response, result } : { response };
 }

@@ -6,6 +6,7 @@ import type { ColoParams } from '../../../src/engine/params.ts';
 import {
   type CloudPorts,
   type InvocationOptions,
+  type Keyring,
   type Sleep,
   systemNow,
   type TimeSource,
@@ -16,7 +17,13 @@ import { type DeadLetterSink, SqsDeadLetterQueue } from '../../adapters/sqs-dead
 import { type Redelivery, SqsRedelivery } from '../../adapters/sqs-redelivery.ts';
 import { type Observability, powertools } from './observability.ts';
 import { paramsFromEnv } from './params.ts';
-import { primaryPortsFromEnv, secondaryPortsFromEnv, tickSchedulerFromEnv } from './ports.ts';
+import {
+  keyringFromEnv,
+  primaryPortsFromEnv,
+  secondaryPortsFromEnv,
+  stateStoreFromEnv,
+  tickSchedulerFromEnv,
+} from './ports.ts';
 import {
   delayedDeltaStore,
   FETCH_DELAY_ENV,
@@ -42,8 +49,13 @@ export const REJECTED_MESSAGES_ENV = 'REJECTED_MESSAGES';
 export interface NodeHandlerDeps {
   /** Engine parameters. */
   params: ColoParams;
-  /** The node's ports (its outbound channel included). */
+  /** The node's ports (its outbound channel included; both seal with `keys`). */
   ports: CloudPorts;
+  /**
+   * The VM's replication keys: a channel consumer opens every record with them before anything else
+   * (lib/channel-consumer.ts); the ports seal what they send and store with the same keyring.
+   */
+  keys: Keyring;
   /** Time source, ms since the Unix epoch (or virtual). */
   now: TimeSource;
   /** Sleep (settling, backoff); default a real timer. */
@@ -55,10 +67,15 @@ export interface NodeHandlerDeps {
   /** What to do with rejected channel messages. */
   rejected: RejectedDisposition;
   /**
-   * Where a channel consumer forwards the messages the engine refused before acknowledging them (with
+   * Where a channel consumer forwards the messages it refused before acknowledging them (with
    * `rejected: 'ack'`); none: they are only logged, counted and kept in the metrics log.
    */
   deadLetters?: DeadLetterSink;
+  /**
+   * Which refused messages go to {@link deadLetters}: `all` (secondary-apply), or only those that failed
+   * authentication (`unauthenticated`: the primary). Default `all`.
+   */
+  deadLetterScope?: 'all' | 'unauthenticated';
   /** The function's service name (recorded on forwarded dead letters). */
   service?: string;
   /** Makes records the consumer failed visible again within a second (channel consumers). */
@@ -106,10 +123,12 @@ function service(env: Env, fallback: string): string {
 function nodeDepsFromEnv(node: 'primary' | 'secondary', fallbackService: string, env: Env): NodeHandlerDeps {
   const params = paramsFromEnv(env);
   const name = service(env, fallbackService);
+  const keys = keyringFromEnv(params.vmId, env);
   return withTestFaults(
     {
       params,
-      ports: node === 'primary' ? primaryPortsFromEnv(env) : secondaryPortsFromEnv(env),
+      ports: node === 'primary' ? primaryPortsFromEnv(keys, env) : secondaryPortsFromEnv(keys, env),
+      keys,
       now: systemNow,
       obs: powertools(name, params.vmId),
       rejected: rejectedFromEnv(env),
@@ -197,6 +216,21 @@ export function secondaryApplyDepsFromEnv(env: Env = process.env): NodeHandlerDe
   return deps;
 }
 
+/**
+ * Deps of the `primary` function (the S → P consumer), from the environment: the primary's, plus the
+ * S → P dead-letter queue (`S2P_DLQ_URL`) for the messages that fail authentication. (Other refusals stay
+ * as they are: logged, counted, kept in the metrics log.)
+ */
+export function primaryConsumerDepsFromEnv(env: Env = process.env): NodeHandlerDeps {
+  const base = primaryDepsFromEnv('primary', env);
+  const deadLetters = deadLettersFromEnv(ENV.s2pDlqUrl, env);
+  return {
+    ...base,
+    service: service(env, 'primary'),
+    ...(deadLetters ? { deadLetters, deadLetterScope: 'unauthenticated' as const } : {}),
+  };
+}
+
 /** Deps of a tick consumer, from the environment. */
 export function tickConsumerDepsFromEnv(
   node: 'primary' | 'secondary',
@@ -216,7 +250,7 @@ export function watchdogDepsFromEnv(fallbackService: string, env: Env = process.
   const params = paramsFromEnv(env);
   return {
     params,
-    state: primaryPortsFromEnv(env).state,
+    state: stateStoreFromEnv(env),
     ticks: {
       checkpoint: tickSchedulerFromEnv('checkpoint', env),
       'pending-check': tickSchedulerFromEnv('pending-check', env),

@@ -52,6 +52,12 @@ export function reportInvocation(
   count('InputsDuplicate', statuses.duplicate);
   count('InputsRejected', statuses.rejected);
   count('InputsFailed', statuses.failed);
+  // A delta whose object failed authentication (its message was authentic): counted with the messages that
+  // failed it (lib/authenticate-records.ts), and logged at error level.
+  count(
+    'InputsUnauthenticated',
+    result.outcomes.filter((o) => o.status === 'rejected' && o.code === 'unauthenticated').length,
+  );
   count('CasConflicts', result.casConflicts);
   count('MessagesSent', result.sent.length);
   count('OutboxReplayedSends', result.replayed);
@@ -69,7 +75,11 @@ export function reportInvocation(
       ...(messageIds?.[o.index] !== undefined ? { messageId: messageIds[o.index] } : {}),
       ...(o.message ? { type: o.message.type, seq: o.message.seq } : {}),
     };
-    if (o.status === 'rejected') logger.warn('input rejected', { ...which, code: o.code, detail: o.detail });
+    if (o.status === 'rejected') {
+      const fields = { ...which, code: o.code, detail: o.detail };
+      if (o.code === 'unauthenticated') logger.error('input rejected', fields);
+      else logger.warn('input rejected', fields);
+    }
     if (o.status === 'failed') logger.warn('input failed', { ...which, code: o.code, detail: o.detail });
     if (o.status === 'duplicate') logger.info('duplicate input acknowledged', { ...which, detail: o.detail });
   }

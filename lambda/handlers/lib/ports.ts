@@ -2,11 +2,17 @@
  * Ports for the handlers, built from the environment with the adapters in `lambda/adapters/`: the S3 state
  * and delta stores on `BUCKET_NAME`, and SQS channels whose queue URL is read when the first message is sent
  * (so a function that never sends does not need the variable, and one that does gets a clear error).
+ * Channels seal every message and the delta store seals and opens every object with the node's
+ * {@link Keyring}, loaded from Secrets Manager (`REPLICATION_KEY_SECRET_ARN`) at the first use.
  */
 import type { MessageChannel } from '../../../src/engine/ports.ts';
 import type { ColoMessage } from '../../../src/engine/protocol/messages.ts';
-import type { CloudPorts } from '../../../src/runtime/cloud/index.ts';
-import { serializeMessage } from '../../../src/wire/message-schema.ts';
+import {
+  type CloudPorts,
+  Keyring,
+  SealedDeltaStore,
+  sealingSerializer,
+} from '../../../src/runtime/cloud/index.ts';
 import { ENV, type TimerName } from '../../adapters/contract.ts';
 import {
   type Env,
@@ -17,40 +23,73 @@ import {
 } from '../../adapters/env.ts';
 import { S3DeltaStore } from '../../adapters/s3-delta-store.ts';
 import { S3StateStore } from '../../adapters/s3-state-store.ts';
+import { SecretsManagerKeySource } from '../../adapters/secrets-manager-keys.ts';
 import { SqsChannel } from '../../adapters/sqs-channel.ts';
 import { SqsTickQueue } from '../../adapters/sqs-tick-queue.ts';
 import type { TickScheduler } from './tick-chain.ts';
 
-/** A channel on the FIFO queue named by `variable`, created at the first send. */
-export function lazyChannel(variable: string, env: Env = process.env): MessageChannel {
+/**
+ * The keyring of VM `vmId` on the secret named by `REPLICATION_KEY_SECRET_ARN`. Nothing is read before the
+ * first seal or open, so a function that does neither (`tick-arm`) needs neither the variable nor access to
+ * the secret; one that does and lacks them gets a `KeyringUnavailableError` naming the variable.
+ */
+export function keyringFromEnv(vmId: string, env: Env = process.env): Keyring {
+  let source: SecretsManagerKeySource | undefined;
+  return new Keyring({
+    vmId,
+    source: {
+      get description() {
+        return `secret ${env[ENV.replicationKeySecretArn] || `(${ENV.replicationKeySecretArn} not set)`}`;
+      },
+      load() {
+        source ??= new SecretsManagerKeySource({ secretId: requireEnv(ENV.replicationKeySecretArn, env) });
+        return source.load();
+      },
+    },
+  });
+}
+
+/** A channel on the FIFO queue named by `variable`, created at the first send; every message sealed. */
+export function lazyChannel(variable: string, keyring: Keyring, env: Env = process.env): MessageChannel {
   let channel: SqsChannel | undefined;
   return {
     send(messages: readonly ColoMessage[]): Promise<void> {
       channel ??= new SqsChannel({
         queueUrl: requireEnv(variable, env),
         client: sqsClientFromEnv(),
-        serialize: serializeMessage,
+        serialize: sealingSerializer(keyring),
       });
       return channel.send(messages);
     },
   };
 }
 
-/** The state and delta stores on `BUCKET_NAME`. */
-export function storesFromEnv(env: Env = process.env): Pick<CloudPorts, 'state' | 'deltas'> {
+/** The state store on `BUCKET_NAME` (node documents, logs, timers, the control document). */
+export function stateStoreFromEnv(env: Env = process.env): CloudPorts['state'] {
+  return new S3StateStore({ bucket: requireEnv(ENV.bucketName, env), client: s3ClientFromEnv(env) });
+}
+
+/** The state store and the sealed delta store on `BUCKET_NAME`. */
+export function storesFromEnv(
+  keyring: Keyring,
+  env: Env = process.env,
+): Pick<CloudPorts, 'state' | 'deltas'> {
   const bucket = requireEnv(ENV.bucketName, env);
   const client = s3ClientFromEnv(env);
-  return { state: new S3StateStore({ bucket, client }), deltas: new S3DeltaStore({ bucket, client }) };
+  return {
+    state: new S3StateStore({ bucket, client }),
+    deltas: new SealedDeltaStore(new S3DeltaStore({ bucket, client }), keyring),
+  };
 }
 
 /** The primary's ports: stores, and the primary → secondary channel (`P2S_QUEUE_URL`). */
-export function primaryPortsFromEnv(env: Env = process.env): CloudPorts {
-  return { ...storesFromEnv(env), channel: lazyChannel(ENV.p2sQueueUrl, env) };
+export function primaryPortsFromEnv(keyring: Keyring, env: Env = process.env): CloudPorts {
+  return { ...storesFromEnv(keyring, env), channel: lazyChannel(ENV.p2sQueueUrl, keyring, env) };
 }
 
 /** The secondary's ports: stores, and the secondary → primary channel (`S2P_QUEUE_URL`). */
-export function secondaryPortsFromEnv(env: Env = process.env): CloudPorts {
-  return { ...storesFromEnv(env), channel: lazyChannel(ENV.s2pQueueUrl, env) };
+export function secondaryPortsFromEnv(keyring: Keyring, env: Env = process.env): CloudPorts {
+  return { ...storesFromEnv(keyring, env), channel: lazyChannel(ENV.s2pQueueUrl, keyring, env) };
 }
 
 /** The tick queue of `timer` (its `*_TICK_QUEUE_URL`), created at the first use. */

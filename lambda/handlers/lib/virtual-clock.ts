@@ -10,15 +10,17 @@
  * The function runs one cloud-runtime invocation of its node with that one input at virtual time `now` (ms;
  * the secondary's commit settles on the same clock) instead of the wall clock, and with the primary's send
  * completions left to `send-complete` inputs — `replayStep` in `src/runtime/localstack/step.ts`, the very
- * code the in-process replay runs. Inputs: `tick`, `message` (a channel body), `send-complete` (primary),
- * `start` and `failover` (secondary).
+ * code the in-process replay runs. Inputs: `tick`, `message` (a sealed channel body, authenticated first
+ * as the channel consumer does), `send-complete` (primary), `start` and `failover` (secondary).
  *
  * **Off by default.** The function honours the event only when its environment has
  * `COLO_VIRTUAL_CLOCK=allow`, which the stack never sets; the conformance test sets it on its own stack
  * (UpdateFunctionConfiguration). Otherwise the event is refused with {@link VirtualClockRefusedError}, so
  * a stray invocation can never move a live VM's clock.
  */
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { z } from 'zod';
+import { authenticateBodies } from '../../../src/runtime/cloud/authenticate.ts';
 import { VirtualClock } from '../../../src/runtime/cloud/clock.ts';
 import type { InputOutcome } from '../../../src/runtime/cloud/driver.ts';
 import { prettify } from '../../../src/runtime/cloud/zod-errors.ts';
@@ -128,7 +130,26 @@ export async function virtualClockStep(
   }
   const e = parseVirtualClockEvent(event, deps.params.vmId, node);
   const clock = new VirtualClock(e.now);
-  const result = await replayStep(node, deps.ports, deps.params, clock, e.input as StepInput);
+  let input = e.input as StepInput;
+  if (input.type === 'message') {
+    // As on the channel: the body is authenticated before anything else, and one that fails changes nothing.
+    const [opened] = await authenticateBodies(deps.keys, [input.body]);
+    if (!opened?.ok) {
+      const detail = opened ? opened.error.message : 'not opened';
+      deps.obs.logger.error('message refused: authentication failed, nothing of it was read', { detail });
+      deps.obs.metrics.addMetric('InputsUnauthenticated', MetricUnit.Count, 1);
+      deps.obs.metrics.publishStoredMetrics();
+      return {
+        vmId: e.vmId,
+        node,
+        clock: clock.now(),
+        outcomes: [{ status: 'rejected', code: 'unauthenticated', detail }],
+        sent: [],
+      };
+    }
+    input = { type: 'message', body: opened.body };
+  }
+  const result = await replayStep(node, deps.ports, deps.params, clock, input);
   reportInvocation(deps.obs, result);
   deps.obs.metrics.publishStoredMetrics();
   return {

@@ -2,6 +2,7 @@
  * The cloud runtime: the imperative shell around the engine for Lambda, written against the ports only.
  * docs/cloud-runtime.md describes how an invocation works and why it is safe under retries and concurrency.
  */
+export { type AuthenticatedBody, authenticateBodies, sealingSerializer } from './authenticate.ts';
 export type { Sleep, TimeSource } from './clock.ts';
 export { systemNow, systemSleep, VirtualClock } from './clock.ts';
 export type { CloudPorts } from './cloud-ports.ts';
@@ -34,6 +35,17 @@ export {
   StateDocumentError,
   UnsendableMessageError,
 } from './errors.ts';
+export {
+  DEFAULT_KEY_MAX_AGE_MS,
+  DEFAULT_KEY_REFRESH_INTERVAL_MS,
+  type DeploymentSecrets,
+  KeyNotLoadedError,
+  Keyring,
+  type KeyringOptions,
+  KeyringUnavailableError,
+  type KeySource,
+  type RefreshResult,
+} from './keyring.ts';
 export { controlKey, logSegmentKey, type NodeRole, nodeStateKey } from './keys.ts';
 export { LOG_RECORD_TYPES, type LogRecord, type LogRecordType } from './log-record.ts';
 export { type ChannelRecord, MemoryChannel, MemoryDeltaStore, MemoryStateStore } from './memory-ports.ts';
@@ -41,6 +53,7 @@ export { appendLog, DEFAULT_LOG_LAYOUT, type LogLayout, type LogView, readLog } 
 export { decodeModelledDelta, encodeModelledDelta } from './modelled-codec.ts';
 export { payloadCap, refusedPayload } from './payload-cap.ts';
 export { type PrimaryCloudInput, primaryInvocation } from './primary-invocation.ts';
+export { SealedDeltaStore, UnauthenticatedObjectError } from './sealed-delta-store.ts';
 export { fetchPayload, type SecondaryCloudInput, secondaryInvocation } from './secondary-invocation.ts';
 export {
   decodePrimaryState,

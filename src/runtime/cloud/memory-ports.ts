@@ -130,6 +130,7 @@ export interface ChannelRecord {
  */
 export class MemoryChannel implements MessageChannel {
   readonly #queue: ChannelRecord[] = [];
+  readonly #serialize: (message: ColoMessage) => string | Promise<string>;
   readonly #seen = new Set<string>();
   /** Messages accepted and resends dropped. */
   readonly stats = { accepted: 0, duplicates: 0 };
@@ -138,11 +139,20 @@ export class MemoryChannel implements MessageChannel {
   /** Called before each send; may throw to model a failed call (nothing of that call is accepted). */
   beforeSend?: (messages: readonly ColoMessage[]) => void;
 
+  /**
+   * @param options.serialize - Body encoder; default the wire's schema-checked {@link serializeMessage}
+   *   (handler tests pass a sealing one, as the Lambda channels seal).
+   */
+  constructor(options: { serialize?: (message: ColoMessage) => string | Promise<string> } = {}) {
+    this.#serialize = options.serialize ?? serializeMessage;
+  }
+
   /** {@inheritDoc MessageChannel.send} */
   async send(messages: readonly ColoMessage[]): Promise<void> {
     this.beforeSend?.(messages);
     // Serialised as the SQS channel does (schema-checked): an unsendable message fails the whole call.
-    const bodies = messages.map((m) => serializeMessage(m));
+    const bodies: string[] = [];
+    for (const m of messages) bodies.push(await this.#serialize(m));
     for (const [i, m] of messages.entries()) {
       const dedupId = `${m.vmId}-${m.epoch}-${m.seq}-${m.type}`;
       if (this.#seen.has(dedupId)) {

@@ -23,6 +23,7 @@ import { FailoverWithoutStateError, StateDocumentError } from './errors.ts';
 import { parseBody } from './inbound.ts';
 import { decodeModelledDelta } from './modelled-codec.ts';
 import { payloadCap, refusedPayload } from './payload-cap.ts';
+import { UnauthenticatedObjectError } from './sealed-delta-store.ts';
 import { truncateText } from './text.ts';
 
 /** What can be fed to the secondary. */
@@ -60,7 +61,9 @@ const FETCH_ATTEMPTS = 4;
  * An object larger than the claim (see {@link payloadCap}) is not read at all, and a missing object
  * (objects are always stored before the message that names them, so it never appears later) is not
  * read again: the `ColoError` returned instead (`claim-mismatch` / `invalid-delta`, `missing-object`)
- * makes the engine reject the message at once.
+ * makes the engine reject the message at once. An object that fails authentication (a sealed store's
+ * {@link UnauthenticatedObjectError}) is read again like a torn read, then becomes an `unauthenticated`
+ * rejection.
  *
  * @throws the store's error when every read failed (transient: network, 5xx, throttling).
  */
@@ -82,6 +85,11 @@ export async function fetchPayload(
       if (e instanceof ObjectTooLargeError) return refusedPayload(params, claim, e);
       if (e instanceof ObjectMissingError) {
         return new ColoError('missing-object', `delta object ${claim.key} does not exist`);
+      }
+      // A torn read is read again, like bytes that do not match the claim; after the last try the MAC
+      // failure is the rejection, and nothing of the object was parsed.
+      if (e instanceof UnauthenticatedObjectError && attempt === FETCH_ATTEMPTS) {
+        return new ColoError('unauthenticated', truncateText(e.message));
       }
       lastError = e;
       continue;

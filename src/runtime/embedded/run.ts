@@ -1,5 +1,5 @@
 import type { Effect, FenceOwner, TraceEffect } from '../../engine/effects.ts';
-import type { ColoError } from '../../engine/errors.ts';
+import { ColoError } from '../../engine/errors.ts';
 import { memoryDigest } from '../../engine/memory/digest.ts';
 import type { CheckpointRecord, PendingCheckRecord, RoundRecord } from '../../engine/metrics/records.ts';
 import type { ColoParams } from '../../engine/params.ts';
@@ -9,6 +9,9 @@ import type { PageDelta } from '../../engine/protocol/delta.ts';
 import type { ColoMessage, Skip } from '../../engine/protocol/messages.ts';
 import { type SecondaryInput, secondaryStep } from '../../engine/secondary/secondary.ts';
 import { createSecondary, type SecondaryState } from '../../engine/secondary/state.ts';
+import { type KeySet, seedKeySet } from '../../wire/replication-key.ts';
+import { openMessage, sealMessageBody } from '../../wire/sealed-message.ts';
+import { objectContextOfKey, openObject, sealObject } from '../../wire/sealed-object.ts';
 import { EventQueue } from './event-queue.ts';
 import { type FaultModel, type FaultStats, fateOf, noFaults, outageEnd } from './faults.ts';
 import { Link, type LinkParams } from './link.ts';
@@ -16,18 +19,30 @@ import { Link, type LinkParams } from './link.ts';
 /** Which node an event is for. */
 export type Node = 'primary' | 'secondary';
 
-/** A message as it arrives: the JSON body and the stored object its claim names. */
+/**
+ * A message as it arrives: the body and the stored object its claim names — sealed as they travel
+ * (a sealed message, a sealed object), opened as the node gets them.
+ */
 export interface Delivery {
-  /** The message body, as sent (JSON text). */
+  /** The message body: sealed text on the wire, JSON text once opened. */
   body: string;
-  /** The object from the delta store, if the message is a `delta`. */
+  /** The object from the delta store, if the message is a `delta` (modelled payloads are never sealed). */
   payload?: Uint8Array | PageDelta;
 }
 
 /** Fault injection for tests and experiments. */
 export interface Faults {
-  /** Rewrites or drops (returns null) a delivery to the secondary before it is handed over. */
+  /**
+   * Rewrites or drops (returns null) a delivery to the secondary after it was authenticated: what a faulty
+   * primary *holding the key* would send (the rewritten body and object are handed over as they are).
+   */
   toSecondary?: (d: Delivery, message: ColoMessage) => Delivery | null;
+  /**
+   * Rewrites, drops (null) or adds to (a list, handed over in order) a delivery to the secondary on the
+   * wire, before it is authenticated: what someone with access to the channel and the store but *without
+   * the key* can do. `d` is sealed.
+   */
+  onWireToSecondary?: (d: Delivery) => Delivery | null | readonly Delivery[];
   /** Extra delay before a primary send reaches the wire, ms (e.g. a stalled upload). */
   stallMs?: (message: ColoMessage) => number;
   /** Fails a primary send (its `send-complete` carries this error). */
@@ -52,6 +67,11 @@ export interface EmbeddedOptions {
   trace?: boolean;
   /** Fault injection. */
   faults?: Faults;
+  /**
+   * The replication keys messages and objects are sealed and opened with; default the seed's
+   * (`seedKeySet(params.seed, params.vmId)`), so every run exercises the cloud's authentication code.
+   */
+  keys?: KeySet;
   /** Called as simulated time passes, with the fraction done (0..1). */
   onProgress?: (fraction: number) => void;
   /** Stop with an error after this many events (a guard against a runaway run); default 20 million. */
@@ -154,6 +174,7 @@ export function runEmbedded(options: EmbeddedOptions): EmbeddedResult {
     faultStats: noFaults(),
   };
   let primaryDead = false;
+  const keys = options.keys ?? seedKeySet(params.seed, params.vmId);
   const model = faults.model;
   const stats = out.faultStats;
   // Per direction: messages sent so far (fault draws) and when the channel can next deliver (FIFO order).
@@ -190,7 +211,7 @@ export function runEmbedded(options: EmbeddedOptions): EmbeddedResult {
             };
             message = skip;
           } else if (e.payload) {
-            stored = e.payload.bytes ?? (e.payload.delta as PageDelta);
+            stored = e.payload.bytes ? seal(e.payload.key, e.payload.bytes) : (e.payload.delta as PageDelta);
           }
           if (fate && fate.stallMs > 0) stats.stalled++;
           const readyAt =
@@ -215,7 +236,7 @@ export function runEmbedded(options: EmbeddedOptions): EmbeddedResult {
             at,
           });
           const to: Node = node === 'primary' ? 'secondary' : 'primary';
-          const body = JSON.stringify(message);
+          const body = sealMessageBody(keys.signing, message, JSON.stringify(message));
           const payload = message.type === 'delta' ? stored : undefined;
           const delivery: Delivery = payload ? { body, payload } : { body };
           let deliverAt = arrives;
@@ -276,6 +297,54 @@ export function runEmbedded(options: EmbeddedOptions): EmbeddedResult {
     }
   };
 
+  /** Seals an object as the cloud's delta store does (src/runtime/cloud/sealed-delta-store.ts). */
+  const seal = (key: string, bytes: Uint8Array): Uint8Array => {
+    const ctx = objectContextOfKey(key);
+    if (!ctx) throw new RangeError(`not a delta key: ${key}`);
+    return sealObject(keys.signing, ctx, bytes);
+  };
+
+  /**
+   * Opens a sealed delivery as the cloud's consumer and delta store do: the message first (a failure is
+   * an `unauthenticated` rejection: the node is not stepped, undefined is returned), then its object (a
+   * failure is returned as `refusal`, which becomes the engine's `unauthenticated` rejection of the message).
+   */
+  const open = (
+    node: Node,
+    at: number,
+    d: Delivery,
+  ): { delivery: Delivery; refusal?: ColoError } | undefined => {
+    const opened = openMessage(keys, d.body);
+    if (!opened.ok) {
+      const error = new ColoError(
+        'unauthenticated',
+        `message refused before parsing: ${opened.failure}: ${opened.reason}`,
+      );
+      out.rejections.push({ node, at, error });
+      if (options.trace) {
+        out.trace.push({ type: 'trace', name: 'colo_reject', at, fields: { code: error.code }, node });
+      }
+      return undefined;
+    }
+    const body = opened.body;
+    if (!(d.payload instanceof Uint8Array))
+      return { delivery: d.payload ? { body, payload: d.payload } : { body } };
+    let key = '';
+    try {
+      key = String((JSON.parse(body) as { claim?: { key?: unknown } }).claim?.key ?? '');
+    } catch {
+      // Not JSON: the engine refuses the message itself.
+    }
+    const ctx = objectContextOfKey(key);
+    const inner = ctx ? openObject(keys, d.payload, ctx) : undefined;
+    if (inner?.ok) return { delivery: { body, payload: inner.inner } };
+    const why = inner && !inner.ok ? `${inner.failure}: ${inner.reason}` : 'the claim names no delta key';
+    return {
+      delivery: { body, payload: d.payload },
+      refusal: new ColoError('unauthenticated', `delta object refused before decoding: ${why}`),
+    };
+  };
+
   /** The fence's compare-and-swap: the first claim wins; every claim is answered with the owner. */
   const resolveClaim = (node: Node, at: number, reason: string): void => {
     if (out.fence === null) {
@@ -302,6 +371,30 @@ export function runEmbedded(options: EmbeddedOptions): EmbeddedResult {
         : secondaryStep(secondary, params, at, input as SecondaryInput);
     perform(node, at, effects);
     options.observe?.(at, primary, secondary, effects);
+  };
+
+  /** Hands a delivery from the wire to `node`: opened first, then (secondary) the faulty-primary hook. */
+  const deliver = (node: Node, at: number, wire: Delivery): void => {
+    const received = open(node, at, wire);
+    if (!received) return;
+    const opened = received.delivery;
+    let delivery: Delivery | null = opened;
+    const message = JSON.parse(delivery.body) as unknown;
+    if (node === 'secondary' && faults.toSecondary) {
+      delivery = faults.toSecondary(delivery, message as ColoMessage);
+      if (!delivery) return;
+    }
+    const raw = delivery === opened ? message : (JSON.parse(delivery.body) as unknown);
+    if (node === 'primary') {
+      step('primary', at, { type: 'message', message: raw });
+      return;
+    }
+    const payload = received.refusal && delivery === opened ? received.refusal : delivery.payload;
+    step(
+      'secondary',
+      at,
+      payload ? { type: 'message', message: raw, payload } : { type: 'message', message: raw },
+    );
   };
 
   queue.push(0, { kind: 'input', node: 'secondary', input: { type: 'start' } });
@@ -349,23 +442,12 @@ export function runEmbedded(options: EmbeddedOptions): EmbeddedResult {
         break;
       case 'deliver': {
         if (item.node === 'primary' && primaryDead) break;
-        let delivery: Delivery | null = item.delivery;
-        const message = JSON.parse(delivery.body) as unknown;
-        if (item.node === 'secondary' && faults.toSecondary) {
-          delivery = faults.toSecondary(delivery, message as ColoMessage);
-          if (!delivery) break;
-        }
-        const raw = delivery === item.delivery ? message : (JSON.parse(delivery.body) as unknown);
-        if (item.node === 'primary') step('primary', at, { type: 'message', message: raw });
-        else {
-          step(
-            'secondary',
-            at,
-            delivery.payload
-              ? { type: 'message', message: raw, payload: delivery.payload }
-              : { type: 'message', message: raw },
-          );
-        }
+        const wire =
+          item.node === 'secondary' && faults.onWireToSecondary
+            ? faults.onWireToSecondary(item.delivery)
+            : item.delivery;
+        for (const d of wire === null ? [] : Array.isArray(wire) ? wire : [wire as Delivery])
+          deliver(item.node, at, d);
         break;
       }
     }

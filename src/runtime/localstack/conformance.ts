@@ -11,7 +11,10 @@ import { SqsChannel } from '../../../lambda/adapters/sqs-channel.ts';
 import { type ColoParams, DEFAULT_PARAMS } from '../../engine/params.ts';
 import type { MessageChannel } from '../../engine/ports.ts';
 import type { ColoMessage } from '../../engine/protocol/messages.ts';
-import { serializeMessage } from '../../wire/message-schema.ts';
+import { seedKeySet } from '../../wire/replication-key.ts';
+import { sealingSerializer } from '../cloud/authenticate.ts';
+import { Keyring } from '../cloud/keyring.ts';
+import { SealedDeltaStore } from '../cloud/sealed-delta-store.ts';
 import type { LinkParams } from '../embedded/link.ts';
 import { type Clients, type ScratchResources, SqsInbox } from './aws.ts';
 import { type LambdaStepperStats, lambdaStepper } from './lambda-stepper.ts';
@@ -95,8 +98,10 @@ export async function replayOnLocalStack(
   options: LocalStackReplayOptions = {},
 ): Promise<LocalStackReplay> {
   const { tamper, ...replayOptions } = options;
+  // Sealed and authenticated as in the functions, with the embedded runtime's key for the scenario's seed.
+  const keys = Keyring.fixed(seedKeySet(params.seed, params.vmId));
   const channel = (queueUrl: string, from: 'primary' | 'secondary'): MessageChannel => {
-    const sqs = new SqsChannel({ queueUrl, client: clients.sqs, serialize: serializeMessage });
+    const sqs = new SqsChannel({ queueUrl, client: clients.sqs, serialize: sealingSerializer(keys) });
     return tamper ? { send: (batch) => sqs.send(tamper(from, batch)) } : sqs;
   };
   const toSecondary = new SqsInbox(clients.sqs, resources.p2sQueueUrl);
@@ -106,9 +111,10 @@ export async function replayOnLocalStack(
     params,
     {
       state: new S3StateStore({ bucket: resources.bucket, client: clients.s3 }),
-      deltas: new S3DeltaStore({ bucket: resources.bucket, client: clients.s3 }),
+      deltas: new SealedDeltaStore(new S3DeltaStore({ bucket: resources.bucket, client: clients.s3 }), keys),
       p2s: { send: channel(resources.p2sQueueUrl, 'primary'), inbox: toSecondary },
       s2p: { send: channel(resources.s2pQueueUrl, 'secondary'), inbox: toPrimary },
+      keys,
     },
     replayOptions,
   );

@@ -19,9 +19,12 @@ import type { CheckpointRecord, RoundRecord } from '../../engine/metrics/records
 import type { ColoParams } from '../../engine/params.ts';
 import type { DeltaStore, MessageChannel, StateStore } from '../../engine/ports.ts';
 import type { ColoMessage } from '../../engine/protocol/messages.ts';
+import { readSealedHeader } from '../../wire/sealed-message.ts';
+import { authenticateBodies } from '../cloud/authenticate.ts';
 import { VirtualClock } from '../cloud/clock.ts';
 import type { CloudPorts } from '../cloud/cloud-ports.ts';
 import type { InputOutcome } from '../cloud/driver.ts';
+import type { Keyring } from '../cloud/keyring.ts';
 import { readLog } from '../cloud/metrics-log.ts';
 import { readPrimaryDocument, readSecondaryDocument } from '../cloud/status.ts';
 import type { Node } from '../embedded/run.ts';
@@ -61,6 +64,19 @@ export function inProcessStepper(
   };
   return async (node, now, input) => {
     const clock = new VirtualClock(now);
+    if (input.type === 'message' && ports.keys) {
+      // As a channel consumer does: the body is authenticated first; one that fails changes nothing.
+      const [opened] = await authenticateBodies(ports.keys, [input.body]);
+      if (!opened?.ok) {
+        const detail = opened ? opened.error.message : 'not opened';
+        return {
+          outcomes: [{ index: 0, status: 'rejected', code: 'unauthenticated', detail }],
+          sent: [],
+          clock: clock.now(),
+        };
+      }
+      input = { type: 'message', body: opened.body };
+    }
     const r = await replayStep(node, portsOf[node], params, clock, input, options);
     return { outcomes: r.outcomes, sent: r.sent.map((m) => keyOf(node, m)), clock: clock.now() };
   };
@@ -93,6 +109,11 @@ export interface ReplayPorts {
   p2s: ReplayChannel;
   /** Secondary → primary. */
   s2p: ReplayChannel;
+  /**
+   * The VM's replication keys: with them the in-process stepper authenticates every delivered body first,
+   * as a channel consumer does (the channels and the delta store must then seal with the same keys).
+   */
+  keys?: Keyring;
 }
 
 /** Tuning of a replay. */
@@ -150,7 +171,13 @@ export interface ReplayResult {
   wallMs: number;
 }
 
+/**
+ * Which message a channel body is: the type, epoch and sequence number its sealed header states (read, not
+ * verified: the node that gets the body authenticates it), or those of a plain JSON body.
+ */
 function keyOfBody(from: Node, body: string): MessageKey | undefined {
+  const header = readSealedHeader(body);
+  if (header) return { from, type: header.type as MessageKey['type'], epoch: header.epoch, seq: header.seq };
   try {
     return messageKey(from, JSON.parse(body));
   } catch {

@@ -16,12 +16,14 @@
  * `npm run soak:localstack` (experiments/soak-localstack.ts) runs it for ten minutes and writes the figures
  * into docs/reliability.md; the integration test test/integration/colo-faults.test.ts runs a short one.
  */
+
 import { GetQueueAttributesCommand, SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { memoryDigest } from '../../engine/memory/digest.ts';
 import { percentile } from '../../engine/metrics/summary.ts';
 import type { ColoParams } from '../../engine/params.ts';
 import type { StateStore } from '../../engine/ports.ts';
 import { unit } from '../../engine/rng.ts';
+import { unverifiedBody } from '../../wire/sealed-message.ts';
 import {
   type ControlDocument,
   type LogRecord,
@@ -348,7 +350,7 @@ export async function runLocalStackSoak(target: SoakTarget, options: SoakOptions
           fired = { firedAt: sentAt, clearedAt: sentAt, detail: 'the copy was never consumed' };
           problems.push(`duplicate: the copy of ${original.body.slice(0, 80)} was never consumed`);
         } else {
-          const m = JSON.parse(original.body) as { type?: string; seq?: number };
+          const m = JSON.parse(unverifiedBody(original.body)) as { type?: string; seq?: number };
           fired = { firedAt: sentAt, clearedAt: copy.at, detail: `${m.type}#${m.seq} copy: ${copy.status}` };
           if (copy.status !== 'duplicate')
             problems.push(`duplicate: the copy of ${m.type}#${m.seq} was ${copy.status}, not a duplicate`);

@@ -6,6 +6,7 @@ import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
 import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { S3Client } from '@aws-sdk/client-s3';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SQSClient } from '@aws-sdk/client-sqs';
 
 /** LocalStack endpoint. */
@@ -33,6 +34,7 @@ export interface Clients {
   lambda: LambdaClient;
   cfn: CloudFormationClient;
   logs: CloudWatchLogsClient;
+  secrets: SecretsManagerClient;
 }
 
 let shared: Clients | undefined;
@@ -45,6 +47,7 @@ export function clients(): Clients {
     lambda: new LambdaClient(common),
     cfn: new CloudFormationClient(common),
     logs: new CloudWatchLogsClient(common),
+    secrets: new SecretsManagerClient(common),
   };
   return shared;
 }

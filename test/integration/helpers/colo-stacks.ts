@@ -28,14 +28,17 @@ import { GetFunctionConfigurationCommand, InvokeCommand } from '@aws-sdk/client-
 import { controlStateKey, type TimerName, timerStateKey } from '../../../lambda/adapters/contract.ts';
 import { S3DeltaStore } from '../../../lambda/adapters/s3-delta-store.ts';
 import { S3StateStore } from '../../../lambda/adapters/s3-state-store.ts';
+import { SecretsManagerKeySource } from '../../../lambda/adapters/secrets-manager-keys.ts';
 import { paramsFromEnv } from '../../../lambda/handlers/lib/params.ts';
 import type { ColoParams } from '../../../src/engine/params.ts';
 import {
+  Keyring,
   type LogRecord,
   type PrimaryDocument,
   readLog,
   readPrimaryDocument,
   readSecondaryDocument,
+  SealedDeltaStore,
   type SecondaryDocument,
 } from '../../../src/runtime/cloud/index.ts';
 import { clientsFor, endpointFromEnv } from '../../../src/runtime/localstack/aws.ts';
@@ -206,7 +209,15 @@ export async function destroyRun(runId: string): Promise<string[]> {
 /** A deployed test stack: its outputs, the engine parameters its functions run with, and readers. */
 export class ColoTestStack {
   readonly state: S3StateStore;
+  /** The delta objects as stored (sealed). */
   readonly deltas: S3DeltaStore;
+  /**
+   * The VM's replication keys, read from the stack's secret as the functions read them (the tests run
+   * with LocalStack's admin credentials: they may read it; a real attacker may not).
+   */
+  readonly keys: Keyring;
+  /** The delta store as the functions see it: sealing on put, authenticating on get. */
+  readonly sealedDeltas: SealedDeltaStore;
 
   constructor(
     readonly role: Role,
@@ -219,6 +230,14 @@ export class ColoTestStack {
     const { s3 } = clients();
     this.state = new S3StateStore({ bucket: this.output('BucketName'), client: s3 });
     this.deltas = new S3DeltaStore({ bucket: this.output('BucketName'), client: s3 });
+    this.keys = new Keyring({
+      vmId: params.vmId,
+      source: new SecretsManagerKeySource({
+        secretId: this.output('ReplicationKeySecretArn'),
+        client: clients().secrets,
+      }),
+    });
+    this.sealedDeltas = new SealedDeltaStore(this.deltas, this.keys);
   }
 
   /** One output. @throws when the stack has no such output. */

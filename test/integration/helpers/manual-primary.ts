@@ -1,20 +1,26 @@
 /**
  * A hand-driven primary for the `manual` test stack: puts page-delta objects into the stack's bucket and
- * announces them on the P → S FIFO channel with the same adapters the real primary uses (S3DeltaStore,
- * SqsChannel, the wire's serializer), so the deployed `secondary-apply` sees exactly what a primary — or a
- * faulty one — would send. Objects are built with the engine's own builders.
+ * announces them on the P → S FIFO channel with the same adapters the real primary uses (the sealed S3
+ * delta store, SqsChannel with the sealing serializer, both with the VM's key read from the stack's
+ * secret), so the deployed `secondary-apply` sees exactly what a primary — or a faulty one — would send.
+ * Objects are built with the engine's own builders. It can also play someone *without* the key: the same
+ * object and messages, sealed with another key or not at all ({@link Forgery}).
  */
 import { DeleteMessageBatchCommand, type Message, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { SqsChannel } from '../../../lambda/adapters/sqs-channel.ts';
-import type { ClaimCheck } from '../../../src/engine/protocol/messages.ts';
+import type { ClaimCheck, ColoMessage } from '../../../src/engine/protocol/messages.ts';
 import {
   type BuiltDelta,
   buildDeviceState,
   buildRamDelta,
 } from '../../../src/engine/transfer/build-delta.ts';
 import type { SecondaryDocument } from '../../../src/runtime/cloud/index.ts';
+import { type Keyring, SealedDeltaStore, sealingSerializer } from '../../../src/runtime/cloud/index.ts';
 import { sha256Hex } from '../../../src/wire/delta-codec.ts';
 import { serializeMessage } from '../../../src/wire/message-schema.ts';
+import { deriveVmKey } from '../../../src/wire/replication-key.ts';
+import { sealMessage } from '../../../src/wire/sealed-message.ts';
+import { objectContextOfKey, sealObject } from '../../../src/wire/sealed-object.ts';
 import { clients } from './aws.ts';
 import type { ColoTestStack } from './colo-stacks.ts';
 
@@ -56,7 +62,7 @@ export class ManualPrimary {
     this.channel = new SqsChannel({
       queueUrl: stack.output('PrimaryToSecondaryQueueUrl'),
       client: clients().sqs,
-      serialize: serializeMessage,
+      serialize: sealingSerializer(stack.keys),
     });
   }
 
@@ -92,25 +98,82 @@ export class ManualPrimary {
    *
    * @returns The body of the `delta` message as sent.
    */
-  async sendRound(at: StreamPosition, round: number, object: Announced): Promise<string> {
-    await this.stack.deltas.put(object.key, object.bytes);
-    const { vmId } = this.stack.params;
-    const delta = {
-      v: 1 as const,
+  async sendRound(at: StreamPosition, round: number, object: Announced, keys?: Keyring): Promise<string> {
+    // With `keys`: sealed with those (e.g. a key a rotation has just replaced) instead of the stack's own.
+    const deltas = keys ? new SealedDeltaStore(this.stack.deltas, keys) : this.stack.sealedDeltas;
+    const channel = keys
+      ? new SqsChannel({
+          queueUrl: this.stack.output('PrimaryToSecondaryQueueUrl'),
+          client: clients().sqs,
+          serialize: sealingSerializer(keys),
+        })
+      : this.channel;
+    await deltas.put(object.key, object.bytes);
+    const [announce, delta] = roundMessages(this.stack.params.vmId, at, round, object);
+    await channel.send([announce, delta]);
+    return serializeMessage(delta);
+  }
+
+  /**
+   * The same round as {@link sendRound}, crafted by someone with access to the bucket and the queue but
+   * without the key: the object stored raw (`object: 'unsealed'`) or sealed with another key, the two
+   * messages sent as bare JSON (`messages: 'unsealed'`) or sealed with another key.
+   *
+   * @returns The bodies as sent (what the DLQ must hold).
+   */
+  async forgeRound(
+    at: StreamPosition,
+    round: number,
+    object: Announced,
+    forgery: Forgery,
+  ): Promise<string[]> {
+    const wrong = deriveVmKey('an attacker-made key, not the deployment secret', this.stack.params.vmId);
+    const ctx = objectContextOfKey(object.key);
+    if (!ctx) throw new Error(`not a delta key: ${object.key}`);
+    await this.stack.deltas.put(
+      object.key,
+      forgery.object === 'unsealed' ? object.bytes : sealObject(wrong, ctx, object.bytes),
+    );
+    const messages = roundMessages(this.stack.params.vmId, at, round, object);
+    const bodies = messages.map((m) =>
+      forgery.messages === 'unsealed' ? serializeMessage(m) : sealMessage(wrong, m),
+    );
+    const forger = new SqsChannel({
+      queueUrl: this.stack.output('PrimaryToSecondaryQueueUrl'),
+      client: clients().sqs,
+      serialize: (m) => bodies[messages.indexOf(m as (typeof messages)[number])] as string,
+    });
+    await forger.send(messages);
+    return bodies;
+  }
+}
+
+/** How a forged round is made: each part sealed with a key that is not the VM's, or not sealed at all. */
+export interface Forgery {
+  object: 'unsealed' | 'other-key';
+  messages: 'unsealed' | 'other-key';
+}
+
+/** `migrate-ram-background` (seq) and its `delta` (seq + 1) announcing `object`. */
+function roundMessages(
+  vmId: string,
+  at: StreamPosition,
+  round: number,
+  object: Announced,
+): [ColoMessage, ColoMessage & { type: 'delta' }] {
+  return [
+    { v: 1, vmId, epoch: at.epoch, seq: at.seq, type: 'migrate-ram-background', round },
+    {
+      v: 1,
       vmId,
       epoch: at.epoch,
       seq: at.seq + 1,
-      type: 'delta' as const,
-      kind: 'background-ram' as const,
+      type: 'delta',
+      kind: 'background-ram',
       round,
       claim: object.claim,
-    };
-    await this.channel.send([
-      { v: 1, vmId, epoch: at.epoch, seq: at.seq, type: 'migrate-ram-background', round },
-      delta,
-    ]);
-    return serializeMessage(delta);
-  }
+    },
+  ];
 }
 
 /**

@@ -38,6 +38,14 @@ beforeEach(() => {
 });
 
 describe('deduplicationId / messageGroupId', () => {
+  it('with the body: a hash of it, so another body of the same envelope (a forgery) gets another id', () => {
+    const m = { vmId: 'vm-0', epoch: 1, seq: 2, type: 'heartbeat' };
+    expect(deduplicationId(m, 'a')).toBe(deduplicationId(m, 'a'));
+    expect(deduplicationId(m, 'a')).not.toBe(deduplicationId(m, 'b'));
+    expect(deduplicationId(m, 'a')).toMatch(/^vm-0-1-2-heartbeat-[0-9a-f]{16}$/);
+    expect(deduplicationId({ ...m, vmId: 'v'.repeat(200) }, 'a').length).toBeLessThanOrEqual(128);
+  });
+
   it('is vmId-epoch-seq-type', () => {
     expect(deduplicationId({ vmId: 'vm-0', epoch: 12, seq: 345, type: 'vmstate-size' })).toBe(
       'vm-0-12-345-vmstate-size',
@@ -84,7 +92,7 @@ describe('SqsChannel.send', () => {
     const flat = batches.flat();
     expect(flat.map((e) => JSON.parse(e.MessageBody ?? '').seq)).toEqual(messages.map((m) => m.seq));
     expect(flat.every((e) => e.MessageGroupId === 'vm-0')).toBe(true);
-    expect(flat[4]?.MessageDeduplicationId).toBe('vm-0-3-4-heartbeat');
+    expect(flat[4]?.MessageDeduplicationId).toMatch(/^vm-0-3-4-heartbeat-[0-9a-f]{16}$/);
     expect(flat[0]?.MessageBody).toBe(JSON.stringify(messages[0]));
     expect(sqs.commandCalls(SendMessageBatchCommand)[0]?.args[0].input.QueueUrl).toBe(QUEUE);
   });
@@ -169,7 +177,7 @@ describe('SqsChannel.send', () => {
     });
     const error = await channel.send([heartbeat(0), heartbeat(1)]).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ChannelSendError);
-    expect((error as ChannelSendError).failures.map((f) => f.deduplicationId)).toEqual([
+    expect((error as ChannelSendError).failures.map((f) => f.deduplicationId.slice(0, -17))).toEqual([
       'vm-0-3-0-heartbeat',
       'vm-0-3-1-heartbeat',
     ]);

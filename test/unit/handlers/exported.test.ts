@@ -11,6 +11,11 @@ import {
   S3ServiceException,
 } from '@aws-sdk/client-s3';
 import {
+  GetSecretValueCommand,
+  ResourceNotFoundException,
+  SecretsManagerClient,
+} from '@aws-sdk/client-secrets-manager';
+import {
   SendMessageBatchCommand,
   type SendMessageBatchRequestEntry,
   SendMessageCommand,
@@ -22,7 +27,9 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 import { paramsFromEnv } from '../../../lambda/handlers/lib/params.ts';
 import { decodeSecondaryDocument, encodeSecondaryState } from '../../../src/runtime/cloud/index.ts';
-import { sqsEvent, sqsRecord } from './sim.ts';
+import { keySetOf } from '../../../src/wire/replication-key.ts';
+import { openMessage, sealMessageBody } from '../../../src/wire/sealed-message.ts';
+import { sqsEvent, sqsRecord, typeOfBody } from './sim.ts';
 import { STACK_ENV } from './stack-env.ts';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
@@ -34,10 +41,16 @@ const URLS = {
   PENDING_CHECK_TICK_QUEUE_URL: 'https://sqs.us-east-1.example/000000000000/pending-ticks',
   HEARTBEAT_TICK_QUEUE_URL: 'https://sqs.us-east-1.example/000000000000/heartbeat-ticks',
   P2S_DLQ_URL: 'https://sqs.us-east-1.example/000000000000/p2s-dlq.fifo',
+  REPLICATION_KEY_SECRET_ARN: 'arn:aws:secretsmanager:us-east-1:000000000000:secret:colo-key-AbCdEf',
 };
+
+/** The generated key text of the test's secret. */
+const KEY_TEXT = 'k'.repeat(64);
+const keys = keySetOf('vm-0', KEY_TEXT);
 
 const s3 = mockClient(S3Client);
 const sqs = mockClient(SQSClient);
+const secrets = mockClient(SecretsManagerClient);
 const objects = new Map<string, { bytes: Uint8Array; etag: string }>();
 type Queued = {
   body: string;
@@ -109,6 +122,12 @@ beforeAll(() => {
         Failed: [],
       };
     });
+  secrets.on(GetSecretValueCommand).callsFake((input: { SecretId: string; VersionStage?: string }) => {
+    if (input.SecretId !== URLS.REPLICATION_KEY_SECRET_ARN || input.VersionStage === 'AWSPREVIOUS') {
+      throw new ResourceNotFoundException({ message: 'no such version', $metadata: {} });
+    }
+    return { SecretString: JSON.stringify({ key: KEY_TEXT }) };
+  });
   sqs.on(SendMessageCommand).callsFake((input: SendMessageCommandInput) => {
     const list = queues.get(input.QueueUrl as string) ?? [];
     list.push({
@@ -128,6 +147,7 @@ afterAll(() => {
   vi.unstubAllEnvs();
   s3.restore();
   sqs.restore();
+  secrets.restore();
 });
 
 async function handlerOf(name: string): Promise<(event: unknown) => Promise<unknown>> {
@@ -150,6 +170,8 @@ describe('exported handlers on mocked S3 and SQS', () => {
       vmId: 'vm-0',
       chains: { checkpoint: 'armed', 'pending-check': 'armed', heartbeat: 'armed' },
     });
+    // tick-arm seals nothing and never reads the key.
+    expect(secrets.commandCalls(GetSecretValueCommand)).toHaveLength(0);
     expect([...objects.keys()].filter((k) => k.startsWith('state/vm-0/timers/')).sort()).toEqual([
       'state/vm-0/timers/checkpoint.json',
       'state/vm-0/timers/heartbeat.json',
@@ -163,7 +185,12 @@ describe('exported handlers on mocked S3 and SQS', () => {
     });
     expect(take(URLS.HEARTBEAT_TICK_QUEUE_URL).map((t) => t.delay)).toEqual([1]);
     const ready = take(URLS.S2P_QUEUE_URL);
-    expect(ready).toEqual([expect.objectContaining({ group: 'vm-0', dedup: 'vm-0-1-0-checkpoint-ready' })]);
+    expect(ready).toEqual([
+      expect.objectContaining({
+        group: 'vm-0',
+        dedup: expect.stringMatching(/^vm-0-1-0-checkpoint-ready-[0-9a-f]{16}$/),
+      }),
+    ]);
     const createdSecondary = puts.find((p) => p.Key === 'state/vm-0/node/secondary.bin');
     expect(createdSecondary?.IfNoneMatch).toBe('*');
 
@@ -176,7 +203,7 @@ describe('exported handlers on mocked S3 and SQS', () => {
     const pTicks = take(URLS.PENDING_CHECK_TICK_QUEUE_URL);
     expect(await pending(sqsEvent(pTicks.map((t) => sqsRecord(t.body))))).toEqual({ batchItemFailures: [] });
     const toSecondary = take(URLS.P2S_QUEUE_URL);
-    expect(toSecondary.map((m) => JSON.parse(m.body).type)).toEqual(
+    expect(toSecondary.map((m) => typeOfBody(m.body))).toEqual(
       expect.arrayContaining(['migrate-ram-background', 'delta', 'heartbeat']),
     );
     const deltaPut = puts.find((p) => p.Key?.startsWith('deltas/vm-0/1/'));
@@ -193,7 +220,15 @@ describe('exported handlers on mocked S3 and SQS', () => {
 
     // Refused messages are acknowledged after secondary-apply forwarded them, with the reason, to the DLQ.
     const before = objects.get('state/vm-0/node/secondary.bin');
-    const outOfOrder = JSON.stringify({ ...JSON.parse(toSecondary[0]?.body ?? '{}'), seq: 999 });
+    // Every record was opened with the key read from Secrets Manager (once per cold start of a function).
+    expect(secrets.commandCalls(GetSecretValueCommand).map((c) => c.args[0].input)).toContainEqual({
+      SecretId: URLS.REPLICATION_KEY_SECRET_ARN,
+      VersionStage: 'AWSCURRENT',
+    });
+    const first = openMessage(keys, toSecondary[0]?.body ?? '');
+    if (!first.ok) throw new Error('the first message does not open with the key');
+    const shifted = { ...JSON.parse(first.body), seq: 999 };
+    const outOfOrder = sealMessageBody(keys.signing, shifted, JSON.stringify(shifted));
     const refused = fifoEvent([
       { body: 'not json', group: 'vm-0', dedup: 'x1' },
       { body: outOfOrder, group: 'vm-0', dedup: 'x2' },
@@ -204,8 +239,8 @@ describe('exported handlers on mocked S3 and SQS', () => {
       refused.Records.map((r) => [r.body, 'vm-0', `rejected-${r.messageId}`]),
     );
     expect(letters.map((l) => l.attributes?.ColoErrorCode?.StringValue)).toEqual([
-      'invalid-message',
-      expect.any(String),
+      'unauthenticated',
+      'wrong-sequence',
     ]);
     for (const l of letters) {
       expect(l.attributes?.ColoRejectedBy?.StringValue).toBe('primary'); // POWERTOOLS_SERVICE_NAME of STACK_ENV

@@ -3,7 +3,8 @@ import { describe, expect, test } from 'vitest';
 import { controlStateKey } from '../../../lambda/adapters/contract.ts';
 import { InvalidEventError } from '../../../lambda/handlers/lib/sqs.ts';
 import { encodeSecondaryState } from '../../../src/runtime/cloud/index.ts';
-import { HandlerSim, handlerParams, sqsEvent, sqsRecord } from './sim.ts';
+import { objectContextOfKey, openObject, sealObject } from '../../../src/wire/sealed-object.ts';
+import { HandlerSim, handlerParams, sqsEvent, sqsRecord, typeOfBody } from './sim.ts';
 
 /** Arms the chains and runs until the secondary has started and the primary runs. */
 async function started(sim: HandlerSim): Promise<void> {
@@ -65,7 +66,11 @@ describe('handlers: a background round', () => {
   });
 });
 
-/** Runs until a background delta is queued for the secondary, then corrupts its object. */
+/**
+ * Runs until a background delta is queued for the secondary, then corrupts its object — as a faulty
+ * primary would, sealed with the key (one bit of the page-delta object's trailer flipped), so the secondary
+ * opens it and refuses its content.
+ */
 async function corruptNextRound(sim: HandlerSim): Promise<void> {
   await started(sim);
   for (
@@ -78,9 +83,13 @@ async function corruptNextRound(sim: HandlerSim): Promise<void> {
   }
   const delta = sim.p2s.history.find((m) => m.type === 'delta' && m.kind === 'background-ram');
   if (delta?.type !== 'delta') throw new Error('no background round');
-  const bytes = Buffer.from(sim.deltas.peek(delta.claim.key) ?? []);
-  bytes[bytes.length - 33] = (bytes[bytes.length - 33] as number) ^ 1;
-  sim.deltas.tamper(delta.claim.key, bytes);
+  const keys = await sim.keys.keys();
+  const ctx = objectContextOfKey(delta.claim.key);
+  const opened = ctx && openObject(keys, sim.deltas.peek(delta.claim.key) ?? new Uint8Array(), ctx);
+  if (!ctx || !opened?.ok) throw new Error('the stored object does not open');
+  const bytes = Buffer.from(opened.inner);
+  bytes[bytes.length - 1] = (bytes[bytes.length - 1] as number) ^ 1;
+  sim.deltas.tamper(delta.claim.key, sealObject(keys.signing, ctx, bytes));
 }
 
 describe('handlers: a rejected delta', () => {
@@ -88,7 +97,7 @@ describe('handlers: a rejected delta', () => {
     const sim = new HandlerSim(handlerParams({ policy: 'fixed' }));
     await corruptNextRound(sim);
     const records = sim.fifoRecords(sim.p2s.take(), 'p2s.fifo');
-    const bad = records.findIndex((r) => JSON.parse(r.body).type === 'delta');
+    const bad = records.findIndex((r) => typeOfBody(r.body) === 'delta');
     for (const r of records.slice(0, bad))
       expect(await sim.secondaryApply(sqsEvent([r]))).toEqual({ batchItemFailures: [] });
     const before = await sim.secondaryDoc();
@@ -146,7 +155,7 @@ describe('handlers: a rejected delta', () => {
     await corruptNextRound(sim);
     const records = sim.fifoRecords(sim.p2s.take(), 'p2s.fifo');
     expect(records.length).toBeGreaterThanOrEqual(2);
-    const badIndex = records.findIndex((r) => JSON.parse(r.body).type === 'delta');
+    const badIndex = records.findIndex((r) => typeOfBody(r.body) === 'delta');
     const response = await sim.secondaryApply(sqsEvent(records));
     expect(response.batchItemFailures.map((f) => f.itemIdentifier)).toEqual(
       records.slice(badIndex).map((r) => r.messageId),
@@ -166,7 +175,7 @@ describe('handlers: a rejected delta', () => {
     await corruptNextRound(sim);
     sim.deadLettersFailing = true;
     const records = sim.fifoRecords(sim.p2s.take(), 'p2s.fifo');
-    const bad = records.findIndex((r) => JSON.parse(r.body).type === 'delta');
+    const bad = records.findIndex((r) => typeOfBody(r.body) === 'delta');
     expect(await sim.secondaryApply(sqsEvent(records))).toEqual({ batchItemFailures: [] });
     expect(sim.deadLetters).toEqual([]);
     expect(sim.metric('DeadLetterForwardFailures')).toBe(1);
@@ -191,7 +200,7 @@ describe('handlers: a rejected delta', () => {
     };
     const first = await sim.deliverToSecondary();
     const records = first?.event.Records ?? [];
-    const bad = records.findIndex((r) => JSON.parse(r.body).type === 'delta');
+    const bad = records.findIndex((r) => typeOfBody(r.body) === 'delta');
     expect(first?.response.batchItemFailures.map((f) => f.itemIdentifier)).toEqual(
       records.slice(bad).map((r) => r.messageId),
     );

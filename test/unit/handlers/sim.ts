@@ -28,14 +28,19 @@ import { createTickArmHandler } from '../../../lambda/handlers/tick-arm.ts';
 import type { ColoParams } from '../../../src/engine/params.ts';
 import {
   type ChannelRecord,
+  Keyring,
   MemoryChannel,
   MemoryDeltaStore,
   MemoryStateStore,
   readLog,
   readPrimaryDocument,
   readSecondaryDocument,
+  SealedDeltaStore,
+  sealingSerializer,
   VirtualClock,
 } from '../../../src/runtime/cloud/index.ts';
+import { seedKeySet } from '../../../src/wire/replication-key.ts';
+import { openMessage, readSealedHeader } from '../../../src/wire/sealed-message.ts';
 import { testParams } from '../../helpers/engine.ts';
 
 /** Parameters for handler tests: a 1 MiB guest, periods of whole seconds (SQS delays have 1 s granularity). */
@@ -155,13 +160,21 @@ export function sqsEvent(records: SQSRecord[]): SQSEvent {
   return { Records: records };
 }
 
+/** The type a sealed channel body's header states (undefined for a body without a sealed header). */
+export function typeOfBody(body: string): string | undefined {
+  return readSealedHeader(body)?.type;
+}
+
 /** Every handler of one VM on shared in-memory ports. */
 export class HandlerSim {
   readonly clock = new VirtualClock(1_767_225_600_000);
   readonly state = new MemoryStateStore();
+  /** The objects as stored (sealed); the handlers' ports seal into and open from it. */
   readonly deltas = new MemoryDeltaStore();
-  readonly p2s = new MemoryChannel();
-  readonly s2p = new MemoryChannel();
+  /** The VM's replication keys (the seed's): channels seal with them, consumers open with them. */
+  readonly keys: Keyring;
+  readonly p2s: MemoryChannel;
+  readonly s2p: MemoryChannel;
   readonly ticks = Object.fromEntries(TIMER_NAMES.map((t) => [t, new MemoryTickQueue()])) as Record<
     TimerName,
     MemoryTickQueue
@@ -179,24 +192,40 @@ export class HandlerSim {
   readonly redeliverP2S: SQSRecord[] = [];
   /** What secondary-apply forwarded to the P → S dead-letter queue. */
   readonly deadLetters: DeadLetter[] = [];
+  /** What primary forwarded to the S → P dead-letter queue (messages that failed authentication). */
+  readonly deadLettersS2P: DeadLetter[] = [];
   /** Makes every dead-letter forward throw while set. */
   deadLettersFailing = false;
 
   constructor(
     readonly params: ColoParams,
     rejected: RejectedDisposition = 'ack',
-    /** `faults`: every node function gets the fault hook (as with `COLO_TEST_FAULTS=allow`). */
-    options: { faults?: boolean } = {},
+    /**
+     * `faults`: every node function gets the fault hook (as with `COLO_TEST_FAULTS=allow`); `keys`: the
+     * keyring of every function (default the seed's keys, fixed).
+     */
+    options: { faults?: boolean; keys?: Keyring } = {},
   ) {
-    const common = { params, now: this.clock.now, sleep: this.clock.sleep, obs: this.obs, rejected };
+    this.keys = options.keys ?? Keyring.fixed(seedKeySet(params.seed, params.vmId));
+    this.p2s = new MemoryChannel({ serialize: sealingSerializer(this.keys) });
+    this.s2p = new MemoryChannel({ serialize: sealingSerializer(this.keys) });
+    const deltas = new SealedDeltaStore(this.deltas, this.keys);
+    const common = {
+      params,
+      now: this.clock.now,
+      sleep: this.clock.sleep,
+      obs: this.obs,
+      rejected,
+      keys: this.keys,
+    };
     const hook = (deps: NodeHandlerDeps, node: 'primary' | 'secondary'): NodeHandlerDeps =>
       options.faults ? withTestFaults(deps, node, node, { COLO_TEST_FAULTS: 'allow' }) : deps;
     this.primaryDeps = hook(
-      { ...common, ports: { state: this.state, deltas: this.deltas, channel: this.p2s } },
+      { ...common, ports: { state: this.state, deltas, channel: this.p2s } },
       'primary',
     );
     this.secondaryDeps = hook(
-      { ...common, ports: { state: this.state, deltas: this.deltas, channel: this.s2p } },
+      { ...common, ports: { state: this.state, deltas, channel: this.s2p } },
       'secondary',
     );
     const applyDeps: NodeHandlerDeps = {
@@ -213,7 +242,16 @@ export class HandlerSim {
       ...base,
       ticks: this.ticks[timer],
     });
-    this.primary = createPrimaryHandler(this.primaryDeps);
+    this.primary = createPrimaryHandler({
+      ...this.primaryDeps,
+      service: 'primary',
+      deadLetterScope: 'unauthenticated',
+      deadLetters: {
+        forward: async (letter) => {
+          this.deadLettersS2P.push(letter);
+        },
+      },
+    });
     this.secondaryApply = createSecondaryApplyHandler(applyDeps);
     this.checkpointTimer = createCheckpointTimerHandler(tickDeps(this.primaryDeps, 'checkpoint'));
     this.pendingCheckTimer = createPendingCheckTimerHandler(tickDeps(this.primaryDeps, 'pending-check'));
@@ -305,6 +343,13 @@ export class HandlerSim {
 
   async log(node: 'primary' | 'secondary') {
     return (await readLog(this.state, this.params.vmId, node)).records;
+  }
+
+  /** The message a sealed body carries, opened with the VM's keys. @throws Error when it does not open. */
+  async message(body: string): Promise<Record<string, unknown>> {
+    const opened = openMessage(await this.keys.keys(), body);
+    if (!opened.ok) throw new Error(`does not open: ${opened.reason}`);
+    return JSON.parse(opened.body) as Record<string, unknown>;
   }
 
   metric(name: string): number {

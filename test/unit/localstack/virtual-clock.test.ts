@@ -13,11 +13,20 @@ import {
 import { createPrimaryHandler } from '../../../lambda/handlers/primary.ts';
 import { createSecondaryApplyHandler } from '../../../lambda/handlers/secondary-apply.ts';
 import { systemNow } from '../../../src/runtime/cloud/clock.ts';
-import { MemoryChannel, MemoryDeltaStore, MemoryStateStore } from '../../../src/runtime/cloud/index.ts';
+import {
+  Keyring,
+  MemoryChannel,
+  MemoryDeltaStore,
+  MemoryStateStore,
+  SealedDeltaStore,
+  sealingSerializer,
+} from '../../../src/runtime/cloud/index.ts';
 import { compareRuns, memoryInbox } from '../../../src/runtime/localstack/compare.ts';
 import { conformanceScenario } from '../../../src/runtime/localstack/conformance.ts';
 import { replaySchedule, type Stepper } from '../../../src/runtime/localstack/replay.ts';
 import { recordEmbedded } from '../../../src/runtime/localstack/schedule.ts';
+import { deriveVmKey, seedKeySet } from '../../../src/wire/replication-key.ts';
+import { sealMessage } from '../../../src/wire/sealed-message.ts';
 import { recordingObservability } from '../handlers/sim.ts';
 
 const ALLOW = { COLO_VIRTUAL_CLOCK: 'allow' };
@@ -25,10 +34,11 @@ const scenario = conformanceScenario('conf-vc');
 
 function setup() {
   const state = new MemoryStateStore();
-  const deltas = new MemoryDeltaStore();
-  const p2s = new MemoryChannel();
-  const s2p = new MemoryChannel();
-  const common = { params: scenario.params, now: systemNow, rejected: 'ack' as const };
+  const keys = Keyring.fixed(seedKeySet(scenario.params.seed, scenario.params.vmId));
+  const deltas = new SealedDeltaStore(new MemoryDeltaStore(), keys);
+  const p2s = new MemoryChannel({ serialize: sealingSerializer(keys) });
+  const s2p = new MemoryChannel({ serialize: sealingSerializer(keys) });
+  const common = { params: scenario.params, now: systemNow, rejected: 'ack' as const, keys };
   const primary: NodeHandlerDeps = {
     ...common,
     ports: { state, deltas, channel: p2s },
@@ -83,6 +93,30 @@ describe('virtual-clock event', () => {
       sent: [{ type: 'checkpoint-ready', epoch: 1, seq: 0 }],
     });
     expect(s2p.history.map((m) => m.type)).toEqual(['checkpoint-ready']);
+  });
+
+  it('authenticates a message body first: one sealed without the key is refused and changes nothing', async () => {
+    const { primary, state } = setup();
+    const ready = {
+      v: 1,
+      vmId: scenario.params.vmId,
+      epoch: 1,
+      seq: 0,
+      type: 'checkpoint-ready',
+    } as const;
+    const forged = sealMessage(
+      deriveVmKey('a secret that is not the deployment one!', scenario.params.vmId),
+      ready,
+    );
+    const r = await virtualClockStep(primary, 'primary', event(5, { type: 'message', body: forged }), ALLOW);
+    expect(r.outcomes).toEqual([
+      { status: 'rejected', code: 'unauthenticated', detail: expect.stringMatching(/unknown-key/) },
+    ]);
+    expect(r.sent).toEqual([]);
+    expect(state.keys()).toEqual([]);
+    const sealed = sealMessage((await primary.keys.keys()).signing, ready);
+    const ok = await virtualClockStep(primary, 'primary', event(6, { type: 'message', body: sealed }), ALLOW);
+    expect(ok.outcomes).toEqual([{ status: 'applied' }]);
   });
 
   it('leaves every other event to the wrapped handler', async () => {

@@ -4,6 +4,7 @@ import {
   FUNCTION_NAMES,
   FUNCTION_TIMEOUT_SECONDS,
   HANDLER_ENTRIES,
+  KEY_ACCESS,
   secondaryApplyTimeout,
 } from '../../../lib/colo-stack.ts';
 import { DEFAULT_PARAMETERS } from '../../../lib/parameters.ts';
@@ -16,6 +17,7 @@ let ids: {
   p2sDlq: string;
   s2p: string;
   s2pDlq: string;
+  secret: string;
   ticks: Record<'checkpoint' | 'pending-check' | 'heartbeat', string>;
 };
 
@@ -28,6 +30,7 @@ beforeAll(() => {
     p2sDlq: logicalId(stack.p2s.deadLetterQueue),
     s2p: logicalId(stack.s2p.queue),
     s2pDlq: logicalId(stack.s2p.deadLetterQueue),
+    secret: logicalId(stack.replicationKey.secret),
     ticks: {
       checkpoint: logicalId(stack.tickChains.checkpoint.queue),
       'pending-check': logicalId(stack.tickChains['pending-check'].queue),
@@ -265,13 +268,17 @@ describe('functions', () => {
       BUCKET_NAME: { Ref: ids.bucket },
     };
     const ref = (id: string) => ({ Ref: id });
+    // The secret's ARN (a Ref), never its value.
+    const key = { REPLICATION_KEY_SECRET_ARN: ref(ids.secret) };
     expect(env('checkpoint-timer')).toEqual({
       ...common,
+      ...key,
       P2S_QUEUE_URL: ref(ids.p2s),
       CHECKPOINT_TICK_QUEUE_URL: ref(ids.ticks.checkpoint),
     });
     expect(env('pending-check-timer')).toEqual({
       ...common,
+      ...key,
       P2S_QUEUE_URL: ref(ids.p2s),
       PENDING_CHECK_TICK_QUEUE_URL: ref(ids.ticks['pending-check']),
     });
@@ -281,14 +288,21 @@ describe('functions', () => {
       PENDING_CHECK_TICK_QUEUE_URL: ref(ids.ticks['pending-check']),
       HEARTBEAT_TICK_QUEUE_URL: ref(ids.ticks.heartbeat),
     });
-    expect(env('primary')).toEqual({ ...common, P2S_QUEUE_URL: ref(ids.p2s) });
+    expect(env('primary')).toEqual({
+      ...common,
+      ...key,
+      P2S_QUEUE_URL: ref(ids.p2s),
+      S2P_DLQ_URL: ref(ids.s2pDlq),
+    });
     expect(env('secondary-apply')).toEqual({
       ...common,
+      ...key,
       S2P_QUEUE_URL: ref(ids.s2p),
       P2S_DLQ_URL: ref(ids.p2sDlq),
     });
     expect(env('heartbeat-monitor')).toEqual({
       ...common,
+      ...key,
       S2P_QUEUE_URL: ref(ids.s2p),
       HEARTBEAT_TICK_QUEUE_URL: ref(ids.ticks.heartbeat),
     });
@@ -347,6 +361,7 @@ describe('least privilege', () => {
     Resource: arnOf(logicalId(s.stack.functions[name].functionLogGroup)),
   });
   const allow = (Action: string | string[], Resource: unknown) => ({ Action, Effect: 'Allow', Resource });
+  const key = () => allow('secretsmanager:GetSecretValue', { Ref: ids.secret });
   const state = () => [
     allow('s3:ListBucket', arnOf(ids.bucket)),
     allow('s3:GetObject', objectsArn(ids.bucket, 'state/')),
@@ -361,6 +376,7 @@ describe('least privilege', () => {
       ...state(),
       allow(['s3:GetObject', 's3:PutObject'], objectsArn(ids.bucket, 'deltas/')),
       allow(SEND, arnOf(ids.p2s)),
+      key(),
     ]);
   });
 
@@ -372,6 +388,7 @@ describe('least privilege', () => {
       ...state(),
       allow(['s3:GetObject', 's3:PutObject'], objectsArn(ids.bucket, 'deltas/')),
       allow(SEND, arnOf(ids.p2s)),
+      key(),
     ]);
   });
 
@@ -385,13 +402,15 @@ describe('least privilege', () => {
     ]);
   });
 
-  it('primary: consume s2p, state, create-only deltas, send on p2s', () => {
+  it('primary: consume s2p, send unauthentic messages to its DLQ, state, create-only deltas, send on p2s, the key', () => {
     expect(statements('primary')).toEqual([
       logs('primary'),
       allow(CONSUME, arnOf(ids.s2p)),
+      allow(SEND, arnOf(ids.s2pDlq)),
       ...state(),
       allow(['s3:GetObject', 's3:PutObject'], objectsArn(ids.bucket, 'deltas/')),
       allow(SEND, arnOf(ids.p2s)),
+      key(),
     ]);
   });
 
@@ -403,16 +422,33 @@ describe('least privilege', () => {
       ...state(),
       allow('s3:GetObject', objectsArn(ids.bucket, 'deltas/')),
       allow(SEND, arnOf(ids.s2p)),
+      key(),
     ]);
   });
 
-  it('only secondary-apply may send to a channel DLQ', () => {
+  it("only a channel's consumer may send to that channel's DLQ", () => {
     const senders = (dlq: string) =>
       FUNCTION_NAMES.filter((name) =>
         JSON.stringify(statements(name)).includes(JSON.stringify(allow(SEND, arnOf(dlq)))),
       );
     expect(senders(ids.p2sDlq)).toEqual(['secondary-apply']);
-    expect(senders(ids.s2pDlq)).toEqual([]);
+    expect(senders(ids.s2pDlq)).toEqual(['primary']);
+  });
+
+  it('only the functions that seal or open may read the replication key, and nothing else of the secret', () => {
+    const readers = FUNCTION_NAMES.filter((name) =>
+      JSON.stringify(statements(name)).includes('secretsmanager'),
+    );
+    expect(readers).toEqual(FUNCTION_NAMES.filter((name) => KEY_ACCESS[name]));
+    expect(readers).not.toContain('tick-arm');
+    for (const name of readers) {
+      const mentions = (statements(name) as { Action: unknown }[]).filter((st) =>
+        JSON.stringify(st).includes('secretsmanager'),
+      );
+      expect(mentions, name).toEqual([key()]);
+    }
+    // No resource policy opens it to anyone else.
+    expect(Object.keys(s.template.findResources('AWS::SecretsManager::ResourcePolicy'))).toEqual([]);
   });
 
   it('heartbeat-monitor: its tick queue, state, send on s2p', () => {
@@ -422,6 +458,7 @@ describe('least privilege', () => {
       allow(SEND, arnOf(ids.ticks.heartbeat)),
       ...state(),
       allow(SEND, arnOf(ids.s2p)),
+      key(),
     ]);
   });
 
@@ -440,6 +477,26 @@ describe('least privilege', () => {
       expect(role.Properties.ManagedPolicyArns).toBeUndefined();
       expect(role.Properties.Policies).toBeUndefined();
     }
+  });
+});
+
+describe('replication key', () => {
+  it('is a Secrets Manager secret the stack generates: no key text in the template, removed with the stack', () => {
+    const secrets = s.template.findResources('AWS::SecretsManager::Secret');
+    expect(Object.keys(secrets)).toEqual([ids.secret]);
+    const secret = secrets[ids.secret] ?? {};
+    expect(secret.Properties).toEqual({
+      Description: expect.stringMatching(/replication key of vm-0/),
+      GenerateSecretString: {
+        SecretStringTemplate: '{}',
+        GenerateStringKey: 'key',
+        PasswordLength: 64,
+        ExcludePunctuation: true,
+        IncludeSpace: false,
+      },
+    });
+    expect(secret.DeletionPolicy).toBe('Delete');
+    expect(JSON.stringify(s.template.toJSON())).not.toMatch(/"SecretString"\s*:/);
   });
 });
 
@@ -507,6 +564,7 @@ describe('outputs', () => {
         'VmId',
         'ParametersJson',
         'BucketName',
+        'ReplicationKeySecretArn',
         'PrimaryToSecondaryQueueUrl',
         'PrimaryToSecondaryQueueArn',
         'PrimaryToSecondaryDlqUrl',

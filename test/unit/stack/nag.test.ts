@@ -51,7 +51,12 @@ describe('cdk-nag AwsSolutions', () => {
     expect(acks.length).toBeGreaterThan(0);
     for (const ack of acks) expect(ack.reason.length, ack.id).toBeGreaterThan(40);
     const ids = new Set(acks.map((a) => a.id.replace(/^annotation::/i, '').replace(/\[.*$/, '')));
-    expect([...ids].sort()).toEqual(['AwsSolutions-IAM5', 'AwsSolutions-L1', 'AwsSolutions-S1']);
+    expect([...ids].sort()).toEqual([
+      'AwsSolutions-IAM5',
+      'AwsSolutions-L1',
+      'AwsSolutions-S1',
+      'AwsSolutions-SMG4',
+    ]);
   });
 
   it("passes a full synthesis with the nag plugin and CDK's built-in CloudFormation validation", () => {

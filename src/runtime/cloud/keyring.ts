@@ -1,0 +1,177 @@
+/**
+ * The keyring of one node: its VM's replication keys (src/wire/replication-key.ts), loaded from a
+ * {@link KeySource} (AWS Secrets Manager in Lambda) once per cold start and kept; loaded again when the
+ * keys are older than `maxAgeMs` (so a rotation reaches every sender), and — at most once every
+ * `refreshIntervalMs` — when a message or object names a key id the keyring does not know (so a receiver
+ * learns a rotation the moment the first message sealed with the new key arrives).
+ */
+import { type KeySet, keySetOf } from '../../wire/replication-key.ts';
+import { systemNow, type TimeSource } from './clock.ts';
+import { truncateText } from './text.ts';
+
+/** The deployment secret's versions: the current one, and the previous one while a rotation settles. */
+export interface DeploymentSecrets {
+  /** The current version's key text. */
+  current: string;
+  /** The previous version's key text, if there is one. */
+  previous?: string;
+}
+
+/** Where a keyring loads the deployment secret from. */
+export interface KeySource {
+  /** Names the source in errors (e.g. the secret's ARN); never the key itself. */
+  readonly description: string;
+  /** Reads the secret's current and previous versions. @throws on failure (the message never holds key text). */
+  load(): Promise<DeploymentSecrets>;
+}
+
+/** The replication key could not be loaded: nothing can be sealed or opened until it can. */
+export class KeyringUnavailableError extends Error {
+  override readonly name = 'KeyringUnavailableError';
+}
+
+/**
+ * An input names a key id the keyring does not hold, and the keys could not be loaded again just now (a
+ * load was tried within `refreshIntervalMs`, or failed): it may be sealed with a key a rotation just made
+ * current. Transient — deliver the input again; after a load that still lacks the id it is refused.
+ */
+export class KeyNotLoadedError extends Error {
+  override readonly name = 'KeyNotLoadedError';
+}
+
+/** Options of {@link Keyring}. */
+export interface KeyringOptions {
+  /** The VM whose keys are derived. */
+  vmId: string;
+  /** Where the deployment secret comes from. */
+  source: KeySource;
+  /** Time source, ms; default the system clock. */
+  now?: TimeSource;
+  /** Keys older than this are loaded again at the next use, ms; default 300 000 (5 minutes). */
+  maxAgeMs?: number;
+  /** Least time between two loads asked for by an unknown key id, ms; default 1 000. */
+  refreshIntervalMs?: number;
+}
+
+/** Default {@link KeyringOptions.maxAgeMs}, ms. */
+export const DEFAULT_KEY_MAX_AGE_MS = 300_000;
+
+/** Default {@link KeyringOptions.refreshIntervalMs}, ms. */
+export const DEFAULT_KEY_REFRESH_INTERVAL_MS = 1000;
+
+/**
+ * What {@link Keyring.refresh} did: `changed` / `unchanged` — loaded, and the accepted keys differ / do
+ * not; `skipped` — a load was tried less than `refreshIntervalMs` ago; `failed` — the load failed (the
+ * cached keys stay).
+ */
+export type RefreshResult = 'changed' | 'unchanged' | 'skipped' | 'failed';
+
+/** A node's replication keys, cached. */
+export class Keyring {
+  readonly #vmId: string;
+  readonly #source: KeySource | undefined;
+  readonly #now: TimeSource;
+  readonly #maxAgeMs: number;
+  readonly #refreshIntervalMs: number;
+  #keys: KeySet | undefined;
+  #loadedAt = Number.NEGATIVE_INFINITY;
+  #triedAt = Number.NEGATIVE_INFINITY;
+  #loading: Promise<KeySet> | undefined;
+  #fixed = false;
+  /** Loads tried and loads failed so far. */
+  readonly stats = { loads: 0, failures: 0 };
+
+  /** A keyring on `options.source`; see {@link KeyringOptions} for the defaults. */
+  constructor(options: KeyringOptions) {
+    this.#vmId = options.vmId;
+    this.#source = options.source;
+    this.#now = options.now ?? systemNow;
+    this.#maxAgeMs = options.maxAgeMs ?? DEFAULT_KEY_MAX_AGE_MS;
+    this.#refreshIntervalMs = options.refreshIntervalMs ?? DEFAULT_KEY_REFRESH_INTERVAL_MS;
+  }
+
+  /** A keyring that always holds `keys` (the embedded runtime, tests). */
+  static fixed(keys: KeySet): Keyring {
+    const ring = new Keyring({
+      vmId: keys.vmId,
+      source: {
+        description: 'fixed keys',
+        load: async () => {
+          throw new Error('fixed keys are never loaded');
+        },
+      },
+      maxAgeMs: Number.POSITIVE_INFINITY,
+      refreshIntervalMs: Number.POSITIVE_INFINITY,
+    });
+    ring.#keys = keys;
+    ring.#fixed = true;
+    ring.#loadedAt = Number.POSITIVE_INFINITY;
+    ring.#triedAt = Number.POSITIVE_INFINITY;
+    return ring;
+  }
+
+  /**
+   * The keys: the cached ones while younger than `maxAgeMs`, else freshly loaded. A failed reload keeps the
+   * cached keys (and is tried again after `refreshIntervalMs`); with nothing cached it throws.
+   *
+   * @throws KeyringUnavailableError when there are no keys and the source cannot be read.
+   */
+  async keys(): Promise<KeySet> {
+    const t = this.#now();
+    if (this.#keys && t - this.#loadedAt < this.#maxAgeMs) return this.#keys;
+    if (this.#keys && t - this.#triedAt < this.#refreshIntervalMs) return this.#keys;
+    try {
+      return await this.#load();
+    } catch (e) {
+      if (this.#keys) return this.#keys;
+      throw e;
+    }
+  }
+
+  /**
+   * Loads the keys again after a message or object named an unknown key id, unless a load was tried less
+   * than `refreshIntervalMs` ago (a stream of forgeries costs at most one read per interval). A caller
+   * that gets `skipped` or `failed` cannot tell a forgery from a rotation it has not seen yet, and has the
+   * input delivered again rather than refusing it.
+   */
+  async refresh(): Promise<RefreshResult> {
+    // Fixed keys are all there is: an id they lack is unknown for good.
+    if (this.#fixed) return 'unchanged';
+    if (this.#now() - this.#triedAt < this.#refreshIntervalMs) return 'skipped';
+    const before = this.#keys?.accepted.map((k) => k.id).join(',');
+    try {
+      const keys = await this.#load();
+      return keys.accepted.map((k) => k.id).join(',') !== before ? 'changed' : 'unchanged';
+    } catch {
+      return 'failed';
+    }
+  }
+
+  #load(): Promise<KeySet> {
+    this.#loading ??= this.#read().finally(() => {
+      this.#loading = undefined;
+    });
+    return this.#loading;
+  }
+
+  async #read(): Promise<KeySet> {
+    const source = this.#source as KeySource;
+    this.#triedAt = this.#now();
+    this.stats.loads++;
+    let keys: KeySet;
+    try {
+      const secrets = await source.load();
+      keys = keySetOf(this.#vmId, secrets.current, secrets.previous);
+    } catch (e) {
+      this.stats.failures++;
+      const why = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+      throw new KeyringUnavailableError(
+        truncateText(`replication key unavailable: ${source.description}: ${why}`, 500),
+        { cause: e },
+      );
+    }
+    this.#keys = keys;
+    this.#loadedAt = this.#now();
+    return keys;
+  }
+}

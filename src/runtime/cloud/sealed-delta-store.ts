@@ -1,0 +1,128 @@
+/**
+ * A {@link DeltaStore} that seals every object it stores and opens every object it reads
+ * (src/wire/sealed-object.ts): `put` stores the object framed and MAC'd under the VM's current key, `get`
+ * verifies the MAC before anything else and returns the inner object — or throws
+ * {@link UnauthenticatedObjectError}. The frame binds the object to its key `<vmId>/<epoch>/<seq>-<kind>`,
+ * so an authentic object stored under another key is refused too.
+ */
+import {
+  DeltaConflictError,
+  type DeltaReadOptions,
+  type DeltaStore,
+  ObjectTooLargeError,
+} from '../../engine/ports.ts';
+import {
+  type ObjectContext,
+  type ObjectSealFailure,
+  objectContextOfKey,
+  openObject,
+  sealedObjectOverhead,
+  sealObject,
+} from '../../wire/sealed-object.ts';
+import { KeyNotLoadedError, type Keyring } from './keyring.ts';
+
+/** A stored object failed authentication: forged, altered, sealed with an unknown key, or another object. */
+export class UnauthenticatedObjectError extends Error {
+  override readonly name = 'UnauthenticatedObjectError';
+  /**
+   * @param key - The store key that was read.
+   * @param failure - Which check failed.
+   * @param message - What was found and what was expected.
+   */
+  constructor(
+    readonly key: string,
+    readonly failure: ObjectSealFailure | 'not-a-delta-key',
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+function contextOf(key: string): ObjectContext {
+  const ctx = objectContextOfKey(key);
+  if (!ctx) {
+    throw new UnauthenticatedObjectError(
+      key,
+      'not-a-delta-key',
+      `${key.slice(0, 200)} is not a delta key <vmId>/<epoch>/<seq>-<kind>`,
+    );
+  }
+  return ctx;
+}
+
+/** {@link DeltaStore} sealing on `put` and opening on `get`, over `inner`. */
+export class SealedDeltaStore implements DeltaStore {
+  readonly #inner: DeltaStore;
+  readonly #keyring: Keyring;
+
+  /** Seals into and opens from `inner` with the keys of `keyring`. */
+  constructor(inner: DeltaStore, keyring: Keyring) {
+    this.#inner = inner;
+    this.#keyring = keyring;
+  }
+
+  /**
+   * Stores `bytes` sealed under the current key. When the key already holds a different sealed object
+   * that opens to the same inner bytes (an earlier try sealed it under the previous key, before a
+   * rotation), the put succeeded already.
+   *
+   * @throws UnauthenticatedObjectError for a key that is not a delta key; DeltaConflictError when the key
+   *   holds another object; KeyringUnavailableError; the store's errors.
+   */
+  async put(key: string, bytes: Uint8Array): Promise<void> {
+    const ctx = contextOf(key);
+    const keys = await this.#keyring.keys();
+    const sealed = sealObject(keys.signing, ctx, bytes);
+    try {
+      await this.#inner.put(key, sealed);
+    } catch (e) {
+      if (!(e instanceof DeltaConflictError)) throw e;
+      let stored: Uint8Array;
+      try {
+        stored = await this.#inner.get(key, { maxBytes: sealed.byteLength });
+      } catch {
+        throw e;
+      }
+      const opened = openObject(keys, stored, ctx);
+      if (opened.ok && Buffer.from(opened.inner).equals(bytes)) return;
+      throw e;
+    }
+  }
+
+  /**
+   * Reads the sealed object at `key` and returns its inner object once the MAC and the header check out.
+   * `options.maxBytes` bounds the inner object (the frame's own bytes are allowed on top).
+   *
+   * @throws UnauthenticatedObjectError when the object fails authentication; KeyNotLoadedError when it
+   *   names a key id the keyring could not load again just now (transient); ObjectTooLargeError,
+   *   ObjectMissingError, KeyringUnavailableError and the store's errors as they come.
+   */
+  async get(key: string, options: DeltaReadOptions = {}): Promise<Uint8Array> {
+    const ctx = contextOf(key);
+    const overhead = sealedObjectOverhead(ctx.vmId);
+    let sealed: Uint8Array;
+    try {
+      sealed = await this.#inner.get(
+        key,
+        options.maxBytes === undefined ? {} : { maxBytes: options.maxBytes + overhead },
+      );
+    } catch (e) {
+      if (!(e instanceof ObjectTooLargeError) || options.maxBytes === undefined) throw e;
+      throw new ObjectTooLargeError(key, Math.max(0, e.sizeBytes - overhead), e.exact, options.maxBytes);
+    }
+    let opened = openObject(await this.#keyring.keys(), sealed, ctx);
+    if (!opened.ok && opened.failure === 'unknown-key') {
+      const reload = await this.#keyring.refresh();
+      if (reload === 'skipped' || reload === 'failed') {
+        throw new KeyNotLoadedError(
+          `delta object ${key}: ${opened.reason}; the keys could not be loaded again yet`,
+        );
+      }
+      opened = openObject(await this.#keyring.keys(), sealed, ctx);
+    }
+    if (!opened.ok) {
+      throw new UnauthenticatedObjectError(key, opened.failure, `delta object ${key}: ${opened.reason}`);
+    }
+    return opened.inner;
+  }
+}
