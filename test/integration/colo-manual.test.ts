@@ -12,6 +12,7 @@ import { isDeepStrictEqual } from 'node:util';
 import { GetFunctionConfigurationCommand, UpdateFunctionConfigurationCommand } from '@aws-sdk/client-lambda';
 import { DeleteObjectCommand } from '@aws-sdk/client-s3';
 import { PutSecretValueCommand } from '@aws-sdk/client-secrets-manager';
+import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { DEAD_LETTER_ATTRIBUTES } from '../../lambda/adapters/sqs-dead-letters.ts';
 import { FETCH_DELAY_ENV } from '../../lambda/handlers/lib/test-hooks.ts';
@@ -65,6 +66,20 @@ function pageState(d: SecondaryDocument) {
   };
 }
 
+/** Messages in the P → S dead-letter queue (visible or in flight). */
+async function dlqDepth(): Promise<number> {
+  const a = await clients().sqs.send(
+    new GetQueueAttributesCommand({
+      QueueUrl: m.output('PrimaryToSecondaryDlqUrl'),
+      AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
+    }),
+  );
+  return (
+    Number(a.Attributes?.ApproximateNumberOfMessages ?? 0) +
+    Number(a.Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0)
+  );
+}
+
 /** Sets (or, with undefined, removes) the fetch-delay test hook on the deployed secondary-apply. */
 async function setFetchDelay(ms: number | undefined): Promise<void> {
   const { lambda } = clients();
@@ -109,6 +124,7 @@ beforeAll(async () => {
 describe('secondary-apply on LocalStack, fed by a hand-driven primary', () => {
   it('applies a background delta uploaded to S3 and announced on SQS to the colo cache, and nothing else', async () => {
     const t0 = Date.now();
+    const dlqBefore = await dlqDepth();
     const before = await secondary();
     const at = position(before);
     const pages = new Map([
@@ -133,8 +149,8 @@ describe('secondary-apply on LocalStack, fed by a hand-driven primary', () => {
     expect(Buffer.from(await m.sealedDeltas.get(object.claim.key)).equals(Buffer.from(object.bytes))).toBe(
       true,
     );
-    const refused = (await m.log('secondary')).filter((r) => r.type === 'rejected');
-    expect(refused).toEqual([]);
+    // Nothing was refused: a refusal would have gone to the DLQ.
+    expect(await dlqDepth()).toBe(dlqBefore);
     console.log(`[colo-manual] background delta applied in ${since(t0)} ms`);
   });
 
@@ -175,10 +191,6 @@ describe('secondary-apply on LocalStack, fed by a hand-driven primary', () => {
       expect(after.state.inSeq).toBe(at.seq + 1);
       // …and no page anywhere moved.
       expect(pageState(after), c.name).toEqual(pageState(before));
-      const rejected = (await m.log('secondary')).filter(
-        (r) => r.type === 'rejected' && r.data.seq === at.seq + 1,
-      );
-      expect(rejected.map((r) => r.type === 'rejected' && r.data.code)).toEqual([c.code]);
       console.log(`[colo-manual] ${c.name}: refused and dead-lettered in ${since(t0)} ms`);
     }
   });
@@ -193,6 +205,7 @@ describe('secondary-apply on LocalStack, fed by a hand-driven primary', () => {
     await setFetchDelay(delayMs);
     try {
       const t0 = Date.now();
+      const dlqBefore = await dlqDepth();
       const before = await secondary();
       const at = position(before);
       round++;
@@ -206,10 +219,7 @@ describe('secondary-apply on LocalStack, fed by a hand-driven primary', () => {
       expect(after.state.appliedRounds).not.toContain(stalled);
       for (const p of pages.keys()) expect(after.state.cache.has(p), `page ${p}`).toBe(false);
       expect(pageState(after)).toEqual(pageState(before));
-      const refused = (await m.log('secondary')).filter(
-        (r) => r.type === 'rejected' && r.data.seq === at.seq + 1,
-      );
-      expect(refused).toEqual([]);
+      expect(await dlqDepth()).toBe(dlqBefore);
       const logs = await m.functionLogs('SecondaryApplyFunctionName');
       expect(logs.some((l) => l.message === 'test hook active: every delta fetch is delayed')).toBe(true);
       console.log(`[colo-manual] stalled apply abandoned after ${since(t0)} ms`);
@@ -267,9 +277,6 @@ describe('secondary-apply on LocalStack, fed by a hand-driven primary', () => {
       const now = await m.state.load(stateKey);
       expect(now?.etag, name).toBe(stored?.etag);
       expect(Buffer.from(now?.value ?? []).equals(Buffer.from(stored?.value ?? [])), name).toBe(true);
-      expect(
-        (await m.log('secondary')).filter((r) => r.type === 'rejected' && r.data.seq === at.seq),
-      ).toEqual([]);
       await deleteObject();
       console.log(`[colo-manual] forged round (${name}) refused and dead-lettered in ${since(t0)} ms`);
     }
@@ -308,6 +315,7 @@ describe('secondary-apply on LocalStack, fed by a hand-driven primary', () => {
     ]);
 
     const t0 = Date.now();
+    const dlqBefore = await dlqDepth();
     for (const [name, keys] of [
       ['the new key', undefined],
       ['the previous key', previous],
@@ -320,9 +328,7 @@ describe('secondary-apply on LocalStack, fed by a hand-driven primary', () => {
       const after = await consumedBelow(at.seq + 2);
       expect(after.state.appliedRounds, name).toContain(round);
       for (const [p, v] of pages) expect(after.state.cache.get(p), `${name}: page ${p}`).toBe(v);
-      expect(
-        (await m.log('secondary')).filter((r) => r.type === 'rejected' && (r.data.seq ?? -1) >= at.seq),
-      ).toEqual([]);
+      expect(await dlqDepth(), name).toBe(dlqBefore);
     }
     console.log(`[colo-manual] rounds sealed with the new and the previous key applied in ${since(t0)} ms`);
   });

@@ -72,10 +72,11 @@ export interface NodeHandlerDeps {
    */
   deadLetters?: DeadLetterSink;
   /**
-   * Which refused messages go to {@link deadLetters}: `all` (secondary-apply), or only those that failed
-   * authentication (`unauthenticated`: the primary). Default `all`.
+   * Which refused messages go to {@link deadLetters}: `all` (secondary-apply), or all but the refusals a
+   * primary makes as replication ends (`unexpected`: answers after its deadline or after it left COLO,
+   * which the protocol produces and nobody needs to inspect). Default `all`.
    */
-  deadLetterScope?: 'all' | 'unauthenticated';
+  deadLetterScope?: 'all' | 'unexpected';
   /** The function's service name (recorded on forwarded dead letters). */
   service?: string;
   /** Makes records the consumer failed visible again within a second (channel consumers). */
@@ -187,9 +188,9 @@ export function deadLettersFromEnv(variable: string, env: Env = process.env): De
   if (!queueUrl) return undefined;
   let queue: SqsDeadLetterQueue | undefined;
   return {
-    forward(letter) {
+    forward(letters) {
       queue ??= new SqsDeadLetterQueue({ queueUrl, client: sqsClientFromEnv() });
-      return queue.forward(letter);
+      return queue.forward(letters);
     },
   };
 }
@@ -227,7 +228,7 @@ export function primaryConsumerDepsFromEnv(env: Env = process.env): NodeHandlerD
   return {
     ...base,
     service: service(env, 'primary'),
-    ...(deadLetters ? { deadLetters, deadLetterScope: 'unauthenticated' as const } : {}),
+    ...(deadLetters ? { deadLetters, deadLetterScope: 'unexpected' as const } : {}),
   };
 }
 

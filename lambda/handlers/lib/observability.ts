@@ -120,8 +120,6 @@ export function reportInvocation(
         count('LogRecordsDropped', r.data.dropped);
         logger.error('log records dropped: the metrics log could not be appended', { ...r.data });
         break;
-      case 'rejected':
-        break;
     }
   }
   const traces = result.effects.filter((e) => e.type === 'trace');

@@ -191,6 +191,11 @@ function unsendable(effects: readonly Effect[]): string | undefined {
   return undefined;
 }
 
+/** True for the effects of a refused input, which change nothing (the refusal and its trace). */
+function isRefusal(e: Effect): boolean {
+  return e.type === 'rejected' || (e.type === 'trace' && e.name === 'colo_reject');
+}
+
 /** Thrown inside an attempt to start it again from the stored document (an input was refused late). */
 class RestartAttempt extends Error {}
 
@@ -257,11 +262,16 @@ export async function runInvocation<S, I>(
     let fx: Effect[] = [];
     let recs: LogRecord[] = [];
     let claim: ClaimEffect | null = null;
+    // Whether this attempt changed anything worth saving. A refused input changes nothing (the engine
+    // validates before it touches the state), so an invocation of refused and duplicate inputs saves
+    // nothing and appends nothing: a flood of refused messages costs no write (docs/reliability.md).
+    let dirty = false;
 
     /** Takes a step's effects into the document: outbox sends, wake, exit, numbered log records. */
-    const absorb = (effects: Effect[], at: number, about?: { msg?: string; seq?: number }): void => {
+    const absorb = (effects: Effect[], at: number): void => {
       const bad = unsendable(effects);
       if (bad !== undefined) throw new UnsendableMessageError(`${spec.node} ${params.vmId}: ${bad}`);
+      if (effects.some((e) => !isRefusal(e))) dirty = true;
       for (const e of effects) {
         if (e.type === 'send') doc.outbox.sends.push(outboxSendOf(e, hot));
         else if (e.type === 'claim') claim = e;
@@ -271,7 +281,7 @@ export async function runInvocation<S, I>(
           doc.wakeAt = Number.POSITIVE_INFINITY;
         }
       }
-      addRecords(recordsOf(effects, spec.node, at, about));
+      addRecords(recordsOf(effects, spec.node, at));
       for (const e of effects) fx.push(withoutPayload(e));
     };
     const addRecords = (list: UnnumberedRecord[]): void => {
@@ -410,6 +420,7 @@ export async function runInvocation<S, I>(
         if (doc.wakeAt > t) await sleep(doc.wakeAt - t);
         const at = now();
         absorb(spec.step(doc.state, params, at, spec.tick), at);
+        dirty = true;
       }
     };
 
@@ -421,10 +432,14 @@ export async function runInvocation<S, I>(
         if (control.owner !== null) {
           const t = now();
           absorb(spec.step(doc.state, params, t, spec.fence(control.owner)), t);
+          dirty = true;
         }
       }
       // A. An outbox an earlier invocation persisted but may not have performed comes first.
-      if (pendingHere()) await drain(true);
+      if (pendingHere()) {
+        dirty = true;
+        await drain(true);
+      }
       // B. The inputs, once: after the save that commits them they are never stepped again.
       const outcomes: InputOutcome[] = [];
       if (pending) {
@@ -437,11 +452,7 @@ export async function runInvocation<S, I>(
           const invalid = p.invalid ?? refused.get(p.index);
           if (invalid) {
             const t = now();
-            absorb(
-              [{ type: 'rejected', error: invalid }],
-              t,
-              p.envelope ? { msg: p.envelope.type, seq: p.envelope.seq } : undefined,
-            );
+            absorb([{ type: 'rejected', error: invalid }], t);
             outcomes.push({
               index: p.index,
               status: 'rejected',
@@ -484,11 +495,8 @@ export async function runInvocation<S, I>(
             // is stale, not hostile — acknowledge it like a duplicate instead of dead-lettering it, and
             // keep what the deadline did without recording a refusal.
             absorb(
-              effects.filter(
-                (e) => e.type !== 'rejected' && !(e.type === 'trace' && e.name === 'colo_reject'),
-              ),
+              effects.filter((e) => !isRefusal(e)),
               t,
-              { msg: env.type, seq: env.seq },
             );
             outcomes.push({
               index: p.index,
@@ -497,7 +505,8 @@ export async function runInvocation<S, I>(
             });
             continue;
           }
-          absorb(effects, t, env ? { msg: env.type, seq: env.seq } : undefined);
+          absorb(effects, t);
+          if (!rejected) dirty = true;
           outcomes.push(
             rejected
               ? {
@@ -512,7 +521,8 @@ export async function runInvocation<S, I>(
         }
       }
       await settle();
-      await save();
+      if (dirty) await save();
+      else result.document = doc;
       if (pending) {
         const about = new Map(pending.map((p) => [p.index, p.envelope]));
         result.outcomes = outcomes.map((o) => {

@@ -327,7 +327,6 @@ export function verifyLogs(
   if (final.committedEpoch !== (last?.epoch ?? 0))
     problems.push(`committed epoch ${final.committedEpoch}, last commit ${last?.epoch ?? 0}`);
   for (const r of [...primaryLog, ...secondaryLog]) {
-    if (r.type === 'rejected') problems.push(`${r.node} rejected input: ${r.data.message}`);
     if (r.type === 'colo-exit') problems.push(`${r.node} left COLO: ${r.data.reason}: ${r.data.detail}`);
     if (r.type === 'send-retired') problems.push(`${r.node} retired seq ${r.data.seq}: ${r.data.reason}`);
     if (r.type === 'log-dropped') problems.push(`${r.node} dropped ${r.data.dropped} log records`);

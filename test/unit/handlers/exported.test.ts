@@ -114,6 +114,7 @@ beforeAll(() => {
           body: e.MessageBody as string,
           group: e.MessageGroupId,
           dedup: e.MessageDeduplicationId,
+          ...(e.MessageAttributes ? { attributes: e.MessageAttributes } : {}),
         });
       }
       queues.set(input.QueueUrl, list);

@@ -181,7 +181,7 @@ describe('handlers: a rejected delta', () => {
     expect(sim.metric('DeadLetterForwardFailures')).toBe(1);
     const kept = sim.obs.logs.find((l) => l.level === 'error' && /could not be forwarded/.test(l.message));
     expect(kept?.extra).toMatchObject({
-      error: { message: 'DLQ unavailable' },
+      error: 'DLQ unavailable',
       letter: { body: records[bad]?.body, code: 'claim-mismatch' },
     });
   });

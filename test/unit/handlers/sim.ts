@@ -196,6 +196,8 @@ export class HandlerSim {
   readonly deadLettersS2P: DeadLetter[] = [];
   /** Makes every dead-letter forward throw while set. */
   deadLettersFailing = false;
+  /** Forward requests made to the P → S dead-letter queue (one per batch of refused records). */
+  deadLetterRequests = 0;
 
   constructor(
     readonly params: ColoParams,
@@ -232,9 +234,11 @@ export class HandlerSim {
       ...this.secondaryDeps,
       service: 'secondary-apply',
       deadLetters: {
-        forward: async (letter) => {
-          if (this.deadLettersFailing) throw new Error('DLQ unavailable');
-          this.deadLetters.push(letter);
+        forward: async (letters) => {
+          this.deadLetterRequests++;
+          if (this.deadLettersFailing) return letters.map((letter) => ({ letter, error: 'DLQ unavailable' }));
+          this.deadLetters.push(...letters);
+          return [];
         },
       },
     };
@@ -245,10 +249,11 @@ export class HandlerSim {
     this.primary = createPrimaryHandler({
       ...this.primaryDeps,
       service: 'primary',
-      deadLetterScope: 'unauthenticated',
+      deadLetterScope: 'unexpected',
       deadLetters: {
-        forward: async (letter) => {
-          this.deadLettersS2P.push(letter);
+        forward: async (letters) => {
+          this.deadLettersS2P.push(...letters);
+          return [];
         },
       },
     });

@@ -106,18 +106,18 @@ describe('verifyLogs', () => {
     expect(v).toEqual({ consistent: true, checkpointsVerified: 2, problems: [] });
   });
 
-  it('fails on a wrong commit, a stray image, rejections, DLQ messages, failover, no start, no quiet', () => {
-    const rejected: LogRecord = {
+  it('fails on a wrong commit, a stray image, a colo exit, DLQ messages, failover, no start, no quiet', () => {
+    const exit: LogRecord = {
       n: 3,
       at: 3,
       node: 'primary',
-      type: 'rejected',
-      data: { code: 'unexpected-message', message: 'unexpected message X, expected Y' },
+      type: 'colo-exit',
+      data: { reason: 'error', detail: 'unexpected message X, expected Y' },
     };
     const v = verifyLogs(
       params,
       [ckpt(1, 'a')],
-      [rejected],
+      [exit],
       [commit(0, 1, 'z')],
       {
         committedDigest: 'q',
@@ -130,7 +130,7 @@ describe('verifyLogs', () => {
     for (const want of [
       /epoch 1: committed image z ≠ PVM at stop a/,
       /committed image differs from the last commit/,
-      /primary rejected input: unexpected message X/,
+      /primary left COLO: error: unexpected message X/,
       /2 message\(s\) in the channels' dead-letter queues/,
       /failed over/,
       /never started/,
