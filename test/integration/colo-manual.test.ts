@@ -20,7 +20,13 @@ import { Keyring, nodeStateKey, type SecondaryDocument } from '../../src/runtime
 import { unverifiedBody } from '../../src/wire/sealed-message.ts';
 import { clients, since, waitFor } from './helpers/aws.ts';
 import { type ColoTestStack, ensureColoStacks } from './helpers/colo-stacks.ts';
-import { type Forgery, ManualPrimary, position, receiveUntil } from './helpers/manual-primary.ts';
+import {
+  type Forgery,
+  ManualPrimary,
+  position,
+  receiveUntil,
+  startManualSession,
+} from './helpers/manual-primary.ts';
 
 let m: ColoTestStack;
 let primary: ManualPrimary;
@@ -105,20 +111,9 @@ async function setFetchDelay(ms: number | undefined): Promise<void> {
 beforeAll(async () => {
   ({ manual: m } = await ensureColoStacks(inject('coloItRunId')));
   primary = new ManualPrimary(m);
-  // Start replication as an operator would (the minute rule does the same within a minute): the watchdog
-  // arms the chains, the first heartbeat tick starts the secondary (checkpoint-ready), the primary starts.
-  const t0 = Date.now();
-  await m.invoke('TickArmFunctionName', { source: 'colo.test', vmId: m.vmId });
-  await waitFor(
-    'the secondary to start and the primary to run',
-    async (note) => {
-      const [s, p] = [await m.secondaryDoc(), await m.primaryDoc()];
-      note({ secondary: s?.state.phase, primary: p?.state.phase });
-      return s?.state.phase === 'idle' && p?.state.phase === 'running' ? true : undefined;
-    },
-    90_000,
-  );
-  console.log(`[colo-manual] session started in ${since(t0)} ms`);
+  await startManualSession(m);
+  // Rounds must increase within an epoch: start above any round another test file applied here.
+  round = (await secondary()).state.appliedRounds.at(-1) ?? 0;
 }, 600_000);
 
 describe('secondary-apply on LocalStack, fed by a hand-driven primary', () => {
@@ -226,6 +221,11 @@ describe('secondary-apply on LocalStack, fed by a hand-driven primary', () => {
     } finally {
       await setFetchDelay(undefined);
     }
+    // Warm secondary-apply with its new configuration before the control round (a cold start on a loaded
+    // machine can take most of the 4 s apply timeout): one refused message, awaited in the DLQ.
+    const warmUp = `warm-up ${Date.now()}: not a message`;
+    await primary.sendBodies([warmUp]);
+    await receiveUntil(m.output('PrimaryToSecondaryDlqUrl'), (x) => x.Body === warmUp, 60_000);
 
     // Control: the same pages without the stall reach the cache.
     const before = await secondary();
