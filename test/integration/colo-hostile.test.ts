@@ -441,7 +441,11 @@ describe('hostile input on LocalStack: refused with its reason, nothing changed,
           if (!ctx) throw new Error('no object context');
           await m.deltas.put(
             valid.key,
-            sealObject(deriveVmKey('an attacker-made key, not the deployment secret', params.vmId), ctx, valid.bytes),
+            sealObject(
+              deriveVmKey('an attacker-made key, not the deployment secret', params.vmId),
+              ctx,
+              valid.bytes,
+            ),
           );
           return primary.sendDelta(at, r, valid.claim);
         },

@@ -119,6 +119,13 @@ export interface PreparedInput<I, S = unknown> {
   /** Rejected before reaching the engine (e.g. not JSON). */
   invalid?: ColoError;
   /**
+   * True (for the state it would be stepped on) when this input only matters once the node's next wake is
+   * due — a timer tick: before then it is acknowledged without a step (nothing can fall due, so there is
+   * nothing to save: a watchdog ticking every second must not rewrite the document every second, nor win
+   * every compare-and-swap race against a slow apply).
+   */
+  untilWake?: (state: S) => boolean;
+  /**
    * Builds the engine input against the current state (may fetch a payload; may throw to fail this input
    * and every later one). The state is the one the input will be stepped on: read it, never change it.
    */
@@ -190,6 +197,9 @@ function unsendable(effects: readonly Effect[]): string | undefined {
   }
   return undefined;
 }
+
+/** Code of a tick acknowledged unstepped because nothing was due yet ({@link PreparedInput.untilWake}). */
+export const NOT_DUE = 'not-due';
 
 /** True for the effects of a refused input, which change nothing (the refusal and its trace). */
 function isRefusal(e: Effect): boolean {
@@ -460,6 +470,15 @@ export async function runInvocation<S, I>(
               detail: truncateText(invalid.message),
             });
             if (options.stopAtRejection) failed = afterRejection(p.index);
+            continue;
+          }
+          if (p.untilWake?.(doc.state) && doc.exit === null && doc.wakeAt > now()) {
+            outcomes.push({
+              index: p.index,
+              status: 'duplicate',
+              code: NOT_DUE,
+              detail: `tick before the next wake (in ${Math.ceil(doc.wakeAt - now())} ms): nothing due`,
+            });
             continue;
           }
           const env = p.envelope;

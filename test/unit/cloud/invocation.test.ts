@@ -194,6 +194,28 @@ describe('a rejected delta', () => {
     );
   });
 
+  test("a watchdog tick before the secondary's next wake is acknowledged unstepped and saves nothing; one after it steps", async () => {
+    const pair = new CloudPair(testParams({ policy: 'none', heartbeatTimeoutMs: 5000 }));
+    await pair.start();
+    pair.clock.advance(100);
+    await pair.primary([{ type: 'tick' }]);
+    await pair.toSecondary();
+    const doc = await pair.secondaryDoc();
+    const wakeAt = doc?.wakeAt ?? 0;
+    expect(Number.isFinite(wakeAt)).toBe(true);
+    const saves = pair.state.stats.saves;
+    const early = await pair.secondary([{ type: 'start' }, { type: 'tick' }]);
+    expect(early.outcomes.map((o) => [o.status, o.code])).toEqual([
+      ['duplicate', 'not-due'],
+      ['duplicate', 'not-due'],
+    ]);
+    expect(pair.state.stats.saves).toBe(saves);
+    pair.clock.advance(Math.max(0, wakeAt - pair.clock.now()) + 1);
+    const due = await pair.secondary([{ type: 'tick' }]);
+    expect(due.outcomes.map((o) => o.status)).toEqual(['applied']);
+    expect(pair.state.stats.saves).toBeGreaterThan(saves);
+  });
+
   test('stopAtRejection leaves every input after a refused one unprocessed', async () => {
     const pair = new CloudPair(testParams({ policy: 'none' }));
     await pair.start();
