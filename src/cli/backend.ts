@@ -2,12 +2,13 @@
  * `colo run --backend …`: which runtime a run uses, and the flags of the `localstack` backend. The backend
  * itself is `src/runtime/localstack/backend.ts`; this module only turns flags into its options.
  */
+
+import { parseDuration, UnitError } from '../parameters/units.ts';
 import { clientsFor, endpointFromEnv } from '../runtime/localstack/aws.ts';
 import { runOnLocalStack } from '../runtime/localstack/backend.ts';
 import { flagsToScenario, type RunFlags } from './flags.ts';
 import type { RunReport } from './report.ts';
 import { resolveScenario, ScenarioError } from './scenario.ts';
-import { parseDuration, UnitError } from './units.ts';
 
 /** Runtimes `colo run` can use. */
 export const BACKENDS = ['embedded', 'localstack'] as const;

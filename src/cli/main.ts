@@ -6,6 +6,8 @@
 import { readFileSync, statSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import type { PolicyName } from '../engine/params.ts';
+import { UNIT_HELP, UnitError } from '../parameters/units.ts';
+import { WorkloadError, workloadHelp } from '../parameters/workload.ts';
 import { BackendError } from '../runtime/localstack/aws.ts';
 import { type BackendFlags, chooseBackend, runLocalStackCommand } from './backend.ts';
 import { FAULT_EXAMPLE, FAULT_KEYS, FaultSpecError } from './fault-spec.ts';
@@ -17,8 +19,6 @@ import { figuresOf, planWarnings, renderPlan } from './plan.ts';
 import { type PolicyReport, REPORT_VERSION, type RunReport, renderTable } from './report.ts';
 import { newReport, runPolicy } from './run-command.ts';
 import { fileLayer, resolveScenario, type Scenario, ScenarioError } from './scenario.ts';
-import { UNIT_HELP, UnitError } from './units.ts';
-import { WorkloadError, workloadHelp } from './workload.ts';
 
 /** Runs one policy of a scenario; `cancel` stops it if it can (a worker thread can, an in-process run cannot). */
 export type PolicyRunner = (

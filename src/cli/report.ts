@@ -1,11 +1,11 @@
 import type { RunSummary } from '../engine/metrics/summary.ts';
 import type { PolicyName } from '../engine/params.ts';
+import { formatBandwidth, formatBytes, formatDuration } from '../parameters/units.ts';
+import { formatWorkload } from '../parameters/workload.ts';
 import type { FaultStats } from '../runtime/embedded/faults.ts';
 import { formatFaultSpec } from './fault-spec.ts';
 import { OUTCOME_LABEL, type RunOutcome, type Verdict, verdictOf } from './outcome.ts';
 import type { Scenario } from './scenario.ts';
-import { formatBandwidth, formatBytes, formatDuration } from './units.ts';
-import { formatWorkload } from './workload.ts';
 
 /** Report format version (docs/report-format.md). */
 export const REPORT_VERSION = 1;

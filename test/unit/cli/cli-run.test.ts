@@ -16,7 +16,7 @@ import { figuresOf } from '../../../src/cli/plan.ts';
 import type { PolicyReport, RunReport } from '../../../src/cli/report.ts';
 import { runPolicy, runScenario } from '../../../src/cli/run-command.ts';
 import { fileLayer, resolveScenario } from '../../../src/cli/scenario.ts';
-import { parseBandwidth, parseBytes, parseDuration, parseQuantity } from '../../../src/cli/units.ts';
+import { parseBandwidth, parseBytes, parseDuration, parseQuantity } from '../../../src/parameters/units.ts';
 import { cli } from './run-cli.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'colo-cli-'));

@@ -42,7 +42,7 @@ describe('parameters from the environment', () => {
     expect(() => paramsFromEnv({ ...STACK_ENV, POLICY: 'eager' })).toThrow(
       /POLICY must be one of none, fixed, adaptive/,
     );
-    expect(() => paramsFromEnv({ ...STACK_ENV, GUEST_BYTES: '1000' })).toThrow(/multiple of 4096/);
+    expect(() => paramsFromEnv({ ...STACK_ENV, GUEST_BYTES: '8193' })).toThrow(/multiple of 4096/);
     expect(rejectedFromEnv({})).toBe('ack');
     expect(rejectedFromEnv({ REJECTED_MESSAGES: 'retry' })).toBe('retry');
     expect(() => rejectedFromEnv({ REJECTED_MESSAGES: 'drop' })).toThrow(/ack or retry/);

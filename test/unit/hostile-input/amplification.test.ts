@@ -109,6 +109,9 @@ describe('the object cap follows the function memory (finding 5)', () => {
       APPLY_TIMEOUT_MS: '5000',
       HEARTBEAT_INTERVAL_MS: '1000',
       HEARTBEAT_TIMEOUT_MS: '10000',
+      CHECKPOINT_TIMEOUT_MS: '30000',
+      DOWNTIME_BUDGET_MS: '300',
+      EPOCH_CAP_BYTES: '0',
       BUCKET_NAME: 'b',
       AWS_LAMBDA_FUNCTION_MEMORY_SIZE: '512',
     };
