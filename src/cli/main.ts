@@ -19,6 +19,7 @@ import { figuresOf, planWarnings, renderPlan } from './plan.ts';
 import { type PolicyReport, REPORT_VERSION, type RunReport, renderTable } from './report.ts';
 import { newReport, runPolicy } from './run-command.ts';
 import { fileLayer, resolveScenario, type Scenario, ScenarioError } from './scenario.ts';
+import { readScenarioFile } from './scenario-file.ts';
 
 /** Runs one policy of a scenario; `cancel` stops it if it can (a worker thread can, an in-process run cannot). */
 export type PolicyRunner = (
@@ -86,29 +87,6 @@ export function progressLine(p: {
   if (overall < 0.1 || p.elapsedMs < 1000) return head;
   const left = (p.elapsedMs * (1 - overall)) / overall / 1000;
   return `${head}, about ${left < 60 ? `${Math.ceil(left)} s` : `${Math.ceil(left / 60)} min`} left`;
-}
-
-function readScenarioFile(path: string): unknown {
-  let text: string;
-  try {
-    const st = statSync(path);
-    if (st.isDirectory()) throw new ScenarioError(`--scenario: ${path} is a directory, not a scenario file`);
-    if (st.size > 1024 * 1024) throw new ScenarioError(`--scenario: ${path} is larger than 1 MiB`);
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    if (e instanceof ScenarioError) throw e;
-    const code = (e as NodeJS.ErrnoException).code;
-    const why =
-      code === 'ENOENT' ? 'does not exist' : code === 'EACCES' ? 'is not readable' : (e as Error).message;
-    throw new ScenarioError(`--scenario: ${path} ${why}`);
-  }
-  try {
-    return JSON.parse(text) as unknown;
-  } catch (e) {
-    throw new ScenarioError(
-      `scenario file ${path} is not valid JSON: ${(e as Error).message.split('\n')[0]}`,
-    );
-  }
 }
 
 /** Help text after the options: units, workloads, faults, exit codes, examples. */
