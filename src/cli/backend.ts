@@ -7,6 +7,8 @@ import { parseDuration, UnitError } from '../parameters/units.ts';
 import { clientsFor, endpointFromEnv } from '../runtime/localstack/aws.ts';
 import { runOnLocalStack } from '../runtime/localstack/backend.ts';
 import { flagsToScenario, type RunFlags } from './flags.ts';
+import { verdictOf } from './outcome.ts';
+import { explainReason } from './plan.ts';
 import type { RunReport } from './report.ts';
 import { resolveScenario, ScenarioError } from './scenario.ts';
 
@@ -60,7 +62,7 @@ export function chooseBackend(flags: RunFlags & BackendFlags): Backend {
     throw new ScenarioError(
       `${given.join(', ')} cannot be used with --backend localstack: the deployed ` +
         'functions run the parameters the stack was deployed with; redeploy with other context, e.g. ' +
-        '`npm run deploy:local -- -c policy=none -c checkpointDelayMs=5000` (--duration, --bandwidth and ' +
+        '`npm run deploy:local -- --scenario FILE` or `-c policy=none -c checkpointDelayMs=5000` (--duration, --bandwidth and ' +
         '--latency are allowed: the last two shape the modelled run reported next to the measured one)',
     );
   }
@@ -73,7 +75,7 @@ export function chooseBackend(flags: RunFlags & BackendFlags): Backend {
  *
  * @throws ScenarioError for bad flags; BackendError when LocalStack or the stack is missing.
  */
-export function runLocalStackCommand(
+export async function runLocalStackCommand(
   flags: RunFlags & BackendFlags,
   progress?: (line: string) => void,
 ): Promise<RunReport> {
@@ -95,7 +97,7 @@ export function runLocalStackCommand(
     }),
   ).link;
   const clients = clientsFor(endpointFromEnv(process.env, flags.endpoint));
-  return runOnLocalStack({
+  const report = await runOnLocalStack({
     clients,
     ...(flags.stack !== undefined ? { stackName: flags.stack } : {}),
     ...(flags.outputs !== undefined ? { outputsFile: flags.outputs } : {}),
@@ -103,4 +105,11 @@ export function runLocalStackCommand(
     link,
     ...(progress ? { progress } : {}),
   });
+  // The verdict as an embedded run gives it: a failover is `failed-over` (exit 3) with its cause in words.
+  for (const run of report.runs) {
+    if (run.outcome?.reason)
+      run.outcome.cause = explainReason(run.outcome.reason, run.outcome.at, report.scenario);
+    run.verdict = verdictOf(run);
+  }
+  return report;
 }

@@ -3,7 +3,7 @@
  * (`bin/colo.ts` only wires it to the process). Every input error ends in one `colo: …` line per problem and
  * exit code 1 — never a stack trace.
  */
-import { readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import type { PolicyName } from '../engine/params.ts';
 import { UNIT_HELP, UnitError } from '../parameters/units.ts';

@@ -27,10 +27,11 @@ import {
 } from '../parameters/units.ts';
 import { fillWorkloadObject, WorkloadError, workloadSchema } from '../parameters/workload.ts';
 import type { FaultModel } from '../runtime/embedded/faults.ts';
-import type { LinkParams } from '../runtime/embedded/link.ts';
+import type { Scenario } from '../runtime/report.ts';
 import { FaultSpecError, faultModelFromObject, hasFaults, parseFaultSpec } from './fault-spec.ts';
 
 export { workloadSchema } from '../parameters/workload.ts';
+export type { Scenario };
 
 /**
  * A value with a unit: a JSON number in the base unit (bytes, ms, bytes/s) or a string with a unit
@@ -241,22 +242,6 @@ export type ScenarioInput = z.input<typeof scenarioSchema>;
 
 /** A scenario as validated (base units: bytes, ms, bytes/s). */
 export type ScenarioValues = z.output<typeof scenarioSchema>;
-
-/** A resolved scenario: engine parameters, link, duration and the policies to compare. */
-export interface Scenario {
-  /** Display name; says which keys the flags changed when they changed a named scenario. */
-  name: string;
-  /** Engine parameters (the `policy` field is replaced per run). */
-  params: ColoParams;
-  /** Modelled link. */
-  link: LinkParams;
-  /** Simulated time, ms. */
-  durationMs: number;
-  /** Policies to run, in order. */
-  policies: PolicyName[];
-  /** Seeded faults (`--faults`, the `faults` key), absent when none. */
-  faults?: FaultModel;
-}
 
 /** A registry parameter's default as a scenario file writes it (text with units, numbers, lists, objects). */
 function scenarioDefault(p: Parameter): unknown {

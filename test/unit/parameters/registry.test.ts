@@ -170,7 +170,7 @@ describe('CDK context takes exactly the registry keys and deployed bounds', () =
 });
 
 describe('the function environment takes exactly the registry variables', () => {
-  const stackEnv = { ...environmentOf(DEPLOY_PROFILE), BUCKET_NAME: 'b' };
+  const stackEnv: Record<string, string> = { ...environmentOf(DEPLOY_PROFILE), BUCKET_NAME: 'b' };
 
   it('is what the stack sets: every deployed variable (switches only when on)', () => {
     const expected = DEPLOYED_PARAMETERS.filter(
