@@ -1,6 +1,6 @@
 /**
  * The deployed spelling of the registry: CDK context values (validated by lib/parameters.ts at synth time)
- * and the functions' environment variables (parsed by lambda/handlers/lib/params.ts at cold start), read by
+ * and the functions' environment variables (parsed by lambda/handlers/common/params.ts at cold start), read by
  * one function with the registry's bounds, so a value the stack accepts is a value the functions accept —
  * and each error is one line naming the key or variable, what it takes and what it got.
  */

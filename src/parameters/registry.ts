@@ -3,7 +3,7 @@
  * bounds, and how it is spelt as a `colo run` flag, a scenario-file key, a CDK context key, a Lambda
  * environment variable and, where QEMU has one, the QEMU parameter. The CLI's options
  * (src/cli/options.ts), the scenario schema (src/cli/scenario.ts), the stack's context validation
- * (lib/parameters.ts via ./deployed.ts) and the functions' environment parsing (lambda/handlers/lib/params.ts
+ * (lib/parameters.ts via ./deployed.ts) and the functions' environment parsing (lambda/handlers/common/params.ts
  * via ./deployed.ts) are built from this table, and docs/parameters.md is generated from it
  * (`npm run docs:parameters`).
  *

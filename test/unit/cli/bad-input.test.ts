@@ -7,7 +7,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { paramsFromEnv } from '../../../lambda/handlers/lib/params.ts';
+import { paramsFromEnv } from '../../../lambda/handlers/common/params.ts';
 import { ContextValidationError, DEFAULT_PARAMETERS, validateParameters } from '../../../lib/parameters.ts';
 import { STACK_ENV } from '../handlers/stack-env.ts';
 import { cli } from './run-cli.ts';

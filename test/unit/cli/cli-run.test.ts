@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { workloadFromEnv } from '../../../lambda/handlers/lib/params.ts';
+import { workloadFromEnv } from '../../../lambda/handlers/common/params.ts';
 import { DEFAULT_PARAMETERS, validateParameters } from '../../../lib/parameters.ts';
 import { flagsToScenario } from '../../../src/cli/flags.ts';
 import { type PolicyRunner, progressLine, runHelpText, version } from '../../../src/cli/main.ts';

@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { paramsFromEnv } from '../../../lambda/handlers/lib/params.ts';
+import { paramsFromEnv } from '../../../lambda/handlers/common/params.ts';
 import { DEFAULT_PARAMETERS, validateParameters } from '../../../lib/parameters.ts';
 import { scenarioContext } from '../../../src/cli/deploy-scenario.ts';
 import { fileLayer, resolveScenario, ScenarioError } from '../../../src/cli/scenario.ts';

@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'vitest';
-import { rejectedFromEnv, secondaryApplyDepsFromEnv } from '../../../lambda/handlers/lib/deps.ts';
-import { DEFAULT_WORKLOADS, paramsFromEnv, workloadFromEnv } from '../../../lambda/handlers/lib/params.ts';
-import { delayedDeltaStore, fetchDelayFromEnv } from '../../../lambda/handlers/lib/test-hooks.ts';
+import { rejectedFromEnv, secondaryApplyDepsFromEnv } from '../../../lambda/handlers/common/deps.ts';
+import { DEFAULT_WORKLOADS, paramsFromEnv, workloadFromEnv } from '../../../lambda/handlers/common/params.ts';
+import { delayedDeltaStore, fetchDelayFromEnv } from '../../../lambda/handlers/common/test-hooks.ts';
 import { DEFAULT_PARAMS } from '../../../src/engine/params.ts';
 import { MemoryDeltaStore, VirtualClock } from '../../../src/runtime/cloud/index.ts';
 import { STACK_ENV } from './stack-env.ts';

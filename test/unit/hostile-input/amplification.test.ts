@@ -4,8 +4,8 @@
  * refused.
  */
 import { describe, expect, it } from 'vitest';
-import { reportInvocation } from '../../../lambda/handlers/lib/observability.ts';
-import { objectCapsFromEnv, paramsFromEnv } from '../../../lambda/handlers/lib/params.ts';
+import { reportInvocation } from '../../../lambda/handlers/common/observability.ts';
+import { objectCapsFromEnv, paramsFromEnv } from '../../../lambda/handlers/common/params.ts';
 import { ColoError } from '../../../src/engine/errors.ts';
 import { DEFAULT_PARAMS } from '../../../src/engine/params.ts';
 import { parseBody } from '../../../src/runtime/cloud/inbound.ts';

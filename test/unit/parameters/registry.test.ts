@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import cdkJson from '../../../cdk.json' with { type: 'json' };
 import { ENV } from '../../../lambda/adapters/contract.ts';
-import { paramsFromEnv } from '../../../lambda/handlers/lib/params.ts';
+import { paramsFromEnv } from '../../../lambda/handlers/common/params.ts';
 import { ContextValidationError, PARAMETER_NAMES, validateParameters } from '../../../lib/parameters.ts';
 import { generatedFiles, isCurrent } from '../../../scripts/docs-parameters.ts';
 import { flagsToScenario, type RunFlags } from '../../../src/cli/flags.ts';
