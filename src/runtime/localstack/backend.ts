@@ -15,7 +15,11 @@ import {
   timerStateKey,
 } from '../../../lambda/adapters/contract.ts';
 import { S3StateStore } from '../../../lambda/adapters/s3-state-store.ts';
-import { type ControlDocument, markFailedOver, readControl } from '../../../lambda/handlers/common/control.ts';
+import {
+  type ControlDocument,
+  markFailedOver,
+  readControl,
+} from '../../../lambda/handlers/common/control.ts';
 import { memoryDigest } from '../../engine/memory/digest.ts';
 import type { CheckpointRecord, RoundRecord } from '../../engine/metrics/records.ts';
 import { summarise } from '../../engine/metrics/summary.ts';
