@@ -1,12 +1,12 @@
 import { summarise } from '../engine/metrics/summary.ts';
 import type { PolicyName } from '../engine/params.ts';
+import { durationFlag, formatDuration } from '../parameters/units.ts';
 import { runEmbedded } from '../runtime/embedded/run.ts';
 import { verifyRun } from '../runtime/verify.ts';
 import { outcomeOf, verdictOf } from './outcome.ts';
 import { explainReason, type Figures, figuresOf, planWarnings } from './plan.ts';
 import { type PolicyReport, REPORT_VERSION, type RunReport } from './report.ts';
 import type { Scenario } from './scenario.ts';
-import { durationFlag, formatDuration } from './units.ts';
 
 /** Options of a run. */
 export interface RunOptions {

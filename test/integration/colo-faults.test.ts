@@ -2,7 +2,7 @@
 // every 1 s, heartbeat timeout 10 s, apply timeout 5 s, checkpoint timeout 30 s): 4 MiB guest, checkpoints
 // every 4 s, fixed policy with a 64 KiB threshold (a background round at most pending checks). The stack
 // is deployed with `testFaults: allow`, so every function reads the armed-faults document
-// `state/<vmId>/test-faults.json` (lambda/handlers/lib/test-hooks.ts) at each invocation; each test arms one
+// `state/<vmId>/test-faults.json` (lambda/handlers/common/test-hooks.ts) at each invocation; each test arms one
 // fault there, waits for it to fire (the hook appends it to `fired`) and for the system to recover, and
 // checks the outcome against the failure budget (/work/failure-budget.md, docs/localstack.md).
 //
@@ -19,7 +19,7 @@ import type {
   ArmedFaultsInput,
   CapturedRecord,
   FiredFault,
-} from '../../lambda/handlers/lib/test-hooks.ts';
+} from '../../lambda/handlers/common/test-hooks.ts';
 import { memoryDigest } from '../../src/engine/memory/digest.ts';
 import type { CheckpointRecord } from '../../src/engine/metrics/records.ts';
 import {

@@ -15,7 +15,7 @@ import { PutSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { DEAD_LETTER_ATTRIBUTES } from '../../lambda/adapters/sqs-dead-letters.ts';
-import { FETCH_DELAY_ENV } from '../../lambda/handlers/lib/test-hooks.ts';
+import { FETCH_DELAY_ENV } from '../../lambda/handlers/common/test-hooks.ts';
 import { Keyring, nodeStateKey, type SecondaryDocument } from '../../src/runtime/cloud/index.ts';
 import { unverifiedBody } from '../../src/wire/sealed-message.ts';
 import { clients, since, waitFor } from './helpers/aws.ts';

@@ -1,4 +1,4 @@
-// Authenticity at the channel consumers (lambda/handlers/lib/channel-consumer.ts): a message or object
+// Authenticity at the channel consumers (lambda/handlers/common/channel-consumer.ts): a message or object
 // crafted without the replication key — valid in every other respect for the current epoch and sequence —
 // is refused before anything is read, leaves the node documents byte for byte as they were, is logged,
 // counted and dead-lettered; the same bytes sealed with the key are applied. Keys that cannot be loaded

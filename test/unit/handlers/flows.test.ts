@@ -1,7 +1,7 @@
 import type { SQSRecord } from 'aws-lambda';
 import { describe, expect, test } from 'vitest';
 import { controlStateKey } from '../../../lambda/adapters/contract.ts';
-import { InvalidEventError } from '../../../lambda/handlers/lib/sqs.ts';
+import { InvalidEventError } from '../../../lambda/handlers/common/sqs.ts';
 import { encodeSecondaryState } from '../../../src/runtime/cloud/index.ts';
 import { objectContextOfKey, openObject, sealObject } from '../../../src/wire/sealed-object.ts';
 import { HandlerSim, handlerParams, sqsEvent, sqsRecord, typeOfBody } from './sim.ts';

@@ -12,15 +12,15 @@ import {
 } from '../../../lambda/adapters/contract.ts';
 import type { DeadLetter } from '../../../lambda/adapters/sqs-dead-letters.ts';
 import { createCheckpointTimerHandler } from '../../../lambda/handlers/checkpoint-timer.ts';
-import { createHeartbeatMonitorHandler } from '../../../lambda/handlers/heartbeat-monitor.ts';
 import {
   type NodeHandlerDeps,
   type RejectedDisposition,
   type TickConsumerDeps,
   withTestFaults,
-} from '../../../lambda/handlers/lib/deps.ts';
-import type { Observability } from '../../../lambda/handlers/lib/observability.ts';
-import type { TickScheduler } from '../../../lambda/handlers/lib/tick-chain.ts';
+} from '../../../lambda/handlers/common/deps.ts';
+import type { Observability } from '../../../lambda/handlers/common/observability.ts';
+import type { TickScheduler } from '../../../lambda/handlers/common/tick-chain.ts';
+import { createHeartbeatMonitorHandler } from '../../../lambda/handlers/heartbeat-monitor.ts';
 import { createPendingCheckTimerHandler } from '../../../lambda/handlers/pending-check-timer.ts';
 import { createPrimaryHandler } from '../../../lambda/handlers/primary.ts';
 import { createSecondaryApplyHandler } from '../../../lambda/handlers/secondary-apply.ts';
@@ -233,6 +233,7 @@ export class HandlerSim {
     const applyDeps: NodeHandlerDeps = {
       ...this.secondaryDeps,
       service: 'secondary-apply',
+      deadLetterScope: 'unexpected',
       deadLetters: {
         forward: async (letters) => {
           this.deadLetterRequests++;

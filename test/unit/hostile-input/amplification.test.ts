@@ -4,8 +4,8 @@
  * refused.
  */
 import { describe, expect, it } from 'vitest';
-import { reportInvocation } from '../../../lambda/handlers/lib/observability.ts';
-import { objectCapsFromEnv, paramsFromEnv } from '../../../lambda/handlers/lib/params.ts';
+import { reportInvocation } from '../../../lambda/handlers/common/observability.ts';
+import { objectCapsFromEnv, paramsFromEnv } from '../../../lambda/handlers/common/params.ts';
 import { ColoError } from '../../../src/engine/errors.ts';
 import { DEFAULT_PARAMS } from '../../../src/engine/params.ts';
 import { parseBody } from '../../../src/runtime/cloud/inbound.ts';
@@ -111,6 +111,9 @@ describe('the object cap follows the function memory (finding 5)', () => {
       APPLY_TIMEOUT_MS: '5000',
       HEARTBEAT_INTERVAL_MS: '1000',
       HEARTBEAT_TIMEOUT_MS: '10000',
+      CHECKPOINT_TIMEOUT_MS: '30000',
+      DOWNTIME_BUDGET_MS: '300',
+      EPOCH_CAP_BYTES: '0',
       BUCKET_NAME: 'b',
       AWS_LAMBDA_FUNCTION_MEMORY_SIZE: '512',
     };

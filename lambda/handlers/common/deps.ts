@@ -72,9 +72,9 @@ export interface NodeHandlerDeps {
    */
   deadLetters?: DeadLetterSink;
   /**
-   * Which refused messages go to {@link deadLetters}: `all` (secondary-apply), or all but the refusals a
-   * primary makes as replication ends (`unexpected`: answers after its deadline or after it left COLO,
-   * which the protocol produces and nobody needs to inspect). Default `all`.
+   * Which refused messages go to {@link deadLetters}: `all`, or all but the refusals a node makes as
+   * replication ends (`unexpected`, both channel consumers: an answer after the primary's deadline, anything
+   * after a node left COLO — the protocol produces them, nobody needs to inspect them). Default `all`.
    */
   deadLetterScope?: 'all' | 'unexpected';
   /** The function's service name (recorded on forwarded dead letters). */
@@ -205,7 +205,7 @@ export function secondaryApplyDepsFromEnv(env: Env = process.env): NodeHandlerDe
   const deps: NodeHandlerDeps = {
     ...base,
     service: service(env, 'secondary-apply'),
-    ...(deadLetters ? { deadLetters } : {}),
+    ...(deadLetters ? { deadLetters, deadLetterScope: 'unexpected' as const } : {}),
   };
   const delayMs = fetchDelayFromEnv(env);
   if (delayMs > 0) {
