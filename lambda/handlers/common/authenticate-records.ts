@@ -31,6 +31,7 @@ export async function authenticateRecords(
   const opened = await authenticateBodies(
     deps.keys,
     records.map((r) => r.body),
+    records.map((r) => sentTimestamp(r)),
   );
   const batch: AuthenticatedBatch = { admitted: [], refused: new Map() };
   let stoppedAt: number | undefined;
@@ -88,4 +89,11 @@ export async function authenticateRecords(
   const count = [...batch.refused.values()].filter((r) => r.status === 'rejected').length;
   if (count > 0) metrics.addMetric('InputsUnauthenticated', MetricUnit.Count, count);
   return batch;
+}
+
+/** When SQS accepted the record (`SentTimestamp`), ms, or undefined. */
+function sentTimestamp(record: SQSRecord): number | undefined {
+  const attrs = record.attributes as unknown as Partial<Record<string, string>> | undefined;
+  const t = Number(attrs?.SentTimestamp ?? Number.NaN);
+  return Number.isFinite(t) && t > 0 ? t : undefined;
 }

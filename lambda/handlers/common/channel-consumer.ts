@@ -183,7 +183,14 @@ export async function consumeChannelBatch<S>(
   const response = await fifoBatchResponse(event, (record) =>
     redeliveryReason(byId.get(record.messageId), deps),
   );
-  await forwardRejected(deps, records, outcomes);
+  // A refused record that is also delivered again (it came after a failed one in the FIFO group) is
+  // forwarded when it is finally done with, not at every delivery.
+  const again = new Set(response.batchItemFailures.map((f) => f.itemIdentifier));
+  await forwardRejected(
+    deps,
+    records,
+    outcomes.map((o, i) => (again.has(records[i]?.messageId ?? '') ? undefined : o)),
+  );
   await deps.faults?.capture(records, outcomes);
   if (response.batchItemFailures.length > 0) {
     metrics.addMetric('BatchItemFailures', MetricUnit.Count, response.batchItemFailures.length);

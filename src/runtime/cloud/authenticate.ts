@@ -42,14 +42,19 @@ function authenticated(opened: OpenedMessage): AuthenticatedBody {
 
 /**
  * Opens `bodies` with the keyring's keys. Bodies sealed with a key id the keyring does not know make it
- * reload (rate-limited: a rotation is learnt at the first message of the new key) and are opened again;
- * when no reload could be made, they come back `deferred` (deliver again) rather than refused.
+ * reload (rate-limited: a rotation is learnt at the first message of the new key) and are opened again.
+ * When no reload could be made just now, such a body comes back `deferred` (deliver again) only if it was
+ * sent after the keyring's last successful load (`sentAt`, ms; unknown counts as after): a key sealed
+ * with before that load would be among the loaded ones (the current and the previous version), so an
+ * older body naming an unknown key is a forgery — or two rotations old — and is refused at once. (Else a
+ * stream of forgeries naming made-up key ids would hold the VM's FIFO group one reload interval per batch.)
  *
  * @throws KeyringUnavailableError when there are no keys at all (nothing can be judged: deliver again).
  */
 export async function authenticateBodies(
   keyring: Keyring,
   bodies: readonly string[],
+  sentAt: readonly (number | undefined)[] = [],
 ): Promise<AuthenticatedBody[]> {
   let keys = await keyring.keys();
   const opened = bodies.map((b) => openMessage(keys, b));
@@ -57,8 +62,12 @@ export async function authenticateBodies(
   if (!opened.some(unknown)) return opened.map(authenticated);
   const reload = await keyring.refresh();
   if (reload === 'skipped' || reload === 'failed') {
-    return opened.map((o) =>
-      unknown(o) ? ({ ...authenticated(o), deferred: true } as AuthenticatedBody) : authenticated(o),
+    const loadedAt = keyring.loadedAt;
+    const fresh = (i: number): boolean => !((sentAt[i] ?? Number.POSITIVE_INFINITY) < loadedAt);
+    return opened.map((o, i) =>
+      unknown(o) && fresh(i)
+        ? ({ ...authenticated(o), deferred: true } as AuthenticatedBody)
+        : authenticated(o),
     );
   }
   keys = await keyring.keys();

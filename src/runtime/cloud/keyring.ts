@@ -90,6 +90,11 @@ export class Keyring {
     this.#refreshIntervalMs = options.refreshIntervalMs ?? DEFAULT_KEY_REFRESH_INTERVAL_MS;
   }
 
+  /** When the keys were last loaded successfully, ms (−∞ before the first load; +∞ for fixed keys). */
+  get loadedAt(): number {
+    return this.#loadedAt;
+  }
+
   /** A keyring that always holds `keys` (the embedded runtime, tests). */
   static fixed(keys: KeySet): Keyring {
     const ring = new Keyring({

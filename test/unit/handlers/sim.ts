@@ -127,9 +127,11 @@ export function sqsRecord(
     fifo?: { group: string; dedup: string };
     queue?: string;
     receives?: number;
+    /** `SentTimestamp` (and first receive), ms; default the wall clock. */
+    sentAt?: number;
   } = {},
 ): SQSRecord {
-  const now = String(Date.now());
+  const now = String(options.sentAt ?? Date.now());
   return {
     messageId: options.messageId ?? randomUUID(),
     receiptHandle: `AQEB${createHash('sha256').update(body).digest('base64').slice(0, 40)}`,
