@@ -65,6 +65,22 @@ export class S3DeltaStore implements DeltaStore {
   }
 
   /**
+   * Overwrites the object at `key` (a plain `PutObject`): only to take back a key squatted by an object that
+   * is not the writer's own (see SealedDeltaStore.put).
+   */
+  async replace(key: string, bytes: Uint8Array): Promise<void> {
+    await this.#client.send(
+      new PutObjectCommand({
+        Bucket: this.bucket,
+        Key: this.objectKey(key),
+        Body: bytes,
+        ContentLength: bytes.byteLength,
+        ContentType: 'application/octet-stream',
+      }),
+    );
+  }
+
+  /**
    * Writes `bytes` at `key` only if nothing is there. If the object exists (412), reads it back: identical
    * bytes mean an earlier try of this same write succeeded, so this one does too.
    *

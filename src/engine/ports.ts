@@ -18,6 +18,11 @@ export interface DeltaStore {
    */
   put(key: string, bytes: Uint8Array): Promise<void>;
   /**
+   * Overwrites whatever is at `key` with `bytes` (unconditionally). Used only to take back a key squatted by
+   * an object that is not the writer's own (one that fails authentication); optional.
+   */
+  replace?(key: string, bytes: Uint8Array): Promise<void>;
+  /**
    * Reads an object; throws {@link ObjectMissingError} if it does not exist. With `options.maxBytes` it throws
    * {@link ObjectTooLargeError} for a larger object, having read no more of it than needed to tell.
    */

@@ -86,6 +86,13 @@ export class MemoryDeltaStore implements DeltaStore {
     this.#objects.set(key, bytes.slice());
   }
 
+  /** {@inheritDoc DeltaStore.replace} */
+  async replace(key: string, bytes: Uint8Array): Promise<void> {
+    this.beforeCall?.('put', key);
+    this.stats.puts++;
+    this.#objects.set(key, bytes.slice());
+  }
+
   /** {@inheritDoc DeltaStore.get} */
   async get(key: string, options: DeltaReadOptions = {}): Promise<Uint8Array> {
     this.beforeCall?.('get', key);

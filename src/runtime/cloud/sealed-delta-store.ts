@@ -77,15 +77,20 @@ export class SealedDeltaStore implements DeltaStore {
       await this.#inner.put(key, sealed);
     } catch (e) {
       if (!(e instanceof DeltaConflictError)) throw e;
-      let stored: Uint8Array;
+      let stored: Uint8Array | undefined;
       try {
-        stored = await this.#inner.get(key, { maxBytes: sealed.byteLength });
-      } catch {
-        throw e;
+        // Read with room to spare, so that an own object with other bytes is recognised as ours.
+        stored = await this.#inner.get(key, { maxBytes: sealed.byteLength * 4 + 65_536 });
+      } catch (read) {
+        // Far larger than ours: not an object this writer makes for this key. Other errors: the conflict.
+        if (!(read instanceof ObjectTooLargeError)) throw e;
       }
-      const opened = openObject(keys, stored, ctx);
-      if (opened.ok && Buffer.from(opened.inner).equals(bytes)) return;
-      throw e;
+      const opened = stored ? openObject(keys, stored, ctx) : undefined;
+      if (opened?.ok && Buffer.from(opened.inner).equals(bytes)) return;
+      // Ours, with other bytes: a genuine conflict. Not ours (fails authentication, or too large): someone
+      // without the key squatted the key — take it back, or the slot would be retired and replication end.
+      if (opened?.ok || !this.#inner.replace) throw e;
+      await this.#inner.replace(key, sealed);
     }
   }
 
