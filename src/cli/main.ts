@@ -14,25 +14,37 @@ import { RUN_OPTIONS } from './options.ts';
 import { EXIT, EXIT_CODES, exitCodeOf, verdictOf } from './outcome.ts';
 import { checkOutputPath, OutputError, writeOutput } from './output.ts';
 import { figuresOf, planWarnings, renderPlan } from './plan.ts';
+import { writeRecordings } from './recordings.ts';
 import { type PolicyReport, REPORT_VERSION, type RunReport, renderTable } from './report.ts';
-import { newReport, runPolicy } from './run-command.ts';
+import { newReport, type Recording, type RecordRequest, runPolicyRecorded } from './run-command.ts';
 import { fileLayer, resolveScenario, type Scenario, ScenarioError } from './scenario.ts';
 import { UNIT_HELP, UnitError } from './units.ts';
 import { WorkloadError, workloadHelp } from './workload.ts';
 
-/** Runs one policy of a scenario; `cancel` stops it if it can (a worker thread can, an in-process run cannot). */
+/** A policy's report with what the run recorded beyond it (`--timeline`, `--trace`), if asked. */
+export type RecordedReport = PolicyReport & { recording?: Recording };
+
+/**
+ * Runs one policy of a scenario, recording what `record` asks for; `cancel` stops it if it can (a worker
+ * thread can, an in-process run cannot).
+ */
 export type PolicyRunner = (
   scenario: Scenario,
   policy: PolicyName,
   progress: (fraction: number) => void,
-) => { result: Promise<PolicyReport>; cancel: () => void };
+  record?: RecordRequest,
+) => { result: Promise<RecordedReport>; cancel: () => void };
 
 /** Runs a policy in this thread (tests; Ctrl-C is only seen between policies). */
-export const inProcessRunner: PolicyRunner = (scenario, policy, progress) => ({
+export const inProcessRunner: PolicyRunner = (scenario, policy, progress, record) => ({
   result: new Promise((resolve, reject) => {
     setImmediate(() => {
       try {
-        resolve(runPolicy(scenario, policy, { progress: (_p, f) => progress(f) }));
+        const run = runPolicyRecorded(scenario, policy, {
+          progress: (_p, f) => progress(f),
+          ...(record ? { record } : {}),
+        });
+        resolve({ ...run.report, recording: run.recording });
       } catch (e) {
         reject(e);
       }
@@ -231,6 +243,8 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
 /** Switches and output options of `colo run`. */
 interface RunSwitches {
   json?: string;
+  timeline?: string;
+  trace?: string;
   quiet?: boolean;
   dryRun?: boolean;
 }
@@ -243,8 +257,15 @@ async function runCommand(opts: RunFlags & BackendFlags & RunSwitches, io: CliIo
     );
   }
   if (opts.json !== undefined) checkOutputPath('--json', opts.json);
+  const record = recordRequestOf(opts);
   const warn = (w: string) => io.stderr(`colo: warning: ${w}\n`);
   if (backend === 'localstack') {
+    for (const flag of ['timeline', 'trace'] as const) {
+      if (opts[flag] !== undefined)
+        throw new ScenarioError(
+          `--${flag} is for the embedded backend (a deployed stack logs its own trace)`,
+        );
+    }
     if (opts.dryRun)
       throw new ScenarioError(
         '--dry-run is for the embedded backend (a deployed stack has its own parameters)',
@@ -281,6 +302,7 @@ async function runCommand(opts: RunFlags & BackendFlags & RunSwitches, io: CliIo
 
   const runner = io.runner ?? inProcessRunner;
   const runs: PolicyReport[] = [];
+  const recordings: Recording[] = [];
   let interrupted = false;
   let current: { cancel: () => void } | undefined;
   const off = io.onInterrupt?.(() => {
@@ -308,10 +330,12 @@ async function runCommand(opts: RunFlags & BackendFlags & RunSwitches, io: CliIo
         });
         io.stderr(io.stderrIsTTY ? `\r${line}\x1b[K${fraction >= 1 ? '\n' : ''}` : `${line}\n`);
       };
-      const job = runner(scenario, policy, progress);
+      const job = runner(scenario, policy, progress, record);
       current = job;
       try {
-        runs.push(await job.result);
+        const { recording, ...run } = await job.result;
+        runs.push(run);
+        if (recording) recordings.push(recording);
       } catch (e) {
         if (interrupted) break;
         throw e;
@@ -330,8 +354,23 @@ async function runCommand(opts: RunFlags & BackendFlags & RunSwitches, io: CliIo
         `not run: ${notRun.join(', ')}\n`,
     );
   }
+  await writeRecordings(recordings, opts, scenario.name, opts.quiet ? undefined : (l) => io.stderr(`${l}\n`));
   const code = finish(report, opts, io);
   return interrupted ? EXIT.interrupted : code;
+}
+
+/** What `--timeline` and `--trace` ask the runs to record; checks their paths before anything runs. */
+function recordRequestOf(opts: RunSwitches): RecordRequest | undefined {
+  if (opts.timeline === undefined && opts.trace === undefined) return undefined;
+  if (opts.timeline !== undefined) {
+    if (!/\.(svg|png)$/i.test(opts.timeline))
+      throw new OutputError(`--timeline: ${opts.timeline}: name an .svg or a .png file`);
+    checkOutputPath('--timeline', opts.timeline);
+  }
+  if (opts.trace !== undefined) checkOutputPath('--trace', opts.trace);
+  if (opts.trace === '-' || opts.timeline === '-')
+    throw new OutputError(`--${opts.trace === '-' ? 'trace' : 'timeline'}: name a file (- is not supported)`);
+  return { timeline: opts.timeline !== undefined, trace: opts.trace !== undefined };
 }
 
 /** Prints the table and the run warnings, writes the JSON report; returns the exit code of the runs. */

@@ -4,9 +4,10 @@
  * through tsx, as the CLI itself does; without tsx the policies run in this thread.
  */
 import { Worker } from 'node:worker_threads';
-import { inProcessRunner, type PolicyRunner } from './main.ts';
+import { inProcessRunner, type PolicyRunner, type RecordedReport } from './main.ts';
 import type { PolicyJob, PolicyWorkerMessage } from './policy-worker.ts';
 import type { PolicyReport } from './report.ts';
+import type { Recording } from './run-command.ts';
 
 function tsxApi(): string | undefined {
   try {
@@ -26,12 +27,12 @@ export function workerRunner(): PolicyRunner {
   const target = new URL('./policy-worker.ts', import.meta.url).href;
   const boot = `import(${JSON.stringify(api)}).then((api) => { api.register(); return import(${JSON.stringify(target)}); })`;
   let worker: Worker | undefined;
-  return (scenario, policy, progress) => {
+  return (scenario, policy, progress, record) => {
     const w = worker ?? new Worker(boot, { eval: true });
     worker = w;
     w.ref();
     let cancelled = false;
-    const result = new Promise<PolicyReport>((resolve, reject) => {
+    const result = new Promise<RecordedReport>((resolve, reject) => {
       const done = () => {
         w.off('message', onMessage);
         w.off('error', onError);
@@ -41,7 +42,8 @@ export function workerRunner(): PolicyRunner {
       const onMessage = (m: PolicyWorkerMessage) => {
         if (m.type === 'progress') return progress(m.fraction);
         done();
-        if (m.type === 'done') resolve(m.report as PolicyReport);
+        if (m.type === 'done')
+          resolve({ ...(m.report as PolicyReport), recording: (m.recording ?? {}) as Recording });
         else reject(Object.assign(new Error(m.message), m.stack ? { stack: m.stack } : {}));
       };
       const onError = (e: Error) => {
@@ -58,7 +60,7 @@ export function workerRunner(): PolicyRunner {
       w.on('error', onError);
       w.on('exit', onExit);
     });
-    w.postMessage({ scenario, policy } satisfies PolicyJob);
+    w.postMessage({ scenario, policy, ...(record ? { record } : {}) } satisfies PolicyJob);
     return {
       result,
       cancel: () => {
