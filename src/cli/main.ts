@@ -6,8 +6,12 @@
 import { readFileSync, statSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import type { PolicyName } from '../engine/params.ts';
+import { SCENARIO_AXES } from '../experiment/axes.ts';
+import { ExperimentError } from '../experiment/file.ts';
+import { type CellRunner, inProcessCellRunner } from '../experiment/pool.ts';
 import { BackendError } from '../runtime/localstack/aws.ts';
 import { type BackendFlags, chooseBackend, runLocalStackCommand } from './backend.ts';
+import { type ExperimentFlags, experimentCommand } from './experiment-command.ts';
 import { FAULT_EXAMPLE, FAULT_KEYS, FaultSpecError } from './fault-spec.ts';
 import { flagsToScenario, type RunFlags } from './flags.ts';
 import { RUN_OPTIONS } from './options.ts';
@@ -69,6 +73,8 @@ export interface CliIo {
   runner?: PolicyRunner;
   /** Environment (for the LocalStack endpoint). */
   env?: NodeJS.ProcessEnv;
+  /** How `colo experiment` runs cells (default: in this thread, one at a time). */
+  cellRunner?: (jobs: number) => CellRunner;
 }
 
 /** The package version (`colo --version`). */
@@ -154,8 +160,34 @@ function runHelpAfter(): string {
   ].join('\n');
 }
 
-/** Builds the `colo` program; `action` receives the parsed `run` options. */
-function program(io: CliIo, action: (opts: Record<string, unknown>) => Promise<void>): Command {
+/** Help text after the options of `colo experiment`. */
+function experimentHelpAfter(): string {
+  return [
+    '',
+    'The file (YAML or JSON; schema: docs/experiment-schema.json):',
+    '  name: threshold-sweep            names the experiment and its folder',
+    '  base: { guest: 1GiB, duration: 60s, payload: modelled }   scenario keys every cell starts from',
+    '  grid: { threshold: [8MiB, 32MiB], policy: [none, fixed] }  axes: every combination is a cell',
+    '  seeds: 3                         seeds 1..3 (or a list); each cell runs once per seed',
+    '  chart: { x: threshold, log: true, metrics: [downtimeP99Ms, wastedMiB] }',
+    `Axes: policy, workload.KEY, or a scenario key (${SCENARIO_AXES.join(', ')}).`,
+    '',
+    'Outputs (in --out): experiment.json, cells.jsonl (one line per finished cell), cells.csv, summary.csv,',
+    'summary.md (mean ± 95 % CI over seeds), chart-METRIC.svg/.png, report.html (self-contained).',
+    'A rerun skips the cells cells.jsonl already has (keyed by a hash of the resolved cell), so an',
+    'interrupted experiment resumes where it stopped.',
+    '',
+    'Exit codes: as colo run, over every cell of the grid (0 all consistent, 1 bad input, 2 diverged,',
+    '3 failed over, 4 a cell measured nothing, 70 internal error, 130 interrupted: rerun to resume).',
+  ].join('\n');
+}
+
+/** Builds the `colo` program; `action` receives the parsed `run` options, `experiment` the experiment's. */
+function program(
+  io: CliIo,
+  action: (opts: Record<string, unknown>) => Promise<void>,
+  experiment: (file: string, opts: ExperimentFlags) => Promise<void> = async () => {},
+): Command {
   const root = new Command()
     .name('colo')
     .description('COLO VM replication with background migration of dirty RAM, emulated.')
@@ -184,6 +216,19 @@ function program(io: CliIo, action: (opts: Record<string, unknown>) => Promise<v
     run.addOption(new Option(`--${o.flag}${o.arg ? ` ${o.arg}` : ''}`, desc));
   }
   run.addHelpText('after', runHelpAfter()).action(action);
+  root
+    .command('experiment')
+    .description('run a grid of scenarios × seeds and write its tables, charts and report')
+    .argument('<file>', 'experiment file (YAML or JSON)')
+    .helpOption('-h, --help', 'show help')
+    .configureHelp({ helpWidth: 110 })
+    .option('--out <dir>', 'output folder (default: results/<name> beside the file)')
+    .option('--jobs <n>', 'cells run at once, on worker threads (default: the cores)')
+    .option('--dry-run', 'list the cells, which are done and which would run; run nothing')
+    .option('--no-png', 'skip the PNG copies of the charts')
+    .option('--quiet', 'no progress on stderr (warnings still)')
+    .addHelpText('after', experimentHelpAfter())
+    .action(experiment);
   return root;
 }
 
@@ -207,7 +252,8 @@ function inputErrorLines(e: unknown): string[] | undefined {
     e instanceof OutputError ||
     e instanceof UnitError ||
     e instanceof WorkloadError ||
-    e instanceof FaultSpecError
+    e instanceof FaultSpecError ||
+    e instanceof ExperimentError
   ) {
     return e.message.split('\n').filter((l) => l.trim() !== '');
   }
@@ -221,9 +267,18 @@ function inputErrorLines(e: unknown): string[] | undefined {
 export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
   let code: number = EXIT.ok;
   const say = (line: string) => io.stderr(`${line}\n`);
-  const prog = program(io, async (raw) => {
-    code = await runCommand(raw as RunFlags & BackendFlags & RunSwitches, io);
-  });
+  const prog = program(
+    io,
+    async (raw) => {
+      code = await runCommand(raw as RunFlags & BackendFlags & RunSwitches, io);
+    },
+    async (file, opts) => {
+      code = await experimentCommand(file, opts, {
+        ...io,
+        cellRunner: io.cellRunner ?? (() => inProcessCellRunner()),
+      });
+    },
+  );
   try {
     await prog.parseAsync(['node', 'colo', ...argv]);
   } catch (e) {

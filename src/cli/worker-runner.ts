@@ -3,32 +3,23 @@
  * that is running at once and the finished ones are still printed. The worker loads the TypeScript sources
  * through tsx, as the CLI itself does; without tsx the policies run in this thread.
  */
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { inProcessRunner, type PolicyRunner, type RecordedReport } from './main.ts';
 import type { PolicyJob, PolicyWorkerMessage } from './policy-worker.ts';
 import type { PolicyReport } from './report.ts';
 import type { Recording } from './run-command.ts';
-
-function tsxApi(): string | undefined {
-  try {
-    return import.meta.resolve('tsx/esm/api');
-  } catch {
-    return undefined;
-  }
-}
+import { canStartTsWorkers, startTsWorker } from './ts-worker.ts';
 
 /**
  * A {@link PolicyRunner} on a worker thread, started on the first job and idle (not keeping the process
  * alive) between jobs; falls back to {@link inProcessRunner} without tsx.
  */
 export function workerRunner(): PolicyRunner {
-  const api = tsxApi();
-  if (api === undefined) return inProcessRunner;
+  if (!canStartTsWorkers()) return inProcessRunner;
   const target = new URL('./policy-worker.ts', import.meta.url).href;
-  const boot = `import(${JSON.stringify(api)}).then((api) => { api.register(); return import(${JSON.stringify(target)}); })`;
   let worker: Worker | undefined;
   return (scenario, policy, progress, record) => {
-    const w = worker ?? new Worker(boot, { eval: true });
+    const w = worker ?? startTsWorker(target);
     worker = w;
     w.ref();
     let cancelled = false;

@@ -1,0 +1,47 @@
+/** The figures `colo experiment` records per cell and summarises over seeds. */
+import type { PolicyReport } from '../cli/report.ts';
+
+/** Metrics of one cell, each with its title (units included) for tables and charts. */
+export const METRICS = {
+  checkpoints: 'checkpoints completed',
+  downtimeP50Ms: 'downtime p50 (ms)',
+  downtimeP99Ms: 'downtime p99 (ms)',
+  downtimeMaxMs: 'downtime max (ms)',
+  downtimeMeanMs: 'downtime mean (ms)',
+  checkpointMiB: 'MiB sent at checkpoints (whole run)',
+  backgroundMiB: 'MiB sent in background rounds (whole run)',
+  wastedMiB: 'MiB wasted: sent in the background, dirtied again (whole run)',
+  rounds: 'background rounds',
+  simPerWall: 'simulated s per wall-clock s',
+} as const;
+
+/** A metric's name. */
+export type MetricName = keyof typeof METRICS;
+
+/** Every metric name, in table order. */
+export const METRIC_NAMES = Object.keys(METRICS) as MetricName[];
+
+/** Metrics charted when the experiment file names none. */
+export const DEFAULT_CHART_METRICS: readonly MetricName[] = [
+  'downtimeP99Ms',
+  'checkpointMiB',
+  'backgroundMiB',
+  'wastedMiB',
+];
+
+/** The metrics of a finished run. */
+export function metricsOf(run: PolicyReport, simulatedMs: number): Record<MetricName, number> {
+  const s = run.summary;
+  return {
+    checkpoints: s.checkpoints,
+    downtimeP50Ms: s.downtimeMs.p50,
+    downtimeP99Ms: s.downtimeMs.p99,
+    downtimeMaxMs: s.downtimeMs.max,
+    downtimeMeanMs: s.downtimeMs.mean,
+    checkpointMiB: s.checkpointMiB,
+    backgroundMiB: s.backgroundMiB,
+    wastedMiB: s.wastedMiB,
+    rounds: s.rounds,
+    simPerWall: run.wallMs > 0 ? simulatedMs / run.wallMs : 0,
+  };
+}
