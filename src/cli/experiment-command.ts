@@ -119,15 +119,17 @@ export async function experimentCommand(
     return EXIT.ok;
   }
   prepareDir(dir);
-  if (!flags.quiet)
-    say(`${summary} on ${Math.min(jobs, Math.max(1, todo.length))} threads; writing to ${dir}`);
+  const runner = io.cellRunner(jobs);
+  if (!flags.quiet) {
+    const threads = Math.min(runner.slots, todo.length);
+    say(`${summary}${threads ? ` on ${threads} thread${threads > 1 ? 's' : ''}` : ''}; writing to ${dir}`);
+  }
   if (unreadable)
     say(
       `colo: warning: ${unreadable} line(s) of ${logPath} could not be read (cut short?): their cells run again`,
     );
 
   const log = new CellLog(logPath);
-  const runner = io.cellRunner(jobs);
   const weight = (c: Cell) => c.scenario.durationMs;
   const totalWeight = todo.reduce((a, c) => a + weight(c), 0) || 1;
   let doneWeight = 0;
@@ -140,7 +142,9 @@ export async function experimentCommand(
   const progress = (force = false) => {
     if (flags.quiet) return;
     const partial = [...running.entries()].reduce((a, [c, r]) => a + weight(c) * r.fraction, 0);
-    const fraction = Math.min(1, (doneWeight + partial) / totalWeight);
+    // 100 % only once the last cell is recorded.
+    const all = finished === todo.length;
+    const fraction = all ? 1 : Math.min(0.99, (doneWeight + partial) / totalWeight);
     const step = io.stderrIsTTY ? Math.floor(fraction * 100) : Math.floor(fraction * 10);
     // On a terminal redraw at every percent and finished cell; in logs print every tenth.
     if (step === lastStep && !(force && io.stderrIsTTY)) return;

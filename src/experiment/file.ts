@@ -50,9 +50,19 @@ export const experimentFileSchema = z
           '`policy`, or `workload.KEY` (src/experiment/axes.ts).',
       ),
     seeds: z
-      .union([z.number().int().min(1).max(10_000), z.array(seed).min(1, 'give at least one seed')], {
-        error: 'expected a count (seeds 1..N) or a list of seeds',
-      })
+      .union(
+        [
+          z
+            .number()
+            .int('a count of seeds must be a whole number')
+            .min(1, 'a count of seeds must be 1 or more')
+            .max(10_000, 'a count of seeds must be at most 10000'),
+          z.array(seed).min(1, 'give at least one seed'),
+        ],
+        {
+          error: 'expected a count (seeds 1..N) or a list of seeds',
+        },
+      )
       .optional()
       .describe('A count N (seeds 1..N) or a list of seeds; default 1.'),
     chart: z
@@ -115,8 +125,9 @@ export function parseExperiment(path: string, text: string): ExperimentFile {
       content = parseYaml(text, { prettyErrors: false, uniqueKeys: true }) as unknown;
     } catch (e) {
       if (e instanceof YAMLParseError) {
-        const at = e.linePos?.[0];
-        const where = at ? ` (line ${at.line}, column ${at.col})` : '';
+        const offset = e.pos[0];
+        const before = text.slice(0, offset).split('\n');
+        const where = ` (line ${before.length}, column ${(before[before.length - 1]?.length ?? 0) + 1})`;
         throw new ExperimentError(
           `experiment file ${path} is not valid YAML: ${e.message.split('\n')[0]?.replace(/ at line \d+, column \d+:?$/, '')}${where}`,
         );
