@@ -58,6 +58,8 @@ export function experimentCharts(experiment: Experiment, groups: readonly GroupS
   const xValues = (experiment.file.grid?.[x] ?? []).map((v) => scale.plot(v));
   const numeric = finished.length > 0 && finished.every((g) => typeof scale.plot(g.values[x]) === 'number');
   const hasPanels = experiment.axes.some((a) => a !== x && a !== POLICY_AXIS);
+  // Panels in the order the file lists their values (grid order).
+  const panels = [...new Set(finished.map((g) => datum(experiment, g, 'checkpoints').panel))];
   return experiment.chart.metrics.map((metric) => {
     const values = finished.map((g) => datum(experiment, g, metric));
     const xEnc = numeric
@@ -66,6 +68,8 @@ export function experimentCharts(experiment: Experiment, groups: readonly GroupS
           type: 'quantitative',
           title: scale.title,
           scale: { type: log ? 'log' : 'linear', nice: false, zero: false },
+          // Ticks at the grid's values, so every measured point sits on a labelled tick.
+          axis: { values: xValues.filter((v) => typeof v === 'number'), labelOverlap: true },
         }
       : { field: 'xLabel', type: 'ordinal', title: scale.title, sort: xValues.map(String) };
     const present = POLICY_NAMES.filter((p) => values.some((v) => v.policy === p));
@@ -109,11 +113,15 @@ export function experimentCharts(experiment: Experiment, groups: readonly GroupS
     ];
     const inner = { width: 300, height: 220, layer };
     const body = hasPanels
-      ? { facet: { column: { field: 'panel', type: 'nominal', title: null } }, spec: inner }
+      ? { facet: { column: { field: 'panel', type: 'nominal', title: null, sort: panels } }, spec: inner }
       : inner;
     const spec = {
       $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-      title: { text: `${METRICS[metric]} — mean over seeds, 95 % CI`, anchor: 'start', fontSize: 13 },
+      title: {
+        text: `${METRICS[metric]} — mean over seeds ± 95 % CI${metric.endsWith('MiB') ? ' (total over the run)' : ''}`,
+        anchor: 'start',
+        fontSize: 13,
+      },
       config: { font: 'DejaVu Sans' },
       data: { values },
       ...body,

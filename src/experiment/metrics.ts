@@ -1,18 +1,22 @@
 /** The figures `colo experiment` records per cell and summarises over seeds. */
 import type { PolicyReport } from '../cli/report.ts';
 
-/** Metrics of one cell, each with its title (units included) for tables and charts. */
+/**
+ * Metrics of one cell, each with its title (units included) for tables and charts. MiB figures are totals
+ * over the run: `checkpointMiB` RAM + device state sent while the VM was stopped, `backgroundMiB` sent in
+ * background rounds, `wastedMiB` of those sent and dirtied again before their checkpoint.
+ */
 export const METRICS = {
-  checkpoints: 'checkpoints completed',
+  checkpoints: 'checkpoints',
   downtimeP50Ms: 'downtime p50 (ms)',
   downtimeP99Ms: 'downtime p99 (ms)',
   downtimeMaxMs: 'downtime max (ms)',
   downtimeMeanMs: 'downtime mean (ms)',
-  checkpointMiB: 'MiB sent at checkpoints (whole run)',
-  backgroundMiB: 'MiB sent in background rounds (whole run)',
-  wastedMiB: 'MiB wasted: sent in the background, dirtied again (whole run)',
+  checkpointMiB: 'MiB at checkpoints',
+  backgroundMiB: 'MiB in background',
+  wastedMiB: 'MiB wasted',
   rounds: 'background rounds',
-  simPerWall: 'simulated s per wall-clock s',
+  simPerWall: 'simulated s / wall s',
 } as const;
 
 /** A metric's name. */
