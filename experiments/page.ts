@@ -71,6 +71,13 @@ function thresholdSection(f: Finished): string[] {
     );
   }
   out.push(
+    `The run timelines of the first seed at 64 MiB on the ${(axisValues(f, 'workload')[0] ?? '').split(':')[0]} guest ` +
+      '(what `colo run --timeline` draws, and what report.html shows): pending RAM climbs to the threshold, a round ' +
+      "sends it (green), and the checkpoint (red) carries what was dirtied since; the bars below split each stop's " +
+      'downtime into phases and count the pages the rounds sent in vain.',
+    '',
+    `![run timelines: ${f.experiment.file.name}](img/experiments/${f.experiment.file.name}-timeline.png)`,
+    '',
     'Reading: a low threshold turns the seed into a continuous pre-copy — downtime falls, but every rewrite of a hot page ' +
       'between two rounds costs a resend, and the waste grows as the threshold shrinks. A high threshold wastes nothing ' +
       'because it sends nothing. The seed needs the threshold tuned per guest; the adaptive policy gets the low-threshold ' +

@@ -85,6 +85,11 @@ for (const name of SHIPPED) {
         join(shippedDir(name), `chart-${m}.${ext}`),
         join('docs/img/experiments', `${name}-${m}.${ext}`),
       );
+  if (name === 'threshold-sweep')
+    copyFileSync(
+      join(shippedDir(name), 'timeline.png'),
+      join('docs/img/experiments', `${name}-timeline.png`),
+    );
 }
 writeFileSync('docs/experiments.md', experimentsPage(results, total));
 console.log(

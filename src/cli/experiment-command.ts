@@ -11,6 +11,7 @@ import { readExperimentFile } from '../experiment/file.ts';
 import { type Cell, expandExperiment } from '../experiment/grid.ts';
 import { OUTPUT_FILES, writeOutputs } from '../experiment/outputs.ts';
 import { type CellRunner, defaultJobs, type RunningCell } from '../experiment/pool.ts';
+import { timelineCells } from '../experiment/timelines.ts';
 import { EXIT } from './outcome.ts';
 import { OutputError } from './output.ts';
 import { ScenarioError } from './scenario.ts';
@@ -101,6 +102,8 @@ export async function experimentCommand(
 ): Promise<number> {
   const jobs = jobsOf(flags.jobs);
   const experiment = expandExperiment(path, readExperimentFile(path));
+  // Checked now, not after the run: the cells the report's timelines show.
+  timelineCells(experiment);
   const name = experiment.file.name;
   const dir = outputDir(path, name, flags.out);
   const logPath = join(dir, OUTPUT_FILES.cells);

@@ -82,6 +82,15 @@ export const experimentFileSchema = z
           .min(1)
           .optional()
           .describe('Metrics charted, one chart each.'),
+        timeline: z
+          .union([z.literal(false), z.record(z.string(), z.union([z.string(), z.number()]))], {
+            error: 'expected false or an object of axis: value',
+          })
+          .optional()
+          .describe(
+            'The cells whose run timeline the report shows, one per policy, first seed: axis values (as written) ' +
+              'that pick them (default: the first value of every axis); false for none.',
+          ),
       })
       .strict()
       .optional(),

@@ -9,6 +9,7 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import type { TopLevelSpec } from 'vega-lite';
 import { compileSpec } from '../report/chart.ts';
 import { label } from './axes.ts';
 import type { ExperimentChart } from './charts.ts';
@@ -97,16 +98,26 @@ function summaryTable(experiment: Experiment, groups: readonly GroupSummary[]): 
   return `<table><thead><tr>${head.map((h) => `<th>${esc(h)}</th>`).join('')}</tr></thead><tbody>${rows.join('')}</tbody></table>`;
 }
 
+/** The run timelines a report shows: their spec and the checkpoints each policy's panel marks. */
+export interface ReportTimeline {
+  /** The timeline's Vega-Lite spec (src/report/timeline-chart.ts). */
+  spec: TopLevelSpec;
+  /** Checkpoints per policy (the `checkpoints_<policy>` marks). */
+  checkpoints: Record<string, number>;
+}
+
 /** The report page of an experiment. */
 export async function reportHtml(
   experiment: Experiment,
   groups: readonly GroupSummary[],
   charts: readonly ExperimentChart[],
   finished: number,
+  timeline?: ReportTimeline,
 ): Promise<string> {
   const f = experiment.file;
   const specs: Record<string, object> = {};
   for (const c of charts) specs[`chart-${c.metric}`] = await compileSpec(c.spec);
+  if (timeline) specs.timeline = await compileSpec(timeline.spec);
   const chartDivs = charts
     .map(
       (c) =>
@@ -131,6 +142,14 @@ Means over seeds with 95 % confidence intervals; click a legend entry to pick a 
 <div class="charts">
 ${chartDivs}
 </div>
+${
+  timeline
+    ? `<h2>Run timelines</h2>
+<p>One cell per policy, run again with its timeline: pending dirty RAM against the threshold, background rounds (green),
+checkpoints (red) with their downtime split into phases, and the pages each checkpoint wasted.</p>
+<div class="timeline" id="timeline" data-checkpoints="${esc(JSON.stringify(timeline.checkpoints))}"></div>`
+    : ''
+}
 <h2>Summary</h2>
 ${summaryTable(experiment, groups)}
 <div id="tip"></div>

@@ -6,12 +6,14 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { renderSvg, svgToPng } from '../report/chart.ts';
+import { timelineSpec } from '../report/timeline-chart.ts';
 import type { CellRow } from './cell-run.ts';
 import { experimentCharts } from './charts.ts';
 import type { Experiment } from './grid.ts';
-import { reportHtml } from './html.ts';
+import { type ReportTimeline, reportHtml } from './html.ts';
 import { type GroupSummary, summarise, withRows } from './summary.ts';
 import { cellsCsv, summaryCsv, summaryMarkdown } from './tables.ts';
+import { recordTimelines, timelineCells } from './timelines.ts';
 
 /** The files of an experiment's folder, by role. */
 export const OUTPUT_FILES = {
@@ -21,6 +23,7 @@ export const OUTPUT_FILES = {
   summaryCsv: 'summary.csv',
   summary: 'summary.md',
   report: 'report.html',
+  timeline: 'timeline',
 } as const;
 
 /** The resolved configuration as written to experiment.json. */
@@ -64,6 +67,23 @@ export async function writeOutputs(
     writeFileSync(join(dir, `${c.name}.svg`), svg);
     if (options.png !== false) writeFileSync(join(dir, `${c.name}.png`), await svgToPng(svg));
   }
-  writeFileSync(join(dir, OUTPUT_FILES.report), await reportHtml(experiment, groups, charts, finished));
+  const picked = timelineCells(experiment);
+  const timelines = recordTimelines(picked);
+  let timeline: ReportTimeline | undefined;
+  if (timelines.length > 0 && picked[0]) {
+    const where = picked[0].group.replace(/ ?policy=\S+/, '');
+    const spec = timelineSpec(timelines, `run timelines: ${where ? `${where} ` : ''}seed=${picked[0].seed}`);
+    const svg = await renderSvg(spec);
+    writeFileSync(join(dir, `${OUTPUT_FILES.timeline}.svg`), svg);
+    if (options.png !== false) writeFileSync(join(dir, `${OUTPUT_FILES.timeline}.png`), await svgToPng(svg));
+    timeline = {
+      spec,
+      checkpoints: Object.fromEntries(timelines.map((t) => [t.policy, t.checkpoints.length])),
+    };
+  }
+  writeFileSync(
+    join(dir, OUTPUT_FILES.report),
+    await reportHtml(experiment, groups, charts, finished, timeline),
+  );
   return groups;
 }

@@ -75,7 +75,7 @@ describe('report.html in headless Chromium', () => {
     );
     const state = await page.evaluate(() => ({ ...document.body.dataset }));
     expect(state.error).toBeUndefined();
-    expect(state.rendered).toBe('3');
+    expect(state.rendered).toBe('4'); // three charts and the run timelines
 
     const charts = await page.$$eval('div.chart', (divs) =>
       divs.map((d) => {
@@ -102,6 +102,24 @@ describe('report.html in headless Chromium', () => {
       expect(c.points, c.metric).toBe(c.expectedPoints);
       expect(c.bars, c.metric).toBe(c.expectedBars);
     }
+    const timeline = await page.$eval('#timeline', (d) => {
+      const el = d as unknown as PageElement;
+      const count = (name: string) =>
+        [...el.querySelectorAll(`g.${name}_marks`)].reduce(
+          (a, g) => a + g.querySelectorAll('path, line').length,
+          0,
+        );
+      return {
+        expected: JSON.parse(el.dataset.checkpoints ?? '{}') as Record<string, number>,
+        none: count('checkpoints_none'),
+        fixed: count('checkpoints_fixed'),
+        rounds: count('rounds_fixed'),
+      };
+    });
+    expect(timeline.expected).toEqual({ none: 3, fixed: 3 });
+    expect(timeline.none).toBe(3);
+    expect(timeline.fixed).toBe(3);
+    expect(timeline.rounds).toBeGreaterThan(0);
     const rows = await page.$$eval('table tbody tr', (trs) => trs.length);
     expect(rows).toBe(12);
     expect(requests).toEqual([]);
@@ -112,7 +130,7 @@ describe('report.html in headless Chromium', () => {
   it('a hovered point shows its figures', async () => {
     const page = await browser.newPage();
     await page.goto(pathToFileURL(join(dir, 'out', 'report.html')).href, { waitUntil: 'load' });
-    await page.waitForFunction(() => document.body.dataset.rendered === '3', { timeout: 60_000 });
+    await page.waitForFunction(() => document.body.dataset.rendered === '4', { timeout: 60_000 });
     const point = await page.$('#chart-downtimeP99Ms g.points_downtimeP99Ms_marks path');
     expect(point).not.toBeNull();
     await point?.hover();

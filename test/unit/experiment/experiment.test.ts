@@ -87,6 +87,8 @@ describe('colo experiment: a tiny grid', () => {
       'chart-downtimeP99Ms.svg',
       'chart-downtimeP99Ms.png',
       'chart-wastedMiB.svg',
+      'timeline.svg',
+      'timeline.png',
     ])
       expect(existsSync(join(out, f)), f).toBe(true);
 
@@ -131,6 +133,15 @@ describe('colo experiment: a tiny grid', () => {
     expect(html.match(/<div class="chart" /g)).toHaveLength(4);
     expect(html).toContain('data-metric="downtimeP99Ms" data-points="4" data-error-bars="4"');
     expect(html.length).toBeGreaterThan(400_000); // vega inlined
+    // The run timelines: the first threshold, seed 1, one panel group per policy.
+    expect(html).toContain(
+      '<div class="timeline" id="timeline" data-checkpoints="{&quot;none&quot;:5,&quot;fixed&quot;:5}">',
+    );
+    const timeline = readFileSync(join(out, 'timeline.svg'), 'utf8');
+    expect(timeline).toContain('run timelines: threshold=512KiB seed=1');
+    expect(countMarks(timeline, 'checkpoints_none')).toBe(5);
+    expect(countMarks(timeline, 'checkpoints_fixed')).toBe(5);
+    expect(countMarks(timeline, 'rounds_fixed')).toBeGreaterThan(0);
   });
 
   it('a rerun runs nothing and rewrites the same tables', async () => {
@@ -278,6 +289,16 @@ describe('colo experiment: bad files', () => {
       /: cell heartbeatTimeout=2s heartbeatInterval=3s policy=none seed=42: heartbeatTimeout: the heartbeat timeout \(2s\) must exceed the heartbeat interval \(3s\)/,
     ],
     ['yaml.yaml', 'name: x\ngrid: { threshold: [1MiB\n', /is not valid YAML: .*\(line \d+, column \d+\)$/],
+    [
+      'timeline.yaml',
+      'name: x\ngrid: { threshold: [1MiB] }\nchart: { timeline: { bandwidth: 1Gbit } }\n',
+      /: chart\.timeline: "bandwidth" is not an axis of the grid/,
+    ],
+    [
+      'timeline-value.yaml',
+      'name: x\ngrid: { threshold: [1MiB] }\nchart: { timeline: { threshold: 2MiB } }\n',
+      /: chart\.timeline: no cell has threshold=2MiB$/,
+    ],
     ['json.json', '{"name": "x",}', /is not valid JSON: /],
     ['list.yaml', '- 1\n- 2\n', /: must be an object with name, base, grid and seeds$/],
   ];
