@@ -160,6 +160,19 @@ function runHelpAfter(): string {
   ].join('\n');
 }
 
+/** Splits `text` at spaces into lines of at most `width` characters. */
+function wrap(text: string, width: number): string[] {
+  const lines: string[] = [];
+  let line = '';
+  for (const word of text.split(' ')) {
+    if (line && line.length + 1 + word.length > width) {
+      lines.push(line);
+      line = word;
+    } else line = line ? `${line} ${word}` : word;
+  }
+  return line ? [...lines, line] : lines;
+}
+
 /** Help text after the options of `colo experiment`. */
 function experimentHelpAfter(): string {
   return [
@@ -170,7 +183,8 @@ function experimentHelpAfter(): string {
     '  grid: { threshold: [8MiB, 32MiB], policy: [none, fixed] }  axes: every combination is a cell',
     '  seeds: 3                         seeds 1..3 (or a list); each cell runs once per seed',
     '  chart: { x: threshold, log: true, metrics: [downtimeP99Ms, wastedMiB] }',
-    `Axes: policy, workload.KEY, or a scenario key (${SCENARIO_AXES.join(', ')}).`,
+    'Axes: policy, workload.KEY, or a scenario key:',
+    ...wrap(SCENARIO_AXES.join(', '), 104).map((l) => `  ${l}`),
     '',
     'Outputs (in --out): experiment.json, cells.jsonl (one line per finished cell), cells.csv, summary.csv,',
     'summary.md (mean ± 95 % CI over seeds), chart-METRIC.svg/.png, report.html (self-contained).',
@@ -180,6 +194,21 @@ function experimentHelpAfter(): string {
     'Exit codes: as colo run, over every cell of the grid (0 all consistent, 1 bad input, 2 diverged,',
     '3 failed over, 4 a cell measured nothing, 70 internal error, 130 interrupted: rerun to resume).',
   ].join('\n');
+}
+
+/** Where commander writes, and its errors as one `colo: …; see colo COMMAND --help` line. */
+function outputOf(io: CliIo, command: string) {
+  return {
+    writeOut: io.stdout,
+    writeErr: io.stderr,
+    outputError: (text: string, write: (s: string) => void) => {
+      const one = text
+        .replace(/^error: /, '')
+        .replace(/\n\(Did you mean (.*)\?\)/, ' (did you mean $1?)')
+        .trim();
+      write(`colo: ${one}; see colo ${command} --help\n`);
+    },
+  };
 }
 
 /** Builds the `colo` program; `action` receives the parsed `run` options, `experiment` the experiment's. */
@@ -195,17 +224,7 @@ function program(
     .helpOption('-h, --help', 'show help')
     .exitOverride()
     .configureHelp({ helpWidth: 110 })
-    .configureOutput({
-      writeOut: io.stdout,
-      writeErr: io.stderr,
-      outputError: (text, write) => {
-        const one = text
-          .replace(/^error: /, '')
-          .replace(/\n\(Did you mean (.*)\?\)/, ' (did you mean $1?)')
-          .trim();
-        write(`colo: ${one}; see colo run --help\n`);
-      },
-    });
+    .configureOutput(outputOf(io, 'run'));
   const run = root
     .command('run')
     .description('run a scenario once per policy on the same seed and compare them')
@@ -227,6 +246,7 @@ function program(
     .option('--dry-run', 'list the cells, which are done and which would run; run nothing')
     .option('--no-png', 'skip the PNG copies of the charts')
     .option('--quiet', 'no progress on stderr (warnings still)')
+    .configureOutput(outputOf(io, 'experiment'))
     .addHelpText('after', experimentHelpAfter())
     .action(experiment);
   return root;

@@ -311,6 +311,16 @@ describe('colo experiment: bad files', () => {
     expect(existsSync(join(dir, `bad-${name}`))).toBe(false);
   });
 
+  it.each([
+    [['experiment'], /^colo: missing required argument 'file'; see colo experiment --help$/m],
+    [['experiment', 'x.yaml', '--bogus'], /^colo: unknown option '--bogus'; see colo experiment --help$/m],
+    [['experiment', 'x.yaml', '--jobs', '0'], /^colo: --jobs: "0" is not a whole number from 1 to 999$/m],
+  ])('usage %j', async (argv, message) => {
+    const r = await cli(argv);
+    expect(r.code).toBe(EXIT.usage);
+    expect(r.err).toMatch(message);
+  });
+
   it('a missing file', async () => {
     const r = await cli(['experiment', join(dir, 'nope.yaml')]);
     expect(r.code).toBe(EXIT.usage);
