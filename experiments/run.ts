@@ -7,13 +7,13 @@
  *   npm run experiments -- --only link-sweep   run one, rewrite the page from the others' results on disk
  *   npm run experiments -- --page-only         rewrite the page from the results on disk, run nothing
  */
-import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { runCli } from '../src/cli/main.ts';
 import { workerCellRunner } from '../src/experiment/pool.ts';
 import { experimentsPage } from './page.ts';
-import { type Finished, readFinished, SHIPPED, shippedDir, shippedFile } from './shipped.ts';
+import { type Finished, readFinishedWithTime, runFile, SHIPPED, shippedDir, shippedFile } from './shipped.ts';
 
 const { values } = parseArgs({
   options: {
@@ -28,9 +28,6 @@ if (unknown?.length) {
   console.error(`experiments: unknown experiment ${unknown.join(', ')}: use ${SHIPPED.join(', ')}`);
   process.exit(1);
 }
-
-/** Where the wall-clock time of an experiment's last run is kept (the page shows it). */
-const runFile = (name: string) => join(shippedDir(name), 'run.json');
 
 let interrupts = 0;
 if (!values['page-only']) {
@@ -66,17 +63,14 @@ if (!values['page-only']) {
 const results: Record<string, Finished> = {};
 let total = 0;
 for (const name of SHIPPED) {
-  const f = readFinished(name);
+  const f = readFinishedWithTime(name);
   if (f.finished < f.experiment.cells.length) {
     console.error(
       `experiments: ${name} has ${f.finished} of ${f.experiment.cells.length} cells: run it first`,
     );
     process.exit(1);
   }
-  if (existsSync(runFile(name))) {
-    f.wallMs = (JSON.parse(readFileSync(runFile(name), 'utf8')) as { wallMs: number }).wallMs;
-    total += f.wallMs;
-  }
+  total += f.wallMs ?? 0;
   results[name] = f;
   mkdirSync('docs/img/experiments', { recursive: true });
   for (const m of f.experiment.chart.metrics)

@@ -2,6 +2,7 @@
  * The shipped experiments (experiments/*.yaml) read back from their folders: the cells, the group
  * summaries and small look-ups the page that reads them (experiments/page.ts) uses.
  */
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { label, POLICY_AXIS } from '../src/experiment/axes.ts';
 import { readCellLog } from '../src/experiment/cell-log.ts';
@@ -68,4 +69,17 @@ export function mean(f: Finished, where: Record<string, string | number>, metric
 export function axisValues(f: Finished, axis: string): string[] {
   if (axis === POLICY_AXIS) return [...new Set(f.experiment.cells.map((c) => c.policy))];
   return (f.experiment.file.grid?.[axis] ?? []).map(label);
+}
+
+/** Where the wall-clock time of an experiment's last run from scratch is kept (the page shows it). */
+export function runFile(name: string): string {
+  return join(shippedDir(name), 'run.json');
+}
+
+/** Reads a shipped experiment's folder with the wall-clock time of its last run from scratch, if recorded. */
+export function readFinishedWithTime(name: string): Finished {
+  const f = readFinished(name);
+  if (existsSync(runFile(name)))
+    f.wallMs = (JSON.parse(readFileSync(runFile(name), 'utf8')) as { wallMs: number }).wallMs;
+  return f;
 }
