@@ -8,29 +8,43 @@
 import { App, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { ColoStack } from '../lib/colo-stack.ts';
-import { readStackSet, STACK_NAME_PATTERN, type StackSetEntry } from '../lib/stack-set.ts';
+import { ContextValidationError } from '../lib/parameters.ts';
+import { readStackSet, STACK_NAME_PATTERN, type StackSetEntry, StackSetError } from '../lib/stack-set.ts';
 
-const app = new App();
-const stackSet: unknown = app.node.tryGetContext('stackSet');
-let stacks: StackSetEntry[];
-if (stackSet !== undefined && stackSet !== '') {
-  if (typeof stackSet !== 'string') throw new Error('context "stackSet" must be the path of a JSON file');
-  stacks = readStackSet(stackSet);
-} else {
-  const stackName: unknown = app.node.tryGetContext('stackName') ?? 'ColoServerless';
-  if (typeof stackName !== 'string' || !STACK_NAME_PATTERN.test(stackName)) {
-    throw new Error(
-      `context "stackName" must be a CloudFormation stack name, got ${JSON.stringify(stackName)}`,
-    );
+/** Builds and synthesises the app. @throws ContextValidationError, StackSetError on bad context. */
+function main(): void {
+  const app = new App();
+  const stackSet: unknown = app.node.tryGetContext('stackSet');
+  let stacks: StackSetEntry[];
+  if (stackSet !== undefined && stackSet !== '') {
+    if (typeof stackSet !== 'string')
+      throw new ContextValidationError('context "stackSet" must be the path of a JSON file');
+    stacks = readStackSet(stackSet);
+  } else {
+    const stackName: unknown = app.node.tryGetContext('stackName') ?? 'ColoServerless';
+    if (typeof stackName !== 'string' || !STACK_NAME_PATTERN.test(stackName)) {
+      throw new ContextValidationError(
+        `context "stackName" must be a CloudFormation stack name, got ${JSON.stringify(stackName)}`,
+      );
+    }
+    stacks = [{ stackName, context: {} }];
   }
-  stacks = [{ stackName, context: {} }];
+  for (const { stackName, context } of stacks) {
+    new ColoStack(app, stackName, {
+      description: 'COLO VM replication with background dirty-RAM migration, on Lambda, SQS FIFO and S3',
+      env: { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION },
+      context,
+    });
+  }
+  Validations.of(app).addPlugins(new AwsSolutionsChecks(app, { verbose: true }));
+  app.synth();
 }
-for (const { stackName, context } of stacks) {
-  new ColoStack(app, stackName, {
-    description: 'COLO VM replication with background dirty-RAM migration, on Lambda, SQS FIFO and S3',
-    env: { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION },
-    context,
-  });
+
+// A bad context value is bad input, not a bug: one line naming the key, exit 1, no stack trace.
+try {
+  main();
+} catch (e) {
+  if (!(e instanceof ContextValidationError || e instanceof StackSetError)) throw e;
+  process.stderr.write(`colo stack: ${e.message}\n`);
+  process.exit(1);
 }
-Validations.of(app).addPlugins(new AwsSolutionsChecks(app, { verbose: true }));
-app.synth();

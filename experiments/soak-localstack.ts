@@ -17,7 +17,7 @@ import { promisify } from 'node:util';
 import { InvokeCommand } from '@aws-sdk/client-lambda';
 import { Command } from 'commander';
 import { S3StateStore } from '../lambda/adapters/s3-state-store.ts';
-import { parseDuration } from '../src/cli/units.ts';
+import { parseDuration } from '../src/parameters/units.ts';
 import { readSecondaryDocument } from '../src/runtime/cloud/index.ts';
 import { clientsFor, endpointFromEnv } from '../src/runtime/localstack/aws.ts';
 import {

@@ -14,7 +14,7 @@ import {
   TICK_QUEUE_ENV,
   type TimerName,
 } from '../lambda/adapters/contract.ts';
-import { TEST_FAULTS_ALLOW, TEST_FAULTS_ENV } from '../lambda/handlers/lib/test-hooks.ts';
+import { environmentOf } from '../src/parameters/deployed.ts';
 import { ColoChannel } from './constructs/colo-channel.ts';
 import { ColoFunction } from './constructs/colo-function.ts';
 import { DeltaStoreBucket } from './constructs/delta-store-bucket.ts';
@@ -175,21 +175,10 @@ export class ColoStack extends Stack {
     });
 
     const common: Record<string, string> = {
-      [ENV.vmId]: p.vmId,
-      [ENV.seed]: String(p.seed),
-      [ENV.guestBytes]: String(p.guestBytes),
-      [ENV.workload]: p.workload,
-      [ENV.policy]: p.policy,
-      [ENV.checkpointDelayMs]: String(p.checkpointDelayMs),
-      [ENV.pendingCheckIntervalMs]: String(p.pendingCheckIntervalMs),
-      [ENV.thresholdBytes]: String(p.thresholdBytes),
-      [ENV.applyTimeoutMs]: String(p.applyTimeoutMs),
-      [ENV.heartbeatIntervalMs]: String(p.heartbeatIntervalMs),
-      [ENV.heartbeatTimeoutMs]: String(p.heartbeatTimeoutMs),
+      // Every deployed parameter of the registry, spelt as the functions read it (src/parameters/deployed.ts);
+      // the fault hook (COLO_TEST_FAULTS) only with context testFaults=allow, never by default.
+      ...environmentOf(p),
       [ENV.bucketName]: bucket.bucketName,
-      ...(p.s3ForcePathStyle ? { [ENV.s3ForcePathStyle]: '1' } : {}),
-      // The integration tests' fault hook: only with context testFaults=allow, never by default.
-      ...(p.testFaults === 'allow' ? { [TEST_FAULTS_ENV]: TEST_FAULTS_ALLOW } : {}),
     };
     const tickConsumers = new Set<ColoFunctionName>([
       'checkpoint-timer',

@@ -5,6 +5,7 @@
 #   npm run deploy:local -- -c stackName=Colo-vm-1 -c vmId=vm-1 -c checkpointDelayMs=5000
 #   npm run deploy:local -- --outputs-file out.json        # where the stack outputs go
 #   npm run deploy:local -- --stack-set vms.json           # several stacks from one synthesis (lib/stack-set.ts)
+#   npm run deploy:local -- --scenario experiments/scenarios/buffered-io.json -c policy=adaptive
 #
 # Arguments:
 #   -c KEY=VALUE, --context KEY=VALUE   CDK context (stack parameters, see docs/cloud.md), passed through
@@ -12,6 +13,10 @@
 #                                       cdk-outputs/<stack-set file name>.json)
 #   --stack-set FILE                    deploy every stack of a stack set (JSON: stack name → context), in
 #                                       parallel, from one synthesis
+#   --scenario FILE                     deploy what `colo run --scenario FILE` runs: the file's parameters as
+#                                       context (docs/parameters.md; keys it leaves out take the registry
+#                                       defaults, as in colo run); -c KEY=VALUE given here wins over the file
+#   --print-context                     print the context that would be deployed (with --scenario) and exit
 #   --bootstrap-only                    only make sure the CDK bootstrap stack exists (before parallel deploys)
 #   -h, --help                          this text
 # Context `s3ForcePathStyle=true` is added unless given (functions reach S3 on an IP endpoint).
@@ -34,6 +39,8 @@ stack_name=""
 has_path_style=0
 bootstrap_only=0
 stack_set=""
+scenario=""
+print_context=0
 while [ $# -gt 0 ]; do
   case "$1" in
     -c|--context)
@@ -51,11 +58,32 @@ while [ $# -gt 0 ]; do
     --bootstrap-only) bootstrap_only=1; shift ;;
     --stack-set) [ $# -ge 2 ] || die "--stack-set needs a file"; stack_set="$2"; shift 2 ;;
     --stack-set=*) stack_set="${1#*=}"; shift ;;
-    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+    --scenario) [ $# -ge 2 ] || die "--scenario needs a file"; scenario="$2"; shift 2 ;;
+    --scenario=*) scenario="${1#*=}"; shift ;;
+    --print-context) print_context=1; shift ;;
+    -h|--help) sed -n '2,29p' "$0"; exit 0 ;;
     *) die "unknown argument '$1' (see --help)" ;;
   esac
 done
 [ "$has_path_style" = 1 ] || ctx+=(-c s3ForcePathStyle=true)
+if [ -n "$scenario" ]; then
+  [ -z "$stack_set" ] || die "give either --scenario or --stack-set, not both"
+  # Keys given with -c win over the file: leave them out of the scenario's context.
+  given=" "; policy=""
+  for ((i = 1; i < ${#ctx[@]}; i += 2)); do
+    given+="${ctx[$i]%%=*} "
+    case "${ctx[$i]}" in policy=*) policy="${ctx[$i]#policy=}" ;; esac
+  done
+  lines="$(npx tsx scripts/scenario-context.ts "$scenario" "$policy")" || exit 1
+  while IFS= read -r kv; do
+    [ -n "$kv" ] || continue
+    case "$given" in *" ${kv%%=*} "*) ;; *) ctx+=(-c "$kv") ;; esac
+  done <<<"$lines"
+fi
+if [ "$print_context" = 1 ]; then
+  printf '%s\n' "${ctx[@]}" | paste -d' ' - -
+  exit 0
+fi
 targets=()
 if [ -n "$stack_set" ]; then
   [ -z "$stack_name" ] || die "give either -c stackName=… or --stack-set, not both"

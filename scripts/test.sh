@@ -18,6 +18,12 @@ npx biome check .
 step "types (tsc, strict)"
 npx tsc --noEmit -p tsconfig.json
 
+step "layers (scripts/check-imports.mjs: nothing imports upward; no test tooling in function bundles)"
+node scripts/check-imports.mjs
+
+step "generated docs (docs/parameters.md, schema/scenario.schema.json from the parameter registry)"
+npx tsx scripts/docs-parameters.ts --check
+
 step "unit, property and fuzz tests (vitest)"
 npx vitest run --project unit --reporter=default --reporter=json --outputFile.json=reports/vitest-unit.json
 

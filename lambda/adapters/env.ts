@@ -5,6 +5,7 @@
  */
 import { S3Client } from '@aws-sdk/client-s3';
 import { SQSClient } from '@aws-sdk/client-sqs';
+import { type DeployedValues, readDeployed } from '../../src/parameters/deployed.ts';
 import { ENV, TICK_QUEUE_ENV, type TimerName } from './contract.ts';
 
 /** Environment as a plain record (`process.env` fits). */
@@ -37,63 +38,21 @@ export function requireEnv(name: string, env: Env = process.env): string {
   return value;
 }
 
-function requireInt(name: string, env: Env): number {
-  const raw = requireEnv(name, env);
-  const value = Number(raw);
-  if (!Number.isSafeInteger(value) || value < 0) {
-    throw new Error(`environment variable ${name} must be a non-negative integer, got ${raw}`);
-  }
-  return value;
-}
-
-/** The stack parameters every function receives, parsed. Times in ms, sizes in bytes. */
-export interface FunctionConfig {
-  /** VM id. */
-  vmId: string;
-  /** Workload and page-content seed. */
-  seed: number;
-  /** Guest RAM, bytes. */
-  guestBytes: number;
-  /** Workload kind name. */
-  workload: string;
-  /** Background policy name. */
-  policy: string;
-  /** Checkpoint timer period, ms. */
-  checkpointDelayMs: number;
-  /** Pending-RAM check period, ms. */
-  pendingCheckIntervalMs: number;
-  /** Background-round threshold, bytes. */
-  thresholdBytes: number;
-  /** Secondary apply deadline, ms. */
-  applyTimeoutMs: number;
-  /** Heartbeat period, ms. */
-  heartbeatIntervalMs: number;
-  /** Heartbeat timeout, ms. */
-  heartbeatTimeoutMs: number;
+/** The stack parameters every function receives, parsed (src/parameters/deployed.ts), and its bucket. */
+export interface FunctionConfig extends DeployedValues {
   /** Bucket holding deltas and state. */
   bucketName: string;
 }
 
 /**
- * Parses the parameters the stack puts in every function's environment.
+ * Parses the parameters the stack puts in every function's environment, with the registry's bounds (the
+ * same reader the stack validates its context with).
  *
- * @throws Error naming the first missing or malformed variable.
+ * @throws ParameterError naming the first missing or malformed variable.
  */
 export function loadFunctionConfig(env: Env = process.env): FunctionConfig {
-  return {
-    vmId: requireEnv(ENV.vmId, env),
-    seed: requireInt(ENV.seed, env),
-    guestBytes: requireInt(ENV.guestBytes, env),
-    workload: requireEnv(ENV.workload, env),
-    policy: requireEnv(ENV.policy, env),
-    checkpointDelayMs: requireInt(ENV.checkpointDelayMs, env),
-    pendingCheckIntervalMs: requireInt(ENV.pendingCheckIntervalMs, env),
-    thresholdBytes: requireInt(ENV.thresholdBytes, env),
-    applyTimeoutMs: requireInt(ENV.applyTimeoutMs, env),
-    heartbeatIntervalMs: requireInt(ENV.heartbeatIntervalMs, env),
-    heartbeatTimeoutMs: requireInt(ENV.heartbeatTimeoutMs, env),
-    bucketName: requireEnv(ENV.bucketName, env),
-  };
+  const values = readDeployed((p) => (p.deployed.env === undefined ? undefined : env[p.deployed.env]), 'env');
+  return { ...values, bucketName: requireEnv(ENV.bucketName, env) };
 }
 
 /** The tick queue URL of a timer, from its environment variable. */

@@ -94,7 +94,7 @@ export interface SqsChannelOptions {
   client?: SQSClient;
   /**
    * Message body encoder; default `JSON.stringify`. May be asynchronous (a sealing encoder first gets the
-   * current replication key: `sealingSerializer` in lambda/handlers/lib/ports.ts).
+   * current replication key: `sealingSerializer` in lambda/handlers/common/ports.ts).
    */
   serialize?: (message: ColoMessage) => string | Promise<string>;
   /** Sends of a batch with rejected entries before giving up, including the first; default 5. */

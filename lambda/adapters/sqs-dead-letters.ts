@@ -4,9 +4,14 @@
  * message would — without redelivering it (which would block its FIFO group for visibility timeout ×
  * `maxReceiveCount`).
  */
-import { type MessageAttributeValue, SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import {
+  type MessageAttributeValue,
+  SendMessageBatchCommand,
+  type SendMessageBatchRequestEntry,
+  type SQSClient,
+} from '@aws-sdk/client-sqs';
 import { sqsClientFromEnv } from './env.ts';
-import { MAX_ID_LENGTH } from './sqs-channel.ts';
+import { DEFAULT_MAX_BATCH_BYTES, MAX_BATCH_ENTRIES, MAX_ID_LENGTH } from './sqs-channel.ts';
 
 /** Message attribute names of a forwarded dead letter. */
 export const DEAD_LETTER_ATTRIBUTES = {
@@ -43,10 +48,23 @@ export interface DeadLetter {
   at: number;
 }
 
+/** A letter that could not be forwarded, and why. */
+export interface UnforwardedLetter {
+  /** The letter. */
+  letter: DeadLetter;
+  /** Why it was not forwarded (bounded text). */
+  error: string;
+}
+
 /** Where refused messages go. */
 export interface DeadLetterSink {
-  /** Forwards one refused message. @throws on failure (the caller logs the evidence instead). */
-  forward(letter: DeadLetter): Promise<void>;
+  /**
+   * Forwards refused messages, in order, in as few requests as the queue allows (a flood of refused
+   * messages must cost one request per batch, not one per message). Never throws.
+   *
+   * @returns The letters that could not be forwarded (the caller keeps the evidence in its log instead).
+   */
+  forward(letters: readonly DeadLetter[]): Promise<UnforwardedLetter[]>;
 }
 
 /**
@@ -90,16 +108,63 @@ export class SqsDeadLetterQueue implements DeadLetterSink {
     this.#client = options.client ?? sqsClientFromEnv();
   }
 
-  /** Sends `letter` (one `SendMessage`; the SDK retries transient errors). */
-  async forward(letter: DeadLetter): Promise<void> {
-    await this.#client.send(
-      new SendMessageCommand({
-        QueueUrl: this.queueUrl,
+  /**
+   * Sends the letters with `SendMessageBatch`: up to ten per request and at most
+   * {@link DEFAULT_MAX_BATCH_BYTES} of bodies (a letter alone over that goes alone; SQS then decides).
+   * The SDK retries transient errors; entries SQS refuses, and every entry of a request that failed, are
+   * returned.
+   */
+  async forward(letters: readonly DeadLetter[]): Promise<UnforwardedLetter[]> {
+    const failed: UnforwardedLetter[] = [];
+    for (const chunk of batches(letters)) {
+      const entries: SendMessageBatchRequestEntry[] = chunk.map((letter, i) => ({
+        Id: String(i),
         MessageBody: letter.body,
         MessageGroupId: letter.groupId,
         MessageDeduplicationId: deadLetterDeduplicationId(letter.messageId),
         MessageAttributes: deadLetterAttributes(letter),
-      }),
-    );
+      }));
+      try {
+        const out = await this.#client.send(
+          new SendMessageBatchCommand({ QueueUrl: this.queueUrl, Entries: entries }),
+        );
+        for (const f of out.Failed ?? []) {
+          const letter = chunk[Number(f.Id)];
+          if (letter)
+            failed.push({ letter, error: `${f.Code ?? 'error'}: ${f.Message ?? ''}`.slice(0, 500) });
+        }
+      } catch (e) {
+        const error = (e instanceof Error ? `${e.name}: ${e.message}` : String(e)).slice(0, 500);
+        for (const letter of chunk) failed.push({ letter, error });
+      }
+    }
+    return failed;
   }
+}
+
+/** Room a letter takes in a batch request, bytes: its body plus its attributes (detail at most 2 KiB). */
+function letterBytes(letter: DeadLetter): number {
+  return Buffer.byteLength(letter.body) + Math.min(letter.detail.length * 4, MAX_DETAIL_CHARS * 4) + 512;
+}
+
+/** Splits letters, in order, into batches of at most ten and {@link DEFAULT_MAX_BATCH_BYTES}. */
+export function batches(letters: readonly DeadLetter[]): DeadLetter[][] {
+  const out: DeadLetter[][] = [];
+  let current: DeadLetter[] = [];
+  let bytes = 0;
+  for (const letter of letters) {
+    const size = letterBytes(letter);
+    if (
+      current.length > 0 &&
+      (current.length === MAX_BATCH_ENTRIES || bytes + size > DEFAULT_MAX_BATCH_BYTES)
+    ) {
+      out.push(current);
+      current = [];
+      bytes = 0;
+    }
+    current.push(letter);
+    bytes += size;
+  }
+  if (current.length > 0) out.push(current);
+  return out;
 }

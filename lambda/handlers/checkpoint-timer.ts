@@ -5,8 +5,8 @@
  * Environment: the stack parameters, `BUCKET_NAME`, `P2S_QUEUE_URL`, `CHECKPOINT_TICK_QUEUE_URL`.
  */
 import type { SQSBatchResponse } from 'aws-lambda';
-import { lazyHandler, type TickConsumerDeps, tickConsumerDepsFromEnv } from './lib/deps.ts';
-import { createPrimaryTimerHandler } from './lib/primary-timer.ts';
+import { lazyHandler, type TickConsumerDeps, tickConsumerDepsFromEnv } from './common/deps.ts';
+import { createPrimaryTimerHandler } from './common/primary-timer.ts';
 
 /** The handler over explicit dependencies (tests pass in-memory ports and a virtual clock). */
 export function createCheckpointTimerHandler(

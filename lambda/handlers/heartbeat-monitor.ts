@@ -12,11 +12,11 @@
 import type { SQSBatchResponse } from 'aws-lambda';
 import { z } from 'zod';
 import { FailoverWithoutStateError, secondaryInvocation } from '../../src/runtime/cloud/index.ts';
-import { lazyHandler, type TickConsumerDeps, tickConsumerDepsFromEnv } from './lib/deps.ts';
-import { recordFailover } from './lib/failover.ts';
-import { reportInvocation } from './lib/observability.ts';
-import { InvalidEventError, looksLikeSqsEvent, parseSqsEvent } from './lib/sqs.ts';
-import { consumeTicks } from './lib/tick-consumer.ts';
+import { lazyHandler, type TickConsumerDeps, tickConsumerDepsFromEnv } from './common/deps.ts';
+import { recordFailover } from './common/failover.ts';
+import { reportInvocation } from './common/observability.ts';
+import { InvalidEventError, looksLikeSqsEvent, parseSqsEvent } from './common/sqs.ts';
+import { consumeTicks } from './common/tick-consumer.ts';
 
 /** A direct failover request. */
 export interface FailoverRequest {

@@ -8,10 +8,10 @@
  */
 import type { SQSBatchResponse } from 'aws-lambda';
 import { primaryInvocation } from '../../src/runtime/cloud/index.ts';
-import { channelOptions, consumeChannelBatch } from './lib/channel-consumer.ts';
-import { lazyHandler, type NodeHandlerDeps, primaryConsumerDepsFromEnv } from './lib/deps.ts';
-import { parseSqsEvent } from './lib/sqs.ts';
-import { withVirtualClock } from './lib/virtual-clock.ts';
+import { channelOptions, consumeChannelBatch } from './common/channel-consumer.ts';
+import { lazyHandler, type NodeHandlerDeps, primaryConsumerDepsFromEnv } from './common/deps.ts';
+import { parseSqsEvent } from './common/sqs.ts';
+import { withVirtualClock } from './common/virtual-clock.ts';
 
 /** The handler over explicit dependencies (tests pass in-memory ports and a virtual clock). */
 export function createPrimaryHandler(deps: NodeHandlerDeps): (event: unknown) => Promise<SQSBatchResponse> {

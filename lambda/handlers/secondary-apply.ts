@@ -11,11 +11,11 @@
  */
 import type { SQSBatchResponse } from 'aws-lambda';
 import { secondaryInvocation } from '../../src/runtime/cloud/index.ts';
-import { channelOptions, consumeChannelBatch } from './lib/channel-consumer.ts';
-import { lazyHandler, type NodeHandlerDeps, secondaryApplyDepsFromEnv } from './lib/deps.ts';
-import { recordFailover } from './lib/failover.ts';
-import { parseSqsEvent } from './lib/sqs.ts';
-import { withVirtualClock } from './lib/virtual-clock.ts';
+import { channelOptions, consumeChannelBatch } from './common/channel-consumer.ts';
+import { lazyHandler, type NodeHandlerDeps, secondaryApplyDepsFromEnv } from './common/deps.ts';
+import { recordFailover } from './common/failover.ts';
+import { parseSqsEvent } from './common/sqs.ts';
+import { withVirtualClock } from './common/virtual-clock.ts';
 
 /** The handler over explicit dependencies. */
 export function createSecondaryApplyHandler(

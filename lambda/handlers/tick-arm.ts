@@ -6,8 +6,8 @@
  */
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { TIMER_NAMES, type TimerName } from '../adapters/contract.ts';
-import { lazyHandler, periodOf, type WatchdogDeps, watchdogDepsFromEnv } from './lib/deps.ts';
-import { type ArmVerdict, armChain } from './lib/tick-chain.ts';
+import { lazyHandler, periodOf, type WatchdogDeps, watchdogDepsFromEnv } from './common/deps.ts';
+import { type ArmVerdict, armChain } from './common/tick-chain.ts';
 
 /** What the watchdog did. */
 export interface TickArmResponse {

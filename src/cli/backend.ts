@@ -2,12 +2,15 @@
  * `colo run --backend …`: which runtime a run uses, and the flags of the `localstack` backend. The backend
  * itself is `src/runtime/localstack/backend.ts`; this module only turns flags into its options.
  */
+
+import { parseDuration, UnitError } from '../parameters/units.ts';
 import { clientsFor, endpointFromEnv } from '../runtime/localstack/aws.ts';
 import { runOnLocalStack } from '../runtime/localstack/backend.ts';
 import { flagsToScenario, type RunFlags } from './flags.ts';
+import { verdictOf } from './outcome.ts';
+import { explainReason } from './plan.ts';
 import type { RunReport } from './report.ts';
 import { resolveScenario, ScenarioError } from './scenario.ts';
-import { parseDuration, UnitError } from './units.ts';
 
 /** Runtimes `colo run` can use. */
 export const BACKENDS = ['embedded', 'localstack'] as const;
@@ -59,7 +62,7 @@ export function chooseBackend(flags: RunFlags & BackendFlags): Backend {
     throw new ScenarioError(
       `${given.join(', ')} cannot be used with --backend localstack: the deployed ` +
         'functions run the parameters the stack was deployed with; redeploy with other context, e.g. ' +
-        '`npm run deploy:local -- -c policy=none -c checkpointDelayMs=5000` (--duration, --bandwidth and ' +
+        '`npm run deploy:local -- --scenario FILE` or `-c policy=none -c checkpointDelayMs=5000` (--duration, --bandwidth and ' +
         '--latency are allowed: the last two shape the modelled run reported next to the measured one)',
     );
   }
@@ -72,7 +75,7 @@ export function chooseBackend(flags: RunFlags & BackendFlags): Backend {
  *
  * @throws ScenarioError for bad flags; BackendError when LocalStack or the stack is missing.
  */
-export function runLocalStackCommand(
+export async function runLocalStackCommand(
   flags: RunFlags & BackendFlags,
   progress?: (line: string) => void,
 ): Promise<RunReport> {
@@ -94,7 +97,7 @@ export function runLocalStackCommand(
     }),
   ).link;
   const clients = clientsFor(endpointFromEnv(process.env, flags.endpoint));
-  return runOnLocalStack({
+  const report = await runOnLocalStack({
     clients,
     ...(flags.stack !== undefined ? { stackName: flags.stack } : {}),
     ...(flags.outputs !== undefined ? { outputsFile: flags.outputs } : {}),
@@ -102,4 +105,11 @@ export function runLocalStackCommand(
     link,
     ...(progress ? { progress } : {}),
   });
+  // The verdict as an embedded run gives it: a failover is `failed-over` (exit 3) with its cause in words.
+  for (const run of report.runs) {
+    if (run.outcome?.reason)
+      run.outcome.cause = explainReason(run.outcome.reason, run.outcome.at, report.scenario);
+    run.verdict = verdictOf(run);
+  }
+  return report;
 }

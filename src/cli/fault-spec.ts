@@ -9,12 +9,13 @@
  * ```
  *
  * Probabilities are per message, as a percentage (`1%`) or a fraction (`0.01`). Durations take the units of
- * `--duration` (src/cli/units.ts: a bare number other than 0 is refused). A range `A-B` is two durations; a unitless `A` takes the unit of `B`
+ * `--duration` (src/parameters/units.ts: a bare number other than 0 is refused). A range `A-B` is two durations; a unitless `A` takes the unit of `B`
  * (`0-300ms`, `1-2s`). `outage` may be given several times; every other key once. `none` (or an empty spec)
  * means no faults.
  */
+
+import { parseDuration, UnitError } from '../parameters/units.ts';
 import type { FaultModel, Outage } from '../runtime/embedded/faults.ts';
-import { parseDuration, UnitError } from './units.ts';
 
 /** A fault spec that could not be parsed; the message names the key and what it allows. */
 export class FaultSpecError extends Error {

@@ -2,16 +2,17 @@
  * `colo run` flags into a scenario layer: every value read by its kind (src/cli/options.ts) so that an
  * error names the flag; ranges are checked with the scenario, which names the flag too.
  */
+
+import { didYouMean } from '../parameters/suggest.ts';
+import { parseQuantity, UnitError } from '../parameters/units.ts';
+import { parseWorkloadText, WorkloadError } from '../parameters/workload.ts';
 import { FaultSpecError, parseFaultSpec } from './fault-spec.ts';
 import { attributeOf, RUN_OPTIONS, type RunOption } from './options.ts';
 import { ScenarioError, withOrigin } from './scenario.ts';
-import { didYouMean } from './suggest.ts';
-import { parseQuantity, UnitError } from './units.ts';
-import { parseWorkloadText, WorkloadError } from './workload.ts';
 
 /**
  * Command-line options of `colo run`, as commander hands them over: each the flag's text, read by the kind
- * {@link RUN_OPTIONS} gives it (units as in src/cli/units.ts).
+ * {@link RUN_OPTIONS} gives it (units as in src/parameters/units.ts).
  */
 export interface RunFlags {
   scenario?: string;
@@ -59,7 +60,7 @@ function number(flag: string, text: string): number {
 
 /**
  * Parses `kind[:key=value,...]`, e.g. `hotcold:hotPages=4096,hotRate=4000,coldRate=2500`, into a workload
- * object: the kind's defaults with the given keys replaced (src/cli/workload.ts; validated with the scenario).
+ * object: the kind's defaults with the given keys replaced (src/parameters/workload.ts; validated with the scenario).
  *
  * @throws ScenarioError naming `--flag`.
  */

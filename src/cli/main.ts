@@ -3,12 +3,14 @@
  * (`bin/colo.ts` only wires it to the process). Every input error ends in one `colo: …` line per problem and
  * exit code 1 — never a stack trace.
  */
-import { readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import type { PolicyName } from '../engine/params.ts';
 import { SCENARIO_AXES } from '../experiment/axes.ts';
 import { ExperimentError } from '../experiment/file.ts';
 import { type CellRunner, inProcessCellRunner } from '../experiment/pool.ts';
+import { UNIT_HELP, UnitError } from '../parameters/units.ts';
+import { WorkloadError, workloadHelp } from '../parameters/workload.ts';
 import { BackendError } from '../runtime/localstack/aws.ts';
 import { type BackendFlags, chooseBackend, runLocalStackCommand } from './backend.ts';
 import { type ExperimentFlags, experimentCommand } from './experiment-command.ts';
@@ -22,8 +24,7 @@ import { writeRecordings } from './recordings.ts';
 import { type PolicyReport, REPORT_VERSION, type RunReport, renderTable } from './report.ts';
 import { newReport, type Recording, type RecordRequest, runPolicyRecorded } from './run-command.ts';
 import { fileLayer, resolveScenario, type Scenario, ScenarioError } from './scenario.ts';
-import { UNIT_HELP, UnitError } from './units.ts';
-import { WorkloadError, workloadHelp } from './workload.ts';
+import { readScenarioFile } from './scenario-file.ts';
 
 /** A policy's report with what the run recorded beyond it (`--timeline`, `--trace`), if asked. */
 export type RecordedReport = PolicyReport & { recording?: Recording };
@@ -104,29 +105,6 @@ export function progressLine(p: {
   if (overall < 0.1 || p.elapsedMs < 1000) return head;
   const left = (p.elapsedMs * (1 - overall)) / overall / 1000;
   return `${head}, about ${left < 60 ? `${Math.ceil(left)} s` : `${Math.ceil(left / 60)} min`} left`;
-}
-
-function readScenarioFile(path: string): unknown {
-  let text: string;
-  try {
-    const st = statSync(path);
-    if (st.isDirectory()) throw new ScenarioError(`--scenario: ${path} is a directory, not a scenario file`);
-    if (st.size > 1024 * 1024) throw new ScenarioError(`--scenario: ${path} is larger than 1 MiB`);
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    if (e instanceof ScenarioError) throw e;
-    const code = (e as NodeJS.ErrnoException).code;
-    const why =
-      code === 'ENOENT' ? 'does not exist' : code === 'EACCES' ? 'is not readable' : (e as Error).message;
-    throw new ScenarioError(`--scenario: ${path} ${why}`);
-  }
-  try {
-    return JSON.parse(text) as unknown;
-  } catch (e) {
-    throw new ScenarioError(
-      `scenario file ${path} is not valid JSON: ${(e as Error).message.split('\n')[0]}`,
-    );
-  }
 }
 
 /** Help text after the options: units, workloads, faults, exit codes, examples. */

@@ -1,13 +1,12 @@
 /**
  * The options of `colo run` in one table: flag, the scenario key it sets, how its value is read, its
- * default and help. `bin/colo.ts` builds the command from it, `flags.ts` parses with it, and `--help` and
- * the README show the same defaults. (A parameter registry can take this table over as it is.)
+ * default and help. The scenario options come from the parameter registry (src/parameters/registry.ts);
+ * the run options (output, backend) are written here. `bin/colo.ts` builds the command from it, `flags.ts`
+ * parses with it, and `--help` and the README show the same defaults.
  */
 
-import { DEFAULT_CONTENT_MIX } from '../engine/memory/page-content.ts';
-import { DEFAULT_PARAMS, POLICY_NAMES } from '../engine/params.ts';
-import { DEFAULT_SCENARIO } from './scenario.ts';
-import { bytesFlag, durationFlag } from './units.ts';
+import { FLAG_PARAMETERS, type Parameter } from '../parameters/registry.ts';
+import { durationFlag } from '../parameters/units.ts';
 
 /** How a flag's text is read. */
 export type ValueKind =
@@ -48,11 +47,26 @@ export interface RunOption {
 /** Wall-clock duration of a LocalStack run when `--duration` is not given, ms. */
 export const DEFAULT_LOCALSTACK_DURATION_MS = 30_000;
 
-const d = DEFAULT_PARAMS;
-const s = DEFAULT_SCENARIO;
-const hc = s.workload as { hotPages: number; hotRate: number; coldRate: number };
+/** The option of a registry parameter that has a flag: flag, argument, help and default from the registry. */
+function optionOf(p: Parameter): RunOption {
+  const kind: ValueKind = p.kind === 'boolean' ? 'switch' : p.kind;
+  const flag = p.flag as string;
+  return {
+    flag,
+    ...(p.arg !== undefined ? { arg: p.arg } : {}),
+    ...(p.scenario !== undefined ? { key: p.scenario } : {}),
+    kind,
+    ...(p.kind === 'enum' && p.values ? { values: p.values.map(String) } : {}),
+    group: 'scenario',
+    help: p.meaning,
+    default:
+      flag === 'duration'
+        ? `${p.default} (localstack: ${durationFlag(DEFAULT_LOCALSTACK_DURATION_MS)})`
+        : String(p.default),
+  };
+}
 
-/** Every option of `colo run`, in help order. */
+/** Every option of `colo run`, in help order: the scenario file, the registry's flags, then run options. */
 export const RUN_OPTIONS: readonly RunOption[] = [
   {
     flag: 'scenario',
@@ -61,223 +75,7 @@ export const RUN_OPTIONS: readonly RunOption[] = [
     group: 'scenario',
     help: 'scenario file (JSON); flags override its keys',
   },
-  {
-    flag: 'policy',
-    arg: '<list>',
-    key: 'policies',
-    kind: 'policies',
-    group: 'scenario',
-    help: `policies to compare, comma-separated: ${POLICY_NAMES.join(', ')}`,
-    default: (s.policies as string[]).join(','),
-  },
-  {
-    flag: 'seed',
-    arg: '<n>',
-    key: 'seed',
-    kind: 'integer',
-    group: 'scenario',
-    help: 'seed of workloads and page contents, 0-4294967295',
-    default: String(s.seed),
-  },
-  {
-    flag: 'duration',
-    arg: '<time>',
-    key: 'duration',
-    kind: 'duration',
-    group: 'scenario',
-    help: 'simulated time (wall-clock with --backend localstack)',
-    default: `${s.duration} (localstack: ${durationFlag(DEFAULT_LOCALSTACK_DURATION_MS)})`,
-  },
-  {
-    flag: 'guest',
-    arg: '<size>',
-    key: 'guest',
-    kind: 'size',
-    group: 'scenario',
-    help: 'guest RAM, a multiple of 4KiB',
-    default: String(s.guest),
-  },
-  {
-    flag: 'workload',
-    arg: '<spec>',
-    key: 'workload',
-    kind: 'workload',
-    group: 'scenario',
-    help: 'kind[:key=value,...]: how the guest writes its RAM (kinds below)',
-    default: `hotcold:hotPages=${hc.hotPages},hotRate=${hc.hotRate},coldRate=${hc.coldRate}`,
-  },
-  {
-    flag: 'secondary',
-    arg: '<mode>',
-    key: 'secondary',
-    kind: 'secondary',
-    group: 'scenario',
-    help: 'passive, or running[/workload] (the SVM runs between checkpoints)',
-    default: d.secondaryMode,
-  },
-  {
-    flag: 'miscompare-rate',
-    arg: '<n>',
-    key: 'miscompareRate',
-    kind: 'number',
-    group: 'scenario',
-    help: 'output divergences per second of guest time (each forces a checkpoint)',
-    default: String(d.miscompareRatePerSec),
-  },
-  {
-    flag: 'checkpoint-delay',
-    arg: '<time>',
-    key: 'checkpointDelay',
-    kind: 'duration',
-    group: 'scenario',
-    help: 'periodic checkpoint delay (x-checkpoint-delay)',
-    default: durationFlag(d.checkpointDelayMs),
-  },
-  {
-    flag: 'pending-check',
-    arg: '<time>',
-    key: 'pendingCheck',
-    kind: 'duration',
-    group: 'scenario',
-    help: 'pending-RAM check period (fixed, adaptive)',
-    default: durationFlag(d.pendingCheckIntervalMs),
-  },
-  {
-    flag: 'threshold',
-    arg: '<size>',
-    key: 'threshold',
-    kind: 'size',
-    group: 'scenario',
-    help: 'pending RAM that starts a background round (fixed)',
-    default: bytesFlag(d.thresholdBytes),
-  },
-  {
-    flag: 'apply-timeout',
-    arg: '<time>',
-    key: 'applyTimeout',
-    kind: 'duration',
-    group: 'scenario',
-    help: "deadline of each of the secondary's waits",
-    default: durationFlag(d.applyTimeoutMs),
-  },
-  {
-    flag: 'checkpoint-timeout',
-    arg: '<time>',
-    key: 'checkpointTimeout',
-    kind: 'duration',
-    group: 'scenario',
-    help: "deadline of each of the primary's waits in a checkpoint",
-    default: durationFlag(d.checkpointTimeoutMs),
-  },
-  {
-    flag: 'heartbeat-interval',
-    arg: '<time>',
-    key: 'heartbeatInterval',
-    kind: 'duration',
-    group: 'scenario',
-    help: 'primary heartbeat period',
-    default: durationFlag(d.heartbeatIntervalMs),
-  },
-  {
-    flag: 'heartbeat-timeout',
-    arg: '<time>',
-    key: 'heartbeatTimeout',
-    kind: 'duration',
-    group: 'scenario',
-    help: 'silence before the secondary takes over (0: never)',
-    default: durationFlag(d.heartbeatTimeoutMs),
-  },
-  {
-    flag: 'bandwidth',
-    arg: '<rate>',
-    key: 'bandwidth',
-    kind: 'rate',
-    group: 'scenario',
-    help: 'link bandwidth, each way',
-    default: String(s.bandwidth),
-  },
-  {
-    flag: 'latency',
-    arg: '<time>',
-    key: 'latency',
-    kind: 'duration',
-    group: 'scenario',
-    help: 'one-way link latency',
-    default: String(s.latency),
-  },
-  {
-    flag: 'payload',
-    arg: '<mode>',
-    key: 'payload',
-    kind: 'enum',
-    values: ['materialised', 'modelled'],
-    group: 'scenario',
-    help: 'materialised (real bytes, verified) or modelled (bytes counted; faster)',
-    default: d.payload,
-  },
-  {
-    flag: 'device-state',
-    arg: '<size>',
-    key: 'deviceState',
-    kind: 'size',
-    group: 'scenario',
-    help: 'device state per checkpoint',
-    default: bytesFlag(d.deviceStateBytes),
-  },
-  {
-    flag: 'downtime-budget',
-    arg: '<time>',
-    key: 'downtimeBudget',
-    kind: 'duration',
-    group: 'scenario',
-    help: 'adaptive: downtime it aims for (downtime-limit)',
-    default: durationFlag(d.downtimeBudgetMs),
-  },
-  {
-    flag: 'epoch-cap',
-    arg: '<size>',
-    key: 'epochCap',
-    kind: 'size',
-    group: 'scenario',
-    help: 'adaptive: checkpoint early above this much RAM per epoch (0: never)',
-    default: d.epochCapBytes === 0 ? '0' : bytesFlag(d.epochCapBytes),
-  },
-  {
-    flag: 'max-delta',
-    arg: '<size>',
-    key: 'maxDelta',
-    kind: 'size',
-    group: 'scenario',
-    help: 'most page data in one delta object (one round, one checkpoint chunk)',
-    default: bytesFlag(d.maxDeltaBytes),
-  },
-  {
-    flag: 'zero-pages',
-    arg: '<share>',
-    key: 'zeroPages',
-    kind: 'fraction',
-    group: 'scenario',
-    help: 'share of written pages that are all zero, 0-1 or %',
-    default: String(DEFAULT_CONTENT_MIX.zero),
-  },
-  {
-    flag: 'compressible-pages',
-    arg: '<share>',
-    key: 'compressiblePages',
-    kind: 'fraction',
-    group: 'scenario',
-    help: 'share that compresses, 0-1 or %',
-    default: String(DEFAULT_CONTENT_MIX.compressible),
-  },
-  {
-    flag: 'faults',
-    arg: '<spec>',
-    key: 'faults',
-    kind: 'faults',
-    group: 'scenario',
-    help: 'seeded SQS, S3 and Lambda faults, key=value,... (keys below); embedded only',
-    default: 'none',
-  },
+  ...FLAG_PARAMETERS.map(optionOf),
   {
     flag: 'dry-run',
     kind: 'switch',

@@ -1,36 +1,8 @@
 /** How a run ended, in words a user reads: still replicating, or which side won the VM, when and why. */
 import type { EmbeddedResult } from '../runtime/embedded/run.ts';
+import { type OutcomeState, type RunOutcome, type Verdict, verdictOf } from '../runtime/report.ts';
 
-/** Where replication stands at the end of a run. */
-export type OutcomeState = 'replicating' | 'ending' | 'primary-alone' | 'secondary-took-over';
-
-/** The outcome of one run (report field `outcome`). */
-export interface RunOutcome {
-  /**
-   * `replicating`: no side gave up; `ending`: a side is claiming the VM and no answer came before the run
-   * ended; `primary-alone`: the primary won the fence and runs alone (secondary fenced);
-   * `secondary-took-over`: the secondary won the fence and runs from its last commit (primary fenced).
-   */
-  state: OutcomeState;
-  /** One line for humans. */
-  text: string;
-  /** When replication ended (the fence was decided), ms of run time; null if it did not (or is ending). */
-  at: number | null;
-  /** Why, as the side that claimed the VM said it; null if replication did not end. */
-  reason: string | null;
-  /** Final phases of both nodes. */
-  primaryPhase: string;
-  secondaryPhase: string;
-  /** Why, in words a user acts on (which timeout, what the link had to carry); null while replicating. */
-  cause?: string | null;
-}
-
-/**
- * How a run ended, as the exit code tells it: `consistent` (replicating to the end, replicas verified),
- * `failed-over` (replication ended — one side took the VM — and the committed image verified) or
- * `diverged` (the replicas did not verify).
- */
-export type Verdict = 'consistent' | 'failed-over' | 'diverged';
+export { type OutcomeState, type RunOutcome, type Verdict, verdictOf };
 
 /** Exit codes of `colo run` (README, `colo run --help`). */
 export const EXIT = {
@@ -60,13 +32,6 @@ export const EXIT_CODES: readonly [number, string][] = [
   [EXIT.internal, 'internal error (a bug; COLO_DEBUG=1 prints the stack)'],
   [EXIT.interrupted, 'interrupted by Ctrl-C; the finished policies were printed'],
 ];
-
-/** A run's verdict from its verification and outcome. */
-export function verdictOf(run: { verification: { consistent: boolean }; outcome?: RunOutcome }): Verdict {
-  if (!run.verification.consistent) return 'diverged';
-  if (run.outcome && run.outcome.state !== 'replicating') return 'failed-over';
-  return 'consistent';
-}
 
 /**
  * The exit code of a set of runs: the worst verdict wins (diverged, then failed-over), then runs that

@@ -6,11 +6,11 @@
 import { MESSAGE_WIRE_BYTES, PAGE_HEADER_WIRE_BYTES, pageCount } from '../engine/params.ts';
 import { PAGE_SIZE } from '../engine/protocol/delta.ts';
 import type { WorkloadSpec } from '../engine/workload/spec.ts';
+import { durationFlag, formatBandwidth, formatBytes, formatDuration } from '../parameters/units.ts';
+import { formatWorkload } from '../parameters/workload.ts';
 import { formatFaultSpec } from './fault-spec.ts';
 import { flagOfKey } from './options.ts';
 import type { Scenario } from './scenario.ts';
-import { durationFlag, formatBandwidth, formatBytes, formatDuration } from './units.ts';
-import { formatWorkload } from './workload.ts';
 
 /** What a scenario implies, computed without running it. Sizes in bytes, times in ms. */
 export interface Figures {

@@ -1,66 +1,13 @@
+/** The summary table of a report (the report's types: src/runtime/report.ts). */
 import type { RunSummary } from '../engine/metrics/summary.ts';
-import type { PolicyName } from '../engine/params.ts';
+import { formatBandwidth, formatBytes, formatDuration } from '../parameters/units.ts';
+import { formatWorkload } from '../parameters/workload.ts';
 import type { FaultStats } from '../runtime/embedded/faults.ts';
+import { type PolicyReport, REPORT_VERSION, type RunReport } from '../runtime/report.ts';
 import { formatFaultSpec } from './fault-spec.ts';
-import { OUTCOME_LABEL, type RunOutcome, type Verdict, verdictOf } from './outcome.ts';
-import type { Scenario } from './scenario.ts';
-import { formatBandwidth, formatBytes, formatDuration } from './units.ts';
-import { formatWorkload } from './workload.ts';
+import { OUTCOME_LABEL, type Verdict, verdictOf } from './outcome.ts';
 
-/** Report format version (docs/report-format.md). */
-export const REPORT_VERSION = 1;
-
-/** One policy's run in a report. */
-export interface PolicyReport {
-  /** Policy name. */
-  policy: PolicyName;
-  /** How the run ended: `consistent`, `failed-over` or `diverged` (the exit code follows the worst). */
-  verdict?: Verdict;
-  /** Figures of this run that are not measurements (e.g. no checkpoint completed), one line each. */
-  warnings?: string[];
-  /** Headline figures. */
-  summary: RunSummary;
-  /** Replica checks. */
-  verification: { consistent: boolean; checkpointsVerified: number; problems: string[] };
-  /** Final memory digests and committed epoch. */
-  final: { primaryDigest: string; committedDigest: string; runningDigest: string; committedEpoch: number };
-  /**
-   * Backend `embedded`: how the run ended — still replicating, or which side won the VM (the fence), when
-   * and why. A fenced failover is an outcome, not a verification failure.
-   */
-  outcome?: RunOutcome;
-  /** Backend `embedded` with faults: what the fault model injected. */
-  faultStats?: FaultStats;
-  /** Backend `embedded`: inputs the nodes rejected (faults cause some: duplicates, late copies). */
-  rejections?: number;
-  /** Protocol messages sent (both directions). */
-  messages: number;
-  /** Wall-clock time the run took, ms. */
-  wallMs: number;
-  /**
-   * Backend `localstack` only: the embedded runtime's figures for the same parameters and duration on the
-   * modelled link, next to the measured `summary` (whose times are wall-clock on LocalStack).
-   */
-  modelled?: RunSummary;
-}
-
-/** The machine-readable report `colo run --json` writes. */
-export interface RunReport {
-  /** Format version. */
-  version: typeof REPORT_VERSION;
-  /** Where it ran. */
-  backend: 'embedded' | 'localstack';
-  /** The resolved scenario. */
-  scenario: Scenario;
-  /** Warnings derived from the scenario before it ran (`--dry-run` prints them too), one line each. */
-  warnings?: string[];
-  /** One entry per policy, in the order run (only the finished ones when interrupted). */
-  runs: PolicyReport[];
-  /** Set when the run was interrupted (Ctrl-C): the policies that did not finish. */
-  interrupted?: { notRun: PolicyName[] };
-  /** Backend `localstack` only: the emulator endpoint, the stack and the VM the run used. */
-  localstack?: { endpoint: string; stackName: string; vmId: string };
-}
+export { type PolicyReport, REPORT_VERSION, type RunReport };
 
 const VERDICT_LABEL: Record<Verdict, string> = {
   consistent: 'consistent',

@@ -1,6 +1,7 @@
 import { summarise } from '../engine/metrics/summary.ts';
 import type { PolicyName } from '../engine/params.ts';
 import { PAGE_SIZE } from '../engine/protocol/delta.ts';
+import { durationFlag, formatDuration } from '../parameters/units.ts';
 import { PendingSampler, type Timeline, timelineOf } from '../report/timeline.ts';
 import { type TraceLine, traceLines } from '../report/trace-lines.ts';
 import { runEmbedded } from '../runtime/embedded/run.ts';
@@ -9,7 +10,6 @@ import { outcomeOf, verdictOf } from './outcome.ts';
 import { explainReason, type Figures, figuresOf, planWarnings } from './plan.ts';
 import { type PolicyReport, REPORT_VERSION, type RunReport } from './report.ts';
 import type { Scenario } from './scenario.ts';
-import { durationFlag, formatDuration } from './units.ts';
 
 /** Options of a run. */
 export interface RunOptions {

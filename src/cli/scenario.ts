@@ -1,19 +1,41 @@
+/**
+ * Scenario files: the scenario schema built from the parameter registry (src/parameters/registry.ts), and
+ * the resolution of layers (defaults, a file, flags) into engine parameters, a link, a duration and the
+ * policies to compare.
+ */
 import { z } from 'zod';
 import { DEFAULT_CONTENT_MIX } from '../engine/memory/page-content.ts';
-import { type ColoParams, DEFAULT_PARAMS, POLICY_NAMES, type PolicyName } from '../engine/params.ts';
-import { PAGE_SIZE } from '../engine/protocol/delta.ts';
+import {
+  type ColoParams,
+  DEFAULT_PARAMS,
+  type PayloadMode,
+  POLICY_NAMES,
+  type PolicyName,
+  type SecondaryMode,
+} from '../engine/params.ts';
+import type { WorkloadSpec } from '../engine/workload/spec.ts';
+import { type Bounds, type Parameter, SCENARIO_PARAMETERS } from '../parameters/registry.ts';
+import { didYouMean } from '../parameters/suggest.ts';
+import {
+  bytesFlag,
+  durationFlag,
+  parseBandwidth,
+  parseBytes,
+  parseDuration,
+  rateFlag,
+  UnitError,
+} from '../parameters/units.ts';
+import { fillWorkloadObject, WorkloadError, workloadSchema } from '../parameters/workload.ts';
 import type { FaultModel } from '../runtime/embedded/faults.ts';
-import type { LinkParams } from '../runtime/embedded/link.ts';
+import type { Scenario } from '../runtime/report.ts';
 import { FaultSpecError, faultModelFromObject, hasFaults, parseFaultSpec } from './fault-spec.ts';
-import { didYouMean } from './suggest.ts';
-import { durationFlag, parseBandwidth, parseBytes, parseDuration, UnitError } from './units.ts';
-import { fillWorkloadObject, WorkloadError, workloadSchema } from './workload.ts';
 
-export { workloadSchema } from './workload.ts';
+export { workloadSchema } from '../parameters/workload.ts';
+export type { Scenario };
 
 /**
  * A value with a unit: a JSON number in the base unit (bytes, ms, bytes/s) or a string with a unit
- * (src/cli/units.ts: a bare number in a string is refused like on the command line).
+ * (src/parameters/units.ts: a bare number in a string is refused like on the command line).
  */
 function withUnit(parse: (s: string) => number, base: string, example: string) {
   return z.unknown().transform((v, ctx): number => {
@@ -46,15 +68,25 @@ const durationIn = (min: number, max: number, exclusiveMin = false) =>
     ).max(max, `must be at most ${durationFlag(max)}`),
   );
 
-const KIB = 1024;
-/** A whole number of bytes between `min` and `max`. */
-const bytesIn = (min: number, max: number) =>
+/** A whole number of bytes between `min` and `max`, in `multipleOf` steps, with messages in units. */
+const bytesIn = (min: number, max: number, multipleOf?: number) =>
   bytes.pipe(
     z
       .number()
-      .int('must be a whole number of bytes')
-      .min(min, `must be at least ${min} bytes`)
-      .max(max, `must be at most ${max} bytes`),
+      .min(min, `must be at least ${bytesFlag(min)}`)
+      .max(max, `must be at most ${bytesFlag(max)}`)
+      .superRefine((n, ctx) => {
+        if (n < min) return;
+        if (!Number.isInteger(n)) {
+          ctx.addIssue({ code: 'custom', message: 'must be a whole number of bytes' });
+        } else if (multipleOf !== undefined && n % multipleOf !== 0) {
+          const hint = n % 1e6 === 0 ? ' (decimal MB and GB are not: use MiB, GiB)' : '';
+          ctx.addIssue({
+            code: 'custom',
+            message: `${n} bytes is not a whole number of ${bytesFlag(multipleOf).replace('KiB', ' KiB')} pages${hint}`,
+          });
+        }
+      }),
   );
 
 /** A workload: an object (a kind alone takes its defaults) or the `kind:key=value` text. */
@@ -83,102 +115,158 @@ const faults = z.unknown().transform((v, ctx): FaultModel => {
   return z.NEVER;
 });
 
-const share = z.number('expected a number from 0 to 1').min(0, 'must be 0 to 1').max(1, 'must be 0 to 1');
+/** The bounds of a numeric registry parameter. @throws Error when it has none (a registry bug). */
+function boundsOf(p: Parameter): Bounds {
+  if (!p.bounds) throw new Error(`parameter ${p.name} has no bounds`);
+  return p.bounds;
+}
 
-/** The scenario file format (every key optional; see docs/report-format.md, "Scenario files"). */
+/** The scenario-file schema of one registry parameter (src/parameters/registry.ts). */
+function scenarioValue(p: Parameter): z.ZodType {
+  switch (p.kind) {
+    case 'duration': {
+      const b = boundsOf(p);
+      return durationIn(b.min, b.max, b.exclusiveMin);
+    }
+    case 'size': {
+      const b = boundsOf(p);
+      return bytesIn(b.min, b.max, p.multipleOf);
+    }
+    case 'rate': {
+      const b = boundsOf(p);
+      return bandwidth.pipe(
+        (b.exclusiveMin
+          ? z.number().gt(b.min, `must be above ${b.min}`)
+          : z.number().min(b.min, `must be at least ${rateFlag(b.min)}`)
+        ).max(b.max, `must be at most ${rateFlag(b.max)}`),
+      );
+    }
+    case 'integer': {
+      const b = boundsOf(p);
+      return z
+        .number('expected a whole number')
+        .int('must be a whole number')
+        .min(b.min, b.min === 0 ? 'must be 0 or more' : `must be at least ${b.min}`)
+        .max(b.max, `must be at most ${b.max}`);
+    }
+    case 'number': {
+      const b = boundsOf(p);
+      const unit = p.unit ? ` ${p.unit}` : '';
+      return z
+        .number(`expected a number${p.unit ? ` (${p.unit})` : ''}`)
+        .finite()
+        .min(b.min, b.min === 0 ? 'must be 0 or more' : `must be at least ${b.min}${unit}`)
+        .max(b.max, `must be at most ${b.max}${unit}`);
+    }
+    case 'fraction': {
+      const b = boundsOf(p);
+      const range = `must be ${b.min} to ${b.max}`;
+      return z.number(`expected a number from ${b.min} to ${b.max}`).min(b.min, range).max(b.max, range);
+    }
+    case 'enum': {
+      const values = (p.values ?? []).map(String) as [string, ...string[]];
+      return z.enum(values, `must be ${values.slice(0, -1).join(', ')} or ${values.at(-1)}`);
+    }
+    case 'policies':
+      return z
+        .array(
+          z.enum(POLICY_NAMES as [PolicyName, ...PolicyName[]], `must be one of ${POLICY_NAMES.join(', ')}`),
+        )
+        .min(1, 'name at least one policy')
+        .refine((a) => new Set(a).size === a.length, 'names a policy twice');
+    case 'workload':
+      return workload;
+    case 'secondary':
+      return z
+        .object({
+          mode: z.enum(['passive', 'running'], 'must be passive or running'),
+          workload: workload.optional(),
+        })
+        .strict();
+    case 'faults':
+      return faults;
+    case 'text':
+      return p.pattern
+        ? z.string('expected a string').regex(p.pattern, `must match ${p.pattern}`)
+        : z.string('expected a string').max(100, 'must be at most 100 characters');
+    case 'boolean':
+      return z.boolean('expected true or false');
+  }
+}
+
+/** The shape of the scenario schema: one key per registry parameter a scenario sets. */
+type ScenarioShape = {
+  name: z.ZodString;
+  vmId: z.ZodString;
+  seed: z.ZodNumber;
+  duration: z.ZodType<number, unknown>;
+  guest: z.ZodType<number, unknown>;
+  workload: typeof workload;
+  secondary: z.ZodType<{ mode: SecondaryMode; workload?: WorkloadSpec | undefined }, unknown>;
+  miscompareRate: z.ZodNumber;
+  checkpointDelay: z.ZodType<number, unknown>;
+  pendingCheck: z.ZodType<number, unknown>;
+  threshold: z.ZodType<number, unknown>;
+  applyTimeout: z.ZodType<number, unknown>;
+  checkpointTimeout: z.ZodType<number, unknown>;
+  heartbeatInterval: z.ZodType<number, unknown>;
+  heartbeatTimeout: z.ZodType<number, unknown>;
+  deviceState: z.ZodType<number, unknown>;
+  payload: z.ZodType<PayloadMode, unknown>;
+  bandwidth: z.ZodType<number, unknown>;
+  latency: z.ZodType<number, unknown>;
+  policies: z.ZodType<PolicyName[], unknown>;
+  downtimeBudget: z.ZodType<number, unknown>;
+  epochCap: z.ZodType<number, unknown>;
+  maxDelta: z.ZodType<number, unknown>;
+  zeroPages: z.ZodNumber;
+  compressiblePages: z.ZodNumber;
+  faults: typeof faults;
+};
+
+/**
+ * The scenario file format: one key per registry parameter with a scenario spelling, every key optional
+ * (docs/parameters.md; the JSON Schema is schema/scenario.schema.json).
+ */
 export const scenarioSchema = z
-  .object({
-    name: z.string().max(100),
-    seed: z
-      .number('expected a whole number')
-      .int('must be a whole number')
-      .min(0, 'must be 0 or more')
-      .max(0xffff_ffff, 'must be at most 4294967295'),
-    duration: durationIn(0, 30 * 24 * 3_600_000, true),
-    guest: bytes.pipe(
-      z
-        .number()
-        .min(PAGE_SIZE, 'must be at least 4KiB')
-        .max(2 ** 46, 'must be at most 64TiB')
-        .superRefine((n, ctx) => {
-          if (n < PAGE_SIZE || n % PAGE_SIZE === 0) return;
-          const hint = n % 1e6 === 0 ? ' (decimal MB and GB are not: use MiB, GiB)' : '';
-          ctx.addIssue({ code: 'custom', message: `${n} bytes is not a whole number of 4 KiB pages${hint}` });
-        }),
-    ),
-    workload,
-    secondary: z
-      .object({
-        mode: z.enum(['passive', 'running'], 'must be passive or running'),
-        workload: workload.optional(),
-      })
-      .strict(),
-    miscompareRate: z
-      .number('expected a number (per second)')
-      .finite()
-      .min(0, 'must be 0 or more')
-      .max(1000, 'must be at most 1000 per second'),
-    checkpointDelay: durationIn(1, 30 * 24 * 3_600_000),
-    pendingCheck: durationIn(1, 24 * 3_600_000),
-    threshold: bytesIn(1, 2 ** 46),
-    applyTimeout: durationIn(1, 24 * 3_600_000),
-    checkpointTimeout: durationIn(1, 24 * 3_600_000),
-    heartbeatInterval: durationIn(1, 24 * 3_600_000),
-    heartbeatTimeout: durationIn(0, 24 * 3_600_000),
-    deviceState: bytesIn(0, 1024 ** 3),
-    payload: z.enum(['materialised', 'modelled'], 'must be materialised or modelled'),
-    bandwidth: bandwidth.pipe(z.number().gt(0, 'must be above 0').max(1e13, 'must be at most 80Tbit/s')),
-    latency: durationIn(0, 60_000),
-    policies: z
-      .array(
-        z.enum(POLICY_NAMES as [PolicyName, ...PolicyName[]], `must be one of ${POLICY_NAMES.join(', ')}`),
-      )
-      .min(1, 'name at least one policy')
-      .refine((a) => new Set(a).size === a.length, 'names a policy twice'),
-    downtimeBudget: durationIn(0, 24 * 3_600_000, true),
-    epochCap: bytesIn(0, 2 ** 46),
-    maxDelta: bytesIn(4 * KIB, 1024 ** 3),
-    zeroPages: share,
-    compressiblePages: share,
-    faults,
-  })
+  .object(
+    Object.fromEntries(
+      SCENARIO_PARAMETERS.map((p) => [p.scenario as string, scenarioValue(p)]),
+    ) as unknown as ScenarioShape,
+  )
   .partial()
   .strict();
 
 /** A scenario as written (units as strings allowed). */
 export type ScenarioInput = z.input<typeof scenarioSchema>;
 
-/** A resolved scenario: engine parameters, link, duration and the policies to compare. */
-export interface Scenario {
-  /** Display name; says which keys the flags changed when they changed a named scenario. */
-  name: string;
-  /** Engine parameters (the `policy` field is replaced per run). */
-  params: ColoParams;
-  /** Modelled link. */
-  link: LinkParams;
-  /** Simulated time, ms. */
-  durationMs: number;
-  /** Policies to run, in order. */
-  policies: PolicyName[];
-  /** Seeded faults (`--faults`, the `faults` key), absent when none. */
-  faults?: FaultModel;
+/** A scenario as validated (base units: bytes, ms, bytes/s). */
+export type ScenarioValues = z.output<typeof scenarioSchema>;
+
+/** A registry parameter's default as a scenario file writes it (text with units, numbers, lists, objects). */
+function scenarioDefault(p: Parameter): unknown {
+  switch (p.kind) {
+    case 'integer':
+    case 'number':
+    case 'fraction':
+      return Number(p.default);
+    case 'policies':
+      return String(p.default).split(',');
+    case 'secondary':
+      return { mode: p.default };
+    default:
+      return p.default;
+  }
 }
 
 /**
- * The default scenario `npm start` runs: a 1 GiB guest whose writes are dominated by cold first touches
- * (a small hot set plus a steady stream of pages written once), on a 1 Gbit/s link — the case the seed
- * was made for.
+ * The default scenario `npm start` runs — every registry default (src/parameters/registry.ts): a 1 GiB guest
+ * whose writes are dominated by cold first touches (a small hot set plus a steady stream of pages written
+ * once), on a 1 Gbit/s link — the case the seed was made for.
  */
-export const DEFAULT_SCENARIO: ScenarioInput = {
-  name: 'cold-dominated',
-  seed: 42,
-  duration: '100s',
-  guest: '1GiB',
-  workload: { kind: 'hotcold', hotPages: 4096, hotRate: 4000, coldRate: 2500 },
-  bandwidth: '1Gbit',
-  latency: '0.1ms',
-  policies: ['none', 'fixed'],
-};
+export const DEFAULT_SCENARIO: Readonly<Record<string, unknown>> = Object.fromEntries(
+  SCENARIO_PARAMETERS.map((p) => [p.scenario as string, scenarioDefault(p)]),
+);
 
 /** A scenario that failed validation; one line per problem, each naming the flag or key. */
 export class ScenarioError extends Error {
@@ -269,6 +357,7 @@ export function resolveScenario(...layers: unknown[]): Scenario {
   const d = DEFAULT_PARAMS;
   const params: ColoParams = {
     ...d,
+    vmId: s.vmId ?? d.vmId,
     seed: s.seed ?? d.seed,
     guestBytes: s.guest ?? d.guestBytes,
     contentMix: mix,

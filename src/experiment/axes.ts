@@ -14,10 +14,10 @@
 
 import { RUN_OPTIONS } from '../cli/options.ts';
 import { DEFAULT_SCENARIO, scenarioSchema } from '../cli/scenario.ts';
-import { didYouMean } from '../cli/suggest.ts';
-import { parseQuantity, type Quantity } from '../cli/units.ts';
-import { fillWorkloadObject, WORKLOAD_DOCS } from '../cli/workload.ts';
 import { POLICY_NAMES, type PolicyName } from '../engine/params.ts';
+import { didYouMean } from '../parameters/suggest.ts';
+import { parseQuantity, type Quantity } from '../parameters/units.ts';
+import { fillWorkloadObject, WORKLOAD_DOCS } from '../parameters/workload.ts';
 
 /** Scenario keys that are not axes: the name is the experiment's, seeds and policies have their own keys. */
 const NOT_AXES = new Set(['name', 'seed', 'policies']);

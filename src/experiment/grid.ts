@@ -11,9 +11,9 @@ import {
   ScenarioError,
   withOrigin,
 } from '../cli/scenario.ts';
-import { UnitError } from '../cli/units.ts';
-import { WorkloadError } from '../cli/workload.ts';
 import { POLICY_NAMES, type PolicyName } from '../engine/params.ts';
+import { UnitError } from '../parameters/units.ts';
+import { WorkloadError } from '../parameters/workload.ts';
 import { axisProblem, cellLayer, defaultPolicies, label, POLICY_AXIS } from './axes.ts';
 import { ExperimentError, type ExperimentFile, MAX_CELLS } from './file.ts';
 import { DEFAULT_CHART_METRICS, type MetricName } from './metrics.ts';

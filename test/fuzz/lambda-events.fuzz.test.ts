@@ -9,14 +9,14 @@
  */
 import { describe, it } from 'vitest';
 import { queueOfArn } from '../../lambda/adapters/sqs-redelivery.ts';
-import { parseFailoverRequest } from '../../lambda/handlers/heartbeat-monitor.ts';
-import { arrival } from '../../lambda/handlers/lib/channel-consumer.ts';
-import { InvalidEventError, looksLikeSqsEvent, parseSqsEvent } from '../../lambda/handlers/lib/sqs.ts';
+import { arrival } from '../../lambda/handlers/common/channel-consumer.ts';
+import { InvalidEventError, looksLikeSqsEvent, parseSqsEvent } from '../../lambda/handlers/common/sqs.ts';
 import {
   isVirtualClockEvent,
   parseVirtualClockEvent,
   VirtualClockRefusedError,
-} from '../../lambda/handlers/lib/virtual-clock.ts';
+} from '../../lambda/handlers/common/virtual-clock.ts';
+import { parseFailoverRequest } from '../../lambda/handlers/heartbeat-monitor.ts';
 import { type Json, nextJsonValue } from './json-mutate.ts';
 import { Rng } from './mutate.ts';
 import { check, exactly, FUZZ_TIMEOUT_MS, forInputs, Tally } from './oracle.ts';

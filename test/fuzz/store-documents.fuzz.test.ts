@@ -14,8 +14,8 @@ import {
   encodeArmedFaults,
   parseArmedFaults,
   testFaultsKey,
-} from '../../lambda/handlers/lib/test-hooks.ts';
-import { armChain, handleTick } from '../../lambda/handlers/lib/tick-chain.ts';
+} from '../../lambda/handlers/common/test-hooks.ts';
+import { armChain, handleTick } from '../../lambda/handlers/common/tick-chain.ts';
 import type { StateStore } from '../../src/engine/ports.ts';
 import { readControl } from '../../src/runtime/cloud/control.ts';
 import { logSegmentKey } from '../../src/runtime/cloud/keys.ts';

@@ -6,14 +6,37 @@
 //
 // Needs LocalStack (npm run localstack:up); the stacks are deployed by the first file that needs them.
 // Run: npx vitest run --project integration test/integration/colo-live.test.ts
+import { randomBytes } from 'node:crypto';
+import { GetQueueAttributesCommand, SendMessageBatchCommand } from '@aws-sdk/client-sqs';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { memoryDigest } from '../../src/engine/memory/digest.ts';
 import type { CheckpointRecord, RoundRecord } from '../../src/engine/metrics/records.ts';
 import type { PrimaryDocument, SecondaryDocument } from '../../src/runtime/cloud/index.ts';
-import { since, waitFor } from './helpers/aws.ts';
+import { clients, since, waitFor } from './helpers/aws.ts';
 import { type ColoTestStack, ensureColoStacks } from './helpers/colo-stacks.ts';
 
 let l: ColoTestStack;
+
+/**
+ * Garbage messages of the flood case: enough to hold the primary's heartbeats back for seconds, few enough
+ * to stay inside the live stack's 20 s heartbeat timeout on a loaded machine, where LocalStack's event
+ * source drains one FIFO group at 25–45 messages a second (docs/reliability.md, "Hostile input end to end").
+ */
+const FLOOD = 150;
+
+/** Messages in a queue (visible and in flight). */
+async function queueDepth(queueUrl: string): Promise<number> {
+  const a = await clients().sqs.send(
+    new GetQueueAttributesCommand({
+      QueueUrl: queueUrl,
+      AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
+    }),
+  );
+  return (
+    Number(a.Attributes?.ApproximateNumberOfMessages ?? 0) +
+    Number(a.Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0)
+  );
+}
 
 async function checkpoints(): Promise<CheckpointRecord[]> {
   return (await l.log('primary')).flatMap((r) => (r.type === 'checkpoint' ? [r.data] : []));
@@ -134,6 +157,77 @@ describe('a COLO session on LocalStack', () => {
     }));
     console.log(`[colo-live] ${k.length} commits, ${r.length} rounds in ${since(t0)} ms`);
     console.table(table);
+  });
+
+  it(`a flood of ${FLOOD} garbage messages on the VM's FIFO group is drained while replication goes on: no failover, every one dead-lettered, the log intact`, async () => {
+    const { sqs } = clients();
+    const p2s = l.output('PrimaryToSecondaryQueueUrl');
+    const dlq = l.output('PrimaryToSecondaryDlqUrl');
+    const dlqBefore = await queueDepth(dlq);
+    const before = await l.log('secondary');
+    const lastCommit = before.filter((r) => r.type === 'commit').at(-1);
+    expect(lastCommit).toBeDefined();
+    // Garbage as anyone with access to the queue could send it: no key, bytes of every kind.
+    const bodies = Array.from({ length: FLOOD }, (_, i) =>
+      i % 3 === 0
+        ? `garbage ${i} ${randomBytes(24).toString('base64')}`
+        : JSON.stringify({ v: 1, type: 'heartbeat', i }),
+    );
+    const t0 = Date.now();
+    const batches: Promise<unknown>[] = [];
+    for (let i = 0; i < FLOOD; i += 10) {
+      batches.push(
+        sqs.send(
+          new SendMessageBatchCommand({
+            QueueUrl: p2s,
+            Entries: bodies.slice(i, i + 10).map((MessageBody, j) => ({
+              Id: String(j),
+              MessageBody,
+              MessageGroupId: l.vmId,
+              MessageDeduplicationId: randomBytes(16).toString('hex'),
+            })),
+          }),
+        ),
+      );
+      if (batches.length >= 20) await Promise.all(batches.splice(0));
+    }
+    await Promise.all(batches);
+    const sent = Date.now();
+    await waitFor(
+      `all ${FLOOD} garbage messages dead-lettered`,
+      async (note) => {
+        const n = (await queueDepth(dlq)) - dlqBefore;
+        note({ deadLettered: n });
+        return n >= FLOOD ? true : undefined;
+      },
+      600_000,
+      250,
+    );
+    const drainedMs = Date.now() - sent;
+    // Replication went on: no side claimed the VM, and a commit came after the flood.
+    const control = (await l.control()) as { failedOver?: boolean; owner?: string | null } | undefined;
+    expect(control?.owner ?? null).toBeNull();
+    expect(control?.failedOver ?? false).toBe(false);
+    const s = await secondary();
+    expect(['failed-over', 'claiming']).not.toContain(s.state.phase);
+    await waitFor(
+      'a commit after the flood',
+      async () =>
+        (await commits()).some(
+          (c) => c.epoch > (lastCommit?.type === 'commit' ? lastCommit.data.epoch : 0) + 1,
+        )
+          ? true
+          : undefined,
+      120_000,
+      1000,
+    );
+    // No refusal was written anywhere but the DLQ: the log still holds what it held before.
+    const after = await l.log('secondary');
+    expect(after.slice(0, before.length)).toEqual(before);
+    expect(await queueDepth(dlq)).toBe(dlqBefore + FLOOD);
+    console.log(
+      `[colo-live] ${FLOOD} garbage messages sent in ${sent - t0} ms, drained ${drainedMs} ms after the last send (${Math.round((FLOOD * 1000) / drainedMs)} messages/s); replication went on`,
+    );
   });
 
   it('fails over on request to exactly the last committed checkpoint, discarding the uncommitted cache', async () => {

@@ -12,14 +12,21 @@ import { isDeepStrictEqual } from 'node:util';
 import { GetFunctionConfigurationCommand, UpdateFunctionConfigurationCommand } from '@aws-sdk/client-lambda';
 import { DeleteObjectCommand } from '@aws-sdk/client-s3';
 import { PutSecretValueCommand } from '@aws-sdk/client-secrets-manager';
+import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { DEAD_LETTER_ATTRIBUTES } from '../../lambda/adapters/sqs-dead-letters.ts';
-import { FETCH_DELAY_ENV } from '../../lambda/handlers/lib/test-hooks.ts';
+import { FETCH_DELAY_ENV } from '../../lambda/handlers/common/test-hooks.ts';
 import { Keyring, nodeStateKey, type SecondaryDocument } from '../../src/runtime/cloud/index.ts';
 import { unverifiedBody } from '../../src/wire/sealed-message.ts';
 import { clients, since, waitFor } from './helpers/aws.ts';
 import { type ColoTestStack, ensureColoStacks } from './helpers/colo-stacks.ts';
-import { type Forgery, ManualPrimary, position, receiveUntil } from './helpers/manual-primary.ts';
+import {
+  type Forgery,
+  ManualPrimary,
+  position,
+  receiveUntil,
+  startManualSession,
+} from './helpers/manual-primary.ts';
 
 let m: ColoTestStack;
 let primary: ManualPrimary;
@@ -65,6 +72,20 @@ function pageState(d: SecondaryDocument) {
   };
 }
 
+/** Messages in the P → S dead-letter queue (visible or in flight). */
+async function dlqDepth(): Promise<number> {
+  const a = await clients().sqs.send(
+    new GetQueueAttributesCommand({
+      QueueUrl: m.output('PrimaryToSecondaryDlqUrl'),
+      AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
+    }),
+  );
+  return (
+    Number(a.Attributes?.ApproximateNumberOfMessages ?? 0) +
+    Number(a.Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0)
+  );
+}
+
 /** Sets (or, with undefined, removes) the fetch-delay test hook on the deployed secondary-apply. */
 async function setFetchDelay(ms: number | undefined): Promise<void> {
   const { lambda } = clients();
@@ -90,25 +111,15 @@ async function setFetchDelay(ms: number | undefined): Promise<void> {
 beforeAll(async () => {
   ({ manual: m } = await ensureColoStacks(inject('coloItRunId')));
   primary = new ManualPrimary(m);
-  // Start replication as an operator would (the minute rule does the same within a minute): the watchdog
-  // arms the chains, the first heartbeat tick starts the secondary (checkpoint-ready), the primary starts.
-  const t0 = Date.now();
-  await m.invoke('TickArmFunctionName', { source: 'colo.test', vmId: m.vmId });
-  await waitFor(
-    'the secondary to start and the primary to run',
-    async (note) => {
-      const [s, p] = [await m.secondaryDoc(), await m.primaryDoc()];
-      note({ secondary: s?.state.phase, primary: p?.state.phase });
-      return s?.state.phase === 'idle' && p?.state.phase === 'running' ? true : undefined;
-    },
-    90_000,
-  );
-  console.log(`[colo-manual] session started in ${since(t0)} ms`);
+  await startManualSession(m);
+  // Rounds must increase within an epoch: start above any round another test file applied here.
+  round = (await secondary()).state.appliedRounds.at(-1) ?? 0;
 }, 600_000);
 
 describe('secondary-apply on LocalStack, fed by a hand-driven primary', () => {
   it('applies a background delta uploaded to S3 and announced on SQS to the colo cache, and nothing else', async () => {
     const t0 = Date.now();
+    const dlqBefore = await dlqDepth();
     const before = await secondary();
     const at = position(before);
     const pages = new Map([
@@ -133,8 +144,8 @@ describe('secondary-apply on LocalStack, fed by a hand-driven primary', () => {
     expect(Buffer.from(await m.sealedDeltas.get(object.claim.key)).equals(Buffer.from(object.bytes))).toBe(
       true,
     );
-    const refused = (await m.log('secondary')).filter((r) => r.type === 'rejected');
-    expect(refused).toEqual([]);
+    // Nothing was refused: a refusal would have gone to the DLQ.
+    expect(await dlqDepth()).toBe(dlqBefore);
     console.log(`[colo-manual] background delta applied in ${since(t0)} ms`);
   });
 
@@ -175,10 +186,6 @@ describe('secondary-apply on LocalStack, fed by a hand-driven primary', () => {
       expect(after.state.inSeq).toBe(at.seq + 1);
       // …and no page anywhere moved.
       expect(pageState(after), c.name).toEqual(pageState(before));
-      const rejected = (await m.log('secondary')).filter(
-        (r) => r.type === 'rejected' && r.data.seq === at.seq + 1,
-      );
-      expect(rejected.map((r) => r.type === 'rejected' && r.data.code)).toEqual([c.code]);
       console.log(`[colo-manual] ${c.name}: refused and dead-lettered in ${since(t0)} ms`);
     }
   });
@@ -193,6 +200,7 @@ describe('secondary-apply on LocalStack, fed by a hand-driven primary', () => {
     await setFetchDelay(delayMs);
     try {
       const t0 = Date.now();
+      const dlqBefore = await dlqDepth();
       const before = await secondary();
       const at = position(before);
       round++;
@@ -206,16 +214,18 @@ describe('secondary-apply on LocalStack, fed by a hand-driven primary', () => {
       expect(after.state.appliedRounds).not.toContain(stalled);
       for (const p of pages.keys()) expect(after.state.cache.has(p), `page ${p}`).toBe(false);
       expect(pageState(after)).toEqual(pageState(before));
-      const refused = (await m.log('secondary')).filter(
-        (r) => r.type === 'rejected' && r.data.seq === at.seq + 1,
-      );
-      expect(refused).toEqual([]);
+      expect(await dlqDepth()).toBe(dlqBefore);
       const logs = await m.functionLogs('SecondaryApplyFunctionName');
       expect(logs.some((l) => l.message === 'test hook active: every delta fetch is delayed')).toBe(true);
       console.log(`[colo-manual] stalled apply abandoned after ${since(t0)} ms`);
     } finally {
       await setFetchDelay(undefined);
     }
+    // Warm secondary-apply with its new configuration before the control round (a cold start on a loaded
+    // machine can take most of the 4 s apply timeout): one refused message, awaited in the DLQ.
+    const warmUp = `warm-up ${Date.now()}: not a message`;
+    await primary.sendBodies([warmUp]);
+    await receiveUntil(m.output('PrimaryToSecondaryDlqUrl'), (x) => x.Body === warmUp, 60_000);
 
     // Control: the same pages without the stall reach the cache.
     const before = await secondary();
@@ -267,17 +277,15 @@ describe('secondary-apply on LocalStack, fed by a hand-driven primary', () => {
       const now = await m.state.load(stateKey);
       expect(now?.etag, name).toBe(stored?.etag);
       expect(Buffer.from(now?.value ?? []).equals(Buffer.from(stored?.value ?? [])), name).toBe(true);
-      expect(
-        (await m.log('secondary')).filter((r) => r.type === 'rejected' && r.data.seq === at.seq),
-      ).toEqual([]);
       await deleteObject();
       console.log(`[colo-manual] forged round (${name}) refused and dead-lettered in ${since(t0)} ms`);
     }
     // The function said so: an error line per refused message, and the metric.
     const logs = await m.functionLogs('SecondaryApplyFunctionName');
-    const lines = logs.filter(
-      (l) => l.message === 'message refused: authentication failed, nothing of it was read',
-    );
+    // The last four such lines are this test's (the hostile-input suite refuses others on this stack).
+    const lines = logs
+      .filter((l) => l.message === 'message refused: authentication failed, nothing of it was read')
+      .slice(-4);
     expect(lines.map((l) => l.failure)).toEqual(['unknown-key', 'unknown-key', 'not-sealed', 'not-sealed']);
     expect(lines.every((l) => l.level === 'ERROR')).toBe(true);
     expect(logs.some((l) => typeof l.InputsUnauthenticated === 'number')).toBe(true);
@@ -308,6 +316,7 @@ describe('secondary-apply on LocalStack, fed by a hand-driven primary', () => {
     ]);
 
     const t0 = Date.now();
+    const dlqBefore = await dlqDepth();
     for (const [name, keys] of [
       ['the new key', undefined],
       ['the previous key', previous],
@@ -320,9 +329,7 @@ describe('secondary-apply on LocalStack, fed by a hand-driven primary', () => {
       const after = await consumedBelow(at.seq + 2);
       expect(after.state.appliedRounds, name).toContain(round);
       for (const [p, v] of pages) expect(after.state.cache.get(p), `${name}: page ${p}`).toBe(v);
-      expect(
-        (await m.log('secondary')).filter((r) => r.type === 'rejected' && (r.data.seq ?? -1) >= at.seq),
-      ).toEqual([]);
+      expect(await dlqDepth(), name).toBe(dlqBefore);
     }
     console.log(`[colo-manual] rounds sealed with the new and the previous key applied in ${since(t0)} ms`);
   });

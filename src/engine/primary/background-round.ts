@@ -5,7 +5,7 @@ import { decide, ewma } from '../policy/policy.ts';
 import { PAGE_SIZE } from '../protocol/delta.ts';
 import { trace } from '../trace.ts';
 import { buildRamDelta } from '../transfer/build-delta.ts';
-import { sendMessage } from './outbox.ts';
+import { sendMessage } from './sends.ts';
 import type { PrimaryState, RoundState } from './state.ts';
 
 /** The round whose send has not completed yet, if any (at most one is ever in flight). */

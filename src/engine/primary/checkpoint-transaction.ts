@@ -6,7 +6,7 @@ import type { CheckpointReply, CheckpointTrigger, VmstateLoaded } from '../proto
 import { trace } from '../trace.ts';
 import { buildDeviceState, buildRamDelta } from '../transfer/build-delta.ts';
 import { backgroundBytesThisEpoch } from './background-round.ts';
-import { sendMessage } from './outbox.ts';
+import { sendMessage } from './sends.ts';
 import type { PrimaryState, TransactionState } from './state.ts';
 
 /**

@@ -13,7 +13,7 @@ import {
   sendNextRamChunk,
 } from './checkpoint-transaction.ts';
 import { advanceGuest, nextMiscompareWake } from './guest.ts';
-import { sendMessage } from './outbox.ts';
+import { sendMessage } from './sends.ts';
 import type { PrimaryPhase, PrimaryState } from './state.ts';
 
 /** What can happen to the primary. */

@@ -119,6 +119,13 @@ export interface PreparedInput<I, S = unknown> {
   /** Rejected before reaching the engine (e.g. not JSON). */
   invalid?: ColoError;
   /**
+   * True (for the state it would be stepped on) when this input only matters once the node's next wake is
+   * due — a timer tick: before then it is acknowledged without a step (nothing can fall due, so there is
+   * nothing to save: a watchdog ticking every second must not rewrite the document every second, nor win
+   * every compare-and-swap race against a slow apply).
+   */
+  untilWake?: (state: S) => boolean;
+  /**
    * Builds the engine input against the current state (may fetch a payload; may throw to fail this input
    * and every later one). The state is the one the input will be stepped on: read it, never change it.
    */
@@ -191,6 +198,14 @@ function unsendable(effects: readonly Effect[]): string | undefined {
   return undefined;
 }
 
+/** Code of a tick acknowledged unstepped because nothing was due yet ({@link PreparedInput.untilWake}). */
+export const NOT_DUE = 'not-due';
+
+/** True for the effects of a refused input, which change nothing (the refusal and its trace). */
+function isRefusal(e: Effect): boolean {
+  return e.type === 'rejected' || (e.type === 'trace' && e.name === 'colo_reject');
+}
+
 /** Thrown inside an attempt to start it again from the stored document (an input was refused late). */
 class RestartAttempt extends Error {}
 
@@ -257,11 +272,16 @@ export async function runInvocation<S, I>(
     let fx: Effect[] = [];
     let recs: LogRecord[] = [];
     let claim: ClaimEffect | null = null;
+    // Whether this attempt changed anything worth saving. A refused input changes nothing (the engine
+    // validates before it touches the state), so an invocation of refused and duplicate inputs saves
+    // nothing and appends nothing: a flood of refused messages costs no write (docs/reliability.md).
+    let dirty = false;
 
     /** Takes a step's effects into the document: outbox sends, wake, exit, numbered log records. */
-    const absorb = (effects: Effect[], at: number, about?: { msg?: string; seq?: number }): void => {
+    const absorb = (effects: Effect[], at: number): void => {
       const bad = unsendable(effects);
       if (bad !== undefined) throw new UnsendableMessageError(`${spec.node} ${params.vmId}: ${bad}`);
+      if (effects.some((e) => !isRefusal(e))) dirty = true;
       for (const e of effects) {
         if (e.type === 'send') doc.outbox.sends.push(outboxSendOf(e, hot));
         else if (e.type === 'claim') claim = e;
@@ -271,7 +291,7 @@ export async function runInvocation<S, I>(
           doc.wakeAt = Number.POSITIVE_INFINITY;
         }
       }
-      addRecords(recordsOf(effects, spec.node, at, about));
+      addRecords(recordsOf(effects, spec.node, at));
       for (const e of effects) fx.push(withoutPayload(e));
     };
     const addRecords = (list: UnnumberedRecord[]): void => {
@@ -410,6 +430,7 @@ export async function runInvocation<S, I>(
         if (doc.wakeAt > t) await sleep(doc.wakeAt - t);
         const at = now();
         absorb(spec.step(doc.state, params, at, spec.tick), at);
+        dirty = true;
       }
     };
 
@@ -421,10 +442,14 @@ export async function runInvocation<S, I>(
         if (control.owner !== null) {
           const t = now();
           absorb(spec.step(doc.state, params, t, spec.fence(control.owner)), t);
+          dirty = true;
         }
       }
       // A. An outbox an earlier invocation persisted but may not have performed comes first.
-      if (pendingHere()) await drain(true);
+      if (pendingHere()) {
+        dirty = true;
+        await drain(true);
+      }
       // B. The inputs, once: after the save that commits them they are never stepped again.
       const outcomes: InputOutcome[] = [];
       if (pending) {
@@ -437,11 +462,7 @@ export async function runInvocation<S, I>(
           const invalid = p.invalid ?? refused.get(p.index);
           if (invalid) {
             const t = now();
-            absorb(
-              [{ type: 'rejected', error: invalid }],
-              t,
-              p.envelope ? { msg: p.envelope.type, seq: p.envelope.seq } : undefined,
-            );
+            absorb([{ type: 'rejected', error: invalid }], t);
             outcomes.push({
               index: p.index,
               status: 'rejected',
@@ -449,6 +470,15 @@ export async function runInvocation<S, I>(
               detail: truncateText(invalid.message),
             });
             if (options.stopAtRejection) failed = afterRejection(p.index);
+            continue;
+          }
+          if (p.untilWake?.(doc.state) && doc.exit === null && doc.wakeAt > now()) {
+            outcomes.push({
+              index: p.index,
+              status: 'duplicate',
+              code: NOT_DUE,
+              detail: `tick before the next wake (in ${Math.ceil(doc.wakeAt - now())} ms): nothing due`,
+            });
             continue;
           }
           const env = p.envelope;
@@ -484,11 +514,8 @@ export async function runInvocation<S, I>(
             // is stale, not hostile — acknowledge it like a duplicate instead of dead-lettering it, and
             // keep what the deadline did without recording a refusal.
             absorb(
-              effects.filter(
-                (e) => e.type !== 'rejected' && !(e.type === 'trace' && e.name === 'colo_reject'),
-              ),
+              effects.filter((e) => !isRefusal(e)),
               t,
-              { msg: env.type, seq: env.seq },
             );
             outcomes.push({
               index: p.index,
@@ -497,7 +524,8 @@ export async function runInvocation<S, I>(
             });
             continue;
           }
-          absorb(effects, t, env ? { msg: env.type, seq: env.seq } : undefined);
+          absorb(effects, t);
+          if (!rejected) dirty = true;
           outcomes.push(
             rejected
               ? {
@@ -512,7 +540,8 @@ export async function runInvocation<S, I>(
         }
       }
       await settle();
-      await save();
+      if (dirty) await save();
+      else result.document = doc;
       if (pending) {
         const about = new Map(pending.map((p) => [p.index, p.envelope]));
         result.outcomes = outcomes.map((o) => {

@@ -21,7 +21,6 @@ export type LogRecord = LogHead &
     | { type: 'round'; data: RoundRecord }
     | { type: 'pending-check'; data: PendingCheckRecord }
     | { type: 'commit'; data: { epoch: number; flushedPages: number; digest: string } }
-    | { type: 'rejected'; data: { code: string; message: string; seq?: number; msg?: string } }
     | { type: 'colo-exit'; data: { reason: 'error' | 'failover' | 'fenced'; detail: string } }
     | {
         type: 'send-retired';
@@ -39,7 +38,6 @@ export const LOG_RECORD_TYPES: readonly LogRecordType[] = [
   'round',
   'pending-check',
   'commit',
-  'rejected',
   'colo-exit',
   'send-retired',
   'log-dropped',
@@ -53,17 +51,11 @@ export type UnnumberedRecord = LogRecord extends infer R
   : never;
 
 /**
- * The log records among a step's effects (checkpoint, round, pending-check, commit, rejected, colo-exit).
- * Error texts are cut to {@link MAX_REASON_CHARS} characters: a hostile input must not buy log space.
- *
- * @param about - For a rejected message: its type and sequence number, kept with the error.
+ * The log records among a step's effects (checkpoint, round, pending-check, commit, colo-exit). A refused
+ * input has none: it changes nothing stored (its evidence is the consumer's log line, metric and dead
+ * letter). Error texts are cut to {@link MAX_REASON_CHARS} characters: a hostile input must not buy log space.
  */
-export function recordsOf(
-  effects: readonly Effect[],
-  node: NodeRole,
-  at: number,
-  about?: { msg?: string; seq?: number },
-): UnnumberedRecord[] {
+export function recordsOf(effects: readonly Effect[], node: NodeRole, at: number): UnnumberedRecord[] {
   const out: UnnumberedRecord[] = [];
   for (const e of effects) {
     switch (e.type) {
@@ -82,14 +74,6 @@ export function recordsOf(
           node,
           type: 'commit',
           data: { epoch: e.epoch, flushedPages: e.flushedPages, digest: e.digest },
-        });
-        break;
-      case 'rejected':
-        out.push({
-          at,
-          node,
-          type: 'rejected',
-          data: { code: e.error.code, message: truncateText(e.error.message), ...about },
         });
         break;
       case 'colo-exit':

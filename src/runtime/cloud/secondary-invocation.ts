@@ -114,6 +114,12 @@ function prepare(
   params: ColoParams,
   sleep: Sleep,
 ): PreparedInput<SecondaryInput, SecondaryState> {
+  // The watchdog's tick (and its `start`, once started): the secondary's wake covers every deadline and
+  // the heartbeat timeout, so before it nothing can happen.
+  if (input.type === 'tick') return { index, untilWake: () => true, resolve: () => input };
+  if (input.type === 'start') {
+    return { index, untilWake: (s) => s.phase !== 'starting', resolve: () => input };
+  }
   if (input.type !== 'message') return { index, resolve: () => input };
   const parsed = parseBody(input.body);
   if (!parsed.ok) return { index, invalid: parsed.error, resolve: () => ({ type: 'tick' }) };

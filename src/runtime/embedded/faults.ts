@@ -3,7 +3,7 @@
  * runtime (SQS, S3, Lambda) turns it into something the engine sees. The embedded runtime draws every fault
  * from a seed, so a faulty run is as reproducible as a clean one. The cloud runtime's tests inject the same
  * kinds with their own injectors — wrapped ports (test/unit/cloud/crash-sim.ts) and, on LocalStack, the
- * fault hook (lambda/handlers/lib/test-hooks.ts); docs/reliability.md maps one vocabulary onto the other.
+ * fault hook (lambda/handlers/common/test-hooks.ts); docs/reliability.md maps one vocabulary onto the other.
  *
  * How each fault reaches the engine, as on SQS FIFO + S3 + Lambda:
  * - **lost delivery** (the consumer reported the record failed: a fetch or a store call kept failing): the

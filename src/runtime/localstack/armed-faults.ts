@@ -1,5 +1,5 @@
 /**
- * The test side of the fault hook (lambda/handlers/lib/test-hooks.ts): arms faults on a deployed stack
+ * The test side of the fault hook (lambda/handlers/common/test-hooks.ts): arms faults on a deployed stack
  * built with `testFaults: allow` by writing the VM's armed-faults document, and reads back which faults
  * fired and which channel records the consumers copied. Used by the LocalStack fault tests and the
  * LocalStack soak.
@@ -14,7 +14,7 @@ import {
   parseArmedFaults,
   testCapturedKey,
   testFaultsKey,
-} from '../../../lambda/handlers/lib/test-hooks.ts';
+} from '../../../lambda/handlers/common/test-hooks.ts';
 import type { StateStore } from '../../engine/ports.ts';
 
 /** Compare-and-swap attempts of one arm (the hook appends to the same document while faults fire). */

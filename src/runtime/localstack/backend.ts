@@ -15,9 +15,11 @@ import {
   timerStateKey,
 } from '../../../lambda/adapters/contract.ts';
 import { S3StateStore } from '../../../lambda/adapters/s3-state-store.ts';
-import { markFailedOver } from '../../../lambda/handlers/lib/control.ts';
-import type { PolicyReport, RunReport } from '../../cli/report.ts';
-import { REPORT_VERSION } from '../../cli/report.ts';
+import {
+  type ControlDocument,
+  markFailedOver,
+  readControl,
+} from '../../../lambda/handlers/common/control.ts';
 import { memoryDigest } from '../../engine/memory/digest.ts';
 import type { CheckpointRecord, RoundRecord } from '../../engine/metrics/records.ts';
 import { summarise } from '../../engine/metrics/summary.ts';
@@ -28,6 +30,7 @@ import { readLog } from '../cloud/metrics-log.ts';
 import { readPrimaryDocument, readSecondaryDocument } from '../cloud/status.ts';
 import type { LinkParams } from '../embedded/link.ts';
 import { runEmbedded } from '../embedded/run.ts';
+import { type PolicyReport, REPORT_VERSION, type RunOutcome, type RunReport } from '../report.ts';
 import type { Verification } from '../verify.ts';
 import { BackendError, type Clients, checkLocalStack, emptyBucket } from './aws.ts';
 import { deployedParams, describeStackOutputs, readOutputsFile, type StackOutputs } from './stack.ts';
@@ -106,6 +109,7 @@ export async function runOnLocalStack(options: LocalStackRunOptions): Promise<Ru
 
   say(`[localstack] ${vm}: starting the tick chains (tick-arm); running ${(durationMs / 1000).toFixed(0)} s`);
   const t0 = performance.now();
+  const startedAt = Date.now();
   await clients.s3.send(
     new DeleteObjectCommand({ Bucket: outputs.bucketName, Key: STATE_PREFIX + controlStateKey(params.vmId) }),
   );
@@ -134,16 +138,28 @@ export async function runOnLocalStack(options: LocalStackRunOptions): Promise<Ru
     );
   }
 
+  // Read before our own stop: a failover during the run is in the control document already.
+  const control = await readControl(state, params.vmId);
   say(`[localstack] ${vm}: stopping replication; waiting for the last transaction to finish`);
   await markFailedOver(state, params.vmId, STOP_REASON, Date.now());
   const quiet = await waitQuiet(clients, outputs, params.vmId, options.quietTimeoutMs ?? 60_000, sleep);
   const wallMs = performance.now() - t0;
 
-  const run = await collect(clients, outputs, state, params, quiet);
+  const failedOver = control.failedOver && control.reason !== STOP_REASON;
+  const run = await collect(
+    clients,
+    outputs,
+    state,
+    params,
+    quiet,
+    failedOver ? (control.at ?? startedAt) : undefined,
+  );
   say(`[localstack] modelled run of the same parameters on the embedded runtime`);
   const modelled = runEmbedded({ params, link: options.link, durationMs });
+  const outcome = localStackOutcome(control, startedAt, run.final.committedEpoch);
   const report: PolicyReport = {
     ...run,
+    outcome,
     wallMs,
     modelled: summarise(modelled.checkpoints, modelled.rounds),
   };
@@ -260,6 +276,7 @@ async function collect(
   state: S3StateStore,
   params: ColoParams,
   quiet: boolean,
+  endedAt: number | undefined,
 ): Promise<Omit<PolicyReport, 'wallMs'>> {
   const primaryLog = (await readLog(state, params.vmId, 'primary')).records;
   const secondaryLog = (await readLog(state, params.vmId, 'secondary')).records;
@@ -283,7 +300,7 @@ async function collect(
     quiet,
     dlq,
     started: primary !== undefined && secondary !== undefined,
-    failedOver: secondary?.state.phase === 'failed-over',
+    ...(endedAt !== undefined ? { endedAt } : {}),
   });
   return {
     policy: params.policy,
@@ -294,10 +311,54 @@ async function collect(
   };
 }
 
+const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+
+/**
+ * How a LocalStack run ended, from the VM's control document as it stood before `colo run` stopped the VM:
+ * still replicating, or which side won the fence, when (ms of run time) and why — the same outcome an
+ * embedded run reports, so a failover is `failed-over` (exit 3), not a divergence. A failover is a fenced
+ * end of replication from a verified image; the replica checks are the same either way.
+ *
+ * @param startedAt - When the run started, ms since the Unix epoch.
+ */
+export function localStackOutcome(
+  control: ControlDocument,
+  startedAt: number,
+  committedEpoch: number,
+): RunOutcome {
+  const phases = { primaryPhase: 'unknown', secondaryPhase: 'unknown' };
+  if (!control.failedOver || control.reason === STOP_REASON) {
+    return { state: 'replicating', text: 'replicating', at: null, reason: null, ...phases };
+  }
+  const reason = control.reason ?? 'unknown';
+  const at = control.at === null ? null : Math.max(0, control.at - startedAt);
+  const when = at === null ? '' : ` at ${seconds(at)}`;
+  if (control.owner === null) {
+    return {
+      state: 'ending',
+      text: `replication ending${when}: no side has claimed the VM yet (${reason})`,
+      at: null,
+      reason,
+      ...phases,
+    };
+  }
+  const what =
+    control.owner === 'primary'
+      ? 'primary runs alone'
+      : `secondary took over from its last commit (epoch ${committedEpoch})`;
+  return {
+    state: control.owner === 'primary' ? 'primary-alone' : 'secondary-took-over',
+    text: `replication ended${when}: ${what} — ${reason}`,
+    at,
+    reason,
+    ...phases,
+  };
+}
+
 /**
  * The replica checks of a LocalStack run, from its metrics logs: every commit equals the PVM at that
  * checkpoint's stop (by digest), the committed image is the last commit, and nothing was refused, exited,
- * failed over or dead-lettered.
+ * or dead-lettered. A failover is not a problem here: it is the run's outcome ({@link localStackOutcome}).
  */
 export function verifyLogs(
   params: ColoParams,
@@ -305,7 +366,7 @@ export function verifyLogs(
   primaryLog: readonly LogRecord[],
   secondaryLog: readonly LogRecord[],
   final: { committedDigest: string; committedEpoch: number },
-  facts: { quiet: boolean; dlq: number; started: boolean; failedOver: boolean },
+  facts: { quiet: boolean; dlq: number; started: boolean; endedAt?: number },
 ): Verification {
   const problems: string[] = [];
   if (!facts.started) problems.push('the VM never started (no node documents): are the tick chains running?');
@@ -327,12 +388,15 @@ export function verifyLogs(
   if (final.committedEpoch !== (last?.epoch ?? 0))
     problems.push(`committed epoch ${final.committedEpoch}, last commit ${last?.epoch ?? 0}`);
   for (const r of [...primaryLog, ...secondaryLog]) {
-    if (r.type === 'rejected') problems.push(`${r.node} rejected input: ${r.data.message}`);
-    if (r.type === 'colo-exit') problems.push(`${r.node} left COLO: ${r.data.reason}: ${r.data.detail}`);
+    // After a failover, the sides leaving COLO is the failover itself.
+    const ended = facts.endedAt !== undefined;
+    if (r.type === 'colo-exit') {
+      if (ended && r.data.reason !== 'error') continue;
+      problems.push(`${r.node} left COLO: ${r.data.reason}: ${r.data.detail}`);
+    }
     if (r.type === 'send-retired') problems.push(`${r.node} retired seq ${r.data.seq}: ${r.data.reason}`);
     if (r.type === 'log-dropped') problems.push(`${r.node} dropped ${r.data.dropped} log records`);
   }
-  if (facts.failedOver) problems.push('the secondary failed over during the run');
   if (facts.dlq > 0) problems.push(`${facts.dlq} message(s) in the channels' dead-letter queues`);
   if (!facts.quiet) problems.push('in-flight work did not finish within the stop timeout');
   return { consistent: problems.length === 0, checkpointsVerified: verified, problems };

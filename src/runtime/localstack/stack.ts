@@ -13,7 +13,7 @@ import { type CloudWatchLogsClient, DeleteLogGroupCommand } from '@aws-sdk/clien
 import { GetFunctionConfigurationCommand } from '@aws-sdk/client-lambda';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { controlStateKey, type TimerName } from '../../../lambda/adapters/contract.ts';
-import { paramsFromEnv } from '../../../lambda/handlers/lib/params.ts';
+import { paramsFromEnv } from '../../../lambda/handlers/common/params.ts';
 import type { ColoParams } from '../../engine/params.ts';
 import { BackendError, type Clients, emptyBucket } from './aws.ts';
 

@@ -29,7 +29,7 @@ import { controlStateKey, type TimerName, timerStateKey } from '../../../lambda/
 import { S3DeltaStore } from '../../../lambda/adapters/s3-delta-store.ts';
 import { S3StateStore } from '../../../lambda/adapters/s3-state-store.ts';
 import { SecretsManagerKeySource } from '../../../lambda/adapters/secrets-manager-keys.ts';
-import { paramsFromEnv } from '../../../lambda/handlers/lib/params.ts';
+import { paramsFromEnv } from '../../../lambda/handlers/common/params.ts';
 import type { ColoParams } from '../../../src/engine/params.ts';
 import {
   Keyring,

@@ -6,7 +6,13 @@
  * Objects are built with the engine's own builders. It can also play someone *without* the key: the same
  * object and messages, sealed with another key or not at all ({@link Forgery}).
  */
-import { DeleteMessageBatchCommand, type Message, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
+import { randomBytes } from 'node:crypto';
+import {
+  DeleteMessageBatchCommand,
+  type Message,
+  ReceiveMessageCommand,
+  SendMessageBatchCommand,
+} from '@aws-sdk/client-sqs';
 import { SqsChannel } from '../../../lambda/adapters/sqs-channel.ts';
 import type { ClaimCheck, ColoMessage } from '../../../src/engine/protocol/messages.ts';
 import {
@@ -19,10 +25,30 @@ import { type Keyring, SealedDeltaStore, sealingSerializer } from '../../../src/
 import { sha256Hex } from '../../../src/wire/delta-codec.ts';
 import { serializeMessage } from '../../../src/wire/message-schema.ts';
 import { deriveVmKey } from '../../../src/wire/replication-key.ts';
-import { sealMessage } from '../../../src/wire/sealed-message.ts';
+import { type SealedHeader, sealMessage, sealMessageBody } from '../../../src/wire/sealed-message.ts';
 import { objectContextOfKey, sealObject } from '../../../src/wire/sealed-object.ts';
-import { clients } from './aws.ts';
+import { clients, waitFor } from './aws.ts';
 import type { ColoTestStack } from './colo-stacks.ts';
+
+/**
+ * Starts replication on the `manual` stack as an operator would (the minute rule does the same within a
+ * minute): the watchdog arms the chains, the first heartbeat tick starts the secondary (checkpoint-ready),
+ * the primary starts. Harmless when the session already runs.
+ */
+export async function startManualSession(m: ColoTestStack): Promise<void> {
+  const t0 = Date.now();
+  await m.invoke('TickArmFunctionName', { source: 'colo.test', vmId: m.vmId });
+  await waitFor(
+    'the secondary to start and the primary to run',
+    async (note) => {
+      const [s, p] = [await m.secondaryDoc(), await m.primaryDoc()];
+      note({ secondary: s?.state.phase, primary: p?.state.phase });
+      return s && s.state.phase !== 'starting' && p?.state.phase === 'running' ? true : undefined;
+    },
+    90_000,
+  );
+  console.log(`[${m.vmId}] session started in ${Date.now() - t0} ms`);
+}
 
 /** Where the secondary's input stream stands. */
 export interface StreamPosition {
@@ -114,6 +140,69 @@ export class ManualPrimary {
     return serializeMessage(delta);
   }
 
+  /** `text` sealed with the stack's key under `header` (any body: valid, malformed, hostile). */
+  async seal(header: Omit<SealedHeader, 'keyId'>, text: string): Promise<string> {
+    return sealMessageBody((await this.stack.keys.keys()).signing, header, text);
+  }
+
+  /** `message` (any object) as JSON, sealed with the stack's key under the header its own fields state. */
+  async sealJson(message: object): Promise<string> {
+    const h = message as unknown as Omit<SealedHeader, 'keyId'>;
+    return this.seal({ vmId: h.vmId, epoch: h.epoch, seq: h.seq, type: h.type }, JSON.stringify(message));
+  }
+
+  /**
+   * Puts bodies as they are on the P → S channel, in order, in the VM's FIFO group (batches of ten, each
+   * with a fresh deduplication id).
+   */
+  async sendBodies(bodies: readonly string[]): Promise<string[]> {
+    const { sqs } = clients();
+    const QueueUrl = this.stack.output('PrimaryToSecondaryQueueUrl');
+    const ids: string[] = [];
+    for (let i = 0; i < bodies.length; i += 10) {
+      const out = await sqs.send(
+        new SendMessageBatchCommand({
+          QueueUrl,
+          Entries: bodies.slice(i, i + 10).map((MessageBody, j) => ({
+            Id: String(j),
+            MessageBody,
+            MessageGroupId: this.stack.params.vmId,
+            MessageDeduplicationId: randomBytes(16).toString('hex'),
+          })),
+        }),
+      );
+      if ((out.Failed ?? []).length > 0) throw new Error(`send failed: ${JSON.stringify(out.Failed)}`);
+      const byId = new Map((out.Successful ?? []).map((x) => [x.Id, x.MessageId ?? '']));
+      for (let j = 0; j < Math.min(10, bodies.length - i); j++) ids.push(byId.get(String(j)) ?? '');
+    }
+    return ids;
+  }
+
+  /** Announces background round `round` (`migrate-ram-background` at `at.seq`) and nothing else. */
+  async announce(at: StreamPosition, round: number): Promise<void> {
+    const [announce] = roundMessages(this.stack.params.vmId, at, round, {
+      key: '',
+      bytes: new Uint8Array(0),
+      claim: { key: '', size: 0, sha256: '' },
+    });
+    await this.channel.send([announce]);
+  }
+
+  /**
+   * The `delta` (at `at.seq + 1`) of round `round`, announcing `claim`, sealed with the stack's key; when
+   * `object` is given it is put (sealed) under `object.key` first.
+   *
+   * @returns The sealed body as sent.
+   */
+  async sendDelta(at: StreamPosition, round: number, claim: ClaimCheck, object?: Announced): Promise<string> {
+    if (object) await this.stack.sealedDeltas.put(object.key, object.bytes);
+    const body = await this.sealJson(
+      roundMessages(this.stack.params.vmId, at, round, { ...object, claim } as Announced)[1],
+    );
+    await this.sendBodies([body]);
+    return body;
+  }
+
   /**
    * The same round as {@link sendRound}, crafted by someone with access to the bucket and the queue but
    * without the key: the object stored raw (`object: 'unsealed'`) or sealed with another key, the two
@@ -176,8 +265,13 @@ function roundMessages(
   ];
 }
 
+/** Messages {@link receiveUntil} read (and deleted) without a match, by queue: a later call finds them. */
+const unclaimed = new Map<string, Message[]>();
+
 /**
- * Reads a FIFO queue until `match` accepts a message (every message read is deleted), or the time is up.
+ * Reads a FIFO queue until `match` accepts a message, or the time is up. Every message read is deleted from
+ * the queue; those that did not match are kept here, in order, and offered to later calls first (dead
+ * letters forwarded in one batch arrive together).
  *
  * @returns The matching message.
  */
@@ -186,9 +280,12 @@ export async function receiveUntil(
   match: (m: Message) => boolean,
   timeoutMs: number,
 ): Promise<Message> {
+  const kept = unclaimed.get(queueUrl) ?? [];
+  unclaimed.set(queueUrl, kept);
+  const earlier = kept.findIndex(match);
+  if (earlier >= 0) return kept.splice(earlier, 1)[0] as Message;
   const { sqs } = clients();
   const end = Date.now() + timeoutMs;
-  const seen: string[] = [];
   while (Date.now() < end) {
     const r = await sqs.send(
       new ReceiveMessageCommand({
@@ -208,10 +305,10 @@ export async function receiveUntil(
         }),
       );
     }
-    for (const m of got) {
-      if (match(m)) return m;
-      seen.push((m.Body ?? '').slice(0, 120));
-    }
+    const hit = got.findIndex(match);
+    kept.push(...got.filter((_, i) => i !== hit));
+    if (hit >= 0) return got[hit] as Message;
   }
+  const seen = kept.map((m) => (m.Body ?? '').slice(0, 120));
   throw new Error(`no matching message on ${queueUrl} within ${timeoutMs} ms; read: ${JSON.stringify(seen)}`);
 }

@@ -197,6 +197,9 @@ describe('environment', () => {
       APPLY_TIMEOUT_MS: '5000',
       HEARTBEAT_INTERVAL_MS: '1000',
       HEARTBEAT_TIMEOUT_MS: '3000',
+      CHECKPOINT_TIMEOUT_MS: '30000',
+      DOWNTIME_BUDGET_MS: '300',
+      EPOCH_CAP_BYTES: '0',
       BUCKET_NAME: 'b',
     };
     expect(loadFunctionConfig(env)).toMatchObject({

@@ -10,7 +10,7 @@ import {
   ReplicationSecretFormatError,
   SecretsManagerKeySource,
 } from '../../../lambda/adapters/secrets-manager-keys.ts';
-import { keyringFromEnv } from '../../../lambda/handlers/lib/ports.ts';
+import { keyringFromEnv } from '../../../lambda/handlers/common/ports.ts';
 import { KeyringUnavailableError } from '../../../src/runtime/cloud/index.ts';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';

@@ -3,8 +3,8 @@ import type { SQSRecord } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { queueOfArn, SqsRedelivery } from '../../../lambda/adapters/sqs-redelivery.ts';
-import { arrival, redeliverSoon } from '../../../lambda/handlers/lib/channel-consumer.ts';
-import type { NodeHandlerDeps } from '../../../lambda/handlers/lib/deps.ts';
+import { arrival, redeliverSoon } from '../../../lambda/handlers/common/channel-consumer.ts';
+import type { NodeHandlerDeps } from '../../../lambda/handlers/common/deps.ts';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 

@@ -3,11 +3,12 @@
  * paths, the stack's CDK context and the functions' environment. None may print a stack trace, and none
  * may run anything (stdout stays empty).
  */
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { paramsFromEnv } from '../../../lambda/handlers/lib/params.ts';
+import { paramsFromEnv } from '../../../lambda/handlers/common/params.ts';
 import { ContextValidationError, DEFAULT_PARAMETERS, validateParameters } from '../../../lib/parameters.ts';
 import { STACK_ENV } from '../handlers/stack-env.ts';
 import { cli } from './run-cli.ts';
@@ -391,6 +392,37 @@ const CONTEXT_CASES: [string, string, unknown, RegExp][] = [
     /^context "heartbeatTimeoutMs" must be 0 or greater than heartbeatIntervalMs \(1000\) ms, got 500$/,
   ],
   ['vm id with capitals', 'vmId', 'VM_0', /^context "vmId" must be a string matching /],
+  [
+    'checkpoint timeout below a tick',
+    'checkpointTimeoutMs',
+    500,
+    /^context "checkpointTimeoutMs" must be an integer in \[1000, 86400000\] ms, got 500$/,
+  ],
+  [
+    'zero downtime budget',
+    'downtimeBudgetMs',
+    0,
+    /^context "downtimeBudgetMs" must be an integer in \[1, 86400000\] ms, got 0$/,
+  ],
+  [
+    'negative epoch cap',
+    'epochCapBytes',
+    '-1',
+    /^context "epochCapBytes" must be an integer in \[0, \d+\] bytes, got "-1"$/,
+  ],
+  [
+    'seed beyond 32 bits',
+    'seed',
+    2 ** 32,
+    /^context "seed" must be an integer in \[0, 4294967295\], got 4294967296$/,
+  ],
+  ['fault hook misspelt', 'testFaults', 'on', /^context "testFaults" must be one of off, allow, got "on"$/],
+  [
+    'path style in words',
+    's3ForcePathStyle',
+    'maybe',
+    /^context "s3ForcePathStyle" must be true or false \(or 1, 0\), got "maybe"$/,
+  ],
 ];
 
 describe('bad CDK context: one line naming the key, the range and the value', () => {
@@ -412,25 +444,25 @@ const ENV_CASES: [string, string, string | undefined, RegExp][] = [
     'unknown policy',
     'POLICY',
     'fast',
-    /^environment variable POLICY must be one of none, fixed, adaptive, got fast$/,
+    /^environment variable POLICY must be one of none, fixed, adaptive, got "fast"$/,
   ],
   [
     'guest not whole pages',
     'GUEST_BYTES',
-    '1000',
-    /^environment variable GUEST_BYTES must be a positive multiple of 4096, got 1000$/,
+    '6000',
+    /^environment variable GUEST_BYTES must be a multiple of 4096 bytes, got "6000"$/,
   ],
   [
     'unknown workload',
     'WORKLOAD',
     'warp',
-    /^environment variable WORKLOAD="warp" is invalid: unknown workload kind "warp"/,
+    /^environment variable WORKLOAD must be one of idle, .* \(unknown workload kind "warp": use .*\), got "warp"$/,
   ],
   [
     'negative delay',
     'CHECKPOINT_DELAY_MS',
     '-1',
-    /^environment variable CHECKPOINT_DELAY_MS must be a non-negative integer, got -1$/,
+    /^environment variable CHECKPOINT_DELAY_MS must be an integer in \[1000, 3600000\] ms, got "-1"$/,
   ],
   [
     'function memory in words',
@@ -439,7 +471,59 @@ const ENV_CASES: [string, string, string | undefined, RegExp][] = [
     /^environment variable AWS_LAMBDA_FUNCTION_MEMORY_SIZE must be a positive integer \(MB\), got abc$/,
   ],
   ['vm id unset', 'VM_ID', undefined, /^environment variable VM_ID is not set$/],
+  [
+    'checkpoint timeout unset',
+    'CHECKPOINT_TIMEOUT_MS',
+    undefined,
+    /^environment variable CHECKPOINT_TIMEOUT_MS is not set$/,
+  ],
+  [
+    'epoch cap in words',
+    'EPOCH_CAP_BYTES',
+    'abc',
+    /^environment variable EPOCH_CAP_BYTES must be an integer in \[0, \d+\] bytes, got "abc"$/,
+  ],
+  [
+    'fault hook misspelt',
+    'COLO_TEST_FAULTS',
+    'on',
+    /^environment variable COLO_TEST_FAULTS must be one of off, allow, got "on"$/,
+  ],
+  [
+    'heartbeat timeout inside the interval',
+    'HEARTBEAT_TIMEOUT_MS',
+    '500',
+    /^environment variable HEARTBEAT_TIMEOUT_MS must be 0 or greater than HEARTBEAT_INTERVAL_MS \(1000\) ms, got "500"$/,
+  ],
+  [
+    'apply timeout beyond Lambda',
+    'APPLY_TIMEOUT_MS',
+    '900000',
+    /^environment variable APPLY_TIMEOUT_MS must be an integer in \[100, 840000\] ms, got "900000"$/,
+  ],
 ];
+
+describe('the CDK app: bad context ends in one line and exit 1, no stack trace', () => {
+  it.each([
+    [
+      'checkpointDelayMs',
+      'soon',
+      /^colo stack: context "checkpointDelayMs" must be an integer in \[1000, 3600000\] ms, got "soon"$/,
+    ],
+    [
+      'stackName',
+      '1bad',
+      /^colo stack: context "stackName" must be a CloudFormation stack name, got "1bad"$/,
+    ],
+  ])('%s=%s', (key, value, line) => {
+    const r = spawnSync('npx', ['tsx', 'bin/app.ts'], {
+      env: { ...process.env, CDK_CONTEXT_JSON: JSON.stringify({ [key]: value }) },
+      encoding: 'utf8',
+    });
+    expect(r.status).toBe(1);
+    expect(r.stderr.trim().split('\n')).toEqual([expect.stringMatching(line)]);
+  });
+});
 
 describe('bad function environment: one line naming the variable', () => {
   it.each(ENV_CASES)('%s', (_what, name, value, message) => {

@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { workloadFromEnv } from '../../../lambda/handlers/lib/params.ts';
+import { workloadFromEnv } from '../../../lambda/handlers/common/params.ts';
 import { DEFAULT_PARAMETERS, validateParameters } from '../../../lib/parameters.ts';
 import { flagsToScenario } from '../../../src/cli/flags.ts';
 import { type PolicyRunner, progressLine, runHelpText, version } from '../../../src/cli/main.ts';
@@ -16,7 +16,7 @@ import { figuresOf } from '../../../src/cli/plan.ts';
 import type { PolicyReport, RunReport } from '../../../src/cli/report.ts';
 import { runPolicy, runScenario } from '../../../src/cli/run-command.ts';
 import { fileLayer, resolveScenario } from '../../../src/cli/scenario.ts';
-import { parseBandwidth, parseBytes, parseDuration, parseQuantity } from '../../../src/cli/units.ts';
+import { parseBandwidth, parseBytes, parseDuration, parseQuantity } from '../../../src/parameters/units.ts';
 import { cli } from './run-cli.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'colo-cli-'));

@@ -3,7 +3,7 @@ import { flagsToScenario } from '../../../src/cli/flags.ts';
 import { renderTable } from '../../../src/cli/report.ts';
 import { runScenario } from '../../../src/cli/run-command.ts';
 import { resolveScenario, ScenarioError } from '../../../src/cli/scenario.ts';
-import { parseBandwidth, parseBytes, parseDuration, UnitError } from '../../../src/cli/units.ts';
+import { parseBandwidth, parseBytes, parseDuration, UnitError } from '../../../src/parameters/units.ts';
 
 describe('units', () => {
   it('parses sizes, bandwidths and durations', () => {

@@ -1,4 +1,4 @@
-// Authenticity at the channel consumers (lambda/handlers/lib/channel-consumer.ts): a message or object
+// Authenticity at the channel consumers (lambda/handlers/common/channel-consumer.ts): a message or object
 // crafted without the replication key — valid in every other respect for the current epoch and sequence —
 // is refused before anything is read, leaves the node documents byte for byte as they were, is logged,
 // counted and dead-lettered; the same bytes sealed with the key are applied. Keys that cannot be loaded
@@ -8,7 +8,13 @@ import { describe, expect, test } from 'vitest';
 import { createPendingCheckTimerHandler } from '../../../lambda/handlers/pending-check-timer.ts';
 import { createSecondaryApplyHandler } from '../../../lambda/handlers/secondary-apply.ts';
 import type { ColoMessage } from '../../../src/engine/protocol/messages.ts';
-import { Keyring, MemoryChannel, nodeStateKey, sealingSerializer } from '../../../src/runtime/cloud/index.ts';
+import {
+  claimFence,
+  Keyring,
+  MemoryChannel,
+  nodeStateKey,
+  sealingSerializer,
+} from '../../../src/runtime/cloud/index.ts';
 import { serializeMessage } from '../../../src/wire/message-schema.ts';
 import { deriveVmKey, keySetOf, seedKeySet, seedSecret } from '../../../src/wire/replication-key.ts';
 import { sealMessage, sealMessageBody } from '../../../src/wire/sealed-message.ts';
@@ -150,8 +156,6 @@ describe('secondary-apply: an object crafted without the key', () => {
     expect(after?.state.inSeq).toBe(before?.state.inSeq);
     expect(after?.state.cache).toEqual(before?.state.cache);
     expect(sim.deadLetters.at(-1)).toMatchObject({ code: 'unauthenticated', detail: /unknown-key/ });
-    const refused = (await sim.log('secondary')).filter((r) => r.type === 'rejected');
-    expect(refused.map((r) => r.type === 'rejected' && r.data.code)).toEqual(['unauthenticated']);
     expect(sim.metric('InputsUnauthenticated')).toBe(1);
     const line = sim.obs.logs.find((l) => l.message === 'input rejected');
     expect([line?.level, line?.extra.code]).toEqual(['error', 'unauthenticated']);
@@ -159,7 +163,7 @@ describe('secondary-apply: an object crafted without the key', () => {
 });
 
 describe('primary: a message crafted without the key', () => {
-  test('is refused unread and forwarded to the S → P dead-letter queue; other refusals are not forwarded', async () => {
+  test("is refused unread and forwarded to the S → P dead-letter queue, like any refusal but the protocol's own", async () => {
     const sim = new HandlerSim(handlerParams({ policy: 'none' }));
     await started(sim);
     const p = (await sim.primaryDoc())?.state;
@@ -176,10 +180,17 @@ describe('primary: a message crafted without the key', () => {
     await sim.primary(sqsEvent([sqsRecord(sealMessage(WRONG_KEY, reply))]));
     expect(Buffer.from(sim.state.peek(nodeStateKey('vm-0', 'primary')) ?? []).equals(before)).toBe(true);
     expect(sim.deadLettersS2P.map((l) => [l.code, l.rejectedBy])).toEqual([['unauthenticated', 'primary']]);
-    // A genuine but unexpected message is refused by the engine: logged and counted, not forwarded.
+    // A genuine but unexpected message is refused by the engine: logged, counted and forwarded too…
     await sim.primary(sqsEvent([sqsRecord(sealMessage((await sim.keys.keys()).signing, reply))]));
     expect(sim.metric('InputsRejected')).toBe(1);
-    expect(sim.deadLettersS2P).toHaveLength(1);
+    expect(sim.deadLettersS2P.map((l) => l.code)).toEqual(['unauthenticated', 'unexpected-message']);
+    expect(Buffer.from(sim.state.peek(nodeStateKey('vm-0', 'primary')) ?? []).equals(before)).toBe(true);
+    // …but not what the protocol refuses as replication ends (here: once the primary is fenced).
+    await claimFence(sim.state, 'vm-0', 'secondary', 'test: the secondary took over', sim.clock.now());
+    await sim.primary(sqsEvent([sqsRecord(sealMessage((await sim.keys.keys()).signing, reply))]));
+    expect((await sim.primaryDoc())?.state.phase).toBe('fenced');
+    expect(sim.metric('InputsRejected')).toBe(2);
+    expect(sim.deadLettersS2P).toHaveLength(2);
   });
 });
 

@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'vitest';
-import { rejectedFromEnv, secondaryApplyDepsFromEnv } from '../../../lambda/handlers/lib/deps.ts';
-import { DEFAULT_WORKLOADS, paramsFromEnv, workloadFromEnv } from '../../../lambda/handlers/lib/params.ts';
-import { delayedDeltaStore, fetchDelayFromEnv } from '../../../lambda/handlers/lib/test-hooks.ts';
+import { rejectedFromEnv, secondaryApplyDepsFromEnv } from '../../../lambda/handlers/common/deps.ts';
+import { DEFAULT_WORKLOADS, paramsFromEnv, workloadFromEnv } from '../../../lambda/handlers/common/params.ts';
+import { delayedDeltaStore, fetchDelayFromEnv } from '../../../lambda/handlers/common/test-hooks.ts';
 import { DEFAULT_PARAMS } from '../../../src/engine/params.ts';
 import { MemoryDeltaStore, VirtualClock } from '../../../src/runtime/cloud/index.ts';
 import { STACK_ENV } from './stack-env.ts';
@@ -42,7 +42,7 @@ describe('parameters from the environment', () => {
     expect(() => paramsFromEnv({ ...STACK_ENV, POLICY: 'eager' })).toThrow(
       /POLICY must be one of none, fixed, adaptive/,
     );
-    expect(() => paramsFromEnv({ ...STACK_ENV, GUEST_BYTES: '1000' })).toThrow(/multiple of 4096/);
+    expect(() => paramsFromEnv({ ...STACK_ENV, GUEST_BYTES: '8193' })).toThrow(/multiple of 4096/);
     expect(rejectedFromEnv({})).toBe('ack');
     expect(rejectedFromEnv({ REJECTED_MESSAGES: 'retry' })).toBe('retry');
     expect(() => rejectedFromEnv({ REJECTED_MESSAGES: 'drop' })).toThrow(/ack or retry/);

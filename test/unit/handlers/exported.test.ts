@@ -25,7 +25,7 @@ import {
 import type { SQSBatchResponse } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
-import { paramsFromEnv } from '../../../lambda/handlers/lib/params.ts';
+import { paramsFromEnv } from '../../../lambda/handlers/common/params.ts';
 import { decodeSecondaryDocument, encodeSecondaryState } from '../../../src/runtime/cloud/index.ts';
 import { keySetOf } from '../../../src/wire/replication-key.ts';
 import { openMessage, sealMessageBody } from '../../../src/wire/sealed-message.ts';
@@ -114,6 +114,7 @@ beforeAll(() => {
           body: e.MessageBody as string,
           group: e.MessageGroupId,
           dedup: e.MessageDeduplicationId,
+          ...(e.MessageAttributes ? { attributes: e.MessageAttributes } : {}),
         });
       }
       queues.set(input.QueueUrl, list);

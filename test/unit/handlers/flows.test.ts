@@ -1,7 +1,7 @@
 import type { SQSRecord } from 'aws-lambda';
 import { describe, expect, test } from 'vitest';
 import { controlStateKey } from '../../../lambda/adapters/contract.ts';
-import { InvalidEventError } from '../../../lambda/handlers/lib/sqs.ts';
+import { InvalidEventError } from '../../../lambda/handlers/common/sqs.ts';
 import { encodeSecondaryState } from '../../../src/runtime/cloud/index.ts';
 import { objectContextOfKey, openObject, sealObject } from '../../../src/wire/sealed-object.ts';
 import { HandlerSim, handlerParams, sqsEvent, sqsRecord, typeOfBody } from './sim.ts';
@@ -181,7 +181,7 @@ describe('handlers: a rejected delta', () => {
     expect(sim.metric('DeadLetterForwardFailures')).toBe(1);
     const kept = sim.obs.logs.find((l) => l.level === 'error' && /could not be forwarded/.test(l.message));
     expect(kept?.extra).toMatchObject({
-      error: { message: 'DLQ unavailable' },
+      error: 'DLQ unavailable',
       letter: { body: records[bad]?.body, code: 'claim-mismatch' },
     });
   });

@@ -12,15 +12,15 @@ import {
 } from '../../../lambda/adapters/contract.ts';
 import type { DeadLetter } from '../../../lambda/adapters/sqs-dead-letters.ts';
 import { createCheckpointTimerHandler } from '../../../lambda/handlers/checkpoint-timer.ts';
-import { createHeartbeatMonitorHandler } from '../../../lambda/handlers/heartbeat-monitor.ts';
 import {
   type NodeHandlerDeps,
   type RejectedDisposition,
   type TickConsumerDeps,
   withTestFaults,
-} from '../../../lambda/handlers/lib/deps.ts';
-import type { Observability } from '../../../lambda/handlers/lib/observability.ts';
-import type { TickScheduler } from '../../../lambda/handlers/lib/tick-chain.ts';
+} from '../../../lambda/handlers/common/deps.ts';
+import type { Observability } from '../../../lambda/handlers/common/observability.ts';
+import type { TickScheduler } from '../../../lambda/handlers/common/tick-chain.ts';
+import { createHeartbeatMonitorHandler } from '../../../lambda/handlers/heartbeat-monitor.ts';
 import { createPendingCheckTimerHandler } from '../../../lambda/handlers/pending-check-timer.ts';
 import { createPrimaryHandler } from '../../../lambda/handlers/primary.ts';
 import { createSecondaryApplyHandler } from '../../../lambda/handlers/secondary-apply.ts';
@@ -196,6 +196,8 @@ export class HandlerSim {
   readonly deadLettersS2P: DeadLetter[] = [];
   /** Makes every dead-letter forward throw while set. */
   deadLettersFailing = false;
+  /** Forward requests made to the P → S dead-letter queue (one per batch of refused records). */
+  deadLetterRequests = 0;
 
   constructor(
     readonly params: ColoParams,
@@ -231,10 +233,13 @@ export class HandlerSim {
     const applyDeps: NodeHandlerDeps = {
       ...this.secondaryDeps,
       service: 'secondary-apply',
+      deadLetterScope: 'unexpected',
       deadLetters: {
-        forward: async (letter) => {
-          if (this.deadLettersFailing) throw new Error('DLQ unavailable');
-          this.deadLetters.push(letter);
+        forward: async (letters) => {
+          this.deadLetterRequests++;
+          if (this.deadLettersFailing) return letters.map((letter) => ({ letter, error: 'DLQ unavailable' }));
+          this.deadLetters.push(...letters);
+          return [];
         },
       },
     };
@@ -245,10 +250,11 @@ export class HandlerSim {
     this.primary = createPrimaryHandler({
       ...this.primaryDeps,
       service: 'primary',
-      deadLetterScope: 'unauthenticated',
+      deadLetterScope: 'unexpected',
       deadLetters: {
-        forward: async (letter) => {
-          this.deadLettersS2P.push(letter);
+        forward: async (letters) => {
+          this.deadLettersS2P.push(...letters);
+          return [];
         },
       },
     });

@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import { controlStateKey, type TickMessage, timerStateKey } from '../../../lambda/adapters/contract.ts';
-import { markFailedOver, readControl } from '../../../lambda/handlers/lib/control.ts';
-import { armChain, handleTick, type TickChainDeps } from '../../../lambda/handlers/lib/tick-chain.ts';
+import { markFailedOver, readControl } from '../../../lambda/handlers/common/control.ts';
+import { armChain, handleTick, type TickChainDeps } from '../../../lambda/handlers/common/tick-chain.ts';
 import { MemoryStateStore } from '../../../src/runtime/cloud/index.ts';
 import { HandlerSim, handlerParams, MemoryTickQueue, sqsEvent, sqsRecord } from './sim.ts';
 

@@ -4,8 +4,8 @@
  * refused.
  */
 import { describe, expect, it } from 'vitest';
-import { reportInvocation } from '../../../lambda/handlers/lib/observability.ts';
-import { objectCapsFromEnv, paramsFromEnv } from '../../../lambda/handlers/lib/params.ts';
+import { reportInvocation } from '../../../lambda/handlers/common/observability.ts';
+import { objectCapsFromEnv, paramsFromEnv } from '../../../lambda/handlers/common/params.ts';
 import { ColoError } from '../../../src/engine/errors.ts';
 import { DEFAULT_PARAMS } from '../../../src/engine/params.ts';
 import { parseBody } from '../../../src/runtime/cloud/inbound.ts';
@@ -29,7 +29,7 @@ describe('error texts are bounded (finding 5)', () => {
     expect(() => encodeURIComponent(emoji)).not.toThrow();
   });
 
-  it('a rejected record and a colo-exit record hold at most 1 000 characters of text', () => {
+  it('a colo-exit record holds at most 1 000 characters of text; a refusal makes no record at all', () => {
     const huge = 'e'.repeat(200_000);
     const records = recordsOf(
       [
@@ -38,22 +38,24 @@ describe('error texts are bounded (finding 5)', () => {
       ],
       'secondary',
       0,
-      { msg: 'heartbeat', seq: 3 },
     );
+    expect(records.map((r) => r.type)).toEqual(['colo-exit']);
     for (const r of records) expect(JSON.stringify(r).length).toBeLessThan(MAX_REASON_CHARS + 200);
   });
 
-  it('a hostile body with a long schema error costs a bounded log record', async () => {
+  it('a hostile body with a long schema error costs a bounded outcome and writes nothing', async () => {
     const pair = new CloudPair(testParams());
     await pair.start();
     // Many unknown fields: zod names each of them in its error text.
     const junk = Object.fromEntries(Array.from({ length: 2000 }, (_, i) => [`field${i}`, i]));
     const body = JSON.stringify({ v: 1, type: 'heartbeat', vmId: 'vm-0', epoch: 1, seq: 1, ...junk });
+    const saves = pair.state.stats.saves;
+    const logBefore = (await pair.log('secondary')).length;
     const r = await pair.secondary([{ type: 'message', body }]);
     expect(r.outcomes[0]?.status).toBe('rejected');
     expect(r.outcomes[0]?.detail?.length).toBeLessThanOrEqual(MAX_REASON_CHARS);
-    const rec = (await pair.log('secondary')).find((x) => x.type === 'rejected');
-    expect(rec?.type === 'rejected' && rec.data.message.length).toBeLessThanOrEqual(MAX_REASON_CHARS);
+    expect(pair.state.stats.saves).toBe(saves);
+    expect((await pair.log('secondary')).length).toBe(logBefore);
   });
 });
 
@@ -109,6 +111,9 @@ describe('the object cap follows the function memory (finding 5)', () => {
       APPLY_TIMEOUT_MS: '5000',
       HEARTBEAT_INTERVAL_MS: '1000',
       HEARTBEAT_TIMEOUT_MS: '10000',
+      CHECKPOINT_TIMEOUT_MS: '30000',
+      DOWNTIME_BUDGET_MS: '300',
+      EPOCH_CAP_BYTES: '0',
       BUCKET_NAME: 'b',
       AWS_LAMBDA_FUNCTION_MEMORY_SIZE: '512',
     };

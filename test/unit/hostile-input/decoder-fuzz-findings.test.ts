@@ -5,8 +5,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { parseTick } from '../../../lambda/adapters/sqs-tick-queue.ts';
-import { arrival } from '../../../lambda/handlers/lib/channel-consumer.ts';
-import { InvalidEventError, parseSqsEvent } from '../../../lambda/handlers/lib/sqs.ts';
+import { arrival } from '../../../lambda/handlers/common/channel-consumer.ts';
+import { InvalidEventError, parseSqsEvent } from '../../../lambda/handlers/common/sqs.ts';
 import { decodeContainer, encodeContainer, MAX_TREE_DEPTH } from '../../../src/runtime/cloud/container.ts';
 import { StateDocumentError } from '../../../src/runtime/cloud/errors.ts';
 import { parseBody } from '../../../src/runtime/cloud/inbound.ts';

@@ -124,8 +124,6 @@ describe('round numbers (finding 1)', () => {
     // The node goes on: the same request through the real engine is applied.
     const ok = await deliver(pair, request);
     expect(ok.outcomes[0]?.status).toBe('applied');
-    const log = await pair.log('secondary');
-    expect(log.some((r) => r.type === 'rejected' && r.data.code === 'unsendable')).toBe(true);
   });
 
   it('the in-memory channel serialises like SQS: an unsendable message fails the whole call', async () => {

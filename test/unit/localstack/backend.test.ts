@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { chooseBackend } from '../../../src/cli/backend.ts';
+import { EXIT, exitCodeOf, verdictOf } from '../../../src/cli/outcome.ts';
 import { type RunReport, renderTable } from '../../../src/cli/report.ts';
 import { runScenario } from '../../../src/cli/run-command.ts';
 import { resolveScenario, ScenarioError } from '../../../src/cli/scenario.ts';
@@ -12,7 +13,7 @@ import { memoryDigest } from '../../../src/engine/memory/digest.ts';
 import type { CheckpointRecord } from '../../../src/engine/metrics/records.ts';
 import { DEFAULT_PARAMS, pageCount } from '../../../src/engine/params.ts';
 import type { LogRecord } from '../../../src/runtime/cloud/log-record.ts';
-import { verifyLogs } from '../../../src/runtime/localstack/backend.ts';
+import { localStackOutcome, STOP_REASON, verifyLogs } from '../../../src/runtime/localstack/backend.ts';
 import {
   outputsFromRecord,
   readOutputsFile,
@@ -81,7 +82,7 @@ describe('stack outputs', () => {
 
 describe('verifyLogs', () => {
   const params = { ...DEFAULT_PARAMS, guestBytes: 64 * 4096 };
-  const ok = { quiet: true, dlq: 0, started: true, failedOver: false };
+  const ok = { quiet: true, dlq: 0, started: true };
   const ckpt = (epoch: number, digest: string) => ({ epoch, digest }) as CheckpointRecord;
   const commit = (n: number, epoch: number, digest: string): LogRecord => ({
     n,
@@ -106,33 +107,32 @@ describe('verifyLogs', () => {
     expect(v).toEqual({ consistent: true, checkpointsVerified: 2, problems: [] });
   });
 
-  it('fails on a wrong commit, a stray image, rejections, DLQ messages, failover, no start, no quiet', () => {
-    const rejected: LogRecord = {
+  it('fails on a wrong commit, a stray image, a colo exit, DLQ messages, no start, no quiet', () => {
+    const exit: LogRecord = {
       n: 3,
       at: 3,
       node: 'primary',
-      type: 'rejected',
-      data: { code: 'unexpected-message', message: 'unexpected message X, expected Y' },
+      type: 'colo-exit',
+      data: { reason: 'error', detail: 'unexpected message X, expected Y' },
     };
     const v = verifyLogs(
       params,
       [ckpt(1, 'a')],
-      [rejected],
+      [exit],
       [commit(0, 1, 'z')],
       {
         committedDigest: 'q',
         committedEpoch: 1,
       },
-      { quiet: false, dlq: 2, started: false, failedOver: true },
+      { quiet: false, dlq: 2, started: false },
     );
     expect(v.consistent).toBe(false);
     const text = v.problems.join('\n');
     for (const want of [
       /epoch 1: committed image z ≠ PVM at stop a/,
       /committed image differs from the last commit/,
-      /primary rejected input: unexpected message X/,
+      /primary left COLO: error: unexpected message X/,
       /2 message\(s\) in the channels' dead-letter queues/,
-      /failed over/,
       /never started/,
       /did not finish/,
     ]) {
@@ -166,5 +166,65 @@ describe('report table', () => {
     expect(table).toMatch(/downtime p50 measured \(ms\)/);
     expect(table).toMatch(/modelled downtime max \(ms\)/);
     expect(renderTable(embedded)).not.toMatch(/measured|modelled/);
+  });
+});
+
+describe('a failover on LocalStack is an outcome, not a divergence', () => {
+  const params = { ...DEFAULT_PARAMS, guestBytes: 64 * 4096 };
+  const zero = memoryDigest(params.seed, new Uint32Array(pageCount(params)));
+  const t0 = 1_700_000_000_000;
+  const failover = {
+    failedOver: true,
+    reason: 'heartbeat timeout: no heartbeat from the primary for 10000 ms',
+    at: t0 + 12_500,
+    owner: 'secondary' as const,
+  };
+
+  it('reads side, time and reason off the control document', () => {
+    const o = localStackOutcome(failover, t0, 3);
+    expect(o).toMatchObject({ state: 'secondary-took-over', at: 12_500, reason: failover.reason });
+    expect(o.text).toBe(
+      'replication ended at 12.5 s: secondary took over from its last commit (epoch 3) — heartbeat timeout: no heartbeat from the primary for 10000 ms',
+    );
+    expect(localStackOutcome({ ...failover, owner: 'primary' }, t0, 3).state).toBe('primary-alone');
+    expect(localStackOutcome({ ...failover, owner: null }, t0, 3).state).toBe('ending');
+  });
+
+  it('our own stop, or no stop at all, is still replicating', () => {
+    const none = { failedOver: false, reason: null, at: null, owner: null };
+    expect(localStackOutcome(none, t0, 0).state).toBe('replicating');
+    expect(localStackOutcome({ ...failover, reason: STOP_REASON, owner: null }, t0, 0).state).toBe(
+      'replicating',
+    );
+  });
+
+  it('verifies when the sides left COLO by the failover, and exits 3 (failed-over), not 2', () => {
+    const exit = (node: 'primary' | 'secondary', reason: 'failover' | 'fenced' | 'error'): LogRecord => ({
+      n: 1,
+      at: t0 + 12_600,
+      node,
+      type: 'colo-exit',
+      data: { reason, detail: 'heartbeat timeout' },
+    });
+    const facts = { quiet: true, dlq: 0, started: true, endedAt: failover.at };
+    const final = { committedDigest: zero, committedEpoch: 0 };
+    const v = verifyLogs(
+      params,
+      [],
+      [exit('primary', 'fenced')],
+      [exit('secondary', 'failover')],
+      final,
+      facts,
+    );
+    expect(v).toEqual({ consistent: true, checkpointsVerified: 0, problems: [] });
+    const run = { verification: v, outcome: localStackOutcome(failover, t0, 0), summary: { checkpoints: 1 } };
+    expect(verdictOf(run)).toBe('failed-over');
+    expect(exitCodeOf([run])).toBe(EXIT.failedOver);
+    // An exit for an error is still a problem, failover or not; and without a failover, leaving COLO is one.
+    expect(verifyLogs(params, [], [exit('primary', 'error')], [], final, facts).consistent).toBe(false);
+    const { endedAt: _e, ...noFailover } = facts;
+    expect(verifyLogs(params, [], [], [exit('secondary', 'failover')], final, noFailover).consistent).toBe(
+      false,
+    );
   });
 });

@@ -255,7 +255,7 @@ describe('functions', () => {
       POWERTOOLS_SERVICE_NAME: expect.any(String),
       NODE_OPTIONS: '--enable-source-maps',
       VM_ID: 'vm-0',
-      SEED: '1',
+      SEED: '42',
       GUEST_BYTES: '67108864',
       WORKLOAD: 'hotcold',
       POLICY: 'fixed',
@@ -265,6 +265,9 @@ describe('functions', () => {
       APPLY_TIMEOUT_MS: '5000',
       HEARTBEAT_INTERVAL_MS: '1000',
       HEARTBEAT_TIMEOUT_MS: '10000',
+      CHECKPOINT_TIMEOUT_MS: '30000',
+      DOWNTIME_BUDGET_MS: '300',
+      EPOCH_CAP_BYTES: '0',
       BUCKET_NAME: { Ref: ids.bucket },
     };
     const ref = (id: string) => ({ Ref: id });

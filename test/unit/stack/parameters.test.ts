@@ -19,11 +19,14 @@ describe('parameters', () => {
   it('defaults to the documented values', () => {
     expect(fromContext({})).toEqual({
       vmId: 'vm-0',
-      seed: 1,
+      seed: 42,
       checkpointDelayMs: 20_000,
       pendingCheckIntervalMs: 1000,
       thresholdBytes: 104_857_600,
       applyTimeoutMs: 5000,
+      checkpointTimeoutMs: 30_000,
+      downtimeBudgetMs: 300,
+      epochCapBytes: 0,
       guestBytes: 67_108_864,
       workload: 'hotcold',
       policy: 'fixed',
@@ -60,7 +63,7 @@ describe('parameters', () => {
       'hotcold:hotPages=256,hotRate=200,coldRate=200',
     );
     expect(() => fromContext({ workload: 'hotcold:hotRate=-1' })).toThrow(
-      /context "workload" must be one of .*kind:key=value.*WORKLOAD="hotcold:hotRate=-1" is invalid/,
+      /context "workload" must be one of .*kind:key=value.*hotRate: "-1" is negative.*got "hotcold:hotRate=-1"$/,
     );
     expect(() => fromContext({ workload: 'zipf:speed=3' })).toThrow(ContextValidationError);
   });
@@ -92,7 +95,7 @@ describe('parameters', () => {
     ],
     [{ heartbeatIntervalMs: 100 }, /"heartbeatIntervalMs"/],
     [{ deltaExpiryDays: 0 }, /"deltaExpiryDays"/],
-    [{ logRetentionDays: 2 }, /"logRetentionDays" must be a CloudWatch Logs retention/],
+    [{ logRetentionDays: 2 }, /"logRetentionDays" must be one of 1, 3, 5, 7, 14, .*, 3653 days, got 2$/],
     [{ s3ForcePathStyle: 'yes' }, /"s3ForcePathStyle" must be true or false/],
     [{ seed: -3 }, /"seed"/],
   ])('rejects %j', (context, message) => {

@@ -252,3 +252,32 @@ export function workloadHelp(): string[] {
     return keys.length ? [head, `  ${''.padEnd(12)} ${kind}:${keys.join(',')}`] : [head];
   });
 }
+
+/** The kinds, comma-separated, for messages. */
+export const WORKLOAD_KINDS_TEXT = WORKLOAD_KINDS.join(', ');
+
+/**
+ * Parses and validates a workload text (`hotcold`, `zipf:rate=4000,exponent=1.1`) into a workload: the
+ * kind's defaults with the given keys replaced, ranges checked.
+ *
+ * @throws WorkloadError naming the key and what is wrong.
+ */
+export function parseWorkloadSpec(text: string): WorkloadSpec {
+  const parsed = workloadSchema.safeParse(parseWorkloadText(text));
+  if (!parsed.success) {
+    throw new WorkloadError(parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
+  }
+  return parsed.data as WorkloadSpec;
+}
+
+/**
+ * A workload as the text {@link parseWorkloadSpec} reads back: the kind alone when it has the kind's
+ * defaults, else `kind:key=value,…` with every key (`hotcold:hotPages=4096,hotRate=4000,coldRate=2500`).
+ */
+export function formatWorkloadText(w: WorkloadSpec): string {
+  if (JSON.stringify(w) === JSON.stringify(DEFAULT_WORKLOADS[w.kind])) return w.kind;
+  const parts = Object.entries(w)
+    .filter(([k, v]) => k !== 'kind' && v !== undefined)
+    .map(([k, v]) => `${k}=${v}`);
+  return parts.length ? `${w.kind}:${parts.join(',')}` : w.kind;
+}

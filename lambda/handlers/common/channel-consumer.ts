@@ -6,6 +6,7 @@ import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import type { InputOutcome, InvocationOptions, InvocationResult } from '../../../src/runtime/cloud/index.ts';
 import { truncateText } from '../../../src/runtime/cloud/text.ts';
+import type { DeadLetter } from '../../adapters/sqs-dead-letters.ts';
 import { type AuthenticatedBatch, authenticateRecords } from './authenticate-records.ts';
 import type { NodeHandlerDeps } from './deps.ts';
 import { reportInvocation } from './observability.ts';
@@ -40,10 +41,17 @@ export function redeliveryReason(o: InputOutcome | undefined, deps: NodeHandlerD
 }
 
 /**
- * Forwards each record the engine refused to `deps.deadLetters` (body unchanged, same message group, the
- * error as attributes), in order. A failed forward is logged at error level with the whole body and the
- * reason — the evidence is kept in the function's log instead — and counted; it never fails the batch,
- * because redelivering a refused record cannot succeed and would block its FIFO group.
+ * Refusals the protocol itself produces as replication ends (a reply after the primary's deadline, or after
+ * it left COLO): not forwarded under the `unexpected` dead-letter scope.
+ */
+export const EXPECTED_REFUSALS: ReadonlySet<string> = new Set(['timeout', 'exited']);
+
+/**
+ * Forwards the records refused (by authentication or by the engine) to `deps.deadLetters` (body unchanged,
+ * same message group, the error as attributes), in order, batched: a batch of refused records costs one
+ * request. A letter that cannot be forwarded is logged at error level with its body and reason — the
+ * evidence is kept in the function's log instead — and counted; it never fails the batch, because
+ * redelivering a refused record cannot succeed and would block its FIFO group.
  *
  * @returns How many records were forwarded.
  */
@@ -55,13 +63,13 @@ export async function forwardRejected(
   const sink = deps.deadLetters;
   if (!sink || deps.rejected !== 'ack') return 0;
   const { logger, metrics } = deps.obs;
-  const onlyUnauthenticated = deps.deadLetterScope === 'unauthenticated';
-  let forwarded = 0;
+  const skipExpected = deps.deadLetterScope === 'unexpected';
+  const letters: DeadLetter[] = [];
   for (const [i, record] of records.entries()) {
     const o = outcomes[i];
     if (o?.status !== 'rejected') continue;
-    if (onlyUnauthenticated && o.code !== 'unauthenticated') continue;
-    const letter = {
+    if (skipExpected && EXPECTED_REFUSALS.has(o.code ?? '')) continue;
+    letters.push({
       body: record.body,
       groupId: record.attributes?.MessageGroupId || deps.params.vmId,
       messageId: record.messageId,
@@ -69,18 +77,18 @@ export async function forwardRejected(
       detail: o.detail ?? '',
       rejectedBy: deps.service ?? 'unknown',
       at: deps.now(),
-    };
-    try {
-      await sink.forward(letter);
-      forwarded++;
-    } catch (e) {
-      metrics.addMetric('DeadLetterForwardFailures', MetricUnit.Count, 1);
-      logger.error('refused message could not be forwarded to the dead-letter queue; it is kept here', {
-        error: e instanceof Error ? { name: e.name, message: e.message } : String(e),
-        letter,
-      });
-    }
+    });
   }
+  if (letters.length === 0) return 0;
+  const failed = await sink.forward(letters);
+  for (const f of failed) {
+    logger.error('refused message could not be forwarded to the dead-letter queue; it is kept here', {
+      error: f.error,
+      letter: { ...f.letter, body: truncateText(f.letter.body, 64 * 1024) },
+    });
+  }
+  if (failed.length > 0) metrics.addMetric('DeadLetterForwardFailures', MetricUnit.Count, failed.length);
+  const forwarded = letters.length - failed.length;
   if (forwarded > 0) {
     metrics.addMetric('RejectedForwarded', MetricUnit.Count, forwarded);
     logger.warn('refused messages forwarded to the dead-letter queue', { count: forwarded });

@@ -1,7 +1,7 @@
 /** Structured logs and metrics (Powertools Logger and Metrics, EMF) for what an invocation did. */
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
-import type { InvocationResult } from '../../../src/runtime/cloud/index.ts';
+import { type InvocationResult, NOT_DUE } from '../../../src/runtime/cloud/index.ts';
 
 /** Metric namespace of every function. */
 export const METRIC_NAMESPACE = 'ColoServerless';
@@ -47,7 +47,8 @@ export function reportInvocation(
     if (value > 0) metrics.addMetric(name, MetricUnit.Count, value);
   };
   const statuses = { applied: 0, duplicate: 0, rejected: 0, failed: 0 };
-  for (const o of result.outcomes) statuses[o.status]++;
+  // A tick before the node's next wake is acknowledged unstepped: routine, not a duplicate message.
+  for (const o of result.outcomes) if (o.code !== NOT_DUE) statuses[o.status]++;
   count('InputsApplied', statuses.applied);
   count('InputsDuplicate', statuses.duplicate);
   count('InputsRejected', statuses.rejected);
@@ -81,7 +82,9 @@ export function reportInvocation(
       else logger.warn('input rejected', fields);
     }
     if (o.status === 'failed') logger.warn('input failed', { ...which, code: o.code, detail: o.detail });
-    if (o.status === 'duplicate') logger.info('duplicate input acknowledged', { ...which, detail: o.detail });
+    if (o.status === 'duplicate' && o.code !== NOT_DUE) {
+      logger.info('duplicate input acknowledged', { ...which, detail: o.detail });
+    }
   }
   for (const r of result.records) {
     switch (r.type) {
@@ -119,8 +122,6 @@ export function reportInvocation(
       case 'log-dropped':
         count('LogRecordsDropped', r.data.dropped);
         logger.error('log records dropped: the metrics log could not be appended', { ...r.data });
-        break;
-      case 'rejected':
         break;
     }
   }

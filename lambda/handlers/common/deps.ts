@@ -72,10 +72,11 @@ export interface NodeHandlerDeps {
    */
   deadLetters?: DeadLetterSink;
   /**
-   * Which refused messages go to {@link deadLetters}: `all` (secondary-apply), or only those that failed
-   * authentication (`unauthenticated`: the primary). Default `all`.
+   * Which refused messages go to {@link deadLetters}: `all`, or all but the refusals a node makes as
+   * replication ends (`unexpected`, both channel consumers: an answer after the primary's deadline, anything
+   * after a node left COLO — the protocol produces them, nobody needs to inspect them). Default `all`.
    */
-  deadLetterScope?: 'all' | 'unauthenticated';
+  deadLetterScope?: 'all' | 'unexpected';
   /** The function's service name (recorded on forwarded dead letters). */
   service?: string;
   /** Makes records the consumer failed visible again within a second (channel consumers). */
@@ -187,9 +188,9 @@ export function deadLettersFromEnv(variable: string, env: Env = process.env): De
   if (!queueUrl) return undefined;
   let queue: SqsDeadLetterQueue | undefined;
   return {
-    forward(letter) {
+    forward(letters) {
       queue ??= new SqsDeadLetterQueue({ queueUrl, client: sqsClientFromEnv() });
-      return queue.forward(letter);
+      return queue.forward(letters);
     },
   };
 }
@@ -204,7 +205,7 @@ export function secondaryApplyDepsFromEnv(env: Env = process.env): NodeHandlerDe
   const deps: NodeHandlerDeps = {
     ...base,
     service: service(env, 'secondary-apply'),
-    ...(deadLetters ? { deadLetters } : {}),
+    ...(deadLetters ? { deadLetters, deadLetterScope: 'unexpected' as const } : {}),
   };
   const delayMs = fetchDelayFromEnv(env);
   if (delayMs > 0) {
@@ -227,7 +228,7 @@ export function primaryConsumerDepsFromEnv(env: Env = process.env): NodeHandlerD
   return {
     ...base,
     service: service(env, 'primary'),
-    ...(deadLetters ? { deadLetters, deadLetterScope: 'unauthenticated' as const } : {}),
+    ...(deadLetters ? { deadLetters, deadLetterScope: 'unexpected' as const } : {}),
   };
 }
 

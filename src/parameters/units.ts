@@ -263,3 +263,17 @@ export function bytesFlag(bytes: number): string {
   }
   return `${bytes}B`;
 }
+
+/** Formats a rate in bytes/s the way a flag takes it back, in bits: `1Gbit`, `150Mbit`, `80Tbit`. */
+export function rateFlag(bytesPerSec: number): string {
+  const bits = bytesPerSec * 8;
+  for (const [unit, m] of [
+    ['Tbit', 1e12],
+    ['Gbit', 1e9],
+    ['Mbit', 1e6],
+    ['kbit', 1e3],
+  ] as const) {
+    if (bits !== 0 && bits % m === 0) return `${bits / m}${unit}`;
+  }
+  return `${bits}bit`;
+}

@@ -1,0 +1,35 @@
+/** Reading a scenario file from disk: `colo run --scenario FILE` and `deploy:local --scenario FILE`. */
+import { readFileSync, statSync } from 'node:fs';
+import { ScenarioError } from './scenario.ts';
+
+/** Largest scenario file read, bytes. */
+export const MAX_SCENARIO_FILE_BYTES = 1024 * 1024;
+
+/**
+ * Reads and parses a scenario file's JSON (validated later, with its keys named after the file).
+ *
+ * @throws ScenarioError, one line: missing, a directory, too large, unreadable or not JSON.
+ */
+export function readScenarioFile(path: string): unknown {
+  let text: string;
+  try {
+    const st = statSync(path);
+    if (st.isDirectory()) throw new ScenarioError(`--scenario: ${path} is a directory, not a scenario file`);
+    if (st.size > MAX_SCENARIO_FILE_BYTES)
+      throw new ScenarioError(`--scenario: ${path} is larger than 1 MiB`);
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    if (e instanceof ScenarioError) throw e;
+    const code = (e as NodeJS.ErrnoException).code;
+    const why =
+      code === 'ENOENT' ? 'does not exist' : code === 'EACCES' ? 'is not readable' : (e as Error).message;
+    throw new ScenarioError(`--scenario: ${path} ${why}`);
+  }
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (e) {
+    throw new ScenarioError(
+      `scenario file ${path} is not valid JSON: ${(e as Error).message.split('\n')[0]}`,
+    );
+  }
+}
