@@ -1,7 +1,8 @@
 #!/usr/bin/env -S npx tsx
-/** The `colo` command: src/cli/main.ts wired to this process (outputs, Ctrl-C, worker threads). */
+/** The `colo` command: src/cli/main.ts wired to this process (outputs, Ctrl-C, worker threads for policies and cells). */
 import { runCli } from '../src/cli/main.ts';
 import { workerRunner } from '../src/cli/worker-runner.ts';
+import { workerCellRunner } from '../src/experiment/pool.ts';
 
 let interrupts = 0;
 process.exitCode = await runCli(process.argv.slice(2), {
@@ -11,6 +12,7 @@ process.exitCode = await runCli(process.argv.slice(2), {
   now: () => performance.now(),
   env: process.env,
   runner: workerRunner(),
+  cellRunner: (jobs) => workerCellRunner(jobs),
   onInterrupt: (handler) => {
     const onSigint = () => {
       // The first Ctrl-C stops the running policy and prints the finished ones; a second one quits.

@@ -5,6 +5,7 @@
 # scripts/deploy-local.sh), run COLO sessions on them and destroy them at the end.
 #   npm test                      # everything
 #   SKIP_INTEGRATION=1 npm test   # no LocalStack
+#   SKIP_BROWSER=1 npm test       # no headless Chromium (report.html)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p reports
@@ -26,6 +27,12 @@ npx tsx scripts/docs-parameters.ts --check
 step "unit, property and fuzz tests (vitest)"
 npx vitest run --project unit --reporter=default --reporter=json --outputFile.json=reports/vitest-unit.json
 
+if [ "${SKIP_BROWSER:-0}" != "1" ]; then
+  step "report.html in headless Chromium (system chromium via puppeteer-core)"
+  bash scripts/chromium.sh
+  npx vitest run --project browser --reporter=default --reporter=json --outputFile.json=reports/vitest-browser.json
+fi
+
 if [ "${SKIP_INTEGRATION:-0}" != "1" ]; then
   step "LocalStack executor plugin (pytest)"
   bash scripts/localstack-up.sh --install-only --with-tests
@@ -42,4 +49,4 @@ if [ "${SKIP_INTEGRATION:-0}" != "1" ]; then
     --outputFile.json=reports/vitest-integration.json
 fi
 
-node scripts/test-summary.mjs reports/vitest-unit.json reports/vitest-integration.json
+node scripts/test-summary.mjs reports/vitest-unit.json reports/vitest-browser.json reports/vitest-integration.json

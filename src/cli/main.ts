@@ -6,34 +6,50 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import type { PolicyName } from '../engine/params.ts';
+import { SCENARIO_AXES } from '../experiment/axes.ts';
+import { ExperimentError } from '../experiment/file.ts';
+import { type CellRunner, inProcessCellRunner } from '../experiment/pool.ts';
 import { UNIT_HELP, UnitError } from '../parameters/units.ts';
 import { WorkloadError, workloadHelp } from '../parameters/workload.ts';
 import { BackendError } from '../runtime/localstack/aws.ts';
 import { type BackendFlags, chooseBackend, runLocalStackCommand } from './backend.ts';
+import { type ExperimentFlags, experimentCommand } from './experiment-command.ts';
 import { FAULT_EXAMPLE, FAULT_KEYS, FaultSpecError } from './fault-spec.ts';
 import { flagsToScenario, type RunFlags } from './flags.ts';
 import { RUN_OPTIONS } from './options.ts';
 import { EXIT, EXIT_CODES, exitCodeOf, verdictOf } from './outcome.ts';
 import { checkOutputPath, OutputError, writeOutput } from './output.ts';
 import { figuresOf, planWarnings, renderPlan } from './plan.ts';
+import { writeRecordings } from './recordings.ts';
 import { type PolicyReport, REPORT_VERSION, type RunReport, renderTable } from './report.ts';
-import { newReport, runPolicy } from './run-command.ts';
+import { newReport, type Recording, type RecordRequest, runPolicyRecorded } from './run-command.ts';
 import { fileLayer, resolveScenario, type Scenario, ScenarioError } from './scenario.ts';
 import { readScenarioFile } from './scenario-file.ts';
 
-/** Runs one policy of a scenario; `cancel` stops it if it can (a worker thread can, an in-process run cannot). */
+/** A policy's report with what the run recorded beyond it (`--timeline`, `--trace`), if asked. */
+export type RecordedReport = PolicyReport & { recording?: Recording };
+
+/**
+ * Runs one policy of a scenario, recording what `record` asks for; `cancel` stops it if it can (a worker
+ * thread can, an in-process run cannot).
+ */
 export type PolicyRunner = (
   scenario: Scenario,
   policy: PolicyName,
   progress: (fraction: number) => void,
-) => { result: Promise<PolicyReport>; cancel: () => void };
+  record?: RecordRequest,
+) => { result: Promise<RecordedReport>; cancel: () => void };
 
 /** Runs a policy in this thread (tests; Ctrl-C is only seen between policies). */
-export const inProcessRunner: PolicyRunner = (scenario, policy, progress) => ({
+export const inProcessRunner: PolicyRunner = (scenario, policy, progress, record) => ({
   result: new Promise((resolve, reject) => {
     setImmediate(() => {
       try {
-        resolve(runPolicy(scenario, policy, { progress: (_p, f) => progress(f) }));
+        const run = runPolicyRecorded(scenario, policy, {
+          progress: (_p, f) => progress(f),
+          ...(record ? { record } : {}),
+        });
+        resolve({ ...run.report, recording: run.recording });
       } catch (e) {
         reject(e);
       }
@@ -58,6 +74,8 @@ export interface CliIo {
   runner?: PolicyRunner;
   /** Environment (for the LocalStack endpoint). */
   env?: NodeJS.ProcessEnv;
+  /** How `colo experiment` runs cells (default: in this thread, one at a time). */
+  cellRunner?: (jobs: number) => CellRunner;
 }
 
 /** The package version (`colo --version`). */
@@ -120,8 +138,63 @@ function runHelpAfter(): string {
   ].join('\n');
 }
 
-/** Builds the `colo` program; `action` receives the parsed `run` options. */
-function program(io: CliIo, action: (opts: Record<string, unknown>) => Promise<void>): Command {
+/** Splits `text` at spaces into lines of at most `width` characters. */
+function wrap(text: string, width: number): string[] {
+  const lines: string[] = [];
+  let line = '';
+  for (const word of text.split(' ')) {
+    if (line && line.length + 1 + word.length > width) {
+      lines.push(line);
+      line = word;
+    } else line = line ? `${line} ${word}` : word;
+  }
+  return line ? [...lines, line] : lines;
+}
+
+/** Help text after the options of `colo experiment`. */
+function experimentHelpAfter(): string {
+  return [
+    '',
+    'The file (YAML or JSON; schema: docs/experiment-schema.json):',
+    '  name: threshold-sweep            names the experiment and its folder',
+    '  base: { guest: 1GiB, duration: 60s, payload: modelled }   scenario keys every cell starts from',
+    '  grid: { threshold: [8MiB, 32MiB], policy: [none, fixed] }  axes: every combination is a cell',
+    '  seeds: 3                         seeds 1..3 (or a list); each cell runs once per seed',
+    '  chart: { x: threshold, log: true, metrics: [downtimeP99Ms, wastedMiB] }',
+    'Axes: policy, workload.KEY, or a scenario key:',
+    ...wrap(SCENARIO_AXES.join(', '), 104).map((l) => `  ${l}`),
+    '',
+    'Outputs (in --out): experiment.json, cells.jsonl (one line per finished cell), cells.csv, summary.csv,',
+    'summary.md (mean ± 95 % CI over seeds), chart-METRIC.svg/.png, report.html (self-contained).',
+    'A rerun skips the cells cells.jsonl already has (keyed by a hash of the resolved cell), so an',
+    'interrupted experiment resumes where it stopped.',
+    '',
+    'Exit codes: as colo run, over every cell of the grid (0 all consistent, 1 bad input, 2 diverged,',
+    '3 failed over, 4 a cell measured nothing, 70 internal error, 130 interrupted: rerun to resume).',
+  ].join('\n');
+}
+
+/** Where commander writes, and its errors as one `colo: …; see colo COMMAND --help` line. */
+function outputOf(io: CliIo, command: string) {
+  return {
+    writeOut: io.stdout,
+    writeErr: io.stderr,
+    outputError: (text: string, write: (s: string) => void) => {
+      const one = text
+        .replace(/^error: /, '')
+        .replace(/\n\(Did you mean (.*)\?\)/, ' (did you mean $1?)')
+        .trim();
+      write(`colo: ${one}; see colo ${command} --help\n`);
+    },
+  };
+}
+
+/** Builds the `colo` program; `action` receives the parsed `run` options, `experiment` the experiment's. */
+function program(
+  io: CliIo,
+  action: (opts: Record<string, unknown>) => Promise<void>,
+  experiment: (file: string, opts: ExperimentFlags) => Promise<void> = async () => {},
+): Command {
   const root = new Command()
     .name('colo')
     .description('COLO VM replication with background migration of dirty RAM, emulated.')
@@ -129,17 +202,7 @@ function program(io: CliIo, action: (opts: Record<string, unknown>) => Promise<v
     .helpOption('-h, --help', 'show help')
     .exitOverride()
     .configureHelp({ helpWidth: 110 })
-    .configureOutput({
-      writeOut: io.stdout,
-      writeErr: io.stderr,
-      outputError: (text, write) => {
-        const one = text
-          .replace(/^error: /, '')
-          .replace(/\n\(Did you mean (.*)\?\)/, ' (did you mean $1?)')
-          .trim();
-        write(`colo: ${one}; see colo run --help\n`);
-      },
-    });
+    .configureOutput(outputOf(io, 'run'));
   const run = root
     .command('run')
     .description('run a scenario once per policy on the same seed and compare them')
@@ -150,6 +213,20 @@ function program(io: CliIo, action: (opts: Record<string, unknown>) => Promise<v
     run.addOption(new Option(`--${o.flag}${o.arg ? ` ${o.arg}` : ''}`, desc));
   }
   run.addHelpText('after', runHelpAfter()).action(action);
+  root
+    .command('experiment')
+    .description('run a grid of scenarios × seeds and write its tables, charts and report')
+    .argument('<file>', 'experiment file (YAML or JSON)')
+    .helpOption('-h, --help', 'show help')
+    .configureHelp({ helpWidth: 110 })
+    .option('--out <dir>', 'output folder (default: results/<name> beside the file)')
+    .option('--jobs <n>', 'cells run at once, on worker threads (default: the cores)')
+    .option('--dry-run', 'list the cells, which are done and which would run; run nothing')
+    .option('--no-png', 'skip the PNG copies of the charts')
+    .option('--quiet', 'no progress on stderr (warnings still)')
+    .configureOutput(outputOf(io, 'experiment'))
+    .addHelpText('after', experimentHelpAfter())
+    .action(experiment);
   return root;
 }
 
@@ -173,7 +250,8 @@ function inputErrorLines(e: unknown): string[] | undefined {
     e instanceof OutputError ||
     e instanceof UnitError ||
     e instanceof WorkloadError ||
-    e instanceof FaultSpecError
+    e instanceof FaultSpecError ||
+    e instanceof ExperimentError
   ) {
     return e.message.split('\n').filter((l) => l.trim() !== '');
   }
@@ -187,9 +265,18 @@ function inputErrorLines(e: unknown): string[] | undefined {
 export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
   let code: number = EXIT.ok;
   const say = (line: string) => io.stderr(`${line}\n`);
-  const prog = program(io, async (raw) => {
-    code = await runCommand(raw as RunFlags & BackendFlags & RunSwitches, io);
-  });
+  const prog = program(
+    io,
+    async (raw) => {
+      code = await runCommand(raw as RunFlags & BackendFlags & RunSwitches, io);
+    },
+    async (file, opts) => {
+      code = await experimentCommand(file, opts, {
+        ...io,
+        cellRunner: io.cellRunner ?? (() => inProcessCellRunner()),
+      });
+    },
+  );
   try {
     await prog.parseAsync(['node', 'colo', ...argv]);
   } catch (e) {
@@ -209,6 +296,8 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
 /** Switches and output options of `colo run`. */
 interface RunSwitches {
   json?: string;
+  timeline?: string;
+  trace?: string;
   quiet?: boolean;
   dryRun?: boolean;
 }
@@ -221,8 +310,15 @@ async function runCommand(opts: RunFlags & BackendFlags & RunSwitches, io: CliIo
     );
   }
   if (opts.json !== undefined) checkOutputPath('--json', opts.json);
+  const record = recordRequestOf(opts);
   const warn = (w: string) => io.stderr(`colo: warning: ${w}\n`);
   if (backend === 'localstack') {
+    for (const flag of ['timeline', 'trace'] as const) {
+      if (opts[flag] !== undefined)
+        throw new ScenarioError(
+          `--${flag} is for the embedded backend (a deployed stack logs its own trace)`,
+        );
+    }
     if (opts.dryRun)
       throw new ScenarioError(
         '--dry-run is for the embedded backend (a deployed stack has its own parameters)',
@@ -259,6 +355,7 @@ async function runCommand(opts: RunFlags & BackendFlags & RunSwitches, io: CliIo
 
   const runner = io.runner ?? inProcessRunner;
   const runs: PolicyReport[] = [];
+  const recordings: Recording[] = [];
   let interrupted = false;
   let current: { cancel: () => void } | undefined;
   const off = io.onInterrupt?.(() => {
@@ -286,10 +383,12 @@ async function runCommand(opts: RunFlags & BackendFlags & RunSwitches, io: CliIo
         });
         io.stderr(io.stderrIsTTY ? `\r${line}\x1b[K${fraction >= 1 ? '\n' : ''}` : `${line}\n`);
       };
-      const job = runner(scenario, policy, progress);
+      const job = runner(scenario, policy, progress, record);
       current = job;
       try {
-        runs.push(await job.result);
+        const { recording, ...run } = await job.result;
+        runs.push(run);
+        if (recording) recordings.push(recording);
       } catch (e) {
         if (interrupted) break;
         throw e;
@@ -308,8 +407,23 @@ async function runCommand(opts: RunFlags & BackendFlags & RunSwitches, io: CliIo
         `not run: ${notRun.join(', ')}\n`,
     );
   }
+  await writeRecordings(recordings, opts, scenario.name, opts.quiet ? undefined : (l) => io.stderr(`${l}\n`));
   const code = finish(report, opts, io);
   return interrupted ? EXIT.interrupted : code;
+}
+
+/** What `--timeline` and `--trace` ask the runs to record; checks their paths before anything runs. */
+function recordRequestOf(opts: RunSwitches): RecordRequest | undefined {
+  if (opts.timeline === undefined && opts.trace === undefined) return undefined;
+  if (opts.timeline !== undefined) {
+    if (!/\.(svg|png)$/i.test(opts.timeline))
+      throw new OutputError(`--timeline: ${opts.timeline}: name an .svg or a .png file`);
+    checkOutputPath('--timeline', opts.timeline);
+  }
+  if (opts.trace !== undefined) checkOutputPath('--trace', opts.trace);
+  if (opts.trace === '-' || opts.timeline === '-')
+    throw new OutputError(`--${opts.trace === '-' ? 'trace' : 'timeline'}: name a file (- is not supported)`);
+  return { timeline: opts.timeline !== undefined, trace: opts.trace !== undefined };
 }
 
 /** Prints the table and the run warnings, writes the JSON report; returns the exit code of the runs. */

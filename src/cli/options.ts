@@ -89,6 +89,20 @@ export const RUN_OPTIONS: readonly RunOption[] = [
     group: 'run',
     help: 'write the report as JSON to a file, or - for stdout (the table then goes to stderr)',
   },
+  {
+    flag: 'timeline',
+    arg: '<file>',
+    kind: 'text',
+    group: 'run',
+    help: "draw each policy's timeline (pending RAM, rounds, checkpoints by phase, waste) to an .svg or .png",
+  },
+  {
+    flag: 'trace',
+    arg: '<file>',
+    kind: 'text',
+    group: 'run',
+    help: 'write the QEMU-named trace events of every policy as JSON Lines',
+  },
   { flag: 'quiet', kind: 'switch', group: 'run', help: 'no progress on stderr (warnings still)' },
   {
     flag: 'backend',

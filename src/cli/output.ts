@@ -46,11 +46,11 @@ export function checkOutputPath(flag: string, path: string): void {
 }
 
 /**
- * Writes `text` to `path`.
+ * Writes `text` (or bytes) to `path`.
  *
  * @throws OutputError naming `flag` when the write fails (after {@link checkOutputPath} passed: a race).
  */
-export function writeOutput(flag: string, path: string, text: string): void {
+export function writeOutput(flag: string, path: string, text: string | Uint8Array): void {
   try {
     writeFileSync(path, text);
   } catch (e) {

@@ -4,7 +4,7 @@
  */
 import { parentPort } from 'node:worker_threads';
 import type { PolicyName } from '../engine/params.ts';
-import { runPolicy } from './run-command.ts';
+import { type RecordRequest, runPolicyRecorded } from './run-command.ts';
 import type { Scenario } from './scenario.ts';
 
 /** A job for the worker. */
@@ -13,21 +13,24 @@ export interface PolicyJob {
   scenario: Scenario;
   /** The policy to run. */
   policy: PolicyName;
+  /** What to record beyond the report. */
+  record?: RecordRequest;
 }
 
 /** What the worker posts: progress (fraction of simulated time), the report, or the error that ended the job. */
 export type PolicyWorkerMessage =
   | { type: 'progress'; fraction: number }
-  | { type: 'done'; report: unknown }
+  | { type: 'done'; report: unknown; recording?: unknown }
   | { type: 'failed'; message: string; stack?: string };
 
 parentPort?.on('message', (job: PolicyJob) => {
   const post = (m: PolicyWorkerMessage) => parentPort?.postMessage(m);
   try {
-    const report = runPolicy(job.scenario, job.policy, {
+    const { report, recording } = runPolicyRecorded(job.scenario, job.policy, {
       progress: (_p, fraction) => post({ type: 'progress', fraction }),
+      ...(job.record ? { record: job.record } : {}),
     });
-    post({ type: 'done', report });
+    post({ type: 'done', report, recording });
   } catch (e) {
     post({
       type: 'failed',

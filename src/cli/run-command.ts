@@ -1,6 +1,9 @@
 import { summarise } from '../engine/metrics/summary.ts';
 import type { PolicyName } from '../engine/params.ts';
+import { PAGE_SIZE } from '../engine/protocol/delta.ts';
 import { durationFlag, formatDuration } from '../parameters/units.ts';
+import { PendingSampler, type Timeline, timelineOf } from '../report/timeline.ts';
+import { type TraceLine, traceLines } from '../report/trace-lines.ts';
 import { runEmbedded } from '../runtime/embedded/run.ts';
 import { verifyRun } from '../runtime/verify.ts';
 import { outcomeOf, verdictOf } from './outcome.ts';
@@ -14,6 +17,24 @@ export interface RunOptions {
   progress?: (policy: string, fraction: number) => void;
   /** Wall clock for `wallMs`, ms (default `performance.now`). */
   now?: () => number;
+  /** What to record beyond the report (`--timeline`, `--trace`). */
+  record?: RecordRequest;
+}
+
+/** What a run should record beyond its report. */
+export interface RecordRequest {
+  /** The timeline (`colo run --timeline`). */
+  timeline?: boolean;
+  /** The QEMU-named trace events (`colo run --trace`). */
+  trace?: boolean;
+}
+
+/** What a run recorded beyond its report (the parts asked for). */
+export interface Recording {
+  /** The run's timeline. */
+  timeline?: Timeline;
+  /** The run's trace events, as trace-file lines. */
+  trace?: TraceLine[];
 }
 
 /** Warnings about one finished run: figures that are zeros rather than measurements. */
@@ -36,6 +57,21 @@ export function runPolicy(
   options: RunOptions = {},
   figures: Figures = figuresOf(scenario),
 ): PolicyReport {
+  return runPolicyRecorded(scenario, policy, options, figures).report;
+}
+
+/** Pending-RAM samples per run on a timeline (plus every drop). */
+const TIMELINE_SAMPLES = 2000;
+
+/** Runs one policy of a scenario on the embedded runtime; returns its report and what `options.record` asked for. */
+export function runPolicyRecorded(
+  scenario: Scenario,
+  policy: PolicyName,
+  options: RunOptions = {},
+  figures: Figures = figuresOf(scenario),
+): { report: PolicyReport; recording: Recording } {
+  const record = options.record ?? {};
+  const sampler = record.timeline ? new PendingSampler(scenario.durationMs / TIMELINE_SAMPLES) : undefined;
   const clock = options.now ?? (() => performance.now());
   const params = { ...scenario.params, policy };
   const t0 = clock();
@@ -47,8 +83,10 @@ export function runPolicy(
     durationMs: scenario.durationMs,
     onProgress: (f) => options.progress?.(policy, f),
     ...(scenario.faults ? { faults: { model: scenario.faults } } : {}),
-    observe: (_at, p) => {
+    ...(record.trace ? { trace: true } : {}),
+    observe: (at, p) => {
       if (p.txn?.digest) stopDigests.set(p.epoch, p.txn.digest);
+      sampler?.offer(at, p.dirty.count * PAGE_SIZE);
     },
   });
   // Injected faults cause rejections (duplicates, copies after a redelivery): they are counted, not failures.
@@ -72,7 +110,16 @@ export function runPolicy(
     wallMs: clock() - t0,
   };
   run.warnings = runWarnings(run, scenario);
-  return run;
+  const recording: Recording = {};
+  if (sampler) {
+    recording.timeline = timelineOf(
+      { policy, durationMs: scenario.durationMs, thresholdBytes: params.thresholdBytes },
+      result,
+      sampler.samples,
+    );
+  }
+  if (record.trace) recording.trace = traceLines(policy, result.trace);
+  return { report: run, recording };
 }
 
 /** Runs a scenario once per policy on the embedded runtime, all on the same seed. */

@@ -3,35 +3,27 @@
  * that is running at once and the finished ones are still printed. The worker loads the TypeScript sources
  * through tsx, as the CLI itself does; without tsx the policies run in this thread.
  */
-import { Worker } from 'node:worker_threads';
-import { inProcessRunner, type PolicyRunner } from './main.ts';
+import type { Worker } from 'node:worker_threads';
+import { inProcessRunner, type PolicyRunner, type RecordedReport } from './main.ts';
 import type { PolicyJob, PolicyWorkerMessage } from './policy-worker.ts';
 import type { PolicyReport } from './report.ts';
-
-function tsxApi(): string | undefined {
-  try {
-    return import.meta.resolve('tsx/esm/api');
-  } catch {
-    return undefined;
-  }
-}
+import type { Recording } from './run-command.ts';
+import { canStartTsWorkers, startTsWorker } from './ts-worker.ts';
 
 /**
  * A {@link PolicyRunner} on a worker thread, started on the first job and idle (not keeping the process
  * alive) between jobs; falls back to {@link inProcessRunner} without tsx.
  */
 export function workerRunner(): PolicyRunner {
-  const api = tsxApi();
-  if (api === undefined) return inProcessRunner;
+  if (!canStartTsWorkers()) return inProcessRunner;
   const target = new URL('./policy-worker.ts', import.meta.url).href;
-  const boot = `import(${JSON.stringify(api)}).then((api) => { api.register(); return import(${JSON.stringify(target)}); })`;
   let worker: Worker | undefined;
-  return (scenario, policy, progress) => {
-    const w = worker ?? new Worker(boot, { eval: true });
+  return (scenario, policy, progress, record) => {
+    const w = worker ?? startTsWorker(target);
     worker = w;
     w.ref();
     let cancelled = false;
-    const result = new Promise<PolicyReport>((resolve, reject) => {
+    const result = new Promise<RecordedReport>((resolve, reject) => {
       const done = () => {
         w.off('message', onMessage);
         w.off('error', onError);
@@ -41,7 +33,8 @@ export function workerRunner(): PolicyRunner {
       const onMessage = (m: PolicyWorkerMessage) => {
         if (m.type === 'progress') return progress(m.fraction);
         done();
-        if (m.type === 'done') resolve(m.report as PolicyReport);
+        if (m.type === 'done')
+          resolve({ ...(m.report as PolicyReport), recording: (m.recording ?? {}) as Recording });
         else reject(Object.assign(new Error(m.message), m.stack ? { stack: m.stack } : {}));
       };
       const onError = (e: Error) => {
@@ -58,7 +51,7 @@ export function workerRunner(): PolicyRunner {
       w.on('error', onError);
       w.on('exit', onExit);
     });
-    w.postMessage({ scenario, policy } satisfies PolicyJob);
+    w.postMessage({ scenario, policy, ...(record ? { record } : {}) } satisfies PolicyJob);
     return {
       result,
       cancel: () => {

@@ -1,0 +1,91 @@
+/**
+ * `npm run experiments`: runs the shipped experiments (experiments/*.yaml) with `colo experiment` on worker
+ * threads, then rewrites docs/experiments.md with their charts and a reading of them.
+ *
+ *   npm run experiments                        every experiment from scratch (earlier results removed)
+ *   npm run experiments -- --resume            keep finished cells (only valid when the engine has not changed)
+ *   npm run experiments -- --only link-sweep   run one, rewrite the page from the others' results on disk
+ *   npm run experiments -- --page-only         rewrite the page from the results on disk, run nothing
+ */
+import { copyFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { runCli } from '../src/cli/main.ts';
+import { workerCellRunner } from '../src/experiment/pool.ts';
+import { experimentsPage } from './page.ts';
+import { type Finished, readFinishedWithTime, runFile, SHIPPED, shippedDir, shippedFile } from './shipped.ts';
+
+const { values } = parseArgs({
+  options: {
+    resume: { type: 'boolean', default: false },
+    only: { type: 'string' },
+    'page-only': { type: 'boolean', default: false },
+  },
+});
+const only = values.only?.split(',');
+const unknown = only?.filter((n) => !(SHIPPED as readonly string[]).includes(n));
+if (unknown?.length) {
+  console.error(`experiments: unknown experiment ${unknown.join(', ')}: use ${SHIPPED.join(', ')}`);
+  process.exit(1);
+}
+
+let interrupts = 0;
+if (!values['page-only']) {
+  for (const name of SHIPPED.filter((n) => !only || only.includes(n))) {
+    if (!values.resume) rmSync(shippedDir(name), { recursive: true, force: true });
+    const t0 = performance.now();
+    const code = await runCli(['experiment', shippedFile(name)], {
+      stdout: (t) => process.stdout.write(t),
+      stderr: (t) => process.stderr.write(t),
+      stderrIsTTY: process.stderr.isTTY === true,
+      now: () => performance.now(),
+      env: process.env,
+      cellRunner: (jobs) => workerCellRunner(jobs),
+      onInterrupt: (handler) => {
+        const onSigint = () => {
+          if (++interrupts > 1) process.exit(130);
+          handler();
+        };
+        process.on('SIGINT', onSigint);
+        return () => process.off('SIGINT', onSigint);
+      },
+    });
+    if (code !== 0) {
+      console.error(`experiments: ${name} ended with exit code ${code}; docs/experiments.md not rewritten`);
+      process.exit(code);
+    }
+    // The page reports the time of a whole run from scratch (a resumed run's time says nothing).
+    if (!values.resume)
+      writeFileSync(runFile(name), `${JSON.stringify({ wallMs: Math.round(performance.now() - t0) })}\n`);
+  }
+}
+
+const results: Record<string, Finished> = {};
+let total = 0;
+for (const name of SHIPPED) {
+  const f = readFinishedWithTime(name);
+  if (f.finished < f.experiment.cells.length) {
+    console.error(
+      `experiments: ${name} has ${f.finished} of ${f.experiment.cells.length} cells: run it first`,
+    );
+    process.exit(1);
+  }
+  total += f.wallMs ?? 0;
+  results[name] = f;
+  mkdirSync('docs/img/experiments', { recursive: true });
+  for (const m of f.experiment.chart.metrics)
+    for (const ext of ['png', 'svg'])
+      copyFileSync(
+        join(shippedDir(name), `chart-${m}.${ext}`),
+        join('docs/img/experiments', `${name}-${m}.${ext}`),
+      );
+  if (name === 'threshold-sweep')
+    copyFileSync(
+      join(shippedDir(name), 'timeline.png'),
+      join('docs/img/experiments', `${name}-timeline.png`),
+    );
+}
+writeFileSync('docs/experiments.md', experimentsPage(results, total));
+console.log(
+  `docs/experiments.md written (${SHIPPED.length} experiments, ${(total / 60_000).toFixed(1)} min of runs)`,
+);

@@ -1,0 +1,239 @@
+/**
+ * `colo experiment FILE`: expands the experiment file into cells, skips the ones its folder's cells.jsonl
+ * already has, runs the rest in parallel (progress and time left on stderr), appends each finished cell to
+ * cells.jsonl (fsync'd), then writes the folder's tables, charts and report.html.
+ */
+import { mkdirSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { CellLog, readCellLog } from '../experiment/cell-log.ts';
+import type { CellRow } from '../experiment/cell-run.ts';
+import { readExperimentFile } from '../experiment/file.ts';
+import { type Cell, expandExperiment } from '../experiment/grid.ts';
+import { OUTPUT_FILES, writeOutputs } from '../experiment/outputs.ts';
+import { type CellRunner, defaultJobs, type RunningCell } from '../experiment/pool.ts';
+import { timelineCells } from '../experiment/timelines.ts';
+import { EXIT } from './outcome.ts';
+import { OutputError } from './output.ts';
+import { ScenarioError } from './scenario.ts';
+
+/** Options of `colo experiment`. */
+export interface ExperimentFlags {
+  /** Output folder (default `results/<name>` beside the file). */
+  out?: string;
+  /** Cells run at once (default: the cores). */
+  jobs?: string;
+  /** Print the cells and what would run; run nothing. */
+  dryRun?: boolean;
+  /** No progress on stderr. */
+  quiet?: boolean;
+  /** Skip the PNG copies of the charts. */
+  png?: boolean;
+}
+
+/** Where `colo experiment` writes and how it runs cells. */
+export interface ExperimentIo {
+  /** Standard output. */
+  stdout: (text: string) => void;
+  /** Standard error. */
+  stderr: (text: string) => void;
+  /** Whether stderr is a terminal (progress redraws one line). */
+  stderrIsTTY: boolean;
+  /** Wall clock, ms. */
+  now: () => number;
+  /** Registers a Ctrl-C handler; returns its removal. */
+  onInterrupt?: (handler: () => void) => () => void;
+  /** Makes the cell runner for `jobs` cells at once. */
+  cellRunner: (jobs: number) => CellRunner;
+}
+
+/** The output folder of an experiment: `--out`, or `results/<name>` beside the experiment file. */
+export function outputDir(file: string, name: string, out?: string): string {
+  return out ?? join(dirname(file), 'results', name);
+}
+
+/** Creates the output folder (and its parents) or says why it cannot. */
+function prepareDir(dir: string): void {
+  try {
+    mkdirSync(dir, { recursive: true });
+    if (!statSync(dir).isDirectory()) throw new Error('not a directory');
+  } catch (e) {
+    const why =
+      (e as NodeJS.ErrnoException).code === 'EEXIST' ? 'a file is in the way' : (e as Error).message;
+    throw new OutputError(`--out: cannot use ${dir} as the experiment's folder: ${why}`);
+  }
+}
+
+/** One progress line: cells done, share of the simulated time done, and — once it can be guessed — time left. */
+export function experimentProgressLine(p: {
+  name: string;
+  done: number;
+  total: number;
+  resumed: number;
+  fraction: number;
+  elapsedMs: number;
+}): string {
+  const head = `[${p.name}] ${p.done}/${p.total} cells${p.resumed ? ` (${p.resumed} from an earlier run)` : ''}, ${(p.fraction * 100).toFixed(0)}%`;
+  if (p.fraction >= 1) return `${head}, done in ${(p.elapsedMs / 1000).toFixed(1)} s`;
+  if (p.fraction < 0.05 || p.elapsedMs < 2000) return head;
+  const left = (p.elapsedMs * (1 - p.fraction)) / p.fraction / 1000;
+  return `${head}, about ${left < 60 ? `${Math.ceil(left)} s` : `${Math.ceil(left / 60)} min`} left`;
+}
+
+/** Exit code of an experiment's finished cells (the worst decides, as for `colo run`). */
+export function experimentExitCode(rows: readonly CellRow[]): number {
+  if (rows.some((r) => r.verdict === 'diverged')) return EXIT.diverged;
+  if (rows.some((r) => r.verdict === 'failed-over')) return EXIT.failedOver;
+  if (rows.some((r) => r.metrics.checkpoints === 0)) return EXIT.nothingMeasured;
+  return EXIT.ok;
+}
+
+function jobsOf(text: string | undefined): number {
+  if (text === undefined) return defaultJobs();
+  if (!/^[1-9][0-9]{0,2}$/.test(text.trim()))
+    throw new ScenarioError(`--jobs: "${text}" is not a whole number from 1 to 999`);
+  return Number(text);
+}
+
+/** Runs `colo experiment FILE`; returns the exit code. Input errors are thrown (the CLI prints them). */
+export async function experimentCommand(
+  path: string,
+  flags: ExperimentFlags,
+  io: ExperimentIo,
+): Promise<number> {
+  const jobs = jobsOf(flags.jobs);
+  const experiment = expandExperiment(path, readExperimentFile(path));
+  // Checked now, not after the run: the cells the report's timelines show.
+  timelineCells(experiment);
+  const name = experiment.file.name;
+  const dir = outputDir(path, name, flags.out);
+  const logPath = join(dir, OUTPUT_FILES.cells);
+  const { rows, unreadable } = readCellLog(logPath);
+  const todo = experiment.cells.filter((c) => !rows.has(c.key));
+  const resumed = experiment.cells.length - todo.length;
+  const say = (line: string) => io.stderr(`${line}\n`);
+  const summary =
+    `experiment ${name}: ${experiment.cells.length} cells (${experiment.cells.length / experiment.seeds.length} per seed × ${experiment.seeds.length} seeds)` +
+    `${resumed ? `, ${resumed} already in ${logPath}` : ''}; ${todo.length ? `${todo.length} to run` : 'nothing to run'}`;
+  if (flags.dryRun) {
+    io.stdout(`${summary} (dry run: nothing was run)\n`);
+    for (const c of experiment.cells)
+      io.stdout(`  ${c.key}  ${rows.has(c.key) ? 'done' : 'todo'}  ${c.group} seed=${c.seed}\n`);
+    io.stdout(`output folder: ${resolve(dir)}\n`);
+    return EXIT.ok;
+  }
+  prepareDir(dir);
+  const runner = io.cellRunner(jobs);
+  if (!flags.quiet) {
+    const threads = Math.min(runner.slots, todo.length);
+    say(`${summary}${threads ? ` on ${threads} thread${threads > 1 ? 's' : ''}` : ''}; writing to ${dir}`);
+  }
+  if (unreadable)
+    say(
+      `colo: warning: ${unreadable} line(s) of ${logPath} could not be read (cut short?): their cells run again`,
+    );
+
+  const log = new CellLog(logPath);
+  const weight = (c: Cell) => c.scenario.durationMs;
+  const totalWeight = todo.reduce((a, c) => a + weight(c), 0) || 1;
+  let doneWeight = 0;
+  const running = new Map<Cell, { job: RunningCell; fraction: number }>();
+  const start = io.now();
+  let interrupted = false;
+  let failure: Error | undefined;
+  let finished = 0;
+  let lastStep = -1;
+  const progress = (force = false) => {
+    if (flags.quiet) return;
+    const partial = [...running.entries()].reduce((a, [c, r]) => a + weight(c) * r.fraction, 0);
+    // 100 % only once the last cell is recorded.
+    const all = finished === todo.length;
+    const fraction = all ? 1 : Math.min(0.99, (doneWeight + partial) / totalWeight);
+    const step = io.stderrIsTTY ? Math.floor(fraction * 100) : Math.floor(fraction * 10);
+    // On a terminal redraw at every percent and finished cell; in logs print every tenth.
+    if (step === lastStep && !(force && io.stderrIsTTY)) return;
+    lastStep = step;
+    const line = experimentProgressLine({
+      name,
+      done: resumed + finished,
+      total: experiment.cells.length,
+      resumed,
+      fraction,
+      elapsedMs: io.now() - start,
+    });
+    io.stderr(io.stderrIsTTY ? `\r${line}\x1b[K` : `${line}\n`);
+  };
+  const off = io.onInterrupt?.(() => {
+    interrupted = true;
+    for (const r of running.values()) r.job.cancel();
+  });
+  try {
+    const queue = [...todo];
+    await new Promise<void>((done) => {
+      const next = () => {
+        while (!interrupted && !failure && running.size < runner.slots && queue.length > 0) {
+          const cell = queue.shift() as Cell;
+          const entry = {
+            job: runner.start({ key: cell.key, scenario: cell.scenario, policy: cell.policy }, (f) => {
+              entry.fraction = f;
+              progress();
+            }),
+            fraction: 0,
+          };
+          running.set(cell, entry);
+          entry.job.result.then(
+            (result) => {
+              running.delete(cell);
+              const row: CellRow = {
+                key: cell.key,
+                experiment: name,
+                values: cell.values,
+                policy: cell.policy,
+                seed: cell.seed,
+                ...result,
+              };
+              log.append(row);
+              rows.set(cell.key, row);
+              finished++;
+              doneWeight += weight(cell);
+              progress(true);
+              next();
+            },
+            (e: unknown) => {
+              running.delete(cell);
+              if (!interrupted && !failure) {
+                failure = e instanceof Error ? e : new Error(String(e));
+                for (const r of running.values()) r.job.cancel();
+              }
+              next();
+            },
+          );
+        }
+        if (running.size === 0) done();
+      };
+      next();
+    });
+  } finally {
+    off?.();
+    log.close();
+    await runner.close();
+  }
+  if (io.stderrIsTTY && !flags.quiet) io.stderr('\n');
+  const current = experiment.cells.flatMap((c) => {
+    const r = rows.get(c.key);
+    return r ? [r] : [];
+  });
+  await writeOutputs(experiment, rows, dir, { png: flags.png !== false });
+  if (failure) throw failure;
+  if (interrupted) {
+    say(
+      `colo: interrupted: ${current.length} of ${experiment.cells.length} cells finished (kept in ${logPath}); ` +
+        'run the same command again to run the rest',
+    );
+    return EXIT.interrupted;
+  }
+  if (!flags.quiet)
+    say(
+      `experiment ${name}: ${current.length} cells; summary in ${join(dir, OUTPUT_FILES.summary)}, report in ${join(dir, OUTPUT_FILES.report)}`,
+    );
+  return experimentExitCode(current);
+}
