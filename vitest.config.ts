@@ -7,6 +7,7 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: ['test/unit/**/*.test.ts', 'test/property/**/*.test.ts', 'test/fuzz/**/*.test.ts'],
+          setupFiles: ['test/setup/codec.ts'],
           testTimeout: 120_000,
         },
       },
@@ -23,6 +24,7 @@ export default defineConfig({
           name: 'integration',
           include: ['test/integration/**/*.test.ts'],
           globalSetup: ['test/integration/setup/colo-stacks.global.ts'],
+          setupFiles: ['test/setup/codec.ts'],
           testTimeout: 600_000,
           hookTimeout: 600_000,
           fileParallelism: false,

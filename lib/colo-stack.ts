@@ -46,6 +46,15 @@ export const HANDLER_ENTRIES: Readonly<Record<ColoFunctionName, string>> = {
   'heartbeat-monitor': 'lambda/handlers/heartbeat-monitor.ts',
 };
 
+/**
+ * Test-only handler entries deployed instead of {@link HANDLER_ENTRIES} with context `virtualClock=allow`
+ * (the conformance stack): the production handler, also answering the virtual-clock event.
+ */
+export const REPLAY_HANDLER_ENTRIES: Readonly<Partial<Record<ColoFunctionName, string>>> = {
+  primary: 'lambda/handlers/test/primary-replay.ts',
+  'secondary-apply': 'lambda/handlers/test/secondary-apply-replay.ts',
+};
+
 /** Timeout of each function except `secondary-apply` (see {@link secondaryApplyTimeout}), seconds. */
 export const FUNCTION_TIMEOUT_SECONDS: Readonly<
   Record<Exclude<ColoFunctionName, 'secondary-apply'>, number>
@@ -195,7 +204,8 @@ export class ColoStack extends Stack {
       );
     const make = (name: ColoFunctionName): ColoFunction =>
       new ColoFunction(this, pascal(name), {
-        entry: HANDLER_ENTRIES[name],
+        entry:
+          (p.virtualClock === 'allow' ? REPLAY_HANDLER_ENTRIES[name] : undefined) ?? HANDLER_ENTRIES[name],
         serviceName: name,
         description: `COLO ${name} (${p.vmId})`,
         timeout: timeouts[name],

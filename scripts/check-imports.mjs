@@ -37,21 +37,13 @@ export const LAYERS = [
  * Upward imports that are known and not yet undone: `from → to` with the reason. Each must still exist.
  */
 export const KNOWN = {
-  'src/engine/protocol/inbound.ts → src/wire/message-schema.ts':
-    'the engine validates inbound messages with the wire schema; to be injected as a codec port (issue 12)',
-  'src/engine/transfer/build-delta.ts → src/wire/delta-codec.ts':
-    'the engine encodes delta objects itself; to be injected as a codec port (issue 12)',
-  'src/engine/secondary/validation.ts → src/wire/delta-codec.ts':
-    'the engine decodes delta objects itself; to be injected as a codec port (issue 12)',
-  'src/engine/secondary/validation.ts → src/wire/errors.ts': 'as above: the decoder error it classifies',
-  'src/engine/secondary/secondary.ts → src/wire/limits.ts':
-    'MAX_APPLIED_ROUNDS, a wire limit the engine obeys',
-  'lambda/handlers/primary.ts ⇒ src/runtime/localstack/step.ts':
-    'the virtual-clock event (conformance runs, default-off) replays steps in the deployed function; to move to a test-only handler entry (issue 12)',
-  'lambda/handlers/secondary-apply.ts ⇒ src/runtime/localstack/step.ts': 'as above',
 };
 
-/** Function bundles (one per handler entry) may not reach these: test and replay tooling. */
+/**
+ * Function bundles (one per production handler entry, `lambda/handlers/*.ts`) may not reach these: test and
+ * replay tooling. The test-only entries in `lambda/handlers/test/` (deployed only with context
+ * `virtualClock=allow`) are exempt.
+ */
 export const NOT_IN_BUNDLES = ['src/runtime/localstack/', 'test/', 'bench/', 'experiments/'];
 
 const SKIP_DIRS = new Set(['node_modules', 'cdk.out', '.git', '.venv']);

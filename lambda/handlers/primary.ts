@@ -11,7 +11,6 @@ import { primaryInvocation } from '../../src/runtime/cloud/index.ts';
 import { channelOptions, consumeChannelBatch } from './common/channel-consumer.ts';
 import { lazyHandler, type NodeHandlerDeps, primaryConsumerDepsFromEnv } from './common/deps.ts';
 import { parseSqsEvent } from './common/sqs.ts';
-import { withVirtualClock } from './common/virtual-clock.ts';
 
 /** The handler over explicit dependencies (tests pass in-memory ports and a virtual clock). */
 export function createPrimaryHandler(deps: NodeHandlerDeps): (event: unknown) => Promise<SQSBatchResponse> {
@@ -25,10 +24,10 @@ export function createPrimaryHandler(deps: NodeHandlerDeps): (event: unknown) =>
 }
 
 /**
- * Lambda entry point (SQS event source on the S → P queue, `ReportBatchItemFailures`); also answers the
- * default-off virtual-clock event of conformance runs (lib/virtual-clock.ts).
+ * Lambda entry point (SQS event source on the S → P queue, `ReportBatchItemFailures`). The conformance stack deploys
+ * `test/primary-replay.ts` instead, which also answers the virtual-clock event.
  */
 export const handler = lazyHandler(() => {
   const deps = primaryConsumerDepsFromEnv();
-  return withVirtualClock(createPrimaryHandler(deps), deps, 'primary');
+  return createPrimaryHandler(deps);
 });

@@ -15,7 +15,6 @@ import { channelOptions, consumeChannelBatch } from './common/channel-consumer.t
 import { lazyHandler, type NodeHandlerDeps, secondaryApplyDepsFromEnv } from './common/deps.ts';
 import { recordFailover } from './common/failover.ts';
 import { parseSqsEvent } from './common/sqs.ts';
-import { withVirtualClock } from './common/virtual-clock.ts';
 
 /** The handler over explicit dependencies. */
 export function createSecondaryApplyHandler(
@@ -32,10 +31,10 @@ export function createSecondaryApplyHandler(
 }
 
 /**
- * Lambda entry point (SQS event source on the P → S queue, `ReportBatchItemFailures`); also answers the
- * default-off virtual-clock event of conformance runs (lib/virtual-clock.ts).
+ * Lambda entry point (SQS event source on the P → S queue, `ReportBatchItemFailures`). The conformance stack deploys
+ * `test/secondary-apply-replay.ts` instead, which also answers the virtual-clock event.
  */
 export const handler = lazyHandler(() => {
   const deps = secondaryApplyDepsFromEnv();
-  return withVirtualClock(createSecondaryApplyHandler(deps), deps, 'secondary');
+  return createSecondaryApplyHandler(deps);
 });

@@ -49,6 +49,8 @@ export class ColoFunction extends NodejsFunction {
   readonly functionLogGroup: logs.LogGroup;
   /** The function's execution role. */
   readonly executionRole: iam.Role;
+  /** Handler module it was bundled from, relative to the repository root. */
+  readonly entry: string;
 
   /** Creates the function, its role and its log group (the latter two as siblings `<id>Role`, `<id>Logs`). */
   constructor(scope: Construct, id: string, props: ColoFunctionProps) {
@@ -96,5 +98,6 @@ export class ColoFunction extends NodejsFunction {
     logGroup.grantWrite(role);
     this.functionLogGroup = logGroup;
     this.executionRole = role;
+    this.entry = entry;
   }
 }

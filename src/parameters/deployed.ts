@@ -53,6 +53,8 @@ export interface DeployedValues {
   s3ForcePathStyle: boolean;
   /** `allow` turns the functions' default-off fault hook on (integration tests only). */
   testFaults: 'off' | 'allow';
+  /** `allow` deploys the test-only replay entries of `primary` and `secondary-apply` (conformance stacks). */
+  virtualClock: 'off' | 'allow';
 }
 
 /** A deployed parameter. */

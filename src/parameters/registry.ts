@@ -505,6 +505,16 @@ export const PARAMETERS: readonly Parameter[] = [
     values: ['off', 'allow'],
     deployed: { context: 'testFaults', env: 'COLO_TEST_FAULTS' },
   },
+  {
+    name: 'virtualClock',
+    meaning:
+      'allow: primary and secondary-apply deploy their test-only replay entries (the conformance stack), which answer the virtual-clock event',
+    kind: 'enum',
+    unit: '',
+    default: 'off',
+    values: ['off', 'allow'],
+    deployed: { context: 'virtualClock' },
+  },
 ];
 
 /** The parameter named `name`. @throws Error when there is none (a programming error). */

@@ -21,8 +21,8 @@ export const MAX_MESSAGE_BYTES = 256 * 1024;
 /** Largest claim-check key, characters. */
 export const MAX_KEY_CHARS = 512;
 
-/** Most entries in `checkpoint-reply.appliedRounds`. */
-export const MAX_APPLIED_ROUNDS = 10_000;
+/** Most entries in `checkpoint-reply.appliedRounds` (protocol vocabulary, defined by the engine). */
+export { MAX_APPLIED_ROUNDS } from '../engine/protocol/messages.ts';
 
 /** Largest apply-phase duration a `vmstate-loaded` may report, ms (one day: anything above is a bug). */
 export const MAX_APPLY_MS = 86_400_000;

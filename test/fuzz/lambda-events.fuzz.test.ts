@@ -11,12 +11,12 @@ import { describe, it } from 'vitest';
 import { queueOfArn } from '../../lambda/adapters/sqs-redelivery.ts';
 import { arrival } from '../../lambda/handlers/common/channel-consumer.ts';
 import { InvalidEventError, looksLikeSqsEvent, parseSqsEvent } from '../../lambda/handlers/common/sqs.ts';
+import { parseFailoverRequest } from '../../lambda/handlers/heartbeat-monitor.ts';
 import {
   isVirtualClockEvent,
   parseVirtualClockEvent,
   VirtualClockRefusedError,
-} from '../../lambda/handlers/common/virtual-clock.ts';
-import { parseFailoverRequest } from '../../lambda/handlers/heartbeat-monitor.ts';
+} from '../../lambda/handlers/test/virtual-clock.ts';
 import { type Json, nextJsonValue } from './json-mutate.ts';
 import { Rng } from './mutate.ts';
 import { check, exactly, FUZZ_TIMEOUT_MS, forInputs, Tally } from './oracle.ts';

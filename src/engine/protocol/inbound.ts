@@ -1,4 +1,4 @@
-import { parseMessageObject } from '../../wire/message-schema.ts';
+import { codec } from '../codec.ts';
 import { ColoError } from '../errors.ts';
 import type { ColoParams } from '../params.ts';
 import type { ColoMessage } from './messages.ts';
@@ -15,7 +15,7 @@ export function parseInbound(
 ): ColoMessage | ColoError {
   let msg: ColoMessage;
   try {
-    msg = parseMessageObject(raw);
+    msg = codec().parseMessage(raw);
   } catch (e) {
     return new ColoError('invalid-message', e instanceof Error ? e.message : String(e));
   }

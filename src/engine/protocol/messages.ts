@@ -8,6 +8,9 @@
 /** Wire version of the message envelope. */
 export const MESSAGE_VERSION = 1 as const;
 
+/** Most entries in `checkpoint-reply.appliedRounds` (the secondary refuses a round past it in one epoch). */
+export const MAX_APPLIED_ROUNDS = 10_000;
+
 /** Why a checkpoint was requested. `policy` = requested early by the background policy (cap reached). */
 export type CheckpointTrigger = 'timer' | 'miscompare' | 'policy' | 'request';
 

@@ -1,4 +1,3 @@
-import { MAX_APPLIED_ROUNDS } from '../../wire/limits.ts';
 import type { Effect, FenceOwner } from '../effects.ts';
 import { ColoError, unexpected } from '../errors.ts';
 import { memoryDigest, SVM_AUTHOR_BIT } from '../memory/digest.ts';
@@ -6,7 +5,12 @@ import { type ColoParams, MESSAGE_WIRE_BYTES, pageCount } from '../params.ts';
 import type { PageDelta } from '../protocol/delta.ts';
 import { type Body, stamp } from '../protocol/envelope.ts';
 import { messageTypeOf, parseInbound } from '../protocol/inbound.ts';
-import type { DeltaKind, PrimaryMessage, SecondaryMessage } from '../protocol/messages.ts';
+import {
+  type DeltaKind,
+  MAX_APPLIED_ROUNDS,
+  type PrimaryMessage,
+  type SecondaryMessage,
+} from '../protocol/messages.ts';
 import { trace } from '../trace.ts';
 import { deltaKey } from '../transfer/build-delta.ts';
 import { makeWorkload, type WriteGenerator } from '../workload/workload.ts';

@@ -1,5 +1,4 @@
-import { decodeDelta } from '../../wire/delta-codec.ts';
-import { WireError } from '../../wire/errors.ts';
+import { ClaimMismatchError, codec } from '../codec.ts';
 import { ColoError, unexpected } from '../errors.ts';
 import { fillPage, zeroClasses } from '../memory/page-content.ts';
 import type { ColoParams } from '../params.ts';
@@ -48,14 +47,13 @@ export function validateDelta(
       return new ColoError('claim-mismatch', `the claim's SHA-256 ${msg.claim.sha256} is not 64 hex digits`);
     }
     try {
-      delta = decodeDelta(payload, {
+      delta = codec().decodeDelta(payload, {
         maxObjectBytes: params.maxObjectBytes,
         pageCount,
         ...(claimed ? { expectedSha256: msg.claim.sha256 } : {}),
       });
     } catch (e) {
-      // The claim check is the one checksum failure without a byte offset (the trailer's has one).
-      if (e instanceof WireError && e.code === 'checksum-mismatch' && e.offset === undefined) {
+      if (e instanceof ClaimMismatchError) {
         return new ColoError('claim-mismatch', e.message);
       }
       return new ColoError('invalid-delta', e instanceof Error ? e.message : String(e));

@@ -1,4 +1,4 @@
-import { encodeDeltaWithClaim } from '../../wire/delta-codec.ts';
+import { codec } from '../codec.ts';
 import type { Payload } from '../effects.ts';
 import { fillPage, zeroClasses } from '../memory/page-content.ts';
 import { type ColoParams, MESSAGE_WIRE_BYTES, ramWireBytes } from '../params.ts';
@@ -92,7 +92,7 @@ function finish(delta: PageDelta, modelled: boolean, wireBytes: number, zeroPage
       zeroPages,
     };
   }
-  const { bytes, sha256 } = encodeDeltaWithClaim(delta);
+  const { bytes, sha256 } = codec().encodeDelta(delta);
   return {
     claim: { key, size: bytes.byteLength, sha256 },
     payload: { key, bytes },

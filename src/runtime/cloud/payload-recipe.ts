@@ -4,16 +4,20 @@
  * from it (page bytes are a pure function of seed, page and version; the encoding is deterministic), then
  * checks it against the claim check the message already carries.
  */
+import { installCodec } from '../../engine/codec.ts';
 import type { Payload } from '../../engine/effects.ts';
 import type { ColoParams } from '../../engine/params.ts';
 import { pageCount } from '../../engine/params.ts';
 import type { DeltaMessage } from '../../engine/protocol/messages.ts';
 import { buildDeviceState, buildRamDelta } from '../../engine/transfer/build-delta.ts';
 import { HEADER_BYTES, OFF, PAGE_RECORD_BYTES } from '../../wire/delta-layout.ts';
+import { WIRE_CODEC } from '../../wire/engine-codec.ts';
 import { readRuns } from '../../wire/page-runs.ts';
 import type { PayloadRecipe } from './document.ts';
 import { OutboxRebuildError } from './errors.ts';
 import { encodeModelledDelta } from './modelled-codec.ts';
+
+installCodec(WIRE_CODEC);
 
 const EMPTY = new Uint32Array(0);
 

@@ -1,8 +1,10 @@
 /** The primary's invocation: timer ticks, messages from the secondary, operator checkpoint requests. */
+import { installCodec } from '../../engine/codec.ts';
 import type { ColoParams } from '../../engine/params.ts';
 import { type PrimaryInput, primaryStep } from '../../engine/primary/primary.ts';
 import { createPrimary, type PrimaryState } from '../../engine/primary/state.ts';
 import type { CheckpointTrigger } from '../../engine/protocol/messages.ts';
+import { WIRE_CODEC } from '../../wire/engine-codec.ts';
 import type { TimeSource } from './clock.ts';
 import type { CloudPorts } from './cloud-ports.ts';
 import { decodePrimaryDocument } from './document.ts';
@@ -14,6 +16,8 @@ import {
   runInvocation,
 } from './driver.ts';
 import { parseBody } from './inbound.ts';
+
+installCodec(WIRE_CODEC);
 
 /** What can be fed to the primary from outside (`send-complete` is the runtime's own business). */
 export type PrimaryCloudInput =

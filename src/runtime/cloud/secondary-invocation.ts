@@ -1,4 +1,5 @@
 /** The secondary's invocation: messages from the primary (payloads fetched), ticks, start, failover. */
+import { installCodec } from '../../engine/codec.ts';
 import { ColoError } from '../../engine/errors.ts';
 import type { ColoParams } from '../../engine/params.ts';
 import { type DeltaStore, ObjectMissingError, ObjectTooLargeError } from '../../engine/ports.ts';
@@ -7,6 +8,7 @@ import type { ClaimCheck } from '../../engine/protocol/messages.ts';
 import { admissionError, type SecondaryInput, secondaryStep } from '../../engine/secondary/secondary.ts';
 import { createSecondary, type SecondaryState } from '../../engine/secondary/state.ts';
 import { sha256Hex } from '../../wire/delta-codec.ts';
+import { WIRE_CODEC } from '../../wire/engine-codec.ts';
 import { parseMessageObject } from '../../wire/message-schema.ts';
 import { type Sleep, systemSleep, type TimeSource } from './clock.ts';
 import type { CloudPorts } from './cloud-ports.ts';
@@ -25,6 +27,8 @@ import { decodeModelledDelta } from './modelled-codec.ts';
 import { payloadCap, refusedPayload } from './payload-cap.ts';
 import { UnauthenticatedObjectError } from './sealed-delta-store.ts';
 import { truncateText } from './text.ts';
+
+installCodec(WIRE_CODEC);
 
 /** What can be fed to the secondary. */
 export type SecondaryCloudInput =

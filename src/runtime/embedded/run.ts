@@ -1,3 +1,4 @@
+import { installCodec } from '../../engine/codec.ts';
 import type { Effect, FenceOwner, TraceEffect } from '../../engine/effects.ts';
 import { ColoError } from '../../engine/errors.ts';
 import { memoryDigest } from '../../engine/memory/digest.ts';
@@ -9,12 +10,15 @@ import type { PageDelta } from '../../engine/protocol/delta.ts';
 import type { ColoMessage, Skip } from '../../engine/protocol/messages.ts';
 import { type SecondaryInput, secondaryStep } from '../../engine/secondary/secondary.ts';
 import { createSecondary, type SecondaryState } from '../../engine/secondary/state.ts';
+import { WIRE_CODEC } from '../../wire/engine-codec.ts';
 import { type KeySet, seedKeySet } from '../../wire/replication-key.ts';
 import { openMessage, sealMessageBody } from '../../wire/sealed-message.ts';
 import { objectContextOfKey, openObject, sealObject } from '../../wire/sealed-object.ts';
 import { EventQueue } from './event-queue.ts';
 import { type FaultModel, type FaultStats, fateOf, noFaults, outageEnd } from './faults.ts';
 import { Link, type LinkParams } from './link.ts';
+
+installCodec(WIRE_CODEC);
 
 /** Which node an event is for. */
 export type Node = 'primary' | 'secondary';

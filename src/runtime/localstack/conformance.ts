@@ -67,6 +67,8 @@ export const CONFORMANCE_STACK_CONTEXT: Readonly<Record<string, string>> = {
   thresholdBytes: String(1024 * 1024),
   policy: 'fixed',
   heartbeatTimeoutMs: '10000',
+  // The replay entries of primary and secondary-apply, which answer the virtual-clock event.
+  virtualClock: 'allow',
 };
 
 /** Options of {@link replayOnLocalStack}. */

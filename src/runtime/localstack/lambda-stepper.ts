@@ -1,6 +1,6 @@
 /**
  * The conformance replay inside the deployed functions: each step is a real Lambda Invoke of the stack's
- * `primary` or `secondary-apply` function with a virtual-clock event (`lambda/handlers/common/virtual-clock.ts`),
+ * `primary` or `secondary-apply` function with a virtual-clock event (`lambda/handlers/test/virtual-clock.ts`),
  * so the step runs in the function's own process, with its own environment, adapters, bucket and queues.
  * The driver receives each message from the stack's real FIFO queue and passes its body in the event.
  *
@@ -22,7 +22,7 @@ import {
   VIRTUAL_CLOCK_ENV,
   VIRTUAL_CLOCK_SOURCE,
   type VirtualClockResponse,
-} from '../../../lambda/handlers/common/virtual-clock.ts';
+} from '../../../lambda/handlers/test/virtual-clock.ts';
 import { BackendError, type Clients } from './aws.ts';
 import { reset, STOP_REASON, waitQuiet } from './backend.ts';
 import type { Stepper } from './replay.ts';

@@ -2,7 +2,7 @@
  * One replayed step: one invocation of one node on the cloud runtime, at a virtual time, with the primary's
  * send completions left to the caller (they come from the schedule). The in-process replay calls it
  * directly; the deployed `primary` and `secondary-apply` functions call it for a virtual-clock event
- * (`lambda/handlers/common/virtual-clock.ts`), so both run exactly this code.
+ * (`lambda/handlers/test/virtual-clock.ts`), so both run exactly this code.
  */
 import type { ColoParams } from '../../engine/params.ts';
 import type { PrimaryInput } from '../../engine/primary/primary.ts';

@@ -1,17 +1,17 @@
-// The functions' virtual-clock event (lambda/handlers/common/virtual-clock.ts): off unless enabled, strict, and
+// The functions' virtual-clock event (lambda/handlers/test/virtual-clock.ts): off unless enabled, strict, and
 // — driven through the real handler entry shape with JSON in and out — a full conformance replay on in-memory
 // ports. The same path inside LocalStack's Lambda: test/integration/conformance-stack.test.ts.
 import { describe, expect, it } from 'vitest';
 import type { NodeHandlerDeps } from '../../../lambda/handlers/common/deps.ts';
+import { createPrimaryHandler } from '../../../lambda/handlers/primary.ts';
+import { createSecondaryApplyHandler } from '../../../lambda/handlers/secondary-apply.ts';
 import {
   VIRTUAL_CLOCK_SOURCE,
   VirtualClockRefusedError,
   type VirtualClockResponse,
   virtualClockStep,
   withVirtualClock,
-} from '../../../lambda/handlers/common/virtual-clock.ts';
-import { createPrimaryHandler } from '../../../lambda/handlers/primary.ts';
-import { createSecondaryApplyHandler } from '../../../lambda/handlers/secondary-apply.ts';
+} from '../../../lambda/handlers/test/virtual-clock.ts';
 import { systemNow } from '../../../src/runtime/cloud/clock.ts';
 import {
   Keyring,

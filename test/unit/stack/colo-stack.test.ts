@@ -5,6 +5,7 @@ import {
   FUNCTION_TIMEOUT_SECONDS,
   HANDLER_ENTRIES,
   KEY_ACCESS,
+  REPLAY_HANDLER_ENTRIES,
   secondaryApplyTimeout,
 } from '../../../lib/colo-stack.ts';
 import { DEFAULT_PARAMETERS } from '../../../lib/parameters.ts';
@@ -345,6 +346,25 @@ describe('functions', () => {
       'secondary-apply': 'lambda/handlers/secondary-apply.ts',
       'heartbeat-monitor': 'lambda/handlers/heartbeat-monitor.ts',
     });
+  });
+});
+
+describe('virtual-clock replay entries', () => {
+  it('deploys the production entries by default and the test-only replay entries only with virtualClock=allow', () => {
+    const replay = synthColo({ virtualClock: 'allow' });
+    for (const name of FUNCTION_NAMES) {
+      expect(s.stack.functions[name].entry, name).toBe(HANDLER_ENTRIES[name]);
+      expect(replay.stack.functions[name].entry, name).toBe(
+        REPLAY_HANDLER_ENTRIES[name] ?? HANDLER_ENTRIES[name],
+      );
+    }
+    expect(REPLAY_HANDLER_ENTRIES).toEqual({
+      primary: 'lambda/handlers/test/primary-replay.ts',
+      'secondary-apply': 'lambda/handlers/test/secondary-apply-replay.ts',
+    });
+    expect(() => synthColo({ virtualClock: 'yes' })).toThrow(
+      /context "virtualClock" must be one of off, allow/,
+    );
   });
 });
 

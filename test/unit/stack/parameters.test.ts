@@ -36,6 +36,7 @@ describe('parameters', () => {
       logRetentionDays: 7,
       s3ForcePathStyle: false,
       testFaults: 'off',
+      virtualClock: 'off',
     });
   });
 

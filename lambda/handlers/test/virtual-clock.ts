@@ -13,9 +13,11 @@
  * code the in-process replay runs. Inputs: `tick`, `message` (a sealed channel body, authenticated first
  * as the channel consumer does), `send-complete` (primary), `start` and `failover` (secondary).
  *
- * **Off by default.** The function honours the event only when its environment has
- * `COLO_VIRTUAL_CLOCK=allow`, which the stack never sets; the conformance test sets it on its own stack
- * (UpdateFunctionConfiguration). Otherwise the event is refused with {@link VirtualClockRefusedError}, so
+ * **Test-only, and off by default.** Only the replay entries beside this file (`primary-replay.ts`,
+ * `secondary-apply-replay.ts`) answer the event, and the stack deploys them only with context
+ * `virtualClock=allow` (the conformance stack); the production entries never import this module. Even
+ * then the function honours the event only when its environment has `COLO_VIRTUAL_CLOCK=allow`, which the
+ * stack never sets; the conformance test sets it on its own stack (UpdateFunctionConfiguration). Otherwise the event is refused with {@link VirtualClockRefusedError}, so
  * a stray invocation can never move a live VM's clock.
  */
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
@@ -27,8 +29,8 @@ import { prettify } from '../../../src/runtime/cloud/zod-errors.ts';
 import type { MessageKey } from '../../../src/runtime/localstack/schedule.ts';
 import { replayStep, type StepInput } from '../../../src/runtime/localstack/step.ts';
 import type { Env } from '../../adapters/env.ts';
-import type { NodeHandlerDeps } from './deps.ts';
-import { reportInvocation } from './observability.ts';
+import type { NodeHandlerDeps } from '../common/deps.ts';
+import { reportInvocation } from '../common/observability.ts';
 
 /** `source` of a virtual-clock event. */
 export const VIRTUAL_CLOCK_SOURCE = 'colo.virtual-clock';

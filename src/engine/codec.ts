@@ -1,0 +1,60 @@
+/**
+ * The codec port: what the engine needs from the wire format — parse an inbound COLO message, encode a
+ * page delta into its object, decode (and claim-check) an object. The engine never imports the wire
+ * package; the wire package implements this port (`WIRE_CODEC` in src/wire/engine-codec.ts) and each
+ * runtime installs it with {@link installCodec} before it steps the engine.
+ *
+ * The codec is installed, not carried in {@link ColoParams}: parameters are plain data (spread, compared,
+ * cloned to worker threads, written to reports), and there is exactly one wire format.
+ */
+import type { PageDelta } from './protocol/delta.ts';
+import type { ColoMessage } from './protocol/messages.ts';
+
+/** Limits and the claim a page-delta object is decoded against. */
+export interface DeltaDecodeLimits {
+  /** Largest acceptable object, bytes. */
+  maxObjectBytes: number;
+  /** Guest size in pages: every page index must be below it. */
+  pageCount?: number;
+  /** Claim-check SHA-256 of the whole object (64 lower-case hex digits), from the `delta` message. */
+  expectedSha256?: string;
+}
+
+/** An encoded page-delta object and the SHA-256 its claim check names. */
+export interface EncodedDeltaObject {
+  /** The object's bytes. */
+  bytes: Uint8Array;
+  /** SHA-256 of the bytes, 64 lower-case hex digits. */
+  sha256: string;
+}
+
+/** The object's bytes do not hash to the SHA-256 its claim check names (the codec's one claim failure). */
+export class ClaimMismatchError extends Error {
+  override readonly name = 'ClaimMismatchError';
+}
+
+/** The wire format as the engine sees it. Every method throws on input it refuses. */
+export interface ColoCodec {
+  /** Validates an inbound message against the message schema (strict) and returns it typed. */
+  parseMessage(raw: unknown): ColoMessage;
+  /** Encodes a materialised page delta into its object. */
+  encodeDelta(delta: PageDelta): EncodedDeltaObject;
+  /**
+   * Decodes an object strictly. Throws {@link ClaimMismatchError} when the bytes do not match
+   * `limits.expectedSha256`, another error for anything else refused.
+   */
+  decodeDelta(bytes: Uint8Array, limits: DeltaDecodeLimits): PageDelta;
+}
+
+let installed: ColoCodec | undefined;
+
+/** Installs the codec the engine uses (idempotent; the runtimes install the wire package's). */
+export function installCodec(codec: ColoCodec): void {
+  installed = codec;
+}
+
+/** The installed codec; throws if no runtime installed one (a wiring bug, never an input error). */
+export function codec(): ColoCodec {
+  if (!installed) throw new Error('no COLO codec installed: the runtime must call installCodec(WIRE_CODEC)');
+  return installed;
+}
