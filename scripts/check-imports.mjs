@@ -36,8 +36,7 @@ export const LAYERS = [
 /**
  * Upward imports that are known and not yet undone: `from → to` with the reason. Each must still exist.
  */
-export const KNOWN = {
-};
+export const KNOWN = {};
 
 /**
  * Function bundles (one per production handler entry, `lambda/handlers/*.ts`) may not reach these: test and
