@@ -90,6 +90,11 @@ export class Keyring {
     this.#refreshIntervalMs = options.refreshIntervalMs ?? DEFAULT_KEY_REFRESH_INTERVAL_MS;
   }
 
+  /** Time until a load may be tried again, ms, by the keyring's own clock (0: a refresh would load now). */
+  msUntilRefresh(): number {
+    return Math.max(0, this.#triedAt + this.#refreshIntervalMs - this.#now());
+  }
+
   /** When the keys were last loaded successfully, ms (−∞ before the first load; +∞ for fixed keys). */
   get loadedAt(): number {
     return this.#loadedAt;

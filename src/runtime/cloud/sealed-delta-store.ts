@@ -19,6 +19,7 @@ import {
   sealedObjectOverhead,
   sealObject,
 } from '../../wire/sealed-object.ts';
+import { type Sleep, systemSleep } from './clock.ts';
 import { KeyNotLoadedError, type Keyring } from './keyring.ts';
 
 /** A stored object failed authentication: forged, altered, sealed with an unknown key, or another object. */
@@ -54,11 +55,17 @@ function contextOf(key: string): ObjectContext {
 export class SealedDeltaStore implements DeltaStore {
   readonly #inner: DeltaStore;
   readonly #keyring: Keyring;
+  readonly #sleep: Sleep;
 
   /** Seals into and opens from `inner` with the keys of `keyring`. */
-  constructor(inner: DeltaStore, keyring: Keyring) {
+  /**
+   * @param sleep - Waits for the keyring's next allowed reload when an object names an unknown key id;
+   *   default a real timer.
+   */
+  constructor(inner: DeltaStore, keyring: Keyring, sleep: Sleep = systemSleep) {
     this.#inner = inner;
     this.#keyring = keyring;
+    this.#sleep = sleep;
   }
 
   /**
@@ -117,7 +124,14 @@ export class SealedDeltaStore implements DeltaStore {
     }
     let opened = openObject(await this.#keyring.keys(), sealed, ctx);
     if (!opened.ok && opened.failure === 'unknown-key') {
-      const reload = await this.#keyring.refresh();
+      let reload = await this.#keyring.refresh();
+      if (reload === 'skipped') {
+        // A load was tried less than a second ago: wait for the next one rather than failing the read, or
+        // an object sealed with someone else's key would be read again and again and never refused.
+        const wait = this.#keyring.msUntilRefresh();
+        if (wait > 0 && wait <= 2000) await this.#sleep(wait);
+        reload = await this.#keyring.refresh();
+      }
       if (reload === 'skipped' || reload === 'failed') {
         throw new KeyNotLoadedError(
           `delta object ${key}: ${opened.reason}; the keys could not be loaded again yet`,

@@ -163,6 +163,21 @@ describe('SealedDeltaStore', () => {
     await expect(rotated.put(key, inner.subarray(1))).rejects.toBeInstanceOf(DeltaConflictError);
   });
 
+  it('an object sealed with a key id unknown after the next allowed reload is refused, not read again forever', async () => {
+    const clock = new VirtualClock(0);
+    const ring = new Keyring({ vmId: VM, source: source({ current: A }), now: clock.now });
+    const raw = new MemoryDeltaStore();
+    await new SealedDeltaStore(raw, Keyring.fixed(keySetOf(VM, B))).put(key, inner);
+    const waits: number[] = [];
+    const store = new SealedDeltaStore(raw, ring, async (ms) => {
+      waits.push(ms);
+      clock.advance(ms);
+    });
+    await ring.keys(); // loaded just now: the next reload is a second away
+    await expect(store.get(key)).rejects.toMatchObject({ name: 'UnauthenticatedObjectError' });
+    expect(waits).toEqual([1000]);
+  });
+
   it('an object of a key id not loaded yet is a transient KeyNotLoadedError (read again later)', async () => {
     const clock = new VirtualClock(0);
     const src = source({ current: A });
