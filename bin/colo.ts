@@ -1,10 +1,10 @@
 #!/usr/bin/env -S npx tsx
 /** The `colo` command: src/cli/main.ts wired to this process (outputs, Ctrl-C, worker threads for policies and cells). */
 import { runCli } from '../src/cli/main.ts';
+import { onSigint } from '../src/cli/sigint.ts';
 import { workerRunner } from '../src/cli/worker-runner.ts';
 import { workerCellRunner } from '../src/experiment/pool.ts';
 
-let interrupts = 0;
 process.exitCode = await runCli(process.argv.slice(2), {
   stdout: (t) => process.stdout.write(t),
   stderr: (t) => process.stderr.write(t),
@@ -13,13 +13,6 @@ process.exitCode = await runCli(process.argv.slice(2), {
   env: process.env,
   runner: workerRunner(),
   cellRunner: (jobs) => workerCellRunner(jobs),
-  onInterrupt: (handler) => {
-    const onSigint = () => {
-      // The first Ctrl-C stops the running policy and prints the finished ones; a second one quits.
-      if (++interrupts > 1) process.exit(130);
-      handler();
-    };
-    process.on('SIGINT', onSigint);
-    return () => process.off('SIGINT', onSigint);
-  },
+  // The first Ctrl-C stops the running policy and prints the finished ones; a second one quits.
+  onInterrupt: onSigint,
 });

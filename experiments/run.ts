@@ -11,6 +11,7 @@ import { copyFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { runCli } from '../src/cli/main.ts';
+import { onSigint } from '../src/cli/sigint.ts';
 import { workerCellRunner } from '../src/experiment/pool.ts';
 import { experimentsPage } from './page.ts';
 import { type Finished, readFinishedWithTime, runFile, SHIPPED, shippedDir, shippedFile } from './shipped.ts';
@@ -29,7 +30,6 @@ if (unknown?.length) {
   process.exit(1);
 }
 
-let interrupts = 0;
 if (!values['page-only']) {
   for (const name of SHIPPED.filter((n) => !only || only.includes(n))) {
     if (!values.resume) rmSync(shippedDir(name), { recursive: true, force: true });
@@ -41,14 +41,7 @@ if (!values['page-only']) {
       now: () => performance.now(),
       env: process.env,
       cellRunner: (jobs) => workerCellRunner(jobs),
-      onInterrupt: (handler) => {
-        const onSigint = () => {
-          if (++interrupts > 1) process.exit(130);
-          handler();
-        };
-        process.on('SIGINT', onSigint);
-        return () => process.off('SIGINT', onSigint);
-      },
+      onInterrupt: onSigint,
     });
     if (code !== 0) {
       console.error(`experiments: ${name} ended with exit code ${code}; docs/experiments.md not rewritten`);

@@ -55,18 +55,23 @@ async function setup(): Promise<{ sim: HandlerSim; apply: ReturnType<typeof crea
   return { sim, apply: createSecondaryApplyHandler({ ...sim.secondaryDeps, keys }) };
 }
 
+/** The heartbeat the secondary takes next (its epoch, its next sequence number). */
+async function nextHeartbeat(sim: HandlerSim) {
+  const s = (await sim.secondaryDoc())?.state;
+  return {
+    v: 1 as const,
+    vmId: 'vm-0',
+    epoch: s?.epoch ?? 0,
+    seq: s?.inSeq ?? 0,
+    type: 'heartbeat' as const,
+  };
+}
+
 describe('a flood of forgeries naming an unknown key id', () => {
   test('200 unknown-key forgeries cost at most one reload interval: a genuine heartbeat behind them is applied within ~2 s', async () => {
     for (const kind of ['garbage', 'unknown-key'] as const) {
       const { sim, apply } = await setup();
-      const s = (await sim.secondaryDoc())?.state;
-      const hb = {
-        v: 1 as const,
-        vmId: 'vm-0',
-        epoch: s?.epoch ?? 0,
-        seq: s?.inSeq ?? 0,
-        type: 'heartbeat' as const,
-      };
+      const hb = await nextHeartbeat(sim);
       const flood = Array.from({ length: 200 }, (_, i) =>
         sqsRecord(kind === 'garbage' ? `garbage ${i}` : sealMessage(WRONG_KEY, { ...hb, seq: 1000 + i }), {
           sentAt: sim.clock.now(),
@@ -102,14 +107,7 @@ describe('a flood of forgeries naming an unknown key id', () => {
     await keys.keys();
     const apply = createSecondaryApplyHandler({ ...sim.secondaryDeps, keys });
     up = false;
-    const s = (await sim.secondaryDoc())?.state;
-    const hb = {
-      v: 1 as const,
-      vmId: 'vm-0',
-      epoch: s?.epoch ?? 0,
-      seq: s?.inSeq ?? 0,
-      type: 'heartbeat' as const,
-    };
+    const hb = await nextHeartbeat(sim);
     const sentAt = sim.clock.now() - 1;
     const forged = sqsRecord(sealMessage(WRONG_KEY, hb), { sentAt });
     const genuine = sqsRecord(sealMessage((await sim.keys.keys()).signing, hb), { sentAt });
