@@ -6,6 +6,7 @@
  */
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { TIMER_NAMES, type TimerName } from '../adapters/contract.ts';
+import { COLO_METRICS } from '../adapters/metrics-contract.ts';
 import { lazyHandler, periodOf, type WatchdogDeps, watchdogDepsFromEnv } from './common/deps.ts';
 import { type ArmVerdict, armChain } from './common/tick-chain.ts';
 
@@ -48,6 +49,8 @@ export function createTickArmHandler(deps: WatchdogDeps): (event: unknown) => Pr
         chains[timer] = r.verdict;
         if (r.verdict === 'armed') {
           metrics.addMetric('ChainsArmed', MetricUnit.Count, 1);
+          // A generation after the first replaces a chain that went quiet: a repair, not a start.
+          if ((r.generation ?? 1) > 1) metrics.addMetric(COLO_METRICS.chainsRepaired, MetricUnit.Count, 1);
           logger.info('tick chain armed', { timer, generation: r.generation });
         }
       } catch (e) {

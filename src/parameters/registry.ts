@@ -515,6 +515,26 @@ export const PARAMETERS: readonly Parameter[] = [
     values: ['off', 'allow'],
     deployed: { context: 'virtualClock' },
   },
+  {
+    name: 'eventSourceMaxConcurrency',
+    meaning:
+      'most invocations each SQS event source (two channels, three tick queues) runs at once (Lambda ScalingConfig.MaximumConcurrency); FIFO channels also stop at one per active VM',
+    kind: 'integer',
+    unit: '',
+    default: 100,
+    bounds: { min: 2, max: 1000 },
+    deployed: { context: 'eventSourceMaxConcurrency' },
+  },
+  {
+    name: 'alarmTopic',
+    meaning:
+      'create: the stack makes an SNS topic that its CloudWatch alarms notify (subscribe to it yourself); off: alarms only change state',
+    kind: 'enum',
+    unit: '',
+    default: 'off',
+    values: ['off', 'create'],
+    deployed: { context: 'alarmTopic' },
+  },
 ];
 
 /** The parameter named `name`. @throws Error when there is none (a programming error). */

@@ -6,7 +6,7 @@ import { Template } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
 import { ColoStack } from '../../../lib/colo-stack.ts';
 import { parseStackSet, readStackSet, StackSetError } from '../../../lib/stack-set.ts';
-import { logicalId, SKIP_BUNDLING } from './helpers.ts';
+import { logicalId, TEST_CONTEXT } from './helpers.ts';
 
 describe('stack sets', () => {
   it('parses stack name → context, in file order', () => {
@@ -41,7 +41,7 @@ describe('stack sets', () => {
   it('a stack’s own context wins over the app context for the keys it names; the rest comes from the app', () => {
     const app = new App({
       builtinCloudFormationValidation: false,
-      context: { ...SKIP_BUNDLING, vmId: 'app-vm', checkpointDelayMs: '7000', seed: 5 },
+      context: { ...TEST_CONTEXT, vmId: 'app-vm', checkpointDelayMs: '7000', seed: 5 },
     });
     const a = new ColoStack(app, 'A', { context: { vmId: 'vm-a', seed: 1 } });
     const b = new ColoStack(app, 'B', { context: { vmId: 'vm-b', checkpointDelayMs: 3000 } });
