@@ -35,7 +35,7 @@ FS_ROOT="${LS_DIR}/.filesystem"
 PID_FILE="${STATE_DIR}/localstack.pid"
 LOG_FILE="${STATE_DIR}/localstack.log"
 STAMP_FILE="${VENV}/.colo-install-stamp"
-SERVICES="${LOCALSTACK_SERVICES:-s3,sqs,lambda,events,cloudformation,iam,sts,ssm,logs,cloudwatch,kms,secretsmanager}"
+SERVICES="${LOCALSTACK_SERVICES:-s3,sqs,lambda,events,cloudformation,iam,sts,ssm,logs,cloudwatch,kms,secretsmanager,sns}"
 UP_TIMEOUT="${LOCALSTACK_UP_TIMEOUT:-120}"
 PYTHON="${LOCALSTACK_PYTHON:-python3}"
 
@@ -182,6 +182,7 @@ for m in [
     "localstack.services.iam.provider", "localstack.services.sts.provider", "localstack.services.ssm.provider",
     "localstack.services.logs.provider", "localstack.services.cloudwatch.provider_v2",
     "localstack.services.kms.provider", "localstack.services.secretsmanager.provider",
+    "localstack.services.sns.provider",
     "colo_localstack_executor.executor",
 ]:
     importlib.import_module(m)

@@ -114,7 +114,7 @@ describe('alarms', () => {
     const series = (label: string) => {
       const queries = alarms[label]?.Properties.Metrics as Query[];
       const sum = queries.find((q) => q.Expression);
-      const stats = queries.filter((q) => q.MetricStat).map((q) => q.MetricStat?.Metric);
+      const stats = queries.flatMap((q) => (q.MetricStat ? [q.MetricStat.Metric] : []));
       expect(sum?.Expression).toBe(
         `SUM([${queries
           .filter((q) => q.MetricStat)
@@ -122,11 +122,11 @@ describe('alarms', () => {
           .join(',')}])`,
       );
       for (const m of stats) {
-        expect(m?.Namespace).toBe(METRIC_NAMESPACE);
+        expect(m.Namespace).toBe(METRIC_NAMESPACE);
         // The one dimension: the function's service, never the VM (fixed cardinality at any fleet size).
-        expect((m?.Dimensions as { Name: string }[]).map((d) => d.Name)).toEqual(['service']);
+        expect((m.Dimensions as { Name: string }[]).map((d) => d.Name)).toEqual(['service']);
       }
-      return stats.map((m) => `${m?.MetricName}@${(m?.Dimensions as { Value: string }[])[0]?.Value}`).sort();
+      return stats.map((m) => `${m.MetricName}@${(m.Dimensions as { Value: string }[])[0]?.Value}`).sort();
     };
     expect(series('Failovers')).toEqual(
       NODE_SERVICES.map((svc) => `${COLO_METRICS.failovers}@${svc}`).sort(),
@@ -203,7 +203,9 @@ describe('dashboard', () => {
     const dashboards = s.template.findResources('AWS::CloudWatch::Dashboard');
     expect(Object.keys(dashboards)).toEqual([logicalId(s.stack.dashboard.dashboard)]);
     const body = JSON.stringify(
-      s.stack.resolve((Object.values(dashboards)[0]?.Properties as { DashboardBody: unknown }).DashboardBody),
+      s.stack.resolve(
+        (Object.values(dashboards)[0] as { Properties: { DashboardBody: unknown } }).Properties.DashboardBody,
+      ),
     );
     // Widget titles, in the order the dashboard shows them.
     const titles = [...body.matchAll(/\\"title\\":\\"([^\\]+)\\"/g)].map((m) => m[1]);
