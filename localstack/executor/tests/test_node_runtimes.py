@@ -91,7 +91,9 @@ def test_a_restarted_process_keeps_the_runtime_binary(harness, tmp_path, monkeyp
     assert result_of(ex)["wrapped"] == "22"  # the cold start used node22 again
 
 
-def test_a_missing_major_falls_back_to_the_host_node_with_one_clear_log_line(harness, tmp_path, monkeypatch, caplog):
+def test_a_missing_major_falls_back_to_the_host_node_with_one_clear_log_line(
+    harness, tmp_path, monkeypatch, caplog
+):
     fake_node(tmp_path / "nodes", "22", "v22.99.0")
     monkeypatch.setenv("LAMBDA_HOST_NODE_RUNTIMES_DIR", str(tmp_path / "nodes"))
     caplog.set_level(logging.WARNING, logger=executor_module.LOG.name)
@@ -125,7 +127,10 @@ def test_without_a_runtimes_folder_the_host_node_runs_everything(harness, monkey
     assert out["version"] == executor_module.host_node_version(HOST_NODE)
 
 
-@pytest.mark.skipif(not (INSTALLED / "node22" / "bin" / "node").exists(), reason="Node 22 not installed (scripts/install-lambda-node.sh)")
+@pytest.mark.skipif(
+    not (INSTALLED / "node22" / "bin" / "node").exists(),
+    reason="Node 22 not installed (scripts/install-lambda-node.sh)",
+)
 def test_real_node22_from_the_npm_registry_runs_a_nodejs22_function(harness, monkeypatch):
     monkeypatch.setenv("LAMBDA_HOST_NODE_RUNTIMES_DIR", str(INSTALLED))
     ex = harness.executor(WHICH_NODE, runtime="nodejs22.x")
