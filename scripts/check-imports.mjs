@@ -19,6 +19,8 @@ export const LAYERS = [
   { name: 'engine', dirs: ['src/engine'] },
   { name: 'wire', dirs: ['src/wire'] },
   { name: 'parameters', dirs: ['src/parameters'] },
+  // The cost model: pure, below the runtimes (the usage meter in lambda/adapters and the CLI both use it).
+  { name: 'cost', dirs: ['src/cost'] },
   {
     name: 'runtime',
     dirs: [
