@@ -80,23 +80,25 @@ export class UsageMeter {
   attach<C extends MeterableClient>(client: C): C {
     if (this.#attached.has(client)) return client;
     this.#attached.add(client);
-    const meter = this;
     const middleware =
-      (next: (args: unknown) => Promise<{ response?: HttpMessage }>, context: { clientName?: string; commandName?: string }) =>
-        async (args: { request?: HttpMessage; input?: { QueueUrl?: unknown } }) => {
-          const service = serviceOf(context.clientName, args.input?.QueueUrl);
-          const operation = (context.commandName ?? 'Unknown').replace(/Command$/, '');
-          const out = bodyBytes(args.request);
-          try {
-            const result = await next(args);
-            const status = result.response?.statusCode ?? 200;
-            addRequest(meter.#usage, service, operation, out, headerBytes(result.response) ?? 0, status >= 400);
-            return result;
-          } catch (error) {
-            addRequest(meter.#usage, service, operation, out, 0, true);
-            throw error;
-          }
-        };
+      (
+        next: (args: unknown) => Promise<{ response?: HttpMessage }>,
+        context: { clientName?: string; commandName?: string },
+      ) =>
+      async (args: { request?: HttpMessage; input?: { QueueUrl?: unknown } }) => {
+        const service = serviceOf(context.clientName, args.input?.QueueUrl);
+        const operation = (context.commandName ?? 'Unknown').replace(/Command$/, '');
+        const out = bodyBytes(args.request);
+        try {
+          const result = await next(args);
+          const status = result.response?.statusCode ?? 200;
+          addRequest(this.#usage, service, operation, out, headerBytes(result.response) ?? 0, status >= 400);
+          return result;
+        } catch (error) {
+          addRequest(this.#usage, service, operation, out, 0, true);
+          throw error;
+        }
+      };
     // Inside the retry loop (finalizeRequest) and below the deserializer: one count per HTTP attempt,
     // with the raw response.
     client.middlewareStack.add(middleware as never, {

@@ -58,7 +58,14 @@ export interface AwsUsage {
 
 /** A usage with nothing in it. */
 export function emptyUsage(): AwsUsage {
-  return { requests: {}, invocations: 0, billedMs: 0, gbSeconds: 0, logBytes: 0, esmBatches: { sqs: 0, 'sqs-fifo': 0 } };
+  return {
+    requests: {},
+    invocations: 0,
+    billedMs: 0,
+    gbSeconds: 0,
+    logBytes: 0,
+    esmBatches: { sqs: 0, 'sqs-fifo': 0 },
+  };
 }
 
 /** Largest SQS payload billed as one request, bytes (64 KiB). */
@@ -79,6 +86,15 @@ export function splitKey(key: string): [MeteredService, string] {
   return [key.slice(0, i) as MeteredService, key.slice(i + 1)];
 }
 
+function tally(usage: AwsUsage, key: string): RequestTally {
+  let t = usage.requests[key];
+  if (t === undefined) {
+    t = { requests: 0, billed: 0, bytesOut: 0, bytesIn: 0, errors: 0 };
+    usage.requests[key] = t;
+  }
+  return t;
+}
+
 /**
  * Adds one request to `usage` (mutates it; the meter's hot path).
  *
@@ -94,11 +110,7 @@ export function addRequest(
   failed: boolean,
 ): void {
   const key = `${service}:${operation}`;
-  let t = usage.requests[key];
-  if (t === undefined) {
-    t = { requests: 0, billed: 0, bytesOut: 0, bytesIn: 0, errors: 0 };
-    usage.requests[key] = t;
-  }
+  const t = tally(usage, key);
   t.requests++;
   t.billed += billedRequests(service, bytesOut, bytesIn);
   t.bytesOut += bytesOut;
@@ -118,7 +130,7 @@ export function scaleUsage(u: AwsUsage, factor: number): AwsUsage {
 
 function scaleAndAdd(into: AwsUsage, u: AwsUsage, f: number): AwsUsage {
   for (const [key, t] of Object.entries(u.requests)) {
-    const d = (into.requests[key] ??= { requests: 0, billed: 0, bytesOut: 0, bytesIn: 0, errors: 0 });
+    const d = tally(into, key);
     d.requests += t.requests * f;
     d.billed += t.billed * f;
     d.bytesOut += t.bytesOut * f;

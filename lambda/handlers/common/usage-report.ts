@@ -7,10 +7,10 @@
  */
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
-import { processMeter, type UsageMeter } from '../../adapters/usage-meter.ts';
 import { type AwsUsage, sumRequests } from '../../../src/cost/usage.ts';
 import { ENV } from '../../adapters/contract.ts';
 import type { Env } from '../../adapters/env.ts';
+import { processMeter, type UsageMeter } from '../../adapters/usage-meter.ts';
 import { METRIC_NAMESPACE, type Observability } from './observability.ts';
 
 /** The message of the per-invocation usage record (what readers filter on). */
@@ -23,8 +23,8 @@ const RECORD_OVERHEAD_BYTES = 200;
 export interface UsageRecord {
   /** Always {@link USAGE_RECORD_MESSAGE}. */
   message: typeof USAGE_RECORD_MESSAGE;
-  /** Function role (`POWERTOOLS_SERVICE_NAME`, e.g. `pending-check-timer`). */
-  service: string;
+  /** Function role (`POWERTOOLS_SERVICE_NAME`, e.g. `pending-check-timer`; Powertools owns `service`). */
+  function: string;
   /** VM the function serves (a property, never a metric dimension). */
   vmId: string;
   /** Configured memory, MB (`AWS_LAMBDA_FUNCTION_MEMORY_SIZE`). */
@@ -43,7 +43,12 @@ function countLogBytes(): void {
   for (const stream of [process.stdout, process.stderr]) {
     const write = stream.write.bind(stream) as (...args: unknown[]) => boolean;
     stream.write = ((chunk: unknown, ...rest: unknown[]) => {
-      logBytes += typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk instanceof Uint8Array ? chunk.byteLength : 0;
+      logBytes +=
+        typeof chunk === 'string'
+          ? Buffer.byteLength(chunk)
+          : chunk instanceof Uint8Array
+            ? chunk.byteLength
+            : 0;
       return write(chunk, ...rest);
     }) as typeof stream.write;
   }
@@ -51,9 +56,12 @@ function countLogBytes(): void {
 
 /** SQS batch an event delivers, by queue kind, or none (a direct invoke or a rule). */
 function esmBatchOf(event: unknown): 'sqs' | 'sqs-fifo' | undefined {
-  const first = (event as { Records?: { eventSource?: unknown; eventSourceARN?: unknown }[] } | null)?.Records?.[0];
+  const first = (event as { Records?: { eventSource?: unknown; eventSourceARN?: unknown }[] } | null)
+    ?.Records?.[0];
   if (first?.eventSource !== 'aws:sqs') return undefined;
-  return typeof first.eventSourceARN === 'string' && first.eventSourceARN.endsWith('.fifo') ? 'sqs-fifo' : 'sqs';
+  return typeof first.eventSourceARN === 'string' && first.eventSourceARN.endsWith('.fifo')
+    ? 'sqs-fifo'
+    : 'sqs';
 }
 
 /** What the wrapper needs; the defaults are the process's. */
@@ -106,7 +114,7 @@ export function withUsageReport<E, R>(
       if (batch) usage.esmBatches[batch] = 1;
       const record: UsageRecord = {
         message: USAGE_RECORD_MESSAGE,
-        service,
+        function: service,
         vmId: env[ENV.vmId] ?? '',
         memoryMb,
         usage,
@@ -115,11 +123,19 @@ export function withUsageReport<E, R>(
       obs ??= defaultObs(service);
       const { message: _, ...fields } = record;
       obs.logger.info(USAGE_RECORD_MESSAGE, fields);
-      obs.metrics.addMetric('AwsRequests', MetricUnit.Count, sumRequests(usage, () => true));
+      obs.metrics.addMetric(
+        'AwsRequests',
+        MetricUnit.Count,
+        sumRequests(usage, () => true),
+      );
       obs.metrics.addMetric(
         'AwsRequestBytes',
         MetricUnit.Bytes,
-        sumRequests(usage, () => true, (t) => t.bytesIn + t.bytesOut),
+        sumRequests(
+          usage,
+          () => true,
+          (t) => t.bytesIn + t.bytesOut,
+        ),
       );
       obs.metrics.addMetric('BilledDuration', MetricUnit.Milliseconds, billedMs);
       obs.metrics.publishStoredMetrics();

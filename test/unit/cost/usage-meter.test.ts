@@ -11,7 +11,10 @@ function stubHandler(status: number, body: string, headers: Record<string, strin
     handler: {
       async handle(request: { method: string; body?: unknown }) {
         const b = request.body;
-        seen.push({ method: request.method, bodyBytes: typeof b === 'string' ? b.length : b instanceof Uint8Array ? b.length : 0 });
+        seen.push({
+          method: request.method,
+          bodyBytes: typeof b === 'string' ? b.length : b instanceof Uint8Array ? b.length : 0,
+        });
         const { Readable } = await import('node:stream');
         return {
           response: {
@@ -45,15 +48,27 @@ describe('UsageMeter', () => {
     expect(u.requests['s3:GetObject']).toMatchObject({ requests: 1, bytesIn: 11, errors: 0 });
 
     const failing = stubHandler(412, '<Error><Code>PreconditionFailed</Code></Error>');
-    const s3b = meter.attach(new S3Client({ ...common, forcePathStyle: true, requestHandler: failing.handler, maxAttempts: 1 }));
-    await expect(s3b.send(new PutObjectCommand({ Bucket: 'b', Key: 'k', Body: 'x', IfNoneMatch: '*' }))).rejects.toThrow();
+    const s3b = meter.attach(
+      new S3Client({ ...common, forcePathStyle: true, requestHandler: failing.handler, maxAttempts: 1 }),
+    );
+    await expect(
+      s3b.send(new PutObjectCommand({ Bucket: 'b', Key: 'k', Body: 'x', IfNoneMatch: '*' })),
+    ).rejects.toThrow();
     expect(meter.usage.requests['s3:PutObject']).toMatchObject({ requests: 2, errors: 1 });
   });
 
   it('counts every retry attempt (AWS bills attempts)', async () => {
     const stub = stubHandler(503, '<Error><Code>SlowDown</Code></Error>');
     const meter = new UsageMeter();
-    const s3 = meter.attach(new S3Client({ ...common, forcePathStyle: true, requestHandler: stub.handler, maxAttempts: 3, retryStrategy: undefined }));
+    const s3 = meter.attach(
+      new S3Client({
+        ...common,
+        forcePathStyle: true,
+        requestHandler: stub.handler,
+        maxAttempts: 3,
+        retryStrategy: undefined,
+      }),
+    );
     await expect(s3.send(new GetObjectCommand({ Bucket: 'b', Key: 'k' }))).rejects.toThrow();
     expect(stub.seen.length).toBe(3);
     expect(meter.usage.requests['s3:GetObject']?.requests).toBe(3);
@@ -66,9 +81,17 @@ describe('UsageMeter', () => {
     // Attaching twice must not count twice.
     meter.attach(sqs);
     await sqs
-      .send(new SendMessageCommand({ QueueUrl: 'http://q/000/a.fifo', MessageBody: 'x'.repeat(100 * 1024), MessageGroupId: 'g' }))
+      .send(
+        new SendMessageCommand({
+          QueueUrl: 'http://q/000/a.fifo',
+          MessageBody: 'x'.repeat(100 * 1024),
+          MessageGroupId: 'g',
+        }),
+      )
       .catch(() => {});
-    await sqs.send(new SendMessageCommand({ QueueUrl: 'http://q/000/a', MessageBody: 'small' })).catch(() => {});
+    await sqs
+      .send(new SendMessageCommand({ QueueUrl: 'http://q/000/a', MessageBody: 'small' }))
+      .catch(() => {});
     const fifo = meter.usage.requests['sqs-fifo:SendMessage'];
     expect(fifo?.requests).toBe(1);
     expect(fifo?.billed).toBe(2);
