@@ -1,5 +1,5 @@
 /** The summary table of a report (the report's types: src/runtime/report.ts). */
-import { formatCostReport, formatLevers } from '../cost/format.ts';
+import { formatCostSection } from '../cost/format.ts';
 import type { RunSummary } from '../engine/metrics/summary.ts';
 import { formatBandwidth, formatBytes, formatDuration } from '../parameters/units.ts';
 import { formatWorkload } from '../parameters/workload.ts';
@@ -95,7 +95,7 @@ export function renderTable(report: RunReport): string {
   if (report.cost) {
     out.push('');
     if ('error' in report.cost) out.push(`cost: not measured: ${report.cost.error}`);
-    else out.push(...formatCostReport(report.cost.breakdown), ...formatLevers(report.cost.levers));
+    else out.push(...formatCostSection(report.cost));
   }
   return out.join('\n');
 }

@@ -1,6 +1,7 @@
 /** The cost report as a text table (what `colo run --backend localstack` and `colo cost` print). */
 import type { LeverEffect } from './levers.ts';
 import { type CostReport, HOURS_PER_MONTH } from './model.ts';
+import type { CostSection } from './section.ts';
 
 function qty(n: number): string {
   if (n === 0) return '0';
@@ -47,4 +48,17 @@ export function formatLevers(effects: readonly LeverEffect[]): string[] {
     ]);
   }
   return ['levers (each alone, from the measured usage):', ...pad(rows).map((r) => `  ${r}`)];
+}
+
+/** A run report's cost section: the breakdown at nominal tick rates, how far the measurement was from them, the levers. */
+export function formatCostSection(section: CostSection): string[] {
+  const factors = Object.entries(section.nominalFactors)
+    .map(([fn, f]) => `${fn} ×${f.toFixed(2)}`)
+    .join(', ');
+  return [
+    ...formatCostReport(section.breakdown),
+    `  tick chains at their nominal rates (measured cost per tick × ticks per period${factors ? `: ${factors}` : ''}); ` +
+      `as measured: $${section.measuredPerVmMonthUsd.toFixed(2)}`,
+    ...formatLevers(section.levers),
+  ];
 }

@@ -33,6 +33,38 @@ export interface LeverEffect {
   caveat: string;
 }
 
+/** Ticks of each chain per ms at the parameters' periods, by tick consumer. */
+function nominalRates(params: LeverParams): Record<(typeof TICK_CONSUMERS)[number], number> {
+  return {
+    'checkpoint-timer': 1 / params.checkpointDelayMs,
+    'pending-check-timer': 1 / params.pendingCheckIntervalMs,
+    'heartbeat-monitor': 1 / params.heartbeatIntervalMs,
+  };
+}
+
+/**
+ * The usage at the chains' nominal rates: each tick consumer's usage scaled so that its invocations are
+ * `windowMs / period` (what AWS delivers; a loaded emulator delivers a 1 s tick every 1–2 s), keeping
+ * the measured cost per tick. `secondary-apply` follows the pending-check chain (between checkpoints its
+ * inputs are the heartbeats that chain sends); `primary` and `tick-arm` stay as measured.
+ *
+ * @returns The scaled usage and the factor applied to each function.
+ */
+export function atNominalRates(
+  byFunction: Readonly<Record<string, AwsUsage>>,
+  params: LeverParams,
+  windowMs: number,
+): { byFunction: Record<string, AwsUsage>; factors: Record<string, number> } {
+  const factors: Record<string, number> = {};
+  for (const [fn, rate] of Object.entries(nominalRates(params))) {
+    const n = byFunction[fn]?.invocations ?? 0;
+    if (n > 0) factors[fn] = (rate * windowMs) / n;
+  }
+  const pending = factors['pending-check-timer'];
+  if (pending !== undefined && byFunction['secondary-apply']) factors['secondary-apply'] = pending;
+  return { byFunction: scaled(byFunction, factors), factors };
+}
+
 /** Sum of every function's usage. */
 export function totalUsage(byFunction: Readonly<Record<string, AwsUsage>>): AwsUsage {
   return Object.values(byFunction).reduce(mergeUsage, emptyUsage());

@@ -2,7 +2,14 @@
  * The `cost` section of a run report: the breakdown per VM-month, the levers, the usage per VM-hour
  * behind them, and the requests the local driver itself made (not part of the VM's cost).
  */
-import { type LeverEffect, type LeverInput, type LeverParams, leverEffects, totalUsage } from './levers.ts';
+import {
+  atNominalRates,
+  type LeverEffect,
+  type LeverInput,
+  type LeverParams,
+  leverEffects,
+  totalUsage,
+} from './levers.ts';
 import { type CostReport, costPerVmMonth } from './model.ts';
 import { type AwsUsage, sumRequests } from './usage.ts';
 
@@ -22,14 +29,25 @@ export interface UsagePerVmHour {
 
 /** The `cost` section of a report (docs/report-format.md). */
 export interface CostSection {
-  /** The breakdown per protected VM-month. */
+  /**
+   * The breakdown per protected VM-month with the tick chains at their nominal rates (the measured cost
+   * per tick × the ticks AWS would deliver): the figure to quote.
+   */
   breakdown: CostReport;
-  /** Each lever's effect. */
+  /** Total per VM-month exactly as measured (the emulator's slower tick delivery included), USD. */
+  measuredPerVmMonthUsd: number;
+  /** Factor applied to each function's measured usage to reach the nominal rates. */
+  nominalFactors: Record<string, number>;
+  /** Each lever's effect, from the nominal-rate usage. */
   levers: LeverEffect[];
-  /** What the functions did, per VM-hour. */
+  /** What the functions did, per VM-hour, at the nominal rates. */
   perVmHour: UsagePerVmHour;
   /** Per function: invocations and requests over the window. */
   functions: Record<string, { invocations: number; requests: number; billedMs: number }>;
+  /** The raw counts by function over the window (what `colo cost` prices again). */
+  usage: Record<string, AwsUsage>;
+  /** Parameters the levers name. */
+  params: LeverParams;
   /** Requests `colo run` itself made to the emulator (reset, polling, read-back), by key; not billed to the VM. */
   driverRequests: Record<string, number>;
 }
@@ -54,8 +72,9 @@ function perHour(u: AwsUsage, windowMs: number, vms: number): UsagePerVmHour {
 
 /** Builds the section from the usage of each function over the window. */
 export function costSection(input: LeverInput, params: LeverParams, driver?: AwsUsage): CostSection {
-  const total = totalUsage(input.byFunction);
   const { byFunction, ...rest } = input;
+  const nominal = atNominalRates(byFunction, params, input.windowMs);
+  const total = totalUsage(nominal.byFunction);
   const functions: CostSection['functions'] = {};
   for (const [fn, u] of Object.entries(byFunction)) {
     functions[fn] = {
@@ -68,9 +87,13 @@ export function costSection(input: LeverInput, params: LeverParams, driver?: Aws
   for (const [k, t] of Object.entries(driver?.requests ?? {})) driverRequests[k] = t.requests;
   return {
     breakdown: costPerVmMonth({ ...rest, usage: total }),
-    levers: leverEffects(input, params),
+    measuredPerVmMonthUsd: costPerVmMonth({ ...rest, usage: totalUsage(byFunction) }).perVmMonthUsd,
+    nominalFactors: nominal.factors,
+    levers: leverEffects({ ...rest, byFunction: nominal.byFunction }, params),
     perVmHour: perHour(total, input.windowMs, input.vms),
     functions,
+    usage: { ...byFunction },
+    params,
     driverRequests,
   };
 }

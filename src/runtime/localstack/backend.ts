@@ -145,7 +145,8 @@ export async function runOnLocalStack(options: LocalStackRunOptions): Promise<Ru
   // Read before our own stop: a failover during the run is in the control document already.
   const control = await readControl(state, params.vmId);
   say(`[localstack] ${vm}: stopping replication; waiting for the last transaction to finish`);
-  await markFailedOver(state, params.vmId, STOP_REASON, Date.now());
+  const stoppedAt = Date.now();
+  await markFailedOver(state, params.vmId, STOP_REASON, stoppedAt);
   const quiet = await waitQuiet(clients, outputs, params.vmId, options.quietTimeoutMs ?? 60_000, sleep);
   const wallMs = performance.now() - t0;
 
@@ -161,7 +162,7 @@ export async function runOnLocalStack(options: LocalStackRunOptions): Promise<Ru
   say(`[localstack] modelled run of the same parameters on the embedded runtime`);
   const modelled = runEmbedded({ params, link: options.link, durationMs });
   const outcome = localStackOutcome(control, startedAt, run.final.committedEpoch);
-  const cost = await measureCost(clients, outputs, params, startedAt, Date.now(), say);
+  const cost = await measureCost(clients, outputs, params, startedAt, stoppedAt, say);
   const report: PolicyReport = {
     ...run,
     outcome,
@@ -189,7 +190,8 @@ const FUNCTION_MEMORY_MB = 1024;
 
 /**
  * The run's cost per VM-month: the functions' usage records from CloudWatch Logs for the run's window
- * (chains started → replication stopped and quiet), priced by the cost model; the driver's own requests
+ * (chains started → replication stopped: the drain after the stop is not the VM's steady state), priced
+ * by the cost model; the driver's own requests
  * are listed apart. A failure to read the logs is reported in the section, not thrown: the run stands.
  */
 async function measureCost(
