@@ -19,6 +19,11 @@ export interface CostFlags {
   arm64?: boolean;
   /** Print the cost section as JSON instead of the table. */
   json?: boolean;
+  /**
+   * Billed duration per invocation to assume instead of the measured one, ms (a what-if: a loaded
+   * emulator runs each invocation far longer than Lambda would).
+   */
+  msPerInvocation?: string;
 }
 
 /** Bad input to `colo cost` (one line). */
@@ -63,12 +68,27 @@ export function costCommand(reportPath: string, flags: CostFlags): { section: Co
     throw new CostInputError(
       `--vms-per-deployment must be a whole number ≥ 1, got ${flags.vmsPerDeployment}`,
     );
+  let byFunction = cost.usage;
+  if (flags.msPerInvocation !== undefined) {
+    const ms = Number(flags.msPerInvocation);
+    if (!Number.isFinite(ms) || ms < 1)
+      throw new CostInputError(
+        `--ms-per-invocation must be a number of ms ≥ 1, got ${flags.msPerInvocation}`,
+      );
+    const gb = cost.params.memoryMb / 1024;
+    byFunction = Object.fromEntries(
+      Object.entries(byFunction).map(([fn, u]) => [
+        fn,
+        { ...u, billedMs: u.invocations * ms, gbSeconds: (u.invocations * ms * gb) / 1000 },
+      ]),
+    );
+  }
   let prices: PriceFile = CURRENT_PRICES;
   if (flags.prices !== undefined) prices = parsePriceFile(readJson(flags.prices, 'price file'), flags.prices);
   const metricsPerVm = cost.breakdown.lines?.find((l) => l.id === 'metrics')?.quantity ?? 0;
   const section = costSection(
     {
-      byFunction: cost.usage,
+      byFunction,
       windowMs: cost.breakdown.windowMs,
       vms: cost.breakdown.vms,
       architecture: flags.arm64 ? 'arm64' : 'x86_64',

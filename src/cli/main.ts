@@ -236,6 +236,10 @@ function program(
     .option('--prices <file>', 'price file (default: src/cost/prices-2026-11.json)')
     .option('--vms-per-deployment <n>', "VMs sharing one deployment's fixed costs (default: 1)")
     .option('--arm64', 'price Lambda duration at the arm64 rate')
+    .option(
+      '--ms-per-invocation <ms>',
+      'assume this billed duration per invocation instead of the measured one',
+    )
     .option('--json', 'print the cost section as JSON')
     .configureOutput(outputOf(io, 'cost'))
     .action((report: string, opts: CostFlags) => {
