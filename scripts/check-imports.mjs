@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /**
- * The import rule: layers read top-down — engine (pure) → wire → parameters → runtimes (and the AWS adapters)
- * → CLI / Lambda shells (and the LocalStack tooling) → CDK — and nothing imports a layer below its own.
+ * The import rule: layers read top-down — engine (pure) → wire → parameters → cost model (pure) → runtimes
+ * (and the AWS adapters) → CLI / Lambda shells (and the LocalStack tooling) → CDK — and nothing imports a
+ * layer below its own.
  * The engine also imports no AWS SDK and reads no wall clock (`Date.now`, `performance.now`, `new Date()`).
  * Run by scripts/test.sh before the unit tests (`npm run check:imports`); exits 1 listing each violation.
  *
@@ -19,6 +20,8 @@ export const LAYERS = [
   { name: 'engine', dirs: ['src/engine'] },
   { name: 'wire', dirs: ['src/wire'] },
   { name: 'parameters', dirs: ['src/parameters'] },
+  // The cost model: pure, below the runtimes (the usage meter in lambda/adapters and the CLI both use it).
+  { name: 'cost', dirs: ['src/cost'] },
   {
     name: 'runtime',
     dirs: [
@@ -151,5 +154,5 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
   const problems = check(root, process.argv[2] ? {} : KNOWN);
   for (const p of problems) process.stderr.write(`check-imports: ${p}\n`);
   if (problems.length) process.exit(1);
-  process.stdout.write(`check-imports: layers engine → wire → parameters → runtime → shell → cdk hold\n`);
+  process.stdout.write(`check-imports: layers ${LAYERS.map((l) => l.name).join(' → ')} hold\n`);
 }

@@ -7,6 +7,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { type DeployedValues, readDeployed } from '../../src/parameters/deployed.ts';
 import { ENV, TICK_QUEUE_ENV, type TimerName } from './contract.ts';
+import { processMeter } from './usage-meter.ts';
 
 /** Environment as a plain record (`process.env` fits). */
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -17,14 +18,17 @@ export function forcePathStyleFromEnv(env: Env = process.env): boolean {
   return value === '1' || value === 'true';
 }
 
-/** An S3 client configured from the environment (path-style when {@link forcePathStyleFromEnv}). */
+/**
+ * An S3 client configured from the environment (path-style when {@link forcePathStyleFromEnv}), its
+ * requests counted by the process's usage meter (usage-meter.ts).
+ */
 export function s3ClientFromEnv(env: Env = process.env): S3Client {
-  return new S3Client({ forcePathStyle: forcePathStyleFromEnv(env) });
+  return processMeter.attach(new S3Client({ forcePathStyle: forcePathStyleFromEnv(env) }));
 }
 
-/** An SQS client configured from the environment. */
+/** An SQS client configured from the environment, its requests counted by the process's usage meter. */
 export function sqsClientFromEnv(): SQSClient {
-  return new SQSClient({});
+  return processMeter.attach(new SQSClient({}));
 }
 
 /**

@@ -13,6 +13,7 @@ import { UNIT_HELP, UnitError } from '../parameters/units.ts';
 import { WorkloadError, workloadHelp } from '../parameters/workload.ts';
 import { BackendError } from '../runtime/localstack/aws.ts';
 import { type BackendFlags, chooseBackend, runLocalStackCommand } from './backend.ts';
+import { type CostFlags, CostInputError, costCommand, PriceFileError } from './cost-command.ts';
 import { type ExperimentFlags, experimentCommand } from './experiment-command.ts';
 import { FAULT_EXAMPLE, FAULT_KEYS, FaultSpecError } from './fault-spec.ts';
 import { flagsToScenario, type RunFlags } from './flags.ts';
@@ -227,6 +228,23 @@ function program(
     .configureOutput(outputOf(io, 'experiment'))
     .addHelpText('after', experimentHelpAfter())
     .action(experiment);
+  root
+    .command('cost')
+    .description('price again the AWS usage a `colo run --backend localstack --json` report measured')
+    .argument('<report>', 'report file written by colo run --backend localstack --json')
+    .helpOption('-h, --help', 'show help')
+    .option('--prices <file>', 'price file (default: src/cost/prices-2026-11.json)')
+    .option('--vms-per-deployment <n>', "VMs sharing one deployment's fixed costs (default: 1)")
+    .option('--arm64', 'price Lambda duration at the arm64 rate')
+    .option(
+      '--ms-per-invocation <ms>',
+      'assume this billed duration per invocation instead of the measured one',
+    )
+    .option('--json', 'print the cost section as JSON')
+    .configureOutput(outputOf(io, 'cost'))
+    .action((report: string, opts: CostFlags) => {
+      for (const line of costCommand(report, opts).lines) io.stdout(`${line}\n`);
+    });
   return root;
 }
 
@@ -251,7 +269,9 @@ function inputErrorLines(e: unknown): string[] | undefined {
     e instanceof UnitError ||
     e instanceof WorkloadError ||
     e instanceof FaultSpecError ||
-    e instanceof ExperimentError
+    e instanceof ExperimentError ||
+    e instanceof CostInputError ||
+    e instanceof PriceFileError
   ) {
     return e.message.split('\n').filter((l) => l.trim() !== '');
   }

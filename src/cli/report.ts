@@ -1,4 +1,5 @@
 /** The summary table of a report (the report's types: src/runtime/report.ts). */
+import { formatCostSection } from '../cost/format.ts';
 import type { RunSummary } from '../engine/metrics/summary.ts';
 import { formatBandwidth, formatBytes, formatDuration } from '../parameters/units.ts';
 import { formatWorkload } from '../parameters/workload.ts';
@@ -90,6 +91,11 @@ export function renderTable(report: RunReport): string {
   }
   for (const r of report.runs) {
     for (const problem of r.verification.problems.slice(0, 5)) out.push(`  ${r.policy}: ${problem}`);
+  }
+  if (report.cost) {
+    out.push('');
+    if ('error' in report.cost) out.push(`cost: not measured: ${report.cost.error}`);
+    else out.push(...formatCostSection(report.cost));
   }
   return out.join('\n');
 }

@@ -3,6 +3,7 @@
  * policy with its figures, verification and outcome, and the verdict the exit code follows. Runtimes
  * produce it; the CLI prints and writes it.
  */
+import type { CostSection } from '../cost/section.ts';
 import type { RunSummary } from '../engine/metrics/summary.ts';
 import type { ColoParams, PolicyName } from '../engine/params.ts';
 import type { FaultModel, FaultStats } from './embedded/faults.ts';
@@ -115,4 +116,9 @@ export interface RunReport {
   interrupted?: { notRun: PolicyName[] };
   /** Backend `localstack` only: the emulator endpoint, the stack and the VM the run used. */
   localstack?: { endpoint: string; stackName: string; vmId: string };
+  /**
+   * Backend `localstack` only: the AWS cost per protected VM-month from the requests the functions made
+   * during the run (src/cost/), or why it could not be measured.
+   */
+  cost?: CostSection | { error: string };
 }

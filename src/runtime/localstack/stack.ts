@@ -41,6 +41,8 @@ export interface StackOutputs {
   primaryFunction: string;
   secondaryApplyFunction: string;
   tickArmFunction: string;
+  /** Every function of the stack (each output named `*FunctionName`): whose logs hold the usage records. */
+  functionNames: string[];
 }
 
 const REQUIRED = [
@@ -90,6 +92,9 @@ export function outputsFromRecord(
     primaryFunction: o.PrimaryFunctionName,
     secondaryApplyFunction: o.SecondaryApplyFunctionName,
     tickArmFunction: o.TickArmFunctionName,
+    functionNames: Object.entries(record)
+      .filter(([k, v]) => k.endsWith('FunctionName') && typeof v === 'string' && v !== '')
+      .map(([, v]) => v as string),
   };
 }
 
