@@ -139,12 +139,12 @@ describe('checkpoint timer: QEMU 7.2 semantics', () => {
 
   it('coalescing: requests in the same instant, or while the event is set, make one checkpoint', () => {
     const s = new Schedule();
-    s.step(50, { type: 'request-checkpoint', trigger: 'operator' });
-    s.step(50, { type: 'request-checkpoint', trigger: 'operator' });
+    s.step(50, { type: 'request-checkpoint', trigger: 'request' });
+    s.step(50, { type: 'request-checkpoint', trigger: 'request' });
     s.step(60, { type: 'request-checkpoint', trigger: 'miscompare' });
     expect(s.requests).toEqual([50]);
     s.answer(70, 80, 90);
-    expect(s.checkpoints.map((c) => [c.trigger, c.coalesced])).toEqual([['operator', 0]]);
+    expect(s.checkpoints.map((c) => [c.trigger, c.coalesced])).toEqual([['request', 0]]);
     // The two lost requests are counted into the next checkpoint's record, and start nothing themselves.
     expect(s.primary.coalesced).toBe(2);
     expect(s.primary.phase).toBe('running');
@@ -152,7 +152,7 @@ describe('checkpoint timer: QEMU 7.2 semantics', () => {
 
   it('every request re-arms the timer from its own time (notify), even one that is lost', () => {
     const s = new Schedule();
-    s.step(50, { type: 'request-checkpoint', trigger: 'operator' });
+    s.step(50, { type: 'request-checkpoint', trigger: 'request' });
     expect(s.primary.nextCheckpointAt).toBe(150);
     s.step(60, { type: 'request-checkpoint', trigger: 'miscompare' }); // lost, but re-arms
     expect(s.primary.nextCheckpointAt).toBe(160);
@@ -165,7 +165,7 @@ describe('checkpoint timer: QEMU 7.2 semantics', () => {
 
   it('nothing is armed before checkpoint-ready', () => {
     const primary = createPrimary(params, 0);
-    primaryStep(primary, params, 10, { type: 'request-checkpoint', trigger: 'operator' });
+    primaryStep(primary, params, 10, { type: 'request-checkpoint', trigger: 'request' });
     expect(primary.nextCheckpointAt).toBe(Number.POSITIVE_INFINITY);
     expect(primary.phase).toBe('wait-ready');
   });

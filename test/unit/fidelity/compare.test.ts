@@ -1,0 +1,142 @@
+import { describe, expect, it } from 'vitest';
+import { calibrate } from '../../../src/fidelity/calibrate.ts';
+import type { SideCheckpoint, SideTrace } from '../../../src/fidelity/checkpoints.ts';
+import { compareScenario } from '../../../src/fidelity/compare.ts';
+import type { CheckpointFigures } from '../../../src/fidelity/figures.ts';
+import { fitLine, median, relDiff } from '../../../src/fidelity/fit.ts';
+import { findPattern, PATCH_PATTERN, patchQemu } from '../../../src/fidelity/qemu-patch.ts';
+
+const P = ['send:checkpoint-request', 'recv:checkpoint-reply', 'stop', 'recv:vmstate-loaded', 'run'];
+const S = ['recv:checkpoint-request', 'stop', 'send:checkpoint-reply', 'flush', 'run', 'send:vmstate-loaded'];
+
+function side(steps: string[], n: number, change?: { index: number; steps: string[] }): SideTrace {
+  const checkpoints: SideCheckpoint[] = [];
+  for (let i = 0; i < n; i++) {
+    const nan = Number.NaN;
+    checkpoints.push({
+      steps: change?.index === i ? change.steps : steps,
+      requestAt: i,
+      stopAt: nan,
+      runAt: nan,
+      receivedAt: nan,
+      flushBeginAt: nan,
+      flushEndAt: nan,
+      dirtyPages: nan,
+      complete: true,
+    });
+  }
+  return { startup: [], checkpoints, failover: [] };
+}
+
+const fig = (pages: number, bytes: number, pauseMs: number): CheckpointFigures => ({
+  pages,
+  bytes,
+  pauseMs,
+  sendMs: pauseMs / 2,
+  flushMs: pauseMs / 10,
+  replyMs: 4,
+});
+
+describe('compareScenario', () => {
+  const base = { pages: 100, delayMs: 500, windowMs: 5000 };
+
+  it('passes identical sequences, counts within ±1, bytes within 2 %, pause within 25 %', () => {
+    const c = compareScenario({
+      ...base,
+      qemu: { primary: side(P, 10), secondary: side(S, 10), figures: [fig(100, 10_000, 100)] },
+      engine: { primary: side(P, 11), secondary: side(S, 11), figures: [fig(100, 10_150, 124)] },
+    });
+    expect([c.sequencesOk, c.countOk, c.bytesOk, c.pauseOk]).toEqual([true, true, true, true]);
+    expect(c.primary).toMatchObject({ compared: 10, identical: 10 });
+  });
+
+  it('fails each check just past its tolerance, and names the first mismatching checkpoint', () => {
+    const swapped = { index: 3, steps: ['send:checkpoint-request', 'stop', 'recv:checkpoint-reply'] };
+    const c = compareScenario({
+      ...base,
+      qemu: { primary: side(P, 10), secondary: side(S, 10), figures: [fig(100, 10_000, 100)] },
+      engine: { primary: side(P, 12, swapped), secondary: side(S, 12), figures: [fig(100, 10_201, 126)] },
+    });
+    expect([c.sequencesOk, c.countOk, c.bytesOk, c.pauseOk]).toEqual([false, false, false, false]);
+    expect(c.primary.identical).toBe(9);
+    expect(c.primary.mismatch?.index).toBe(3);
+    expect(c.secondary.identical).toBe(10);
+  });
+
+  it('uses only checkpoints at the scenario size when there are any (the first also carries boot pages)', () => {
+    const c = compareScenario({
+      ...base,
+      qemu: {
+        primary: side(P, 2),
+        secondary: side(S, 2),
+        figures: [fig(450, 99_999, 900), fig(100, 10_000, 100)],
+      },
+      engine: { primary: side(P, 2), secondary: side(S, 2), figures: [fig(100, 10_000, 100)] },
+    });
+    expect(c.qemuBytes).toBe(10_000);
+    expect(c.qemuPauseMs).toBe(100);
+  });
+});
+
+describe('fit', () => {
+  it('recovers a line exactly and reports R² = 1', () => {
+    const f = fitLine([0, 1000, 4000].map((x) => ({ x, y: 5 + 0.02 * x })));
+    expect(f.slope).toBeCloseTo(0.02, 12);
+    expect(f.intercept).toBeCloseTo(5, 9);
+    expect(f.r2).toBeCloseTo(1, 12);
+  });
+
+  it('refuses a fit without two distinct x', () => {
+    expect(() => fitLine([{ x: 1, y: 2 }, { x: 1, y: 3 }])).toThrow(/two distinct x/);
+  });
+
+  it('median and relative difference', () => {
+    expect(median([3, 1, 2])).toBe(2);
+    expect(median([4, 1, 2, 3])).toBe(2.5);
+    expect(median([])).toBeNaN();
+    expect(relDiff(102, 100)).toBeCloseTo(0.02, 12);
+  });
+});
+
+describe('calibrate', () => {
+  it('turns line fits of send and flush into bandwidth, flush rate, latency and fixed costs', () => {
+    // send = 10 + 0.03·pages, flush = 0.004·pages, pause = send + flush + 40, reply 6 ms.
+    const figs: CheckpointFigures[] = [1000, 4000, 8000].map((pages) => ({
+      pages,
+      bytes: 0,
+      sendMs: 10 + 0.03 * pages,
+      flushMs: 0.004 * pages,
+      pauseMs: 10 + 0.03 * pages + 0.004 * pages + 40,
+      replyMs: 6,
+    }));
+    const c = calibrate(figs);
+    expect(c.link.latencyMs).toBe(3);
+    expect(c.link.bandwidthBytesPerSec).toBeCloseTo((4112 * 1000) / 0.03, 3);
+    expect(c.costs.flushBytesPerMs).toBeCloseTo(4096 / 0.004, 3);
+    expect(c.costs.prepMs).toBeCloseTo(4, 9);
+    expect(c.costs.deviceLoadMs).toBeCloseTo(37, 9);
+    expect(c.restMs).toBeCloseTo(40, 9);
+  });
+});
+
+describe('QEMU binary patch', () => {
+  const site = [0x8b, 0x05, 1, 2, 3, 4, 0x85, 0xc0, 0x74, 0x06, 0xc3, 0x0f, 0x1f, 0x44, 0x00, 0x00, 0x48, 0x8b];
+  const rest = [0x7f, 0xe8, 0x31, 0xd2, 0x48, 0x8d, 0x35, 9, 9, 9, 9, 0xe9];
+  const body = [...site, ...rest];
+
+  it('turns the one je of the pattern into a two-byte NOP and nothing else', () => {
+    const bin = Uint8Array.from([0x8b, 0x05, 0x90, ...body, 0xcc]);
+    expect(body).toHaveLength(PATCH_PATTERN.length);
+    const out = patchQemu(bin);
+    const diff = [...out.keys()].filter((i) => out[i] !== bin[i]);
+    expect(diff).toEqual([3 + 8, 3 + 9]);
+    expect([out[11], out[12]]).toEqual([0x66, 0x90]);
+    expect(bin[11]).toBe(0x74); // the input is not touched
+  });
+
+  it('refuses a binary without the pattern, or with it twice', () => {
+    expect(() => patchQemu(Uint8Array.from([1, 2, 3]))).toThrow(/occurs nowhere/);
+    expect(() => patchQemu(Uint8Array.from([...body, ...body]))).toThrow(/more than once/);
+    expect(findPattern(Uint8Array.from([...body, 0, ...body]), PATCH_PATTERN)).toEqual([0, body.length + 1]);
+  });
+});
