@@ -1,9 +1,11 @@
 /**
  * Calibrates the engine's link and cost model from a QEMU reference run (`--link-profile
- * qemu-tcg-loopback`): the send as a line in dirty pages (bandwidth and a fixed part), the flush as a line
- * (copy rate), the rest of the pause (device load, resume, the `vmstate-loaded` round trip with its
- * delayed ACK) as a constant, and half the request → reply time as the link's one-way latency (it holds the
- * secondary's VM stop, which the engine does not model, and sets the cycle of an overrunning timer).
+ * qemu-tcg-loopback`). The pause is fitted as a line in dirty pages through the per-size medians (medians:
+ * a shared machine's stalls are outliers, not signal); its slope is split between the link and the flush
+ * in the ratio of their own fitted slopes; half the request → reply time becomes the one-way latency (it
+ * holds the secondary's VM stop, which the engine does not model, and sets the cycle of an overrunning
+ * timer); what is left of the intercept goes to the primary's prep (as far as the send's own intercept
+ * reaches) and the secondary's device load.
  */
 import type { CostModel } from '../engine/params.ts';
 import { PAGE_HEADER_WIRE_BYTES } from '../engine/params.ts';
@@ -19,40 +21,52 @@ const FREE_STAGING_BYTES_PER_MS = 1e12;
 export interface Calibration {
   link: LinkParams;
   costs: CostModel;
-  /** send ms = intercept + slope · pages. */
+  /** Lines through the per-size medians, ms against pages: pause, send (stop → vmstate-received), flush. */
+  pause: LineFit;
   send: LineFit;
-  /** flush ms = intercept + slope · pages. */
   flush: LineFit;
-  /** Median of pause − send − flush, ms. */
-  restMs: number;
   /** Median checkpoint-request → checkpoint-reply on the primary, ms. */
   replyMs: number;
 }
 
-/** Fits the profile to QEMU checkpoints (at least two distinct dirty sizes). */
-export function calibrate(figs: readonly CheckpointFigures[]): Calibration {
+/** Per dirty size, the median of `pick`. */
+function mediansBySize(figs: readonly CheckpointFigures[], pick: (f: CheckpointFigures) => number) {
+  const sizes = [...new Set(figs.map((f) => f.pages))].sort((a, b) => a - b);
+  return sizes.map((x) => ({ x, y: median(figs.filter((f) => f.pages === x).map(pick)) }));
+}
+
+/**
+ * Fits the profile to QEMU checkpoints (at least two distinct dirty sizes). `deviceStateBytes` is what the
+ * engine will send as device state each checkpoint (its transfer is part of the fixed pause).
+ */
+export function calibrate(figs: readonly CheckpointFigures[], deviceStateBytes: number): Calibration {
+  const pause = fitLine(mediansBySize(figs, (f) => f.pauseMs));
+  const send = fitLine(mediansBySize(figs, (f) => f.sendMs));
+  const flush = fitLine(mediansBySize(figs, (f) => f.flushMs));
   const replyMs = median(figs.map((f) => f.replyMs));
   const latencyMs = Math.max(0, replyMs / 2);
-  const send = fitLine(figs.map((f) => ({ x: f.pages, y: f.sendMs })));
-  const flush = fitLine(figs.map((f) => ({ x: f.pages, y: f.flushMs })));
-  const restMs = Math.max(0, median(figs.map((f) => f.pauseMs - f.sendMs - f.flushMs)));
-  const pageWire = PAGE_SIZE + PAGE_HEADER_WIRE_BYTES;
-  // A slope at or below zero (noise on a tiny range) means the cost does not grow measurably: model it free.
-  const bandwidth = send.slope > 0 ? (pageWire * 1000) / send.slope : 1e12;
-  const flushRate = flush.slope > 0 ? PAGE_SIZE / flush.slope : 1e12;
-  const link = { bandwidthBytesPerSec: bandwidth, latencyMs };
-  // In the engine the send spans the last byte's latency and vmstate-received's; the rest, vmstate-loaded's.
+  const slope = Math.max(0, pause.slope);
+  const parts = Math.max(0, send.slope) + Math.max(0, flush.slope);
+  const flushShare = parts > 0 ? Math.max(0, flush.slope) / parts : 0;
+  const perPageLink = slope * (1 - flushShare);
+  const perPageFlush = slope * flushShare;
+  // A per-page cost of zero (noise on a tiny range) is modelled as free.
+  const bandwidth = perPageLink > 0 ? ((PAGE_SIZE + PAGE_HEADER_WIRE_BYTES) * 1000) / perPageLink : 1e12;
+  const flushRate = perPageFlush > 0 ? PAGE_SIZE / perPageFlush : 1e12;
+  // Engine pause = prep + device load + 2 × latency + device state / bandwidth + pages × per-page costs.
+  const fixed = Math.max(0, pause.intercept - 2 * latencyMs - (deviceStateBytes * 1000) / bandwidth);
+  const prepMs = Math.min(fixed, Math.max(0, send.intercept - 2 * latencyMs));
   return {
-    link,
+    link: { bandwidthBytesPerSec: bandwidth, latencyMs },
     costs: {
-      prepMs: Math.max(0, send.intercept - 2 * latencyMs),
+      prepMs,
       flushBytesPerMs: flushRate,
-      deviceLoadMs: Math.max(0, restMs + Math.max(0, flush.intercept) - latencyMs),
+      deviceLoadMs: fixed - prepMs,
       applyBytesPerMs: FREE_STAGING_BYTES_PER_MS,
     },
+    pause,
     send,
     flush,
-    restMs,
     replyMs,
   };
 }

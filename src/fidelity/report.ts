@@ -131,13 +131,14 @@ export function renderReport(r: FidelityResult): string {
   out.push('## Calibrated profile (`--link-profile qemu-tcg-loopback`)');
   out.push('');
   const c = r.calibration;
-  out.push(`Fitted on this run's QEMU checkpoints:`);
+  out.push(`Fitted on this run's QEMU checkpoints (lines through the per-size medians, src/fidelity/calibrate.ts):`);
   out.push('');
+  out.push(`- pause (stop → resume): ${line(c.pause, 'ms')}`);
   out.push(`- send (stop → \`vmstate-received\`): ${line(c.send, 'ms')}`);
   out.push(`- flush: ${line(c.flush, 'ms')}`);
-  out.push(`- rest of the pause (device load, resume, \`vmstate-loaded\` and its delayed ACK), median: ${f1(c.restMs)} ms`);
+  out.push(`- checkpoint-request → checkpoint-reply (the secondary stops meanwhile), median: ${f1(c.replyMs)} ms`);
   out.push(
-    `- profile: bandwidth ${(c.link.bandwidthBytesPerSec / 1e6).toFixed(1)} MB/s, latency ${c.link.latencyMs} ms, ` +
+    `- profile: bandwidth ${(c.link.bandwidthBytesPerSec / 1e6).toFixed(1)} MB/s, latency ${f2(c.link.latencyMs)} ms one way, ` +
       `prep ${f2(c.costs.prepMs)} ms, flush ${(c.costs.flushBytesPerMs / 1024).toFixed(0)} KiB/ms, ` +
       `device load ${f2(c.costs.deviceLoadMs)} ms, staging free (QEMU's is inside the send)`,
   );
@@ -180,6 +181,16 @@ export const DEVIATIONS = `## The engine's named deviations
   \`claiming\` → \`completed\` (or \`fenced\`) instead of \`require\` → \`active\` → \`completed\`.
 - **Deadlines.** Every wait inside a checkpoint has a deadline in the engine; QEMU's primary can block forever
   (its own "TODO: We may need a timeout mechanism").
+
+## What QEMU under TCG gets wrong
+
+Observed here, not modelled: with a guest that re-writes fewer pages than its vCPU's TLB holds (256 pages),
+the primary sends **no** RAM at a checkpoint after the first — 12 956 bytes (device state, section headers and
+messages) instead of ~1 MiB — while the secondary's flush still counts 256 pages (its own dirty log: loading
+the device state flushes the secondary's TLB, so its vCPU's writes trap again). A TCG TLB entry made writable
+by the first write to a clean page is not made to trap again when the migration bitmap is cleared, and nothing
+flushes the primary's TLB during COLO. The scenarios therefore use ≥ 1024 pages, which the loop cannot keep in
+the TLB; at those sizes the bytes match the dirty count.
 
 ## The reference
 

@@ -9,7 +9,7 @@ import { PAGE_SIZE } from '../engine/protocol/delta.ts';
 import { calibrate } from './calibrate.ts';
 import { cutCheckpoints, type SideTrace } from './checkpoints.ts';
 import { compareScenario, type ScenarioComparison } from './compare.ts';
-import { type EngineScenario, runEngineScenario } from './engine-scenario.ts';
+import { runEngineScenario } from './engine-scenario.ts';
 import { type CheckpointFigures, engineFigures, qemuFigures } from './figures.ts';
 import { fitLine, median } from './fit.ts';
 import { buildGuest } from './guest.ts';
@@ -79,22 +79,23 @@ export async function runFidelity(log: (line: string) => void): Promise<Fidelity
     log(`  ${primary.checkpoints.length} checkpoints in ${((raw.endAt - ready.at) / 1000).toFixed(1)} s`);
   }
   const qemuSteady = runs.flatMap(steady);
-  const calibration = calibrate(qemuSteady);
   const qemuBytes = fitLine(qemuSteady.map((f) => ({ x: f.pages, y: f.bytes })));
   // The engine's own fixed bytes per checkpoint (messages, delta headers) at a zero-byte device state.
-  const probe = (deviceStateBytes: number, pages: number): EngineScenario => ({
-    pages,
-    delayMs: 1000,
-    durationMs: 2500,
-    deviceStateBytes,
-    link: calibration.link,
-    costs: calibration.costs,
-    failover: false,
-  });
-  const bare = engineFigures(runEngineScenario(probe(0, 1)).checkpoints)[0];
+  const bare = engineFigures(
+    runEngineScenario({
+      pages: 1,
+      delayMs: 1000,
+      durationMs: 2500,
+      deviceStateBytes: 0,
+      link: { bandwidthBytesPerSec: 1e9, latencyMs: 0.1 },
+      costs: { prepMs: 1, flushBytesPerMs: 1e6, deviceLoadMs: 1, applyBytesPerMs: 1e6 },
+      failover: false,
+    }).checkpoints,
+  )[0];
   if (!bare) throw new Error('the engine ran no checkpoint in its probe run');
   const engineFixed = bare.bytes - bare.pages * (PAGE_SIZE + PAGE_HEADER_WIRE_BYTES);
   const deviceStateBytes = Math.max(0, Math.round(qemuBytes.intercept - engineFixed));
+  const calibration = calibrate(qemuSteady, deviceStateBytes);
   const scenarios: ScenarioComparison[] = [];
   const engineSteady: CheckpointFigures[] = [];
   let engineStartup: { primary: string[]; secondary: string[] } = { primary: [], secondary: [] };

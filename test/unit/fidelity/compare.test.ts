@@ -99,23 +99,46 @@ describe('fit', () => {
 });
 
 describe('calibrate', () => {
-  it('turns line fits of send and flush into bandwidth, flush rate, latency and fixed costs', () => {
-    // send = 10 + 0.03·pages, flush = 0.004·pages, pause = send + flush + 40, reply 6 ms.
-    const figs: CheckpointFigures[] = [1000, 4000, 8000].map((pages) => ({
+  // send = 10 + 0.03·pages, flush = 0.004·pages, pause = send + flush + 40, reply 6 ms; one outlier per size.
+  const figs: CheckpointFigures[] = [1000, 4000, 8000].flatMap((pages) => {
+    const f = {
       pages,
       bytes: 0,
       sendMs: 10 + 0.03 * pages,
       flushMs: 0.004 * pages,
-      pauseMs: 10 + 0.03 * pages + 0.004 * pages + 40,
+      pauseMs: 50 + 0.034 * pages,
       replyMs: 6,
-    }));
-    const c = calibrate(figs);
+    };
+    return [f, f, { ...f, pauseMs: f.pauseMs * 5, replyMs: 60 }];
+  });
+
+  it('splits the pause line between link and flush, latency from the reply, the rest into prep and device load', () => {
+    const c = calibrate(figs, 0);
+    expect(c.pause.slope).toBeCloseTo(0.034, 9);
     expect(c.link.latencyMs).toBe(3);
     expect(c.link.bandwidthBytesPerSec).toBeCloseTo((4112 * 1000) / 0.03, 3);
     expect(c.costs.flushBytesPerMs).toBeCloseTo(4096 / 0.004, 3);
     expect(c.costs.prepMs).toBeCloseTo(4, 9);
-    expect(c.costs.deviceLoadMs).toBeCloseTo(37, 9);
-    expect(c.restMs).toBeCloseTo(40, 9);
+    expect(c.costs.deviceLoadMs).toBeCloseTo(40, 9);
+    // The engine's pause for N pages, from the profile, is the fitted line.
+    const n = 2500;
+    const engine =
+      c.costs.prepMs +
+      c.costs.deviceLoadMs +
+      2 * c.link.latencyMs +
+      (n * 4112 * 1000) / c.link.bandwidthBytesPerSec +
+      (n * 4096) / c.costs.flushBytesPerMs;
+    expect(engine).toBeCloseTo(50 + 0.034 * n, 6);
+  });
+
+  it("charges the device state's transfer to the fixed part", () => {
+    const c = calibrate(figs, 300_000);
+    const devMs = (300_000 * 1000) / c.link.bandwidthBytesPerSec;
+    expect(c.costs.prepMs + c.costs.deviceLoadMs).toBeCloseTo(44 - devMs, 6);
+  });
+
+  it('needs two dirty sizes', () => {
+    expect(() => calibrate(figs.filter((f) => f.pages === 1000), 0)).toThrow(/two distinct x/);
   });
 });
 

@@ -8,9 +8,9 @@ import { parseQemuTrace } from '../../../src/fidelity/qemu-trace.ts';
 
 /** Recorded with QEMU 7.2.22 (Debian 12, TCG, patched copy): 256 pages, x-checkpoint-delay 500 ms. */
 const traces = join(import.meta.dirname, 'traces');
-const primaryLog = readFileSync(join(traces, 'primary-256p-500ms.log'), 'utf8');
-const secondaryLog = readFileSync(join(traces, 'secondary-256p-500ms.log'), 'utf8');
-const failoverLog = readFileSync(join(traces, 'secondary-failover.log'), 'utf8');
+const primaryLog = readFileSync(join(traces, 'primary-256p-500ms.trace'), 'utf8');
+const secondaryLog = readFileSync(join(traces, 'secondary-256p-500ms.trace'), 'utf8');
+const failoverLog = readFileSync(join(traces, 'secondary-failover.trace'), 'utf8');
 
 describe('QEMU 7.2 colo_* trace parser', () => {
   it('reads every line of a recorded trace into the engine vocabulary, times in ms', () => {
