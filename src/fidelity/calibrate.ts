@@ -1,7 +1,7 @@
 /**
  * Calibrates the engine's link and cost model from a QEMU reference run (`--link-profile
  * qemu-tcg-loopback`). The pause is fitted as a line in dirty pages through the per-size medians (medians:
- * a shared machine's stalls are outliers, not signal); its slope is split between the link and the flush
+ * a shared machine's stalls are outliers, not signal), minimising relative error; its slope is split between the link and the flush
  * in the ratio of their own fitted slopes; half the request → reply time becomes the one-way latency (it
  * holds the secondary's VM stop, which the engine does not model, and sets the cycle of an overrunning
  * timer); what is left of the intercept goes to the primary's prep (as far as the send's own intercept
@@ -40,7 +40,10 @@ function mediansBySize(figs: readonly CheckpointFigures[], pick: (f: CheckpointF
  * engine will send as device state each checkpoint (its transfer is part of the fixed pause).
  */
 export function calibrate(figs: readonly CheckpointFigures[], deviceStateBytes: number): Calibration {
-  const pause = fitLine(mediansBySize(figs, (f) => f.pauseMs));
+  const pause = fitLine(
+    mediansBySize(figs, (f) => f.pauseMs),
+    true,
+  );
   const send = fitLine(mediansBySize(figs, (f) => f.sendMs));
   const flush = fitLine(mediansBySize(figs, (f) => f.flushMs));
   const replyMs = median(figs.map((f) => f.replyMs));

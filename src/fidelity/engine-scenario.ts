@@ -86,7 +86,9 @@ export function runEngineScenario(s: EngineScenario): EngineRun {
   const readyAt = ready?.at ?? 0;
   return {
     primary: primary.filter((e) => e.at <= readyAt + s.durationMs || e.name === 'colo_failover_set_state'),
-    secondary: secondary.filter((e) => e.at <= readyAt + s.durationMs || e.name === 'colo_failover_set_state'),
+    secondary: secondary.filter(
+      (e) => e.at <= readyAt + s.durationMs || e.name === 'colo_failover_set_state',
+    ),
     checkpoints: result.checkpoints,
     readyAt,
   };

@@ -19,21 +19,24 @@ export function median(xs: readonly number[]): number {
 }
 
 /**
- * Least-squares line through (x, y) points, non-finite points dropped. Throws when fewer than two
- * distinct x remain: a slope needs two sizes.
+ * Least-squares line through (x, y) points, non-finite points dropped. With `relative`, each point is
+ * weighted by 1/y², so the fit minimises relative rather than absolute error (what a ±% tolerance
+ * measures). Throws when fewer than two distinct x remain: a slope needs two sizes.
  */
-export function fitLine(points: readonly { x: number; y: number }[]): LineFit {
-  const p = points.filter((q) => Number.isFinite(q.x) && Number.isFinite(q.y));
+export function fitLine(points: readonly { x: number; y: number }[], relative = false): LineFit {
+  const p = points.filter((q) => Number.isFinite(q.x) && Number.isFinite(q.y) && (!relative || q.y !== 0));
   const n = p.length;
-  const mx = p.reduce((a, q) => a + q.x, 0) / n;
-  const my = p.reduce((a, q) => a + q.y, 0) / n;
+  const w = (q: { y: number }) => (relative ? 1 / (q.y * q.y) : 1);
+  const sw = p.reduce((a, q) => a + w(q), 0);
+  const mx = p.reduce((a, q) => a + w(q) * q.x, 0) / sw;
+  const my = p.reduce((a, q) => a + w(q) * q.y, 0) / sw;
   let sxx = 0;
   let sxy = 0;
   let syy = 0;
   for (const q of p) {
-    sxx += (q.x - mx) ** 2;
-    sxy += (q.x - mx) * (q.y - my);
-    syy += (q.y - my) ** 2;
+    sxx += w(q) * (q.x - mx) ** 2;
+    sxy += w(q) * (q.x - mx) * (q.y - my);
+    syy += w(q) * (q.y - my) ** 2;
   }
   if (n < 2 || sxx === 0) throw new Error(`a line fit needs at least two distinct x values, got ${n} points`);
   const slope = sxy / sxx;

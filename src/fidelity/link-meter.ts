@@ -1,4 +1,4 @@
-import { createServer, connect, type Server, type Socket } from 'node:net';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 
 /** Which way bytes went: primary → secondary (migration stream) or back (return path). */
 export type LinkDirection = 'p2s' | 's2p';

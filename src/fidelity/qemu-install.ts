@@ -14,7 +14,9 @@ function run(cmd: string, args: string[]): string {
     return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   } catch (e) {
     const err = e as { stderr?: string; message: string };
-    throw new Error(`${cmd} ${args.join(' ')} failed: ${(err.stderr ?? err.message).trim().split('\n').pop()}`);
+    throw new Error(
+      `${cmd} ${args.join(' ')} failed: ${(err.stderr ?? err.message).trim().split('\n').pop()}`,
+    );
   }
 }
 
@@ -41,7 +43,9 @@ export function ensurePackages(log: (line: string) => void): void {
   const root = process.getuid?.() === 0;
   const sudo = root ? [] : ['sudo', '-n'];
   if (!root && !have('sudo')) {
-    throw new Error(`fidelity needs ${missing.join(', ')}: install them (apt-get install -y ${missing.join(' ')}) as root`);
+    throw new Error(
+      `fidelity needs ${missing.join(', ')}: install them (apt-get install -y ${missing.join(' ')}) as root`,
+    );
   }
   const apt = (args: string[]) => {
     const [cmd, ...rest] = [...sudo, 'apt-get', ...args];

@@ -126,7 +126,9 @@ export async function runPair(
       return r.status === 'colo';
     });
     const coloAt = wallMs();
-    log(`  COLO running (${scenario.pages} pages, delay ${scenario.delayMs} ms); ${scenario.windowMs} ms window`);
+    log(
+      `  COLO running (${scenario.pages} pages, delay ${scenario.delayMs} ms); ${scenario.windowMs} ms window`,
+    );
     await new Promise((r) => setTimeout(r, scenario.windowMs));
     const endAt = wallMs();
     let coloStatus: unknown = null;

@@ -12,8 +12,36 @@
  * xor %edx,%edx; lea do_nothing(%rip),%rsi; jmp run_on_cpu`. `null` = any byte (rip-relative offsets).
  */
 export const PATCH_PATTERN: readonly (number | null)[] = [
-  0x8b, 0x05, null, null, null, null, 0x85, 0xc0, 0x74, 0x06, 0xc3, 0x0f, 0x1f, 0x44, 0x00, 0x00, 0x48, 0x8b,
-  0x7f, 0xe8, 0x31, 0xd2, 0x48, 0x8d, 0x35, null, null, null, null, 0xe9,
+  0x8b,
+  0x05,
+  null,
+  null,
+  null,
+  null,
+  0x85,
+  0xc0,
+  0x74,
+  0x06,
+  0xc3,
+  0x0f,
+  0x1f,
+  0x44,
+  0x00,
+  0x00,
+  0x48,
+  0x8b,
+  0x7f,
+  0xe8,
+  0x31,
+  0xd2,
+  0x48,
+  0x8d,
+  0x35,
+  null,
+  null,
+  null,
+  null,
+  0xe9,
 ];
 
 /** Offset of the `je` (0x74 0x06) inside {@link PATCH_PATTERN}, bytes. */
@@ -24,7 +52,11 @@ export function findPattern(bytes: Uint8Array, pattern: readonly (number | null)
   const found: number[] = [];
   const first = pattern[0];
   if (first === null || first === undefined) throw new Error('a pattern must start with a fixed byte');
-  for (let i = bytes.indexOf(first); i >= 0 && i + pattern.length <= bytes.length; i = bytes.indexOf(first, i + 1)) {
+  for (
+    let i = bytes.indexOf(first);
+    i >= 0 && i + pattern.length <= bytes.length;
+    i = bytes.indexOf(first, i + 1)
+  ) {
     let ok = true;
     for (let j = 1; j < pattern.length; j++) {
       const want = pattern[j];

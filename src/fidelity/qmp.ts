@@ -40,7 +40,8 @@ export class Qmp {
         await qmp.execute('qmp_capabilities');
         return qmp;
       } catch (e) {
-        if (Date.now() > until) throw new Error(`QMP at ${path} did not answer in ${timeoutMs} ms: ${String(e)}`);
+        if (Date.now() > until)
+          throw new Error(`QMP at ${path} did not answer in ${timeoutMs} ms: ${String(e)}`);
         await new Promise((r) => setTimeout(r, 100));
       }
     }
@@ -99,7 +100,11 @@ export class Qmp {
     if (typeof m.event === 'string') {
       const ts = m.timestamp as { seconds: number; microseconds: number } | undefined;
       const at = ts ? ts.seconds * 1000 + ts.microseconds / 1000 : Date.now();
-      this.events.push({ event: m.event, at, ...(m.data ? { data: m.data as Record<string, unknown> } : {}) });
+      this.events.push({
+        event: m.event,
+        at,
+        ...(m.data ? { data: m.data as Record<string, unknown> } : {}),
+      });
       return;
     }
     const p = this.pending;

@@ -13,7 +13,12 @@ export interface FidelityResult {
   wallMs: number;
   scenarios: ScenarioComparison[];
   /** Start of COLO: steps before the first checkpoint, per side. */
-  startup: { qemuPrimary: string[]; qemuSecondary: string[]; enginePrimary: string[]; engineSecondary: string[] };
+  startup: {
+    qemuPrimary: string[];
+    qemuSecondary: string[];
+    enginePrimary: string[];
+    engineSecondary: string[];
+  };
   /** Failover state sequences of the secondary. */
   failover: { qemu: string[]; engine: string[]; qemuStatus: unknown; qemuExit: unknown };
   /** Fits over every steady checkpoint of every scenario: y against dirty pages. */
@@ -28,7 +33,8 @@ export interface FidelityResult {
 
 const f1 = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : '–');
 const f2 = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : '–');
-const pct = (a: number, ref: number) => (Number.isFinite(a / ref) ? `${(((a - ref) / ref) * 100).toFixed(1)} %` : '–');
+const pct = (a: number, ref: number) =>
+  Number.isFinite(a / ref) ? `${(((a - ref) / ref) * 100).toFixed(1)} %` : '–';
 const ok = (b: boolean) => (b ? 'yes' : '**no**');
 const seq = (s: readonly string[]) => (s.length ? s.map((x) => `\`${x}\``).join(' → ') : '(none)');
 const line = (f: LineFit, unit: string) =>
@@ -37,8 +43,7 @@ const line = (f: LineFit, unit: string) =>
 /** The report as Markdown. */
 export function renderReport(r: FidelityResult): string {
   const all = r.scenarios;
-  const pass =
-    all.length > 0 && all.every((s) => s.sequencesOk && s.countOk && s.bytesOk && s.pauseOk);
+  const pass = all.length > 0 && all.every((s) => s.sequencesOk && s.countOk && s.bytesOk && s.pauseOk);
   const out: string[] = [];
   out.push('# Fidelity against real QEMU 7.2 COLO');
   out.push('');
@@ -105,7 +110,9 @@ export function renderReport(r: FidelityResult): string {
   out.push('Start of COLO (before the first checkpoint):');
   out.push('');
   out.push(`- QEMU primary: ${seq(r.startup.qemuPrimary)}; engine primary: ${seq(r.startup.enginePrimary)}`);
-  out.push(`- QEMU secondary: ${seq(r.startup.qemuSecondary)}; engine secondary: ${seq(r.startup.engineSecondary)}`);
+  out.push(
+    `- QEMU secondary: ${seq(r.startup.qemuSecondary)}; engine secondary: ${seq(r.startup.engineSecondary)}`,
+  );
   out.push('');
   out.push('## Failover');
   out.push('');
@@ -126,17 +133,23 @@ export function renderReport(r: FidelityResult): string {
     `- device-state size given to the engine: ${r.deviceStateBytes} bytes (QEMU's bytes intercept less the engine's own fixed bytes)`,
   );
   out.push('');
-  out.push('Absolute times move several-fold with the load of a shared 2-core machine; compare slopes and ratios.');
+  out.push(
+    'Absolute times move several-fold with the load of a shared 2-core machine; compare slopes and ratios.',
+  );
   out.push('');
   out.push('## Calibrated profile (`--link-profile qemu-tcg-loopback`)');
   out.push('');
   const c = r.calibration;
-  out.push(`Fitted on this run's QEMU checkpoints (lines through the per-size medians, src/fidelity/calibrate.ts):`);
+  out.push(
+    `Fitted on this run's QEMU checkpoints (lines through the per-size medians, src/fidelity/calibrate.ts):`,
+  );
   out.push('');
   out.push(`- pause (stop → resume): ${line(c.pause, 'ms')}`);
   out.push(`- send (stop → \`vmstate-received\`): ${line(c.send, 'ms')}`);
   out.push(`- flush: ${line(c.flush, 'ms')}`);
-  out.push(`- checkpoint-request → checkpoint-reply (the secondary stops meanwhile), median: ${f1(c.replyMs)} ms`);
+  out.push(
+    `- checkpoint-request → checkpoint-reply (the secondary stops meanwhile), median: ${f1(c.replyMs)} ms`,
+  );
   out.push(
     `- profile: bandwidth ${(c.link.bandwidthBytesPerSec / 1e6).toFixed(1)} MB/s, latency ${f2(c.link.latencyMs)} ms one way, ` +
       `prep ${f2(c.costs.prepMs)} ms, flush ${(c.costs.flushBytesPerMs / 1024).toFixed(0)} KiB/ms, ` +

@@ -86,8 +86,30 @@ describe('fit', () => {
     expect(f.r2).toBeCloseTo(1, 12);
   });
 
+  it('relative weighting favours the small values a least-squares fit would sacrifice', () => {
+    const pts = [
+      { x: 1000, y: 80 },
+      { x: 2000, y: 110 },
+      { x: 8000, y: 400 },
+    ];
+    const rel = (f: { slope: number; intercept: number }) =>
+      Math.max(...pts.map((q) => Math.abs(f.intercept + f.slope * q.x - q.y) / q.y));
+    expect(rel(fitLine(pts, true))).toBeLessThan(rel(fitLine(pts)));
+    const exact = fitLine(
+      [0, 1000, 4000].map((x) => ({ x, y: 5 + 0.02 * x })),
+      true,
+    );
+    expect(exact.slope).toBeCloseTo(0.02, 12);
+    expect(exact.intercept).toBeCloseTo(5, 9);
+  });
+
   it('refuses a fit without two distinct x', () => {
-    expect(() => fitLine([{ x: 1, y: 2 }, { x: 1, y: 3 }])).toThrow(/two distinct x/);
+    expect(() =>
+      fitLine([
+        { x: 1, y: 2 },
+        { x: 1, y: 3 },
+      ]),
+    ).toThrow(/two distinct x/);
   });
 
   it('median and relative difference', () => {
@@ -138,12 +160,19 @@ describe('calibrate', () => {
   });
 
   it('needs two dirty sizes', () => {
-    expect(() => calibrate(figs.filter((f) => f.pages === 1000), 0)).toThrow(/two distinct x/);
+    expect(() =>
+      calibrate(
+        figs.filter((f) => f.pages === 1000),
+        0,
+      ),
+    ).toThrow(/two distinct x/);
   });
 });
 
 describe('QEMU binary patch', () => {
-  const site = [0x8b, 0x05, 1, 2, 3, 4, 0x85, 0xc0, 0x74, 0x06, 0xc3, 0x0f, 0x1f, 0x44, 0x00, 0x00, 0x48, 0x8b];
+  const site = [
+    0x8b, 0x05, 1, 2, 3, 4, 0x85, 0xc0, 0x74, 0x06, 0xc3, 0x0f, 0x1f, 0x44, 0x00, 0x00, 0x48, 0x8b,
+  ];
   const rest = [0x7f, 0xe8, 0x31, 0xd2, 0x48, 0x8d, 0x35, 9, 9, 9, 9, 0xe9];
   const body = [...site, ...rest];
 

@@ -40,8 +40,12 @@ describe('QEMU 7.2 colo_* trace parser', () => {
   });
 
   it('refuses a known event whose arguments do not parse, naming the line', () => {
-    expect(() => parseQemuTrace('1@1.000000:colo_send_message Sent it\n')).toThrow(/^trace line 1: colo_send_message/);
-    expect(() => parseQemuTrace('x\n1@2.000001:colo_flush_ram_cache_begin dirty_pages many')).toThrow(/trace line 2/);
+    expect(() => parseQemuTrace('1@1.000000:colo_send_message Sent it\n')).toThrow(
+      /^trace line 1: colo_send_message/,
+    );
+    expect(() => parseQemuTrace('x\n1@2.000001:colo_flush_ram_cache_begin dirty_pages many')).toThrow(
+      /trace line 2/,
+    );
   });
 
   it('skips other log lines and unknown colo events', () => {
