@@ -4,8 +4,8 @@
  * a shared machine's stalls are outliers, not signal), minimising relative error; its slope is split between the link and the flush
  * in the ratio of their own fitted slopes; half the request → reply time becomes the one-way latency (it
  * holds the secondary's VM stop, which the engine does not model, and sets the cycle of an overrunning
- * timer); what is left of the intercept goes to the primary's prep (as far as the send's own intercept
- * reaches) and the secondary's device load.
+ * timer); what is left of the intercept goes to the secondary's device load (as much as QEMU spends
+ * between vmstate-received and the resume, less the flush) and the rest to the primary's prep.
  */
 import type { CostModel } from '../engine/params.ts';
 import { PAGE_HEADER_WIRE_BYTES } from '../engine/params.ts';
@@ -27,10 +27,12 @@ export interface Calibration {
   flush: LineFit;
   /** Median checkpoint-request → checkpoint-reply on the primary, ms. */
   replyMs: number;
+  /** Median of pause − send − flush (vmstate-received → resume, less the flush), ms. */
+  restMs: number;
 }
 
-/** Per dirty size, the median of `pick`. */
-function mediansBySize(figs: readonly CheckpointFigures[], pick: (f: CheckpointFigures) => number) {
+/** Per dirty size, the median of `pick`: the points a robust line is fitted through. */
+export function mediansBySize(figs: readonly CheckpointFigures[], pick: (f: CheckpointFigures) => number) {
   const sizes = [...new Set(figs.map((f) => f.pages))].sort((a, b) => a - b);
   return sizes.map((x) => ({ x, y: median(figs.filter((f) => f.pages === x).map(pick)) }));
 }
@@ -58,18 +60,23 @@ export function calibrate(figs: readonly CheckpointFigures[], deviceStateBytes: 
   const flushRate = perPageFlush > 0 ? PAGE_SIZE / perPageFlush : 1e12;
   // Engine pause = prep + device load + 2 × latency + device state / bandwidth + pages × per-page costs.
   const fixed = Math.max(0, pause.intercept - 2 * latencyMs - (deviceStateBytes * 1000) / bandwidth);
-  const prepMs = Math.min(fixed, Math.max(0, send.intercept - 2 * latencyMs));
+  // Where vmstate-received falls inside the pause decides whether a tick is lost or held (the timer's
+  // overrun behaviour), so the fixed part is split as QEMU's pause is: after vmstate-received comes the
+  // device load (the engine's received → resume is the device load plus the flush), before it the prep.
+  const restMs = Math.max(0, median(figs.map((f) => f.pauseMs - f.sendMs - f.flushMs)));
+  const deviceLoadMs = Math.min(fixed, restMs);
   return {
     link: { bandwidthBytesPerSec: bandwidth, latencyMs },
     costs: {
-      prepMs,
+      prepMs: fixed - deviceLoadMs,
       flushBytesPerMs: flushRate,
-      deviceLoadMs: fixed - prepMs,
+      deviceLoadMs,
       applyBytesPerMs: FREE_STAGING_BYTES_PER_MS,
     },
     pause,
     send,
     flush,
     replyMs,
+    restMs,
   };
 }

@@ -21,7 +21,7 @@ export interface FidelityResult {
   };
   /** Failover state sequences of the secondary. */
   failover: { qemu: string[]; engine: string[]; qemuStatus: unknown; qemuExit: unknown };
-  /** Fits over every steady checkpoint of every scenario: y against dirty pages. */
+  /** Lines through the per-size medians of every scenario's steady checkpoints: y against dirty pages. */
   fits: { qemuPause: LineFit; enginePause: LineFit; qemuBytes: LineFit; engineBytes: LineFit };
   /** Device-state size given to the engine (from QEMU's bytes intercept), bytes. */
   deviceStateBytes: number;
@@ -38,7 +38,7 @@ const pct = (a: number, ref: number) =>
 const ok = (b: boolean) => (b ? 'yes' : '**no**');
 const seq = (s: readonly string[]) => (s.length ? s.map((x) => `\`${x}\``).join(' → ') : '(none)');
 const line = (f: LineFit, unit: string) =>
-  `${f2(f.slope)} ${unit}/page · pages + ${f1(f.intercept)} ${unit} (R² ${f.r2.toFixed(3)}, ${f.n} checkpoints)`;
+  `${f.slope.toPrecision(4)} ${unit}/page · pages + ${f1(f.intercept)} ${unit} (R² ${f.r2.toFixed(3)}, ${f.n} sizes)`;
 
 /** The report as Markdown. */
 export function renderReport(r: FidelityResult): string {
@@ -162,7 +162,10 @@ export function renderReport(r: FidelityResult): string {
     "QEMU's checkpoint timer is fixed-rate from its callback and sets a binary event that the primary resets " +
       'after `vmstate-received`: a tick inside a checkpoint before that point is lost, one after it starts the ' +
       'next checkpoint back-to-back. The engine does the same (src/engine/primary/primary.ts `requestCheckpoint`; ' +
-      'test/unit/engine/checkpoint-timer.test.ts). Seen in QEMU here:',
+      'test/unit/engine/checkpoint-timer.test.ts). The cloud runtime drives that timer with its checkpoint tick ' +
+      'chain, itself fixed-rate from its own due times (`nextDueAt`, docs/cloud.md); a chain tick that reaches the ' +
+      "primary before the engine's timer is due starts nothing, and the checkpoint waits for the next tick of any " +
+      'chain (at most a heartbeat interval), as it did before. Seen in QEMU here:',
   );
   out.push('');
   out.push('| delay | median request interval | checkpoints longer than the delay | back-to-back starts |');

@@ -6,7 +6,7 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PAGE_HEADER_WIRE_BYTES } from '../engine/params.ts';
 import { PAGE_SIZE } from '../engine/protocol/delta.ts';
-import { calibrate } from './calibrate.ts';
+import { calibrate, mediansBySize } from './calibrate.ts';
 import { cutCheckpoints, type SideTrace } from './checkpoints.ts';
 import { compareScenario, type ScenarioComparison } from './compare.ts';
 import { runEngineScenario } from './engine-scenario.ts';
@@ -79,7 +79,9 @@ export async function runFidelity(log: (line: string) => void): Promise<Fidelity
     log(`  ${primary.checkpoints.length} checkpoints in ${((raw.endAt - ready.at) / 1000).toFixed(1)} s`);
   }
   const qemuSteady = runs.flatMap(steady);
-  const qemuBytes = fitLine(qemuSteady.map((f) => ({ x: f.pages, y: f.bytes })));
+  // Through the per-size medians: in an overrunning scenario the flush count also holds pages only the
+  // secondary dirtied (the primary barely ran), so single checkpoints stray from the line.
+  const qemuBytes = fitLine(mediansBySize(qemuSteady, (f) => f.bytes));
   // The engine's own fixed bytes per checkpoint (messages, delta headers) at a zero-byte device state.
   const bare = engineFigures(
     runEngineScenario({
@@ -147,10 +149,10 @@ export async function runFidelity(log: (line: string) => void): Promise<Fidelity
       qemuExit: failed?.exit ?? null,
     },
     fits: {
-      qemuPause: fitLine(qemuSteady.map((f) => ({ x: f.pages, y: f.pauseMs }))),
-      enginePause: fitLine(engineSteady.map((f) => ({ x: f.pages, y: f.pauseMs }))),
+      qemuPause: calibration.pause,
+      enginePause: fitLine(mediansBySize(engineSteady, (f) => f.pauseMs), true),
       qemuBytes,
-      engineBytes: fitLine(engineSteady.map((f) => ({ x: f.pages, y: f.bytes }))),
+      engineBytes: fitLine(mediansBySize(engineSteady, (f) => f.bytes)),
     },
     deviceStateBytes,
     calibration,
