@@ -150,7 +150,10 @@ export async function runFidelity(log: (line: string) => void): Promise<Fidelity
     },
     fits: {
       qemuPause: calibration.pause,
-      enginePause: fitLine(mediansBySize(engineSteady, (f) => f.pauseMs), true),
+      enginePause: fitLine(
+        mediansBySize(engineSteady, (f) => f.pauseMs),
+        true,
+      ),
       qemuBytes,
       engineBytes: fitLine(mediansBySize(engineSteady, (f) => f.bytes)),
     },

@@ -28,15 +28,16 @@ export type LinkProfileName = (typeof LINK_PROFILE_NAMES)[number];
 /**
  * The profiles. `qemu-tcg-loopback`: Debian 12's QEMU 7.2 COLO under TCG, both VMs on 127.0.0.1 of a shared
  * 2-core machine, fitted by `npm run fidelity` (src/fidelity/calibrate.ts; the fit and the run it came from
- * are in docs/fidelity.md). Its pause grows ~0.02–0.03 ms per dirty page over a fixed ~70–90 ms that is
- * mostly the secondary's VM stop and the delayed ACK of `vmstate-loaded`.
+ * are in docs/fidelity.md; these figures are that run's). The pause is a fixed ~60–90 ms (mostly the
+ * delayed ACK of `vmstate-loaded`) plus 0.006–0.03 ms per dirty page: runs on the shared machine varied that
+ * much with its load.
  */
 export const LINK_PROFILES: Readonly<Record<Exclude<LinkProfileName, 'none'>, LinkProfile>> = {
   'qemu-tcg-loopback': {
-    bandwidthBytesPerSec: 194_819_198,
-    latencyMs: 14.71,
-    deviceStateBytes: 2583,
-    costs: { prepMs: 8.72, flushBytesPerMs: 650_445, deviceLoadMs: 26.93, applyBytesPerMs: 1e12 },
+    bandwidthBytesPerSec: 720_123_057,
+    latencyMs: 3.37,
+    deviceStateBytes: 12_644,
+    costs: { prepMs: 9.54, flushBytesPerMs: 6_821_019, deviceLoadMs: 47.13, applyBytesPerMs: 1e12 },
     source: 'docs/fidelity.md (npm run fidelity)',
   },
 };
