@@ -4,6 +4,7 @@ import type { SideCheckpoint, SideTrace } from '../../../src/fidelity/checkpoint
 import { compareScenario } from '../../../src/fidelity/compare.ts';
 import type { CheckpointFigures } from '../../../src/fidelity/figures.ts';
 import { fitLine, median, relDiff } from '../../../src/fidelity/fit.ts';
+import { buildGuest, MAX_GUEST_PAGES } from '../../../src/fidelity/guest.ts';
 import { findPattern, PATCH_PATTERN, patchQemu } from '../../../src/fidelity/qemu-patch.ts';
 
 const P = ['send:checkpoint-request', 'recv:checkpoint-reply', 'stop', 'recv:vmstate-loaded', 'run'];
@@ -190,5 +191,15 @@ describe('QEMU binary patch', () => {
     expect(() => patchQemu(Uint8Array.from([1, 2, 3]))).toThrow(/occurs nowhere/);
     expect(() => patchQemu(Uint8Array.from([...body, ...body]))).toThrow(/more than once/);
     expect(findPattern(Uint8Array.from([...body, 0, ...body]), PATCH_PATTERN)).toEqual([0, body.length + 1]);
+  });
+});
+
+describe('fidelity guest', () => {
+  it('refuses a dirty size it cannot hold before assembling anything', () => {
+    for (const bad of [-1, 1.5, MAX_GUEST_PAGES + 1, Number.NaN]) {
+      expect(() => buildGuest(bad, '/nonexistent/never-created')).toThrow(
+        /guest dirty pages must be an integer/,
+      );
+    }
   });
 });
