@@ -32,7 +32,10 @@ export const LAYERS = [
       'lambda/adapters',
     ],
   },
-  { name: 'shell', dirs: ['src/cli', 'lambda/handlers', 'src/runtime/localstack', 'bin/colo.ts'] },
+  {
+    name: 'shell',
+    dirs: ['src/cli', 'lambda/handlers', 'src/runtime/localstack', 'src/fidelity', 'bin/colo.ts'],
+  },
   { name: 'cdk', dirs: ['lib', 'bin/app.ts'] },
 ];
 

@@ -32,6 +32,7 @@ export interface RunFlags {
   heartbeatTimeout?: string;
   bandwidth?: string;
   latency?: string;
+  linkProfile?: string;
   payload?: string;
   deviceState?: string;
   downtimeBudget?: string;

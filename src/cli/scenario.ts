@@ -14,6 +14,7 @@ import {
   type SecondaryMode,
 } from '../engine/params.ts';
 import type { WorkloadSpec } from '../engine/workload/spec.ts';
+import { LINK_PROFILES, type LinkProfileName } from '../parameters/link-profiles.ts';
 import { type Bounds, type Parameter, SCENARIO_PARAMETERS } from '../parameters/registry.ts';
 import { didYouMean } from '../parameters/suggest.ts';
 import {
@@ -215,6 +216,7 @@ type ScenarioShape = {
   payload: z.ZodType<PayloadMode, unknown>;
   bandwidth: z.ZodType<number, unknown>;
   latency: z.ZodType<number, unknown>;
+  linkProfile: z.ZodType<LinkProfileName, unknown>;
   policies: z.ZodType<PolicyName[], unknown>;
   downtimeBudget: z.ZodType<number, unknown>;
   epochCap: z.ZodType<number, unknown>;
@@ -355,6 +357,10 @@ export function resolveScenario(...layers: unknown[]): Scenario {
     throw new ScenarioError(`${label('compressiblePages')}: zeroPages + compressiblePages must be at most 1`);
   }
   const d = DEFAULT_PARAMS;
+  const profile = s.linkProfile && s.linkProfile !== 'none' ? LINK_PROFILES[s.linkProfile] : undefined;
+  // A profile replaces the defaults of what it covers; a value a layer sets still wins.
+  const fromProfile = <T>(key: string, own: T, value: T | undefined): T =>
+    profile && !from.has(key) && value !== undefined ? value : own;
   const params: ColoParams = {
     ...d,
     vmId: s.vmId ?? d.vmId,
@@ -372,7 +378,12 @@ export function resolveScenario(...layers: unknown[]): Scenario {
     checkpointTimeoutMs: s.checkpointTimeout ?? d.checkpointTimeoutMs,
     heartbeatIntervalMs: s.heartbeatInterval ?? d.heartbeatIntervalMs,
     heartbeatTimeoutMs: s.heartbeatTimeout ?? d.heartbeatTimeoutMs,
-    deviceStateBytes: s.deviceState ?? d.deviceStateBytes,
+    deviceStateBytes: fromProfile(
+      'deviceState',
+      s.deviceState ?? d.deviceStateBytes,
+      profile?.deviceStateBytes,
+    ),
+    costs: profile?.costs ?? d.costs,
     payload: s.payload ?? d.payload,
     downtimeBudgetMs: s.downtimeBudget ?? d.downtimeBudgetMs,
     epochCapBytes: s.epochCap ?? d.epochCapBytes,
@@ -388,7 +399,10 @@ export function resolveScenario(...layers: unknown[]): Scenario {
   return {
     name: changed.length ? `${name} (changed: ${[...new Set(changed)].join(', ')})` : name,
     params,
-    link: { bandwidthBytesPerSec: s.bandwidth ?? 1e9 / 8, latencyMs: s.latency ?? 0.1 },
+    link: {
+      bandwidthBytesPerSec: fromProfile('bandwidth', s.bandwidth ?? 1e9 / 8, profile?.bandwidthBytesPerSec),
+      latencyMs: fromProfile('latency', s.latency ?? 0.1, profile?.latencyMs),
+    },
     durationMs: s.duration ?? 100_000,
     policies: s.policies ?? ['none', 'fixed'],
     ...(hasFaults(s.faults) ? { faults: s.faults } : {}),

@@ -12,6 +12,7 @@
  * is the context key in SCREAMING_SNAKE_CASE. Exceptions are written out in the table.
  */
 import { VM_ID_PATTERN } from '../wire/limits.ts';
+import { LINK_PROFILE_NAMES } from './link-profiles.ts';
 
 /** How a parameter's value is written and read. */
 export type ParameterKind =
@@ -365,6 +366,19 @@ export const PARAMETERS: readonly Parameter[] = [
     arg: '<time>',
     scenario: 'latency',
     simulationOnly: "the deployed link is the cloud's own (SQS, S3)",
+  },
+  {
+    name: 'linkProfile',
+    meaning:
+      'link and cost profile to start from (docs/fidelity.md): qemu-tcg-loopback = calibrated on QEMU 7.2 COLO under TCG on loopback; --bandwidth, --latency and --device-state win over it',
+    kind: 'enum',
+    unit: '',
+    default: 'none',
+    values: LINK_PROFILE_NAMES,
+    flag: 'link-profile',
+    arg: '<name>',
+    scenario: 'linkProfile',
+    simulationOnly: "a calibration of the embedded runtime's model; the deployed link is the cloud's own",
   },
   {
     name: 'payload',
