@@ -19,7 +19,7 @@ const guests = [1, 16, 64, 256, 1024].map((g) => g * GiB).filter((g) => !values.
 const fleets = [1, 10, 100, 1000, 10_000].filter((n) => !values.reduced || n <= 1000);
 /** Simulated time of each measurement, s. */
 const GUEST_SECONDS = 60;
-const FLEET_SECONDS = 60;
+const FLEET_SECONDS = 30;
 
 function measure(kind: 'guest' | 'fleet', size: number, seconds: number): ScaleRow {
   const out = execFileSync(

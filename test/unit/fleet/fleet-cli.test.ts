@@ -72,3 +72,16 @@ describe('colo run --vms', () => {
     expect(r.err.trim().split('\n')).toHaveLength(1);
   });
 });
+
+describe('experiment cells of a fleet', () => {
+  it('cells that differ only in vms or vmStagger have different keys; one VM keeps its old key', async () => {
+    const { cellKey } = await import('../../../src/experiment/grid.ts');
+    const { resolveScenario } = await import('../../../src/cli/scenario.ts');
+    const one = resolveScenario({ vms: 1 });
+    const keys = [one, resolveScenario({ vms: 10 }), resolveScenario({ vms: 10, vmStagger: '5s' })].map((s) =>
+      cellKey(s, 'none'),
+    );
+    expect(new Set(keys).size).toBe(3);
+    expect(cellKey(one, 'none')).toBe(cellKey(resolveScenario({}), 'none'));
+  });
+});
