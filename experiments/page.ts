@@ -196,7 +196,11 @@ function linkSection(f: Finished): string[] {
 
 /** Simulated time per wall second, in words. */
 const speed = (simPerWall: number) =>
-  simPerWall >= 10 ? `${simPerWall.toFixed(0)}×` : simPerWall >= 1 ? `${simPerWall.toFixed(1)}×` : `${simPerWall.toFixed(2)}×`;
+  simPerWall >= 10
+    ? `${simPerWall.toFixed(0)}×`
+    : simPerWall >= 1
+      ? `${simPerWall.toFixed(1)}×`
+      : `${simPerWall.toFixed(2)}×`;
 
 function fleetSection(f: Finished, scale: readonly ScaleRow[]): string[] {
   const out = header(f, 'Fleets: many VMs on one link');

@@ -11,7 +11,7 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { SCALE_FILE, type ScaleRow } from './scale-results.ts';
+import { fleetTable, guestTable, SCALE_FILE, type ScaleRow } from './scale-results.ts';
 
 const GiB = 1024 ** 3;
 const { values } = parseArgs({ options: { reduced: { type: 'boolean', default: false } } });
@@ -37,4 +37,5 @@ for (const g of guests) rows.push(measure('guest', g, GUEST_SECONDS));
 for (const n of fleets) rows.push(measure('fleet', n, FLEET_SECONDS));
 mkdirSync('experiments/results', { recursive: true });
 writeFileSync(SCALE_FILE, `${JSON.stringify({ rows }, null, 1)}\n`);
+console.log([...guestTable(rows), '', ...fleetTable(rows), ''].join('\n'));
 console.log(`${SCALE_FILE} written (${rows.length} measurements)`);
