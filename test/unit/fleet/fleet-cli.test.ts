@@ -65,6 +65,14 @@ describe('colo run --vms', () => {
     expect(ls.err).toMatch(/--vms cannot be used with --backend localstack/);
   });
 
+  it('--dry-run warns when the fleet needs more of the shared link than it has', async () => {
+    const many = await cli(['run', '--guest', '32MiB', '--vms', '5000', '--dry-run']);
+    expect(many.code).toBe(0);
+    expect(many.out + many.err).toMatch(/the shared link is too slow for this fleet: 5000 VMs/);
+    const few = await cli(['run', '--guest', '32MiB', '--vms', '2', '--dry-run']);
+    expect(few.out + few.err).not.toMatch(/shared link is too slow/);
+  });
+
   it('says why a guest above 1 TiB is refused', async () => {
     const r = await cli(['run', '--guest', '2TiB']);
     expect(r.code).toBe(1);
