@@ -12,7 +12,7 @@
  * of its own (experiments/scale.ts → experiments/results/scale.json), which the page reads.
  */
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { runCli } from '../src/cli/main.ts';
@@ -74,17 +74,21 @@ for (const name of SHIPPED) {
   total += f.wallMs ?? 0;
   results[name] = f;
   mkdirSync('docs/img/experiments', { recursive: true });
-  for (const m of f.experiment.chart.metrics)
-    for (const ext of ['png', 'svg'])
-      copyFileSync(
-        join(shippedDir(name), `chart-${m}.${ext}`),
-        join('docs/img/experiments', `${name}-${m}.${ext}`),
-      );
-  if (name === 'threshold-sweep')
-    copyFileSync(
-      join(shippedDir(name), 'timeline.png'),
-      join('docs/img/experiments', `${name}-timeline.png`),
-    );
+  const files = f.experiment.chart.metrics.flatMap((m) =>
+    ['png', 'svg'].map((ext) => [`chart-${m}.${ext}`, `${name}-${m}.${ext}`]),
+  );
+  if (name === 'threshold-sweep') files.push(['timeline.png', `${name}-timeline.png`]);
+  for (const [from, to] of files) {
+    const source = join(shippedDir(name), from ?? '');
+    const target = join('docs/img/experiments', to ?? '');
+    // The PNGs are not committed with the results (a rerun rebuilds them): a page-only rewrite in a fresh
+    // checkout keeps the committed copy.
+    if (existsSync(source)) copyFileSync(source, target);
+    else if (!existsSync(target)) {
+      console.error(`experiments: ${source} is missing and so is ${target}: rerun ${name}`);
+      process.exit(1);
+    }
+  }
 }
 writeFileSync('docs/experiments.md', experimentsPage(results, total, readScale()));
 console.log(
