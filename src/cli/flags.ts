@@ -41,6 +41,8 @@ export interface RunFlags {
   zeroPages?: string;
   compressiblePages?: string;
   faults?: string;
+  vms?: string;
+  vmStagger?: string;
 }
 
 function bad(flag: string, message: string): never {

@@ -130,6 +130,15 @@ export function planWarnings(s: Scenario, f: Figures = figuresOf(s)): string[] {
         `${formatBandwidth(s.link.bandwidthBytesPerSec)}: expect very long downtimes or a failover`,
     );
   }
+  const vms = s.fleet?.vms ?? 1;
+  const fleetMs = ((vms * f.dirtyBytesPerInterval) / s.link.bandwidthBytesPerSec) * 1000;
+  if (vms > 1 && fleetMs > p.checkpointDelayMs && f.noneDowntimeMs <= p.checkpointDelayMs) {
+    out.push(
+      `the shared link is too slow for this fleet: ${vms} VMs dirty about ${formatBytes(vms * f.dirtyBytesPerInterval)} ` +
+        `per checkpoint interval (${durationFlag(p.checkpointDelayMs)}), which takes ${formatDuration(fleetMs)} to cross at ` +
+        `${formatBandwidth(s.link.bandwidthBytesPerSec)}: expect checkpoints to queue behind each other and failovers`,
+    );
+  }
   return out;
 }
 

@@ -69,13 +69,16 @@ const durationIn = (min: number, max: number, exclusiveMin = false) =>
     ).max(max, `must be at most ${durationFlag(max)}`),
   );
 
+/** Why a greatest value is what it is, as a suffix of the error (registry `maxWhy`). */
+const because = (why?: string) => (why ? `: ${why}` : '');
+
 /** A whole number of bytes between `min` and `max`, in `multipleOf` steps, with messages in units. */
-const bytesIn = (min: number, max: number, multipleOf?: number) =>
+const bytesIn = (min: number, max: number, multipleOf?: number, maxWhy?: string) =>
   bytes.pipe(
     z
       .number()
       .min(min, `must be at least ${bytesFlag(min)}`)
-      .max(max, `must be at most ${bytesFlag(max)}`)
+      .max(max, `must be at most ${bytesFlag(max)}${because(maxWhy)}`)
       .superRefine((n, ctx) => {
         if (n < min) return;
         if (!Number.isInteger(n)) {
@@ -131,7 +134,7 @@ function scenarioValue(p: Parameter): z.ZodType {
     }
     case 'size': {
       const b = boundsOf(p);
-      return bytesIn(b.min, b.max, p.multipleOf);
+      return bytesIn(b.min, b.max, p.multipleOf, p.maxWhy);
     }
     case 'rate': {
       const b = boundsOf(p);
@@ -148,7 +151,7 @@ function scenarioValue(p: Parameter): z.ZodType {
         .number('expected a whole number')
         .int('must be a whole number')
         .min(b.min, b.min === 0 ? 'must be 0 or more' : `must be at least ${b.min}`)
-        .max(b.max, `must be at most ${b.max}`);
+        .max(b.max, `must be at most ${b.max}${because(p.maxWhy)}`);
     }
     case 'number': {
       const b = boundsOf(p);
@@ -224,6 +227,8 @@ type ScenarioShape = {
   zeroPages: z.ZodNumber;
   compressiblePages: z.ZodNumber;
   faults: typeof faults;
+  vms: z.ZodNumber;
+  vmStagger: z.ZodType<number, unknown>;
 };
 
 /**
@@ -406,5 +411,6 @@ export function resolveScenario(...layers: unknown[]): Scenario {
     durationMs: s.duration ?? 100_000,
     policies: s.policies ?? ['none', 'fixed'],
     ...(hasFaults(s.faults) ? { faults: s.faults } : {}),
+    ...((s.vms ?? 1) > 1 ? { fleet: { vms: s.vms ?? 1, staggerMs: s.vmStagger ?? 0 } } : {}),
   };
 }

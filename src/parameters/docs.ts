@@ -92,6 +92,19 @@ export function renderParametersDoc(): string {
   }
   out.push(
     '',
+    '## Limits of the emulator',
+    '',
+    'Where a greatest value is a limit of this emulator rather than of COLO, a value above it is refused with',
+    'this reason.',
+    '',
+    '| parameter | greatest value | why |',
+    '|---|---|---|',
+  );
+  for (const p of PARAMETERS) {
+    if (p.maxWhy && p.bounds) out.push(`| ${p.name} | ${typed(p, p.bounds.max)} | ${cell(p.maxWhy)} |`);
+  }
+  out.push(
+    '',
     '## Deploy profile',
     '',
     'One set of defaults serves `colo run`, scenario files and a deployed scenario. A bare deploy',

@@ -80,6 +80,8 @@ export interface Parameter {
   default: string | number | boolean;
   /** Bounds (numeric kinds), base unit. */
   bounds?: Bounds;
+  /** Why the greatest value is what it is, when that is a limit of this emulator (shown in the error). */
+  maxWhy?: string;
   /** The value must be a whole multiple of this many base units (guest RAM: whole 4 KiB pages). */
   multipleOf?: number;
   /** Allowed values (`enum`, and the names a `policies` list takes; numeric sets for `integer`). */
@@ -179,7 +181,9 @@ export const PARAMETERS: readonly Parameter[] = [
     kind: 'size',
     unit: 'bytes',
     default: '1GiB',
-    bounds: { min: 4096, max: 2 ** 46 },
+    bounds: { min: 4096, max: 2 ** 40 },
+    maxWhy:
+      'the largest guest measured to run: the embedded runtime keeps about 14 bytes a page (1 TiB: 3.5 GiB of page versions, bitmaps and classes)',
     multipleOf: 4096,
     flag: 'guest',
     arg: '<size>',
@@ -379,6 +383,32 @@ export const PARAMETERS: readonly Parameter[] = [
     arg: '<name>',
     scenario: 'linkProfile',
     simulationOnly: "a calibration of the embedded runtime's model; the deployed link is the cloud's own",
+  },
+  {
+    name: 'vms',
+    meaning:
+      'protected VMs in one simulation, each its own primary/secondary pair, sharing the link and delta store',
+    kind: 'integer',
+    unit: '',
+    default: '1',
+    bounds: { min: 1, max: 10_000 },
+    maxWhy: 'the largest fleet measured on a 2-core, 24 GiB machine',
+    flag: 'vms',
+    arg: '<n>',
+    scenario: 'vms',
+    simulationOnly: 'a deployed stack protects one VM; embedded only',
+  },
+  {
+    name: 'vmStagger',
+    meaning: 'fleet: VM starts spread evenly over this time (0: all start together)',
+    kind: 'duration',
+    unit: 'ms',
+    default: '0s',
+    bounds: { min: 0, max: 30 * DAY_MS },
+    flag: 'vm-stagger',
+    arg: '<time>',
+    scenario: 'vmStagger',
+    simulationOnly: 'a deployed stack protects one VM; embedded only',
   },
   {
     name: 'payload',
