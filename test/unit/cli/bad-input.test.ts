@@ -511,6 +511,16 @@ describe('the CDK app: bad context ends in one line and exit 1, no stack trace',
       /^colo stack: context "checkpointDelayMs" must be an integer in \[1000, 3600000\] ms, got "soon"$/,
     ],
     [
+      'checkpointDelay',
+      '5000',
+      /^colo stack: context "checkpointDelay" is not a stack parameter: did you mean checkpointDelayMs \(ms\)\?$/,
+    ],
+    [
+      'bandwidth',
+      '10Gbit',
+      /^colo stack: context "bandwidth" is not a stack parameter: bandwidth is simulation only \(/,
+    ],
+    [
       'stackName',
       '1bad',
       /^colo stack: context "stackName" must be a CloudFormation stack name, got "1bad"$/,
