@@ -302,7 +302,9 @@ const KEYS = Object.keys(scenarioSchema.shape);
 
 /** Validates and resolves a scenario: `layers` are merged left to right over the default scenario. */
 export function resolveScenario(...layers: unknown[]): Scenario {
-  const merged: Record<string, unknown> = { ...DEFAULT_SCENARIO };
+  // No prototype: a file's own "__proto__" key (JSON.parse makes one) stays a key, refused as unknown,
+  // instead of replacing the prototype and passing unseen.
+  const merged: Record<string, unknown> = Object.assign(Object.create(null), DEFAULT_SCENARIO);
   const from = new Map<string, LayerOrigin>();
   let name = String(DEFAULT_SCENARIO.name);
   const changed: string[] = [];

@@ -266,6 +266,7 @@ const FILE_CASES: [string, unknown, RegExp, number][] = [
   ['not JSON', '{ "guest": ', /^ is not valid JSON: /, 1],
   ['not an object', [1, 2], /^: must be a JSON object, e\.g\. \{ "guest": "1GiB" \}$/, 1],
   ['misspelt key', { gest: '1GiB' }, /^: unknown key "gest" \(did you mean guest\?\)$/, 1],
+  ['a __proto__ key', '{ "__proto__": { "guest": "1GiB" } }', /^: unknown key "__proto__"$/, 1],
   [
     'wrong type',
     { guest: true },
