@@ -17,6 +17,12 @@ import type { WorkloadSpec } from '../engine/workload/spec.ts';
 import { type Bounds, type Parameter, SCENARIO_PARAMETERS } from '../parameters/registry.ts';
 import { didYouMean } from '../parameters/suggest.ts';
 import {
+  parsePolicyList,
+  parseSecondaryText,
+  parseShare,
+  TextValueError,
+} from '../parameters/text-values.ts';
+import {
   bytesFlag,
   durationFlag,
   parseBandwidth,
@@ -115,6 +121,22 @@ const faults = z.unknown().transform((v, ctx): FaultModel => {
   return z.NEVER;
 });
 
+/**
+ * A value a file may also give in the flag's text form: a string is read by `read` (the command line's
+ * reader), anything else passes to the schema as it is.
+ */
+function orText(read: (text: string) => unknown) {
+  return z.unknown().transform((v, ctx) => {
+    if (typeof v !== 'string') return v;
+    try {
+      return read(v);
+    } catch (e) {
+      ctx.addIssue({ code: 'custom', message: e instanceof TextValueError ? e.message : String(e) });
+      return z.NEVER;
+    }
+  });
+}
+
 /** The bounds of a numeric registry parameter. @throws Error when it has none (a registry bug). */
 function boundsOf(p: Parameter): Bounds {
   if (!p.bounds) throw new Error(`parameter ${p.name} has no bounds`);
@@ -161,28 +183,40 @@ function scenarioValue(p: Parameter): z.ZodType {
     case 'fraction': {
       const b = boundsOf(p);
       const range = `must be ${b.min} to ${b.max}`;
-      return z.number(`expected a number from ${b.min} to ${b.max}`).min(b.min, range).max(b.max, range);
+      return orText(parseShare).pipe(
+        z
+          .number(`expected a number from ${b.min} to ${b.max}, or a percentage`)
+          .min(b.min, range)
+          .max(b.max, range),
+      );
     }
     case 'enum': {
       const values = (p.values ?? []).map(String) as [string, ...string[]];
       return z.enum(values, `must be ${values.slice(0, -1).join(', ')} or ${values.at(-1)}`);
     }
     case 'policies':
-      return z
-        .array(
-          z.enum(POLICY_NAMES as [PolicyName, ...PolicyName[]], `must be one of ${POLICY_NAMES.join(', ')}`),
-        )
-        .min(1, 'name at least one policy')
-        .refine((a) => new Set(a).size === a.length, 'names a policy twice');
+      return orText((t) => parsePolicyList(t, POLICY_NAMES)).pipe(
+        z
+          .array(
+            z.enum(
+              POLICY_NAMES as [PolicyName, ...PolicyName[]],
+              `must be one of ${POLICY_NAMES.join(', ')}`,
+            ),
+          )
+          .min(1, 'name at least one policy')
+          .refine((a) => new Set(a).size === a.length, 'names a policy twice'),
+      );
     case 'workload':
       return workload;
     case 'secondary':
-      return z
-        .object({
-          mode: z.enum(['passive', 'running'], 'must be passive or running'),
-          workload: workload.optional(),
-        })
-        .strict();
+      return orText(parseSecondaryText).pipe(
+        z
+          .object({
+            mode: z.enum(['passive', 'running'], 'must be passive or running'),
+            workload: workload.optional(),
+          })
+          .strict(),
+      );
     case 'faults':
       return faults;
     case 'text':
@@ -219,8 +253,8 @@ type ScenarioShape = {
   downtimeBudget: z.ZodType<number, unknown>;
   epochCap: z.ZodType<number, unknown>;
   maxDelta: z.ZodType<number, unknown>;
-  zeroPages: z.ZodNumber;
-  compressiblePages: z.ZodNumber;
+  zeroPages: z.ZodType<number, unknown>;
+  compressiblePages: z.ZodType<number, unknown>;
   faults: typeof faults;
 };
 

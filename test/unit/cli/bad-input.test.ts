@@ -300,6 +300,19 @@ const FILE_CASES: [string, unknown, RegExp, number][] = [
   ],
   ['no policies', { policies: [] }, /^: policies: name at least one policy$/, 1],
   [
+    'misspelt policy in a list',
+    { policies: 'none,fixd' },
+    /^: policies: unknown policy "fixd" \(did you mean fixed\?\): use none, fixed, adaptive$/,
+    1,
+  ],
+  ['share above 100%', { zeroPages: '150%' }, /^: zeroPages: must be 0 to 1$/, 1],
+  [
+    'secondary mode in words',
+    { secondary: 'active' },
+    /^: secondary: "active" is not a mode: use passive, or running\[\/workload\]$/,
+    1,
+  ],
+  [
     'fault of the wrong type',
     { faults: { lose: true } },
     /^: faults: lose: expected a string or a number/,
