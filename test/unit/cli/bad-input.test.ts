@@ -248,6 +248,12 @@ const FLAG_CASES: [string, string[], RegExp, number][] = [
   ],
   ['empty report path', ['run', '--json', ''], /^--json: the path is empty \(use - for stdout\)$/, 1],
   [
+    'report and trace on one file',
+    ['run', '--json', join(dir, 'out.json'), '--trace', join(dir, 'out.json')],
+    /^--trace: .*out\.json is also the --json file; name another$/,
+    1,
+  ],
+  [
     'missing scenario file',
     ['run', '--scenario', join(dir, 'missing.json')],
     /^--scenario: .*missing\.json does not exist$/,
