@@ -184,7 +184,8 @@ function outputOf(io: CliIo, command: string) {
       const one = text
         .replace(/^error: /, '')
         .replace(/\n\(Did you mean (.*)\?\)/, ' (did you mean $1?)')
-        .trim();
+        .trim()
+        .replace(/\.$/, '');
       write(`colo: ${one}; see colo ${command} --help\n`);
     },
   };

@@ -45,7 +45,12 @@ export type { Scenario };
  */
 function withUnit(parse: (s: string) => number, base: string, example: string) {
   return z.unknown().transform((v, ctx): number => {
-    if (typeof v === 'number') return v;
+    if (typeof v === 'number') {
+      // JSON.parse reads 1e400 as Infinity.
+      if (Number.isFinite(v)) return v;
+      ctx.addIssue({ code: 'custom', message: `${v} ${base} is too large` });
+      return z.NEVER;
+    }
     if (typeof v === 'string') {
       try {
         return parse(v);

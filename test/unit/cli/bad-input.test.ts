@@ -134,6 +134,12 @@ const FLAG_CASES: [string, string[], RegExp, number][] = [
     1,
   ],
   [
+    'negative workload number',
+    ['run', '--workload', 'zipf:exponent=-1'],
+    /^--workload: exponent: "-1" is negative \(exponent takes number\)$/,
+    1,
+  ],
+  [
     'part of a page',
     ['run', '--workload', 'hotcold:hotPages=6KiB'],
     /^--workload: hotPages: "6KiB" is not a whole number of 4 KiB pages \(hotPages takes pages, or a size such as 16MiB\)$/,
@@ -205,7 +211,7 @@ const FLAG_CASES: [string, string[], RegExp, number][] = [
   [
     'stray argument',
     ['run', 'extra'],
-    /^too many arguments for 'run'\. Expected 0 arguments but got 1\.; see colo run --help$/,
+    /^too many arguments for 'run'\. Expected 0 arguments but got 1; see colo run --help$/,
     1,
   ],
   ['misspelt command', ['rn'], /^unknown command 'rn' \(did you mean run\?\); see colo run --help$/, 1],
@@ -325,6 +331,7 @@ const FILE_CASES: [string, unknown, RegExp, number][] = [
     1,
   ],
   ['negative latency', { latency: -1 }, /^: latency: must be at least 0ms$/, 1],
+  ['a number beyond JSON doubles', '{ "duration": 1e400 }', /^: duration: Infinity ms is too large$/, 1],
   [
     'unknown fault key (a model field name)',
     { faults: { delayMs: [0, 100] } },
@@ -357,6 +364,14 @@ describe('bad scenario files: one line naming the file and the key', () => {
     const prefix = `scenario file ${path}`;
     expect(r.err.startsWith(`colo: ${prefix}`), r.err).toBe(true);
     expectOneLine({ ...r, err: r.err.replace(prefix, '') }, line, code);
+  });
+
+  it('a file that starts with a byte-order mark is read', async () => {
+    const path = scenarioFile('bom.json', '\uFEFF{ "guest": "64MiB" }');
+    const r = await cli(['run', '--dry-run', '--scenario', path]);
+    expect(r.err).toBe('');
+    expect(r.out).toMatch(/guest\s+64 MiB/);
+    expect(r.code).toBe(0);
   });
 
   it('several problems: one line each, flags named as flags', async () => {
