@@ -339,6 +339,18 @@ export function fileLayer(path: string, content: unknown): unknown {
 
 const KEYS = Object.keys(scenarioSchema.shape);
 
+/**
+ * Whether two values of scenario key `key` mean the same (`"1GiB"` and 1073741824), so that a flag giving
+ * the default is not listed as a change; values that do not parse are compared as written.
+ */
+function sameValue(key: string, a: unknown, b: unknown): boolean {
+  const schema = (scenarioSchema.shape as Record<string, z.ZodType>)[key];
+  const pa = schema?.safeParse(a);
+  const pb = schema?.safeParse(b);
+  if (pa?.success && pb?.success) return JSON.stringify(pa.data) === JSON.stringify(pb.data);
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
 /** Validates and resolves a scenario: `layers` are merged left to right over the default scenario. */
 export function resolveScenario(...layers: unknown[]): Scenario {
   // No prototype: a file's own "__proto__" key (JSON.parse makes one) stays a key, refused as unknown,
@@ -362,7 +374,7 @@ export function resolveScenario(...layers: unknown[]): Scenario {
     for (const [k, v] of Object.entries(values)) {
       from.set(k, origin);
       // A layer that names the scenario defines it; later layers change it.
-      if (!named && k !== 'name' && k !== 'policies' && JSON.stringify(merged[k]) !== JSON.stringify(v)) {
+      if (!named && k !== 'name' && k !== 'policies' && !sameValue(k, merged[k], v)) {
         changed.push(origin.source === 'flags' ? origin.key(k) : k);
       }
       merged[k] = v;

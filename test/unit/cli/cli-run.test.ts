@@ -189,6 +189,15 @@ describe('--dry-run and the derived figures', () => {
     expect(r.out).not.toMatch(/verdict/);
   });
 
+  it('the header lists what a flag changed, not a flag that gives the default', async () => {
+    const same = await cli(['run', '--dry-run', '--guest', '1024MiB', '--bandwidth', '1000Mbit']);
+    expect(same.out).toMatch(/^scenario cold-dominated \(dry run: nothing was run\)$/m);
+    const changed = await cli(['run', '--dry-run', '--guest', '2GiB', '--bandwidth', '1Gbit']);
+    expect(changed.out).toMatch(
+      /^scenario cold-dominated \(changed: --guest\) \(dry run: nothing was run\)$/m,
+    );
+  });
+
   it('warns of a workload page count beyond the guest (the engine caps it at the guest)', async () => {
     const r = await cli(['run', '--dry-run', '--guest', '64MiB', '--workload', 'hotcold:hotPages=999999']);
     expect(r.code).toBe(0);
