@@ -344,7 +344,8 @@ const KEYS = Object.keys(scenarioSchema.shape);
  * the default is not listed as a change; values that do not parse are compared as written.
  */
 function sameValue(key: string, a: unknown, b: unknown): boolean {
-  const schema = (scenarioSchema.shape as Record<string, z.ZodType>)[key];
+  const shape = scenarioSchema.shape as Record<string, z.ZodType>;
+  const schema = Object.hasOwn(shape, key) ? shape[key] : undefined;
   const pa = schema?.safeParse(a);
   const pb = schema?.safeParse(b);
   if (pa?.success && pb?.success) return JSON.stringify(pa.data) === JSON.stringify(pb.data);
