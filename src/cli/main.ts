@@ -4,6 +4,7 @@
  * exit code 1 — never a stack trace.
  */
 import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import type { PolicyName } from '../engine/params.ts';
 import { SCENARIO_AXES } from '../experiment/axes.ts';
@@ -184,7 +185,8 @@ function outputOf(io: CliIo, command: string) {
       const one = text
         .replace(/^error: /, '')
         .replace(/\n\(Did you mean (.*)\?\)/, ' (did you mean $1?)')
-        .trim();
+        .trim()
+        .replace(/\.$/, '');
       write(`colo: ${one}; see colo ${command} --help\n`);
     },
   };
@@ -331,6 +333,7 @@ async function runCommand(opts: RunFlags & BackendFlags & RunSwitches, io: CliIo
   }
   if (opts.json !== undefined) checkOutputPath('--json', opts.json);
   const record = recordRequestOf(opts);
+  checkDistinctOutputs(opts);
   const warn = (w: string) => io.stderr(`colo: warning: ${w}\n`);
   if (backend === 'localstack') {
     for (const flag of ['timeline', 'trace'] as const) {
@@ -444,6 +447,22 @@ function recordRequestOf(opts: RunSwitches): RecordRequest | undefined {
   if (opts.trace === '-' || opts.timeline === '-')
     throw new OutputError(`--${opts.trace === '-' ? 'trace' : 'timeline'}: name a file (- is not supported)`);
   return { timeline: opts.timeline !== undefined, trace: opts.trace !== undefined };
+}
+
+/**
+ * Refuses two outputs on one file (the later write would replace the earlier without a word).
+ *
+ * @throws OutputError naming both flags.
+ */
+function checkDistinctOutputs(opts: RunSwitches): void {
+  const seen = new Map<string, string>();
+  for (const flag of ['json', 'timeline', 'trace'] as const) {
+    const path = opts[flag];
+    if (path === undefined || path === '-') continue;
+    const other = seen.get(resolve(path));
+    if (other) throw new OutputError(`--${flag}: ${path} is also the ${other} file; name another`);
+    seen.set(resolve(path), `--${flag}`);
+  }
 }
 
 /** Prints the table and the run warnings, writes the JSON report; returns the exit code of the runs. */

@@ -116,6 +116,17 @@ export function planWarnings(s: Scenario, f: Figures = figuresOf(s)): string[] {
         `at ${durationFlag(p.checkpointDelayMs)} (${flag('checkpointDelay')}), so downtime will not be measured`,
     );
   }
+  // The engine caps a page count at the guest's pages; a bigger one is a typo or a guest that shrank.
+  const w = p.workload as { hotPages?: number; spanPages?: number };
+  for (const key of ['hotPages', 'spanPages'] as const) {
+    const n = w[key];
+    if (n !== undefined && n > f.guestPages) {
+      out.push(
+        `${flag('workload')} ${key}=${n} is more than the guest's ${f.guestPages} pages (${flag('guest')} ` +
+          `${formatBytes(p.guestBytes)}): the workload uses all of RAM instead`,
+      );
+    }
+  }
   if (p.applyTimeoutMs <= f.stepMs) {
     out.push(
       `${flag('applyTimeout')} ${durationFlag(p.applyTimeoutMs)} is shorter than one step of a checkpoint needs ` +

@@ -18,6 +18,12 @@ import { LINK_PROFILES, type LinkProfileName } from '../parameters/link-profiles
 import { type Bounds, type Parameter, SCENARIO_PARAMETERS } from '../parameters/registry.ts';
 import { didYouMean } from '../parameters/suggest.ts';
 import {
+  parsePolicyList,
+  parseSecondaryText,
+  parseShare,
+  TextValueError,
+} from '../parameters/text-values.ts';
+import {
   bytesFlag,
   durationFlag,
   parseBandwidth,
@@ -40,7 +46,12 @@ export type { Scenario };
  */
 function withUnit(parse: (s: string) => number, base: string, example: string) {
   return z.unknown().transform((v, ctx): number => {
-    if (typeof v === 'number') return v;
+    if (typeof v === 'number') {
+      // JSON.parse reads 1e400 as Infinity.
+      if (Number.isFinite(v)) return v;
+      ctx.addIssue({ code: 'custom', message: `${v} ${base} is too large` });
+      return z.NEVER;
+    }
     if (typeof v === 'string') {
       try {
         return parse(v);
@@ -119,6 +130,22 @@ const faults = z.unknown().transform((v, ctx): FaultModel => {
   return z.NEVER;
 });
 
+/**
+ * A value a file may also give in the flag's text form: a string is read by `read` (the command line's
+ * reader), anything else passes to the schema as it is.
+ */
+function orText(read: (text: string) => unknown) {
+  return z.unknown().transform((v, ctx) => {
+    if (typeof v !== 'string') return v;
+    try {
+      return read(v);
+    } catch (e) {
+      ctx.addIssue({ code: 'custom', message: e instanceof TextValueError ? e.message : String(e) });
+      return z.NEVER;
+    }
+  });
+}
+
 /** The bounds of a numeric registry parameter. @throws Error when it has none (a registry bug). */
 function boundsOf(p: Parameter): Bounds {
   if (!p.bounds) throw new Error(`parameter ${p.name} has no bounds`);
@@ -165,28 +192,40 @@ function scenarioValue(p: Parameter): z.ZodType {
     case 'fraction': {
       const b = boundsOf(p);
       const range = `must be ${b.min} to ${b.max}`;
-      return z.number(`expected a number from ${b.min} to ${b.max}`).min(b.min, range).max(b.max, range);
+      return orText(parseShare).pipe(
+        z
+          .number(`expected a number from ${b.min} to ${b.max}, or a percentage`)
+          .min(b.min, range)
+          .max(b.max, range),
+      );
     }
     case 'enum': {
       const values = (p.values ?? []).map(String) as [string, ...string[]];
       return z.enum(values, `must be ${values.slice(0, -1).join(', ')} or ${values.at(-1)}`);
     }
     case 'policies':
-      return z
-        .array(
-          z.enum(POLICY_NAMES as [PolicyName, ...PolicyName[]], `must be one of ${POLICY_NAMES.join(', ')}`),
-        )
-        .min(1, 'name at least one policy')
-        .refine((a) => new Set(a).size === a.length, 'names a policy twice');
+      return orText((t) => parsePolicyList(t, POLICY_NAMES)).pipe(
+        z
+          .array(
+            z.enum(
+              POLICY_NAMES as [PolicyName, ...PolicyName[]],
+              `must be one of ${POLICY_NAMES.join(', ')}`,
+            ),
+          )
+          .min(1, 'name at least one policy')
+          .refine((a) => new Set(a).size === a.length, 'names a policy twice'),
+      );
     case 'workload':
       return workload;
     case 'secondary':
-      return z
-        .object({
-          mode: z.enum(['passive', 'running'], 'must be passive or running'),
-          workload: workload.optional(),
-        })
-        .strict();
+      return orText(parseSecondaryText).pipe(
+        z
+          .object({
+            mode: z.enum(['passive', 'running'], 'must be passive or running'),
+            workload: workload.optional(),
+          })
+          .strict(),
+      );
     case 'faults':
       return faults;
     case 'text':
@@ -224,8 +263,8 @@ type ScenarioShape = {
   downtimeBudget: z.ZodType<number, unknown>;
   epochCap: z.ZodType<number, unknown>;
   maxDelta: z.ZodType<number, unknown>;
-  zeroPages: z.ZodNumber;
-  compressiblePages: z.ZodNumber;
+  zeroPages: z.ZodType<number, unknown>;
+  compressiblePages: z.ZodType<number, unknown>;
   faults: typeof faults;
   vms: z.ZodNumber;
   vmStagger: z.ZodType<number, unknown>;
@@ -307,9 +346,24 @@ export function fileLayer(path: string, content: unknown): unknown {
 
 const KEYS = Object.keys(scenarioSchema.shape);
 
+/**
+ * Whether two values of scenario key `key` mean the same (`"1GiB"` and 1073741824), so that a flag giving
+ * the default is not listed as a change; values that do not parse are compared as written.
+ */
+function sameValue(key: string, a: unknown, b: unknown): boolean {
+  const shape = scenarioSchema.shape as Record<string, z.ZodType>;
+  const schema = Object.hasOwn(shape, key) ? shape[key] : undefined;
+  const pa = schema?.safeParse(a);
+  const pb = schema?.safeParse(b);
+  if (pa?.success && pb?.success) return JSON.stringify(pa.data) === JSON.stringify(pb.data);
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
 /** Validates and resolves a scenario: `layers` are merged left to right over the default scenario. */
 export function resolveScenario(...layers: unknown[]): Scenario {
-  const merged: Record<string, unknown> = { ...DEFAULT_SCENARIO };
+  // No prototype: a file's own "__proto__" key (JSON.parse makes one) stays a key, refused as unknown,
+  // instead of replacing the prototype and passing unseen.
+  const merged: Record<string, unknown> = Object.assign(Object.create(null), DEFAULT_SCENARIO);
   const from = new Map<string, LayerOrigin>();
   let name = String(DEFAULT_SCENARIO.name);
   const changed: string[] = [];
@@ -328,7 +382,7 @@ export function resolveScenario(...layers: unknown[]): Scenario {
     for (const [k, v] of Object.entries(values)) {
       from.set(k, origin);
       // A layer that names the scenario defines it; later layers change it.
-      if (!named && k !== 'name' && k !== 'policies' && JSON.stringify(merged[k]) !== JSON.stringify(v)) {
+      if (!named && k !== 'name' && k !== 'policies' && !sameValue(k, merged[k], v)) {
         changed.push(origin.source === 'flags' ? origin.key(k) : k);
       }
       merged[k] = v;
