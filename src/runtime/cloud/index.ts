@@ -20,6 +20,7 @@ export {
   decodeSecondaryDocument,
   type ExitInfo,
   encodeDocument,
+  LEAN_DOCUMENT_FORMAT,
   type NodeDocument,
   type Outbox,
   type OutboxSend,
@@ -47,7 +48,15 @@ export {
   type KeySource,
   type RefreshResult,
 } from './keyring.ts';
-export { controlKey, logSegmentKey, type NodeRole, nodeStateKey } from './keys.ts';
+export { chunkKey, chunkPrefix, controlKey, logSegmentKey, type NodeRole, nodeStateKey } from './keys.ts';
+export {
+  DEFAULT_STATE_LAYOUT,
+  NodeStateStore,
+  type NodeStateStoreOptions,
+  type SaveReport,
+  type StateLayout,
+  type StoredNode,
+} from './lean-document.ts';
 export { LOG_RECORD_TYPES, type LogRecord, type LogRecordType } from './log-record.ts';
 export { type ChannelRecord, MemoryChannel, MemoryDeltaStore, MemoryStateStore } from './memory-ports.ts';
 export { appendLog, DEFAULT_LOG_LAYOUT, type LogLayout, type LogView, readLog } from './metrics-log.ts';
@@ -56,10 +65,16 @@ export { payloadCap, refusedPayload } from './payload-cap.ts';
 export { type PrimaryCloudInput, primaryInvocation } from './primary-invocation.ts';
 export { SealedDeltaStore, UnauthenticatedObjectError } from './sealed-delta-store.ts';
 export { fetchPayload, type SecondaryCloudInput, secondaryInvocation } from './secondary-invocation.ts';
+export { ChunkCache, WARM_CHUNK_CACHE } from './state-chunks.ts';
 export {
   decodePrimaryState,
   decodeSecondaryState,
   encodePrimaryState,
   encodeSecondaryState,
 } from './state-codec.ts';
-export { readPrimaryDocument, readSecondaryDocument } from './status.ts';
+export {
+  primaryStateStore,
+  readPrimaryDocument,
+  readSecondaryDocument,
+  secondaryStateStore,
+} from './status.ts';

@@ -23,13 +23,13 @@ import type { ColoMessage } from '../../../src/engine/protocol/messages.ts';
 import type { SecondaryPhase } from '../../../src/engine/secondary/state.ts';
 import {
   type CloudPorts,
-  decodePrimaryDocument,
-  decodeSecondaryDocument,
   type InvocationResult,
   nodeStateKey,
   type PrimaryDocument,
   primaryInvocation,
   readControl,
+  readPrimaryDocument,
+  readSecondaryDocument,
   type SecondaryDocument,
   secondaryInvocation,
 } from '../../../src/runtime/cloud/index.ts';
@@ -275,8 +275,8 @@ export class CrashSim {
     if (hit?.etag === d.etag) return hit.doc as PrimaryDocument | SecondaryDocument;
     const doc =
       node === 'primary'
-        ? decodePrimaryDocument(d.value, this.params, key)
-        : decodeSecondaryDocument(d.value, this.params, key);
+        ? await readPrimaryDocument(this.pair.state, this.params)
+        : await readSecondaryDocument(this.pair.state, this.params);
     this.#cache.set(key, { etag: d.etag, doc });
     return doc;
   }
