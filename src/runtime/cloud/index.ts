@@ -3,6 +3,7 @@
  * docs/cloud-runtime.md describes how an invocation works and why it is safe under retries and concurrency.
  */
 export { type AuthenticatedBody, authenticateBodies, sealingSerializer } from './authenticate.ts';
+export { type SweepReport, sweepChunks } from './chunk-sweep.ts';
 export type { Sleep, TimeSource } from './clock.ts';
 export { systemNow, systemSleep, VirtualClock } from './clock.ts';
 export type { CloudPorts } from './cloud-ports.ts';
@@ -14,6 +15,7 @@ export {
   MAX_CONTAINER_DECODED_BYTES,
 } from './container.ts';
 export { type ControlDocument, claimFence, markFailedOver, readControl } from './control.ts';
+export { CountingStateStore, type StateIo, type StateKeyKind, stateKeyKind } from './counting-store.ts';
 export {
   DOCUMENT_FORMAT,
   decodePrimaryDocument,
