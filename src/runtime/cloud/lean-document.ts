@@ -52,8 +52,14 @@ import { prettify } from './zod-errors.ts';
 
 /** How node state is laid out in the store. */
 export interface StateLayout {
-  /** `lean` (hot document + chunks, the default) or `whole` (format 1: everything in one object). */
-  kind: 'lean' | 'whole';
+  /**
+   * `lean` (hot document + chunks), `whole` (format 1: everything in one object), or `auto` (the default):
+   * lean from `leanFromPages` on, whole below — a small guest's whole document is no larger than the
+   * overlay, and folds would only add PUTs (docs/cloud-runtime.md, "State layout").
+   */
+  kind: 'auto' | 'lean' | 'whole';
+  /** Guest size from which `auto` is lean, pages; default 262 144 (1 GiB). */
+  leanFromPages: number;
   /** Pages per chunk, a positive multiple of 64 (a region of the adaptive policy); default 32 768 (128 MiB). */
   chunkPages: number;
   /** Changed array elements the hot document carries before chunks are rewritten; default 8 192. */
@@ -62,9 +68,10 @@ export interface StateLayout {
   retireGraceMs: number;
 }
 
-/** The default layout: lean, 128 MiB of guest per chunk, up to 8 192 overlay entries (≈ 64 KiB). */
+/** The default layout: lean from 1 GiB, 128 MiB of guest per chunk, up to 8 192 overlay entries (≈ 64 KiB). */
 export const DEFAULT_STATE_LAYOUT: StateLayout = {
-  kind: 'lean',
+  kind: 'auto',
+  leanFromPages: 262_144,
   chunkPages: 32_768,
   overlayEntries: 8192,
   retireGraceMs: 15 * 60_000,
@@ -124,7 +131,8 @@ export interface SaveReport {
   overlay: number;
 }
 
-const overlaySchema = z.strictObject({ at: z.instanceof(Uint32Array), values: z.instanceof(Uint32Array) });
+/** An overlay of one array: ascending element indices as gaps (first index, then differences: deflates well), values. */
+const overlaySchema = z.strictObject({ gaps: z.instanceof(Uint32Array), values: z.instanceof(Uint32Array) });
 const pagedSchema = z.strictObject({
   chunkPages: z.int().min(64).multipleOf(64),
   revisions: z.instanceof(Uint32Array),
@@ -174,7 +182,7 @@ export interface NodeStateStoreOptions {
 export class NodeStateStore<S extends object> {
   /** The hot document's key. */
   readonly key: string;
-  /** The layout saves write. */
+  /** The layout saves write (`auto` resolved to `lean` or `whole`). */
   readonly layout: StateLayout;
   readonly #cache: ChunkCache;
   readonly #concurrency: number;
@@ -189,7 +197,9 @@ export class NodeStateStore<S extends object> {
     options: NodeStateStoreOptions = {},
   ) {
     this.key = nodeStateKey(params.vmId, spec.node);
-    this.layout = { ...DEFAULT_STATE_LAYOUT, ...options.layout };
+    const layout = { ...DEFAULT_STATE_LAYOUT, ...options.layout };
+    if (layout.kind === 'auto') layout.kind = pages >= layout.leanFromPages ? 'lean' : 'whole';
+    this.layout = layout;
     if (
       !Number.isSafeInteger(this.layout.chunkPages) ||
       this.layout.chunkPages < 64 ||
@@ -325,7 +335,7 @@ export class NodeStateStore<S extends object> {
 
   #applyOverlay(
     arrays: Map<string, PagedArray>,
-    overlay: Record<string, { at: Uint32Array; values: Uint32Array }>,
+    overlay: Record<string, { gaps: Uint32Array; values: Uint32Array }>,
     what: string,
   ): void {
     for (const name of Object.keys(overlay)) {
@@ -335,16 +345,17 @@ export class NodeStateStore<S extends object> {
       const o = overlay[f.name];
       const a = arrays.get(f.name) as PagedArray;
       if (!o) throw new StateDocumentError(`${what}: overlay has no entry for ${f.name}`);
-      if (o.at.length !== o.values.length) {
+      if (o.gaps.length !== o.values.length) {
         throw new StateDocumentError(
-          `${what}: overlay ${f.name} has ${o.at.length} indices, ${o.values.length} values`,
+          `${what}: overlay ${f.name} has ${o.gaps.length} indices, ${o.values.length} values`,
         );
       }
       let last = -1;
-      for (let k = 0; k < o.at.length; k++) {
-        const i = o.at[k] as number;
+      for (let k = 0; k < o.gaps.length; k++) {
+        const gap = o.gaps[k] as number;
+        const i = k === 0 ? gap : last + gap;
         const v = o.values[k] as number;
-        if (i <= last || i >= a.length) {
+        if ((k > 0 && gap === 0) || i >= a.length) {
           throw new StateDocumentError(
             `${what}: overlay ${f.name} index ${i} is out of order or past ${a.length}`,
           );
@@ -412,7 +423,7 @@ export class NodeStateStore<S extends object> {
         overlayTotal -= counts[i] as number;
       }
     }
-    const overlay: Record<string, { at: Uint32Array; values: Uint32Array }> = {};
+    const overlay: Record<string, { gaps: Uint32Array; values: Uint32Array }> = {};
     for (const f of this.spec.fields) {
       const at: number[] = [];
       for (let i = 0; i < n; i++) {
@@ -421,7 +432,10 @@ export class NodeStateStore<S extends object> {
           if (d.field === f.name) at.push(...d.at);
       }
       const cur = arrays.get(f.name) as PagedArray;
-      overlay[f.name] = { at: Uint32Array.from(at), values: Uint32Array.from(at, (k) => cur[k] as number) };
+      overlay[f.name] = {
+        gaps: Uint32Array.from(at, (k, j) => (j === 0 ? k : k - (at[j - 1] as number))),
+        values: Uint32Array.from(at, (k) => cur[k] as number),
+      };
     }
     const hotOf = (
       revision: number,

@@ -16,6 +16,7 @@ import {
   encodePrimaryState,
   encodeSecondaryState,
   LEAN_DOCUMENT_FORMAT,
+  MemoryStateStore,
   nodeStateKey,
   primaryStateStore,
   StateDocumentError,
@@ -27,7 +28,12 @@ import { testParams } from '../../helpers/engine.ts';
 import { CloudPair } from './harness.ts';
 
 /** 256 pages in 4 chunks of 64; at most 16 changed elements ride in the hot document. */
-const SMALL: Partial<StateLayout> = { chunkPages: 64, overlayEntries: 16, retireGraceMs: 60_000 };
+const SMALL: Partial<StateLayout> = {
+  kind: 'lean',
+  chunkPages: 64,
+  overlayEntries: 16,
+  retireGraceMs: 60_000,
+};
 
 function leanPair(layout: Partial<StateLayout> = SMALL, vmId = 'vm-0'): CloudPair {
   const pair = new CloudPair(testParams({ vmId }));
@@ -74,10 +80,12 @@ describe('lean layout', () => {
   });
 
   test('a save costs the hot document plus the changed chunks; a chunk is written only when it changed', async () => {
-    const pair = leanPair({ chunkPages: 64, overlayEntries: 4 });
+    const pair = leanPair({ kind: 'lean', chunkPages: 64, overlayEntries: 4 });
     await runFor(pair, 1000);
     const counting = new CountingStateStore(pair.state);
-    const store = primaryStateStore(counting, pair.params, { layout: { chunkPages: 64, overlayEntries: 4 } });
+    const store = primaryStateStore(counting, pair.params, {
+      layout: { kind: 'lean', chunkPages: 64, overlayEntries: 4 },
+    });
     const node = await store.load(decodePrimaryDocument);
     if (!node) throw new Error('no document');
     // Change one page: one chunk differs, the overlay (≤ 4) carries it; no chunk written.
@@ -126,7 +134,11 @@ describe('lean layout', () => {
       const counting = new CountingStateStore(pair.state);
       pair.primaryPorts.state = counting;
       pair.secondaryPorts.state = counting;
-      pair.options = { sleep: pair.clock.sleep, chunkCache: new ChunkCache(1 << 28) };
+      pair.options = {
+        sleep: pair.clock.sleep,
+        stateLayout: { kind: 'lean', chunkPages: 4096 },
+        chunkCache: new ChunkCache(1 << 28),
+      };
       await runFor(pair, 3000);
       const t = counting.total();
       return (t.bytesOut + t.bytesIn) / counting.io.node.puts;
@@ -135,6 +147,41 @@ describe('lean layout', () => {
     const large = await bytesPerSave(256 * 64);
     // Whole documents grow with the guest; the hot document and changed chunks do not (much).
     expect(large / small).toBeLessThan(8);
+  });
+});
+
+describe('layout choice and retirement', () => {
+  test('auto is whole below leanFromPages and lean from it on', () => {
+    const params = testParams();
+    const state = new MemoryStateStore();
+    expect(primaryStateStore(state, params).layout.kind).toBe('whole'); // 256 pages < 1 GiB
+    expect(primaryStateStore(state, params, { layout: { leanFromPages: 256 } }).layout.kind).toBe('lean');
+    expect(() => primaryStateStore(state, params, { layout: { chunkPages: 100 } })).toThrow(/multiple of 64/);
+  });
+
+  test('a replaced chunk is deleted by a save after its grace period, never while a document names it', async () => {
+    const pair = leanPair({ ...SMALL, overlayEntries: 0, retireGraceMs: 2000 });
+    await runFor(pair, 1000);
+    const named = async () => {
+      const hot = decodeContainer(
+        pair.state.peek(nodeStateKey('vm-0', 'primary')) as Uint8Array,
+        'primary-document',
+        'hot',
+      ) as { paged: { revisions: Uint32Array; hashes: Uint8Array; retired: { key: string }[] } };
+      const { revisions, hashes, retired } = hot.paged;
+      const live = [...revisions].map((r, i) =>
+        chunkKey('vm-0', 'primary', i, r, Buffer.from(hashes.subarray(i * 32, i * 32 + 32)).toString('hex')),
+      );
+      return { live, retired: retired.map((x) => x.key) };
+    };
+    const first = await named();
+    expect(first.retired.length).toBeGreaterThan(0); // every save folds (overlay 0): old chunks retire
+    for (const k of first.retired) expect(pair.state.peek(k)).toBeDefined(); // within the grace period
+    await pair.run(3000);
+    const later = await named();
+    for (const k of first.retired) expect(pair.state.peek(k)).toBeUndefined(); // deleted after it
+    for (const k of later.live) expect(pair.state.peek(k)).toBeDefined();
+    expect(pair.state.stats.deletes).toBeGreaterThan(0);
   });
 });
 
