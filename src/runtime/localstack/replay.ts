@@ -53,11 +53,7 @@ export function keyOf(from: Node, m: Pick<ColoMessage, 'type' | 'epoch' | 'seq'>
 }
 
 /** A {@link Stepper} running the cloud runtime in this process on `ports`. */
-export function inProcessStepper(
-  ports: ReplayPorts,
-  params: ColoParams,
-  options: StepOptions = {},
-): Stepper {
+export function inProcessStepper(ports: ReplayPorts, params: ColoParams, options: StepOptions = {}): Stepper {
   const portsOf: Record<Node, CloudPorts> = {
     primary: { state: ports.state, deltas: ports.deltas, channel: ports.p2s.send },
     secondary: { state: ports.state, deltas: ports.deltas, channel: ports.s2p.send },
