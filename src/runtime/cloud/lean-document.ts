@@ -53,9 +53,10 @@ import { prettify } from './zod-errors.ts';
 /** How node state is laid out in the store. */
 export interface StateLayout {
   /**
-   * `lean` (hot document + chunks), `whole` (format 1: everything in one object), or `auto` (the default):
-   * lean from `leanFromPages` on, whole below — a small guest's whole document is no larger than the
-   * overlay, and folds would only add PUTs (docs/cloud-runtime.md, "State layout").
+   * `whole` (format 1: everything in one object; the default), `lean` (hot document + chunks), or `auto`:
+   * lean from `leanFromPages` on, whole below. Whole stays the default until the lean layout's folds are
+   * cheaper than its saved bytes: measured, a guest whose writes are spread over every chunk folds many
+   * chunks per save (docs/cloud-runtime.md, "State layout").
    */
   kind: 'auto' | 'lean' | 'whole';
   /** Guest size from which `auto` is lean, pages; default 262 144 (1 GiB). */
@@ -68,9 +69,9 @@ export interface StateLayout {
   retireGraceMs: number;
 }
 
-/** The default layout: lean from 1 GiB, 128 MiB of guest per chunk, up to 8 192 overlay entries (≈ 64 KiB). */
+/** The default layout: whole; lean (when chosen) in 128 MiB chunks with up to 8 192 overlay entries (≈ 64 KiB). */
 export const DEFAULT_STATE_LAYOUT: StateLayout = {
-  kind: 'auto',
+  kind: 'whole',
   leanFromPages: 262_144,
   chunkPages: 32_768,
   overlayEntries: 8192,

@@ -151,11 +151,14 @@ describe('lean layout', () => {
 });
 
 describe('layout choice and retirement', () => {
-  test('auto is whole below leanFromPages and lean from it on', () => {
+  test('whole is the default; auto is whole below leanFromPages and lean from it on', () => {
     const params = testParams();
     const state = new MemoryStateStore();
-    expect(primaryStateStore(state, params).layout.kind).toBe('whole'); // 256 pages < 1 GiB
-    expect(primaryStateStore(state, params, { layout: { leanFromPages: 256 } }).layout.kind).toBe('lean');
+    expect(primaryStateStore(state, params).layout.kind).toBe('whole');
+    expect(primaryStateStore(state, params, { layout: { kind: 'auto' } }).layout.kind).toBe('whole'); // 256 pages < 1 GiB
+    expect(
+      primaryStateStore(state, params, { layout: { kind: 'auto', leanFromPages: 256 } }).layout.kind,
+    ).toBe('lean');
     expect(() => primaryStateStore(state, params, { layout: { chunkPages: 100 } })).toThrow(/multiple of 64/);
   });
 
