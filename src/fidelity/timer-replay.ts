@@ -57,6 +57,8 @@ export function replayCount(r: TimerReplay): number {
     ...DEFAULT_PARAMS,
     vmId: 'replay',
     guestBytes: 16 * 4096,
+    // Nothing is transferred: no device state to build and hash each checkpoint.
+    deviceStateBytes: 0,
     workload: { kind: 'idle' as const },
     policy: 'none' as const,
     checkpointDelayMs: r.periodMs,
