@@ -291,6 +291,33 @@ export const DEVIATIONS = `## The engine's named deviations
 - **Deadlines.** Every wait inside a checkpoint has a deadline in the engine; QEMU's primary can block forever
   (its own "TODO: We may need a timeout mechanism").
 
+## Per epoch under an overrunning delay (read from the traces)
+
+What QEMU did per checkpoint in the 4096-page, 100 ms scenario (three runs on 2026-11-30, hand-read from the
+kept traces; the figures move with the machine's load):
+
+- **Tick → request.** The COLO thread wakes within ~0.1 ms of the timer callback; the callback itself runs a few
+  ms late each period (the main loop's wake-up on a busy host; ~4–9 ms on average) and re-arms from then.
+- **Request → reply → stop.** Usually under 1 ms; up to ~60 ms when the secondary's stop (its vCPU leaving its
+  translation block) or the primary's own stop waits for a CPU.
+- **Stop → \`vmstate-received\`.** The 16.8 MB transfer, ~15–25 ms on a quiet host — or ~40 ms more when the
+  epoch's last small write waits for a delayed ACK (Nagle is on), about every other epoch; host stalls add up to
+  ~180 ms. This is where a tick is lost.
+- **\`vmstate-received\` → resume.** ~45–50 ms almost every time: the flush takes ~3 ms and the device load a few,
+  then \`vmstate-loaded\` waits ~40 ms for the primary's delayed ACK of \`vmstate-received\` (when flush and load
+  take longer than that, as at 8192 pages, it does not wait). A tick here starts the next checkpoint
+  back-to-back at the resume: 11–36 of 36–54 checkpoints per run.
+- **A back-to-back epoch** lets the primary's VM run 0.3–5 ms, and its TCG vCPU rewrites all 4096 pages within
+  about 1 ms: the next checkpoint carries the whole set (16.8 MB) unless the vCPU thread was not scheduled at all
+  (a few epochs carried 0–3 MB). The secondary's flush counts 4096 pages either way (its own VM wrote them).
+
+What the engine did differently, and what changed: its guest wrote its pages four times per delay, so an epoch
+of a few ms carried ~1 757 pages and every other engine checkpoint was short (its cycle alternated 96 / 81 ms,
+always under the delay); the guest now rewrites its set once per ms (\`GUEST_PASS_MS\`, src/fidelity/
+engine-scenario.ts). The profile was fitted through medians, which sit on either mode of the bimodal send; it
+is now fitted through means. The engine's timer had QEMU's period without the callback's lateness; the
+scenarios now run it at the delay plus the measured lateness.
+
 ## What QEMU under TCG gets wrong
 
 Observed here, not modelled: with a guest that re-writes fewer pages than its vCPU's TLB holds (256 pages),
