@@ -33,7 +33,7 @@ try {
       deviceStateBytes: result.deviceStateBytes,
       timerLateMs: result.timerLateMs,
     });
-    writeFileSync(keptFile, `${JSON.stringify(kept, null, 1)}\n`);
+    writeFileSync(keptFile, `${JSON.stringify(kept, null, 2)}\n`);
   }
   if (kept.length > 0) result.pooled = poolRuns(kept);
   writeFileSync(join(root, 'docs', 'fidelity.md'), renderReport(result));
