@@ -293,11 +293,12 @@ export const DEVIATIONS = `## The engine's named deviations
 
 ## Per epoch under an overrunning delay (read from the traces)
 
-What QEMU did per checkpoint in the 4096-page, 100 ms scenario (three runs on 2026-11-30, hand-read from the
-kept traces; the figures move with the machine's load):
+What QEMU did per checkpoint in the 4096-page, 100 ms scenario (runs on 2026-11-30, read from the kept traces;
+the figures move with the machine's load):
 
-- **Tick → request.** The COLO thread wakes within ~0.1 ms of the timer callback; the callback itself runs a few
-  ms late each period (the main loop's wake-up on a busy host; ~4–9 ms on average) and re-arms from then.
+- **Tick → request.** Once its event is set the COLO thread sends the request at once (a back-to-back request
+  leaves ~0.03 ms after the resume); the timer callback itself runs late each period (the main loop's wake-up
+  on a busy host: 2–17 ms on average over the runs here) and re-arms from then.
 - **Request → reply → stop.** Usually under 1 ms; up to ~60 ms when the secondary's stop (its vCPU leaving its
   translation block) or the primary's own stop waits for a CPU.
 - **Stop → \`vmstate-received\`.** The 16.8 MB transfer, ~15–25 ms on a quiet host — or ~40 ms more when the
