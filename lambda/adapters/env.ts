@@ -17,14 +17,26 @@ export function forcePathStyleFromEnv(env: Env = process.env): boolean {
   return value === '1' || value === 'true';
 }
 
-/** An S3 client configured from the environment (path-style when {@link forcePathStyleFromEnv}). */
+// One client per kind for the whole process: a fleet function builds ports for many VMs, and each client
+// holds its own connection pool.
+const s3Clients = new Map<boolean, S3Client>();
+let sqsClient: SQSClient | undefined;
+
+/** The process's S3 client configured from the environment (path-style when {@link forcePathStyleFromEnv}). */
 export function s3ClientFromEnv(env: Env = process.env): S3Client {
-  return new S3Client({ forcePathStyle: forcePathStyleFromEnv(env) });
+  const pathStyle = forcePathStyleFromEnv(env);
+  let client = s3Clients.get(pathStyle);
+  if (!client) {
+    client = new S3Client({ forcePathStyle: pathStyle });
+    s3Clients.set(pathStyle, client);
+  }
+  return client;
 }
 
-/** An SQS client configured from the environment. */
+/** The process's SQS client configured from the environment. */
 export function sqsClientFromEnv(): SQSClient {
-  return new SQSClient({});
+  sqsClient ??= new SQSClient({});
+  return sqsClient;
 }
 
 /**

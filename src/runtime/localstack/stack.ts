@@ -13,6 +13,8 @@ import { type CloudWatchLogsClient, DeleteLogGroupCommand } from '@aws-sdk/clien
 import { GetFunctionConfigurationCommand } from '@aws-sdk/client-lambda';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { controlStateKey, type TimerName } from '../../../lambda/adapters/contract.ts';
+import { S3VmRegistry } from '../../../lambda/adapters/s3-vm-registry.ts';
+import { vmEnvironment } from '../../../lambda/handlers/common/fleet-entry.ts';
 import { paramsFromEnv } from '../../../lambda/handlers/common/params.ts';
 import type { ColoParams } from '../../engine/params.ts';
 import { BackendError, type Clients, emptyBucket } from './aws.ts';
@@ -41,6 +43,10 @@ export interface StackOutputs {
   primaryFunction: string;
   secondaryApplyFunction: string;
   tickArmFunction: string;
+  /** The config of the VM the deploy registers (output `VmConfigJson`), when the stack has it. */
+  vmConfigJson?: string;
+  /** Largest `applyTimeoutMs` a VM on the stack may have, ms (output `ApplyTimeoutCapMs`). */
+  applyTimeoutCapMs?: number;
 }
 
 const REQUIRED = [
@@ -90,6 +96,10 @@ export function outputsFromRecord(
     primaryFunction: o.PrimaryFunctionName,
     secondaryApplyFunction: o.SecondaryApplyFunctionName,
     tickArmFunction: o.TickArmFunctionName,
+    ...(typeof record.VmConfigJson === 'string' ? { vmConfigJson: record.VmConfigJson } : {}),
+    ...(typeof record.ApplyTimeoutCapMs === 'string' && /^\d+$/.test(record.ApplyTimeoutCapMs)
+      ? { applyTimeoutCapMs: Number(record.ApplyTimeoutCapMs) }
+      : {}),
   };
 }
 
@@ -160,12 +170,18 @@ export async function describeStackOutputs(clients: Clients, stackName: string):
 }
 
 /**
- * The engine parameters the stack's functions run with: the deployed `primary` function's environment,
- * parsed by the handlers' own `paramsFromEnv`.
+ * The engine parameters the stack's functions run VM `vmId` (default: the VM its deploy registers) with:
+ * the VM's registered config laid over the deployed `primary` function's stack-wide environment, parsed by
+ * the handlers' own `paramsFromEnv` — exactly what the function builds for that VM.
  *
- * @throws StackNotFoundError when the function does not exist (the stack was deleted or LocalStack restarted).
+ * @throws StackNotFoundError when the function does not exist (the stack was deleted or LocalStack
+ *   restarted) or the VM is not registered.
  */
-export async function deployedParams(clients: Clients, outputs: StackOutputs): Promise<ColoParams> {
+export async function deployedParams(
+  clients: Clients,
+  outputs: StackOutputs,
+  vmId: string = outputs.vmId,
+): Promise<ColoParams> {
   let env: Record<string, string> | undefined;
   try {
     const r = await clients.lambda.send(
@@ -179,7 +195,20 @@ export async function deployedParams(clients: Clients, outputs: StackOutputs): P
     );
   }
   if (!env) throw new StackNotFoundError(`function ${outputs.primaryFunction} has no environment`);
-  return paramsFromEnv(env);
+  let config: Awaited<ReturnType<S3VmRegistry['get']>>;
+  try {
+    config = await new S3VmRegistry({ bucket: outputs.bucketName, client: clients.s3 }).get(vmId);
+  } catch (e) {
+    throw new StackNotFoundError(
+      `VM ${vmId} on stack ${outputs.stackName}: ${e instanceof Error ? e.message : String(e)}`,
+    );
+  }
+  if (!config) {
+    throw new StackNotFoundError(
+      `VM ${vmId} is not registered on stack ${outputs.stackName}: register it with \`colo vm add ${vmId} --stack ${outputs.stackName}\``,
+    );
+  }
+  return paramsFromEnv(vmEnvironment(env, config));
 }
 
 /**
