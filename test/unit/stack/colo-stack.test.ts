@@ -9,6 +9,7 @@ import {
   secondaryApplyTimeout,
 } from '../../../lib/colo-stack.ts';
 import { DEFAULT_PARAMETERS } from '../../../lib/parameters.ts';
+import { parseVmConfig, vmConfigOf } from '../../../src/parameters/vm-config.ts';
 import { arnOf, logicalId, objectsArn, type Synthesized, synthColo } from './helpers.ts';
 
 let s: Synthesized;
@@ -139,7 +140,7 @@ describe('timers', () => {
           {
             Arn: arnOf(logicalId(s.stack.functions['tick-arm'])),
             Id: 'Target0',
-            Input: JSON.stringify({ source: 'colo.watchdog', vmId: 'vm-0' }),
+            Input: JSON.stringify({ source: 'colo.watchdog' }),
             RetryPolicy: { MaximumEventAgeInSeconds: 60, MaximumRetryAttempts: 0 },
           },
         ],
@@ -249,26 +250,13 @@ describe('functions', () => {
     ).toEqual([]);
   });
 
-  it('passes the parameters and exactly the queue URLs each function may use', () => {
+  it('passes no VM parameter, and exactly the queue URLs each function may use', () => {
     const env = (name: (typeof FUNCTION_NAMES)[number]) =>
       s.template.toJSON().Resources[logicalId(s.stack.functions[name])].Properties.Environment.Variables;
     const common = {
       POWERTOOLS_SERVICE_NAME: expect.any(String),
       NODE_OPTIONS: '--enable-source-maps',
-      VM_ID: 'vm-0',
-      SEED: '42',
-      GUEST_BYTES: '67108864',
-      WORKLOAD: 'hotcold',
-      POLICY: 'fixed',
-      CHECKPOINT_DELAY_MS: '20000',
-      PENDING_CHECK_INTERVAL_MS: '1000',
-      THRESHOLD_BYTES: '104857600',
-      APPLY_TIMEOUT_MS: '5000',
-      HEARTBEAT_INTERVAL_MS: '1000',
-      HEARTBEAT_TIMEOUT_MS: '10000',
-      CHECKPOINT_TIMEOUT_MS: '30000',
-      DOWNTIME_BUDGET_MS: '300',
-      EPOCH_CAP_BYTES: '0',
+      // Stack-wide only: a VM's parameters are its registered config (vms/<vmId>.json), never env.
       BUCKET_NAME: { Ref: ids.bucket },
     };
     const ref = (id: string) => ({ Ref: id });
@@ -385,10 +373,12 @@ describe('least privilege', () => {
   });
   const allow = (Action: string | string[], Resource: unknown) => ({ Action, Effect: 'Allow', Resource });
   const key = () => allow('secretsmanager:GetSecretValue', { Ref: ids.secret });
+  // Per-VM key layout: state/<vmId>/… read-write, and every VM's config, vms/<vmId>.json, read-only.
   const state = () => [
     allow('s3:ListBucket', arnOf(ids.bucket)),
     allow('s3:GetObject', objectsArn(ids.bucket, 'state/')),
     allow('s3:PutObject', objectsArn(ids.bucket, 'state/')),
+    allow('s3:GetObject', objectsArn(ids.bucket, 'vms/')),
   ];
 
   it('checkpoint-timer: its tick queue, state, create-only deltas, send on p2s', () => {
@@ -509,7 +499,7 @@ describe('replication key', () => {
     expect(Object.keys(secrets)).toEqual([ids.secret]);
     const secret = secrets[ids.secret] ?? {};
     expect(secret.Properties).toEqual({
-      Description: expect.stringMatching(/replication key of vm-0/),
+      Description: expect.stringMatching(/replication key of the stack's VMs/),
       GenerateSecretString: {
         SecretStringTemplate: '{}',
         GenerateStringKey: 'key',
@@ -607,10 +597,15 @@ describe('outputs', () => {
         'SecondaryApplyFunctionName',
         'HeartbeatMonitorFunctionName',
         'WatchdogRuleName',
+        'VmConfigJson',
+        'ApplyTimeoutCapMs',
       ].sort(),
     );
     expect(outputs.BucketName?.Value).toEqual({ Ref: ids.bucket });
     expect(outputs.PrimaryToSecondaryQueueArn?.Value).toEqual(arnOf(ids.p2s));
     expect(JSON.parse(outputs.ParametersJson?.Value as string)).toEqual(DEFAULT_PARAMETERS);
+    // The VM the deploy registers: its config document exactly as the functions parse it.
+    expect(parseVmConfig(outputs.VmConfigJson?.Value as string)).toEqual(vmConfigOf(DEFAULT_PARAMETERS));
+    expect(outputs.ApplyTimeoutCapMs?.Value).toBe(String(DEFAULT_PARAMETERS.applyTimeoutMs));
   });
 });
