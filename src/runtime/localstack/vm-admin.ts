@@ -6,6 +6,7 @@
  * outputs, as `colo run --backend localstack --stack NAME` finds it.
  */
 import { InvokeCommand } from '@aws-sdk/client-lambda';
+import { DeleteObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import {
   controlStateKey,
   DELTA_PREFIX,
@@ -24,6 +25,7 @@ import {
   VmConfigError,
   validateVmConfig,
 } from '../../parameters/vm-config.ts';
+import { markFailedOver, readControl } from '../cloud/control.ts';
 import { BackendError, type Clients, emptyBucket } from './aws.ts';
 import type { StackOutputs } from './stack.ts';
 
@@ -31,6 +33,12 @@ import type { StackOutputs } from './stack.ts';
 export class VmAdminError extends BackendError {
   override readonly name = 'VmAdminError';
 }
+
+/** Reason a removed VM's control document carries (its chains end; `add` of the same id starts afresh). */
+export const VM_REMOVED_REASON = 'removed by colo vm remove';
+
+/** How long `remove` waits for a stopped VM's in-flight work to settle before unregistering it, ms. */
+export const REMOVE_SETTLE_TIMEOUT_MS = 60_000;
 
 /** Attempts of a registry write before it is reported as failed. */
 export const REGISTRY_WRITE_ATTEMPTS = 4;
@@ -108,6 +116,16 @@ export async function writeVm(t: FleetTarget, config: VmConfig): Promise<VmWritt
     }),
   );
   await retried(t, `writing vms/${config.vmId}.json`, () => registry.put(config));
+  // A VM removed earlier under this id was stopped by its control flag: start it afresh.
+  const state = new S3StateStore({ bucket: t.outputs.bucketName, client: t.clients.s3 });
+  if ((await readControl(state, config.vmId)).reason === VM_REMOVED_REASON) {
+    await t.clients.s3.send(
+      new DeleteObjectCommand({
+        Bucket: t.outputs.bucketName,
+        Key: STATE_PREFIX + controlStateKey(config.vmId),
+      }),
+    );
+  }
   return { config, replaced: before !== undefined, timers: await armNow(t, config.vmId) };
 }
 
@@ -185,9 +203,11 @@ export interface VmRemoved {
 }
 
 /**
- * Unregisters a VM: its ticks are dropped from then on (its chains end within a period plus the
- * functions' config cache, {@link VM_CONFIG_TTL_MS}); its channel messages are dead-lettered. With
- * `deleteState`, waits that long and deletes `state/<vmId>/` and `deltas/<vmId>/`.
+ * Removes a VM cleanly: stops it (control flag {@link VM_REMOVED_REASON}: its chains end within a period),
+ * waits for its in-flight work to settle, then unregisters it (from then on its ticks are dropped and any
+ * channel record is dead-lettered as `unregistered-vm`, once warm functions' config cache,
+ * {@link VM_CONFIG_TTL_MS}, expires). With `deleteState`, waits that long and deletes `state/<vmId>/` and
+ * `deltas/<vmId>/`.
  *
  * @throws VmAdminError when the VM is not registered (nothing changed).
  */
@@ -203,6 +223,12 @@ export async function removeVm(
     .catch((e: unknown) => (e instanceof VmConfigError ? 'malformed' : Promise.reject(e)));
   if (config === undefined)
     throw new VmAdminError(`VM ${vmId} is not registered on stack ${t.outputs.stackName}`);
+  // Stop first (the control flag ends its chains, as a failover would), let in-flight work settle, then
+  // unregister: records still arriving for it afterwards would be dead-lettered as unregistered-vm.
+  const state = new S3StateStore({ bucket: t.outputs.bucketName, client: t.clients.s3 });
+  await retried(t, `stopping ${vmId}`, () => markFailedOver(state, vmId, VM_REMOVED_REASON, Date.now()));
+  options.progress?.(`stopped ${vmId}; waiting for its in-flight work to settle`);
+  await settle(t, vmId);
   await retried(t, `deleting vms/${vmId}.json`, () => registry.delete(vmId));
   if (!options.deleteState) return { vmId, deletedObjects: 0 };
   // Warm functions may serve the VM from their cache until it expires; delete its objects after that.
@@ -218,6 +244,31 @@ export async function removeVm(
     deleted += await emptyBucket(t.clients.s3, t.outputs.bucketName, prefix);
   }
   return { vmId, deletedObjects: deleted };
+}
+
+/**
+ * Waits until the VM's node documents and logs have not changed for 3 s (at most
+ * {@link REMOVE_SETTLE_TIMEOUT_MS}); the shared queues are not watched: other VMs keep them busy.
+ */
+async function settle(t: FleetTarget, vmId: string): Promise<void> {
+  const sleep = t.sleep ?? realSleep;
+  const start = Date.now();
+  let last = '';
+  let since = Date.now();
+  while (Date.now() - start < REMOVE_SETTLE_TIMEOUT_MS) {
+    const listed = await t.clients.s3.send(
+      new ListObjectsV2Command({ Bucket: t.outputs.bucketName, Prefix: `${STATE_PREFIX}${vmId}/` }),
+    );
+    const snapshot = (listed.Contents ?? [])
+      .filter((o) => !o.Key?.includes('/timers/') && !o.Key?.endsWith('/control.json'))
+      .map((o) => `${o.Key}@${o.ETag}`)
+      .join(',');
+    if (snapshot !== last) {
+      last = snapshot;
+      since = Date.now();
+    } else if (Date.now() - since >= 3000) return;
+    await sleep(500);
+  }
 }
 
 /** Parses the stack's `VmConfigJson` output (the VM its deploy registers). @throws VmAdminError */

@@ -1,13 +1,13 @@
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { describe, expect, test } from 'vitest';
-import type { RefusedRecords } from '../../../lambda/handlers/common/fleet-dispatch.ts';
+import type { RefusedRecords, VmHandler } from '../../../lambda/handlers/common/fleet-dispatch.ts';
 import {
   createFleetHandler,
   vmOfChannelRecord,
   vmOfTickRecord,
 } from '../../../lambda/handlers/common/fleet-dispatch.ts';
 import { createFleetEntry } from '../../../lambda/handlers/common/fleet-entry.ts';
-import { VmDirectory, type VmHandler } from '../../../lambda/handlers/common/vm-directory.ts';
+import { VmDirectory } from '../../../lambda/handlers/common/vm-directory.ts';
 import type { ColoMessage } from '../../../src/engine/protocol/messages.ts';
 import { validateVmConfig } from '../../../src/parameters/vm-config.ts';
 import { authenticateBodies, Keyring, sealingSerializer } from '../../../src/runtime/cloud/index.ts';

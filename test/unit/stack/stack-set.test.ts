@@ -6,7 +6,7 @@ import { Template } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
 import { ColoStack } from '../../../lib/colo-stack.ts';
 import { parseStackSet, readStackSet, StackSetError } from '../../../lib/stack-set.ts';
-import { logicalId, SKIP_BUNDLING } from './helpers.ts';
+import { SKIP_BUNDLING } from './helpers.ts';
 
 describe('stack sets', () => {
   it('parses stack name → context, in file order', () => {
