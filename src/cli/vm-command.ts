@@ -5,7 +5,7 @@
  */
 import type { Command } from 'commander';
 import { VM_CONFIG_KEYS, VmConfigError } from '../parameters/vm-config.ts';
-import { checkLocalStack, clientsFor, endpointFromEnv } from '../runtime/localstack/aws.ts';
+import { AWS_ENDPOINT, checkLocalStack, clientsFor, endpointFromEnv } from '../runtime/localstack/aws.ts';
 import { describeStackOutputs, readOutputsFile } from '../runtime/localstack/stack.ts';
 import {
   configOf,
@@ -52,11 +52,8 @@ export function parseSets(pairs: readonly string[]): Record<string, string> {
 
 async function target(flags: TargetFlags, io: VmIo): Promise<FleetTarget> {
   const endpoint = endpointFromEnv(io.env ?? process.env, flags.endpoint);
-  if (!flags.outputs)
-    await checkLocalStack(endpoint, ['s3', 'cloudformation', 'lambda']).catch((e) => {
-      // An AWS endpoint has no LocalStack health page; only insist on it for the LocalStack default.
-      if (endpoint.url.includes('127.0.0.1') || endpoint.url.includes('localhost')) throw e;
-    });
+  // AWS itself (`--endpoint aws`) has no LocalStack health page.
+  if (endpoint.url !== AWS_ENDPOINT) await checkLocalStack(endpoint, ['s3', 'cloudformation', 'lambda']);
   const clients = clientsFor(endpoint, io.env ?? process.env);
   const outputs = flags.outputs
     ? readOutputsFile(flags.outputs, flags.stack)
@@ -72,7 +69,10 @@ function withTarget(cmd: Command): Command {
   return cmd
     .option('--stack <name>', 'the deployed stack (outputs read from CloudFormation)', 'ColoServerless')
     .option('--outputs <file>', 'a `cdk deploy --outputs-file` file instead of CloudFormation')
-    .option('--endpoint <url>', 'endpoint (default AWS_ENDPOINT_URL, else http://127.0.0.1:4566)')
+    .option(
+      '--endpoint <url>',
+      'endpoint (default AWS_ENDPOINT_URL, else http://127.0.0.1:4566); `aws` for AWS itself',
+    )
     .option('--json', 'results as JSON on stdout')
     .helpOption('-h, --help', 'show help');
 }

@@ -28,7 +28,8 @@ import { waitFor } from './helpers/aws.ts';
 
 const exec = promisify(execFile);
 const clients = clientsFor(endpointFromEnv());
-const VMS = ['fl-a', 'fl-b', 'fl-c', 'fl-d', 'fl-e'];
+/** The five VMs, named per run so that a stack kept from an earlier run (COLO_FLEET_STACK) starts them afresh. */
+let VMS: string[] = [];
 /** Checkpoints each VM must commit before it is checked. */
 const COMMITS = 3;
 let stackName: string;
@@ -55,7 +56,9 @@ async function timerSeq(vmId: string): Promise<number> {
 }
 
 beforeAll(async () => {
-  stackName = process.env.COLO_FLEET_STACK ?? `FleetIt${inject('coloItRunId')}`;
+  const runId = inject('coloItRunId');
+  VMS = ['a', 'b', 'c', 'd', 'e'].map((x) => `fl${runId.slice(-4)}-${x}`);
+  stackName = process.env.COLO_FLEET_STACK ?? `FleetIt${runId}`;
   if (deployedHere) {
     // The deploy registers the stack's own VM (fl-0) like any single-VM deploy.
     await exec(
@@ -67,7 +70,7 @@ beforeAll(async () => {
         '-c',
         'vmId=fl-0',
         '-c',
-        'applyTimeoutMs=10000',
+        'applyTimeoutMs=15000',
       ],
       { maxBuffer: 64 * 1024 * 1024 },
     );
