@@ -177,7 +177,17 @@ export function createFleetWatchdogHandler(
     if (chains.armed > 0) metrics.addMetric('ChainsArmed', MetricUnit.Count, chains.armed);
     if (deferred > 0) metrics.addMetric('WatchdogDeferredVms', MetricUnit.Count, deferred);
     metrics.addMetric('WatchdogVms', MetricUnit.Count, all.length);
-    logger.info('watchdog', { vms: all.length, visited, deferred, chains, elapsedMs });
+    // `source` is the rule's constant input (`colo.watchdog`); `named`: the event named its VMs (colo vm add).
+    const source = (event as { source?: unknown } | null)?.source;
+    logger.info('watchdog', {
+      source: typeof source === 'string' ? source : null,
+      named: named !== undefined,
+      vms: all.length,
+      visited,
+      deferred,
+      chains,
+      elapsedMs,
+    });
     metrics.publishStoredMetrics();
     return { vms: all.length, visited, deferred, chains, ...(named ? { byVm } : {}), elapsedMs };
   };
