@@ -9,6 +9,7 @@ import { vmConfigEnvironment } from '../../../src/parameters/vm-config.ts';
 import { ENV } from '../../adapters/contract.ts';
 import { type Env, requireEnv, s3ClientFromEnv } from '../../adapters/env.ts';
 import { S3VmRegistry, type VmConfigSource } from '../../adapters/s3-vm-registry.ts';
+import type { DeadLetterSink } from '../../adapters/sqs-dead-letters.ts';
 import { deadLettersFromEnv } from './deps.ts';
 import {
   createFleetHandler,
@@ -39,13 +40,16 @@ export function refusalPolicy(
   obs: Observability,
   env: Env,
   now: () => number = Date.now,
+  deadLetters: DeadLetterSink | undefined = routing.kind === 'channel'
+    ? deadLettersFromEnv(routing.dlqVariable, env)
+    : undefined,
 ): (refused: RefusedRecords) => Promise<'ack' | 'retry'> {
   if (routing.kind === 'tick') {
     // An unreadable tick goes the old way (failed → the tick queue's DLQ after 3 receives); a tick of a VM
     // that is gone is dropped, which ends its chain.
     return async (refused) => (refused.reason === 'no-vm' ? 'retry' : 'ack');
   }
-  const sink = deadLettersFromEnv(routing.dlqVariable, env);
+  const sink = deadLetters;
   return async (refused) => {
     if (!sink) return 'ack';
     const failed = await sink.forward(

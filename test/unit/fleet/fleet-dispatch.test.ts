@@ -6,7 +6,7 @@ import {
   vmOfChannelRecord,
   vmOfTickRecord,
 } from '../../../lambda/handlers/common/fleet-dispatch.ts';
-import { createFleetEntry } from '../../../lambda/handlers/common/fleet-entry.ts';
+import { createFleetEntry, refusalPolicy } from '../../../lambda/handlers/common/fleet-entry.ts';
 import { VmDirectory } from '../../../lambda/handlers/common/vm-directory.ts';
 import type { ColoMessage } from '../../../src/engine/protocol/messages.ts';
 import { validateVmConfig } from '../../../src/parameters/vm-config.ts';
@@ -167,5 +167,59 @@ describe('per-VM isolation on one stack (shared replication secret)', () => {
     const forged = body.replace('"vm-a"', '"vm-b"');
     const [forgedAsB] = await authenticateBodies(b, [forged]);
     expect(forgedAsB?.ok).toBe(false);
+  });
+});
+
+describe('refused channel records', () => {
+  const refused = {
+    records: [record('m1', 'body-1', 'vm-z') as never],
+    vmId: 'vm-z',
+    reason: 'unregistered-vm',
+    detail: 'VM vm-z is not registered on this stack',
+  };
+
+  test('are dead-lettered in their group with the reason, then acknowledged', async () => {
+    const letters: unknown[] = [];
+    const policy = refusalPolicy(
+      { kind: 'channel', dlqVariable: 'P2S_DLQ_URL' },
+      'secondary-apply',
+      recordingObservability(),
+      {},
+      () => 5,
+      {
+        forward: async (l) => {
+          letters.push(...l);
+          return [];
+        },
+      },
+    );
+    expect(await policy(refused)).toBe('ack');
+    expect(letters).toEqual([
+      {
+        body: 'body-1',
+        groupId: 'vm-z',
+        messageId: 'm1',
+        code: 'unregistered-vm',
+        detail: 'VM vm-z is not registered on this stack',
+        rejectedBy: 'secondary-apply',
+        at: 5,
+      },
+    ]);
+  });
+
+  test('a dead-letter queue that refuses the forward leaves the evidence in the log, and the record is still acknowledged', async () => {
+    const obs = recordingObservability();
+    const policy = refusalPolicy(
+      { kind: 'channel', dlqVariable: 'P2S_DLQ_URL' },
+      'primary',
+      obs,
+      {},
+      () => 5,
+      {
+        forward: async (l) => l.map((letter) => ({ letter, error: 'AccessDenied' })),
+      },
+    );
+    expect(await policy(refused)).toBe('ack');
+    expect(obs.logs.filter((l) => l.level === 'error').map((l) => l.extra.error)).toEqual(['AccessDenied']);
   });
 });
