@@ -8,12 +8,13 @@
 import { App, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { ColoStack } from '../lib/colo-stack.ts';
-import { ContextValidationError } from '../lib/parameters.ts';
+import { ContextValidationError, checkContextKeys } from '../lib/parameters.ts';
 import { readStackSet, STACK_NAME_PATTERN, type StackSetEntry, StackSetError } from '../lib/stack-set.ts';
 
 /** Builds and synthesises the app. @throws ContextValidationError, StackSetError on bad context. */
 function main(): void {
   const app = new App();
+  checkContextKeys(Object.keys(app.node.getAllContext() as Record<string, unknown>));
   const stackSet: unknown = app.node.tryGetContext('stackSet');
   let stacks: StackSetEntry[];
   if (stackSet !== undefined && stackSet !== '') {

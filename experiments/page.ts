@@ -4,6 +4,7 @@
  * comparisons are computed, not typed in).
  */
 import { METRICS, type MetricName } from '../src/experiment/metrics.ts';
+import { fleetTable, guestTable, type ScaleRow } from './scale-results.ts';
 import { axisValues, type Finished, groupOf, mean } from './shipped.ts';
 
 const ms = (v: number) => (v >= 1000 ? `${(v / 1000).toFixed(2)} s` : `${v.toFixed(v >= 100 ? 0 : 1)} ms`);
@@ -193,8 +194,103 @@ function linkSection(f: Finished): string[] {
   return out;
 }
 
-/** The page, from the four shipped experiments in order. */
-export function experimentsPage(results: Record<string, Finished>, totalWallMs?: number): string {
+/** Simulated time per wall second, in words. */
+const speed = (simPerWall: number) =>
+  simPerWall >= 10
+    ? `${simPerWall.toFixed(0)}×`
+    : simPerWall >= 1
+      ? `${simPerWall.toFixed(1)}×`
+      : `${simPerWall.toFixed(2)}×`;
+
+function fleetSection(f: Finished, scale: readonly ScaleRow[]): string[] {
+  const out = header(f, 'Fleets: many VMs on one link');
+  const sizes = axisValues(f, 'vms');
+  const at = (vms: string, policy: string, m: MetricName) => mean(f, { vms, policy }, m);
+  const one = sizes[0] ?? '1';
+  const most = sizes[sizes.length - 1] ?? one;
+  const quiet = sizes.filter((n) => n !== one && at(n, 'none', 'linkBusyPct') < 10);
+  const lastQuiet = quiet[quiet.length - 1] ?? one;
+  out.push(
+    `Each VM alone stops its guest for ${ms(at(one, 'none', 'downtimeP99Ms'))} (p99, \`none\`) or ${ms(at(one, 'fixed', 'downtimeP99Ms'))} ` +
+      `(\`fixed\`, whose rounds move ${mib(at(one, 'fixed', 'backgroundMiB'))} ahead of the stops). Up to ${lastQuiet} VMs the shared ` +
+      `link is busy ${at(lastQuiet, 'none', 'linkBusyPct').toFixed(1)} % of the time under \`none\` and ` +
+      `${at(lastQuiet, 'fixed', 'linkBusyPct').toFixed(1)} % under \`fixed\`, and the fleet's p99 is the single VM's ` +
+      `(${ms(at(lastQuiet, 'none', 'downtimeP99Ms'))}, ${ms(at(lastQuiet, 'fixed', 'downtimeP99Ms'))}). At ${most} VMs the link is busy ` +
+      `${at(most, 'none', 'linkBusyPct').toFixed(0)} % (\`none\`) and ${at(most, 'fixed', 'linkBusyPct').toFixed(0)} % (\`fixed\`): stops queue ` +
+      `behind other VMs' stops and rounds, the fleet-wide p99 becomes ${ms(at(most, 'none', 'downtimeP99Ms'))} for \`none\` and ` +
+      `${ms(at(most, 'fixed', 'downtimeP99Ms'))} for \`fixed\`, and the worst VM's p99 ${ms(at(most, 'none', 'vmDowntimeP99WorstMs'))} and ` +
+      `${ms(at(most, 'fixed', 'vmDowntimeP99WorstMs'))}.`,
+    '',
+    'Reading: on a shared link a policy is judged by what it costs the others, not only by its own stop. `fixed` ' +
+      `sends ${pct(at(most, 'fixed', 'backgroundMiB') + at(most, 'fixed', 'checkpointMiB') - at(most, 'none', 'checkpointMiB'), at(most, 'none', 'checkpointMiB'))} ` +
+      `more bytes than \`none\` (${mib(at(most, 'fixed', 'wastedMiB'))} of its rounds are dirtied again and sent twice); alone that ` +
+      "only buys a shorter stop, but near saturation those rounds sit on the link in front of other VMs' checkpoints, so " +
+      "the background traffic that shortens one VM's stop lengthens its neighbours'. Where the link has room, the fleet " +
+      'behaves like its VMs one by one.',
+    '',
+    `The emulator: ${sizes.map((n) => `${n} VM${n === '1' ? '' : 's'} at ${speed(at(n, 'none', 'simPerWall'))}`).join(', ')} ` +
+      'real time (simulated s per wall s, `none`; two cells ran at once on this shared 2-core machine, so these are ' +
+      'lower bounds).',
+    '',
+    ...charts(f),
+    '',
+  );
+  const table = fleetTable(scale);
+  if (table.length) {
+    out.push(
+      'Scaling measured in processes of their own (`experiments/scale.ts`, the same fleet under `fixed`, 30 s simulated; ' +
+        'each figure next to the fleet of one measured in the same run):',
+      '',
+      ...table,
+      '',
+    );
+  }
+  return out;
+}
+
+function guestSection(f: Finished, scale: readonly ScaleRow[]): string[] {
+  const out = header(f, 'Guest size: 1 GiB to 1 TiB');
+  const sizes = axisValues(f, 'guest');
+  const at = (guest: string, policy: string, m: MetricName) => mean(f, { guest, policy }, m);
+  const small = sizes[0] ?? '';
+  const big = sizes[sizes.length - 1] ?? small;
+  const perHour = (g: string) => 3600 / at(g, 'none', 'simPerWall');
+  out.push(
+    `The same writer on every guest: \`none\` stops it for ${ms(at(small, 'none', 'downtimeP99Ms'))} (p99) at ${small} and ` +
+      `${ms(at(big, 'none', 'downtimeP99Ms'))} at ${big}; \`fixed\` for ${ms(at(small, 'fixed', 'downtimeP99Ms'))} and ` +
+      `${ms(at(big, 'fixed', 'downtimeP99Ms'))}. What a checkpoint carries is set by what the guest dirties, not by its size; ` +
+      "the size shows in the emulator's own cost (hashing page versions at every stop and commit, and scanning bitmaps).",
+    '',
+    `The emulator: ${sizes.map((g) => `${g} at ${speed(at(g, 'none', 'simPerWall'))}`).join(', ')} real time ` +
+      `(\`none\`): a simulated hour costs ${(perHour(small) / 60).toFixed(1)} min of wall time at ${small} and ` +
+      `${(perHour(big) / 60).toFixed(1)} min at ${big}. ${big} is the registry's largest guest (\`--guest\` above it is refused with ` +
+      'the reason; [parameters](parameters.md#limits-of-the-emulator)).',
+    '',
+    ...charts(f),
+    '',
+  );
+  const table = guestTable(scale);
+  if (table.length) {
+    out.push(
+      'Memory and time per guest size measured in processes of their own (`experiments/scale.ts`, `fixed`, 60 s ' +
+        "simulated): resident bytes per page is the process's peak resident memory less its memory before the run, " +
+        'per guest page; held bytes per page counts the typed arrays the run keeps (page versions of the PVM, the ' +
+        'committed and running SVM images, dirty bitmaps, the zero-page classes, the adaptive model) whether touched ' +
+        'or not. The target is at most 16 bytes a page.',
+      '',
+      ...table,
+      '',
+    );
+  }
+  return out;
+}
+
+/** The page, from the shipped experiments in order. */
+export function experimentsPage(
+  results: Record<string, Finished>,
+  totalWallMs?: number,
+  scale: readonly ScaleRow[] = [],
+): string {
   const get = (n: string) => {
     const f = results[n];
     if (!f) throw new Error(`no results for ${n}`);
@@ -207,8 +303,8 @@ export function experimentsPage(results: Record<string, Finished>, totalWallMs?:
     '',
     '<!-- Written by `npm run experiments` (experiments/run.ts, experiments/page.ts) from experiments/results/; do not edit by hand. -->',
     '',
-    `Four experiments shipped in \`experiments/*.yaml\`, run by \`npm run experiments\` with [\`colo experiment\`](experiment.md) on the ` +
-      `embedded runtime (modelled payloads, 1 GiB guests): ${cells} cells${totalWallMs !== undefined ? `, ${(totalWallMs / 60_000).toFixed(1)} min wall-clock on this 2-core machine` : ''}. ` +
+    `${all.length} experiments shipped in \`experiments/*.yaml\`, run by \`npm run experiments\` with [\`colo experiment\`](experiment.md) on the ` +
+      `embedded runtime (modelled payloads; 1 GiB guests unless the experiment varies the guest or the fleet): ${cells} cells${totalWallMs !== undefined ? `, ${(totalWallMs / 60_000).toFixed(1)} min wall-clock on this 2-core machine` : ''}. ` +
       'Each folder in `experiments/results/` holds the cells, the CSV, a summary with 95 % confidence intervals and an ' +
       'interactive `report.html`; the charts below are copies of its PNGs. Downtime is modelled time from stop to resume ' +
       '(see [the cost model](architecture.md#cost-model)); MiB figures are totals over the run.',
@@ -217,6 +313,8 @@ export function experimentsPage(results: Record<string, Finished>, totalWallMs?:
     ...dirtyRateSection(get('dirty-rate-sweep')),
     ...delaySection(get('checkpoint-delay-sweep')),
     ...linkSection(get('link-sweep')),
+    ...guestSection(get('guest-size'), scale),
+    ...fleetSection(get('fleet'), scale),
     '## Where background migration pays, where it wastes',
     '',
     'It pays when the guest dirties pages it then leaves alone — cold first touches, a stream that moves on — and the ' +

@@ -6,14 +6,20 @@
  *   npm run experiments -- --resume            keep finished cells (only valid when the engine has not changed)
  *   npm run experiments -- --only link-sweep   run one, rewrite the page from the others' results on disk
  *   npm run experiments -- --page-only         rewrite the page from the results on disk, run nothing
+ *   npm run experiments -- --only scale        only the scale measurements (experiments/scale.ts)
+ *
+ * After the experiments it measures how the emulator scales with guest size and fleet size, each in a process
+ * of its own (experiments/scale.ts → experiments/results/scale.json), which the page reads.
  */
-import { copyFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { runCli } from '../src/cli/main.ts';
 import { onSigint } from '../src/cli/sigint.ts';
 import { workerCellRunner } from '../src/experiment/pool.ts';
 import { experimentsPage } from './page.ts';
+import { readScale } from './scale-results.ts';
 import { type Finished, readFinishedWithTime, runFile, SHIPPED, shippedDir, shippedFile } from './shipped.ts';
 
 const { values } = parseArgs({
@@ -24,9 +30,9 @@ const { values } = parseArgs({
   },
 });
 const only = values.only?.split(',');
-const unknown = only?.filter((n) => !(SHIPPED as readonly string[]).includes(n));
+const unknown = only?.filter((n) => n !== 'scale' && !(SHIPPED as readonly string[]).includes(n));
 if (unknown?.length) {
-  console.error(`experiments: unknown experiment ${unknown.join(', ')}: use ${SHIPPED.join(', ')}`);
+  console.error(`experiments: unknown experiment ${unknown.join(', ')}: use ${SHIPPED.join(', ')} or scale`);
   process.exit(1);
 }
 
@@ -51,6 +57,8 @@ if (!values['page-only']) {
     if (!values.resume)
       writeFileSync(runFile(name), `${JSON.stringify({ wallMs: Math.round(performance.now() - t0) })}\n`);
   }
+  if (!only || only.includes('scale'))
+    execFileSync(process.execPath, ['--import', 'tsx', 'experiments/scale.ts'], { stdio: 'inherit' });
 }
 
 const results: Record<string, Finished> = {};
@@ -66,19 +74,23 @@ for (const name of SHIPPED) {
   total += f.wallMs ?? 0;
   results[name] = f;
   mkdirSync('docs/img/experiments', { recursive: true });
-  for (const m of f.experiment.chart.metrics)
-    for (const ext of ['png', 'svg'])
-      copyFileSync(
-        join(shippedDir(name), `chart-${m}.${ext}`),
-        join('docs/img/experiments', `${name}-${m}.${ext}`),
-      );
-  if (name === 'threshold-sweep')
-    copyFileSync(
-      join(shippedDir(name), 'timeline.png'),
-      join('docs/img/experiments', `${name}-timeline.png`),
-    );
+  const files = f.experiment.chart.metrics.flatMap((m) =>
+    ['png', 'svg'].map((ext) => [`chart-${m}.${ext}`, `${name}-${m}.${ext}`]),
+  );
+  if (name === 'threshold-sweep') files.push(['timeline.png', `${name}-timeline.png`]);
+  for (const [from, to] of files) {
+    const source = join(shippedDir(name), from ?? '');
+    const target = join('docs/img/experiments', to ?? '');
+    // The PNGs are not committed with the results (a rerun rebuilds them): a page-only rewrite in a fresh
+    // checkout keeps the committed copy.
+    if (existsSync(source)) copyFileSync(source, target);
+    else if (!existsSync(target)) {
+      console.error(`experiments: ${source} is missing and so is ${target}: rerun ${name}`);
+      process.exit(1);
+    }
+  }
 }
-writeFileSync('docs/experiments.md', experimentsPage(results, total));
+writeFileSync('docs/experiments.md', experimentsPage(results, total, readScale()));
 console.log(
   `docs/experiments.md written (${SHIPPED.length} experiments, ${(total / 60_000).toFixed(1)} min of runs)`,
 );

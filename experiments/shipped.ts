@@ -17,6 +17,8 @@ export const SHIPPED = [
   'dirty-rate-sweep',
   'checkpoint-delay-sweep',
   'link-sweep',
+  'guest-size',
+  'fleet',
 ] as const;
 
 /** A shipped experiment's name. */

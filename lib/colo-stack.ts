@@ -19,11 +19,15 @@ import {
 } from '../lambda/adapters/contract.ts';
 import { stackEnvironmentOf } from '../src/parameters/deployed.ts';
 import { encodeVmConfig, vmConfigOf } from '../src/parameters/vm-config.ts';
+import { ColoAlarms } from './constructs/colo-alarms.ts';
 import { ColoChannel } from './constructs/colo-channel.ts';
+import { ColoDashboard } from './constructs/colo-dashboard.ts';
 import { ColoFunction } from './constructs/colo-function.ts';
 import { DeltaStoreBucket } from './constructs/delta-store-bucket.ts';
+import { eventSourceVisibilityTimeout } from './constructs/event-source-limits.ts';
 import { MinuteWatchdog } from './constructs/minute-watchdog.ts';
 import { ReplicationKey } from './constructs/replication-key.ts';
+import { grantStateAccess, type StateWrites, writablePatterns } from './constructs/state-key-access.ts';
 import { TickChain } from './constructs/tick-chain.ts';
 import { type ColoParameters, parametersFromContext } from './parameters.ts';
 
@@ -80,7 +84,21 @@ export function secondaryApplyTimeout(applyTimeoutMs: number): Duration {
   return Duration.seconds(Math.ceil(applyTimeoutMs / 1000) + 25);
 }
 
-/** Access of each function to `deltas/` (`state/` is read-write for all: every function is a state machine step). */
+/**
+ * What each function may write under `state/` (all read it): a side writes only its own node's documents,
+ * a timer consumer only its own timer, the watchdog only the timers and its fleet cursor
+ * (lib/constructs/state-key-access.ts).
+ */
+export const STATE_WRITES: Readonly<Record<ColoFunctionName, StateWrites>> = {
+  'checkpoint-timer': { node: 'primary', timers: ['checkpoint'], control: true },
+  'pending-check-timer': { node: 'primary', timers: ['pending-check'], control: true },
+  'tick-arm': { timers: ['checkpoint', 'pending-check', 'heartbeat'], control: false, fleetCursor: true },
+  primary: { node: 'primary', timers: [], control: true },
+  'secondary-apply': { node: 'secondary', timers: [], control: true },
+  'heartbeat-monitor': { node: 'secondary', timers: ['heartbeat'], control: true },
+};
+
+/** Access of each function to `deltas/`. */
 export const DELTA_ACCESS: Readonly<Record<ColoFunctionName, 'none' | 'read' | 'write'>> = {
   // A primary tick runs every timer that is due, so the checkpoint tick may start a background round.
   'checkpoint-timer': 'write',
@@ -152,6 +170,10 @@ export class ColoStack extends Stack {
   readonly watchdog: MinuteWatchdog;
   /** The replication key every message and delta object is sealed with. */
   readonly replicationKey: ReplicationKey;
+  /** CloudWatch alarms (and the SNS topic they notify, with context `alarmTopic=create`). */
+  readonly alarms: ColoAlarms;
+  /** The CloudWatch dashboard. */
+  readonly dashboard: ColoDashboard;
 
   /**
    * Builds the stack.
@@ -178,13 +200,13 @@ export class ColoStack extends Stack {
       'secondary-apply': secondaryApplyTimeout(p.applyTimeoutMs),
       'heartbeat-monitor': Duration.seconds(FUNCTION_TIMEOUT_SECONDS['heartbeat-monitor']),
     };
-    // A channel hides a received batch for twice its consumer's timeout: long enough never to redeliver
-    // to a live invocation, short enough that a failed message is retried soon (FIFO holds its group).
+    // A channel hides a received batch for 6 × its consumer's timeout (AWS's guidance for event sources);
+    // a failed record comes back at once anyway: the consumer shortens its visibility (sqs-redelivery.ts).
     this.p2s = new ColoChannel(this, 'PrimaryToSecondary', {
-      visibilityTimeout: Duration.seconds(timeouts['secondary-apply'].toSeconds() * 2),
+      visibilityTimeout: eventSourceVisibilityTimeout(timeouts['secondary-apply']),
     });
     this.s2p = new ColoChannel(this, 'SecondaryToPrimary', {
-      visibilityTimeout: Duration.seconds(timeouts.primary.toSeconds() * 2),
+      visibilityTimeout: eventSourceVisibilityTimeout(timeouts.primary),
     });
 
     const common: Record<string, string> = {
@@ -238,16 +260,19 @@ export class ColoStack extends Stack {
         timer: 'checkpoint',
         consumer: fns['checkpoint-timer'],
         periodMs: p.checkpointDelayMs,
+        maxConcurrency: p.eventSourceMaxConcurrency,
       }),
       'pending-check': new TickChain(this, 'PendingCheckTicks', {
         timer: 'pending-check',
         consumer: fns['pending-check-timer'],
         periodMs: p.pendingCheckIntervalMs,
+        maxConcurrency: p.eventSourceMaxConcurrency,
       }),
       heartbeat: new TickChain(this, 'HeartbeatTicks', {
         timer: 'heartbeat',
         consumer: fns['heartbeat-monitor'],
         periodMs: p.heartbeatIntervalMs,
+        maxConcurrency: p.eventSourceMaxConcurrency,
       }),
     };
     for (const chain of Object.values(this.tickChains)) {
@@ -262,6 +287,7 @@ export class ColoStack extends Stack {
       new SqsEventSource(channel.queue, {
         batchSize: EVENT_SOURCE_BATCH_SIZE,
         reportBatchItemFailures: true,
+        maxConcurrency: p.eventSourceMaxConcurrency,
       });
     fns['secondary-apply'].addEventSource(channelSource(this.p2s));
     fns.primary.addEventSource(channelSource(this.s2p));
@@ -276,7 +302,7 @@ export class ColoStack extends Stack {
     // Least privilege: exact actions, one prefix each, driven by the tables above.
     for (const name of FUNCTION_NAMES) {
       const fn = fns[name];
-      this.store.grantStateReadWrite(fn);
+      grantStateAccess(this.store, fn, STATE_WRITES[name], p.testFaults === 'allow');
       this.store.grantVmConfigRead(fn);
       if (DELTA_ACCESS[name] === 'read') this.store.grantDeltaRead(fn);
       if (DELTA_ACCESS[name] === 'write') this.store.grantDeltaWrite(fn);
@@ -284,6 +310,33 @@ export class ColoStack extends Stack {
         (channel === 'p2s' ? this.p2s : this.s2p).queue.grantSendMessages(fn);
       if (KEY_ACCESS[name]) this.replicationKey.grantRead(fn);
     }
+
+    const nodeServices = FUNCTION_NAMES.filter((n) => STATE_WRITES[n].node !== undefined);
+    this.alarms = new ColoAlarms(this, 'Alarms', {
+      functions: fns,
+      nodeServices,
+      watchdogService: 'tick-arm',
+      channels: { p2s: this.p2s.queue, s2p: this.s2p.queue },
+      deadLetterQueues: {
+        p2s: this.p2s.deadLetterQueue,
+        s2p: this.s2p.deadLetterQueue,
+        ...Object.fromEntries(Object.values(this.tickChains).map((c) => [c.timer, c.deadLetterQueue])),
+      },
+      topic: p.alarmTopic,
+    });
+    this.dashboard = new ColoDashboard(this, 'Dashboard', {
+      functions: fns,
+      nodeServices,
+      watchdogService: 'tick-arm',
+      queues: {
+        p2s: this.p2s.queue,
+        s2p: this.s2p.queue,
+        ...Object.fromEntries(Object.values(this.tickChains).map((c) => [`${c.timer} ticks`, c.queue])),
+        'p2s DLQ': this.p2s.deadLetterQueue,
+        's2p DLQ': this.s2p.deadLetterQueue,
+      },
+      alarms: Object.values(this.alarms.alarms),
+    });
 
     this.#outputs();
     this.#suppressions();
@@ -338,6 +391,10 @@ export class ColoStack extends Stack {
       out(`${pascal(name)}FunctionName`, fn.functionName, `Function ${name}`);
     }
     out('WatchdogRuleName', this.watchdog.rule.ruleName, 'Once-a-minute rule invoking tick-arm');
+    out('DashboardName', this.dashboard.dashboard.dashboardName, 'CloudWatch dashboard of the stack');
+    if (this.alarms.topic) {
+      out('AlarmTopicArn', this.alarms.topic.topicArn, 'SNS topic every alarm notifies (subscribe to it)');
+    }
   }
 
   /**
@@ -368,6 +425,13 @@ export class ColoStack extends Stack {
         Validations.of(fn.executionRole).acknowledge({
           id: `AwsSolutions-IAM5[Resource::${bucketArn}/${prefix}*]`,
           reason: `Object keys are created at run time (per VM, epoch and sequence number; one config per registered VM), so object actions are granted on the one key prefix ${prefix} of this stack's bucket, never the whole bucket; the actions are listed exactly.`,
+        });
+      }
+      const writable = writablePatterns(STATE_WRITES[name], this.parameters.testFaults === 'allow');
+      for (const pattern of writable.filter((w) => w.includes('*'))) {
+        Validations.of(fn.executionRole).acknowledge({
+          id: `AwsSolutions-IAM5[Resource::${bucketArn}/${STATE_PREFIX}${pattern}]`,
+          reason: `State writes are scoped to the keys this function owns (${pattern} under ${STATE_PREFIX}); the wildcard stands for the VM id, which is known only at run time (one stack serves many VMs).`,
         });
       }
     }

@@ -12,7 +12,13 @@ import {
   ParameterError,
   readDeployed,
 } from '../src/parameters/deployed.ts';
-import { DEPLOYED_PARAMETERS, LOG_RETENTION_DAYS, POLICY_VALUES } from '../src/parameters/registry.ts';
+import {
+  DEPLOYED_PARAMETERS,
+  LOG_RETENTION_DAYS,
+  PARAMETERS,
+  POLICY_VALUES,
+} from '../src/parameters/registry.ts';
+import { closest } from '../src/parameters/suggest.ts';
 
 /** Background-migration policies the engine knows. */
 export const POLICIES = POLICY_VALUES;
@@ -71,4 +77,45 @@ export function parametersFromContext(node: Node, overrides: Partial<ColoParamet
     raw[key] = node.tryGetContext(key) ?? overrides[key] ?? DEFAULT_PARAMETERS[key];
   }
   return validateParameters(raw);
+}
+
+/** Context keys of the app itself (not stack parameters): the stack's name and a stack set. */
+export const APP_CONTEXT_KEYS: readonly string[] = ['stackName', 'stackSet'];
+
+/**
+ * Why `key` is not a context key, when it looks meant as one: another spelling of a parameter (its
+ * scenario key, flag or environment variable: `checkpointDelay` for `checkpointDelayMs`), a
+ * simulation-only parameter, or a near-miss of a context key. Undefined for anything else (CDK's own
+ * keys, feature flags), which CDK may pass. CDK ignores a key no construct reads, so without this a
+ * misspelt `-c checkpointDelay=5000` deployed the default and said nothing.
+ */
+export function misspeltContextKey(key: string): string | undefined {
+  const contextKeys = [...DEPLOYED_PARAMETERS.map((p) => p.deployed.context), ...APP_CONTEXT_KEYS];
+  if (contextKeys.includes(key)) return undefined;
+  const named = (p: (typeof PARAMETERS)[number]) =>
+    [p.name, p.scenario, p.flag, p.deployed?.env].some((n) => n !== undefined && n === key);
+  const p = PARAMETERS.find(named);
+  if (p?.deployed) {
+    const unit = p.unit && !['', 'per second', 'share'].includes(p.unit) ? ` (${p.unit})` : '';
+    return `context "${key}" is not a stack parameter: did you mean ${p.deployed.context}${unit}?`;
+  }
+  if (p?.simulationOnly) {
+    return `context "${key}" is not a stack parameter: ${p.name} is simulation only (${p.simulationOnly})`;
+  }
+  // Keys of CDK itself have a colon or an @; a short word of ours is too close to guess from.
+  if (/[:@]/.test(key)) return undefined;
+  const near = closest(key, contextKeys);
+  return near === undefined ? undefined : `context "${key}" is not a stack parameter: did you mean ${near}?`;
+}
+
+/**
+ * Refuses context keys meant as stack parameters but spelt otherwise ({@link misspeltContextKey}).
+ *
+ * @throws ContextValidationError naming the first such key.
+ */
+export function checkContextKeys(keys: Iterable<string>): void {
+  for (const key of keys) {
+    const problem = misspeltContextKey(key);
+    if (problem) throw new ContextValidationError(problem);
+  }
 }

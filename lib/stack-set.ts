@@ -10,6 +10,8 @@
  * does not name come from the app's context as for a single stack. Selected with `-c stackSet=<file>`.
  */
 import { readFileSync } from 'node:fs';
+import { DEPLOYED_PARAMETERS } from '../src/parameters/registry.ts';
+import { misspeltContextKey } from './parameters.ts';
 
 /** What a CloudFormation stack name may look like. */
 export const STACK_NAME_PATTERN = /^[A-Za-z][A-Za-z0-9-]{0,127}$/;
@@ -56,6 +58,15 @@ export function parseStackSet(text: string, what: string): StackSetEntry[] {
     const ctx = context as Record<string, unknown>;
     if ('stackName' in ctx || 'stackSet' in ctx) {
       throw new StackSetError(`stack set ${what}: ${stackName} may not set stackName or stackSet`);
+    }
+    // A stack set holds only stack parameters: a key no construct reads would be ignored without a word.
+    const keys = DEPLOYED_PARAMETERS.map((p) => p.deployed.context);
+    for (const key of Object.keys(ctx)) {
+      if (keys.includes(key)) continue;
+      const why = misspeltContextKey(key)?.replace(/^context "[^"]*" is not a stack parameter: /, '');
+      throw new StackSetError(
+        `stack set ${what}: ${stackName}: "${key}" is not a stack parameter${why ? `: ${why}` : ` (docs/parameters.md lists them)`}`,
+      );
     }
     if (ctx.vmId !== undefined) {
       const other = vmIds.get(ctx.vmId);

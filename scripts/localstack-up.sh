@@ -10,7 +10,9 @@
 #   2. Otherwise create localstack/.venv (python3 -m venv) on first use and install the pinned
 #      localstack/requirements.lock (+ the host-node Lambda executor in localstack/executor). Reinstalls
 #      when the lock or the executor changes.
-#   3. Start `python -m localstack.runtime.main` in the background with host-mode settings; log to
+#   3. Install the Node.js binaries of the functions' runtime majors (scripts/install-lambda-node.sh: from the
+#      npm registry into localstack/.node, once; the executor falls back to the host's Node without them).
+#   4. Start `python -m localstack.runtime.main` in the background with host-mode settings; log to
 #      localstack/.state/localstack.log, pid in localstack/.state/localstack.pid; wait for health.
 #
 # Environment knobs:
@@ -18,6 +20,7 @@
 #   LOCALSTACK_SERVICES      services to enable (default below)
 #   LOCALSTACK_UP_TIMEOUT    seconds to wait for health (default 120)
 #   LOCALSTACK_EXTRA_ENV     extra "KEY=VALUE KEY2=VALUE2" settings passed to LocalStack
+#   LAMBDA_NODE_MAJORS       Node majors to install for the functions (default: the stack's runtime, 22)
 #   DEBUG=1                  LocalStack debug logging
 set -euo pipefail
 
@@ -32,7 +35,7 @@ FS_ROOT="${LS_DIR}/.filesystem"
 PID_FILE="${STATE_DIR}/localstack.pid"
 LOG_FILE="${STATE_DIR}/localstack.log"
 STAMP_FILE="${VENV}/.colo-install-stamp"
-SERVICES="${LOCALSTACK_SERVICES:-s3,sqs,lambda,events,cloudformation,iam,sts,ssm,logs,cloudwatch,kms,secretsmanager}"
+SERVICES="${LOCALSTACK_SERVICES:-s3,sqs,lambda,events,cloudformation,iam,sts,ssm,logs,cloudwatch,kms,secretsmanager,sns}"
 UP_TIMEOUT="${LOCALSTACK_UP_TIMEOUT:-120}"
 PYTHON="${LOCALSTACK_PYTHON:-python3}"
 
@@ -42,7 +45,7 @@ for arg in "$@"; do
   case "$arg" in
     --install-only) INSTALL_ONLY=1 ;;
     --with-tests) WITH_TESTS=1 ;;
-    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
     *) echo "localstack-up: unknown argument: $arg" >&2; exit 2 ;;
   esac
 done
@@ -179,6 +182,7 @@ for m in [
     "localstack.services.iam.provider", "localstack.services.sts.provider", "localstack.services.ssm.provider",
     "localstack.services.logs.provider", "localstack.services.cloudwatch.provider_v2",
     "localstack.services.kms.provider", "localstack.services.secretsmanager.provider",
+    "localstack.services.sns.provider",
     "colo_localstack_executor.executor",
 ]:
     importlib.import_module(m)
@@ -238,6 +242,9 @@ fi
 
 # --- 2. install -----------------------------------------------------------------------------------------
 ensure_venv
+NODE_RUNTIMES_DIR="${LS_DIR}/.node"
+LAMBDA_NODE_DIR="$NODE_RUNTIMES_DIR" bash "${REPO_ROOT}/scripts/install-lambda-node.sh" \
+  | sed 's/^install-lambda-node: /localstack-up: /'
 if ((INSTALL_ONLY)); then
   say "virtual environment ready: ${VENV}"
   exit 0
@@ -278,6 +285,8 @@ ls_env=(
   "FILESYSTEM_ROOT=${FS_ROOT}"
   "LAMBDA_RUNTIME_EXECUTOR=host-node"
   "LAMBDA_HOST_NODE_BIN=${NODE_BIN:-node}"
+  # Functions run on the Node major their runtime names (nodejs22.x → node22/bin/node) when installed above.
+  "LAMBDA_HOST_NODE_RUNTIMES_DIR=${NODE_RUNTIMES_DIR}"
   "LAMBDA_HOST_NODE_MODULES=${REPO_ROOT}/node_modules"
   # SQS event-source mappings short-poll and back off up to 10 s when the queue is empty, so the first
   # message after an idle spell waited up to ~12 s; cap the back-off (AWS long-polls: near-immediate).

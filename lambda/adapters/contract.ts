@@ -117,6 +117,12 @@ export function vmIdOfConfigKey(key: string): string | undefined {
   return VM_ID_PATTERN.test(id) ? id : undefined;
 }
 
+/**
+ * State-store-relative key of the fleet watchdog's cursor (where its next run starts): the one state
+ * document that belongs to no VM (`_` starts no VM id, so no VM's keys can reach it).
+ */
+export const FLEET_WATCHDOG_CURSOR_KEY = '_fleet/watchdog.json';
+
 /** The JSON field of the replication secret (`{"key":"<text>"}`) that holds the key text. */
 export const SECRET_KEY_FIELD = 'key';
 

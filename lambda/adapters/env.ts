@@ -7,6 +7,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { type DeployedValues, readDeployed } from '../../src/parameters/deployed.ts';
 import { ENV, TICK_QUEUE_ENV, type TimerName } from './contract.ts';
+import { processMeter } from './usage-meter.ts';
 
 /** Environment as a plain record (`process.env` fits). */
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -18,24 +19,27 @@ export function forcePathStyleFromEnv(env: Env = process.env): boolean {
 }
 
 // One client per kind for the whole process: a fleet function builds ports for many VMs, and each client
-// holds its own connection pool.
+// holds its own connection pool. Each is attached once to the process's usage meter (usage-meter.ts).
 const s3Clients = new Map<boolean, S3Client>();
 let sqsClient: SQSClient | undefined;
 
-/** The process's S3 client configured from the environment (path-style when {@link forcePathStyleFromEnv}). */
+/**
+ * The process's S3 client configured from the environment (path-style when {@link forcePathStyleFromEnv}),
+ * its requests counted by the process's usage meter.
+ */
 export function s3ClientFromEnv(env: Env = process.env): S3Client {
   const pathStyle = forcePathStyleFromEnv(env);
   let client = s3Clients.get(pathStyle);
   if (!client) {
-    client = new S3Client({ forcePathStyle: pathStyle });
+    client = processMeter.attach(new S3Client({ forcePathStyle: pathStyle }));
     s3Clients.set(pathStyle, client);
   }
   return client;
 }
 
-/** The process's SQS client configured from the environment. */
+/** The process's SQS client configured from the environment, its requests counted by the usage meter. */
 export function sqsClientFromEnv(): SQSClient {
-  sqsClient ??= new SQSClient({});
+  sqsClient ??= processMeter.attach(new SQSClient({}));
   return sqsClient;
 }
 

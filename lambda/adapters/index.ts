@@ -7,3 +7,4 @@ export * from './s3-state-store.ts';
 export * from './sqs-channel.ts';
 export * from './sqs-dead-letters.ts';
 export * from './sqs-tick-queue.ts';
+export * from './usage-meter.ts';

@@ -2,8 +2,18 @@
  * `StateStore` on S3: node state documents updated by compare-and-swap on the object's ETag
  * (`If-Match: <etag>`, or `If-None-Match: *` for the first write).
  */
-import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { StateConflictError, type StateStore, type Versioned } from '../../src/engine/ports.ts';
+import {
+  DeleteObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+import {
+  StateConflictError,
+  type StateStore,
+  type StoredKey,
+  type Versioned,
+} from '../../src/engine/ports.ts';
 import { checkMaxBytes } from './bounded-body.ts';
 import { STATE_PREFIX } from './contract.ts';
 import { s3ClientFromEnv } from './env.ts';
@@ -103,5 +113,35 @@ export class S3StateStore implements StateStore {
       }
       throw error;
     }
+  }
+
+  /**
+   * Keys under `prefix` (a store key prefix) with their last write time, ms (`ListObjectsV2`, every page).
+   * Used by the sweep of unreferenced state chunks; needs `s3:ListBucket` on the prefix.
+   */
+  async list(prefix: string): Promise<StoredKey[]> {
+    const out: StoredKey[] = [];
+    const at = this.objectKey('').length;
+    let token: string | undefined;
+    do {
+      const page = await this.#client.send(
+        new ListObjectsV2Command({
+          Bucket: this.bucket,
+          Prefix: this.objectKey(prefix),
+          ...(token ? { ContinuationToken: token } : {}),
+        }),
+      );
+      for (const o of page.Contents ?? []) {
+        if (o.Key === undefined) continue;
+        out.push({ key: o.Key.slice(at), modifiedAt: o.LastModified?.getTime() ?? 0 });
+      }
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+    return out;
+  }
+
+  /** Deletes `key` (S3 answers a missing key with success too). Needs `s3:DeleteObject` on it. */
+  async delete(key: string): Promise<void> {
+    await this.#client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key) }));
   }
 }

@@ -7,6 +7,7 @@
  */
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { ENV, TIMER_NAMES, type TimerName } from '../adapters/contract.ts';
+import { COLO_METRICS } from '../adapters/metrics-contract.ts';
 import { lazyHandler, periodOf, type WatchdogDeps } from './common/deps.ts';
 import { registryFromEnv } from './common/fleet-entry.ts';
 import { createFleetWatchdogHandler } from './common/fleet-watchdog.ts';
@@ -53,6 +54,8 @@ export function createTickArmHandler(deps: WatchdogDeps): (event: unknown) => Pr
         chains[timer] = r.verdict;
         if (r.verdict === 'armed') {
           metrics.addMetric('ChainsArmed', MetricUnit.Count, 1);
+          // A generation after the first replaces a chain that went quiet: a repair, not a start.
+          if ((r.generation ?? 1) > 1) metrics.addMetric(COLO_METRICS.chainsRepaired, MetricUnit.Count, 1);
           logger.info('tick chain armed', { timer, generation: r.generation });
         }
       } catch (e) {

@@ -23,6 +23,13 @@ import { LOCK_FILE, PROJECT_ROOT, projectPath } from '../project.ts';
 export const ESM_REQUIRE_BANNER =
   "import { createRequire as __coloCreateRequire } from 'node:module'; const require = __coloCreateRequire(import.meta.url);";
 
+/**
+ * The functions' runtime. On LocalStack the host-node executor runs it on Node of the same major when
+ * `scripts/localstack-up.sh` installed one (scripts/install-lambda-node.sh, whose default major a unit test
+ * keeps equal to this), else on the host's Node with a warning in LocalStack's log.
+ */
+export const FUNCTION_RUNTIME = lambda.Runtime.NODEJS_22_X;
+
 /** Props of {@link ColoFunction}. */
 export interface ColoFunctionProps
   extends Omit<NodejsFunctionProps, 'entry' | 'role' | 'logGroup' | 'logRetention' | 'projectRoot'> {
@@ -36,7 +43,8 @@ export interface ColoFunctionProps
 
 /**
  * A Node.js Lambda function with the project's defaults:
- * - runtime `nodejs22.x`, `x86_64` (what the LocalStack host executor runs), 1 024 MiB, 30 s timeout,
+ * - runtime {@link FUNCTION_RUNTIME} (`nodejs22.x`; on LocalStack the executor runs Node 22 from
+ *   localstack/.node), `x86_64` (what the LocalStack host executor runs), 1 024 MiB, 30 s timeout,
  *   X-Ray tracing off;
  * - bundled locally by the installed esbuild (never Docker) into one ES module `index.mjs` with a source map
  *   (`NODE_OPTIONS=--enable-source-maps`), the AWS SDK v3 included so the code runs on the SDK it was tested
@@ -65,7 +73,7 @@ export class ColoFunction extends NodejsFunction {
       description: `Execution role of the ${serviceName} function`,
     });
     super(scope, id, {
-      runtime: lambda.Runtime.NODEJS_22_X,
+      runtime: FUNCTION_RUNTIME,
       architecture: lambda.Architecture.X86_64,
       memorySize: 1024,
       timeout: Duration.seconds(30),

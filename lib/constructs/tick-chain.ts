@@ -8,6 +8,7 @@ import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { TICK_QUEUE_ENV, type TimerName } from '../../lambda/adapters/contract.ts';
+import { eventSourceVisibilityTimeout } from './event-source-limits.ts';
 
 /** Props of {@link TickChain}. */
 export interface TickChainProps {
@@ -19,12 +20,15 @@ export interface TickChainProps {
   readonly periodMs: number;
   /** Deliveries of one tick before it is dead-lettered. Default 3. */
   readonly maxReceiveCount?: number;
+  /** Most concurrent invocations of the consumer by this queue's event source, 2…1 000. Default: no cap. */
+  readonly maxConcurrency?: number;
 }
 
 /**
  * A standard (non-FIFO: FIFO queues have no per-message delay) tick queue, SQS-managed encryption, TLS
- * enforced, a dead-letter queue for poison ticks, and an event-source mapping to the consumer (batches of
- * up to 10, partial batch failures reported). The consumer gets `sqs:SendMessage` on the queue to enqueue
+ * enforced, visibility 6 × the consumer's timeout (AWS's guidance), a dead-letter queue for poison ticks, and
+ * an event-source mapping to the consumer (batches of up to 10, partial batch failures reported, optionally a
+ * concurrency cap). The consumer gets `sqs:SendMessage` on the queue to enqueue
  * the next tick, and its recursive-loop detection must be off (`RecursiveLoop.ALLOW`), which this
  * construct checks: Lambda stops an SQS → Lambda → same-queue loop after about 16 turns otherwise.
  */
@@ -60,11 +64,15 @@ export class TickChain extends Construct {
       enforceSSL: true,
       // Stale ticks are worthless (the watchdog starts a new chain), but a tick may wait up to 900 s delayed.
       retentionPeriod: Duration.hours(1),
-      visibilityTimeout: Duration.seconds(timeout.toSeconds() * 2),
+      visibilityTimeout: eventSourceVisibilityTimeout(timeout),
       deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount: props.maxReceiveCount ?? 3 },
     });
     props.consumer.addEventSource(
-      new SqsEventSource(this.queue, { batchSize: 10, reportBatchItemFailures: true }),
+      new SqsEventSource(this.queue, {
+        batchSize: 10,
+        reportBatchItemFailures: true,
+        ...(props.maxConcurrency !== undefined ? { maxConcurrency: props.maxConcurrency } : {}),
+      }),
     );
     this.queue.grantSendMessages(props.consumer);
     props.consumer.addEnvironment(TICK_QUEUE_ENV[props.timer], this.queue.queueUrl);

@@ -3,7 +3,15 @@
  * error names the flag; ranges are checked with the scenario, which names the flag too.
  */
 
+import { POLICY_VALUES } from '../parameters/registry.ts';
 import { didYouMean } from '../parameters/suggest.ts';
+import {
+  parseDecimal,
+  parsePolicyList,
+  parseSecondaryText,
+  parseShare,
+  TextValueError,
+} from '../parameters/text-values.ts';
 import { parseQuantity, UnitError } from '../parameters/units.ts';
 import { parseWorkloadText, WorkloadError } from '../parameters/workload.ts';
 import { FaultSpecError, parseFaultSpec } from './fault-spec.ts';
@@ -32,6 +40,7 @@ export interface RunFlags {
   heartbeatTimeout?: string;
   bandwidth?: string;
   latency?: string;
+  linkProfile?: string;
   payload?: string;
   deviceState?: string;
   downtimeBudget?: string;
@@ -40,22 +49,26 @@ export interface RunFlags {
   zeroPages?: string;
   compressiblePages?: string;
   faults?: string;
+  vms?: string;
+  vmStagger?: string;
 }
 
 function bad(flag: string, message: string): never {
   throw new ScenarioError(`--${flag}: ${message}`);
 }
 
-const DECIMAL = /^[+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?$/;
-
 function number(flag: string, text: string): number {
-  const t = text.trim();
-  if (!DECIMAL.test(t)) {
-    bad(flag, t.startsWith('-') ? `"${text}" is negative` : `"${text}" is not a number`);
+  return fromText(flag, () => parseDecimal(text));
+}
+
+/** Reads a text form with `read`, naming the flag in its error. @throws ScenarioError */
+function fromText<T>(flag: string, read: () => T): T {
+  try {
+    return read();
+  } catch (e) {
+    if (e instanceof TextValueError) bad(flag, e.message);
+    throw e;
   }
-  const n = Number(t);
-  if (!Number.isFinite(n)) bad(flag, `"${text}" is too large`);
-  return n;
 }
 
 /**
@@ -93,33 +106,14 @@ function flagValue(o: RunOption, text: string): unknown {
     }
     case 'number':
       return number(flag, text);
-    case 'fraction': {
-      const pct = /^\s*(.+?)\s*%\s*$/.exec(text);
-      return pct ? number(flag, pct[1] ?? '') / 100 : number(flag, text);
-    }
-    case 'policies': {
-      const list = text.split(',').map((p) => p.trim());
-      if (list.some((p) => p === '')) bad(flag, `"${text}" has an empty name: use e.g. none,fixed`);
-      const known = ['none', 'fixed', 'adaptive'];
-      const unknown = list.find((p) => !known.includes(p));
-      if (unknown !== undefined)
-        bad(flag, `unknown policy "${unknown}"${didYouMean(unknown, known)}: use ${known.join(', ')}`);
-      return list;
-    }
+    case 'fraction':
+      return fromText(flag, () => parseShare(text));
+    case 'policies':
+      return fromText(flag, () => parsePolicyList(text, POLICY_VALUES));
     case 'workload':
       return parseWorkloadFlag(flag, text);
-    case 'secondary': {
-      const slash = text.indexOf('/');
-      const mode = (slash < 0 ? text : text.slice(0, slash)).trim();
-      if (mode !== 'passive' && mode !== 'running')
-        bad(
-          flag,
-          `"${mode}" is not a mode${didYouMean(mode, ['passive', 'running'])}: use passive, or running[/workload]`,
-        );
-      if (slash < 0) return { mode };
-      if (mode === 'passive') bad(flag, 'a passive secondary runs no workload: use running/<workload>');
-      return { mode, workload: parseWorkloadFlag(flag, text.slice(slash + 1)) };
-    }
+    case 'secondary':
+      return fromText(flag, () => parseSecondaryText(text));
     case 'faults':
       // Checked here so that the error names the flag; the scenario parses the same text again.
       try {

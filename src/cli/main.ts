@@ -4,6 +4,7 @@
  * exit code 1 — never a stack trace.
  */
 import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import type { PolicyName } from '../engine/params.ts';
 import { SCENARIO_AXES } from '../experiment/axes.ts';
@@ -13,6 +14,7 @@ import { UNIT_HELP, UnitError } from '../parameters/units.ts';
 import { WorkloadError, workloadHelp } from '../parameters/workload.ts';
 import { BackendError } from '../runtime/localstack/aws.ts';
 import { type BackendFlags, chooseBackend, runLocalStackCommand } from './backend.ts';
+import { type CostFlags, CostInputError, costCommand, PriceFileError } from './cost-command.ts';
 import { type ExperimentFlags, experimentCommand } from './experiment-command.ts';
 import { FAULT_EXAMPLE, FAULT_KEYS, FaultSpecError } from './fault-spec.ts';
 import { flagsToScenario, type RunFlags } from './flags.ts';
@@ -184,7 +186,8 @@ function outputOf(io: CliIo, command: string) {
       const one = text
         .replace(/^error: /, '')
         .replace(/\n\(Did you mean (.*)\?\)/, ' (did you mean $1?)')
-        .trim();
+        .trim()
+        .replace(/\.$/, '');
       write(`colo: ${one}; see colo ${command} --help\n`);
     },
   };
@@ -229,6 +232,23 @@ function program(
     .configureOutput(outputOf(io, 'experiment'))
     .addHelpText('after', experimentHelpAfter())
     .action(experiment);
+  root
+    .command('cost')
+    .description('price again the AWS usage a `colo run --backend localstack --json` report measured')
+    .argument('<report>', 'report file written by colo run --backend localstack --json')
+    .helpOption('-h, --help', 'show help')
+    .option('--prices <file>', 'price file (default: src/cost/prices-2026-11.json)')
+    .option('--vms-per-deployment <n>', "VMs sharing one deployment's fixed costs (default: 1)")
+    .option('--arm64', 'price Lambda duration at the arm64 rate')
+    .option(
+      '--ms-per-invocation <ms>',
+      'assume this billed duration per invocation instead of the measured one',
+    )
+    .option('--json', 'print the cost section as JSON')
+    .configureOutput(outputOf(io, 'cost'))
+    .action((report: string, opts: CostFlags) => {
+      for (const line of costCommand(report, opts).lines) io.stdout(`${line}\n`);
+    });
   addVmCommand(root, { stdout: io.stdout, stderr: io.stderr, ...(io.env ? { env: io.env } : {}) }, vmDone);
   return root;
 }
@@ -255,6 +275,8 @@ function inputErrorLines(e: unknown): string[] | undefined {
     e instanceof WorkloadError ||
     e instanceof FaultSpecError ||
     e instanceof ExperimentError ||
+    e instanceof CostInputError ||
+    e instanceof PriceFileError ||
     isVmInputError(e)
   ) {
     return e.message.split('\n').filter((l) => l.trim() !== '');
@@ -318,6 +340,7 @@ async function runCommand(opts: RunFlags & BackendFlags & RunSwitches, io: CliIo
   }
   if (opts.json !== undefined) checkOutputPath('--json', opts.json);
   const record = recordRequestOf(opts);
+  checkDistinctOutputs(opts);
   const warn = (w: string) => io.stderr(`colo: warning: ${w}\n`);
   if (backend === 'localstack') {
     for (const flag of ['timeline', 'trace'] as const) {
@@ -431,6 +454,22 @@ function recordRequestOf(opts: RunSwitches): RecordRequest | undefined {
   if (opts.trace === '-' || opts.timeline === '-')
     throw new OutputError(`--${opts.trace === '-' ? 'trace' : 'timeline'}: name a file (- is not supported)`);
   return { timeline: opts.timeline !== undefined, trace: opts.trace !== undefined };
+}
+
+/**
+ * Refuses two outputs on one file (the later write would replace the earlier without a word).
+ *
+ * @throws OutputError naming both flags.
+ */
+function checkDistinctOutputs(opts: RunSwitches): void {
+  const seen = new Map<string, string>();
+  for (const flag of ['json', 'timeline', 'trace'] as const) {
+    const path = opts[flag];
+    if (path === undefined || path === '-') continue;
+    const other = seen.get(resolve(path));
+    if (other) throw new OutputError(`--${flag}: ${path} is also the ${other} file; name another`);
+    seen.set(resolve(path), `--${flag}`);
+  }
 }
 
 /** Prints the table and the run warnings, writes the JSON report; returns the exit code of the runs. */

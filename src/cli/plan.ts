@@ -116,6 +116,17 @@ export function planWarnings(s: Scenario, f: Figures = figuresOf(s)): string[] {
         `at ${durationFlag(p.checkpointDelayMs)} (${flag('checkpointDelay')}), so downtime will not be measured`,
     );
   }
+  // The engine caps a page count at the guest's pages; a bigger one is a typo or a guest that shrank.
+  const w = p.workload as { hotPages?: number; spanPages?: number };
+  for (const key of ['hotPages', 'spanPages'] as const) {
+    const n = w[key];
+    if (n !== undefined && n > f.guestPages) {
+      out.push(
+        `${flag('workload')} ${key}=${n} is more than the guest's ${f.guestPages} pages (${flag('guest')} ` +
+          `${formatBytes(p.guestBytes)}): the workload uses all of RAM instead`,
+      );
+    }
+  }
   if (p.applyTimeoutMs <= f.stepMs) {
     out.push(
       `${flag('applyTimeout')} ${durationFlag(p.applyTimeoutMs)} is shorter than one step of a checkpoint needs ` +
@@ -128,6 +139,15 @@ export function planWarnings(s: Scenario, f: Figures = figuresOf(s)): string[] {
       `the link is too slow for this guest: it dirties about ${formatBytes(f.dirtyBytesPerInterval)} per checkpoint ` +
         `interval (${durationFlag(p.checkpointDelayMs)}), which takes ${formatDuration(f.noneDowntimeMs)} to cross at ` +
         `${formatBandwidth(s.link.bandwidthBytesPerSec)}: expect very long downtimes or a failover`,
+    );
+  }
+  const vms = s.fleet?.vms ?? 1;
+  const fleetMs = ((vms * f.dirtyBytesPerInterval) / s.link.bandwidthBytesPerSec) * 1000;
+  if (vms > 1 && fleetMs > p.checkpointDelayMs && f.noneDowntimeMs <= p.checkpointDelayMs) {
+    out.push(
+      `the shared link is too slow for this fleet: ${vms} VMs dirty about ${formatBytes(vms * f.dirtyBytesPerInterval)} ` +
+        `per checkpoint interval (${durationFlag(p.checkpointDelayMs)}), which takes ${formatDuration(fleetMs)} to cross at ` +
+        `${formatBandwidth(s.link.bandwidthBytesPerSec)}: expect checkpoints to queue behind each other and failovers`,
     );
   }
   return out;

@@ -1,4 +1,5 @@
 /** The summary table of a report (the report's types: src/runtime/report.ts). */
+import { formatCostSection } from '../cost/format.ts';
 import type { RunSummary } from '../engine/metrics/summary.ts';
 import { formatBandwidth, formatBytes, formatDuration } from '../parameters/units.ts';
 import { formatWorkload } from '../parameters/workload.ts';
@@ -31,6 +32,12 @@ export function renderTable(report: RunReport): string {
       `seed ${p.seed}, ${p.payload} payloads`,
   ];
   if (scenario.faults) head.push(`faults: ${formatFaultSpec(scenario.faults)}`);
+  if (scenario.fleet) {
+    head.push(
+      `fleet: ${scenario.fleet.vms} VMs (seeds derived from ${p.seed}) sharing one link and delta store, ` +
+        `starts spread over ${formatDuration(scenario.fleet.staggerMs)}; figures over every VM's checkpoints`,
+    );
+  }
   const measured = ls ? ' measured' : '';
   const rows: [string, (r: PolicyReport) => string][] = [
     ['checkpoints', (r) => String(r.summary.checkpoints)],
@@ -67,6 +74,21 @@ export function renderTable(report: RunReport): string {
       ['rejected inputs', (r) => String(r.rejections ?? '-')],
     );
   }
+  if (report.runs.some((r) => r.fleet)) {
+    const f = (g: (x: NonNullable<PolicyReport['fleet']>) => string) => (r: PolicyReport) =>
+      r.fleet ? g(r.fleet) : '-';
+    rows.splice(
+      rows.length - 1,
+      0,
+      ['VMs (sharing the link)', f((x) => String(x.vms))],
+      ['per-VM downtime p99: median VM (ms)', f((x) => x.perVmDowntimeP99Ms.p50.toFixed(1))],
+      ['per-VM downtime p99: worst VM (ms)', f((x) => x.perVmDowntimeP99Ms.max.toFixed(1))],
+      ['checkpoint latency p99 (ms)', f((x) => x.latencyMs.p99.toFixed(1))],
+      ['link busy to secondary (%)', f((x) => (x.linkUtilisation * 100).toFixed(1))],
+      ['VMs replicating at the end', f((x) => String(x.outcomes.replicating ?? 0))],
+      ['delta store peak (MiB)', f((x) => x.storePeakMiB.toFixed(1))],
+    );
+  }
   if (report.runs.some((r) => r.modelled)) {
     const m = (f: (s: RunSummary) => string) => (r: PolicyReport) => (r.modelled ? f(r.modelled) : '-');
     rows.push(
@@ -90,6 +112,11 @@ export function renderTable(report: RunReport): string {
   }
   for (const r of report.runs) {
     for (const problem of r.verification.problems.slice(0, 5)) out.push(`  ${r.policy}: ${problem}`);
+  }
+  if (report.cost) {
+    out.push('');
+    if ('error' in report.cost) out.push(`cost: not measured: ${report.cost.error}`);
+    else out.push(...formatCostSection(report.cost));
   }
   return out.join('\n');
 }

@@ -6,6 +6,7 @@ import { PendingSampler, type Timeline, timelineOf } from '../report/timeline.ts
 import { type TraceLine, traceLines } from '../report/trace-lines.ts';
 import { runEmbedded } from '../runtime/embedded/run.ts';
 import { verifyRun } from '../runtime/verify.ts';
+import { runFleetPolicy } from './fleet-run.ts';
 import { outcomeOf, verdictOf } from './outcome.ts';
 import { explainReason, type Figures, figuresOf, planWarnings } from './plan.ts';
 import { type PolicyReport, REPORT_VERSION, type RunReport } from './report.ts';
@@ -70,6 +71,11 @@ export function runPolicyRecorded(
   options: RunOptions = {},
   figures: Figures = figuresOf(scenario),
 ): { report: PolicyReport; recording: Recording } {
+  if (scenario.fleet) {
+    const fleet = runFleetPolicy(scenario, policy, figures, options);
+    fleet.report.warnings = runWarnings(fleet.report, scenario);
+    return fleet;
+  }
   const record = options.record ?? {};
   const sampler = record.timeline ? new PendingSampler(scenario.durationMs / TIMELINE_SAMPLES) : undefined;
   const clock = options.now ?? (() => performance.now());

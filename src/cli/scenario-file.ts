@@ -17,7 +17,8 @@ export function readScenarioFile(path: string): unknown {
     if (st.isDirectory()) throw new ScenarioError(`--scenario: ${path} is a directory, not a scenario file`);
     if (st.size > MAX_SCENARIO_FILE_BYTES)
       throw new ScenarioError(`--scenario: ${path} is larger than 1 MiB`);
-    text = readFileSync(path, 'utf8');
+    // Editors on Windows may start UTF-8 with a byte-order mark, which JSON.parse refuses.
+    text = readFileSync(path, 'utf8').replace(/^\uFEFF/, '');
   } catch (e) {
     if (e instanceof ScenarioError) throw e;
     const code = (e as NodeJS.ErrnoException).code;

@@ -74,20 +74,36 @@ function valueSchema(p: Parameter): Json {
     case 'integer':
       return numberIn(p, true);
     case 'number':
-    case 'fraction':
       return numberIn(p, false);
+    case 'fraction':
+      return {
+        oneOf: [
+          numberIn(p, false),
+          { type: 'string', pattern: '^\\s*[0-9.]+\\s*%\\s*$', description: 'a percentage, e.g. "10%"' },
+        ],
+      };
     case 'enum':
       return { enum: p.values ?? [] };
     case 'policies':
-      return { type: 'array', items: { enum: p.values ?? [] }, minItems: 1, uniqueItems: true };
+      return {
+        oneOf: [
+          { type: 'array', items: { enum: p.values ?? [] }, minItems: 1, uniqueItems: true },
+          { type: 'string', description: 'comma-separated, as --policy takes them, e.g. "none,fixed"' },
+        ],
+      };
     case 'workload':
       return { $ref: '#/$defs/workload' };
     case 'secondary':
       return {
-        type: 'object',
-        additionalProperties: false,
-        required: ['mode'],
-        properties: { mode: { enum: ['passive', 'running'] }, workload: { $ref: '#/$defs/workload' } },
+        oneOf: [
+          {
+            type: 'object',
+            additionalProperties: false,
+            required: ['mode'],
+            properties: { mode: { enum: ['passive', 'running'] }, workload: { $ref: '#/$defs/workload' } },
+          },
+          { type: 'string', description: 'as --secondary takes it: "passive", "running" or "running/zipf"' },
+        ],
       };
     case 'faults':
       return {

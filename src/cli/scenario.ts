@@ -14,8 +14,15 @@ import {
   type SecondaryMode,
 } from '../engine/params.ts';
 import type { WorkloadSpec } from '../engine/workload/spec.ts';
+import { LINK_PROFILES, type LinkProfileName } from '../parameters/link-profiles.ts';
 import { type Bounds, type Parameter, SCENARIO_PARAMETERS } from '../parameters/registry.ts';
 import { didYouMean } from '../parameters/suggest.ts';
+import {
+  parsePolicyList,
+  parseSecondaryText,
+  parseShare,
+  TextValueError,
+} from '../parameters/text-values.ts';
 import {
   bytesFlag,
   durationFlag,
@@ -39,7 +46,12 @@ export type { Scenario };
  */
 function withUnit(parse: (s: string) => number, base: string, example: string) {
   return z.unknown().transform((v, ctx): number => {
-    if (typeof v === 'number') return v;
+    if (typeof v === 'number') {
+      // JSON.parse reads 1e400 as Infinity.
+      if (Number.isFinite(v)) return v;
+      ctx.addIssue({ code: 'custom', message: `${v} ${base} is too large` });
+      return z.NEVER;
+    }
     if (typeof v === 'string') {
       try {
         return parse(v);
@@ -68,13 +80,16 @@ const durationIn = (min: number, max: number, exclusiveMin = false) =>
     ).max(max, `must be at most ${durationFlag(max)}`),
   );
 
+/** Why a greatest value is what it is, as a suffix of the error (registry `maxWhy`). */
+const because = (why?: string) => (why ? `: ${why}` : '');
+
 /** A whole number of bytes between `min` and `max`, in `multipleOf` steps, with messages in units. */
-const bytesIn = (min: number, max: number, multipleOf?: number) =>
+const bytesIn = (min: number, max: number, multipleOf?: number, maxWhy?: string) =>
   bytes.pipe(
     z
       .number()
       .min(min, `must be at least ${bytesFlag(min)}`)
-      .max(max, `must be at most ${bytesFlag(max)}`)
+      .max(max, `must be at most ${bytesFlag(max)}${because(maxWhy)}`)
       .superRefine((n, ctx) => {
         if (n < min) return;
         if (!Number.isInteger(n)) {
@@ -115,6 +130,22 @@ const faults = z.unknown().transform((v, ctx): FaultModel => {
   return z.NEVER;
 });
 
+/**
+ * A value a file may also give in the flag's text form: a string is read by `read` (the command line's
+ * reader), anything else passes to the schema as it is.
+ */
+function orText(read: (text: string) => unknown) {
+  return z.unknown().transform((v, ctx) => {
+    if (typeof v !== 'string') return v;
+    try {
+      return read(v);
+    } catch (e) {
+      ctx.addIssue({ code: 'custom', message: e instanceof TextValueError ? e.message : String(e) });
+      return z.NEVER;
+    }
+  });
+}
+
 /** The bounds of a numeric registry parameter. @throws Error when it has none (a registry bug). */
 function boundsOf(p: Parameter): Bounds {
   if (!p.bounds) throw new Error(`parameter ${p.name} has no bounds`);
@@ -130,7 +161,7 @@ function scenarioValue(p: Parameter): z.ZodType {
     }
     case 'size': {
       const b = boundsOf(p);
-      return bytesIn(b.min, b.max, p.multipleOf);
+      return bytesIn(b.min, b.max, p.multipleOf, p.maxWhy);
     }
     case 'rate': {
       const b = boundsOf(p);
@@ -147,7 +178,7 @@ function scenarioValue(p: Parameter): z.ZodType {
         .number('expected a whole number')
         .int('must be a whole number')
         .min(b.min, b.min === 0 ? 'must be 0 or more' : `must be at least ${b.min}`)
-        .max(b.max, `must be at most ${b.max}`);
+        .max(b.max, `must be at most ${b.max}${because(p.maxWhy)}`);
     }
     case 'number': {
       const b = boundsOf(p);
@@ -161,28 +192,40 @@ function scenarioValue(p: Parameter): z.ZodType {
     case 'fraction': {
       const b = boundsOf(p);
       const range = `must be ${b.min} to ${b.max}`;
-      return z.number(`expected a number from ${b.min} to ${b.max}`).min(b.min, range).max(b.max, range);
+      return orText(parseShare).pipe(
+        z
+          .number(`expected a number from ${b.min} to ${b.max}, or a percentage`)
+          .min(b.min, range)
+          .max(b.max, range),
+      );
     }
     case 'enum': {
       const values = (p.values ?? []).map(String) as [string, ...string[]];
       return z.enum(values, `must be ${values.slice(0, -1).join(', ')} or ${values.at(-1)}`);
     }
     case 'policies':
-      return z
-        .array(
-          z.enum(POLICY_NAMES as [PolicyName, ...PolicyName[]], `must be one of ${POLICY_NAMES.join(', ')}`),
-        )
-        .min(1, 'name at least one policy')
-        .refine((a) => new Set(a).size === a.length, 'names a policy twice');
+      return orText((t) => parsePolicyList(t, POLICY_NAMES)).pipe(
+        z
+          .array(
+            z.enum(
+              POLICY_NAMES as [PolicyName, ...PolicyName[]],
+              `must be one of ${POLICY_NAMES.join(', ')}`,
+            ),
+          )
+          .min(1, 'name at least one policy')
+          .refine((a) => new Set(a).size === a.length, 'names a policy twice'),
+      );
     case 'workload':
       return workload;
     case 'secondary':
-      return z
-        .object({
-          mode: z.enum(['passive', 'running'], 'must be passive or running'),
-          workload: workload.optional(),
-        })
-        .strict();
+      return orText(parseSecondaryText).pipe(
+        z
+          .object({
+            mode: z.enum(['passive', 'running'], 'must be passive or running'),
+            workload: workload.optional(),
+          })
+          .strict(),
+      );
     case 'faults':
       return faults;
     case 'text':
@@ -215,13 +258,16 @@ type ScenarioShape = {
   payload: z.ZodType<PayloadMode, unknown>;
   bandwidth: z.ZodType<number, unknown>;
   latency: z.ZodType<number, unknown>;
+  linkProfile: z.ZodType<LinkProfileName, unknown>;
   policies: z.ZodType<PolicyName[], unknown>;
   downtimeBudget: z.ZodType<number, unknown>;
   epochCap: z.ZodType<number, unknown>;
   maxDelta: z.ZodType<number, unknown>;
-  zeroPages: z.ZodNumber;
-  compressiblePages: z.ZodNumber;
+  zeroPages: z.ZodType<number, unknown>;
+  compressiblePages: z.ZodType<number, unknown>;
   faults: typeof faults;
+  vms: z.ZodNumber;
+  vmStagger: z.ZodType<number, unknown>;
 };
 
 /**
@@ -300,9 +346,24 @@ export function fileLayer(path: string, content: unknown): unknown {
 
 const KEYS = Object.keys(scenarioSchema.shape);
 
+/**
+ * Whether two values of scenario key `key` mean the same (`"1GiB"` and 1073741824), so that a flag giving
+ * the default is not listed as a change; values that do not parse are compared as written.
+ */
+function sameValue(key: string, a: unknown, b: unknown): boolean {
+  const shape = scenarioSchema.shape as Record<string, z.ZodType>;
+  const schema = Object.hasOwn(shape, key) ? shape[key] : undefined;
+  const pa = schema?.safeParse(a);
+  const pb = schema?.safeParse(b);
+  if (pa?.success && pb?.success) return JSON.stringify(pa.data) === JSON.stringify(pb.data);
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
 /** Validates and resolves a scenario: `layers` are merged left to right over the default scenario. */
 export function resolveScenario(...layers: unknown[]): Scenario {
-  const merged: Record<string, unknown> = { ...DEFAULT_SCENARIO };
+  // No prototype: a file's own "__proto__" key (JSON.parse makes one) stays a key, refused as unknown,
+  // instead of replacing the prototype and passing unseen.
+  const merged: Record<string, unknown> = Object.assign(Object.create(null), DEFAULT_SCENARIO);
   const from = new Map<string, LayerOrigin>();
   let name = String(DEFAULT_SCENARIO.name);
   const changed: string[] = [];
@@ -321,7 +382,7 @@ export function resolveScenario(...layers: unknown[]): Scenario {
     for (const [k, v] of Object.entries(values)) {
       from.set(k, origin);
       // A layer that names the scenario defines it; later layers change it.
-      if (!named && k !== 'name' && k !== 'policies' && JSON.stringify(merged[k]) !== JSON.stringify(v)) {
+      if (!named && k !== 'name' && k !== 'policies' && !sameValue(k, merged[k], v)) {
         changed.push(origin.source === 'flags' ? origin.key(k) : k);
       }
       merged[k] = v;
@@ -355,6 +416,10 @@ export function resolveScenario(...layers: unknown[]): Scenario {
     throw new ScenarioError(`${label('compressiblePages')}: zeroPages + compressiblePages must be at most 1`);
   }
   const d = DEFAULT_PARAMS;
+  const profile = s.linkProfile && s.linkProfile !== 'none' ? LINK_PROFILES[s.linkProfile] : undefined;
+  // A profile replaces the defaults of what it covers; a value a layer sets still wins.
+  const fromProfile = <T>(key: string, own: T, value: T | undefined): T =>
+    profile && !from.has(key) && value !== undefined ? value : own;
   const params: ColoParams = {
     ...d,
     vmId: s.vmId ?? d.vmId,
@@ -372,7 +437,12 @@ export function resolveScenario(...layers: unknown[]): Scenario {
     checkpointTimeoutMs: s.checkpointTimeout ?? d.checkpointTimeoutMs,
     heartbeatIntervalMs: s.heartbeatInterval ?? d.heartbeatIntervalMs,
     heartbeatTimeoutMs: s.heartbeatTimeout ?? d.heartbeatTimeoutMs,
-    deviceStateBytes: s.deviceState ?? d.deviceStateBytes,
+    deviceStateBytes: fromProfile(
+      'deviceState',
+      s.deviceState ?? d.deviceStateBytes,
+      profile?.deviceStateBytes,
+    ),
+    costs: profile?.costs ?? d.costs,
     payload: s.payload ?? d.payload,
     downtimeBudgetMs: s.downtimeBudget ?? d.downtimeBudgetMs,
     epochCapBytes: s.epochCap ?? d.epochCapBytes,
@@ -388,9 +458,13 @@ export function resolveScenario(...layers: unknown[]): Scenario {
   return {
     name: changed.length ? `${name} (changed: ${[...new Set(changed)].join(', ')})` : name,
     params,
-    link: { bandwidthBytesPerSec: s.bandwidth ?? 1e9 / 8, latencyMs: s.latency ?? 0.1 },
+    link: {
+      bandwidthBytesPerSec: fromProfile('bandwidth', s.bandwidth ?? 1e9 / 8, profile?.bandwidthBytesPerSec),
+      latencyMs: fromProfile('latency', s.latency ?? 0.1, profile?.latencyMs),
+    },
     durationMs: s.duration ?? 100_000,
     policies: s.policies ?? ['none', 'fixed'],
     ...(hasFaults(s.faults) ? { faults: s.faults } : {}),
+    ...((s.vms ?? 1) > 1 ? { fleet: { vms: s.vms ?? 1, staggerMs: s.vmStagger ?? 0 } } : {}),
   };
 }

@@ -52,6 +52,21 @@ export interface StateStore {
    * Throws {@link StateConflictError} when another writer got there first. Returns the new tag.
    */
   save(key: string, value: Uint8Array, etag: string | undefined): Promise<string>;
+  /**
+   * Keys under `prefix` with their last write time (ms since the epoch), in no particular order. Optional:
+   * only the sweep of unreferenced state chunks needs it.
+   */
+  list?(prefix: string): Promise<StoredKey[]>;
+  /** Deletes `key` (nothing happens when it is not there). Optional: only chunk retirement needs it. */
+  delete?(key: string): Promise<void>;
+}
+
+/** A key a {@link StateStore} holds. */
+export interface StoredKey {
+  /** The key (as `load` takes it). */
+  key: string;
+  /** When it was last written, ms since the epoch. */
+  modifiedAt: number;
 }
 
 /** A create-only delta write found different bytes under the same key. */

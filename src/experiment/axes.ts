@@ -1,7 +1,8 @@
 /**
  * Grid axes of `colo experiment`, mapped onto scenario keys — the one place that knows how an axis value
- * becomes part of a scenario (src/cli/scenario.ts) and how it is shown on a chart. When the parameter
- * registry arrives, this module switches to it and nothing else changes.
+ * becomes part of a scenario (src/cli/scenario.ts) and how it is shown on a chart. The axes and their
+ * quantities come from the parameter registry (src/parameters/registry.ts): a parameter with a scenario key is
+ * an axis.
  *
  * An axis is:
  * - any scenario key except `name`, `seed` and `policies` (`guest`, `workload`, `checkpointDelay`,
@@ -12,9 +13,9 @@
  *   `workload` axis' value of the same cell).
  */
 
-import { RUN_OPTIONS } from '../cli/options.ts';
-import { DEFAULT_SCENARIO, scenarioSchema } from '../cli/scenario.ts';
+import { DEFAULT_SCENARIO } from '../cli/scenario.ts';
 import { POLICY_NAMES, type PolicyName } from '../engine/params.ts';
+import { SCENARIO_PARAMETERS } from '../parameters/registry.ts';
 import { didYouMean } from '../parameters/suggest.ts';
 import { parseQuantity, type Quantity } from '../parameters/units.ts';
 import { fillWorkloadObject, WORKLOAD_DOCS } from '../parameters/workload.ts';
@@ -23,7 +24,7 @@ import { fillWorkloadObject, WORKLOAD_DOCS } from '../parameters/workload.ts';
 const NOT_AXES = new Set(['name', 'seed', 'policies']);
 
 /** Scenario keys a grid may vary. */
-export const SCENARIO_AXES: readonly string[] = Object.keys(scenarioSchema.shape).filter(
+export const SCENARIO_AXES: readonly string[] = SCENARIO_PARAMETERS.map((p) => p.scenario as string).filter(
   (k) => !NOT_AXES.has(k),
 );
 
@@ -109,7 +110,7 @@ const DISPLAY: Record<Quantity, { unit: string; per: number }> = {
 
 /** The quantity a scenario key holds (size, rate, duration), if it holds one. */
 function quantityOf(axis: string): Quantity | undefined {
-  const kind = RUN_OPTIONS.find((o) => o.key === axis)?.kind;
+  const kind = SCENARIO_PARAMETERS.find((p) => p.scenario === axis)?.kind;
   return kind === 'size' || kind === 'rate' || kind === 'duration' ? kind : undefined;
 }
 

@@ -75,6 +75,8 @@ export function cellKey(scenario: Scenario, policy: PolicyName): string {
     link: scenario.link,
     durationMs: scenario.durationMs,
     faults: scenario.faults ?? null,
+    // Absent for one VM, so a single VM's key is what it was before fleets existed.
+    fleet: scenario.fleet,
   };
   return createHash('sha256').update(canonicalJson(config)).digest('hex').slice(0, 16);
 }

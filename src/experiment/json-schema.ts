@@ -9,6 +9,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { z } from 'zod';
 import { RUN_OPTIONS } from '../cli/options.ts';
 import { scenarioSchema } from '../cli/scenario.ts';
+import { POLICY_NAMES } from '../engine/params.ts';
 import { POLICY_AXIS, SCENARIO_AXES } from './axes.ts';
 import { experimentFileSchema } from './file.ts';
 
@@ -23,6 +24,23 @@ const UNIT_TEXT: Record<string, string> = {
   duration: 'ms, or a duration with a unit such as "20s"',
 };
 
+/** Values a file also gives in the flag's text form (src/parameters/text-values.ts). */
+const TEXT_FORMS: Record<string, { type: string[]; description: string; items?: unknown }> = {
+  fraction: {
+    type: ['number', 'string'],
+    description: 'a number from 0 to 1, or a percentage such as "10%"',
+  },
+  policies: {
+    type: ['array', 'string'],
+    items: { enum: [...POLICY_NAMES] },
+    description: 'a list, or comma-separated text such as "none,fixed"',
+  },
+  secondary: {
+    type: ['object', 'string'],
+    description: '{ "mode": "running", "workload": … }, or text such as "running/zipf"',
+  },
+};
+
 /** The scenario keys as JSON Schema (values with units: a number in the base unit or a string). */
 function scenarioKeysSchema(): Record<string, unknown> {
   const schema = z.toJSONSchema(scenarioSchema, { io: 'input', unrepresentable: 'any' }) as {
@@ -33,7 +51,9 @@ function scenarioKeysSchema(): Record<string, unknown> {
     const prop = schema.properties[o.key];
     if (!prop) continue;
     const unit = UNIT_TEXT[o.kind];
+    const text = TEXT_FORMS[o.kind];
     if (unit) schema.properties[o.key] = { type: ['number', 'string'], description: `${o.help}: ${unit}` };
+    else if (text) schema.properties[o.key] = { ...text, description: `${o.help}: ${text.description}` };
     else if (!prop.description) prop.description = o.help;
   }
   if (schema.properties.workload)

@@ -17,6 +17,10 @@ export const METRICS = {
   wastedMiB: 'MiB wasted',
   rounds: 'background rounds',
   simPerWall: 'simulated s / wall s',
+  vmDowntimeP99WorstMs: 'worst VM downtime p99 (ms)',
+  latencyP99Ms: 'checkpoint latency p99 (ms)',
+  linkBusyPct: 'link busy to secondary (%)',
+  vmsEnded: 'VMs whose replication ended',
 } as const;
 
 /** A metric's name. */
@@ -33,9 +37,13 @@ export const DEFAULT_CHART_METRICS: readonly MetricName[] = [
   'wastedMiB',
 ];
 
-/** The metrics of a finished run. */
+/**
+ * The metrics of a finished run. A fleet run (`vms` above 1) gives every metric; a single VM's run has no
+ * checkpoint latency or link share (NaN, written as null and left out of summaries) — its worst VM is itself.
+ */
 export function metricsOf(run: PolicyReport, simulatedMs: number): Record<MetricName, number> {
   const s = run.summary;
+  const f = run.fleet;
   return {
     checkpoints: s.checkpoints,
     downtimeP50Ms: s.downtimeMs.p50,
@@ -47,5 +55,13 @@ export function metricsOf(run: PolicyReport, simulatedMs: number): Record<Metric
     wastedMiB: s.wastedMiB,
     rounds: s.rounds,
     simPerWall: run.wallMs > 0 ? simulatedMs / run.wallMs : 0,
+    vmDowntimeP99WorstMs: f ? f.perVmDowntimeP99Ms.max : s.downtimeMs.p99,
+    latencyP99Ms: f ? f.latencyMs.p99 : Number.NaN,
+    linkBusyPct: f ? f.linkUtilisation * 100 : Number.NaN,
+    vmsEnded: f
+      ? f.vms - (f.outcomes.replicating ?? 0)
+      : run.outcome && run.outcome.state !== 'replicating'
+        ? 1
+        : 0,
   };
 }

@@ -50,7 +50,13 @@ export function summarise(cells: readonly CellWithRow[]): GroupSummary[] {
     const verdicts: Partial<Record<Verdict, number>> = {};
     for (const r of rows) verdicts[r.verdict] = (verdicts[r.verdict] ?? 0) + 1;
     const metrics = Object.fromEntries(
-      METRIC_NAMES.map((m) => [m, estimate(rows.map((r) => r.metrics[m]))]),
+      METRIC_NAMES.map((m) => [
+        m,
+        // A metric a run does not have (null in cells.jsonl, or absent from rows written before it existed).
+        estimate(
+          rows.map((r) => r.metrics[m]).filter((v): v is number => typeof v === 'number' && !Number.isNaN(v)),
+        ),
+      ]),
     ) as Record<MetricName, Estimate>;
     return {
       group,

@@ -55,6 +55,10 @@ export interface DeployedValues {
   testFaults: 'off' | 'allow';
   /** `allow` deploys the test-only replay entries of `primary` and `secondary-apply` (conformance stacks). */
   virtualClock: 'off' | 'allow';
+  /** Most concurrent invocations of each SQS event source (2…1 000). */
+  eventSourceMaxConcurrency: number;
+  /** `create` adds an SNS topic that every CloudWatch alarm of the stack notifies. */
+  alarmTopic: 'off' | 'create';
 }
 
 /** A deployed parameter. */

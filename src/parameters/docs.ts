@@ -50,7 +50,11 @@ export function renderParametersDoc(): string {
     '**Spelling.** The scenario key is the name; the flag is its kebab-case form; a context key takes a bare',
     'number, so it names its unit (`checkpointDelayMs`, `guestBytes`); the environment variable is the',
     'context key in upper snake case. Flags and scenario strings take units (`20s`, `1GiB`, `1Gbit`; see the',
-    'README, "Units"); a JSON number in a scenario file is in the base unit (ms, bytes, bytes/s).',
+    'README, "Units"); a JSON number in a scenario file is in the base unit (ms, bytes, bytes/s). A file also',
+    'takes the text a flag takes for a share (`"10%"`), a policy list (`"none,fixed"`) and the secondary',
+    '(`"running/zipf"`). The stack refuses a context key spelt as another surface spells a parameter',
+    '(`-c checkpointDelay=5000`: "did you mean checkpointDelayMs (ms)?"), a simulation-only one or a near',
+    'miss; a stack set takes only context keys.',
     '',
     '| name | meaning | unit | default | bounds | flag | scenario key | CDK context | Lambda env | QEMU |',
     '|---|---|---|---|---|---|---|---|---|---|',
@@ -89,6 +93,19 @@ export function renderParametersDoc(): string {
     out.push(
       `| ${p.name} | \`${p.deployed.context}\` | ${b?.min}…${b?.max} ${p.unit} | ${cell(p.deployed.boundsWhy ?? '')} |`,
     );
+  }
+  out.push(
+    '',
+    '## Limits of the emulator',
+    '',
+    'Where a greatest value is a limit of this emulator rather than of COLO, a value above it is refused with',
+    'this reason.',
+    '',
+    '| parameter | greatest value | why |',
+    '|---|---|---|',
+  );
+  for (const p of PARAMETERS) {
+    if (p.maxWhy && p.bounds) out.push(`| ${p.name} | ${typed(p, p.bounds.max)} | ${cell(p.maxWhy)} |`);
   }
   out.push(
     '',

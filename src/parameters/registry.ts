@@ -12,6 +12,7 @@
  * is the context key in SCREAMING_SNAKE_CASE. Exceptions are written out in the table.
  */
 import { VM_ID_PATTERN } from '../wire/limits.ts';
+import { LINK_PROFILE_NAMES } from './link-profiles.ts';
 
 /** How a parameter's value is written and read. */
 export type ParameterKind =
@@ -79,6 +80,8 @@ export interface Parameter {
   default: string | number | boolean;
   /** Bounds (numeric kinds), base unit. */
   bounds?: Bounds;
+  /** Why the greatest value is what it is, when that is a limit of this emulator (shown in the error). */
+  maxWhy?: string;
   /** The value must be a whole multiple of this many base units (guest RAM: whole 4 KiB pages). */
   multipleOf?: number;
   /** Allowed values (`enum`, and the names a `policies` list takes; numeric sets for `integer`). */
@@ -178,7 +181,9 @@ export const PARAMETERS: readonly Parameter[] = [
     kind: 'size',
     unit: 'bytes',
     default: '1GiB',
-    bounds: { min: 4096, max: 2 ** 46 },
+    bounds: { min: 4096, max: 2 ** 40 },
+    maxWhy:
+      'the largest guest measured to run: the embedded runtime keeps about 14 bytes a page (1 TiB: 3.5 GiB of page versions, bitmaps and classes)',
     multipleOf: 4096,
     flag: 'guest',
     arg: '<size>',
@@ -367,6 +372,45 @@ export const PARAMETERS: readonly Parameter[] = [
     simulationOnly: "the deployed link is the cloud's own (SQS, S3)",
   },
   {
+    name: 'linkProfile',
+    meaning:
+      'link and cost profile to start from (docs/fidelity.md): qemu-tcg-loopback = calibrated on QEMU 7.2 COLO under TCG on loopback; --bandwidth, --latency and --device-state win over it',
+    kind: 'enum',
+    unit: '',
+    default: 'none',
+    values: LINK_PROFILE_NAMES,
+    flag: 'link-profile',
+    arg: '<name>',
+    scenario: 'linkProfile',
+    simulationOnly: "a calibration of the embedded runtime's model; the deployed link is the cloud's own",
+  },
+  {
+    name: 'vms',
+    meaning:
+      'protected VMs in one simulation, each its own primary/secondary pair, sharing the link and delta store',
+    kind: 'integer',
+    unit: '',
+    default: '1',
+    bounds: { min: 1, max: 10_000 },
+    maxWhy: 'the largest fleet measured on a 2-core, 24 GiB machine',
+    flag: 'vms',
+    arg: '<n>',
+    scenario: 'vms',
+    simulationOnly: 'a deployed stack protects one VM; embedded only',
+  },
+  {
+    name: 'vmStagger',
+    meaning: 'fleet: VM starts spread evenly over this time (0: all start together)',
+    kind: 'duration',
+    unit: 'ms',
+    default: '0s',
+    bounds: { min: 0, max: 30 * DAY_MS },
+    flag: 'vm-stagger',
+    arg: '<time>',
+    scenario: 'vmStagger',
+    simulationOnly: 'a deployed stack protects one VM; embedded only',
+  },
+  {
     name: 'payload',
     meaning: 'materialised (real bytes, verified) or modelled (bytes counted; faster)',
     kind: 'enum',
@@ -514,6 +558,26 @@ export const PARAMETERS: readonly Parameter[] = [
     default: 'off',
     values: ['off', 'allow'],
     deployed: { context: 'virtualClock' },
+  },
+  {
+    name: 'eventSourceMaxConcurrency',
+    meaning:
+      'most invocations each SQS event source (two channels, three tick queues) runs at once (Lambda ScalingConfig.MaximumConcurrency); FIFO channels also stop at one per active VM',
+    kind: 'integer',
+    unit: '',
+    default: 100,
+    bounds: { min: 2, max: 1000 },
+    deployed: { context: 'eventSourceMaxConcurrency' },
+  },
+  {
+    name: 'alarmTopic',
+    meaning:
+      'create: the stack makes an SNS topic that its CloudWatch alarms notify (subscribe to it yourself); off: alarms only change state',
+    kind: 'enum',
+    unit: '',
+    default: 'off',
+    values: ['off', 'create'],
+    deployed: { context: 'alarmTopic' },
   },
 ];
 

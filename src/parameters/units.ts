@@ -231,7 +231,9 @@ export function formatBandwidth(bytesPerSec: number): string {
   const bits = bytesPerSec * 8;
   if (bits >= 1e9) return `${+(bits / 1e9).toFixed(2)} Gbit/s`;
   if (bits >= 1e6) return `${+(bits / 1e6).toFixed(2)} Mbit/s`;
-  return `${+(bits / 1e3).toFixed(2)} kbit/s`;
+  if (bits >= 1e3) return `${+(bits / 1e3).toFixed(2)} kbit/s`;
+  // Below a kilobit (a link of 100bit): `0 kbit/s` read as no link at all.
+  return `${+bits.toPrecision(3)} bit/s`;
 }
 
 /** Formats a duration in ms for humans: `0.25 ms`, `312 ms`, `5.4 s`, `9 min`, `2.5 h`. */

@@ -160,7 +160,7 @@ function keyValue(kind: WorkloadKind, key: string, text: string): number {
       }
       case 'number':
         if (plain !== undefined) return plain;
-        throw new UnitError(`"${t}" is not a number`);
+        throw new UnitError(`"${t}" is ${/^-\s*[0-9.]/.test(t) ? 'negative' : 'not a number'}`);
     }
   } catch (e) {
     if (e instanceof UnitError) {

@@ -3,6 +3,7 @@
  * policy with its figures, verification and outcome, and the verdict the exit code follows. Runtimes
  * produce it; the CLI prints and writes it.
  */
+import type { CostSection } from '../cost/section.ts';
 import type { RunSummary } from '../engine/metrics/summary.ts';
 import type { ColoParams, PolicyName } from '../engine/params.ts';
 import type { FaultModel, FaultStats } from './embedded/faults.ts';
@@ -22,6 +23,8 @@ export interface Scenario {
   policies: PolicyName[];
   /** Seeded faults (`--faults`, the `faults` key), absent when none. */
   faults?: FaultModel;
+  /** A fleet (`--vms` above 1): that many VMs sharing the link, starts spread over `staggerMs`; absent for one VM. */
+  fleet?: { vms: number; staggerMs: number };
 }
 
 /** Where replication stands at the end of a run. */
@@ -97,6 +100,47 @@ export interface PolicyReport {
    * modelled link, next to the measured `summary` (whose times are wall-clock on LocalStack).
    */
   modelled?: RunSummary;
+  /** A fleet run (`--vms` above 1): per-VM spreads and what the VMs shared; `summary` is fleet-wide. */
+  fleet?: FleetReport;
+}
+
+/** A figure's spread over the VMs of a fleet (nearest-rank percentiles over VMs). */
+export interface Spread {
+  /** Median VM. */
+  p50: number;
+  /** 99th-percentile VM. */
+  p99: number;
+  /** Worst VM. */
+  max: number;
+}
+
+/**
+ * Figures of a fleet run. The policy's `summary` is fleet-wide (every checkpoint of every VM); these say how
+ * the VMs differ and what their sharing of one link cost.
+ */
+export interface FleetReport {
+  /** VMs simulated. */
+  vms: number;
+  /** Their starts were spread over this, ms. */
+  staggerMs: number;
+  /** Each VM's own downtime p50 and p99, spread over the VMs, ms. */
+  perVmDowntimeP50Ms: Spread;
+  perVmDowntimeP99Ms: Spread;
+  /** Checkpoint latency (request → resume: the request round trip plus the downtime) over every checkpoint, ms. */
+  latencyMs: Spread;
+  /** VMs by where replication stood at the end. */
+  outcomes: Partial<Record<OutcomeState, number>>;
+  /** VMs whose replicas did not verify. */
+  diverged: number;
+  /** Share of the run the primary → secondary direction of the shared link was busy, 0..1. */
+  linkUtilisation: number;
+  /** MiB the shared link carried each way. */
+  linkMiB: { toSecondary: number; toPrimary: number };
+  /** The shared delta store's peak: objects held and their modelled MiB. */
+  storePeakObjects: number;
+  storePeakMiB: number;
+  /** Simulation events processed. */
+  events: number;
 }
 
 /** The machine-readable report `colo run --json` writes. */
@@ -115,4 +159,9 @@ export interface RunReport {
   interrupted?: { notRun: PolicyName[] };
   /** Backend `localstack` only: the emulator endpoint, the stack and the VM the run used. */
   localstack?: { endpoint: string; stackName: string; vmId: string };
+  /**
+   * Backend `localstack` only: the AWS cost per protected VM-month from the requests the functions made
+   * during the run (src/cost/), or why it could not be measured.
+   */
+  cost?: CostSection | { error: string };
 }

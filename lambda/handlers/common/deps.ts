@@ -33,6 +33,7 @@ import {
   testFaultsFromEnv,
 } from './test-hooks.ts';
 import type { TickScheduler } from './tick-chain.ts';
+import { withUsageReport } from './usage-report.ts';
 
 /**
  * What to do with a channel message the engine refused (its state unchanged): `ack` consumes it (it is
@@ -274,11 +275,14 @@ export function periodOf(params: ColoParams, timer: TimerName): number {
   }
 }
 
-/** A Lambda entry point that builds its handler on the first call and reuses it while warm. */
+/**
+ * A Lambda entry point that builds its handler on the first call and reuses it while warm; every
+ * invocation's AWS usage is recorded (usage-report.ts).
+ */
 export function lazyHandler<E, R>(build: () => (event: E) => Promise<R>): (event: E) => Promise<R> {
   let h: ((event: E) => Promise<R>) | undefined;
-  return (event) => {
+  return withUsageReport((event) => {
     h ??= build();
     return h(event);
-  };
+  });
 }

@@ -10,7 +10,7 @@ import { ENV } from '../../adapters/contract.ts';
 import { type Env, requireEnv, s3ClientFromEnv } from '../../adapters/env.ts';
 import { S3VmRegistry, type VmConfigSource } from '../../adapters/s3-vm-registry.ts';
 import type { DeadLetterSink } from '../../adapters/sqs-dead-letters.ts';
-import { deadLettersFromEnv } from './deps.ts';
+import { deadLettersFromEnv, lazyHandler } from './deps.ts';
 import {
   createFleetHandler,
   type RefusedRecords,
@@ -104,7 +104,8 @@ export function registryFromEnv(env: Env = process.env): S3VmRegistry {
 }
 
 /**
- * A Lambda entry point serving every registered VM: built on the first call, kept while warm.
+ * A Lambda entry point serving every registered VM: built on the first call, kept while warm, each
+ * invocation's AWS usage recorded (`lazyHandler`, usage-report.ts).
  *
  * @param build - Builds one VM's handler from that VM's environment.
  */
@@ -113,9 +114,8 @@ export function fleetHandler<R>(
   routing: Routing,
   build: (vmEnv: Env) => VmHandler,
 ): (event: unknown) => Promise<R> {
-  let h: ((event: unknown) => Promise<unknown>) | undefined;
-  return async (event) => {
-    h ??= createFleetEntry(process.env[ENV.serviceName] || service, routing, registryFromEnv(), build);
-    return (await h(event)) as R;
-  };
+  return lazyHandler<unknown, R>(() => {
+    const h = createFleetEntry(process.env[ENV.serviceName] || service, routing, registryFromEnv(), build);
+    return async (event) => (await h(event)) as R;
+  });
 }

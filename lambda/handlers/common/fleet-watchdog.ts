@@ -8,7 +8,8 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { StateConflictError, type StateStore } from '../../../src/engine/ports.ts';
 import type { VmConfig } from '../../../src/parameters/vm-config.ts';
-import { TIMER_NAMES, type TimerName } from '../../adapters/contract.ts';
+import { FLEET_WATCHDOG_CURSOR_KEY, TIMER_NAMES, type TimerName } from '../../adapters/contract.ts';
+import { COLO_METRICS } from '../../adapters/metrics-contract.ts';
 import { listAllVms, type VmRegistry } from '../../adapters/s3-vm-registry.ts';
 import type { Observability } from './observability.ts';
 import { type ArmVerdict, armChain, type TickScheduler } from './tick-chain.ts';
@@ -19,8 +20,8 @@ export const WATCHDOG_CONCURRENCY = 32;
 /** Time one run may spend arming, ms: well inside `tick-arm`'s 30 s timeout and the one-minute period. */
 export const WATCHDOG_BUDGET_MS = 20_000;
 
-/** State-store key of the watchdog's cursor (`_` is not a VM id character, so no VM can own it). */
-export const WATCHDOG_CURSOR_KEY = '_fleet/watchdog.json';
+/** State-store key of the watchdog's cursor (lambda/adapters/contract.ts; the stack grants writes to it). */
+export const WATCHDOG_CURSOR_KEY = FLEET_WATCHDOG_CURSOR_KEY;
 
 /** What the fleet watchdog needs. */
 export interface FleetWatchdogDeps {
@@ -110,6 +111,7 @@ export function createFleetWatchdogHandler(
     const all = named ?? (await listAllVms(deps.registry));
     const order = named ? all : rotateAfter([...all].sort(), cursor.after);
     const chains: FleetWatchdogResponse['chains'] = { armed: 0, healthy: 0, stopped: 0, raced: 0, error: 0 };
+    let repaired = 0;
     const byVm: NonNullable<FleetWatchdogResponse['byVm']> = {};
     const budget = deps.budgetMs ?? WATCHDOG_BUDGET_MS;
     let next = 0;
@@ -135,8 +137,11 @@ export function createFleetWatchdogHandler(
             now,
           );
           verdicts[timer] = r.verdict;
-          if (r.verdict === 'armed')
+          if (r.verdict === 'armed') {
+            // A generation after the first replaces a chain that went quiet: a repair, not a start.
+            if ((r.generation ?? 1) > 1) repaired++;
             logger.info('tick chain armed', { vmId, timer, generation: r.generation });
+          }
         } catch (e) {
           verdicts[timer] = 'error';
           logger.error('arming failed', { vmId, timer, error: e instanceof Error ? e.message : String(e) });
@@ -175,6 +180,7 @@ export function createFleetWatchdogHandler(
     }
     const elapsedMs = deps.now() - started;
     if (chains.armed > 0) metrics.addMetric('ChainsArmed', MetricUnit.Count, chains.armed);
+    if (repaired > 0) metrics.addMetric(COLO_METRICS.chainsRepaired, MetricUnit.Count, repaired);
     if (deferred > 0) metrics.addMetric('WatchdogDeferredVms', MetricUnit.Count, deferred);
     metrics.addMetric('WatchdogVms', MetricUnit.Count, all.length);
     // `source` is the rule's constant input (`colo.watchdog`); `named`: the event named its VMs (colo vm add).

@@ -2,9 +2,9 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { type InvocationResult, NOT_DUE } from '../../../src/runtime/cloud/index.ts';
+import { COLO_METRICS, METRIC_NAMESPACE } from '../../adapters/metrics-contract.ts';
 
-/** Metric namespace of every function. */
-export const METRIC_NAMESPACE = 'ColoServerless';
+export { METRIC_NAMESPACE };
 
 /** The logger methods the handlers use (Powertools `Logger` has them). */
 export interface LoggerLike {
@@ -28,11 +28,15 @@ export interface Observability {
   metrics: MetricsLike;
 }
 
-/** Powertools logger and metrics for `service` (a function name), dimensioned by VM id. */
+/**
+ * Powertools logger and metrics for `service` (a function name). Every metric has the one dimension
+ * `service` (the function), never the VM id: a fleet of N VMs keeps a fixed set of metric series (the
+ * stack's alarms and dashboard read exactly these), and each log line carries `vmId` to find the VM.
+ */
 export function powertools(service: string, vmId: string): Observability {
   return {
     logger: new Logger({ serviceName: service, persistentKeys: { vmId } }),
-    metrics: new Metrics({ namespace: METRIC_NAMESPACE, serviceName: service, defaultDimensions: { vmId } }),
+    metrics: new Metrics({ namespace: METRIC_NAMESPACE, serviceName: service }),
   };
 }
 
@@ -59,7 +63,7 @@ export function reportInvocation(
     'InputsUnauthenticated',
     result.outcomes.filter((o) => o.status === 'rejected' && o.code === 'unauthenticated').length,
   );
-  count('CasConflicts', result.casConflicts);
+  count(COLO_METRICS.casConflicts, result.casConflicts);
   count('MessagesSent', result.sent.length);
   count('OutboxReplayedSends', result.replayed);
   count('OutboxRebuiltPayloads', result.rebuilt);
@@ -89,13 +93,13 @@ export function reportInvocation(
   for (const r of result.records) {
     switch (r.type) {
       case 'checkpoint':
-        count('Checkpoints', 1);
-        metrics.addMetric('CheckpointDowntime', MetricUnit.Milliseconds, r.data.downtimeMs);
+        count(COLO_METRICS.checkpoints, 1);
+        metrics.addMetric(COLO_METRICS.checkpointDowntime, MetricUnit.Milliseconds, r.data.downtimeMs);
         metrics.addMetric('CheckpointPages', MetricUnit.Count, r.data.pages);
         logger.info('checkpoint', { ...r.data });
         break;
       case 'round':
-        count('BackgroundRounds', 1);
+        count(COLO_METRICS.backgroundRounds, 1);
         metrics.addMetric('BackgroundPages', MetricUnit.Count, r.data.pages);
         logger.info('background round', { ...r.data });
         break;
@@ -104,19 +108,23 @@ export function reportInvocation(
         logger.debug('pending check', { ...r.data });
         break;
       case 'commit':
-        count('Commits', 1);
+        count(COLO_METRICS.commits, 1);
         logger.info('commit', { ...r.data });
         break;
       case 'colo-exit':
         // Failover and fenced are the fence working; an error exit (the primary runs alone) is the alarm.
         count(
-          r.data.reason === 'failover' ? 'Failovers' : r.data.reason === 'fenced' ? 'Fenced' : 'ColoExits',
+          r.data.reason === 'failover'
+            ? COLO_METRICS.failovers
+            : r.data.reason === 'fenced'
+              ? 'Fenced'
+              : 'ColoExits',
           1,
         );
         (r.data.reason === 'error' ? logger.error : logger.warn).call(logger, 'colo exit', { ...r.data });
         break;
       case 'send-retired':
-        count('SendsRetired', 1);
+        count(COLO_METRICS.sendsRetired, 1);
         logger.error('send retired: its object could not be stored; a skip went in its place', { ...r.data });
         break;
       case 'log-dropped':
@@ -126,6 +134,11 @@ export function reportInvocation(
     }
   }
   const traces = result.effects.filter((e) => e.type === 'trace');
+  // A background round the secondary gave up (its deadline passed): the round's pages are sent again.
+  count(
+    COLO_METRICS.roundsAbandoned,
+    traces.filter((e) => e.name === 'colo_background_round_abandoned').length,
+  );
   if (traces.length > 0) logger.debug('trace', { events: traces });
   logger.info('invocation', {
     phase: (result.document.state as { phase?: string }).phase,

@@ -15,10 +15,14 @@ import type { PrimaryState, TransactionState } from './state.ts';
  *   2. stop the PVM (downtime starts), save device state, send `vmstate-send`, the remaining dirty RAM,
  *      `vmstate-size` and the device state      → wait `vmstate-received`
  *   3.                                            → wait `vmstate-loaded` (the secondary committed)
- *   4. resume the PVM (downtime ends); requests that arrived meanwhile were coalesced.
+ *   4. resume the PVM (downtime ends). Requests before `vmstate-received` were coalesced into this one;
+ *      one after it starts the next checkpoint at once (QEMU resets its checkpoint event there).
  */
 
-/** Step 1: request a checkpoint. Re-arms the periodic timer from now, as QEMU's notify does. */
+/**
+ * Step 1: request a checkpoint. The periodic timer is not touched: QEMU re-arms it only in its callback
+ * (`colo_checkpoint_notify`, see the primary's `requestCheckpoint`), never when a checkpoint starts.
+ */
 export function beginCheckpoint(
   state: PrimaryState,
   params: ColoParams,
@@ -31,7 +35,6 @@ export function beginCheckpoint(
   state.checkpointDue = null;
   // The checkpoint carries every dirty page; an unfinished background pass ends here.
   state.passRest = [];
-  state.nextCheckpointAt = now + params.checkpointDelayMs;
   state.phase = 'ckpt-wait-reply';
   state.txn = {
     trigger,

@@ -217,9 +217,13 @@ function onSendComplete(
 }
 
 /**
- * A checkpoint request: starts the transaction, or — while a background round is in flight — is latched
- * and starts the moment that round's send completes (the round shares the channel, so its pages are
- * already on their way; abandoning them would only resend them). Requests during a transaction coalesce.
+ * A checkpoint request — QEMU's `colo_checkpoint_notify`: it re-arms the periodic timer from now (fixed rate
+ * from the callback, whatever the loop is doing) and sets the checkpoint event, a binary event the COLO loop
+ * waits on. The event stays set from the request that starts a transaction until the primary resets it
+ * after `vmstate-received`, so a request in that window is lost (coalesced); one after the reset (while
+ * waiting for `vmstate-loaded`) stays set and starts the next checkpoint the moment the PVM resumes,
+ * back-to-back. While a background round is in flight the request is latched and starts when that round's
+ * send completes (the round shares the channel, so its pages are already on their way).
  */
 function requestCheckpoint(
   state: PrimaryState,
@@ -228,9 +232,15 @@ function requestCheckpoint(
   trigger: CheckpointTrigger,
   fx: Effect[],
 ): void {
-  if (state.phase !== 'running' || state.checkpointDue !== null) {
+  // Before checkpoint-ready the COLO loop (and its timer) has not started.
+  if (state.phase !== 'wait-ready') state.nextCheckpointAt = now + params.checkpointDelayMs;
+  if (state.checkpointDue !== null || eventHeldByTransaction(state) || state.phase !== 'running') {
+    if (state.phase === 'ckpt-wait-loaded' && state.checkpointDue === null) {
+      state.checkpointDue = trigger;
+      return;
+    }
     state.coalesced++;
-    fx.push(trace(now, 'colo_checkpoint_coalesced', { trigger }));
+    fx.push(trace(now, 'colo_checkpoint_coalesced', { trigger, phase: state.phase }));
     return;
   }
   if (roundInFlight(state)) {
@@ -240,6 +250,11 @@ function requestCheckpoint(
   beginCheckpoint(state, params, now, trigger, fx);
 }
 
+/** True while the event that started the transaction is still set (until the reset after `vmstate-received`). */
+function eventHeldByTransaction(state: PrimaryState): boolean {
+  return state.phase === 'ckpt-wait-reply' || state.phase === 'ckpt-wait-received';
+}
+
 function runDue(state: PrimaryState, params: ColoParams, now: number, fx: Effect[]): void {
   if (state.txn && now >= state.txn.deadline) {
     exit(state, now, `timed out in ${state.phase} after ${params.checkpointTimeoutMs} ms`, fx);
@@ -247,10 +262,11 @@ function runDue(state: PrimaryState, params: ColoParams, now: number, fx: Effect
   }
   if (state.phase === 'wait-ready' || !isLive(state) || state.phase === 'claiming') return;
   // A checkpoint request wins over a background round falling due at the same instant.
-  if (now >= state.nextCheckpointAt) {
-    // The timer re-arms itself; starting the checkpoint re-arms it again from the request (as QEMU does).
-    state.nextCheckpointAt = now + params.checkpointDelayMs;
-    if (state.phase === 'running') requestCheckpoint(state, params, now, 'timer', fx);
+  // The timer fires whatever the loop is doing (a tick inside a transaction is lost or held, see requestCheckpoint).
+  if (now >= state.nextCheckpointAt) requestCheckpoint(state, params, now, 'timer', fx);
+  // The loop's event wait: an event set while the last checkpoint finished starts the next one at once.
+  if (state.phase === 'running' && state.checkpointDue !== null && !roundInFlight(state)) {
+    beginCheckpoint(state, params, now, state.checkpointDue, fx);
   }
   if (now >= state.nextPendingCheckAt) {
     state.nextPendingCheckAt = now + params.pendingCheckIntervalMs;

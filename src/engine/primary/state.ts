@@ -112,7 +112,12 @@ export interface PrimaryState {
   passRest: number[];
   /** A pending check fired while a round was in flight: check again when it ends. */
   recheckAfterRound: boolean;
-  /** A checkpoint fell due while a round was in flight: start it when the round ends. */
+  /**
+   * The checkpoint event, set and not yet taken by a transaction: a request that came while a round was in
+   * flight (starts when the round ends) or after the last transaction's `vmstate-received` (starts when the
+   * PVM resumes). QEMU's event is also set during a transaction up to `vmstate-received`; that part is the
+   * phase (`ckpt-wait-reply`, `ckpt-wait-received`).
+   */
   checkpointDue: CheckpointTrigger | null;
   /** Requests that arrived while one was already due or running. */
   coalesced: number;

@@ -418,6 +418,8 @@ function commit(state: SecondaryState, params: ColoParams, now: number, fx: Effe
     requestFailover(state, now, state.claimReason || 'deferred until the commit ended', fx);
     return;
   }
+  // QEMU resumes the SVM first and then sends vmstate-loaded (colo_incoming_process_checkpoint).
+  resumeSvm(state, params, now, fx);
   send(state, params, now, fx, {
     type: 'vmstate-loaded',
     applyMemMs: state.applyMemMs,
@@ -425,7 +427,6 @@ function commit(state: SecondaryState, params: ColoParams, now: number, fx: Effe
   });
   state.epoch++;
   state.phase = 'idle';
-  resumeSvm(state, params, now, fx);
 }
 
 function runDue(state: SecondaryState, params: ColoParams, now: number, fx: Effect[]): void {

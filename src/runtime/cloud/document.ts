@@ -17,8 +17,10 @@ import { checkPrimaryState, checkSecondaryState } from './state-codec.ts';
 import { anyNumber, count } from './state-schema.ts';
 import { prettify } from './zod-errors.ts';
 
-/** Document format version this code writes and reads. */
+/** Format of a whole document (state with its page arrays in one object); still read, and migrated. */
 export const DOCUMENT_FORMAT = 1;
+/** Format of a lean (hot) document, whose page arrays live in chunks (lean-document.ts). */
+export const LEAN_DOCUMENT_FORMAT = 2;
 
 /**
  * How to rebuild a send's page-delta object on replay: page bytes are a pure function of
@@ -67,8 +69,8 @@ export interface ExitInfo {
 
 /** A node document. */
 export interface NodeDocument<S> {
-  /** Format version, {@link DOCUMENT_FORMAT}. */
-  format: typeof DOCUMENT_FORMAT;
+  /** Format version it was read in: {@link DOCUMENT_FORMAT} or {@link LEAN_DOCUMENT_FORMAT}. */
+  format: typeof DOCUMENT_FORMAT | typeof LEAN_DOCUMENT_FORMAT;
   /** Which node. */
   node: NodeRole;
   /** VM id. */
@@ -131,8 +133,8 @@ const recipeSchema = z.strictObject({
   versions: z.instanceof(Uint32Array),
 });
 
-const documentSchema = z.strictObject({
-  format: z.literal(DOCUMENT_FORMAT),
+/** Fields of every document format (format 1 adds `state`, format 2 `state` without its arrays and `paged`). */
+export const documentShellFields = {
   node: z.enum(['primary', 'secondary']),
   vmId: z.string().min(1),
   pages: count,
@@ -153,18 +155,33 @@ const documentSchema = z.strictObject({
     lastError: z.string().nullable(),
   }),
   state: z.unknown(),
-});
+};
 
-/** Encodes a node document. */
+const documentSchema = z.strictObject({ format: z.literal(DOCUMENT_FORMAT), ...documentShellFields });
+
+/** Encodes a node document in format 1 (everything in one object). */
 export function encodeDocument(doc: NodeDocument<PrimaryState | SecondaryState>): Uint8Array {
-  return encodeContainer(doc.node === 'primary' ? 'primary-document' : 'secondary-document', doc);
+  return encodeContainer(doc.node === 'primary' ? 'primary-document' : 'secondary-document', {
+    ...doc,
+    format: DOCUMENT_FORMAT,
+  });
 }
 
-function decodeShell(bytes: Uint8Array, node: NodeRole, params: ColoParams, what: string) {
-  const tree = decodeContainer(bytes, node === 'primary' ? 'primary-document' : 'secondary-document', what);
-  const r = documentSchema.safeParse(tree);
-  if (!r.success) throw new StateDocumentError(`${what}: ${prettify(r.error)}`);
-  const d = r.data;
+/** The shell fields after their schema check (the outbox's messages still unparsed). */
+export type DocumentShell = z.infer<z.ZodObject<typeof documentShellFields>>;
+
+/**
+ * Checks a schema-valid document shell against `node` and `params` (VM id, guest size) and parses its
+ * outbox messages in place.
+ *
+ * @throws StateDocumentError with what is wrong.
+ */
+export function checkDocumentShell(
+  d: DocumentShell,
+  node: NodeRole,
+  params: ColoParams,
+  what: string,
+): number {
   if (d.node !== node)
     throw new StateDocumentError(`${what}: holds the ${d.node}'s document; expected ${node}`);
   if (d.vmId !== params.vmId) {
@@ -188,6 +205,15 @@ function decodeShell(bytes: Uint8Array, node: NodeRole, params: ColoParams, what
       throw new StateDocumentError(`${what}: outbox send ${i}: recipe has unequal page and version lists`);
     }
   }
+  return pages;
+}
+
+function decodeShell(bytes: Uint8Array, node: NodeRole, params: ColoParams, what: string) {
+  const tree = decodeContainer(bytes, node === 'primary' ? 'primary-document' : 'secondary-document', what);
+  const r = documentSchema.safeParse(tree);
+  if (!r.success) throw new StateDocumentError(`${what}: ${prettify(r.error)}`);
+  const d = r.data;
+  const pages = checkDocumentShell(d, node, params, what);
   return { d, pages };
 }
 

@@ -13,12 +13,15 @@ import type { Sleep, TimeSource } from './clock.ts';
 import { systemSleep } from './clock.ts';
 import type { CloudPorts } from './cloud-ports.ts';
 import { claimFence, readControl } from './control.ts';
-import { encodeDocument, type NodeDocument, newDocument, type OutboxSend } from './document.ts';
+import { type NodeDocument, newDocument, type OutboxSend } from './document.ts';
 import { CasExhaustedError, UnsendableMessageError } from './errors.ts';
-import { type NodeRole, nodeStateKey } from './keys.ts';
+import type { NodeRole } from './keys.ts';
+import { NodeStateStore, type StateLayout } from './lean-document.ts';
 import { type LogRecord, recordsOf, type UnnumberedRecord } from './log-record.ts';
 import { DEFAULT_LOG_LAYOUT, type LogLayout } from './metrics-log.ts';
 import { DEFAULT_RETRY, HotPayloads, outboxSendOf, performLog, performOutbox } from './outbox.ts';
+import type { PagedField } from './paged-fields.ts';
+import type { ChunkCache } from './state-chunks.ts';
 import { truncateText } from './text.ts';
 
 /** Tuning of an invocation. Every field has a default. */
@@ -56,6 +59,10 @@ export interface InvocationOptions {
    * caller that has the refused message delivered again keeps the order. Default false (later inputs run).
    */
   stopAtRejection?: boolean;
+  /** How the node document is stored; default the lean layout (lean-document.ts). */
+  stateLayout?: Partial<StateLayout>;
+  /** Decoded state chunks by hash; default the warm container's cache. */
+  chunkCache?: ChunkCache;
 }
 
 /** What became of one input. */
@@ -138,8 +145,12 @@ export interface NodeSpec<S, I> {
   node: NodeRole;
   /** A fresh state at `now`, ms. */
   create(params: ColoParams, now: number): S;
-  /** Decodes this node's document. */
+  /** Decodes this node's document in the whole format (1), which is read and migrated. */
   decode(bytes: Uint8Array, params: ColoParams, what: string): NodeDocument<S>;
+  /** This node's per-page arrays (kept in state chunks). */
+  paged: readonly PagedField[];
+  /** Validates a decoded state tree of `pages` pages. @throws StateDocumentError */
+  check(tree: unknown, pages: number, what: string): S;
   /** The engine's transition function. */
   step(state: S, params: ColoParams, now: number, input: I): Effect[];
   /** The tick input. */
@@ -236,7 +247,17 @@ export async function runInvocation<S, I>(
   const maxLogBacklog = Math.max(1, options.maxLogBacklog ?? DEFAULTS.maxLogBacklog);
   const settleMs = options.settleMs ?? 1000;
   const log = options.log ?? DEFAULT_LOG_LAYOUT;
-  const key = nodeStateKey(params.vmId, spec.node);
+  const nodeStore = new NodeStateStore<S & object>(
+    ports.state,
+    { node: spec.node, fields: spec.paged, check: (t, p, w) => spec.check(t, p, w) as S & object },
+    params,
+    pageCount(params),
+    {
+      ...(options.stateLayout ? { layout: options.stateLayout } : {}),
+      ...(options.chunkCache ? { cache: options.chunkCache } : {}),
+    },
+  );
+  const key = nodeStore.key;
   // The time each input was first stepped at: a compare-and-swap retry steps it again at the same time
   // (its payload is fetched again rather than kept: at most one fetched payload is held at a time).
   const steppedAt = new Map<number, number>();
@@ -263,11 +284,11 @@ export async function runInvocation<S, I>(
 
   for (;;) {
     if (result.casConflicts >= maxCas) throw new CasExhaustedError(key, maxCas);
-    const loaded = await ports.state.load(key);
-    let etag = loaded?.etag;
-    const doc = loaded
-      ? spec.decode(loaded.value, params, key)
-      : newDocument(spec.node, params, spec.create(params, now()), now());
+    const stored =
+      (await nodeStore.load(
+        spec.decode as (b: Uint8Array, p: ColoParams, w: string) => NodeDocument<S & object>,
+      )) ?? nodeStore.fresh(newDocument(spec.node, params, spec.create(params, now()) as S & object, now()));
+    const doc: NodeDocument<S> = stored.doc;
     const hot = new HotPayloads();
     let fx: Effect[] = [];
     let recs: LogRecord[] = [];
@@ -302,9 +323,8 @@ export async function runInvocation<S, I>(
       }
     };
     const save = async (): Promise<void> => {
-      doc.revision++;
-      doc.updatedAt = now();
-      etag = await ports.state.save(key, encodeDocument(doc as NodeDocument<never>), etag);
+      // Writes nothing when nothing changed (lean-document.ts compares with what is stored).
+      await nodeStore.save(stored, now());
       result.document = doc;
       result.effects.push(...fx);
       result.records.push(...recs);
@@ -345,8 +365,7 @@ export async function runInvocation<S, I>(
         outbox.attempts++;
         outbox.lastError = describe(e);
         try {
-          doc.revision++;
-          etag = await ports.state.save(key, encodeDocument(doc as NodeDocument<never>), etag);
+          await nodeStore.save(stored, now());
         } catch {
           // Best effort: the count is advisory; the next invocation performs the outbox either way.
         }

@@ -3,6 +3,7 @@
  * docs/cloud-runtime.md describes how an invocation works and why it is safe under retries and concurrency.
  */
 export { type AuthenticatedBody, authenticateBodies, sealingSerializer } from './authenticate.ts';
+export { type SweepReport, sweepChunks } from './chunk-sweep.ts';
 export type { Sleep, TimeSource } from './clock.ts';
 export { systemNow, systemSleep, VirtualClock } from './clock.ts';
 export type { CloudPorts } from './cloud-ports.ts';
@@ -14,12 +15,14 @@ export {
   MAX_CONTAINER_DECODED_BYTES,
 } from './container.ts';
 export { type ControlDocument, claimFence, markFailedOver, readControl } from './control.ts';
+export { CountingStateStore, type StateIo, type StateKeyKind, stateKeyKind } from './counting-store.ts';
 export {
   DOCUMENT_FORMAT,
   decodePrimaryDocument,
   decodeSecondaryDocument,
   type ExitInfo,
   encodeDocument,
+  LEAN_DOCUMENT_FORMAT,
   type NodeDocument,
   type Outbox,
   type OutboxSend,
@@ -47,7 +50,15 @@ export {
   type KeySource,
   type RefreshResult,
 } from './keyring.ts';
-export { controlKey, logSegmentKey, type NodeRole, nodeStateKey } from './keys.ts';
+export { chunkKey, chunkPrefix, controlKey, logSegmentKey, type NodeRole, nodeStateKey } from './keys.ts';
+export {
+  DEFAULT_STATE_LAYOUT,
+  NodeStateStore,
+  type NodeStateStoreOptions,
+  type SaveReport,
+  type StateLayout,
+  type StoredNode,
+} from './lean-document.ts';
 export { LOG_RECORD_TYPES, type LogRecord, type LogRecordType } from './log-record.ts';
 export { type ChannelRecord, MemoryChannel, MemoryDeltaStore, MemoryStateStore } from './memory-ports.ts';
 export { appendLog, DEFAULT_LOG_LAYOUT, type LogLayout, type LogView, readLog } from './metrics-log.ts';
@@ -56,10 +67,16 @@ export { payloadCap, refusedPayload } from './payload-cap.ts';
 export { type PrimaryCloudInput, primaryInvocation } from './primary-invocation.ts';
 export { SealedDeltaStore, UnauthenticatedObjectError } from './sealed-delta-store.ts';
 export { fetchPayload, type SecondaryCloudInput, secondaryInvocation } from './secondary-invocation.ts';
+export { ChunkCache, WARM_CHUNK_CACHE } from './state-chunks.ts';
 export {
   decodePrimaryState,
   decodeSecondaryState,
   encodePrimaryState,
   encodeSecondaryState,
 } from './state-codec.ts';
-export { readPrimaryDocument, readSecondaryDocument } from './status.ts';
+export {
+  primaryStateStore,
+  readPrimaryDocument,
+  readSecondaryDocument,
+  secondaryStateStore,
+} from './status.ts';

@@ -2,6 +2,8 @@
  * State-store key layout of the cloud runtime, per VM (the S3 state store puts `state/` in front):
  *
  * - `<vmId>/node/primary.bin`, `<vmId>/node/secondary.bin`: node documents (container format);
+ * - `<vmId>/node/<node>/chunk/<index>/<revision>-<sha256>.bin`: the page-array chunks a node document names
+ *   (lean-document.ts), immutable, written create-only before the document that names them;
  * - `<vmId>/log/<node>/<slot>.json`: the metrics/trace log, a ring of JSON segments (slot = 4 digits).
  *
  * The stack's own documents live beside them: `<vmId>/timers/<timer>.json` and `<vmId>/control.json`.
@@ -13,6 +15,26 @@ export type NodeRole = 'primary' | 'secondary';
 /** Key of a node's state document. */
 export function nodeStateKey(vmId: string, node: NodeRole): string {
   return `${vmId}/node/${node}.bin`;
+}
+
+/** Key prefix of a node's state chunks (every chunk key starts with it). */
+export function chunkPrefix(vmId: string, node: NodeRole): string {
+  return `${vmId}/node/${node}/chunk/`;
+}
+
+/**
+ * Key of one state chunk: chunk `index` (a page range) as first written by the save of document revision
+ * `revision`, with SHA-256 `sha256Hex` of its bytes. A key is never written with other bytes: a later save
+ * writes under its own revision, and two racing saves of one revision differ in the hash.
+ */
+export function chunkKey(
+  vmId: string,
+  node: NodeRole,
+  index: number,
+  revision: number,
+  sha256Hex: string,
+): string {
+  return `${chunkPrefix(vmId, node)}${index}/${revision}-${sha256Hex}.bin`;
 }
 
 /** Key of one slot of a node's log ring. */

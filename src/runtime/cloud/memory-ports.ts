@@ -12,6 +12,7 @@ import {
   ObjectTooLargeError,
   StateConflictError,
   type StateStore,
+  type StoredKey,
   type Versioned,
 } from '../../engine/ports.ts';
 import type { ColoMessage } from '../../engine/protocol/messages.ts';
@@ -19,10 +20,12 @@ import { serializeMessage } from '../../wire/message-schema.ts';
 
 /** A {@link StateStore} in memory; versions are `"1"`, `"2"`, … */
 export class MemoryStateStore implements StateStore {
-  readonly #docs = new Map<string, Versioned<Uint8Array>>();
+  readonly #docs = new Map<string, Versioned<Uint8Array> & { modifiedAt: number }>();
   #version = 0;
-  /** Loads and saves so far. */
-  readonly stats = { loads: 0, saves: 0, conflicts: 0 };
+  /** Loads, saves and deletes so far. */
+  readonly stats = { loads: 0, saves: 0, conflicts: 0, deletes: 0 };
+  /** The write time {@link list} reports, ms; default the system clock (tests pass a virtual one). */
+  clock: () => number = Date.now;
   /**
    * Called before each save is applied; may write to the store itself (to model a concurrent writer) or
    * throw (to model a failed write).
@@ -51,8 +54,20 @@ export class MemoryStateStore implements StateStore {
     }
     this.stats.saves++;
     const next = String(++this.#version);
-    this.#docs.set(key, { value: value.slice(), etag: next });
+    this.#docs.set(key, { value: value.slice(), etag: next, modifiedAt: this.clock() });
     return next;
+  }
+
+  /** {@inheritDoc StateStore.list} */
+  async list(prefix: string): Promise<StoredKey[]> {
+    return [...this.#docs]
+      .filter(([k]) => k.startsWith(prefix))
+      .map(([key, d]) => ({ key, modifiedAt: d.modifiedAt }));
+  }
+
+  /** {@inheritDoc StateStore.delete} */
+  async delete(key: string): Promise<void> {
+    if (this.#docs.delete(key)) this.stats.deletes++;
   }
 
   /** The stored bytes at `key` (no copy), or undefined. */

@@ -16,6 +16,8 @@ import {
   runInvocation,
 } from './driver.ts';
 import { parseBody } from './inbound.ts';
+import { PRIMARY_PAGED } from './paged-fields.ts';
+import { checkPrimaryState } from './state-codec.ts';
 
 installCodec(WIRE_CODEC);
 
@@ -33,6 +35,8 @@ export const PRIMARY_SPEC: NodeSpec<PrimaryState, PrimaryInput> = {
   node: 'primary',
   create: (params, now) => createPrimary(params, now),
   decode: decodePrimaryDocument,
+  paged: PRIMARY_PAGED,
+  check: (tree, pages, what) => checkPrimaryState(tree, pages, what),
   step: primaryStep,
   tick: { type: 'tick' },
   fence: (owner) => ({ type: 'fence', owner }),

@@ -24,8 +24,10 @@ import {
 import { FailoverWithoutStateError, StateDocumentError } from './errors.ts';
 import { parseBody } from './inbound.ts';
 import { decodeModelledDelta } from './modelled-codec.ts';
+import { SECONDARY_PAGED } from './paged-fields.ts';
 import { payloadCap, refusedPayload } from './payload-cap.ts';
 import { UnauthenticatedObjectError } from './sealed-delta-store.ts';
+import { checkSecondaryState } from './state-codec.ts';
 import { truncateText } from './text.ts';
 
 installCodec(WIRE_CODEC);
@@ -49,6 +51,8 @@ export const SECONDARY_SPEC: NodeSpec<SecondaryState, SecondaryInput> = {
   node: 'secondary',
   create: (params, now) => createSecondary(params, now),
   decode: decodeSecondaryDocument,
+  paged: SECONDARY_PAGED,
+  check: (tree, pages, what) => checkSecondaryState(tree, pages, what),
   step: secondaryStep,
   tick: { type: 'tick' },
   fence: (owner) => ({ type: 'fence', owner }),

@@ -4,6 +4,7 @@
  * and two FIFO queues) for a replay that needs no deployed stack.
  */
 import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
+import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import {
   CreateBucketCommand,
@@ -19,6 +20,7 @@ import {
   ReceiveMessageCommand,
   SQSClient,
 } from '@aws-sdk/client-sqs';
+import { UsageMeter } from '../../../lambda/adapters/usage-meter.ts';
 import type { Inbox } from './replay.ts';
 
 /** Where the emulator is and how to sign for it. */
@@ -58,6 +60,9 @@ export interface Clients {
   sqs: SQSClient;
   lambda: LambdaClient;
   cloudformation: CloudFormationClient;
+  logs: CloudWatchLogsClient;
+  /** Counts every request these clients make (what the driver itself asks of the emulator). */
+  meter: UsageMeter;
 }
 
 /**
@@ -76,14 +81,19 @@ export function clientsFor(endpoint: Endpoint, env: NodeJS.ProcessEnv = process.
     ...(real ? {} : { endpoint: endpoint.url }),
     ...(credentials ? { credentials } : {}),
   };
+  const meter = new UsageMeter();
   return {
     endpoint,
-    s3: real
-      ? new S3Client(common)
-      : new S3Client({ ...common, endpoint: endpoint.s3Url, forcePathStyle: true }),
-    sqs: new SQSClient(common),
-    lambda: new LambdaClient(common),
-    cloudformation: new CloudFormationClient(common),
+    s3: meter.attach(
+      real
+        ? new S3Client(common)
+        : new S3Client({ ...common, endpoint: endpoint.s3Url, forcePathStyle: true }),
+    ),
+    sqs: meter.attach(new SQSClient(common)),
+    lambda: meter.attach(new LambdaClient(common)),
+    cloudformation: meter.attach(new CloudFormationClient(common)),
+    logs: meter.attach(new CloudWatchLogsClient(common)),
+    meter,
   };
 }
 

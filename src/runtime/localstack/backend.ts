@@ -21,6 +21,9 @@ import {
   markFailedOver,
   readControl,
 } from '../../../lambda/handlers/common/control.ts';
+import { SINGLE_VM_STACK } from '../../cost/model.ts';
+import { CURRENT_PRICES } from '../../cost/prices.ts';
+import { type CostSection, costSection } from '../../cost/section.ts';
 import { memoryDigest } from '../../engine/memory/digest.ts';
 import type { CheckpointRecord, RoundRecord } from '../../engine/metrics/records.ts';
 import { summarise } from '../../engine/metrics/summary.ts';
@@ -35,6 +38,7 @@ import { type PolicyReport, REPORT_VERSION, type RunOutcome, type RunReport } fr
 import type { Verification } from '../verify.ts';
 import { BackendError, type Clients, checkLocalStack, emptyBucket } from './aws.ts';
 import { deployedParams, describeStackOutputs, readOutputsFile, type StackOutputs } from './stack.ts';
+import { readLoggedUsage } from './usage-logs.ts';
 
 /** What to run. */
 export interface LocalStackRunOptions {
@@ -150,7 +154,8 @@ export async function runOnLocalStack(options: LocalStackRunOptions): Promise<Ru
   // Read before our own stop: a failover during the run is in the control document already.
   const control = await readControl(state, params.vmId);
   say(`[localstack] ${vm}: stopping replication; waiting for the last transaction to finish`);
-  await markFailedOver(state, params.vmId, STOP_REASON, Date.now());
+  const stoppedAt = Date.now();
+  await markFailedOver(state, params.vmId, STOP_REASON, stoppedAt);
   const quiet = await waitQuiet(clients, outputs, params.vmId, options.quietTimeoutMs ?? 60_000, sleep);
   const wallMs = performance.now() - t0;
 
@@ -166,6 +171,7 @@ export async function runOnLocalStack(options: LocalStackRunOptions): Promise<Ru
   say(`[localstack] modelled run of the same parameters on the embedded runtime`);
   const modelled = runEmbedded({ params, link: options.link, durationMs });
   const outcome = localStackOutcome(control, startedAt, run.final.committedEpoch);
+  const cost = await measureCost(clients, outputs, params, startedAt, stoppedAt, say);
   const report: PolicyReport = {
     ...run,
     outcome,
@@ -184,7 +190,77 @@ export async function runOnLocalStack(options: LocalStackRunOptions): Promise<Ru
     },
     runs: [report],
     localstack: { endpoint: clients.endpoint.url, stackName: outputs.stackName, vmId: params.vmId },
+    cost,
   };
+}
+
+/** Memory size the stack gives every function, MB (lib/constructs/colo-function.ts). */
+const FUNCTION_MEMORY_MB = 1024;
+
+/**
+ * The run's cost per VM-month: the functions' usage records from CloudWatch Logs for the run's window
+ * (chains started → replication stopped: the drain after the stop is not the VM's steady state), priced
+ * by the cost model; the driver's own requests
+ * are listed apart. A failure to read the logs is reported in the section, not thrown: the run stands.
+ */
+async function measureCost(
+  clients: Clients,
+  outputs: StackOutputs,
+  params: ColoParams,
+  startMs: number,
+  endMs: number,
+  say: (line: string) => void,
+): Promise<CostSection | { error: string }> {
+  say(`[localstack] reading the functions' usage records (CloudWatch Logs) for the cost model`);
+  try {
+    const logged = await readLoggedUsage(clients, outputs.functionNames, startMs, endMs);
+    if (logged.records === 0) {
+      return { error: "no usage records in the functions' logs: was the stack deployed from this version?" };
+    }
+    return costSection(
+      {
+        byFunction: logged.byFunction,
+        windowMs: endMs - startMs,
+        vms: 1,
+        deployment: {
+          ...SINGLE_VM_STACK,
+          metricsPerVm: logged.metricSeries.perVm,
+          sharedMetrics: logged.metricSeries.total - logged.metricSeries.perVm,
+        },
+        storedBytesPerVm: await storedBytes(clients, outputs.bucketName, params.vmId),
+        prices: CURRENT_PRICES,
+      },
+      {
+        checkpointDelayMs: params.checkpointDelayMs,
+        pendingCheckIntervalMs: params.pendingCheckIntervalMs,
+        heartbeatIntervalMs: params.heartbeatIntervalMs,
+        memoryMb: FUNCTION_MEMORY_MB,
+      },
+      clients.meter.usage,
+    );
+  } catch (e) {
+    return { error: `usage records could not be read: ${e instanceof Error ? e.message : String(e)}` };
+  }
+}
+
+/** Bytes the VM holds in the bucket at the end of the run (state documents, logs, deltas not yet expired). */
+async function storedBytes(clients: Clients, bucket: string, vmId: string): Promise<number> {
+  let total = 0;
+  for (const prefix of [`${STATE_PREFIX}${vmId}/`, `deltas/${vmId}/`]) {
+    let token: string | undefined;
+    do {
+      const r = await clients.s3.send(
+        new ListObjectsV2Command({
+          Bucket: bucket,
+          Prefix: prefix,
+          ...(token ? { ContinuationToken: token } : {}),
+        }),
+      );
+      for (const o of r.Contents ?? []) total += o.Size ?? 0;
+      token = r.IsTruncated ? r.NextContinuationToken : undefined;
+    } while (token);
+  }
+  return total;
 }
 
 /** Messages on a queue: visible, in flight and delayed. */

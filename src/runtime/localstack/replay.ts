@@ -29,7 +29,7 @@ import { readLog } from '../cloud/metrics-log.ts';
 import { readPrimaryDocument, readSecondaryDocument } from '../cloud/status.ts';
 import type { Node } from '../embedded/run.ts';
 import { formatKey, type MessageKey, messageKey, type ScheduledStep, sameKey } from './schedule.ts';
-import { replayStep, type StepInput } from './step.ts';
+import { replayStep, type StepInput, type StepOptions } from './step.ts';
 
 /** What one step did, as the replay needs it. */
 export interface StepOutcome {
@@ -53,11 +53,7 @@ export function keyOf(from: Node, m: Pick<ColoMessage, 'type' | 'epoch' | 'seq'>
 }
 
 /** A {@link Stepper} running the cloud runtime in this process on `ports`. */
-export function inProcessStepper(
-  ports: ReplayPorts,
-  params: ColoParams,
-  options: { runtimeCompletions?: boolean } = {},
-): Stepper {
+export function inProcessStepper(ports: ReplayPorts, params: ColoParams, options: StepOptions = {}): Stepper {
   const portsOf: Record<Node, CloudPorts> = {
     primary: { state: ports.state, deltas: ports.deltas, channel: ports.p2s.send },
     secondary: { state: ports.state, deltas: ports.deltas, channel: ports.s2p.send },

@@ -43,6 +43,8 @@ export interface StackOutputs {
   primaryFunction: string;
   secondaryApplyFunction: string;
   tickArmFunction: string;
+  /** Every function of the stack (each output named `*FunctionName`): whose logs hold the usage records. */
+  functionNames: string[];
   /** The config of the VM the deploy registers (output `VmConfigJson`), when the stack has it. */
   vmConfigJson?: string;
   /** Largest `applyTimeoutMs` a VM on the stack may have, ms (output `ApplyTimeoutCapMs`). */
@@ -96,6 +98,9 @@ export function outputsFromRecord(
     primaryFunction: o.PrimaryFunctionName,
     secondaryApplyFunction: o.SecondaryApplyFunctionName,
     tickArmFunction: o.TickArmFunctionName,
+    functionNames: Object.entries(record)
+      .filter(([k, v]) => k.endsWith('FunctionName') && typeof v === 'string' && v !== '')
+      .map(([, v]) => v as string),
     ...(typeof record.VmConfigJson === 'string' ? { vmConfigJson: record.VmConfigJson } : {}),
     ...(typeof record.ApplyTimeoutCapMs === 'string' && /^\d+$/.test(record.ApplyTimeoutCapMs)
       ? { applyTimeoutCapMs: Number(record.ApplyTimeoutCapMs) }

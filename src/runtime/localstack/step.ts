@@ -9,7 +9,13 @@ import type { PrimaryInput } from '../../engine/primary/primary.ts';
 import type { PrimaryState } from '../../engine/primary/state.ts';
 import type { VirtualClock } from '../cloud/clock.ts';
 import type { CloudPorts } from '../cloud/cloud-ports.ts';
-import { type InvocationResult, type NodeSpec, type PreparedInput, runInvocation } from '../cloud/driver.ts';
+import {
+  type InvocationOptions,
+  type InvocationResult,
+  type NodeSpec,
+  type PreparedInput,
+  runInvocation,
+} from '../cloud/driver.ts';
 import { parseBody } from '../cloud/inbound.ts';
 import { PRIMARY_SPEC } from '../cloud/primary-invocation.ts';
 import { secondaryInvocation } from '../cloud/secondary-invocation.ts';
@@ -30,6 +36,8 @@ export interface StepOptions {
    * instead of leaving them to `send-complete` inputs. Default false.
    */
   runtimeCompletions?: boolean;
+  /** Further invocation options (e.g. the state layout); the step's clock always provides `sleep`. */
+  invocation?: InvocationOptions;
 }
 
 /** The primary as a replay drives it: the runtime's own spec, but completions come from the schedule. */
@@ -79,7 +87,7 @@ export function replayStep(
   input: StepInput,
   options: StepOptions = {},
 ): Promise<InvocationResult<unknown>> {
-  const opts = { sleep: clock.sleep };
+  const opts = { ...options.invocation, sleep: clock.sleep };
   if (node === 'primary') {
     const spec = options.runtimeCompletions ? PRIMARY_SPEC : SCHEDULED_COMPLETIONS_SPEC;
     return runInvocation(spec, ports, params, clock.now, [preparePrimary(input)], opts);

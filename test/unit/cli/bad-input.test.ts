@@ -134,6 +134,12 @@ const FLAG_CASES: [string, string[], RegExp, number][] = [
     1,
   ],
   [
+    'negative workload number',
+    ['run', '--workload', 'zipf:exponent=-1'],
+    /^--workload: exponent: "-1" is negative \(exponent takes number\)$/,
+    1,
+  ],
+  [
     'part of a page',
     ['run', '--workload', 'hotcold:hotPages=6KiB'],
     /^--workload: hotPages: "6KiB" is not a whole number of 4 KiB pages \(hotPages takes pages, or a size such as 16MiB\)$/,
@@ -205,7 +211,7 @@ const FLAG_CASES: [string, string[], RegExp, number][] = [
   [
     'stray argument',
     ['run', 'extra'],
-    /^too many arguments for 'run'\. Expected 0 arguments but got 1\.; see colo run --help$/,
+    /^too many arguments for 'run'\. Expected 0 arguments but got 1; see colo run --help$/,
     1,
   ],
   ['misspelt command', ['rn'], /^unknown command 'rn' \(did you mean run\?\); see colo run --help$/, 1],
@@ -248,6 +254,12 @@ const FLAG_CASES: [string, string[], RegExp, number][] = [
   ],
   ['empty report path', ['run', '--json', ''], /^--json: the path is empty \(use - for stdout\)$/, 1],
   [
+    'report and trace on one file',
+    ['run', '--json', join(dir, 'out.json'), '--trace', join(dir, 'out.json')],
+    /^--trace: .*out\.json is also the --json file; name another$/,
+    1,
+  ],
+  [
     'missing scenario file',
     ['run', '--scenario', join(dir, 'missing.json')],
     /^--scenario: .*missing\.json does not exist$/,
@@ -266,6 +278,7 @@ const FILE_CASES: [string, unknown, RegExp, number][] = [
   ['not JSON', '{ "guest": ', /^ is not valid JSON: /, 1],
   ['not an object', [1, 2], /^: must be a JSON object, e\.g\. \{ "guest": "1GiB" \}$/, 1],
   ['misspelt key', { gest: '1GiB' }, /^: unknown key "gest" \(did you mean guest\?\)$/, 1],
+  ['a __proto__ key', '{ "__proto__": { "guest": "1GiB" } }', /^: unknown key "__proto__"$/, 1],
   [
     'wrong type',
     { guest: true },
@@ -299,12 +312,26 @@ const FILE_CASES: [string, unknown, RegExp, number][] = [
   ],
   ['no policies', { policies: [] }, /^: policies: name at least one policy$/, 1],
   [
+    'misspelt policy in a list',
+    { policies: 'none,fixd' },
+    /^: policies: unknown policy "fixd" \(did you mean fixed\?\): use none, fixed, adaptive$/,
+    1,
+  ],
+  ['share above 100%', { zeroPages: '150%' }, /^: zeroPages: must be 0 to 1$/, 1],
+  [
+    'secondary mode in words',
+    { secondary: 'active' },
+    /^: secondary: "active" is not a mode: use passive, or running\[\/workload\]$/,
+    1,
+  ],
+  [
     'fault of the wrong type',
     { faults: { lose: true } },
     /^: faults: lose: expected a string or a number/,
     1,
   ],
   ['negative latency', { latency: -1 }, /^: latency: must be at least 0ms$/, 1],
+  ['a number beyond JSON doubles', '{ "duration": 1e400 }', /^: duration: Infinity ms is too large$/, 1],
   [
     'unknown fault key (a model field name)',
     { faults: { delayMs: [0, 100] } },
@@ -337,6 +364,14 @@ describe('bad scenario files: one line naming the file and the key', () => {
     const prefix = `scenario file ${path}`;
     expect(r.err.startsWith(`colo: ${prefix}`), r.err).toBe(true);
     expectOneLine({ ...r, err: r.err.replace(prefix, '') }, line, code);
+  });
+
+  it('a file that starts with a byte-order mark is read', async () => {
+    const path = scenarioFile('bom.json', '\uFEFF{ "guest": "64MiB" }');
+    const r = await cli(['run', '--dry-run', '--scenario', path]);
+    expect(r.err).toBe('');
+    expect(r.out).toMatch(/guest\s+64 MiB/);
+    expect(r.code).toBe(0);
   });
 
   it('several problems: one line each, flags named as flags', async () => {
@@ -509,6 +544,16 @@ describe('the CDK app: bad context ends in one line and exit 1, no stack trace',
       'checkpointDelayMs',
       'soon',
       /^colo stack: context "checkpointDelayMs" must be an integer in \[1000, 3600000\] ms, got "soon"$/,
+    ],
+    [
+      'checkpointDelay',
+      '5000',
+      /^colo stack: context "checkpointDelay" is not a stack parameter: did you mean checkpointDelayMs \(ms\)\?$/,
+    ],
+    [
+      'bandwidth',
+      '10Gbit',
+      /^colo stack: context "bandwidth" is not a stack parameter: bandwidth is simulation only \(/,
     ],
     [
       'stackName',

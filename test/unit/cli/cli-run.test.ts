@@ -189,6 +189,27 @@ describe('--dry-run and the derived figures', () => {
     expect(r.out).not.toMatch(/verdict/);
   });
 
+  it('the header lists what a flag changed, not a flag that gives the default', async () => {
+    const same = await cli(['run', '--dry-run', '--guest', '1024MiB', '--bandwidth', '1000Mbit']);
+    expect(same.out).toMatch(/^scenario cold-dominated \(dry run: nothing was run\)$/m);
+    const changed = await cli(['run', '--dry-run', '--guest', '2GiB', '--bandwidth', '1Gbit']);
+    expect(changed.out).toMatch(
+      /^scenario cold-dominated \(changed: --guest\) \(dry run: nothing was run\)$/m,
+    );
+  });
+
+  it('warns of a workload page count beyond the guest (the engine caps it at the guest)', async () => {
+    const r = await cli(['run', '--dry-run', '--guest', '64MiB', '--workload', 'hotcold:hotPages=999999']);
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(
+      /^warning: --workload hotPages=999999 is more than the guest's 16384 pages \(--guest 64 MiB\): the workload uses all of RAM instead$/m,
+    );
+    const seq = await cli(['run', '--dry-run', '--guest', '4MiB', '--workload', 'sequential:spanPages=2048']);
+    expect(seq.out).toMatch(/^warning: --workload spanPages=2048 is more than the guest's 1024 pages/m);
+    const fits = await cli(['run', '--dry-run', '--guest', '64MiB', '--workload', 'hotcold']);
+    expect(fits.out).not.toMatch(/more than the guest/);
+  });
+
   it('the floor is what an idle guest stops for; the none estimate is within 15 % of a run', () => {
     for (const link of [
       { bandwidth: '1Gbit', latency: '0.1ms', deviceState: '256KiB' },

@@ -3,7 +3,13 @@ import { flagsToScenario } from '../../../src/cli/flags.ts';
 import { renderTable } from '../../../src/cli/report.ts';
 import { runScenario } from '../../../src/cli/run-command.ts';
 import { resolveScenario, ScenarioError } from '../../../src/cli/scenario.ts';
-import { parseBandwidth, parseBytes, parseDuration, UnitError } from '../../../src/parameters/units.ts';
+import {
+  formatBandwidth,
+  parseBandwidth,
+  parseBytes,
+  parseDuration,
+  UnitError,
+} from '../../../src/parameters/units.ts';
 
 describe('units', () => {
   it('parses sizes, bandwidths and durations', () => {
@@ -23,6 +29,15 @@ describe('units', () => {
     expect(() => parseBytes('5XB')).toThrow(UnitError);
     expect(() => parseBandwidth('10Gbyte')).toThrow(/is a size, not a rate/);
     expect(() => parseDuration('-1s')).toThrow(/negative/);
+  });
+});
+
+describe('formatBandwidth', () => {
+  it('shows a link below a kilobit in bit/s, not as 0 kbit/s', () => {
+    expect(formatBandwidth(parseBandwidth('1Gbit'))).toBe('1 Gbit/s');
+    expect(formatBandwidth(parseBandwidth('2kbit'))).toBe('2 kbit/s');
+    expect(formatBandwidth(parseBandwidth('100bit'))).toBe('100 bit/s');
+    expect(formatBandwidth(parseBandwidth('0.5bit'))).toBe('0.5 bit/s');
   });
 });
 

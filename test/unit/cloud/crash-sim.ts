@@ -22,14 +22,15 @@ import type { PrimaryPhase } from '../../../src/engine/primary/state.ts';
 import type { ColoMessage } from '../../../src/engine/protocol/messages.ts';
 import type { SecondaryPhase } from '../../../src/engine/secondary/state.ts';
 import {
+  ChunkCache,
   type CloudPorts,
-  decodePrimaryDocument,
-  decodeSecondaryDocument,
   type InvocationResult,
   nodeStateKey,
   type PrimaryDocument,
   primaryInvocation,
   readControl,
+  readPrimaryDocument,
+  readSecondaryDocument,
   type SecondaryDocument,
   secondaryInvocation,
 } from '../../../src/runtime/cloud/index.ts';
@@ -275,8 +276,8 @@ export class CrashSim {
     if (hit?.etag === d.etag) return hit.doc as PrimaryDocument | SecondaryDocument;
     const doc =
       node === 'primary'
-        ? decodePrimaryDocument(d.value, this.params, key)
-        : decodeSecondaryDocument(d.value, this.params, key);
+        ? await readPrimaryDocument(this.pair.state, this.params)
+        : await readSecondaryDocument(this.pair.state, this.params);
     this.#cache.set(key, { etag: d.etag, doc });
     return doc;
   }
@@ -364,6 +365,14 @@ export class CrashSim {
     // A killed invocation does not wait for anything: its backoffs take no time (its calls all fail).
     const options = {
       sleep: (ms: number) => (this.#dead ? Promise.resolve() : this.pair.clock.sleep(ms)),
+      // CRASH_MATRIX_LAYOUT=lean: the lean layout in 4 chunks, folding often, no chunk cache (so a copy of
+      // the run makes the same calls): every chunk read and write is a crash point too.
+      ...(process.env.CRASH_MATRIX_LAYOUT === 'lean'
+        ? {
+            stateLayout: { kind: 'lean' as const, chunkPages: 64, overlayEntries: 16 },
+            chunkCache: new ChunkCache(0),
+          }
+        : {}),
     };
     let result: InvocationResult<unknown> | undefined;
     try {

@@ -1,10 +1,11 @@
 /**
  * docs/experiments.md is what `npm run experiments -- --page-only` writes from the committed results
- * (experiments/results/*): the page's figures are the results', and every shipped experiment is complete.
+ * (experiments/results/*, scale.json included): the page's figures are the results', and every shipped experiment is complete.
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { experimentsPage } from '../../../experiments/page.ts';
+import { readScale } from '../../../experiments/scale-results.ts';
 import { type Finished, readFinishedWithTime, SHIPPED } from '../../../experiments/shipped.ts';
 
 describe('docs/experiments.md', () => {
@@ -17,6 +18,6 @@ describe('docs/experiments.md', () => {
       total += f.wallMs ?? 0;
       results[name] = f;
     }
-    expect(readFileSync('docs/experiments.md', 'utf8')).toBe(experimentsPage(results, total));
+    expect(readFileSync('docs/experiments.md', 'utf8')).toBe(experimentsPage(results, total, readScale()));
   });
 });

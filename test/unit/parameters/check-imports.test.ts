@@ -52,4 +52,34 @@ describe('check-imports', () => {
       'known violation no longer occurs, remove it from KNOWN: src/wire/gone.ts → src/cli/x.ts',
     );
   });
+
+  it('also catches a side-effect import, the clock through process.hrtime, and files outside every layer', () => {
+    const r = mkdtempSync(join(tmpdir(), 'colo-imports-more-'));
+    try {
+      const at = (path: string, text: string) => {
+        mkdirSync(dirname(join(r, path)), { recursive: true });
+        writeFileSync(join(r, path), text);
+      };
+      at('src/engine/side.ts', "import '../cli/main.ts';\nexport const a = 1;\n");
+      at('src/engine/chart.ts', "import { c } from '../report/chart.ts';\nexport const b = c;\n");
+      at('src/engine/hr.ts', 'export const t = () => process.hrtime.bigint();\n');
+      at('src/engine/ok.ts', 'export const d = (ms: number) => new Date(ms);\n');
+      at('src/experiment/axes.ts', "import { S } from '../../lib/stack.ts';\nexport const e = S;\n");
+      at('src/newfolder/x.ts', 'export const f = 1;\n');
+      at('src/cli/main.ts', 'export const g = 1;\n');
+      at('src/report/chart.ts', 'export const c = 1;\n');
+      at('lib/stack.ts', 'export const S = 1;\n');
+      expect(check(r, {}).sort()).toEqual(
+        [
+          'src/engine/side.ts (engine) imports src/cli/main.ts (shell): an upward import',
+          'src/engine/chart.ts (engine) imports src/report/chart.ts (runtime): an upward import',
+          'src/engine/hr.ts: the engine reads the wall clock',
+          'src/experiment/axes.ts (shell) imports lib/stack.ts (cdk): an upward import',
+          'src/newfolder/x.ts: in no layer (add its folder to LAYERS in scripts/check-imports.mjs)',
+        ].sort(),
+      );
+    } finally {
+      rmSync(r, { recursive: true, force: true });
+    }
+  });
 });

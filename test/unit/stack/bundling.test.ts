@@ -15,6 +15,7 @@ import { App, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ColoFunction, ESM_REQUIRE_BANNER } from '../../../lib/constructs/colo-function.ts';
+import { FEATURE_FLAGS } from './helpers.ts';
 
 /**
  * Bundles one function for real, with a `docker` on PATH that records any call: proves NodejsFunction uses
@@ -35,7 +36,11 @@ beforeAll(() => {
   const savedPath = process.env.PATH;
   process.env.PATH = `${bin}${delimiter}${savedPath ?? ''}`;
   try {
-    const app = new App({ outdir: join(work, 'out'), builtinCloudFormationValidation: false });
+    const app = new App({
+      outdir: join(work, 'out'),
+      builtinCloudFormationValidation: false,
+      context: { ...FEATURE_FLAGS },
+    });
     const stack = new Stack(app, 'Bundle');
     new ColoFunction(stack, 'Fixture', {
       entry: 'test/unit/stack/fixtures/sdk-handler.ts',

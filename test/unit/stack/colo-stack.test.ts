@@ -1,6 +1,12 @@
 import { Match } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
+  controlStateKey,
+  FLEET_WATCHDOG_CURSOR_KEY,
+  timerStateKey,
+} from '../../../lambda/adapters/contract.ts';
+import { testFaultsKey } from '../../../lambda/handlers/common/test-hooks.ts';
+import {
   FUNCTION_NAMES,
   FUNCTION_TIMEOUT_SECONDS,
   HANDLER_ENTRIES,
@@ -10,6 +16,7 @@ import {
 } from '../../../lib/colo-stack.ts';
 import { DEFAULT_PARAMETERS } from '../../../lib/parameters.ts';
 import { parseVmConfig, vmConfigOf } from '../../../src/parameters/vm-config.ts';
+import { logSegmentKey, nodeStateKey } from '../../../src/runtime/cloud/keys.ts';
 import { arnOf, logicalId, objectsArn, type Synthesized, synthColo } from './helpers.ts';
 
 let s: Synthesized;
@@ -74,10 +81,21 @@ describe('channels', () => {
     }
   });
 
-  it('hides a received channel batch for twice its consumer timeout', () => {
+  it('hides a received channel batch for six times its consumer timeout (AWS guidance for event sources)', () => {
     const props = (id: string) => s.template.toJSON().Resources[id].Properties;
-    expect(props(ids.p2s).VisibilityTimeout).toBe(2 * secondaryApplyTimeout(5000).toSeconds());
-    expect(props(ids.s2p).VisibilityTimeout).toBe(2 * FUNCTION_TIMEOUT_SECONDS.primary);
+    expect(props(ids.p2s).VisibilityTimeout).toBe(6 * secondaryApplyTimeout(5000).toSeconds());
+    expect(props(ids.p2s).VisibilityTimeout).toBe(180);
+    expect(props(ids.s2p).VisibilityTimeout).toBe(6 * FUNCTION_TIMEOUT_SECONDS.primary);
+    expect(props(ids.s2p).VisibilityTimeout).toBe(360);
+    // Every queue that feeds a function: visibility ≥ 6 × that function's timeout.
+    const fnTimeout = (ref: { Ref: string }) =>
+      s.template.toJSON().Resources[ref.Ref].Properties.Timeout as number;
+    for (const m of Object.values(s.template.findResources('AWS::Lambda::EventSourceMapping'))) {
+      const queueId = (m.Properties.EventSourceArn as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
+      expect(props(queueId).VisibilityTimeout, queueId).toBeGreaterThanOrEqual(
+        6 * fnTimeout(m.Properties.FunctionName),
+      );
+    }
   });
 
   it('every queue is encrypted and denies non-TLS access', () => {
@@ -102,7 +120,7 @@ describe('channels', () => {
     }
   });
 
-  it('maps each channel to its consumer with batches of 10 and ReportBatchItemFailures', () => {
+  it('maps each queue to its consumer with batches of 10, ReportBatchItemFailures and a concurrency cap', () => {
     const fn = (name: (typeof FUNCTION_NAMES)[number]) => ({ Ref: logicalId(s.stack.functions[name]) });
     const mappings = Object.values(s.template.findResources('AWS::Lambda::EventSourceMapping'));
     const byQueue = (queueId: string) =>
@@ -122,9 +140,17 @@ describe('channels', () => {
           EventSourceArn: arnOf(queue),
           FunctionName: fn(name),
           FunctionResponseTypes: ['ReportBatchItemFailures'],
+          ScalingConfig: { MaximumConcurrency: 100 },
         },
       ]);
     }
+    const capped = synthColo({ eventSourceMaxConcurrency: '7' });
+    const caps = Object.values(capped.template.findResources('AWS::Lambda::EventSourceMapping')).map(
+      (m) => m.Properties.ScalingConfig,
+    );
+    expect(caps).toEqual(Array(5).fill({ MaximumConcurrency: 7 }));
+    expect(() => synthColo({ eventSourceMaxConcurrency: 1 })).toThrow(/eventSourceMaxConcurrency/);
+    expect(() => synthColo({ eventSourceMaxConcurrency: 1001 })).toThrow(/eventSourceMaxConcurrency/);
   });
 });
 
@@ -169,7 +195,7 @@ describe('timers', () => {
       expect(props).toEqual({
         SqsManagedSseEnabled: true,
         MessageRetentionPeriod: 3600,
-        VisibilityTimeout: 2 * FUNCTION_TIMEOUT_SECONDS[consumer[timer]],
+        VisibilityTimeout: 6 * FUNCTION_TIMEOUT_SECONDS[consumer[timer]],
         RedrivePolicy: { deadLetterTargetArn: arnOf(logicalId(chain.deadLetterQueue)), maxReceiveCount: 3 },
       });
       expect(props.FifoQueue).toBeUndefined();
@@ -357,7 +383,8 @@ describe('virtual-clock replay entries', () => {
 });
 
 describe('least privilege', () => {
-  function statements(name: (typeof FUNCTION_NAMES)[number]): unknown[] {
+  type Name = (typeof FUNCTION_NAMES)[number];
+  function statements(name: Name): { Action: string | string[]; Effect: string; Resource: unknown }[] {
     const role = logicalId(s.stack.functions[name].executionRole);
     const policies = Object.values(s.template.findResources('AWS::IAM::Policy')).filter(
       (p) => JSON.stringify(p.Properties.Roles) === JSON.stringify([{ Ref: role }]),
@@ -365,75 +392,128 @@ describe('least privilege', () => {
     expect(policies).toHaveLength(1);
     return policies[0]?.Properties.PolicyDocument.Statement;
   }
+  type Statement = ReturnType<typeof statements>[number];
+  /**
+   * A role's permissions as sorted `action resource` pairs: the feature flag `@aws-cdk/aws-iam:minimizePolicies`
+   * (cdk.json) merges statements, so the pairs (each once), not the statement layout, are what a test pins.
+   */
+  const pairs = (sts: readonly Statement[]): string[] =>
+    [
+      ...new Set(
+        sts.flatMap((st) => {
+          expect(st.Effect).toBe('Allow');
+          const resources = ([] as unknown[]).concat(st.Resource);
+          return ([] as string[])
+            .concat(st.Action)
+            .flatMap((a) => resources.map((r) => `${a} ${JSON.stringify(r)}`));
+        }),
+      ),
+    ].sort();
+  const grants = (name: Name): string[] => pairs(statements(name));
 
-  const logs = (name: (typeof FUNCTION_NAMES)[number]) => ({
-    Action: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+  const allow = (Action: string | string[], Resource: unknown): Statement => ({
+    Action,
     Effect: 'Allow',
-    Resource: arnOf(logicalId(s.stack.functions[name].functionLogGroup)),
+    Resource,
   });
-  const allow = (Action: string | string[], Resource: unknown) => ({ Action, Effect: 'Allow', Resource });
+  const logs = (name: Name) =>
+    allow(
+      ['logs:CreateLogStream', 'logs:PutLogEvents'],
+      arnOf(logicalId(s.stack.functions[name].functionLogGroup)),
+    );
   const key = () => allow('secretsmanager:GetSecretValue', { Ref: ids.secret });
-  // Per-VM key layout: state/<vmId>/… read-write, and every VM's config, vms/<vmId>.json, read-only.
-  const state = () => [
+  /** The ARN of one state key pattern, as the template spells it. */
+  const stateKeys = (pattern: string) => ({ 'Fn::Join': ['', [arnOf(ids.bucket), `/state/${pattern}`]] });
+  // Every function reads all of state/ and every VM's config, vms/<vmId>.json (read-only).
+  const stateRead = () => [
     allow('s3:ListBucket', arnOf(ids.bucket)),
     allow('s3:GetObject', objectsArn(ids.bucket, 'state/')),
-    allow('s3:PutObject', objectsArn(ids.bucket, 'state/')),
     allow('s3:GetObject', objectsArn(ids.bucket, 'vms/')),
   ];
+  const writes = (...patterns: string[]) => patterns.map((p) => allow('s3:PutObject', stateKeys(p)));
+  const primaryState = () => [
+    ...stateRead(),
+    ...writes('*/node/primary*', '*/log/primary/*', '*/control.json'),
+  ];
+  const secondaryState = () => [
+    ...stateRead(),
+    ...writes('*/node/secondary*', '*/log/secondary/*', '*/control.json'),
+  ];
+  const expectGrants = (name: Name, expected: Statement[]) => expect(grants(name)).toEqual(pairs(expected));
 
-  it('checkpoint-timer: its tick queue, state, create-only deltas, send on p2s', () => {
-    expect(statements('checkpoint-timer')).toEqual([
+  it('checkpoint-timer: its tick queue, primary state and its timer, create-only deltas, send on p2s', () => {
+    expectGrants('checkpoint-timer', [
       logs('checkpoint-timer'),
       allow(CONSUME, arnOf(ids.ticks.checkpoint)),
       allow(SEND, arnOf(ids.ticks.checkpoint)),
-      ...state(),
+      ...primaryState(),
+      ...writes('*/timers/checkpoint.json'),
       allow(['s3:GetObject', 's3:PutObject'], objectsArn(ids.bucket, 'deltas/')),
       allow(SEND, arnOf(ids.p2s)),
       key(),
     ]);
   });
 
-  it('pending-check-timer: its tick queue, state, create-only deltas, send on p2s', () => {
-    expect(statements('pending-check-timer')).toEqual([
+  it('pending-check-timer: its tick queue, primary state and its timer, create-only deltas, send on p2s', () => {
+    expectGrants('pending-check-timer', [
       logs('pending-check-timer'),
       allow(CONSUME, arnOf(ids.ticks['pending-check'])),
       allow(SEND, arnOf(ids.ticks['pending-check'])),
-      ...state(),
+      ...primaryState(),
+      ...writes('*/timers/pending-check.json'),
       allow(['s3:GetObject', 's3:PutObject'], objectsArn(ids.bucket, 'deltas/')),
       allow(SEND, arnOf(ids.p2s)),
       key(),
     ]);
   });
 
-  it('tick-arm: send to the three tick queues, state', () => {
-    expect(statements('tick-arm')).toEqual([
+  it('tick-arm: send to the three tick queues, read state, write only the timers and its fleet cursor', () => {
+    expectGrants('tick-arm', [
       logs('tick-arm'),
       allow(SEND, arnOf(ids.ticks.checkpoint)),
       allow(SEND, arnOf(ids.ticks['pending-check'])),
       allow(SEND, arnOf(ids.ticks.heartbeat)),
-      ...state(),
+      ...stateRead(),
+      ...writes(
+        '*/timers/checkpoint.json',
+        '*/timers/pending-check.json',
+        '*/timers/heartbeat.json',
+        FLEET_WATCHDOG_CURSOR_KEY,
+      ),
     ]);
   });
 
-  it('primary: consume s2p, send unauthentic messages to its DLQ, state, create-only deltas, send on p2s, the key', () => {
-    expect(statements('primary')).toEqual([
+  it('primary: consume s2p, send unauthentic messages to its DLQ, primary state, create-only deltas, send on p2s, the key', () => {
+    expectGrants('primary', [
       logs('primary'),
       allow(CONSUME, arnOf(ids.s2p)),
       allow(SEND, arnOf(ids.s2pDlq)),
-      ...state(),
+      ...primaryState(),
       allow(['s3:GetObject', 's3:PutObject'], objectsArn(ids.bucket, 'deltas/')),
       allow(SEND, arnOf(ids.p2s)),
       key(),
     ]);
   });
 
-  it('secondary-apply: consume p2s, send refused messages to its DLQ, state, read deltas, send on s2p', () => {
-    expect(statements('secondary-apply')).toEqual([
+  it('secondary-apply: consume p2s, send refused messages to its DLQ, secondary state, read deltas, send on s2p', () => {
+    expectGrants('secondary-apply', [
       logs('secondary-apply'),
       allow(CONSUME, arnOf(ids.p2s)),
       allow(SEND, arnOf(ids.p2sDlq)),
-      ...state(),
+      ...secondaryState(),
       allow('s3:GetObject', objectsArn(ids.bucket, 'deltas/')),
+      allow(SEND, arnOf(ids.s2p)),
+      key(),
+    ]);
+  });
+
+  it('heartbeat-monitor: its tick queue, secondary state and its timer, send on s2p', () => {
+    expectGrants('heartbeat-monitor', [
+      logs('heartbeat-monitor'),
+      allow(CONSUME, arnOf(ids.ticks.heartbeat)),
+      allow(SEND, arnOf(ids.ticks.heartbeat)),
+      ...secondaryState(),
+      ...writes('*/timers/heartbeat.json'),
       allow(SEND, arnOf(ids.s2p)),
       key(),
     ]);
@@ -442,37 +522,81 @@ describe('least privilege', () => {
   it("only a channel's consumer may send to that channel's DLQ", () => {
     const senders = (dlq: string) =>
       FUNCTION_NAMES.filter((name) =>
-        JSON.stringify(statements(name)).includes(JSON.stringify(allow(SEND, arnOf(dlq)))),
+        grants(name).some((g) => g === `sqs:SendMessage ${JSON.stringify(arnOf(dlq))}`),
       );
     expect(senders(ids.p2sDlq)).toEqual(['secondary-apply']);
     expect(senders(ids.s2pDlq)).toEqual(['primary']);
   });
 
+  it("no function may write the other side's node documents, and nothing but the stack's keys (state keys of keys.ts)", () => {
+    const writers = (key: string) =>
+      FUNCTION_NAMES.filter((name) =>
+        grants(name)
+          .filter((g) => g.startsWith('s3:PutObject '))
+          .some((g) => {
+            const suffix = (
+              JSON.parse(g.slice('s3:PutObject '.length)) as { 'Fn::Join': [string, unknown[]] }
+            )['Fn::Join'][1][1] as string;
+            // An IAM `*` matches any run of characters, `/` included.
+            const re = new RegExp(
+              `^${suffix
+                .split('*')
+                .map((x) => x.replace(/[.?+^$()[\]{}|\\]/g, '\\$&'))
+                .join('.*')}$`,
+            );
+            return re.test(`/state/${key}`);
+          }),
+      );
+    const primarySide = ['checkpoint-timer', 'pending-check-timer', 'primary'];
+    const secondarySide = ['secondary-apply', 'heartbeat-monitor'];
+    expect(writers(nodeStateKey('vm-7', 'primary'))).toEqual(primarySide);
+    expect(writers(logSegmentKey('vm-7', 'primary', 3))).toEqual(primarySide);
+    expect(writers(nodeStateKey('vm-7', 'secondary'))).toEqual(secondarySide);
+    expect(writers(logSegmentKey('vm-7', 'secondary', 3))).toEqual(secondarySide);
+    expect(writers(timerStateKey('vm-7', 'checkpoint'))).toEqual(['checkpoint-timer', 'tick-arm']);
+    expect(writers(timerStateKey('vm-7', 'pending-check'))).toEqual(['pending-check-timer', 'tick-arm']);
+    expect(writers(timerStateKey('vm-7', 'heartbeat'))).toEqual(['tick-arm', 'heartbeat-monitor']);
+    expect(writers(controlStateKey('vm-7'))).toEqual([...primarySide, ...secondarySide]);
+    // The fault hook's documents only on a stack deployed with testFaults=allow.
+    expect(writers(testFaultsKey('vm-7'))).toEqual([]);
+    expect(writers('vm-7/anything-else.json')).toEqual([]);
+    // The fleet watchdog's cursor: the watchdog alone; no VM's key reaches it.
+    expect(writers(FLEET_WATCHDOG_CURSOR_KEY)).toEqual(['tick-arm']);
+    expect(writers(`vm-7/${FLEET_WATCHDOG_CURSOR_KEY}`)).toEqual([]);
+    // The registry (vms/<vmId>.json) is written by the operator (colo vm), never by a function.
+    for (const name of FUNCTION_NAMES) {
+      expect(
+        grants(name).filter((g) => g.startsWith('s3:PutObject') && g.includes('/vms/')),
+        name,
+      ).toEqual([]);
+    }
+  });
+
+  it('grants the fault-hook documents to the node functions only with testFaults=allow', () => {
+    const hooked = synthColo({ testFaults: 'allow' });
+    for (const name of FUNCTION_NAMES) {
+      const role = logicalId(hooked.stack.functions[name].executionRole);
+      const policy = Object.values(hooked.template.findResources('AWS::IAM::Policy')).find(
+        (p) => JSON.stringify(p.Properties.Roles) === JSON.stringify([{ Ref: role }]),
+      );
+      const has = JSON.stringify(policy).includes('/state/*/test-*.json');
+      expect(has, name).toBe(name !== 'tick-arm');
+      expect(grants(name).join('\n').includes('test-'), name).toBe(false);
+    }
+  });
+
   it('only the functions that seal or open may read the replication key, and nothing else of the secret', () => {
-    const readers = FUNCTION_NAMES.filter((name) =>
-      JSON.stringify(statements(name)).includes('secretsmanager'),
-    );
+    const readers = FUNCTION_NAMES.filter((name) => grants(name).some((g) => g.startsWith('secretsmanager')));
     expect(readers).toEqual(FUNCTION_NAMES.filter((name) => KEY_ACCESS[name]));
     expect(readers).not.toContain('tick-arm');
     for (const name of readers) {
-      const mentions = (statements(name) as { Action: unknown }[]).filter((st) =>
-        JSON.stringify(st).includes('secretsmanager'),
-      );
-      expect(mentions, name).toEqual([key()]);
+      expect(
+        grants(name).filter((g) => g.includes('secretsmanager')),
+        name,
+      ).toEqual(pairs([key()]));
     }
     // No resource policy opens it to anyone else.
     expect(Object.keys(s.template.findResources('AWS::SecretsManager::ResourcePolicy'))).toEqual([]);
-  });
-
-  it('heartbeat-monitor: its tick queue, state, send on s2p', () => {
-    expect(statements('heartbeat-monitor')).toEqual([
-      logs('heartbeat-monitor'),
-      allow(CONSUME, arnOf(ids.ticks.heartbeat)),
-      allow(SEND, arnOf(ids.ticks.heartbeat)),
-      ...state(),
-      allow(SEND, arnOf(ids.s2p)),
-      key(),
-    ]);
   });
 
   it('has no wildcard action and no "*" resource in any identity policy, and no managed policies', () => {
@@ -599,6 +723,7 @@ describe('outputs', () => {
         'WatchdogRuleName',
         'VmConfigJson',
         'ApplyTimeoutCapMs',
+        'DashboardName',
       ].sort(),
     );
     expect(outputs.BucketName?.Value).toEqual({ Ref: ids.bucket });

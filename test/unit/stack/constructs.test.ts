@@ -6,10 +6,10 @@ import { ColoChannel } from '../../../lib/constructs/colo-channel.ts';
 import { ColoFunction } from '../../../lib/constructs/colo-function.ts';
 import { DeltaStoreBucket } from '../../../lib/constructs/delta-store-bucket.ts';
 import { TickChain } from '../../../lib/constructs/tick-chain.ts';
-import { arnOf, logicalId, SKIP_BUNDLING } from './helpers.ts';
+import { arnOf, logicalId, TEST_CONTEXT } from './helpers.ts';
 
 function stack(): Stack {
-  return new Stack(new App({ builtinCloudFormationValidation: false, context: SKIP_BUNDLING }), 'C');
+  return new Stack(new App({ builtinCloudFormationValidation: false, context: TEST_CONTEXT }), 'C');
 }
 
 const entry = 'lambda/handlers/tick-arm.ts';

@@ -6,7 +6,7 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { describe, expect, it } from 'vitest';
 import { ColoStack } from '../../../lib/colo-stack.ts';
-import { SKIP_BUNDLING } from './helpers.ts';
+import { TEST_CONTEXT } from './helpers.ts';
 
 /** cdk-nag 3 is a policy-validation plugin: its findings are violations, not annotations. */
 function violations(app: App) {
@@ -22,7 +22,7 @@ function violations(app: App) {
 
 describe('cdk-nag AwsSolutions', () => {
   it('reports no unacknowledged error or warning on the stack', () => {
-    const app = new App({ builtinCloudFormationValidation: false, context: SKIP_BUNDLING });
+    const app = new App({ builtinCloudFormationValidation: false, context: TEST_CONTEXT });
     new ColoStack(app, 'Nag');
     expect(violations(app)).toEqual([]);
   });
@@ -37,7 +37,7 @@ describe('cdk-nag AwsSolutions', () => {
   });
 
   it('acknowledges every rule with a reason', () => {
-    const app = new App({ builtinCloudFormationValidation: false, context: SKIP_BUNDLING });
+    const app = new App({ builtinCloudFormationValidation: false, context: TEST_CONTEXT });
     const stack = new ColoStack(app, 'Ack');
     const acks: { id: string; reason: string }[] = [];
     for (const construct of stack.node.findAll()) {
@@ -62,7 +62,7 @@ describe('cdk-nag AwsSolutions', () => {
   it("passes a full synthesis with the nag plugin and CDK's built-in CloudFormation validation", () => {
     const outdir = mkdtempSync(join(tmpdir(), 'colo-nag-'));
     try {
-      const app = new App({ outdir, context: SKIP_BUNDLING });
+      const app = new App({ outdir, context: TEST_CONTEXT });
       new ColoStack(app, 'Full');
       Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
       const assembly = app.synth();

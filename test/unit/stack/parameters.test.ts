@@ -9,7 +9,7 @@ import {
   parametersFromContext,
   validateParameters,
 } from '../../../lib/parameters.ts';
-import { SKIP_BUNDLING } from './helpers.ts';
+import { TEST_CONTEXT } from './helpers.ts';
 
 function fromContext(context: Record<string, unknown>, overrides = {}) {
   return parametersFromContext(new App({ context }).node, overrides);
@@ -37,6 +37,8 @@ describe('parameters', () => {
       s3ForcePathStyle: false,
       testFaults: 'off',
       virtualClock: 'off',
+      eventSourceMaxConcurrency: 100,
+      alarmTopic: 'off',
     });
   });
 
@@ -109,7 +111,7 @@ describe('parameters', () => {
   });
 
   it('the stack refuses a bad context value with the same error', () => {
-    const app = new App({ context: { ...SKIP_BUNDLING, checkpointDelayMs: 'soon' } });
+    const app = new App({ context: { ...TEST_CONTEXT, checkpointDelayMs: 'soon' } });
     expect(() => new ColoStack(app, 'Bad')).toThrow(/context "checkpointDelayMs" must be an integer/);
   });
 

@@ -6,7 +6,8 @@ import { Template } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
 import { ColoStack } from '../../../lib/colo-stack.ts';
 import { parseStackSet, readStackSet, StackSetError } from '../../../lib/stack-set.ts';
-import { SKIP_BUNDLING } from './helpers.ts';
+import { SOAK_STACK_CONTEXT } from '../../../src/runtime/localstack/soak.ts';
+import { TEST_CONTEXT } from './helpers.ts';
 
 describe('stack sets', () => {
   it('parses stack name → context, in file order', () => {
@@ -27,9 +28,22 @@ describe('stack sets', () => {
     ['{"A":[1]}', /the context of A must be an object/],
     ['{"A":{"stackName":"B"}}', /may not set stackName/],
     ['{"A":{"vmId":"v"},"B":{"vmId":"v"}}', /A and B share vmId v/],
+    [
+      '{"A":{"checkpointDelay":5000}}',
+      /^stack set set\.json: A: "checkpointDelay" is not a stack parameter: did you mean checkpointDelayMs \(ms\)\?$/,
+    ],
+    ['{"A":{"colour":"red"}}', /: A: "colour" is not a stack parameter \(docs\/parameters\.md lists them\)$/],
   ])('refuses %s', (text, message) => {
     expect(() => parseStackSet(text, 'set.json')).toThrow(StackSetError);
     expect(() => parseStackSet(text, 'set.json')).toThrow(message);
+  });
+
+  it('the stack sets the tests and the soak deploy hold only stack parameters', () => {
+    const file = new URL('../../integration/colo-it-stacks.json', import.meta.url);
+    expect(readStackSet(file.pathname).map((e) => e.stackName)).toHaveLength(4);
+    expect(() =>
+      parseStackSet(JSON.stringify({ Soak: { ...SOAK_STACK_CONTEXT, vmId: 'soak' } }), 'soak.json'),
+    ).not.toThrow();
   });
 
   it('refuses a missing file with its path', () => {
@@ -41,7 +55,7 @@ describe('stack sets', () => {
   it('a stack’s own context wins over the app context for the keys it names; the rest comes from the app', () => {
     const app = new App({
       builtinCloudFormationValidation: false,
-      context: { ...SKIP_BUNDLING, vmId: 'app-vm', checkpointDelayMs: '7000', seed: 5 },
+      context: { ...TEST_CONTEXT, vmId: 'app-vm', checkpointDelayMs: '7000', seed: 5 },
     });
     const a = new ColoStack(app, 'A', { context: { vmId: 'vm-a', seed: 1 } });
     const b = new ColoStack(app, 'B', { context: { vmId: 'vm-b', checkpointDelayMs: 3000 } });

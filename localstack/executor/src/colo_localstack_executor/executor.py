@@ -11,7 +11,12 @@ timeout, a crash or an init error the process is discarded and the next invocati
 
 Settings (read from the LocalStack process environment):
 
-* ``LAMBDA_HOST_NODE_BIN`` - Node.js binary (default: ``node`` on ``PATH``);
+* ``LAMBDA_HOST_NODE_RUNTIMES_DIR`` - folder of Node.js binaries by major version, ``node<major>/bin/node``
+  (``scripts/localstack-up.sh`` fills it at set-up time from the npm registry). A function whose runtime is
+  ``nodejs<major>.x`` runs on ``node<major>/bin/node`` when that binary exists and reports that major;
+  otherwise on ``LAMBDA_HOST_NODE_BIN``, with one warning per runtime naming both versions;
+* ``LAMBDA_HOST_NODE_BIN`` - Node.js binary used when the runtime's major is not installed (default: ``node``
+  on ``PATH``);
 * ``LAMBDA_HOST_NODE_MODULES`` - ``os.pathsep``-separated ``node_modules`` folders searched for bare
   imports the function bundle does not contain (Lambda's runtimes ship the AWS SDK v3; point this at a
   ``node_modules`` that has ``@aws-sdk/*`` to emulate that). Used as ``NODE_PATH`` for CommonJS and by
@@ -61,7 +66,7 @@ from colo_localstack_executor.node_process import (
 
 LOG = logging.getLogger(__name__)
 
-_WARNED_VERSIONS: set[tuple[str, str]] = set()
+_FALLBACK_LOGGED: set[tuple[str, str]] = set()
 _NODE_VERSION_CACHE: dict[str, str] = {}
 
 
@@ -71,6 +76,53 @@ def node_binary() -> str | None:
     if configured:
         return configured if os.path.sep in configured else shutil.which(configured)
     return shutil.which("node")
+
+
+def runtime_major(runtime: str) -> str:
+    """``"22"`` from ``"nodejs22.x"``; ``""`` when the runtime names no major."""
+    major = runtime.removeprefix("nodejs").split(".")[0]
+    return major if major.isdigit() else ""
+
+
+def _version_major(version: str) -> str:
+    return version.lstrip("v").split(".")[0]
+
+
+def node_binary_for_runtime(runtime: str) -> str | None:
+    """The Node.js binary for a function runtime: the installed one of its major, else the host's.
+
+    Looks only at what set-up installed (``LAMBDA_HOST_NODE_RUNTIMES_DIR``); downloads nothing. A fallback is
+    logged once per runtime with both versions, so a log reader sees which Node ran the function.
+    """
+    major = runtime_major(runtime)
+    root = os.environ.get("LAMBDA_HOST_NODE_RUNTIMES_DIR", "").strip()
+    why = ""
+    if major and root:
+        candidate = Path(root) / f"node{major}" / "bin" / "node"
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            found = host_node_version(str(candidate))
+            if _version_major(found) == major:
+                return str(candidate)
+            why = f"{candidate} reports {found or 'no version'}"
+        else:
+            why = f"no {candidate}"
+    elif major:
+        why = "LAMBDA_HOST_NODE_RUNTIMES_DIR is not set"
+    fallback = node_binary()
+    if major and fallback and (runtime, fallback) not in _FALLBACK_LOGGED:
+        host = host_node_version(fallback)
+        if _version_major(host) != major:
+            _FALLBACK_LOGGED.add((runtime, fallback))
+            LOG.warning(
+                "host-node executor: runtime %s runs on host Node.js %s (%s): %s; run scripts/localstack-up.sh "
+                "--install-only to install Node.js %s",
+                runtime,
+                host or "of unknown version",
+                fallback,
+                why,
+                major,
+            )
+    return fallback
 
 
 def fallback_module_dirs() -> list[str]:
@@ -182,10 +234,9 @@ class HostNodeRuntimeExecutor(RuntimeExecutor):
     # ------------------------------------------------------------------ RuntimeExecutor API
     def start(self, env_vars: dict[str, str]) -> None:
         _check_supported(self.function_version)
-        node_bin = node_binary()
+        node_bin = self._node_binary()
         if not node_bin:
             raise LambdaRuntimeException("host-node executor: no `node` binary found (set LAMBDA_HOST_NODE_BIN)")
-        self._warn_on_version_mismatch(node_bin)
         with self._lock:
             self._stopped = False
             self._sandbox_dir = tempfile.mkdtemp(prefix=f"colo-lambda-{self.function_version.id.function_name[:40]}-")
@@ -226,7 +277,7 @@ class HostNodeRuntimeExecutor(RuntimeExecutor):
             cold_start_logs = ""
             if self._process is None or not self._process.is_alive():
                 # a previous invocation timed out or crashed: start a fresh process (cold start)
-                node_bin = node_binary()
+                node_bin = self._node_binary()
                 try:
                     if not node_bin:
                         raise NodeProcessError("no `node` binary found")
@@ -293,7 +344,11 @@ class HostNodeRuntimeExecutor(RuntimeExecutor):
                 "Node.js functions will fail to start"
             )
             return False
-        LOG.info("host-node Lambda executor: using %s (%s)", node_bin, host_node_version(node_bin))
+        LOG.info("host-node Lambda executor: host Node.js %s (%s)", node_bin, host_node_version(node_bin))
+        root = os.environ.get("LAMBDA_HOST_NODE_RUNTIMES_DIR", "").strip()
+        if root and Path(root).is_dir():
+            for candidate in sorted(Path(root).glob("node*/bin/node")):
+                LOG.info("host-node Lambda executor: %s (%s)", candidate, host_node_version(str(candidate)))
         return True
 
     # ------------------------------------------------------------------ helpers
@@ -491,20 +546,8 @@ class HostNodeRuntimeExecutor(RuntimeExecutor):
         text = _start_line(request_id, self) + (logs + "\n" if logs else "") + f"END RequestId: {request_id}\n"
         return self._result(request_id, body, True, text)
 
-    def _warn_on_version_mismatch(self, node_bin: str) -> None:
-        runtime = str(self.function_version.config.runtime or "")
-        host = host_node_version(node_bin)  # e.g. "v20.19.0"
-        wanted = runtime.removeprefix("nodejs").split(".")[0]  # "22" from "nodejs22.x"
-        host_major = host.lstrip("v").split(".")[0]
-        key = (runtime, host)
-        if wanted and host_major and wanted != host_major and key not in _WARNED_VERSIONS:
-            _WARNED_VERSIONS.add(key)
-            LOG.warning(
-                "host-node executor: function runtime %s runs on host Node.js %s (%s)",
-                runtime,
-                host,
-                node_bin,
-            )
+    def _node_binary(self) -> str | None:
+        return node_binary_for_runtime(str(self.function_version.config.runtime or ""))
 
 
 def _start_line(request_id: str, executor: HostNodeRuntimeExecutor) -> str:

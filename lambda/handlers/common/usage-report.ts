@@ -1,0 +1,144 @@
+/**
+ * Per-invocation AWS usage: the handler wrapper resets the process's usage meter when an invocation starts
+ * and, when it ends, writes one `aws usage` log record (requests by service and operation with bytes,
+ * billed duration, memory, GB-seconds, log bytes, the event-source batch it was given) and three EMF
+ * metrics without per-VM dimensions (the VM id is a property of the record). The cost model
+ * (src/cost/) sums these records; `colo run --backend localstack` reads them back from CloudWatch Logs.
+ */
+import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import { type AwsUsage, sumRequests } from '../../../src/cost/usage.ts';
+import { ENV } from '../../adapters/contract.ts';
+import type { Env } from '../../adapters/env.ts';
+import { processMeter, type UsageMeter } from '../../adapters/usage-meter.ts';
+import { METRIC_NAMESPACE, type Observability } from './observability.ts';
+
+/** The message of the per-invocation usage record (what readers filter on). */
+export const USAGE_RECORD_MESSAGE = 'aws usage';
+
+/** Bytes a usage record adds to the log beyond its JSON (Powertools' own fields, the line's prefix). */
+const RECORD_OVERHEAD_BYTES = 200;
+
+/** The fields of one `aws usage` record (besides Powertools' own). */
+export interface UsageRecord {
+  /** Always {@link USAGE_RECORD_MESSAGE}. */
+  message: typeof USAGE_RECORD_MESSAGE;
+  /** Function role (`POWERTOOLS_SERVICE_NAME`, e.g. `pending-check-timer`; Powertools owns `service`). */
+  function: string;
+  /** VM the function serves (a property, never a metric dimension). */
+  vmId: string;
+  /** Configured memory, MB (`AWS_LAMBDA_FUNCTION_MEMORY_SIZE`). */
+  memoryMb: number;
+  /** What the invocation asked of AWS, its own billed duration and log bytes included. */
+  usage: AwsUsage;
+}
+
+let logBytes = 0;
+let counting = false;
+
+/** Counts what the process writes to stdout and stderr (the function's log), once per process. */
+function countLogBytes(): void {
+  if (counting) return;
+  counting = true;
+  for (const stream of [process.stdout, process.stderr]) {
+    const write = stream.write.bind(stream) as (...args: unknown[]) => boolean;
+    stream.write = ((chunk: unknown, ...rest: unknown[]) => {
+      logBytes +=
+        typeof chunk === 'string'
+          ? Buffer.byteLength(chunk)
+          : chunk instanceof Uint8Array
+            ? chunk.byteLength
+            : 0;
+      return write(chunk, ...rest);
+    }) as typeof stream.write;
+  }
+}
+
+/** SQS batch an event delivers, by queue kind, or none (a direct invoke or a rule). */
+function esmBatchOf(event: unknown): 'sqs' | 'sqs-fifo' | undefined {
+  const first = (event as { Records?: { eventSource?: unknown; eventSourceARN?: unknown }[] } | null)
+    ?.Records?.[0];
+  if (first?.eventSource !== 'aws:sqs') return undefined;
+  return typeof first.eventSourceARN === 'string' && first.eventSourceARN.endsWith('.fifo')
+    ? 'sqs-fifo'
+    : 'sqs';
+}
+
+/** What the wrapper needs; the defaults are the process's. */
+export interface UsageReportOptions {
+  /** Meter the clients are attached to. */
+  meter?: UsageMeter;
+  /** Logger and metrics for the record (default: Powertools, service from the environment, no VM dimension). */
+  obs?: Observability;
+  /** Environment (service name, VM id, memory size). */
+  env?: Env;
+  /** Monotonic clock, ms. */
+  clock?: () => number;
+}
+
+function defaultObs(service: string): Observability {
+  return {
+    logger: new Logger({ serviceName: service }),
+    metrics: new Metrics({ namespace: METRIC_NAMESPACE, serviceName: service }),
+  };
+}
+
+/**
+ * Wraps a handler so that each invocation's usage is recorded. A failing invocation is recorded too
+ * (it was billed), then its error is rethrown unchanged.
+ */
+export function withUsageReport<E, R>(
+  handler: (event: E) => Promise<R>,
+  options: UsageReportOptions = {},
+): (event: E) => Promise<R> {
+  const env = options.env ?? process.env;
+  const meter = options.meter ?? processMeter;
+  const clock = options.clock ?? (() => performance.now());
+  const service = env[ENV.serviceName] || 'colo';
+  let obs = options.obs;
+  if (!options.env) countLogBytes();
+  return async (event) => {
+    meter.reset();
+    const logAtStart = logBytes;
+    const t0 = clock();
+    try {
+      return await handler(event);
+    } finally {
+      const usage = meter.reset();
+      const memoryMb = Number(env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE) || 0;
+      const billedMs = Math.max(1, Math.ceil(clock() - t0));
+      usage.invocations = 1;
+      usage.billedMs = billedMs;
+      usage.gbSeconds = (billedMs / 1000) * (memoryMb / 1024);
+      const batch = esmBatchOf(event);
+      if (batch) usage.esmBatches[batch] = 1;
+      const record: UsageRecord = {
+        message: USAGE_RECORD_MESSAGE,
+        function: service,
+        vmId: env[ENV.vmId] ?? '',
+        memoryMb,
+        usage,
+      };
+      usage.logBytes = logBytes - logAtStart + JSON.stringify(record).length + RECORD_OVERHEAD_BYTES;
+      obs ??= defaultObs(service);
+      const { message: _, ...fields } = record;
+      obs.logger.info(USAGE_RECORD_MESSAGE, fields);
+      obs.metrics.addMetric(
+        'AwsRequests',
+        MetricUnit.Count,
+        sumRequests(usage, () => true),
+      );
+      obs.metrics.addMetric(
+        'AwsRequestBytes',
+        MetricUnit.Bytes,
+        sumRequests(
+          usage,
+          () => true,
+          (t) => t.bytesIn + t.bytesOut,
+        ),
+      );
+      obs.metrics.addMetric('BilledDuration', MetricUnit.Milliseconds, billedMs);
+      obs.metrics.publishStoredMetrics();
+    }
+  };
+}

@@ -1,0 +1,27 @@
+/**
+ * Limits of the SQS event sources: how long a queue hides a batch it handed to a function (visibility
+ * timeout) and how many invocations one event-source mapping may run at once (maximum concurrency).
+ */
+import { Duration } from 'aws-cdk-lib';
+
+/**
+ * Visibility timeout of a queue that feeds a function, as a multiple of the function's timeout: AWS asks for
+ * at least six, so that a batch Lambda must retry after a throttled invocation is not redelivered to a
+ * second consumer meanwhile (docs/cloud.md, "Event sources").
+ */
+export const VISIBILITY_TIMEOUT_FACTOR = 6;
+
+/**
+ * The visibility timeout for a queue consumed by a function with `functionTimeout`:
+ * {@link VISIBILITY_TIMEOUT_FACTOR} × the timeout, whole seconds, at most SQS's 12 hours.
+ *
+ * @throws RangeError when that exceeds 12 hours (a function timeout above 2 hours, which Lambda refuses anyway).
+ */
+export function eventSourceVisibilityTimeout(functionTimeout: Duration): Duration {
+  const seconds = VISIBILITY_TIMEOUT_FACTOR * functionTimeout.toSeconds();
+  if (seconds > 43_200) throw new RangeError(`visibility timeout ${seconds} s exceeds SQS's 43 200 s`);
+  return Duration.seconds(seconds);
+}
+
+/** Bounds of an SQS event source's maximum concurrency (Lambda `ScalingConfig.MaximumConcurrency`). */
+export const MAX_CONCURRENCY_BOUNDS = { min: 2, max: 1000 } as const;

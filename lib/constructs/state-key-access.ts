@@ -1,0 +1,85 @@
+/**
+ * Which state keys each function may write: the primary's side only the primary's documents, the
+ * secondary's side only the secondary's, each timer consumer only its own timer, the watchdog only the
+ * timers. Reading stays open to all of `state/` (a step reads the control document and its own state; a
+ * read cannot corrupt anything). The VM id is a wildcard (one stack serves many VMs), so the scope is the
+ * node/timer part of the key (src/runtime/cloud/keys.ts, lambda/adapters/contract.ts).
+ */
+import * as iam from 'aws-cdk-lib/aws-iam';
+import { FLEET_WATCHDOG_CURSOR_KEY, STATE_PREFIX, type TimerName } from '../../lambda/adapters/contract.ts';
+import type { NodeRole } from '../../src/runtime/cloud/keys.ts';
+import type { DeltaStoreBucket } from './delta-store-bucket.ts';
+
+/** What one function writes under `state/`. */
+export interface StateWrites {
+  /** The node whose documents it writes (its node document and log ring), if any. */
+  readonly node?: NodeRole;
+  /** Timers whose chain documents it writes. */
+  readonly timers: readonly TimerName[];
+  /** Whether it may write the VM's control document (the failover fence; both nodes may claim it). */
+  readonly control: boolean;
+  /** Whether it may write the fleet watchdog's cursor (the one stack-wide state document). Default false. */
+  readonly fleetCursor?: boolean;
+}
+
+/**
+ * State-store-relative key patterns (IAM wildcards: `*` spans `/`), one place for the layout:
+ * - a node's documents: `<vm>/node/<node>…` (the document and any parts of it) and `<vm>/log/<node>/…`;
+ * - a timer: `<vm>/timers/<timer>.json`; the control document: `<vm>/control.json`;
+ * - the integration tests' fault hook documents: `<vm>/test-….json` (only with context `testFaults=allow`);
+ * - the fleet watchdog's cursor, one exact key outside every VM's (`_` starts no VM id).
+ */
+export const STATE_KEY_PATTERNS = {
+  /** Node document(s) of one node, any VM. */
+  node: (node: NodeRole): string => `*/node/${node}*`,
+  /** Metrics-log ring of one node, any VM. */
+  log: (node: NodeRole): string => `*/log/${node}/*`,
+  /** Chain document of one timer, any VM. */
+  timer: (timer: TimerName): string => `*/timers/${timer}.json`,
+  /** Control document, any VM. */
+  control: '*/control.json',
+  /** Fault-hook documents (armed faults, captured records), any VM. */
+  testHooks: '*/test-*.json',
+  /** The fleet watchdog's cursor (exact key). */
+  fleetCursor: FLEET_WATCHDOG_CURSOR_KEY,
+} as const;
+
+/**
+ * The key patterns `writes` allows, state-store-relative, in a fixed order (node, log, timers, control,
+ * test hooks, fleet cursor).
+ *
+ * @param testHooks - Also the fault-hook documents (context `testFaults=allow`), for a node function.
+ */
+export function writablePatterns(writes: StateWrites, testHooks: boolean): string[] {
+  const out: string[] = [];
+  if (writes.node) out.push(STATE_KEY_PATTERNS.node(writes.node), STATE_KEY_PATTERNS.log(writes.node));
+  for (const t of writes.timers) out.push(STATE_KEY_PATTERNS.timer(t));
+  if (writes.control) out.push(STATE_KEY_PATTERNS.control);
+  if (testHooks && writes.node) out.push(STATE_KEY_PATTERNS.testHooks);
+  if (writes.fleetCursor) out.push(STATE_KEY_PATTERNS.fleetCursor);
+  return out;
+}
+
+/**
+ * Grants `grantee` read of all of `state/` (`s3:GetObject`, and `s3:ListBucket` so a missing key reads as
+ * 404) and `s3:PutObject` on exactly the keys `writes` names.
+ *
+ * @returns The granted write patterns, bucket-relative (`state/…`).
+ */
+export function grantStateAccess(
+  store: DeltaStoreBucket,
+  grantee: iam.IGrantable,
+  writes: StateWrites,
+  testHooks: boolean,
+): string[] {
+  store.grantStateRead(grantee);
+  const patterns = writablePatterns(writes, testHooks).map((p) => STATE_PREFIX + p);
+  if (patterns.length > 0) {
+    iam.Grant.addToPrincipal({
+      grantee,
+      actions: ['s3:PutObject'],
+      resourceArns: patterns.map((p) => store.bucket.arnForObjects(p)),
+    });
+  }
+  return patterns;
+}

@@ -1,0 +1,40 @@
+/**
+ * `npm run fidelity` — compares the engine with real QEMU 7.2 COLO on this machine and rewrites
+ * docs/fidelity.md (src/fidelity/). Opt-in: never part of `npm test` (a run takes a few minutes and both
+ * cores). Installs QEMU with apt when missing; exits 1 when a check fails, 2 when it cannot run.
+ *
+ *   npm run fidelity                   # run QEMU and the engine, write docs/fidelity.md and reports/fidelity.json
+ *   npm run fidelity -- --report-only  # re-render docs/fidelity.md from the last reports/fidelity.json
+ */
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { type FidelityResult, renderReport } from '../src/fidelity/report.ts';
+import { runFidelity } from '../src/fidelity/run-fidelity.ts';
+
+const root = resolve(import.meta.dirname, '..');
+const log = (line: string) => process.stdout.write(`fidelity: ${line}\n`);
+try {
+  const json = join(root, 'reports', 'fidelity.json');
+  const reportOnly = process.argv.includes('--report-only');
+  const result = reportOnly
+    ? (JSON.parse(readFileSync(json, 'utf8')) as FidelityResult)
+    : await runFidelity(log);
+  writeFileSync(join(root, 'docs', 'fidelity.md'), renderReport(result));
+  mkdirSync(join(root, 'reports'), { recursive: true });
+  if (!reportOnly) writeFileSync(json, `${JSON.stringify(result, null, 2)}\n`);
+  const failed = result.scenarios.filter((s) => !(s.sequencesOk && s.countOk && s.bytesOk && s.pauseOk));
+  log(`docs/fidelity.md written (${(result.wallMs / 1000).toFixed(0)} s)`);
+  for (const s of result.scenarios) {
+    log(
+      `${s.pages} pages / ${s.delayMs} ms: sequences ${s.sequencesOk}, count ${s.qemuCheckpoints}/${s.engineCheckpoints}, ` +
+        `bytes ${s.qemuBytes}/${s.engineBytes}, pause ${s.qemuPauseMs.toFixed(1)}/${s.enginePauseMs.toFixed(1)} ms`,
+    );
+  }
+  if (failed.length) {
+    log(`${failed.length} scenario(s) outside the tolerances: see docs/fidelity.md`);
+    process.exitCode = 1;
+  }
+} catch (e) {
+  process.stderr.write(`fidelity: ${e instanceof Error ? e.message : String(e)}\n`);
+  process.exitCode = 2;
+}

@@ -1,0 +1,103 @@
+/**
+ * `colo cost REPORT.json`: prices the usage a `colo run --backend localstack --json` report measured
+ * again — with another price file, arm64, or N VMs sharing one deployment — and prints the breakdown and
+ * the levers (or the cost section as JSON). Reads a file, writes to stdout; touches nothing else.
+ */
+import { readFileSync } from 'node:fs';
+import { formatCostSection } from '../cost/format.ts';
+import { SINGLE_VM_STACK } from '../cost/model.ts';
+import { CURRENT_PRICES, type PriceFile, PriceFileError, parsePriceFile } from '../cost/prices.ts';
+import { type CostSection, costSection } from '../cost/section.ts';
+
+/** Flags of `colo cost`. */
+export interface CostFlags {
+  /** A price file (default: the shipped one). */
+  prices?: string;
+  /** VMs sharing one deployment's fixed costs (default 1). */
+  vmsPerDeployment?: string;
+  /** Price Lambda duration at the arm64 rate. */
+  arm64?: boolean;
+  /** Print the cost section as JSON instead of the table. */
+  json?: boolean;
+  /**
+   * Billed duration per invocation to assume instead of the measured one, ms (a what-if: a loaded
+   * emulator runs each invocation far longer than Lambda would).
+   */
+  msPerInvocation?: string;
+}
+
+/** Bad input to `colo cost` (one line). */
+export class CostInputError extends Error {
+  override readonly name = 'CostInputError';
+}
+
+function readJson(path: string, what: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new CostInputError(`${what} ${path}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new CostInputError(`${what} ${path}: not JSON`);
+  }
+}
+
+/**
+ * Re-prices a report's measured usage.
+ *
+ * @throws CostInputError (file missing, not a report with a measured cost section, bad flag) or
+ *   PriceFileError (the price file does not validate).
+ */
+export function costCommand(reportPath: string, flags: CostFlags): { section: CostSection; lines: string[] } {
+  const report = readJson(reportPath, 'report') as { cost?: Partial<CostSection> & { error?: string } };
+  const cost = report?.cost;
+  if (!cost || typeof cost !== 'object')
+    throw new CostInputError(
+      `report ${reportPath} has no cost section (colo run --backend localstack --json writes one)`,
+    );
+  if (cost.error) throw new CostInputError(`report ${reportPath}: cost not measured: ${cost.error}`);
+  if (!cost.usage || !cost.params || !cost.breakdown)
+    throw new CostInputError(
+      `report ${reportPath}: cost section without usage counts (written by an older colo?)`,
+    );
+  const vms = flags.vmsPerDeployment === undefined ? 1 : Number(flags.vmsPerDeployment);
+  if (!Number.isInteger(vms) || vms < 1)
+    throw new CostInputError(
+      `--vms-per-deployment must be a whole number ≥ 1, got ${flags.vmsPerDeployment}`,
+    );
+  let byFunction = cost.usage;
+  if (flags.msPerInvocation !== undefined) {
+    const ms = Number(flags.msPerInvocation);
+    if (!Number.isFinite(ms) || ms < 1)
+      throw new CostInputError(
+        `--ms-per-invocation must be a number of ms ≥ 1, got ${flags.msPerInvocation}`,
+      );
+    const gb = cost.params.memoryMb / 1024;
+    byFunction = Object.fromEntries(
+      Object.entries(byFunction).map(([fn, u]) => [
+        fn,
+        { ...u, billedMs: u.invocations * ms, gbSeconds: (u.invocations * ms * gb) / 1000 },
+      ]),
+    );
+  }
+  let prices: PriceFile = CURRENT_PRICES;
+  if (flags.prices !== undefined) prices = parsePriceFile(readJson(flags.prices, 'price file'), flags.prices);
+  const metricsPerVm = cost.breakdown.lines?.find((l) => l.id === 'metrics')?.quantity ?? 0;
+  const section = costSection(
+    {
+      byFunction,
+      windowMs: cost.breakdown.windowMs,
+      vms: cost.breakdown.vms,
+      architecture: flags.arm64 ? 'arm64' : 'x86_64',
+      deployment: { ...SINGLE_VM_STACK, vmsPerDeployment: vms, metricsPerVm },
+      prices,
+    },
+    cost.params,
+  );
+  return { section, lines: flags.json ? [JSON.stringify(section, null, 2)] : formatCostSection(section) };
+}
+
+export { PriceFileError };

@@ -1,0 +1,205 @@
+/**
+ * Levers: which parameter moves which line of the bill, and by how much, computed from the measured usage
+ * of each function. A timer's chain costs in proportion to its rate, so doubling its period halves that
+ * function's usage; the other levers rescale one quantity (memory → GB-s, state I/O → S3 requests).
+ */
+import { type CostInput, type CostReport, costPerVmMonth } from './model.ts';
+import { type AwsUsage, emptyUsage, mergeUsage, scaleUsage } from './usage.ts';
+
+/** Functions whose invocations are ticks of a timer chain (docs/cloud.md, "Sub-minute timers"). */
+export const TICK_CONSUMERS = ['checkpoint-timer', 'pending-check-timer', 'heartbeat-monitor'] as const;
+
+/** What the levers start from: the cost input, with the usage split by function (`POWERTOOLS_SERVICE_NAME`). */
+export interface LeverInput extends Omit<CostInput, 'usage'> {
+  /** Usage of each function over the window. */
+  byFunction: Readonly<Record<string, AwsUsage>>;
+}
+
+/** One lever's effect. */
+export interface LeverEffect {
+  /** Stable id. */
+  id: string;
+  /** Parameter (context key) or design choice it stands for. */
+  parameter: string;
+  /** The change, in words (e.g. `1 s → 2 s`). */
+  change: string;
+  /** Cost after the change, USD per VM-month. */
+  perVmMonthUsd: number;
+  /** Change against the measured cost, USD per VM-month (negative: cheaper). */
+  deltaUsd: number;
+  /** Lines that moved, largest move first. */
+  lines: string[];
+  /** What the estimate leaves out. */
+  caveat: string;
+}
+
+/** Ticks of each chain per ms at the parameters' periods, by tick consumer. */
+function nominalRates(params: LeverParams): Record<(typeof TICK_CONSUMERS)[number], number> {
+  return {
+    'checkpoint-timer': 1 / params.checkpointDelayMs,
+    'pending-check-timer': 1 / params.pendingCheckIntervalMs,
+    'heartbeat-monitor': 1 / params.heartbeatIntervalMs,
+  };
+}
+
+/**
+ * The usage at the chains' nominal rates: each tick consumer's usage scaled so that its invocations are
+ * `windowMs / period` (what AWS delivers; a loaded emulator delivers a 1 s tick every 1–2 s), keeping
+ * the measured cost per tick. `secondary-apply` follows the pending-check chain (between checkpoints its
+ * inputs are the heartbeats that chain sends); `primary` and `tick-arm` stay as measured.
+ *
+ * @returns The scaled usage and the factor applied to each function.
+ */
+export function atNominalRates(
+  byFunction: Readonly<Record<string, AwsUsage>>,
+  params: LeverParams,
+  windowMs: number,
+): { byFunction: Record<string, AwsUsage>; factors: Record<string, number> } {
+  const factors: Record<string, number> = {};
+  for (const [fn, rate] of Object.entries(nominalRates(params))) {
+    const n = byFunction[fn]?.invocations ?? 0;
+    if (n > 0) factors[fn] = (rate * windowMs) / n;
+  }
+  const pending = factors['pending-check-timer'];
+  if (pending !== undefined && byFunction['secondary-apply']) factors['secondary-apply'] = pending;
+  return { byFunction: scaled(byFunction, factors), factors };
+}
+
+/** Sum of every function's usage. */
+export function totalUsage(byFunction: Readonly<Record<string, AwsUsage>>): AwsUsage {
+  return Object.values(byFunction).reduce(mergeUsage, emptyUsage());
+}
+
+function priced(
+  input: LeverInput,
+  byFunction: Readonly<Record<string, AwsUsage>>,
+  extra: Partial<CostInput> = {},
+): CostReport {
+  const { byFunction: _, ...rest } = input;
+  return costPerVmMonth({ ...rest, ...extra, usage: totalUsage(byFunction) });
+}
+
+function scaled(byFunction: Readonly<Record<string, AwsUsage>>, factors: Readonly<Record<string, number>>) {
+  const out: Record<string, AwsUsage> = {};
+  for (const [fn, u] of Object.entries(byFunction)) out[fn] = scaleUsage(u, factors[fn] ?? 1);
+  return out;
+}
+
+/**
+ * `u` with its S3 state requests replaced by `put` PUTs and `get` GETs per invocation (what the tick
+ * costs when a node document is written only when it changed: the chain's claim stays).
+ */
+export function withStateIoPerInvocation(u: AwsUsage, put: number, get: number): AwsUsage {
+  const out = scaleUsage(u, 1);
+  for (const key of Object.keys(out.requests)) if (key.startsWith('s3:')) delete out.requests[key];
+  const t = (n: number) => ({ requests: n, billed: n, bytesOut: 0, bytesIn: 0, errors: 0 });
+  out.requests['s3:PutObject'] = t(put * u.invocations);
+  out.requests['s3:GetObject'] = t(get * u.invocations);
+  return out;
+}
+
+function moved(base: CostReport, after: CostReport): string[] {
+  const before = new Map(base.lines.map((l) => [l.id, l.usd]));
+  return after.lines
+    .map((l) => ({ id: l.id, d: l.usd - (before.get(l.id) ?? 0) }))
+    .filter((x) => Math.abs(x.d) >= 0.005)
+    .sort((a, b) => Math.abs(b.d) - Math.abs(a.d))
+    .map((x) => `${x.id} ${x.d < 0 ? '−' : '+'}$${Math.abs(x.d).toFixed(2)}`);
+}
+
+/** Durations for the lever texts (`1 s`, `20 s`). */
+function seconds(ms: number): string {
+  return `${ms / 1000} s`;
+}
+
+/** Parameters the levers name (the deployed values). */
+export interface LeverParams {
+  /** Checkpoint timer period, ms. */
+  checkpointDelayMs: number;
+  /** Pending-check period, ms. */
+  pendingCheckIntervalMs: number;
+  /** Heartbeat period, ms. */
+  heartbeatIntervalMs: number;
+  /** Function memory, MB. */
+  memoryMb: number;
+}
+
+/**
+ * The levers' effects on the measured cost: each timer period doubled, memory halved, arm64, and state
+ * I/O per tick cut to the chain's claim (1 PUT + 1 GET per tick consumer invocation, node documents
+ * written only when they changed — what O(changed pages) state gives a quiet tick).
+ */
+export function leverEffects(input: LeverInput, params: LeverParams): LeverEffect[] {
+  const base = priced(input, input.byFunction);
+  const effect = (
+    id: string,
+    parameter: string,
+    change: string,
+    after: CostReport,
+    caveat: string,
+  ): LeverEffect => ({
+    id,
+    parameter,
+    change,
+    perVmMonthUsd: after.perVmMonthUsd,
+    deltaUsd: after.perVmMonthUsd - base.perVmMonthUsd,
+    lines: moved(base, after),
+    caveat,
+  });
+  const lean: Record<string, AwsUsage> = {};
+  for (const [fn, u] of Object.entries(input.byFunction)) {
+    lean[fn] = (TICK_CONSUMERS as readonly string[]).includes(fn) ? withStateIoPerInvocation(u, 1, 1) : u;
+  }
+  return [
+    effect(
+      'pending-check',
+      'pendingCheckIntervalMs',
+      `${seconds(params.pendingCheckIntervalMs)} → ${seconds(2 * params.pendingCheckIntervalMs)}`,
+      priced(input, scaled(input.byFunction, { 'pending-check-timer': 0.5 })),
+      'background rounds start up to one period later',
+    ),
+    effect(
+      'heartbeat',
+      'heartbeatIntervalMs',
+      `${seconds(params.heartbeatIntervalMs)} → ${seconds(2 * params.heartbeatIntervalMs)}`,
+      priced(input, scaled(input.byFunction, { 'heartbeat-monitor': 0.5, 'secondary-apply': 0.5 })),
+      'heartbeat messages counted as half of secondary-apply; keep the timeout ≥ a few periods',
+    ),
+    effect(
+      'checkpoint',
+      'checkpointDelayMs',
+      `${seconds(params.checkpointDelayMs)} → ${seconds(2 * params.checkpointDelayMs)}`,
+      priced(input, scaled(input.byFunction, { 'checkpoint-timer': 0.5 })),
+      'only the checkpoint chain; larger checkpoints move more bytes per transaction',
+    ),
+    effect(
+      'memory',
+      'memory size',
+      `${params.memoryMb} MB → ${params.memoryMb / 2} MB`,
+      priced(
+        input,
+        Object.fromEntries(
+          Object.entries(input.byFunction).map(([fn, u]) => [
+            fn,
+            { ...scaleUsage(u, 1), gbSeconds: u.gbSeconds / 2 },
+          ]),
+        ),
+      ),
+      'assumes the same duration; Lambda gives CPU in proportion to memory, so I/O-bound ticks stay as fast, CPU-bound ones slow down',
+    ),
+    effect(
+      'arm64',
+      'architecture',
+      'x86_64 → arm64',
+      priced(input, input.byFunction, { architecture: 'arm64' }),
+      'same duration assumed',
+    ),
+    effect(
+      'state-io',
+      'state I/O per tick',
+      'measured → 1 PUT + 1 GET per tick (O(changed pages))',
+      priced(input, lean),
+      'tick consumers only; the smaller documents would also shorten durations (not modelled)',
+    ),
+  ];
+}

@@ -1,0 +1,99 @@
+/**
+ * The `cost` section of a run report: the breakdown per VM-month, the levers, the usage per VM-hour
+ * behind them, and the requests the local driver itself made (not part of the VM's cost).
+ */
+import {
+  atNominalRates,
+  type LeverEffect,
+  type LeverInput,
+  type LeverParams,
+  leverEffects,
+  totalUsage,
+} from './levers.ts';
+import { type CostReport, costPerVmMonth } from './model.ts';
+import { type AwsUsage, sumRequests } from './usage.ts';
+
+/** Usage per VM-hour, the figures the issue asks for. */
+export interface UsagePerVmHour {
+  /** Requests by `<service>:<Operation>`. */
+  requests: Record<string, number>;
+  /** Request and response body bytes, all services. */
+  bytes: number;
+  /** Lambda invocations. */
+  invocations: number;
+  /** Lambda GB-seconds. */
+  gbSeconds: number;
+  /** Bytes written to the functions' logs. */
+  logBytes: number;
+}
+
+/** The `cost` section of a report (docs/report-format.md). */
+export interface CostSection {
+  /**
+   * The breakdown per protected VM-month with the tick chains at their nominal rates (the measured cost
+   * per tick × the ticks AWS would deliver): the figure to quote.
+   */
+  breakdown: CostReport;
+  /** Total per VM-month exactly as measured (the emulator's slower tick delivery included), USD. */
+  measuredPerVmMonthUsd: number;
+  /** Factor applied to each function's measured usage to reach the nominal rates. */
+  nominalFactors: Record<string, number>;
+  /** Each lever's effect, from the nominal-rate usage. */
+  levers: LeverEffect[];
+  /** What the functions did, per VM-hour, at the nominal rates. */
+  perVmHour: UsagePerVmHour;
+  /** Per function: invocations and requests over the window. */
+  functions: Record<string, { invocations: number; requests: number; billedMs: number }>;
+  /** The raw counts by function over the window (what `colo cost` prices again). */
+  usage: Record<string, AwsUsage>;
+  /** Parameters the levers name. */
+  params: LeverParams;
+  /** Requests `colo run` itself made to the emulator (reset, polling, read-back), by key; not billed to the VM. */
+  driverRequests: Record<string, number>;
+}
+
+function perHour(u: AwsUsage, windowMs: number, vms: number): UsagePerVmHour {
+  const f = 3_600_000 / windowMs / vms;
+  const requests: Record<string, number> = {};
+  for (const [k, t] of Object.entries(u.requests)) requests[k] = t.requests * f;
+  return {
+    requests,
+    bytes:
+      sumRequests(
+        u,
+        () => true,
+        (t) => t.bytesIn + t.bytesOut,
+      ) * f,
+    invocations: u.invocations * f,
+    gbSeconds: u.gbSeconds * f,
+    logBytes: u.logBytes * f,
+  };
+}
+
+/** Builds the section from the usage of each function over the window. */
+export function costSection(input: LeverInput, params: LeverParams, driver?: AwsUsage): CostSection {
+  const { byFunction, ...rest } = input;
+  const nominal = atNominalRates(byFunction, params, input.windowMs);
+  const total = totalUsage(nominal.byFunction);
+  const functions: CostSection['functions'] = {};
+  for (const [fn, u] of Object.entries(byFunction)) {
+    functions[fn] = {
+      invocations: u.invocations,
+      requests: sumRequests(u, () => true),
+      billedMs: u.billedMs,
+    };
+  }
+  const driverRequests: Record<string, number> = {};
+  for (const [k, t] of Object.entries(driver?.requests ?? {})) driverRequests[k] = t.requests;
+  return {
+    breakdown: costPerVmMonth({ ...rest, usage: total }),
+    measuredPerVmMonthUsd: costPerVmMonth({ ...rest, usage: totalUsage(byFunction) }).perVmMonthUsd,
+    nominalFactors: nominal.factors,
+    levers: leverEffects({ ...rest, byFunction: nominal.byFunction }, params),
+    perVmHour: perHour(total, input.windowMs, input.vms),
+    functions,
+    usage: { ...byFunction },
+    params,
+    driverRequests,
+  };
+}

@@ -1,0 +1,79 @@
+import { connect, createServer, type Server, type Socket } from 'node:net';
+
+/** Which way bytes went: primary → secondary (migration stream) or back (return path). */
+export type LinkDirection = 'p2s' | 's2p';
+
+/** Bytes the meter forwarded in one read. */
+export interface LinkChunk {
+  /** When the meter read them, ms since the Unix epoch (sub-ms). */
+  at: number;
+  /** Direction. */
+  dir: LinkDirection;
+  /** How many, bytes. */
+  bytes: number;
+}
+
+/** Wall clock, ms since the Unix epoch with sub-ms resolution (the traces' clock). */
+export function wallMs(): number {
+  return performance.timeOrigin + performance.now();
+}
+
+/**
+ * A TCP relay between the two QEMUs that counts the bytes of each direction with their time: QEMU 7.2
+ * reports no RAM statistics during COLO, so bytes per checkpoint are measured on the link. One connection
+ * (the migration stream and its return path share it). Nagle stays on, as on QEMU's own socket.
+ */
+export class LinkMeter {
+  readonly chunks: LinkChunk[] = [];
+  private server: Server | undefined;
+  private readonly sockets: Socket[] = [];
+
+  /** Listens on a free port of 127.0.0.1 and relays to 127.0.0.1:`targetPort`; returns the port it took. */
+  async start(targetPort: number): Promise<number> {
+    this.server = createServer((inbound) => {
+      const outbound = connect(targetPort, '127.0.0.1');
+      this.sockets.push(inbound, outbound);
+      this.pipe(inbound, outbound, 'p2s');
+      this.pipe(outbound, inbound, 's2p');
+    });
+    const server = this.server;
+    await new Promise<void>((res, rej) => {
+      server.once('error', rej);
+      server.listen(0, '127.0.0.1', () => res());
+    });
+    const address = server.address();
+    if (address === null || typeof address === 'string') throw new Error('link meter: no TCP port');
+    return address.port;
+  }
+
+  /** Stops relaying and closes every connection. */
+  stop(): void {
+    for (const s of this.sockets) s.destroy();
+    this.server?.close();
+  }
+
+  private pipe(from: Socket, to: Socket, dir: LinkDirection): void {
+    from.on('data', (b: Buffer) => {
+      this.chunks.push({ at: wallMs(), dir, bytes: b.length });
+      if (!to.write(b)) {
+        from.pause();
+        to.once('drain', () => from.resume());
+      }
+    });
+    from.on('error', () => to.destroy());
+    from.on('close', () => to.destroy());
+  }
+}
+
+/** A TCP port of 127.0.0.1 that was free a moment ago (for QEMU's `-incoming`). */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((res, rej) => {
+    server.once('error', rej);
+    server.listen(0, '127.0.0.1', () => res());
+  });
+  const address = server.address();
+  await new Promise((r) => server.close(r));
+  if (address === null || typeof address === 'string') throw new Error('no free TCP port');
+  return address.port;
+}

@@ -1,0 +1,182 @@
+/**
+ * `npm run fidelity`: the QEMU reference runs, the same scenarios through the engine, the comparison and
+ * docs/fidelity.md. One QEMU pair at a time (a pair keeps both cores busy).
+ */
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PAGE_HEADER_WIRE_BYTES } from '../engine/params.ts';
+import { PAGE_SIZE } from '../engine/protocol/delta.ts';
+import { calibrate, mediansBySize } from './calibrate.ts';
+import { cutCheckpoints, type SideTrace } from './checkpoints.ts';
+import { compareScenario, type ScenarioComparison } from './compare.ts';
+import { runEngineScenario } from './engine-scenario.ts';
+import { type CheckpointFigures, engineFigures, qemuFigures } from './figures.ts';
+import { fitLine, median } from './fit.ts';
+import { buildGuest } from './guest.ts';
+import { ensurePackages, installPatchedQemu, qemuVersion } from './qemu-install.ts';
+import { type PairScenario, readLogs, runPair } from './qemu-pair.ts';
+import { parseQemuTrace } from './qemu-trace.ts';
+import type { FidelityResult } from './report.ts';
+
+/**
+ * The reference scenarios: a few dirty sizes and delays, one with an overrunning delay, the last fails over.
+ * No size below ~1000 pages: under TCG the primary misses re-writes to pages its vCPU's TLB keeps (see
+ * docs/fidelity.md, "What QEMU under TCG gets wrong").
+ */
+export const SCENARIOS: readonly PairScenario[] = [
+  { pages: 1024, delayMs: 500, windowMs: 10_000, failover: false },
+  { pages: 2048, delayMs: 300, windowMs: 8_000, failover: false },
+  { pages: 8192, delayMs: 1000, windowMs: 12_000, failover: false },
+  { pages: 4096, delayMs: 100, windowMs: 8_000, failover: true },
+];
+
+interface QemuScenario {
+  scenario: PairScenario;
+  primary: SideTrace;
+  secondary: SideTrace;
+  figures: CheckpointFigures[];
+  windowMs: number;
+  status: unknown;
+  exit: unknown;
+}
+
+/** Checkpoints whose flush count is the guest's dirty set (the first also carries what boot dirtied). */
+function steady(q: QemuScenario): CheckpointFigures[] {
+  return q.figures.filter((f) => f.pages === q.scenario.pages);
+}
+
+/** Runs everything; returns the result to render. */
+export async function runFidelity(log: (line: string) => void): Promise<FidelityResult> {
+  const started = Date.now();
+  ensurePackages(log);
+  const version = qemuVersion();
+  const work = join(tmpdir(), 'colo-fidelity');
+  const qemu = installPatchedQemu(work);
+  log(`QEMU ${version}, patched copy at ${qemu}`);
+  const runs: QemuScenario[] = [];
+  for (const scenario of SCENARIOS) {
+    const kernel = buildGuest(scenario.pages, join(work, 'guest'));
+    const dir = join(work, `run-${scenario.pages}p-${scenario.delayMs}ms`);
+    const raw = readLogs(await runPair(qemu, kernel, dir, scenario, log), dir);
+    const p = parseQemuTrace(raw.primaryLog).events;
+    const s = parseQemuTrace(raw.secondaryLog).events;
+    const primary = cutCheckpoints(p, 'primary');
+    const secondary = cutCheckpoints(s, 'secondary');
+    const ready = p.find((e) => e.name === 'colo_receive_message' && e.fields.msg === 'checkpoint-ready');
+    if (!ready) throw new Error(`${dir}: the primary's trace has no checkpoint-ready`);
+    // Count what started inside the window (a failover run's trace goes on past it).
+    primary.checkpoints = primary.checkpoints.filter((c) => c.requestAt <= raw.endAt);
+    secondary.checkpoints = secondary.checkpoints.slice(0, primary.checkpoints.length);
+    runs.push({
+      scenario,
+      primary,
+      secondary,
+      figures: qemuFigures(primary, secondary, raw.link),
+      windowMs: raw.endAt - ready.at,
+      status: raw.coloStatus,
+      exit: raw.secondaryEvents.find((e) => e.event === 'COLO_EXIT')?.data ?? null,
+    });
+    log(`  ${primary.checkpoints.length} checkpoints in ${((raw.endAt - ready.at) / 1000).toFixed(1)} s`);
+  }
+  const qemuSteady = runs.flatMap(steady);
+  // Through the per-size medians: in an overrunning scenario the flush count also holds pages only the
+  // secondary dirtied (the primary barely ran), so single checkpoints stray from the line.
+  const qemuBytes = fitLine(mediansBySize(qemuSteady, (f) => f.bytes));
+  // The engine's own fixed bytes per checkpoint (messages, delta headers) at a zero-byte device state.
+  const bare = engineFigures(
+    runEngineScenario({
+      pages: 1,
+      delayMs: 1000,
+      durationMs: 2500,
+      deviceStateBytes: 0,
+      link: { bandwidthBytesPerSec: 1e9, latencyMs: 0.1 },
+      costs: { prepMs: 1, flushBytesPerMs: 1e6, deviceLoadMs: 1, applyBytesPerMs: 1e6 },
+      failover: false,
+    }).checkpoints,
+  )[0];
+  if (!bare) throw new Error('the engine ran no checkpoint in its probe run');
+  const engineFixed = bare.bytes - bare.pages * (PAGE_SIZE + PAGE_HEADER_WIRE_BYTES);
+  const deviceStateBytes = Math.max(0, Math.round(qemuBytes.intercept - engineFixed));
+  const calibration = calibrate(qemuSteady, deviceStateBytes);
+  const scenarios: ScenarioComparison[] = [];
+  const engineSteady: CheckpointFigures[] = [];
+  let engineStartup: { primary: string[]; secondary: string[] } = { primary: [], secondary: [] };
+  let engineFailover: string[] = [];
+  for (const q of runs) {
+    const e = runEngineScenario({
+      pages: q.scenario.pages,
+      delayMs: q.scenario.delayMs,
+      durationMs: q.windowMs,
+      deviceStateBytes,
+      link: calibration.link,
+      costs: calibration.costs,
+      failover: q.scenario.failover,
+    });
+    const primary = cutCheckpoints(e.primary, 'primary');
+    const secondary = cutCheckpoints(e.secondary, 'secondary');
+    const figures = engineFigures(e.checkpoints);
+    engineSteady.push(...figures.filter((f) => f.pages === q.scenario.pages));
+    engineStartup = { primary: primary.startup, secondary: secondary.startup };
+    if (q.scenario.failover) engineFailover = secondary.failover;
+    scenarios.push(
+      compareScenario({
+        pages: q.scenario.pages,
+        delayMs: q.scenario.delayMs,
+        windowMs: q.windowMs,
+        qemu: { primary: q.primary, secondary: q.secondary, figures: q.figures },
+        engine: { primary, secondary, figures },
+      }),
+    );
+  }
+  const failed = runs.find((q) => q.scenario.failover);
+  const first = runs[0];
+  return {
+    ranAt: new Date().toISOString(),
+    qemuVersion: version,
+    host: `${cpus().length} cores`,
+    wallMs: Date.now() - started,
+    scenarios,
+    startup: {
+      qemuPrimary: first?.primary.startup ?? [],
+      qemuSecondary: first?.secondary.startup ?? [],
+      enginePrimary: engineStartup.primary,
+      engineSecondary: engineStartup.secondary,
+    },
+    failover: {
+      qemu: failed?.secondary.failover ?? [],
+      engine: engineFailover,
+      qemuStatus: failed?.status ?? null,
+      qemuExit: failed?.exit ?? null,
+    },
+    fits: {
+      qemuPause: calibration.pause,
+      enginePause: fitLine(
+        mediansBySize(engineSteady, (f) => f.pauseMs),
+        true,
+      ),
+      qemuBytes,
+      engineBytes: fitLine(mediansBySize(engineSteady, (f) => f.bytes)),
+    },
+    deviceStateBytes,
+    calibration,
+    timer: runs.map((q) => timerStats(q)),
+  };
+}
+
+/** What QEMU's timer did in a run: the request interval and the checkpoints that overran the delay. */
+function timerStats(q: QemuScenario): FidelityResult['timer'][number] {
+  const cs = q.primary.checkpoints;
+  const intervals: number[] = [];
+  let overruns = 0;
+  let backToBack = 0;
+  for (let i = 0; i + 1 < cs.length; i++) {
+    const c = cs[i];
+    const next = cs[i + 1];
+    if (!c || !next) continue;
+    intervals.push(next.requestAt - c.requestAt);
+    if (c.runAt - c.requestAt > q.scenario.delayMs) overruns++;
+    // The next request left within 2 ms of the resume: the event was set while this one finished.
+    if (next.requestAt - c.runAt < 2) backToBack++;
+  }
+  return { delayMs: q.scenario.delayMs, medianIntervalMs: median(intervals), overruns, backToBack };
+}

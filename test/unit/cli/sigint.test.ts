@@ -1,0 +1,35 @@
+/** Ctrl-C (src/cli/sigint.ts): one key press relayed twice by npm/npx is one interrupt; a later one quits. */
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { onSigint, SAME_CTRL_C_MS } from '../../../src/cli/sigint.ts';
+
+describe('onSigint', () => {
+  let off: (() => void) | undefined;
+  afterEach(() => {
+    off?.();
+    vi.restoreAllMocks();
+  });
+
+  it('a SIGINT relayed 36 ms after the terminal one stops the run once and does not quit', () => {
+    const exit = vi.spyOn(process, 'exit').mockImplementation((() => undefined) as never);
+    let t = 0;
+    const handler = vi.fn();
+    off = onSigint(handler, () => t);
+    process.emit('SIGINT');
+    t = 36;
+    process.emit('SIGINT');
+    expect(handler).toHaveBeenCalledTimes(1);
+    expect(exit).not.toHaveBeenCalled();
+  });
+
+  it('a second Ctrl-C after the window quits with 130', () => {
+    const exit = vi.spyOn(process, 'exit').mockImplementation((() => undefined) as never);
+    let t = 0;
+    const handler = vi.fn();
+    off = onSigint(handler, () => t);
+    process.emit('SIGINT');
+    t = SAME_CTRL_C_MS + 1;
+    process.emit('SIGINT');
+    expect(handler).toHaveBeenCalledTimes(1);
+    expect(exit).toHaveBeenCalledWith(130);
+  });
+});

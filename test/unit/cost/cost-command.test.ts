@@ -1,0 +1,120 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { CURRENT_PRICES } from '../../../src/cost/prices.ts';
+import { costSection } from '../../../src/cost/section.ts';
+import { type AwsUsage, emptyUsage } from '../../../src/cost/usage.ts';
+import { absorbLogLine, type LoggedUsage } from '../../../src/runtime/localstack/usage-logs.ts';
+import { cli } from '../cli/run-cli.ts';
+
+const params = {
+  checkpointDelayMs: 20_000,
+  pendingCheckIntervalMs: 1000,
+  heartbeatIntervalMs: 1000,
+  memoryMb: 1024,
+};
+
+function tickUsage(invocations: number): AwsUsage {
+  return {
+    ...emptyUsage(),
+    invocations,
+    billedMs: invocations * 1000,
+    gbSeconds: invocations,
+    requests: {
+      's3:PutObject': { requests: invocations, billed: invocations, bytesOut: 0, bytesIn: 0, errors: 0 },
+    },
+    esmBatches: { sqs: invocations, 'sqs-fifo': 0 },
+  };
+}
+
+/** A report as `colo run --backend localstack --json` writes it (only what `colo cost` reads). */
+function reportFile(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'colo-cost-'));
+  const cost = costSection(
+    {
+      byFunction: { 'pending-check-timer': tickUsage(100) },
+      windowMs: 100_000,
+      vms: 1,
+      prices: CURRENT_PRICES,
+    },
+    params,
+  );
+  const path = join(dir, 'report.json');
+  writeFileSync(path, JSON.stringify({ version: 1, backend: 'localstack', cost }));
+  return path;
+}
+
+describe('colo cost', () => {
+  it('prices a report again, with an assumed duration, and shares fixed costs among VMs', async () => {
+    const path = reportFile();
+    const base = await cli(['cost', path, '--json']);
+    expect(base.code).toBe(0);
+    const a = JSON.parse(base.out);
+    // 100 ticks in 100 s at 1 GB-s each: 2 628 000 GB-s a month.
+    expect(a.breakdown.lines.find((l: { id: string }) => l.id === 'lambda-duration').quantity).toBeCloseTo(
+      2_628_000,
+      3,
+    );
+    const short = JSON.parse((await cli(['cost', path, '--json', '--ms-per-invocation', '50'])).out);
+    expect(
+      short.breakdown.lines.find((l: { id: string }) => l.id === 'lambda-duration').quantity,
+    ).toBeCloseTo(131_400, 3);
+    const fleet = JSON.parse((await cli(['cost', path, '--json', '--vms-per-deployment', '10'])).out);
+    expect(fleet.breakdown.lines.find((l: { id: string }) => l.id === 'secrets').usd).toBeCloseTo(0.04, 9);
+    const table = await cli(['cost', path]);
+    expect(table.out).toMatch(
+      /^cost per protected VM-month \(730 h\) at us-east-1 list prices of 2026-11-30/,
+    );
+    expect(table.out).toContain('pendingCheckIntervalMs');
+  });
+
+  it('refuses a missing file, a report without a cost section and a bad flag in one line, exit 1', async () => {
+    const missing = await cli(['cost', '/nonexistent/report.json']);
+    expect(missing).toMatchObject({ code: 1, err: 'colo: report /nonexistent/report.json: ENOENT\n' });
+    const dir = mkdtempSync(join(tmpdir(), 'colo-cost-'));
+    const embedded = join(dir, 'embedded.json');
+    writeFileSync(embedded, JSON.stringify({ version: 1, backend: 'embedded', runs: [] }));
+    expect((await cli(['cost', embedded])).err).toMatch(/^colo: report .* has no cost section/);
+    const bad = await cli(['cost', reportFile(), '--vms-per-deployment', '0']);
+    expect(bad).toMatchObject({
+      code: 1,
+      err: 'colo: --vms-per-deployment must be a whole number ≥ 1, got 0\n',
+    });
+    const prices = join(dir, 'prices.json');
+    writeFileSync(prices, JSON.stringify({ date: 'soon' }));
+    expect((await cli(['cost', reportFile(), '--prices', prices])).err).toMatch(/^colo: .*prices\.json: /);
+  });
+});
+
+describe('absorbLogLine', () => {
+  it('sums usage records per function and counts EMF series, those with a vmId dimension apart', () => {
+    const into: LoggedUsage = { byFunction: {}, records: 0, metricSeries: { total: 0, perVm: 0 } };
+    const series = new Set<string>();
+    const vm = new Set<string>();
+    const record = { message: 'aws usage', function: 'primary', vmId: 'vm-1', usage: tickUsage(1) };
+    absorbLogLine(into, series, vm, record);
+    absorbLogLine(into, series, vm, record);
+    const emf = (dims: string[][], vmId: string) => ({
+      service: 'primary',
+      vmId,
+      _aws: {
+        CloudWatchMetrics: [
+          {
+            Namespace: 'ColoServerless',
+            Dimensions: dims,
+            Metrics: [{ Name: 'Commits' }, { Name: 'Checkpoints' }],
+          },
+        ],
+      },
+    });
+    absorbLogLine(into, series, vm, emf([['service', 'vmId']], 'vm-1'));
+    absorbLogLine(into, series, vm, emf([['service', 'vmId']], 'vm-1'));
+    absorbLogLine(into, series, vm, emf([['service']], 'vm-1'));
+    absorbLogLine(into, series, vm, { message: 'something else' });
+    expect(into.records).toBe(2);
+    expect(into.byFunction.primary?.invocations).toBe(2);
+    expect(into.byFunction.primary?.requests['s3:PutObject']?.requests).toBe(2);
+    expect(into.metricSeries).toEqual({ total: 4, perVm: 2 });
+  });
+});

@@ -1,0 +1,172 @@
+import { describe, expect, it } from 'vitest';
+import type { Effect } from '../../../src/engine/effects.ts';
+import type { CheckpointRecord } from '../../../src/engine/metrics/records.ts';
+import { type PrimaryInput, primaryStep } from '../../../src/engine/primary/primary.ts';
+import { createPrimary, type PrimaryState } from '../../../src/engine/primary/state.ts';
+import type { ColoMessageType } from '../../../src/engine/protocol/messages.ts';
+import { messageOf, rejections, testParams } from '../../helpers/engine.ts';
+
+/**
+ * QEMU 7.2's checkpoint timer on hand-built schedules (docs/fidelity.md, "Timer"): `colo_checkpoint_notify`
+ * re-arms the timer from its own callback (fixed rate) and sets a binary event; the COLO loop waits on the
+ * event; the primary resets it after `vmstate-received`. The secondary is played by hand, so every instant
+ * is chosen by the test.
+ */
+const D = 100;
+const params = testParams({
+  policy: 'none',
+  checkpointDelayMs: D,
+  heartbeatTimeoutMs: 0,
+  checkpointTimeoutMs: 60_000,
+  workload: { kind: 'idle' },
+});
+
+class Schedule {
+  readonly primary: PrimaryState = createPrimary(params, 0);
+  /** Times of every `checkpoint-request` the primary sent, ms. */
+  readonly requests: number[] = [];
+  readonly checkpoints: CheckpointRecord[] = [];
+
+  constructor() {
+    this.reply('checkpoint-ready', 0);
+  }
+
+  step(now: number, input: PrimaryInput): Effect[] {
+    const fx = primaryStep(this.primary, params, now, input);
+    expect(rejections(fx)).toEqual([]);
+    for (const e of fx) {
+      if (e.type === 'send' && e.message.type === 'checkpoint-request') this.requests.push(now);
+      if (e.type === 'checkpoint') this.checkpoints.push(e.record);
+    }
+    return fx;
+  }
+
+  /** Time passes to `now` (the runtime wakes the primary). */
+  tick(now: number): void {
+    this.step(now, { type: 'tick' });
+  }
+
+  /** The secondary's next message of `type` arrives at `now`. */
+  reply(type: ColoMessageType, now: number): void {
+    const m = messageOf(type, params.vmId, this.primary.epoch, this.primary.inSeq);
+    this.step(now, { type: 'message', message: m });
+  }
+
+  /** One whole transaction answered at the given instants (the request was already sent). */
+  answer(replyAt: number, receivedAt: number, loadedAt: number): void {
+    expect(this.primary.phase).toBe('ckpt-wait-reply');
+    this.reply('checkpoint-reply', replyAt);
+    this.reply('vmstate-received', receivedAt);
+    this.reply('vmstate-loaded', loadedAt);
+  }
+}
+
+describe('checkpoint timer: QEMU 7.2 semantics', () => {
+  it('is fixed-rate from the callback: checkpoints of any length below the delay do not move it', () => {
+    const s = new Schedule();
+    s.tick(D);
+    s.answer(110, 120, 130);
+    s.tick(2 * D);
+    s.answer(230, 260, 290);
+    s.tick(3 * D);
+    s.answer(305, 310, 320);
+    s.tick(4 * D);
+    expect(s.requests).toEqual([100, 200, 300, 400]);
+    expect(s.primary.nextCheckpointAt).toBe(5 * D);
+  });
+
+  it('a late callback re-arms from when it ran (QEMU reads the clock in the callback)', () => {
+    const s = new Schedule();
+    s.tick(D + 7);
+    expect(s.requests).toEqual([107]);
+    expect(s.primary.nextCheckpointAt).toBe(207);
+  });
+
+  it('overrun: a tick before vmstate-received is lost; the next checkpoint waits for the tick after', () => {
+    const s = new Schedule();
+    s.tick(D);
+    s.reply('checkpoint-reply', 120);
+    s.tick(2 * D); // the event is still set by the tick at 100: this one is lost
+    expect(s.primary.phase).toBe('ckpt-wait-received');
+    s.reply('vmstate-received', 250);
+    s.reply('vmstate-loaded', 260);
+    expect(s.primary.phase).toBe('running');
+    expect(s.requests).toEqual([100]);
+    s.tick(3 * D);
+    expect(s.requests).toEqual([100, 300]);
+    s.answer(310, 320, 330);
+    expect(s.checkpoints.map((c) => c.coalesced)).toEqual([0, 1]);
+  });
+
+  it('overrun: a tick after vmstate-received starts the next checkpoint back-to-back at the resume', () => {
+    const s = new Schedule();
+    s.tick(D);
+    s.reply('checkpoint-reply', 120);
+    s.reply('vmstate-received', 190); // the primary resets the event here
+    s.tick(2 * D); // sets it again while waiting for vmstate-loaded
+    expect(s.primary.phase).toBe('ckpt-wait-loaded');
+    expect(s.requests).toEqual([100]);
+    s.reply('vmstate-loaded', 230);
+    // Resumed and requested in the same instant: no running time between the two checkpoints.
+    expect(s.requests).toEqual([100, 230]);
+    expect(s.primary.phase).toBe('ckpt-wait-reply');
+    expect(s.checkpoints[1]?.trigger ?? s.primary.txn?.trigger).toBe('timer');
+    // The timer kept its rate: the tick at 300 falls inside the back-to-back checkpoint and is lost.
+    s.tick(3 * D);
+    s.answer(320, 340, 350);
+    expect(s.requests).toEqual([100, 230]);
+    s.tick(4 * D);
+    expect(s.requests).toEqual([100, 230, 400]);
+  });
+
+  it('a checkpoint longer than two delays loses every tick before vmstate-received but holds one after it', () => {
+    const s = new Schedule();
+    s.tick(D);
+    s.reply('checkpoint-reply', 150);
+    s.tick(2 * D);
+    s.tick(3 * D);
+    s.reply('vmstate-received', 320);
+    s.tick(4 * D);
+    s.tick(4 * D + 1); // nothing new is due: the event is binary
+    s.reply('vmstate-loaded', 450);
+    expect(s.requests).toEqual([100, 450]);
+    s.answer(460, 470, 480);
+    // Ticks at 200 and 300 were lost; the one at 400 became the checkpoint at 450.
+    expect(s.checkpoints.map((c) => c.coalesced)).toEqual([0, 2]);
+    s.tick(5 * D);
+    expect(s.requests).toEqual([100, 450, 500]);
+  });
+
+  it('coalescing: requests in the same instant, or while the event is set, make one checkpoint', () => {
+    const s = new Schedule();
+    s.step(50, { type: 'request-checkpoint', trigger: 'request' });
+    s.step(50, { type: 'request-checkpoint', trigger: 'request' });
+    s.step(60, { type: 'request-checkpoint', trigger: 'miscompare' });
+    expect(s.requests).toEqual([50]);
+    s.answer(70, 80, 90);
+    expect(s.checkpoints.map((c) => [c.trigger, c.coalesced])).toEqual([['request', 0]]);
+    // The two lost requests are counted into the next checkpoint's record, and start nothing themselves.
+    expect(s.primary.coalesced).toBe(2);
+    expect(s.primary.phase).toBe('running');
+  });
+
+  it('every request re-arms the timer from its own time (notify), even one that is lost', () => {
+    const s = new Schedule();
+    s.step(50, { type: 'request-checkpoint', trigger: 'request' });
+    expect(s.primary.nextCheckpointAt).toBe(150);
+    s.step(60, { type: 'request-checkpoint', trigger: 'miscompare' }); // lost, but re-arms
+    expect(s.primary.nextCheckpointAt).toBe(160);
+    s.answer(70, 80, 90);
+    s.tick(150);
+    expect(s.requests).toEqual([50]);
+    s.tick(160);
+    expect(s.requests).toEqual([50, 160]);
+  });
+
+  it('nothing is armed before checkpoint-ready', () => {
+    const primary = createPrimary(params, 0);
+    primaryStep(primary, params, 10, { type: 'request-checkpoint', trigger: 'request' });
+    expect(primary.nextCheckpointAt).toBe(Number.POSITIVE_INFINITY);
+    expect(primary.phase).toBe('wait-ready');
+  });
+});
