@@ -289,8 +289,21 @@ export class ColoStack extends Stack {
         reportBatchItemFailures: true,
         maxConcurrency: p.eventSourceMaxConcurrency,
       });
-    fns['secondary-apply'].addEventSource(channelSource(this.p2s));
-    fns.primary.addEventSource(channelSource(this.s2p));
+    // LocalStack's SQS event source invokes a batch's message groups (VMs) one after another, then waits
+    // 1 s: with `channelPollers` > 1, further mappings (each on an alias: one mapping per function ARN) poll
+    // beside the first. SQS gives a message group to one receiver at a time, so a VM's order holds.
+    const consume = (fn: ColoFunction, channel: ColoChannel): void => {
+      fn.addEventSource(channelSource(channel));
+      for (let i = 2; i <= p.channelPollers; i++) {
+        const alias = new lambda.Alias(fn, `Poller${i}`, {
+          aliasName: `poller-${i}`,
+          version: fn.currentVersion,
+        });
+        alias.addEventSource(channelSource(channel));
+      }
+    };
+    consume(fns['secondary-apply'], this.p2s);
+    consume(fns.primary, this.s2p);
     // A message the secondary refuses is acknowledged (redelivering it cannot succeed and would block the
     // FIFO group), after secondary-apply has forwarded it, with the reason, to the channel's DLQ itself.
     this.p2s.deadLetterQueue.grantSendMessages(fns['secondary-apply']);

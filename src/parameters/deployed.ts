@@ -57,6 +57,8 @@ export interface DeployedValues {
   virtualClock: 'off' | 'allow';
   /** Most concurrent invocations of each SQS event source (2…1 000). */
   eventSourceMaxConcurrency: number;
+  /** Event-source mappings on each FIFO channel, 1…8 (more than 1 only for LocalStack's serial poller). */
+  channelPollers: number;
   /** `create` adds an SNS topic that every CloudWatch alarm of the stack notifies. */
   alarmTopic: 'off' | 'create';
 }

@@ -11,6 +11,9 @@ import type { Observability } from './observability.ts';
 import { InvalidEventError, looksLikeSqsEvent, parseSqsEvent } from './sqs.ts';
 import type { Resolved, VmDirectory } from './vm-directory.ts';
 
+/** Per-invocation metrics of the dispatcher: records in the batch, and the distinct VMs they name. */
+export const FLEET_BATCH_METRICS = { records: 'BatchRecords', vms: 'BatchVms' } as const;
+
 /** A handler built for one VM. */
 export type VmHandler = (event: unknown) => Promise<unknown>;
 
@@ -92,6 +95,9 @@ export function createFleetHandler(options: FleetHandlerOptions): (event: unknow
     }
     const sqs = parseSqsEvent(event);
     const { byVm, unnamed } = splitByVm(sqs.Records, options.vmOfRecord);
+    // Batch composition (scripts/fleet-invocations.ts reads them back): how many VMs share an invocation.
+    obs.metrics.addMetric(FLEET_BATCH_METRICS.records, MetricUnit.Count, sqs.Records.length);
+    obs.metrics.addMetric(FLEET_BATCH_METRICS.vms, MetricUnit.Count, byVm.size);
     const failed = new Set<string>();
     const refusals: RefusedRecords[] = [];
     if (unnamed.length > 0) {

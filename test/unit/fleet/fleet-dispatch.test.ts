@@ -69,6 +69,51 @@ describe('fleet dispatch', () => {
     expect(f.seen.find((s) => s.vmId === 'vm-b')?.ids).toEqual(['2']);
   });
 
+  test("one batch's VMs run side by side (one slow VM does not hold the others), and the batch's composition is counted", async () => {
+    const registry = new MemoryVmRegistry();
+    for (const vmId of ['vm-a', 'vm-b', 'vm-c']) await registry.put(validateVmConfig({ vmId }));
+    const events: string[] = [];
+    let releaseA: () => void = () => {};
+    const aGate = new Promise<void>((r) => (releaseA = r));
+    const directory = new VmDirectory<VmHandler>({
+      source: registry,
+      build: (config) => async () => {
+        events.push(`start ${config.vmId}`);
+        // vm-a finishes only after the others have finished: a serial loop would never get there.
+        if (config.vmId === 'vm-a') await aGate;
+        events.push(`end ${config.vmId}`);
+        if (events.filter((e) => e.startsWith('end')).length === 2) releaseA();
+        return { batchItemFailures: [] } satisfies SQSBatchResponse;
+      },
+    });
+    const obs = recordingObservability();
+    const handler = createFleetHandler({
+      directory,
+      vmOfRecord: vmOfChannelRecord,
+      refuse: async () => 'ack',
+      obs,
+    });
+    const r = await handler(
+      sqs(
+        record('1', 'x', 'vm-a'),
+        record('2', 'y', 'vm-b'),
+        record('3', 'z', 'vm-c'),
+        record('4', 'w', 'vm-a'),
+      ),
+    );
+    expect(r).toEqual({ batchItemFailures: [] });
+    // vm-a started first and ended last, after the other two: they did not wait for it.
+    expect(events[0]).toBe('start vm-a');
+    expect(events.at(-1)).toBe('end vm-a');
+    expect(events.filter((e) => e.startsWith('start')).sort()).toEqual([
+      'start vm-a',
+      'start vm-b',
+      'start vm-c',
+    ]);
+    expect(obs.metricValues.get('BatchRecords')).toEqual([4]);
+    expect(obs.metricValues.get('BatchVms')).toEqual([3]);
+  });
+
   test('records of an unregistered VM are refused with the reason and never reach a handler', async () => {
     const f = await fleet(['vm-a']);
     const r = await f.handler(sqs(record('1', 'x', 'vm-a'), record('2', 'y', 'vm-z'), record('3', 'w')));

@@ -152,6 +152,48 @@ describe('channels', () => {
     expect(() => synthColo({ eventSourceMaxConcurrency: 1 })).toThrow(/eventSourceMaxConcurrency/);
     expect(() => synthColo({ eventSourceMaxConcurrency: 1001 })).toThrow(/eventSourceMaxConcurrency/);
   });
+
+  it('channelPollers: further mappings on each channel, each on an alias of the consumer; tick queues keep one', () => {
+    const polled = synthColo({ channelPollers: '3' });
+    const mappings = Object.values(polled.template.findResources('AWS::Lambda::EventSourceMapping'));
+    expect(mappings).toHaveLength(5 + 2 * 2);
+    const aliases = polled.template.findResources('AWS::Lambda::Alias');
+    for (const [channel, name] of [
+      [polled.stack.p2s.queue, 'secondary-apply'],
+      [polled.stack.s2p.queue, 'primary'],
+    ] as const) {
+      const fn = polled.stack.functions[name];
+      const on = mappings.filter(
+        (m) => JSON.stringify(m.Properties.EventSourceArn) === JSON.stringify(arnOf(logicalId(channel))),
+      );
+      // The function itself, then its aliases poller-2 and poller-3 (one mapping per function ARN).
+      const aliasId = (aliasName: string): string =>
+        Object.entries(aliases).find(
+          ([, a]) =>
+            a.Properties.Name === aliasName &&
+            JSON.stringify(a.Properties.FunctionName) === JSON.stringify({ Ref: logicalId(fn) }),
+        )?.[0] ?? 'missing';
+      const targets = on.map((m) => JSON.stringify(m.Properties.FunctionName));
+      expect(targets[0]).toBe(JSON.stringify({ Ref: logicalId(fn) }));
+      expect(
+        targets
+          .slice(1)
+          .map((t) => [aliasId('poller-2'), aliasId('poller-3')].filter((id) => t.includes(`"${id}"`))),
+      ).toEqual([[aliasId('poller-2')], [aliasId('poller-3')]]);
+      // Same batching and partial failures on every mapping.
+      for (const m of on) {
+        expect(m.Properties).toMatchObject({
+          BatchSize: 10,
+          FunctionResponseTypes: ['ReportBatchItemFailures'],
+        });
+      }
+    }
+    expect(Object.keys(aliases)).toHaveLength(4);
+    // The default: one mapping per queue, no alias.
+    expect(Object.keys(s.template.findResources('AWS::Lambda::Alias'))).toEqual([]);
+    expect(() => synthColo({ channelPollers: 0 })).toThrow(/channelPollers/);
+    expect(() => synthColo({ channelPollers: 9 })).toThrow(/channelPollers/);
+  });
 });
 
 describe('timers', () => {
