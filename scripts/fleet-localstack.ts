@@ -1,5 +1,5 @@
 /**
- * `npm run fleet:localstack -- [N] [--stack NAME] [--commits K] [--timeout-min M] [--no-docs]`: a fleet of N VMs
+ * `npm run fleet:localstack -- [N] [--stack NAME] [--commits K] [--timeout-min M] [--pollers P] [--no-docs]`: a fleet of N VMs
  * (default 100) on ONE deployed stack on LocalStack. Steps through fleet sizes 1, 10, N: adds VMs with
  * `colo vm add`'s code, lets every VM of the step run on the stack's own wall-clock timers (the shared tick
  * queues and the one watchdog rule; no virtual-clock stepper) until each has K new commits (default 3),
@@ -13,6 +13,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { type VmConfig, validateVmConfig } from '../src/parameters/vm-config.ts';
 import { clientsFor, endpointFromEnv } from '../src/runtime/localstack/aws.ts';
 import { queueDepth, waitQuiet } from '../src/runtime/localstack/backend.ts';
@@ -35,6 +36,17 @@ const N = Number(args.find((a) => /^\d+$/.test(a)) ?? 100);
 const stackName = flag('--stack') ?? 'FleetBench';
 const K = Number(flag('--commits') ?? 3);
 const stepTimeoutMs = Number(flag('--timeout-min') ?? 20) * 60_000;
+/**
+ * Event-source mappings per FIFO channel when the stack is deployed here (context channelPollers): LocalStack
+ * polls each mapping in one thread that invokes a batch's VMs one after another, then waits 1 s.
+ */
+const POLLERS = Number(flag('--pollers') ?? 4);
+if (!Number.isSafeInteger(POLLERS) || POLLERS < 1 || POLLERS > 8) {
+  process.stderr.write(
+    `fleet-localstack: --pollers must be an integer in [1, 8], got ${flag('--pollers')}\n`,
+  );
+  process.exit(1);
+}
 if (!Number.isSafeInteger(N) || N < 1 || N > 1000) {
   process.stderr.write(`fleet-localstack: N must be an integer in [1, 1000], got ${N}\n`);
   process.exit(1);
@@ -114,6 +126,8 @@ async function ensureStack(): Promise<StackOutputs> {
         'vmId=fb-base',
         '-c',
         `applyTimeoutMs=${APPLY_TIMEOUT_MS}`,
+        '-c',
+        `channelPollers=${POLLERS}`,
       ],
       {
         stdio: ['ignore', 'ignore', 'inherit'],
@@ -136,6 +150,13 @@ interface Step {
 }
 
 const outputs = await ensureStack();
+/** The stack's channelPollers (its ParametersJson output; 1 for a stack from before the parameter). */
+const pollersOfStack = await (async () => {
+  const r = await clients.cloudformation.send(new DescribeStacksCommand({ StackName: stackName }));
+  const json = r.Stacks?.[0]?.Outputs?.find((o) => o.OutputKey === 'ParametersJson')?.OutputValue;
+  return (json ? (JSON.parse(json) as { channelPollers?: number }).channelPollers : undefined) ?? 1;
+})();
+say(`stack ${stackName}: ${pollersOfStack} event-source mapping(s) per channel`);
 const target = { clients, outputs };
 const steps = [...new Set([1, 10, N].filter((n) => n <= N))];
 const results: Step[] = [];
@@ -198,7 +219,7 @@ say(`${consistent}/${ids.length} VMs consistent, ${commits} commits verified, ${
 
 const date = new Date().toISOString().slice(0, 10);
 const table = [
-  `Measured ${date} by \`npm run fleet:localstack -- ${N}\` on stack ${stackName} (LocalStack 4.13.1, host-node executor, 2-core machine shared with other work): ${ids.length} VMs (4 MiB guests, fixed policy, checkpoints every 10 s, pending checks and heartbeats every 5 s, apply deadline ${APPLY_TIMEOUT_MS / 1000} s), wall-clock timers (no virtual-clock stepper). Final check: **${consistent} of ${ids.length} VMs consistent**, ${commits} commits verified, ${dlq} dead letters.`,
+  `Measured ${date} by \`npm run fleet:localstack -- ${N}\` on stack ${stackName} (LocalStack 4.13.1, host-node executor, 2-core machine shared with other work): ${ids.length} VMs (4 MiB guests, fixed policy, checkpoints every 10 s, pending checks and heartbeats every 5 s, apply deadline ${APPLY_TIMEOUT_MS / 1000} s), ${pollersOfStack} event-source mapping(s) per channel (\`channelPollers\`, read from the stack), wall-clock timers (no virtual-clock stepper). Final check: **${consistent} of ${ids.length} VMs consistent**, ${commits} commits verified, ${dlq} dead letters.`,
   '',
   '| VMs on the stack | VMs with ≥ ' +
     K +

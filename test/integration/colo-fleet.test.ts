@@ -71,6 +71,10 @@ beforeAll(async () => {
         'vmId=fl-0',
         '-c',
         'applyTimeoutMs=15000',
+        // LocalStack's SQS event source invokes one VM's group at a time, then waits 1 s: four mappings per
+        // channel poll side by side (docs/cloud.md, "Event sources on LocalStack").
+        '-c',
+        'channelPollers=4',
       ],
       { maxBuffer: 64 * 1024 * 1024 },
     );
