@@ -6,20 +6,16 @@
  * as deviations in docs/fidelity.md.
  */
 import type { TraceEffect } from '../engine/effects.ts';
+import { COLO_MESSAGE_TYPES } from '../engine/protocol/messages.ts';
 
 /** Which node a trace is from. */
 export type Side = 'primary' | 'secondary';
 
+/** How many of the engine's message types are QEMU's own (`COLO_MESSAGE_TYPES` lists QAPI's first). */
+const QAPI_MESSAGE_COUNT = 7;
+
 /** QEMU 7.2's COLO messages (`COLOMessage`). */
-export const QEMU_MESSAGES: ReadonlySet<string> = new Set([
-  'checkpoint-ready',
-  'checkpoint-request',
-  'checkpoint-reply',
-  'vmstate-send',
-  'vmstate-size',
-  'vmstate-received',
-  'vmstate-loaded',
-]);
+export const QEMU_MESSAGES: ReadonlySet<string> = new Set(COLO_MESSAGE_TYPES.slice(0, QAPI_MESSAGE_COUNT));
 
 /** One checkpoint as one side saw it. Times in ms (NaN where the side has no such event). */
 export interface SideCheckpoint {

@@ -9,9 +9,9 @@ import type { ColoParams } from '../../engine/params.ts';
 import type { PrimaryState } from '../../engine/primary/state.ts';
 import { hash32 } from '../../engine/rng.ts';
 import type { SecondaryState } from '../../engine/secondary/state.ts';
+import { DEFAULT_MAX_EVENTS, drive } from './drive.ts';
 import type { FaultModel } from './faults.ts';
 import type { LinkParams } from './link.ts';
-import { DEFAULT_MAX_EVENTS } from './run.ts';
 import type { EmbeddedResult } from './types.ts';
 import { createVm, newWorld, type VmSimulation } from './vm.ts';
 
@@ -113,25 +113,16 @@ export function runFleet(options: FleetOptions): FleetResult {
     sims.push(sim);
     out.push({ params, startAt, result: sim.result });
   }
-  const { queue } = world;
-  const maxEvents = options.maxEvents ?? DEFAULT_MAX_EVENTS * n;
-  const progressEvery = durationMs / 20;
-  let nextProgress = progressEvery;
-  let events = 0;
-  while (queue.size > 0 && queue.peekTime() <= durationMs) {
-    const ev = queue.pop();
-    if (!ev) break;
-    const { at, item } = ev;
-    if (++events > maxEvents) {
-      throw new Error(`fleet run made no progress: ${maxEvents} events by ${at} ms of ${durationMs} ms`);
-    }
-    if (options.onProgress && at >= nextProgress) {
-      options.onProgress(Math.min(1, at / durationMs));
-      nextProgress = at + progressEvery;
-    }
-    (sims[item.vm] as VmSimulation).handle(at, item);
-  }
-  options.onProgress?.(1);
+  const events = drive(
+    world,
+    {
+      durationMs,
+      maxEvents: options.maxEvents ?? DEFAULT_MAX_EVENTS * n,
+      what: 'fleet run',
+      onProgress: options.onProgress,
+    },
+    (at, item) => (sims[item.vm] as VmSimulation).handle(at, item),
+  );
   for (const sim of sims) sim.finish();
   const toSecondary = world.links.primary.bytes;
   return {
