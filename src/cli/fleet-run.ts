@@ -7,15 +7,14 @@ import type { CheckpointRecord, RoundRecord } from '../engine/metrics/records.ts
 import { percentile, summarise } from '../engine/metrics/summary.ts';
 import type { PolicyName } from '../engine/params.ts';
 import { PAGE_SIZE } from '../engine/protocol/delta.ts';
-import { PendingSampler, timelineOf } from '../report/timeline.ts';
-import { traceLines } from '../report/trace-lines.ts';
+import { PendingSampler } from '../report/timeline.ts';
 import { runFleet } from '../runtime/embedded/fleet.ts';
 import type { FleetReport, OutcomeState, RunOutcome, Spread } from '../runtime/report.ts';
 import { verifyRun } from '../runtime/verify.ts';
 import { outcomeOf, verdictOf } from './outcome.ts';
 import { explainReason, type Figures } from './plan.ts';
 import type { PolicyReport } from './report.ts';
-import type { Recording, RunOptions } from './run-command.ts';
+import { type Recording, type RunOptions, recordingOf } from './run-command.ts';
 import type { Scenario } from './scenario.ts';
 
 /** Problems listed per fleet run (the rest are counted). */
@@ -136,14 +135,11 @@ export function runFleetPolicy(
     wallMs: clock() - t0,
     fleet: fleetReport,
   };
-  const recording: Recording = {};
-  if (sampler) {
-    recording.timeline = timelineOf(
-      { policy, durationMs: scenario.durationMs, thresholdBytes: params.thresholdBytes },
-      vm0,
-      sampler.samples,
-    );
-  }
-  if (record.trace) recording.trace = traceLines(policy, vm0.trace);
+  const recording = recordingOf(
+    { policy, durationMs: scenario.durationMs, thresholdBytes: params.thresholdBytes },
+    vm0,
+    sampler,
+    record.trace === true,
+  );
   return { report, recording };
 }

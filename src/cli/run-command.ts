@@ -2,8 +2,8 @@ import { summarise } from '../engine/metrics/summary.ts';
 import type { PolicyName } from '../engine/params.ts';
 import { PAGE_SIZE } from '../engine/protocol/delta.ts';
 import { durationFlag, formatDuration } from '../parameters/units.ts';
-import { PendingSampler, type Timeline, timelineOf } from '../report/timeline.ts';
-import { type TraceLine, traceLines } from '../report/trace-lines.ts';
+import { PendingSampler, type Timeline, type TimelineSource, timelineOf } from '../report/timeline.ts';
+import { type RecordedTrace, type TraceLine, traceLines } from '../report/trace-lines.ts';
 import { runEmbedded } from '../runtime/embedded/run.ts';
 import { verifyRun } from '../runtime/verify.ts';
 import { runFleetPolicy } from './fleet-run.ts';
@@ -64,6 +64,22 @@ export function runPolicy(
 /** Pending-RAM samples per run on a timeline (plus every drop). */
 const TIMELINE_SAMPLES = 2000;
 
+/**
+ * What a run recorded beyond its report: the timeline from the sampled pending RAM (when sampled) and the
+ * trace lines (when asked for), of one VM's run (a fleet's VM 0).
+ */
+export function recordingOf(
+  run: { policy: PolicyName; durationMs: number; thresholdBytes: number },
+  source: TimelineSource & { trace: readonly RecordedTrace[] },
+  sampler: PendingSampler | undefined,
+  trace: boolean,
+): Recording {
+  const recording: Recording = {};
+  if (sampler) recording.timeline = timelineOf(run, source, sampler.samples);
+  if (trace) recording.trace = traceLines(run.policy, source.trace);
+  return recording;
+}
+
 /** Runs one policy of a scenario on the embedded runtime; returns its report and what `options.record` asked for. */
 export function runPolicyRecorded(
   scenario: Scenario,
@@ -116,15 +132,12 @@ export function runPolicyRecorded(
     wallMs: clock() - t0,
   };
   run.warnings = runWarnings(run, scenario);
-  const recording: Recording = {};
-  if (sampler) {
-    recording.timeline = timelineOf(
-      { policy, durationMs: scenario.durationMs, thresholdBytes: params.thresholdBytes },
-      result,
-      sampler.samples,
-    );
-  }
-  if (record.trace) recording.trace = traceLines(policy, result.trace);
+  const recording = recordingOf(
+    { policy, durationMs: scenario.durationMs, thresholdBytes: params.thresholdBytes },
+    result,
+    sampler,
+    record.trace === true,
+  );
   return { report: run, recording };
 }
 

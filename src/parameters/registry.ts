@@ -285,7 +285,8 @@ export const PARAMETERS: readonly Parameter[] = [
   },
   {
     name: 'applyTimeout',
-    meaning: "deadline of each of the secondary's waits",
+    meaning:
+      "deadline of the secondary's wait for a background round's data; inside a checkpoint it waits the longer of this and the heartbeat timeout",
     kind: 'duration',
     unit: 'ms',
     default: '5s',
