@@ -27,6 +27,7 @@ import { type PolicyReport, REPORT_VERSION, type RunReport, renderTable } from '
 import { newReport, type Recording, type RecordRequest, runPolicyRecorded } from './run-command.ts';
 import { fileLayer, resolveScenario, type Scenario, ScenarioError } from './scenario.ts';
 import { readScenarioFile } from './scenario-file.ts';
+import { addVmCommand, isVmInputError } from './vm-command.ts';
 
 /** A policy's report with what the run recorded beyond it (`--timeline`, `--trace`), if asked. */
 export type RecordedReport = PolicyReport & { recording?: Recording };
@@ -197,6 +198,7 @@ function program(
   io: CliIo,
   action: (opts: Record<string, unknown>) => Promise<void>,
   experiment: (file: string, opts: ExperimentFlags) => Promise<void> = async () => {},
+  vmDone: (code: number) => void = () => {},
 ): Command {
   const root = new Command()
     .name('colo')
@@ -247,6 +249,7 @@ function program(
     .action((report: string, opts: CostFlags) => {
       for (const line of costCommand(report, opts).lines) io.stdout(`${line}\n`);
     });
+  addVmCommand(root, { stdout: io.stdout, stderr: io.stderr, ...(io.env ? { env: io.env } : {}) }, vmDone);
   return root;
 }
 
@@ -273,7 +276,8 @@ function inputErrorLines(e: unknown): string[] | undefined {
     e instanceof FaultSpecError ||
     e instanceof ExperimentError ||
     e instanceof CostInputError ||
-    e instanceof PriceFileError
+    e instanceof PriceFileError ||
+    isVmInputError(e)
   ) {
     return e.message.split('\n').filter((l) => l.trim() !== '');
   }
@@ -297,6 +301,9 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
         ...io,
         cellRunner: io.cellRunner ?? (() => inProcessCellRunner()),
       });
+    },
+    (c) => {
+      code = c;
     },
   );
   try {

@@ -571,6 +571,16 @@ export const PARAMETERS: readonly Parameter[] = [
     deployed: { context: 'eventSourceMaxConcurrency' },
   },
   {
+    name: 'channelPollers',
+    meaning:
+      "event-source mappings on each FIFO channel (the first on the function, the others on its aliases poller-2, …): LocalStack's SQS event source invokes a batch's message groups (VMs) one after another and then waits 1 s, so one mapping serves a fleet's VMs in turn; each further mapping polls beside it. SQS hands a group to one receiver at a time, so each VM's order holds. 1 on AWS, whose FIFO mappings already scale to the active groups",
+    kind: 'integer',
+    unit: '',
+    default: 1,
+    bounds: { min: 1, max: 8 },
+    deployed: { context: 'channelPollers' },
+  },
+  {
     name: 'alarmTopic',
     meaning:
       'create: the stack makes an SNS topic that its CloudWatch alarms notify (subscribe to it yourself); off: alarms only change state',
