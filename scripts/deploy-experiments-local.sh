@@ -2,9 +2,9 @@
 # Deploy the optional experiment stack (lib/experiment-stack.ts: the Step Functions fan-out of
 # `colo experiment --backend stepfunctions`) to LocalStack with the pinned local CDK CLI.
 #
-#   npm run deploy:experiments:local                              # stack ColoExperiments, inline map
+#   npm run deploy:experiments:local                              # stack ColoExperiments
 #   npm run deploy:experiments:local -- -c experimentStack=Exp2   # another stack name
-#   npm run deploy:experiments:local -- -c mapKind=distributed    # the Distributed Map (as on AWS)
+#   npm run deploy:experiments:local -- -c mapKind=inline         # an inline Map instead of the Distributed Map
 #
 # Arguments:
 #   -c KEY=VALUE, --context KEY=VALUE   context (docs/experiment.md#the-step-functions-backend): experimentStack,
@@ -12,9 +12,8 @@
 #                                       runExpiryDays, logRetentionDays, s3ForcePathStyle
 #   --outputs-file FILE                 stack outputs as JSON (default cdk-outputs/<stack>.json)
 #   -h, --help                          this text
-# On LocalStack the defaults differ from AWS's: s3ForcePathStyle=true (functions reach S3 on an IP
-# endpoint), mapKind=inline (LocalStack 4.13.1's Distributed Map: docs/experiment.md) and maxConcurrency=2
-# (the emulator runs every function as a process on this machine). A -c given here wins.
+# On LocalStack two defaults differ from AWS's: s3ForcePathStyle=true (functions reach S3 on an IP endpoint)
+# and maxConcurrency=2 (the emulator runs every function as a process on this machine). A -c given here wins.
 #
 # Environment: AWS_ENDPOINT_URL (default http://127.0.0.1:4566), AWS_REGION (default us-east-1),
 # COLO_CDK_OUT (cloud-assembly folder, default cdk.out.deploy/<stack>).
@@ -37,11 +36,11 @@ while [ $# -gt 0 ]; do
       case "$2" in experimentStack=*) stack_name="${2#experimentStack=}" ;; esac
       shift 2 ;;
     --outputs-file) [ $# -ge 2 ] || die "--outputs-file needs a path"; outputs_file="$2"; shift 2 ;;
-    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
     *) die "unknown argument '$1' (see --help)" ;;
   esac
 done
-for kv in s3ForcePathStyle=true mapKind=inline maxConcurrency=2; do
+for kv in s3ForcePathStyle=true maxConcurrency=2; do
   case "$given" in *" ${kv%%=*} "*) ;; *) ctx+=(-c "$kv") ;; esac
 done
 [[ "$stack_name" =~ ^[A-Za-z][A-Za-z0-9-]{0,127}$ ]] || die "experimentStack must be a CloudFormation stack name, got '$stack_name'"
