@@ -6,11 +6,11 @@
  */
 import { App, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import { DEFAULT_EXPERIMENT_STACK } from '../src/experiment/stepfunctions/contract.ts';
 import { experimentSettingsFromContext } from '../lib/experiment-context.ts';
 import { ExperimentStack } from '../lib/experiment-stack.ts';
 import { ContextValidationError } from '../lib/parameters.ts';
 import { STACK_NAME_PATTERN } from '../lib/stack-set.ts';
+import { DEFAULT_EXPERIMENT_STACK } from '../src/experiment/stepfunctions/contract.ts';
 
 /** Builds and synthesises the app. @throws ContextValidationError on bad context. */
 function main(): void {

@@ -37,7 +37,9 @@ export const EXPERIMENT_STACK_DEFAULTS: Readonly<ExperimentStackSettings> = {
 /** Context keys the experiment app reads (besides CDK's own `@aws-cdk/…` flags and `stackName`). */
 export const EXPERIMENT_CONTEXT_KEYS = Object.keys(EXPERIMENT_STACK_DEFAULTS);
 
-const RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653];
+const RETENTION_DAYS = [
+  1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
+];
 
 function whole(key: string, raw: unknown, min: number, max: number): number {
   const n = typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : raw;
@@ -80,7 +82,9 @@ export function experimentSettingsFromContext(get: (key: string) => unknown): Ex
   const path = get('s3ForcePathStyle');
   if (path !== undefined) {
     if (path !== true && path !== false && path !== 'true' && path !== 'false')
-      throw new ContextValidationError(`context "s3ForcePathStyle" must be true or false, got ${JSON.stringify(path)}`);
+      throw new ContextValidationError(
+        `context "s3ForcePathStyle" must be true or false, got ${JSON.stringify(path)}`,
+      );
     s.s3ForcePathStyle = path === true || path === 'true';
   }
   return s;

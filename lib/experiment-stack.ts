@@ -6,7 +6,16 @@
  * execution); context `mapKind=inline` makes it an inline Map over the items in the execution input, for
  * emulators whose Distributed Map is incomplete (docs/experiment.md).
  */
-import { type CfnElement, CfnOutput, Duration, RemovalPolicy, Stack, type StackProps, Token, Validations } from 'aws-cdk-lib';
+import {
+  type CfnElement,
+  CfnOutput,
+  Duration,
+  RemovalPolicy,
+  Stack,
+  type StackProps,
+  Token,
+  Validations,
+} from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
@@ -131,7 +140,8 @@ export class ExperimentStack extends Stack {
             label: 'Cells',
           })
         : new sfn.Map(this, 'Cells', {
-            comment: 'One iteration per cell; items from the execution input (emulators without Distributed Map)',
+            comment:
+              'One iteration per cell; items from the execution input (emulators without Distributed Map)',
             itemsPath: sfn.JsonPath.stringAt('$.cells'),
             itemSelector,
             maxConcurrency: settings.maxConcurrency,
@@ -154,10 +164,22 @@ export class ExperimentStack extends Stack {
 
     const out = (id: string, value: string, description: string) =>
       new CfnOutput(this, id, { value, description });
-    out(EXPERIMENT_OUTPUTS.bucketName, this.bucket.bucketName, 'Bucket of the runs: items and results under runs/<runId>/');
-    out(EXPERIMENT_OUTPUTS.stateMachineArn, this.stateMachine.stateMachineArn, 'State machine that runs a run\'s cells');
+    out(
+      EXPERIMENT_OUTPUTS.bucketName,
+      this.bucket.bucketName,
+      'Bucket of the runs: items and results under runs/<runId>/',
+    );
+    out(
+      EXPERIMENT_OUTPUTS.stateMachineArn,
+      this.stateMachine.stateMachineArn,
+      "State machine that runs a run's cells",
+    );
     out(EXPERIMENT_OUTPUTS.cellFunctionName, this.cellFunction.functionName, 'Function that runs one cell');
-    out(EXPERIMENT_OUTPUTS.mapKind, settings.mapKind, 'distributed (items read from S3) or inline (items in the input)');
+    out(
+      EXPERIMENT_OUTPUTS.mapKind,
+      settings.mapKind,
+      'distributed (items read from S3) or inline (items in the input)',
+    );
     this.#acknowledgements();
   }
 
@@ -178,7 +200,7 @@ export class ExperimentStack extends Stack {
     Validations.of(this.cellFunction.executionRole).acknowledge({
       id: `AwsSolutions-IAM5[Resource::${bucket}/${RUNS_PREFIX}*]`,
       reason:
-        'Result keys are made at run time (run id and cell key), so s3:PutObject is granted on the one prefix runs/ of this stack\'s bucket, never the whole bucket.',
+        "Result keys are made at run time (run id and cell key), so s3:PutObject is granted on the one prefix runs/ of this stack's bucket, never the whole bucket.",
     });
     const role = this.stateMachine.role;
     if (this.settings.mapKind === 'distributed') {
@@ -188,20 +210,23 @@ export class ExperimentStack extends Stack {
           "The Distributed Map's S3 item reader is granted s3:GetObject on this stack's bucket only (its key is a path resolved per execution, so CDK cannot narrow it further); the bucket holds nothing but runs.",
       });
       const mapPolicy = this.stateMachine.node.tryFindChild('DistributedMapPolicy');
+      // cdk-nag names a token as <AWS::…>; with an explicit env CDK resolves them.
+      const partition = Token.isUnresolved(this.partition) ? '<AWS::Partition>' : this.partition;
       const region = Token.isUnresolved(this.region) ? '<AWS::Region>' : this.region;
       const account = Token.isUnresolved(this.account) ? '<AWS::AccountId>' : this.account;
       const name = `{"Fn::Select":[6,{"Fn::Split":[":",{"Ref":"${this.getLogicalId(this.stateMachine.node.defaultChild as CfnElement)}"}]}]}`;
       for (const suffix of [':*', '/Cells:*'])
         if (mapPolicy)
           Validations.of(mapPolicy).acknowledge({
-            id: `AwsSolutions-IAM5[Resource::arn:aws:states:${region}:${account}:execution:${name}${suffix}]`,
+            id: `AwsSolutions-IAM5[Resource::arn:${partition}:states:${region}:${account}:execution:${name}${suffix}]`,
             reason:
               'A Distributed Map starts, describes, stops and redrives its own child executions, whose names are made at run time: the wildcard is on the executions of this one state machine.',
           });
     }
     Validations.of(role).acknowledge({
       id: `AwsSolutions-IAM5[Resource::${id(this.cellFunction)}:*]`,
-      reason: 'The state machine invokes the one cell function; the wildcard covers its versions and aliases.',
+      reason:
+        'The state machine invokes the one cell function; the wildcard covers its versions and aliases.',
     });
     Validations.of(role).acknowledge({
       id: 'AwsSolutions-IAM5[Resource::*]',

@@ -11,7 +11,11 @@ import { readExperimentFile } from '../experiment/file.ts';
 import { type Cell, expandExperiment } from '../experiment/grid.ts';
 import { OUTPUT_FILES, writeOutputs } from '../experiment/outputs.ts';
 import { type CellRunner, defaultJobs, type RunningCell } from '../experiment/pool.ts';
-import { findExperimentStack, newRunId, stepFunctionsCellRunner } from '../experiment/stepfunctions/backend.ts';
+import {
+  findExperimentStack,
+  newRunId,
+  stepFunctionsCellRunner,
+} from '../experiment/stepfunctions/backend.ts';
 import { stepFunctionsClients } from '../experiment/stepfunctions/clients.ts';
 import { DEFAULT_EXPERIMENT_STACK } from '../experiment/stepfunctions/contract.ts';
 import { timelineCells } from '../experiment/timelines.ts';
@@ -72,7 +76,9 @@ export interface ExperimentIo {
    * Makes the runner of `--backend stepfunctions` (finds the stack first; throws a BackendError when it is
    * missing). Default: {@link stepFunctionsRunner} with the SDK's clients.
    */
-  stepFunctionsRunner?: (request: StepFunctionsRunnerRequest) => Promise<CellRunner & { describe?: (cells: number) => string }>;
+  stepFunctionsRunner?: (
+    request: StepFunctionsRunnerRequest,
+  ) => Promise<CellRunner & { describe?: (cells: number) => string }>;
   /** Environment (endpoint, region, credentials of the Step Functions backend). */
   env?: NodeJS.ProcessEnv;
 }
@@ -89,13 +95,20 @@ export async function stepFunctionsRunner(
 ): Promise<CellRunner & { describe: (cells: number) => string }> {
   const clients = stepFunctionsClients(env, request.endpoint);
   const target = await findExperimentStack(clients, request.stack);
-  return stepFunctionsCellRunner({ clients, target, runId: newRunId(request.name, now()), note: request.note });
+  return stepFunctionsCellRunner({
+    clients,
+    target,
+    runId: newRunId(request.name, now()),
+    note: request.note,
+  });
 }
 
 function backendOf(flags: ExperimentFlags): ExperimentBackend {
   const b = flags.backend ?? 'embedded';
   if (b !== 'embedded' && b !== 'stepfunctions')
-    throw new ScenarioError(`--backend: "${b}" is not a backend of colo experiment: use embedded or stepfunctions`);
+    throw new ScenarioError(
+      `--backend: "${b}" is not a backend of colo experiment: use embedded or stepfunctions`,
+    );
   if (b === 'embedded') {
     for (const [flag, v] of [
       ['--stack', flags.stack],
@@ -105,12 +118,14 @@ function backendOf(flags: ExperimentFlags): ExperimentBackend {
   } else {
     if (flags.jobs !== undefined)
       throw new ScenarioError(
-        '--jobs applies to the embedded backend: on Step Functions the stack\'s maxConcurrency sets how many cells run at once',
+        "--jobs applies to the embedded backend: on Step Functions the stack's maxConcurrency sets how many cells run at once",
       );
     if (flags.stack !== undefined && !/^[A-Za-z][A-Za-z0-9-]{0,127}$/.test(flags.stack))
       throw new ScenarioError(`--stack: "${flags.stack}" is not a CloudFormation stack name`);
     if (flags.endpoint !== undefined && !/^https?:\/\/[^\s/]+/.test(flags.endpoint))
-      throw new ScenarioError(`--endpoint: "${flags.endpoint}" is not an http(s) URL, e.g. http://127.0.0.1:4566`);
+      throw new ScenarioError(
+        `--endpoint: "${flags.endpoint}" is not an http(s) URL, e.g. http://127.0.0.1:4566`,
+      );
   }
   return b;
 }

@@ -233,9 +233,15 @@ function program(
     .option('--dry-run', 'list the cells, which are done and which would run; run nothing')
     .option('--no-png', 'skip the PNG copies of the charts')
     .option('--quiet', 'no progress on stderr (warnings still)')
-    .option('--backend <name>', 'where cells run: embedded (worker threads) or stepfunctions (a deployed stack)')
+    .option(
+      '--backend <name>',
+      'where cells run: embedded (worker threads) or stepfunctions (a deployed stack)',
+    )
     .option('--stack <name>', 'experiment stack of --backend stepfunctions (default: ColoExperiments)')
-    .option('--endpoint <url>', 'emulator endpoint of --backend stepfunctions (default: AWS_ENDPOINT_URL, else AWS)')
+    .option(
+      '--endpoint <url>',
+      'emulator endpoint of --backend stepfunctions (default: AWS_ENDPOINT_URL, else AWS)',
+    )
     .configureOutput(outputOf(io, 'experiment'))
     .addHelpText('after', experimentHelpAfter())
     .action(experiment);

@@ -4,7 +4,7 @@
  * the state machine — and hands each cell's result back as its object appears under the run's result
  * prefix (polled), so the experiment command records, resumes and reports exactly as with worker threads.
  */
-import { DescribeStacksCommand, type CloudFormationClient } from '@aws-sdk/client-cloudformation';
+import { type CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import {
   DescribeExecutionCommand,
@@ -70,13 +70,19 @@ export async function findExperimentStack(
   const deploy = `deploy it with \`npm run deploy:experiments:local -- -c experimentStack=${stackName}\` (LocalStack) or \`npx cdk deploy --app "npx tsx bin/experiment-app.ts" -c experimentStack=${stackName}\` (AWS)`;
   let stack: { StackStatus?: string; Outputs?: { OutputKey?: string; OutputValue?: string }[] } | undefined;
   try {
-    stack = (await clients.cloudformation.send(new DescribeStacksCommand({ StackName: stackName }))).Stacks?.[0];
+    stack = (await clients.cloudformation.send(new DescribeStacksCommand({ StackName: stackName })))
+      .Stacks?.[0];
   } catch (e) {
     const message = e instanceof Error ? e.message : String(e);
     if (!/does not exist/i.test(message))
-      throw new ExperimentStackError(`--backend stepfunctions: cannot reach CloudFormation on ${clients.where}: ${message}`);
+      throw new ExperimentStackError(
+        `--backend stepfunctions: cannot reach CloudFormation on ${clients.where}: ${message}`,
+      );
   }
-  if (!stack) throw new ExperimentStackError(`--stack: experiment stack ${stackName} is not deployed on ${clients.where}: ${deploy}`);
+  if (!stack)
+    throw new ExperimentStackError(
+      `--stack: experiment stack ${stackName} is not deployed on ${clients.where}: ${deploy}`,
+    );
   const status = stack.StackStatus ?? 'UNKNOWN';
   if (!/_COMPLETE$/.test(status) || /DELETE|ROLLBACK/.test(status))
     throw new ExperimentStackError(`--stack: experiment stack ${stackName} is ${status}: ${deploy}`);
@@ -103,8 +109,15 @@ export async function findExperimentStack(
 
 /** A run id for an experiment: its name, the time and a random tail (an execution name and a key prefix). */
 export function newRunId(experiment: string, nowMs: number, random: () => number = Math.random): string {
-  const name = experiment.toLowerCase().replace(/[^a-z0-9-]+/g, '-').replace(/^-+/, '').slice(0, 48) || 'run';
-  const tail = Math.floor(random() * 36 ** 6).toString(36).padStart(6, '0');
+  const name =
+    experiment
+      .toLowerCase()
+      .replace(/[^a-z0-9-]+/g, '-')
+      .replace(/^-+/, '')
+      .slice(0, 48) || 'run';
+  const tail = Math.floor(random() * 36 ** 6)
+    .toString(36)
+    .padStart(6, '0');
   const id = `${name}-${Math.floor(nowMs).toString(36)}-${tail}`;
   if (!RUN_ID_PATTERN.test(id)) throw new Error(`run id ${id} does not match ${RUN_ID_PATTERN}`);
   return id;
@@ -131,11 +144,15 @@ export function cellsJson(jobs: readonly CellJob[]): string {
 
 function sameJson(a: unknown, b: unknown): boolean {
   if (typeof a === 'number') return Number.isFinite(a) && a === b;
-  if (Array.isArray(a)) return Array.isArray(b) && a.length === b.length && a.every((v, i) => sameJson(v, b[i]));
+  if (Array.isArray(a))
+    return Array.isArray(b) && a.length === b.length && a.every((v, i) => sameJson(v, b[i]));
   if (typeof a === 'object' && a !== null) {
     if (typeof b !== 'object' || b === null) return false;
     const ea = Object.entries(a).filter(([, v]) => v !== undefined);
-    return ea.length === Object.keys(b).length && ea.every(([k, v]) => sameJson(v, (b as Record<string, unknown>)[k]));
+    return (
+      ea.length === Object.keys(b).length &&
+      ea.every(([k, v]) => sameJson(v, (b as Record<string, unknown>)[k]))
+    );
   }
   return a === b;
 }
@@ -193,7 +210,9 @@ export function stepFunctionsCellRunner(opts: StepFunctionsRunnerOptions): CellR
       ? clients.sfn
           .send(new StopExecutionCommand({ executionArn, cause }))
           .then(() => undefined)
-          .catch((e: unknown) => note(`could not stop ${executionArn}: ${e instanceof Error ? e.message : String(e)}`))
+          .catch((e: unknown) =>
+            note(`could not stop ${executionArn}: ${e instanceof Error ? e.message : String(e)}`),
+          )
       : Promise.resolve();
     return stopping;
   };
@@ -203,7 +222,11 @@ export function stepFunctionsCellRunner(opts: StepFunctionsRunnerOptions): CellR
     let token: string | undefined;
     do {
       const page = await clients.s3.send(
-        new ListObjectsV2Command({ Bucket: target.bucket, Prefix: keys.resultPrefix, ContinuationToken: token }),
+        new ListObjectsV2Command({
+          Bucket: target.bucket,
+          Prefix: keys.resultPrefix,
+          ContinuationToken: token,
+        }),
       );
       for (const o of page.Contents ?? []) {
         const key = o.Key?.slice(keys.resultPrefix.length).replace(/\.json$/, '');
@@ -213,7 +236,9 @@ export function stepFunctionsCellRunner(opts: StepFunctionsRunnerOptions): CellR
         const text = (await body.Body?.transformToString('utf8')) ?? '';
         const { key: _k, policy, ...result } = parseCellResult(text, p.job.key);
         if (policy !== p.job.policy)
-          throw new StepFunctionsRunError(`result of cell ${p.job.key} ran policy ${policy}, not ${p.job.policy}`);
+          throw new StepFunctionsRunError(
+            `result of cell ${p.job.key} ran policy ${policy}, not ${p.job.policy}`,
+          );
         pending.delete(p.job.key);
         p.resolve(result);
       }
@@ -223,7 +248,11 @@ export function stepFunctionsCellRunner(opts: StepFunctionsRunnerOptions): CellR
 
   const run = async (jobs: Pending[]) => {
     const text = cellsJson(jobs.map((p) => p.job));
-    const input: ExecutionInput = { bucket: target.bucket, cellsKey: keys.cells, resultPrefix: keys.resultPrefix };
+    const input: ExecutionInput = {
+      bucket: target.bucket,
+      cellsKey: keys.cells,
+      resultPrefix: keys.resultPrefix,
+    };
     if (target.mapKind === 'inline') input.cells = JSON.parse(text) as CellJob[];
     const inputText = JSON.stringify(input);
     if (Buffer.byteLength(inputText) > MAX_EXECUTION_INPUT_BYTES)
@@ -232,7 +261,12 @@ export function stepFunctionsCellRunner(opts: StepFunctionsRunnerOptions): CellR
           `stack ${target.stackName} has an inline map; redeploy it with -c mapKind=distributed (items read from S3)`,
       );
     await clients.s3.send(
-      new PutObjectCommand({ Bucket: target.bucket, Key: keys.cells, Body: text, ContentType: 'application/json' }),
+      new PutObjectCommand({
+        Bucket: target.bucket,
+        Key: keys.cells,
+        Body: text,
+        ContentType: 'application/json',
+      }),
     );
     // Standard workflows: starting the same name with the same input again returns the same execution, so a
     // retried request (the SDK retries) cannot start a second one.
@@ -240,7 +274,9 @@ export function stepFunctionsCellRunner(opts: StepFunctionsRunnerOptions): CellR
       new StartExecutionCommand({ stateMachineArn: target.stateMachineArn, name: runId, input: inputText }),
     );
     executionArn = r.executionArn;
-    note(`execution ${executionArn} started with ${jobs.length} cells (${target.mapKind} map); results under s3://${target.bucket}/${keys.resultPrefix}`);
+    note(
+      `execution ${executionArn} started with ${jobs.length} cells (${target.mapKind} map); results under s3://${target.bucket}/${keys.resultPrefix}`,
+    );
     if (closed) return void (await stop('colo experiment stopped'));
     let failures = 0;
     for (;;) {
@@ -263,9 +299,13 @@ export function stepFunctionsCellRunner(opts: StepFunctionsRunnerOptions): CellR
       } catch (e) {
         if (e instanceof StepFunctionsRunError || (e as Error).name === 'ExperimentContractError') throw e;
         failures++;
-        note(`polling failed (${failures}/${maxFailures}): ${e instanceof Error ? e.message : String(e)}; retrying`);
+        note(
+          `polling failed (${failures}/${maxFailures}): ${e instanceof Error ? e.message : String(e)}; retrying`,
+        );
         if (failures >= maxFailures)
-          throw new StepFunctionsRunError(`polling execution ${executionArn} failed ${failures} times in a row: ${(e as Error).message}`);
+          throw new StepFunctionsRunError(
+            `polling execution ${executionArn} failed ${failures} times in a row: ${(e as Error).message}`,
+          );
       }
     }
   };
@@ -287,7 +327,8 @@ export function stepFunctionsCellRunner(opts: StepFunctionsRunnerOptions): CellR
 
   return {
     slots: Number.MAX_SAFE_INTEGER,
-    describe: (cells) => `on Step Functions (stack ${target.stackName}, ${target.mapKind} map, run ${runId}, ${cells} cells)`,
+    describe: (cells) =>
+      `on Step Functions (stack ${target.stackName}, ${target.mapKind} map, run ${runId}, ${cells} cells)`,
     // A cell reports no partial progress: it is done when its result is collected.
     start(job): RunningCell {
       let entry: Pending | undefined;

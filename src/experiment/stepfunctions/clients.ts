@@ -16,10 +16,15 @@ export function stepFunctionsClients(env: NodeJS.ProcessEnv, endpoint?: string):
   const common = {
     ...(region ? { region } : {}),
     ...(url ? { endpoint: url } : {}),
-    ...(url && !env.AWS_ACCESS_KEY_ID ? { credentials: { accessKeyId: 'test', secretAccessKey: 'test' } } : {}),
+    ...(url && !env.AWS_ACCESS_KEY_ID
+      ? { credentials: { accessKeyId: 'test', secretAccessKey: 'test' } }
+      : {}),
   };
   return {
-    s3: new S3Client({ ...common, ...(url ? { endpoint: endpoint ?? env.AWS_ENDPOINT_URL_S3 ?? url, forcePathStyle: true } : {}) }),
+    s3: new S3Client({
+      ...common,
+      ...(url ? { endpoint: endpoint ?? env.AWS_ENDPOINT_URL_S3 ?? url, forcePathStyle: true } : {}),
+    }),
     sfn: new SFNClient(common),
     cloudformation: new CloudFormationClient(common),
     where: url ?? `AWS (${region ?? 'the configured region'})`,

@@ -101,7 +101,8 @@ export function parseCellEvent(event: unknown): CellEvent {
     throw new ExperimentContractError('cell event: cell.key must be 1-128 of A-Z a-z 0-9 _ -');
   if (cell.policy !== 'none' && cell.policy !== 'fixed' && cell.policy !== 'adaptive')
     throw new ExperimentContractError('cell event: cell.policy must be none, fixed or adaptive');
-  if (!isRecord(cell.scenario)) throw new ExperimentContractError('cell event: cell.scenario is not an object');
+  if (!isRecord(cell.scenario))
+    throw new ExperimentContractError('cell event: cell.scenario is not an object');
   return { cell: cell as unknown as CellJob, resultPrefix };
 }
 
