@@ -232,13 +232,11 @@ describe('findExperimentStack', () => {
   ];
 
   it('reads the outputs of a complete stack', async () => {
-    cfn
-      .on(DescribeStacksCommand)
-      .resolves({
-        Stacks: [
-          { StackName: 'Exp', StackStatus: 'CREATE_COMPLETE', Outputs: outputs, CreationTime: new Date() },
-        ],
-      });
+    cfn.on(DescribeStacksCommand).resolves({
+      Stacks: [
+        { StackName: 'Exp', StackStatus: 'CREATE_COMPLETE', Outputs: outputs, CreationTime: new Date() },
+      ],
+    });
     await expect(findExperimentStack(clients, 'Exp')).resolves.toEqual(target);
   });
 
@@ -251,23 +249,17 @@ describe('findExperimentStack', () => {
   });
 
   it('refuses a stack that is not an experiment stack or not complete', async () => {
-    cfn
-      .on(DescribeStacksCommand)
-      .resolves({
-        Stacks: [
-          { StackName: 'Colo', StackStatus: 'CREATE_COMPLETE', Outputs: [], CreationTime: new Date() },
-        ],
-      });
+    cfn.on(DescribeStacksCommand).resolves({
+      Stacks: [{ StackName: 'Colo', StackStatus: 'CREATE_COMPLETE', Outputs: [], CreationTime: new Date() }],
+    });
     await expect(findExperimentStack(clients, 'Colo')).rejects.toThrow(
       /has no output ExperimentMapKind: is it an experiment stack/,
     );
-    cfn
-      .on(DescribeStacksCommand)
-      .resolves({
-        Stacks: [
-          { StackName: 'Exp', StackStatus: 'ROLLBACK_COMPLETE', Outputs: outputs, CreationTime: new Date() },
-        ],
-      });
+    cfn.on(DescribeStacksCommand).resolves({
+      Stacks: [
+        { StackName: 'Exp', StackStatus: 'ROLLBACK_COMPLETE', Outputs: outputs, CreationTime: new Date() },
+      ],
+    });
     await expect(findExperimentStack(clients, 'Exp')).rejects.toThrow(/is ROLLBACK_COMPLETE/);
   });
 

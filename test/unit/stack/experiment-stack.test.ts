@@ -101,8 +101,8 @@ describe('ExperimentStack', () => {
     );
     const s3 = statements.filter((s) => JSON.stringify(s.Action).includes('s3:'));
     expect(s3).toHaveLength(1);
-    expect(s3[0].Action).toBe('s3:PutObject');
-    expect(JSON.stringify(s3[0].Resource)).toMatch(/\/runs\/\*"\]\]\}$/);
+    expect(s3[0]?.Action).toBe('s3:PutObject');
+    expect(JSON.stringify(s3[0]?.Resource)).toMatch(/\/runs\/\*"\]\]\}$/);
   });
 
   it('expires runs and keeps the bucket private and TLS-only', () => {
