@@ -198,22 +198,25 @@ export function stepFunctionsCellRunner(opts: StepFunctionsRunnerOptions): CellR
   let batch: Pending[] = [];
   let started = false;
   let closed = false;
+  /** Set by an interruption or close: an execution starting after it is stopped at once. */
+  let cancelled = false;
   let executionArn: string | undefined;
   let stopping: Promise<void> | undefined;
+  let running: Promise<void> | undefined;
 
   const failAll = (e: Error) => {
     for (const p of pending.values()) p.reject(e);
     pending.clear();
   };
+  /** Stops the execution once it has started (before that, `run` stops it as soon as it starts). */
   const stop = (cause: string): Promise<void> => {
-    stopping ??= executionArn
-      ? clients.sfn
-          .send(new StopExecutionCommand({ executionArn, cause }))
-          .then(() => undefined)
-          .catch((e: unknown) =>
-            note(`could not stop ${executionArn}: ${e instanceof Error ? e.message : String(e)}`),
-          )
-      : Promise.resolve();
+    cancelled = true;
+    if (!executionArn) return Promise.resolve();
+    const arn = executionArn;
+    stopping ??= clients.sfn
+      .send(new StopExecutionCommand({ executionArn: arn, cause }))
+      .then(() => undefined)
+      .catch((e: unknown) => note(`could not stop ${arn}: ${e instanceof Error ? e.message : String(e)}`));
     return stopping;
   };
 
@@ -277,7 +280,7 @@ export function stepFunctionsCellRunner(opts: StepFunctionsRunnerOptions): CellR
     note(
       `execution ${executionArn} started with ${jobs.length} cells (${target.mapKind} map); results under s3://${target.bucket}/${keys.resultPrefix}`,
     );
-    if (closed) return void (await stop('colo experiment stopped'));
+    if (cancelled || closed) return void (await stop('colo experiment stopped'));
     let failures = 0;
     for (;;) {
       await sleep(pollMs);
@@ -319,7 +322,7 @@ export function stepFunctionsCellRunner(opts: StepFunctionsRunnerOptions): CellR
       return;
     }
     started = true;
-    run(jobs).catch(async (e: unknown) => {
+    running = run(jobs).catch(async (e: unknown) => {
       await stop('colo experiment failed');
       failAll(e instanceof Error ? e : new Error(String(e)));
     });
@@ -354,6 +357,8 @@ export function stepFunctionsCellRunner(opts: StepFunctionsRunnerOptions): CellR
         await stop('colo experiment closed');
         failAll(new Error('cancelled'));
       }
+      // An execution still being started is stopped by `run` once it has its ARN.
+      await running;
       await stopping;
     },
   };

@@ -184,6 +184,26 @@ describe('stepFunctionsCellRunner', () => {
     expect(stop[0]?.args[0].input.executionArn).toBe('arn:exec');
   });
 
+  it('an interruption while the execution is being started stops it as soon as it has started', async () => {
+    let started: () => void = () => {};
+    sfn
+      .on(StartExecutionCommand)
+      .callsFake(() => new Promise((res) => (started = () => res({ executionArn: 'arn:late' }))));
+    const { r } = runner();
+    const a = r.start(job('a'), () => {});
+    await new Promise((res) => setTimeout(res, 10));
+    a.cancel();
+    await expect(a.result).rejects.toThrow('cancelled');
+    expect(sfn.commandCalls(StopExecutionCommand)).toHaveLength(0);
+    const closing = r.close();
+    started();
+    await closing;
+    const stop = sfn.commandCalls(StopExecutionCommand);
+    expect(stop).toHaveLength(1);
+    expect(stop[0]?.args[0].input.executionArn).toBe('arn:late');
+    expect(s3.commandCalls(ListObjectsV2Command)).toHaveLength(0);
+  });
+
   it('an inline map gets the cells in the execution input, and too many of them are refused before anything starts', async () => {
     results([['a']]);
     const inline = { ...target, mapKind: 'inline' as const };
