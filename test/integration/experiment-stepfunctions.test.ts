@@ -165,19 +165,28 @@ describe('colo experiment --backend stepfunctions on LocalStack', () => {
     expect(first.code, err).toBe(130);
     expect(err).toContain('2 already in');
     expect(rows(out).size).toBe(2);
+    expect(err).not.toContain('could not stop');
+    // The stop lands while the map is still starting: AWS ends the execution ABORTED; LocalStack 4.13.1 ends it
+    // FAILED with States.Runtime when the stop arrives while the Distributed Map reads its item list (its
+    // reader then loses the execution's context; docs/experiment.md). Either way it ran no further.
     const stopped = await waitFor(
-      'the interrupted execution to be aborted',
+      'the interrupted execution to end',
       async (note) => {
         const list = await sfn.send(
           new ListExecutionsCommand({ stateMachineArn: outputs.ExperimentStateMachineArn }),
         );
         const mine = (list.executions ?? []).filter((e) => e.name?.startsWith('it-sfn-'));
         note(mine.map((e) => `${e.name}: ${e.status}`));
-        return mine.find((e) => e.status === 'ABORTED');
+        const newest = mine.sort((a, b) => (b.startDate?.getTime() ?? 0) - (a.startDate?.getTime() ?? 0))[0];
+        return newest && newest.status !== 'RUNNING' ? newest : undefined;
       },
       60_000,
     );
-    expect(stopped.name).toMatch(/^it-sfn-/);
+    const d = await sfn.send(new DescribeExecutionCommand({ executionArn: stopped.executionArn }));
+    expect(
+      d.status === 'ABORTED' || (d.status === 'FAILED' && d.error === 'States.Runtime'),
+      `${d.status} ${d.error} ${d.cause}`,
+    ).toBe(true);
     const second = await sfnRun(out);
     expect(second.code, second.err).toBe(0);
     expect(second.err).toContain('2 already in');
