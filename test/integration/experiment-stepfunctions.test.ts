@@ -166,9 +166,9 @@ describe('colo experiment --backend stepfunctions on LocalStack', () => {
     expect(err).toContain('2 already in');
     expect(rows(out).size).toBe(2);
     expect(err).not.toContain('could not stop');
-    // The stop lands while the map is still starting: AWS ends the execution ABORTED; LocalStack 4.13.1 ends it
-    // FAILED with States.Runtime when the stop arrives while the Distributed Map reads its item list (its
-    // reader then loses the execution's context; docs/experiment.md). Either way it ran no further.
+    // The stop lands while the map is still starting: AWS ends the execution ABORTED; LocalStack 4.13.1 may
+    // end it FAILED with States.Runtime when the stop arrives while the Distributed Map reads its item list
+    // (its reader then loses the execution's context; docs/experiment.md). Either way it ran no further.
     const stopped = await waitFor(
       'the interrupted execution to end',
       async (note) => {
@@ -183,9 +183,13 @@ describe('colo experiment --backend stepfunctions on LocalStack', () => {
       60_000,
     );
     const d = await sfn.send(new DescribeExecutionCommand({ executionArn: stopped.executionArn }));
+    // LocalStack 4.13.1 labels an execution stopped while its map starts ABORTED, FAILED (States.Runtime) or
+    // even SUCCEEDED (seen once, 13 ms after the start); what holds every time is that it ends at the stop,
+    // well before two cells (seconds each) could have run.
+    const ranMs = (d.stopDate?.getTime() ?? Number.POSITIVE_INFINITY) - (d.startDate?.getTime() ?? 0);
     expect(
-      d.status === 'ABORTED' || (d.status === 'FAILED' && d.error === 'States.Runtime'),
-      `${d.status} ${d.error} ${d.cause}`,
+      d.status === 'ABORTED' || ranMs < 3000,
+      `${d.status} ${d.error} ${d.cause} after ${ranMs} ms`,
     ).toBe(true);
     const second = await sfnRun(out);
     expect(second.code, second.err).toBe(0);
