@@ -6,9 +6,8 @@
  * (`BatchRecords`, `BatchVms` per SQS invocation). Answers "does an event source hand one VM at a time to
  * its function?" on LocalStack (docs/cloud.md, "A fleet on one stack").
  */
-import { FilterLogEventsCommand, type FilterLogEventsCommandOutput } from '@aws-sdk/client-cloudwatch-logs';
-import { GetFunctionConfigurationCommand } from '@aws-sdk/client-lambda';
 import { clientsFor, endpointFromEnv } from '../src/runtime/localstack/aws.ts';
+import { forEachLogLine } from '../src/runtime/localstack/function-logs.ts';
 import { describeStackOutputs } from '../src/runtime/localstack/stack.ts';
 
 const args = process.argv.slice(2);
@@ -36,54 +35,16 @@ interface FunctionFigures {
 
 async function readFunction(fn: string, startMs: number, endMs: number): Promise<FunctionFigures> {
   const out: FunctionFigures = { invocations: [], batchVms: [], batchRecords: [] };
-  const conf = await clients.lambda.send(new GetFunctionConfigurationCommand({ FunctionName: fn }));
-  const groups = [
-    ...new Set([`/aws/lambda/${fn}`, conf.LoggingConfig?.LogGroup].filter((g): g is string => !!g)),
-  ];
-  const seen = new Set<string>();
-  for (const group of groups) {
-    let token: string | undefined;
-    for (let page = 0; page < 10_000; page++) {
-      let r: FilterLogEventsCommandOutput;
-      try {
-        r = await clients.logs.send(
-          new FilterLogEventsCommand({
-            logGroupName: group,
-            startTime: startMs,
-            endTime: endMs,
-            ...(token ? { nextToken: token } : {}),
-          }),
-        );
-      } catch (e) {
-        if ((e as { name?: string }).name === 'ResourceNotFoundException') break;
-        throw e;
-      }
-      for (const e of r.events ?? []) {
-        const id = e.eventId ?? `${e.logStreamName}/${e.timestamp}/${e.message}`;
-        if (seen.has(id)) continue;
-        seen.add(id);
-        const text = e.message ?? '';
-        const at = text.indexOf('{');
-        if (at < 0) continue;
-        let line: Record<string, unknown>;
-        try {
-          line = JSON.parse(text.slice(at)) as Record<string, unknown>;
-        } catch {
-          continue;
-        }
-        const usage = line.usage as { billedMs?: unknown } | undefined;
-        if (line.message === 'aws usage' && typeof usage?.billedMs === 'number') {
-          // The record is written as the invocation ends; its own time stamp says when.
-          const to = typeof line.timestamp === 'string' ? Date.parse(line.timestamp) : (e.timestamp ?? 0);
-          out.invocations.push({ from: to - usage.billedMs, to });
-        }
-        if (typeof line.BatchVms === 'number') out.batchVms.push(line.BatchVms);
-        if (typeof line.BatchRecords === 'number') out.batchRecords.push(line.BatchRecords);
-      }
-      if (!r.nextToken || r.nextToken === token) break;
-      token = r.nextToken;
+  await forEachLogLine(clients, fn, startMs, endMs, (line, timestampMs) => {
+    const usage = line.usage as { billedMs?: unknown } | undefined;
+    if (line.message === 'aws usage' && typeof usage?.billedMs === 'number') {
+      // The record is written as the invocation ends; its own time stamp says when.
+      const to = typeof line.timestamp === 'string' ? Date.parse(line.timestamp) : timestampMs;
+      out.invocations.push({ from: to - usage.billedMs, to });
     }
-  }
+    if (typeof line.BatchVms === 'number') out.batchVms.push(line.BatchVms);
+    if (typeof line.BatchRecords === 'number') out.batchRecords.push(line.BatchRecords);
+  });
   return out;
 }
 

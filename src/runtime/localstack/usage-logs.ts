@@ -3,10 +3,9 @@
  * from CloudWatch Logs for a time window, summed per function, and counts the EMF metric series the
  * functions published (what CloudWatch would bill as custom metrics).
  */
-import { FilterLogEventsCommand, type FilterLogEventsCommandOutput } from '@aws-sdk/client-cloudwatch-logs';
-import { GetFunctionConfigurationCommand } from '@aws-sdk/client-lambda';
 import { type AwsUsage, emptyUsage, mergeUsage } from '../../cost/usage.ts';
 import type { Clients } from './aws.ts';
+import { forEachLogLine } from './function-logs.ts';
 
 /** The message the usage records carry (lambda/handlers/common/usage-report.ts). */
 const USAGE_MESSAGE = 'aws usage';
@@ -71,45 +70,7 @@ export async function readLoggedUsage(
   const series = new Set<string>();
   const vmSeries = new Set<string>();
   for (const fn of functionNames) {
-    const conf = await clients.lambda.send(new GetFunctionConfigurationCommand({ FunctionName: fn }));
-    const groups = [
-      ...new Set([`/aws/lambda/${fn}`, conf.LoggingConfig?.LogGroup].filter((g): g is string => !!g)),
-    ];
-    const seen = new Set<string>();
-    for (const group of groups) {
-      let token: string | undefined;
-      for (let page = 0; page < 10_000; page++) {
-        let r: FilterLogEventsCommandOutput;
-        try {
-          r = await clients.logs.send(
-            new FilterLogEventsCommand({
-              logGroupName: group,
-              startTime: startMs,
-              endTime: endMs,
-              ...(token ? { nextToken: token } : {}),
-            }),
-          );
-        } catch (e) {
-          if ((e as { name?: string }).name === 'ResourceNotFoundException') break;
-          throw e;
-        }
-        for (const e of r.events ?? []) {
-          const id = e.eventId ?? `${e.logStreamName}/${e.timestamp}/${e.message}`;
-          if (seen.has(id)) continue;
-          seen.add(id);
-          const text = e.message ?? '';
-          const at = text.indexOf('{');
-          if (at < 0) continue;
-          try {
-            absorbLogLine(out, series, vmSeries, JSON.parse(text.slice(at)) as Record<string, unknown>);
-          } catch {
-            // Not JSON: a platform line or console output.
-          }
-        }
-        if (!r.nextToken || r.nextToken === token) break;
-        token = r.nextToken;
-      }
-    }
+    await forEachLogLine(clients, fn, startMs, endMs, (line) => absorbLogLine(out, series, vmSeries, line));
   }
   return out;
 }
