@@ -41,6 +41,7 @@ export function stageInCache(state: SecondaryState, delta: PageDelta): void {
 /** Pages a commit will flush: the union of PVM-received (cache) and SVM-dirtied pages. */
 export function flushSet(state: SecondaryState): number {
   let n = state.cache.size;
+  if (state.svmDirty.count === 0) return n;
   for (const p of state.svmDirty.indices()) if (!state.cache.has(p)) n++;
   return n;
 }
@@ -57,10 +58,17 @@ export function flushMs(pages: number, bytesPerMs: number): number {
  */
 export function flushCache(state: SecondaryState): number {
   const flushed = flushSet(state);
-  for (const [page, version] of state.cache) state.committed[page] = version;
-  for (const p of state.svmDirty.indices()) state.running[p] = state.committed[p] ?? 0;
-  for (const page of state.cache.keys()) state.running[page] = state.committed[page] ?? 0;
-  state.cache.clear();
+  const { cache, committed, running } = state;
+  for (let i = 0; i < cache.size; i++) {
+    const page = cache.pageAt(i);
+    committed[page] = cache.versionOf(page);
+  }
+  if (state.svmDirty.count > 0) for (const p of state.svmDirty.indices()) running[p] = committed[p] ?? 0;
+  for (let i = 0; i < cache.size; i++) {
+    const page = cache.pageAt(i);
+    running[page] = committed[page] ?? 0;
+  }
+  cache.clear();
   state.svmDirty.reset();
   return flushed;
 }

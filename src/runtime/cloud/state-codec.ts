@@ -6,6 +6,7 @@
 import type { z } from 'zod';
 import type { PrimaryState } from '../../engine/primary/state.ts';
 import type { SecondaryState } from '../../engine/secondary/state.ts';
+import { PageVersionMap } from '../../engine/memory/page-version-map.ts';
 import { decodeContainer, encodeContainer } from './container.ts';
 import { StateDocumentError } from './errors.ts';
 import {
@@ -79,5 +80,7 @@ export function checkSecondaryState(value: unknown, pages: number | undefined, w
       `${what}: does not fit a guest of ${pages ?? s.committed.length} pages: ${problems.join('; ')}`,
     );
   }
-  return s;
+  // Every page fits the guest now, so the typed-array cache stays within it.
+  const cache = s.cache instanceof PageVersionMap ? s.cache : PageVersionMap.from(s.cache, s.committed.length);
+  return { ...s, cache };
 }
