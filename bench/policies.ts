@@ -131,11 +131,27 @@ function runSeed(
   };
 }
 
-/** Runs every cell of the grid (in `only` workloads and links when given). */
+/** Which cells of the grid to run (every one when a field is absent). */
+export interface GridFilter {
+  workloads?: readonly string[];
+  links?: readonly number[];
+  policies?: readonly string[];
+  /** Cells as `workload:gbit:policy`; `*` (or an empty part) matches any. */
+  cells?: readonly string[];
+}
+
+/** True when the cell pattern `workload:gbit:policy` names this cell. */
+export function cellMatches(pattern: string, workload: string, gbit: number, policy: string): boolean {
+  const [w = '*', g = '*', p = '*'] = pattern.split(':');
+  const any = (x: string) => x === '*' || x === '';
+  return (any(w) || w === workload) && (any(g) || Number(g) === gbit) && (any(p) || p === policy);
+}
+
+/** Runs every cell of the grid that `filter` lets through. */
 export function runGrid(
   seeds: readonly number[],
   durationMs: number,
-  filter: { workloads?: readonly string[]; links?: readonly number[] } = {},
+  filter: GridFilter = {},
   log: (line: string) => void = () => {},
 ): Cell[] {
   const cells: Cell[] = [];
@@ -144,6 +160,8 @@ export function runGrid(
     for (const gbit of GRID_LINKS_GBIT) {
       if (filter.links && !filter.links.includes(gbit)) continue;
       for (const policy of GRID_POLICIES) {
+        if (filter.policies && !filter.policies.includes(policy)) continue;
+        if (filter.cells && !filter.cells.some((c) => cellMatches(c, w.name, gbit, policy))) continue;
         const runs = seeds.map((seed) => runSeed(w.spec, gbit, policy, seed, durationMs));
         const downtimes = runs.flatMap((r) => r.downtimes);
         const mean = (f: (r: SeedRun) => number) => runs.reduce((a, r) => a + f(r), 0) / runs.length;
@@ -396,19 +414,35 @@ export function memoryRow(minutes = 60, early = 10): BenchRow {
  */
 export function policyBench(options: BenchOptions): BenchResult {
   const small = options.quick || options.reduced;
-  const seeds = small ? [1] : [1, 2, 3];
-  const durationMs = options.quick ? 30_000 : options.reduced ? 120_000 : 300_000;
+  const seeds = options.seeds ?? (small ? [1] : [1, 2, 3]);
+  const durationMs =
+    options.seconds !== undefined
+      ? options.seconds * 1000
+      : options.quick
+        ? 30_000
+        : options.reduced
+          ? 120_000
+          : 300_000;
   const workloads = options.workloads ?? (options.quick ? ['idle', 'hot/cold'] : undefined);
-  const links = options.links ?? (small ? [10] : undefined);
-  const cells = runGrid(
-    seeds,
-    durationMs,
-    { ...(workloads ? { workloads } : {}), ...(links ? { links } : {}) },
-    (l) => process.stderr.write(`${l}\n`),
-  );
+  const links = options.links ?? (small && !options.cells ? [10] : undefined);
+  const cells = options.materialisedOnly
+    ? []
+    : runGrid(
+        seeds,
+        durationMs,
+        {
+          ...(workloads ? { workloads } : {}),
+          ...(links ? { links } : {}),
+          ...(options.policies ? { policies: options.policies } : {}),
+          ...(options.cells ? { cells: options.cells } : {}),
+        },
+        (l) => process.stderr.write(`${l}\n`),
+      );
   const rows = [
-    ...materialisedRows(options.quick ? 21_000 : small ? 30_000 : 60_000),
-    options.quick ? memoryRow(2, 1) : memoryRow(60, 10),
+    ...(options.gridOnly ? [] : materialisedRows(options.quick ? 21_000 : small ? 30_000 : 60_000)),
+    ...(options.gridOnly || options.materialisedOnly
+      ? []
+      : [options.quick ? memoryRow(2, 1) : memoryRow(60, 10)]),
   ];
   const verdicts = gridVerdicts(cells);
   const section = [
