@@ -2,6 +2,7 @@ import { zeroClasses } from '../memory/page-content.ts';
 import { type ColoParams, PAGE_HEADER_WIRE_BYTES } from '../params.ts';
 import type { PageDelta } from '../protocol/delta.ts';
 import { PAGE_SIZE } from '../protocol/delta.ts';
+import { pristineColumns } from '../protocol/page-columns.ts';
 import type { SecondaryState } from './state.ts';
 
 /**
@@ -11,6 +12,14 @@ import type { SecondaryState } from './state.ts';
  */
 export function stagingBytes(params: ColoParams, delta: PageDelta): number {
   const zero = zeroClasses(params);
+  const columns = pristineColumns(delta);
+  if (columns) {
+    const { index, version } = columns;
+    let payloads = 0;
+    for (let i = 0; i < index.length; i++)
+      if (!zero.isZero(index[i] as number, version[i] as number)) payloads++;
+    return index.length * PAGE_HEADER_WIRE_BYTES + payloads * PAGE_SIZE;
+  }
   const pages = delta.pages;
   let payloads = 0;
   for (let i = 0; i < pages.length; i++) {
@@ -31,6 +40,12 @@ export function stagingEnd(state: SecondaryState, params: ColoParams, now: numbe
 /** Stages a validated RAM delta in the colo cache; committed and running memory are not touched. */
 export function stageInCache(state: SecondaryState, delta: PageDelta): void {
   const { cache } = state;
+  const columns = pristineColumns(delta);
+  if (columns) {
+    const { index, version } = columns;
+    for (let i = 0; i < index.length; i++) cache.set(index[i] as number, version[i] as number);
+    return;
+  }
   const pages = delta.pages;
   for (let i = 0; i < pages.length; i++) {
     const page = pages[i] as (typeof pages)[number];

@@ -4,6 +4,7 @@ import { fillPage, zeroClasses } from '../memory/page-content.ts';
 import type { ColoParams } from '../params.ts';
 import { PAGE_SIZE, type PageDelta } from '../protocol/delta.ts';
 import type { DeltaKind, DeltaMessage } from '../protocol/messages.ts';
+import { type PageColumns, pristineColumns } from '../protocol/page-columns.ts';
 import { deviceStateBytes } from '../transfer/device-state.ts';
 
 const SHA256_HEX = /^[0-9a-f]{64}$/;
@@ -101,8 +102,25 @@ function checkDevice(params: ColoParams, delta: PageDelta, size: number): PageDe
   return delta;
 }
 
+/** {@link checkPages} of a modelled delta in columns: every index in the guest, strictly ascending. */
+function checkColumns(pageCount: number, columns: PageColumns): ColoError | undefined {
+  const { index } = columns;
+  let prev = -1;
+  for (let i = 0; i < index.length; i++) {
+    const page = index[i] as number;
+    if (page >= pageCount) {
+      return new ColoError('page-out-of-range', `page ${page} is outside the guest (0..${pageCount - 1})`);
+    }
+    if (page <= prev) return new ColoError('invalid-delta', `page ${page} is out of order`);
+    prev = page;
+  }
+  return undefined;
+}
+
 function checkPages(params: ColoParams, pageCount: number, delta: PageDelta): PageDelta | ColoError {
   if (delta.blob.byteLength > 0) return new ColoError('not-ram', 'RAM delta carries device-state bytes');
+  const columns = delta.modelled ? pristineColumns(delta) : undefined;
+  if (columns) return checkColumns(pageCount, columns) ?? delta;
   let prev = -1;
   const zeroes = zeroClasses(params);
   for (const page of delta.pages) {
