@@ -47,9 +47,9 @@ export function buildRamDelta(
     const index = pages[i] ?? 0;
     if (zeroes.isZero(index, versions[index] ?? 0)) zeroPages++;
   }
-  // Every non-zero page is generated into one buffer for the whole delta (one allocation, not one per
-  // page); the encoder copies it once into the object.
-  const flat = new Uint8Array((pages.length - zeroPages) * PAGE_SIZE);
+  // Every non-zero page is generated into one scratch buffer, reused from delta to delta (the encoder
+  // copies the pages into the object before this returns, and nothing else keeps them).
+  const flat = scratch((pages.length - zeroPages) * PAGE_SIZE);
   let at = 0;
   const deltaPages: DeltaPage[] = new Array(pages.length);
   for (let i = 0; i < pages.length; i++) {
@@ -73,6 +73,14 @@ export function buildRamDelta(
   };
   const wireBytes = ramWireBytes(pages.length, zeroPages);
   return finish(delta, false, wireBytes, zeroPages);
+}
+
+let scratchBuffer = new Uint8Array(0);
+
+/** The scratch page buffer, at least `bytes` long (grown, never shrunk: one delta object's pages at most). */
+function scratch(bytes: number): Uint8Array {
+  if (scratchBuffer.byteLength < bytes) scratchBuffer = new Uint8Array(bytes);
+  return scratchBuffer;
 }
 
 /** A modelled RAM delta: indices and versions in two typed arrays (see protocol/page-columns.ts). */
