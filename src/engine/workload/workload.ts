@@ -1,4 +1,4 @@
-import { hash32, unit } from '../rng.ts';
+import { hash32, hash32Prefix, hash32Rest, unit } from '../rng.ts';
 import type { WorkloadSpec } from './spec.ts';
 
 /** Calls `visit(page)` for every write the guest makes in guest time [t0, t1), ms. */
@@ -62,10 +62,11 @@ export function makeWorkload(spec: WorkloadSpec, pageCount: number, seed: number
       return () => {};
     case 'uniform': {
       const rate = spec.rate;
+      const uniformStream = hash32Prefix(s, 1);
       return (t0, t1, visit) => {
         if (rate <= 0 || t1 <= t0) return;
         const end = countBefore(t1, rate);
-        for (let k = countBefore(t0, rate); k < end; k++) visit(draw(s, 1, k, n));
+        for (let k = countBefore(t0, rate); k < end; k++) visit(draw(uniformStream, k, n));
       };
     }
     case 'sequential': {
@@ -83,11 +84,12 @@ export function makeWorkload(spec: WorkloadSpec, pageCount: number, seed: number
       const cold = n - hot;
       const perm = permutation(cold, s ^ 3);
       const { hotRate, coldRate } = spec;
+      const hotStream = hash32Prefix(s, 4);
       return (t0, t1, visit) => {
         if (t1 <= t0) return;
         if (hot > 0 && hotRate > 0) {
           const end = countBefore(t1, hotRate);
-          for (let k = countBefore(t0, hotRate); k < end; k++) visit(draw(s, 4, k, hot));
+          for (let k = countBefore(t0, hotRate); k < end; k++) visit(draw(hotStream, k, hot));
         }
         if (cold > 0 && coldRate > 0) {
           const end = countBefore(t1, coldRate);
@@ -99,28 +101,44 @@ export function makeWorkload(spec: WorkloadSpec, pageCount: number, seed: number
       const perm = permutation(n, s ^ 5);
       const inv = zipfInverse(n, spec.exponent);
       const rate = spec.rate;
+      const zipfStream = hash32Prefix(s, 6);
       return (t0, t1, visit) => {
         if (rate <= 0 || t1 <= t0) return;
         const end = countBefore(t1, rate);
-        for (let k = countBefore(t0, rate); k < end; k++) visit(perm(inv(unit(s, 6, k))));
+        for (let k = countBefore(t0, rate); k < end; k++) visit(perm(inv(unitOf(zipfStream, k))));
       };
     }
     case 'buffered-io': {
       const hot = Math.max(1, Math.min(spec.hotPages, n));
       const { rate, tail } = spec;
+      const tailStream = hash32Prefix(s, 7);
+      const wideStream = hash32Prefix(s, 8);
+      const hotStream = hash32Prefix(s, 9);
       return (t0, t1, visit) => {
         if (rate <= 0 || t1 <= t0) return;
         const end = countBefore(t1, rate);
         for (let k = countBefore(t0, rate); k < end; k++) {
-          visit(unit(s, 7, k) < tail ? draw(s, 8, k, n) : draw(s, 9, k, hot));
+          visit(unitOf(tailStream, k) < tail ? draw(wideStream, k, n) : draw(hotStream, k, hot));
         }
       };
     }
   }
 }
 
-function draw(seed: number, streamId: number, k: number, n: number): number {
-  return hash32(seed, streamId, k >>> 0, Math.floor(k / 0x1_0000_0000)) % n;
+/**
+ * Write k's page of a stream: `hash32(seed, streamId, k_lo, k_hi) % n`, from the stream's
+ * {@link hash32Prefix} of (seed, streamId) — the same value for half the mixing.
+ */
+function draw(stream: number, k: number, n: number): number {
+  return hash32Rest(stream, k >>> 0, Math.floor(k / 0x1_0000_0000)) % n;
+}
+
+/**
+ * `unit(seed, streamId, k)` from the stream's {@link hash32Prefix}: a uniform float in [0, 1). As in
+ * `unit`, only k's low 32 bits are hashed.
+ */
+function unitOf(stream: number, k: number): number {
+  return hash32Rest(stream, k, 0) / 0x1_0000_0000;
 }
 
 /**
