@@ -50,9 +50,7 @@ export class PageVersionMap {
    * @throws RangeError when either is not a u32.
    */
   set(page: number, version: number): this {
-    if (!(page >>> 0 === page && version >>> 0 === version)) {
-      throw new RangeError(`page ${page} → version ${version}: both must be u32`);
-    }
+    if (!(page >>> 0 === page && version >>> 0 === version)) notU32(page, version);
     if (page >= this.#versions.length) this.#grow(page);
     const byte = page >>> 3;
     const mask = 1 << (page & 7);
@@ -119,4 +117,9 @@ export class PageVersionMap {
     this.#versions = versions;
     this.#present = present;
   }
+}
+
+/** Thrown out of line: a `throw` with a template inside a hot method slows its callers' loops. */
+function notU32(page: number, version: number): never {
+  throw new RangeError(`page ${page} → version ${version}: both must be u32`);
 }
