@@ -115,7 +115,13 @@ function sendPassChunk(
  * Returns true if a round was started.
  */
 export function continuePass(state: PrimaryState, params: ColoParams, now: number, fx: Effect[]): boolean {
-  const rest = state.passRest.filter((p) => state.dirty.has(p));
+  // A plain loop, not `filter` with a closure: the rest of a pass can be a whole guest's dirty set.
+  const { passRest, dirty } = state;
+  const rest: number[] = [];
+  for (let i = 0; i < passRest.length; i++) {
+    const p = passRest[i] as number;
+    if (dirty.has(p)) rest.push(p);
+  }
   state.passRest = [];
   return sendPassChunk(state, params, now, fx, rest, state.dirty.count * PAGE_SIZE);
 }

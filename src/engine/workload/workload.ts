@@ -152,7 +152,17 @@ function zipfInverse(n: number, s: number): (u: number) => number {
   }
   const a = 1 - s;
   const top = (n + 1) ** a - 1;
-  return (u) => Math.min(n - 1, Math.max(0, Math.floor((u * top + 1) ** (1 / a) - 1)));
+  const exact = (u: number) => Math.min(n - 1, Math.max(0, Math.floor((u * top + 1) ** (1 / a) - 1)));
+  const inv = 1 / a;
+  // exp(log) is ~40 % cheaper than `**` (a draw per write) and within ~1e-14 of it, relatively: its floor is
+  // the same unless the value is that close to an integer, and then `exact` decides.
+  return (u) => {
+    const v = Math.exp(inv * Math.log(u * top + 1)) - 1;
+    const f = Math.floor(v);
+    const margin = Math.max(1e-6, Math.abs(v) * 1e-12);
+    if (!(v - f >= margin && f + 1 - v >= margin)) return exact(u);
+    return Math.min(n - 1, Math.max(0, f));
+  };
 }
 
 /**
