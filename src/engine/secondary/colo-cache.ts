@@ -74,15 +74,15 @@ export function flushMs(pages: number, bytesPerMs: number): number {
 export function flushCache(state: SecondaryState): number {
   const flushed = flushSet(state);
   const { cache, committed, running } = state;
-  for (let i = 0; i < cache.size; i++) {
+  // Every write below stores a page's final value, so one pass over the cache sets both images.
+  const n = cache.size;
+  for (let i = 0; i < n; i++) {
     const page = cache.pageAt(i);
-    committed[page] = cache.versionOf(page);
+    const version = cache.versionOf(page);
+    committed[page] = version;
+    running[page] = version;
   }
   if (state.svmDirty.count > 0) for (const p of state.svmDirty.indices()) running[p] = committed[p] ?? 0;
-  for (let i = 0; i < cache.size; i++) {
-    const page = cache.pageAt(i);
-    running[page] = committed[page] ?? 0;
-  }
   cache.clear();
   state.svmDirty.reset();
   return flushed;
