@@ -1,7 +1,9 @@
 /**
- * `ColoStack`: COLO replication of one VM from serverless parts — two FIFO channels, a delta/state bucket,
- * three sub-minute tick chains started and repaired by a once-a-minute watchdog, and six functions, each
- * granted only what its role needs.
+ * `ColoStack`: COLO replication of a fleet of VMs from shared serverless parts — two FIFO channels (message
+ * group = VM id), a delta/state bucket with one config document per registered VM (`vms/<vmId>.json`),
+ * three tick queues carrying every VM's sub-minute chains, one once-a-minute watchdog rule, and six
+ * functions, each granted only what its role needs. The context's VM parameters describe the VM the deploy
+ * registers first (single-VM deployment stays one command).
  */
 import { type CfnElement, CfnOutput, Duration, Stack, type StackProps, Validations } from 'aws-cdk-lib';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -13,8 +15,10 @@ import {
   STATE_PREFIX,
   TICK_QUEUE_ENV,
   type TimerName,
+  VM_CONFIG_PREFIX,
 } from '../lambda/adapters/contract.ts';
-import { environmentOf } from '../src/parameters/deployed.ts';
+import { stackEnvironmentOf } from '../src/parameters/deployed.ts';
+import { encodeVmConfig, vmConfigOf } from '../src/parameters/vm-config.ts';
 import { ColoAlarms } from './constructs/colo-alarms.ts';
 import { ColoChannel } from './constructs/colo-channel.ts';
 import { ColoDashboard } from './constructs/colo-dashboard.ts';
@@ -82,12 +86,13 @@ export function secondaryApplyTimeout(applyTimeoutMs: number): Duration {
 
 /**
  * What each function may write under `state/` (all read it): a side writes only its own node's documents,
- * a timer consumer only its own timer, the watchdog only the timers (lib/constructs/state-key-access.ts).
+ * a timer consumer only its own timer, the watchdog only the timers and its fleet cursor
+ * (lib/constructs/state-key-access.ts).
  */
 export const STATE_WRITES: Readonly<Record<ColoFunctionName, StateWrites>> = {
   'checkpoint-timer': { node: 'primary', timers: ['checkpoint'], control: true },
   'pending-check-timer': { node: 'primary', timers: ['pending-check'], control: true },
-  'tick-arm': { timers: ['checkpoint', 'pending-check', 'heartbeat'], control: false },
+  'tick-arm': { timers: ['checkpoint', 'pending-check', 'heartbeat'], control: false, fleetCursor: true },
   primary: { node: 'primary', timers: [], control: true },
   'secondary-apply': { node: 'secondary', timers: [], control: true },
   'heartbeat-monitor': { node: 'secondary', timers: ['heartbeat'], control: true },
@@ -147,7 +152,7 @@ function pascal(name: string): string {
   return name.replace(/(^|-)([a-z])/g, (_, _dash: string, c: string) => c.toUpperCase());
 }
 
-/** The COLO stack for one VM. */
+/** The COLO stack: one deployment, any number of registered VMs. */
 export class ColoStack extends Stack {
   /** Validated parameters. */
   readonly parameters: ColoParameters;
@@ -184,7 +189,7 @@ export class ColoStack extends Stack {
     this.store = new DeltaStoreBucket(this, 'DeltaStore', { deltaExpiryDays: p.deltaExpiryDays });
     const bucket = this.store.bucket;
     this.replicationKey = new ReplicationKey(this, 'ReplicationKey', {
-      description: `COLO replication key of ${p.vmId}: seals every message and delta object (rotate with PutSecretValue, docs/reliability.md)`,
+      description: `COLO replication key of the stack's VMs: seals every message and delta object (rotate with PutSecretValue, docs/reliability.md)`,
     });
 
     const timeouts: Record<ColoFunctionName, Duration> = {
@@ -205,9 +210,9 @@ export class ColoStack extends Stack {
     });
 
     const common: Record<string, string> = {
-      // Every deployed parameter of the registry, spelt as the functions read it (src/parameters/deployed.ts);
-      // the fault hook (COLO_TEST_FAULTS) only with context testFaults=allow, never by default.
-      ...environmentOf(p),
+      // Stack-wide settings only (path style; the fault hook COLO_TEST_FAULTS only with context
+      // testFaults=allow, never by default): a VM's parameters are its registered config, vms/<vmId>.json.
+      ...stackEnvironmentOf(p),
       [ENV.bucketName]: bucket.bucketName,
     };
     const tickConsumers = new Set<ColoFunctionName>([
@@ -228,7 +233,7 @@ export class ColoStack extends Stack {
         entry:
           (p.virtualClock === 'allow' ? REPLAY_HANDLER_ENTRIES[name] : undefined) ?? HANDLER_ENTRIES[name],
         serviceName: name,
-        description: `COLO ${name} (${p.vmId})`,
+        description: `COLO ${name} (every VM registered on the stack)`,
         timeout: timeouts[name],
         logRetentionDays: p.logRetentionDays,
         // Tick consumers enqueue their own next tick (SQS → Lambda → same queue): see TickChain.
@@ -274,7 +279,7 @@ export class ColoStack extends Stack {
       chain.queue.grantSendMessages(fns['tick-arm']);
       fns['tick-arm'].addEnvironment(TICK_QUEUE_ENV[chain.timer], chain.queue.queueUrl);
     }
-    this.watchdog = new MinuteWatchdog(this, 'Watchdog', { target: fns['tick-arm'], vmId: p.vmId });
+    this.watchdog = new MinuteWatchdog(this, 'Watchdog', { target: fns['tick-arm'] });
     fns['tick-arm'].configureAsyncInvoke({ retryAttempts: 0, maxEventAge: Duration.minutes(1) });
 
     // Channels: each consumer reads its inbound FIFO queue in batches of ≤ 10 with partial failures.
@@ -284,8 +289,21 @@ export class ColoStack extends Stack {
         reportBatchItemFailures: true,
         maxConcurrency: p.eventSourceMaxConcurrency,
       });
-    fns['secondary-apply'].addEventSource(channelSource(this.p2s));
-    fns.primary.addEventSource(channelSource(this.s2p));
+    // LocalStack's SQS event source invokes a batch's message groups (VMs) one after another, then waits
+    // 1 s: with `channelPollers` > 1, further mappings (each on an alias: one mapping per function ARN) poll
+    // beside the first. SQS gives a message group to one receiver at a time, so a VM's order holds.
+    const consume = (fn: ColoFunction, channel: ColoChannel): void => {
+      fn.addEventSource(channelSource(channel));
+      for (let i = 2; i <= p.channelPollers; i++) {
+        const alias = new lambda.Alias(fn, `Poller${i}`, {
+          aliasName: `poller-${i}`,
+          version: fn.currentVersion,
+        });
+        alias.addEventSource(channelSource(channel));
+      }
+    };
+    consume(fns['secondary-apply'], this.p2s);
+    consume(fns.primary, this.s2p);
     // A message the secondary refuses is acknowledged (redelivering it cannot succeed and would block the
     // FIFO group), after secondary-apply has forwarded it, with the reason, to the channel's DLQ itself.
     this.p2s.deadLetterQueue.grantSendMessages(fns['secondary-apply']);
@@ -298,6 +316,7 @@ export class ColoStack extends Stack {
     for (const name of FUNCTION_NAMES) {
       const fn = fns[name];
       grantStateAccess(this.store, fn, STATE_WRITES[name], p.testFaults === 'allow');
+      this.store.grantVmConfigRead(fn);
       if (DELTA_ACCESS[name] === 'read') this.store.grantDeltaRead(fn);
       if (DELTA_ACCESS[name] === 'write') this.store.grantDeltaWrite(fn);
       for (const channel of CHANNEL_SENDS[name])
@@ -340,8 +359,18 @@ export class ColoStack extends Stack {
     const out = (id: string, value: string, description: string): void => {
       new CfnOutput(this, id, { value, description });
     };
-    out('VmId', this.parameters.vmId, 'Replicated VM id (FIFO message group)');
+    out('VmId', this.parameters.vmId, 'The VM the deploy registers (more: colo vm add)');
     out('ParametersJson', JSON.stringify(this.parameters), 'Stack parameters after defaults, as JSON');
+    out(
+      'VmConfigJson',
+      encodeVmConfig(vmConfigOf(this.parameters)),
+      'Config of the VM the deploy registers at vms/<vmId>.json (scripts/deploy-local.sh, colo vm add --from-stack)',
+    );
+    out(
+      'ApplyTimeoutCapMs',
+      String(this.parameters.applyTimeoutMs),
+      'Largest applyTimeoutMs a VM on this stack may have (secondary-apply timeout is sized for it), ms',
+    );
     out('BucketName', this.store.bucket.bucketName, 'Delta and state bucket');
     out(
       'ReplicationKeySecretArn',
@@ -404,13 +433,15 @@ export class ColoStack extends Stack {
         reason:
           'nodejs22.x is pinned on purpose: Lambda supports it and so does the LocalStack release the integration tests run on; moving to a newer runtime is a deliberate, tested upgrade.',
       });
-      for (const prefix of DELTA_ACCESS[name] === 'none' ? [STATE_PREFIX] : [STATE_PREFIX, DELTA_PREFIX]) {
+      const prefixes = DELTA_ACCESS[name] === 'none' ? [STATE_PREFIX] : [STATE_PREFIX, DELTA_PREFIX];
+      for (const prefix of [...prefixes, VM_CONFIG_PREFIX]) {
         Validations.of(fn.executionRole).acknowledge({
           id: `AwsSolutions-IAM5[Resource::${bucketArn}/${prefix}*]`,
-          reason: `Object keys are created at run time (per VM, epoch and sequence number), so object actions are granted on the one key prefix ${prefix} of this stack's bucket, never the whole bucket; the actions are listed exactly.`,
+          reason: `Object keys are created at run time (per VM, epoch and sequence number; one config per registered VM), so object actions are granted on the one key prefix ${prefix} of this stack's bucket, never the whole bucket; the actions are listed exactly.`,
         });
       }
-      for (const pattern of writablePatterns(STATE_WRITES[name], this.parameters.testFaults === 'allow')) {
+      const writable = writablePatterns(STATE_WRITES[name], this.parameters.testFaults === 'allow');
+      for (const pattern of writable.filter((w) => w.includes('*'))) {
         Validations.of(fn.executionRole).acknowledge({
           id: `AwsSolutions-IAM5[Resource::${bucketArn}/${STATE_PREFIX}${pattern}]`,
           reason: `State writes are scoped to the keys this function owns (${pattern} under ${STATE_PREFIX}); the wildcard stands for the VM id, which is known only at run time (one stack serves many VMs).`,

@@ -45,7 +45,7 @@ export const LAYERS = [
       'bin/colo.ts',
     ],
   },
-  { name: 'cdk', dirs: ['lib', 'bin/app.ts'] },
+  { name: 'cdk', dirs: ['lib', 'bin/app.ts', 'bin/experiment-app.ts'] },
 ];
 
 /**

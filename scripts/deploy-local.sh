@@ -172,3 +172,14 @@ if ! npx cdk deploy "${targets[@]}" --require-approval never --no-notices --prog
 fi
 [ -s "$outputs_file" ] || die "cdk deploy wrote no outputs to ${outputs_file}"
 say "deployed ${what} in $(( $(date +%s) - t0 )) s (total $(( $(date +%s) - start )) s); outputs: ${outputs_file}"
+
+# 4. Register each stack's VM (the context's vmId and parameters, output VmConfigJson) in its registry,
+#    vms/<vmId>.json, and start its timers (colo vm add --from-stack: idempotent, retried inside). A stack
+#    holds no VM-specific environment any more: without this step its functions would refuse every record.
+#    A failed write fails the deploy with the command that finishes it; re-running the deploy also does.
+for target in "${targets[@]}"; do
+  if ! npx tsx bin/colo.ts vm add --from-stack --stack "$target" --outputs "$outputs_file" >/dev/null; then
+    die "stack ${target} is deployed but its VM is not registered; finish with: npx tsx bin/colo.ts vm add --from-stack --stack ${target} --outputs ${outputs_file}"
+  fi
+  say "registered the VM of ${target} (vms/<vmId>.json) and started its timers"
+done

@@ -3,11 +3,14 @@
  * docs/fidelity.md (src/fidelity/). Opt-in: never part of `npm test` (a run takes a few minutes and both
  * cores). Installs QEMU with apt when missing; exits 1 when a check fails, 2 when it cannot run.
  *
- *   npm run fidelity                   # run QEMU and the engine, write docs/fidelity.md and reports/fidelity.json
+ *   npm run fidelity                   # run QEMU and the engine, write docs/fidelity.md and reports/fidelity.json,
+ *                                      # and keep the run's per-size points in fidelity/runs.json (the pooled fit)
  *   npm run fidelity -- --report-only  # re-render docs/fidelity.md from the last reports/fidelity.json
+ *   npm run fidelity -- --reuse-runs   # no QEMU: analyse the last kept QEMU runs again (engine, fit, report)
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { keepRun, parseKeptRuns, poolRuns } from '../src/fidelity/pooled.ts';
 import { type FidelityResult, renderReport } from '../src/fidelity/report.ts';
 import { runFidelity } from '../src/fidelity/run-fidelity.ts';
 
@@ -15,10 +18,24 @@ const root = resolve(import.meta.dirname, '..');
 const log = (line: string) => process.stdout.write(`fidelity: ${line}\n`);
 try {
   const json = join(root, 'reports', 'fidelity.json');
+  const keptFile = join(root, 'fidelity', 'runs.json');
   const reportOnly = process.argv.includes('--report-only');
+  const reuseRuns = process.argv.includes('--reuse-runs');
   const result = reportOnly
     ? (JSON.parse(readFileSync(json, 'utf8')) as FidelityResult)
-    : await runFidelity(log);
+    : await runFidelity(log, { reuseRuns });
+  // A fresh QEMU run joins the kept runs; a re-analysis or a re-render only reads them.
+  let kept = existsSync(keptFile) ? parseKeptRuns(readFileSync(keptFile, 'utf8')) : [];
+  if (!reportOnly && !reuseRuns) {
+    kept = keepRun(kept, {
+      ranAt: result.ranAt,
+      points: result.points,
+      deviceStateBytes: result.deviceStateBytes,
+      timerLateMs: result.timerLateMs,
+    });
+    writeFileSync(keptFile, `${JSON.stringify(kept, null, 2)}\n`);
+  }
+  if (kept.length > 0) result.pooled = poolRuns(kept);
   writeFileSync(join(root, 'docs', 'fidelity.md'), renderReport(result));
   mkdirSync(join(root, 'reports'), { recursive: true });
   if (!reportOnly) writeFileSync(json, `${JSON.stringify(result, null, 2)}\n`);

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Stop the LocalStack that scripts/localstack-up.sh started (pid in localstack/.state/localstack.pid).
-# A LocalStack started some other way (official Docker image, another terminal) is left alone.
+# A LocalStack started some other way (official Docker image, another terminal) is left alone. The pid file is
+# this checkout's, so a LocalStack it started on another port (LOCALSTACK_PORT) is stopped the same way.
 # Idempotent: with nothing to stop it says so and exits 0.
 set -euo pipefail
 

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Start LocalStack for this project on 127.0.0.1:4566 without Docker (host mode), or reuse one that runs.
+# Start LocalStack for this project on 127.0.0.1:4566 (or LOCALSTACK_PORT) without Docker (host mode), or reuse
+# one that runs there.
 #
 #   scripts/localstack-up.sh            # reuse / install (first run) / start, wait until healthy
 #   scripts/localstack-up.sh --install-only [--with-tests]   # only build localstack/.venv
 #
 # What it does (see docs/localstack.md):
-#   1. If http://127.0.0.1:4566/_localstack/health answers like LocalStack (for example the official Docker
+#   1. If http://127.0.0.1:PORT/_localstack/health answers like LocalStack (for example the official Docker
 #      image), reuse it and exit 0.
 #   2. Otherwise create localstack/.venv (python3 -m venv) on first use and install the pinned
 #      localstack/requirements.lock (+ the host-node Lambda executor in localstack/executor). Reinstalls
@@ -16,6 +17,10 @@
 #      localstack/.state/localstack.log, pid in localstack/.state/localstack.pid; wait for health.
 #
 # Environment knobs:
+#   LOCALSTACK_PORT          port on 127.0.0.1 (default 4566). A second LocalStack for one checkout (a git
+#                            worktree) runs beside the first on another port: its state (pid, log, venv) is
+#                            under that checkout's localstack/ folder; point clients at it with
+#                            AWS_ENDPOINT_URL=http://127.0.0.1:PORT
 #   LOCALSTACK_PYTHON        interpreter used to create the venv (default: python3)
 #   LOCALSTACK_SERVICES      services to enable (default below)
 #   LOCALSTACK_UP_TIMEOUT    seconds to wait for health (default 120)
@@ -25,7 +30,8 @@
 set -euo pipefail
 
 HOST=127.0.0.1
-PORT=4566
+PORT="${LOCALSTACK_PORT:-4566}"
+[[ "$PORT" =~ ^[1-9][0-9]{0,4}$ ]] && ((PORT <= 65535)) || { echo "localstack-up: error: LOCALSTACK_PORT must be a TCP port, got '${PORT}'" >&2; exit 2; }
 ENDPOINT="http://${HOST}:${PORT}"
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 LS_DIR="${REPO_ROOT}/localstack"
@@ -35,7 +41,7 @@ FS_ROOT="${LS_DIR}/.filesystem"
 PID_FILE="${STATE_DIR}/localstack.pid"
 LOG_FILE="${STATE_DIR}/localstack.log"
 STAMP_FILE="${VENV}/.colo-install-stamp"
-SERVICES="${LOCALSTACK_SERVICES:-s3,sqs,lambda,events,cloudformation,iam,sts,ssm,logs,cloudwatch,kms,secretsmanager,sns}"
+SERVICES="${LOCALSTACK_SERVICES:-s3,sqs,lambda,events,cloudformation,iam,sts,ssm,logs,cloudwatch,kms,secretsmanager,sns,stepfunctions}"
 UP_TIMEOUT="${LOCALSTACK_UP_TIMEOUT:-120}"
 PYTHON="${LOCALSTACK_PYTHON:-python3}"
 
@@ -45,7 +51,7 @@ for arg in "$@"; do
   case "$arg" in
     --install-only) INSTALL_ONLY=1 ;;
     --with-tests) WITH_TESTS=1 ;;
-    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
     *) echo "localstack-up: unknown argument: $arg" >&2; exit 2 ;;
   esac
 done
@@ -182,7 +188,7 @@ for m in [
     "localstack.services.iam.provider", "localstack.services.sts.provider", "localstack.services.ssm.provider",
     "localstack.services.logs.provider", "localstack.services.cloudwatch.provider_v2",
     "localstack.services.kms.provider", "localstack.services.secretsmanager.provider",
-    "localstack.services.sns.provider",
+    "localstack.services.sns.provider", "localstack.services.stepfunctions.provider",
     "colo_localstack_executor.executor",
 ]:
     importlib.import_module(m)

@@ -2,10 +2,12 @@
 # The whole test suite: lint, types, unit/property/fuzz tests, the LocalStack executor's own tests, then
 # LocalStack (started here unless one already listens on 127.0.0.1:4566) and the integration tests, which
 # deploy the CDK stack to it (test/integration/colo-it-stacks.json: four small stacks, one synthesis, via
-# scripts/deploy-local.sh), run COLO sessions on them and destroy them at the end.
+# scripts/deploy-local.sh), run COLO sessions on them and destroy them at the end; the experiment stack
+# (scripts/deploy-experiments-local.sh) is deployed and destroyed by its own test.
 #   npm test                      # everything
 #   SKIP_INTEGRATION=1 npm test   # no LocalStack
 #   SKIP_BROWSER=1 npm test       # no headless Chromium (report.html)
+#   LOCALSTACK_PORT=4599 npm test # this checkout's own LocalStack on another port (AWS_ENDPOINT_URL follows)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p reports
@@ -40,7 +42,9 @@ if [ "${SKIP_INTEGRATION:-0}" != "1" ]; then
 
   step "LocalStack"
   started=0
-  if ! curl -fsS -m 2 http://127.0.0.1:4566/_localstack/health >/dev/null 2>&1; then started=1; fi
+  port="${LOCALSTACK_PORT:-4566}"
+  export AWS_ENDPOINT_URL="${AWS_ENDPOINT_URL:-http://127.0.0.1:${port}}"
+  if ! curl -fsS -m 2 "http://127.0.0.1:${port}/_localstack/health" >/dev/null 2>&1; then started=1; fi
   bash scripts/localstack-up.sh
   if [ "$started" = 1 ]; then trap 'bash scripts/localstack-down.sh' EXIT; fi
 

@@ -99,6 +99,30 @@ export function controlStateKey(vmId: string): string {
   return controlKey(vmId);
 }
 
+/** S3 key prefix of the VM registry: one config document per VM (src/parameters/vm-config.ts). */
+export const VM_CONFIG_PREFIX = 'vms/';
+
+/**
+ * S3 key of VM `vmId`'s config document, `vms/<vmId>.json`: present = the VM is registered on the stack.
+ * Listing the prefix lists the fleet (VM ids never contain `/` or `.`, so the key maps back to one id).
+ */
+export function vmConfigKey(vmId: string): string {
+  return `${VM_CONFIG_PREFIX}${vmId}.json`;
+}
+
+/** The VM id of a registry key, or undefined for a key that is not `vms/<vm id>.json`. */
+export function vmIdOfConfigKey(key: string): string | undefined {
+  if (!key.startsWith(VM_CONFIG_PREFIX) || !key.endsWith('.json')) return undefined;
+  const id = key.slice(VM_CONFIG_PREFIX.length, -'.json'.length);
+  return VM_ID_PATTERN.test(id) ? id : undefined;
+}
+
+/**
+ * State-store-relative key of the fleet watchdog's cursor (where its next run starts): the one state
+ * document that belongs to no VM (`_` starts no VM id, so no VM's keys can reach it).
+ */
+export const FLEET_WATCHDOG_CURSOR_KEY = '_fleet/watchdog.json';
+
 /** The JSON field of the replication secret (`{"key":"<text>"}`) that holds the key text. */
 export const SECRET_KEY_FIELD = 'key';
 

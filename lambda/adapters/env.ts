@@ -18,17 +18,29 @@ export function forcePathStyleFromEnv(env: Env = process.env): boolean {
   return value === '1' || value === 'true';
 }
 
+// One client per kind for the whole process: a fleet function builds ports for many VMs, and each client
+// holds its own connection pool. Each is attached once to the process's usage meter (usage-meter.ts).
+const s3Clients = new Map<boolean, S3Client>();
+let sqsClient: SQSClient | undefined;
+
 /**
- * An S3 client configured from the environment (path-style when {@link forcePathStyleFromEnv}), its
- * requests counted by the process's usage meter (usage-meter.ts).
+ * The process's S3 client configured from the environment (path-style when {@link forcePathStyleFromEnv}),
+ * its requests counted by the process's usage meter.
  */
 export function s3ClientFromEnv(env: Env = process.env): S3Client {
-  return processMeter.attach(new S3Client({ forcePathStyle: forcePathStyleFromEnv(env) }));
+  const pathStyle = forcePathStyleFromEnv(env);
+  let client = s3Clients.get(pathStyle);
+  if (!client) {
+    client = processMeter.attach(new S3Client({ forcePathStyle: pathStyle }));
+    s3Clients.set(pathStyle, client);
+  }
+  return client;
 }
 
-/** An SQS client configured from the environment, its requests counted by the process's usage meter. */
+/** The process's SQS client configured from the environment, its requests counted by the usage meter. */
 export function sqsClientFromEnv(): SQSClient {
-  return processMeter.attach(new SQSClient({}));
+  sqsClient ??= processMeter.attach(new SQSClient({}));
+  return sqsClient;
 }
 
 /**

@@ -5,7 +5,8 @@
  * Environment: the stack parameters, `BUCKET_NAME`, `P2S_QUEUE_URL`, `CHECKPOINT_TICK_QUEUE_URL`.
  */
 import type { SQSBatchResponse } from 'aws-lambda';
-import { lazyHandler, type TickConsumerDeps, tickConsumerDepsFromEnv } from './common/deps.ts';
+import { type TickConsumerDeps, tickConsumerDepsFromEnv } from './common/deps.ts';
+import { fleetHandler } from './common/fleet-entry.ts';
 import { createPrimaryTimerHandler } from './common/primary-timer.ts';
 
 /** The handler over explicit dependencies (tests pass in-memory ports and a virtual clock). */
@@ -16,9 +17,9 @@ export function createCheckpointTimerHandler(
 }
 
 /** Lambda entry point (SQS event source on the checkpoint tick queue). */
-export const handler: (event: unknown) => Promise<SQSBatchResponse> = lazyHandler(() =>
+export const handler = fleetHandler<SQSBatchResponse>('checkpoint-timer', { kind: 'tick' }, (env) =>
   createPrimaryTimerHandler(
     'checkpoint',
-    tickConsumerDepsFromEnv('primary', 'checkpoint', 'checkpoint-timer'),
+    tickConsumerDepsFromEnv('primary', 'checkpoint', 'checkpoint-timer', env),
   ),
 );

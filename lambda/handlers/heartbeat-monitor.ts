@@ -12,8 +12,9 @@
 import type { SQSBatchResponse } from 'aws-lambda';
 import { z } from 'zod';
 import { FailoverWithoutStateError, secondaryInvocation } from '../../src/runtime/cloud/index.ts';
-import { lazyHandler, type TickConsumerDeps, tickConsumerDepsFromEnv } from './common/deps.ts';
+import { type TickConsumerDeps, tickConsumerDepsFromEnv } from './common/deps.ts';
 import { recordFailover } from './common/failover.ts';
+import { fleetHandler } from './common/fleet-entry.ts';
 import { reportInvocation } from './common/observability.ts';
 import { InvalidEventError, looksLikeSqsEvent, parseSqsEvent } from './common/sqs.ts';
 import { consumeTicks } from './common/tick-consumer.ts';
@@ -106,6 +107,11 @@ export function createHeartbeatMonitorHandler(
 }
 
 /** Lambda entry point (SQS event source on the heartbeat tick queue; also invoked directly for failover). */
-export const handler = lazyHandler(() =>
-  createHeartbeatMonitorHandler(tickConsumerDepsFromEnv('secondary', 'heartbeat', 'heartbeat-monitor')),
+export const handler = fleetHandler<SQSBatchResponse | FailoverResponse>(
+  'heartbeat-monitor',
+  { kind: 'tick' },
+  (env) =>
+    createHeartbeatMonitorHandler(
+      tickConsumerDepsFromEnv('secondary', 'heartbeat', 'heartbeat-monitor', env),
+    ),
 );

@@ -11,9 +11,11 @@
  */
 import type { SQSBatchResponse } from 'aws-lambda';
 import { secondaryInvocation } from '../../src/runtime/cloud/index.ts';
+import { ENV } from '../adapters/contract.ts';
 import { channelOptions, consumeChannelBatch } from './common/channel-consumer.ts';
-import { lazyHandler, type NodeHandlerDeps, secondaryApplyDepsFromEnv } from './common/deps.ts';
+import { type NodeHandlerDeps, secondaryApplyDepsFromEnv } from './common/deps.ts';
 import { recordFailover } from './common/failover.ts';
+import { fleetHandler } from './common/fleet-entry.ts';
 import { parseSqsEvent } from './common/sqs.ts';
 
 /** The handler over explicit dependencies. */
@@ -34,7 +36,8 @@ export function createSecondaryApplyHandler(
  * Lambda entry point (SQS event source on the P → S queue, `ReportBatchItemFailures`). The conformance stack deploys
  * `test/secondary-apply-replay.ts` instead, which also answers the virtual-clock event.
  */
-export const handler = lazyHandler(() => {
-  const deps = secondaryApplyDepsFromEnv();
-  return createSecondaryApplyHandler(deps);
-});
+export const handler = fleetHandler<SQSBatchResponse>(
+  'secondary-apply',
+  { kind: 'channel', dlqVariable: ENV.p2sDlqUrl },
+  (env) => createSecondaryApplyHandler(secondaryApplyDepsFromEnv(env)),
+);

@@ -1,13 +1,18 @@
 /**
- * `tick-arm`: the once-a-minute watchdog (EventBridge rule; the event's content is not needed). For each
- * timer it starts the tick chain, or a new generation of a chain that has gone quiet; it does nothing once
- * the VM has failed over. Environment: the stack parameters, `BUCKET_NAME`, `CHECKPOINT_TICK_QUEUE_URL`,
+ * `tick-arm`: the once-a-minute watchdog (EventBridge rule). For every registered VM and each timer it
+ * starts the tick chain, or a new generation of a chain that has gone quiet; it does nothing for a VM that
+ * has failed over. `createTickArmHandler` is the one-VM form (tests, and the fleet watchdog's building
+ * block is the same `armChain`). Environment: stack-wide only — `BUCKET_NAME`, `CHECKPOINT_TICK_QUEUE_URL`,
  * `PENDING_CHECK_TICK_QUEUE_URL`, `HEARTBEAT_TICK_QUEUE_URL`.
  */
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
-import { TIMER_NAMES, type TimerName } from '../adapters/contract.ts';
+import { ENV, TIMER_NAMES, type TimerName } from '../adapters/contract.ts';
 import { COLO_METRICS } from '../adapters/metrics-contract.ts';
-import { lazyHandler, periodOf, type WatchdogDeps, watchdogDepsFromEnv } from './common/deps.ts';
+import { lazyHandler, periodOf, type WatchdogDeps } from './common/deps.ts';
+import { registryFromEnv } from './common/fleet-entry.ts';
+import { createFleetWatchdogHandler } from './common/fleet-watchdog.ts';
+import { powertools } from './common/observability.ts';
+import { stateStoreFromEnv, tickSchedulerFromEnv } from './common/ports.ts';
 import { type ArmVerdict, armChain } from './common/tick-chain.ts';
 
 /** What the watchdog did. */
@@ -67,5 +72,20 @@ export function createTickArmHandler(deps: WatchdogDeps): (event: unknown) => Pr
   };
 }
 
-/** Lambda entry point (EventBridge `rate(1 minute)` rule). */
-export const handler = lazyHandler(() => createTickArmHandler(watchdogDepsFromEnv('tick-arm')));
+/**
+ * Lambda entry point (the stack's one EventBridge `rate(1 minute)` rule, or `colo vm add` naming VMs to arm
+ * at once): the fleet watchdog over every VM registered on the stack (common/fleet-watchdog.ts).
+ */
+export const handler = lazyHandler(() =>
+  createFleetWatchdogHandler({
+    registry: registryFromEnv(),
+    state: stateStoreFromEnv(),
+    ticks: {
+      checkpoint: tickSchedulerFromEnv('checkpoint'),
+      'pending-check': tickSchedulerFromEnv('pending-check'),
+      heartbeat: tickSchedulerFromEnv('heartbeat'),
+    },
+    now: Date.now,
+    obs: powertools(process.env[ENV.serviceName] || 'tick-arm', 'fleet'),
+  }),
+);

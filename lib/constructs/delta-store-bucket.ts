@@ -6,7 +6,7 @@ import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
-import { DELTA_PREFIX, STATE_PREFIX } from '../../lambda/adapters/contract.ts';
+import { DELTA_PREFIX, STATE_PREFIX, VM_CONFIG_PREFIX } from '../../lambda/adapters/contract.ts';
 
 /** Props of {@link DeltaStoreBucket}. */
 export interface DeltaStoreBucketProps {
@@ -74,6 +74,14 @@ export class DeltaStoreBucket extends Construct {
       resourceArns: [this.bucket.bucketArn],
     });
     return this.#grant(grantee, ['s3:GetObject'], STATE_PREFIX).combine(list);
+  }
+
+  /**
+   * `s3:GetObject` on `vms/*`: the registered VMs' configs (each function reads the config of the VM a
+   * record names; the watchdog lists them with the `s3:ListBucket` of {@link grantStateRead}).
+   */
+  grantVmConfigRead(grantee: iam.IGrantable): iam.Grant {
+    return this.#grant(grantee, ['s3:GetObject'], VM_CONFIG_PREFIX);
   }
 
   /** {@link grantStateRead} plus `s3:PutObject` on `state/*` (compare-and-swap writes). */

@@ -12,21 +12,17 @@ import { Construct } from 'constructs';
 export interface MinuteWatchdogProps {
   /** The function the rule invokes (asynchronously). */
   readonly target: lambda.IFunction;
-  /** VM id, passed in the event so the target needs no lookup. */
-  readonly vmId: string;
 }
 
 /** Event the watchdog rule sends to its target. */
 export interface WatchdogEvent {
   /** Always `colo.watchdog`. */
   source: 'colo.watchdog';
-  /** VM id. */
-  vmId: string;
 }
 
 /**
  * A scheduled EventBridge rule, `rate(1 minute)`, targeting one function with a fixed
- * {@link WatchdogEvent}. Failed deliveries are not retried: the next minute's run does the same work.
+ * {@link WatchdogEvent} — one rule for the whole fleet (the target lists the registered VMs). Failed deliveries are not retried: the next minute's run does the same work.
  */
 export class MinuteWatchdog extends Construct {
   /** The scheduled rule. */
@@ -35,7 +31,7 @@ export class MinuteWatchdog extends Construct {
   /** Creates the rule and its target. */
   constructor(scope: Construct, id: string, props: MinuteWatchdogProps) {
     super(scope, id);
-    const event: WatchdogEvent = { source: 'colo.watchdog', vmId: props.vmId };
+    const event: WatchdogEvent = { source: 'colo.watchdog' };
     this.rule = new events.Rule(this, 'Rule', {
       description: 'Once a minute: start or repair the COLO tick chains (sub-minute timers)',
       schedule: events.Schedule.rate(Duration.minutes(1)),

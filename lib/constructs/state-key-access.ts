@@ -6,7 +6,7 @@
  * node/timer part of the key (src/runtime/cloud/keys.ts, lambda/adapters/contract.ts).
  */
 import * as iam from 'aws-cdk-lib/aws-iam';
-import { STATE_PREFIX, type TimerName } from '../../lambda/adapters/contract.ts';
+import { FLEET_WATCHDOG_CURSOR_KEY, STATE_PREFIX, type TimerName } from '../../lambda/adapters/contract.ts';
 import type { NodeRole } from '../../src/runtime/cloud/keys.ts';
 import type { DeltaStoreBucket } from './delta-store-bucket.ts';
 
@@ -18,13 +18,16 @@ export interface StateWrites {
   readonly timers: readonly TimerName[];
   /** Whether it may write the VM's control document (the failover fence; both nodes may claim it). */
   readonly control: boolean;
+  /** Whether it may write the fleet watchdog's cursor (the one stack-wide state document). Default false. */
+  readonly fleetCursor?: boolean;
 }
 
 /**
  * State-store-relative key patterns (IAM wildcards: `*` spans `/`), one place for the layout:
  * - a node's documents: `<vm>/node/<node>…` (the document and any parts of it) and `<vm>/log/<node>/…`;
  * - a timer: `<vm>/timers/<timer>.json`; the control document: `<vm>/control.json`;
- * - the integration tests' fault hook documents: `<vm>/test-….json` (only with context `testFaults=allow`).
+ * - the integration tests' fault hook documents: `<vm>/test-….json` (only with context `testFaults=allow`);
+ * - the fleet watchdog's cursor, one exact key outside every VM's (`_` starts no VM id).
  */
 export const STATE_KEY_PATTERNS = {
   /** Node document(s) of one node, any VM. */
@@ -37,11 +40,13 @@ export const STATE_KEY_PATTERNS = {
   control: '*/control.json',
   /** Fault-hook documents (armed faults, captured records), any VM. */
   testHooks: '*/test-*.json',
+  /** The fleet watchdog's cursor (exact key). */
+  fleetCursor: FLEET_WATCHDOG_CURSOR_KEY,
 } as const;
 
 /**
  * The key patterns `writes` allows, state-store-relative, in a fixed order (node, log, timers, control,
- * test hooks).
+ * test hooks, fleet cursor).
  *
  * @param testHooks - Also the fault-hook documents (context `testFaults=allow`), for a node function.
  */
@@ -51,6 +56,7 @@ export function writablePatterns(writes: StateWrites, testHooks: boolean): strin
   for (const t of writes.timers) out.push(STATE_KEY_PATTERNS.timer(t));
   if (writes.control) out.push(STATE_KEY_PATTERNS.control);
   if (testHooks && writes.node) out.push(STATE_KEY_PATTERNS.testHooks);
+  if (writes.fleetCursor) out.push(STATE_KEY_PATTERNS.fleetCursor);
   return out;
 }
 

@@ -11,6 +11,13 @@ import { readExperimentFile } from '../experiment/file.ts';
 import { type Cell, expandExperiment } from '../experiment/grid.ts';
 import { OUTPUT_FILES, writeOutputs } from '../experiment/outputs.ts';
 import { type CellRunner, defaultJobs, type RunningCell } from '../experiment/pool.ts';
+import {
+  findExperimentStack,
+  newRunId,
+  stepFunctionsCellRunner,
+} from '../experiment/stepfunctions/backend.ts';
+import { stepFunctionsClients } from '../experiment/stepfunctions/clients.ts';
+import { DEFAULT_EXPERIMENT_STACK } from '../experiment/stepfunctions/contract.ts';
 import { timelineCells } from '../experiment/timelines.ts';
 import { EXIT } from './outcome.ts';
 import { OutputError } from './output.ts';
@@ -28,6 +35,27 @@ export interface ExperimentFlags {
   quiet?: boolean;
   /** Skip the PNG copies of the charts. */
   png?: boolean;
+  /** Where cells run: `embedded` (default, worker threads) or `stepfunctions` (a deployed experiment stack). */
+  backend?: string;
+  /** The experiment stack (`--backend stepfunctions`; default `ColoExperiments`). */
+  stack?: string;
+  /** Endpoint of the emulator (`--backend stepfunctions`; default `AWS_ENDPOINT_URL`, else AWS). */
+  endpoint?: string;
+}
+
+/** Where `colo experiment` runs its cells. */
+export type ExperimentBackend = 'embedded' | 'stepfunctions';
+
+/** What the Step Functions runner is made from. */
+export interface StepFunctionsRunnerRequest {
+  /** Stack name. */
+  stack: string;
+  /** Endpoint URL, if given. */
+  endpoint?: string;
+  /** The experiment's name (for the run id). */
+  name: string;
+  /** Notes for the user (stderr). */
+  note: (line: string) => void;
 }
 
 /** Where `colo experiment` writes and how it runs cells. */
@@ -44,6 +72,62 @@ export interface ExperimentIo {
   onInterrupt?: (handler: () => void) => () => void;
   /** Makes the cell runner for `jobs` cells at once. */
   cellRunner: (jobs: number) => CellRunner;
+  /**
+   * Makes the runner of `--backend stepfunctions` (finds the stack first; throws a BackendError when it is
+   * missing). Default: {@link stepFunctionsRunner} with the SDK's clients.
+   */
+  stepFunctionsRunner?: (
+    request: StepFunctionsRunnerRequest,
+  ) => Promise<CellRunner & { describe?: (cells: number) => string }>;
+  /** Environment (endpoint, region, credentials of the Step Functions backend). */
+  env?: NodeJS.ProcessEnv;
+}
+
+/**
+ * The Step Functions runner on the SDK's clients: finds the stack, then sends the cells to it.
+ *
+ * @throws ExperimentStackError when the stack is missing.
+ */
+export async function stepFunctionsRunner(
+  request: StepFunctionsRunnerRequest,
+  env: NodeJS.ProcessEnv = process.env,
+  now: () => number = Date.now,
+): Promise<CellRunner & { describe: (cells: number) => string }> {
+  const clients = stepFunctionsClients(env, request.endpoint);
+  const target = await findExperimentStack(clients, request.stack);
+  return stepFunctionsCellRunner({
+    clients,
+    target,
+    runId: newRunId(request.name, now()),
+    note: request.note,
+  });
+}
+
+function backendOf(flags: ExperimentFlags): ExperimentBackend {
+  const b = flags.backend ?? 'embedded';
+  if (b !== 'embedded' && b !== 'stepfunctions')
+    throw new ScenarioError(
+      `--backend: "${b}" is not a backend of colo experiment: use embedded or stepfunctions`,
+    );
+  if (b === 'embedded') {
+    for (const [flag, v] of [
+      ['--stack', flags.stack],
+      ['--endpoint', flags.endpoint],
+    ] as const)
+      if (v !== undefined) throw new ScenarioError(`${flag} needs --backend stepfunctions`);
+  } else {
+    if (flags.jobs !== undefined)
+      throw new ScenarioError(
+        "--jobs applies to the embedded backend: on Step Functions the stack's maxConcurrency sets how many cells run at once",
+      );
+    if (flags.stack !== undefined && !/^[A-Za-z][A-Za-z0-9-]{0,127}$/.test(flags.stack))
+      throw new ScenarioError(`--stack: "${flags.stack}" is not a CloudFormation stack name`);
+    if (flags.endpoint !== undefined && !/^https?:\/\/[^\s/]+/.test(flags.endpoint))
+      throw new ScenarioError(
+        `--endpoint: "${flags.endpoint}" is not an http(s) URL, e.g. http://127.0.0.1:4566`,
+      );
+  }
+  return b;
 }
 
 /** The output folder of an experiment: `--out`, or `results/<name>` beside the experiment file. */
@@ -100,6 +184,7 @@ export async function experimentCommand(
   flags: ExperimentFlags,
   io: ExperimentIo,
 ): Promise<number> {
+  const backend = backendOf(flags);
   const jobs = jobsOf(flags.jobs);
   const experiment = expandExperiment(path, readExperimentFile(path));
   // Checked now, not after the run: the cells the report's timelines show.
@@ -121,11 +206,27 @@ export async function experimentCommand(
     io.stdout(`output folder: ${resolve(dir)}\n`);
     return EXIT.ok;
   }
+  // The stack is found before the folder is made: a missing stack changes nothing.
+  const runner: CellRunner & { describe?: (cells: number) => string } =
+    backend === 'stepfunctions' && todo.length > 0
+      ? await (io.stepFunctionsRunner ?? ((r) => stepFunctionsRunner(r, io.env)))({
+          stack: flags.stack ?? DEFAULT_EXPERIMENT_STACK,
+          ...(flags.endpoint !== undefined ? { endpoint: flags.endpoint } : {}),
+          name,
+          note: (line) => {
+            if (!flags.quiet) say(line);
+          },
+        })
+      : io.cellRunner(jobs);
   prepareDir(dir);
-  const runner = io.cellRunner(jobs);
   if (!flags.quiet) {
     const threads = Math.min(runner.slots, todo.length);
-    say(`${summary}${threads ? ` on ${threads} thread${threads > 1 ? 's' : ''}` : ''}; writing to ${dir}`);
+    const where = runner.describe
+      ? ` ${runner.describe(todo.length)}`
+      : threads
+        ? ` on ${threads} thread${threads > 1 ? 's' : ''}`
+        : '';
+    say(`${summary}${todo.length ? where : ''}; writing to ${dir}`);
   }
   if (unreadable)
     say(

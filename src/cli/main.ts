@@ -15,7 +15,7 @@ import { WorkloadError, workloadHelp } from '../parameters/workload.ts';
 import { BackendError } from '../runtime/localstack/aws.ts';
 import { type BackendFlags, chooseBackend, runLocalStackCommand } from './backend.ts';
 import { type CostFlags, CostInputError, costCommand, PriceFileError } from './cost-command.ts';
-import { type ExperimentFlags, experimentCommand } from './experiment-command.ts';
+import { type ExperimentFlags, type ExperimentIo, experimentCommand } from './experiment-command.ts';
 import { FAULT_EXAMPLE, FAULT_KEYS, FaultSpecError } from './fault-spec.ts';
 import { flagsToScenario, type RunFlags } from './flags.ts';
 import { RUN_OPTIONS } from './options.ts';
@@ -27,6 +27,7 @@ import { type PolicyReport, REPORT_VERSION, type RunReport, renderTable } from '
 import { newReport, type Recording, type RecordRequest, runPolicyRecorded } from './run-command.ts';
 import { fileLayer, resolveScenario, type Scenario, ScenarioError } from './scenario.ts';
 import { readScenarioFile } from './scenario-file.ts';
+import { addVmCommand, isVmInputError } from './vm-command.ts';
 
 /** A policy's report with what the run recorded beyond it (`--timeline`, `--trace`), if asked. */
 export type RecordedReport = PolicyReport & { recording?: Recording };
@@ -78,6 +79,8 @@ export interface CliIo {
   env?: NodeJS.ProcessEnv;
   /** How `colo experiment` runs cells (default: in this thread, one at a time). */
   cellRunner?: (jobs: number) => CellRunner;
+  /** How `colo experiment --backend stepfunctions` runs cells (default: the SDK against the deployed stack). */
+  stepFunctionsRunner?: ExperimentIo['stepFunctionsRunner'];
 }
 
 /** The package version (`colo --version`). */
@@ -171,6 +174,10 @@ function experimentHelpAfter(): string {
     'A rerun skips the cells cells.jsonl already has (keyed by a hash of the resolved cell), so an',
     'interrupted experiment resumes where it stopped.',
     '',
+    'Backends: embedded (default; --jobs worker threads) or stepfunctions: every cell still to run goes to one',
+    'execution of a deployed experiment stack (npm run deploy:experiments:local; --stack NAME), its results',
+    'collected from S3 into the same folder (docs/experiment.md#the-step-functions-backend).',
+    '',
     'Exit codes: as colo run, over every cell of the grid (0 all consistent, 1 bad input, 2 diverged,',
     '3 failed over, 4 a cell measured nothing, 70 internal error, 130 interrupted: rerun to resume).',
   ].join('\n');
@@ -197,6 +204,7 @@ function program(
   io: CliIo,
   action: (opts: Record<string, unknown>) => Promise<void>,
   experiment: (file: string, opts: ExperimentFlags) => Promise<void> = async () => {},
+  vmDone: (code: number) => void = () => {},
 ): Command {
   const root = new Command()
     .name('colo')
@@ -227,6 +235,15 @@ function program(
     .option('--dry-run', 'list the cells, which are done and which would run; run nothing')
     .option('--no-png', 'skip the PNG copies of the charts')
     .option('--quiet', 'no progress on stderr (warnings still)')
+    .option(
+      '--backend <name>',
+      'where cells run: embedded (worker threads) or stepfunctions (a deployed stack)',
+    )
+    .option('--stack <name>', 'experiment stack of --backend stepfunctions (default: ColoExperiments)')
+    .option(
+      '--endpoint <url>',
+      'emulator endpoint of --backend stepfunctions (default: AWS_ENDPOINT_URL, else AWS)',
+    )
     .configureOutput(outputOf(io, 'experiment'))
     .addHelpText('after', experimentHelpAfter())
     .action(experiment);
@@ -247,6 +264,7 @@ function program(
     .action((report: string, opts: CostFlags) => {
       for (const line of costCommand(report, opts).lines) io.stdout(`${line}\n`);
     });
+  addVmCommand(root, { stdout: io.stdout, stderr: io.stderr, ...(io.env ? { env: io.env } : {}) }, vmDone);
   return root;
 }
 
@@ -273,7 +291,8 @@ function inputErrorLines(e: unknown): string[] | undefined {
     e instanceof FaultSpecError ||
     e instanceof ExperimentError ||
     e instanceof CostInputError ||
-    e instanceof PriceFileError
+    e instanceof PriceFileError ||
+    isVmInputError(e)
   ) {
     return e.message.split('\n').filter((l) => l.trim() !== '');
   }
@@ -297,6 +316,9 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
         ...io,
         cellRunner: io.cellRunner ?? (() => inProcessCellRunner()),
       });
+    },
+    (c) => {
+      code = c;
     },
   );
   try {

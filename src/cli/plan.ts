@@ -3,8 +3,9 @@
  * and the words that explain a failover after a run. Estimates use the same cost model as the engine
  * (src/engine/params.ts): link time is wire bytes / bandwidth, plus latency, prep and device load.
  */
-import { MESSAGE_WIRE_BYTES, PAGE_HEADER_WIRE_BYTES, pageCount } from '../engine/params.ts';
+import { type ColoParams, MESSAGE_WIRE_BYTES, PAGE_HEADER_WIRE_BYTES, pageCount } from '../engine/params.ts';
 import { PAGE_SIZE } from '../engine/protocol/delta.ts';
+import { checkpointWaitMs } from '../engine/secondary/secondary.ts';
 import type { WorkloadSpec } from '../engine/workload/spec.ts';
 import { durationFlag, formatBandwidth, formatBytes, formatDuration } from '../parameters/units.ts';
 import { formatWorkload } from '../parameters/workload.ts';
@@ -127,9 +128,9 @@ export function planWarnings(s: Scenario, f: Figures = figuresOf(s)): string[] {
       );
     }
   }
-  if (p.applyTimeoutMs <= f.stepMs) {
+  if (checkpointWaitMs(p) <= f.stepMs) {
     out.push(
-      `${flag('applyTimeout')} ${durationFlag(p.applyTimeoutMs)} is shorter than one step of a checkpoint needs ` +
+      `${waitFlag(p)} is shorter than one step of a checkpoint needs ` +
         `here (${formatDuration(f.stepMs)}: stop the VM, send ${formatBytes(p.deviceStateBytes)} of device state at ` +
         `${formatBandwidth(s.link.bandwidthBytesPerSec)}): expect the secondary to time out and take over at the first checkpoint`,
     );
@@ -263,9 +264,9 @@ export function explainReason(
           : '')
       );
     }
-    const tooShort = p.applyTimeoutMs <= f.stepMs;
+    const tooShort = checkpointWaitMs(p) <= f.stepMs;
     return (
-      `the secondary waited longer than ${flag('applyTimeout')} (${durationFlag(p.applyTimeoutMs)}) for ${wait}` +
+      `the secondary waited longer than ${waitFlag(p, true)} for ${wait}` +
       (tooShort ? `; one step of a checkpoint needs ${formatDuration(f.stepMs)} here` : '')
     );
   }
@@ -275,4 +276,14 @@ export function explainReason(
     return 'a delta object of the checkpoint could not be stored, so the checkpoint could not complete';
   if (reason === 'requested') return 'failover was requested by an operator';
   return null;
+}
+
+/**
+ * The flag whose value bounds the secondary's wait inside a checkpoint (the longer of the apply and the
+ * heartbeat timeout, `checkpointWaitMs`), with that value: `--apply-timeout 1ms`, or `(1ms)` in parentheses.
+ */
+function waitFlag(p: ColoParams, parenthesised = false): string {
+  const key = p.heartbeatTimeoutMs > p.applyTimeoutMs ? 'heartbeatTimeout' : 'applyTimeout';
+  const value = durationFlag(checkpointWaitMs(p));
+  return parenthesised ? `${flag(key)} (${value})` : `${flag(key)} ${value}`;
 }

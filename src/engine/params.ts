@@ -60,7 +60,10 @@ export interface ColoParams {
   downtimeBudgetMs: number;
   /** Adaptive policy: checkpoint early when pending + sent this epoch exceeds this, bytes (0 = never). */
   epochCapBytes: number;
-  /** Deadline for every secondary wait (a background load, each step of a checkpoint), ms. */
+  /**
+   * Deadline of the secondary's wait for a background round's data, ms; inside a checkpoint each wait is
+   * the longer of this and `heartbeatTimeoutMs` (`checkpointWaitMs`, src/engine/secondary/secondary.ts).
+   */
   applyTimeoutMs: number;
   /** Deadline for every primary wait inside a checkpoint transaction, ms. */
   checkpointTimeoutMs: number;

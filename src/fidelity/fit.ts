@@ -18,15 +18,21 @@ export function median(xs: readonly number[]): number {
   return s.length % 2 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
 }
 
+/** Arithmetic mean of the finite values of `xs` (NaN for none). */
+export function mean(xs: readonly number[]): number {
+  const s = xs.filter((x) => Number.isFinite(x));
+  return s.length === 0 ? Number.NaN : s.reduce((a, x) => a + x, 0) / s.length;
+}
+
 /**
- * Least-squares line through (x, y) points, non-finite points dropped. With `relative`, each point is
- * weighted by 1/y², so the fit minimises relative rather than absolute error (what a ±% tolerance
- * measures). Throws when fewer than two distinct x remain: a slope needs two sizes.
+ * Least-squares line through (x, y) points, non-finite points dropped, each point weighted by its `w`
+ * (default 1; a mean of n samples: n). With `relative`, each weight is divided by y², so the fit minimises
+ * relative rather than absolute error (what a ±% tolerance measures). Throws when fewer than two distinct x remain: a slope needs two sizes.
  */
-export function fitLine(points: readonly { x: number; y: number }[], relative = false): LineFit {
+export function fitLine(points: readonly { x: number; y: number; w?: number }[], relative = false): LineFit {
   const p = points.filter((q) => Number.isFinite(q.x) && Number.isFinite(q.y) && (!relative || q.y !== 0));
   const n = p.length;
-  const w = (q: { y: number }) => (relative ? 1 / (q.y * q.y) : 1);
+  const w = (q: { y: number; w?: number }) => (q.w ?? 1) * (relative ? 1 / (q.y * q.y) : 1);
   const sw = p.reduce((a, q) => a + w(q), 0);
   const mx = p.reduce((a, q) => a + w(q) * q.x, 0) / sw;
   const my = p.reduce((a, q) => a + w(q) * q.y, 0) / sw;

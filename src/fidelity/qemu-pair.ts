@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdirSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { freePort, type LinkChunk, LinkMeter, wallMs } from './link-meter.ts';
 import { Qmp, type QmpEvent } from './qmp.ts';
@@ -168,4 +168,30 @@ export function readLogs(run: PairRun, dir: string): PairRun {
     primaryLog: readFileSync(join(dir, 'primary.trace'), 'utf8'),
     secondaryLog: readFileSync(join(dir, 'secondary.trace'), 'utf8'),
   };
+}
+
+/** The file in a run's directory that keeps what the traces do not (link bytes, window, QMP replies). */
+const RUN_FILE = 'run.json';
+
+/** Keeps a finished run's link bytes, window and QMP replies next to its traces (to re-analyse later). */
+export function saveRun(run: PairRun, dir: string): void {
+  const { primaryLog: _p, secondaryLog: _s, ...rest } = run;
+  writeFileSync(join(dir, RUN_FILE), JSON.stringify(rest));
+}
+
+/**
+ * Loads a run kept by {@link saveRun} (traces included) for the same scenario; a missing or different run is
+ * a one-line error.
+ */
+export function loadRun(dir: string, scenario: PairScenario): PairRun {
+  let kept: Omit<PairRun, 'primaryLog' | 'secondaryLog'>;
+  try {
+    kept = JSON.parse(readFileSync(join(dir, RUN_FILE), 'utf8')) as typeof kept;
+  } catch (e) {
+    throw new Error(`${dir}: no kept run to re-analyse (${e instanceof Error ? e.message : String(e)})`);
+  }
+  if (JSON.stringify(kept.scenario) !== JSON.stringify(scenario)) {
+    throw new Error(`${dir}: the kept run is of another scenario (${JSON.stringify(kept.scenario)})`);
+  }
+  return readLogs({ ...kept, primaryLog: '', secondaryLog: '' }, dir);
 }

@@ -6,17 +6,18 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PAGE_HEADER_WIRE_BYTES } from '../engine/params.ts';
 import { PAGE_SIZE } from '../engine/protocol/delta.ts';
-import { calibrate, mediansBySize } from './calibrate.ts';
+import { calibrate, mediansBySize, sizePoints } from './calibrate.ts';
 import { cutCheckpoints, type SideTrace } from './checkpoints.ts';
 import { compareScenario, type ScenarioComparison } from './compare.ts';
 import { runEngineScenario } from './engine-scenario.ts';
 import { type CheckpointFigures, engineFigures, qemuFigures } from './figures.ts';
-import { fitLine, median } from './fit.ts';
+import { fitLine, mean, median } from './fit.ts';
 import { buildGuest } from './guest.ts';
 import { ensurePackages, installPatchedQemu, qemuVersion } from './qemu-install.ts';
-import { type PairScenario, readLogs, runPair } from './qemu-pair.ts';
+import { loadRun, type PairRun, type PairScenario, readLogs, runPair, saveRun } from './qemu-pair.ts';
 import { parseQemuTrace } from './qemu-trace.ts';
 import type { FidelityResult } from './report.ts';
+import { countSpread, offsetsOf, timerLateness } from './timer-replay.ts';
 
 /**
  * The reference scenarios: a few dirty sizes and delays, one with an overrunning delay, the last fails over.
@@ -45,19 +46,37 @@ function steady(q: QemuScenario): CheckpointFigures[] {
   return q.figures.filter((f) => f.pages === q.scenario.pages);
 }
 
-/** Runs everything; returns the result to render. */
-export async function runFidelity(log: (line: string) => void): Promise<FidelityResult> {
+/**
+ * Runs everything; returns the result to render. With `reuseRuns`, QEMU is not run: the last runs kept in
+ * the work directory are analysed again (to change the analysis or the engine without burning both cores).
+ */
+export async function runFidelity(
+  log: (line: string) => void,
+  options: { reuseRuns?: boolean } = {},
+): Promise<FidelityResult> {
   const started = Date.now();
-  ensurePackages(log);
-  const version = qemuVersion();
   const work = join(tmpdir(), 'colo-fidelity');
-  const qemu = installPatchedQemu(work);
-  log(`QEMU ${version}, patched copy at ${qemu}`);
+  let version: string;
+  let qemu = '';
+  if (options.reuseRuns) {
+    version = qemuVersion();
+    log(`QEMU ${version}: re-analysing the runs kept in ${work}`);
+  } else {
+    ensurePackages(log);
+    version = qemuVersion();
+    qemu = installPatchedQemu(work);
+    log(`QEMU ${version}, patched copy at ${qemu}`);
+  }
   const runs: QemuScenario[] = [];
   for (const scenario of SCENARIOS) {
-    const kernel = buildGuest(scenario.pages, join(work, 'guest'));
     const dir = join(work, `run-${scenario.pages}p-${scenario.delayMs}ms`);
-    const raw = readLogs(await runPair(qemu, kernel, dir, scenario, log), dir);
+    let raw: PairRun;
+    if (options.reuseRuns) raw = loadRun(dir, scenario);
+    else {
+      const kernel = buildGuest(scenario.pages, join(work, 'guest'));
+      raw = readLogs(await runPair(qemu, kernel, dir, scenario, log), dir);
+      saveRun(raw, dir);
+    }
     const p = parseQemuTrace(raw.primaryLog).events;
     const s = parseQemuTrace(raw.secondaryLog).events;
     const primary = cutCheckpoints(p, 'primary');
@@ -97,7 +116,16 @@ export async function runFidelity(log: (line: string) => void): Promise<Fidelity
   if (!bare) throw new Error('the engine ran no checkpoint in its probe run');
   const engineFixed = bare.bytes - bare.pages * (PAGE_SIZE + PAGE_HEADER_WIRE_BYTES);
   const deviceStateBytes = Math.max(0, Math.round(qemuBytes.intercept - engineFixed));
-  const calibration = calibrate(qemuSteady, deviceStateBytes);
+  const points = sizePoints(qemuSteady);
+  const calibration = calibrate(points, deviceStateBytes);
+  // QEMU's timer callback runs late on a loaded host and re-arms from then: measured where every request
+  // came from a tick, it sets the period the engine's (exact) timer runs at in every scenario.
+  const stats = runs.map((q) => timerStats(q));
+  const timerLateMs = timerLateness(
+    runs
+      .filter((_, i) => stats[i]?.overruns === 0 && stats[i]?.backToBack === 0)
+      .map((q) => ({ delayMs: q.scenario.delayMs, requests: q.primary.checkpoints.map((c) => c.requestAt) })),
+  );
   const scenarios: ScenarioComparison[] = [];
   const engineSteady: CheckpointFigures[] = [];
   let engineStartup: { primary: string[]; secondary: string[] } = { primary: [], secondary: [] };
@@ -105,7 +133,7 @@ export async function runFidelity(log: (line: string) => void): Promise<Fidelity
   for (const q of runs) {
     const e = runEngineScenario({
       pages: q.scenario.pages,
-      delayMs: q.scenario.delayMs,
+      delayMs: q.scenario.delayMs + timerLateMs,
       durationMs: q.windowMs,
       deviceStateBytes,
       link: calibration.link,
@@ -159,12 +187,20 @@ export async function runFidelity(log: (line: string) => void): Promise<Fidelity
     },
     deviceStateBytes,
     calibration,
-    timer: runs.map((q) => timerStats(q)),
+    points,
+    timerLateMs,
+    timer: runs.map((q, i) => ({
+      ...(stats[i] as TimerStats),
+      replay: countSpread(offsetsOf(q.primary.checkpoints), q.scenario.delayMs + timerLateMs, q.windowMs),
+    })),
   };
 }
 
+/** What QEMU's timer did in one scenario (before the replay). */
+type TimerStats = Omit<FidelityResult['timer'][number], 'replay'>;
+
 /** What QEMU's timer did in a run: the request interval and the checkpoints that overran the delay. */
-function timerStats(q: QemuScenario): FidelityResult['timer'][number] {
+function timerStats(q: QemuScenario): TimerStats {
   const cs = q.primary.checkpoints;
   const intervals: number[] = [];
   let overruns = 0;
@@ -178,5 +214,11 @@ function timerStats(q: QemuScenario): FidelityResult['timer'][number] {
     // The next request left within 2 ms of the resume: the event was set while this one finished.
     if (next.requestAt - c.runAt < 2) backToBack++;
   }
-  return { delayMs: q.scenario.delayMs, medianIntervalMs: median(intervals), overruns, backToBack };
+  return {
+    delayMs: q.scenario.delayMs,
+    medianIntervalMs: median(intervals),
+    meanIntervalMs: mean(intervals),
+    overruns,
+    backToBack,
+  };
 }

@@ -12,7 +12,7 @@ import { formatWorkloadText, parseWorkloadSpec, WORKLOAD_KINDS_TEXT } from './wo
 
 /** A deployed parameter value is malformed; one line naming the context key or variable. */
 export class ParameterError extends Error {
-  override readonly name = 'ParameterError';
+  override readonly name: string = 'ParameterError';
 }
 
 /** Every deployed parameter, by context key. Times in ms, sizes in bytes, unless the key says otherwise. */
@@ -57,6 +57,8 @@ export interface DeployedValues {
   virtualClock: 'off' | 'allow';
   /** Most concurrent invocations of each SQS event source (2…1 000). */
   eventSourceMaxConcurrency: number;
+  /** Event-source mappings on each FIFO channel, 1…8 (more than 1 only for LocalStack's serial poller). */
+  channelPollers: number;
   /** `create` adds an SNS topic that every CloudWatch alarm of the stack notifies. */
   alarmTopic: 'off' | 'create';
 }
@@ -64,13 +66,13 @@ export interface DeployedValues {
 /** A deployed parameter. */
 type DeployedParameter = Parameter & { deployed: Deployed };
 
-/** Where a raw value came from: CDK context or the function environment. */
-export type Surface = 'context' | 'env';
+/** Where a raw value came from: CDK context, the function environment, or a per-VM config (src/parameters/vm-config.ts). */
+export type Surface = 'context' | 'env' | 'config';
 
 function label(p: DeployedParameter, surface: Surface): string {
-  return surface === 'context'
-    ? `context "${p.deployed.context}"`
-    : `environment variable ${p.deployed.env ?? p.deployed.context}`;
+  if (surface === 'context') return `context "${p.deployed.context}"`;
+  if (surface === 'config') return `VM config "${p.deployed.context}"`;
+  return `environment variable ${p.deployed.env ?? p.deployed.context}`;
 }
 
 /** The unit a deployed key's bare number is in, for messages (`ms`, `bytes`, `days`). */
@@ -202,7 +204,7 @@ export function readDeployed(read: (p: DeployedParameter) => unknown, surface: S
   if (v.heartbeatTimeoutMs !== 0 && v.heartbeatTimeoutMs <= v.heartbeatIntervalMs) {
     const p = DEPLOYED_PARAMETERS.find((x) => x.name === 'heartbeatTimeout') as DeployedParameter;
     throw new ParameterError(
-      `${label(p, surface)} must be 0 or greater than ${surface === 'context' ? 'heartbeatIntervalMs' : 'HEARTBEAT_INTERVAL_MS'} (${v.heartbeatIntervalMs}) ms, got ${JSON.stringify(read(p) ?? v.heartbeatTimeoutMs)}`,
+      `${label(p, surface)} must be 0 or greater than ${surface === 'env' ? 'HEARTBEAT_INTERVAL_MS' : 'heartbeatIntervalMs'} (${v.heartbeatIntervalMs}) ms, got ${JSON.stringify(read(p) ?? v.heartbeatTimeoutMs)}`,
     );
   }
   return v;
@@ -219,6 +221,21 @@ export function environmentOf(v: DeployedValues): Record<string, string> {
     if (isSwitch(p)) {
       if (value !== deployedDefault(p)) env[name] = value === true ? '1' : String(value);
     } else env[name] = String(value);
+  }
+  return env;
+}
+
+/**
+ * The stack-wide part of {@link environmentOf}: only the switches (`AWS_S3_FORCE_PATH_STYLE`,
+ * `COLO_TEST_FAULTS`), set when on. A fleet stack's VM-specific variables (`VM_ID`, `SEED`, …) come from each
+ * VM's registered config (./vm-config.ts), never from the function's own environment.
+ */
+export function stackEnvironmentOf(v: DeployedValues): Record<string, string> {
+  const all = environmentOf(v);
+  const env: Record<string, string> = {};
+  for (const p of DEPLOYED_PARAMETERS) {
+    const name = p.deployed.env;
+    if (name !== undefined && isSwitch(p) && all[name] !== undefined) env[name] = all[name];
   }
   return env;
 }

@@ -27,17 +27,19 @@ export type LinkProfileName = (typeof LINK_PROFILE_NAMES)[number];
 
 /**
  * The profiles. `qemu-tcg-loopback`: Debian 12's QEMU 7.2 COLO under TCG, both VMs on 127.0.0.1 of a shared
- * 2-core machine, fitted by `npm run fidelity` (src/fidelity/calibrate.ts; the fit and the run it came from
- * are in docs/fidelity.md; these figures are that run's). The pause is a fixed ~60–90 ms (mostly the
- * delayed ACK of `vmstate-loaded`) plus 0.006–0.03 ms per dirty page: runs on the shared machine varied that
- * much with its load.
+ * 2-core machine, fitted by `npm run fidelity` over the runs kept in fidelity/runs.json (src/fidelity/pooled.ts:
+ * lines through each run's per-size mean checkpoint times; the fit and its residuals per run are in
+ * docs/fidelity.md, and test/unit/fidelity/profile.test.ts checks these figures are that fit's). The pause is
+ * a fixed ~67 ms (mostly the delayed ACK of `vmstate-loaded`) plus ~0.008 ms per dirty page; the per-page
+ * cost moved several-fold with the shared machine's load (docs/fidelity.md). QEMU's timer callback also ran
+ * ~2–17 ms late per tick there (its period is the delay plus that); the profile leaves the delay as given.
  */
 export const LINK_PROFILES: Readonly<Record<Exclude<LinkProfileName, 'none'>, LinkProfile>> = {
   'qemu-tcg-loopback': {
-    bandwidthBytesPerSec: 720_123_057,
-    latencyMs: 3.37,
+    bandwidthBytesPerSec: 584_732_119,
+    latencyMs: 7.72,
     deviceStateBytes: 12_644,
-    costs: { prepMs: 9.54, flushBytesPerMs: 6_821_019, deviceLoadMs: 47.13, applyBytesPerMs: 1e12 },
-    source: 'docs/fidelity.md (npm run fidelity)',
+    costs: { prepMs: 8.36, flushBytesPerMs: 4_061_918, deviceLoadMs: 43.45, applyBytesPerMs: 1e12 },
+    source: 'docs/fidelity.md (npm run fidelity, fit over fidelity/runs.json)',
   },
 };

@@ -285,7 +285,8 @@ export const PARAMETERS: readonly Parameter[] = [
   },
   {
     name: 'applyTimeout',
-    meaning: "deadline of each of the secondary's waits",
+    meaning:
+      "deadline of the secondary's wait for a background round's data; inside a checkpoint it waits the longer of this and the heartbeat timeout",
     kind: 'duration',
     unit: 'ms',
     default: '5s',
@@ -568,6 +569,16 @@ export const PARAMETERS: readonly Parameter[] = [
     default: 100,
     bounds: { min: 2, max: 1000 },
     deployed: { context: 'eventSourceMaxConcurrency' },
+  },
+  {
+    name: 'channelPollers',
+    meaning:
+      "event-source mappings on each FIFO channel (the first on the function, the others on its aliases poller-2, …): LocalStack's SQS event source invokes a batch's message groups (VMs) one after another and then waits 1 s, so one mapping serves a fleet's VMs in turn; each further mapping polls beside it. SQS hands a group to one receiver at a time, so each VM's order holds. 1 on AWS, whose FIFO mappings already scale to the active groups",
+    kind: 'integer',
+    unit: '',
+    default: 1,
+    bounds: { min: 1, max: 8 },
+    deployed: { context: 'channelPollers' },
   },
   {
     name: 'alarmTopic',

@@ -392,14 +392,21 @@ describe('faults on LocalStack with the default parameters', () => {
     const dlqBefore = await p2sDeadLetters();
     const fromEpoch = (await lastCommittedEpoch()) + 1;
     // Budget: a reported failure costs ≈ 1 s + poll per redelivery and a message is judged by its first
-    // arrival; the secondary's own deadlines (5 s inside a checkpoint, 10 s between) run on its heartbeat
-    // ticks, so an outage must stay under 5 s including the last redelivery and the compare-and-swap races a
-    // catching-up batch has with the heartbeat ticks' saves on a loaded machine: 1.5 s leaves that margin
-    // (3 s failed over once in four LocalStack runs: docs/localstack.md).
+    // arrival; the secondary's own deadlines (10 s of silence, inside a checkpoint and between) run on its
+    // heartbeat ticks, so an outage must stay under 10 s including the last redelivery and the
+    // compare-and-swap races a catching-up batch has with the heartbeat ticks' saves on a loaded machine:
+    // 1.5 s leaves a wide margin.
     const downMs = 1500;
     const start = Date.now();
-    const until = start + downMs;
-    await arm({ secondaryApplyDownUntil: until, captureUntil: until + 60_000 });
+    // The window opens at the first batch after arming (a window fixed at arming could pass with no batch
+    // inside it on a loaded machine, and test nothing).
+    await arm({ secondaryApplyDownForMs: downMs, captureUntil: start + 120_000 });
+    const until = await waitFor(
+      'the first batch to take secondary-apply down',
+      async () => (await armed()).secondaryApplyDownUntil,
+      60_000,
+      500,
+    );
     const downs = await waitFor(
       'batches failed while down, and the window over',
       async () => {
@@ -481,8 +488,9 @@ describe('faults on LocalStack with the default parameters', () => {
   it('primary silent for 20 s (> the 10 s heartbeat timeout): the secondary wins the fence; the primary, back, is fenced', async () => {
     await expectReplicating('before');
     const silentMs = 20_000;
-    const start = await arm({ primarySilentUntil: Date.now() + silentMs });
-    const until = start + silentMs;
+    // The silence ends at the time written into the document, not when the write returned.
+    const until = Date.now() + silentMs;
+    const start = await arm({ primarySilentUntil: until });
     const s = await waitFor(
       'the secondary to claim the VM and take over',
       async (note) => {

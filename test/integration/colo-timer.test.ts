@@ -63,20 +63,25 @@ describe('the stack’s own clock on LocalStack', () => {
       async (note) => {
         const lines = await t.functionLogs('TickArmFunctionName');
         note({ lines: lines.length });
+        // The rule's own run (not deploy-local's `colo vm add`, which names the VM and arms it at once):
+        // it lists the fleet and finds this VM's three chains armed or, already started, healthy.
         return lines.find(
           (l) =>
             l.message === 'watchdog' &&
             l.source === 'colo.watchdog' &&
-            (l.chains as Record<string, string> | undefined)?.checkpoint === 'armed',
+            l.named === false &&
+            Number(l.visited) >= 1,
         );
       },
       150_000,
       2000,
     );
-    expect(watchdog.chains).toEqual({ checkpoint: 'armed', 'pending-check': 'armed', heartbeat: 'armed' });
+    const chains = watchdog.chains as Record<string, number>;
+    expect((chains.armed ?? 0) + (chains.healthy ?? 0)).toBeGreaterThanOrEqual(3);
+    expect(chains.error).toBe(0);
     const armedAt = Date.parse(String(watchdog.timestamp));
     console.log(
-      `[colo-timer] the rule's tick-arm armed the chains at ${watchdog.timestamp}, ${Math.round((armedAt - t.deployedAt) / 1000)} s after the deploy`,
+      `[colo-timer] the rule's tick-arm ran over the fleet at ${watchdog.timestamp}, ${Math.round((armedAt - t.deployedAt) / 1000)} s after the deploy`,
     );
 
     // 2. checkpoint-timer, ticking on the chain the rule armed, starts a checkpoint the secondary commits.

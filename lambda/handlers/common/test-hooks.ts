@@ -174,6 +174,12 @@ export const armedFaultsSchema = z.strictObject({
   primarySilentUntil: epochMs.optional(),
   /** Until then every `secondary-apply` batch fails as a whole (reported, so redelivered in 1 s). */
   secondaryApplyDownUntil: epochMs.optional(),
+  /**
+   * `secondary-apply` goes down for this long from the first batch it receives after arming, ms: the hook
+   * turns it into `secondaryApplyDownUntil` then. Unlike a window fixed at arming, it cannot pass unseen
+   * on a loaded machine where no batch happens to arrive inside it.
+   */
+  secondaryApplyDownForMs: z.number().int().min(1).max(600_000).optional(),
   /** Until then every channel consumer copies the records it consumed, with their outcome. */
   captureUntil: epochMs.optional(),
   /** Faults that fired, oldest first (the hook appends; at most {@link MAX_FIRED}). */
@@ -334,13 +340,27 @@ export class TestFaults {
       await (this.#c.sleep ?? systemSleep)(wait);
       return;
     }
-    if (
-      this.#c.node === 'secondary' &&
-      where === 'channel' &&
-      a.secondaryApplyDownUntil !== undefined &&
-      a.secondaryApplyDownUntil > now
-    ) {
-      const left = a.secondaryApplyDownUntil - now;
+    if (this.#c.node !== 'secondary' || where !== 'channel') return;
+    if (a.secondaryApplyDownForMs !== undefined) {
+      // The first batch after arming opens the window (compare-and-swap: exactly one invocation does).
+      await this.#take(
+        (doc) => {
+          const ms = doc.secondaryApplyDownForMs;
+          if (ms === undefined) return undefined;
+          return {
+            get: () => 1,
+            set: () => {
+              doc.secondaryApplyDownUntil = now + ms;
+              doc.secondaryApplyDownForMs = undefined;
+            },
+          };
+        },
+        { fault: 'secondary-down', detail: `down for ${a.secondaryApplyDownForMs} ms from now` },
+      );
+    }
+    const until = this.#armed?.secondaryApplyDownUntil;
+    if (until !== undefined && until > now) {
+      const left = until - now;
       await this.#record({ fault: 'secondary-down', detail: `${left} ms left` });
       throw new TestFaultError(`test fault: secondary-apply down for another ${left} ms`);
     }

@@ -296,6 +296,7 @@ function onMessage(
   state.lastHeardAt = now;
   fx.push(trace(now, 'colo_receive_message', { msg: msg.type, epoch: msg.epoch, seq: msg.seq }));
   const wait = now + params.applyTimeoutMs;
+  const checkpointWait = now + checkpointWaitMs(params);
   switch (msg.type) {
     case 'heartbeat':
       return;
@@ -312,16 +313,16 @@ function onMessage(
       stopSvm(state, now, fx);
       send(state, params, now, fx, { type: 'checkpoint-reply', appliedRounds: [...state.appliedRounds] });
       state.phase = 'ckpt-wait-vmstate-send';
-      state.deadline = wait;
+      state.deadline = checkpointWait;
       return;
     case 'vmstate-send':
       state.phase = 'ckpt-wait-ram';
-      state.deadline = wait;
+      state.deadline = checkpointWait;
       return;
     case 'vmstate-size':
       state.deviceSize = msg.size;
       state.phase = 'ckpt-wait-device';
-      state.deadline = wait;
+      state.deadline = checkpointWait;
       return;
     case 'delta':
       onDelta(state, params, now, msg.kind, msg.round, delta as PageDelta, fx);
@@ -357,7 +358,7 @@ function onDelta(
     stageInCache(state, delta);
     state.stagedAt = stagingEnd(state, params, now, stagingBytes(params, delta));
     state.phase = 'ckpt-wait-vmstate-size';
-    state.deadline = now + params.applyTimeoutMs;
+    state.deadline = now + checkpointWaitMs(params);
     return;
   }
   // Device state: the whole epoch is here. Once its RAM is staged, acknowledge and commit (flush + device
@@ -385,6 +386,21 @@ function onSkip(state: SecondaryState, now: number, reason: string, fx: Effect[]
     // Part of the epoch will never arrive: it cannot commit, so replication ends here.
     requestFailover(state, now, `checkpoint data retired by the primary: ${reason}`, fx);
   }
+}
+
+/**
+ * How long the secondary waits for the next message of a checkpoint, ms: the apply timeout, but never less
+ * than the heartbeat timeout. Between checkpoints the primary may be silent for `heartbeatTimeoutMs`
+ * before the secondary takes over; inside one, the same silence is the same evidence — and a redelivered
+ * record (a consumer that failed, a function that was down) costs a checkpoint exactly what it costs between
+ * checkpoints. QEMU's secondary has no deadline of its own there at all: it blocks on the channel until
+ * the heartbeat is lost. With `heartbeatTimeoutMs = 0` (no automatic failover) the apply timeout alone
+ * bounds the wait, so a secondary never stays stuck in a checkpoint.
+ *
+ * @returns The wait, ms.
+ */
+export function checkpointWaitMs(params: ColoParams): number {
+  return Math.max(params.applyTimeoutMs, params.heartbeatTimeoutMs);
 }
 
 /** Gives up a background round whole: nothing of it reaches the cache, and its data slot is skipped. */
@@ -437,7 +453,7 @@ function runDue(state: SecondaryState, params: ColoParams, now: number, fx: Effe
     } else if (state.phase.startsWith('ckpt-wait')) {
       // The epoch cannot complete: never stay stuck — claim the VM and take over from the last commit.
       fx.push(trace(now, 'colo_exit', { reason: 'error', detail: `timed out in ${state.phase}` }));
-      requestFailover(state, now, `timed out in ${state.phase} after ${params.applyTimeoutMs} ms`, fx);
+      requestFailover(state, now, `timed out in ${state.phase} after ${checkpointWaitMs(params)} ms`, fx);
       return;
     }
   }

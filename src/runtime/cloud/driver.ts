@@ -123,6 +123,11 @@ export interface PreparedInput<I, S = unknown> {
    * Default: the time it is first stepped.
    */
   arrivedAt?: number;
+  /**
+   * For an input whose data `resolve` reads (a delta's object): how long that read took, ms, asked after
+   * `resolve`. With `arrivedAt` the input is stepped at `arrivedAt + readMs()`, never later than now.
+   */
+  readMs?: () => number;
   /** Rejected before reaching the engine (e.g. not JSON). */
   invalid?: ColoError;
   /**
@@ -517,7 +522,9 @@ export async function runInvocation<S, I>(
             outcomes.push({ index: p.index, status: 'failed', ...failed });
             continue;
           }
-          const t = steppedAt.get(p.index) ?? Math.min(now(), p.arrivedAt ?? Number.POSITIVE_INFINITY);
+          const t =
+            steppedAt.get(p.index) ??
+            Math.min(now(), (p.arrivedAt ?? Number.POSITIVE_INFINITY) + (p.readMs?.() ?? 0));
           steppedAt.set(p.index, t);
           const effects = spec.step(doc.state, params, t, input);
           const bad = unsendable(effects);

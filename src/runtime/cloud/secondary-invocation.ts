@@ -121,6 +121,7 @@ function prepare(
   ports: CloudPorts,
   params: ColoParams,
   sleep: Sleep,
+  now: TimeSource,
 ): PreparedInput<SecondaryInput, SecondaryState> {
   // The watchdog's tick (and its `start`, once started): the secondary's wake covers every deadline and
   // the heartbeat timeout, so before it nothing can happen.
@@ -132,14 +133,16 @@ function prepare(
   const parsed = parseBody(input.body);
   if (!parsed.ok) return { index, invalid: parsed.error, resolve: () => ({ type: 'tick' }) };
   const raw = parsed.raw;
+  // A delta's data has arrived only once its object is read: it is stepped at its first arrival plus the
+  // time this delivery took to read the object, so a slow transfer counts against the apply deadline while
+  // the wait for a redelivery (a consumer that failed the batch) does not. Any other message is stepped
+  // at its first arrival.
+  let readMs = 0;
   return {
     index,
     ...(parsed.envelope ? { envelope: parsed.envelope } : {}),
-    // A delta's data has arrived only once its object is read: it is stepped after the fetch, so a slow
-    // transfer counts against the apply deadline. Any other message is stepped at its first arrival.
-    ...(input.arrivedAt !== undefined && parsed.envelope?.type !== 'delta'
-      ? { arrivedAt: input.arrivedAt }
-      : {}),
+    ...(input.arrivedAt !== undefined ? { arrivedAt: input.arrivedAt } : {}),
+    ...(parsed.envelope?.type === 'delta' ? { readMs: () => readMs } : {}),
     resolve: async (state: SecondaryState): Promise<SecondaryInput> => {
       let claim: ClaimCheck | undefined;
       try {
@@ -152,20 +155,20 @@ function prepare(
       // whatever its object holds is handed over unread, and the engine refuses it with that reason.
       if (!claim || admissionError(state, params, raw) !== undefined)
         return { type: 'message', message: raw };
-      return {
-        type: 'message',
-        message: raw,
-        payload: await fetchPayload(ports.deltas, params, claim, sleep),
-      };
+      const readFrom = now();
+      const payload = await fetchPayload(ports.deltas, params, claim, sleep);
+      readMs = Math.max(0, now() - readFrom);
+      return { type: 'message', message: raw, payload };
     },
   };
 }
 
 /**
  * One invocation of the secondary: loads its document (creating it at the first call), performs any
- * outbox left behind, steps `inputs` in order — a `delta` after its payload was fetched (at the time the
- * fetch ended, so a slow transfer counts against the apply deadline), any other message at its first arrival
- * (`arrivedAt`), a compare-and-swap retry at the time of its first step —
+ * outbox left behind, steps `inputs` in order — a `delta` at its first arrival (`arrivedAt`) plus the time
+ * its object took to read (so a slow transfer counts against the apply deadline, the wait for a redelivery
+ * does not; without `arrivedAt`, when the read ended), any other message at its first arrival, a
+ * compare-and-swap retry at the time of its first step —
  * so the engine's apply deadline sees the real elapsed time — then settles (waits for and runs wakes due
  * within `settleMs`, e.g. the end of a commit), persists with compare-and-swap and sends its replies.
  *
@@ -194,7 +197,7 @@ export async function secondaryInvocation(
       ports,
       params,
       now,
-      inputs.map((input, i) => prepare(input, i, ports, params, sleep)),
+      inputs.map((input, i) => prepare(input, i, ports, params, sleep, now)),
       options,
     );
   } catch (e) {

@@ -49,6 +49,9 @@ export function endpointFromEnv(env: NodeJS.ProcessEnv = process.env, url?: stri
   };
 }
 
+/** The endpoint value that means AWS itself (no endpoint override): `colo vm … --endpoint aws`. */
+export const AWS_ENDPOINT = 'aws';
+
 /** SDK clients for one endpoint. */
 export interface Clients {
   /** The endpoint they talk to. */
@@ -69,12 +72,23 @@ export interface Clients {
 export function clientsFor(endpoint: Endpoint, env: NodeJS.ProcessEnv = process.env): Clients {
   // The SDK warns on every client about Node versions it will drop next year: noise for a CLI's user.
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
-  const credentials = env.AWS_ACCESS_KEY_ID ? undefined : { accessKeyId: 'test', secretAccessKey: 'test' };
-  const common = { region: endpoint.region, endpoint: endpoint.url, ...(credentials ? { credentials } : {}) };
+  // `aws` (AWS_ENDPOINT_URL=aws or --endpoint aws): the real service endpoints and the SDK's credential chain.
+  const real = endpoint.url === AWS_ENDPOINT;
+  const credentials =
+    env.AWS_ACCESS_KEY_ID || real ? undefined : { accessKeyId: 'test', secretAccessKey: 'test' };
+  const common = {
+    region: endpoint.region,
+    ...(real ? {} : { endpoint: endpoint.url }),
+    ...(credentials ? { credentials } : {}),
+  };
   const meter = new UsageMeter();
   return {
     endpoint,
-    s3: meter.attach(new S3Client({ ...common, endpoint: endpoint.s3Url, forcePathStyle: true })),
+    s3: meter.attach(
+      real
+        ? new S3Client(common)
+        : new S3Client({ ...common, endpoint: endpoint.s3Url, forcePathStyle: true }),
+    ),
     sqs: meter.attach(new SQSClient(common)),
     lambda: meter.attach(new LambdaClient(common)),
     cloudformation: meter.attach(new CloudFormationClient(common)),

@@ -15,6 +15,7 @@ import {
   timerStateKey,
 } from '../../../lambda/adapters/contract.ts';
 import { S3StateStore } from '../../../lambda/adapters/s3-state-store.ts';
+import { listAllVms, S3VmRegistry } from '../../../lambda/adapters/s3-vm-registry.ts';
 import {
   type ControlDocument,
   markFailedOver,
@@ -103,6 +104,14 @@ export async function runOnLocalStack(options: LocalStackRunOptions): Promise<Ru
     );
   }
   const params = await deployedParams(clients, outputs);
+  // The reset below purges the stack's queues, which a fleet stack shares between its VMs.
+  const fleet = await listAllVms(new S3VmRegistry({ bucket: outputs.bucketName, client: clients.s3 }));
+  if (fleet.some((v) => v !== params.vmId)) {
+    throw new BackendError(
+      `stack ${outputs.stackName} serves ${fleet.length} VMs (${fleet.slice(0, 3).join(', ')}${fleet.length > 3 ? ', …' : ''}): ` +
+        '`colo run --backend localstack` resets queues they share; run it on a one-VM stack (npm run fleet:localstack measures fleets)',
+    );
+  }
   const state = new S3StateStore({ bucket: outputs.bucketName, client: clients.s3 });
   const vm = `${outputs.stackName}/${params.vmId}`;
 
@@ -255,7 +264,7 @@ async function storedBytes(clients: Clients, bucket: string, vmId: string): Prom
 }
 
 /** Messages on a queue: visible, in flight and delayed. */
-async function queueDepth(clients: Clients, queueUrl: string): Promise<number> {
+export async function queueDepth(clients: Clients, queueUrl: string): Promise<number> {
   const r = await clients.sqs.send(
     new GetQueueAttributesCommand({
       QueueUrl: queueUrl,

@@ -78,7 +78,7 @@ export const SOAK_FAULT_TEXT: Readonly<Record<SoakFault, string>> = {
   'crash-before-commit-reply': 'secondary-apply fails (throws) after saving the commit, before replying',
   duplicate: 'an exact copy of a delivered P → S message is sent again',
   'secondary-down': 'secondary-apply down for 1.5 s (every batch fails), then back',
-  'primary-pause': 'every primary function frozen for 1.5 s (< the 5 s checkpoint waits)',
+  'primary-pause': 'every primary function frozen for 1.5 s (< the 10 s checkpoint waits)',
 };
 
 /** Where the soak runs: a deployed stack's VM and what the soak reads and writes there. */
@@ -357,8 +357,9 @@ export async function runLocalStackSoak(target: SoakTarget, options: SoakOptions
       case 'primary-pause': {
         // An outage only hits invocations that start inside its window: on a loaded machine a window can
         // pass with none, so it is opened again (a few times) until one was hit.
-        // 1.5 s either way: a freeze that lands inside a checkpoint spends the secondary's 5 s wait, of which
-        // LocalStack's own hops take 2–3 s under load (a 2.5 s freeze was survived at load 3, lost at 5).
+        // 1.5 s either way: a freeze that lands inside a checkpoint spends part of the secondary's 10 s wait,
+        // of which LocalStack's own hops take 2–3 s under load (with the 5 s wait of before, a 2.5 s freeze
+        // was survived at load 3 and lost at 5).
         const ms = 1500;
         const name = fault === 'secondary-down' ? 'secondary-down' : 'primary-silent';
         for (let window = 1; window <= OUTAGE_WINDOWS && !fired; window++) {

@@ -13,6 +13,8 @@ import { type CloudWatchLogsClient, DeleteLogGroupCommand } from '@aws-sdk/clien
 import { GetFunctionConfigurationCommand } from '@aws-sdk/client-lambda';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { controlStateKey, type TimerName } from '../../../lambda/adapters/contract.ts';
+import { S3VmRegistry } from '../../../lambda/adapters/s3-vm-registry.ts';
+import { vmEnvironment } from '../../../lambda/handlers/common/fleet-entry.ts';
 import { paramsFromEnv } from '../../../lambda/handlers/common/params.ts';
 import type { ColoParams } from '../../engine/params.ts';
 import { BackendError, type Clients, emptyBucket } from './aws.ts';
@@ -43,6 +45,10 @@ export interface StackOutputs {
   tickArmFunction: string;
   /** Every function of the stack (each output named `*FunctionName`): whose logs hold the usage records. */
   functionNames: string[];
+  /** The config of the VM the deploy registers (output `VmConfigJson`), when the stack has it. */
+  vmConfigJson?: string;
+  /** Largest `applyTimeoutMs` a VM on the stack may have, ms (output `ApplyTimeoutCapMs`). */
+  applyTimeoutCapMs?: number;
 }
 
 const REQUIRED = [
@@ -95,6 +101,10 @@ export function outputsFromRecord(
     functionNames: Object.entries(record)
       .filter(([k, v]) => k.endsWith('FunctionName') && typeof v === 'string' && v !== '')
       .map(([, v]) => v as string),
+    ...(typeof record.VmConfigJson === 'string' ? { vmConfigJson: record.VmConfigJson } : {}),
+    ...(typeof record.ApplyTimeoutCapMs === 'string' && /^\d+$/.test(record.ApplyTimeoutCapMs)
+      ? { applyTimeoutCapMs: Number(record.ApplyTimeoutCapMs) }
+      : {}),
   };
 }
 
@@ -165,12 +175,18 @@ export async function describeStackOutputs(clients: Clients, stackName: string):
 }
 
 /**
- * The engine parameters the stack's functions run with: the deployed `primary` function's environment,
- * parsed by the handlers' own `paramsFromEnv`.
+ * The engine parameters the stack's functions run VM `vmId` (default: the VM its deploy registers) with:
+ * the VM's registered config laid over the deployed `primary` function's stack-wide environment, parsed by
+ * the handlers' own `paramsFromEnv` — exactly what the function builds for that VM.
  *
- * @throws StackNotFoundError when the function does not exist (the stack was deleted or LocalStack restarted).
+ * @throws StackNotFoundError when the function does not exist (the stack was deleted or LocalStack
+ *   restarted) or the VM is not registered.
  */
-export async function deployedParams(clients: Clients, outputs: StackOutputs): Promise<ColoParams> {
+export async function deployedParams(
+  clients: Clients,
+  outputs: StackOutputs,
+  vmId: string = outputs.vmId,
+): Promise<ColoParams> {
   let env: Record<string, string> | undefined;
   try {
     const r = await clients.lambda.send(
@@ -184,7 +200,20 @@ export async function deployedParams(clients: Clients, outputs: StackOutputs): P
     );
   }
   if (!env) throw new StackNotFoundError(`function ${outputs.primaryFunction} has no environment`);
-  return paramsFromEnv(env);
+  let config: Awaited<ReturnType<S3VmRegistry['get']>>;
+  try {
+    config = await new S3VmRegistry({ bucket: outputs.bucketName, client: clients.s3 }).get(vmId);
+  } catch (e) {
+    throw new StackNotFoundError(
+      `VM ${vmId} on stack ${outputs.stackName}: ${e instanceof Error ? e.message : String(e)}`,
+    );
+  }
+  if (!config) {
+    throw new StackNotFoundError(
+      `VM ${vmId} is not registered on stack ${outputs.stackName}: register it with \`colo vm add ${vmId} --stack ${outputs.stackName}\``,
+    );
+  }
+  return paramsFromEnv(vmEnvironment(env, config));
 }
 
 /**

@@ -28,7 +28,9 @@ import { GetFunctionConfigurationCommand, InvokeCommand } from '@aws-sdk/client-
 import { controlStateKey, type TimerName, timerStateKey } from '../../../lambda/adapters/contract.ts';
 import { S3DeltaStore } from '../../../lambda/adapters/s3-delta-store.ts';
 import { S3StateStore } from '../../../lambda/adapters/s3-state-store.ts';
+import { S3VmRegistry } from '../../../lambda/adapters/s3-vm-registry.ts';
 import { SecretsManagerKeySource } from '../../../lambda/adapters/secrets-manager-keys.ts';
+import { vmEnvironment } from '../../../lambda/handlers/common/fleet-entry.ts';
 import { paramsFromEnv } from '../../../lambda/handlers/common/params.ts';
 import type { ColoParams } from '../../../src/engine/params.ts';
 import {
@@ -354,11 +356,17 @@ async function open(runId: string, role: Role, deployedAt: number): Promise<Colo
   const all = JSON.parse(readFileSync(file, 'utf8')) as Record<string, Record<string, string>>;
   const outputs = all[stackName];
   if (!outputs) throw new Error(`${file} has no outputs for ${stackName}`);
-  // The engine parameters exactly as the functions parse them from their environment.
+  // The engine parameters exactly as the functions build them: the VM's registered config (vms/<vmId>.json,
+  // written by deploy-local) over the function's stack-wide environment.
   const conf = await clients().lambda.send(
     new GetFunctionConfigurationCommand({ FunctionName: outputs.SecondaryApplyFunctionName }),
   );
-  const params = paramsFromEnv(conf.Environment?.Variables ?? {});
+  const config = await new S3VmRegistry({ bucket: outputs.BucketName as string, client: clients().s3 }).get(
+    outputs.VmId as string,
+  );
+  if (!config)
+    throw new Error(`${stackName}: VM ${outputs.VmId} is not registered (vms/${outputs.VmId}.json)`);
+  const params = paramsFromEnv(vmEnvironment(conf.Environment?.Variables ?? {}, config));
   return new ColoTestStack(role, stackName, outputs, params, deployedAt);
 }
 

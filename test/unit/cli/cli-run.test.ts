@@ -89,8 +89,20 @@ describe('verdicts and exit codes', () => {
     expect(r.code).toBe(EXIT.ok);
   });
 
-  it('--apply-timeout 1ms: warned before, a failover with its cause after, exit 3 — not "diverged"', async () => {
-    const r = await cli(['run', ...SMALL, '--policy', 'none', '--apply-timeout', '1ms', '--quiet']);
+  it('--apply-timeout 1ms with no heartbeat watchdog: warned before, a failover with its cause after, exit 3 — not "diverged"', async () => {
+    // Inside a checkpoint the secondary waits the longer of the apply and the heartbeat timeout; with the
+    // watchdog off (--heartbeat-timeout 0) the apply timeout alone bounds that wait.
+    const r = await cli([
+      'run',
+      ...SMALL,
+      '--policy',
+      'none',
+      '--apply-timeout',
+      '1ms',
+      '--heartbeat-timeout',
+      '0',
+      '--quiet',
+    ]);
     expect(r.err).toMatch(
       /^colo: warning: --apply-timeout 1ms is shorter than one step of a checkpoint needs here/m,
     );
@@ -104,6 +116,13 @@ describe('verdicts and exit codes', () => {
       /^colo: warning: none: replication ended at 5(\.\d+)? s, before the first checkpoint completed/m,
     );
     expect(r.code).toBe(EXIT.failedOver);
+  });
+
+  it('--apply-timeout 1ms with the default heartbeat timeout: checkpoints wait 10 s, so no warning and no failover', async () => {
+    const r = await cli(['run', ...SMALL, '--policy', 'none', '--apply-timeout', '1ms', '--quiet']);
+    expect(r.err).not.toMatch(/shorter than one step of a checkpoint/);
+    expect(r.out).toMatch(/^verdict\s+consistent$/m);
+    expect(r.code).toBe(EXIT.ok);
   });
 
   it('a slow link: heartbeats queued behind a round are named as the cause', () => {

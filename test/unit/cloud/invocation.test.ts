@@ -137,6 +137,37 @@ describe('background rounds', () => {
     expect(r.document.state.cache.size).toBe(0);
     expect(r.document.state.appliedRounds).toEqual([]);
   });
+  test('a redelivered checkpoint is judged at its first arrival plus its reads, not when SQS hands it over again', async () => {
+    // heartbeatTimeoutMs 0: the apply timeout alone bounds each wait of the checkpoint.
+    const params = testParams({ policy: 'none', heartbeatTimeoutMs: 0 });
+    const run = async (redelivered: boolean) => {
+      const pair = new CloudPair(params);
+      await pair.start();
+      pair.clock.advance(1000);
+      await pair.primary([{ type: 'tick' }]);
+      await pair.toSecondary(); // checkpoint-request
+      await pair.toPrimary(); // checkpoint-reply: the epoch leaves
+      const epoch = pair.p2s.take();
+      expect(epoch.map((x) => JSON.parse(x.body).type)).toContain('vmstate-size');
+      const arrivedAt = pair.clock.now();
+      // The first delivery failed (a crash before the save); SQS hands the batch over again long after
+      // the wait that started at the checkpoint-request would have ended. Each read takes 50 ms.
+      pair.clock.setTo(arrivedAt + params.applyTimeoutMs + 2000);
+      pair.deltas.beforeCall = (op) => {
+        if (op === 'get') pair.clock.advance(50);
+      };
+      return pair.secondary(
+        epoch.map((x) => ({ type: 'message' as const, body: x.body, ...(redelivered ? { arrivedAt } : {}) })),
+      );
+    };
+    const again = await run(true);
+    expect(again.outcomes.every((o) => o.status === 'applied')).toBe(true);
+    expect(again.effects.some((e) => e.type === 'claim')).toBe(false);
+    expect(again.effects.some((e) => e.type === 'send' && e.message.type === 'vmstate-loaded')).toBe(true);
+    // The control: the same batch with no first arrival is judged when it is handled — too late.
+    const late = await run(false);
+    expect(late.effects.some((e) => e.type === 'claim')).toBe(true);
+  });
 });
 
 describe('a rejected delta', () => {

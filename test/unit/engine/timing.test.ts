@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { primaryStep } from '../../../src/engine/primary/primary.ts';
 import type { PrimaryPhase } from '../../../src/engine/primary/state.ts';
-import { secondaryStep } from '../../../src/engine/secondary/secondary.ts';
+import { checkpointWaitMs, secondaryStep } from '../../../src/engine/secondary/secondary.ts';
 import { createSecondary } from '../../../src/engine/secondary/state.ts';
 import { runEmbedded } from '../../../src/runtime/embedded/run.ts';
 import { verifyRun } from '../../../src/runtime/verify.ts';
@@ -69,6 +69,37 @@ describe('apply timeout', () => {
     expect(result.primary.phase).toBe('fenced');
     expect(result.exits.some((e) => e.node === 'primary' && e.reason === 'error')).toBe(false);
     expect(result.exits.some((e) => e.node === 'primary' && e.reason === 'fenced')).toBe(true);
+  });
+});
+
+describe("the secondary's wait inside a checkpoint", () => {
+  const reachRamWait = (params: ReturnType<typeof testParams>) => {
+    const pair = new Pair(params);
+    pair.until(() => pair.secondary.phase === 'ckpt-wait-ram');
+    return pair;
+  };
+  it('is the heartbeat timeout when that is longer than the apply timeout: the same silence, the same verdict', () => {
+    const params = testParams({ policy: 'none', applyTimeoutMs: 500, heartbeatTimeoutMs: 2000 });
+    expect(checkpointWaitMs(params)).toBe(2000);
+    const pair = reachRamWait(params);
+    const heard = pair.secondary.lastHeardAt;
+    expect(pair.secondary.deadline).toBe(heard + 2000);
+    // Past the apply timeout, nothing happens: a redelivery may still bring the RAM.
+    const early = secondaryStep(pair.secondary, params, heard + 1500, { type: 'tick' });
+    expect(early.some((e) => e.type === 'claim')).toBe(false);
+    expect(pair.secondary.phase).toBe('ckpt-wait-ram');
+    const due = secondaryStep(pair.secondary, params, heard + 2000, { type: 'tick' });
+    expect(due.some((e) => e.type === 'claim')).toBe(true);
+    expect(pair.secondary.phase).toBe('claiming');
+  });
+  it('is the apply timeout when there is no heartbeat watchdog (heartbeatTimeoutMs 0), so it never hangs', () => {
+    const params = testParams({ policy: 'none', applyTimeoutMs: 500, heartbeatTimeoutMs: 0 });
+    expect(checkpointWaitMs(params)).toBe(500);
+    const pair = reachRamWait(params);
+    const heard = pair.secondary.lastHeardAt;
+    expect(pair.secondary.deadline).toBe(heard + 500);
+    const due = secondaryStep(pair.secondary, params, heard + 500, { type: 'tick' });
+    expect(due.some((e) => e.type === 'claim')).toBe(true);
   });
 });
 

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { calibrate } from '../../../src/fidelity/calibrate.ts';
+import { calibrate, type SizePoint, sizePoints } from '../../../src/fidelity/calibrate.ts';
 import type { SideCheckpoint, SideTrace } from '../../../src/fidelity/checkpoints.ts';
 import { compareScenario } from '../../../src/fidelity/compare.ts';
 import type { CheckpointFigures } from '../../../src/fidelity/figures.ts';
-import { fitLine, median, relDiff } from '../../../src/fidelity/fit.ts';
+import { fitLine, mean, median, relDiff } from '../../../src/fidelity/fit.ts';
 import { buildGuest, MAX_GUEST_PAGES } from '../../../src/fidelity/guest.ts';
 import { findPattern, PATCH_PATTERN, patchQemu } from '../../../src/fidelity/qemu-patch.ts';
 
@@ -104,6 +104,20 @@ describe('fit', () => {
     expect(exact.intercept).toBeCloseTo(5, 9);
   });
 
+  it('weights points by w', () => {
+    const pts = [
+      { x: 0, y: 0, w: 1 },
+      { x: 1, y: 1, w: 1 },
+      { x: 2, y: 5, w: 1 },
+    ];
+    const heavy = fitLine(pts.map((p) => (p.x === 2 ? { ...p, w: 100 } : p)));
+    const plain = fitLine(pts);
+    // The heavy point pulls the line onto itself.
+    expect(Math.abs(heavy.intercept + 2 * heavy.slope - 5)).toBeLessThan(
+      Math.abs(plain.intercept + 2 * plain.slope - 5),
+    );
+  });
+
   it('refuses a fit without two distinct x', () => {
     expect(() =>
       fitLine([
@@ -118,25 +132,27 @@ describe('fit', () => {
     expect(median([4, 1, 2, 3])).toBe(2.5);
     expect(median([])).toBeNaN();
     expect(relDiff(102, 100)).toBeCloseTo(0.02, 12);
+    expect(mean([1, 2, Number.NaN, 6])).toBe(3);
+    expect(mean([])).toBeNaN();
   });
 });
 
 describe('calibrate', () => {
-  // send = 10 + 0.03·pages, flush = 0.004·pages, pause = send + flush + 40, reply 6 ms; one outlier per size.
-  const figs: CheckpointFigures[] = [1000, 4000, 8000].flatMap((pages) => {
-    const f = {
-      pages,
-      bytes: 0,
-      sendMs: 10 + 0.03 * pages,
-      flushMs: 0.004 * pages,
-      pauseMs: 50 + 0.034 * pages,
-      replyMs: 6,
-    };
-    return [f, f, { ...f, pauseMs: f.pauseMs * 5, replyMs: 60 }];
+  // send = 10 + 0.03·pages, flush = 0.004·pages, pause = send + flush + 40, reply 6 ms: the means per size.
+  const pointAt = (pages: number, n = 10): SizePoint => ({
+    pages,
+    n,
+    sendMs: 10 + 0.03 * pages,
+    flushMs: 0.004 * pages,
+    pauseMs: 50 + 0.034 * pages,
+    replyMs: 6,
+    restMs: 40,
+    pauseMedianMs: 45 + 0.034 * pages,
   });
+  const points = [1000, 4000, 8000].map((p) => pointAt(p));
 
   it('splits the pause line between link and flush, latency from the reply, the rest into prep and device load', () => {
-    const c = calibrate(figs, 0);
+    const c = calibrate(points, 0);
     expect(c.pause.slope).toBeCloseTo(0.034, 9);
     expect(c.link.latencyMs).toBe(3);
     expect(c.link.bandwidthBytesPerSec).toBeCloseTo((4112 * 1000) / 0.03, 3);
@@ -154,19 +170,48 @@ describe('calibrate', () => {
     expect(engine).toBeCloseTo(50 + 0.034 * n, 6);
   });
 
+  it('reports the fitted pause against each point, by mean and by median', () => {
+    const c = calibrate(points, 0);
+    expect(c.residuals.map((r) => r.pages)).toEqual([1000, 4000, 8000]);
+    for (const r of c.residuals) {
+      expect(r.vsMean).toBeCloseTo(0, 9);
+      expect(r.vsMedian).toBeCloseTo(5 / (45 + 0.034 * r.pages), 9);
+    }
+  });
+
+  it('weights each point by its checkpoint count', () => {
+    // A point 20 % high with one checkpoint moves the line less than the same point with a hundred.
+    const off = (n: number) => [
+      pointAt(1000, 100),
+      pointAt(4000, 100),
+      { ...pointAt(8000, n), pauseMs: 1.2 * (50 + 0.034 * 8000) },
+    ];
+    const at8000 = (n: number) => calibrate(off(n), 0).residuals[2]?.vsMean ?? Number.NaN;
+    expect(Math.abs(at8000(1))).toBeGreaterThan(Math.abs(at8000(100)));
+  });
+
+  it('reduces checkpoints to a point per size: means, and the median pause', () => {
+    const f = (pages: number, pauseMs: number, replyMs: number): CheckpointFigures => ({
+      pages,
+      bytes: 0,
+      pauseMs,
+      sendMs: pauseMs / 2,
+      flushMs: 1,
+      replyMs,
+    });
+    const p = sizePoints([f(200, 100, 2), f(100, 60, 4), f(100, 60, 6), f(100, 180, 8)]);
+    expect(p.map((x) => x.pages)).toEqual([100, 200]);
+    expect(p[0]).toMatchObject({ n: 3, pauseMs: 100, pauseMedianMs: 60, replyMs: 6, sendMs: 50, restMs: 49 });
+  });
+
   it("charges the device state's transfer to the fixed part", () => {
-    const c = calibrate(figs, 300_000);
+    const c = calibrate(points, 300_000);
     const devMs = (300_000 * 1000) / c.link.bandwidthBytesPerSec;
     expect(c.costs.prepMs + c.costs.deviceLoadMs).toBeCloseTo(44 - devMs, 6);
   });
 
   it('needs two dirty sizes', () => {
-    expect(() =>
-      calibrate(
-        figs.filter((f) => f.pages === 1000),
-        0,
-      ),
-    ).toThrow(/two distinct x/);
+    expect(() => calibrate([pointAt(1000)], 0)).toThrow(/two distinct x/);
   });
 });
 

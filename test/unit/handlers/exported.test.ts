@@ -25,6 +25,8 @@ import {
 import type { SQSBatchResponse } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
+import { readDeployed } from '../../../src/parameters/deployed.ts';
+import { encodeVmConfig, vmConfigOf } from '../../../src/parameters/vm-config.ts';
 import { keySetOf } from '../../../src/wire/replication-key.ts';
 import { openMessage, sealMessageBody } from '../../../src/wire/sealed-message.ts';
 import { sqsEvent, sqsRecord, typeOfBody } from './sim.ts';
@@ -45,6 +47,10 @@ const URLS = {
 /** The generated key text of the test's secret. */
 const KEY_TEXT = 'k'.repeat(64);
 const keys = keySetOf('vm-0', KEY_TEXT);
+/** vm-0's registered config: the VM parameters of the test environment. */
+const VM_CONFIG = vmConfigOf(
+  readDeployed((p) => (p.deployed.env ? STACK_ENV[p.deployed.env] : undefined), 'env'),
+);
 
 const s3 = mockClient(S3Client);
 const sqs = mockClient(SQSClient);
@@ -164,10 +170,12 @@ function fifoEvent(messages: { body: string; group?: string; dedup?: string }[])
 
 describe('exported handlers on mocked S3 and SQS', () => {
   test('watchdog → heartbeat tick starts the secondary → primary runs → a timer tick → the secondary applies', async () => {
+    // The VM is registered on the stack: its config is the one document the functions read it from.
+    objects.set('vms/vm-0.json', { bytes: Buffer.from(encodeVmConfig(VM_CONFIG)), etag: '"cfg"' });
     const tickArm = await handlerOf('tick-arm');
-    expect(await tickArm({ source: 'colo.watchdog', vmId: 'vm-0' })).toEqual({
-      vmId: 'vm-0',
-      chains: { checkpoint: 'armed', 'pending-check': 'armed', heartbeat: 'armed' },
+    expect(await tickArm({ source: 'colo.watchdog', vmIds: ['vm-0'] })).toMatchObject({
+      vms: 1,
+      byVm: { 'vm-0': { checkpoint: 'armed', 'pending-check': 'armed', heartbeat: 'armed' } },
     });
     // tick-arm seals nothing and never reads the key.
     expect(secrets.commandCalls(GetSecretValueCommand)).toHaveLength(0);

@@ -323,6 +323,24 @@ describe('fault hook: faults in a running session (handlers on in-memory ports)'
     expect(await owner(sim)).toBeNull();
   });
 
+  test('secondary-apply down for a duration: the window opens at the first batch after arming, however late', async () => {
+    const sim = new HandlerSim(handlerParams({ policy: 'fixed' }), 'ack', { faults: true });
+    await started(sim);
+    await arm(sim.state, { secondaryApplyDownForMs: 1500 });
+    // Nothing consumed yet: the window has not opened, however long (here 1 s, inside the heartbeat timeout).
+    sim.clock.advance(1000);
+    expect((await armed(sim.state)).secondaryApplyDownUntil).toBeUndefined();
+    const opened = sim.clock.now();
+    await sim.run(1500);
+    const a = await armed(sim.state);
+    expect(a.secondaryApplyDownForMs).toBeUndefined();
+    expect(a.secondaryApplyDownUntil).toBeGreaterThanOrEqual(opened + 1500);
+    expect(a.fired.filter((f) => f.fault === 'secondary-down').length).toBeGreaterThanOrEqual(2);
+    await sim.run(6000);
+    expect(await commitsMatchCheckpoints(sim)).toBeGreaterThanOrEqual(1);
+    expect(await owner(sim)).toBeNull();
+  });
+
   test('primary silent: frozen past the heartbeat timeout, the secondary wins the fence; the primary is fenced', async () => {
     const sim = new HandlerSim(handlerParams({ policy: 'none' }), 'ack', { faults: true });
     await started(sim);

@@ -1,6 +1,10 @@
 import { Match } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { controlStateKey, timerStateKey } from '../../../lambda/adapters/contract.ts';
+import {
+  controlStateKey,
+  FLEET_WATCHDOG_CURSOR_KEY,
+  timerStateKey,
+} from '../../../lambda/adapters/contract.ts';
 import { testFaultsKey } from '../../../lambda/handlers/common/test-hooks.ts';
 import {
   FUNCTION_NAMES,
@@ -11,6 +15,7 @@ import {
   secondaryApplyTimeout,
 } from '../../../lib/colo-stack.ts';
 import { DEFAULT_PARAMETERS } from '../../../lib/parameters.ts';
+import { parseVmConfig, vmConfigOf } from '../../../src/parameters/vm-config.ts';
 import { logSegmentKey, nodeStateKey } from '../../../src/runtime/cloud/keys.ts';
 import { arnOf, logicalId, objectsArn, type Synthesized, synthColo } from './helpers.ts';
 
@@ -147,6 +152,48 @@ describe('channels', () => {
     expect(() => synthColo({ eventSourceMaxConcurrency: 1 })).toThrow(/eventSourceMaxConcurrency/);
     expect(() => synthColo({ eventSourceMaxConcurrency: 1001 })).toThrow(/eventSourceMaxConcurrency/);
   });
+
+  it('channelPollers: further mappings on each channel, each on an alias of the consumer; tick queues keep one', () => {
+    const polled = synthColo({ channelPollers: '3' });
+    const mappings = Object.values(polled.template.findResources('AWS::Lambda::EventSourceMapping'));
+    expect(mappings).toHaveLength(5 + 2 * 2);
+    const aliases = polled.template.findResources('AWS::Lambda::Alias');
+    for (const [channel, name] of [
+      [polled.stack.p2s.queue, 'secondary-apply'],
+      [polled.stack.s2p.queue, 'primary'],
+    ] as const) {
+      const fn = polled.stack.functions[name];
+      const on = mappings.filter(
+        (m) => JSON.stringify(m.Properties.EventSourceArn) === JSON.stringify(arnOf(logicalId(channel))),
+      );
+      // The function itself, then its aliases poller-2 and poller-3 (one mapping per function ARN).
+      const aliasId = (aliasName: string): string =>
+        Object.entries(aliases).find(
+          ([, a]) =>
+            a.Properties.Name === aliasName &&
+            JSON.stringify(a.Properties.FunctionName) === JSON.stringify({ Ref: logicalId(fn) }),
+        )?.[0] ?? 'missing';
+      const targets = on.map((m) => JSON.stringify(m.Properties.FunctionName));
+      expect(targets[0]).toBe(JSON.stringify({ Ref: logicalId(fn) }));
+      expect(
+        targets
+          .slice(1)
+          .map((t) => [aliasId('poller-2'), aliasId('poller-3')].filter((id) => t.includes(`"${id}"`))),
+      ).toEqual([[aliasId('poller-2')], [aliasId('poller-3')]]);
+      // Same batching and partial failures on every mapping.
+      for (const m of on) {
+        expect(m.Properties).toMatchObject({
+          BatchSize: 10,
+          FunctionResponseTypes: ['ReportBatchItemFailures'],
+        });
+      }
+    }
+    expect(Object.keys(aliases)).toHaveLength(4);
+    // The default: one mapping per queue, no alias.
+    expect(Object.keys(s.template.findResources('AWS::Lambda::Alias'))).toEqual([]);
+    expect(() => synthColo({ channelPollers: 0 })).toThrow(/channelPollers/);
+    expect(() => synthColo({ channelPollers: 9 })).toThrow(/channelPollers/);
+  });
 });
 
 describe('timers', () => {
@@ -161,7 +208,7 @@ describe('timers', () => {
           {
             Arn: arnOf(logicalId(s.stack.functions['tick-arm'])),
             Id: 'Target0',
-            Input: JSON.stringify({ source: 'colo.watchdog', vmId: 'vm-0' }),
+            Input: JSON.stringify({ source: 'colo.watchdog' }),
             RetryPolicy: { MaximumEventAgeInSeconds: 60, MaximumRetryAttempts: 0 },
           },
         ],
@@ -271,26 +318,13 @@ describe('functions', () => {
     ).toEqual([]);
   });
 
-  it('passes the parameters and exactly the queue URLs each function may use', () => {
+  it('passes no VM parameter, and exactly the queue URLs each function may use', () => {
     const env = (name: (typeof FUNCTION_NAMES)[number]) =>
       s.template.toJSON().Resources[logicalId(s.stack.functions[name])].Properties.Environment.Variables;
     const common = {
       POWERTOOLS_SERVICE_NAME: expect.any(String),
       NODE_OPTIONS: '--enable-source-maps',
-      VM_ID: 'vm-0',
-      SEED: '42',
-      GUEST_BYTES: '67108864',
-      WORKLOAD: 'hotcold',
-      POLICY: 'fixed',
-      CHECKPOINT_DELAY_MS: '20000',
-      PENDING_CHECK_INTERVAL_MS: '1000',
-      THRESHOLD_BYTES: '104857600',
-      APPLY_TIMEOUT_MS: '5000',
-      HEARTBEAT_INTERVAL_MS: '1000',
-      HEARTBEAT_TIMEOUT_MS: '10000',
-      CHECKPOINT_TIMEOUT_MS: '30000',
-      DOWNTIME_BUDGET_MS: '300',
-      EPOCH_CAP_BYTES: '0',
+      // Stack-wide only: a VM's parameters are its registered config (vms/<vmId>.json), never env.
       BUCKET_NAME: { Ref: ids.bucket },
     };
     const ref = (id: string) => ({ Ref: id });
@@ -432,9 +466,11 @@ describe('least privilege', () => {
   const key = () => allow('secretsmanager:GetSecretValue', { Ref: ids.secret });
   /** The ARN of one state key pattern, as the template spells it. */
   const stateKeys = (pattern: string) => ({ 'Fn::Join': ['', [arnOf(ids.bucket), `/state/${pattern}`]] });
+  // Every function reads all of state/ and every VM's config, vms/<vmId>.json (read-only).
   const stateRead = () => [
     allow('s3:ListBucket', arnOf(ids.bucket)),
     allow('s3:GetObject', objectsArn(ids.bucket, 'state/')),
+    allow('s3:GetObject', objectsArn(ids.bucket, 'vms/')),
   ];
   const writes = (...patterns: string[]) => patterns.map((p) => allow('s3:PutObject', stateKeys(p)));
   const primaryState = () => [
@@ -473,14 +509,19 @@ describe('least privilege', () => {
     ]);
   });
 
-  it('tick-arm: send to the three tick queues, read state, write only the timers', () => {
+  it('tick-arm: send to the three tick queues, read state, write only the timers and its fleet cursor', () => {
     expectGrants('tick-arm', [
       logs('tick-arm'),
       allow(SEND, arnOf(ids.ticks.checkpoint)),
       allow(SEND, arnOf(ids.ticks['pending-check'])),
       allow(SEND, arnOf(ids.ticks.heartbeat)),
       ...stateRead(),
-      ...writes('*/timers/checkpoint.json', '*/timers/pending-check.json', '*/timers/heartbeat.json'),
+      ...writes(
+        '*/timers/checkpoint.json',
+        '*/timers/pending-check.json',
+        '*/timers/heartbeat.json',
+        FLEET_WATCHDOG_CURSOR_KEY,
+      ),
     ]);
   });
 
@@ -561,6 +602,16 @@ describe('least privilege', () => {
     // The fault hook's documents only on a stack deployed with testFaults=allow.
     expect(writers(testFaultsKey('vm-7'))).toEqual([]);
     expect(writers('vm-7/anything-else.json')).toEqual([]);
+    // The fleet watchdog's cursor: the watchdog alone; no VM's key reaches it.
+    expect(writers(FLEET_WATCHDOG_CURSOR_KEY)).toEqual(['tick-arm']);
+    expect(writers(`vm-7/${FLEET_WATCHDOG_CURSOR_KEY}`)).toEqual([]);
+    // The registry (vms/<vmId>.json) is written by the operator (colo vm), never by a function.
+    for (const name of FUNCTION_NAMES) {
+      expect(
+        grants(name).filter((g) => g.startsWith('s3:PutObject') && g.includes('/vms/')),
+        name,
+      ).toEqual([]);
+    }
   });
 
   it('grants the fault-hook documents to the node functions only with testFaults=allow', () => {
@@ -614,7 +665,7 @@ describe('replication key', () => {
     expect(Object.keys(secrets)).toEqual([ids.secret]);
     const secret = secrets[ids.secret] ?? {};
     expect(secret.Properties).toEqual({
-      Description: expect.stringMatching(/replication key of vm-0/),
+      Description: expect.stringMatching(/replication key of the stack's VMs/),
       GenerateSecretString: {
         SecretStringTemplate: '{}',
         GenerateStringKey: 'key',
@@ -712,11 +763,16 @@ describe('outputs', () => {
         'SecondaryApplyFunctionName',
         'HeartbeatMonitorFunctionName',
         'WatchdogRuleName',
+        'VmConfigJson',
+        'ApplyTimeoutCapMs',
         'DashboardName',
       ].sort(),
     );
     expect(outputs.BucketName?.Value).toEqual({ Ref: ids.bucket });
     expect(outputs.PrimaryToSecondaryQueueArn?.Value).toEqual(arnOf(ids.p2s));
     expect(JSON.parse(outputs.ParametersJson?.Value as string)).toEqual(DEFAULT_PARAMETERS);
+    // The VM the deploy registers: its config document exactly as the functions parse it.
+    expect(parseVmConfig(outputs.VmConfigJson?.Value as string)).toEqual(vmConfigOf(DEFAULT_PARAMETERS));
+    expect(outputs.ApplyTimeoutCapMs?.Value).toBe(String(DEFAULT_PARAMETERS.applyTimeoutMs));
   });
 });

@@ -38,6 +38,7 @@ describe('parameters', () => {
       testFaults: 'off',
       virtualClock: 'off',
       eventSourceMaxConcurrency: 100,
+      channelPollers: 1,
       alarmTopic: 'off',
     });
   });

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { ColoStack } from '../../../lib/colo-stack.ts';
 import { parseStackSet, readStackSet, StackSetError } from '../../../lib/stack-set.ts';
 import { SOAK_STACK_CONTEXT } from '../../../src/runtime/localstack/soak.ts';
-import { logicalId, TEST_CONTEXT } from './helpers.ts';
+import { TEST_CONTEXT } from './helpers.ts';
 
 describe('stack sets', () => {
   it('parses stack name → context, in file order', () => {
@@ -61,10 +61,10 @@ describe('stack sets', () => {
     const b = new ColoStack(app, 'B', { context: { vmId: 'vm-b', checkpointDelayMs: 3000 } });
     expect(a.parameters).toMatchObject({ vmId: 'vm-a', seed: 1, checkpointDelayMs: 7000 });
     expect(b.parameters).toMatchObject({ vmId: 'vm-b', seed: 5, checkpointDelayMs: 3000 });
-    const env = (s: ColoStack) =>
-      Template.fromStack(s).toJSON().Resources[logicalId(s.functions.primary)].Properties.Environment
-        .Variables;
-    expect(env(a)).toMatchObject({ VM_ID: 'vm-a', SEED: '1', CHECKPOINT_DELAY_MS: '7000' });
-    expect(env(b)).toMatchObject({ VM_ID: 'vm-b', SEED: '5', CHECKPOINT_DELAY_MS: '3000' });
+    // Each stack's VM reaches its functions as the config its deploy registers (output VmConfigJson).
+    const config = (s: ColoStack) =>
+      JSON.parse(Template.fromStack(s).toJSON().Outputs.VmConfigJson.Value as string);
+    expect(config(a)).toMatchObject({ vmId: 'vm-a', seed: 1, checkpointDelayMs: 7000 });
+    expect(config(b)).toMatchObject({ vmId: 'vm-b', seed: 5, checkpointDelayMs: 3000 });
   });
 });

@@ -1,0 +1,121 @@
+/**
+ * Lambda entry points of a fleet stack: the stack gives each function only stack-wide settings (bucket,
+ * queue URLs, key secret, switches); a VM's parameters come from its registered config
+ * (`vms/<vmId>.json`), laid over that environment, so the per-VM deps are built by the same
+ * `*DepsFromEnv` factories a one-VM function used.
+ */
+
+import { vmConfigEnvironment } from '../../../src/parameters/vm-config.ts';
+import { ENV } from '../../adapters/contract.ts';
+import { type Env, requireEnv, s3ClientFromEnv } from '../../adapters/env.ts';
+import { S3VmRegistry, type VmConfigSource } from '../../adapters/s3-vm-registry.ts';
+import type { DeadLetterSink } from '../../adapters/sqs-dead-letters.ts';
+import { deadLettersFromEnv, lazyHandler } from './deps.ts';
+import {
+  createFleetHandler,
+  type RefusedRecords,
+  type VmHandler,
+  vmOfChannelRecord,
+  vmOfTickRecord,
+} from './fleet-dispatch.ts';
+import { type Observability, powertools } from './observability.ts';
+import { VmDirectory } from './vm-directory.ts';
+
+/** How a function's records name their VM. */
+export type Routing =
+  /** FIFO channel: the message group; refused records are dead-lettered on `dlqVariable`'s queue. */
+  | { kind: 'channel'; dlqVariable: string }
+  /** Tick queue: the tick's `vmId`; ticks of an unregistered VM are dropped (the chain ends). */
+  | { kind: 'tick' };
+
+/** The environment of one VM: the stack-wide environment with the VM's config variables over it. */
+export function vmEnvironment(stackEnv: Env, config: Parameters<typeof vmConfigEnvironment>[0]): Env {
+  return { ...stackEnv, ...vmConfigEnvironment(config) };
+}
+
+/** What to do with refused records, per routing. */
+export function refusalPolicy(
+  routing: Routing,
+  service: string,
+  obs: Observability,
+  env: Env,
+  now: () => number = Date.now,
+  deadLetters: DeadLetterSink | undefined = routing.kind === 'channel'
+    ? deadLettersFromEnv(routing.dlqVariable, env)
+    : undefined,
+): (refused: RefusedRecords) => Promise<'ack' | 'retry'> {
+  if (routing.kind === 'tick') {
+    // An unreadable tick goes the old way (failed → the tick queue's DLQ after 3 receives); a tick of a VM
+    // that is gone is dropped, which ends its chain.
+    return async (refused) => (refused.reason === 'no-vm' ? 'retry' : 'ack');
+  }
+  const sink = deadLetters;
+  return async (refused) => {
+    if (!sink) return 'ack';
+    const failed = await sink.forward(
+      refused.records.map((r) => ({
+        body: r.body,
+        groupId: refused.vmId ?? 'no-vm',
+        messageId: r.messageId,
+        code: refused.reason,
+        detail: refused.detail,
+        rejectedBy: service,
+        at: now(),
+      })),
+    );
+    for (const f of failed) {
+      obs.logger.error('refused record could not be dead-lettered; it is kept here', {
+        error: f.error,
+        letter: f.letter,
+      });
+    }
+    return 'ack';
+  };
+}
+
+/**
+ * A fleet function's handler over explicit parts (tests pass an in-memory registry).
+ *
+ * @param build - Builds one VM's handler from that VM's environment.
+ */
+export function createFleetEntry(
+  service: string,
+  routing: Routing,
+  source: VmConfigSource,
+  build: (vmEnv: Env) => VmHandler,
+  env: Env = process.env,
+  obs: Observability = powertools(service, 'fleet'),
+): (event: unknown) => Promise<unknown> {
+  const directory = new VmDirectory<VmHandler>({
+    source,
+    build: (config) => build(vmEnvironment(env, config)),
+  });
+  return createFleetHandler({
+    directory,
+    vmOfRecord: routing.kind === 'channel' ? vmOfChannelRecord : vmOfTickRecord,
+    refuse: refusalPolicy(routing, service, obs, env),
+    obs,
+  });
+}
+
+/** The registry on the stack's bucket (`BUCKET_NAME`). */
+export function registryFromEnv(env: Env = process.env): S3VmRegistry {
+  return new S3VmRegistry({ bucket: requireEnv(ENV.bucketName, env), client: s3ClientFromEnv(env) });
+}
+
+/**
+ * A Lambda entry point serving every registered VM: built on the first call, kept while warm, each
+ * invocation's AWS usage recorded (`lazyHandler`, usage-report.ts).
+ *
+ * @param build - Builds one VM's handler from that VM's environment.
+ */
+export function fleetHandler<R>(
+  service: string,
+  routing: Routing,
+  build: (vmEnv: Env) => VmHandler,
+): (event: unknown) => Promise<R> {
+  return lazyHandler<unknown, R>(() => {
+    const h = createFleetEntry(process.env[ENV.serviceName] || service, routing, registryFromEnv(), build);
+    return async (event) => (await h(event)) as R;
+  });
+}

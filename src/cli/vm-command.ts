@@ -1,0 +1,211 @@
+/**
+ * `colo vm add|set|list|show|remove`: the VMs of a deployed fleet stack (src/runtime/localstack/vm-admin.ts).
+ * Results on stdout (a line each, or JSON with `--json`), progress on stderr; bad input is one `colo:` line
+ * and changes nothing.
+ */
+import type { Command } from 'commander';
+import { VM_CONFIG_KEYS, VmConfigError } from '../parameters/vm-config.ts';
+import { AWS_ENDPOINT, checkLocalStack, clientsFor, endpointFromEnv } from '../runtime/localstack/aws.ts';
+import { describeStackOutputs, readOutputsFile } from '../runtime/localstack/stack.ts';
+import {
+  configOf,
+  deployedVmConfig,
+  type FleetTarget,
+  getVm,
+  listVms,
+  removeVm,
+  showVm,
+  VmAdminError,
+  writeVm,
+} from '../runtime/localstack/vm-admin.ts';
+import { scenarioContext } from './deploy-scenario.ts';
+import { ScenarioError } from './scenario.ts';
+
+/** Where `colo vm` writes and which environment it reads. */
+export interface VmIo {
+  /** Standard output (results). */
+  stdout: (text: string) => void;
+  /** Standard error (progress). */
+  stderr: (text: string) => void;
+  /** Environment (endpoint, credentials). */
+  env?: NodeJS.ProcessEnv;
+}
+
+/** Flags every `colo vm` subcommand takes. */
+interface TargetFlags {
+  stack?: string;
+  outputs?: string;
+  endpoint?: string;
+  json?: boolean;
+}
+
+/** Parses `key=value` pairs of `--set`. @throws VmConfigError */
+export function parseSets(pairs: readonly string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const pair of pairs) {
+    const i = pair.indexOf('=');
+    if (i <= 0) throw new VmConfigError(`--set needs key=value, got ${JSON.stringify(pair)}`);
+    out[pair.slice(0, i)] = pair.slice(i + 1);
+  }
+  return out;
+}
+
+async function target(flags: TargetFlags, io: VmIo): Promise<FleetTarget> {
+  const endpoint = endpointFromEnv(io.env ?? process.env, flags.endpoint);
+  // AWS itself (`--endpoint aws`) has no LocalStack health page.
+  if (endpoint.url !== AWS_ENDPOINT) await checkLocalStack(endpoint, ['s3', 'cloudformation', 'lambda']);
+  const clients = clientsFor(endpoint, io.env ?? process.env);
+  const outputs = flags.outputs
+    ? readOutputsFile(flags.outputs, flags.stack)
+    : await describeStackOutputs(clients, flags.stack ?? 'ColoServerless');
+  return { clients, outputs };
+}
+
+function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
+function withTarget(cmd: Command): Command {
+  return cmd
+    .option('--stack <name>', 'the deployed stack (outputs read from CloudFormation)', 'ColoServerless')
+    .option('--outputs <file>', 'a `cdk deploy --outputs-file` file instead of CloudFormation')
+    .option(
+      '--endpoint <url>',
+      'endpoint (default AWS_ENDPOINT_URL, else http://127.0.0.1:4566); `aws` for AWS itself',
+    )
+    .option('--json', 'results as JSON on stdout')
+    .helpOption('-h, --help', 'show help');
+}
+
+/**
+ * Adds `vm` and its subcommands to `root`; each action sets the exit code through `done`.
+ *
+ * @param done - Receives each finished subcommand's exit code.
+ */
+export function addVmCommand(root: Command, io: VmIo, done: (code: number) => void): void {
+  const vm = root
+    .command('vm')
+    .description('manage the VMs of a deployed fleet stack (add, set, list, show, remove)')
+    .helpOption('-h, --help', 'show help');
+  const out = (flags: TargetFlags, json: unknown, line: string): void =>
+    io.stdout(flags.json ? `${JSON.stringify(json)}\n` : `${line}\n`);
+  const say = (line: string): void => io.stderr(`colo vm: ${line}\n`);
+
+  const writeAction =
+    (mode: 'add' | 'set') =>
+    async (
+      vmIdArg: string | undefined,
+      flags: TargetFlags & {
+        set?: string[];
+        scenario?: string;
+        fromStack?: boolean;
+      },
+    ) => {
+      const values: Record<string, unknown> = {};
+      if (flags.scenario) {
+        const { context } = scenarioContext(flags.scenario);
+        for (const [k, v] of Object.entries(context))
+          if (VM_CONFIG_KEYS.includes(k) && k !== 'vmId') values[k] = v;
+      }
+      Object.assign(values, parseSets(flags.set ?? []));
+      // Bad values are refused before anything is contacted (the stack's cap is checked once it is known).
+      if (mode === 'add' && !flags.fromStack && vmIdArg !== undefined)
+        configOf(vmIdArg, values, undefined, undefined);
+      const t = await target(flags, io);
+      let base: Parameters<typeof configOf>[2];
+      let vmId = vmIdArg;
+      if (flags.fromStack) {
+        const deployed = deployedVmConfig(t.outputs);
+        vmId ??= deployed.vmId;
+        base = deployed;
+      }
+      if (vmId === undefined) throw new VmConfigError('name the VM: colo vm add <vmId> (or --from-stack)');
+      if (mode === 'set') base = await getVm(t, vmId);
+      const config = configOf(vmId, values, base, t.outputs.applyTimeoutCapMs);
+      say(`${mode === 'set' ? 'changing' : 'registering'} ${vmId} on ${t.outputs.stackName}`);
+      const r = await writeVm(t, config);
+      if ('error' in r.timers) say(`timers: ${r.timers.error}`);
+      out(
+        flags,
+        { stack: t.outputs.stackName, ...r },
+        `${vmId} ${r.replaced ? 'changed' : 'added'} on ${t.outputs.stackName}; timers: ${
+          'error' in r.timers
+            ? 'at the next minute'
+            : Object.entries(r.timers)
+                .map(([k, v]) => `${k} ${v}`)
+                .join(', ')
+        }`,
+      );
+      done(0);
+    };
+
+  for (const mode of ['add', 'set'] as const) {
+    withTarget(
+      vm
+        .command(mode)
+        .description(
+          mode === 'add'
+            ? 'register a VM (or replace its config) and start its timers'
+            : 'change some parameters of a registered VM',
+        )
+        .argument(mode === 'add' ? '[vmId]' : '<vmId>', 'VM id ([a-z0-9][a-z0-9-]{0,62})'),
+    )
+      .option(
+        '--set <key=value>',
+        `a VM parameter (repeatable): ${VM_CONFIG_KEYS.filter((k) => k !== 'vmId').join(', ')}`,
+        collect,
+      )
+      .option('--scenario <file>', 'take the VM parameters of a scenario file (as deploy:local --scenario)')
+      .option(
+        '--from-stack',
+        "start from the stack's own VM config (output VmConfigJson: what its deploy registers)",
+      )
+      .action(writeAction(mode));
+  }
+
+  withTarget(vm.command('list').description('list the registered VMs')).action(async (flags: TargetFlags) => {
+    const t = await target(flags, io);
+    const ids = await listVms(t);
+    io.stdout(
+      flags.json
+        ? `${JSON.stringify({ stack: t.outputs.stackName, vms: ids })}\n`
+        : ids.map((i) => `${i}\n`).join(''),
+    );
+    done(0);
+  });
+
+  withTarget(
+    vm.command('show').description("a VM's config, timers and control document").argument('<vmId>'),
+  ).action(async (vmId: string, flags: TargetFlags) => {
+    const t = await target(flags, io);
+    const s = await showVm(t, vmId);
+    io.stdout(`${JSON.stringify(s, null, flags.json ? undefined : 2)}\n`);
+    done(0);
+  });
+
+  withTarget(
+    vm
+      .command('remove')
+      .description('unregister a VM: its timers stop; state kept unless --delete-state')
+      .argument('<vmId>'),
+  )
+    .option(
+      '--delete-state',
+      "also delete the VM's state/ and deltas/ objects (after warm functions drop it)",
+    )
+    .action(async (vmId: string, flags: TargetFlags & { deleteState?: boolean }) => {
+      const t = await target(flags, io);
+      const r = await removeVm(t, vmId, { deleteState: flags.deleteState === true, progress: say });
+      out(
+        flags,
+        { stack: t.outputs.stackName, ...r },
+        `${vmId} removed from ${t.outputs.stackName}${flags.deleteState ? `; ${r.deletedObjects} objects deleted` : '; state kept'}`,
+      );
+      done(0);
+    });
+}
+
+/** Errors of `colo vm` that are the user's input or environment: printed as one line, exit 1. */
+export function isVmInputError(e: unknown): e is Error {
+  return e instanceof VmConfigError || e instanceof VmAdminError || e instanceof ScenarioError;
+}

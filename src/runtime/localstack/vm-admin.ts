@@ -1,0 +1,282 @@
+/**
+ * Managing the VMs of a deployed fleet stack (`colo vm add|set|list|show|remove`): validated configs written
+ * to the stack's registry (`vms/<vmId>.json`), the VM's timers started at once by invoking the watchdog for
+ * that VM, and removal that stops the timers (ticks of an unregistered VM are dropped) and optionally
+ * deletes the VM's state and deltas. Works on LocalStack or AWS: the stack is found by its CloudFormation
+ * outputs, as `colo run --backend localstack --stack NAME` finds it.
+ */
+import { InvokeCommand } from '@aws-sdk/client-lambda';
+import { DeleteObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import {
+  controlStateKey,
+  DELTA_PREFIX,
+  STATE_PREFIX,
+  TIMER_NAMES,
+  timerStateKey,
+} from '../../../lambda/adapters/contract.ts';
+import { S3StateStore } from '../../../lambda/adapters/s3-state-store.ts';
+import { listAllVms, S3VmRegistry } from '../../../lambda/adapters/s3-vm-registry.ts';
+import { VM_CONFIG_TTL_MS } from '../../../lambda/handlers/common/vm-directory.ts';
+import {
+  checkApplyTimeoutCap,
+  checkVmId,
+  parseVmConfig,
+  type VmConfig,
+  VmConfigError,
+  validateVmConfig,
+} from '../../parameters/vm-config.ts';
+import { markFailedOver, readControl } from '../cloud/control.ts';
+import { BackendError, type Clients, emptyBucket } from './aws.ts';
+import type { StackOutputs } from './stack.ts';
+
+/** A `colo vm` request cannot be carried out; nothing was changed. */
+export class VmAdminError extends BackendError {
+  override readonly name = 'VmAdminError';
+}
+
+/** Reason a removed VM's control document carries (its chains end; `add` of the same id starts afresh). */
+export const VM_REMOVED_REASON = 'removed by colo vm remove';
+
+/** How long `remove` waits for a stopped VM's in-flight work to settle before unregistering it, ms. */
+export const REMOVE_SETTLE_TIMEOUT_MS = 60_000;
+
+/** Attempts of a registry write before it is reported as failed. */
+export const REGISTRY_WRITE_ATTEMPTS = 4;
+
+/** A deployed stack's registry and what `colo vm` needs of it. */
+export interface FleetTarget {
+  /** Clients of the endpoint. */
+  clients: Clients;
+  /** The stack's outputs. */
+  outputs: StackOutputs;
+  /** Sleep, ms (retries; the state-deletion wait). */
+  sleep?: (ms: number) => Promise<void>;
+}
+
+const realSleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+function registryOf(t: FleetTarget): S3VmRegistry {
+  return new S3VmRegistry({ bucket: t.outputs.bucketName, client: t.clients.s3 });
+}
+
+async function retried<T>(t: FleetTarget, what: string, op: () => Promise<T>): Promise<T> {
+  let last: unknown;
+  for (let attempt = 1; attempt <= REGISTRY_WRITE_ATTEMPTS; attempt++) {
+    try {
+      return await op();
+    } catch (e) {
+      last = e;
+      if (attempt < REGISTRY_WRITE_ATTEMPTS) await (t.sleep ?? realSleep)(250 * 2 ** (attempt - 1));
+    }
+  }
+  throw new VmAdminError(
+    `${what} failed after ${REGISTRY_WRITE_ATTEMPTS} attempts: ${last instanceof Error ? last.message : String(last)}`,
+  );
+}
+
+/**
+ * The config a request describes: `base` (the VM's current config, or the stack's deploy profile) with
+ * `values` over it, validated, with the VM id of the request and the stack's apply-timeout cap checked.
+ *
+ * @throws VmConfigError naming the first bad key.
+ */
+export function configOf(
+  vmId: string,
+  values: Readonly<Record<string, unknown>>,
+  base: Readonly<Partial<VmConfig>> | undefined,
+  applyTimeoutCapMs: number | undefined,
+): VmConfig {
+  checkVmId(vmId);
+  if (values.vmId !== undefined && values.vmId !== vmId) {
+    throw new VmConfigError(`the config names VM ${String(values.vmId)}, the command names ${vmId}`);
+  }
+  const config = validateVmConfig({ ...values, vmId }, base);
+  if (applyTimeoutCapMs !== undefined) checkApplyTimeoutCap(config, applyTimeoutCapMs);
+  return config;
+}
+
+/** What `add`/`set` did. */
+export interface VmWritten {
+  /** The config now registered. */
+  config: VmConfig;
+  /** True when the VM was registered before (a change). */
+  replaced: boolean;
+  /** Per timer, what the watchdog did (`armed`, `healthy`, …), or why it could not be asked. */
+  timers: Record<string, string> | { error: string };
+}
+
+/** Registers (or replaces) a VM's config, then asks the watchdog to start its timers at once. */
+export async function writeVm(t: FleetTarget, config: VmConfig): Promise<VmWritten> {
+  const registry = registryOf(t);
+  const before = await retried(t, `reading vms/${config.vmId}.json`, () =>
+    registry.get(config.vmId).catch((e: unknown) => {
+      // A malformed stored config is replaced, not fatal.
+      if (e instanceof VmConfigError) return undefined;
+      throw e;
+    }),
+  );
+  await retried(t, `writing vms/${config.vmId}.json`, () => registry.put(config));
+  // A VM removed earlier under this id was stopped by its control flag: start it afresh.
+  const state = new S3StateStore({ bucket: t.outputs.bucketName, client: t.clients.s3 });
+  if ((await readControl(state, config.vmId)).reason === VM_REMOVED_REASON) {
+    await t.clients.s3.send(
+      new DeleteObjectCommand({
+        Bucket: t.outputs.bucketName,
+        Key: STATE_PREFIX + controlStateKey(config.vmId),
+      }),
+    );
+  }
+  return { config, replaced: before !== undefined, timers: await armNow(t, config.vmId) };
+}
+
+/**
+ * Invokes the watchdog for one VM (`{"source":"colo.watchdog","vmIds":[vmId]}`), so its chains start now
+ * rather than at the next minute. A failure is reported, not thrown: the minute rule will arm them anyway.
+ */
+export async function armNow(
+  t: FleetTarget,
+  vmId: string,
+): Promise<Record<string, string> | { error: string }> {
+  try {
+    const r = await t.clients.lambda.send(
+      new InvokeCommand({
+        FunctionName: t.outputs.tickArmFunction,
+        Payload: Buffer.from(JSON.stringify({ source: 'colo.watchdog', vmIds: [vmId] })),
+      }),
+    );
+    const text = r.Payload ? Buffer.from(r.Payload).toString('utf8') : '';
+    if (r.FunctionError) return { error: `watchdog failed: ${text.slice(0, 300)}` };
+    const byVm = (JSON.parse(text) as { byVm?: Record<string, Record<string, string>> }).byVm;
+    return byVm?.[vmId] ?? { error: 'the watchdog did not see the VM (the minute rule will arm it)' };
+  } catch (e) {
+    return {
+      error: `watchdog not invoked (${e instanceof Error ? e.message : String(e)}); the minute rule will arm the timers`,
+    };
+  }
+}
+
+/** The config of one registered VM. @throws VmAdminError when it is not registered. */
+export async function getVm(t: FleetTarget, vmId: string): Promise<VmConfig> {
+  checkVmId(vmId);
+  const config = await registryOf(t).get(vmId);
+  if (!config) throw new VmAdminError(`VM ${vmId} is not registered on stack ${t.outputs.stackName}`);
+  return config;
+}
+
+/** Every registered VM id, in key order. */
+export function listVms(t: FleetTarget): Promise<string[]> {
+  return listAllVms(registryOf(t));
+}
+
+/** A VM's config with its timers and control document, as stored (`colo vm show`). */
+export interface VmStatus {
+  /** Registered config. */
+  config: VmConfig;
+  /** Timer documents, by timer (absent: the chain never started). */
+  timers: Record<string, unknown>;
+  /** The control document (fence, failover), if any. */
+  control: unknown;
+}
+
+/** {@link VmStatus} of a registered VM. */
+export async function showVm(t: FleetTarget, vmId: string): Promise<VmStatus> {
+  const config = await getVm(t, vmId);
+  const state = new S3StateStore({ bucket: t.outputs.bucketName, client: t.clients.s3 });
+  const read = async (key: string): Promise<unknown> => {
+    const d = await state.load(key);
+    return d ? JSON.parse(Buffer.from(d.value).toString('utf8')) : undefined;
+  };
+  const timers: Record<string, unknown> = {};
+  for (const timer of TIMER_NAMES) {
+    const v = await read(timerStateKey(vmId, timer));
+    if (v !== undefined) timers[timer] = v;
+  }
+  return { config, timers, control: (await read(controlStateKey(vmId))) ?? null };
+}
+
+/** What `remove` did. */
+export interface VmRemoved {
+  /** VM id. */
+  vmId: string;
+  /** Objects of `state/<vmId>/` and `deltas/<vmId>/` deleted (0 unless asked). */
+  deletedObjects: number;
+}
+
+/**
+ * Removes a VM cleanly: stops it (control flag {@link VM_REMOVED_REASON}: its chains end within a period),
+ * waits for its in-flight work to settle, then unregisters it (from then on its ticks are dropped and any
+ * channel record is dead-lettered as `unregistered-vm`, once warm functions' config cache,
+ * {@link VM_CONFIG_TTL_MS}, expires). With `deleteState`, waits that long and deletes `state/<vmId>/` and
+ * `deltas/<vmId>/`.
+ *
+ * @throws VmAdminError when the VM is not registered (nothing changed).
+ */
+export async function removeVm(
+  t: FleetTarget,
+  vmId: string,
+  options: { deleteState?: boolean; progress?: (line: string) => void } = {},
+): Promise<VmRemoved> {
+  checkVmId(vmId);
+  const registry = registryOf(t);
+  const config = await registry
+    .get(vmId)
+    .catch((e: unknown) => (e instanceof VmConfigError ? 'malformed' : Promise.reject(e)));
+  if (config === undefined)
+    throw new VmAdminError(`VM ${vmId} is not registered on stack ${t.outputs.stackName}`);
+  // Stop first (the control flag ends its chains, as a failover would), let in-flight work settle, then
+  // unregister: records still arriving for it afterwards would be dead-lettered as unregistered-vm.
+  const state = new S3StateStore({ bucket: t.outputs.bucketName, client: t.clients.s3 });
+  await retried(t, `stopping ${vmId}`, () => markFailedOver(state, vmId, VM_REMOVED_REASON, Date.now()));
+  options.progress?.(`stopped ${vmId}; waiting for its in-flight work to settle`);
+  await settle(t, vmId);
+  await retried(t, `deleting vms/${vmId}.json`, () => registry.delete(vmId));
+  if (!options.deleteState) return { vmId, deletedObjects: 0 };
+  // Warm functions may serve the VM from their cache until it expires; delete its objects after that.
+  const periodMs =
+    typeof config === 'string' ? 0 : Math.min(config.pendingCheckIntervalMs, config.heartbeatIntervalMs);
+  const waitMs = VM_CONFIG_TTL_MS + periodMs + 2000;
+  options.progress?.(
+    `waiting ${Math.ceil(waitMs / 1000)} s for warm functions to drop ${vmId}, then deleting its state`,
+  );
+  await (t.sleep ?? realSleep)(waitMs);
+  let deleted = 0;
+  for (const prefix of [`${STATE_PREFIX}${vmId}/`, `${DELTA_PREFIX}${vmId}/`]) {
+    deleted += await emptyBucket(t.clients.s3, t.outputs.bucketName, prefix);
+  }
+  return { vmId, deletedObjects: deleted };
+}
+
+/**
+ * Waits until the VM's node documents and logs have not changed for 3 s (at most
+ * {@link REMOVE_SETTLE_TIMEOUT_MS}); the shared queues are not watched: other VMs keep them busy.
+ */
+async function settle(t: FleetTarget, vmId: string): Promise<void> {
+  const sleep = t.sleep ?? realSleep;
+  const start = Date.now();
+  let last = '';
+  let since = Date.now();
+  while (Date.now() - start < REMOVE_SETTLE_TIMEOUT_MS) {
+    const listed = await t.clients.s3.send(
+      new ListObjectsV2Command({ Bucket: t.outputs.bucketName, Prefix: `${STATE_PREFIX}${vmId}/` }),
+    );
+    const snapshot = (listed.Contents ?? [])
+      .filter((o) => !o.Key?.includes('/timers/') && !o.Key?.endsWith('/control.json'))
+      .map((o) => `${o.Key}@${o.ETag}`)
+      .join(',');
+    if (snapshot !== last) {
+      last = snapshot;
+      since = Date.now();
+    } else if (Date.now() - since >= 3000) return;
+    await sleep(500);
+  }
+}
+
+/** Parses the stack's `VmConfigJson` output (the VM its deploy registers). @throws VmAdminError */
+export function deployedVmConfig(outputs: StackOutputs): VmConfig {
+  if (!outputs.vmConfigJson) {
+    throw new VmAdminError(
+      `stack ${outputs.stackName} has no VmConfigJson output: redeploy it from this repository`,
+    );
+  }
+  return parseVmConfig(outputs.vmConfigJson);
+}

@@ -1,0 +1,199 @@
+// A fleet on one stack (LocalStack, no mocks): one deployed ColoStack, five VMs added at run time with
+// `colo vm add` (run in-process), each replicating on the stack's own wall-clock timers — the shared tick
+// queues armed by the watchdog; no virtual-clock stepper — with background rounds, for several checkpoints
+// each. Then one VM is removed (its timers stop while the others go on), the rest are stopped, and every
+// VM is checked: each commit equals its own PVM at that checkpoint's stop, nothing refused, retired or
+// dead-lettered on the shared channels (so no VM's messages reached another's state).
+//
+// Needs LocalStack (npm run localstack:up). Deploys its own stack FleetIt<run id> (about 1–3 min) and
+// destroys it afterwards; `COLO_FLEET_STACK=<name>` runs on an already deployed stack instead (kept).
+// Run: npx vitest run --project integration test/integration/colo-fleet.test.ts
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { timerStateKey } from '../../lambda/adapters/contract.ts';
+import { S3StateStore } from '../../lambda/adapters/s3-state-store.ts';
+import { runCli } from '../../src/cli/main.ts';
+import type { ColoParams } from '../../src/engine/params.ts';
+import { clientsFor, endpointFromEnv } from '../../src/runtime/localstack/aws.ts';
+import { queueDepth, waitQuiet } from '../../src/runtime/localstack/backend.ts';
+import { commitsOf, stopVm, verifyFleetVm } from '../../src/runtime/localstack/fleet-run.ts';
+import {
+  deployedParams,
+  describeStackOutputs,
+  destroyStack,
+  type StackOutputs,
+} from '../../src/runtime/localstack/stack.ts';
+import { waitFor } from './helpers/aws.ts';
+
+const exec = promisify(execFile);
+const clients = clientsFor(endpointFromEnv());
+/** The five VMs, named per run so that a stack kept from an earlier run (COLO_FLEET_STACK) starts them afresh. */
+let VMS: string[] = [];
+/** Checkpoints each VM must commit before it is checked. */
+const COMMITS = 3;
+let stackName: string;
+let outputs: StackOutputs;
+const deployedHere = !process.env.COLO_FLEET_STACK;
+
+async function colo(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  const code = await runCli(argv, {
+    stdout: (t) => (out += t),
+    stderr: (t) => (err += t),
+    stderrIsTTY: false,
+    now: () => performance.now(),
+    env: process.env,
+  });
+  return { code, out, err };
+}
+
+async function timerSeq(vmId: string): Promise<number> {
+  const state = new S3StateStore({ bucket: outputs.bucketName, client: clients.s3 });
+  const d = await state.load(timerStateKey(vmId, 'pending-check'));
+  return d ? (JSON.parse(Buffer.from(d.value).toString('utf8')) as { seq: number }).seq : 0;
+}
+
+beforeAll(async () => {
+  const runId = inject('coloItRunId');
+  VMS = ['a', 'b', 'c', 'd', 'e'].map((x) => `fl${runId.slice(-4)}-${x}`);
+  stackName = process.env.COLO_FLEET_STACK ?? `FleetIt${runId}`;
+  if (deployedHere) {
+    // The deploy registers the stack's own VM (fl-0) like any single-VM deploy.
+    await exec(
+      'bash',
+      [
+        'scripts/deploy-local.sh',
+        '-c',
+        `stackName=${stackName}`,
+        '-c',
+        'vmId=fl-0',
+        '-c',
+        'applyTimeoutMs=15000',
+        // LocalStack's SQS event source invokes one VM's group at a time, then waits 1 s: four mappings per
+        // channel poll side by side (docs/cloud.md, "Event sources on LocalStack").
+        '-c',
+        'channelPollers=4',
+      ],
+      { maxBuffer: 64 * 1024 * 1024 },
+    );
+  }
+  outputs = await describeStackOutputs(clients, stackName);
+});
+
+afterAll(async () => {
+  if (deployedHere && stackName && process.env.COLO_IT_KEEP !== '1') await destroyStack(clients, stackName);
+});
+
+describe('one stack, many VMs', () => {
+  it('refuses bad input in one line and changes nothing', async () => {
+    const bad = await colo('vm', 'add', 'fl-bad', '--stack', stackName, '--set', 'checkpointDelayMs=10');
+    expect(bad.code).toBe(1);
+    expect(bad.err.trim().split('\n')).toHaveLength(1);
+    expect(bad.err).toMatch(/VM config "checkpointDelayMs"/);
+    const capMs = outputs.applyTimeoutCapMs ?? 0;
+    const cap = await colo(
+      'vm',
+      'add',
+      'fl-bad',
+      '--stack',
+      stackName,
+      '--set',
+      `applyTimeoutMs=${capMs + 1000}`,
+    );
+    expect(cap.code).toBe(1);
+    expect(cap.err).toMatch(new RegExp(`at most ${capMs} ms on this stack`));
+    const list = await colo('vm', 'list', '--stack', stackName, '--json');
+    expect(JSON.parse(list.out).vms).not.toContain('fl-bad');
+  });
+
+  it('adds five VMs at run time; each replicates with background rounds and commits its own image', async () => {
+    for (const [i, vmId] of VMS.entries()) {
+      const r = await colo(
+        'vm',
+        'add',
+        vmId,
+        '--stack',
+        stackName,
+        '--json',
+        '--set',
+        `seed=${31 + i}`,
+        '--set',
+        'guestBytes=4194304',
+        '--set',
+        'workload=hotcold:hotPages=128,hotRate=100,coldRate=100',
+        '--set',
+        'policy=fixed',
+        '--set',
+        'thresholdBytes=65536',
+        '--set',
+        'checkpointDelayMs=4000',
+        '--set',
+        `applyTimeoutMs=${outputs.applyTimeoutCapMs ?? 5000}`,
+        '--set',
+        'heartbeatTimeoutMs=30000',
+      );
+      expect(r.code, r.err).toBe(0);
+      expect(JSON.parse(r.out)).toMatchObject({ config: { vmId, seed: 31 + i }, replaced: false });
+    }
+    const list = JSON.parse((await colo('vm', 'list', '--stack', stackName, '--json')).out).vms as string[];
+    for (const vmId of VMS) expect(list).toContain(vmId);
+
+    await waitFor(
+      `every VM to commit ${COMMITS} checkpoints`,
+      async () => {
+        const n = await Promise.all(VMS.map((v) => commitsOf(clients, outputs, v)));
+        return n.every((c) => c >= COMMITS) ? n : undefined;
+      },
+      540_000,
+      3000,
+    );
+  });
+
+  it('removing a VM stops its timers and leaves the others running', async () => {
+    const gone = VMS[4] as string;
+    const params: ColoParams = await deployedParams(clients, outputs, gone);
+    const r = await colo('vm', 'remove', gone, '--stack', stackName);
+    expect(r.code, r.err).toBe(0);
+    expect((await colo('vm', 'show', gone, '--stack', stackName)).code).toBe(1);
+    // Its chain stops (warm functions drop it within their config cache); another VM keeps committing.
+    const other = VMS[0] as string;
+    const before = await commitsOf(clients, outputs, other);
+    let seq = await timerSeq(gone);
+    let stillSince = performance.now();
+    await waitFor(
+      `${gone}'s pending-check chain to stop while ${other} commits again`,
+      async () => {
+        const now = await timerSeq(gone);
+        if (now !== seq) {
+          seq = now;
+          stillSince = performance.now();
+        }
+        const still = performance.now() - stillSince > 15_000;
+        return still && (await commitsOf(clients, outputs, other)) > before ? true : undefined;
+      },
+      240_000,
+      2000,
+    );
+    // Its state was kept (no --delete-state): what it committed still verifies.
+    const kept = await verifyFleetVm(clients, outputs, gone, { quiet: true, dlq: 0 }, params);
+    expect(kept.commits).toBeGreaterThanOrEqual(COMMITS);
+    expect(kept.verification.problems).toEqual([]);
+  });
+
+  it('every remaining VM verifies consistent: no message lost, refused or dead-lettered', async () => {
+    const live = VMS.slice(0, 4);
+    for (const v of live) await stopVm(clients, outputs, v);
+    const sleep = (ms: number) => new Promise<void>((res) => setTimeout(res, ms));
+    const quiet = await Promise.all(live.map((v) => waitQuiet(clients, outputs, v, 120_000, sleep)));
+    const dlq =
+      (await queueDepth(clients, outputs.p2sDlqUrl)) + (await queueDepth(clients, outputs.s2pDlqUrl));
+    for (const [i, vmId] of live.entries()) {
+      const r = await verifyFleetVm(clients, outputs, vmId, { quiet: quiet[i] === true, dlq });
+      expect(r.commits, vmId).toBeGreaterThanOrEqual(COMMITS);
+      expect(r.verification.problems, vmId).toEqual([]);
+      expect(r.verification.consistent, vmId).toBe(true);
+    }
+  });
+});

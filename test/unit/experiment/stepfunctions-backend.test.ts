@@ -1,0 +1,292 @@
+/**
+ * The Step Functions cell runner against mocked SDK clients: what it uploads and starts, how it collects
+ * results across polls (surviving failed polls), and how it ends — a failed execution, an interruption,
+ * an oversized inline input, a missing stack.
+ */
+import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
+import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import {
+  DescribeExecutionCommand,
+  SFNClient,
+  StartExecutionCommand,
+  StopExecutionCommand,
+} from '@aws-sdk/client-sfn';
+import { mockClient } from 'aws-sdk-client-mock';
+import { beforeEach, describe, expect, it } from 'vitest';
+import type { CellJob, CellResult } from '../../../src/experiment/cell-run.ts';
+import {
+  cellsJson,
+  ExperimentStackError,
+  findExperimentStack,
+  newRunId,
+  type StepFunctionsClients,
+  stepFunctionsCellRunner,
+} from '../../../src/experiment/stepfunctions/backend.ts';
+import { type ExecutionInput, RUN_ID_PATTERN } from '../../../src/experiment/stepfunctions/contract.ts';
+
+const s3 = mockClient(S3Client);
+const sfn = mockClient(SFNClient);
+const cfn = mockClient(CloudFormationClient);
+const clients: StepFunctionsClients = {
+  s3: new S3Client({ region: 'us-east-1' }),
+  sfn: new SFNClient({ region: 'us-east-1' }),
+  cloudformation: new CloudFormationClient({ region: 'us-east-1' }),
+  where: 'http://emulator',
+};
+const target = { stackName: 'Exp', bucket: 'b', stateMachineArn: 'arn:sm', mapKind: 'distributed' as const };
+const RUN = 'tiny-abc-000001';
+const PREFIX = `runs/${RUN}/results/`;
+
+function job(key: string, policy: CellJob['policy'] = 'none'): CellJob {
+  return { key, policy, scenario: { name: key, durationMs: 1000 } as unknown as CellJob['scenario'] };
+}
+
+function result(key: string, policy = 'none', checkpoints = 3): string {
+  return JSON.stringify({
+    key,
+    policy,
+    verdict: 'consistent',
+    outcome: 'replicating',
+    metrics: { checkpoints },
+    simulatedMs: 1000,
+    wallMs: 5,
+  });
+}
+
+/** A bucket whose result objects appear poll by poll. */
+function results(schedule: string[][]): { written: Map<string, string> } {
+  const written = new Map<string, string>();
+  let poll = 0;
+  s3.on(ListObjectsV2Command).callsFake(() => {
+    for (const key of schedule[poll] ?? []) written.set(`${PREFIX}${key}.json`, result(key));
+    poll++;
+    return { Contents: [...written.keys()].map((Key) => ({ Key })) };
+  });
+  s3.on(GetObjectCommand).callsFake((input: { Key: string }) => {
+    const text = written.get(input.Key) ?? '';
+    return { Body: { transformToString: async () => text } };
+  });
+  return { written };
+}
+
+function runner(extra: Partial<Parameters<typeof stepFunctionsCellRunner>[0]> = {}) {
+  const notes: string[] = [];
+  const r = stepFunctionsCellRunner({
+    clients,
+    target,
+    runId: RUN,
+    pollMs: 0,
+    sleep: async () => {},
+    note: (l) => notes.push(l),
+    ...extra,
+  });
+  return { r, notes };
+}
+
+beforeEach(() => {
+  s3.reset();
+  sfn.reset();
+  cfn.reset();
+  s3.on(PutObjectCommand).resolves({});
+  sfn.on(StartExecutionCommand).resolves({ executionArn: 'arn:exec' });
+  sfn.on(DescribeExecutionCommand).resolves({ status: 'RUNNING' });
+  sfn.on(StopExecutionCommand).resolves({});
+});
+
+describe('stepFunctionsCellRunner', () => {
+  it('uploads the cells, starts one execution named after the run and resolves each cell as its result appears', async () => {
+    results([[], ['a'], ['b', 'c']]);
+    const { r } = runner();
+    const started = ['a', 'b', 'c'].map((k) => r.start(job(k), () => {}));
+    const got = await Promise.all(started.map((s) => s.result));
+    expect(got.map((g: CellResult) => g.metrics.checkpoints)).toEqual([3, 3, 3]);
+    expect(got[0]).not.toHaveProperty('key');
+    const put = s3.commandCalls(PutObjectCommand)[0]?.args[0].input;
+    expect(put?.Key).toBe(`runs/${RUN}/cells.json`);
+    expect(JSON.parse(String(put?.Body)).map((c: CellJob) => c.key)).toEqual(['a', 'b', 'c']);
+    const start = sfn.commandCalls(StartExecutionCommand);
+    expect(start).toHaveLength(1);
+    expect(start[0]?.args[0].input.name).toBe(RUN);
+    const input = JSON.parse(start[0]?.args[0].input.input ?? '{}') as ExecutionInput;
+    expect(input).toEqual({ bucket: 'b', cellsKey: `runs/${RUN}/cells.json`, resultPrefix: PREFIX });
+    expect(sfn.commandCalls(StopExecutionCommand)).toHaveLength(0);
+    await r.close();
+  });
+
+  it('survives failed polls and says so', async () => {
+    let calls = 0;
+    const written = new Map<string, string>([[`${PREFIX}a.json`, result('a')]]);
+    s3.on(ListObjectsV2Command).callsFake(() => {
+      calls++;
+      if (calls <= 2) throw Object.assign(new Error('socket hang up'), { name: 'TimeoutError' });
+      return { Contents: [...written.keys()].map((Key) => ({ Key })) };
+    });
+    s3.on(GetObjectCommand).callsFake((i: { Key: string }) => ({
+      Body: { transformToString: async () => written.get(i.Key) ?? '' },
+    }));
+    const { r, notes } = runner();
+    const a = await r.start(job('a'), () => {}).result;
+    expect(a.verdict).toBe('consistent');
+    expect(notes.filter((n) => /polling failed \(\d+\/10\): socket hang up; retrying/.test(n))).toHaveLength(
+      2,
+    );
+  });
+
+  it('gives up after too many failed polls in a row', async () => {
+    s3.on(ListObjectsV2Command).rejects(new Error('connection refused'));
+    const { r } = runner({ maxPollFailures: 3 });
+    await expect(r.start(job('a'), () => {}).result).rejects.toThrow(
+      /failed 3 times in a row: connection refused/,
+    );
+  });
+
+  it('a failed execution fails the cells without results, naming its error and cause', async () => {
+    results([['a']]);
+    sfn
+      .on(DescribeExecutionCommand)
+      .resolves({ status: 'FAILED', error: 'States.TaskFailed', cause: 'boom' });
+    const { r } = runner();
+    const a = r.start(job('a'), () => {});
+    const b = r.start(job('b'), () => {});
+    await expect(a.result).resolves.toMatchObject({ verdict: 'consistent' });
+    await expect(b.result).rejects.toThrow(
+      /ended FAILED \(States\.TaskFailed: boom\) without results for 1 cell\(s\), e\.g\. b/,
+    );
+  });
+
+  it('refuses a result of another policy than the cell ran', async () => {
+    const written = new Map([[`${PREFIX}a.json`, result('a', 'fixed')]]);
+    s3.on(ListObjectsV2Command).resolves({ Contents: [{ Key: `${PREFIX}a.json` }] });
+    s3.on(GetObjectCommand).callsFake((i: { Key: string }) => ({
+      Body: { transformToString: async () => written.get(i.Key) ?? '' },
+    }));
+    const { r } = runner();
+    await expect(r.start(job('a', 'none'), () => {}).result).rejects.toThrow(/ran policy fixed, not none/);
+    expect(sfn.commandCalls(StopExecutionCommand)).toHaveLength(1);
+  });
+
+  it('cancel stops the execution and rejects the cells', async () => {
+    s3.on(ListObjectsV2Command).resolves({ Contents: [] });
+    let release: () => void = () => {};
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    const { r } = runner({ sleep: () => gate });
+    const a = r.start(job('a'), () => {});
+    await new Promise((res) => setTimeout(res, 10));
+    expect(sfn.commandCalls(StartExecutionCommand)).toHaveLength(1);
+    a.cancel();
+    await expect(a.result).rejects.toThrow('cancelled');
+    release();
+    await r.close();
+    const stop = sfn.commandCalls(StopExecutionCommand);
+    expect(stop).toHaveLength(1);
+    expect(stop[0]?.args[0].input.executionArn).toBe('arn:exec');
+  });
+
+  it('an interruption while the execution is being started stops it as soon as it has started', async () => {
+    let started: () => void = () => {};
+    sfn
+      .on(StartExecutionCommand)
+      .callsFake(() => new Promise((res) => (started = () => res({ executionArn: 'arn:late' }))));
+    const { r } = runner();
+    const a = r.start(job('a'), () => {});
+    await new Promise((res) => setTimeout(res, 10));
+    a.cancel();
+    await expect(a.result).rejects.toThrow('cancelled');
+    expect(sfn.commandCalls(StopExecutionCommand)).toHaveLength(0);
+    const closing = r.close();
+    started();
+    await closing;
+    const stop = sfn.commandCalls(StopExecutionCommand);
+    expect(stop).toHaveLength(1);
+    expect(stop[0]?.args[0].input.executionArn).toBe('arn:late');
+    expect(s3.commandCalls(ListObjectsV2Command)).toHaveLength(0);
+  });
+
+  it('an inline map gets the cells in the execution input, and too many of them are refused before anything starts', async () => {
+    results([['a']]);
+    const inline = { ...target, mapKind: 'inline' as const };
+    const { r } = runner({ target: inline });
+    await r.start(job('a'), () => {}).result;
+    const input = JSON.parse(sfn.commandCalls(StartExecutionCommand)[0]?.args[0].input.input ?? '{}');
+    expect(input.cells.map((c: CellJob) => c.key)).toEqual(['a']);
+
+    sfn.resetHistory();
+    const big = runner({ target: inline }).r;
+    const many = Array.from({ length: 300 }, (_, i) => {
+      const j = job(`k${i}`);
+      (j.scenario as unknown as Record<string, unknown>).pad = 'x'.repeat(1000);
+      return big.start(j, () => {}).result;
+    });
+    await expect(many[0]).rejects.toThrow(
+      /over Step Functions' 256 KiB: .*redeploy it with -c mapKind=distributed/,
+    );
+    await Promise.allSettled(many);
+    expect(sfn.commandCalls(StartExecutionCommand)).toHaveLength(0);
+  });
+});
+
+describe('cellsJson and newRunId', () => {
+  it('refuses a cell that does not survive JSON', () => {
+    const j = job('a');
+    (j.scenario as unknown as Record<string, unknown>).durationMs = Number.POSITIVE_INFINITY;
+    expect(() => cellsJson([job('ok'), j])).toThrow(/cell a does not survive JSON/);
+    expect(JSON.parse(cellsJson([job('ok')]))).toEqual([job('ok')]);
+  });
+
+  it('makes execution names from the experiment name', () => {
+    const id = newRunId('Threshold_sweep.v2', Date.UTC(2026, 10, 30), () => 0.5);
+    expect(id).toMatch(RUN_ID_PATTERN);
+    expect(id.startsWith('threshold-sweep-v2-')).toBe(true);
+    expect(newRunId('x'.repeat(64), 0, () => 0)).toMatch(RUN_ID_PATTERN);
+  });
+});
+
+describe('findExperimentStack', () => {
+  const outputs = [
+    { OutputKey: 'ExperimentBucketName', OutputValue: 'b' },
+    { OutputKey: 'ExperimentStateMachineArn', OutputValue: 'arn:sm' },
+    { OutputKey: 'ExperimentCellFunctionName', OutputValue: 'f' },
+    { OutputKey: 'ExperimentMapKind', OutputValue: 'distributed' },
+  ];
+
+  it('reads the outputs of a complete stack', async () => {
+    cfn.on(DescribeStacksCommand).resolves({
+      Stacks: [
+        { StackName: 'Exp', StackStatus: 'CREATE_COMPLETE', Outputs: outputs, CreationTime: new Date() },
+      ],
+    });
+    await expect(findExperimentStack(clients, 'Exp')).resolves.toEqual(target);
+  });
+
+  it('says how to deploy a missing stack', async () => {
+    cfn.on(DescribeStacksCommand).rejects(new Error('Stack with id Exp does not exist'));
+    await expect(findExperimentStack(clients, 'Exp')).rejects.toThrow(ExperimentStackError);
+    await expect(findExperimentStack(clients, 'Exp')).rejects.toThrow(
+      /experiment stack Exp is not deployed on http:\/\/emulator: deploy it with `npm run deploy:experiments:local -- -c experimentStack=Exp`/,
+    );
+  });
+
+  it('refuses a stack that is not an experiment stack or not complete', async () => {
+    cfn.on(DescribeStacksCommand).resolves({
+      Stacks: [{ StackName: 'Colo', StackStatus: 'CREATE_COMPLETE', Outputs: [], CreationTime: new Date() }],
+    });
+    await expect(findExperimentStack(clients, 'Colo')).rejects.toThrow(
+      /has no output ExperimentMapKind: is it an experiment stack/,
+    );
+    cfn.on(DescribeStacksCommand).resolves({
+      Stacks: [
+        { StackName: 'Exp', StackStatus: 'ROLLBACK_COMPLETE', Outputs: outputs, CreationTime: new Date() },
+      ],
+    });
+    await expect(findExperimentStack(clients, 'Exp')).rejects.toThrow(/is ROLLBACK_COMPLETE/);
+  });
+
+  it('reports an unreachable endpoint as such', async () => {
+    cfn.on(DescribeStacksCommand).rejects(new Error('connect ECONNREFUSED 127.0.0.1:1'));
+    await expect(findExperimentStack(clients, 'Exp')).rejects.toThrow(
+      /cannot reach CloudFormation on http:\/\/emulator: connect ECONNREFUSED/,
+    );
+  });
+});

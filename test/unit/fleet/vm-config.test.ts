@@ -1,0 +1,103 @@
+import { describe, expect, test } from 'vitest';
+import { vmConfigKey, vmIdOfConfigKey } from '../../../lambda/adapters/contract.ts';
+import { vmEnvironment } from '../../../lambda/handlers/common/fleet-entry.ts';
+import { paramsFromEnv } from '../../../lambda/handlers/common/params.ts';
+import { DEPLOY_PROFILE, environmentOf, stackEnvironmentOf } from '../../../src/parameters/deployed.ts';
+import {
+  checkApplyTimeoutCap,
+  encodeVmConfig,
+  parseVmConfig,
+  VM_CONFIG_KEYS,
+  VmConfigError,
+  validateVmConfig,
+  vmConfigOf,
+} from '../../../src/parameters/vm-config.ts';
+
+describe('VM config', () => {
+  test('holds exactly the VM-specific deployed parameters; switches stay stack-wide', () => {
+    expect([...VM_CONFIG_KEYS].sort()).toEqual(
+      [
+        'vmId',
+        'policy',
+        'seed',
+        'guestBytes',
+        'workload',
+        'checkpointDelayMs',
+        'pendingCheckIntervalMs',
+        'thresholdBytes',
+        'applyTimeoutMs',
+        'checkpointTimeoutMs',
+        'heartbeatIntervalMs',
+        'heartbeatTimeoutMs',
+        'downtimeBudgetMs',
+        'epochCapBytes',
+      ].sort(),
+    );
+    const env = stackEnvironmentOf({ ...DEPLOY_PROFILE, s3ForcePathStyle: true, testFaults: 'allow' });
+    expect(env).toEqual({ AWS_S3_FORCE_PATH_STYLE: '1', COLO_TEST_FAULTS: 'allow' });
+  });
+
+  test('validates like context, with keys left out taken from the deploy profile', () => {
+    const c = validateVmConfig({ vmId: 'vm-7', seed: '42', checkpointDelayMs: 5000 });
+    expect(c).toMatchObject({
+      vmId: 'vm-7',
+      seed: 42,
+      checkpointDelayMs: 5000,
+      policy: DEPLOY_PROFILE.policy,
+    });
+    expect(Object.keys(c).sort()).toEqual([...VM_CONFIG_KEYS].sort());
+  });
+
+  test.each([
+    [{ vmId: 'VM_7' }, /VM config "vmId" must be a string matching/],
+    [{ vmId: 'vm-1', seed: -1 }, /VM config "seed" must be an integer in/],
+    [{ vmId: 'vm-1', checkpointDelayMs: 500 }, /VM config "checkpointDelayMs"/],
+    [{ vmId: 'vm-1', logRetentionDays: 7 }, /VM config has no key "logRetentionDays"/],
+    [
+      { vmId: 'vm-1', heartbeatIntervalMs: 2000, heartbeatTimeoutMs: 1500 },
+      /must be 0 or greater than heartbeatIntervalMs/,
+    ],
+  ])('refuses %j with one line naming the key', (raw, message) => {
+    let error: unknown;
+    try {
+      validateVmConfig(raw);
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(VmConfigError);
+    expect((error as Error).message).toMatch(message);
+    expect((error as Error).message).not.toContain('\n');
+  });
+
+  test('a stored document round-trips; a partial, foreign or misnamed one is refused', () => {
+    const c = validateVmConfig({ vmId: 'vm-1' });
+    expect(parseVmConfig(encodeVmConfig(c), 'vm-1')).toEqual(c);
+    expect(() => parseVmConfig(encodeVmConfig(c), 'vm-2')).toThrow(/stored for vm-2 names VM vm-1/);
+    const { seed: _seed, ...partial } = c;
+    expect(() => parseVmConfig(JSON.stringify({ v: 1, ...partial }))).toThrow(/lacks seed/);
+    expect(() => parseVmConfig(JSON.stringify({ v: 2, ...c }))).toThrow(/version must be 1/);
+    expect(() => parseVmConfig('{')).toThrow(/not JSON/);
+  });
+
+  test('the config over the stack environment gives the functions what a one-VM stack gave them', () => {
+    const values = { ...DEPLOY_PROFILE, vmId: 'vm-9', seed: 9, s3ForcePathStyle: true };
+    const stackEnv = { ...stackEnvironmentOf(values), BUCKET_NAME: 'b' };
+    const fleet = paramsFromEnv(vmEnvironment(stackEnv, vmConfigOf(values)));
+    const single = paramsFromEnv({ ...environmentOf(values), BUCKET_NAME: 'b' });
+    expect(fleet).toEqual(single);
+    expect(fleet.vmId).toBe('vm-9');
+  });
+
+  test("an apply deadline above the stack's cap is refused", () => {
+    const c = validateVmConfig({ vmId: 'vm-1', applyTimeoutMs: 9000 });
+    expect(() => checkApplyTimeoutCap(c, 5000)).toThrow(/at most 5000 ms on this stack/);
+    expect(() => checkApplyTimeoutCap(c, 9000)).not.toThrow();
+  });
+
+  test('registry keys map one-to-one to VM ids', () => {
+    expect(vmConfigKey('vm-3')).toBe('vms/vm-3.json');
+    expect(vmIdOfConfigKey('vms/vm-3.json')).toBe('vm-3');
+    expect(vmIdOfConfigKey('vms/Bad_Id.json')).toBeUndefined();
+    expect(vmIdOfConfigKey('state/vm-3.json')).toBeUndefined();
+  });
+});
