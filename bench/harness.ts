@@ -39,6 +39,14 @@ export interface BenchOptions {
   workloads?: string[];
   /** Policy grid only: run only these links, Gbit/s. */
   links?: number[];
+  /** Policy grid only: run only these policies (the verdicts need `none` and `fixed` beside `adaptive`). */
+  policies?: string[];
+  /** Policy grid only: these seeds instead of the default ones. */
+  seeds?: number[];
+  /** Policy grid only: simulated ms per run instead of the default. */
+  durationMs?: number;
+  /** Policy grid only: the grid alone, without the engine-speed and memory rows (minutes faster). */
+  gridOnly?: boolean;
 }
 
 /** `value ÷ baselineValue`: above 1 means more of the unit than the baseline (faster for a rate, slower for ms). */

@@ -135,7 +135,7 @@ function runSeed(
 export function runGrid(
   seeds: readonly number[],
   durationMs: number,
-  filter: { workloads?: readonly string[]; links?: readonly number[] } = {},
+  filter: { workloads?: readonly string[]; links?: readonly number[]; policies?: readonly string[] } = {},
   log: (line: string) => void = () => {},
 ): Cell[] {
   const cells: Cell[] = [];
@@ -144,6 +144,7 @@ export function runGrid(
     for (const gbit of GRID_LINKS_GBIT) {
       if (filter.links && !filter.links.includes(gbit)) continue;
       for (const policy of GRID_POLICIES) {
+        if (filter.policies && !filter.policies.includes(policy)) continue;
         const runs = seeds.map((seed) => runSeed(w.spec, gbit, policy, seed, durationMs));
         const downtimes = runs.flatMap((r) => r.downtimes);
         const mean = (f: (r: SeedRun) => number) => runs.reduce((a, r) => a + f(r), 0) / runs.length;
@@ -251,7 +252,10 @@ export function gridVerdicts(cells: readonly Cell[]): string[] {
         ? ` (over: ${overFloor.map((c) => `${c.workload} ${c.gbit}G ${fmt(c.p99 / c.floorP99, 2)}×`).join(', ')})`
         : ''),
   );
-  const adaptive = cells.filter((c) => c.policy === 'adaptive');
+  // Only cells that ran `none` or `fixed` beside `adaptive` can be judged (a `--policies` slice may not).
+  const adaptive = cells.filter(
+    (c) => c.policy === 'adaptive' && (get(c.workload, c.gbit, 'none') || get(c.workload, c.gbit, 'fixed')),
+  );
   const worse = adaptive.filter((c) => {
     const best = Math.min(
       get(c.workload, c.gbit, 'none')?.p99 ?? Infinity,
@@ -396,20 +400,24 @@ export function memoryRow(minutes = 60, early = 10): BenchRow {
  */
 export function policyBench(options: BenchOptions): BenchResult {
   const small = options.quick || options.reduced;
-  const seeds = small ? [1] : [1, 2, 3];
-  const durationMs = options.quick ? 30_000 : options.reduced ? 120_000 : 300_000;
+  const seeds = options.seeds ?? (small ? [1] : [1, 2, 3]);
+  const durationMs = options.durationMs ?? (options.quick ? 30_000 : options.reduced ? 120_000 : 300_000);
   const workloads = options.workloads ?? (options.quick ? ['idle', 'hot/cold'] : undefined);
   const links = options.links ?? (small ? [10] : undefined);
+  const policies = options.policies;
+  gridFilterErrors(workloads, links, policies);
   const cells = runGrid(
     seeds,
     durationMs,
-    { ...(workloads ? { workloads } : {}), ...(links ? { links } : {}) },
+    { ...(workloads ? { workloads } : {}), ...(links ? { links } : {}), ...(policies ? { policies } : {}) },
     (l) => process.stderr.write(`${l}\n`),
   );
-  const rows = [
-    ...materialisedRows(options.quick ? 21_000 : small ? 30_000 : 60_000),
-    options.quick ? memoryRow(2, 1) : memoryRow(60, 10),
-  ];
+  const rows = options.gridOnly
+    ? []
+    : [
+        ...materialisedRows(options.quick ? 21_000 : small ? 30_000 : 60_000),
+        options.quick ? memoryRow(2, 1) : memoryRow(60, 10),
+      ];
   const verdicts = gridVerdicts(cells);
   const section = [
     '## Policy grid',
@@ -436,6 +444,35 @@ export function policyBench(options: BenchOptions): BenchResult {
     section,
     charts: (page) => gridCharts(cells, page),
   };
+}
+
+/** Refuses names the grid does not have, with one line naming the known ones (exit 2). */
+function gridFilterErrors(
+  workloads: readonly string[] | undefined,
+  links: readonly number[] | undefined,
+  policies: readonly string[] | undefined,
+): void {
+  const bad = (
+    given: readonly (string | number)[] | undefined,
+    known: readonly (string | number)[],
+    what: string,
+  ) => {
+    const unknown = (given ?? []).filter((g) => !known.includes(g));
+    return unknown.length ? `unknown ${what} ${unknown.join(', ')} (known: ${known.join(', ')})` : '';
+  };
+  const errors = [
+    bad(
+      workloads,
+      GRID_WORKLOADS.map((w) => w.name),
+      'workload(s)',
+    ),
+    bad(links, GRID_LINKS_GBIT, 'link(s)'),
+    bad(policies, GRID_POLICIES, 'policy(ies)'),
+  ].filter(Boolean);
+  if (errors.length) {
+    console.error(errors.join('; '));
+    process.exit(2);
+  }
 }
 
 /** Renders the grid's chart next to the written page (`img/bench-policies.*`): p99 ÷ floor per cell. */

@@ -8,6 +8,9 @@
  *   npm run bench -- --write docs/benchmarks.md    also writes the figures as a Markdown page (and charts)
  *   npm run bench -- --only policies --reduced     the policy grid on one seed, 120 s, 10 Gbit/s only
  *   npm run bench -- --only policies --workloads fio,zipf --links 1,25    a slice of the grid
+ *   npm run bench -- --only policies --grid-only --policies adaptive --seeds 1 --duration 120
+ *                                                  just the grid's cells (no speed or memory rows), chosen
+ *                                                  policies, seeds and simulated seconds: a policy's quick loop
  */
 import { writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -33,6 +36,10 @@ const { values } = parseArgs({
     reduced: { type: 'boolean', default: false },
     workloads: { type: 'string' },
     links: { type: 'string' },
+    policies: { type: 'string' },
+    seeds: { type: 'string' },
+    duration: { type: 'string' },
+    'grid-only': { type: 'boolean', default: false },
   },
 });
 const only = values.only?.split(',').map((s) => s.trim()) ?? Object.keys(GROUPS);
@@ -43,11 +50,25 @@ if (unknown.length > 0) {
   );
   process.exit(2);
 }
+/** A comma-separated list of positive numbers, or a one-line error and exit 2. */
+function numbers(flag: string, text: string): number[] {
+  const out = text.split(',').map((s) => Number(s.trim()));
+  if (out.some((n) => !Number.isFinite(n) || n <= 0)) {
+    console.error(`--${flag} takes positive numbers separated by commas, got '${text}'`);
+    process.exit(2);
+  }
+  return out;
+}
+const list = (text: string) => text.split(',').map((s) => s.trim());
 const options: BenchOptions = {
   quick: values.quick,
   reduced: values.reduced,
-  ...(values.workloads ? { workloads: values.workloads.split(',').map((w) => w.trim()) } : {}),
-  ...(values.links ? { links: values.links.split(',').map(Number) } : {}),
+  gridOnly: values['grid-only'],
+  ...(values.workloads ? { workloads: list(values.workloads) } : {}),
+  ...(values.links ? { links: numbers('links', values.links) } : {}),
+  ...(values.policies ? { policies: list(values.policies) } : {}),
+  ...(values.seeds ? { seeds: numbers('seeds', values.seeds) } : {}),
+  ...(values.duration ? { durationMs: (numbers('duration', values.duration)[0] ?? 0) * 1000 } : {}),
 };
 
 const cpus = os.cpus();
