@@ -45,17 +45,22 @@ export const BEHIND_MIN_SURVIVAL = 0.5;
 export const BEHIND_FACTOR = 1.5;
 /** Time constant of the write-rate EWMA, ms of guest time (a sample of Δ ms weighs 1 − e^(−Δ/τ)). */
 export const RATE_HORIZON_MS = 5000;
-/** A sample shorter than this, ms of guest time, teaches nothing (its pages keep accumulating). */
-export const MIN_SAMPLE_MS = 50;
+/**
+ * A sample shorter than this, ms of guest time, teaches nothing (its pages keep accumulating). Short samples
+ * are otherwise fine: a rate sample of Δ ms weighs 1 − e^(−Δ/τ), and a sweep is timed to its sample.
+ */
+export const MIN_SAMPLE_MS = 5;
+/** Weight of a new interval in a region's sweep-interval EWMA (small: sampling jitters each interval). */
+export const SWEEP_GAP_WEIGHT = 0.25;
 /** A sample touching at least this fraction of a region is a sweep. */
 export const SWEEP_FRACTION = 0.9;
 /**
  * A region's next sweep is expected its learned interval after its last one, less this fraction of the
  * interval and {@link SWEEP_SLACK_MS} (early side: sampling rounds sweep times to a sample).
  */
-export const SWEEP_MARGIN = 0.02;
+export const SWEEP_MARGIN = 0;
 /** Fixed part of the early side of a predicted sweep, ms of guest time. */
-export const SWEEP_SLACK_MS = 100;
+export const SWEEP_SLACK_MS = 0;
 /** A sweep pattern older than this many sweep intervals is forgotten (the region is judged by its rate). */
 export const SWEEP_STALE = 2;
 /** Safety factor on the time the late phase needs. */
@@ -63,10 +68,14 @@ export const LEAD_FACTOR = 1.5;
 /** Extra time the late phase starts early, ms (round trips, decisions between rounds). */
 export const LEAD_MARGIN_MS = 20;
 /**
- * Shortest gap between checks in the late phase, ms; the gap is a quarter of the time left before the
- * checkpoint (at most the check period), so checks come closer together as it nears.
+ * Longest gap between checks outside the late phase, ms (at most the seed's check period): a sweep is timed
+ * to the sample that sees it, so this bounds the error of a learned sweep time.
  */
-export const LATE_CHECK_MS = 10;
+export const SAMPLE_PERIOD_MS = 250;
+/** Gap between checks in the late phase, ms (a check also runs right after each late round). */
+export const LATE_CHECK_MS = 20;
+/** Largest late round, bytes (the secondary stages a round only once it has arrived whole). */
+export const LATE_ROUND_BYTES = 4 * 1024 * 1024;
 /** Pages of the probe round that measures the link while the rate is unknown (1 024 pages = 4 MiB). */
 export const PROBE_PAGES = 1024;
 /** Outside the late phase, a round smaller than this waits for more, bytes. */
@@ -128,8 +137,32 @@ function regionPages(bits: Uint8Array, size: number, r: number, out: number[]): 
 }
 
 /**
+ * True when the `n` set pages of region `r` are one run at an edge of the region (its first or its last `n`
+ * pages): a sequential writer part-way through the region when the sample was taken.
+ */
+function edgeRun(bits: Uint8Array, r: number, n: number): boolean {
+  const base = r * REGION_BYTES;
+  const full = n >> 3;
+  const rem = n & 7;
+  let prefix = true;
+  let suffix = true;
+  for (let i = 0; i < full; i++) {
+    if (bits[base + i] !== 0xff) prefix = false;
+    if (bits[base + REGION_BYTES - 1 - i] !== 0xff) suffix = false;
+  }
+  if (rem) {
+    if (bits[base + full] !== (1 << rem) - 1) prefix = false;
+    if (bits[base + REGION_BYTES - 1 - full] !== ((0xff << (8 - rem)) & 0xff)) suffix = false;
+  }
+  return prefix || suffix;
+}
+
+/**
  * Folds the pages written since the last sample into the model, if at least {@link MIN_SAMPLE_MS} of guest
- * time passed, and clears `touched`. Returns true if a sample was taken.
+ * time passed, and clears `touched`. A region with a sweep history whose touched pages are one run at an
+ * edge is a sweep in progress: its pages stay in `touched` for the next sample, which sees the sweep whole
+ * (samples come every few ms in the late phase, so a sweep often straddles two). Returns true if a sample
+ * was taken.
  */
 export function sampleRegions(model: RegionModel, touched: DirtyBitmap, guestNow: number): boolean {
   const dt = guestNow - model.sampledAt;
@@ -140,10 +173,15 @@ export function sampleRegions(model: RegionModel, touched: DirtyBitmap, guestNow
   const bits = touched.bits;
   const pagesPerRegion = REGION_PAGES;
   const cap = 1 - 1 / (2 * pagesPerRegion);
+  const held: number[] = [];
   for (let r = 0; r < rate.length; r++) {
     const n = touched.count === 0 ? 0 : regionCount(bits, r);
     const f = n / pagesPerRegion;
     if (f < SWEEP_FRACTION) {
+      if (n > 0 && (sweepAt[r] ?? 0) > 0 && edgeRun(bits, r, n)) {
+        held.push(r);
+        continue;
+      }
       const sample = (-Math.log(1 - Math.min(f, cap)) / dt) * MICRO_HZ_PER_PER_MS;
       const old = rate[r] ?? 0;
       rate[r] = Math.min(0xffff_ffff, Math.round(old + weight * (sample - old)));
@@ -154,14 +192,23 @@ export function sampleRegions(model: RegionModel, touched: DirtyBitmap, guestNow
       if (last > 0) {
         const gap = at - last;
         const g = sweepGap[r] ?? 0;
-        sweepGap[r] = Math.max(1, Math.round(g === 0 ? gap : g + 0.5 * (gap - g)));
+        sweepGap[r] = Math.max(1, Math.round(g === 0 ? gap : g + SWEEP_GAP_WEIGHT * (gap - g)));
       }
       sweepAt[r] = at;
     }
   }
   model.sampledAt = guestNow;
   model.samples++;
-  touched.reset();
+  if (held.length === 0) {
+    touched.reset();
+  } else {
+    let from = 0;
+    for (const r of held) {
+      touched.clearBytes(from, r * REGION_BYTES);
+      from = (r + 1) * REGION_BYTES;
+    }
+    touched.clearBytes(from, bits.length);
+  }
   return true;
 }
 
@@ -245,14 +292,48 @@ export function planAdaptive(
       nextCheckAt: now + params.pendingCheckIntervalMs,
     };
   }
-  const bytes = pages.length * pageBytes;
-  const lead = (lateBytes / rateBytesPerMs) * LEAD_FACTOR + LEAD_MARGIN_MS;
+  const backlog = Math.max(0, stagedByEstimate(state, params) - now);
+  // Time the late phase needs: the qualifying pages (sent now, or in small rounds once late), the pages
+  // still to be written and sent, and what the secondary has not staged yet.
+  const qualifying = pages.length * pageBytes;
+  const lead = ((lateBytes + qualifying) / rateBytesPerMs) * LEAD_FACTOR + LEAD_MARGIN_MS + backlog;
   const lateFrom = state.nextCheckpointAt - lead;
   const late = now >= lateFrom;
   const period = params.pendingCheckIntervalMs;
   const nextCheckAt = late
-    ? now + Math.min(period, Math.max(LATE_CHECK_MS, remaining / 4))
-    : Math.min(now + period, lateFrom);
+    ? now + Math.min(period, LATE_CHECK_MS)
+    : Math.min(now + Math.min(period, SAMPLE_PERIOD_MS), lateFrom);
+  let bytes = qualifying;
   if (!late && bytes < MIN_EARLY_ROUND_BYTES) return { pages: [], bytes: 0, late, nextCheckAt };
+  if (late && bytes > LATE_ROUND_BYTES) {
+    // Small late rounds: the secondary stages an object only once it has arrived whole, so a large round
+    // near the checkpoint leaves its staging for the stop. The likeliest survivors go first.
+    const keep = Math.max(1, Math.floor(LATE_ROUND_BYTES / pageBytes));
+    const ranked = pages
+      .map((p) => ({ p, c: chance[Math.floor(p / REGION_PAGES)] ?? 0 }))
+      .sort((a, b) => b.c - a.c || a.p - b.p)
+      .slice(0, keep)
+      .map((x) => x.p)
+      .sort((a, b) => a - b);
+    bytes = ranked.length * pageBytes;
+    return { pages: ranked, bytes, late, nextCheckAt };
+  }
   return { pages, bytes, late, nextCheckAt };
+}
+
+/**
+ * When the secondary will have staged every background round of this epoch, ms (runtime time): the rounds
+ * replayed through the link (at the measured bandwidth, or the staging rate until one is measured) and then
+ * the staging, which starts on an object once it has arrived whole.
+ */
+export function stagedByEstimate(state: PrimaryState, params: ColoParams): number {
+  const apply = params.costs.applyBytesPerMs;
+  const link = state.estimates.bandwidth > 0 ? state.estimates.bandwidth : apply;
+  let linkFree = 0;
+  let staged = 0;
+  for (const r of state.rounds) {
+    linkFree = Math.max(linkFree, r.startedAt) + r.bytes / link;
+    staged = Math.max(staged, linkFree) + r.bytes / apply;
+  }
+  return staged;
 }
