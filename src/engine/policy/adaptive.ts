@@ -49,18 +49,22 @@ export const RATE_HORIZON_MS = 5000;
  * A sample shorter than this, ms of guest time, teaches nothing (its pages keep accumulating). Short samples
  * are otherwise fine: a rate sample of Δ ms weighs 1 − e^(−Δ/τ), and a sweep is timed to its sample.
  */
-export const MIN_SAMPLE_MS = 5;
+export const MIN_SAMPLE_MS = 2;
 /** Weight of a new interval in a region's sweep-interval EWMA (small: sampling jitters each interval). */
 export const SWEEP_GAP_WEIGHT = 0.25;
 /** A sample touching at least this fraction of a region is a sweep. */
 export const SWEEP_FRACTION = 0.9;
 /**
- * A region's next sweep is expected its learned interval after its last one, less this fraction of the
- * interval and {@link SWEEP_SLACK_MS} (early side: sampling rounds sweep times to a sample).
+ * A region's next sweep is expected its learned interval after its last one, plus this fraction of the
+ * interval and {@link SWEEP_SLACK_MS}: the late side, because a learned interval is off by a sample or so
+ * either way, and a page sent before a sweep that comes anyway costs bytes, while one held back by an
+ * interval learned too short costs downtime.
  */
-export const SWEEP_MARGIN = 0;
-/** Fixed part of the early side of a predicted sweep, ms of guest time. */
-export const SWEEP_SLACK_MS = 0;
+export const SWEEP_MARGIN = 0.01;
+/** Fixed part of the late side of a predicted sweep, ms of guest time. */
+export const SWEEP_SLACK_MS = 20;
+/** Chance given to the pages of a region whose sweep is overdue (its learned interval was too short). */
+export const OVERDUE_SURVIVAL = 0.5;
 /** A sweep pattern older than this many sweep intervals is forgotten (the region is judged by its rate). */
 export const SWEEP_STALE = 2;
 /** Safety factor on the time the late phase needs. */
@@ -74,6 +78,8 @@ export const LEAD_MARGIN_MS = 20;
 export const SAMPLE_PERIOD_MS = 250;
 /** Gap between checks in the late phase, ms (a check also runs right after each late round). */
 export const LATE_CHECK_MS = 20;
+/** Shortest gap between late checks, ms: they halve the time left, down to this, as the checkpoint nears. */
+export const LATE_CHECK_MIN_MS = 2;
 /** Largest late round, bytes (the secondary stages a round only once it has arrived whole). */
 export const LATE_ROUND_BYTES = 4 * 1024 * 1024;
 /** Pages of the probe round that measures the link while the rate is unknown (1 024 pages = 4 MiB). */
@@ -217,7 +223,11 @@ export function survival(model: RegionModel, r: number, guestNow: number, remain
   const gap = model.sweepGap[r] ?? 0;
   const last = model.sweepAt[r] ?? 0;
   if (gap > 0 && last > 0 && guestNow - last < SWEEP_STALE * gap) {
-    return last + gap - SWEEP_MARGIN * gap - SWEEP_SLACK_MS > guestNow + remaining ? 1 : 0;
+    const next = last + gap + SWEEP_MARGIN * gap + SWEEP_SLACK_MS;
+    if (next > guestNow + remaining) return 1;
+    // An overdue sweep (the learned interval was short) may come before the checkpoint or not: an even
+    // chance, so these pages go when the late phase is behind schedule.
+    return guestNow > next ? OVERDUE_SURVIVAL : 0;
   }
   // Swept once and not yet again: its period is unknown, so its pages are taken to stay as they are.
   if (gap === 0 && last > 0) return 1;
@@ -301,7 +311,7 @@ export function planAdaptive(
   const late = now >= lateFrom;
   const period = params.pendingCheckIntervalMs;
   const nextCheckAt = late
-    ? now + Math.min(period, LATE_CHECK_MS)
+    ? now + Math.min(period, LATE_CHECK_MS, Math.max(LATE_CHECK_MIN_MS, remaining / 2))
     : Math.min(now + Math.min(period, SAMPLE_PERIOD_MS), lateFrom);
   let bytes = qualifying;
   if (!late && bytes < MIN_EARLY_ROUND_BYTES) return { pages: [], bytes: 0, late, nextCheckAt };
