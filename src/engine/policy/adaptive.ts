@@ -42,7 +42,7 @@ export const MIN_SURVIVAL = 0.95;
  */
 export const BEHIND_MIN_SURVIVAL = 0.5;
 /** Behind schedule: what is left to move would take longer than the time left ÷ this. */
-export const BEHIND_FACTOR = 1.5;
+export const BEHIND_FACTOR = 1.2;
 /** Time constant of the write-rate EWMA, ms of guest time (a sample of Δ ms weighs 1 − e^(−Δ/τ)). */
 export const RATE_HORIZON_MS = 5000;
 /**
@@ -218,15 +218,30 @@ export function sampleRegions(model: RegionModel, touched: DirtyBitmap, guestNow
   return true;
 }
 
+/** When region `r`'s next sweep is expected, on the late side, ms of guest time (needs a learned interval). */
+function nextSweep(model: RegionModel, r: number): number {
+  const gap = model.sweepGap[r] ?? 0;
+  return (model.sweepAt[r] ?? 0) + gap + SWEEP_MARGIN * gap + SWEEP_SLACK_MS;
+}
+
+/**
+ * True when region `r` has a live sweep pattern whose next sweep is overdue at `guestNow` (ms of guest
+ * time): its interval was learned too short.
+ */
+export function sweepOverdue(model: RegionModel, r: number, guestNow: number): boolean {
+  const gap = model.sweepGap[r] ?? 0;
+  const last = model.sweepAt[r] ?? 0;
+  return gap > 0 && last > 0 && guestNow - last < SWEEP_STALE * gap && guestNow > nextSweep(model, r);
+}
+
 /** Chance that a page of region `r` is not written in the next `remaining` ms of guest time, 0..1. */
 export function survival(model: RegionModel, r: number, guestNow: number, remaining: number): number {
   const gap = model.sweepGap[r] ?? 0;
   const last = model.sweepAt[r] ?? 0;
   if (gap > 0 && last > 0 && guestNow - last < SWEEP_STALE * gap) {
-    const next = last + gap + SWEEP_MARGIN * gap + SWEEP_SLACK_MS;
+    const next = nextSweep(model, r);
     if (next > guestNow + remaining) return 1;
-    // An overdue sweep (the learned interval was short) may come before the checkpoint or not: an even
-    // chance, so these pages go when the late phase is behind schedule.
+    // An overdue sweep (the learned interval was short) may come before the checkpoint or not.
     return guestNow > next ? OVERDUE_SURVIVAL : 0;
   }
   // Swept once and not yet again: its period is unknown, so its pages are taken to stay as they are.
@@ -315,6 +330,20 @@ export function planAdaptive(
     : Math.min(now + Math.min(period, SAMPLE_PERIOD_MS), lateFrom);
   let bytes = qualifying;
   if (!late && bytes < MIN_EARLY_ROUND_BYTES) return { pages: [], bytes: 0, late, nextCheckAt };
+  if (late && state.dirty.count > 0) {
+    // In the late phase an overdue sweep's pages go too: held back, they surely cross at the stop.
+    let added = false;
+    for (let r = 0; r < regions; r++) {
+      if (!ok[r] && sweepOverdue(model, r, g)) {
+        regionPages(dirtyBits, state.dirty.size, r, pages);
+        added = true;
+      }
+    }
+    if (added) {
+      pages.sort((a, b) => a - b);
+      bytes = pages.length * pageBytes;
+    }
+  }
   if (late && bytes > LATE_ROUND_BYTES) {
     // Small late rounds: the secondary stages an object only once it has arrived whole, so a large round
     // near the checkpoint leaves its staging for the stop. The likeliest survivors go first.
