@@ -193,7 +193,8 @@ export function sampleRegions(model: RegionModel, touched: DirtyBitmap, guestNow
       rate[r] = Math.min(0xffff_ffff, Math.round(old + weight * (sample - old)));
     } else {
       // A sweep: it times the region's rewrites; it is not a sample of its random-write rate.
-      const at = Math.max(1, Math.round(guestNow));
+      // Timed to the middle of the sample: the sweep happened somewhere in it.
+      const at = Math.max(1, Math.round((model.sampledAt + guestNow) / 2));
       const last = sweepAt[r] ?? 0;
       if (last > 0) {
         const gap = at - last;

@@ -58,11 +58,13 @@ describe('region model', () => {
     const model = createRegionModel(PAGES);
     const touched = new DirtyBitmap(PAGES);
     for (const at of [1000, 6000, 11_000]) {
+      // Quiet samples in between do not break the pattern; a sweep is timed to the middle of its sample.
+      sampleRegions(model, touched, at - 10);
       touch(touched, range(2 * REGION_PAGES, REGION_PAGES));
-      sampleRegions(model, touched, at);
-      // Quiet samples in between do not break the pattern.
-      sampleRegions(model, touched, at + 2000);
+      sampleRegions(model, touched, at + 10);
     }
+    expect(model.sweepAt[2]).toBe(11_000);
+    expect(model.sweepGap[2]).toBe(5000);
     // Swept at 11 000 ms, next sweep expected near 16 000 ms.
     expect(survival(model, 2, 13_000, 2000)).toBe(1);
     expect(survival(model, 2, 13_000, 4000)).toBe(0);
@@ -75,9 +77,9 @@ describe('sweeps', () => {
     const model = createRegionModel(PAGES);
     const touched = new DirtyBitmap(PAGES);
     for (const at of times) {
+      sampleRegions(model, touched, at - 1);
       touch(touched, range(2 * REGION_PAGES, REGION_PAGES));
-      sampleRegions(model, touched, at);
-      sampleRegions(model, touched, at + 1000);
+      sampleRegions(model, touched, at + 1);
     }
     return { model, touched };
   }
@@ -90,8 +92,8 @@ describe('sweeps', () => {
     expect(model.sweepAt[2]).toBe(6000);
     expect(touched.count).toBe(20);
     touch(touched, range(2 * REGION_PAGES + 20, REGION_PAGES - 20));
-    sampleRegions(model, touched, 11_003);
-    expect(model.sweepAt[2]).toBe(11_003);
+    sampleRegions(model, touched, 11_004);
+    expect(model.sweepAt[2]).toBe(11_002);
     expect(touched.count).toBe(0);
   });
 
