@@ -3,29 +3,38 @@
  * sends a dirty page in the background only when that page is likely to stay clean until the checkpoint —
  * so that what is left at the stop is what a clairvoyant policy would leave, and little is sent twice.
  *
- * What it learns, at every pending-RAM check, from the pages written since the previous sample (the
- * `touched` bitmap), per region of {@link REGION_PAGES} pages, in guest running time (the workload's clock):
+ * What it learns, at every check (at least every {@link SAMPLE_PERIOD_MS}, also while a round is in
+ * flight), from the pages written since the previous sample (the `touched` bitmap), per region of
+ * {@link REGION_PAGES} pages, in guest running time (the workload's clock):
  * - a **write rate** per page (Poisson): from the fraction f of the region's pages touched over the sample's
  *   Δ ms, λ = −ln(1 − f) / Δ, folded into an EWMA whose weight grows with Δ ({@link RATE_HORIZON_MS});
  * - **sweeps**: a sample that touched at least {@link SWEEP_FRACTION} of the region is a sweep (a sequential
- *   stream, a file's page cache rewritten front to back); the region keeps the time of its last sweep and an
- *   EWMA of the interval between sweeps.
+ *   stream, a file's page cache rewritten front to back), timed to the middle of its sample; the region keeps
+ *   the time of its last sweep and an EWMA ({@link SWEEP_GAP_WEIGHT}) of the interval between sweeps. A
+ *   sweep caught part-way (the touched pages are one run at an edge of the region) is held for the next
+ *   sample, which sees it whole.
  *
  * How it decides, for the checkpoint due at T (guest time), the chance that a dirty page survives — is not
  * written again — until T: a region swept recently (within {@link SWEEP_STALE} intervals) is rewritten at
- * its next sweep (its interval after the last, less {@link SWEEP_MARGIN} and {@link SWEEP_SLACK_MS}), so its pages survive (1) if that
- * sweep falls after T and do not (0) otherwise; any other
- * region's pages survive with probability exp(−λ · (T − now)). A check sends the dirty pages whose chance is
- * at least {@link MIN_SURVIVAL}. Far from T that is the cold pages only; near T, as the remaining time
- * shrinks, hot pages qualify too. On a link too slow for what is left (behind schedule) the bar is lowered
- * towards {@link BEHIND_MIN_SURVIVAL}: sending a page that may be rewritten beats leaving it for the stop.
+ * its next sweep, expected its interval after the last plus {@link SWEEP_MARGIN} of it and
+ * {@link SWEEP_SLACK_MS} (the late side: a page sent before a sweep costs bytes, one held back costs
+ * downtime), so its pages survive (1) if that sweep falls after T and do not (0) otherwise; a sweep that is
+ * overdue (its interval was learned short) gets {@link OVERDUE_SURVIVAL}, and its pages go in the late
+ * phase. Any other region's pages survive with probability exp(−λ · (T − now)). A check sends the dirty
+ * pages whose chance is at least {@link MIN_SURVIVAL}: far from T the cold pages only; near T, as the
+ * remaining time shrinks, hot pages qualify too. When the late phase is behind schedule the bar drops to
+ * {@link BEHIND_MIN_SURVIVAL}: sending a page that may be rewritten beats leaving it for the stop.
  *
- * When: checks run every `pendingCheckIntervalMs` (the seed's period), and also at T − lead, where lead is
- * the time the link (or the secondary's staging, whichever is slower) needs for the bytes expected to be
- * dirty at T, × {@link LEAD_FACTOR} + {@link LEAD_MARGIN_MS}. From then on (the late phase) a check runs
- * right after each round and after a quarter of the time left (at least {@link LATE_CHECK_MS}), so the last rounds carry what was
- * written while the previous one was on the wire, like pre-copy live migration, until the checkpoint.
- * Rounds are never switched off wholesale: a page that qualifies is always sent, one that does not waits.
+ * When: outside the late phase a check sends only rounds of at least {@link MIN_EARLY_ROUND_BYTES}. The late
+ * phase starts at T − lead, lead = (bytes still to send: qualifying now, dirty but held, and expected to be
+ * written by T) ÷ (the slower of link and staging) × {@link LEAD_FACTOR} + {@link LEAD_MARGIN_MS} + what the
+ * secondary has yet to stage ({@link stagedByEstimate}). From then on rounds carry at most
+ * {@link LATE_ROUND_BYTES} (the secondary stages an object only once it has arrived whole, so a big round
+ * near T leaves its staging for the stop), a check runs right after each round and at most
+ * {@link LATE_CHECK_MS} later, halving the time left down to {@link LATE_CHECK_MIN_MS}, so the last rounds
+ * carry what was written while the previous one was on the wire, like pre-copy live migration, and end as T
+ * comes. Rounds are never switched off wholesale: a page that qualifies is always sent, one that does not
+ * waits.
  */
 import type { DirtyBitmap } from '../memory/dirty-bitmap.ts';
 import { type ColoParams, PAGE_HEADER_WIRE_BYTES } from '../params.ts';
@@ -347,16 +356,19 @@ export function planAdaptive(
   }
   if (late && bytes > LATE_ROUND_BYTES) {
     // Small late rounds: the secondary stages an object only once it has arrived whole, so a large round
-    // near the checkpoint leaves its staging for the stop. The likeliest survivors go first.
+    // near the checkpoint leaves its staging for the stop. The likeliest survivors go first, by region.
     const keep = Math.max(1, Math.floor(LATE_ROUND_BYTES / pageBytes));
-    const ranked = pages
-      .map((p) => ({ p, c: chance[Math.floor(p / REGION_PAGES)] ?? 0 }))
-      .sort((a, b) => b.c - a.c || a.p - b.p)
-      .slice(0, keep)
-      .map((x) => x.p)
-      .sort((a, b) => a - b);
-    bytes = ranked.length * pageBytes;
-    return { pages: ranked, bytes, late, nextCheckAt };
+    const picked = new Set<number>();
+    for (const p of pages) picked.add(Math.floor(p / REGION_PAGES));
+    const order = [...picked].sort((a, b) => (chance[b] ?? 0) - (chance[a] ?? 0) || a - b);
+    const chosen: number[] = [];
+    for (const r of order) {
+      if (chosen.length >= keep) break;
+      regionPages(dirtyBits, state.dirty.size, r, chosen);
+    }
+    chosen.length = Math.min(chosen.length, keep);
+    chosen.sort((a, b) => a - b);
+    return { pages: chosen, bytes: chosen.length * pageBytes, late, nextCheckAt };
   }
   return { pages, bytes, late, nextCheckAt };
 }
