@@ -321,7 +321,7 @@ export function gridVerdicts(cells: readonly Cell[]): string[] {
  */
 function hotSetBoundText(none: Cell, floorMs: number): string {
   const spec = GRID_WORKLOADS.find((w) => w.name === 'buffered-io')?.spec;
-  if (!spec || spec.kind !== 'buffered-io') return '';
+  if (spec?.kind !== 'buffered-io') return '';
   const pageBytes = PAGE_SIZE + PAGE_HEADER_WIRE_BYTES;
   const params = gridParams(spec, 'none', 1);
   const linkBytesPerMs = gridLink(none.gbit).bandwidthBytesPerSec / 1000;
