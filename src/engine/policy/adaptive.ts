@@ -294,24 +294,28 @@ export function planAdaptive(
   // Bytes the late phase must move: dirty pages that do not qualify yet, plus pages expected to be dirtied
   // by T (clean pages times their chance of a write), at the slower of link and staging.
   const chance = new Float64Array(regions);
+  const dirtyIn = new Uint8Array(regions);
   let lateBytes = 0;
   for (let r = 0; r < regions; r++) {
     const s = survival(model, r, g, remaining);
     chance[r] = s;
     const dirty = state.dirty.count === 0 ? 0 : regionCount(dirtyBits, r);
+    dirtyIn[r] = dirty;
     if (s < MIN_SURVIVAL) lateBytes += dirty * pageBytes;
     lateBytes += (REGION_PAGES - dirty) * (1 - s) * pageBytes;
   }
-  // Behind schedule (the late bytes need longer than is left), the bar drops linearly towards
-  // BEHIND_MIN_SURVIVAL: a page likely to be rewritten is still better sent than surely left for the stop.
+  // Behind schedule (the late bytes need longer than is left), the bar drops to BEHIND_MIN_SURVIVAL: a page
+  // likely to be rewritten is still better sent than surely left for the stop.
   const need = lateBytes / rateBytesPerMs;
   const bar = remaining >= need * BEHIND_FACTOR ? MIN_SURVIVAL : BEHIND_MIN_SURVIVAL;
-  for (let r = 0; r < regions; r++) if ((chance[r] ?? 0) >= bar) ok[r] = 1;
-  const pages: number[] = [];
-  if (state.dirty.count > 0) {
-    for (let r = 0; r < regions; r++) if (ok[r]) regionPages(dirtyBits, state.dirty.size, r, pages);
+  let qualifyingPages = 0;
+  for (let r = 0; r < regions; r++) {
+    if ((chance[r] ?? 0) >= bar && (dirtyIn[r] ?? 0) > 0) {
+      ok[r] = 1;
+      qualifyingPages += dirtyIn[r] ?? 0;
+    }
   }
-  if (probe && pages.length === 0 && state.dirty.count > 0) {
+  if (probe && qualifyingPages === 0 && state.dirty.count > 0) {
     // The rate rounds leave at is not measured yet: probe with the likeliest survivors.
     const dirty = state.dirty.indices();
     const best = dirty
@@ -330,7 +334,7 @@ export function planAdaptive(
   const backlog = Math.max(0, stagedByEstimate(state, params) - now);
   // Time the late phase needs: the qualifying pages (sent now, or in small rounds once late), the pages
   // still to be written and sent, and what the secondary has not staged yet.
-  const qualifying = pages.length * pageBytes;
+  const qualifying = qualifyingPages * pageBytes;
   const lead = ((lateBytes + qualifying) / rateBytesPerMs) * LEAD_FACTOR + LEAD_MARGIN_MS + backlog;
   const lateFrom = state.nextCheckpointAt - lead;
   const late = now >= lateFrom;
@@ -338,39 +342,26 @@ export function planAdaptive(
   const nextCheckAt = late
     ? now + Math.min(period, LATE_CHECK_MS, Math.max(LATE_CHECK_MIN_MS, remaining / 2))
     : Math.min(now + Math.min(period, SAMPLE_PERIOD_MS), lateFrom);
-  let bytes = qualifying;
-  if (!late && bytes < MIN_EARLY_ROUND_BYTES) return { pages: [], bytes: 0, late, nextCheckAt };
-  if (late && state.dirty.count > 0) {
-    // In the late phase an overdue sweep's pages go too: held back, they surely cross at the stop.
-    let added = false;
-    for (let r = 0; r < regions; r++) {
-      if (!ok[r] && sweepOverdue(model, r, g)) {
-        regionPages(dirtyBits, state.dirty.size, r, pages);
-        added = true;
-      }
-    }
-    if (added) {
-      pages.sort((a, b) => a - b);
-      bytes = pages.length * pageBytes;
-    }
+  if (!late && qualifying < MIN_EARLY_ROUND_BYTES) return { pages: [], bytes: 0, late, nextCheckAt };
+  // In the late phase an overdue sweep's pages go too: held back, they surely cross at the stop.
+  const order: number[] = [];
+  for (let r = 0; r < regions; r++) {
+    if (ok[r] || (late && (dirtyIn[r] ?? 0) > 0 && sweepOverdue(model, r, g))) order.push(r);
   }
-  if (late && bytes > LATE_ROUND_BYTES) {
-    // Small late rounds: the secondary stages an object only once it has arrived whole, so a large round
-    // near the checkpoint leaves its staging for the stop. The likeliest survivors go first, by region.
-    const keep = Math.max(1, Math.floor(LATE_ROUND_BYTES / pageBytes));
-    const picked = new Set<number>();
-    for (const p of pages) picked.add(Math.floor(p / REGION_PAGES));
-    const order = [...picked].sort((a, b) => (chance[b] ?? 0) - (chance[a] ?? 0) || a - b);
-    const chosen: number[] = [];
-    for (const r of order) {
-      if (chosen.length >= keep) break;
-      regionPages(dirtyBits, state.dirty.size, r, chosen);
-    }
-    chosen.length = Math.min(chosen.length, keep);
-    chosen.sort((a, b) => a - b);
-    return { pages: chosen, bytes: chosen.length * pageBytes, late, nextCheckAt };
+  // Late rounds are small: the secondary stages an object only once it has arrived whole, so a large round
+  // near the checkpoint leaves its staging for the stop. The likeliest survivors go first, by region.
+  const keep = late ? Math.max(1, Math.floor(LATE_ROUND_BYTES / pageBytes)) : Number.POSITIVE_INFINITY;
+  let total = 0;
+  for (const r of order) total += dirtyIn[r] ?? 0;
+  if (total > keep) order.sort((a, b) => (chance[b] ?? 0) - (chance[a] ?? 0) || a - b);
+  const pages: number[] = [];
+  for (const r of order) {
+    if (pages.length >= keep) break;
+    regionPages(dirtyBits, state.dirty.size, r, pages);
   }
-  return { pages, bytes, late, nextCheckAt };
+  if (pages.length > keep) pages.length = keep;
+  if (total > keep) pages.sort((a, b) => a - b);
+  return { pages, bytes: pages.length * pageBytes, late, nextCheckAt };
 }
 
 /**
