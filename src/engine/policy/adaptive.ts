@@ -91,6 +91,11 @@ export const LATE_CHECK_MS = 20;
 export const LATE_CHECK_MIN_MS = 2;
 /** Largest late round, bytes (the secondary stages a round only once it has arrived whole). */
 export const LATE_ROUND_BYTES = 4 * 1024 * 1024;
+/**
+ * Most of the send rate the guest's rewrites of clean pages are taken to eat when the late phase is sized
+ * (a guest dirtying faster than the link sends would otherwise make the late phase endless).
+ */
+export const MAX_REDIRTY_SHARE = 0.9;
 /** Pages of the probe round that measures the link while the rate is unknown (1 024 pages = 4 MiB). */
 export const PROBE_PAGES = 1024;
 /** Outside the late phase, a round smaller than this waits for more, bytes. */
@@ -296,6 +301,7 @@ export function planAdaptive(
   const chance = new Float64Array(regions);
   const dirtyIn = new Uint8Array(regions);
   let lateBytes = 0;
+  let writeBytesPerMs = 0;
   for (let r = 0; r < regions; r++) {
     const s = survival(model, r, g, remaining);
     chance[r] = s;
@@ -303,10 +309,16 @@ export function planAdaptive(
     dirtyIn[r] = dirty;
     if (s < MIN_SURVIVAL) lateBytes += dirty * pageBytes;
     lateBytes += (REGION_PAGES - dirty) * (1 - s) * pageBytes;
+    // Clean pages of random-write regions dirty again while the late phase sends (sweeps are in lateBytes).
+    if ((model.sweepGap[r] ?? 0) === 0) {
+      writeBytesPerMs += (REGION_PAGES - dirty) * ((model.rate[r] ?? 0) / MICRO_HZ_PER_PER_MS) * pageBytes;
+    }
   }
+  // What the late phase gains on the guest per ms: the send rate less the rate clean pages dirty again.
+  const gainBytesPerMs = Math.max(rateBytesPerMs * (1 - MAX_REDIRTY_SHARE), rateBytesPerMs - writeBytesPerMs);
   // Behind schedule (the late bytes need longer than is left), the bar drops to BEHIND_MIN_SURVIVAL: a page
   // likely to be rewritten is still better sent than surely left for the stop.
-  const need = lateBytes / rateBytesPerMs;
+  const need = lateBytes / gainBytesPerMs;
   const bar = remaining >= need * BEHIND_FACTOR ? MIN_SURVIVAL : BEHIND_MIN_SURVIVAL;
   let qualifyingPages = 0;
   for (let r = 0; r < regions; r++) {
@@ -335,7 +347,7 @@ export function planAdaptive(
   // Time the late phase needs: the qualifying pages (sent now, or in small rounds once late), the pages
   // still to be written and sent, and what the secondary has not staged yet.
   const qualifying = qualifyingPages * pageBytes;
-  const lead = ((lateBytes + qualifying) / rateBytesPerMs) * LEAD_FACTOR + LEAD_MARGIN_MS + backlog;
+  const lead = ((lateBytes + qualifying) / gainBytesPerMs) * LEAD_FACTOR + LEAD_MARGIN_MS + backlog;
   const lateFrom = state.nextCheckpointAt - lead;
   const late = now >= lateFrom;
   const period = params.pendingCheckIntervalMs;
