@@ -27,7 +27,8 @@
  *
  * When: outside the late phase a check sends only rounds of at least {@link MIN_EARLY_ROUND_BYTES}. The late
  * phase starts at T − lead, lead = (bytes still to send: qualifying now, dirty but held, and expected to be
- * written by T) ÷ (the slower of link and staging) × {@link LEAD_FACTOR} + {@link LEAD_MARGIN_MS} + what the
+ * written by T) ÷ (the slower of link and staging, less the rate clean random-write pages dirty again, at
+ * least 1 − {@link MAX_REDIRTY_SHARE} of it) × {@link LEAD_FACTOR} + {@link LEAD_MARGIN_MS} + what the
  * secondary has yet to stage ({@link stagedByEstimate}). From then on rounds carry at most
  * {@link LATE_ROUND_BYTES} (the secondary stages an object only once it has arrived whole, so a big round
  * near T leaves its staging for the stop), a check runs right after each round and at most
