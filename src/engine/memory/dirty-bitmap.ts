@@ -43,6 +43,21 @@ export class DirtyBitmap {
     return true;
   }
 
+  /** Clears the bytes [`from`, `to`) of the bitmap (pages 8·from to 8·to − 1). */
+  clearBytes(from: number, to: number): void {
+    const { bits } = this;
+    const end = Math.min(to, bits.length);
+    for (let b = Math.max(0, from); b < end; b++) {
+      let x = bits[b] ?? 0;
+      if (x === 0) continue;
+      bits[b] = 0;
+      while (x) {
+        x &= x - 1;
+        this.setCount--;
+      }
+    }
+  }
+
   /** Clears every bit. */
   reset(): void {
     this.bits.fill(0);

@@ -1,6 +1,6 @@
 import type { Effect } from '../effects.ts';
 import { type ColoParams, maxDeltaPages } from '../params.ts';
-import { planAdaptive, sampleRegions } from '../policy/adaptive.ts';
+import { planAdaptive, SAMPLE_PERIOD_MS, sampleRegions } from '../policy/adaptive.ts';
 import { decide, ewma } from '../policy/policy.ts';
 import { PAGE_SIZE } from '../protocol/delta.ts';
 import { trace } from '../trace.ts';
@@ -30,6 +30,11 @@ export function pendingCheck(state: PrimaryState, params: ColoParams, now: numbe
   fx.push(trace(now, 'colo_need_migrate_ram_background', { pending: pendingBytes }));
   if (state.phase !== 'running' || roundInFlight(state)) {
     if (state.phase === 'running') state.recheckAfterRound = true;
+    if (state.phase === 'running' && params.policy === 'adaptive') {
+      // Learning does not wait for the round: a sweep is timed to the sample that sees it.
+      sampleRegions(state.regions, state.touched, state.guestTime);
+      state.nextPendingCheckAt = Math.min(state.nextPendingCheckAt, now + SAMPLE_PERIOD_MS);
+    }
     fx.push({ type: 'pending-check', record: { at: now, pendingBytes, decision: 'busy' } });
     return false;
   }
