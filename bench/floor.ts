@@ -193,3 +193,54 @@ export function runFloors(params: ColoParams, link: LinkParams, guestStops: read
   }
   return out;
 }
+
+/**
+ * What no **online** policy can beat on a hot set of `pages` pages, each written as an independent Poisson
+ * process of `writesPerPageMs` (writes per ms; the buffered-IO hot set), when at most `sendPagesPerMs`
+ * pages per ms can leave before the stop (the slower of link and staging).
+ *
+ * The argument. A policy decides at each send from the past alone, and a Poisson page's future writes do not
+ * depend on its past: a dirty page sent s ms before the stop is written again (its copy wasted, the page
+ * dirty at the stop) with probability 1 − e^(−λs), whichever page it is. The k-th last send leaves at least
+ * k ÷ sendPagesPerMs before the stop. So M sends waste at least W(M) = Σ_{k≤M} (1 − e^(−λk/c)) pages in
+ * expectation, and leave at least `pages` − (M − W(M)) pages dirty (a page is clean at the stop only through
+ * a send that was not wasted). W is convex in M, so by Jensen the same holds for expectations over epochs.
+ *
+ * Returns, for a waste budget of `wastePages` a checkpoint, the least expected pages left dirty at the stop;
+ * and for a target of at most `residualPages` left dirty, the least expected waste (Infinity if no number of
+ * sends gets there).
+ */
+export function onlineHotSetBound(
+  pages: number,
+  writesPerPageMs: number,
+  sendPagesPerMs: number,
+): { residualFor(wastePages: number): number; wasteFor(residualPages: number): number } {
+  const a = writesPerPageMs / sendPagesPerMs;
+  // Clean pages (successful sends) and waste after the M latest sends, in closed form.
+  const clean = (m: number) => (Math.exp(-a) * (1 - Math.exp(-a * m))) / (1 - Math.exp(-a));
+  const waste = (m: number) => m - clean(m);
+  const most = Math.ceil(100 / a); // beyond this clean(m) no longer grows (e^(−100))
+  return {
+    residualFor(wastePages) {
+      let lo = 0;
+      let hi = most;
+      while (hi - lo > 1) {
+        const mid = Math.floor((lo + hi) / 2);
+        if (waste(mid) <= wastePages) lo = mid;
+        else hi = mid;
+      }
+      return Math.max(0, pages - clean(lo));
+    },
+    wasteFor(residualPages) {
+      if (pages - clean(most) > residualPages) return Number.POSITIVE_INFINITY;
+      let lo = 0;
+      let hi = most;
+      while (hi - lo > 1) {
+        const mid = Math.floor((lo + hi) / 2);
+        if (pages - clean(mid) <= residualPages) hi = mid;
+        else lo = mid;
+      }
+      return waste(hi);
+    },
+  };
+}

@@ -39,6 +39,18 @@ export interface BenchOptions {
   workloads?: string[];
   /** Policy grid only: run only these links, Gbit/s. */
   links?: number[];
+  /** Policy grid only: run only these policies. */
+  policies?: string[];
+  /** Policy grid only: run only these cells, each `workload:gbit:policy` (`*` matches any). */
+  cells?: string[];
+  /** Policy grid only: these seeds instead of the default ones. */
+  seeds?: number[];
+  /** Policy grid only: simulated seconds per run instead of the default. */
+  seconds?: number;
+  /** Policy grid only: the grid alone (no materialised-path and memory rows). */
+  gridOnly?: boolean;
+  /** Materialised-path row only (with `--only policies`): no grid, no memory row. */
+  materialisedOnly?: boolean;
 }
 
 /** `value ÷ baselineValue`: above 1 means more of the unit than the baseline (faster for a rate, slower for ms). */

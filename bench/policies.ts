@@ -10,12 +10,17 @@
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import { percentile } from '../src/engine/metrics/summary.ts';
-import { type ColoParams, DEFAULT_PARAMS, type PolicyName } from '../src/engine/params.ts';
+import {
+  type ColoParams,
+  DEFAULT_PARAMS,
+  PAGE_HEADER_WIRE_BYTES,
+  type PolicyName,
+} from '../src/engine/params.ts';
 import { PAGE_SIZE } from '../src/engine/protocol/delta.ts';
 import type { WorkloadSpec } from '../src/engine/workload/spec.ts';
 import type { LinkParams } from '../src/runtime/embedded/link.ts';
 import { type EmbeddedResult, runEmbedded } from '../src/runtime/embedded/run.ts';
-import { runFloors } from './floor.ts';
+import { onlineHotSetBound, runFloors } from './floor.ts';
 import type { BenchOptions, BenchResult, BenchRow } from './harness.ts';
 
 const MIB = 2 ** 20;
@@ -60,6 +65,8 @@ export interface Cell {
   floorP99: number;
   /** Checkpoints pooled over seeds. */
   checkpoints: number;
+  /** Seeds run. */
+  seeds: number;
   /** Per run (mean over seeds), MiB. */
   checkpointMiB: number;
   backgroundMiB: number;
@@ -131,11 +138,27 @@ function runSeed(
   };
 }
 
-/** Runs every cell of the grid (in `only` workloads and links when given). */
+/** Which cells of the grid to run (every one when a field is absent). */
+export interface GridFilter {
+  workloads?: readonly string[];
+  links?: readonly number[];
+  policies?: readonly string[];
+  /** Cells as `workload:gbit:policy`; `*` (or an empty part) matches any. */
+  cells?: readonly string[];
+}
+
+/** True when the cell pattern `workload:gbit:policy` names this cell. */
+export function cellMatches(pattern: string, workload: string, gbit: number, policy: string): boolean {
+  const [w = '*', g = '*', p = '*'] = pattern.split(':');
+  const any = (x: string) => x === '*' || x === '';
+  return (any(w) || w === workload) && (any(g) || Number(g) === gbit) && (any(p) || p === policy);
+}
+
+/** Runs every cell of the grid that `filter` lets through. */
 export function runGrid(
   seeds: readonly number[],
   durationMs: number,
-  filter: { workloads?: readonly string[]; links?: readonly number[] } = {},
+  filter: GridFilter = {},
   log: (line: string) => void = () => {},
 ): Cell[] {
   const cells: Cell[] = [];
@@ -144,6 +167,8 @@ export function runGrid(
     for (const gbit of GRID_LINKS_GBIT) {
       if (filter.links && !filter.links.includes(gbit)) continue;
       for (const policy of GRID_POLICIES) {
+        if (filter.policies && !filter.policies.includes(policy)) continue;
+        if (filter.cells && !filter.cells.some((c) => cellMatches(c, w.name, gbit, policy))) continue;
         const runs = seeds.map((seed) => runSeed(w.spec, gbit, policy, seed, durationMs));
         const downtimes = runs.flatMap((r) => r.downtimes);
         const mean = (f: (r: SeedRun) => number) => runs.reduce((a, r) => a + f(r), 0) / runs.length;
@@ -159,6 +184,7 @@ export function runGrid(
             99,
           ),
           checkpoints: downtimes.length,
+          seeds: seeds.length,
           checkpointMiB: mean((r) => r.checkpointBytes) / MIB,
           backgroundMiB: mean((r) => r.backgroundBytes) / MIB,
           wastedMiB: mean((r) => r.wastedBytes) / MIB,
@@ -251,7 +277,10 @@ export function gridVerdicts(cells: readonly Cell[]): string[] {
         ? ` (over: ${overFloor.map((c) => `${c.workload} ${c.gbit}G ${fmt(c.p99 / c.floorP99, 2)}×`).join(', ')})`
         : ''),
   );
-  const adaptive = cells.filter((c) => c.policy === 'adaptive');
+  // Only cells that ran `none` or `fixed` beside `adaptive` can be judged (a `--policies` slice may not).
+  const adaptive = cells.filter(
+    (c) => c.policy === 'adaptive' && (get(c.workload, c.gbit, 'none') || get(c.workload, c.gbit, 'fixed')),
+  );
   const worse = adaptive.filter((c) => {
     const best = Math.min(
       get(c.workload, c.gbit, 'none')?.p99 ?? Infinity,
@@ -279,6 +308,16 @@ export function gridVerdicts(cells: readonly Cell[]): string[] {
       : '';
   }).filter(Boolean);
   if (bio.length) out.push(`adaptive bytes over none on buffered-io (target ≤ 5 %): ${bio.join(', ')}`);
+  const bounds = GRID_LINKS_GBIT.map((g) => {
+    const n = get('buffered-io', g, 'none');
+    const a = get('buffered-io', g, 'adaptive');
+    return n && a ? `${g}G ${hotSetBoundText(n, a.floorP99)}` : '';
+  }).filter(Boolean);
+  if (bounds.length) {
+    out.push(
+      `online bound on buffered-io (\`onlineHotSetBound\`, bench/floor.ts: no policy that knows only the past does better): ${bounds.join('; ')}`,
+    );
+  }
   const speeds = cells.map((c) => c.speed);
   if (speeds.length) {
     const slow = cells.filter((c) => c.speed < 200);
@@ -290,6 +329,33 @@ export function gridVerdicts(cells: readonly Cell[]): string[] {
     );
   }
   return out;
+}
+
+/**
+ * The buffered-IO cell's online bound as text: the least mean downtime at ≤ 5 % more bytes than `none`, and
+ * the least extra bytes for a downtime of 1.15 × the floor (`floorMs`), from `onlineHotSetBound` on the
+ * grid's hot set (non-zero pages only: a zero page costs a header either way).
+ */
+function hotSetBoundText(none: Cell, floorMs: number): string {
+  const spec = GRID_WORKLOADS.find((w) => w.name === 'buffered-io')?.spec;
+  if (spec?.kind !== 'buffered-io') return '';
+  const pageBytes = PAGE_SIZE + PAGE_HEADER_WIRE_BYTES;
+  const params = gridParams(spec, 'none', 1);
+  const linkBytesPerMs = gridLink(none.gbit).bandwidthBytesPerSec / 1000;
+  const sendPagesPerMs = Math.min(linkBytesPerMs, params.costs.applyBytesPerMs) / pageBytes;
+  const pages = spec.hotPages * (1 - params.contentMix.zero);
+  const bound = onlineHotSetBound(
+    pages,
+    (spec.rate * (1 - spec.tail)) / spec.hotPages / 1000,
+    sendPagesPerMs,
+  );
+  const noneBytesPerCheckpoint =
+    ((none.checkpointMiB + none.backgroundMiB) * MIB) / (none.checkpoints / none.seeds);
+  const wasteBudget = (0.05 * noneBytesPerCheckpoint) / pageBytes;
+  const meanAt5 = floorMs + (bound.residualFor(wasteBudget) * pageBytes) / linkBytesPerMs;
+  const residualAllowed = (0.15 * floorMs * linkBytesPerMs) / pageBytes;
+  const bytesFor = (bound.wasteFor(residualAllowed) * pageBytes) / noneBytesPerCheckpoint;
+  return `at ≤ 5 % more bytes mean downtime ≥ ${fmt(meanAt5)} ms (${fmt(meanAt5 / floorMs, 2)}× floor); p99 ≤ 1.15 × floor needs ≥ ${pct(bytesFor)} more bytes`;
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -396,19 +462,36 @@ export function memoryRow(minutes = 60, early = 10): BenchRow {
  */
 export function policyBench(options: BenchOptions): BenchResult {
   const small = options.quick || options.reduced;
-  const seeds = small ? [1] : [1, 2, 3];
-  const durationMs = options.quick ? 30_000 : options.reduced ? 120_000 : 300_000;
+  const seeds = options.seeds ?? (small ? [1] : [1, 2, 3]);
+  const durationMs =
+    options.seconds !== undefined
+      ? options.seconds * 1000
+      : options.quick
+        ? 30_000
+        : options.reduced
+          ? 120_000
+          : 300_000;
   const workloads = options.workloads ?? (options.quick ? ['idle', 'hot/cold'] : undefined);
-  const links = options.links ?? (small ? [10] : undefined);
-  const cells = runGrid(
-    seeds,
-    durationMs,
-    { ...(workloads ? { workloads } : {}), ...(links ? { links } : {}) },
-    (l) => process.stderr.write(`${l}\n`),
-  );
+  const links = options.links ?? (small && !options.cells ? [10] : undefined);
+  gridFilterErrors(workloads, links, options.policies);
+  const cells = options.materialisedOnly
+    ? []
+    : runGrid(
+        seeds,
+        durationMs,
+        {
+          ...(workloads ? { workloads } : {}),
+          ...(links ? { links } : {}),
+          ...(options.policies ? { policies: options.policies } : {}),
+          ...(options.cells ? { cells: options.cells } : {}),
+        },
+        (l) => process.stderr.write(`${l}\n`),
+      );
   const rows = [
-    ...materialisedRows(options.quick ? 21_000 : small ? 30_000 : 60_000),
-    options.quick ? memoryRow(2, 1) : memoryRow(60, 10),
+    ...(options.gridOnly ? [] : materialisedRows(options.quick ? 21_000 : small ? 30_000 : 60_000)),
+    ...(options.gridOnly || options.materialisedOnly
+      ? []
+      : [options.quick ? memoryRow(2, 1) : memoryRow(60, 10)]),
   ];
   const verdicts = gridVerdicts(cells);
   const section = [
@@ -436,6 +519,35 @@ export function policyBench(options: BenchOptions): BenchResult {
     section,
     charts: (page) => gridCharts(cells, page),
   };
+}
+
+/** Refuses names the grid does not have, with one line naming the known ones (exit 2). */
+function gridFilterErrors(
+  workloads: readonly string[] | undefined,
+  links: readonly number[] | undefined,
+  policies: readonly string[] | undefined,
+): void {
+  const bad = (
+    given: readonly (string | number)[] | undefined,
+    known: readonly (string | number)[],
+    what: string,
+  ) => {
+    const unknown = (given ?? []).filter((g) => !known.includes(g));
+    return unknown.length ? `unknown ${what} ${unknown.join(', ')} (known: ${known.join(', ')})` : '';
+  };
+  const errors = [
+    bad(
+      workloads,
+      GRID_WORKLOADS.map((w) => w.name),
+      'workload(s)',
+    ),
+    bad(links, GRID_LINKS_GBIT, 'link(s)'),
+    bad(policies, GRID_POLICIES, 'policy(ies)'),
+  ].filter(Boolean);
+  if (errors.length) {
+    console.error(errors.join('; '));
+    process.exit(2);
+  }
 }
 
 /** Renders the grid's chart next to the written page (`img/bench-policies.*`): p99 ÷ floor per cell. */

@@ -8,6 +8,9 @@
  *   npm run bench -- --write docs/benchmarks.md    also writes the figures as a Markdown page (and charts)
  *   npm run bench -- --only policies --reduced     the policy grid on one seed, 120 s, 10 Gbit/s only
  *   npm run bench -- --only policies --workloads fio,zipf --links 1,25    a slice of the grid
+ *   npm run bench -- --only policies --cells uniform:1:adaptive,fio:*:fixed --seeds 1 --seconds 60 --grid-only
+ *                                                  a few cells, quickly (speed work; `*` matches any)
+ *   npm run bench -- --only policies --materialised-only   the materialised path's row alone
  */
 import { writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -33,8 +36,23 @@ const { values } = parseArgs({
     reduced: { type: 'boolean', default: false },
     workloads: { type: 'string' },
     links: { type: 'string' },
+    policies: { type: 'string' },
+    cells: { type: 'string' },
+    seeds: { type: 'string' },
+    seconds: { type: 'string' },
+    'grid-only': { type: 'boolean', default: false },
+    'materialised-only': { type: 'boolean', default: false },
   },
 });
+const list = (v: string | undefined) => v?.split(',').map((s) => s.trim());
+const numbers = (name: string, v: string | undefined): number[] | undefined => {
+  const out = list(v)?.map(Number);
+  if (out?.some((n) => !Number.isFinite(n) || n <= 0)) {
+    console.error(`--${name} takes positive numbers separated by commas, got ${v}`);
+    process.exit(2);
+  }
+  return out;
+};
 const only = values.only?.split(',').map((s) => s.trim()) ?? Object.keys(GROUPS);
 const unknown = only.filter((g) => !(g in GROUPS));
 if (unknown.length > 0) {
@@ -48,6 +66,12 @@ const options: BenchOptions = {
   reduced: values.reduced,
   ...(values.workloads ? { workloads: values.workloads.split(',').map((w) => w.trim()) } : {}),
   ...(values.links ? { links: values.links.split(',').map(Number) } : {}),
+  ...(values.policies ? { policies: list(values.policies) as string[] } : {}),
+  ...(values.cells ? { cells: list(values.cells) as string[] } : {}),
+  ...(values.seeds ? { seeds: numbers('seeds', values.seeds) as number[] } : {}),
+  ...(values.seconds ? { seconds: (numbers('seconds', values.seconds) as number[])[0] as number } : {}),
+  gridOnly: values['grid-only'],
+  materialisedOnly: values['materialised-only'],
 };
 
 const cpus = os.cpus();

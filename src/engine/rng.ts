@@ -23,6 +23,21 @@ export function hash32(a: number, b = 0, c = 0, d = 0): number {
   return h;
 }
 
+/**
+ * The state of {@link hash32} after its first two words: `hash32(a, b, c, d) === hash32Rest(hash32Prefix(a, b), c, d)`.
+ * A stream that hashes (seed, stream id, k) for every k computes the prefix once and pays half the mixing.
+ */
+export function hash32Prefix(a: number, b = 0): number {
+  const h = mix32(a ^ 0x9e3779b9);
+  return mix32(h ^ Math.imul(b >>> 0, 0x85ebca6b));
+}
+
+/** {@link hash32} from a {@link hash32Prefix} and its last two words. */
+export function hash32Rest(prefix: number, c = 0, d = 0): number {
+  const h = mix32(prefix ^ Math.imul(c >>> 0, 0xc2b2ae35));
+  return mix32(h ^ Math.imul(d >>> 0, 0x27d4eb2f));
+}
+
 /** A uniform float in [0, 1) from the hash of the inputs. */
 export function unit(a: number, b = 0, c = 0, d = 0): number {
   return hash32(a, b, c, d) / 0x1_0000_0000;

@@ -256,7 +256,7 @@ export const PARAMETERS: readonly Parameter[] = [
   },
   {
     name: 'pendingCheck',
-    meaning: 'pending-RAM check period (fixed, adaptive)',
+    meaning: 'pending-RAM check period (fixed; adaptive checks at least every 250ms)',
     kind: 'duration',
     unit: 'ms',
     default: '1s',

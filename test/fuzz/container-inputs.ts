@@ -8,6 +8,7 @@
  */
 import { createHash } from 'node:crypto';
 import { DirtyBitmap } from '../../src/engine/memory/dirty-bitmap.ts';
+import { PageVersionMap } from '../../src/engine/memory/page-version-map.ts';
 import { encodeContainer } from '../../src/runtime/cloud/container.ts';
 import { cloneJson, defineKey, type Json, mutateJson, ODD_VALUES, odd } from './json-mutate.ts';
 import { mutateBytes, type Rng } from './mutate.ts';
@@ -358,7 +359,7 @@ function hostile(rng: Rng, parts: Parts): Buffer {
 
 /**
  * Throws unless `value` is something `encodeContainer` takes (plain objects without `$` or `__proto__`
- * keys, arrays without holes, primitives, `Uint32Array`, `Uint8Array`, `DirtyBitmap`, `Map`): the cheap
+ * keys, arrays without holes, primitives, `Uint32Array`, `Uint8Array`, `DirtyBitmap`, `Map`, `PageVersionMap`): the cheap
  * form of "a decoded value can be saved again", checked on every accepted input.
  */
 export function assertEncodable(value: unknown, path = '$'): void {
@@ -370,7 +371,7 @@ export function assertEncodable(value: unknown, path = '$'): void {
       throw new Error(`${path}: bad bitmap`);
     return;
   }
-  if (value instanceof Map) {
+  if (value instanceof Map || value instanceof PageVersionMap) {
     for (const [k, v] of value) {
       assertEncodable(k, `${path}<key>`);
       assertEncodable(v, `${path}<value>`);

@@ -43,26 +43,61 @@ export class DirtyBitmap {
     return true;
   }
 
+  /** Clears the bytes [`from`, `to`) of the bitmap (pages 8·from to 8·to − 1). */
+  clearBytes(from: number, to: number): void {
+    const { bits } = this;
+    const end = Math.min(to, bits.length);
+    for (let b = Math.max(0, from); b < end; b++) {
+      let x = bits[b] ?? 0;
+      if (x === 0) continue;
+      bits[b] = 0;
+      while (x) {
+        x &= x - 1;
+        this.setCount--;
+      }
+    }
+  }
+
   /** Clears every bit. */
   reset(): void {
     this.bits.fill(0);
     this.setCount = 0;
   }
 
-  /** Set page indices in ascending order. Skips empty bytes quickly, so sparse maps are cheap. */
+  /**
+   * Set page indices in ascending order. Skips empty 32-bit words, so sparse maps are cheap; the array is
+   * allocated once at its final size.
+   */
   indices(): number[] {
-    const out: number[] = [];
+    const out: number[] = new Array(this.setCount);
     const { bits, size } = this;
-    for (let b = 0; b < bits.length; b++) {
-      const byte = bits[b] ?? 0;
-      if (byte === 0) continue;
-      for (let k = 0; k < 8; k++) {
-        if (byte & (1 << k)) {
-          const i = b * 8 + k;
-          if (i < size) out.push(i);
+    let j = 0;
+    // Whole 32-bit words first (little-endian: bit k of word w is page 32·w + k), then the tail bytes.
+    const words = bits.byteOffset % 4 === 0 ? bits.byteLength >>> 2 : 0;
+    if (words > 0) {
+      const view = new Uint32Array(bits.buffer, bits.byteOffset, words);
+      for (let w = 0; w < words; w++) {
+        let word = view[w] as number;
+        if (word === 0) continue;
+        const base = w * 32;
+        while (word !== 0) {
+          const low = word & -word;
+          const i = base + (31 - Math.clz32(low));
+          if (i < size) out[j++] = i;
+          word ^= low;
         }
       }
     }
+    for (let b = words * 4; b < bits.length; b++) {
+      let byte = bits[b] as number;
+      while (byte !== 0) {
+        const low = byte & -byte;
+        const i = b * 8 + (31 - Math.clz32(low));
+        if (i < size) out[j++] = i;
+        byte ^= low;
+      }
+    }
+    out.length = j;
     return out;
   }
 

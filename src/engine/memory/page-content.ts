@@ -133,6 +133,71 @@ export function fillPage(
   }
 }
 
+/** Scratch for {@link pageMatches} of a zero page. */
+const EXPECTED = new Uint8Array(PAGE_SIZE);
+
+/**
+ * True when `got` holds exactly the bytes {@link fillPage} writes for (page, version, author): the same
+ * generator, compared word by word as it runs — nothing is written, and a wrong page stops at its first
+ * differing word. Used by the secondary to verify every page it receives.
+ */
+export function pageMatches(
+  got: Uint8Array,
+  seed: number,
+  page: number,
+  version: number,
+  mix: ContentMix,
+  author: Author = 'pvm',
+): boolean {
+  if (got.byteLength !== PAGE_SIZE) return false;
+  if (isZeroPage(seed, page, version, mix)) {
+    fillPage(EXPECTED, seed, page, version, mix, author);
+    return Buffer.from(EXPECTED.buffer, 0, PAGE_SIZE).equals(got);
+  }
+  const salt = author === 'svm' ? SVM_SALT : 0;
+  const x0 = hash32(seed ^ salt, page, version, 0x9a9e) | 1;
+  const compressible = pageClass(seed, page, mix) === 'compressible';
+  // A decoded page is a view into its object, usually not 4-byte aligned: read it through a DataView.
+  if (got.byteOffset % 4 !== 0) return matchesUnaligned(got, x0, compressible);
+  let x = x0;
+  // Int32 words: the generator's state is an int32, so no conversion per word.
+  const view = new Int32Array(got.buffer, got.byteOffset, PAGE_SIZE / 4);
+  if (compressible) {
+    for (let i = 0; i < 16; i++) {
+      x ^= x << 13;
+      x ^= x >>> 17;
+      x ^= x << 5;
+      if (view[i] !== x) return false;
+    }
+    for (let i = 16; i < PAGE_SIZE / 4; i++) if (view[i] !== view[i - 16]) return false;
+    return true;
+  }
+  for (let i = 0; i < PAGE_SIZE / 4; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    if (view[i] !== x) return false;
+  }
+  return true;
+}
+
+/** {@link pageMatches} of a non-zero page whose bytes are not 4-byte aligned (little-endian words). */
+function matchesUnaligned(got: Uint8Array, x0: number, compressible: boolean): boolean {
+  const view = new DataView(got.buffer, got.byteOffset, PAGE_SIZE);
+  let x = x0;
+  const words = compressible ? 16 : PAGE_SIZE / 4;
+  for (let i = 0; i < words; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    if (view.getInt32(i * 4, true) !== x) return false;
+  }
+  for (let i = 64; compressible && i < PAGE_SIZE; i += 4) {
+    if (view.getInt32(i, true) !== view.getInt32(i - 64, true)) return false;
+  }
+  return true;
+}
+
 /** Returns a fresh page buffer with the bytes of (page, version), or `null` for a zero page. */
 export function pageBytes(
   seed: number,

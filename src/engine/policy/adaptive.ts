@@ -3,29 +3,39 @@
  * sends a dirty page in the background only when that page is likely to stay clean until the checkpoint —
  * so that what is left at the stop is what a clairvoyant policy would leave, and little is sent twice.
  *
- * What it learns, at every pending-RAM check, from the pages written since the previous sample (the
- * `touched` bitmap), per region of {@link REGION_PAGES} pages, in guest running time (the workload's clock):
+ * What it learns, at every check (at least every {@link SAMPLE_PERIOD_MS}, also while a round is in
+ * flight), from the pages written since the previous sample (the `touched` bitmap), per region of
+ * {@link REGION_PAGES} pages, in guest running time (the workload's clock):
  * - a **write rate** per page (Poisson): from the fraction f of the region's pages touched over the sample's
  *   Δ ms, λ = −ln(1 − f) / Δ, folded into an EWMA whose weight grows with Δ ({@link RATE_HORIZON_MS});
  * - **sweeps**: a sample that touched at least {@link SWEEP_FRACTION} of the region is a sweep (a sequential
- *   stream, a file's page cache rewritten front to back); the region keeps the time of its last sweep and an
- *   EWMA of the interval between sweeps.
+ *   stream, a file's page cache rewritten front to back), timed to the middle of its sample; the region keeps
+ *   the time of its last sweep and an EWMA ({@link SWEEP_GAP_WEIGHT}) of the interval between sweeps. A
+ *   sweep caught part-way (the touched pages are one run at an edge of the region) is held for the next
+ *   sample, which sees it whole.
  *
  * How it decides, for the checkpoint due at T (guest time), the chance that a dirty page survives — is not
  * written again — until T: a region swept recently (within {@link SWEEP_STALE} intervals) is rewritten at
- * its next sweep (its interval after the last, less {@link SWEEP_MARGIN} and {@link SWEEP_SLACK_MS}), so its pages survive (1) if that
- * sweep falls after T and do not (0) otherwise; any other
- * region's pages survive with probability exp(−λ · (T − now)). A check sends the dirty pages whose chance is
- * at least {@link MIN_SURVIVAL}. Far from T that is the cold pages only; near T, as the remaining time
- * shrinks, hot pages qualify too. On a link too slow for what is left (behind schedule) the bar is lowered
- * towards {@link BEHIND_MIN_SURVIVAL}: sending a page that may be rewritten beats leaving it for the stop.
+ * its next sweep, expected its interval after the last plus {@link SWEEP_MARGIN} of it and
+ * {@link SWEEP_SLACK_MS} (the late side: a page sent before a sweep costs bytes, one held back costs
+ * downtime), so its pages survive (1) if that sweep falls after T and do not (0) otherwise; a sweep that is
+ * overdue (its interval was learned short) gets {@link OVERDUE_SURVIVAL}, and its pages go in the late
+ * phase. Any other region's pages survive with probability exp(−λ · (T − now)). A check sends the dirty
+ * pages whose chance is at least {@link MIN_SURVIVAL}: far from T the cold pages only; near T, as the
+ * remaining time shrinks, hot pages qualify too. When the late phase is behind schedule the bar drops to
+ * {@link BEHIND_MIN_SURVIVAL}: sending a page that may be rewritten beats leaving it for the stop.
  *
- * When: checks run every `pendingCheckIntervalMs` (the seed's period), and also at T − lead, where lead is
- * the time the link (or the secondary's staging, whichever is slower) needs for the bytes expected to be
- * dirty at T, × {@link LEAD_FACTOR} + {@link LEAD_MARGIN_MS}. From then on (the late phase) a check runs
- * right after each round and after a quarter of the time left (at least {@link LATE_CHECK_MS}), so the last rounds carry what was
- * written while the previous one was on the wire, like pre-copy live migration, until the checkpoint.
- * Rounds are never switched off wholesale: a page that qualifies is always sent, one that does not waits.
+ * When: outside the late phase a check sends only rounds of at least {@link MIN_EARLY_ROUND_BYTES}. The late
+ * phase starts at T − lead, lead = (bytes still to send: qualifying now, dirty but held, and expected to be
+ * written by T) ÷ (the slower of link and staging, less the rate clean random-write pages dirty again, at
+ * least 1 − {@link MAX_REDIRTY_SHARE} of it) × {@link LEAD_FACTOR} + {@link LEAD_MARGIN_MS} + what the
+ * secondary has yet to stage ({@link stagedByEstimate}). From then on rounds carry at most
+ * {@link LATE_ROUND_BYTES} (the secondary stages an object only once it has arrived whole, so a big round
+ * near T leaves its staging for the stop), a check runs right after each round and at most
+ * {@link LATE_CHECK_MS} later, halving the time left down to {@link LATE_CHECK_MIN_MS}, so the last rounds
+ * carry what was written while the previous one was on the wire, like pre-copy live migration, and end as T
+ * comes. Rounds are never switched off wholesale: a page that qualifies is always sent, one that does not
+ * waits.
  */
 import type { DirtyBitmap } from '../memory/dirty-bitmap.ts';
 import { type ColoParams, PAGE_HEADER_WIRE_BYTES } from '../params.ts';
@@ -42,20 +52,29 @@ export const MIN_SURVIVAL = 0.95;
  */
 export const BEHIND_MIN_SURVIVAL = 0.5;
 /** Behind schedule: what is left to move would take longer than the time left ÷ this. */
-export const BEHIND_FACTOR = 1.5;
+export const BEHIND_FACTOR = 1.2;
 /** Time constant of the write-rate EWMA, ms of guest time (a sample of Δ ms weighs 1 − e^(−Δ/τ)). */
 export const RATE_HORIZON_MS = 5000;
-/** A sample shorter than this, ms of guest time, teaches nothing (its pages keep accumulating). */
-export const MIN_SAMPLE_MS = 50;
+/**
+ * A sample shorter than this, ms of guest time, teaches nothing (its pages keep accumulating). Short samples
+ * are otherwise fine: a rate sample of Δ ms weighs 1 − e^(−Δ/τ), and a sweep is timed to its sample.
+ */
+export const MIN_SAMPLE_MS = 2;
+/** Weight of a new interval in a region's sweep-interval EWMA (small: sampling jitters each interval). */
+export const SWEEP_GAP_WEIGHT = 0.25;
 /** A sample touching at least this fraction of a region is a sweep. */
 export const SWEEP_FRACTION = 0.9;
 /**
- * A region's next sweep is expected its learned interval after its last one, less this fraction of the
- * interval and {@link SWEEP_SLACK_MS} (early side: sampling rounds sweep times to a sample).
+ * A region's next sweep is expected its learned interval after its last one, plus this fraction of the
+ * interval and {@link SWEEP_SLACK_MS}: the late side, because a learned interval is off by a sample or so
+ * either way, and a page sent before a sweep that comes anyway costs bytes, while one held back by an
+ * interval learned too short costs downtime.
  */
-export const SWEEP_MARGIN = 0.02;
-/** Fixed part of the early side of a predicted sweep, ms of guest time. */
-export const SWEEP_SLACK_MS = 100;
+export const SWEEP_MARGIN = 0.01;
+/** Fixed part of the late side of a predicted sweep, ms of guest time. */
+export const SWEEP_SLACK_MS = 20;
+/** Chance given to the pages of a region whose sweep is overdue (its learned interval was too short). */
+export const OVERDUE_SURVIVAL = 0.5;
 /** A sweep pattern older than this many sweep intervals is forgotten (the region is judged by its rate). */
 export const SWEEP_STALE = 2;
 /** Safety factor on the time the late phase needs. */
@@ -63,10 +82,21 @@ export const LEAD_FACTOR = 1.5;
 /** Extra time the late phase starts early, ms (round trips, decisions between rounds). */
 export const LEAD_MARGIN_MS = 20;
 /**
- * Shortest gap between checks in the late phase, ms; the gap is a quarter of the time left before the
- * checkpoint (at most the check period), so checks come closer together as it nears.
+ * Longest gap between checks outside the late phase, ms (at most the seed's check period): a sweep is timed
+ * to the sample that sees it, so this bounds the error of a learned sweep time.
  */
-export const LATE_CHECK_MS = 10;
+export const SAMPLE_PERIOD_MS = 250;
+/** Gap between checks in the late phase, ms (a check also runs right after each late round). */
+export const LATE_CHECK_MS = 20;
+/** Shortest gap between late checks, ms: they halve the time left, down to this, as the checkpoint nears. */
+export const LATE_CHECK_MIN_MS = 2;
+/** Largest late round, bytes (the secondary stages a round only once it has arrived whole). */
+export const LATE_ROUND_BYTES = 4 * 1024 * 1024;
+/**
+ * Most of the send rate the guest's rewrites of clean pages are taken to eat when the late phase is sized
+ * (a guest dirtying faster than the link sends would otherwise make the late phase endless).
+ */
+export const MAX_REDIRTY_SHARE = 0.9;
 /** Pages of the probe round that measures the link while the rate is unknown (1 024 pages = 4 MiB). */
 export const PROBE_PAGES = 1024;
 /** Outside the late phase, a round smaller than this waits for more, bytes. */
@@ -128,8 +158,32 @@ function regionPages(bits: Uint8Array, size: number, r: number, out: number[]): 
 }
 
 /**
+ * True when the `n` set pages of region `r` are one run at an edge of the region (its first or its last `n`
+ * pages): a sequential writer part-way through the region when the sample was taken.
+ */
+function edgeRun(bits: Uint8Array, r: number, n: number): boolean {
+  const base = r * REGION_BYTES;
+  const full = n >> 3;
+  const rem = n & 7;
+  let prefix = true;
+  let suffix = true;
+  for (let i = 0; i < full; i++) {
+    if (bits[base + i] !== 0xff) prefix = false;
+    if (bits[base + REGION_BYTES - 1 - i] !== 0xff) suffix = false;
+  }
+  if (rem) {
+    if (bits[base + full] !== (1 << rem) - 1) prefix = false;
+    if (bits[base + REGION_BYTES - 1 - full] !== ((0xff << (8 - rem)) & 0xff)) suffix = false;
+  }
+  return prefix || suffix;
+}
+
+/**
  * Folds the pages written since the last sample into the model, if at least {@link MIN_SAMPLE_MS} of guest
- * time passed, and clears `touched`. Returns true if a sample was taken.
+ * time passed, and clears `touched`. A region with a sweep history whose touched pages are one run at an
+ * edge is a sweep in progress: its pages stay in `touched` for the next sample, which sees the sweep whole
+ * (samples come every few ms in the late phase, so a sweep often straddles two). Returns true if a sample
+ * was taken.
  */
 export function sampleRegions(model: RegionModel, touched: DirtyBitmap, guestNow: number): boolean {
   const dt = guestNow - model.sampledAt;
@@ -140,29 +194,60 @@ export function sampleRegions(model: RegionModel, touched: DirtyBitmap, guestNow
   const bits = touched.bits;
   const pagesPerRegion = REGION_PAGES;
   const cap = 1 - 1 / (2 * pagesPerRegion);
+  const held: number[] = [];
   for (let r = 0; r < rate.length; r++) {
     const n = touched.count === 0 ? 0 : regionCount(bits, r);
     const f = n / pagesPerRegion;
     if (f < SWEEP_FRACTION) {
+      if (n > 0 && (sweepAt[r] ?? 0) > 0 && edgeRun(bits, r, n)) {
+        held.push(r);
+        continue;
+      }
       const sample = (-Math.log(1 - Math.min(f, cap)) / dt) * MICRO_HZ_PER_PER_MS;
       const old = rate[r] ?? 0;
       rate[r] = Math.min(0xffff_ffff, Math.round(old + weight * (sample - old)));
     } else {
       // A sweep: it times the region's rewrites; it is not a sample of its random-write rate.
-      const at = Math.max(1, Math.round(guestNow));
+      // Timed to the middle of the sample: the sweep happened somewhere in it.
+      const at = Math.max(1, Math.round((model.sampledAt + guestNow) / 2));
       const last = sweepAt[r] ?? 0;
       if (last > 0) {
         const gap = at - last;
         const g = sweepGap[r] ?? 0;
-        sweepGap[r] = Math.max(1, Math.round(g === 0 ? gap : g + 0.5 * (gap - g)));
+        sweepGap[r] = Math.max(1, Math.round(g === 0 ? gap : g + SWEEP_GAP_WEIGHT * (gap - g)));
       }
       sweepAt[r] = at;
     }
   }
   model.sampledAt = guestNow;
   model.samples++;
-  touched.reset();
+  if (held.length === 0) {
+    touched.reset();
+  } else {
+    let from = 0;
+    for (const r of held) {
+      touched.clearBytes(from, r * REGION_BYTES);
+      from = (r + 1) * REGION_BYTES;
+    }
+    touched.clearBytes(from, bits.length);
+  }
   return true;
+}
+
+/** When region `r`'s next sweep is expected, on the late side, ms of guest time (needs a learned interval). */
+function nextSweep(model: RegionModel, r: number): number {
+  const gap = model.sweepGap[r] ?? 0;
+  return (model.sweepAt[r] ?? 0) + gap + SWEEP_MARGIN * gap + SWEEP_SLACK_MS;
+}
+
+/**
+ * True when region `r` has a live sweep pattern whose next sweep is overdue at `guestNow` (ms of guest
+ * time): its interval was learned too short.
+ */
+export function sweepOverdue(model: RegionModel, r: number, guestNow: number): boolean {
+  const gap = model.sweepGap[r] ?? 0;
+  const last = model.sweepAt[r] ?? 0;
+  return gap > 0 && last > 0 && guestNow - last < SWEEP_STALE * gap && guestNow > nextSweep(model, r);
 }
 
 /** Chance that a page of region `r` is not written in the next `remaining` ms of guest time, 0..1. */
@@ -170,7 +255,10 @@ export function survival(model: RegionModel, r: number, guestNow: number, remain
   const gap = model.sweepGap[r] ?? 0;
   const last = model.sweepAt[r] ?? 0;
   if (gap > 0 && last > 0 && guestNow - last < SWEEP_STALE * gap) {
-    return last + gap - SWEEP_MARGIN * gap - SWEEP_SLACK_MS > guestNow + remaining ? 1 : 0;
+    const next = nextSweep(model, r);
+    if (next > guestNow + remaining) return 1;
+    // An overdue sweep (the learned interval was short) may come before the checkpoint or not.
+    return guestNow > next ? OVERDUE_SURVIVAL : 0;
   }
   // Swept once and not yet again: its period is unknown, so its pages are taken to stay as they are.
   if (gap === 0 && last > 0) return 1;
@@ -212,24 +300,35 @@ export function planAdaptive(
   // Bytes the late phase must move: dirty pages that do not qualify yet, plus pages expected to be dirtied
   // by T (clean pages times their chance of a write), at the slower of link and staging.
   const chance = new Float64Array(regions);
+  const dirtyIn = new Uint8Array(regions);
   let lateBytes = 0;
+  let writeBytesPerMs = 0;
   for (let r = 0; r < regions; r++) {
     const s = survival(model, r, g, remaining);
     chance[r] = s;
     const dirty = state.dirty.count === 0 ? 0 : regionCount(dirtyBits, r);
+    dirtyIn[r] = dirty;
     if (s < MIN_SURVIVAL) lateBytes += dirty * pageBytes;
     lateBytes += (REGION_PAGES - dirty) * (1 - s) * pageBytes;
+    // Clean pages of random-write regions dirty again while the late phase sends (sweeps are in lateBytes).
+    if ((model.sweepGap[r] ?? 0) === 0) {
+      writeBytesPerMs += (REGION_PAGES - dirty) * ((model.rate[r] ?? 0) / MICRO_HZ_PER_PER_MS) * pageBytes;
+    }
   }
-  // Behind schedule (the late bytes need longer than is left), the bar drops linearly towards
-  // BEHIND_MIN_SURVIVAL: a page likely to be rewritten is still better sent than surely left for the stop.
-  const need = lateBytes / rateBytesPerMs;
+  // What the late phase gains on the guest per ms: the send rate less the rate clean pages dirty again.
+  const gainBytesPerMs = Math.max(rateBytesPerMs * (1 - MAX_REDIRTY_SHARE), rateBytesPerMs - writeBytesPerMs);
+  // Behind schedule (the late bytes need longer than is left), the bar drops to BEHIND_MIN_SURVIVAL: a page
+  // likely to be rewritten is still better sent than surely left for the stop.
+  const need = lateBytes / gainBytesPerMs;
   const bar = remaining >= need * BEHIND_FACTOR ? MIN_SURVIVAL : BEHIND_MIN_SURVIVAL;
-  for (let r = 0; r < regions; r++) if ((chance[r] ?? 0) >= bar) ok[r] = 1;
-  const pages: number[] = [];
-  if (state.dirty.count > 0) {
-    for (let r = 0; r < regions; r++) if (ok[r]) regionPages(dirtyBits, state.dirty.size, r, pages);
+  let qualifyingPages = 0;
+  for (let r = 0; r < regions; r++) {
+    if ((chance[r] ?? 0) >= bar && (dirtyIn[r] ?? 0) > 0) {
+      ok[r] = 1;
+      qualifyingPages += dirtyIn[r] ?? 0;
+    }
   }
-  if (probe && pages.length === 0 && state.dirty.count > 0) {
+  if (probe && qualifyingPages === 0 && state.dirty.count > 0) {
     // The rate rounds leave at is not measured yet: probe with the likeliest survivors.
     const dirty = state.dirty.indices();
     const best = dirty
@@ -245,14 +344,52 @@ export function planAdaptive(
       nextCheckAt: now + params.pendingCheckIntervalMs,
     };
   }
-  const bytes = pages.length * pageBytes;
-  const lead = (lateBytes / rateBytesPerMs) * LEAD_FACTOR + LEAD_MARGIN_MS;
+  const backlog = Math.max(0, stagedByEstimate(state, params) - now);
+  // Time the late phase needs: the qualifying pages (sent now, or in small rounds once late), the pages
+  // still to be written and sent, and what the secondary has not staged yet.
+  const qualifying = qualifyingPages * pageBytes;
+  const lead = ((lateBytes + qualifying) / gainBytesPerMs) * LEAD_FACTOR + LEAD_MARGIN_MS + backlog;
   const lateFrom = state.nextCheckpointAt - lead;
   const late = now >= lateFrom;
   const period = params.pendingCheckIntervalMs;
   const nextCheckAt = late
-    ? now + Math.min(period, Math.max(LATE_CHECK_MS, remaining / 4))
-    : Math.min(now + period, lateFrom);
-  if (!late && bytes < MIN_EARLY_ROUND_BYTES) return { pages: [], bytes: 0, late, nextCheckAt };
-  return { pages, bytes, late, nextCheckAt };
+    ? now + Math.min(period, LATE_CHECK_MS, Math.max(LATE_CHECK_MIN_MS, remaining / 2))
+    : Math.min(now + Math.min(period, SAMPLE_PERIOD_MS), lateFrom);
+  if (!late && qualifying < MIN_EARLY_ROUND_BYTES) return { pages: [], bytes: 0, late, nextCheckAt };
+  // In the late phase an overdue sweep's pages go too: held back, they surely cross at the stop.
+  const order: number[] = [];
+  for (let r = 0; r < regions; r++) {
+    if (ok[r] || (late && (dirtyIn[r] ?? 0) > 0 && sweepOverdue(model, r, g))) order.push(r);
+  }
+  // Late rounds are small: the secondary stages an object only once it has arrived whole, so a large round
+  // near the checkpoint leaves its staging for the stop. The likeliest survivors go first, by region.
+  const keep = late ? Math.max(1, Math.floor(LATE_ROUND_BYTES / pageBytes)) : Number.POSITIVE_INFINITY;
+  let total = 0;
+  for (const r of order) total += dirtyIn[r] ?? 0;
+  if (total > keep) order.sort((a, b) => (chance[b] ?? 0) - (chance[a] ?? 0) || a - b);
+  const pages: number[] = [];
+  for (const r of order) {
+    if (pages.length >= keep) break;
+    regionPages(dirtyBits, state.dirty.size, r, pages);
+  }
+  if (pages.length > keep) pages.length = keep;
+  if (total > keep) pages.sort((a, b) => a - b);
+  return { pages, bytes: pages.length * pageBytes, late, nextCheckAt };
+}
+
+/**
+ * When the secondary will have staged every background round of this epoch, ms (runtime time): the rounds
+ * replayed through the link (at the measured bandwidth, or the staging rate until one is measured) and then
+ * the staging, which starts on an object once it has arrived whole.
+ */
+export function stagedByEstimate(state: PrimaryState, params: ColoParams): number {
+  const apply = params.costs.applyBytesPerMs;
+  const link = state.estimates.bandwidth > 0 ? state.estimates.bandwidth : apply;
+  let linkFree = 0;
+  let staged = 0;
+  for (const r of state.rounds) {
+    linkFree = Math.max(linkFree, r.startedAt) + r.bytes / link;
+    staged = Math.max(staged, linkFree) + r.bytes / apply;
+  }
+  return staged;
 }

@@ -1,6 +1,6 @@
 import type { Effect } from '../effects.ts';
 import { type ColoParams, maxDeltaPages } from '../params.ts';
-import { planAdaptive, sampleRegions } from '../policy/adaptive.ts';
+import { planAdaptive, SAMPLE_PERIOD_MS, sampleRegions } from '../policy/adaptive.ts';
 import { decide, ewma } from '../policy/policy.ts';
 import { PAGE_SIZE } from '../protocol/delta.ts';
 import { trace } from '../trace.ts';
@@ -30,6 +30,11 @@ export function pendingCheck(state: PrimaryState, params: ColoParams, now: numbe
   fx.push(trace(now, 'colo_need_migrate_ram_background', { pending: pendingBytes }));
   if (state.phase !== 'running' || roundInFlight(state)) {
     if (state.phase === 'running') state.recheckAfterRound = true;
+    if (state.phase === 'running' && params.policy === 'adaptive') {
+      // Learning does not wait for the round: a sweep is timed to the sample that sees it.
+      sampleRegions(state.regions, state.touched, state.guestTime);
+      state.nextPendingCheckAt = Math.min(state.nextPendingCheckAt, now + SAMPLE_PERIOD_MS);
+    }
     fx.push({ type: 'pending-check', record: { at: now, pendingBytes, decision: 'busy' } });
     return false;
   }
@@ -115,7 +120,13 @@ function sendPassChunk(
  * Returns true if a round was started.
  */
 export function continuePass(state: PrimaryState, params: ColoParams, now: number, fx: Effect[]): boolean {
-  const rest = state.passRest.filter((p) => state.dirty.has(p));
+  // A plain loop, not `filter` with a closure: the rest of a pass can be a whole guest's dirty set.
+  const { passRest, dirty } = state;
+  const rest: number[] = [];
+  for (let i = 0; i < passRest.length; i++) {
+    const p = passRest[i] as number;
+    if (dirty.has(p)) rest.push(p);
+  }
   state.passRest = [];
   return sendPassChunk(state, params, now, fx, rest, state.dirty.count * PAGE_SIZE);
 }

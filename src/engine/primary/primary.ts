@@ -1,6 +1,7 @@
 import type { Effect, FenceOwner } from '../effects.ts';
 import { ColoError, unexpected } from '../errors.ts';
 import type { ColoParams } from '../params.ts';
+import { SAMPLE_PERIOD_MS } from '../policy/adaptive.ts';
 import { messageTypeOf, parseInbound } from '../protocol/inbound.ts';
 import type { CheckpointTrigger, SecondaryMessage } from '../protocol/messages.ts';
 import { trace } from '../trace.ts';
@@ -160,7 +161,7 @@ function onMessage(
       state.vmRunning = true;
       fx.push(trace(now, 'colo_vm_state_change', { old: 'stop', new: 'run' }));
       state.nextCheckpointAt = now + params.checkpointDelayMs;
-      if (params.policy !== 'none') state.nextPendingCheckAt = now + params.pendingCheckIntervalMs;
+      if (params.policy !== 'none') state.nextPendingCheckAt = now + firstCheckMs(params);
       // First heartbeat at once: the secondary's watchdog has run since it sent checkpoint-ready.
       if (params.heartbeatTimeoutMs > 0) state.nextHeartbeatAt = now;
       break;
@@ -288,6 +289,13 @@ function nextWake(state: PrimaryState): number {
     state.txn ? state.txn.deadline : Number.POSITIVE_INFINITY,
     nextMiscompareWake(state),
   );
+}
+
+/** When the first pending check runs after `checkpoint-ready`, ms: `adaptive` samples sooner to learn sooner. */
+function firstCheckMs(params: ColoParams): number {
+  return params.policy === 'adaptive'
+    ? Math.min(params.pendingCheckIntervalMs, SAMPLE_PERIOD_MS)
+    : params.pendingCheckIntervalMs;
 }
 
 /** How often a claim that got no answer is made again, ms. */

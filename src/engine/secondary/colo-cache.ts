@@ -2,6 +2,7 @@ import { zeroClasses } from '../memory/page-content.ts';
 import { type ColoParams, PAGE_HEADER_WIRE_BYTES } from '../params.ts';
 import type { PageDelta } from '../protocol/delta.ts';
 import { PAGE_SIZE } from '../protocol/delta.ts';
+import { pristineColumns } from '../protocol/page-columns.ts';
 import type { SecondaryState } from './state.ts';
 
 /**
@@ -11,6 +12,14 @@ import type { SecondaryState } from './state.ts';
  */
 export function stagingBytes(params: ColoParams, delta: PageDelta): number {
   const zero = zeroClasses(params);
+  const columns = pristineColumns(delta);
+  if (columns) {
+    const { index, version } = columns;
+    let payloads = 0;
+    for (let i = 0; i < index.length; i++)
+      if (!zero.isZero(index[i] as number, version[i] as number)) payloads++;
+    return index.length * PAGE_HEADER_WIRE_BYTES + payloads * PAGE_SIZE;
+  }
   const pages = delta.pages;
   let payloads = 0;
   for (let i = 0; i < pages.length; i++) {
@@ -31,6 +40,12 @@ export function stagingEnd(state: SecondaryState, params: ColoParams, now: numbe
 /** Stages a validated RAM delta in the colo cache; committed and running memory are not touched. */
 export function stageInCache(state: SecondaryState, delta: PageDelta): void {
   const { cache } = state;
+  const columns = pristineColumns(delta);
+  if (columns) {
+    const { index, version } = columns;
+    for (let i = 0; i < index.length; i++) cache.set(index[i] as number, version[i] as number);
+    return;
+  }
   const pages = delta.pages;
   for (let i = 0; i < pages.length; i++) {
     const page = pages[i] as (typeof pages)[number];
@@ -41,6 +56,7 @@ export function stageInCache(state: SecondaryState, delta: PageDelta): void {
 /** Pages a commit will flush: the union of PVM-received (cache) and SVM-dirtied pages. */
 export function flushSet(state: SecondaryState): number {
   let n = state.cache.size;
+  if (state.svmDirty.count === 0) return n;
   for (const p of state.svmDirty.indices()) if (!state.cache.has(p)) n++;
   return n;
 }
@@ -57,10 +73,17 @@ export function flushMs(pages: number, bytesPerMs: number): number {
  */
 export function flushCache(state: SecondaryState): number {
   const flushed = flushSet(state);
-  for (const [page, version] of state.cache) state.committed[page] = version;
-  for (const p of state.svmDirty.indices()) state.running[p] = state.committed[p] ?? 0;
-  for (const page of state.cache.keys()) state.running[page] = state.committed[page] ?? 0;
-  state.cache.clear();
+  const { cache, committed, running } = state;
+  // Every write below stores a page's final value, so one pass over the cache sets both images.
+  const n = cache.size;
+  for (let i = 0; i < n; i++) {
+    const page = cache.pageAt(i);
+    const version = cache.versionOf(page);
+    committed[page] = version;
+    running[page] = version;
+  }
+  if (state.svmDirty.count > 0) for (const p of state.svmDirty.indices()) running[p] = committed[p] ?? 0;
+  cache.clear();
   state.svmDirty.reset();
   return flushed;
 }

@@ -1,4 +1,5 @@
 import { DirtyBitmap } from '../memory/dirty-bitmap.ts';
+import { PageVersionMap } from '../memory/page-version-map.ts';
 import { type ColoParams, pageCount } from '../params.ts';
 
 /** Where the secondary is (`colo_incoming_process_checkpoint` and the seed's background load). */
@@ -36,7 +37,7 @@ export interface SecondaryState {
   /** Pages the SVM wrote since the commit. */
   svmDirty: DirtyBitmap;
   /** The colo cache: page → PVM version received this epoch. Never visible to the SVM before the commit. */
-  cache: Map<number, number>;
+  cache: PageVersionMap;
   /** Background rounds of this epoch that reached the cache, ascending. */
   appliedRounds: number[];
   /** Round being loaded (bg-loading) and the sequence number its data message must have. */
@@ -82,7 +83,7 @@ export function createSecondary(params: ColoParams, now = 0): SecondaryState {
     committed: new Uint32Array(n),
     running: new Uint32Array(n),
     svmDirty: new DirtyBitmap(n),
-    cache: new Map(),
+    cache: new PageVersionMap(n),
     appliedRounds: [],
     loadingRound: 0,
     loadingSeq: 0,

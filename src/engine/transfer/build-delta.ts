@@ -4,6 +4,7 @@ import { fillPage, zeroClasses } from '../memory/page-content.ts';
 import { type ColoParams, MESSAGE_WIRE_BYTES, ramWireBytes } from '../params.ts';
 import { type DeltaPage, PAGE_SIZE, type PageDelta } from '../protocol/delta.ts';
 import type { ClaimCheck, DeltaKind } from '../protocol/messages.ts';
+import { columnarModelledDelta } from '../protocol/page-columns.ts';
 import { deviceStateBytes } from './device-state.ts';
 
 /** SHA-256 placeholder in claims of modelled payloads (nothing is encoded, so nothing to hash). */
@@ -38,24 +39,24 @@ export function buildRamDelta(
   epoch: number,
   seq: number,
 ): BuiltDelta {
-  const { seed, contentMix } = params;
-  const modelled = params.payload === 'modelled';
+  if (params.payload === 'modelled') return buildModelled(params, versions, pages, kind, epoch, seq);
   const zeroes = zeroClasses(params);
+  const { seed, contentMix } = params;
   let zeroPages = 0;
   for (let i = 0; i < pages.length; i++) {
     const index = pages[i] ?? 0;
     if (zeroes.isZero(index, versions[index] ?? 0)) zeroPages++;
   }
-  // Materialised: every non-zero page is generated into one buffer for the whole delta (one allocation,
-  // not one per page); the encoder copies it once into the object.
-  const flat = modelled ? null : new Uint8Array((pages.length - zeroPages) * PAGE_SIZE);
+  // Every non-zero page is generated into one scratch buffer, reused from delta to delta (the encoder
+  // copies the pages into the object before this returns, and nothing else keeps them).
+  const flat = scratch((pages.length - zeroPages) * PAGE_SIZE);
   let at = 0;
   const deltaPages: DeltaPage[] = new Array(pages.length);
   for (let i = 0; i < pages.length; i++) {
     const index = pages[i] ?? 0;
     const version = versions[index] ?? 0;
     let data: Uint8Array | null = null;
-    if (flat && !zeroes.isZero(index, version)) {
+    if (!zeroes.isZero(index, version)) {
       data = flat.subarray(at, at + PAGE_SIZE);
       fillPage(data, seed, index, version, contentMix);
       at += PAGE_SIZE;
@@ -71,7 +72,49 @@ export function buildRamDelta(
     blob: new Uint8Array(0),
   };
   const wireBytes = ramWireBytes(pages.length, zeroPages);
-  return finish(delta, modelled, wireBytes, zeroPages);
+  return finish(delta, false, wireBytes, zeroPages);
+}
+
+let scratchBuffer = new Uint8Array(0);
+
+/** The scratch page buffer, at least `bytes` long (grown, never shrunk: one delta object's pages at most). */
+function scratch(bytes: number): Uint8Array {
+  if (scratchBuffer.byteLength < bytes) scratchBuffer = new Uint8Array(bytes);
+  return scratchBuffer;
+}
+
+/** A modelled RAM delta: indices and versions in two typed arrays (see protocol/page-columns.ts). */
+function buildModelled(
+  params: ColoParams,
+  versions: Uint32Array,
+  pages: readonly number[],
+  kind: 'background-ram' | 'checkpoint-ram',
+  epoch: number,
+  seq: number,
+): BuiltDelta {
+  const zeroes = zeroClasses(params);
+  const n = pages.length;
+  const index = new Uint32Array(n);
+  const version = new Uint32Array(n);
+  let zeroPages = 0;
+  for (let i = 0; i < n; i++) {
+    const p = pages[i] ?? 0;
+    const v = versions[p] ?? 0;
+    index[i] = p;
+    version[i] = v;
+    if (zeroes.isZero(p, v)) zeroPages++;
+  }
+  const wireBytes = ramWireBytes(n, zeroPages);
+  const key = deltaKey(params.vmId, epoch, seq, kind);
+  return {
+    claim: { key, size: wireBytes, sha256: MODELLED_SHA256 },
+    payload: {
+      key,
+      delta: columnarModelledDelta({ vmId: params.vmId, epoch, seq, kind }, { index, version }),
+    },
+    wireBytes,
+    zeroPages,
+  };
 }
 
 /** Builds the device-state object of `epoch` (size from the parameters). */

@@ -15,7 +15,7 @@
  * | end−32 | 32   | SHA-256 of everything before it                               |
  *
  * Tags in the tree: `{"$num":"NaN"|"Infinity"|"-Infinity"}`, `{"$u32":i}` / `{"$u8":i}` (typed arrays),
- * `{"$bitmap":i,"size":n}` ({@link DirtyBitmap}), `{"$map32":[k,v]}` (a `Map` of u32 → u32, keys and values
+ * `{"$bitmap":i,"size":n}` ({@link DirtyBitmap}), `{"$map32":[k,v]}` (a `Map` of u32 → u32 or a {@link PageVersionMap}, keys and values
  * as two u32 blobs), `{"$map":[[k,v]…]}` (any other `Map`), `{"$u32s":i}` (a long `number[]` of u32).
  * Plain objects may not have keys starting with `$`, nor the key `__proto__`. Each blob is referenced by one
  * tag only, and the tree is at most {@link MAX_TREE_DEPTH} levels deep (the decoder refuses anything else:
@@ -25,6 +25,7 @@ import { createHash } from 'node:crypto';
 import { endianness } from 'node:os';
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import { DirtyBitmap } from '../../engine/memory/dirty-bitmap.ts';
+import { PageVersionMap } from '../../engine/memory/page-version-map.ts';
 import { StateDocumentError } from './errors.ts';
 import { showValue } from './text.ts';
 
@@ -130,6 +131,8 @@ class Writer {
     if (value instanceof DirtyBitmap)
       return { $bitmap: this.blob(BlobType.U8, value.bits), size: value.size };
     if (value instanceof Map) return this.map(value, path);
+    // The colo cache: the same `$map32` as a Map of its entries (decoded as a Map; see state-schema.ts).
+    if (value instanceof PageVersionMap) return this.map32(value);
     if (Array.isArray(value)) {
       if (value.length >= U32_ARRAY_BLOB_MIN && value.every(isU32)) {
         return { $u32s: this.blob(BlobType.U32, u32ToBytes(Uint32Array.from(value))) };
@@ -163,20 +166,23 @@ class Writer {
         break;
       }
     }
-    if (u32) {
-      const keys = new Uint32Array(m.size);
-      const values = new Uint32Array(m.size);
-      let i = 0;
-      for (const [k, v] of m as Map<number, number>) {
-        keys[i] = k;
-        values[i++] = v;
-      }
-      return {
-        $map32: [this.blob(BlobType.U32, u32ToBytes(keys)), this.blob(BlobType.U32, u32ToBytes(values))],
-      };
-    }
+    if (u32) return this.map32(m as Map<number, number>);
     return {
       $map: [...m].map(([k, v], i) => [this.tree(k, `${path}<key ${i}>`), this.tree(v, `${path}<${i}>`)]),
+    };
+  }
+
+  /** A u32 → u32 map as two u32 blobs, keys and values in iteration order. */
+  map32(m: { size: number } & Iterable<readonly [number, number]>): Json {
+    const keys = new Uint32Array(m.size);
+    const values = new Uint32Array(m.size);
+    let i = 0;
+    for (const [k, v] of m) {
+      keys[i] = k;
+      values[i++] = v;
+    }
+    return {
+      $map32: [this.blob(BlobType.U32, u32ToBytes(keys)), this.blob(BlobType.U32, u32ToBytes(values))],
     };
   }
 }

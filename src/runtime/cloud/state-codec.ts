@@ -4,6 +4,7 @@
  * u32 arrays, everything else as JSON. Decoding validates the whole shape and the guest size.
  */
 import type { z } from 'zod';
+import { PageVersionMap } from '../../engine/memory/page-version-map.ts';
 import type { PrimaryState } from '../../engine/primary/state.ts';
 import type { SecondaryState } from '../../engine/secondary/state.ts';
 import { decodeContainer, encodeContainer } from './container.ts';
@@ -79,5 +80,8 @@ export function checkSecondaryState(value: unknown, pages: number | undefined, w
       `${what}: does not fit a guest of ${pages ?? s.committed.length} pages: ${problems.join('; ')}`,
     );
   }
-  return s;
+  // Every page fits the guest now, so the typed-array cache stays within it.
+  const cache =
+    s.cache instanceof PageVersionMap ? s.cache : PageVersionMap.from(s.cache, s.committed.length);
+  return { ...s, cache };
 }

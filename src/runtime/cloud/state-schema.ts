@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { DirtyBitmap } from '../../engine/memory/dirty-bitmap.ts';
+import { PageVersionMap } from '../../engine/memory/page-version-map.ts';
 import { REGION_PAGES } from '../../engine/policy/adaptive.ts';
 import type { PrimaryState } from '../../engine/primary/state.ts';
 import type { SecondaryState } from '../../engine/secondary/state.ts';
@@ -95,8 +96,17 @@ export const primaryStateSchema: z.ZodType<PrimaryState> = z.strictObject({
   claimReason: z.string().max(4096),
 });
 
-/** Schema of {@link SecondaryState}. */
-export const secondaryStateSchema: z.ZodType<SecondaryState> = z.strictObject({
+/**
+ * A secondary state as the schema accepts it: the colo cache as the engine holds it, or as a container
+ * decodes it (a `Map`); `checkSecondaryState` turns the latter into a {@link PageVersionMap} once its pages
+ * are known to fit the guest.
+ */
+export type DecodedSecondaryState = Omit<SecondaryState, 'cache'> & {
+  cache: PageVersionMap | Map<number, number>;
+};
+
+/** Schema of {@link SecondaryState} (the cache as {@link DecodedSecondaryState} allows). */
+export const secondaryStateSchema: z.ZodType<DecodedSecondaryState> = z.strictObject({
   phase: z.enum([
     'starting',
     'idle',
@@ -117,7 +127,7 @@ export const secondaryStateSchema: z.ZodType<SecondaryState> = z.strictObject({
   committed: z.instanceof(Uint32Array),
   running: z.instanceof(Uint32Array),
   svmDirty: bitmap,
-  cache: z.map(count, count),
+  cache: z.union([z.instanceof(PageVersionMap), z.map(count, count)]),
   appliedRounds: z.array(count),
   loadingRound: count,
   loadingSeq: count,
@@ -162,7 +172,7 @@ export function primaryShapeProblems(s: PrimaryState, pages: number): string[] {
 }
 
 /** Problems with the per-page sizes of a secondary state of a guest of `pages` pages (empty when none). */
-export function secondaryShapeProblems(s: SecondaryState, pages: number): string[] {
+export function secondaryShapeProblems(s: DecodedSecondaryState, pages: number): string[] {
   const out: string[] = [];
   if (s.committed.length !== pages) out.push(`committed has ${s.committed.length} pages`);
   if (s.running.length !== pages) out.push(`running has ${s.running.length} pages`);

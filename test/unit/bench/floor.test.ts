@@ -7,6 +7,7 @@ import {
   epochFloor,
   type FloorCosts,
   lastWrites,
+  onlineHotSetBound,
   pageWireBytes,
   residualBytes,
   runFloors,
@@ -166,4 +167,33 @@ describe('no policy beats the floor', () => {
       });
     }
   }
+});
+
+describe('onlineHotSetBound', () => {
+  // 1 000 pages, each written once per 10 s on average; 10 pages leave per ms.
+  const bound = onlineHotSetBound(1000, 1e-4, 10);
+
+  it('leaves every page dirty when no copy may be wasted, and fewer as the budget grows', () => {
+    expect(bound.residualFor(0)).toBe(1000);
+    const some = bound.residualFor(5);
+    const more = bound.residualFor(50);
+    expect(some).toBeLessThan(1000);
+    expect(more).toBeLessThan(some);
+    // The 1 000 last sends, 0.1 ms apart: about λ·Σk/c = 1e-4 · 500 500 / 10 ≈ 5 copies wasted.
+    expect(bound.wasteFor(bound.residualFor(5))).toBeLessThanOrEqual(5);
+    expect(bound.wasteFor(bound.residualFor(5))).toBeGreaterThan(4);
+  });
+
+  it('inverts: the waste for a residual gets that residual back', () => {
+    const w = bound.wasteFor(10);
+    expect(bound.residualFor(w)).toBeLessThanOrEqual(10);
+    expect(bound.residualFor(w * 0.9)).toBeGreaterThan(10);
+  });
+
+  it('cannot clean a hot set rewritten faster than the link can send it, at any waste', () => {
+    // 1 000 pages each written every 10 ms: 100 writes per ms against 10 sends per ms.
+    const hot = onlineHotSetBound(1000, 0.1, 10);
+    expect(hot.wasteFor(0)).toBe(Number.POSITIVE_INFINITY);
+    expect(hot.residualFor(1e9)).toBeGreaterThan(800);
+  });
 });

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, test } from 'vitest';
 import { DirtyBitmap } from '../../../src/engine/memory/dirty-bitmap.ts';
+import { PageVersionMap } from '../../../src/engine/memory/page-version-map.ts';
 import { DEFAULT_PARAMS, pageCount } from '../../../src/engine/params.ts';
 import type { PrimaryState } from '../../../src/engine/primary/state.ts';
 import { createPrimary } from '../../../src/engine/primary/state.ts';
@@ -28,7 +29,8 @@ function snapshots(): { primary: PrimaryState[]; secondary: SecondaryState[] } {
     observe: (_at, p, s) => {
       if (n++ % 7 !== 0) return;
       primary.push(structuredClone(p));
-      secondary.push(structuredClone(s));
+      // structuredClone drops the colo cache's class (its entries live in private fields): copy it apart.
+      secondary.push({ ...structuredClone({ ...s, cache: null }), cache: PageVersionMap.from(s.cache) });
     },
   });
   return { primary, secondary };
@@ -63,7 +65,8 @@ describe('state codec', () => {
       const back = decodeSecondaryState(bytes);
       expect(back).toEqual(state);
       expect(Buffer.from(encodeSecondaryState(back)).equals(bytes)).toBe(true);
-      expect(back.cache).toBeInstanceOf(Map);
+      expect(back.cache).toBeInstanceOf(PageVersionMap);
+      expect([...back.cache]).toEqual([...state.cache]);
     }
   });
 

@@ -8,10 +8,17 @@ import { DirtyBitmap } from '../../../src/engine/memory/dirty-bitmap.ts';
 import { DEFAULT_PARAMS, type PolicyName } from '../../../src/engine/params.ts';
 import {
   createRegionModel,
+  LATE_CHECK_MIN_MS,
+  LATE_CHECK_MS,
+  LATE_ROUND_BYTES,
   MIN_SURVIVAL,
+  OVERDUE_SURVIVAL,
   planAdaptive,
   REGION_PAGES,
+  SWEEP_MARGIN,
+  SWEEP_SLACK_MS,
   sampleRegions,
+  stagedByEstimate,
   survival,
 } from '../../../src/engine/policy/adaptive.ts';
 import { createPrimary } from '../../../src/engine/primary/state.ts';
@@ -43,7 +50,7 @@ describe('region model', () => {
     const model = createRegionModel(PAGES);
     const touched = new DirtyBitmap(PAGES);
     touch(touched, [3]);
-    expect(sampleRegions(model, touched, 10)).toBe(false);
+    expect(sampleRegions(model, touched, 1)).toBe(false);
     expect(touched.count).toBe(1);
   });
 
@@ -51,14 +58,62 @@ describe('region model', () => {
     const model = createRegionModel(PAGES);
     const touched = new DirtyBitmap(PAGES);
     for (const at of [1000, 6000, 11_000]) {
+      // Quiet samples in between do not break the pattern; a sweep is timed to the middle of its sample.
+      sampleRegions(model, touched, at - 10);
       touch(touched, range(2 * REGION_PAGES, REGION_PAGES));
-      sampleRegions(model, touched, at);
-      // Quiet samples in between do not break the pattern.
-      sampleRegions(model, touched, at + 2000);
+      sampleRegions(model, touched, at + 10);
     }
+    expect(model.sweepAt[2]).toBe(11_000);
+    expect(model.sweepGap[2]).toBe(5000);
     // Swept at 11 000 ms, next sweep expected near 16 000 ms.
     expect(survival(model, 2, 13_000, 2000)).toBe(1);
     expect(survival(model, 2, 13_000, 4000)).toBe(0);
+  });
+});
+
+describe('sweeps', () => {
+  /** A model that saw region 2 swept whole at each of `times` (ms), with quiet samples in between. */
+  function swept(times: number[]) {
+    const model = createRegionModel(PAGES);
+    const touched = new DirtyBitmap(PAGES);
+    for (const at of times) {
+      sampleRegions(model, touched, at - 1);
+      touch(touched, range(2 * REGION_PAGES, REGION_PAGES));
+      sampleRegions(model, touched, at + 1);
+    }
+    return { model, touched };
+  }
+
+  it('sees a sweep that straddles two samples whole, at the second one', () => {
+    const { model, touched } = swept([1000, 6000]);
+    // The writer is a third of the way through region 2 at 11 000 ms and done 3 ms later.
+    touch(touched, range(2 * REGION_PAGES, 20));
+    sampleRegions(model, touched, 11_000);
+    expect(model.sweepAt[2]).toBe(6000);
+    expect(touched.count).toBe(20);
+    touch(touched, range(2 * REGION_PAGES + 20, REGION_PAGES - 20));
+    sampleRegions(model, touched, 11_004);
+    expect(model.sweepAt[2]).toBe(11_002);
+    expect(touched.count).toBe(0);
+  });
+
+  it('does not hold scattered writes: they are a rate sample', () => {
+    const { model, touched } = swept([1000, 6000]);
+    touch(touched, [2 * REGION_PAGES + 1, 2 * REGION_PAGES + 9, 2 * REGION_PAGES + 40]);
+    sampleRegions(model, touched, 8000);
+    expect(touched.count).toBe(0);
+    expect(model.sweepAt[2]).toBe(6000);
+    expect(model.rate[2]).toBeGreaterThan(0);
+  });
+
+  it('predicts the next sweep on the late side and gives an overdue one an even chance', () => {
+    const { model } = swept([1000, 6000, 11_000]);
+    const next = 16_000 + SWEEP_MARGIN * 5000 + SWEEP_SLACK_MS;
+    // From 13 000 ms: a checkpoint just before the predicted sweep keeps the pages, one after loses them.
+    expect(survival(model, 2, 13_000, next - 13_000 - 1)).toBe(1);
+    expect(survival(model, 2, 13_000, next - 13_000 + 1)).toBe(0);
+    // The sweep did not come when predicted: the interval was learned too short.
+    expect(survival(model, 2, next + 10, 1000)).toBe(OVERDUE_SURVIVAL);
   });
 });
 
@@ -95,6 +150,65 @@ describe('planAdaptive', () => {
   });
 });
 
+describe('planAdaptive, late phase', () => {
+  const pages = 4096 * REGION_PAGES;
+  const params = { ...DEFAULT_PARAMS, guestBytes: pages * 4096, policy: 'adaptive' as PolicyName };
+
+  /** A running primary at 10 s with every page of the first `dirtyRegions` regions dirty and never sampled. */
+  function primaryWithDirty(dirtyRegions: number) {
+    const state = createPrimary(params);
+    state.phase = 'running';
+    state.vmRunning = true;
+    state.guestTime = 10_000;
+    state.lastNow = 10_000;
+    touch(state.dirty, range(0, dirtyRegions * REGION_PAGES));
+    return state;
+  }
+
+  it('sends at most LATE_ROUND_BYTES a round near the checkpoint, and checks again at half the time left', () => {
+    const state = primaryWithDirty(1024); // 256 MiB dirty, taken to stay as it is (no writes seen)
+    state.nextCheckpointAt = 10_030;
+    const plan = planAdaptive(state, params, 10_000, 1024 * 1024);
+    expect(plan.late).toBe(true);
+    expect(plan.bytes).toBeLessThanOrEqual(LATE_ROUND_BYTES);
+    expect(plan.bytes).toBeGreaterThan(LATE_ROUND_BYTES - (4096 + 16));
+    expect(plan.nextCheckAt).toBe(10_000 + Math.min(LATE_CHECK_MS, 15));
+    state.nextCheckpointAt = 10_001;
+    expect(planAdaptive(state, params, 10_000, 1024 * 1024).nextCheckAt).toBe(10_000 + LATE_CHECK_MIN_MS);
+  });
+
+  it('sends a small early round only once it is worth a round, and starts the late phase in time', () => {
+    const state = primaryWithDirty(4); // 1 MiB
+    state.nextCheckpointAt = 20_000;
+    const early = planAdaptive(state, params, 10_000, 1024);
+    expect(early.late).toBe(false);
+    expect(early.pages).toHaveLength(4 * REGION_PAGES);
+    // 1 KiB per ms: the 1 MiB needs ~1 s, so the late phase starts more than 1 s before the checkpoint.
+    expect(early.nextCheckAt).toBeLessThan(20_000 - 1000);
+  });
+
+  it('estimates when the secondary has staged the rounds: link, then staging of each whole object', () => {
+    const state = primaryWithDirty(0);
+    state.estimates.bandwidth = 2 * 1024 * 1024; // the link is twice as fast as staging
+    const mib = 1024 * 1024;
+    const round = (startedAt: number, bytes: number) => ({
+      round: state.rounds.length + 1,
+      pages: [],
+      sendId: 1,
+      pendingBytes: 0,
+      startedAt,
+      bytes,
+      done: true,
+    });
+    state.rounds.push(round(0, 8 * mib));
+    // Arrives at 4 ms, staged 4 + 8 = 12 ms.
+    expect(stagedByEstimate(state, params)).toBeCloseTo(12, 6);
+    state.rounds.push(round(5, 2 * mib));
+    // Leaves at 5..6 ms, staged after the first: 12 + 2 = 14 ms.
+    expect(stagedByEstimate(state, params)).toBeCloseTo(14, 6);
+  });
+});
+
 describe('adaptive on the embedded runtime', () => {
   const loads: [string, WorkloadSpec][] = [
     ['hot/cold', { kind: 'hotcold', hotPages: 1024, hotRate: 2000, coldRate: 1500 }],
@@ -128,4 +242,16 @@ describe('adaptive on the embedded runtime', () => {
       expect(adaptive).toBeLessThanOrEqual(p99('fixed') * 1.02);
     });
   }
+});
+
+describe('DirtyBitmap.clearBytes', () => {
+  it('clears whole bytes of pages and keeps the count', () => {
+    const b = new DirtyBitmap(64);
+    touch(b, [0, 7, 8, 15, 16, 63]);
+    b.clearBytes(1, 2);
+    expect(b.indices()).toEqual([0, 7, 16, 63]);
+    expect(b.count).toBe(4);
+    b.clearBytes(0, 100);
+    expect(b.count).toBe(0);
+  });
 });

@@ -26,7 +26,7 @@ describe('apply timeout', () => {
     expect(pair.secondary.phase).toBe('bg-loading');
     const fx = secondaryStep(pair.secondary, params, deadline, { type: 'tick' });
     expect(pair.secondary.phase).toBe('idle');
-    expect(pair.secondary.cache).toEqual(cacheBefore);
+    expect(new Map(pair.secondary.cache)).toEqual(cacheBefore);
     expect(pair.secondary.appliedRounds).toEqual([]);
     expect(fx.some((e) => e.type === 'trace' && e.name === 'colo_background_round_abandoned')).toBe(true);
   });

@@ -1,0 +1,61 @@
+import { describe, expect, test } from 'vitest';
+import {
+  DEFAULT_CONTENT_MIX,
+  fillPage,
+  pageClass,
+  pageMatches,
+} from '../../../src/engine/memory/page-content.ts';
+import { PAGE_SIZE } from '../../../src/engine/protocol/delta.ts';
+
+/** (page, version, author) cases covering every content class; version 0 is a zero page. */
+function cases(): { page: number; version: number; author: 'pvm' | 'svm' }[] {
+  const out: { page: number; version: number; author: 'pvm' | 'svm' }[] = [];
+  for (let page = 0; page < 60; page++) {
+    for (const version of [0, 1, 7, 0x7fff_ffff])
+      out.push({ page, version, author: page % 5 === 0 ? 'svm' : 'pvm' });
+  }
+  return out;
+}
+
+describe('pageMatches', () => {
+  const seed = 42;
+  const all = cases();
+
+  test('the cases cover zero, compressible and random pages', () => {
+    const classes = new Set(
+      all.map((c) => (c.version === 0 ? 'zero' : pageClass(seed, c.page, DEFAULT_CONTENT_MIX))),
+    );
+    expect([...classes].sort()).toEqual(['compressible', 'random', 'zero']);
+  });
+
+  // Offset 0 is 4-byte aligned (typed-array path); 7 is what a decoded page usually is (DataView path).
+  for (const offset of [0, 7]) {
+    test(`accepts exactly fillPage's bytes, and refuses any one changed byte (offset ${offset})`, () => {
+      const buffer = new Uint8Array(PAGE_SIZE + 8);
+      const got = buffer.subarray(offset, offset + PAGE_SIZE);
+      let refused = 0;
+      for (const { page, version, author } of all) {
+        fillPage(got, seed, page, version, DEFAULT_CONTENT_MIX, author);
+        expect(pageMatches(got, seed, page, version, DEFAULT_CONTENT_MIX, author)).toBe(true);
+        // Another version, author or seed is other bytes (zero pages excepted: they are all zeros).
+        if (version !== 0 && pageClass(seed, page, DEFAULT_CONTENT_MIX) !== 'zero') {
+          expect(pageMatches(got, seed, page, version + 1, DEFAULT_CONTENT_MIX, author)).toBe(false);
+          expect(pageMatches(got, seed + 1, page, version, DEFAULT_CONTENT_MIX, author)).toBe(false);
+          expect(
+            pageMatches(got, seed, page, version, DEFAULT_CONTENT_MIX, author === 'pvm' ? 'svm' : 'pvm'),
+          ).toBe(false);
+        }
+        for (const at of [0, 63, 64, 65, 1000, PAGE_SIZE - 1]) {
+          got[at] = (got[at] as number) ^ 0x10;
+          expect(pageMatches(got, seed, page, version, DEFAULT_CONTENT_MIX, author), `byte ${at}`).toBe(
+            false,
+          );
+          got[at] = (got[at] as number) ^ 0x10;
+          refused++;
+        }
+      }
+      expect(refused).toBe(all.length * 6);
+      expect(pageMatches(got.subarray(0, PAGE_SIZE - 1), seed, 1, 1, DEFAULT_CONTENT_MIX)).toBe(false);
+    });
+  }
+});
