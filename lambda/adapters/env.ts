@@ -5,18 +5,31 @@
  */
 import { S3Client } from '@aws-sdk/client-s3';
 import { SQSClient } from '@aws-sdk/client-sqs';
-import { type DeployedValues, readDeployed } from '../../src/parameters/deployed.ts';
+import { type DeployedValues, readDeployed, readDeployedValue } from '../../src/parameters/deployed.ts';
+import { parameter } from '../../src/parameters/registry.ts';
 import { ENV, TICK_QUEUE_ENV, type TimerName } from './contract.ts';
 import { processMeter } from './usage-meter.ts';
 
 /** Environment as a plain record (`process.env` fits). */
 export type Env = Readonly<Record<string, string | undefined>>;
 
-/** True when `AWS_S3_FORCE_PATH_STYLE` is `1` or `true` (case-insensitive). */
+/**
+ * True when `AWS_S3_FORCE_PATH_STYLE` is `1` or `true` (case-insensitive), read by the same registry reader
+ * as the rest of the function's configuration, so the two never disagree.
+ *
+ * @throws ParameterError when the variable is set to anything else (e.g. `yes`).
+ */
 export function forcePathStyleFromEnv(env: Env = process.env): boolean {
-  const value = env[ENV.s3ForcePathStyle]?.trim().toLowerCase();
-  return value === '1' || value === 'true';
+  const raw = env[ENV.s3ForcePathStyle];
+  if (raw === undefined || raw === '') return false;
+  return readDeployedValue(PATH_STYLE, raw, 'env') === true;
 }
+
+const PATH_STYLE = (() => {
+  const p = parameter('s3ForcePathStyle');
+  if (p.deployed === undefined) throw new Error('s3ForcePathStyle is not a deployed parameter');
+  return { ...p, deployed: p.deployed };
+})();
 
 // One client per kind for the whole process: a fleet function builds ports for many VMs, and each client
 // holds its own connection pool. Each is attached once to the process's usage meter (usage-meter.ts).

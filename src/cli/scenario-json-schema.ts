@@ -119,7 +119,10 @@ function valueSchema(p: Parameter): Json {
         ],
       };
     case 'text':
-      return p.pattern ? { type: 'string', pattern: p.pattern.source } : { type: 'string', maxLength: 100 };
+      // Control characters refused as the scenario reader refuses them (JSON Schema patterns are Unicode-aware).
+      return p.pattern
+        ? { type: 'string', pattern: p.pattern.source }
+        : { type: 'string', maxLength: 100, pattern: '^\\P{Cc}*$' };
     case 'boolean':
       return { type: 'boolean' };
   }

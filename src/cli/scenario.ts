@@ -231,7 +231,11 @@ function scenarioValue(p: Parameter): z.ZodType {
     case 'text':
       return p.pattern
         ? z.string('expected a string').regex(p.pattern, `must match ${p.pattern}`)
-        : z.string('expected a string').max(100, 'must be at most 100 characters');
+        : z
+            .string('expected a string')
+            .max(100, 'must be at most 100 characters')
+            // A name is printed in the run header and reports: escape sequences would reach the terminal.
+            .regex(/^\P{Cc}*$/u, 'must not contain control characters');
     case 'boolean':
       return z.boolean('expected true or false');
   }

@@ -165,8 +165,10 @@ export function readDeployedValue(
       return raw.trim();
     }
     case 'boolean': {
-      if (raw === true || raw === 'true' || raw === '1') return true;
-      if (raw === false || raw === 'false' || raw === '0') return false;
+      // Case-insensitive, so every reader of a switch (the config and the S3 client) agrees on `TRUE`.
+      const t = typeof raw === 'string' ? raw.trim().toLowerCase() : raw;
+      if (t === true || t === 'true' || t === '1') return true;
+      if (t === false || t === 'false' || t === '0') return false;
       return fail('true or false (or 1, 0)');
     }
     default:

@@ -182,6 +182,10 @@ describe('environment', () => {
     expect(forcePathStyleFromEnv({ AWS_S3_FORCE_PATH_STYLE: 'TRUE' })).toBe(true);
     expect(forcePathStyleFromEnv({ AWS_S3_FORCE_PATH_STYLE: '0' })).toBe(false);
     expect(forcePathStyleFromEnv({})).toBe(false);
+    // The config reader and the client reader agree: what one refuses, the other refuses.
+    expect(() => forcePathStyleFromEnv({ AWS_S3_FORCE_PATH_STYLE: 'yes' })).toThrow(
+      /AWS_S3_FORCE_PATH_STYLE.*must be true or false/,
+    );
   });
 
   it('parses the function config and names a bad variable', () => {
@@ -209,5 +213,10 @@ describe('environment', () => {
     });
     expect(() => loadFunctionConfig({ ...env, APPLY_TIMEOUT_MS: '5s' })).toThrow(/APPLY_TIMEOUT_MS/);
     expect(() => loadFunctionConfig({ ...env, BUCKET_NAME: undefined })).toThrow(/BUCKET_NAME/);
+    // The switch reads as the S3 client reads it (forcePathStyleFromEnv): case-insensitive.
+    expect(loadFunctionConfig({ ...env, AWS_S3_FORCE_PATH_STYLE: 'TRUE' }).s3ForcePathStyle).toBe(true);
+    expect(() => loadFunctionConfig({ ...env, AWS_S3_FORCE_PATH_STYLE: 'yes' })).toThrow(
+      /AWS_S3_FORCE_PATH_STYLE/,
+    );
   });
 });

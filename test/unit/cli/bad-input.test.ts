@@ -299,6 +299,12 @@ const FILE_CASES: [string, unknown, RegExp, number][] = [
   ],
   ['seed as a string', { seed: '42' }, /^: seed: expected a whole number$/, 1],
   [
+    'a name with an escape sequence',
+    { name: 'ok\u001b[2Jgone' },
+    /^: name: must not contain control characters$/,
+    1,
+  ],
+  [
     'workload value in words',
     { workload: { kind: 'hotcold', hotRate: 'fast' } },
     /^: workload: hotRate: "fast" is not a rate: /,
