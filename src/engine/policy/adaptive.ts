@@ -293,12 +293,10 @@ export function planAdaptive(
   const model = state.regions;
   const remaining = Math.max(0, state.nextCheckpointAt - now);
   const g = state.guestTime;
-  const regions = model.rate.length;
   const pageBytes = PAGE_SIZE + PAGE_HEADER_WIRE_BYTES;
   const dirtyBits = state.dirty.bits;
-  const chance = new Float64Array(regions);
-  const dirtyIn = new Uint8Array(regions);
-  const sums = new Float64Array(2);
+  const { chance, dirtyIn, ok, sums } = scratchOf(model);
+  sums.fill(0);
   scanRegions(state, remaining, chance, dirtyIn, sums);
   const lateBytes = sums[0] ?? 0;
   const writeBytesPerMs = sums[1] ?? 0;
@@ -308,7 +306,6 @@ export function planAdaptive(
   // likely to be rewritten is still better sent than surely left for the stop.
   const need = lateBytes / gainBytesPerMs;
   const bar = remaining >= need * BEHIND_FACTOR ? MIN_SURVIVAL : BEHIND_MIN_SURVIVAL;
-  const ok = new Uint8Array(regions);
   const qualifyingPages = qualify(chance, dirtyIn, bar, ok);
   if (probe && qualifyingPages === 0 && state.dirty.count > 0) {
     // The rate rounds leave at is not measured yet: probe with the likeliest survivors.
@@ -427,6 +424,7 @@ function scanRegions(
     // A clean region with no rate and no sweep survives surely and adds nothing to either sum: skip it.
     if (skipIdle && dirty === 0 && rr === 0 && (sweepAt[r] ?? 0) === 0) {
       chance[r] = 1;
+      dirtyIn[r] = 0;
       continue;
     }
     const last = sweepAt[r] ?? 0;
@@ -444,15 +442,39 @@ function scanRegions(
   }
 }
 
-/** Marks in `ok` the dirty regions whose chance clears `bar`; returns their dirty pages. */
+/** Per-region work arrays of a plan, reused from check to check (a plan overwrites every entry it reads). */
+interface PlanScratch {
+  chance: Float64Array;
+  dirtyIn: Uint8Array;
+  ok: Uint8Array;
+  sums: Float64Array;
+}
+const scratch = new WeakMap<RegionModel, PlanScratch>();
+
+/** The work arrays for plans over `model` (allocating them per check cost as much as a tenth of a plan). */
+function scratchOf(model: RegionModel): PlanScratch {
+  const regions = model.rate.length;
+  let s = scratch.get(model);
+  if (!s || s.chance.length !== regions) {
+    s = {
+      chance: new Float64Array(regions),
+      dirtyIn: new Uint8Array(regions),
+      ok: new Uint8Array(regions),
+      sums: new Float64Array(2),
+    };
+    scratch.set(model, s);
+  }
+  return s;
+}
+
+/** Marks in `ok` (1, else 0) the dirty regions whose chance clears `bar`; returns their dirty pages. */
 function qualify(chance: Float64Array, dirtyIn: Uint8Array, bar: number, ok: Uint8Array): number {
   let pages = 0;
   for (let r = 0; r < dirtyIn.length; r++) {
     const d = dirtyIn[r] ?? 0;
-    if (d > 0 && (chance[r] ?? 0) >= bar) {
-      ok[r] = 1;
-      pages += d;
-    }
+    const yes = d > 0 && (chance[r] ?? 0) >= bar;
+    ok[r] = yes ? 1 : 0;
+    if (yes) pages += d;
   }
   return pages;
 }
