@@ -31,6 +31,7 @@
  */
 import type { DeltaKind } from '../engine/protocol/messages.ts';
 import { MAX_EPOCH, MAX_OBJECT_BYTES, VM_ID_PATTERN } from './limits.ts';
+import { takeFrameRoom } from './frame-room.ts';
 import { knownDigests, rememberDigests } from './known-digests.ts';
 import { type KeySet, keysWithId, MAC_BYTES, type ReplicationKey } from './replication-key.ts';
 import { splitDigests } from './sha256.ts';
@@ -131,7 +132,9 @@ export function sealObject(key: ReplicationKey, ctx: ObjectContext, inner: Uint8
   }
   const idBytes = Buffer.from(ctx.vmId, 'ascii');
   const headerEnd = SEALED_OBJECT_HEADER_BYTES + idBytes.byteLength;
-  const out = Buffer.allocUnsafe(headerEnd + inner.byteLength + MAC_BYTES);
+  // The encoder left room for the frame around the object: write around it rather than copy it.
+  const framed = takeFrameRoom(inner, headerEnd, MAC_BYTES);
+  const out = framed ?? Buffer.allocUnsafe(headerEnd + inner.byteLength + MAC_BYTES);
   out.set(SEALED_OBJECT_MAGIC, 0);
   out[4] = SEALED_OBJECT_VERSION;
   out[5] = KIND_CODES[ctx.kind];
@@ -143,7 +146,7 @@ export function sealObject(key: ReplicationKey, ctx: ObjectContext, inner: Uint8
   out.writeUInt32LE(Math.floor(ctx.seq / 2 ** 32), 20);
   out.writeUInt32LE(inner.byteLength, 24);
   out.set(idBytes, SEALED_OBJECT_HEADER_BYTES);
-  out.set(inner, headerEnd);
+  if (!framed) out.set(inner, headerEnd);
   const bodyEnd = headerEnd + inner.byteLength;
   out.set(key.mac(OBJECT_DOMAIN, out.subarray(0, headerEnd), innerDigest(inner)), bodyEnd);
   return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);

@@ -127,4 +127,17 @@ describe('sealed objects, frame version 2', () => {
       failure: 'bad-mac',
     });
   });
+
+  it('seals an encoded object in the room the encoder left once; a second seal copies, the first frame stays', () => {
+    const { bytes } = object();
+    const first = sealObject(keys.signing, ctx, bytes);
+    expect(first.buffer).toBe(bytes.buffer);
+    const before = Buffer.from(first);
+    const rotated = seedKeySet(5, VM);
+    const second = sealObject(rotated.signing, ctx, bytes);
+    expect(second.buffer).not.toBe(bytes.buffer);
+    expect(Buffer.from(first).equals(before)).toBe(true);
+    expect(openObject(keys, first, ctx).ok).toBe(true);
+    expect(openObject(rotated, second, ctx).ok).toBe(true);
+  });
 });
