@@ -22,10 +22,10 @@ import {
   TRAILER_BYTES,
 } from './delta-layout.ts';
 import { WireError } from './errors.ts';
+import { knownDigests } from './known-digests.ts';
 import { MAX_U32, VM_ID_PATTERN } from './limits.ts';
 import { inflatePage } from './page-compress.ts';
 import { readRuns } from './page-runs.ts';
-import { knownDigests } from './known-digests.ts';
 import { splitDigests } from './sha256.ts';
 
 /** What the caller knows about the object it fetched; the decoder rejects anything outside it. */

@@ -11,10 +11,10 @@ import {
   TRAILER_BYTES,
 } from './delta-layout.ts';
 import { WireError } from './errors.ts';
+import { allocWithFrameRoom } from './frame-room.ts';
 import { MAX_EPOCH, MAX_OBJECT_BYTES, MAX_U32, VM_ID_PATTERN } from './limits.ts';
 import { deflatePage } from './page-compress.ts';
 import { toRuns, writeRuns } from './page-runs.ts';
-import { allocWithFrameRoom } from './frame-room.ts';
 import { MAC_BYTES } from './replication-key.ts';
 import { SEALED_OBJECT_HEADER_BYTES } from './sealed-object.ts';
 import { sealWithTrailer } from './sha256.ts';

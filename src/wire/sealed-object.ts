@@ -30,9 +30,9 @@
  * they name the object the reader asked for.
  */
 import type { DeltaKind } from '../engine/protocol/messages.ts';
-import { MAX_EPOCH, MAX_OBJECT_BYTES, VM_ID_PATTERN } from './limits.ts';
 import { takeFrameRoom } from './frame-room.ts';
 import { knownDigests, rememberDigests } from './known-digests.ts';
+import { MAX_EPOCH, MAX_OBJECT_BYTES, VM_ID_PATTERN } from './limits.ts';
 import { type KeySet, keysWithId, MAC_BYTES, type ReplicationKey } from './replication-key.ts';
 import { splitDigests } from './sha256.ts';
 

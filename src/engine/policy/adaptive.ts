@@ -133,7 +133,7 @@ export function createRegionModel(pages: number): RegionModel {
 
 const REGION_BYTES = REGION_PAGES / 8;
 // A region is one span of the dirty bitmaps, whose set pages they count as bits change.
-if (REGION_PAGES !== SPAN_PAGES) throw new Error('adaptive regions must be the dirty bitmaps\' spans');
+if (REGION_PAGES !== SPAN_PAGES) throw new Error("adaptive regions must be the dirty bitmaps' spans");
 
 /** Appends the set pages of region `r` of a bitmap over `size` pages to `out`, ascending. */
 function regionPages(bits: Uint8Array, size: number, r: number, out: number[]): void {
@@ -429,7 +429,8 @@ function scanRegions(
     }
     const last = sweepAt[r] ?? 0;
     // Never swept: the rate alone, as in {@link survival} (inlined: this runs for every region at every check).
-    const s = last === 0 ? Math.exp(-(rr / MICRO_HZ_PER_PER_MS) * remaining) : survival(model, r, g, remaining);
+    const s =
+      last === 0 ? Math.exp(-(rr / MICRO_HZ_PER_PER_MS) * remaining) : survival(model, r, g, remaining);
     chance[r] = s;
     dirtyIn[r] = dirty;
     let late = sums[0] ?? 0;

@@ -112,7 +112,9 @@ describe('sealed objects, frame version 2', () => {
     const { bytes, sha256 } = object();
     const opened = openObject(keys, sealObject(keys.signing, ctx, bytes), ctx);
     if (!opened.ok) throw new Error(opened.reason);
-    expect(decodeDelta(opened.inner, { maxObjectBytes: 1 << 20, expectedSha256: sha256 }).pages).toHaveLength(3);
+    expect(decodeDelta(opened.inner, { maxObjectBytes: 1 << 20, expectedSha256: sha256 }).pages).toHaveLength(
+      3,
+    );
     const wrong = sha256.replace(/^./, (c) => (c === '0' ? '1' : '0'));
     expect(() => decodeDelta(opened.inner, { maxObjectBytes: 1 << 20, expectedSha256: wrong })).toThrow(
       WireError,
