@@ -11,9 +11,12 @@ import {
   TRAILER_BYTES,
 } from './delta-layout.ts';
 import { WireError } from './errors.ts';
+import { allocWithFrameRoom } from './frame-room.ts';
 import { MAX_EPOCH, MAX_OBJECT_BYTES, MAX_U32, VM_ID_PATTERN } from './limits.ts';
 import { deflatePage } from './page-compress.ts';
 import { toRuns, writeRuns } from './page-runs.ts';
+import { MAC_BYTES } from './replication-key.ts';
+import { SEALED_OBJECT_HEADER_BYTES } from './sealed-object.ts';
 import { sealWithTrailer } from './sha256.ts';
 
 /** Encoder options. */
@@ -78,8 +81,9 @@ export function encodeDeltaWithClaim(delta: PageDelta, options: EncodeOptions = 
     throw new WireError('too-large', `object would be ${total} bytes; the limit is ${MAX_OBJECT_BYTES}`);
   }
 
-  // allocUnsafe skips zero-filling: every byte below is written explicitly.
-  const out = Buffer.allocUnsafe(total);
+  // Not zero-filled: every byte below is written explicitly. With room for the sealed frame around it
+  // (src/wire/sealed-object.ts), so that sealing does not copy the object.
+  const out = allocWithFrameRoom(total, SEALED_OBJECT_HEADER_BYTES + vmIdBytes, MAC_BYTES);
   out.set(DELTA_MAGIC, OFF.magic);
   out[OFF.version] = DELTA_FORMAT_VERSION;
   out[OFF.kind] = kindCode;

@@ -6,7 +6,7 @@
  * | Offset | Size | Field |
  * | --- | --- | --- |
  * | 0 | 4 | magic `CSOB` |
- * | 4 | 1 | version 1 |
+ * | 4 | 1 | version: 2 (1 is still read) |
  * | 5 | 1 | kind: 1 background-ram, 2 checkpoint-ram, 3 device-state |
  * | 6 | 1 | VM id length L (1–63) |
  * | 7 | 1 | reserved, 0 |
@@ -16,21 +16,33 @@
  * | 24 | 4 | inner length N, u32 LE |
  * | 28 | L | VM id, ASCII |
  * | 28 + L | N | the inner object |
- * | 28 + L + N | 32 | HMAC-SHA-256 under the VM's key of `colo-sealed-object/1\n` and bytes [0, 28 + L + N) |
+ * | 28 + L + N | 32 | the MAC, under the VM's key |
+ *
+ * The MAC of version 2 is HMAC-SHA-256 of `colo-sealed-object/2\n`, the header and VM id (bytes [0, 28 + L))
+ * and the SHA-256 of the inner object: the inner object is hashed once, and that one pass also gives the
+ * claim check's digest (the `delta` message's `sha256` is of the inner object) and the page-delta object's
+ * trailer digest — each side hashes an object once instead of twice (SHA-256, then HMAC). Forging it needs
+ * the key or a SHA-256 collision, as before. Version 1's MAC is HMAC-SHA-256 of `colo-sealed-object/1\n` and
+ * bytes [0, 28 + L + N); frames of version 1 are still opened, none are written.
  *
  * Opening reads the fixed 28 bytes, checks the framing (magic, version, exact length), picks the key by id
  * and verifies the MAC — before any other field is interpreted — then checks every header field and that
  * they name the object the reader asked for.
  */
 import type { DeltaKind } from '../engine/protocol/messages.ts';
+import { takeFrameRoom } from './frame-room.ts';
+import { knownDigests, rememberDigests } from './known-digests.ts';
 import { MAX_EPOCH, MAX_OBJECT_BYTES, VM_ID_PATTERN } from './limits.ts';
 import { type KeySet, keysWithId, MAC_BYTES, type ReplicationKey } from './replication-key.ts';
+import { splitDigests } from './sha256.ts';
 
 /** Magic of a sealed object: ASCII `CSOB` ("COLO sealed object"). */
 export const SEALED_OBJECT_MAGIC = Uint8Array.of(0x43, 0x53, 0x4f, 0x42);
 
-/** Format version of the frame. */
-export const SEALED_OBJECT_VERSION = 1;
+/** Format version of the frames written (version 1 is still read). */
+export const SEALED_OBJECT_VERSION = 2;
+/** The version before: a MAC over every byte of the frame (read, never written). */
+export const SEALED_OBJECT_VERSION_1 = 1;
 
 /** Fixed header bytes before the VM id. */
 export const SEALED_OBJECT_HEADER_BYTES = 28;
@@ -38,7 +50,10 @@ export const SEALED_OBJECT_HEADER_BYTES = 28;
 /** Largest inner object a frame holds, bytes (the encoder's 1 GiB cap). */
 export const MAX_SEALED_INNER_BYTES = MAX_OBJECT_BYTES;
 
-const OBJECT_DOMAIN = 'colo-sealed-object/1\n';
+const OBJECT_DOMAIN_V1 = 'colo-sealed-object/1\n';
+const OBJECT_DOMAIN = 'colo-sealed-object/2\n';
+/** The page-delta object's trailer (a SHA-256 of its body): where the one pass splits its digests. */
+const INNER_TRAILER_BYTES = 32;
 
 const KIND_CODES: Readonly<Record<DeltaKind, number>> = {
   'background-ram': 1,
@@ -117,7 +132,9 @@ export function sealObject(key: ReplicationKey, ctx: ObjectContext, inner: Uint8
   }
   const idBytes = Buffer.from(ctx.vmId, 'ascii');
   const headerEnd = SEALED_OBJECT_HEADER_BYTES + idBytes.byteLength;
-  const out = Buffer.allocUnsafe(headerEnd + inner.byteLength + MAC_BYTES);
+  // The encoder left room for the frame around the object: write around it rather than copy it.
+  const framed = takeFrameRoom(inner, headerEnd, MAC_BYTES);
+  const out = framed ?? Buffer.allocUnsafe(headerEnd + inner.byteLength + MAC_BYTES);
   out.set(SEALED_OBJECT_MAGIC, 0);
   out[4] = SEALED_OBJECT_VERSION;
   out[5] = KIND_CODES[ctx.kind];
@@ -129,10 +146,22 @@ export function sealObject(key: ReplicationKey, ctx: ObjectContext, inner: Uint8
   out.writeUInt32LE(Math.floor(ctx.seq / 2 ** 32), 20);
   out.writeUInt32LE(inner.byteLength, 24);
   out.set(idBytes, SEALED_OBJECT_HEADER_BYTES);
-  out.set(inner, headerEnd);
+  if (!framed) out.set(inner, headerEnd);
   const bodyEnd = headerEnd + inner.byteLength;
-  out.set(key.mac(OBJECT_DOMAIN, out.subarray(0, bodyEnd)), bodyEnd);
+  out.set(key.mac(OBJECT_DOMAIN, out.subarray(0, headerEnd), innerDigest(inner)), bodyEnd);
   return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
+}
+
+/** Where the one pass over an inner object of `size` bytes splits: before its 32-byte trailer. */
+function splitPoint(size: number): number {
+  return Math.max(0, size - INNER_TRAILER_BYTES);
+}
+
+/** SHA-256 of `inner`, 32 bytes: the encoder's, when it just hashed these very bytes, else one pass. */
+function innerDigest(inner: Uint8Array): Buffer {
+  const split = splitPoint(inner.byteLength);
+  const digests = knownDigests(inner, split) ?? splitDigests(inner, split);
+  return Buffer.from(digests.wholeHex, 'hex');
 }
 
 function refuse(failure: ObjectSealFailure, reason: string): OpenedObject {
@@ -151,7 +180,10 @@ export function openObject(keys: KeySet, bytes: Uint8Array, expected: ObjectCont
   if (size < min) return refuse('not-sealed', `${size} bytes; a sealed object has at least ${min}`);
   const view = Buffer.from(bytes.buffer, bytes.byteOffset, size);
   if (!view.subarray(0, 4).equals(SEALED_OBJECT_MAGIC)) return refuse('not-sealed', 'no CSOB magic');
-  if (view[4] !== SEALED_OBJECT_VERSION) return refuse('not-sealed', `frame version ${view[4]}, expected 1`);
+  const version = view[4];
+  if (version !== SEALED_OBJECT_VERSION && version !== SEALED_OBJECT_VERSION_1) {
+    return refuse('not-sealed', `frame version ${version}, expected 2 (or 1)`);
+  }
   const idLength = view[6] as number;
   const inner = view.readUInt32LE(24);
   const declared = SEALED_OBJECT_HEADER_BYTES + idLength + inner + MAC_BYTES;
@@ -166,9 +198,23 @@ export function openObject(keys: KeySet, bytes: Uint8Array, expected: ObjectCont
   }
   const bodyEnd = size - MAC_BYTES;
   const tag = view.subarray(bodyEnd);
-  const body = view.subarray(0, bodyEnd);
-  if (!candidates.some((k) => k.verify(tag, OBJECT_DOMAIN, body))) {
-    return refuse('bad-mac', `MAC check failed (key ${keyId})`);
+  const start = SEALED_OBJECT_HEADER_BYTES + idLength;
+  const innerBytes = bytes.subarray(start, start + inner);
+  if (version === SEALED_OBJECT_VERSION_1) {
+    const body = view.subarray(0, bodyEnd);
+    if (!candidates.some((k) => k.verify(tag, OBJECT_DOMAIN_V1, body))) {
+      return refuse('bad-mac', `MAC check failed (key ${keyId}, frame version 1)`);
+    }
+  } else {
+    // One pass over the inner object: its digest for the MAC, kept for the decoder's claim and trailer.
+    const split = splitPoint(inner);
+    const digests = splitDigests(innerBytes, split);
+    const digest = Buffer.from(digests.wholeHex, 'hex');
+    const header = view.subarray(0, start);
+    if (!candidates.some((k) => k.verify(tag, OBJECT_DOMAIN, header, digest))) {
+      return refuse('bad-mac', `MAC check failed (key ${keyId})`);
+    }
+    rememberDigests(innerBytes, split, digests);
   }
   // Authentic from here on: the fields are the sealer's. They must name the object asked for.
   const kind = KINDS[(view[5] as number) - 1];
@@ -184,6 +230,5 @@ export function openObject(keys: KeySet, bytes: Uint8Array, expected: ObjectCont
       `the object is sealed as ${got}${view[7] !== 0 ? ' (reserved byte set)' : ''}; expected ${want}`,
     );
   }
-  const start = SEALED_OBJECT_HEADER_BYTES + idLength;
-  return { ok: true, inner: bytes.subarray(start, start + inner), keyId };
+  return { ok: true, inner: innerBytes, keyId };
 }

@@ -1,5 +1,6 @@
 /** SHA-256 helpers (node:crypto) for the claim check and the page-delta trailer. */
 import { createHash } from 'node:crypto';
+import { rememberDigests } from './known-digests.ts';
 
 /** SHA-256 of `bytes` as 64 lower-case hex digits: the claim-check form carried by `delta` messages. */
 export function sha256Hex(bytes: Uint8Array): string {
@@ -31,6 +32,10 @@ export function splitDigests(bytes: Uint8Array, bodyEnd: number): SplitDigests {
  */
 export function sealWithTrailer(out: Uint8Array, bodyEnd: number): string {
   const hash = createHash('sha256').update(out.subarray(0, bodyEnd));
-  out.set(hash.copy().digest(), bodyEnd);
-  return hash.update(out.subarray(bodyEnd)).digest('hex');
+  const body = hash.copy().digest();
+  out.set(body, bodyEnd);
+  const wholeHex = hash.update(out.subarray(bodyEnd)).digest('hex');
+  // The sealer frames this object next: it reuses the whole digest instead of hashing the object again.
+  rememberDigests(out, bodyEnd, { body, wholeHex });
+  return wholeHex;
 }

@@ -1,16 +1,40 @@
-/** A fixed-size bitmap over guest pages with a running count of set bits. */
+/** Pages per span of {@link DirtyBitmap.spanCount} (64 pages: 8 bytes of bits). */
+export const SPAN_PAGES = 64;
+const SPAN_BYTES = SPAN_PAGES / 8;
+/** Set bits of every byte value. */
+const POPCOUNT = new Uint8Array(256);
+for (let v = 1; v < 256; v++) POPCOUNT[v] = (v & 1) + (POPCOUNT[v >> 1] ?? 0);
+
+/**
+ * A fixed-size bitmap over guest pages with a running count of set bits, in all and per span of
+ * {@link SPAN_PAGES} pages (kept as bits change, so a reader of every span's count pays one load each).
+ */
 export class DirtyBitmap {
-  /** Bits, one per page. */
+  /** Bits, one per page. Write them only through the methods: the counts follow the methods. */
   readonly bits: Uint8Array;
   /** Number of pages covered. */
   readonly size: number;
   private setCount = 0;
+  /** Set bits per span of {@link SPAN_PAGES} pages (derived from `bits`, never serialised). */
+  private readonly spans: Uint8Array;
 
-  /** Creates an all-clear bitmap over `size` pages. */
+  /** Creates an all-clear bitmap over `size` pages, or one over the given bits. */
   constructor(size: number, bits?: Uint8Array) {
     this.size = size;
     this.bits = bits ?? new Uint8Array(Math.ceil(size / 8));
-    if (bits) this.setCount = countBits(bits);
+    this.spans = new Uint8Array(Math.ceil(this.bits.length / SPAN_BYTES));
+    if (bits) {
+      for (let b = 0; b < bits.length; b++) {
+        const n = POPCOUNT[bits[b] ?? 0] ?? 0;
+        this.setCount += n;
+        this.spans[b >>> 3] = (this.spans[b >>> 3] ?? 0) + n;
+      }
+    }
+  }
+
+  /** Set pages among the {@link SPAN_PAGES} pages of span `s` (pages 64·s to 64·s + 63), 0..64. */
+  spanCount(s: number): number {
+    return this.spans[s] ?? 0;
   }
 
   /** Number of set bits (pages). */
@@ -30,6 +54,7 @@ export class DirtyBitmap {
     if (byte & mask) return false;
     this.bits[i >>> 3] = byte | mask;
     this.setCount++;
+    this.spans[i >>> 6] = (this.spans[i >>> 6] ?? 0) + 1;
     return true;
   }
 
@@ -40,27 +65,28 @@ export class DirtyBitmap {
     if (!(byte & mask)) return false;
     this.bits[i >>> 3] = byte & ~mask;
     this.setCount--;
+    this.spans[i >>> 6] = (this.spans[i >>> 6] ?? 1) - 1;
     return true;
   }
 
   /** Clears the bytes [`from`, `to`) of the bitmap (pages 8·from to 8·to − 1). */
   clearBytes(from: number, to: number): void {
-    const { bits } = this;
+    const { bits, spans } = this;
     const end = Math.min(to, bits.length);
     for (let b = Math.max(0, from); b < end; b++) {
-      let x = bits[b] ?? 0;
+      const x = bits[b] ?? 0;
       if (x === 0) continue;
       bits[b] = 0;
-      while (x) {
-        x &= x - 1;
-        this.setCount--;
-      }
+      const n = POPCOUNT[x] ?? 0;
+      this.setCount -= n;
+      spans[b >>> 3] = (spans[b >>> 3] ?? n) - n;
     }
   }
 
   /** Clears every bit. */
   reset(): void {
     this.bits.fill(0);
+    this.spans.fill(0);
     this.setCount = 0;
   }
 
@@ -105,16 +131,4 @@ export class DirtyBitmap {
   clone(): DirtyBitmap {
     return new DirtyBitmap(this.size, this.bits.slice());
   }
-}
-
-function countBits(bits: Uint8Array): number {
-  let n = 0;
-  for (const byte of bits) {
-    let b = byte;
-    while (b) {
-      b &= b - 1;
-      n++;
-    }
-  }
-  return n;
 }

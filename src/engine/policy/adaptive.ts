@@ -37,10 +37,11 @@
  * comes. Rounds are never switched off wholesale: a page that qualifies is always sent, one that does not
  * waits.
  */
-import type { DirtyBitmap } from '../memory/dirty-bitmap.ts';
+import { type DirtyBitmap, SPAN_PAGES } from '../memory/dirty-bitmap.ts';
 import { type ColoParams, PAGE_HEADER_WIRE_BYTES } from '../params.ts';
 import type { PrimaryState } from '../primary/state.ts';
 import { PAGE_SIZE } from '../protocol/delta.ts';
+import { LikeliestFirst } from './likeliest-first.ts';
 
 /** Pages per learning region (64 pages = 256 KiB: one 8-byte word of a dirty bitmap). */
 export const REGION_PAGES = 64;
@@ -131,17 +132,8 @@ export function createRegionModel(pages: number): RegionModel {
 }
 
 const REGION_BYTES = REGION_PAGES / 8;
-/** Set bits of every byte value. */
-const POPCOUNT = new Uint8Array(256);
-for (let v = 1; v < 256; v++) POPCOUNT[v] = (v & 1) + (POPCOUNT[v >> 1] ?? 0);
-
-/** Set bits among the 64 pages of region `r` of a bitmap. */
-function regionCount(bits: Uint8Array, r: number): number {
-  let n = 0;
-  const end = Math.min(bits.length, (r + 1) * REGION_BYTES);
-  for (let b = r * REGION_BYTES; b < end; b++) n += POPCOUNT[bits[b] ?? 0] ?? 0;
-  return n;
-}
+// A region is one span of the dirty bitmaps, whose set pages they count as bits change.
+if (REGION_PAGES !== SPAN_PAGES) throw new Error("adaptive regions must be the dirty bitmaps' spans");
 
 /** Appends the set pages of region `r` of a bitmap over `size` pages to `out`, ascending. */
 function regionPages(bits: Uint8Array, size: number, r: number, out: number[]): void {
@@ -195,8 +187,16 @@ export function sampleRegions(model: RegionModel, touched: DirtyBitmap, guestNow
   const pagesPerRegion = REGION_PAGES;
   const cap = 1 - 1 / (2 * pagesPerRegion);
   const held: number[] = [];
+  const none = touched.count === 0;
   for (let r = 0; r < rate.length; r++) {
-    const n = touched.count === 0 ? 0 : regionCount(bits, r);
+    const n = none ? 0 : touched.spanCount(r);
+    if (n === 0) {
+      // Untouched: the sample is a rate of (−0), so the EWMA only decays — the same arithmetic as below
+      // (old + w·(−0 − old) is old − w·old exactly), without the logarithm; a zero rate stays zero.
+      const old = rate[r] ?? 0;
+      if (old !== 0) rate[r] = Math.round(old - weight * old);
+      continue;
+    }
     const f = n / pagesPerRegion;
     if (f < SWEEP_FRACTION) {
       if (n > 0 && (sweepAt[r] ?? 0) > 0 && edgeRun(bits, r, n)) {
@@ -293,41 +293,20 @@ export function planAdaptive(
   const model = state.regions;
   const remaining = Math.max(0, state.nextCheckpointAt - now);
   const g = state.guestTime;
-  const regions = model.rate.length;
-  const ok = new Uint8Array(regions);
   const pageBytes = PAGE_SIZE + PAGE_HEADER_WIRE_BYTES;
   const dirtyBits = state.dirty.bits;
-  // Bytes the late phase must move: dirty pages that do not qualify yet, plus pages expected to be dirtied
-  // by T (clean pages times their chance of a write), at the slower of link and staging.
-  const chance = new Float64Array(regions);
-  const dirtyIn = new Uint8Array(regions);
-  let lateBytes = 0;
-  let writeBytesPerMs = 0;
-  for (let r = 0; r < regions; r++) {
-    const s = survival(model, r, g, remaining);
-    chance[r] = s;
-    const dirty = state.dirty.count === 0 ? 0 : regionCount(dirtyBits, r);
-    dirtyIn[r] = dirty;
-    if (s < MIN_SURVIVAL) lateBytes += dirty * pageBytes;
-    lateBytes += (REGION_PAGES - dirty) * (1 - s) * pageBytes;
-    // Clean pages of random-write regions dirty again while the late phase sends (sweeps are in lateBytes).
-    if ((model.sweepGap[r] ?? 0) === 0) {
-      writeBytesPerMs += (REGION_PAGES - dirty) * ((model.rate[r] ?? 0) / MICRO_HZ_PER_PER_MS) * pageBytes;
-    }
-  }
+  const { chance, dirtyIn, ok, sums } = scratchOf(model);
+  sums.fill(0);
+  scanRegions(state, remaining, chance, dirtyIn, sums);
+  const lateBytes = sums[0] ?? 0;
+  const writeBytesPerMs = sums[1] ?? 0;
   // What the late phase gains on the guest per ms: the send rate less the rate clean pages dirty again.
   const gainBytesPerMs = Math.max(rateBytesPerMs * (1 - MAX_REDIRTY_SHARE), rateBytesPerMs - writeBytesPerMs);
   // Behind schedule (the late bytes need longer than is left), the bar drops to BEHIND_MIN_SURVIVAL: a page
   // likely to be rewritten is still better sent than surely left for the stop.
   const need = lateBytes / gainBytesPerMs;
   const bar = remaining >= need * BEHIND_FACTOR ? MIN_SURVIVAL : BEHIND_MIN_SURVIVAL;
-  let qualifyingPages = 0;
-  for (let r = 0; r < regions; r++) {
-    if ((chance[r] ?? 0) >= bar && (dirtyIn[r] ?? 0) > 0) {
-      ok[r] = 1;
-      qualifyingPages += dirtyIn[r] ?? 0;
-    }
-  }
+  const qualifyingPages = qualify(chance, dirtyIn, bar, ok);
   if (probe && qualifyingPages === 0 && state.dirty.count > 0) {
     // The rate rounds leave at is not measured yet: probe with the likeliest survivors.
     const dirty = state.dirty.indices();
@@ -357,24 +336,167 @@ export function planAdaptive(
     : Math.min(now + Math.min(period, SAMPLE_PERIOD_MS), lateFrom);
   if (!late && qualifying < MIN_EARLY_ROUND_BYTES) return { pages: [], bytes: 0, late, nextCheckAt };
   // In the late phase an overdue sweep's pages go too: held back, they surely cross at the stop.
-  const order: number[] = [];
-  for (let r = 0; r < regions; r++) {
-    if (ok[r] || (late && (dirtyIn[r] ?? 0) > 0 && sweepOverdue(model, r, g))) order.push(r);
-  }
+  const order = roundRegions(model, ok, dirtyIn, late, g);
   // Late rounds are small: the secondary stages an object only once it has arrived whole, so a large round
   // near the checkpoint leaves its staging for the stop. The likeliest survivors go first, by region.
   const keep = late ? Math.max(1, Math.floor(LATE_ROUND_BYTES / pageBytes)) : Number.POSITIVE_INFINITY;
   let total = 0;
   for (const r of order) total += dirtyIn[r] ?? 0;
-  if (total > keep) order.sort((a, b) => (chance[b] ?? 0) - (chance[a] ?? 0) || a - b);
   const pages: number[] = [];
-  for (const r of order) {
-    if (pages.length >= keep) break;
-    regionPages(dirtyBits, state.dirty.size, r, pages);
+  if (total <= keep) {
+    for (const r of order) regionPages(dirtyBits, state.dirty.size, r, pages);
+    return { pages, bytes: pages.length * pageBytes, late, nextCheckAt };
   }
-  if (pages.length > keep) pages.length = keep;
-  if (total > keep) pages.sort((a, b) => a - b);
-  return { pages, bytes: pages.length * pageBytes, late, nextCheckAt };
+  // Only the first few regions in that order fit the round: draw them from a heap rather than sort all,
+  // then list their pages in ascending order (the last region drawn may give only its lowest pages).
+  const likeliest = new LikeliestFirst(order, chance);
+  const taken: number[] = [];
+  let room = keep;
+  let lastRegion = -1;
+  let lastPages = 0;
+  while (room > 0) {
+    const r = likeliest.pop();
+    if (r < 0) break;
+    const d = dirtyIn[r] ?? 0;
+    if (d > room) {
+      lastRegion = r;
+      lastPages = room;
+    } else {
+      taken.push(r);
+    }
+    room -= Math.min(d, room);
+  }
+  return { ...roundPages(state.dirty, taken, lastRegion, lastPages, pageBytes), late, nextCheckAt };
+}
+
+/**
+ * The pages of a round drawn from whole regions `taken` and the lowest `lastPages` dirty pages of
+ * `lastRegion` (-1: none), ascending.
+ */
+function roundPages(
+  dirty: DirtyBitmap,
+  taken: number[],
+  lastRegion: number,
+  lastPages: number,
+  pageBytes: number,
+): { pages: number[]; bytes: number } {
+  if (lastRegion >= 0) taken.push(lastRegion);
+  const regions = Uint32Array.from(taken).sort();
+  const pages: number[] = [];
+  for (let i = 0; i < regions.length; i++) {
+    const r = regions[i] as number;
+    const from = pages.length;
+    regionPages(dirty.bits, dirty.size, r, pages);
+    if (r === lastRegion) pages.length = from + lastPages;
+  }
+  return { pages, bytes: pages.length * pageBytes };
+}
+
+/**
+ * One pass over the regions for a plan: each region's chance that its pages survive the `remaining` ms
+ * (into `chance`) and its dirty pages (into `dirtyIn`, from the bitmap's running span counts), and the two
+ * sums the plan sizes the late phase by — bytes the late phase must move (dirty pages that do not qualify
+ * yet, plus clean pages times their chance of a write by T) and the rate clean random-write pages dirty
+ * again, bytes per ms — added into `sums` (zeros) as it goes. Regions are summed in index order, so the sums
+ * are the same to the last bit. Nothing after the loop needs type feedback: V8 compiles this loop on stack
+ * (OSR) in its first calls and reuses that code, which deoptimised at every call on a site after the loop
+ * that had not run yet when it was compiled.
+ */
+function scanRegions(
+  state: PrimaryState,
+  remaining: number,
+  chance: Float64Array,
+  dirtyIn: Uint8Array,
+  sums: Float64Array,
+): void {
+  const model = state.regions;
+  const { rate, sweepAt, sweepGap } = model;
+  const g = state.guestTime;
+  const dirtyMap = state.dirty;
+  const pageBytes = PAGE_SIZE + PAGE_HEADER_WIRE_BYTES;
+  const anyDirty = dirtyMap.count > 0;
+  // Before the first checkpoint is scheduled `remaining` is infinite and every chance is computed (0 · ∞).
+  const skipIdle = Number.isFinite(remaining);
+  const regions = rate.length;
+  for (let r = 0; r < regions; r++) {
+    const dirty = anyDirty ? dirtyMap.spanCount(r) : 0;
+    const rr = rate[r] ?? 0;
+    // A clean region with no rate and no sweep survives surely and adds nothing to either sum: skip it.
+    if (skipIdle && dirty === 0 && rr === 0 && (sweepAt[r] ?? 0) === 0) {
+      chance[r] = 1;
+      dirtyIn[r] = 0;
+      continue;
+    }
+    const last = sweepAt[r] ?? 0;
+    // Never swept: the rate alone, as in {@link survival} (inlined: this runs for every region at every check).
+    const s =
+      last === 0 ? Math.exp(-(rr / MICRO_HZ_PER_PER_MS) * remaining) : survival(model, r, g, remaining);
+    chance[r] = s;
+    dirtyIn[r] = dirty;
+    let late = sums[0] ?? 0;
+    if (s < MIN_SURVIVAL) late += dirty * pageBytes;
+    sums[0] = late + (REGION_PAGES - dirty) * (1 - s) * pageBytes;
+    // Clean pages of random-write regions dirty again while the late phase sends (sweeps are in lateBytes).
+    if ((sweepGap[r] ?? 0) === 0) {
+      sums[1] = (sums[1] ?? 0) + (REGION_PAGES - dirty) * (rr / MICRO_HZ_PER_PER_MS) * pageBytes;
+    }
+  }
+}
+
+/** Per-region work arrays of a plan, reused from check to check (a plan overwrites every entry it reads). */
+interface PlanScratch {
+  chance: Float64Array;
+  dirtyIn: Uint8Array;
+  ok: Uint8Array;
+  sums: Float64Array;
+}
+const scratch = new WeakMap<RegionModel, PlanScratch>();
+
+/** The work arrays for plans over `model` (allocating them per check cost as much as a tenth of a plan). */
+function scratchOf(model: RegionModel): PlanScratch {
+  const regions = model.rate.length;
+  let s = scratch.get(model);
+  if (!s || s.chance.length !== regions) {
+    s = {
+      chance: new Float64Array(regions),
+      dirtyIn: new Uint8Array(regions),
+      ok: new Uint8Array(regions),
+      sums: new Float64Array(2),
+    };
+    scratch.set(model, s);
+  }
+  return s;
+}
+
+/** Marks in `ok` (1, else 0) the dirty regions whose chance clears `bar`; returns their dirty pages. */
+function qualify(chance: Float64Array, dirtyIn: Uint8Array, bar: number, ok: Uint8Array): number {
+  let pages = 0;
+  for (let r = 0; r < dirtyIn.length; r++) {
+    const d = dirtyIn[r] ?? 0;
+    const yes = d > 0 && (chance[r] ?? 0) >= bar;
+    ok[r] = yes ? 1 : 0;
+    if (yes) pages += d;
+  }
+  return pages;
+}
+
+/**
+ * The regions a round draws from, ascending: those that qualify, and in the late phase the dirty regions
+ * whose sweep is overdue (held back, their pages surely cross at the stop). Ends with its loop, like
+ * {@link scanRegions}.
+ */
+function roundRegions(
+  model: RegionModel,
+  ok: Uint8Array,
+  dirtyIn: Uint8Array,
+  late: boolean,
+  guestNow: number,
+): number[] {
+  const order: number[] = [];
+  for (let r = 0; r < ok.length; r++) {
+    if (ok[r] || (late && (dirtyIn[r] ?? 0) > 0 && sweepOverdue(model, r, guestNow))) order.push(r);
+  }
+  return order;
 }
 
 /**
