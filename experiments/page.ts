@@ -268,9 +268,9 @@ function guestSection(f: Finished, scale: readonly ScaleRow[]): string[] {
   const big = sizes[sizes.length - 1] ?? small;
   const perHour = (g: string) => 3600 / at(g, 'none', 'simPerWall');
   out.push(
-    `The same writer on every guest: \`none\` stops it for ${ms(at(small, 'none', 'downtimeP99Ms'))} (p99) at ${small} and ` +
-      `${ms(at(big, 'none', 'downtimeP99Ms'))} at ${big}; \`fixed\` for ${ms(at(small, 'fixed', 'downtimeP99Ms'))} and ` +
-      `${ms(at(big, 'fixed', 'downtimeP99Ms'))}. What a checkpoint carries is set by what the guest dirties, not by its size; ` +
+    `The same writer on every guest: \`none\` stops it for ${withCi(f, { guest: small, policy: 'none' }, 'downtimeP99Ms', ms)} (p99) at ${small} and ` +
+      `${withCi(f, { guest: big, policy: 'none' }, 'downtimeP99Ms', ms)} at ${big}; \`fixed\` for ${withCi(f, { guest: small, policy: 'fixed' }, 'downtimeP99Ms', ms)} and ` +
+      `${withCi(f, { guest: big, policy: 'fixed' }, 'downtimeP99Ms', ms)} (95 % intervals over ${f.experiment.seeds.length} seeds). What a checkpoint carries is set by what the guest dirties, not by its size; ` +
       "the size shows in the emulator's own cost: allocating and scanning per-page arrays and bitmaps. The memory digest " +
       'at every stop and commit costs the pages written since the previous one, not the guest ' +
       '([architecture](architecture.md#memory-digest)).',
