@@ -194,6 +194,18 @@ function linkSection(f: Finished): string[] {
   return out;
 }
 
+/** A group's mean and its 95 % interval over seeds, e.g. "39.8 ms ± 0.2 ms". */
+function withCi(
+  f: Finished,
+  where: Record<string, string | number>,
+  metric: MetricName,
+  format: (v: number) => string,
+): string {
+  const m = groupOf(f, where).metrics[metric];
+  if (!m) return '—';
+  return f.experiment.seeds.length > 1 ? `${format(m.mean)} ± ${format(m.ci95)}` : format(m.mean);
+}
+
 /** Simulated time per wall second, in words. */
 const speed = (simPerWall: number) =>
   simPerWall >= 10
@@ -217,8 +229,8 @@ function fleetSection(f: Finished, scale: readonly ScaleRow[]): string[] {
       `${at(lastQuiet, 'fixed', 'linkBusyPct').toFixed(1)} % under \`fixed\`, and the fleet's p99 is the single VM's ` +
       `(${ms(at(lastQuiet, 'none', 'downtimeP99Ms'))}, ${ms(at(lastQuiet, 'fixed', 'downtimeP99Ms'))}). At ${most} VMs the link is busy ` +
       `${at(most, 'none', 'linkBusyPct').toFixed(0)} % (\`none\`) and ${at(most, 'fixed', 'linkBusyPct').toFixed(0)} % (\`fixed\`): stops queue ` +
-      `behind other VMs' stops and rounds, the fleet-wide p99 becomes ${ms(at(most, 'none', 'downtimeP99Ms'))} for \`none\` and ` +
-      `${ms(at(most, 'fixed', 'downtimeP99Ms'))} for \`fixed\`, and the worst VM's p99 ${ms(at(most, 'none', 'vmDowntimeP99WorstMs'))} and ` +
+      `behind other VMs' stops and rounds, the fleet-wide p99 becomes ${withCi(f, { vms: most, policy: 'none' }, 'downtimeP99Ms', ms)} for \`none\` and ` +
+      `${withCi(f, { vms: most, policy: 'fixed' }, 'downtimeP99Ms', ms)} for \`fixed\` (95 % intervals over ${f.experiment.seeds.length} seeds), and the worst VM's p99 ${ms(at(most, 'none', 'vmDowntimeP99WorstMs'))} and ` +
       `${ms(at(most, 'fixed', 'vmDowntimeP99WorstMs'))}.`,
     '',
     'Reading: on a shared link a policy is judged by what it costs the others, not only by its own stop. `fixed` ' +
@@ -228,7 +240,7 @@ function fleetSection(f: Finished, scale: readonly ScaleRow[]): string[] {
       "the background traffic that shortens one VM's stop lengthens its neighbours'. Where the link has room, the fleet " +
       'behaves like its VMs one by one.',
     '',
-    `The emulator: ${sizes.map((n) => `${n} VM${n === '1' ? '' : 's'} at ${speed(at(n, 'none', 'simPerWall'))}`).join(', ')} ` +
+    `The emulator: ${sizes.map((n) => `${n} VM${n === '1' ? '' : 's'} at ${withCi(f, { vms: n, policy: 'none' }, 'simPerWall', speed)}`).join(', ')} ` +
       'real time (simulated s per wall s, `none`; two cells ran at once on this shared 2-core machine, so these are ' +
       'lower bounds).',
     '',
@@ -256,13 +268,15 @@ function guestSection(f: Finished, scale: readonly ScaleRow[]): string[] {
   const big = sizes[sizes.length - 1] ?? small;
   const perHour = (g: string) => 3600 / at(g, 'none', 'simPerWall');
   out.push(
-    `The same writer on every guest: \`none\` stops it for ${ms(at(small, 'none', 'downtimeP99Ms'))} (p99) at ${small} and ` +
-      `${ms(at(big, 'none', 'downtimeP99Ms'))} at ${big}; \`fixed\` for ${ms(at(small, 'fixed', 'downtimeP99Ms'))} and ` +
-      `${ms(at(big, 'fixed', 'downtimeP99Ms'))}. What a checkpoint carries is set by what the guest dirties, not by its size; ` +
-      "the size shows in the emulator's own cost (hashing page versions at every stop and commit, and scanning bitmaps).",
+    `The same writer on every guest: \`none\` stops it for ${withCi(f, { guest: small, policy: 'none' }, 'downtimeP99Ms', ms)} (p99) at ${small} and ` +
+      `${withCi(f, { guest: big, policy: 'none' }, 'downtimeP99Ms', ms)} at ${big}; \`fixed\` for ${withCi(f, { guest: small, policy: 'fixed' }, 'downtimeP99Ms', ms)} and ` +
+      `${withCi(f, { guest: big, policy: 'fixed' }, 'downtimeP99Ms', ms)} (95 % intervals over ${f.experiment.seeds.length} seeds). What a checkpoint carries is set by what the guest dirties, not by its size; ` +
+      "the size shows in the emulator's own cost: allocating and scanning per-page arrays and bitmaps. The memory digest " +
+      'at every stop and commit costs the pages written since the previous one, not the guest ' +
+      '([architecture](architecture.md#memory-digest)).',
     '',
-    `The emulator: ${sizes.map((g) => `${g} at ${speed(at(g, 'none', 'simPerWall'))}`).join(', ')} real time ` +
-      `(\`none\`): a simulated hour costs ${(perHour(small) / 60).toFixed(1)} min of wall time at ${small} and ` +
+    `The emulator: ${sizes.map((g) => `${g} at ${withCi(f, { guest: g, policy: 'none' }, 'simPerWall', speed)}`).join(', ')} real time ` +
+      `(\`none\`; 95 % intervals over ${f.experiment.seeds.length} seeds; two cells ran at once on this shared 2-core machine): a simulated hour costs ${(perHour(small) / 60).toFixed(1)} min of wall time at ${small} and ` +
       `${(perHour(big) / 60).toFixed(1)} min at ${big}. ${big} is the registry's largest guest (\`--guest\` above it is refused with ` +
       'the reason; [parameters](parameters.md#limits-of-the-emulator)).',
     '',
@@ -275,7 +289,7 @@ function guestSection(f: Finished, scale: readonly ScaleRow[]): string[] {
       'Memory and time per guest size measured in processes of their own (`experiments/scale.ts`, `fixed`, 60 s ' +
         "simulated): resident bytes per page is the process's peak resident memory less its memory before the run, " +
         'per guest page; held bytes per page counts the typed arrays the run keeps (page versions of the PVM, the ' +
-        'committed and running SVM images, dirty bitmaps, the zero-page classes, the adaptive model) whether touched ' +
+        'committed and running SVM images, dirty bitmaps, the digest trackers, the zero-page classes, the adaptive model) whether touched ' +
         'or not. The target is at most 16 bytes a page.',
       '',
       ...table,

@@ -7,14 +7,17 @@
  *
  *   npx tsx experiments/scale.ts                 every size
  *   npx tsx experiments/scale.ts --reduced       guests to 64 GiB, fleets to 1 000 VMs
+ *   npx tsx experiments/scale.ts --guests        guests only; the fleet rows on disk are kept
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { fleetTable, guestTable, SCALE_FILE, type ScaleRow } from './scale-results.ts';
+import { fleetTable, guestTable, readScale, SCALE_FILE, type ScaleRow } from './scale-results.ts';
 
 const GiB = 1024 ** 3;
-const { values } = parseArgs({ options: { reduced: { type: 'boolean', default: false } } });
+const { values } = parseArgs({
+  options: { reduced: { type: 'boolean', default: false }, guests: { type: 'boolean', default: false } },
+});
 const guests = [1, 16, 64, 256, 1024].map((g) => g * GiB).filter((g) => !values.reduced || g <= 64 * GiB);
 const fleets = [1, 10, 100, 1000, 10_000].filter((n) => !values.reduced || n <= 1000);
 /** Simulated time of each measurement, s. */
@@ -34,7 +37,8 @@ function measure(kind: 'guest' | 'fleet', size: number, seconds: number): ScaleR
 
 const rows: ScaleRow[] = [];
 for (const g of guests) rows.push(measure('guest', g, GUEST_SECONDS));
-for (const n of fleets) rows.push(measure('fleet', n, FLEET_SECONDS));
+if (values.guests) rows.push(...readScale().filter((r) => r.kind === 'fleet'));
+else for (const n of fleets) rows.push(measure('fleet', n, FLEET_SECONDS));
 mkdirSync('experiments/results', { recursive: true });
 writeFileSync(SCALE_FILE, `${JSON.stringify({ rows }, null, 1)}\n`);
 console.log([...guestTable(rows), '', ...fleetTable(rows), ''].join('\n'));

@@ -11,7 +11,7 @@
  * - the run ends verified consistent (`verifyRun`), and either still replicating or with exactly one side
  *   owning the VM and the other fenced (unless it is down at the end, so never told).
  */
-import { memoryDigest } from '../engine/memory/digest.ts';
+import { zeroImageDigest } from '../engine/memory/digest.ts';
 import { percentile } from '../engine/metrics/summary.ts';
 import { type ColoParams, DEFAULT_PARAMS, type PolicyName } from '../engine/params.ts';
 import { PAGE_SIZE } from '../engine/protocol/delta.ts';
@@ -247,7 +247,7 @@ export function runSoakCase(c: SoakCase): SoakRunResult {
   if (bothActive >= 0) violations.push(`both sides active at ${bothActive} ms`);
   if (checkpointAfterTakeover >= 0)
     violations.push(`a checkpoint completed at ${checkpointAfterTakeover} ms, after the takeover`);
-  const initial = memoryDigest(params.seed, new Uint32Array(params.guestBytes / PAGE_SIZE));
+  const initial = zeroImageDigest(params.seed, params.guestBytes / PAGE_SIZE);
   const lastCommit = result.commits.at(-1)?.digest ?? initial;
   if (result.final.committedDigest !== lastCommit)
     violations.push('the committed image is not exactly the last committed checkpoint');

@@ -1,5 +1,5 @@
 import type { ColoErrorCode } from '../engine/errors.ts';
-import { memoryDigest } from '../engine/memory/digest.ts';
+import { zeroImageDigest } from '../engine/memory/digest.ts';
 import type { ColoParams } from '../engine/params.ts';
 import type { EmbeddedResult } from './embedded/run.ts';
 
@@ -55,8 +55,7 @@ export function verifyRun(
     else verified++;
   }
   const last = result.commits[result.commits.length - 1];
-  const lastDigest =
-    last?.digest ?? memoryDigest(params.seed, new Uint32Array(result.secondary.committed.length));
+  const lastDigest = last?.digest ?? zeroImageDigest(params.seed, result.secondary.committed.length);
   if (result.final.committedDigest !== lastDigest) problems.push('committed image changed outside a commit');
   const failedOver = result.secondary.phase === 'failed-over';
   if (failedOver && params.secondaryMode === 'passive' && result.final.runningDigest !== lastDigest) {

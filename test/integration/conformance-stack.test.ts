@@ -142,8 +142,8 @@ describe('colo run --backend localstack', () => {
     expect(p.final.committedEpoch).toBe(p.summary.checkpoints);
     expect(p.summary.downtimeMs.max).toBeGreaterThan(0);
     expect(p.summary.checkpointMiB).toBeGreaterThan(0);
-    expect(p.final.primaryDigest).toMatch(/^[0-9a-f]{32}$/);
-    expect(p.final.committedDigest).toMatch(/^[0-9a-f]{32}$/);
+    expect(p.final.primaryDigest).toMatch(/^m2:[0-9a-f]{32}$/);
+    expect(p.final.committedDigest).toMatch(/^m2:[0-9a-f]{32}$/);
     expect(p.messages).toBeGreaterThan(4 * p.summary.checkpoints);
     expect(p.wallMs).toBeGreaterThanOrEqual(15_000);
     expect(p.modelled?.checkpoints).toBeGreaterThanOrEqual(1);

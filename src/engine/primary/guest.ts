@@ -1,3 +1,4 @@
+import { digestTrackerOf } from '../memory/digest-tracker.ts';
 import { zeroClasses } from '../memory/page-content.ts';
 import { type ColoParams, PAGE_HEADER_WIRE_BYTES } from '../params.ts';
 import { PAGE_SIZE } from '../protocol/delta.ts';
@@ -37,8 +38,10 @@ export function advanceGuest(state: PrimaryState, params: ColoParams, now: numbe
   const t1 = t0 + dt;
   const { versions, dirty, bgCurrent, touched } = state;
   const zero = zeroClasses(params);
+  const tracker = digestTrackerOf(versions);
   generator(params, versions.length)(t0, t1, (page) => {
     const old = versions[page] ?? 0;
+    tracker?.noteWrite(page, old);
     versions[page] = bumpVersion(old);
     dirty.set(page);
     touched.set(page);

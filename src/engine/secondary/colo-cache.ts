@@ -1,3 +1,4 @@
+import { digestTrackerOf } from '../memory/digest-tracker.ts';
 import { zeroClasses } from '../memory/page-content.ts';
 import { type ColoParams, PAGE_HEADER_WIRE_BYTES } from '../params.ts';
 import type { PageDelta } from '../protocol/delta.ts';
@@ -76,13 +77,22 @@ export function flushCache(state: SecondaryState): number {
   const { cache, committed, running } = state;
   // Every write below stores a page's final value, so one pass over the cache sets both images.
   const n = cache.size;
+  // Registered images keep their digests incrementally: each write is announced with the old version.
+  const committedTracker = digestTrackerOf(committed);
+  const runningTracker = digestTrackerOf(running);
   for (let i = 0; i < n; i++) {
     const page = cache.pageAt(i);
     const version = cache.versionOf(page);
+    committedTracker?.noteWrite(page, committed[page] ?? 0);
+    runningTracker?.noteWrite(page, running[page] ?? 0);
     committed[page] = version;
     running[page] = version;
   }
-  if (state.svmDirty.count > 0) for (const p of state.svmDirty.indices()) running[p] = committed[p] ?? 0;
+  if (state.svmDirty.count > 0)
+    for (const p of state.svmDirty.indices()) {
+      runningTracker?.noteWrite(p, running[p] ?? 0);
+      running[p] = committed[p] ?? 0;
+    }
   cache.clear();
   state.svmDirty.reset();
   return flushed;

@@ -1,6 +1,7 @@
 import type { Effect, FenceOwner } from '../effects.ts';
 import { ColoError, unexpected } from '../errors.ts';
 import { memoryDigest, SVM_AUTHOR_BIT } from '../memory/digest.ts';
+import { digestTrackerOf } from '../memory/digest-tracker.ts';
 import { type ColoParams, MESSAGE_WIRE_BYTES, pageCount } from '../params.ts';
 import type { PageDelta } from '../protocol/delta.ts';
 import { type Body, stamp } from '../protocol/envelope.ts';
@@ -581,7 +582,9 @@ function advanceSvm(state: SecondaryState, params: ColoParams, now: number): voi
   const t0 = state.guestTime;
   state.guestTime = t0 + dt;
   const { running, svmDirty } = state;
+  const tracker = digestTrackerOf(running);
   g(t0, t0 + dt, (p) => {
+    tracker?.noteWrite(p, running[p] ?? 0);
     const v = ((running[p] ?? 0) & 0x7fff_ffff) + 1;
     running[p] = ((v & 0x7fff_ffff) | SVM_AUTHOR_BIT) >>> 0;
     svmDirty.set(p);

@@ -4,6 +4,7 @@
  * a check that every per-page array matches the guest size.
  */
 import { z } from 'zod';
+import { memoryDigestProblem } from '../../engine/memory/digest.ts';
 import { DirtyBitmap } from '../../engine/memory/dirty-bitmap.ts';
 import { PageVersionMap } from '../../engine/memory/page-version-map.ts';
 import { REGION_PAGES } from '../../engine/policy/adaptive.ts';
@@ -14,6 +15,15 @@ import type { SecondaryState } from '../../engine/secondary/state.ts';
 export const anyNumber = z.custom<number>((v) => typeof v === 'number', 'expected a number');
 /** A non-negative safe integer. */
 export const count = z.int().min(0);
+
+/**
+ * A transaction's memory digest: '' before the stop, else this build's format. A state written by a build
+ * with the older whole-image digest is refused by name: its digest cannot match this build's commits.
+ */
+const memoryDigestText = z.string().superRefine((d, ctx) => {
+  const problem = d === '' ? undefined : memoryDigestProblem(d);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+});
 
 const trigger = z.enum(['timer', 'miscompare', 'policy', 'request']);
 const bitmap = z.instanceof(DirtyBitmap);
@@ -45,7 +55,7 @@ const transactionState = z.strictObject({
   zeroPages: count,
   bytes: anyNumber,
   resentPages: count,
-  digest: z.string(),
+  digest: memoryDigestText,
   deadline: anyNumber,
 });
 

@@ -3,6 +3,7 @@ import { installCodec } from '../../engine/codec.ts';
 import type { Effect } from '../../engine/effects.ts';
 import { ColoError } from '../../engine/errors.ts';
 import { memoryDigest } from '../../engine/memory/digest.ts';
+import { trackDigest } from '../../engine/memory/digest-tracker.ts';
 import { type PrimaryInput, primaryStep } from '../../engine/primary/primary.ts';
 import { createPrimary } from '../../engine/primary/state.ts';
 import type { PageDelta } from '../../engine/protocol/delta.ts';
@@ -99,6 +100,10 @@ export function createVm(options: EmbeddedOptions, world: World, vm: number, sta
   const lean = options.lean === true;
   const primary = createPrimary(params, startAt);
   const secondary = createSecondary(params, startAt);
+  // Digests at every stop and commit in O(pages written since the last one), not O(guest pages).
+  trackDigest(params.seed, primary.versions);
+  trackDigest(params.seed, secondary.committed);
+  trackDigest(params.seed, secondary.running);
   const { queue, links, store } = world;
   // Bytes this VM put on each direction of the (shared) link.
   const sentBytes = { primary: 0, secondary: 0 };

@@ -24,7 +24,12 @@ import {
 import { SINGLE_VM_STACK } from '../../cost/model.ts';
 import { CURRENT_PRICES } from '../../cost/prices.ts';
 import { type CostSection, costSection } from '../../cost/section.ts';
-import { memoryDigest } from '../../engine/memory/digest.ts';
+import {
+  isFormat1MemoryDigest,
+  memoryDigest,
+  memoryDigestProblem,
+  zeroImageDigest,
+} from '../../engine/memory/digest.ts';
 import type { CheckpointRecord, RoundRecord } from '../../engine/metrics/records.ts';
 import { summarise } from '../../engine/metrics/summary.ts';
 import { type ColoParams, pageCount } from '../../engine/params.ts';
@@ -456,6 +461,13 @@ export function verifyLogs(
   const problems: string[] = [];
   if (!facts.started) problems.push('the VM never started (no node documents): are the tick chains running?');
   const atStop = new Map(checkpoints.map((c) => [c.epoch, c.digest]));
+  // Logs written by a build with another digest format cannot be checked against this one's: say so once.
+  const stored = [
+    ...checkpoints.map((c) => c.digest),
+    ...secondaryLog.flatMap((r) => (r.type === 'commit' ? [r.data.digest] : [])),
+  ];
+  const older = stored.find(isFormat1MemoryDigest);
+  if (older !== undefined) problems.push(memoryDigestProblem(older) ?? older);
   let verified = 0;
   let last: { epoch: number; digest: string } | undefined;
   for (const r of secondaryLog) {
@@ -468,7 +480,7 @@ export function verifyLogs(
       problems.push(`epoch ${r.data.epoch}: committed image ${r.data.digest} ≠ PVM at stop ${want}`);
     else verified++;
   }
-  const lastDigest = last?.digest ?? memoryDigest(params.seed, new Uint32Array(pageCount(params)));
+  const lastDigest = last?.digest ?? zeroImageDigest(params.seed, pageCount(params));
   if (final.committedDigest !== lastDigest) problems.push('committed image differs from the last commit');
   if (final.committedEpoch !== (last?.epoch ?? 0))
     problems.push(`committed epoch ${final.committedEpoch}, last commit ${last?.epoch ?? 0}`);

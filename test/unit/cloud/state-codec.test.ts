@@ -70,6 +70,16 @@ describe('state codec', () => {
     }
   });
 
+  test('a transaction digest of format 1 (an older build) is refused by name', () => {
+    const s = primary.find((x) => x.txn?.digest);
+    expect(s?.txn?.digest.startsWith('m2:')).toBe(true);
+    const old = { ...(s as PrimaryState), txn: { ...(s?.txn as NonNullable<PrimaryState['txn']>) } };
+    old.txn.digest = '0123456789abcdef0123456789abcdef';
+    const bytes = encodePrimaryState(old);
+    expect(() => decodePrimaryState(bytes, pageCount(testParams()))).toThrow(StateDocumentError);
+    expect(() => decodePrimaryState(bytes, pageCount(testParams()))).toThrow(/format 1 .*older build/);
+  });
+
   test('a fresh 1 GiB guest encodes compactly (page arrays deflated)', () => {
     const params = { ...DEFAULT_PARAMS, guestBytes: 1024 ** 3 };
     const bytes = encodePrimaryState(createPrimary(params, 5));

@@ -1,0 +1,75 @@
+/**
+ * The per-page terms of the memory digest (digest.ts): four 32-bit lanes of a seed-keyed murmur3-style hash
+ * of (page index, page version), summed mod 2^32 lane by lane over the pages. A sum can be kept up to date
+ * page by page, so a digest costs O(pages changed) instead of O(guest pages).
+ *
+ * For a fixed seed and page, each lane is a bijection of the version (every step — multiply by an odd
+ * constant, rotate, xor with a constant, add — is invertible), so changing one page's version always changes
+ * every lane. Not cryptographic: a consistency check between two replicas of one engine, not a defence
+ * against anyone choosing versions.
+ */
+
+/** Lanes of a digest sum (4 × 32 bits = 128 bits). */
+export const DIGEST_LANES = 4;
+
+/** Salts that make the four lanes different functions. */
+const LANE_SALTS = [0x9e37_79b9, 0x85eb_ca6b, 0xc2b2_ae35, 0x27d4_eb2f] as const;
+
+/** Absorbs one 32-bit word into a murmur3 state. */
+function absorb(h: number, word: number): number {
+  let k = Math.imul(word, 0xcc9e_2d51);
+  k = (k << 15) | (k >>> 17);
+  k = Math.imul(k, 0x1b87_3593);
+  h ^= k;
+  h = (h << 13) | (h >>> 19);
+  return (Math.imul(h, 5) + 0xe654_6b64) | 0;
+}
+
+/** murmur3's finaliser (a bijection on 32 bits). */
+function finish(h: number): number {
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85eb_ca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2_ae35);
+  return h ^ (h >>> 16);
+}
+
+/** The lanes' keys for a seed: each lane's murmur3 state after its salt and the seed. */
+export function laneKeys(seed: number): Int32Array {
+  return Int32Array.from(LANE_SALTS, (salt) => absorb(salt | 0, seed | 0));
+}
+
+/** One lane's hash of (page, version) under its key. */
+export function laneHash(key: number, page: number, version: number): number {
+  return finish(absorb(absorb(key, page | 0), version | 0));
+}
+
+/**
+ * Adds `sign` × the hash of (page, version) to each lane of `sums` (mod 2^32: an Int32Array wraps on store).
+ * @param sign 1 to add a page's term, -1 to take it out.
+ */
+export function addPageHash(
+  sums: Int32Array,
+  keys: Int32Array,
+  page: number,
+  version: number,
+  sign: 1 | -1,
+): void {
+  for (let k = 0; k < DIGEST_LANES; k++)
+    sums[k] = ((sums[k] as number) + sign * laneHash(keys[k] as number, page, version)) | 0;
+}
+
+/**
+ * The lane sums of a whole image, from scratch, O(pages). A page's term is hash(page, version) − hash(page, 0),
+ * so a page at version 0 adds nothing: an all-zero image sums to 0 and a fresh image costs nothing to track.
+ */
+export function imageSums(keys: Int32Array, versions: Uint32Array): Int32Array {
+  const sums = new Int32Array(DIGEST_LANES);
+  for (let p = 0; p < versions.length; p++) {
+    const v = versions[p] as number;
+    if (v === 0) continue;
+    addPageHash(sums, keys, p, v, 1);
+    addPageHash(sums, keys, p, 0, -1);
+  }
+  return sums;
+}
