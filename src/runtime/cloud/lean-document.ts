@@ -148,6 +148,28 @@ interface LiveSegment {
   entries: number;
   /** Its element indices by field name. */
   at: ReadonlyMap<string, Uint32Array>;
+  /** Its elements per chunk (so compaction decisions cost O(segments × chunks), not O(elements)). */
+  perChunk: Uint32Array;
+}
+
+/** Elements per chunk of `chunkPages` pages, over `n` chunks, of entries `at` by field name. */
+function histogram(
+  fields: readonly PagedField[],
+  at: ReadonlyMap<string, Uint32Array>,
+  chunkPages: number,
+  n: number,
+): Uint32Array {
+  const h = new Uint32Array(n);
+  for (const f of fields) {
+    const per = chunkPages / pagesPerElement(f.unit);
+    const list = at.get(f.name);
+    if (!list) continue;
+    for (let k = 0; k < list.length; k++) {
+      const c = Math.floor((list[k] as number) / per);
+      h[c] = (h[c] as number) + 1;
+    }
+  }
+  return h;
 }
 
 /** What chunks and segments hold: the arrays a save diffs against. */
@@ -461,7 +483,7 @@ export class NodeStateStore<S extends object> {
         }
         at.set(f.name, e.at);
       }
-      live.push({ ...s, at });
+      live.push({ ...s, at, perChunk: histogram(this.spec.fields, at, chunkPages, n) });
     }
     const base = new Map([...arrays].map(([k, v]) => [k, v.slice()] as const));
     this.#applyOverlay(arrays, overlay, what);
@@ -655,14 +677,11 @@ export class NodeStateStore<S extends object> {
     const livePerChunk = new Float64Array(n);
     let liveTotal = 0;
     for (const s of base.segments) {
-      for (const f of fields) {
-        const per = perChunk(f);
-        for (const idx of s.at.get(f.name) ?? []) {
-          const c = Math.floor(idx / per);
-          if (chunkRev(c) < s.revision) {
-            livePerChunk[c] = (livePerChunk[c] as number) + 1;
-            liveTotal++;
-          }
+      for (let c = 0; c < n; c++) {
+        const k = s.perChunk[c] as number;
+        if (k > 0 && chunkRev(c) < s.revision) {
+          livePerChunk[c] = (livePerChunk[c] as number) + k;
+          liveTotal += k;
         }
       }
     }
@@ -752,12 +771,14 @@ export class NodeStateStore<S extends object> {
           enc.bytes,
         );
         segmentFields = segFields;
+        const at = new Map([...segFields].map(([k, e]) => [k, e.at] as const));
         segmentRef = {
           revision,
           sha256: enc.sha256,
           level,
           entries: enc.entries,
-          at: new Map([...segFields].map(([k, e]) => [k, e.at] as const)),
+          at,
+          perChunk: histogram(fields, at, base.chunkPages, n),
         };
       });
     }
@@ -773,16 +794,7 @@ export class NodeStateStore<S extends object> {
       }
       // Dead when every element's chunk was written at or after it.
       let alive = false;
-      for (const f of fields) {
-        const per = perChunk(f);
-        for (const idx of s.at.get(f.name) ?? []) {
-          if (revAfter(Math.floor(idx / per)) < s.revision) {
-            alive = true;
-            break;
-          }
-        }
-        if (alive) break;
-      }
+      for (let c = 0; c < n && !alive; c++) alive = (s.perChunk[c] as number) > 0 && revAfter(c) < s.revision;
       if (alive) segments.push(s);
       else retire(key);
     }
