@@ -471,21 +471,46 @@ export class NodeStateStore<S extends object> {
     const live: LiveSegment[] = [];
     for (const [k, s] of segmentRefs.entries()) {
       const seg = segments[k] as SegmentFields;
+      // Every chunk older than the segment (no fold since it was written): all its elements apply.
+      const allOlder = refs.every((_, i) => chunkRev(i) < s.revision);
       const at = new Map<string, Uint32Array>();
       for (const f of this.spec.fields) {
         const e = seg.get(f.name) as SegmentEntries;
         const a = arrays.get(f.name) as PagedArray;
         const per = chunkPages / pagesPerElement(f.unit);
-        for (let j = 0; j < e.at.length; j++) {
-          const idx = e.at[j] as number;
-          // A chunk written at or after the segment already holds this element (or a later value).
-          if (chunkRev(Math.floor(idx / per)) < s.revision) a[idx] = e.values[j] as number;
+        if (allOlder) {
+          for (let j = 0; j < e.at.length; j++) a[e.at[j] as number] = e.values[j] as number;
+        } else {
+          for (let j = 0; j < e.at.length; j++) {
+            const idx = e.at[j] as number;
+            // A chunk written at or after the segment already holds this element (or a later value).
+            if (chunkRev(Math.floor(idx / per)) < s.revision) a[idx] = e.values[j] as number;
+          }
         }
         at.set(f.name, e.at);
       }
       live.push({ ...s, at, perChunk: histogram(this.spec.fields, at, chunkPages, n) });
     }
-    const base = new Map([...arrays].map(([k, v]) => [k, v.slice()] as const));
+    const base: Base = {
+      chunkPages,
+      refs,
+      segments: live,
+      arrays: new Map([...arrays].map(([k, v]) => [k, v.slice()] as const)),
+      retired: retired.map((x) => ({ ...x })),
+    };
+    return this.#finish(d, loaded, arrays, base, overlay, pages, what);
+  }
+
+  /** Applies the overlay to `arrays`, puts them into the state and checks it. */
+  #finish(
+    d: z.infer<typeof hotSchema>,
+    loaded: { value: Uint8Array; etag: string },
+    arrays: Map<string, PagedArray>,
+    base: Base,
+    overlay: Record<string, { gaps: Uint32Array; values: Uint32Array }>,
+    pages: number,
+    what: string,
+  ): StoredNode<S> {
     this.#applyOverlay(arrays, overlay, what);
     const state = d.state as Record<string, unknown> | null;
     if (typeof state !== 'object' || state === null)
@@ -496,7 +521,7 @@ export class NodeStateStore<S extends object> {
     return {
       doc: { ...(rest as unknown as NodeDocument<S>), state: checked },
       etag: loaded.etag,
-      base: { chunkPages, refs, segments: live, arrays: base, retired: retired.map((x) => ({ ...x })) },
+      base,
       stored: loaded.value,
     };
   }
@@ -720,15 +745,23 @@ export class NodeStateStore<S extends object> {
     if (full) {
       const union = new Map<string, Uint32Array>();
       for (const f of fields) {
-        const marks = new Uint8Array(elementCount(f.unit, this.#pages));
-        for (const s of merged) {
+        // Sorted union of the merged segments' live indices and the pending changes.
+        const parts: Uint32Array[] = [...merged].map((s) => {
           const keep = isLive(s);
-          for (const idx of s.at.get(f.name) ?? []) if (keep(f, idx)) marks[idx] = 1;
+          return (s.at.get(f.name) ?? new Uint32Array(0)).filter((idx) => keep(f, idx));
+        });
+        parts.push(pendingDiff.get(f.name)?.at ?? new Uint32Array(0));
+        const all = new Uint32Array(parts.reduce((t, p) => t + p.length, 0));
+        let o = 0;
+        for (const p of parts) {
+          all.set(p, o);
+          o += p.length;
         }
-        for (const idx of pendingDiff.get(f.name)?.at ?? []) marks[idx] = 1;
-        const at: number[] = [];
-        for (let k = 0; k < marks.length; k++) if (marks[k]) at.push(k);
-        union.set(f.name, Uint32Array.from(at));
+        all.sort();
+        let w = 0;
+        for (let k = 0; k < all.length; k++)
+          if (k === 0 || all[k] !== all[k - 1]) all[w++] = all[k] as number;
+        union.set(f.name, all.slice(0, w));
       }
       newSegment = { level: (full[0] as number) + 1, fields: entriesOf(() => true, union) };
     } else if (pending > L.overlayEntries) {
