@@ -7,7 +7,7 @@
  * | ------ | ---- | ------------------------------------------------------------ |
  * | 0      | 4    | magic `CLSD`                                                  |
  * | 4      | 1    | container format version (1)                                 |
- * | 5      | 1    | kind: 1/2 primary/secondary state, 3/4 their documents, 5 modelled delta, 6 state chunk |
+ * | 5      | 1    | kind: 1/2 primary/secondary state, 3/4 their documents, 5 modelled delta, 6 state chunk, 7 state segment |
  * | 6      | 2    | reserved, 0                                                  |
  * | 8      | 4    | header length H, bytes                                       |
  * | 12     | H    | header: UTF-8 JSON `{ "blobs": [[enc, type, raw, stored]…], "body": tree }` |
@@ -36,7 +36,8 @@ export type ContainerKind =
   | 'primary-document'
   | 'secondary-document'
   | 'modelled-delta'
-  | 'state-chunk';
+  | 'state-chunk'
+  | 'state-segment';
 
 /** Container format version this code writes and the only one it reads. */
 export const CONTAINER_VERSION = 1;
@@ -51,6 +52,7 @@ const KIND_CODES: Readonly<Record<ContainerKind, number>> = {
   'secondary-document': 4,
   'modelled-delta': 5,
   'state-chunk': 6,
+  'state-segment': 7,
 };
 const KIND_BY_CODE = new Map(Object.entries(KIND_CODES).map(([k, c]) => [c, k as ContainerKind]));
 /** Arrays of u32 at least this long become a blob. */

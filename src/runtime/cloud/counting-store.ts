@@ -1,11 +1,11 @@
 /**
  * A {@link StateStore} wrapper that counts requests and bytes by kind of key — node (hot) documents, state
- * chunks, the control document, log segments, anything else — for the state I/O bench and tests.
+ * chunks, overlay segments, the control document, log segments, anything else — for the state I/O bench and tests.
  */
 import type { StateStore, StoredKey, Versioned } from '../../engine/ports.ts';
 
 /** Kinds of state-store key. */
-export type StateKeyKind = 'node' | 'chunk' | 'control' | 'log' | 'other';
+export type StateKeyKind = 'node' | 'chunk' | 'segment' | 'control' | 'log' | 'other';
 
 /** Requests and bytes of one kind. */
 export interface StateIo {
@@ -24,6 +24,7 @@ export interface StateIo {
 /** The kind of a state-store key (keys.ts layout). */
 export function stateKeyKind(key: string): StateKeyKind {
   if (key.includes('/chunk/')) return 'chunk';
+  if (key.includes('/segment/')) return 'segment';
   if (/\/node\/[a-z]+\.bin$/.test(key)) return 'node';
   if (key.endsWith('/control.json')) return 'control';
   if (key.includes('/log/')) return 'log';
@@ -40,6 +41,7 @@ export class CountingStateStore implements StateStore {
   readonly io: Record<StateKeyKind, StateIo> = {
     node: zero(),
     chunk: zero(),
+    segment: zero(),
     control: zero(),
     log: zero(),
     other: zero(),

@@ -59,7 +59,7 @@ export interface InvocationOptions {
    * caller that has the refused message delivered again keeps the order. Default false (later inputs run).
    */
   stopAtRejection?: boolean;
-  /** How the node document is stored; default the lean layout (lean-document.ts). */
+  /** How the node document is stored; default `auto`: lean from 1 GiB guests, whole below (lean-document.ts). */
   stateLayout?: Partial<StateLayout>;
   /** Decoded state chunks by hash; default the warm container's cache. */
   chunkCache?: ChunkCache;

@@ -50,7 +50,16 @@ export {
   type KeySource,
   type RefreshResult,
 } from './keyring.ts';
-export { chunkKey, chunkPrefix, controlKey, logSegmentKey, type NodeRole, nodeStateKey } from './keys.ts';
+export {
+  chunkKey,
+  chunkPrefix,
+  controlKey,
+  logSegmentKey,
+  type NodeRole,
+  nodeStateKey,
+  segmentKey,
+  segmentPrefix,
+} from './keys.ts';
 export {
   DEFAULT_STATE_LAYOUT,
   NodeStateStore,

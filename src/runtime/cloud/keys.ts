@@ -4,6 +4,8 @@
  * - `<vmId>/node/primary.bin`, `<vmId>/node/secondary.bin`: node documents (container format);
  * - `<vmId>/node/<node>/chunk/<index>/<revision>-<sha256>.bin`: the page-array chunks a node document names
  *   (lean-document.ts), immutable, written create-only before the document that names them;
+ * - `<vmId>/node/<node>/segment/<revision>-<sha256>.bin`: overlay segments (changed array elements spilled
+ *   out of the hot document, state-segments.ts), immutable, written create-only before the document too;
  * - `<vmId>/log/<node>/<slot>.json`: the metrics/trace log, a ring of JSON segments (slot = 4 digits).
  *
  * The stack's own documents live beside them: `<vmId>/timers/<timer>.json` and `<vmId>/control.json`.
@@ -35,6 +37,19 @@ export function chunkKey(
   sha256Hex: string,
 ): string {
   return `${chunkPrefix(vmId, node)}${index}/${revision}-${sha256Hex}.bin`;
+}
+
+/** Key prefix of a node's overlay segments (every segment key starts with it). */
+export function segmentPrefix(vmId: string, node: NodeRole): string {
+  return `${vmId}/node/${node}/segment/`;
+}
+
+/**
+ * Key of one overlay segment, written by the save of document revision `revision`, with SHA-256 `sha256Hex`
+ * of its bytes (never written with other bytes, as for chunks).
+ */
+export function segmentKey(vmId: string, node: NodeRole, revision: number, sha256Hex: string): string {
+  return `${segmentPrefix(vmId, node)}${revision}-${sha256Hex}.bin`;
 }
 
 /** Key of one slot of a node's log ring. */

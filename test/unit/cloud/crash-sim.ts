@@ -365,11 +365,19 @@ export class CrashSim {
     // A killed invocation does not wait for anything: its backoffs take no time (its calls all fail).
     const options = {
       sleep: (ms: number) => (this.#dead ? Promise.resolve() : this.pair.clock.sleep(ms)),
-      // CRASH_MATRIX_LAYOUT=lean: the lean layout in 4 chunks, folding often, no chunk cache (so a copy of
-      // the run makes the same calls): every chunk read and write is a crash point too.
+      // CRASH_MATRIX_LAYOUT=lean: the lean layout in 4 chunks, spilling, merging and folding often, no chunk
+      // cache (so a copy of the run makes the same calls): every chunk and segment read and write is a crash
+      // point too.
       ...(process.env.CRASH_MATRIX_LAYOUT === 'lean'
         ? {
-            stateLayout: { kind: 'lean' as const, chunkPages: 64, overlayEntries: 16 },
+            stateLayout: {
+              kind: 'lean' as const,
+              chunkPages: 64,
+              overlayEntries: 16,
+              segmentEntries: 32,
+              segmentFanout: 3,
+              foldsPerSave: 1,
+            },
             chunkCache: new ChunkCache(0),
           }
         : {}),
