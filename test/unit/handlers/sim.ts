@@ -206,9 +206,10 @@ export class HandlerSim {
     rejected: RejectedDisposition = 'ack',
     /**
      * `faults`: every node function gets the fault hook (as with `COLO_TEST_FAULTS=allow`); `keys`: the
-     * keyring of every function (default the seed's keys, fixed).
+     * keyring of every function (default the seed's keys, fixed); `siblingRepair`: the tick consumers get
+     * all three tick queues, so their ticks repair the VM's other chains (as deployed).
      */
-    options: { faults?: boolean; keys?: Keyring } = {},
+    options: { faults?: boolean; keys?: Keyring; siblingRepair?: boolean } = {},
   ) {
     this.keys = options.keys ?? Keyring.fixed(seedKeySet(params.seed, params.vmId));
     this.p2s = new MemoryChannel({ serialize: sealingSerializer(this.keys) });
@@ -248,6 +249,7 @@ export class HandlerSim {
     const tickDeps = (base: NodeHandlerDeps, timer: TimerName): TickConsumerDeps => ({
       ...base,
       ticks: this.ticks[timer],
+      ...(options.siblingRepair ? { chains: this.ticks } : {}),
     });
     this.primary = createPrimaryHandler({
       ...this.primaryDeps,
