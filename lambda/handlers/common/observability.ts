@@ -67,6 +67,8 @@ export function reportInvocation(
   count('MessagesSent', result.sent.length);
   count('OutboxReplayedSends', result.replayed);
   count('OutboxRebuiltPayloads', result.rebuilt);
+  // Saves left out after a heartbeat-only send (the next invocation sends those heartbeats again first).
+  count('SavesDeferred', result.deferredSaves);
   if (result.logDeferred) {
     count('LogAppendsDeferred', 1);
     logger.warn('metrics log append failed', {
