@@ -142,7 +142,14 @@ export function reportInvocation(
     traces.filter((e) => e.name === 'colo_background_round_abandoned').length,
   );
   if (traces.length > 0) logger.debug('trace', { events: traces });
-  logger.info('invocation', {
+  // A routine invocation (a tick that sent at most heartbeats and logged at most pending checks) logs its
+  // summary at debug level: at one a second per chain it would be most of the log bill (docs/cloud.md).
+  const routine =
+    statuses.rejected + statuses.failed === 0 &&
+    result.casConflicts === 0 &&
+    result.sent.every((m) => m.type === 'heartbeat') &&
+    result.records.every((r) => r.type === 'pending-check');
+  (routine ? logger.debug : logger.info).call(logger, 'invocation', {
     phase: (result.document.state as { phase?: string }).phase,
     revision: result.document.revision,
     wakeAt: Number.isFinite(result.document.wakeAt) ? result.document.wakeAt : null,
