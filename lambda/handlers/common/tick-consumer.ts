@@ -61,6 +61,9 @@ export async function consumeTicks(
       event.Records.filter((r) => failed.has(r.messageId)),
     );
   }
+  // Before the work, while the claim's read of the control document is fresh: a failover made by the work
+  // (heartbeat-monitor) must not be followed by restarting a chain that the failover ends.
+  if (checkSeq !== undefined) await repair(deps, timer, checkSeq);
   // A chain that ends because a side won the fence runs its node once more, so that a loser learns it
   // lost (it records `fenced` and stops) even though no timer will wake it again.
   const lastRun = claimed === 0 && stopped > 0 && (await fenceDecided(deps));
@@ -75,7 +78,6 @@ export async function consumeTicks(
       });
     }
   }
-  if (checkSeq !== undefined) await repair(deps, timer, checkSeq);
   metrics.publishStoredMetrics();
   return response;
 }
