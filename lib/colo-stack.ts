@@ -90,12 +90,32 @@ export function secondaryApplyTimeout(applyTimeoutMs: number): Duration {
  * (lib/constructs/state-key-access.ts).
  */
 export const STATE_WRITES: Readonly<Record<ColoFunctionName, StateWrites>> = {
-  'checkpoint-timer': { node: 'primary', timers: ['checkpoint'], control: true },
-  'pending-check-timer': { node: 'primary', timers: ['pending-check'], control: true },
+  // A tick consumer claims its own chain's ticks and replaces a sibling chain that went quiet.
+  'checkpoint-timer': {
+    node: 'primary',
+    timers: ['checkpoint', 'pending-check', 'heartbeat'],
+    control: true,
+  },
+  'pending-check-timer': {
+    node: 'primary',
+    timers: ['checkpoint', 'pending-check', 'heartbeat'],
+    control: true,
+  },
   'tick-arm': { timers: ['checkpoint', 'pending-check', 'heartbeat'], control: false, fleetCursor: true },
   primary: { node: 'primary', timers: [], control: true },
   'secondary-apply': { node: 'secondary', timers: [], control: true },
-  'heartbeat-monitor': { node: 'secondary', timers: ['heartbeat'], control: true },
+  'heartbeat-monitor': {
+    node: 'secondary',
+    timers: ['checkpoint', 'pending-check', 'heartbeat'],
+    control: true,
+  },
+};
+
+/** The function consuming each timer's tick queue. */
+const CHAIN_CONSUMER: Readonly<Record<TimerName, ColoFunctionName>> = {
+  checkpoint: 'checkpoint-timer',
+  'pending-check': 'pending-check-timer',
+  heartbeat: 'heartbeat-monitor',
 };
 
 /** Access of each function to `deltas/`. */
@@ -275,9 +295,14 @@ export class ColoStack extends Stack {
         maxConcurrency: p.eventSourceMaxConcurrency,
       }),
     };
+    // tick-arm starts and repairs every chain once a minute; each tick consumer repairs its VM's other
+    // chains within seconds (the sub-minute repair), so it may send on their queues too.
     for (const chain of Object.values(this.tickChains)) {
-      chain.queue.grantSendMessages(fns['tick-arm']);
-      fns['tick-arm'].addEnvironment(TICK_QUEUE_ENV[chain.timer], chain.queue.queueUrl);
+      for (const name of ['tick-arm', ...tickConsumers] as ColoFunctionName[]) {
+        if (name === CHAIN_CONSUMER[chain.timer]) continue; // TickChain grants its own consumer
+        chain.queue.grantSendMessages(fns[name]);
+        fns[name].addEnvironment(TICK_QUEUE_ENV[chain.timer], chain.queue.queueUrl);
+      }
     }
     this.watchdog = new MinuteWatchdog(this, 'Watchdog', { target: fns['tick-arm'] });
     fns['tick-arm'].configureAsyncInvoke({ retryAttempts: 0, maxEventAge: Duration.minutes(1) });

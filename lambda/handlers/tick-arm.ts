@@ -2,7 +2,7 @@
  * `tick-arm`: the once-a-minute watchdog (EventBridge rule). For every registered VM and each timer it
  * starts the tick chain, or a new generation of a chain that has gone quiet; it does nothing for a VM that
  * has failed over. `createTickArmHandler` is the one-VM form (tests, and the fleet watchdog's building
- * block is the same `armChain`). Environment: stack-wide only — `BUCKET_NAME`, `CHECKPOINT_TICK_QUEUE_URL`,
+ * block is the same `armAllChains`). Environment: stack-wide only — `BUCKET_NAME`, `CHECKPOINT_TICK_QUEUE_URL`,
  * `PENDING_CHECK_TICK_QUEUE_URL`, `HEARTBEAT_TICK_QUEUE_URL`.
  */
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
@@ -13,7 +13,7 @@ import { registryFromEnv } from './common/fleet-entry.ts';
 import { createFleetWatchdogHandler } from './common/fleet-watchdog.ts';
 import { powertools } from './common/observability.ts';
 import { stateStoreFromEnv, tickSchedulerFromEnv } from './common/ports.ts';
-import { type ArmVerdict, armChain } from './common/tick-chain.ts';
+import { type ArmOutcome, type ArmVerdict, armAllChains } from './common/tick-chain.ts';
 
 /** What the watchdog did. */
 export interface TickArmResponse {
@@ -39,29 +39,34 @@ export function createTickArmHandler(deps: WatchdogDeps): (event: unknown) => Pr
     const now = deps.now();
     const chains = {} as Record<TimerName, ArmVerdict | 'error'>;
     let firstError: unknown;
+    const periodMs = Object.fromEntries(TIMER_NAMES.map((t) => [t, periodOf(deps.params, t)])) as Record<
+      TimerName,
+      number
+    >;
+    let outcomes: Record<TimerName, ArmOutcome>;
+    try {
+      outcomes = await armAllChains({ state: deps.state, vmId, ticks: deps.ticks, periodMs }, now);
+    } catch (error) {
+      // The control document could not be read: nothing was armed.
+      outcomes = Object.fromEntries(TIMER_NAMES.map((t) => [t, { verdict: 'error', error }])) as Record<
+        TimerName,
+        ArmOutcome
+      >;
+    }
     for (const timer of TIMER_NAMES) {
-      try {
-        const r = await armChain(
-          {
-            state: deps.state,
-            ticks: deps.ticks[timer],
-            vmId,
-            timer,
-            periodMs: periodOf(deps.params, timer),
-          },
-          now,
-        );
-        chains[timer] = r.verdict;
-        if (r.verdict === 'armed') {
-          metrics.addMetric('ChainsArmed', MetricUnit.Count, 1);
-          // A generation after the first replaces a chain that went quiet: a repair, not a start.
-          if ((r.generation ?? 1) > 1) metrics.addMetric(COLO_METRICS.chainsRepaired, MetricUnit.Count, 1);
-          logger.info('tick chain armed', { timer, generation: r.generation });
-        }
-      } catch (e) {
-        chains[timer] = 'error';
-        firstError ??= e;
-        logger.error('arming failed', { timer, error: e instanceof Error ? e.message : String(e) });
+      const r = outcomes[timer];
+      chains[timer] = r.verdict;
+      if (r.verdict === 'error') {
+        firstError ??= r.error;
+        logger.error('arming failed', {
+          timer,
+          error: r.error instanceof Error ? r.error.message : String(r.error),
+        });
+      } else if (r.verdict === 'armed') {
+        metrics.addMetric('ChainsArmed', MetricUnit.Count, 1);
+        // A generation after the first replaces a chain that went quiet: a repair, not a start.
+        if ((r.generation ?? 1) > 1) metrics.addMetric(COLO_METRICS.chainsRepaired, MetricUnit.Count, 1);
+        logger.info('tick chain armed', { timer, generation: r.generation });
       }
     }
     // `source` is the rule's constant input (`colo.watchdog`) when EventBridge invoked it.

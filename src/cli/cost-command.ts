@@ -85,14 +85,21 @@ export function costCommand(reportPath: string, flags: CostFlags): { section: Co
   }
   let prices: PriceFile = CURRENT_PRICES;
   if (flags.prices !== undefined) prices = parsePriceFile(readJson(flags.prices, 'price file'), flags.prices);
-  const metricsPerVm = cost.breakdown.lines?.find((l) => l.id === 'metrics')?.quantity ?? 0;
+  // The report's metric line is the per-VM share of its deployment's series. A `fixed` line has no series
+  // with a VM dimension: all of them are shared, so --vms-per-deployment divides them (the report's own
+  // deployment served the report's VMs); otherwise they are per VM and stay.
+  const metricsLine = cost.breakdown.lines?.find((l) => l.id === 'metrics');
+  const metricSeries = metricsLine?.quantity ?? 0;
+  const metrics = metricsLine?.fixed
+    ? { metricsPerVm: 0, sharedMetrics: metricSeries * cost.breakdown.vms }
+    : { metricsPerVm: metricSeries, sharedMetrics: 0 };
   const section = costSection(
     {
       byFunction,
       windowMs: cost.breakdown.windowMs,
       vms: cost.breakdown.vms,
       architecture: flags.arm64 ? 'arm64' : 'x86_64',
-      deployment: { ...SINGLE_VM_STACK, vmsPerDeployment: vms, metricsPerVm },
+      deployment: { ...SINGLE_VM_STACK, vmsPerDeployment: vms, ...metrics },
       prices,
     },
     cost.params,

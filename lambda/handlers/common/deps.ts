@@ -7,11 +7,12 @@ import {
   type CloudPorts,
   type InvocationOptions,
   type Keyring,
+  LEAN_INVOCATION,
   type Sleep,
   systemNow,
   type TimeSource,
 } from '../../../src/runtime/cloud/index.ts';
-import { ENV, type TimerName } from '../../adapters/contract.ts';
+import { ENV, TICK_QUEUE_ENV, TIMER_NAMES, type TimerName } from '../../adapters/contract.ts';
 import { type Env, sqsClientFromEnv } from '../../adapters/env.ts';
 import { type DeadLetterSink, SqsDeadLetterQueue } from '../../adapters/sqs-dead-letters.ts';
 import { type Redelivery, SqsRedelivery } from '../../adapters/sqs-redelivery.ts';
@@ -93,6 +94,11 @@ export interface NodeHandlerDeps {
 export interface TickConsumerDeps extends NodeHandlerDeps {
   /** The queue the consumer re-enqueues its ticks on. */
   ticks: TickScheduler;
+  /**
+   * All three tick queues of the stack: with them the consumer's ticks repair the VM's other chains
+   * within seconds (tick-chain.ts `repairSiblings`); without them only the minute watchdog repairs.
+   */
+  chains?: Readonly<Record<TimerName, TickScheduler>>;
 }
 
 /** The watchdog's needs. */
@@ -135,6 +141,8 @@ function nodeDepsFromEnv(node: 'primary' | 'secondary', fallbackService: string,
       obs: powertools(name, params.vmId),
       rejected: rejectedFromEnv(env),
       redelivery: new SqsRedelivery(sqsClientFromEnv()),
+      // Routine log records in batches, no save after a heartbeat-only send (docs/cloud.md "Levers").
+      options: { ...LEAN_INVOCATION },
     },
     node,
     name,
@@ -244,7 +252,21 @@ export function tickConsumerDepsFromEnv(
     node === 'primary'
       ? primaryDepsFromEnv(fallbackService, env)
       : secondaryDepsFromEnv(fallbackService, env);
-  return { ...base, ticks: tickSchedulerFromEnv(timer, env) };
+  // A function deployed without the sibling queues' URLs leaves repairs to the minute watchdog.
+  const all = TIMER_NAMES.every((t) => (env[TICK_QUEUE_ENV[t]] ?? '') !== '');
+  return {
+    ...base,
+    ticks: tickSchedulerFromEnv(timer, env),
+    ...(all
+      ? {
+          chains: {
+            checkpoint: tickSchedulerFromEnv('checkpoint', env),
+            'pending-check': tickSchedulerFromEnv('pending-check', env),
+            heartbeat: tickSchedulerFromEnv('heartbeat', env),
+          },
+        }
+      : {}),
+  };
 }
 
 /** Deps of the watchdog, from the environment. */

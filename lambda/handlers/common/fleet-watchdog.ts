@@ -1,6 +1,6 @@
 /**
  * The fleet watchdog (`tick-arm`, invoked once a minute by the stack's one rule): lists the registered VMs
- * page by page and starts or repairs each VM's three tick chains (tick-chain.ts `armChain`), several VMs at
+ * page by page and starts or repairs each VM's three tick chains (tick-chain.ts `armAllChains`), several VMs at
  * a time, within a time budget. VMs it could not reach before the budget ran out are done first by the
  * next run (a cursor in the state store), so every VM is visited at least once every
  * ⌈N / VMs-per-run⌉ minutes and one invocation never outlives its timeout.
@@ -12,7 +12,7 @@ import { FLEET_WATCHDOG_CURSOR_KEY, TIMER_NAMES, type TimerName } from '../../ad
 import { COLO_METRICS } from '../../adapters/metrics-contract.ts';
 import { listAllVms, type VmRegistry } from '../../adapters/s3-vm-registry.ts';
 import type { Observability } from './observability.ts';
-import { type ArmVerdict, armChain, type TickScheduler } from './tick-chain.ts';
+import { type ArmOutcome, type ArmVerdict, armAllChains, type TickScheduler } from './tick-chain.ts';
 
 /** VMs armed at the same time (each a handful of S3 reads; S3 takes thousands per second per prefix). */
 export const WATCHDOG_CONCURRENCY = 32;
@@ -124,27 +124,33 @@ export function createFleetWatchdogHandler(
       if (!config) return; // removed meanwhile, or malformed (logged)
       const now = deps.now();
       const verdicts = {} as Record<TimerName, ArmVerdict | 'error'>;
+      const periodMs = Object.fromEntries(TIMER_NAMES.map((t) => [t, periodOfConfig(config, t)])) as Record<
+        TimerName,
+        number
+      >;
+      let outcomes: Record<TimerName, ArmOutcome>;
+      try {
+        outcomes = await armAllChains({ state: deps.state, vmId, ticks: deps.ticks, periodMs }, now);
+      } catch (error) {
+        // The control document could not be read: nothing was armed; the next minute tries again.
+        outcomes = Object.fromEntries(TIMER_NAMES.map((t) => [t, { verdict: 'error', error }])) as Record<
+          TimerName,
+          ArmOutcome
+        >;
+      }
       for (const timer of TIMER_NAMES) {
-        try {
-          const r = await armChain(
-            {
-              state: deps.state,
-              ticks: deps.ticks[timer],
-              vmId,
-              timer,
-              periodMs: periodOfConfig(config, timer),
-            },
-            now,
-          );
-          verdicts[timer] = r.verdict;
-          if (r.verdict === 'armed') {
-            // A generation after the first replaces a chain that went quiet: a repair, not a start.
-            if ((r.generation ?? 1) > 1) repaired++;
-            logger.info('tick chain armed', { vmId, timer, generation: r.generation });
-          }
-        } catch (e) {
-          verdicts[timer] = 'error';
-          logger.error('arming failed', { vmId, timer, error: e instanceof Error ? e.message : String(e) });
+        const r = outcomes[timer];
+        verdicts[timer] = r.verdict;
+        if (r.verdict === 'error') {
+          logger.error('arming failed', {
+            vmId,
+            timer,
+            error: r.error instanceof Error ? r.error.message : String(r.error),
+          });
+        } else if (r.verdict === 'armed') {
+          // A generation after the first replaces a chain that went quiet: a repair, not a start.
+          if ((r.generation ?? 1) > 1) repaired++;
+          logger.info('tick chain armed', { vmId, timer, generation: r.generation });
         }
         chains[verdicts[timer]]++;
       }

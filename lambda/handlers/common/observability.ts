@@ -67,6 +67,8 @@ export function reportInvocation(
   count('MessagesSent', result.sent.length);
   count('OutboxReplayedSends', result.replayed);
   count('OutboxRebuiltPayloads', result.rebuilt);
+  // Saves left out after a heartbeat-only send (the next invocation sends those heartbeats again first).
+  count('SavesDeferred', result.deferredSaves);
   if (result.logDeferred) {
     count('LogAppendsDeferred', 1);
     logger.warn('metrics log append failed', {
@@ -140,7 +142,14 @@ export function reportInvocation(
     traces.filter((e) => e.name === 'colo_background_round_abandoned').length,
   );
   if (traces.length > 0) logger.debug('trace', { events: traces });
-  logger.info('invocation', {
+  // A routine invocation (a tick that sent at most heartbeats and logged at most pending checks) logs its
+  // summary at debug level: at one a second per chain it would be most of the log bill (docs/cloud.md).
+  const routine =
+    statuses.rejected + statuses.failed === 0 &&
+    result.casConflicts === 0 &&
+    result.sent.every((m) => m.type === 'heartbeat') &&
+    result.records.every((r) => r.type === 'pending-check');
+  (routine ? logger.debug : logger.info).call(logger, 'invocation', {
     phase: (result.document.state as { phase?: string }).phase,
     revision: result.document.revision,
     wakeAt: Number.isFinite(result.document.wakeAt) ? result.document.wakeAt : null,

@@ -1,7 +1,8 @@
 /**
  * The tick-chain protocol of docs/cloud.md ("The tick chain", "The watchdog"): a consumer claims each tick
  * at most once by compare-and-swap on the timer's document and enqueues the next tick before doing the
- * work; the minute watchdog starts a chain, or a new generation of a lost one.
+ * work; the minute watchdog starts a chain, or a new generation of a lost one; a chain's ticks replace a
+ * sibling chain of the same VM that went quiet within seconds (the sub-minute repair).
  *
  * Timer document, `<vmId>/timers/<timer>.json`: `{ generation, seq, dueAt, lastTickAt, claimedBy }` — the
  * chain generation, the last claimed tick, when the next tick is due (ms since the Unix epoch), when a tick
@@ -9,7 +10,13 @@
  */
 import { z } from 'zod';
 import { StateConflictError, type StateStore } from '../../../src/engine/ports.ts';
-import { nextDueAt, type TickMessage, type TimerName, timerStateKey } from '../../adapters/contract.ts';
+import {
+  nextDueAt,
+  TIMER_NAMES,
+  type TickMessage,
+  type TimerName,
+  timerStateKey,
+} from '../../adapters/contract.ts';
 import { parseTick } from '../../adapters/sqs-tick-queue.ts';
 import { readControl } from './control.ts';
 
@@ -137,22 +144,42 @@ export async function handleTick(
 /** What the watchdog did to one chain. */
 export type ArmVerdict = 'armed' | 'healthy' | 'stopped' | 'raced';
 
+/** How {@link armChain} judges a chain. */
+export interface ArmOptions {
+  /** A chain whose last claimed tick is older than this is replaced, ms; default {@link staleAfterMs}. */
+  staleAfterMs?: number;
+  /** Start a chain that has no document yet; default true (the watchdog starts chains; a sibling does not). */
+  startMissing?: boolean;
+  /** The caller already read the control document and the VM has not failed over (saves one read). */
+  controlChecked?: boolean;
+}
+
+/** The watchdog's staleness bound of a chain of period `periodMs`: 2 × period + {@link STALE_SLACK_MS}, ms. */
+export function staleAfterMs(periodMs: number): number {
+  return 2 * periodMs + STALE_SLACK_MS;
+}
+
 /**
  * The watchdog for one timer: starts the chain when it has no document, or a new generation when no tick
- * was claimed for 2 × period + {@link STALE_SLACK_MS}; otherwise leaves it alone.
+ * was claimed for {@link staleAfterMs} (or `options.staleAfterMs`); otherwise leaves it alone.
  *
  * @param now - Current time, ms since the Unix epoch.
  */
 export async function armChain(
   deps: TickChainDeps,
   now: number,
+  options: ArmOptions = {},
 ): Promise<{ verdict: ArmVerdict; generation?: number }> {
-  if ((await readControl(deps.state, deps.vmId)).failedOver) return { verdict: 'stopped' };
+  if (!options.controlChecked && (await readControl(deps.state, deps.vmId)).failedOver) {
+    return { verdict: 'stopped' };
+  }
   const key = timerStateKey(deps.vmId, deps.timer);
   const loaded = await loadTimer(deps.state, key);
-  if (loaded && now - loaded.doc.lastTickAt <= 2 * deps.periodMs + STALE_SLACK_MS) {
+  const stale = options.staleAfterMs ?? staleAfterMs(deps.periodMs);
+  if (loaded && now - loaded.doc.lastTickAt <= stale) {
     return { verdict: 'healthy', generation: loaded.doc.generation };
   }
+  if (!loaded && options.startMissing === false) return { verdict: 'healthy' };
   const generation = (loaded?.doc.generation ?? 0) + 1;
   const doc: TimerDocument = { generation, seq: 0, dueAt: now, lastTickAt: now, claimedBy: null };
   try {
@@ -166,4 +193,109 @@ export async function armChain(
     now,
   );
   return { verdict: 'armed', generation };
+}
+
+/** What arming one chain of a VM came to: a verdict (and the generation), or the error it met. */
+export type ArmOutcome = { verdict: ArmVerdict; generation?: number } | { verdict: 'error'; error: unknown };
+
+/** A VM's three chains: their queues and periods. */
+export interface VmChains {
+  /** State store holding the timer and control documents. */
+  state: StateStore;
+  /** VM id. */
+  vmId: string;
+  /** The three tick queues. */
+  ticks: Readonly<Record<TimerName, TickScheduler>>;
+  /** Each timer's period, ms. */
+  periodMs: Readonly<Record<TimerName, number>>;
+}
+
+/**
+ * The minute watchdog's work for one VM (`tick-arm`, one VM or the fleet): reads the control document
+ * once (failed over → every chain `stopped`), then {@link armChain} for each timer. One timer's error does
+ * not stop the others.
+ *
+ * @param now - Current time, ms since the Unix epoch.
+ * @throws the control document's read error (nothing was armed).
+ */
+export async function armAllChains(vm: VmChains, now: number): Promise<Record<TimerName, ArmOutcome>> {
+  const out = {} as Record<TimerName, ArmOutcome>;
+  const failedOver = (await readControl(vm.state, vm.vmId)).failedOver;
+  for (const timer of TIMER_NAMES) {
+    if (failedOver) {
+      out[timer] = { verdict: 'stopped' };
+      continue;
+    }
+    try {
+      out[timer] = await armChain(
+        { state: vm.state, ticks: vm.ticks[timer], vmId: vm.vmId, timer, periodMs: vm.periodMs[timer] },
+        now,
+        { controlChecked: true },
+      );
+    } catch (error) {
+      out[timer] = { verdict: 'error', error };
+    }
+  }
+  return out;
+}
+
+/**
+ * How often a chain's ticks check a sibling chain of the same VM, ms (at most: a sibling with a longer
+ * period is checked once per its period). Each check is one S3 read.
+ */
+export const SIBLING_CHECK_MS = 2000;
+
+/** Slack of the sibling repair's staleness test, ms: a sibling is replaced after 3 × its period + this. */
+export const SIBLING_STALE_SLACK_MS = 2000;
+
+/**
+ * The sub-minute repair's staleness bound of a chain of period `periodMs`, ms: 3 × period +
+ * {@link SIBLING_STALE_SLACK_MS} (5 s for a 1 s chain), never beyond the watchdog's {@link staleAfterMs}.
+ */
+export function siblingStaleAfterMs(periodMs: number): number {
+  return Math.min(3 * periodMs + SIBLING_STALE_SLACK_MS, staleAfterMs(periodMs));
+}
+
+/**
+ * True when the tick `seq` of a chain of period `periodMs` checks a sibling of period `siblingPeriodMs`:
+ * every ⌈max({@link SIBLING_CHECK_MS}, sibling period) / period⌉-th tick.
+ */
+export function checksSibling(seq: number, periodMs: number, siblingPeriodMs: number): boolean {
+  const every = Math.max(1, Math.ceil(Math.max(SIBLING_CHECK_MS, siblingPeriodMs) / periodMs));
+  return seq % every === 0;
+}
+
+/**
+ * The sub-minute repair (docs/cloud.md "Repair time"): a claimed tick of `timer` checks the VM's other
+ * chains that are due for a check ({@link checksSibling}) and replaces one whose last claimed tick is older
+ * than {@link siblingStaleAfterMs} with a new generation, as the minute watchdog would. A chain with no
+ * document is left to the watchdog (starting chains is its job). The caller has read the control document
+ * (the VM has not failed over). Errors are returned per sibling, never thrown: the tick's own work goes on.
+ *
+ * @param seq - The claimed tick's sequence number.
+ * @param now - Current time, ms since the Unix epoch.
+ * @returns The outcome for each sibling checked (none when no check was due).
+ */
+export async function repairSiblings(
+  vm: VmChains,
+  timer: TimerName,
+  seq: number,
+  now: number,
+): Promise<Partial<Record<TimerName, ArmOutcome>>> {
+  const out: Partial<Record<TimerName, ArmOutcome>> = {};
+  for (const sibling of TIMER_NAMES) {
+    if (sibling === timer) continue;
+    const periodMs = vm.periodMs[sibling];
+    if (!checksSibling(seq, vm.periodMs[timer], periodMs)) continue;
+    try {
+      out[sibling] = await armChain(
+        { state: vm.state, ticks: vm.ticks[sibling], vmId: vm.vmId, timer: sibling, periodMs },
+        now,
+        { staleAfterMs: siblingStaleAfterMs(periodMs), startMissing: false, controlChecked: true },
+      );
+    } catch (error) {
+      out[sibling] = { verdict: 'error', error };
+    }
+  }
+  return out;
 }

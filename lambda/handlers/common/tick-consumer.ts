@@ -1,16 +1,19 @@
 /**
  * A tick consumer (`checkpoint-timer`, `pending-check-timer`, `heartbeat-monitor`): claims each tick of its
- * chain and enqueues the next one (tick-chain.ts), then, if any tick was claimed, does the timer's work once.
- * A failure of the work is logged, not reported: the next tick is already queued.
+ * chain and enqueues the next one (tick-chain.ts), then, if any tick was claimed, does the timer's work once
+ * and checks the VM's other chains (the sub-minute repair). A failure of the work is logged, not reported:
+ * the next tick is already queued.
  */
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import type { TimerName } from '../../adapters/contract.ts';
+import { TIMER_NAMES } from '../../adapters/contract.ts';
+import { COLO_METRICS } from '../../adapters/metrics-contract.ts';
 import { redeliverSoon } from './channel-consumer.ts';
 import { readControl } from './control.ts';
 import { periodOf, type TickConsumerDeps } from './deps.ts';
 import { standardBatchResponse } from './sqs.ts';
-import { handleTick } from './tick-chain.ts';
+import { handleTick, repairSiblings } from './tick-chain.ts';
 
 /** Handles a batch of ticks of `timer`; runs `work` once if any was claimed. */
 export async function consumeTicks(
@@ -29,6 +32,8 @@ export async function consumeTicks(
   };
   let claimed = 0;
   let stopped = 0;
+  // The newest tick this batch claimed first (not a redelivery): it decides which siblings to check.
+  let checkSeq: number | undefined;
   // The default-off fault hook: a frozen primary waits here, before it claims anything.
   await deps.faults?.begin();
   await deps.faults?.gate('tick');
@@ -41,6 +46,7 @@ export async function consumeTicks(
       next: r.next,
     });
     if (r.verdict === 'claimed' || r.verdict === 'redelivered') claimed++;
+    if (r.verdict === 'claimed') checkSeq = Math.max(checkSeq ?? 0, r.tick.seq);
     else if (r.verdict === 'stopped') stopped++;
     if (r.verdict !== 'claimed' && r.verdict !== 'redelivered')
       metrics.addMetric(`Ticks${r.verdict[0]?.toUpperCase()}${r.verdict.slice(1)}`, MetricUnit.Count, 1);
@@ -55,6 +61,9 @@ export async function consumeTicks(
       event.Records.filter((r) => failed.has(r.messageId)),
     );
   }
+  // Before the work, while the claim's read of the control document is fresh: a failover made by the work
+  // (heartbeat-monitor) must not be followed by restarting a chain that the failover ends.
+  if (checkSeq !== undefined) await repair(deps, timer, checkSeq);
   // A chain that ends because a side won the fence runs its node once more, so that a loser learns it
   // lost (it records `fenced` and stops) even though no timer will wake it again.
   const lastRun = claimed === 0 && stopped > 0 && (await fenceDecided(deps));
@@ -71,6 +80,37 @@ export async function consumeTicks(
   }
   metrics.publishStoredMetrics();
   return response;
+}
+
+/** The sub-minute repair of the VM's other chains (tick-chain.ts `repairSiblings`); logs what it did. */
+async function repair(deps: TickConsumerDeps, timer: TimerName, seq: number): Promise<void> {
+  if (!deps.chains) return;
+  const { logger, metrics } = deps.obs;
+  const periodMs = Object.fromEntries(TIMER_NAMES.map((t) => [t, periodOf(deps.params, t)])) as Record<
+    TimerName,
+    number
+  >;
+  const outcomes = await repairSiblings(
+    { state: deps.ports.state, vmId: deps.params.vmId, ticks: deps.chains, periodMs },
+    timer,
+    seq,
+    deps.now(),
+  );
+  for (const [sibling, r] of Object.entries(outcomes)) {
+    if (r.verdict === 'armed') {
+      metrics.addMetric(COLO_METRICS.chainsRepaired, MetricUnit.Count, 1);
+      logger.warn('tick chain repaired by a sibling', {
+        timer: sibling,
+        by: timer,
+        generation: r.generation,
+      });
+    } else if (r.verdict === 'error') {
+      logger.warn('sibling chain check failed; the minute watchdog still repairs', {
+        timer: sibling,
+        error: r.error instanceof Error ? r.error.message : String(r.error),
+      });
+    }
+  }
 }
 
 async function fenceDecided(deps: TickConsumerDeps): Promise<boolean> {

@@ -63,6 +63,41 @@ export interface InvocationOptions {
   stateLayout?: Partial<StateLayout>;
   /** Decoded state chunks by hash; default the warm container's cache. */
   chunkCache?: ChunkCache;
+  /**
+   * Routine log records (pending checks that decided nothing) wait in the node document, saved with it,
+   * until this many are waiting or the oldest is this old; any other record appends at once. Default
+   * `{ records: 1, maxAgeMs: 0 }`: every record at once. The deployed functions use
+   * {@link LEAN_INVOCATION}.
+   */
+  logBatch?: { records: number; maxAgeMs: number };
+  /**
+   * Leave out the save after a drain that only sent heartbeats and changed nothing else: the stored
+   * document keeps those sends in its outbox, and the next invocation performs them again first (the
+   * channel drops the copies by their deduplication id; the secondary acknowledges a late one as a
+   * duplicate) — exactly what follows a crash after the send. Default false.
+   */
+  deferHeartbeatSave?: boolean;
+}
+
+/** The invocation options of the deployed functions: cheaper per tick, the same messages and commits. */
+export const LEAN_INVOCATION: Readonly<Pick<InvocationOptions, 'logBatch' | 'deferHeartbeatSave'>> = {
+  logBatch: { records: 30, maxAgeMs: 30_000 },
+  deferHeartbeatSave: true,
+};
+
+/** Log record types that may wait for a batch ({@link InvocationOptions.logBatch}). */
+const ROUTINE_RECORDS: ReadonlySet<string> = new Set(['pending-check']);
+
+/** True when `records` should be appended now under `batch` at `now`, ms. */
+export function logDue(
+  records: readonly LogRecord[],
+  batch: { records: number; maxAgeMs: number },
+  now: number,
+): boolean {
+  const first = records[0];
+  if (first === undefined) return false;
+  if (records.length >= batch.records || now - first.at >= batch.maxAgeMs) return true;
+  return records.some((r) => !ROUTINE_RECORDS.has(r.type));
 }
 
 /** What became of one input. */
@@ -109,6 +144,8 @@ export interface InvocationResult<S> {
   logDeferred: boolean;
   /** Most payload bytes (built objects) this invocation held at once. */
   peakPayloadBytes: number;
+  /** Saves left out after sending only heartbeats ({@link InvocationOptions.deferHeartbeatSave}). */
+  deferredSaves: number;
 }
 
 /** An input after parsing, ready to be stepped. */
@@ -252,6 +289,8 @@ export async function runInvocation<S, I>(
   const maxLogBacklog = Math.max(1, options.maxLogBacklog ?? DEFAULTS.maxLogBacklog);
   const settleMs = options.settleMs ?? 1000;
   const log = options.log ?? DEFAULT_LOG_LAYOUT;
+  const logBatch = options.logBatch ?? { records: 1, maxAgeMs: 0 };
+  const deferHeartbeatSave = options.deferHeartbeatSave ?? false;
   const nodeStore = new NodeStateStore<S & object>(
     ports.state,
     { node: spec.node, fields: spec.paged, check: (t, p, w) => spec.check(t, p, w) as S & object },
@@ -282,6 +321,7 @@ export async function runInvocation<S, I>(
     logDropped: 0,
     logDeferred: false,
     peakPayloadBytes: 0,
+    deferredSaves: 0,
   };
   let pending: readonly PreparedInput<I, S>[] | null = inputs;
   // Inputs whose step would have produced an unsendable message: refused on the next attempt, unstepped.
@@ -338,7 +378,7 @@ export async function runInvocation<S, I>(
     };
     /** True while the outbox holds something this invocation should still perform. */
     const pendingHere = (): boolean =>
-      doc.outbox.sends.length > 0 || (!logDown && doc.outbox.records.length > 0);
+      doc.outbox.sends.length > 0 || (!logDown && logDue(doc.outbox.records, logBatch, now()));
     /**
      * Performs the outbox in the document — the sends in order, then the log — and feeds the completions;
      * the caller saves. Sends that fail every retry throw (the outbox stays persisted); a log that fails
@@ -382,7 +422,9 @@ export async function runInvocation<S, I>(
       let records = outbox.records;
       // A log not tried again in this invocation keeps the error of the try that failed.
       let lastError: string | null = records.length > 0 ? outbox.lastError : null;
-      if (!logDown) {
+      if (!logDown && !logDue(records, logBatch, now())) {
+        lastError = null; // routine records wait for their batch (saved with the document)
+      } else if (!logDown) {
         lastError = null;
         try {
           await performLog(ports, params, spec.node, records, log);
@@ -579,8 +621,29 @@ export async function runInvocation<S, I>(
       await resolveClaims();
       // C. Perform what this invocation decided, feed completions, persist; repeat while there is more.
       for (let round = 0; round < maxDrain && pendingHere(); round++) {
+        const heartbeatsOnly =
+          deferHeartbeatSave &&
+          doc.outbox.sends.length > 0 &&
+          doc.outbox.sends.every((s) => s.message.type === 'heartbeat' && s.payload === null) &&
+          !logDue(doc.outbox.records, logBatch, now());
+        const logged = doc.logNext;
         await drain(false);
         await settle();
+        if (
+          heartbeatsOnly &&
+          !pendingHere() &&
+          claim === null &&
+          doc.exit === null &&
+          doc.logNext === logged
+        ) {
+          // Nothing but the heartbeats' completions changed: the stored document (outbox included) stays
+          // as it is, and the next invocation sends them again first (InvocationOptions.deferHeartbeatSave).
+          result.document = doc;
+          result.effects.push(...fx);
+          result.deferredSaves++;
+          fx = [];
+          break;
+        }
         await save();
         await resolveClaims();
       }

@@ -25,6 +25,7 @@ import {
   ChunkCache,
   type CloudPorts,
   type InvocationResult,
+  LEAN_INVOCATION,
   nodeStateKey,
   type PrimaryDocument,
   primaryInvocation,
@@ -381,6 +382,9 @@ export class CrashSim {
             chunkCache: new ChunkCache(0),
           }
         : {}),
+      // CRASH_MATRIX_INVOCATION=lean: the deployed functions' options (log batches, no save after a
+      // heartbeat-only send), so every left-out save is a crash point too.
+      ...(process.env.CRASH_MATRIX_INVOCATION === 'lean' ? LEAN_INVOCATION : {}),
     };
     let result: InvocationResult<unknown> | undefined;
     try {

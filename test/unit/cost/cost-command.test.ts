@@ -2,6 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { SINGLE_VM_STACK } from '../../../src/cost/model.ts';
 import { CURRENT_PRICES } from '../../../src/cost/prices.ts';
 import { costSection } from '../../../src/cost/section.ts';
 import { type AwsUsage, emptyUsage } from '../../../src/cost/usage.ts';
@@ -37,6 +38,8 @@ function reportFile(): string {
       windowMs: 100_000,
       vms: 1,
       prices: CURRENT_PRICES,
+      // 20 metric series without a VM dimension, as the stack emits them.
+      deployment: { ...SINGLE_VM_STACK, sharedMetrics: 20 },
     },
     params,
   );
@@ -62,6 +65,9 @@ describe('colo cost', () => {
     ).toBeCloseTo(131_400, 3);
     const fleet = JSON.parse((await cli(['cost', path, '--json', '--vms-per-deployment', '10'])).out);
     expect(fleet.breakdown.lines.find((l: { id: string }) => l.id === 'secrets').usd).toBeCloseTo(0.04, 9);
+    // Series without a VM dimension are shared too: 20 series over 10 VMs.
+    expect(a.breakdown.lines.find((l: { id: string }) => l.id === 'metrics').quantity).toBeCloseTo(20, 9);
+    expect(fleet.breakdown.lines.find((l: { id: string }) => l.id === 'metrics').quantity).toBeCloseTo(2, 9);
     const table = await cli(['cost', path]);
     expect(table.out).toMatch(
       /^cost per protected VM-month \(730 h\) at us-east-1 list prices of 2026-11-30/,

@@ -39,6 +39,10 @@ describe('handlers: a full checkpoint', () => {
           JSON.stringify(l.extra.messages).includes('{"type":"checkpoint-request","epoch":1,'),
       ),
     ).toBe(true);
+    // A routine tick (heartbeats only) logs its summary at debug level; anything else at info.
+    const summaries = sim.obs.logs.filter((l) => l.message === 'invocation');
+    expect(summaries.some((l) => l.level === 'debug')).toBe(true);
+    expect(summaries.some((l) => l.level === 'info')).toBe(true);
     expect(sim.obs.logs.find((l) => l.message === 'watchdog')?.extra).toMatchObject({
       source: 'colo.watchdog',
     });

@@ -29,6 +29,7 @@ import type { ColoParams } from '../../../src/engine/params.ts';
 import {
   type ChannelRecord,
   Keyring,
+  LEAN_INVOCATION,
   MemoryChannel,
   MemoryDeltaStore,
   MemoryStateStore,
@@ -206,9 +207,11 @@ export class HandlerSim {
     rejected: RejectedDisposition = 'ack',
     /**
      * `faults`: every node function gets the fault hook (as with `COLO_TEST_FAULTS=allow`); `keys`: the
-     * keyring of every function (default the seed's keys, fixed).
+     * keyring of every function (default the seed's keys, fixed); `siblingRepair`: the tick consumers get
+     * all three tick queues, so their ticks repair the VM's other chains (as deployed); `lean`: the
+     * deployed functions' invocation options (LEAN_INVOCATION: log batches, no heartbeat-only save).
      */
-    options: { faults?: boolean; keys?: Keyring } = {},
+    options: { faults?: boolean; keys?: Keyring; siblingRepair?: boolean; lean?: boolean } = {},
   ) {
     this.keys = options.keys ?? Keyring.fixed(seedKeySet(params.seed, params.vmId));
     this.p2s = new MemoryChannel({ serialize: sealingSerializer(this.keys) });
@@ -221,6 +224,7 @@ export class HandlerSim {
       obs: this.obs,
       rejected,
       keys: this.keys,
+      ...(options.lean ? { options: { ...LEAN_INVOCATION } } : {}),
     };
     const hook = (deps: NodeHandlerDeps, node: 'primary' | 'secondary'): NodeHandlerDeps =>
       options.faults ? withTestFaults(deps, node, node, { COLO_TEST_FAULTS: 'allow' }) : deps;
@@ -248,6 +252,7 @@ export class HandlerSim {
     const tickDeps = (base: NodeHandlerDeps, timer: TimerName): TickConsumerDeps => ({
       ...base,
       ticks: this.ticks[timer],
+      ...(options.siblingRepair ? { chains: this.ticks } : {}),
     });
     this.primary = createPrimaryHandler({
       ...this.primaryDeps,
@@ -284,11 +289,20 @@ export class HandlerSim {
     );
   }
 
+  /** Every P → S message the channel delivered (after deduplication), in order. */
+  readonly deliveredP2S: string[] = [];
+
   /** Delivers up to 10 P → S messages to `secondary-apply`. */
   async deliverToSecondary(): Promise<{ event: SQSEvent; response: SQSBatchResponse } | undefined> {
     const records = [
       ...this.redeliverP2S.splice(0),
-      ...this.fifoRecords(this.p2s.take(10), 'p2s.fifo'),
+      ...this.fifoRecords(
+        this.p2s.take(10).map((r) => {
+          this.deliveredP2S.push(r.dedupId);
+          return r;
+        }),
+        'p2s.fifo',
+      ),
     ].slice(0, 10);
     if (records.length === 0) return undefined;
     const event = sqsEvent(records);

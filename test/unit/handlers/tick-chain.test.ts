@@ -1,7 +1,15 @@
 import { describe, expect, test } from 'vitest';
 import { controlStateKey, type TickMessage, timerStateKey } from '../../../lambda/adapters/contract.ts';
 import { markFailedOver, readControl } from '../../../lambda/handlers/common/control.ts';
-import { armChain, handleTick, type TickChainDeps } from '../../../lambda/handlers/common/tick-chain.ts';
+import {
+  armAllChains,
+  armChain,
+  checksSibling,
+  handleTick,
+  repairSiblings,
+  siblingStaleAfterMs,
+  type TickChainDeps,
+} from '../../../lambda/handlers/common/tick-chain.ts';
 import { MemoryStateStore } from '../../../src/runtime/cloud/index.ts';
 import { HandlerSim, handlerParams, MemoryTickQueue, sqsEvent, sqsRecord } from './sim.ts';
 
@@ -188,5 +196,115 @@ describe('tick consumers as handlers', () => {
     expect(response).toEqual({ batchItemFailures: [] });
     expect(sim.obs.logs.some((l) => l.level === 'error' && /next tick retries/.test(l.message))).toBe(true);
     expect(sim.ticks.checkpoint.messages.length).toBe(1);
+  });
+});
+
+describe('tick chain: sub-minute repair by a sibling chain', () => {
+  const periods = { checkpoint: 20_000, 'pending-check': 1000, heartbeat: 1000 };
+  const vmChains = (state: MemoryStateStore) => {
+    const ticks = {
+      checkpoint: new MemoryTickQueue(),
+      'pending-check': new MemoryTickQueue(),
+      heartbeat: new MemoryTickQueue(),
+    };
+    return { state, vmId: 'vm-0', ticks, periodMs: periods };
+  };
+
+  test('the check cadence: a 1 s chain checks another 1 s chain every 2nd tick, a 20 s one every 20th', () => {
+    expect([1, 2, 3, 4].map((s) => checksSibling(s, 1000, 1000))).toEqual([false, true, false, true]);
+    expect([19, 20, 21].map((s) => checksSibling(s, 1000, 20_000))).toEqual([false, true, false]);
+    expect([1, 2].map((s) => checksSibling(s, 20_000, 1000))).toEqual([true, true]);
+    expect(siblingStaleAfterMs(1000)).toBe(5000);
+    expect(siblingStaleAfterMs(20_000)).toBe(50_000); // never beyond the watchdog's own bound
+  });
+
+  test('replaces a stale sibling with a new generation, leaves a fresh one and a missing one alone', async () => {
+    const state = new MemoryStateStore();
+    const vm = vmChains(state);
+    const armed = await armAllChains(vm, T0);
+    expect(Object.values(armed).map((r) => r.verdict)).toEqual(['armed', 'armed', 'armed']);
+    // 4 s later nothing is stale yet (5 s bound for a 1 s chain).
+    expect(await repairSiblings(vm, 'heartbeat', 2, T0 + 4000)).toEqual({
+      'pending-check': { verdict: 'healthy', generation: 1 },
+    });
+    // 5.1 s without a claimed pending-check tick: replaced, its first tick sent at once.
+    const r = await repairSiblings(vm, 'heartbeat', 4, T0 + 5100);
+    expect(r).toEqual({ 'pending-check': { verdict: 'armed', generation: 2 } });
+    const sent = vm.ticks['pending-check'].takeDue(T0 + 5100).map((m) => JSON.parse(m.body));
+    expect(sent).toContainEqual(expect.objectContaining({ generation: 2, seq: 1 }));
+    // A VM whose chain has no document yet: starting it is the watchdog's job.
+    const fresh = vmChains(new MemoryStateStore());
+    expect(await repairSiblings(fresh, 'heartbeat', 2, T0)).toEqual({
+      'pending-check': { verdict: 'healthy' },
+    });
+    expect(fresh.ticks['pending-check'].sent).toBe(0);
+  });
+
+  test('two siblings repairing at once: one generation, the other loses the race', async () => {
+    const state = new MemoryStateStore();
+    const vm = vmChains(state);
+    await armAllChains(vm, T0);
+    const [a, b] = await Promise.all([
+      repairSiblings(vm, 'heartbeat', 20, T0 + 60_000),
+      repairSiblings(vm, 'pending-check', 20, T0 + 60_000),
+    ]);
+    expect([a.checkpoint?.verdict, b.checkpoint?.verdict].sort()).toEqual(['armed', 'raced']);
+  });
+
+  test('a failed write is returned, not thrown (the tick goes on; the minute watchdog still repairs)', async () => {
+    const state = new MemoryStateStore();
+    const vm = vmChains(state);
+    await armAllChains(vm, T0);
+    state.beforeSave = () => {
+      throw new Error('S3 down');
+    };
+    const r = await repairSiblings(vm, 'heartbeat', 2, T0 + 9000);
+    expect(r['pending-check']?.verdict).toBe('error');
+  });
+
+  // The fault: the pending-check chain's tick is lost (dead-lettered after its receives). The primary's
+  // heartbeats ride on that chain, so without a repair inside the heartbeat timeout the secondary fails over.
+  const loseChain = async (siblingRepair: boolean) => {
+    // Default periods: the 20 s checkpoint chain's primary ticks also send heartbeats, too rarely to help.
+    const params = handlerParams({ policy: 'none', checkpointDelayMs: 20_000, heartbeatTimeoutMs: 10_000 });
+    const sim = new HandlerSim(params, 'ack', {
+      siblingRepair,
+    });
+    await sim.tickArm({});
+    await sim.run(8000);
+    const lostAt = sim.clock.now();
+    sim.ticks['pending-check'].messages.splice(0); // the chain's tick went to the DLQ
+    const generations: { at: number; generation: number }[] = [];
+    for (let i = 0; i < 150; i++) {
+      await sim.run(100);
+      const doc = JSON.parse(
+        Buffer.from(sim.state.peek(timerStateKey('vm-0', 'pending-check')) ?? []).toString(),
+      ) as { generation: number };
+      if (doc.generation !== generations.at(-1)?.generation) {
+        generations.push({ at: sim.clock.now() - lostAt, generation: doc.generation });
+      }
+    }
+    return { sim, generations, control: await readControl(sim.state, 'vm-0') };
+  };
+
+  test('a lost pending-check chain is repaired by the heartbeat chain before the heartbeat timeout', async () => {
+    const { sim, generations, control } = await loseChain(true);
+    const repaired = generations.find((g) => g.generation === 2);
+    expect(repaired).toBeDefined();
+    // Lost after its last claimed tick (≤ 1 s before), repaired ≤ 5 s + one 2 s check later: under 10 s.
+    expect(repaired?.at).toBeLessThanOrEqual(7000);
+    expect(generations.map((g) => g.generation)).toEqual([1, 2]);
+    expect(
+      sim.obs.logs.filter((l) => l.message === 'tick chain repaired by a sibling').map((l) => l.extra),
+    ).toEqual([{ timer: 'pending-check', by: 'heartbeat', generation: 2 }]);
+    expect(sim.metric('ChainsRepaired')).toBe(1);
+    expect(control.failedOver).toBe(false);
+    expect((await sim.secondaryDoc())?.state.phase).not.toBe('failed-over');
+  });
+
+  test('without the sibling repair the same loss fails the VM over (the fault is real)', async () => {
+    const { generations, control } = await loseChain(false);
+    expect(generations.map((g) => g.generation)).toEqual([1]);
+    expect(control.failedOver).toBe(true);
   });
 });

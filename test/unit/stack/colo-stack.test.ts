@@ -330,24 +330,25 @@ describe('functions', () => {
     const ref = (id: string) => ({ Ref: id });
     // The secret's ARN (a Ref), never its value.
     const key = { REPLICATION_KEY_SECRET_ARN: ref(ids.secret) };
+    // The watchdog and every tick consumer (its ticks repair the VM's other chains): all three tick queues.
+    const tickQueues = {
+      CHECKPOINT_TICK_QUEUE_URL: ref(ids.ticks.checkpoint),
+      PENDING_CHECK_TICK_QUEUE_URL: ref(ids.ticks['pending-check']),
+      HEARTBEAT_TICK_QUEUE_URL: ref(ids.ticks.heartbeat),
+    };
     expect(env('checkpoint-timer')).toEqual({
       ...common,
       ...key,
       P2S_QUEUE_URL: ref(ids.p2s),
-      CHECKPOINT_TICK_QUEUE_URL: ref(ids.ticks.checkpoint),
+      ...tickQueues,
     });
     expect(env('pending-check-timer')).toEqual({
       ...common,
       ...key,
       P2S_QUEUE_URL: ref(ids.p2s),
-      PENDING_CHECK_TICK_QUEUE_URL: ref(ids.ticks['pending-check']),
+      ...tickQueues,
     });
-    expect(env('tick-arm')).toEqual({
-      ...common,
-      CHECKPOINT_TICK_QUEUE_URL: ref(ids.ticks.checkpoint),
-      PENDING_CHECK_TICK_QUEUE_URL: ref(ids.ticks['pending-check']),
-      HEARTBEAT_TICK_QUEUE_URL: ref(ids.ticks.heartbeat),
-    });
+    expect(env('tick-arm')).toEqual({ ...common, ...tickQueues });
     expect(env('primary')).toEqual({
       ...common,
       ...key,
@@ -364,7 +365,7 @@ describe('functions', () => {
       ...common,
       ...key,
       S2P_QUEUE_URL: ref(ids.s2p),
-      HEARTBEAT_TICK_QUEUE_URL: ref(ids.ticks.heartbeat),
+      ...tickQueues,
     });
     for (const name of FUNCTION_NAMES) expect(env(name).POWERTOOLS_SERVICE_NAME).toBe(name);
   });
@@ -483,26 +484,32 @@ describe('least privilege', () => {
   ];
   const expectGrants = (name: Name, expected: Statement[]) => expect(grants(name)).toEqual(pairs(expected));
 
-  it('checkpoint-timer: its tick queue, primary state and its timer, create-only deltas, send on p2s', () => {
+  // A tick consumer may send on every tick queue and write every timer document: its ticks repair the
+  // VM's other chains (the sub-minute repair).
+  it('checkpoint-timer: its tick queue, primary state and the timers, create-only deltas, send on p2s', () => {
     expectGrants('checkpoint-timer', [
       logs('checkpoint-timer'),
       allow(CONSUME, arnOf(ids.ticks.checkpoint)),
       allow(SEND, arnOf(ids.ticks.checkpoint)),
+      allow(SEND, arnOf(ids.ticks['pending-check'])),
+      allow(SEND, arnOf(ids.ticks.heartbeat)),
       ...primaryState(),
-      ...writes('*/timers/checkpoint.json'),
+      ...writes('*/timers/checkpoint.json', '*/timers/pending-check.json', '*/timers/heartbeat.json'),
       allow(['s3:GetObject', 's3:PutObject'], objectsArn(ids.bucket, 'deltas/')),
       allow(SEND, arnOf(ids.p2s)),
       key(),
     ]);
   });
 
-  it('pending-check-timer: its tick queue, primary state and its timer, create-only deltas, send on p2s', () => {
+  it('pending-check-timer: its tick queue, primary state and the timers, create-only deltas, send on p2s', () => {
     expectGrants('pending-check-timer', [
       logs('pending-check-timer'),
       allow(CONSUME, arnOf(ids.ticks['pending-check'])),
+      allow(SEND, arnOf(ids.ticks.checkpoint)),
       allow(SEND, arnOf(ids.ticks['pending-check'])),
+      allow(SEND, arnOf(ids.ticks.heartbeat)),
       ...primaryState(),
-      ...writes('*/timers/pending-check.json'),
+      ...writes('*/timers/checkpoint.json', '*/timers/pending-check.json', '*/timers/heartbeat.json'),
       allow(['s3:GetObject', 's3:PutObject'], objectsArn(ids.bucket, 'deltas/')),
       allow(SEND, arnOf(ids.p2s)),
       key(),
@@ -549,13 +556,15 @@ describe('least privilege', () => {
     ]);
   });
 
-  it('heartbeat-monitor: its tick queue, secondary state and its timer, send on s2p', () => {
+  it('heartbeat-monitor: its tick queue, secondary state and the timers, send on s2p', () => {
     expectGrants('heartbeat-monitor', [
       logs('heartbeat-monitor'),
       allow(CONSUME, arnOf(ids.ticks.heartbeat)),
+      allow(SEND, arnOf(ids.ticks.checkpoint)),
+      allow(SEND, arnOf(ids.ticks['pending-check'])),
       allow(SEND, arnOf(ids.ticks.heartbeat)),
       ...secondaryState(),
-      ...writes('*/timers/heartbeat.json'),
+      ...writes('*/timers/checkpoint.json', '*/timers/pending-check.json', '*/timers/heartbeat.json'),
       allow(SEND, arnOf(ids.s2p)),
       key(),
     ]);
@@ -595,9 +604,12 @@ describe('least privilege', () => {
     expect(writers(logSegmentKey('vm-7', 'primary', 3))).toEqual(primarySide);
     expect(writers(nodeStateKey('vm-7', 'secondary'))).toEqual(secondarySide);
     expect(writers(logSegmentKey('vm-7', 'secondary', 3))).toEqual(secondarySide);
-    expect(writers(timerStateKey('vm-7', 'checkpoint'))).toEqual(['checkpoint-timer', 'tick-arm']);
-    expect(writers(timerStateKey('vm-7', 'pending-check'))).toEqual(['pending-check-timer', 'tick-arm']);
-    expect(writers(timerStateKey('vm-7', 'heartbeat'))).toEqual(['tick-arm', 'heartbeat-monitor']);
+    // Timers: the watchdog and the three tick consumers (each repairs its VM's other chains); never a
+    // channel consumer.
+    const timerWriters = ['checkpoint-timer', 'pending-check-timer', 'tick-arm', 'heartbeat-monitor'];
+    for (const timer of ['checkpoint', 'pending-check', 'heartbeat'] as const) {
+      expect(writers(timerStateKey('vm-7', timer))).toEqual(timerWriters);
+    }
     expect(writers(controlStateKey('vm-7'))).toEqual([...primarySide, ...secondarySide]);
     // The fault hook's documents only on a stack deployed with testFaults=allow.
     expect(writers(testFaultsKey('vm-7'))).toEqual([]);
