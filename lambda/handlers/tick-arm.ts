@@ -13,7 +13,7 @@ import { registryFromEnv } from './common/fleet-entry.ts';
 import { createFleetWatchdogHandler } from './common/fleet-watchdog.ts';
 import { powertools } from './common/observability.ts';
 import { stateStoreFromEnv, tickSchedulerFromEnv } from './common/ports.ts';
-import { type ArmOutcome, type ArmVerdict, armAllChains } from './common/tick-chain.ts';
+import { type ArmVerdict, armAllChains, periodsOf } from './common/tick-chain.ts';
 
 /** What the watchdog did. */
 export interface TickArmResponse {
@@ -39,20 +39,8 @@ export function createTickArmHandler(deps: WatchdogDeps): (event: unknown) => Pr
     const now = deps.now();
     const chains = {} as Record<TimerName, ArmVerdict | 'error'>;
     let firstError: unknown;
-    const periodMs = Object.fromEntries(TIMER_NAMES.map((t) => [t, periodOf(deps.params, t)])) as Record<
-      TimerName,
-      number
-    >;
-    let outcomes: Record<TimerName, ArmOutcome>;
-    try {
-      outcomes = await armAllChains({ state: deps.state, vmId, ticks: deps.ticks, periodMs }, now);
-    } catch (error) {
-      // The control document could not be read: nothing was armed.
-      outcomes = Object.fromEntries(TIMER_NAMES.map((t) => [t, { verdict: 'error', error }])) as Record<
-        TimerName,
-        ArmOutcome
-      >;
-    }
+    const periodMs = periodsOf((t) => periodOf(deps.params, t));
+    const outcomes = await armAllChains({ state: deps.state, vmId, ticks: deps.ticks, periodMs }, now);
     for (const timer of TIMER_NAMES) {
       const r = outcomes[timer];
       chains[timer] = r.verdict;

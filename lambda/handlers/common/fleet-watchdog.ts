@@ -12,7 +12,7 @@ import { FLEET_WATCHDOG_CURSOR_KEY, TIMER_NAMES, type TimerName } from '../../ad
 import { COLO_METRICS } from '../../adapters/metrics-contract.ts';
 import { listAllVms, type VmRegistry } from '../../adapters/s3-vm-registry.ts';
 import type { Observability } from './observability.ts';
-import { type ArmOutcome, type ArmVerdict, armAllChains, type TickScheduler } from './tick-chain.ts';
+import { type ArmVerdict, armAllChains, periodsOf, type TickScheduler } from './tick-chain.ts';
 
 /** VMs armed at the same time (each a handful of S3 reads; S3 takes thousands per second per prefix). */
 export const WATCHDOG_CONCURRENCY = 32;
@@ -124,20 +124,8 @@ export function createFleetWatchdogHandler(
       if (!config) return; // removed meanwhile, or malformed (logged)
       const now = deps.now();
       const verdicts = {} as Record<TimerName, ArmVerdict | 'error'>;
-      const periodMs = Object.fromEntries(TIMER_NAMES.map((t) => [t, periodOfConfig(config, t)])) as Record<
-        TimerName,
-        number
-      >;
-      let outcomes: Record<TimerName, ArmOutcome>;
-      try {
-        outcomes = await armAllChains({ state: deps.state, vmId, ticks: deps.ticks, periodMs }, now);
-      } catch (error) {
-        // The control document could not be read: nothing was armed; the next minute tries again.
-        outcomes = Object.fromEntries(TIMER_NAMES.map((t) => [t, { verdict: 'error', error }])) as Record<
-          TimerName,
-          ArmOutcome
-        >;
-      }
+      const periodMs = periodsOf((t) => periodOfConfig(config, t));
+      const outcomes = await armAllChains({ state: deps.state, vmId, ticks: deps.ticks, periodMs }, now);
       for (const timer of TIMER_NAMES) {
         const r = outcomes[timer];
         verdicts[timer] = r.verdict;

@@ -213,14 +213,20 @@ export interface VmChains {
 /**
  * The minute watchdog's work for one VM (`tick-arm`, one VM or the fleet): reads the control document
  * once (failed over → every chain `stopped`), then {@link armChain} for each timer. One timer's error does
- * not stop the others.
+ * not stop the others; a control document that cannot be read is every timer's `error` (nothing armed:
+ * the next minute tries again).
  *
  * @param now - Current time, ms since the Unix epoch.
- * @throws the control document's read error (nothing was armed).
  */
 export async function armAllChains(vm: VmChains, now: number): Promise<Record<TimerName, ArmOutcome>> {
   const out = {} as Record<TimerName, ArmOutcome>;
-  const failedOver = (await readControl(vm.state, vm.vmId)).failedOver;
+  let failedOver: boolean;
+  try {
+    failedOver = (await readControl(vm.state, vm.vmId)).failedOver;
+  } catch (error) {
+    for (const timer of TIMER_NAMES) out[timer] = { verdict: 'error', error };
+    return out;
+  }
   for (const timer of TIMER_NAMES) {
     if (failedOver) {
       out[timer] = { verdict: 'stopped' };
@@ -237,6 +243,11 @@ export async function armAllChains(vm: VmChains, now: number): Promise<Record<Ti
     }
   }
   return out;
+}
+
+/** Each timer's period, ms, from `periodOf` (a VM's parameters or its stored config). */
+export function periodsOf(periodOf: (timer: TimerName) => number): Record<TimerName, number> {
+  return Object.fromEntries(TIMER_NAMES.map((t) => [t, periodOf(t)])) as Record<TimerName, number>;
 }
 
 /**

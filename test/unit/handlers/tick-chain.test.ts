@@ -251,6 +251,15 @@ describe('tick chain: sub-minute repair by a sibling chain', () => {
     expect([a.checkpoint?.verdict, b.checkpoint?.verdict].sort()).toEqual(['armed', 'raced']);
   });
 
+  test("armAllChains: a control document that cannot be read is every chain's error, nothing armed", async () => {
+    const state = new MemoryStateStore();
+    state.load = () => Promise.reject(new Error('S3 down'));
+    const vm = vmChains(state);
+    const r = await armAllChains(vm, T0);
+    expect(Object.values(r).map((o) => o.verdict)).toEqual(['error', 'error', 'error']);
+    expect(Object.values(vm.ticks).map((t) => t.sent)).toEqual([0, 0, 0]);
+  });
+
   test('a failed write is returned, not thrown (the tick goes on; the minute watchdog still repairs)', async () => {
     const state = new MemoryStateStore();
     const vm = vmChains(state);
