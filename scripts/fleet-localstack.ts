@@ -11,9 +11,10 @@
  * the fleet markers of docs/cloud.md.
  *
  * Options: --stack NAME (default FleetBench), --commits K (3), --timeout-min M per step (30), --pollers P
- * (event-source mappings per channel when the script deploys; 4), --checkpoint-s, --pending-s,
- * --heartbeat-s (VM periods: 60, 30, 60), --apply-timeout-s (60), --no-docs, --report FILE (only the
- * report phase, from the JSON a run saved under out/).
+ * (event-source mappings per channel when the script deploys; 8), --checkpoint-s, --pending-s,
+ * --heartbeat-s (VM periods: 120, 60, 120), --apply-timeout-s (120; the primary's checkpoint timeout is
+ * twice it), --no-docs, --report FILE (only the report phase, from the JSON a run saved under out/).
+ * A step ends when every VM has K new commits or has failed over (both are reported), or at its timeout.
  *
  * The stack is deployed first when it does not exist (with the apply-timeout cap and pollers above); the
  * deploy's own VM is stopped so that only this run's VMs load the stack. The endpoint follows
@@ -22,6 +23,8 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
+import { S3StateStore } from '../lambda/adapters/s3-state-store.ts';
+import { readControl } from '../lambda/handlers/common/control.ts';
 import { costPerVmMonth, SINGLE_VM_STACK } from '../src/cost/model.ts';
 import { CURRENT_PRICES } from '../src/cost/prices.ts';
 import { type VmConfig, validateVmConfig } from '../src/parameters/vm-config.ts';
@@ -89,6 +92,10 @@ interface Step {
   p99: number;
   checkpoints: number;
   reached: number;
+  /** VMs of the step that failed over (their control document), by reason. */
+  failedOver: Record<string, number>;
+  /** Largest depth seen on each channel queue (visible, in flight and delayed). */
+  backlog: { p2s: number; s2p: number };
   wallS: number;
   memory: MemorySample;
 }
@@ -106,16 +113,16 @@ async function runFleet(): Promise<RunRecord> {
    * Event-source mappings per FIFO channel when the stack is deployed here (context channelPollers):
    * LocalStack polls each mapping in one thread that invokes a batch's VMs one after another, then waits 1 s.
    */
-  const pollers = intFlag('--pollers', 4, 1, 8);
+  const pollers = intFlag('--pollers', 8, 1, 8);
   const vm = {
-    checkpointS: intFlag('--checkpoint-s', 60, 1, 3600),
-    pendingS: intFlag('--pending-s', 30, 1, 3600),
-    heartbeatS: intFlag('--heartbeat-s', 60, 1, 3600),
+    checkpointS: intFlag('--checkpoint-s', 120, 1, 3600),
+    pendingS: intFlag('--pending-s', 60, 1, 3600),
+    heartbeatS: intFlag('--heartbeat-s', 120, 1, 3600),
     /**
      * Apply deadline: LocalStack's event sources serve a fleet's groups in turn on a shared, loaded
      * machine, so one checkpoint hop can wait behind many VMs' (15 s was enough for 10 VMs, not for 100).
      */
-    applyTimeoutS: intFlag('--apply-timeout-s', 60, 1, 840),
+    applyTimeoutS: intFlag('--apply-timeout-s', 120, 1, 840),
   };
   /** VM id prefix of this run: a rerun on the same stack starts fresh VMs. */
   const RUN = `fb${Date.now().toString(36).slice(-4)}`;
@@ -176,6 +183,7 @@ async function runFleet(): Promise<RunRecord> {
   // The deploy's own VM runs at the stack's default periods: stop it so only this run's VMs load the stack.
   await stopVm(clients, outputs, outputs.vmId);
   const target = { clients, outputs };
+  const state = new S3StateStore({ bucket: outputs.bucketName, client: clients.s3 });
   const steps = [...new Set([1, 10, N].filter((n) => n <= N))];
   const results: Step[] = [];
   let added = 0;
@@ -204,16 +212,33 @@ async function runFleet(): Promise<RunRecord> {
     const t0 = Date.now();
     let reached = 0;
     let memory = sampleLocalStack(port);
+    const backlog = { p2s: 0, s2p: 0 };
+    const failedOver = new Map<string, string>();
     while (Date.now() - t0 < stepTimeoutMs) {
       const now = await commitsOfAll(ids);
-      reached = ids.filter((id) => (now.get(id) ?? 0) - (base.get(id) ?? 0) >= K).length;
+      const done = ids.filter((id) => (now.get(id) ?? 0) - (base.get(id) ?? 0) >= K);
+      reached = done.length;
+      // A VM that failed over commits no more: stop waiting for it (it is reported).
+      for (const id of ids) {
+        if (done.includes(id) || failedOver.has(id)) continue;
+        const ctl = await readControl(state, id);
+        if (ctl.failedOver) failedOver.set(id, ctl.reason ?? 'failed over');
+      }
+      backlog.p2s = Math.max(backlog.p2s, await queueDepth(clients, outputs.p2sQueueUrl));
+      backlog.s2p = Math.max(backlog.s2p, await queueDepth(clients, outputs.s2pQueueUrl));
       memory = peakOf(memory, sampleLocalStack(port));
       say(
-        `N=${n}: ${reached}/${n} VMs have ${K} new commits (${Math.round((Date.now() - t0) / 1000)} s; ` +
+        `N=${n}: ${reached}/${n} VMs have ${K} new commits, ${failedOver.size} failed over (${Math.round((Date.now() - t0) / 1000)} s; ` +
+          `channel backlog p2s ${backlog.p2s} s2p ${backlog.s2p} at most; ` +
           `LocalStack ${Math.round(memory.localstackMiB)} MiB, ${memory.functions.count} function processes ${Math.round(memory.functions.totalMiB)} MiB at peak)`,
       );
-      if (reached === n) break;
+      if (reached + failedOver.size >= n) break;
       await sleep(Math.max(5000, n * 100));
+    }
+    const reasons: Record<string, number> = {};
+    for (const r of failedOver.values()) {
+      const key = r.replace(/after \d+ ms/, 'after its deadline');
+      reasons[key] = (reasons[key] ?? 0) + 1;
     }
     window = { startMs: t0, endMs: Date.now() };
     const lat: number[] = [];
@@ -232,6 +257,8 @@ async function runFleet(): Promise<RunRecord> {
       p99: percentile(lat, 99),
       checkpoints,
       reached,
+      failedOver: reasons,
+      backlog,
       wallS: Math.round((window.endMs - t0) / 1000),
       memory,
     };
@@ -290,12 +317,21 @@ async function report(rec: RunRecord): Promise<string> {
   const lines = [
     `Measured ${date} by \`npm run fleet:localstack -- ${rec.n}\` on stack ${rec.stackName} (LocalStack 4.13.1, host-node executor, its own LocalStack on a 2-core machine shared with other work): ${rec.vmIds.length} VMs (4 MiB guests, fixed policy, checkpoints every ${rec.vm.checkpointS} s, pending checks every ${rec.vm.pendingS} s, heartbeats every ${rec.vm.heartbeatS} s, apply deadline ${rec.vm.applyTimeoutS} s), ${rec.pollers} event-source mapping(s) per channel, **wall-clock timers** (the stack's tick queues and watchdog; no virtual-clock stepper). Final check after stopping every VM: **${rec.final.consistent} of ${rec.vmIds.length} VMs consistent**, ${rec.final.commits} commits verified, ${rec.final.dlq} dead letters${rec.final.quiet ? '' : ' (the stack was not quiet after 5 min)'}. Whole run ${Math.round(rec.totalWallS / 60)} min.`,
     '',
-    `| VMs on the stack | VMs with ≥ ${rec.commits} new commits | checkpoints | latency p50 | p95 | p99 | LocalStack RSS (peak) | function processes (peak) | their RSS, sum (peak) | largest one | wall |`,
-    '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    `| VMs on the stack | VMs with ≥ ${rec.commits} new commits | failed over | checkpoints | latency p50 | p95 | p99 | channel backlog p2s / s2p (max) | LocalStack RSS (peak) | function processes (peak) | their RSS, sum (peak) | largest one | wall |`,
+    '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
     ...rec.steps.map(
       (s) =>
-        `| ${s.n} | ${s.reached} | ${s.checkpoints} | ${Math.round(s.p50)} ms | ${Math.round(s.p95)} ms | ${Math.round(s.p99)} ms | ${Math.round(s.memory.localstackMiB)} MiB | ${s.memory.functions.count} | ${Math.round(s.memory.functions.totalMiB)} MiB | ${Math.round(s.memory.functions.maxMiB)} MiB | ${s.wallS} s |`,
+        `| ${s.n} | ${s.reached} | ${Object.values(s.failedOver).reduce((a, b) => a + b, 0)} | ${s.checkpoints} | ${Math.round(s.p50)} ms | ${Math.round(s.p95)} ms | ${Math.round(s.p99)} ms | ${s.backlog.p2s} / ${s.backlog.s2p} | ${Math.round(s.memory.localstackMiB)} MiB | ${s.memory.functions.count} | ${Math.round(s.memory.functions.totalMiB)} MiB | ${Math.round(s.memory.functions.maxMiB)} MiB | ${s.wallS} s |`,
     ),
+    ...rec.steps.flatMap((s) => {
+      const why = Object.entries(s.failedOver);
+      return why.length === 0
+        ? []
+        : [
+            '',
+            `N = ${s.n}: failed over — ${why.map(([r, k]) => `${k} × "${r}"`).join(', ')} (the fence keeps that safe; the VM stops replicating).`,
+          ];
+    }),
   ];
   try {
     const windowMs = rec.window.endMs - rec.window.startMs;
