@@ -15,7 +15,7 @@
 # On LocalStack two defaults differ from AWS's: s3ForcePathStyle=true (functions reach S3 on an IP endpoint)
 # and maxConcurrency=2 (the emulator runs every function as a process on this machine). A -c given here wins.
 #
-# Environment: AWS_ENDPOINT_URL (default http://127.0.0.1:4566), AWS_REGION (default us-east-1),
+# Environment: AWS_ENDPOINT_URL (default http://127.0.0.1:${LOCALSTACK_PORT:-4566}), AWS_REGION (default us-east-1),
 # COLO_CDK_OUT (cloud-assembly folder, default cdk.out.deploy/<stack>).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -47,7 +47,7 @@ done
 outputs_file="${outputs_file:-cdk-outputs/${stack_name}.json}"
 cdk_out="${COLO_CDK_OUT:-cdk.out.deploy/${stack_name}}"
 
-export AWS_ENDPOINT_URL="${AWS_ENDPOINT_URL:-http://127.0.0.1:4566}"
+export AWS_ENDPOINT_URL="${AWS_ENDPOINT_URL:-http://127.0.0.1:${LOCALSTACK_PORT:-4566}}"
 export AWS_ENDPOINT_URL_S3="${AWS_ENDPOINT_URL_S3:-$AWS_ENDPOINT_URL}"
 export AWS_S3_FORCE_PATH_STYLE=1
 export AWS_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-test}" AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-test}"

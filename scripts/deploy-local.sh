@@ -22,7 +22,7 @@
 # Context `s3ForcePathStyle=true` is added unless given (functions reach S3 on an IP endpoint).
 #
 # Environment:
-#   AWS_ENDPOINT_URL          LocalStack endpoint (default http://127.0.0.1:4566)
+#   AWS_ENDPOINT_URL          LocalStack endpoint (default http://127.0.0.1:${LOCALSTACK_PORT:-4566})
 #   COLO_CDK_OUT              cloud-assembly folder (default cdk.out.deploy/<stackName>; one per stack, so
 #                             deploys of different stacks can run at the same time)
 #   AWS_REGION                default us-east-1
@@ -107,7 +107,7 @@ else
   what="$stack_name"
 fi
 
-export AWS_ENDPOINT_URL="${AWS_ENDPOINT_URL:-http://127.0.0.1:4566}"
+export AWS_ENDPOINT_URL="${AWS_ENDPOINT_URL:-http://127.0.0.1:${LOCALSTACK_PORT:-4566}}"
 export AWS_ENDPOINT_URL_S3="${AWS_ENDPOINT_URL_S3:-$AWS_ENDPOINT_URL}"
 export AWS_S3_FORCE_PATH_STYLE=1
 export AWS_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-test}" AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-test}"

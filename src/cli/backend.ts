@@ -26,7 +26,7 @@ export interface BackendFlags {
   stack?: string;
   /** LocalStack: a `cdk deploy --outputs-file` file. */
   outputs?: string;
-  /** LocalStack: endpoint URL (default `AWS_ENDPOINT_URL`, else http://127.0.0.1:4566). */
+  /** LocalStack: endpoint URL (default `AWS_ENDPOINT_URL`, else 127.0.0.1 on `LOCALSTACK_PORT` or 4566). */
   endpoint?: string;
 }
 

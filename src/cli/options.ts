@@ -134,7 +134,7 @@ export const RUN_OPTIONS: readonly RunOption[] = [
     kind: 'text',
     group: 'localstack',
     help: 'endpoint',
-    default: 'AWS_ENDPOINT_URL or http://127.0.0.1:4566',
+    default: 'AWS_ENDPOINT_URL, else 127.0.0.1 on LOCALSTACK_PORT or 4566',
   },
 ];
 

@@ -71,7 +71,7 @@ function withTarget(cmd: Command): Command {
     .option('--outputs <file>', 'a `cdk deploy --outputs-file` file instead of CloudFormation')
     .option(
       '--endpoint <url>',
-      'endpoint (default AWS_ENDPOINT_URL, else http://127.0.0.1:4566); `aws` for AWS itself',
+      'endpoint (default AWS_ENDPOINT_URL, else 127.0.0.1 on LOCALSTACK_PORT or 4566); `aws` for AWS itself',
     )
     .option('--json', 'results as JSON on stdout')
     .helpOption('-h, --help', 'show help');

@@ -24,6 +24,7 @@ import {
   destroyStack,
   type StackOutputs,
 } from '../../src/runtime/localstack/stack.ts';
+import { readLoggedUsage } from '../../src/runtime/localstack/usage-logs.ts';
 import { waitFor } from './helpers/aws.ts';
 
 const exec = promisify(execFile);
@@ -35,6 +36,8 @@ const COMMITS = 3;
 let stackName: string;
 let outputs: StackOutputs;
 const deployedHere = !process.env.COLO_FLEET_STACK;
+/** When the VMs were added, ms since the epoch (the start of the usage-record window). */
+let addedAtMs = 0;
 
 async function colo(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
   let out = '';
@@ -109,6 +112,7 @@ describe('one stack, many VMs', () => {
   });
 
   it('adds five VMs at run time; each replicates with background rounds and commits its own image', async () => {
+    addedAtMs = Date.now();
     for (const [i, vmId] of VMS.entries()) {
       const r = await colo(
         'vm',
@@ -194,6 +198,16 @@ describe('one stack, many VMs', () => {
       expect(r.commits, vmId).toBeGreaterThanOrEqual(COMMITS);
       expect(r.verification.problems, vmId).toEqual([]);
       expect(r.verification.consistent, vmId).toBe(true);
+    }
+  });
+
+  it("the functions' usage records name the VM each invocation served (per-VM cost figures)", async () => {
+    const logged = await readLoggedUsage(clients, outputs.functionNames, addedAtMs, Date.now());
+    for (const vmId of VMS) {
+      const mine = logged.byVm[vmId];
+      expect(mine?.records.primary ?? 0, vmId).toBeGreaterThan(0);
+      expect(mine?.records['secondary-apply'] ?? 0, vmId).toBeGreaterThan(0);
+      expect(mine?.records['checkpoint-timer'] ?? 0, vmId).toBeGreaterThan(0);
     }
   });
 });

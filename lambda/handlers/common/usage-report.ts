@@ -11,6 +11,7 @@ import { type AwsUsage, sumRequests } from '../../../src/cost/usage.ts';
 import { ENV } from '../../adapters/contract.ts';
 import type { Env } from '../../adapters/env.ts';
 import { processMeter, type UsageMeter } from '../../adapters/usage-meter.ts';
+import { vmOfChannelRecord, vmOfTickRecord } from './fleet-dispatch.ts';
 import { METRIC_NAMESPACE, type Observability } from './observability.ts';
 
 /** The message of the per-invocation usage record (what readers filter on). */
@@ -25,8 +26,17 @@ export interface UsageRecord {
   message: typeof USAGE_RECORD_MESSAGE;
   /** Function role (`POWERTOOLS_SERVICE_NAME`, e.g. `pending-check-timer`; Powertools owns `service`). */
   function: string;
-  /** VM the function serves (a property, never a metric dimension). */
+  /**
+   * VM the invocation served (a property, never a metric dimension): the one VM its event names, else the
+   * function's own (a one-VM stack), else empty (a batch of several VMs, or a watchdog run of the fleet).
+   */
   vmId: string;
+  /**
+   * Every VM the event names, in first-appearance order (a FIFO record's message group, a tick's `vmId`,
+   * a direct invocation's `vmId` or `vmIds`); empty when it names none. A batch of several VMs shares one
+   * record: readers split it among them (src/runtime/localstack/usage-logs.ts).
+   */
+  vmIds: string[];
   /** Configured memory, MB (`AWS_LAMBDA_FUNCTION_MEMORY_SIZE`). */
   memoryMb: number;
   /** What the invocation asked of AWS, its own billed duration and log bytes included. */
@@ -62,6 +72,31 @@ function esmBatchOf(event: unknown): 'sqs' | 'sqs-fifo' | undefined {
   return typeof first.eventSourceARN === 'string' && first.eventSourceARN.endsWith('.fifo')
     ? 'sqs-fifo'
     : 'sqs';
+}
+
+/** Most VM ids one record lists (a watchdog run may name a whole fleet; the log line stays small). */
+export const MAX_RECORD_VM_IDS = 100;
+
+/**
+ * The VMs an event names: each SQS record's FIFO message group, else its tick body's `vmId`; a direct
+ * invocation's `vmId` and `vmIds`. Distinct, in first-appearance order, at most {@link MAX_RECORD_VM_IDS}.
+ */
+export function vmIdsOfEvent(event: unknown): string[] {
+  const ids = new Set<string>();
+  const add = (v: unknown): void => {
+    if (typeof v === 'string' && v !== '' && ids.size < MAX_RECORD_VM_IDS) ids.add(v);
+  };
+  const e = event as { Records?: unknown; vmId?: unknown; vmIds?: unknown } | null;
+  if (Array.isArray(e?.Records)) {
+    for (const r of e.Records as Parameters<typeof vmOfChannelRecord>[0][]) {
+      if (typeof r !== 'object' || r === null) continue;
+      add(vmOfChannelRecord(r) ?? (typeof r.body === 'string' ? vmOfTickRecord(r) : undefined));
+    }
+    return [...ids];
+  }
+  add(e?.vmId);
+  if (Array.isArray(e?.vmIds)) for (const v of e.vmIds) add(v);
+  return [...ids];
 }
 
 /** What the wrapper needs; the defaults are the process's. */
@@ -112,10 +147,12 @@ export function withUsageReport<E, R>(
       usage.gbSeconds = (billedMs / 1000) * (memoryMb / 1024);
       const batch = esmBatchOf(event);
       if (batch) usage.esmBatches[batch] = 1;
+      const vmIds = vmIdsOfEvent(event);
       const record: UsageRecord = {
         message: USAGE_RECORD_MESSAGE,
         function: service,
-        vmId: env[ENV.vmId] ?? '',
+        vmId: vmIds.length === 1 ? (vmIds[0] as string) : vmIds.length === 0 ? (env[ENV.vmId] ?? '') : '',
+        vmIds,
         memoryMb,
         usage,
       };

@@ -37,11 +37,29 @@ export interface Endpoint {
 export const DEFAULT_ENDPOINT_URL = 'http://127.0.0.1:4566';
 
 /**
- * The endpoint from the environment: `AWS_ENDPOINT_URL` (default {@link DEFAULT_ENDPOINT_URL}),
- * `AWS_ENDPOINT_URL_S3`, `AWS_REGION` / `AWS_DEFAULT_REGION` (default `us-east-1`).
+ * The LocalStack address when `AWS_ENDPOINT_URL` is unset: 127.0.0.1 on `LOCALSTACK_PORT` (the port
+ * `npm run localstack:up` started it on), else {@link DEFAULT_ENDPOINT_URL}.
+ *
+ * @throws RangeError when `LOCALSTACK_PORT` is set but not a TCP port.
+ */
+export function localEndpointUrl(env: NodeJS.ProcessEnv = process.env): string {
+  const port = env.LOCALSTACK_PORT?.trim();
+  if (port === undefined || port === '') return DEFAULT_ENDPOINT_URL;
+  if (!/^[1-9]\d{0,4}$/.test(port) || Number(port) > 65_535) {
+    throw new RangeError(`LOCALSTACK_PORT must be a TCP port, got "${env.LOCALSTACK_PORT}"`);
+  }
+  return `http://127.0.0.1:${port}`;
+}
+
+/**
+ * The endpoint from the environment: `AWS_ENDPOINT_URL` (default {@link localEndpointUrl}: `LOCALSTACK_PORT`,
+ * else {@link DEFAULT_ENDPOINT_URL}), `AWS_ENDPOINT_URL_S3`, `AWS_REGION` / `AWS_DEFAULT_REGION` (default
+ * `us-east-1`).
+ *
+ * @throws RangeError when `LOCALSTACK_PORT` is needed and is not a TCP port.
  */
 export function endpointFromEnv(env: NodeJS.ProcessEnv = process.env, url?: string): Endpoint {
-  const base = url ?? env.AWS_ENDPOINT_URL ?? DEFAULT_ENDPOINT_URL;
+  const base = url ?? env.AWS_ENDPOINT_URL ?? localEndpointUrl(env);
   return {
     url: base,
     s3Url: url ?? env.AWS_ENDPOINT_URL_S3 ?? base,

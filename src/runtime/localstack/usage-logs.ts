@@ -3,12 +3,20 @@
  * from CloudWatch Logs for a time window, summed per function, and counts the EMF metric series the
  * functions published (what CloudWatch would bill as custom metrics).
  */
-import { type AwsUsage, emptyUsage, mergeUsage } from '../../cost/usage.ts';
+import { type AwsUsage, emptyUsage, mergeUsage, scaleUsage } from '../../cost/usage.ts';
 import type { Clients } from './aws.ts';
 import { forEachLogLine } from './function-logs.ts';
 
 /** The message the usage records carry (lambda/handlers/common/usage-report.ts). */
 const USAGE_MESSAGE = 'aws usage';
+
+/** One VM's share of the logged usage. */
+export interface VmUsage {
+  /** Its share of each function's usage. */
+  byFunction: Record<string, AwsUsage>;
+  /** Records of each function that named it. */
+  records: Record<string, number>;
+}
 
 /** What the logs of a window held. */
 export interface LoggedUsage {
@@ -16,8 +24,36 @@ export interface LoggedUsage {
   byFunction: Record<string, AwsUsage>;
   /** Usage records read. */
   records: number;
+  /**
+   * Usage by VM, by function: a record naming k VMs (its `vmIds`; else its `vmId`) adds 1/k of its usage
+   * to each — a tick batch of several VMs ran them side by side in one invocation — and counts one record
+   * for each (for a tick consumer: one delivered tick). Records naming no VM (a watchdog run over the
+   * whole fleet) are in {@link unattributed}.
+   */
+  byVm: Record<string, VmUsage>;
+  /** Usage of records that name no VM. */
+  unattributed: AwsUsage;
   /** Distinct EMF metric series seen, and how many of them carry a `vmId` dimension. */
   metricSeries: { total: number; perVm: number };
+}
+
+/** The VMs a usage record names: its `vmIds` (records since the fleet fix), else its non-empty `vmId`. */
+export function vmsOfRecord(line: Record<string, unknown>): string[] {
+  if (Array.isArray(line.vmIds)) {
+    return [...new Set(line.vmIds.filter((v): v is string => typeof v === 'string' && v !== ''))];
+  }
+  return typeof line.vmId === 'string' && line.vmId !== '' ? [line.vmId] : [];
+}
+
+/** An empty tally of logged usage. */
+export function emptyLoggedUsage(): LoggedUsage {
+  return {
+    byFunction: {},
+    records: 0,
+    byVm: {},
+    unattributed: emptyUsage(),
+    metricSeries: { total: 0, perVm: 0 },
+  };
 }
 
 /** Adds one parsed log line to `into` (usage record or EMF blob); other lines are ignored. */
@@ -29,8 +65,20 @@ export function absorbLogLine(
 ): void {
   if (line.message === USAGE_MESSAGE && typeof line.usage === 'object' && line.usage !== null) {
     const fn = typeof line.function === 'string' ? line.function : 'unknown';
-    into.byFunction[fn] = mergeUsage(into.byFunction[fn] ?? emptyUsage(), line.usage as AwsUsage);
+    const usage = line.usage as AwsUsage;
+    into.byFunction[fn] = mergeUsage(into.byFunction[fn] ?? emptyUsage(), usage);
     into.records++;
+    const vms = vmsOfRecord(line);
+    if (vms.length === 0) into.unattributed = mergeUsage(into.unattributed, usage);
+    else {
+      const share = scaleUsage(usage, 1 / vms.length);
+      for (const vm of vms) {
+        const v = into.byVm[vm] ?? { byFunction: {}, records: {} };
+        into.byVm[vm] = v;
+        v.byFunction[fn] = mergeUsage(v.byFunction[fn] ?? emptyUsage(), share);
+        v.records[fn] = (v.records[fn] ?? 0) + 1;
+      }
+    }
   }
   const emf = (
     line._aws as
@@ -66,7 +114,7 @@ export async function readLoggedUsage(
   startMs: number,
   endMs: number,
 ): Promise<LoggedUsage> {
-  const out: LoggedUsage = { byFunction: {}, records: 0, metricSeries: { total: 0, perVm: 0 } };
+  const out = emptyLoggedUsage();
   const series = new Set<string>();
   const vmSeries = new Set<string>();
   for (const fn of functionNames) {

@@ -1,6 +1,6 @@
 /**
  * AWS SDK clients for the integration tests, pointed at LocalStack (`AWS_ENDPOINT_URL`, default
- * http://127.0.0.1:4566) with test credentials, and a polling helper.
+ * 127.0.0.1 on `LOCALSTACK_PORT`, else 4566) with test credentials, and a polling helper.
  */
 import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
 import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
@@ -8,9 +8,10 @@ import { LambdaClient } from '@aws-sdk/client-lambda';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SQSClient } from '@aws-sdk/client-sqs';
+import { localEndpointUrl } from '../../../src/runtime/localstack/aws.ts';
 
 /** LocalStack endpoint. */
-export const ENDPOINT = process.env.AWS_ENDPOINT_URL ?? 'http://127.0.0.1:4566';
+export const ENDPOINT = process.env.AWS_ENDPOINT_URL ?? localEndpointUrl();
 
 process.env.AWS_ENDPOINT_URL ??= ENDPOINT;
 process.env.AWS_REGION ??= 'us-east-1';

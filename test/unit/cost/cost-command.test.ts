@@ -6,7 +6,11 @@ import { SINGLE_VM_STACK } from '../../../src/cost/model.ts';
 import { CURRENT_PRICES } from '../../../src/cost/prices.ts';
 import { costSection } from '../../../src/cost/section.ts';
 import { type AwsUsage, emptyUsage } from '../../../src/cost/usage.ts';
-import { absorbLogLine, type LoggedUsage } from '../../../src/runtime/localstack/usage-logs.ts';
+import {
+  absorbLogLine,
+  emptyLoggedUsage,
+  type LoggedUsage,
+} from '../../../src/runtime/localstack/usage-logs.ts';
 import { cli } from '../cli/run-cli.ts';
 
 const params = {
@@ -95,7 +99,7 @@ describe('colo cost', () => {
 
 describe('absorbLogLine', () => {
   it('sums usage records per function and counts EMF series, those with a vmId dimension apart', () => {
-    const into: LoggedUsage = { byFunction: {}, records: 0, metricSeries: { total: 0, perVm: 0 } };
+    const into: LoggedUsage = emptyLoggedUsage();
     const series = new Set<string>();
     const vm = new Set<string>();
     const record = { message: 'aws usage', function: 'primary', vmId: 'vm-1', usage: tickUsage(1) };
