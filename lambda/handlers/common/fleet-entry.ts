@@ -5,7 +5,9 @@
  * `*DepsFromEnv` factories a one-VM function used.
  */
 
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { vmConfigEnvironment } from '../../../src/parameters/vm-config.ts';
+import { readControl, VM_REMOVED_REASON } from '../../../src/runtime/cloud/control.ts';
 import { ENV } from '../../adapters/contract.ts';
 import { type Env, requireEnv, s3ClientFromEnv } from '../../adapters/env.ts';
 import { S3VmRegistry, type VmConfigSource } from '../../adapters/s3-vm-registry.ts';
@@ -19,6 +21,7 @@ import {
   vmOfTickRecord,
 } from './fleet-dispatch.ts';
 import { type Observability, powertools } from './observability.ts';
+import { stateStoreFromEnv } from './ports.ts';
 import { VmDirectory } from './vm-directory.ts';
 
 /** How a function's records name their VM. */
@@ -43,6 +46,7 @@ export function refusalPolicy(
   deadLetters: DeadLetterSink | undefined = routing.kind === 'channel'
     ? deadLettersFromEnv(routing.dlqVariable, env)
     : undefined,
+  wasRemoved: (vmId: string) => Promise<boolean> = removedFromEnv(env),
 ): (refused: RefusedRecords) => Promise<'ack' | 'retry'> {
   if (routing.kind === 'tick') {
     // An unreadable tick goes the old way (failed → the tick queue's DLQ after 3 receives); a tick of a VM
@@ -51,6 +55,21 @@ export function refusalPolicy(
   }
   const sink = deadLetters;
   return async (refused) => {
+    // A VM removed with `colo vm remove` may still have records on the channel (a backlog longer than
+    // remove's settling wait): they belong to no live VM and are expected, so they are dropped, not
+    // dead-lettered as a fault. Never applied either way.
+    if (
+      refused.reason === 'unregistered-vm' &&
+      refused.vmId !== undefined &&
+      (await wasRemoved(refused.vmId))
+    ) {
+      obs.logger.info('records of a removed VM dropped', {
+        vmId: refused.vmId,
+        messageIds: refused.records.map((r) => r.messageId),
+      });
+      obs.metrics.addMetric('RecordsDroppedRemovedVm', MetricUnit.Count, refused.records.length);
+      return 'ack';
+    }
     if (!sink) return 'ack';
     const failed = await sink.forward(
       refused.records.map((r) => ({
@@ -70,6 +89,20 @@ export function refusalPolicy(
       });
     }
     return 'ack';
+  };
+}
+
+/**
+ * Whether a VM's control document says `colo vm remove` stopped it, from the function's bucket. A read
+ * that fails answers false (the record is then dead-lettered as before: evidence is kept, never lost).
+ */
+function removedFromEnv(env: Env): (vmId: string) => Promise<boolean> {
+  return async (vmId) => {
+    try {
+      return (await readControl(stateStoreFromEnv(env), vmId)).reason === VM_REMOVED_REASON;
+    } catch {
+      return false;
+    }
   };
 }
 

@@ -13,6 +13,12 @@ import { StateConflictError, type StateStore } from '../../engine/ports.ts';
 import { controlKey } from './keys.ts';
 import { MAX_REASON_CHARS, truncateText } from './text.ts';
 
+/**
+ * Reason a removed VM's control document carries (`colo vm remove`: its chains end; `add` of the same id
+ * starts afresh; channel records still arriving for it are dropped, not dead-lettered).
+ */
+export const VM_REMOVED_REASON = 'removed by colo vm remove';
+
 /** The control document. */
 export interface ControlDocument {
   /** True once replication has ended (timer chains stop). */

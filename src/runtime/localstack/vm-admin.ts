@@ -25,7 +25,7 @@ import {
   VmConfigError,
   validateVmConfig,
 } from '../../parameters/vm-config.ts';
-import { markFailedOver, readControl } from '../cloud/control.ts';
+import { markFailedOver, readControl, VM_REMOVED_REASON } from '../cloud/control.ts';
 import { BackendError, type Clients, emptyBucket } from './aws.ts';
 import type { StackOutputs } from './stack.ts';
 
@@ -34,8 +34,7 @@ export class VmAdminError extends BackendError {
   override readonly name = 'VmAdminError';
 }
 
-/** Reason a removed VM's control document carries (its chains end; `add` of the same id starts afresh). */
-export const VM_REMOVED_REASON = 'removed by colo vm remove';
+export { VM_REMOVED_REASON } from '../cloud/control.ts';
 
 /** How long `remove` waits for a stopped VM's in-flight work to settle before unregistering it, ms. */
 export const REMOVE_SETTLE_TIMEOUT_MS = 60_000;
@@ -205,7 +204,7 @@ export interface VmRemoved {
 /**
  * Removes a VM cleanly: stops it (control flag {@link VM_REMOVED_REASON}: its chains end within a period),
  * waits for its in-flight work to settle, then unregisters it (from then on its ticks are dropped and any
- * channel record is dead-lettered as `unregistered-vm`, once warm functions' config cache,
+ * channel record is dropped as a removed VM's, once warm functions' config cache,
  * {@link VM_CONFIG_TTL_MS}, expires). With `deleteState`, waits that long and deletes `state/<vmId>/` and
  * `deltas/<vmId>/`.
  *
@@ -224,7 +223,7 @@ export async function removeVm(
   if (config === undefined)
     throw new VmAdminError(`VM ${vmId} is not registered on stack ${t.outputs.stackName}`);
   // Stop first (the control flag ends its chains, as a failover would), let in-flight work settle, then
-  // unregister: records still arriving for it afterwards would be dead-lettered as unregistered-vm.
+  // unregister: records still arriving for it afterwards are dropped (its control says it was removed).
   const state = new S3StateStore({ bucket: t.outputs.bucketName, client: t.clients.s3 });
   await retried(t, `stopping ${vmId}`, () => markFailedOver(state, vmId, VM_REMOVED_REASON, Date.now()));
   options.progress?.(`stopped ${vmId}; waiting for its in-flight work to settle`);

@@ -237,6 +237,7 @@ describe('refused channel records', () => {
           return [];
         },
       },
+      async () => false,
     );
     expect(await policy(refused)).toBe('ack');
     expect(letters).toEqual([
@@ -252,6 +253,40 @@ describe('refused channel records', () => {
     ]);
   });
 
+  test('records of a VM removed with colo vm remove are dropped (acknowledged, counted), not dead-lettered', async () => {
+    const letters: unknown[] = [];
+    const obs = recordingObservability();
+    const asked: string[] = [];
+    const policy = refusalPolicy(
+      { kind: 'channel', dlqVariable: 'P2S_DLQ_URL' },
+      'secondary-apply',
+      obs,
+      {},
+      () => 5,
+      {
+        forward: async (l) => {
+          letters.push(...l);
+          return [];
+        },
+      },
+      async (vmId) => {
+        asked.push(vmId);
+        return vmId === 'vm-z';
+      },
+    );
+    expect(await policy(refused)).toBe('ack');
+    expect(letters).toEqual([]);
+    expect(asked).toEqual(['vm-z']);
+    // A VM that was never registered (or whose control cannot be read) is still dead-lettered.
+    expect(
+      await policy({ ...refused, vmId: 'vm-y', detail: 'VM vm-y is not registered on this stack' }),
+    ).toBe('ack');
+    expect(letters).toHaveLength(1);
+    // A malformed config is a fault even for a removed id.
+    expect(await policy({ ...refused, reason: 'invalid-vm-config' })).toBe('ack');
+    expect(letters).toHaveLength(2);
+  });
+
   test('a dead-letter queue that refuses the forward leaves the evidence in the log, and the record is still acknowledged', async () => {
     const obs = recordingObservability();
     const policy = refusalPolicy(
@@ -263,6 +298,7 @@ describe('refused channel records', () => {
       {
         forward: async (l) => l.map((letter) => ({ letter, error: 'AccessDenied' })),
       },
+      async () => false,
     );
     expect(await policy(refused)).toBe('ack');
     expect(obs.logs.filter((l) => l.level === 'error').map((l) => l.extra.error)).toEqual(['AccessDenied']);
