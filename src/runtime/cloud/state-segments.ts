@@ -60,6 +60,18 @@ function toGaps(at: Uint32Array): Uint32Array {
   return g;
 }
 
+/** The identity a segment stores beside its fields, and a decoded one must repeat. */
+function headerOf(id: SegmentIdentity): Record<string, string | number> {
+  return {
+    vmId: id.vmId,
+    node: id.node,
+    revision: id.revision,
+    level: id.level,
+    pages: id.pages,
+    createdAt: id.createdAt,
+  };
+}
+
 /** Encodes a segment of `fields` (by field name; a field without entries is stored empty). */
 export function encodeSegment(id: SegmentIdentity, fields: SegmentFields): EncodedSegment {
   const body: Record<string, { gaps: Uint32Array; values: Uint32Array }> = {};
@@ -69,15 +81,7 @@ export function encodeSegment(id: SegmentIdentity, fields: SegmentFields): Encod
     body[f.name] = { gaps: toGaps(e.at), values: e.values };
     entries += e.at.length;
   }
-  const bytes = encodeContainer('state-segment', {
-    vmId: id.vmId,
-    node: id.node,
-    revision: id.revision,
-    level: id.level,
-    pages: id.pages,
-    createdAt: id.createdAt,
-    fields: body,
-  });
+  const bytes = encodeContainer('state-segment', { ...headerOf(id), fields: body });
   return { bytes, sha256: sha256Hex(bytes), entries };
 }
 
@@ -137,15 +141,7 @@ export function decodeSegment(
   const tree = decodeContainer(bytes, 'state-segment', what) as Record<string, unknown> | null;
   if (typeof tree !== 'object' || tree === null)
     throw new StateDocumentError(`${what}: body is not an object`);
-  const expect = {
-    vmId: id.vmId,
-    node: id.node,
-    revision: id.revision,
-    level: id.level,
-    pages: id.pages,
-    createdAt: id.createdAt,
-  };
-  for (const [k, v] of Object.entries(expect)) {
+  for (const [k, v] of Object.entries(headerOf(id))) {
     if (tree[k] !== v)
       throw new StateDocumentError(`${what}: ${k} is ${showValue(tree[k])}; expected ${showValue(v)}`);
   }
