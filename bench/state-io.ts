@@ -36,15 +36,36 @@ import {
   type StateIoPorts,
 } from '../src/runtime/localstack/state-io.ts';
 
-const { values } = parseArgs({
-  options: {
-    quick: { type: 'boolean', default: false },
-    s3: { type: 'boolean', default: false },
-    only: { type: 'string' },
-    'large-seconds': { type: 'string' },
-    'whole-steps': { type: 'string', default: '16' },
-  },
-});
+/** One line on stderr and exit 1: bad input or LocalStack down is not a crash. */
+const die = (line: string): never => {
+  process.stderr.write(`bench:state: ${line}\n`);
+  process.exit(1);
+};
+const { values } = (() => {
+  try {
+    return parseArgs({
+      options: {
+        quick: { type: 'boolean', default: false },
+        s3: { type: 'boolean', default: false },
+        only: { type: 'string' },
+        'large-seconds': { type: 'string' },
+        'whole-steps': { type: 'string', default: '16' },
+      },
+    });
+  } catch (e) {
+    return die(e instanceof Error ? (e.message.split('\n')[0] ?? e.name) : String(e));
+  }
+})();
+/** A positive whole number given as `--name`, or its default. */
+const positive = (name: 'large-seconds' | 'whole-steps', fallback?: number): number | undefined => {
+  const raw = values[name];
+  if (raw === undefined) return fallback;
+  const n = /^\d+$/.test(raw.trim()) ? Number(raw) : Number.NaN;
+  if (!Number.isSafeInteger(n) || n < 1 || n > 86_400)
+    die(`--${name} must be an integer in [1, 86400], got ${raw}`);
+  return n;
+};
+const largeSeconds = positive('large-seconds');
 const GiB = 1024 * 1024 * 1024;
 const tag = `${Date.now().toString(36)}${Math.floor(Math.random() * 1e4).toString(36)}`;
 
@@ -56,7 +77,7 @@ interface Scenario {
   wholeSteps?: number;
 }
 
-const wholeSteps = Number(values['whole-steps']);
+const wholeSteps = positive('whole-steps', 16) as number;
 const large = (seconds: number, extra: Partial<ColoParams> = {}): Scenario => ({
   name: '64 GiB guest (modelled)',
   params: {
@@ -66,7 +87,7 @@ const large = (seconds: number, extra: Partial<ColoParams> = {}): Scenario => ({
     payload: 'modelled',
     ...extra,
   },
-  durationMs: Number(values['large-seconds'] ?? seconds) * 1000,
+  durationMs: (largeSeconds ?? seconds) * 1000,
   wholeSteps,
 });
 // Over S3: checkpoints every 10 s so that 35 s of guest time hold 3 of them, with background rounds between.
@@ -90,7 +111,7 @@ const scenarios: Scenario[] = values.quick
             payload: 'modelled',
             ...s3Extra,
           },
-          durationMs: Number(values['large-seconds'] ?? 35) * 1000,
+          durationMs: (largeSeconds ?? 35) * 1000,
         },
         large(35, s3Extra),
       ]
@@ -103,9 +124,16 @@ const scenarios: Scenario[] = values.quick
         large(25),
       ];
 
-const endpoint = endpointFromEnv();
+const endpoint = (() => {
+  try {
+    return endpointFromEnv();
+  } catch (e) {
+    return die(e instanceof Error ? e.message : String(e));
+  }
+})();
 const clients = values.s3 ? clientsFor(endpoint) : undefined;
-if (values.s3) await checkLocalStack(endpoint);
+if (values.s3)
+  await checkLocalStack(endpoint).catch((e: unknown) => die(e instanceof Error ? e.message : String(e)));
 
 /** Fresh ports for one measurement: in memory, or a new bucket and two FIFO queues on LocalStack. */
 async function portsFor(s: Scenario, layout: string): Promise<StateIoPorts> {

@@ -22,13 +22,14 @@
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
 import { DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { S3StateStore } from '../lambda/adapters/s3-state-store.ts';
 import { readControl } from '../lambda/handlers/common/control.ts';
 import { costPerVmMonth, SINGLE_VM_STACK } from '../src/cost/model.ts';
 import { CURRENT_PRICES } from '../src/cost/prices.ts';
 import { type VmConfig, validateVmConfig } from '../src/parameters/vm-config.ts';
-import { clientsFor, endpointFromEnv } from '../src/runtime/localstack/aws.ts';
+import { checkLocalStack, clientsFor, endpointFromEnv } from '../src/runtime/localstack/aws.ts';
 import { queueDepth, waitQuiet } from '../src/runtime/localstack/backend.ts';
 import {
   addFleet,
@@ -43,21 +44,60 @@ import { type MemorySample, peakOf, sampleLocalStack } from '../src/runtime/loca
 import { describeStackOutputs, type StackOutputs } from '../src/runtime/localstack/stack.ts';
 import { readLoggedUsage } from '../src/runtime/localstack/usage-logs.ts';
 
-const args = process.argv.slice(2);
-const flag = (name: string): string | undefined => {
-  const i = args.indexOf(name);
-  return i >= 0 ? args[i + 1] : undefined;
-};
 const die = (line: string): never => {
   process.stderr.write(`fleet-localstack: ${line}\n`);
   process.exit(1);
 };
+const USAGE = `usage: npm run fleet:localstack -- [N] [--stack NAME] [--commits K] [--timeout-min M] [--pollers P]
+       [--checkpoint-s S] [--pending-s S] [--heartbeat-s S] [--apply-timeout-s S] [--no-docs] [--report FILE]
+  N VMs (default 100, at most 1000) on one stack on LocalStack, stepping through 1, 10, N (scripts/fleet-localstack.ts)`;
+const VALUE_FLAGS = [
+  'stack',
+  'commits',
+  'timeout-min',
+  'pollers',
+  'checkpoint-s',
+  'pending-s',
+  'heartbeat-s',
+  'apply-timeout-s',
+  'report',
+] as const;
+// Strict: an unknown flag or a flag without its value is refused before anything is deployed.
+const parsed = (() => {
+  try {
+    return parseArgs({
+      args: process.argv.slice(2),
+      allowPositionals: true,
+      strict: true,
+      options: {
+        ...Object.fromEntries(VALUE_FLAGS.map((f) => [f, { type: 'string' as const }])),
+        'no-docs': { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (e) {
+    return die(`${e instanceof Error ? e.message.split('\n')[0] : String(e)} (--help shows the usage)`);
+  }
+})();
+if (parsed.values.help === true) {
+  process.stdout.write(`${USAGE}\n`);
+  process.exit(0);
+}
+if (parsed.positionals.length > 1) die(`one N at most, got ${parsed.positionals.join(' ')}`);
+const nArg = parsed.positionals[0];
+const N = nArg === undefined ? 100 : /^\d+$/.test(nArg) ? Number(nArg) : Number.NaN;
+if (!Number.isSafeInteger(N) || N < 1 || N > 1000) die(`N must be an integer in [1, 1000], got ${nArg}`);
+const flag = (name: (typeof VALUE_FLAGS)[number]): string | undefined => {
+  const v = parsed.values[name];
+  if (typeof v === 'string' && (v === '' || v.startsWith('--'))) die(`--${name} needs a value, got "${v}"`);
+  return typeof v === 'string' ? v : undefined;
+};
 /** An integer flag in [min, max], or its default. */
-const intFlag = (name: string, fallback: number, min: number, max: number): number => {
+const intFlag = (name: (typeof VALUE_FLAGS)[number], fallback: number, min: number, max: number): number => {
   const raw = flag(name);
-  const v = raw === undefined ? fallback : Number(raw);
+  const v = raw === undefined ? fallback : /^\d+$/.test(raw.trim()) ? Number(raw) : Number.NaN;
   if (!Number.isSafeInteger(v) || v < min || v > max)
-    die(`${name} must be an integer in [${min}, ${max}], got ${raw}`);
+    die(`--${name} must be an integer in [${min}, ${max}], got ${raw}`);
   return v;
 };
 const say = (line: string): void => {
@@ -100,29 +140,34 @@ interface Step {
   memory: MemorySample;
 }
 
-const clients = clientsFor(endpointFromEnv());
+// A bad LOCALSTACK_PORT is one line, like any other bad input.
+const clients = (() => {
+  try {
+    return clientsFor(endpointFromEnv());
+  } catch (e) {
+    return die(e instanceof Error ? e.message : String(e));
+  }
+})();
 const port = Number(new URL(clients.endpoint.url).port || '4566');
 
 async function runFleet(): Promise<RunRecord> {
-  const N = Number(args.find((a) => /^\d+$/.test(a)) ?? 100);
-  if (!Number.isSafeInteger(N) || N < 1 || N > 1000) die(`N must be an integer in [1, 1000], got ${N}`);
-  const stackName = flag('--stack') ?? 'FleetBench';
-  const K = intFlag('--commits', 3, 1, 100);
-  const stepTimeoutMs = intFlag('--timeout-min', 30, 1, 600) * 60_000;
+  const stackName = flag('stack') ?? 'FleetBench';
+  const K = intFlag('commits', 3, 1, 100);
+  const stepTimeoutMs = intFlag('timeout-min', 30, 1, 600) * 60_000;
   /**
    * Event-source mappings per FIFO channel when the stack is deployed here (context channelPollers):
    * LocalStack polls each mapping in one thread that invokes a batch's VMs one after another, then waits 1 s.
    */
-  const pollers = intFlag('--pollers', 8, 1, 8);
+  const pollers = intFlag('pollers', 8, 1, 8);
   const vm = {
-    checkpointS: intFlag('--checkpoint-s', 120, 1, 3600),
-    pendingS: intFlag('--pending-s', 60, 1, 3600),
-    heartbeatS: intFlag('--heartbeat-s', 120, 1, 3600),
+    checkpointS: intFlag('checkpoint-s', 120, 1, 3600),
+    pendingS: intFlag('pending-s', 60, 1, 3600),
+    heartbeatS: intFlag('heartbeat-s', 120, 1, 3600),
     /**
      * Apply deadline: LocalStack's event sources serve a fleet's groups in turn on a shared, loaded
      * machine, so one checkpoint hop can wait behind many VMs' (15 s was enough for 10 VMs, not for 100).
      */
-    applyTimeoutS: intFlag('--apply-timeout-s', 120, 1, 840),
+    applyTimeoutS: intFlag('apply-timeout-s', 120, 1, 840),
   };
   /** VM id prefix of this run: a rerun on the same stack starts fresh VMs. */
   const RUN = `fb${Date.now().toString(36).slice(-4)}`;
@@ -146,6 +191,7 @@ async function runFleet(): Promise<RunRecord> {
   const started = Date.now();
 
   let outputs: StackOutputs;
+  await checkLocalStack(clients.endpoint);
   try {
     outputs = await describeStackOutputs(clients, stackName);
   } catch {
@@ -315,7 +361,7 @@ const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
 async function report(rec: RunRecord): Promise<string> {
   const date = rec.startedAt.slice(0, 10);
   const lines = [
-    `Measured ${date} by \`npm run fleet:localstack -- ${rec.n}\` on stack ${rec.stackName} (LocalStack 4.13.1, host-node executor, its own LocalStack on a 2-core machine shared with other work): ${rec.vmIds.length} VMs (4 MiB guests, fixed policy, checkpoints every ${rec.vm.checkpointS} s, pending checks every ${rec.vm.pendingS} s, heartbeats every ${rec.vm.heartbeatS} s, apply deadline ${rec.vm.applyTimeoutS} s), ${rec.pollers} event-source mapping(s) per channel, **wall-clock timers** (the stack's tick queues and watchdog; no virtual-clock stepper). Final check after stopping every VM: **${rec.final.consistent} of ${rec.vmIds.length} VMs consistent**, ${rec.final.commits} commits verified, ${rec.final.dlq} dead letters${rec.final.quiet ? '' : ' (the stack was not quiet after 5 min)'}. Whole run ${Math.round(rec.totalWallS / 60)} min.`,
+    `Measured ${date} by \`npm run fleet:localstack -- ${rec.n}${rec.stackName === 'FleetBench' ? '' : ` --stack ${rec.stackName}`}\` on stack ${rec.stackName} (LocalStack 4.13.1, host-node executor, its own LocalStack on a 2-core machine shared with other work): ${rec.vmIds.length} VMs (4 MiB guests, fixed policy, checkpoints every ${rec.vm.checkpointS} s, pending checks every ${rec.vm.pendingS} s, heartbeats every ${rec.vm.heartbeatS} s, apply deadline ${rec.vm.applyTimeoutS} s), ${rec.pollers} event-source mapping(s) per channel, **wall-clock timers** (the stack's tick queues and watchdog; no virtual-clock stepper). Final check after stopping every VM: **${rec.final.consistent} of ${rec.vmIds.length} VMs consistent**, ${rec.final.commits} commits verified, ${rec.final.dlq} dead letters${rec.final.quiet ? '' : ' (the stack was not quiet after 5 min)'}. Whole run ${Math.round(rec.totalWallS / 60)} min.`,
     '',
     `| VMs on the stack | VMs with ≥ ${rec.commits} new commits | failed over | checkpoints | latency p50 | p95 | p99 | channel backlog p2s / s2p (max) | LocalStack RSS (peak) | function processes (peak) | their RSS, sum (peak) | largest one | wall |`,
     '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
@@ -389,13 +435,47 @@ async function report(rec: RunRecord): Promise<string> {
   return lines.join('\n');
 }
 
-const reportFrom = flag('--report');
-const rec: RunRecord = reportFrom
-  ? (JSON.parse(readFileSync(reportFrom, 'utf8')) as RunRecord)
-  : await runFleet();
+/** A run record read back for `--report`, checked enough that the report cannot trip over it. */
+function readRunRecord(path: string): RunRecord {
+  let rec: unknown;
+  try {
+    rec = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    return die(
+      `--report ${path}: ${code === 'ENOENT' ? 'does not exist' : e instanceof Error ? e.message.split('\n')[0] : String(e)}`,
+    );
+  }
+  const r = rec as Partial<RunRecord> | null;
+  const ok =
+    typeof r === 'object' &&
+    r !== null &&
+    typeof r.startedAt === 'string' &&
+    typeof r.stackName === 'string' &&
+    Array.isArray(r.steps) &&
+    Array.isArray(r.vmIds) &&
+    Array.isArray(r.functionNames) &&
+    typeof r.final === 'object' &&
+    r.final !== null &&
+    typeof r.window === 'object' &&
+    r.window !== null &&
+    typeof r.vm === 'object' &&
+    r.vm !== null;
+  if (!ok) die(`--report ${path}: not a run record saved by this script (out/fleet-<stack>-<run>.json)`);
+  return rec as RunRecord;
+}
+
+const reportFrom = flag('report');
+let rec: RunRecord;
+try {
+  rec = reportFrom ? readRunRecord(reportFrom) : await runFleet();
+} catch (e) {
+  // Expected failures (LocalStack down, a deploy that failed and said why) are one line, no stack.
+  die(e instanceof Error ? (e.message.split('\n')[0] ?? e.name) : String(e));
+}
 const table = await report(rec);
 process.stdout.write(`${table}\n`);
-if (!args.includes('--no-docs')) {
+if (parsed.values['no-docs'] !== true) {
   const path = 'docs/cloud.md';
   const doc = readFileSync(path, 'utf8');
   const begin = '<!-- fleet:begin -->';

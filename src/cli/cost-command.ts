@@ -45,6 +45,12 @@ function readJson(path: string, what: string): unknown {
   }
 }
 
+/** Largest `--ms-per-invocation`, ms: Lambda's 15-minute invocation limit. */
+export const MAX_MS_PER_INVOCATION = 900_000;
+
+/** Largest `--vms-per-deployment`: far beyond the quotas docs/cloud.md lists for one stack. */
+export const MAX_VMS_PER_DEPLOYMENT = 1_000_000;
+
 /**
  * Re-prices a report's measured usage.
  *
@@ -59,21 +65,29 @@ export function costCommand(reportPath: string, flags: CostFlags): { section: Co
       `report ${reportPath} has no cost section (colo run --backend localstack --json writes one)`,
     );
   if (cost.error) throw new CostInputError(`report ${reportPath}: cost not measured: ${cost.error}`);
-  if (!cost.usage || !cost.params || !cost.breakdown)
+  if (
+    !cost.usage ||
+    !cost.params ||
+    !cost.breakdown ||
+    typeof cost.breakdown.windowMs !== 'number' ||
+    !(cost.breakdown.windowMs > 0) ||
+    typeof cost.breakdown.vms !== 'number' ||
+    typeof cost.params.memoryMb !== 'number'
+  )
     throw new CostInputError(
       `report ${reportPath}: cost section without usage counts (written by an older colo?)`,
     );
   const vms = flags.vmsPerDeployment === undefined ? 1 : Number(flags.vmsPerDeployment);
-  if (!Number.isInteger(vms) || vms < 1)
+  if (!Number.isInteger(vms) || vms < 1 || vms > MAX_VMS_PER_DEPLOYMENT)
     throw new CostInputError(
-      `--vms-per-deployment must be a whole number ≥ 1, got ${flags.vmsPerDeployment}`,
+      `--vms-per-deployment must be a whole number in [1, ${MAX_VMS_PER_DEPLOYMENT}], got ${flags.vmsPerDeployment}`,
     );
   let byFunction = cost.usage;
   if (flags.msPerInvocation !== undefined) {
     const ms = Number(flags.msPerInvocation);
-    if (!Number.isFinite(ms) || ms < 1)
+    if (!Number.isFinite(ms) || ms < 1 || ms > MAX_MS_PER_INVOCATION)
       throw new CostInputError(
-        `--ms-per-invocation must be a number of ms ≥ 1, got ${flags.msPerInvocation}`,
+        `--ms-per-invocation must be a number of ms in [1, ${MAX_MS_PER_INVOCATION}] (Lambda's 15 min limit), got ${flags.msPerInvocation}`,
       );
     const gb = cost.params.memoryMb / 1024;
     byFunction = Object.fromEntries(

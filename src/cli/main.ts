@@ -265,6 +265,9 @@ function program(
       for (const line of costCommand(report, opts).lines) io.stdout(`${line}\n`);
     });
   addVmCommand(root, { stdout: io.stdout, stderr: io.stderr, ...(io.env ? { env: io.env } : {}) }, vmDone);
+  // `colo vm …` usage errors point at the vm help, not run's (commander copied run's output settings).
+  const vm = root.commands.find((c) => c.name() === 'vm');
+  for (const c of vm ? [vm, ...vm.commands] : []) c.configureOutput(outputOf(io, 'vm'));
   return root;
 }
 

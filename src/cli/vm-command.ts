@@ -4,7 +4,7 @@
  * and changes nothing.
  */
 import type { Command } from 'commander';
-import { VM_CONFIG_KEYS, VmConfigError } from '../parameters/vm-config.ts';
+import { checkVmConfigKeys, checkVmId, VM_CONFIG_KEYS, VmConfigError } from '../parameters/vm-config.ts';
 import { AWS_ENDPOINT, checkLocalStack, clientsFor, endpointFromEnv } from '../runtime/localstack/aws.ts';
 import { describeStackOutputs, readOutputsFile } from '../runtime/localstack/stack.ts';
 import {
@@ -41,7 +41,8 @@ interface TargetFlags {
 
 /** Parses `key=value` pairs of `--set`. @throws VmConfigError */
 export function parseSets(pairs: readonly string[]): Record<string, string> {
-  const out: Record<string, string> = {};
+  // No prototype: `__proto__=1` must stay a key (and be refused as unknown), not replace the prototype.
+  const out = Object.create(null) as Record<string, string>;
   for (const pair of pairs) {
     const i = pair.indexOf('=');
     if (i <= 0) throw new VmConfigError(`--set needs key=value, got ${JSON.stringify(pair)}`);
@@ -101,14 +102,18 @@ export function addVmCommand(root: Command, io: VmIo, done: (code: number) => vo
         fromStack?: boolean;
       },
     ) => {
-      const values: Record<string, unknown> = {};
+      // No prototype: a `__proto__` key stays a key (and is refused), as in parseSets.
+      const values = Object.create(null) as Record<string, unknown>;
       if (flags.scenario) {
         const { context } = scenarioContext(flags.scenario);
         for (const [k, v] of Object.entries(context))
           if (VM_CONFIG_KEYS.includes(k) && k !== 'vmId') values[k] = v;
       }
       Object.assign(values, parseSets(flags.set ?? []));
-      // Bad values are refused before anything is contacted (the stack's cap is checked once it is known).
+      // Bad ids, keys and values are refused before anything is contacted (`set` checks its values once
+      // the stored config is known; the stack's cap is checked once the stack is).
+      if (vmIdArg !== undefined) checkVmId(vmIdArg);
+      checkVmConfigKeys(values);
       if (mode === 'add' && !flags.fromStack && vmIdArg !== undefined)
         configOf(vmIdArg, values, undefined, undefined);
       const t = await target(flags, io);

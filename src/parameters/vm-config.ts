@@ -54,6 +54,22 @@ function pick(values: DeployedValues): VmConfig {
 }
 
 /**
+ * Checks that every key of `raw` is a VM config key (what a `colo vm` command can check before it knows
+ * the stored config).
+ *
+ * @throws VmConfigError naming the first unknown key.
+ */
+export function checkVmConfigKeys(raw: Readonly<Record<string, unknown>>): void {
+  for (const key of Object.keys(raw)) {
+    if (!VM_CONFIG_KEYS.includes(key)) {
+      throw new VmConfigError(
+        `VM config has no key "${key}" (VM keys: ${VM_CONFIG_KEYS.join(', ')}; stack-wide keys are CDK context)`,
+      );
+    }
+  }
+}
+
+/**
  * Validates raw VM-specific values (numbers may be decimal strings, as `--set key=value` gives them); keys
  * it leaves out take `base` (default: the deploy profile, what `cdk.json` holds).
  *
@@ -63,13 +79,7 @@ export function validateVmConfig(
   raw: Readonly<Record<string, unknown>>,
   base: Readonly<Partial<DeployedValues>> = DEPLOY_PROFILE,
 ): VmConfig {
-  for (const key of Object.keys(raw)) {
-    if (!VM_CONFIG_KEYS.includes(key)) {
-      throw new VmConfigError(
-        `VM config has no key "${key}" (VM keys: ${VM_CONFIG_KEYS.join(', ')}; stack-wide keys are CDK context)`,
-      );
-    }
-  }
+  checkVmConfigKeys(raw);
   const merged = { ...DEPLOY_PROFILE, ...base } as Record<string, unknown>;
   try {
     return pick(readDeployed((p) => raw[p.deployed.context] ?? merged[p.deployed.context], 'config'));

@@ -40,13 +40,13 @@ export const DEFAULT_ENDPOINT_URL = 'http://127.0.0.1:4566';
  * The LocalStack address when `AWS_ENDPOINT_URL` is unset: 127.0.0.1 on `LOCALSTACK_PORT` (the port
  * `npm run localstack:up` started it on), else {@link DEFAULT_ENDPOINT_URL}.
  *
- * @throws RangeError when `LOCALSTACK_PORT` is set but not a TCP port.
+ * @throws EndpointConfigError when `LOCALSTACK_PORT` is set but not a TCP port.
  */
 export function localEndpointUrl(env: NodeJS.ProcessEnv = process.env): string {
   const port = env.LOCALSTACK_PORT?.trim();
   if (port === undefined || port === '') return DEFAULT_ENDPOINT_URL;
   if (!/^[1-9]\d{0,4}$/.test(port) || Number(port) > 65_535) {
-    throw new RangeError(`LOCALSTACK_PORT must be a TCP port, got "${env.LOCALSTACK_PORT}"`);
+    throw new EndpointConfigError(`LOCALSTACK_PORT must be a TCP port, got "${env.LOCALSTACK_PORT}"`);
   }
   return `http://127.0.0.1:${port}`;
 }
@@ -56,7 +56,7 @@ export function localEndpointUrl(env: NodeJS.ProcessEnv = process.env): string {
  * else {@link DEFAULT_ENDPOINT_URL}), `AWS_ENDPOINT_URL_S3`, `AWS_REGION` / `AWS_DEFAULT_REGION` (default
  * `us-east-1`).
  *
- * @throws RangeError when `LOCALSTACK_PORT` is needed and is not a TCP port.
+ * @throws EndpointConfigError when `LOCALSTACK_PORT` is needed and is not a TCP port.
  */
 export function endpointFromEnv(env: NodeJS.ProcessEnv = process.env, url?: string): Endpoint {
   const base = url ?? env.AWS_ENDPOINT_URL ?? localEndpointUrl(env);
@@ -118,6 +118,11 @@ export function clientsFor(endpoint: Endpoint, env: NodeJS.ProcessEnv = process.
 /** A problem with the LocalStack backend's environment (emulator, stack), reported to the user as is. */
 export class BackendError extends Error {
   override readonly name: string = 'BackendError';
+}
+
+/** The environment names the endpoint wrongly (bad input: the CLI's exit 1, not an internal error). */
+export class EndpointConfigError extends BackendError {
+  override readonly name = 'EndpointConfigError';
 }
 
 /** LocalStack did not answer, or answered as something else. */

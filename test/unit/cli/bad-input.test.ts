@@ -28,6 +28,30 @@ mkdirSync(subdir);
 /** [what, arguments, the one line (a pattern; `colo: ` is implied), exit code]. */
 const FLAG_CASES: [string, string[], RegExp, number][] = [
   [
+    'vm add with a __proto__ key (refused before any network call)',
+    ['vm', 'add', 'vm-1', '--set', '__proto__=1'],
+    /^VM config has no key "__proto__" \(VM keys: /,
+    1,
+  ],
+  [
+    'vm: an unknown option names the vm help',
+    ['vm', 'list', '--bogus'],
+    /^unknown option '--bogus'; see colo vm --help$/,
+    1,
+  ],
+  [
+    'vm set with an unknown key (refused before any network call)',
+    ['vm', 'set', 'vm-1', '--set', 'foo=1'],
+    /^VM config has no key "foo" \(VM keys: /,
+    1,
+  ],
+  [
+    'vm add with an unknown key',
+    ['vm', 'add', 'vm-1', '--set', 'foo=1'],
+    /^VM config has no key "foo" \(VM keys: /,
+    1,
+  ],
+  [
     'size without B',
     ['run', '--guest', '1G'],
     /^--guest: "1G" is ambiguous: say 1GiB \(2\^30 bytes\) or 1GB \(10\^9 bytes\)$/,
@@ -594,4 +618,25 @@ it('the table holds at least 30 bad inputs', () => {
   expect(
     FLAG_CASES.length + FILE_CASES.length + CONTEXT_CASES.length + ENV_CASES.length,
   ).toBeGreaterThanOrEqual(30);
+});
+
+describe('a LOCALSTACK_PORT that is not a port: one line, exit 1, no network call', () => {
+  it.each([
+    ['vm list', ['vm', 'list', '--stack', 'X']],
+    ['run on LocalStack', ['run', '--backend', 'localstack', '--duration', '10s']],
+  ])('%s', async (_what, argv) => {
+    const before = process.env.LOCALSTACK_PORT;
+    const endpoint = process.env.AWS_ENDPOINT_URL;
+    process.env.LOCALSTACK_PORT = 'abc';
+    delete process.env.AWS_ENDPOINT_URL;
+    try {
+      const r = await cli(argv);
+      expect(r.err.trim()).toBe('colo: LOCALSTACK_PORT must be a TCP port, got "abc"');
+      expect(r.code).toBe(1);
+    } finally {
+      if (before === undefined) delete process.env.LOCALSTACK_PORT;
+      else process.env.LOCALSTACK_PORT = before;
+      if (endpoint !== undefined) process.env.AWS_ENDPOINT_URL = endpoint;
+    }
+  });
 });

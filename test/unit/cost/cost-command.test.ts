@@ -89,8 +89,18 @@ describe('colo cost', () => {
     const bad = await cli(['cost', reportFile(), '--vms-per-deployment', '0']);
     expect(bad).toMatchObject({
       code: 1,
-      err: 'colo: --vms-per-deployment must be a whole number ≥ 1, got 0\n',
+      err: 'colo: --vms-per-deployment must be a whole number in [1, 1000000], got 0\n',
     });
+    // A figure no run can have would print Infinity and NaN: refused.
+    const huge = await cli(['cost', reportFile(), '--ms-per-invocation', '1e308']);
+    expect(huge.code).toBe(1);
+    expect(huge.err).toMatch(/^colo: --ms-per-invocation must be a number of ms in \[1, 900000\]/);
+    // A cost section with its keys but nothing in them is refused, not an internal error.
+    const hollow = join(dir, 'hollow.json');
+    writeFileSync(hollow, JSON.stringify({ cost: { usage: {}, params: {}, breakdown: {} } }));
+    const h = await cli(['cost', hollow]);
+    expect(h).toMatchObject({ code: 1 });
+    expect(h.err).toMatch(/^colo: report .*hollow\.json: cost section without usage counts/);
     const prices = join(dir, 'prices.json');
     writeFileSync(prices, JSON.stringify({ date: 'soon' }));
     expect((await cli(['cost', reportFile(), '--prices', prices])).err).toMatch(/^colo: .*prices\.json: /);
