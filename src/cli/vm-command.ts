@@ -182,6 +182,7 @@ export function addVmCommand(root: Command, io: VmIo, done: (code: number) => vo
   withTarget(
     vm.command('show').description("a VM's config, timers and control document").argument('<vmId>'),
   ).action(async (vmId: string, flags: TargetFlags) => {
+    checkVmId(vmId); // before anything is contacted
     const t = await target(flags, io);
     const s = await showVm(t, vmId);
     io.stdout(`${JSON.stringify(s, null, flags.json ? undefined : 2)}\n`);
@@ -199,6 +200,7 @@ export function addVmCommand(root: Command, io: VmIo, done: (code: number) => vo
       "also delete the VM's state/ and deltas/ objects (after warm functions drop it)",
     )
     .action(async (vmId: string, flags: TargetFlags & { deleteState?: boolean }) => {
+      checkVmId(vmId); // before anything is contacted
       const t = await target(flags, io);
       const r = await removeVm(t, vmId, { deleteState: flags.deleteState === true, progress: say });
       out(

@@ -27,6 +27,8 @@ mkdirSync(subdir);
 
 /** [what, arguments, the one line (a pattern; `colo: ` is implied), exit code]. */
 const FLAG_CASES: [string, string[], RegExp, number][] = [
+  ['vm remove with a bad id (before any network call)', ['vm', 'remove', 'BAD_ID'], /^VM id must match /, 1],
+  ['vm show with a bad id (before any network call)', ['vm', 'show', 'BAD_ID'], /^VM id must match /, 1],
   [
     'vm add with a __proto__ key (refused before any network call)',
     ['vm', 'add', 'vm-1', '--set', '__proto__=1'],
