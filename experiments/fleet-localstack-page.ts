@@ -12,8 +12,8 @@ export interface EmbeddedFleetPoint {
   vms: number;
   /** Fleet-wide checkpoint downtime p99, ms. */
   p99Ms: number;
-  /** Share of the time the shared link carries data, %. */
-  linkBusyPct: number;
+  /** Share of the time the shared link carries data, % (none for one VM, which has no fleet link). */
+  linkBusyPct?: number;
 }
 
 /** The section's charts: file name under docs/img/experiments (without extension) → spec. */
@@ -102,10 +102,16 @@ export function fleetLocalStackSpecs(r: FleetLocalStackResult): Record<FleetLoca
   };
 }
 
-/** The embedded point to set beside the LocalStack fleet's largest size: the largest embedded size not above it. */
+/**
+ * The embedded point to set beside the LocalStack fleet's largest size: the largest embedded fleet (more than
+ * one VM) not above it.
+ */
 function comparable(embedded: readonly EmbeddedFleetPoint[], n: number): EmbeddedFleetPoint | undefined {
-  return [...embedded].filter((e) => e.vms <= n).sort((a, b) => b.vms - a.vms)[0];
+  return [...embedded].filter((e) => e.vms > 1 && e.vms <= n).sort((a, b) => b.vms - a.vms)[0];
 }
+
+const busy = (p: EmbeddedFleetPoint, digits: number) =>
+  p.linkBusyPct === undefined ? '—' : `${p.linkBusyPct.toFixed(digits)} %`;
 
 /**
  * The section: what ran, a table per fleet size, the charts and a reading.
@@ -175,8 +181,8 @@ export function fleetLocalStackSection(
     const eRatio = e1.p99Ms > 0 ? e.p99Ms / e1.p99Ms : 0;
     reading.push(
       `In the embedded fleet above (one modelled 10 Gbit/s link, the same \`fixed\` policy), ${e.vms} VMs keep the link busy ` +
-        `${e.linkBusyPct.toFixed(1)} % of the time and their p99 is ${times(e.p99Ms, e1.p99Ms)} the single VM's; contention there ` +
-        `needs ${eMost.vms.toLocaleString('en-US')} VMs (link busy ${eMost.linkBusyPct.toFixed(0)} %, p99 ${times(eMost.p99Ms, e1.p99Ms)}). ` +
+        `${busy(e, 1)} of the time and their p99 is ${times(e.p99Ms, e1.p99Ms)} the single VM's; contention there ` +
+        `needs ${eMost.vms.toLocaleString('en-US')} VMs (link busy ${busy(eMost, 0)}, p99 ${times(eMost.p99Ms, e1.p99Ms)}). ` +
         (lsRatio > eRatio * 1.5
           ? `On LocalStack the shared channels make themselves felt ${e.vms === last.n ? 'at the same size' : `already at ${last.n} VMs`}: ` +
             'the queueing the model puts on the link sits, on the serverless stack, in the message path, long before any link would fill.'

@@ -78,33 +78,48 @@ function stopLocalStack(port: number): void {
   });
 }
 
+/** Starts a LocalStack on `port` (scripts/localstack-up.sh); returns its exit status (0 = healthy). */
+export type LocalStackStarter = (port: number) => number | null;
+
+/** scripts/localstack-up.sh with LOCALSTACK_PORT, its output shown. */
+export const startWithScript: LocalStackStarter = (port) =>
+  spawnSync('bash', ['scripts/localstack-up.sh'], {
+    stdio: ['ignore', 'inherit', 'inherit'],
+    env: { ...process.env, LOCALSTACK_PORT: String(port) },
+  }).status;
+
 /**
  * Reuses the LocalStack answering at `endpoint`, or starts one on its port. Returns whether it started one.
+ * A LocalStack that answers without the fleet's services, or an endpoint that is not on this machine, is
+ * reported, never replaced.
  *
  * @throws LocalStackUnavailableError (one line) when none answers and none can be started there.
  */
-async function ensureLocalStack(endpoint: Endpoint): Promise<{ port: number; started: boolean }> {
+export async function ensureLocalStack(
+  endpoint: Endpoint,
+  start: LocalStackStarter = startWithScript,
+): Promise<{ port: number; started: boolean }> {
   const port = localPort(endpoint);
   try {
     await checkLocalStack(endpoint, SERVICES);
     say(`using the LocalStack at ${endpoint.url}`);
     return { port: port ?? 0, started: false };
   } catch (e) {
-    if (port === undefined) throw e;
-    if (e instanceof LocalStackUnavailableError && !e.message.includes('not reachable')) throw e;
+    if (
+      port === undefined ||
+      !(e instanceof LocalStackUnavailableError) ||
+      !e.message.includes('not reachable')
+    )
+      throw e;
   }
   say(
     `no LocalStack answers at ${endpoint.url}: starting one (scripts/localstack-up.sh, LOCALSTACK_PORT=${port})`,
   );
-  const r = spawnSync('bash', ['scripts/localstack-up.sh'], {
-    stdio: ['ignore', 'inherit', 'inherit'],
-    env: { ...process.env, LOCALSTACK_PORT: String(port) },
-  });
-  if (r.status !== 0) {
-    // It may have left a process that never became healthy: stop it.
-    stopLocalStack(port);
+  const status = start(port);
+  if (status !== 0) {
+    // Not stopped here: scripts/localstack-down.sh stops whatever this checkout last started, on any port.
     throw new LocalStackUnavailableError(
-      `LocalStack could not start on port ${port} (scripts/localstack-up.sh exited ${r.status ?? r.signal}; its log: localstack/.state/localstack.log); --skip-localstack runs the embedded experiments only`,
+      `LocalStack could not start on port ${port} (scripts/localstack-up.sh exited ${status ?? 'on a signal'}; its log: localstack/.state/localstack.log; npm run localstack:down stops one it left); --skip-localstack runs the embedded experiments only`,
     );
   }
   return { port, started: true };

@@ -303,11 +303,14 @@ function guestSection(f: Finished, scale: readonly ScaleRow[]): string[] {
 
 /** The embedded fleet under `fixed` by size: what the LocalStack fleet's reading compares itself with. */
 export function embeddedFleetPoints(f: Finished): EmbeddedFleetPoint[] {
-  return axisValues(f, 'vms').map((vms) => ({
-    vms: Number(vms),
-    p99Ms: mean(f, { vms, policy: 'fixed' }, 'downtimeP99Ms'),
-    linkBusyPct: mean(f, { vms, policy: 'fixed' }, 'linkBusyPct'),
-  }));
+  return axisValues(f, 'vms').map((vms) => {
+    const busy = mean(f, { vms, policy: 'fixed' }, 'linkBusyPct');
+    return {
+      vms: Number(vms),
+      p99Ms: mean(f, { vms, policy: 'fixed' }, 'downtimeP99Ms'),
+      ...(Number.isFinite(busy) ? { linkBusyPct: busy } : {}),
+    };
+  });
 }
 
 /**
