@@ -80,16 +80,18 @@ export function fleetLocalStackSpecs(r: FleetLocalStackResult): Record<FleetLoca
     Object.entries(u.byService).map(([service, v]) => ({ vms: String(u.n), service, requests: v.requests })),
   );
   return {
-    latency: base(
-      'Checkpoint latency on LocalStack (request → vmstate-loaded), s',
-      latency,
-      lines('percentile', 'latency (s)'),
-    ),
+    latency: base('Checkpoint latency (request → loaded), s', latency, lines('percentile', 'latency (s)')),
     memory: base('Peak resident memory on LocalStack, MiB', memory, lines('process', 'RSS (MiB)')),
     requests: base('AWS requests per VM-hour, by service', requests, {
       mark: { type: 'bar' },
       encoding: {
-        x: { field: 'vms', type: 'ordinal', title: 'VMs on the stack', sort: sizes.map(String) },
+        x: {
+          field: 'vms',
+          type: 'ordinal',
+          title: 'VMs on the stack',
+          sort: sizes.map(String),
+          axis: { labelAngle: 0 },
+        },
         y: { field: 'requests', type: 'quantitative', title: 'requests per VM-hour', stack: 'zero' },
         color: { field: 'service', type: 'nominal', title: 'service' },
         tooltip: [
