@@ -74,7 +74,7 @@ export function fleetLocalStackSpecs(r: FleetLocalStackResult): Record<FleetLoca
   );
   const memory = steps.flatMap((s) => [
     { vms: s.n, series: 'LocalStack', y: s.memory.localstackMiB },
-    { vms: s.n, series: 'function processes (sum)', y: s.memory.functions.totalMiB },
+    { vms: s.n, series: 'functions (sum)', y: s.memory.functions.totalMiB },
   ]);
   const requests = r.usage.flatMap((u) =>
     Object.entries(u.byService).map(([service, v]) => ({ vms: String(u.n), service, requests: v.requests })),
@@ -166,6 +166,8 @@ export function fleetLocalStackSection(
   // Reading: every figure from the result.
   const perVm = last.n > first.n ? (last.p50 - first.p50) / (last.n - first.n) : 0;
   const lsRatio = first.p99 > 0 ? last.p99 / first.p99 : 0;
+  const s3Bytes = r.usage.find((u) => u.n === last.n)?.byService.s3?.bytes;
+  const s3MiB = s3Bytes === undefined ? undefined : s3Bytes / 2 ** 20;
   const reading = [
     `Reading: one VM alone waits ${ms(first.p50)} (p50) from request to \`vmstate-loaded\` — the hops of a checkpoint ` +
       'through the FIFO channels, each picked up by an event-source mapping that polls, invokes and waits, not the bytes. ' +
@@ -174,7 +176,10 @@ export function fleetLocalStackSection(
       `, and the channel backlog peaks at ${last.backlog.p2s} messages towards the secondaries and ${last.backlog.s2p} back ` +
       `(${first.backlog.p2s} / ${first.backlog.s2p} with one VM): every VM's messages share the same two queues, served by ` +
       `${rec.pollers} pollers each, so a checkpoint's hops wait behind other VMs' ticks and hops. That is contention on the ` +
-      'FIFO channels, not on bandwidth: a checkpoint here moves a few KiB of claim checks, the pages go through S3.',
+      'FIFO channels, not on bandwidth: the channels carry claim checks, and the page bytes go through S3' +
+      (s3MiB !== undefined
+        ? ` (${fmt(s3MiB)} MiB per VM-hour at ${last.n} VMs, against the link's gigabits in the model).`
+        : '.'),
   ];
   const e = comparable(embedded, last.n);
   const e1 = embedded.find((x) => x.vms === 1);

@@ -24,7 +24,7 @@ import { runCli } from '../src/cli/main.ts';
 import { onSigint } from '../src/cli/sigint.ts';
 import { workerCellRunner } from '../src/experiment/pool.ts';
 import { renderChart } from '../src/report/chart.ts';
-import { DEFAULT_FLEET_VMS, runFleetLocalStack } from './fleet-localstack.ts';
+import { DEFAULT_FLEET_VMS, MAX_FLEET_VMS, runFleetLocalStack } from './fleet-localstack.ts';
 import { FLEET_LOCALSTACK_CHARTS, fleetLocalStackSpecs } from './fleet-localstack-page.ts';
 import { FLEET_LOCALSTACK, FLEET_LOCALSTACK_FILE, readFleetLocalStack } from './fleet-localstack-results.ts';
 import { experimentsPage } from './page.ts';
@@ -65,8 +65,8 @@ const fleetVms =
     : /^\d+$/.test(fleetVmsArg)
       ? Number(fleetVmsArg)
       : Number.NaN;
-if (!Number.isSafeInteger(fleetVms) || fleetVms < 1 || fleetVms > 1000)
-  die(`--fleet-vms must be an integer in [1, 1000], got ${fleetVmsArg}`);
+if (!Number.isSafeInteger(fleetVms) || fleetVms < 1 || fleetVms > MAX_FLEET_VMS)
+  die(`--fleet-vms must be an integer in [1, ${MAX_FLEET_VMS}], got ${fleetVmsArg}`);
 
 if (!values['page-only']) {
   for (const name of SHIPPED.filter((n) => !only || only.includes(n))) {

@@ -151,6 +151,8 @@ describe('the LocalStack fleet section', () => {
     expect(text).toContain('needs 10,000 VMs (link busy 95 %, p99 90×)');
     expect(text).toContain('already at 20 VMs');
     expect(text).toContain('Requests per VM-hour stay between 2,001 and 2,020');
+    // 9e5 bytes of S3 traffic per VM-hour at 20 VMs.
+    expect(text).toContain('the page bytes go through S3 (0.858 MiB per VM-hour at 20 VMs');
     expect(text).toContain('from 5 (500 MiB) to 20 (2000 MiB)');
   });
 
