@@ -4,6 +4,8 @@
  * comparisons are computed, not typed in).
  */
 import { METRICS, type MetricName } from '../src/experiment/metrics.ts';
+import { type EmbeddedFleetPoint, fleetLocalStackSection } from './fleet-localstack-page.ts';
+import type { FleetLocalStackResult } from './fleet-localstack-results.ts';
 import { fleetTable, guestTable, type ScaleRow } from './scale-results.ts';
 import { axisValues, type Finished, groupOf, mean } from './shipped.ts';
 
@@ -299,11 +301,27 @@ function guestSection(f: Finished, scale: readonly ScaleRow[]): string[] {
   return out;
 }
 
-/** The page, from the shipped experiments in order. */
+/** The embedded fleet under `fixed` by size: what the LocalStack fleet's reading compares itself with. */
+export function embeddedFleetPoints(f: Finished): EmbeddedFleetPoint[] {
+  return axisValues(f, 'vms').map((vms) => {
+    const busy = mean(f, { vms, policy: 'fixed' }, 'linkBusyPct');
+    return {
+      vms: Number(vms),
+      p99Ms: mean(f, { vms, policy: 'fixed' }, 'downtimeP99Ms'),
+      ...(Number.isFinite(busy) ? { linkBusyPct: busy } : {}),
+    };
+  });
+}
+
+/**
+ * The page, from the shipped experiments in order, and the LocalStack fleet (experiments/fleet-localstack.ts)
+ * after the embedded fleet when its result is given.
+ */
 export function experimentsPage(
   results: Record<string, Finished>,
   totalWallMs?: number,
   scale: readonly ScaleRow[] = [],
+  fleetLocalStack?: FleetLocalStackResult,
 ): string {
   const get = (n: string) => {
     const f = results[n];
@@ -329,6 +347,7 @@ export function experimentsPage(
     ...linkSection(get('link-sweep')),
     ...guestSection(get('guest-size'), scale),
     ...fleetSection(get('fleet'), scale),
+    ...(fleetLocalStack ? fleetLocalStackSection(fleetLocalStack, embeddedFleetPoints(get('fleet'))) : []),
     '## Where background migration pays, where it wastes',
     '',
     'It pays when the guest dirties pages it then leaves alone — cold first touches, a stream that moves on — and the ' +

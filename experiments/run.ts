@@ -7,9 +7,14 @@
  *   npm run experiments -- --only link-sweep   run one, rewrite the page from the others' results on disk
  *   npm run experiments -- --page-only         rewrite the page from the results on disk, run nothing
  *   npm run experiments -- --only scale        only the scale measurements (experiments/scale.ts)
+ *   npm run experiments -- --only fleet-localstack [--fleet-vms N]   only the fleet on LocalStack
+ *   npm run experiments -- --skip-localstack   everything but the fleet on LocalStack (its result on disk is kept)
  *
  * After the experiments it measures how the emulator scales with guest size and fleet size, each in a process
- * of its own (experiments/scale.ts → experiments/results/scale.json), which the page reads.
+ * of its own (experiments/scale.ts → experiments/results/scale.json), which the page reads. Last, the fleet on
+ * LocalStack (experiments/fleet-localstack.ts): 1, 5 and 20 VMs (up to N with --fleet-vms) on one deployed
+ * stack, on the LocalStack at LOCALSTACK_PORT (default 4566), started for the run and stopped after when none
+ * answers there.
  */
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -18,23 +23,50 @@ import { parseArgs } from 'node:util';
 import { runCli } from '../src/cli/main.ts';
 import { onSigint } from '../src/cli/sigint.ts';
 import { workerCellRunner } from '../src/experiment/pool.ts';
+import { renderChart } from '../src/report/chart.ts';
+import { DEFAULT_FLEET_VMS, MAX_FLEET_VMS, runFleetLocalStack } from './fleet-localstack.ts';
+import { FLEET_LOCALSTACK_CHARTS, fleetLocalStackSpecs } from './fleet-localstack-page.ts';
+import { FLEET_LOCALSTACK, FLEET_LOCALSTACK_FILE, readFleetLocalStack } from './fleet-localstack-results.ts';
 import { experimentsPage } from './page.ts';
 import { readScale } from './scale-results.ts';
 import { type Finished, readFinishedWithTime, runFile, SHIPPED, shippedDir, shippedFile } from './shipped.ts';
 
-const { values } = parseArgs({
-  options: {
-    resume: { type: 'boolean', default: false },
-    only: { type: 'string' },
-    'page-only': { type: 'boolean', default: false },
-  },
-});
-const only = values.only?.split(',');
-const unknown = only?.filter((n) => n !== 'scale' && !(SHIPPED as readonly string[]).includes(n));
-if (unknown?.length) {
-  console.error(`experiments: unknown experiment ${unknown.join(', ')}: use ${SHIPPED.join(', ')} or scale`);
+const die = (line: string): never => {
+  console.error(`experiments: ${line}`);
   process.exit(1);
-}
+};
+const { values } = (() => {
+  try {
+    return parseArgs({
+      options: {
+        resume: { type: 'boolean', default: false },
+        only: { type: 'string' },
+        'page-only': { type: 'boolean', default: false },
+        'skip-localstack': { type: 'boolean', default: false },
+        'fleet-vms': { type: 'string' },
+      },
+    });
+  } catch (e) {
+    return die(e instanceof Error ? (e.message.split('\n')[0] ?? e.name) : String(e));
+  }
+})();
+const only = values.only?.split(',');
+const EXTRA = ['scale', FLEET_LOCALSTACK];
+const unknown = only?.filter((n) => !EXTRA.includes(n) && !(SHIPPED as readonly string[]).includes(n));
+if (unknown?.length)
+  die(`unknown experiment ${unknown.join(', ')}: use ${[...SHIPPED, ...EXTRA].join(', ')}`);
+const skipLocalStack = values['skip-localstack'] === true;
+if (skipLocalStack && only?.includes(FLEET_LOCALSTACK))
+  die(`--skip-localstack and --only ${FLEET_LOCALSTACK} contradict each other`);
+const fleetVmsArg = values['fleet-vms'];
+const fleetVms =
+  fleetVmsArg === undefined
+    ? DEFAULT_FLEET_VMS
+    : /^\d+$/.test(fleetVmsArg)
+      ? Number(fleetVmsArg)
+      : Number.NaN;
+if (!Number.isSafeInteger(fleetVms) || fleetVms < 1 || fleetVms > MAX_FLEET_VMS)
+  die(`--fleet-vms must be an integer in [1, ${MAX_FLEET_VMS}], got ${fleetVmsArg}`);
 
 if (!values['page-only']) {
   for (const name of SHIPPED.filter((n) => !only || only.includes(n))) {
@@ -59,6 +91,15 @@ if (!values['page-only']) {
   }
   if (!only || only.includes('scale'))
     execFileSync(process.execPath, ['--import', 'tsx', 'experiments/scale.ts'], { stdio: 'inherit' });
+  if (!skipLocalStack && (!only || only.includes(FLEET_LOCALSTACK))) {
+    try {
+      await runFleetLocalStack({ vms: fleetVms, resume: values.resume === true });
+    } catch (e) {
+      die(
+        `${FLEET_LOCALSTACK}: ${e instanceof Error ? (e.message.split('\n')[0] ?? e.name) : String(e)}; docs/experiments.md not rewritten`,
+      );
+    }
+  }
 }
 
 const results: Record<string, Finished> = {};
@@ -90,7 +131,24 @@ for (const name of SHIPPED) {
     }
   }
 }
-writeFileSync('docs/experiments.md', experimentsPage(results, total, readScale()));
+// The LocalStack fleet: its charts are drawn from its result (no report folder of its own). A run that skips
+// it keeps the result on disk; without one the page has no such section.
+let fleetLocalStack: ReturnType<typeof readFleetLocalStack>;
+try {
+  fleetLocalStack = readFleetLocalStack();
+} catch (e) {
+  die(e instanceof Error ? e.message : String(e));
+}
+if (fleetLocalStack) {
+  const specs = fleetLocalStackSpecs(fleetLocalStack);
+  for (const c of FLEET_LOCALSTACK_CHARTS)
+    await renderChart(specs[c], join('docs/img/experiments', `${FLEET_LOCALSTACK}-${c}`));
+} else if (!skipLocalStack) {
+  die(
+    `${FLEET_LOCALSTACK_FILE} is missing: run npm run experiments -- --only ${FLEET_LOCALSTACK} (or --skip-localstack)`,
+  );
+}
+writeFileSync('docs/experiments.md', experimentsPage(results, total, readScale(), fleetLocalStack));
 console.log(
   `docs/experiments.md written (${SHIPPED.length} experiments, ${(total / 60_000).toFixed(1)} min of runs)`,
 );

@@ -1,9 +1,11 @@
 /**
  * docs/experiments.md is what `npm run experiments -- --page-only` writes from the committed results
- * (experiments/results/*, scale.json included): the page's figures are the results', and every shipped experiment is complete.
+ * (experiments/results/*, scale.json and fleet-localstack/fleet.json included): the page's figures are the results', and every
+ * shipped experiment is complete.
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { readFleetLocalStack } from '../../../experiments/fleet-localstack-results.ts';
 import { experimentsPage } from '../../../experiments/page.ts';
 import { readScale } from '../../../experiments/scale-results.ts';
 import { type Finished, readFinishedWithTime, SHIPPED } from '../../../experiments/shipped.ts';
@@ -18,6 +20,10 @@ describe('docs/experiments.md', () => {
       total += f.wallMs ?? 0;
       results[name] = f;
     }
-    expect(readFileSync('docs/experiments.md', 'utf8')).toBe(experimentsPage(results, total, readScale()));
+    const fleetLocalStack = readFleetLocalStack();
+    expect(fleetLocalStack, 'experiments/results/fleet-localstack/fleet.json').toBeDefined();
+    expect(readFileSync('docs/experiments.md', 'utf8')).toBe(
+      experimentsPage(results, total, readScale(), fleetLocalStack),
+    );
   });
 });
