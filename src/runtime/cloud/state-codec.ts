@@ -81,7 +81,6 @@ export function checkSecondaryState(value: unknown, pages: number | undefined, w
     );
   }
   // Every page fits the guest now, so the typed-array cache stays within it.
-  const cache =
-    s.cache instanceof PageVersionMap ? s.cache : PageVersionMap.from(s.cache, s.committed.length);
+  const cache = s.cache instanceof PageVersionMap ? s.cache : PageVersionMap.from(s.cache);
   return { ...s, cache };
 }
