@@ -4,7 +4,7 @@
  * and changes nothing.
  */
 import type { Command } from 'commander';
-import { checkVmConfigKeys, checkVmId, VM_CONFIG_KEYS, VmConfigError } from '../parameters/vm-config.ts';
+import { checkVmConfigValues, checkVmId, VM_CONFIG_KEYS, VmConfigError } from '../parameters/vm-config.ts';
 import { AWS_ENDPOINT, checkLocalStack, clientsFor, endpointFromEnv } from '../runtime/localstack/aws.ts';
 import { describeStackOutputs, readOutputsFile } from '../runtime/localstack/stack.ts';
 import {
@@ -110,10 +110,10 @@ export function addVmCommand(root: Command, io: VmIo, done: (code: number) => vo
           if (VM_CONFIG_KEYS.includes(k) && k !== 'vmId') values[k] = v;
       }
       Object.assign(values, parseSets(flags.set ?? []));
-      // Bad ids, keys and values are refused before anything is contacted (`set` checks its values once
-      // the stored config is known; the stack's cap is checked once the stack is).
+      // Bad ids, keys and values are refused before anything is contacted (`set` checks each value alone
+      // here and the rules between keys once the stored config is known; the stack's cap once the stack is).
       if (vmIdArg !== undefined) checkVmId(vmIdArg);
-      checkVmConfigKeys(values);
+      checkVmConfigValues(values);
       if (mode === 'add' && !flags.fromStack && vmIdArg !== undefined)
         configOf(vmIdArg, values, undefined, undefined);
       const t = await target(flags, io);

@@ -6,7 +6,14 @@
  * (log retention, delta expiry, S3 path style, the test hooks) stay in the stack.
  */
 import { VM_ID_PATTERN } from '../wire/limits.ts';
-import { DEPLOY_PROFILE, type DeployedValues, isSwitch, ParameterError, readDeployed } from './deployed.ts';
+import {
+  DEPLOY_PROFILE,
+  type DeployedValues,
+  isSwitch,
+  ParameterError,
+  readDeployed,
+  readDeployedValue,
+} from './deployed.ts';
 import { DEPLOYED_PARAMETERS } from './registry.ts';
 
 /** Version of the stored config document. */
@@ -65,6 +72,26 @@ export function checkVmConfigKeys(raw: Readonly<Record<string, unknown>>): void 
       throw new VmConfigError(
         `VM config has no key "${key}" (VM keys: ${VM_CONFIG_KEYS.join(', ')}; stack-wide keys are CDK context)`,
       );
+    }
+  }
+}
+
+/**
+ * Checks each value of `raw` on its own (type, range, unit; not the rules between keys, which need the
+ * stored config): what `colo vm set` can check before it reads the VM's stored config.
+ *
+ * @throws VmConfigError naming an unknown key or the first bad value.
+ */
+export function checkVmConfigValues(raw: Readonly<Record<string, unknown>>): void {
+  checkVmConfigKeys(raw);
+  for (const p of VM_PARAMETERS) {
+    const value = raw[p.deployed.context];
+    if (value === undefined) continue;
+    try {
+      readDeployedValue(p, value, 'config');
+    } catch (e) {
+      if (e instanceof ParameterError && !(e instanceof VmConfigError)) throw new VmConfigError(e.message);
+      throw e;
     }
   }
 }

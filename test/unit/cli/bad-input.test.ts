@@ -48,6 +48,12 @@ const FLAG_CASES: [string, string[], RegExp, number][] = [
     1,
   ],
   [
+    'vm set with a bad value (refused before any network call)',
+    ['vm', 'set', 'vm-1', '--set', 'checkpointDelayMs=soon'],
+    /^VM config "checkpointDelayMs" must be an integer in \[1000, 3600000\] ms, got "soon"$/,
+    1,
+  ],
+  [
     'vm add with an unknown key',
     ['vm', 'add', 'vm-1', '--set', 'foo=1'],
     /^VM config has no key "foo" \(VM keys: /,

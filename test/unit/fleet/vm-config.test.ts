@@ -5,6 +5,7 @@ import { paramsFromEnv } from '../../../lambda/handlers/common/params.ts';
 import { DEPLOY_PROFILE, environmentOf, stackEnvironmentOf } from '../../../src/parameters/deployed.ts';
 import {
   checkApplyTimeoutCap,
+  checkVmConfigValues,
   encodeVmConfig,
   parseVmConfig,
   VM_CONFIG_KEYS,
@@ -35,6 +36,21 @@ describe('VM config', () => {
     );
     const env = stackEnvironmentOf({ ...DEPLOY_PROFILE, s3ForcePathStyle: true, testFaults: 'allow' });
     expect(env).toEqual({ AWS_S3_FORCE_PATH_STYLE: '1', COLO_TEST_FAULTS: 'allow' });
+  });
+
+  test('checks each value alone, leaving the rules between keys to the stored config', () => {
+    expect(() => checkVmConfigValues({ checkpointDelayMs: 'soon' })).toThrow(
+      /^VM config "checkpointDelayMs" must be an integer in \[1000, 3600000\] ms, got "soon"$/,
+    );
+    expect(() => checkVmConfigValues({ policy: 'psychic' })).toThrow(VmConfigError);
+    expect(() => checkVmConfigValues({ bogus: 1 })).toThrow(/^VM config has no key "bogus"/);
+    // Above the deploy profile's heartbeat timeout, but a stored config may have a longer one: not refused here.
+    const interval = String(DEPLOY_PROFILE.heartbeatTimeoutMs + 1000);
+    expect(() => checkVmConfigValues({ heartbeatIntervalMs: interval })).not.toThrow();
+    expect(() => validateVmConfig({ heartbeatIntervalMs: interval })).toThrow(VmConfigError);
+    expect(() =>
+      validateVmConfig({ heartbeatIntervalMs: interval, heartbeatTimeoutMs: String(Number(interval) * 3) }),
+    ).not.toThrow();
   });
 
   test('validates like context, with keys left out taken from the deploy profile', () => {
