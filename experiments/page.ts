@@ -290,9 +290,10 @@ function guestSection(f: Finished, scale: readonly ScaleRow[]): string[] {
     out.push(
       'Memory and time per guest size measured in processes of their own (`experiments/scale.ts`, `fixed`, 60 s ' +
         "simulated): resident bytes per page is the process's peak resident memory less its memory before the run, " +
-        'per guest page; held bytes per page counts the typed arrays the run keeps (page versions of the PVM, the ' +
-        'committed and running SVM images, dirty bitmaps, the digest trackers, the zero-page classes, the adaptive model) whether touched ' +
-        'or not. The target is at most 16 bytes a page.',
+        'per guest page; held bytes per page counts the typed arrays the run keeps at its end, after full collections ' +
+        '(page versions of the PVM, the SVM images — one array, committed and running, for this passive secondary — ' +
+        'dirty bitmaps, the digest trackers, the zero-page classes, the adaptive model, the colo cache, the message ' +
+        'log) whether touched or not, per guest page. The target is at most 16 bytes a page.',
       '',
       ...table,
       '',

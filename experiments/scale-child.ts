@@ -2,7 +2,8 @@
  * One measurement of `experiments/scale.ts`, in a process of its own so that its memory is its own:
  * `tsx experiments/scale-child.ts guest BYTES SECONDS` or `… fleet VMS SECONDS`. Prints one JSON line:
  * wall time, simulated time, resident memory before the run and at its peak, array buffers held at the end
- * (bytes), events.
+ * (bytes), events. Run with `--expose-gc` (scale.ts does): the end figure is taken after full collections, so it
+ * counts what the run keeps, not garbage the collector has not reached yet.
  */
 import { DEFAULT_PARAMS } from '../src/engine/params.ts';
 import { runFleet } from '../src/runtime/embedded/fleet.ts';
@@ -48,6 +49,10 @@ const result =
     : runFleet({ ...fleet, durationMs, vms: size, staggerMs: 20_000 });
 const wallMs = performance.now() - t0;
 // Typed arrays held by the result (page versions, bitmaps, classes), bytes: what the run keeps, touched or not.
+// Buffers dropped during the run are freed by a full collection (and their backing stores a turn later).
+global.gc?.();
+await new Promise((resolve) => setImmediate(resolve));
+global.gc?.();
 const arrayBuffers = process.memoryUsage().arrayBuffers;
 const events = result.events;
 console.log(

@@ -17,7 +17,10 @@ export interface ScaleRow {
   /** Resident memory before the run and at the process's peak, bytes. */
   rssBefore: number;
   rssPeak: number;
-  /** Array buffers held at the end of the run (typed arrays: page versions, bitmaps, classes), bytes. */
+  /**
+   * Array buffers held at the end of the run, after full collections (typed arrays: page versions, bitmaps,
+   * classes, the colo cache, the message log's page columns), bytes.
+   */
   arrayBuffers: number;
   /** Simulation events. */
   events: number;

@@ -27,7 +27,7 @@ const FLEET_SECONDS = 30;
 function measure(kind: 'guest' | 'fleet', size: number, seconds: number): ScaleRow {
   const out = execFileSync(
     process.execPath,
-    ['--import', 'tsx', 'experiments/scale-child.ts', kind, String(size), String(seconds)],
+    ['--expose-gc', '--import', 'tsx', 'experiments/scale-child.ts', kind, String(size), String(seconds)],
     { encoding: 'utf8', maxBuffer: 1 << 20 },
   );
   const row = JSON.parse(out.trim().split('\n').at(-1) ?? '{}') as ScaleRow;

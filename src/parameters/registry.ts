@@ -183,7 +183,7 @@ export const PARAMETERS: readonly Parameter[] = [
     default: '1GiB',
     bounds: { min: 4096, max: 2 ** 40 },
     maxWhy:
-      'the largest guest measured to run: the embedded runtime holds about 18 bytes a page (1 TiB: 4.6 GiB of page versions, colo cache, bitmaps and classes), of which under 7 are resident at 1 TiB',
+      'the largest guest measured to run: the embedded runtime holds about 9.3 bytes a page (1 TiB: 2.3 GiB of page versions, bitmaps and classes), of which under 4 are resident at 1 TiB',
     multipleOf: 4096,
     flag: 'guest',
     arg: '<size>',

@@ -80,15 +80,18 @@ export function flushCache(state: SecondaryState): number {
   // Registered images keep their digests incrementally: each write is announced with the old version.
   const committedTracker = digestTrackerOf(committed);
   const runningTracker = digestTrackerOf(running);
+  // A passive secondary's running memory is its committed image (one array): written once.
+  const shared = running === committed;
   for (let i = 0; i < n; i++) {
     const page = cache.pageAt(i);
-    const version = cache.versionOf(page);
+    const version = cache.versionAt(i);
     committedTracker?.noteWrite(page, committed[page] ?? 0);
-    runningTracker?.noteWrite(page, running[page] ?? 0);
     committed[page] = version;
+    if (shared) continue;
+    runningTracker?.noteWrite(page, running[page] ?? 0);
     running[page] = version;
   }
-  if (state.svmDirty.count > 0)
+  if (!shared && state.svmDirty.count > 0)
     for (const p of state.svmDirty.indices()) {
       runningTracker?.noteWrite(p, running[p] ?? 0);
       running[p] = committed[p] ?? 0;

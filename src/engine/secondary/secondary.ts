@@ -1,7 +1,7 @@
 import type { Effect, FenceOwner } from '../effects.ts';
 import { ColoError, unexpected } from '../errors.ts';
 import { memoryDigest, SVM_AUTHOR_BIT } from '../memory/digest.ts';
-import { digestTrackerOf } from '../memory/digest-tracker.ts';
+import { digestTrackerOf, trackDigest } from '../memory/digest-tracker.ts';
 import { type ColoParams, MESSAGE_WIRE_BYTES, pageCount } from '../params.ts';
 import type { PageDelta } from '../protocol/delta.ts';
 import { type Body, stamp } from '../protocol/envelope.ts';
@@ -581,6 +581,7 @@ function advanceSvm(state: SecondaryState, params: ColoParams, now: number): voi
   }
   const t0 = state.guestTime;
   state.guestTime = t0 + dt;
+  if (state.running === state.committed) unshareRunning(state);
   const { running, svmDirty } = state;
   const tracker = digestTrackerOf(running);
   g(t0, t0 + dt, (p) => {
@@ -589,6 +590,16 @@ function advanceSvm(state: SecondaryState, params: ColoParams, now: number): voi
     running[p] = ((v & 0x7fff_ffff) | SVM_AUTHOR_BIT) >>> 0;
     svmDirty.set(p);
   });
+}
+
+/**
+ * Gives running memory an array of its own before the SVM writes to it (a state built as a passive one's,
+ * with one array for both images): a copy, tracked for digests if the committed image is.
+ */
+function unshareRunning(state: SecondaryState): void {
+  const tracker = digestTrackerOf(state.committed);
+  state.running = state.committed.slice();
+  if (tracker) trackDigest(tracker.seed, state.running);
 }
 
 function send(

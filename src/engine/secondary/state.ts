@@ -32,7 +32,11 @@ export interface SecondaryState {
   outSeq: number;
   /** Committed image: PVM page versions as of the last completed checkpoint. */
   committed: Uint32Array;
-  /** Running memory: committed image plus the SVM's own writes since the commit (bit 31 set on those). */
+  /**
+   * Running memory: committed image plus the SVM's own writes since the commit (bit 31 set on those). A
+   * passive secondary's SVM never writes, so its running memory is its committed image: the same array
+   * (4 bytes per guest page instead of 8), and every write to `committed` is one to `running`.
+   */
   running: Uint32Array;
   /** Pages the SVM wrote since the commit. */
   svmDirty: DirtyBitmap;
@@ -74,16 +78,17 @@ export interface SecondaryState {
 /** A fresh secondary holding the initial image (all pages at version 0, as after the initial migration). */
 export function createSecondary(params: ColoParams, now = 0): SecondaryState {
   const n = pageCount(params);
+  const committed = new Uint32Array(n);
   return {
     phase: 'starting',
     vmRunning: false,
     epoch: 1,
     inSeq: 0,
     outSeq: 0,
-    committed: new Uint32Array(n),
-    running: new Uint32Array(n),
+    committed,
+    running: params.secondaryMode === 'running' ? new Uint32Array(n) : committed,
     svmDirty: new DirtyBitmap(n),
-    cache: new PageVersionMap(n),
+    cache: new PageVersionMap(),
     appliedRounds: [],
     loadingRound: 0,
     loadingSeq: 0,

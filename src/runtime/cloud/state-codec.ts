@@ -80,8 +80,7 @@ export function checkSecondaryState(value: unknown, pages: number | undefined, w
       `${what}: does not fit a guest of ${pages ?? s.committed.length} pages: ${problems.join('; ')}`,
     );
   }
-  // Every page fits the guest now, so the typed-array cache stays within it.
-  const cache =
-    s.cache instanceof PageVersionMap ? s.cache : PageVersionMap.from(s.cache, s.committed.length);
+  // Every page of the cache fits the guest now (checked above).
+  const cache = s.cache instanceof PageVersionMap ? s.cache : PageVersionMap.from(s.cache);
   return { ...s, cache };
 }

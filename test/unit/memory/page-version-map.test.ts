@@ -4,7 +4,7 @@ import { hash32 } from '../../../src/engine/rng.ts';
 
 describe('PageVersionMap', () => {
   test('behaves like a Map<number, number> over a random sequence of sets and clears', () => {
-    const m = new PageVersionMap(1000);
+    const m = new PageVersionMap();
     const ref = new Map<number, number>();
     let k = 0;
     const next = () => hash32(7, k++);
@@ -16,8 +16,8 @@ describe('PageVersionMap', () => {
         ref.clear();
         clears++;
       } else {
-        // Pages past the size hint make it grow; versions span the whole u32 range.
-        const page = next() % (r < 5 ? 5000 : 1000);
+        // Pages anywhere in the u32 range now and then; versions span the whole u32 range.
+        const page = r < 3 ? next() : next() % (r < 5 ? 5000 : 1000);
         const version = next();
         expect(m.set(page, version)).toBe(m);
         ref.set(page, version);
@@ -42,7 +42,7 @@ describe('PageVersionMap', () => {
       [3, 1],
       [9, 2],
     ]);
-    const b = new PageVersionMap(100).set(3, 1).set(9, 2);
+    const b = new PageVersionMap().set(3, 1).set(9, 2);
     expect(a).toEqual(b);
     expect(a).not.toEqual(new PageVersionMap().set(3, 1).set(9, 3));
     expect(a).not.toEqual(new PageVersionMap().set(9, 2).set(3, 1));
@@ -61,5 +61,46 @@ describe('PageVersionMap', () => {
       expect(() => m.set(page, version)).toThrow(RangeError);
     }
     expect([...m]).toEqual([[1, 1]]);
+  });
+
+  test('grows through many capacities and clears both ways (slot by slot, and all at once) without losing a page', () => {
+    const m = new PageVersionMap();
+    const ref = new Map<number, number>();
+    let k = 0;
+    // Epochs of very different sizes: a large one leaves a large table that small ones then clear slot by slot.
+    for (const n of [5, 3000, 40_000, 7, 1, 100, 70_000, 2, 0, 9000]) {
+      for (let i = 0; i < n; i++) {
+        // Pages spaced 2^21 apart share low bits: the hash must spread them over the table anyway.
+        const page = i % 3 === 0 ? (i * 2 ** 21) >>> 0 : hash32(11, k++);
+        m.set(page, i);
+        ref.set(page, i);
+      }
+      expect(m.size).toBe(ref.size);
+      const looked = [...ref.keys()].map((page) => m.get(page));
+      expect(looked).toEqual([...ref.values()]);
+      const positional = Array.from({ length: m.size }, (_, i) => [m.pageAt(i), m.versionAt(i)]);
+      expect(positional).toEqual([...ref]);
+      m.clear();
+      ref.clear();
+      expect(m.size).toBe(0);
+      expect([...m]).toEqual([]);
+      // A cleared map answers for none of the pages it held.
+      const held = Array.from({ length: Math.min(n, 50) }, (_, i) => m.has(hash32(11, k - 1 - i)));
+      expect(held.filter(Boolean)).toEqual([]);
+    }
+  });
+
+  test('holds pages beyond 2^31 and at 2^32 − 1 with memory for its entries only (a 1 TiB guest has 2^28 pages)', () => {
+    const before = process.memoryUsage().arrayBuffers;
+    const m = new PageVersionMap();
+    const pages = [2 ** 32 - 1, 2 ** 31, 2 ** 31 - 1, 2 ** 28 - 1, 0];
+    for (const [i, page] of pages.entries()) m.set(page, i + 1);
+    // A guest-sized array up to page 2^32 − 1 would be 16 GiB; the map holds a table of 1024 entries (16 KiB).
+    expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(64 * 1024);
+    expect([...m]).toEqual(pages.map((p, i) => [p, i + 1]));
+    expect(m.get(2 ** 32 - 1)).toBe(1);
+    expect(m.has(2 ** 32)).toBe(false);
+    expect(m.get(-1)).toBeUndefined();
+    expect(m.versionOf(12345)).toBe(0);
   });
 });
