@@ -28,7 +28,7 @@ describe('pageMatches', () => {
     expect([...classes].sort()).toEqual(['compressible', 'random', 'zero']);
   });
 
-  // Offset 0 is 4-byte aligned (typed-array path); 7 is what a decoded page usually is (DataView path).
+  // Offset 0 is 4-byte aligned (read in place); 7 is what a decoded page usually is (read from an aligned copy).
   for (const offset of [0, 7]) {
     test(`accepts exactly fillPage's bytes, and refuses any one changed byte (offset ${offset})`, () => {
       const buffer = new Uint8Array(PAGE_SIZE + 8);
