@@ -112,31 +112,120 @@ export function fillPage(
     out.set(aligned);
     return;
   }
-  const salt = author === 'svm' ? SVM_SALT : 0;
-  let x = hash32(seed ^ salt, page, version, 0x9a9e) | 1;
+  const x = generatorStart(seed, page, version, author);
   // Native byte order: little-endian on every platform this runs on (x86-64, arm64 Lambda).
-  const view = new Uint32Array(out.buffer, out.byteOffset, PAGE_SIZE / 4);
-  if (pageClass(seed, page, mix) === 'compressible') {
-    // A 64-byte motif repeated: deflate shrinks it to a few percent.
-    for (let i = 0; i < 16; i++) {
-      x ^= x << 13;
-      x ^= x >>> 17;
-      x ^= x << 5;
-      view[i] = x >>> 0;
+  const words = new Int32Array(out.buffer, out.byteOffset, PAGE_WORDS);
+  if (pageClass(seed, page, mix) === 'compressible') writeMotif(words, 0, x);
+  else writeRandom(words, 0, x);
+}
+
+/**
+ * Writes the bytes of (pages[k], versions[k]) at `out[k · 4096 …]` for every k: the same bytes as
+ * {@link fillPage} page by page. Random pages are generated two at a time — two independent xorshift chains
+ * in one loop keep the processor busy where one chain waits on its previous word.
+ */
+export function fillPages(
+  out: Uint8Array,
+  seed: number,
+  pages: ArrayLike<number>,
+  versions: ArrayLike<number>,
+  mix: ContentMix,
+  author: Author = 'pvm',
+): void {
+  const n = pages.length;
+  if (out.byteOffset % 4 !== 0) {
+    for (let k = 0; k < n; k++) {
+      const slot = out.subarray(k * PAGE_SIZE, (k + 1) * PAGE_SIZE);
+      fillPage(slot, seed, pages[k] as number, versions[k] as number, mix, author);
     }
-    for (let i = 16; i < PAGE_SIZE / 4; i++) view[i] = view[i - 16] ?? 0;
     return;
   }
-  for (let i = 0; i < PAGE_SIZE / 4; i++) {
+  const words = new Int32Array(out.buffer, out.byteOffset, n * PAGE_WORDS);
+  let held = -1;
+  let heldX = 0;
+  for (let k = 0; k < n; k++) {
+    const page = pages[k] as number;
+    const version = versions[k] as number;
+    if (isZeroPage(seed, page, version, mix)) {
+      words.fill(0, k * PAGE_WORDS, (k + 1) * PAGE_WORDS);
+      continue;
+    }
+    const x = generatorStart(seed, page, version, author);
+    if (pageClass(seed, page, mix) === 'compressible') {
+      writeMotif(words, k * PAGE_WORDS, x);
+    } else if (held < 0) {
+      held = k;
+      heldX = x;
+    } else {
+      writeRandomPair(words, held * PAGE_WORDS, heldX, k * PAGE_WORDS, x);
+      held = -1;
+    }
+  }
+  if (held >= 0) writeRandom(words, held * PAGE_WORDS, heldX);
+}
+
+/** 32-bit words in a page. */
+const PAGE_WORDS = PAGE_SIZE / 4;
+
+/** The generator's state before the first word of (page, version, author). */
+function generatorStart(seed: number, page: number, version: number, author: Author): number {
+  const salt = author === 'svm' ? SVM_SALT : 0;
+  return hash32(seed ^ salt, page, version, 0x9a9e) | 1;
+}
+
+/** A random page: every word from the xorshift32 generator started at `x`, written at `words[at …]`. */
+function writeRandom(words: Int32Array, at: number, x0: number): void {
+  let x = x0;
+  for (let i = at; i < at + PAGE_WORDS; i++) {
     x ^= x << 13;
     x ^= x >>> 17;
     x ^= x << 5;
-    view[i] = x >>> 0;
+    words[i] = x;
   }
 }
 
+/** Two random pages at once ({@link writeRandom} of each), their chains interleaved. */
+function writeRandomPair(words: Int32Array, a: number, xa0: number, b: number, xb0: number): void {
+  let xa = xa0;
+  let xb = xb0;
+  for (let i = 0; i < PAGE_WORDS; i++) {
+    xa ^= xa << 13;
+    xb ^= xb << 13;
+    xa ^= xa >>> 17;
+    xb ^= xb >>> 17;
+    xa ^= xa << 5;
+    xb ^= xb << 5;
+    words[a + i] = xa;
+    words[b + i] = xb;
+  }
+}
+
+/**
+ * A compressible page: a 64-byte motif from the generator started at `x`, repeated (deflate shrinks it to a
+ * few percent). Repeated by doubling copies (a memmove each), not word by word: the same bytes.
+ */
+function writeMotif(words: Int32Array, at: number, x0: number): void {
+  let x = x0;
+  for (let i = at; i < at + MOTIF_WORDS; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    words[i] = x;
+  }
+  for (let have = MOTIF_WORDS; have < PAGE_WORDS; have *= 2) words.copyWithin(at + have, at, at + have);
+}
+
+/** Length of a compressible page's repeated motif, bytes. */
+const MOTIF_BYTES = 64;
+const MOTIF_WORDS = MOTIF_BYTES / 4;
+
 /** Scratch for {@link pageMatches} of a zero page. */
 const EXPECTED = new Uint8Array(PAGE_SIZE);
+/** Aligned scratch for {@link pageMatches} of a page whose bytes are not 4-byte aligned. */
+const ALIGNED = new Int32Array(PAGE_SIZE / 4);
+const ALIGNED_BYTES = new Uint8Array(ALIGNED.buffer);
+/** The second page's aligned scratch for {@link pagePairMatches}. */
+const ALIGNED_B_BYTES = new Uint8Array(PAGE_SIZE);
 
 /**
  * True when `got` holds exactly the bytes {@link fillPage} writes for (page, version, author): the same
@@ -156,48 +245,82 @@ export function pageMatches(
     fillPage(EXPECTED, seed, page, version, mix, author);
     return Buffer.from(EXPECTED.buffer, 0, PAGE_SIZE).equals(got);
   }
-  const salt = author === 'svm' ? SVM_SALT : 0;
-  const x0 = hash32(seed ^ salt, page, version, 0x9a9e) | 1;
+  const x0 = generatorStart(seed, page, version, author);
   const compressible = pageClass(seed, page, mix) === 'compressible';
-  // A decoded page is a view into its object, usually not 4-byte aligned: read it through a DataView.
-  if (got.byteOffset % 4 !== 0) return matchesUnaligned(got, x0, compressible);
+  // Int32 words: the generator's state is an int32, so no conversion per word. A decoded page is a view
+  // into its object, usually not 4-byte aligned: its words are then read from an aligned copy (one memcpy
+  // costs less than a DataView read per word).
+  const words = compressible ? MOTIF_BYTES / 4 : PAGE_SIZE / 4;
+  let view: Int32Array = ALIGNED;
+  if (got.byteOffset % 4 === 0) view = new Int32Array(got.buffer, got.byteOffset, words);
+  else ALIGNED_BYTES.set(compressible ? got.subarray(0, MOTIF_BYTES) : got);
   let x = x0;
-  // Int32 words: the generator's state is an int32, so no conversion per word.
-  const view = new Int32Array(got.buffer, got.byteOffset, PAGE_SIZE / 4);
-  if (compressible) {
-    for (let i = 0; i < 16; i++) {
-      x ^= x << 13;
-      x ^= x >>> 17;
-      x ^= x << 5;
-      if (view[i] !== x) return false;
-    }
-    for (let i = 16; i < PAGE_SIZE / 4; i++) if (view[i] !== view[i - 16]) return false;
-    return true;
-  }
-  for (let i = 0; i < PAGE_SIZE / 4; i++) {
+  for (let i = 0; i < words; i++) {
     x ^= x << 13;
     x ^= x >>> 17;
     x ^= x << 5;
     if (view[i] !== x) return false;
   }
+  return !compressible || repeatsMotif(got);
+}
+
+/**
+ * {@link pageMatches} of two pages at once — true when both match — with the generators of two random pages
+ * interleaved (as in {@link fillPages}); any other pair is checked page by page. Says nothing of which page
+ * differs: a caller that needs to know asks {@link pageMatches} of each.
+ */
+export function pagePairMatches(
+  gotA: Uint8Array,
+  pageA: number,
+  versionA: number,
+  gotB: Uint8Array,
+  pageB: number,
+  versionB: number,
+  seed: number,
+  mix: ContentMix,
+): boolean {
+  if (
+    gotA.byteLength !== PAGE_SIZE ||
+    gotB.byteLength !== PAGE_SIZE ||
+    !isRandomPage(seed, pageA, versionA, mix) ||
+    !isRandomPage(seed, pageB, versionB, mix)
+  ) {
+    return pageMatches(gotA, seed, pageA, versionA, mix) && pageMatches(gotB, seed, pageB, versionB, mix);
+  }
+  const a = alignedWords(gotA, ALIGNED_BYTES);
+  const b = alignedWords(gotB, ALIGNED_B_BYTES);
+  let xa = generatorStart(seed, pageA, versionA, 'pvm');
+  let xb = generatorStart(seed, pageB, versionB, 'pvm');
+  for (let i = 0; i < PAGE_WORDS; i++) {
+    xa ^= xa << 13;
+    xb ^= xb << 13;
+    xa ^= xa >>> 17;
+    xb ^= xb >>> 17;
+    xa ^= xa << 5;
+    xb ^= xb << 5;
+    if (a[i] !== xa || b[i] !== xb) return false;
+  }
   return true;
 }
 
-/** {@link pageMatches} of a non-zero page whose bytes are not 4-byte aligned (little-endian words). */
-function matchesUnaligned(got: Uint8Array, x0: number, compressible: boolean): boolean {
-  const view = new DataView(got.buffer, got.byteOffset, PAGE_SIZE);
-  let x = x0;
-  const words = compressible ? 16 : PAGE_SIZE / 4;
-  for (let i = 0; i < words; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    if (view.getInt32(i * 4, true) !== x) return false;
-  }
-  for (let i = 64; compressible && i < PAGE_SIZE; i += 4) {
-    if (view.getInt32(i, true) !== view.getInt32(i - 64, true)) return false;
-  }
-  return true;
+/** True when (page, version) is a random page (neither zero nor compressible). */
+export function isRandomPage(seed: number, page: number, version: number, mix: ContentMix): boolean {
+  return version !== 0 && pageClass(seed, page, mix) === 'random';
+}
+
+/** The words of a page: in place when 4-byte aligned, else from a copy into `scratch` (a page long). */
+function alignedWords(got: Uint8Array, scratch: Uint8Array): Int32Array {
+  if (got.byteOffset % 4 === 0) return new Int32Array(got.buffer, got.byteOffset, PAGE_WORDS);
+  scratch.set(got);
+  return new Int32Array(scratch.buffer, scratch.byteOffset, PAGE_WORDS);
+}
+
+/**
+ * True when every byte of a page equals the byte {@link MOTIF_BYTES} before it (the page is its first 64
+ * bytes repeated): one native comparison of the page against itself shifted, instead of a loop of words.
+ */
+function repeatsMotif(got: Uint8Array): boolean {
+  return Buffer.compare(got.subarray(MOTIF_BYTES), got.subarray(0, PAGE_SIZE - MOTIF_BYTES)) === 0;
 }
 
 /** Returns a fresh page buffer with the bytes of (page, version), or `null` for a zero page. */

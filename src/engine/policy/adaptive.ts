@@ -188,8 +188,11 @@ export function sampleRegions(model: RegionModel, touched: DirtyBitmap, guestNow
   const cap = 1 - 1 / (2 * pagesPerRegion);
   const held: number[] = [];
   const none = touched.count === 0;
+  const seen = touchedScratch(rate.length);
+  let seenCount = 0;
   for (let r = 0; r < rate.length; r++) {
     const n = none ? 0 : touched.spanCount(r);
+    if (n !== 0) seen[seenCount++] = r;
     if (n === 0) {
       // Untouched: the sample is a rate of (−0), so the EWMA only decays — the same arithmetic as below
       // (old + w·(−0 − old) is old − w·old exactly), without the logarithm; a zero rate stays zero.
@@ -223,6 +226,18 @@ export function sampleRegions(model: RegionModel, touched: DirtyBitmap, guestNow
   model.samples++;
   if (held.length === 0) {
     touched.reset();
+  } else if (seenCount * REGION_BYTES * 4 < bits.length) {
+    // Few regions touched (a sweep in progress is the common case of a held region): clear just those,
+    // not every byte of the bitmap. The same bits end up clear either way.
+    let h = 0;
+    for (let i = 0; i < seenCount; i++) {
+      const r = seen[i] as number;
+      if (held[h] === r) {
+        h++;
+        continue;
+      }
+      touched.clearBytes(r * REGION_BYTES, (r + 1) * REGION_BYTES);
+    }
   } else {
     let from = 0;
     for (const r of held) {
@@ -232,6 +247,14 @@ export function sampleRegions(model: RegionModel, touched: DirtyBitmap, guestNow
     touched.clearBytes(from, bits.length);
   }
   return true;
+}
+
+let touchedRegions = new Int32Array(0);
+
+/** Scratch for the regions one sample saw touched, at least `regions` long (reused from sample to sample). */
+function touchedScratch(regions: number): Int32Array {
+  if (touchedRegions.length < regions) touchedRegions = new Int32Array(regions);
+  return touchedRegions;
 }
 
 /** When region `r`'s next sweep is expected, on the late side, ms of guest time (needs a learned interval). */

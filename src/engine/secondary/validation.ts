@@ -1,8 +1,8 @@
 import { ClaimMismatchError, codec } from '../codec.ts';
 import { ColoError, unexpected } from '../errors.ts';
-import { pageMatches, zeroClasses } from '../memory/page-content.ts';
+import { isRandomPage, pageMatches, pagePairMatches, zeroClasses } from '../memory/page-content.ts';
 import type { ColoParams } from '../params.ts';
-import type { PageDelta } from '../protocol/delta.ts';
+import type { DeltaPage, PageDelta } from '../protocol/delta.ts';
 import type { DeltaKind, DeltaMessage } from '../protocol/messages.ts';
 import { type PageColumns, pristineColumns } from '../protocol/page-columns.ts';
 import { deviceStateBytes } from '../transfer/device-state.ts';
@@ -128,27 +128,69 @@ function checkPages(params: ColoParams, pageCount: number, delta: PageDelta): Pa
   if (columns) return checkColumns(pageCount, columns) ?? delta;
   let prev = -1;
   const zeroes = zeroClasses(params);
+  const { seed, contentMix } = params;
+  // The expected bytes are generated and compared word by word, never materialised. Random pages are checked
+  // two at a time (pagePairMatches): one waits, `held`, for the next. The first error in page order is the
+  // one reported, as if every page were checked as it comes: a held page is checked before any later error.
+  let held: DeltaPage | undefined;
+  const mismatch = (page: DeltaPage) =>
+    new ColoError('page-content-mismatch', `page ${page.index} v${page.version} bytes differ`);
+  const checkHeld = (): ColoError | undefined => {
+    const page = held;
+    held = undefined;
+    if (!page?.data || pageMatches(page.data, seed, page.index, page.version, contentMix)) return undefined;
+    return mismatch(page);
+  };
   for (const page of delta.pages) {
     if (!Number.isInteger(page.index) || page.index < 0 || page.index >= pageCount) {
-      return new ColoError(
-        'page-out-of-range',
-        `page ${page.index} is outside the guest (0..${pageCount - 1})`,
+      return (
+        checkHeld() ??
+        new ColoError('page-out-of-range', `page ${page.index} is outside the guest (0..${pageCount - 1})`)
       );
     }
-    if (page.index <= prev) return new ColoError('invalid-delta', `page ${page.index} is out of order`);
+    if (page.index <= prev)
+      return checkHeld() ?? new ColoError('invalid-delta', `page ${page.index} is out of order`);
     prev = page.index;
     if (delta.modelled) continue;
     const zero = zeroes.isZero(page.index, page.version);
     if (zero !== (page.data === null)) {
-      return new ColoError(
-        'page-content-mismatch',
-        `page ${page.index} v${page.version} should ${zero ? '' : 'not '}be a zero page`,
+      return (
+        checkHeld() ??
+        new ColoError(
+          'page-content-mismatch',
+          `page ${page.index} v${page.version} should ${zero ? '' : 'not '}be a zero page`,
+        )
       );
     }
-    // The expected bytes are generated and compared word by word, never materialised.
-    if (page.data && !pageMatches(page.data, params.seed, page.index, page.version, params.contentMix)) {
-      return new ColoError('page-content-mismatch', `page ${page.index} v${page.version} bytes differ`);
+    const data = page.data;
+    if (!data) continue;
+    if (!isRandomPage(seed, page.index, page.version, contentMix)) {
+      if (!pageMatches(data, seed, page.index, page.version, contentMix))
+        return checkHeld() ?? mismatch(page);
+      continue;
+    }
+    const first = held;
+    if (!first?.data) {
+      held = page;
+      continue;
+    }
+    held = undefined;
+    if (
+      !pagePairMatches(
+        first.data,
+        first.index,
+        first.version,
+        data,
+        page.index,
+        page.version,
+        seed,
+        contentMix,
+      )
+    ) {
+      return pageMatches(first.data, seed, first.index, first.version, contentMix)
+        ? mismatch(page)
+        : mismatch(first);
     }
   }
-  return delta;
+  return checkHeld() ?? delta;
 }

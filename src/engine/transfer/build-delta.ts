@@ -1,6 +1,6 @@
 import { codec } from '../codec.ts';
 import type { Payload } from '../effects.ts';
-import { fillPage, zeroClasses } from '../memory/page-content.ts';
+import { fillPages, zeroClasses } from '../memory/page-content.ts';
 import { type ColoParams, MESSAGE_WIRE_BYTES, ramWireBytes } from '../params.ts';
 import { type DeltaPage, PAGE_SIZE, type PageDelta } from '../protocol/delta.ts';
 import type { ClaimCheck, DeltaKind } from '../protocol/messages.ts';
@@ -48,8 +48,11 @@ export function buildRamDelta(
     if (zeroes.isZero(index, versions[index] ?? 0)) zeroPages++;
   }
   // Every non-zero page is generated into one scratch buffer, reused from delta to delta (the encoder
-  // copies the pages into the object before this returns, and nothing else keeps them).
-  const flat = scratch((pages.length - zeroPages) * PAGE_SIZE);
+  // copies the pages into the object before this returns, and nothing else keeps them), in one batch.
+  const filled = pages.length - zeroPages;
+  const flat = scratch(filled * PAGE_SIZE);
+  const filledIndex = new Uint32Array(filled);
+  const filledVersion = new Uint32Array(filled);
   let at = 0;
   const deltaPages: DeltaPage[] = new Array(pages.length);
   for (let i = 0; i < pages.length; i++) {
@@ -57,12 +60,14 @@ export function buildRamDelta(
     const version = versions[index] ?? 0;
     let data: Uint8Array | null = null;
     if (!zeroes.isZero(index, version)) {
-      data = flat.subarray(at, at + PAGE_SIZE);
-      fillPage(data, seed, index, version, contentMix);
-      at += PAGE_SIZE;
+      data = flat.subarray(at * PAGE_SIZE, (at + 1) * PAGE_SIZE);
+      filledIndex[at] = index;
+      filledVersion[at] = version;
+      at++;
     }
     deltaPages[i] = { index, version, data };
   }
+  fillPages(flat, seed, filledIndex, filledVersion, contentMix);
   const delta: PageDelta = {
     vmId: params.vmId,
     epoch,

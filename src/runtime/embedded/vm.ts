@@ -11,6 +11,7 @@ import type { ColoMessage, Skip } from '../../engine/protocol/messages.ts';
 import { type SecondaryInput, secondaryStep } from '../../engine/secondary/secondary.ts';
 import { createSecondary } from '../../engine/secondary/state.ts';
 import { WIRE_CODEC } from '../../wire/engine-codec.ts';
+import { recycleFrame } from '../../wire/frame-room.ts';
 import { seedKeySet } from '../../wire/replication-key.ts';
 import { openMessage, sealMessageBody } from '../../wire/sealed-message.ts';
 import { objectContextOfKey, openObject, sealObject } from '../../wire/sealed-object.ts';
@@ -135,6 +136,10 @@ export function createVm(options: EmbeddedOptions, world: World, vm: number, sta
   const channelFree = { primary: 0, secondary: 0 };
   // Whether each node has been handed the fence decision.
   const informed = { primary: false, secondary: false };
+  // A delivered object's memory is reused for the next one (src/wire/frame-room.ts) only when nothing but
+  // the secondary's step can have seen it: no fault model (duplicates), no hooks, no observers.
+  const recycles =
+    !model && !faults.toSecondary && !faults.onWireToSecondary && !options.onStep && !options.observe;
 
   const perform = (node: Node, at: number, effects: Effect[]): void => {
     for (const e of effects) {
@@ -394,6 +399,7 @@ export function createVm(options: EmbeddedOptions, world: World, vm: number, sta
             : item.delivery;
         for (const d of wire === null ? [] : Array.isArray(wire) ? wire : [wire as Delivery])
           deliver(item.node, at, d);
+        if (recycles && item.delivery.payload instanceof Uint8Array) recycleFrame(item.delivery.payload);
         break;
       }
     }

@@ -97,6 +97,23 @@ describe('sweeps', () => {
     expect(touched.count).toBe(0);
   });
 
+  // A sample clears the touched pages of every region but a held one: region by region when few regions
+  // were touched, byte range by byte range otherwise — the same bits either way.
+  for (const others of [
+    [5, 9],
+    [0, 4, 5, 9, 12, 15],
+  ]) {
+    it(`clears every touched region but the held sweep (${others.length} other regions touched)`, () => {
+      const { model, touched } = swept([1000, 6000]);
+      touch(touched, range(2 * REGION_PAGES, 20));
+      for (const r of others) touch(touched, [r * REGION_PAGES + 3, r * REGION_PAGES + 60]);
+      sampleRegions(model, touched, 11_000);
+      expect(touched.indices()).toEqual(range(2 * REGION_PAGES, 20));
+      expect(touched.count).toBe(20);
+      for (let r = 0; r < PAGES / REGION_PAGES; r++) expect(touched.spanCount(r)).toBe(r === 2 ? 20 : 0);
+    });
+  }
+
   it('does not hold scattered writes: they are a rate sample', () => {
     const { model, touched } = swept([1000, 6000]);
     touch(touched, [2 * REGION_PAGES + 1, 2 * REGION_PAGES + 9, 2 * REGION_PAGES + 40]);
