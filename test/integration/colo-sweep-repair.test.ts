@@ -19,10 +19,12 @@
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
-import { InvokeCommand } from '@aws-sdk/client-lambda';
+import { FilterLogEventsCommand } from '@aws-sdk/client-cloudwatch-logs';
+import { GetFunctionConfigurationCommand, InvokeCommand } from '@aws-sdk/client-lambda';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { timerStateKey } from '../../lambda/adapters/contract.ts';
 import { S3StateStore } from '../../lambda/adapters/s3-state-store.ts';
+import { sweepSlot } from '../../lambda/handlers/common/state-sweep.ts';
 import { runCli } from '../../src/cli/main.ts';
 import { StateConflictError } from '../../src/engine/ports.ts';
 import {
@@ -198,7 +200,7 @@ describe('the stack on wall-clock timers', () => {
       1000,
     );
     const samples: { gapMs: number; armedAfterMs: number }[] = [];
-    for (let i = 0; i < 3; i++) {
+    for (let i = 0; i < 5; i++) {
       const broken = await breakChain(repairVm);
       // The new generation's first claimed tick (polled often enough to see seq 1: ticks come every second).
       const first = await waitFor(
@@ -352,6 +354,100 @@ describe('the stack on wall-clock timers', () => {
         node,
       ).toEqual([]);
     }
+  });
+
+  it('the minute rule sweeps each VM in its own minute of the hour, and spares young objects', async () => {
+    // Two idle VMs whose sweep minutes are the next-but-one and the one after (LocalStack's rule loop may
+    // skip a minute), each with objects planted now: named by nothing, but young (the rule's 15 min grace).
+    const runId = inject('coloItRunId').slice(-4);
+    const minute = Math.floor(Date.now() / 60_000);
+    const ids = [2, 3].map((ahead) => {
+      for (let i = 0; ; i++) {
+        const id = `rs${ahead}${runId}-${i}`;
+        if (sweepSlot(id) === (minute + ahead) % 60) return id;
+      }
+    });
+    const plantedAt = Date.now();
+    for (const id of ids) {
+      const add = await colo(
+        'vm',
+        'add',
+        id,
+        '--stack',
+        stackName,
+        '--set',
+        'guestBytes=4194304',
+        '--set',
+        'workload=idle',
+        '--set',
+        'checkpointDelayMs=3600000',
+        '--set',
+        'pendingCheckIntervalMs=3600000',
+        '--set',
+        'heartbeatIntervalMs=3600000',
+        '--set',
+        'heartbeatTimeoutMs=0',
+      );
+      expect(add.code, add.err).toBe(0);
+      for (const node of ['primary', 'secondary'] as const) {
+        const bytes = randomBytes(256);
+        await state.save(
+          chunkKey(id, node, 0, 1, createHash('sha256').update(bytes).digest('hex')),
+          bytes,
+          undefined,
+        );
+      }
+    }
+    const conf = await clients.lambda.send(
+      new GetFunctionConfigurationCommand({ FunctionName: outputs.tickArmFunction }),
+    );
+    const group = conf.LoggingConfig?.LogGroup ?? `/aws/lambda/${outputs.tickArmFunction}`;
+    const run = await waitFor(
+      "a rule run's sweep of one of them",
+      async (note) => {
+        const lines: Record<string, unknown>[] = [];
+        let token: string | undefined;
+        do {
+          const r = await clients.logs.send(
+            new FilterLogEventsCommand({
+              logGroupName: group,
+              startTime: plantedAt,
+              ...(token ? { nextToken: token } : {}),
+            }),
+          );
+          for (const e of r.events ?? []) {
+            const text = e.message ?? '';
+            const at = text.indexOf('{');
+            try {
+              if (at >= 0)
+                lines.push({ ...(JSON.parse(text.slice(at)) as Record<string, unknown>), t: e.timestamp });
+            } catch {
+              // not a JSON line
+            }
+          }
+          token = r.nextToken;
+        } while (token);
+        const runs = lines.filter(
+          (l) => l.message === 'watchdog' && l.source === 'colo.watchdog' && l.named === false,
+        );
+        note(runs.map((l) => ({ t: l.t, sweep: l.sweep })));
+        return runs.find((l) => {
+          // The run decides at its start; the line is written at its end (a run lasts well under 25 s).
+          const minutes = [l.t as number, (l.t as number) - 25_000].map((t) => Math.floor(t / 60_000) % 60);
+          return ids.some((id) => minutes.includes(sweepSlot(id))) && l.sweep !== undefined;
+        });
+      },
+      330_000,
+      5000,
+    );
+    console.log(`[sweep-it] rule run: ${JSON.stringify(run.sweep)}`);
+    // One of our VMs was due (the stack's other VMs are due in other minutes, bar a hash collision).
+    expect((run.sweep as { swept: number }).swept).toBeGreaterThanOrEqual(1);
+    const sw = run.sweep as { deleted: number; young: number; pending: number; errors: number };
+    expect(sw.errors).toBe(0);
+    // The planted objects are young (or pending when no document is there yet): none deleted.
+    expect(sw.young + sw.pending).toBeGreaterThanOrEqual(2);
+    for (const id of ids) expect(await listKeys(chunkPrefix(id, 'primary')), id).toHaveLength(1);
   });
 
   it('both VMs verify consistent: every commit is its checkpoint, nothing lost or dead-lettered', async () => {
