@@ -401,32 +401,43 @@ describe('the stack on wall-clock timers', () => {
     const conf = await clients.lambda.send(
       new GetFunctionConfigurationCommand({ FunctionName: outputs.tickArmFunction }),
     );
-    const group = conf.LoggingConfig?.LogGroup ?? `/aws/lambda/${outputs.tickArmFunction}`;
+    // The function's own log group, or Lambda's default one (where LocalStack writes).
+    const groups = [
+      ...new Set(
+        [conf.LoggingConfig?.LogGroup, `/aws/lambda/${outputs.tickArmFunction}`].filter(
+          (g): g is string => g !== undefined,
+        ),
+      ),
+    ];
     const run = await waitFor(
       "a rule run's sweep of one of them",
       async (note) => {
         const lines: Record<string, unknown>[] = [];
-        let token: string | undefined;
-        do {
-          const r = await clients.logs.send(
-            new FilterLogEventsCommand({
-              logGroupName: group,
-              startTime: plantedAt,
-              ...(token ? { nextToken: token } : {}),
-            }),
-          );
-          for (const e of r.events ?? []) {
-            const text = e.message ?? '';
-            const at = text.indexOf('{');
-            try {
-              if (at >= 0)
-                lines.push({ ...(JSON.parse(text.slice(at)) as Record<string, unknown>), t: e.timestamp });
-            } catch {
-              // not a JSON line
+        for (const group of groups) {
+          let token: string | undefined;
+          do {
+            const r = await clients.logs
+              .send(
+                new FilterLogEventsCommand({
+                  logGroupName: group,
+                  startTime: plantedAt,
+                  ...(token ? { nextToken: token } : {}),
+                }),
+              )
+              .catch(() => undefined); // a group that does not exist
+            for (const e of r?.events ?? []) {
+              const text = e.message ?? '';
+              const at = text.indexOf('{');
+              try {
+                if (at >= 0)
+                  lines.push({ ...(JSON.parse(text.slice(at)) as Record<string, unknown>), t: e.timestamp });
+              } catch {
+                // not a JSON line
+              }
             }
-          }
-          token = r.nextToken;
-        } while (token);
+            token = r?.nextToken;
+          } while (token);
+        }
         const runs = lines.filter(
           (l) => l.message === 'watchdog' && l.source === 'colo.watchdog' && l.named === false,
         );
