@@ -27,7 +27,12 @@ import { DeltaStoreBucket } from './constructs/delta-store-bucket.ts';
 import { eventSourceVisibilityTimeout } from './constructs/event-source-limits.ts';
 import { MinuteWatchdog } from './constructs/minute-watchdog.ts';
 import { ReplicationKey } from './constructs/replication-key.ts';
-import { grantStateAccess, type StateWrites, writablePatterns } from './constructs/state-key-access.ts';
+import {
+  deletablePatterns,
+  grantStateAccess,
+  type StateWrites,
+  writablePatterns,
+} from './constructs/state-key-access.ts';
 import { TickChain } from './constructs/tick-chain.ts';
 import { type ColoParameters, parametersFromContext } from './parameters.ts';
 
@@ -101,7 +106,13 @@ export const STATE_WRITES: Readonly<Record<ColoFunctionName, StateWrites>> = {
     timers: ['checkpoint', 'pending-check', 'heartbeat'],
     control: true,
   },
-  'tick-arm': { timers: ['checkpoint', 'pending-check', 'heartbeat'], control: false, fleetCursor: true },
+  // The watchdog also sweeps both nodes' unreferenced lean-state objects (common/state-sweep.ts).
+  'tick-arm': {
+    timers: ['checkpoint', 'pending-check', 'heartbeat'],
+    control: false,
+    fleetCursor: true,
+    sweeps: ['primary', 'secondary'],
+  },
   primary: { node: 'primary', timers: [], control: true },
   'secondary-apply': { node: 'secondary', timers: [], control: true },
   'heartbeat-monitor': {
@@ -466,6 +477,12 @@ export class ColoStack extends Stack {
         });
       }
       const writable = writablePatterns(STATE_WRITES[name], this.parameters.testFaults === 'allow');
+      for (const pattern of deletablePatterns(STATE_WRITES[name])) {
+        Validations.of(fn.executionRole).acknowledge({
+          id: `AwsSolutions-IAM5[Resource::${bucketArn}/${STATE_PREFIX}${pattern}]`,
+          reason: `Deletes are scoped to the immutable lean-state objects (${pattern} under ${STATE_PREFIX}) that this function retires or sweeps; the wildcards stand for the VM id and the object's revision and hash, known only at run time. Node documents, logs, timers and deltas are never deletable.`,
+        });
+      }
       for (const pattern of writable.filter((w) => w.includes('*'))) {
         Validations.of(fn.executionRole).acknowledge({
           id: `AwsSolutions-IAM5[Resource::${bucketArn}/${STATE_PREFIX}${pattern}]`,

@@ -13,6 +13,7 @@ import { registryFromEnv } from './common/fleet-entry.ts';
 import { createFleetWatchdogHandler } from './common/fleet-watchdog.ts';
 import { powertools } from './common/observability.ts';
 import { stateStoreFromEnv, tickSchedulerFromEnv } from './common/ports.ts';
+import { createSweepRequestHandler, sweepVms } from './common/state-sweep.ts';
 import { type ArmVerdict, armAllChains, periodsOf } from './common/tick-chain.ts';
 
 /** What the watchdog did. */
@@ -67,18 +68,25 @@ export function createTickArmHandler(deps: WatchdogDeps): (event: unknown) => Pr
 
 /**
  * Lambda entry point (the stack's one EventBridge `rate(1 minute)` rule, or `colo vm add` naming VMs to arm
- * at once): the fleet watchdog over every VM registered on the stack (common/fleet-watchdog.ts).
+ * at once): the fleet watchdog over every VM registered on the stack (common/fleet-watchdog.ts), which also
+ * sweeps the VMs due this minute; a `colo.sweep` event sweeps the VMs it names (common/state-sweep.ts).
  */
-export const handler = lazyHandler(() =>
-  createFleetWatchdogHandler({
-    registry: registryFromEnv(),
-    state: stateStoreFromEnv(),
+export const handler = lazyHandler(() => {
+  const registry = registryFromEnv();
+  const state = stateStoreFromEnv();
+  const obs = powertools(process.env[ENV.serviceName] || 'tick-arm', 'fleet');
+  const sweepDeps = { registry, state, now: Date.now, obs };
+  const watchdog = createFleetWatchdogHandler({
+    registry,
+    state,
     ticks: {
       checkpoint: tickSchedulerFromEnv('checkpoint'),
       'pending-check': tickSchedulerFromEnv('pending-check'),
       heartbeat: tickSchedulerFromEnv('heartbeat'),
     },
     now: Date.now,
-    obs: powertools(process.env[ENV.serviceName] || 'tick-arm', 'fleet'),
-  }),
-);
+    obs,
+    sweep: (vmIds, budgetMs) => sweepVms(sweepDeps, vmIds, undefined, budgetMs),
+  });
+  return createSweepRequestHandler(sweepDeps, watchdog);
+});

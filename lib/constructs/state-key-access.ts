@@ -20,6 +20,11 @@ export interface StateWrites {
   readonly control: boolean;
   /** Whether it may write the fleet watchdog's cursor (the one stack-wide state document). Default false. */
   readonly fleetCursor?: boolean;
+  /**
+   * Nodes whose unreferenced chunks and segments it sweeps (deletes; the minute watchdog). A function with
+   * a `node` may delete that node's chunks and segments anyway: its saves delete the objects they retired.
+   */
+  readonly sweeps?: readonly NodeRole[];
 }
 
 /**
@@ -38,6 +43,10 @@ export const STATE_KEY_PATTERNS = {
   timer: (timer: TimerName): string => `*/timers/${timer}.json`,
   /** Control document, any VM. */
   control: '*/control.json',
+  /** Page-array chunks of one node's lean state (lean-document.ts), any VM: the only deletable keys. */
+  chunks: (node: NodeRole): string => `*/node/${node}/chunk/*`,
+  /** Overlay segments of one node's lean state, any VM: the only other deletable keys. */
+  segments: (node: NodeRole): string => `*/node/${node}/segment/*`,
   /** Fault-hook documents (armed faults, captured records), any VM. */
   testHooks: '*/test-*.json',
   /** The fleet watchdog's cursor (exact key). */
@@ -61,8 +70,21 @@ export function writablePatterns(writes: StateWrites, testHooks: boolean): strin
 }
 
 /**
+ * The key patterns `writes` may delete, state-store-relative: the chunk and segment prefixes of its own node
+ * (retirement) and of the nodes it sweeps, nothing else — never a node document, log, timer, control
+ * document or cursor (those are only ever overwritten by compare-and-swap).
+ */
+export function deletablePatterns(writes: StateWrites): string[] {
+  const nodes = new Set<NodeRole>([...(writes.node ? [writes.node] : []), ...(writes.sweeps ?? [])]);
+  return (['primary', 'secondary'] as const)
+    .filter((n) => nodes.has(n))
+    .flatMap((n) => [STATE_KEY_PATTERNS.chunks(n), STATE_KEY_PATTERNS.segments(n)]);
+}
+
+/**
  * Grants `grantee` read of all of `state/` (`s3:GetObject`, and `s3:ListBucket` so a missing key reads as
- * 404) and `s3:PutObject` on exactly the keys `writes` names.
+ * 404), `s3:PutObject` on exactly the keys `writes` names and `s3:DeleteObject` on exactly its
+ * {@link deletablePatterns}.
  *
  * @returns The granted write patterns, bucket-relative (`state/…`).
  */
@@ -79,6 +101,14 @@ export function grantStateAccess(
       grantee,
       actions: ['s3:PutObject'],
       resourceArns: patterns.map((p) => store.bucket.arnForObjects(p)),
+    });
+  }
+  const deletable = deletablePatterns(writes).map((p) => STATE_PREFIX + p);
+  if (deletable.length > 0) {
+    iam.Grant.addToPrincipal({
+      grantee,
+      actions: ['s3:DeleteObject'],
+      resourceArns: deletable.map((p) => store.bucket.arnForObjects(p)),
     });
   }
   return patterns;

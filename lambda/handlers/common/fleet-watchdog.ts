@@ -12,6 +12,7 @@ import { FLEET_WATCHDOG_CURSOR_KEY, TIMER_NAMES, type TimerName } from '../../ad
 import { COLO_METRICS } from '../../adapters/metrics-contract.ts';
 import { listAllVms, type VmRegistry } from '../../adapters/s3-vm-registry.ts';
 import type { Observability } from './observability.ts';
+import { type StateSweepSummary, SWEEP_BUDGET_MS, SWEEP_DEADLINE_MS, sweepDue } from './state-sweep.ts';
 import { type ArmVerdict, armAllChains, periodsOf, type TickScheduler } from './tick-chain.ts';
 
 /** VMs armed at the same time (each a handful of S3 reads; S3 takes thousands per second per prefix). */
@@ -39,6 +40,11 @@ export interface FleetWatchdogDeps {
   concurrency?: number;
   /** Default {@link WATCHDOG_BUDGET_MS}. */
   budgetMs?: number;
+  /**
+   * Sweeps the given VMs' superseded lean-state objects within `budgetMs` (state-sweep.ts `sweepVms`); a
+   * rule run calls it, after arming, with the VMs due this minute. Absent: no sweep.
+   */
+  sweep?: (vmIds: readonly string[], budgetMs: number) => Promise<StateSweepSummary>;
 }
 
 /** What one run did. */
@@ -53,6 +59,8 @@ export interface FleetWatchdogResponse {
   chains: Record<ArmVerdict | 'error', number>;
   /** Per VM, per timer, for VMs named by the event (at most a few: `colo vm add` asks for one). */
   byVm?: Record<string, Record<TimerName, ArmVerdict | 'error'>>;
+  /** The state sweep of the VMs due this minute (rule runs with a sweep, when any VM was due). */
+  sweep?: StateSweepSummary;
   /** Time spent, ms. */
   elapsedMs: number;
 }
@@ -172,6 +180,12 @@ export function createFleetWatchdogHandler(
         }
       }
     }
+    let sweep: StateSweepSummary | undefined;
+    if (!named && deps.sweep) {
+      const due = all.filter((vmId) => sweepDue(vmId, started));
+      const left = Math.max(0, SWEEP_DEADLINE_MS - (deps.now() - started));
+      if (due.length > 0) sweep = await deps.sweep(due, Math.min(SWEEP_BUDGET_MS, left));
+    }
     const elapsedMs = deps.now() - started;
     if (chains.armed > 0) metrics.addMetric('ChainsArmed', MetricUnit.Count, chains.armed);
     if (repaired > 0) metrics.addMetric(COLO_METRICS.chainsRepaired, MetricUnit.Count, repaired);
@@ -186,9 +200,18 @@ export function createFleetWatchdogHandler(
       visited,
       deferred,
       chains,
+      ...(sweep ? { sweep } : {}),
       elapsedMs,
     });
     metrics.publishStoredMetrics();
-    return { vms: all.length, visited, deferred, chains, ...(named ? { byVm } : {}), elapsedMs };
+    return {
+      vms: all.length,
+      visited,
+      deferred,
+      chains,
+      ...(named ? { byVm } : {}),
+      ...(sweep ? { sweep } : {}),
+      elapsedMs,
+    };
   };
 }

@@ -3,7 +3,7 @@
  * docs/cloud-runtime.md describes how an invocation works and why it is safe under retries and concurrency.
  */
 export { type AuthenticatedBody, authenticateBodies, sealingSerializer } from './authenticate.ts';
-export { type SweepReport, sweepChunks } from './chunk-sweep.ts';
+export { objectRevision, type SweepReport, sweepChunks } from './chunk-sweep.ts';
 export type { Sleep, TimeSource } from './clock.ts';
 export { systemNow, systemSleep, VirtualClock } from './clock.ts';
 export type { CloudPorts } from './cloud-ports.ts';

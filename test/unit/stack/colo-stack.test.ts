@@ -16,7 +16,7 @@ import {
 } from '../../../lib/colo-stack.ts';
 import { DEFAULT_PARAMETERS } from '../../../lib/parameters.ts';
 import { parseVmConfig, vmConfigOf } from '../../../src/parameters/vm-config.ts';
-import { logSegmentKey, nodeStateKey } from '../../../src/runtime/cloud/keys.ts';
+import { chunkKey, logSegmentKey, nodeStateKey, segmentKey } from '../../../src/runtime/cloud/keys.ts';
 import { arnOf, logicalId, objectsArn, type Synthesized, synthColo } from './helpers.ts';
 
 let s: Synthesized;
@@ -474,13 +474,18 @@ describe('least privilege', () => {
     allow('s3:GetObject', objectsArn(ids.bucket, 'vms/')),
   ];
   const writes = (...patterns: string[]) => patterns.map((p) => allow('s3:PutObject', stateKeys(p)));
+  /** Deletes of one node's lean-state objects (retirement by its saves; the watchdog's sweep). */
+  const deletes = (node: 'primary' | 'secondary') =>
+    [`*/node/${node}/chunk/*`, `*/node/${node}/segment/*`].map((p) => allow('s3:DeleteObject', stateKeys(p)));
   const primaryState = () => [
     ...stateRead(),
     ...writes('*/node/primary*', '*/log/primary/*', '*/control.json'),
+    ...deletes('primary'),
   ];
   const secondaryState = () => [
     ...stateRead(),
     ...writes('*/node/secondary*', '*/log/secondary/*', '*/control.json'),
+    ...deletes('secondary'),
   ];
   const expectGrants = (name: Name, expected: Statement[]) => expect(grants(name)).toEqual(pairs(expected));
 
@@ -516,7 +521,7 @@ describe('least privilege', () => {
     ]);
   });
 
-  it('tick-arm: send to the three tick queues, read state, write only the timers and its fleet cursor', () => {
+  it('tick-arm: send to the three tick queues, read state, write only the timers and its fleet cursor, sweep lean-state objects', () => {
     expectGrants('tick-arm', [
       logs('tick-arm'),
       allow(SEND, arnOf(ids.ticks.checkpoint)),
@@ -529,6 +534,8 @@ describe('least privilege', () => {
         '*/timers/heartbeat.json',
         FLEET_WATCHDOG_CURSOR_KEY,
       ),
+      ...deletes('primary'),
+      ...deletes('secondary'),
     ]);
   });
 
@@ -624,6 +631,70 @@ describe('least privilege', () => {
         name,
       ).toEqual([]);
     }
+  });
+
+  it('deletes reach only chunks and segments: a node side its own, the watchdog both; never documents, deltas or configs', () => {
+    const deleters = (key: string) =>
+      FUNCTION_NAMES.filter((name) =>
+        grants(name)
+          .filter((g) => g.startsWith('s3:DeleteObject '))
+          .some((g) => {
+            const join = JSON.parse(g.slice('s3:DeleteObject '.length)) as {
+              'Fn::Join': [string, unknown[]];
+            };
+            const suffix = join['Fn::Join'][1][1] as string;
+            // An IAM `*` matches any run of characters, `/` included.
+            const re = new RegExp(
+              `^${suffix
+                .split('*')
+                .map((x) => x.replace(/[.?+^$()[\]{}|\\]/g, '\\$&'))
+                .join('.*')}$`,
+            );
+            return re.test(key);
+          }),
+      );
+    const sha = 'ab'.repeat(32);
+    const primarySide = ['checkpoint-timer', 'pending-check-timer', 'primary'];
+    const secondarySide = ['secondary-apply', 'heartbeat-monitor'];
+    const state = (k: string) => `/state/${k}`;
+    const sorted = (names: string[]) => [...names].sort();
+    for (const node of ['primary', 'secondary'] as const) {
+      const side = sorted([...(node === 'primary' ? primarySide : secondarySide), 'tick-arm']);
+      expect(sorted(deleters(state(chunkKey('vm-7', node, 3, 12, sha))))).toEqual(side);
+      expect(sorted(deleters(state(segmentKey('vm-7', node, 12, sha))))).toEqual(side);
+    }
+    for (const key of [
+      nodeStateKey('vm-7', 'primary'),
+      nodeStateKey('vm-7', 'secondary'),
+      logSegmentKey('vm-7', 'primary', 3),
+      logSegmentKey('vm-7', 'secondary', 3),
+      timerStateKey('vm-7', 'heartbeat'),
+      controlStateKey('vm-7'),
+      testFaultsKey('vm-7'),
+      FLEET_WATCHDOG_CURSOR_KEY,
+    ]) {
+      expect(deleters(state(key)), key).toEqual([]);
+    }
+    // Nothing outside state/: deltas, VM configs.
+    expect(deleters('/deltas/vm-7/3/1-ram')).toEqual([]);
+    expect(deleters('/vms/vm-7.json')).toEqual([]);
+    // Every delete grant is one of the four chunk/segment patterns.
+    const patterns = new Set(
+      FUNCTION_NAMES.flatMap((name) => grants(name).filter((g) => g.startsWith('s3:DeleteObject '))).map(
+        (g) =>
+          (JSON.parse(g.slice('s3:DeleteObject '.length)) as { 'Fn::Join': [string, unknown[]] })[
+            'Fn::Join'
+          ][1][1],
+      ),
+    );
+    expect([...patterns].sort()).toEqual(
+      [
+        '/state/*/node/primary/chunk/*',
+        '/state/*/node/primary/segment/*',
+        '/state/*/node/secondary/chunk/*',
+        '/state/*/node/secondary/segment/*',
+      ].sort(),
+    );
   });
 
   it('grants the fault-hook documents to the node functions only with testFaults=allow', () => {
