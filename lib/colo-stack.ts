@@ -63,6 +63,17 @@ export const REPLAY_HANDLER_ENTRIES: Readonly<Partial<Record<ColoFunctionName, s
   'secondary-apply': 'lambda/handlers/test/secondary-apply-replay.ts',
 };
 
+/**
+ * The timer functions, deployed with context `timerMemoryMb` (default 256 MB) instead of `ColoFunction`'s
+ * 1 024: a tick waits on S3 and SQS, so it takes as long with less memory and costs less (docs/cloud.md).
+ */
+export const TIMER_FUNCTIONS: ReadonlySet<ColoFunctionName> = new Set<ColoFunctionName>([
+  'checkpoint-timer',
+  'pending-check-timer',
+  'heartbeat-monitor',
+  'tick-arm',
+]);
+
 /** Timeout of each function except `secondary-apply` (see {@link secondaryApplyTimeout}), seconds. */
 export const FUNCTION_TIMEOUT_SECONDS: Readonly<
   Record<Exclude<ColoFunctionName, 'secondary-apply'>, number>
@@ -255,6 +266,7 @@ export class ColoStack extends Stack {
         serviceName: name,
         description: `COLO ${name} (every VM registered on the stack)`,
         timeout: timeouts[name],
+        ...(TIMER_FUNCTIONS.has(name) ? { memorySize: p.timerMemoryMb } : {}),
         logRetentionDays: p.logRetentionDays,
         // Tick consumers enqueue their own next tick (SQS → Lambda → same queue): see TickChain.
         recursiveLoop: tickConsumers.has(name) ? lambda.RecursiveLoop.ALLOW : lambda.RecursiveLoop.TERMINATE,

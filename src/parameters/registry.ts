@@ -71,7 +71,7 @@ export interface Parameter {
   meaning: string;
   /** How its value is written. */
   kind: ParameterKind;
-  /** Base unit of its value: `ms`, `bytes`, `bytes/s`, `per second`, `share`, `days` or `` (none). */
+  /** Base unit of its value: `ms`, `bytes`, `bytes/s`, `per second`, `share`, `days`, `MB` or `` (none). */
   unit: string;
   /**
    * Default as a user types it on the command line (`20s`, `1GiB`, `1Gbit`, `none,fixed`); JSON-able values
@@ -579,6 +579,16 @@ export const PARAMETERS: readonly Parameter[] = [
     default: 1,
     bounds: { min: 1, max: 8 },
     deployed: { context: 'channelPollers' },
+  },
+  {
+    name: 'timerMemory',
+    meaning:
+      'memory of the timer functions (checkpoint-timer, pending-check-timer, heartbeat-monitor, tick-arm), MB: a tick is mostly waiting on S3 and SQS, so it takes as long at 256 MB as at 1 024 and costs a quarter; each tick loads its VM\'s node document, so raise it for guests of several GiB (docs/cloud.md "Timer memory")',
+    kind: 'integer',
+    unit: 'MB',
+    default: 256,
+    bounds: { min: 128, max: 10_240 },
+    deployed: { context: 'timerMemoryMb' },
   },
   {
     name: 'alarmTopic',

@@ -13,6 +13,7 @@ import {
   KEY_ACCESS,
   REPLAY_HANDLER_ENTRIES,
   secondaryApplyTimeout,
+  TIMER_FUNCTIONS,
 } from '../../../lib/colo-stack.ts';
 import { DEFAULT_PARAMETERS } from '../../../lib/parameters.ts';
 import { parseVmConfig, vmConfigOf } from '../../../src/parameters/vm-config.ts';
@@ -266,18 +267,42 @@ describe('timers', () => {
 });
 
 describe('functions', () => {
-  it('has six functions on nodejs22.x x86_64, 1024 MiB, tracing off, ESM handler index.handler', () => {
+  it('has six functions on nodejs22.x x86_64, tracing off, ESM handler index.handler', () => {
     const fns = s.template.findResources('AWS::Lambda::Function');
     expect(Object.keys(fns)).toHaveLength(6);
     for (const fn of Object.values(fns)) {
       expect(fn.Properties).toMatchObject({
         Runtime: 'nodejs22.x',
         Architectures: ['x86_64'],
-        MemorySize: 1024,
         Handler: 'index.handler',
       });
       expect(fn.Properties.TracingConfig).toBeUndefined();
     }
+  });
+
+  it('runs the timer functions at timerMemoryMb (256 MB by default), the channel consumers at 1 024 MB', () => {
+    const memory = (synth: Synthesized) =>
+      Object.fromEntries(
+        FUNCTION_NAMES.map((name) => [
+          name,
+          synth.template.toJSON().Resources[logicalId(synth.stack.functions[name])].Properties.MemorySize,
+        ]),
+      );
+    expect(memory(s)).toEqual({
+      'checkpoint-timer': 256,
+      'pending-check-timer': 256,
+      'tick-arm': 256,
+      primary: 1024,
+      'secondary-apply': 1024,
+      'heartbeat-monitor': 256,
+    });
+    expect([...TIMER_FUNCTIONS].sort()).toEqual(
+      ['checkpoint-timer', 'heartbeat-monitor', 'pending-check-timer', 'tick-arm'].sort(),
+    );
+    const large = memory(synthColo({ timerMemoryMb: '1024' }));
+    expect(new Set(Object.values(large))).toEqual(new Set([1024]));
+    expect(() => synthColo({ timerMemoryMb: 127 })).toThrow(/timerMemoryMb/);
+    expect(() => synthColo({ timerMemoryMb: 10_241 })).toThrow(/timerMemoryMb/);
   });
 
   it('sets the timeouts, secondary-apply above the apply timeout', () => {
