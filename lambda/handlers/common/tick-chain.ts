@@ -97,6 +97,8 @@ export type TickVerdict = 'claimed' | 'redelivered' | 'dropped' | 'stopped' | 'e
  * is `claimed` or `redelivered`).
  *
  * @param now - Current time, ms since the Unix epoch.
+ * @param deferNext - Claim only: the caller enqueues `next` itself after the work (a chain that follows its
+ *   node's wake, {@link followWake}); a redelivery of the claiming message is recognised the same way.
  * @throws Error for a malformed tick or a failed enqueue (report the record as failed: SQS redelivers it and
  *   the redelivery is recognised).
  */
@@ -105,6 +107,7 @@ export async function handleTick(
   body: string,
   messageId: string,
   now: number,
+  deferNext = false,
 ): Promise<{ verdict: TickVerdict; tick: TickMessage; next?: TickMessage }> {
   const tick = parseTick(body);
   if (tick.vmId !== deps.vmId || tick.timer !== deps.timer) {
@@ -137,8 +140,52 @@ export async function handleTick(
       throw e;
     }
   }
-  await deps.ticks.schedule(next, now);
+  if (!deferNext) await deps.ticks.schedule(next, now);
   return { verdict: redelivery ? 'redelivered' : 'claimed', tick, next };
+}
+
+/**
+ * The longest gap between two ticks of the secondary's heartbeat chain, ms. Its ticks fall when the
+ * secondary's next wake is due ({@link followWake}: the heartbeat watchdog, a wait deadline), and at least
+ * this often, so that its check of the primary's pending-check chain keeps its {@link SIBLING_CHECK_MS}
+ * cadence (the sub-minute repair). A quiet secondary is ticked every 2 s instead of every second.
+ */
+export const MONITOR_MAX_GAP_MS = 2000;
+
+/**
+ * A chain's period as its consumer schedules it and as its siblings and the watchdog judge it, ms: the
+ * configured period, except the heartbeat chain's, which is its longest gap (the configured heartbeat
+ * interval or {@link MONITOR_MAX_GAP_MS}, whichever is longer).
+ *
+ * @param configuredMs - The timer's parameter (`checkpointDelayMs`, `pendingCheckIntervalMs`,
+ *   `heartbeatIntervalMs`), ms.
+ */
+export function chainPeriodMs(timer: TimerName, configuredMs: number): number {
+  return timer === 'heartbeat' ? Math.max(configuredMs, MONITOR_MAX_GAP_MS) : configuredMs;
+}
+
+/**
+ * When the successor of a chain that follows its node's wake is due, ms: at the node's next wake, but no
+ * later than the chain's longest gap (`next.dueAt`, from {@link chainPeriodMs}) and no sooner than one
+ * configured period after the tick (`minPeriodMs`: the cadence of a chain that does not follow the wake). A
+ * wake already passed (the work failed, or something stays due) gives that minimum.
+ *
+ * @param tick - The tick just handled.
+ * @param next - Its successor at the chain's longest gap ({@link handleTick}'s `next`).
+ * @param wakeAt - The node's next wake after the work, ms (NaN or -∞ when unknown).
+ * @param minPeriodMs - The configured period, ms.
+ * @param now - Current time, ms since the Unix epoch.
+ */
+export function followWake(
+  tick: TickMessage,
+  next: TickMessage,
+  wakeAt: number,
+  minPeriodMs: number,
+  now: number,
+): TickMessage {
+  const soonest = nextDueAt(tick.dueAt, minPeriodMs, now);
+  const wake = Number.isNaN(wakeAt) ? Number.NEGATIVE_INFINITY : wakeAt;
+  return { ...next, dueAt: Math.max(soonest, Math.min(next.dueAt, wake)) };
 }
 
 /** What the watchdog did to one chain. */
