@@ -13,6 +13,7 @@
 import type { SQSBatchResponse } from 'aws-lambda';
 import { z } from 'zod';
 import { FailoverWithoutStateError, secondaryInvocation } from '../../src/runtime/cloud/index.ts';
+import type { ControlDocument } from './common/control.ts';
 import { type TickConsumerDeps, tickConsumerDepsFromEnv } from './common/deps.ts';
 import { recordFailover } from './common/failover.ts';
 import { fleetHandler } from './common/fleet-entry.ts';
@@ -66,10 +67,11 @@ export function parseFailoverRequest(event: unknown, vmId: string): FailoverRequ
 export function createHeartbeatMonitorHandler(
   deps: TickConsumerDeps,
 ): (event: unknown) => Promise<SQSBatchResponse | FailoverResponse> {
-  const invoke = (inputs: Parameters<typeof secondaryInvocation>[3]) =>
+  const invoke = (inputs: Parameters<typeof secondaryInvocation>[3], control?: ControlDocument) =>
     secondaryInvocation(deps.ports, deps.params, deps.now, inputs, {
       ...deps.options,
       ...(deps.sleep ? { sleep: deps.sleep } : {}),
+      ...(control ? { control } : {}),
     });
   return async (event) => {
     if (looksLikeSqsEvent(event)) {
@@ -79,8 +81,8 @@ export function createHeartbeatMonitorHandler(
         deps,
         'heartbeat',
         parseSqsEvent(event),
-        async () => {
-          const result = await invoke([{ type: 'start' }, { type: 'tick' }]);
+        async (control) => {
+          const result = await invoke([{ type: 'start' }, { type: 'tick' }], control);
           reportInvocation(deps.obs, result);
           await recordFailover(deps, result.document);
           return { wakeAt: result.document.wakeAt };

@@ -18,7 +18,7 @@ import {
   timerStateKey,
 } from '../../adapters/contract.ts';
 import { parseTick } from '../../adapters/sqs-tick-queue.ts';
-import { readControl } from './control.ts';
+import { type ControlDocument, readControl } from './control.ts';
 
 /** Sends a tick, delayed until its `dueAt` (`SqsTickQueue` is one). Returns the delay applied, s. */
 export interface TickScheduler {
@@ -97,6 +97,9 @@ export type TickVerdict = 'claimed' | 'redelivered' | 'dropped' | 'stopped' | 'e
  * is `claimed` or `redelivered`).
  *
  * @param now - Current time, ms since the Unix epoch.
+ * The control document it read comes back with a claim (`control`): the work may use it instead of reading
+ * it again (InvocationOptions.control).
+ *
  * @param deferNext - Claim only: the caller enqueues `next` itself after the work (a chain that follows its
  *   node's wake, {@link followWake}); a redelivery of the claiming message is recognised the same way.
  * @throws Error for a malformed tick or a failed enqueue (report the record as failed: SQS redelivers it and
@@ -108,12 +111,13 @@ export async function handleTick(
   messageId: string,
   now: number,
   deferNext = false,
-): Promise<{ verdict: TickVerdict; tick: TickMessage; next?: TickMessage }> {
+): Promise<{ verdict: TickVerdict; tick: TickMessage; next?: TickMessage; control?: ControlDocument }> {
   const tick = parseTick(body);
   if (tick.vmId !== deps.vmId || tick.timer !== deps.timer) {
     throw new Error(`tick for ${tick.vmId}/${tick.timer} reached the ${deps.vmId}/${deps.timer} consumer`);
   }
-  if ((await readControl(deps.state, deps.vmId)).failedOver) return { verdict: 'stopped', tick };
+  const control = await readControl(deps.state, deps.vmId);
+  if (control.failedOver) return { verdict: 'stopped', tick, control };
   const key = timerStateKey(deps.vmId, deps.timer);
   const loaded = await loadTimer(deps.state, key);
   if (!loaded || loaded.doc.generation !== tick.generation) return { verdict: 'dropped', tick };
@@ -141,7 +145,7 @@ export async function handleTick(
     }
   }
   if (!deferNext) await deps.ticks.schedule(next, now);
-  return { verdict: redelivery ? 'redelivered' : 'claimed', tick, next };
+  return { verdict: redelivery ? 'redelivered' : 'claimed', tick, next, control };
 }
 
 /**

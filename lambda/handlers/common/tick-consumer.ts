@@ -11,7 +11,7 @@ import type { TickMessage, TimerName } from '../../adapters/contract.ts';
 import { TIMER_NAMES } from '../../adapters/contract.ts';
 import { COLO_METRICS } from '../../adapters/metrics-contract.ts';
 import { redeliverSoon } from './channel-consumer.ts';
-import { readControl } from './control.ts';
+import { type ControlDocument, readControl } from './control.ts';
 import { configuredPeriodOf, periodOf, type TickConsumerDeps } from './deps.ts';
 import { standardBatchResponse } from './sqs.ts';
 import { followWake, handleTick, repairSiblings } from './tick-chain.ts';
@@ -40,7 +40,7 @@ export async function consumeTicks(
   deps: TickConsumerDeps,
   timer: TimerName,
   event: SQSEvent,
-  work: () => Promise<TickWork | undefined>,
+  work: (control?: ControlDocument) => Promise<TickWork | undefined>,
   options: ConsumeOptions = {},
 ): Promise<SQSBatchResponse> {
   const { logger, metrics } = deps.obs;
@@ -56,6 +56,8 @@ export async function consumeTicks(
   let stopped = 0;
   // The newest tick this batch claimed first (not a redelivery): it decides which siblings to check.
   let checkSeq: number | undefined;
+  // The control document as the last claim read it: the work's invocation takes the fence from it.
+  let control: ControlDocument | undefined;
   // Claimed ticks whose successor is enqueued after the work (options.followWake), by SQS message id.
   const deferred: { record: SQSRecord; tick: TickMessage; next: TickMessage }[] = [];
   // The default-off fault hook: a frozen primary waits here, before it claims anything.
@@ -72,6 +74,7 @@ export async function consumeTicks(
     });
     if (r.verdict === 'claimed' || r.verdict === 'redelivered') {
       claimed++;
+      control = r.control;
       if (followsWake && r.next) deferred.push({ record, tick: r.tick, next: r.next });
     }
     if (r.verdict === 'claimed') checkSeq = Math.max(checkSeq ?? 0, r.tick.seq);
@@ -90,7 +93,9 @@ export async function consumeTicks(
   if (claimed > 0 || lastRun) {
     if (claimed > 0) metrics.addMetric('TicksClaimed', MetricUnit.Count, claimed);
     try {
-      wakeAt = (await work())?.wakeAt ?? Number.NaN;
+      // The claim's read of the control document is moments old: the work does not read it again
+      // (the sibling repair in between never sets a fence). The last run after a stop reads it afresh.
+      wakeAt = (await work(claimed > 0 ? control : undefined))?.wakeAt ?? Number.NaN;
     } catch (e) {
       metrics.addMetric('InvocationErrors', MetricUnit.Count, 1);
       logger.error('tick work failed; the next tick retries', {

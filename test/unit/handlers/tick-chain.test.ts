@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import { controlStateKey, type TickMessage, timerStateKey } from '../../../lambda/adapters/contract.ts';
-import { markFailedOver, readControl } from '../../../lambda/handlers/common/control.ts';
+import { claimFence, markFailedOver, readControl } from '../../../lambda/handlers/common/control.ts';
 import {
   armAllChains,
   armChain,
@@ -403,5 +403,64 @@ describe('tick chain: the heartbeat chain follows the secondary wake', () => {
     const copy = sqsRecord(due[0]?.body as string, { messageId: 'another-delivery' });
     expect(await sim.heartbeatMonitor(sqsEvent([copy]))).toEqual({ batchItemFailures: [] });
     expect(sim.ticks.heartbeat.messages.length).toBe(1);
+  });
+});
+
+describe('tick consumers read the control document once per tick', () => {
+  const countControlReads = (sim: HandlerSim): { reads: number } => {
+    const counter = { reads: 0 };
+    const load = sim.state.load.bind(sim.state);
+    sim.state.load = (key: string) => {
+      if (key === controlStateKey('vm-0')) counter.reads++;
+      return load(key);
+    };
+    return counter;
+  };
+
+  test('a claimed tick hands its control read to the invocation (one GET, not two)', async () => {
+    const sim = new HandlerSim(handlerParams({ policy: 'none' }));
+    await sim.tickArm({});
+    await sim.run(3000);
+    const counter = countControlReads(sim);
+    sim.clock.advance(1000);
+    const before = (await sim.primaryDoc())?.revision as number;
+    await sim.deliverTicks('pending-check');
+    expect((await sim.primaryDoc())?.revision).toBeGreaterThan(before); // the work ran and saved
+    // Sibling checks read timer documents only; the claim and the primary's invocation share one read.
+    expect(counter.reads).toBe(1);
+  });
+
+  test('a fence in that read still stops the primary: the invocation steps the fence first', async () => {
+    const sim = new HandlerSim(handlerParams({ policy: 'none' }));
+    await sim.tickArm({});
+    await sim.run(3000);
+    expect(
+      await claimFence(sim.state, 'vm-0', 'secondary', 'test: the secondary took over', sim.clock.now()),
+    ).toBe('secondary');
+    sim.clock.advance(1000);
+    await sim.deliverTicks('pending-check');
+    expect((await sim.primaryDoc())?.exit?.reason).toBe('fenced');
+  });
+
+  test('a compare-and-swap retry reads the control document afresh', async () => {
+    const sim = new HandlerSim(handlerParams({ policy: 'none' }));
+    await sim.tickArm({});
+    await sim.run(3000);
+    const counter = countControlReads(sim);
+    let raced = false;
+    sim.state.beforeSave = async (key, store) => {
+      if (raced || !key.endsWith('/node/primary.bin')) return;
+      raced = true;
+      // Another writer moves the document (and claims the fence) between this attempt's load and save.
+      await claimFence(store, 'vm-0', 'secondary', 'test: raced', sim.clock.now());
+      const d = await store.load(key);
+      if (d) store.put(key, d.value, d.etag);
+    };
+    sim.clock.advance(1000);
+    await sim.deliverTicks('pending-check');
+    sim.state.beforeSave = undefined;
+    expect(raced).toBe(true);
+    expect((await sim.primaryDoc())?.exit?.reason).toBe('fenced');
+    expect(counter.reads).toBe(3); // the claim, the racing claim of the fence, the retry
   });
 });
