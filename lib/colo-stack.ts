@@ -64,12 +64,11 @@ export const REPLAY_HANDLER_ENTRIES: Readonly<Partial<Record<ColoFunctionName, s
 };
 
 /**
- * The timer functions, deployed with context `timerMemoryMb` (default 256 MB) instead of `ColoFunction`'s
- * 1 024: a tick waits on S3 and SQS, so it takes as long with less memory and costs less (docs/cloud.md).
+ * The functions deployed with context `monitorMemoryMb` (default 256 MB) instead of `ColoFunction`'s 1 024:
+ * their ticks wait on S3 and SQS and never build page payloads, so they take as long with less memory and
+ * cost less. The primary's timers keep 1 024 MB: a tick may perform a checkpoint's sends (docs/cloud.md).
  */
-export const TIMER_FUNCTIONS: ReadonlySet<ColoFunctionName> = new Set<ColoFunctionName>([
-  'checkpoint-timer',
-  'pending-check-timer',
+export const MONITOR_FUNCTIONS: ReadonlySet<ColoFunctionName> = new Set<ColoFunctionName>([
   'heartbeat-monitor',
   'tick-arm',
 ]);
@@ -266,7 +265,7 @@ export class ColoStack extends Stack {
         serviceName: name,
         description: `COLO ${name} (every VM registered on the stack)`,
         timeout: timeouts[name],
-        ...(TIMER_FUNCTIONS.has(name) ? { memorySize: p.timerMemoryMb } : {}),
+        ...(MONITOR_FUNCTIONS.has(name) ? { memorySize: p.monitorMemoryMb } : {}),
         logRetentionDays: p.logRetentionDays,
         // Tick consumers enqueue their own next tick (SQS → Lambda → same queue): see TickChain.
         recursiveLoop: tickConsumers.has(name) ? lambda.RecursiveLoop.ALLOW : lambda.RecursiveLoop.TERMINATE,

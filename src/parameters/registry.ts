@@ -581,14 +581,14 @@ export const PARAMETERS: readonly Parameter[] = [
     deployed: { context: 'channelPollers' },
   },
   {
-    name: 'timerMemory',
+    name: 'monitorMemory',
     meaning:
-      'memory of the timer functions (checkpoint-timer, pending-check-timer, heartbeat-monitor, tick-arm), MB: a tick is mostly waiting on S3 and SQS, so it takes as long at 256 MB as at 1 024 and costs a quarter; each tick loads its VM\'s node document, so raise it for guests of several GiB (docs/cloud.md "Timer memory")',
+      "memory of heartbeat-monitor and tick-arm, MB: their ticks wait on S3 and SQS and never build page payloads, so they take as long at 256 MB as at 1 024 and cost a quarter. The primary's timers (checkpoint-timer, pending-check-timer) keep 1 024 MB: a tick may perform a checkpoint's sends (436 MB peak measured at a 64 MiB guest)",
     kind: 'integer',
     unit: 'MB',
     default: 256,
     bounds: { min: 128, max: 10_240 },
-    deployed: { context: 'timerMemoryMb' },
+    deployed: { context: 'monitorMemoryMb' },
   },
   {
     name: 'alarmTopic',

@@ -18,6 +18,9 @@ import {
   timerStateKey,
 } from '../../adapters/contract.ts';
 import { parseTick } from '../../adapters/sqs-tick-queue.ts';
+
+export { chainPeriodMs, MONITOR_MAX_GAP_MS } from '../../../src/parameters/tick-chains.ts';
+
 import { type ControlDocument, readControl } from './control.ts';
 
 /** Sends a tick, delayed until its `dueAt` (`SqsTickQueue` is one). Returns the delay applied, s. */
@@ -146,26 +149,6 @@ export async function handleTick(
   }
   if (!deferNext) await deps.ticks.schedule(next, now);
   return { verdict: redelivery ? 'redelivered' : 'claimed', tick, next, control };
-}
-
-/**
- * The longest gap between two ticks of the secondary's heartbeat chain, ms. Its ticks fall when the
- * secondary's next wake is due ({@link followWake}: the heartbeat watchdog, a wait deadline), and at least
- * this often, so that its check of the primary's pending-check chain keeps its {@link SIBLING_CHECK_MS}
- * cadence (the sub-minute repair). A quiet secondary is ticked every 2 s instead of every second.
- */
-export const MONITOR_MAX_GAP_MS = 2000;
-
-/**
- * A chain's period as its consumer schedules it and as its siblings and the watchdog judge it, ms: the
- * configured period, except the heartbeat chain's, which is its longest gap (the configured heartbeat
- * interval or {@link MONITOR_MAX_GAP_MS}, whichever is longer).
- *
- * @param configuredMs - The timer's parameter (`checkpointDelayMs`, `pendingCheckIntervalMs`,
- *   `heartbeatIntervalMs`), ms.
- */
-export function chainPeriodMs(timer: TimerName, configuredMs: number): number {
-  return timer === 'heartbeat' ? Math.max(configuredMs, MONITOR_MAX_GAP_MS) : configuredMs;
 }
 
 /**

@@ -173,7 +173,9 @@ describe('leverEffects', () => {
   it('doubling a timer period halves its chain: cost is linear in the counts', () => {
     expect(of('pending-check')?.deltaUsd).toBeCloseTo(-0.5 * 0.5 * full, 6);
     expect(of('checkpoint')?.deltaUsd).toBeCloseTo(-0.5 * 0.1 * full, 6);
-    expect(of('heartbeat')?.deltaUsd).toBeCloseTo(-0.5 * (0.3 + 0.1) * full, 6);
+    // The heartbeat chain ticks every 2 s at a 1 s or a 2 s interval (its longest gap): only the heartbeat
+    // messages (secondary-apply) halve.
+    expect(of('heartbeat')?.deltaUsd).toBeCloseTo(-0.5 * 0.1 * full, 6);
     expect(of('pending-check')?.change).toBe('1 s → 2 s');
     expect(of('pending-check')?.lines[0]).toMatch(/^s3-put −\$/);
   });
@@ -223,5 +225,22 @@ describe('atNominalRates', () => {
       9,
     );
     expect(nominal.primary?.invocations).toBe(3);
+  });
+
+  it('scales the heartbeat chain to one tick per 2 s at a 1 s interval (it follows the secondary wake)', () => {
+    const params = {
+      checkpointDelayMs: 20_000,
+      pendingCheckIntervalMs: 1000,
+      heartbeatIntervalMs: 1000,
+      memoryMb: 1024,
+    };
+    const tick = { ...scaleUsage(hour(), 1 / 7200), invocations: 40 };
+    const at = (heartbeatIntervalMs: number) =>
+      atNominalRates({ 'heartbeat-monitor': tick }, { ...params, heartbeatIntervalMs }, 100_000).factors[
+        'heartbeat-monitor'
+      ];
+    expect(at(1000)).toBeCloseTo(50 / 40, 12);
+    expect(at(2000)).toBeCloseTo(50 / 40, 12);
+    expect(at(5000)).toBeCloseTo(20 / 40, 12);
   });
 });

@@ -11,9 +11,9 @@ import {
   FUNCTION_TIMEOUT_SECONDS,
   HANDLER_ENTRIES,
   KEY_ACCESS,
+  MONITOR_FUNCTIONS,
   REPLAY_HANDLER_ENTRIES,
   secondaryApplyTimeout,
-  TIMER_FUNCTIONS,
 } from '../../../lib/colo-stack.ts';
 import { DEFAULT_PARAMETERS } from '../../../lib/parameters.ts';
 import { parseVmConfig, vmConfigOf } from '../../../src/parameters/vm-config.ts';
@@ -280,7 +280,7 @@ describe('functions', () => {
     }
   });
 
-  it('runs the timer functions at timerMemoryMb (256 MB by default), the channel consumers at 1 024 MB', () => {
+  it('runs heartbeat-monitor and tick-arm at monitorMemoryMb (256 MB by default), the others at 1 024 MB', () => {
     const memory = (synth: Synthesized) =>
       Object.fromEntries(
         FUNCTION_NAMES.map((name) => [
@@ -289,20 +289,18 @@ describe('functions', () => {
         ]),
       );
     expect(memory(s)).toEqual({
-      'checkpoint-timer': 256,
-      'pending-check-timer': 256,
+      'checkpoint-timer': 1024,
+      'pending-check-timer': 1024,
       'tick-arm': 256,
       primary: 1024,
       'secondary-apply': 1024,
       'heartbeat-monitor': 256,
     });
-    expect([...TIMER_FUNCTIONS].sort()).toEqual(
-      ['checkpoint-timer', 'heartbeat-monitor', 'pending-check-timer', 'tick-arm'].sort(),
-    );
-    const large = memory(synthColo({ timerMemoryMb: '1024' }));
+    expect([...MONITOR_FUNCTIONS].sort()).toEqual(['heartbeat-monitor', 'tick-arm']);
+    const large = memory(synthColo({ monitorMemoryMb: '1024' }));
     expect(new Set(Object.values(large))).toEqual(new Set([1024]));
-    expect(() => synthColo({ timerMemoryMb: 127 })).toThrow(/timerMemoryMb/);
-    expect(() => synthColo({ timerMemoryMb: 10_241 })).toThrow(/timerMemoryMb/);
+    expect(() => synthColo({ monitorMemoryMb: 127 })).toThrow(/monitorMemoryMb/);
+    expect(() => synthColo({ monitorMemoryMb: 10_241 })).toThrow(/monitorMemoryMb/);
   });
 
   it('sets the timeouts, secondary-apply above the apply timeout', () => {

@@ -39,7 +39,7 @@ describe('parameters', () => {
       virtualClock: 'off',
       eventSourceMaxConcurrency: 100,
       channelPollers: 1,
-      timerMemoryMb: 256,
+      monitorMemoryMb: 256,
       alarmTopic: 'off',
     });
   });
