@@ -40,7 +40,7 @@ function nominalRates(params: LeverParams): Record<(typeof TICK_CONSUMERS)[numbe
     'checkpoint-timer': 1 / params.checkpointDelayMs,
     'pending-check-timer': 1 / params.pendingCheckIntervalMs,
     // The heartbeat chain ticks at the secondary's wake, at least every 2 s (src/parameters/tick-chains.ts).
-    'heartbeat-monitor': 1 / chainPeriodMs('heartbeat', params.heartbeatIntervalMs),
+    'heartbeat-monitor': 1 / (params.heartbeatChainMs ?? params.heartbeatIntervalMs),
   };
 }
 
@@ -122,6 +122,11 @@ export interface LeverParams {
   pendingCheckIntervalMs: number;
   /** Heartbeat period, ms. */
   heartbeatIntervalMs: number;
+  /**
+   * The heartbeat chain's period as deployed, ms (its longest gap: src/parameters/tick-chains.ts); absent in
+   * reports of code whose heartbeat chain ticked every heartbeat interval, which is then assumed.
+   */
+  heartbeatChainMs?: number;
   /** Function memory, MB. */
   memoryMb: number;
 }
@@ -167,9 +172,12 @@ export function leverEffects(input: LeverInput, params: LeverParams): LeverEffec
       priced(
         input,
         scaled(input.byFunction, {
+          // A heartbeat chain with a longest gap (heartbeatChainMs) keeps it until the interval passes it.
           'heartbeat-monitor':
-            chainPeriodMs('heartbeat', params.heartbeatIntervalMs) /
-            chainPeriodMs('heartbeat', 2 * params.heartbeatIntervalMs),
+            params.heartbeatChainMs === undefined
+              ? 0.5
+              : chainPeriodMs('heartbeat', params.heartbeatIntervalMs) /
+                chainPeriodMs('heartbeat', 2 * params.heartbeatIntervalMs),
           'secondary-apply': 0.5,
         }),
       ),
