@@ -1,7 +1,7 @@
 /**
  * The tick-chain protocol of docs/cloud.md ("The tick chain", "The watchdog"): a consumer claims each tick
  * at most once by compare-and-swap on the timer's document and enqueues the next tick before doing the
- * work; the minute watchdog starts a chain, or a new generation of a lost one; a chain's ticks replace a
+ * work (the heartbeat chain after it, at the secondary's wake: {@link followWake}); the minute watchdog starts a chain, or a new generation of a lost one; a chain's ticks replace a
  * sibling chain of the same VM that went quiet within seconds (the sub-minute repair).
  *
  * Timer document, `<vmId>/timers/<timer>.json`: `{ generation, seq, dueAt, lastTickAt, claimedBy }` — the

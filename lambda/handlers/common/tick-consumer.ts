@@ -58,7 +58,7 @@ export async function consumeTicks(
   let checkSeq: number | undefined;
   // The control document as the last claim read it: the work's invocation takes the fence from it.
   let control: ControlDocument | undefined;
-  // Claimed ticks whose successor is enqueued after the work (options.followWake), by SQS message id.
+  // Claimed ticks whose successor is enqueued after the work (options.followWake), with their records.
   const deferred: { record: SQSRecord; tick: TickMessage; next: TickMessage }[] = [];
   // The default-off fault hook: a frozen primary waits here, before it claims anything.
   await deps.faults?.begin();
