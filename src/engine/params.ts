@@ -28,6 +28,13 @@ export interface CostModel {
    * checkpoint deltas; a checkpoint's commit starts when its staging has ended.
    */
   applyBytesPerMs: number;
+  /**
+   * The COLO loop's wake-up, ms (0 when absent): a checkpoint event set while the loop waits for it starts
+   * the transaction this much later — QEMU's thread, woken by the timer callback's `qemu_event_set`, waits
+   * for a CPU as the callback itself did. An event set while a transaction finishes (back-to-back) or a
+   * round is sent finds the loop awake and costs nothing.
+   */
+  wakeMs?: number;
 }
 
 /** Every parameter of a replicated VM. Times in ms, sizes in bytes unless the name says pages. */

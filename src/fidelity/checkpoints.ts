@@ -26,8 +26,11 @@ export interface SideCheckpoint {
   /** VM stop and resume, ms. */
   stopAt: number;
   runAt: number;
-  /** `vmstate-received` (received by the primary, sent by the secondary), ms. */
+  /** `checkpoint-reply`, `vmstate-received` and `vmstate-loaded` (received by the primary, sent by the
+   * secondary), ms. */
+  replyAt: number;
   receivedAt: number;
+  loadedAt: number;
   /** Flush of the colo cache (secondary), ms, and the pages it flushed. */
   flushBeginAt: number;
   flushEndAt: number;
@@ -70,7 +73,9 @@ function fresh(at: number): SideCheckpoint {
     requestAt: at,
     stopAt: nan,
     runAt: nan,
+    replyAt: nan,
     receivedAt: nan,
+    loadedAt: nan,
     flushBeginAt: nan,
     flushEndAt: nan,
     dirtyPages: nan,
@@ -104,7 +109,9 @@ export function cutCheckpoints(events: readonly TraceEffect[], side: Side): Side
     cur.steps.push(step);
     if (step === 'stop') cur.stopAt = e.at;
     if (step === 'run') cur.runAt = e.at;
+    if (step.endsWith(':checkpoint-reply')) cur.replyAt = e.at;
     if (step.endsWith(':vmstate-received')) cur.receivedAt = e.at;
+    if (step.endsWith(':vmstate-loaded')) cur.loadedAt = e.at;
     if (step === 'flush') {
       cur.flushBeginAt = e.at;
       cur.dirtyPages = Number(e.fields.dirty_pages);

@@ -2,12 +2,23 @@
  * Compares one scenario's QEMU run with the engine's, message for message and in figures. Pure: it takes
  * both sides already cut into checkpoints (checkpoints.ts) and reduced to figures (figures.ts).
  */
+
+import { hash32 } from '../engine/rng.ts';
 import type { SideCheckpoint, SideTrace } from './checkpoints.ts';
 import type { CheckpointFigures } from './figures.ts';
 import { median, relDiff } from './fit.ts';
 
 /** Tolerances of the issue's "done when", as fractions or counts. */
 export const TOLERANCE = { checkpoints: 1, bytes: 0.02, pause: 0.25 } as const;
+
+/** The engine's checkpoint count over several seeds (its stall draws differ by seed). */
+export interface EngineCount {
+  /** Mean and standard deviation of the count, checkpoints. */
+  mean: number;
+  sd: number;
+  /** Seeds run. */
+  seeds: number;
+}
 
 /** One side's sequence check. */
 export interface SequenceCheck {
@@ -30,15 +41,23 @@ export interface ScenarioComparison {
   windowMs: number;
   primary: SequenceCheck;
   secondary: SequenceCheck;
-  /** Checkpoints started in the window. */
+  /** Checkpoints started in the window (the engine's: its mean over seeds, rounded). */
   qemuCheckpoints: number;
   engineCheckpoints: number;
+  /** The engine's count over its seeds. */
+  engineCount: EngineCount;
   /** Median bytes per checkpoint at the scenario's dirty size, bytes. */
   qemuBytes: number;
   engineBytes: number;
   /** Median pause, ms. */
   qemuPauseMs: number;
   enginePauseMs: number;
+  /**
+   * QEMU's own spread of that median, ms: the 5th and 95th percentiles of the median over seeded resamplings
+   * of its checkpoints. A pause check that fails with the engine inside it failed on the run's own noise
+   * (host stalls under load); it still fails.
+   */
+  qemuPauseIntervalMs: [number, number];
   /** Median flush / send ratio. */
   qemuFlushPerSend: number;
   engineFlushPerSend: number;
@@ -81,7 +100,13 @@ export function compareScenario(input: {
   delayMs: number;
   windowMs: number;
   qemu: { primary: SideTrace; secondary: SideTrace; figures: CheckpointFigures[] };
-  engine: { primary: SideTrace; secondary: SideTrace; figures: CheckpointFigures[] };
+  engine: {
+    primary: SideTrace;
+    secondary: SideTrace;
+    figures: CheckpointFigures[];
+    /** The count over several seeds (its mean, rounded, is compared); the trace's own when absent. */
+    count?: EngineCount;
+  };
 }): ScenarioComparison {
   const { qemu, engine } = input;
   const primary = checkSequences(qemu.primary.checkpoints, engine.primary.checkpoints);
@@ -89,7 +114,8 @@ export function compareScenario(input: {
   const qf = steady(qemu.figures, input.pages);
   const ef = steady(engine.figures, input.pages);
   const qemuCheckpoints = qemu.primary.checkpoints.length;
-  const engineCheckpoints = engine.primary.checkpoints.length;
+  const engineCount = engine.count ?? { mean: engine.primary.checkpoints.length, sd: 0, seeds: 1 };
+  const engineCheckpoints = Math.round(engineCount.mean);
   const qemuBytes = median(qf.map((f) => f.bytes));
   const engineBytes = median(ef.map((f) => f.bytes));
   const qemuPauseMs = median(qf.map((f) => f.pauseMs));
@@ -102,10 +128,12 @@ export function compareScenario(input: {
     secondary,
     qemuCheckpoints,
     engineCheckpoints,
+    engineCount,
     qemuBytes,
     engineBytes,
     qemuPauseMs,
     enginePauseMs,
+    qemuPauseIntervalMs: medianInterval(qf.map((f) => f.pauseMs)),
     qemuFlushPerSend: median(qf.map((f) => f.flushMs / f.sendMs)),
     engineFlushPerSend: median(ef.map((f) => f.flushMs / f.sendMs)),
     sequencesOk:
@@ -117,4 +145,20 @@ export function compareScenario(input: {
     bytesOk: relDiff(engineBytes, qemuBytes) <= TOLERANCE.bytes,
     pauseOk: relDiff(enginePauseMs, qemuPauseMs) <= TOLERANCE.pause,
   };
+}
+
+/** Resamplings behind {@link medianInterval}. */
+const MEDIAN_RESAMPLES = 400;
+
+/** The 5th and 95th percentiles of the median of `xs` over seeded resamplings with replacement (a bootstrap). */
+export function medianInterval(xs: readonly number[]): [number, number] {
+  const v = xs.filter((x) => Number.isFinite(x));
+  if (v.length === 0) return [Number.NaN, Number.NaN];
+  const medians: number[] = [];
+  for (let s = 0; s < MEDIAN_RESAMPLES; s++) {
+    medians.push(median(v.map((_, i) => v[hash32(s, i, 0x3d) % v.length] as number)));
+  }
+  medians.sort((a, b) => a - b);
+  const at = (q: number) => medians[Math.floor(q * (medians.length - 1))] as number;
+  return [at(0.05), at(0.95)];
 }

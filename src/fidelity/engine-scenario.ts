@@ -9,6 +9,7 @@ import { type ColoParams, type CostModel, DEFAULT_PARAMS, MESSAGE_WIRE_BYTES } f
 import type { WorkloadSpec } from '../engine/workload/spec.ts';
 import type { LinkParams } from '../runtime/embedded/link.ts';
 import { runEmbedded } from '../runtime/embedded/run.ts';
+import { drawStall, type StallFit } from './stalls.ts';
 
 /** Guest RAM of the reference VMs (`-m 512M`), bytes. */
 export const REFERENCE_GUEST_BYTES = 512 * 1024 * 1024;
@@ -28,7 +29,14 @@ export interface EngineScenario {
   costs: CostModel;
   /** Fail over (the primary dies, the secondary is told) at the end. */
   failover: boolean;
+  /** Each checkpoint's request → reply stall is drawn from this fit (stalls.ts); none when absent. */
+  replyStall?: StallFit;
+  /** Seed of the engine run (its workload and the stall draws); 1 when absent. */
+  seed?: number;
 }
+
+/** Salt of the reply stall's draws. */
+const REPLY_SALT = 1;
 
 /** What the engine produced, by side. */
 export interface EngineRun {
@@ -58,6 +66,7 @@ export function engineParams(s: EngineScenario): ColoParams {
   return {
     ...DEFAULT_PARAMS,
     vmId: 'fidelity',
+    seed: s.seed ?? DEFAULT_PARAMS.seed,
     guestBytes: REFERENCE_GUEST_BYTES,
     contentMix: { zero: 0, compressible: 0 },
     workload,
@@ -83,12 +92,22 @@ export function runEngineScenario(s: EngineScenario): EngineRun {
   // The engine's COLO starts at once; the window is counted from checkpoint-ready as QEMU's is.
   const lead = 2 * s.link.latencyMs + 1;
   const end = lead + s.durationMs;
+  const stall = s.replyStall;
   const result = runEmbedded({
     params,
     link: s.link,
     durationMs: end + (s.failover ? 10_000 : 0),
     trace: true,
-    ...(s.failover ? { faults: { primaryDiesAt: end, failoverAt: end + 1 } } : {}),
+    faults: {
+      ...(s.failover ? { primaryDiesAt: end, failoverAt: end + 1 } : {}),
+      // The request leaves later by its stall: the secondary stops and replies that much later, as QEMU's.
+      ...(stall
+        ? {
+            stallMs: (m: { type: string; epoch: number }) =>
+              m.type === 'checkpoint-request' ? drawStall(stall, params.seed, m.epoch, REPLY_SALT) : 0,
+          }
+        : {}),
+    },
   });
   const primary = result.trace.filter((e) => e.node === 'primary');
   const secondary = result.trace.filter((e) => e.node === 'secondary');

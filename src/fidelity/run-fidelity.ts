@@ -6,6 +6,7 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PAGE_HEADER_WIRE_BYTES } from '../engine/params.ts';
 import { PAGE_SIZE } from '../engine/protocol/delta.ts';
+import { anatomy } from './anatomy.ts';
 import { calibrate, mediansBySize, sizePoints } from './calibrate.ts';
 import { cutCheckpoints, type SideTrace } from './checkpoints.ts';
 import { compareScenario, type ScenarioComparison } from './compare.ts';
@@ -17,7 +18,12 @@ import { ensurePackages, installPatchedQemu, qemuVersion } from './qemu-install.
 import { loadRun, type PairRun, type PairScenario, readLogs, runPair, saveRun } from './qemu-pair.ts';
 import { parseQemuTrace } from './qemu-trace.ts';
 import type { FidelityResult } from './report.ts';
+import type { OverrunSection } from './report-overrun.ts';
+import { fitReplyStall, stalledProfile } from './stalls.ts';
 import { countSpread, offsetsOf, timerLateness } from './timer-replay.ts';
+
+/** Seeds the engine runs each scenario with for its checkpoint count (the stall draws differ by seed). */
+export const COUNT_SEEDS = 8;
 
 /**
  * The reference scenarios: a few dirty sizes and delays, one with an overrunning delay, the last fails over.
@@ -126,23 +132,47 @@ export async function runFidelity(
       .filter((_, i) => stats[i]?.overruns === 0 && stats[i]?.backToBack === 0)
       .map((q) => ({ delayMs: q.scenario.delayMs, requests: q.primary.checkpoints.map((c) => c.requestAt) })),
   );
+  // The spread of QEMU's request → reply gap, drawn per checkpoint by the engine (stalls.ts), and the COLO
+  // loop's wake-up: the host contention that makes the timer callback late delays the thread it wakes too.
+  const replyStall = fitReplyStall(qemuSteady);
+  const profile = stalledProfile(calibration.link, calibration.costs, replyStall);
+  const costs = { ...profile.costs, wakeMs: timerLateMs };
   const scenarios: ScenarioComparison[] = [];
+  let overrun: OverrunSection | undefined;
   const engineSteady: CheckpointFigures[] = [];
   let engineStartup: { primary: string[]; secondary: string[] } = { primary: [], secondary: [] };
   let engineFailover: string[] = [];
   for (const q of runs) {
-    const e = runEngineScenario({
+    const scenario = {
       pages: q.scenario.pages,
       delayMs: q.scenario.delayMs + timerLateMs,
       durationMs: q.windowMs,
       deviceStateBytes,
-      link: calibration.link,
-      costs: calibration.costs,
+      link: profile.link,
+      costs,
       failover: q.scenario.failover,
-    });
+      replyStall,
+    };
+    const e = runEngineScenario(scenario);
+    const count = engineCount(
+      (seed) =>
+        cutCheckpoints(runEngineScenario({ ...scenario, failover: false, seed }).primary, 'primary')
+          .checkpoints.length,
+    );
     const primary = cutCheckpoints(e.primary, 'primary');
     const secondary = cutCheckpoints(e.secondary, 'secondary');
     const figures = engineFigures(e.checkpoints);
+    // The overrunning scenario (the shortest delay) is shown gap by gap.
+    if (q.scenario.delayMs === Math.min(...SCENARIOS.map((x) => x.delayMs))) {
+      overrun = {
+        delayMs: q.scenario.delayMs,
+        qemu: anatomy(q.primary.checkpoints),
+        engine: anatomy(primary.checkpoints),
+        link: profile.link,
+        costs,
+        replyStall,
+      };
+    }
     engineSteady.push(...figures.filter((f) => f.pages === q.scenario.pages));
     engineStartup = { primary: primary.startup, secondary: secondary.startup };
     if (q.scenario.failover) engineFailover = secondary.failover;
@@ -152,7 +182,7 @@ export async function runFidelity(
         delayMs: q.scenario.delayMs,
         windowMs: q.windowMs,
         qemu: { primary: q.primary, secondary: q.secondary, figures: q.figures },
-        engine: { primary, secondary, figures },
+        engine: { primary, secondary, figures, count },
       }),
     );
   }
@@ -187,11 +217,18 @@ export async function runFidelity(
     },
     deviceStateBytes,
     calibration,
+    ...(overrun ? { overrun } : {}),
     points,
     timerLateMs,
     timer: runs.map((q, i) => ({
       ...(stats[i] as TimerStats),
-      replay: countSpread(offsetsOf(q.primary.checkpoints), q.scenario.delayMs + timerLateMs, q.windowMs),
+      replay: countSpread(
+        offsetsOf(q.primary.checkpoints),
+        q.scenario.delayMs + timerLateMs,
+        q.windowMs,
+        200,
+        timerLateMs,
+      ),
     })),
   };
 }
@@ -221,4 +258,13 @@ function timerStats(q: QemuScenario): TimerStats {
     overruns,
     backToBack,
   };
+}
+
+/** The engine's checkpoint count over {@link COUNT_SEEDS} seeds: mean and standard deviation. */
+function engineCount(countWith: (seed: number) => number): { mean: number; sd: number; seeds: number } {
+  const n: number[] = [];
+  for (let seed = 1; seed <= COUNT_SEEDS; seed++) n.push(countWith(seed));
+  const m = mean(n);
+  const sd = Math.sqrt(n.reduce((a, c) => a + (c - m) ** 2, 0) / Math.max(1, n.length - 1));
+  return { mean: m, sd, seeds: n.length };
 }

@@ -45,6 +45,11 @@ export interface TimerReplay {
   windowMs: number;
   /** The answers of the n-th checkpoint (wrapped when the replay needs more than there are). */
   offsets: (n: number) => CheckpointOffsets;
+  /**
+   * The COLO loop's wake-up, ms (0 when absent): a request that finds the loop waiting leaves this long after
+   * its tick, and QEMU's offsets count from the request.
+   */
+  wakeMs?: number;
 }
 
 /**
@@ -62,6 +67,7 @@ export function replayCount(r: TimerReplay): number {
     workload: { kind: 'idle' as const },
     policy: 'none' as const,
     checkpointDelayMs: r.periodMs,
+    costs: { ...DEFAULT_PARAMS.costs, wakeMs: r.wakeMs ?? 0 },
     heartbeatTimeoutMs: 0,
     checkpointTimeoutMs: Number.MAX_SAFE_INTEGER / 4,
     applyTimeoutMs: Number.MAX_SAFE_INTEGER / 4,
@@ -77,10 +83,11 @@ export function replayCount(r: TimerReplay): number {
         throw new Error(`timer replay: the primary refused an input: ${e.error.message}`);
       if (e.type !== 'send' || e.message.type !== 'checkpoint-request') continue;
       const o = r.offsets(started++);
+      const sent = now + e.afterMs;
       answers.push(
-        { at: now + o.replyMs, type: 'checkpoint-reply' },
-        { at: now + o.receivedMs, type: 'vmstate-received' },
-        { at: now + o.loadedMs, type: 'vmstate-loaded' },
+        { at: sent + o.replyMs, type: 'checkpoint-reply' },
+        { at: sent + o.receivedMs, type: 'vmstate-received' },
+        { at: sent + o.loadedMs, type: 'vmstate-loaded' },
       );
     }
   };
@@ -117,21 +124,22 @@ export interface CountSpread {
 
 /**
  * Replays QEMU's offsets in their order and in `samples` seeded resamplings with replacement (a bootstrap:
- * as many other QEMU runs of the scenario as the durations it measured allow).
+ * as many other QEMU runs of the scenario as the durations it measured allow), with the loop's `wakeMs`.
  */
 export function countSpread(
   offsets: readonly CheckpointOffsets[],
   periodMs: number,
   windowMs: number,
   samples = 200,
+  wakeMs = 0,
 ): CountSpread {
   if (offsets.length === 0) throw new Error('timer replay: no complete checkpoint to replay');
   const pick = (n: number) => offsets[n % offsets.length] as CheckpointOffsets;
-  const inOrder = replayCount({ periodMs, windowMs, offsets: pick });
+  const inOrder = replayCount({ periodMs, windowMs, offsets: pick, wakeMs });
   const counts: number[] = [];
   for (let s = 0; s < samples; s++) {
     const drawn = (n: number) => offsets[hash32(s, n, 0x7e) % offsets.length] as CheckpointOffsets;
-    counts.push(replayCount({ periodMs, windowMs, offsets: drawn }));
+    counts.push(replayCount({ periodMs, windowMs, offsets: drawn, wakeMs }));
   }
   const m = mean(counts);
   const sd = Math.sqrt(counts.reduce((a, c) => a + (c - m) ** 2, 0) / Math.max(1, counts.length - 1));

@@ -22,6 +22,8 @@ import type { PrimaryState, TransactionState } from './state.ts';
 /**
  * Step 1: request a checkpoint. The periodic timer is not touched: QEMU re-arms it only in its callback
  * (`colo_checkpoint_notify`, see the primary's `requestCheckpoint`), never when a checkpoint starts.
+ * `wakeMs` delays the request's departure (the loop's wake-up, `costs.wakeMs`, when it was waiting): the
+ * transaction holds the event from `now`, and the PVM runs until the reply as before.
  */
 export function beginCheckpoint(
   state: PrimaryState,
@@ -29,6 +31,7 @@ export function beginCheckpoint(
   now: number,
   trigger: CheckpointTrigger,
   fx: Effect[],
+  wakeMs = 0,
 ): void {
   const coalesced = state.coalesced;
   state.coalesced = 0;
@@ -56,7 +59,7 @@ export function beginCheckpoint(
     digest: '',
     deadline: now + params.checkpointTimeoutMs,
   };
-  sendMessage(state, params, now, fx, { type: 'checkpoint-request', trigger });
+  sendMessage(state, params, now, fx, { type: 'checkpoint-request', trigger }, { afterMs: wakeMs });
 }
 
 /** Pages of this epoch's rounds that the secondary did not apply; they must cross again now. */

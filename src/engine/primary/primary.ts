@@ -224,7 +224,8 @@ function onSendComplete(
  * after `vmstate-received`, so a request in that window is lost (coalesced); one after the reset (while
  * waiting for `vmstate-loaded`) stays set and starts the next checkpoint the moment the PVM resumes,
  * back-to-back. While a background round is in flight the request is latched and starts when that round's
- * send completes (the round shares the channel, so its pages are already on their way).
+ * send completes (the round shares the channel, so its pages are already on their way). Only a request that
+ * finds the loop waiting pays its wake-up (`costs.wakeMs`): back-to-back and latched starts find it awake.
  */
 function requestCheckpoint(
   state: PrimaryState,
@@ -248,7 +249,8 @@ function requestCheckpoint(
     state.checkpointDue = trigger;
     return;
   }
-  beginCheckpoint(state, params, now, trigger, fx);
+  // The loop was waiting on the event: it wakes `wakeMs` later (its request leaves then).
+  beginCheckpoint(state, params, now, trigger, fx, params.costs.wakeMs ?? 0);
 }
 
 /** True while the event that started the transaction is still set (until the reset after `vmstate-received`). */

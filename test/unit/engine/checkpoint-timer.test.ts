@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Effect } from '../../../src/engine/effects.ts';
 import type { CheckpointRecord } from '../../../src/engine/metrics/records.ts';
+import type { ColoParams } from '../../../src/engine/params.ts';
 import { type PrimaryInput, primaryStep } from '../../../src/engine/primary/primary.ts';
 import { createPrimary, type PrimaryState } from '../../../src/engine/primary/state.ts';
 import type { ColoMessageType } from '../../../src/engine/protocol/messages.ts';
@@ -22,20 +23,25 @@ const params = testParams({
 });
 
 class Schedule {
-  readonly primary: PrimaryState = createPrimary(params, 0);
-  /** Times of every `checkpoint-request` the primary sent, ms. */
+  readonly primary: PrimaryState;
+  /** Times of every `checkpoint-request` the primary sent, ms, and how long each waited to leave, ms. */
   readonly requests: number[] = [];
+  readonly departures: number[] = [];
   readonly checkpoints: CheckpointRecord[] = [];
 
-  constructor() {
+  constructor(readonly p: ColoParams = params) {
+    this.primary = createPrimary(p, 0);
     this.reply('checkpoint-ready', 0);
   }
 
   step(now: number, input: PrimaryInput): Effect[] {
-    const fx = primaryStep(this.primary, params, now, input);
+    const fx = primaryStep(this.primary, this.p, now, input);
     expect(rejections(fx)).toEqual([]);
     for (const e of fx) {
-      if (e.type === 'send' && e.message.type === 'checkpoint-request') this.requests.push(now);
+      if (e.type === 'send' && e.message.type === 'checkpoint-request') {
+        this.requests.push(now);
+        this.departures.push(now + e.afterMs);
+      }
       if (e.type === 'checkpoint') this.checkpoints.push(e.record);
     }
     return fx;
@@ -48,7 +54,7 @@ class Schedule {
 
   /** The secondary's next message of `type` arrives at `now`. */
   reply(type: ColoMessageType, now: number): void {
-    const m = messageOf(type, params.vmId, this.primary.epoch, this.primary.inSeq);
+    const m = messageOf(type, this.p.vmId, this.primary.epoch, this.primary.inSeq);
     this.step(now, { type: 'message', message: m });
   }
 
@@ -168,5 +174,51 @@ describe('checkpoint timer: QEMU 7.2 semantics', () => {
     primaryStep(primary, params, 10, { type: 'request-checkpoint', trigger: 'request' });
     expect(primary.nextCheckpointAt).toBe(Number.POSITIVE_INFINITY);
     expect(primary.phase).toBe('wait-ready');
+  });
+});
+
+describe('checkpoint timer: the COLO loop wakes late (costs.wakeMs)', () => {
+  const W = 7;
+  const waking = { ...params, costs: { ...params.costs, wakeMs: W } };
+
+  it('a tick that finds the loop waiting sends the request W later; the timer stays on the tick', () => {
+    const s = new Schedule(waking);
+    s.tick(D);
+    expect(s.requests).toEqual([100]);
+    expect(s.departures).toEqual([107]);
+    expect(s.primary.nextCheckpointAt).toBe(2 * D);
+    s.answer(120, 130, 140);
+    s.tick(2 * D);
+    expect(s.departures).toEqual([107, 207]);
+  });
+
+  it('a back-to-back start finds the loop awake: its request leaves at the resume', () => {
+    const s = new Schedule(waking);
+    s.tick(D);
+    s.reply('checkpoint-reply', 120);
+    s.reply('vmstate-received', 190);
+    s.tick(2 * D); // held: set after the reset
+    s.reply('vmstate-loaded', 230);
+    expect(s.requests).toEqual([100, 230]);
+    expect(s.departures).toEqual([107, 230]);
+  });
+
+  it('a tick while the loop is still waking is coalesced (the event is already set)', () => {
+    const waitingLong = { ...params, costs: { ...params.costs, wakeMs: 150 } };
+    const s = new Schedule(waitingLong);
+    s.tick(D);
+    s.tick(2 * D); // the request of the tick at 100 has not left yet: this tick is lost
+    expect(s.requests).toEqual([100]);
+    expect(s.departures).toEqual([250]);
+    s.answer(260, 270, 280);
+    // Counted into the next checkpoint's record, as every lost request is.
+    expect(s.checkpoints).toHaveLength(1);
+    expect(s.primary.coalesced).toBe(1);
+  });
+
+  it('no wake-up cost (absent or 0) leaves every request at its tick', () => {
+    const s = new Schedule();
+    s.tick(D);
+    expect(s.departures).toEqual([100]);
   });
 });

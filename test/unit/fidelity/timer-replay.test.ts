@@ -47,7 +47,9 @@ describe("timer replay: QEMU's checkpoint times through the engine's timer", () 
       requestAt,
       stopAt: requestAt + 2,
       runAt: requestAt + 90,
+      replyAt: requestAt + 1,
       receivedAt: requestAt + 40,
+      loadedAt: requestAt + 89,
       flushBeginAt: Number.NaN,
       flushEndAt: Number.NaN,
       dirtyPages: Number.NaN,
@@ -124,5 +126,14 @@ describe('kept runs and the pooled fit', () => {
     expect(parseKeptRuns(JSON.stringify([run('a', 1)]))).toHaveLength(1);
     expect(() => parseKeptRuns('{"ranAt": 1}')).toThrow(/not a list of kept runs/);
     expect(() => parseKeptRuns('[{"ranAt": "x", "points": []}]')).toThrow(/not a list of kept runs/);
+  });
+});
+
+describe('timer replay with the loop wake-up', () => {
+  it('a tick-driven request leaves wakeMs after its tick, so a checkpoint that fitted now loses the next tick', () => {
+    // Without the wake-up vmstate-received lands at 190 (tick 200 held); with 15 ms it lands at 205 (lost).
+    const offsets = same(5, 90, 110);
+    expect(replayCount({ periodMs: 100, windowMs: 1000, offsets })).toBe(7);
+    expect(replayCount({ periodMs: 100, windowMs: 1000, offsets, wakeMs: 15 })).toBe(5);
   });
 });

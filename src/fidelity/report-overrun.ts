@@ -1,0 +1,57 @@
+/** The report's overrun section: the engine's profile for the count, and the cycle gap by gap (pure). */
+import type { CostModel } from '../engine/params.ts';
+import type { LinkParams } from '../runtime/embedded/link.ts';
+import type { Anatomy } from './anatomy.ts';
+import type { StallFit } from './stalls.ts';
+
+/** What the section shows. */
+export interface OverrunSection {
+  /** The overrunning scenario's delay, ms. */
+  delayMs: number;
+  /** Its cycle on QEMU's primary and on the engine's (seed 1). */
+  qemu: Anatomy;
+  engine: Anatomy;
+  /** What the engine ran: the round trip (reply floor), the reply stall, the loop's wake-up. */
+  link: LinkParams;
+  costs: CostModel;
+  replyStall: StallFit;
+}
+
+const f1 = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : '–');
+
+/** The section as Markdown lines. */
+export function overrunLines(o: OverrunSection): string[] {
+  const q = o.replyStall.quantilesMs;
+  const out = [
+    `## The overrunning scenario, gap by gap (${o.delayMs} ms delay, this run)`,
+    '',
+    "Each cycle on the primary's trace, QEMU's and the engine's (seed 1), mean / median in ms. " +
+      '"resume → next request" is 0 for a back-to-back start and otherwise the wait for the next tick plus the ' +
+      "COLO loop's wake-up.",
+    '',
+    '| gap | QEMU mean / median | engine mean / median |',
+    '|---|---:|---:|',
+  ];
+  o.qemu.gaps.forEach((g, i) => {
+    const e = o.engine.gaps[i];
+    out.push(
+      `| ${g.gap} | ${f1(g.meanMs)} / ${f1(g.medianMs)} | ${f1(e?.meanMs ?? Number.NaN)} / ${f1(e?.medianMs ?? Number.NaN)} |`,
+    );
+  });
+  out.push(
+    `| back-to-back starts | ${o.qemu.backToBack} of ${o.qemu.cycles} | ${o.engine.backToBack} of ${o.engine.cycles} |`,
+  );
+  out.push('');
+  out.push(
+    'What the engine runs for the count (src/fidelity/stalls.ts, run-fidelity.ts): the link round trip is the ' +
+      `floor of QEMU's request → reply (**${f1(2 * o.link.latencyMs)} ms**: loopback), the rest of that gap is a ` +
+      `stall drawn per checkpoint from its ${q.length} quantiles (median ${f1(q[Math.floor(q.length / 2)] ?? Number.NaN)} ms, ` +
+      `mean ${f1(o.replyStall.meanMs)} ms, top ${f1(q.at(-1) ?? Number.NaN)} ms, from ${o.replyStall.n} checkpoints), the ` +
+      `prep takes back the round trip's difference (prep ${f1(o.costs.prepMs)} ms), and a request that finds the ` +
+      `COLO loop waiting leaves **${f1(o.costs.wakeMs ?? 0)} ms** after its tick (\`costs.wakeMs\`: the timer ` +
+      "callback's lateness, the same host contention delaying the thread it wakes). The count is the mean over " +
+      'seeds (the draws differ by seed), rounded.',
+  );
+  out.push('');
+  return out;
+}
