@@ -13,7 +13,6 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { timerStateKey } from '../../lambda/adapters/contract.ts';
 import { S3StateStore } from '../../lambda/adapters/s3-state-store.ts';
-import { runCli } from '../../src/cli/main.ts';
 import type { ColoParams } from '../../src/engine/params.ts';
 import { clientsFor, endpointFromEnv } from '../../src/runtime/localstack/aws.ts';
 import { queueDepth, waitQuiet } from '../../src/runtime/localstack/backend.ts';
@@ -26,6 +25,7 @@ import {
 } from '../../src/runtime/localstack/stack.ts';
 import { readLoggedUsage } from '../../src/runtime/localstack/usage-logs.ts';
 import { waitFor } from './helpers/aws.ts';
+import { colo } from './helpers/colo-cli.ts';
 
 const exec = promisify(execFile);
 const clients = clientsFor(endpointFromEnv());
@@ -38,19 +38,6 @@ let outputs: StackOutputs;
 const deployedHere = !process.env.COLO_FLEET_STACK;
 /** When the VMs were added, ms since the epoch (the start of the usage-record window). */
 let addedAtMs = 0;
-
-async function colo(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const code = await runCli(argv, {
-    stdout: (t) => (out += t),
-    stderr: (t) => (err += t),
-    stderrIsTTY: false,
-    now: () => performance.now(),
-    env: process.env,
-  });
-  return { code, out, err };
-}
 
 async function timerSeq(vmId: string): Promise<number> {
   const state = new S3StateStore({ bucket: outputs.bucketName, client: clients.s3 });

@@ -25,7 +25,6 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { timerStateKey } from '../../lambda/adapters/contract.ts';
 import { S3StateStore } from '../../lambda/adapters/s3-state-store.ts';
 import { sweepSlot } from '../../lambda/handlers/common/state-sweep.ts';
-import { runCli } from '../../src/cli/main.ts';
 import { StateConflictError } from '../../src/engine/ports.ts';
 import {
   ChunkCache,
@@ -49,6 +48,7 @@ import {
   type StackOutputs,
 } from '../../src/runtime/localstack/stack.ts';
 import { waitFor } from './helpers/aws.ts';
+import { colo } from './helpers/colo-cli.ts';
 
 const exec = promisify(execFile);
 const clients = clientsFor(endpointFromEnv());
@@ -63,19 +63,6 @@ let leanVm: string;
 const HEARTBEAT_TIMEOUT_MS = 10_000;
 /** The period of its pending-check and heartbeat chains (the default), ms. */
 const PENDING_PERIOD_MS = 1000;
-
-async function colo(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const code = await runCli(argv, {
-    stdout: (t) => (out += t),
-    stderr: (t) => (err += t),
-    stderrIsTTY: false,
-    now: () => performance.now(),
-    env: process.env,
-  });
-  return { code, out, err };
-}
 
 interface TimerDoc {
   generation: number;

@@ -173,15 +173,20 @@ function generatorStart(seed: number, page: number, version: number, author: Aut
   return hash32(seed ^ salt, page, version, 0x9a9e) | 1;
 }
 
-/** A random page: every word from the xorshift32 generator started at `x`, written at `words[at …]`. */
-function writeRandom(words: Int32Array, at: number, x0: number): void {
+/** `count` words of the xorshift32 generator started at `x0`, written at `words[at …]`. */
+function writeXorshift(words: Int32Array, at: number, count: number, x0: number): void {
   let x = x0;
-  for (let i = at; i < at + PAGE_WORDS; i++) {
+  for (let i = at; i < at + count; i++) {
     x ^= x << 13;
     x ^= x >>> 17;
     x ^= x << 5;
     words[i] = x;
   }
+}
+
+/** A random page: every word from the xorshift32 generator started at `x`, written at `words[at …]`. */
+function writeRandom(words: Int32Array, at: number, x0: number): void {
+  writeXorshift(words, at, PAGE_WORDS, x0);
 }
 
 /** Two random pages at once ({@link writeRandom} of each), their chains interleaved. */
@@ -205,13 +210,7 @@ function writeRandomPair(words: Int32Array, a: number, xa0: number, b: number, x
  * few percent). Repeated by doubling copies (a memmove each), not word by word: the same bytes.
  */
 function writeMotif(words: Int32Array, at: number, x0: number): void {
-  let x = x0;
-  for (let i = at; i < at + MOTIF_WORDS; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    words[i] = x;
-  }
+  writeXorshift(words, at, MOTIF_WORDS, x0);
   for (let have = MOTIF_WORDS; have < PAGE_WORDS; have *= 2) words.copyWithin(at + have, at, at + have);
 }
 
