@@ -264,7 +264,7 @@ describe('findExperimentStack', () => {
     cfn.on(DescribeStacksCommand).rejects(new Error('Stack with id Exp does not exist'));
     await expect(findExperimentStack(clients, 'Exp')).rejects.toThrow(ExperimentStackError);
     await expect(findExperimentStack(clients, 'Exp')).rejects.toThrow(
-      /experiment stack Exp is not deployed on http:\/\/emulator: deploy it with `npm run deploy:experiments:local -- -c experimentStack=Exp`/,
+      /experiment stack Exp is not deployed on http:\/\/emulator: deploy it with `AWS_ENDPOINT_URL=http:\/\/emulator npm run deploy:experiments:local -- -c experimentStack=Exp`/,
     );
   });
 
