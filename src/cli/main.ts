@@ -173,14 +173,14 @@ function experimentHelpAfter(): string {
     'Outputs (in --out): experiment.json, cells.jsonl (one line per finished cell), cells.csv, summary.csv,',
     'summary.md (mean ± 95 % CI over seeds), chart-METRIC.svg/.png, report.html (self-contained).',
     'A rerun skips the cells cells.jsonl already has (keyed by a hash of the resolved cell), so an',
-    'interrupted experiment resumes where it stopped.',
+    'interrupted experiment resumes where it stopped. The folder is locked (.lock with the pid) while a run uses it.',
     '',
     'Backends: embedded (default; --jobs worker threads) or stepfunctions: every cell still to run goes to one',
     'execution of a deployed experiment stack (npm run deploy:experiments:local; --stack NAME), its results',
     'collected from S3 into the same folder (docs/experiment.md#the-step-functions-backend).',
     '',
     'Exit codes: as colo run, over every cell of the grid (0 all consistent, 1 bad input, 2 diverged,',
-    '3 failed over, 4 a cell measured nothing, 70 internal error, 130 interrupted: rerun to resume).',
+    '3 failed over, 4 a cell measured nothing, 70 internal error, 130 interrupted, 143 SIGTERM: rerun to resume).',
   ].join('\n');
 }
 

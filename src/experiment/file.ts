@@ -46,6 +46,7 @@ export const experimentFileSchema = z
       .max(MAX_DESCRIPTION, `must be at most ${MAX_DESCRIPTION} characters`)
       // Written into summary.md and report.html: tabs and line breaks only.
       .regex(
+        // biome-ignore lint/suspicious/noControlCharactersInRegex: the control characters are what it refuses
         /^[^\u0000-\u0008\u000b-\u001f\u007f]*$/,
         'must not hold control characters (tabs and line breaks are fine)',
       )
