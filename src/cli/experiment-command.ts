@@ -171,10 +171,15 @@ function prepareDir(dir: string): FolderLock {
   } catch (e) {
     // A failed mkdir -p reports the deepest folder (ENOENT on a read-only parent): name the one in the way.
     const top = existingAncestor(dir);
-    let why = fsWhy(e, dir);
+    let why: string;
     try {
       if (!statSync(top).isDirectory()) why = `a file is in the way at ${top}`;
-      else accessSync(top, constants.W_OK);
+      else {
+        accessSync(top, constants.W_OK);
+        // Writable by its mode, yet mkdir failed in it: its error is about `top`, whatever path it names.
+        const code = (e as NodeJS.ErrnoException).code;
+        why = code === 'ENOENT' ? `no folder can be created in ${top}` : fsWhy(e, top);
+      }
     } catch (e2) {
       why = fsWhy(e2, top);
     }

@@ -177,6 +177,37 @@ describe('refused before anything runs: one line, exit 1, no folder', () => {
     );
     expect(r.code).toBe(EXIT.usage);
     expect(cells).toBe(0);
+    const deeper = await cli([
+      'experiment',
+      write('ro2.yaml', `name: ro\n${B}`),
+      '--out',
+      '/sys/fs/colo-x/y',
+    ]);
+    expect(deeper.err).toMatch(
+      /^colo: --out: cannot use \/sys\/fs\/colo-x\/y as the experiment's folder: \/sys\/fs is not writable$/m,
+    );
+    expect(deeper.code).toBe(EXIT.usage);
+  });
+
+  it('a repeated value on the Step Functions backend is refused before the stack is looked for', async () => {
+    let looked = 0;
+    const r = await cli(
+      [
+        'experiment',
+        write('sfn-dup.yaml', `name: x\n${B}grid: { threshold: [4MiB, 4194304] }\n`),
+        '--backend',
+        'stepfunctions',
+      ],
+      {
+        stepFunctionsRunner: async () => {
+          looked++;
+          throw new Error('the stack must not be looked for');
+        },
+      },
+    );
+    expect(r.err).toMatch(/: grid\.threshold\[1\]: 4194304 is the same value as grid\.threshold\[0\]/);
+    expect(r.code).toBe(EXIT.usage);
+    expect(looked).toBe(0);
   });
 });
 
