@@ -486,7 +486,7 @@ function recordRequestOf(opts: RunSwitches): RecordRequest | undefined {
     const path = opts[flag];
     if (path === '-' || path?.trim() === '')
       throw new OutputError(
-        `--${flag}: ${path === '-' ? '- is not supported (it cannot go to stdout)' : 'the path is empty'}: name a file`,
+        `--${flag}: name a file (${path === '-' ? '- is not supported: it cannot go to stdout' : 'the path is empty'})`,
       );
   }
   if (opts.timeline !== undefined) {

@@ -335,7 +335,7 @@ describe('a signal while the outputs are written', () => {
   it('--trace "" and --trace - give the same advice', async () => {
     const empty = await cli(['run', '--trace', '']);
     const dash = await cli(['run', '--trace', '-']);
-    expect(empty.err).toBe('colo: --trace: the path is empty: name a file\n');
-    expect(dash.err).toBe('colo: --trace: - is not supported (it cannot go to stdout): name a file\n');
+    expect(empty.err).toBe('colo: --trace: name a file (the path is empty)\n');
+    expect(dash.err).toBe('colo: --trace: name a file (- is not supported: it cannot go to stdout)\n');
   });
 });
