@@ -1,7 +1,7 @@
 #!/usr/bin/env -S npx tsx
 /** The `colo` command: src/cli/main.ts wired to this process (outputs, Ctrl-C, worker threads for policies and cells). */
 import { runCli } from '../src/cli/main.ts';
-import { onSigint } from '../src/cli/sigint.ts';
+import { onStopSignals } from '../src/cli/sigint.ts';
 import { workerRunner } from '../src/cli/worker-runner.ts';
 import { workerCellRunner } from '../src/experiment/pool.ts';
 
@@ -13,6 +13,6 @@ process.exitCode = await runCli(process.argv.slice(2), {
   env: process.env,
   runner: workerRunner(),
   cellRunner: (jobs) => workerCellRunner(jobs),
-  // The first Ctrl-C stops the running policy and prints the finished ones; a second one quits.
-  onInterrupt: onSigint,
+  // The first Ctrl-C (or SIGTERM) stops the running policy and prints the finished ones; a second one quits.
+  onInterrupt: onStopSignals,
 });

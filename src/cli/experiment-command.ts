@@ -3,12 +3,13 @@
  * already has, runs the rest in parallel (progress and time left on stderr), appends each finished cell to
  * cells.jsonl (fsync'd), then writes the folder's tables, charts and report.html.
  */
-import { mkdirSync, statSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { accessSync, constants, mkdirSync, statSync } from 'node:fs';
+import { dirname, join, parse, resolve } from 'node:path';
 import { CellLog, readCellLog } from '../experiment/cell-log.ts';
 import type { CellRow } from '../experiment/cell-run.ts';
 import { readExperimentFile } from '../experiment/file.ts';
 import { type Cell, expandExperiment } from '../experiment/grid.ts';
+import { type FolderLock, FolderLockedError, lockFolder } from '../experiment/lock.ts';
 import { OUTPUT_FILES, writeOutputs } from '../experiment/outputs.ts';
 import { type CellRunner, defaultJobs, type RunningCell } from '../experiment/pool.ts';
 import {
@@ -22,6 +23,7 @@ import { timelineCells } from '../experiment/timelines.ts';
 import { EXIT } from './outcome.ts';
 import { OutputError } from './output.ts';
 import { ScenarioError } from './scenario.ts';
+import { type StopSignal, stopWord } from './sigint.ts';
 
 /** Options of `colo experiment`. */
 export interface ExperimentFlags {
@@ -68,8 +70,8 @@ export interface ExperimentIo {
   stderrIsTTY: boolean;
   /** Wall clock, ms. */
   now: () => number;
-  /** Registers a Ctrl-C handler; returns its removal. */
-  onInterrupt?: (handler: () => void) => () => void;
+  /** Registers a handler of Ctrl-C (and SIGTERM, named in its argument; none means Ctrl-C); returns its removal. */
+  onInterrupt?: (handler: (signal?: StopSignal) => void) => () => void;
   /** Makes the cell runner for `jobs` cells at once. */
   cellRunner: (jobs: number) => CellRunner;
   /**
@@ -135,15 +137,65 @@ export function outputDir(file: string, name: string, out?: string): string {
   return out ?? join(dirname(file), 'results', name);
 }
 
-/** Creates the output folder (and its parents) or says why it cannot. */
-function prepareDir(dir: string): void {
+/** Why a filesystem call failed, in words (the code's meaning, not Node's message). */
+function fsWhy(e: unknown, path: string): string {
+  const code = (e as NodeJS.ErrnoException).code;
+  if (code === 'EROFS') return `${path} is on a read-only filesystem`;
+  if (code === 'EACCES' || code === 'EPERM') return `${path} is not writable`;
+  if (code === 'EEXIST' || code === 'ENOTDIR') return `a file is in the way at ${path}`;
+  return (e as Error).message;
+}
+
+/** The deepest folder of `path` that exists (where creating the rest would start). */
+function existingAncestor(path: string): string {
+  let p = resolve(path);
+  while (p !== parse(p).root) {
+    try {
+      statSync(p);
+      return p;
+    } catch {
+      p = dirname(p);
+    }
+  }
+  return p;
+}
+
+/**
+ * Creates the output folder (and its parents), checks that it can be written and locks it, or says why it
+ * cannot in one line — before anything runs.
+ */
+function prepareDir(dir: string): FolderLock {
+  const at = `--out: cannot use ${dir} as the experiment's folder`;
   try {
     mkdirSync(dir, { recursive: true });
-    if (!statSync(dir).isDirectory()) throw new Error('not a directory');
   } catch (e) {
-    const why =
-      (e as NodeJS.ErrnoException).code === 'EEXIST' ? 'a file is in the way' : (e as Error).message;
-    throw new OutputError(`--out: cannot use ${dir} as the experiment's folder: ${why}`);
+    // A failed mkdir -p reports the deepest folder (ENOENT on a read-only parent): name the one in the way.
+    const top = existingAncestor(dir);
+    let why: string;
+    try {
+      if (!statSync(top).isDirectory()) why = `a file is in the way at ${top}`;
+      else {
+        accessSync(top, constants.W_OK);
+        // Writable by its mode, yet mkdir failed in it: its error is about `top`, whatever path it names.
+        const code = (e as NodeJS.ErrnoException).code;
+        why = code === 'ENOENT' ? `no folder can be created in ${top}` : fsWhy(e, top);
+      }
+    } catch (e2) {
+      why = fsWhy(e2, top);
+    }
+    throw new OutputError(`${at}: ${why}`);
+  }
+  try {
+    if (!statSync(dir).isDirectory()) throw Object.assign(new Error('not a directory'), { code: 'EEXIST' });
+    accessSync(dir, constants.W_OK);
+  } catch (e) {
+    throw new OutputError(`${at}: ${fsWhy(e, dir)}`);
+  }
+  try {
+    return lockFolder(dir, (e) => new OutputError(`${at}: ${fsWhy(e, dir)}`));
+  } catch (e) {
+    if (e instanceof FolderLockedError) throw new OutputError(`--out: ${e.message}`);
+    throw e;
   }
 }
 
@@ -190,14 +242,22 @@ export async function experimentCommand(
   // Checked now, not after the run: the cells the report's timelines show.
   timelineCells(experiment);
   const name = experiment.file.name;
+  if (flags.out?.trim() === '') throw new OutputError('--out: the path is empty: name a folder');
   const dir = outputDir(path, name, flags.out);
   const logPath = join(dir, OUTPUT_FILES.cells);
   const { rows, unreadable } = readCellLog(logPath);
-  const todo = experiment.cells.filter((c) => !rows.has(c.key));
+  // One run per key, whatever the grid: two cells of one key would collide in cells.jsonl and the backends.
+  const todoKeys = new Set<string>();
+  const todo = experiment.cells.filter((c) => {
+    if (rows.has(c.key) || todoKeys.has(c.key)) return false;
+    todoKeys.add(c.key);
+    return true;
+  });
   const resumed = experiment.cells.length - todo.length;
   const say = (line: string) => io.stderr(`${line}\n`);
   const summary =
-    `experiment ${name}: ${experiment.cells.length} cells (${experiment.cells.length / experiment.seeds.length} per seed × ${experiment.seeds.length} seeds)` +
+    `experiment ${name}: ${experiment.cells.length} cells (${experiment.cells.length / experiment.seeds.length} per seed × ${plural(experiment.seeds.length, 'seed')}` +
+    `${Object.keys(experiment.file.grid ?? {}).length ? '' : '; the grid has no axes: one combination'})` +
     `${resumed ? `, ${resumed} already in ${logPath}` : ''}; ${todo.length ? `${todo.length} to run` : 'nothing to run'}`;
   if (flags.dryRun) {
     io.stdout(`${summary} (dry run: nothing was run)\n`);
@@ -218,123 +278,150 @@ export async function experimentCommand(
           },
         })
       : io.cellRunner(jobs);
-  prepareDir(dir);
-  if (!flags.quiet) {
-    const threads = Math.min(runner.slots, todo.length);
-    const where = runner.describe
-      ? ` ${runner.describe(todo.length)}`
-      : threads
-        ? ` on ${threads} thread${threads > 1 ? 's' : ''}`
-        : '';
-    say(`${summary}${todo.length ? where : ''}; writing to ${dir}`);
-  }
-  if (unreadable)
-    say(
-      `colo: warning: ${unreadable} line(s) of ${logPath} could not be read (cut short?): their cells run again`,
-    );
-
-  const log = new CellLog(logPath);
-  const weight = (c: Cell) => c.scenario.durationMs;
-  const totalWeight = todo.reduce((a, c) => a + weight(c), 0) || 1;
-  let doneWeight = 0;
-  const running = new Map<Cell, { job: RunningCell; fraction: number }>();
-  const start = io.now();
-  let interrupted = false;
-  let failure: Error | undefined;
-  let finished = 0;
-  let lastStep = -1;
-  const progress = (force = false) => {
-    if (flags.quiet) return;
-    const partial = [...running.entries()].reduce((a, [c, r]) => a + weight(c) * r.fraction, 0);
-    // 100 % only once the last cell is recorded.
-    const all = finished === todo.length;
-    const fraction = all ? 1 : Math.min(0.99, (doneWeight + partial) / totalWeight);
-    const step = io.stderrIsTTY ? Math.floor(fraction * 100) : Math.floor(fraction * 10);
-    // On a terminal redraw at every percent and finished cell; in logs print every tenth.
-    if (step === lastStep && !(force && io.stderrIsTTY)) return;
-    lastStep = step;
-    const line = experimentProgressLine({
-      name,
-      done: resumed + finished,
-      total: experiment.cells.length,
-      resumed,
-      fraction,
-      elapsedMs: io.now() - start,
-    });
-    io.stderr(io.stderrIsTTY ? `\r${line}\x1b[K` : `${line}\n`);
-  };
-  const off = io.onInterrupt?.(() => {
-    interrupted = true;
-    for (const r of running.values()) r.job.cancel();
-  });
+  let lock: FolderLock;
   try {
-    const queue = [...todo];
-    await new Promise<void>((done) => {
-      const next = () => {
-        while (!interrupted && !failure && running.size < runner.slots && queue.length > 0) {
-          const cell = queue.shift() as Cell;
-          const entry = {
-            job: runner.start({ key: cell.key, scenario: cell.scenario, policy: cell.policy }, (f) => {
-              entry.fraction = f;
-              progress();
-            }),
-            fraction: 0,
-          };
-          running.set(cell, entry);
-          entry.job.result.then(
-            (result) => {
-              running.delete(cell);
-              const row: CellRow = {
-                key: cell.key,
-                experiment: name,
-                values: cell.values,
-                policy: cell.policy,
-                seed: cell.seed,
-                ...result,
-              };
-              log.append(row);
-              rows.set(cell.key, row);
-              finished++;
-              doneWeight += weight(cell);
-              progress(true);
-              next();
-            },
-            (e: unknown) => {
-              running.delete(cell);
-              if (!interrupted && !failure) {
-                failure = e instanceof Error ? e : new Error(String(e));
-                for (const r of running.values()) r.job.cancel();
-              }
-              next();
-            },
-          );
-        }
-        if (running.size === 0) done();
-      };
-      next();
-    });
-  } finally {
-    off?.();
-    log.close();
+    lock = prepareDir(dir);
+  } catch (e) {
     await runner.close();
+    throw e;
   }
-  if (io.stderrIsTTY && !flags.quiet) io.stderr('\n');
-  const current = experiment.cells.flatMap((c) => {
-    const r = rows.get(c.key);
-    return r ? [r] : [];
-  });
-  await writeOutputs(experiment, rows, dir, { png: flags.png !== false });
-  if (failure) throw failure;
-  if (interrupted) {
-    say(
-      `colo: interrupted: ${current.length} of ${experiment.cells.length} cells finished (kept in ${logPath}); ` +
-        'run the same command again to run the rest',
-    );
-    return EXIT.interrupted;
+  // Released however the run ends; a crash leaves it to be taken over (its pid is dead).
+  try {
+    if (!flags.quiet) {
+      const threads = Math.min(runner.slots, todo.length);
+      const where = runner.describe
+        ? ` ${runner.describe(todo.length)}`
+        : threads
+          ? ` on ${threads} thread${threads > 1 ? 's' : ''}`
+          : '';
+      say(`${summary}${todo.length ? where : ''}; writing to ${dir}`);
+    }
+    if (unreadable)
+      say(
+        `colo: warning: ${unreadable} line(s) of ${logPath} could not be read as finished cells (cut short or edited?): their cells run again`,
+      );
+
+    const log = new CellLog(logPath);
+    const weight = (c: Cell) => c.scenario.durationMs;
+    const totalWeight = todo.reduce((a, c) => a + weight(c), 0) || 1;
+    let doneWeight = 0;
+    const running = new Map<Cell, { job: RunningCell; fraction: number }>();
+    const start = io.now();
+    let interrupted = false;
+    let failure: Error | undefined;
+    let finished = 0;
+    let lastStep = -1;
+    const progress = (force = false) => {
+      if (flags.quiet) return;
+      const partial = [...running.entries()].reduce((a, [c, r]) => a + weight(c) * r.fraction, 0);
+      // 100 % only once the last cell is recorded.
+      const all = finished === todo.length;
+      const fraction = all ? 1 : Math.min(0.99, (doneWeight + partial) / totalWeight);
+      const step = io.stderrIsTTY ? Math.floor(fraction * 100) : Math.floor(fraction * 10);
+      // On a terminal redraw at every percent and finished cell; in logs print every tenth.
+      if (step === lastStep && !(force && io.stderrIsTTY)) return;
+      lastStep = step;
+      const line = experimentProgressLine({
+        name,
+        done: resumed + finished,
+        total: experiment.cells.length,
+        resumed,
+        fraction,
+        elapsedMs: io.now() - start,
+      });
+      io.stderr(io.stderrIsTTY ? `\r${line}\x1b[K` : `${line}\n`);
+    };
+    let signal = 'SIGINT' as StopSignal;
+    // Kept until the outputs are written: a signal then lets them finish before the process exits.
+    const off = io.onInterrupt?.((s) => {
+      interrupted = true;
+      signal = s ?? 'SIGINT';
+      for (const r of running.values()) r.job.cancel();
+    });
+    try {
+      const queue = [...todo];
+      await new Promise<void>((done) => {
+        const next = () => {
+          while (!interrupted && !failure && running.size < runner.slots && queue.length > 0) {
+            const cell = queue.shift() as Cell;
+            const entry = {
+              job: runner.start({ key: cell.key, scenario: cell.scenario, policy: cell.policy }, (f) => {
+                entry.fraction = f;
+                progress();
+              }),
+              fraction: 0,
+            };
+            running.set(cell, entry);
+            entry.job.result.then(
+              (result) => {
+                running.delete(cell);
+                const row: CellRow = {
+                  key: cell.key,
+                  experiment: name,
+                  values: cell.values,
+                  policy: cell.policy,
+                  seed: cell.seed,
+                  ...result,
+                };
+                log.append(row);
+                rows.set(cell.key, row);
+                finished++;
+                doneWeight += weight(cell);
+                progress(true);
+                next();
+              },
+              (e: unknown) => {
+                running.delete(cell);
+                if (!interrupted && !failure) {
+                  failure = e instanceof Error ? e : new Error(String(e));
+                  for (const r of running.values()) r.job.cancel();
+                }
+                next();
+              },
+            );
+          }
+          if (running.size === 0) done();
+        };
+        next();
+      });
+    } catch (e) {
+      off?.();
+      throw e;
+    } finally {
+      log.close();
+      await runner.close();
+    }
+    if (io.stderrIsTTY && !flags.quiet) io.stderr('\n');
+    const current = experiment.cells.flatMap((c) => {
+      const r = rows.get(c.key);
+      return r ? [r] : [];
+    });
+    try {
+      await writeOutputs(experiment, rows, dir, { png: flags.png !== false });
+    } finally {
+      off?.();
+    }
+    if (failure) throw failure;
+    if (interrupted) {
+      say(
+        `colo: ${stopWord(signal)}: ${current.length} of ${experiment.cells.length} cells finished (kept in ${logPath}); ` +
+          (current.length < experiment.cells.length
+            ? 'run the same command again to run the rest'
+            : `the outputs were written to ${dir}`),
+      );
+      return signal === 'SIGTERM' ? EXIT.terminated : EXIT.interrupted;
+    }
+    if (!flags.quiet)
+      say(
+        `experiment ${name}: ${current.length} cells; summary in ${join(dir, OUTPUT_FILES.summary)}, report in ${join(dir, OUTPUT_FILES.report)}`,
+      );
+    return experimentExitCode(current);
+  } finally {
+    lock.release();
   }
-  if (!flags.quiet)
-    say(
-      `experiment ${name}: ${current.length} cells; summary in ${join(dir, OUTPUT_FILES.summary)}, report in ${join(dir, OUTPUT_FILES.report)}`,
-    );
-  return experimentExitCode(current);
+}
+
+/** `n thing` or `n things`. */
+function plural(n: number, thing: string): string {
+  return `${n} ${thing}${n === 1 ? '' : 's'}`;
 }

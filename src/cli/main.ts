@@ -27,6 +27,7 @@ import { type PolicyReport, REPORT_VERSION, type RunReport, renderTable } from '
 import { newReport, type Recording, type RecordRequest, runPolicyRecorded } from './run-command.ts';
 import { fileLayer, resolveScenario, type Scenario, ScenarioError } from './scenario.ts';
 import { readScenarioFile } from './scenario-file.ts';
+import { type StopSignal, stopWord } from './sigint.ts';
 import { addVmCommand, isVmInputError } from './vm-command.ts';
 
 /** A policy's report with what the run recorded beyond it (`--timeline`, `--trace`), if asked. */
@@ -71,8 +72,8 @@ export interface CliIo {
   stderrIsTTY: boolean;
   /** Wall clock, ms (for the ETA). */
   now: () => number;
-  /** Registers a Ctrl-C handler; returns its removal. */
-  onInterrupt?: (handler: () => void) => () => void;
+  /** Registers a handler of Ctrl-C (and SIGTERM, named in its argument; none means Ctrl-C); returns its removal. */
+  onInterrupt?: (handler: (signal?: StopSignal) => void) => () => void;
   /** How policies run (default {@link inProcessRunner}). */
   runner?: PolicyRunner;
   /** Environment (for the LocalStack endpoint). */
@@ -172,14 +173,14 @@ function experimentHelpAfter(): string {
     'Outputs (in --out): experiment.json, cells.jsonl (one line per finished cell), cells.csv, summary.csv,',
     'summary.md (mean ± 95 % CI over seeds), chart-METRIC.svg/.png, report.html (self-contained).',
     'A rerun skips the cells cells.jsonl already has (keyed by a hash of the resolved cell), so an',
-    'interrupted experiment resumes where it stopped.',
+    'interrupted experiment resumes where it stopped. The folder is locked (.lock with the pid) while a run uses it.',
     '',
     'Backends: embedded (default; --jobs worker threads) or stepfunctions: every cell still to run goes to one',
     'execution of a deployed experiment stack (npm run deploy:experiments:local; --stack NAME), its results',
     'collected from S3 into the same folder (docs/experiment.md#the-step-functions-backend).',
     '',
     'Exit codes: as colo run, over every cell of the grid (0 all consistent, 1 bad input, 2 diverged,',
-    '3 failed over, 4 a cell measured nothing, 70 internal error, 130 interrupted: rerun to resume).',
+    '3 failed over, 4 a cell measured nothing, 70 internal error, 130 interrupted, 143 SIGTERM: rerun to resume).',
   ].join('\n');
 }
 
@@ -405,9 +406,12 @@ async function runCommand(opts: RunFlags & BackendFlags & RunSwitches, io: CliIo
   const runs: PolicyReport[] = [];
   const recordings: Recording[] = [];
   let interrupted = false;
+  let signal = 'SIGINT' as StopSignal;
   let current: { cancel: () => void } | undefined;
-  const off = io.onInterrupt?.(() => {
+  // Kept until the outputs are written: a signal then lets them finish, and the exit code says it came.
+  const off = io.onInterrupt?.((s) => {
     interrupted = true;
+    signal = s ?? 'SIGINT';
     current?.cancel();
   });
   const start = io.now();
@@ -442,35 +446,55 @@ async function runCommand(opts: RunFlags & BackendFlags & RunSwitches, io: CliIo
         throw e;
       }
     }
-  } finally {
+  } catch (e) {
     off?.();
+    throw e;
   }
   const report = newReport(scenario, runs, warnings);
+  const stoppedRuns = interrupted;
   if (interrupted) {
     if (io.stderrIsTTY && !opts.quiet) io.stderr('\n');
     const notRun = scenario.policies.slice(runs.length);
     report.interrupted = { notRun };
     io.stderr(
-      `colo: interrupted: ${runs.length ? `finished ${runs.map((r) => r.policy).join(', ')}` : 'no policy finished'}; ` +
+      `colo: ${stopWord(signal)}: ${runs.length ? `finished ${runs.map((r) => r.policy).join(', ')}` : 'no policy finished'}; ` +
         `not run: ${notRun.join(', ')}\n`,
     );
   }
-  await writeRecordings(recordings, opts, scenario.name, opts.quiet ? undefined : (l) => io.stderr(`${l}\n`));
-  const code = finish(report, opts, io);
-  return interrupted ? EXIT.interrupted : code;
+  let code: number;
+  try {
+    await writeRecordings(
+      recordings,
+      opts,
+      scenario.name,
+      opts.quiet ? undefined : (l) => io.stderr(`${l}\n`),
+    );
+    code = finish(report, opts, io);
+  } finally {
+    off?.();
+  }
+  if (interrupted && !stoppedRuns)
+    io.stderr(`colo: ${stopWord(signal)} while writing the outputs: every policy finished and was written\n`);
+  return interrupted ? (signal === 'SIGTERM' ? EXIT.terminated : EXIT.interrupted) : code;
 }
 
 /** What `--timeline` and `--trace` ask the runs to record; checks their paths before anything runs. */
 function recordRequestOf(opts: RunSwitches): RecordRequest | undefined {
   if (opts.timeline === undefined && opts.trace === undefined) return undefined;
+  // Neither goes to stdout: say so for "-" and "" alike (checkOutputPath would offer - for an empty path).
+  for (const flag of ['trace', 'timeline'] as const) {
+    const path = opts[flag];
+    if (path === '-' || path?.trim() === '')
+      throw new OutputError(
+        `--${flag}: name a file (${path === '-' ? '- is not supported: it cannot go to stdout' : 'the path is empty'})`,
+      );
+  }
   if (opts.timeline !== undefined) {
     if (!/\.(svg|png)$/i.test(opts.timeline))
       throw new OutputError(`--timeline: ${opts.timeline}: name an .svg or a .png file`);
     checkOutputPath('--timeline', opts.timeline);
   }
   if (opts.trace !== undefined) checkOutputPath('--trace', opts.trace);
-  if (opts.trace === '-' || opts.timeline === '-')
-    throw new OutputError(`--${opts.trace === '-' ? 'trace' : 'timeline'}: name a file (- is not supported)`);
   return { timeline: opts.timeline !== undefined, trace: opts.trace !== undefined };
 }
 

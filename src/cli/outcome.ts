@@ -20,6 +20,8 @@ export const EXIT = {
   internal: 70,
   /** Interrupted (Ctrl-C); the finished policies were printed. */
   interrupted: 130,
+  /** Stopped by SIGTERM; what finished was kept, as for Ctrl-C. */
+  terminated: 143,
 } as const;
 
 /** The exit codes with their meaning, for help and docs. */
@@ -31,6 +33,7 @@ export const EXIT_CODES: readonly [number, string][] = [
   [EXIT.nothingMeasured, 'consistent, but a run completed no checkpoint: its figures are zeros'],
   [EXIT.internal, 'internal error (a bug; COLO_DEBUG=1 prints the stack)'],
   [EXIT.interrupted, 'interrupted by Ctrl-C; the finished policies were printed'],
+  [EXIT.terminated, 'stopped by SIGTERM; the finished policies were printed, as for Ctrl-C'],
 ];
 
 /**

@@ -27,3 +27,37 @@ export function onSigint(handler: () => void, now: () => number = () => performa
   process.on('SIGINT', listener);
   return () => process.off('SIGINT', listener);
 }
+
+/** A signal that asks `colo` to stop: Ctrl-C, or `kill` / a container stop. */
+export type StopSignal = 'SIGINT' | 'SIGTERM';
+
+/**
+ * An `onInterrupt` for `runCli` that hears both stop signals: SIGINT as {@link onSigint} does, and SIGTERM
+ * likewise (the first calls `handler('SIGTERM')`; another one quits at once with exit code 143). The
+ * handler stays registered until removed, so a signal while outputs are written lets them finish.
+ *
+ * @param now - Clock of the signals, ms (a fake one in tests).
+ * @returns A function that removes both listeners.
+ */
+export function onStopSignals(
+  handler: (signal?: StopSignal) => void,
+  now: () => number = () => performance.now(),
+): () => void {
+  const offInt = onSigint(() => handler('SIGINT'), now);
+  let termed = false;
+  const term = (): void => {
+    if (termed) process.exit(143);
+    termed = true;
+    handler('SIGTERM');
+  };
+  process.on('SIGTERM', term);
+  return () => {
+    offInt();
+    process.off('SIGTERM', term);
+  };
+}
+
+/** How a stop signal is named in the one line that reports it. */
+export function stopWord(signal: StopSignal): string {
+  return signal === 'SIGTERM' ? 'stopped by SIGTERM' : 'interrupted';
+}

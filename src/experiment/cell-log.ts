@@ -4,8 +4,22 @@
  */
 import { closeSync, existsSync, fsyncSync, openSync, readFileSync, writeSync } from 'node:fs';
 import type { CellRow } from './cell-run.ts';
+import { METRIC_NAMES } from './metrics.ts';
 
-/** The rows of a cells.jsonl by key (the last row of a key wins); lines that do not parse are counted. */
+/**
+ * Whether a parsed line is a whole row: a key, a verdict, a seed and every metric as a number (null for a
+ * figure the cell could not have, written from NaN). A hand-edited or foreign line is not, and reruns.
+ */
+export function isCellRow(row: unknown): row is CellRow {
+  if (typeof row !== 'object' || row === null) return false;
+  const r = row as Partial<Record<keyof CellRow, unknown>>;
+  if (typeof r.key !== 'string' || typeof r.verdict !== 'string' || typeof r.seed !== 'number') return false;
+  if (typeof r.metrics !== 'object' || r.metrics === null) return false;
+  const m = r.metrics as Record<string, unknown>;
+  return METRIC_NAMES.every((k) => typeof m[k] === 'number' || m[k] === null);
+}
+
+/** The rows of a cells.jsonl by key (the last row of a key wins); lines that are not whole rows are counted. */
 export function readCellLog(path: string): { rows: Map<string, CellRow>; unreadable: number } {
   const rows = new Map<string, CellRow>();
   let unreadable = 0;
@@ -13,9 +27,8 @@ export function readCellLog(path: string): { rows: Map<string, CellRow>; unreada
   for (const line of readFileSync(path, 'utf8').split('\n')) {
     if (line.trim() === '') continue;
     try {
-      const row = JSON.parse(line) as Partial<CellRow>;
-      if (typeof row.key === 'string' && typeof row.metrics === 'object' && row.metrics !== null)
-        rows.set(row.key, row as CellRow);
+      const row = JSON.parse(line) as unknown;
+      if (isCellRow(row)) rows.set(row.key, row);
       else unreadable++;
     } catch {
       // A line cut short by a crash: its cell runs again.

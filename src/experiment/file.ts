@@ -3,7 +3,7 @@
  * docs/experiment-schema.json), reading and validation with one-line errors naming the file and the key.
  */
 import { readFileSync, statSync } from 'node:fs';
-import { parse as parseYaml, YAMLParseError } from 'yaml';
+import { parseDocument, parse as parseYaml, YAMLParseError } from 'yaml';
 import { z } from 'zod';
 import { METRIC_NAMES, type MetricName } from './metrics.ts';
 
@@ -14,6 +14,12 @@ export class ExperimentError extends Error {
 
 /** Cells in one experiment at most (a guard against a typo that multiplies a grid). */
 export const MAX_CELLS = 100_000;
+
+/** Characters of a description at most. */
+export const MAX_DESCRIPTION = 4000;
+
+/** Size of an experiment file at most, bytes. */
+export const MAX_FILE_BYTES = 1024 * 1024;
 
 const axisValue = z.union([z.number(), z.string(), z.record(z.string(), z.unknown())], {
   error: 'expected a number, a string (a value with a unit) or an object',
@@ -35,7 +41,17 @@ export const experimentFileSchema = z
         'must be 1-64 lower-case letters, digits, ".", "_" or "-" (it names the output folder)',
       )
       .describe('Names the experiment and its output folder.'),
-    description: z.string('expected text').max(4000).optional().describe('What the experiment asks.'),
+    description: z
+      .string('expected text')
+      .max(MAX_DESCRIPTION, `must be at most ${MAX_DESCRIPTION} characters`)
+      // Written into summary.md and report.html: tabs and line breaks only.
+      .regex(
+        // biome-ignore lint/suspicious/noControlCharactersInRegex: the control characters are what it refuses
+        /^[^\u0000-\u0008\u000b-\u001f\u007f]*$/,
+        'must not hold control characters (tabs and line breaks are fine)',
+      )
+      .optional()
+      .describe('What the experiment asks.'),
     base: z
       .record(z.string(), z.unknown(), 'expected an object of scenario keys')
       .optional()
@@ -64,7 +80,7 @@ export const experimentFileSchema = z
         },
       )
       .optional()
-      .describe('A count N (seeds 1..N) or a list of seeds; default 1.'),
+      .describe('A count N (seeds 1..N) or a list of seeds; default one seed, 42.'),
     chart: z
       .object({
         x: z
@@ -79,7 +95,7 @@ export const experimentFileSchema = z
               `must be one of ${METRIC_NAMES.join(', ')}`,
             ),
           )
-          .min(1)
+          .min(1, `give at least one metric: ${METRIC_NAMES.join(', ')}`)
           .optional()
           .describe('Metrics charted, one chart each.'),
         timeline: z
@@ -106,7 +122,11 @@ export function readExperimentFile(path: string): ExperimentFile {
   try {
     const st = statSync(path);
     if (st.isDirectory()) throw new ExperimentError(`${path} is a directory, not an experiment file`);
-    if (st.size > 1024 * 1024) throw new ExperimentError(`${path} is larger than 1 MiB`);
+    // A device or a FIFO could stream without end or block: only regular files are read.
+    if (!st.isFile())
+      throw new ExperimentError(`experiment file ${path} is not a regular file (a device, FIFO or socket)`);
+    if (st.size > MAX_FILE_BYTES)
+      throw new ExperimentError(`experiment file ${path} is larger than 1 MiB (${st.size} bytes)`);
     text = readFileSync(path, 'utf8');
   } catch (e) {
     if (e instanceof ExperimentError) throw e;
@@ -125,10 +145,13 @@ export function parseExperiment(path: string, text: string): ExperimentFile {
     try {
       content = JSON.parse(text) as unknown;
     } catch (e) {
+      // V8 quotes the text near the error, line breaks included: keep the message on one line.
       throw new ExperimentError(
-        `experiment file ${path} is not valid JSON: ${(e as Error).message.split('\n')[0]}`,
+        `experiment file ${path} is not valid JSON: ${(e as Error).message.replace(/\r?\n/g, '\\n')}`,
       );
     }
+    const twice = duplicateJsonKey(text);
+    if (twice) throw new ExperimentError(`experiment file ${path}: ${twice}`);
   } else {
     try {
       content = parseYaml(text, { prettyErrors: false, uniqueKeys: true }) as unknown;
@@ -147,6 +170,8 @@ export function parseExperiment(path: string, text: string): ExperimentFile {
   if (typeof content !== 'object' || content === null || Array.isArray(content)) {
     throw new ExperimentError(`experiment file ${path}: must be an object with name, base, grid and seeds`);
   }
+  const odd = oddValue(content, '');
+  if (odd) throw new ExperimentError(`experiment file ${path}: ${odd}`);
   const parsed = experimentFileSchema.safeParse(content);
   if (!parsed.success) {
     const keys = Object.keys(experimentFileSchema.shape);
@@ -168,4 +193,33 @@ export function parseExperiment(path: string, text: string): ExperimentFile {
     );
   }
   return parsed.data;
+}
+
+/**
+ * A key written twice in one object of a JSON text (JSON.parse keeps the last without a word; YAML refuses),
+ * as a one-line problem. The text is valid JSON already; YAML reads it the same and names the duplicate.
+ */
+function duplicateJsonKey(text: string): string | undefined {
+  const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: false });
+  const dup = doc.errors.find((e) => e.code === 'DUPLICATE_KEY');
+  if (!dup) return undefined;
+  const before = text.slice(0, dup.pos[0]).split('\n');
+  return `a key is written twice in one object (line ${before.length}, column ${(before[before.length - 1]?.length ?? 0) + 1})`;
+}
+
+/**
+ * A value the schema would drop or misname, as a one-line problem: a `__proto__` key (zod drops it where
+ * other unknown keys are refused) or a number that is not finite (YAML's .nan, .inf).
+ */
+function oddValue(value: unknown, where: string): string | undefined {
+  if (typeof value === 'number' && !Number.isFinite(value))
+    return `${where || 'file'}: ${value} is not a finite number`;
+  if (typeof value !== 'object' || value === null) return undefined;
+  for (const [k, v] of Object.entries(value)) {
+    const at = Array.isArray(value) ? `${where}[${k}]` : where ? `${where}.${k}` : k;
+    if (k === '__proto__') return `${at}: "__proto__" is not a key`;
+    const found = oddValue(v, at);
+    if (found) return found;
+  }
+  return undefined;
 }

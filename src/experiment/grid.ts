@@ -94,6 +94,26 @@ function combinations(
   return out;
 }
 
+/** A seed listed twice in `seeds: [..]`, as a one-line problem. */
+function duplicateSeed(seeds: ExperimentFile['seeds']): string | undefined {
+  if (!Array.isArray(seeds)) return undefined;
+  const i = seeds.findIndex((s, j) => seeds.indexOf(s) !== j);
+  return i < 0
+    ? undefined
+    : `seeds: ${seeds[i]} appears twice (seeds[${seeds.indexOf(seeds[i] as number)}] and seeds[${i}])`;
+}
+
+/** The first two cells that share a key (they would run the same thing and collide in cells.jsonl). */
+function sameKey(cells: readonly Cell[]): [Cell, Cell] | undefined {
+  const byKey = new Map<string, Cell>();
+  for (const c of cells) {
+    const other = byKey.get(c.key);
+    if (other) return [other, c];
+    byKey.set(c.key, c);
+  }
+  return undefined;
+}
+
 /** Resolves a layer pair, turning errors of the scenario, units and workloads into `ExperimentError` lines. */
 function resolve(
   base: Record<string, unknown>,
@@ -134,6 +154,10 @@ export function expandExperiment(path: string, file: ExperimentFile): Experiment
         problems.push(
           `${at}: grid.policy[${i}]: "${label(p)}" is not a policy: use ${POLICY_NAMES.join(', ')}`,
         );
+      else if (policyValues.indexOf(p) !== i)
+        problems.push(
+          `${at}: grid.policy[${i}]: ${label(p)} is the same value as grid.policy[${policyValues.indexOf(p)}]: remove one`,
+        );
     });
   }
   if (problems.length) throw new ExperimentError(problems.join('\n'));
@@ -147,15 +171,26 @@ export function expandExperiment(path: string, file: ExperimentFile): Experiment
         ? Array.from({ length: file.seeds }, (_, i) => i + 1)
         : file.seeds;
   const axes = Object.keys(grid);
+  const seedProblem = duplicateSeed(file.seeds);
+  if (seedProblem) throw new ExperimentError(`${at}: ${seedProblem}`);
+  const valueAxes = axes.filter((a) => a !== POLICY_AXIS);
+  // Counted before anything is built: a grid of millions of combinations is refused at once.
+  const total = valueAxes.reduce((n, a) => n * (grid[a]?.length ?? 1), policies.length * seeds.length);
+  if (total > MAX_CELLS)
+    throw new ExperimentError(
+      `${at}: the grid has ${total} cells (at most ${MAX_CELLS}): fewer values or seeds`,
+    );
   const baseOrigin: LayerOrigin = { source: `${at}: base`, key: (k) => `${at}: base.${k}` };
 
   // Each axis value on its own, so that an error names the value.
   const valueProblems: string[] = [];
   for (const axis of axes.filter((a) => a !== POLICY_AXIS)) {
+    // Resolved values seen on this axis (canonical JSON of the scenario), to name a repeated one.
+    const seen = new Map<string, number>();
     (grid[axis] ?? []).forEach((v, i) => {
       const where = `${at}: grid.${axis}[${i}]`;
       try {
-        resolve(
+        const scenario = resolve(
           base,
           () => cellLayer(base, { [axis]: v }, policies[0] ?? 'none', seeds[0] ?? 42),
           baseOrigin,
@@ -164,6 +199,12 @@ export function expandExperiment(path: string, file: ExperimentFile): Experiment
             key: (k) => (k === axis || axis.startsWith(`${k}.`) ? where : `${where} (${k})`),
           },
         );
+        const same = seen.get(canonicalJson(scenario));
+        if (same !== undefined)
+          valueProblems.push(
+            `${where}: ${label(v)} is the same value as grid.${axis}[${same}] (${label(grid[axis]?.[same])}): remove one`,
+          );
+        else seen.set(canonicalJson(scenario), i);
       } catch (e) {
         if (!(e instanceof ExperimentError)) throw e;
         valueProblems.push(...e.message.split('\n'));
@@ -172,13 +213,7 @@ export function expandExperiment(path: string, file: ExperimentFile): Experiment
   }
   if (valueProblems.length) throw new ExperimentError([...new Set(valueProblems)].join('\n'));
 
-  const valueAxes = axes.filter((a) => a !== POLICY_AXIS);
   const combos = combinations(grid, valueAxes);
-  const total = combos.length * policies.length * seeds.length;
-  if (total > MAX_CELLS)
-    throw new ExperimentError(
-      `${at}: the grid has ${total} cells (at most ${MAX_CELLS}): fewer values or seeds`,
-    );
 
   const cells: Cell[] = [];
   const cellProblems: string[] = [];
@@ -214,6 +249,11 @@ export function expandExperiment(path: string, file: ExperimentFile): Experiment
     }
   }
   if (cellProblems.length) throw new ExperimentError([...new Set(cellProblems)].join('\n'));
+  const twin = sameKey(cells);
+  if (twin)
+    throw new ExperimentError(
+      `${at}: cells ${twin[0].group} seed=${twin[0].seed} and ${twin[1].group} seed=${twin[1].seed} run the same configuration: remove one of the values`,
+    );
 
   const x = file.chart?.x ?? valueAxes[0] ?? POLICY_AXIS;
   if (x !== POLICY_AXIS && !axes.includes(x))

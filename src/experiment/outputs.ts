@@ -3,7 +3,7 @@
  * cells.csv, summary.csv, summary.md, one chart per metric (SVG + PNG) and report.html. cells.jsonl is
  * written as cells finish (src/experiment/cell-log.ts); everything here is rebuilt from it on every run.
  */
-import { writeFileSync } from 'node:fs';
+import { readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { renderSvg, svgToPng } from '../report/chart.ts';
 import { timelineSpec } from '../report/timeline-chart.ts';
@@ -54,18 +54,23 @@ export async function writeOutputs(
   dir: string,
   options: { png?: boolean } = {},
 ): Promise<GroupSummary[]> {
+  const written = new Set<string>();
+  const write = (name: string, data: string | Uint8Array) => {
+    writeFileSync(join(dir, name), data);
+    written.add(name);
+  };
   const cells = withRows(experiment, rows);
   const groups = summarise(cells);
   const finished = cells.filter((c) => c.row).length;
-  writeFileSync(join(dir, OUTPUT_FILES.config), `${JSON.stringify(resolvedConfig(experiment), null, 2)}\n`);
-  writeFileSync(join(dir, OUTPUT_FILES.cellsCsv), cellsCsv(experiment, cells));
-  writeFileSync(join(dir, OUTPUT_FILES.summaryCsv), summaryCsv(experiment, groups));
-  writeFileSync(join(dir, OUTPUT_FILES.summary), summaryMarkdown(experiment, groups, { finished }));
+  write(OUTPUT_FILES.config, `${JSON.stringify(resolvedConfig(experiment), null, 2)}\n`);
+  write(OUTPUT_FILES.cellsCsv, cellsCsv(experiment, cells));
+  write(OUTPUT_FILES.summaryCsv, summaryCsv(experiment, groups));
+  write(OUTPUT_FILES.summary, summaryMarkdown(experiment, groups, { finished }));
   const charts = experimentCharts(experiment, groups);
   for (const c of charts) {
     const svg = await renderSvg(c.spec);
-    writeFileSync(join(dir, `${c.name}.svg`), svg);
-    if (options.png !== false) writeFileSync(join(dir, `${c.name}.png`), await svgToPng(svg));
+    write(`${c.name}.svg`, svg);
+    if (options.png !== false) write(`${c.name}.png`, await svgToPng(svg));
   }
   const picked = timelineCells(experiment);
   const timelines = recordTimelines(picked);
@@ -74,16 +79,26 @@ export async function writeOutputs(
     const where = picked[0].group.replace(/ ?policy=\S+/, '');
     const spec = timelineSpec(timelines, `run timelines: ${where ? `${where} ` : ''}seed=${picked[0].seed}`);
     const svg = await renderSvg(spec);
-    writeFileSync(join(dir, `${OUTPUT_FILES.timeline}.svg`), svg);
-    if (options.png !== false) writeFileSync(join(dir, `${OUTPUT_FILES.timeline}.png`), await svgToPng(svg));
+    write(`${OUTPUT_FILES.timeline}.svg`, svg);
+    if (options.png !== false) write(`${OUTPUT_FILES.timeline}.png`, await svgToPng(svg));
     timeline = {
       spec,
       checkpoints: Object.fromEntries(timelines.map((t) => [t.policy, t.checkpoints.length])),
     };
   }
-  writeFileSync(
-    join(dir, OUTPUT_FILES.report),
-    await reportHtml(experiment, groups, charts, finished, timeline),
-  );
+  write(OUTPUT_FILES.report, await reportHtml(experiment, groups, charts, finished, timeline));
+  removeStaleImages(dir, written);
   return groups;
+}
+
+/** Images of an earlier run: `chart-METRIC` and `timeline`, as SVG or PNG. */
+const IMAGE = new RegExp(`^(chart-[A-Za-z0-9]+|${OUTPUT_FILES.timeline})\\.(svg|png)$`);
+
+/**
+ * Removes the images an earlier run wrote and this one did not (a metric no longer charted, `--no-png`,
+ * `timeline: false`), so that the folder shows only this run's outputs.
+ */
+function removeStaleImages(dir: string, written: ReadonlySet<string>): void {
+  for (const name of readdirSync(dir))
+    if (IMAGE.test(name) && !written.has(name)) rmSync(join(dir, name), { force: true });
 }

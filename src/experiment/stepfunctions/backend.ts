@@ -67,7 +67,9 @@ export async function findExperimentStack(
   clients: StepFunctionsClients,
   stackName: string,
 ): Promise<ExperimentTarget> {
-  const deploy = `deploy it with \`npm run deploy:experiments:local -- -c experimentStack=${stackName}\` (LocalStack) or \`npx cdk deploy --app "npx tsx bin/experiment-app.ts" -c experimentStack=${stackName}\` (AWS)`;
+  // An emulator's endpoint is passed on: the deploy script targets AWS_ENDPOINT_URL (default port 4566).
+  const env = /^https?:\/\//.test(clients.where) ? `AWS_ENDPOINT_URL=${clients.where} ` : '';
+  const deploy = `deploy it with \`${env}npm run deploy:experiments:local -- -c experimentStack=${stackName}\` (LocalStack) or \`npx cdk deploy --app "npx tsx bin/experiment-app.ts" -c experimentStack=${stackName}\` (AWS)`;
   let stack: { StackStatus?: string; Outputs?: { OutputKey?: string; OutputValue?: string }[] } | undefined;
   try {
     stack = (await clients.cloudformation.send(new DescribeStacksCommand({ StackName: stackName })))
@@ -334,6 +336,12 @@ export function stepFunctionsCellRunner(opts: StepFunctionsRunnerOptions): CellR
       `on Step Functions (stack ${target.stackName}, ${target.mapKind} map, run ${runId}, ${cells} cells)`,
     // A cell reports no partial progress: it is done when its result is collected.
     start(job): RunningCell {
+      // Results are matched by key: a second cell of one key would never settle.
+      if (pending.has(job.key))
+        return {
+          result: Promise.reject(new StepFunctionsRunError(`cell ${job.key} is already running`)),
+          cancel: () => {},
+        };
       let entry: Pending | undefined;
       const result = new Promise<CellResult>((resolve, reject) => {
         entry = { job, resolve, reject };

@@ -1,6 +1,6 @@
 /** Ctrl-C (src/cli/sigint.ts): one key press relayed twice by npm/npx is one interrupt; a later one quits. */
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { onSigint, SAME_CTRL_C_MS } from '../../../src/cli/sigint.ts';
+import { onSigint, onStopSignals, SAME_CTRL_C_MS } from '../../../src/cli/sigint.ts';
 
 describe('onSigint', () => {
   let off: (() => void) | undefined;
@@ -31,5 +31,35 @@ describe('onSigint', () => {
     process.emit('SIGINT');
     expect(handler).toHaveBeenCalledTimes(1);
     expect(exit).toHaveBeenCalledWith(130);
+  });
+});
+
+describe('onStopSignals', () => {
+  let off: (() => void) | undefined;
+  afterEach(() => {
+    off?.();
+    vi.restoreAllMocks();
+  });
+
+  it('names the signal: SIGINT, then SIGTERM; a second SIGTERM quits with 143', () => {
+    const exit = vi.spyOn(process, 'exit').mockImplementation((() => undefined) as never);
+    const handler = vi.fn();
+    off = onStopSignals(handler, () => 0);
+    process.emit('SIGINT');
+    process.emit('SIGTERM');
+    expect(handler.mock.calls).toEqual([['SIGINT'], ['SIGTERM']]);
+    expect(exit).not.toHaveBeenCalled();
+    process.emit('SIGTERM');
+    expect(exit).toHaveBeenCalledWith(143);
+  });
+
+  it('its removal removes both listeners', () => {
+    const before = [process.listenerCount('SIGINT'), process.listenerCount('SIGTERM')];
+    const remove = onStopSignals(() => {});
+    expect([process.listenerCount('SIGINT'), process.listenerCount('SIGTERM')]).toEqual(
+      before.map((n) => n + 1),
+    );
+    remove();
+    expect([process.listenerCount('SIGINT'), process.listenerCount('SIGTERM')]).toEqual(before);
   });
 });

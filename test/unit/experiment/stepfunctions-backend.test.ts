@@ -113,6 +113,18 @@ describe('stepFunctionsCellRunner', () => {
     await r.close();
   });
 
+  it('a second cell of a key already running is refused at once (it would never settle) and the first still does', async () => {
+    results([['a']]);
+    const { r } = runner();
+    const first = r.start(job('a'), () => {});
+    const twin = r.start(job('a'), () => {});
+    await expect(twin.result).rejects.toThrow(/cell a is already running/);
+    await expect(first.result).resolves.toMatchObject({ verdict: 'consistent' });
+    const put = s3.commandCalls(PutObjectCommand)[0]?.args[0].input;
+    expect(JSON.parse(String(put?.Body)).map((c: CellJob) => c.key)).toEqual(['a']);
+    await r.close();
+  });
+
   it('survives failed polls and says so', async () => {
     let calls = 0;
     const written = new Map<string, string>([[`${PREFIX}a.json`, result('a')]]);
@@ -264,7 +276,7 @@ describe('findExperimentStack', () => {
     cfn.on(DescribeStacksCommand).rejects(new Error('Stack with id Exp does not exist'));
     await expect(findExperimentStack(clients, 'Exp')).rejects.toThrow(ExperimentStackError);
     await expect(findExperimentStack(clients, 'Exp')).rejects.toThrow(
-      /experiment stack Exp is not deployed on http:\/\/emulator: deploy it with `npm run deploy:experiments:local -- -c experimentStack=Exp`/,
+      /experiment stack Exp is not deployed on http:\/\/emulator: deploy it with `AWS_ENDPOINT_URL=http:\/\/emulator npm run deploy:experiments:local -- -c experimentStack=Exp`/,
     );
   });
 
