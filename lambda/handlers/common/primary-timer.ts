@@ -13,11 +13,10 @@ export function createPrimaryTimerHandler(
   deps: TickConsumerDeps,
 ): (event: unknown) => Promise<SQSBatchResponse> {
   return async (event) =>
-    consumeTicks(deps, timer, parseSqsEvent(event), async (control) => {
+    consumeTicks(deps, timer, parseSqsEvent(event), async () => {
       const result = await primaryInvocation(deps.ports, deps.params, deps.now, [{ type: 'tick' }], {
         ...deps.options,
         ...(deps.sleep ? { sleep: deps.sleep } : {}),
-        ...(control ? { control } : {}),
       });
       reportInvocation(deps.obs, result);
     });

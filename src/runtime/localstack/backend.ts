@@ -34,7 +34,6 @@ import type { CheckpointRecord, RoundRecord } from '../../engine/metrics/records
 import { summarise } from '../../engine/metrics/summary.ts';
 import { type ColoParams, pageCount } from '../../engine/params.ts';
 import { StateConflictError } from '../../engine/ports.ts';
-import { chainPeriodMs } from '../../parameters/tick-chains.ts';
 import type { LogRecord } from '../cloud/log-record.ts';
 import { readLog } from '../cloud/metrics-log.ts';
 import { readPrimaryDocument, readSecondaryDocument } from '../cloud/status.ts';
@@ -200,7 +199,7 @@ export async function runOnLocalStack(options: LocalStackRunOptions): Promise<Ru
   };
 }
 
-/** Memory size of the stack's functions, MB (lib/constructs/colo-function.ts); heartbeat-monitor and tick-arm run at context monitorMemoryMb, which their usage records carry. */
+/** Memory size the stack gives every function, MB (lib/constructs/colo-function.ts). */
 const FUNCTION_MEMORY_MB = 1024;
 
 /**
@@ -240,7 +239,6 @@ async function measureCost(
         checkpointDelayMs: params.checkpointDelayMs,
         pendingCheckIntervalMs: params.pendingCheckIntervalMs,
         heartbeatIntervalMs: params.heartbeatIntervalMs,
-        heartbeatChainMs: chainPeriodMs('heartbeat', params.heartbeatIntervalMs),
         memoryMb: FUNCTION_MEMORY_MB,
       },
       clients.meter.usage,

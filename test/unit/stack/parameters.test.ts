@@ -39,7 +39,6 @@ describe('parameters', () => {
       virtualClock: 'off',
       eventSourceMaxConcurrency: 100,
       channelPollers: 1,
-      monitorMemoryMb: 256,
       alarmTopic: 'off',
     });
   });
