@@ -31,7 +31,12 @@ export type PrimaryInput =
    * The VM's fencing decision, as the runtime found it (the answer to a `claim`, or the control document
    * read at the start of an invocation): `owner` alone may run the VM from now on.
    */
-  | { type: 'fence'; owner: FenceOwner };
+  | { type: 'fence'; owner: FenceOwner }
+  /**
+   * Stop replicating (an operator's stop, as the runtime found it in the control document): start nothing
+   * new — no checkpoint, round or heartbeat — but finish what is in flight. Idempotent.
+   */
+  | { type: 'stop' };
 
 const EXPECTED: Record<PrimaryPhase, SecondaryMessage['type'][]> = {
   'wait-ready': ['checkpoint-ready'],
@@ -97,6 +102,14 @@ export function primaryStep(
       break;
     case 'request-checkpoint':
       requestCheckpoint(state, params, t, input.trigger, fx);
+      break;
+    case 'stop':
+      // Without this, a VM whose checkpoints overrun their delay never goes quiet: each vmstate-loaded finds
+      // the next checkpoint due and starts it, messages carrying the VM on with no timer at all.
+      state.stopped = true;
+      state.checkpointDue = null;
+      state.passRest = [];
+      state.recheckAfterRound = false;
       break;
     case 'tick':
       break;
@@ -234,6 +247,7 @@ function requestCheckpoint(
   trigger: CheckpointTrigger,
   fx: Effect[],
 ): void {
+  if (state.stopped) return;
   // Before checkpoint-ready the COLO loop (and its timer) has not started.
   if (state.phase !== 'wait-ready') state.nextCheckpointAt = now + params.checkpointDelayMs;
   if (state.checkpointDue !== null || eventHeldByTransaction(state) || state.phase !== 'running') {
@@ -263,7 +277,7 @@ function runDue(state: PrimaryState, params: ColoParams, now: number, fx: Effect
     exit(state, now, `timed out in ${state.phase} after ${params.checkpointTimeoutMs} ms`, fx);
     return;
   }
-  if (state.phase === 'wait-ready' || !isLive(state) || state.phase === 'claiming') return;
+  if (state.phase === 'wait-ready' || !isLive(state) || state.phase === 'claiming' || state.stopped) return;
   // A checkpoint request wins over a background round falling due at the same instant.
   // The timer fires whatever the loop is doing (a tick inside a transaction is lost or held, see requestCheckpoint).
   if (now >= state.nextCheckpointAt) requestCheckpoint(state, params, now, 'timer', fx);
@@ -284,6 +298,8 @@ function runDue(state: PrimaryState, params: ColoParams, now: number, fx: Effect
 function nextWake(state: PrimaryState): number {
   // While claiming, a tick repeats the claim: often enough to finish quickly, rarely enough to be cheap.
   if (state.phase === 'claiming') return state.lastNow + CLAIM_RETRY_MS;
+  // Stopped: only an in-flight transaction's deadline is left to watch.
+  if (state.stopped) return state.txn ? state.txn.deadline : Number.POSITIVE_INFINITY;
   return Math.min(
     state.nextCheckpointAt,
     state.nextPendingCheckAt,

@@ -133,6 +133,11 @@ export interface PrimaryState {
   regions: RegionModel;
   /** Why the primary is claiming the fence (phase `claiming`), else ''. */
   claimReason: string;
+  /**
+   * Replication was stopped by the operator (the runtime's `stop`): no checkpoint, background round or
+   * heartbeat starts any more; a transaction or round already in flight finishes. Absent while running.
+   */
+  stopped?: true;
 }
 
 /** A fresh primary: waiting for `checkpoint-ready`, memory at version 0 everywhere (the initial sync). */

@@ -201,6 +201,11 @@ export interface NodeSpec<S, I> {
   completion?: (sendId: number, error?: string) => I;
   /** The engine input that hands over the VM's fencing decision. */
   fence: (owner: FenceOwner) => I;
+  /**
+   * The engine input that stops a node the control document says was stopped (a failover flag with no fence
+   * owner: `colo run`'s end, `colo vm remove`), or undefined when this node needs none or is stopped already.
+   */
+  stop?: (state: S) => I | undefined;
   /** Next inbound sequence number the state expects (lower ones are duplicates). */
   inSeq(state: S): number;
   /**
@@ -509,6 +514,15 @@ export async function runInvocation<S, I>(
           const t = now();
           absorb(spec.step(doc.state, params, t, spec.fence(control.owner)), t);
           dirty = true;
+        } else if (control.failedOver) {
+          // Stopped: what is in flight finishes, nothing new starts (checkpoints chained by their messages
+          // would otherwise carry a VM whose checkpoints overrun their delay on forever, with no timer).
+          const stop = spec.stop?.(doc.state);
+          if (stop !== undefined) {
+            const t = now();
+            absorb(spec.step(doc.state, params, t, stop), t);
+            dirty = true;
+          }
         }
       }
       // A. An outbox an earlier invocation persisted but may not have performed comes first.

@@ -40,6 +40,11 @@ export const PRIMARY_SPEC: NodeSpec<PrimaryState, PrimaryInput> = {
   step: primaryStep,
   tick: { type: 'tick' },
   fence: (owner) => ({ type: 'fence', owner }),
+  // Offered until taken; a primary that left COLO or is claiming has nothing to stop.
+  stop: (s) =>
+    s.stopped || s.phase === 'exited' || s.phase === 'fenced' || s.phase === 'claiming'
+      ? undefined
+      : { type: 'stop' },
   completion: (sendId, error) =>
     error === undefined ? { type: 'send-complete', sendId } : { type: 'send-complete', sendId, error },
   inSeq: (s) => s.inSeq,

@@ -104,6 +104,7 @@ export const primaryStateSchema: z.ZodType<PrimaryState> = z.strictObject({
     samples: count,
   }),
   claimReason: z.string().max(4096),
+  stopped: z.literal(true).optional(),
 });
 
 /**

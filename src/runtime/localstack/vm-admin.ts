@@ -17,6 +17,7 @@ import {
 import { S3StateStore } from '../../../lambda/adapters/s3-state-store.ts';
 import { listAllVms, S3VmRegistry } from '../../../lambda/adapters/s3-vm-registry.ts';
 import { VM_CONFIG_TTL_MS } from '../../../lambda/handlers/common/vm-directory.ts';
+import type { ColoParams } from '../../engine/params.ts';
 import {
   checkApplyTimeoutCap,
   checkVmId,
@@ -26,8 +27,10 @@ import {
   validateVmConfig,
 } from '../../parameters/vm-config.ts';
 import { markFailedOver, readControl, VM_REMOVED_REASON } from '../cloud/control.ts';
+import { outboxPending } from '../cloud/document.ts';
+import { readPrimaryDocument, readSecondaryDocument } from '../cloud/status.ts';
 import { BackendError, type Clients, emptyBucket } from './aws.ts';
-import type { StackOutputs } from './stack.ts';
+import { deployedParams, type StackOutputs } from './stack.ts';
 
 /** A `colo vm` request cannot be carried out; nothing was changed. */
 export class VmAdminError extends BackendError {
@@ -227,7 +230,12 @@ export async function removeVm(
   const state = new S3StateStore({ bucket: t.outputs.bucketName, client: t.clients.s3 });
   await retried(t, `stopping ${vmId}`, () => markFailedOver(state, vmId, VM_REMOVED_REASON, Date.now()));
   options.progress?.(`stopped ${vmId}; waiting for its in-flight work to settle`);
-  await settle(t, vmId);
+  const params = await deployedParams(t.clients, t.outputs, vmId).catch(() => undefined);
+  if (!(await settle(t, vmId, state, params))) {
+    options.progress?.(
+      `${vmId}'s in-flight work did not settle within ${REMOVE_SETTLE_TIMEOUT_MS / 1000} s; unregistering it anyway`,
+    );
+  }
   await retried(t, `deleting vms/${vmId}.json`, () => registry.delete(vmId));
   if (!options.deleteState) return { vmId, deletedObjects: 0 };
   // Warm functions may serve the VM from their cache until it expires; delete its objects after that.
@@ -246,10 +254,20 @@ export async function removeVm(
 }
 
 /**
- * Waits until the VM's node documents and logs have not changed for 3 s (at most
- * {@link REMOVE_SETTLE_TIMEOUT_MS}); the shared queues are not watched: other VMs keep them busy.
+ * Waits until neither node of the VM is inside a transaction or a background load or has sends left to
+ * perform (judged from its documents when `params` could be read), and its node documents and logs have not
+ * changed for 3 s — at most {@link REMOVE_SETTLE_TIMEOUT_MS}. The shared queues are not watched: other VMs
+ * keep them busy. Unregistering a VM whose last transaction is still crossing would drop its last messages
+ * (a secondary that committed an epoch its primary never recorded).
+ *
+ * @returns False when it timed out.
  */
-async function settle(t: FleetTarget, vmId: string): Promise<void> {
+async function settle(
+  t: FleetTarget,
+  vmId: string,
+  state: S3StateStore,
+  params: ColoParams | undefined,
+): Promise<boolean> {
   const sleep = t.sleep ?? realSleep;
   const start = Date.now();
   let last = '';
@@ -262,12 +280,33 @@ async function settle(t: FleetTarget, vmId: string): Promise<void> {
       .filter((o) => !o.Key?.includes('/timers/') && !o.Key?.endsWith('/control.json'))
       .map((o) => `${o.Key}@${o.ETag}`)
       .join(',');
-    if (snapshot !== last) {
+    if (snapshot !== last || (params !== undefined && (await inFlight(state, params)))) {
       last = snapshot;
       since = Date.now();
-    } else if (Date.now() - since >= 3000) return;
+    } else if (Date.now() - since >= 3000) return true;
     await sleep(500);
   }
+  return false;
+}
+
+/** Secondary phases in which a transfer from the primary is still arriving. */
+const SECONDARY_BUSY = new Set([
+  'bg-loading',
+  'ckpt-wait-vmstate-send',
+  'ckpt-wait-ram',
+  'ckpt-wait-vmstate-size',
+  'ckpt-wait-device',
+  'committing',
+]);
+
+/** True while a node is inside a checkpoint or a background load, or has sends still to perform. */
+async function inFlight(state: S3StateStore, params: ColoParams): Promise<boolean> {
+  const p = await readPrimaryDocument(state, params);
+  const s = await readSecondaryDocument(state, params);
+  return (
+    (p !== undefined && (p.state.phase.startsWith('ckpt-') || outboxPending(p.outbox))) ||
+    (s !== undefined && (SECONDARY_BUSY.has(s.state.phase) || outboxPending(s.outbox)))
+  );
 }
 
 /** Parses the stack's `VmConfigJson` output (the VM its deploy registers). @throws VmAdminError */

@@ -222,3 +222,57 @@ describe('checkpoint timer: the COLO loop wakes late (costs.wakeMs)', () => {
     expect(s.departures).toEqual([100]);
   });
 });
+
+describe('stop: nothing new starts, what is in flight finishes', () => {
+  it('an overrun checkpoint stopped in flight completes, and the tick it latched starts nothing', () => {
+    const s = new Schedule();
+    s.tick(D);
+    s.reply('checkpoint-reply', 110);
+    s.reply('vmstate-received', 150);
+    // The tick at 200 comes after vmstate-received: without the stop it would start a back-to-back checkpoint.
+    s.tick(2 * D);
+    expect(s.primary.checkpointDue).toBe('timer');
+    s.step(210, { type: 'stop' });
+    s.reply('vmstate-loaded', 250);
+    expect(s.checkpoints).toHaveLength(1);
+    expect(s.primary.phase).toBe('running');
+    // Messages and ticks long after: no request, no heartbeat, no round.
+    const later = [...s.step(5 * D, { type: 'tick' }), ...s.step(50 * D, { type: 'tick' })];
+    expect(later.filter((e) => e.type === 'send')).toEqual([]);
+    expect(s.requests).toEqual([100]);
+    // The runtime is not asked to wake it again.
+    expect(later.filter((e) => e.type === 'wake').map((e) => (e as { at: number }).at)).toEqual([
+      Number.POSITIVE_INFINITY,
+      Number.POSITIVE_INFINITY,
+    ]);
+  });
+
+  it('the same schedule without the stop goes on back-to-back (the behaviour the stop ends)', () => {
+    const s = new Schedule();
+    s.tick(D);
+    s.reply('checkpoint-reply', 110);
+    s.reply('vmstate-received', 150);
+    s.tick(2 * D);
+    s.reply('vmstate-loaded', 250);
+    expect(s.requests).toEqual([100, 250]);
+  });
+
+  it('a stopped primary sends no heartbeat and runs no pending check', () => {
+    const p = testParams({
+      policy: 'fixed',
+      checkpointDelayMs: 10_000,
+      pendingCheckIntervalMs: 100,
+      heartbeatIntervalMs: 100,
+      heartbeatTimeoutMs: 1000,
+      workload: { kind: 'uniform', rate: 1000 },
+    });
+    const running = new Schedule(p);
+    const sent = running.step(950, { type: 'tick' }).filter((e) => e.type === 'send');
+    expect(sent.length).toBeGreaterThan(0);
+    const s = new Schedule(p);
+    s.step(10, { type: 'stop' });
+    const fx = [...s.step(500, { type: 'tick' }), ...s.step(950, { type: 'tick' })];
+    expect(fx.filter((e) => e.type === 'send')).toEqual([]);
+    expect(s.primary.stopped).toBe(true);
+  });
+});
