@@ -77,6 +77,12 @@ export interface InvocationOptions {
    * duplicate) — exactly what follows a crash after the send. Default false.
    */
   deferHeartbeatSave?: boolean;
+  /**
+   * Run the engine even when the control document says the VM was stopped (no `stop` input is given). Only
+   * the conformance replay sets it: it stops the VM's timer chains with that flag and drives the invocations
+   * itself. Default false.
+   */
+  ignoreStop?: boolean;
 }
 
 /** The invocation options of the deployed functions: cheaper per tick, the same messages and commits. */
@@ -514,7 +520,7 @@ export async function runInvocation<S, I>(
           const t = now();
           absorb(spec.step(doc.state, params, t, spec.fence(control.owner)), t);
           dirty = true;
-        } else if (control.failedOver) {
+        } else if (control.failedOver && options.ignoreStop !== true) {
           // Stopped: what is in flight finishes, nothing new starts (checkpoints chained by their messages
           // would otherwise carry a VM whose checkpoints overrun their delay on forever, with no timer).
           const stop = spec.stop?.(doc.state);

@@ -87,7 +87,8 @@ export function replayStep(
   input: StepInput,
   options: StepOptions = {},
 ): Promise<InvocationResult<unknown>> {
-  const opts = { ...options.invocation, sleep: clock.sleep };
+  // The replay stops the VM's chains with the control flag and is itself the VM's clock: its engine runs.
+  const opts = { ...options.invocation, sleep: clock.sleep, ignoreStop: true };
   if (node === 'primary') {
     const spec = options.runtimeCompletions ? PRIMARY_SPEC : SCHEDULED_COMPLETIONS_SPEC;
     return runInvocation(spec, ports, params, clock.now, [preparePrimary(input)], opts);
