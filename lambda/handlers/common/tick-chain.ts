@@ -1,8 +1,9 @@
 /**
  * The tick-chain protocol of docs/cloud.md ("The tick chain", "The watchdog"): a consumer claims each tick
  * at most once by compare-and-swap on the timer's document and enqueues the next tick before doing the
- * work (the heartbeat chain after it, at the secondary's wake: {@link followWake}); the minute watchdog starts a chain, or a new generation of a lost one; a chain's ticks replace a
- * sibling chain of the same VM that went quiet within seconds (the sub-minute repair).
+ * work (the heartbeat chain at its longest gap, with an early copy after the work at the secondary's wake:
+ * {@link followWake}); the minute watchdog starts a chain, or a new generation of a lost one; a chain's
+ * ticks replace a sibling chain of the same VM that went quiet within seconds (the sub-minute repair).
  *
  * Timer document, `<vmId>/timers/<timer>.json`: `{ generation, seq, dueAt, lastTickAt, claimedBy }` — the
  * chain generation, the last claimed tick, when the next tick is due (ms since the Unix epoch), when a tick
@@ -99,12 +100,10 @@ export type TickVerdict = 'claimed' | 'redelivered' | 'dropped' | 'stopped' | 'e
  * Handles one tick record (steps 1–4 of docs/cloud.md; the caller does step 5, the work, when the verdict
  * is `claimed` or `redelivered`).
  *
- * @param now - Current time, ms since the Unix epoch.
  * The control document it read comes back with a claim (`control`): the work may use it instead of reading
  * it again (InvocationOptions.control).
  *
- * @param deferNext - Claim only: the caller enqueues `next` itself after the work (a chain that follows its
- *   node's wake, {@link followWake}); a redelivery of the claiming message is recognised the same way.
+ * @param now - Current time, ms since the Unix epoch.
  * @throws Error for a malformed tick or a failed enqueue (report the record as failed: SQS redelivers it and
  *   the redelivery is recognised).
  */
@@ -113,7 +112,6 @@ export async function handleTick(
   body: string,
   messageId: string,
   now: number,
-  deferNext = false,
 ): Promise<{ verdict: TickVerdict; tick: TickMessage; next?: TickMessage; control?: ControlDocument }> {
   const tick = parseTick(body);
   if (tick.vmId !== deps.vmId || tick.timer !== deps.timer) {
@@ -147,15 +145,16 @@ export async function handleTick(
       throw e;
     }
   }
-  if (!deferNext) await deps.ticks.schedule(next, now);
+  await deps.ticks.schedule(next, now);
   return { verdict: redelivery ? 'redelivered' : 'claimed', tick, next, control };
 }
 
 /**
- * When the successor of a chain that follows its node's wake is due, ms: at the node's next wake, but no
- * later than the chain's longest gap (`next.dueAt`, from {@link chainPeriodMs}) and no sooner than one
- * configured period after the tick (`minPeriodMs`: the cadence of a chain that does not follow the wake). A
- * wake already passed (the work failed, or something stays due) gives that minimum.
+ * The successor of a chain that follows its node's wake, due at the node's next wake, but no later than the
+ * chain's longest gap (`next.dueAt`, from {@link chainPeriodMs}) and no sooner than one configured period
+ * after the tick (`minPeriodMs`: the cadence of a chain that does not follow the wake). A wake already
+ * passed (the work failed, or something stays due) gives that minimum. The consumer sends it as an early
+ * copy of `next` (same generation and sequence number) when it falls in an earlier second than `next`.
  *
  * @param tick - The tick just handled.
  * @param next - Its successor at the chain's longest gap ({@link handleTick}'s `next`).

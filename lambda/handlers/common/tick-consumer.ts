@@ -2,13 +2,14 @@
  * A tick consumer (`checkpoint-timer`, `pending-check-timer`, `heartbeat-monitor`): claims each tick of its
  * chain and enqueues the next one (tick-chain.ts), then, if any tick was claimed, checks the VM's other
  * chains (the sub-minute repair) and does the timer's work once. A failure of the work is logged, not
- * reported: the next tick is already queued — or, for a chain that follows its node's wake
- * (`heartbeat-monitor`), queued after the work, at the configured period when the work failed.
+ * reported: the next tick is already queued. A chain that follows its node's wake (`heartbeat-monitor`)
+ * queues its next tick at its longest gap before the work too, and after the work an early copy of it
+ * when the node's wake falls sooner (the first copy to arrive claims, the other is dropped).
  */
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
-import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import type { TickMessage, TimerName } from '../../adapters/contract.ts';
-import { TIMER_NAMES } from '../../adapters/contract.ts';
+import { TIMER_NAMES, tickDelaySeconds } from '../../adapters/contract.ts';
 import { COLO_METRICS } from '../../adapters/metrics-contract.ts';
 import { redeliverSoon } from './channel-consumer.ts';
 import { type ControlDocument, readControl } from './control.ts';
@@ -25,12 +26,17 @@ export interface TickWork {
   wakeAt: number;
 }
 
+/** Metric: early copies of a successor sent at the node's wake (each costs one more tick delivery). */
+export const TICK_EARLY_COPIES_METRIC = 'TickEarlyCopies';
+
 /** How a chain's consumer schedules. */
 export interface ConsumeOptions {
   /**
-   * Enqueue each successor after the work, due at the node's next wake (at least one configured period
-   * after the tick, at most the chain's period: tick-chain.ts `followWake`), instead of one period after the
-   * tick before the work. The heartbeat chain does this: a quiet secondary needs a tick only every 2 s.
+   * The chain's period is its longest gap: each successor is enqueued before the work at that gap, as for
+   * every chain, and after the work an early copy of it at the node's next wake when that falls sooner (at
+   * least one configured period after the tick: tick-chain.ts `followWake`). The heartbeat chain does
+   * this: a quiet secondary needs a tick only every 2 s. The successor never waits for the work, so a
+   * process that dies in the work — a fleet batch's invocation killed by another VM's work — ends no chain.
    */
   followWake?: boolean;
 }
@@ -58,14 +64,14 @@ export async function consumeTicks(
   let checkSeq: number | undefined;
   // The control document as the last claim read it: the work's invocation takes the fence from it.
   let control: ControlDocument | undefined;
-  // Claimed ticks whose successor is enqueued after the work (options.followWake), with their records.
-  const deferred: { record: SQSRecord; tick: TickMessage; next: TickMessage }[] = [];
+  // Claimed ticks whose successor may get an early copy after the work (options.followWake).
+  const claimedTicks: { tick: TickMessage; next: TickMessage }[] = [];
   // The default-off fault hook: a frozen primary waits here, before it claims anything.
   await deps.faults?.begin();
   await deps.faults?.gate('tick');
   // A copy: Powertools answers a batch without failures with one shared object, never to be changed.
   const { batchItemFailures } = await standardBatchResponse(event, async (record) => {
-    const r = await handleTick(chain, record.body, record.messageId, deps.now(), followsWake);
+    const r = await handleTick(chain, record.body, record.messageId, deps.now());
     logger.debug('tick', {
       verdict: r.verdict,
       generation: r.tick.generation,
@@ -75,7 +81,7 @@ export async function consumeTicks(
     if (r.verdict === 'claimed' || r.verdict === 'redelivered') {
       claimed++;
       control = r.control;
-      if (followsWake && r.next) deferred.push({ record, tick: r.tick, next: r.next });
+      if (followsWake && r.next) claimedTicks.push({ tick: r.tick, next: r.next });
     }
     if (r.verdict === 'claimed') checkSeq = Math.max(checkSeq ?? 0, r.tick.seq);
     else if (r.verdict === 'stopped') stopped++;
@@ -103,21 +109,20 @@ export async function consumeTicks(
       });
     }
   }
-  // A chain that follows the wake enqueues its successors now (a failed send fails its record: the
-  // redelivery is recognised as the claiming one and enqueues again).
-  for (const d of deferred) {
+  // A chain that follows the wake sends an early copy of a successor when the wake falls in an earlier
+  // second than the copy already queued. A failed send is only logged: that copy still comes.
+  for (const c of claimedTicks) {
     const now = deps.now();
+    const early = followWake(c.tick, c.next, wakeAt, configuredPeriodOf(deps.params, timer), now);
+    if (tickDelaySeconds(early.dueAt, now) >= tickDelaySeconds(c.next.dueAt, now)) continue;
     try {
-      await deps.ticks.schedule(
-        followWake(d.tick, d.next, wakeAt, configuredPeriodOf(deps.params, timer), now),
-        now,
-      );
+      await deps.ticks.schedule(early, now);
+      metrics.addMetric(TICK_EARLY_COPIES_METRIC, MetricUnit.Count, 1);
     } catch (e) {
-      logger.warn('tick successor not sent', {
-        messageId: d.record.messageId,
+      logger.warn('early tick not sent; the tick at the longest gap follows', {
+        seq: early.seq,
         error: e instanceof Error ? e.message : String(e),
       });
-      response.batchItemFailures.push({ itemIdentifier: d.record.messageId });
     }
   }
   for (const f of response.batchItemFailures) logger.warn('tick failed', { messageId: f.itemIdentifier });
