@@ -1,9 +1,10 @@
 /**
  * `heartbeat-monitor`: the secondary's timer. Two kinds of event:
- * - heartbeat tick chain (SQS): claims each tick, starts the secondary if it has not started (it sends
- *   `checkpoint-ready`) and ticks it — its watchdog fails over after `HEARTBEAT_TIMEOUT_MS` without a message
- *   from the primary, and deadlines and commits run — then enqueues the next tick at the secondary's next
- *   wake, no sooner than `HEARTBEAT_INTERVAL_MS` and no later than 2 s (tick-chain.ts `followWake`);
+ * - heartbeat tick chain (SQS): claims each tick and enqueues the next one 2 s on, starts the secondary if
+ *   it has not started (it sends `checkpoint-ready`) and ticks it — its watchdog fails over after
+ *   `HEARTBEAT_TIMEOUT_MS` without a message from the primary, and deadlines and commits run — then sends an
+ *   early copy of the next tick at the secondary's next wake when that falls sooner, no sooner than
+ *   `HEARTBEAT_INTERVAL_MS` (tick-chain.ts `followWake`);
  * - a failover request, invoked directly (QEMU's `x-colo-lost-heartbeat`):
  *   `{ "source": "colo.failover", "vmId": "vm-0" }` → the secondary takes over (after a commit in progress).
  * Either way, a failover sets the control flag so that every timer chain ends.
