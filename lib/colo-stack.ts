@@ -68,6 +68,16 @@ export const REPLAY_HANDLER_ENTRIES: Readonly<Partial<Record<ColoFunctionName, s
   'secondary-apply': 'lambda/handlers/test/secondary-apply-replay.ts',
 };
 
+/**
+ * The functions deployed with context `monitorMemoryMb` (default 256 MB) instead of `ColoFunction`'s 1 024:
+ * their ticks wait on S3 and SQS and never build page payloads, so they take as long with less memory and
+ * cost less. The primary's timers keep 1 024 MB: a tick may perform a checkpoint's sends (docs/cloud.md).
+ */
+export const MONITOR_FUNCTIONS: ReadonlySet<ColoFunctionName> = new Set<ColoFunctionName>([
+  'heartbeat-monitor',
+  'tick-arm',
+]);
+
 /** Timeout of each function except `secondary-apply` (see {@link secondaryApplyTimeout}), seconds. */
 export const FUNCTION_TIMEOUT_SECONDS: Readonly<
   Record<Exclude<ColoFunctionName, 'secondary-apply'>, number>
@@ -266,6 +276,7 @@ export class ColoStack extends Stack {
         serviceName: name,
         description: `COLO ${name} (every VM registered on the stack)`,
         timeout: timeouts[name],
+        ...(MONITOR_FUNCTIONS.has(name) ? { memorySize: p.monitorMemoryMb } : {}),
         logRetentionDays: p.logRetentionDays,
         // Tick consumers enqueue their own next tick (SQS → Lambda → same queue): see TickChain.
         recursiveLoop: tickConsumers.has(name) ? lambda.RecursiveLoop.ALLOW : lambda.RecursiveLoop.TERMINATE,

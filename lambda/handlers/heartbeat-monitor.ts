@@ -1,8 +1,10 @@
 /**
  * `heartbeat-monitor`: the secondary's timer. Two kinds of event:
- * - heartbeat tick chain (SQS, period `HEARTBEAT_INTERVAL_MS`): claims each tick, enqueues the next, then
- *   starts the secondary if it has not started (it sends `checkpoint-ready`) and ticks it: its watchdog fails
- *   over after `HEARTBEAT_TIMEOUT_MS` without a message from the primary, and deadlines and commits run;
+ * - heartbeat tick chain (SQS): claims each tick and enqueues the next one 2 s on, starts the secondary if
+ *   it has not started (it sends `checkpoint-ready`) and ticks it — its watchdog fails over after
+ *   `HEARTBEAT_TIMEOUT_MS` without a message from the primary, and deadlines and commits run — then sends an
+ *   early copy of the next tick at the secondary's next wake when that falls sooner, no sooner than
+ *   `HEARTBEAT_INTERVAL_MS` (tick-chain.ts `followWake`);
  * - a failover request, invoked directly (QEMU's `x-colo-lost-heartbeat`):
  *   `{ "source": "colo.failover", "vmId": "vm-0" }` → the secondary takes over (after a commit in progress).
  * Either way, a failover sets the control flag so that every timer chain ends.
@@ -12,6 +14,7 @@
 import type { SQSBatchResponse } from 'aws-lambda';
 import { z } from 'zod';
 import { FailoverWithoutStateError, secondaryInvocation } from '../../src/runtime/cloud/index.ts';
+import type { ControlDocument } from './common/control.ts';
 import { type TickConsumerDeps, tickConsumerDepsFromEnv } from './common/deps.ts';
 import { recordFailover } from './common/failover.ts';
 import { fleetHandler } from './common/fleet-entry.ts';
@@ -65,18 +68,28 @@ export function parseFailoverRequest(event: unknown, vmId: string): FailoverRequ
 export function createHeartbeatMonitorHandler(
   deps: TickConsumerDeps,
 ): (event: unknown) => Promise<SQSBatchResponse | FailoverResponse> {
-  const invoke = (inputs: Parameters<typeof secondaryInvocation>[3]) =>
+  const invoke = (inputs: Parameters<typeof secondaryInvocation>[3], control?: ControlDocument) =>
     secondaryInvocation(deps.ports, deps.params, deps.now, inputs, {
       ...deps.options,
       ...(deps.sleep ? { sleep: deps.sleep } : {}),
+      ...(control ? { control } : {}),
     });
   return async (event) => {
     if (looksLikeSqsEvent(event)) {
-      return consumeTicks(deps, 'heartbeat', parseSqsEvent(event), async () => {
-        const result = await invoke([{ type: 'start' }, { type: 'tick' }]);
-        reportInvocation(deps.obs, result);
-        await recordFailover(deps, result.document);
-      });
+      // The chain follows the secondary's wake (the heartbeat watchdog, a wait deadline): a quiet
+      // secondary is ticked every 2 s, and a silent primary is seen when its timeout falls due.
+      return consumeTicks(
+        deps,
+        'heartbeat',
+        parseSqsEvent(event),
+        async (control) => {
+          const result = await invoke([{ type: 'start' }, { type: 'tick' }], control);
+          reportInvocation(deps.obs, result);
+          await recordFailover(deps, result.document);
+          return { wakeAt: result.document.wakeAt };
+        },
+        { followWake: true },
+      );
     }
     const request = parseFailoverRequest(event, deps.params.vmId);
     deps.obs.logger.warn('failover requested', { vmId: request.vmId });

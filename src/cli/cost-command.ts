@@ -89,12 +89,14 @@ export function costCommand(reportPath: string, flags: CostFlags): { section: Co
       throw new CostInputError(
         `--ms-per-invocation must be a number of ms in [1, ${MAX_MS_PER_INVOCATION}] (Lambda's 15 min limit), got ${flags.msPerInvocation}`,
       );
-    const gb = cost.params.memoryMb / 1024;
+    // Each function at its own memory, as its records give it (GB-s per billed second); the report's
+    // memory where a function billed nothing.
+    const fallbackGb = cost.params.memoryMb / 1024;
     byFunction = Object.fromEntries(
-      Object.entries(byFunction).map(([fn, u]) => [
-        fn,
-        { ...u, billedMs: u.invocations * ms, gbSeconds: (u.invocations * ms * gb) / 1000 },
-      ]),
+      Object.entries(byFunction).map(([fn, u]) => {
+        const gb = u.billedMs > 0 && u.gbSeconds > 0 ? (u.gbSeconds * 1000) / u.billedMs : fallbackGb;
+        return [fn, { ...u, billedMs: u.invocations * ms, gbSeconds: (u.invocations * ms * gb) / 1000 }];
+      }),
     );
   }
   let prices: PriceFile = CURRENT_PRICES;

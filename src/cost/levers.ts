@@ -3,6 +3,7 @@
  * of each function. A timer's chain costs in proportion to its rate, so doubling its period halves that
  * function's usage; the other levers rescale one quantity (memory → GB-s, state I/O → S3 requests).
  */
+import { chainPeriodMs } from '../parameters/tick-chains.ts';
 import { type CostInput, type CostReport, costPerVmMonth } from './model.ts';
 import { type AwsUsage, emptyUsage, mergeUsage, scaleUsage } from './usage.ts';
 
@@ -38,7 +39,8 @@ function nominalRates(params: LeverParams): Record<(typeof TICK_CONSUMERS)[numbe
   return {
     'checkpoint-timer': 1 / params.checkpointDelayMs,
     'pending-check-timer': 1 / params.pendingCheckIntervalMs,
-    'heartbeat-monitor': 1 / params.heartbeatIntervalMs,
+    // The heartbeat chain ticks at the secondary's wake, at least every 2 s (src/parameters/tick-chains.ts).
+    'heartbeat-monitor': 1 / (params.heartbeatChainMs ?? params.heartbeatIntervalMs),
   };
 }
 
@@ -120,6 +122,11 @@ export interface LeverParams {
   pendingCheckIntervalMs: number;
   /** Heartbeat period, ms. */
   heartbeatIntervalMs: number;
+  /**
+   * The heartbeat chain's period as deployed, ms (its longest gap: src/parameters/tick-chains.ts); absent in
+   * reports of code whose heartbeat chain ticked every heartbeat interval, which is then assumed.
+   */
+  heartbeatChainMs?: number;
   /** Function memory, MB. */
   memoryMb: number;
 }
@@ -162,8 +169,19 @@ export function leverEffects(input: LeverInput, params: LeverParams): LeverEffec
       'heartbeat',
       'heartbeatIntervalMs',
       `${seconds(params.heartbeatIntervalMs)} → ${seconds(2 * params.heartbeatIntervalMs)}`,
-      priced(input, scaled(input.byFunction, { 'heartbeat-monitor': 0.5, 'secondary-apply': 0.5 })),
-      'heartbeat messages counted as half of secondary-apply; keep the timeout ≥ a few periods',
+      priced(
+        input,
+        scaled(input.byFunction, {
+          // A heartbeat chain with a longest gap (heartbeatChainMs) keeps it until the interval passes it.
+          'heartbeat-monitor':
+            params.heartbeatChainMs === undefined
+              ? 0.5
+              : chainPeriodMs('heartbeat', params.heartbeatIntervalMs) /
+                chainPeriodMs('heartbeat', 2 * params.heartbeatIntervalMs),
+          'secondary-apply': 0.5,
+        }),
+      ),
+      'heartbeat messages counted as half of secondary-apply; the heartbeat chain ticks at least every 2 s whatever the interval; keep the timeout ≥ a few periods',
     ),
     effect(
       'checkpoint',

@@ -71,7 +71,7 @@ export interface Parameter {
   meaning: string;
   /** How its value is written. */
   kind: ParameterKind;
-  /** Base unit of its value: `ms`, `bytes`, `bytes/s`, `per second`, `share`, `days` or `` (none). */
+  /** Base unit of its value: `ms`, `bytes`, `bytes/s`, `per second`, `share`, `days`, `MB` or `` (none). */
   unit: string;
   /**
    * Default as a user types it on the command line (`20s`, `1GiB`, `1Gbit`, `none,fixed`); JSON-able values
@@ -579,6 +579,16 @@ export const PARAMETERS: readonly Parameter[] = [
     default: 1,
     bounds: { min: 1, max: 8 },
     deployed: { context: 'channelPollers' },
+  },
+  {
+    name: 'monitorMemory',
+    meaning:
+      "memory of heartbeat-monitor and tick-arm, MB: their ticks wait on S3 and SQS and never build page payloads, so they take as long at 256 MB as at 1 024 and cost a quarter. The primary's timers (checkpoint-timer, pending-check-timer) keep 1 024 MB: a tick may perform a checkpoint's sends (436 MB peak measured at a 64 MiB guest)",
+    kind: 'integer',
+    unit: 'MB',
+    default: 256,
+    bounds: { min: 128, max: 10_240 },
+    deployed: { context: 'monitorMemoryMb' },
   },
   {
     name: 'alarmTopic',

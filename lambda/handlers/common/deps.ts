@@ -33,7 +33,7 @@ import {
   TestFaults,
   testFaultsFromEnv,
 } from './test-hooks.ts';
-import type { TickScheduler } from './tick-chain.ts';
+import { chainPeriodMs, type TickScheduler } from './tick-chain.ts';
 import { withUsageReport } from './usage-report.ts';
 
 /**
@@ -285,8 +285,8 @@ export function watchdogDepsFromEnv(fallbackService: string, env: Env = process.
   };
 }
 
-/** Tick period of a timer, ms. */
-export function periodOf(params: ColoParams, timer: TimerName): number {
+/** The timer's parameter, ms: `checkpointDelayMs`, `pendingCheckIntervalMs` or `heartbeatIntervalMs`. */
+export function configuredPeriodOf(params: ColoParams, timer: TimerName): number {
   switch (timer) {
     case 'checkpoint':
       return params.checkpointDelayMs;
@@ -295,6 +295,11 @@ export function periodOf(params: ColoParams, timer: TimerName): number {
     case 'heartbeat':
       return params.heartbeatIntervalMs;
   }
+}
+
+/** Tick period of a timer's chain, ms (the heartbeat chain's longest gap: tick-chain.ts `chainPeriodMs`). */
+export function periodOf(params: ColoParams, timer: TimerName): number {
+  return chainPeriodMs(timer, configuredPeriodOf(params, timer));
 }
 
 /**

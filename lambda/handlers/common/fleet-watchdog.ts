@@ -13,7 +13,7 @@ import { COLO_METRICS } from '../../adapters/metrics-contract.ts';
 import { listAllVms, type VmRegistry } from '../../adapters/s3-vm-registry.ts';
 import type { Observability } from './observability.ts';
 import { type StateSweepSummary, SWEEP_BUDGET_MS, SWEEP_DEADLINE_MS, sweepDue } from './state-sweep.ts';
-import { type ArmVerdict, armAllChains, periodsOf, type TickScheduler } from './tick-chain.ts';
+import { type ArmVerdict, armAllChains, chainPeriodMs, periodsOf, type TickScheduler } from './tick-chain.ts';
 
 /** VMs armed at the same time (each a handful of S3 reads; S3 takes thousands per second per prefix). */
 export const WATCHDOG_CONCURRENCY = 32;
@@ -72,7 +72,7 @@ function periodOfConfig(config: VmConfig, timer: TimerName): number {
     case 'pending-check':
       return config.pendingCheckIntervalMs;
     case 'heartbeat':
-      return config.heartbeatIntervalMs;
+      return chainPeriodMs(timer, config.heartbeatIntervalMs);
   }
 }
 

@@ -13,10 +13,11 @@ export function createPrimaryTimerHandler(
   deps: TickConsumerDeps,
 ): (event: unknown) => Promise<SQSBatchResponse> {
   return async (event) =>
-    consumeTicks(deps, timer, parseSqsEvent(event), async () => {
+    consumeTicks(deps, timer, parseSqsEvent(event), async (control) => {
       const result = await primaryInvocation(deps.ports, deps.params, deps.now, [{ type: 'tick' }], {
         ...deps.options,
         ...(deps.sleep ? { sleep: deps.sleep } : {}),
+        ...(control ? { control } : {}),
       });
       reportInvocation(deps.obs, result);
     });

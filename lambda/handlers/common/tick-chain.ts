@@ -1,8 +1,9 @@
 /**
  * The tick-chain protocol of docs/cloud.md ("The tick chain", "The watchdog"): a consumer claims each tick
  * at most once by compare-and-swap on the timer's document and enqueues the next tick before doing the
- * work; the minute watchdog starts a chain, or a new generation of a lost one; a chain's ticks replace a
- * sibling chain of the same VM that went quiet within seconds (the sub-minute repair).
+ * work (the heartbeat chain at its longest gap, with an early copy after the work at the secondary's wake:
+ * {@link followWake}); the minute watchdog starts a chain, or a new generation of a lost one; a chain's
+ * ticks replace a sibling chain of the same VM that went quiet within seconds (the sub-minute repair).
  *
  * Timer document, `<vmId>/timers/<timer>.json`: `{ generation, seq, dueAt, lastTickAt, claimedBy }` — the
  * chain generation, the last claimed tick, when the next tick is due (ms since the Unix epoch), when a tick
@@ -18,7 +19,10 @@ import {
   timerStateKey,
 } from '../../adapters/contract.ts';
 import { parseTick } from '../../adapters/sqs-tick-queue.ts';
-import { readControl } from './control.ts';
+
+export { chainPeriodMs, MONITOR_MAX_GAP_MS } from '../../../src/parameters/tick-chains.ts';
+
+import { type ControlDocument, readControl } from './control.ts';
 
 /** Sends a tick, delayed until its `dueAt` (`SqsTickQueue` is one). Returns the delay applied, s. */
 export interface TickScheduler {
@@ -96,6 +100,9 @@ export type TickVerdict = 'claimed' | 'redelivered' | 'dropped' | 'stopped' | 'e
  * Handles one tick record (steps 1–4 of docs/cloud.md; the caller does step 5, the work, when the verdict
  * is `claimed` or `redelivered`).
  *
+ * The control document it read comes back with a claim (`control`): the work may use it instead of reading
+ * it again (InvocationOptions.control).
+ *
  * @param now - Current time, ms since the Unix epoch.
  * @throws Error for a malformed tick or a failed enqueue (report the record as failed: SQS redelivers it and
  *   the redelivery is recognised).
@@ -105,12 +112,13 @@ export async function handleTick(
   body: string,
   messageId: string,
   now: number,
-): Promise<{ verdict: TickVerdict; tick: TickMessage; next?: TickMessage }> {
+): Promise<{ verdict: TickVerdict; tick: TickMessage; next?: TickMessage; control?: ControlDocument }> {
   const tick = parseTick(body);
   if (tick.vmId !== deps.vmId || tick.timer !== deps.timer) {
     throw new Error(`tick for ${tick.vmId}/${tick.timer} reached the ${deps.vmId}/${deps.timer} consumer`);
   }
-  if ((await readControl(deps.state, deps.vmId)).failedOver) return { verdict: 'stopped', tick };
+  const control = await readControl(deps.state, deps.vmId);
+  if (control.failedOver) return { verdict: 'stopped', tick, control };
   const key = timerStateKey(deps.vmId, deps.timer);
   const loaded = await loadTimer(deps.state, key);
   if (!loaded || loaded.doc.generation !== tick.generation) return { verdict: 'dropped', tick };
@@ -138,7 +146,32 @@ export async function handleTick(
     }
   }
   await deps.ticks.schedule(next, now);
-  return { verdict: redelivery ? 'redelivered' : 'claimed', tick, next };
+  return { verdict: redelivery ? 'redelivered' : 'claimed', tick, next, control };
+}
+
+/**
+ * The successor of a chain that follows its node's wake, due at the node's next wake, but no later than the
+ * chain's longest gap (`next.dueAt`, from {@link chainPeriodMs}) and no sooner than one configured period
+ * after the tick (`minPeriodMs`: the cadence of a chain that does not follow the wake). A wake already
+ * passed (the work failed, or something stays due) gives that minimum. The consumer sends it as an early
+ * copy of `next` (same generation and sequence number) when it falls in an earlier second than `next`.
+ *
+ * @param tick - The tick just handled.
+ * @param next - Its successor at the chain's longest gap ({@link handleTick}'s `next`).
+ * @param wakeAt - The node's next wake after the work, ms (NaN or -∞ when unknown).
+ * @param minPeriodMs - The configured period, ms.
+ * @param now - Current time, ms since the Unix epoch.
+ */
+export function followWake(
+  tick: TickMessage,
+  next: TickMessage,
+  wakeAt: number,
+  minPeriodMs: number,
+  now: number,
+): TickMessage {
+  const soonest = nextDueAt(tick.dueAt, minPeriodMs, now);
+  const wake = Number.isNaN(wakeAt) ? Number.NEGATIVE_INFINITY : wakeAt;
+  return { ...next, dueAt: Math.max(soonest, Math.min(next.dueAt, wake)) };
 }
 
 /** What the watchdog did to one chain. */

@@ -1,28 +1,56 @@
 /**
  * A tick consumer (`checkpoint-timer`, `pending-check-timer`, `heartbeat-monitor`): claims each tick of its
- * chain and enqueues the next one (tick-chain.ts), then, if any tick was claimed, does the timer's work once
- * and checks the VM's other chains (the sub-minute repair). A failure of the work is logged, not reported:
- * the next tick is already queued.
+ * chain and enqueues the next one (tick-chain.ts), then, if any tick was claimed, checks the VM's other
+ * chains (the sub-minute repair) and does the timer's work once. A failure of the work is logged, not
+ * reported: the next tick is already queued. A chain that follows its node's wake (`heartbeat-monitor`)
+ * queues its next tick at its longest gap before the work too, and after the work an early copy of it
+ * when the node's wake falls sooner (the first copy to arrive claims, the other is dropped).
  */
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
-import type { TimerName } from '../../adapters/contract.ts';
-import { TIMER_NAMES } from '../../adapters/contract.ts';
+import type { TickMessage, TimerName } from '../../adapters/contract.ts';
+import { TIMER_NAMES, tickDelaySeconds } from '../../adapters/contract.ts';
 import { COLO_METRICS } from '../../adapters/metrics-contract.ts';
 import { redeliverSoon } from './channel-consumer.ts';
-import { readControl } from './control.ts';
-import { periodOf, type TickConsumerDeps } from './deps.ts';
+import { type ControlDocument, readControl } from './control.ts';
+import { configuredPeriodOf, periodOf, type TickConsumerDeps } from './deps.ts';
 import { standardBatchResponse } from './sqs.ts';
-import { handleTick, repairSiblings } from './tick-chain.ts';
+import { followWake, handleTick, repairSiblings } from './tick-chain.ts';
+
+/**
+ * What a timer's work may report: the node's next wake, ms (a chain that follows the wake schedules its
+ * next tick there; tick-chain.ts `followWake`).
+ */
+export interface TickWork {
+  /** The node's next wake after the work, ms since the Unix epoch (∞: nothing due). */
+  wakeAt: number;
+}
+
+/** Metric: early copies of a successor sent at the node's wake (each costs one more tick delivery). */
+export const TICK_EARLY_COPIES_METRIC = 'TickEarlyCopies';
+
+/** How a chain's consumer schedules. */
+export interface ConsumeOptions {
+  /**
+   * The chain's period is its longest gap: each successor is enqueued before the work at that gap, as for
+   * every chain, and after the work an early copy of it at the node's next wake when that falls sooner (at
+   * least one configured period after the tick: tick-chain.ts `followWake`). The heartbeat chain does
+   * this: a quiet secondary needs a tick only every 2 s. The successor never waits for the work, so a
+   * process that dies in the work — a fleet batch's invocation killed by another VM's work — ends no chain.
+   */
+  followWake?: boolean;
+}
 
 /** Handles a batch of ticks of `timer`; runs `work` once if any was claimed. */
 export async function consumeTicks(
   deps: TickConsumerDeps,
   timer: TimerName,
   event: SQSEvent,
-  work: () => Promise<void>,
+  work: (control?: ControlDocument) => Promise<TickWork | undefined>,
+  options: ConsumeOptions = {},
 ): Promise<SQSBatchResponse> {
   const { logger, metrics } = deps.obs;
+  const followsWake = options.followWake === true;
   const chain = {
     state: deps.ports.state,
     ticks: deps.ticks,
@@ -34,10 +62,15 @@ export async function consumeTicks(
   let stopped = 0;
   // The newest tick this batch claimed first (not a redelivery): it decides which siblings to check.
   let checkSeq: number | undefined;
+  // The control document as the last claim read it: the work's invocation takes the fence from it.
+  let control: ControlDocument | undefined;
+  // Claimed ticks whose successor may get an early copy after the work (options.followWake).
+  const claimedTicks: { tick: TickMessage; next: TickMessage }[] = [];
   // The default-off fault hook: a frozen primary waits here, before it claims anything.
   await deps.faults?.begin();
   await deps.faults?.gate('tick');
-  const response = await standardBatchResponse(event, async (record) => {
+  // A copy: Powertools answers a batch without failures with one shared object, never to be changed.
+  const { batchItemFailures } = await standardBatchResponse(event, async (record) => {
     const r = await handleTick(chain, record.body, record.messageId, deps.now());
     logger.debug('tick', {
       verdict: r.verdict,
@@ -45,12 +78,53 @@ export async function consumeTicks(
       seq: r.tick.seq,
       next: r.next,
     });
-    if (r.verdict === 'claimed' || r.verdict === 'redelivered') claimed++;
+    if (r.verdict === 'claimed' || r.verdict === 'redelivered') {
+      claimed++;
+      control = r.control;
+      if (followsWake && r.next) claimedTicks.push({ tick: r.tick, next: r.next });
+    }
     if (r.verdict === 'claimed') checkSeq = Math.max(checkSeq ?? 0, r.tick.seq);
     else if (r.verdict === 'stopped') stopped++;
     if (r.verdict !== 'claimed' && r.verdict !== 'redelivered')
       metrics.addMetric(`Ticks${r.verdict[0]?.toUpperCase()}${r.verdict.slice(1)}`, MetricUnit.Count, 1);
   });
+  const response: SQSBatchResponse = { batchItemFailures: [...batchItemFailures] };
+  // Before the work, while the claim's read of the control document is fresh: a failover made by the work
+  // (heartbeat-monitor) must not be followed by restarting a chain that the failover ends.
+  if (checkSeq !== undefined) await repair(deps, timer, checkSeq);
+  // A chain that ends because a side won the fence runs its node once more, so that a loser learns it
+  // lost (it records `fenced` and stops) even though no timer will wake it again.
+  const lastRun = claimed === 0 && stopped > 0 && (await fenceDecided(deps));
+  let wakeAt = Number.NaN;
+  if (claimed > 0 || lastRun) {
+    if (claimed > 0) metrics.addMetric('TicksClaimed', MetricUnit.Count, claimed);
+    try {
+      // The claim's read of the control document is moments old: the work does not read it again
+      // (the sibling repair in between never sets a fence). The last run after a stop reads it afresh.
+      wakeAt = (await work(claimed > 0 ? control : undefined))?.wakeAt ?? Number.NaN;
+    } catch (e) {
+      metrics.addMetric('InvocationErrors', MetricUnit.Count, 1);
+      logger.error('tick work failed; the next tick retries', {
+        error: e instanceof Error ? { name: e.name, message: e.message } : String(e),
+      });
+    }
+  }
+  // A chain that follows the wake sends an early copy of a successor when the wake falls in an earlier
+  // second than the copy already queued. A failed send is only logged: that copy still comes.
+  for (const c of claimedTicks) {
+    const now = deps.now();
+    const early = followWake(c.tick, c.next, wakeAt, configuredPeriodOf(deps.params, timer), now);
+    if (tickDelaySeconds(early.dueAt, now) >= tickDelaySeconds(c.next.dueAt, now)) continue;
+    try {
+      await deps.ticks.schedule(early, now);
+      metrics.addMetric(TICK_EARLY_COPIES_METRIC, MetricUnit.Count, 1);
+    } catch (e) {
+      logger.warn('early tick not sent; the tick at the longest gap follows', {
+        seq: early.seq,
+        error: e instanceof Error ? e.message : String(e),
+      });
+    }
+  }
   for (const f of response.batchItemFailures) logger.warn('tick failed', { messageId: f.itemIdentifier });
   if (response.batchItemFailures.length > 0) {
     // A failed tick (its successor could not be enqueued) comes back in a second, not after the queue's
@@ -60,23 +134,6 @@ export async function consumeTicks(
       deps,
       event.Records.filter((r) => failed.has(r.messageId)),
     );
-  }
-  // Before the work, while the claim's read of the control document is fresh: a failover made by the work
-  // (heartbeat-monitor) must not be followed by restarting a chain that the failover ends.
-  if (checkSeq !== undefined) await repair(deps, timer, checkSeq);
-  // A chain that ends because a side won the fence runs its node once more, so that a loser learns it
-  // lost (it records `fenced` and stops) even though no timer will wake it again.
-  const lastRun = claimed === 0 && stopped > 0 && (await fenceDecided(deps));
-  if (claimed > 0 || lastRun) {
-    if (claimed > 0) metrics.addMetric('TicksClaimed', MetricUnit.Count, claimed);
-    try {
-      await work();
-    } catch (e) {
-      metrics.addMetric('InvocationErrors', MetricUnit.Count, 1);
-      logger.error('tick work failed; the next tick retries', {
-        error: e instanceof Error ? { name: e.name, message: e.message } : String(e),
-      });
-    }
   }
   metrics.publishStoredMetrics();
   return response;

@@ -34,6 +34,7 @@ import type { CheckpointRecord, RoundRecord } from '../../engine/metrics/records
 import { summarise } from '../../engine/metrics/summary.ts';
 import { type ColoParams, pageCount } from '../../engine/params.ts';
 import { StateConflictError } from '../../engine/ports.ts';
+import { chainPeriodMs } from '../../parameters/tick-chains.ts';
 import type { LogRecord } from '../cloud/log-record.ts';
 import { readLog } from '../cloud/metrics-log.ts';
 import { readPrimaryDocument, readSecondaryDocument } from '../cloud/status.ts';
@@ -199,7 +200,7 @@ export async function runOnLocalStack(options: LocalStackRunOptions): Promise<Ru
   };
 }
 
-/** Memory size the stack gives every function, MB (lib/constructs/colo-function.ts). */
+/** Memory size of the stack's functions, MB (lib/constructs/colo-function.ts); heartbeat-monitor and tick-arm run at context monitorMemoryMb, which their usage records carry. */
 const FUNCTION_MEMORY_MB = 1024;
 
 /**
@@ -239,6 +240,7 @@ async function measureCost(
         checkpointDelayMs: params.checkpointDelayMs,
         pendingCheckIntervalMs: params.pendingCheckIntervalMs,
         heartbeatIntervalMs: params.heartbeatIntervalMs,
+        heartbeatChainMs: chainPeriodMs('heartbeat', params.heartbeatIntervalMs),
         memoryMb: FUNCTION_MEMORY_MB,
       },
       clients.meter.usage,

@@ -5,6 +5,7 @@
  */
 import { costPerVmMonth, SINGLE_VM_STACK } from '../../cost/model.ts';
 import { CURRENT_PRICES } from '../../cost/prices.ts';
+import { chainPeriodMs } from '../../parameters/tick-chains.ts';
 import type { Clients } from './aws.ts';
 import type { FleetRunRecord, FleetStep } from './fleet-bench.ts';
 import { type FleetUsage, fleetUsage } from './fleet-usage.ts';
@@ -15,7 +16,8 @@ function periodsOf(rec: FleetRunRecord) {
   return {
     'checkpoint-timer': rec.vm.checkpointS * 1000,
     'pending-check-timer': rec.vm.pendingS * 1000,
-    'heartbeat-monitor': rec.vm.heartbeatS * 1000,
+    // The heartbeat chain ticks at its own cadence (at least every 2 s), not per heartbeat interval.
+    'heartbeat-monitor': chainPeriodMs('heartbeat', rec.vm.heartbeatS * 1000),
   };
 }
 

@@ -17,6 +17,7 @@ const params = {
   checkpointDelayMs: 20_000,
   pendingCheckIntervalMs: 1000,
   heartbeatIntervalMs: 1000,
+  heartbeatChainMs: 2000,
   memoryMb: 1024,
 };
 
@@ -34,11 +35,13 @@ function tickUsage(invocations: number): AwsUsage {
 }
 
 /** A report as `colo run --backend localstack --json` writes it (only what `colo cost` reads). */
-function reportFile(): string {
+function reportFile(
+  byFunction: Record<string, AwsUsage> = { 'pending-check-timer': tickUsage(100) },
+): string {
   const dir = mkdtempSync(join(tmpdir(), 'colo-cost-'));
   const cost = costSection(
     {
-      byFunction: { 'pending-check-timer': tickUsage(100) },
+      byFunction,
       windowMs: 100_000,
       vms: 1,
       prices: CURRENT_PRICES,
@@ -77,6 +80,19 @@ describe('colo cost', () => {
       /^cost per protected VM-month \(730 h\) at us-east-1 list prices of 2026-11-30/,
     );
     expect(table.out).toContain('pendingCheckIntervalMs');
+  });
+
+  it('an assumed duration bills each function at the memory its records show (256 MB monitor)', async () => {
+    // heartbeat-monitor at 256 MB: 0.25 GB-s per billed second in its records.
+    const monitor = { ...tickUsage(50), gbSeconds: 50 * 0.25 };
+    const path = reportFile({ 'pending-check-timer': tickUsage(100), 'heartbeat-monitor': monitor });
+    const short = JSON.parse((await cli(['cost', path, '--json', '--ms-per-invocation', '50'])).out);
+    // pending-check: 100 ticks per 100 s × 50 ms × 1 GB; heartbeat: one tick per 2 s (nominal: 50 per 100 s)
+    // × 50 ms × 0.25 GB; a month is 2 628 000 s.
+    const expected = (100 * 0.05 * 1 + 50 * 0.05 * 0.25) * (2_628_000 / 100);
+    expect(
+      short.breakdown.lines.find((l: { id: string }) => l.id === 'lambda-duration').quantity,
+    ).toBeCloseTo(expected, 3);
   });
 
   it('refuses a missing file, a report without a cost section and a bad flag in one line, exit 1', async () => {

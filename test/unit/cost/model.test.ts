@@ -3,6 +3,7 @@ import { atNominalRates, leverEffects } from '../../../src/cost/levers.ts';
 import { costPerVmMonth, type DeploymentShape, SINGLE_VM_STACK } from '../../../src/cost/model.ts';
 import { CURRENT_PRICES } from '../../../src/cost/prices.ts';
 import { type AwsUsage, addRequest, emptyUsage, scaleUsage } from '../../../src/cost/usage.ts';
+import { chainPeriodMs } from '../../../src/parameters/tick-chains.ts';
 
 /** A deployment with no fixed costs, so every line is traffic. */
 const NOTHING_FIXED: DeploymentShape = {
@@ -174,6 +175,10 @@ describe('leverEffects', () => {
     expect(of('pending-check')?.deltaUsd).toBeCloseTo(-0.5 * 0.5 * full, 6);
     expect(of('checkpoint')?.deltaUsd).toBeCloseTo(-0.5 * 0.1 * full, 6);
     expect(of('heartbeat')?.deltaUsd).toBeCloseTo(-0.5 * (0.3 + 0.1) * full, 6);
+    // The heartbeat chain of today ticks every 2 s at a 1 s or a 2 s interval (its longest gap): only the
+    // heartbeat messages (secondary-apply) halve.
+    const today = leverEffects(base, { ...params, heartbeatChainMs: chainPeriodMs('heartbeat', 1000) });
+    expect(today.find((e) => e.id === 'heartbeat')?.deltaUsd).toBeCloseTo(-0.5 * 0.1 * full, 6);
     expect(of('pending-check')?.change).toBe('1 s → 2 s');
     expect(of('pending-check')?.lines[0]).toMatch(/^s3-put −\$/);
   });
@@ -223,5 +228,26 @@ describe('atNominalRates', () => {
       9,
     );
     expect(nominal.primary?.invocations).toBe(3);
+  });
+
+  it('scales the heartbeat chain to one tick per 2 s at a 1 s interval (it follows the secondary wake)', () => {
+    const params = {
+      checkpointDelayMs: 20_000,
+      pendingCheckIntervalMs: 1000,
+      heartbeatIntervalMs: 1000,
+      memoryMb: 1024,
+    };
+    const tick = { ...scaleUsage(hour(), 1 / 7200), invocations: 40 };
+    const at = (heartbeatIntervalMs: number, heartbeatChainMs?: number) =>
+      atNominalRates(
+        { 'heartbeat-monitor': tick },
+        { ...params, heartbeatIntervalMs, ...(heartbeatChainMs ? { heartbeatChainMs } : {}) },
+        100_000,
+      ).factors['heartbeat-monitor'];
+    expect(at(1000, chainPeriodMs('heartbeat', 1000))).toBeCloseTo(50 / 40, 12);
+    expect(at(2000, chainPeriodMs('heartbeat', 2000))).toBeCloseTo(50 / 40, 12);
+    expect(at(5000, chainPeriodMs('heartbeat', 5000))).toBeCloseTo(20 / 40, 12);
+    // A report of code whose heartbeat chain ticked every interval (no heartbeatChainMs) keeps that rate.
+    expect(at(1000)).toBeCloseTo(100 / 40, 12);
   });
 });

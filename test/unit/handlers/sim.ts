@@ -62,9 +62,12 @@ export class MemoryTickQueue implements TickScheduler {
   readonly messages: { id: string; body: string; visibleAt: number; receives: number }[] = [];
   /** Throws from `schedule` while set (a failed enqueue). */
   failing = false;
+  /** While it returns true, `schedule` never returns and sends nothing (the sending process was killed). */
+  dead: () => boolean = () => false;
   sent = 0;
 
   async schedule(tick: TickMessage, now: number): Promise<number> {
+    if (this.dead()) return new Promise<number>(() => {});
     if (this.failing) throw new Error('tick queue unavailable');
     const delay = tickDelaySeconds(tick.dueAt, now);
     this.messages.push({
@@ -168,20 +171,36 @@ export function typeOfBody(body: string): string | undefined {
   return readSealedHeader(body)?.type;
 }
 
+/** The virtual clock's start, ms since the Unix epoch (2026-01-01). */
+export const SIM_EPOCH_MS = 1_767_225_600_000;
+
+/** One in-memory tick queue per timer. */
+export function memoryTickQueues(): Record<TimerName, MemoryTickQueue> {
+  return Object.fromEntries(TIMER_NAMES.map((t) => [t, new MemoryTickQueue()])) as Record<
+    TimerName,
+    MemoryTickQueue
+  >;
+}
+
+/** What the VMs of one fleet stack share: the clock, the bucket (state and objects) and the tick queues. */
+export interface SharedStack {
+  clock: VirtualClock;
+  state: MemoryStateStore;
+  deltas: MemoryDeltaStore;
+  ticks: Record<TimerName, MemoryTickQueue>;
+}
+
 /** Every handler of one VM on shared in-memory ports. */
 export class HandlerSim {
-  readonly clock = new VirtualClock(1_767_225_600_000);
-  readonly state = new MemoryStateStore();
+  readonly clock: VirtualClock;
+  readonly state: MemoryStateStore;
   /** The objects as stored (sealed); the handlers' ports seal into and open from it. */
-  readonly deltas = new MemoryDeltaStore();
+  readonly deltas: MemoryDeltaStore;
   /** The VM's replication keys (the seed's): channels seal with them, consumers open with them. */
   readonly keys: Keyring;
   readonly p2s: MemoryChannel;
   readonly s2p: MemoryChannel;
-  readonly ticks = Object.fromEntries(TIMER_NAMES.map((t) => [t, new MemoryTickQueue()])) as Record<
-    TimerName,
-    MemoryTickQueue
-  >;
+  readonly ticks: Record<TimerName, MemoryTickQueue>;
   readonly obs = recordingObservability();
   readonly primaryDeps: NodeHandlerDeps;
   readonly secondaryDeps: NodeHandlerDeps;
@@ -209,10 +228,21 @@ export class HandlerSim {
      * `faults`: every node function gets the fault hook (as with `COLO_TEST_FAULTS=allow`); `keys`: the
      * keyring of every function (default the seed's keys, fixed); `siblingRepair`: the tick consumers get
      * all three tick queues, so their ticks repair the VM's other chains (as deployed); `lean`: the
-     * deployed functions' invocation options (LEAN_INVOCATION: log batches, no heartbeat-only save).
+     * deployed functions' invocation options (LEAN_INVOCATION: log batches, no heartbeat-only save);
+     * `shared`: the clock, stores and tick queues of a fleet stack, shared with other VMs' sims.
      */
-    options: { faults?: boolean; keys?: Keyring; siblingRepair?: boolean; lean?: boolean } = {},
+    options: {
+      faults?: boolean;
+      keys?: Keyring;
+      siblingRepair?: boolean;
+      lean?: boolean;
+      shared?: SharedStack;
+    } = {},
   ) {
+    this.clock = options.shared?.clock ?? new VirtualClock(SIM_EPOCH_MS);
+    this.state = options.shared?.state ?? new MemoryStateStore();
+    this.deltas = options.shared?.deltas ?? new MemoryDeltaStore();
+    this.ticks = options.shared?.ticks ?? memoryTickQueues();
     this.keys = options.keys ?? Keyring.fixed(seedKeySet(params.seed, params.vmId));
     this.p2s = new MemoryChannel({ serialize: sealingSerializer(this.keys) });
     this.s2p = new MemoryChannel({ serialize: sealingSerializer(this.keys) });

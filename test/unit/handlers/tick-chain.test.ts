@@ -1,11 +1,14 @@
 import { describe, expect, test } from 'vitest';
 import { controlStateKey, type TickMessage, timerStateKey } from '../../../lambda/adapters/contract.ts';
-import { markFailedOver, readControl } from '../../../lambda/handlers/common/control.ts';
+import { claimFence, markFailedOver, readControl } from '../../../lambda/handlers/common/control.ts';
 import {
   armAllChains,
   armChain,
+  chainPeriodMs,
   checksSibling,
+  followWake,
   handleTick,
+  MONITOR_MAX_GAP_MS,
   repairSiblings,
   siblingStaleAfterMs,
   type TickChainDeps,
@@ -315,5 +318,155 @@ describe('tick chain: sub-minute repair by a sibling chain', () => {
     const { generations, control } = await loseChain(false);
     expect(generations.map((g) => g.generation)).toEqual([1]);
     expect(control.failedOver).toBe(true);
+  });
+});
+
+describe('tick chain: the heartbeat chain follows the secondary wake', () => {
+  const t = (dueAt: number): TickMessage => ({
+    v: 1,
+    vmId: 'vm-0',
+    timer: 'heartbeat',
+    generation: 1,
+    seq: 5,
+    dueAt,
+  });
+  const next = (dueAt: number): TickMessage => ({ ...t(dueAt), seq: 6 });
+
+  test('the successor falls at the wake, within one configured period and the 2 s gap', () => {
+    expect(MONITOR_MAX_GAP_MS).toBe(2000);
+    expect(chainPeriodMs('heartbeat', 1000)).toBe(2000);
+    expect(chainPeriodMs('heartbeat', 5000)).toBe(5000);
+    expect(chainPeriodMs('pending-check', 1000)).toBe(1000);
+    const gap = next(T0 + 2000);
+    // Quiet: the wake (heartbeat timeout) is far: the longest gap.
+    expect(followWake(t(T0), gap, T0 + 9000, 1000, T0 + 50).dueAt).toBe(T0 + 2000);
+    expect(followWake(t(T0), gap, Number.POSITIVE_INFINITY, 1000, T0 + 50).dueAt).toBe(T0 + 2000);
+    // The wake falls inside the gap: exactly then.
+    expect(followWake(t(T0), gap, T0 + 1500, 1000, T0 + 50).dueAt).toBe(T0 + 1500);
+    // Never sooner than one configured period after the tick: a passed wake or unknown one (failed work).
+    expect(followWake(t(T0), gap, T0 + 200, 1000, T0 + 50).dueAt).toBe(T0 + 1000);
+    expect(followWake(t(T0), gap, Number.NaN, 1000, T0 + 50).dueAt).toBe(T0 + 1000);
+    // The successor keeps its generation and sequence number.
+    expect(followWake(t(T0), gap, T0 + 1500, 1000, T0 + 50)).toMatchObject({ generation: 1, seq: 6 });
+  });
+
+  test('a quiet secondary is ticked every 2 s, not every second; the primary chain is unchanged', async () => {
+    const sim = new HandlerSim(handlerParams({ policy: 'none', heartbeatTimeoutMs: 10_000 }));
+    await sim.tickArm({});
+    await sim.run(10_000);
+    const before = { hb: sim.ticks.heartbeat.sent, pc: sim.ticks['pending-check'].sent };
+    await sim.run(60_000);
+    const hb = sim.ticks.heartbeat.sent - before.hb;
+    const pc = sim.ticks['pending-check'].sent - before.pc;
+    expect(hb).toBeGreaterThanOrEqual(29);
+    expect(hb).toBeLessThanOrEqual(31);
+    expect(pc).toBeGreaterThanOrEqual(59);
+    expect((await sim.secondaryDoc())?.state.phase).not.toBe('failed-over');
+  });
+
+  test('a silent primary is failed over when its timeout falls due, not a gap later', async () => {
+    const sim = new HandlerSim(
+      handlerParams({ policy: 'none', checkpointDelayMs: 20_000, heartbeatTimeoutMs: 10_000 }),
+      'ack',
+      { siblingRepair: false },
+    );
+    await sim.tickArm({});
+    await sim.run(8000);
+    // The primary goes silent: its chains stop (nothing repairs them here).
+    sim.ticks['pending-check'].messages.splice(0);
+    sim.ticks.checkpoint.messages.splice(0);
+    const heard = (await sim.secondaryDoc())?.state.lastHeardAt as number;
+    let queued = 0;
+    for (let i = 0; i < 200 && !(await readControl(sim.state, 'vm-0')).failedOver; i++) {
+      await sim.run(100, 100, ['heartbeat']);
+      queued = Math.max(queued, sim.ticks.heartbeat.messages.length);
+    }
+    const control = await readControl(sim.state, 'vm-0');
+    expect(control.failedOver).toBe(true);
+    // The wake fell inside a 2 s gap: an early copy was sent beside the tick at the gap, and the chain never
+    // held more than those two (the later one is dropped: no second chain).
+    expect(sim.metric('TickEarlyCopies')).toBeGreaterThan(0);
+    expect(queued).toBeLessThanOrEqual(2);
+    // Within the timeout plus SQS's 1 s delay granularity (the old 1 s chain: up to a period more).
+    expect((control.at as number) - heard).toBeGreaterThanOrEqual(10_000);
+    expect((control.at as number) - heard).toBeLessThanOrEqual(11_000);
+  });
+
+  test('a successor that cannot be sent fails the tick; its redelivery sends it (one chain)', async () => {
+    const sim = new HandlerSim(handlerParams({ policy: 'none' }));
+    await sim.tickArm({});
+    const due = sim.ticks.heartbeat.takeDue(sim.clock.now());
+    expect(due.length).toBe(1);
+    const record = sqsRecord(due[0]?.body as string, { messageId: due[0]?.id as string });
+    sim.ticks.heartbeat.failing = true;
+    const failed = await sim.heartbeatMonitor(sqsEvent([record]));
+    expect(failed).toEqual({ batchItemFailures: [{ itemIdentifier: record.messageId }] });
+    sim.ticks.heartbeat.failing = false;
+    expect(sim.ticks.heartbeat.messages).toEqual([]);
+    expect(await sim.heartbeatMonitor(sqsEvent([record]))).toEqual({ batchItemFailures: [] });
+    expect(sim.ticks.heartbeat.messages.length).toBe(1);
+    // A second copy of the same tick (a duplicate delivery) is dropped: still one successor.
+    const copy = sqsRecord(due[0]?.body as string, { messageId: 'another-delivery' });
+    expect(await sim.heartbeatMonitor(sqsEvent([copy]))).toEqual({ batchItemFailures: [] });
+    expect(sim.ticks.heartbeat.messages.length).toBe(1);
+  });
+});
+
+describe('tick consumers read the control document once per tick', () => {
+  const countControlReads = (sim: HandlerSim): { reads: number } => {
+    const counter = { reads: 0 };
+    const load = sim.state.load.bind(sim.state);
+    sim.state.load = (key: string) => {
+      if (key === controlStateKey('vm-0')) counter.reads++;
+      return load(key);
+    };
+    return counter;
+  };
+
+  test('a claimed tick hands its control read to the invocation (one GET, not two)', async () => {
+    const sim = new HandlerSim(handlerParams({ policy: 'none' }));
+    await sim.tickArm({});
+    await sim.run(3000);
+    const counter = countControlReads(sim);
+    sim.clock.advance(1000);
+    const before = (await sim.primaryDoc())?.revision as number;
+    await sim.deliverTicks('pending-check');
+    expect((await sim.primaryDoc())?.revision).toBeGreaterThan(before); // the work ran and saved
+    // Sibling checks read timer documents only; the claim and the primary's invocation share one read.
+    expect(counter.reads).toBe(1);
+  });
+
+  test('a fence in that read still stops the primary: the invocation steps the fence first', async () => {
+    const sim = new HandlerSim(handlerParams({ policy: 'none' }));
+    await sim.tickArm({});
+    await sim.run(3000);
+    expect(
+      await claimFence(sim.state, 'vm-0', 'secondary', 'test: the secondary took over', sim.clock.now()),
+    ).toBe('secondary');
+    sim.clock.advance(1000);
+    await sim.deliverTicks('pending-check');
+    expect((await sim.primaryDoc())?.exit?.reason).toBe('fenced');
+  });
+
+  test('a compare-and-swap retry reads the control document afresh', async () => {
+    const sim = new HandlerSim(handlerParams({ policy: 'none' }));
+    await sim.tickArm({});
+    await sim.run(3000);
+    const counter = countControlReads(sim);
+    let raced = false;
+    sim.state.beforeSave = async (key, store) => {
+      if (raced || !key.endsWith('/node/primary.bin')) return;
+      raced = true;
+      // Another writer moves the document (and claims the fence) between this attempt's load and save.
+      await claimFence(store, 'vm-0', 'secondary', 'test: raced', sim.clock.now());
+      const d = await store.load(key);
+      if (d) store.put(key, d.value, d.etag);
+    };
+    sim.clock.advance(1000);
+    await sim.deliverTicks('pending-check');
+    sim.state.beforeSave = undefined;
+    expect(raced).toBe(true);
+    expect((await sim.primaryDoc())?.exit?.reason).toBe('fenced');
+    expect(counter.reads).toBe(3); // the claim, the racing claim of the fence, the retry
   });
 });

@@ -11,6 +11,7 @@ import {
   FUNCTION_TIMEOUT_SECONDS,
   HANDLER_ENTRIES,
   KEY_ACCESS,
+  MONITOR_FUNCTIONS,
   REPLAY_HANDLER_ENTRIES,
   secondaryApplyTimeout,
 } from '../../../lib/colo-stack.ts';
@@ -266,18 +267,40 @@ describe('timers', () => {
 });
 
 describe('functions', () => {
-  it('has six functions on nodejs22.x x86_64, 1024 MiB, tracing off, ESM handler index.handler', () => {
+  it('has six functions on nodejs22.x x86_64, tracing off, ESM handler index.handler', () => {
     const fns = s.template.findResources('AWS::Lambda::Function');
     expect(Object.keys(fns)).toHaveLength(6);
     for (const fn of Object.values(fns)) {
       expect(fn.Properties).toMatchObject({
         Runtime: 'nodejs22.x',
         Architectures: ['x86_64'],
-        MemorySize: 1024,
         Handler: 'index.handler',
       });
       expect(fn.Properties.TracingConfig).toBeUndefined();
     }
+  });
+
+  it('runs heartbeat-monitor and tick-arm at monitorMemoryMb (256 MB by default), the others at 1 024 MB', () => {
+    const memory = (synth: Synthesized) =>
+      Object.fromEntries(
+        FUNCTION_NAMES.map((name) => [
+          name,
+          synth.template.toJSON().Resources[logicalId(synth.stack.functions[name])].Properties.MemorySize,
+        ]),
+      );
+    expect(memory(s)).toEqual({
+      'checkpoint-timer': 1024,
+      'pending-check-timer': 1024,
+      'tick-arm': 256,
+      primary: 1024,
+      'secondary-apply': 1024,
+      'heartbeat-monitor': 256,
+    });
+    expect([...MONITOR_FUNCTIONS].sort()).toEqual(['heartbeat-monitor', 'tick-arm']);
+    const large = memory(synthColo({ monitorMemoryMb: '1024' }));
+    expect(new Set(Object.values(large))).toEqual(new Set([1024]));
+    expect(() => synthColo({ monitorMemoryMb: 127 })).toThrow(/monitorMemoryMb/);
+    expect(() => synthColo({ monitorMemoryMb: 10_241 })).toThrow(/monitorMemoryMb/);
   });
 
   it('sets the timeouts, secondary-apply above the apply timeout', () => {
