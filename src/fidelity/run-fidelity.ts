@@ -180,11 +180,13 @@ export async function runFidelity(
       costs: { ...costs, prepMs: 0, deviceLoadMs: 0, wakeMs: lateMs },
     };
     const own = runEngineScenario(unstalled);
-    const timeline = fitHostTimeline(
-      q.primary.checkpoints,
-      q.readyAt,
-      medianGaps(gapsOf(cutCheckpoints(own.primary, 'primary').checkpoints)),
-    );
+    // The engine traces a request at its tick, before the loop's wake-up, and QEMU after it: the reply's
+    // own part is the link's round trip alone (the secondary stops and replies at once).
+    const ownGaps = medianGaps(gapsOf(cutCheckpoints(own.primary, 'primary').checkpoints));
+    const timeline = fitHostTimeline(q.primary.checkpoints, q.readyAt, {
+      ...ownGaps,
+      replyMs: 2 * profile.link.latencyMs,
+    });
     const host = { timeline, readyAt: own.readyAt };
     const hosted = cutCheckpoints(runEngineScenario({ ...unstalled, host }).primary, 'primary').checkpoints;
     const countOf = (s: EngineScenario) =>
