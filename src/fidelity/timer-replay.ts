@@ -175,7 +175,8 @@ export const MIN_LATENESS_PAIRS = 5;
  * first tick at or after the resume before `b`; the lateness is the one whose chain puts each `b` nearest its
  * request (least squares over a 0.25 ms grid up to the delay). Where no checkpoint outlasts the delay this is
  * the mean request interval less the delay ({@link timerLateness}); undefined with fewer than
- * {@link MIN_LATENESS_PAIRS} pairs.
+ * {@link MIN_LATENESS_PAIRS} pairs, or when more than a quarter of them span more than 1.5 delays (under an
+ * overrunning delay the number of periods in a pair is in doubt and the fit is not to be trusted).
  */
 export function scenarioLateness(
   checkpoints: readonly SideCheckpoint[],
@@ -198,6 +199,10 @@ export function scenarioLateness(
     });
   }
   if (pairs.length < MIN_LATENESS_PAIRS) return undefined;
+  // Where many pairs span several ticks (most checkpoints outlast the delay), how many is itself in doubt: a
+  // shorter period fits as well with one more tick, so the fit says nothing.
+  const spanned = pairs.filter((p) => p.to - p.from > 1.5 * delayMs).length;
+  if (spanned > pairs.length / 4) return undefined;
   let best = 0;
   let bestCost = Number.POSITIVE_INFINITY;
   for (let late = 0; late <= delayMs; late += 0.25) {

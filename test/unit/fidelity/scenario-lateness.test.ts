@@ -47,7 +47,19 @@ describe("a scenario's timer lateness, fitted to its own trace", () => {
     expect(timerLateness([{ delayMs: 500, requests: cs.map((c) => c.requestAt) }])).toBeCloseTo(12, 6);
   });
 
-  it('under an overrunning delay, with lost ticks and back-to-back starts', () => {
+  it('with a few checkpoints longer than the delay: their lost ticks counted, not taken for lateness', () => {
+    // Two of every fourteen checkpoints hold the event past the next tick (lost) or end after it (back-to-back).
+    const durations: [number, number][] = [...Array(12).fill([30, 80]), [540, 560], [480, 530]];
+    const cs = schedule(500, 12, durations, 40_000);
+    const gaps = cs.slice(1).map((c, i) => c.requestAt - (cs[i] as SideCheckpoint).runAt);
+    expect(gaps.some((g) => g < 2)).toBe(true);
+    expect(scenarioLateness(cs, 500)).toBeCloseTo(12, 6);
+    // The mean request interval less the delay is not the lateness here.
+    const naive = timerLateness([{ delayMs: 500, requests: cs.map((c) => c.requestAt) }]);
+    expect(Math.abs(naive - 12)).toBeGreaterThan(20);
+  });
+
+  it('under a delay most checkpoints outlast, gives nothing (how many ticks a pair spans is in doubt)', () => {
     const durations: [number, number][] = [
       [60, 105],
       [130, 175],
@@ -55,14 +67,7 @@ describe("a scenario's timer lateness, fitted to its own trace", () => {
       [95, 150],
     ];
     const cs = schedule(100, 17, durations, 8000);
-    const gaps = cs.slice(1).map((c, i) => c.requestAt - (cs[i] as SideCheckpoint).runAt);
-    // The schedule has both kinds of start, so the fit cannot lean on plain intervals.
-    expect(gaps.filter((g) => g < 2).length).toBeGreaterThan(5);
-    expect(gaps.filter((g) => g >= 2).length).toBeGreaterThan(5);
-    expect(scenarioLateness(cs, 100)).toBeCloseTo(17, 6);
-    // The mean request interval less the delay is not the lateness here.
-    const naive = timerLateness([{ delayMs: 100, requests: cs.map((c) => c.requestAt) }]);
-    expect(Math.abs(naive - 17)).toBeGreaterThan(5);
+    expect(scenarioLateness(cs, 100)).toBeUndefined();
   });
 
   it('gives nothing on too few waiting requests, and leaves out incomplete checkpoints', () => {
