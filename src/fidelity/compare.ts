@@ -46,6 +46,11 @@ export interface ScenarioComparison {
   engineCheckpoints: number;
   /** The engine's count over its seeds. */
   engineCount: EngineCount;
+  /**
+   * The count the engine gives with the request → reply stall drawn independently per checkpoint instead of
+   * the run's stall timeline (an expectation over stalls, shown beside the checked count); absent in old reports.
+   */
+  engineDrawnCount?: EngineCount;
   /** Median bytes per checkpoint at the scenario's dirty size, bytes. */
   qemuBytes: number;
   engineBytes: number;
@@ -106,6 +111,8 @@ export function compareScenario(input: {
     figures: CheckpointFigures[];
     /** The count over several seeds (its mean, rounded, is compared); the trace's own when absent. */
     count?: EngineCount;
+    /** The count with independently drawn stalls (shown, not checked). */
+    drawnCount?: EngineCount;
   };
 }): ScenarioComparison {
   const { qemu, engine } = input;
@@ -129,6 +136,7 @@ export function compareScenario(input: {
     qemuCheckpoints,
     engineCheckpoints,
     engineCount,
+    ...(engine.drawnCount ? { engineDrawnCount: engine.drawnCount } : {}),
     qemuBytes,
     engineBytes,
     qemuPauseMs,

@@ -9,6 +9,7 @@ import { type ColoParams, type CostModel, DEFAULT_PARAMS, MESSAGE_WIRE_BYTES } f
 import type { WorkloadSpec } from '../engine/workload/spec.ts';
 import type { LinkParams } from '../runtime/embedded/link.ts';
 import { runEmbedded } from '../runtime/embedded/run.ts';
+import { type HostStall, type HostTimeline, stallAt } from './host-timeline.ts';
 import { drawStall, type StallFit } from './stalls.ts';
 
 /** Guest RAM of the reference VMs (`-m 512M`), bytes. */
@@ -33,6 +34,11 @@ export interface EngineScenario {
   replyStall?: StallFit;
   /** Seed of the engine run (its workload and the stall draws); 1 when absent. */
   seed?: number;
+  /**
+   * The host's stalls at each moment of a QEMU run (host-timeline.ts), met by the engine's checkpoint that
+   * starts at that moment after its own checkpoint-ready (`readyAt`, engine ms); instead of `replyStall`.
+   */
+  host?: { timeline: HostTimeline; readyAt: number };
 }
 
 /** Salt of the reply stall's draws. */
@@ -93,6 +99,20 @@ export function runEngineScenario(s: EngineScenario): EngineRun {
   const lead = 2 * s.link.latencyMs + 1;
   const end = lead + s.durationMs;
   const stall = s.replyStall;
+  const host = s.host;
+  // The QEMU checkpoint whose stalls the current engine checkpoint meets (chosen at its request).
+  let met: HostStall | undefined;
+  const primaryStall = (m: { type: string; epoch: number }, at: number): number => {
+    if (host) {
+      if (m.type === 'checkpoint-request') {
+        met = stallAt(host.timeline, at - host.readyAt);
+        return met.replyMs;
+      }
+      // The send's stall holds up the first message after the stop; the link keeps the rest behind it.
+      return m.type === 'vmstate-send' ? (met?.sendMs ?? 0) : 0;
+    }
+    return stall && m.type === 'checkpoint-request' ? drawStall(stall, params.seed, m.epoch, REPLY_SALT) : 0;
+  };
   const result = runEmbedded({
     params,
     link: s.link,
@@ -101,10 +121,11 @@ export function runEngineScenario(s: EngineScenario): EngineRun {
     faults: {
       ...(s.failover ? { primaryDiesAt: end, failoverAt: end + 1 } : {}),
       // The request leaves later by its stall: the secondary stops and replies that much later, as QEMU's.
-      ...(stall
+      ...(stall || host ? { stallMs: primaryStall } : {}),
+      // The rest of a host-timeline checkpoint's stall holds up vmstate-loaded, so the primary resumes later.
+      ...(host
         ? {
-            stallMs: (m: { type: string; epoch: number }) =>
-              m.type === 'checkpoint-request' ? drawStall(stall, params.seed, m.epoch, REPLY_SALT) : 0,
+            secondaryStallMs: (m: { type: string }) => (m.type === 'vmstate-loaded' ? (met?.restMs ?? 0) : 0),
           }
         : {}),
     },

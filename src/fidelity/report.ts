@@ -82,7 +82,7 @@ export function renderReport(r: FidelityResult): string {
   out.push('## Per scenario');
   out.push('');
   out.push(
-    '| dirty pages | delay | window | sequences P / S identical | checkpoints QEMU / engine (engine mean ± sd over seeds) | bytes/ckpt QEMU / engine (diff) | pause median QEMU / engine (diff) | QEMU median, 90 % interval | flush ÷ send QEMU / engine |',
+    '| dirty pages | delay | window | sequences P / S identical | checkpoints QEMU / engine (engine mean ± sd over seeds; with drawn stalls) | bytes/ckpt QEMU / engine (diff) | pause median QEMU / engine (diff) | QEMU median, 90 % interval | flush ÷ send QEMU / engine |',
   );
   out.push('|---:|---:|---:|---|---|---|---|---|---|');
   for (const s of all) {
@@ -222,24 +222,62 @@ export function renderReport(r: FidelityResult): string {
   }
   out.push('');
   out.push(
-    "With the delay above the checkpoint time the count is the timer's alone and the engine matches it. " +
-      "Under an overrunning delay it also depends on each checkpoint's time: a long one loses a tick (up to a " +
-      "delay's wait), a short one does not, so the count follows the spread of QEMU's checkpoint times and not " +
-      'only their mean. The engine therefore draws its request → reply stall per checkpoint (the overrun ' +
-      "section below) and its count is the mean over seeds; QEMU's own count moves by the resampled sd " +
-      "between runs, so a ±1 match there is within QEMU's own noise, not a property the engine can hold run " +
-      'after run on a loaded machine.',
+    "With the delay above every checkpoint's time the count is the timer's alone. Once a checkpoint outlasts " +
+      'the delay — at 100 ms always, at 300–1000 ms when the host stalls one — the count also depends on each ' +
+      "checkpoint's time: one that holds the event past a tick (until `vmstate-received`) loses it, one that " +
+      'ends after it starts the next back-to-back, so the count follows which checkpoints were long and when, ' +
+      "not only their mean. The resampled spread above is how far QEMU's own count moves with that.",
   );
   out.push('');
+  out.push(...underLoadLines(all));
   if (r.overrun) out.push(...overrunLines(r.overrun));
   out.push(DEVIATIONS);
   return `${out.join('\n')}\n`;
 }
 
-/** The engine's count spread over seeds. */
+/** The engine's count spread over seeds, and the count with drawn stalls. */
 function countSpread(s: ScenarioComparison): string {
   const c = s.engineCount;
-  return c ? `${f1(c.mean)} ± ${f1(c.sd)} over ${c.seeds}` : '–';
+  const d = s.engineDrawnCount;
+  return `${f1(c.mean)} ± ${f1(c.sd)} over ${c.seeds}${d ? `; ${f1(d.mean)} ± ${f1(d.sd)} over ${d.seeds}` : ''}`;
+}
+
+/** The section on the checked count: the run's stall timeline, against independent draws. */
+function underLoadLines(all: readonly ScenarioComparison[]): string[] {
+  const rows = all.map((s) => {
+    const d = s.engineDrawnCount;
+    const drawn = d ? Math.round(d.mean) : Number.NaN;
+    return (
+      `| ${s.pages} | ${s.delayMs} ms | ${s.qemuCheckpoints} | ${s.engineCheckpoints} (${ok(s.countOk)}) | ` +
+      `${d ? `${drawn} (${f1(d.mean)} ± ${f1(d.sd)}; ${ok(Math.abs(drawn - s.qemuCheckpoints) <= TOLERANCE.checkpoints)})` : '–'} |`
+    );
+  });
+  return [
+    '## The count under load',
+    '',
+    "The host's stalls on a shared 2-core machine come in bursts and shift within a run (another process takes " +
+      'the cores for a second, then leaves them), and one stall longer than the delay loses a whole tick — at a ' +
+      '500 ms delay a single 450 ms stall moves the count by one. A count from stalls drawn independently is an ' +
+      "expectation over the host's load; QEMU's is one realisation of it, so on a loaded run the two part by " +
+      'more than ±1. The checked count therefore comes from the engine meeting the stalls this run met, when it ' +
+      "met them (src/fidelity/host-timeline.ts): each QEMU checkpoint's request → reply, reply → " +
+      "`vmstate-received` and `vmstate-received` → resume beyond the engine's own (its bytes at the profile's " +
+      'bandwidth and flush rate; its prep and device load are left to the stalls), at its offset from ' +
+      "`checkpoint-ready`; the engine's checkpoint that starts at a moment takes the stalls of QEMU's " +
+      'checkpoint nearest that moment (the first two hold up its request and its `vmstate-send`, the last its ' +
+      "secondary's `vmstate-loaded`). The timer runs at the delay plus the scenario's own callback lateness " +
+      "(`scenarioLateness`, src/fidelity/timer-replay.ts; the run's mean over its scenarios where most " +
+      'checkpoints outlast the delay), with the same wake-up; the timer, its binary event and reset and every ' +
+      "message stay the engine's own: whether a " +
+      "stall loses a tick, starts the next checkpoint back-to-back or does neither is the engine's to decide " +
+      '(test/unit/fidelity/host-timeline.test.ts pins both on hand-built timelines). The pause check above is ' +
+      "still the profile's alone, with no timeline.",
+    '',
+    '| dirty pages | delay | QEMU | engine, stall timeline (checked) | engine, drawn stalls (mean ± sd over seeds; within ±1) |',
+    '|---:|---:|---:|---:|---:|',
+    ...rows,
+    '',
+  ];
 }
 
 /** QEMU's own interval of its median pause, and whether a failed check's engine value lies inside it. */
@@ -376,6 +414,46 @@ back-to-back; the counts agree because both cycles come to the period, not becau
 own spread (the delayed-ACK mode and host stalls) — the pause line through means already carries much of it in
 its per-page cost, leaving no constant to draw a stall from; drawing it anyway pushed the small sizes' pause
 medians out of tolerance.
+
+Issue 13, second pass — the count under load (\`overrun15\`; the generated section "The count under load" above
+is its figures for this run). After the fix above the counts held ±1 only on a quiet run. The failing runs'
+traces (kept, 7 runs) showed where the engine's cycle parted from QEMU's on a busy host: (a) **a single long
+stall loses a tick even at a long delay** — 15:28's 500 ms scenario lost one to a checkpoint whose request →
+reply alone took over 400 ms (an interval of 1 506 ms; QEMU 15, engine 18), 16:47's 1000 ms scenario two to
+1 040 and 1 097 ms checkpoints; (b) **the load shifts between scenarios and within one**: in 16:47 (load ~17)
+the callback ran ~87 ms late on average in the 300 ms scenario and ~6 ms in the 1000 ms one, and the pause at
+2048 pages was 191 ms there against 64 ms on a quiet run, so one profile line through all sizes (fitted
+through 8192's 585 ms) put the 4096-page engine checkpoint at 208 ms where QEMU's took 165 (engine 27, QEMU
+35); (c) the stalls come in bursts, not as independent draws. QEMU's own checkpoint times fed in order through
+the engine's timer came within ±1 of QEMU's count in 27 of the 28 scenario runs: the timer semantics held;
+the engine's checkpoint times did not. So the count now comes from the engine meeting **the run's own stall
+timeline** (src/fidelity/host-timeline.ts: each QEMU checkpoint's gaps beyond the engine's own, met by the
+engine's checkpoint nearest in time), with its timer at **the scenario's own callback lateness**
+(\`scenarioLateness\` in src/fidelity/timer-replay.ts: the period whose tick chain puts each request that
+found the loop waiting nearest its time, lost and back-to-back ticks counted; where most checkpoints outlast
+the delay the number of ticks between two such requests is in doubt, and the run's mean lateness over its
+other scenarios is used as before). Tests: test/unit/fidelity/host-timeline.test.ts (a stall before
+\`vmstate-received\` longer than the delay loses a tick, one after it starts the next checkpoint
+back-to-back, each stall lands on its gap) and scenario-lateness.test.ts (hand-built tick chains with lost and
+back-to-back ticks). What this does not do: predict a loaded run's count from the profile alone — the count
+with independently drawn stalls stays in the tables to show how far that expectation is from one run's
+realisation.
+
+Runs of \`npm run fidelity\` on 2026-11-30 19:35–19:59 (the machine shared with two other engineers' work,
+load 8–15 on 2 cores), QEMU / engine per row (1024 / 500 ms, 2048 / 300 ms, 8192 / 1000 ms, 4096 / 100 ms):
+19:39 14/14, 21/21, 9/10, 30/30, every check passed; 19:46 17/17, 17/17, 12/12, 37/38, the 4096-page pause
+failed (130 vs 167 ms); 19:53 (QEMU made 12 checkpoints in the 300 ms scenario's 8 s and 13 in the 100 ms one:
+saturated) 19/19, 12/12, 11/11, 13/12, the 2048-page pause failed (296 vs 209 ms); **19:59 (this report)
+16/16, 19/19, 11/11, 40/40, every check passed**. So 2 of 4 runs passed every check, and every count was
+within ±1 in all 4 — but the first two ran an earlier form of this change (the 100 ms scenario's own fitted
+lateness); with the code here their 100 ms counts are 30/27 and 37/33. The kept older runs re-analysed with
+the code here: every count within ±1 in 3 of 7 (15:28, 16:39, 16:51; the engine before this change: 1 of 7);
+the others 4096-page 72/74 (16:54), 76/74 (16:57), 40/36 (10:18) and, in the saturated 16:47, 18/20 at
+2048 pages and 35/33 at 4096. **Left open:** the 100 ms scenario's count hangs on its timer's callback
+lateness, which its trace does not show (no trace event at the callback; most requests there start
+back-to-back or after a lost tick), and neither the run's mean over its other scenarios (the code here) nor
+a fit on the scenario's own requests (the earlier form) holds ±1 on every run; the pause check under load is
+the profile's line, which one run's shifting load bends by more than 25 % at one size in some runs.
 
 ## What QEMU under TCG gets wrong
 

@@ -10,20 +10,27 @@ import { anatomy } from './anatomy.ts';
 import { calibrate, mediansBySize, sizePoints } from './calibrate.ts';
 import { cutCheckpoints, type SideTrace } from './checkpoints.ts';
 import { compareScenario, type ScenarioComparison } from './compare.ts';
-import { runEngineScenario } from './engine-scenario.ts';
+import { type EngineScenario, runEngineScenario } from './engine-scenario.ts';
 import { type CheckpointFigures, engineFigures, qemuFigures } from './figures.ts';
 import { fitLine, mean, median } from './fit.ts';
 import { buildGuest } from './guest.ts';
+import { fitHostTimeline, gapsOf, medianGaps } from './host-timeline.ts';
 import { ensurePackages, installPatchedQemu, qemuVersion } from './qemu-install.ts';
 import { loadRun, type PairRun, type PairScenario, readLogs, runPair, saveRun } from './qemu-pair.ts';
 import { parseQemuTrace } from './qemu-trace.ts';
 import type { FidelityResult } from './report.ts';
 import type { OverrunSection } from './report-overrun.ts';
 import { fitReplyStall, stalledProfile } from './stalls.ts';
-import { countSpread, offsetsOf, timerLateness } from './timer-replay.ts';
+import { countSpread, offsetsOf, scenarioLateness, timerLateness } from './timer-replay.ts';
 
-/** Seeds the engine runs each scenario with for its checkpoint count (the stall draws differ by seed). */
+/** Seeds the engine runs each scenario with for the count with drawn stalls (the draws differ by seed). */
 export const COUNT_SEEDS = 8;
+
+/**
+ * Seeds of the checked count (the run's stall timeline): only the workload's start page differs by seed, so
+ * two show that the count does not hang on it without doubling the engine's time.
+ */
+export const HOST_SEEDS = 2;
 
 /**
  * The reference scenarios: a few dirty sizes and delays, one with an overrunning delay, the last fails over.
@@ -43,6 +50,8 @@ interface QemuScenario {
   secondary: SideTrace;
   figures: CheckpointFigures[];
   windowMs: number;
+  /** checkpoint-ready on the primary, ms (trace time). */
+  readyAt: number;
   status: unknown;
   exit: unknown;
 }
@@ -53,12 +62,13 @@ function steady(q: QemuScenario): CheckpointFigures[] {
 }
 
 /**
- * Runs everything; returns the result to render. With `reuseRuns`, QEMU is not run: the last runs kept in
+ * Runs everything; returns the result to render (`drawnSeeds`: seeds of the count with drawn stalls, default
+ * {@link COUNT_SEEDS}). With `reuseRuns`, QEMU is not run: the last runs kept in
  * the work directory are analysed again (to change the analysis or the engine without burning both cores).
  */
 export async function runFidelity(
   log: (line: string) => void,
-  options: { reuseRuns?: boolean } = {},
+  options: { reuseRuns?: boolean; drawnSeeds?: number } = {},
 ): Promise<FidelityResult> {
   const started = Date.now();
   const work = join(tmpdir(), 'colo-fidelity');
@@ -98,6 +108,7 @@ export async function runFidelity(
       secondary,
       figures: qemuFigures(primary, secondary, raw.link),
       windowMs: raw.endAt - ready.at,
+      readyAt: ready.at,
       status: raw.coloStatus,
       exit: raw.secondaryEvents.find((e) => e.event === 'COLO_EXIT')?.data ?? null,
     });
@@ -154,10 +165,38 @@ export async function runFidelity(
       replyStall,
     };
     const e = runEngineScenario(scenario);
-    const count = engineCount(
-      (seed) =>
-        cutCheckpoints(runEngineScenario({ ...scenario, failover: false, seed }).primary, 'primary')
-          .checkpoints.length,
+    // The count: the engine meets the host's stalls where this run met them (host-timeline.ts), measured
+    // beyond the engine's own gaps (a run without stalls). Its own constants (prep, device load) are left to
+    // the timeline: as the profile's means they would make every checkpoint at least average, and one QEMU
+    // ran quicker than that could not be met (a stall is never negative). Bytes still cross at the profile's
+    // bandwidth and flush at its rate.
+    const { replyStall: _, ...stalledScenario } = { ...scenario, failover: false };
+    // Its timer runs at this scenario's own callback lateness (the load shifts between scenarios), the
+    // run's mean where the trace holds too few waiting requests to fit it.
+    const lateMs = scenarioLateness(q.primary.checkpoints, q.scenario.delayMs) ?? timerLateMs;
+    const unstalled = {
+      ...stalledScenario,
+      delayMs: q.scenario.delayMs + lateMs,
+      costs: { ...costs, prepMs: 0, deviceLoadMs: 0, wakeMs: lateMs },
+    };
+    const own = runEngineScenario(unstalled);
+    // The engine traces a request at its tick, before the loop's wake-up, and QEMU after it: the reply's
+    // own part is the link's round trip alone (the secondary stops and replies at once).
+    const ownGaps = medianGaps(gapsOf(cutCheckpoints(own.primary, 'primary').checkpoints));
+    const timeline = fitHostTimeline(q.primary.checkpoints, q.readyAt, {
+      ...ownGaps,
+      replyMs: 2 * profile.link.latencyMs,
+    });
+    const host = { timeline, readyAt: own.readyAt };
+    const hosted = cutCheckpoints(runEngineScenario({ ...unstalled, host }).primary, 'primary').checkpoints;
+    const countOf = (s: EngineScenario) =>
+      cutCheckpoints(runEngineScenario(s).primary, 'primary').checkpoints.length;
+    const count = engineCount(HOST_SEEDS, (seed) =>
+      seed === 1 ? hosted.length : countOf({ ...unstalled, seed, host }),
+    );
+    // What independent draws of the stall give, for comparison (an expectation, not this run's realisation).
+    const drawn = engineCount(options.drawnSeeds ?? COUNT_SEEDS, (seed) =>
+      countOf({ ...scenario, failover: false, seed }),
     );
     const primary = cutCheckpoints(e.primary, 'primary');
     const secondary = cutCheckpoints(e.secondary, 'secondary');
@@ -168,6 +207,7 @@ export async function runFidelity(
         delayMs: q.scenario.delayMs,
         qemu: anatomy(q.primary.checkpoints),
         engine: anatomy(primary.checkpoints),
+        engineHost: anatomy(hosted),
         link: profile.link,
         costs,
         replyStall,
@@ -182,7 +222,7 @@ export async function runFidelity(
         delayMs: q.scenario.delayMs,
         windowMs: q.windowMs,
         qemu: { primary: q.primary, secondary: q.secondary, figures: q.figures },
-        engine: { primary, secondary, figures, count },
+        engine: { primary, secondary, figures, count, drawnCount: drawn },
       }),
     );
   }
@@ -260,10 +300,13 @@ function timerStats(q: QemuScenario): TimerStats {
   };
 }
 
-/** The engine's checkpoint count over {@link COUNT_SEEDS} seeds: mean and standard deviation. */
-function engineCount(countWith: (seed: number) => number): { mean: number; sd: number; seeds: number } {
+/** The engine's checkpoint count over seeds 1..`seeds`: mean and standard deviation. */
+function engineCount(
+  seeds: number,
+  countWith: (seed: number) => number,
+): { mean: number; sd: number; seeds: number } {
   const n: number[] = [];
-  for (let seed = 1; seed <= COUNT_SEEDS; seed++) n.push(countWith(seed));
+  for (let seed = 1; seed <= seeds; seed++) n.push(countWith(seed));
   const m = mean(n);
   const sd = Math.sqrt(n.reduce((a, c) => a + (c - m) ** 2, 0) / Math.max(1, n.length - 1));
   return { mean: m, sd, seeds: n.length };

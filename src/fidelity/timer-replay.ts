@@ -12,6 +12,7 @@ import { createPrimary } from '../engine/primary/state.ts';
 import type { ColoMessage } from '../engine/protocol/messages.ts';
 import { hash32 } from '../engine/rng.ts';
 import { WIRE_CODEC } from '../wire/engine-codec.ts';
+import { BACK_TO_BACK_MS } from './anatomy.ts';
 import type { SideCheckpoint } from './checkpoints.ts';
 import { mean } from './fit.ts';
 
@@ -161,4 +162,61 @@ export function timerLateness(
     }
   }
   return late.length > 0 ? Math.max(0, mean(late)) : 0;
+}
+
+/** Fewer request pairs than this and {@link scenarioLateness} gives no estimate. */
+export const MIN_LATENESS_PAIRS = 5;
+
+/**
+ * How late QEMU's timer callback ran in one scenario, ms, fitted to its own trace (the host's load shifts
+ * from one scenario to the next). The ticks are a chain of period delay + lateness whatever the checkpoints
+ * do, and a request that found the COLO loop waiting left its tick's wake-up (taken equal to the lateness, as
+ * the engine's `wakeMs`) after it. Between two such requests `a` and `b` the chain made k periods, k being the
+ * first tick at or after the resume before `b`; the lateness is the one whose chain puts each `b` nearest its
+ * request (least squares over a 0.25 ms grid up to the delay). Where no checkpoint outlasts the delay this is
+ * the mean request interval less the delay ({@link timerLateness}); undefined with fewer than
+ * {@link MIN_LATENESS_PAIRS} pairs, or when more than a quarter of them span more than 1.5 delays (under an
+ * overrunning delay the number of periods in a pair is in doubt and the fit is not to be trusted).
+ */
+export function scenarioLateness(
+  checkpoints: readonly SideCheckpoint[],
+  delayMs: number,
+): number | undefined {
+  const cs = checkpoints.filter((c) => c.complete);
+  const waited: number[] = [];
+  for (let i = 0; i < cs.length; i++) {
+    const prev = cs[i - 1];
+    if (!prev || (cs[i] as SideCheckpoint).requestAt - prev.runAt >= BACK_TO_BACK_MS) waited.push(i);
+  }
+  const pairs: { from: number; to: number; resumeAt: number }[] = [];
+  for (let j = 1; j < waited.length; j++) {
+    const a = cs[waited[j - 1] as number] as SideCheckpoint;
+    const b = waited[j] as number;
+    pairs.push({
+      from: a.requestAt,
+      to: (cs[b] as SideCheckpoint).requestAt,
+      resumeAt: (cs[b - 1] as SideCheckpoint).runAt,
+    });
+  }
+  if (pairs.length < MIN_LATENESS_PAIRS) return undefined;
+  // Where many pairs span several ticks (most checkpoints outlast the delay), how many is itself in doubt: a
+  // shorter period fits as well with one more tick, so the fit says nothing.
+  const spanned = pairs.filter((p) => p.to - p.from > 1.5 * delayMs).length;
+  if (spanned > pairs.length / 4) return undefined;
+  let best = 0;
+  let bestCost = Number.POSITIVE_INFINITY;
+  for (let late = 0; late <= delayMs; late += 0.25) {
+    const period = delayMs + late;
+    let cost = 0;
+    for (const p of pairs) {
+      const tick = p.from - late;
+      const k = Math.max(1, Math.ceil((p.resumeAt - tick) / period));
+      cost += (p.to - (tick + k * period + late)) ** 2;
+    }
+    if (cost < bestCost) {
+      bestCost = cost;
+      best = late;
+    }
+  }
+  return best;
 }

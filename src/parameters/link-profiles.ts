@@ -30,18 +30,19 @@ export type LinkProfileName = (typeof LINK_PROFILE_NAMES)[number];
  * 2-core machine, fitted by `npm run fidelity` over the runs kept in fidelity/runs.json (src/fidelity/pooled.ts:
  * lines through each run's per-size mean checkpoint times; the fit and its residuals per run are in
  * docs/fidelity.md, and test/unit/fidelity/profile.test.ts checks these figures are that fit's). The pause is
- * a fixed ~72 ms (mostly the delayed ACK of `vmstate-loaded`) plus ~0.006 ms per dirty page; the per-page
+ * a fixed ~79 ms (mostly the delayed ACK of `vmstate-loaded`) plus ~0.008 ms per dirty page; the per-page
  * cost moved several-fold with the shared machine's load (docs/fidelity.md). QEMU's timer callback also ran
- * ~2–17 ms late per tick there (its period is the delay plus that); the profile leaves the delay as given.
+ * ~0–87 ms late per tick there (its period is the delay plus that); the profile leaves the delay as given.
  * Its latency is half the mean request → reply (a stand-in for the VM stops); `npm run fidelity` itself runs
- * the engine with that gap's floor and a stall drawn per checkpoint instead (src/fidelity/stalls.ts).
+ * the engine with that gap's floor and a stall drawn per checkpoint instead (src/fidelity/stalls.ts), and its
+ * checked count with the run's own stall timeline (src/fidelity/host-timeline.ts).
  */
 export const LINK_PROFILES: Readonly<Record<Exclude<LinkProfileName, 'none'>, LinkProfile>> = {
   'qemu-tcg-loopback': {
-    bandwidthBytesPerSec: 807_713_843,
-    latencyMs: 9.39,
+    bandwidthBytesPerSec: 600_949_003,
+    latencyMs: 13.65,
     deviceStateBytes: 12_644,
-    costs: { prepMs: 9.96, flushBytesPerMs: 4_281_448, deviceLoadMs: 43.46, applyBytesPerMs: 1e12 },
+    costs: { prepMs: 9.52, flushBytesPerMs: 2_815_426, deviceLoadMs: 42.05, applyBytesPerMs: 1e12 },
     source: 'docs/fidelity.md (npm run fidelity, fit over fidelity/runs.json)',
   },
 };

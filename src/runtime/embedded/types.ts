@@ -40,8 +40,11 @@ export interface Faults {
    * the key* can do. `d` is sealed.
    */
   onWireToSecondary?: (d: Delivery) => Delivery | null | readonly Delivery[];
-  /** Extra delay before a primary send reaches the wire, ms (e.g. a stalled upload). */
-  stallMs?: (message: ColoMessage) => number;
+  /** Extra delay before a primary send reaches the wire, ms (e.g. a stalled upload); `at`: when the send
+   * leaves the node (before this delay), ms. */
+  stallMs?: (message: ColoMessage, at: number) => number;
+  /** Extra delay before a secondary send reaches the wire, ms (e.g. its host stalled); `at` as above, ms. */
+  secondaryStallMs?: (message: ColoMessage, at: number) => number;
   /** Fails a primary send (its `send-complete` carries this error). */
   failSend?: (message: ColoMessage) => string | undefined;
   /** The primary dies at this time, ms: it sends and receives nothing more. */

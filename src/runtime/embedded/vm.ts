@@ -176,7 +176,8 @@ export function createVm(options: EmbeddedOptions, world: World, vm: number, sta
             at +
             e.afterMs +
             (fate?.stallMs ?? 0) +
-            (node === 'primary' ? (faults.stallMs?.(e.message) ?? 0) : 0);
+            ((node === 'primary' ? faults.stallMs : faults.secondaryStallMs)?.(e.message, at + e.afterMs) ??
+              0);
           const wireBytes = message === e.message ? e.wireBytes : 64;
           const { start, done, arrives } = links[node].transmit(readyAt, wireBytes);
           sentBytes[node] += wireBytes;

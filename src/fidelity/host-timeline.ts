@@ -1,0 +1,96 @@
+/**
+ * The host's stalls as a timeline: how much longer than the engine's own each gap of QEMU's checkpoints took,
+ * placed at the moment of the run it happened. On a loaded 2-core host the stalls are neither independent nor
+ * stationary: they come in bursts (another process takes the cores for a second), and one checkpoint that
+ * outlasts the delay loses a whole tick — at a 500 ms delay one 450 ms stall moves the count by one. A count
+ * from independent draws is an expectation over stalls; QEMU's is one realisation of them. The engine that is
+ * to give QEMU's count for the same run therefore meets the stalls that run met, where the run met them: its
+ * checkpoint that starts at a moment takes the stalls of QEMU's checkpoint nearest that moment. The timer, its
+ * binary event (reset after `vmstate-received`) and the messages stay the engine's own, so whether a stall
+ * loses a tick, starts the next checkpoint back-to-back or does neither is the engine's to decide.
+ */
+import type { SideCheckpoint } from './checkpoints.ts';
+import { median } from './fit.ts';
+
+/** A checkpoint's three gaps on the primary, ms. */
+export interface CheckpointGaps {
+  /** checkpoint-request → checkpoint-reply (the secondary stops meanwhile), ms. */
+  replyMs: number;
+  /** checkpoint-reply → vmstate-received (the primary stops, sends RAM and device state), ms. */
+  sendMs: number;
+  /** vmstate-received → resume (flush, device load, vmstate-loaded), ms. */
+  restMs: number;
+}
+
+/** One QEMU checkpoint's stalls: its gaps beyond the engine's own, at its request's offset from ready. */
+export interface HostStall extends CheckpointGaps {
+  /** checkpoint-request, ms after checkpoint-ready. */
+  atMs: number;
+}
+
+/** A run's stalls in time order. */
+export interface HostTimeline {
+  stalls: HostStall[];
+}
+
+/** The gaps of a primary's complete checkpoints, ms. */
+export function gapsOf(checkpoints: readonly SideCheckpoint[]): CheckpointGaps[] {
+  return checkpoints
+    .filter((c) => c.complete && Number.isFinite(c.replyAt) && Number.isFinite(c.receivedAt))
+    .map((c) => ({
+      replyMs: c.replyAt - c.requestAt,
+      sendMs: c.receivedAt - c.replyAt,
+      restMs: c.runAt - c.receivedAt,
+    }));
+}
+
+/** The median of each gap over `gaps` (the engine's own, without stalls, are all alike), ms. */
+export function medianGaps(gaps: readonly CheckpointGaps[]): CheckpointGaps {
+  if (gaps.length === 0) throw new Error('host timeline: the engine ran no complete checkpoint');
+  return {
+    replyMs: median(gaps.map((g) => g.replyMs)),
+    sendMs: median(gaps.map((g) => g.sendMs)),
+    restMs: median(gaps.map((g) => g.restMs)),
+  };
+}
+
+/**
+ * Fits the timeline to QEMU's primary checkpoints: each complete checkpoint's gaps less the engine's own
+ * (`base`), never below zero (the engine cannot be quicker than its own costs), at its request's offset from
+ * `readyAt`, ms.
+ */
+export function fitHostTimeline(
+  checkpoints: readonly SideCheckpoint[],
+  readyAt: number,
+  base: CheckpointGaps,
+): HostTimeline {
+  const stalls: HostStall[] = [];
+  for (const c of checkpoints) {
+    const g = gapsOf([c])[0];
+    if (!g) continue;
+    stalls.push({
+      atMs: c.requestAt - readyAt,
+      replyMs: Math.max(0, g.replyMs - base.replyMs),
+      sendMs: Math.max(0, g.sendMs - base.sendMs),
+      restMs: Math.max(0, g.restMs - base.restMs),
+    });
+  }
+  if (stalls.length === 0) throw new Error('host timeline: QEMU ran no complete checkpoint');
+  return { stalls };
+}
+
+/** The stalls in force `atMs` after checkpoint-ready: those of the QEMU checkpoint nearest in time. */
+export function stallAt(timeline: HostTimeline, atMs: number): HostStall {
+  const s = timeline.stalls;
+  // Binary search for the first stall at or after atMs, then the nearer of it and the one before.
+  let lo = 0;
+  let hi = s.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if ((s[mid] as HostStall).atMs < atMs) lo = mid + 1;
+    else hi = mid;
+  }
+  const after = s[Math.min(lo, s.length - 1)] as HostStall;
+  const before = s[Math.max(lo - 1, 0)] as HostStall;
+  return Math.abs(before.atMs - atMs) <= Math.abs(after.atMs - atMs) ? before : after;
+}

@@ -1,0 +1,124 @@
+import { describe, expect, it } from 'vitest';
+import { cutCheckpoints, type SideCheckpoint } from '../../../src/fidelity/checkpoints.ts';
+import { type EngineScenario, runEngineScenario } from '../../../src/fidelity/engine-scenario.ts';
+import {
+  fitHostTimeline,
+  gapsOf,
+  type HostTimeline,
+  medianGaps,
+  stallAt,
+} from '../../../src/fidelity/host-timeline.ts';
+
+/** A complete primary checkpoint requested at `at` with the given gaps, ms. */
+function ckpt(at: number, replyMs: number, sendMs: number, restMs: number): SideCheckpoint {
+  const replyAt = at + replyMs;
+  const receivedAt = replyAt + sendMs;
+  const runAt = receivedAt + restMs;
+  return {
+    steps: [],
+    requestAt: at,
+    stopAt: replyAt,
+    runAt,
+    replyAt,
+    receivedAt,
+    loadedAt: runAt,
+    flushBeginAt: Number.NaN,
+    flushEndAt: Number.NaN,
+    dirtyPages: Number.NaN,
+    complete: true,
+  };
+}
+
+/** A short scenario at a 500 ms delay whose own checkpoints take ~10 ms. */
+const BASE: EngineScenario = {
+  pages: 64,
+  delayMs: 500,
+  durationMs: 4200,
+  deviceStateBytes: 1000,
+  link: { bandwidthBytesPerSec: 1e9, latencyMs: 0.1 },
+  costs: { prepMs: 2, flushBytesPerMs: 1e6, deviceLoadMs: 5, applyBytesPerMs: 1e12 },
+  failover: false,
+};
+
+/** The engine's checkpoints in `s` with `timeline` (none when absent). */
+function run(timeline?: HostTimeline): SideCheckpoint[] {
+  const own = runEngineScenario(BASE);
+  const s = timeline ? { ...BASE, host: { timeline, readyAt: own.readyAt } } : BASE;
+  return cutCheckpoints(runEngineScenario(s).primary, 'primary').checkpoints;
+}
+
+/** One stall at ~1 s into the run (the engine's second checkpoint), none elsewhere. */
+function oneStall(stall: { replyMs?: number; sendMs?: number; restMs?: number }): HostTimeline {
+  return {
+    stalls: [0, 500, 1000, 1500, 2000].map((atMs) => ({
+      atMs,
+      replyMs: 0,
+      sendMs: 0,
+      restMs: 0,
+      ...(atMs === 1000 ? stall : {}),
+    })),
+  };
+}
+
+describe('host timeline: fit, lookup, and the engine meeting it', () => {
+  it('fits each checkpoint’s gaps beyond the engine’s own, never below zero, at its offset from ready', () => {
+    const qemu = [ckpt(1100, 3, 40, 45), ckpt(1600, 1, 20, 45), ckpt(2100, 120, 90, 50)];
+    const t = fitHostTimeline(qemu, 1000, { replyMs: 2, sendMs: 30, restMs: 45 });
+    expect(t.stalls).toEqual([
+      { atMs: 100, replyMs: 1, sendMs: 10, restMs: 0 },
+      { atMs: 600, replyMs: 0, sendMs: 0, restMs: 0 },
+      { atMs: 1100, replyMs: 118, sendMs: 60, restMs: 5 },
+    ]);
+  });
+
+  it('leaves out incomplete checkpoints and refuses a run with none', () => {
+    const open = { ...ckpt(0, 1, 1, 1), complete: false };
+    expect(gapsOf([open, ckpt(10, 1, 2, 3)])).toEqual([{ replyMs: 1, sendMs: 2, restMs: 3 }]);
+    expect(() => fitHostTimeline([open], 0, { replyMs: 0, sendMs: 0, restMs: 0 })).toThrow('no complete');
+    expect(() => medianGaps([])).toThrow('no complete');
+  });
+
+  it('takes the stalls of the QEMU checkpoint nearest in time', () => {
+    const t = oneStall({ replyMs: 7 });
+    expect(stallAt(t, -50).atMs).toBe(0);
+    expect(stallAt(t, 740).atMs).toBe(500);
+    expect(stallAt(t, 760).atMs).toBe(1000);
+    expect(stallAt(t, 1000).replyMs).toBe(7);
+    expect(stallAt(t, 99_999).atMs).toBe(2000);
+  });
+
+  it('a stall before vmstate-received that outlasts the delay loses the tick inside it', () => {
+    const plain = run();
+    const stalled = run(oneStall({ replyMs: 300, sendMs: 300 }));
+    // 500 ms ticks in a 4.2 s window: 8 checkpoints; the stalled one swallows the tick 500 ms after it.
+    expect(plain).toHaveLength(8);
+    expect(stalled).toHaveLength(7);
+    const long = stalled.find((c) => c.receivedAt - c.requestAt > 500);
+    expect(long).toBeDefined();
+    const next = stalled[stalled.indexOf(long as SideCheckpoint) + 1] as SideCheckpoint;
+    expect(next.requestAt - (long as SideCheckpoint).requestAt).toBeGreaterThan(999);
+  });
+
+  it('a stall after vmstate-received that outlasts the delay starts the next checkpoint back-to-back', () => {
+    const stalled = run(oneStall({ restMs: 600 }));
+    expect(stalled).toHaveLength(8);
+    const long = stalled.find((c) => c.runAt - c.receivedAt > 500) as SideCheckpoint;
+    expect(long).toBeDefined();
+    const next = stalled[stalled.indexOf(long) + 1] as SideCheckpoint;
+    expect(next.requestAt - long.runAt).toBeLessThan(1);
+  });
+
+  it('the stall lands on the gap it was measured in', () => {
+    const plain = gapsOf(run());
+    const stalled = gapsOf(run(oneStall({ replyMs: 11, sendMs: 13, restMs: 17 })));
+    const k = stalled.findIndex((g, i) => g.replyMs > (plain[i] as { replyMs: number }).replyMs + 1);
+    expect(k).toBeGreaterThan(-1);
+    const p = plain[k] as { replyMs: number; sendMs: number; restMs: number };
+    const s = stalled[k] as typeof p;
+    expect(s.replyMs - p.replyMs).toBeCloseTo(11, 6);
+    expect(s.sendMs - p.sendMs).toBeCloseTo(13, 6);
+    expect(s.restMs - p.restMs).toBeCloseTo(17, 6);
+    // Every other checkpoint is the engine's own.
+    expect(stalled.filter((_, i) => i !== k)).toEqual(plain.filter((_, i) => i !== k));
+  });
+});
