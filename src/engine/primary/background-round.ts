@@ -56,7 +56,6 @@ export function pendingCheck(state: PrimaryState, params: ColoParams, now: numbe
     const plan = planAdaptive(state, params, now, known ? Math.min(e.bandwidth, apply) : apply, !known);
     if (plan.pages.length > 0) started = sendPassChunk(state, params, now, fx, plan.pages, pendingBytes);
     // Late phase: check again as soon as this round has left, and soon in any case.
-    if (plan.late && started) state.recheckAfterRound = true;
     state.nextPendingCheckAt = Math.max(now, Math.min(state.nextPendingCheckAt, plan.nextCheckAt));
   }
   if (params.policy !== 'adaptive') state.touched.reset();
