@@ -310,8 +310,14 @@ export interface AdaptivePlan {
   pages: number[];
   /** Their wire bytes, bytes. */
   bytes: number;
-  /** In the late phase: check again right after the round, and soon ({@link LATE_CHECK_MS}). */
+  /** In the late phase: check again soon ({@link LATE_CHECK_MS}, halving the time left). */
   late: boolean;
+  /**
+   * The round was cut to {@link LATE_ROUND_BYTES} and more qualifying pages wait: check again right after
+   * it. A round that took every qualifying page leaves the next check to the late gap, so that the last
+   * rounds carry what the guest wrote meanwhile instead of a few pages each.
+   */
+  more: boolean;
   /** When the next check should run at the latest, ms of runtime time. */
   nextCheckAt: number;
 }
@@ -357,6 +363,7 @@ export function planAdaptive(
       pages: best,
       bytes: best.length * pageBytes,
       late: false,
+      more: false,
       nextCheckAt: now + params.pendingCheckIntervalMs,
     };
   }
@@ -371,7 +378,9 @@ export function planAdaptive(
   const nextCheckAt = late
     ? now + Math.min(period, LATE_CHECK_MS, Math.max(LATE_CHECK_MIN_MS, remaining / 2))
     : Math.min(now + Math.min(period, SAMPLE_PERIOD_MS), lateFrom);
-  if (!late && qualifying < MIN_EARLY_ROUND_BYTES) return { pages: [], bytes: 0, late, nextCheckAt };
+  if (!late && qualifying < MIN_EARLY_ROUND_BYTES) {
+    return { pages: [], bytes: 0, late, more: false, nextCheckAt };
+  }
   // In the late phase an overdue sweep's pages go too: held back, they surely cross at the stop.
   const order = roundRegions(ok, late);
   // Late rounds are small: the secondary stages an object only once it has arrived whole, so a large round
@@ -382,7 +391,7 @@ export function planAdaptive(
   const pages: number[] = [];
   if (total <= keep) {
     for (const r of order) regionPages(dirtyBits, state.dirty.size, r, pages);
-    return { pages, bytes: pages.length * pageBytes, late, nextCheckAt };
+    return { pages, bytes: pages.length * pageBytes, late, more: false, nextCheckAt };
   }
   // Only the first few regions in that order fit the round: draw them from a heap rather than sort all,
   // then list their pages in ascending order (the last region drawn may give only its lowest pages).
@@ -403,7 +412,7 @@ export function planAdaptive(
     }
     room -= Math.min(d, room);
   }
-  return { ...roundPages(state.dirty, taken, lastRegion, lastPages, pageBytes), late, nextCheckAt };
+  return { ...roundPages(state.dirty, taken, lastRegion, lastPages, pageBytes), late, more: true, nextCheckAt };
 }
 
 /**

@@ -55,6 +55,8 @@ export function pendingCheck(state: PrimaryState, params: ColoParams, now: numbe
     const known = e.bandwidth > 0;
     const plan = planAdaptive(state, params, now, known ? Math.min(e.bandwidth, apply) : apply, !known);
     if (plan.pages.length > 0) started = sendPassChunk(state, params, now, fx, plan.pages, pendingBytes);
+    // Late phase with more qualifying pages than one round takes: check again as soon as this round has left.
+    if (plan.late && plan.more && started) state.recheckAfterRound = true;
     // Late phase: check again as soon as this round has left, and soon in any case.
     state.nextPendingCheckAt = Math.max(now, Math.min(state.nextPendingCheckAt, plan.nextCheckAt));
   }
