@@ -178,11 +178,26 @@ function edgeRun(bits: Uint8Array, r: number, n: number): boolean {
  * was taken.
  */
 export function sampleRegions(model: RegionModel, touched: DirtyBitmap, guestNow: number): boolean {
+  return takeSample(model, touched, guestNow, false) !== 0;
+}
+
+/**
+ * {@link sampleRegions}, returning 0 when no sample was taken, else the factor every untouched region's rate
+ * decays by. With `defer` (and a factor above 1/2) the untouched regions are left as they are and each
+ * touched region's new rate is stored divided by the factor: the caller's next pass over every region
+ * ({@link scanRegions}) multiplies every rate by it, which saves a pass over the regions per check. Returns 1
+ * when nothing is left to apply.
+ */
+function takeSample(model: RegionModel, touched: DirtyBitmap, guestNow: number, defer: boolean): number {
   const dt = guestNow - model.sampledAt;
-  if (dt < MIN_SAMPLE_MS) return false;
+  if (dt < MIN_SAMPLE_MS) return 0;
   const first = model.samples === 0;
   const keep = first ? 0 : Math.exp(-dt / RATE_HORIZON_MS);
   const weight = 1 - keep;
+  const deferred = defer && keep > 0.5;
+  // A deferred decay is undone in advance for the touched regions (the caller's pass applies it to all).
+  const store = deferred ? 1 / keep : 1;
+  const decay = deferred ? 1 : keep;
   const { rate, sweepAt, sweepGap } = model;
   const bits = touched.bits;
   const pagesPerRegion = REGION_PAGES;
@@ -192,19 +207,20 @@ export function sampleRegions(model: RegionModel, touched: DirtyBitmap, guestNow
   const seen = touchedScratch(rate.length);
   let seenCount = 0;
   const regions = rate.length;
-  if (touched.count === 0) {
+  if (touched.count === 0 && decay !== 1) {
     // Nothing touched: every rate only decays (a zero rate stays zero).
     for (let r = 0; r < regions; r++) {
       const old = rate[r] as number;
-      if (old !== 0) rate[r] = Math.round(old * keep);
+      if (old !== 0) rate[r] = Math.round(old * decay);
     }
   }
   for (let r = 0; r < regions && touched.count !== 0; r++) {
     const n = spans[r] as number;
     if (n === 0) {
       // Untouched: the sample is a rate of 0, so the EWMA only decays by the sample's factor.
+      if (decay === 1) continue;
       const old = rate[r] as number;
-      if (old !== 0) rate[r] = Math.round(old * keep);
+      if (old !== 0) rate[r] = Math.round(old * decay);
       continue;
     }
     seen[seenCount++] = r;
@@ -212,12 +228,16 @@ export function sampleRegions(model: RegionModel, touched: DirtyBitmap, guestNow
     if (f < SWEEP_FRACTION) {
       if (n > 0 && (sweepAt[r] ?? 0) > 0 && edgeRun(bits, r, n)) {
         held.push(r);
+        // Its rate stays as it is: the deferred decay is undone in advance.
+        if (deferred) rate[r] = Math.min(0xffff_ffff, Math.round((rate[r] as number) * store));
         continue;
       }
       const sample = (TOUCHED_LOG[n] as number) * perDt;
       const old = rate[r] as number;
-      rate[r] = Math.min(0xffff_ffff, Math.round(old + weight * (sample - old)));
+      rate[r] = Math.min(0xffff_ffff, Math.round((old + weight * (sample - old)) * store));
     } else {
+      // Its rate stays as it is (a sweep is not a random-write sample): the deferred decay is undone.
+      if (deferred) rate[r] = Math.min(0xffff_ffff, Math.round((rate[r] as number) * store));
       // A sweep: it times the region's rewrites; it is not a sample of its random-write rate.
       // Timed to the middle of the sample: the sweep happened somewhere in it.
       const at = Math.max(1, Math.round((model.sampledAt + guestNow) / 2));
@@ -254,15 +274,16 @@ export function sampleRegions(model: RegionModel, touched: DirtyBitmap, guestNow
     }
     touched.clearBytes(from, bits.length);
   }
-  return true;
+  return deferred ? keep : 1;
 }
 
 /**
  * −ln(1 − f) for a region with n of its {@link REGION_PAGES} pages touched, f = n / REGION_PAGES capped
  * below 1 (a region touched whole gives a large finite rate): the Poisson rate's numerator, by n.
  */
-const TOUCHED_LOG = Float64Array.from({ length: REGION_PAGES + 1 }, (_, n) =>
-  -Math.log(1 - Math.min(n / REGION_PAGES, 1 - 1 / (2 * REGION_PAGES))),
+const TOUCHED_LOG = Float64Array.from(
+  { length: REGION_PAGES + 1 },
+  (_, n) => -Math.log(1 - Math.min(n / REGION_PAGES, 1 - 1 / (2 * REGION_PAGES))),
 );
 
 let touchedRegions = new Int32Array(0);
@@ -335,12 +356,41 @@ export function planAdaptive(
   rateBytesPerMs: number,
   probe = false,
 ): AdaptivePlan {
+  return plan(state, params, now, rateBytesPerMs, probe, 1);
+}
+
+/**
+ * A check: {@link sampleRegions} of `state.touched` at the guest's time, then {@link planAdaptive} — in one
+ * pass over the regions fewer than calling both (the sample's decay of untouched rates is applied by the
+ * plan's pass).
+ */
+export function checkAdaptive(
+  state: PrimaryState,
+  params: ColoParams,
+  now: number,
+  rateBytesPerMs: number,
+  probe = false,
+): AdaptivePlan {
+  const keep = takeSample(state.regions, state.touched, state.guestTime, true);
+  return plan(state, params, now, rateBytesPerMs, probe, keep === 0 ? 1 : keep);
+}
+
+/** {@link planAdaptive}, first decaying every rate by `keep` (1: none; see {@link takeSample}). */
+function plan(
+  state: PrimaryState,
+  params: ColoParams,
+  now: number,
+  rateBytesPerMs: number,
+  probe: boolean,
+  keep: number,
+): AdaptivePlan {
   const model = state.regions;
   const remaining = Math.max(0, state.nextCheckpointAt - now);
   const pageBytes = PAGE_SIZE + PAGE_HEADER_WIRE_BYTES;
   const dirtyBits = state.dirty.bits;
-  const { logChance, dirtyIn, overdue, ok, sums } = scratchOf(model);
-  scanRegions(state, remaining, logChance, dirtyIn, overdue, sums);
+  const { logChance, dirtyIn, overdue, ok, sums, dirtyList } = scratchOf(model);
+  scanRegions(state, remaining, keep, logChance, dirtyIn, overdue, dirtyList, sums);
+  const dirtyRegions = sums[2] ?? 0;
   const lateBytes = sums[0] ?? 0;
   const writeBytesPerMs = sums[1] ?? 0;
   // What the late phase gains on the guest per ms: the send rate less the rate clean pages dirty again.
@@ -349,7 +399,7 @@ export function planAdaptive(
   // likely to be rewritten is still better sent than surely left for the stop.
   const need = lateBytes / gainBytesPerMs;
   const lnBar = remaining >= need * BEHIND_FACTOR ? LN_MIN_SURVIVAL : LN_BEHIND_MIN_SURVIVAL;
-  const qualifyingPages = qualify(logChance, dirtyIn, overdue, lnBar, ok);
+  const qualifyingPages = qualify(logChance, dirtyIn, overdue, dirtyList, dirtyRegions, lnBar, ok);
   if (probe && qualifyingPages === 0 && state.dirty.count > 0) {
     // The rate rounds leave at is not measured yet: probe with the likeliest survivors.
     const dirty = state.dirty.indices();
@@ -382,14 +432,14 @@ export function planAdaptive(
     return { pages: [], bytes: 0, late, more: false, nextCheckAt };
   }
   // In the late phase an overdue sweep's pages go too: held back, they surely cross at the stop.
-  const order = roundRegions(ok, late);
+  const order = roundRegions(ok, dirtyList, dirtyRegions, late);
   // Late rounds are small: the secondary stages an object only once it has arrived whole, so a large round
   // near the checkpoint leaves its staging for the stop. The likeliest survivors go first, by region.
-  const keep = late ? Math.max(1, Math.floor(LATE_ROUND_BYTES / pageBytes)) : Number.POSITIVE_INFINITY;
+  const most = late ? Math.max(1, Math.floor(LATE_ROUND_BYTES / pageBytes)) : Number.POSITIVE_INFINITY;
   let total = 0;
   for (const r of order) total += dirtyIn[r] ?? 0;
   const pages: number[] = [];
-  if (total <= keep) {
+  if (total <= most) {
     for (const r of order) regionPages(dirtyBits, state.dirty.size, r, pages);
     return { pages, bytes: pages.length * pageBytes, late, more: false, nextCheckAt };
   }
@@ -397,7 +447,7 @@ export function planAdaptive(
   // then list their pages in ascending order (the last region drawn may give only its lowest pages).
   const likeliest = new LikeliestFirst(order, logChance);
   const taken: number[] = [];
-  let room = keep;
+  let room = most;
   let lastRegion = -1;
   let lastPages = 0;
   while (room > 0) {
@@ -412,7 +462,12 @@ export function planAdaptive(
     }
     room -= Math.min(d, room);
   }
-  return { ...roundPages(state.dirty, taken, lastRegion, lastPages, pageBytes), late, more: true, nextCheckAt };
+  return {
+    ...roundPages(state.dirty, taken, lastRegion, lastPages, pageBytes),
+    late,
+    more: true,
+    nextCheckAt,
+  };
 }
 
 /**
@@ -448,7 +503,10 @@ const LN_OVERDUE_SURVIVAL = Math.log(OVERDUE_SURVIVAL);
 /** Steps per unit of x, and the end, of the table of 1 − e^(−x) (beyond it the value is 1 within 1.2e-7). */
 const LOST_STEPS = 64;
 const LOST_END = 16;
-const LOST_TABLE = Float64Array.from({ length: LOST_STEPS * LOST_END + 2 }, (_, i) => 1 - Math.exp(-i / LOST_STEPS));
+const LOST_TABLE = Float64Array.from(
+  { length: LOST_STEPS * LOST_END + 2 },
+  (_, i) => 1 - Math.exp(-i / LOST_STEPS),
+);
 
 /**
  * 1 − e^(−x) for x ≥ 0 (the chance that a page with x expected writes is written at least once), from a
@@ -475,9 +533,11 @@ export function lostChance(x: number): number {
 function scanRegions(
   state: PrimaryState,
   remaining: number,
+  keep: number,
   logChance: Float64Array,
   dirtyIn: Uint8Array,
   overdue: Uint8Array,
+  dirtyList: Int32Array,
   sums: Float64Array,
 ): void {
   const { rate, sweepAt, sweepGap } = state.regions;
@@ -487,10 +547,16 @@ function scanRegions(
   const horizon = g + remaining;
   let lateBytes = 0;
   let writeBytesPerMs = 0;
+  let dirtyRegions = 0;
   const regions = rate.length;
+  const decay = keep !== 1;
   for (let r = 0; r < regions; r++) {
     const dirty = spans[r] as number;
-    const rr = rate[r] as number;
+    let rr = rate[r] as number;
+    if (decay && rr !== 0) {
+      rr = Math.round(rr * keep);
+      rate[r] = rr;
+    }
     const last = sweepAt[r] as number;
     // A clean region with no rate and no sweep survives surely and adds nothing to either sum: skip it.
     if (dirty === 0 && rr === 0 && last === 0) {
@@ -523,11 +589,13 @@ function scanRegions(
     logChance[r] = ln;
     dirtyIn[r] = dirty;
     overdue[r] = late;
+    if (dirty !== 0) dirtyList[dirtyRegions++] = r;
     if (ln < LN_MIN_SURVIVAL) lateBytes += dirty * pageBytes;
     lateBytes += (REGION_PAGES - dirty) * lost * pageBytes;
   }
   sums[0] = lateBytes;
   sums[1] = writeBytesPerMs;
+  sums[2] = dirtyRegions;
 }
 
 /** Per-region work arrays of a plan, reused from check to check (a plan overwrites every entry it reads). */
@@ -536,6 +604,8 @@ interface PlanScratch {
   dirtyIn: Uint8Array;
   overdue: Uint8Array;
   ok: Uint8Array;
+  /** The dirty regions, ascending (as many as the scan's third sum). */
+  dirtyList: Int32Array;
   sums: Float64Array;
 }
 const scratch = new WeakMap<RegionModel, PlanScratch>();
@@ -550,7 +620,8 @@ function scratchOf(model: RegionModel): PlanScratch {
       dirtyIn: new Uint8Array(regions),
       overdue: new Uint8Array(regions),
       ok: new Uint8Array(regions),
-      sums: new Float64Array(2),
+      dirtyList: new Int32Array(regions),
+      sums: new Float64Array(3),
     };
     scratch.set(model, s);
   }
@@ -558,25 +629,25 @@ function scratchOf(model: RegionModel): PlanScratch {
 }
 
 /**
- * Marks in `ok` the dirty regions whose ln-chance clears `lnBar` (1), and the other dirty regions whose
- * sweep is overdue (2: they go only in the late phase), else 0; returns the qualifying (1) regions' dirty
- * pages.
+ * Marks in `ok` the dirty regions (the first `count` of `dirtyList`) whose ln-chance clears `lnBar` (1), and
+ * the others whose sweep is overdue (2: they go only in the late phase), else 0; returns the qualifying (1)
+ * regions' dirty pages. Entries of clean regions are not read after.
  */
 function qualify(
   logChance: Float64Array,
   dirtyIn: Uint8Array,
   overdue: Uint8Array,
+  dirtyList: Int32Array,
+  count: number,
   lnBar: number,
   ok: Uint8Array,
 ): number {
   let pages = 0;
-  for (let r = 0; r < dirtyIn.length; r++) {
-    const d = dirtyIn[r] as number;
-    if (d === 0) {
-      ok[r] = 0;
-    } else if ((logChance[r] as number) >= lnBar) {
+  for (let i = 0; i < count; i++) {
+    const r = dirtyList[i] as number;
+    if ((logChance[r] as number) >= lnBar) {
       ok[r] = 1;
-      pages += d;
+      pages += dirtyIn[r] as number;
     } else {
       ok[r] = overdue[r] === 1 ? 2 : 0;
     }
@@ -588,10 +659,11 @@ function qualify(
  * The regions a round draws from, ascending: those that qualify, and in the late phase the dirty regions
  * whose sweep is overdue (held back, their pages surely cross at the stop).
  */
-function roundRegions(ok: Uint8Array, late: boolean): number[] {
+function roundRegions(ok: Uint8Array, dirtyList: Int32Array, count: number, late: boolean): number[] {
   const order: number[] = [];
   const most = late ? 2 : 1;
-  for (let r = 0; r < ok.length; r++) {
+  for (let i = 0; i < count; i++) {
+    const r = dirtyList[i] as number;
     const o = ok[r] as number;
     if (o !== 0 && o <= most) order.push(r);
   }
