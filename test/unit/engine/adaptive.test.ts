@@ -7,10 +7,12 @@ import { describe, expect, it } from 'vitest';
 import { DirtyBitmap } from '../../../src/engine/memory/dirty-bitmap.ts';
 import { DEFAULT_PARAMS, type PolicyName } from '../../../src/engine/params.ts';
 import {
+  checkAdaptive,
   createRegionModel,
   LATE_CHECK_MIN_MS,
   LATE_CHECK_MS,
   LATE_ROUND_BYTES,
+  lostChance,
   MIN_SURVIVAL,
   OVERDUE_SURVIVAL,
   planAdaptive,
@@ -131,6 +133,61 @@ describe('sweeps', () => {
     expect(survival(model, 2, 13_000, next - 13_000 + 1)).toBe(0);
     // The sweep did not come when predicted: the interval was learned too short.
     expect(survival(model, 2, next + 10, 1000)).toBe(OVERDUE_SURVIVAL);
+  });
+});
+
+describe('lostChance', () => {
+  it('is 1 − e^(−x) within 3.1e-5 from 0 to past the end of its table, and 0 and 1 at the ends', () => {
+    let worst = 0;
+    let beyond = 0;
+    for (let i = 0; i <= 20_000; i++) {
+      const x = i / 1000; // 0 … 20 in steps of 0.001: every table cell, and past its end (16)
+      if (x >= 16) beyond++;
+      worst = Math.max(worst, Math.abs(lostChance(x) - (1 - Math.exp(-x))));
+    }
+    expect(beyond).toBeGreaterThan(1000);
+    expect(worst).toBeLessThan(3.1e-5);
+    expect(lostChance(0)).toBe(0);
+    expect(lostChance(Number.POSITIVE_INFINITY)).toBe(1);
+  });
+});
+
+describe('checkAdaptive', () => {
+  it('plans what sampleRegions then planAdaptive plan, with the same rates after', () => {
+    const pages = 256 * REGION_PAGES;
+    const params = { ...DEFAULT_PARAMS, guestBytes: pages * 4096, policy: 'adaptive' as PolicyName };
+    const build = () => {
+      const state = createPrimary(params);
+      state.phase = 'running';
+      state.vmRunning = true;
+      // Regions 0..99 hot (a quarter of their pages each sample), 100..199 touched once, the rest idle.
+      for (let t = 250; t <= 5000; t += 250) {
+        for (let r = 0; r < 100; r++) touch(state.touched, range(r * REGION_PAGES + (t % 4) * 16, 16));
+        if (t === 250) for (let r = 100; r < 200; r++) touch(state.touched, range(r * REGION_PAGES, 8));
+        sampleRegions(state.regions, state.touched, t);
+      }
+      for (let r = 0; r < 200; r++) touch(state.dirty, range(r * REGION_PAGES, 8));
+      for (let r = 0; r < 50; r++) touch(state.touched, range(r * REGION_PAGES, 20));
+      state.guestTime = 5100;
+      state.lastNow = 5100;
+      state.nextCheckpointAt = 5150;
+      return state;
+    };
+    const a = build();
+    sampleRegions(a.regions, a.touched, a.guestTime);
+    const planned = planAdaptive(a, params, 5100, 100_000);
+    const b = build();
+    const checked = checkAdaptive(b, params, 5100, 100_000);
+    expect(checked.pages).toEqual(planned.pages);
+    expect(checked.late).toBe(planned.late);
+    expect(checked.nextCheckAt).toBeCloseTo(planned.nextCheckAt, 6);
+    expect(planned.pages.length).toBeGreaterThan(0);
+    // Rates agree within the rounding of the deferred decay (a unit in the last place of µHz).
+    for (let r = 0; r < 256; r++) {
+      expect(Math.abs((b.regions.rate[r] ?? 0) - (a.regions.rate[r] ?? 0))).toBeLessThanOrEqual(1);
+    }
+    expect(b.regions.sampledAt).toBe(a.regions.sampledAt);
+    expect(b.touched.count).toBe(0);
   });
 });
 
