@@ -31,11 +31,14 @@
  * least 1 − {@link MAX_REDIRTY_SHARE} of it) × {@link LEAD_FACTOR} + {@link LEAD_MARGIN_MS} + what the
  * secondary has yet to stage ({@link stagedByEstimate}). From then on rounds carry at most
  * {@link LATE_ROUND_BYTES} (the secondary stages an object only once it has arrived whole, so a big round
- * near T leaves its staging for the stop), a check runs right after each round and at most
- * {@link LATE_CHECK_MS} later, halving the time left down to {@link LATE_CHECK_MIN_MS}, so the last rounds
- * carry what was written while the previous one was on the wire, like pre-copy live migration, and end as T
- * comes. Rounds are never switched off wholesale: a page that qualifies is always sent, one that does not
- * waits.
+ * near T leaves its staging for the stop), a check runs at most {@link LATE_CHECK_MS} after the last,
+ * halving the time left down to {@link LATE_CHECK_MIN_MS}, and right after a round only when that round was
+ * cut and more qualifying pages wait ({@link AdaptivePlan.more}), so the last rounds carry what was written
+ * during the previous gap, like pre-copy live migration, and end as T comes. Rounds are never switched off
+ * wholesale: a page that qualifies is always sent, one that does not waits.
+ *
+ * Cost: a check ({@link checkAdaptive}) samples and plans with one pass over the regions for both, and
+ * decides on ln-chances (no exponential per region); see docs/architecture.md, "What a check costs".
  */
 import { type DirtyBitmap, SPAN_PAGES } from '../memory/dirty-bitmap.ts';
 import { type ColoParams, PAGE_HEADER_WIRE_BYTES } from '../params.ts';
