@@ -402,7 +402,17 @@ function plan(
   // likely to be rewritten is still better sent than surely left for the stop.
   const need = lateBytes / gainBytesPerMs;
   const lnBar = remaining >= need * BEHIND_FACTOR ? LN_MIN_SURVIVAL : LN_BEHIND_MIN_SURVIVAL;
-  const qualifyingPages = qualify(logChance, dirtyIn, overdue, dirtyList, dirtyRegions, lnBar, ok);
+  const qualifyingPages = qualify(
+    logChance,
+    dirtyIn,
+    overdue,
+    dirtyList,
+    dirtyRegions,
+    lnBar,
+    remaining,
+    ok,
+    sums,
+  );
   if (probe && qualifyingPages === 0 && state.dirty.count > 0) {
     // The rate rounds leave at is not measured yet: probe with the likeliest survivors.
     const dirty = state.dirty.indices();
@@ -428,8 +438,13 @@ function plan(
   const lateFrom = state.nextCheckpointAt - lead;
   const late = now >= lateFrom;
   const period = params.pendingCheckIntervalMs;
+  // A late check that will send nothing (nothing qualifies, no overdue sweep) waits until the likeliest
+  // dirty page could qualify, up to SAMPLE_PERIOD_MS: checks that only find nothing to do are most of a
+  // busy guest's early late phase.
+  const idle = qualifyingPages === 0 && (sums[4] ?? 0) === 0;
+  const lateGap = idle ? Math.max(LATE_CHECK_MS, Math.min(SAMPLE_PERIOD_MS, sums[3] ?? 0)) : LATE_CHECK_MS;
   const nextCheckAt = late
-    ? now + Math.min(period, LATE_CHECK_MS, Math.max(LATE_CHECK_MIN_MS, remaining / 2))
+    ? now + Math.min(period, lateGap, Math.max(LATE_CHECK_MIN_MS, remaining / 2))
     : Math.min(now + Math.min(period, SAMPLE_PERIOD_MS), lateFrom);
   if (!late && qualifying < MIN_EARLY_ROUND_BYTES) {
     return { pages: [], bytes: 0, late, more: false, nextCheckAt };
@@ -624,7 +639,7 @@ function scratchOf(model: RegionModel): PlanScratch {
       overdue: new Uint8Array(regions),
       ok: new Uint8Array(regions),
       dirtyList: new Int32Array(regions),
-      sums: new Float64Array(3),
+      sums: new Float64Array(5),
     };
     scratch.set(model, s);
   }
@@ -634,7 +649,9 @@ function scratchOf(model: RegionModel): PlanScratch {
 /**
  * Marks in `ok` the dirty regions (the first `count` of `dirtyList`) whose ln-chance clears `lnBar` (1), and
  * the others whose sweep is overdue (2: they go only in the late phase), else 0; returns the qualifying (1)
- * regions' dirty pages. Entries of clean regions are not read after.
+ * regions' dirty pages. Also puts into `sums[3]` how long, ms, until the likeliest other dirty region
+ * would clear the same bar (0 when one with a sweep due may change any time; infinite when none is left),
+ * and into `sums[4]` the overdue (2) regions. Entries of clean regions are not read.
  */
 function qualify(
   logChance: Float64Array,
@@ -643,18 +660,34 @@ function qualify(
   dirtyList: Int32Array,
   count: number,
   lnBar: number,
+  remaining: number,
   ok: Uint8Array,
+  sums: Float64Array,
 ): number {
   let pages = 0;
+  let wait = Number.POSITIVE_INFINITY;
+  let held = 0;
   for (let i = 0; i < count; i++) {
     const r = dirtyList[i] as number;
-    if ((logChance[r] as number) >= lnBar) {
+    const ln = logChance[r] as number;
+    if (ln >= lnBar) {
       ok[r] = 1;
       pages += dirtyIn[r] as number;
-    } else {
-      ok[r] = overdue[r] === 1 ? 2 : 0;
+      continue;
     }
+    if (overdue[r] === 1) {
+      ok[r] = 2;
+      held++;
+    } else {
+      ok[r] = 0;
+    }
+    // A rate region's ln-chance is −λ·remaining: it reaches the bar when the time left is
+    // remaining · lnBar / ln. A sweep due before the checkpoint (−∞) changes with the next samples.
+    const w = ln === Number.NEGATIVE_INFINITY ? 0 : remaining * (1 - lnBar / ln);
+    if (w < wait) wait = w;
   }
+  sums[3] = wait;
+  sums[4] = held;
   return pages;
 }
 
