@@ -86,8 +86,9 @@ export const LEAD_FACTOR = 1.5;
 /** Extra time the late phase starts early, ms (round trips, decisions between rounds). */
 export const LEAD_MARGIN_MS = 20;
 /**
- * Longest gap between checks outside the late phase, ms (at most the seed's check period): a sweep is timed
- * to the sample that sees it, so this bounds the error of a learned sweep time.
+ * Longest gap between checks outside the late phase, and in it while nothing qualifies, ms (at most the
+ * seed's check period): a sweep is timed to the sample that sees it, so this bounds the error of a learned
+ * sweep time.
  */
 export const SAMPLE_PERIOD_MS = 250;
 /** Gap between checks in the late phase, ms (a check also runs right after each late round). */
