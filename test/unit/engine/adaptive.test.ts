@@ -17,6 +17,7 @@ import {
   OVERDUE_SURVIVAL,
   planAdaptive,
   REGION_PAGES,
+  SAMPLE_PERIOD_MS,
   SWEEP_MARGIN,
   SWEEP_SLACK_MS,
   sampleRegions,
@@ -247,6 +248,8 @@ describe('planAdaptive, late phase', () => {
     expect(plan.bytes).toBeLessThanOrEqual(LATE_ROUND_BYTES);
     expect(plan.bytes).toBeGreaterThan(LATE_ROUND_BYTES - (4096 + 16));
     expect(plan.nextCheckAt).toBe(10_000 + Math.min(LATE_CHECK_MS, 15));
+    // The round was cut: more qualifying pages wait, so the next check runs as soon as it has left.
+    expect(plan.more).toBe(true);
     state.nextCheckpointAt = 10_001;
     expect(planAdaptive(state, params, 10_000, 1024 * 1024).nextCheckAt).toBe(10_000 + LATE_CHECK_MIN_MS);
   });
@@ -257,8 +260,29 @@ describe('planAdaptive, late phase', () => {
     const early = planAdaptive(state, params, 10_000, 1024);
     expect(early.late).toBe(false);
     expect(early.pages).toHaveLength(4 * REGION_PAGES);
+    expect(early.more).toBe(false);
     // 1 KiB per ms: the 1 MiB needs ~1 s, so the late phase starts more than 1 s before the checkpoint.
     expect(early.nextCheckAt).toBeLessThan(20_000 - 1000);
+  });
+
+  it('waits until the likeliest dirty page could qualify when a late check has nothing to send', () => {
+    const state = primaryWithDirty(0);
+    // Region 0 hot: 40 of its 64 pages written every second for 10 s (about one write a page a second).
+    for (let t = 1000; t <= 10_000; t += 1000) {
+      touch(state.touched, range(0, 40));
+      sampleRegions(state.regions, state.touched, t);
+    }
+    touch(state.dirty, range(0, 40));
+    state.nextCheckpointAt = 15_000;
+    // 10 bytes per ms: far too slow for what the guest writes, so the late phase has begun; nothing qualifies.
+    const idle = planAdaptive(state, params, 10_000, 10);
+    expect(idle.late).toBe(true);
+    expect(idle.pages).toEqual([]);
+    expect(idle.nextCheckAt).toBe(10_000 + SAMPLE_PERIOD_MS);
+    // Near the checkpoint the wait is capped by half the time left, as every late gap is.
+    state.nextCheckpointAt = 10_100;
+    const near = planAdaptive(state, params, 10_000, 10);
+    expect(near.nextCheckAt).toBeLessThanOrEqual(10_000 + 50);
   });
 
   it('estimates when the secondary has staged the rounds: link, then staging of each whole object', () => {
