@@ -650,9 +650,9 @@ function scratchOf(model: RegionModel): PlanScratch {
 /**
  * Marks in `ok` the dirty regions (the first `count` of `dirtyList`) whose ln-chance clears `lnBar` (1), and
  * the others whose sweep is overdue (2: they go only in the late phase), else 0; returns the qualifying (1)
- * regions' dirty pages. Also puts into `sums[3]` how long, ms, until the likeliest other dirty region
- * would clear the same bar (0 when one with a sweep due may change any time; infinite when none is left),
- * and into `sums[4]` the overdue (2) regions. Entries of clean regions are not read.
+ * regions' dirty pages. Also puts into `sums[3]` how long, ms, until the likeliest other dirty region could
+ * clear even the lower bar {@link BEHIND_MIN_SURVIVAL} (0 when one with a sweep due may change any time;
+ * infinite when none is left), and into `sums[4]` the overdue (2) regions. Entries of clean regions are not read.
  */
 function qualify(
   logChance: Float64Array,
@@ -682,9 +682,11 @@ function qualify(
     } else {
       ok[r] = 0;
     }
-    // A rate region's ln-chance is −λ·remaining: it reaches the bar when the time left is
-    // remaining · lnBar / ln. A sweep due before the checkpoint (−∞) changes with the next samples.
-    const w = ln === Number.NEGATIVE_INFINITY ? 0 : remaining * (1 - lnBar / ln);
+    // A rate region's ln-chance is −λ·remaining: it reaches ln BEHIND_MIN_SURVIVAL (the lower bar, which
+    // the late phase falls to when it falls behind) when the time left is remaining · LN_BEHIND / ln. A
+    // sweep due before the checkpoint (−∞) changes with the next samples.
+    const w =
+      ln === Number.NEGATIVE_INFINITY ? 0 : Math.max(0, remaining * (1 - LN_BEHIND_MIN_SURVIVAL / ln));
     if (w < wait) wait = w;
   }
   sums[3] = wait;
