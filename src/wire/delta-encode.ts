@@ -101,6 +101,11 @@ export function encodeDeltaWithClaim(delta: PageDelta, options: EncodeOptions = 
 
   let recordAt = recordsAt;
   let payload = payloadAt;
+  // Pages that lie back to back in one buffer (a builder's batch) are copied in one call per run: a call
+  // per 4 KiB page cost more than the bytes it moved.
+  let runFrom: Uint8Array | null = null;
+  let runStart = 0;
+  let runBytes = 0;
   for (let i = 0; i < count; i++) {
     const page = stored[i];
     const length = page ? page.length : 0;
@@ -108,9 +113,19 @@ export function encodeDeltaWithClaim(delta: PageDelta, options: EncodeOptions = 
     out[recordAt + 4] = encodings[i] as number;
     out.writeUInt16LE(length, recordAt + 5);
     recordAt += PAGE_RECORD_BYTES;
-    if (page) out.set(page, payload);
+    if (page) {
+      if (runFrom && page.buffer === runFrom.buffer && page.byteOffset === runFrom.byteOffset + runBytes) {
+        runBytes += length;
+      } else {
+        if (runFrom) out.set(new Uint8Array(runFrom.buffer, runFrom.byteOffset, runBytes), runStart);
+        runFrom = page;
+        runStart = payload;
+        runBytes = length;
+      }
+    }
     payload += length;
   }
+  if (runFrom) out.set(new Uint8Array(runFrom.buffer, runFrom.byteOffset, runBytes), runStart);
   out.set(delta.blob, blobAt);
   const sha256 = sealWithTrailer(out, bodyEnd);
   return { bytes: out, sha256 };

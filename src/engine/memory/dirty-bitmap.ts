@@ -37,6 +37,14 @@ export class DirtyBitmap {
     return this.spans[s] ?? 0;
   }
 
+  /**
+   * Set pages per span, one byte per span of {@link SPAN_PAGES} pages: for loops over every span (one load
+   * each, no call). Read only: the counts follow the bits through the methods.
+   */
+  get spanCounts(): Uint8Array {
+    return this.spans;
+  }
+
   /** Number of set bits (pages). */
   get count(): number {
     return this.setCount;

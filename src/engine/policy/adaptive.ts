@@ -31,11 +31,14 @@
  * least 1 − {@link MAX_REDIRTY_SHARE} of it) × {@link LEAD_FACTOR} + {@link LEAD_MARGIN_MS} + what the
  * secondary has yet to stage ({@link stagedByEstimate}). From then on rounds carry at most
  * {@link LATE_ROUND_BYTES} (the secondary stages an object only once it has arrived whole, so a big round
- * near T leaves its staging for the stop), a check runs right after each round and at most
- * {@link LATE_CHECK_MS} later, halving the time left down to {@link LATE_CHECK_MIN_MS}, so the last rounds
- * carry what was written while the previous one was on the wire, like pre-copy live migration, and end as T
- * comes. Rounds are never switched off wholesale: a page that qualifies is always sent, one that does not
- * waits.
+ * near T leaves its staging for the stop), a check runs at most {@link LATE_CHECK_MS} after the last,
+ * halving the time left down to {@link LATE_CHECK_MIN_MS}, and right after a round only when that round was
+ * cut and more qualifying pages wait ({@link AdaptivePlan.more}), so the last rounds carry what was written
+ * during the previous gap, like pre-copy live migration, and end as T comes. Rounds are never switched off
+ * wholesale: a page that qualifies is always sent, one that does not waits.
+ *
+ * Cost: a check ({@link checkAdaptive}) samples and plans with one pass over the regions for both, and
+ * decides on ln-chances (no exponential per region); see docs/architecture.md, "What a check costs".
  */
 import { type DirtyBitmap, SPAN_PAGES } from '../memory/dirty-bitmap.ts';
 import { type ColoParams, PAGE_HEADER_WIRE_BYTES } from '../params.ts';
@@ -83,8 +86,9 @@ export const LEAD_FACTOR = 1.5;
 /** Extra time the late phase starts early, ms (round trips, decisions between rounds). */
 export const LEAD_MARGIN_MS = 20;
 /**
- * Longest gap between checks outside the late phase, ms (at most the seed's check period): a sweep is timed
- * to the sample that sees it, so this bounds the error of a learned sweep time.
+ * Longest gap between checks outside the late phase, and in it while nothing qualifies, ms (at most the
+ * seed's check period): a sweep is timed to the sample that sees it, so this bounds the error of a learned
+ * sweep time.
  */
 export const SAMPLE_PERIOD_MS = 250;
 /** Gap between checks in the late phase, ms (a check also runs right after each late round). */
@@ -178,38 +182,66 @@ function edgeRun(bits: Uint8Array, r: number, n: number): boolean {
  * was taken.
  */
 export function sampleRegions(model: RegionModel, touched: DirtyBitmap, guestNow: number): boolean {
+  return takeSample(model, touched, guestNow, false) !== 0;
+}
+
+/**
+ * {@link sampleRegions}, returning 0 when no sample was taken, else the factor every untouched region's rate
+ * decays by. With `defer` (and a factor above 1/2) the untouched regions are left as they are and each
+ * touched region's new rate is stored divided by the factor: the caller's next pass over every region
+ * ({@link scanRegions}) multiplies every rate by it, which saves a pass over the regions per check. Returns 1
+ * when nothing is left to apply.
+ */
+function takeSample(model: RegionModel, touched: DirtyBitmap, guestNow: number, defer: boolean): number {
   const dt = guestNow - model.sampledAt;
-  if (dt < MIN_SAMPLE_MS) return false;
+  if (dt < MIN_SAMPLE_MS) return 0;
   const first = model.samples === 0;
-  const weight = first ? 1 : 1 - Math.exp(-dt / RATE_HORIZON_MS);
+  const keep = first ? 0 : Math.exp(-dt / RATE_HORIZON_MS);
+  const weight = 1 - keep;
+  const deferred = defer && keep > 0.5;
+  // A deferred decay is undone in advance for the touched regions (the caller's pass applies it to all).
+  const store = deferred ? 1 / keep : 1;
+  const decay = deferred ? 1 : keep;
   const { rate, sweepAt, sweepGap } = model;
   const bits = touched.bits;
   const pagesPerRegion = REGION_PAGES;
-  const cap = 1 - 1 / (2 * pagesPerRegion);
   const held: number[] = [];
-  const none = touched.count === 0;
+  const spans = touched.spanCounts;
+  const perDt = MICRO_HZ_PER_PER_MS / dt;
   const seen = touchedScratch(rate.length);
   let seenCount = 0;
-  for (let r = 0; r < rate.length; r++) {
-    const n = none ? 0 : touched.spanCount(r);
-    if (n !== 0) seen[seenCount++] = r;
+  const regions = rate.length;
+  if (touched.count === 0 && decay !== 1) {
+    // Nothing touched: every rate only decays (a zero rate stays zero).
+    for (let r = 0; r < regions; r++) {
+      const old = rate[r] as number;
+      if (old !== 0) rate[r] = Math.round(old * decay);
+    }
+  }
+  for (let r = 0; r < regions && touched.count !== 0; r++) {
+    const n = spans[r] as number;
     if (n === 0) {
-      // Untouched: the sample is a rate of (−0), so the EWMA only decays — the same arithmetic as below
-      // (old + w·(−0 − old) is old − w·old exactly), without the logarithm; a zero rate stays zero.
-      const old = rate[r] ?? 0;
-      if (old !== 0) rate[r] = Math.round(old - weight * old);
+      // Untouched: the sample is a rate of 0, so the EWMA only decays by the sample's factor.
+      if (decay === 1) continue;
+      const old = rate[r] as number;
+      if (old !== 0) rate[r] = Math.round(old * decay);
       continue;
     }
+    seen[seenCount++] = r;
     const f = n / pagesPerRegion;
     if (f < SWEEP_FRACTION) {
       if (n > 0 && (sweepAt[r] ?? 0) > 0 && edgeRun(bits, r, n)) {
         held.push(r);
+        // Its rate stays as it is: the deferred decay is undone in advance.
+        if (deferred) rate[r] = Math.min(0xffff_ffff, Math.round((rate[r] as number) * store));
         continue;
       }
-      const sample = (-Math.log(1 - Math.min(f, cap)) / dt) * MICRO_HZ_PER_PER_MS;
-      const old = rate[r] ?? 0;
-      rate[r] = Math.min(0xffff_ffff, Math.round(old + weight * (sample - old)));
+      const sample = (TOUCHED_LOG[n] as number) * perDt;
+      const old = rate[r] as number;
+      rate[r] = Math.min(0xffff_ffff, Math.round((old + weight * (sample - old)) * store));
     } else {
+      // Its rate stays as it is (a sweep is not a random-write sample): the deferred decay is undone.
+      if (deferred) rate[r] = Math.min(0xffff_ffff, Math.round((rate[r] as number) * store));
       // A sweep: it times the region's rewrites; it is not a sample of its random-write rate.
       // Timed to the middle of the sample: the sweep happened somewhere in it.
       const at = Math.max(1, Math.round((model.sampledAt + guestNow) / 2));
@@ -246,8 +278,17 @@ export function sampleRegions(model: RegionModel, touched: DirtyBitmap, guestNow
     }
     touched.clearBytes(from, bits.length);
   }
-  return true;
+  return deferred ? keep : 1;
 }
+
+/**
+ * −ln(1 − f) for a region with n of its {@link REGION_PAGES} pages touched, f = n / REGION_PAGES capped
+ * below 1 (a region touched whole gives a large finite rate): the Poisson rate's numerator, by n.
+ */
+const TOUCHED_LOG = Float64Array.from(
+  { length: REGION_PAGES + 1 },
+  (_, n) => -Math.log(1 - Math.min(n / REGION_PAGES, 1 - 1 / (2 * REGION_PAGES))),
+);
 
 let touchedRegions = new Int32Array(0);
 
@@ -294,8 +335,14 @@ export interface AdaptivePlan {
   pages: number[];
   /** Their wire bytes, bytes. */
   bytes: number;
-  /** In the late phase: check again right after the round, and soon ({@link LATE_CHECK_MS}). */
+  /** In the late phase: check again soon ({@link LATE_CHECK_MS}, halving the time left). */
   late: boolean;
+  /**
+   * The round was cut to {@link LATE_ROUND_BYTES} and more qualifying pages wait: check again right after
+   * it. A round that took every qualifying page leaves the next check to the late gap, so that the last
+   * rounds carry what the guest wrote meanwhile instead of a few pages each.
+   */
+  more: boolean;
   /** When the next check should run at the latest, ms of runtime time. */
   nextCheckAt: number;
 }
@@ -313,14 +360,41 @@ export function planAdaptive(
   rateBytesPerMs: number,
   probe = false,
 ): AdaptivePlan {
+  return plan(state, params, now, rateBytesPerMs, probe, 1);
+}
+
+/**
+ * A check: {@link sampleRegions} of `state.touched` at the guest's time, then {@link planAdaptive} — in one
+ * pass over the regions fewer than calling both (the sample's decay of untouched rates is applied by the
+ * plan's pass).
+ */
+export function checkAdaptive(
+  state: PrimaryState,
+  params: ColoParams,
+  now: number,
+  rateBytesPerMs: number,
+  probe = false,
+): AdaptivePlan {
+  const keep = takeSample(state.regions, state.touched, state.guestTime, true);
+  return plan(state, params, now, rateBytesPerMs, probe, keep === 0 ? 1 : keep);
+}
+
+/** {@link planAdaptive}, first decaying every rate by `keep` (1: none; see {@link takeSample}). */
+function plan(
+  state: PrimaryState,
+  params: ColoParams,
+  now: number,
+  rateBytesPerMs: number,
+  probe: boolean,
+  keep: number,
+): AdaptivePlan {
   const model = state.regions;
   const remaining = Math.max(0, state.nextCheckpointAt - now);
-  const g = state.guestTime;
   const pageBytes = PAGE_SIZE + PAGE_HEADER_WIRE_BYTES;
   const dirtyBits = state.dirty.bits;
-  const { chance, dirtyIn, ok, sums } = scratchOf(model);
-  sums.fill(0);
-  scanRegions(state, remaining, chance, dirtyIn, sums);
+  const { logChance, dirtyIn, overdue, ok, sums, dirtyList } = scratchOf(model);
+  scanRegions(state, remaining, keep, logChance, dirtyIn, overdue, dirtyList, sums);
+  const dirtyRegions = sums[2] ?? 0;
   const lateBytes = sums[0] ?? 0;
   const writeBytesPerMs = sums[1] ?? 0;
   // What the late phase gains on the guest per ms: the send rate less the rate clean pages dirty again.
@@ -328,13 +402,23 @@ export function planAdaptive(
   // Behind schedule (the late bytes need longer than is left), the bar drops to BEHIND_MIN_SURVIVAL: a page
   // likely to be rewritten is still better sent than surely left for the stop.
   const need = lateBytes / gainBytesPerMs;
-  const bar = remaining >= need * BEHIND_FACTOR ? MIN_SURVIVAL : BEHIND_MIN_SURVIVAL;
-  const qualifyingPages = qualify(chance, dirtyIn, bar, ok);
+  const lnBar = remaining >= need * BEHIND_FACTOR ? LN_MIN_SURVIVAL : LN_BEHIND_MIN_SURVIVAL;
+  const qualifyingPages = qualify(
+    logChance,
+    dirtyIn,
+    overdue,
+    dirtyList,
+    dirtyRegions,
+    lnBar,
+    remaining,
+    ok,
+    sums,
+  );
   if (probe && qualifyingPages === 0 && state.dirty.count > 0) {
     // The rate rounds leave at is not measured yet: probe with the likeliest survivors.
     const dirty = state.dirty.indices();
     const best = dirty
-      .map((p) => ({ p, c: chance[Math.floor(p / REGION_PAGES)] ?? 0 }))
+      .map((p) => ({ p, c: logChance[Math.floor(p / REGION_PAGES)] ?? 0 }))
       .sort((a, b) => b.c - a.c || a.p - b.p)
       .slice(0, PROBE_PAGES)
       .map((x) => x.p)
@@ -343,6 +427,7 @@ export function planAdaptive(
       pages: best,
       bytes: best.length * pageBytes,
       late: false,
+      more: false,
       nextCheckAt: now + params.pendingCheckIntervalMs,
     };
   }
@@ -354,27 +439,34 @@ export function planAdaptive(
   const lateFrom = state.nextCheckpointAt - lead;
   const late = now >= lateFrom;
   const period = params.pendingCheckIntervalMs;
+  // A late check that will send nothing (nothing qualifies, no overdue sweep) waits until the likeliest
+  // dirty page could qualify, up to SAMPLE_PERIOD_MS: checks that only find nothing to do are most of a
+  // busy guest's early late phase.
+  const idle = qualifyingPages === 0 && (sums[4] ?? 0) === 0;
+  const lateGap = idle ? Math.max(LATE_CHECK_MS, Math.min(SAMPLE_PERIOD_MS, sums[3] ?? 0)) : LATE_CHECK_MS;
   const nextCheckAt = late
-    ? now + Math.min(period, LATE_CHECK_MS, Math.max(LATE_CHECK_MIN_MS, remaining / 2))
+    ? now + Math.min(period, lateGap, Math.max(LATE_CHECK_MIN_MS, remaining / 2))
     : Math.min(now + Math.min(period, SAMPLE_PERIOD_MS), lateFrom);
-  if (!late && qualifying < MIN_EARLY_ROUND_BYTES) return { pages: [], bytes: 0, late, nextCheckAt };
+  if (!late && qualifying < MIN_EARLY_ROUND_BYTES) {
+    return { pages: [], bytes: 0, late, more: false, nextCheckAt };
+  }
   // In the late phase an overdue sweep's pages go too: held back, they surely cross at the stop.
-  const order = roundRegions(model, ok, dirtyIn, late, g);
+  const order = roundRegions(ok, dirtyList, dirtyRegions, late);
   // Late rounds are small: the secondary stages an object only once it has arrived whole, so a large round
   // near the checkpoint leaves its staging for the stop. The likeliest survivors go first, by region.
-  const keep = late ? Math.max(1, Math.floor(LATE_ROUND_BYTES / pageBytes)) : Number.POSITIVE_INFINITY;
+  const most = late ? Math.max(1, Math.floor(LATE_ROUND_BYTES / pageBytes)) : Number.POSITIVE_INFINITY;
   let total = 0;
   for (const r of order) total += dirtyIn[r] ?? 0;
   const pages: number[] = [];
-  if (total <= keep) {
+  if (total <= most) {
     for (const r of order) regionPages(dirtyBits, state.dirty.size, r, pages);
-    return { pages, bytes: pages.length * pageBytes, late, nextCheckAt };
+    return { pages, bytes: pages.length * pageBytes, late, more: false, nextCheckAt };
   }
   // Only the first few regions in that order fit the round: draw them from a heap rather than sort all,
   // then list their pages in ascending order (the last region drawn may give only its lowest pages).
-  const likeliest = new LikeliestFirst(order, chance);
+  const likeliest = new LikeliestFirst(order, logChance);
   const taken: number[] = [];
-  let room = keep;
+  let room = most;
   let lastRegion = -1;
   let lastPages = 0;
   while (room > 0) {
@@ -389,7 +481,12 @@ export function planAdaptive(
     }
     room -= Math.min(d, room);
   }
-  return { ...roundPages(state.dirty, taken, lastRegion, lastPages, pageBytes), late, nextCheckAt };
+  return {
+    ...roundPages(state.dirty, taken, lastRegion, lastPages, pageBytes),
+    late,
+    more: true,
+    nextCheckAt,
+  };
 }
 
 /**
@@ -415,62 +512,119 @@ function roundPages(
   return { pages, bytes: pages.length * pageBytes };
 }
 
+/** ln {@link MIN_SURVIVAL}: a plan compares ln-chances, which need no exponential per region. */
+const LN_MIN_SURVIVAL = Math.log(MIN_SURVIVAL);
+/** ln {@link BEHIND_MIN_SURVIVAL}. */
+const LN_BEHIND_MIN_SURVIVAL = Math.log(BEHIND_MIN_SURVIVAL);
+/** ln {@link OVERDUE_SURVIVAL}. */
+const LN_OVERDUE_SURVIVAL = Math.log(OVERDUE_SURVIVAL);
+
+/** Steps per unit of x, and the end, of the table of 1 − e^(−x) (beyond it the value is 1 within 1.2e-7). */
+const LOST_STEPS = 64;
+const LOST_END = 16;
+const LOST_TABLE = Float64Array.from(
+  { length: LOST_STEPS * LOST_END + 2 },
+  (_, i) => 1 - Math.exp(-i / LOST_STEPS),
+);
+
 /**
- * One pass over the regions for a plan: each region's chance that its pages survive the `remaining` ms
- * (into `chance`) and its dirty pages (into `dirtyIn`, from the bitmap's running span counts), and the two
- * sums the plan sizes the late phase by — bytes the late phase must move (dirty pages that do not qualify
- * yet, plus clean pages times their chance of a write by T) and the rate clean random-write pages dirty
- * again, bytes per ms — added into `sums` (zeros) as it goes. Regions are summed in index order, so the sums
- * are the same to the last bit. Nothing after the loop needs type feedback: V8 compiles this loop on stack
- * (OSR) in its first calls and reuses that code, which deoptimised at every call on a site after the loop
- * that had not run yet when it was compiled.
+ * 1 − e^(−x) for x ≥ 0 (the chance that a page with x expected writes is written at least once), from a
+ * table, interpolated linearly: within 3.1e-5 of the exact value, and cheaper than an exponential per
+ * region at every check. Only the late-phase byte estimate uses it; decisions compare ln-chances exactly.
+ */
+export function lostChance(x: number): number {
+  if (!(x < LOST_END)) return 1;
+  const f = x * LOST_STEPS;
+  const i = f | 0;
+  const a = LOST_TABLE[i] as number;
+  return a + ((LOST_TABLE[i + 1] as number) - a) * (f - i);
+}
+
+/**
+ * One pass over the regions for a plan: each region's ln-chance that its pages survive the `remaining` ms
+ * (into `logChance`; ln of {@link survival}, without its exponential: −λ·remaining for a rate region), its
+ * dirty pages (into `dirtyIn`, from the bitmap's running span counts), whether its sweep is overdue (into
+ * `overdue`), and the two sums the plan sizes the late phase by — bytes the late phase must move (dirty
+ * pages that do not qualify yet, plus clean pages times their chance of a write by T) and the rate clean
+ * random-write pages dirty again, bytes per ms — into `sums`. Nothing after the loop needs type feedback:
+ * V8 compiles this loop on stack (OSR) in its first calls and reuses that code.
  */
 function scanRegions(
   state: PrimaryState,
   remaining: number,
-  chance: Float64Array,
+  keep: number,
+  logChance: Float64Array,
   dirtyIn: Uint8Array,
+  overdue: Uint8Array,
+  dirtyList: Int32Array,
   sums: Float64Array,
 ): void {
-  const model = state.regions;
-  const { rate, sweepAt, sweepGap } = model;
+  const { rate, sweepAt, sweepGap } = state.regions;
   const g = state.guestTime;
-  const dirtyMap = state.dirty;
+  const spans = state.dirty.spanCounts;
   const pageBytes = PAGE_SIZE + PAGE_HEADER_WIRE_BYTES;
-  const anyDirty = dirtyMap.count > 0;
-  // Before the first checkpoint is scheduled `remaining` is infinite and every chance is computed (0 · ∞).
-  const skipIdle = Number.isFinite(remaining);
+  const horizon = g + remaining;
+  let lateBytes = 0;
+  let writeBytesPerMs = 0;
+  let dirtyRegions = 0;
   const regions = rate.length;
+  const decay = keep !== 1;
   for (let r = 0; r < regions; r++) {
-    const dirty = anyDirty ? dirtyMap.spanCount(r) : 0;
-    const rr = rate[r] ?? 0;
+    const dirty = spans[r] as number;
+    let rr = rate[r] as number;
+    if (decay && rr !== 0) {
+      rr = Math.round(rr * keep);
+      rate[r] = rr;
+    }
+    const last = sweepAt[r] as number;
     // A clean region with no rate and no sweep survives surely and adds nothing to either sum: skip it.
-    if (skipIdle && dirty === 0 && rr === 0 && (sweepAt[r] ?? 0) === 0) {
-      chance[r] = 1;
+    if (dirty === 0 && rr === 0 && last === 0) {
+      logChance[r] = 0;
       dirtyIn[r] = 0;
+      overdue[r] = 0;
       continue;
     }
-    const last = sweepAt[r] ?? 0;
-    // Never swept: the rate alone, as in {@link survival} (inlined: this runs for every region at every check).
-    const s =
-      last === 0 ? Math.exp(-(rr / MICRO_HZ_PER_PER_MS) * remaining) : survival(model, r, g, remaining);
-    chance[r] = s;
-    dirtyIn[r] = dirty;
-    let late = sums[0] ?? 0;
-    if (s < MIN_SURVIVAL) late += dirty * pageBytes;
-    sums[0] = late + (REGION_PAGES - dirty) * (1 - s) * pageBytes;
-    // Clean pages of random-write regions dirty again while the late phase sends (sweeps are in lateBytes).
-    if ((sweepGap[r] ?? 0) === 0) {
-      sums[1] = (sums[1] ?? 0) + (REGION_PAGES - dirty) * (rr / MICRO_HZ_PER_PER_MS) * pageBytes;
+    const gap = sweepGap[r] as number;
+    let ln = 0;
+    let lost = 0;
+    let late = 0;
+    if (gap !== 0 && last !== 0 && g - last < SWEEP_STALE * gap) {
+      // A live sweep pattern, as in {@link survival}.
+      const next = last + gap + SWEEP_MARGIN * gap + SWEEP_SLACK_MS;
+      if (next <= horizon) {
+        late = g > next ? 1 : 0;
+        ln = late ? LN_OVERDUE_SURVIVAL : Number.NEGATIVE_INFINITY;
+        lost = late ? 1 - OVERDUE_SURVIVAL : 1;
+      }
+    } else if (gap === 0 && last !== 0) {
+      // Swept once: taken to stay as it is.
+    } else if (rr !== 0) {
+      const perMs = rr / MICRO_HZ_PER_PER_MS;
+      const x = perMs * remaining;
+      ln = -x;
+      lost = lostChance(x);
+      if (gap === 0) writeBytesPerMs += (REGION_PAGES - dirty) * perMs * pageBytes;
     }
+    logChance[r] = ln;
+    dirtyIn[r] = dirty;
+    overdue[r] = late;
+    if (dirty !== 0) dirtyList[dirtyRegions++] = r;
+    if (ln < LN_MIN_SURVIVAL) lateBytes += dirty * pageBytes;
+    lateBytes += (REGION_PAGES - dirty) * lost * pageBytes;
   }
+  sums[0] = lateBytes;
+  sums[1] = writeBytesPerMs;
+  sums[2] = dirtyRegions;
 }
 
 /** Per-region work arrays of a plan, reused from check to check (a plan overwrites every entry it reads). */
 interface PlanScratch {
-  chance: Float64Array;
+  logChance: Float64Array;
   dirtyIn: Uint8Array;
+  overdue: Uint8Array;
   ok: Uint8Array;
+  /** The dirty regions, ascending (as many as the scan's third sum). */
+  dirtyList: Int32Array;
   sums: Float64Array;
 }
 const scratch = new WeakMap<RegionModel, PlanScratch>();
@@ -479,45 +633,78 @@ const scratch = new WeakMap<RegionModel, PlanScratch>();
 function scratchOf(model: RegionModel): PlanScratch {
   const regions = model.rate.length;
   let s = scratch.get(model);
-  if (!s || s.chance.length !== regions) {
+  if (!s || s.logChance.length !== regions) {
     s = {
-      chance: new Float64Array(regions),
+      logChance: new Float64Array(regions),
       dirtyIn: new Uint8Array(regions),
+      overdue: new Uint8Array(regions),
       ok: new Uint8Array(regions),
-      sums: new Float64Array(2),
+      dirtyList: new Int32Array(regions),
+      sums: new Float64Array(5),
     };
     scratch.set(model, s);
   }
   return s;
 }
 
-/** Marks in `ok` (1, else 0) the dirty regions whose chance clears `bar`; returns their dirty pages. */
-function qualify(chance: Float64Array, dirtyIn: Uint8Array, bar: number, ok: Uint8Array): number {
+/**
+ * Marks in `ok` the dirty regions (the first `count` of `dirtyList`) whose ln-chance clears `lnBar` (1), and
+ * the others whose sweep is overdue (2: they go only in the late phase), else 0; returns the qualifying (1)
+ * regions' dirty pages. Also puts into `sums[3]` how long, ms, until the likeliest other dirty region could
+ * clear even the lower bar {@link BEHIND_MIN_SURVIVAL} (0 when one with a sweep due may change any time;
+ * infinite when none is left), and into `sums[4]` the overdue (2) regions. Entries of clean regions are not read.
+ */
+function qualify(
+  logChance: Float64Array,
+  dirtyIn: Uint8Array,
+  overdue: Uint8Array,
+  dirtyList: Int32Array,
+  count: number,
+  lnBar: number,
+  remaining: number,
+  ok: Uint8Array,
+  sums: Float64Array,
+): number {
   let pages = 0;
-  for (let r = 0; r < dirtyIn.length; r++) {
-    const d = dirtyIn[r] ?? 0;
-    const yes = d > 0 && (chance[r] ?? 0) >= bar;
-    ok[r] = yes ? 1 : 0;
-    if (yes) pages += d;
+  let wait = Number.POSITIVE_INFINITY;
+  let held = 0;
+  for (let i = 0; i < count; i++) {
+    const r = dirtyList[i] as number;
+    const ln = logChance[r] as number;
+    if (ln >= lnBar) {
+      ok[r] = 1;
+      pages += dirtyIn[r] as number;
+      continue;
+    }
+    if (overdue[r] === 1) {
+      ok[r] = 2;
+      held++;
+    } else {
+      ok[r] = 0;
+    }
+    // A rate region's ln-chance is −λ·remaining: it reaches ln BEHIND_MIN_SURVIVAL (the lower bar, which
+    // the late phase falls to when it falls behind) when the time left is remaining · LN_BEHIND / ln. A
+    // sweep due before the checkpoint (−∞) changes with the next samples.
+    const w =
+      ln === Number.NEGATIVE_INFINITY ? 0 : Math.max(0, remaining * (1 - LN_BEHIND_MIN_SURVIVAL / ln));
+    if (w < wait) wait = w;
   }
+  sums[3] = wait;
+  sums[4] = held;
   return pages;
 }
 
 /**
  * The regions a round draws from, ascending: those that qualify, and in the late phase the dirty regions
- * whose sweep is overdue (held back, their pages surely cross at the stop). Ends with its loop, like
- * {@link scanRegions}.
+ * whose sweep is overdue (held back, their pages surely cross at the stop).
  */
-function roundRegions(
-  model: RegionModel,
-  ok: Uint8Array,
-  dirtyIn: Uint8Array,
-  late: boolean,
-  guestNow: number,
-): number[] {
+function roundRegions(ok: Uint8Array, dirtyList: Int32Array, count: number, late: boolean): number[] {
   const order: number[] = [];
-  for (let r = 0; r < ok.length; r++) {
-    if (ok[r] || (late && (dirtyIn[r] ?? 0) > 0 && sweepOverdue(model, r, guestNow))) order.push(r);
+  const most = late ? 2 : 1;
+  for (let i = 0; i < count; i++) {
+    const r = dirtyList[i] as number;
+    const o = ok[r] as number;
+    if (o !== 0 && o <= most) order.push(r);
   }
   return order;
 }

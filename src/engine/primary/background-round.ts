@@ -1,6 +1,6 @@
 import type { Effect } from '../effects.ts';
 import { type ColoParams, maxDeltaPages } from '../params.ts';
-import { planAdaptive, SAMPLE_PERIOD_MS, sampleRegions } from '../policy/adaptive.ts';
+import { checkAdaptive, SAMPLE_PERIOD_MS, sampleRegions } from '../policy/adaptive.ts';
 import { decide, ewma } from '../policy/policy.ts';
 import { PAGE_SIZE } from '../protocol/delta.ts';
 import { trace } from '../trace.ts';
@@ -49,14 +49,14 @@ export function pendingCheck(state: PrimaryState, params: ColoParams, now: numbe
   if (decision === 'round') {
     started = sendPassChunk(state, params, now, fx, state.dirty.indices(), pendingBytes);
   } else if (params.policy === 'adaptive' && decision !== 'checkpoint') {
-    sampleRegions(state.regions, state.touched, state.guestTime);
     const e = state.estimates;
     const apply = params.costs.applyBytesPerMs;
     const known = e.bandwidth > 0;
-    const plan = planAdaptive(state, params, now, known ? Math.min(e.bandwidth, apply) : apply, !known);
+    const plan = checkAdaptive(state, params, now, known ? Math.min(e.bandwidth, apply) : apply, !known);
     if (plan.pages.length > 0) started = sendPassChunk(state, params, now, fx, plan.pages, pendingBytes);
+    // Late phase with more qualifying pages than one round takes: check again as soon as this round has left.
+    if (plan.late && plan.more && started) state.recheckAfterRound = true;
     // Late phase: check again as soon as this round has left, and soon in any case.
-    if (plan.late && started) state.recheckAfterRound = true;
     state.nextPendingCheckAt = Math.max(now, Math.min(state.nextPendingCheckAt, plan.nextCheckAt));
   }
   if (params.policy !== 'adaptive') state.touched.reset();

@@ -7,14 +7,17 @@ import { describe, expect, it } from 'vitest';
 import { DirtyBitmap } from '../../../src/engine/memory/dirty-bitmap.ts';
 import { DEFAULT_PARAMS, type PolicyName } from '../../../src/engine/params.ts';
 import {
+  checkAdaptive,
   createRegionModel,
   LATE_CHECK_MIN_MS,
   LATE_CHECK_MS,
   LATE_ROUND_BYTES,
+  lostChance,
   MIN_SURVIVAL,
   OVERDUE_SURVIVAL,
   planAdaptive,
   REGION_PAGES,
+  SAMPLE_PERIOD_MS,
   SWEEP_MARGIN,
   SWEEP_SLACK_MS,
   sampleRegions,
@@ -134,6 +137,61 @@ describe('sweeps', () => {
   });
 });
 
+describe('lostChance', () => {
+  it('is 1 − e^(−x) within 3.1e-5 from 0 to past the end of its table, and 0 and 1 at the ends', () => {
+    let worst = 0;
+    let beyond = 0;
+    for (let i = 0; i <= 20_000; i++) {
+      const x = i / 1000; // 0 … 20 in steps of 0.001: every table cell, and past its end (16)
+      if (x >= 16) beyond++;
+      worst = Math.max(worst, Math.abs(lostChance(x) - (1 - Math.exp(-x))));
+    }
+    expect(beyond).toBeGreaterThan(1000);
+    expect(worst).toBeLessThan(3.1e-5);
+    expect(lostChance(0)).toBe(0);
+    expect(lostChance(Number.POSITIVE_INFINITY)).toBe(1);
+  });
+});
+
+describe('checkAdaptive', () => {
+  it('plans what sampleRegions then planAdaptive plan, with the same rates after', () => {
+    const pages = 256 * REGION_PAGES;
+    const params = { ...DEFAULT_PARAMS, guestBytes: pages * 4096, policy: 'adaptive' as PolicyName };
+    const build = () => {
+      const state = createPrimary(params);
+      state.phase = 'running';
+      state.vmRunning = true;
+      // Regions 0..99 hot (a quarter of their pages each sample), 100..199 touched once, the rest idle.
+      for (let t = 250; t <= 5000; t += 250) {
+        for (let r = 0; r < 100; r++) touch(state.touched, range(r * REGION_PAGES + (t % 4) * 16, 16));
+        if (t === 250) for (let r = 100; r < 200; r++) touch(state.touched, range(r * REGION_PAGES, 8));
+        sampleRegions(state.regions, state.touched, t);
+      }
+      for (let r = 0; r < 200; r++) touch(state.dirty, range(r * REGION_PAGES, 8));
+      for (let r = 0; r < 50; r++) touch(state.touched, range(r * REGION_PAGES, 20));
+      state.guestTime = 5100;
+      state.lastNow = 5100;
+      state.nextCheckpointAt = 5150;
+      return state;
+    };
+    const a = build();
+    sampleRegions(a.regions, a.touched, a.guestTime);
+    const planned = planAdaptive(a, params, 5100, 100_000);
+    const b = build();
+    const checked = checkAdaptive(b, params, 5100, 100_000);
+    expect(checked.pages).toEqual(planned.pages);
+    expect(checked.late).toBe(planned.late);
+    expect(checked.nextCheckAt).toBeCloseTo(planned.nextCheckAt, 6);
+    expect(planned.pages.length).toBeGreaterThan(0);
+    // Rates agree within the rounding of the deferred decay (a unit in the last place of µHz).
+    for (let r = 0; r < 256; r++) {
+      expect(Math.abs((b.regions.rate[r] ?? 0) - (a.regions.rate[r] ?? 0))).toBeLessThanOrEqual(1);
+    }
+    expect(b.regions.sampledAt).toBe(a.regions.sampledAt);
+    expect(b.touched.count).toBe(0);
+  });
+});
+
 describe('planAdaptive', () => {
   it('sends cold pages early, holds hot ones, and sends hot ones too just before the checkpoint', () => {
     const pages = 128 * REGION_PAGES;
@@ -190,6 +248,8 @@ describe('planAdaptive, late phase', () => {
     expect(plan.bytes).toBeLessThanOrEqual(LATE_ROUND_BYTES);
     expect(plan.bytes).toBeGreaterThan(LATE_ROUND_BYTES - (4096 + 16));
     expect(plan.nextCheckAt).toBe(10_000 + Math.min(LATE_CHECK_MS, 15));
+    // The round was cut: more qualifying pages wait, so the next check runs as soon as it has left.
+    expect(plan.more).toBe(true);
     state.nextCheckpointAt = 10_001;
     expect(planAdaptive(state, params, 10_000, 1024 * 1024).nextCheckAt).toBe(10_000 + LATE_CHECK_MIN_MS);
   });
@@ -200,8 +260,29 @@ describe('planAdaptive, late phase', () => {
     const early = planAdaptive(state, params, 10_000, 1024);
     expect(early.late).toBe(false);
     expect(early.pages).toHaveLength(4 * REGION_PAGES);
+    expect(early.more).toBe(false);
     // 1 KiB per ms: the 1 MiB needs ~1 s, so the late phase starts more than 1 s before the checkpoint.
     expect(early.nextCheckAt).toBeLessThan(20_000 - 1000);
+  });
+
+  it('waits until the likeliest dirty page could qualify when a late check has nothing to send', () => {
+    const state = primaryWithDirty(0);
+    // Region 0 hot: 40 of its 64 pages written every second for 10 s (about one write a page a second).
+    for (let t = 1000; t <= 10_000; t += 1000) {
+      touch(state.touched, range(0, 40));
+      sampleRegions(state.regions, state.touched, t);
+    }
+    touch(state.dirty, range(0, 40));
+    state.nextCheckpointAt = 15_000;
+    // 10 bytes per ms: far too slow for what the guest writes, so the late phase has begun; nothing qualifies.
+    const idle = planAdaptive(state, params, 10_000, 10);
+    expect(idle.late).toBe(true);
+    expect(idle.pages).toEqual([]);
+    expect(idle.nextCheckAt).toBe(10_000 + SAMPLE_PERIOD_MS);
+    // Near the checkpoint the wait is capped by half the time left, as every late gap is.
+    state.nextCheckpointAt = 10_100;
+    const near = planAdaptive(state, params, 10_000, 10);
+    expect(near.nextCheckAt).toBeLessThanOrEqual(10_000 + 50);
   });
 
   it('estimates when the secondary has staged the rounds: link, then staging of each whole object', () => {
