@@ -18,6 +18,7 @@ import { S3StateStore } from '../../../lambda/adapters/s3-state-store.ts';
 import { listAllVms, S3VmRegistry } from '../../../lambda/adapters/s3-vm-registry.ts';
 import { VM_CONFIG_TTL_MS } from '../../../lambda/handlers/common/vm-directory.ts';
 import type { ColoParams } from '../../engine/params.ts';
+import type { SecondaryPhase } from '../../engine/secondary/state.ts';
 import {
   checkApplyTimeoutCap,
   checkVmId,
@@ -289,14 +290,13 @@ async function settle(
   return false;
 }
 
-/** Secondary phases in which a transfer from the primary is still arriving. */
-const SECONDARY_BUSY = new Set([
-  'bg-loading',
-  'ckpt-wait-vmstate-send',
-  'ckpt-wait-ram',
-  'ckpt-wait-vmstate-size',
-  'ckpt-wait-device',
-  'committing',
+/** Secondary phases with nothing arriving from the primary (every other phase is a transfer under way). */
+const SECONDARY_QUIET: ReadonlySet<SecondaryPhase> = new Set([
+  'starting',
+  'idle',
+  'claiming',
+  'failed-over',
+  'fenced',
 ]);
 
 /** True while a node is inside a checkpoint or a background load, or has sends still to perform. */
@@ -305,7 +305,7 @@ async function inFlight(state: S3StateStore, params: ColoParams): Promise<boolea
   const s = await readSecondaryDocument(state, params);
   return (
     (p !== undefined && (p.state.phase.startsWith('ckpt-') || outboxPending(p.outbox))) ||
-    (s !== undefined && (SECONDARY_BUSY.has(s.state.phase) || outboxPending(s.outbox)))
+    (s !== undefined && (!SECONDARY_QUIET.has(s.state.phase) || outboxPending(s.outbox)))
   );
 }
 

@@ -8,20 +8,26 @@ import { readControl } from '../../../lambda/handlers/common/control.ts';
 import { handlerParams } from '../handlers/sim.ts';
 import { FleetSim } from './fleet-sim.ts';
 
+const vmIds = ['vm-a', 'vm-b', 'vm-c', 'vm-d', 'vm-e'];
+
+/** Five small VMs (4 s checkpoints, 10 s heartbeat timeout) on one simulated fleet stack. */
+function fiveVms(): FleetSim {
+  return new FleetSim(
+    vmIds.map((vmId, i) =>
+      handlerParams({
+        vmId,
+        seed: 31 + i,
+        policy: 'none',
+        checkpointDelayMs: 4000,
+        heartbeatTimeoutMs: 10_000,
+      }),
+    ),
+  );
+}
+
 describe('fleet stack: tick batches of several VMs', () => {
   it('five VMs on shared tick queues all commit, none fails over', async () => {
-    const vmIds = ['vm-a', 'vm-b', 'vm-c', 'vm-d', 'vm-e'];
-    const fleet = new FleetSim(
-      vmIds.map((vmId, i) =>
-        handlerParams({
-          vmId,
-          seed: 31 + i,
-          policy: 'none',
-          checkpointDelayMs: 4000,
-          heartbeatTimeoutMs: 10_000,
-        }),
-      ),
-    );
+    const fleet = fiveVms();
     await fleet.arm();
     await fleet.run(40_000);
     // The batches really held several VMs (what a one-VM stack never makes).
@@ -34,18 +40,7 @@ describe('fleet stack: tick batches of several VMs', () => {
   });
 
   it("an invocation killed by one VM's work ends no other VM's heartbeat chain", async () => {
-    const vmIds = ['vm-a', 'vm-b', 'vm-c', 'vm-d', 'vm-e'];
-    const fleet = new FleetSim(
-      vmIds.map((vmId, i) =>
-        handlerParams({
-          vmId,
-          seed: 31 + i,
-          policy: 'none',
-          checkpointDelayMs: 4000,
-          heartbeatTimeoutMs: 10_000,
-        }),
-      ),
-    );
+    const fleet = fiveVms();
     await fleet.arm();
     await fleet.run(10_000);
     const chain = async (vmId: string) => {
