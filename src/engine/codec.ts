@@ -28,6 +28,34 @@ export interface EncodedDeltaObject {
   sha256: string;
 }
 
+/**
+ * A RAM delta in columns whose page bytes are written by the encoder's caller straight into the object: no
+ * page array, no scratch copy. The non-zero pages' bytes lie back to back in page order in the object's
+ * payload section, which is what {@link RamDeltaColumns.fill} is handed.
+ */
+export interface RamDeltaColumns {
+  /** VM the data belongs to. */
+  vmId: string;
+  /** Epoch. */
+  epoch: number;
+  /** Sequence number of the `delta` message that announces it. */
+  seq: number;
+  /** What it carries. */
+  kind: 'background-ram' | 'checkpoint-ram';
+  /** Page indices, strictly ascending. */
+  index: Uint32Array;
+  /** Page versions, one per index. */
+  version: Uint32Array;
+  /** 1 where the page is a zero page (stored as a flag, no bytes), else 0; one per index. */
+  zero: Uint8Array;
+  /**
+   * Writes every non-zero page's 4096 bytes, in page order, into `payload` (exactly their
+   * total size). Every byte must be written: the object's memory is not zeroed. `payload` starts at a
+   * 4-byte aligned offset of its buffer.
+   */
+  fill(payload: Uint8Array): void;
+}
+
 /** The object's bytes do not hash to the SHA-256 its claim check names (the codec's one claim failure). */
 export class ClaimMismatchError extends Error {
   override readonly name = 'ClaimMismatchError';
@@ -39,6 +67,8 @@ export interface ColoCodec {
   parseMessage(raw: unknown): ColoMessage;
   /** Encodes a materialised page delta into its object. */
   encodeDelta(delta: PageDelta): EncodedDeltaObject;
+  /** Encodes a RAM delta given in columns (the same object {@link ColoCodec.encodeDelta} makes of its pages). */
+  encodeRamColumns(delta: RamDeltaColumns): EncodedDeltaObject;
   /**
    * Decodes an object strictly. Throws {@link ClaimMismatchError} when the bytes do not match
    * `limits.expectedSha256`, another error for anything else refused.

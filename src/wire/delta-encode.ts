@@ -14,7 +14,7 @@ import { WireError } from './errors.ts';
 import { allocWithFrameRoom } from './frame-room.ts';
 import { MAX_EPOCH, MAX_OBJECT_BYTES, MAX_U32, VM_ID_PATTERN } from './limits.ts';
 import { deflatePage } from './page-compress.ts';
-import { toRuns, writeRuns } from './page-runs.ts';
+import { type PageRuns, toRuns, writeRuns } from './page-runs.ts';
 import { MAC_BYTES } from './replication-key.ts';
 import { SEALED_OBJECT_HEADER_BYTES } from './sealed-object.ts';
 import { sealWithTrailer } from './sha256.ts';
@@ -82,22 +82,10 @@ export function encodeDeltaWithClaim(delta: PageDelta, options: EncodeOptions = 
   }
 
   // Not zero-filled: every byte below is written explicitly. With room for the sealed frame around it
-  // (src/wire/sealed-object.ts), so that sealing does not copy the object.
-  const out = allocWithFrameRoom(total, SEALED_OBJECT_HEADER_BYTES + vmIdBytes, MAC_BYTES);
-  out.set(DELTA_MAGIC, OFF.magic);
-  out[OFF.version] = DELTA_FORMAT_VERSION;
-  out[OFF.kind] = kindCode;
-  out[OFF.flags] = 0;
-  out[OFF.vmIdLength] = vmIdBytes;
-  out.writeUInt32LE(delta.epoch, OFF.epoch);
-  out.writeUInt32LE(delta.seq % 2 ** 32, OFF.seqLow);
-  out.writeUInt32LE(Math.floor(delta.seq / 2 ** 32), OFF.seqHigh);
-  out.writeUInt32LE(count, OFF.pageCount);
-  out.writeUInt32LE(runs.tableBytes, OFF.runBytes);
-  out.writeUInt32LE(payloadBytes, OFF.payloadBytes);
-  out.writeUInt32LE(delta.blob.length, OFF.blobBytes);
-  out.write(delta.vmId, HEADER_BYTES, 'latin1');
-  writeRuns(out, HEADER_BYTES + vmIdBytes, runs);
+  // (src/wire/sealed-object.ts), so that sealing does not copy the object; its pages 4-byte aligned, so a
+  // reader in this process verifies them as words in place.
+  const out = allocWithFrameRoom(total, SEALED_OBJECT_HEADER_BYTES + vmIdBytes, MAC_BYTES, payloadAt);
+  writeHeader(out, delta, kindCode, count, runs, payloadBytes, delta.blob.length);
 
   let recordAt = recordsAt;
   let payload = payloadAt;
@@ -131,8 +119,35 @@ export function encodeDeltaWithClaim(delta: PageDelta, options: EncodeOptions = 
   return { bytes: out, sha256 };
 }
 
+/** The header, the VM id and the run table of an object (`out` is the object, sized by the caller). */
+export function writeHeader(
+  out: Buffer,
+  header: Pick<PageDelta, 'vmId' | 'epoch' | 'seq'>,
+  kindCode: number,
+  count: number,
+  runs: PageRuns,
+  payloadBytes: number,
+  blobBytes: number,
+): void {
+  const vmIdBytes = header.vmId.length;
+  out.set(DELTA_MAGIC, OFF.magic);
+  out[OFF.version] = DELTA_FORMAT_VERSION;
+  out[OFF.kind] = kindCode;
+  out[OFF.flags] = 0;
+  out[OFF.vmIdLength] = vmIdBytes;
+  out.writeUInt32LE(header.epoch, OFF.epoch);
+  out.writeUInt32LE(header.seq % 2 ** 32, OFF.seqLow);
+  out.writeUInt32LE(Math.floor(header.seq / 2 ** 32), OFF.seqHigh);
+  out.writeUInt32LE(count, OFF.pageCount);
+  out.writeUInt32LE(runs.tableBytes, OFF.runBytes);
+  out.writeUInt32LE(payloadBytes, OFF.payloadBytes);
+  out.writeUInt32LE(blobBytes, OFF.blobBytes);
+  out.write(header.vmId, HEADER_BYTES, 'latin1');
+  writeRuns(out, HEADER_BYTES + vmIdBytes, runs);
+}
+
 /** Validates the header fields; returns the kind byte. */
-function checkHeader(delta: PageDelta): number {
+export function checkHeader(delta: PageDelta): number {
   if (delta === null || typeof delta !== 'object')
     throw new WireError('bad-field', 'delta must be an object');
   if (delta.modelled) {

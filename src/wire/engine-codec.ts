@@ -2,6 +2,7 @@
 import { ClaimMismatchError, type ColoCodec } from '../engine/codec.ts';
 import { decodeDelta } from './delta-decode.ts';
 import { encodeDeltaWithClaim } from './delta-encode.ts';
+import { encodeRamColumns } from './delta-encode-columns.ts';
 import { WireError } from './errors.ts';
 import { parseMessageObject } from './message-schema.ts';
 
@@ -12,6 +13,7 @@ import { parseMessageObject } from './message-schema.ts';
 export const WIRE_CODEC: ColoCodec = {
   parseMessage: parseMessageObject,
   encodeDelta: (delta) => encodeDeltaWithClaim(delta),
+  encodeRamColumns,
   decodeDelta(bytes, limits) {
     try {
       return decodeDelta(bytes, limits);

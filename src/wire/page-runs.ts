@@ -18,7 +18,7 @@ export interface PageRuns {
 }
 
 /** Groups strictly increasing u32 page indices into runs. The caller has checked order and range. */
-export function toRuns(indices: readonly number[]): PageRuns {
+export function toRuns(indices: ArrayLike<number>): PageRuns {
   const starts: number[] = [];
   const lengths: number[] = [];
   let tableBytes = 0;

@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { allocWithFrameRoom, recycleFrame, takeFrameRoom } from '../../../src/wire/frame-room.ts';
+import { allocWithFrameRoom, recycleFrame, sizeClass, takeFrameRoom } from '../../../src/wire/frame-room.ts';
 
 const MIB = 2 ** 20;
 
@@ -40,5 +40,27 @@ describe('frame room and recycled frames', () => {
     recycleFrame(a);
     expect(allocWithFrameRoom(3 * MIB, 40, 32).buffer).toBe(a.buffer);
     expect(allocWithFrameRoom(3 * MIB, 40, 32).buffer).not.toBe(a.buffer);
+  });
+
+  test('the asked offset of an object lies 4-byte aligned in its memory, on fresh and recycled memory', () => {
+    for (const alignAt of [0, 1, 2, 3, 101]) {
+      const fresh = allocWithFrameRoom(2 * MIB, 41, 32, alignAt);
+      expect((fresh.byteOffset + alignAt) % 4).toBe(0);
+      recycleFrame(fresh);
+      const reused = allocWithFrameRoom(2 * MIB, 41, 32, alignAt + 1);
+      expect(reused.buffer).toBe(fresh.buffer);
+      expect((reused.byteOffset + alignAt + 1) % 4).toBe(0);
+      expect(takeFrameRoom(reused, 41, 32)?.byteLength).toBe(2 * MIB + 73);
+    }
+  });
+
+  test('large memory comes in size classes an eighth of a power of two apart', () => {
+    expect(sizeClass(2 ** 25)).toBe(2 ** 25);
+    expect(sizeClass(2 ** 25 + 1)).toBe(2 ** 25 + 2 ** 22);
+    expect(sizeClass(37_643_036)).toBe(36 * MIB);
+    // An object a few pages larger than the last fits its memory.
+    const a = allocWithFrameRoom(37_606_161, 40, 32);
+    recycleFrame(a);
+    expect(allocWithFrameRoom(37_643_036, 40, 32).buffer).toBe(a.buffer);
   });
 });
