@@ -93,6 +93,15 @@ export const LEAD_MARGIN_MS = 20;
 export const SAMPLE_PERIOD_MS = 250;
 /** Gap between checks in the late phase, ms (a check also runs right after each late round). */
 export const LATE_CHECK_MS = 20;
+/**
+ * Far from the checkpoint a late check waits this share of the time left instead of {@link LATE_CHECK_MS}
+ * (up to {@link LATE_CHECK_MAX_MS}), and its round may carry what the link moves in that share: a page
+ * qualifies there by its chance over all the time left, so checking more often only splits the same bytes
+ * into more rounds (each costs a check over every region, a message and an object).
+ */
+export const LATE_CHECK_SHARE = 1 / 32;
+/** Longest gap between late checks that still find pages to send, ms. */
+export const LATE_CHECK_MAX_MS = 50;
 /** Shortest gap between late checks, ms: they halve the time left, down to this, as the checkpoint nears. */
 export const LATE_CHECK_MIN_MS = 2;
 /** Largest late round, bytes (the secondary stages a round only once it has arrived whole). */
@@ -443,7 +452,8 @@ function plan(
   // dirty page could qualify, up to SAMPLE_PERIOD_MS: checks that only find nothing to do are most of a
   // busy guest's early late phase.
   const idle = qualifyingPages === 0 && (sums[4] ?? 0) === 0;
-  const lateGap = idle ? Math.max(LATE_CHECK_MS, Math.min(SAMPLE_PERIOD_MS, sums[3] ?? 0)) : LATE_CHECK_MS;
+  const busyGap = Math.max(LATE_CHECK_MS, Math.min(LATE_CHECK_MAX_MS, remaining * LATE_CHECK_SHARE));
+  const lateGap = idle ? Math.max(busyGap, Math.min(SAMPLE_PERIOD_MS, sums[3] ?? 0)) : busyGap;
   const nextCheckAt = late
     ? now + Math.min(period, lateGap, Math.max(LATE_CHECK_MIN_MS, remaining / 2))
     : Math.min(now + Math.min(period, SAMPLE_PERIOD_MS), lateFrom);
@@ -454,7 +464,8 @@ function plan(
   const order = roundRegions(ok, dirtyList, dirtyRegions, late);
   // Late rounds are small: the secondary stages an object only once it has arrived whole, so a large round
   // near the checkpoint leaves its staging for the stop. The likeliest survivors go first, by region.
-  const most = late ? Math.max(1, Math.floor(LATE_ROUND_BYTES / pageBytes)) : Number.POSITIVE_INFINITY;
+  const lateRound = Math.max(LATE_ROUND_BYTES, rateBytesPerMs * remaining * LATE_CHECK_SHARE);
+  const most = late ? Math.max(1, Math.floor(lateRound / pageBytes)) : Number.POSITIVE_INFINITY;
   let total = 0;
   for (const r of order) total += dirtyIn[r] ?? 0;
   const pages: number[] = [];
@@ -564,8 +575,10 @@ function scanRegions(
   const spans = state.dirty.spanCounts;
   const pageBytes = PAGE_SIZE + PAGE_HEADER_WIRE_BYTES;
   const horizon = g + remaining;
-  let lateBytes = 0;
-  let writeBytesPerMs = 0;
+  // Sums in pages and in stored rate units, scaled once after the loop (no division per region).
+  let latePages = 0;
+  let cleanRate = 0;
+  const xPerRate = remaining / MICRO_HZ_PER_PER_MS;
   let dirtyRegions = 0;
   const regions = rate.length;
   const decay = keep !== 1;
@@ -599,19 +612,20 @@ function scanRegions(
     } else if (gap === 0 && last !== 0) {
       // Swept once: taken to stay as it is.
     } else if (rr !== 0) {
-      const perMs = rr / MICRO_HZ_PER_PER_MS;
-      const x = perMs * remaining;
+      const x = rr * xPerRate;
       ln = -x;
       lost = lostChance(x);
-      if (gap === 0) writeBytesPerMs += (REGION_PAGES - dirty) * perMs * pageBytes;
+      if (gap === 0) cleanRate += (REGION_PAGES - dirty) * rr;
     }
     logChance[r] = ln;
     dirtyIn[r] = dirty;
     overdue[r] = late;
     if (dirty !== 0) dirtyList[dirtyRegions++] = r;
-    if (ln < LN_MIN_SURVIVAL) lateBytes += dirty * pageBytes;
-    lateBytes += (REGION_PAGES - dirty) * lost * pageBytes;
+    if (ln < LN_MIN_SURVIVAL) latePages += dirty;
+    latePages += (REGION_PAGES - dirty) * lost;
   }
+  const lateBytes = latePages * pageBytes;
+  const writeBytesPerMs = (cleanRate / MICRO_HZ_PER_PER_MS) * pageBytes;
   sums[0] = lateBytes;
   sums[1] = writeBytesPerMs;
   sums[2] = dirtyRegions;
@@ -666,7 +680,10 @@ function qualify(
   sums: Float64Array,
 ): number {
   let pages = 0;
-  let wait = Number.POSITIVE_INFINITY;
+  // The wait below falls as ln rises (ln < 0), so the likeliest region's ln gives it: one division per plan.
+  let likeliest = Number.NEGATIVE_INFINITY;
+  let waiting = false;
+  let sweepDue = false;
   let held = 0;
   for (let i = 0; i < count; i++) {
     const r = dirtyList[i] as number;
@@ -682,13 +699,18 @@ function qualify(
     } else {
       ok[r] = 0;
     }
-    // A rate region's ln-chance is −λ·remaining: it reaches ln BEHIND_MIN_SURVIVAL (the lower bar, which
-    // the late phase falls to when it falls behind) when the time left is remaining · LN_BEHIND / ln. A
-    // sweep due before the checkpoint (−∞) changes with the next samples.
-    const w =
-      ln === Number.NEGATIVE_INFINITY ? 0 : Math.max(0, remaining * (1 - LN_BEHIND_MIN_SURVIVAL / ln));
-    if (w < wait) wait = w;
+    waiting = true;
+    if (ln === Number.NEGATIVE_INFINITY) sweepDue = true;
+    else if (ln > likeliest) likeliest = ln;
   }
+  // A rate region's ln-chance is −λ·remaining: it reaches ln BEHIND_MIN_SURVIVAL (the lower bar, which the
+  // late phase falls to when it falls behind) when the time left is remaining · LN_BEHIND / ln. A sweep due
+  // before the checkpoint (−∞) changes with the next samples: no wait.
+  const wait = !waiting
+    ? Number.POSITIVE_INFINITY
+    : sweepDue
+      ? 0
+      : Math.max(0, remaining * (1 - LN_BEHIND_MIN_SURVIVAL / likeliest));
   sums[3] = wait;
   sums[4] = held;
   return pages;

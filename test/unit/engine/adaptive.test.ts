@@ -9,8 +9,10 @@ import { DEFAULT_PARAMS, type PolicyName } from '../../../src/engine/params.ts';
 import {
   checkAdaptive,
   createRegionModel,
+  LATE_CHECK_MAX_MS,
   LATE_CHECK_MIN_MS,
   LATE_CHECK_MS,
+  LATE_CHECK_SHARE,
   LATE_ROUND_BYTES,
   lostChance,
   MIN_SURVIVAL,
@@ -252,6 +254,22 @@ describe('planAdaptive, late phase', () => {
     expect(plan.more).toBe(true);
     state.nextCheckpointAt = 10_001;
     expect(planAdaptive(state, params, 10_000, 1024 * 1024).nextCheckAt).toBe(10_000 + LATE_CHECK_MIN_MS);
+  });
+
+  it('far from the checkpoint, a late check waits its share of the time left and its round carries what the link moves meanwhile', () => {
+    const state = primaryWithDirty(1024); // 256 MiB dirty, more than the late phase can send
+    state.nextCheckpointAt = 13_000; // 3 s left
+    const rate = 64 * 1024; // bytes per ms: the 256 MiB need 4 s
+    const plan = planAdaptive(state, params, 10_000, rate);
+    expect(plan.late).toBe(true);
+    const gap = Math.min(LATE_CHECK_MAX_MS, 3000 * LATE_CHECK_SHARE);
+    expect(gap).toBeGreaterThan(LATE_CHECK_MS);
+    expect(plan.nextCheckAt).toBe(10_000 + gap);
+    const round = rate * 3000 * LATE_CHECK_SHARE;
+    expect(round).toBeGreaterThan(LATE_ROUND_BYTES);
+    expect(plan.bytes).toBeLessThanOrEqual(round);
+    expect(plan.bytes).toBeGreaterThan(round - (4096 + 16));
+    expect(plan.more).toBe(true);
   });
 
   it('sends a small early round only once it is worth a round, and starts the late phase in time', () => {
