@@ -44,29 +44,8 @@ export function laneHash(key: number, page: number, version: number): number {
   return finish(absorb(absorb(key, page | 0), version | 0));
 }
 
-/** The lane-independent half of {@link absorb}: the word's mix before it meets the state. */
-function mixWord(word: number): number {
-  let k = Math.imul(word, 0xcc9e_2d51);
-  k = (k << 15) | (k >>> 17);
-  return Math.imul(k, 0x1b87_3593);
-}
-
-/** {@link absorb} of a word whose {@link mixWord} is `k`. */
-function absorbMixed(h: number, k: number): number {
-  let x = h ^ k;
-  x = (x << 13) | (x >>> 19);
-  return (Math.imul(x, 5) + 0xe654_6b64) | 0;
-}
-
-/** {@link laneHash} with the words' mixes given (they are the same in every lane). */
-function laneHashMixed(key: number, pageMix: number, versionMix: number): number {
-  return finish(absorbMixed(absorbMixed(key, pageMix), versionMix));
-}
-
 /**
  * Adds `sign` × the hash of (page, version) to each lane of `sums` (mod 2^32: an Int32Array wraps on store).
- * The same sums as adding each lane's {@link laneHash}; the page's and the version's mixes, which do not depend
- * on the lane, are computed once for the four lanes (this runs twice per page written per digest).
  * @param sign 1 to add a page's term, -1 to take it out.
  */
 export function addPageHash(
@@ -76,12 +55,8 @@ export function addPageHash(
   version: number,
   sign: 1 | -1,
 ): void {
-  const pm = mixWord(page | 0);
-  const vm = mixWord(version | 0);
-  sums[0] = ((sums[0] as number) + sign * laneHashMixed(keys[0] as number, pm, vm)) | 0;
-  sums[1] = ((sums[1] as number) + sign * laneHashMixed(keys[1] as number, pm, vm)) | 0;
-  sums[2] = ((sums[2] as number) + sign * laneHashMixed(keys[2] as number, pm, vm)) | 0;
-  sums[3] = ((sums[3] as number) + sign * laneHashMixed(keys[3] as number, pm, vm)) | 0;
+  for (let k = 0; k < DIGEST_LANES; k++)
+    sums[k] = ((sums[k] as number) + sign * laneHash(keys[k] as number, page, version)) | 0;
 }
 
 /**
