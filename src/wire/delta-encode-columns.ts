@@ -5,8 +5,8 @@
  */
 import type { RamDeltaColumns } from '../engine/codec.ts';
 import { PAGE_SIZE } from '../engine/protocol/delta.ts';
-import { HEADER_BYTES, PAGE_ENCODING, PAGE_RECORD_BYTES, TRAILER_BYTES } from './delta-layout.ts';
 import { checkHeader, type EncodedDelta, writeHeader } from './delta-encode.ts';
+import { HEADER_BYTES, PAGE_ENCODING, PAGE_RECORD_BYTES, TRAILER_BYTES } from './delta-layout.ts';
 import { WireError } from './errors.ts';
 import { allocWithFrameRoom } from './frame-room.ts';
 import { MAX_OBJECT_BYTES } from './limits.ts';
