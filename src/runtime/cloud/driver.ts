@@ -9,6 +9,7 @@ import { type ColoParams, maxDeltaPages, pageCount } from '../../engine/params.t
 import { StateConflictError } from '../../engine/ports.ts';
 import type { ColoMessage, Skip } from '../../engine/protocol/messages.ts';
 import { serializeMessage } from '../../wire/message-schema.ts';
+import { type ChainTick, judgeChainTick } from './chain-claim.ts';
 import type { Sleep, TimeSource } from './clock.ts';
 import { systemSleep } from './clock.ts';
 import type { CloudPorts } from './cloud-ports.ts';
@@ -89,6 +90,15 @@ export interface InvocationOptions {
    * it afresh. Default: read it.
    */
   control?: ControlDocument;
+  /**
+   * A timer tick to claim in this node's document (chain-claim.ts): judged against the document's claims
+   * at every attempt; a tick it makes `dropped` ends the invocation before anything is stepped or
+   * performed; a claimed one is recorded in the same save as the step, and `onClaimed` runs once that save
+   * committed (the consumer queues the chain's successor there), before the outbox is performed. A
+   * redelivery of the claiming message steps nothing again: `onClaimed` runs, then the leftover outbox.
+   * The outcome is {@link InvocationResult.chainVerdict}. Default: no claim (every input is stepped).
+   */
+  chainTick?: ChainTick & { onClaimed: () => Promise<void> };
 }
 
 /** The invocation options of the deployed functions: cheaper per tick, the same messages and commits. */
@@ -158,6 +168,8 @@ export interface InvocationResult<S> {
   peakPayloadBytes: number;
   /** Saves left out after sending only heartbeats ({@link InvocationOptions.deferHeartbeatSave}). */
   deferredSaves: number;
+  /** What became of {@link InvocationOptions.chainTick}; undefined when none was given. */
+  chainVerdict?: 'claimed' | 'redelivered' | 'dropped';
 }
 
 /** An input after parsing, ready to be stepped. */
@@ -346,6 +358,14 @@ export async function runInvocation<S, I>(
 
   // The caller's control read serves the first attempt only.
   let givenControl = options.control;
+  const chainTick = options.chainTick;
+  // The chain tick's claim is committed and its successor queued: later attempts do not judge it again.
+  let announced = false;
+  const announce = async (): Promise<void> => {
+    if (announced || !chainTick) return;
+    await chainTick.onClaimed();
+    announced = true;
+  };
   for (;;) {
     if (result.casConflicts >= maxCas) throw new CasExhaustedError(key, maxCas);
     const given = givenControl;
@@ -363,6 +383,32 @@ export async function runInvocation<S, I>(
     // validates before it touches the state), so an invocation of refused and duplicate inputs saves
     // nothing and appends nothing: a flood of refused messages costs no write (docs/reliability.md).
     let dirty = false;
+    if (chainTick && !announced) {
+      const verdict = judgeChainTick(doc.chains, chainTick);
+      if (verdict === 'dropped') {
+        result.chainVerdict = 'dropped';
+        result.document = doc;
+        return result;
+      }
+      if (verdict === 'redelivered') {
+        // Its step was saved with the claim: only the successor and the outbox are left.
+        result.chainVerdict = 'redelivered';
+        pending = null;
+        await announce();
+      } else {
+        result.chainVerdict = 'claimed';
+        doc.chains = {
+          ...doc.chains,
+          [chainTick.chain]: {
+            generation: chainTick.generation,
+            seq: chainTick.seq,
+            claimedBy: chainTick.messageId,
+            at: now(),
+          },
+        };
+        dirty = true;
+      }
+    }
 
     /** Takes a step's effects into the document: outbox sends, wake, exit, numbered log records. */
     const absorb = (effects: Effect[], at: number): void => {
@@ -640,6 +686,8 @@ export async function runInvocation<S, I>(
       await settle();
       if (dirty) await save();
       else result.document = doc;
+      // The claim is committed with the step: queue the successor before performing anything long.
+      await announce();
       if (pending) {
         const about = new Map(pending.map((p) => [p.index, p.envelope]));
         result.outcomes = outcomes.map((o) => {
