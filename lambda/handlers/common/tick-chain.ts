@@ -90,6 +90,35 @@ function encodeTimer(doc: TimerDocument): Uint8Array {
   return Buffer.from(JSON.stringify(doc), 'utf8');
 }
 
+/** Where a chain stands: its generation, last claimed tick and when it was claimed (ms since the epoch). */
+export interface ChainProgress {
+  /** Chain generation. */
+  generation: number;
+  /** Last claimed tick (0: none yet in this generation). */
+  seq: number;
+  /** When a tick was last claimed (or the chain armed), ms since the Unix epoch. */
+  lastTickAt: number;
+}
+
+/**
+ * Reads where a chain stands from its timer document and, for a chain claimed in a node document
+ * ({@link CLAIMED_IN_NODE}), that document's claim of the same generation (the later of the two), or
+ * undefined when the chain was never armed. For tools and tests; the consumers judge ticks themselves.
+ */
+export async function readChainProgress(
+  store: StateStore,
+  vmId: string,
+  timer: TimerName,
+): Promise<ChainProgress | undefined> {
+  const loaded = await loadTimer(store, timerStateKey(vmId, timer));
+  if (!loaded) return undefined;
+  const { generation, seq, lastTickAt } = loaded.doc;
+  const node = CLAIMED_IN_NODE[timer];
+  const c = node === undefined ? undefined : await readChainClaim(store, vmId, node, timer);
+  if (!c || c.generation !== generation || c.seq < seq) return { generation, seq, lastTickAt };
+  return { generation, seq: c.seq, lastTickAt: Math.max(c.at, lastTickAt) };
+}
+
 /** What a consumer needs for one timer. */
 export interface TickChainDeps {
   /** State store holding the timer and control documents. */
