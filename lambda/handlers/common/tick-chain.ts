@@ -15,7 +15,7 @@
  */
 import { z } from 'zod';
 import { StateConflictError, type StateStore } from '../../../src/engine/ports.ts';
-import { readChainClaim } from '../../../src/runtime/cloud/chain-claim.ts';
+import { type ChainClaim, readChainClaim, readChainClaims } from '../../../src/runtime/cloud/chain-claim.ts';
 import type { NodeRole } from '../../../src/runtime/cloud/keys.ts';
 import {
   nextDueAt,
@@ -285,6 +285,11 @@ export interface ArmOptions {
   startMissing?: boolean;
   /** The caller already read the control document and the VM has not failed over (saves one read). */
   controlChecked?: boolean;
+  /**
+   * The claims of the node document the chain claims in ({@link CLAIMED_IN_NODE}), read by the caller for
+   * several chains at once; default: read them.
+   */
+  nodeClaims?: Readonly<Record<string, ChainClaim>>;
 }
 
 /** The watchdog's staleness bound of a chain of period `periodMs`: 2 × period + {@link STALE_SLACK_MS}, ms. */
@@ -310,7 +315,11 @@ export async function armChain(
   // A chain claimed in a node document is alive while its claim there is fresh (one read, not two).
   const node = CLAIMED_IN_NODE[deps.timer];
   const inNode =
-    node === undefined ? undefined : await readChainClaim(deps.state, deps.vmId, node, deps.timer);
+    node === undefined
+      ? undefined
+      : options.nodeClaims
+        ? options.nodeClaims[deps.timer]
+        : await readChainClaim(deps.state, deps.vmId, node, deps.timer);
   if (inNode && now - inNode.at <= stale) return { verdict: 'healthy', generation: inNode.generation };
   const key = timerStateKey(deps.vmId, deps.timer);
   const loaded = await loadTimer(deps.state, key);
@@ -365,19 +374,42 @@ export async function armAllChains(vm: VmChains, now: number): Promise<Record<Ti
     for (const timer of TIMER_NAMES) out[timer] = { verdict: 'error', error };
     return out;
   }
+  const claims = failedOver ? undefined : await nodeClaimsOf(vm, TIMER_NAMES);
   for (const timer of TIMER_NAMES) {
     if (failedOver) {
       out[timer] = { verdict: 'stopped' };
       continue;
     }
     try {
+      const nodeClaims = claims?.get(CLAIMED_IN_NODE[timer] as NodeRole);
       out[timer] = await armChain(
         { state: vm.state, ticks: vm.ticks[timer], vmId: vm.vmId, timer, periodMs: vm.periodMs[timer] },
         now,
-        { controlChecked: true },
+        { controlChecked: true, ...(nodeClaims ? { nodeClaims } : {}) },
       );
     } catch (error) {
       out[timer] = { verdict: 'error', error };
+    }
+  }
+  return out;
+}
+
+/**
+ * The claims of each node document that `timers` claim in, one read per node; a node whose read fails is
+ * left out (its chains read it themselves, and report the error).
+ */
+async function nodeClaimsOf(
+  vm: VmChains,
+  timers: readonly TimerName[],
+): Promise<Map<NodeRole, Readonly<Record<string, ChainClaim>>>> {
+  const out = new Map<NodeRole, Readonly<Record<string, ChainClaim>>>();
+  for (const timer of timers) {
+    const node = CLAIMED_IN_NODE[timer];
+    if (node === undefined || out.has(node)) continue;
+    try {
+      out.set(node, await readChainClaims(vm.state, vm.vmId, node));
+    } catch {
+      // armChain reads it again and returns the error for that chain.
     }
   }
   return out;
@@ -432,15 +464,24 @@ export async function repairSiblings(
   now: number,
 ): Promise<Partial<Record<TimerName, ArmOutcome>>> {
   const out: Partial<Record<TimerName, ArmOutcome>> = {};
-  for (const sibling of TIMER_NAMES) {
-    if (sibling === timer) continue;
+  const due = TIMER_NAMES.filter(
+    (s) => s !== timer && checksSibling(seq, vm.periodMs[timer], vm.periodMs[s]),
+  );
+  // Siblings claimed in the same node document share one read of it.
+  const claims = await nodeClaimsOf(vm, due);
+  for (const sibling of due) {
     const periodMs = vm.periodMs[sibling];
-    if (!checksSibling(seq, vm.periodMs[timer], periodMs)) continue;
     try {
+      const nodeClaims = claims.get(CLAIMED_IN_NODE[sibling] as NodeRole);
       out[sibling] = await armChain(
         { state: vm.state, ticks: vm.ticks[sibling], vmId: vm.vmId, timer: sibling, periodMs },
         now,
-        { staleAfterMs: siblingStaleAfterMs(periodMs), startMissing: false, controlChecked: true },
+        {
+          staleAfterMs: siblingStaleAfterMs(periodMs),
+          startMissing: false,
+          controlChecked: true,
+          ...(nodeClaims ? { nodeClaims } : {}),
+        },
       );
     } catch (error) {
       out[sibling] = { verdict: 'error', error };

@@ -73,22 +73,32 @@ export function judgeChainTick(
 const shellSchema = z.looseObject({ chains: chainClaimsSchema });
 
 /**
- * Reads one chain's claim from a node document without decoding its state (the watchdog and the sibling
- * repair judge a chain's liveness by it), or undefined when there is no document or no claim.
+ * Reads every chain's claim from a node document without checking its state (the watchdog and the sibling
+ * repair judge a chain's liveness by it): one read for all the node's chains; empty when there is no
+ * document or no claim.
  *
  * @throws Error when the document is not a node document of `node`; whatever the store throws.
  */
+export async function readChainClaims(
+  store: StateStore,
+  vmId: string,
+  node: NodeRole,
+): Promise<Readonly<Record<string, ChainClaim>>> {
+  const key = nodeStateKey(vmId, node);
+  const d = await store.load(key);
+  if (!d) return {};
+  const tree = decodeContainer(d.value, node === 'primary' ? 'primary-document' : 'secondary-document', key);
+  const r = shellSchema.safeParse(tree);
+  if (!r.success) throw new Error(`${key}: malformed chain claims: ${r.error.message.slice(0, 200)}`);
+  return r.data.chains ?? {};
+}
+
+/** One chain's claim from a node document ({@link readChainClaims}), or undefined. */
 export async function readChainClaim(
   store: StateStore,
   vmId: string,
   node: NodeRole,
   chain: string,
 ): Promise<ChainClaim | undefined> {
-  const key = nodeStateKey(vmId, node);
-  const d = await store.load(key);
-  if (!d) return undefined;
-  const tree = decodeContainer(d.value, node === 'primary' ? 'primary-document' : 'secondary-document', key);
-  const r = shellSchema.safeParse(tree);
-  if (!r.success) throw new Error(`${key}: malformed chain claims: ${r.error.message.slice(0, 200)}`);
-  return r.data.chains?.[chain];
+  return (await readChainClaims(store, vmId, node))[chain];
 }

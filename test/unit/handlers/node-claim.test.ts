@@ -4,8 +4,14 @@
  */
 import { describe, expect, test } from 'vitest';
 import { timerStateKey } from '../../../lambda/adapters/contract.ts';
-import { armChain, CLAIMED_IN_NODE } from '../../../lambda/handlers/common/tick-chain.ts';
+import {
+  armAllChains,
+  armChain,
+  CLAIMED_IN_NODE,
+  repairSiblings,
+} from '../../../lambda/handlers/common/tick-chain.ts';
 import { type ChainClaim, judgeChainTick, readChainClaim } from '../../../src/runtime/cloud/chain-claim.ts';
+import { nodeStateKey } from '../../../src/runtime/cloud/keys.ts';
 import { HandlerSim, handlerParams, sqsEvent, sqsRecord } from './sim.ts';
 
 const claim = (over: Partial<ChainClaim> = {}): Record<string, ChainClaim> => ({
@@ -160,5 +166,32 @@ describe('pending-check ticks claimed in the primary document', () => {
     const c = await readChainClaim(sim.state, 'vm-0', 'primary', 'pending-check');
     expect(c).toMatchObject({ generation: 2 });
     expect(c?.seq).toBeGreaterThanOrEqual(2);
+  });
+
+  test("the watchdog and a sibling check read the primary's document once for both its chains", async () => {
+    const { sim } = await armed();
+    await sim.run(5000);
+    const key = nodeStateKey('vm-0', 'primary');
+    const reads: string[] = [];
+    const load = sim.state.load.bind(sim.state);
+    sim.state.load = (k) => {
+      reads.push(k);
+      return load(k);
+    };
+    const vm = {
+      state: sim.state,
+      vmId: 'vm-0',
+      ticks: sim.ticks,
+      periodMs: { checkpoint: 3000, 'pending-check': 1000, heartbeat: 2000 },
+    };
+    const now = Math.floor(sim.clock.now());
+    const armedAll = await armAllChains(vm, now);
+    expect(Object.values(armedAll).map((o) => o.verdict)).toEqual(['healthy', 'healthy', 'healthy']);
+    expect(reads.filter((k) => k === key).length).toBe(1);
+    reads.length = 0;
+    // A heartbeat tick (2 s chain) whose seq checks both primary chains (each every tick here).
+    const checked = await repairSiblings(vm, 'heartbeat', 6, now);
+    expect(Object.keys(checked).sort()).toEqual(['checkpoint', 'pending-check']);
+    expect(reads.filter((k) => k === key).length).toBe(1);
   });
 });
