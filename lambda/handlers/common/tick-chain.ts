@@ -328,17 +328,16 @@ export async function armChain(
   }
   if (!loaded && options.startMissing === false) return { verdict: 'healthy' };
   const generation = (loaded?.doc.generation ?? 0) + 1;
-  const doc: TimerDocument = { generation, seq: 0, dueAt: now, lastTickAt: now, claimedBy: null };
+  // Whole ms: a tick's dueAt must be an integer (a virtual clock's sleeps leave fractions).
+  const at = Math.floor(now);
+  const doc: TimerDocument = { generation, seq: 0, dueAt: at, lastTickAt: at, claimedBy: null };
   try {
     await deps.state.save(key, encodeTimer(doc), loaded?.etag);
   } catch (e) {
     if (e instanceof StateConflictError) return { verdict: 'raced' };
     throw e;
   }
-  await deps.ticks.schedule(
-    { v: 1, vmId: deps.vmId, timer: deps.timer, generation, seq: 1, dueAt: now },
-    now,
-  );
+  await deps.ticks.schedule({ v: 1, vmId: deps.vmId, timer: deps.timer, generation, seq: 1, dueAt: at }, now);
   return { verdict: 'armed', generation };
 }
 

@@ -32,8 +32,8 @@ import {
 export interface TickWork {
   /** The node's next wake after the work, ms since the Unix epoch (∞: nothing due); default unknown. */
   wakeAt?: number;
-  /** What the node document made of the {@link WorkClaim} the work was given. */
-  chainVerdict?: 'claimed' | 'redelivered' | 'dropped';
+  /** What the node document made of the {@link WorkClaim} the work was given (`busy`: claim elsewhere). */
+  chainVerdict?: 'claimed' | 'redelivered' | 'dropped' | 'busy';
 }
 
 /**
@@ -223,6 +223,7 @@ async function claimingWork(
       queued = true;
     },
   };
+  let busy = false;
   try {
     const verdict = (await work(control, claim))?.chainVerdict;
     logger.debug('tick', { verdict, generation: c.tick.generation, seq: c.tick.seq, next: c.next });
@@ -234,7 +235,9 @@ async function claimingWork(
       metrics.addMetric('TicksClaimed', MetricUnit.Count, 1);
       return false;
     }
-    // A work that took no claim (it ignored it): the timer document claims, as for any other chain.
+    // Busy (another invocation's long sends are in the document), or a work that took no claim: the
+    // timer document claims, as for any other chain, and the work runs after it without a claim.
+    busy = true;
   } catch (e) {
     const error = e instanceof Error ? { name: e.name, message: e.message } : String(e);
     if (committed) {
@@ -249,17 +252,32 @@ async function claimingWork(
     metrics.addMetric('InvocationErrors', MetricUnit.Count, 1);
     logger.error('tick work failed before its claim', { error });
   }
-  // The work failed before its claim was saved: claim the tick where it costs a write of its own.
+  // The work failed before its claim was saved, or could not claim: claim the tick where it costs a write
+  // of its own.
+  let claimed: boolean;
   try {
-    const claimed = await claimInTimerDocument(chain, c.tick, c.next, c.messageId, deps.now());
-    logger.warn('tick claimed in the timer document', { seq: c.tick.seq, claimed });
-    return false;
+    claimed = await claimInTimerDocument(chain, c.tick, c.next, c.messageId, deps.now());
   } catch (e) {
     logger.warn('tick neither claimed nor its successor queued; SQS redelivers it', {
       error: e instanceof Error ? e.message : String(e),
     });
     return true;
   }
+  metrics.addMetric(claimed ? 'TicksClaimed' : 'TicksDropped', MetricUnit.Count, 1);
+  if (!busy) {
+    logger.warn('tick claimed in the timer document', { seq: c.tick.seq, claimed });
+    return false;
+  }
+  if (!claimed) return false;
+  try {
+    await work(control);
+  } catch (e) {
+    metrics.addMetric('InvocationErrors', MetricUnit.Count, 1);
+    logger.error('tick work failed; the next tick retries', {
+      error: e instanceof Error ? { name: e.name, message: e.message } : String(e),
+    });
+  }
+  return false;
 }
 
 /** The sub-minute repair of the VM's other chains (tick-chain.ts `repairSiblings`); logs what it did. */

@@ -92,8 +92,8 @@ export interface InvocationOptions {
   control?: ControlDocument;
   /**
    * A timer tick to claim in this node's document (chain-claim.ts): judged against the document's claims
-   * at every attempt; a tick it makes `dropped` ends the invocation before anything is stepped or
-   * performed; a claimed one is recorded in the same save as the step, and `onClaimed` runs once that save
+   * at every attempt; a tick it makes `dropped`, or one met by sends other than heartbeats left in the
+   * document (`busy`), ends the invocation before anything is stepped or performed; a claimed one is recorded in the same save as the step, and `onClaimed` runs once that save
    * committed (the consumer queues the chain's successor there), before the outbox is performed. A
    * redelivery of the claiming message steps nothing again: `onClaimed` runs, then the leftover outbox.
    * The outcome is {@link InvocationResult.chainVerdict}. Default: no claim (every input is stepped).
@@ -168,8 +168,11 @@ export interface InvocationResult<S> {
   peakPayloadBytes: number;
   /** Saves left out after sending only heartbeats ({@link InvocationOptions.deferHeartbeatSave}). */
   deferredSaves: number;
-  /** What became of {@link InvocationOptions.chainTick}; undefined when none was given. */
-  chainVerdict?: 'claimed' | 'redelivered' | 'dropped';
+  /**
+   * What became of {@link InvocationOptions.chainTick}; undefined when none was given. `busy`: not claimed
+   * and nothing done, because sends other than heartbeats are left in the document (claim elsewhere).
+   */
+  chainVerdict?: 'claimed' | 'redelivered' | 'dropped' | 'busy';
 }
 
 /** An input after parsing, ready to be stepped. */
@@ -385,8 +388,12 @@ export async function runInvocation<S, I>(
     let dirty = false;
     if (chainTick && !announced) {
       const verdict = judgeChainTick(doc.chains, chainTick);
-      if (verdict === 'dropped') {
-        result.chainVerdict = 'dropped';
+      if (verdict === 'dropped' || (verdict === 'claim' && busyOutbox(doc))) {
+        // Busy: another invocation's sends (a checkpoint's, a round's) are left in the document, and may
+        // take seconds to perform: a claim saved after them would leave the chain looking dead meanwhile,
+        // and one saved before them would make their performer's save lose its compare-and-swap and
+        // perform them all again. The caller claims in the timer document instead.
+        result.chainVerdict = verdict === 'dropped' ? 'dropped' : 'busy';
         result.document = doc;
         return result;
       }
@@ -734,6 +741,11 @@ export async function runInvocation<S, I>(
       result.peakPayloadBytes = Math.max(result.peakPayloadBytes, hot.peak);
     }
   }
+}
+
+/** True when `doc`'s outbox holds a send other than a heartbeat without payload (one that may take long). */
+function busyOutbox(doc: NodeDocument<unknown>): boolean {
+  return doc.outbox.sends.some((s) => s.message.type !== 'heartbeat' || s.payload !== null);
 }
 
 /** A `ColoError` for a body that is not a message at all. */

@@ -44,8 +44,13 @@ describe('judgeChainTick', () => {
 });
 
 /** A sim whose chains are armed; the writes to each key counted from here on. */
-async function armed(): Promise<{ sim: HandlerSim; writes: Map<string, number> }> {
-  const sim = new HandlerSim(handlerParams({ policy: 'none' }), 'ack', { siblingRepair: true, lean: true });
+async function armed(
+  over: Parameters<typeof handlerParams>[0] = {},
+): Promise<{ sim: HandlerSim; writes: Map<string, number> }> {
+  const sim = new HandlerSim(handlerParams({ policy: 'none', ...over }), 'ack', {
+    siblingRepair: true,
+    lean: true,
+  });
   await sim.tickArm({});
   const writes = new Map<string, number>();
   sim.state.beforeSave = (key) => {
@@ -193,5 +198,37 @@ describe('pending-check ticks claimed in the primary document', () => {
     const checked = await repairSiblings(vm, 'heartbeat', 6, now);
     expect(Object.keys(checked).sort()).toEqual(['checkpoint', 'pending-check']);
     expect(reads.filter((k) => k === key).length).toBe(1);
+  });
+
+  test("a tick that meets another invocation's long sends claims in the timer document; the chain goes on", async () => {
+    // Timeouts long enough that the stalled checkpoint fails nothing over.
+    const { sim, writes } = await armed({ heartbeatTimeoutMs: 60_000, applyTimeoutMs: 60_000 });
+    await sim.run(2000);
+    const timerKey = timerStateKey('vm-0', 'pending-check');
+    const before = writes.get(timerKey) ?? 0;
+    // Every send but a heartbeat fails: a checkpoint's messages stay in the primary's document (as while
+    // another invocation performs them for seconds).
+    sim.p2s.beforeSend = (messages) => {
+      if (messages.some((m) => m.type !== 'heartbeat')) throw new Error('channel down');
+    };
+    const busy = async () =>
+      ((await sim.primaryDoc())?.outbox.sends ?? []).some((x) => x.message.type !== 'heartbeat');
+    for (let i = 0; i < 50 && !(await busy()); i++) await sim.run(200);
+    expect(await busy()).toBe(true);
+    const inNode = (await readChainClaim(sim.state, 'vm-0', 'primary', 'pending-check'))?.seq;
+    await sim.run(3000, 100, ['pending-check']);
+    // Claimed where a claim does not touch the busy document; the node document's claim stays behind.
+    expect((writes.get(timerKey) ?? 0) - before).toBeGreaterThanOrEqual(2);
+    expect(sim.obs.logs.some((l) => /before its claim/.test(l.message))).toBe(false);
+    expect((await readChainClaim(sim.state, 'vm-0', 'primary', 'pending-check'))?.seq).toBe(inNode);
+    expect(sim.ticks['pending-check'].messages.length).toBe(1);
+    // The channel back: the sends go out, the node document claims again, in the same generation.
+    sim.p2s.beforeSend = undefined;
+    await sim.run(5000);
+    expect(await busy()).toBe(false);
+    const after = await readChainClaim(sim.state, 'vm-0', 'primary', 'pending-check');
+    expect(after?.generation).toBe(1);
+    expect(after?.seq).toBeGreaterThan((inNode ?? 0) + 3);
+    expect(sim.metric('ChainsRepaired')).toBe(0);
   });
 });
