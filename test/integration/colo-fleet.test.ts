@@ -11,8 +11,8 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { timerStateKey } from '../../lambda/adapters/contract.ts';
 import { S3StateStore } from '../../lambda/adapters/s3-state-store.ts';
+import { readChainProgress } from '../../lambda/handlers/common/tick-chain.ts';
 import type { ColoParams } from '../../src/engine/params.ts';
 import { clientsFor, endpointFromEnv } from '../../src/runtime/localstack/aws.ts';
 import { queueDepth, waitQuiet } from '../../src/runtime/localstack/backend.ts';
@@ -41,8 +41,8 @@ let addedAtMs = 0;
 
 async function timerSeq(vmId: string): Promise<number> {
   const state = new S3StateStore({ bucket: outputs.bucketName, client: clients.s3 });
-  const d = await state.load(timerStateKey(vmId, 'pending-check'));
-  return d ? (JSON.parse(Buffer.from(d.value).toString('utf8')) as { seq: number }).seq : 0;
+  // Its ticks are claimed in the primary's node document (tick-chain.ts CLAIMED_IN_NODE).
+  return (await readChainProgress(state, vmId, 'pending-check'))?.seq ?? 0;
 }
 
 beforeAll(async () => {

@@ -25,6 +25,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { timerStateKey } from '../../lambda/adapters/contract.ts';
 import { S3StateStore } from '../../lambda/adapters/s3-state-store.ts';
 import { sweepSlot } from '../../lambda/handlers/common/state-sweep.ts';
+import { type ChainProgress, readChainProgress } from '../../lambda/handlers/common/tick-chain.ts';
 import { StateConflictError } from '../../src/engine/ports.ts';
 import {
   ChunkCache,
@@ -64,17 +65,9 @@ const HEARTBEAT_TIMEOUT_MS = 10_000;
 /** The period of its pending-check and heartbeat chains (the default), ms. */
 const PENDING_PERIOD_MS = 1000;
 
-interface TimerDoc {
-  generation: number;
-  seq: number;
-  dueAt: number;
-  lastTickAt: number;
-  claimedBy: string | null;
-}
-
-async function timerDoc(vmId: string, timer: 'pending-check' | 'heartbeat'): Promise<TimerDoc | undefined> {
-  const d = await state.load(timerStateKey(vmId, timer));
-  return d ? (JSON.parse(Buffer.from(d.value).toString('utf8')) as TimerDoc) : undefined;
+/** Where a chain stands: its timer document with, for the pending-check chain, its claims in the primary's document. */
+function timerDoc(vmId: string, timer: 'pending-check' | 'heartbeat'): Promise<ChainProgress | undefined> {
+  return readChainProgress(state, vmId, timer);
 }
 
 /**
@@ -85,13 +78,16 @@ async function timerDoc(vmId: string, timer: 'pending-check' | 'heartbeat'): Pro
 async function breakChain(vmId: string): Promise<{ generation: number; lastTickAt: number; at: number }> {
   const key = timerStateKey(vmId, 'pending-check');
   for (;;) {
+    // The chain's last claimed tick is in the primary's document (read first: a tick claimed between the
+    // two reads only makes the measured gap longer).
+    const progress = await timerDoc(vmId, 'pending-check');
     const d = await state.load(key);
-    if (!d) throw new Error('no pending-check timer document');
-    const doc = JSON.parse(Buffer.from(d.value).toString('utf8')) as TimerDoc;
+    if (!d || !progress) throw new Error('no pending-check timer document');
+    const doc = JSON.parse(Buffer.from(d.value).toString('utf8')) as { generation: number };
     const broken = { ...doc, generation: doc.generation + 1 };
     try {
       await state.save(key, Buffer.from(JSON.stringify(broken), 'utf8'), d.etag);
-      return { generation: broken.generation, lastTickAt: doc.lastTickAt, at: Date.now() };
+      return { generation: broken.generation, lastTickAt: progress.lastTickAt, at: Date.now() };
     } catch (e) {
       if (!(e instanceof StateConflictError)) throw e;
     }

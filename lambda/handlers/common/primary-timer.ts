@@ -13,12 +13,15 @@ export function createPrimaryTimerHandler(
   deps: TickConsumerDeps,
 ): (event: unknown) => Promise<SQSBatchResponse> {
   return async (event) =>
-    consumeTicks(deps, timer, parseSqsEvent(event), async (control) => {
+    consumeTicks(deps, timer, parseSqsEvent(event), async (control, claim) => {
+      // The tick's claim rides in the save the tick makes anyway (tick-chain.ts CLAIMED_IN_NODE).
       const result = await primaryInvocation(deps.ports, deps.params, deps.now, [{ type: 'tick' }], {
         ...deps.options,
         ...(deps.sleep ? { sleep: deps.sleep } : {}),
         ...(control ? { control } : {}),
+        ...(claim ? { chainTick: claim } : {}),
       });
       reportInvocation(deps.obs, result);
+      return result.chainVerdict ? { chainVerdict: result.chainVerdict } : undefined;
     });
 }

@@ -7,10 +7,16 @@
  *
  * Timer document, `<vmId>/timers/<timer>.json`: `{ generation, seq, dueAt, lastTickAt, claimedBy }` — the
  * chain generation, the last claimed tick, when the next tick is due (ms since the Unix epoch), when a tick
- * was last claimed (ms), and the SQS message id that claimed it.
+ * was last claimed (ms), and the SQS message id that claimed it. The primary's two chains
+ * ({@link CLAIMED_IN_NODE}) claim their ticks in the primary's node document instead, in the save their
+ * tick makes anyway (src/runtime/cloud/chain-claim.ts); their timer document then changes only when the
+ * chain is armed (or a tick's work could not claim: {@link claimInTimerDocument}), and their liveness is the
+ * later of the two documents' claims.
  */
 import { z } from 'zod';
 import { StateConflictError, type StateStore } from '../../../src/engine/ports.ts';
+import { type ChainClaim, readChainClaim, readChainClaims } from '../../../src/runtime/cloud/chain-claim.ts';
+import type { NodeRole } from '../../../src/runtime/cloud/keys.ts';
 import {
   nextDueAt,
   TIMER_NAMES,
@@ -52,6 +58,15 @@ const timerSchema = z.strictObject({
   claimedBy: z.string().nullable(),
 });
 
+/**
+ * The chains whose ticks are claimed in a node document (the node whose tick saves it anyway): the
+ * primary's. The heartbeat chain's tick usually saves nothing (a quiet secondary), so it keeps its claim.
+ */
+export const CLAIMED_IN_NODE: Readonly<Partial<Record<TimerName, NodeRole>>> = {
+  'pending-check': 'primary',
+  checkpoint: 'primary',
+};
+
 /** Ticks delivered more than this early are put back on the queue, ms (SQS delays have 1 s granularity). */
 export const EARLY_TOLERANCE_MS = 1000;
 
@@ -75,6 +90,35 @@ function encodeTimer(doc: TimerDocument): Uint8Array {
   return Buffer.from(JSON.stringify(doc), 'utf8');
 }
 
+/** Where a chain stands: its generation, last claimed tick and when it was claimed (ms since the epoch). */
+export interface ChainProgress {
+  /** Chain generation. */
+  generation: number;
+  /** Last claimed tick (0: none yet in this generation). */
+  seq: number;
+  /** When a tick was last claimed (or the chain armed), ms since the Unix epoch. */
+  lastTickAt: number;
+}
+
+/**
+ * Reads where a chain stands from its timer document and, for a chain claimed in a node document
+ * ({@link CLAIMED_IN_NODE}), that document's claim of the same generation (the later of the two), or
+ * undefined when the chain was never armed. For tools and tests; the consumers judge ticks themselves.
+ */
+export async function readChainProgress(
+  store: StateStore,
+  vmId: string,
+  timer: TimerName,
+): Promise<ChainProgress | undefined> {
+  const loaded = await loadTimer(store, timerStateKey(vmId, timer));
+  if (!loaded) return undefined;
+  const { generation, seq, lastTickAt } = loaded.doc;
+  const node = CLAIMED_IN_NODE[timer];
+  const c = node === undefined ? undefined : await readChainClaim(store, vmId, node, timer);
+  if (!c || c.generation !== generation || c.seq < seq) return { generation, seq, lastTickAt };
+  return { generation, seq: c.seq, lastTickAt: Math.max(c.at, lastTickAt) };
+}
+
 /** What a consumer needs for one timer. */
 export interface TickChainDeps {
   /** State store holding the timer and control documents. */
@@ -87,14 +131,20 @@ export interface TickChainDeps {
   timer: TimerName;
   /** Tick period, ms. */
   periodMs: number;
+  /**
+   * The work claims each tick in this node's document ({@link CLAIMED_IN_NODE}): {@link handleTick} only
+   * checks the tick against the timer document and returns it as a `candidate`. Default: claimed here.
+   */
+  claimInNode?: NodeRole;
 }
 
 /**
  * What became of one tick: `claimed` (first delivery) or `redelivered` (a retry of the claiming delivery):
  * do the work; `dropped` (duplicate, older generation, lost a race); `stopped` (failed over: chain ends);
- * `early` (put back on the queue until it is due).
+ * `early` (put back on the queue until it is due); `candidate` (a chain claimed in the node document: the
+ * work claims it, and queues `next` once its save committed).
  */
-export type TickVerdict = 'claimed' | 'redelivered' | 'dropped' | 'stopped' | 'early';
+export type TickVerdict = 'claimed' | 'redelivered' | 'dropped' | 'stopped' | 'early' | 'candidate';
 
 /**
  * Handles one tick record (steps 1–4 of docs/cloud.md; the caller does step 5, the work, when the verdict
@@ -112,7 +162,14 @@ export async function handleTick(
   body: string,
   messageId: string,
   now: number,
-): Promise<{ verdict: TickVerdict; tick: TickMessage; next?: TickMessage; control?: ControlDocument }> {
+): Promise<{
+  verdict: TickVerdict;
+  tick: TickMessage;
+  next?: TickMessage;
+  control?: ControlDocument;
+  /** For a `candidate`: the timer document's last sequence number in this generation. */
+  baseSeq?: number;
+}> {
   const tick = parseTick(body);
   if (tick.vmId !== deps.vmId || tick.timer !== deps.timer) {
     throw new Error(`tick for ${tick.vmId}/${tick.timer} reached the ${deps.vmId}/${deps.timer} consumer`);
@@ -124,12 +181,17 @@ export async function handleTick(
   if (!loaded || loaded.doc.generation !== tick.generation) return { verdict: 'dropped', tick };
   const { doc, etag } = loaded;
   const redelivery = doc.seq === tick.seq && doc.claimedBy === messageId;
-  if (!redelivery && tick.seq !== doc.seq + 1) return { verdict: 'dropped', tick };
+  // A chain claimed in the node document moves on there: any later tick may be the next one.
+  const inNode = deps.claimInNode !== undefined;
+  if (!redelivery && (inNode ? tick.seq <= doc.seq : tick.seq !== doc.seq + 1)) {
+    return { verdict: 'dropped', tick };
+  }
   if (!redelivery && tick.dueAt > now + EARLY_TOLERANCE_MS) {
     await deps.ticks.schedule(tick, now);
     return { verdict: 'early', tick };
   }
   const next: TickMessage = { ...tick, seq: tick.seq + 1, dueAt: nextDueAt(tick.dueAt, deps.periodMs, now) };
+  if (inNode && !redelivery) return { verdict: 'candidate', tick, next, control, baseSeq: doc.seq };
   if (!redelivery) {
     const claimed: TimerDocument = {
       generation: tick.generation,
@@ -147,6 +209,44 @@ export async function handleTick(
   }
   await deps.ticks.schedule(next, now);
   return { verdict: redelivery ? 'redelivered' : 'claimed', tick, next, control };
+}
+
+/**
+ * The claim of a `candidate` tick made in the timer document after all, when the work could not claim it
+ * in the node document (its invocation failed before its save committed): the tick is claimed by
+ * compare-and-swap as {@link handleTick} claims any other chain's, and its successor queued, so that a
+ * failing work never ends the chain. A delivery that claimed the same tick in the node document meanwhile
+ * makes two successors of one sequence number; the first to be claimed wins, the other is dropped.
+ *
+ * @param now - Current time, ms since the Unix epoch.
+ * @returns True when claimed and the successor queued; false when the timer document moved on (dropped).
+ * @throws Error when the timer document cannot be read or written, or the successor not sent.
+ */
+export async function claimInTimerDocument(
+  deps: TickChainDeps,
+  tick: TickMessage,
+  next: TickMessage,
+  messageId: string,
+  now: number,
+): Promise<boolean> {
+  const key = timerStateKey(deps.vmId, deps.timer);
+  const loaded = await loadTimer(deps.state, key);
+  if (!loaded || loaded.doc.generation !== tick.generation || tick.seq <= loaded.doc.seq) return false;
+  const claimed: TimerDocument = {
+    generation: tick.generation,
+    seq: tick.seq,
+    dueAt: next.dueAt,
+    lastTickAt: now,
+    claimedBy: messageId,
+  };
+  try {
+    await deps.state.save(key, encodeTimer(claimed), loaded.etag);
+  } catch (e) {
+    if (e instanceof StateConflictError) return false;
+    throw e;
+  }
+  await deps.ticks.schedule(next, now);
+  return true;
 }
 
 /**
@@ -185,6 +285,11 @@ export interface ArmOptions {
   startMissing?: boolean;
   /** The caller already read the control document and the VM has not failed over (saves one read). */
   controlChecked?: boolean;
+  /**
+   * The claims of the node document the chain claims in ({@link CLAIMED_IN_NODE}), read by the caller for
+   * several chains at once; default: read them.
+   */
+  nodeClaims?: Readonly<Record<string, ChainClaim>>;
 }
 
 /** The watchdog's staleness bound of a chain of period `periodMs`: 2 × period + {@link STALE_SLACK_MS}, ms. */
@@ -206,25 +311,33 @@ export async function armChain(
   if (!options.controlChecked && (await readControl(deps.state, deps.vmId)).failedOver) {
     return { verdict: 'stopped' };
   }
+  const stale = options.staleAfterMs ?? staleAfterMs(deps.periodMs);
+  // A chain claimed in a node document is alive while its claim there is fresh (one read, not two).
+  const node = CLAIMED_IN_NODE[deps.timer];
+  const inNode =
+    node === undefined
+      ? undefined
+      : options.nodeClaims
+        ? options.nodeClaims[deps.timer]
+        : await readChainClaim(deps.state, deps.vmId, node, deps.timer);
+  if (inNode && now - inNode.at <= stale) return { verdict: 'healthy', generation: inNode.generation };
   const key = timerStateKey(deps.vmId, deps.timer);
   const loaded = await loadTimer(deps.state, key);
-  const stale = options.staleAfterMs ?? staleAfterMs(deps.periodMs);
   if (loaded && now - loaded.doc.lastTickAt <= stale) {
     return { verdict: 'healthy', generation: loaded.doc.generation };
   }
   if (!loaded && options.startMissing === false) return { verdict: 'healthy' };
   const generation = (loaded?.doc.generation ?? 0) + 1;
-  const doc: TimerDocument = { generation, seq: 0, dueAt: now, lastTickAt: now, claimedBy: null };
+  // Whole ms: a tick's dueAt must be an integer (a virtual clock's sleeps leave fractions).
+  const at = Math.floor(now);
+  const doc: TimerDocument = { generation, seq: 0, dueAt: at, lastTickAt: at, claimedBy: null };
   try {
     await deps.state.save(key, encodeTimer(doc), loaded?.etag);
   } catch (e) {
     if (e instanceof StateConflictError) return { verdict: 'raced' };
     throw e;
   }
-  await deps.ticks.schedule(
-    { v: 1, vmId: deps.vmId, timer: deps.timer, generation, seq: 1, dueAt: now },
-    now,
-  );
+  await deps.ticks.schedule({ v: 1, vmId: deps.vmId, timer: deps.timer, generation, seq: 1, dueAt: at }, now);
   return { verdict: 'armed', generation };
 }
 
@@ -260,19 +373,42 @@ export async function armAllChains(vm: VmChains, now: number): Promise<Record<Ti
     for (const timer of TIMER_NAMES) out[timer] = { verdict: 'error', error };
     return out;
   }
+  const claims = failedOver ? undefined : await nodeClaimsOf(vm, TIMER_NAMES);
   for (const timer of TIMER_NAMES) {
     if (failedOver) {
       out[timer] = { verdict: 'stopped' };
       continue;
     }
     try {
+      const nodeClaims = claims?.get(CLAIMED_IN_NODE[timer] as NodeRole);
       out[timer] = await armChain(
         { state: vm.state, ticks: vm.ticks[timer], vmId: vm.vmId, timer, periodMs: vm.periodMs[timer] },
         now,
-        { controlChecked: true },
+        { controlChecked: true, ...(nodeClaims ? { nodeClaims } : {}) },
       );
     } catch (error) {
       out[timer] = { verdict: 'error', error };
+    }
+  }
+  return out;
+}
+
+/**
+ * The claims of each node document that `timers` claim in, one read per node; a node whose read fails is
+ * left out (its chains read it themselves, and report the error).
+ */
+async function nodeClaimsOf(
+  vm: VmChains,
+  timers: readonly TimerName[],
+): Promise<Map<NodeRole, Readonly<Record<string, ChainClaim>>>> {
+  const out = new Map<NodeRole, Readonly<Record<string, ChainClaim>>>();
+  for (const timer of timers) {
+    const node = CLAIMED_IN_NODE[timer];
+    if (node === undefined || out.has(node)) continue;
+    try {
+      out.set(node, await readChainClaims(vm.state, vm.vmId, node));
+    } catch {
+      // armChain reads it again and returns the error for that chain.
     }
   }
   return out;
@@ -327,15 +463,24 @@ export async function repairSiblings(
   now: number,
 ): Promise<Partial<Record<TimerName, ArmOutcome>>> {
   const out: Partial<Record<TimerName, ArmOutcome>> = {};
-  for (const sibling of TIMER_NAMES) {
-    if (sibling === timer) continue;
+  const due = TIMER_NAMES.filter(
+    (s) => s !== timer && checksSibling(seq, vm.periodMs[timer], vm.periodMs[s]),
+  );
+  // Siblings claimed in the same node document share one read of it.
+  const claims = await nodeClaimsOf(vm, due);
+  for (const sibling of due) {
     const periodMs = vm.periodMs[sibling];
-    if (!checksSibling(seq, vm.periodMs[timer], periodMs)) continue;
     try {
+      const nodeClaims = claims.get(CLAIMED_IN_NODE[sibling] as NodeRole);
       out[sibling] = await armChain(
         { state: vm.state, ticks: vm.ticks[sibling], vmId: vm.vmId, timer: sibling, periodMs },
         now,
-        { staleAfterMs: siblingStaleAfterMs(periodMs), startMissing: false, controlChecked: true },
+        {
+          staleAfterMs: siblingStaleAfterMs(periodMs),
+          startMissing: false,
+          controlChecked: true,
+          ...(nodeClaims ? { nodeClaims } : {}),
+        },
       );
     } catch (error) {
       out[sibling] = { verdict: 'error', error };

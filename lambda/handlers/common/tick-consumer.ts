@@ -4,7 +4,9 @@
  * chains (the sub-minute repair) and does the timer's work once. A failure of the work is logged, not
  * reported: the next tick is already queued. A chain that follows its node's wake (`heartbeat-monitor`)
  * queues its next tick at its longest gap before the work too, and after the work an early copy of it
- * when the node's wake falls sooner (the first copy to arrive claims, the other is dropped).
+ * when the node's wake falls sooner (the first copy to arrive claims, the other is dropped). The primary's
+ * chains (tick-chain.ts `CLAIMED_IN_NODE`) hand each tick to the work to claim in the primary's node document
+ * with the save it makes anyway; the work queues the successor once that save committed.
  */
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
@@ -12,18 +14,23 @@ import type { TickMessage, TimerName } from '../../adapters/contract.ts';
 import { TIMER_NAMES, tickDelaySeconds } from '../../adapters/contract.ts';
 import { COLO_METRICS } from '../../adapters/metrics-contract.ts';
 import { redeliverSoon } from './channel-consumer.ts';
+import { claimingWork, type WorkClaim } from './claiming-work.ts';
 import { type ControlDocument, readControl } from './control.ts';
 import { configuredPeriodOf, periodOf, type TickConsumerDeps } from './deps.ts';
 import { standardBatchResponse } from './sqs.ts';
-import { followWake, handleTick, repairSiblings } from './tick-chain.ts';
+import { CLAIMED_IN_NODE, followWake, handleTick, repairSiblings } from './tick-chain.ts';
+
+export type { WorkClaim } from './claiming-work.ts';
 
 /**
  * What a timer's work may report: the node's next wake, ms (a chain that follows the wake schedules its
  * next tick there; tick-chain.ts `followWake`).
  */
 export interface TickWork {
-  /** The node's next wake after the work, ms since the Unix epoch (∞: nothing due). */
-  wakeAt: number;
+  /** The node's next wake after the work, ms since the Unix epoch (∞: nothing due); default unknown. */
+  wakeAt?: number;
+  /** What the node document made of the {@link WorkClaim} the work was given (`busy`: claim elsewhere). */
+  chainVerdict?: 'claimed' | 'redelivered' | 'dropped' | 'busy';
 }
 
 /** Metric: early copies of a successor sent at the node's wake (each costs one more tick delivery). */
@@ -46,7 +53,7 @@ export async function consumeTicks(
   deps: TickConsumerDeps,
   timer: TimerName,
   event: SQSEvent,
-  work: (control?: ControlDocument) => Promise<TickWork | undefined>,
+  work: (control?: ControlDocument, claim?: WorkClaim) => Promise<TickWork | undefined>,
   options: ConsumeOptions = {},
 ): Promise<SQSBatchResponse> {
   const { logger, metrics } = deps.obs;
@@ -66,18 +73,36 @@ export async function consumeTicks(
   let control: ControlDocument | undefined;
   // Claimed ticks whose successor may get an early copy after the work (options.followWake).
   const claimedTicks: { tick: TickMessage; next: TickMessage }[] = [];
+  // Ticks the work claims in the node document (a chain in CLAIMED_IN_NODE), in delivery order.
+  const candidates: { messageId: string; tick: TickMessage; next: TickMessage; baseSeq: number }[] = [];
+  const claimInNode = CLAIMED_IN_NODE[timer];
   // The default-off fault hook: a frozen primary waits here, before it claims anything.
   await deps.faults?.begin();
   await deps.faults?.gate('tick');
   // A copy: Powertools answers a batch without failures with one shared object, never to be changed.
   const { batchItemFailures } = await standardBatchResponse(event, async (record) => {
-    const r = await handleTick(chain, record.body, record.messageId, deps.now());
+    const r = await handleTick(
+      claimInNode ? { ...chain, claimInNode } : chain,
+      record.body,
+      record.messageId,
+      deps.now(),
+    );
     logger.debug('tick', {
       verdict: r.verdict,
       generation: r.tick.generation,
       seq: r.tick.seq,
       next: r.next,
     });
+    if (r.verdict === 'candidate' && r.next) {
+      candidates.push({
+        messageId: record.messageId,
+        tick: r.tick,
+        next: r.next,
+        baseSeq: r.baseSeq ?? 0,
+      });
+      control = r.control;
+      return;
+    }
     if (r.verdict === 'claimed' || r.verdict === 'redelivered') {
       claimed++;
       control = r.control;
@@ -90,8 +115,15 @@ export async function consumeTicks(
   });
   const response: SQSBatchResponse = { batchItemFailures: [...batchItemFailures] };
   // Before the work, while the claim's read of the control document is fresh: a failover made by the work
-  // (heartbeat-monitor) must not be followed by restarting a chain that the failover ends.
+  // (heartbeat-monitor) must not be followed by restarting a chain that the failover ends. A candidate the
+  // work will claim counts (one that turns out a duplicate costs a sibling read at most).
+  for (const c of candidates) checkSeq = Math.max(checkSeq ?? 0, c.tick.seq);
   if (checkSeq !== undefined) await repair(deps, timer, checkSeq);
+  for (const c of candidates) {
+    if (await claimingWork(deps, chain, c, work, control)) {
+      response.batchItemFailures.push({ itemIdentifier: c.messageId });
+    }
+  }
   // A chain that ends because a side won the fence runs its node once more, so that a loser learns it
   // lost (it records `fenced` and stops) even though no timer will wake it again.
   const lastRun = claimed === 0 && stopped > 0 && (await fenceDecided(deps));

@@ -9,6 +9,7 @@ import type { PrimaryState } from '../../engine/primary/state.ts';
 import type { ColoMessage } from '../../engine/protocol/messages.ts';
 import type { SecondaryState } from '../../engine/secondary/state.ts';
 import { parseMessageObject } from '../../wire/message-schema.ts';
+import { type ChainClaim, chainClaimsSchema } from './chain-claim.ts';
 import { decodeContainer, encodeContainer } from './container.ts';
 import { StateDocumentError } from './errors.ts';
 import type { NodeRole } from './keys.ts';
@@ -90,6 +91,11 @@ export interface NodeDocument<S> {
   exit: ExitInfo | null;
   /** Effects to perform. */
   outbox: Outbox;
+  /**
+   * The last tick each tick chain claimed in this document (chain-claim.ts), by chain name; absent until a
+   * chain claims here.
+   */
+  chains?: Record<string, ChainClaim>;
   /** Engine state. */
   state: S;
 }
@@ -154,6 +160,7 @@ export const documentShellFields = {
     attempts: count,
     lastError: z.string().nullable(),
   }),
+  chains: chainClaimsSchema,
   state: z.unknown(),
 };
 

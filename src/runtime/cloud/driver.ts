@@ -9,6 +9,7 @@ import { type ColoParams, maxDeltaPages, pageCount } from '../../engine/params.t
 import { StateConflictError } from '../../engine/ports.ts';
 import type { ColoMessage, Skip } from '../../engine/protocol/messages.ts';
 import { serializeMessage } from '../../wire/message-schema.ts';
+import { type ChainTick, judgeChainTick } from './chain-claim.ts';
 import type { Sleep, TimeSource } from './clock.ts';
 import { systemSleep } from './clock.ts';
 import type { CloudPorts } from './cloud-ports.ts';
@@ -89,6 +90,15 @@ export interface InvocationOptions {
    * it afresh. Default: read it.
    */
   control?: ControlDocument;
+  /**
+   * A timer tick to claim in this node's document (chain-claim.ts): judged against the document's claims
+   * at every attempt; a tick it makes `dropped`, or one met by sends other than heartbeats left in the
+   * document (`busy`), ends the invocation before anything is stepped or performed; a claimed one is recorded in the same save as the step, and `onClaimed` runs once that save
+   * committed (the consumer queues the chain's successor there), before the outbox is performed. A
+   * redelivery of the claiming message steps nothing again: `onClaimed` runs, then the leftover outbox.
+   * The outcome is {@link InvocationResult.chainVerdict}. Default: no claim (every input is stepped).
+   */
+  chainTick?: ChainTick & { onClaimed: () => Promise<void> };
 }
 
 /** The invocation options of the deployed functions: cheaper per tick, the same messages and commits. */
@@ -158,6 +168,11 @@ export interface InvocationResult<S> {
   peakPayloadBytes: number;
   /** Saves left out after sending only heartbeats ({@link InvocationOptions.deferHeartbeatSave}). */
   deferredSaves: number;
+  /**
+   * What became of {@link InvocationOptions.chainTick}; undefined when none was given. `busy`: not claimed
+   * and nothing done, because sends other than heartbeats are left in the document (claim elsewhere).
+   */
+  chainVerdict?: 'claimed' | 'redelivered' | 'dropped' | 'busy';
 }
 
 /** An input after parsing, ready to be stepped. */
@@ -346,6 +361,14 @@ export async function runInvocation<S, I>(
 
   // The caller's control read serves the first attempt only.
   let givenControl = options.control;
+  const chainTick = options.chainTick;
+  // The chain tick's claim is committed and its successor queued: later attempts do not judge it again.
+  let announced = false;
+  const announce = async (): Promise<void> => {
+    if (announced || !chainTick) return;
+    await chainTick.onClaimed();
+    announced = true;
+  };
   for (;;) {
     if (result.casConflicts >= maxCas) throw new CasExhaustedError(key, maxCas);
     const given = givenControl;
@@ -363,6 +386,36 @@ export async function runInvocation<S, I>(
     // validates before it touches the state), so an invocation of refused and duplicate inputs saves
     // nothing and appends nothing: a flood of refused messages costs no write (docs/reliability.md).
     let dirty = false;
+    if (chainTick && !announced) {
+      const verdict = judgeChainTick(doc.chains, chainTick);
+      if (verdict === 'dropped' || (verdict === 'claim' && busyOutbox(doc))) {
+        // Busy: another invocation's sends (a checkpoint's, a round's) are left in the document, and may
+        // take seconds to perform: a claim saved after them would leave the chain looking dead meanwhile,
+        // and one saved before them would make their performer's save lose its compare-and-swap and
+        // perform them all again. The caller claims in the timer document instead.
+        result.chainVerdict = verdict === 'dropped' ? 'dropped' : 'busy';
+        result.document = doc;
+        return result;
+      }
+      if (verdict === 'redelivered') {
+        // Its step was saved with the claim: only the successor and the outbox are left.
+        result.chainVerdict = 'redelivered';
+        pending = null;
+        await announce();
+      } else {
+        result.chainVerdict = 'claimed';
+        doc.chains = {
+          ...doc.chains,
+          [chainTick.chain]: {
+            generation: chainTick.generation,
+            seq: chainTick.seq,
+            claimedBy: chainTick.messageId,
+            at: now(),
+          },
+        };
+        dirty = true;
+      }
+    }
 
     /** Takes a step's effects into the document: outbox sends, wake, exit, numbered log records. */
     const absorb = (effects: Effect[], at: number): void => {
@@ -640,6 +693,8 @@ export async function runInvocation<S, I>(
       await settle();
       if (dirty) await save();
       else result.document = doc;
+      // The claim is committed with the step: queue the successor before performing anything long.
+      await announce();
       if (pending) {
         const about = new Map(pending.map((p) => [p.index, p.envelope]));
         result.outcomes = outcomes.map((o) => {
@@ -686,6 +741,11 @@ export async function runInvocation<S, I>(
       result.peakPayloadBytes = Math.max(result.peakPayloadBytes, hot.peak);
     }
   }
+}
+
+/** True when `doc`'s outbox holds a send other than a heartbeat without payload (one that may take long). */
+function busyOutbox(doc: NodeDocument<unknown>): boolean {
+  return doc.outbox.sends.some((s) => s.message.type !== 'heartbeat' || s.payload !== null);
 }
 
 /** A `ColoError` for a body that is not a message at all. */

@@ -16,6 +16,7 @@ import {
 } from '../../../lambda/adapters/contract.ts';
 import { S3StateStore } from '../../../lambda/adapters/s3-state-store.ts';
 import { listAllVms, S3VmRegistry } from '../../../lambda/adapters/s3-vm-registry.ts';
+import { CLAIMED_IN_NODE } from '../../../lambda/handlers/common/tick-chain.ts';
 import { VM_CONFIG_TTL_MS } from '../../../lambda/handlers/common/vm-directory.ts';
 import type { ColoParams } from '../../engine/params.ts';
 import type { SecondaryPhase } from '../../engine/secondary/state.ts';
@@ -27,6 +28,7 @@ import {
   VmConfigError,
   validateVmConfig,
 } from '../../parameters/vm-config.ts';
+import { readChainClaim } from '../cloud/chain-claim.ts';
 import { markFailedOver, readControl, VM_REMOVED_REASON } from '../cloud/control.ts';
 import { outboxPending } from '../cloud/document.ts';
 import { readPrimaryDocument, readSecondaryDocument } from '../cloud/status.ts';
@@ -175,7 +177,10 @@ export function listVms(t: FleetTarget): Promise<string[]> {
 export interface VmStatus {
   /** Registered config. */
   config: VmConfig;
-  /** Timer documents, by timer (absent: the chain never started). */
+  /**
+   * Timer documents, by timer (absent: the chain never started); for a chain that claims its ticks in a
+   * node document (the primary's), that claim as `claimedInNode` (its progress is there, not in `seq`).
+   */
   timers: Record<string, unknown>;
   /** The control document (fence, failover), if any. */
   control: unknown;
@@ -192,7 +197,11 @@ export async function showVm(t: FleetTarget, vmId: string): Promise<VmStatus> {
   const timers: Record<string, unknown> = {};
   for (const timer of TIMER_NAMES) {
     const v = await read(timerStateKey(vmId, timer));
-    if (v !== undefined) timers[timer] = v;
+    if (v === undefined) continue;
+    const node = CLAIMED_IN_NODE[timer];
+    const claim =
+      node && (await readChainClaim(state, vmId, node, timer).catch((e) => ({ error: String(e) })));
+    timers[timer] = claim ? { ...(v as object), claimedInNode: claim } : v;
   }
   return { config, timers, control: (await read(controlStateKey(vmId))) ?? null };
 }

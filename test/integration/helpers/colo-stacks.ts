@@ -25,13 +25,14 @@ import { promisify } from 'node:util';
 import { DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { DescribeLogStreamsCommand, GetLogEventsCommand } from '@aws-sdk/client-cloudwatch-logs';
 import { GetFunctionConfigurationCommand, InvokeCommand } from '@aws-sdk/client-lambda';
-import { controlStateKey, type TimerName, timerStateKey } from '../../../lambda/adapters/contract.ts';
+import { controlStateKey, type TimerName } from '../../../lambda/adapters/contract.ts';
 import { S3DeltaStore } from '../../../lambda/adapters/s3-delta-store.ts';
 import { S3StateStore } from '../../../lambda/adapters/s3-state-store.ts';
 import { S3VmRegistry } from '../../../lambda/adapters/s3-vm-registry.ts';
 import { SecretsManagerKeySource } from '../../../lambda/adapters/secrets-manager-keys.ts';
 import { vmEnvironment } from '../../../lambda/handlers/common/fleet-entry.ts';
 import { paramsFromEnv } from '../../../lambda/handlers/common/params.ts';
+import { type ChainProgress, readChainProgress } from '../../../lambda/handlers/common/tick-chain.ts';
 import type { ColoParams } from '../../../src/engine/params.ts';
 import {
   Keyring,
@@ -277,13 +278,9 @@ export class ColoTestStack {
     return this.json(controlStateKey(this.vmId));
   }
 
-  timer(
-    timer: TimerName,
-  ): Promise<
-    | { generation: number; seq: number; dueAt: number; lastTickAt: number; claimedBy: string | null }
-    | undefined
-  > {
-    return this.json(timerStateKey(this.vmId, timer));
+  /** Where a chain stands (its timer document, and for the primary's chains their claims in its document). */
+  timer(timer: TimerName): Promise<ChainProgress | undefined> {
+    return readChainProgress(this.state, this.vmId, timer);
   }
 
   /** Invokes a function (by output key, e.g. `TickArmFunctionName`) and returns its parsed result. */

@@ -197,8 +197,11 @@ describe('tick consumers as handlers', () => {
     );
     sim.state.beforeSave = undefined;
     expect(response).toEqual({ batchItemFailures: [] });
-    expect(sim.obs.logs.some((l) => l.level === 'error' && /next tick retries/.test(l.message))).toBe(true);
+    // The work failed before its save could carry the claim: the timer document took it instead.
+    expect(sim.obs.logs.some((l) => l.level === 'error' && /before its claim/.test(l.message))).toBe(true);
     expect(sim.ticks.checkpoint.messages.length).toBe(1);
+    const doc = JSON.parse(Buffer.from(sim.state.peek(timerStateKey('vm-0', 'checkpoint')) ?? []).toString());
+    expect(doc).toMatchObject({ seq: 1, claimedBy: due[0]?.id });
   });
 });
 
