@@ -170,11 +170,14 @@ export function renderReport(r: FidelityResult): string {
   out.push('');
   const c = r.calibration;
   out.push(
-    "Fitted on this run's QEMU checkpoints (src/fidelity/calibrate.ts): lines through the per-size **means**, " +
-      "each weighted by its checkpoint count. QEMU's pause at one size is bimodal (the epoch's last sub-MSS write " +
-      'waits ~40 ms for a delayed ACK about half the time: the socket has Nagle on) with a tail of host stalls, so ' +
-      'a median sits on one mode or the other from run to run, while the number of checkpoints in a window and ' +
-      'the total downtime follow the mean. This profile drives the engine in the table above.',
+    "Fitted on this run's QEMU checkpoints (src/fidelity/calibrate.ts): send, flush and the gaps through the " +
+      'per-size **means**, each weighted by its checkpoint count; the pause through the per-size **medians**, ' +
+      "each size alike (relative error), since each size's median is what the pause is checked against. QEMU's " +
+      "pause at one size is bimodal (the epoch's last sub-MSS write waits ~40 ms for a delayed ACK about half " +
+      'the time: the socket has Nagle on) with a tail of host stalls, so a median sits on one mode or the other ' +
+      'from run to run; weighted by count, the 100 ms scenario (3–5 times as many checkpoints) pulled the line ' +
+      "through its own point and left another size's median out of tolerance (2026-11-30 21:34: 2048 pages " +
+      '+27 %; through the medians +21 %). This profile drives the engine in the table above.',
   );
   out.push('');
   out.push(...profileLines(c));

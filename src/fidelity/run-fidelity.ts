@@ -21,6 +21,7 @@ import { parseQemuTrace } from './qemu-trace.ts';
 import type { FidelityResult } from './report.ts';
 import type { OverrunSection } from './report-overrun.ts';
 import { fitReplyStall, stalledProfile } from './stalls.ts';
+import { fitTickLateness } from './tick-lateness.ts';
 import { countSpread, offsetsOf, scenarioLateness, timerLateness } from './timer-replay.ts';
 
 /** Seeds the engine runs each scenario with for the count with drawn stalls (the draws differ by seed). */
@@ -187,12 +188,16 @@ export async function runFidelity(
       ...ownGaps,
       replyMs: 2 * profile.link.latencyMs,
     });
-    const host = { timeline, readyAt: own.readyAt };
-    const hosted = cutCheckpoints(runEngineScenario({ ...unstalled, host }).primary, 'primary').checkpoints;
+    // Its timer meets the callback's lateness tick by tick as QEMU's did (tick-lateness.ts): at the delay,
+    // each stretch of ticks late by what QEMU's chain shows there; the wake-up is inside that lateness.
+    const lateness = fitTickLateness(q.primary.checkpoints, q.readyAt, q.scenario.delayMs);
+    const host = { timeline, readyAt: own.readyAt, lateness };
+    const timed = { ...unstalled, delayMs: q.scenario.delayMs, costs: { ...unstalled.costs, wakeMs: 0 } };
+    const hosted = cutCheckpoints(runEngineScenario({ ...timed, host }).primary, 'primary').checkpoints;
     const countOf = (s: EngineScenario) =>
       cutCheckpoints(runEngineScenario(s).primary, 'primary').checkpoints.length;
     const count = engineCount(HOST_SEEDS, (seed) =>
-      seed === 1 ? hosted.length : countOf({ ...unstalled, seed, host }),
+      seed === 1 ? hosted.length : countOf({ ...timed, seed, host }),
     );
     // What independent draws of the stall give, for comparison (an expectation, not this run's realisation).
     const drawn = engineCount(options.drawnSeeds ?? COUNT_SEEDS, (seed) =>
