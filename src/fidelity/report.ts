@@ -87,7 +87,7 @@ export function renderReport(r: FidelityResult): string {
   out.push('|---:|---:|---:|---|---|---|---|---|---|');
   for (const s of all) {
     out.push(
-      `| ${s.pages} | ${s.delayMs} ms | ${(s.windowMs / 1000).toFixed(1)} s | ` +
+      `| ${s.pages} | ${s.delayMs} ms | ${(s.windowMs / 1000).toFixed(1)} s${s.window ? ` (#${s.window})` : ''} | ` +
         `${s.primary.identical}/${s.primary.compared} · ${s.secondary.identical}/${s.secondary.compared} (${ok(s.sequencesOk)}) | ` +
         `${s.qemuCheckpoints} / ${s.engineCheckpoints} (${ok(s.countOk)}; ${countSpread(s)}) | ` +
         `${s.qemuBytes} / ${s.engineBytes} (${pct(s.engineBytes, s.qemuBytes)}, ${ok(s.bytesOk)}) | ` +
@@ -97,6 +97,15 @@ export function renderReport(r: FidelityResult): string {
     );
   }
   out.push('');
+  if (all.some((s) => s.window !== undefined)) {
+    out.push(
+      'Each scenario runs in two windows (#1, #2), in mirrored order (src/fidelity/run-fidelity.ts ' +
+        '`WINDOW_ORDER`: 1024, 2048, 8192, 4096, 4096, 8192, 2048, 1024 pages), so that a load drifting through ' +
+        "the run falls on every size alike. Sequences and counts are each window's; bytes and pause are each " +
+        "size's over both its windows (the same figures on both rows).",
+    );
+    out.push('');
+  }
   out.push(
     "The pause interval is QEMU's own: the 5th–95th percentiles of its median over resamplings of the run's " +
       'checkpoints (src/fidelity/compare.ts `medianInterval`). A failed pause check with the engine inside it ' +

@@ -9,7 +9,7 @@ import { PAGE_SIZE } from '../engine/protocol/delta.ts';
 import { anatomy } from './anatomy.ts';
 import { calibrate, mediansBySize, sizePoints } from './calibrate.ts';
 import { cutCheckpoints, type SideTrace } from './checkpoints.ts';
-import { compareScenario, type ScenarioComparison } from './compare.ts';
+import { compareFigures, compareScenario, type ScenarioComparison } from './compare.ts';
 import { type EngineScenario, runEngineScenario } from './engine-scenario.ts';
 import { type CheckpointFigures, engineFigures, qemuFigures } from './figures.ts';
 import { fitLine, mean, median } from './fit.ts';
@@ -39,14 +39,39 @@ export const HOST_SEEDS = 2;
  * docs/fidelity.md, "What QEMU under TCG gets wrong").
  */
 export const SCENARIOS: readonly PairScenario[] = [
-  { pages: 1024, delayMs: 500, windowMs: 10_000, failover: false },
-  { pages: 2048, delayMs: 300, windowMs: 8_000, failover: false },
-  { pages: 8192, delayMs: 1000, windowMs: 12_000, failover: false },
-  { pages: 4096, delayMs: 100, windowMs: 8_000, failover: true },
+  { pages: 1024, delayMs: 500, windowMs: 5_500, failover: false },
+  { pages: 2048, delayMs: 300, windowMs: 4_500, failover: false },
+  { pages: 8192, delayMs: 1000, windowMs: 6_500, failover: false },
+  { pages: 4096, delayMs: 100, windowMs: 4_500, failover: true },
 ];
+
+/**
+ * The order the scenarios' windows run in (indices into {@link SCENARIOS}): each scenario twice, the second
+ * half mirroring the first. The host's load drifts within a run (another process takes the cores for a
+ * while), and one profile line is checked against every size's median: run one after the other, each size
+ * met a different load and the line could not pass through them all. Mirrored, a load that drifts steadily
+ * through the run falls on every size alike (each size's two windows average to the run's middle). Only the
+ * failover scenario's last window fails over.
+ */
+export const WINDOW_ORDER: readonly number[] = [0, 1, 2, 3, 3, 2, 1, 0];
+
+/** The runs of a `npm run fidelity`, in order: each of {@link WINDOW_ORDER}'s windows, numbered per scenario. */
+export function scenarioWindows(): { scenario: PairScenario; index: number; window: number }[] {
+  const seen = new Map<number, number>();
+  const last = WINDOW_ORDER.lastIndexOf(SCENARIOS.findIndex((x) => x.failover));
+  return WINDOW_ORDER.map((index, at) => {
+    const base = SCENARIOS[index] as PairScenario;
+    const window = (seen.get(index) ?? 0) + 1;
+    seen.set(index, window);
+    return { scenario: { ...base, failover: base.failover && at === last }, index, window };
+  });
+}
 
 interface QemuScenario {
   scenario: PairScenario;
+  /** Which of {@link SCENARIOS} this window ran, and its number among that scenario's windows (1, 2). */
+  index: number;
+  window: number;
   primary: SideTrace;
   secondary: SideTrace;
   figures: CheckpointFigures[];
@@ -85,8 +110,8 @@ export async function runFidelity(
     log(`QEMU ${version}, patched copy at ${qemu}`);
   }
   const runs: QemuScenario[] = [];
-  for (const scenario of SCENARIOS) {
-    const dir = join(work, `run-${scenario.pages}p-${scenario.delayMs}ms`);
+  for (const { scenario, index, window } of scenarioWindows()) {
+    const dir = join(work, `run-${scenario.pages}p-${scenario.delayMs}ms-w${window}`);
     let raw: PairRun;
     if (options.reuseRuns) raw = loadRun(dir, scenario);
     else {
@@ -105,6 +130,8 @@ export async function runFidelity(
     secondary.checkpoints = secondary.checkpoints.slice(0, primary.checkpoints.length);
     runs.push({
       scenario,
+      index,
+      window,
       primary,
       secondary,
       figures: qemuFigures(primary, secondary, raw.link),
@@ -150,6 +177,7 @@ export async function runFidelity(
   const profile = stalledProfile(calibration.link, calibration.costs, replyStall);
   const costs = { ...profile.costs, wakeMs: timerLateMs };
   const scenarios: ScenarioComparison[] = [];
+  const engineFigs: CheckpointFigures[][] = [];
   let overrun: OverrunSection | undefined;
   const engineSteady: CheckpointFigures[] = [];
   let engineStartup: { primary: string[]; secondary: string[] } = { primary: [], secondary: [] };
@@ -221,15 +249,24 @@ export async function runFidelity(
     engineSteady.push(...figures.filter((f) => f.pages === q.scenario.pages));
     engineStartup = { primary: primary.startup, secondary: secondary.startup };
     if (q.scenario.failover) engineFailover = secondary.failover;
-    scenarios.push(
-      compareScenario({
+    engineFigs.push(figures);
+    scenarios.push({
+      ...compareScenario({
         pages: q.scenario.pages,
         delayMs: q.scenario.delayMs,
         windowMs: q.windowMs,
         qemu: { primary: q.primary, secondary: q.secondary, figures: q.figures },
         engine: { primary, secondary, figures, count, drawnCount: drawn },
       }),
-    );
+      window: q.window,
+    });
+  }
+  // Bytes and pause per size over all its windows (the windows are there to spread the load's drift).
+  for (const [i, row] of scenarios.entries()) {
+    const same = (j: number) => runs[j]?.index === runs[i]?.index;
+    const qemuFigs = runs.filter((_, j) => same(j)).flatMap((q) => q.figures);
+    const engineFigsAt = engineFigs.filter((_, j) => same(j)).flat();
+    scenarios[i] = { ...row, ...compareFigures(row.pages, qemuFigs, engineFigsAt) };
   }
   const failed = runs.find((q) => q.scenario.failover);
   const first = runs[0];
