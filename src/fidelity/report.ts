@@ -225,8 +225,9 @@ export function renderReport(r: FidelityResult): string {
     '| delay | request interval median / mean | checkpoints longer than the delay | back-to-back starts | QEMU count | replay in order | replay resampled (mean ± sd) | engine |',
   );
   out.push('|---:|---:|---:|---:|---:|---:|---:|---:|');
-  for (const t of r.timer) {
-    const sc = all.find((x) => x.delayMs === t.delayMs);
+  // One timer row per window, in the scenarios' order.
+  for (const [i, t] of r.timer.entries()) {
+    const sc = all[i]?.delayMs === t.delayMs ? all[i] : all.find((x) => x.delayMs === t.delayMs);
     out.push(
       `| ${t.delayMs} ms | ${f1(t.medianIntervalMs)} / ${f1(t.meanIntervalMs)} ms | ${t.overruns} | ${t.backToBack} | ` +
         `${sc?.qemuCheckpoints ?? '–'} | ${t.replay.inOrder} | ${f1(t.replay.mean)} ± ${f1(t.replay.sd)} | ${sc?.engineCheckpoints ?? '–'} |`,
@@ -260,7 +261,7 @@ function underLoadLines(all: readonly ScenarioComparison[]): string[] {
     const d = s.engineDrawnCount;
     const drawn = d ? Math.round(d.mean) : Number.NaN;
     return (
-      `| ${s.pages} | ${s.delayMs} ms | ${s.qemuCheckpoints} | ${s.engineCheckpoints} (${ok(s.countOk)}) | ` +
+      `| ${s.pages}${s.window ? ` (#${s.window})` : ''} | ${s.delayMs} ms | ${s.qemuCheckpoints} | ${s.engineCheckpoints} (${ok(s.countOk)}) | ` +
       `${d ? `${drawn} (${f1(d.mean)} ± ${f1(d.sd)}; ${ok(Math.abs(drawn - s.qemuCheckpoints) <= TOLERANCE.checkpoints)})` : '–'} |`
     );
   });
@@ -272,14 +273,21 @@ function underLoadLines(all: readonly ScenarioComparison[]): string[] {
       '500 ms delay a single 450 ms stall moves the count by one. A count from stalls drawn independently is an ' +
       "expectation over the host's load; QEMU's is one realisation of it, so on a loaded run the two part by " +
       'more than ±1. The checked count therefore comes from the engine meeting the stalls this run met, when it ' +
-      "met them (src/fidelity/host-timeline.ts): each QEMU checkpoint's request → reply, reply → " +
+      "met them (src/fidelity/host-timeline.ts): each QEMU checkpoint's request → the primary's stop, stop → " +
       "`vmstate-received` and `vmstate-received` → resume beyond the engine's own (its bytes at the profile's " +
       'bandwidth and flush rate; its prep and device load are left to the stalls), at its offset from ' +
       "`checkpoint-ready`; the engine's checkpoint that starts at a moment takes the stalls of QEMU's " +
       'checkpoint nearest that moment (the first two hold up its request and its `vmstate-send`, the last its ' +
-      "secondary's `vmstate-loaded`). The timer runs at the delay plus the scenario's own callback lateness " +
-      "(`scenarioLateness`, src/fidelity/timer-replay.ts; the run's mean over its scenarios where most " +
-      'checkpoints outlast the delay), with the same wake-up; the timer, its binary event and reset and every ' +
+      "secondary's `vmstate-loaded`; to the stop, not the reply: QEMU's vCPU runs on until `vm_stop` takes it, " +
+      "and what it dirties meanwhile crosses). The timer runs at the delay, each tick as late as QEMU's callback " +
+      "was at that moment (src/fidelity/tick-lateness.ts; the engine's `costs.timerLateness`, re-armed from the " +
+      "late callback as QEMU's): no trace event marks the callback, so the lateness is read off QEMU's tick " +
+      'chain — a request that found the COLO loop waiting is a tick (callback lateness and wake-up are one there), ' +
+      'a back-to-back start had a tick between the previous `vmstate-received` and resume, a waiting start had ' +
+      'none after `vmstate-received`; between two waiting requests the chain made m equal periods, m the one ' +
+      "whose ticks meet the most of those (ties: the lateness nearest the run's typical one). A 716 ms stall of " +
+      "the main loop before the first tick (2026-11-30 21:34, 500 ms delay) is then the engine's too, where a " +
+      'mean lateness made it start two checkpoints more. The timer, its binary event and reset and every ' +
       "message stay the engine's own: whether a " +
       "stall loses a tick, starts the next checkpoint back-to-back or does neither is the engine's to decide " +
       '(test/unit/fidelity/host-timeline.test.ts pins both on hand-built timelines). The pause check above is ' +
