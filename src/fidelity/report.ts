@@ -49,6 +49,11 @@ export interface FidelityResult {
     overruns: number;
     backToBack: number;
     replay: CountSpread;
+    /**
+     * QEMU's callback lateness as fitted tick by tick (tick-lateness.ts): median and largest over its ticks,
+     * ms, and the ticks its chain made; absent in old reports.
+     */
+    lateness?: { medianMs: number; maxMs: number; ticks: number };
   }[];
 }
 
@@ -222,14 +227,15 @@ export function renderReport(r: FidelityResult): string {
   );
   out.push('');
   out.push(
-    '| delay | request interval median / mean | checkpoints longer than the delay | back-to-back starts | QEMU count | replay in order | replay resampled (mean ± sd) | engine |',
+    '| delay | request interval median / mean | checkpoints longer than the delay | back-to-back starts | callback lateness fitted, median / max (ticks) | QEMU count | replay in order | replay resampled (mean ± sd) | engine |',
   );
-  out.push('|---:|---:|---:|---:|---:|---:|---:|---:|');
+  out.push('|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
   // One timer row per window, in the scenarios' order.
   for (const [i, t] of r.timer.entries()) {
     const sc = all[i]?.delayMs === t.delayMs ? all[i] : all.find((x) => x.delayMs === t.delayMs);
     out.push(
       `| ${t.delayMs} ms | ${f1(t.medianIntervalMs)} / ${f1(t.meanIntervalMs)} ms | ${t.overruns} | ${t.backToBack} | ` +
+        `${t.lateness ? `${f1(t.lateness.medianMs)} / ${f1(t.lateness.maxMs)} ms (${t.lateness.ticks})` : '–'} | ` +
         `${sc?.qemuCheckpoints ?? '–'} | ${t.replay.inOrder} | ${f1(t.replay.mean)} ± ${f1(t.replay.sd)} | ${sc?.engineCheckpoints ?? '–'} |`,
     );
   }

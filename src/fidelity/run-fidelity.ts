@@ -21,7 +21,7 @@ import { parseQemuTrace } from './qemu-trace.ts';
 import type { FidelityResult } from './report.ts';
 import type { OverrunSection } from './report-overrun.ts';
 import { fitReplyStall, stalledProfile } from './stalls.ts';
-import { fitTickLateness } from './tick-lateness.ts';
+import { fitTickLateness, type TickLateness } from './tick-lateness.ts';
 import { countSpread, offsetsOf, scenarioLateness, timerLateness } from './timer-replay.ts';
 
 /**
@@ -307,6 +307,7 @@ export async function runFidelity(
     timerLateMs,
     timer: runs.map((q, i) => ({
       ...(stats[i] as TimerStats),
+      lateness: latenessSummary(fitTickLateness(q.primary.checkpoints, q.readyAt, q.scenario.delayMs)),
       replay: countSpread(
         offsetsOf(q.primary.checkpoints),
         q.scenario.delayMs + timerLateMs,
@@ -318,8 +319,18 @@ export async function runFidelity(
   };
 }
 
+/** The fitted lateness over a window's ticks: median and largest, ms, and how many ticks. */
+function latenessSummary(stretches: readonly TickLateness[]): {
+  medianMs: number;
+  maxMs: number;
+  ticks: number;
+} {
+  const perTick = stretches.flatMap((s) => Array.from({ length: s.ticks }, () => s.lateMs));
+  return { medianMs: median(perTick), maxMs: Math.max(...perTick), ticks: perTick.length };
+}
+
 /** What QEMU's timer did in one scenario (before the replay). */
-type TimerStats = Omit<FidelityResult['timer'][number], 'replay'>;
+type TimerStats = Omit<FidelityResult['timer'][number], 'replay' | 'lateness'>;
 
 /** What QEMU's timer did in a run: the request interval and the checkpoints that overran the delay. */
 function timerStats(q: QemuScenario): TimerStats {
