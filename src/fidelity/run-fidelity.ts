@@ -206,8 +206,12 @@ export async function runFidelity(
     // Its timer runs at this scenario's own callback lateness (the load shifts between scenarios), the
     // run's mean where the trace holds too few waiting requests to fit it.
     const lateMs = scenarioLateness(q.primary.checkpoints, q.scenario.delayMs) ?? timerLateMs;
+    // Its bytes cross at the quickest rate this window's QEMU sent them (or the profile's, if quicker): at the
+    // profile's mean rate the engine's own send outlasted QEMU's quick ones, a stall is never negative, and
+    // every engine checkpoint came out at least as long as QEMU's (a tick lost where QEMU's was not).
     const unstalled = {
       ...stalledScenario,
+      link: { ...stalledScenario.link, bandwidthBytesPerSec: quickestRate(steady(q), profile.link) },
       delayMs: q.scenario.delayMs + lateMs,
       costs: { ...costs, prepMs: 0, deviceLoadMs: 0, wakeMs: lateMs },
     };
@@ -317,6 +321,20 @@ export async function runFidelity(
       ),
     })),
   };
+}
+
+/**
+ * The rate of a window's quickest sends, bytes per s: its steady checkpoints' median bytes over their 10th
+ * percentile stop → `vmstate-received` (that includes the round trip: a floor, not a link); never below `link`'s.
+ */
+function quickestRate(figs: readonly CheckpointFigures[], link: { bandwidthBytesPerSec: number }): number {
+  const sends = figs
+    .map((f) => f.sendMs)
+    .filter((x) => x > 0)
+    .sort((a, b) => a - b);
+  const quick = sends[Math.floor(0.1 * (sends.length - 1))];
+  if (quick === undefined) return link.bandwidthBytesPerSec;
+  return Math.max(link.bandwidthBytesPerSec, (median(figs.map((f) => f.bytes)) * 1000) / quick);
 }
 
 /** The fitted lateness over a window's ticks: median and largest, ms, and how many ticks. */
