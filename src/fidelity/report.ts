@@ -191,7 +191,7 @@ export function renderReport(r: FidelityResult): string {
       'the time: the socket has Nagle on) with a tail of host stalls, so a median sits on one mode or the other ' +
       'from run to run; weighted by count, the 100 ms scenario (3–5 times as many checkpoints) pulled the line ' +
       "through its own point and left another size's median out of tolerance (2026-11-30 21:34: 2048 pages " +
-      '+27 %; through the medians +21 %). This profile drives the engine in the table above.',
+      '+27 %; through the medians +16 %). This profile drives the engine in the table above.',
   );
   out.push('');
   out.push(...profileLines(c));
