@@ -35,6 +35,20 @@ export interface CostModel {
    * round is sent finds the loop awake and costs nothing.
    */
   wakeMs?: number;
+  /**
+   * The checkpoint timer's callback lateness over time (none when absent): a tick due at or after an entry's
+   * `fromMs` (and before the next entry's) fires that entry's `lateMs` late and re-arms from then, as QEMU's
+   * `colo_checkpoint_notify` does on a loaded host (its main loop wakes late). Entries in ascending `fromMs`.
+   */
+  timerLateness?: readonly TimerLateness[];
+}
+
+/** One step of {@link CostModel.timerLateness}: from runtime time `fromMs` on, ticks fire `lateMs` late, ms. */
+export interface TimerLateness {
+  /** Runtime time from which this lateness holds, ms. */
+  fromMs: number;
+  /** How late a tick due from then fires, ms; negative: early (at most half the delay). */
+  lateMs: number;
 }
 
 /** Every parameter of a replicated VM. Times in ms, sizes in bytes unless the name says pages. */

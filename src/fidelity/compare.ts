@@ -39,6 +39,11 @@ export interface ScenarioComparison {
   delayMs: number;
   /** Window from checkpoint-ready, ms. */
   windowMs: number;
+  /**
+   * Which of the scenario's windows this row is (1, 2: the run repeats each scenario, see run-fidelity.ts
+   * `WINDOW_ORDER`); its bytes and pause are then every window's of its size pooled. Absent in old reports.
+   */
+  window?: number;
   primary: SequenceCheck;
   secondary: SequenceCheck;
   /** Checkpoints started in the window (the engine's: its mean over seeds, rounded). */
@@ -118,15 +123,9 @@ export function compareScenario(input: {
   const { qemu, engine } = input;
   const primary = checkSequences(qemu.primary.checkpoints, engine.primary.checkpoints);
   const secondary = checkSequences(qemu.secondary.checkpoints, engine.secondary.checkpoints);
-  const qf = steady(qemu.figures, input.pages);
-  const ef = steady(engine.figures, input.pages);
   const qemuCheckpoints = qemu.primary.checkpoints.length;
   const engineCount = engine.count ?? { mean: engine.primary.checkpoints.length, sd: 0, seeds: 1 };
   const engineCheckpoints = Math.round(engineCount.mean);
-  const qemuBytes = median(qf.map((f) => f.bytes));
-  const engineBytes = median(ef.map((f) => f.bytes));
-  const qemuPauseMs = median(qf.map((f) => f.pauseMs));
-  const enginePauseMs = median(ef.map((f) => f.pauseMs));
   return {
     pages: input.pages,
     delayMs: input.delayMs,
@@ -137,6 +136,46 @@ export function compareScenario(input: {
     engineCheckpoints,
     engineCount,
     ...(engine.drawnCount ? { engineDrawnCount: engine.drawnCount } : {}),
+    ...compareFigures(input.pages, qemu.figures, engine.figures),
+    sequencesOk:
+      primary.compared > 0 &&
+      secondary.compared > 0 &&
+      primary.identical === primary.compared &&
+      secondary.identical === secondary.compared,
+    countOk: Math.abs(qemuCheckpoints - engineCheckpoints) <= TOLERANCE.checkpoints,
+  };
+}
+
+/** What {@link compareFigures} decides: bytes and pause at one dirty size. */
+export type FigureComparison = Pick<
+  ScenarioComparison,
+  | 'qemuBytes'
+  | 'engineBytes'
+  | 'qemuPauseMs'
+  | 'enginePauseMs'
+  | 'qemuPauseIntervalMs'
+  | 'qemuFlushPerSend'
+  | 'engineFlushPerSend'
+  | 'bytesOk'
+  | 'pauseOk'
+>;
+
+/**
+ * Bytes and pause at dirty size `pages`, QEMU's against the engine's: medians over the steady checkpoints
+ * given (one window's, or every window's of that size pooled).
+ */
+export function compareFigures(
+  pages: number,
+  qemu: readonly CheckpointFigures[],
+  engine: readonly CheckpointFigures[],
+): FigureComparison {
+  const qf = steady(qemu, pages);
+  const ef = steady(engine, pages);
+  const qemuBytes = median(qf.map((f) => f.bytes));
+  const engineBytes = median(ef.map((f) => f.bytes));
+  const qemuPauseMs = median(qf.map((f) => f.pauseMs));
+  const enginePauseMs = median(ef.map((f) => f.pauseMs));
+  return {
     qemuBytes,
     engineBytes,
     qemuPauseMs,
@@ -144,12 +183,6 @@ export function compareScenario(input: {
     qemuPauseIntervalMs: medianInterval(qf.map((f) => f.pauseMs)),
     qemuFlushPerSend: median(qf.map((f) => f.flushMs / f.sendMs)),
     engineFlushPerSend: median(ef.map((f) => f.flushMs / f.sendMs)),
-    sequencesOk:
-      primary.compared > 0 &&
-      secondary.compared > 0 &&
-      primary.identical === primary.compared &&
-      secondary.identical === secondary.compared,
-    countOk: Math.abs(qemuCheckpoints - engineCheckpoints) <= TOLERANCE.checkpoints,
     bytesOk: relDiff(engineBytes, qemuBytes) <= TOLERANCE.bytes,
     pauseOk: relDiff(enginePauseMs, qemuPauseMs) <= TOLERANCE.pause,
   };

@@ -5,12 +5,19 @@
  */
 import type { TraceEffect } from '../engine/effects.ts';
 import type { CheckpointRecord } from '../engine/metrics/records.ts';
-import { type ColoParams, type CostModel, DEFAULT_PARAMS, MESSAGE_WIRE_BYTES } from '../engine/params.ts';
+import {
+  type ColoParams,
+  type CostModel,
+  DEFAULT_PARAMS,
+  MESSAGE_WIRE_BYTES,
+  type TimerLateness,
+} from '../engine/params.ts';
 import type { WorkloadSpec } from '../engine/workload/spec.ts';
 import type { LinkParams } from '../runtime/embedded/link.ts';
 import { runEmbedded } from '../runtime/embedded/run.ts';
 import { type HostStall, type HostTimeline, stallAt } from './host-timeline.ts';
 import { drawStall, type StallFit } from './stalls.ts';
+import type { TickLateness } from './tick-lateness.ts';
 
 /** Guest RAM of the reference VMs (`-m 512M`), bytes. */
 export const REFERENCE_GUEST_BYTES = 512 * 1024 * 1024;
@@ -38,7 +45,7 @@ export interface EngineScenario {
    * The host's stalls at each moment of a QEMU run (host-timeline.ts), met by the engine's checkpoint that
    * starts at that moment after its own checkpoint-ready (`readyAt`, engine ms); instead of `replyStall`.
    */
-  host?: { timeline: HostTimeline; readyAt: number };
+  host?: { timeline: HostTimeline; readyAt: number; lateness?: readonly TickLateness[] };
 }
 
 /** Salt of the reply stall's draws. */
@@ -88,8 +95,23 @@ export function engineParams(s: EngineScenario): ColoParams {
     checkpointTimeoutMs: 60_000,
     deviceStateBytes: s.deviceStateBytes,
     payload: 'modelled',
-    costs: s.costs,
+    costs: s.host?.lateness ? { ...s.costs, timerLateness: timerSchedule(s.host, s.delayMs) } : s.costs,
   };
+}
+
+/**
+ * QEMU's tick lateness, stretch by stretch, on the engine's clock (its checkpoint-ready at `readyAt`). Each
+ * stretch holds from half a delay before its first tick is due: the previous stretch's last tick is due a
+ * whole period earlier, and a tick due a hair early (rounding) still takes its own stretch.
+ */
+function timerSchedule(
+  host: { readyAt: number; lateness?: readonly TickLateness[] },
+  delayMs: number,
+): TimerLateness[] {
+  return (host.lateness ?? []).map((l) => ({
+    fromMs: host.readyAt + l.atMs - delayMs / 2,
+    lateMs: l.lateMs,
+  }));
 }
 
 /** Runs `s` through the engine and splits its trace by side. */

@@ -14,9 +14,9 @@ import { median } from './fit.ts';
 
 /** A checkpoint's three gaps on the primary, ms. */
 export interface CheckpointGaps {
-  /** checkpoint-request → checkpoint-reply (the secondary stops meanwhile), ms. */
+  /** checkpoint-request → the primary's stop (the secondary stops and replies meanwhile), ms. */
   replyMs: number;
-  /** checkpoint-reply → vmstate-received (the primary stops, sends RAM and device state), ms. */
+  /** The primary's stop → vmstate-received (it sends RAM and device state), ms. */
   sendMs: number;
   /** vmstate-received → resume (flush, device load, vmstate-loaded), ms. */
   restMs: number;
@@ -36,10 +36,12 @@ export interface HostTimeline {
 /** The gaps of a primary's complete checkpoints, ms. */
 export function gapsOf(checkpoints: readonly SideCheckpoint[]): CheckpointGaps[] {
   return checkpoints
-    .filter((c) => c.complete && Number.isFinite(c.replyAt) && Number.isFinite(c.receivedAt))
+    .filter((c) => c.complete && Number.isFinite(c.stopAt) && Number.isFinite(c.receivedAt))
     .map((c) => ({
-      replyMs: c.replyAt - c.requestAt,
-      sendMs: c.receivedAt - c.replyAt,
+      // To the primary's stop, not the reply: the engine stops at the reply, QEMU's vCPU runs on until
+      // vm_stop takes it (ms under load), and what it dirties meanwhile crosses in this checkpoint.
+      replyMs: c.stopAt - c.requestAt,
+      sendMs: c.receivedAt - c.stopAt,
       restMs: c.runAt - c.receivedAt,
     }));
 }

@@ -24,7 +24,7 @@ export interface PairRun {
   secondaryLog: string;
   /** Bytes on the link, per read. */
   link: LinkChunk[];
-  /** When the primary reported COLO and when the window ended, ms since the Unix epoch. */
+  /** When the primary's trace showed checkpoint-ready and when the window ended, ms since the Unix epoch. */
   coloAt: number;
   endAt: number;
   /** Secondary QMP events (COLO_EXIT on failover). */
@@ -77,7 +77,7 @@ async function waitFor(what: string, timeoutMs: number, done: () => Promise<bool
 
 /**
  * Runs one COLO pair on loopback: both VMs with `colo_*` tracing, `x-colo` on both, the delay on the
- * primary, migrate through the link meter, COLO for `windowMs`, then a failover or a stop. Both QEMUs are
+ * primary, migrate through the link meter, COLO for `windowMs` from checkpoint-ready, then a failover or a stop. Both QEMUs are
  * killed at the end whatever happens.
  */
 export async function runPair(
@@ -125,6 +125,12 @@ export async function runPair(
       }
       return r.status === 'colo';
     });
+    // The window is COLO's from checkpoint-ready (the secondary has loaded the first state): on a loaded
+    // host that can come seconds after the primary reports COLO, which a window timed from then would lose.
+    const primaryTrace = join(dir, 'primary.trace');
+    await waitFor('checkpoint-ready in the primary trace', 60_000, async () =>
+      readFileSync(primaryTrace, 'utf8').includes("'checkpoint-ready'"),
+    );
     const coloAt = wallMs();
     log(
       `  COLO running (${scenario.pages} pages, delay ${scenario.delayMs} ms); ${scenario.windowMs} ms window`,

@@ -53,10 +53,10 @@ export function overrunLines(o: OverrunSection): string[] {
       `prep takes back the round trip's difference (prep ${f1(o.costs.prepMs)} ms), and a request that finds the ` +
       `COLO loop waiting leaves **${f1(o.costs.wakeMs ?? 0)} ms** after its tick (\`costs.wakeMs\`: the timer ` +
       "callback's lateness, the same host contention delaying the thread it wakes); its count is the mean over " +
-      "seeds (the draws differ by seed), rounded. The checked count keeps the profile's bandwidth and flush rate " +
-      "and this wake-up (here the run's mean lateness: a scenario's own is not fitted where most checkpoints " +
-      "outlast the delay), but each checkpoint meets, instead of a draw, the stalls of QEMU's checkpoint nearest " +
-      'in time (src/fidelity/host-timeline.ts, "The count under load" above).',
+      "seeds (the draws differ by seed), rounded. The checked count keeps the profile's bandwidth and flush rate, " +
+      "but its timer's ticks are as late as QEMU's callback was at each moment (src/fidelity/tick-lateness.ts; " +
+      'no separate wake-up: the two are one in the trace) and each checkpoint meets, instead of a draw, the stalls ' +
+      'of QEMU\'s checkpoint nearest in time (src/fidelity/host-timeline.ts, "The count under load" above).',
   );
   out.push('');
   return out;

@@ -49,6 +49,11 @@ export interface FidelityResult {
     overruns: number;
     backToBack: number;
     replay: CountSpread;
+    /**
+     * QEMU's callback lateness as fitted tick by tick (tick-lateness.ts): median and largest over its ticks,
+     * ms, and the ticks its chain made; absent in old reports.
+     */
+    lateness?: { medianMs: number; maxMs: number; ticks: number };
   }[];
 }
 
@@ -87,7 +92,7 @@ export function renderReport(r: FidelityResult): string {
   out.push('|---:|---:|---:|---|---|---|---|---|---|');
   for (const s of all) {
     out.push(
-      `| ${s.pages} | ${s.delayMs} ms | ${(s.windowMs / 1000).toFixed(1)} s | ` +
+      `| ${s.pages} | ${s.delayMs} ms | ${(s.windowMs / 1000).toFixed(1)} s${s.window ? ` (#${s.window})` : ''} | ` +
         `${s.primary.identical}/${s.primary.compared} · ${s.secondary.identical}/${s.secondary.compared} (${ok(s.sequencesOk)}) | ` +
         `${s.qemuCheckpoints} / ${s.engineCheckpoints} (${ok(s.countOk)}; ${countSpread(s)}) | ` +
         `${s.qemuBytes} / ${s.engineBytes} (${pct(s.engineBytes, s.qemuBytes)}, ${ok(s.bytesOk)}) | ` +
@@ -97,6 +102,15 @@ export function renderReport(r: FidelityResult): string {
     );
   }
   out.push('');
+  if (all.some((s) => s.window !== undefined)) {
+    out.push(
+      'Each scenario runs in two windows (#1, #2), in mirrored order (src/fidelity/run-fidelity.ts ' +
+        '`WINDOW_ORDER`: 1024, 2048, 8192, 4096, 4096, 8192, 2048, 1024 pages), so that a load drifting through ' +
+        "the run falls on every size alike. Sequences and counts are each window's; bytes and pause are each " +
+        "size's over both its windows (the same figures on both rows).",
+    );
+    out.push('');
+  }
   out.push(
     "The pause interval is QEMU's own: the 5th–95th percentiles of its median over resamplings of the run's " +
       'checkpoints (src/fidelity/compare.ts `medianInterval`). A failed pause check with the engine inside it ' +
@@ -170,11 +184,14 @@ export function renderReport(r: FidelityResult): string {
   out.push('');
   const c = r.calibration;
   out.push(
-    "Fitted on this run's QEMU checkpoints (src/fidelity/calibrate.ts): lines through the per-size **means**, " +
-      "each weighted by its checkpoint count. QEMU's pause at one size is bimodal (the epoch's last sub-MSS write " +
-      'waits ~40 ms for a delayed ACK about half the time: the socket has Nagle on) with a tail of host stalls, so ' +
-      'a median sits on one mode or the other from run to run, while the number of checkpoints in a window and ' +
-      'the total downtime follow the mean. This profile drives the engine in the table above.',
+    "Fitted on this run's QEMU checkpoints (src/fidelity/calibrate.ts): send, flush and the gaps through the " +
+      'per-size **means**, each weighted by its checkpoint count; the pause through the per-size **medians**, ' +
+      "each size alike (relative error), since each size's median is what the pause is checked against. QEMU's " +
+      "pause at one size is bimodal (the epoch's last sub-MSS write waits ~40 ms for a delayed ACK about half " +
+      'the time: the socket has Nagle on) with a tail of host stalls, so a median sits on one mode or the other ' +
+      'from run to run; weighted by count, the 100 ms scenario (3–5 times as many checkpoints) pulled the line ' +
+      "through its own point and left another size's median out of tolerance (2026-11-30 21:34: 2048 pages " +
+      '+27 %; through the medians +16 %). This profile drives the engine in the table above.',
   );
   out.push('');
   out.push(...profileLines(c));
@@ -210,13 +227,15 @@ export function renderReport(r: FidelityResult): string {
   );
   out.push('');
   out.push(
-    '| delay | request interval median / mean | checkpoints longer than the delay | back-to-back starts | QEMU count | replay in order | replay resampled (mean ± sd) | engine |',
+    '| delay | request interval median / mean | checkpoints longer than the delay | back-to-back starts | callback lateness fitted, median / max (ticks) | QEMU count | replay in order | replay resampled (mean ± sd) | engine |',
   );
-  out.push('|---:|---:|---:|---:|---:|---:|---:|---:|');
-  for (const t of r.timer) {
-    const sc = all.find((x) => x.delayMs === t.delayMs);
+  out.push('|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+  // One timer row per window, in the scenarios' order.
+  for (const [i, t] of r.timer.entries()) {
+    const sc = all[i]?.delayMs === t.delayMs ? all[i] : all.find((x) => x.delayMs === t.delayMs);
     out.push(
       `| ${t.delayMs} ms | ${f1(t.medianIntervalMs)} / ${f1(t.meanIntervalMs)} ms | ${t.overruns} | ${t.backToBack} | ` +
+        `${t.lateness ? `${f1(t.lateness.medianMs)} / ${f1(t.lateness.maxMs)} ms (${t.lateness.ticks})` : '–'} | ` +
         `${sc?.qemuCheckpoints ?? '–'} | ${t.replay.inOrder} | ${f1(t.replay.mean)} ± ${f1(t.replay.sd)} | ${sc?.engineCheckpoints ?? '–'} |`,
     );
   }
@@ -248,7 +267,7 @@ function underLoadLines(all: readonly ScenarioComparison[]): string[] {
     const d = s.engineDrawnCount;
     const drawn = d ? Math.round(d.mean) : Number.NaN;
     return (
-      `| ${s.pages} | ${s.delayMs} ms | ${s.qemuCheckpoints} | ${s.engineCheckpoints} (${ok(s.countOk)}) | ` +
+      `| ${s.pages}${s.window ? ` (#${s.window})` : ''} | ${s.delayMs} ms | ${s.qemuCheckpoints} | ${s.engineCheckpoints} (${ok(s.countOk)}) | ` +
       `${d ? `${drawn} (${f1(d.mean)} ± ${f1(d.sd)}; ${ok(Math.abs(drawn - s.qemuCheckpoints) <= TOLERANCE.checkpoints)})` : '–'} |`
     );
   });
@@ -260,14 +279,21 @@ function underLoadLines(all: readonly ScenarioComparison[]): string[] {
       '500 ms delay a single 450 ms stall moves the count by one. A count from stalls drawn independently is an ' +
       "expectation over the host's load; QEMU's is one realisation of it, so on a loaded run the two part by " +
       'more than ±1. The checked count therefore comes from the engine meeting the stalls this run met, when it ' +
-      "met them (src/fidelity/host-timeline.ts): each QEMU checkpoint's request → reply, reply → " +
+      "met them (src/fidelity/host-timeline.ts): each QEMU checkpoint's request → the primary's stop, stop → " +
       "`vmstate-received` and `vmstate-received` → resume beyond the engine's own (its bytes at the profile's " +
       'bandwidth and flush rate; its prep and device load are left to the stalls), at its offset from ' +
       "`checkpoint-ready`; the engine's checkpoint that starts at a moment takes the stalls of QEMU's " +
       'checkpoint nearest that moment (the first two hold up its request and its `vmstate-send`, the last its ' +
-      "secondary's `vmstate-loaded`). The timer runs at the delay plus the scenario's own callback lateness " +
-      "(`scenarioLateness`, src/fidelity/timer-replay.ts; the run's mean over its scenarios where most " +
-      'checkpoints outlast the delay), with the same wake-up; the timer, its binary event and reset and every ' +
+      "secondary's `vmstate-loaded`; to the stop, not the reply: QEMU's vCPU runs on until `vm_stop` takes it, " +
+      "and what it dirties meanwhile crosses). The timer runs at the delay, each tick as late as QEMU's callback " +
+      "was at that moment (src/fidelity/tick-lateness.ts; the engine's `costs.timerLateness`, re-armed from the " +
+      "late callback as QEMU's): no trace event marks the callback, so the lateness is read off QEMU's tick " +
+      'chain — a request that found the COLO loop waiting is a tick (callback lateness and wake-up are one there), ' +
+      'a back-to-back start had a tick between the previous `vmstate-received` and resume, a waiting start had ' +
+      'none after `vmstate-received`; between two waiting requests the chain made m equal periods, m the one ' +
+      "whose ticks meet the most of those (ties: the lateness nearest the run's typical one). A 716 ms stall of " +
+      "the main loop before the first tick (2026-11-30 21:34, 500 ms delay) is then the engine's too, where a " +
+      'mean lateness made it start two checkpoints more. The timer, its binary event and reset and every ' +
       "message stay the engine's own: whether a " +
       "stall loses a tick, starts the next checkpoint back-to-back or does neither is the engine's to decide " +
       '(test/unit/fidelity/host-timeline.test.ts pins both on hand-built timelines). The pause check above is ' +
@@ -454,6 +480,53 @@ lateness, which its trace does not show (no trace event at the callback; most re
 back-to-back or after a lost tick), and neither the run's mean over its other scenarios (the code here) nor
 a fit on the scenario's own requests (the earlier form) holds ±1 on every run; the pause check under load is
 the profile's line, which one run's shifting load bends by more than 25 % at one size in some runs.
+
+Issue 13, third pass — every check on every run of a busy host (\`fid16\`). Four changes, each from a failing
+run's trace. (a) **The callback's lateness tick by tick** (src/fidelity/tick-lateness.ts, the engine's
+\`costs.timerLateness\`, "The count under load" above): a quiet run (21:34, load 0.2) failed the 500 ms count
+17 / 19 because QEMU's first tick ran 716 ms late (the main loop stalled as COLO began) and its chain went on
+from there; no mean lateness gives that, QEMU's tick chain read off the trace does (17 / 17). At 100 ms the
+same fit gave 58 / 56 on that run (the engine's epochs after a back-to-back start are shorter than QEMU's, whose
+vCPU runs while \`vm_start\` completes, ~4 ms before the trace's \`run\`) and 58 / 59 before this change. (b) **Host
+stalls up to the primary's stop**, not the reply: QEMU's vCPU runs on until \`vm_stop\` takes it. (c) **The
+pause line through the per-size medians**, each size alike (src/fidelity/calibrate.ts; test/unit/fidelity/
+compare.test.ts): the check is each size's median, and the count-weighted line through means was pulled
+through the 100 ms scenario's point (3–5 times the checkpoints of any other); over the 9 kept runs the worst
+size's residual against its median was within 25 % in 7 (through means by count: 5), the two others being the
+saturated 16:47 and 19:53, where the load drifted between scenarios. (d) **Each scenario in two windows, in
+mirrored order** (\`WINDOW_ORDER\`, 1024, 2048, 8192, 4096, 4096, 8192, 2048, 1024 pages; each window half as
+long as before, counted from \`checkpoint-ready\` in the primary's trace: on a loaded host that came up to 3 s
+after QEMU reported COLO), so a drifting load falls on every size alike; counts and sequences are per window,
+bytes and pause per size over both windows.
+
+Runs of \`npm run fidelity\` on 2026-11-30 from 21:34 (the machine shared with two other engineers' LocalStack
+and benchmark runs; load average at the end of each run), QEMU / engine counts per row:
+- before any change (21:34, load ~2.6, the code on main): 17 / 19 at 500 ms (the 716 ms startup stall) and the
+  2048-page pause (62.5 vs 79.1 ms, +26.6 %) failed;
+- (a) and (b), pause through means, one window per scenario (21:48, load 6.6): every count within ±1, the
+  1024-page pause failed (60.4 vs 76.4 ms; re-analysed through the medians 63.9 ms: every check passes);
+- with (c) (21:53, load 10.4): every check passed; with (d), windows timed from COLO status (21:58, load 12.5):
+  every check passed;
+- windows timed from \`checkpoint-ready\`, 12 runs from 22:00 to 22:29 (load 5–13): **8 passed every check**;
+  22:00 failed the 4096-page pause (89.4 vs 115.2 ms, +28.9 %), 22:15 the 1024-page pause (99.7 vs 74.0 ms)
+  and a 100 ms count (35 / 33), 22:23 both 100 ms counts (33 / 29, 31 / 29), 22:25 one (39 / 37). Most
+  100 ms misses were the engine short by 2–4: its send at the profile's mean rate outlasted QEMU's quick
+  sends, and a stall is never negative, so its checkpoints came out long and lost ticks QEMU kept. The checked
+  count's engine now sends at the window's quickest QEMU rate (\`quickestRate\`, src/fidelity/run-fidelity.ts);
+  those 12 runs re-analysed with it: every count within ±1 in 11 (22:13 went 26 / 27 → 26 / 28), so 9 of 12
+  pass every check;
+- the code here, 3 runs (22:31–22:38, load 8–12): 22:31 failed both 100 ms counts (35 / 33, 43 / 41; QEMU's
+  own times replayed through the engine's timer gave 37 and 42 there); **22:33 and 22:35 (this report) passed
+  every check**.
+
+So of the 18 runs with any of these changes, 12 passed every check as run, and 2 of the 3 with the code
+here. Every sequence was identical, every byte count within 0.2 %, and every count at 300, 500 and 1000 ms
+within ±1 in all 18. **Left open:** the 100 ms count still misses by 2 in some runs (the engine's epoch after
+a back-to-back start carries fewer pages than QEMU's, whose vCPU runs while \`vm_start\` completes; the
+tick chain's m is a best fit where a stretch has many ticks), and the pause under heavy load: in the
+overrunning scenario the VMs are stopped most of the time, and its median then sat below the line through
+the other sizes (22:00: 4096 pages 89 ms between 2048's 111 and 8192's 177) — a load effect that depends on
+the delay, not on the dirty size, which a line in pages cannot carry and interleaving does not remove.
 
 ## What QEMU under TCG gets wrong
 

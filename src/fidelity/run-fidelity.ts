@@ -9,7 +9,7 @@ import { PAGE_SIZE } from '../engine/protocol/delta.ts';
 import { anatomy } from './anatomy.ts';
 import { calibrate, mediansBySize, sizePoints } from './calibrate.ts';
 import { cutCheckpoints, type SideTrace } from './checkpoints.ts';
-import { compareScenario, type ScenarioComparison } from './compare.ts';
+import { compareFigures, compareScenario, type ScenarioComparison } from './compare.ts';
 import { type EngineScenario, runEngineScenario } from './engine-scenario.ts';
 import { type CheckpointFigures, engineFigures, qemuFigures } from './figures.ts';
 import { fitLine, mean, median } from './fit.ts';
@@ -21,10 +21,14 @@ import { parseQemuTrace } from './qemu-trace.ts';
 import type { FidelityResult } from './report.ts';
 import type { OverrunSection } from './report-overrun.ts';
 import { fitReplyStall, stalledProfile } from './stalls.ts';
+import { fitTickLateness, type TickLateness } from './tick-lateness.ts';
 import { countSpread, offsetsOf, scenarioLateness, timerLateness } from './timer-replay.ts';
 
-/** Seeds the engine runs each scenario with for the count with drawn stalls (the draws differ by seed). */
-export const COUNT_SEEDS = 8;
+/**
+ * Seeds the engine runs each window with for the count with drawn stalls (the draws differ by seed). Shown,
+ * not checked; 2 since each scenario runs in two windows (8 made a loaded run's analysis take 4 minutes).
+ */
+export const COUNT_SEEDS = 2;
 
 /**
  * Seeds of the checked count (the run's stall timeline): only the workload's start page differs by seed, so
@@ -38,14 +42,39 @@ export const HOST_SEEDS = 2;
  * docs/fidelity.md, "What QEMU under TCG gets wrong").
  */
 export const SCENARIOS: readonly PairScenario[] = [
-  { pages: 1024, delayMs: 500, windowMs: 10_000, failover: false },
-  { pages: 2048, delayMs: 300, windowMs: 8_000, failover: false },
-  { pages: 8192, delayMs: 1000, windowMs: 12_000, failover: false },
-  { pages: 4096, delayMs: 100, windowMs: 8_000, failover: true },
+  { pages: 1024, delayMs: 500, windowMs: 5_500, failover: false },
+  { pages: 2048, delayMs: 300, windowMs: 4_500, failover: false },
+  { pages: 8192, delayMs: 1000, windowMs: 6_500, failover: false },
+  { pages: 4096, delayMs: 100, windowMs: 4_500, failover: true },
 ];
+
+/**
+ * The order the scenarios' windows run in (indices into {@link SCENARIOS}): each scenario twice, the second
+ * half mirroring the first. The host's load drifts within a run (another process takes the cores for a
+ * while), and one profile line is checked against every size's median: run one after the other, each size
+ * met a different load and the line could not pass through them all. Mirrored, a load that drifts steadily
+ * through the run falls on every size alike (each size's two windows average to the run's middle). Only the
+ * failover scenario's last window fails over.
+ */
+export const WINDOW_ORDER: readonly number[] = [0, 1, 2, 3, 3, 2, 1, 0];
+
+/** The runs of a `npm run fidelity`, in order: each of {@link WINDOW_ORDER}'s windows, numbered per scenario. */
+export function scenarioWindows(): { scenario: PairScenario; index: number; window: number }[] {
+  const seen = new Map<number, number>();
+  const last = WINDOW_ORDER.lastIndexOf(SCENARIOS.findIndex((x) => x.failover));
+  return WINDOW_ORDER.map((index, at) => {
+    const base = SCENARIOS[index] as PairScenario;
+    const window = (seen.get(index) ?? 0) + 1;
+    seen.set(index, window);
+    return { scenario: { ...base, failover: base.failover && at === last }, index, window };
+  });
+}
 
 interface QemuScenario {
   scenario: PairScenario;
+  /** Which of {@link SCENARIOS} this window ran, and its number among that scenario's windows (1, 2). */
+  index: number;
+  window: number;
   primary: SideTrace;
   secondary: SideTrace;
   figures: CheckpointFigures[];
@@ -84,8 +113,8 @@ export async function runFidelity(
     log(`QEMU ${version}, patched copy at ${qemu}`);
   }
   const runs: QemuScenario[] = [];
-  for (const scenario of SCENARIOS) {
-    const dir = join(work, `run-${scenario.pages}p-${scenario.delayMs}ms`);
+  for (const { scenario, index, window } of scenarioWindows()) {
+    const dir = join(work, `run-${scenario.pages}p-${scenario.delayMs}ms-w${window}`);
     let raw: PairRun;
     if (options.reuseRuns) raw = loadRun(dir, scenario);
     else {
@@ -104,6 +133,8 @@ export async function runFidelity(
     secondary.checkpoints = secondary.checkpoints.slice(0, primary.checkpoints.length);
     runs.push({
       scenario,
+      index,
+      window,
       primary,
       secondary,
       figures: qemuFigures(primary, secondary, raw.link),
@@ -149,6 +180,7 @@ export async function runFidelity(
   const profile = stalledProfile(calibration.link, calibration.costs, replyStall);
   const costs = { ...profile.costs, wakeMs: timerLateMs };
   const scenarios: ScenarioComparison[] = [];
+  const engineFigs: CheckpointFigures[][] = [];
   let overrun: OverrunSection | undefined;
   const engineSteady: CheckpointFigures[] = [];
   let engineStartup: { primary: string[]; secondary: string[] } = { primary: [], secondary: [] };
@@ -174,8 +206,12 @@ export async function runFidelity(
     // Its timer runs at this scenario's own callback lateness (the load shifts between scenarios), the
     // run's mean where the trace holds too few waiting requests to fit it.
     const lateMs = scenarioLateness(q.primary.checkpoints, q.scenario.delayMs) ?? timerLateMs;
+    // Its bytes cross at the quickest rate this window's QEMU sent them (or the profile's, if quicker): at the
+    // profile's mean rate the engine's own send outlasted QEMU's quick ones, a stall is never negative, and
+    // every engine checkpoint came out at least as long as QEMU's (a tick lost where QEMU's was not).
     const unstalled = {
       ...stalledScenario,
+      link: { ...stalledScenario.link, bandwidthBytesPerSec: quickestRate(steady(q), profile.link) },
       delayMs: q.scenario.delayMs + lateMs,
       costs: { ...costs, prepMs: 0, deviceLoadMs: 0, wakeMs: lateMs },
     };
@@ -187,12 +223,16 @@ export async function runFidelity(
       ...ownGaps,
       replyMs: 2 * profile.link.latencyMs,
     });
-    const host = { timeline, readyAt: own.readyAt };
-    const hosted = cutCheckpoints(runEngineScenario({ ...unstalled, host }).primary, 'primary').checkpoints;
+    // Its timer meets the callback's lateness tick by tick as QEMU's did (tick-lateness.ts): at the delay,
+    // each stretch of ticks late by what QEMU's chain shows there; the wake-up is inside that lateness.
+    const lateness = fitTickLateness(q.primary.checkpoints, q.readyAt, q.scenario.delayMs);
+    const host = { timeline, readyAt: own.readyAt, lateness };
+    const timed = { ...unstalled, delayMs: q.scenario.delayMs, costs: { ...unstalled.costs, wakeMs: 0 } };
+    const hosted = cutCheckpoints(runEngineScenario({ ...timed, host }).primary, 'primary').checkpoints;
     const countOf = (s: EngineScenario) =>
       cutCheckpoints(runEngineScenario(s).primary, 'primary').checkpoints.length;
     const count = engineCount(HOST_SEEDS, (seed) =>
-      seed === 1 ? hosted.length : countOf({ ...unstalled, seed, host }),
+      seed === 1 ? hosted.length : countOf({ ...timed, seed, host }),
     );
     // What independent draws of the stall give, for comparison (an expectation, not this run's realisation).
     const drawn = engineCount(options.drawnSeeds ?? COUNT_SEEDS, (seed) =>
@@ -216,15 +256,24 @@ export async function runFidelity(
     engineSteady.push(...figures.filter((f) => f.pages === q.scenario.pages));
     engineStartup = { primary: primary.startup, secondary: secondary.startup };
     if (q.scenario.failover) engineFailover = secondary.failover;
-    scenarios.push(
-      compareScenario({
+    engineFigs.push(figures);
+    scenarios.push({
+      ...compareScenario({
         pages: q.scenario.pages,
         delayMs: q.scenario.delayMs,
         windowMs: q.windowMs,
         qemu: { primary: q.primary, secondary: q.secondary, figures: q.figures },
         engine: { primary, secondary, figures, count, drawnCount: drawn },
       }),
-    );
+      window: q.window,
+    });
+  }
+  // Bytes and pause per size over all its windows (the windows are there to spread the load's drift).
+  for (const [i, row] of scenarios.entries()) {
+    const same = (j: number) => runs[j]?.index === runs[i]?.index;
+    const qemuFigs = runs.filter((_, j) => same(j)).flatMap((q) => q.figures);
+    const engineFigsAt = engineFigs.filter((_, j) => same(j)).flat();
+    scenarios[i] = { ...row, ...compareFigures(row.pages, qemuFigs, engineFigsAt) };
   }
   const failed = runs.find((q) => q.scenario.failover);
   const first = runs[0];
@@ -262,6 +311,7 @@ export async function runFidelity(
     timerLateMs,
     timer: runs.map((q, i) => ({
       ...(stats[i] as TimerStats),
+      lateness: latenessSummary(fitTickLateness(q.primary.checkpoints, q.readyAt, q.scenario.delayMs)),
       replay: countSpread(
         offsetsOf(q.primary.checkpoints),
         q.scenario.delayMs + timerLateMs,
@@ -273,8 +323,32 @@ export async function runFidelity(
   };
 }
 
+/**
+ * The rate of a window's quickest sends, bytes per s: its steady checkpoints' median bytes over their 10th
+ * percentile stop → `vmstate-received` (that includes the round trip: a floor, not a link); never below `link`'s.
+ */
+function quickestRate(figs: readonly CheckpointFigures[], link: { bandwidthBytesPerSec: number }): number {
+  const sends = figs
+    .map((f) => f.sendMs)
+    .filter((x) => x > 0)
+    .sort((a, b) => a - b);
+  const quick = sends[Math.floor(0.1 * (sends.length - 1))];
+  if (quick === undefined) return link.bandwidthBytesPerSec;
+  return Math.max(link.bandwidthBytesPerSec, (median(figs.map((f) => f.bytes)) * 1000) / quick);
+}
+
+/** The fitted lateness over a window's ticks: median and largest, ms, and how many ticks. */
+function latenessSummary(stretches: readonly TickLateness[]): {
+  medianMs: number;
+  maxMs: number;
+  ticks: number;
+} {
+  const perTick = stretches.flatMap((s) => Array.from({ length: s.ticks }, () => s.lateMs));
+  return { medianMs: median(perTick), maxMs: Math.max(...perTick), ticks: perTick.length };
+}
+
 /** What QEMU's timer did in one scenario (before the replay). */
-type TimerStats = Omit<FidelityResult['timer'][number], 'replay'>;
+type TimerStats = Omit<FidelityResult['timer'][number], 'replay' | 'lateness'>;
 
 /** What QEMU's timer did in a run: the request interval and the checkpoints that overran the delay. */
 function timerStats(q: QemuScenario): TimerStats {

@@ -28,21 +28,22 @@ export type LinkProfileName = (typeof LINK_PROFILE_NAMES)[number];
 /**
  * The profiles. `qemu-tcg-loopback`: Debian 12's QEMU 7.2 COLO under TCG, both VMs on 127.0.0.1 of a shared
  * 2-core machine, fitted by `npm run fidelity` over the runs kept in fidelity/runs.json (src/fidelity/pooled.ts:
- * lines through each run's per-size mean checkpoint times; the fit and its residuals per run are in
- * docs/fidelity.md, and test/unit/fidelity/profile.test.ts checks these figures are that fit's). The pause is
- * a fixed ~79 ms (mostly the delayed ACK of `vmstate-loaded`) plus ~0.008 ms per dirty page; the per-page
- * cost moved several-fold with the shared machine's load (docs/fidelity.md). QEMU's timer callback also ran
- * ~0–87 ms late per tick there (its period is the delay plus that); the profile leaves the delay as given.
+ * the pause through each run's per-size median, the send, flush and gaps through its per-size means; the fit
+ * and its residuals per run are in docs/fidelity.md, and test/unit/fidelity/profile.test.ts checks these
+ * figures are that fit's). The pause is a fixed ~61 ms (mostly the delayed ACK of `vmstate-loaded`) plus
+ * ~0.008 ms per dirty page; the per-page cost moved several-fold with the shared machine's load
+ * (docs/fidelity.md). QEMU's timer callback also ran ~0–716 ms late per tick there (its period is the delay
+ * plus that); the profile leaves the delay as given.
  * Its latency is half the mean request → reply (a stand-in for the VM stops); `npm run fidelity` itself runs
  * the engine with that gap's floor and a stall drawn per checkpoint instead (src/fidelity/stalls.ts), and its
  * checked count with the run's own stall timeline (src/fidelity/host-timeline.ts).
  */
 export const LINK_PROFILES: Readonly<Record<Exclude<LinkProfileName, 'none'>, LinkProfile>> = {
   'qemu-tcg-loopback': {
-    bandwidthBytesPerSec: 600_949_003,
-    latencyMs: 13.65,
+    bandwidthBytesPerSec: 575_991_424,
+    latencyMs: 5.0,
     deviceStateBytes: 12_644,
-    costs: { prepMs: 9.52, flushBytesPerMs: 2_815_426, deviceLoadMs: 42.05, applyBytesPerMs: 1e12 },
+    costs: { prepMs: 7.76, flushBytesPerMs: 3_853_893, deviceLoadMs: 43.37, applyBytesPerMs: 1e12 },
     source: 'docs/fidelity.md (npm run fidelity, fit over fidelity/runs.json)',
   },
 };

@@ -16,6 +16,7 @@ import {
 import { advanceGuest, nextMiscompareWake } from './guest.ts';
 import { sendMessage } from './sends.ts';
 import type { PrimaryPhase, PrimaryState } from './state.ts';
+import { nextTickAt } from './timer.ts';
 
 /** What can happen to the primary. */
 export type PrimaryInput =
@@ -173,7 +174,7 @@ function onMessage(
       state.phase = 'running';
       state.vmRunning = true;
       fx.push(trace(now, 'colo_vm_state_change', { old: 'stop', new: 'run' }));
-      state.nextCheckpointAt = now + params.checkpointDelayMs;
+      state.nextCheckpointAt = nextTickAt(params, now);
       if (params.policy !== 'none') state.nextPendingCheckAt = now + firstCheckMs(params);
       // First heartbeat at once: the secondary's watchdog has run since it sent checkpoint-ready.
       if (params.heartbeatTimeoutMs > 0) state.nextHeartbeatAt = now;
@@ -249,7 +250,7 @@ function requestCheckpoint(
 ): void {
   if (state.stopped) return;
   // Before checkpoint-ready the COLO loop (and its timer) has not started.
-  if (state.phase !== 'wait-ready') state.nextCheckpointAt = now + params.checkpointDelayMs;
+  if (state.phase !== 'wait-ready') state.nextCheckpointAt = nextTickAt(params, now);
   if (state.checkpointDue !== null || eventHeldByTransaction(state) || state.phase !== 'running') {
     if (state.phase === 'ckpt-wait-loaded' && state.checkpointDue === null) {
       state.checkpointDue = trigger;

@@ -276,3 +276,53 @@ describe('stop: nothing new starts, what is in flight finishes', () => {
     expect(s.primary.stopped).toBe(true);
   });
 });
+
+describe('checkpoint timer: the callback late by a schedule (costs.timerLateness)', () => {
+  // Ticks due before 250 fire on time, from 250 on 30 ms late, from 500 on 5 ms early.
+  const timerLateness = [
+    { fromMs: 250, lateMs: 30 },
+    { fromMs: 500, lateMs: -5 },
+  ];
+  const late = { ...params, costs: { ...params.costs, timerLateness } };
+
+  it('each tick fires its lateness after it was due and the chain re-arms from the late callback', () => {
+    const s = new Schedule(late);
+    // Due 100 and 200: on time. Due 300: +30 → 330. Due 430: +30 → 460. Due 560: -5 → 555.
+    expect(s.primary.nextCheckpointAt).toBe(100);
+    for (const at of [100, 200, 330, 460, 555]) {
+      expect(s.primary.nextCheckpointAt).toBe(at);
+      s.tick(at);
+      s.answer(at + 2, at + 10, at + 20);
+    }
+    expect(s.requests).toEqual([100, 200, 330, 460, 555]);
+    expect(s.primary.nextCheckpointAt).toBe(650);
+  });
+
+  it('a late tick still obeys the event: inside a checkpoint before vmstate-received it is lost', () => {
+    const s = new Schedule(late);
+    s.tick(100);
+    s.answer(102, 110, 120);
+    s.tick(200);
+    // This checkpoint holds the event past the tick due 300 (fires 330): lost; the next fires 460.
+    s.reply('checkpoint-reply', 210);
+    s.tick(330);
+    s.reply('vmstate-received', 340);
+    s.reply('vmstate-loaded', 350);
+    s.tick(460);
+    expect(s.requests).toEqual([100, 200, 460]);
+  });
+
+  it('an empty or absent schedule is the exact timer', () => {
+    const s = new Schedule({ ...params, costs: { ...params.costs, timerLateness: [] } });
+    s.tick(D);
+    expect(s.primary.nextCheckpointAt).toBe(2 * D);
+  });
+
+  it('an early tick never comes within half a delay of its callback', () => {
+    const s = new Schedule({
+      ...params,
+      costs: { ...params.costs, timerLateness: [{ fromMs: 0, lateMs: -90 }] },
+    });
+    expect(s.primary.nextCheckpointAt).toBe(D / 2);
+  });
+});

@@ -140,16 +140,17 @@ describe('fit', () => {
 });
 
 describe('calibrate', () => {
-  // send = 10 + 0.03·pages, flush = 0.004·pages, pause = send + flush + 40, reply 6 ms: the means per size.
+  // send = 10 + 0.03·pages, flush = 0.004·pages, median pause = send + flush + 40, reply 6 ms; the mean pause
+  // 5 ms above the median (a tail of stalls).
   const pointAt = (pages: number, n = 10): SizePoint => ({
     pages,
     n,
     sendMs: 10 + 0.03 * pages,
     flushMs: 0.004 * pages,
-    pauseMs: 50 + 0.034 * pages,
+    pauseMs: 55 + 0.034 * pages,
     replyMs: 6,
     restMs: 40,
-    pauseMedianMs: 45 + 0.034 * pages,
+    pauseMedianMs: 50 + 0.034 * pages,
   });
   const points = [1000, 4000, 8000].map((p) => pointAt(p));
 
@@ -172,24 +173,28 @@ describe('calibrate', () => {
     expect(engine).toBeCloseTo(50 + 0.034 * n, 6);
   });
 
-  it('reports the fitted pause against each point, by mean and by median', () => {
+  it("reports the fitted pause against each point, by mean and by median: the line is the medians'", () => {
     const c = calibrate(points, 0);
     expect(c.residuals.map((r) => r.pages)).toEqual([1000, 4000, 8000]);
     for (const r of c.residuals) {
-      expect(r.vsMean).toBeCloseTo(0, 9);
-      expect(r.vsMedian).toBeCloseTo(5 / (45 + 0.034 * r.pages), 9);
+      expect(r.vsMedian).toBeCloseTo(0, 9);
+      expect(r.vsMean).toBeCloseTo(-5 / (55 + 0.034 * r.pages), 9);
     }
   });
 
-  it('weights each point by its checkpoint count', () => {
-    // A point 20 % high with one checkpoint moves the line less than the same point with a hundred.
+  it('fits the pause through each size alike, whatever its checkpoint count; the send by count', () => {
+    // A size 20 % high moves the pause line as much with one checkpoint as with a hundred ...
     const off = (n: number) => [
       pointAt(1000, 100),
       pointAt(4000, 100),
-      { ...pointAt(8000, n), pauseMs: 1.2 * (50 + 0.034 * 8000) },
+      { ...pointAt(8000, n), pauseMedianMs: 1.2 * (50 + 0.034 * 8000), sendMs: 1.2 * (10 + 0.03 * 8000) },
     ];
-    const at8000 = (n: number) => calibrate(off(n), 0).residuals[2]?.vsMean ?? Number.NaN;
-    expect(Math.abs(at8000(1))).toBeGreaterThan(Math.abs(at8000(100)));
+    const at8000 = (n: number) => calibrate(off(n), 0).residuals[2]?.vsMedian ?? Number.NaN;
+    expect(at8000(1)).toBeCloseTo(at8000(100), 9);
+    expect(Math.abs(at8000(1))).toBeGreaterThan(0.01);
+    // ... while the send's line, a mean of n checkpoints being n times as sure, follows the count.
+    const send = (n: number) => calibrate(off(n), 0).send.slope;
+    expect(send(100)).toBeGreaterThan(send(1));
   });
 
   it('reduces checkpoints to a point per size: means, and the median pause', () => {
