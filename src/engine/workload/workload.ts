@@ -1,5 +1,6 @@
 import { hash32, hash32Prefix, hash32Rest, unit } from '../rng.ts';
 import type { WorkloadSpec } from './spec.ts';
+import { ZipfPages } from './zipf-table.ts';
 
 /** Calls `visit(page)` for every write the guest makes in guest time [t0, t1), ms. */
 export type WriteGenerator = (t0: number, t1: number, visit: (page: number) => void) => void;
@@ -19,8 +20,15 @@ function permutation(n: number, seed: number): (k: number) => number {
   let a = (hash32(seed, n, 0xa) % n) | 1;
   while (gcd(a, n) !== 1) a = (a + 2) % n || 1;
   const b = hash32(seed, n, 0xb) % n;
-  // (a·k) may exceed 2^53 for huge n; do it in two halves to stay exact.
-  return (k) => modExact(mulMod(a, modExact(k, n), n) + b, n);
+  // (a·k) may exceed 2^53 for huge n; do it in two halves to stay exact. A k already below n (a zipf rank)
+  // with a·k exact needs one remainder, not three: the same value.
+  return (k) => {
+    if (k < n && a * k < Number.MAX_SAFE_INTEGER) {
+      const m = modExact(a * k, n) + b;
+      return m >= n ? m - n : m;
+    }
+    return modExact(mulMod(a, modExact(k, n), n) + b, n);
+  };
 }
 
 function gcd(x: number, y: number): number {
@@ -99,13 +107,15 @@ export function makeWorkload(spec: WorkloadSpec, pageCount: number, seed: number
     }
     case 'zipf': {
       const perm = permutation(n, s ^ 5);
-      const inv = zipfInverse(n, spec.exponent);
+      const { inv, value } = zipfInverse(n, spec.exponent);
+      const pages = new ZipfPages(value, (u) => perm(inv(u)));
       const rate = spec.rate;
       const zipfStream = hash32Prefix(s, 6);
       return (t0, t1, visit) => {
         if (rate <= 0 || t1 <= t0) return;
         const end = countBefore(t1, rate);
-        for (let k = countBefore(t0, rate); k < end; k++) visit(perm(inv(unitOf(zipfStream, k))));
+        // perm(inv(unitOf(zipfStream, k))), mostly from the table.
+        for (let k = countBefore(t0, rate); k < end; k++) visit(pages.page(hash32Rest(zipfStream, k, 0)));
       };
     }
     case 'buffered-io': {
@@ -143,26 +153,30 @@ function unitOf(stream: number, k: number): number {
 
 /**
  * Inverse CDF of a continuous approximation of Zipf(s) over ranks [0, n): cheap and needs no table,
- * so it works for guests of millions of pages.
+ * so it works for guests of millions of pages. `inv` gives the rank of u ∈ [0, 1); `value` the real number
+ * `inv` floors (monotone in u) for {@link ZipfPages}.
  */
-function zipfInverse(n: number, s: number): (u: number) => number {
+function zipfInverse(n: number, s: number): { inv: (u: number) => number; value: (u: number) => number } {
   if (Math.abs(s - 1) < 1e-9) {
     const logN = Math.log(n + 1);
-    return (u) => Math.min(n - 1, Math.floor(Math.exp(u * logN) - 1));
+    const value = (u: number) => Math.exp(u * logN) - 1;
+    return { inv: (u) => Math.min(n - 1, Math.floor(value(u))), value };
   }
   const a = 1 - s;
   const top = (n + 1) ** a - 1;
   const exact = (u: number) => Math.min(n - 1, Math.max(0, Math.floor((u * top + 1) ** (1 / a) - 1)));
-  const inv = 1 / a;
+  const power = 1 / a;
   // exp(log) is ~40 % cheaper than `**` (a draw per write) and within ~1e-14 of it, relatively: its floor is
   // the same unless the value is that close to an integer, and then `exact` decides.
-  return (u) => {
-    const v = Math.exp(inv * Math.log(u * top + 1)) - 1;
+  const value = (u: number) => Math.exp(power * Math.log(u * top + 1)) - 1;
+  const inv = (u: number) => {
+    const v = value(u);
     const f = Math.floor(v);
     const margin = Math.max(1e-6, Math.abs(v) * 1e-12);
     if (!(v - f >= margin && f + 1 - v >= margin)) return exact(u);
     return Math.min(n - 1, Math.max(0, f));
   };
+  return { inv, value };
 }
 
 /**
