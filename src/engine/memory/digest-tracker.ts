@@ -6,49 +6,91 @@
  * Registration is opt-in and per array (the embedded runtime registers its VMs' images): an array that is
  * not registered is digested from scratch, so code that writes page versions without telling the tracker
  * (tests, decoded cloud state documents) still gets the right digest. Every engine write to a registered
- * array goes through {@link DigestTracker.noteWrite} first.
+ * array goes through {@link DigestTracker.noteWrite} (or {@link DigestTracker.noteWrites}) first.
+ *
+ * A write only records the page and its version before the first write since the last settle; the settle
+ * hashes each such page once for both its old and its current term (the digest is a sum of per-page terms,
+ * so when they are taken out and put back does not change it).
  */
-import { DirtyBitmap } from './dirty-bitmap.ts';
-import { addPageHash, imageSums, laneKeys } from './page-hash.ts';
+import { addPageTermChanges, imageSums, laneKeys } from './page-hash.ts';
+
+/** Pages a fresh stale list holds before it grows (it doubles). */
+const INITIAL_STALE = 1024;
 
 /** The digest sum of one registered page-version array. */
 export class DigestTracker {
   /** Seed the lanes are keyed with. */
   readonly seed: number;
   readonly #keys: Int32Array;
-  /** Lane sums with the terms of the stale pages taken out. */
+  /** Lane sums as of the last settle (the stale pages at their recorded old versions). */
   readonly #sums: Int32Array;
-  /** Pages written since the last settle (their terms are out of the sums). */
-  readonly #stale: DirtyBitmap;
-  readonly #staleList: number[] = [];
+  /** One bit per page: written since the last settle. */
+  readonly #stale: Uint8Array;
+  /** The stale pages, in order of first write, and their versions at that write ([0, #staleCount)). */
+  #stalePages: Float64Array = new Float64Array(INITIAL_STALE);
+  #staleOld: Uint32Array = new Uint32Array(INITIAL_STALE);
+  #staleCount = 0;
 
   /** Tracks `versions` as it is now (O(pages) once; nothing for an all-zero image beyond the scan). */
   constructor(seed: number, versions: Uint32Array) {
     this.seed = seed;
     this.#keys = laneKeys(seed);
     this.#sums = imageSums(this.#keys, versions);
-    this.#stale = new DirtyBitmap(versions.length);
+    this.#stale = new Uint8Array(Math.ceil(versions.length / 8));
   }
 
   /**
    * Call before writing page `page` (whose version is `old` until the write). The first write since the last
-   * settle takes the page's term out; later ones cost a bit test.
+   * settle records the page and `old`; later ones cost a bit test.
    */
   noteWrite(page: number, old: number): void {
-    if (!this.#stale.set(page)) return;
-    addPageHash(this.#sums, this.#keys, page, old, -1);
-    this.#staleList.push(page);
+    const stale = this.#stale;
+    const byte = stale[page >>> 3] as number;
+    const mask = 1 << (page & 7);
+    if (byte & mask) return;
+    stale[page >>> 3] = byte | mask;
+    this.#record(page, old);
   }
 
-  /** Puts the stale pages' current terms back and returns the lane sums of `versions`, O(stale pages). */
-  settle(versions: Uint32Array): Int32Array {
-    const list = this.#staleList;
-    for (let i = 0; i < list.length; i++) {
-      const page = list[i] as number;
-      addPageHash(this.#sums, this.#keys, page, versions[page] as number, 1);
-      this.#stale.clear(page);
+  /**
+   * {@link noteWrite} for the pages of a batch of writes, `pages[0 … count − 1]`, before any of them is
+   * applied to `versions` (a page's old version is read from it).
+   */
+  noteWrites(pages: Float64Array, count: number, versions: Uint32Array): void {
+    const stale = this.#stale;
+    for (let i = 0; i < count; i++) {
+      const page = pages[i] as number;
+      const byte = stale[page >>> 3] as number;
+      const mask = 1 << (page & 7);
+      if (byte & mask) continue;
+      stale[page >>> 3] = byte | mask;
+      this.#record(page, versions[page] as number);
     }
-    list.length = 0;
+  }
+
+  #record(page: number, old: number): void {
+    const n = this.#staleCount;
+    if (n === this.#stalePages.length) {
+      const pages = new Float64Array(n * 2);
+      pages.set(this.#stalePages);
+      this.#stalePages = pages;
+      const olds = new Uint32Array(n * 2);
+      olds.set(this.#staleOld);
+      this.#staleOld = olds;
+    }
+    this.#stalePages[n] = page;
+    this.#staleOld[n] = old;
+    this.#staleCount = n + 1;
+  }
+
+  /** Swaps the stale pages' old terms for their current ones and returns the lane sums of `versions`. */
+  settle(versions: Uint32Array): Int32Array {
+    const count = this.#staleCount;
+    const pages = this.#stalePages;
+    addPageTermChanges(this.#sums, this.#keys, pages, this.#staleOld, versions, count);
+    const stale = this.#stale;
+    for (let i = 0; i < count; i++) stale[(pages[i] as number) >>> 3] = 0;
+    this.#staleCount = 0;
     return this.#sums;
   }
 }

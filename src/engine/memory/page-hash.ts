@@ -73,3 +73,52 @@ export function imageSums(keys: Int32Array, versions: Uint32Array): Int32Array {
   }
   return sums;
 }
+
+/**
+ * For each k < `count`: takes the term of (pages[k], olds[k]) out of `sums` and puts that of
+ * (pages[k], versions[pages[k]]) in — the same sums as {@link addPageHash} with −1 then 1, with each lane's
+ * page prefix hashed once for both terms. Lane by lane, the hash written out in the loop (no calls: this is
+ * the digest's whole cost).
+ */
+export function addPageTermChanges(
+  sums: Int32Array,
+  keys: Int32Array,
+  pages: Float64Array,
+  olds: Uint32Array,
+  versions: Uint32Array,
+  count: number,
+): void {
+  for (let lane = 0; lane < DIGEST_LANES; lane++) {
+    const key = keys[lane] as number;
+    let sum = sums[lane] as number;
+    for (let i = 0; i < count; i++) {
+      const page = pages[i] as number;
+      // absorb(key, page)
+      let k = Math.imul(page | 0, 0xcc9e_2d51);
+      k = Math.imul((k << 15) | (k >>> 17), 0x1b87_3593);
+      let h = key ^ k;
+      h = (Math.imul((h << 13) | (h >>> 19), 5) + 0xe654_6b64) | 0;
+      // finish(absorb(h, version)) for the current version, then for the old one.
+      k = Math.imul((versions[page] as number) | 0, 0xcc9e_2d51);
+      k = Math.imul((k << 15) | (k >>> 17), 0x1b87_3593);
+      let a = h ^ k;
+      a = (Math.imul((a << 13) | (a >>> 19), 5) + 0xe654_6b64) | 0;
+      a ^= a >>> 16;
+      a = Math.imul(a, 0x85eb_ca6b);
+      a ^= a >>> 13;
+      a = Math.imul(a, 0xc2b2_ae35);
+      a ^= a >>> 16;
+      k = Math.imul((olds[i] as number) | 0, 0xcc9e_2d51);
+      k = Math.imul((k << 15) | (k >>> 17), 0x1b87_3593);
+      let b = h ^ k;
+      b = (Math.imul((b << 13) | (b >>> 19), 5) + 0xe654_6b64) | 0;
+      b ^= b >>> 16;
+      b = Math.imul(b, 0x85eb_ca6b);
+      b ^= b >>> 13;
+      b = Math.imul(b, 0xc2b2_ae35);
+      b ^= b >>> 16;
+      sum = (sum + a - b) | 0;
+    }
+    sums[lane] = sum;
+  }
+}

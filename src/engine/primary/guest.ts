@@ -2,15 +2,15 @@ import { digestTrackerOf } from '../memory/digest-tracker.ts';
 import { zeroClasses } from '../memory/page-content.ts';
 import { type ColoParams, PAGE_HEADER_WIRE_BYTES } from '../params.ts';
 import { PAGE_SIZE } from '../protocol/delta.ts';
-import { makeWorkload, nextMiscompareAt, type WriteGenerator } from '../workload/workload.ts';
+import { makeWorkloadBatches, nextMiscompareAt, type WriteBatchGenerator } from '../workload/workload.ts';
 import type { PrimaryState } from './state.ts';
 
-const generators = new WeakMap<ColoParams, WriteGenerator>();
+const generators = new WeakMap<ColoParams, WriteBatchGenerator>();
 
-function generator(params: ColoParams, pages: number): WriteGenerator {
+function generator(params: ColoParams, pages: number): WriteBatchGenerator {
   let g = generators.get(params);
   if (!g) {
-    g = makeWorkload(params.workload, pages, params.seed);
+    g = makeWorkloadBatches(params.workload, pages, params.seed);
     generators.set(params, g);
   }
   return g;
@@ -39,16 +39,21 @@ export function advanceGuest(state: PrimaryState, params: ColoParams, now: numbe
   const { versions, dirty, bgCurrent, touched } = state;
   const zero = zeroClasses(params);
   const tracker = digestTrackerOf(versions);
-  generator(params, versions.length)(t0, t1, (page) => {
-    const old = versions[page] ?? 0;
-    tracker?.noteWrite(page, old);
-    versions[page] = bumpVersion(old);
-    dirty.set(page);
-    touched.set(page);
-    if (bgCurrent.clear(page)) {
-      // The background copy (of version `old`) is waste: count it as it was on the wire.
-      state.wastedPages++;
-      state.wastedBytes += zero.isZero(page, old) ? HEADER : HEADER + PAGE_SIZE;
+  // Per batch of writes: the digest tracker first (it reads the old versions), then one loop of updates.
+  generator(params, versions.length)(t0, t1, (pages, count) => {
+    tracker?.noteWrites(pages, count, versions);
+    const checkBg = bgCurrent.count > 0;
+    for (let i = 0; i < count; i++) {
+      const page = pages[i] as number;
+      const old = versions[page] as number;
+      versions[page] = bumpVersion(old);
+      dirty.set(page);
+      touched.set(page);
+      if (checkBg && bgCurrent.clear(page)) {
+        // The background copy (of version `old`) is waste: count it as it was on the wire.
+        state.wastedPages++;
+        state.wastedBytes += zero.isZero(page, old) ? HEADER : HEADER + PAGE_SIZE;
+      }
     }
   });
   state.guestTime = t1;

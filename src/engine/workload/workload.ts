@@ -6,6 +6,21 @@ import { ZipfPages } from './zipf-table.ts';
 export type WriteGenerator = (t0: number, t1: number, visit: (page: number) => void) => void;
 
 /**
+ * Receives a batch of writes: the pages of `count` consecutive writes, in order, at `pages[0 … count − 1]`.
+ * `pages` is the generator's reused buffer: read it before returning, never keep it.
+ */
+export type WriteBatchSink = (pages: Float64Array, count: number) => void;
+
+/**
+ * Gives every write the guest makes in guest time [t0, t1), ms, in batches of at most {@link WRITE_BATCH}
+ * pages, in the same order as {@link WriteGenerator}. A sink must not run the same generator again.
+ */
+export type WriteBatchGenerator = (t0: number, t1: number, sink: WriteBatchSink) => void;
+
+/** Writes per batch of a {@link WriteBatchGenerator} (its reused buffer: 8 bytes a write, 32 KiB). */
+export const WRITE_BATCH = 4096;
+
+/**
  * Writes number k of a stream with rate r happen at guest time k·1000/r ms. The count of writes
  * before time t is ceil(t·r/1000); using that one formula makes any split of an interval produce
  * exactly the same writes as the whole interval.
@@ -58,33 +73,69 @@ function modExact(x: number, n: number): number {
 }
 
 /**
- * Builds the write generator for a workload over a guest of `pageCount` pages.
- * `seed` selects the run; `salt` separates independent streams (the SVM's own writes use another salt).
- * Each kind's loop is written out (no per-write closure but `visit`): this is the engine's hottest path.
+ * Builds the write generator for a workload over a guest of `pageCount` pages, page by page: the writes of
+ * {@link makeWorkloadBatches}, one `visit` call each.
  */
 export function makeWorkload(spec: WorkloadSpec, pageCount: number, seed: number, salt = 0): WriteGenerator {
+  const batches = makeWorkloadBatches(spec, pageCount, seed, salt);
+  return (t0, t1, visit) =>
+    batches(t0, t1, (pages, count) => {
+      for (let i = 0; i < count; i++) visit(pages[i] as number);
+    });
+}
+
+/**
+ * Builds the batched write generator for a workload over a guest of `pageCount` pages.
+ * `seed` selects the run; `salt` separates independent streams (the SVM's own writes use another salt).
+ * Each kind's loop is written out and fills a reused typed array (no call per write): this is the engine's
+ * hottest path.
+ */
+export function makeWorkloadBatches(
+  spec: WorkloadSpec,
+  pageCount: number,
+  seed: number,
+  salt = 0,
+): WriteBatchGenerator {
   const s = (seed ^ salt) >>> 0;
   const n = pageCount;
+  const buf = new Float64Array(WRITE_BATCH);
   switch (spec.kind) {
     case 'idle':
       return () => {};
     case 'uniform': {
       const rate = spec.rate;
       const uniformStream = hash32Prefix(s, 1);
-      return (t0, t1, visit) => {
+      return (t0, t1, sink) => {
         if (rate <= 0 || t1 <= t0) return;
         const end = countBefore(t1, rate);
-        for (let k = countBefore(t0, rate); k < end; k++) visit(draw(uniformStream, k, n));
+        for (let k0 = countBefore(t0, rate); k0 < end; k0 += WRITE_BATCH) {
+          const count = Math.min(WRITE_BATCH, end - k0);
+          for (let i = 0; i < count; i++) buf[i] = draw(uniformStream, k0 + i, n);
+          sink(buf, count);
+        }
       };
     }
     case 'sequential': {
       const start = hash32(s, 2) % n;
       const span = Math.max(1, Math.min(spec.spanPages ?? n, n));
       const rate = spec.rate;
-      return (t0, t1, visit) => {
+      return (t0, t1, sink) => {
         if (rate <= 0 || t1 <= t0) return;
         const end = countBefore(t1, rate);
-        for (let k = countBefore(t0, rate); k < end; k++) visit((start + (k % span)) % n);
+        for (let k0 = countBefore(t0, rate); k0 < end; k0 += WRITE_BATCH) {
+          const count = Math.min(WRITE_BATCH, end - k0);
+          // Page of write k: (start + k mod span) mod n, stepped (one remainder per batch, not two per write).
+          let offset = k0 % span;
+          let page = (start + offset) % n;
+          for (let i = 0; i < count; i++) {
+            buf[i] = page;
+            if (++offset === span) {
+              offset = 0;
+              page = start;
+            } else if (++page === n) page = 0;
+          }
+          sink(buf, count);
+        }
       };
     }
     case 'hotcold': {
@@ -93,15 +144,23 @@ export function makeWorkload(spec: WorkloadSpec, pageCount: number, seed: number
       const perm = permutation(cold, s ^ 3);
       const { hotRate, coldRate } = spec;
       const hotStream = hash32Prefix(s, 4);
-      return (t0, t1, visit) => {
+      return (t0, t1, sink) => {
         if (t1 <= t0) return;
         if (hot > 0 && hotRate > 0) {
           const end = countBefore(t1, hotRate);
-          for (let k = countBefore(t0, hotRate); k < end; k++) visit(draw(hotStream, k, hot));
+          for (let k0 = countBefore(t0, hotRate); k0 < end; k0 += WRITE_BATCH) {
+            const count = Math.min(WRITE_BATCH, end - k0);
+            for (let i = 0; i < count; i++) buf[i] = draw(hotStream, k0 + i, hot);
+            sink(buf, count);
+          }
         }
         if (cold > 0 && coldRate > 0) {
           const end = countBefore(t1, coldRate);
-          for (let k = countBefore(t0, coldRate); k < end; k++) visit(hot + perm(k));
+          for (let k0 = countBefore(t0, coldRate); k0 < end; k0 += WRITE_BATCH) {
+            const count = Math.min(WRITE_BATCH, end - k0);
+            for (let i = 0; i < count; i++) buf[i] = hot + perm(k0 + i);
+            sink(buf, count);
+          }
         }
       };
     }
@@ -111,11 +170,15 @@ export function makeWorkload(spec: WorkloadSpec, pageCount: number, seed: number
       const pages = new ZipfPages(value, (u) => perm(inv(u)));
       const rate = spec.rate;
       const zipfStream = hash32Prefix(s, 6);
-      return (t0, t1, visit) => {
+      return (t0, t1, sink) => {
         if (rate <= 0 || t1 <= t0) return;
         const end = countBefore(t1, rate);
-        // perm(inv(unitOf(zipfStream, k))), mostly from the table.
-        for (let k = countBefore(t0, rate); k < end; k++) visit(pages.page(hash32Rest(zipfStream, k, 0)));
+        for (let k0 = countBefore(t0, rate); k0 < end; k0 += WRITE_BATCH) {
+          const count = Math.min(WRITE_BATCH, end - k0);
+          // perm(inv(unitOf(zipfStream, k))), mostly from the table.
+          for (let i = 0; i < count; i++) buf[i] = pages.page(hash32Rest(zipfStream, k0 + i, 0));
+          sink(buf, count);
+        }
       };
     }
     case 'buffered-io': {
@@ -124,11 +187,16 @@ export function makeWorkload(spec: WorkloadSpec, pageCount: number, seed: number
       const tailStream = hash32Prefix(s, 7);
       const wideStream = hash32Prefix(s, 8);
       const hotStream = hash32Prefix(s, 9);
-      return (t0, t1, visit) => {
+      return (t0, t1, sink) => {
         if (rate <= 0 || t1 <= t0) return;
         const end = countBefore(t1, rate);
-        for (let k = countBefore(t0, rate); k < end; k++) {
-          visit(unitOf(tailStream, k) < tail ? draw(wideStream, k, n) : draw(hotStream, k, hot));
+        for (let k0 = countBefore(t0, rate); k0 < end; k0 += WRITE_BATCH) {
+          const count = Math.min(WRITE_BATCH, end - k0);
+          for (let i = 0; i < count; i++) {
+            const k = k0 + i;
+            buf[i] = unitOf(tailStream, k) < tail ? draw(wideStream, k, n) : draw(hotStream, k, hot);
+          }
+          sink(buf, count);
         }
       };
     }
