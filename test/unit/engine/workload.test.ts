@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import { hash32, unit } from '../../../src/engine/rng.ts';
-import { makeWorkload } from '../../../src/engine/workload/workload.ts';
+import { makeWorkload, makeWorkloadBatches, WRITE_BATCH } from '../../../src/engine/workload/workload.ts';
 
 /**
  * The generators' pages against their defining formulas written out plainly (the generators hash a
@@ -65,5 +65,66 @@ describe('workload generators keep their defining formulas', () => {
     expect(checked).toBe(windows.length * 1200);
     // Pages are a bijection of ranks: distinct ranks never share a page.
     expect(new Set(byRank.values()).size).toBe(byRank.size);
+  });
+});
+
+describe('batched write generators', () => {
+  const seed = 11;
+  const rate = 20_000;
+  /** Every page of [t0, t1) from the batched generator, and the batch sizes it used. */
+  function batched(spec: Parameters<typeof makeWorkload>[0], n: number, t0: number, t1: number) {
+    const got: number[] = [];
+    const sizes: number[] = [];
+    makeWorkloadBatches(spec, n, seed)(t0, t1, (pages, count) => {
+      sizes.push(count);
+      for (let i = 0; i < count; i++) got.push(pages[i] as number);
+    });
+    return { got, sizes };
+  }
+
+  test('sequential steps through its span and wraps at the guest, across batch boundaries', () => {
+    // A span that wraps past the guest's end (start + span > n) and the whole guest; windows of 2.5 batches.
+    const n = 10_007;
+    const start = hash32(seed, 2) % n;
+    let checked = 0;
+    for (const span of [n - 5, n, 333]) {
+      for (const t0 of [0, 123_456.7]) {
+        const t1 = t0 + (2.5 * WRITE_BATCH * 1000) / rate;
+        const { got, sizes } = batched({ kind: 'sequential', rate, spanPages: span }, n, t0, t1);
+        const k0 = Math.ceil((t0 * rate) / 1000);
+        expect(sizes.length).toBe(3);
+        got.forEach((p, i) => {
+          expect(p).toBe((start + ((k0 + i) % span)) % n);
+        });
+        checked += got.length;
+      }
+    }
+    expect(checked).toBeGreaterThan(6 * 2 * WRITE_BATCH);
+  });
+
+  test('any split of an interval gives the same writes in the same order as the whole, in every kind', () => {
+    const specs: Parameters<typeof makeWorkload>[0][] = [
+      { kind: 'uniform', rate },
+      { kind: 'sequential', rate, spanPages: 4000 },
+      { kind: 'hotcold', hotPages: 100, hotRate: 5000, coldRate: 3000 },
+      { kind: 'zipf', rate, exponent: 1.1 },
+      { kind: 'buffered-io', rate, hotPages: 500, tail: 0.1 },
+    ];
+    let compared = 0;
+    for (const spec of specs) {
+      const whole = batched(spec, 65_536, 1000, 1500).got;
+      const pieces: number[] = [];
+      for (let t = 1000; t < 1500; t += 7.3)
+        pieces.push(...batched(spec, 65_536, t, Math.min(1500, t + 7.3)).got);
+      // hot/cold gives an interval's hot writes before its cold ones: a split interleaves them differently.
+      const order = (xs: number[]) => (spec.kind === 'hotcold' ? [...xs].sort((a, b) => a - b) : xs);
+      expect(order(pieces)).toEqual(order(whole));
+      // The page-by-page generator gives the same writes too.
+      const visited: number[] = [];
+      makeWorkload(spec, 65_536, seed)(1000, 1500, (p) => visited.push(p));
+      expect(visited).toEqual(whole);
+      compared += whole.length;
+    }
+    expect(compared).toBeGreaterThan(4 * WRITE_BATCH);
   });
 });

@@ -126,6 +126,29 @@ describe('memory digest, format 2', () => {
     expect(settles).toBeGreaterThan(RUNS.numRuns);
   });
 
+  it("kept incrementally through batches of writes (noteWrites) equals from scratch, past the stale list's growth", () => {
+    const versions = new Uint32Array(50_000);
+    const tracker = trackDigest(9, versions);
+    const batch = new Float64Array(3000);
+    let x = 1;
+    for (let round = 0; round < 4; round++) {
+      // 3000 writes a batch, some repeated within it; 3 batches between digests (> 1024 stale pages).
+      for (let b = 0; b < 3; b++) {
+        for (let i = 0; i < batch.length; i++) {
+          x = (Math.imul(x, 1_103_515_245) + 12_345) >>> 0;
+          batch[i] = x % versions.length;
+        }
+        tracker.noteWrites(batch, batch.length, versions);
+        for (let i = 0; i < batch.length; i++) {
+          const page = batch[i] as number;
+          versions[page] = ((versions[page] as number) + 1) >>> 0;
+        }
+      }
+      expect(memoryDigest(9, versions)).toBe(memoryDigestFromScratch(9, versions));
+    }
+    expect(versions.some((v) => v > 1)).toBe(true);
+  });
+
   it('kept incrementally by the embedded runtime equals from scratch at every stop, commit and the end', () => {
     // The SVM runs its own workload (running mode), so all three tracked images see writes and flushes.
     const params = testParams({
