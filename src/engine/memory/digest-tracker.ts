@@ -57,30 +57,43 @@ export class DigestTracker {
    * applied to `versions` (a page's old version is read from it).
    */
   noteWrites(pages: Float64Array, count: number, versions: Uint32Array): void {
+    this.#reserve(this.#staleCount + count);
     const stale = this.#stale;
+    const stalePages = this.#stalePages;
+    const staleOld = this.#staleOld;
+    let n = this.#staleCount;
     for (let i = 0; i < count; i++) {
       const page = pages[i] as number;
       const byte = stale[page >>> 3] as number;
       const mask = 1 << (page & 7);
       if (byte & mask) continue;
       stale[page >>> 3] = byte | mask;
-      this.#record(page, versions[page] as number);
+      stalePages[n] = page;
+      staleOld[n] = versions[page] as number;
+      n++;
     }
+    this.#staleCount = n;
   }
 
   #record(page: number, old: number): void {
     const n = this.#staleCount;
-    if (n === this.#stalePages.length) {
-      const pages = new Float64Array(n * 2);
-      pages.set(this.#stalePages);
-      this.#stalePages = pages;
-      const olds = new Uint32Array(n * 2);
-      olds.set(this.#staleOld);
-      this.#staleOld = olds;
-    }
+    this.#reserve(n + 1);
     this.#stalePages[n] = page;
     this.#staleOld[n] = old;
     this.#staleCount = n + 1;
+  }
+
+  /** Grows the stale list (doubling) to hold at least `size` pages. */
+  #reserve(size: number): void {
+    let length = this.#stalePages.length;
+    if (size <= length) return;
+    while (length < size) length *= 2;
+    const pages = new Float64Array(length);
+    pages.set(this.#stalePages.subarray(0, this.#staleCount));
+    this.#stalePages = pages;
+    const olds = new Uint32Array(length);
+    olds.set(this.#staleOld.subarray(0, this.#staleCount));
+    this.#staleOld = olds;
   }
 
   /** Swaps the stale pages' old terms for their current ones and returns the lane sums of `versions`. */
