@@ -119,6 +119,35 @@ export async function readChainProgress(
   return { generation, seq: c.seq, lastTickAt: Math.max(c.at, lastTickAt) };
 }
 
+/**
+ * Claims `tick` in its timer document by compare-and-swap on `etag` (`next.dueAt` becomes the document's
+ * `dueAt`; `now` in ms since the Unix epoch). Returns false when another claim got there first.
+ */
+async function saveClaim(
+  store: StateStore,
+  key: string,
+  etag: string,
+  tick: TickMessage,
+  next: TickMessage,
+  messageId: string,
+  now: number,
+): Promise<boolean> {
+  const claimed: TimerDocument = {
+    generation: tick.generation,
+    seq: tick.seq,
+    dueAt: next.dueAt,
+    lastTickAt: now,
+    claimedBy: messageId,
+  };
+  try {
+    await store.save(key, encodeTimer(claimed), etag);
+    return true;
+  } catch (e) {
+    if (e instanceof StateConflictError) return false;
+    throw e;
+  }
+}
+
 /** What a consumer needs for one timer. */
 export interface TickChainDeps {
   /** State store holding the timer and control documents. */
@@ -192,20 +221,8 @@ export async function handleTick(
   }
   const next: TickMessage = { ...tick, seq: tick.seq + 1, dueAt: nextDueAt(tick.dueAt, deps.periodMs, now) };
   if (inNode && !redelivery) return { verdict: 'candidate', tick, next, control, baseSeq: doc.seq };
-  if (!redelivery) {
-    const claimed: TimerDocument = {
-      generation: tick.generation,
-      seq: tick.seq,
-      dueAt: next.dueAt,
-      lastTickAt: now,
-      claimedBy: messageId,
-    };
-    try {
-      await deps.state.save(key, encodeTimer(claimed), etag);
-    } catch (e) {
-      if (e instanceof StateConflictError) return { verdict: 'dropped', tick };
-      throw e;
-    }
+  if (!redelivery && !(await saveClaim(deps.state, key, etag, tick, next, messageId, now))) {
+    return { verdict: 'dropped', tick };
   }
   await deps.ticks.schedule(next, now);
   return { verdict: redelivery ? 'redelivered' : 'claimed', tick, next, control };
@@ -232,19 +249,7 @@ export async function claimInTimerDocument(
   const key = timerStateKey(deps.vmId, deps.timer);
   const loaded = await loadTimer(deps.state, key);
   if (!loaded || loaded.doc.generation !== tick.generation || tick.seq <= loaded.doc.seq) return false;
-  const claimed: TimerDocument = {
-    generation: tick.generation,
-    seq: tick.seq,
-    dueAt: next.dueAt,
-    lastTickAt: now,
-    claimedBy: messageId,
-  };
-  try {
-    await deps.state.save(key, encodeTimer(claimed), loaded.etag);
-  } catch (e) {
-    if (e instanceof StateConflictError) return false;
-    throw e;
-  }
+  if (!(await saveClaim(deps.state, key, loaded.etag, tick, next, messageId, now))) return false;
   await deps.ticks.schedule(next, now);
   return true;
 }

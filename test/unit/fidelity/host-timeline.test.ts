@@ -8,25 +8,14 @@ import {
   medianGaps,
   stallAt,
 } from '../../../src/fidelity/host-timeline.ts';
+import { sideCheckpoint } from './side-checkpoint.ts';
 
 /** A complete primary checkpoint requested at `at` with the given gaps, ms. */
 function ckpt(at: number, replyMs: number, sendMs: number, restMs: number): SideCheckpoint {
   const replyAt = at + replyMs;
   const receivedAt = replyAt + sendMs;
   const runAt = receivedAt + restMs;
-  return {
-    steps: [],
-    requestAt: at,
-    stopAt: replyAt,
-    runAt,
-    replyAt,
-    receivedAt,
-    loadedAt: runAt,
-    flushBeginAt: Number.NaN,
-    flushEndAt: Number.NaN,
-    dirtyPages: Number.NaN,
-    complete: true,
-  };
+  return sideCheckpoint({ requestAt: at, stopAt: replyAt, replyAt, receivedAt, runAt });
 }
 
 /** A short scenario at a 500 ms delay whose own checkpoints take ~10 ms. */

@@ -1,22 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import type { SideCheckpoint } from '../../../src/fidelity/checkpoints.ts';
 import { fitTickLateness } from '../../../src/fidelity/tick-lateness.ts';
+import { sideCheckpoint } from './side-checkpoint.ts';
 
 /** A complete primary checkpoint: request, vmstate-received and resume at the given times, ms. */
 function ckpt(requestAt: number, receivedAt: number, runAt: number): SideCheckpoint {
-  return {
-    steps: [],
-    requestAt,
-    stopAt: requestAt + 1,
-    runAt,
-    replyAt: requestAt + 1,
-    receivedAt,
-    loadedAt: runAt,
-    flushBeginAt: Number.NaN,
-    flushEndAt: Number.NaN,
-    dirtyPages: Number.NaN,
-    complete: true,
-  };
+  return sideCheckpoint({ requestAt, stopAt: requestAt + 1, replyAt: requestAt + 1, receivedAt, runAt });
 }
 
 const D = 100;
