@@ -5,6 +5,7 @@ import type { LineFit } from './fit.ts';
 import type { PooledFit } from './pooled.ts';
 import { type OverrunSection, overrunLines } from './report-overrun.ts';
 import type { CountSpread } from './timer-replay.ts';
+import type { VmStartRun } from './vm-start.ts';
 
 /** Everything one `npm run fidelity` produced. */
 export interface FidelityResult {
@@ -38,6 +39,8 @@ export interface FidelityResult {
   pooled?: PooledFit;
   /** How late QEMU's timer callback ran on average (the engine's timer runs at delay + this), ms. */
   timerLateMs: number;
+  /** The primary vCPU's run inside `vm_start` before the traced resume (vm-start.ts); absent in old reports. */
+  vmStart?: VmStartRun;
   /**
    * Timer behaviour seen in QEMU's traces: intervals between requests (ms), overruns, back-to-back starts,
    * and QEMU's own checkpoint times replayed through the engine's timer (timer-replay.ts).
@@ -219,6 +222,8 @@ export function renderReport(r: FidelityResult): string {
       "(`costs.wakeMs`: the loop's wake-up under the same contention; back-to-back starts pay nothing).",
   );
   out.push('');
+  out.push(vmStartLine(r.vmStart));
+  out.push('');
   out.push(
     "Replay: QEMU's own checkpoint times (each checkpoint's reply, `vmstate-received` and resume, as offsets " +
       "from its request) fed to the engine's primary in their order (src/fidelity/timer-replay.ts) check the " +
@@ -252,6 +257,23 @@ export function renderReport(r: FidelityResult): string {
   if (r.overrun) out.push(...overrunLines(r.overrun));
   out.push(DEVIATIONS);
   return `${out.join('\n')}\n`;
+}
+
+/** What the traces showed of the vCPU's run inside `vm_start`, and what the engine does with it. */
+function vmStartLine(v: VmStartRun | undefined): string {
+  const what =
+    "After a back-to-back start QEMU's next epoch is the guest's run from the vCPUs' resume inside `vm_start` " +
+    "to the stop, and the resume is traced (`run`) only after `vm_start` returns: the primary's " +
+    '`vm_state_notify running 1` (just before the vCPUs resume) to `run` bounds how long the guest ran unseen ' +
+    '(src/fidelity/vm-start.ts). ';
+  if (!v)
+    return `${what}This run's traces hold no \`vm_state_notify\` (recorded before it was traced): 0 ms.`;
+  return (
+    `${what}Here, over ${v.resumes} resumes: median **${f2(v.medianMs)} ms**, mean **${f2(v.meanMs)} ms**, ` +
+    `${(v.longShare * 100).toFixed(0)} % over 1 ms (the COLO thread waited for a CPU). The engine's guest runs ` +
+    "the mean at each resume (`costs.vmStartRunMs`, at most the pause; the checked count each window's own mean), " +
+    'so its back-to-back epochs carry what that run dirties; the timing is unchanged.'
+  );
 }
 
 /** The engine's count spread over seeds, and the count with drawn stalls. */

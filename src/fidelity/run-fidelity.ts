@@ -23,6 +23,7 @@ import type { OverrunSection } from './report-overrun.ts';
 import { fitReplyStall, stalledProfile } from './stalls.ts';
 import { fitTickLateness, type TickLateness } from './tick-lateness.ts';
 import { countSpread, offsetsOf, scenarioLateness, timerLateness } from './timer-replay.ts';
+import { parseVcpuResumes, summariseVmStart, vmStartRuns } from './vm-start.ts';
 
 /**
  * Seeds the engine runs each window with for the count with drawn stalls (the draws differ by seed). Shown,
@@ -81,6 +82,8 @@ interface QemuScenario {
   windowMs: number;
   /** checkpoint-ready on the primary, ms (trace time). */
   readyAt: number;
+  /** Per complete checkpoint, its vCPU's run inside `vm_start` before the traced resume, ms (vm-start.ts). */
+  vmStartRuns: number[];
   status: unknown;
   exit: unknown;
 }
@@ -140,6 +143,7 @@ export async function runFidelity(
       figures: qemuFigures(primary, secondary, raw.link),
       windowMs: raw.endAt - ready.at,
       readyAt: ready.at,
+      vmStartRuns: vmStartRuns(primary.checkpoints, parseVcpuResumes(raw.primaryLog)),
       status: raw.coloStatus,
       exit: raw.secondaryEvents.find((e) => e.event === 'COLO_EXIT')?.data ?? null,
     });
@@ -178,7 +182,10 @@ export async function runFidelity(
   // loop's wake-up: the host contention that makes the timer callback late delays the thread it wakes too.
   const replyStall = fitReplyStall(qemuSteady);
   const profile = stalledProfile(calibration.link, calibration.costs, replyStall);
-  const costs = { ...profile.costs, wakeMs: timerLateMs };
+  // The vCPU's run inside vm_start, the run's mean (the engine's guest runs that long at each resume; absent
+  // from traces recorded without vm_state_notify, and then 0 as before).
+  const vmStart = summariseVmStart(runs.flatMap((q) => q.vmStartRuns));
+  const costs = { ...profile.costs, wakeMs: timerLateMs, vmStartRunMs: vmStart?.meanMs ?? 0 };
   const scenarios: ScenarioComparison[] = [];
   const engineFigs: CheckpointFigures[][] = [];
   let overrun: OverrunSection | undefined;
@@ -213,7 +220,14 @@ export async function runFidelity(
       ...stalledScenario,
       link: { ...stalledScenario.link, bandwidthBytesPerSec: quickestRate(steady(q), profile.link) },
       delayMs: q.scenario.delayMs + lateMs,
-      costs: { ...costs, prepMs: 0, deviceLoadMs: 0, wakeMs: lateMs },
+      costs: {
+        ...costs,
+        prepMs: 0,
+        deviceLoadMs: 0,
+        wakeMs: lateMs,
+        // This window's own vm_start runs where it has them (the load shifts between windows).
+        vmStartRunMs: summariseVmStart(q.vmStartRuns)?.meanMs ?? costs.vmStartRunMs,
+      },
     };
     const own = runEngineScenario(unstalled);
     // The engine traces a request at its tick, before the loop's wake-up, and QEMU after it: the reply's
@@ -309,6 +323,7 @@ export async function runFidelity(
     ...(overrun ? { overrun } : {}),
     points,
     timerLateMs,
+    ...(vmStart ? { vmStart } : {}),
     timer: runs.map((q, i) => ({
       ...(stats[i] as TimerStats),
       lateness: latenessSummary(fitTickLateness(q.primary.checkpoints, q.readyAt, q.scenario.delayMs)),
