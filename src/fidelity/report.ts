@@ -271,8 +271,10 @@ function vmStartLine(v: VmStartRun | undefined): string {
   return (
     `${what}Here, over ${v.resumes} resumes: median **${f2(v.medianMs)} ms**, mean **${f2(v.meanMs)} ms**, ` +
     `${(v.longShare * 100).toFixed(0)} % over 1 ms (the COLO thread waited for a CPU). The engine's guest runs ` +
-    "the mean at each resume (`costs.vmStartRunMs`, at most the pause; the checked count each window's own mean), " +
-    'so its back-to-back epochs carry what that run dirties; the timing is unchanged.'
+    "the median at each resume (`costs.vmStartRunMs`, at most the pause; the checked count each window's own " +
+    'median), so its back-to-back epochs carry what that run dirties; the timing is unchanged. Not the mean: a ' +
+    "long run comes when the host's CPUs are taken, and then QEMU's vCPU may get none either; the row " +
+    '"pages after a back-to-back start" in the gap table below sets what QEMU\'s epochs carried beside the engine\'s.'
   );
 }
 

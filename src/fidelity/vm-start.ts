@@ -6,6 +6,7 @@
  * after a back-to-back start (the event already set) that epoch is the whole of the guest's run time. The
  * gap notify → `run` is an upper bound on that run (the vCPUs resume just after the notify).
  */
+import { BACK_TO_BACK_MS } from './anatomy.ts';
 import type { SideCheckpoint } from './checkpoints.ts';
 import { mean, median } from './fit.ts';
 
@@ -59,5 +60,39 @@ export function summariseVmStart(runs: readonly number[]): VmStartRun | undefine
     medianMs: median(runs),
     meanMs: mean(runs),
     longShare: runs.filter((x) => x > 1).length / runs.length,
+  };
+}
+
+/** What the epochs after back-to-back starts carried over a window: how many, their mean and how many full. */
+export interface BackToBackPages {
+  /** Epochs that followed a back-to-back start (and were measured). */
+  n: number;
+  /** Their mean dirty pages carried, pages. */
+  meanPages: number;
+  /** How many carried the whole dirty set. */
+  full: number;
+}
+
+/**
+ * The pages carried by the epochs after back-to-back starts (a request within {@link BACK_TO_BACK_MS} of the
+ * previous resume): `pagesOf(i)` is checkpoint i's pages (undefined where not measured), `setPages` the
+ * guest's dirty set, pages.
+ */
+export function backToBackPages(
+  checkpoints: readonly SideCheckpoint[],
+  pagesOf: (i: number) => number | undefined,
+  setPages: number,
+): BackToBackPages {
+  const pages: number[] = [];
+  checkpoints.forEach((c, i) => {
+    const prev = checkpoints[i - 1];
+    if (!prev?.complete || c.requestAt - prev.runAt >= BACK_TO_BACK_MS) return;
+    const p = pagesOf(i);
+    if (p !== undefined && Number.isFinite(p)) pages.push(p);
+  });
+  return {
+    n: pages.length,
+    meanPages: pages.length ? mean(pages) : Number.NaN,
+    full: pages.filter((p) => p >= setPages).length,
   };
 }

@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { parseVcpuResumes, summariseVmStart, vmStartRuns } from '../../../src/fidelity/vm-start.ts';
+import {
+  backToBackPages,
+  parseVcpuResumes,
+  summariseVmStart,
+  vmStartRuns,
+} from '../../../src/fidelity/vm-start.ts';
 import { sideCheckpoint } from './side-checkpoint.ts';
 
 /** A trace line of QEMU's log backend at `ms` since the epoch (µs resolution). */
@@ -56,5 +61,27 @@ describe('the vCPU run inside vm_start, from the primary trace', () => {
       meanMs: (0.03 + 0.03 + 0.05 + 3.7) / 4,
       longShare: 0.25,
     });
+  });
+
+  it('counts the pages of the epochs after back-to-back starts only (request within 2 ms of the resume)', () => {
+    const c = (requestAt: number, runAt: number) =>
+      sideCheckpoint({
+        requestAt,
+        stopAt: requestAt + 1,
+        replyAt: requestAt + 1,
+        receivedAt: runAt - 5,
+        runAt,
+      });
+    // 0: first; 1: waits 30 ms; 2: back-to-back (0.5 ms); 3: back-to-back (0 ms); 4: waits 2 ms (not back-to-back).
+    const cs = [c(0, 120), c(150, 260), c(260.5, 380), c(380, 500), c(502, 600)];
+    const pages = [4096, 4096, 1000, 4096, 7];
+    expect(backToBackPages(cs, (i) => pages[i], 4096)).toEqual({ n: 2, meanPages: 2548, full: 1 });
+    // Unmeasured epochs are left out; none at all is no mean.
+    expect(backToBackPages(cs, (i) => (i === 2 ? undefined : pages[i]), 4096)).toEqual({
+      n: 1,
+      meanPages: 4096,
+      full: 1,
+    });
+    expect(backToBackPages(cs, () => undefined, 4096).meanPages).toBeNaN();
   });
 });
