@@ -557,7 +557,7 @@ misses on QEMU's vCPU running ~4 ms inside \`vm_start\` before the trace's \`run
 back-to-back start carried more pages than the engine's. Both VMs now also trace \`vm_state_notify\`
 (src/fidelity/qemu-pair.ts); on the primary its \`running 1\` comes just before \`vm_start\` resumes the
 vCPUs, so notify → \`run\` bounds the guest's unseen run (src/fidelity/vm-start.ts; "Timer" above gives
-this run's figures). On the first run with it (2026-12-01 00:27, load 4–6) over 117 resumes: median
+this run's figures). On the first run with it (2026-12-01 00:27, load ~4) over 117 resumes: median
 0.04 ms, mean 1.03 ms, 20 % over 1 ms (a mode near 3.7 ms) — the ~4 ms run happens at about one resume in
 five, not at each. The engine now has the cost (\`costs.vmStartRunMs\`: its guest runs that long at the
 resume, at most the pause, no instant moves; absent = 0, so every other runtime and profile is unchanged;
@@ -567,13 +567,13 @@ stated cause out: re-analysing the two runs of 00:24 and 00:27 (the code on main
 stall timeline, mean pages, full of n), 3 879 (13 of 14) / 3 862 (12 of 14), 3 078 (8 of 13) / 3 796
 (12 of 14), 4 049 (11 of 12) / 3 946 (15 of 16) and 3 559 (5 of 6) / 4 096 (6 of 6): the engine's epochs
 carry as many pages as QEMU's or more, because QEMU's vCPU sometimes gets no CPU after a resume at all
-(one epoch carried 3.6 MB of 16.8 after 5.4 ms of traced run). With the mean run at every resume every engine
-epoch was full, further from QEMU's; the engine runs the median. No window's count moved either way
+(one epoch carried 3.6 MB of 16.8 after 5.4 ms of traced run). With the run's mean (1.03 ms) at every resume every
+engine epoch of the 00:24 run was full (4 096 in both windows), further from QEMU's; the engine runs the median. No window's count moved either way
 (31 / 31, 39 / 39, 28 / 29, 29 / 28). Runs of \`npm run fidelity\` on 2026-12-01
 (the machine shared with two other engineers' work; load average at start → end), QEMU / engine counts per
 window (1024 / 500, 2048 / 300, 8192 / 1000, 4096 / 100, 4096 / 100, 8192 / 1000, 2048 / 300, 1024 / 500):
-00:24, the code on main (load 2 → 6): every check passed; 00:27, with \`vm_state_notify\` traced (load 4 → 6):
-every check passed; with the code here, 00:51 (load 12.2 → 12.9) 10/10, 14/14, 6/6, 25/25, 37/37, 6/6, 15/15,
+00:24, the code on main (load 2.0 → 4.5): every check passed; 00:27, with \`vm_state_notify\` traced (load 3.8
+at start): every check passed; with the code here, 00:51 (load 12.2 → 12.9) 10/10, 14/14, 6/6, 25/25, 37/37, 6/6, 15/15,
 11/10, every check passed; 00:53 (12.9 → 11.8) 10/10, 15/15, 6/6, 40/40, 32/32, 6/6, 14/14, 10/11, every check
 passed; 00:55 (11.8 → 12.6) 10/10, 14/14, 6/6, 29/29, 37/37, 6/6, 13/13, 11/11, every check passed;
 **00:58 (12.6 → 12.9, this report) 11/11, 14/15, 6/6, 35/37, 30/30, 6/6, 14/14, 11/11: the first 100 ms count
