@@ -41,6 +41,13 @@ export interface CostModel {
    * `colo_checkpoint_notify` does on a loaded host (its main loop wakes late). Entries in ascending `fromMs`.
    */
   timerLateness?: readonly TimerLateness[];
+  /**
+   * How long the PVM's vCPU runs inside the resume before the resume completes, ms (0 when absent): QEMU's
+   * `vm_start` resumes the vCPUs and only then does the COLO thread trace `run` and look at its event, so
+   * on a busy host the guest has run (and dirtied pages) for this long when a back-to-back checkpoint
+   * starts. The engine runs the guest this much (at most the pause) at the resume; the timing is unchanged.
+   */
+  vmStartRunMs?: number;
 }
 
 /** One step of {@link CostModel.timerLateness}: from runtime time `fromMs` on, ticks fire `lateMs` late, ms. */

@@ -59,6 +59,9 @@ function vmArgs(kernel: string, dir: string, side: string): string[] {
     join(dir, `${side}.trace`),
     '-trace',
     'enable=colo_*',
+    // Just before vm_start resumes the vCPUs: how long the primary's guest runs before COLO traces its resume.
+    '-trace',
+    'enable=vm_state_notify',
   ];
 }
 

@@ -3,6 +3,7 @@ import type { CostModel } from '../engine/params.ts';
 import type { LinkParams } from '../runtime/embedded/link.ts';
 import type { Anatomy } from './anatomy.ts';
 import type { StallFit } from './stalls.ts';
+import type { BackToBackPages } from './vm-start.ts';
 
 /** What the section shows. */
 export interface OverrunSection {
@@ -17,6 +18,9 @@ export interface OverrunSection {
   link: LinkParams;
   costs: CostModel;
   replyStall: StallFit;
+  /** Pages the epochs after back-to-back starts carried: QEMU's (from the link's bytes) and the engine's
+   * meeting the stall timeline (absent in older reports). */
+  backToBackPages?: { qemu: BackToBackPages; engineHost: BackToBackPages };
 }
 
 const f1 = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : '–');
@@ -44,6 +48,12 @@ export function overrunLines(o: OverrunSection): string[] {
     out.push(`| ${g.gap} | ${cell(o.qemu, i)} | ${cell(o.engineHost, i)} | ${cell(o.engine, i)} |`);
   });
   out.push(`| back-to-back starts | ${starts(o.qemu)} | ${starts(o.engineHost)} | ${starts(o.engine)} |`);
+  const b = o.backToBackPages;
+  const carried = (x: BackToBackPages) => `${f1(x.meanPages)} (${x.full} of ${x.n} full)`;
+  if (b)
+    out.push(
+      `| pages after a back-to-back start, mean | ${carried(b.qemu)} | ${carried(b.engineHost)} | – |`,
+    );
   out.push('');
   out.push(
     'What the engine runs with drawn stalls (src/fidelity/stalls.ts, run-fidelity.ts): the link round trip is the ' +

@@ -12,7 +12,7 @@ import { cutCheckpoints, type SideTrace } from './checkpoints.ts';
 import { compareFigures, compareScenario, type ScenarioComparison } from './compare.ts';
 import { type EngineScenario, runEngineScenario } from './engine-scenario.ts';
 import { type CheckpointFigures, engineFigures, qemuFigures } from './figures.ts';
-import { fitLine, mean, median } from './fit.ts';
+import { fitLine, type LineFit, mean, median } from './fit.ts';
 import { buildGuest } from './guest.ts';
 import { fitHostTimeline, gapsOf, medianGaps } from './host-timeline.ts';
 import { ensurePackages, installPatchedQemu, qemuVersion } from './qemu-install.ts';
@@ -23,6 +23,7 @@ import type { OverrunSection } from './report-overrun.ts';
 import { fitReplyStall, stalledProfile } from './stalls.ts';
 import { fitTickLateness, type TickLateness } from './tick-lateness.ts';
 import { countSpread, offsetsOf, scenarioLateness, timerLateness } from './timer-replay.ts';
+import { backToBackPages, parseVcpuResumes, summariseVmStart, vmStartRuns } from './vm-start.ts';
 
 /**
  * Seeds the engine runs each window with for the count with drawn stalls (the draws differ by seed). Shown,
@@ -81,6 +82,8 @@ interface QemuScenario {
   windowMs: number;
   /** checkpoint-ready on the primary, ms (trace time). */
   readyAt: number;
+  /** Per complete checkpoint, its vCPU's run inside `vm_start` before the traced resume, ms (vm-start.ts). */
+  vmStartRuns: number[];
   status: unknown;
   exit: unknown;
 }
@@ -140,6 +143,7 @@ export async function runFidelity(
       figures: qemuFigures(primary, secondary, raw.link),
       windowMs: raw.endAt - ready.at,
       readyAt: ready.at,
+      vmStartRuns: vmStartRuns(primary.checkpoints, parseVcpuResumes(raw.primaryLog)),
       status: raw.coloStatus,
       exit: raw.secondaryEvents.find((e) => e.event === 'COLO_EXIT')?.data ?? null,
     });
@@ -178,7 +182,12 @@ export async function runFidelity(
   // loop's wake-up: the host contention that makes the timer callback late delays the thread it wakes too.
   const replyStall = fitReplyStall(qemuSteady);
   const profile = stalledProfile(calibration.link, calibration.costs, replyStall);
-  const costs = { ...profile.costs, wakeMs: timerLateMs };
+  // The vCPU's run inside vm_start, the run's median (the engine's guest runs that long at each resume; 0 as
+  // before for traces recorded without vm_state_notify). Not the mean: the long runs (~4 ms) come when the
+  // COLO thread waits for a CPU, and then QEMU's vCPU often gets none either (its back-to-back epochs carried
+  // fewer pages than an engine guest running the mean at full speed: docs/fidelity.md, "Timer").
+  const vmStart = summariseVmStart(runs.flatMap((q) => q.vmStartRuns));
+  const costs = { ...profile.costs, wakeMs: timerLateMs, vmStartRunMs: vmStart?.medianMs ?? 0 };
   const scenarios: ScenarioComparison[] = [];
   const engineFigs: CheckpointFigures[][] = [];
   let overrun: OverrunSection | undefined;
@@ -213,7 +222,14 @@ export async function runFidelity(
       ...stalledScenario,
       link: { ...stalledScenario.link, bandwidthBytesPerSec: quickestRate(steady(q), profile.link) },
       delayMs: q.scenario.delayMs + lateMs,
-      costs: { ...costs, prepMs: 0, deviceLoadMs: 0, wakeMs: lateMs },
+      costs: {
+        ...costs,
+        prepMs: 0,
+        deviceLoadMs: 0,
+        wakeMs: lateMs,
+        // This window's own vm_start runs where it has them (the load shifts between windows).
+        vmStartRunMs: summariseVmStart(q.vmStartRuns)?.medianMs ?? costs.vmStartRunMs,
+      },
     };
     const own = runEngineScenario(unstalled);
     // The engine traces a request at its tick, before the loop's wake-up, and QEMU after it: the reply's
@@ -228,7 +244,8 @@ export async function runFidelity(
     const lateness = fitTickLateness(q.primary.checkpoints, q.readyAt, q.scenario.delayMs);
     const host = { timeline, readyAt: own.readyAt, lateness };
     const timed = { ...unstalled, delayMs: q.scenario.delayMs, costs: { ...unstalled.costs, wakeMs: 0 } };
-    const hosted = cutCheckpoints(runEngineScenario({ ...timed, host }).primary, 'primary').checkpoints;
+    const hostedRun = runEngineScenario({ ...timed, host });
+    const hosted = cutCheckpoints(hostedRun.primary, 'primary').checkpoints;
     const countOf = (s: EngineScenario) =>
       cutCheckpoints(runEngineScenario(s).primary, 'primary').checkpoints.length;
     const count = engineCount(HOST_SEEDS, (seed) =>
@@ -251,6 +268,10 @@ export async function runFidelity(
         link: profile.link,
         costs,
         replyStall,
+        backToBackPages: {
+          qemu: backToBackPages(q.primary.checkpoints, qemuPagesOf(q, qemuBytes), q.scenario.pages),
+          engineHost: backToBackPages(hosted, (i) => hostedRun.checkpoints[i]?.pages, q.scenario.pages),
+        },
       };
     }
     engineSteady.push(...figures.filter((f) => f.pages === q.scenario.pages));
@@ -309,6 +330,7 @@ export async function runFidelity(
     ...(overrun ? { overrun } : {}),
     points,
     timerLateMs,
+    ...(vmStart ? { vmStart } : {}),
     timer: runs.map((q, i) => ({
       ...(stats[i] as TimerStats),
       lateness: latenessSummary(fitTickLateness(q.primary.checkpoints, q.readyAt, q.scenario.delayMs)),
@@ -321,6 +343,25 @@ export async function runFidelity(
       ),
     })),
   };
+}
+
+/**
+ * QEMU's pages per primary checkpoint from the link's bytes (`bytes` the run's bytes-per-checkpoint line: its
+ * intercept off, its slope per page), by checkpoint index; undefined where a side did not complete it.
+ */
+function qemuPagesOf(q: QemuScenario, bytes: LineFit): (i: number) => number | undefined {
+  const byIndex: (number | undefined)[] = [];
+  let k = 0;
+  q.primary.checkpoints.forEach((pc, i) => {
+    if (!pc.complete || !q.secondary.checkpoints[i]?.complete) return;
+    const f = q.figures[k++];
+    if (f)
+      byIndex[i] = Math.min(
+        q.scenario.pages,
+        Math.max(0, Math.round((f.bytes - bytes.intercept) / bytes.slope)),
+      );
+  });
+  return (i) => byIndex[i];
 }
 
 /**

@@ -6,6 +6,7 @@ import type { CheckpointReply, CheckpointTrigger, VmstateLoaded } from '../proto
 import { trace } from '../trace.ts';
 import { buildDeviceState, buildRamDelta } from '../transfer/build-delta.ts';
 import { backgroundBytesThisEpoch } from './background-round.ts';
+import { runGuest } from './guest.ts';
 import { sendMessage } from './sends.ts';
 import type { PrimaryState, TransactionState } from './state.ts';
 
@@ -162,14 +163,18 @@ export function onVmstateReceived(state: PrimaryState, params: ColoParams, now: 
   txn.deadline = now + params.checkpointTimeoutMs;
 }
 
-/** Step 4: the secondary committed; resume, record the checkpoint, start the next epoch. */
+/**
+ * Step 4: the secondary committed; resume, record the checkpoint, start the next epoch. The guest has already
+ * run `costs.vmStartRunMs` (at most the pause) inside the resume: those writes belong to the next epoch.
+ * Returns the miscompares of that run.
+ */
 export function onVmstateLoaded(
   state: PrimaryState,
   params: ColoParams,
   now: number,
   loaded: VmstateLoaded,
   fx: Effect[],
-): void {
+): number {
   const txn = state.txn as TransactionState;
   state.vmRunning = true;
   fx.push(trace(now, 'colo_vm_state_change', { old: 'stop', new: 'run' }));
@@ -223,6 +228,7 @@ export function onVmstateLoaded(
   state.wastedBytes = 0;
   state.txn = null;
   state.phase = 'running';
+  return runGuest(state, params, Math.min(params.costs.vmStartRunMs ?? 0, downtimeMs));
 }
 
 /** Feeds the adaptive policy's EWMAs from a completed checkpoint. */

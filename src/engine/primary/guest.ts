@@ -34,6 +34,16 @@ export function advanceGuest(state: PrimaryState, params: ColoParams, now: numbe
   if (dt <= 0) return 0;
   state.lastNow = now;
   if (!state.vmRunning) return 0;
+  return runGuest(state, params, dt);
+}
+
+/**
+ * Runs the PVM's workload for `dt` ms of guest time without moving the runtime clock: the guest ran that
+ * long before `state.lastNow` (the vCPU resumed inside `vm_start`, before the resume was traced). Returns
+ * the miscompares in that time, as {@link advanceGuest} does.
+ */
+export function runGuest(state: PrimaryState, params: ColoParams, dt: number): number {
+  if (dt <= 0) return 0;
   const t0 = state.guestTime;
   const t1 = t0 + dt;
   const { versions, dirty, bgCurrent, touched } = state;

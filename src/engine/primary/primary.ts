@@ -93,10 +93,10 @@ export function primaryStep(
     fx.push({ type: 'wake', at: nextWake(state) });
     return fx;
   }
-  const miscompares = advanceGuest(state, params, t);
+  let miscompares = advanceGuest(state, params, t);
   switch (input.type) {
     case 'message':
-      onMessage(state, params, t, input.message as SecondaryMessage, fx);
+      miscompares += onMessage(state, params, t, input.message as SecondaryMessage, fx);
       break;
     case 'send-complete':
       onSendComplete(state, params, t, input.sendId, input.error, fx);
@@ -160,13 +160,14 @@ function validate(state: PrimaryState, params: ColoParams, input: PrimaryInput):
   return undefined;
 }
 
+/** Applies a validated message; returns the miscompares of guest time it ran (the resume's, see onVmstateLoaded). */
 function onMessage(
   state: PrimaryState,
   params: ColoParams,
   now: number,
   msg: SecondaryMessage,
   fx: Effect[],
-): void {
+): number {
   state.inSeq++;
   fx.push(trace(now, 'colo_receive_message', { msg: msg.type, epoch: msg.epoch, seq: msg.seq }));
   switch (msg.type) {
@@ -186,11 +187,11 @@ function onMessage(
       onVmstateReceived(state, params, now);
       break;
     case 'vmstate-loaded':
-      onVmstateLoaded(state, params, now, msg, fx);
-      break;
+      return onVmstateLoaded(state, params, now, msg, fx);
     case 'heartbeat':
       break;
   }
+  return 0;
 }
 
 function onSendComplete(

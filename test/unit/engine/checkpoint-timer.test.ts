@@ -326,3 +326,65 @@ describe('checkpoint timer: the callback late by a schedule (costs.timerLateness
     expect(s.primary.nextCheckpointAt).toBe(D / 2);
   });
 });
+
+describe('the vCPU runs inside the resume (costs.vmStartRunMs)', () => {
+  // One page per ms of guest time, in a loop longer than any epoch here: pages count guest ms exactly.
+  const writing = {
+    ...params,
+    workload: { kind: 'sequential', rate: 1000, spanPages: 256 } as const,
+  };
+  const withRun = (vmStartRunMs?: number) => ({
+    ...writing,
+    costs: { ...writing.costs, ...(vmStartRunMs === undefined ? {} : { vmStartRunMs }) },
+  });
+
+  /** An overrun, then a back-to-back checkpoint that runs 2 ms (230 → reply at 232); its record. */
+  function backToBack(p: ColoParams): Schedule {
+    const s = new Schedule(p);
+    s.tick(D);
+    s.reply('checkpoint-reply', 120);
+    s.reply('vmstate-received', 190);
+    s.tick(2 * D); // after the event's reset: starts the next checkpoint at the resume
+    s.reply('vmstate-loaded', 230);
+    s.answer(232, 240, 250);
+    return s;
+  }
+
+  it('a back-to-back epoch carries the pages of the run inside the resume as well as its own', () => {
+    const none = backToBack(withRun(0));
+    const some = backToBack(withRun(5));
+    expect(none.checkpoints[1]?.pages).toBe(2);
+    expect(some.checkpoints[1]?.pages).toBe(7);
+  });
+
+  it('changes no instant: requests, stops and pauses are those of the run without it', () => {
+    const none = backToBack(withRun(0));
+    const some = backToBack(withRun(5));
+    expect(some.requests).toEqual(none.requests);
+    expect(some.requests).toEqual([100, 230]);
+    expect(some.checkpoints.map((c) => c.downtimeMs)).toEqual(none.checkpoints.map((c) => c.downtimeMs));
+    expect(some.primary.nextCheckpointAt).toBe(none.primary.nextCheckpointAt);
+  });
+
+  it('is at most the pause: the guest cannot have run before the VM stopped', () => {
+    // The pause before the back-to-back start is 120 → 230 = 110 ms; its own run 2 ms.
+    expect(backToBack(withRun(1000)).checkpoints[1]?.pages).toBe(112);
+  });
+
+  it('absent is 0: every other runtime runs as before', () => {
+    expect(backToBack(withRun()).checkpoints.map((c) => c.pages)).toEqual(
+      backToBack(withRun(0)).checkpoints.map((c) => c.pages),
+    );
+  });
+
+  it('a repeated vmstate-loaded is refused and runs the guest no further', () => {
+    const s = backToBack(withRun(5));
+    const before = { epoch: s.primary.epoch, guestTime: s.primary.guestTime, dirty: s.primary.dirty.count };
+    const m = messageOf('vmstate-loaded', s.p.vmId, s.primary.epoch - 1, s.primary.inSeq - 1);
+    const fx = primaryStep(s.primary, s.p, 250, { type: 'message', message: m });
+    expect(rejections(fx)).toHaveLength(1);
+    expect({ epoch: s.primary.epoch, guestTime: s.primary.guestTime, dirty: s.primary.dirty.count }).toEqual(
+      before,
+    );
+  });
+});
