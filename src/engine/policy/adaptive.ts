@@ -137,9 +137,9 @@ export interface RegionModel {
   /** Samples taken (the first one replaces the zero start). */
   samples: number;
   /**
-   * What every stored rate is multiplied by, in ({@link MIN_RATE_SCALE}, 1]: a sample decays every region's
-   * rate at once by scaling this, not each rate; it is folded into the rates when it falls below
-   * {@link MIN_RATE_SCALE}.
+   * What every stored rate is multiplied by: a sample decays every region's rate at once by scaling this,
+   * not each rate, and folds it into the rates when it would fall below {@link MIN_RATE_SCALE}; so it is in
+   * [{@link MIN_RATE_SCALE}, 1] after a sample (a loaded state may hold any value in (0, 1]).
    */
   rateScale: number;
 }
@@ -213,7 +213,8 @@ function edgeRun(bits: Uint8Array, r: number, n: number): boolean {
  * time passed, and clears `touched`. A region with a sweep history whose touched pages are one run at an
  * edge is a sweep in progress: its pages stay in `touched` for the next sample, which sees the sweep whole
  * (samples come every few ms in the late phase, so a sweep often straddles two). Returns true if a sample
- * was taken.
+ * was taken. Every rate decays by the sample's factor through {@link RegionModel.rateScale}: only the
+ * touched regions' stored rates are written, and all of them only when the scale is folded.
  */
 export function sampleRegions(model: RegionModel, touched: DirtyBitmap, guestNow: number): boolean {
   const dt = guestNow - model.sampledAt;
@@ -435,7 +436,7 @@ export function checkAdaptive(
   return plan(state, params, now, rateBytesPerMs, probe);
 }
 
-/** {@link planAdaptive}. */
+/** The plan of {@link planAdaptive} and {@link checkAdaptive} (the sample, if any, already taken). */
 function plan(
   state: PrimaryState,
   params: ColoParams,
