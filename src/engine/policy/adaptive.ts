@@ -37,8 +37,11 @@
  * during the previous gap, like pre-copy live migration, and end as T comes. Rounds are never switched off
  * wholesale: a page that qualifies is always sent, one that does not waits.
  *
- * Cost: a check ({@link checkAdaptive}) samples and plans with one pass over the regions for both, and
- * decides on ln-chances (no exponential per region); see docs/architecture.md, "What a check costs".
+ * Cost: a sample writes only the touched regions' rates: every rate decays at once through the model's
+ * {@link RegionModel.rateScale}, folded into the stored rates (one pass) only every τ·ln 2 ≈ 3.5 s of guest
+ * time. A plan makes one pass over the regions that reads each region's counts, computes and writes only for
+ * the dirty regions and those with a sweep history (a clean region adds to two sums), and decides on
+ * ln-chances (no exponential per region); see docs/architecture.md, "What a check costs".
  */
 import { type DirtyBitmap, SPAN_PAGES } from '../memory/dirty-bitmap.ts';
 import { type ColoParams, PAGE_HEADER_WIRE_BYTES } from '../params.ts';
@@ -120,7 +123,10 @@ const MICRO_HZ_PER_PER_MS = 1e9;
 
 /** What the adaptive policy learns per region; kept in the primary's state (serialisable). */
 export interface RegionModel {
-  /** Per-page write rate of each region, writes per 10^6 s of guest time. */
+  /**
+   * Per-page write rate of each region divided by {@link RegionModel.rateScale}: the rate is
+   * `rate[r] × rateScale` writes per 10^6 s of guest time ({@link regionRate}).
+   */
   rate: Uint32Array;
   /** Guest time of each region's last sweep, ms (0 = never). */
   sweepAt: Uint32Array;
@@ -130,6 +136,24 @@ export interface RegionModel {
   sampledAt: number;
   /** Samples taken (the first one replaces the zero start). */
   samples: number;
+  /**
+   * What every stored rate is multiplied by: a sample decays every region's rate at once by scaling this,
+   * not each rate, and folds it into the rates when it would fall below {@link MIN_RATE_SCALE}; so it is in
+   * [{@link MIN_RATE_SCALE}, 1] after a sample (a loaded state may hold any value in (0, 1]).
+   */
+  rateScale: number;
+}
+
+/**
+ * The lowest {@link RegionModel.rateScale} kept: below it the scale is folded into every stored rate (one
+ * pass over the regions every τ·ln 2 ≈ 3.5 s of guest time instead of at every sample). A stored rate is
+ * then at most twice the rate, so the µHz of a u32 still hold any rate a sample can give.
+ */
+export const MIN_RATE_SCALE = 0.5;
+
+/** Region `r`'s per-page write rate, writes per 10^6 s of guest time (µHz). */
+export function regionRate(model: RegionModel, r: number): number {
+  return (model.rate[r] ?? 0) * model.rateScale;
 }
 
 /** A fresh model for a guest of `pages` pages. */
@@ -141,6 +165,7 @@ export function createRegionModel(pages: number): RegionModel {
     sweepGap: new Uint32Array(regions),
     sampledAt: 0,
     samples: 0,
+    rateScale: 1,
   };
 }
 
@@ -188,70 +213,81 @@ function edgeRun(bits: Uint8Array, r: number, n: number): boolean {
  * time passed, and clears `touched`. A region with a sweep history whose touched pages are one run at an
  * edge is a sweep in progress: its pages stay in `touched` for the next sample, which sees the sweep whole
  * (samples come every few ms in the late phase, so a sweep often straddles two). Returns true if a sample
- * was taken.
+ * was taken. Every rate decays by the sample's factor through {@link RegionModel.rateScale}: only the
+ * touched regions' stored rates are written, and all of them only when the scale is folded.
  */
 export function sampleRegions(model: RegionModel, touched: DirtyBitmap, guestNow: number): boolean {
-  return takeSample(model, touched, guestNow, false) !== 0;
-}
-
-/**
- * {@link sampleRegions}, returning 0 when no sample was taken, else the factor every untouched region's rate
- * decays by. With `defer` (and a factor above 1/2) the untouched regions are left as they are and each
- * touched region's new rate is stored divided by the factor: the caller's next pass over every region
- * ({@link scanRegions}) multiplies every rate by it, which saves a pass over the regions per check. Returns 1
- * when nothing is left to apply.
- */
-function takeSample(model: RegionModel, touched: DirtyBitmap, guestNow: number, defer: boolean): number {
   const dt = guestNow - model.sampledAt;
-  if (dt < MIN_SAMPLE_MS) return 0;
+  if (dt < MIN_SAMPLE_MS) return false;
   const first = model.samples === 0;
   const keep = first ? 0 : Math.exp(-dt / RATE_HORIZON_MS);
   const weight = 1 - keep;
-  const deferred = defer && keep > 0.5;
-  // A deferred decay is undone in advance for the touched regions (the caller's pass applies it to all).
-  const store = deferred ? 1 / keep : 1;
-  const decay = deferred ? 1 : keep;
+  const { rate } = model;
+  const spans = touched.spanCounts;
+  const regions = rate.length;
+  // Every rate decays by `keep` (an untouched region's sample is a rate of 0): the scale does it for all.
+  const before = model.rateScale;
+  let after = before * keep;
+  if (!(after >= MIN_RATE_SCALE)) {
+    // Fold the decayed scale into the untouched regions' rates; the touched ones are rewritten below from
+    // their rate before this sample, in units of the new scale (1).
+    for (let r = 0; r < regions; r++) {
+      const u = rate[r] as number;
+      if (u !== 0 && spans[r] === 0) rate[r] = storedRate(u * after);
+    }
+    after = 1;
+  }
+  model.rateScale = after;
+  if (touched.count !== 0) foldTouched(model, touched, guestNow, dt, before, after, weight);
+  model.sampledAt = guestNow;
+  model.samples++;
+  return true;
+}
+
+/**
+ * The touched regions' part of a sample (see {@link sampleRegions}): each region's new rate, or its sweep,
+ * stored in units of the scale `after` (`before` was the scale its stored rate was in); then `touched` is
+ * cleared but for the sweeps held for the next sample.
+ */
+function foldTouched(
+  model: RegionModel,
+  touched: DirtyBitmap,
+  guestNow: number,
+  dt: number,
+  before: number,
+  after: number,
+  weight: number,
+): void {
   const { rate, sweepAt, sweepGap } = model;
   const bits = touched.bits;
-  const pagesPerRegion = REGION_PAGES;
-  const held: number[] = [];
   const spans = touched.spanCounts;
-  const perDt = MICRO_HZ_PER_PER_MS / dt;
+  const held: number[] = [];
+  // A rate that stays as it is (a sweep, a held region) is its stored rate × `toAfter`; a sampled one is
+  // the EWMA, its stored rate × `oldShare` plus the sample's part for its touched-page count.
+  const toAfter = before / after;
+  const oldShare = (before * (1 - weight)) / after;
+  const samplePart = samplePartScratch;
+  const perDt = (MICRO_HZ_PER_PER_MS / dt) * (weight / after);
+  for (let n = 0; n < SWEEP_PAGES; n++) samplePart[n] = (TOUCHED_LOG[n] as number) * perDt;
   const seen = touchedScratch(rate.length);
   let seenCount = 0;
   const regions = rate.length;
-  if (touched.count === 0 && decay !== 1) {
-    // Nothing touched: every rate only decays (a zero rate stays zero).
-    for (let r = 0; r < regions; r++) {
-      const old = rate[r] as number;
-      if (old !== 0) rate[r] = Math.round(old * decay);
-    }
-  }
-  for (let r = 0; r < regions && touched.count !== 0; r++) {
+  for (let r = 0; r < regions; r++) {
     const n = spans[r] as number;
-    if (n === 0) {
-      // Untouched: the sample is a rate of 0, so the EWMA only decays by the sample's factor.
-      if (decay === 1) continue;
-      const old = rate[r] as number;
-      if (old !== 0) rate[r] = Math.round(old * decay);
-      continue;
-    }
+    if (n === 0) continue;
     seen[seenCount++] = r;
-    const f = n / pagesPerRegion;
-    if (f < SWEEP_FRACTION) {
-      if (n > 0 && (sweepAt[r] ?? 0) > 0 && edgeRun(bits, r, n)) {
+    const old = rate[r] as number;
+    if (n < SWEEP_PAGES) {
+      if ((sweepAt[r] ?? 0) > 0 && edgeRun(bits, r, n)) {
         held.push(r);
-        // Its rate stays as it is: the deferred decay is undone in advance.
-        if (deferred) rate[r] = Math.min(0xffff_ffff, Math.round((rate[r] as number) * store));
+        if (old !== 0 && toAfter !== 1) rate[r] = storedRate(old * toAfter);
         continue;
       }
-      const sample = (TOUCHED_LOG[n] as number) * perDt;
-      const old = rate[r] as number;
-      rate[r] = Math.min(0xffff_ffff, Math.round((old + weight * (sample - old)) * store));
+      // The EWMA: the rate decayed by the sample, plus its weight times the sample's rate.
+      rate[r] = storedRate(old * oldShare + (samplePart[n] as number));
     } else {
-      // Its rate stays as it is (a sweep is not a random-write sample): the deferred decay is undone.
-      if (deferred) rate[r] = Math.min(0xffff_ffff, Math.round((rate[r] as number) * store));
-      // A sweep: it times the region's rewrites; it is not a sample of its random-write rate.
+      // A sweep times the region's rewrites; it is not a sample of its random-write rate, which stays.
+      if (old !== 0 && toAfter !== 1) rate[r] = storedRate(old * toAfter);
       // Timed to the middle of the sample: the sweep happened somewhere in it.
       const at = Math.max(1, Math.round((model.sampledAt + guestNow) / 2));
       const last = sweepAt[r] ?? 0;
@@ -263,8 +299,6 @@ function takeSample(model: RegionModel, touched: DirtyBitmap, guestNow: number, 
       sweepAt[r] = at;
     }
   }
-  model.sampledAt = guestNow;
-  model.samples++;
   if (held.length === 0) {
     touched.reset();
   } else if (seenCount * REGION_BYTES * 4 < bits.length) {
@@ -287,7 +321,6 @@ function takeSample(model: RegionModel, touched: DirtyBitmap, guestNow: number, 
     }
     touched.clearBytes(from, bits.length);
   }
-  return deferred ? keep : 1;
 }
 
 /**
@@ -298,6 +331,25 @@ const TOUCHED_LOG = Float64Array.from(
   { length: REGION_PAGES + 1 },
   (_, n) => -Math.log(1 - Math.min(n / REGION_PAGES, 1 - 1 / (2 * REGION_PAGES))),
 );
+
+/** Touched pages from which a sample of a region is a sweep: the least n with n / REGION_PAGES ≥ SWEEP_FRACTION. */
+const SWEEP_PAGES = (() => {
+  let n = 0;
+  while (n / REGION_PAGES < SWEEP_FRACTION) n++;
+  return n;
+})();
+
+/**
+ * A stored rate for `v` ≥ 0: rounded to a whole unit, at most the u32 maximum. The same as
+ * `Math.min(0xffff_ffff, Math.round(v))`, several times cheaper where `Math.round` is not inlined as one
+ * instruction (a sample rounds a rate per touched region).
+ */
+export function storedRate(v: number): number {
+  return v >= 0xffff_ffff ? 0xffff_ffff : (v + 0.5) >>> 0;
+}
+
+/** Scratch: a sample's stored-rate part of the EWMA by touched-page count (refilled per sample). */
+const samplePartScratch = new Float64Array(REGION_PAGES + 1);
 
 let touchedRegions = new Int32Array(0);
 
@@ -335,7 +387,7 @@ export function survival(model: RegionModel, r: number, guestNow: number, remain
   }
   // Swept once and not yet again: its period is unknown, so its pages are taken to stay as they are.
   if (gap === 0 && last > 0) return 1;
-  return Math.exp(-((model.rate[r] ?? 0) / MICRO_HZ_PER_PER_MS) * remaining);
+  return Math.exp(-(regionRate(model, r) / MICRO_HZ_PER_PER_MS) * remaining);
 }
 
 /** The adaptive policy's plan at a check: pages to send now, and when to check next. */
@@ -369,14 +421,10 @@ export function planAdaptive(
   rateBytesPerMs: number,
   probe = false,
 ): AdaptivePlan {
-  return plan(state, params, now, rateBytesPerMs, probe, 1);
+  return plan(state, params, now, rateBytesPerMs, probe);
 }
 
-/**
- * A check: {@link sampleRegions} of `state.touched` at the guest's time, then {@link planAdaptive} — in one
- * pass over the regions fewer than calling both (the sample's decay of untouched rates is applied by the
- * plan's pass).
- */
+/** A check: {@link sampleRegions} of `state.touched` at the guest's time, then {@link planAdaptive}. */
 export function checkAdaptive(
   state: PrimaryState,
   params: ColoParams,
@@ -384,25 +432,24 @@ export function checkAdaptive(
   rateBytesPerMs: number,
   probe = false,
 ): AdaptivePlan {
-  const keep = takeSample(state.regions, state.touched, state.guestTime, true);
-  return plan(state, params, now, rateBytesPerMs, probe, keep === 0 ? 1 : keep);
+  sampleRegions(state.regions, state.touched, state.guestTime);
+  return plan(state, params, now, rateBytesPerMs, probe);
 }
 
-/** {@link planAdaptive}, first decaying every rate by `keep` (1: none; see {@link takeSample}). */
+/** The plan of {@link planAdaptive} and {@link checkAdaptive} (the sample, if any, already taken). */
 function plan(
   state: PrimaryState,
   params: ColoParams,
   now: number,
   rateBytesPerMs: number,
   probe: boolean,
-  keep: number,
 ): AdaptivePlan {
   const model = state.regions;
   const remaining = Math.max(0, state.nextCheckpointAt - now);
   const pageBytes = PAGE_SIZE + PAGE_HEADER_WIRE_BYTES;
   const dirtyBits = state.dirty.bits;
   const { logChance, dirtyIn, overdue, ok, sums, dirtyList } = scratchOf(model);
-  scanRegions(state, remaining, keep, logChance, dirtyIn, overdue, dirtyList, sums);
+  scanRegions(state, remaining, logChance, dirtyIn, overdue, dirtyList, sums);
   const dirtyRegions = sums[2] ?? 0;
   const lateBytes = sums[0] ?? 0;
   const writeBytesPerMs = sums[1] ?? 0;
@@ -512,7 +559,7 @@ function roundPages(
   pageBytes: number,
 ): { pages: number[]; bytes: number } {
   if (lastRegion >= 0) taken.push(lastRegion);
-  const regions = Uint32Array.from(taken).sort();
+  const regions = new Uint32Array(taken).sort();
   const pages: number[] = [];
   for (let i = 0; i < regions.length; i++) {
     const r = regions[i] as number;
@@ -552,25 +599,26 @@ export function lostChance(x: number): number {
 }
 
 /**
- * One pass over the regions for a plan: each region's ln-chance that its pages survive the `remaining` ms
- * (into `logChance`; ln of {@link survival}, without its exponential: −λ·remaining for a rate region), its
- * dirty pages (into `dirtyIn`, from the bitmap's running span counts), whether its sweep is overdue (into
- * `overdue`), and the two sums the plan sizes the late phase by — bytes the late phase must move (dirty
- * pages that do not qualify yet, plus clean pages times their chance of a write by T) and the rate clean
- * random-write pages dirty again, bytes per ms — into `sums`. Nothing after the loop needs type feedback:
- * V8 compiles this loop on stack (OSR) in its first calls and reuses that code.
+ * One pass over the regions for a plan: each dirty region's ln-chance that its pages survive the `remaining`
+ * ms (into `logChance`; ln of {@link survival}, without its exponential: −λ·remaining for a rate region), its
+ * dirty pages (into `dirtyIn`, from the bitmap's running span counts) and whether its sweep is overdue (into
+ * `overdue`), the dirty regions (into `dirtyList`, their count into `sums[2]`), and the two sums the plan
+ * sizes the late phase by — bytes the late phase must move (dirty pages that do not qualify yet, plus clean
+ * pages times their chance of a write by T) and the rate clean random-write pages dirty again, bytes per ms
+ * — into `sums[0]` and `sums[1]`. A clean region with no sweep history (most of a guest) only adds to the
+ * two sums: its entries are not written, as no plan reads a clean region's. Rates are read as stored and
+ * scaled once ({@link RegionModel.rateScale}).
  */
 function scanRegions(
   state: PrimaryState,
   remaining: number,
-  keep: number,
   logChance: Float64Array,
   dirtyIn: Uint8Array,
   overdue: Uint8Array,
   dirtyList: Int32Array,
   sums: Float64Array,
 ): void {
-  const { rate, sweepAt, sweepGap } = state.regions;
+  const { rate, sweepAt, sweepGap, rateScale } = state.regions;
   const g = state.guestTime;
   const spans = state.dirty.spanCounts;
   const pageBytes = PAGE_SIZE + PAGE_HEADER_WIRE_BYTES;
@@ -578,26 +626,23 @@ function scanRegions(
   // Sums in pages and in stored rate units, scaled once after the loop (no division per region).
   let latePages = 0;
   let cleanRate = 0;
-  const xPerRate = remaining / MICRO_HZ_PER_PER_MS;
+  // Expected writes per page by T per stored rate unit.
+  const xPerRate = (remaining / MICRO_HZ_PER_PER_MS) * rateScale;
   let dirtyRegions = 0;
   const regions = rate.length;
-  const decay = keep !== 1;
   for (let r = 0; r < regions; r++) {
     const dirty = spans[r] as number;
-    let rr = rate[r] as number;
-    if (decay && rr !== 0) {
-      rr = Math.round(rr * keep);
-      rate[r] = rr;
-    }
+    const rr = rate[r] as number;
     const last = sweepAt[r] as number;
-    // A clean region with no rate and no sweep survives surely and adds nothing to either sum: skip it.
-    if (dirty === 0 && rr === 0 && last === 0) {
-      logChance[r] = 0;
-      dirtyIn[r] = 0;
-      overdue[r] = 0;
+    const gap = sweepGap[r] as number;
+    if (dirty === 0 && last === 0 && gap === 0) {
+      // A clean region with no sweep history: its clean pages may be written by T.
+      if (rr !== 0) {
+        latePages += REGION_PAGES * lostChance(rr * xPerRate);
+        cleanRate += rr;
+      }
       continue;
     }
-    const gap = sweepGap[r] as number;
     let ln = 0;
     let lost = 0;
     let late = 0;
@@ -615,17 +660,19 @@ function scanRegions(
       const x = rr * xPerRate;
       ln = -x;
       lost = lostChance(x);
-      if (gap === 0) cleanRate += (REGION_PAGES - dirty) * rr;
+      if (gap === 0) cleanRate += ((REGION_PAGES - dirty) / REGION_PAGES) * rr;
     }
+    latePages += (REGION_PAGES - dirty) * lost;
+    if (dirty === 0) continue;
     logChance[r] = ln;
     dirtyIn[r] = dirty;
     overdue[r] = late;
-    if (dirty !== 0) dirtyList[dirtyRegions++] = r;
+    dirtyList[dirtyRegions++] = r;
     if (ln < LN_MIN_SURVIVAL) latePages += dirty;
-    latePages += (REGION_PAGES - dirty) * lost;
   }
   const lateBytes = latePages * pageBytes;
-  const writeBytesPerMs = (cleanRate / MICRO_HZ_PER_PER_MS) * pageBytes;
+  // cleanRate counts whole regions of stored rate units: × pages, × scale, ÷ µHz per per-ms.
+  const writeBytesPerMs = ((cleanRate * REGION_PAGES * rateScale) / MICRO_HZ_PER_PER_MS) * pageBytes;
   sums[0] = lateBytes;
   sums[1] = writeBytesPerMs;
   sums[2] = dirtyRegions;

@@ -102,6 +102,10 @@ export const primaryStateSchema: z.ZodType<PrimaryState> = z.strictObject({
     sweepGap: z.instanceof(Uint32Array),
     sampledAt: anyNumber,
     samples: count,
+    rateScale: z.custom<number>(
+      (v) => typeof v === 'number' && v > 0 && v <= 1,
+      'the rate scale must be a number in (0, 1]: every stored rate is multiplied by it',
+    ),
   }),
   claimReason: z.string().max(4096),
   stopped: z.literal(true).optional(),

@@ -143,6 +143,33 @@ describe('state codec rejects bad bytes with a clear error', () => {
     expect(() => decodePrimaryState(encodePrimaryState(missing as PrimaryState))).toThrow(/epoch/);
   });
 
+  test('the adaptive model round-trips with its rate scale', () => {
+    const s = createPrimary(params, 0);
+    s.regions.rate.forEach((_, r) => {
+      s.regions.rate[r] = 1000 + r * 7;
+    });
+    s.regions.rateScale = 0.625;
+    s.regions.samples = 3;
+    const back = decodePrimaryState(encodePrimaryState(s), pageCount(params));
+    expect(back.regions.rateScale).toBe(0.625);
+    expect(back.regions).toEqual(s.regions);
+  });
+
+  test('an adaptive model with its rate scale out of range, or its rates of another length', () => {
+    for (const bad of [0, -0.5, 1.5, Number.NaN, Number.POSITIVE_INFINITY]) {
+      const s = createPrimary(params, 0);
+      s.regions.rateScale = bad;
+      expect(() => decodePrimaryState(encodePrimaryState(s), pageCount(params))).toThrow(
+        /rate scale must be a number in \(0, 1\].* at regions\.rateScale/,
+      );
+    }
+    const s = createPrimary(params, 0);
+    s.regions.rate = new Uint32Array(s.regions.rate.length + 1);
+    expect(() => decodePrimaryState(encodePrimaryState(s), pageCount(params))).toThrow(
+      /regions\.rate covers 5 regions/,
+    );
+  });
+
   test('a guest of another size', () => {
     expect(() => decodePrimaryState(good, 512)).toThrow(
       /does not fit a guest of 512 pages: versions has 256 pages/,
