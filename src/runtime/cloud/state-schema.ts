@@ -102,10 +102,14 @@ export const primaryStateSchema: z.ZodType<PrimaryState> = z.strictObject({
     sweepGap: z.instanceof(Uint32Array),
     sampledAt: anyNumber,
     samples: count,
-    rateScale: z.custom<number>(
-      (v) => typeof v === 'number' && v > 0 && v <= 1,
-      'the rate scale must be a number in (0, 1]: every stored rate is multiplied by it',
-    ),
+    // A state saved before the scale existed has its rates at their true values: a scale of 1.
+    rateScale: z
+      .custom<number>(
+        (v) => typeof v === 'number' && v > 0 && v <= 1,
+        'the rate scale must be a number in (0, 1]: every stored rate is multiplied by it',
+      )
+      .optional()
+      .transform((v) => v ?? 1),
   }),
   claimReason: z.string().max(4096),
   stopped: z.literal(true).optional(),

@@ -155,6 +155,18 @@ describe('state codec rejects bad bytes with a clear error', () => {
     expect(back.regions).toEqual(s.regions);
   });
 
+  test('a state saved before the rate scale existed loads with a scale of 1 (its rates are true rates)', () => {
+    const s = createPrimary(params, 0);
+    s.regions.rate[0] = 1234;
+    const { rateScale: _scale, ...older } = s.regions;
+    const back = decodePrimaryState(
+      encodePrimaryState({ ...s, regions: older as PrimaryState['regions'] }),
+      pageCount(params),
+    );
+    expect(back.regions.rateScale).toBe(1);
+    expect(back.regions.rate[0]).toBe(1234);
+  });
+
   test('an adaptive model with its rate scale out of range, or its rates of another length', () => {
     for (const bad of [0, -0.5, 1.5, Number.NaN, Number.POSITIVE_INFINITY]) {
       const s = createPrimary(params, 0);
