@@ -38,7 +38,7 @@ function secondaryBytes(sim: HandlerSim): Buffer {
 async function nextHeartbeat(sim: HandlerSim): Promise<ColoMessage> {
   const s = (await sim.secondaryDoc())?.state;
   if (!s) throw new Error('no secondary');
-  return { v: 1, vmId: 'vm-0', epoch: s.epoch, seq: s.inSeq, type: 'heartbeat' };
+  return { v: 1, vmId: 'vm-0', epoch: s.epoch, seq: s.inSeq, type: 'heartbeat', beat: 0 };
 }
 
 describe('secondary-apply: a message crafted without the key', () => {
@@ -101,6 +101,7 @@ describe('secondary-apply: a message crafted without the key', () => {
       epoch: Number(header[3]),
       seq: Number(header[4]),
       type: 'heartbeat',
+      beat: 0,
     });
     // Attacker's copy first, in the same batch.
     const response = await sim.secondaryApply(sqsEvent([sqsRecord(forged), ...genuine]));

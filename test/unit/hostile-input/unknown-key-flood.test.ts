@@ -64,6 +64,7 @@ async function nextHeartbeat(sim: HandlerSim) {
     epoch: s?.epoch ?? 0,
     seq: s?.inSeq ?? 0,
     type: 'heartbeat' as const,
+    beat: 0,
   };
 }
 
