@@ -7,6 +7,7 @@ import type { Heartbeat } from '../../../src/engine/protocol/messages.ts';
 import { heartbeatSlackMs, MAX_SENT_AHEAD_MS, watchdogAt } from '../../../src/engine/secondary/heartbeat.ts';
 import { type SecondaryInput, secondaryStep } from '../../../src/engine/secondary/secondary.ts';
 import { createSecondary, type SecondaryState } from '../../../src/engine/secondary/state.ts';
+import { runEmbedded } from '../../../src/runtime/embedded/run.ts';
 import { fingerprint, messageOf, rejections, sent, testParams } from '../../helpers/engine.ts';
 import { Pair } from '../../helpers/pair.ts';
 
@@ -300,5 +301,53 @@ describe('failover is never earlier than the last heartbeat + timeout, at most t
     for (const k of ['lost', 'duplicated', 'late', 'reordered', 'crashed', 'skipped', 'saved'] as const) {
       expect(seen[k], k).toBeGreaterThan(20);
     }
+  });
+});
+
+describe('the embedded runtime judges heartbeats by their send time', () => {
+  it('a primary that dies, with heartbeats duplicated and some lost on the way, is failed over exactly at the last send + slack + timeout', () => {
+    const p = testParams({ policy: 'none', heartbeatIntervalMs: 100, heartbeatTimeoutMs: 1000 });
+    let heartbeats = 0;
+    let lastHeard = Number.NEGATIVE_INFINITY;
+    let claimAt: number | undefined;
+    let duplicated = 0;
+    let lost = 0;
+    const result = runEmbedded({
+      params: p,
+      link: { bandwidthBytesPerSec: 1e8, latencyMs: 5 },
+      durationMs: 6000,
+      faults: {
+        primaryDiesAt: 2500,
+        // Every heartbeat twice (the copy 50 ms later, same send time); every fourth one lost.
+        onWireToSecondary: (d) => {
+          if (!d.body.includes(' heartbeat ')) return d;
+          heartbeats++;
+          if (heartbeats % 4 === 0) {
+            lost++;
+            return null;
+          }
+          duplicated++;
+          return [d, d];
+        },
+      },
+      onStep: (at, node, input) => {
+        if (node !== 'secondary' || input.type !== 'message') return;
+        const type = (input.message as { type?: unknown }).type;
+        // What the secondary heard: a heartbeat's send time, any other message's arrival.
+        const sentAt = 'sentAt' in input ? input.sentAt : undefined;
+        lastHeard = Math.max(lastHeard, type === 'heartbeat' ? (sentAt ?? Number.NaN) : at);
+      },
+      observe: (at, _primary, _secondary, effects) => {
+        if (claimAt === undefined && effects.some((e) => e.type === 'claim' && e.role === 'secondary')) {
+          claimAt = at;
+        }
+      },
+    });
+    expect(lost).toBeGreaterThan(2);
+    expect(duplicated).toBeGreaterThan(10);
+    expect(result.rejections).toEqual([]);
+    expect(result.secondary.phase).toBe('failed-over');
+    expect(lastHeard).toBeLessThanOrEqual(2500);
+    expect(claimAt).toBe(lastHeard + heartbeatSlackMs(p) + p.heartbeatTimeoutMs);
   });
 });
