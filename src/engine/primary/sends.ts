@@ -36,6 +36,8 @@ export function sendMessage(
  * Appends the send of a heartbeat to `fx`: outside the COLO sequence, so it carries the next *unused*
  * sequence number and consumes none (`outSeq` is unchanged), and its send id as its own number `beat`.
  * The secondary admits it whatever it has consumed since, judged by the queue's send time.
+ *
+ * @returns The send id (also the heartbeat's `beat`).
  */
 export function sendHeartbeat(state: PrimaryState, params: ColoParams, now: number, fx: Effect[]): number {
   const sendId = state.nextSendId++;

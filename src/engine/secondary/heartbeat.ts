@@ -5,10 +5,7 @@
 import { ColoError } from '../errors.ts';
 import type { ColoParams } from '../params.ts';
 import type { Heartbeat } from '../protocol/messages.ts';
-import type { SecondaryPhase, SecondaryState } from './state.ts';
-
-/** Phases that take a heartbeat: those between checkpoints, as when heartbeats were numbered. */
-export const HEARTBEAT_PHASES: readonly SecondaryPhase[] = ['idle', 'bg-loading'];
+import type { SecondaryState } from './state.ts';
 
 /**
  * Farthest a heartbeat's send time may be ahead of the secondary's clock, ms: beyond that it is refused as
