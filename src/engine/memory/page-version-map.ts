@@ -4,13 +4,15 @@
  * lookup and a few array stores instead of a `Map` insert: a background round stages tens of thousands of
  * pages, and a `Map` insert into a table of that size costs ~0.3 µs.
  *
- * Two ways to find an entry. A map made for a guest of at most {@link DENSE_MAX_PAGES} pages indexes entries
- * by page directly (4 bytes per guest page, allocated on first use): a round's pages arrive ascending, so its
- * lookups walk that index in order instead of landing at random in a hash table — a cache miss per page on a
- * 1 GiB guest, most of what staging cost. Any other map (a huge guest, a decoded cloud state, a page beyond the
- * guest's size) uses an open-addressing table (linear probing, at most half full) of entry numbers, whose
- * memory grows with the entries, never with the guest: 16 to 32 bytes per entry of the largest epoch seen.
- * Both keep the entries in insertion order beside the index; `clear` costs O(entries), never O(guest).
+ * Two ways to find an entry. By default an open-addressing table (linear probing, at most half full) of entry
+ * numbers, whose memory grows with the entries, never with the guest: 16 to 32 bytes per entry of the largest
+ * epoch seen. A map made for a guest of at most {@link DENSE_MAX_PAGES} pages switches to indexing entries by
+ * page directly (4 bytes per guest page) once its entries outgrow a quarter of the guest's pages — where that
+ * index costs at most about as much as the table it replaces: a round's pages arrive ascending, so their
+ * lookups then walk the index in order instead of landing at random in a table of that size (a cache miss
+ * per page, most of what staging cost on a 1 GiB guest). It stays indexed (cleared entry by entry) unless a
+ * page beyond the guest is set, which turns it back to hashing. Both keep the entries in insertion order
+ * beside the index; `clear` costs O(entries), never O(guest).
  */
 export class PageVersionMap {
   // True private fields: equality in tests (iteration plus own enumerable properties) sees the entries only.
@@ -23,14 +25,15 @@ export class PageVersionMap {
   /** 32 − log2(slots): a page's home slot is the top bits of its Fibonacci hash. */
   #shift = 32;
   #count = 0;
-  /** Guest pages of the direct index (0: hashed); the index itself is allocated on the first `set`. */
+  /** Guest pages of the direct index (0: never indexed directly); the index is made by {@link #grow}. */
   #densePages: number;
   /** Direct index, page → entry position + 1 (0 = absent), when the map indexes pages directly. */
   #dense: Uint32Array | undefined;
 
   /**
-   * An empty map. `guestPages` (a guest's page count) lets it index pages directly when that is at most
-   * {@link DENSE_MAX_PAGES}; without it (or above it) pages are hashed. Either way the map holds any u32 page.
+   * An empty map. `guestPages` (a guest's page count) lets it index pages directly once it holds many of
+   * them, when that is at most {@link DENSE_MAX_PAGES}; without it (or above it) pages are always hashed.
+   * Either way the map holds any u32 page.
    */
   constructor(guestPages = 0) {
     this.#densePages = guestPages > 0 && guestPages <= DENSE_MAX_PAGES ? Math.ceil(guestPages) : 0;
@@ -41,6 +44,11 @@ export class PageVersionMap {
     const m = new PageVersionMap();
     for (const [page, version] of entries) m.set(page, version);
     return m;
+  }
+
+  /** True while entries are indexed by page directly (see the class comment), false while they are hashed. */
+  get direct(): boolean {
+    return this.#dense !== undefined;
   }
 
   /** Number of pages held. */
@@ -181,8 +189,8 @@ export class PageVersionMap {
   }
 
   /**
-   * Doubles the entry capacity; a hashed map rehashes in insertion order (which keeps `clear`'s newest-first
-   * walk sound), a map still to get its direct index gets it here.
+   * Doubles the entry capacity. A hashed map rehashes in insertion order (which keeps `clear`'s newest-first
+   * walk sound), or turns to a direct index once the capacity reaches a quarter of the guest's pages.
    */
   #grow(): void {
     const capacity = Math.max(MIN_CAPACITY, this.#order.length * 2);
@@ -192,14 +200,30 @@ export class PageVersionMap {
     versions.set(this.#versions);
     this.#order = order;
     this.#versions = versions;
-    if (this.#densePages > 0 && this.#dense === undefined && this.#slots.length === 0) {
-      this.#dense = new Uint32Array(this.#densePages);
-      return;
-    }
-    if (this.#dense === undefined) this.#rehash(capacity * 2);
+    if (this.#dense !== undefined) return;
+    if (this.#densePages > 0 && capacity * 4 >= this.#densePages && this.#toDense()) return;
+    this.#rehash(capacity * 2);
   }
 
-  /** Leaves the direct index for hashing (a page beyond the guest's size was set): for good, as `from` maps are. */
+  /** Indexes the entries by page directly; false (and never again) when one lies beyond the guest. */
+  #toDense(): boolean {
+    const pages = this.#densePages;
+    const order = this.#order;
+    const dense = new Uint32Array(pages);
+    for (let i = 0; i < this.#count; i++) {
+      const page = order[i] as number;
+      if (page >= pages) {
+        this.#densePages = 0;
+        return false;
+      }
+      dense[page] = i + 1;
+    }
+    this.#dense = dense;
+    this.#slots = new Uint32Array(0);
+    return true;
+  }
+
+  /** Leaves the direct index for hashing (a page beyond the guest's size was set), for good. */
   #toHashed(): void {
     this.#dense = undefined;
     this.#densePages = 0;
@@ -227,7 +251,7 @@ const FIBONACCI = 0x9e37_79b9;
 /** Entries allocated on first use. */
 const MIN_CAPACITY = 1024;
 /**
- * Largest guest, pages, whose colo cache indexes pages directly: 2^22 pages (a 16 GiB guest, a 16 MiB
+ * Largest guest, pages, whose colo cache may index pages directly: 2^22 pages (a 16 GiB guest, a 16 MiB
  * index — as much as one of the secondary's page-version images of that guest). Larger guests hash.
  */
 export const DENSE_MAX_PAGES = 2 ** 22;

@@ -3,20 +3,22 @@ import { DENSE_MAX_PAGES, PageVersionMap } from '../../../src/engine/memory/page
 import { hash32 } from '../../../src/engine/rng.ts';
 
 describe('PageVersionMap', () => {
-  // Hashed; indexed directly for a guest of 5001 pages that every page fits; and indexed directly for a guest of
-  // 1000 pages until a page beyond it turns the map hashed part-way.
+  // Hashed; indexed directly for a guest of 4000 pages that every page fits (a quarter of it is below the
+  // first capacity, so from the first set); and indexed directly for a guest of 1000 pages until a page beyond
+  // it turns the map hashed part-way.
   test.each([
-    { guest: 0, huge: true },
-    { guest: 5001, huge: false },
-    { guest: 1000, huge: true },
+    { guest: 0, huge: true, span: 5000 },
+    { guest: 4000, huge: false, span: 4000 },
+    { guest: 1000, huge: true, span: 5000 },
   ])(
     'behaves like a Map<number, number> over random sets and clears (guest pages $guest)',
-    ({ guest, huge }) => {
+    ({ guest, huge, span }) => {
       const m = new PageVersionMap(guest);
       const ref = new Map<number, number>();
       let k = 0;
       const next = () => hash32(7, k++);
       let clears = 0;
+      let direct = 0;
       for (let i = 0; i < 20_000; i++) {
         const r = next() % 100;
         if (r === 0) {
@@ -25,7 +27,7 @@ describe('PageVersionMap', () => {
           clears++;
         } else {
           // Pages anywhere in the u32 range now and then; versions span the whole u32 range.
-          const page = r < 3 ? (huge ? next() : next() % 5001) : next() % (r < 5 ? 5000 : 1000);
+          const page = r < 3 ? (huge ? next() : next() % span) : next() % (r < 5 ? span : 1000);
           const version = next();
           expect(m.set(page, version)).toBe(m);
           ref.set(page, version);
@@ -36,11 +38,16 @@ describe('PageVersionMap', () => {
           expect([...m.values()]).toEqual([...ref.values()]);
         }
         expect(m.size).toBe(ref.size);
+        if (m.direct) direct++;
         const probe = next() % 5001;
         expect(m.has(probe)).toBe(ref.has(probe));
         expect(m.get(probe)).toBe(ref.get(probe));
       }
       expect(clears).toBeGreaterThan(100);
+      // Each way of indexing was exercised where the case is meant to: direct throughout, hashed throughout, or both.
+      if (guest === 0) expect(direct).toBe(0);
+      else if (huge) expect([direct > 0, direct < 20_000]).toEqual([true, true]);
+      else expect(direct).toBe(20_000);
       expect([...m.entries()]).toEqual([...ref.entries()]);
       for (let i = 0; i < m.size; i++) expect(m.versionOf(m.pageAt(i))).toBe(ref.get(m.pageAt(i)));
     },
@@ -117,14 +124,17 @@ describe('PageVersionMap', () => {
   });
 
   test('a map for a guest indexes its pages directly until a page beyond the guest, then hashes them all', () => {
-    const guest = 4096;
+    const guest = 8192;
     const m = new PageVersionMap(guest);
     const ref = new Map<number, number>();
-    // A round's pages ascending, then rewrites in another order, then a page past the guest's end.
+    // A round's pages ascending (hashed until the entries outgrow a quarter of the guest), then rewrites in
+    // another order, then a page past the guest's end.
     for (let p = 0; p < guest; p += 3) {
       m.set(p, p + 1);
       ref.set(p, p + 1);
+      if (p === 0) expect(m.direct).toBe(false);
     }
+    expect(m.direct).toBe(true);
     for (let p = guest - 1; p >= 0; p -= 5) {
       m.set(p, 7);
       ref.set(p, 7);
@@ -133,6 +143,7 @@ describe('PageVersionMap', () => {
     const before = process.memoryUsage().arrayBuffers;
     m.set(2 ** 32 - 1, 9);
     ref.set(2 ** 32 - 1, 9);
+    expect(m.direct).toBe(false);
     // Hashed now: the table for its entries (a few KiB), no guest-sized index up to page 2^32 − 1.
     expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(1024 * 1024);
     expect([...m]).toEqual([...ref]);
@@ -146,7 +157,11 @@ describe('PageVersionMap', () => {
 
   test('hashes pages for a guest above DENSE_MAX_PAGES (no guest-sized index) and equals a hashed map', () => {
     const before = process.memoryUsage().arrayBuffers;
-    const m = new PageVersionMap(DENSE_MAX_PAGES + 1).set(5, 1).set(DENSE_MAX_PAGES, 2);
+    const m = new PageVersionMap(DENSE_MAX_PAGES + 1);
+    for (let p = 0; p < 5000; p++) m.set(p, 1);
+    expect(m.direct).toBe(false);
+    m.clear();
+    m.set(5, 1).set(DENSE_MAX_PAGES, 2);
     expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(1024 * 1024);
     expect(m).toEqual(new PageVersionMap().set(5, 1).set(DENSE_MAX_PAGES, 2));
     expect(new PageVersionMap(64).set(5, 1)).toEqual(new PageVersionMap().set(5, 1));
