@@ -448,7 +448,7 @@ function plan(
   const remaining = Math.max(0, state.nextCheckpointAt - now);
   const pageBytes = PAGE_SIZE + PAGE_HEADER_WIRE_BYTES;
   const dirtyBits = state.dirty.bits;
-  const { logChance, dirtyIn, overdue, ok, sums, dirtyList } = scratchOf(model);
+  const { logChance, dirtyIn, overdue, ok, sums, dirtyList, order } = scratchOf(model);
   scanRegions(state, remaining, logChance, dirtyIn, overdue, dirtyList, sums);
   const dirtyRegions = sums[2] ?? 0;
   const lateBytes = sums[0] ?? 0;
@@ -508,21 +508,21 @@ function plan(
     return { pages: [], bytes: 0, late, more: false, nextCheckAt };
   }
   // In the late phase an overdue sweep's pages go too: held back, they surely cross at the stop.
-  const order = roundRegions(ok, dirtyList, dirtyRegions, late);
+  const candidates = roundRegions(ok, dirtyList, dirtyRegions, late, order);
   // Late rounds are small: the secondary stages an object only once it has arrived whole, so a large round
   // near the checkpoint leaves its staging for the stop. The likeliest survivors go first, by region.
   const lateRound = Math.max(LATE_ROUND_BYTES, rateBytesPerMs * remaining * LATE_CHECK_SHARE);
   const most = late ? Math.max(1, Math.floor(lateRound / pageBytes)) : Number.POSITIVE_INFINITY;
   let total = 0;
-  for (const r of order) total += dirtyIn[r] ?? 0;
+  for (let i = 0; i < candidates; i++) total += dirtyIn[order[i] as number] ?? 0;
   const pages: number[] = [];
   if (total <= most) {
-    for (const r of order) regionPages(dirtyBits, state.dirty.size, r, pages);
+    for (let i = 0; i < candidates; i++) regionPages(dirtyBits, state.dirty.size, order[i] as number, pages);
     return { pages, bytes: pages.length * pageBytes, late, more: false, nextCheckAt };
   }
   // Only the first few regions in that order fit the round: draw them from a heap rather than sort all,
   // then list their pages in ascending order (the last region drawn may give only its lowest pages).
-  const likeliest = new LikeliestFirst(order, logChance);
+  const likeliest = new LikeliestFirst(order, logChance, candidates);
   const taken: number[] = [];
   let room = most;
   let lastRegion = -1;
@@ -686,6 +686,8 @@ interface PlanScratch {
   ok: Uint8Array;
   /** The dirty regions, ascending (as many as the scan's third sum). */
   dirtyList: Int32Array;
+  /** The regions a round draws from, ascending ({@link roundRegions}). */
+  order: Int32Array;
   sums: Float64Array;
 }
 const scratch = new WeakMap<RegionModel, PlanScratch>();
@@ -701,6 +703,7 @@ function scratchOf(model: RegionModel): PlanScratch {
       overdue: new Uint8Array(regions),
       ok: new Uint8Array(regions),
       dirtyList: new Int32Array(regions),
+      order: new Int32Array(regions),
       sums: new Float64Array(5),
     };
     scratch.set(model, s);
@@ -764,18 +767,25 @@ function qualify(
 }
 
 /**
- * The regions a round draws from, ascending: those that qualify, and in the late phase the dirty regions
- * whose sweep is overdue (held back, their pages surely cross at the stop).
+ * The regions a round draws from, ascending, into `order` (reused from check to check, no list per check);
+ * returns how many: those that qualify, and in the late phase the dirty regions whose sweep is overdue (held
+ * back, their pages surely cross at the stop).
  */
-function roundRegions(ok: Uint8Array, dirtyList: Int32Array, count: number, late: boolean): number[] {
-  const order: number[] = [];
+function roundRegions(
+  ok: Uint8Array,
+  dirtyList: Int32Array,
+  count: number,
+  late: boolean,
+  order: Int32Array,
+): number {
+  let n = 0;
   const most = late ? 2 : 1;
   for (let i = 0; i < count; i++) {
     const r = dirtyList[i] as number;
     const o = ok[r] as number;
-    if (o !== 0 && o <= most) order.push(r);
+    if (o !== 0 && o <= most) order[n++] = r;
   }
-  return order;
+  return n;
 }
 
 /**

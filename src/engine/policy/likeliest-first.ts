@@ -7,13 +7,19 @@ export class LikeliestFirst {
   private readonly heap: Uint32Array;
   private size: number;
 
-  /** A heap over `regions` (indices into `chance`, each chance a finite number). */
+  /**
+   * A heap over the first `count` of `regions` (all of them by default; indices into `chance`, each chance
+   * a finite number). `regions` is copied: the caller may reuse it.
+   */
   constructor(
-    regions: readonly number[],
+    regions: ArrayLike<number>,
     private readonly chance: Float64Array,
+    count = regions.length,
   ) {
-    this.heap = Uint32Array.from(regions);
-    this.size = regions.length;
+    const heap = new Uint32Array(count);
+    for (let i = 0; i < count; i++) heap[i] = regions[i] as number;
+    this.heap = heap;
+    this.size = count;
     for (let i = (this.size >>> 1) - 1; i >= 0; i--) this.siftDown(i);
   }
 

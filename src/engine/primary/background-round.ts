@@ -73,7 +73,8 @@ export function pendingCheck(state: PrimaryState, params: ColoParams, now: numbe
 
 /**
  * Sends the next round of a background pass: at most one delta object's worth of `pass`; the rest is kept
- * in `passRest` and sent by {@link continuePass} as soon as this round has left.
+ * in `passRest` and sent by {@link continuePass} as soon as this round has left. Takes `pass` over (every
+ * caller hands a fresh list): the rest is moved to its front and kept as `passRest`, not copied.
  */
 function sendPassChunk(
   state: PrimaryState,
@@ -85,8 +86,27 @@ function sendPassChunk(
 ): boolean {
   if (pass.length === 0) return false;
   const limit = maxDeltaPages(params);
-  const pages = pass.length > limit ? pass.slice(0, limit) : pass;
-  state.passRest = pass.length > limit ? pass.slice(limit) : [];
+  if (pass.length <= limit) {
+    state.passRest = [];
+    return sendRound(state, params, now, fx, pass, pendingBytes);
+  }
+  const pages = pass.slice(0, limit);
+  const n = pass.length;
+  for (let i = limit; i < n; i++) pass[i - limit] = pass[i] as number;
+  pass.length = n - limit;
+  state.passRest = pass;
+  return sendRound(state, params, now, fx, pages, pendingBytes);
+}
+
+/** Starts round `state.rounds.length + 1` with `pages` (ascending, at most one delta object's worth). */
+function sendRound(
+  state: PrimaryState,
+  params: ColoParams,
+  now: number,
+  fx: Effect[],
+  pages: number[],
+  pendingBytes: number,
+): boolean {
   const round = state.rounds.length + 1;
   sendMessage(state, params, now, fx, { type: 'migrate-ram-background', round });
   const seq = state.outSeq;
@@ -99,9 +119,11 @@ function sendPassChunk(
     { type: 'delta', kind: 'background-ram', round, claim: built.claim },
     { payload: built.payload, wireBytes: built.wireBytes },
   );
-  for (const p of pages) {
-    state.dirty.clear(p);
-    state.bgCurrent.set(p);
+  const { dirty, bgCurrent } = state;
+  for (let i = 0; i < pages.length; i++) {
+    const p = pages[i] as number;
+    dirty.clear(p);
+    bgCurrent.set(p);
   }
   state.rounds.push({
     round,
@@ -120,15 +142,29 @@ function sendPassChunk(
  * Returns true if a round was started.
  */
 export function continuePass(state: PrimaryState, params: ColoParams, now: number, fx: Effect[]): boolean {
-  // A plain loop, not `filter` with a closure: the rest of a pass can be a whole guest's dirty set.
+  // One pass over the rest: its first round's worth of still-dirty pages go now, the other still-dirty pages
+  // move to its front and stay (in place: the rest of a pass can be a whole guest's dirty set, and copying it
+  // per round made a pass quadratic in its rounds).
   const { passRest, dirty } = state;
-  const rest: number[] = [];
-  for (let i = 0; i < passRest.length; i++) {
+  const limit = maxDeltaPages(params);
+  const pages: number[] = [];
+  const n = passRest.length;
+  let i = 0;
+  for (; i < n && pages.length < limit; i++) {
     const p = passRest[i] as number;
-    if (dirty.has(p)) rest.push(p);
+    if (dirty.has(p)) pages.push(p);
   }
-  state.passRest = [];
-  return sendPassChunk(state, params, now, fx, rest, state.dirty.count * PAGE_SIZE);
+  let kept = 0;
+  for (; i < n; i++) {
+    const p = passRest[i] as number;
+    if (dirty.has(p)) passRest[kept++] = p;
+  }
+  passRest.length = kept;
+  if (pages.length === 0) {
+    state.passRest = [];
+    return false;
+  }
+  return sendRound(state, params, now, fx, pages, state.dirty.count * PAGE_SIZE);
 }
 
 /**

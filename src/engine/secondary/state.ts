@@ -88,7 +88,7 @@ export function createSecondary(params: ColoParams, now = 0): SecondaryState {
     committed,
     running: params.secondaryMode === 'running' ? new Uint32Array(n) : committed,
     svmDirty: new DirtyBitmap(n),
-    cache: new PageVersionMap(),
+    cache: new PageVersionMap(n),
     appliedRounds: [],
     loadingRound: 0,
     loadingSeq: 0,

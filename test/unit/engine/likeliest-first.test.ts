@@ -27,6 +27,12 @@ describe('LikeliestFirst', () => {
         if (chance[want[i] as number] === chance[want[i - 1] as number]) ties++;
     }
     expect(ties).toBeGreaterThan(100);
+    // The first `count` of a reused scratch array, the rest of which is stale.
+    const chance = Float64Array.from([0.5, 0.9, 0.1, 0.9]);
+    const scratch = Int32Array.from([3, 1, 0, 2]);
+    const some = new LikeliestFirst(scratch, chance, 3);
+    scratch.fill(-1);
+    expect([some.pop(), some.pop(), some.pop(), some.pop()]).toEqual([1, 3, 0, -1]);
     expect(new LikeliestFirst([], new Float64Array(0)).pop()).toBe(-1);
   });
 });
