@@ -56,6 +56,12 @@ export interface TimerLateness {
   fromMs: number;
   /** How late a tick due from then fires, ms; negative: early (at most half the delay). */
   lateMs: number;
+  /**
+   * The COLO loop's wake-up for a tick that fires from `fromMs` on and finds the loop waiting, ms: its request
+   * leaves this long after the tick (the tick, and the chain re-armed from it, stay put). Absent: `wakeMs` of
+   * the cost model.
+   */
+  wakeMs?: number;
 }
 
 /** Every parameter of a replicated VM. Times in ms, sizes in bytes unless the name says pages. */

@@ -102,7 +102,8 @@ export function engineParams(s: EngineScenario): ColoParams {
 /**
  * QEMU's tick lateness, stretch by stretch, on the engine's clock (its checkpoint-ready at `readyAt`). Each
  * stretch holds from half a delay before its first tick is due: the previous stretch's last tick is due a
- * whole period earlier, and a tick due a hair early (rounding) still takes its own stretch.
+ * whole period earlier, and a tick due a hair early (rounding) still takes its own stretch. Its wake-up holds
+ * as long: the stretch's last tick fires before the next stretch's entry begins, half a delay on.
  */
 function timerSchedule(
   host: { readyAt: number; lateness?: readonly TickLateness[] },
@@ -111,6 +112,7 @@ function timerSchedule(
   return (host.lateness ?? []).map((l) => ({
     fromMs: host.readyAt + l.atMs - delayMs / 2,
     lateMs: l.lateMs,
+    wakeMs: l.wakeMs,
   }));
 }
 
