@@ -11,6 +11,7 @@ import {
   DEFAULT_PARAMS,
   MESSAGE_WIRE_BYTES,
   type TimerLateness,
+  type VmStartRunStep,
 } from '../engine/params.ts';
 import type { WorkloadSpec } from '../engine/workload/spec.ts';
 import type { LinkParams } from '../runtime/embedded/link.ts';
@@ -45,7 +46,13 @@ export interface EngineScenario {
    * The host's stalls at each moment of a QEMU run (host-timeline.ts), met by the engine's checkpoint that
    * starts at that moment after its own checkpoint-ready (`readyAt`, engine ms); instead of `replyStall`.
    */
-  host?: { timeline: HostTimeline; readyAt: number; lateness?: readonly TickLateness[] };
+  host?: {
+    timeline: HostTimeline;
+    readyAt: number;
+    lateness?: readonly TickLateness[];
+    /** QEMU's resumes (ms after its checkpoint-ready) and each one's vCPU run inside `vm_start`, ms. */
+    vmStartRuns?: readonly { atMs: number; runMs: number }[];
+  };
 }
 
 /** Salt of the reply stall's draws. */
@@ -95,8 +102,30 @@ export function engineParams(s: EngineScenario): ColoParams {
     checkpointTimeoutMs: 60_000,
     deviceStateBytes: s.deviceStateBytes,
     payload: 'modelled',
-    costs: s.host?.lateness ? { ...s.costs, timerLateness: timerSchedule(s.host, s.delayMs) } : s.costs,
+    costs: {
+      ...s.costs,
+      ...(s.host?.lateness ? { timerLateness: timerSchedule(s.host, s.delayMs) } : {}),
+      ...(s.host?.vmStartRuns?.length
+        ? { vmStartRuns: vmStartSchedule(s.host.readyAt, s.host.vmStartRuns) }
+        : {}),
+    },
   };
+}
+
+/**
+ * QEMU's vCPU run inside each resume as a step schedule on the engine's clock (its checkpoint-ready at
+ * `readyAt`): each engine resume runs the run of QEMU's resume nearest in time — each step holds from halfway
+ * after the resume before it (the first from the start).
+ */
+export function vmStartSchedule(
+  readyAt: number,
+  runs: readonly { atMs: number; runMs: number }[],
+): VmStartRunStep[] {
+  const sorted = [...runs].sort((a, b) => a.atMs - b.atMs);
+  return sorted.map((r, i) => {
+    const prev = sorted[i - 1];
+    return { fromMs: prev ? readyAt + (prev.atMs + r.atMs) / 2 : 0, runMs: r.runMs };
+  });
 }
 
 /**

@@ -3,24 +3,11 @@
  * (fixed rate from the callback), so a callback that runs late moves every later tick with it.
  */
 import type { ColoParams, TimerLateness } from '../params.ts';
-
-/** The schedule's entry in force at `at`: the last at or before it (none before the first). */
-function entryAt(schedule: readonly TimerLateness[] | undefined, at: number): TimerLateness | undefined {
-  if (!schedule || schedule.length === 0) return undefined;
-  let lo = 0;
-  let hi = schedule.length;
-  // The first entry after `at`; the one before it is in force.
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if ((schedule[mid] as TimerLateness).fromMs <= at) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo === 0 ? undefined : schedule[lo - 1];
-}
+import { stepAt } from '../step-schedule.ts';
 
 /** The lateness in force for a tick due at `dueAt`: the last entry at or before it, 0 before the first, ms. */
 export function timerLateAt(schedule: readonly TimerLateness[] | undefined, dueAt: number): number {
-  return entryAt(schedule, dueAt)?.lateMs ?? 0;
+  return stepAt(schedule, dueAt)?.lateMs ?? 0;
 }
 
 /**
@@ -28,7 +15,7 @@ export function timerLateAt(schedule: readonly TimerLateness[] | undefined, dueA
  * schedule's wake-up in force then, else the cost model's (`costs.wakeMs`), else 0.
  */
 export function wakeAfterTick(params: ColoParams, firedAt: number): number {
-  return entryAt(params.costs.timerLateness, firedAt)?.wakeMs ?? params.costs.wakeMs ?? 0;
+  return stepAt(params.costs.timerLateness, firedAt)?.wakeMs ?? params.costs.wakeMs ?? 0;
 }
 
 /** The next tick after a callback (or the timer's start) at `now`: the delay, plus that tick's lateness, ms. */

@@ -409,6 +409,28 @@ describe('the vCPU runs inside the resume (costs.vmStartRunMs)', () => {
     expect(backToBack(withRun(1000)).checkpoints[1]?.pages).toBe(112);
   });
 
+  it('resume by resume (costs.vmStartRuns): the step in force at the resume, else vmStartRunMs', () => {
+    const stepped = (vmStartRunMs: number, vmStartRuns: { fromMs: number; runMs: number }[]) =>
+      backToBack({ ...writing, costs: { ...writing.costs, vmStartRunMs, vmStartRuns } }).checkpoints[1]
+        ?.pages;
+    // The resume before the back-to-back start is at 230: its own 2 ms plus the step's run.
+    expect(
+      stepped(5, [
+        { fromMs: 0, runMs: 1 },
+        { fromMs: 200, runMs: 6 },
+      ]),
+    ).toBe(8);
+    expect(
+      stepped(5, [
+        { fromMs: 0, runMs: 6 },
+        { fromMs: 200, runMs: 1 },
+      ]),
+    ).toBe(3);
+    // Before the first step the single figure holds; an empty schedule is none.
+    expect(stepped(5, [{ fromMs: 300, runMs: 6 }])).toBe(7);
+    expect(stepped(5, [])).toBe(7);
+  });
+
   it('absent is 0: every other runtime runs as before', () => {
     expect(backToBack(withRun()).checkpoints.map((c) => c.pages)).toEqual(
       backToBack(withRun(0)).checkpoints.map((c) => c.pages),

@@ -1,6 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { cutCheckpoints, type SideCheckpoint } from '../../../src/fidelity/checkpoints.ts';
-import { type EngineScenario, runEngineScenario } from '../../../src/fidelity/engine-scenario.ts';
+import {
+  type EngineScenario,
+  runEngineScenario,
+  vmStartSchedule,
+} from '../../../src/fidelity/engine-scenario.ts';
 import {
   fitHostTimeline,
   gapsOf,
@@ -109,5 +113,39 @@ describe('host timeline: fit, lookup, and the engine meeting it', () => {
     expect(s.restMs - p.restMs).toBeCloseTo(17, 6);
     // Every other checkpoint is the engine's own.
     expect(stalled.filter((_, i) => i !== k)).toEqual(plain.filter((_, i) => i !== k));
+  });
+
+  it("each engine resume runs the vCPU as long as QEMU's resume nearest in time did", () => {
+    // QEMU resumed at 100, 300 and 700 ms after its ready; the engine's ready is at 5.
+    expect(
+      vmStartSchedule(5, [
+        { atMs: 300, runMs: 4 },
+        { atMs: 100, runMs: 0.05 },
+        { atMs: 700, runMs: 20 },
+      ]),
+    ).toEqual([
+      { fromMs: 0, runMs: 0.05 },
+      { fromMs: 205, runMs: 4 },
+      { fromMs: 505, runMs: 20 },
+    ]);
+  });
+
+  it('the epoch after a back-to-back start carries the pages of its resume’s run', () => {
+    const own = runEngineScenario(BASE);
+    const timeline = oneStall({ restMs: 600 });
+    /** Pages of the back-to-back epoch, with QEMU's resume at `atMs` running `runMs`. */
+    const pagesAfter = (runMs: number) => {
+      const host = { timeline, readyAt: own.readyAt, vmStartRuns: [{ atMs: 1000, runMs }] };
+      const r = runEngineScenario({ ...BASE, host });
+      const cs = cutCheckpoints(r.primary, 'primary').checkpoints;
+      const long = cs.findIndex((c) => c.runAt - c.receivedAt > 500);
+      expect(long).toBeGreaterThan(-1);
+      expect((cs[long + 1] as SideCheckpoint).requestAt - (cs[long] as SideCheckpoint).runAt).toBeLessThan(1);
+      return r.checkpoints[long + 1]?.pages;
+    };
+    // A vCPU that got no run inside vm_start dirties only what it wrote before the stop (the guest rewrites
+    // its set once per ms); one that ran 5 ms dirtied the whole set.
+    expect(pagesAfter(0)).toBeLessThan(BASE.pages);
+    expect(pagesAfter(5)).toBe(BASE.pages);
   });
 });
