@@ -271,10 +271,13 @@ function vmStartLine(v: VmStartRun | undefined): string {
   return (
     `${what}Here, over ${v.resumes} resumes: median **${f2(v.medianMs)} ms**, mean **${f2(v.meanMs)} ms**, ` +
     `${(v.longShare * 100).toFixed(0)} % over 1 ms (the COLO thread waited for a CPU). The engine's guest runs ` +
-    "the median at each resume (`costs.vmStartRunMs`, at most the pause; the checked count each window's own " +
-    'median), so its back-to-back epochs carry what that run dirties; the timing is unchanged. Not the mean: a ' +
-    "long run comes when the host's CPUs are taken, and then QEMU's vCPU may get none either; the row " +
-    '"pages after a back-to-back start" in the gap table below sets what QEMU\'s epochs carried beside the engine\'s.'
+    'that long inside its resume (at most the pause), so its back-to-back epochs carry what that run dirties; ' +
+    "the timing is unchanged. With drawn stalls it runs the run's median at each resume (`costs.vmStartRunMs`); " +
+    "the checked count runs each resume as long as QEMU's resume nearest in time did (`costs.vmStartRuns`, a " +
+    "step schedule read off the window's trace): the run moves from µs to tens of ms from one resume to the " +
+    "next, and a median at every resume left the engine's epoch short where QEMU's was full. The row " +
+    '"pages after a back-to-back start" in the gap table below sets what QEMU\'s epochs carried beside the ' +
+    "engine's; where QEMU's carried fewer, its vCPU got no CPU after the resume, which the engine does not model."
   );
 }
 
@@ -312,10 +315,14 @@ function underLoadLines(all: readonly ScenarioComparison[]): string[] {
       "and what it dirties meanwhile crosses). The timer runs at the delay, each tick as late as QEMU's callback " +
       "was at that moment (src/fidelity/tick-lateness.ts; the engine's `costs.timerLateness`, re-armed from the " +
       "late callback as QEMU's): no trace event marks the callback, so the lateness is read off QEMU's tick " +
-      'chain — a request that found the COLO loop waiting is a tick (callback lateness and wake-up are one there), ' +
-      'a back-to-back start had a tick between the previous `vmstate-received` and resume, a waiting start had ' +
-      'none after `vmstate-received`; between two waiting requests the chain made m equal periods, m the one ' +
-      "whose ticks meet the most of those (ties: the lateness nearest the run's typical one). A 716 ms stall of " +
+      'chain — a request that found the COLO loop waiting left a tick some wake-up before it (the callback ' +
+      'sets the event, the thread it wakes waits for a CPU; the chain goes on from the callback), a back-to-back ' +
+      'start had a tick between the previous `vmstate-received` and resume, a waiting start had none between ' +
+      '`vmstate-received` and its own tick; between two waiting requests the chain made m equal periods, m and ' +
+      "the second request's wake-up the ones whose ticks meet the most of those — the least wake-up that does " +
+      "and keeps each tick inside the stretch 5 ms (the fit's `EARLIEST_MS`) from every edge it meets, where " +
+      "the trace allows (ties in m: the lateness nearest the run's typical one); that request then leaves its " +
+      "wake-up after the engine's tick (the entry's `wakeMs`). A 716 ms stall of " +
       "the main loop before the first tick (2026-11-30 21:34, 500 ms delay) is then the engine's too, where a " +
       'mean lateness made it start two checkpoints more. The timer, its binary event and reset and every ' +
       "message stay the engine's own: whether a " +
