@@ -248,10 +248,20 @@ export async function runFidelity(
     // The engine traces a request at its tick, before the loop's wake-up, and QEMU after it: the reply's
     // own part is the link's round trip alone (the secondary stops and replies at once).
     const ownGaps = medianGaps(gapsOf(cutCheckpoints(own.primary, 'primary').checkpoints));
-    const timeline = fitHostTimeline(q.primary.checkpoints, q.readyAt, {
-      ...ownGaps,
-      replyMs: 2 * profile.link.latencyMs,
-    });
+    // The engine's own send of each QEMU epoch's pages (QEMU's from the link's bytes): its median is of the
+    // whole set, and an epoch after a back-to-back start whose vCPU got little CPU carried part of it.
+    const perPageMs = ((PAGE_SIZE + PAGE_HEADER_WIRE_BYTES) * 1000) / unstalled.link.bandwidthBytesPerSec;
+    const pagesOf = qemuPagesOf(q, qemuBytes);
+    const ownSendOf = (i: number) => {
+      const p = pagesOf(i);
+      return p === undefined ? undefined : ownGaps.sendMs - (q.scenario.pages - p) * perPageMs;
+    };
+    const timeline = fitHostTimeline(
+      q.primary.checkpoints,
+      q.readyAt,
+      { ...ownGaps, replyMs: 2 * profile.link.latencyMs },
+      ownSendOf,
+    );
     // Its timer meets the callback's lateness tick by tick as QEMU's did (tick-lateness.ts): at the delay,
     // each stretch of ticks late by what QEMU's chain shows there; the wake-up is inside that lateness.
     const lateness = fitTickLateness(q.primary.checkpoints, q.readyAt, q.scenario.delayMs);

@@ -64,6 +64,14 @@ describe('host timeline: fit, lookup, and the engine meeting it', () => {
     ]);
   });
 
+  it('measures a send beyond the engine’s own send of that epoch’s pages where it is given', () => {
+    const qemu = [ckpt(1100, 3, 40, 45), ckpt(1600, 1, 20, 45), ckpt(2100, 120, 90, 50)];
+    // The second epoch carried part of the set: the engine sends it in 12 ms, so 8 of its 20 were the host's.
+    const own = (i: number) => (i === 1 ? 12 : undefined);
+    const t = fitHostTimeline(qemu, 1000, { replyMs: 2, sendMs: 30, restMs: 45 }, own);
+    expect(t.stalls.map((x) => x.sendMs)).toEqual([10, 8, 60]);
+  });
+
   it('leaves out incomplete checkpoints and refuses a run with none', () => {
     const open = { ...ckpt(0, 1, 1, 1), complete: false };
     expect(gapsOf([open, ckpt(10, 1, 2, 3)])).toEqual([{ replyMs: 1, sendMs: 2, restMs: 3 }]);
