@@ -131,18 +131,24 @@ export function vmStartSchedule(
 /**
  * QEMU's tick lateness, stretch by stretch, on the engine's clock (its checkpoint-ready at `readyAt`). Each
  * stretch holds from half a delay before its first tick is due: the previous stretch's last tick is due a
- * whole period earlier, and a tick due a hair early (rounding) still takes its own stretch. Its wake-up holds
- * as long: the stretch's last tick fires before the next stretch's entry begins, half a delay on.
+ * whole period earlier, and a tick due a hair early (rounding) still takes its own stretch. A stretch's wake-up
+ * was read at its last tick alone (the request that ended it), so it holds a quarter of a delay either side of
+ * that tick's firing and nowhere else: no other tick fires that close to it.
  */
-function timerSchedule(
+export function timerSchedule(
   host: { readyAt: number; lateness?: readonly TickLateness[] },
   delayMs: number,
 ): TimerLateness[] {
-  return (host.lateness ?? []).map((l) => ({
-    fromMs: host.readyAt + l.atMs - delayMs / 2,
-    lateMs: l.lateMs,
-    wakeMs: l.wakeMs,
-  }));
+  return (host.lateness ?? []).flatMap((l) => {
+    const main = { fromMs: host.readyAt + l.atMs - delayMs / 2, lateMs: l.lateMs };
+    if (l.wakeMs <= 0) return [main];
+    const lastTick = host.readyAt + l.atMs - delayMs + l.ticks * (delayMs + l.lateMs);
+    return [
+      main,
+      { fromMs: lastTick - delayMs / 4, lateMs: l.lateMs, wakeMs: l.wakeMs },
+      { fromMs: lastTick + delayMs / 4, lateMs: l.lateMs },
+    ];
+  });
 }
 
 /** Runs `s` through the engine and splits its trace by side. */

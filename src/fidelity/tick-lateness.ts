@@ -132,7 +132,8 @@ function optionsOf(s: Stretch, delayMs: number, maxWake: number): Option[] {
 }
 
 /**
- * Fits the chain to a primary's complete checkpoints, `readyAt` its checkpoint-ready, `delayMs` the
+ * Fits the chain to a primary's complete checkpoints (and the request of the first unfinished one that found
+ * the loop waiting), `readyAt` its checkpoint-ready, `delayMs` the
  * scenario's `x-checkpoint-delay`; stretches in time order (empty without a complete checkpoint). Each
  * stretch starts from the tick of the one before (its request less its wake-up), so they are fitted in order;
  * where several numbers of periods meet as many constraints, the lateness nearest the typical one wins — the
@@ -143,7 +144,11 @@ export function fitTickLateness(
   readyAt: number,
   delayMs: number,
 ): TickLateness[] {
-  const cs = checkpoints.filter((c) => c.complete && Number.isFinite(c.receivedAt));
+  // Complete checkpoints up to the first that is not: that one's request still ends a stretch if it found the
+  // loop waiting (its tick is read off its request; only what comes after is unreadable).
+  const cut = checkpoints.findIndex((c) => !(c.complete && Number.isFinite(c.receivedAt)));
+  const cs = cut < 0 ? [...checkpoints] : checkpoints.slice(0, cut + 1);
+  const last = cs.at(-1);
   // Never quicker than half the delay (a stretch shorter than the delay: its first request woke very late).
   const lateOf = (from: number, end: number, m: number) => Math.max(-delayMs / 2, (end - from) / m - delayMs);
   const chain = (withWake: boolean, typical: number) => {
@@ -152,6 +157,9 @@ export function fitTickLateness(
     let inside: SideCheckpoint[] = [];
     cs.forEach((c, i) => {
       const prev = cs[i - 1];
+      const open = cut >= 0 && c === last;
+      // An unfinished back-to-back start ends nothing: the stretch it belongs to has no end in the trace.
+      if (open && prev && c.requestAt - prev.runAt < BACK_TO_BACK_MS) return;
       if (!prev || c.requestAt - prev.runAt >= BACK_TO_BACK_MS) {
         // Its tick came after the last resume (else the start was back-to-back), the first after one delay.
         const room = Math.min(delayMs, c.requestAt - (prev ? prev.runAt : from + delayMs));
@@ -175,7 +183,7 @@ export function fitTickLateness(
         from = end;
         inside = [];
       }
-      inside.push(c);
+      if (c !== last || cut < 0) inside.push(c);
     });
     return out;
   };

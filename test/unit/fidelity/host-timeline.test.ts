@@ -3,6 +3,7 @@ import { cutCheckpoints, type SideCheckpoint } from '../../../src/fidelity/check
 import {
   type EngineScenario,
   runEngineScenario,
+  timerSchedule,
   vmStartSchedule,
 } from '../../../src/fidelity/engine-scenario.ts';
 import {
@@ -155,5 +156,20 @@ describe('host timeline: fit, lookup, and the engine meeting it', () => {
     // its set once per ms); one that ran 5 ms dirtied the whole set.
     expect(pagesAfter(0)).toBeLessThan(BASE.pages);
     expect(pagesAfter(5)).toBe(BASE.pages);
+  });
+
+  it("a stretch's wake-up holds at its last tick only; the lateness over the whole stretch", () => {
+    // Ready at 5; a stretch due from 100 (3 ticks, 10 ms late, its last request 20 ms after its tick), then one
+    // due from 530 without a wake-up. The first's last tick fires at 5 + 0 + 3 × 110 = 335.
+    const lateness = [
+      { atMs: 100, lateMs: 10, ticks: 3, wakeMs: 20 },
+      { atMs: 430, lateMs: 0, ticks: 1, wakeMs: 0 },
+    ];
+    expect(timerSchedule({ readyAt: 5, lateness }, 100)).toEqual([
+      { fromMs: 55, lateMs: 10 },
+      { fromMs: 310, lateMs: 10, wakeMs: 20 },
+      { fromMs: 360, lateMs: 10 },
+      { fromMs: 385, lateMs: 0 },
+    ]);
   });
 });

@@ -79,7 +79,27 @@ describe('fitTickLateness: QEMU timer callback lateness from the primary trace (
     expect(fitTickLateness(cs, 0, D)[1]?.lateMs).toBeCloseTo(-2, 9);
   });
 
-  it('no complete checkpoint: no stretch', () => {
-    expect(fitTickLateness([{ ...ckpt(110, 130, 140), complete: false }], 0, D)).toEqual([]);
+  it('the request of an unfinished checkpoint that found the loop waiting still ends a stretch', () => {
+    const done = [ckpt(110, 130, 140), ckpt(230, 330, 360)];
+    const open = { ...ckpt(440, 470, 490), receivedAt: Number.NaN, runAt: Number.NaN, complete: false };
+    const fit = fitTickLateness([...done, open], 0, D);
+    // The third stretch runs from the second request (230) to the unfinished one (440): read, not dropped.
+    expect(fit).toHaveLength(3);
+    const third = fit[2] as { atMs: number; lateMs: number; ticks: number; wakeMs: number };
+    expect(third.atMs).toBe(330);
+    // Its chain ends at the request less its wake-up, and no tick of it falls after 330's reset.
+    const end = 230 + third.ticks * (D + third.lateMs);
+    expect(end + third.wakeMs).toBeCloseTo(440, 9);
+    for (let k = 1; k < third.ticks; k++) expect(230 + k * (D + third.lateMs)).toBeLessThan(330);
+    // An unfinished back-to-back start ends nothing.
+    const b2b = { ...open, requestAt: 360 };
+    expect(fitTickLateness([...done, b2b], 0, D)).toHaveLength(2);
+  });
+
+  it('no checkpoint: no stretch; only an unfinished first one: the first tick alone', () => {
+    expect(fitTickLateness([], 0, D)).toEqual([]);
+    expect(fitTickLateness([{ ...ckpt(110, 130, 140), complete: false }], 0, D)).toEqual([
+      { atMs: 100, lateMs: 10, ticks: 1, wakeMs: 0 },
+    ]);
   });
 });
