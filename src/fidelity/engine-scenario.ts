@@ -11,6 +11,7 @@ import {
   DEFAULT_PARAMS,
   MESSAGE_WIRE_BYTES,
   type TimerLateness,
+  type VmStartRunStep,
 } from '../engine/params.ts';
 import type { WorkloadSpec } from '../engine/workload/spec.ts';
 import type { LinkParams } from '../runtime/embedded/link.ts';
@@ -45,7 +46,13 @@ export interface EngineScenario {
    * The host's stalls at each moment of a QEMU run (host-timeline.ts), met by the engine's checkpoint that
    * starts at that moment after its own checkpoint-ready (`readyAt`, engine ms); instead of `replyStall`.
    */
-  host?: { timeline: HostTimeline; readyAt: number; lateness?: readonly TickLateness[] };
+  host?: {
+    timeline: HostTimeline;
+    readyAt: number;
+    lateness?: readonly TickLateness[];
+    /** QEMU's resumes (ms after its checkpoint-ready) and each one's vCPU run inside `vm_start`, ms. */
+    vmStartRuns?: readonly { atMs: number; runMs: number }[];
+  };
 }
 
 /** Salt of the reply stall's draws. */
@@ -95,23 +102,53 @@ export function engineParams(s: EngineScenario): ColoParams {
     checkpointTimeoutMs: 60_000,
     deviceStateBytes: s.deviceStateBytes,
     payload: 'modelled',
-    costs: s.host?.lateness ? { ...s.costs, timerLateness: timerSchedule(s.host, s.delayMs) } : s.costs,
+    costs: {
+      ...s.costs,
+      ...(s.host?.lateness ? { timerLateness: timerSchedule(s.host, s.delayMs) } : {}),
+      ...(s.host?.vmStartRuns?.length
+        ? { vmStartRuns: vmStartSchedule(s.host.readyAt, s.host.vmStartRuns) }
+        : {}),
+    },
   };
+}
+
+/**
+ * QEMU's vCPU run inside each resume as a step schedule on the engine's clock (its checkpoint-ready at
+ * `readyAt`): each engine resume runs the run of QEMU's resume nearest in time — each step holds from halfway
+ * after the resume before it (the first from the start).
+ */
+export function vmStartSchedule(
+  readyAt: number,
+  runs: readonly { atMs: number; runMs: number }[],
+): VmStartRunStep[] {
+  const sorted = [...runs].sort((a, b) => a.atMs - b.atMs);
+  return sorted.map((r, i) => {
+    const prev = sorted[i - 1];
+    return { fromMs: prev ? readyAt + (prev.atMs + r.atMs) / 2 : 0, runMs: r.runMs };
+  });
 }
 
 /**
  * QEMU's tick lateness, stretch by stretch, on the engine's clock (its checkpoint-ready at `readyAt`). Each
  * stretch holds from half a delay before its first tick is due: the previous stretch's last tick is due a
- * whole period earlier, and a tick due a hair early (rounding) still takes its own stretch.
+ * whole period earlier, and a tick due a hair early (rounding) still takes its own stretch. A stretch's wake-up
+ * was read at its last tick alone (the request that ended it), so it holds a quarter of a delay either side of
+ * that tick's firing and nowhere else: no other tick fires that close to it.
  */
-function timerSchedule(
+export function timerSchedule(
   host: { readyAt: number; lateness?: readonly TickLateness[] },
   delayMs: number,
 ): TimerLateness[] {
-  return (host.lateness ?? []).map((l) => ({
-    fromMs: host.readyAt + l.atMs - delayMs / 2,
-    lateMs: l.lateMs,
-  }));
+  return (host.lateness ?? []).flatMap((l) => {
+    const main = { fromMs: host.readyAt + l.atMs - delayMs / 2, lateMs: l.lateMs };
+    if (l.wakeMs <= 0) return [main];
+    const lastTick = host.readyAt + l.atMs - delayMs + l.ticks * (delayMs + l.lateMs);
+    return [
+      main,
+      { fromMs: lastTick - delayMs / 4, lateMs: l.lateMs, wakeMs: l.wakeMs },
+      { fromMs: lastTick + delayMs / 4, lateMs: l.lateMs },
+    ];
+  });
 }
 
 /** Runs `s` through the engine and splits its trace by side. */

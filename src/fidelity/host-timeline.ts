@@ -59,21 +59,24 @@ export function medianGaps(gaps: readonly CheckpointGaps[]): CheckpointGaps {
 /**
  * Fits the timeline to QEMU's primary checkpoints: each complete checkpoint's gaps less the engine's own
  * (`base`), never below zero (the engine cannot be quicker than its own costs), at its request's offset from
- * `readyAt`, ms.
+ * `readyAt`, ms. `ownSendOf(i)`, where given, is the engine's own send for checkpoint i's pages, ms (instead of
+ * `base.sendMs`, which is its send of the whole dirty set): an epoch that carried part of the set sent quicker,
+ * and the rest of its send was the host's.
  */
 export function fitHostTimeline(
   checkpoints: readonly SideCheckpoint[],
   readyAt: number,
   base: CheckpointGaps,
+  ownSendOf?: (i: number) => number | undefined,
 ): HostTimeline {
   const stalls: HostStall[] = [];
-  for (const c of checkpoints) {
+  for (const [i, c] of checkpoints.entries()) {
     const g = gapsOf([c])[0];
     if (!g) continue;
     stalls.push({
       atMs: c.requestAt - readyAt,
       replyMs: Math.max(0, g.replyMs - base.replyMs),
-      sendMs: Math.max(0, g.sendMs - base.sendMs),
+      sendMs: Math.max(0, g.sendMs - (ownSendOf?.(i) ?? base.sendMs)),
       restMs: Math.max(0, g.restMs - base.restMs),
     });
   }

@@ -64,9 +64,12 @@ export function overrunLines(o: OverrunSection): string[] {
       `COLO loop waiting leaves **${f1(o.costs.wakeMs ?? 0)} ms** after its tick (\`costs.wakeMs\`: the timer ` +
       "callback's lateness, the same host contention delaying the thread it wakes); its count is the mean over " +
       "seeds (the draws differ by seed), rounded. The checked count keeps the profile's bandwidth and flush rate, " +
-      "but its timer's ticks are as late as QEMU's callback was at each moment (src/fidelity/tick-lateness.ts; " +
-      'no separate wake-up: the two are one in the trace) and each checkpoint meets, instead of a draw, the stalls ' +
-      'of QEMU\'s checkpoint nearest in time (src/fidelity/host-timeline.ts, "The count under load" above).',
+      "but its timer's ticks are as late as QEMU's callback was at each moment and a waiting request leaves its " +
+      "wake-up as read off QEMU's tick chain (src/fidelity/tick-lateness.ts), each resume runs the vCPU as long " +
+      "inside `vm_start` as QEMU's nearest in time, and each checkpoint meets, instead of a draw, the stalls " +
+      'of QEMU\'s checkpoint nearest in time (src/fidelity/host-timeline.ts, "The count under load" above). ' +
+      'The engine traces a request at its tick, before the wake-up: its "resume → next request" under the ' +
+      'stall timeline leaves the wake-up out, and a wait under 2 ms there counts as back-to-back.',
   );
   out.push('');
   return out;

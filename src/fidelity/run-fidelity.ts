@@ -23,7 +23,13 @@ import type { OverrunSection } from './report-overrun.ts';
 import { fitReplyStall, stalledProfile } from './stalls.ts';
 import { fitTickLateness, type TickLateness } from './tick-lateness.ts';
 import { countSpread, offsetsOf, scenarioLateness, timerLateness } from './timer-replay.ts';
-import { backToBackPages, parseVcpuResumes, summariseVmStart, vmStartRuns } from './vm-start.ts';
+import {
+  backToBackPages,
+  parseVcpuResumes,
+  type ResumeRun,
+  resumeRuns,
+  summariseVmStart,
+} from './vm-start.ts';
 
 /**
  * Seeds the engine runs each window with for the count with drawn stalls (the draws differ by seed). Shown,
@@ -84,8 +90,15 @@ interface QemuScenario {
   readyAt: number;
   /** Per complete checkpoint, its vCPU's run inside `vm_start` before the traced resume, ms (vm-start.ts). */
   vmStartRuns: number[];
+  /** The same runs with their resumes (trace time). */
+  resumeRuns: ResumeRun[];
   status: unknown;
   exit: unknown;
+}
+
+/** A window's resume runs, and the runs alone. */
+function withRuns(runs: ResumeRun[]): { vmStartRuns: number[]; resumeRuns: ResumeRun[] } {
+  return { vmStartRuns: runs.map((r) => r.runMs), resumeRuns: runs };
 }
 
 /** Checkpoints whose flush count is the guest's dirty set (the first also carries what boot dirtied). */
@@ -143,7 +156,7 @@ export async function runFidelity(
       figures: qemuFigures(primary, secondary, raw.link),
       windowMs: raw.endAt - ready.at,
       readyAt: ready.at,
-      vmStartRuns: vmStartRuns(primary.checkpoints, parseVcpuResumes(raw.primaryLog)),
+      ...withRuns(resumeRuns(primary.checkpoints, parseVcpuResumes(raw.primaryLog))),
       status: raw.coloStatus,
       exit: raw.secondaryEvents.find((e) => e.event === 'COLO_EXIT')?.data ?? null,
     });
@@ -235,14 +248,27 @@ export async function runFidelity(
     // The engine traces a request at its tick, before the loop's wake-up, and QEMU after it: the reply's
     // own part is the link's round trip alone (the secondary stops and replies at once).
     const ownGaps = medianGaps(gapsOf(cutCheckpoints(own.primary, 'primary').checkpoints));
-    const timeline = fitHostTimeline(q.primary.checkpoints, q.readyAt, {
-      ...ownGaps,
-      replyMs: 2 * profile.link.latencyMs,
-    });
+    // The engine's own send of each QEMU epoch's pages (QEMU's from the link's bytes): its median is of the
+    // whole set, and an epoch after a back-to-back start whose vCPU got little CPU carried part of it.
+    const perPageMs = ((PAGE_SIZE + PAGE_HEADER_WIRE_BYTES) * 1000) / unstalled.link.bandwidthBytesPerSec;
+    const pagesOf = qemuPagesOf(q, qemuBytes);
+    const ownSendOf = (i: number) => {
+      const p = pagesOf(i);
+      return p === undefined ? undefined : ownGaps.sendMs - (q.scenario.pages - p) * perPageMs;
+    };
+    const timeline = fitHostTimeline(
+      q.primary.checkpoints,
+      q.readyAt,
+      { ...ownGaps, replyMs: 2 * profile.link.latencyMs },
+      ownSendOf,
+    );
     // Its timer meets the callback's lateness tick by tick as QEMU's did (tick-lateness.ts): at the delay,
     // each stretch of ticks late by what QEMU's chain shows there; the wake-up is inside that lateness.
     const lateness = fitTickLateness(q.primary.checkpoints, q.readyAt, q.scenario.delayMs);
-    const host = { timeline, readyAt: own.readyAt, lateness };
+    // Each resume's vCPU runs as long inside vm_start as QEMU's nearest in time did (from a few µs to tens of
+    // ms on a loaded host): after a back-to-back start that run is the whole epoch, and its pages the send.
+    const vmStartRuns = q.resumeRuns.map((r) => ({ atMs: r.runAt - q.readyAt, runMs: r.runMs }));
+    const host = { timeline, readyAt: own.readyAt, lateness, vmStartRuns };
     const timed = { ...unstalled, delayMs: q.scenario.delayMs, costs: { ...unstalled.costs, wakeMs: 0 } };
     const hostedRun = runEngineScenario({ ...timed, host });
     const hosted = cutCheckpoints(hostedRun.primary, 'primary').checkpoints;

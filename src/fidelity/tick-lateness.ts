@@ -5,14 +5,16 @@
  * stalled main loop can hold one tick for most of a second). What the trace shows of the chain:
  *
  * - a checkpoint whose request found the COLO loop waiting (it left ≥ {@link BACK_TO_BACK_MS} after the
- *   previous resume) started at a tick: the fit puts the tick at the request (the callback's lateness and the
- *   thread's wake-up are not separable in the trace; both delay the request, and the chain passes through it);
+ *   previous resume) started at a tick some wake-up before the request: the callback sets the event and the
+ *   COLO thread it wakes waits for a CPU; the chain goes on from the callback, not from the request;
  * - a back-to-back start had a tick between the previous `vmstate-received` (the event's reset) and resume;
- * - a waiting start had no tick between the previous `vmstate-received` and its request.
+ * - a waiting start had no tick between the previous `vmstate-received` and its own tick.
  *
- * Between two requests that found the loop waiting the chain made m periods of equal lateness; m is the one
- * whose ticks meet the most of those constraints (ties: the lateness nearest the median of the stretches
- * whose m was unique). The result is a step schedule for the engine's timer (`costs.timerLateness`).
+ * Between two requests that found the loop waiting the chain made m periods of equal lateness, from the first
+ * request's tick to the second's; m and the second's wake-up are the ones whose ticks meet the most of those
+ * constraints — the least wake-up that does (a wake-up only where the trace demands one: the requests as ticks
+ * are the chain a constraint does not contradict), then the lateness nearest the median of the stretches
+ * whose m was unique. The result is a step schedule for the engine's timer (`costs.timerLateness`).
  */
 import { BACK_TO_BACK_MS } from './anatomy.ts';
 import type { SideCheckpoint } from './checkpoints.ts';
@@ -26,7 +28,15 @@ export interface TickLateness {
   lateMs: number;
   /** Periods in the stretch, ticks. */
   ticks: number;
+  /**
+   * The wake-up of the request the stretch's last tick started, ms: that request left this long after its
+   * tick (0 where the trace does not show one).
+   */
+  wakeMs: number;
 }
+
+/** Step of the wake-up search, ms (the trace's times are µs; finer moves no tick across a constraint). */
+export const WAKE_STEP_MS = 0.25;
 
 /**
  * The earliest a stretch's ticks may come against the delay, ms: a waiting request is the callback plus the
@@ -36,80 +46,147 @@ export interface TickLateness {
 export const EARLIEST_MS = -5;
 
 interface Stretch {
+  /** The tick the stretch starts from (the previous waiting request's), ms. */
   from: number;
+  /** The waiting request that ends it, ms. */
   to: number;
   /** Checkpoints that ran inside the stretch (each but the last was followed by a back-to-back start). */
   inside: SideCheckpoint[];
 }
 
-/** How many of a stretch's constraints a chain of `periods` ticks meets. */
-function met(s: Stretch, periods: number): number {
-  const period = (s.to - s.from) / periods;
+/** How a chain meets a stretch's constraints. */
+interface Fit {
+  /** Constraints met. */
+  met: number;
+  /**
+   * The least distance of a tick inside the stretch from an edge the trace puts it against (an event reset, a
+   * resume it must precede), ms; infinite without such a tick. The engine's checkpoints end a little sooner or
+   * later than QEMU's: a chain farther from every edge keeps each tick on the side the trace shows.
+   */
+  marginMs: number;
+}
+
+/** How a chain of `periods` ticks to the end tick `end` meets `s`'s constraints. */
+function fitOf(s: Stretch, periods: number, end: number): Fit {
+  const period = (end - s.from) / periods;
   const ticks: number[] = [];
   for (let k = 1; k <= periods; k++) ticks.push(s.from + k * period);
-  // The last tick is the stretch's end (the request itself), not one before it: a margin for rounding.
+  // The last tick is the stretch's end (the request's own tick), not one before it: a margin for rounding.
   const between = (lo: number, hi: number) => ticks.filter((t) => t > lo && t < hi - 1e-6).length;
-  let ok = 0;
+  const inner = ticks.slice(0, -1);
+  let met = 0;
+  let marginMs = Number.POSITIVE_INFINITY;
+  const edge = (at: number) => {
+    for (const t of inner) marginMs = Math.min(marginMs, Math.abs(t - at));
+  };
   s.inside.forEach((c, j) => {
     const last = j === s.inside.length - 1;
     // After the event's reset: a tick before the resume starts the next checkpoint back-to-back; a tick before
-    // the next waiting request would have started it sooner.
-    if (last) ok += between(c.receivedAt, s.to) === 0 ? 1 : 0;
-    else ok += between(c.receivedAt, c.runAt + BACK_TO_BACK_MS) > 0 ? 1 : 0;
+    // the next waiting request's own tick would have started it sooner.
+    if (last) met += between(c.receivedAt, end) === 0 ? 1 : 0;
+    else met += between(c.receivedAt, c.runAt + BACK_TO_BACK_MS) > 0 ? 1 : 0;
+    edge(c.receivedAt);
+    if (!last) edge(c.runAt);
   });
   // Before the first checkpoint of the run nothing held the event: the first tick started it.
-  if (s.inside.length === 0) ok += periods === 1 ? 1 : 0;
-  return ok;
+  if (s.inside.length === 0) met += periods === 1 ? 1 : 0;
+  return { met, marginMs };
+}
+
+/** One way a stretch's chain can run: its periods and the wake-up of its end request. */
+interface Option {
+  periods: number;
+  wakeMs: number;
 }
 
 /**
- * Fits the chain to a primary's complete checkpoints, `readyAt` its checkpoint-ready, `delayMs` the
- * scenario's `x-checkpoint-delay`; stretches in time order (empty without a complete checkpoint).
+ * The chains that meet the most of `s`'s constraints: per number of periods, the least wake-up of the end
+ * request (none where the trace demands none) that keeps the inner ticks as far from every edge as the chain's
+ * own uncertainty asks (|{@link EARLIEST_MS}|) or as the trace allows, up to `maxWake`.
+ */
+function optionsOf(s: Stretch, delayMs: number, maxWake: number): Option[] {
+  const best = new Map<number, Option & Fit>();
+  let bestMet = -1;
+  for (let wake = 0; wake <= maxWake; wake += WAKE_STEP_MS) {
+    const end = s.to - wake;
+    const most = Math.max(1, Math.floor((end - s.from) / (delayMs + EARLIEST_MS)));
+    for (let m = 1; m <= most; m++) {
+      if ((end - s.from) / m - delayMs < EARLIEST_MS) break;
+      const f = fitOf(s, m, end);
+      if (f.met < bestMet) continue;
+      if (f.met > bestMet) {
+        bestMet = f.met;
+        best.clear();
+      }
+      const held = best.get(m);
+      // A longer wake-up only for a wider margin, and only up to the chain's own uncertainty (EARLIEST_MS: how
+      // far wake-ups that vary between requests leave a tick from where the requests put it): beyond that
+      // the trace gives no reason to move the tick.
+      const margin = Math.min(f.marginMs, -EARLIEST_MS);
+      if (!held || margin > held.marginMs)
+        best.set(m, { periods: m, wakeMs: wake, met: f.met, marginMs: margin });
+    }
+  }
+  const out = [...best.values()].map(({ periods, wakeMs }) => ({ periods, wakeMs }));
+  return out.length > 0 ? out : [{ periods: 1, wakeMs: 0 }];
+}
+
+/**
+ * Fits the chain to a primary's complete checkpoints (and the request of the first unfinished one that found
+ * the loop waiting), `readyAt` its checkpoint-ready, `delayMs` the
+ * scenario's `x-checkpoint-delay`; stretches in time order (empty without a complete checkpoint). Each
+ * stretch starts from the tick of the one before (its request less its wake-up), so they are fitted in order;
+ * where several numbers of periods meet as many constraints, the lateness nearest the typical one wins — the
+ * median over the stretches whose number is unique when every request is taken as its tick.
  */
 export function fitTickLateness(
   checkpoints: readonly SideCheckpoint[],
   readyAt: number,
   delayMs: number,
 ): TickLateness[] {
-  const cs = checkpoints.filter((c) => c.complete && Number.isFinite(c.receivedAt));
-  const stretches: Stretch[] = [];
-  let from = readyAt;
-  let inside: SideCheckpoint[] = [];
-  cs.forEach((c, i) => {
-    const prev = cs[i - 1];
-    if (!prev || c.requestAt - prev.runAt >= BACK_TO_BACK_MS) {
-      stretches.push({ from, to: c.requestAt, inside });
-      from = c.requestAt;
-      inside = [];
-    }
-    inside.push(c);
-  });
-  const choices = stretches.map((s) => {
-    const most = Math.max(1, Math.floor((s.to - s.from) / (delayMs + EARLIEST_MS)));
-    let best: number[] = [];
-    let bestMet = -1;
-    for (let m = 1; m <= most; m++) {
-      if ((s.to - s.from) / m - delayMs < EARLIEST_MS) break;
-      const n = met(s, m);
-      if (n > bestMet) {
-        bestMet = n;
-        best = [m];
-      } else if (n === bestMet) best.push(m);
-    }
-    return best.length > 0 ? best : [1];
-  });
+  // Complete checkpoints up to the first that is not: that one's request still ends a stretch if it found the
+  // loop waiting (its tick is read off its request; only what comes after is unreadable).
+  const cut = checkpoints.findIndex((c) => !(c.complete && Number.isFinite(c.receivedAt)));
+  const cs = cut < 0 ? [...checkpoints] : checkpoints.slice(0, cut + 1);
+  const last = cs.at(-1);
   // Never quicker than half the delay (a stretch shorter than the delay: its first request woke very late).
-  const lateOf = (s: Stretch, m: number) => Math.max(-delayMs / 2, (s.to - s.from) / m - delayMs);
-  const unique = stretches.flatMap((s, i) =>
-    choices[i]?.length === 1 ? [lateOf(s, choices[i]?.[0] as number)] : [],
-  );
-  const typical = unique.length > 0 ? median(unique) : 0;
-  return stretches.map((s, i) => {
-    const options = choices[i] as number[];
-    let m = options[0] as number;
-    for (const o of options) {
-      if (Math.abs(lateOf(s, o) - typical) < Math.abs(lateOf(s, m) - typical)) m = o;
-    }
-    return { atMs: s.from + delayMs - readyAt, lateMs: lateOf(s, m), ticks: m };
-  });
+  const lateOf = (from: number, end: number, m: number) => Math.max(-delayMs / 2, (end - from) / m - delayMs);
+  const chain = (withWake: boolean, typical: number) => {
+    const out: { stretch: TickLateness; unique: boolean }[] = [];
+    let from = readyAt;
+    let inside: SideCheckpoint[] = [];
+    cs.forEach((c, i) => {
+      const prev = cs[i - 1];
+      const open = cut >= 0 && c === last;
+      // An unfinished back-to-back start ends nothing: the stretch it belongs to has no end in the trace.
+      if (open && prev && c.requestAt - prev.runAt < BACK_TO_BACK_MS) return;
+      if (!prev || c.requestAt - prev.runAt >= BACK_TO_BACK_MS) {
+        // Its tick came after the last resume (else the start was back-to-back), the first after one delay.
+        const room = Math.min(delayMs, c.requestAt - (prev ? prev.runAt : from + delayMs));
+        const s: Stretch = { from, to: c.requestAt, inside };
+        const options = optionsOf(s, delayMs, withWake ? Math.max(0, room) : 0);
+        let pick = options[0] as Option;
+        for (const o of options) {
+          const late = (x: Option) => Math.abs(lateOf(from, s.to - x.wakeMs, x.periods) - typical);
+          if (late(o) < late(pick)) pick = o;
+        }
+        const end = s.to - pick.wakeMs;
+        out.push({
+          stretch: {
+            atMs: from + delayMs - readyAt,
+            lateMs: lateOf(from, end, pick.periods),
+            ticks: pick.periods,
+            wakeMs: pick.wakeMs,
+          },
+          unique: options.length === 1,
+        });
+        from = end;
+        inside = [];
+      }
+      if (c !== last || cut < 0) inside.push(c);
+    });
+    return out;
+  };
+  const unique = chain(false, 0).flatMap((f) => (f.unique ? [f.stretch.lateMs] : []));
+  return chain(true, unique.length > 0 ? median(unique) : 0).map((f) => f.stretch);
 }

@@ -22,13 +22,21 @@ export function parseVcpuResumes(log: string): number[] {
   return out.sort((a, b) => a - b);
 }
 
+/** One resume's vCPU run inside `vm_start`: when the COLO thread traced the resume, and the run before it, ms. */
+export interface ResumeRun {
+  /** The traced resume (`run`), ms (trace time). */
+  runAt: number;
+  /** Its `vm_start` notify → the traced resume, ms. */
+  runMs: number;
+}
+
 /**
- * Per complete checkpoint, the time from its `vm_start` notify to the traced resume, ms: the last notify at or
- * before the resume and after the stop (a checkpoint whose pause holds none is left out: an older trace, or
- * one recorded without the event).
+ * Per complete checkpoint, its resume and the time from its `vm_start` notify to that resume, ms: the last
+ * notify at or before the resume and after the stop (a checkpoint whose pause holds none is left out: an older
+ * trace, or one recorded without the event).
  */
-export function vmStartRuns(checkpoints: readonly SideCheckpoint[], resumes: readonly number[]): number[] {
-  const out: number[] = [];
+export function resumeRuns(checkpoints: readonly SideCheckpoint[], resumes: readonly number[]): ResumeRun[] {
+  const out: ResumeRun[] = [];
   for (const c of checkpoints) {
     if (!c.complete || !Number.isFinite(c.runAt) || !Number.isFinite(c.stopAt)) continue;
     let last = Number.NaN;
@@ -36,9 +44,14 @@ export function vmStartRuns(checkpoints: readonly SideCheckpoint[], resumes: rea
       if (at > c.runAt) break;
       if (at >= c.stopAt) last = at;
     }
-    if (Number.isFinite(last)) out.push(c.runAt - last);
+    if (Number.isFinite(last)) out.push({ runAt: c.runAt, runMs: c.runAt - last });
   }
   return out;
+}
+
+/** The runs of {@link resumeRuns} alone, ms. */
+export function vmStartRuns(checkpoints: readonly SideCheckpoint[], resumes: readonly number[]): number[] {
+  return resumeRuns(checkpoints, resumes).map((r) => r.runMs);
 }
 
 /** What the traces show of the vCPU's run inside `vm_start`, over a set of resumes. */

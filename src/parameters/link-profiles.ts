@@ -30,8 +30,8 @@ export type LinkProfileName = (typeof LINK_PROFILE_NAMES)[number];
  * 2-core machine, fitted by `npm run fidelity` over the runs kept in fidelity/runs.json (src/fidelity/pooled.ts:
  * the pause through each run's per-size median, the send, flush and gaps through its per-size means; the fit
  * and its residuals per run are in docs/fidelity.md, and test/unit/fidelity/profile.test.ts checks these
- * figures are that fit's). The pause is a fixed ~63 ms (mostly the delayed ACK of `vmstate-loaded`) plus
- * ~0.011 ms per dirty page; the per-page cost moved several-fold with the shared machine's load
+ * figures are that fit's). The pause is a fixed ~56 ms (mostly the delayed ACK of `vmstate-loaded`) plus
+ * ~0.012 ms per dirty page; the per-page cost moved several-fold with the shared machine's load
  * (docs/fidelity.md). QEMU's timer callback also ran ~0–716 ms late per tick there (its period is the delay
  * plus that); the profile leaves the delay as given.
  * Its latency is half the mean request → reply (a stand-in for the VM stops); `npm run fidelity` itself runs
@@ -40,10 +40,10 @@ export type LinkProfileName = (typeof LINK_PROFILE_NAMES)[number];
  */
 export const LINK_PROFILES: Readonly<Record<Exclude<LinkProfileName, 'none'>, LinkProfile>> = {
   'qemu-tcg-loopback': {
-    bandwidthBytesPerSec: 455_351_013,
-    latencyMs: 6.006,
+    bandwidthBytesPerSec: 386_239_580,
+    latencyMs: 6.373,
     deviceStateBytes: 12_644,
-    costs: { prepMs: 8.48, flushBytesPerMs: 2_535_052, deviceLoadMs: 42.31, applyBytesPerMs: 1e12 },
+    costs: { prepMs: 0.48, flushBytesPerMs: 2_454_354, deviceLoadMs: 43.22, applyBytesPerMs: 1e12 },
     source: 'docs/fidelity.md (npm run fidelity, fit over fidelity/runs.json)',
   },
 };

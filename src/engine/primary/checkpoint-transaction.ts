@@ -3,6 +3,7 @@ import { memoryDigest } from '../memory/digest.ts';
 import { type ColoParams, maxDeltaPages } from '../params.ts';
 import { ewma } from '../policy/policy.ts';
 import type { CheckpointReply, CheckpointTrigger, VmstateLoaded } from '../protocol/messages.ts';
+import { stepAt } from '../step-schedule.ts';
 import { trace } from '../trace.ts';
 import { buildDeviceState, buildRamDelta } from '../transfer/build-delta.ts';
 import { backgroundBytesThisEpoch } from './background-round.ts';
@@ -165,7 +166,8 @@ export function onVmstateReceived(state: PrimaryState, params: ColoParams, now: 
 
 /**
  * Step 4: the secondary committed; resume, record the checkpoint, start the next epoch. The guest has already
- * run `costs.vmStartRunMs` (at most the pause) inside the resume: those writes belong to the next epoch.
+ * run `costs.vmStartRunMs` (or the `costs.vmStartRuns` step in force; at most the pause) inside the resume:
+ * those writes belong to the next epoch.
  * Returns the miscompares of that run.
  */
 export function onVmstateLoaded(
@@ -228,7 +230,8 @@ export function onVmstateLoaded(
   state.wastedBytes = 0;
   state.txn = null;
   state.phase = 'running';
-  return runGuest(state, params, Math.min(params.costs.vmStartRunMs ?? 0, downtimeMs));
+  const inside = stepAt(params.costs.vmStartRuns, now)?.runMs ?? params.costs.vmStartRunMs ?? 0;
+  return runGuest(state, params, Math.min(inside, downtimeMs));
 }
 
 /** Feeds the adaptive policy's EWMAs from a completed checkpoint. */

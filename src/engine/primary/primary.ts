@@ -16,7 +16,7 @@ import {
 import { advanceGuest, nextMiscompareWake } from './guest.ts';
 import { sendMessage } from './sends.ts';
 import type { PrimaryPhase, PrimaryState } from './state.ts';
-import { nextTickAt } from './timer.ts';
+import { nextTickAt, wakeAfterTick } from './timer.ts';
 
 /** What can happen to the primary. */
 export type PrimaryInput =
@@ -240,7 +240,8 @@ function onSendComplete(
  * waiting for `vmstate-loaded`) stays set and starts the next checkpoint the moment the PVM resumes,
  * back-to-back. While a background round is in flight the request is latched and starts when that round's
  * send completes (the round shares the channel, so its pages are already on their way). Only a request that
- * finds the loop waiting pays its wake-up (`costs.wakeMs`): back-to-back and latched starts find it awake.
+ * finds the loop waiting pays its wake-up (`costs.wakeMs`, or the timer schedule's where it names one):
+ * back-to-back and latched starts find it awake.
  */
 function requestCheckpoint(
   state: PrimaryState,
@@ -265,8 +266,8 @@ function requestCheckpoint(
     state.checkpointDue = trigger;
     return;
   }
-  // The loop was waiting on the event: it wakes `wakeMs` later (its request leaves then).
-  beginCheckpoint(state, params, now, trigger, fx, params.costs.wakeMs ?? 0);
+  // The loop was waiting on the event: it wakes that much later (its request leaves then).
+  beginCheckpoint(state, params, now, trigger, fx, wakeAfterTick(params, now));
 }
 
 /** True while the event that started the transaction is still set (until the reset after `vmstate-received`). */

@@ -3,19 +3,19 @@
  * (fixed rate from the callback), so a callback that runs late moves every later tick with it.
  */
 import type { ColoParams, TimerLateness } from '../params.ts';
+import { stepAt } from '../step-schedule.ts';
 
 /** The lateness in force for a tick due at `dueAt`: the last entry at or before it, 0 before the first, ms. */
 export function timerLateAt(schedule: readonly TimerLateness[] | undefined, dueAt: number): number {
-  if (!schedule || schedule.length === 0) return 0;
-  let lo = 0;
-  let hi = schedule.length;
-  // The first entry after dueAt; the one before it is in force.
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if ((schedule[mid] as TimerLateness).fromMs <= dueAt) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo === 0 ? 0 : (schedule[lo - 1] as TimerLateness).lateMs;
+  return stepAt(schedule, dueAt)?.lateMs ?? 0;
+}
+
+/**
+ * How long after a tick that fired at `firedAt` and found the COLO loop waiting its request leaves, ms: the
+ * schedule's wake-up in force then, else the cost model's (`costs.wakeMs`), else 0.
+ */
+export function wakeAfterTick(params: ColoParams, firedAt: number): number {
+  return stepAt(params.costs.timerLateness, firedAt)?.wakeMs ?? params.costs.wakeMs ?? 0;
 }
 
 /** The next tick after a callback (or the timer's start) at `now`: the delay, plus that tick's lateness, ms. */

@@ -318,6 +318,44 @@ describe('checkpoint timer: the callback late by a schedule (costs.timerLateness
     expect(s.primary.nextCheckpointAt).toBe(2 * D);
   });
 
+  it("a tick that finds the loop waiting leaves its entry's wake-up later; the chain stays on the tick", () => {
+    // From 250 on: 30 ms late, and a waiting loop wakes 12 ms after the tick; before 250 the cost model's 4.
+    const waking = {
+      ...params,
+      costs: {
+        ...params.costs,
+        wakeMs: 4,
+        timerLateness: [
+          { fromMs: 250, lateMs: 30, wakeMs: 12 },
+          { fromMs: 500, lateMs: 0 },
+        ],
+      },
+    };
+    const s = new Schedule(waking);
+    for (const at of [100, 200, 330, 460, 560]) {
+      s.tick(at);
+      s.answer(at + 20, at + 30, at + 40);
+    }
+    expect(s.requests).toEqual([100, 200, 330, 460, 560]);
+    // 560 fired in the entry from 500, which names no wake-up: the cost model's.
+    expect(s.departures).toEqual([104, 204, 342, 472, 564]);
+    expect(s.primary.nextCheckpointAt).toBe(660);
+  });
+
+  it('a back-to-back start pays no wake-up of the schedule either', () => {
+    const s = new Schedule({
+      ...params,
+      costs: { ...params.costs, timerLateness: [{ fromMs: 0, lateMs: 0, wakeMs: 12 }] },
+    });
+    s.tick(100);
+    s.reply('checkpoint-reply', 120);
+    s.reply('vmstate-received', 190);
+    s.tick(200); // after the event's reset: starts the next checkpoint at the resume
+    s.reply('vmstate-loaded', 230);
+    expect(s.requests).toEqual([100, 230]);
+    expect(s.departures).toEqual([112, 230]);
+  });
+
   it('an early tick never comes within half a delay of its callback', () => {
     const s = new Schedule({
       ...params,
@@ -369,6 +407,28 @@ describe('the vCPU runs inside the resume (costs.vmStartRunMs)', () => {
   it('is at most the pause: the guest cannot have run before the VM stopped', () => {
     // The pause before the back-to-back start is 120 → 230 = 110 ms; its own run 2 ms.
     expect(backToBack(withRun(1000)).checkpoints[1]?.pages).toBe(112);
+  });
+
+  it('resume by resume (costs.vmStartRuns): the step in force at the resume, else vmStartRunMs', () => {
+    const stepped = (vmStartRunMs: number, vmStartRuns: { fromMs: number; runMs: number }[]) =>
+      backToBack({ ...writing, costs: { ...writing.costs, vmStartRunMs, vmStartRuns } }).checkpoints[1]
+        ?.pages;
+    // The resume before the back-to-back start is at 230: its own 2 ms plus the step's run.
+    expect(
+      stepped(5, [
+        { fromMs: 0, runMs: 1 },
+        { fromMs: 200, runMs: 6 },
+      ]),
+    ).toBe(8);
+    expect(
+      stepped(5, [
+        { fromMs: 0, runMs: 6 },
+        { fromMs: 200, runMs: 1 },
+      ]),
+    ).toBe(3);
+    // Before the first step the single figure holds; an empty schedule is none.
+    expect(stepped(5, [{ fromMs: 300, runMs: 6 }])).toBe(7);
+    expect(stepped(5, [])).toBe(7);
   });
 
   it('absent is 0: every other runtime runs as before', () => {

@@ -1,6 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { cutCheckpoints, type SideCheckpoint } from '../../../src/fidelity/checkpoints.ts';
-import { type EngineScenario, runEngineScenario } from '../../../src/fidelity/engine-scenario.ts';
+import {
+  type EngineScenario,
+  runEngineScenario,
+  timerSchedule,
+  vmStartSchedule,
+} from '../../../src/fidelity/engine-scenario.ts';
 import {
   fitHostTimeline,
   gapsOf,
@@ -60,6 +65,14 @@ describe('host timeline: fit, lookup, and the engine meeting it', () => {
     ]);
   });
 
+  it('measures a send beyond the engine’s own send of that epoch’s pages where it is given', () => {
+    const qemu = [ckpt(1100, 3, 40, 45), ckpt(1600, 1, 20, 45), ckpt(2100, 120, 90, 50)];
+    // The second epoch carried part of the set: the engine sends it in 12 ms, so 8 of its 20 were the host's.
+    const own = (i: number) => (i === 1 ? 12 : undefined);
+    const t = fitHostTimeline(qemu, 1000, { replyMs: 2, sendMs: 30, restMs: 45 }, own);
+    expect(t.stalls.map((x) => x.sendMs)).toEqual([10, 8, 60]);
+  });
+
   it('leaves out incomplete checkpoints and refuses a run with none', () => {
     const open = { ...ckpt(0, 1, 1, 1), complete: false };
     expect(gapsOf([open, ckpt(10, 1, 2, 3)])).toEqual([{ replyMs: 1, sendMs: 2, restMs: 3 }]);
@@ -109,5 +122,54 @@ describe('host timeline: fit, lookup, and the engine meeting it', () => {
     expect(s.restMs - p.restMs).toBeCloseTo(17, 6);
     // Every other checkpoint is the engine's own.
     expect(stalled.filter((_, i) => i !== k)).toEqual(plain.filter((_, i) => i !== k));
+  });
+
+  it("each engine resume runs the vCPU as long as QEMU's resume nearest in time did", () => {
+    // QEMU resumed at 100, 300 and 700 ms after its ready; the engine's ready is at 5.
+    expect(
+      vmStartSchedule(5, [
+        { atMs: 300, runMs: 4 },
+        { atMs: 100, runMs: 0.05 },
+        { atMs: 700, runMs: 20 },
+      ]),
+    ).toEqual([
+      { fromMs: 0, runMs: 0.05 },
+      { fromMs: 205, runMs: 4 },
+      { fromMs: 505, runMs: 20 },
+    ]);
+  });
+
+  it('the epoch after a back-to-back start carries the pages of its resume’s run', () => {
+    const own = runEngineScenario(BASE);
+    const timeline = oneStall({ restMs: 600 });
+    /** Pages of the back-to-back epoch, with QEMU's resume at `atMs` running `runMs`. */
+    const pagesAfter = (runMs: number) => {
+      const host = { timeline, readyAt: own.readyAt, vmStartRuns: [{ atMs: 1000, runMs }] };
+      const r = runEngineScenario({ ...BASE, host });
+      const cs = cutCheckpoints(r.primary, 'primary').checkpoints;
+      const long = cs.findIndex((c) => c.runAt - c.receivedAt > 500);
+      expect(long).toBeGreaterThan(-1);
+      expect((cs[long + 1] as SideCheckpoint).requestAt - (cs[long] as SideCheckpoint).runAt).toBeLessThan(1);
+      return r.checkpoints[long + 1]?.pages;
+    };
+    // A vCPU that got no run inside vm_start dirties only what it wrote before the stop (the guest rewrites
+    // its set once per ms); one that ran 5 ms dirtied the whole set.
+    expect(pagesAfter(0)).toBeLessThan(BASE.pages);
+    expect(pagesAfter(5)).toBe(BASE.pages);
+  });
+
+  it("a stretch's wake-up holds at its last tick only; the lateness over the whole stretch", () => {
+    // Ready at 5; a stretch due from 100 (3 ticks, 10 ms late, its last request 20 ms after its tick), then one
+    // due from 530 without a wake-up. The first's last tick fires at 5 + 0 + 3 × 110 = 335.
+    const lateness = [
+      { atMs: 100, lateMs: 10, ticks: 3, wakeMs: 20 },
+      { atMs: 430, lateMs: 0, ticks: 1, wakeMs: 0 },
+    ];
+    expect(timerSchedule({ readyAt: 5, lateness }, 100)).toEqual([
+      { fromMs: 55, lateMs: 10 },
+      { fromMs: 310, lateMs: 10, wakeMs: 20 },
+      { fromMs: 360, lateMs: 10 },
+      { fromMs: 385, lateMs: 0 },
+    ]);
   });
 });

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   backToBackPages,
   parseVcpuResumes,
+  resumeRuns,
   summariseVmStart,
   vmStartRuns,
 } from '../../../src/fidelity/vm-start.ts';
@@ -40,6 +41,7 @@ describe('the vCPU run inside vm_start, from the primary trace', () => {
     });
     // The notify at T+10 is before the stop (the previous resume's): not this checkpoint's.
     expect(vmStartRuns([c], parseVcpuResumes(log))).toEqual([3.75]);
+    expect(resumeRuns([c], parseVcpuResumes(log))).toEqual([{ runAt: T + 124.25, runMs: 3.75 }]);
   });
 
   it('leaves out a checkpoint whose pause holds no notify (a trace recorded without the event)', () => {
