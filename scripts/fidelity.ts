@@ -19,8 +19,22 @@ const log = (line: string) => process.stdout.write(`fidelity: ${line}\n`);
 try {
   const json = join(root, 'reports', 'fidelity.json');
   const keptFile = join(root, 'fidelity', 'runs.json');
-  const reportOnly = process.argv.includes('--report-only');
-  const reuseRuns = process.argv.includes('--reuse-runs');
+  // Every argument is checked before anything runs: an unknown or mistyped flag would otherwise start a
+  // full QEMU run and rewrite docs/fidelity.md and fidelity/runs.json.
+  const args = process.argv.slice(2);
+  const known = ['--report-only', '--reuse-runs'];
+  const unknown = args.filter((a) => !known.includes(a));
+  if (unknown.length > 0) {
+    throw new Error(`unknown argument ${unknown[0]} (expected none, --report-only or --reuse-runs)`);
+  }
+  const reportOnly = args.includes('--report-only');
+  const reuseRuns = args.includes('--reuse-runs');
+  if (reportOnly && reuseRuns) throw new Error('--report-only and --reuse-runs exclude each other');
+  if (reportOnly && !existsSync(json)) {
+    throw new Error(
+      `--report-only needs ${json}, written by a full run or --reuse-runs (it is not committed)`,
+    );
+  }
   const result = reportOnly
     ? (JSON.parse(readFileSync(json, 'utf8')) as FidelityResult)
     : await runFidelity(log, { reuseRuns });
