@@ -3,8 +3,10 @@
  * docs/fidelity.md (src/fidelity/). Opt-in: never part of `npm test` (a run takes a few minutes and both
  * cores). Installs QEMU with apt when missing; exits 1 when a check fails, 2 when it cannot run.
  *
- *   npm run fidelity                   # run QEMU and the engine, write docs/fidelity.md and reports/fidelity.json,
- *                                      # and keep the run's per-size points in fidelity/runs.json (the pooled fit)
+ *   npm run fidelity                   # run QEMU and the engine, write docs/fidelity.md and reports/fidelity.json
+ *   npm run fidelity -- --keep-run     # the same, and add the run's per-size points to fidelity/runs.json (the
+ *                                      # pooled fit behind `--link-profile qemu-tcg-loopback`; then copy the new
+ *                                      # fit it prints into src/parameters/link-profiles.ts, which a unit test checks)
  *   npm run fidelity -- --report-only  # re-render docs/fidelity.md from the last reports/fidelity.json
  *   npm run fidelity -- --reuse-runs   # no QEMU: analyse the last kept QEMU runs again (engine, fit, report)
  */
@@ -22,14 +24,20 @@ try {
   // Every argument is checked before anything runs: an unknown or mistyped flag would otherwise start a
   // full QEMU run and rewrite docs/fidelity.md and fidelity/runs.json.
   const args = process.argv.slice(2);
-  const known = ['--report-only', '--reuse-runs'];
+  const known = ['--report-only', '--reuse-runs', '--keep-run'];
   const unknown = args.filter((a) => !known.includes(a));
   if (unknown.length > 0) {
-    throw new Error(`unknown argument ${unknown[0]} (expected none, --report-only or --reuse-runs)`);
+    throw new Error(
+      `unknown argument ${unknown[0]} (expected none, --keep-run, --report-only or --reuse-runs)`,
+    );
   }
   const reportOnly = args.includes('--report-only');
   const reuseRuns = args.includes('--reuse-runs');
+  const keepThisRun = args.includes('--keep-run');
   if (reportOnly && reuseRuns) throw new Error('--report-only and --reuse-runs exclude each other');
+  if (keepThisRun && (reportOnly || reuseRuns)) {
+    throw new Error('--keep-run keeps a fresh QEMU run: it excludes --report-only and --reuse-runs');
+  }
   if (reportOnly && !existsSync(json)) {
     throw new Error(
       `--report-only needs ${json}, written by a full run or --reuse-runs (it is not committed)`,
@@ -38,9 +46,10 @@ try {
   const result = reportOnly
     ? (JSON.parse(readFileSync(json, 'utf8')) as FidelityResult)
     : await runFidelity(log, { reuseRuns });
-  // A fresh QEMU run joins the kept runs; a re-analysis or a re-render only reads them.
+  // Only a fresh QEMU run asked to (--keep-run) joins the kept runs: by default a run leaves the shipped
+  // calibration (and link-profiles.ts, which must match it) as it is.
   let kept = existsSync(keptFile) ? parseKeptRuns(readFileSync(keptFile, 'utf8')) : [];
-  if (!reportOnly && !reuseRuns) {
+  if (keepThisRun) {
     kept = keepRun(kept, {
       ranAt: result.ranAt,
       points: result.points,
@@ -50,6 +59,13 @@ try {
     writeFileSync(keptFile, `${JSON.stringify(kept, null, 2)}\n`);
   }
   if (kept.length > 0) result.pooled = poolRuns(kept);
+  if (keepThisRun && result.pooled) {
+    const { link, costs } = result.pooled.calibration;
+    log(
+      `fidelity/runs.json now holds ${kept.length} run(s); put this fit into src/parameters/link-profiles.ts ` +
+        `(qemu-tcg-loopback; test/unit/fidelity/profile.test.ts checks it): ${JSON.stringify({ link, costs, deviceStateBytes: result.pooled.deviceStateBytes })}`,
+    );
+  }
   writeFileSync(join(root, 'docs', 'fidelity.md'), renderReport(result));
   mkdirSync(join(root, 'reports'), { recursive: true });
   if (!reportOnly) writeFileSync(json, `${JSON.stringify(result, null, 2)}\n`);

@@ -384,7 +384,7 @@ function pooledSection(p: PooledFit): string[] {
     '## Fit over several runs: the profile (`--link-profile qemu-tcg-loopback`)',
     '',
     `The same fit through the points of the last ${p.runs.length} run(s) kept in fidelity/runs.json ` +
-      '(each run adds its per-size points; src/fidelity/pooled.ts). src/parameters/link-profiles.ts holds these ' +
+      "(`npm run fidelity -- --keep-run` adds a run's per-size points; src/fidelity/pooled.ts). src/parameters/link-profiles.ts holds these " +
       `figures (a unit test checks they are this fit's). Device state ${p.deviceStateBytes} bytes and timer ` +
       `lateness ${f1(p.timerLateMs)} ms are medians over the runs.`,
     '',
