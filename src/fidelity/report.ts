@@ -500,7 +500,7 @@ Runs of \`npm run fidelity\` on 2026-11-30 19:35–19:59 (the machine shared wit
 load 8–15 on 2 cores), QEMU / engine per row (1024 / 500 ms, 2048 / 300 ms, 8192 / 1000 ms, 4096 / 100 ms):
 19:39 14/14, 21/21, 9/10, 30/30, every check passed; 19:46 17/17, 17/17, 12/12, 37/38, the 4096-page pause
 failed (130 vs 167 ms); 19:53 (QEMU made 12 checkpoints in the 300 ms scenario's 8 s and 13 in the 100 ms one:
-saturated) 19/19, 12/12, 11/11, 13/12, the 2048-page pause failed (296 vs 209 ms); **19:59 (this report)
+saturated) 19/19, 12/12, 11/11, 13/12, the 2048-page pause failed (296 vs 209 ms); **19:59 (the report committed then)
 16/16, 19/19, 11/11, 40/40, every check passed**. So 2 of 4 runs passed every check, and every count was
 within ±1 in all 4 — but the first two ran an earlier form of this change (the 100 ms scenario's own fitted
 lateness); with the code here their 100 ms counts are 30/27 and 37/33. The kept older runs re-analysed with
@@ -547,7 +547,7 @@ and benchmark runs; load average at the end of each run), QEMU / engine counts p
   those 12 runs re-analysed with it: every count within ±1 in 11 (22:13 went 26 / 27 → 26 / 28), so 9 of 12
   pass every check;
 - the code here, 3 runs (22:31–22:38, load 8–12): 22:31 failed both 100 ms counts (35 / 33, 43 / 41; QEMU's
-  own times replayed through the engine's timer gave 37 and 42 there); **22:33 and 22:35 (this report) passed
+  own times replayed through the engine's timer gave 37 and 42 there); **22:33 and 22:35 (the report committed then) passed
   every check**.
 
 So of the 18 runs with any of these changes, 12 passed every check as run, and 2 of the 3 with the code
@@ -583,7 +583,7 @@ window (1024 / 500, 2048 / 300, 8192 / 1000, 4096 / 100, 4096 / 100, 8192 / 1000
 at start): every check passed; with the code here, 00:51 (load 12.2 → 12.9) 10/10, 14/14, 6/6, 25/25, 37/37, 6/6, 15/15,
 11/10, every check passed; 00:53 (12.9 → 11.8) 10/10, 15/15, 6/6, 40/40, 32/32, 6/6, 14/14, 10/11, every check
 passed; 00:55 (11.8 → 12.6) 10/10, 14/14, 6/6, 29/29, 37/37, 6/6, 13/13, 11/11, every check passed;
-**00:58 (12.6 → 12.9, this report) 11/11, 14/15, 6/6, 35/37, 30/30, 6/6, 14/14, 11/11: the first 100 ms count
+**00:58 (12.6 → 12.9, the report of that day) 11/11, 14/15, 6/6, 35/37, 30/30, 6/6, 14/14, 11/11: the first 100 ms count
 failed**, the engine two over. There the epochs after back-to-back starts carried alike (QEMU 3 442 pages on
 average, 14 of 17 full; the engine 3 475, 10 of 16) and the count was 37 with the vm_start run at 0 as well;
 what differed was the wait from a resume to the next waiting request (QEMU 20.9 ms mean, the engine 15.3 ms):
@@ -633,7 +633,7 @@ Runs of \`npm run fidelity\` on 2026-12-01 (the machine shared with other engine
 6/6, 27/27, 30/31, 6/6, 14/14, 10/10, every check passed; 04:03 with (d) (7.1 → 11.2) 10/10, 14/14, 6/6,
 37/37, 29/29, 6/6, 15/15, 11/11, every check passed; 04:05 (11.1 → 11.3) 10/10, 14/14, 6/6, **37/34**, 33/32,
 6/6, 15/15, 10/10, the first 100 ms count failed (the cause of (b)); with the code here, 04:20 (12.1 → 12.3)
-10/10, 15/15, 6/6, 38/38, 30/30, 6/6, 14/14, 11/11, every check passed; **04:23 (11.1 → 12.5, this report)
+10/10, 15/15, 6/6, 38/38, 30/30, 6/6, 14/14, 11/11, every check passed; **04:23 (11.1 → 12.5, the committed report of 2026-12-01)
 11/11, 14/15, 6/6, 39/38, 36/35, 6/6, 14/14, 11/11, every check passed** (its 8192-page pause −24.9 %, its
 4096-page +23.3 %: near the edge, the profile's line under load as before). So 4 of the 5 runs passed every
 check, 2 of 2 with the code here; every sequence identical, every byte count within 0.2 %. The six kept runs
