@@ -154,7 +154,8 @@ export function tickDelaySeconds(dueAt: number, now: number): number {
  */
 export function nextDueAt(prevDueAt: number, periodMs: number, now: number): number {
   const next = prevDueAt + periodMs;
-  return next < now - periodMs ? now + periodMs : next;
+  // Whole ms: a tick's dueAt must be an integer (a virtual clock's sleeps leave fractions in `now`).
+  return next < now - periodMs ? Math.floor(now) + periodMs : next;
 }
 
 /**

@@ -62,10 +62,11 @@ export class SqsTickQueue {
    *
    * @param tick - The tick to deliver.
    * @param now - Current time, ms since the Unix epoch.
+   * @param minDelaySeconds - Delay at least this long, s (a tick put back for a write it arrived before).
    * @returns The delay applied, seconds.
    */
-  async schedule(tick: TickMessage, now: number): Promise<number> {
-    const delaySeconds = tickDelaySeconds(tick.dueAt, now);
+  async schedule(tick: TickMessage, now: number, minDelaySeconds = 0): Promise<number> {
+    const delaySeconds = Math.max(tickDelaySeconds(tick.dueAt, now), minDelaySeconds);
     await this.#client.send(
       new SendMessageCommand({
         QueueUrl: this.queueUrl,

@@ -72,9 +72,10 @@ function timerDoc(vmId: string, timer: 'pending-check' | 'heartbeat'): Promise<C
 }
 
 /**
- * Voids the chain's tick in flight: the same document under the next generation (compare-and-swap), so the
- * tick already queued is dropped as one of an older generation and none follows — what a lost tick leaves.
- * Returns the generation written and the time of the chain's last claimed tick.
+ * Voids the chain's tick in flight: the document under the next generation, its tick 1 claimed at the
+ * chain's last claimed tick (compare-and-swap), so the tick already queued is dropped as one of an older
+ * generation and none follows — what a lost tick leaves. Returns the generation written and the time of
+ * the chain's last claimed tick.
  */
 async function breakChain(vmId: string): Promise<{ generation: number; lastTickAt: number; at: number }> {
   const key = timerStateKey(vmId, 'pending-check');
@@ -85,7 +86,9 @@ async function breakChain(vmId: string): Promise<{ generation: number; lastTickA
     const d = await state.load(key);
     if (!d || !progress) throw new Error('no pending-check timer document');
     const doc = JSON.parse(Buffer.from(d.value).toString('utf8')) as { generation: number };
-    const broken = { ...doc, generation: doc.generation + 1 };
+    // A lost chain as a real loss leaves it: a generation whose last tick was claimed (at the old chain's
+    // last tick) and whose successor never came. The old generation's ticks in flight are dropped.
+    const broken = { ...doc, generation: doc.generation + 1, seq: 1, lastTickAt: progress.lastTickAt };
     try {
       await state.save(key, Buffer.from(JSON.stringify(broken), 'utf8'), d.etag);
       return { generation: broken.generation, lastTickAt: progress.lastTickAt, at: Date.now() };

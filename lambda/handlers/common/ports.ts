@@ -96,9 +96,9 @@ export function secondaryPortsFromEnv(keyring: Keyring, env: Env = process.env):
 export function tickSchedulerFromEnv(timer: TimerName, env: Env = process.env): TickScheduler {
   let queue: SqsTickQueue | undefined;
   return {
-    schedule(tick, now) {
+    schedule(tick, now, minDelaySeconds) {
       queue ??= new SqsTickQueue({ queueUrl: tickQueueUrlFromEnv(timer, env), client: sqsClientFromEnv() });
-      return queue.schedule(tick, now);
+      return queue.schedule(tick, now, minDelaySeconds);
     },
   };
 }

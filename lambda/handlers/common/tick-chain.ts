@@ -32,8 +32,8 @@ import { type ControlDocument, readControl } from './control.ts';
 
 /** Sends a tick, delayed until its `dueAt` (`SqsTickQueue` is one). Returns the delay applied, s. */
 export interface TickScheduler {
-  /** Enqueues `tick`; `now` in ms since the Unix epoch. */
-  schedule(tick: TickMessage, now: number): Promise<number>;
+  /** Enqueues `tick`; `now` in ms since the Unix epoch; delayed at least `minDelaySeconds` (default 0), s. */
+  schedule(tick: TickMessage, now: number, minDelaySeconds?: number): Promise<number>;
 }
 
 /** A timer's chain document. */
@@ -69,6 +69,13 @@ export const CLAIMED_IN_NODE: Readonly<Partial<Record<TimerName, NodeRole>>> = {
 
 /** Ticks delivered more than this early are put back on the queue, ms (SQS delays have 1 s granularity). */
 export const EARLY_TOLERANCE_MS = 1000;
+
+/**
+ * How long a first tick that arrived before its generation was written is put back for the write, ms
+ * (from its `dueAt`, the arm's time): {@link armChain} sends it just before it writes. A tick of an arm
+ * that lost its race, or died before its write, is dropped after this.
+ */
+export const FIRST_TICK_WAIT_MS = 10_000;
 
 /** Slack of the watchdog's staleness test, ms: a chain is lost after 2 × period + this without a tick. */
 export const STALE_SLACK_MS = 10_000;
@@ -170,7 +177,7 @@ export interface TickChainDeps {
 /**
  * What became of one tick: `claimed` (first delivery) or `redelivered` (a retry of the claiming delivery):
  * do the work; `dropped` (duplicate, older generation, lost a race); `stopped` (failed over: chain ends);
- * `early` (put back on the queue until it is due); `candidate` (a chain claimed in the node document: the
+ * `early` (put back on the queue until it is due, or until its generation is written); `candidate` (a chain claimed in the node document: the
  * work claims it, and queues `next` once its save committed).
  */
 export type TickVerdict = 'claimed' | 'redelivered' | 'dropped' | 'stopped' | 'early' | 'candidate';
@@ -207,7 +214,13 @@ export async function handleTick(
   if (control.failedOver) return { verdict: 'stopped', tick, control };
   const key = timerStateKey(deps.vmId, deps.timer);
   const loaded = await loadTimer(deps.state, key);
-  if (!loaded || loaded.doc.generation !== tick.generation) return { verdict: 'dropped', tick };
+  if (!loaded || tick.generation > loaded.doc.generation) {
+    // A generation not on record yet: its arm sent this first tick just before writing it. Wait a second.
+    if (tick.seq !== 1 || now - tick.dueAt > FIRST_TICK_WAIT_MS) return { verdict: 'dropped', tick };
+    await deps.ticks.schedule(tick, now, 1);
+    return { verdict: 'early', tick };
+  }
+  if (loaded.doc.generation !== tick.generation) return { verdict: 'dropped', tick };
   const { doc, etag } = loaded;
   const redelivery = doc.seq === tick.seq && doc.claimedBy === messageId;
   // A chain claimed in the node document moves on there: any later tick may be the next one.
@@ -328,13 +341,18 @@ export async function armChain(
   if (inNode && now - inNode.at <= stale) return { verdict: 'healthy', generation: inNode.generation };
   const key = timerStateKey(deps.vmId, deps.timer);
   const loaded = await loadTimer(deps.state, key);
-  if (loaded && now - loaded.doc.lastTickAt <= stale) {
+  if (loaded && now - loaded.doc.lastTickAt <= firstTickBound(loaded.doc, inNode, stale, deps.periodMs)) {
     return { verdict: 'healthy', generation: loaded.doc.generation };
   }
   if (!loaded && options.startMissing === false) return { verdict: 'healthy' };
   const generation = (loaded?.doc.generation ?? 0) + 1;
   // Whole ms: a tick's dueAt must be an integer (a virtual clock's sleeps leave fractions).
   const at = Math.floor(now);
+  // The first tick goes out before the document names its generation, so a generation on record always
+  // has a tick on the way (firstTickBound relies on it); a failed send leaves the chain stale for the next
+  // check. A send whose write then loses the race is a second first tick of the winner's generation, or of
+  // one never written: either is dropped by the per-(generation, seq) claim.
+  await deps.ticks.schedule({ v: 1, vmId: deps.vmId, timer: deps.timer, generation, seq: 1, dueAt: at }, now);
   const doc: TimerDocument = { generation, seq: 0, dueAt: at, lastTickAt: at, claimedBy: null };
   try {
     await deps.state.save(key, encodeTimer(doc), loaded?.etag);
@@ -342,8 +360,24 @@ export async function armChain(
     if (e instanceof StateConflictError) return { verdict: 'raced' };
     throw e;
   }
-  await deps.ticks.schedule({ v: 1, vmId: deps.vmId, timer: deps.timer, generation, seq: 1, dueAt: at }, now);
   return { verdict: 'armed', generation };
+}
+
+/**
+ * The staleness bound for a chain's timer document, ms: `stale`, except for a generation none of whose
+ * ticks was claimed yet (its first tick is on its way: {@link armChain} sends it before writing the
+ * generation), which gets at least the watchdog's {@link staleAfterMs}. A first tick can wait seconds
+ * behind a long invocation on its queue; replacing it at the sibling's shorter bound would drop it and
+ * send another that waits as long — a storm of repairs in which the chain never ticks.
+ */
+function firstTickBound(
+  doc: TimerDocument,
+  nodeClaim: ChainClaim | undefined,
+  stale: number,
+  periodMs: number,
+): number {
+  const claimed = doc.seq > 0 || nodeClaim?.generation === doc.generation;
+  return claimed ? stale : Math.max(stale, staleAfterMs(periodMs));
 }
 
 /** What arming one chain of a VM came to: a verdict (and the generation), or the error it met. */

@@ -66,14 +66,17 @@ export class MemoryTickQueue implements TickScheduler {
   dead: () => boolean = () => false;
   sent = 0;
 
-  async schedule(tick: TickMessage, now: number): Promise<number> {
+  /** Extra time before a sent tick becomes visible, ms (a tick waiting behind a long invocation). */
+  lateBy: (tick: TickMessage) => number = () => 0;
+
+  async schedule(tick: TickMessage, now: number, minDelaySeconds = 0): Promise<number> {
     if (this.dead()) return new Promise<number>(() => {});
     if (this.failing) throw new Error('tick queue unavailable');
-    const delay = tickDelaySeconds(tick.dueAt, now);
+    const delay = Math.max(tickDelaySeconds(tick.dueAt, now), minDelaySeconds);
     this.messages.push({
       id: randomUUID(),
       body: JSON.stringify(tick),
-      visibleAt: now + delay * 1000,
+      visibleAt: now + delay * 1000 + this.lateBy(tick),
       receives: 0,
     });
     this.sent++;

@@ -6,11 +6,14 @@ import {
   armChain,
   chainPeriodMs,
   checksSibling,
+  FIRST_TICK_WAIT_MS,
   followWake,
   handleTick,
   MONITOR_MAX_GAP_MS,
+  readChainProgress,
   repairSiblings,
   siblingStaleAfterMs,
+  staleAfterMs,
   type TickChainDeps,
 } from '../../../lambda/handlers/common/tick-chain.ts';
 import { MemoryStateStore } from '../../../src/runtime/cloud/index.ts';
@@ -85,13 +88,41 @@ describe('tick chain: consumer', () => {
     expect(queue.messages.length).toBe(1);
   });
 
-  test('ticks of another generation, a skipped seq, or before the chain exists are dropped', async () => {
+  test('ticks of another generation, a skipped seq, or long before the chain exists are dropped', async () => {
     const { deps, queue } = setup();
-    expect((await handleTick(deps, tick(), 'm0', T0)).verdict).toBe('dropped');
+    // A first tick more than FIRST_TICK_WAIT_MS past its arm time, its generation never written.
+    expect((await handleTick(deps, tick(), 'm0', T0 + FIRST_TICK_WAIT_MS + 1)).verdict).toBe('dropped');
+    expect((await handleTick(deps, tick({ seq: 2 }), 'm0', T0)).verdict).toBe('dropped');
     await armChain(deps, T0);
     expect((await handleTick(deps, tick({ generation: 0 }), 'm1', T0)).verdict).toBe('dropped');
     expect((await handleTick(deps, tick({ seq: 3 }), 'm2', T0)).verdict).toBe('dropped');
     expect(queue.sent).toBe(1);
+  });
+
+  test('a first tick that arrives before its generation is written waits for the write, then is claimed', async () => {
+    const { deps, queue, state } = setup();
+    // The arm's write is held back until the tick it sent first has been handled once.
+    let release: () => void = () => {};
+    const held = new Promise<void>((r) => {
+      release = r;
+    });
+    state.beforeSave = async () => {
+      state.beforeSave = undefined;
+      await held;
+    };
+    const arming = armChain(deps, T0);
+    await new Promise((r) => setImmediate(r));
+    const [first] = queue.takeDue(T0);
+    expect(first).toBeDefined();
+    const r = await handleTick(deps, first?.body as string, 'm1', T0 + 50);
+    expect(r.verdict).toBe('early');
+    // Put back with at least a second's delay (its dueAt is already past), unclaimed.
+    expect(queue.messages.map((m) => m.visibleAt)).toEqual([T0 + 50 + 1000]);
+    release();
+    expect(await arming).toEqual({ verdict: 'armed', generation: 1 });
+    const [again] = queue.takeDue(T0 + 1050);
+    expect((await handleTick(deps, again?.body as string, 'm1', T0 + 1060)).verdict).toBe('claimed');
+    expect(timerDoc(state)).toMatchObject({ generation: 1, seq: 1 });
   });
 
   test('an early tick goes back on the queue unclaimed', async () => {
@@ -143,7 +174,7 @@ describe('tick chain: watchdog', () => {
     expect((await handleTick(deps, fresh?.body as string, 'new', T0 + 12_100)).verdict).toBe('claimed');
   });
 
-  test('loses a race to a concurrent writer without enqueueing', async () => {
+  test('loses a race to a concurrent writer; the first tick it sent is dropped', async () => {
     const { deps, queue, state } = setup();
     state.beforeSave = (key, s) => {
       state.beforeSave = undefined;
@@ -154,7 +185,35 @@ describe('tick chain: watchdog', () => {
       );
     };
     expect((await armChain(deps, T0)).verdict).toBe('raced');
-    expect(queue.sent).toBe(0);
+    // Sent before the write: a tick of generation 1, older than the winner's 5.
+    const [orphan] = queue.takeDue(T0);
+    expect(JSON.parse(orphan?.body as string)).toMatchObject({ generation: 1, seq: 1 });
+    expect((await handleTick(deps, orphan?.body as string, 'o1', T0)).verdict).toBe('dropped');
+    expect(timerDoc(state)).toMatchObject({ generation: 5, seq: 0 });
+  });
+
+  test('a failed first send writes nothing: the chain stays stale for the next check', async () => {
+    const { deps, queue, state } = setup();
+    queue.failing = true;
+    await expect(armChain(deps, T0)).rejects.toThrow(/tick queue unavailable/);
+    expect(state.peek(timerStateKey('vm-0', 'pending-check'))).toBeUndefined();
+    queue.failing = false;
+    expect(await armChain(deps, T0 + 2000)).toEqual({ verdict: 'armed', generation: 1 });
+  });
+
+  test("a generation whose first tick is not claimed yet gets the watchdog's bound, a claimed one the sibling's", async () => {
+    const { deps, queue } = setup();
+    await armChain(deps, T0);
+    const sibling = { staleAfterMs: siblingStaleAfterMs(1000) };
+    // The first tick waits behind a long invocation: 8 s later the generation is still healthy.
+    expect((await armChain(deps, T0 + 8000, sibling)).verdict).toBe('healthy');
+    expect((await armChain(deps, T0 + staleAfterMs(1000) + 1, sibling)).verdict).toBe('armed');
+    // Generation 2's first tick claimed at +12.5 s, then the chain is lost: 5 s is enough.
+    const [first] = queue.takeDue(T0 + 12_500).filter((m) => JSON.parse(m.body).generation === 2);
+    expect((await handleTick(deps, first?.body as string, 'g2', T0 + 12_500)).verdict).toBe('claimed');
+    queue.messages.splice(0);
+    expect((await armChain(deps, T0 + 17_000, sibling)).verdict).toBe('healthy');
+    expect(await armChain(deps, T0 + 17_501, sibling)).toEqual({ verdict: 'armed', generation: 3 });
   });
 
   test('a malformed timer or control document is reported, not overwritten', async () => {
@@ -229,6 +288,12 @@ describe('tick chain: sub-minute repair by a sibling chain', () => {
     const vm = vmChains(state);
     const armed = await armAllChains(vm, T0);
     expect(Object.values(armed).map((r) => r.verdict)).toEqual(['armed', 'armed', 'armed']);
+    // The pending-check chain claims its first tick, then is lost.
+    const pc = vm.ticks['pending-check'];
+    const [first] = pc.takeDue(T0);
+    const deps = { state, ticks: pc, vmId: 'vm-0', timer: 'pending-check' as const, periodMs: 1000 };
+    expect((await handleTick(deps, first?.body as string, 'p1', T0)).verdict).toBe('claimed');
+    pc.messages.splice(0);
     // 4 s later nothing is stale yet (5 s bound for a 1 s chain).
     expect(await repairSiblings(vm, 'heartbeat', 2, T0 + 4000)).toEqual({
       'pending-check': { verdict: 'healthy', generation: 1 },
@@ -273,15 +338,18 @@ describe('tick chain: sub-minute repair by a sibling chain', () => {
     state.beforeSave = () => {
       throw new Error('S3 down');
     };
-    const r = await repairSiblings(vm, 'heartbeat', 2, T0 + 9000);
+    const r = await repairSiblings(vm, 'heartbeat', 2, T0 + 13_000);
     expect(r['pending-check']?.verdict).toBe('error');
   });
 
   // The fault: the pending-check chain's tick is lost (dead-lettered after its receives). The primary's
   // heartbeats ride on that chain, so without a repair inside the heartbeat timeout the secondary fails over.
-  const loseChain = async (siblingRepair: boolean) => {
+  const loseChain = async (
+    siblingRepair: boolean,
+    { heartbeatTimeoutMs = 10_000, firstTickLateMs = 0, runMs = 15_000 } = {},
+  ) => {
     // Default periods: the 20 s checkpoint chain's primary ticks also send heartbeats, too rarely to help.
-    const params = handlerParams({ policy: 'none', checkpointDelayMs: 20_000, heartbeatTimeoutMs: 10_000 });
+    const params = handlerParams({ policy: 'none', checkpointDelayMs: 20_000, heartbeatTimeoutMs });
     const sim = new HandlerSim(params, 'ack', {
       siblingRepair,
     });
@@ -289,8 +357,10 @@ describe('tick chain: sub-minute repair by a sibling chain', () => {
     await sim.run(8000);
     const lostAt = sim.clock.now();
     sim.ticks['pending-check'].messages.splice(0); // the chain's tick went to the DLQ
+    // A repaired generation's first tick waits behind a long invocation on its queue.
+    sim.ticks['pending-check'].lateBy = (t) => (t.generation > 1 && t.seq === 1 ? firstTickLateMs : 0);
     const generations: { at: number; generation: number }[] = [];
-    for (let i = 0; i < 150; i++) {
+    for (let i = 0; i < runMs / 100; i++) {
       await sim.run(100);
       const doc = JSON.parse(
         Buffer.from(sim.state.peek(timerStateKey('vm-0', 'pending-check')) ?? []).toString(),
@@ -315,6 +385,22 @@ describe('tick chain: sub-minute repair by a sibling chain', () => {
     expect(sim.metric('ChainsRepaired')).toBe(1);
     expect(control.failedOver).toBe(false);
     expect((await sim.secondaryDoc())?.state.phase).not.toBe('failed-over');
+  });
+
+  test("a repaired chain's first tick 8 s late: one repair, not a storm that keeps dropping it", async () => {
+    // Beyond the sibling's 5 s bound, within the watchdog's 12 s: the first tick is waited for.
+    const { sim, generations, control } = await loseChain(true, {
+      heartbeatTimeoutMs: 30_000,
+      firstTickLateMs: 8000,
+      runMs: 30_000,
+    });
+    expect(generations.map((g) => g.generation)).toEqual([1, 2]);
+    expect(sim.metric('ChainsRepaired')).toBe(1);
+    // The repaired chain runs: its ticks are claimed after the late first one.
+    const doc = await readChainProgress(sim.state, 'vm-0', 'pending-check');
+    expect(doc?.generation).toBe(2);
+    expect(doc?.seq).toBeGreaterThanOrEqual(5);
+    expect(control.failedOver).toBe(false);
   });
 
   test('without the sibling repair the same loss fails the VM over (the fault is real)', async () => {
