@@ -116,6 +116,22 @@ describe('a lost first tick', () => {
     expect((await handleTick(deps, gen2?.body as string, 'p2', armedAt + 9000)).verdict).toBe('dropped');
   });
 
+  test('a resend whose send fails is an error that changes nothing; the next check sends it', async () => {
+    const { deps, queue, state } = setup();
+    await armChain(deps, T0);
+    queue.messages.splice(0);
+    const key = timerStateKey('vm-0', 'pending-check');
+    const before = state.peek(key);
+    const sibling = { staleAfterMs: siblingStaleAfterMs(1000) };
+    queue.failing = true;
+    await expect(armChain(deps, T0 + 6000, sibling)).rejects.toThrow(/tick queue unavailable/);
+    expect(state.peek(key)).toEqual(before);
+    queue.failing = false;
+    expect(await armChain(deps, T0 + 8000, sibling)).toEqual({ verdict: 'resent', generation: 1 });
+    expect(queue.messages.length).toBe(1);
+    expect(state.peek(key)).toEqual(before);
+  });
+
   test('the watchdog never resends: past its bound a generation is replaced', async () => {
     const { deps, queue } = setup();
     await armChain(deps, T0);
