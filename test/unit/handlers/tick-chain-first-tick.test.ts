@@ -55,6 +55,34 @@ describe('a first tick of a generation not on record', () => {
   });
 });
 
+describe("a repair's first tick that arrives before the repair's write", () => {
+  test('is put back (not dropped as another generation), then claimed once the write lands', async () => {
+    const { deps, queue, state } = setup();
+    await armChain(deps, T0);
+    const [g1] = queue.takeDue(T0);
+    expect((await handleTick(deps, g1?.body as string, 'g1', T0)).verdict).toBe('claimed');
+    queue.messages.splice(0); // the chain is lost after its first tick
+    let release: () => void = () => {};
+    const held = new Promise<void>((r) => {
+      release = r;
+    });
+    state.beforeSave = async () => {
+      state.beforeSave = undefined;
+      await held;
+    };
+    const repairAt = T0 + 6000;
+    const arming = armChain(deps, repairAt, { staleAfterMs: siblingStaleAfterMs(1000) });
+    await new Promise((r) => setImmediate(r));
+    const [first] = queue.takeDue(repairAt);
+    expect(JSON.parse(first?.body as string)).toMatchObject({ generation: 2, seq: 1 });
+    expect((await handleTick(deps, first?.body as string, 'g2', repairAt + 20)).verdict).toBe('early');
+    release();
+    expect(await arming).toEqual({ verdict: 'armed', generation: 2 });
+    const [again] = queue.takeDue(repairAt + 1020);
+    expect((await handleTick(deps, again?.body as string, 'g2b', repairAt + 1030)).verdict).toBe('claimed');
+  });
+});
+
 describe('a chain claimed in the node document, judged by that claim', () => {
   test("a generation whose first tick was claimed in the node document gets the sibling's bound", async () => {
     const { deps } = setup();
