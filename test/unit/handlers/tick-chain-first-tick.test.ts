@@ -15,8 +15,10 @@ import {
   staleAfterMs,
   type TickChainDeps,
 } from '../../../lambda/handlers/common/tick-chain.ts';
+import { readChainClaim } from '../../../src/runtime/cloud/chain-claim.ts';
 import { MemoryStateStore } from '../../../src/runtime/cloud/index.ts';
-import { HandlerSim, handlerParams, MemoryTickQueue } from './sim.ts';
+import { nodeStateKey } from '../../../src/runtime/cloud/keys.ts';
+import { HandlerSim, handlerParams, MemoryTickQueue, sqsEvent, sqsRecord } from './sim.ts';
 
 const T0 = 1_767_225_600_000;
 
@@ -185,5 +187,34 @@ describe('a lost first tick', () => {
     expect(sim.obs.logs.some((l) => /first tick sent again/.test(l.message))).toBe(true);
     expect(sim.metric('ChainsRepaired')).toBe(0);
     expect(sim.metric('TicksClaimed')).toBeGreaterThan(10);
+  });
+});
+
+describe('a stale first tick of a chain claimed in the node document', () => {
+  test('whose work fails before it judges is claimed in the timer document behind the node claim', async () => {
+    const sim = new HandlerSim(handlerParams({ policy: 'none' }), 'ack', { siblingRepair: true });
+    await sim.tickArm({});
+    const [first] = sim.ticks['pending-check'].messages.map((m) => m.body);
+    await sim.run(3000, 100, ['pending-check']);
+    const ahead = await readChainClaim(sim.state, 'vm-0', 'primary', 'pending-check');
+    expect(ahead?.seq).toBeGreaterThanOrEqual(2);
+    // A second copy of generation 1's first tick (an SQS duplicate, or the orphan of an arm that lost its
+    // race) arrives while the primary's document cannot be read: the work fails before it judges the tick.
+    const load = sim.state.load.bind(sim.state);
+    sim.state.load = (k) =>
+      k === nodeStateKey('vm-0', 'primary') ? Promise.reject(new Error('S3 slow')) : load(k);
+    const queued = sim.ticks['pending-check'].messages.length;
+    await sim.pendingCheckTimer(sqsEvent([sqsRecord(first as string)]));
+    sim.state.load = load;
+    const timer = JSON.parse(
+      Buffer.from(sim.state.peek(timerStateKey('vm-0', 'pending-check')) ?? []).toString(),
+    ) as { seq: number };
+    // The timer document took seq 1 although the node document is ahead (claimInTimerDocument does not
+    // read it), and a second successor is queued beside the live chain's.
+    expect(timer.seq).toBe(1);
+    expect(sim.ticks['pending-check'].messages.length - queued).toBe(1);
+    await sim.run(3000, 100, ['pending-check']);
+    // The extra successor is dropped by the node claim at its next delivery: the chain does not fork.
+    expect(sim.ticks['pending-check'].messages.length).toBe(1);
   });
 });
