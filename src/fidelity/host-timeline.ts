@@ -26,6 +26,8 @@ export interface CheckpointGaps {
 export interface HostStall extends CheckpointGaps {
   /** checkpoint-request, ms after checkpoint-ready. */
   atMs: number;
+  /** The pages QEMU's epoch carried (from the link's bytes), pages; absent where not known. */
+  pages?: number;
 }
 
 /** A run's stalls in time order. */
@@ -61,19 +63,23 @@ export function medianGaps(gaps: readonly CheckpointGaps[]): CheckpointGaps {
  * (`base`), never below zero (the engine cannot be quicker than its own costs), at its request's offset from
  * `readyAt`, ms. `ownSendOf(i)`, where given, is the engine's own send for checkpoint i's pages, ms (instead of
  * `base.sendMs`, which is its send of the whole dirty set): an epoch that carried part of the set sent quicker,
- * and the rest of its send was the host's.
+ * and the rest of its send was the host's. `pagesOf(i)`, where given, is the pages checkpoint i carried (kept
+ * with its stalls: the engine's epoch may carry more, engine-scenario.ts `sendStall`).
  */
 export function fitHostTimeline(
   checkpoints: readonly SideCheckpoint[],
   readyAt: number,
   base: CheckpointGaps,
   ownSendOf?: (i: number) => number | undefined,
+  pagesOf?: (i: number) => number | undefined,
 ): HostTimeline {
   const stalls: HostStall[] = [];
   for (const [i, c] of checkpoints.entries()) {
     const g = gapsOf([c])[0];
     if (!g) continue;
+    const pages = pagesOf?.(i);
     stalls.push({
+      ...(pages !== undefined ? { pages } : {}),
       atMs: c.requestAt - readyAt,
       replyMs: Math.max(0, g.replyMs - base.replyMs),
       sendMs: Math.max(0, g.sendMs - (ownSendOf?.(i) ?? base.sendMs)),
