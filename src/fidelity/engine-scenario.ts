@@ -197,7 +197,9 @@ export function runEngineScenario(s: EngineScenario): EngineRun {
       // vmstate-send); the link keeps the rest behind it.
       if (m.type === 'delta' && m.kind === 'checkpoint-ram' && sendDue && met) {
         sendDue = false;
-        return sendStall(met, m.claim.size, perPageMs);
+        // After the prep, as vmstate-send (which leaves after it) would have been held.
+        const held = sendStall(met, m.claim.size, perPageMs);
+        return held > 0 ? params.costs.prepMs + held : 0;
       }
       return 0;
     }

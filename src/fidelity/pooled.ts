@@ -84,7 +84,12 @@ export function keepRun(kept: readonly KeptRun[], run: KeptRun): KeptRun[] {
 
 /** Reads fidelity/runs.json's text; a malformed file is a one-line error. */
 export function parseKeptRuns(text: string): KeptRun[] {
-  const data: unknown = JSON.parse(text);
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch (e) {
+    throw new Error(`fidelity/runs.json: not JSON (${e instanceof Error ? e.message : String(e)})`);
+  }
   const ok =
     Array.isArray(data) &&
     data.every(
@@ -93,6 +98,14 @@ export function parseKeptRuns(text: string): KeptRun[] {
         r !== null &&
         typeof r.ranAt === 'string' &&
         Array.isArray(r.points) &&
+        r.points.every(
+          (p: unknown) =>
+            typeof p === 'object' &&
+            p !== null &&
+            ['pages', 'n', 'pauseMs', 'sendMs', 'flushMs', 'replyMs', 'restMs', 'pauseMedianMs'].every(
+              (k) => typeof (p as Record<string, unknown>)[k] === 'number',
+            ),
+        ) &&
         typeof r.deviceStateBytes === 'number' &&
         typeof r.timerLateMs === 'number',
     );

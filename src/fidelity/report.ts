@@ -15,8 +15,10 @@ export interface FidelityResult {
   ranAt: string;
   qemuVersion: string;
   host: string;
-  /** Wall time of the whole run, ms. */
+  /** Wall time of the whole run, ms (of the analysis alone where `reanalysed`). */
   wallMs: number;
+  /** The QEMU runs were kept ones analysed again (`--reuse-runs`), not run now. */
+  reanalysed?: boolean;
   scenarios: ScenarioComparison[];
   /** Start of COLO: steps before the first checkpoint, per side. */
   startup: {
@@ -101,7 +103,7 @@ export function renderReport(r: FidelityResult): string {
   out.push('');
   out.push(
     `Run ${r.ranAt} on ${r.host}, QEMU ${r.qemuVersion} (TCG, patched copy, see "The reference"), ` +
-      `${(r.wallMs / 1000).toFixed(0)} s wall. Verdict: **${pass ? 'all checks pass' : 'some checks fail'}**: ` +
+      `${(r.wallMs / 1000).toFixed(0)} s wall${r.reanalysed ? ' (re-analysed from its kept traces: the analysis alone)' : ''}. Verdict: **${pass ? 'all checks pass' : 'some checks fail'}**: ` +
       tally(r, otherPause) +
       '.',
   );
@@ -381,7 +383,11 @@ function underLoadLines(all: readonly ScenarioComparison[]): string[] {
       "met them (src/fidelity/host-timeline.ts): each QEMU checkpoint's request → the primary's stop, stop → " +
       "`vmstate-received` and `vmstate-received` → resume beyond the engine's own (its bytes at the profile's " +
       'bandwidth and flush rate; its prep and device load are left to the stalls), at its offset from ' +
-      "`checkpoint-ready`; the engine's checkpoint that starts at a moment takes the stalls of QEMU's " +
+      "`checkpoint-ready`; the send's stall is beyond the engine's own send of the pages QEMU's epoch carried " +
+      "(from the link's bytes), and where the engine's epoch carries more — QEMU's vCPU got no CPU after its " +
+      "resume, which the engine does not model — those extra pages cross inside QEMU's stall, not after it " +
+      "(engine-scenario.ts `sendStall`: the engine's send is then QEMU's, or its own where that is longer); " +
+      "the engine's checkpoint that starts at a moment takes the stalls of QEMU's " +
       'checkpoint nearest that moment (the first two hold up its request and its `vmstate-send`, the last its ' +
       "secondary's `vmstate-loaded`; to the stop, not the reply: QEMU's vCPU runs on until `vm_stop` takes it, " +
       "and what it dirties meanwhile crosses). The timer runs at the delay, each tick as late as QEMU's callback " +
@@ -400,7 +406,7 @@ function underLoadLines(all: readonly ScenarioComparison[]): string[] {
       "message stay the engine's own: whether a " +
       "stall loses a tick, starts the next checkpoint back-to-back or does neither is the engine's to decide " +
       '(test/unit/fidelity/host-timeline.test.ts pins both on hand-built timelines). The pause check above is ' +
-      "still the profile's alone, with no timeline.",
+      "the shipped profile's alone, with no timeline.",
     '',
     '| dirty pages | delay | QEMU | engine, stall timeline (checked) | engine, drawn stalls (mean ± sd over seeds; within ±1) |',
     '|---:|---:|---:|---:|---:|',

@@ -277,6 +277,7 @@ export async function runFidelity(
       { ...ownGaps, replyMs: 2 * profile.link.latencyMs },
       ownSendOf,
       pagesOf,
+      q.readyAt + q.windowMs,
     );
     // Its timer meets the callback's lateness tick by tick as QEMU's did (tick-lateness.ts): at the delay,
     // each stretch of ticks late by what QEMU's chain shows there; the wake-up is inside that lateness.
@@ -347,6 +348,7 @@ export async function runFidelity(
     qemuVersion: version,
     host: `${cpus().length} cores`,
     wallMs: Date.now() - started,
+    ...(options.reuseRuns ? { reanalysed: true } : {}),
     scenarios,
     startup: {
       qemuPrimary: first?.primary.startup ?? [],
