@@ -74,6 +74,30 @@ describe('host timeline: fit, lookup, and the engine meeting it', () => {
     expect(t.stalls.map((x) => x.sendMs)).toEqual([10, 8, 60]);
   });
 
+  it('a last checkpoint unfinished at the window’s end meets at least the stall up to that end', () => {
+    const base = { replyMs: 2, sendMs: 30, restMs: 45 };
+    const sending = { ...ckpt(1600, 4, 0, 0), receivedAt: Number.NaN, runAt: Number.NaN, complete: false };
+    const waiting = { ...sending, stopAt: Number.NaN, replyAt: Number.NaN };
+    const done = ckpt(1100, 3, 40, 45);
+    // Stopped at 1604 and still sending at 1800: 196 ms of send, 166 beyond the engine's own.
+    expect(fitHostTimeline([done, sending], 1000, base, undefined, undefined, 1800).stalls[1]).toEqual({
+      atMs: 600,
+      replyMs: 2,
+      sendMs: 166,
+      restMs: 0,
+    });
+    // Never stopped: the reply still awaited at the end.
+    expect(fitHostTimeline([done, waiting], 1000, base, undefined, undefined, 1800).stalls[1]).toEqual({
+      atMs: 600,
+      replyMs: 198,
+      sendMs: 0,
+      restMs: 0,
+    });
+    // Without the end, or not the last: nothing is read off it.
+    expect(fitHostTimeline([done, sending], 1000, base).stalls).toHaveLength(1);
+    expect(fitHostTimeline([sending, done], 1000, base, undefined, undefined, 1800).stalls).toHaveLength(1);
+  });
+
   it('leaves out incomplete checkpoints and refuses a run with none', () => {
     const open = { ...ckpt(0, 1, 1, 1), complete: false };
     expect(gapsOf([open, ckpt(10, 1, 2, 3)])).toEqual([{ replyMs: 1, sendMs: 2, restMs: 3 }]);
