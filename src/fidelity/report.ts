@@ -763,6 +763,49 @@ QEMU's, which the chain's 5 ms margin absorbs only when the difference is smalle
 request's delay into callback lateness and wake-up is not in the trace: the fit takes the least wake-up the
 trace allows, so a window whose ticks the trace leaves free can still part by one.
 
+Issue 13, sixth pass — an outside review's blockers (\`fid19\`). (1) **The pause check was circular**: the engine
+ran a profile fitted through the same run's per-size medians it was then checked against. It now runs the shipped
+\`qemu-tcg-loopback\` (src/parameters/link-profiles.ts, fitted over fidelity/runs.json) for the pause, the bytes
+and the sequences, the verdict names it, and the per-scenario table shows beside it, unchecked, the line fitted over
+the kept runs other than this one; "Fit over several runs" checks each kept run against the line fitted without it.
+The model was not changed, because no shape of a pause line can do better without an input of the host's load. Over
+the 8 kept runs at 25 %, leave-one-out, a run passes when every size is within 25 %. The line through the per-size
+medians by relative error passes 5 of 8 runs. The same line by absolute error passes 4. A quadratic passes 3,
+log–log 3, a floor then a line 3, and even a free value per size (the geometric mean of the other runs) only 4. This
+was computed on 2026-12-01 at 06:39 with a throwaway script over fidelity/runs.json. The misses are QEMU's own
+spread at one size from run to run, not the shape. At 1024 pages the kept medians run from 59.1 to 100.1 ms (the
+epoch's delayed ACK puts the median on one mode or the other). At 8192 pages, with ~11 checkpoints per run, they run
+from 131.2 to 232.1 ms. Both spreads are wider than the ×1.67 that one value can be within 25 % of. Re-analysed
+with the shipped profile (\`--reuse-runs\`, the 12 runs whose traces are kept on this machine, 00:24–04:57), the
+pause missed in 5 of 12: 00:51 at 1024 pages (−40.3 %), 04:03 at 8192 (−30.9 %), 04:05 at 1024 (−31.0 %), 04:23
+at 8192 (−32.2 %) and the review's 04:57 at 2048 (+27.7 %; its run at load ~3 was quicker than the profile at
+every size: +15.9 %, +21.3 % and +23.6 % at the others). The circular check had passed all 12. (2) **The count at light
+load** (the review's 04:57 run, load ~3, first 100 ms window, QEMU 45, engine 43). The first divergence came at
+checkpoint 7. QEMU's epoch after the back-to-back start at 744 ms carried no page by the link's bytes: its vCPU got
+no CPU after the resume. The engine's guest, running from its resume, carried 1 718 pages and sent 7.9 ms longer.
+Its \`vmstate-received\` came after the tick that the chain put 6.2 ms after QEMU's \`vmstate-received\`, and that stretch's chain can
+move only ±5.7 ms and still meet the trace. So the fitted chain did not cause the miss; it exposed the unmodelled
+starved vCPU. (a) **The engine's pages beyond QEMU's epoch cross inside QEMU's send stall**
+(engine-scenario.ts \`sendStall\`): the same contention that starved the vCPU stalled QEMU's send. The stall now
+holds the epoch's first RAM object, after the prep, instead of \`vmstate-send\`. That gave 45 / 44. (b) **The last
+stretch meets the back-to-back starts after it** (tick-lateness.ts, \`Stretch.after\`): no later waiting request
+bounds it, and its end tick set the phase of every later engine tick. Fitted without them, the 04:03 run's last
+stretch (15 ticks) took a 53 ms wake-up that put the next tick before a reset QEMU's came after. With (a) alone that
+window went 29 / 31, and with (b) the review's window went 45 / 45. (c) **A last checkpoint unfinished at the
+window's end meets at least the stall up to it** (host-timeline.ts): in the 04:03 run's failover window QEMU's last
+checkpoint waited 54 ms for its reply and was still sending 155 ms later, where the engine's took the stalls of the
+checkpoint before and started two more. That window then went 29 / 29. Re-analysed (\`--reuse-runs\`), every count
+of every window was within ±1 in all 12 runs (main: 10 of 12; 00:51 at 25 / 23 and 04:57 at 45 / 43 missed). The
+100 ms windows were exact in 22 of 24 and one off in 2 (00:51 #1 25 / 24, 04:23 #2 36 / 35), against 17 exact, 5
+one off and 2 two off on main. (3) The doc's input is committed (fidelity/report.json, versioned: a run writes it
+with the doc, \`--report-only\` renders it, and test/unit/fidelity/report-file.test.ts checks the doc is its
+rendering byte for byte). (4) Each run works in its own temporary directory, deleted on exit (\`--keep-work\` keeps
+it; \`--reuse-runs DIR\` re-analyses it). A corrupt report or runs file is a one-line error naming the file, and
+nothing is written. The failover states are checked: the take-over after the last \`relaunch\`, the engine's
+\`claiming\` read as \`require\` → \`active\`. **Left open:** the pause under a shared machine's load (above); the
+starved vCPU itself (the engine's epoch still carries the pages, only its send time is bounded); and the split of a
+waiting request's delay into lateness and wake-up, which the trace does not give.
+
 ## What QEMU under TCG gets wrong
 
 Observed here, not modelled: with a guest that re-writes fewer pages than its vCPU's TLB holds (256 pages),
