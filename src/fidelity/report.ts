@@ -204,7 +204,7 @@ export function renderReport(r: FidelityResult): string {
   out.push('## Shapes: pause and bytes against dirty pages');
   out.push('');
   out.push(`- QEMU pause: ${line(r.fits.qemuPause, 'ms')}`);
-  out.push(`- engine pause (profile below): ${line(r.fits.enginePause, 'ms')}`);
+  out.push(`- engine pause (\`${pp.name}\`): ${line(r.fits.enginePause, 'ms')}`);
   out.push(`- QEMU bytes per checkpoint: ${line(r.fits.qemuBytes, 'bytes')}`);
   out.push(`- engine bytes per checkpoint: ${line(r.fits.engineBytes, 'bytes')}`);
   out.push(
