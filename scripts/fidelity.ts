@@ -1,87 +1,97 @@
 /**
  * `npm run fidelity` — compares the engine with real QEMU 7.2 COLO on this machine and rewrites
- * docs/fidelity.md (src/fidelity/). Opt-in: never part of `npm test` (a run takes a few minutes and both
- * cores). Installs QEMU with apt when missing; exits 1 when a check fails, 2 when it cannot run.
+ * docs/fidelity.md and its input fidelity/report.json (src/fidelity/). Opt-in: never part of `npm test` (a run
+ * takes a few minutes and both cores). Installs QEMU with apt when missing; exits 1 when a check fails, 2 when
+ * it cannot run (nothing written then).
  *
- *   npm run fidelity                   # run QEMU and the engine, write docs/fidelity.md and reports/fidelity.json
- *   npm run fidelity -- --keep-run     # the same, and add the run's per-size points to fidelity/runs.json (the
- *                                      # pooled fit behind `--link-profile qemu-tcg-loopback`; then copy the new
- *                                      # fit it prints into src/parameters/link-profiles.ts, which a unit test checks)
- *   npm run fidelity -- --report-only  # re-render docs/fidelity.md from the last reports/fidelity.json
- *   npm run fidelity -- --reuse-runs   # no QEMU: analyse the last kept QEMU runs again (engine, fit, report)
+ *   npm run fidelity                        # run QEMU and the engine in a fresh work directory (deleted on exit)
+ *   npm run fidelity -- --keep-work         # the same, and keep the work directory (traces; printed) for --reuse-runs
+ *   npm run fidelity -- --keep-run          # the same, and add the run's per-size points to fidelity/runs.json (the
+ *                                           # pooled fit behind `--link-profile qemu-tcg-loopback`; then copy the new
+ *                                           # fit it prints into src/parameters/link-profiles.ts, which a unit test checks)
+ *   npm run fidelity -- --report-only       # re-render docs/fidelity.md from the committed fidelity/report.json
+ *   npm run fidelity -- --reuse-runs DIR    # no QEMU: analyse the runs kept in DIR again (engine, fit, report)
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { parseFidelityArgs } from '../src/fidelity/args.ts';
 import { keepRun, parseKeptRuns, poolRuns } from '../src/fidelity/pooled.ts';
-import { type FidelityResult, renderReport } from '../src/fidelity/report.ts';
+import { renderReport } from '../src/fidelity/report.ts';
+import { parseReport, serializeReport } from '../src/fidelity/report-file.ts';
 import { runFidelity } from '../src/fidelity/run-fidelity.ts';
 
 const root = resolve(import.meta.dirname, '..');
 const log = (line: string) => process.stdout.write(`fidelity: ${line}\n`);
+let work: string | undefined;
+let keepWork = false;
+/** The work directory goes unless kept (on every exit: done, failed or interrupted). */
+const cleanUp = () => {
+  if (work && !keepWork) rmSync(work, { recursive: true, force: true });
+  else if (work) log(`work directory kept: ${work} (npm run fidelity -- --reuse-runs ${work})`);
+  work = undefined;
+};
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    cleanUp();
+    process.exit(signal === 'SIGINT' ? 130 : 143);
+  });
+}
 try {
-  const json = join(root, 'reports', 'fidelity.json');
+  const reportFile = join(root, 'fidelity', 'report.json');
   const keptFile = join(root, 'fidelity', 'runs.json');
-  // Every argument is checked before anything runs: an unknown or mistyped flag would otherwise start a
-  // full QEMU run and rewrite docs/fidelity.md and fidelity/runs.json.
-  const args = process.argv.slice(2);
-  const known = ['--report-only', '--reuse-runs', '--keep-run'];
-  const unknown = args.filter((a) => !known.includes(a));
-  if (unknown.length > 0) {
-    throw new Error(
-      `unknown argument ${unknown[0]} (expected none, --keep-run, --report-only or --reuse-runs)`,
-    );
-  }
-  const reportOnly = args.includes('--report-only');
-  const reuseRuns = args.includes('--reuse-runs');
-  const keepThisRun = args.includes('--keep-run');
-  if (reportOnly && reuseRuns) throw new Error('--report-only and --reuse-runs exclude each other');
-  if (keepThisRun && (reportOnly || reuseRuns)) {
-    throw new Error('--keep-run keeps a fresh QEMU run: it excludes --report-only and --reuse-runs');
-  }
-  if (reportOnly && !existsSync(json)) {
-    throw new Error(
-      `--report-only needs ${json}, written by a full run or --reuse-runs (it is not committed)`,
-    );
-  }
-  const result = reportOnly
-    ? (JSON.parse(readFileSync(json, 'utf8')) as FidelityResult)
-    : await runFidelity(log, { reuseRuns });
-  // Only a fresh QEMU run asked to (--keep-run) joins the kept runs: by default a run leaves the shipped
-  // calibration (and link-profiles.ts, which must match it) as it is.
-  let kept = existsSync(keptFile) ? parseKeptRuns(readFileSync(keptFile, 'utf8')) : [];
-  if (keepThisRun) {
-    kept = keepRun(kept, {
-      ranAt: result.ranAt,
-      points: result.points,
-      deviceStateBytes: result.deviceStateBytes,
-      timerLateMs: result.timerLateMs,
+  const args = parseFidelityArgs(process.argv.slice(2));
+  keepWork = args.keepWork;
+  const kept = existsSync(keptFile) ? parseKeptRuns(readFileSync(keptFile, 'utf8')) : [];
+  if (args.reportOnly) {
+    // The committed input as it is: what it renders to is what the unit test compares with the doc.
+    const text = readFileSync(reportFile, 'utf8');
+    writeFileSync(join(root, 'docs', 'fidelity.md'), renderReport(parseReport(text, 'fidelity/report.json')));
+    log('docs/fidelity.md re-rendered from fidelity/report.json');
+  } else {
+    if (args.reuseRuns !== undefined && !existsSync(args.reuseRuns)) {
+      throw new Error(`--reuse-runs ${args.reuseRuns}: no such directory`);
+    }
+    work = args.reuseRuns === undefined ? mkdtempSync(join(tmpdir(), 'colo-fidelity-')) : undefined;
+    const result = await runFidelity(log, {
+      kept,
+      ...(args.reuseRuns !== undefined ? { reuseRuns: resolve(args.reuseRuns) } : { work: work as string }),
     });
-    writeFileSync(keptFile, `${JSON.stringify(kept, null, 2)}\n`);
-  }
-  if (kept.length > 0) result.pooled = poolRuns(kept);
-  if (keepThisRun && result.pooled) {
-    const { link, costs } = result.pooled.calibration;
-    log(
-      `fidelity/runs.json now holds ${kept.length} run(s); put this fit into src/parameters/link-profiles.ts ` +
-        `(qemu-tcg-loopback; test/unit/fidelity/profile.test.ts checks it): ${JSON.stringify({ link, costs, deviceStateBytes: result.pooled.deviceStateBytes })}`,
-    );
-  }
-  writeFileSync(join(root, 'docs', 'fidelity.md'), renderReport(result));
-  mkdirSync(join(root, 'reports'), { recursive: true });
-  if (!reportOnly) writeFileSync(json, `${JSON.stringify(result, null, 2)}\n`);
-  const failed = result.scenarios.filter((s) => !(s.sequencesOk && s.countOk && s.bytesOk && s.pauseOk));
-  log(`docs/fidelity.md written (${(result.wallMs / 1000).toFixed(0)} s)`);
-  for (const s of result.scenarios) {
-    log(
-      `${s.pages} pages / ${s.delayMs} ms: sequences ${s.sequencesOk}, count ${s.qemuCheckpoints}/${s.engineCheckpoints}, ` +
-        `bytes ${s.qemuBytes}/${s.engineBytes}, pause ${s.qemuPauseMs.toFixed(1)}/${s.enginePauseMs.toFixed(1)} ms`,
-    );
-  }
-  if (failed.length) {
-    log(`${failed.length} scenario(s) outside the tolerances: see docs/fidelity.md`);
-    process.exitCode = 1;
+    // Only a fresh QEMU run asked to (--keep-run) joins the kept runs: by default a run leaves the shipped
+    // calibration (and link-profiles.ts, which must match it) as it is.
+    if (args.keepRun) {
+      const now = keepRun(kept, {
+        ranAt: result.ranAt,
+        points: result.points,
+        deviceStateBytes: result.deviceStateBytes,
+        timerLateMs: result.timerLateMs,
+      });
+      writeFileSync(keptFile, `${JSON.stringify(now, null, 2)}\n`);
+      const pooled = poolRuns(now);
+      log(
+        `fidelity/runs.json now holds ${now.length} run(s); put this fit into src/parameters/link-profiles.ts ` +
+          `(qemu-tcg-loopback; test/unit/fidelity/profile.test.ts checks it): ${JSON.stringify({ link: pooled.calibration.link, costs: pooled.calibration.costs, deviceStateBytes: pooled.deviceStateBytes })}`,
+      );
+    }
+    writeFileSync(reportFile, serializeReport(result));
+    writeFileSync(join(root, 'docs', 'fidelity.md'), renderReport(result));
+    const failed = result.scenarios.filter((s) => !(s.sequencesOk && s.countOk && s.bytesOk && s.pauseOk));
+    log(`docs/fidelity.md and fidelity/report.json written (${(result.wallMs / 1000).toFixed(0)} s)`);
+    for (const s of result.scenarios) {
+      log(
+        `${s.pages} pages / ${s.delayMs} ms: sequences ${s.sequencesOk}, count ${s.qemuCheckpoints}/${s.engineCheckpoints}, ` +
+          `bytes ${s.qemuBytes}/${s.engineBytes}, pause ${s.qemuPauseMs.toFixed(1)}/${s.enginePauseMs.toFixed(1)} ms`,
+      );
+    }
+    log(`failover states ${result.failover.ok ? 'match' : 'differ'}`);
+    if (failed.length || !result.failover.ok) {
+      log(`${failed.length} scenario(s) outside the tolerances: see docs/fidelity.md`);
+      process.exitCode = 1;
+    }
   }
 } catch (e) {
   process.stderr.write(`fidelity: ${e instanceof Error ? e.message : String(e)}\n`);
   process.exitCode = 2;
+} finally {
+  cleanUp();
 }

@@ -141,7 +141,6 @@ export function calibrate(points: readonly SizePoint[], deviceStateBytes: number
     weighted(points, (p) => p.restMs),
   );
   const deviceLoadMs = Math.min(fixed, restMs);
-  const predict = (pages: number) => pause.intercept + pause.slope * pages;
   return {
     link: { bandwidthBytesPerSec: bandwidth, latencyMs },
     costs: {
@@ -155,16 +154,21 @@ export function calibrate(points: readonly SizePoint[], deviceStateBytes: number
     flush,
     replyMs,
     restMs,
-    residuals: points.map((p) => {
-      const predictedMs = predict(p.pages);
-      return {
-        pages: p.pages,
-        predictedMs,
-        meanMs: p.pauseMs,
-        medianMs: p.pauseMedianMs,
-        vsMean: (predictedMs - p.pauseMs) / p.pauseMs,
-        vsMedian: (predictedMs - p.pauseMedianMs) / p.pauseMedianMs,
-      };
-    }),
+    residuals: pauseResiduals(pause, points),
   };
+}
+
+/** A pause line (ms against pages) at each point, against that point's mean and median pause. */
+export function pauseResiduals(pause: LineFit, points: readonly SizePoint[]): PauseResidual[] {
+  return points.map((p) => {
+    const predictedMs = pause.intercept + pause.slope * p.pages;
+    return {
+      pages: p.pages,
+      predictedMs,
+      meanMs: p.pauseMs,
+      medianMs: p.pauseMedianMs,
+      vsMean: (predictedMs - p.pauseMs) / p.pauseMs,
+      vsMedian: (predictedMs - p.pauseMedianMs) / p.pauseMedianMs,
+    };
+  });
 }

@@ -203,3 +203,46 @@ export function medianInterval(xs: readonly number[]): [number, number] {
   const at = (q: number) => medians[Math.floor(q * (medians.length - 1))] as number;
   return [at(0.05), at(0.95)];
 }
+
+/** The failover state sequences of both secondaries, compared (see {@link compareFailover}). */
+export interface FailoverComparison {
+  /** Every `colo_failover_set_state` of each secondary, in order. */
+  qemu: string[];
+  engine: string[];
+  /** The take-over: the states after the last `relaunch`; the engine's in QEMU's names. */
+  qemuTakeover: string[];
+  engineTakeover: string[];
+  /** Both took over, state for state alike. */
+  ok: boolean;
+}
+
+/**
+ * The engine's failover states in QEMU's names: its `claiming` (it claims the VM's fence before it takes
+ * over: a named deviation) is QEMU's `require` → `active`; `fenced` (the claim lost) has no QEMU name.
+ */
+const ENGINE_AS_QEMU: Readonly<Record<string, readonly string[]>> = {
+  claiming: ['require', 'active'],
+};
+
+/** The states after the last `relaunch` (a failover asked for while a checkpoint loads waits for its end). */
+function takeover(states: readonly string[]): string[] {
+  return states.slice(states.lastIndexOf('relaunch') + 1);
+}
+
+/**
+ * Compares the secondaries' failover state sequences. Whether a `relaunch` comes first depends on when the
+ * failover lands (inside a checkpoint's load or not: QEMU's `secondary_vm_do_failover` and the engine's
+ * deferred failover alike), so the take-over after it is what is compared: QEMU's states and the engine's,
+ * mapped into QEMU's names, must be the same and end in `completed`.
+ */
+export function compareFailover(qemu: readonly string[], engine: readonly string[]): FailoverComparison {
+  const qemuTakeover = takeover(qemu);
+  const engineTakeover = takeover(engine).flatMap((s) => ENGINE_AS_QEMU[s] ?? [s]);
+  return {
+    qemu: [...qemu],
+    engine: [...engine],
+    qemuTakeover,
+    engineTakeover,
+    ok: qemuTakeover.at(-1) === 'completed' && qemuTakeover.join(' ') === engineTakeover.join(' '),
+  };
+}

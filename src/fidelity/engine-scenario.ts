@@ -10,9 +10,12 @@ import {
   type CostModel,
   DEFAULT_PARAMS,
   MESSAGE_WIRE_BYTES,
+  PAGE_HEADER_WIRE_BYTES,
   type TimerLateness,
   type VmStartRunStep,
 } from '../engine/params.ts';
+import { PAGE_SIZE } from '../engine/protocol/delta.ts';
+import type { ColoMessage } from '../engine/protocol/messages.ts';
 import type { WorkloadSpec } from '../engine/workload/spec.ts';
 import type { LinkParams } from '../runtime/embedded/link.ts';
 import { runEmbedded } from '../runtime/embedded/run.ts';
@@ -151,6 +154,24 @@ export function timerSchedule(
   });
 }
 
+/**
+ * The send stall an engine checkpoint meets, ms, given its first RAM object's size (bytes): QEMU's stall
+ * beyond its own send of QEMU's epoch's pages, less the engine's send of the pages it carries beyond QEMU's
+ * epoch. QEMU's epoch carries fewer pages than the engine's where its vCPU got no CPU after the resume (the
+ * engine's guest runs from its resume on: it does not model the starved vCPU); the same contention stalled
+ * QEMU's send, so the engine's extra pages cross inside that stall, not after it — the engine's send is then
+ * QEMU's, or its own where that is longer. Fewer pages than QEMU's keep the stall whole (a quicker send).
+ */
+export function sendStall(met: HostStall, ramObjectBytes: number, perPageMs: number): number {
+  if (met.pages === undefined) return met.sendMs;
+  // A modelled RAM object: one message's bytes, then each page with its header (none is zero here).
+  const pages = Math.max(
+    0,
+    Math.round((ramObjectBytes - MESSAGE_WIRE_BYTES) / (PAGE_SIZE + PAGE_HEADER_WIRE_BYTES)),
+  );
+  return Math.max(0, met.sendMs - Math.max(0, pages - met.pages) * perPageMs);
+}
+
 /** Runs `s` through the engine and splits its trace by side. */
 export function runEngineScenario(s: EngineScenario): EngineRun {
   const params = engineParams(s);
@@ -159,16 +180,28 @@ export function runEngineScenario(s: EngineScenario): EngineRun {
   const end = lead + s.durationMs;
   const stall = s.replyStall;
   const host = s.host;
-  // The QEMU checkpoint whose stalls the current engine checkpoint meets (chosen at its request).
+  // The QEMU checkpoint whose stalls the current engine checkpoint meets (chosen at its request), and whether
+  // its send stall is still to come.
   let met: HostStall | undefined;
-  const primaryStall = (m: { type: string; epoch: number }, at: number): number => {
+  let sendDue = false;
+  // The engine's own send of one page, ms (its link's rate).
+  const perPageMs = ((PAGE_SIZE + PAGE_HEADER_WIRE_BYTES) * 1000) / s.link.bandwidthBytesPerSec;
+  const primaryStall = (m: ColoMessage, at: number): number => {
     if (host) {
       if (m.type === 'checkpoint-request') {
         met = stallAt(host.timeline, at - host.readyAt);
+        sendDue = true;
         return met.replyMs;
       }
-      // The send's stall holds up the first message after the stop; the link keeps the rest behind it.
-      return m.type === 'vmstate-send' ? (met?.sendMs ?? 0) : 0;
+      // The send's stall holds up the epoch's first RAM object (always sent, possibly empty, right after
+      // vmstate-send); the link keeps the rest behind it.
+      if (m.type === 'delta' && m.kind === 'checkpoint-ram' && sendDue && met) {
+        sendDue = false;
+        // After the prep, as vmstate-send (which leaves after it) would have been held.
+        const held = sendStall(met, m.claim.size, perPageMs);
+        return held > 0 ? params.costs.prepMs + held : 0;
+      }
+      return 0;
     }
     return stall && m.type === 'checkpoint-request' ? drawStall(stall, params.seed, m.epoch, REPLY_SALT) : 0;
   };

@@ -26,6 +26,8 @@ export interface CheckpointGaps {
 export interface HostStall extends CheckpointGaps {
   /** checkpoint-request, ms after checkpoint-ready. */
   atMs: number;
+  /** The pages QEMU's epoch carried (from the link's bytes), pages; absent where not known. */
+  pages?: number;
 }
 
 /** A run's stalls in time order. */
@@ -61,19 +63,27 @@ export function medianGaps(gaps: readonly CheckpointGaps[]): CheckpointGaps {
  * (`base`), never below zero (the engine cannot be quicker than its own costs), at its request's offset from
  * `readyAt`, ms. `ownSendOf(i)`, where given, is the engine's own send for checkpoint i's pages, ms (instead of
  * `base.sendMs`, which is its send of the whole dirty set): an epoch that carried part of the set sent quicker,
- * and the rest of its send was the host's.
+ * and the rest of its send was the host's. `pagesOf(i)`, where given, is the pages checkpoint i carried (kept
+ * with its stalls: the engine's epoch may carry more, engine-scenario.ts `sendStall`). `endAt`, where given, is
+ * where the window's trace ends (trace time, ms): a last checkpoint still unfinished there met at least the
+ * stall up to it (a send still under way, or a reply still awaited), and the engine's checkpoint then meets
+ * that much — the trace bounds it from below, as it bounds nothing after.
  */
 export function fitHostTimeline(
   checkpoints: readonly SideCheckpoint[],
   readyAt: number,
   base: CheckpointGaps,
   ownSendOf?: (i: number) => number | undefined,
+  pagesOf?: (i: number) => number | undefined,
+  endAt?: number,
 ): HostTimeline {
   const stalls: HostStall[] = [];
   for (const [i, c] of checkpoints.entries()) {
-    const g = gapsOf([c])[0];
+    const g = gapsOf([c])[0] ?? unfinished(c, i === checkpoints.length - 1 ? endAt : undefined);
     if (!g) continue;
+    const pages = pagesOf?.(i);
     stalls.push({
+      ...(pages !== undefined ? { pages } : {}),
       atMs: c.requestAt - readyAt,
       replyMs: Math.max(0, g.replyMs - base.replyMs),
       sendMs: Math.max(0, g.sendMs - (ownSendOf?.(i) ?? base.sendMs)),
@@ -82,6 +92,18 @@ export function fitHostTimeline(
   }
   if (stalls.length === 0) throw new Error('host timeline: QEMU ran no complete checkpoint');
   return { stalls };
+}
+
+/**
+ * The gaps an unfinished checkpoint had run up by `endAt` (ms, trace time): its reply (to the stop, or to
+ * `endAt` if it never stopped) and its send so far; undefined without `endAt` or when it ended before it.
+ */
+function unfinished(c: SideCheckpoint, endAt: number | undefined): CheckpointGaps | undefined {
+  if (endAt === undefined || c.complete || !(endAt > c.requestAt)) return undefined;
+  const stopped = Number.isFinite(c.stopAt) && c.stopAt <= endAt;
+  return stopped
+    ? { replyMs: c.stopAt - c.requestAt, sendMs: endAt - c.stopAt, restMs: 0 }
+    : { replyMs: endAt - c.requestAt, sendMs: 0, restMs: 0 };
 }
 
 /** The stalls in force `atMs` after checkpoint-ready: those of the QEMU checkpoint nearest in time. */

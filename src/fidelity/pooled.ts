@@ -3,8 +3,14 @@
  * fidelity/runs.json (the last {@link KEPT_RUNS}), and one line is fitted through all of them — a shared
  * machine's load moves a single run's figures several-fold, so no single run is the profile.
  */
-import { type Calibration, calibrate, type SizePoint } from './calibrate.ts';
-import { median } from './fit.ts';
+import {
+  type Calibration,
+  calibrate,
+  type PauseResidual,
+  pauseResiduals,
+  type SizePoint,
+} from './calibrate.ts';
+import { type LineFit, median } from './fit.ts';
 
 /** How many runs fidelity/runs.json keeps (the oldest goes first). */
 export const KEPT_RUNS = 8;
@@ -30,6 +36,45 @@ export interface PooledFit {
   /** Median over the runs, bytes and ms. */
   deviceStateBytes: number;
   timerLateMs: number;
+  /**
+   * Each kept run's per-size medians against the pause line fitted over the *other* kept runs (absent with
+   * fewer than two runs): how the profile's line does on a run it was not fitted to.
+   */
+  crossCheck?: { ranAt: string; residuals: PauseResidual[] }[];
+}
+
+/** The pause line fitted over the kept runs other than the one whose points are `points`. */
+export interface OtherRunsFit {
+  /** Runs fitted. */
+  runs: number;
+  /** Whether one kept run was this run (its points equal) and was left out. */
+  leftOut: boolean;
+  /** The pause line, ms against pages. */
+  pause: LineFit;
+}
+
+/** Whether two runs' per-size points are the same run's (re-analysis of a kept run gives equal points). */
+function sameRun(a: readonly SizePoint[], b: readonly SizePoint[]): boolean {
+  const key = (ps: readonly SizePoint[]) =>
+    JSON.stringify(ps.map((p) => [p.pages, p.n, p.pauseMedianMs.toFixed(3)]));
+  return key(a) === key(b);
+}
+
+/**
+ * The pause line over the kept runs other than the run whose per-size points are `points` (all of them when
+ * it is not kept); undefined when no other run is kept.
+ */
+export function leaveOneOut(
+  kept: readonly KeptRun[],
+  points: readonly SizePoint[],
+): OtherRunsFit | undefined {
+  const others = kept.filter((r) => !sameRun(r.points, points));
+  if (others.length === 0) return undefined;
+  return {
+    runs: others.length,
+    leftOut: others.length < kept.length,
+    pause: poolRuns(others, false).calibration.pause,
+  };
 }
 
 /** Adds `run` to the kept runs (dropping the oldest beyond {@link KEPT_RUNS}). */
@@ -39,7 +84,12 @@ export function keepRun(kept: readonly KeptRun[], run: KeptRun): KeptRun[] {
 
 /** Reads fidelity/runs.json's text; a malformed file is a one-line error. */
 export function parseKeptRuns(text: string): KeptRun[] {
-  const data: unknown = JSON.parse(text);
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch (e) {
+    throw new Error(`fidelity/runs.json: not JSON (${e instanceof Error ? e.message : String(e)})`);
+  }
   const ok =
     Array.isArray(data) &&
     data.every(
@@ -48,6 +98,14 @@ export function parseKeptRuns(text: string): KeptRun[] {
         r !== null &&
         typeof r.ranAt === 'string' &&
         Array.isArray(r.points) &&
+        r.points.every(
+          (p: unknown) =>
+            typeof p === 'object' &&
+            p !== null &&
+            ['pages', 'n', 'pauseMs', 'sendMs', 'flushMs', 'replyMs', 'restMs', 'pauseMedianMs'].every(
+              (k) => typeof (p as Record<string, unknown>)[k] === 'number',
+            ),
+        ) &&
         typeof r.deviceStateBytes === 'number' &&
         typeof r.timerLateMs === 'number',
     );
@@ -58,11 +116,28 @@ export function parseKeptRuns(text: string): KeptRun[] {
   return data as KeptRun[];
 }
 
-/** Fits one profile through the points of every kept run (at least two distinct sizes among them). */
-export function poolRuns(runs: readonly KeptRun[]): PooledFit {
+/**
+ * Fits one profile through the points of every kept run (at least two distinct sizes among them); with
+ * `crossCheck` (the default), each run is also checked against the fit over the others.
+ */
+export function poolRuns(runs: readonly KeptRun[], crossCheck = true): PooledFit {
   if (runs.length === 0) throw new Error('no kept run to pool');
   const deviceStateBytes = Math.round(median(runs.map((r) => r.deviceStateBytes)));
+  const cross =
+    crossCheck && runs.length > 1
+      ? runs.map((r, i) => ({
+          ranAt: r.ranAt,
+          residuals: pauseResiduals(
+            poolRuns(
+              runs.filter((_, j) => j !== i),
+              false,
+            ).calibration.pause,
+            r.points,
+          ),
+        }))
+      : undefined;
   return {
+    ...(cross ? { crossCheck: cross } : {}),
     runs: [...runs],
     calibration: calibrate(
       runs.flatMap((r) => r.points),

@@ -2,19 +2,21 @@
  * `npm run fidelity`: the QEMU reference runs, the same scenarios through the engine, the comparison and
  * docs/fidelity.md. One QEMU pair at a time (a pair keeps both cores busy).
  */
-import { cpus, tmpdir } from 'node:os';
+import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { PAGE_HEADER_WIRE_BYTES } from '../engine/params.ts';
 import { PAGE_SIZE } from '../engine/protocol/delta.ts';
+import { LINK_PROFILES } from '../parameters/link-profiles.ts';
 import { anatomy } from './anatomy.ts';
 import { calibrate, mediansBySize, sizePoints } from './calibrate.ts';
 import { cutCheckpoints, type SideTrace } from './checkpoints.ts';
-import { compareFigures, compareScenario, type ScenarioComparison } from './compare.ts';
+import { compareFailover, compareFigures, compareScenario, type ScenarioComparison } from './compare.ts';
 import { type EngineScenario, runEngineScenario } from './engine-scenario.ts';
 import { type CheckpointFigures, engineFigures, qemuFigures } from './figures.ts';
 import { fitLine, type LineFit, mean, median } from './fit.ts';
 import { buildGuest } from './guest.ts';
 import { fitHostTimeline, gapsOf, medianGaps } from './host-timeline.ts';
+import { type KeptRun, leaveOneOut, poolRuns } from './pooled.ts';
 import { ensurePackages, installPatchedQemu, qemuVersion } from './qemu-install.ts';
 import { loadRun, type PairRun, type PairScenario, readLogs, runPair, saveRun } from './qemu-pair.ts';
 import { parseQemuTrace } from './qemu-trace.ts';
@@ -106,17 +108,22 @@ function steady(q: QemuScenario): CheckpointFigures[] {
   return q.figures.filter((f) => f.pages === q.scenario.pages);
 }
 
+/** The profile whose pause is checked: the shipped one, not a fit to the run it is checked against. */
+export const PAUSE_PROFILE = 'qemu-tcg-loopback' as const;
+
 /**
  * Runs everything; returns the result to render (`drawnSeeds`: seeds of the count with drawn stalls, default
- * {@link COUNT_SEEDS}). With `reuseRuns`, QEMU is not run: the last runs kept in
- * the work directory are analysed again (to change the analysis or the engine without burning both cores).
+ * {@link COUNT_SEEDS}; `kept`: the runs of fidelity/runs.json, for the fit over the other runs). QEMU runs
+ * in `work` (a fresh directory the caller owns); with `reuseRuns`, QEMU is not run: the runs kept in that
+ * directory are analysed again (to change the analysis or the engine without burning both cores).
  */
 export async function runFidelity(
   log: (line: string) => void,
-  options: { reuseRuns?: boolean; drawnSeeds?: number } = {},
+  options: { work?: string; reuseRuns?: string; kept?: readonly KeptRun[]; drawnSeeds?: number },
 ): Promise<FidelityResult> {
   const started = Date.now();
-  const work = join(tmpdir(), 'colo-fidelity');
+  const work = options.reuseRuns ?? options.work;
+  if (!work) throw new Error('runFidelity: a work directory or a directory of kept runs is needed');
   let version: string;
   let qemu = '';
   if (options.reuseRuns) {
@@ -129,6 +136,7 @@ export async function runFidelity(
     log(`QEMU ${version}, patched copy at ${qemu}`);
   }
   const runs: QemuScenario[] = [];
+  let coloAt: number | undefined;
   for (const { scenario, index, window } of scenarioWindows()) {
     const dir = join(work, `run-${scenario.pages}p-${scenario.delayMs}ms-w${window}`);
     let raw: PairRun;
@@ -138,6 +146,7 @@ export async function runFidelity(
       raw = readLogs(await runPair(qemu, kernel, dir, scenario, log), dir);
       saveRun(raw, dir);
     }
+    coloAt ??= raw.coloAt;
     const p = parseQemuTrace(raw.primaryLog).events;
     const s = parseQemuTrace(raw.secondaryLog).events;
     const primary = cutCheckpoints(p, 'primary');
@@ -183,6 +192,12 @@ export async function runFidelity(
   const deviceStateBytes = Math.max(0, Math.round(qemuBytes.intercept - engineFixed));
   const points = sizePoints(qemuSteady);
   const calibration = calibrate(points, deviceStateBytes);
+  // The pause is checked against the shipped profile (fitted over fidelity/runs.json), never against a fit
+  // through this run's own medians: that line passes through what it is checked against.
+  const shipped = LINK_PROFILES[PAUSE_PROFILE];
+  const shippedLink = { bandwidthBytesPerSec: shipped.bandwidthBytesPerSec, latencyMs: shipped.latencyMs };
+  const kept = options.kept ?? [];
+  const others = leaveOneOut(kept, points);
   // QEMU's timer callback runs late on a loaded host and re-arms from then: measured where every request
   // came from a tick, it sets the period the engine's (exact) timer runs at in every scenario.
   const stats = runs.map((q) => timerStats(q));
@@ -194,7 +209,7 @@ export async function runFidelity(
   // The spread of QEMU's request → reply gap, drawn per checkpoint by the engine (stalls.ts), and the COLO
   // loop's wake-up: the host contention that makes the timer callback late delays the thread it wakes too.
   const replyStall = fitReplyStall(qemuSteady);
-  const profile = stalledProfile(calibration.link, calibration.costs, replyStall);
+  const profile = stalledProfile(shippedLink, shipped.costs, replyStall);
   // The vCPU's run inside vm_start, the run's median (the engine's guest runs that long at each resume; 0 as
   // before for traces recorded without vm_state_notify). Not the mean: the long runs (~4 ms) come when the
   // COLO thread waits for a CPU, and then QEMU's vCPU often gets none either (its back-to-back epochs carried
@@ -212,7 +227,7 @@ export async function runFidelity(
       pages: q.scenario.pages,
       delayMs: q.scenario.delayMs + timerLateMs,
       durationMs: q.windowMs,
-      deviceStateBytes,
+      deviceStateBytes: shipped.deviceStateBytes,
       link: profile.link,
       costs,
       failover: q.scenario.failover,
@@ -261,6 +276,8 @@ export async function runFidelity(
       q.readyAt,
       { ...ownGaps, replyMs: 2 * profile.link.latencyMs },
       ownSendOf,
+      pagesOf,
+      q.readyAt + q.windowMs,
     );
     // Its timer meets the callback's lateness tick by tick as QEMU's did (tick-lateness.ts): at the delay,
     // each stretch of ticks late by what QEMU's chain shows there; the wake-up is inside that lateness.
@@ -324,11 +341,14 @@ export async function runFidelity(
   }
   const failed = runs.find((q) => q.scenario.failover);
   const first = runs[0];
+  const failover = compareFailover(failed?.secondary.failover ?? [], engineFailover);
   return {
-    ranAt: new Date().toISOString(),
+    // When QEMU ran (its first window's start), so a re-analysis names the run it re-analyses.
+    ranAt: new Date(coloAt ?? started).toISOString(),
     qemuVersion: version,
     host: `${cpus().length} cores`,
     wallMs: Date.now() - started,
+    ...(options.reuseRuns ? { reanalysed: true } : {}),
     scenarios,
     startup: {
       qemuPrimary: first?.primary.startup ?? [],
@@ -337,10 +357,16 @@ export async function runFidelity(
       engineSecondary: engineStartup.secondary,
     },
     failover: {
-      qemu: failed?.secondary.failover ?? [],
-      engine: engineFailover,
+      ...failover,
       qemuStatus: failed?.status ?? null,
       qemuExit: failed?.exit ?? null,
+    },
+    pauseProfile: {
+      name: PAUSE_PROFILE,
+      link: shippedLink,
+      costs: shipped.costs,
+      deviceStateBytes: shipped.deviceStateBytes,
+      ...(others ? { otherRuns: others } : {}),
     },
     fits: {
       qemuPause: calibration.pause,
@@ -353,6 +379,7 @@ export async function runFidelity(
     },
     deviceStateBytes,
     calibration,
+    ...(kept.length > 0 ? { pooled: poolRuns(kept) } : {}),
     ...(overrun ? { overrun } : {}),
     points,
     timerLateMs,

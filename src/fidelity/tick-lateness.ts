@@ -52,6 +52,12 @@ interface Stretch {
   to: number;
   /** Checkpoints that ran inside the stretch (each but the last was followed by a back-to-back start). */
   inside: SideCheckpoint[];
+  /**
+   * After the run's last waiting request: the windows (ms) in which the chain, going on at this stretch's
+   * period, must have ticked — each a back-to-back start after the stretch's end. No later waiting request
+   * bounds the last stretch, so these are all the trace says of where its ticks fell.
+   */
+  after?: readonly [number, number][];
 }
 
 /** How a chain meets a stretch's constraints. */
@@ -90,6 +96,10 @@ function fitOf(s: Stretch, periods: number, end: number): Fit {
   });
   // Before the first checkpoint of the run nothing held the event: the first tick started it.
   if (s.inside.length === 0) met += periods === 1 ? 1 : 0;
+  for (const [lo, hi] of s.after ?? []) {
+    const k = Math.ceil((lo - end) / period + 1e-9);
+    met += end + k * period < hi ? 1 : 0;
+  }
   return { met, marginMs };
 }
 
@@ -149,6 +159,19 @@ export function fitTickLateness(
   const cut = checkpoints.findIndex((c) => !(c.complete && Number.isFinite(c.receivedAt)));
   const cs = cut < 0 ? [...checkpoints] : checkpoints.slice(0, cut + 1);
   const last = cs.at(-1);
+  const waiting = (i: number) => {
+    const prev = cs[i - 1];
+    return !prev || (cs[i] as SideCheckpoint).requestAt - prev.runAt >= BACK_TO_BACK_MS;
+  };
+  // The run's last waiting request, and the back-to-back starts after it: a tick between the event's reset
+  // (the checkpoint before's vmstate-received) and that checkpoint's resume.
+  let lastWait = -1;
+  for (let i = 0; i < cs.length; i++) if (waiting(i)) lastWait = i;
+  const after: [number, number][] = [];
+  for (let j = Math.max(0, lastWait); j + 1 < cs.length; j++) {
+    const c = cs[j] as SideCheckpoint;
+    if (c.complete && Number.isFinite(c.receivedAt)) after.push([c.receivedAt, c.runAt + BACK_TO_BACK_MS]);
+  }
   // Never quicker than half the delay (a stretch shorter than the delay: its first request woke very late).
   const lateOf = (from: number, end: number, m: number) => Math.max(-delayMs / 2, (end - from) / m - delayMs);
   const chain = (withWake: boolean, typical: number) => {
@@ -163,7 +186,7 @@ export function fitTickLateness(
       if (!prev || c.requestAt - prev.runAt >= BACK_TO_BACK_MS) {
         // Its tick came after the last resume (else the start was back-to-back), the first after one delay.
         const room = Math.min(delayMs, c.requestAt - (prev ? prev.runAt : from + delayMs));
-        const s: Stretch = { from, to: c.requestAt, inside };
+        const s: Stretch = { from, to: c.requestAt, inside, ...(i === lastWait ? { after } : {}) };
         const options = optionsOf(s, delayMs, withWake ? Math.max(0, room) : 0);
         let pick = options[0] as Option;
         for (const o of options) {

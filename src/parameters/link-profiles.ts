@@ -28,9 +28,10 @@ export type LinkProfileName = (typeof LINK_PROFILE_NAMES)[number];
 /**
  * The profiles. `qemu-tcg-loopback`: Debian 12's QEMU 7.2 COLO under TCG, both VMs on 127.0.0.1 of a shared
  * 2-core machine, fitted by `npm run fidelity` over the runs kept in fidelity/runs.json (src/fidelity/pooled.ts:
- * the pause through each run's per-size median, the send, flush and gaps through its per-size means; the fit
- * and its residuals per run are in docs/fidelity.md, and test/unit/fidelity/profile.test.ts checks these
- * figures are that fit's). The pause is a fixed ~56 ms (mostly the delayed ACK of `vmstate-loaded`) plus
+ * the pause through each run's per-size median, the send, flush and gaps through its per-size means; the fit,
+ * and each kept run against the line fitted over the others, are in docs/fidelity.md, and
+ * test/unit/fidelity/profile.test.ts checks these figures are that fit's). `npm run fidelity` checks this
+ * profile's pause against each new run's per-size medians. The pause is a fixed ~56 ms (mostly the delayed ACK of `vmstate-loaded`) plus
  * ~0.012 ms per dirty page; the per-page cost moved several-fold with the shared machine's load
  * (docs/fidelity.md). QEMU's timer callback also ran ~0–716 ms late per tick there (its period is the delay
  * plus that); the profile leaves the delay as given.

@@ -3,6 +3,7 @@ import { cutCheckpoints, type SideCheckpoint } from '../../../src/fidelity/check
 import {
   type EngineScenario,
   runEngineScenario,
+  sendStall,
   timerSchedule,
   vmStartSchedule,
 } from '../../../src/fidelity/engine-scenario.ts';
@@ -73,6 +74,30 @@ describe('host timeline: fit, lookup, and the engine meeting it', () => {
     expect(t.stalls.map((x) => x.sendMs)).toEqual([10, 8, 60]);
   });
 
+  it('a last checkpoint unfinished at the window’s end meets at least the stall up to that end', () => {
+    const base = { replyMs: 2, sendMs: 30, restMs: 45 };
+    const sending = { ...ckpt(1600, 4, 0, 0), receivedAt: Number.NaN, runAt: Number.NaN, complete: false };
+    const waiting = { ...sending, stopAt: Number.NaN, replyAt: Number.NaN };
+    const done = ckpt(1100, 3, 40, 45);
+    // Stopped at 1604 and still sending at 1800: 196 ms of send, 166 beyond the engine's own.
+    expect(fitHostTimeline([done, sending], 1000, base, undefined, undefined, 1800).stalls[1]).toEqual({
+      atMs: 600,
+      replyMs: 2,
+      sendMs: 166,
+      restMs: 0,
+    });
+    // Never stopped: the reply still awaited at the end.
+    expect(fitHostTimeline([done, waiting], 1000, base, undefined, undefined, 1800).stalls[1]).toEqual({
+      atMs: 600,
+      replyMs: 198,
+      sendMs: 0,
+      restMs: 0,
+    });
+    // Without the end, or not the last: nothing is read off it.
+    expect(fitHostTimeline([done, sending], 1000, base).stalls).toHaveLength(1);
+    expect(fitHostTimeline([sending, done], 1000, base, undefined, undefined, 1800).stalls).toHaveLength(1);
+  });
+
   it('leaves out incomplete checkpoints and refuses a run with none', () => {
     const open = { ...ckpt(0, 1, 1, 1), complete: false };
     expect(gapsOf([open, ckpt(10, 1, 2, 3)])).toEqual([{ replyMs: 1, sendMs: 2, restMs: 3 }]);
@@ -118,7 +143,8 @@ describe('host timeline: fit, lookup, and the engine meeting it', () => {
     const p = plain[k] as { replyMs: number; sendMs: number; restMs: number };
     const s = stalled[k] as typeof p;
     expect(s.replyMs - p.replyMs).toBeCloseTo(11, 6);
-    expect(s.sendMs - p.sendMs).toBeCloseTo(13, 6);
+    // To the µs: vmstate-send's own 64 bytes now cross while the RAM object is held.
+    expect(s.sendMs - p.sendMs).toBeCloseTo(13, 3);
     expect(s.restMs - p.restMs).toBeCloseTo(17, 6);
     // Every other checkpoint is the engine's own.
     expect(stalled.filter((_, i) => i !== k)).toEqual(plain.filter((_, i) => i !== k));
@@ -171,5 +197,40 @@ describe('host timeline: fit, lookup, and the engine meeting it', () => {
       { fromMs: 360, lateMs: 10 },
       { fromMs: 385, lateMs: 0 },
     ]);
+  });
+
+  it('sends the pages the engine carries beyond QEMU’s epoch inside QEMU’s send stall', () => {
+    // A link of 1 ms per page (4 112 wire bytes each): the engine's full epoch of 64 pages takes 64 ms.
+    // Figures to 0.05 ms: vmstate-send's own 64 bytes (0.016 ms here) cross while the RAM object is held.
+    const slow: EngineScenario = { ...BASE, link: { bandwidthBytesPerSec: 4_112_000, latencyMs: 0.1 } };
+    const own = runEngineScenario(slow);
+    const sendAt1s = (stall: { sendMs: number; pages?: number }) => {
+      const r = runEngineScenario({ ...slow, host: { timeline: oneStall(stall), readyAt: own.readyAt } });
+      const gaps = gapsOf(cutCheckpoints(r.primary, 'primary').checkpoints);
+      const k = cutCheckpoints(r.primary, 'primary').checkpoints.findIndex(
+        (c) => Math.abs(c.requestAt - own.readyAt - 1000) < 250,
+      );
+      expect(k).toBeGreaterThan(-1);
+      return (gaps[k] as { sendMs: number }).sendMs;
+    };
+    const plain = gapsOf(cutCheckpoints(own.primary, 'primary').checkpoints)[2] as { sendMs: number };
+    expect(plain.sendMs).toBeGreaterThan(64);
+    // QEMU's epoch carried no page and took 100 ms beyond its own send: the engine's 64 pages cross inside
+    // that stall, so its send is QEMU's 100 ms plus its fixed part, not 64 ms more.
+    expect(sendAt1s({ sendMs: 100, pages: 0 }) - plain.sendMs).toBeCloseTo(100 - 64, 1);
+    // The same pages as QEMU's, or pages unknown: the whole stall on top of the engine's own send.
+    expect(sendAt1s({ sendMs: 100, pages: 64 }) - plain.sendMs).toBeCloseTo(100, 1);
+    expect(sendAt1s({ sendMs: 100 }) - plain.sendMs).toBeCloseTo(100, 1);
+    // A stall shorter than the extra pages' send leaves the engine's own send, never less.
+    expect(sendAt1s({ sendMs: 30, pages: 0 }) - plain.sendMs).toBeCloseTo(0, 1);
+  });
+
+  it('sendStall: QEMU’s stall less the send of the engine’s pages beyond QEMU’s, never below zero', () => {
+    const at = { atMs: 0, replyMs: 0, restMs: 0 };
+    const bytes = (pages: number) => 64 + pages * 4112;
+    expect(sendStall({ ...at, sendMs: 50, pages: 1000 }, bytes(1718), 0.01)).toBeCloseTo(50 - 7.18, 6);
+    expect(sendStall({ ...at, sendMs: 50, pages: 4096 }, bytes(1718), 0.01)).toBe(50);
+    expect(sendStall({ ...at, sendMs: 50 }, bytes(4096), 0.01)).toBe(50);
+    expect(sendStall({ ...at, sendMs: 5, pages: 0 }, bytes(4096), 0.01)).toBe(0);
   });
 });

@@ -102,4 +102,27 @@ describe('fitTickLateness: QEMU timer callback lateness from the primary trace (
       { atMs: 100, lateMs: 10, ticks: 1, wakeMs: 0 },
     ]);
   });
+
+  it('the last stretch ends where the back-to-back starts after it put the chain, not at its request', () => {
+    const head = [
+      ckpt(110, 150, 230), // the next starts back-to-back: a tick in (150, 232)
+      ckpt(230, 340, 400),
+      ckpt(440, 470, 520), // the run's last waiting request
+    ];
+    // Alone, the requests as ticks (3 periods of 110 ms from 110: 220, 330, 440) meet every constraint, 10 ms
+    // and more from each edge: no wake-up.
+    const alone = fitTickLateness(head, 0, D).at(-1);
+    expect(alone?.ticks).toBe(3);
+    expect(alone?.wakeMs).toBe(0);
+    // A back-to-back start at 520 puts a tick in (470, 522): going on from 440 the chain ticks at 550, so the
+    // request left more than 21 ms after its tick (period (330 − w) / 3, next tick 550 − 4w / 3).
+    const withTail = [...head, ckpt(520, 560, 600)];
+    const last = fitTickLateness(withTail, 0, D).at(-1);
+    expect(last?.ticks).toBe(3);
+    expect(last?.wakeMs).toBe(21.25);
+    const end = 440 - (last?.wakeMs ?? 0);
+    const next = end + D + (last?.lateMs ?? 0);
+    expect(next).toBeGreaterThan(470);
+    expect(next).toBeLessThan(522);
+  });
 });
