@@ -47,7 +47,6 @@ import { type DirtyBitmap, SPAN_PAGES } from '../memory/dirty-bitmap.ts';
 import { type ColoParams, PAGE_HEADER_WIRE_BYTES } from '../params.ts';
 import type { PrimaryState } from '../primary/state.ts';
 import { PAGE_SIZE } from '../protocol/delta.ts';
-import { LikeliestFirst } from './likeliest-first.ts';
 import {
   type BarScan,
   candidateCount,
@@ -56,6 +55,7 @@ import {
   type ScanKnobs,
   scanRegions,
 } from './region-scan.ts';
+import { likelierFirst, roundCut } from './round-cut.ts';
 
 export { lostChance } from './region-scan.ts';
 
@@ -519,7 +519,7 @@ function plan(
     return { pages: [], bytes: 0, late, more: false, nextCheckAt };
   }
   // In the late phase an overdue sweep's pages go too: held back, they surely cross at the stop.
-  const candidates = candidateRegions(bar, late, scratchOrder(model));
+  const candidates = candidateRegions(bar, late, scratchOf(model).order);
   const { regions: count, pages: total } = candidateCount(bar, late);
   // Late rounds are small: the secondary stages an object only once it has arrived whole, so a large round
   // near the checkpoint leaves its staging for the stop. The likeliest survivors go first, by region.
@@ -533,56 +533,25 @@ function plan(
     pages.length = n;
     return { pages, bytes: n * pageBytes, late, more: false, nextCheckAt };
   }
-  // Only the first few regions in that order fit the round: draw them from a heap rather than sort all,
-  // then list their pages in ascending order (the last region drawn may give only its lowest pages).
-  const likeliest = new LikeliestFirst(candidates, logChance, count);
-  const taken: number[] = [];
-  let room = most;
-  let lastRegion = -1;
-  let lastPages = 0;
-  while (room > 0) {
-    const r = likeliest.pop();
-    if (r < 0) break;
-    const d = spans[r] ?? 0;
-    if (d > room) {
-      lastRegion = r;
-      lastPages = room;
-    } else {
-      taken.push(r);
-    }
-    room -= Math.min(d, room);
-  }
-  return {
-    ...roundPages(state.dirty, taken, lastRegion, lastPages, pageBytes),
-    late,
-    more: true,
-    nextCheckAt,
-  };
-}
-
-/**
- * The pages of a round drawn from whole regions `taken` and the lowest `lastPages` dirty pages of
- * `lastRegion` (-1: none), ascending.
- */
-function roundPages(
-  dirty: DirtyBitmap,
-  taken: number[],
-  lastRegion: number,
-  lastPages: number,
-  pageBytes: number,
-): { pages: number[]; bytes: number } {
-  if (lastRegion >= 0) taken.push(lastRegion);
-  const regions = new Uint32Array(taken).sort();
-  const pages: number[] = [];
+  // Only the regions likeliest to survive fit the round (highest chance, then lowest index): find the one
+  // where its pages run out, then list the round in ascending order — every region before that one in
+  // likeliest-first order whole, that one's lowest pages (round-cut.ts).
+  const cut = roundCut(candidates, count, logChance, spans, most, scratchOf(model).work);
+  const pages = new Array<number>(most);
   let n = 0;
-  for (let i = 0; i < regions.length; i++) {
-    const r = regions[i] as number;
-    const from = n;
-    n = regionPages(dirty.bits, dirty.size, r, pages, n);
-    if (r === lastRegion) n = from + lastPages;
+  const { bits, size } = state.dirty;
+  for (let i = 0; i < count; i++) {
+    const r = candidates[i] as number;
+    if (cut === undefined || likelierFirst(logChance, r, cut.region)) {
+      n = regionPages(bits, size, r, pages, n);
+    } else if (r === cut.region) {
+      const from = n;
+      n = regionPages(bits, size, r, pages, n);
+      n = from + cut.pages;
+    }
   }
   pages.length = n;
-  return { pages, bytes: n * pageBytes };
+  return { pages, bytes: n * pageBytes, late, more: true, nextCheckAt };
 }
 
 /** ln {@link MIN_SURVIVAL}: a plan compares ln-chances, which need no exponential per region. */
@@ -618,17 +587,22 @@ function qualifyWait(bar: BarScan, sweepDue: boolean, remaining: number): number
   return Math.max(0, remaining * (1 - LN_BEHIND_MIN_SURVIVAL / bar.likeliest));
 }
 
-const orders = new WeakMap<RegionModel, Int32Array>();
+/** Per-region scratch of a round: its merged candidate regions, and the cut's work array. */
+interface RoundScratch {
+  order: Int32Array;
+  work: Int32Array;
+}
+const roundScratch = new WeakMap<RegionModel, RoundScratch>();
 
-/** Scratch for a round's merged candidate regions over `model` (reused from check to check). */
-function scratchOrder(model: RegionModel): Int32Array {
+/** The round scratch for plans over `model` (reused from check to check). */
+function scratchOf(model: RegionModel): RoundScratch {
   const regions = model.rate.length;
-  let o = orders.get(model);
-  if (!o || o.length !== regions) {
-    o = new Int32Array(regions);
-    orders.set(model, o);
+  let s = roundScratch.get(model);
+  if (!s || s.order.length !== regions) {
+    s = { order: new Int32Array(regions), work: new Int32Array(regions) };
+    roundScratch.set(model, s);
   }
-  return o;
+  return s;
 }
 
 /**
