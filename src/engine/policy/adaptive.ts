@@ -47,14 +47,7 @@ import { type DirtyBitmap, SPAN_PAGES } from '../memory/dirty-bitmap.ts';
 import { type ColoParams, PAGE_HEADER_WIRE_BYTES } from '../params.ts';
 import type { PrimaryState } from '../primary/state.ts';
 import { PAGE_SIZE } from '../protocol/delta.ts';
-import {
-  type BarScan,
-  candidateCount,
-  candidateRegions,
-  regionScanOf,
-  type ScanKnobs,
-  scanRegions,
-} from './region-scan.ts';
+import { type BarScan, candidateRegions, regionScanOf, type ScanKnobs, scanRegions } from './region-scan.ts';
 import { likelierFirst, roundCut } from './round-cut.ts';
 
 export { lostChance } from './region-scan.ts';
@@ -520,7 +513,8 @@ function plan(
   }
   // In the late phase an overdue sweep's pages go too: held back, they surely cross at the stop.
   const candidates = candidateRegions(bar, late, scratchOf(model).order);
-  const { regions: count, pages: total } = candidateCount(bar, late);
+  const count = late ? bar.count + bar.heldCount : bar.count;
+  const total = late ? bar.pages + bar.heldPages : bar.pages;
   // Late rounds are small: the secondary stages an object only once it has arrived whole, so a large round
   // near the checkpoint leaves its staging for the stop. The likeliest survivors go first, by region.
   const lateRound = Math.max(LATE_ROUND_BYTES, rateBytesPerMs * remaining * LATE_CHECK_SHARE);

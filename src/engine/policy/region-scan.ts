@@ -259,7 +259,7 @@ function hold(bar: BarScan, r: number, dirty: number): void {
 /**
  * The regions a round draws from under `bar`, ascending: those that clear it, and in the late phase also
  * its held ones (an overdue sweep's pages surely cross at the stop if held back). Returns the bar's own list
- * when that is all, else the merge in `into`; the count is {@link candidateCount}.
+ * when that is all, else the merge in `into`: `count` + `heldCount` regions in the late phase, else `count`.
  */
 export function candidateRegions(bar: BarScan, late: boolean, into: Int32Array): Int32Array {
   if (!late || bar.heldCount === 0) return bar.regions;
@@ -279,11 +279,4 @@ export function candidateRegions(bar: BarScan, late: boolean, into: Int32Array):
     }
   }
   return into;
-}
-
-/** How many regions {@link candidateRegions} gives, and their dirty pages. */
-export function candidateCount(bar: BarScan, late: boolean): { regions: number; pages: number } {
-  return late
-    ? { regions: bar.count + bar.heldCount, pages: bar.pages + bar.heldPages }
-    : { regions: bar.count, pages: bar.pages };
 }
