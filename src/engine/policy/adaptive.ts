@@ -39,9 +39,11 @@
  *
  * Cost: a sample writes only the touched regions' rates: every rate decays at once through the model's
  * {@link RegionModel.rateScale}, folded into the stored rates (one pass) only every τ·ln 2 ≈ 3.5 s of guest
- * time. A plan makes one pass over the regions that reads each region's counts, computes and writes only for
- * the dirty regions and those with a sweep history (a clean region adds to two sums), and decides on
- * ln-chances (no exponential per region); see docs/architecture.md, "What a check costs".
+ * time. A plan makes one pass over the regions (region-scan.ts) that reads each region's counts, computes and
+ * writes only for the dirty regions and those with a sweep history (a clean region adds to two sums), files
+ * each dirty region under both bars at once (which applies depends on a sum of the same pass), and decides on
+ * ln-chances (no exponential per region); a late round cut short finds its last region by a weighted
+ * selection (round-cut.ts); see docs/architecture.md, "What a check costs".
  */
 import { type DirtyBitmap, SPAN_PAGES } from '../memory/dirty-bitmap.ts';
 import { type ColoParams, PAGE_HEADER_WIRE_BYTES } from '../params.ts';
