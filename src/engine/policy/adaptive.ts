@@ -39,15 +39,20 @@
  *
  * Cost: a sample writes only the touched regions' rates: every rate decays at once through the model's
  * {@link RegionModel.rateScale}, folded into the stored rates (one pass) only every τ·ln 2 ≈ 3.5 s of guest
- * time. A plan makes one pass over the regions that reads each region's counts, computes and writes only for
- * the dirty regions and those with a sweep history (a clean region adds to two sums), and decides on
- * ln-chances (no exponential per region); see docs/architecture.md, "What a check costs".
+ * time. A plan makes one pass over the regions (region-scan.ts) that reads each region's counts, computes and
+ * writes only for the dirty regions and those with a sweep history (a clean region adds to two sums), files
+ * each dirty region under both bars at once (which applies depends on a sum of the same pass), and decides on
+ * ln-chances (no exponential per region); a late round cut short finds its last region by a weighted
+ * selection (round-cut.ts); see docs/architecture.md, "What a check costs".
  */
 import { type DirtyBitmap, SPAN_PAGES } from '../memory/dirty-bitmap.ts';
 import { type ColoParams, PAGE_HEADER_WIRE_BYTES } from '../params.ts';
 import type { PrimaryState } from '../primary/state.ts';
 import { PAGE_SIZE } from '../protocol/delta.ts';
-import { LikeliestFirst } from './likeliest-first.ts';
+import { type BarScan, candidateRegions, regionScanOf, type ScanKnobs, scanRegions } from './region-scan.ts';
+import { likelierFirst, roundCut } from './round-cut.ts';
+
+export { lostChance } from './region-scan.ts';
 
 /** Pages per learning region (64 pages = 256 KiB: one 8-byte word of a dirty bitmap). */
 export const REGION_PAGES = 64;
@@ -173,18 +178,23 @@ const REGION_BYTES = REGION_PAGES / 8;
 // A region is one span of the dirty bitmaps, whose set pages they count as bits change.
 if (REGION_PAGES !== SPAN_PAGES) throw new Error("adaptive regions must be the dirty bitmaps' spans");
 
-/** Appends the set pages of region `r` of a bitmap over `size` pages to `out`, ascending. */
-function regionPages(bits: Uint8Array, size: number, r: number, out: number[]): void {
+/**
+ * Writes the set pages of region `r` of a bitmap over `size` pages into `out` from index `at`, ascending;
+ * returns the index after the last one written.
+ */
+function regionPages(bits: Uint8Array, size: number, r: number, out: number[], at: number): number {
+  let n = at;
   const end = Math.min(bits.length, (r + 1) * REGION_BYTES);
   for (let b = r * REGION_BYTES; b < end; b++) {
     let x = bits[b] ?? 0;
     while (x) {
       const low = x & -x;
       const p = b * 8 + (31 - Math.clz32(low));
-      if (p < size) out.push(p);
+      if (p < size) out[n++] = p;
       x ^= low;
     }
   }
+  return n;
 }
 
 /**
@@ -447,29 +457,23 @@ function plan(
   const model = state.regions;
   const remaining = Math.max(0, state.nextCheckpointAt - now);
   const pageBytes = PAGE_SIZE + PAGE_HEADER_WIRE_BYTES;
-  const dirtyBits = state.dirty.bits;
-  const { logChance, dirtyIn, overdue, ok, sums, dirtyList, order } = scratchOf(model);
-  scanRegions(state, remaining, logChance, dirtyIn, overdue, dirtyList, sums);
-  const dirtyRegions = sums[2] ?? 0;
-  const lateBytes = sums[0] ?? 0;
-  const writeBytesPerMs = sums[1] ?? 0;
+  const spans = state.dirty.spanCounts;
+  const scan = regionScanOf(model);
+  // Expected writes per page by T per stored rate unit.
+  const xPerRate = (remaining / MICRO_HZ_PER_PER_MS) * model.rateScale;
+  scanRegions(model, spans, state.guestTime, remaining, xPerRate, SCAN_KNOBS, scan);
+  const { logChance } = scan;
+  const lateBytes = scan.latePages * pageBytes;
+  // cleanRate counts whole regions of stored rate units: × pages, × scale, ÷ µHz per per-ms.
+  const writeBytesPerMs =
+    ((scan.cleanRate * REGION_PAGES * model.rateScale) / MICRO_HZ_PER_PER_MS) * pageBytes;
   // What the late phase gains on the guest per ms: the send rate less the rate clean pages dirty again.
   const gainBytesPerMs = Math.max(rateBytesPerMs * (1 - MAX_REDIRTY_SHARE), rateBytesPerMs - writeBytesPerMs);
   // Behind schedule (the late bytes need longer than is left), the bar drops to BEHIND_MIN_SURVIVAL: a page
   // likely to be rewritten is still better sent than surely left for the stop.
   const need = lateBytes / gainBytesPerMs;
-  const lnBar = remaining >= need * BEHIND_FACTOR ? LN_MIN_SURVIVAL : LN_BEHIND_MIN_SURVIVAL;
-  const qualifyingPages = qualify(
-    logChance,
-    dirtyIn,
-    overdue,
-    dirtyList,
-    dirtyRegions,
-    lnBar,
-    remaining,
-    ok,
-    sums,
-  );
+  const bar = remaining >= need * BEHIND_FACTOR ? scan.min : scan.behind;
+  const qualifyingPages = bar.pages;
   if (probe && qualifyingPages === 0 && state.dirty.count > 0) {
     // The rate rounds leave at is not measured yet: probe with the likeliest survivors.
     const dirty = state.dirty.indices();
@@ -498,9 +502,11 @@ function plan(
   // A late check that will send nothing (nothing qualifies, no overdue sweep) waits until the likeliest
   // dirty page could qualify, up to SAMPLE_PERIOD_MS: checks that only find nothing to do are most of a
   // busy guest's early late phase.
-  const idle = qualifyingPages === 0 && (sums[4] ?? 0) === 0;
+  const idle = qualifyingPages === 0 && bar.heldCount === 0;
   const busyGap = Math.max(LATE_CHECK_MS, Math.min(LATE_CHECK_MAX_MS, remaining * LATE_CHECK_SHARE));
-  const lateGap = idle ? Math.max(busyGap, Math.min(SAMPLE_PERIOD_MS, sums[3] ?? 0)) : busyGap;
+  const lateGap = idle
+    ? Math.max(busyGap, Math.min(SAMPLE_PERIOD_MS, qualifyWait(bar, scan.sweepDue, remaining)))
+    : busyGap;
   const nextCheckAt = late
     ? now + Math.min(period, lateGap, Math.max(LATE_CHECK_MIN_MS, remaining / 2))
     : Math.min(now + Math.min(period, SAMPLE_PERIOD_MS), lateFrom);
@@ -508,66 +514,40 @@ function plan(
     return { pages: [], bytes: 0, late, more: false, nextCheckAt };
   }
   // In the late phase an overdue sweep's pages go too: held back, they surely cross at the stop.
-  const candidates = roundRegions(ok, dirtyList, dirtyRegions, late, order);
+  const candidates = candidateRegions(bar, late, scratchOf(model).order);
+  const count = late ? bar.count + bar.heldCount : bar.count;
+  const total = late ? bar.pages + bar.heldPages : bar.pages;
   // Late rounds are small: the secondary stages an object only once it has arrived whole, so a large round
   // near the checkpoint leaves its staging for the stop. The likeliest survivors go first, by region.
   const lateRound = Math.max(LATE_ROUND_BYTES, rateBytesPerMs * remaining * LATE_CHECK_SHARE);
   const most = late ? Math.max(1, Math.floor(lateRound / pageBytes)) : Number.POSITIVE_INFINITY;
-  let total = 0;
-  for (let i = 0; i < candidates; i++) total += dirtyIn[order[i] as number] ?? 0;
-  const pages: number[] = [];
   if (total <= most) {
-    for (let i = 0; i < candidates; i++) regionPages(dirtyBits, state.dirty.size, order[i] as number, pages);
-    return { pages, bytes: pages.length * pageBytes, late, more: false, nextCheckAt };
+    const pages = new Array<number>(total);
+    let n = 0;
+    for (let i = 0; i < count; i++)
+      n = regionPages(state.dirty.bits, state.dirty.size, candidates[i] as number, pages, n);
+    pages.length = n;
+    return { pages, bytes: n * pageBytes, late, more: false, nextCheckAt };
   }
-  // Only the first few regions in that order fit the round: draw them from a heap rather than sort all,
-  // then list their pages in ascending order (the last region drawn may give only its lowest pages).
-  const likeliest = new LikeliestFirst(order, logChance, candidates);
-  const taken: number[] = [];
-  let room = most;
-  let lastRegion = -1;
-  let lastPages = 0;
-  while (room > 0) {
-    const r = likeliest.pop();
-    if (r < 0) break;
-    const d = dirtyIn[r] ?? 0;
-    if (d > room) {
-      lastRegion = r;
-      lastPages = room;
-    } else {
-      taken.push(r);
+  // Only the regions likeliest to survive fit the round (highest chance, then lowest index): find the one
+  // where its pages run out, then list the round in ascending order — every region before that one in
+  // likeliest-first order whole, that one's lowest pages (round-cut.ts).
+  const cut = roundCut(candidates, count, logChance, spans, most, scratchOf(model).work);
+  const pages = new Array<number>(most);
+  let n = 0;
+  const { bits, size } = state.dirty;
+  for (let i = 0; i < count; i++) {
+    const r = candidates[i] as number;
+    if (cut === undefined || likelierFirst(logChance, r, cut.region)) {
+      n = regionPages(bits, size, r, pages, n);
+    } else if (r === cut.region) {
+      const from = n;
+      n = regionPages(bits, size, r, pages, n);
+      n = from + cut.pages;
     }
-    room -= Math.min(d, room);
   }
-  return {
-    ...roundPages(state.dirty, taken, lastRegion, lastPages, pageBytes),
-    late,
-    more: true,
-    nextCheckAt,
-  };
-}
-
-/**
- * The pages of a round drawn from whole regions `taken` and the lowest `lastPages` dirty pages of
- * `lastRegion` (-1: none), ascending.
- */
-function roundPages(
-  dirty: DirtyBitmap,
-  taken: number[],
-  lastRegion: number,
-  lastPages: number,
-  pageBytes: number,
-): { pages: number[]; bytes: number } {
-  if (lastRegion >= 0) taken.push(lastRegion);
-  const regions = new Uint32Array(taken).sort();
-  const pages: number[] = [];
-  for (let i = 0; i < regions.length; i++) {
-    const r = regions[i] as number;
-    const from = pages.length;
-    regionPages(dirty.bits, dirty.size, r, pages);
-    if (r === lastRegion) pages.length = from + lastPages;
-  }
-  return { pages, bytes: pages.length * pageBytes };
+  pages.length = n;
+  return { pages, bytes: n * pageBytes, late, more: true, nextCheckAt };
 }
 
 /** ln {@link MIN_SURVIVAL}: a plan compares ln-chances, which need no exponential per region. */
@@ -577,215 +557,48 @@ const LN_BEHIND_MIN_SURVIVAL = Math.log(BEHIND_MIN_SURVIVAL);
 /** ln {@link OVERDUE_SURVIVAL}. */
 const LN_OVERDUE_SURVIVAL = Math.log(OVERDUE_SURVIVAL);
 
-/** Steps per unit of x, and the end, of the table of 1 − e^(−x) (beyond it the value is 1 within 1.2e-7). */
-const LOST_STEPS = 64;
-const LOST_END = 16;
-const LOST_TABLE = Float64Array.from(
-  { length: LOST_STEPS * LOST_END + 2 },
-  (_, i) => 1 - Math.exp(-i / LOST_STEPS),
-);
+/** The controller's knobs as the pass over the regions reads them. */
+const SCAN_KNOBS: ScanKnobs = {
+  sweepStale: SWEEP_STALE,
+  sweepMargin: SWEEP_MARGIN,
+  sweepSlackMs: SWEEP_SLACK_MS,
+  lnOverdue: LN_OVERDUE_SURVIVAL,
+  overdueLost: 1 - OVERDUE_SURVIVAL,
+  lnMin: LN_MIN_SURVIVAL,
+  lnBehind: LN_BEHIND_MIN_SURVIVAL,
+};
+// A region that clears the higher bar clears the lower one (the pass lists it under both at once).
+if (!(LN_MIN_SURVIVAL > LN_BEHIND_MIN_SURVIVAL))
+  throw new Error('MIN_SURVIVAL must be above BEHIND_MIN_SURVIVAL');
 
 /**
- * 1 − e^(−x) for x ≥ 0 (the chance that a page with x expected writes is written at least once), from a
- * table, interpolated linearly: within 3.1e-5 of the exact value, and cheaper than an exponential per
- * region at every check. Only the late-phase byte estimate uses it; decisions compare ln-chances exactly.
+ * How long, ms, until the likeliest dirty region under `bar` could clear even the lower bar
+ * {@link BEHIND_MIN_SURVIVAL}: 0 when a sweep is due before T (it may change any sample), infinite when no
+ * dirty region is under the bar. A rate region's ln-chance is −λ·remaining: it reaches ln BEHIND_MIN_SURVIVAL
+ * when the time left is remaining · LN_BEHIND / ln, so the likeliest region's ln gives the wait.
  */
-export function lostChance(x: number): number {
-  if (!(x < LOST_END)) return 1;
-  const f = x * LOST_STEPS;
-  const i = f | 0;
-  const a = LOST_TABLE[i] as number;
-  return a + ((LOST_TABLE[i + 1] as number) - a) * (f - i);
+function qualifyWait(bar: BarScan, sweepDue: boolean, remaining: number): number {
+  if (!bar.waiting) return Number.POSITIVE_INFINITY;
+  if (sweepDue) return 0;
+  return Math.max(0, remaining * (1 - LN_BEHIND_MIN_SURVIVAL / bar.likeliest));
 }
 
-/**
- * One pass over the regions for a plan: each dirty region's ln-chance that its pages survive the `remaining`
- * ms (into `logChance`; ln of {@link survival}, without its exponential: −λ·remaining for a rate region), its
- * dirty pages (into `dirtyIn`, from the bitmap's running span counts) and whether its sweep is overdue (into
- * `overdue`), the dirty regions (into `dirtyList`, their count into `sums[2]`), and the two sums the plan
- * sizes the late phase by — bytes the late phase must move (dirty pages that do not qualify yet, plus clean
- * pages times their chance of a write by T) and the rate clean random-write pages dirty again, bytes per ms
- * — into `sums[0]` and `sums[1]`. A clean region with no sweep history (most of a guest) only adds to the
- * two sums: its entries are not written, as no plan reads a clean region's. Rates are read as stored and
- * scaled once ({@link RegionModel.rateScale}).
- */
-function scanRegions(
-  state: PrimaryState,
-  remaining: number,
-  logChance: Float64Array,
-  dirtyIn: Uint8Array,
-  overdue: Uint8Array,
-  dirtyList: Int32Array,
-  sums: Float64Array,
-): void {
-  const { rate, sweepAt, sweepGap, rateScale } = state.regions;
-  const g = state.guestTime;
-  const spans = state.dirty.spanCounts;
-  const pageBytes = PAGE_SIZE + PAGE_HEADER_WIRE_BYTES;
-  const horizon = g + remaining;
-  // Sums in pages and in stored rate units, scaled once after the loop (no division per region).
-  let latePages = 0;
-  let cleanRate = 0;
-  // Expected writes per page by T per stored rate unit.
-  const xPerRate = (remaining / MICRO_HZ_PER_PER_MS) * rateScale;
-  let dirtyRegions = 0;
-  const regions = rate.length;
-  for (let r = 0; r < regions; r++) {
-    const dirty = spans[r] as number;
-    const rr = rate[r] as number;
-    const last = sweepAt[r] as number;
-    const gap = sweepGap[r] as number;
-    if (dirty === 0 && last === 0 && gap === 0) {
-      // A clean region with no sweep history: its clean pages may be written by T.
-      if (rr !== 0) {
-        latePages += REGION_PAGES * lostChance(rr * xPerRate);
-        cleanRate += rr;
-      }
-      continue;
-    }
-    let ln = 0;
-    let lost = 0;
-    let late = 0;
-    if (gap !== 0 && last !== 0 && g - last < SWEEP_STALE * gap) {
-      // A live sweep pattern, as in {@link survival}.
-      const next = last + gap + SWEEP_MARGIN * gap + SWEEP_SLACK_MS;
-      if (next <= horizon) {
-        late = g > next ? 1 : 0;
-        ln = late ? LN_OVERDUE_SURVIVAL : Number.NEGATIVE_INFINITY;
-        lost = late ? 1 - OVERDUE_SURVIVAL : 1;
-      }
-    } else if (gap === 0 && last !== 0) {
-      // Swept once: taken to stay as it is.
-    } else if (rr !== 0) {
-      const x = rr * xPerRate;
-      ln = -x;
-      lost = lostChance(x);
-      if (gap === 0) cleanRate += ((REGION_PAGES - dirty) / REGION_PAGES) * rr;
-    }
-    latePages += (REGION_PAGES - dirty) * lost;
-    if (dirty === 0) continue;
-    logChance[r] = ln;
-    dirtyIn[r] = dirty;
-    overdue[r] = late;
-    dirtyList[dirtyRegions++] = r;
-    if (ln < LN_MIN_SURVIVAL) latePages += dirty;
-  }
-  const lateBytes = latePages * pageBytes;
-  // cleanRate counts whole regions of stored rate units: × pages, × scale, ÷ µHz per per-ms.
-  const writeBytesPerMs = ((cleanRate * REGION_PAGES * rateScale) / MICRO_HZ_PER_PER_MS) * pageBytes;
-  sums[0] = lateBytes;
-  sums[1] = writeBytesPerMs;
-  sums[2] = dirtyRegions;
-}
-
-/** Per-region work arrays of a plan, reused from check to check (a plan overwrites every entry it reads). */
-interface PlanScratch {
-  logChance: Float64Array;
-  dirtyIn: Uint8Array;
-  overdue: Uint8Array;
-  ok: Uint8Array;
-  /** The dirty regions, ascending (as many as the scan's third sum). */
-  dirtyList: Int32Array;
-  /** The regions a round draws from, ascending ({@link roundRegions}). */
+/** Per-region scratch of a round: its merged candidate regions, and the cut's work array. */
+interface RoundScratch {
   order: Int32Array;
-  sums: Float64Array;
+  work: Int32Array;
 }
-const scratch = new WeakMap<RegionModel, PlanScratch>();
+const roundScratch = new WeakMap<RegionModel, RoundScratch>();
 
-/** The work arrays for plans over `model` (allocating them per check cost as much as a tenth of a plan). */
-function scratchOf(model: RegionModel): PlanScratch {
+/** The round scratch for plans over `model` (reused from check to check). */
+function scratchOf(model: RegionModel): RoundScratch {
   const regions = model.rate.length;
-  let s = scratch.get(model);
-  if (!s || s.logChance.length !== regions) {
-    s = {
-      logChance: new Float64Array(regions),
-      dirtyIn: new Uint8Array(regions),
-      overdue: new Uint8Array(regions),
-      ok: new Uint8Array(regions),
-      dirtyList: new Int32Array(regions),
-      order: new Int32Array(regions),
-      sums: new Float64Array(5),
-    };
-    scratch.set(model, s);
+  let s = roundScratch.get(model);
+  if (!s || s.order.length !== regions) {
+    s = { order: new Int32Array(regions), work: new Int32Array(regions) };
+    roundScratch.set(model, s);
   }
   return s;
-}
-
-/**
- * Marks in `ok` the dirty regions (the first `count` of `dirtyList`) whose ln-chance clears `lnBar` (1), and
- * the others whose sweep is overdue (2: they go only in the late phase), else 0; returns the qualifying (1)
- * regions' dirty pages. Also puts into `sums[3]` how long, ms, until the likeliest other dirty region could
- * clear even the lower bar {@link BEHIND_MIN_SURVIVAL} (0 when one with a sweep due may change any time;
- * infinite when none is left), and into `sums[4]` the overdue (2) regions. Entries of clean regions are not read.
- */
-function qualify(
-  logChance: Float64Array,
-  dirtyIn: Uint8Array,
-  overdue: Uint8Array,
-  dirtyList: Int32Array,
-  count: number,
-  lnBar: number,
-  remaining: number,
-  ok: Uint8Array,
-  sums: Float64Array,
-): number {
-  let pages = 0;
-  // The wait below falls as ln rises (ln < 0), so the likeliest region's ln gives it: one division per plan.
-  let likeliest = Number.NEGATIVE_INFINITY;
-  let waiting = false;
-  let sweepDue = false;
-  let held = 0;
-  for (let i = 0; i < count; i++) {
-    const r = dirtyList[i] as number;
-    const ln = logChance[r] as number;
-    if (ln >= lnBar) {
-      ok[r] = 1;
-      pages += dirtyIn[r] as number;
-      continue;
-    }
-    if (overdue[r] === 1) {
-      ok[r] = 2;
-      held++;
-    } else {
-      ok[r] = 0;
-    }
-    waiting = true;
-    if (ln === Number.NEGATIVE_INFINITY) sweepDue = true;
-    else if (ln > likeliest) likeliest = ln;
-  }
-  // A rate region's ln-chance is −λ·remaining: it reaches ln BEHIND_MIN_SURVIVAL (the lower bar, which the
-  // late phase falls to when it falls behind) when the time left is remaining · LN_BEHIND / ln. A sweep due
-  // before the checkpoint (−∞) changes with the next samples: no wait.
-  const wait = !waiting
-    ? Number.POSITIVE_INFINITY
-    : sweepDue
-      ? 0
-      : Math.max(0, remaining * (1 - LN_BEHIND_MIN_SURVIVAL / likeliest));
-  sums[3] = wait;
-  sums[4] = held;
-  return pages;
-}
-
-/**
- * The regions a round draws from, ascending, into `order` (reused from check to check, no list per check);
- * returns how many: those that qualify, and in the late phase the dirty regions whose sweep is overdue (held
- * back, their pages surely cross at the stop).
- */
-function roundRegions(
-  ok: Uint8Array,
-  dirtyList: Int32Array,
-  count: number,
-  late: boolean,
-  order: Int32Array,
-): number {
-  let n = 0;
-  const most = late ? 2 : 1;
-  for (let i = 0; i < count; i++) {
-    const r = dirtyList[i] as number;
-    const o = ok[r] as number;
-    if (o !== 0 && o <= most) order[n++] = r;
-  }
-  return n;
 }
 
 /**
