@@ -13,7 +13,7 @@
 // Run: npx vitest run --project integration test/integration/colo-faults.test.ts
 import { readFileSync } from 'node:fs';
 import { GetQueueAttributesCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
-import { beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type {
   ArmedFaults,
   ArmedFaultsInput,
@@ -166,7 +166,7 @@ beforeAll(async () => {
     checkpointTimeoutMs: 30_000,
   });
   const t0 = Date.now();
-  await f.invoke('TickArmFunctionName', { source: 'colo.test', vmId: f.vmId });
+  await f.start('tick-arm');
   await waitFor(
     'the session to start and commit a first checkpoint',
     async (note) => {
@@ -179,6 +179,10 @@ beforeAll(async () => {
   );
   console.log(`[colo-faults] session started, first commit after ${since(t0)} ms`);
 }, 600_000);
+
+afterAll(async () => {
+  await f?.stop();
+});
 
 describe('faults on LocalStack with the default parameters', () => {
   it('a background delta object that cannot be stored: its round is retired (skip); replication goes on', async () => {

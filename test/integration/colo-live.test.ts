@@ -8,7 +8,7 @@
 // Run: npx vitest run --project integration test/integration/colo-live.test.ts
 import { randomBytes } from 'node:crypto';
 import { GetQueueAttributesCommand, SendMessageBatchCommand } from '@aws-sdk/client-sqs';
-import { beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { memoryDigest } from '../../src/engine/memory/digest.ts';
 import type { CheckpointRecord, RoundRecord } from '../../src/engine/metrics/records.ts';
 import type { PrimaryDocument, SecondaryDocument } from '../../src/runtime/cloud/index.ts';
@@ -59,8 +59,8 @@ async function secondary(): Promise<SecondaryDocument> {
 beforeAll(async () => {
   ({ live: l } = await ensureColoStacks(inject('coloItRunId')));
   const t0 = Date.now();
-  // Start replication as an operator would (the minute rule does the same within a minute).
-  await l.invoke('TickArmFunctionName', { source: 'colo.test', vmId: l.vmId });
+  // Start replication from nothing, as an operator would (the minute rule does the same within a minute).
+  await l.start('tick-arm');
   await waitFor(
     'the secondary to start and the primary to run',
     async (note) => {
@@ -72,6 +72,10 @@ beforeAll(async () => {
   );
   console.log(`[colo-live] session started in ${since(t0)} ms`);
 }, 600_000);
+
+afterAll(async () => {
+  await l?.stop();
+});
 
 describe('a COLO session on LocalStack', () => {
   it('runs ≥ 5 checkpoints with background rounds; the secondary ends with exactly the primary’s memory', async () => {

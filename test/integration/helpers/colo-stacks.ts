@@ -16,6 +16,12 @@
  *   timeout 5 s, checkpoint timeout 30 s), a 4 MiB guest, checkpoints every 4 s, fixed policy with a 64 KiB
  *   threshold, and the fault hook on (`testFaults: allow`): tests arm faults in the state store.
  *   It is the stack `npm run soak:localstack` deploys (SOAK_STACK_CONTEXT); its short soak runs there too.
+ *
+ * The deploy registers each VM and starts its timers; the run stops the VMs of `live`, `timer` and `faults`
+ * at once ({@link DORMANT_REASON}) and each file starts its own VM from nothing ({@link ColoTestStack.start})
+ * and stops it when done. A VM replicating through the whole run loaded LocalStack for every other file
+ * (three VMs with 1 s chains: CI's integration files took twice as long, and the live VM had failed over
+ * under that load before its own file ran).
  */
 import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -34,6 +40,7 @@ import { vmEnvironment } from '../../../lambda/handlers/common/fleet-entry.ts';
 import { paramsFromEnv } from '../../../lambda/handlers/common/params.ts';
 import { type ChainProgress, readChainProgress } from '../../../lambda/handlers/common/tick-chain.ts';
 import type { ColoParams } from '../../../src/engine/params.ts';
+import { markFailedOver } from '../../../src/runtime/cloud/control.ts';
 import {
   Keyring,
   type LogRecord,
@@ -45,7 +52,12 @@ import {
   type SecondaryDocument,
 } from '../../../src/runtime/cloud/index.ts';
 import { clientsFor, endpointFromEnv } from '../../../src/runtime/localstack/aws.ts';
-import { destroyStack as destroyDeployedStack } from '../../../src/runtime/localstack/stack.ts';
+import { reset, waitQuiet } from '../../../src/runtime/localstack/backend.ts';
+import {
+  destroyStack as destroyDeployedStack,
+  readOutputsFile,
+  type StackOutputs,
+} from '../../../src/runtime/localstack/stack.ts';
 import { clients, ENDPOINT } from './aws.ts';
 
 const exec = promisify(execFile);
@@ -69,6 +81,12 @@ export const STACK_NAMES: Readonly<Record<Role, string>> = {
 
 /** Where per-run files go: the run's stack set, its outputs, its deploy log and record. */
 export const OUT_DIR = 'cdk-outputs';
+
+/** The stop that keeps a test stack's VM quiet until its file starts it (and after the file is done). */
+export const DORMANT_REASON = 'dormant: an integration file starts this VM when it runs';
+
+/** The roles whose VMs replicate on their own timers (`manual`'s are hourly: it stays as deployed). */
+const TIMED_ROLES: readonly Role[] = ['live', 'timer', 'faults'];
 
 /** A run older than this is a crashed one: its stacks are destroyed by the next run, ms. */
 export const STALE_RUN_MS = 60 * 60 * 1000;
@@ -229,6 +247,8 @@ export class ColoTestStack {
     readonly params: ColoParams,
     /** When the deploy of this run finished, ms since the Unix epoch. */
     readonly deployedAt: number,
+    /** The outputs as the LocalStack backend reads them (queues, functions). */
+    readonly stackOutputs: StackOutputs,
   ) {
     const { s3 } = clients();
     this.state = new S3StateStore({ bucket: this.output('BucketName'), client: s3 });
@@ -281,6 +301,34 @@ export class ColoTestStack {
   /** Where a chain stands (its timer document, and for the primary's chains their claims in its document). */
   timer(timer: TimerName): Promise<ChainProgress | undefined> {
     return readChainProgress(this.state, this.vmId, timer);
+  }
+
+  /**
+   * Starts the VM from nothing, as `colo run --backend localstack` does: stops it (if it runs), waits until
+   * its documents and queues are quiet, forgets the previous run (queues purged, node documents, logs and
+   * deltas deleted, chains stale), clears the control document and — with `arm: 'tick-arm'` — arms the
+   * chains as an operator would. With `arm: 'minute-rule'` it leaves that to the stack's minute rule.
+   */
+  async start(arm: 'tick-arm' | 'minute-rule'): Promise<void> {
+    const c = clientsFor(endpointFromEnv());
+    await markFailedOver(this.state, this.vmId, DORMANT_REASON, Date.now());
+    const quiet = await waitQuiet(
+      c,
+      this.stackOutputs,
+      this.vmId,
+      180_000,
+      (ms) => new Promise<void>((r) => setTimeout(r, ms)),
+    );
+    if (!quiet) throw new Error(`${this.stackName}: ${this.vmId} did not go quiet within 180 s of its stop`);
+    await reset(c, this.stackOutputs, this.state, this.vmId);
+    await this.state.delete(controlStateKey(this.vmId));
+    if (arm === 'tick-arm')
+      await this.invoke('TickArmFunctionName', { source: 'colo.test', vmId: this.vmId });
+  }
+
+  /** Stops the VM's replication (the control flag: its chains end at their next tick). */
+  async stop(): Promise<void> {
+    await markFailedOver(this.state, this.vmId, DORMANT_REASON, Date.now());
   }
 
   /** Invokes a function (by output key, e.g. `TickArmFunctionName`) and returns its parsed result. */
@@ -364,7 +412,7 @@ async function open(runId: string, role: Role, deployedAt: number): Promise<Colo
   if (!config)
     throw new Error(`${stackName}: VM ${outputs.VmId} is not registered (vms/${outputs.VmId}.json)`);
   const params = paramsFromEnv(vmEnvironment(conf.Environment?.Variables ?? {}, config));
-  return new ColoTestStack(role, stackName, outputs, params, deployedAt);
+  return new ColoTestStack(role, stackName, outputs, params, deployedAt, readOutputsFile(file, stackName));
 }
 
 /**
@@ -386,11 +434,19 @@ export async function ensureColoStacks(runId: string): Promise<Record<Role, Colo
     const names = Object.values(runStackNames(runId));
     console.log(`[colo-it] deploying ${names.join(', ')} (${STACK_SET_FILE}) ...`);
     const deployMs = await deploySet(runId);
-    record = { runId, stacks: names, deployMs, totalMs: Date.now() - t0, deployedAt: Date.now() };
+    const deployedAt = Date.now();
+    const stacks = await openAll(runId, deployedAt);
+    // Quiet until their files run (see the header).
+    await Promise.all(TIMED_ROLES.map((r) => stacks[r].stop()));
+    record = { runId, stacks: names, deployMs, totalMs: Date.now() - t0, deployedAt };
     writeFileSync(runFiles(runId).record, JSON.stringify(record, null, 2));
-    console.log(`[colo-it] deployed in ${deployMs} ms (${record.totalMs} ms with clean-up)`);
+    console.log(`[colo-it] deployed in ${deployMs} ms (${record.totalMs} ms with clean-up); VMs dormant`);
+    return stacks;
   }
-  const deployedAt = record.deployedAt;
+  return openAll(runId, record.deployedAt);
+}
+
+async function openAll(runId: string, deployedAt: number): Promise<Record<Role, ColoTestStack>> {
   const entries = await Promise.all(ROLES.map(async (r) => [r, await open(runId, r, deployedAt)] as const));
   return Object.fromEntries(entries) as Record<Role, ColoTestStack>;
 }
