@@ -98,6 +98,14 @@ export interface SoakTarget {
 export interface SoakOptions {
   /** Wall time of the fault phase, ms (the final failover comes after it). */
   durationMs: number;
+  /**
+   * Faults the phase injects at least: it goes on past `durationMs` until that many were injected (a loaded
+   * machine checkpoints more slowly, and a fault waits for the object or message it needs), but never past
+   * `maxDurationMs`. Default 0.
+   */
+  minFaults?: number;
+  /** Hard end of the fault phase when `minFaults` holds it open, ms. Default 4 × `durationMs`. */
+  maxDurationMs?: number;
   /** Mean pause between one fault's recovery and the next fault, ms (drawn uniformly in [0.5, 1.5]×). */
   meanGapMs: number;
   /** Seed of the fault order and pauses. */
@@ -384,12 +392,18 @@ export async function runLocalStackSoak(target: SoakTarget, options: SoakOptions
   };
 
   // The fault phase: shuffled cycles over the faults, a random pause between two.
-  say(`soak: ${vmId}: faults for ${Math.round(options.durationMs / 1000)} s`);
+  const minFaults = options.minFaults ?? 0;
+  say(
+    `soak: ${vmId}: faults for ${Math.round(options.durationMs / 1000)} s${minFaults > 0 ? ` (at least ${minFaults})` : ''}`,
+  );
   let draw = 0;
   let cycle: SoakFault[] = [];
   let unexpectedFailover: string | undefined;
-  const deadline = startedAt + options.durationMs;
-  while (Date.now() < deadline) {
+  const hardEnd = startedAt + (options.maxDurationMs ?? 4 * options.durationMs);
+  // The phase ends at `durationMs`, or later while fewer than `minFaults` were injected (never past hardEnd).
+  const phaseEnd = (): number =>
+    runs.length < minFaults ? hardEnd : Math.min(hardEnd, startedAt + options.durationMs);
+  for (let deadline = phaseEnd(); Date.now() < deadline; deadline = phaseEnd()) {
     const stopped = await notReplicating();
     if (stopped) {
       unexpectedFailover = stopped;
