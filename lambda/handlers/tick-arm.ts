@@ -20,7 +20,7 @@ import { type ArmVerdict, armAllChains, periodsOf } from './common/tick-chain.ts
 export interface TickArmResponse {
   /** VM id. */
   vmId: string;
-  /** Per timer: `armed` (started or restarted), `healthy`, `stopped` (failed over), `raced`, or `error`. */
+  /** Per timer: `armed` (started or restarted), `healthy`, `stopped` (failed over), `raced`, `resent` (never from the watchdog), or `error`. */
   chains: Record<TimerName, ArmVerdict | 'error'>;
 }
 

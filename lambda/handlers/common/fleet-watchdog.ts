@@ -118,7 +118,14 @@ export function createFleetWatchdogHandler(
     const cursor = named ? {} : await loadCursor(deps.state);
     const all = named ?? (await listAllVms(deps.registry));
     const order = named ? all : rotateAfter([...all].sort(), cursor.after);
-    const chains: FleetWatchdogResponse['chains'] = { armed: 0, healthy: 0, stopped: 0, raced: 0, error: 0 };
+    const chains: FleetWatchdogResponse['chains'] = {
+      armed: 0,
+      healthy: 0,
+      stopped: 0,
+      raced: 0,
+      resent: 0,
+      error: 0,
+    };
     let repaired = 0;
     const byVm: NonNullable<FleetWatchdogResponse['byVm']> = {};
     const budget = deps.budgetMs ?? WATCHDOG_BUDGET_MS;

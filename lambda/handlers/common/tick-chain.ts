@@ -72,8 +72,9 @@ export const EARLY_TOLERANCE_MS = 1000;
 
 /**
  * How long a first tick that arrived before its generation was written is put back for the write, ms
- * (from its `dueAt`, the arm's time): {@link armChain} sends it just before it writes. A tick of an arm
- * that lost its race, or died before its write, is dropped after this.
+ * (either side of its `dueAt`, the arm's time): {@link armChain} sends it just before it writes. A tick of
+ * an arm that lost its race, or died before its write, is dropped after this; one due further ahead was
+ * sent by no arm, and is dropped at once (else it would be put back for ever).
  */
 export const FIRST_TICK_WAIT_MS = 10_000;
 
@@ -216,7 +217,8 @@ export async function handleTick(
   const loaded = await loadTimer(deps.state, key);
   if (!loaded || tick.generation > loaded.doc.generation) {
     // A generation not on record yet: its arm sent this first tick just before writing it. Wait a second.
-    if (tick.seq !== 1 || now - tick.dueAt > FIRST_TICK_WAIT_MS) return { verdict: 'dropped', tick };
+    if (tick.seq !== 1 || Math.abs(now - tick.dueAt) > FIRST_TICK_WAIT_MS)
+      return { verdict: 'dropped', tick };
     await deps.ticks.schedule(tick, now, 1);
     return { verdict: 'early', tick };
   }
@@ -292,8 +294,11 @@ export function followWake(
   return { ...next, dueAt: Math.max(soonest, Math.min(next.dueAt, wake)) };
 }
 
-/** What the watchdog did to one chain. */
-export type ArmVerdict = 'armed' | 'healthy' | 'stopped' | 'raced';
+/**
+ * What the watchdog did to one chain: `resent` is a sibling's check of a generation that has claimed no
+ * tick yet, past the sibling's bound: its first tick sent again, the generation kept.
+ */
+export type ArmVerdict = 'armed' | 'healthy' | 'stopped' | 'raced' | 'resent';
 
 /** How {@link armChain} judges a chain. */
 export interface ArmOptions {
@@ -341,8 +346,15 @@ export async function armChain(
   if (inNode && now - inNode.at <= stale) return { verdict: 'healthy', generation: inNode.generation };
   const key = timerStateKey(deps.vmId, deps.timer);
   const loaded = await loadTimer(deps.state, key);
-  if (loaded && now - loaded.doc.lastTickAt <= firstTickBound(loaded.doc, inNode, stale, deps.periodMs)) {
+  if (loaded && now - loaded.doc.lastTickAt <= stale) {
     return { verdict: 'healthy', generation: loaded.doc.generation };
+  }
+  if (loaded && now - loaded.doc.lastTickAt <= firstTickBound(loaded.doc, inNode, stale, deps.periodMs)) {
+    // Its first tick is late or lost, and nothing here tells which: another copy (the per-seq claim takes
+    // one of them) ends a loss at the sibling's bound, where a new generation would void a late tick.
+    const { generation, dueAt } = loaded.doc;
+    await deps.ticks.schedule({ v: 1, vmId: deps.vmId, timer: deps.timer, generation, seq: 1, dueAt }, now);
+    return { verdict: 'resent', generation };
   }
   if (!loaded && options.startMissing === false) return { verdict: 'healthy' };
   const generation = (loaded?.doc.generation ?? 0) + 1;
@@ -368,7 +380,8 @@ export async function armChain(
  * ticks was claimed yet (its first tick is on its way: {@link armChain} sends it before writing the
  * generation), which gets at least the watchdog's {@link staleAfterMs}. A first tick can wait seconds
  * behind a long invocation on its queue; replacing it at the sibling's shorter bound would drop it and
- * send another that waits as long — a storm of repairs in which the chain never ticks.
+ * send another that waits as long — a storm of repairs in which the chain never ticks. Between the two
+ * bounds {@link armChain} sends the first tick again instead.
  */
 function firstTickBound(
   doc: TimerDocument,

@@ -193,6 +193,12 @@ async function repair(deps: TickConsumerDeps, timer: TimerName, seq: number): Pr
         by: timer,
         generation: r.generation,
       });
+    } else if (r.verdict === 'resent') {
+      logger.warn("a repaired chain's first tick sent again by a sibling", {
+        timer: sibling,
+        by: timer,
+        generation: r.generation,
+      });
     } else if (r.verdict === 'error') {
       logger.warn('sibling chain check failed; the minute watchdog still repairs', {
         timer: sibling,

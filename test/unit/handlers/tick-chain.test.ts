@@ -205,8 +205,12 @@ describe('tick chain: watchdog', () => {
     const { deps, queue } = setup();
     await armChain(deps, T0);
     const sibling = { staleAfterMs: siblingStaleAfterMs(1000) };
-    // The first tick waits behind a long invocation: 8 s later the generation is still healthy.
-    expect((await armChain(deps, T0 + 8000, sibling)).verdict).toBe('healthy');
+    // The first tick waits behind a long invocation (or was lost): 8 s later the generation is kept and its
+    // first tick sent again, not replaced.
+    expect(await armChain(deps, T0 + 8000, sibling)).toEqual({ verdict: 'resent', generation: 1 });
+    expect(queue.takeDue(T0 + 8000).map((m) => JSON.parse(m.body))).toContainEqual(
+      expect.objectContaining({ generation: 1, seq: 1, dueAt: T0 }),
+    );
     expect((await armChain(deps, T0 + staleAfterMs(1000) + 1, sibling)).verdict).toBe('armed');
     // Generation 2's first tick claimed at +12.5 s, then the chain is lost: 5 s is enough.
     const [first] = queue.takeDue(T0 + 12_500).filter((m) => JSON.parse(m.body).generation === 2);
