@@ -19,7 +19,7 @@ import {
   withTestFaults,
 } from '../../../lambda/handlers/common/deps.ts';
 import type { Observability } from '../../../lambda/handlers/common/observability.ts';
-import type { TickScheduler } from '../../../lambda/handlers/common/tick-chain.ts';
+import type { TickChainDeps, TickScheduler } from '../../../lambda/handlers/common/tick-chain.ts';
 import { createHeartbeatMonitorHandler } from '../../../lambda/handlers/heartbeat-monitor.ts';
 import { createPendingCheckTimerHandler } from '../../../lambda/handlers/pending-check-timer.ts';
 import { createPrimaryHandler } from '../../../lambda/handlers/primary.ts';
@@ -94,6 +94,17 @@ export class MemoryTickQueue implements TickScheduler {
   putBack(m: { id: string; body: string; receives: number }, at: number): void {
     this.messages.push({ ...m, visibleAt: at });
   }
+}
+
+/** One VM's 1 s pending-check chain on a memory store and tick queue (for tick-chain tests). */
+export function chainSetup(): { deps: TickChainDeps; queue: MemoryTickQueue; state: MemoryStateStore } {
+  const state = new MemoryStateStore();
+  const queue = new MemoryTickQueue();
+  return {
+    state,
+    queue,
+    deps: { state, ticks: queue, vmId: 'vm-0', timer: 'pending-check', periodMs: 1000 },
+  };
 }
 
 /** Logger and metrics that remember what they were given. */

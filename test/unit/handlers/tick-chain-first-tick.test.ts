@@ -13,24 +13,20 @@ import {
   repairSiblings,
   siblingStaleAfterMs,
   staleAfterMs,
-  type TickChainDeps,
 } from '../../../lambda/handlers/common/tick-chain.ts';
 import { readChainClaim } from '../../../src/runtime/cloud/chain-claim.ts';
 import { MemoryStateStore } from '../../../src/runtime/cloud/index.ts';
 import { nodeStateKey } from '../../../src/runtime/cloud/keys.ts';
-import { HandlerSim, handlerParams, MemoryTickQueue, sqsEvent, sqsRecord } from './sim.ts';
+import {
+  HandlerSim,
+  handlerParams,
+  MemoryTickQueue,
+  chainSetup as setup,
+  sqsEvent,
+  sqsRecord,
+} from './sim.ts';
 
 const T0 = 1_767_225_600_000;
-
-function setup(): { deps: TickChainDeps; queue: MemoryTickQueue; state: MemoryStateStore } {
-  const state = new MemoryStateStore();
-  const queue = new MemoryTickQueue();
-  return {
-    state,
-    queue,
-    deps: { state, ticks: queue, vmId: 'vm-0', timer: 'pending-check', periodMs: 1000 },
-  };
-}
 
 const tick = (over: Partial<TickMessage> = {}): string =>
   JSON.stringify({ v: 1, vmId: 'vm-0', timer: 'pending-check', generation: 1, seq: 1, dueAt: T0, ...over });

@@ -14,22 +14,18 @@ import {
   repairSiblings,
   siblingStaleAfterMs,
   staleAfterMs,
-  type TickChainDeps,
 } from '../../../lambda/handlers/common/tick-chain.ts';
 import { MemoryStateStore } from '../../../src/runtime/cloud/index.ts';
-import { HandlerSim, handlerParams, MemoryTickQueue, sqsEvent, sqsRecord } from './sim.ts';
+import {
+  HandlerSim,
+  handlerParams,
+  MemoryTickQueue,
+  chainSetup as setup,
+  sqsEvent,
+  sqsRecord,
+} from './sim.ts';
 
 const T0 = 1_767_225_600_000;
-
-function setup(): { deps: TickChainDeps; queue: MemoryTickQueue; state: MemoryStateStore } {
-  const state = new MemoryStateStore();
-  const queue = new MemoryTickQueue();
-  return {
-    state,
-    queue,
-    deps: { state, ticks: queue, vmId: 'vm-0', timer: 'pending-check', periodMs: 1000 },
-  };
-}
 
 function tick(over: Partial<TickMessage> = {}): string {
   return JSON.stringify({
