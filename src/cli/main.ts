@@ -212,6 +212,9 @@ function program(
     .description('COLO VM replication with background migration of dirty RAM, emulated.')
     .version(version(), '-V, --version', 'print the version')
     .helpOption('-h, --help', 'show help')
+    // `colo -V` only: after a command, `-V` is that command's (a value such as `--policy -V` is refused as
+    // a bad policy, not answered with the version). Commander reads program options anywhere by default.
+    .enablePositionalOptions()
     .exitOverride()
     .configureHelp({ helpWidth: 110 })
     .configureOutput(outputOf(io, 'run'));

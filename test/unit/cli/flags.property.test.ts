@@ -72,7 +72,20 @@ describe('any flag value', () => {
           }
         },
       ),
-      { numRuns: 400 },
+      // Found by this property (CI rehearsal, 2026-12-01): `--policy -V` printed the version and exit 0,
+      // because Commander read the program's `-V` after the command; always checked now.
+      {
+        numRuns: 400,
+        examples: [
+          [
+            [
+              ['--policy', '-V'],
+              ['--policy', '0'],
+            ],
+          ],
+          [[['--seed', '-V']]],
+        ],
+      },
     );
   });
 });
