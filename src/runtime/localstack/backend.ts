@@ -122,16 +122,15 @@ export async function runOnLocalStack(options: LocalStackRunOptions): Promise<Ru
   const vm = `${outputs.stackName}/${params.vmId}`;
 
   say(`[localstack] ${vm}: stopping replication and waiting for in-flight work before the reset`);
-  await markFailedOver(state, params.vmId, `${STOP_REASON} (reset)`, Date.now());
-  await waitQuiet(clients, outputs, params.vmId, options.quietTimeoutMs ?? 60_000, sleep);
-  await reset(clients, outputs, state, params.vmId);
+  await startFromNothing(clients, outputs, state, params.vmId, {
+    reason: `${STOP_REASON} (reset)`,
+    quietTimeoutMs: options.quietTimeoutMs ?? 60_000,
+    sleep,
+  });
 
   say(`[localstack] ${vm}: starting the tick chains (tick-arm); running ${(durationMs / 1000).toFixed(0)} s`);
   const t0 = performance.now();
   const startedAt = Date.now();
-  await clients.s3.send(
-    new DeleteObjectCommand({ Bucket: outputs.bucketName, Key: STATE_PREFIX + controlStateKey(params.vmId) }),
-  );
   const armed = await clients.lambda.send(
     new InvokeCommand({
       FunctionName: outputs.tickArmFunction,
@@ -359,6 +358,29 @@ export async function reset(
       }
     }
   }
+}
+
+/**
+ * Readies a VM to start from nothing: stops its replication (the control flag, with `reason`), waits until
+ * it is quiet ({@link waitQuiet}), forgets the previous run ({@link reset}) and deletes the control document,
+ * so that the next arm (tick-arm, or the minute rule) starts it afresh.
+ *
+ * @returns False when it did not go quiet within `quietTimeoutMs` (the reset is done anyway).
+ */
+export async function startFromNothing(
+  clients: Clients,
+  outputs: StackOutputs,
+  state: S3StateStore,
+  vmId: string,
+  o: { reason: string; quietTimeoutMs: number; sleep: (ms: number) => Promise<void> },
+): Promise<boolean> {
+  await markFailedOver(state, vmId, o.reason, Date.now());
+  const quiet = await waitQuiet(clients, outputs, vmId, o.quietTimeoutMs, o.sleep);
+  await reset(clients, outputs, state, vmId);
+  await clients.s3.send(
+    new DeleteObjectCommand({ Bucket: outputs.bucketName, Key: STATE_PREFIX + controlStateKey(vmId) }),
+  );
+  return quiet;
 }
 
 /** Reads the run back: logs, node documents, dead-letter queues; checks the replica. */

@@ -52,7 +52,7 @@ import {
   type SecondaryDocument,
 } from '../../../src/runtime/cloud/index.ts';
 import { clientsFor, endpointFromEnv } from '../../../src/runtime/localstack/aws.ts';
-import { reset, waitQuiet } from '../../../src/runtime/localstack/backend.ts';
+import { startFromNothing } from '../../../src/runtime/localstack/backend.ts';
 import {
   destroyStack as destroyDeployedStack,
   readOutputsFile,
@@ -310,18 +310,18 @@ export class ColoTestStack {
    * chains as an operator would. With `arm: 'minute-rule'` it leaves that to the stack's minute rule.
    */
   async start(arm: 'tick-arm' | 'minute-rule'): Promise<void> {
-    const c = clientsFor(endpointFromEnv());
-    await markFailedOver(this.state, this.vmId, DORMANT_REASON, Date.now());
-    const quiet = await waitQuiet(
-      c,
+    const quiet = await startFromNothing(
+      clientsFor(endpointFromEnv()),
       this.stackOutputs,
+      this.state,
       this.vmId,
-      180_000,
-      (ms) => new Promise<void>((r) => setTimeout(r, ms)),
+      {
+        reason: DORMANT_REASON,
+        quietTimeoutMs: 180_000,
+        sleep: (ms) => new Promise<void>((r) => setTimeout(r, ms)),
+      },
     );
     if (!quiet) throw new Error(`${this.stackName}: ${this.vmId} did not go quiet within 180 s of its stop`);
-    await reset(c, this.stackOutputs, this.state, this.vmId);
-    await this.state.delete(controlStateKey(this.vmId));
     if (arm === 'tick-arm')
       await this.invoke('TickArmFunctionName', { source: 'colo.test', vmId: this.vmId });
   }
