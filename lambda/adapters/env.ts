@@ -31,6 +31,47 @@ const PATH_STYLE = (() => {
   return { ...p, deployed: p.deployed };
 })();
 
+/**
+ * How long a function's AWS call may stay silent before the SDK abandons that attempt. Without these the
+ * SDK waits on a socket that never answers until the function's own timeout kills the process — and a
+ * consumer that dies reports nothing, so its batch stays hidden for the queue's visibility timeout
+ * (6 × the function's timeout: minutes), stalling every VM behind it (docs/reliability.md). With them a hung
+ * call becomes a failed attempt the SDK retries, and a failed call takes the handlers' fast paths (records
+ * back in ~1 s).
+ */
+export const CALL_TIMEOUTS = {
+  /** TCP connect of one attempt, ms. */
+  connectionTimeoutMs: 3000,
+  /**
+   * Socket silence within one attempt (nothing sent or received), ms: an idle timeout, not a deadline, so a
+   * large upload that keeps flowing is never cut (the SDK's `requestTimeout` is a whole-request deadline,
+   * and only a warning unless told to throw).
+   */
+  socketIdleTimeoutMs: 10_000,
+  /** Attempts per call (the SDK's standard retry strategy retries timeouts and other transient errors). */
+  maxAttempts: 3,
+} as const;
+
+/** Timeouts of a function's AWS calls, in the shape of {@link CALL_TIMEOUTS}. */
+export type CallTimeouts = { readonly [K in keyof typeof CALL_TIMEOUTS]: number };
+
+/**
+ * The client settings every function client shares: bounded connect and silence per attempt, bounded
+ * attempts (`timeouts` in ms; tests pass short ones).
+ */
+export function callTimeoutConfig(timeouts: CallTimeouts = CALL_TIMEOUTS): {
+  maxAttempts: number;
+  requestHandler: { connectionTimeout: number; socketTimeout: number };
+} {
+  return {
+    maxAttempts: timeouts.maxAttempts,
+    requestHandler: {
+      connectionTimeout: timeouts.connectionTimeoutMs,
+      socketTimeout: timeouts.socketIdleTimeoutMs,
+    },
+  };
+}
+
 // One client per kind for the whole process: a fleet function builds ports for many VMs, and each client
 // holds its own connection pool. Each is attached once to the process's usage meter (usage-meter.ts).
 const s3Clients = new Map<boolean, S3Client>();
@@ -44,7 +85,7 @@ export function s3ClientFromEnv(env: Env = process.env): S3Client {
   const pathStyle = forcePathStyleFromEnv(env);
   let client = s3Clients.get(pathStyle);
   if (!client) {
-    client = processMeter.attach(new S3Client({ forcePathStyle: pathStyle }));
+    client = processMeter.attach(new S3Client({ ...callTimeoutConfig(), forcePathStyle: pathStyle }));
     s3Clients.set(pathStyle, client);
   }
   return client;
@@ -52,7 +93,7 @@ export function s3ClientFromEnv(env: Env = process.env): S3Client {
 
 /** The process's SQS client configured from the environment, its requests counted by the usage meter. */
 export function sqsClientFromEnv(): SQSClient {
-  sqsClient ??= processMeter.attach(new SQSClient({}));
+  sqsClient ??= processMeter.attach(new SQSClient(callTimeoutConfig()));
   return sqsClient;
 }
 

@@ -14,6 +14,7 @@ import {
 import type { DeploymentSecrets, KeySource } from '../../src/runtime/cloud/keyring.ts';
 import { MAX_SECRET_BYTES, MIN_SECRET_BYTES } from '../../src/wire/replication-key.ts';
 import { SECRET_KEY_FIELD } from './contract.ts';
+import { callTimeoutConfig } from './env.ts';
 import { processMeter } from './usage-meter.ts';
 
 /** The secret's value is not the expected JSON (its content is not repeated in the message). */
@@ -71,7 +72,7 @@ export class SecretsManagerKeySource implements KeySource {
   constructor(options: SecretsManagerKeySourceOptions) {
     this.#secretId = options.secretId;
     this.description = `secret ${options.secretId}`;
-    this.#client = options.client ?? processMeter.attach(new SecretsManagerClient({}));
+    this.#client = options.client ?? processMeter.attach(new SecretsManagerClient(callTimeoutConfig()));
   }
 
   /**
