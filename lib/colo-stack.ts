@@ -303,18 +303,21 @@ export class ColoStack extends Stack {
         consumer: fns['checkpoint-timer'],
         periodMs: p.checkpointDelayMs,
         maxConcurrency: p.eventSourceMaxConcurrency,
+        pollers: p.tickPollers,
       }),
       'pending-check': new TickChain(this, 'PendingCheckTicks', {
         timer: 'pending-check',
         consumer: fns['pending-check-timer'],
         periodMs: p.pendingCheckIntervalMs,
         maxConcurrency: p.eventSourceMaxConcurrency,
+        pollers: p.tickPollers,
       }),
       heartbeat: new TickChain(this, 'HeartbeatTicks', {
         timer: 'heartbeat',
         consumer: fns['heartbeat-monitor'],
         periodMs: p.heartbeatIntervalMs,
         maxConcurrency: p.eventSourceMaxConcurrency,
+        pollers: p.tickPollers,
       }),
     };
     // tick-arm starts and repairs every chain once a minute; each tick consumer repairs its VM's other

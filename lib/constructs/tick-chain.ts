@@ -22,6 +22,12 @@ export interface TickChainProps {
   readonly maxReceiveCount?: number;
   /** Most concurrent invocations of the consumer by this queue's event source, 2…1 000. Default: no cap. */
   readonly maxConcurrency?: number;
+  /**
+   * Event-source mappings on the queue, 1…8 (default 1): the first on the consumer, the others on its
+   * aliases `poller-2`, … (one mapping per function ARN). Only for LocalStack, whose SQS event source runs
+   * one invocation at a time per mapping (docs/localstack.md, quirk 18).
+   */
+  readonly pollers?: number;
 }
 
 /**
@@ -67,13 +73,26 @@ export class TickChain extends Construct {
       visibilityTimeout: eventSourceVisibilityTimeout(timeout),
       deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount: props.maxReceiveCount ?? 3 },
     });
-    props.consumer.addEventSource(
+    const source = (): SqsEventSource =>
       new SqsEventSource(this.queue, {
         batchSize: 10,
         reportBatchItemFailures: true,
         ...(props.maxConcurrency !== undefined ? { maxConcurrency: props.maxConcurrency } : {}),
-      }),
-    );
+      });
+    props.consumer.addEventSource(source());
+    // Further mappings poll beside the first (LocalStack invokes one batch at a time per mapping, so one
+    // slow tick would hold every VM's ticks of this timer). A tick two invocations see is claimed once.
+    const pollers = props.pollers ?? 1;
+    if (!Number.isInteger(pollers) || pollers < 1 || pollers > 8) {
+      throw new RangeError(`${this.node.path}: pollers must be an integer 1…8, got ${pollers}`);
+    }
+    for (let i = 2; i <= pollers; i++) {
+      const alias = new lambda.Alias(this, `Poller${i}`, {
+        aliasName: `poller-${i}`,
+        version: props.consumer.currentVersion,
+      });
+      alias.addEventSource(source());
+    }
     this.queue.grantSendMessages(props.consumer);
     props.consumer.addEnvironment(TICK_QUEUE_ENV[props.timer], this.queue.queueUrl);
   }

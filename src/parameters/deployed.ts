@@ -59,6 +59,8 @@ export interface DeployedValues {
   eventSourceMaxConcurrency: number;
   /** Event-source mappings on each FIFO channel, 1…8 (more than 1 only for LocalStack's serial poller). */
   channelPollers: number;
+  /** Event-source mappings on each tick queue, 1…8 (more than 1 only for LocalStack's serial poller). */
+  tickPollers: number;
   /** Memory of `heartbeat-monitor` and `tick-arm`, MB (128…10 240). */
   monitorMemoryMb: number;
   /** `create` adds an SNS topic that every CloudWatch alarm of the stack notifies. */

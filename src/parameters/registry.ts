@@ -581,6 +581,16 @@ export const PARAMETERS: readonly Parameter[] = [
     deployed: { context: 'channelPollers' },
   },
   {
+    name: 'tickPollers',
+    meaning:
+      "event-source mappings on each tick queue (the first on the consumer, the others on its aliases poller-2, …): LocalStack's SQS event source runs one invocation at a time per mapping, so one slow tick (a checkpoint's sends left to a timer, a 1 GiB guest's state) holds every VM's ticks of that timer; each further mapping polls beside it. Ticks are claimed by compare-and-swap, so a tick two mappings see is claimed once. 1 on AWS, whose mappings already run invocations side by side",
+    kind: 'integer',
+    unit: '',
+    default: 1,
+    bounds: { min: 1, max: 8 },
+    deployed: { context: 'tickPollers' },
+  },
+  {
     name: 'monitorMemory',
     meaning:
       "memory of heartbeat-monitor and tick-arm, MB: their ticks wait on S3 and SQS and never build page payloads, so they take as long at 256 MB as at 1 024 and cost a quarter. The primary's timers (checkpoint-timer, pending-check-timer) keep 1 024 MB: a tick may perform a checkpoint's sends (436 MB peak measured at a 64 MiB guest)",

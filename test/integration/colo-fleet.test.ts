@@ -26,6 +26,7 @@ import {
 import { readLoggedUsage } from '../../src/runtime/localstack/usage-logs.ts';
 import { waitFor } from './helpers/aws.ts';
 import { colo } from './helpers/colo-cli.ts';
+import { diagnose, withDiagnosis } from './helpers/diagnose.ts';
 
 const exec = promisify(execFile);
 const clients = clientsFor(endpointFromEnv());
@@ -65,6 +66,10 @@ beforeAll(async () => {
         // channel poll side by side (docs/cloud.md, "Event sources on LocalStack").
         '-c',
         'channelPollers=4',
+        // The same for the tick queues: a slow tick of one VM (a checkpoint's sends left to a timer) held the
+        // pending-check ticks of all five on one mapping, and CI saw two commits per VM in 800 s.
+        '-c',
+        'tickPollers=3',
         // The stack's own VM at the five VMs' guest size, not the default 64 MiB: on LocalStack a tick
         // queue's mapping runs one invocation at a time for every VM, and fl-0's 60 MB checkpoints held the
         // primary's timers for up to 30 s, so every VM's primary went silent past its heartbeat timeout
@@ -80,6 +85,10 @@ beforeAll(async () => {
   // while the five VMs run (and its 10 s default heartbeat timeout cannot fail it over meanwhile).
   if (deployedHere) await stopVm(clients, outputs, 'fl-0');
 });
+
+/** A failed test's diagnosis: the VMs, the stack's functions since the file began. */
+const fileStartMs = Date.now();
+const diagnosis = () => diagnose(clients, outputs, VMS, fileStartMs);
 
 afterAll(async () => {
   if (deployedHere && stackName && process.env.COLO_IT_KEEP !== '1') await destroyStack(clients, stackName);
@@ -107,95 +116,98 @@ describe('one stack, many VMs', () => {
     expect(JSON.parse(list.out).vms).not.toContain('fl-bad');
   });
 
-  it('adds five VMs at run time; each replicates with background rounds and commits its own image', async () => {
-    addedAtMs = Date.now();
-    for (const [i, vmId] of VMS.entries()) {
-      const r = await colo(
-        'vm',
-        'add',
-        vmId,
-        '--stack',
-        stackName,
-        '--json',
-        '--set',
-        `seed=${31 + i}`,
-        '--set',
-        'guestBytes=4194304',
-        '--set',
-        'workload=hotcold:hotPages=128,hotRate=100,coldRate=100',
-        '--set',
-        'policy=fixed',
-        '--set',
-        'thresholdBytes=65536',
-        '--set',
-        'checkpointDelayMs=4000',
-        '--set',
-        `applyTimeoutMs=${outputs.applyTimeoutCapMs ?? 5000}`,
-        '--set',
-        'heartbeatTimeoutMs=30000',
+  it('adds five VMs at run time; each replicates with background rounds and commits its own image', () =>
+    withDiagnosis(async () => {
+      addedAtMs = Date.now();
+      for (const [i, vmId] of VMS.entries()) {
+        const r = await colo(
+          'vm',
+          'add',
+          vmId,
+          '--stack',
+          stackName,
+          '--json',
+          '--set',
+          `seed=${31 + i}`,
+          '--set',
+          'guestBytes=4194304',
+          '--set',
+          'workload=hotcold:hotPages=128,hotRate=100,coldRate=100',
+          '--set',
+          'policy=fixed',
+          '--set',
+          'thresholdBytes=65536',
+          '--set',
+          'checkpointDelayMs=4000',
+          '--set',
+          `applyTimeoutMs=${outputs.applyTimeoutCapMs ?? 5000}`,
+          '--set',
+          'heartbeatTimeoutMs=30000',
+        );
+        expect(r.code, r.err).toBe(0);
+        expect(JSON.parse(r.out)).toMatchObject({ config: { vmId, seed: 31 + i }, replaced: false });
+      }
+      const list = JSON.parse((await colo('vm', 'list', '--stack', stackName, '--json')).out).vms as string[];
+      for (const vmId of VMS) expect(list).toContain(vmId);
+
+      await waitFor(
+        `every VM to commit ${COMMITS} checkpoints`,
+        async () => {
+          const n = await Promise.all(VMS.map((v) => commitsOf(clients, outputs, v)));
+          return n.every((c) => c >= COMMITS) ? n : undefined;
+        },
+        540_000,
+        3000,
       );
+    }, diagnosis));
+
+  it('removing a VM stops its timers and leaves the others running', () =>
+    withDiagnosis(async () => {
+      const gone = VMS[4] as string;
+      const params: ColoParams = await deployedParams(clients, outputs, gone);
+      const r = await colo('vm', 'remove', gone, '--stack', stackName);
       expect(r.code, r.err).toBe(0);
-      expect(JSON.parse(r.out)).toMatchObject({ config: { vmId, seed: 31 + i }, replaced: false });
-    }
-    const list = JSON.parse((await colo('vm', 'list', '--stack', stackName, '--json')).out).vms as string[];
-    for (const vmId of VMS) expect(list).toContain(vmId);
+      expect((await colo('vm', 'show', gone, '--stack', stackName)).code).toBe(1);
+      // Its chain stops (warm functions drop it within their config cache); another VM keeps committing.
+      const other = VMS[0] as string;
+      const before = await commitsOf(clients, outputs, other);
+      let seq = await timerSeq(gone);
+      let stillSince = performance.now();
+      await waitFor(
+        `${gone}'s pending-check chain to stop while ${other} commits again`,
+        async () => {
+          const now = await timerSeq(gone);
+          if (now !== seq) {
+            seq = now;
+            stillSince = performance.now();
+          }
+          const still = performance.now() - stillSince > 15_000;
+          return still && (await commitsOf(clients, outputs, other)) > before ? true : undefined;
+        },
+        240_000,
+        2000,
+      );
+      // Its state was kept (no --delete-state): what it committed still verifies.
+      const kept = await verifyFleetVm(clients, outputs, gone, { quiet: true, dlq: 0 }, params);
+      expect(kept.commits).toBeGreaterThanOrEqual(COMMITS);
+      expect(kept.verification.problems).toEqual([]);
+    }, diagnosis));
 
-    await waitFor(
-      `every VM to commit ${COMMITS} checkpoints`,
-      async () => {
-        const n = await Promise.all(VMS.map((v) => commitsOf(clients, outputs, v)));
-        return n.every((c) => c >= COMMITS) ? n : undefined;
-      },
-      540_000,
-      3000,
-    );
-  });
-
-  it('removing a VM stops its timers and leaves the others running', async () => {
-    const gone = VMS[4] as string;
-    const params: ColoParams = await deployedParams(clients, outputs, gone);
-    const r = await colo('vm', 'remove', gone, '--stack', stackName);
-    expect(r.code, r.err).toBe(0);
-    expect((await colo('vm', 'show', gone, '--stack', stackName)).code).toBe(1);
-    // Its chain stops (warm functions drop it within their config cache); another VM keeps committing.
-    const other = VMS[0] as string;
-    const before = await commitsOf(clients, outputs, other);
-    let seq = await timerSeq(gone);
-    let stillSince = performance.now();
-    await waitFor(
-      `${gone}'s pending-check chain to stop while ${other} commits again`,
-      async () => {
-        const now = await timerSeq(gone);
-        if (now !== seq) {
-          seq = now;
-          stillSince = performance.now();
-        }
-        const still = performance.now() - stillSince > 15_000;
-        return still && (await commitsOf(clients, outputs, other)) > before ? true : undefined;
-      },
-      240_000,
-      2000,
-    );
-    // Its state was kept (no --delete-state): what it committed still verifies.
-    const kept = await verifyFleetVm(clients, outputs, gone, { quiet: true, dlq: 0 }, params);
-    expect(kept.commits).toBeGreaterThanOrEqual(COMMITS);
-    expect(kept.verification.problems).toEqual([]);
-  });
-
-  it('every remaining VM verifies consistent: no message lost, refused or dead-lettered', async () => {
-    const live = VMS.slice(0, 4);
-    for (const v of live) await stopVm(clients, outputs, v);
-    const sleep = (ms: number) => new Promise<void>((res) => setTimeout(res, ms));
-    const quiet = await Promise.all(live.map((v) => waitQuiet(clients, outputs, v, 120_000, sleep)));
-    const dlq =
-      (await queueDepth(clients, outputs.p2sDlqUrl)) + (await queueDepth(clients, outputs.s2pDlqUrl));
-    for (const [i, vmId] of live.entries()) {
-      const r = await verifyFleetVm(clients, outputs, vmId, { quiet: quiet[i] === true, dlq });
-      expect(r.commits, vmId).toBeGreaterThanOrEqual(COMMITS);
-      expect(r.verification.problems, vmId).toEqual([]);
-      expect(r.verification.consistent, vmId).toBe(true);
-    }
-  });
+  it('every remaining VM verifies consistent: no message lost, refused or dead-lettered', () =>
+    withDiagnosis(async () => {
+      const live = VMS.slice(0, 4);
+      for (const v of live) await stopVm(clients, outputs, v);
+      const sleep = (ms: number) => new Promise<void>((res) => setTimeout(res, ms));
+      const quiet = await Promise.all(live.map((v) => waitQuiet(clients, outputs, v, 120_000, sleep)));
+      const dlq =
+        (await queueDepth(clients, outputs.p2sDlqUrl)) + (await queueDepth(clients, outputs.s2pDlqUrl));
+      for (const [i, vmId] of live.entries()) {
+        const r = await verifyFleetVm(clients, outputs, vmId, { quiet: quiet[i] === true, dlq });
+        expect(r.commits, vmId).toBeGreaterThanOrEqual(COMMITS);
+        expect(r.verification.problems, vmId).toEqual([]);
+        expect(r.verification.consistent, vmId).toBe(true);
+      }
+    }, diagnosis));
 
   it("the functions' usage records name the VM each invocation served (per-VM cost figures)", async () => {
     const logged = await readLoggedUsage(clients, outputs.functionNames, addedAtMs, Date.now());

@@ -51,6 +51,7 @@ import {
 } from '../../src/runtime/localstack/stack.ts';
 import { waitFor } from './helpers/aws.ts';
 import { colo } from './helpers/colo-cli.ts';
+import { diagnose, withDiagnosis } from './helpers/diagnose.ts';
 
 const exec = promisify(execFile);
 const clients = clientsFor(endpointFromEnv());
@@ -194,6 +195,11 @@ beforeAll(async () => {
       `heartbeatTimeoutMs=${HEARTBEAT_TIMEOUT_MS}`,
       '-c',
       'channelPollers=2',
+      // Two mappings per tick queue: on LocalStack one mapping runs one invocation at a time, so a slow tick
+      // (up to 17 s measured under load) holds the next ones, long enough for a sibling to repair a live chain
+      // (CI saw a second repair, then a checkpoint whose RAM never left).
+      '-c',
+      'tickPollers=2',
     ],
     { maxBuffer: 64 * 1024 * 1024 },
   );
@@ -201,86 +207,91 @@ beforeAll(async () => {
   state = new S3StateStore({ bucket: outputs.bucketName, client: clients.s3 });
 });
 
+/** A failed test's diagnosis: both VMs, the stack's functions since the file began. */
+const fileStartMs = Date.now();
+const diagnosis = () => diagnose(clients, outputs, [repairVm, leanVm], fileStartMs);
+
 afterAll(async () => {
   if (stackName && outputs && process.env.COLO_IT_KEEP !== '1') await destroyStack(clients, stackName);
 });
 
 describe('the stack on wall-clock timers', () => {
-  it('a lost 1 s chain is re-armed by its sibling within the heartbeat timeout, without a failover', async () => {
-    const params = await deployedParams(clients, outputs, repairVm);
-    expect(params.heartbeatTimeoutMs).toBe(HEARTBEAT_TIMEOUT_MS);
-    expect(params.pendingCheckIntervalMs).toBe(PENDING_PERIOD_MS);
-    expect(params.heartbeatIntervalMs).toBe(PENDING_PERIOD_MS);
-    await waitFor(
-      `${repairVm}'s pending-check and heartbeat chains to run`,
-      async (note) => {
-        const p = await timerDoc(repairVm, 'pending-check');
-        const h = await timerDoc(repairVm, 'heartbeat');
-        note({ p, h });
-        return (p?.seq ?? 0) >= 5 && (h?.seq ?? 0) >= 5 ? true : undefined;
-      },
-      240_000,
-      1000,
-    );
-    const samples: { gapMs: number; armedAfterMs: number }[] = [];
-    for (let i = 0; i < 5; i++) {
-      const broken = await breakChain(repairVm);
-      // The new generation's first claimed tick (polled often enough to see seq 1: ticks come every second).
-      const first = await waitFor(
-        'the pending-check chain to be re-armed and tick',
-        async (note) => {
-          const d = await timerDoc(repairVm, 'pending-check');
-          note(d);
-          if (!d || d.generation <= broken.generation || d.seq < 1) return undefined;
-          return d;
-        },
-        120_000,
-        100,
-      );
-      // One repair: the sibling's generation, never a second one racing it.
-      expect(first.generation).toBe(broken.generation + 1);
-      const gapMs = first.seq === 1 ? first.lastTickAt - broken.lastTickAt : Number.NaN;
-      samples.push({ gapMs, armedAfterMs: first.lastTickAt - broken.at });
-      expect((await readControl(state, repairVm)).failedOver).toBe(false);
-      // Let the new chain settle before the next sample; a failover ends the wait at once, with its reason.
+  it('a lost 1 s chain is re-armed by its sibling within the heartbeat timeout, without a failover', () =>
+    withDiagnosis(async () => {
+      const params = await deployedParams(clients, outputs, repairVm);
+      expect(params.heartbeatTimeoutMs).toBe(HEARTBEAT_TIMEOUT_MS);
+      expect(params.pendingCheckIntervalMs).toBe(PENDING_PERIOD_MS);
+      expect(params.heartbeatIntervalMs).toBe(PENDING_PERIOD_MS);
       await waitFor(
-        'the new chain to run',
+        `${repairVm}'s pending-check and heartbeat chains to run`,
         async (note) => {
-          const d = await timerDoc(repairVm, 'pending-check');
-          note(d);
-          if ((await readControl(state, repairVm)).failedOver) {
-            throw new Error(`${repairVm} failed over: ${await failoverReason(params)}`);
-          }
-          return (d?.seq ?? 0) >= first.seq + 3 || undefined;
+          const p = await timerDoc(repairVm, 'pending-check');
+          const h = await timerDoc(repairVm, 'heartbeat');
+          note({ p, h });
+          return (p?.seq ?? 0) >= 5 && (h?.seq ?? 0) >= 5 ? true : undefined;
         },
-        60_000,
-        500,
-      ).catch(async (e) => {
-        throw new Error(`${e instanceof Error ? e.message : e}\n${await recentLogs(repairVm)}`);
-      });
-    }
-    console.log(
-      `[sweep-it] chain repair: gap between the lost chain's last tick and the new chain's first, ms: ${samples
-        .map((s) => s.gapMs)
-        .join(
-          ', ',
-        )} (first tick ${samples.map((s) => s.armedAfterMs).join(', ')} ms after the loss was made); ` +
-        `${samples.filter((s) => s.gapMs < DEFAULT_HEARTBEAT_TIMEOUT_MS).length} of ${samples.length} under the default ${DEFAULT_HEARTBEAT_TIMEOUT_MS} ms heartbeat timeout`,
-    );
-    for (const s of samples) {
-      expect(Number.isNaN(s.gapMs)).toBe(false);
-      expect(s.gapMs).toBeLessThan(HEARTBEAT_TIMEOUT_MS);
-    }
-    // The secondary never took over: the control document is clear and its document is not failed over.
-    expect((await readControl(state, repairVm)).failedOver).toBe(false);
-    const s = await readSecondaryDocument(state, params);
-    expect(['claiming', 'failed-over', 'fenced']).not.toContain(s?.state.phase);
-    // Its part is done: stop it now, so the later tests' 1 GiB co-tenant cannot starve its 10 s heartbeat
-    // timeout. LocalStack drains a shared FIFO channel one message group at a time, so a long apply of the
-    // other VM once held this VM's heartbeats back 12 s on a loaded CI machine and it failed over (a
-    // LocalStack latency; docs/cloud.md "Accuracy"). The last test still verifies everything it did.
-    await stopVm(clients, outputs, repairVm);
-  });
+        240_000,
+        1000,
+      );
+      const samples: { gapMs: number; armedAfterMs: number }[] = [];
+      for (let i = 0; i < 5; i++) {
+        const broken = await breakChain(repairVm);
+        // The new generation's first claimed tick (polled often enough to see seq 1: ticks come every second).
+        const first = await waitFor(
+          'the pending-check chain to be re-armed and tick',
+          async (note) => {
+            const d = await timerDoc(repairVm, 'pending-check');
+            note(d);
+            if (!d || d.generation <= broken.generation || d.seq < 1) return undefined;
+            return d;
+          },
+          120_000,
+          100,
+        );
+        // One repair: the sibling's generation, never a second one racing it.
+        expect(first.generation).toBe(broken.generation + 1);
+        const gapMs = first.seq === 1 ? first.lastTickAt - broken.lastTickAt : Number.NaN;
+        samples.push({ gapMs, armedAfterMs: first.lastTickAt - broken.at });
+        expect((await readControl(state, repairVm)).failedOver).toBe(false);
+        // Let the new chain settle before the next sample; a failover ends the wait at once, with its reason.
+        await waitFor(
+          'the new chain to run',
+          async (note) => {
+            const d = await timerDoc(repairVm, 'pending-check');
+            note(d);
+            if ((await readControl(state, repairVm)).failedOver) {
+              throw new Error(`${repairVm} failed over: ${await failoverReason(params)}`);
+            }
+            return (d?.seq ?? 0) >= first.seq + 3 || undefined;
+          },
+          60_000,
+          500,
+        ).catch(async (e) => {
+          throw new Error(`${e instanceof Error ? e.message : e}\n${await recentLogs(repairVm)}`);
+        });
+      }
+      console.log(
+        `[sweep-it] chain repair: gap between the lost chain's last tick and the new chain's first, ms: ${samples
+          .map((s) => s.gapMs)
+          .join(
+            ', ',
+          )} (first tick ${samples.map((s) => s.armedAfterMs).join(', ')} ms after the loss was made); ` +
+          `${samples.filter((s) => s.gapMs < DEFAULT_HEARTBEAT_TIMEOUT_MS).length} of ${samples.length} under the default ${DEFAULT_HEARTBEAT_TIMEOUT_MS} ms heartbeat timeout`,
+      );
+      for (const s of samples) {
+        expect(Number.isNaN(s.gapMs)).toBe(false);
+        expect(s.gapMs).toBeLessThan(HEARTBEAT_TIMEOUT_MS);
+      }
+      // The secondary never took over: the control document is clear and its document is not failed over.
+      expect((await readControl(state, repairVm)).failedOver).toBe(false);
+      const s = await readSecondaryDocument(state, params);
+      expect(['claiming', 'failed-over', 'fenced']).not.toContain(s?.state.phase);
+      // Its part is done: stop it now, so the later tests' 1 GiB co-tenant cannot starve its 10 s heartbeat
+      // timeout. LocalStack drains a shared FIFO channel one message group at a time, so a long apply of the
+      // other VM once held this VM's heartbeats back 12 s on a loaded CI machine and it failed over (a
+      // LocalStack latency; docs/cloud.md "Accuracy"). The last test still verifies everything it did.
+      await stopVm(clients, outputs, repairVm);
+    }, diagnosis));
 
   it('the sweep deletes exactly the garbage; live state loads; the VM goes on replicating', async () => {
     const add = await colo(
@@ -499,18 +510,19 @@ describe('the stack on wall-clock timers', () => {
     for (const id of ids) expect(await listKeys(chunkPrefix(id, 'primary')), id).toHaveLength(1);
   });
 
-  it('both VMs verify consistent: every commit is its checkpoint, nothing lost or dead-lettered', async () => {
-    const vms = [repairVm, leanVm];
-    for (const v of vms) await stopVm(clients, outputs, v);
-    const sleep = (ms: number) => new Promise<void>((res) => setTimeout(res, ms));
-    const quiet = await Promise.all(vms.map((v) => waitQuiet(clients, outputs, v, 180_000, sleep)));
-    const dlq =
-      (await queueDepth(clients, outputs.p2sDlqUrl)) + (await queueDepth(clients, outputs.s2pDlqUrl));
-    for (const [i, vmId] of vms.entries()) {
-      const r = await verifyFleetVm(clients, outputs, vmId, { quiet: quiet[i] === true, dlq });
-      expect(r.commits, vmId).toBeGreaterThanOrEqual(1);
-      expect(r.verification.problems, vmId).toEqual([]);
-      expect(r.verification.consistent, vmId).toBe(true);
-    }
-  });
+  it('both VMs verify consistent: every commit is its checkpoint, nothing lost or dead-lettered', () =>
+    withDiagnosis(async () => {
+      const vms = [repairVm, leanVm];
+      for (const v of vms) await stopVm(clients, outputs, v);
+      const sleep = (ms: number) => new Promise<void>((res) => setTimeout(res, ms));
+      const quiet = await Promise.all(vms.map((v) => waitQuiet(clients, outputs, v, 180_000, sleep)));
+      const dlq =
+        (await queueDepth(clients, outputs.p2sDlqUrl)) + (await queueDepth(clients, outputs.s2pDlqUrl));
+      for (const [i, vmId] of vms.entries()) {
+        const r = await verifyFleetVm(clients, outputs, vmId, { quiet: quiet[i] === true, dlq });
+        expect(r.commits, vmId).toBeGreaterThanOrEqual(1);
+        expect(r.verification.problems, vmId).toEqual([]);
+        expect(r.verification.consistent, vmId).toBe(true);
+      }
+    }, diagnosis));
 });

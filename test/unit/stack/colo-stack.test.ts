@@ -195,6 +195,49 @@ describe('channels', () => {
     expect(() => synthColo({ channelPollers: 0 })).toThrow(/channelPollers/);
     expect(() => synthColo({ channelPollers: 9 })).toThrow(/channelPollers/);
   });
+
+  it('tickPollers: further mappings on each tick queue, each on an alias of its consumer; channels keep one', () => {
+    const polled = synthColo({ tickPollers: '3' });
+    const mappings = Object.values(polled.template.findResources('AWS::Lambda::EventSourceMapping'));
+    expect(mappings).toHaveLength(5 + 3 * 2);
+    const aliases = polled.template.findResources('AWS::Lambda::Alias');
+    expect(Object.keys(aliases)).toHaveLength(3 * 2);
+    for (const chain of Object.values(polled.stack.tickChains)) {
+      const consumer =
+        polled.stack.functions[
+          (
+            {
+              checkpoint: 'checkpoint-timer',
+              'pending-check': 'pending-check-timer',
+              heartbeat: 'heartbeat-monitor',
+            } as const
+          )[chain.timer]
+        ];
+      const on = mappings.filter(
+        (m) => JSON.stringify(m.Properties.EventSourceArn) === JSON.stringify(arnOf(logicalId(chain.queue))),
+      );
+      expect(on).toHaveLength(3);
+      expect(JSON.stringify(on[0]?.Properties.FunctionName)).toBe(
+        JSON.stringify({ Ref: logicalId(consumer) }),
+      );
+      // The others target the consumer's aliases poller-2 and poller-3, with the same batching.
+      const mine = Object.entries(aliases).filter(
+        ([, a]) => JSON.stringify(a.Properties.FunctionName) === JSON.stringify({ Ref: logicalId(consumer) }),
+      );
+      expect(mine.map(([, a]) => a.Properties.Name).sort()).toEqual(['poller-2', 'poller-3']);
+      for (const m of on.slice(1)) {
+        expect(mine.some(([id]) => JSON.stringify(m.Properties.FunctionName).includes(`"${id}"`))).toBe(true);
+      }
+      for (const m of on) {
+        expect(m.Properties).toMatchObject({
+          BatchSize: 10,
+          FunctionResponseTypes: ['ReportBatchItemFailures'],
+        });
+      }
+    }
+    expect(() => synthColo({ tickPollers: 0 })).toThrow(/tickPollers/);
+    expect(() => synthColo({ tickPollers: 9 })).toThrow(/tickPollers/);
+  });
 });
 
 describe('timers', () => {

@@ -39,6 +39,7 @@ describe('parameters', () => {
       virtualClock: 'off',
       eventSourceMaxConcurrency: 100,
       channelPollers: 1,
+      tickPollers: 1,
       monitorMemoryMb: 256,
       alarmTopic: 'off',
     });
