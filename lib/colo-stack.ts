@@ -24,7 +24,7 @@ import { ColoChannel } from './constructs/colo-channel.ts';
 import { ColoDashboard } from './constructs/colo-dashboard.ts';
 import { ColoFunction } from './constructs/colo-function.ts';
 import { DeltaStoreBucket } from './constructs/delta-store-bucket.ts';
-import { eventSourceVisibilityTimeout } from './constructs/event-source-limits.ts';
+import { addPollers, eventSourceVisibilityTimeout } from './constructs/event-source-limits.ts';
 import { MinuteWatchdog } from './constructs/minute-watchdog.ts';
 import { ReplicationKey } from './constructs/replication-key.ts';
 import {
@@ -342,16 +342,8 @@ export class ColoStack extends Stack {
     // LocalStack's SQS event source invokes a batch's message groups (VMs) one after another, then waits
     // 1 s: with `channelPollers` > 1, further mappings (each on an alias: one mapping per function ARN) poll
     // beside the first. SQS gives a message group to one receiver at a time, so a VM's order holds.
-    const consume = (fn: ColoFunction, channel: ColoChannel): void => {
-      fn.addEventSource(channelSource(channel));
-      for (let i = 2; i <= p.channelPollers; i++) {
-        const alias = new lambda.Alias(fn, `Poller${i}`, {
-          aliasName: `poller-${i}`,
-          version: fn.currentVersion,
-        });
-        alias.addEventSource(channelSource(channel));
-      }
-    };
+    const consume = (fn: ColoFunction, channel: ColoChannel): void =>
+      addPollers(fn, fn, p.channelPollers, () => channelSource(channel));
     consume(fns['secondary-apply'], this.p2s);
     consume(fns.primary, this.s2p);
     // A message the secondary refuses is acknowledged (redelivering it cannot succeed and would block the

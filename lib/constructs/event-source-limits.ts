@@ -3,6 +3,8 @@
  * timeout) and how many invocations one event-source mapping may run at once (maximum concurrency).
  */
 import { Duration } from 'aws-cdk-lib';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import type { Construct } from 'constructs';
 
 /**
  * Visibility timeout of a queue that feeds a function, as a multiple of the function's timeout: AWS asks for
@@ -25,3 +27,25 @@ export function eventSourceVisibilityTimeout(functionTimeout: Duration): Duratio
 
 /** Bounds of an SQS event source's maximum concurrency (Lambda `ScalingConfig.MaximumConcurrency`). */
 export const MAX_CONCURRENCY_BOUNDS = { min: 2, max: 1000 } as const;
+
+/**
+ * Gives `fn` `pollers` event-source mappings made by `source`: the first on the function, the others on
+ * its aliases `poller-2`, … (constructs `Poller<i>` under `scope`; Lambda allows one mapping per queue and
+ * function ARN, and an alias has its own). For LocalStack, whose SQS event source runs one invocation at a
+ * time per mapping (docs/localstack.md, quirk 18); 1 on AWS.
+ */
+export function addPollers(
+  scope: Construct,
+  fn: lambda.Function,
+  pollers: number,
+  source: () => lambda.IEventSource,
+): void {
+  fn.addEventSource(source());
+  for (let i = 2; i <= pollers; i++) {
+    const alias = new lambda.Alias(scope, `Poller${i}`, {
+      aliasName: `poller-${i}`,
+      version: fn.currentVersion,
+    });
+    alias.addEventSource(source());
+  }
+}

@@ -8,7 +8,7 @@ import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { TICK_QUEUE_ENV, type TimerName } from '../../lambda/adapters/contract.ts';
-import { eventSourceVisibilityTimeout } from './event-source-limits.ts';
+import { addPollers, eventSourceVisibilityTimeout } from './event-source-limits.ts';
 
 /** Props of {@link TickChain}. */
 export interface TickChainProps {
@@ -79,20 +79,13 @@ export class TickChain extends Construct {
         reportBatchItemFailures: true,
         ...(props.maxConcurrency !== undefined ? { maxConcurrency: props.maxConcurrency } : {}),
       });
-    props.consumer.addEventSource(source());
     // Further mappings poll beside the first (LocalStack invokes one batch at a time per mapping, so one
     // slow tick would hold every VM's ticks of this timer). A tick two invocations see is claimed once.
     const pollers = props.pollers ?? 1;
     if (!Number.isInteger(pollers) || pollers < 1 || pollers > 8) {
       throw new RangeError(`${this.node.path}: pollers must be an integer 1…8, got ${pollers}`);
     }
-    for (let i = 2; i <= pollers; i++) {
-      const alias = new lambda.Alias(this, `Poller${i}`, {
-        aliasName: `poller-${i}`,
-        version: props.consumer.currentVersion,
-      });
-      alias.addEventSource(source());
-    }
+    addPollers(this, props.consumer, pollers, source);
     this.queue.grantSendMessages(props.consumer);
     props.consumer.addEnvironment(TICK_QUEUE_ENV[props.timer], this.queue.queueUrl);
   }
