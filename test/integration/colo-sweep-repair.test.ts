@@ -200,6 +200,13 @@ beforeAll(async () => {
       // (CI saw a second repair, then a checkpoint whose RAM never left).
       '-c',
       'tickPollers=2',
+      // A 4 MiB guest, not the 64 MiB default: the test measures chain repair. With 64 MiB, a pending-check
+      // invocation that performs a checkpoint's sends took 25–55 s under load (rehearsal 11 and 12), its
+      // chain's ticks waited behind it past the 12 s staleness test, a sibling repaired the chain, the new
+      // generation's first tick waited too and was overtaken by the next repair — generations 10 → 14 in a
+      // minute without one claimed tick — and the checkpoint's RAM was late past the secondary's 30 s wait.
+      '-c',
+      'guestBytes=4194304',
     ],
     { maxBuffer: 64 * 1024 * 1024 },
   );
