@@ -52,6 +52,8 @@ export function messageOf(type: ColoMessageType, vmId: string, epoch: number, se
       return { ...env, type, round: 1 };
     case 'skip':
       return { ...env, type, retired: 'delta', reason: 'test' };
+    case 'heartbeat':
+      return { ...env, type, beat: 1 };
     case 'delta':
       return {
         ...env,

@@ -93,9 +93,17 @@ export interface DeltaMessage extends Envelope {
   /** Where the object is and how to check it. */
   claim: ClaimCheck;
 }
-/** Either direction: liveness signal. */
+/**
+ * P → S: liveness signal, outside the COLO sequence. Its `seq` is the sender's next *unused* number (it
+ * consumes none), its `epoch` the sender's epoch; the receiver judges it by the queue's send time.
+ */
 export interface Heartbeat extends Envelope {
   type: 'heartbeat';
+  /**
+   * The heartbeat's own number (the sender's send id: unique per sender), so two heartbeats at the same
+   * `seq` never share a deduplication id.
+   */
+  beat: number;
 }
 /**
  * Either direction: this sequence number is retired. Sent in place of a message that could not be made

@@ -62,8 +62,17 @@ export interface SecondaryState {
   /** Modelled apply phases of the commit in progress, ms. */
   applyMemMs: number;
   applyDevMs: number;
-  /** Last time anything arrived from the primary, ms. */
+  /**
+   * When the primary was last heard, ms: the arrival of its last COLO message, or the queue's send time of
+   * its latest heartbeat if later. Saved coarsely (a heartbeat alone moves it in the stored document only
+   * once it is a slack behind, `heartbeatSlackMs`), so a loaded value may be up to that slack low.
+   */
   lastHeardAt: number;
+  /**
+   * True once any message from the primary was admitted, a heartbeat included: the heartbeat watchdog runs
+   * only then (a heartbeat consumes no sequence number, so `inSeq` alone cannot tell).
+   */
+  heard: boolean;
   /** A failover was requested during a commit; it runs when the commit ends. */
   failoverDeferred: boolean;
   /** SVM guest running time and the runtime time it was last advanced to, ms. */
@@ -99,6 +108,7 @@ export function createSecondary(params: ColoParams, now = 0): SecondaryState {
     applyMemMs: 0,
     applyDevMs: 0,
     lastHeardAt: now,
+    heard: false,
     failoverDeferred: false,
     guestTime: 0,
     lastNow: now,

@@ -157,6 +157,8 @@ export const secondaryStateSchema: z.ZodType<DecodedSecondaryState> = z.strictOb
   applyMemMs: anyNumber,
   applyDevMs: anyNumber,
   lastHeardAt: anyNumber,
+  // Documents saved before heartbeats left the sequence lack it; their `inSeq > 0` still arms the watchdog.
+  heard: z.boolean().default(false),
   failoverDeferred: z.boolean(),
   guestTime: anyNumber,
   lastNow: anyNumber,

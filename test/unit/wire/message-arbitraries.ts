@@ -47,6 +47,6 @@ export const coloMessageArb: fc.Arbitrary<ColoMessage> = envelope.chain((e) =>
         round: kind === 'background-ram' ? r : 0,
         claim: { key: `${e.vmId}/${e.epoch}/${e.seq}-${kind}`, size, sha256 },
       })),
-    fc.constant({ ...e, type: 'heartbeat' as const }),
+    fc.nat().map((beat) => ({ ...e, type: 'heartbeat' as const, beat })),
   ),
 );
