@@ -1,5 +1,4 @@
 import { describe, expect, test } from 'vitest';
-import type { ColoMessage } from '../../../src/engine/protocol/messages.ts';
 import {
   CasExhaustedError,
   type MemoryStateStore,
@@ -7,26 +6,8 @@ import {
   OutboxRebuildError,
 } from '../../../src/runtime/cloud/index.ts';
 import { testParams } from '../../helpers/engine.ts';
+import { expectContiguous } from './contiguous.ts';
 import { CloudPair } from './harness.ts';
-
-/**
- * Every message of one direction exactly once, in sequence order, no gaps; a heartbeat (outside the
- * sequence) carries the next unused number and a number of its own, each sent once.
- */
-function expectContiguous(history: readonly ColoMessage[]): void {
-  const colo = history.filter((m) => m.type !== 'heartbeat');
-  expect(colo.map((m) => m.seq)).toEqual(colo.map((_, i) => i));
-  let next = 0;
-  const beats = new Set<number>();
-  for (const m of history) {
-    if (m.type !== 'heartbeat') next = m.seq + 1;
-    else {
-      expect(m.seq).toBe(next);
-      expect(beats.has(m.beat)).toBe(false);
-      beats.add(m.beat);
-    }
-  }
-}
 
 /** Brings the pair to the point where the primary's next input (the reply) starts the epoch transfer. */
 async function untilReply(pair: CloudPair): Promise<void> {

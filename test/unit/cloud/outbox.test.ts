@@ -14,26 +14,8 @@ import {
   primaryInvocation,
 } from '../../../src/runtime/cloud/index.ts';
 import { testParams } from '../../helpers/engine.ts';
+import { expectContiguous } from './contiguous.ts';
 import { CloudPair } from './harness.ts';
-
-/**
- * Every message of one direction exactly once, in sequence order, no gaps; a heartbeat (outside the
- * sequence) carries the next unused number and a number of its own, each sent once.
- */
-function expectContiguous(history: readonly ColoMessage[]): void {
-  const colo = history.filter((m) => m.type !== 'heartbeat');
-  expect(colo.map((m) => m.seq)).toEqual(colo.map((_, i) => i));
-  let next = 0;
-  const beats = new Set<number>();
-  for (const m of history) {
-    if (m.type !== 'heartbeat') next = m.seq + 1;
-    else {
-      expect(m.seq).toBe(next);
-      expect(beats.has(m.beat)).toBe(false);
-      beats.add(m.beat);
-    }
-  }
-}
 
 function types(messages: readonly ColoMessage[]): string[] {
   return messages.map((m) => (m.type === 'delta' ? `delta(${m.kind})` : m.type));
