@@ -119,11 +119,13 @@ const delta = message(
 const heartbeat = message(
   'heartbeat',
   {
-    beat: z
-      .int()
-      .min(0)
-      .max(Number.MAX_SAFE_INTEGER)
-      .meta({ description: "The heartbeat's own number (unique per sender): its deduplication id." }),
+    beat: z.int().min(0).max(Number.MAX_SAFE_INTEGER).meta({
+      description:
+        "The heartbeat's own number, strictly increasing per sender: its deduplication id; the receiver admits each once.",
+    }),
+    sentAt: z.number().min(0).max(Number.MAX_SAFE_INTEGER).meta({
+      description: "When the sender made it, ms on the sender's clock (sealed: a replay keeps it).",
+    }),
   },
   'P → S: liveness signal outside the COLO sequence: seq is the next unused number, and consumes none.',
 );

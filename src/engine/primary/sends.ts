@@ -34,8 +34,9 @@ export function sendMessage(
 
 /**
  * Appends the send of a heartbeat to `fx`: outside the COLO sequence, so it carries the next *unused*
- * sequence number and consumes none (`outSeq` is unchanged), and its send id as its own number `beat`.
- * The secondary admits it whatever it has consumed since, judged by the queue's send time.
+ * sequence number and consumes none (`outSeq` is unchanged), its send id as its own number `beat`
+ * (strictly increasing) and `now` as its sealed send time `sentAt` (ms): the secondary counts it from no
+ * later than that, so a copy replayed later proves nothing newer.
  *
  * @returns The send id (also the heartbeat's `beat`).
  */
@@ -48,6 +49,7 @@ export function sendHeartbeat(state: PrimaryState, params: ColoParams, now: numb
     seq: state.outSeq,
     type: 'heartbeat',
     beat: sendId,
+    sentAt: now,
   };
   fx.push({ type: 'send', sendId, message, wireBytes: MESSAGE_WIRE_BYTES, afterMs: 0 });
   fx.push(trace(now, 'colo_send_message', { msg: message.type, epoch: message.epoch, seq: message.seq }));

@@ -148,9 +148,11 @@ export function secondaryStep(
       break;
     case 'message':
       if (accepted?.sentAt !== undefined) {
-        // Outside the sequence: nothing consumed; only the watchdog's evidence moves. Only the first one,
-        // which arms the watchdog, is traced (a runtime saves a step with effects beyond its wake).
+        // Outside the sequence: nothing consumed; only the watchdog's evidence and the highest beat move.
+        // Only the first one, which arms the watchdog, is traced (a runtime saves a step with effects
+        // beyond its wake).
         state.lastHeardAt = Math.max(state.lastHeardAt, accepted.sentAt);
+        if (accepted.msg.type === 'heartbeat') state.lastBeat = Math.max(state.lastBeat, accepted.msg.beat);
         if (!state.heard) {
           state.heard = true;
           const { epoch, seq } = accepted.msg;
@@ -210,7 +212,7 @@ function validateMessage(
   if (admitted instanceof ColoError) return admitted;
   const { msg, kind } = admitted;
   if (msg.type === 'heartbeat') {
-    const sentAt = heartbeatSentAt(input.sentAt, now);
+    const sentAt = heartbeatSentAt(msg, input.sentAt, now);
     return sentAt instanceof ColoError ? sentAt : { msg, sentAt };
   }
   if (msg.type !== 'delta' || kind === undefined) return { msg };
@@ -313,7 +315,7 @@ function admitHeartbeat(
   if (!expected.includes('heartbeat')) return unexpected('heartbeat', expected);
   // Numbered past a background round's data slot: that data was lost or refused, as for any message.
   const past = state.phase === 'bg-loading' && parsed.seq === state.inSeq + 1;
-  return heartbeatOrderError(past ? { ...state, inSeq: state.inSeq + 1 } : state, parsed) ?? { msg: parsed };
+  return heartbeatOrderError(state, parsed, past ? state.inSeq + 1 : state.inSeq) ?? { msg: parsed };
 }
 
 /**

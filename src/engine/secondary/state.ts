@@ -73,6 +73,12 @@ export interface SecondaryState {
    * only then (a heartbeat consumes no sequence number, so `inSeq` alone cannot tell).
    */
   heard: boolean;
+  /**
+   * The highest heartbeat `beat` admitted (0: none). A heartbeat whose beat is not above it is refused as
+   * stale, so a replayed copy never counts again. Saved coarsely with `lastHeardAt`: after a reload it may
+   * lag, and then a replay's sealed send time still bounds what it can move.
+   */
+  lastBeat: number;
   /** A failover was requested during a commit; it runs when the commit ends. */
   failoverDeferred: boolean;
   /** SVM guest running time and the runtime time it was last advanced to, ms. */
@@ -109,6 +115,7 @@ export function createSecondary(params: ColoParams, now = 0): SecondaryState {
     applyDevMs: 0,
     lastHeardAt: now,
     heard: false,
+    lastBeat: 0,
     failoverDeferred: false,
     guestTime: 0,
     lastNow: now,

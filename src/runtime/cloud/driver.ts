@@ -252,6 +252,11 @@ export interface NodeSpec<S, I> {
     at(state: S): number;
     /** How far it may run past the stored value unsaved, ms. */
     slackMs(params: ColoParams): number;
+    /**
+     * True for a refusal that only says the message carries nothing new (a duplicate or replayed
+     * heartbeat, one overtaken by later messages): acknowledged as a duplicate, never dead-lettered.
+     */
+    stale(error: ColoError): boolean;
   };
   /**
    * True while the node is doing local work that ends at its next wake (the secondary's commit): the
@@ -683,7 +688,13 @@ export async function runInvocation<S, I>(
             throw new RestartAttempt();
           }
           const rejected = effects.find((e) => e.type === 'rejected');
-          if (rejected && env && env.vmId === params.vmId && env.seq < spec.inSeq(doc.state)) {
+          const stale =
+            rejected !== undefined &&
+            env !== undefined &&
+            env.vmId === params.vmId &&
+            (env.seq < spec.inSeq(doc.state) ||
+              (outside && spec.outOfSequence?.stale(rejected.error) === true));
+          if (rejected && stale) {
             // A deadline that fell due first retired this message's slot (e.g. an abandoned round): it
             // is stale, not hostile — acknowledge it like a duplicate instead of dead-lettering it, and
             // keep what the deadline did without recording a refusal.
@@ -723,7 +734,8 @@ export async function runInvocation<S, I>(
       }
       await settle();
       const coarse = spec.outOfSequence;
-      if (movedUnsaved && coarse && coarse.at(doc.state) - loadedAt >= coarse.slackMs(params)) dirty = true;
+      const movedAt = coarse ? coarse.at(doc.state) - loadedAt : 0;
+      if (movedUnsaved && coarse && movedAt > 0 && movedAt >= coarse.slackMs(params)) dirty = true;
       if (dirty) await save();
       else {
         if (movedUnsaved) result.coarseSkips++;

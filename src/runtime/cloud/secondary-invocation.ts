@@ -63,6 +63,7 @@ export const SECONDARY_SPEC: NodeSpec<SecondaryState, SecondaryInput> = {
     type: (type) => type === 'heartbeat',
     at: (s) => s.lastHeardAt,
     slackMs: heartbeatSlackMs,
+    stale: (error) => error.code === 'stale-heartbeat',
   },
   busy: (s) => s.phase === 'committing',
 };

@@ -18,7 +18,7 @@ const QUEUE = 'https://sqs.example.invalid/000000000000/p2s.fifo';
 const sqs = mockClient(SQSClient);
 
 function heartbeat(seq: number, vmId = 'vm-0'): ColoMessage {
-  return { v: 1, vmId, epoch: 3, seq, type: 'heartbeat', beat: seq };
+  return { v: 1, vmId, epoch: 3, seq, type: 'heartbeat', beat: seq, sentAt: 0 };
 }
 
 type Entries = NonNullable<SendMessageBatchCommand['input']['Entries']>;
@@ -39,7 +39,7 @@ beforeEach(() => {
 
 describe('deduplicationId / messageGroupId', () => {
   it('with the body: a hash of it, so another body of the same envelope (a forgery) gets another id', () => {
-    const m = { vmId: 'vm-0', epoch: 1, seq: 2, type: 'heartbeat', beat: 0 };
+    const m = { vmId: 'vm-0', epoch: 1, seq: 2, type: 'heartbeat', beat: 0, sentAt: 0 };
     expect(deduplicationId(m, 'a')).toBe(deduplicationId(m, 'a'));
     expect(deduplicationId(m, 'a')).not.toBe(deduplicationId(m, 'b'));
     expect(deduplicationId(m, 'a')).toMatch(/^vm-0-1-2-hb-0-[0-9a-f]{16}$/);
@@ -47,7 +47,15 @@ describe('deduplicationId / messageGroupId', () => {
   });
 
   it('of a heartbeat: its own number, so heartbeats sharing a seq (they consume none) never share an id', () => {
-    const a = { v: 1 as const, vmId: 'vm-0', epoch: 1, seq: 7, type: 'heartbeat' as const, beat: 11 };
+    const a = {
+      v: 1 as const,
+      vmId: 'vm-0',
+      epoch: 1,
+      seq: 7,
+      type: 'heartbeat' as const,
+      beat: 11,
+      sentAt: 0,
+    };
     const b = { ...a, beat: 12 };
     const next = { v: 1 as const, vmId: 'vm-0', epoch: 1, seq: 7, type: 'checkpoint-request' as const };
     expect(deduplicationId(a)).toBe('vm-0-1-7-hb-11');

@@ -20,8 +20,9 @@ async function heard(): Promise<{ pair: CloudPair; L: number }> {
   return { pair, L };
 }
 
-function body(pair: CloudPair, beat: number): string {
-  const m: Heartbeat = { v: 1, vmId: params.vmId, epoch: 1, seq: 0, type: 'heartbeat', beat };
+/** A heartbeat body with its sealed send time (default: the queue's send time it is delivered with). */
+function body(pair: CloudPair, beat: number, sentAt: number): string {
+  const m: Heartbeat = { v: 1, vmId: params.vmId, epoch: 1, seq: 0, type: 'heartbeat', beat, sentAt };
   expect(pair.params.vmId).toBe(m.vmId);
   return JSON.stringify(m);
 }
@@ -36,7 +37,7 @@ describe('the secondary saves lastHeardAt coarsely', () => {
       sentAt += params.heartbeatIntervalMs;
       pair.clock.setTo(sentAt + 5);
       const r = await pair.secondary([
-        { type: 'message', body: body(pair, sentAt), sentAt, arrivedAt: sentAt },
+        { type: 'message', body: body(pair, sentAt, sentAt), sentAt, arrivedAt: sentAt },
       ]);
       expect(r.outcomes.map((o) => o.status)).toEqual(['applied']);
       expect(r.coarseSkips).toBe(1);
@@ -51,7 +52,7 @@ describe('the secondary saves lastHeardAt coarsely', () => {
     expect(next - L).toBeGreaterThanOrEqual(S);
     pair.clock.setTo(next + 5);
     const r = await pair.secondary([
-      { type: 'message', body: body(pair, next), sentAt: next, arrivedAt: next },
+      { type: 'message', body: body(pair, next, next), sentAt: next, arrivedAt: next },
     ]);
     expect(r.coarseSkips).toBe(0);
     expect(pair.state.stats.saves).toBe(saves + 1);
@@ -62,7 +63,9 @@ describe('the secondary saves lastHeardAt coarsely', () => {
     const { pair, L } = await heard();
     const last = L + S - 1; // the true last heartbeat, unsaved
     pair.clock.setTo(last + 5);
-    const r = await pair.secondary([{ type: 'message', body: body(pair, 7), sentAt: last, arrivedAt: last }]);
+    const r = await pair.secondary([
+      { type: 'message', body: body(pair, 10_000, last), sentAt: last, arrivedAt: last },
+    ]);
     expect(r.coarseSkips).toBe(1);
     const stored = (await pair.secondaryDoc())?.state.lastHeardAt ?? Number.NaN;
     expect(stored).toBeLessThanOrEqual(last);
@@ -89,13 +92,15 @@ describe('the secondary saves lastHeardAt coarsely', () => {
       throw new Error('killed before the save');
     };
     await expect(
-      pair.secondary([{ type: 'message', body: body(pair, 9), sentAt, arrivedAt: sentAt }]),
+      pair.secondary([{ type: 'message', body: body(pair, 10_000, sentAt), sentAt, arrivedAt: sentAt }]),
     ).rejects.toThrow('killed before the save');
     pair.state.beforeSave = undefined;
     expect((await pair.secondaryDoc())?.state.lastHeardAt).toBe(L);
     // SQS hands the record over again 60 s later, with its first send time: it counts from then, not now.
     pair.clock.setTo(sentAt + 60_000);
-    const again = await pair.secondary([{ type: 'message', body: body(pair, 9), sentAt, arrivedAt: sentAt }]);
+    const again = await pair.secondary([
+      { type: 'message', body: body(pair, 10_000, sentAt), sentAt, arrivedAt: sentAt },
+    ]);
     expect(again.outcomes.map((o) => o.status)).toEqual(['applied']);
     expect((await pair.secondaryDoc())?.state.lastHeardAt).toBe(sentAt);
     // It counts from its send time, not from now: the watchdog is due long since, and the next tick fires.
@@ -104,23 +109,55 @@ describe('the secondary saves lastHeardAt coarsely', () => {
     expect(pair.clock.now()).toBeGreaterThanOrEqual(sentAt + H);
   });
 
-  test('a duplicate and a heartbeat overtaken by a later one are applied and save nothing', async () => {
+  test('a duplicate or replayed heartbeat (beat not above the highest) is acknowledged as a duplicate and saves nothing', async () => {
     const { pair, L } = await heard();
+    const beat = (await pair.secondaryDoc())?.state.lastBeat ?? Number.NaN;
+    expect(beat).toBeGreaterThan(0);
     const saves = pair.state.stats.saves;
-    pair.clock.setTo(L + 50);
-    for (const sentAt of [L, L - 10]) {
-      const r = await pair.secondary([{ type: 'message', body: body(pair, 3), sentAt, arrivedAt: L + 40 }]);
-      expect(r.outcomes.map((o) => o.status)).toEqual(['applied']);
-      expect(r.coarseSkips).toBe(1);
+    // Replayed much later: the queue's send time is the replay's, the sealed one is the first send's.
+    pair.clock.setTo(L + 10 * H);
+    for (const b of [beat, beat - 1]) {
+      const r = await pair.secondary([
+        { type: 'message', body: body(pair, b, L), sentAt: L + 10 * H - 5, arrivedAt: L + 10 * H - 5 },
+      ]);
+      expect(r.outcomes[0]).toMatchObject({ status: 'duplicate' });
+      expect(r.outcomes[0]?.detail).toMatch(/^heartbeat beat \d+ is not above the highest admitted/);
     }
     expect(pair.state.stats.saves).toBe(saves);
     expect((await pair.secondaryDoc())?.state.lastHeardAt).toBe(L);
+    // The replays held nothing off: the next tick fails over.
+    const tick = await pair.secondary([{ type: 'tick' }]);
+    expect(tick.effects.some((e) => e.type === 'claim')).toBe(true);
+  });
+
+  test('a replay after a reload that lost the highest beat counts from its sealed send time: lastHeardAt never passes the true one', async () => {
+    const { pair, L } = await heard();
+    const stored = (await pair.secondaryDoc())?.state.lastBeat ?? Number.NaN;
+    // A genuine heartbeat admitted but left unsaved (coarse): the stored beat lags behind it.
+    const genuine = L + S - 1;
+    pair.clock.setTo(genuine + 5);
+    const r = await pair.secondary([
+      { type: 'message', body: body(pair, stored + 1, genuine), sentAt: genuine, arrivedAt: genuine },
+    ]);
+    expect(r.coarseSkips).toBe(1);
+    expect((await pair.secondaryDoc())?.state.lastBeat).toBe(stored);
+    // Its sealed body replayed 10 timeouts later with a fresh queue send time: admitted (the reload lost
+    // its beat), but it counts from its sealed send time, so the failover is not postponed.
+    const later = genuine + 10 * H;
+    pair.clock.setTo(later);
+    const replay = await pair.secondary([
+      { type: 'message', body: body(pair, stored + 1, genuine), sentAt: later - 1, arrivedAt: later - 1 },
+    ]);
+    expect(replay.outcomes.map((o) => o.status)).toEqual(['applied']);
+    expect(replay.document.state.lastHeardAt).toBe(genuine);
+    const tick = await pair.secondary([{ type: 'tick' }]);
+    expect(tick.effects.some((e) => e.type === 'claim')).toBe(true);
   });
 
   test('a heartbeat from the future (sequence ahead) is refused, saved nowhere, and changes nothing', async () => {
     const { pair, L } = await heard();
     const saves = pair.state.stats.saves;
-    const ahead = JSON.stringify({ ...JSON.parse(body(pair, 4)), seq: 5 });
+    const ahead = JSON.stringify({ ...JSON.parse(body(pair, 1_000_000, L + 10)), seq: 5 });
     pair.clock.setTo(L + 10);
     const r = await pair.secondary([{ type: 'message', body: ahead, sentAt: L + 10, arrivedAt: L + 10 }]);
     expect(r.outcomes[0]).toMatchObject({ status: 'rejected', code: 'wrong-sequence' });

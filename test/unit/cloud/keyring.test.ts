@@ -121,6 +121,7 @@ describe('Keyring', () => {
       seq: 0,
       type: 'heartbeat',
       beat: 0,
+      sentAt: 0,
     });
     expect(await authenticateBodies(ring, [body])).toEqual([
       expect.objectContaining({ ok: false, deferred: true }),

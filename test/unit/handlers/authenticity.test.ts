@@ -105,6 +105,7 @@ describe('secondary-apply: a message crafted without the key', () => {
       seq: Number(header[4]),
       type: 'heartbeat',
       beat: 0,
+      sentAt: 0,
     });
     const applied = sim.metric('InputsApplied');
     // Attacker's copy first, in the same batch.
