@@ -123,8 +123,8 @@ export interface ChannelInput {
   /** When it first arrived, ms (never later than the handler's now). */
   arrivedAt?: number;
   /**
-   * When SQS accepted it (`SentTimestamp`), ms, as SQS states it (the engine clamps one ahead of its
-   * clock): the same for every delivery, so a redelivered heartbeat carries its first send time.
+   * When SQS accepted it (`SentTimestamp`), ms, as SQS states it: the same for every delivery of the record
+   * (a copy sent again is a new record, which the heartbeat's sealed `sentAt` bounds instead).
    */
   sentAt?: number;
 }
@@ -132,7 +132,7 @@ export interface ChannelInput {
 /**
  * A record as a message input stamped with its first arrival (SQS `ApproximateFirstReceiveTimestamp`, else
  * `SentTimestamp`; never later than `now`), so a redelivered record is judged by when it first arrived,
- * and with its send time (`SentTimestamp`), which a heartbeat counts with.
+ * and with its send time (`SentTimestamp`), which bounds a heartbeat's freshness with its sealed `sentAt`.
  */
 export function arrival(record: SQSRecord, now: number): ChannelInput {
   const attrs = record.attributes as unknown as Partial<Record<string, string>> | undefined;

@@ -45,8 +45,8 @@ export type SecondaryInput =
       payload?: Uint8Array | PageDelta | ColoError;
       /**
        * When the queue accepted the message, ms (SQS `SentTimestamp`; the embedded runtime's send time),
-       * the same for every delivery of it. A heartbeat counts with it, never with its arrival; without it
-       * (a runtime that cannot tell) the step time stands in.
+       * the same for every delivery of it. A heartbeat counts with the earlier of it and its own sealed
+       * `sentAt`, never with its arrival; without it (a runtime that cannot tell) the sealed time alone.
        */
       sentAt?: number;
     }

@@ -63,8 +63,8 @@ export interface SecondaryState {
   applyMemMs: number;
   applyDevMs: number;
   /**
-   * When the primary was last heard, ms: the arrival of its last COLO message, or the queue's send time of
-   * its latest heartbeat if later. Saved coarsely (a heartbeat alone moves it in the stored document only
+   * When the primary was last heard, ms: the arrival of its last COLO message, or the freshness of its
+   * latest heartbeat if later (the earliest of its sealed send time, the queue's and the step time). Saved coarsely (a heartbeat alone moves it in the stored document only
    * once it is a slack behind, `heartbeatSlackMs`), so a loaded value may be up to that slack low.
    */
   lastHeardAt: number;

@@ -44,7 +44,7 @@ export type SecondaryCloudInput =
   /**
    * A primary → secondary message body (JSON text); a `delta` has its object fetched from the store.
    * `arrivedAt`: when it first arrived, ms (deadlines judge it by that time). `sentAt`: when the queue
-   * accepted it (SQS `SentTimestamp`), ms — what a heartbeat counts with.
+   * accepted it (SQS `SentTimestamp`), ms — a heartbeat counts with the earlier of it and its sealed `sentAt`.
    */
   | { type: 'message'; body: string; arrivedAt?: number; sentAt?: number };
 
