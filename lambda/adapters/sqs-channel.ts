@@ -50,7 +50,8 @@ export function messageGroupId(vmId: string): string {
 }
 
 /**
- * The SQS deduplication id of a message: `${vmId}-${epoch}-${seq}-${type}`, and — given the body as sent —
+ * The SQS deduplication id of a message: `${vmId}-${epoch}-${seq}-${type}` (a heartbeat:
+ * `${vmId}-${epoch}-${seq}-hb-${beat}`), and — given the body as sent —
  * `-` and the first 16 hex digits of the body's SHA-256; sanitised to SQS's charset and at most 128
  * characters (a long VM id is shortened with a hash; the rest is always kept). A resend of the same body
  * within SQS's 5-minute window is dropped by SQS. With the body's hash in it, the id of a sealed message
@@ -58,11 +59,14 @@ export function messageGroupId(vmId: string): string {
  * message so that SQS drops it as a duplicate.
  */
 export function deduplicationId(
-  message: Pick<Envelope, 'vmId' | 'epoch' | 'seq'> & { type: string },
+  message: Pick<Envelope, 'vmId' | 'epoch' | 'seq'> & { type: string; beat?: number },
   body?: string,
 ): string {
   const digest = body === undefined ? '' : `-${createHash('sha256').update(body).digest('hex').slice(0, 16)}`;
-  const tail = sanitise(`-${message.epoch}-${message.seq}-${message.type}${digest}`);
+  // A heartbeat shares its `seq` with the next COLO message and with other heartbeats: its own number
+  // keeps it from shadowing either within SQS's 5-minute window.
+  const kind = message.type === 'heartbeat' ? `hb-${message.beat ?? 0}` : message.type;
+  const tail = sanitise(`-${message.epoch}-${message.seq}-${kind}${digest}`);
   return fitId(sanitise(message.vmId), tail, message.vmId);
 }
 

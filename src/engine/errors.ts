@@ -15,6 +15,7 @@ export type ColoErrorCode =
   | 'page-content-mismatch'
   | 'short-read'
   | 'stale-transfer'
+  | 'stale-heartbeat'
   | 'unknown-send'
   | 'send-failed'
   | 'timeout'

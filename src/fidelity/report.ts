@@ -523,7 +523,11 @@ export const DEVIATIONS = `## The engine's named deviations
 - **Claim-checked device state and RAM.** Objects go to a store and a message names them with size and
   SHA-256, because a serverless message cannot carry 256 KiB; the secondary verifies before it loads.
 - **Heartbeats.** The engine's primary sends heartbeats and the secondary fails over on silence; QEMU has no
-  heartbeat and waits for \`x-colo-lost-heartbeat\`. Off here.
+  heartbeat and waits for \`x-colo-lost-heartbeat\`. Off here. Where they are on, a heartbeat is outside the
+  COLO sequence (it consumes no sequence number, so the sequence numbers of the other messages are those of
+  a run without heartbeats), it counts from the primary's sealed send time (each \`beat\` once, so a replay
+  proves nothing new), and the watchdog fires \`heartbeatTimeoutMs / 4\` after the timeout at the latest (the
+  slack of a coarsely saved \`lastHeardAt\`, docs/cloud-runtime.md).
 - **Fenced automatic failover.** Before either side runs alone it claims the VM's fence (one decision per VM),
   so a partition cannot leave two active VMs; QEMU trusts the operator. Its failover states are therefore
   \`claiming\` → \`completed\` (or \`fenced\`) instead of \`require\` → \`active\` → \`completed\`.

@@ -116,7 +116,19 @@ const delta = message(
   message: 'round must be ≥ 1 for a background-ram delta and 0 for other kinds',
   path: ['round'],
 });
-const heartbeat = message('heartbeat', {}, 'Either direction: liveness signal.');
+const heartbeat = message(
+  'heartbeat',
+  {
+    beat: z.int().min(0).max(Number.MAX_SAFE_INTEGER).meta({
+      description:
+        "The heartbeat's own number, strictly increasing per sender: its deduplication id; the receiver admits each once.",
+    }),
+    sentAt: z.number().min(0).max(Number.MAX_SAFE_INTEGER).meta({
+      description: "When the sender made it, ms on the sender's clock (sealed: a replay keeps it).",
+    }),
+  },
+  'P → S: liveness signal outside the COLO sequence: seq is the next unused number, and consumes none.',
+);
 const skip = message(
   'skip',
   {

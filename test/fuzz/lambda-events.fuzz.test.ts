@@ -26,7 +26,7 @@ const VM = 'vm-0';
 const NOW = 1_760_000_000_000;
 
 const BODIES = [
-  '{"v":1,"type":"heartbeat","vmId":"vm-0","epoch":1,"seq":3}',
+  '{"v":1,"type":"heartbeat","vmId":"vm-0","epoch":1,"seq":3,"beat":0}',
   '{"v":1,"type":"checkpoint-request","vmId":"vm-0","epoch":2,"seq":9,"trigger":"timer"}',
   '{"v":1,"vmId":"vm-0","timer":"checkpoint","generation":1,"seq":4,"dueAt":1760000000000}',
   '',

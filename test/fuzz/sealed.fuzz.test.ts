@@ -31,7 +31,7 @@ describe('sealed frames fuzz', () => {
   it(`opening survives ${INPUTS} mutated messages: every change refused`, () => {
     const rng = new Rng(0x5ea1);
     const messages: ColoMessage[] = [
-      { v: 1, vmId: 'vm-5', epoch: 3, seq: 9, type: 'heartbeat' },
+      { v: 1, vmId: 'vm-5', epoch: 3, seq: 9, type: 'heartbeat', beat: 0, sentAt: 0 },
       { v: 1, vmId: 'vm-5', epoch: 3, seq: 10, type: 'checkpoint-reply', appliedRounds: [1, 2, 5] },
       {
         v: 1,

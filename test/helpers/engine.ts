@@ -36,6 +36,12 @@ export function rejections(effects: readonly Effect[]): string[] {
   return effects.flatMap((e) => (e.type === 'rejected' ? [`${e.error.code}: ${e.error.message}`] : []));
 }
 
+/**
+ * Beat numbers of {@link messageOf}'s heartbeats: strictly increasing and above any a test primary sends,
+ * so each is fresh to a secondary that admitted others.
+ */
+let nextBeat = 1_000_000_000;
+
 /** A well-formed message of any type with the given envelope (payload-free fields filled with valid values). */
 export function messageOf(type: ColoMessageType, vmId: string, epoch: number, seq: number): ColoMessage {
   const env = { v: 1 as const, vmId, epoch, seq };
@@ -52,6 +58,8 @@ export function messageOf(type: ColoMessageType, vmId: string, epoch: number, se
       return { ...env, type, round: 1 };
     case 'skip':
       return { ...env, type, retired: 'delta', reason: 'test' };
+    case 'heartbeat':
+      return { ...env, type, beat: nextBeat++, sentAt: 0 };
     case 'delta':
       return {
         ...env,

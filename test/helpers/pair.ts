@@ -138,4 +138,4 @@ export class Pair {
 }
 
 /** Placeholder message of a queued fencing decision (it carries no message). */
-const fenceCarrier = { v: 1, vmId: '', epoch: 0, seq: 0, type: 'heartbeat' } as ColoMessage;
+const fenceCarrier = { v: 1, vmId: '', epoch: 0, seq: 0, type: 'heartbeat', beat: 0 } as ColoMessage;

@@ -9,10 +9,11 @@
 // Needs LocalStack (npm run localstack:up); the stacks are deployed by the first file that needs them.
 // Run: npx vitest run --project integration test/integration/colo-hostile.test.ts
 
+import { randomBytes } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
 import { deflateRawSync } from 'node:zlib';
 import { GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
-import type { Message } from '@aws-sdk/client-sqs';
+import { type Message, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { DEAD_LETTER_ATTRIBUTES, MAX_DETAIL_CHARS } from '../../lambda/adapters/sqs-dead-letters.ts';
 import { fillPage } from '../../src/engine/memory/page-content.ts';
@@ -107,6 +108,14 @@ function envelope(at: StreamPosition, type: string): Record<string, unknown> {
   return { v: 1, vmId: m.vmId, epoch: at.epoch, seq: at.seq, type };
 }
 
+/** Beat numbers of this file's heartbeats: strictly increasing, as a primary's are. */
+let nextBeat = 1;
+
+/** A well-formed heartbeat at `at`: a fresh beat, sent now (ms). */
+function heartbeatAt(at: StreamPosition): Record<string, unknown> {
+  return { ...envelope(at, 'heartbeat'), beat: nextBeat++, sentAt: Date.now() };
+}
+
 /** A message case: a body sent alone at the secondary's current position (idle). */
 interface MessageCase {
   name: string;
@@ -139,7 +148,7 @@ beforeAll(async () => {
 describe('hostile input on LocalStack: refused with its reason, nothing changed, valid traffic behind it applied', () => {
   it('messages: malformed, unknown, for another VM, replayed, out of sequence, forged, unsealed, oversize, garbage', async () => {
     const otherVm = `${m.vmId.slice(0, 40)}-other`;
-    const heartbeat = (at: StreamPosition) => envelope(at, 'heartbeat');
+    const heartbeat = heartbeatAt;
     const cases: MessageCase[] = [
       {
         name: 'malformed JSON (sealed with the key)',
@@ -508,7 +517,7 @@ describe('hostile input on LocalStack: refused with its reason, nothing changed,
     const hostile = [
       'garbage, no header',
       await primary.seal({ vmId: m.vmId, epoch: at.epoch, seq: at.seq, type: 'heartbeat' }, '{"v":'),
-      JSON.stringify(envelope(at, 'heartbeat')),
+      JSON.stringify(heartbeatAt(at)),
       await delta({ ...valid.claim, sha256: '0'.repeat(64) }),
     ];
     const good = await delta(valid.claim);
@@ -519,5 +528,83 @@ describe('hostile input on LocalStack: refused with its reason, nothing changed,
     const after = await reached(at.seq + 2, 'idle');
     expect(after.state.appliedRounds).toContain(round);
     for (const [p, v] of pages) expect(after.state.cache.get(p), `page ${p}`).toBe(v);
+  });
+  it('a captured sealed heartbeat replayed later: acknowledged as a duplicate, lastHeardAt not moved, nothing stored', async () => {
+    // This stack's watchdog is off (heartbeatTimeoutMs 0), so its slack is 0: every heartbeat that moves
+    // lastHeardAt is saved at once. A replay counted from the queue's send time (the replay's) would move
+    // it and change the stored document; counted from its sealed send time it cannot.
+    expect(m.params.heartbeatTimeoutMs).toBe(0);
+    const at = position(await secondary());
+    const genuine = await primary.sealJson(heartbeatAt(at));
+    const sentAt = (JSON.parse(unverifiedBody(genuine)) as { sentAt: number }).sentAt;
+    const beat = (JSON.parse(unverifiedBody(genuine)) as { beat: number }).beat;
+    await primary.sendBodies([genuine]);
+    const heard = await waitFor(
+      'the genuine heartbeat to be admitted and stored',
+      async (note) => {
+        const d = await secondary();
+        note({ lastBeat: d.state.lastBeat, lastHeardAt: d.state.lastHeardAt });
+        return d.state.lastBeat === beat ? d : undefined;
+      },
+      60_000,
+      500,
+    );
+    // Counted from the earliest of its sealed send time and the queue's.
+    const heardAt = heard.state.lastHeardAt;
+    expect(heardAt).toBeLessThanOrEqual(sentAt);
+    expect(heardAt).toBeGreaterThan(sentAt - 60_000);
+    // The same sealed bytes, sent again later by someone who can write to the queue (SendMessage, a new
+    // deduplication id): twice at the same position, then once more after a valid round overtook it.
+    for (const r of [{ name: 'at once' }, { name: 'again, later' }]) {
+      const was = await stored();
+      const before = Date.now();
+      const { sqs } = clients();
+      const out = await sqs.send(
+        new SendMessageCommand({
+          QueueUrl: m.output('PrimaryToSecondaryQueueUrl'),
+          MessageBody: genuine,
+          MessageGroupId: m.vmId,
+          MessageDeduplicationId: randomBytes(16).toString('hex'),
+        }),
+      );
+      await waitFor(
+        `secondary-apply to acknowledge the replay (${r.name}) as a duplicate`,
+        async () => {
+          const logs = await m.functionLogs('SecondaryApplyFunctionName');
+          return logs.some(
+            (l) => l.message === 'duplicate input acknowledged' && l.messageId === out.MessageId,
+          )
+            ? true
+            : undefined;
+        },
+        60_000,
+        500,
+      );
+      // Sent after the genuine one: by the queue's clock it would be fresher.
+      expect(before).toBeGreaterThan(sentAt);
+      const now = await stored();
+      expect(now.etag, r.name).toBe(was.etag);
+      expect(now.bytes.equals(was.bytes), r.name).toBe(true);
+      expect((await secondary()).state.lastHeardAt, r.name).toBe(heardAt);
+    }
+    await validRoundApplies('after the heartbeat replays');
+    // Overtaken by the round: still only a duplicate, and lastHeardAt stays the round's.
+    const was = await stored();
+    const heardAfterRound = (await secondary()).state.lastHeardAt;
+    const [id] = await primary.sendBodies([genuine]);
+    await waitFor(
+      'secondary-apply to acknowledge the overtaken replay as a duplicate',
+      async () => {
+        const logs = await m.functionLogs('SecondaryApplyFunctionName');
+        return logs.some((l) => l.message === 'duplicate input acknowledged' && l.messageId === id)
+          ? true
+          : undefined;
+      },
+      60_000,
+      500,
+    );
+    const now = await stored();
+    expect(now.etag).toBe(was.etag);
+    expect((await secondary()).state.lastHeardAt).toBe(heardAfterRound);
   });
 });

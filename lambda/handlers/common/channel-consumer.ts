@@ -115,18 +115,34 @@ export async function redeliverSoon(deps: NodeHandlerDeps, records: readonly SQS
   }
 }
 
+/** A channel record as a node's message input. */
+export interface ChannelInput {
+  type: 'message';
+  /** The record's body. */
+  body: string;
+  /** When it first arrived, ms (never later than the handler's now). */
+  arrivedAt?: number;
+  /**
+   * When SQS accepted it (`SentTimestamp`), ms, as SQS states it: the same for every delivery of the record
+   * (a copy sent again is a new record, which the heartbeat's sealed `sentAt` bounds instead).
+   */
+  sentAt?: number;
+}
+
 /**
  * A record as a message input stamped with its first arrival (SQS `ApproximateFirstReceiveTimestamp`, else
- * `SentTimestamp`; never later than `now`), so a redelivered record is judged by when it first arrived.
+ * `SentTimestamp`; never later than `now`), so a redelivered record is judged by when it first arrived,
+ * and with its send time (`SentTimestamp`), which bounds a heartbeat's freshness with its sealed `sentAt`.
  */
-export function arrival(
-  record: SQSRecord,
-  now: number,
-): { type: 'message'; body: string; arrivedAt?: number } {
+export function arrival(record: SQSRecord, now: number): ChannelInput {
   const attrs = record.attributes as unknown as Partial<Record<string, string>> | undefined;
+  const sent = Number(attrs?.SentTimestamp ?? Number.NaN);
+  const input: ChannelInput = { type: 'message', body: record.body };
+  // Absent: left out, and the engine uses the step time. Unreadable: passed on, and the engine refuses it.
+  if (attrs?.SentTimestamp !== undefined) input.sentAt = sent;
   const stamp = Number(attrs?.ApproximateFirstReceiveTimestamp ?? attrs?.SentTimestamp ?? Number.NaN);
-  if (!Number.isFinite(stamp) || stamp <= 0) return { type: 'message', body: record.body };
-  return { type: 'message', body: record.body, arrivedAt: Math.min(stamp, now) };
+  if (Number.isFinite(stamp) && stamp > 0) input.arrivedAt = Math.min(stamp, now);
+  return input;
 }
 
 /**
@@ -141,7 +157,7 @@ export function arrival(
 export async function consumeChannelBatch<S>(
   deps: NodeHandlerDeps,
   event: SQSEvent,
-  invoke: (inputs: { type: 'message'; body: string; arrivedAt?: number }[]) => Promise<InvocationResult<S>>,
+  invoke: (inputs: ChannelInput[]) => Promise<InvocationResult<S>>,
 ): Promise<ConsumedBatch<S>> {
   const { logger, metrics } = deps.obs;
   const records = event.Records;

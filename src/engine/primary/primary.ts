@@ -14,7 +14,7 @@ import {
   sendNextRamChunk,
 } from './checkpoint-transaction.ts';
 import { advanceGuest, nextMiscompareWake } from './guest.ts';
-import { sendMessage } from './sends.ts';
+import { sendHeartbeat } from './sends.ts';
 import type { PrimaryPhase, PrimaryState } from './state.ts';
 import { nextTickAt, wakeAfterTick } from './timer.ts';
 
@@ -294,7 +294,7 @@ function runDue(state: PrimaryState, params: ColoParams, now: number, fx: Effect
   }
   if (now >= state.nextHeartbeatAt) {
     state.nextHeartbeatAt = now + params.heartbeatIntervalMs;
-    if (state.phase === 'running') sendMessage(state, params, now, fx, { type: 'heartbeat' });
+    if (state.phase === 'running') sendHeartbeat(state, params, now, fx);
   }
 }
 

@@ -13,6 +13,19 @@ export function parseInbound(
   epoch: number,
   seq: number,
 ): ColoMessage | ColoError {
+  const msg = parseOwn(raw, params);
+  if (msg instanceof ColoError) return msg;
+  if (msg.seq !== seq) {
+    return new ColoError('wrong-sequence', `message ${msg.type} has sequence ${msg.seq}, expected ${seq}`);
+  }
+  if (msg.epoch !== epoch) {
+    return new ColoError('wrong-epoch', `message ${msg.type} is for epoch ${msg.epoch}, expected ${epoch}`);
+  }
+  return msg;
+}
+
+/** Schema (strict) and VM id of an inbound message: the checks every message passes, in sequence or not. */
+export function parseOwn(raw: unknown, params: ColoParams): ColoMessage | ColoError {
   let msg: ColoMessage;
   try {
     msg = codec().parseMessage(raw);
@@ -21,12 +34,6 @@ export function parseInbound(
   }
   if (msg.vmId !== params.vmId) {
     return new ColoError('wrong-vm', `message ${msg.type} for VM ${msg.vmId}, this is VM ${params.vmId}`);
-  }
-  if (msg.seq !== seq) {
-    return new ColoError('wrong-sequence', `message ${msg.type} has sequence ${msg.seq}, expected ${seq}`);
-  }
-  if (msg.epoch !== epoch) {
-    return new ColoError('wrong-epoch', `message ${msg.type} is for epoch ${msg.epoch}, expected ${epoch}`);
   }
   return msg;
 }

@@ -93,9 +93,23 @@ export interface DeltaMessage extends Envelope {
   /** Where the object is and how to check it. */
   claim: ClaimCheck;
 }
-/** Either direction: liveness signal. */
+/**
+ * P → S: liveness signal, outside the COLO sequence. Its `seq` is the sender's next *unused* number (it
+ * consumes none), its `epoch` the sender's epoch; the receiver judges it by the earliest of its sealed
+ * `sentAt`, the queue's send time and its own clock, and admits each `beat` once.
+ */
 export interface Heartbeat extends Envelope {
   type: 'heartbeat';
+  /**
+   * The heartbeat's own number (the sender's send id): strictly increasing per sender state, so two
+   * heartbeats at the same `seq` never share a deduplication id and the receiver can refuse a replay.
+   */
+  beat: number;
+  /**
+   * When the sender made it, ms on the sender's clock. Inside the sealed body, so a replay carries its
+   * first send time: the freshness of a heartbeat is never later than this.
+   */
+  sentAt: number;
 }
 /**
  * Either direction: this sequence number is retired. Sent in place of a message that could not be made

@@ -5,7 +5,7 @@ import { digestTrackerOf, trackDigest } from '../memory/digest-tracker.ts';
 import { type ColoParams, MESSAGE_WIRE_BYTES, pageCount } from '../params.ts';
 import type { PageDelta } from '../protocol/delta.ts';
 import { type Body, stamp } from '../protocol/envelope.ts';
-import { messageTypeOf, parseInbound } from '../protocol/inbound.ts';
+import { messageTypeOf, parseInbound, parseOwn } from '../protocol/inbound.ts';
 import {
   type DeltaKind,
   MAX_APPLIED_ROUNDS,
@@ -24,6 +24,7 @@ import {
   stagingBytes,
   stagingEnd,
 } from './colo-cache.ts';
+import { heartbeatOrderError, heartbeatSentAt, watchdogAt } from './heartbeat.ts';
 import type { SecondaryPhase, SecondaryState } from './state.ts';
 import { validateDelta } from './validation.ts';
 
@@ -38,7 +39,17 @@ export type SecondaryInput =
    * `ColoError` the runtime refused that object with unread (e.g. larger than the claim), which a delta
    * the engine would otherwise accept is rejected with.
    */
-  | { type: 'message'; message: unknown; payload?: Uint8Array | PageDelta | ColoError }
+  | {
+      type: 'message';
+      message: unknown;
+      payload?: Uint8Array | PageDelta | ColoError;
+      /**
+       * When the queue accepted the message, ms (SQS `SentTimestamp`; the embedded runtime's send time),
+       * the same for every delivery of it. A heartbeat counts with the earlier of it and its own sealed
+       * `sentAt`, never with its arrival; without it (a runtime that cannot tell) the sealed time alone.
+       */
+      sentAt?: number;
+    }
   /** Take over now (QEMU's `x-colo-lost-heartbeat`). */
   | { type: 'failover' }
   /**
@@ -111,9 +122,9 @@ export function secondaryStep(
     advanceSvm(state, params, t);
     runDue(state, params, t, fx);
   }
-  let accepted: { msg: PrimaryMessage; delta?: PageDelta } | undefined;
+  let accepted: Accepted | undefined;
   if (input.type === 'message') {
-    const result = validateMessage(state, params, input.message, input.payload);
+    const result = validateMessage(state, params, t, input);
     if (result instanceof ColoError) {
       fx.push({ type: 'rejected', error: result });
       fx.push(trace(t, 'colo_reject', { code: result.code, detail: result.message }));
@@ -122,6 +133,7 @@ export function secondaryStep(
     accepted = result;
   }
   advanceSvm(state, params, t);
+  // A heartbeat too: one numbered past the data slot was sent after the slot was used.
   if (accepted && state.phase === 'bg-loading' && accepted.msg.seq === state.inSeq + 1) {
     abandonRound(state, t, 'its data never arrived or was refused', fx);
   }
@@ -135,7 +147,18 @@ export function secondaryStep(
       }
       break;
     case 'message':
-      if (accepted) onMessage(state, params, t, accepted.msg, accepted.delta, fx);
+      if (accepted?.sentAt !== undefined) {
+        // Outside the sequence: nothing consumed; only the watchdog's evidence and the highest beat move.
+        // Only the first one, which arms the watchdog, is traced (a runtime saves a step with effects
+        // beyond its wake).
+        state.lastHeardAt = Math.max(state.lastHeardAt, accepted.sentAt);
+        if (accepted.msg.type === 'heartbeat') state.lastBeat = Math.max(state.lastBeat, accepted.msg.beat);
+        if (!state.heard) {
+          state.heard = true;
+          const { epoch, seq } = accepted.msg;
+          fx.push(trace(t, 'colo_receive_message', { msg: 'heartbeat', epoch, seq }));
+        }
+      } else if (accepted) onMessage(state, params, t, accepted.msg, accepted.delta, fx);
       break;
     case 'failover':
       requestFailover(state, t, 'requested', fx);
@@ -150,7 +173,9 @@ export function secondaryStep(
       }
       break;
   }
-  runDue(state, params, t, fx);
+  // A message never fires the watchdog: one handed over late, or a heartbeat sent long ago and queued
+  // behind others, is no silence of the primary's — the later ones in the queue may be fresh. Ticks judge.
+  runDue(state, params, t, fx, input.type !== 'message');
   if (isLive(state)) fx.push({ type: 'wake', at: nextWake(state, params) });
   return fx;
 }
@@ -169,15 +194,27 @@ function dueAt(state: SecondaryState): number {
   return Math.min(state.deadline, state.commitDoneAt);
 }
 
+/** A message the secondary takes: with its page data (a delta) or the send time it counts with (a heartbeat). */
+interface Accepted {
+  msg: PrimaryMessage;
+  delta?: PageDelta;
+  sentAt?: number;
+}
+
 function validateMessage(
   state: SecondaryState,
   params: ColoParams,
-  raw: unknown,
-  payload: Uint8Array | PageDelta | ColoError | undefined,
-): { msg: PrimaryMessage; delta?: PageDelta } | ColoError {
-  const admitted = admit(state, params, raw);
+  now: number,
+  input: Extract<SecondaryInput, { type: 'message' }>,
+): Accepted | ColoError {
+  const { payload } = input;
+  const admitted = admit(state, params, input.message);
   if (admitted instanceof ColoError) return admitted;
   const { msg, kind } = admitted;
+  if (msg.type === 'heartbeat') {
+    const sentAt = heartbeatSentAt(msg, input.sentAt, now);
+    return sentAt instanceof ColoError ? sentAt : { msg, sentAt };
+  }
   if (msg.type !== 'delta' || kind === undefined) return { msg };
   const delta = validateDelta(params, pageCount(params), msg, payload, kind, state.deviceSize);
   if (delta instanceof ColoError) return delta;
@@ -210,6 +247,7 @@ function admit(
     const what = messageTypeOf(raw);
     return new ColoError('exited', `secondary is ${state.phase}; dropped ${what}`);
   }
+  if (messageTypeOf(raw) === 'heartbeat') return admitHeartbeat(state, params, raw);
   let phase = state.phase;
   let seq = state.inSeq;
   // In a background load, the next message after the round's data slot means that data was lost or
@@ -263,6 +301,23 @@ function admit(
   return { msg };
 }
 
+/** A heartbeat, outside the sequence: schema, VM id, a phase that takes it, an epoch and number reached. */
+function admitHeartbeat(
+  state: SecondaryState,
+  params: ColoParams,
+  raw: unknown,
+): { msg: PrimaryMessage } | ColoError {
+  const parsed = parseOwn(raw, params);
+  if (parsed instanceof ColoError) return parsed;
+  if (parsed.type !== 'heartbeat')
+    return new ColoError('invalid-message', `expected a heartbeat, got ${parsed.type}`);
+  const expected = EXPECTED[state.phase];
+  if (!expected.includes('heartbeat')) return unexpected('heartbeat', expected);
+  // Numbered past a background round's data slot: that data was lost or refused, as for any message.
+  const past = state.phase === 'bg-loading' && parsed.seq === state.inSeq + 1;
+  return heartbeatOrderError(state, parsed, past ? state.inSeq + 1 : state.inSeq) ?? { msg: parsed };
+}
+
 /**
  * A background round must fit the epoch's history: numbered above every round already in the colo cache
  * (the primary numbers them 1, 2, 3, … per epoch; abandoned ones leave gaps), and no more of them than a
@@ -294,13 +349,14 @@ function onMessage(
   fx: Effect[],
 ): void {
   state.inSeq++;
-  state.lastHeardAt = now;
+  state.lastHeardAt = Math.max(state.lastHeardAt, now);
+  state.heard = true;
   fx.push(trace(now, 'colo_receive_message', { msg: msg.type, epoch: msg.epoch, seq: msg.seq }));
   const wait = now + params.applyTimeoutMs;
   const checkpointWait = now + checkpointWaitMs(params);
   switch (msg.type) {
     case 'heartbeat':
-      return;
+      return; // admitted outside the sequence: never here
     case 'skip':
       onSkip(state, now, msg.reason, fx);
       return;
@@ -446,7 +502,7 @@ function commit(state: SecondaryState, params: ColoParams, now: number, fx: Effe
   state.phase = 'idle';
 }
 
-function runDue(state: SecondaryState, params: ColoParams, now: number, fx: Effect[]): void {
+function runDue(state: SecondaryState, params: ColoParams, now: number, fx: Effect[], watchdog = true): void {
   if (state.phase === 'committing' && now >= state.commitDoneAt) commit(state, params, now, fx);
   if (now >= state.deadline) {
     if (state.phase === 'bg-loading') {
@@ -458,9 +514,8 @@ function runDue(state: SecondaryState, params: ColoParams, now: number, fx: Effe
       return;
     }
   }
-  const watching = isWatching(state);
-  // The same sum as the wake time: a difference could round just short of it and wake forever.
-  if (watching && params.heartbeatTimeoutMs > 0 && now >= state.lastHeardAt + params.heartbeatTimeoutMs) {
+  // The same sum as the wake time (watchdogAt): a difference could round just short of it and wake forever.
+  if (watchdog && isWatching(state) && now >= watchdogAt(state, params)) {
     requestFailover(state, now, `no message from the primary for ${now - state.lastHeardAt} ms`, fx);
   }
 }
@@ -472,14 +527,12 @@ function runDue(state: SecondaryState, params: ColoParams, now: number, fx: Effe
  * a primary slow to start (a cold start on a loaded machine) is not a failure.
  */
 function isWatching(state: SecondaryState): boolean {
-  return (state.phase === 'idle' || state.phase === 'bg-loading') && state.inSeq > 0;
+  return (state.phase === 'idle' || state.phase === 'bg-loading') && (state.heard || state.inSeq > 0);
 }
 
 function nextWake(state: SecondaryState, params: ColoParams): number {
   if (state.phase === 'claiming') return state.lastNow + SECONDARY_CLAIM_RETRY_MS;
-  const watching = isWatching(state);
-  const watchdog =
-    watching && params.heartbeatTimeoutMs > 0 ? state.lastHeardAt + params.heartbeatTimeoutMs : Infinity;
+  const watchdog = isWatching(state) ? watchdogAt(state, params) : Number.POSITIVE_INFINITY;
   return Math.min(state.deadline, state.commitDoneAt, watchdog);
 }
 

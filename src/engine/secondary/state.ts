@@ -62,8 +62,23 @@ export interface SecondaryState {
   /** Modelled apply phases of the commit in progress, ms. */
   applyMemMs: number;
   applyDevMs: number;
-  /** Last time anything arrived from the primary, ms. */
+  /**
+   * When the primary was last heard, ms: the arrival of its last COLO message, or the freshness of its
+   * latest heartbeat if later (the earliest of its sealed send time, the queue's and the step time). Saved coarsely (a heartbeat alone moves it in the stored document only
+   * once it is a slack behind, `heartbeatSlackMs`), so a loaded value may be up to that slack low.
+   */
   lastHeardAt: number;
+  /**
+   * True once any message from the primary was admitted, a heartbeat included: the heartbeat watchdog runs
+   * only then (a heartbeat consumes no sequence number, so `inSeq` alone cannot tell).
+   */
+  heard: boolean;
+  /**
+   * The highest heartbeat `beat` admitted (0: none). A heartbeat whose beat is not above it is refused as
+   * stale, so a replayed copy never counts again. Saved coarsely with `lastHeardAt`: after a reload it may
+   * lag, and then a replay's sealed send time still bounds what it can move.
+   */
+  lastBeat: number;
   /** A failover was requested during a commit; it runs when the commit ends. */
   failoverDeferred: boolean;
   /** SVM guest running time and the runtime time it was last advanced to, ms. */
@@ -99,6 +114,8 @@ export function createSecondary(params: ColoParams, now = 0): SecondaryState {
     applyMemMs: 0,
     applyDevMs: 0,
     lastHeardAt: now,
+    heard: false,
+    lastBeat: 0,
     failoverDeferred: false,
     guestTime: 0,
     lastNow: now,

@@ -166,6 +166,11 @@ export interface InvocationResult<S> {
   logDeferred: boolean;
   /** Most payload bytes (built objects) this invocation held at once. */
   peakPayloadBytes: number;
+  /**
+   * Saves left out because out-of-sequence messages (heartbeats) moved their time less than the slack
+   * ({@link NodeSpec.outOfSequence}).
+   */
+  coarseSkips: number;
   /** Saves left out after sending only heartbeats ({@link InvocationOptions.deferHeartbeatSave}). */
   deferredSaves: number;
   /**
@@ -235,6 +240,24 @@ export interface NodeSpec<S, I> {
   stop?: (state: S) => I | undefined;
   /** Next inbound sequence number the state expects (lower ones are duplicates). */
   inSeq(state: S): number;
+  /**
+   * Messages outside the sequence (the secondary's heartbeats): never duplicates by their number, and a
+   * step of one that only moved `at` (its effects: a wake) is saved coarsely — only once `at` ran `slackMs`
+   * past the value loaded, so the stored value stays within the slack below the true one.
+   */
+  outOfSequence?: {
+    /** True for a message type outside the sequence. */
+    type(type: string): boolean;
+    /** The time such a message moves, ms. */
+    at(state: S): number;
+    /** How far it may run past the stored value unsaved, ms. */
+    slackMs(params: ColoParams): number;
+    /**
+     * True for a refusal that only says the message carries nothing new (a duplicate or replayed
+     * heartbeat, one overtaken by later messages): acknowledged as a duplicate, never dead-lettered.
+     */
+    stale(error: ColoError): boolean;
+  };
   /**
    * True while the node is doing local work that ends at its next wake (the secondary's commit): the
    * invocation waits for that wake instead of leaving it to a timer. Never true for a mere deadline or
@@ -354,6 +377,7 @@ export async function runInvocation<S, I>(
     logDeferred: false,
     peakPayloadBytes: 0,
     deferredSaves: 0,
+    coarseSkips: 0,
   };
   let pending: readonly PreparedInput<I, S>[] | null = inputs;
   // Inputs whose step would have produced an unsendable message: refused on the next attempt, unstepped.
@@ -386,6 +410,9 @@ export async function runInvocation<S, I>(
     // validates before it touches the state), so an invocation of refused and duplicate inputs saves
     // nothing and appends nothing: a flood of refused messages costs no write (docs/reliability.md).
     let dirty = false;
+    // What an unsaved out-of-sequence message (a heartbeat) may move: saved once it ran the slack ahead.
+    const loadedAt = spec.outOfSequence?.at(doc.state) ?? 0;
+    let movedUnsaved = false;
     if (chainTick && !announced) {
       const verdict = judgeChainTick(doc.chains, chainTick);
       if (verdict === 'dropped' || (verdict === 'claim' && busyOutbox(doc))) {
@@ -631,7 +658,8 @@ export async function runInvocation<S, I>(
             continue;
           }
           const env = p.envelope;
-          if (env && env.vmId === params.vmId && env.seq < spec.inSeq(doc.state)) {
+          const outside = env !== undefined && spec.outOfSequence?.type(env.type) === true;
+          if (env && !outside && env.vmId === params.vmId && env.seq < spec.inSeq(doc.state)) {
             outcomes.push({
               index: p.index,
               status: 'duplicate',
@@ -660,7 +688,13 @@ export async function runInvocation<S, I>(
             throw new RestartAttempt();
           }
           const rejected = effects.find((e) => e.type === 'rejected');
-          if (rejected && env && env.vmId === params.vmId && env.seq < spec.inSeq(doc.state)) {
+          const stale =
+            rejected !== undefined &&
+            env !== undefined &&
+            env.vmId === params.vmId &&
+            (env.seq < spec.inSeq(doc.state) ||
+              (outside && spec.outOfSequence?.stale(rejected.error) === true));
+          if (rejected && stale) {
             // A deadline that fell due first retired this message's slot (e.g. an abandoned round): it
             // is stale, not hostile — acknowledge it like a duplicate instead of dead-lettering it, and
             // keep what the deadline did without recording a refusal.
@@ -673,6 +707,14 @@ export async function runInvocation<S, I>(
               status: 'duplicate',
               detail: truncateText(rejected.error.message),
             });
+            continue;
+          }
+          if (outside && !rejected && effects.every((e) => e.type === 'wake')) {
+            // Only the out-of-sequence time (and the wake that follows it) moved: saved coarsely, below.
+            for (const e of effects) if (e.type === 'wake') doc.wakeAt = e.at;
+            fx.push(...effects);
+            movedUnsaved = true;
+            outcomes.push({ index: p.index, status: 'applied' });
             continue;
           }
           absorb(effects, t);
@@ -691,8 +733,14 @@ export async function runInvocation<S, I>(
         }
       }
       await settle();
+      const coarse = spec.outOfSequence;
+      const movedAt = coarse ? coarse.at(doc.state) - loadedAt : 0;
+      if (movedUnsaved && coarse && movedAt > 0 && movedAt >= coarse.slackMs(params)) dirty = true;
       if (dirty) await save();
-      else result.document = doc;
+      else {
+        if (movedUnsaved) result.coarseSkips++;
+        result.document = doc;
+      }
       // The claim is committed with the step: queue the successor before performing anything long.
       await announce();
       if (pending) {

@@ -140,10 +140,12 @@ export class MemoryDeltaStore implements DeltaStore {
 
 /** One message as the channel carries it. */
 export interface ChannelRecord {
-  /** Deduplication id `${vmId}-${epoch}-${seq}-${type}`. */
+  /** Deduplication id `${vmId}-${epoch}-${seq}-${type}` (a heartbeat: `${vmId}-${epoch}-${seq}-hb-${beat}`). */
   dedupId: string;
   /** Body (JSON text). */
   body: string;
+  /** When the channel accepted it, ms (SQS's `SentTimestamp`), when the channel has a clock. */
+  sentAt?: number;
 }
 
 /**
@@ -161,12 +163,18 @@ export class MemoryChannel implements MessageChannel {
   /** Called before each send; may throw to model a failed call (nothing of that call is accepted). */
   beforeSend?: (messages: readonly ColoMessage[]) => void;
 
+  readonly #now: (() => number) | undefined;
+
   /**
    * @param options.serialize - Body encoder; default the wire's schema-checked {@link serializeMessage}
    *   (handler tests pass a sealing one, as the Lambda channels seal).
+   * @param options.now - Clock that stamps each accepted record's `sentAt`, ms; default none.
    */
-  constructor(options: { serialize?: (message: ColoMessage) => string | Promise<string> } = {}) {
+  constructor(
+    options: { serialize?: (message: ColoMessage) => string | Promise<string>; now?: () => number } = {},
+  ) {
     this.#serialize = options.serialize ?? serializeMessage;
+    this.#now = options.now;
   }
 
   /** {@inheritDoc MessageChannel.send} */
@@ -176,7 +184,9 @@ export class MemoryChannel implements MessageChannel {
     const bodies: string[] = [];
     for (const m of messages) bodies.push(await this.#serialize(m));
     for (const [i, m] of messages.entries()) {
-      const dedupId = `${m.vmId}-${m.epoch}-${m.seq}-${m.type}`;
+      // A heartbeat shares its seq with others and with the next message: its own number tells it apart.
+      const kind = m.type === 'heartbeat' ? `hb-${m.beat}` : m.type;
+      const dedupId = `${m.vmId}-${m.epoch}-${m.seq}-${kind}`;
       if (this.#seen.has(dedupId)) {
         this.stats.duplicates++;
         continue;
@@ -184,7 +194,9 @@ export class MemoryChannel implements MessageChannel {
       this.#seen.add(dedupId);
       this.stats.accepted++;
       this.history.push(m);
-      this.#queue.push({ dedupId, body: bodies[i] as string });
+      const record: ChannelRecord = { dedupId, body: bodies[i] as string };
+      if (this.#now) record.sentAt = this.#now();
+      this.#queue.push(record);
     }
   }
 

@@ -5,6 +5,7 @@ import type { ColoParams } from '../../engine/params.ts';
 import { type DeltaStore, ObjectMissingError, ObjectTooLargeError } from '../../engine/ports.ts';
 import type { PageDelta } from '../../engine/protocol/delta.ts';
 import type { ClaimCheck } from '../../engine/protocol/messages.ts';
+import { heartbeatSlackMs } from '../../engine/secondary/heartbeat.ts';
 import { admissionError, type SecondaryInput, secondaryStep } from '../../engine/secondary/secondary.ts';
 import { createSecondary, type SecondaryState } from '../../engine/secondary/state.ts';
 import { sha256Hex } from '../../wire/delta-codec.ts';
@@ -42,9 +43,10 @@ export type SecondaryCloudInput =
   | { type: 'failover' }
   /**
    * A primary → secondary message body (JSON text); a `delta` has its object fetched from the store.
-   * `arrivedAt`: when it first arrived, ms (deadlines judge it by that time).
+   * `arrivedAt`: when it first arrived, ms (deadlines judge it by that time). `sentAt`: when the queue
+   * accepted it (SQS `SentTimestamp`), ms — a heartbeat counts with the earlier of it and its sealed `sentAt`.
    */
-  | { type: 'message'; body: string; arrivedAt?: number };
+  | { type: 'message'; body: string; arrivedAt?: number; sentAt?: number };
 
 /** The secondary as the generic driver sees it. */
 export const SECONDARY_SPEC: NodeSpec<SecondaryState, SecondaryInput> = {
@@ -57,6 +59,12 @@ export const SECONDARY_SPEC: NodeSpec<SecondaryState, SecondaryInput> = {
   tick: { type: 'tick' },
   fence: (owner) => ({ type: 'fence', owner }),
   inSeq: (s) => s.inSeq,
+  outOfSequence: {
+    type: (type) => type === 'heartbeat',
+    at: (s) => s.lastHeardAt,
+    slackMs: heartbeatSlackMs,
+    stale: (error) => error.code === 'stale-heartbeat',
+  },
   busy: (s) => s.phase === 'committing',
 };
 
@@ -154,7 +162,9 @@ function prepare(
       // Identity, sequence, epoch, phase, kind, round and claim key first: a delta the state could not take
       // whatever its object holds is handed over unread, and the engine refuses it with that reason.
       if (!claim || admissionError(state, params, raw) !== undefined)
-        return { type: 'message', message: raw };
+        return input.sentAt === undefined
+          ? { type: 'message', message: raw }
+          : { type: 'message', message: raw, sentAt: input.sentAt };
       const readFrom = now();
       const payload = await fetchPayload(ports.deltas, params, claim, sleep);
       readMs = Math.max(0, now() - readFrom);

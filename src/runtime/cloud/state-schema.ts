@@ -157,6 +157,10 @@ export const secondaryStateSchema: z.ZodType<DecodedSecondaryState> = z.strictOb
   applyMemMs: anyNumber,
   applyDevMs: anyNumber,
   lastHeardAt: anyNumber,
+  // Documents saved before heartbeats left the sequence lack it; their `inSeq > 0` still arms the watchdog.
+  heard: z.boolean().default(false),
+  // Documents saved before heartbeats carried a sealed send time lack it: none admitted yet.
+  lastBeat: z.int().min(0).max(Number.MAX_SAFE_INTEGER).default(0),
   failoverDeferred: z.boolean(),
   guestTime: anyNumber,
   lastNow: anyNumber,

@@ -25,6 +25,11 @@ export interface Delivery {
   body: string;
   /** The object from the delta store, if the message is a `delta` (modelled payloads are never sealed). */
   payload?: Uint8Array | PageDelta;
+  /**
+   * When the channel accepted the message, ms (what SQS calls `SentTimestamp`): the same for every delivery
+   * of it, duplicates and redeliveries included. A heartbeat is judged by it.
+   */
+  sentAt?: number;
 }
 
 /** Fault injection for tests and experiments. */

@@ -194,7 +194,8 @@ export function createVm(options: EmbeddedOptions, world: World, vm: number, sta
           const to: Node = node === 'primary' ? 'secondary' : 'primary';
           const body = sealMessageBody(keys.signing, message, JSON.stringify(message));
           const payload = message.type === 'delta' ? stored : undefined;
-          const delivery: Delivery = payload ? { body, payload } : { body };
+          // The channel holds it once its bytes are on the wire: that is its send time, for every copy.
+          const delivery: Delivery = payload ? { body, payload, sentAt: done } : { body, sentAt: done };
           const storedBytes = payload ? wireBytes : 0;
           let deliverAt = arrives;
           if (fate) {
@@ -357,11 +358,11 @@ export function createVm(options: EmbeddedOptions, world: World, vm: number, sta
       return;
     }
     const payload = received.refusal && delivery === opened ? received.refusal : delivery.payload;
-    step(
-      'secondary',
-      at,
-      payload ? { type: 'message', message: raw, payload } : { type: 'message', message: raw },
-    );
+    // The send time is the channel's: taken from the wire copy, whatever a faulty primary rewrote.
+    const input: SecondaryInput = { type: 'message', message: raw };
+    if (payload) input.payload = payload;
+    if (wire.sentAt !== undefined) input.sentAt = wire.sentAt;
+    step('secondary', at, input);
   };
 
   queue.push(startAt, { vm, kind: 'input', node: 'secondary', input: { type: 'start' } });

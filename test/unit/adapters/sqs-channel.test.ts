@@ -18,7 +18,7 @@ const QUEUE = 'https://sqs.example.invalid/000000000000/p2s.fifo';
 const sqs = mockClient(SQSClient);
 
 function heartbeat(seq: number, vmId = 'vm-0'): ColoMessage {
-  return { v: 1, vmId, epoch: 3, seq, type: 'heartbeat' };
+  return { v: 1, vmId, epoch: 3, seq, type: 'heartbeat', beat: seq, sentAt: 0 };
 }
 
 type Entries = NonNullable<SendMessageBatchCommand['input']['Entries']>;
@@ -39,11 +39,28 @@ beforeEach(() => {
 
 describe('deduplicationId / messageGroupId', () => {
   it('with the body: a hash of it, so another body of the same envelope (a forgery) gets another id', () => {
-    const m = { vmId: 'vm-0', epoch: 1, seq: 2, type: 'heartbeat' };
+    const m = { vmId: 'vm-0', epoch: 1, seq: 2, type: 'heartbeat', beat: 0, sentAt: 0 };
     expect(deduplicationId(m, 'a')).toBe(deduplicationId(m, 'a'));
     expect(deduplicationId(m, 'a')).not.toBe(deduplicationId(m, 'b'));
-    expect(deduplicationId(m, 'a')).toMatch(/^vm-0-1-2-heartbeat-[0-9a-f]{16}$/);
+    expect(deduplicationId(m, 'a')).toMatch(/^vm-0-1-2-hb-0-[0-9a-f]{16}$/);
     expect(deduplicationId({ ...m, vmId: 'v'.repeat(200) }, 'a').length).toBeLessThanOrEqual(128);
+  });
+
+  it('of a heartbeat: its own number, so heartbeats sharing a seq (they consume none) never share an id', () => {
+    const a = {
+      v: 1 as const,
+      vmId: 'vm-0',
+      epoch: 1,
+      seq: 7,
+      type: 'heartbeat' as const,
+      beat: 11,
+      sentAt: 0,
+    };
+    const b = { ...a, beat: 12 };
+    const next = { v: 1 as const, vmId: 'vm-0', epoch: 1, seq: 7, type: 'checkpoint-request' as const };
+    expect(deduplicationId(a)).toBe('vm-0-1-7-hb-11');
+    const ids = [a, b, next].map((m) => deduplicationId(m, JSON.stringify(m)));
+    expect(new Set(ids).size).toBe(3);
   });
 
   it('is vmId-epoch-seq-type', () => {
@@ -92,7 +109,7 @@ describe('SqsChannel.send', () => {
     const flat = batches.flat();
     expect(flat.map((e) => JSON.parse(e.MessageBody ?? '').seq)).toEqual(messages.map((m) => m.seq));
     expect(flat.every((e) => e.MessageGroupId === 'vm-0')).toBe(true);
-    expect(flat[4]?.MessageDeduplicationId).toMatch(/^vm-0-3-4-heartbeat-[0-9a-f]{16}$/);
+    expect(flat[4]?.MessageDeduplicationId).toMatch(/^vm-0-3-4-hb-4-[0-9a-f]{16}$/);
     expect(flat[0]?.MessageBody).toBe(JSON.stringify(messages[0]));
     expect(sqs.commandCalls(SendMessageBatchCommand)[0]?.args[0].input.QueueUrl).toBe(QUEUE);
   });
@@ -178,8 +195,8 @@ describe('SqsChannel.send', () => {
     const error = await channel.send([heartbeat(0), heartbeat(1)]).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ChannelSendError);
     expect((error as ChannelSendError).failures.map((f) => f.deduplicationId.slice(0, -17))).toEqual([
-      'vm-0-3-0-heartbeat',
-      'vm-0-3-1-heartbeat',
+      'vm-0-3-0-hb-0',
+      'vm-0-3-1-hb-1',
     ]);
     expect(sentBatches()).toHaveLength(3);
   });

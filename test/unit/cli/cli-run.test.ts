@@ -140,7 +140,7 @@ describe('verdicts and exit codes', () => {
     expect(run.verification.consistent).toBe(true);
     expect(run.outcome?.state).toBe('secondary-took-over');
     expect(run.outcome?.cause).toMatch(
-      /heard nothing from the primary for 10 s .*though it was running: its heartbeats were queued behind page data — one 64 MiB delta object takes 8\.95 min at 1 Mbit\/s/,
+      /heard nothing from the primary for 12\.5 s .*though it was running: its heartbeats were queued behind page data — one 64 MiB delta object takes 8\.95 min at 1 Mbit\/s/,
     );
   });
 

@@ -142,7 +142,7 @@ describe('colo run with faults', () => {
     expect(ok.status).toBe(3);
     expect(ok.stdout).toMatch(/secondary took over \(primary fenced\)/);
     expect(ok.stdout).toMatch(
-      /why: the secondary heard nothing from the primary for 10 s .*: the primary was down \(injected outage/,
+      /why: the secondary heard nothing from the primary for 12\.5 s .*: the primary was down \(injected outage/,
     );
   }, 60_000);
 });

@@ -1,5 +1,4 @@
 import { describe, expect, test } from 'vitest';
-import type { ColoMessage } from '../../../src/engine/protocol/messages.ts';
 import {
   CasExhaustedError,
   type MemoryStateStore,
@@ -7,12 +6,8 @@ import {
   OutboxRebuildError,
 } from '../../../src/runtime/cloud/index.ts';
 import { testParams } from '../../helpers/engine.ts';
+import { expectContiguous } from './contiguous.ts';
 import { CloudPair } from './harness.ts';
-
-/** Every message of one direction exactly once, in sequence order, no gaps. */
-function expectContiguous(history: readonly ColoMessage[]): void {
-  expect(history.map((m) => m.seq)).toEqual(history.map((_, i) => i));
-}
 
 /** Brings the pair to the point where the primary's next input (the reply) starts the epoch transfer. */
 async function untilReply(pair: CloudPair): Promise<void> {

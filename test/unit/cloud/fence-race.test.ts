@@ -3,9 +3,11 @@
  * of the control document interleaved. Exactly one side may own the VM; the other must get the winner's
  * answer and stop — never overwrite the owner (a split brain: both sides running the VM).
  */
+
 import { describe, expect, test } from 'vitest';
 import type { FenceOwner } from '../../../src/engine/effects.ts';
 import { StateConflictError, type StateStore, type Versioned } from '../../../src/engine/ports.ts';
+import { heartbeatSlackMs } from '../../../src/engine/secondary/heartbeat.ts';
 import {
   type CloudPorts,
   claimFence,
@@ -118,11 +120,13 @@ describe('a primary and a secondary invocation that both claim, concurrently', (
    * at that instant, together, their reads and compare-and-swaps of the control document interleaved.
    */
   async function race(first: 'primary' | 'secondary') {
-    const params = testParams({ policy: 'none', checkpointTimeoutMs: 2000, heartbeatTimeoutMs: 3000 });
+    // The watchdog is due at heard + slack + timeout = 750 + 3000 ms; the checkpoint deadline with it.
+    const params = testParams({ policy: 'none', checkpointTimeoutMs: 2750, heartbeatTimeoutMs: 3000 });
+    expect(heartbeatSlackMs(params)).toBe(750);
     const pair = new CloudPair(params);
     await pair.start();
     const startedAt = pair.clock.now();
-    // The secondary hears the primary's first heartbeat: its watchdog is due at startedAt + 3000.
+    // The secondary hears the primary's first heartbeat: its watchdog is due at startedAt + 3750.
     await pair.toSecondary();
     expect((await pair.secondaryDoc())?.state.lastHeardAt).toBe(startedAt);
     pair.clock.advance(params.checkpointDelayMs);
@@ -131,7 +135,7 @@ describe('a primary and a secondary invocation that both claim, concurrently', (
     // The link dies: the checkpoint-request never reaches the secondary.
     pair.p2s.take();
     const deadline = tick.document.state.txn?.deadline ?? Number.NaN;
-    expect(deadline).toBe(startedAt + 3000);
+    expect(deadline).toBe(startedAt + 3750);
     pair.clock.setTo(deadline);
 
     const store = new PairingStore(pair.state, controlKey(params.vmId));

@@ -29,8 +29,8 @@ export class CloudPair {
   readonly clock: VirtualClock;
   readonly state = new MemoryStateStore();
   readonly deltas = new MemoryDeltaStore();
-  readonly p2s = new MemoryChannel();
-  readonly s2p = new MemoryChannel();
+  readonly p2s: MemoryChannel;
+  readonly s2p: MemoryChannel;
   readonly primaryPorts: CloudPorts;
   readonly secondaryPorts: CloudPorts;
   options: InvocationOptions;
@@ -40,6 +40,9 @@ export class CloudPair {
     start = 1_000_000,
   ) {
     this.clock = new VirtualClock(start);
+    // Each record is stamped with its send time (SQS's SentTimestamp), which a heartbeat counts with.
+    this.p2s = new MemoryChannel({ now: this.clock.now });
+    this.s2p = new MemoryChannel({ now: this.clock.now });
     this.primaryPorts = { state: this.state, deltas: this.deltas, channel: this.p2s };
     this.secondaryPorts = { state: this.state, deltas: this.deltas, channel: this.s2p };
     this.options = { sleep: this.clock.sleep };
@@ -71,7 +74,13 @@ export class CloudPair {
   async toSecondary(max = 10): Promise<InvocationResult<SecondaryState> | undefined> {
     const batch = this.p2s.take(max);
     if (batch.length === 0) return undefined;
-    return this.secondary(batch.map((r) => ({ type: 'message', body: r.body })));
+    return this.secondary(
+      batch.map((r) =>
+        r.sentAt === undefined
+          ? { type: 'message', body: r.body }
+          : { type: 'message', body: r.body, sentAt: r.sentAt },
+      ),
+    );
   }
 
   /** Delivers up to `max` queued secondary → primary messages in one primary invocation. */

@@ -1,5 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import type { ColoMessage } from '../../../src/engine/protocol/messages.ts';
+import { heartbeatSlackMs } from '../../../src/engine/secondary/heartbeat.ts';
 import { encodeSecondaryState, nodeStateKey, readControl } from '../../../src/runtime/cloud/index.ts';
 import { testParams } from '../../helpers/engine.ts';
 import { CloudPair } from './harness.ts';
@@ -352,31 +353,37 @@ describe('failover', () => {
 });
 
 describe('an input is stepped at its first arrival, not when an invocation gets to it', () => {
-  test('secondary: a heartbeat that arrived before the watchdog was due, handed over after it, re-arms the watchdog from its arrival', async () => {
+  test('secondary: a heartbeat sent before the watchdog was due, handed over after it, re-arms the watchdog from its send time', async () => {
     const params = testParams({ policy: 'none' });
     const H = params.heartbeatTimeoutMs;
+    const S = heartbeatSlackMs(params);
     const pair = new CloudPair(params);
     await pair.start();
     const L = pair.clock.now();
     await pair.toSecondary(); // the primary's first heartbeat
     expect((await pair.secondaryDoc())?.state.lastHeardAt).toBe(L);
-    pair.clock.setTo(L + H - 100);
+    pair.clock.setTo(L + S + H - 100);
     await pair.primary([{ type: 'tick' }]);
     const records = pair.p2s.take();
     expect(records.map((r) => JSON.parse(r.body).type)).toEqual(['heartbeat']);
-    // SQS received it at L + H - 100; the secondary's function only gets it 600 ms later (a retry, a cold
-    // start), after its watchdog was due.
-    pair.clock.setTo(L + H + 500);
+    // SQS received it at L + S + H - 100; the secondary's function only gets it 600 ms later (a retry, a
+    // cold start), after its watchdog was due.
+    pair.clock.setTo(L + S + H + 500);
     const r = await pair.secondary(
-      records.map((x) => ({ type: 'message', body: x.body, arrivedAt: L + H - 100 })),
+      records.map((x) => ({
+        type: 'message',
+        body: x.body,
+        arrivedAt: L + S + H - 100,
+        sentAt: L + S + H - 100,
+      })),
     );
     expect(r.outcomes.map((o) => o.status)).toEqual(['applied']);
     expect(r.effects.some((e) => e.type === 'claim')).toBe(false);
     expect(r.document.state.phase).toBe('idle');
     expect((await readControl(pair.state, params.vmId)).owner).toBeNull();
-    // The primary was last heard when the heartbeat arrived: the watchdog runs from then.
-    expect(r.document.state.lastHeardAt).toBe(L + H - 100);
-    expect(r.document.wakeAt).toBe(L + 2 * H - 100);
+    // The primary was last heard when SQS took the heartbeat: the watchdog runs from then.
+    expect(r.document.state.lastHeardAt).toBe(L + S + H - 100);
+    expect(r.document.wakeAt).toBe(L + 2 * S + 2 * H - 100);
   });
 
   test('secondary: a vmstate-send that arrived before the apply deadline, handed over after it, is taken', async () => {

@@ -114,7 +114,15 @@ describe('Keyring', () => {
     const ring = new Keyring({ vmId: VM, source: src, now: clock.now });
     await ring.keys();
     src.versions = { current: B, previous: A };
-    const body = sealMessage(deriveVmKey(B, VM), { v: 1, vmId: VM, epoch: 1, seq: 0, type: 'heartbeat' });
+    const body = sealMessage(deriveVmKey(B, VM), {
+      v: 1,
+      vmId: VM,
+      epoch: 1,
+      seq: 0,
+      type: 'heartbeat',
+      beat: 0,
+      sentAt: 0,
+    });
     expect(await authenticateBodies(ring, [body])).toEqual([
       expect.objectContaining({ ok: false, deferred: true }),
     ]);

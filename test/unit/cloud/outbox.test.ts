@@ -14,12 +14,8 @@ import {
   primaryInvocation,
 } from '../../../src/runtime/cloud/index.ts';
 import { testParams } from '../../helpers/engine.ts';
+import { expectContiguous } from './contiguous.ts';
 import { CloudPair } from './harness.ts';
-
-/** Every message of one direction exactly once, in sequence order, no gaps. */
-function expectContiguous(history: readonly ColoMessage[]): void {
-  expect(history.map((m) => m.seq)).toEqual(history.map((_, i) => i));
-}
 
 function types(messages: readonly ColoMessage[]): string[] {
   return messages.map((m) => (m.type === 'delta' ? `delta(${m.kind})` : m.type));

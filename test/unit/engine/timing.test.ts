@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { primaryStep } from '../../../src/engine/primary/primary.ts';
 import type { PrimaryPhase } from '../../../src/engine/primary/state.ts';
+import { heartbeatSlackMs } from '../../../src/engine/secondary/heartbeat.ts';
 import { checkpointWaitMs, secondaryStep } from '../../../src/engine/secondary/secondary.ts';
 import { createSecondary } from '../../../src/engine/secondary/state.ts';
 import { runEmbedded } from '../../../src/runtime/embedded/run.ts';
@@ -225,11 +226,15 @@ describe('heartbeat watchdog at start-up', () => {
 
     // Once the primary has been heard, the same silence is a failure.
     const pair = new Pair(params);
-    pair.until(() => pair.secondary.inSeq > 0);
+    // The first heartbeat (outside the sequence: inSeq stays 0) is enough to arm the watchdog.
+    pair.until(() => pair.secondary.heard);
+    expect(pair.secondary.inSeq).toBe(0);
     const heard = pair.secondary.lastHeardAt;
-    secondaryStep(pair.secondary, params, heard + params.heartbeatTimeoutMs - 1, { type: 'tick' });
+    // The watchdog fires at lastHeardAt + slack + timeout (the slack covers a coarsely saved lastHeardAt).
+    const due = heard + heartbeatSlackMs(params) + params.heartbeatTimeoutMs;
+    secondaryStep(pair.secondary, params, due - 1, { type: 'tick' });
     expect(pair.secondary.phase).toBe('idle');
-    const late = secondaryStep(pair.secondary, params, heard + params.heartbeatTimeoutMs, { type: 'tick' });
+    const late = secondaryStep(pair.secondary, params, due, { type: 'tick' });
     expect(pair.secondary.phase).toBe('claiming');
     expect(late.some((e) => e.type === 'claim')).toBe(true);
   });

@@ -202,7 +202,15 @@ describe('per-VM isolation on one stack (shared replication secret)', () => {
     const secret = 'one-secret-for-the-whole-stack-0123456789abcdef';
     const a = Keyring.fixed(keySetOf('vm-a', secret));
     const b = Keyring.fixed(keySetOf('vm-b', secret));
-    const message = { v: 1, vmId: 'vm-a', epoch: 0, seq: 1, type: 'heartbeat' } as ColoMessage;
+    const message = {
+      v: 1,
+      vmId: 'vm-a',
+      epoch: 0,
+      seq: 1,
+      type: 'heartbeat',
+      beat: 1,
+      sentAt: 0,
+    } as ColoMessage;
     const body = await sealingSerializer(a)(message);
     const [asA] = await authenticateBodies(a, [body]);
     const [asB] = await authenticateBodies(b, [body]);

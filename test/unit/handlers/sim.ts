@@ -147,9 +147,12 @@ export function sqsRecord(
     receives?: number;
     /** `SentTimestamp` (and first receive), ms; default the wall clock. */
     sentAt?: number;
+    /** `ApproximateFirstReceiveTimestamp`, ms, when later than the send; default `sentAt`. */
+    receivedAt?: number;
   } = {},
 ): SQSRecord {
   const now = String(options.sentAt ?? Date.now());
+  const received = String(options.receivedAt ?? options.sentAt ?? Date.now());
   return {
     messageId: options.messageId ?? randomUUID(),
     receiptHandle: `AQEB${createHash('sha256').update(body).digest('base64').slice(0, 40)}`,
@@ -158,7 +161,7 @@ export function sqsRecord(
       ApproximateReceiveCount: String(options.receives ?? 1),
       SentTimestamp: now,
       SenderId: 'AROAEXAMPLEROLEID:colo',
-      ApproximateFirstReceiveTimestamp: now,
+      ApproximateFirstReceiveTimestamp: received,
       ...(options.fifo
         ? {
             MessageGroupId: options.fifo.group,
@@ -258,8 +261,9 @@ export class HandlerSim {
     this.deltas = options.shared?.deltas ?? new MemoryDeltaStore();
     this.ticks = options.shared?.ticks ?? memoryTickQueues();
     this.keys = options.keys ?? Keyring.fixed(seedKeySet(params.seed, params.vmId));
-    this.p2s = new MemoryChannel({ serialize: sealingSerializer(this.keys) });
-    this.s2p = new MemoryChannel({ serialize: sealingSerializer(this.keys) });
+    // The channels stamp each record with the sim's clock: its `SentTimestamp`, what a heartbeat counts with.
+    this.p2s = new MemoryChannel({ serialize: sealingSerializer(this.keys), now: this.clock.now });
+    this.s2p = new MemoryChannel({ serialize: sealingSerializer(this.keys), now: this.clock.now });
     const deltas = new SealedDeltaStore(this.deltas, this.keys);
     const common = {
       params,
@@ -329,6 +333,8 @@ export class HandlerSim {
         messageId: randomUUID(),
         fifo: { group: this.params.vmId, dedup: r.dedupId },
         queue,
+        sentAt: r.sentAt ?? this.clock.now(),
+        receivedAt: this.clock.now(),
       }),
     );
   }

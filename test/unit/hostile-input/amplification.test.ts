@@ -122,7 +122,7 @@ describe('the object cap follows the function memory (finding 5)', () => {
 });
 
 describe('duplicate JSON keys are refused (finding 6)', () => {
-  const good = '{"v":1,"type":"heartbeat","vmId":"vm-0","epoch":1,"seq":0}';
+  const good = '{"v":1,"type":"heartbeat","vmId":"vm-0","epoch":1,"seq":0,"beat":1,"sentAt":0}';
 
   it('finds a key given twice, also when escaped or nested', () => {
     expect(duplicateKey(good)).toBeUndefined();
@@ -136,7 +136,7 @@ describe('duplicate JSON keys are refused (finding 6)', () => {
   });
 
   it('parseMessage and the cloud runtime’s parseBody refuse such a body', () => {
-    const twice = '{"v":1,"type":"heartbeat","vmId":"vm-0","epoch":1,"seq":0,"seq":5}';
+    const twice = '{"v":1,"type":"heartbeat","vmId":"vm-0","epoch":1,"seq":0,"beat":1,"sentAt":0,"seq":5}';
     expect(() => parseMessage(good)).not.toThrow();
     expect(() => parseMessage(twice)).toThrow(/invalid-message.*"seq" twice|key "seq" twice/);
     const parsed = parseBody(twice);

@@ -128,7 +128,15 @@ describe('round numbers (finding 1)', () => {
 
   it('the in-memory channel serialises like SQS: an unsendable message fails the whole call', async () => {
     const channel = new MemoryChannel();
-    const good = { v: 1, vmId: 'vm-0', epoch: 1, seq: 0, type: 'heartbeat' } as ColoMessage;
+    const good = {
+      v: 1,
+      vmId: 'vm-0',
+      epoch: 1,
+      seq: 0,
+      type: 'heartbeat',
+      beat: 1,
+      sentAt: 0,
+    } as ColoMessage;
     const bad = {
       v: 1,
       vmId: 'vm-0',
@@ -140,7 +148,9 @@ describe('round numbers (finding 1)', () => {
     await expect(channel.send([good, bad])).rejects.toThrow(/invalid COLO message/);
     expect(channel.size).toBe(0);
     await channel.send([good]);
-    expect(channel.take()[0]?.body).toBe('{"v":1,"type":"heartbeat","vmId":"vm-0","epoch":1,"seq":0}');
+    expect(channel.take()[0]?.body).toBe(
+      '{"v":1,"type":"heartbeat","vmId":"vm-0","epoch":1,"seq":0,"beat":1,"sentAt":0}',
+    );
   });
 });
 
@@ -164,7 +174,13 @@ describe('a delta is checked before its object is read (findings 2 and 3)', () =
     const { message, env } = await announced(pair);
     const before = fingerprint(await secondaryState(pair));
     const gets = pair.deltas.stats.gets;
-    const r = await deliver(pair, message, { ...env, seq: env.seq + 1, type: 'heartbeat' });
+    const r = await deliver(pair, message, {
+      ...env,
+      seq: env.seq + 1,
+      type: 'heartbeat',
+      beat: 1,
+      sentAt: 0,
+    });
     expect(r.outcomes[0]).toMatchObject({ status: 'rejected', code: 'missing-object' });
     expect(r.outcomes[0]?.detail).toMatch(/does not exist/);
     expect(pair.deltas.stats.gets - gets).toBe(1);

@@ -24,7 +24,15 @@ describe('a refused record behind a failed one', () => {
     for (const r of records.slice(0, d)) await sim.secondaryApply(sqsEvent([r]));
     const delta = records[d] as SQSRecord;
     const forged = sqsRecord(
-      sealMessage(WRONG_KEY, { v: 1, vmId: 'vm-0', epoch: 0, seq: 999, type: 'heartbeat' }),
+      sealMessage(WRONG_KEY, {
+        v: 1,
+        vmId: 'vm-0',
+        epoch: 0,
+        seq: 999,
+        type: 'heartbeat',
+        beat: 0,
+        sentAt: 0,
+      }),
     );
     let failing = true;
     sim.deltas.beforeCall = (op) => {

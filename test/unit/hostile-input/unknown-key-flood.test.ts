@@ -55,7 +55,7 @@ async function setup(): Promise<{ sim: HandlerSim; apply: ReturnType<typeof crea
   return { sim, apply: createSecondaryApplyHandler({ ...sim.secondaryDeps, keys }) };
 }
 
-/** The heartbeat the secondary takes next (its epoch, its next sequence number). */
+/** A message the secondary takes next (its epoch, its next sequence number). */
 async function nextHeartbeat(sim: HandlerSim) {
   const s = (await sim.secondaryDoc())?.state;
   return {
@@ -63,7 +63,10 @@ async function nextHeartbeat(sim: HandlerSim) {
     vmId: 'vm-0',
     epoch: s?.epoch ?? 0,
     seq: s?.inSeq ?? 0,
-    type: 'heartbeat' as const,
+    // A skip: an idle secondary takes it at its next number (a heartbeat takes none).
+    type: 'skip' as const,
+    retired: 'delta' as const,
+    reason: 'test',
   };
 }
 

@@ -47,6 +47,8 @@ export const coloMessageArb: fc.Arbitrary<ColoMessage> = envelope.chain((e) =>
         round: kind === 'background-ram' ? r : 0,
         claim: { key: `${e.vmId}/${e.epoch}/${e.seq}-${kind}`, size, sha256 },
       })),
-    fc.constant({ ...e, type: 'heartbeat' as const }),
+    fc
+      .tuple(fc.nat(), fc.nat())
+      .map(([beat, sentAt]) => ({ ...e, type: 'heartbeat' as const, beat, sentAt })),
   ),
 );

@@ -71,7 +71,7 @@ describe('message schema', () => {
   });
 
   it('rejects a body over 256 KiB before parsing it, counting UTF-8 bytes', () => {
-    const ok = JSON.stringify({ v: 1, type: 'heartbeat', vmId: 'vm', epoch: 0, seq: 0 });
+    const ok = JSON.stringify({ v: 1, type: 'heartbeat', vmId: 'vm', epoch: 0, seq: 0, beat: 1, sentAt: 0 });
     const pad = (n: number, ch: string) => `${ok.slice(0, -1)},"p":"${ch.repeat(n)}"}`;
     const base = pad(0, 'x').length;
     expect(codeOf(() => parseMessage(pad(256 * 1024 - base, 'x')))).toBe('invalid-message'); // 256 KiB exactly
@@ -123,8 +123,8 @@ describe('message schema', () => {
   });
 
   it('returns a fresh object without extra prototype keys', () => {
-    const m = parseMessage('{"v":1,"type":"heartbeat","vmId":"vm","epoch":0,"seq":0}');
+    const m = parseMessage('{"v":1,"type":"heartbeat","vmId":"vm","epoch":0,"seq":0,"beat":1,"sentAt":0}');
     expect(Object.getPrototypeOf(m)).toBe(Object.prototype);
-    expect(Object.keys(m)).toEqual(['v', 'type', 'vmId', 'epoch', 'seq']);
+    expect(Object.keys(m)).toEqual(['v', 'type', 'vmId', 'epoch', 'seq', 'beat', 'sentAt']);
   });
 });
