@@ -14,6 +14,7 @@
 import { readFileSync } from 'node:fs';
 import { GetQueueAttributesCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { CALL_TIMEOUTS } from '../../lambda/adapters/env.ts';
 import type {
   ArmedFaults,
   ArmedFaultsInput,
@@ -295,6 +296,47 @@ describe('faults on LocalStack with the default parameters', () => {
       testMs: since(t0),
     };
     console.log('[colo-faults] failed checkpoint chunk upload', measured.checkpointChunk);
+  });
+
+  it('a background delta put that hangs: the call fails by its own timeouts, inside the function timeout; no failover', async () => {
+    await expectReplicating('before');
+    const dlqBefore = await p2sDeadLetters();
+    const fromEpoch = (await lastCommittedEpoch()) + 1;
+    // The put is made for real, with the functions' client settings, to a server that never answers.
+    const t0 = await arm({ hangPuts: { 'background-ram': 1 } });
+    const [hung] = await waitFor(
+      'the hung put to fail',
+      async (note) => {
+        const x = await fired('hung-put:background-ram');
+        note((await fired('hang-put:background-ram')).length);
+        return x.length >= 1 ? x : undefined;
+      },
+      180_000,
+      1000,
+    );
+    const [, key, name, msText, attemptsText] =
+      /^(.+): (\w+) after (\d+) ms, (\d+) attempt\(s\)$/.exec(hung?.detail ?? '') ?? [];
+    expect(name, hung?.detail).toBe('TimeoutError');
+    const elapsed = Number(msText);
+    // Every attempt waited out the socket's silence, and the whole call ended well before the 60 s the
+    // pending-check function may run: the invocation went on to its error path, not to its timeout.
+    expect(Number(attemptsText)).toBe(CALL_TIMEOUTS.maxAttempts);
+    expect(elapsed).toBeGreaterThanOrEqual(CALL_TIMEOUTS.maxAttempts * CALL_TIMEOUTS.socketIdleTimeoutMs);
+    expect(elapsed).toBeLessThan(55_000);
+    const later = await commitsAgree(hung?.at ?? t0, 2, fromEpoch, 'hung put');
+    // Its round went on (the outbox put it again, or another performer of the same outbox did) or was
+    // retired; either way the secondary refused nothing and nobody claimed the VM.
+    expect(await p2sDeadLetters()).toBe(dlqBefore);
+    await expectReplicating('after');
+    measured.hungPut = {
+      key,
+      callFailedAfterMs: elapsed,
+      attempts: Number(attemptsText),
+      stored: (await f.deltas.get(key ?? '').catch(() => undefined)) !== undefined,
+      failureToNextCommitMs: (later[0]?.at ?? 0) - (hung?.at ?? 0),
+      testMs: since(t0),
+    };
+    console.log('[colo-faults] hung background put', measured.hungPut);
   });
 
   it('secondary-apply fails (throws) after the device state arrived, before saving the commit: redelivered, committed once', async () => {

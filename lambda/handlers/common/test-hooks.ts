@@ -9,7 +9,7 @@
  * - {@link TEST_FAULTS_ENV} `=allow` (set on every function by the stack context `testFaults=allow`): the
  *   **fault hook** ({@link TestFaults}). Each invocation of a node function reads the armed-faults document
  *   `<vmId>/test-faults.json` from the state store (`state/<vmId>/test-faults.json` in the bucket) and can
- *   fail delta puts and gets, crash at a named point, freeze the primary, take `secondary-apply` down, or
+ *   fail or hang delta puts, fail gets, crash at a named point, freeze the primary, take `secondary-apply` down, or
  *   copy the records it consumed. Counted faults are taken by compare-and-swap on that document, so "the
  *   next N" is exact across concurrent invocations; every fault that fires is appended to its `fired` list.
  */
@@ -30,6 +30,7 @@ import {
   type TimeSource,
 } from '../../../src/runtime/cloud/index.ts';
 import type { Env } from '../../adapters/env.ts';
+import { type HungCallOutcome, hungPut } from './hung-call.ts';
 import type { LoggerLike } from './observability.ts';
 
 /** Test hook: extra wait before each delta fetch of `secondary-apply`, ms (unset or 0: off). */
@@ -138,7 +139,10 @@ const count = z.number().int().min(0).max(1_000_000);
 const epochMs = z.number().int().min(0);
 
 const firedSchema = z.strictObject({
-  /** Which fault: `put:<kind>`, `get:<kind|any>`, `crash:<point>`, `primary-silent`, `secondary-down`. */
+  /**
+   * Which fault: `put:<kind>`, `put-object:<kind>`, `hang-put:<kind>` / `hung-put:<kind>`, `get:<kind|any>`,
+   * `crash:<point>`, `primary-silent`, `secondary-down`.
+   */
   fault: z.string().max(200),
   /** When, ms since the Unix epoch. */
   at: z.number(),
@@ -162,6 +166,12 @@ export const armedFaultsSchema = z.strictObject({
   failObjects: z.strictObject(Object.fromEntries(KINDS.map((k) => [k, count.optional()]))).optional(),
   /** Keys whose every put fails (written by the hook for `failObjects`; a test may add some too). */
   failingKeys: z.array(z.string().max(1024)).max(1000).default([]),
+  /**
+   * Hang the next N delta puts of a kind: each is sent, with the functions' call timeouts, to a server in
+   * the function's process that never answers (`hung-call.ts`), and fails as that call fails (the SDK's
+   * `TimeoutError` after its attempts). Fires `hang-put:<kind>`, then `hung-put:<kind>` with the outcome.
+   */
+  hangPuts: z.strictObject(Object.fromEntries(KINDS.map((k) => [k, count.optional()]))).optional(),
   /** Fail the next N delta gets of a kind, or of `any` kind. */
   failGets: z
     .strictObject(Object.fromEntries([...KINDS, 'any'].map((k) => [k, count.optional()])))
@@ -268,6 +278,8 @@ export interface TestFaultsContext {
   logger: LoggerLike;
   /** A hard crash; default `process.exit`. */
   exit?: (code: number) => void;
+  /** How a hung put is made; default {@link hungPut} with the functions' call timeouts. */
+  hungPut?: (key: string, bytes: Uint8Array) => Promise<HungCallOutcome>;
 }
 
 /** Compare-and-swap attempts on the armed-faults document before a fault gives up (and does not fire). */
@@ -529,6 +541,31 @@ export class TestFaults {
     throw new TestFaultError(`test fault: put of ${key} failed`);
   }
 
+  /** A put armed in `hangPuts`: made for real to a server that never answers; throws what the SDK threw. */
+  async #hangFault(key: string, bytes: Uint8Array): Promise<void> {
+    const kind = deltaKindOf(key);
+    if (!kind || !(this.#armed?.hangPuts?.[kind] ?? 0)) return;
+    const took = await this.#take(
+      (a) =>
+        a.hangPuts
+          ? {
+              get: () => a.hangPuts?.[kind] ?? 0,
+              set: (n) => {
+                if (a.hangPuts) a.hangPuts[kind] = n;
+              },
+            }
+          : undefined,
+      { fault: `hang-put:${kind}`, detail: key },
+    );
+    if (!took) return;
+    this.#c.logger.warn('test fault: delta put sent to a server that never answers', { key });
+    const outcome = await (this.#c.hungPut ?? hungPut)(key, bytes);
+    const detail = `${key}: ${outcome.error.name} after ${Math.round(outcome.elapsedMs)} ms, ${outcome.attempts} attempt(s)`;
+    this.#c.logger.warn('test fault: hung delta put failed', { key, detail });
+    await this.#record({ fault: `hung-put:${kind}`, detail });
+    throw outcome.error;
+  }
+
   async #getFault(key: string): Promise<void> {
     const kind = deltaKindOf(key);
     // The copy read at the start of the invocation: a get sits inside the secondary's load → save window,
@@ -582,6 +619,7 @@ export class TestFaults {
     return {
       put: async (key, bytes) => {
         await this.#putFault(key);
+        await this.#hangFault(key, bytes);
         return store.put(key, bytes);
       },
       get: async (key, options) => {

@@ -62,6 +62,9 @@ export const SOAK_STACK_CONTEXT: Readonly<Record<string, string | number>> = {
   thresholdBytes: 65_536,
   checkpointDelayMs: 4000,
   pendingCheckIntervalMs: 1000,
+  // A second mapping on each tick queue, as AWS would run a second invocation: a tick whose call hangs
+  // (colo-faults' hung put) must not hold the VM's next ticks — and its heartbeats — behind it.
+  tickPollers: 2,
   testFaults: 'allow',
 };
 

@@ -4,6 +4,7 @@
 import { describe, expect, test } from 'vitest';
 import { controlStateKey } from '../../../lambda/adapters/contract.ts';
 import { primaryDepsFromEnv, secondaryDepsFromEnv } from '../../../lambda/handlers/common/deps.ts';
+import { hungPut } from '../../../lambda/handlers/common/hung-call.ts';
 import {
   type ArmedFaults,
   type ArmedFaultsInput,
@@ -200,6 +201,42 @@ describe('fault hook: the armed-faults document', () => {
     expect(doc.failingKeys).toEqual([key]);
     expect(doc.failObjects?.['background-ram']).toBe(0);
     expect(doc.fired).toHaveLength(6);
+  });
+
+  test('hangPuts: the next put of a kind is made for real to a silent server, times out and fails; later puts store', async () => {
+    const state = new MemoryStateStore();
+    const clock = new VirtualClock(1000);
+    const deltas = new MemoryDeltaStore();
+    // Short timeouts keep the test quick; the deployed hook uses the functions' own (CALL_TIMEOUTS).
+    const short = { connectionTimeoutMs: 1000, socketIdleTimeoutMs: 200, maxAttempts: 2 };
+    const { faults, obs } = hookOn(state, clock, {
+      node: 'primary',
+      service: 'pending-check-timer',
+      hungPut: (key, bytes) => hungPut(key, bytes, short),
+    });
+    await arm(state, { hangPuts: { 'background-ram': 1 } });
+    await faults.begin();
+    const ports = faults.wrap({ state, deltas, channel: new MemoryChannel() });
+    const key = 'vm-0/2/9-background-ram';
+    const error = await ports.deltas.put(key, new Uint8Array(70_000).fill(7)).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect((error as Error).name).toBe('TimeoutError');
+    expect(deltas.keys()).toEqual([]);
+    // The count is spent: the same put again stores.
+    await ports.deltas.put(key, new Uint8Array([1]));
+    expect(deltas.keys()).toEqual([key]);
+    const doc = await armed(state);
+    expect(doc.hangPuts?.['background-ram']).toBe(0);
+    expect(doc.fired.map((f) => f.fault)).toEqual(['hang-put:background-ram', 'hung-put:background-ram']);
+    expect(doc.fired[1]?.detail).toMatch(/: TimeoutError after \d+ ms, 2 attempt\(s\)$/);
+    expect(obs.logs.some((l) => /hung delta put failed/.test(l.message))).toBe(true);
+  }, 20_000);
+
+  test('hangPuts refuses what is not a count, like every fault', () => {
+    expect(() => encodeArmedFaults({ hangPuts: { 'background-ram': -1 } })).toThrow();
+    expect(() => encodeArmedFaults({ hangPuts: { 'no-such-kind': 1 } } as never)).toThrow();
   });
 
   test('get faults by kind or any; a hard crash calls exit(1)', async () => {
