@@ -103,6 +103,21 @@ async function validRoundApplies(name: string): Promise<void> {
   for (const [p, v] of pages) expect(after.state.cache.get(p), `${name}: page ${p}`).toBe(v);
 }
 
+/** Waits until `secondary-apply` logs the message `id` as a duplicate it acknowledged. */
+async function acknowledgedAsDuplicate(id: string | undefined, what: string): Promise<void> {
+  await waitFor(
+    what,
+    async () => {
+      const logs = await m.functionLogs('SecondaryApplyFunctionName');
+      return logs.some((l) => l.message === 'duplicate input acknowledged' && l.messageId === id)
+        ? true
+        : undefined;
+    },
+    60_000,
+    500,
+  );
+}
+
 /** The envelope of a message at `at`. */
 function envelope(at: StreamPosition, type: string): Record<string, unknown> {
   return { v: 1, vmId: m.vmId, epoch: at.epoch, seq: at.seq, type };
@@ -263,17 +278,7 @@ describe('hostile input on LocalStack: refused with its reason, nothing changed,
     const was = await stored();
     const replayed = await primary.sealJson(JSON.parse(sent));
     const [id] = await primary.sendBodies([replayed]);
-    await waitFor(
-      'secondary-apply to acknowledge the replay as a duplicate',
-      async () => {
-        const logs = await m.functionLogs('SecondaryApplyFunctionName');
-        return logs.some((l) => l.message === 'duplicate input acknowledged' && l.messageId === id)
-          ? true
-          : undefined;
-      },
-      60_000,
-      500,
-    );
+    await acknowledgedAsDuplicate(id, 'secondary-apply to acknowledge the replay as a duplicate');
     const now = await stored();
     expect(now.etag).toBe(was.etag);
     expect(now.bytes.equals(was.bytes)).toBe(true);
@@ -567,18 +572,9 @@ describe('hostile input on LocalStack: refused with its reason, nothing changed,
           MessageDeduplicationId: randomBytes(16).toString('hex'),
         }),
       );
-      await waitFor(
+      await acknowledgedAsDuplicate(
+        out.MessageId,
         `secondary-apply to acknowledge the replay (${r.name}) as a duplicate`,
-        async () => {
-          const logs = await m.functionLogs('SecondaryApplyFunctionName');
-          return logs.some(
-            (l) => l.message === 'duplicate input acknowledged' && l.messageId === out.MessageId,
-          )
-            ? true
-            : undefined;
-        },
-        60_000,
-        500,
       );
       // Sent after the genuine one: by the queue's clock it would be fresher.
       expect(before).toBeGreaterThan(sentAt);
@@ -592,17 +588,7 @@ describe('hostile input on LocalStack: refused with its reason, nothing changed,
     const was = await stored();
     const heardAfterRound = (await secondary()).state.lastHeardAt;
     const [id] = await primary.sendBodies([genuine]);
-    await waitFor(
-      'secondary-apply to acknowledge the overtaken replay as a duplicate',
-      async () => {
-        const logs = await m.functionLogs('SecondaryApplyFunctionName');
-        return logs.some((l) => l.message === 'duplicate input acknowledged' && l.messageId === id)
-          ? true
-          : undefined;
-      },
-      60_000,
-      500,
-    );
+    await acknowledgedAsDuplicate(id, 'secondary-apply to acknowledge the overtaken replay as a duplicate');
     const now = await stored();
     expect(now.etag).toBe(was.etag);
     expect((await secondary()).state.lastHeardAt).toBe(heardAfterRound);

@@ -470,6 +470,25 @@ export class TestFaults {
     return false;
   }
 
+  /** Takes one of the faults counted per delta kind in `field` (`slot`: the kind, or `any`). */
+  #takeCounted(
+    field: 'failPuts' | 'hangPuts' | 'failGets',
+    slot: string,
+    fired: { fault: string; detail: string },
+  ): Promise<boolean> {
+    return this.#take((a) => {
+      const counts: Record<string, number | undefined> | undefined = a[field];
+      return counts
+        ? {
+            get: () => counts[slot] ?? 0,
+            set: (n) => {
+              counts[slot] = n;
+            },
+          }
+        : undefined;
+    }, fired);
+  }
+
   /** Appends an uncounted fault to `fired` (best effort). */
   async #record(fired: { fault: string; detail: string }): Promise<void> {
     await this.#take(
@@ -524,18 +543,7 @@ export class TestFaults {
       }
     }
     if (!(a.failPuts?.[kind] ?? 0)) return;
-    const took = await this.#take(
-      (a) =>
-        a.failPuts
-          ? {
-              get: () => a.failPuts?.[kind] ?? 0,
-              set: (n) => {
-                if (a.failPuts) a.failPuts[kind] = n;
-              },
-            }
-          : undefined,
-      { fault: `put:${kind}`, detail: key },
-    );
+    const took = await this.#takeCounted('failPuts', kind, { fault: `put:${kind}`, detail: key });
     if (!took) return;
     this.#c.logger.warn('test fault: delta put fails', { key });
     throw new TestFaultError(`test fault: put of ${key} failed`);
@@ -545,18 +553,7 @@ export class TestFaults {
   async #hangFault(key: string, bytes: Uint8Array): Promise<void> {
     const kind = deltaKindOf(key);
     if (!kind || !(this.#armed?.hangPuts?.[kind] ?? 0)) return;
-    const took = await this.#take(
-      (a) =>
-        a.hangPuts
-          ? {
-              get: () => a.hangPuts?.[kind] ?? 0,
-              set: (n) => {
-                if (a.hangPuts) a.hangPuts[kind] = n;
-              },
-            }
-          : undefined,
-      { fault: `hang-put:${kind}`, detail: key },
-    );
+    const took = await this.#takeCounted('hangPuts', kind, { fault: `hang-put:${kind}`, detail: key });
     if (!took) return;
     this.#c.logger.warn('test fault: delta put sent to a server that never answers', { key });
     const outcome = await (this.#c.hungPut ?? hungPut)(key, bytes);
@@ -574,18 +571,7 @@ export class TestFaults {
     if (!gets) return;
     const which = kind && (gets[kind] ?? 0) > 0 ? kind : (gets.any ?? 0) > 0 ? 'any' : undefined;
     if (!which) return;
-    const took = await this.#take(
-      (a) =>
-        a.failGets
-          ? {
-              get: () => a.failGets?.[which] ?? 0,
-              set: (n) => {
-                if (a.failGets) a.failGets[which] = n;
-              },
-            }
-          : undefined,
-      { fault: `get:${which}`, detail: key },
-    );
+    const took = await this.#takeCounted('failGets', which, { fault: `get:${which}`, detail: key });
     if (!took) return;
     this.#c.logger.warn('test fault: delta get fails', { key });
     throw new TestFaultError(`test fault: get of ${key} failed`);
