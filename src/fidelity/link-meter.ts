@@ -21,7 +21,14 @@ export function wallMs(): number {
 /**
  * A TCP relay between the two QEMUs that counts the bytes of each direction with their time: QEMU 7.2
  * reports no RAM statistics during COLO, so bytes per checkpoint are measured on the link. One connection
- * (the migration stream and its return path share it). Nagle stays on, as on QEMU's own socket.
+ * (the migration stream and its return path share it).
+ *
+ * The relay's own sockets send at once (`TCP_NODELAY`): QEMU's sockets keep their Nagle, and a relay with
+ * Nagle of its own added a second hold QEMU's link does not have. Its last small write of an epoch (the tail
+ * of the RAM and the device state) waited for the secondary's delayed ACK, ~43 ms, in 69 of 396 steady
+ * checkpoints of three kept runs (2026-12-01 04:57, 07:45, 08:05; QEMU's own socket held 41), which put a
+ * size's median pause on the slow mode (07:45, 1024 pages: 96.8 ms; 57.7 ms without a hold):
+ * scripts/pause-factors.ts. Runs before this change (fidelity/runs.json among them) relayed with Nagle on.
  */
 export class LinkMeter {
   readonly chunks: LinkChunk[] = [];
@@ -32,6 +39,8 @@ export class LinkMeter {
   async start(targetPort: number): Promise<number> {
     this.server = createServer((inbound) => {
       const outbound = connect(targetPort, '127.0.0.1');
+      inbound.setNoDelay(true);
+      outbound.setNoDelay(true);
       this.sockets.push(inbound, outbound);
       this.pipe(inbound, outbound, 'p2s');
       this.pipe(outbound, inbound, 's2p');

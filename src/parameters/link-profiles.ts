@@ -31,9 +31,10 @@ export type LinkProfileName = (typeof LINK_PROFILE_NAMES)[number];
  * the pause through each run's per-size median, the send, flush and gaps through its per-size means; the fit,
  * and each kept run against the line fitted over the others, are in docs/fidelity.md, and
  * test/unit/fidelity/profile.test.ts checks these figures are that fit's). `npm run fidelity` checks this
- * profile's pause against each new run's per-size medians. The pause is a fixed ~56 ms (mostly the delayed ACK of `vmstate-loaded`) plus
- * ~0.012 ms per dirty page; the per-page cost moved several-fold with the shared machine's load
- * (docs/fidelity.md). QEMU's timer callback also ran ~0–716 ms late per tick there (its period is the delay
+ * profile's pause against each new run's per-size medians. The pause is a fixed ~45 ms (mostly the delayed ACK of `vmstate-loaded`) plus
+ * ~0.008 ms per dirty page, fitted on runs at load 2–3.5 (an otherwise quiet machine): under a shared machine's
+ * load QEMU's per-page cost grows (at load ~6, 8192 pages paused 179 ms against ~110 ms), which no profile
+ * without the load as an input can follow (docs/fidelity.md, eighth pass). QEMU's timer callback also ran ~0–716 ms late per tick there (its period is the delay
  * plus that); the profile leaves the delay as given.
  * Its latency is half the mean request → reply (a stand-in for the VM stops); `npm run fidelity` itself runs
  * the engine with that gap's floor and a stall drawn per checkpoint instead (src/fidelity/stalls.ts), and its
@@ -41,10 +42,10 @@ export type LinkProfileName = (typeof LINK_PROFILE_NAMES)[number];
  */
 export const LINK_PROFILES: Readonly<Record<Exclude<LinkProfileName, 'none'>, LinkProfile>> = {
   'qemu-tcg-loopback': {
-    bandwidthBytesPerSec: 386_239_580,
-    latencyMs: 6.373,
+    bandwidthBytesPerSec: 597_002_259,
+    latencyMs: 1.792,
     deviceStateBytes: 12_644,
-    costs: { prepMs: 0.48, flushBytesPerMs: 2_454_354, deviceLoadMs: 43.22, applyBytesPerMs: 1e12 },
+    costs: { prepMs: 7.023, flushBytesPerMs: 4_445_799, deviceLoadMs: 34.41, applyBytesPerMs: 1e12 },
     source: 'docs/fidelity.md (npm run fidelity, fit over fidelity/runs.json)',
   },
 };
