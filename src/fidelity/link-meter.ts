@@ -28,7 +28,7 @@ export function wallMs(): number {
  * of the RAM and the device state) waited for the secondary's delayed ACK, ~43 ms, in 69 of 396 steady
  * checkpoints of three kept runs (2026-12-01 04:57, 07:45, 08:05; QEMU's own socket held 41), which put a
  * size's median pause on the slow mode (07:45, 1024 pages: 96.8 ms; 57.7 ms without a hold):
- * scripts/pause-factors.ts. Runs before this change (fidelity/runs.json among them) relayed with Nagle on.
+ * scripts/pause-factors.ts. Runs before this change relayed with Nagle on; fidelity/runs.json holds only later ones.
  */
 export class LinkMeter {
   readonly chunks: LinkChunk[] = [];
