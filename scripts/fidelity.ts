@@ -12,10 +12,10 @@
  *   npm run fidelity -- --report-only       # re-render docs/fidelity.md from the committed fidelity/report.json
  *   npm run fidelity -- --reuse-runs DIR    # no QEMU: analyse the runs kept in DIR again (engine, fit, report)
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { parseFidelityArgs } from '../src/fidelity/args.ts';
+import { FIDELITY_HELP, parseFidelityArgs } from '../src/fidelity/args.ts';
 import { keepRun, parseKeptRuns, poolRuns } from '../src/fidelity/pooled.ts';
 import { renderReport } from '../src/fidelity/report.ts';
 import { parseReport, serializeReport } from '../src/fidelity/report-file.ts';
@@ -42,16 +42,19 @@ try {
   const keptFile = join(root, 'fidelity', 'runs.json');
   const args = parseFidelityArgs(process.argv.slice(2));
   keepWork = args.keepWork;
-  const kept = existsSync(keptFile) ? parseKeptRuns(readFileSync(keptFile, 'utf8')) : [];
-  if (args.reportOnly) {
+  if (args.help) {
+    process.stdout.write(`${FIDELITY_HELP}\n`);
+  } else if (args.reportOnly) {
     // The committed input as it is: what it renders to is what the unit test compares with the doc.
     const text = readFileSync(reportFile, 'utf8');
     writeFileSync(join(root, 'docs', 'fidelity.md'), renderReport(parseReport(text, 'fidelity/report.json')));
     log('docs/fidelity.md re-rendered from fidelity/report.json');
   } else {
-    if (args.reuseRuns !== undefined && !existsSync(args.reuseRuns)) {
+    if (args.reuseRuns !== undefined && !statSync(args.reuseRuns, { throwIfNoEntry: false })?.isDirectory()) {
       throw new Error(`--reuse-runs ${args.reuseRuns}: no such directory`);
     }
+    // Read only where a run uses it: --report-only never does.
+    const kept = existsSync(keptFile) ? parseKeptRuns(readFileSync(keptFile, 'utf8')) : [];
     work = args.reuseRuns === undefined ? mkdtempSync(join(tmpdir(), 'colo-fidelity-')) : undefined;
     const result = await runFidelity(log, {
       kept,

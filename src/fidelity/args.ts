@@ -13,13 +13,25 @@ export interface FidelityArgs {
   keepRun: boolean;
   /** Keep the run's work directory (traces, patched QEMU, guest) instead of deleting it on exit. */
   keepWork: boolean;
+  /** Print {@link FIDELITY_HELP} and do nothing else. */
+  help: boolean;
 }
 
-const USAGE = 'expected none, --keep-run, --keep-work, --report-only or --reuse-runs DIR';
+/** What `npm run fidelity -- --help` prints. */
+export const FIDELITY_HELP = `npm run fidelity [-- FLAG]: QEMU 7.2 COLO on loopback as the reference; rewrites docs/fidelity.md
+  (no flag)           a fresh QEMU run (both cores, ~70 s idle), compared with the engine
+  --keep-run          also add the run's per-size figures to fidelity/runs.json (the profile's calibration)
+  --keep-work         keep the run's work directory (traces, patched QEMU, guest) and print its path
+  --reuse-runs DIR    re-analyse the QEMU runs kept in DIR (from --keep-work); no QEMU
+  --report-only       re-render docs/fidelity.md from fidelity/report.json; no QEMU, no engine
+  --help, -h          this text`;
+
+const USAGE = 'expected none, --keep-run, --keep-work, --report-only, --reuse-runs DIR or --help';
 
 /** Parses the arguments after `npm run fidelity --`; any misuse is a one-line error. */
 export function parseFidelityArgs(argv: readonly string[]): FidelityArgs {
-  const out: FidelityArgs = { reportOnly: false, keepRun: false, keepWork: false };
+  const out: FidelityArgs = { reportOnly: false, keepRun: false, keepWork: false, help: false };
+  if (argv.length === 1 && (argv[0] === '--help' || argv[0] === '-h')) return { ...out, help: true };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i] as string;
     if (a === '--report-only') out.reportOnly = true;

@@ -3,12 +3,20 @@ import { parseFidelityArgs } from '../../../src/fidelity/args.ts';
 
 describe('npm run fidelity: flags', () => {
   it('reads each flag, --reuse-runs with its directory in either form', () => {
-    expect(parseFidelityArgs([])).toEqual({ reportOnly: false, keepRun: false, keepWork: false });
+    expect(parseFidelityArgs([])).toEqual({
+      reportOnly: false,
+      keepRun: false,
+      keepWork: false,
+      help: false,
+    });
     expect(parseFidelityArgs(['--keep-run', '--keep-work'])).toEqual({
       reportOnly: false,
       keepRun: true,
       keepWork: true,
+      help: false,
     });
+    expect(parseFidelityArgs(['--help']).help).toBe(true);
+    expect(parseFidelityArgs(['-h']).help).toBe(true);
     expect(parseFidelityArgs(['--report-only']).reportOnly).toBe(true);
     expect(parseFidelityArgs(['--reuse-runs', '/tmp/x']).reuseRuns).toBe('/tmp/x');
     expect(parseFidelityArgs(['--reuse-runs=/tmp/y']).reuseRuns).toBe('/tmp/y');
@@ -26,6 +34,8 @@ describe('npm run fidelity: flags', () => {
       throw new Error(`${argv.join(' ')} was accepted`);
     };
     expect(one(['--keep-runs'])).toContain('unknown argument --keep-runs');
+    // --help alone: with another flag it is a misuse, not a silent help.
+    expect(one(['--help', '--keep-run'])).toContain('unknown argument --help');
     expect(one(['--reuse-runs'])).toContain('needs the directory');
     expect(one(['--reuse-runs', '--keep-run'])).toContain('needs the directory');
     expect(one(['--reuse-runs='])).toContain('needs the directory');
