@@ -318,11 +318,11 @@ describe('faults on LocalStack with the default parameters', () => {
       /^(.+): (\w+) after (\d+) ms, (\d+) attempt\(s\)$/.exec(hung?.detail ?? '') ?? [];
     expect(name, hung?.detail).toBe('TimeoutError');
     const elapsed = Number(msText);
-    // Every attempt waited out the socket's silence, and the whole call ended well before the 60 s the
-    // pending-check function may run: the invocation went on to its error path, not to its timeout.
+    // Every attempt waited out the socket's silence (a lower bound: load can only lengthen it). That the
+    // invocation reached its error path, not its timeout, is the record itself: the hook writes it after
+    // the call failed, in the same invocation.
     expect(Number(attemptsText)).toBe(CALL_TIMEOUTS.maxAttempts);
     expect(elapsed).toBeGreaterThanOrEqual(CALL_TIMEOUTS.maxAttempts * CALL_TIMEOUTS.socketIdleTimeoutMs);
-    expect(elapsed).toBeLessThan(55_000);
     const later = await commitsAgree(hung?.at ?? t0, 2, fromEpoch, 'hung put');
     // Its round went on (the outbox put it again, or another performer of the same outbox did) or was
     // retired; either way the secondary refused nothing and nobody claimed the VM.
