@@ -106,7 +106,7 @@ for (const r of runs) {
     const e = predicted.get(pages) ?? Number.NaN;
     out(
       `| ${pages} | ${delayOf(pages)} ms | ${rows.length} | ${ms(m)} | ${ms(median(rows.filter((x) => !held(x)).map((x) => x.pauseMs)))} | ` +
-        `${rows.filter((x) => x.primaryHoldMs >= HOLD_MS).length} / ${rows.filter((x) => x.relayHoldMs >= HOLD_MS).length} | ` +
+        `${rows.filter((x) => x.silenceMs >= HOLD_MS).length} / ${rows.filter((x) => x.relayHoldMs >= HOLD_MS).length} | ` +
         `${ms(median(rows.map((x) => x.flowMs)))} | ${ms(median(rows.map((x) => x.restMs)))} | ${ms(median(rows.map((x) => x.gapMs)))} | ` +
         `${ms(e)} (${pct((e - m) / m)}) |`,
     );

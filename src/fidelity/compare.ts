@@ -68,6 +68,11 @@ export interface ScenarioComparison {
    * (host stalls under load); it still fails.
    */
   qemuPauseIntervalMs: [number, number];
+  /**
+   * QEMU's steady checkpoints (all of the scenario's windows alike: this window's) whose send waited for a
+   * delayed ACK (≥ 30 ms, src/fidelity/pause-factors.ts), of how many; absent in old reports.
+   */
+  heldSends?: { held: number; of: number };
   /** Median flush / send ratio. */
   qemuFlushPerSend: number;
   engineFlushPerSend: number;

@@ -28,15 +28,19 @@ export function wallMs(): number {
  * of the RAM and the device state) waited for the secondary's delayed ACK, ~43 ms, in 69 of 396 steady
  * checkpoints of three kept runs (2026-12-01 04:57, 07:45, 08:05; QEMU's own socket held 41), which put a
  * size's median pause on the slow mode (07:45, 1024 pages: 96.8 ms; 57.7 ms without a hold):
- * scripts/pause-factors.ts. Runs before this change relayed with Nagle on; fidelity/runs.json holds only later ones.
+ * scripts/pause-factors.ts. Runs before this change relayed with Nagle on. Its listening end acknowledges at
+ * once where the run routes its address with `quickack` (relay-ack.ts), so QEMU's own Nagle does not wait either.
  */
 export class LinkMeter {
   readonly chunks: LinkChunk[] = [];
   private server: Server | undefined;
   private readonly sockets: Socket[] = [];
 
-  /** Listens on a free port of 127.0.0.1 and relays to 127.0.0.1:`targetPort`; returns the port it took. */
-  async start(targetPort: number): Promise<number> {
+  /**
+   * Listens on a free port of `host` (a loopback address; relay-ack.ts says why not always 127.0.0.1) and
+   * relays to 127.0.0.1:`targetPort`; returns the port it took.
+   */
+  async start(targetPort: number, host = '127.0.0.1'): Promise<number> {
     this.server = createServer((inbound) => {
       const outbound = connect(targetPort, '127.0.0.1');
       inbound.setNoDelay(true);
@@ -48,7 +52,7 @@ export class LinkMeter {
     const server = this.server;
     await new Promise<void>((res, rej) => {
       server.once('error', rej);
-      server.listen(0, '127.0.0.1', () => res());
+      server.listen(0, host, () => res());
     });
     const address = server.address();
     if (address === null || typeof address === 'string') throw new Error('link meter: no TCP port');

@@ -40,8 +40,16 @@ export interface PauseRow {
    * epoch): a TCP window restarted after an idle sender (RFC 2861) would slow the send's start.
    */
   firstBytesMs: number;
-  /** The primary's `vmstate-size` traced (its RAM written) → the link meter's last read, ms. */
+  /**
+   * The primary's `vmstate-size` traced (its RAM written) → the link meter's last read, ms. Includes the
+   * bytes still in the sockets' buffers then (at 8 192 pages that alone is ~30–40 ms): see {@link silenceMs}.
+   */
   primaryHoldMs: number;
+  /**
+   * The longest silence between two reads of the epoch's bytes (primary → secondary), from its first read to
+   * its last, ms: a Nagle-held write waiting for the meter's delayed ACK is a silence of ~40 ms near the end.
+   */
+  silenceMs: number;
   /** The link meter's last read → the secondary's `vmstate-size` received (the relay's hop), ms. */
   relayHoldMs: number;
   /** `vmstate-received` → resume on the primary (flush, device load, `vmstate-loaded`), ms. */
@@ -78,8 +86,10 @@ export function pauseRows(
     let lastRead = Number.NaN;
     let firstBytesAt = Number.NaN;
     let bytes = 0;
+    let silenceMs = 0;
     for (const c of link) {
       if (c.dir !== 'p2s' || c.at <= pc.stopAt || c.at >= pc.receivedAt) continue;
+      if (c.at - lastRead > silenceMs) silenceMs = c.at - lastRead;
       lastRead = c.at;
       bytes += c.bytes;
       if (bytes >= FIRST_BYTES && Number.isNaN(firstBytesAt)) firstBytesAt = c.at;
@@ -94,6 +104,7 @@ export function pauseRows(
       flowMs: lastRead - pc.stopAt,
       firstBytesMs: firstBytesAt - pc.stopAt,
       primaryHoldMs: lastRead - firstIn(sizeSent, pc.stopAt, pc.receivedAt),
+      silenceMs,
       relayHoldMs: firstIn(sizeReceived, sc.requestAt, sc.receivedAt) - lastRead,
       restMs: pc.runAt - pc.receivedAt,
     });
@@ -101,9 +112,13 @@ export function pauseRows(
   return out;
 }
 
-/** Whether a row's send waited for a delayed ACK on either hop (a hold of at least {@link HOLD_MS}). */
+/**
+ * Whether a row's send waited for a delayed ACK on either hop: a silence of at least {@link HOLD_MS} on QEMU's
+ * socket (not `vmstate-size` → the last read, which at 8 192 pages is that long with no wait at all) or on the
+ * relay's hop.
+ */
 export function held(r: PauseRow): boolean {
-  return r.primaryHoldMs >= HOLD_MS || r.relayHoldMs >= HOLD_MS;
+  return r.silenceMs >= HOLD_MS || r.relayHoldMs >= HOLD_MS;
 }
 
 /** A least-squares slope with its standard error. */

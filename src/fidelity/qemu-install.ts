@@ -31,14 +31,16 @@ function have(cmd: string): boolean {
 }
 
 /**
- * Installs what the fidelity run needs with apt when it is missing: QEMU 7.2 (qemu-system-x86) and GNU
- * binutils (as, ld). Needs root or passwordless sudo; otherwise fails saying what to install.
+ * Installs what the fidelity run needs with apt when it is missing: QEMU 7.2 (qemu-system-x86), GNU
+ * binutils (as, ld) and iproute2 (ip). Needs root or passwordless sudo; otherwise fails saying what to install.
  */
 export function ensurePackages(log: (line: string) => void): void {
   const missing: string[] = [];
   if (!existsSync(SYSTEM_QEMU)) missing.push('qemu-system-x86');
   if (!existsSync('/usr/share/seabios/bios-256k.bin')) missing.push('seabios');
   if (!have('as') || !have('ld')) missing.push('binutils');
+  // `ip`, for the link meter's quickack route (relay-ack.ts).
+  if (!have('ip')) missing.push('iproute2');
   if (missing.length === 0) return;
   const root = process.getuid?.() === 0;
   const sudo = root ? [] : ['sudo', '-n'];

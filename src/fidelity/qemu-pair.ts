@@ -3,6 +3,7 @@ import { mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:f
 import { join } from 'node:path';
 import { freePort, type LinkChunk, LinkMeter, wallMs } from './link-meter.ts';
 import { Qmp, type QmpEvent } from './qmp.ts';
+import type { RelayAck } from './relay-ack.ts';
 
 /** One reference run of a QEMU COLO pair. */
 export interface PairScenario {
@@ -31,6 +32,8 @@ export interface PairRun {
   secondaryEvents: QmpEvent[];
   /** `query-colo-status` on the secondary after failover. */
   coloStatus: unknown;
+  /** The link meter acknowledged the primary's bytes at once (relay-ack.ts); absent in runs kept before. */
+  relayQuickAck?: boolean;
 }
 
 function vmArgs(kernel: string, dir: string, side: string): string[] {
@@ -80,8 +83,8 @@ async function waitFor(what: string, timeoutMs: number, done: () => Promise<bool
 
 /**
  * Runs one COLO pair on loopback: both VMs with `colo_*` tracing, `x-colo` on both, the delay on the
- * primary, migrate through the link meter, COLO for `windowMs` from checkpoint-ready, then a failover or a stop. Both QEMUs are
- * killed at the end whatever happens.
+ * primary, migrate through the link meter (listening on `relay`'s host), COLO for `windowMs` from checkpoint-ready,
+ * then a failover or a stop. Both QEMUs are killed at the end whatever happens.
  */
 export async function runPair(
   qemu: string,
@@ -89,6 +92,7 @@ export async function runPair(
   dir: string,
   scenario: PairScenario,
   log: (line: string) => void,
+  relay: Pick<RelayAck, 'host' | 'quickAck'>,
 ): Promise<PairRun> {
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
@@ -119,8 +123,8 @@ export async function runPair(
       'max-bandwidth': 4 * 1024 * 1024 * 1024,
       'downtime-limit': 2000,
     });
-    const metered = await meter.start(incoming);
-    await p.execute('migrate', { uri: `tcp:127.0.0.1:${metered}` });
+    const metered = await meter.start(incoming, relay.host);
+    await p.execute('migrate', { uri: `tcp:${relay.host}:${metered}` });
     await waitFor('primary in COLO', 90_000, async () => {
       const r = (await p.execute('query-migrate')) as { status?: string };
       if (r.status === 'failed' || r.status === 'completed') {
@@ -159,6 +163,7 @@ export async function runPair(
       endAt,
       secondaryEvents: s.events,
       coloStatus,
+      relayQuickAck: relay.quickAck,
     };
   } finally {
     for (const q of qmps) q.close();

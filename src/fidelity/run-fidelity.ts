@@ -16,10 +16,12 @@ import { type CheckpointFigures, engineFigures, qemuFigures } from './figures.ts
 import { fitLine, type LineFit, mean, median } from './fit.ts';
 import { buildGuest } from './guest.ts';
 import { fitHostTimeline, gapsOf, medianGaps } from './host-timeline.ts';
+import { held, type PauseRow, pauseRows } from './pause-factors.ts';
 import { type KeptRun, leaveOneOut, poolRuns } from './pooled.ts';
 import { ensurePackages, installPatchedQemu, qemuVersion } from './qemu-install.ts';
 import { loadRun, type PairRun, type PairScenario, readLogs, runPair, saveRun } from './qemu-pair.ts';
 import { parseQemuTrace } from './qemu-trace.ts';
+import { setUpRelayAck } from './relay-ack.ts';
 import type { FidelityResult } from './report.ts';
 import type { OverrunSection } from './report-overrun.ts';
 import { fitReplyStall, stalledProfile } from './stalls.ts';
@@ -96,6 +98,17 @@ interface QemuScenario {
   resumeRuns: ResumeRun[];
   status: unknown;
   exit: unknown;
+  /** Steady checkpoints whose send waited for a delayed ACK (pause-factors.ts `held`), of how many. */
+  held: { held: number; of: number };
+}
+
+/** Where no quickack route is set up (a re-analysis runs no QEMU). */
+const RELAY_DEFAULT = { host: '127.0.0.1', quickAck: false } as const;
+
+/** Of the rows at the scenario's dirty size (its steady checkpoints), how many waited for a delayed ACK. */
+function heldSends(rows: readonly PauseRow[], pages: number): { held: number; of: number } {
+  const steadyRows = rows.filter((r) => r.pages === pages);
+  return { held: steadyRows.filter(held).length, of: steadyRows.length };
 }
 
 /** A window's resume runs, and the runs alone. */
@@ -137,39 +150,49 @@ export async function runFidelity(
   }
   const runs: QemuScenario[] = [];
   let coloAt: number | undefined;
-  for (const { scenario, index, window } of scenarioWindows()) {
-    const dir = join(work, `run-${scenario.pages}p-${scenario.delayMs}ms-w${window}`);
-    let raw: PairRun;
-    if (options.reuseRuns) raw = loadRun(dir, scenario);
-    else {
-      const kernel = buildGuest(scenario.pages, join(work, 'guest'));
-      raw = readLogs(await runPair(qemu, kernel, dir, scenario, log), dir);
-      saveRun(raw, dir);
+  // The meter acknowledges the primary's bytes at once where the host lets us route it so (relay-ack.ts).
+  const relay = options.reuseRuns ? undefined : setUpRelayAck();
+  if (relay) log(`link meter: ${relay.note}`);
+  const quickAcks: boolean[] = [];
+  try {
+    for (const { scenario, index, window } of scenarioWindows()) {
+      const dir = join(work, `run-${scenario.pages}p-${scenario.delayMs}ms-w${window}`);
+      let raw: PairRun;
+      if (options.reuseRuns) raw = loadRun(dir, scenario);
+      else {
+        const kernel = buildGuest(scenario.pages, join(work, 'guest'));
+        raw = readLogs(await runPair(qemu, kernel, dir, scenario, log, relay ?? RELAY_DEFAULT), dir);
+        saveRun(raw, dir);
+      }
+      coloAt ??= raw.coloAt;
+      const p = parseQemuTrace(raw.primaryLog).events;
+      const s = parseQemuTrace(raw.secondaryLog).events;
+      const primary = cutCheckpoints(p, 'primary');
+      const secondary = cutCheckpoints(s, 'secondary');
+      const ready = p.find((e) => e.name === 'colo_receive_message' && e.fields.msg === 'checkpoint-ready');
+      if (!ready) throw new Error(`${dir}: the primary's trace has no checkpoint-ready`);
+      // Count what started inside the window (a failover run's trace goes on past it).
+      primary.checkpoints = primary.checkpoints.filter((c) => c.requestAt <= raw.endAt);
+      secondary.checkpoints = secondary.checkpoints.slice(0, primary.checkpoints.length);
+      runs.push({
+        scenario,
+        index,
+        window,
+        primary,
+        secondary,
+        figures: qemuFigures(primary, secondary, raw.link),
+        windowMs: raw.endAt - ready.at,
+        readyAt: ready.at,
+        ...withRuns(resumeRuns(primary.checkpoints, parseVcpuResumes(raw.primaryLog))),
+        status: raw.coloStatus,
+        exit: raw.secondaryEvents.find((e) => e.event === 'COLO_EXIT')?.data ?? null,
+        held: heldSends(pauseRows(primary, secondary, p, s, raw.link), scenario.pages),
+      });
+      quickAcks.push(raw.relayQuickAck === true);
+      log(`  ${primary.checkpoints.length} checkpoints in ${((raw.endAt - ready.at) / 1000).toFixed(1)} s`);
     }
-    coloAt ??= raw.coloAt;
-    const p = parseQemuTrace(raw.primaryLog).events;
-    const s = parseQemuTrace(raw.secondaryLog).events;
-    const primary = cutCheckpoints(p, 'primary');
-    const secondary = cutCheckpoints(s, 'secondary');
-    const ready = p.find((e) => e.name === 'colo_receive_message' && e.fields.msg === 'checkpoint-ready');
-    if (!ready) throw new Error(`${dir}: the primary's trace has no checkpoint-ready`);
-    // Count what started inside the window (a failover run's trace goes on past it).
-    primary.checkpoints = primary.checkpoints.filter((c) => c.requestAt <= raw.endAt);
-    secondary.checkpoints = secondary.checkpoints.slice(0, primary.checkpoints.length);
-    runs.push({
-      scenario,
-      index,
-      window,
-      primary,
-      secondary,
-      figures: qemuFigures(primary, secondary, raw.link),
-      windowMs: raw.endAt - ready.at,
-      readyAt: ready.at,
-      ...withRuns(resumeRuns(primary.checkpoints, parseVcpuResumes(raw.primaryLog))),
-      status: raw.coloStatus,
-      exit: raw.secondaryEvents.find((e) => e.event === 'COLO_EXIT')?.data ?? null,
-    });
-    log(`  ${primary.checkpoints.length} checkpoints in ${((raw.endAt - ready.at) / 1000).toFixed(1)} s`);
+  } finally {
+    relay?.release();
   }
   const qemuSteady = runs.flatMap(steady);
   // Through the per-size medians: in an overrunning scenario the flush count also holds pages only the
@@ -330,6 +353,7 @@ export async function runFidelity(
         engine: { primary, secondary, figures, count, drawnCount: drawn },
       }),
       window: q.window,
+      heldSends: q.held,
     });
   }
   // Bytes and pause per size over all its windows (the windows are there to spread the load's drift).
@@ -349,6 +373,14 @@ export async function runFidelity(
     host: `${cpus().length} cores`,
     wallMs: Date.now() - started,
     ...(options.reuseRuns ? { reanalysed: true } : {}),
+    relay: relay
+      ? { quickAck: relay.quickAck, note: relay.note }
+      : {
+          quickAck: quickAcks.length > 0 && quickAcks.every(Boolean),
+          note: quickAcks.every(Boolean)
+            ? 'quick ACKs (as the kept runs were made)'
+            : 'delayed ACKs in some or all kept runs (made before the quickack route, or where it could not be set)',
+        },
     scenarios,
     startup: {
       qemuPrimary: first?.primary.startup ?? [],

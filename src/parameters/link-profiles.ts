@@ -32,20 +32,22 @@ export type LinkProfileName = (typeof LINK_PROFILE_NAMES)[number];
  * and each kept run against the line fitted over the others, are in docs/fidelity.md, and
  * test/unit/fidelity/profile.test.ts checks these figures are that fit's). `npm run fidelity` checks this
  * profile's pause against each new run's per-size medians. The pause is a fixed ~45 ms (mostly the delayed ACK of `vmstate-loaded`) plus
- * ~0.008 ms per dirty page, fitted on runs at load 2–3.5 (an otherwise quiet machine): under a shared machine's
- * load QEMU's per-page cost grows (at load ~6, 8192 pages paused 179 ms against ~110 ms), which no profile
- * without the load as an input can follow (docs/fidelity.md, eighth pass). QEMU's timer callback also ran ~0–716 ms late per tick there (its period is the delay
- * plus that); the profile leaves the delay as given.
+ * ~0.005 ms per dirty page, fitted on runs of an otherwise idle machine (load 1.2–1.6) with the link meter
+ * acknowledging the primary's bytes at once (src/fidelity/relay-ack.ts): under a shared machine's load QEMU's
+ * per-page cost grows (two busy loops on the two cores: 8192 pages paused 119 ms against 80–98 ms), which no
+ * profile without the load as an input can follow (docs/fidelity.md, eighth and ninth passes). QEMU's timer
+ * callback also ran ~0–716 ms late per tick on loaded runs (its period is the delay plus that); the profile
+ * leaves the delay as given.
  * Its latency is half the mean request → reply (a stand-in for the VM stops); `npm run fidelity` itself runs
  * the engine with that gap's floor and a stall drawn per checkpoint instead (src/fidelity/stalls.ts), and its
  * checked count with the run's own stall timeline (src/fidelity/host-timeline.ts).
  */
 export const LINK_PROFILES: Readonly<Record<Exclude<LinkProfileName, 'none'>, LinkProfile>> = {
   'qemu-tcg-loopback': {
-    bandwidthBytesPerSec: 597_002_259,
-    latencyMs: 1.792,
+    bandwidthBytesPerSec: 975_646_852,
+    latencyMs: 1.131,
     deviceStateBytes: 12_644,
-    costs: { prepMs: 7.023, flushBytesPerMs: 4_445_799, deviceLoadMs: 34.41, applyBytesPerMs: 1e12 },
+    costs: { prepMs: 5.708, flushBytesPerMs: 5_737_364, deviceLoadMs: 37.35, applyBytesPerMs: 1e12 },
     source: 'docs/fidelity.md (npm run fidelity, fit over fidelity/runs.json)',
   },
 };

@@ -38,4 +38,29 @@ describe('the link meter', () => {
     meter.stop();
     target.server.close();
   });
+
+  it('listens on the loopback address it is given and relays to 127.0.0.1', async () => {
+    let received = '';
+    let arrived: () => void = () => {};
+    const all = new Promise<void>((res) => {
+      arrived = res;
+    });
+    const target = await sink((b) => {
+      received += b.toString();
+      if (received === 'ping') arrived();
+    });
+    const meter = new LinkMeter();
+    // Any 127/8 address is local on Linux without a route of its own.
+    const port = await meter.start(target.port, '127.0.0.9');
+    await expect(
+      new Promise((res, rej) => connect(port, '127.0.0.1').once('connect', res).once('error', rej)),
+    ).rejects.toThrow(/ECONNREFUSED/);
+    const client = connect(port, '127.0.0.9');
+    client.write('ping');
+    await all;
+    expect(received).toBe('ping');
+    client.destroy();
+    meter.stop();
+    target.server.close();
+  });
 });

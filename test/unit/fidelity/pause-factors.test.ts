@@ -76,14 +76,19 @@ describe('a checkpoint cut for the pause', () => {
     });
     expect(b?.primaryHoldMs).toBeCloseTo(8, 9);
     expect(b?.relayHoldMs).toBeCloseTo(42, 9);
+    // The longest silence between the epoch's reads: 102 → 120, and 180 → 230.
+    expect(a?.silenceMs).toBeCloseTo(18, 9);
+    expect(b?.silenceMs).toBeCloseTo(50, 9);
   });
 
   it('marks a send held where either hop waited at least HOLD_MS', () => {
     expect(rows.map(held)).toEqual([false, true]);
     const row = rows[0];
     if (!row) throw new Error('no row');
-    expect(held({ ...row, primaryHoldMs: HOLD_MS })).toBe(true);
+    expect(held({ ...row, silenceMs: HOLD_MS })).toBe(true);
     expect(held({ ...row, relayHoldMs: HOLD_MS - 0.1 })).toBe(false);
+    // A long vmstate-size → last read with the bytes flowing throughout (a large epoch) is no hold.
+    expect(held({ ...row, primaryHoldMs: 3 * HOLD_MS, silenceMs: 1 })).toBe(false);
   });
 
   it('leaves out a checkpoint either side did not complete', () => {
