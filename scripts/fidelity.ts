@@ -15,8 +15,9 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { exitOnSignals } from '../src/fidelity/abort.ts';
 import { FIDELITY_HELP, parseFidelityArgs } from '../src/fidelity/args.ts';
-import { keepRun, parseKeptRuns, poolRuns } from '../src/fidelity/pooled.ts';
+import { keepRun, keptRunOf, parseKeptRuns, poolRuns } from '../src/fidelity/pooled.ts';
 import { renderReport } from '../src/fidelity/report.ts';
 import { parseReport, serializeReport } from '../src/fidelity/report-file.ts';
 import { runFidelity } from '../src/fidelity/run-fidelity.ts';
@@ -31,12 +32,8 @@ const cleanUp = () => {
   else if (work) log(`work directory kept: ${work} (npm run fidelity -- --reuse-runs ${work})`);
   work = undefined;
 };
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(signal, () => {
-    cleanUp();
-    process.exit(signal === 'SIGINT' ? 130 : 143);
-  });
-}
+// The QEMU pair and the quickack route first: no `finally` runs after process.exit.
+exitOnSignals(cleanUp);
 try {
   const reportFile = join(root, 'fidelity', 'report.json');
   const keptFile = join(root, 'fidelity', 'runs.json');
@@ -62,13 +59,12 @@ try {
     });
     // Only a fresh QEMU run asked to (--keep-run) joins the kept runs: by default a run leaves the shipped
     // calibration (and link-profiles.ts, which must match it) as it is.
-    if (args.keepRun) {
-      const now = keepRun(kept, {
-        ranAt: result.ranAt,
-        points: result.points,
-        deviceStateBytes: result.deviceStateBytes,
-        timerLateMs: result.timerLateMs,
-      });
+    // Only a run whose meter acknowledged at once: the profile is fitted on runs without delayed-ACK holds.
+    const toKeep = args.keepRun ? keptRunOf(result) : undefined;
+    const keepRefused = toKeep && 'refused' in toKeep ? toKeep.refused : undefined;
+    if (keepRefused) log(keepRefused);
+    else if (toKeep && !('refused' in toKeep)) {
+      const now = keepRun(kept, toKeep);
       writeFileSync(keptFile, `${JSON.stringify(now, null, 2)}\n`);
       const pooled = poolRuns(now);
       log(
@@ -91,6 +87,7 @@ try {
       log(`${failed.length} scenario(s) outside the tolerances: see docs/fidelity.md`);
       process.exitCode = 1;
     }
+    if (keepRefused) process.exitCode = 1;
   }
 } catch (e) {
   process.stderr.write(`fidelity: ${e instanceof Error ? e.message : String(e)}\n`);

@@ -25,6 +25,10 @@ export interface KeptRun {
   deviceStateBytes: number;
   /** Its timer callback lateness, ms. */
   timerLateMs: number;
+  /** The link meter acknowledged at once (relay-ack.ts); absent in runs kept before it recorded this. */
+  quickAck?: boolean;
+  /** The host's 1-minute load average when the run started; absent in runs kept before. */
+  loadAverage?: number;
 }
 
 /** The pooled fit and what it came from. */
@@ -74,6 +78,38 @@ export function leaveOneOut(
     runs: others.length,
     leftOut: others.length < kept.length,
     pause: poolRuns(others, false).calibration.pause,
+  };
+}
+
+/** What a finished run offers to fidelity/runs.json (a {@link FidelityResult}'s fields of the same names). */
+export interface RunToKeep {
+  ranAt: string;
+  points: SizePoint[];
+  deviceStateBytes: number;
+  timerLateMs: number;
+  relay?: { quickAck: boolean; note: string };
+  loadAverage?: { start: number; end: number };
+}
+
+/**
+ * The entry `--keep-run` adds for `run`, or why it is refused: only a run whose link meter acknowledged at
+ * once joins the fit (the kept runs all did; a run with the delayed-ACK holds would pull the line up).
+ */
+export function keptRunOf(run: RunToKeep): KeptRun | { refused: string } {
+  if (run.relay?.quickAck !== true) {
+    return {
+      refused:
+        `not kept in fidelity/runs.json: ${run.relay?.note ?? 'the link meter did not record quick ACKs'}; ` +
+        'its runs all had quick ACKs (src/fidelity/relay-ack.ts)',
+    };
+  }
+  return {
+    ranAt: run.ranAt,
+    points: run.points,
+    deviceStateBytes: run.deviceStateBytes,
+    timerLateMs: run.timerLateMs,
+    quickAck: true,
+    ...(run.loadAverage ? { loadAverage: run.loadAverage.start } : {}),
   };
 }
 

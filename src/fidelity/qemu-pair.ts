@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { onAbort } from './abort.ts';
 import { freePort, type LinkChunk, LinkMeter, wallMs } from './link-meter.ts';
 import { Qmp, type QmpEvent } from './qmp.ts';
 import type { RelayAck } from './relay-ack.ts';
@@ -99,6 +100,11 @@ export async function runPair(
   const meter = new LinkMeter();
   const procs: ChildProcess[] = [];
   const qmps: Qmp[] = [];
+  // On a signal the `finally` below does not run: the pair would spin on without its parent.
+  const unregister = onAbort(() => {
+    for (const c of procs) c.kill('SIGKILL');
+    meter.stop();
+  });
   try {
     const incoming = await freePort();
     const sec = start(
@@ -172,6 +178,7 @@ export async function runPair(
     for (const c of procs) if (alive(c)) c.kill('SIGKILL');
     await Promise.all(exited);
     meter.stop();
+    unregister();
   }
 }
 

@@ -24,6 +24,8 @@ export interface FidelityResult {
    * absent in reports made before it did.
    */
   relay?: { quickAck: boolean; note: string };
+  /** The host's 1-minute load average when QEMU's first window started and when its last ended; absent in old reports. */
+  loadAverage?: { start: number; end: number };
   scenarios: ScenarioComparison[];
   /** Start of COLO: steps before the first checkpoint, per side. */
   startup: {
@@ -107,7 +109,7 @@ export function renderReport(r: FidelityResult): string {
   );
   out.push('');
   out.push(
-    `Run ${r.ranAt} on ${r.host}, QEMU ${r.qemuVersion} (TCG, patched copy, see "The reference"), ` +
+    `Run ${r.ranAt} on ${r.host}${r.loadAverage ? ` (load average ${r.loadAverage.start.toFixed(2)} at the start, ${r.loadAverage.end.toFixed(2)} at the end)` : ''}, QEMU ${r.qemuVersion} (TCG, patched copy, see "The reference"), ` +
       `${(r.wallMs / 1000).toFixed(0)} s wall${r.reanalysed ? ' (re-analysed from its kept traces: the analysis alone)' : ''}. Verdict: **${pass ? 'all checks pass' : 'some checks fail'}**: ` +
       tally(r, otherPause) +
       '.',
@@ -293,7 +295,8 @@ export function renderReport(r: FidelityResult): string {
   out.push('');
   out.push(
     "With the delay above every checkpoint's time the count is the timer's alone. Once a checkpoint outlasts " +
-      'the delay — at 100 ms always, at 300–1000 ms when the host stalls one — the count also depends on each ' +
+      'the delay — at 100 ms when a host stall or a delayed-ACK hold (runs before the ninth pass) lengthens one, at ' +
+      '300–1000 ms when the host stalls one; on an idle machine with quick ACKs the 100 ms pause stays under it — the count also depends on each ' +
       "checkpoint's time: one that holds the event past a tick (until `vmstate-received`) loses it, one that " +
       'ends after it starts the next back-to-back, so the count follows which checkpoints were long and when, ' +
       "not only their mean. The resampled spread above is how far QEMU's own count moves with that.",
@@ -492,12 +495,24 @@ function pooledSection(p: PooledFit): string[] {
     `The same fit through the points of the last ${p.runs.length} run(s) kept in fidelity/runs.json ` +
       "(`npm run fidelity -- --keep-run` adds a run's per-size points; src/fidelity/pooled.ts). src/parameters/link-profiles.ts holds these " +
       `figures (a unit test checks they are this fit's). Device state ${p.deviceStateBytes} bytes and timer ` +
-      `lateness ${f1(p.timerLateMs)} ms are medians over the runs.`,
+      `lateness ${f1(p.timerLateMs)} ms are medians over the runs. The runs: ${keptConditions(p.runs)}.`,
     '',
     ...profileLines(p.calibration),
     '',
     ...crossCheckLines(p),
   ];
+}
+
+/** Each kept run's time, load and link meter ACKs, as recorded (runs kept before that say "not recorded"). */
+function keptConditions(runs: readonly PooledFit['runs'][number][]): string {
+  return runs
+    .map((r) => {
+      const load = r.loadAverage === undefined ? 'load not recorded' : `load ${r.loadAverage.toFixed(2)}`;
+      const acks =
+        r.quickAck === undefined ? 'ACKs not recorded' : r.quickAck ? 'quick ACKs' : 'delayed ACKs';
+      return `${r.ranAt.slice(0, 16).replace('T', ' ')} (${load}, ${acks})`;
+    })
+    .join('; ');
 }
 
 /**
@@ -595,7 +610,7 @@ What the engine did differently, and what changed: its guest wrote its pages fou
 of a few ms carried ~1 757 pages and every other engine checkpoint was short (its cycle alternated 96 / 81 ms,
 always under the delay); the guest now rewrites its set once per ms (\`GUEST_PASS_MS\`, src/fidelity/
 engine-scenario.ts). The profile was fitted through medians, which sit on either mode of the bimodal send; it
-is now fitted through means. The engine's timer had QEMU's period without the callback's lateness; the
+was then fitted through means (its pause through medians again from the third pass on). The engine's timer had QEMU's period without the callback's lateness; the
 scenarios now run it at the delay plus the measured lateness.
 
 Issue 13's overrun fix (this section's gap table, per run, is "The overrunning scenario, gap by gap" above):
@@ -895,9 +910,9 @@ the first run (load ~6) had medians of 66.0, 86.9, 104.1 and 179.0 ms at 1024, 2
 runs at load 2–3.5 had 52.7–55.5, 59.8–63.5, 70.0–79.2 and 101.8–132.3 ms (the link's flow at 4096 pages 57
 against 29 ms). Predictions within 25 % of both extremes would be 52.8–65.9, 69.5–74.8, 83.3–87.5 and
 143.2–143.9 ms: no line in pages passes them. (3) **So the profile is calibrated where \`npm run fidelity\` is
-meant to run, on an otherwise quiet machine**: fidelity/runs.json now holds the four runs at load 2–3.5 kept
-after the relay fix (the eight kept before it carried the relay's holds and are dropped), and
-\`qemu-tcg-loopback\` is their pooled fit (bandwidth 597.0 MB/s, latency 1.79 ms, prep 7.02 ms, device load
+meant to run, on an otherwise quiet machine**: fidelity/runs.json then held the four runs at load 2–3.5 kept
+after the relay fix (the eight kept before it carried the relay's holds and were dropped), and
+\`qemu-tcg-loopback\` was their pooled fit (replaced in the ninth pass) (bandwidth 597.0 MB/s, latency 1.79 ms, prep 7.02 ms, device load
 34.41 ms; test/unit/fidelity/profile.test.ts). Two later runs, not in the fit, passed every check: 18:05
 (pause QEMU/engine 55.2/53.0, 59.3/61.0, 72.0/77.0, 97.0/109.0 ms) and 18:07 (54.7/53.0, 59.0/61.0, 71.7/77.0,
 113.9/109.0 ms). The loaded first run, re-read against this profile, misses at 2048, 4096 and 8192 pages
@@ -940,7 +955,17 @@ runs after the fit passed every check** with the pause within 5 %: 20:14 (QEMU /
 (20:18, load 3.1), no send waited, but the link's flow at 8192 pages took 69.0 ms against 36–43 quiet, and the
 pause was 56.5 / 64.1 / 79.2 / 119.2 ms: the engine −28.1 % at 8192 pages (−10.8, −13.5, −17.3 % at the others).
 Sequences, counts, bytes and failover still passed there. The pause check needs a machine whose cores QEMU has
-to itself.
+to itself. (6) **What the idle runs no longer show**: with the holds gone QEMU's pause at 4096 pages (60–68 ms)
+stays under the 100 ms delay, so no checkpoint of an idle run outlasts it — the count there is the timer's alone,
+and "The shortest delay, gap by gap" says when a run had no overrun. The overrun semantics (a tick lost, a
+back-to-back start) stay pinned on hand-built schedules (test/unit/engine/checkpoint-timer.test.ts) and were
+compared with QEMU's in the loaded runs of the passes above; a scenario whose delay sits under the pause on an
+idle machine (e.g. 4096 pages at 50 ms) would compare them on every run, but its back-to-back epochs carry part
+of the dirty set, which the bytes and pause checks (steady checkpoints only) would then have to leave out. (7)
+**Interrupted runs**: a SIGINT or SIGTERM to the node process alone (a supervisor's kill) used to leave the QEMU
+pair spinning and the route in place (\`process.exit\` runs no \`finally\`); both are now undone on the way
+out (src/fidelity/abort.ts; test/unit/fidelity/abort.test.ts). The route is the run's: two runs at once share
+it, and the first to end removes it.
 
 ## What QEMU under TCG gets wrong
 

@@ -2,11 +2,12 @@
  * `npm run fidelity`: the QEMU reference runs, the same scenarios through the engine, the comparison and
  * docs/fidelity.md. One QEMU pair at a time (a pair keeps both cores busy).
  */
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { PAGE_HEADER_WIRE_BYTES } from '../engine/params.ts';
 import { PAGE_SIZE } from '../engine/protocol/delta.ts';
 import { LINK_PROFILES } from '../parameters/link-profiles.ts';
+import { onAbort } from './abort.ts';
 import { anatomy } from './anatomy.ts';
 import { calibrate, mediansBySize, sizePoints } from './calibrate.ts';
 import { cutCheckpoints, type SideTrace } from './checkpoints.ts';
@@ -153,6 +154,8 @@ export async function runFidelity(
   // The meter acknowledges the primary's bytes at once where the host lets us route it so (relay-ack.ts).
   const relay = options.reuseRuns ? undefined : setUpRelayAck();
   if (relay) log(`link meter: ${relay.note}`);
+  const unregister = relay ? onAbort(relay.release) : () => {};
+  const loadAtStart = loadavg()[0] ?? 0;
   const quickAcks: boolean[] = [];
   try {
     for (const { scenario, index, window } of scenarioWindows()) {
@@ -193,7 +196,9 @@ export async function runFidelity(
     }
   } finally {
     relay?.release();
+    unregister();
   }
+  const loadAtEnd = loadavg()[0] ?? 0;
   const qemuSteady = runs.flatMap(steady);
   // Through the per-size medians: in an overrunning scenario the flush count also holds pages only the
   // secondary dirtied (the primary barely ran), so single checkpoints stray from the line.
@@ -372,7 +377,7 @@ export async function runFidelity(
     qemuVersion: version,
     host: `${cpus().length} cores`,
     wallMs: Date.now() - started,
-    ...(options.reuseRuns ? { reanalysed: true } : {}),
+    ...(options.reuseRuns ? { reanalysed: true } : { loadAverage: { start: loadAtStart, end: loadAtEnd } }),
     relay: relay
       ? { quickAck: relay.quickAck, note: relay.note }
       : {

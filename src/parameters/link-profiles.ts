@@ -26,8 +26,8 @@ export const LINK_PROFILE_NAMES = ['none', 'qemu-tcg-loopback'] as const;
 export type LinkProfileName = (typeof LINK_PROFILE_NAMES)[number];
 
 /**
- * The profiles. `qemu-tcg-loopback`: Debian 12's QEMU 7.2 COLO under TCG, both VMs on 127.0.0.1 of a shared
- * 2-core machine, fitted by `npm run fidelity` over the runs kept in fidelity/runs.json (src/fidelity/pooled.ts:
+ * The profiles. `qemu-tcg-loopback`: Debian 12's QEMU 7.2 COLO under TCG, both VMs on loopback of an
+ * otherwise idle 2-core machine (the link meter between them on 127.0.83.1, acknowledging at once), fitted by `npm run fidelity` over the runs kept in fidelity/runs.json (src/fidelity/pooled.ts:
  * the pause through each run's per-size median, the send, flush and gaps through its per-size means; the fit,
  * and each kept run against the line fitted over the others, are in docs/fidelity.md, and
  * test/unit/fidelity/profile.test.ts checks these figures are that fit's). `npm run fidelity` checks this

@@ -1,6 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import type { SizePoint } from '../../../src/fidelity/calibrate.ts';
-import { type KeptRun, leaveOneOut, parseKeptRuns, poolRuns } from '../../../src/fidelity/pooled.ts';
+import {
+  type KeptRun,
+  keptRunOf,
+  leaveOneOut,
+  parseKeptRuns,
+  poolRuns,
+} from '../../../src/fidelity/pooled.ts';
 
 /** A run whose median pause is `at(pages)` at four sizes (means alike). */
 function run(ranAt: string, at: (pages: number) => number): KeptRun {
@@ -69,5 +75,36 @@ describe('fidelity/runs.json', () => {
     expect(parseKeptRuns(JSON.stringify([one]))).toEqual([one]);
     const broken = { ...one, points: [{ ...one.points[0], pauseMedianMs: 'x' }] };
     expect(bad(JSON.stringify([broken]))).toContain('not a list of kept runs');
+  });
+});
+
+describe('what --keep-run keeps', () => {
+  const kept = run('2026-12-01T20:09:04.198Z', (p) => 45 + 0.005 * p);
+  const offered = {
+    ranAt: kept.ranAt,
+    points: kept.points,
+    deviceStateBytes: 12_644,
+    timerLateMs: 0.1,
+    loadAverage: { start: 1.28, end: 1.5 },
+  };
+
+  it('keeps a run whose meter acknowledged at once, with its load and ACKs recorded', () => {
+    expect(keptRunOf({ ...offered, relay: { quickAck: true, note: 'quick ACKs' } })).toEqual({
+      ranAt: kept.ranAt,
+      points: kept.points,
+      deviceStateBytes: 12_644,
+      timerLateMs: 0.1,
+      quickAck: true,
+      loadAverage: 1.28,
+    });
+  });
+
+  it('refuses a run with delayed ACKs, or one that did not say, naming why', () => {
+    const delayed = keptRunOf({
+      ...offered,
+      relay: { quickAck: false, note: 'delayed ACKs: no CAP_NET_ADMIN' },
+    });
+    expect(delayed).toEqual({ refused: expect.stringContaining('delayed ACKs: no CAP_NET_ADMIN') });
+    expect(keptRunOf(offered)).toEqual({ refused: expect.stringContaining('did not record quick ACKs') });
   });
 });
