@@ -106,7 +106,7 @@ async function p2sDeadLetters(): Promise<number> {
 /** Replication is going on: nobody owns the VM and neither side has stopped or is claiming. */
 async function expectReplicating(what: string): Promise<void> {
   const [c, p, s] = [await control(), await primary(), await secondary()];
-  expect(c.owner, `${what}: fence owner`).toBeNull();
+  expect(c.owner, `${what}: fence owner (secondary exit ${JSON.stringify(s.exit)})`).toBeNull();
   expect(c.failedOver, `${what}: stop flag`).toBe(false);
   expect(p.exit, `${what}: primary exit`).toBeNull();
   expect(s.exit, `${what}: secondary exit`).toBeNull();
@@ -126,7 +126,14 @@ async function commitsAgree(after: number, n: number, fromEpoch: number, what: s
     async (note) => {
       const [k, c] = [await commits(), await checkpoints()];
       const later = k.filter((x) => x.at > after);
-      note({ commits: later.map((x) => x.epoch), checkpoints: c.slice(-5).map((x) => x.epoch) });
+      // Who owns the VM and why a side stopped: a timeout then says whether replication ended, not only stalled.
+      const [ctl, sec] = [await control(), await secondary()];
+      note({
+        commits: later.map((x) => x.epoch),
+        checkpoints: c.slice(-5).map((x) => x.epoch),
+        owner: ctl.owner,
+        secondaryExit: sec.exit,
+      });
       const logged = k.filter((x) => x.epoch >= fromEpoch).every((x) => c.some((y) => y.epoch === x.epoch));
       return later.length >= n && logged ? { later, c } : undefined;
     },
