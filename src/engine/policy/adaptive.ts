@@ -181,8 +181,9 @@ if (REGION_PAGES !== SPAN_PAGES) throw new Error("adaptive regions must be the d
 /**
  * Writes the set pages of region `r` of a bitmap over `size` pages into `out` from index `at`, ascending;
  * returns the index after the last one written. `words` is the bitmap as 32-bit words (little-endian: bit k
- * of word w is page 32·w + k), or undefined when its bytes are not 4-byte aligned: a whole region is then
- * two words, not eight bytes (a round lists hundreds of regions per check).
+ * of word w is page 32·w + k), or undefined when its bytes are not 4-byte aligned: a whole region inside
+ * both the guest and the bitmap is then two words, not eight bytes (a round lists hundreds of regions per
+ * check); any other goes byte by byte.
  */
 function regionPages(
   bits: Uint8Array,
@@ -193,7 +194,7 @@ function regionPages(
   at: number,
 ): number {
   let n = at;
-  if (words !== undefined && (r + 1) * REGION_PAGES <= size) {
+  if (words !== undefined && (r + 1) * REGION_PAGES <= size && 2 * r + 2 <= words.length) {
     for (let w = 2 * r; w < 2 * r + 2; w++) {
       let x = words[w] as number;
       const base = w * 32;
