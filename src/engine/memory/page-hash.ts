@@ -77,8 +77,11 @@ export function imageSums(keys: Int32Array, versions: Uint32Array): Int32Array {
 /**
  * For each k < `count`: takes the term of (pages[k], olds[k]) out of `sums` and puts that of
  * (pages[k], versions[pages[k]]) in — the same sums as {@link addPageHash} with −1 then 1, with each lane's
- * page prefix hashed once for both terms. Lane by lane, the hash written out in the loop (no calls: this is
- * the digest's whole cost).
+ * page prefix hashed once for both terms. One pass over the pages for the four lanes, the hash written out
+ * in the loop (no calls: this is the digest's whole cost): a stale page's current version is a random read
+ * of the image, a cache miss on a large guest, so it is read once, not once per lane; and murmur3's
+ * scrambling of a word does not depend on the lane's key, so page, version and old version are scrambled
+ * once each. Each lane adds the same terms mod 2^32, so the sums are the same.
  */
 export function addPageTermChanges(
   sums: Int32Array,
@@ -88,37 +91,98 @@ export function addPageTermChanges(
   versions: Uint32Array,
   count: number,
 ): void {
-  for (let lane = 0; lane < DIGEST_LANES; lane++) {
-    const key = keys[lane] as number;
-    let sum = sums[lane] as number;
-    for (let i = 0; i < count; i++) {
-      const page = pages[i] as number;
-      // absorb(key, page)
-      let k = Math.imul(page | 0, 0xcc9e_2d51);
-      k = Math.imul((k << 15) | (k >>> 17), 0x1b87_3593);
-      let h = key ^ k;
-      h = (Math.imul((h << 13) | (h >>> 19), 5) + 0xe654_6b64) | 0;
-      // finish(absorb(h, version)) for the current version, then for the old one.
-      k = Math.imul((versions[page] as number) | 0, 0xcc9e_2d51);
-      k = Math.imul((k << 15) | (k >>> 17), 0x1b87_3593);
-      let a = h ^ k;
-      a = (Math.imul((a << 13) | (a >>> 19), 5) + 0xe654_6b64) | 0;
-      a ^= a >>> 16;
-      a = Math.imul(a, 0x85eb_ca6b);
-      a ^= a >>> 13;
-      a = Math.imul(a, 0xc2b2_ae35);
-      a ^= a >>> 16;
-      k = Math.imul((olds[i] as number) | 0, 0xcc9e_2d51);
-      k = Math.imul((k << 15) | (k >>> 17), 0x1b87_3593);
-      let b = h ^ k;
-      b = (Math.imul((b << 13) | (b >>> 19), 5) + 0xe654_6b64) | 0;
-      b ^= b >>> 16;
-      b = Math.imul(b, 0x85eb_ca6b);
-      b ^= b >>> 13;
-      b = Math.imul(b, 0xc2b2_ae35);
-      b ^= b >>> 16;
-      sum = (sum + a - b) | 0;
-    }
-    sums[lane] = sum;
+  const key0 = keys[0] as number;
+  const key1 = keys[1] as number;
+  const key2 = keys[2] as number;
+  const key3 = keys[3] as number;
+  let sum0 = sums[0] as number;
+  let sum1 = sums[1] as number;
+  let sum2 = sums[2] as number;
+  let sum3 = sums[3] as number;
+  for (let i = 0; i < count; i++) {
+    const page = pages[i] as number;
+    // absorb's scrambling of the page, the current version and the old one (the same in every lane).
+    let kp = Math.imul(page | 0, 0xcc9e_2d51);
+    kp = Math.imul((kp << 15) | (kp >>> 17), 0x1b87_3593);
+    let kv = Math.imul((versions[page] as number) | 0, 0xcc9e_2d51);
+    kv = Math.imul((kv << 15) | (kv >>> 17), 0x1b87_3593);
+    let ko = Math.imul((olds[i] as number) | 0, 0xcc9e_2d51);
+    ko = Math.imul((ko << 15) | (ko >>> 17), 0x1b87_3593);
+    let h: number;
+    let a: number;
+    let b: number;
+    // Each lane: absorb(key, page), then finish(absorb(·, version)) less finish(absorb(·, old)).
+    h = key0 ^ kp;
+    h = (Math.imul((h << 13) | (h >>> 19), 5) + 0xe654_6b64) | 0;
+    a = h ^ kv;
+    a = (Math.imul((a << 13) | (a >>> 19), 5) + 0xe654_6b64) | 0;
+    a ^= a >>> 16;
+    a = Math.imul(a, 0x85eb_ca6b);
+    a ^= a >>> 13;
+    a = Math.imul(a, 0xc2b2_ae35);
+    a ^= a >>> 16;
+    b = h ^ ko;
+    b = (Math.imul((b << 13) | (b >>> 19), 5) + 0xe654_6b64) | 0;
+    b ^= b >>> 16;
+    b = Math.imul(b, 0x85eb_ca6b);
+    b ^= b >>> 13;
+    b = Math.imul(b, 0xc2b2_ae35);
+    b ^= b >>> 16;
+    sum0 = (sum0 + a - b) | 0;
+    h = key1 ^ kp;
+    h = (Math.imul((h << 13) | (h >>> 19), 5) + 0xe654_6b64) | 0;
+    a = h ^ kv;
+    a = (Math.imul((a << 13) | (a >>> 19), 5) + 0xe654_6b64) | 0;
+    a ^= a >>> 16;
+    a = Math.imul(a, 0x85eb_ca6b);
+    a ^= a >>> 13;
+    a = Math.imul(a, 0xc2b2_ae35);
+    a ^= a >>> 16;
+    b = h ^ ko;
+    b = (Math.imul((b << 13) | (b >>> 19), 5) + 0xe654_6b64) | 0;
+    b ^= b >>> 16;
+    b = Math.imul(b, 0x85eb_ca6b);
+    b ^= b >>> 13;
+    b = Math.imul(b, 0xc2b2_ae35);
+    b ^= b >>> 16;
+    sum1 = (sum1 + a - b) | 0;
+    h = key2 ^ kp;
+    h = (Math.imul((h << 13) | (h >>> 19), 5) + 0xe654_6b64) | 0;
+    a = h ^ kv;
+    a = (Math.imul((a << 13) | (a >>> 19), 5) + 0xe654_6b64) | 0;
+    a ^= a >>> 16;
+    a = Math.imul(a, 0x85eb_ca6b);
+    a ^= a >>> 13;
+    a = Math.imul(a, 0xc2b2_ae35);
+    a ^= a >>> 16;
+    b = h ^ ko;
+    b = (Math.imul((b << 13) | (b >>> 19), 5) + 0xe654_6b64) | 0;
+    b ^= b >>> 16;
+    b = Math.imul(b, 0x85eb_ca6b);
+    b ^= b >>> 13;
+    b = Math.imul(b, 0xc2b2_ae35);
+    b ^= b >>> 16;
+    sum2 = (sum2 + a - b) | 0;
+    h = key3 ^ kp;
+    h = (Math.imul((h << 13) | (h >>> 19), 5) + 0xe654_6b64) | 0;
+    a = h ^ kv;
+    a = (Math.imul((a << 13) | (a >>> 19), 5) + 0xe654_6b64) | 0;
+    a ^= a >>> 16;
+    a = Math.imul(a, 0x85eb_ca6b);
+    a ^= a >>> 13;
+    a = Math.imul(a, 0xc2b2_ae35);
+    a ^= a >>> 16;
+    b = h ^ ko;
+    b = (Math.imul((b << 13) | (b >>> 19), 5) + 0xe654_6b64) | 0;
+    b ^= b >>> 16;
+    b = Math.imul(b, 0x85eb_ca6b);
+    b ^= b >>> 13;
+    b = Math.imul(b, 0xc2b2_ae35);
+    b ^= b >>> 16;
+    sum3 = (sum3 + a - b) | 0;
   }
+  sums[0] = sum0;
+  sums[1] = sum1;
+  sums[2] = sum2;
+  sums[3] = sum3;
 }

@@ -9,6 +9,7 @@
  * the array, so the engine reads the array like any other delta's. A copy of the delta (spread, clone)
  * has no columns.
  */
+import type { ZeroClassTable } from '../memory/page-content.ts';
 import type { DeltaPage, PageDelta } from './delta.ts';
 
 /** Page indices and versions of a delta, in the delta's page order. */
@@ -17,6 +18,11 @@ export interface PageColumns {
   index: Uint32Array;
   /** Page versions, one per index. */
   version: Uint32Array;
+  /**
+   * The zero pages among them as the builder counted them with `classes`: a reader holding the same table
+   * (the same seed, mix and guest) gets the same count without classing every page again.
+   */
+  zeroPages?: { classes: ZeroClassTable; count: number };
 }
 
 const pristine = new WeakMap<PageDelta, PageColumns>();

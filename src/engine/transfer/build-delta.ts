@@ -113,7 +113,10 @@ function buildModelled(
     claim: { key, size: wireBytes, sha256: MODELLED_SHA256 },
     payload: {
       key,
-      delta: columnarModelledDelta({ vmId: params.vmId, epoch, seq, kind }, { index, version }),
+      delta: columnarModelledDelta(
+        { vmId: params.vmId, epoch, seq, kind },
+        { index, version, zeroPages: { classes: zeroes, count: zeroPages } },
+      ),
     },
     wireBytes,
     zeroPages,

@@ -7,6 +7,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { DirtyBitmap } from '../../../src/engine/memory/dirty-bitmap.ts';
 import { DEFAULT_PARAMS, type PolicyName } from '../../../src/engine/params.ts';
 import {
   planAdaptive,
@@ -152,5 +153,32 @@ describe('adaptive plan against its plain reference', () => {
     );
     // Every branch was taken (the cases reach both bars, both phases, the probe, held sweeps and cut rounds).
     for (const [branch, n] of Object.entries(seen)) expect(n, branch).toBeGreaterThan(10);
+  });
+});
+
+describe('a round lists its regions page by page', () => {
+  // Regions inside the guest are read as two 32-bit words of the dirty bitmap; the guest's last, partial
+  // region and a bitmap whose bytes are not 4-byte aligned byte by byte. Either way: every dirty page of the
+  // regions taken, ascending, none beyond the guest.
+  const pages = 20 * REGION_PAGES + 37;
+  const guest = { ...DEFAULT_PARAMS, guestBytes: pages * 4096, policy: 'adaptive' as PolicyName };
+  const dirtyPages = Array.from({ length: pages }, (_, p) => p).filter((p) => p % 3 !== 1 || p >= pages - 30);
+
+  it.each([
+    ['aligned', 0],
+    ['unaligned', 1],
+  ])('%s bitmap', (_name, offset) => {
+    const state = createPrimary(guest);
+    const bytes = Math.ceil(pages / 8);
+    state.dirty = new DirtyBitmap(pages, new Uint8Array(bytes + offset).subarray(offset));
+    for (const p of dirtyPages) state.dirty.set(p);
+    state.vmRunning = true;
+    state.guestTime = G;
+    state.lastNow = G;
+    state.nextCheckpointAt = G + 20_000;
+    // A fast link and a far checkpoint: not late, so every qualifying page (rate 0: all of them) goes at once.
+    const plan = planAdaptive(state, guest, G, 1e6);
+    expect(plan.late).toBe(false);
+    expect(plan.pages).toEqual(dirtyPages);
   });
 });
