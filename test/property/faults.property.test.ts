@@ -243,12 +243,14 @@ describe('replication under random faults (fast-check, 200 cases)', () => {
         }
         if (fence.owner === 'primary') coverage.primaryWon++;
       }),
-      { numRuns: RUNS },
+      { numRuns: RUNS, ...(process.env.FC_SEED ? { seed: Number(process.env.FC_SEED) } : {}) },
     );
     console.log('fault property coverage', JSON.stringify(coverage));
     // The cases reached the situations this test claims to cover.
     expect(coverage.faulted).toBeGreaterThanOrEqual(RUNS * 0.8);
-    expect(coverage.failedOverAfterCommit).toBeGreaterThanOrEqual(RUNS / 3);
+    // Seeds are random per run (FC_SEED=n replays one): 66–103 of 200 cases failed over after a commit in 21
+    // runs, so a third (67) failed once by chance; a quarter still asks for dozens of such cases.
+    expect(coverage.failedOverAfterCommit).toBeGreaterThanOrEqual(RUNS / 4);
     expect(coverage.resumed).toBeGreaterThanOrEqual(RUNS * 0.1);
     expect(coverage.primaryWon).toBeGreaterThan(0);
     expect(coverage.fencedLoser).toBeGreaterThanOrEqual(RUNS / 3);
