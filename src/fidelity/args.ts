@@ -20,7 +20,8 @@ export interface FidelityArgs {
 /** What `npm run fidelity -- --help` prints. */
 export const FIDELITY_HELP = `npm run fidelity [-- FLAG]: QEMU 7.2 COLO on loopback as the reference; rewrites docs/fidelity.md
   (no flag)           a fresh QEMU run (both cores, ~70 s idle), compared with the engine
-  --keep-run          also add the run's per-size figures to fidelity/runs.json (the profile's calibration)
+  --keep-run          also add the run's per-size figures to fidelity/runs.json (the profile's calibration;
+                      refused when the link meter could not acknowledge at once)
   --keep-work         keep the run's work directory (traces, patched QEMU, guest) and print its path
   --reuse-runs DIR    re-analyse the QEMU runs kept in DIR (from --keep-work); no QEMU
   --report-only       re-render docs/fidelity.md from fidelity/report.json; no QEMU, no engine
