@@ -47,6 +47,11 @@ export interface BenchOptions {
   seeds?: number[];
   /** Policy grid only: simulated seconds per run instead of the default. */
   seconds?: number;
+  /**
+   * Policy grid only: simulated seconds of each cell's own speed run (default one hour; 0: the speed comes
+   * from the grid's runs; `--quick` and `--reduced` default to 0).
+   */
+  speedSeconds?: number;
   /** Policy grid only: the grid alone (no materialised-path and memory rows). */
   gridOnly?: boolean;
   /** Materialised-path row only (with `--only policies`): no grid, no memory row. */

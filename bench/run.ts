@@ -2,7 +2,8 @@
  * Runs every benchmark in `bench/` in one process and prints one table: each figure next to a baseline measured
  * in the same run on the same inputs, and their ratio. Not a test: nothing here passes or fails on speed.
  *
- *   npm run bench                                  default sizes (under 2 minutes on 2 cores)
+ *   npm run bench                                  default sizes (~25 minutes on 2 cores: each grid cell's
+ *                                                  speed is measured over a simulated hour)
  *   npm run bench -- --quick                       tiny sizes: checks the harness end to end in seconds
  *   npm run bench -- --only wire,fuzz-delta        a subset of the groups
  *   npm run bench -- --write docs/benchmarks.md    also writes the figures as a Markdown page (and charts)
@@ -10,6 +11,7 @@
  *   npm run bench -- --only policies --workloads fio,zipf --links 1,25    a slice of the grid
  *   npm run bench -- --only policies --cells uniform:1:adaptive,fio:*:fixed --seeds 1 --seconds 60 --grid-only
  *                                                  a few cells, quickly (speed work; `*` matches any)
+ *   ... --speed-seconds 600                        each cell's speed run 600 s simulated (0: no speed runs)
  *   npm run bench -- --only policies --materialised-only   the materialised path's row alone
  */
 import { writeFileSync } from 'node:fs';
@@ -40,6 +42,7 @@ const { values } = parseArgs({
     cells: { type: 'string' },
     seeds: { type: 'string' },
     seconds: { type: 'string' },
+    'speed-seconds': { type: 'string' },
     'grid-only': { type: 'boolean', default: false },
     'materialised-only': { type: 'boolean', default: false },
   },
@@ -52,6 +55,14 @@ const numbers = (name: string, v: string | undefined): number[] | undefined => {
     process.exit(2);
   }
   return out;
+};
+const nonNegative = (name: string, v: string): number => {
+  const n = Number(v);
+  if (v.trim() === '' || !Number.isFinite(n) || n < 0) {
+    console.error(`--${name} takes a number of seconds ≥ 0, got ${v}`);
+    process.exit(2);
+  }
+  return n;
 };
 const only = values.only?.split(',').map((s) => s.trim()) ?? Object.keys(GROUPS);
 const unknown = only.filter((g) => !(g in GROUPS));
@@ -70,6 +81,9 @@ const options: BenchOptions = {
   ...(values.cells ? { cells: list(values.cells) as string[] } : {}),
   ...(values.seeds ? { seeds: numbers('seeds', values.seeds) as number[] } : {}),
   ...(values.seconds ? { seconds: (numbers('seconds', values.seconds) as number[])[0] as number } : {}),
+  ...(values['speed-seconds'] !== undefined
+    ? { speedSeconds: nonNegative('speed-seconds', values['speed-seconds']) }
+    : {}),
   gridOnly: values['grid-only'],
   materialisedOnly: values['materialised-only'],
 };

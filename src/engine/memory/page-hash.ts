@@ -76,10 +76,9 @@ export function imageSums(keys: Int32Array, versions: Uint32Array): Int32Array {
 
 /**
  * For each k < `count`: takes the term of (pages[k], olds[k]) out of `sums` and puts that of
- * (pages[k], versions[pages[k]]) in — the same sums as {@link addPageHash} with −1 then 1, with each lane's
- * page prefix hashed once for both terms. One pass over the pages for the four lanes, the hash written out
- * in the loop (no calls: this is the digest's whole cost; a helper per lane measured 1.7–2.3× slower): a stale page's current version is a random read
- * of the image, a cache miss on a large guest, so it is read once, not once per lane; and murmur3's
+ * (pages[k], news[k]) in — the same sums as {@link addPageHash} with −1 then 1, with each lane's page prefix
+ * hashed once for both terms. One pass over the pages for the four lanes, the hash written out in the loop
+ * (no calls: this is the digest's whole cost; a helper per lane measured 1.7–2.3× slower): murmur3's
  * scrambling of a word does not depend on the lane's key, so page, version and old version are scrambled
  * once each. Each lane adds the same terms mod 2^32, so the sums are the same.
  */
@@ -88,7 +87,7 @@ export function addPageTermChanges(
   keys: Int32Array,
   pages: Float64Array,
   olds: Uint32Array,
-  versions: Uint32Array,
+  news: Uint32Array,
   count: number,
 ): void {
   const key0 = keys[0] as number;
@@ -104,7 +103,7 @@ export function addPageTermChanges(
     // absorb's scrambling of the page, the current version and the old one (the same in every lane).
     let kp = Math.imul(page | 0, 0xcc9e_2d51);
     kp = Math.imul((kp << 15) | (kp >>> 17), 0x1b87_3593);
-    let kv = Math.imul((versions[page] as number) | 0, 0xcc9e_2d51);
+    let kv = Math.imul((news[i] as number) | 0, 0xcc9e_2d51);
     kv = Math.imul((kv << 15) | (kv >>> 17), 0x1b87_3593);
     let ko = Math.imul((olds[i] as number) | 0, 0xcc9e_2d51);
     ko = Math.imul((ko << 15) | (ko >>> 17), 0x1b87_3593);

@@ -107,6 +107,23 @@ describe('npm run bench', () => {
       run(process.execPath, ['--import', 'tsx', 'bench/run.ts', '--quick', '--only', 'nope'], { cwd: root }),
     ).rejects.toMatchObject({ code: 2, stderr: expect.stringContaining('unknown benchmark group(s): nope') });
   });
+
+  it("measures each cell's speed over its own run with --speed-seconds, says over how long, and refuses a bad span", async () => {
+    const args = ['--import', 'tsx', 'bench/run.ts', '--quick', '--only', 'policies', '--grid-only'];
+    const cells = ['--cells', 'idle:10:none', '--seconds', '20'];
+    const own = await run(process.execPath, [...args, ...cells, '--speed-seconds', '40'], { cwd: root });
+    expect(own.stdout).toContain('over one more run of seed 1, 40 s simulated');
+    expect(own.stdout).toContain('(over 40 s simulated per cell; the target reads one hour)');
+    const grid = await run(process.execPath, [...args, ...cells], { cwd: root });
+    expect(grid.stdout).toContain('over the runs above');
+    expect(grid.stdout).toContain('(over 20 s simulated per cell; the target reads one hour)');
+    await expect(
+      run(process.execPath, [...args, ...cells, '--speed-seconds=-1'], { cwd: root }),
+    ).rejects.toMatchObject({
+      code: 2,
+      stderr: expect.stringContaining('--speed-seconds takes a number of seconds ≥ 0, got -1'),
+    });
+  });
 });
 
 describe('bench table', () => {

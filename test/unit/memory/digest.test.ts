@@ -10,7 +10,15 @@ import {
   SVM_AUTHOR_BIT,
   zeroImageDigest,
 } from '../../../src/engine/memory/digest.ts';
-import { digestTrackerOf, trackDigest } from '../../../src/engine/memory/digest-tracker.ts';
+import {
+  DigestTracker,
+  type DigestTrackingMode,
+  digestTrackerOf,
+  trackDigest,
+} from '../../../src/engine/memory/digest-tracker.ts';
+
+const MODES: DigestTrackingMode[] = ['shadow', 'stale-list'];
+
 import { runEmbedded } from '../../../src/runtime/embedded/run.ts';
 import { testParams } from '../../helpers/engine.ts';
 
@@ -100,53 +108,74 @@ describe('memory digest, format 2', () => {
     expect(isFormat1MemoryDigest(memoryDigest(1, new Uint32Array(4)))).toBe(false);
   });
 
-  it('kept incrementally equals from scratch after any sequence of announced writes', () => {
-    let settles = 0;
-    fc.assert(
-      fc.property(
-        imageArb,
-        fc.array(fc.array(fc.tuple(fc.nat(), versionArb), { maxLength: 40 }), { minLength: 1, maxLength: 6 }),
-        ({ seed, versions }, batches) => {
-          const tracked = versions.slice();
-          const tracker = trackDigest(seed, tracked);
-          expect(digestTrackerOf(tracked)).toBe(tracker);
-          for (const batch of batches) {
-            for (const [p, v] of batch) {
-              const page = p % tracked.length;
-              tracker.noteWrite(page, tracked[page] as number);
-              tracked[page] = v;
+  it.each(MODES)(
+    'kept incrementally (%s) equals from scratch after any sequence of announced writes',
+    (mode) => {
+      let settles = 0;
+      fc.assert(
+        fc.property(
+          imageArb,
+          fc.array(fc.array(fc.tuple(fc.nat(), versionArb), { maxLength: 40 }), {
+            minLength: 1,
+            maxLength: 6,
+          }),
+          ({ seed, versions }, batches) => {
+            const tracked = versions.slice();
+            const tracker = trackDigest(seed, tracked, mode);
+            expect(digestTrackerOf(tracked)).toBe(tracker);
+            for (const batch of batches) {
+              for (const [p, v] of batch) {
+                const page = p % tracked.length;
+                tracker.noteWrite(page, tracked[page] as number);
+                tracked[page] = v;
+              }
+              expect(memoryDigest(seed, tracked)).toBe(memoryDigestFromScratch(seed, tracked));
+              settles++;
             }
-            expect(memoryDigest(seed, tracked)).toBe(memoryDigestFromScratch(seed, tracked));
-            settles++;
-          }
-        },
-      ),
-      RUNS,
-    );
-    expect(settles).toBeGreaterThan(RUNS.numRuns);
-  });
+          },
+        ),
+        RUNS,
+      );
+      expect(settles).toBeGreaterThan(RUNS.numRuns);
+    },
+  );
 
-  it("kept incrementally through batches of writes (noteWrites) equals from scratch, past the stale list's growth", () => {
-    const versions = new Uint32Array(50_000);
-    const tracker = trackDigest(9, versions);
-    const batch = new Float64Array(3000);
-    let x = 1;
-    for (let round = 0; round < 4; round++) {
-      // 3000 writes a batch, some repeated within it; 3 batches between digests (> 1024 stale pages).
-      for (let b = 0; b < 3; b++) {
-        for (let i = 0; i < batch.length; i++) {
-          x = (Math.imul(x, 1_103_515_245) + 12_345) >>> 0;
-          batch[i] = x % versions.length;
+  it.each(MODES)(
+    "kept incrementally (%s) through batches of writes (noteWrites) equals from scratch, past the stale list's growth",
+    (mode) => {
+      const versions = new Uint32Array(50_000);
+      const tracker = trackDigest(9, versions, mode);
+      const batch = new Float64Array(3000);
+      let x = 1;
+      for (let round = 0; round < 4; round++) {
+        // 3000 writes a batch, some repeated within it; 3 batches between digests (> 1024 stale pages).
+        for (let b = 0; b < 3; b++) {
+          for (let i = 0; i < batch.length; i++) {
+            x = (Math.imul(x, 1_103_515_245) + 12_345) >>> 0;
+            batch[i] = x % versions.length;
+          }
+          tracker.noteWrites(batch, batch.length, versions);
+          for (let i = 0; i < batch.length; i++) {
+            const page = batch[i] as number;
+            versions[page] = ((versions[page] as number) + 1) >>> 0;
+          }
         }
-        tracker.noteWrites(batch, batch.length, versions);
-        for (let i = 0; i < batch.length; i++) {
-          const page = batch[i] as number;
-          versions[page] = ((versions[page] as number) + 1) >>> 0;
-        }
+        expect(memoryDigest(9, versions)).toBe(memoryDigestFromScratch(9, versions));
       }
-      expect(memoryDigest(9, versions)).toBe(memoryDigestFromScratch(9, versions));
+      expect(versions.some((v) => v > 1)).toBe(true);
+    },
+  );
+
+  it('in shadow mode finds writes nobody announced, and is the default below its size limit', () => {
+    const versions = new Uint32Array(5000);
+    expect(trackDigest(3, versions).tracksWrites).toBe(false);
+    expect(new DigestTracker(3, new Uint32Array(8), 'stale-list').tracksWrites).toBe(true);
+    for (let round = 1; round <= 3; round++) {
+      for (let p = round; p < versions.length; p += 7 * round) versions[p] = round * 1000 + p;
+      expect(memoryDigest(3, versions)).toBe(memoryDigestFromScratch(3, versions));
     }
-    expect(versions.some((v) => v > 1)).toBe(true);
+    // A settle with nothing changed leaves the sums as they were.
+    expect(memoryDigest(3, versions)).toBe(memoryDigestFromScratch(3, versions));
   });
 
   it('kept incrementally by the embedded runtime equals from scratch at every stop, commit and the end', () => {
