@@ -1,8 +1,9 @@
 /**
  * `heartbeat-monitor`: the secondary's timer. Two kinds of event:
  * - heartbeat tick chain (SQS): claims each tick and enqueues the next one 2 s on, starts the secondary if
- *   it has not started (it sends `checkpoint-ready`) and ticks it — its watchdog fails over after
- *   `HEARTBEAT_TIMEOUT_MS` without a message from the primary, and deadlines and commits run — then sends an
+ *   it has not started (it sends `checkpoint-ready`), hands it the primary as the primary's document shows
+ *   it (the cloud runtime's heartbeat: `readPrimarySeen`) and ticks it — its watchdog fails over after
+ *   `HEARTBEAT_TIMEOUT_MS` without evidence of the primary, and deadlines and commits run — then sends an
  *   early copy of the next tick at the secondary's next wake when that falls sooner, no sooner than
  *   `HEARTBEAT_INTERVAL_MS` (tick-chain.ts `followWake`);
  * - a failover request, invoked directly (QEMU's `x-colo-lost-heartbeat`):
@@ -11,9 +12,15 @@
  * Environment: the stack parameters, `BUCKET_NAME`, `HEARTBEAT_TICK_QUEUE_URL`, and `S2P_QUEUE_URL` (the
  * secondary's replies: `checkpoint-ready`, and a `vmstate-loaded` whose commit ends on this tick).
  */
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { SQSBatchResponse } from 'aws-lambda';
 import { z } from 'zod';
-import { FailoverWithoutStateError, secondaryInvocation } from '../../src/runtime/cloud/index.ts';
+import type { PrimarySeen } from '../../src/engine/secondary/heartbeat.ts';
+import {
+  FailoverWithoutStateError,
+  readPrimarySeen,
+  secondaryInvocation,
+} from '../../src/runtime/cloud/index.ts';
 import type { ControlDocument } from './common/control.ts';
 import { type TickConsumerDeps, tickConsumerDepsFromEnv } from './common/deps.ts';
 import { recordFailover } from './common/failover.ts';
@@ -64,6 +71,27 @@ export function parseFailoverRequest(event: unknown, vmId: string): FailoverRequ
   return request.data;
 }
 
+/** Metric: ticks that could not read the primary's document (the watchdog judges without it). */
+export const PRIMARY_UNSEEN_METRIC = 'PrimaryDocumentUnread';
+
+/**
+ * The primary as its document shows it (the cloud runtime's heartbeat, primary-seen.ts), or undefined when
+ * it shows nothing usable. A read that fails is logged and counted, never thrown: the tick goes on without
+ * the evidence, so the watchdog judges by what it last stored (at most the slack behind the last evidence)
+ * — a primary that cannot be read long enough is silent, as one whose heartbeats are lost.
+ */
+async function primarySeen(deps: TickConsumerDeps): Promise<PrimarySeen | undefined> {
+  try {
+    return await readPrimarySeen(deps.ports.state, deps.params.vmId);
+  } catch (e) {
+    deps.obs.metrics.addMetric(PRIMARY_UNSEEN_METRIC, MetricUnit.Count, 1);
+    deps.obs.logger.warn("primary's document not read; the watchdog judges without it", {
+      error: e instanceof Error ? e.message : String(e),
+    });
+    return undefined;
+  }
+}
+
 /** The handler over explicit dependencies. */
 export function createHeartbeatMonitorHandler(
   deps: TickConsumerDeps,
@@ -83,7 +111,16 @@ export function createHeartbeatMonitorHandler(
         'heartbeat',
         parseSqsEvent(event),
         async (control) => {
-          const result = await invoke([{ type: 'start' }, { type: 'tick' }], control);
+          const seen = await primarySeen(deps);
+          // The evidence first: a `start` stepped at a due wake runs the watchdog too.
+          const result = await invoke(
+            [
+              ...(seen ? [{ type: 'primary-seen' as const, ...seen }] : []),
+              { type: 'start' },
+              { type: 'tick' },
+            ],
+            control,
+          );
           reportInvocation(deps.obs, result);
           await recordFailover(deps, result.document);
           return { wakeAt: result.document.wakeAt };
