@@ -15,12 +15,14 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { SQSBatchResponse } from 'aws-lambda';
 import { z } from 'zod';
+import type { StateStore, Versioned } from '../../src/engine/ports.ts';
 import type { PrimarySeen } from '../../src/engine/secondary/heartbeat.ts';
 import {
   FailoverWithoutStateError,
   readPrimarySeen,
   secondaryInvocation,
 } from '../../src/runtime/cloud/index.ts';
+import { nodeStateKey } from '../../src/runtime/cloud/keys.ts';
 import type { ControlDocument } from './common/control.ts';
 import { type TickConsumerDeps, tickConsumerDepsFromEnv } from './common/deps.ts';
 import { recordFailover } from './common/failover.ts';
@@ -92,6 +94,33 @@ async function primarySeen(deps: TickConsumerDeps): Promise<PrimarySeen | undefi
   }
 }
 
+/**
+ * `store` with the first successful load of `key` kept for the caller's lifetime (one event): the tick's
+ * sibling check and its evidence both read the primary's document, and one GET serves both. Only loads
+ * of `key` are kept, and only this handler's loads; it never writes that key. A failed load is not kept.
+ */
+function readingOnce(store: StateStore, key: string): StateStore {
+  let kept: Versioned<Uint8Array> | undefined;
+  let loaded = false;
+  return {
+    load: async (k) => {
+      if (k !== key) return store.load(k);
+      if (!loaded) {
+        kept = await store.load(k);
+        loaded = true;
+      }
+      return kept ? { value: kept.value.slice(), etag: kept.etag } : undefined;
+    },
+    save: (k, value, etag) => store.save(k, value, etag),
+    ...(store.list
+      ? { list: (prefix: string) => (store.list as NonNullable<StateStore['list']>)(prefix) }
+      : {}),
+    ...(store.delete
+      ? { delete: (k: string) => (store.delete as NonNullable<StateStore['delete']>)(k) }
+      : {}),
+  };
+}
+
 /** The handler over explicit dependencies. */
 export function createHeartbeatMonitorHandler(
   deps: TickConsumerDeps,
@@ -104,14 +133,17 @@ export function createHeartbeatMonitorHandler(
     });
   return async (event) => {
     if (looksLikeSqsEvent(event)) {
+      // The sibling check and the evidence read the primary's document once between them (this event only).
+      const state = readingOnce(deps.ports.state, nodeStateKey(deps.params.vmId, 'primary'));
+      const tickDeps: TickConsumerDeps = { ...deps, ports: { ...deps.ports, state } };
       // The chain follows the secondary's wake (the heartbeat watchdog, a wait deadline): a quiet
       // secondary is ticked every 2 s, and a silent primary is seen when its timeout falls due.
       return consumeTicks(
-        deps,
+        tickDeps,
         'heartbeat',
         parseSqsEvent(event),
         async (control) => {
-          const seen = await primarySeen(deps);
+          const seen = await primarySeen(tickDeps);
           // The evidence first: a `start` stepped at a due wake runs the watchdog too.
           const result = await invoke(
             [

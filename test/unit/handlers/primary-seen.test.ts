@@ -57,6 +57,32 @@ describe("heartbeat-monitor: the primary's document is its heartbeat", () => {
     expect(sim.metric(PRIMARY_UNSEEN_METRIC)).toBe(0);
   });
 
+  test("one read of the primary's document per tick serves the sibling check and the evidence", async () => {
+    const sim = await deployed();
+    const key = nodeStateKey('vm-0', 'primary');
+    const load = sim.state.load.bind(sim.state);
+    let reads = 0;
+    let inMonitor = false;
+    sim.state.load = async (k) => {
+      if (inMonitor && k === key) reads++;
+      return load(k);
+    };
+    let ticks = 0;
+    for (let i = 0; i < 40; i++) {
+      sim.clock.advance(100);
+      inMonitor = true;
+      const r = await sim.deliverTicks('heartbeat');
+      inMonitor = false;
+      if (r !== undefined) ticks++;
+      await sim.run(0);
+      for (const t of ['pending-check', 'checkpoint'] as const) await sim.deliverTicks(t);
+      while ((await sim.deliverToSecondary()) || (await sim.deliverToPrimary()));
+    }
+    expect(ticks).toBeGreaterThan(1);
+    // Every tick checks the 1 s pending-check sibling (one read) and takes its evidence from that read.
+    expect(reads).toBe(ticks);
+  });
+
   test('the primary falls silent (its timers stop): failed over after its last save + timeout, within the slack and a tick', async () => {
     const sim = await deployed();
     await sim.run(T);
