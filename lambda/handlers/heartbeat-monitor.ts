@@ -112,12 +112,8 @@ function readingOnce(store: StateStore, key: string): StateStore {
       return kept ? { value: kept.value.slice(), etag: kept.etag } : undefined;
     },
     save: (k, value, etag) => store.save(k, value, etag),
-    ...(store.list
-      ? { list: (prefix: string) => (store.list as NonNullable<StateStore['list']>)(prefix) }
-      : {}),
-    ...(store.delete
-      ? { delete: (k: string) => (store.delete as NonNullable<StateStore['delete']>)(k) }
-      : {}),
+    ...(store.list ? { list: store.list.bind(store) } : {}),
+    ...(store.delete ? { delete: store.delete.bind(store) } : {}),
   };
 }
 
