@@ -1,8 +1,9 @@
 /**
  * `heartbeat-monitor`: the secondary's timer. Two kinds of event:
  * - heartbeat tick chain (SQS): claims each tick and enqueues the next one 2 s on, starts the secondary if
- *   it has not started (it sends `checkpoint-ready`) and ticks it — its watchdog fails over after
- *   `HEARTBEAT_TIMEOUT_MS` without a message from the primary, and deadlines and commits run — then sends an
+ *   it has not started (it sends `checkpoint-ready`), hands it the primary as the primary's document shows
+ *   it (the cloud runtime's heartbeat: `readPrimarySeen`) and ticks it — its watchdog fails over after
+ *   `HEARTBEAT_TIMEOUT_MS` without evidence of the primary, and deadlines and commits run — then sends an
  *   early copy of the next tick at the secondary's next wake when that falls sooner, no sooner than
  *   `HEARTBEAT_INTERVAL_MS` (tick-chain.ts `followWake`);
  * - a failover request, invoked directly (QEMU's `x-colo-lost-heartbeat`):
@@ -11,9 +12,17 @@
  * Environment: the stack parameters, `BUCKET_NAME`, `HEARTBEAT_TICK_QUEUE_URL`, and `S2P_QUEUE_URL` (the
  * secondary's replies: `checkpoint-ready`, and a `vmstate-loaded` whose commit ends on this tick).
  */
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { SQSBatchResponse } from 'aws-lambda';
 import { z } from 'zod';
-import { FailoverWithoutStateError, secondaryInvocation } from '../../src/runtime/cloud/index.ts';
+import type { StateStore, Versioned } from '../../src/engine/ports.ts';
+import type { PrimarySeen } from '../../src/engine/secondary/heartbeat.ts';
+import {
+  FailoverWithoutStateError,
+  readPrimarySeen,
+  secondaryInvocation,
+} from '../../src/runtime/cloud/index.ts';
+import { nodeStateKey } from '../../src/runtime/cloud/keys.ts';
 import type { ControlDocument } from './common/control.ts';
 import { type TickConsumerDeps, tickConsumerDepsFromEnv } from './common/deps.ts';
 import { recordFailover } from './common/failover.ts';
@@ -64,6 +73,50 @@ export function parseFailoverRequest(event: unknown, vmId: string): FailoverRequ
   return request.data;
 }
 
+/** Metric: ticks that could not read the primary's document (the watchdog judges without it). */
+export const PRIMARY_UNSEEN_METRIC = 'PrimaryDocumentUnread';
+
+/**
+ * The primary as its document shows it (the cloud runtime's heartbeat, primary-seen.ts), or undefined when
+ * it shows nothing usable. A read that fails is logged and counted, never thrown: the tick goes on without
+ * the evidence, so the watchdog judges by what it last stored (at most the slack behind the last evidence)
+ * — a primary that cannot be read long enough is silent, as one whose heartbeats are lost.
+ */
+async function primarySeen(deps: TickConsumerDeps): Promise<PrimarySeen | undefined> {
+  try {
+    return await readPrimarySeen(deps.ports.state, deps.params.vmId);
+  } catch (e) {
+    deps.obs.metrics.addMetric(PRIMARY_UNSEEN_METRIC, MetricUnit.Count, 1);
+    deps.obs.logger.warn("primary's document not read; the watchdog judges without it", {
+      error: e instanceof Error ? e.message : String(e),
+    });
+    return undefined;
+  }
+}
+
+/**
+ * `store` with the first successful load of `key` kept for the caller's lifetime (one event): the tick's
+ * sibling check and its evidence both read the primary's document, and one GET serves both. Only loads
+ * of `key` are kept, and only this handler's loads; it never writes that key. A failed load is not kept.
+ */
+function readingOnce(store: StateStore, key: string): StateStore {
+  let kept: Versioned<Uint8Array> | undefined;
+  let loaded = false;
+  return {
+    load: async (k) => {
+      if (k !== key) return store.load(k);
+      if (!loaded) {
+        kept = await store.load(k);
+        loaded = true;
+      }
+      return kept ? { value: kept.value.slice(), etag: kept.etag } : undefined;
+    },
+    save: (k, value, etag) => store.save(k, value, etag),
+    ...(store.list ? { list: store.list.bind(store) } : {}),
+    ...(store.delete ? { delete: store.delete.bind(store) } : {}),
+  };
+}
+
 /** The handler over explicit dependencies. */
 export function createHeartbeatMonitorHandler(
   deps: TickConsumerDeps,
@@ -76,14 +129,26 @@ export function createHeartbeatMonitorHandler(
     });
   return async (event) => {
     if (looksLikeSqsEvent(event)) {
+      // The sibling check and the evidence read the primary's document once between them (this event only).
+      const state = readingOnce(deps.ports.state, nodeStateKey(deps.params.vmId, 'primary'));
+      const tickDeps: TickConsumerDeps = { ...deps, ports: { ...deps.ports, state } };
       // The chain follows the secondary's wake (the heartbeat watchdog, a wait deadline): a quiet
       // secondary is ticked every 2 s, and a silent primary is seen when its timeout falls due.
       return consumeTicks(
-        deps,
+        tickDeps,
         'heartbeat',
         parseSqsEvent(event),
         async (control) => {
-          const result = await invoke([{ type: 'start' }, { type: 'tick' }], control);
+          const seen = await primarySeen(tickDeps);
+          // The evidence first: a `start` stepped at a due wake runs the watchdog too.
+          const result = await invoke(
+            [
+              ...(seen ? [{ type: 'primary-seen' as const, ...seen }] : []),
+              { type: 'start' },
+              { type: 'tick' },
+            ],
+            control,
+          );
           reportInvocation(deps.obs, result);
           await recordFailover(deps, result.document);
           return { wakeAt: result.document.wakeAt };

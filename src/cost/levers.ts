@@ -47,8 +47,9 @@ function nominalRates(params: LeverParams): Record<(typeof TICK_CONSUMERS)[numbe
 /**
  * The usage at the chains' nominal rates: each tick consumer's usage scaled so that its invocations are
  * `windowMs / period` (what AWS delivers; a loaded emulator delivers a 1 s tick every 1–2 s), keeping
- * the measured cost per tick. `secondary-apply` follows the pending-check chain (between checkpoints its
- * inputs are the heartbeats that chain sends); `primary` and `tick-arm` stay as measured.
+ * the measured cost per tick. `secondary-apply` follows the pending-check chain when the primary sends
+ * heartbeat messages (between checkpoints its inputs are the heartbeats that chain sends), else it stays as
+ * measured, as `primary` and `tick-arm` do.
  *
  * @returns The scaled usage and the factor applied to each function.
  */
@@ -62,8 +63,10 @@ export function atNominalRates(
     const n = byFunction[fn]?.invocations ?? 0;
     if (n > 0) factors[fn] = (rate * windowMs) / n;
   }
+  // Without heartbeat messages its inputs are the checkpoints' and rounds' messages: left as measured.
   const pending = factors['pending-check-timer'];
-  if (pending !== undefined && byFunction['secondary-apply']) factors['secondary-apply'] = pending;
+  if (params.heartbeatMessages !== false && pending !== undefined && byFunction['secondary-apply'])
+    factors['secondary-apply'] = pending;
   return { byFunction: scaled(byFunction, factors), factors };
 }
 
@@ -127,6 +130,12 @@ export interface LeverParams {
    * reports of code whose heartbeat chain ticked every heartbeat interval, which is then assumed.
    */
   heartbeatChainMs?: number;
+  /**
+   * Whether the primary put heartbeats on the channel (each one a `secondary-apply` invocation); absent in
+   * reports of code that always did, which is then assumed. False since the primary's document is its
+   * heartbeat (docs/cloud-runtime.md "Heartbeats from the primary's document").
+   */
+  heartbeatMessages?: boolean;
   /** Function memory, MB. */
   memoryMb: number;
 }
@@ -178,10 +187,12 @@ export function leverEffects(input: LeverInput, params: LeverParams): LeverEffec
               ? 0.5
               : chainPeriodMs('heartbeat', params.heartbeatIntervalMs) /
                 chainPeriodMs('heartbeat', 2 * params.heartbeatIntervalMs),
-          'secondary-apply': 0.5,
+          ...(params.heartbeatMessages === false ? {} : { 'secondary-apply': 0.5 }),
         }),
       ),
-      'heartbeat messages counted as half of secondary-apply; the heartbeat chain ticks at least every 2 s whatever the interval; keep the timeout ≥ a few periods',
+      params.heartbeatMessages === false
+        ? 'the heartbeat chain ticks at least every 2 s whatever the interval; keep the timeout ≥ a few periods'
+        : 'heartbeat messages counted as half of secondary-apply; the heartbeat chain ticks at least every 2 s whatever the interval; keep the timeout ≥ a few periods',
     ),
     effect(
       'checkpoint',

@@ -16,7 +16,9 @@ export type TraceName =
   | 'colo_checkpoint_coalesced'
   | 'colo_failover_set_state'
   | 'colo_reject'
-  | 'colo_exit';
+  | 'colo_exit'
+  /** The cloud runtime's evidence of a replicating primary first counted (no QEMU event: QEMU has no heartbeat). */
+  | 'colo_primary_seen';
 
 /** Page data to put in the delta store before the message that claims it is sent. */
 export interface Payload {

@@ -106,3 +106,60 @@ export function heartbeatSentAt(
   }
   return at;
 }
+
+/**
+ * What a runtime saw of the primary without a message (the cloud runtime: the primary's saved document,
+ * read by the secondary's timer): at `at` (ms, the primary's clock — when that state was committed) the
+ * primary's loop was replicating (running, not stopped, not exiting) in `epoch`, with `seq` the next
+ * sequence number it would send. Exactly what a heartbeat it sent then would have carried.
+ */
+export interface PrimarySeen {
+  /** When the primary's state was committed, ms (its clock). */
+  at: number;
+  /** The primary's epoch then. */
+  epoch: number;
+  /** The next sequence number the primary would send (`outSeq`) then. */
+  seq: number;
+}
+
+/**
+ * The time {@link PrimarySeen} evidence counts with at step time `now` (ms), undefined when it counts for
+ * nothing, or the error it is refused with. It counts exactly when a heartbeat sent at that state would
+ * have been admitted: the secondary is between checkpoints (`idle`, `bg-loading`), in the primary's epoch,
+ * and has consumed everything the primary had numbered (`seq = inSeq`; in `bg-loading` also `inSeq + 1`,
+ * the round's data slot — its data may still be on its way, so unlike a heartbeat numbered past the slot
+ * it abandons nothing). Otherwise (a checkpoint in progress, messages still in flight, an older document)
+ * it proves nothing the secondary can use and counts for nothing. The time is `min(at, now)`, as a
+ * heartbeat's sealed send time.
+ *
+ * Refused (`invalid-message`) when a field is not a time or a count, or `at` is more than
+ * {@link MAX_SENT_AHEAD_MS} ahead of `now`.
+ */
+export function primarySeenAt(
+  state: SecondaryState,
+  seen: PrimarySeen,
+  now: number,
+): number | undefined | ColoError {
+  if (!Number.isFinite(seen.at) || seen.at < 0) {
+    return new ColoError('invalid-message', `primary seen at ${seen.at}: not a time in ms`);
+  }
+  for (const [what, n] of [
+    ['epoch', seen.epoch],
+    ['seq', seen.seq],
+  ] as const) {
+    if (!Number.isSafeInteger(n) || n < 0) {
+      return new ColoError('invalid-message', `primary seen with ${what} ${n}: not a count`);
+    }
+  }
+  if (seen.at > now + MAX_SENT_AHEAD_MS) {
+    return new ColoError(
+      'invalid-message',
+      `primary seen at ${seen.at} ms, ${seen.at - now} ms ahead of this secondary's clock (at most ${MAX_SENT_AHEAD_MS} ms is taken as skew)`,
+    );
+  }
+  if (state.phase !== 'idle' && state.phase !== 'bg-loading') return undefined;
+  if (seen.epoch !== state.epoch) return undefined;
+  const atPosition =
+    seen.seq === state.inSeq || (state.phase === 'bg-loading' && seen.seq === state.inSeq + 1);
+  return atPosition ? Math.min(seen.at, now) : undefined;
+}

@@ -24,7 +24,13 @@ import {
   stagingBytes,
   stagingEnd,
 } from './colo-cache.ts';
-import { heartbeatOrderError, heartbeatSentAt, watchdogAt } from './heartbeat.ts';
+import {
+  heartbeatOrderError,
+  heartbeatSentAt,
+  type PrimarySeen,
+  primarySeenAt,
+  watchdogAt,
+} from './heartbeat.ts';
 import type { SecondaryPhase, SecondaryState } from './state.ts';
 import { validateDelta } from './validation.ts';
 
@@ -50,6 +56,12 @@ export type SecondaryInput =
        */
       sentAt?: number;
     }
+  /**
+   * The primary seen replicating without a message (the cloud runtime's heartbeat: its saved document,
+   * read by the secondary's timer; `primarySeenAt` in ./heartbeat.ts says when it counts). Moves only the
+   * watchdog's evidence, never fires the watchdog itself.
+   */
+  | ({ type: 'primary-seen' } & PrimarySeen)
   /** Take over now (QEMU's `x-colo-lost-heartbeat`). */
   | { type: 'failover' }
   /**
@@ -132,6 +144,16 @@ export function secondaryStep(
     }
     accepted = result;
   }
+  let seenAt: number | undefined;
+  if (input.type === 'primary-seen') {
+    const result = primarySeenAt(state, input, t);
+    if (result instanceof ColoError) {
+      fx.push({ type: 'rejected', error: result });
+      fx.push(trace(t, 'colo_reject', { code: result.code, detail: result.message }));
+      return fx;
+    }
+    seenAt = result;
+  }
   advanceSvm(state, params, t);
   // A heartbeat too: one numbered past the data slot was sent after the slot was used.
   if (accepted && state.phase === 'bg-loading' && accepted.msg.seq === state.inSeq + 1) {
@@ -160,6 +182,17 @@ export function secondaryStep(
         }
       } else if (accepted) onMessage(state, params, t, accepted.msg, accepted.delta, fx);
       break;
+    case 'primary-seen':
+      // As a heartbeat: the first one that counts arms the watchdog, and only that one is traced (a runtime
+      // saves a step with effects beyond its wake).
+      if (seenAt !== undefined) {
+        state.lastHeardAt = Math.max(state.lastHeardAt, seenAt);
+        if (!state.heard) {
+          state.heard = true;
+          fx.push(trace(t, 'colo_primary_seen', { epoch: input.epoch, seq: input.seq }));
+        }
+      }
+      break;
     case 'failover':
       requestFailover(state, t, 'requested', fx);
       break;
@@ -175,7 +208,7 @@ export function secondaryStep(
   }
   // A message never fires the watchdog: one handed over late, or a heartbeat sent long ago and queued
   // behind others, is no silence of the primary's — the later ones in the queue may be fresh. Ticks judge.
-  runDue(state, params, t, fx, input.type !== 'message');
+  runDue(state, params, t, fx, input.type !== 'message' && input.type !== 'primary-seen');
   if (isLive(state)) fx.push({ type: 'wake', at: nextWake(state, params) });
   return fx;
 }

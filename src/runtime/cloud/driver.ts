@@ -79,6 +79,13 @@ export interface InvocationOptions {
    */
   deferHeartbeatSave?: boolean;
   /**
+   * Put the primary's heartbeats on the channel. Default true. False (the deployed functions): a heartbeat
+   * the engine decides is not sent — the save that commits its step is the evidence instead, which the
+   * secondary's timer reads from the primary's document (`readPrimarySeen`, docs/cloud-runtime.md
+   * "Heartbeats from the primary's document"). Its send id is never completed; the engine waits on none.
+   */
+  heartbeatMessages?: boolean;
+  /**
    * Run the engine even when the control document says the VM was stopped (no `stop` input is given). Only
    * the conformance replay sets it: it stops the VM's timer chains with that flag and drives the invocations
    * itself. Default false.
@@ -101,10 +108,16 @@ export interface InvocationOptions {
   chainTick?: ChainTick & { onClaimed: () => Promise<void> };
 }
 
-/** The invocation options of the deployed functions: cheaper per tick, the same messages and commits. */
-export const LEAN_INVOCATION: Readonly<Pick<InvocationOptions, 'logBatch' | 'deferHeartbeatSave'>> = {
+/**
+ * The invocation options of the deployed functions: cheaper per tick, the same COLO messages and commits;
+ * the primary's heartbeats are its saves, read by the secondary's timer, not channel messages.
+ */
+export const LEAN_INVOCATION: Readonly<
+  Pick<InvocationOptions, 'logBatch' | 'deferHeartbeatSave' | 'heartbeatMessages'>
+> = {
   logBatch: { records: 30, maxAgeMs: 30_000 },
   deferHeartbeatSave: true,
+  heartbeatMessages: false,
 };
 
 /** Log record types that may wait for a batch ({@link InvocationOptions.logBatch}). */
@@ -199,6 +212,11 @@ export interface PreparedInput<I, S = unknown> {
   readMs?: () => number;
   /** Rejected before reaching the engine (e.g. not JSON). */
   invalid?: ColoError;
+  /**
+   * An input that only moves the out-of-sequence time ({@link NodeSpec.outOfSequence}), like a message of
+   * an out-of-sequence type: the secondary's evidence of a replicating primary. Saved coarsely.
+   */
+  outOfSequence?: boolean;
   /**
    * True (for the state it would be stepped on) when this input only matters once the node's next wake is
    * due — a timer tick: before then it is acknowledged without a step (nothing can fall due, so there is
@@ -346,6 +364,7 @@ export async function runInvocation<S, I>(
   const log = options.log ?? DEFAULT_LOG_LAYOUT;
   const logBatch = options.logBatch ?? { records: 1, maxAgeMs: 0 };
   const deferHeartbeatSave = options.deferHeartbeatSave ?? false;
+  const heartbeatMessages = options.heartbeatMessages ?? true;
   const nodeStore = new NodeStateStore<S & object>(
     ports.state,
     { node: spec.node, fields: spec.paged, check: (t, p, w) => spec.check(t, p, w) as S & object },
@@ -450,8 +469,11 @@ export async function runInvocation<S, I>(
       if (bad !== undefined) throw new UnsendableMessageError(`${spec.node} ${params.vmId}: ${bad}`);
       if (effects.some((e) => !isRefusal(e))) dirty = true;
       for (const e of effects) {
-        if (e.type === 'send') doc.outbox.sends.push(outboxSendOf(e, hot));
-        else if (e.type === 'claim') claim = e;
+        if (e.type === 'send') {
+          // Not on the channel: this step's save is the heartbeat (InvocationOptions.heartbeatMessages).
+          if (!heartbeatMessages && e.message.type === 'heartbeat') continue;
+          doc.outbox.sends.push(outboxSendOf(e, hot));
+        } else if (e.type === 'claim') claim = e;
         else if (e.type === 'wake') doc.wakeAt = e.at;
         else if (e.type === 'colo-exit') {
           doc.exit = { reason: e.reason, detail: e.detail, at };
@@ -658,7 +680,8 @@ export async function runInvocation<S, I>(
             continue;
           }
           const env = p.envelope;
-          const outside = env !== undefined && spec.outOfSequence?.type(env.type) === true;
+          const outside =
+            p.outOfSequence === true || (env !== undefined && spec.outOfSequence?.type(env.type) === true);
           if (env && !outside && env.vmId === params.vmId && env.seq < spec.inSeq(doc.state)) {
             outcomes.push({
               index: p.index,

@@ -74,6 +74,7 @@ export { appendLog, DEFAULT_LOG_LAYOUT, type LogLayout, type LogView, readLog } 
 export { decodeModelledDelta, encodeModelledDelta } from './modelled-codec.ts';
 export { payloadCap, refusedPayload } from './payload-cap.ts';
 export { type PrimaryCloudInput, primaryInvocation } from './primary-invocation.ts';
+export { readPrimarySeen } from './primary-seen.ts';
 export { SealedDeltaStore, UnauthenticatedObjectError } from './sealed-delta-store.ts';
 export { fetchPayload, type SecondaryCloudInput, secondaryInvocation } from './secondary-invocation.ts';
 export { ChunkCache, WARM_CHUNK_CACHE } from './state-chunks.ts';

@@ -5,7 +5,7 @@ import type { ColoParams } from '../../engine/params.ts';
 import { type DeltaStore, ObjectMissingError, ObjectTooLargeError } from '../../engine/ports.ts';
 import type { PageDelta } from '../../engine/protocol/delta.ts';
 import type { ClaimCheck } from '../../engine/protocol/messages.ts';
-import { heartbeatSlackMs } from '../../engine/secondary/heartbeat.ts';
+import { heartbeatSlackMs, type PrimarySeen } from '../../engine/secondary/heartbeat.ts';
 import { admissionError, type SecondaryInput, secondaryStep } from '../../engine/secondary/secondary.ts';
 import { createSecondary, type SecondaryState } from '../../engine/secondary/state.ts';
 import { sha256Hex } from '../../wire/delta-codec.ts';
@@ -41,6 +41,11 @@ export type SecondaryCloudInput =
   | { type: 'tick' }
   /** Take over now (`x-colo-lost-heartbeat`); waits for a commit in progress. */
   | { type: 'failover' }
+  /**
+   * The primary as its saved document showed it (primary-seen.ts `readPrimarySeen`): the heartbeat of the
+   * cloud runtime. Saved coarsely, like a heartbeat message.
+   */
+  | ({ type: 'primary-seen' } & PrimarySeen)
   /**
    * A primary → secondary message body (JSON text); a `delta` has its object fetched from the store.
    * `arrivedAt`: when it first arrived, ms (deadlines judge it by that time). `sentAt`: when the queue
@@ -137,6 +142,7 @@ function prepare(
   if (input.type === 'start') {
     return { index, untilWake: (s) => s.phase !== 'starting', resolve: () => input };
   }
+  if (input.type === 'primary-seen') return { index, outOfSequence: true, resolve: () => input };
   if (input.type !== 'message') return { index, resolve: () => input };
   const parsed = parseBody(input.body);
   if (!parsed.ok) return { index, invalid: parsed.error, resolve: () => ({ type: 'tick' }) };

@@ -35,6 +35,7 @@ import { summarise } from '../../engine/metrics/summary.ts';
 import { type ColoParams, pageCount } from '../../engine/params.ts';
 import { StateConflictError } from '../../engine/ports.ts';
 import { chainPeriodMs } from '../../parameters/tick-chains.ts';
+import { LEAN_INVOCATION } from '../cloud/driver.ts';
 import type { LogRecord } from '../cloud/log-record.ts';
 import { readLog } from '../cloud/metrics-log.ts';
 import { readPrimaryDocument, readSecondaryDocument } from '../cloud/status.ts';
@@ -240,6 +241,8 @@ async function measureCost(
         pendingCheckIntervalMs: params.pendingCheckIntervalMs,
         heartbeatIntervalMs: params.heartbeatIntervalMs,
         heartbeatChainMs: chainPeriodMs('heartbeat', params.heartbeatIntervalMs),
+        // What the deployed functions do (this checkout's code: `colo run` and the deploy share it).
+        heartbeatMessages: LEAN_INVOCATION.heartbeatMessages ?? true,
         memoryMb: FUNCTION_MEMORY_MB,
       },
       clients.meter.usage,

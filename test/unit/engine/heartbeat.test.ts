@@ -4,7 +4,13 @@ import type { Effect } from '../../../src/engine/effects.ts';
 import type { ColoParams } from '../../../src/engine/params.ts';
 import { primaryStep } from '../../../src/engine/primary/primary.ts';
 import type { Heartbeat } from '../../../src/engine/protocol/messages.ts';
-import { heartbeatSlackMs, MAX_SENT_AHEAD_MS, watchdogAt } from '../../../src/engine/secondary/heartbeat.ts';
+import {
+  heartbeatSlackMs,
+  MAX_SENT_AHEAD_MS,
+  type PrimarySeen,
+  primarySeenAt,
+  watchdogAt,
+} from '../../../src/engine/secondary/heartbeat.ts';
 import { type SecondaryInput, secondaryStep } from '../../../src/engine/secondary/secondary.ts';
 import { createSecondary, type SecondaryState } from '../../../src/engine/secondary/state.ts';
 import { runEmbedded } from '../../../src/runtime/embedded/run.ts';
@@ -488,5 +494,125 @@ describe('the embedded runtime judges heartbeats by their send time', () => {
     expect(result.secondary.phase).toBe('failed-over');
     expect(lastHeard).toBeLessThanOrEqual(2500);
     expect(claimAt).toBe(lastHeard + heartbeatSlackMs(p) + p.heartbeatTimeoutMs);
+  });
+});
+
+describe("the primary seen in its document (primary-seen: the cloud runtime's heartbeat)", () => {
+  /** Evidence of the primary at `at`, at the secondary's position unless `over` says otherwise. */
+  function seen(s: SecondaryState, at: number, over: Partial<PrimarySeen> = {}): SecondaryInput {
+    return { type: 'primary-seen', at, epoch: s.epoch, seq: s.inSeq, ...over };
+  }
+
+  it('counts like a heartbeat: the first arms the watchdog (traced, so it is saved), later ones only move lastHeardAt', () => {
+    const s = started();
+    expect(s.heard).toBe(false);
+    const first = secondaryStep(s, params, 500, seen(s, 400));
+    expect(s.heard).toBe(true);
+    expect(s.lastHeardAt).toBe(400);
+    expect(first.some((e) => e.type === 'trace' && e.name === 'colo_primary_seen')).toBe(true);
+    const next = secondaryStep(s, params, 700, seen(s, 650));
+    expect(next.map((e) => e.type)).toEqual(['wake']);
+    expect(s.lastHeardAt).toBe(650);
+    expect(watchdogAt(s, params)).toBe(650 + S + T);
+  });
+
+  it('never fires the watchdog itself (evidence read late is no silence); the next tick judges', () => {
+    const s = started();
+    secondaryStep(s, params, 100, seen(s, 100));
+    const late = 100 + S + T + 5000;
+    const fx = secondaryStep(s, params, late, seen(s, 150));
+    expect(fx.some((e) => e.type === 'claim')).toBe(false);
+    expect(s.phase).toBe('idle');
+    expect(s.lastHeardAt).toBe(150);
+    secondaryStep(s, params, late, { type: 'tick' });
+    expect(s.phase).toBe('claiming');
+  });
+
+  it('counts for nothing when a heartbeat then would not have been admitted; changes nothing', () => {
+    const s = started();
+    s.inSeq = 2; // as if two messages were consumed
+    secondaryStep(s, params, 100, seen(s, 100));
+    const before = fingerprint(s);
+    for (const [why, input] of [
+      ['another epoch', seen(s, 100, { epoch: s.epoch + 1 })],
+      ['an older epoch', seen(s, 100, { epoch: s.epoch - 1 })],
+      ['messages still in flight', seen(s, 100, { seq: s.inSeq + 1 })],
+      ['a document older than a message consumed since', seen(s, 100, { seq: s.inSeq - 1 })],
+      ['an older save', seen(s, 50)],
+    ] as const) {
+      // Stepped at the same time as the last input: the SVM's own progress is no change of this input's.
+      const fx = secondaryStep(s, params, 100, input);
+      expect(rejections(fx), why).toEqual([]);
+      expect(
+        fx.map((e) => e.type),
+        why,
+      ).toEqual(['wake']);
+      expect(fingerprint(s), why).toEqual(before);
+    }
+  });
+
+  it("between checkpoints only: in bg-loading the round's data slot counts too and abandons nothing; a checkpoint or an ended secondary ignores it", () => {
+    const s = started();
+    s.heard = true;
+    s.phase = 'bg-loading';
+    s.loadingSeq = s.inSeq;
+    expect(primarySeenAt(s, { at: 10, epoch: s.epoch, seq: s.inSeq + 1 }, 20)).toBe(10);
+    expect(primarySeenAt(s, { at: 10, epoch: s.epoch, seq: s.inSeq }, 20)).toBe(10);
+    expect(primarySeenAt(s, { at: 10, epoch: s.epoch, seq: s.inSeq + 2 }, 20)).toBeUndefined();
+    for (const phase of ['ckpt-wait-ram', 'committing', 'claiming', 'failed-over', 'fenced'] as const) {
+      s.phase = phase;
+      expect(primarySeenAt(s, { at: 10, epoch: s.epoch, seq: s.inSeq }, 20), phase).toBeUndefined();
+    }
+  });
+
+  it("a primary clock ahead counts as the secondary's now; absurdly ahead, or not a time or a count, is refused and changes nothing", () => {
+    const s = started();
+    secondaryStep(s, params, 1000, seen(s, 1000 + MAX_SENT_AHEAD_MS));
+    expect(s.lastHeardAt).toBe(1000);
+    const before = fingerprint(s);
+    for (const bad of [
+      seen(s, 2000 + MAX_SENT_AHEAD_MS + 1),
+      seen(s, Number.NaN),
+      seen(s, -1),
+      seen(s, Number.POSITIVE_INFINITY),
+      seen(s, 1500, { epoch: 1.5 }),
+      seen(s, 1500, { seq: -1 }),
+    ]) {
+      const fx = secondaryStep(s, params, 2000, bad);
+      expect(rejections(fx)).toHaveLength(1);
+      expect(rejections(fx)[0]).toMatch(/^invalid-message: primary seen/);
+      expect(fingerprint(s)).toEqual(before);
+    }
+  });
+
+  it('a primary whose evidence stops is failed over by its last evidence + S + timeout, never before its last evidence + timeout', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 40 }),
+        fc.integer({ min: 50, max: 400 }),
+        fc.integer({ min: 20, max: 300 }),
+        (evidences, everyMs, tickMs) => {
+          const s = started();
+          let t = 0;
+          let last = 0;
+          for (let i = 0; i < evidences; i++) {
+            t += everyMs;
+            // The monitor reads a save made a little before it reads it.
+            last = t - 10;
+            secondaryStep(s, params, t, seen(s, last));
+            secondaryStep(s, params, t, { type: 'tick' });
+            if (s.phase !== 'idle') return false;
+          }
+          let failedAt = Number.NaN;
+          while (Number.isNaN(failedAt) && t < last + 10 * T) {
+            t += tickMs;
+            secondaryStep(s, params, t, { type: 'tick' });
+            if (s.phase === 'claiming') failedAt = t;
+          }
+          return failedAt >= last + T && failedAt < last + S + T + tickMs;
+        },
+      ),
+      { numRuns: 200 },
+    );
   });
 });

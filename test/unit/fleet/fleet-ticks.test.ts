@@ -5,6 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { timerStateKey } from '../../../lambda/adapters/contract.ts';
 import { readControl } from '../../../lambda/handlers/common/control.ts';
+import { nodeStateKey } from '../../../src/runtime/cloud/keys.ts';
 import { handlerParams } from '../handlers/sim.ts';
 import { FleetSim } from './fleet-sim.ts';
 
@@ -73,5 +74,26 @@ describe('fleet stack: tick batches of several VMs', () => {
     await fleet.run(30_000);
     for (const vmId of vmIds)
       expect((await readControl(fleet.shared.state, vmId)).failedOver, vmId).toBe(false);
+  });
+
+  it("each VM's liveness is its own primary's document: one primary that cannot save is failed over, no other", async () => {
+    const fleet = fiveVms();
+    await fleet.arm();
+    await fleet.run(6000);
+    // vm-c's primary can no longer commit a save (its bucket writes fail); every other primary saves on. The
+    // heartbeat batches hold several VMs, so one VM's document read for another would hold vm-c's failover off.
+    const dead = nodeStateKey('vm-c', 'primary');
+    fleet.shared.state.beforeSave = (key) => {
+      if (key === dead) throw new Error('S3 PutObject: InternalError (injected)');
+    };
+    await fleet.run(25_000);
+    fleet.shared.state.beforeSave = undefined;
+    expect(Math.max(...fleet.batchVms.heartbeat)).toBeGreaterThan(1);
+    for (const vmId of vmIds) {
+      const failedOver = (await readControl(fleet.shared.state, vmId)).failedOver;
+      expect(failedOver, vmId).toBe(vmId === 'vm-c');
+    }
+    const c = await fleet.vms.get('vm-c')?.secondaryDoc();
+    expect(c?.exit?.detail).toMatch(/no message from the primary/);
   });
 });

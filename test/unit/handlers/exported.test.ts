@@ -212,9 +212,8 @@ describe('exported handlers on mocked S3 and SQS', () => {
     const pTicks = take(URLS.PENDING_CHECK_TICK_QUEUE_URL);
     expect(await pending(sqsEvent(pTicks.map((t) => sqsRecord(t.body))))).toEqual({ batchItemFailures: [] });
     const toSecondary = take(URLS.P2S_QUEUE_URL);
-    expect(toSecondary.map((m) => typeOfBody(m.body))).toEqual(
-      expect.arrayContaining(['migrate-ram-background', 'delta', 'heartbeat']),
-    );
+    // No heartbeat: deployed, the primary's save is its heartbeat (heartbeat-monitor reads it).
+    expect(toSecondary.map((m) => typeOfBody(m.body))).toEqual(['migrate-ram-background', 'delta']);
     const deltaPut = puts.find((p) => p.Key?.startsWith('deltas/vm-0/1/'));
     expect(deltaPut).toMatchObject({ IfNoneMatch: '*', Bucket: 'colo-bucket' });
 

@@ -1,7 +1,8 @@
 /**
- * The deployed functions' invocation options (LEAN_INVOCATION: routine log records in batches, no save
- * after a heartbeat-only drain) cut state writes per tick and change nothing the VM does: the same run with
- * and without them delivers the same messages, commits the same checkpoints, and logs the same records.
+ * The deployed functions' invocation options (LEAN_INVOCATION: routine log records in batches, heartbeats
+ * by the primary's saves instead of messages) cut state writes per tick and change nothing the VM does: the
+ * same run with and without them delivers the same COLO messages, commits the same checkpoints, and logs
+ * the same records.
  */
 import { describe, expect, test } from 'vitest';
 import type { ColoParams } from '../../../src/engine/params.ts';
@@ -43,8 +44,11 @@ describe('lean invocations: the same run with and without them', () => {
       const plain = await run(params, false, 40_000);
       const lean = await run(params, true, 40_000);
       expect(plain.commits.length).toBeGreaterThanOrEqual(5);
-      expect(plain.delivered.some((d) => /-hb-\d+$/.test(d))).toBe(true);
-      expect(lean.delivered).toEqual(plain.delivered);
+      const heartbeat = (d: string) => /-hb-\d+/.test(d);
+      expect(plain.delivered.some(heartbeat)).toBe(true);
+      // The same messages but the heartbeats: deployed, the primary's saves are its heartbeat
+      // (heartbeat-monitor reads them), and the secondary stays with it all the same.
+      expect(lean.delivered).toEqual(plain.delivered.filter((d) => !heartbeat(d)));
       expect(lean.commits).toEqual(plain.commits);
       expect(lean.records).toEqual(plain.records);
       expect([lean.primaryPhase, lean.secondaryPhase]).toEqual([plain.primaryPhase, plain.secondaryPhase]);
@@ -52,8 +56,8 @@ describe('lean invocations: the same run with and without them', () => {
       // The levers work: fewer writes of the primary's document and log (a deferred save can move to the
       // next invocation, e.g. one that brings a reply; with `none` a pending check logs nothing).
       expect(lean.sim.metric('TicksClaimed')).toBe(plain.sim.metric('TicksClaimed'));
-      expect(lean.sim.metric('SavesDeferred')).toBeGreaterThan(0);
       expect(plain.sim.metric('SavesDeferred')).toBe(0);
+      expect(lean.sim.metric('Failovers')).toBe(0);
       expect(lean.saves.node + lean.saves.log).toBeLessThan(0.9 * (plain.saves.node + plain.saves.log));
       if (policy === 'fixed') expect(lean.saves.log).toBeLessThan(plain.saves.log * 0.6);
     });

@@ -461,11 +461,16 @@ describe('tick chain: the heartbeat chain follows the secondary wake', () => {
       { siblingRepair: false },
     );
     await sim.tickArm({});
-    await sim.run(8000);
+    await sim.run(9000);
     // The primary goes silent: its chains stop (nothing repairs them here).
     sim.ticks['pending-check'].messages.splice(0);
     sim.ticks.checkpoint.messages.splice(0);
-    const heard = (await sim.secondaryDoc())?.state.lastHeardAt as number;
+    // The last evidence of the primary: a heartbeat it sent, or its last save (heartbeat-monitor reads its
+    // document at every tick: readPrimarySeen).
+    const heard = Math.max(
+      (await sim.secondaryDoc())?.state.lastHeardAt as number,
+      (await sim.primaryDoc())?.updatedAt as number,
+    );
     let queued = 0;
     for (let i = 0; i < 200 && !(await readControl(sim.state, 'vm-0')).failedOver; i++) {
       await sim.run(100, 100, ['heartbeat']);
@@ -477,8 +482,8 @@ describe('tick chain: the heartbeat chain follows the secondary wake', () => {
     // held more than those two (the later one is dropped: no second chain).
     expect(sim.metric('TickEarlyCopies')).toBeGreaterThan(0);
     expect(queued).toBeLessThanOrEqual(2);
-    // Within the slack + timeout (from the stored, coarse lastHeardAt) plus SQS's 1 s delay granularity
-    // (the old 1 s chain: up to a period more).
+    // At the slack + timeout after the last evidence (read afresh at every tick, so exact) plus SQS's 1 s
+    // delay granularity (the old 1 s chain: up to a period more).
     const slack = heartbeatSlackMs(sim.params);
     expect((control.at as number) - heard).toBeGreaterThanOrEqual(slack + 10_000);
     expect((control.at as number) - heard).toBeLessThanOrEqual(slack + 11_000);
