@@ -5,6 +5,12 @@ import { onStopSignals } from '../src/cli/sigint.ts';
 import { workerRunner } from '../src/cli/worker-runner.ts';
 import { workerCellRunner } from '../src/experiment/pool.ts';
 
+// A reader that stops early (`colo cost R.json | head`) closes the pipe: that ends the output, not an error.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code !== 'EPIPE') throw e;
+  process.exit(process.exitCode ?? 0);
+});
+
 process.exitCode = await runCli(process.argv.slice(2), {
   stdout: (t) => process.stdout.write(t),
   stderr: (t) => process.stderr.write(t),
