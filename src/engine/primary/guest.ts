@@ -67,7 +67,8 @@ export function runGuest(state: PrimaryState, params: ColoParams, dt: number): n
   const { versions, dirty, bgCurrent, touched } = state;
   const zero = zeroClasses(params);
   const tracker = digestTrackerOf(versions);
-  // Per batch of writes: the digest tracker first (it reads the old versions), then one loop of updates.
+  // Per batch of writes: a stale-list digest tracker first (it reads the old versions; a shadow-copy one
+  // needs nothing), or else the read-ahead pass on a large image, then one loop of updates.
   generator(params, versions.length)(t0, t1, (pages, count) => {
     if (tracker?.tracksWrites) tracker.noteWrites(pages, count, versions);
     else if (versions.length >= PREFETCH_MIN_PAGES) prefetchVersions(versions, pages, count);
