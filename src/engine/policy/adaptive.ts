@@ -23,7 +23,10 @@
  * phase. Any other region's pages survive with probability exp(−λ · (T − now)). A check sends the dirty
  * pages whose chance is at least {@link MIN_SURVIVAL}: far from T the cold pages only; near T, as the
  * remaining time shrinks, hot pages qualify too. When the late phase is behind schedule the bar drops to
- * {@link BEHIND_MIN_SURVIVAL}: sending a page that may be rewritten beats leaving it for the stop.
+ * {@link BEHIND_MIN_SURVIVAL}: sending a page that may be rewritten beats leaving it for the stop. When the
+ * dirty pages alone are behind — a hot set whose rewrites take most of the link, so that each page sent is
+ * likely dirty again before the set has gone once ({@link drainFactor}) — it drops to
+ * {@link DRAIN_MIN_SURVIVAL}, so that the set starts draining about its drain time before T.
  *
  * When: outside the late phase a check sends only rounds of at least {@link MIN_EARLY_ROUND_BYTES}. The late
  * phase starts at T − lead, lead = (bytes still to send: qualifying now, dirty but held, and expected to be
@@ -65,6 +68,17 @@ export const MIN_SURVIVAL = 0.95;
 export const BEHIND_MIN_SURVIVAL = 0.5;
 /** Behind schedule: what is left to move would take longer than the time left ÷ this. */
 export const BEHIND_FACTOR = 1.2;
+/**
+ * The bar while **draining**: the dirty pages that do not clear {@link MIN_SURVIVAL} need longer than the time
+ * left ÷ {@link BEHIND_FACTOR} to leave, counting that each one sent may be written again at its region's rate
+ * ({@link drainFactor}). A hot set whose rewrites take most of the link (a page cache rewritten at 2/3 of a
+ * 1 Gbit/s link) converges only when it starts going about its drain time before T, when its pages' chances
+ * are still below {@link BEHIND_MIN_SURVIVAL}. On that load 0.4 reaches the floor with the fewest bytes
+ * (0.35: more bytes; 0.45: it starts too late and leaves twice the floor).
+ */
+export const DRAIN_MIN_SURVIVAL = 0.4;
+/** Largest share of the send rate the drain's rewrites are taken to eat ({@link drainFactor} is finite). */
+export const MAX_DRAIN_SHARE = 0.95;
 /** Time constant of the write-rate EWMA, ms of guest time (a sample of Δ ms weighs 1 − e^(−Δ/τ)). */
 export const RATE_HORIZON_MS = 5000;
 /**
@@ -448,6 +462,18 @@ export interface AdaptivePlan {
 }
 
 /**
+ * How much longer than D ÷ c a set of D dirty pages takes to leave at c pages per ms when each page sent is
+ * written again at λ per ms (so that it is dirty again and must go once more): the pages cleaned by time t are
+ * (c/λ)(1 − e^(−λt)), which reach D at t = −ln(1 − y)/λ = (D/c) · (−ln(1 − y) / y), with y = λD/c the share
+ * of the send rate the rewrites of the whole set would take. `y` is capped at {@link MAX_DRAIN_SHARE} (at
+ * y ≥ 1 the set never drains); 1 at y = 0.
+ */
+export function drainFactor(y: number): number {
+  const share = Math.min(MAX_DRAIN_SHARE, Math.max(0, y));
+  return share > 0 ? -Math.log1p(-share) / share : 1;
+}
+
+/**
  * Plans a check at `now` (runtime ms) for the checkpoint due at `state.nextCheckpointAt`. The VM runs until
  * then, so the remaining guest time equals the remaining runtime. `rateBytesPerMs` is the rate the late phase
  * can move bytes at (the slower of link and staging); with `probe` (that rate is not measured yet) a check
@@ -490,7 +516,10 @@ function plan(
   const scan = regionScanOf(model);
   // Expected writes per page by T per stored rate unit.
   const xPerRate = (remaining / MICRO_HZ_PER_PER_MS) * model.rateScale;
-  scanRegions(model, spans, state.guestTime, remaining, xPerRate, SCAN_KNOBS, scan);
+  // The pass files dirty regions under the lower bar of the mode the last plan was in; the draining test
+  // below does not depend on that bar, and a plan whose mode changed passes again (twice an epoch or so).
+  const memo = scratchOf(model);
+  scanRegions(model, spans, state.guestTime, remaining, xPerRate, knobsOf(memo.draining), scan);
   const { logChance } = scan;
   const lateBytes = scan.latePages * pageBytes;
   // cleanRate counts whole regions of stored rate units: × pages, × scale, ÷ µHz per per-ms.
@@ -501,7 +530,18 @@ function plan(
   // Behind schedule (the late bytes need longer than is left), the bar drops to BEHIND_MIN_SURVIVAL: a page
   // likely to be rewritten is still better sent than surely left for the stop.
   const need = lateBytes / gainBytesPerMs;
-  const bar = remaining >= need * BEHIND_FACTOR ? scan.min : scan.behind;
+  // Draining: the dirty pages alone, each written again at its region's rate once sent, need longer than is
+  // left (÷ BEHIND_FACTOR); the bar drops further, to DRAIN_MIN_SURVIVAL, so that they start going in time.
+  const redirtyBytesPerMs =
+    ((scan.dirtyRate * REGION_PAGES * model.rateScale) / MICRO_HZ_PER_PER_MS) * pageBytes;
+  const drainNeed =
+    ((scan.dirtyLatePages * pageBytes) / gainBytesPerMs) * drainFactor(redirtyBytesPerMs / gainBytesPerMs);
+  const draining = remaining < drainNeed * BEHIND_FACTOR;
+  if (draining !== memo.draining) {
+    memo.draining = draining;
+    scanRegions(model, spans, state.guestTime, remaining, xPerRate, knobsOf(draining), scan);
+  }
+  const bar = !draining && remaining >= need * BEHIND_FACTOR ? scan.min : scan.behind;
   const qualifyingPages = bar.pages;
   if (probe && qualifyingPages === 0 && state.dirty.count > 0) {
     // The rate rounds leave at is not measured yet: probe with the likeliest survivors.
@@ -534,7 +574,10 @@ function plan(
   const idle = qualifyingPages === 0 && bar.heldCount === 0;
   const busyGap = Math.max(LATE_CHECK_MS, Math.min(LATE_CHECK_MAX_MS, remaining * LATE_CHECK_SHARE));
   const lateGap = idle
-    ? Math.max(busyGap, Math.min(SAMPLE_PERIOD_MS, qualifyWait(bar, scan.sweepDue, remaining)))
+    ? Math.max(
+        busyGap,
+        Math.min(SAMPLE_PERIOD_MS, qualifyWait(bar, scan.sweepDue, remaining, knobsOf(draining).lnBehind)),
+      )
     : busyGap;
   const nextCheckAt = late
     ? now + Math.min(period, lateGap, Math.max(LATE_CHECK_MIN_MS, remaining / 2))
@@ -583,6 +626,8 @@ function plan(
 const LN_MIN_SURVIVAL = Math.log(MIN_SURVIVAL);
 /** ln {@link BEHIND_MIN_SURVIVAL}. */
 const LN_BEHIND_MIN_SURVIVAL = Math.log(BEHIND_MIN_SURVIVAL);
+/** ln {@link DRAIN_MIN_SURVIVAL}. */
+const LN_DRAIN_MIN_SURVIVAL = Math.log(DRAIN_MIN_SURVIVAL);
 /** ln {@link OVERDUE_SURVIVAL}. */
 const LN_OVERDUE_SURVIVAL = Math.log(OVERDUE_SURVIVAL);
 
@@ -596,26 +641,34 @@ const SCAN_KNOBS: ScanKnobs = {
   lnMin: LN_MIN_SURVIVAL,
   lnBehind: LN_BEHIND_MIN_SURVIVAL,
 };
+/** The knobs while draining: the lower bar is {@link DRAIN_MIN_SURVIVAL}. */
+const DRAIN_KNOBS: ScanKnobs = { ...SCAN_KNOBS, lnBehind: LN_DRAIN_MIN_SURVIVAL };
+/** The knobs of a plan in the draining mode or not. */
+function knobsOf(draining: boolean): ScanKnobs {
+  return draining ? DRAIN_KNOBS : SCAN_KNOBS;
+}
 // A region that clears the higher bar clears the lower one (the pass lists it under both at once).
-if (!(LN_MIN_SURVIVAL > LN_BEHIND_MIN_SURVIVAL))
-  throw new Error('MIN_SURVIVAL must be above BEHIND_MIN_SURVIVAL');
+if (!(LN_MIN_SURVIVAL > LN_BEHIND_MIN_SURVIVAL && LN_MIN_SURVIVAL > LN_DRAIN_MIN_SURVIVAL))
+  throw new Error('MIN_SURVIVAL must be above BEHIND_MIN_SURVIVAL and DRAIN_MIN_SURVIVAL');
 
 /**
- * How long, ms, until the likeliest dirty region under `bar` could clear even the lower bar
- * {@link BEHIND_MIN_SURVIVAL}: 0 when a sweep is due before T (it may change any sample), infinite when no
+ * How long, ms, until the likeliest dirty region under `bar` could clear even the lower bar `lnLower` (ln
+ * {@link BEHIND_MIN_SURVIVAL}, or ln {@link DRAIN_MIN_SURVIVAL} while draining): 0 when a sweep is due before T (it may change any sample), infinite when no
  * dirty region is under the bar. A rate region's ln-chance is −λ·remaining: it reaches ln BEHIND_MIN_SURVIVAL
- * when the time left is remaining · LN_BEHIND / ln, so the likeliest region's ln gives the wait.
+ * when the time left is remaining · lnLower / ln, so the likeliest region's ln gives the wait.
  */
-function qualifyWait(bar: BarScan, sweepDue: boolean, remaining: number): number {
+function qualifyWait(bar: BarScan, sweepDue: boolean, remaining: number, lnLower: number): number {
   if (!bar.waiting) return Number.POSITIVE_INFINITY;
   if (sweepDue) return 0;
-  return Math.max(0, remaining * (1 - LN_BEHIND_MIN_SURVIVAL / bar.likeliest));
+  return Math.max(0, remaining * (1 - lnLower / bar.likeliest));
 }
 
 /** Per-region scratch of a round: its merged candidate regions, and the cut's work array. */
 interface RoundScratch {
   order: Int32Array;
   work: Int32Array;
+  /** The last plan was draining (a hint for the next pass's bar: the plan does not depend on it). */
+  draining: boolean;
 }
 const roundScratch = new WeakMap<RegionModel, RoundScratch>();
 
@@ -624,7 +677,7 @@ function scratchOf(model: RegionModel): RoundScratch {
   const regions = model.rate.length;
   let s = roundScratch.get(model);
   if (!s || s.order.length !== regions) {
-    s = { order: new Int32Array(regions), work: new Int32Array(regions) };
+    s = { order: new Int32Array(regions), work: new Int32Array(regions), draining: false };
     roundScratch.set(model, s);
   }
   return s;

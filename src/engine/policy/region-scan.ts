@@ -86,6 +86,10 @@ export interface RegionScan {
    * region × rate scale ÷ µHz per per-ms gives pages per ms).
    */
   cleanRate: number;
+  /** The same for the dirty pages of rate regions: the rate they would dirty again once sent. */
+  dirtyRate: number;
+  /** The dirty pages of {@link latePages} (those not under the "min" bar). */
+  dirtyLatePages: number;
   /** Dirty regions seen. */
   dirtyRegions: number;
 }
@@ -117,6 +121,8 @@ export function regionScanOf(model: RegionModel): RegionScan {
       sweepDue: false,
       latePages: 0,
       cleanRate: 0,
+      dirtyRate: 0,
+      dirtyLatePages: 0,
       dirtyRegions: 0,
     };
     scans.set(model, s);
@@ -152,6 +158,8 @@ export function scanRegions(
   const table = LOST_TABLE;
   let latePages = 0;
   let cleanRate = 0;
+  let dirtyRate = 0;
+  let dirtyLatePages = 0;
   let dirtyRegions = 0;
   let minCount = 0;
   let minPages = 0;
@@ -188,6 +196,7 @@ export function scanRegions(
       latePages += clean * lost;
       cleanRate += (clean / SPAN_PAGES) * rr;
       if (dirty === 0) continue;
+      dirtyRate += (dirty / SPAN_PAGES) * rr;
       if (rr !== 0) ln = -x;
     } else {
       let lost = 0;
@@ -219,6 +228,7 @@ export function scanRegions(
       continue;
     }
     latePages += dirty;
+    dirtyLatePages += dirty;
     minWaiting = true;
     if (ln === Number.NEGATIVE_INFINITY) {
       sweepDue = true;
@@ -238,6 +248,8 @@ export function scanRegions(
   }
   out.latePages = latePages;
   out.cleanRate = cleanRate;
+  out.dirtyRate = dirtyRate;
+  out.dirtyLatePages = dirtyLatePages;
   out.dirtyRegions = dirtyRegions;
   out.sweepDue = sweepDue;
   min.count = minCount;

@@ -11,6 +11,7 @@ import {
   type AdaptivePlan,
   BEHIND_FACTOR,
   BEHIND_MIN_SURVIVAL,
+  DRAIN_MIN_SURVIVAL,
   LATE_CHECK_MAX_MS,
   LATE_CHECK_MIN_MS,
   LATE_CHECK_MS,
@@ -19,6 +20,7 @@ import {
   LEAD_FACTOR,
   LEAD_MARGIN_MS,
   lostChance,
+  MAX_DRAIN_SHARE,
   MAX_REDIRTY_SHARE,
   MIN_EARLY_ROUND_BYTES,
   MIN_SURVIVAL,
@@ -40,8 +42,10 @@ const MICRO_HZ_PER_PER_MS = 1e9;
 /** The reference plan, and which of its branches it took (for the test's coverage). */
 export interface ReferencePlan {
   plan: AdaptivePlan;
-  /** The late phase was behind: the bar was BEHIND_MIN_SURVIVAL. */
+  /** The late phase was behind: the bar was BEHIND_MIN_SURVIVAL (or DRAIN_MIN_SURVIVAL, draining). */
   behind: boolean;
+  /** The dirty pages alone were behind: the bar was DRAIN_MIN_SURVIVAL. */
+  draining: boolean;
   /** The probe round was sent. */
   probed: boolean;
   /** A late round took overdue sweeps' regions held back under the bar. */
@@ -71,6 +75,8 @@ export function referencePlan(
   const dirtyRegions: number[] = [];
   let latePages = 0;
   let cleanRate = 0;
+  let dirtyRate = 0;
+  let dirtyLatePages = 0;
   for (let r = 0; r < regions; r++) {
     const dirty = state.dirty.spanCount(r);
     const rr = model.rate[r] ?? 0;
@@ -92,18 +98,29 @@ export function referencePlan(
       chance = -x;
       lost = lostChance(x);
       if (gap === 0) cleanRate += ((REGION_PAGES - dirty) / REGION_PAGES) * rr;
+      if (gap === 0 && dirty > 0) dirtyRate += (dirty / REGION_PAGES) * rr;
     }
     latePages += (REGION_PAGES - dirty) * lost;
     if (dirty === 0) continue;
     ln[r] = chance;
     dirtyRegions.push(r);
-    if (chance < lnMin) latePages += dirty;
+    if (chance < lnMin) {
+      latePages += dirty;
+      dirtyLatePages += dirty;
+    }
   }
   const lateBytes = latePages * pageBytes;
   const writeBytesPerMs = ((cleanRate * REGION_PAGES * model.rateScale) / MICRO_HZ_PER_PER_MS) * pageBytes;
   const gain = Math.max(rateBytesPerMs * (1 - MAX_REDIRTY_SHARE), rateBytesPerMs - writeBytesPerMs);
-  const behind = !(remaining >= (lateBytes / gain) * BEHIND_FACTOR);
-  const bar = behind ? lnBehind : lnMin;
+  // Draining: the dirty pages not clearing MIN_SURVIVAL, sent at `gain` while each one sent is written again
+  // at its region's rate, take (D / c) · −ln(1 − y) / y, y = their rewrite rate ÷ gain (capped).
+  const redirty = ((dirtyRate * REGION_PAGES * model.rateScale) / MICRO_HZ_PER_PER_MS) * pageBytes;
+  const y = Math.min(MAX_DRAIN_SHARE, Math.max(0, redirty / gain));
+  const factor = y > 0 ? -Math.log1p(-y) / y : 1;
+  const draining = remaining < ((dirtyLatePages * pageBytes) / gain) * factor * BEHIND_FACTOR;
+  const behind = draining || !(remaining >= (lateBytes / gain) * BEHIND_FACTOR);
+  const lnLower = draining ? Math.log(DRAIN_MIN_SURVIVAL) : lnBehind;
+  const bar = behind ? lnLower : lnMin;
   const clears = dirtyRegions.filter((r) => (ln[r] as number) >= bar);
   const held = dirtyRegions.filter((r) => (ln[r] as number) < bar && overdue[r] === 1);
   const under = dirtyRegions.filter((r) => (ln[r] as number) < bar);
@@ -112,6 +129,7 @@ export function referencePlan(
   const result = (plan: AdaptivePlan, more: Partial<ReferencePlan> = {}): ReferencePlan => ({
     plan,
     behind,
+    draining,
     probed: false,
     tookHeld: false,
     cut: false,
@@ -137,11 +155,11 @@ export function referencePlan(
   const lead = ((lateBytes + qualifying) / gain) * LEAD_FACTOR + LEAD_MARGIN_MS + backlog;
   const lateFrom = state.nextCheckpointAt - lead;
   const late = now >= lateFrom;
-  // The wait until the likeliest region under the bar could clear BEHIND_MIN_SURVIVAL.
+  // The wait until the likeliest region under the bar could clear the lower bar.
   let wait = Number.POSITIVE_INFINITY;
   if (under.length > 0) {
     const finite = under.map((r) => ln[r] as number).filter((c) => c !== Number.NEGATIVE_INFINITY);
-    wait = finite.length < under.length ? 0 : Math.max(0, remaining * (1 - lnBehind / Math.max(...finite)));
+    wait = finite.length < under.length ? 0 : Math.max(0, remaining * (1 - lnLower / Math.max(...finite)));
   }
   const idle = qualifyingPages === 0 && held.length === 0;
   const busyGap = Math.max(LATE_CHECK_MS, Math.min(LATE_CHECK_MAX_MS, remaining * LATE_CHECK_SHARE));

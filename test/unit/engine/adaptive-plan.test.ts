@@ -133,7 +133,17 @@ function stateOf(c: PlanCase) {
 
 describe('adaptive plan against its plain reference', () => {
   it('plans exactly what the reference plans, on every branch', () => {
-    const seen = { behind: 0, onSchedule: 0, late: 0, early: 0, probed: 0, tookHeld: 0, cut: 0, sent: 0 };
+    const seen = {
+      behind: 0,
+      draining: 0,
+      onSchedule: 0,
+      late: 0,
+      early: 0,
+      probed: 0,
+      tookHeld: 0,
+      cut: 0,
+      sent: 0,
+    };
     fc.assert(
       fc.property(planCase, (c) => {
         const state = stateOf(c);
@@ -143,6 +153,7 @@ describe('adaptive plan against its plain reference', () => {
         const got = planAdaptive(state, params, now, rate, c.probe);
         expect(got).toEqual(want.plan);
         seen[want.behind ? 'behind' : 'onSchedule']++;
+        if (want.draining) seen.draining++;
         seen[want.plan.late ? 'late' : 'early']++;
         if (want.probed) seen.probed++;
         if (want.tookHeld) seen.tookHeld++;
@@ -151,7 +162,7 @@ describe('adaptive plan against its plain reference', () => {
       }),
       { numRuns: 1500, seed: 0x5eed_0021 },
     );
-    // Every branch was taken (the cases reach both bars, both phases, the probe, held sweeps and cut rounds).
+    // Every branch was taken (the cases reach all three bars, both phases, the probe, held sweeps and cut rounds).
     for (const [branch, n] of Object.entries(seen)) expect(n, branch).toBeGreaterThan(10);
   });
 });

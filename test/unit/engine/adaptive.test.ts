@@ -7,14 +7,18 @@ import { describe, expect, it } from 'vitest';
 import { DirtyBitmap } from '../../../src/engine/memory/dirty-bitmap.ts';
 import { DEFAULT_PARAMS, type PolicyName } from '../../../src/engine/params.ts';
 import {
+  BEHIND_MIN_SURVIVAL,
   checkAdaptive,
   createRegionModel,
+  DRAIN_MIN_SURVIVAL,
+  drainFactor,
   LATE_CHECK_MAX_MS,
   LATE_CHECK_MIN_MS,
   LATE_CHECK_MS,
   LATE_CHECK_SHARE,
   LATE_ROUND_BYTES,
   lostChance,
+  MAX_DRAIN_SHARE,
   MIN_SURVIVAL,
   OVERDUE_SURVIVAL,
   planAdaptive,
@@ -224,6 +228,79 @@ describe('planAdaptive', () => {
     const late = planAdaptive(state, params, 12_999, 100_000);
     expect(late.late).toBe(true);
     expect(late.pages).toEqual([...range(0, 40), ...cold]);
+  });
+});
+
+describe('drainFactor', () => {
+  /** Time to clean `d` pages sent at `c` a ms when each sent page is written again at `lambda` a ms (Euler). */
+  function simulatedDrainMs(d: number, c: number, lambda: number): number {
+    const dt = 0.01;
+    let cleaned = 0;
+    let t = 0;
+    while (cleaned < d) {
+      cleaned += (c - lambda * cleaned) * dt;
+      t += dt;
+    }
+    return t;
+  }
+
+  it('is how much longer than D ÷ c a set takes when what is sent is written again', () => {
+    expect(drainFactor(0)).toBe(1);
+    for (const y of [0.05, 0.3, 0.65, 0.9]) {
+      const d = 10_000;
+      const c = 30;
+      const lambda = (y * c) / d;
+      const want = simulatedDrainMs(d, c, lambda) / (d / c);
+      expect(drainFactor(y)).toBeGreaterThan(1);
+      expect(Math.abs(drainFactor(y) - want) / want).toBeLessThan(0.002);
+    }
+    // At y ≥ 1 the set never drains: the factor stays finite at the cap.
+    expect(drainFactor(1.5)).toBe(drainFactor(MAX_DRAIN_SHARE));
+    expect(Number.isFinite(drainFactor(1.5))).toBe(true);
+  });
+});
+
+describe('planAdaptive, draining a hot set', () => {
+  const pages = 4096 * REGION_PAGES;
+  const params = { ...DEFAULT_PARAMS, guestBytes: pages * 4096, policy: 'adaptive' as PolicyName };
+  const hotRegions = 512; // 32 768 pages: the buffered-IO page cache
+  const pageBytes = 4096 + 16;
+
+  /** A primary at 10 s whose hot set (29 of each region's 64 pages written a second) is dirty whole. */
+  function hotSetPrimary() {
+    const state = createPrimary(params);
+    state.phase = 'running';
+    state.vmRunning = true;
+    for (let t = 1000; t <= 10_000; t += 1000) {
+      for (let r = 0; r < hotRegions; r++) touch(state.touched, range(r * REGION_PAGES, 29));
+      sampleRegions(state.regions, state.touched, t);
+    }
+    state.guestTime = 10_000;
+    state.lastNow = 10_000;
+    touch(state.dirty, range(0, hotRegions * REGION_PAGES));
+    return state;
+  }
+
+  it('starts sending the set while its pages are below the behind bar when it would not drain in time', () => {
+    const state = hotSetPrimary();
+    const lambda = -Math.log(survival(state.regions, 0, 10_000, 1000)) / 1000; // writes per page per ms
+    // T where a hot page's chance is 0.45: under BEHIND_MIN_SURVIVAL, over DRAIN_MIN_SURVIVAL.
+    const remaining = Math.round(Math.log(1 / 0.45) / lambda);
+    state.nextCheckpointAt = 10_000 + remaining;
+    const chance = survival(state.regions, 0, 10_000, remaining);
+    expect(chance).toBeLessThan(BEHIND_MIN_SURVIVAL);
+    expect(chance).toBeGreaterThan(DRAIN_MIN_SURVIVAL);
+    // A link the set's rewrites take 65 % of: D/c alone (the behind test) fits the time left, the drain not.
+    const dirty = hotRegions * REGION_PAGES;
+    const link = ((lambda * dirty) / 0.65) * pageBytes;
+    expect((dirty * pageBytes) / link).toBeLessThan(remaining / 1.2);
+    expect(((dirty * pageBytes) / link) * drainFactor(0.65)).toBeGreaterThan(remaining / 1.2);
+    const draining = planAdaptive(state, params, 10_000, link);
+    expect(draining.late).toBe(true);
+    expect(draining.pages.length).toBeGreaterThan(0);
+    expect(draining.pages.every((p) => p < dirty)).toBe(true);
+    // Ten times the link: the set drains in time, and its pages wait for their chance to clear the bar.
+    expect(planAdaptive(state, params, 10_000, link * 10).pages).toEqual([]);
   });
 });
 
