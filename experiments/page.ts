@@ -356,8 +356,10 @@ export function experimentsPage(
       'wastes when the guest rewrites what was sent: a hot set or a page cache rewritten faster than the epoch, a uniform ' +
       'writer. The seed cannot tell the two apart — one threshold decides when, and every dirty page goes — so a low ' +
       'threshold buys its downtime with resends and a high one buys nothing. Sending by the predicted chance that a page ' +
-      'stays clean until the checkpoint (`adaptive`) keeps the downtime of the low threshold with a fraction of the waste, ' +
-      'except near link saturation, where it is still open.',
+      'stays clean until the checkpoint (`adaptive`) keeps the downtime of the low threshold with a fraction of the waste. ' +
+      'Near link saturation — a hot set whose rewrites take most of the link — it drains the set from about its drain ' +
+      'time before the stop, so that what is left at the stop is what was written last, and pays for that in resends ' +
+      '(see "Is the floor a bound" in the architecture).',
     '',
   ].join('\n');
 }
