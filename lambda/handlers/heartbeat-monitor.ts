@@ -23,12 +23,16 @@ import {
   secondaryInvocation,
 } from '../../src/runtime/cloud/index.ts';
 import { nodeStateKey } from '../../src/runtime/cloud/keys.ts';
+import { ENV } from '../adapters/contract.ts';
 import type { ControlDocument } from './common/control.ts';
-import { type TickConsumerDeps, tickConsumerDepsFromEnv } from './common/deps.ts';
+import { lazyHandler, type TickConsumerDeps, tickConsumerDepsFromEnv } from './common/deps.ts';
 import { recordFailover } from './common/failover.ts';
-import { fleetHandler } from './common/fleet-entry.ts';
-import { reportInvocation } from './common/observability.ts';
+import { createFleetEntry, registryFromEnv } from './common/fleet-entry.ts';
+import { runMonitor } from './common/monitor.ts';
+import { powertools, reportInvocation } from './common/observability.ts';
+import { stateStoreFromEnv, tickSchedulerFromEnv } from './common/ports.ts';
 import { InvalidEventError, looksLikeSqsEvent, parseSqsEvent } from './common/sqs.ts';
+import { cachedVmList, createStackTickHandler, vmDepsDirectory } from './common/stack-entry.ts';
 import { consumeTicks } from './common/tick-consumer.ts';
 
 /** A direct failover request. */
@@ -184,12 +188,48 @@ export function createHeartbeatMonitorHandler(
   };
 }
 
-/** Lambda entry point (SQS event source on the heartbeat tick queue; also invoked directly for failover). */
-export const handler = fleetHandler<SQSBatchResponse | FailoverResponse>(
-  'heartbeat-monitor',
-  { kind: 'tick' },
-  (env) =>
-    createHeartbeatMonitorHandler(
-      tickConsumerDepsFromEnv('secondary', 'heartbeat', 'heartbeat-monitor', env),
-    ),
-);
+/**
+ * Lambda entry point: the stack's **monitor** on the heartbeat tick queue (common/monitor.ts: the monitor
+ * chain's ticks, every 2 s for the whole stack, step the secondaries that have something due), and a direct
+ * failover request for one VM (`{"source":"colo.failover","vmId":…}`), routed to that VM's handler.
+ */
+export const handler = lazyHandler<unknown, SQSBatchResponse | FailoverResponse>(() => {
+  const env = process.env;
+  const service = env[ENV.serviceName] || 'heartbeat-monitor';
+  const registry = registryFromEnv(env);
+  const state = stateStoreFromEnv(env);
+  const obs = powertools(service, 'fleet');
+  const vms = cachedVmList(registry);
+  const vmDeps = vmDepsDirectory(registry, env, (vmEnv) =>
+    tickConsumerDepsFromEnv('secondary', 'heartbeat', 'heartbeat-monitor', vmEnv),
+  );
+  const monitor = createStackTickHandler(
+    'monitor',
+    {
+      state,
+      ticks: {
+        pulse: tickSchedulerFromEnv('pending-check', env),
+        monitor: tickSchedulerFromEnv('heartbeat', env),
+      },
+      now: Date.now,
+      obs,
+    },
+    () => runMonitor({ state, vms, vmDeps, now: Date.now, obs }),
+    obs,
+  );
+  const failover = createFleetEntry(
+    service,
+    { kind: 'tick' },
+    registry,
+    (vmEnv) =>
+      createHeartbeatMonitorHandler(
+        tickConsumerDepsFromEnv('secondary', 'heartbeat', 'heartbeat-monitor', vmEnv),
+      ),
+    env,
+    obs,
+  );
+  return async (event) =>
+    (looksLikeSqsEvent(event) ? monitor(parseSqsEvent(event)) : failover(event)) as Promise<
+      SQSBatchResponse | FailoverResponse
+    >;
+});

@@ -5,12 +5,7 @@
  * messages — a body that is not JSON included.
  */
 import { describe, it } from 'vitest';
-import {
-  isStackTimer,
-  STACK_CHAIN_ID,
-  TIMER_NAMES,
-  VM_ID_PATTERN,
-} from '../../lambda/adapters/contract.ts';
+import { isStackTimer, STACK_CHAIN_ID, TIMER_NAMES, VM_ID_PATTERN } from '../../lambda/adapters/contract.ts';
 import { parseTick } from '../../lambda/adapters/sqs-tick-queue.ts';
 import { type Json, nextJsonText } from './json-mutate.ts';
 import { Rng } from './mutate.ts';
