@@ -42,6 +42,12 @@ export const MONITOR_BUDGET_MS = 5_000;
  */
 export const PULSE_STALE_MS = 4_000;
 
+/**
+ * Longest a secondary goes unread by the monitor, ms, whatever its recorded wake: a VM whose state was
+ * reset or restored behind the monitor's back (`colo run`'s reset, a restore) is looked at within this.
+ */
+export const MONITOR_MAX_QUIET_MS = 30_000;
+
 /** Compare-and-swap attempts on the monitor document. */
 const SAVE_ATTEMPTS = 5;
 
@@ -95,9 +101,11 @@ export function monitorDue(
   m: MonitorVm | undefined,
   pulse: PulseDocument['vms'][string] | undefined,
   now: number,
-): 'new' | 'wake' | 'moved' | 'stopped' | undefined {
+): 'new' | 'wake' | 'moved' | 'stopped' | 'starting' | 'quiet' | undefined {
   if (!m) return 'new';
   if (m.wakeAt !== null && m.wakeAt <= now) return 'wake';
+  if (pulse?.waiting && pulse.stoppedAt === undefined) return 'starting';
+  if (now - m.steppedAt >= MONITOR_MAX_QUIET_MS) return 'quiet';
   if (pulse?.stoppedAt !== undefined && (m.stoppedSeen ?? -1) < pulse.stoppedAt) return 'stopped';
   const seen = pulse?.seen;
   if (seen && (seen.epoch !== m.epoch || seen.seq !== m.seq)) return 'moved';
@@ -134,6 +142,7 @@ async function stepSecondary(
     entry: {
       // Messages the primary numbered are still on their way: look again next tick.
       wakeAt: caughtUp ? wake : now,
+      steppedAt: now,
       epoch: seen?.epoch ?? previous?.epoch ?? 0,
       seq: seen?.seq ?? previous?.seq ?? 0,
       ...(stoppedAt !== undefined ? { stoppedSeen: stoppedAt } : {}),
@@ -197,6 +206,7 @@ export async function runMonitor(deps: MonitorDeps): Promise<MonitorSummary> {
         summary.failed++;
         updates[vmId] = {
           wakeAt: deps.now(),
+          steppedAt: previous?.steppedAt ?? 0,
           epoch: previous?.epoch ?? 0,
           seq: previous?.seq ?? 0,
         };

@@ -174,6 +174,7 @@ async function stepPrimary(
       // The state as of this step: what a heartbeat sent now would carry (primary-seen.ts).
       seen: replicating ? { at, epoch: s.epoch, seq: s.outSeq } : null,
       failures: 0,
+      ...(doc.exit === null && s.phase === 'wait-ready' ? { waiting: true as const } : {}),
     },
     quiet,
   };

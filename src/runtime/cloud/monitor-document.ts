@@ -12,6 +12,8 @@ import { VM_ID_PATTERN } from '../../wire/limits.ts';
 export interface MonitorVm {
   /** The secondary's next wake after the monitor last stepped it, ms since the Unix epoch (null: none). */
   wakeAt: number | null;
+  /** When the monitor last stepped it, ms since the Unix epoch. */
+  steppedAt: number;
   /** The primary's epoch and next sequence number the monitor had seen then (the pulse's evidence). */
   epoch: number;
   seq: number;
@@ -38,6 +40,7 @@ const docSchema = z.strictObject({
     z.string().regex(VM_ID_PATTERN),
     z.strictObject({
       wakeAt: z.number().finite().nullable(),
+      steppedAt: z.number().finite().min(0),
       epoch: count,
       seq: count,
       stoppedSeen: z.number().finite().min(0).optional(),

@@ -24,6 +24,11 @@ export interface PulseVm {
   /** Steps that failed in a row since the last one that succeeded (0: the last step succeeded). */
   failures: number;
   /**
+   * True when the primary was waiting for the secondary's `checkpoint-ready` at that step (a new or reset
+   * VM): the monitor then steps the secondary at every tick until it has started.
+   */
+  waiting?: true;
+  /**
    * When the pulse found the VM stopped (failed over, fenced, exited), ms: it then steps it only once a
    * minute, to see the flag cleared. Absent while it replicates.
    */
@@ -47,6 +52,7 @@ const vmSchema = z.strictObject({
   steppedAt: time,
   seen: z.strictObject({ at: time, epoch: count, seq: count }).nullable(),
   failures: count,
+  waiting: z.literal(true).optional(),
   stoppedAt: time.optional(),
 });
 
