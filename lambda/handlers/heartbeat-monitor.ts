@@ -34,6 +34,7 @@ import { stateStoreFromEnv, tickSchedulerFromEnv } from './common/ports.ts';
 import { InvalidEventError, looksLikeSqsEvent, parseSqsEvent } from './common/sqs.ts';
 import { cachedVmList, createStackTickHandler, vmDepsDirectory } from './common/stack-entry.ts';
 import { consumeTicks } from './common/tick-consumer.ts';
+import { measurePart, VM_PART } from './common/usage-report.ts';
 
 /** A direct failover request. */
 export interface FailoverRequest {
@@ -214,7 +215,8 @@ export const handler = lazyHandler<unknown, SQSBatchResponse | FailoverResponse>
       now: Date.now,
       obs,
     },
-    () => runMonitor({ state, vms, vmDeps, now: Date.now, obs }),
+    () =>
+      runMonitor({ state, vms, vmDeps, now: Date.now, obs, measureSteps: (w) => measurePart(VM_PART, w) }),
     obs,
   );
   const failover = createFleetEntry(

@@ -17,6 +17,7 @@ import { stateStoreFromEnv, tickSchedulerFromEnv } from './common/ports.ts';
 import { createPrimaryTimerHandler } from './common/primary-timer.ts';
 import { runPulse } from './common/pulse.ts';
 import { cachedVmList, createStackTickHandler, vmDepsDirectory } from './common/stack-entry.ts';
+import { measurePart, VM_PART } from './common/usage-report.ts';
 
 /** The one-VM handler of a VM's own pending-check chain, over explicit dependencies (tests). */
 export function createPendingCheckTimerHandler(
@@ -46,7 +47,7 @@ export const handler = lazyHandler<unknown, SQSBatchResponse>(() => {
       now: Date.now,
       obs,
     },
-    () => runPulse({ state, vms, vmDeps, now: Date.now, obs }),
+    () => runPulse({ state, vms, vmDeps, now: Date.now, obs, measureSteps: (w) => measurePart(VM_PART, w) }),
     obs,
   );
   return (event) => h(event as Parameters<typeof h>[0]);

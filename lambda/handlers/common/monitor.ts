@@ -64,6 +64,11 @@ export interface MonitorDeps {
   vmDeps: (vmId: string) => Promise<NodeHandlerDeps | undefined>;
   /** Wall clock, ms since the Unix epoch. */
   now: () => number;
+  /**
+   * Wraps the per-VM steps (the deployed functions: usage-report.ts `measurePart`, so the cost model prices
+   * them per VM and the rest per stack); default: runs them.
+   */
+  measureSteps?: <T>(work: () => Promise<T>) => Promise<T>;
   /** Logger and metrics of the monitor. */
   obs: Observability;
   /** Default {@link MONITOR_CONCURRENCY}. */
@@ -218,7 +223,8 @@ export async function runMonitor(deps: MonitorDeps): Promise<MonitorSummary> {
     }
   };
   const width = Math.max(1, Math.min(deps.concurrency ?? MONITOR_CONCURRENCY, due.length));
-  await Promise.all(Array.from({ length: width }, worker));
+  const measure = deps.measureSteps ?? ((work) => work());
+  await measure(() => Promise.all(Array.from({ length: width }, worker)));
   summary.deferred = due.length - next;
   const keep = new Set(registered);
   const removed = Object.keys(mon.doc.vms).some((v) => !keep.has(v));

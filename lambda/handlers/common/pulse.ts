@@ -38,6 +38,18 @@ export const PULSE_MAX_VMS = 500;
  */
 export const PULSE_RECORD_AFTER_MS = 3_000;
 
+/**
+ * Longest the pulse document goes unwritten while only its evidence times move, ms: a pulse whose steps
+ * changed nothing else (no epoch, sequence number, phase or failure moved) leaves it as it is when it was
+ * written less than this ago — half the PUTs at one pulse a second. Evidence recorded up to this late
+ * never fails a primary over early as long as the gap between two writes stays within the secondary's
+ * watchdog slack (a quarter of the heartbeat timeout: the watchdog fires at the evidence + slack +
+ * timeout, heartbeat.ts), so the bound used is the smaller of this and every due VM's slack less a
+ * pulse's spacing ({@link recordEveryMs}: 1.25 s at the default 10 s timeout, so every other pulse writes
+ * at one pulse a second; a pulse delivered late writes every time).
+ */
+export const PULSE_RECORD_EVERY_MS = 2_000;
+
 /** A stopped VM (failed over, fenced) is looked at again this often, ms (to see its flag cleared). */
 export const STOPPED_RECHECK_MS = 60_000;
 
@@ -60,6 +72,11 @@ export interface PulseDeps {
   vmDeps: (vmId: string) => Promise<NodeHandlerDeps | undefined>;
   /** Wall clock, ms since the Unix epoch. */
   now: () => number;
+  /**
+   * Wraps the per-VM steps (the deployed functions: usage-report.ts `measurePart`, so the cost model prices
+   * them per VM and the rest per stack); default: runs them.
+   */
+  measureSteps?: <T>(work: () => Promise<T>) => Promise<T>;
   /** Logger and metrics of the pulse. */
   obs: Observability;
   /** Default {@link PULSE_CONCURRENCY}. */
@@ -85,6 +102,8 @@ export interface PulseSummary {
   stopped: number;
   /** Due VMs left for the next tick (budget or batch bound). */
   deferred: number;
+  /** True when the pulse document was left unwritten (only evidence times moved, and recently written). */
+  unrecorded?: boolean;
 }
 
 async function loadPulse(state: StateStore): Promise<{ doc: PulseDocument; etag?: string }> {
@@ -117,6 +136,35 @@ export async function savePulse(
     }
     loaded = await loadPulse(state);
   }
+}
+
+/**
+ * How long the pulse document may go unwritten while only evidence times move, ms: {@link
+ * PULSE_RECORD_EVERY_MS}, or a VM's heartbeat slack (a quarter of its timeout) less 1.25 s when that is
+ * smaller; a VM whose timeout is off (0) sets no bound (it is never failed over).
+ */
+export function recordEveryMs(heartbeatTimeoutsMs: readonly number[]): number {
+  let every = PULSE_RECORD_EVERY_MS;
+  // The next write comes at most one pulse (~1 s) after the bound: the gap stays within the slack.
+  for (const t of heartbeatTimeoutsMs) if (t > 0) every = Math.min(every, Math.floor(t / 4) - 1250);
+  return Math.max(0, every);
+}
+
+/**
+ * True when `next` tells the monitor something `previous` does not beyond a later evidence time: another
+ * epoch, sequence number, phase, failure count or stop.
+ */
+export function entryNews(previous: PulseVm | undefined, next: PulseVm): boolean {
+  if (!previous) return true;
+  const a = previous.seen;
+  const b = next.seen;
+  if ((a === null) !== (b === null)) return true;
+  if (a && b && (a.epoch !== b.epoch || a.seq !== b.seq)) return true;
+  return (
+    previous.failures !== next.failures ||
+    previous.waiting !== next.waiting ||
+    previous.stoppedAt !== next.stoppedAt
+  );
 }
 
 /** True when VM `vmId` is due a step at `now` (ms) by its entry and pending-check period. */
@@ -251,10 +299,18 @@ export async function runPulse(deps: PulseDeps): Promise<PulseSummary> {
     }
   };
   const width = Math.max(1, Math.min(deps.concurrency ?? PULSE_CONCURRENCY, batch.length));
-  const steps = Promise.all(Array.from({ length: width }, worker));
+  const measure = deps.measureSteps ?? ((work) => work());
+  const steps = measure(() => Promise.all(Array.from({ length: width }, worker)));
   const keep = new Set(registered);
+  const every = recordEveryMs(batch.map((b) => b.d.params.heartbeatTimeoutMs));
   const record = async (first?: typeof loaded): Promise<void> => {
     if (!unsaved) return;
+    const news = Object.entries(updates).some(([vmId, u]) => entryNews(loaded.doc.vms[vmId], u));
+    // Only later evidence times, and the stored ones recent enough: left unwritten (PULSE_RECORD_EVERY_MS).
+    if (!news && deps.now() - loaded.doc.at < every) {
+      summary.unrecorded = true;
+      return;
+    }
     unsaved = false;
     await savePulse(deps.state, { ...updates }, deps.now(), keep, first);
   };

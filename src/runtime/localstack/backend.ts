@@ -248,6 +248,8 @@ async function measureCost(
         heartbeatChainMs: chainPeriodMs('heartbeat', params.heartbeatIntervalMs),
         // What the deployed functions do (this checkout's code: `colo run` and the deploy share it).
         heartbeatMessages: LEAN_INVOCATION.heartbeatMessages ?? true,
+        // The deployed stack runs the pulse and the monitor (docs/cloud.md "The pulse and the monitor").
+        stackChains: true,
         memoryMb: FUNCTION_MEMORY_MB,
       },
       clients.meter.usage,
