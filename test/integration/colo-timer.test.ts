@@ -13,6 +13,7 @@ import {
   UpdateEventSourceMappingCommand,
 } from '@aws-sdk/client-lambda';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { MONITOR_DOCUMENT_KEY } from '../../lambda/adapters/contract.ts';
 import { memoryDigest } from '../../src/engine/memory/digest.ts';
 import type { CheckpointRecord } from '../../src/engine/metrics/records.ts';
 import type { SecondaryDocument } from '../../src/runtime/cloud/index.ts';
@@ -132,21 +133,24 @@ describe('the stack’s own clock on LocalStack', () => {
 
   it('fails over by itself when the primary’s clock stops, to exactly the last committed checkpoint', async () => {
     const { lambda } = clients();
-    const FunctionName = t.output('CheckpointTimerFunctionName');
-    const mappings = await lambda.send(new ListEventSourceMappingsCommand({ FunctionName }));
-    const uuid = mappings.EventSourceMappings?.[0]?.UUID;
-    expect(mappings.EventSourceMappings).toHaveLength(1);
-    // Stop the primary's only clock: no more ticks, no more heartbeats from the primary.
-    await lambda.send(new UpdateEventSourceMappingCommand({ UUID: uuid, Enabled: false }));
-    await waitFor(
-      'the checkpoint-timer mapping to be disabled',
-      async (note) => {
-        const m = await lambda.send(new GetEventSourceMappingCommand({ UUID: uuid }));
-        note(m.State);
-        return m.State === 'Disabled' ? true : undefined;
-      },
-      60_000,
-    );
+    // The primary's clocks: its checkpoint chain, and the stack's pulse (which steps it for its liveness
+    // evidence at least every quarter of the heartbeat timeout, docs/cloud.md "The pulse and the monitor").
+    for (const output of ['CheckpointTimerFunctionName', 'PendingCheckTimerFunctionName']) {
+      const FunctionName = t.output(output);
+      const mappings = await lambda.send(new ListEventSourceMappingsCommand({ FunctionName }));
+      const uuid = mappings.EventSourceMappings?.[0]?.UUID;
+      expect(mappings.EventSourceMappings).toHaveLength(1);
+      await lambda.send(new UpdateEventSourceMappingCommand({ UUID: uuid, Enabled: false }));
+      await waitFor(
+        `the ${output} mapping to be disabled`,
+        async (note) => {
+          const m = await lambda.send(new GetEventSourceMappingCommand({ UUID: uuid }));
+          note(m.State);
+          return m.State === 'Disabled' ? true : undefined;
+        },
+        60_000,
+      );
+    }
     const t0 = Date.now();
     const after = await waitFor(
       'the secondary’s heartbeat watchdog to fail over',
@@ -171,11 +175,17 @@ describe('the stack’s own clock on LocalStack', () => {
     const ckpt = (await checkpoints()).find((c) => c.epoch === after.state.committedEpoch);
     expect(memoryDigest(t.params.seed, after.state.running)).toBe(last?.digest);
     expect(memoryDigest(t.params.seed, after.state.committed)).toBe(ckpt?.digest);
-    // The control flag is set and the secondary's own chain has ended.
+    // The control flag is set, and the monitor no longer has a wake of this secondary to wait for.
     expect(await t.control()).toMatchObject({ failedOver: true });
-    const hb = await t.timer('heartbeat');
-    await new Promise((r) => setTimeout(r, 3000));
-    expect((await t.timer('heartbeat'))?.seq).toBe(hb?.seq);
+    await waitFor(
+      'the monitor document to hold no wake for the failed-over secondary',
+      async (note) => {
+        const m = await t.json<{ vms: Record<string, { wakeAt: number | null }> }>(MONITOR_DOCUMENT_KEY);
+        note(m?.vms[t.vmId]);
+        return m?.vms[t.vmId]?.wakeAt === null ? true : undefined;
+      },
+      30_000,
+    );
     console.log(
       `[colo-timer] watchdog failover ${since(t0)} ms after the primary's clock stopped; epoch ${after.state.committedEpoch} kept`,
     );

@@ -194,14 +194,15 @@ export async function runMonitor(deps: MonitorDeps): Promise<MonitorSummary> {
         let seen = p?.seen ?? undefined;
         if (pulseStale) {
           try {
-            seen = await readPrimarySeen(d.ports.state, vmId);
+            // The later of the two: the pulse's last record, or the primary's last save.
+            const saved = await readPrimarySeen(d.ports.state, vmId);
+            if (saved && (!seen || saved.at > seen.at)) seen = saved;
           } catch (e) {
             metrics.addMetric('PrimaryDocumentUnread', MetricUnit.Count, 1);
             logger.warn("primary's document not read; the watchdog judges without it", {
               vmId,
               error: e instanceof Error ? e.message : String(e),
             });
-            seen = undefined;
           }
         }
         const r = await stepSecondary(d, seen, previous, p?.stoppedAt, deps.now());

@@ -167,7 +167,17 @@ export function entryNews(previous: PulseVm | undefined, next: PulseVm): boolean
   );
 }
 
-/** True when VM `vmId` is due a step at `now` (ms) by its entry and pending-check period. */
+/**
+ * How often the pulse steps a VM's primary, ms: its pending-check period, or — when that is longer — often
+ * enough that its evidence never runs a quarter of the heartbeat timeout stale (a step whose pending
+ * check is not due is a quiet tick: read, not saved), and at least every second's pulse.
+ */
+export function stepPeriodMs(params: { pendingCheckIntervalMs: number; heartbeatTimeoutMs: number }): number {
+  if (params.heartbeatTimeoutMs <= 0) return params.pendingCheckIntervalMs;
+  return Math.min(params.pendingCheckIntervalMs, Math.max(1000, Math.floor(params.heartbeatTimeoutMs / 4)));
+}
+
+/** True when VM `vmId` is due a step at `now` (ms) by its entry and step period ({@link stepPeriodMs}). */
 export function pulseDue(entry: PulseVm | undefined, periodMs: number, now: number): boolean {
   if (!entry) return true;
   if (entry.stoppedAt !== undefined) return now - entry.stoppedAt >= STOPPED_RECHECK_MS;
@@ -254,7 +264,7 @@ export async function runPulse(deps: PulseDeps): Promise<PulseSummary> {
     }),
   );
   for (const { vmId, d } of resolved) {
-    if (d && pulseDue(loaded.doc.vms[vmId], d.params.pendingCheckIntervalMs, started)) due.push({ vmId, d });
+    if (d && pulseDue(loaded.doc.vms[vmId], stepPeriodMs(d.params), started)) due.push({ vmId, d });
   }
   // Oldest first: a VM left behind by the budget goes first next time.
   due.sort((a, b) => (loaded.doc.vms[a.vmId]?.steppedAt ?? 0) - (loaded.doc.vms[b.vmId]?.steppedAt ?? 0));

@@ -123,13 +123,13 @@ export interface ChainProgress {
 export async function readChainProgress(
   store: StateStore,
   vmId: string,
-  timer: TimerName,
+  timer: ChainName,
 ): Promise<ChainProgress | undefined> {
   const loaded = await loadTimer(store, timerStateKey(vmId, timer));
   if (!loaded) return undefined;
   const { generation, seq, lastTickAt } = loaded.doc;
-  const node = CLAIMED_IN_NODE[timer];
-  const c = node === undefined ? undefined : await readChainClaim(store, vmId, node, timer);
+  const node = isVmChain(timer) ? CLAIMED_IN_NODE[timer] : undefined;
+  const c = node === undefined ? undefined : await readChainClaim(store, vmId, node, timer as TimerName);
   if (!c || c.generation !== generation || c.seq < seq) return { generation, seq, lastTickAt };
   return { generation, seq: c.seq, lastTickAt: Math.max(c.at, lastTickAt) };
 }

@@ -109,7 +109,8 @@ export interface InvocationOptions {
   /**
    * Leave out the save of a quiet tick (docs/cloud.md "The pulse"): when every input is a `tick` and its
    * step did nothing but advance the guest and decide no background round (effects: traces, the wake, a
-   * pending check that decided `none`, heartbeats kept off the channel), the stored document stays as it
+   * pending check that decided `none` — or `busy` while a checkpoint transaction holds the VM stopped —,
+   * heartbeats kept off the channel), the stored document stays as it
    * is. The guest is a pure function of its seed and guest time (`makeWorkloadBatches`: any split of an
    * interval makes the same writes), so the next step from the stored document reaches the same pages,
    * dirty set and deadlines (test/unit/cloud/quiet-step.test.ts); what it does not keep is the quiet
@@ -296,6 +297,13 @@ export interface NodeSpec<S, I> {
    * watchdog, which another invocation's input may make moot.
    */
   busy(state: S): boolean;
+  /**
+   * True when a tick at `now` (ms) on `state` can only be a quiet one if its effects are
+   * ({@link InvocationOptions.skipQuietSave}): no timer of the node falls due whose firing changes the
+   * state without an effect that says so (the primary's checkpoint timer, a held request, a deadline).
+   * Absent: no tick of this node is ever left unsaved.
+   */
+  quietTick?: (state: S, now: number) => boolean;
 }
 
 const DEFAULTS = { maxCasAttempts: 10, maxDrainRounds: 32, maxLogBacklog: 1024 };
@@ -485,7 +493,10 @@ export async function runInvocation<S, I>(
       const bad = unsendable(effects);
       if (bad !== undefined) throw new UnsendableMessageError(`${spec.node} ${params.vmId}: ${bad}`);
       if (effects.some((e) => !isRefusal(e))) dirty = true;
-      if (!effects.every((e) => isQuiet(e, heartbeatMessages))) loud = true;
+      // A pending check found busy outside `running` (a transaction in progress: the VM is stopped and
+      // its guest does not run) changes only deadlines the next step derives again.
+      const running = (doc.state as { phase?: unknown }).phase === 'running';
+      if (!effects.every((e) => isQuiet(e, heartbeatMessages, running))) loud = true;
       for (const e of effects) {
         if (e.type === 'send') {
           // Not on the channel: this step's save is the heartbeat (InvocationOptions.heartbeatMessages).
@@ -723,7 +734,7 @@ export async function runInvocation<S, I>(
             steppedAt.get(p.index) ??
             Math.min(now(), (p.arrivedAt ?? Number.POSITIVE_INFINITY) + (p.readMs?.() ?? 0));
           steppedAt.set(p.index, t);
-          if ((input as { type?: unknown }).type !== 'tick') loud = true;
+          if ((input as { type?: unknown }).type !== 'tick' || !spec.quietTick?.(doc.state, t)) loud = true;
           const effects = spec.step(doc.state, params, t, input);
           const bad = unsendable(effects);
           if (bad !== undefined) {
@@ -844,11 +855,13 @@ export async function runInvocation<S, I>(
 
 /**
  * True for an effect a quiet tick may have ({@link InvocationOptions.skipQuietSave}): a trace, the wake, a
- * pending check that decided nothing, a heartbeat that stays off the channel.
+ * pending check that decided nothing (or found a transaction in progress: `running` false), a heartbeat
+ * that stays off the channel.
  */
-function isQuiet(e: Effect, heartbeatMessages: boolean): boolean {
+function isQuiet(e: Effect, heartbeatMessages: boolean, running: boolean): boolean {
   if (e.type === 'trace' || e.type === 'wake') return true;
-  if (e.type === 'pending-check') return e.record.decision === 'none';
+  if (e.type === 'pending-check')
+    return e.record.decision === 'none' || (e.record.decision === 'busy' && !running);
   return e.type === 'send' && !heartbeatMessages && e.message.type === 'heartbeat';
 }
 
