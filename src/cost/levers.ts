@@ -9,11 +9,13 @@ import { type AwsUsage, emptyUsage, mergeUsage, scaleUsage } from './usage.ts';
 
 /**
  * Functions whose own usage serves the whole stack when the report says the stack's pulse and monitor
- * ran (`LeverParams.stackChains`): their claims, stack documents, ticks and invocations. Their per-VM steps
+ * ran (`LeverParams.stackChains`): their claims, stack documents, ticks and invocations, and the minute
+ * watchdog's listing, cursor and the stack chains' arming. Their per-VM steps (the watchdog's: arming a
+ * VM's chain, its sweep)
  * are reported apart, as function `<name>:vms` (lambda/handlers/common/usage-report.ts `measurePart`), and
  * priced per VM like every other function.
  */
-export const STACK_FUNCTIONS = ['pending-check-timer', 'heartbeat-monitor'] as const;
+export const STACK_FUNCTIONS = ['pending-check-timer', 'heartbeat-monitor', 'tick-arm'] as const;
 
 /** The name of a stack function's per-VM part. */
 export function vmPart(fn: string): string {
@@ -97,15 +99,38 @@ export function atNominalRates(
     const n = byFunction[fn]?.invocations ?? 0;
     if (n > 0) factors[fn] = (rate * windowMs) / n;
   }
-  // The pulse's per-VM steps follow the pulse (its rate is the pending-check period's).
+  // The pulse's per-VM steps follow the pulse (its rate is the pending-check period's) — but only their
+  // reads: a quiet step reads the control and node documents and writes, sends and logs nothing, so the
+  // writes, sends and log lines of the part are the checkpoints' and rounds' the pulse performed, which
+  // come at their own rate ({@link scaledReads}).
   const pulse = factors['pending-check-timer'];
-  if (pulse !== undefined && byFunction[vmPart('pending-check-timer')])
-    factors[vmPart('pending-check-timer')] = pulse;
+  const part = vmPart('pending-check-timer');
+  if (pulse !== undefined && byFunction[part]) factors[part] = pulse;
   // Without heartbeat messages its inputs are the checkpoints' and rounds' messages: left as measured.
   const pending = factors['pending-check-timer'];
   if (params.heartbeatMessages !== false && pending !== undefined && byFunction['secondary-apply'])
     factors['secondary-apply'] = pending;
-  return { byFunction: scaled(byFunction, factors), factors };
+  const out = scaled(byFunction, { ...factors, [part]: 1 });
+  const u = byFunction[part];
+  if (u && factors[part] !== undefined) out[part] = scaledReads(u, factors[part]);
+  return { byFunction: out, factors };
+}
+
+/** `u` with its S3 reads (GET, HEAD) scaled by `f` and everything else as measured. */
+export function scaledReads(u: AwsUsage, f: number): AwsUsage {
+  const out = scaleUsage(u, 1);
+  for (const key of ['s3:GetObject', 's3:HeadObject']) {
+    const t = out.requests[key];
+    if (!t) continue;
+    out.requests[key] = {
+      requests: t.requests * f,
+      billed: t.billed * f,
+      bytesOut: t.bytesOut * f,
+      bytesIn: t.bytesIn * f,
+      errors: t.errors * f,
+    };
+  }
+  return out;
 }
 
 /** Sum of every function's usage. */

@@ -53,6 +53,12 @@ export interface FleetWatchdogDeps {
    * rule run calls it, after arming, with the VMs due this minute. Absent: no sweep.
    */
   sweep?: (vmIds: readonly string[], budgetMs: number) => Promise<StateSweepSummary>;
+  /**
+   * Wraps the per-VM work (arming each VM's chain, the sweep; the deployed function: usage-report.ts
+   * `measurePart`, so the cost model prices it per VM and the rest — the listing, the cursor, the stack
+   * chains — per stack); default: runs it.
+   */
+  measureVms?: <T>(work: () => Promise<T>) => Promise<T>;
 }
 
 /** What one run did. */
@@ -204,7 +210,8 @@ export function createFleetWatchdogHandler(
       }
     };
     const width = Math.max(1, Math.min(deps.concurrency ?? WATCHDOG_CONCURRENCY, order.length));
-    await Promise.all(Array.from({ length: width }, worker));
+    const measure = deps.measureVms ?? ((work) => work());
+    await measure(() => Promise.all(Array.from({ length: width }, worker)));
     const deferred = order.length - next;
     if (!named) {
       // Remember where to start: after the last VM reached when some were deferred, else at the beginning.
@@ -227,7 +234,8 @@ export function createFleetWatchdogHandler(
     if (!named && deps.sweep) {
       const due = all.filter((vmId) => sweepDue(vmId, started));
       const left = Math.max(0, SWEEP_DEADLINE_MS - (deps.now() - started));
-      if (due.length > 0) sweep = await deps.sweep(due, Math.min(SWEEP_BUDGET_MS, left));
+      const sweepVms = deps.sweep;
+      if (due.length > 0) sweep = await measure(() => sweepVms(due, Math.min(SWEEP_BUDGET_MS, left)));
     }
     const elapsedMs = deps.now() - started;
     if (chains.armed > 0) metrics.addMetric('ChainsArmed', MetricUnit.Count, chains.armed);

@@ -23,6 +23,7 @@ import {
 } from '../../../src/runtime/cloud/monitor-document.ts';
 import { emptyPulse, type PulseDocument, parsePulse } from '../../../src/runtime/cloud/pulse-document.ts';
 import { MONITOR_DOCUMENT_KEY, PULSE_DOCUMENT_KEY } from '../../adapters/contract.ts';
+import { readControl } from './control.ts';
 import type { NodeHandlerDeps } from './deps.ts';
 import { recordFailover } from './failover.ts';
 import { type Observability, reportInvocation } from './observability.ts';
@@ -112,6 +113,8 @@ export function monitorDue(
   if (pulse?.waiting && pulse.stoppedAt === undefined) return 'starting';
   if (now - m.steppedAt >= MONITOR_MAX_QUIET_MS) return 'quiet';
   if (pulse?.stoppedAt !== undefined && (m.stoppedSeen ?? -1) < pulse.stoppedAt) return 'stopped';
+  // Stopped before, replicating again by the pulse's account (the flag was cleared): look now.
+  if (m.stoppedSeen !== undefined && pulse !== undefined && pulse.stoppedAt === undefined) return 'stopped';
   const seen = pulse?.seen;
   if (seen && (seen.epoch !== m.epoch || seen.seq !== m.seq)) return 'moved';
   return undefined;
@@ -129,13 +132,30 @@ async function stepSecondary(
   now: number,
 ): Promise<{ entry: MonitorVm; failedOver: boolean }> {
   await d.faults?.begin();
-  // The evidence first: a `start` stepped at a due wake runs the watchdog too.
+  const control = await readControl(d.ports.state, d.params.vmId);
+  if (control.failedOver && (control.owner === null || previous?.stoppedSeen !== undefined)) {
+    // Stopped (`colo run`'s end, `colo vm remove`, a replay driving the VM itself), or the fence decided and
+    // already learnt: as a VM's own chain ended on the flag, nothing steps it; looked at again in 30 s, to
+    // see the flag cleared.
+    return {
+      entry: {
+        wakeAt: null,
+        steppedAt: now,
+        epoch: previous?.epoch ?? 0,
+        seq: previous?.seq ?? 0,
+        stoppedSeen: stoppedAt ?? now,
+      },
+      failedOver: false,
+    };
+  }
+  // The evidence first: a `start` stepped at a due wake runs the watchdog too. A fence decided by the other
+  // side is stepped once (the loser records `fenced`), then left as above.
   const result = await secondaryInvocation(
     d.ports,
     d.params,
     d.now,
     [...(seen ? [{ type: 'primary-seen' as const, ...seen }] : []), { type: 'start' }, { type: 'tick' }],
-    { ...d.options, ...(d.sleep ? { sleep: d.sleep } : {}) },
+    { ...d.options, ...(d.sleep ? { sleep: d.sleep } : {}), control },
   );
   reportInvocation(d.obs, result);
   d.obs.metrics.publishStoredMetrics();
@@ -150,7 +170,7 @@ async function stepSecondary(
       steppedAt: now,
       epoch: seen?.epoch ?? previous?.epoch ?? 0,
       seq: seen?.seq ?? previous?.seq ?? 0,
-      ...(stoppedAt !== undefined ? { stoppedSeen: stoppedAt } : {}),
+      ...(control.failedOver ? { stoppedSeen: stoppedAt ?? now } : {}),
     },
     failedOver,
   };
