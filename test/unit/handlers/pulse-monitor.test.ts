@@ -152,6 +152,26 @@ describe('the pulse and the monitor', () => {
     expect(await sim.secondaryDoc()).toBeUndefined();
   });
 
+  it('a pulse document that cannot be written: the steps stand, the next pulse records them', async () => {
+    const stack = new StackSim();
+    const sim = await stack.add(params('vm-0'));
+    let failing = true;
+    stack.shared.state.beforeSave = (key) => {
+      if (failing && key === PULSE_DOCUMENT_KEY) throw new Error('S3 down for the pulse document');
+    };
+    await expect(stack.pulse()).rejects.toThrow(/S3 down/);
+    expect(await pulseDoc(stack)).toBeUndefined();
+    failing = false;
+    stack.clock.advance(1000);
+    const s = await stack.pulse();
+    expect(s.failed).toBe(0);
+    const entry = (await pulseDoc(stack))?.vms['vm-0'];
+    expect(entry?.steppedAt).toBe(stack.clock.now());
+    // Waiting for checkpoint-ready: a quiet step, nothing of the primary stored yet.
+    expect(entry?.waiting).toBe(true);
+    expect(await sim.primaryDoc()).toBeUndefined();
+  });
+
   it('pulseDue: new, due by period, failed, stopped (rechecked a minute later)', () => {
     expect(pulseDue(undefined, 1000, 0)).toBe(true);
     const e = { steppedAt: 10_000, seen: null, failures: 0 };
