@@ -1,16 +1,19 @@
 /**
- * `heartbeat-monitor`: the secondary's timer. Two kinds of event:
- * - heartbeat tick chain (SQS): claims each tick and enqueues the next one 2 s on, starts the secondary if
- *   it has not started (it sends `checkpoint-ready`), hands it the primary as the primary's document shows
- *   it (the cloud runtime's heartbeat: `readPrimarySeen`) and ticks it — its watchdog fails over after
+ * `heartbeat-monitor`: the secondary's timer. Three kinds of event:
+ * - the stack's **monitor** chain (SQS, `"vmId": "_fleet"`, every 2 s; the deployed entry point): steps the
+ *   secondaries that have something due, each handed the pulse's evidence of its primary
+ *   (common/monitor.ts, docs/cloud.md "The pulse and the monitor");
+ * - a VM's own heartbeat tick chain (SQS; `createHeartbeatMonitorHandler`, which the handler tests and the
+ *   simulator drive — a stack no longer arms it): claims each tick and enqueues the next one 2 s on, starts
+ *   the secondary if it has not started (it sends `checkpoint-ready`), hands it the primary as the
+ *   primary's document shows it (`readPrimarySeen`) and ticks it — its watchdog fails over after
  *   `HEARTBEAT_TIMEOUT_MS` without evidence of the primary, and deadlines and commits run — then sends an
- *   early copy of the next tick at the secondary's next wake when that falls sooner, no sooner than
- *   `HEARTBEAT_INTERVAL_MS` (tick-chain.ts `followWake`);
+ *   early copy of the next tick at the secondary's next wake when that falls sooner;
  * - a failover request, invoked directly (QEMU's `x-colo-lost-heartbeat`):
  *   `{ "source": "colo.failover", "vmId": "vm-0" }` → the secondary takes over (after a commit in progress).
  * Either way, a failover sets the control flag so that every timer chain ends.
- * Environment: the stack parameters, `BUCKET_NAME`, `HEARTBEAT_TICK_QUEUE_URL`, and `S2P_QUEUE_URL` (the
- * secondary's replies: `checkpoint-ready`, and a `vmstate-loaded` whose commit ends on this tick).
+ * Environment: stack-wide — `BUCKET_NAME`, the tick queue URLs, and `S2P_QUEUE_URL` (the secondary's
+ * replies: `checkpoint-ready`, and a `vmstate-loaded` whose commit ends on this tick).
  */
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { SQSBatchResponse } from 'aws-lambda';
