@@ -6,7 +6,9 @@
  * add`); this waits `S` seconds, reads every function's `aws usage` records of that window back from
  * CloudWatch Logs and prices them with the cost model: per-VM functions divided by the VMs measured, the
  * pulse's and monitor's own usage per stack (`--vms-per-deployment` in the printout: the measured count and
- * 100). Each VM's commits in the window are printed, so a VM that did not replicate is seen.
+ * 100). Each VM's commits in the window are printed, so a VM that did not replicate is seen. The JSON file
+ * holds the section at the measured stack size as `cost`, so `colo cost FILE --ms-per-invocation 50
+ * --vms-per-deployment N` prices it again like a `colo run` report.
  */
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -79,6 +81,8 @@ for (const perStack of [vmIds.length, 100]) {
   process.stdout.write(`\n== ${vmIds.length} VMs measured, ${perStack} VMs per stack ==\n`);
   process.stdout.write(`${formatCostSection(section).join('\n')}\n`);
   out[`perStack${perStack}`] = section;
+  // `colo cost FILE --ms-per-invocation MS --vms-per-deployment N` prices this section again.
+  if (perStack === vmIds.length) out.cost = section;
 }
 process.stdout.write(`\ncommits in the window: ${JSON.stringify(out.commits)}\n`);
 if (values.json) writeFileSync(values.json, JSON.stringify(out, null, 2));
