@@ -87,17 +87,21 @@ function nominalRates(params: LeverParams): Record<(typeof TICK_CONSUMERS)[numbe
  * heartbeat messages (between checkpoints its inputs are the heartbeats that chain sends), else it stays as
  * measured, as `primary` and `tick-arm` do.
  *
+ * @param vms - VMs the usage covers: each VM's own chain delivers its ticks (default 1).
  * @returns The scaled usage and the factor applied to each function.
  */
 export function atNominalRates(
   byFunction: Readonly<Record<string, AwsUsage>>,
   params: LeverParams,
   windowMs: number,
+  vms = 1,
 ): { byFunction: Record<string, AwsUsage>; factors: Record<string, number> } {
   const factors: Record<string, number> = {};
   for (const [fn, rate] of Object.entries(nominalRates(params))) {
     const n = byFunction[fn]?.invocations ?? 0;
-    if (n > 0) factors[fn] = (rate * windowMs) / n;
+    // A VM's chain ticks once per VM; a stack chain once for the stack (`params.stackChains`).
+    const stack = params.stackChains === true && (STACK_FUNCTIONS as readonly string[]).includes(fn);
+    if (n > 0) factors[fn] = (rate * windowMs * (stack ? 1 : vms)) / n;
   }
   // The pulse's per-VM steps follow the pulse (its rate is the pending-check period's) — but only their
   // reads: a quiet step reads the control and node documents and writes, sends and logs nothing, so the

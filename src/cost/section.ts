@@ -73,7 +73,7 @@ function perHour(u: AwsUsage, windowMs: number, vms: number): UsagePerVmHour {
 /** Builds the section from the usage of each function over the window. */
 export function costSection(input: LeverInput, params: LeverParams, driver?: AwsUsage): CostSection {
   const { byFunction, ...rest } = input;
-  const nominal = atNominalRates(byFunction, params, input.windowMs);
+  const nominal = atNominalRates(byFunction, params, input.windowMs, input.vms);
   const total = usageToPrice(nominal.byFunction, input, params);
   const functions: CostSection['functions'] = {};
   for (const [fn, u] of Object.entries(byFunction)) {
