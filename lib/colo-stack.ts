@@ -111,24 +111,28 @@ export const STATE_WRITES: Readonly<Record<ColoFunctionName, StateWrites>> = {
     timers: ['checkpoint', 'pending-check', 'heartbeat'],
     control: true,
   },
+  // The pulse: claims its stack chain's ticks, repairs the monitor's, writes the pulse document.
   'pending-check-timer': {
     node: 'primary',
-    timers: ['checkpoint', 'pending-check', 'heartbeat'],
+    timers: ['checkpoint', 'pending-check', 'heartbeat', 'pulse', 'monitor'],
     control: true,
+    stackDocuments: ['pulse'],
   },
   // The watchdog also sweeps both nodes' unreferenced lean-state objects (common/state-sweep.ts).
   'tick-arm': {
-    timers: ['checkpoint', 'pending-check', 'heartbeat'],
+    timers: ['checkpoint', 'pending-check', 'heartbeat', 'pulse', 'monitor'],
     control: false,
     fleetCursor: true,
     sweeps: ['primary', 'secondary'],
   },
   primary: { node: 'primary', timers: [], control: true },
   'secondary-apply': { node: 'secondary', timers: [], control: true },
+  // The monitor: claims its stack chain's ticks, repairs the pulse's, writes the monitor document.
   'heartbeat-monitor': {
     node: 'secondary',
-    timers: ['checkpoint', 'pending-check', 'heartbeat'],
+    timers: ['checkpoint', 'pending-check', 'heartbeat', 'pulse', 'monitor'],
     control: true,
+    stackDocuments: ['monitor'],
   },
 };
 

@@ -62,6 +62,49 @@ export type TimerName = 'checkpoint' | 'pending-check' | 'heartbeat';
 export const TIMER_NAMES: readonly TimerName[] = ['checkpoint', 'pending-check', 'heartbeat'];
 
 /**
+ * The timers a VM's own chain drives on a deployed stack: the checkpoint timer. The pending check and the
+ * secondary's monitor run for the whole stack on its two stack chains ({@link STACK_TIMER_NAMES}); the
+ * per-VM `pending-check` and `heartbeat` chains remain for a stack without them (tests, older stacks).
+ */
+export const VM_TIMER_NAMES: readonly TimerName[] = ['checkpoint'];
+
+/**
+ * The stack's two chains (docs/cloud.md "The pulse and the monitor"): `pulse` steps the primary of every
+ * registered VM whose pending check is due, once a second for the whole stack; `monitor` steps, every 2 s,
+ * the secondaries that have something due. Their ticks name the stack, {@link STACK_CHAIN_ID}, not a VM.
+ */
+export type StackTimerName = 'pulse' | 'monitor';
+
+/** All stack timer names. */
+export const STACK_TIMER_NAMES: readonly StackTimerName[] = ['pulse', 'monitor'];
+
+/** Any chain's timer: a VM's or the stack's. */
+export type ChainName = TimerName | StackTimerName;
+
+/**
+ * The `vmId` of a stack chain's ticks and the prefix of the stack's own state documents: `_` starts no VM
+ * id (`VM_ID_PATTERN`), so no VM's tick, message or key can name it.
+ */
+export const STACK_CHAIN_ID = '_fleet';
+
+/** The tick queue a stack chain shares with a VM timer: the pulse rides the pending-check queue, the monitor the heartbeat queue. */
+export const STACK_CHAIN_QUEUE: Readonly<Record<StackTimerName, TimerName>> = {
+  pulse: 'pending-check',
+  monitor: 'heartbeat',
+};
+
+/** True for a stack chain's timer name. */
+export function isStackTimer(timer: string): timer is StackTimerName {
+  return (STACK_TIMER_NAMES as readonly string[]).includes(timer);
+}
+
+/** State-store key of the pulse document (which VMs' primaries stepped when: pulse-document.ts). */
+export const PULSE_DOCUMENT_KEY = `${STACK_CHAIN_ID}/pulse.json`;
+
+/** State-store key of the monitor document (each secondary's next wake as the monitor last saw it). */
+export const MONITOR_DOCUMENT_KEY = `${STACK_CHAIN_ID}/monitor.json`;
+
+/**
  * Body of one tick message (JSON) on a tick queue. A chain is identified by `generation`; `seq` counts its
  * ticks from 1. A consumer accepts a tick only if it names the current generation and the next seq of the
  * timer's state document (compare-and-swap), so duplicate deliveries and ticks of a replaced chain are
@@ -70,10 +113,10 @@ export const TIMER_NAMES: readonly TimerName[] = ['checkpoint', 'pending-check',
 export interface TickMessage {
   /** Body version, always 1. */
   v: 1;
-  /** VM the timer belongs to. */
+  /** VM the timer belongs to ({@link STACK_CHAIN_ID} for a stack chain). */
   vmId: string;
   /** Which timer. */
-  timer: TimerName;
+  timer: ChainName;
   /** Chain generation; the watchdog starts a new generation when it repairs a lost chain. */
   generation: number;
   /** Tick number within the generation, from 1. */
@@ -86,7 +129,7 @@ export interface TickMessage {
  * State-store key of a timer's chain document (`{ generation, seq, dueAt, lastTickAt, claimedBy }`), which
  * consumers update by compare-and-swap to accept exactly one tick per seq.
  */
-export function timerStateKey(vmId: string, timer: TimerName): string {
+export function timerStateKey(vmId: string, timer: ChainName): string {
   return `${vmId}/timers/${timer}.json`;
 }
 

@@ -4,7 +4,14 @@
  */
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { showValue } from '../../src/runtime/cloud/text.ts';
-import { TIMER_NAMES, type TickMessage, tickDelaySeconds, VM_ID_PATTERN } from './contract.ts';
+import {
+  isStackTimer,
+  STACK_CHAIN_ID,
+  TIMER_NAMES,
+  type TickMessage,
+  tickDelaySeconds,
+  VM_ID_PATTERN,
+} from './contract.ts';
 import { sqsClientFromEnv } from './env.ts';
 
 /** Options of {@link SqsTickQueue}. */
@@ -15,8 +22,13 @@ export interface SqsTickQueueOptions {
   client?: SQSClient;
 }
 
+function isVmTimer(timer: string): boolean {
+  return (TIMER_NAMES as readonly string[]).includes(timer);
+}
+
 /**
- * Parses and checks a tick message body.
+ * Parses and checks a tick message body: a VM's timer with a VM id, or a stack chain's (`pulse`,
+ * `monitor`) with {@link STACK_CHAIN_ID}.
  *
  * @throws Error (never a subclass: not JSON is an `Error` too) describing the first problem when the body is
  *   not a valid {@link TickMessage}.
@@ -32,9 +44,12 @@ export function parseTick(body: string): TickMessage {
   const t = raw as Record<string, unknown>;
   // showValue, not String: String({"toString": 1}) throws a TypeError.
   if (t.v !== 1) throw new Error(`tick version must be 1, got ${showValue(t.v)}`);
-  if (typeof t.vmId !== 'string' || !VM_ID_PATTERN.test(t.vmId)) throw new Error('tick vmId is malformed');
-  if (typeof t.timer !== 'string' || !(TIMER_NAMES as readonly string[]).includes(t.timer)) {
-    throw new Error(`unknown tick timer ${showValue(t.timer)}`);
+  const stack = t.vmId === STACK_CHAIN_ID;
+  if (typeof t.vmId !== 'string' || !(stack || VM_ID_PATTERN.test(t.vmId)))
+    throw new Error('tick vmId is malformed');
+  if (typeof t.timer !== 'string' || !(stack ? isStackTimer(t.timer) : isVmTimer(t.timer))) {
+    // A stack chain's timer only with the stack's id, and a VM's only with a VM's.
+    throw new Error(`unknown tick timer ${showValue(t.timer)}${stack ? ' for a stack chain' : ''}`);
   }
   for (const field of ['generation', 'seq', 'dueAt'] as const) {
     const value = t[field];

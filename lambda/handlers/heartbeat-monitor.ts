@@ -1,16 +1,19 @@
 /**
- * `heartbeat-monitor`: the secondary's timer. Two kinds of event:
- * - heartbeat tick chain (SQS): claims each tick and enqueues the next one 2 s on, starts the secondary if
- *   it has not started (it sends `checkpoint-ready`), hands it the primary as the primary's document shows
- *   it (the cloud runtime's heartbeat: `readPrimarySeen`) and ticks it — its watchdog fails over after
+ * `heartbeat-monitor`: the secondary's timer. Three kinds of event:
+ * - the stack's **monitor** chain (SQS, `"vmId": "_fleet"`, every 2 s; the deployed entry point): steps the
+ *   secondaries that have something due, each handed the pulse's evidence of its primary
+ *   (common/monitor.ts, docs/cloud.md "The pulse and the monitor");
+ * - a VM's own heartbeat tick chain (SQS; `createHeartbeatMonitorHandler`, which the handler tests and the
+ *   simulator drive — a stack no longer arms it): claims each tick and enqueues the next one 2 s on, starts
+ *   the secondary if it has not started (it sends `checkpoint-ready`), hands it the primary as the
+ *   primary's document shows it (`readPrimarySeen`) and ticks it — its watchdog fails over after
  *   `HEARTBEAT_TIMEOUT_MS` without evidence of the primary, and deadlines and commits run — then sends an
- *   early copy of the next tick at the secondary's next wake when that falls sooner, no sooner than
- *   `HEARTBEAT_INTERVAL_MS` (tick-chain.ts `followWake`);
+ *   early copy of the next tick at the secondary's next wake when that falls sooner;
  * - a failover request, invoked directly (QEMU's `x-colo-lost-heartbeat`):
  *   `{ "source": "colo.failover", "vmId": "vm-0" }` → the secondary takes over (after a commit in progress).
  * Either way, a failover sets the control flag so that every timer chain ends.
- * Environment: the stack parameters, `BUCKET_NAME`, `HEARTBEAT_TICK_QUEUE_URL`, and `S2P_QUEUE_URL` (the
- * secondary's replies: `checkpoint-ready`, and a `vmstate-loaded` whose commit ends on this tick).
+ * Environment: stack-wide — `BUCKET_NAME`, the tick queue URLs, and `S2P_QUEUE_URL` (the secondary's
+ * replies: `checkpoint-ready`, and a `vmstate-loaded` whose commit ends on this tick).
  */
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { SQSBatchResponse } from 'aws-lambda';
@@ -23,13 +26,18 @@ import {
   secondaryInvocation,
 } from '../../src/runtime/cloud/index.ts';
 import { nodeStateKey } from '../../src/runtime/cloud/keys.ts';
+import { ENV } from '../adapters/contract.ts';
 import type { ControlDocument } from './common/control.ts';
-import { type TickConsumerDeps, tickConsumerDepsFromEnv } from './common/deps.ts';
+import { lazyHandler, type TickConsumerDeps, tickConsumerDepsFromEnv } from './common/deps.ts';
 import { recordFailover } from './common/failover.ts';
-import { fleetHandler } from './common/fleet-entry.ts';
-import { reportInvocation } from './common/observability.ts';
+import { createFleetEntry, registryFromEnv } from './common/fleet-entry.ts';
+import { runMonitor } from './common/monitor.ts';
+import { powertools, reportInvocation } from './common/observability.ts';
+import { stateStoreFromEnv, tickSchedulerFromEnv } from './common/ports.ts';
 import { InvalidEventError, looksLikeSqsEvent, parseSqsEvent } from './common/sqs.ts';
+import { cachedVmList, createStackTickHandler, vmDepsDirectory } from './common/stack-entry.ts';
 import { consumeTicks } from './common/tick-consumer.ts';
+import { measurePart, VM_PART } from './common/usage-report.ts';
 
 /** A direct failover request. */
 export interface FailoverRequest {
@@ -184,12 +192,49 @@ export function createHeartbeatMonitorHandler(
   };
 }
 
-/** Lambda entry point (SQS event source on the heartbeat tick queue; also invoked directly for failover). */
-export const handler = fleetHandler<SQSBatchResponse | FailoverResponse>(
-  'heartbeat-monitor',
-  { kind: 'tick' },
-  (env) =>
-    createHeartbeatMonitorHandler(
-      tickConsumerDepsFromEnv('secondary', 'heartbeat', 'heartbeat-monitor', env),
-    ),
-);
+/**
+ * Lambda entry point: the stack's **monitor** on the heartbeat tick queue (common/monitor.ts: the monitor
+ * chain's ticks, every 2 s for the whole stack, step the secondaries that have something due), and a direct
+ * failover request for one VM (`{"source":"colo.failover","vmId":…}`), routed to that VM's handler.
+ */
+export const handler = lazyHandler<unknown, SQSBatchResponse | FailoverResponse>(() => {
+  const env = process.env;
+  const service = env[ENV.serviceName] || 'heartbeat-monitor';
+  const registry = registryFromEnv(env);
+  const state = stateStoreFromEnv(env);
+  const obs = powertools(service, 'fleet');
+  const vms = cachedVmList(registry);
+  const vmDeps = vmDepsDirectory(registry, env, (vmEnv) =>
+    tickConsumerDepsFromEnv('secondary', 'heartbeat', 'heartbeat-monitor', vmEnv),
+  );
+  const monitor = createStackTickHandler(
+    'monitor',
+    {
+      state,
+      ticks: {
+        pulse: tickSchedulerFromEnv('pending-check', env),
+        monitor: tickSchedulerFromEnv('heartbeat', env),
+      },
+      now: Date.now,
+      obs,
+    },
+    () =>
+      runMonitor({ state, vms, vmDeps, now: Date.now, obs, measureSteps: (w) => measurePart(VM_PART, w) }),
+    obs,
+  );
+  const failover = createFleetEntry(
+    service,
+    { kind: 'tick' },
+    registry,
+    (vmEnv) =>
+      createHeartbeatMonitorHandler(
+        tickConsumerDepsFromEnv('secondary', 'heartbeat', 'heartbeat-monitor', vmEnv),
+      ),
+    env,
+    obs,
+  );
+  return async (event) =>
+    (looksLikeSqsEvent(event) ? monitor(parseSqsEvent(event)) : failover(event)) as Promise<
+      SQSBatchResponse | FailoverResponse
+    >;
+});

@@ -15,6 +15,7 @@ import { powertools } from './common/observability.ts';
 import { stateStoreFromEnv, tickSchedulerFromEnv } from './common/ports.ts';
 import { createSweepRequestHandler, sweepVms } from './common/state-sweep.ts';
 import { type ArmVerdict, armAllChains, periodsOf } from './common/tick-chain.ts';
+import { measurePart, VM_PART } from './common/usage-report.ts';
 
 /** What the watchdog did. */
 export interface TickArmResponse {
@@ -87,6 +88,7 @@ export const handler = lazyHandler(() => {
     now: Date.now,
     obs,
     sweep: (vmIds, budgetMs) => sweepVms(sweepDeps, vmIds, undefined, budgetMs),
+    measureVms: (work) => measurePart(VM_PART, work),
   });
   return createSweepRequestHandler(sweepDeps, watchdog);
 });

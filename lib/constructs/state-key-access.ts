@@ -6,7 +6,14 @@
  * node/timer part of the key (src/runtime/cloud/keys.ts, lambda/adapters/contract.ts).
  */
 import * as iam from 'aws-cdk-lib/aws-iam';
-import { FLEET_WATCHDOG_CURSOR_KEY, STATE_PREFIX, type TimerName } from '../../lambda/adapters/contract.ts';
+import {
+  type ChainName,
+  FLEET_WATCHDOG_CURSOR_KEY,
+  MONITOR_DOCUMENT_KEY,
+  PULSE_DOCUMENT_KEY,
+  STATE_PREFIX,
+  type StackTimerName,
+} from '../../lambda/adapters/contract.ts';
 import type { NodeRole } from '../../src/runtime/cloud/keys.ts';
 import type { DeltaStoreBucket } from './delta-store-bucket.ts';
 
@@ -14,12 +21,14 @@ import type { DeltaStoreBucket } from './delta-store-bucket.ts';
 export interface StateWrites {
   /** The node whose documents it writes (its node document and log ring), if any. */
   readonly node?: NodeRole;
-  /** Timers whose chain documents it writes. */
-  readonly timers: readonly TimerName[];
+  /** Timers whose chain documents it writes (a stack chain's: `_fleet/timers/<timer>.json`). */
+  readonly timers: readonly ChainName[];
   /** Whether it may write the VM's control document (the failover fence; both nodes may claim it). */
   readonly control: boolean;
-  /** Whether it may write the fleet watchdog's cursor (the one stack-wide state document). Default false. */
+  /** Whether it may write the fleet watchdog's cursor (a stack-wide state document). Default false. */
   readonly fleetCursor?: boolean;
+  /** The stack chains whose own document it writes: the pulse document, the monitor document. */
+  readonly stackDocuments?: readonly StackTimerName[];
   /**
    * Nodes whose unreferenced chunks and segments it sweeps (deletes; the minute watchdog). A function with
    * a `node` may delete that node's chunks and segments anyway: its saves delete the objects they retired.
@@ -40,7 +49,7 @@ export const STATE_KEY_PATTERNS = {
   /** Metrics-log ring of one node, any VM. */
   log: (node: NodeRole): string => `*/log/${node}/*`,
   /** Chain document of one timer, any VM. */
-  timer: (timer: TimerName): string => `*/timers/${timer}.json`,
+  timer: (timer: ChainName): string => `*/timers/${timer}.json`,
   /** Control document, any VM. */
   control: '*/control.json',
   /** Page-array chunks of one node's lean state (lean-document.ts), any VM: the only deletable keys. */
@@ -51,6 +60,9 @@ export const STATE_KEY_PATTERNS = {
   testHooks: '*/test-*.json',
   /** The fleet watchdog's cursor (exact key). */
   fleetCursor: FLEET_WATCHDOG_CURSOR_KEY,
+  /** The stack chains' documents (exact keys). */
+  stackDocument: (timer: StackTimerName): string =>
+    timer === 'pulse' ? PULSE_DOCUMENT_KEY : MONITOR_DOCUMENT_KEY,
 } as const;
 
 /**
@@ -66,6 +78,7 @@ export function writablePatterns(writes: StateWrites, testHooks: boolean): strin
   if (writes.control) out.push(STATE_KEY_PATTERNS.control);
   if (testHooks && writes.node) out.push(STATE_KEY_PATTERNS.testHooks);
   if (writes.fleetCursor) out.push(STATE_KEY_PATTERNS.fleetCursor);
+  for (const t of writes.stackDocuments ?? []) out.push(STATE_KEY_PATTERNS.stackDocument(t));
   return out;
 }
 

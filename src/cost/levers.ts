@@ -7,6 +7,42 @@ import { chainPeriodMs } from '../parameters/tick-chains.ts';
 import { type CostInput, type CostReport, costPerVmMonth } from './model.ts';
 import { type AwsUsage, emptyUsage, mergeUsage, scaleUsage } from './usage.ts';
 
+/**
+ * Functions whose own usage serves the whole stack when the report says the stack's pulse and monitor
+ * ran (`LeverParams.stackChains`): their claims, stack documents, ticks and invocations, and the minute
+ * watchdog's listing, cursor and the stack chains' arming. Their per-VM steps (the watchdog's: arming a
+ * VM's chain, its sweep)
+ * are reported apart, as function `<name>:vms` (lambda/handlers/common/usage-report.ts `measurePart`), and
+ * priced per VM like every other function.
+ */
+export const STACK_FUNCTIONS = ['pending-check-timer', 'heartbeat-monitor', 'tick-arm'] as const;
+
+/** The name of a stack function's per-VM part. */
+export function vmPart(fn: string): string {
+  return `${fn}:vms`;
+}
+
+/**
+ * The usage the model prices per VM: every function's, with the stack functions' own usage (when
+ * `params.stackChains`) scaled by `vms / vmsPerDeployment`, so that the model's division by the measured
+ * VMs leaves each VM its share of one stack's (`--vms-per-deployment N` divides it by N). The stack part is
+ * taken as measured: a larger fleet lengthens the pulse's invocation (not modelled).
+ */
+export function usageToPrice(
+  byFunction: Readonly<Record<string, AwsUsage>>,
+  input: Pick<CostInput, 'vms' | 'deployment'>,
+  params: Pick<LeverParams, 'stackChains'>,
+): AwsUsage {
+  if (params.stackChains !== true) return totalUsage(byFunction);
+  const share = input.vms / (input.deployment?.vmsPerDeployment ?? input.vms);
+  let total = emptyUsage();
+  for (const [fn, u] of Object.entries(byFunction)) {
+    const stack = (STACK_FUNCTIONS as readonly string[]).includes(fn);
+    total = mergeUsage(total, stack ? scaleUsage(u, share) : u);
+  }
+  return total;
+}
+
 /** Functions whose invocations are ticks of a timer chain (docs/cloud.md, "Sub-minute timers"). */
 export const TICK_CONSUMERS = ['checkpoint-timer', 'pending-check-timer', 'heartbeat-monitor'] as const;
 
@@ -51,23 +87,54 @@ function nominalRates(params: LeverParams): Record<(typeof TICK_CONSUMERS)[numbe
  * heartbeat messages (between checkpoints its inputs are the heartbeats that chain sends), else it stays as
  * measured, as `primary` and `tick-arm` do.
  *
+ * @param vms - VMs the usage covers: each VM's own chain delivers its ticks (default 1).
  * @returns The scaled usage and the factor applied to each function.
  */
 export function atNominalRates(
   byFunction: Readonly<Record<string, AwsUsage>>,
   params: LeverParams,
   windowMs: number,
+  vms = 1,
 ): { byFunction: Record<string, AwsUsage>; factors: Record<string, number> } {
   const factors: Record<string, number> = {};
   for (const [fn, rate] of Object.entries(nominalRates(params))) {
     const n = byFunction[fn]?.invocations ?? 0;
-    if (n > 0) factors[fn] = (rate * windowMs) / n;
+    // A VM's chain ticks once per VM; a stack chain once for the stack (`params.stackChains`).
+    const stack = params.stackChains === true && (STACK_FUNCTIONS as readonly string[]).includes(fn);
+    if (n > 0) factors[fn] = (rate * windowMs * (stack ? 1 : vms)) / n;
   }
+  // The pulse's per-VM steps follow the pulse (its rate is the pending-check period's) — but only their
+  // reads: a quiet step reads the control and node documents and writes, sends and logs nothing, so the
+  // writes, sends and log lines of the part are the checkpoints' and rounds' the pulse performed, which
+  // come at their own rate ({@link scaledReads}).
+  const pulse = factors['pending-check-timer'];
+  const part = vmPart('pending-check-timer');
+  if (pulse !== undefined && byFunction[part]) factors[part] = pulse;
   // Without heartbeat messages its inputs are the checkpoints' and rounds' messages: left as measured.
   const pending = factors['pending-check-timer'];
   if (params.heartbeatMessages !== false && pending !== undefined && byFunction['secondary-apply'])
     factors['secondary-apply'] = pending;
-  return { byFunction: scaled(byFunction, factors), factors };
+  const out = scaled(byFunction, { ...factors, [part]: 1 });
+  const u = byFunction[part];
+  if (u && factors[part] !== undefined) out[part] = scaledReads(u, factors[part]);
+  return { byFunction: out, factors };
+}
+
+/** `u` with its S3 reads (GET, HEAD) scaled by `f` and everything else as measured. */
+export function scaledReads(u: AwsUsage, f: number): AwsUsage {
+  const out = scaleUsage(u, 1);
+  for (const key of ['s3:GetObject', 's3:HeadObject']) {
+    const t = out.requests[key];
+    if (!t) continue;
+    out.requests[key] = {
+      requests: t.requests * f,
+      billed: t.billed * f,
+      bytesOut: t.bytesOut * f,
+      bytesIn: t.bytesIn * f,
+      errors: t.errors * f,
+    };
+  }
+  return out;
 }
 
 /** Sum of every function's usage. */
@@ -78,10 +145,11 @@ export function totalUsage(byFunction: Readonly<Record<string, AwsUsage>>): AwsU
 function priced(
   input: LeverInput,
   byFunction: Readonly<Record<string, AwsUsage>>,
+  params: Pick<LeverParams, 'stackChains'>,
   extra: Partial<CostInput> = {},
 ): CostReport {
   const { byFunction: _, ...rest } = input;
-  return costPerVmMonth({ ...rest, ...extra, usage: totalUsage(byFunction) });
+  return costPerVmMonth({ ...rest, ...extra, usage: usageToPrice(byFunction, input, params) });
 }
 
 function scaled(byFunction: Readonly<Record<string, AwsUsage>>, factors: Readonly<Record<string, number>>) {
@@ -138,6 +206,12 @@ export interface LeverParams {
   heartbeatMessages?: boolean;
   /** Function memory, MB. */
   memoryMb: number;
+  /**
+   * True when the stack's pulse and monitor did the pending checks and the secondaries' timing (docs/cloud.md
+   * "The pulse and the monitor"): {@link STACK_FUNCTIONS}' own usage is then the stack's, divided among its
+   * VMs. Absent in reports of code with a pending-check and a heartbeat chain per VM.
+   */
+  stackChains?: boolean;
 }
 
 /**
@@ -146,7 +220,7 @@ export interface LeverParams {
  * written only when they changed — what O(changed pages) state gives a quiet tick).
  */
 export function leverEffects(input: LeverInput, params: LeverParams): LeverEffect[] {
-  const base = priced(input, input.byFunction);
+  const base = priced(input, input.byFunction, params);
   const effect = (
     id: string,
     parameter: string,
@@ -171,7 +245,15 @@ export function leverEffects(input: LeverInput, params: LeverParams): LeverEffec
       'pending-check',
       'pendingCheckIntervalMs',
       `${seconds(params.pendingCheckIntervalMs)} → ${seconds(2 * params.pendingCheckIntervalMs)}`,
-      priced(input, scaled(input.byFunction, { 'pending-check-timer': 0.5 })),
+      priced(
+        input,
+        // The pulse ticks every second whatever the period; a VM's steps follow its period.
+        scaled(
+          input.byFunction,
+          params.stackChains ? { [vmPart('pending-check-timer')]: 0.5 } : { 'pending-check-timer': 0.5 },
+        ),
+        params,
+      ),
       'background rounds start up to one period later',
     ),
     effect(
@@ -188,7 +270,10 @@ export function leverEffects(input: LeverInput, params: LeverParams): LeverEffec
               : chainPeriodMs('heartbeat', params.heartbeatIntervalMs) /
                 chainPeriodMs('heartbeat', 2 * params.heartbeatIntervalMs),
           ...(params.heartbeatMessages === false ? {} : { 'secondary-apply': 0.5 }),
+          // The monitor ticks every 2 s whatever the interval.
+          ...(params.stackChains ? { 'heartbeat-monitor': 1 } : {}),
         }),
+        params,
       ),
       params.heartbeatMessages === false
         ? 'the heartbeat chain ticks at least every 2 s whatever the interval; keep the timeout ≥ a few periods'
@@ -198,7 +283,7 @@ export function leverEffects(input: LeverInput, params: LeverParams): LeverEffec
       'checkpoint',
       'checkpointDelayMs',
       `${seconds(params.checkpointDelayMs)} → ${seconds(2 * params.checkpointDelayMs)}`,
-      priced(input, scaled(input.byFunction, { 'checkpoint-timer': 0.5 })),
+      priced(input, scaled(input.byFunction, { 'checkpoint-timer': 0.5 }), params),
       'only the checkpoint chain; larger checkpoints move more bytes per transaction',
     ),
     effect(
@@ -213,6 +298,7 @@ export function leverEffects(input: LeverInput, params: LeverParams): LeverEffec
             { ...scaleUsage(u, 1), gbSeconds: u.gbSeconds / 2 },
           ]),
         ),
+        params,
       ),
       'assumes the same duration; Lambda gives CPU in proportion to memory, so I/O-bound ticks stay as fast, CPU-bound ones slow down',
     ),
@@ -220,14 +306,14 @@ export function leverEffects(input: LeverInput, params: LeverParams): LeverEffec
       'arm64',
       'architecture',
       'x86_64 → arm64',
-      priced(input, input.byFunction, { architecture: 'arm64' }),
+      priced(input, input.byFunction, params, { architecture: 'arm64' }),
       'same duration assumed',
     ),
     effect(
       'state-io',
       'state I/O per tick',
       'measured → 1 PUT + 1 GET per tick (O(changed pages))',
-      priced(input, lean),
+      priced(input, lean, params),
       'tick consumers only; the smaller documents would also shorten durations (not modelled)',
     ),
   ];

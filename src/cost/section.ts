@@ -8,7 +8,7 @@ import {
   type LeverInput,
   type LeverParams,
   leverEffects,
-  totalUsage,
+  usageToPrice,
 } from './levers.ts';
 import { type CostReport, costPerVmMonth } from './model.ts';
 import { type AwsUsage, sumRequests } from './usage.ts';
@@ -73,8 +73,8 @@ function perHour(u: AwsUsage, windowMs: number, vms: number): UsagePerVmHour {
 /** Builds the section from the usage of each function over the window. */
 export function costSection(input: LeverInput, params: LeverParams, driver?: AwsUsage): CostSection {
   const { byFunction, ...rest } = input;
-  const nominal = atNominalRates(byFunction, params, input.windowMs);
-  const total = totalUsage(nominal.byFunction);
+  const nominal = atNominalRates(byFunction, params, input.windowMs, input.vms);
+  const total = usageToPrice(nominal.byFunction, input, params);
   const functions: CostSection['functions'] = {};
   for (const [fn, u] of Object.entries(byFunction)) {
     functions[fn] = {
@@ -87,7 +87,8 @@ export function costSection(input: LeverInput, params: LeverParams, driver?: Aws
   for (const [k, t] of Object.entries(driver?.requests ?? {})) driverRequests[k] = t.requests;
   return {
     breakdown: costPerVmMonth({ ...rest, usage: total }),
-    measuredPerVmMonthUsd: costPerVmMonth({ ...rest, usage: totalUsage(byFunction) }).perVmMonthUsd,
+    measuredPerVmMonthUsd: costPerVmMonth({ ...rest, usage: usageToPrice(byFunction, input, params) })
+      .perVmMonthUsd,
     nominalFactors: nominal.factors,
     levers: leverEffects({ ...rest, byFunction: nominal.byFunction }, params),
     perVmHour: perHour(total, input.windowMs, input.vms),

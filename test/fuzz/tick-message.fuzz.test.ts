@@ -5,7 +5,7 @@
  * messages — a body that is not JSON included.
  */
 import { describe, it } from 'vitest';
-import { TIMER_NAMES, VM_ID_PATTERN } from '../../lambda/adapters/contract.ts';
+import { isStackTimer, STACK_CHAIN_ID, TIMER_NAMES, VM_ID_PATTERN } from '../../lambda/adapters/contract.ts';
 import { parseTick } from '../../lambda/adapters/sqs-tick-queue.ts';
 import { type Json, nextJsonText } from './json-mutate.ts';
 import { Rng } from './mutate.ts';
@@ -47,8 +47,8 @@ describe('tick message fuzz', () => {
         tally.accept();
         check(
           t.v === 1 &&
-            VM_ID_PATTERN.test(t.vmId) &&
-            TIMER_NAMES.includes(t.timer) &&
+            ((VM_ID_PATTERN.test(t.vmId) && (TIMER_NAMES as readonly string[]).includes(t.timer)) ||
+              (t.vmId === STACK_CHAIN_ID && isStackTimer(t.timer))) &&
             [t.generation, t.seq, t.dueAt].every((n) => Number.isSafeInteger(n) && n >= 0),
           () => `accepted ${body}`,
         );

@@ -11,9 +11,10 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { PULSE_DOCUMENT_KEY } from '../../lambda/adapters/contract.ts';
 import { S3StateStore } from '../../lambda/adapters/s3-state-store.ts';
-import { readChainProgress } from '../../lambda/handlers/common/tick-chain.ts';
 import type { ColoParams } from '../../src/engine/params.ts';
+import { parsePulse } from '../../src/runtime/cloud/pulse-document.ts';
 import { clientsFor, endpointFromEnv } from '../../src/runtime/localstack/aws.ts';
 import { queueDepth, waitQuiet } from '../../src/runtime/localstack/backend.ts';
 import { commitsOf, stopVm, verifyFleetVm } from '../../src/runtime/localstack/fleet-run.ts';
@@ -40,10 +41,11 @@ const deployedHere = !process.env.COLO_FLEET_STACK;
 /** When the VMs were added, ms since the epoch (the start of the usage-record window). */
 let addedAtMs = 0;
 
+/** When the stack's pulse last stepped the VM's primary (its pulse document entry), ms; 0 when none. */
 async function timerSeq(vmId: string): Promise<number> {
   const state = new S3StateStore({ bucket: outputs.bucketName, client: clients.s3 });
-  // Its ticks are claimed in the primary's node document (tick-chain.ts CLAIMED_IN_NODE).
-  return (await readChainProgress(state, vmId, 'pending-check'))?.seq ?? 0;
+  const d = await state.load(PULSE_DOCUMENT_KEY);
+  return d ? (parsePulse(d.value, PULSE_DOCUMENT_KEY).vms[vmId]?.steppedAt ?? 0) : 0;
 }
 
 beforeAll(async () => {
@@ -181,7 +183,7 @@ describe('one stack, many VMs', () => {
       let seq = await timerSeq(gone);
       let stillSince = performance.now();
       await waitFor(
-        `${gone}'s pending-check chain to stop while ${other} commits again`,
+        `the pulse to stop stepping ${gone} while ${other} commits again`,
         async () => {
           const now = await timerSeq(gone);
           if (now !== seq) {

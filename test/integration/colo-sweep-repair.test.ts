@@ -1,11 +1,11 @@
 // Two things of the deployed stack on LocalStack, on wall-clock timers (no mocks, no virtual clock):
 //
 // 1. The sub-minute chain repair. The stack's own VM runs with the default timers (1 s pending check and
-//    heartbeat, 10 s heartbeat timeout, 20 s checkpoints). Its primary's pending-check chain — the chain
-//    that carries its heartbeats — is broken the way a lost tick leaves it: the tick in flight is made
-//    void (its generation moves on, as when a repairer's compare-and-swap went through and its send did
-//    not), so no tick of the chain will ever come. The secondary's heartbeat chain must notice and re-arm
-//    it; the test waits for the new generation's first tick (a condition, generous cap) and asserts the gap
+//    heartbeat, 10 s heartbeat timeout, 20 s checkpoints). The stack's pulse — the 1 s chain that steps
+//    every primary and carries their liveness evidence — is broken the way a lost tick leaves it: the tick
+//    in flight is made void (its generation moves on, as when a repairer's compare-and-swap went through
+//    and its send did not), so no tick of the chain will ever come. The stack's monitor chain must notice
+//    and re-arm it; the test waits for the new generation's first tick (a condition, generous cap) and asserts the gap
 //    in the chain's ticks is under the heartbeat timeout and no failover happened. Several samples. The VM
 //    is then stopped, so the second part's co-tenant cannot hold its heartbeats back.
 // 2. The sweep of superseded lean-state objects by the deployed `tick-arm`: a second VM with a 1 GiB guest
@@ -23,7 +23,7 @@ import { promisify } from 'node:util';
 import { FilterLogEventsCommand } from '@aws-sdk/client-cloudwatch-logs';
 import { GetFunctionConfigurationCommand, InvokeCommand } from '@aws-sdk/client-lambda';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { timerStateKey } from '../../lambda/adapters/contract.ts';
+import { STACK_CHAIN_ID, timerStateKey } from '../../lambda/adapters/contract.ts';
 import { S3StateStore } from '../../lambda/adapters/s3-state-store.ts';
 import { sweepSlot } from '../../lambda/handlers/common/state-sweep.ts';
 import { type ChainProgress, readChainProgress } from '../../lambda/handlers/common/tick-chain.ts';
@@ -74,9 +74,9 @@ const DEFAULT_HEARTBEAT_TIMEOUT_MS = 10_000;
 /** The period of its pending-check and heartbeat chains (the default), ms. */
 const PENDING_PERIOD_MS = 1000;
 
-/** Where a chain stands: its timer document with, for the pending-check chain, its claims in the primary's document. */
-function timerDoc(vmId: string, timer: 'pending-check' | 'heartbeat'): Promise<ChainProgress | undefined> {
-  return readChainProgress(state, vmId, timer);
+/** Where one of the stack's chains stands (its timer document: docs/cloud.md "The pulse and the monitor"). */
+function timerDoc(timer: 'pulse' | 'monitor'): Promise<ChainProgress | undefined> {
+  return readChainProgress(state, STACK_CHAIN_ID, timer);
 }
 
 /**
@@ -85,14 +85,12 @@ function timerDoc(vmId: string, timer: 'pending-check' | 'heartbeat'): Promise<C
  * generation and none follows — what a lost tick leaves. Returns the generation written and the time of
  * the chain's last claimed tick.
  */
-async function breakChain(vmId: string): Promise<{ generation: number; lastTickAt: number; at: number }> {
-  const key = timerStateKey(vmId, 'pending-check');
+async function breakChain(): Promise<{ generation: number; lastTickAt: number; at: number }> {
+  const key = timerStateKey(STACK_CHAIN_ID, 'pulse');
   for (;;) {
-    // The chain's last claimed tick is in the primary's document (read first: a tick claimed between the
-    // two reads only makes the measured gap longer).
-    const progress = await timerDoc(vmId, 'pending-check');
+    const progress = await timerDoc('pulse');
     const d = await state.load(key);
-    if (!d || !progress) throw new Error('no pending-check timer document');
+    if (!d || !progress) throw new Error('no pulse timer document');
     const doc = JSON.parse(Buffer.from(d.value).toString('utf8')) as { generation: number };
     // A lost chain as a real loss leaves it: a generation whose last tick was claimed (at the old chain's
     // last tick) and whose successor never came. The old generation's ticks in flight are dropped.
@@ -223,17 +221,17 @@ afterAll(async () => {
 });
 
 describe('the stack on wall-clock timers', () => {
-  it('a lost 1 s chain is re-armed by its sibling within the heartbeat timeout, without a failover', () =>
+  it("a lost pulse (the stack's 1 s chain) is re-armed by the monitor within the heartbeat timeout, without a failover", () =>
     withDiagnosis(async () => {
       const params = await deployedParams(clients, outputs, repairVm);
       expect(params.heartbeatTimeoutMs).toBe(HEARTBEAT_TIMEOUT_MS);
       expect(params.pendingCheckIntervalMs).toBe(PENDING_PERIOD_MS);
       expect(params.heartbeatIntervalMs).toBe(PENDING_PERIOD_MS);
       await waitFor(
-        `${repairVm}'s pending-check and heartbeat chains to run`,
+        "the stack's pulse and monitor chains to run",
         async (note) => {
-          const p = await timerDoc(repairVm, 'pending-check');
-          const h = await timerDoc(repairVm, 'heartbeat');
+          const p = await timerDoc('pulse');
+          const h = await timerDoc('monitor');
           note({ p, h });
           return (p?.seq ?? 0) >= 5 && (h?.seq ?? 0) >= 5 ? true : undefined;
         },
@@ -242,12 +240,12 @@ describe('the stack on wall-clock timers', () => {
       );
       const samples: { gapMs: number; armedAfterMs: number }[] = [];
       for (let i = 0; i < 5; i++) {
-        const broken = await breakChain(repairVm);
+        const broken = await breakChain();
         // The new generation's first claimed tick (polled often enough to see seq 1: ticks come every second).
         const first = await waitFor(
-          'the pending-check chain to be re-armed and tick',
+          'the pulse chain to be re-armed and tick',
           async (note) => {
-            const d = await timerDoc(repairVm, 'pending-check');
+            const d = await timerDoc('pulse');
             note(d);
             if (!d || d.generation <= broken.generation || d.seq < 1) return undefined;
             return d;
@@ -264,7 +262,7 @@ describe('the stack on wall-clock timers', () => {
         await waitFor(
           'the new chain to run',
           async (note) => {
-            const d = await timerDoc(repairVm, 'pending-check');
+            const d = await timerDoc('pulse');
             note(d);
             if ((await readControl(state, repairVm)).failedOver) {
               throw new Error(`${repairVm} failed over: ${await failoverReason(params)}`);

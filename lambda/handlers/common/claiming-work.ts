@@ -49,7 +49,8 @@ export async function claimingWork(
   let committed = false;
   let queued = false;
   const claim: WorkClaim = {
-    chain: chain.timer,
+    // Only a VM's chain claims in a node document (CLAIMED_IN_NODE); a stack chain never comes here.
+    chain: chain.timer as TimerName,
     generation: c.tick.generation,
     seq: c.tick.seq,
     messageId: c.messageId,

@@ -12,7 +12,7 @@ import {
   systemNow,
   type TimeSource,
 } from '../../../src/runtime/cloud/index.ts';
-import { ENV, TICK_QUEUE_ENV, TIMER_NAMES, type TimerName } from '../../adapters/contract.ts';
+import { ENV, TICK_QUEUE_ENV, TIMER_NAMES, type TimerName, VM_TIMER_NAMES } from '../../adapters/contract.ts';
 import { type Env, sqsClientFromEnv } from '../../adapters/env.ts';
 import { type DeadLetterSink, SqsDeadLetterQueue } from '../../adapters/sqs-dead-letters.ts';
 import { type Redelivery, SqsRedelivery } from '../../adapters/sqs-redelivery.ts';
@@ -99,6 +99,11 @@ export interface TickConsumerDeps extends NodeHandlerDeps {
    * within seconds (tick-chain.ts `repairSiblings`); without them only the minute watchdog repairs.
    */
   chains?: Readonly<Record<TimerName, TickScheduler>>;
+  /**
+   * The VM's chains that the sub-minute repair looks after; default all three. The deployed functions pass
+   * `VM_TIMER_NAMES` (the checkpoint chain): the pending check and the monitor are the stack's chains.
+   */
+  siblings?: readonly TimerName[];
 }
 
 /** The watchdog's needs. */
@@ -257,6 +262,7 @@ export function tickConsumerDepsFromEnv(
   return {
     ...base,
     ticks: tickSchedulerFromEnv(timer, env),
+    siblings: VM_TIMER_NAMES,
     ...(all
       ? {
           chains: {

@@ -8,10 +8,18 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { StateConflictError, type StateStore } from '../../../src/engine/ports.ts';
 import type { VmConfig } from '../../../src/parameters/vm-config.ts';
-import { FLEET_WATCHDOG_CURSOR_KEY, TIMER_NAMES, type TimerName } from '../../adapters/contract.ts';
+import {
+  FLEET_WATCHDOG_CURSOR_KEY,
+  STACK_CHAIN_QUEUE,
+  STACK_TIMER_NAMES,
+  type StackTimerName,
+  type TimerName,
+  VM_TIMER_NAMES,
+} from '../../adapters/contract.ts';
 import { COLO_METRICS } from '../../adapters/metrics-contract.ts';
 import { listAllVms, type VmRegistry } from '../../adapters/s3-vm-registry.ts';
 import type { Observability } from './observability.ts';
+import { armStackChains } from './stack-chain.ts';
 import { type StateSweepSummary, SWEEP_BUDGET_MS, SWEEP_DEADLINE_MS, sweepDue } from './state-sweep.ts';
 import { type ArmVerdict, armAllChains, chainPeriodMs, periodsOf, type TickScheduler } from './tick-chain.ts';
 
@@ -45,6 +53,12 @@ export interface FleetWatchdogDeps {
    * rule run calls it, after arming, with the VMs due this minute. Absent: no sweep.
    */
   sweep?: (vmIds: readonly string[], budgetMs: number) => Promise<StateSweepSummary>;
+  /**
+   * Wraps the per-VM work (arming each VM's chain, the sweep; the deployed function: usage-report.ts
+   * `measurePart`, so the cost model prices it per VM and the rest — the listing, the cursor, the stack
+   * chains — per stack); default: runs it.
+   */
+  measureVms?: <T>(work: () => Promise<T>) => Promise<T>;
 }
 
 /** What one run did. */
@@ -58,7 +72,9 @@ export interface FleetWatchdogResponse {
   /** Chains by verdict (`error`: arming failed; retried next minute). */
   chains: Record<ArmVerdict | 'error', number>;
   /** Per VM, per timer, for VMs named by the event (at most a few: `colo vm add` asks for one). */
-  byVm?: Record<string, Record<TimerName, ArmVerdict | 'error'>>;
+  byVm?: Record<string, Partial<Record<TimerName, ArmVerdict | 'error'>>>;
+  /** The stack's two chains (the pulse and the monitor, stack-chain.ts). */
+  stack: Record<StackTimerName, ArmVerdict | 'error'>;
   /** The state sweep of the VMs due this minute (rule runs with a sweep, when any VM was due). */
   sweep?: StateSweepSummary;
   /** Time spent, ms. */
@@ -115,6 +131,27 @@ export function createFleetWatchdogHandler(
     const { logger, metrics } = deps.obs;
     const started = deps.now();
     const named = namedVms(event);
+    // The stack's chains first: every VM's pending check and monitor ride on them.
+    const stack = {} as Record<StackTimerName, ArmVerdict | 'error'>;
+    const stackOutcomes = await armStackChains(
+      deps.state,
+      { pulse: deps.ticks[STACK_CHAIN_QUEUE.pulse], monitor: deps.ticks[STACK_CHAIN_QUEUE.monitor] },
+      started,
+    );
+    let stackRepaired = 0;
+    for (const timer of STACK_TIMER_NAMES) {
+      const r = stackOutcomes[timer];
+      stack[timer] = r.verdict;
+      if (r.verdict === 'error') {
+        logger.error('arming a stack chain failed', {
+          timer,
+          error: r.error instanceof Error ? r.error.message : String(r.error),
+        });
+      } else if (r.verdict === 'armed') {
+        if ((r.generation ?? 1) > 1) stackRepaired++;
+        logger.info('stack chain armed', { timer, generation: r.generation });
+      }
+    }
     const cursor = named ? {} : await loadCursor(deps.state);
     const all = named ?? (await listAllVms(deps.registry));
     const order = named ? all : rotateAfter([...all].sort(), cursor.after);
@@ -126,7 +163,7 @@ export function createFleetWatchdogHandler(
       resent: 0,
       error: 0,
     };
-    let repaired = 0;
+    let repaired = stackRepaired;
     const byVm: NonNullable<FleetWatchdogResponse['byVm']> = {};
     const budget = deps.budgetMs ?? WATCHDOG_BUDGET_MS;
     let next = 0;
@@ -138,10 +175,15 @@ export function createFleetWatchdogHandler(
       });
       if (!config) return; // removed meanwhile, or malformed (logged)
       const now = deps.now();
-      const verdicts = {} as Record<TimerName, ArmVerdict | 'error'>;
+      const verdicts: Partial<Record<TimerName, ArmVerdict | 'error'>> = {};
       const periodMs = periodsOf((t) => periodOfConfig(config, t));
-      const outcomes = await armAllChains({ state: deps.state, vmId, ticks: deps.ticks, periodMs }, now);
-      for (const timer of TIMER_NAMES) {
+      // A VM's own chain is its checkpoint timer; its pending check and monitor are the stack's chains.
+      const outcomes = await armAllChains(
+        { state: deps.state, vmId, ticks: deps.ticks, periodMs },
+        now,
+        VM_TIMER_NAMES,
+      );
+      for (const timer of VM_TIMER_NAMES) {
         const r = outcomes[timer];
         verdicts[timer] = r.verdict;
         if (r.verdict === 'error') {
@@ -155,7 +197,7 @@ export function createFleetWatchdogHandler(
           if ((r.generation ?? 1) > 1) repaired++;
           logger.info('tick chain armed', { vmId, timer, generation: r.generation });
         }
-        chains[verdicts[timer]]++;
+        chains[r.verdict]++;
       }
       if (named) byVm[vmId] = verdicts;
     };
@@ -168,7 +210,8 @@ export function createFleetWatchdogHandler(
       }
     };
     const width = Math.max(1, Math.min(deps.concurrency ?? WATCHDOG_CONCURRENCY, order.length));
-    await Promise.all(Array.from({ length: width }, worker));
+    const measure = deps.measureVms ?? ((work) => work());
+    await measure(() => Promise.all(Array.from({ length: width }, worker)));
     const deferred = order.length - next;
     if (!named) {
       // Remember where to start: after the last VM reached when some were deferred, else at the beginning.
@@ -191,7 +234,8 @@ export function createFleetWatchdogHandler(
     if (!named && deps.sweep) {
       const due = all.filter((vmId) => sweepDue(vmId, started));
       const left = Math.max(0, SWEEP_DEADLINE_MS - (deps.now() - started));
-      if (due.length > 0) sweep = await deps.sweep(due, Math.min(SWEEP_BUDGET_MS, left));
+      const sweepVms = deps.sweep;
+      if (due.length > 0) sweep = await measure(() => sweepVms(due, Math.min(SWEEP_BUDGET_MS, left)));
     }
     const elapsedMs = deps.now() - started;
     if (chains.armed > 0) metrics.addMetric('ChainsArmed', MetricUnit.Count, chains.armed);
@@ -207,6 +251,7 @@ export function createFleetWatchdogHandler(
       visited,
       deferred,
       chains,
+      stack,
       ...(sweep ? { sweep } : {}),
       elapsedMs,
     });
@@ -216,6 +261,7 @@ export function createFleetWatchdogHandler(
       visited,
       deferred,
       chains,
+      stack,
       ...(named ? { byVm } : {}),
       ...(sweep ? { sweep } : {}),
       elapsedMs,

@@ -18,7 +18,9 @@ import { StateConflictError, type StateStore } from '../../../src/engine/ports.t
 import { type ChainClaim, readChainClaim, readChainClaims } from '../../../src/runtime/cloud/chain-claim.ts';
 import type { NodeRole } from '../../../src/runtime/cloud/keys.ts';
 import {
+  type ChainName,
   nextDueAt,
+  STACK_CHAIN_ID,
   TIMER_NAMES,
   type TickMessage,
   type TimerName,
@@ -34,6 +36,11 @@ import { type ControlDocument, readControl } from './control.ts';
 export interface TickScheduler {
   /** Enqueues `tick`; `now` in ms since the Unix epoch; delayed at least `minDelaySeconds` (default 0), s. */
   schedule(tick: TickMessage, now: number, minDelaySeconds?: number): Promise<number>;
+}
+
+/** True for a VM's timer (not a stack chain's). */
+function isVmChain(timer: ChainName): timer is TimerName {
+  return (TIMER_NAMES as readonly string[]).includes(timer);
 }
 
 /** A timer's chain document. */
@@ -116,13 +123,13 @@ export interface ChainProgress {
 export async function readChainProgress(
   store: StateStore,
   vmId: string,
-  timer: TimerName,
+  timer: ChainName,
 ): Promise<ChainProgress | undefined> {
   const loaded = await loadTimer(store, timerStateKey(vmId, timer));
   if (!loaded) return undefined;
   const { generation, seq, lastTickAt } = loaded.doc;
-  const node = CLAIMED_IN_NODE[timer];
-  const c = node === undefined ? undefined : await readChainClaim(store, vmId, node, timer);
+  const node = isVmChain(timer) ? CLAIMED_IN_NODE[timer] : undefined;
+  const c = node === undefined ? undefined : await readChainClaim(store, vmId, node, timer as TimerName);
   if (!c || c.generation !== generation || c.seq < seq) return { generation, seq, lastTickAt };
   return { generation, seq: c.seq, lastTickAt: Math.max(c.at, lastTickAt) };
 }
@@ -164,8 +171,8 @@ export interface TickChainDeps {
   ticks: TickScheduler;
   /** VM id. */
   vmId: string;
-  /** Which timer. */
-  timer: TimerName;
+  /** Which timer (a stack chain's with `vmId` {@link STACK_CHAIN_ID}: it has no control document). */
+  timer: ChainName;
   /** Tick period, ms. */
   periodMs: number;
   /**
@@ -211,8 +218,9 @@ export async function handleTick(
   if (tick.vmId !== deps.vmId || tick.timer !== deps.timer) {
     throw new Error(`tick for ${tick.vmId}/${tick.timer} reached the ${deps.vmId}/${deps.timer} consumer`);
   }
-  const control = await readControl(deps.state, deps.vmId);
-  if (control.failedOver) return { verdict: 'stopped', tick, control };
+  // A stack chain serves every VM: no VM's failover ends it, and it has no control document to read.
+  const control = deps.vmId === STACK_CHAIN_ID ? undefined : await readControl(deps.state, deps.vmId);
+  if (control?.failedOver) return { verdict: 'stopped', tick, control };
   const key = timerStateKey(deps.vmId, deps.timer);
   const loaded = await loadTimer(deps.state, key);
   if (!loaded || tick.generation > loaded.doc.generation) {
@@ -331,12 +339,16 @@ export async function armChain(
   now: number,
   options: ArmOptions = {},
 ): Promise<{ verdict: ArmVerdict; generation?: number }> {
-  if (!options.controlChecked && (await readControl(deps.state, deps.vmId)).failedOver) {
+  if (
+    !options.controlChecked &&
+    deps.vmId !== STACK_CHAIN_ID &&
+    (await readControl(deps.state, deps.vmId)).failedOver
+  ) {
     return { verdict: 'stopped' };
   }
   const stale = options.staleAfterMs ?? staleAfterMs(deps.periodMs);
   // A chain claimed in a node document is alive while its claim there is fresh (one read, not two).
-  const node = CLAIMED_IN_NODE[deps.timer];
+  const node = isVmChain(deps.timer) ? CLAIMED_IN_NODE[deps.timer] : undefined;
   const inNode =
     node === undefined
       ? undefined
@@ -410,23 +422,28 @@ export interface VmChains {
 
 /**
  * The minute watchdog's work for one VM (`tick-arm`, one VM or the fleet): reads the control document
- * once (failed over → every chain `stopped`), then {@link armChain} for each timer. One timer's error does
+ * once (failed over → every chain `stopped`), then {@link armChain} for each of `timers` (default all
+ * three; a stack with the pulse and the monitor arms only `VM_TIMER_NAMES`, and the result has only those). One timer's error does
  * not stop the others; a control document that cannot be read is every timer's `error` (nothing armed:
  * the next minute tries again).
  *
  * @param now - Current time, ms since the Unix epoch.
  */
-export async function armAllChains(vm: VmChains, now: number): Promise<Record<TimerName, ArmOutcome>> {
+export async function armAllChains(
+  vm: VmChains,
+  now: number,
+  timers: readonly TimerName[] = TIMER_NAMES,
+): Promise<Record<TimerName, ArmOutcome>> {
   const out = {} as Record<TimerName, ArmOutcome>;
   let failedOver: boolean;
   try {
     failedOver = (await readControl(vm.state, vm.vmId)).failedOver;
   } catch (error) {
-    for (const timer of TIMER_NAMES) out[timer] = { verdict: 'error', error };
+    for (const timer of timers) out[timer] = { verdict: 'error', error };
     return out;
   }
-  const claims = failedOver ? undefined : await nodeClaimsOf(vm, TIMER_NAMES);
-  for (const timer of TIMER_NAMES) {
+  const claims = failedOver ? undefined : await nodeClaimsOf(vm, timers);
+  for (const timer of timers) {
     if (failedOver) {
       out[timer] = { verdict: 'stopped' };
       continue;
@@ -499,7 +516,7 @@ export function checksSibling(seq: number, periodMs: number, siblingPeriodMs: nu
 
 /**
  * The sub-minute repair (docs/cloud.md "Repair time"): a claimed tick of `timer` checks the VM's other
- * chains that are due for a check ({@link checksSibling}) and replaces one whose last claimed tick is older
+ * chains among `timers` (default all three) that are due for a check ({@link checksSibling}) and replaces one whose last claimed tick is older
  * than {@link siblingStaleAfterMs} with a new generation, as the minute watchdog would. A chain with no
  * document is left to the watchdog (starting chains is its job). The caller has read the control document
  * (the VM has not failed over). Errors are returned per sibling, never thrown: the tick's own work goes on.
@@ -513,11 +530,10 @@ export async function repairSiblings(
   timer: TimerName,
   seq: number,
   now: number,
+  timers: readonly TimerName[] = TIMER_NAMES,
 ): Promise<Partial<Record<TimerName, ArmOutcome>>> {
   const out: Partial<Record<TimerName, ArmOutcome>> = {};
-  const due = TIMER_NAMES.filter(
-    (s) => s !== timer && checksSibling(seq, vm.periodMs[timer], vm.periodMs[s]),
-  );
+  const due = timers.filter((s) => s !== timer && checksSibling(seq, vm.periodMs[timer], vm.periodMs[s]));
   // Siblings claimed in the same node document share one read of it.
   const claims = await nodeClaimsOf(vm, due);
   for (const sibling of due) {

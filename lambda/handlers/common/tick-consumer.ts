@@ -184,6 +184,7 @@ async function repair(deps: TickConsumerDeps, timer: TimerName, seq: number): Pr
     timer,
     seq,
     deps.now(),
+    deps.siblings,
   );
   for (const [sibling, r] of Object.entries(outcomes)) {
     if (r.verdict === 'armed') {

@@ -7,8 +7,8 @@
  */
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
-import { type AwsUsage, sumRequests } from '../../../src/cost/usage.ts';
-import { ENV } from '../../adapters/contract.ts';
+import { type AwsUsage, emptyUsage, mergeUsage, scaleUsage, sumRequests } from '../../../src/cost/usage.ts';
+import { ENV, STACK_CHAIN_ID } from '../../adapters/contract.ts';
 import type { Env } from '../../adapters/env.ts';
 import { processMeter, type UsageMeter } from '../../adapters/usage-meter.ts';
 import { vmOfChannelRecord, vmOfTickRecord } from './fleet-dispatch.ts';
@@ -45,6 +45,38 @@ export interface UsageRecord {
 
 let logBytes = 0;
 let counting = false;
+
+/** Parts of the running invocation's usage attributed elsewhere ({@link measurePart}). */
+const parts: { part: string; usage: AwsUsage }[] = [];
+
+/** Suffix of the function name of a part's usage record: `<function>:vms` (src/cost/levers.ts). */
+export const VM_PART = 'vms';
+
+/**
+ * Runs `work` and attributes what it asked of AWS (requests, log bytes; the invocation keeps its duration)
+ * to a part of the invocation: at the invocation's end that usage leaves the function's record and goes in
+ * a record of its own, function `<function>:<part>`. The pulse and the monitor measure their per-VM steps
+ * this way (part {@link VM_PART}): the cost model divides the rest — the stack's own claim, documents and
+ * ticks — among the stack's VMs, and prices the steps per VM. Concurrent work of the same invocation
+ * outside `work` is counted in the part too.
+ */
+export async function measurePart<T>(
+  part: string,
+  work: () => Promise<T>,
+  meter: UsageMeter = processMeter,
+): Promise<T> {
+  const before = scaleUsage(meter.usage, 1);
+  const logBefore = logBytes;
+  try {
+    return await work();
+  } finally {
+    const used = mergeUsage(meter.usage, scaleUsage(before, -1));
+    used.logBytes = logBytes - logBefore;
+    const kept = parts.find((p) => p.part === part);
+    if (kept) kept.usage = mergeUsage(kept.usage, used);
+    else parts.push({ part, usage: used });
+  }
+}
 
 /** Counts what the process writes to stdout and stderr (the function's log), once per process. */
 function countLogBytes(): void {
@@ -84,7 +116,8 @@ export const MAX_RECORD_VM_IDS = 100;
 export function vmIdsOfEvent(event: unknown): string[] {
   const ids = new Set<string>();
   const add = (v: unknown): void => {
-    if (typeof v === 'string' && v !== '' && ids.size < MAX_RECORD_VM_IDS) ids.add(v);
+    // A stack chain's tick names the stack, not a VM: its record is the stack's (shared by its VMs).
+    if (typeof v === 'string' && v !== '' && v !== STACK_CHAIN_ID && ids.size < MAX_RECORD_VM_IDS) ids.add(v);
   };
   const e = event as { Records?: unknown; vmId?: unknown; vmIds?: unknown } | null;
   if (Array.isArray(e?.Records)) {
@@ -134,12 +167,15 @@ export function withUsageReport<E, R>(
   if (!options.env) countLogBytes();
   return async (event) => {
     meter.reset();
+    parts.length = 0;
     const logAtStart = logBytes;
     const t0 = clock();
     try {
       return await handler(event);
     } finally {
-      const usage = meter.reset();
+      let usage = meter.reset();
+      const carved = parts.splice(0);
+      for (const p of carved) usage = mergeUsage(usage, scaleUsage(p.usage, -1));
       const memoryMb = Number(env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE) || 0;
       const billedMs = Math.max(1, Math.ceil(clock() - t0));
       usage.invocations = 1;
@@ -157,9 +193,22 @@ export function withUsageReport<E, R>(
         usage,
       };
       usage.logBytes = logBytes - logAtStart + JSON.stringify(record).length + RECORD_OVERHEAD_BYTES;
+      // The parts' log lines are theirs.
+      for (const p of carved) usage.logBytes = Math.max(0, usage.logBytes - p.usage.logBytes);
       obs ??= defaultObs(service);
       const { message: _, ...fields } = record;
       obs.logger.info(USAGE_RECORD_MESSAGE, fields);
+      for (const p of carved) {
+        const partUsage = mergeUsage(emptyUsage(), p.usage);
+        partUsage.logBytes += RECORD_OVERHEAD_BYTES + 300;
+        obs.logger.info(USAGE_RECORD_MESSAGE, {
+          function: `${service}:${p.part}`,
+          vmId: '',
+          vmIds: [],
+          memoryMb,
+          usage: partUsage,
+        });
+      }
       obs.metrics.addMetric(
         'AwsRequests',
         MetricUnit.Count,

@@ -106,6 +106,19 @@ export interface InvocationOptions {
    * The outcome is {@link InvocationResult.chainVerdict}. Default: no claim (every input is stepped).
    */
   chainTick?: ChainTick & { onClaimed: () => Promise<void> };
+  /**
+   * Leave out the save of a quiet tick (docs/cloud.md "The pulse"): when every input is a `tick` and its
+   * step did nothing but advance the guest and decide no background round (effects: traces, the wake, a
+   * pending check that decided `none` — or `busy` while a checkpoint transaction holds the VM stopped —,
+   * heartbeats kept off the channel), the stored document stays as it
+   * is. The guest is a pure function of its seed and guest time (`makeWorkloadBatches`: any split of an
+   * interval makes the same writes), so the next step from the stored document reaches the same pages,
+   * dirty set and deadlines (test/unit/cloud/quiet-step.test.ts); what it does not keep is the quiet
+   * step's own `pending-check` log record and the send ids of its unsent heartbeats. Only for the `fixed`
+   * and `none` policies: `adaptive` learns from every pending check, so its ticks are always saved.
+   * Default false.
+   */
+  skipQuietSave?: boolean;
 }
 
 /**
@@ -186,6 +199,8 @@ export interface InvocationResult<S> {
   coarseSkips: number;
   /** Saves left out after sending only heartbeats ({@link InvocationOptions.deferHeartbeatSave}). */
   deferredSaves: number;
+  /** Saves left out after a quiet tick ({@link InvocationOptions.skipQuietSave}): 0 or 1. */
+  quietSkips?: number;
   /**
    * What became of {@link InvocationOptions.chainTick}; undefined when none was given. `busy`: not claimed
    * and nothing done, because sends other than heartbeats are left in the document (claim elsewhere).
@@ -282,6 +297,13 @@ export interface NodeSpec<S, I> {
    * watchdog, which another invocation's input may make moot.
    */
   busy(state: S): boolean;
+  /**
+   * True when a tick at `now` (ms) on `state` can only be a quiet one if its effects are
+   * ({@link InvocationOptions.skipQuietSave}): no timer of the node falls due whose firing changes the
+   * state without an effect that says so (the primary's checkpoint timer, a held request, a deadline).
+   * Absent: no tick of this node is ever left unsaved.
+   */
+  quietTick?: (state: S, now: number) => boolean;
 }
 
 const DEFAULTS = { maxCasAttempts: 10, maxDrainRounds: 32, maxLogBacklog: 1024 };
@@ -429,6 +451,9 @@ export async function runInvocation<S, I>(
     // validates before it touches the state), so an invocation of refused and duplicate inputs saves
     // nothing and appends nothing: a flood of refused messages costs no write (docs/reliability.md).
     let dirty = false;
+    // Whether this attempt did anything a quiet tick does not (InvocationOptions.skipQuietSave): any
+    // input but a tick, a fence or stop, a replayed outbox, a claim, an effect other than a quiet one.
+    let loud = options.skipQuietSave !== true || params.policy === 'adaptive';
     // What an unsaved out-of-sequence message (a heartbeat) may move: saved once it ran the slack ahead.
     const loadedAt = spec.outOfSequence?.at(doc.state) ?? 0;
     let movedUnsaved = false;
@@ -468,6 +493,10 @@ export async function runInvocation<S, I>(
       const bad = unsendable(effects);
       if (bad !== undefined) throw new UnsendableMessageError(`${spec.node} ${params.vmId}: ${bad}`);
       if (effects.some((e) => !isRefusal(e))) dirty = true;
+      // A pending check found busy outside `running` (a transaction in progress: the VM is stopped and
+      // its guest does not run) changes only deadlines the next step derives again.
+      const running = (doc.state as { phase?: unknown }).phase === 'running';
+      if (!effects.every((e) => isQuiet(e, heartbeatMessages, running))) loud = true;
       for (const e of effects) {
         if (e.type === 'send') {
           // Not on the channel: this step's save is the heartbeat (InvocationOptions.heartbeatMessages).
@@ -632,6 +661,7 @@ export async function runInvocation<S, I>(
           const t = now();
           absorb(spec.step(doc.state, params, t, spec.fence(control.owner)), t);
           dirty = true;
+          loud = true;
         } else if (control.failedOver && options.ignoreStop !== true) {
           // Stopped: what is in flight finishes, nothing new starts (checkpoints chained by their messages
           // would otherwise carry a VM whose checkpoints overrun their delay on forever, with no timer).
@@ -640,12 +670,14 @@ export async function runInvocation<S, I>(
             const t = now();
             absorb(spec.step(doc.state, params, t, stop), t);
             dirty = true;
+            loud = true;
           }
         }
       }
       // A. An outbox an earlier invocation persisted but may not have performed comes first.
       if (pendingHere()) {
         dirty = true;
+        loud = true;
         await drain(true);
       }
       // B. The inputs, once: after the save that commits them they are never stepped again.
@@ -702,6 +734,7 @@ export async function runInvocation<S, I>(
             steppedAt.get(p.index) ??
             Math.min(now(), (p.arrivedAt ?? Number.POSITIVE_INFINITY) + (p.readMs?.() ?? 0));
           steppedAt.set(p.index, t);
+          if ((input as { type?: unknown }).type !== 'tick' || !spec.quietTick?.(doc.state, t)) loud = true;
           const effects = spec.step(doc.state, params, t, input);
           const bad = unsendable(effects);
           if (bad !== undefined) {
@@ -759,7 +792,13 @@ export async function runInvocation<S, I>(
       const coarse = spec.outOfSequence;
       const movedAt = coarse ? coarse.at(doc.state) - loadedAt : 0;
       if (movedUnsaved && coarse && movedAt > 0 && movedAt >= coarse.slackMs(params)) dirty = true;
-      if (dirty) await save();
+      if (dirty && !loud && claim === null && doc.exit === null && chainTick === undefined) {
+        // A quiet tick: nothing the stored document cannot give again (InvocationOptions.skipQuietSave).
+        result.quietSkips = (result.quietSkips ?? 0) + 1;
+        result.document = doc;
+        result.effects.push(...fx);
+        fx = [];
+      } else if (dirty) await save();
       else {
         if (movedUnsaved) result.coarseSkips++;
         result.document = doc;
@@ -812,6 +851,18 @@ export async function runInvocation<S, I>(
       result.peakPayloadBytes = Math.max(result.peakPayloadBytes, hot.peak);
     }
   }
+}
+
+/**
+ * True for an effect a quiet tick may have ({@link InvocationOptions.skipQuietSave}): a trace, the wake, a
+ * pending check that decided nothing (or found a transaction in progress: `running` false), a heartbeat
+ * that stays off the channel.
+ */
+function isQuiet(e: Effect, heartbeatMessages: boolean, running: boolean): boolean {
+  if (e.type === 'trace' || e.type === 'wake') return true;
+  if (e.type === 'pending-check')
+    return e.record.decision === 'none' || (e.record.decision === 'busy' && !running);
+  return e.type === 'send' && !heartbeatMessages && e.message.type === 'heartbeat';
 }
 
 /** True when `doc`'s outbox holds a send other than a heartbeat without payload (one that may take long). */

@@ -49,6 +49,14 @@ export const PRIMARY_SPEC: NodeSpec<PrimaryState, PrimaryInput> = {
     error === undefined ? { type: 'send-complete', sendId } : { type: 'send-complete', sendId, error },
   inSeq: (s) => s.inSeq,
   busy: () => false,
+  // The checkpoint timer firing, a request held for the end of a transaction, a transaction's deadline or
+  // a fence claim change the state with at most a trace: such a tick is always saved.
+  quietTick: (s, now) =>
+    now < s.nextCheckpointAt &&
+    s.checkpointDue === null &&
+    (s.txn === null || now < s.txn.deadline) &&
+    s.phase !== 'claiming' &&
+    s.stopped !== true,
 };
 
 function prepare(input: PrimaryCloudInput, index: number): PreparedInput<PrimaryInput> {

@@ -9,7 +9,12 @@ import { InvokeCommand } from '@aws-sdk/client-lambda';
 import { DeleteObjectCommand, HeadBucketCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { GetQueueAttributesCommand, PurgeQueueCommand } from '@aws-sdk/client-sqs';
 import {
+  type ChainName,
   controlStateKey,
+  MONITOR_DOCUMENT_KEY,
+  PULSE_DOCUMENT_KEY,
+  STACK_CHAIN_ID,
+  STACK_TIMER_NAMES,
   STATE_PREFIX,
   TIMER_NAMES,
   timerStateKey,
@@ -243,6 +248,8 @@ async function measureCost(
         heartbeatChainMs: chainPeriodMs('heartbeat', params.heartbeatIntervalMs),
         // What the deployed functions do (this checkout's code: `colo run` and the deploy share it).
         heartbeatMessages: LEAN_INVOCATION.heartbeatMessages ?? true,
+        // The deployed stack runs the pulse and the monitor (docs/cloud.md "The pulse and the monitor").
+        stackChains: true,
         memoryMb: FUNCTION_MEMORY_MB,
       },
       clients.meter.usage,
@@ -346,9 +353,18 @@ export async function reset(
   await emptyBucket(clients.s3, outputs.bucketName, `${STATE_PREFIX}${vmId}/node/`);
   await emptyBucket(clients.s3, outputs.bucketName, `${STATE_PREFIX}${vmId}/log/`);
   await emptyBucket(clients.s3, outputs.bucketName, `deltas/${vmId}/`);
+  // The stack's pulse and monitor documents describe the run being forgotten (a one-VM stack: its VM's).
+  for (const key of [PULSE_DOCUMENT_KEY, MONITOR_DOCUMENT_KEY]) {
+    await clients.s3.send(new DeleteObjectCommand({ Bucket: outputs.bucketName, Key: STATE_PREFIX + key }));
+  }
   // Stale chain documents make tick-arm start new generations; ticks of the old ones are then dropped.
-  for (const timer of TIMER_NAMES) {
-    const key = timerStateKey(vmId, timer);
+  // The purge above took the stack chains' ticks too: they are made stale the same way.
+  const chains: [string, ChainName][] = [
+    ...TIMER_NAMES.map((t): [string, ChainName] => [vmId, t]),
+    ...STACK_TIMER_NAMES.map((t): [string, ChainName] => [STACK_CHAIN_ID, t]),
+  ];
+  for (const [owner, timer] of chains) {
+    const key = timerStateKey(owner, timer);
     for (let attempt = 1; attempt <= 5; attempt++) {
       const d = await state.load(key);
       if (!d) break;

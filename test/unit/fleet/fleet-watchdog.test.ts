@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { TIMER_NAMES, timerStateKey } from '../../../lambda/adapters/contract.ts';
+import { STACK_CHAIN_ID, timerStateKey } from '../../../lambda/adapters/contract.ts';
 import { markFailedOver } from '../../../lambda/handlers/common/control.ts';
 import {
   createFleetWatchdogHandler,
@@ -44,30 +44,40 @@ async function setup(n: number, over: { msPerRead?: number; budgetMs?: number; c
 }
 
 describe('fleet watchdog', () => {
-  test('one run starts the three chains of every registered VM, paging through the registry', async () => {
+  test("one run starts every registered VM's checkpoint chain and the stack's pulse and monitor, paging through the registry", async () => {
     const s = await setup(1203);
     const r = await s.handler({ source: 'colo.watchdog' });
     expect(r).toMatchObject({ vms: 1203, visited: 1203, deferred: 0 });
-    expect(r.chains.armed).toBe(1203 * 3);
-    for (const t of TIMER_NAMES) expect(s.ticks[t].sent).toBe(1203);
+    expect(r.chains.armed).toBe(1203);
+    expect(r.stack).toEqual({ pulse: 'armed', monitor: 'armed' });
+    expect(s.ticks.checkpoint.sent).toBe(1203);
+    // The pulse rides the pending-check queue, the monitor the heartbeat queue: one first tick each.
+    expect(s.ticks['pending-check'].sent).toBe(1);
+    expect(s.ticks.heartbeat.sent).toBe(1);
+    expect(JSON.parse(s.ticks['pending-check'].messages[0]?.body ?? '{}')).toMatchObject({
+      vmId: STACK_CHAIN_ID,
+      timer: 'pulse',
+    });
     const vmsTicked = new Set(s.ticks.checkpoint.messages.map((m) => JSON.parse(m.body).vmId));
     expect(vmsTicked.size).toBe(1203);
     // A run soon after finds every chain healthy and sends nothing; one after the chains went quiet
     // (no tick claimed for 2 × period + 10 s) starts new generations of all of them.
     s.advance(1000);
     const again = await s.handler({ source: 'colo.watchdog' });
-    expect(again.chains).toMatchObject({ healthy: 1203 * 3, armed: 0 });
+    expect(again.chains).toMatchObject({ healthy: 1203, armed: 0 });
+    expect(again.stack).toEqual({ pulse: 'healthy', monitor: 'healthy' });
     expect(s.ticks.checkpoint.sent).toBe(1203);
     s.advance(120_000);
     const later = await s.handler({ source: 'colo.watchdog' });
-    expect(later.chains.armed).toBe(1203 * 3);
+    expect(later.chains.armed).toBe(1203);
+    expect(later.stack).toEqual({ pulse: 'armed', monitor: 'armed' });
   });
 
   test('a failed-over VM is left stopped; a VM removed between listing and arming is skipped', async () => {
     const s = await setup(3);
     await markFailedOver(s.state, 'vm-0001', 'test', T0);
     const r = await s.handler({ source: 'colo.watchdog' });
-    expect(r.chains).toMatchObject({ armed: 6, stopped: 3 });
+    expect(r.chains).toMatchObject({ armed: 2, stopped: 1 });
     expect(s.state.peek(timerStateKey('vm-0001', 'checkpoint'))).toBeUndefined();
   });
 
@@ -98,10 +108,8 @@ describe('fleet watchdog', () => {
     const s = await setup(5);
     const r = await s.handler({ source: 'colo.watchdog', vmIds: ['vm-0002'] });
     expect(r.vms).toBe(1);
-    expect(r.byVm).toEqual({
-      'vm-0002': { checkpoint: 'armed', 'pending-check': 'armed', heartbeat: 'armed' },
-    });
-    expect(s.ticks.heartbeat.sent).toBe(1);
+    expect(r.byVm).toEqual({ 'vm-0002': { checkpoint: 'armed' } });
+    expect(s.ticks.checkpoint.sent).toBe(1);
     const unknown = await s.handler({ source: 'colo.watchdog', vmIds: ['vm-nope'] });
     expect(unknown).toMatchObject({ vms: 1, byVm: {} });
   });

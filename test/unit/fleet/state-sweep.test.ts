@@ -173,7 +173,7 @@ describe('the watchdog sweeps the VMs due', () => {
     f.setNow(DUE_AT + 30_000);
     const due = await h({ source: 'colo.watchdog' });
     expect(due.sweep).toMatchObject({ swept: 1, deleted: f.garbage.length, errors: 0 });
-    expect(due.chains.armed + due.chains.healthy).toBe(6);
+    expect(due.chains.armed + due.chains.healthy).toBe(2);
     for (const k of f.garbage) expect(f.pair.state.peek(k)).toBeUndefined();
     for (const k of f.pending) expect(f.pair.state.peek(k)).toBeDefined();
     await loadsCold(f.pair);

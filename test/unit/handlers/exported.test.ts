@@ -5,6 +5,7 @@
 import { Readable } from 'node:stream';
 import {
   GetObjectCommand,
+  ListObjectsV2Command,
   PutObjectCommand,
   type PutObjectCommandInput,
   S3Client,
@@ -97,6 +98,14 @@ beforeAll(() => {
     if (!o) throw s3Error('NoSuchKey', 404);
     return { Body: Readable.from([Buffer.from(o.bytes)]), ContentLength: o.bytes.byteLength, ETag: o.etag };
   });
+  // The stack's pulse and monitor list the registry (vms/).
+  s3.on(ListObjectsV2Command).callsFake((input: { Prefix?: string }) => ({
+    Contents: [...objects.keys()]
+      .filter((k) => k.startsWith(input.Prefix ?? ''))
+      .sort()
+      .map((Key) => ({ Key })),
+    IsTruncated: false,
+  }));
   s3.on(PutObjectCommand).callsFake((input: PutObjectCommandInput) => {
     puts.push(input);
     const key = input.Key as string;
@@ -173,16 +182,18 @@ describe('exported handlers on mocked S3 and SQS', () => {
     // The VM is registered on the stack: its config is the one document the functions read it from.
     objects.set('vms/vm-0.json', { bytes: Buffer.from(encodeVmConfig(VM_CONFIG)), etag: '"cfg"' });
     const tickArm = await handlerOf('tick-arm');
+    // The VM's own chain is its checkpoint timer; its pending check and monitor are the stack's chains.
     expect(await tickArm({ source: 'colo.watchdog', vmIds: ['vm-0'] })).toMatchObject({
       vms: 1,
-      byVm: { 'vm-0': { checkpoint: 'armed', 'pending-check': 'armed', heartbeat: 'armed' } },
+      byVm: { 'vm-0': { checkpoint: 'armed' } },
+      stack: { pulse: 'armed', monitor: 'armed' },
     });
     // tick-arm seals nothing and never reads the key.
     expect(secrets.commandCalls(GetSecretValueCommand)).toHaveLength(0);
-    expect([...objects.keys()].filter((k) => k.startsWith('state/vm-0/timers/')).sort()).toEqual([
+    expect([...objects.keys()].filter((k) => k.includes('/timers/')).sort()).toEqual([
+      'state/_fleet/timers/monitor.json',
+      'state/_fleet/timers/pulse.json',
       'state/vm-0/timers/checkpoint.json',
-      'state/vm-0/timers/heartbeat.json',
-      'state/vm-0/timers/pending-check.json',
     ]);
 
     const heartbeat = await handlerOf('heartbeat-monitor');
@@ -190,8 +201,7 @@ describe('exported handlers on mocked S3 and SQS', () => {
     expect(await heartbeat(sqsEvent(hbTicks.map((t) => sqsRecord(t.body))))).toEqual({
       batchItemFailures: [],
     });
-    // The heartbeat chain follows the secondary's wake: nothing is due until the primary is heard, so the
-    // next tick comes after the chain's longest gap (2 s), not after the 1 s heartbeat interval.
+    // The stack's monitor ticks every 2 s; its first tick found the new VM and started its secondary.
     expect(take(URLS.HEARTBEAT_TICK_QUEUE_URL).map((t) => t.delay)).toEqual([2]);
     const ready = take(URLS.S2P_QUEUE_URL);
     expect(ready).toEqual([
@@ -212,7 +222,8 @@ describe('exported handlers on mocked S3 and SQS', () => {
     const pTicks = take(URLS.PENDING_CHECK_TICK_QUEUE_URL);
     expect(await pending(sqsEvent(pTicks.map((t) => sqsRecord(t.body))))).toEqual({ batchItemFailures: [] });
     const toSecondary = take(URLS.P2S_QUEUE_URL);
-    // No heartbeat: deployed, the primary's save is its heartbeat (heartbeat-monitor reads it).
+    // The stack's pulse stepped it (a pending check that starts a round). No heartbeat: deployed, the
+    // pulse document is the primary's liveness evidence (heartbeat-monitor reads it).
     expect(toSecondary.map((m) => typeOfBody(m.body))).toEqual(['migrate-ram-background', 'delta']);
     const deltaPut = puts.find((p) => p.Key?.startsWith('deltas/vm-0/1/'));
     expect(deltaPut).toMatchObject({ IfNoneMatch: '*', Bucket: 'colo-bucket' });

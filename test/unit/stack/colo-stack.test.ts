@@ -3,6 +3,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import {
   controlStateKey,
   FLEET_WATCHDOG_CURSOR_KEY,
+  MONITOR_DOCUMENT_KEY,
+  PULSE_DOCUMENT_KEY,
   timerStateKey,
 } from '../../../lambda/adapters/contract.ts';
 import { testFaultsKey } from '../../../lambda/handlers/common/test-hooks.ts';
@@ -580,7 +582,14 @@ describe('least privilege', () => {
       allow(SEND, arnOf(ids.ticks['pending-check'])),
       allow(SEND, arnOf(ids.ticks.heartbeat)),
       ...primaryState(),
-      ...writes('*/timers/checkpoint.json', '*/timers/pending-check.json', '*/timers/heartbeat.json'),
+      ...writes(
+        '*/timers/checkpoint.json',
+        '*/timers/pending-check.json',
+        '*/timers/heartbeat.json',
+        '*/timers/pulse.json',
+        '*/timers/monitor.json',
+        PULSE_DOCUMENT_KEY,
+      ),
       allow(['s3:GetObject', 's3:PutObject'], objectsArn(ids.bucket, 'deltas/')),
       allow(SEND, arnOf(ids.p2s)),
       key(),
@@ -598,6 +607,8 @@ describe('least privilege', () => {
         '*/timers/checkpoint.json',
         '*/timers/pending-check.json',
         '*/timers/heartbeat.json',
+        '*/timers/pulse.json',
+        '*/timers/monitor.json',
         FLEET_WATCHDOG_CURSOR_KEY,
       ),
       ...deletes('primary'),
@@ -637,7 +648,14 @@ describe('least privilege', () => {
       allow(SEND, arnOf(ids.ticks['pending-check'])),
       allow(SEND, arnOf(ids.ticks.heartbeat)),
       ...secondaryState(),
-      ...writes('*/timers/checkpoint.json', '*/timers/pending-check.json', '*/timers/heartbeat.json'),
+      ...writes(
+        '*/timers/checkpoint.json',
+        '*/timers/pending-check.json',
+        '*/timers/heartbeat.json',
+        '*/timers/pulse.json',
+        '*/timers/monitor.json',
+        MONITOR_DOCUMENT_KEY,
+      ),
       allow(SEND, arnOf(ids.s2p)),
       key(),
     ]);

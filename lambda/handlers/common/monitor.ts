@@ -1,0 +1,275 @@
+/**
+ * The monitor's work (docs/cloud.md "The pulse and the monitor"): one tick every 2 s for the whole stack
+ * reads the pulse document (each primary's liveness evidence) and the monitor document (each secondary's
+ * next wake as the monitor last left it) and steps only the secondaries that have something due — their
+ * wake has come (the heartbeat watchdog: a primary that has not stepped for the heartbeat timeout plus its
+ * slack is failed over there, by the engine, through the fence's compare-and-swap; a wait deadline; a
+ * commit's end), the primary moved on since (messages that `secondary-apply` consumes may set a deadline),
+ * the VM is new (its secondary starts and sends `checkpoint-ready`), or the pulse found the VM stopped (the
+ * secondary learns the fence). Each is handed the pulse's evidence as a `primary-seen` input, as the
+ * per-VM heartbeat chain handed it the primary's document; when the pulse itself is stale, the primary's
+ * document is read instead (primary-seen.ts), so a lost pulse never fails a fleet over.
+ */
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import { StateConflictError, type StateStore } from '../../../src/engine/ports.ts';
+import type { PrimarySeen } from '../../../src/engine/secondary/heartbeat.ts';
+import { readPrimarySeen, secondaryInvocation } from '../../../src/runtime/cloud/index.ts';
+import {
+  emptyMonitor,
+  encodeMonitor,
+  type MonitorDocument,
+  type MonitorVm,
+  parseMonitor,
+} from '../../../src/runtime/cloud/monitor-document.ts';
+import { emptyPulse, type PulseDocument, parsePulse } from '../../../src/runtime/cloud/pulse-document.ts';
+import { MONITOR_DOCUMENT_KEY, PULSE_DOCUMENT_KEY } from '../../adapters/contract.ts';
+import { readControl } from './control.ts';
+import type { NodeHandlerDeps } from './deps.ts';
+import { recordFailover } from './failover.ts';
+import { type Observability, reportInvocation } from './observability.ts';
+
+/** The monitor's period, ms (the per-VM heartbeat chain's longest gap: tick-chains.ts `MONITOR_MAX_GAP_MS`). */
+export const MONITOR_PERIOD_MS = 2_000;
+
+/** Secondaries stepped at the same time by one monitor tick. */
+export const MONITOR_CONCURRENCY = 8;
+
+/** No secondary's step starts once the monitor tick is this old, ms (the rest next tick). */
+export const MONITOR_BUDGET_MS = 5_000;
+
+/**
+ * The pulse document is stale past this age, ms: the pulse chain is late or lost (its repair takes ~5 s),
+ * so its evidence is not trusted to be current, and the primaries' own documents are read instead.
+ */
+export const PULSE_STALE_MS = 4_000;
+
+/**
+ * Longest a secondary goes unread by the monitor, ms, whatever its recorded wake: a VM whose state was
+ * reset or restored behind the monitor's back (`colo run`'s reset, a restore) is looked at within this.
+ */
+export const MONITOR_MAX_QUIET_MS = 30_000;
+
+/** Compare-and-swap attempts on the monitor document. */
+const SAVE_ATTEMPTS = 5;
+
+/** Metric: secondary steps of the monitor that failed (each VM is stepped again next tick). */
+export const MONITOR_STEP_ERRORS_METRIC = 'MonitorStepErrors';
+
+/** What the monitor needs. */
+export interface MonitorDeps {
+  /** The stack's state store (pulse and monitor documents). */
+  state: StateStore;
+  /** The registered VMs (a cached listing). */
+  vms: () => Promise<readonly string[]>;
+  /** One VM's secondary deps, or undefined when it is not registered or its config is malformed. */
+  vmDeps: (vmId: string) => Promise<NodeHandlerDeps | undefined>;
+  /** Wall clock, ms since the Unix epoch. */
+  now: () => number;
+  /**
+   * Wraps the per-VM steps (the deployed functions: usage-report.ts `measurePart`, so the cost model prices
+   * them per VM and the rest per stack); default: runs them.
+   */
+  measureSteps?: <T>(work: () => Promise<T>) => Promise<T>;
+  /** Logger and metrics of the monitor. */
+  obs: Observability;
+  /** Default {@link MONITOR_CONCURRENCY}. */
+  concurrency?: number;
+  /** Default {@link MONITOR_BUDGET_MS}. */
+  budgetMs?: number;
+}
+
+/** What one monitor tick did. */
+export interface MonitorSummary {
+  /** Registered VMs; due; stepped; failed; failed over by this tick; left for the next tick. */
+  vms: number;
+  due: number;
+  stepped: number;
+  failed: number;
+  failedOver: number;
+  deferred: number;
+  /** True when the pulse document was stale and the primaries' documents were read instead. */
+  pulseStale: boolean;
+}
+
+async function load<T>(
+  state: StateStore,
+  key: string,
+  parse: (b: Uint8Array, key: string) => T,
+  empty: () => T,
+): Promise<{ doc: T; etag?: string }> {
+  const d = await state.load(key);
+  if (!d) return { doc: empty() };
+  return { doc: parse(d.value, key), etag: d.etag };
+}
+
+/** What stepping a secondary is due for, or undefined when nothing is. */
+export function monitorDue(
+  m: MonitorVm | undefined,
+  pulse: PulseDocument['vms'][string] | undefined,
+  now: number,
+): 'new' | 'wake' | 'moved' | 'stopped' | 'starting' | 'quiet' | undefined {
+  if (!m) return 'new';
+  if (m.wakeAt !== null && m.wakeAt <= now) return 'wake';
+  if (pulse?.waiting && pulse.stoppedAt === undefined) return 'starting';
+  if (now - m.steppedAt >= MONITOR_MAX_QUIET_MS) return 'quiet';
+  if (pulse?.stoppedAt !== undefined && (m.stoppedSeen ?? -1) < pulse.stoppedAt) return 'stopped';
+  // Stopped before, replicating again by the pulse's account (the flag was cleared): look now.
+  if (m.stoppedSeen !== undefined && pulse !== undefined && pulse.stoppedAt === undefined) return 'stopped';
+  const seen = pulse?.seen;
+  if (seen && (seen.epoch !== m.epoch || seen.seq !== m.seq)) return 'moved';
+  return undefined;
+}
+
+/**
+ * Steps one VM's secondary with the evidence `seen`: returns its new entry (its next wake; due again next
+ * tick while it has not consumed what the primary had numbered) and whether it failed over.
+ */
+async function stepSecondary(
+  d: NodeHandlerDeps,
+  seen: PrimarySeen | undefined,
+  previous: MonitorVm | undefined,
+  stoppedAt: number | undefined,
+  now: number,
+): Promise<{ entry: MonitorVm; failedOver: boolean }> {
+  await d.faults?.begin();
+  const control = await readControl(d.ports.state, d.params.vmId);
+  if (control.failedOver && (control.owner === null || previous?.stoppedSeen !== undefined)) {
+    // Stopped (`colo run`'s end, `colo vm remove`, a replay driving the VM itself), or the fence decided and
+    // already learnt: as a VM's own chain ended on the flag, nothing steps it; looked at again in 30 s, to
+    // see the flag cleared.
+    return {
+      entry: {
+        wakeAt: null,
+        steppedAt: now,
+        epoch: previous?.epoch ?? 0,
+        seq: previous?.seq ?? 0,
+        stoppedSeen: stoppedAt ?? now,
+      },
+      failedOver: false,
+    };
+  }
+  // The evidence first: a `start` stepped at a due wake runs the watchdog too. A fence decided by the other
+  // side is stepped once (the loser records `fenced`), then left as above.
+  const result = await secondaryInvocation(
+    d.ports,
+    d.params,
+    d.now,
+    [...(seen ? [{ type: 'primary-seen' as const, ...seen }] : []), { type: 'start' }, { type: 'tick' }],
+    { ...d.options, ...(d.sleep ? { sleep: d.sleep } : {}), control },
+  );
+  reportInvocation(d.obs, result);
+  d.obs.metrics.publishStoredMetrics();
+  const failedOver = await recordFailover(d, result.document);
+  const s = result.document.state;
+  const caughtUp = !seen || s.epoch > seen.epoch || (s.epoch === seen.epoch && s.inSeq >= seen.seq);
+  const wake = Number.isFinite(result.document.wakeAt) ? result.document.wakeAt : null;
+  return {
+    entry: {
+      // Messages the primary numbered are still on their way: look again next tick.
+      wakeAt: caughtUp ? wake : now,
+      steppedAt: now,
+      epoch: seen?.epoch ?? previous?.epoch ?? 0,
+      seq: seen?.seq ?? previous?.seq ?? 0,
+      ...(control.failedOver ? { stoppedSeen: stoppedAt ?? now } : {}),
+    },
+    failedOver,
+  };
+}
+
+/**
+ * One monitor tick.
+ *
+ * @throws when the VM listing or the pulse or monitor document cannot be read (nothing was stepped), or
+ *   the monitor document cannot be written (the steps stand; their VMs are looked at again next tick).
+ */
+export async function runMonitor(deps: MonitorDeps): Promise<MonitorSummary> {
+  const { logger, metrics } = deps.obs;
+  const started = deps.now();
+  const registered = await deps.vms();
+  const pulse = (await load(deps.state, PULSE_DOCUMENT_KEY, parsePulse, emptyPulse)).doc;
+  let mon = await load(deps.state, MONITOR_DOCUMENT_KEY, parseMonitor, emptyMonitor);
+  const pulseStale = started - pulse.at > PULSE_STALE_MS;
+  const due = registered.filter((vmId) => monitorDue(mon.doc.vms[vmId], pulse.vms[vmId], started));
+  const summary: MonitorSummary = {
+    vms: registered.length,
+    due: due.length,
+    stepped: 0,
+    failed: 0,
+    failedOver: 0,
+    deferred: 0,
+    pulseStale,
+  };
+  const updates: Record<string, MonitorVm> = {};
+  const budget = deps.budgetMs ?? MONITOR_BUDGET_MS;
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < due.length && deps.now() - started < budget) {
+      const vmId = due[next++] as string;
+      const previous = mon.doc.vms[vmId];
+      const p = pulse.vms[vmId];
+      try {
+        const d = await deps.vmDeps(vmId);
+        if (!d) continue;
+        summary.stepped++;
+        let seen = p?.seen ?? undefined;
+        if (pulseStale) {
+          try {
+            // The later of the two: the pulse's last record, or the primary's last save.
+            const saved = await readPrimarySeen(d.ports.state, vmId);
+            if (saved && (!seen || saved.at > seen.at)) seen = saved;
+          } catch (e) {
+            metrics.addMetric('PrimaryDocumentUnread', MetricUnit.Count, 1);
+            logger.warn("primary's document not read; the watchdog judges without it", {
+              vmId,
+              error: e instanceof Error ? e.message : String(e),
+            });
+          }
+        }
+        const r = await stepSecondary(d, seen, previous, p?.stoppedAt, deps.now());
+        updates[vmId] = r.entry;
+        if (r.failedOver) summary.failedOver++;
+      } catch (e) {
+        summary.failed++;
+        updates[vmId] = {
+          wakeAt: deps.now(),
+          steppedAt: previous?.steppedAt ?? 0,
+          epoch: previous?.epoch ?? 0,
+          seq: previous?.seq ?? 0,
+        };
+        logger.error("a VM's secondary step failed; it is stepped again next tick", {
+          vmId,
+          error: e instanceof Error ? { name: e.name, message: e.message } : String(e),
+        });
+      }
+    }
+  };
+  const width = Math.max(1, Math.min(deps.concurrency ?? MONITOR_CONCURRENCY, due.length));
+  const measure = deps.measureSteps ?? ((work) => work());
+  await measure(() => Promise.all(Array.from({ length: width }, worker)));
+  summary.deferred = due.length - next;
+  const keep = new Set(registered);
+  const removed = Object.keys(mon.doc.vms).some((v) => !keep.has(v));
+  if (Object.keys(updates).length > 0 || removed) {
+    for (let i = 0; ; i++) {
+      const vms: Record<string, MonitorVm> = {};
+      for (const [v, e] of Object.entries(mon.doc.vms)) if (keep.has(v)) vms[v] = e;
+      const doc: MonitorDocument = { v: 1, at: deps.now(), vms: { ...vms, ...updates } };
+      try {
+        await deps.state.save(MONITOR_DOCUMENT_KEY, encodeMonitor(doc), mon.etag);
+        break;
+      } catch (e) {
+        if (!(e instanceof StateConflictError) || i + 1 >= SAVE_ATTEMPTS) throw e;
+      }
+      mon = await load(deps.state, MONITOR_DOCUMENT_KEY, parseMonitor, emptyMonitor);
+    }
+  }
+  if (summary.failed > 0) metrics.addMetric(MONITOR_STEP_ERRORS_METRIC, MetricUnit.Count, summary.failed);
+  if (summary.deferred > 0) metrics.addMetric('MonitorDeferredVms', MetricUnit.Count, summary.deferred);
+  if (pulseStale) metrics.addMetric('PulseStale', MetricUnit.Count, 1);
+  metrics.addMetric('MonitorSteps', MetricUnit.Count, summary.stepped);
+  (summary.stepped > 0 || pulseStale ? logger.info : logger.debug).call(logger, 'monitor', {
+    ...summary,
+    elapsedMs: deps.now() - started,
+  });
+  return summary;
+}

@@ -1,0 +1,350 @@
+/**
+ * The pulse's work (docs/cloud.md "The pulse and the monitor"): one tick a second for the whole stack steps
+ * the primary of every registered VM whose pending check is due — their documents read side by side, at
+ * most {@link PULSE_CONCURRENCY} at once, none started after {@link PULSE_BUDGET_MS} (the rest, oldest
+ * first, go to the next tick) — and records in the pulse document (pulse-document.ts) when each stepped
+ * and what its primary showed: the primary's liveness evidence, read by the monitor. A quiet step saves
+ * nothing (InvocationOptions.skipQuietSave). Each step takes the fence from the VM's control document;
+ * one VM's failure is logged and counted, never stops another's, and that VM is stepped again next tick.
+ */
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import { StateConflictError, type StateStore } from '../../../src/engine/ports.ts';
+import { primaryInvocation } from '../../../src/runtime/cloud/index.ts';
+import {
+  emptyPulse,
+  encodePulse,
+  mergePulse,
+  type PulseDocument,
+  type PulseVm,
+  parsePulse,
+} from '../../../src/runtime/cloud/pulse-document.ts';
+import { PULSE_DOCUMENT_KEY } from '../../adapters/contract.ts';
+import { readControl } from './control.ts';
+import type { NodeHandlerDeps } from './deps.ts';
+import { type Observability, reportInvocation } from './observability.ts';
+
+/** Primaries stepped at the same time by one pulse. */
+export const PULSE_CONCURRENCY = 16;
+
+/** No VM's step starts once the pulse is this old, ms: the rest wait for the next tick (oldest first). */
+export const PULSE_BUDGET_MS = 2_000;
+
+/** Most VMs one pulse steps (a bounded batch on a large fleet; the rest, oldest first, next tick). */
+export const PULSE_MAX_VMS = 500;
+
+/**
+ * The pulse document is written once this long after the pulse started even if steps are still running,
+ * ms (then once more when they end): a VM whose step hangs does not hold back the others' evidence.
+ */
+export const PULSE_RECORD_AFTER_MS = 3_000;
+
+/**
+ * Longest the pulse document goes unwritten while only its evidence times move, ms: a pulse whose steps
+ * changed nothing else (no epoch, sequence number, phase or failure moved) leaves it as it is when it was
+ * written less than this ago — half the PUTs at one pulse a second. Evidence recorded up to this late
+ * never fails a primary over early as long as the gap between two writes stays within the secondary's
+ * watchdog slack (a quarter of the heartbeat timeout: the watchdog fires at the evidence + slack +
+ * timeout, heartbeat.ts), so the bound used is the smaller of this and every due VM's slack less a
+ * pulse's spacing ({@link recordEveryMs}: 1.25 s at the default 10 s timeout, so every other pulse writes
+ * at one pulse a second; a pulse delivered late writes every time).
+ */
+export const PULSE_RECORD_EVERY_MS = 2_000;
+
+/** A stopped VM (failed over, fenced) is looked at again this often, ms (to see its flag cleared). */
+export const STOPPED_RECHECK_MS = 60_000;
+
+/** Tolerance of a VM's pending-check period, ms: the pulse ticks at 1 s granularity. */
+export const DUE_TOLERANCE_MS = 500;
+
+/** Compare-and-swap attempts on the pulse document. */
+const SAVE_ATTEMPTS = 5;
+
+/** Metric: primary steps of a pulse that failed (each VM is stepped again next tick). */
+export const PULSE_STEP_ERRORS_METRIC = 'PulseStepErrors';
+
+/** What the pulse needs. */
+export interface PulseDeps {
+  /** The stack's state store (pulse document). */
+  state: StateStore;
+  /** The registered VMs (a cached listing). */
+  vms: () => Promise<readonly string[]>;
+  /** One VM's primary deps, or undefined when it is not registered (any more) or its config is malformed. */
+  vmDeps: (vmId: string) => Promise<NodeHandlerDeps | undefined>;
+  /** Wall clock, ms since the Unix epoch. */
+  now: () => number;
+  /**
+   * Wraps the per-VM steps (the deployed functions: usage-report.ts `measurePart`, so the cost model prices
+   * them per VM and the rest per stack); default: runs them.
+   */
+  measureSteps?: <T>(work: () => Promise<T>) => Promise<T>;
+  /** Logger and metrics of the pulse. */
+  obs: Observability;
+  /** Default {@link PULSE_CONCURRENCY}. */
+  concurrency?: number;
+  /** Default {@link PULSE_BUDGET_MS}. */
+  budgetMs?: number;
+  /** Default {@link PULSE_MAX_VMS}. */
+  maxVms?: number;
+  /** Default {@link PULSE_RECORD_AFTER_MS}. */
+  recordAfterMs?: number;
+}
+
+/** What one pulse did. */
+export interface PulseSummary {
+  /** Registered VMs. */
+  vms: number;
+  /** VMs due. */
+  due: number;
+  /** Steps started, and of those: failed, saved nothing (quiet), found stopped. */
+  stepped: number;
+  failed: number;
+  quiet: number;
+  stopped: number;
+  /** Due VMs left for the next tick (budget or batch bound). */
+  deferred: number;
+  /** True when the pulse document was left unwritten (only evidence times moved, and recently written). */
+  unrecorded?: boolean;
+}
+
+async function loadPulse(state: StateStore): Promise<{ doc: PulseDocument; etag?: string }> {
+  const d = await state.load(PULSE_DOCUMENT_KEY);
+  if (!d) return { doc: emptyPulse() };
+  return { doc: parsePulse(d.value, PULSE_DOCUMENT_KEY), etag: d.etag };
+}
+
+/**
+ * Saves what the pulse learned into the pulse document by compare-and-swap, merged with whatever a
+ * concurrent pulse wrote meanwhile (`mergePulse`). `registered` drops entries of removed VMs.
+ *
+ * @throws whatever the store throws but a conflict, or after {@link SAVE_ATTEMPTS} conflicts.
+ */
+export async function savePulse(
+  state: StateStore,
+  updates: Readonly<Record<string, PulseVm>>,
+  now: number,
+  registered: ReadonlySet<string> | undefined,
+  first?: { doc: PulseDocument; etag?: string },
+): Promise<void> {
+  let loaded = first ?? (await loadPulse(state));
+  for (let i = 0; ; i++) {
+    const doc = mergePulse(loaded.doc, updates, now, registered);
+    try {
+      await state.save(PULSE_DOCUMENT_KEY, encodePulse(doc), loaded.etag);
+      return;
+    } catch (e) {
+      if (!(e instanceof StateConflictError) || i + 1 >= SAVE_ATTEMPTS) throw e;
+    }
+    loaded = await loadPulse(state);
+  }
+}
+
+/**
+ * How long the pulse document may go unwritten while only evidence times move, ms: {@link
+ * PULSE_RECORD_EVERY_MS}, or a VM's heartbeat slack (a quarter of its timeout) less 1.25 s when that is
+ * smaller; a VM whose timeout is off (0) sets no bound (it is never failed over).
+ */
+export function recordEveryMs(heartbeatTimeoutsMs: readonly number[]): number {
+  let every = PULSE_RECORD_EVERY_MS;
+  // The next write comes at most one pulse (~1 s) after the bound: the gap stays within the slack.
+  for (const t of heartbeatTimeoutsMs) if (t > 0) every = Math.min(every, Math.floor(t / 4) - 1250);
+  return Math.max(0, every);
+}
+
+/**
+ * True when `next` tells the monitor something `previous` does not beyond a later evidence time: another
+ * epoch, sequence number, phase, failure count or stop.
+ */
+export function entryNews(previous: PulseVm | undefined, next: PulseVm): boolean {
+  if (!previous) return true;
+  const a = previous.seen;
+  const b = next.seen;
+  if ((a === null) !== (b === null)) return true;
+  if (a && b && (a.epoch !== b.epoch || a.seq !== b.seq)) return true;
+  return (
+    previous.failures !== next.failures ||
+    previous.waiting !== next.waiting ||
+    previous.stoppedAt !== next.stoppedAt
+  );
+}
+
+/**
+ * How often the pulse steps a VM's primary, ms: its pending-check period, or — when that is longer — often
+ * enough that its evidence never runs a quarter of the heartbeat timeout stale (a step whose pending
+ * check is not due is a quiet tick: read, not saved), and at least every second's pulse.
+ */
+export function stepPeriodMs(params: { pendingCheckIntervalMs: number; heartbeatTimeoutMs: number }): number {
+  if (params.heartbeatTimeoutMs <= 0) return params.pendingCheckIntervalMs;
+  return Math.min(params.pendingCheckIntervalMs, Math.max(1000, Math.floor(params.heartbeatTimeoutMs / 4)));
+}
+
+/** True when VM `vmId` is due a step at `now` (ms) by its entry and step period ({@link stepPeriodMs}). */
+export function pulseDue(entry: PulseVm | undefined, periodMs: number, now: number): boolean {
+  if (!entry) return true;
+  if (entry.stoppedAt !== undefined) return now - entry.stoppedAt >= STOPPED_RECHECK_MS;
+  if (entry.failures > 0) return true;
+  return now - entry.steppedAt >= periodMs - DUE_TOLERANCE_MS;
+}
+
+/**
+ * Steps one VM's primary: the fence from its control document; a VM that failed over is stepped once more
+ * when the fence is decided (so that a primary that lost learns it, records `fenced` and stops), then left
+ * alone; otherwise one tick, saved only when it did something. Returns the VM's new entry.
+ *
+ * @throws whatever the step throws (the caller counts it).
+ */
+async function stepPrimary(
+  d: NodeHandlerDeps,
+  previous: PulseVm | undefined,
+): Promise<{ entry: PulseVm; quiet: boolean }> {
+  // The fault hook (integration tests only): a frozen primary waits here.
+  await d.faults?.begin();
+  await d.faults?.gate('tick');
+  const at = d.now();
+  const control = await readControl(d.ports.state, d.params.vmId);
+  const invoke = () =>
+    primaryInvocation(d.ports, d.params, d.now, [{ type: 'tick' }], {
+      ...d.options,
+      ...(d.sleep ? { sleep: d.sleep } : {}),
+      control,
+      skipQuietSave: true,
+    });
+  if (control.failedOver) {
+    if (control.owner !== null && previous?.stoppedAt === undefined) {
+      reportInvocation(d.obs, await invoke());
+      d.obs.metrics.publishStoredMetrics();
+    }
+    return { entry: { steppedAt: at, seen: null, failures: 0, stoppedAt: at }, quiet: false };
+  }
+  const result = await invoke();
+  const quiet = (result.quietSkips ?? 0) > 0;
+  // A quiet step has nothing to report (no record, no send): its log line and metrics would be most of
+  // the pulse's log bill.
+  if (!quiet) {
+    reportInvocation(d.obs, result);
+    d.obs.metrics.publishStoredMetrics();
+  }
+  const doc = result.document;
+  const s = doc.state;
+  const replicating = doc.exit === null && s.phase === 'running' && s.stopped !== true;
+  return {
+    entry: {
+      steppedAt: at,
+      // The state as of this step: what a heartbeat sent now would carry (primary-seen.ts).
+      seen: replicating ? { at, epoch: s.epoch, seq: s.outSeq } : null,
+      failures: 0,
+      ...(doc.exit === null && s.phase === 'wait-ready' ? { waiting: true as const } : {}),
+    },
+    quiet,
+  };
+}
+
+/**
+ * One pulse: steps the due VMs and records them in the pulse document.
+ *
+ * @throws when the VM listing or the pulse document cannot be read (nothing was stepped), or the pulse
+ *   document cannot be written (the steps stand; the next pulse records its own).
+ */
+export async function runPulse(deps: PulseDeps): Promise<PulseSummary> {
+  const { logger, metrics } = deps.obs;
+  const started = deps.now();
+  const registered = await deps.vms();
+  const loaded = await loadPulse(deps.state);
+  const due: { vmId: string; d: NodeHandlerDeps }[] = [];
+  const resolved = await Promise.all(
+    registered.map(async (vmId) => {
+      try {
+        return { vmId, d: await deps.vmDeps(vmId) };
+      } catch (e) {
+        logger.error('VM config unreadable; its primary waits for the next pulse', {
+          vmId,
+          error: e instanceof Error ? e.message : String(e),
+        });
+        return { vmId, d: undefined };
+      }
+    }),
+  );
+  for (const { vmId, d } of resolved) {
+    if (d && pulseDue(loaded.doc.vms[vmId], stepPeriodMs(d.params), started)) due.push({ vmId, d });
+  }
+  // Oldest first: a VM left behind by the budget goes first next time.
+  due.sort((a, b) => (loaded.doc.vms[a.vmId]?.steppedAt ?? 0) - (loaded.doc.vms[b.vmId]?.steppedAt ?? 0));
+  const batch = due.slice(0, deps.maxVms ?? PULSE_MAX_VMS);
+  const summary: PulseSummary = {
+    vms: registered.length,
+    due: due.length,
+    stepped: 0,
+    failed: 0,
+    quiet: 0,
+    stopped: 0,
+    deferred: 0,
+  };
+  const updates: Record<string, PulseVm> = {};
+  let unsaved = false;
+  const budget = deps.budgetMs ?? PULSE_BUDGET_MS;
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < batch.length && deps.now() - started < budget) {
+      const { vmId, d } = batch[next++] as (typeof batch)[number];
+      summary.stepped++;
+      const previous = loaded.doc.vms[vmId];
+      try {
+        const r = await stepPrimary(d, previous);
+        updates[vmId] = r.entry;
+        if (r.quiet) summary.quiet++;
+        if (r.entry.stoppedAt !== undefined) summary.stopped++;
+      } catch (e) {
+        summary.failed++;
+        // Its last success stands; the failure makes it due again next tick.
+        updates[vmId] = {
+          steppedAt: previous?.steppedAt ?? 0,
+          seen: previous?.seen ?? null,
+          failures: (previous?.failures ?? 0) + 1,
+        };
+        logger.error("a VM's primary step failed; it is stepped again next pulse", {
+          vmId,
+          error: e instanceof Error ? { name: e.name, message: e.message } : String(e),
+        });
+      }
+      unsaved = true;
+    }
+  };
+  const width = Math.max(1, Math.min(deps.concurrency ?? PULSE_CONCURRENCY, batch.length));
+  const measure = deps.measureSteps ?? ((work) => work());
+  const steps = measure(() => Promise.all(Array.from({ length: width }, worker)));
+  const keep = new Set(registered);
+  const every = recordEveryMs(batch.map((b) => b.d.params.heartbeatTimeoutMs));
+  const record = async (first?: typeof loaded): Promise<void> => {
+    if (!unsaved) return;
+    const news = Object.entries(updates).some(([vmId, u]) => entryNews(loaded.doc.vms[vmId], u));
+    // Only later evidence times, and the stored ones recent enough: left unwritten (PULSE_RECORD_EVERY_MS).
+    if (!news && deps.now() - loaded.doc.at < every) {
+      summary.unrecorded = true;
+      return;
+    }
+    unsaved = false;
+    await savePulse(deps.state, { ...updates }, deps.now(), keep, first);
+  };
+  // A hanging step (a frozen primary, a slow S3) does not hold back the other VMs' evidence.
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const recordAfter = deps.recordAfterMs ?? PULSE_RECORD_AFTER_MS;
+  const early = await Promise.race([
+    steps.then(() => false),
+    new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(true), recordAfter);
+    }),
+  ]);
+  if (timer !== undefined) clearTimeout(timer);
+  if (early) {
+    logger.warn('pulse steps still running; recording the others first', { stepped: summary.stepped });
+    await record(loaded);
+    await steps;
+    await record();
+  } else await record(loaded);
+  summary.deferred = due.length - summary.stepped;
+  if (summary.failed > 0) metrics.addMetric(PULSE_STEP_ERRORS_METRIC, MetricUnit.Count, summary.failed);
+  if (summary.deferred > 0) metrics.addMetric('PulseDeferredVms', MetricUnit.Count, summary.deferred);
+  metrics.addMetric('PulseSteps', MetricUnit.Count, summary.stepped);
+  metrics.addMetric('PulseQuietSteps', MetricUnit.Count, summary.quiet);
+  logger.info('pulse', { ...summary, elapsedMs: deps.now() - started });
+  return summary;
+}

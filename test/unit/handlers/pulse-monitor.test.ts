@@ -1,0 +1,185 @@
+/**
+ * The stack's pulse and monitor (docs/cloud.md "The pulse and the monitor") on in-memory ports and a
+ * virtual clock: they replicate a VM as its own chains did with far fewer writes, fail over a VM whose
+ * primary stops stepping, isolate one VM's failure from the others, step a large fleet in bounded batches,
+ * and refuse a malformed document without changing anything.
+ */
+import { describe, expect, it } from 'vitest';
+import { MONITOR_DOCUMENT_KEY, PULSE_DOCUMENT_KEY } from '../../../lambda/adapters/contract.ts';
+import { runMonitor } from '../../../lambda/handlers/common/monitor.ts';
+import { pulseDue, runPulse } from '../../../lambda/handlers/common/pulse.ts';
+import type { ColoParams } from '../../../src/engine/params.ts';
+import { parsePulse } from '../../../src/runtime/cloud/pulse-document.ts';
+import { handlerParams } from './sim.ts';
+import { StackSim } from './stack-sim.ts';
+
+function params(vmId: string, over: Partial<ColoParams> = {}): ColoParams {
+  return handlerParams({
+    vmId,
+    policy: 'fixed',
+    checkpointDelayMs: 5000,
+    // Above the guest (1 MiB): the pending check never starts a round, so a quiet tick stays quiet.
+    thresholdBytes: 1024 * 4096,
+    pendingCheckIntervalMs: 1000,
+    heartbeatIntervalMs: 1000,
+    heartbeatTimeoutMs: 10_000,
+    ...over,
+  });
+}
+
+async function pulseDoc(stack: StackSim) {
+  const d = await stack.shared.state.load(PULSE_DOCUMENT_KEY);
+  return d ? parsePulse(d.value, PULSE_DOCUMENT_KEY) : undefined;
+}
+
+describe('the pulse and the monitor', () => {
+  it('replicate one VM: checkpoints commit, no failover, and quiet pulses save nothing', async () => {
+    const stack = new StackSim();
+    const sim = await stack.add(params('vm-0'));
+    let primarySaves = 0;
+    stack.shared.state.beforeSave = (key) => {
+      if (key === 'vm-0/node/primary.bin') primarySaves++;
+    };
+    await stack.run(40_000);
+    const commits = (await sim.log('secondary')).filter((r) => r.type === 'commit');
+    expect(commits.length).toBeGreaterThanOrEqual(5);
+    expect((await sim.primaryDoc())?.state.phase).toBe('running');
+    expect((await sim.secondaryDoc())?.state.phase).not.toBe('failed-over');
+    expect(sim.metric('Failovers')).toBe(0);
+    // Most pulses were quiet: 40 pulses, a handful of saves per checkpoint only.
+    const quiet = stack.pulses.reduce((n, p) => n + p.quiet, 0);
+    expect(quiet).toBeGreaterThan(20);
+    expect(primarySaves).toBeLessThan(commits.length * 6 + 10);
+    // The secondary is read only when something is due, not at every monitor tick.
+    const stepped = stack.monitors.reduce((n, m) => n + m.stepped, 0);
+    expect(stepped).toBeLessThan(stack.monitors.length);
+    const doc = await pulseDoc(stack);
+    expect(doc?.vms['vm-0']?.seen).not.toBeNull();
+  }, 120_000);
+
+  it('a primary that stops stepping is failed over after the heartbeat timeout; the other VM goes on', async () => {
+    const stack = new StackSim();
+    const a = await stack.add(params('vm-a'));
+    const b = await stack.add(params('vm-b'));
+    await stack.run(12_000);
+    expect((await a.secondaryDoc())?.state.phase).not.toBe('failed-over');
+    const silentFrom = stack.clock.now();
+    stack.silent.add('vm-a');
+    await stack.run(20_000);
+    const s = await a.secondaryDoc();
+    expect(s?.state.phase).toBe('failed-over');
+    // Not before the timeout: the evidence of the last step counts; within timeout + slack + 2 ticks.
+    const at = s?.exit?.at ?? 0;
+    expect(at - silentFrom).toBeGreaterThanOrEqual(10_000 - 1000);
+    expect(at - silentFrom).toBeLessThanOrEqual(10_000 + 2500 + 4000);
+    expect(s?.exit?.detail).toMatch(/no message from the primary/);
+    expect((await b.secondaryDoc())?.state.phase).not.toBe('failed-over');
+    expect((await b.primaryDoc())?.state.phase).toBe('running');
+  }, 120_000);
+
+  it("one VM's failing step is counted, never stops the others', and is retried next pulse", async () => {
+    const stack = new StackSim();
+    await stack.add(params('vm-a'));
+    const b = await stack.add(params('vm-b'));
+    await stack.run(3_000);
+    stack.broken.add('vm-a');
+    const before = (await pulseDoc(stack))?.vms['vm-a']?.steppedAt ?? 0;
+    const p1 = await stack.pulse();
+    stack.clock.advance(1000);
+    const p2 = await stack.pulse();
+    expect(p1.failed).toBe(1);
+    expect(p2.failed).toBe(1);
+    const doc = await pulseDoc(stack);
+    expect(doc?.vms['vm-a']?.failures).toBe(2);
+    expect(doc?.vms['vm-a']?.steppedAt).toBe(before);
+    expect(doc?.vms['vm-b']?.failures).toBe(0);
+    expect(doc?.vms['vm-b']?.steppedAt).toBe(stack.clock.now());
+    stack.broken.delete('vm-a');
+    stack.clock.advance(1000);
+    const p3 = await stack.pulse();
+    expect(p3.failed).toBe(0);
+    expect((await pulseDoc(stack))?.vms['vm-a']?.failures).toBe(0);
+    expect((await b.primaryDoc())?.state.phase).toBe('running');
+  }, 60_000);
+
+  it('a big fleet is stepped in bounded batches, the longest-waiting first', async () => {
+    const stack = new StackSim({ maxVms: 2 });
+    for (const v of ['vm-a', 'vm-b', 'vm-c']) await stack.add(params(v));
+    const p1 = await stack.pulse();
+    expect([p1.due, p1.stepped, p1.deferred]).toEqual([3, 2, 1]);
+    stack.clock.advance(1000);
+    const p2 = await stack.pulse();
+    // The one left out goes first, then the older of the other two.
+    expect(p2.stepped).toBe(2);
+    const doc = await pulseDoc(stack);
+    const times = ['vm-a', 'vm-b', 'vm-c'].map((v) => doc?.vms[v]?.steppedAt ?? 0);
+    expect(times.filter((t) => t === stack.clock.now()).length).toBe(2);
+    expect(Math.min(...times)).toBeGreaterThan(0);
+  }, 60_000);
+
+  it('a malformed pulse or monitor document: a clear error, nothing stepped, nothing written', async () => {
+    const stack = new StackSim();
+    const sim = await stack.add(params('vm-0'));
+    await stack.shared.state.save(
+      PULSE_DOCUMENT_KEY,
+      Buffer.from('{"v":1,"at":0,"vms":{"../x":{}}}'),
+      undefined,
+    );
+    let saves = 0;
+    stack.shared.state.beforeSave = () => {
+      saves++;
+    };
+    const deps = {
+      state: stack.shared.state,
+      vms: async () => ['vm-0'],
+      vmDeps: async () => sim.primaryDeps,
+      now: stack.clock.now,
+      obs: sim.obs,
+    };
+    await expect(runPulse(deps)).rejects.toThrow(/_fleet\/pulse.json is not a pulse document: vms/);
+    await expect(runMonitor({ ...deps, vmDeps: async () => sim.secondaryDeps })).rejects.toThrow(
+      /is not a pulse document/,
+    );
+    const bad = await stack.shared.state.load(PULSE_DOCUMENT_KEY);
+    await stack.shared.state.save(PULSE_DOCUMENT_KEY, Buffer.from('{"v":1,"at":0,"vms":{}}'), bad?.etag);
+    await stack.shared.state.save(MONITOR_DOCUMENT_KEY, Buffer.from('not json'), undefined);
+    saves = 0;
+    await expect(runMonitor({ ...deps, vmDeps: async () => sim.secondaryDeps })).rejects.toThrow(
+      /_fleet\/monitor.json is not JSON/,
+    );
+    expect(saves).toBe(0);
+    expect(await sim.primaryDoc()).toBeUndefined();
+    expect(await sim.secondaryDoc()).toBeUndefined();
+  });
+
+  it('a pulse document that cannot be written: the steps stand, the next pulse records them', async () => {
+    const stack = new StackSim();
+    const sim = await stack.add(params('vm-0'));
+    let failing = true;
+    stack.shared.state.beforeSave = (key) => {
+      if (failing && key === PULSE_DOCUMENT_KEY) throw new Error('S3 down for the pulse document');
+    };
+    await expect(stack.pulse()).rejects.toThrow(/S3 down/);
+    expect(await pulseDoc(stack)).toBeUndefined();
+    failing = false;
+    stack.clock.advance(1000);
+    const s = await stack.pulse();
+    expect(s.failed).toBe(0);
+    const entry = (await pulseDoc(stack))?.vms['vm-0'];
+    expect(entry?.steppedAt).toBe(stack.clock.now());
+    // Waiting for checkpoint-ready: a quiet step, nothing of the primary stored yet.
+    expect(entry?.waiting).toBe(true);
+    expect(await sim.primaryDoc()).toBeUndefined();
+  });
+
+  it('pulseDue: new, due by period, failed, stopped (rechecked a minute later)', () => {
+    expect(pulseDue(undefined, 1000, 0)).toBe(true);
+    const e = { steppedAt: 10_000, seen: null, failures: 0 };
+    expect(pulseDue(e, 1000, 10_400)).toBe(false);
+    expect(pulseDue(e, 1000, 10_500)).toBe(true);
+    expect(pulseDue(e, 5000, 12_000)).toBe(false);
+    expect(pulseDue({ ...e, failures: 1 }, 5000, 10_001)).toBe(true);
+    expect(pulseDue({ ...e, stoppedAt: 10_000 }, 1000, 30_000)).toBe(false);
+    expect(pulseDue({ ...e, stoppedAt: 10_000 }, 1000, 70_000)).toBe(true);
+  });
+});

@@ -1,0 +1,137 @@
+/**
+ * A fleet stack driven by its two stack chains' work (docs/cloud.md "The pulse and the monitor"): the pulse
+ * every second, the monitor every 2 s, each VM's checkpoint chain and both channels in between, on the
+ * in-memory ports and virtual clock of {@link HandlerSim}s sharing one bucket. The stack chains' claiming is
+ * tick-chain.ts's (tested with the VM chains); this drives their work.
+ */
+
+import type { NodeHandlerDeps } from '../../../lambda/handlers/common/deps.ts';
+import { type MonitorSummary, runMonitor } from '../../../lambda/handlers/common/monitor.ts';
+import { type PulseSummary, runPulse } from '../../../lambda/handlers/common/pulse.ts';
+import type { ColoParams } from '../../../src/engine/params.ts';
+import type { StateStore } from '../../../src/engine/ports.ts';
+import { MemoryDeltaStore, MemoryStateStore, VirtualClock } from '../../../src/runtime/cloud/index.ts';
+import { HandlerSim, memoryTickQueues, type SharedStack, SIM_EPOCH_MS } from './sim.ts';
+
+/** A stack of VMs run by the pulse and the monitor. */
+export class StackSim {
+  readonly shared: SharedStack;
+  readonly vms = new Map<string, HandlerSim>();
+  /** VMs whose primary step throws (a per-VM failure the pulse must isolate). */
+  readonly broken = new Set<string>();
+  /**
+   * VMs whose primary is silent (the fault hook's frozen primary): no pulse steps it, no checkpoint tick or
+   * message reaches it.
+   */
+  readonly silent = new Set<string>();
+  readonly pulses: PulseSummary[] = [];
+  readonly monitors: MonitorSummary[] = [];
+  #nextPulse = 0;
+  #nextMonitor = 0;
+
+  constructor(readonly options: { maxVms?: number; stateOverride?: StateStore } = {}) {
+    this.shared = {
+      clock: new VirtualClock(SIM_EPOCH_MS),
+      state: new MemoryStateStore(),
+      deltas: new MemoryDeltaStore(),
+      ticks: memoryTickQueues(),
+    };
+  }
+
+  /** Registers a VM (lean invocations, as deployed) and starts its checkpoint chain. */
+  async add(params: ColoParams): Promise<HandlerSim> {
+    // Its own tick queues (a VM's checkpoint chain), the stack's clock and bucket.
+    const sim = new HandlerSim(params, 'ack', {
+      lean: true,
+      shared: { ...this.shared, ticks: memoryTickQueues() },
+    });
+    this.vms.set(params.vmId, sim);
+    await sim.tickArm({});
+    return sim;
+  }
+
+  get clock(): VirtualClock {
+    return this.shared.clock;
+  }
+
+  get state(): StateStore {
+    return this.options.stateOverride ?? this.shared.state;
+  }
+
+  #deps(vmId: string, node: 'primary' | 'secondary'): NodeHandlerDeps | undefined {
+    const sim = this.vms.get(vmId);
+    if (!sim) return undefined;
+    const base = node === 'primary' ? sim.primaryDeps : sim.secondaryDeps;
+    if (node === 'primary' && this.broken.has(vmId)) {
+      return {
+        ...base,
+        ports: {
+          ...base.ports,
+          state: {
+            ...base.ports.state,
+            load: async () => {
+              throw new Error(`S3 down for ${vmId}`);
+            },
+          },
+        },
+      };
+    }
+    return base;
+  }
+
+  /** One pulse now. */
+  async pulse(): Promise<PulseSummary> {
+    const s = await runPulse({
+      state: this.state,
+      vms: async () => [...this.vms.keys()],
+      vmDeps: async (vmId) => (this.silent.has(vmId) ? undefined : this.#deps(vmId, 'primary')),
+      now: this.clock.now,
+      obs: [...this.vms.values()][0]?.obs ?? (undefined as never),
+      ...(this.options.maxVms !== undefined ? { maxVms: this.options.maxVms } : {}),
+    });
+    this.pulses.push(s);
+    return s;
+  }
+
+  /** One monitor tick now. */
+  async monitor(): Promise<MonitorSummary> {
+    const s = await runMonitor({
+      state: this.state,
+      vms: async () => [...this.vms.keys()],
+      vmDeps: async (vmId) => this.#deps(vmId, 'secondary'),
+      now: this.clock.now,
+      obs: [...this.vms.values()][0]?.obs ?? (undefined as never),
+    });
+    this.monitors.push(s);
+    return s;
+  }
+
+  /** Runs for `ms` in steps of `stepMs`: pulse and monitor when due, checkpoint ticks, both channels. */
+  async run(ms: number, stepMs = 100): Promise<void> {
+    const end = this.clock.now() + ms;
+    while (this.clock.now() < end) {
+      this.clock.advance(stepMs);
+      const now = this.clock.now();
+      if (now >= this.#nextPulse) {
+        this.#nextPulse = now + 1000;
+        await this.pulse();
+      }
+      if (now >= this.#nextMonitor) {
+        this.#nextMonitor = now + 2000;
+        await this.monitor();
+      }
+      for (const [vmId, sim] of this.vms) {
+        const silent = this.silent.has(vmId);
+        if (!silent) await sim.deliverTicks('checkpoint');
+        for (
+          let i = 0;
+          i < 20 && (sim.p2s.size > 0 || (!silent && sim.s2p.size > 0) || sim.redeliverP2S.length > 0);
+          i++
+        ) {
+          await sim.deliverToSecondary();
+          if (!silent) await sim.deliverToPrimary();
+        }
+      }
+    }
+  }
+}
