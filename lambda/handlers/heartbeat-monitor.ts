@@ -30,14 +30,12 @@ import { ENV } from '../adapters/contract.ts';
 import type { ControlDocument } from './common/control.ts';
 import { lazyHandler, type TickConsumerDeps, tickConsumerDepsFromEnv } from './common/deps.ts';
 import { recordFailover } from './common/failover.ts';
-import { createFleetEntry, registryFromEnv } from './common/fleet-entry.ts';
+import { createFleetEntry } from './common/fleet-entry.ts';
 import { runMonitor } from './common/monitor.ts';
-import { powertools, reportInvocation } from './common/observability.ts';
-import { stateStoreFromEnv, tickSchedulerFromEnv } from './common/ports.ts';
+import { reportInvocation } from './common/observability.ts';
 import { InvalidEventError, looksLikeSqsEvent, parseSqsEvent } from './common/sqs.ts';
-import { cachedVmList, createStackTickHandler, vmDepsDirectory } from './common/stack-entry.ts';
+import { stackChainFromEnv } from './common/stack-entry.ts';
 import { consumeTicks } from './common/tick-consumer.ts';
-import { measurePart, VM_PART } from './common/usage-report.ts';
 
 /** A direct failover request. */
 export interface FailoverRequest {
@@ -200,27 +198,16 @@ export function createHeartbeatMonitorHandler(
 export const handler = lazyHandler<unknown, SQSBatchResponse | FailoverResponse>(() => {
   const env = process.env;
   const service = env[ENV.serviceName] || 'heartbeat-monitor';
-  const registry = registryFromEnv(env);
-  const state = stateStoreFromEnv(env);
-  const obs = powertools(service, 'fleet');
-  const vms = cachedVmList(registry);
-  const vmDeps = vmDepsDirectory(registry, env, (vmEnv) =>
-    tickConsumerDepsFromEnv('secondary', 'heartbeat', 'heartbeat-monitor', vmEnv),
-  );
-  const monitor = createStackTickHandler(
-    'monitor',
-    {
-      state,
-      ticks: {
-        pulse: tickSchedulerFromEnv('pending-check', env),
-        monitor: tickSchedulerFromEnv('heartbeat', env),
-      },
-      now: Date.now,
-      obs,
-    },
-    () =>
-      runMonitor({ state, vms, vmDeps, now: Date.now, obs, measureSteps: (w) => measurePart(VM_PART, w) }),
+  const {
+    handle: monitor,
+    registry,
     obs,
+  } = stackChainFromEnv(
+    env,
+    'monitor',
+    service,
+    (vmEnv) => tickConsumerDepsFromEnv('secondary', 'heartbeat', 'heartbeat-monitor', vmEnv),
+    runMonitor,
   );
   const failover = createFleetEntry(
     service,

@@ -11,13 +11,9 @@
 import type { SQSBatchResponse } from 'aws-lambda';
 import { ENV } from '../adapters/contract.ts';
 import { lazyHandler, type TickConsumerDeps, tickConsumerDepsFromEnv } from './common/deps.ts';
-import { registryFromEnv } from './common/fleet-entry.ts';
-import { powertools } from './common/observability.ts';
-import { stateStoreFromEnv, tickSchedulerFromEnv } from './common/ports.ts';
 import { createPrimaryTimerHandler } from './common/primary-timer.ts';
 import { runPulse } from './common/pulse.ts';
-import { cachedVmList, createStackTickHandler, vmDepsDirectory } from './common/stack-entry.ts';
-import { measurePart, VM_PART } from './common/usage-report.ts';
+import { stackChainFromEnv } from './common/stack-entry.ts';
 
 /** The one-VM handler of a VM's own pending-check chain, over explicit dependencies (tests). */
 export function createPendingCheckTimerHandler(
@@ -29,26 +25,12 @@ export function createPendingCheckTimerHandler(
 /** Lambda entry point (SQS event source on the pending-check tick queue, which carries the pulse). */
 export const handler = lazyHandler<unknown, SQSBatchResponse>(() => {
   const env = process.env;
-  const registry = registryFromEnv(env);
-  const state = stateStoreFromEnv(env);
-  const obs = powertools(env[ENV.serviceName] || 'pending-check-timer', 'fleet');
-  const vms = cachedVmList(registry);
-  const vmDeps = vmDepsDirectory(registry, env, (vmEnv) =>
-    tickConsumerDepsFromEnv('primary', 'pending-check', 'pending-check-timer', vmEnv),
-  );
-  const h = createStackTickHandler(
+  const { handle } = stackChainFromEnv(
+    env,
     'pulse',
-    {
-      state,
-      ticks: {
-        pulse: tickSchedulerFromEnv('pending-check', env),
-        monitor: tickSchedulerFromEnv('heartbeat', env),
-      },
-      now: Date.now,
-      obs,
-    },
-    () => runPulse({ state, vms, vmDeps, now: Date.now, obs, measureSteps: (w) => measurePart(VM_PART, w) }),
-    obs,
+    env[ENV.serviceName] || 'pending-check-timer',
+    (vmEnv) => tickConsumerDepsFromEnv('primary', 'pending-check', 'pending-check-timer', vmEnv),
+    runPulse,
   );
-  return (event) => h(event as Parameters<typeof h>[0]);
+  return (event) => handle(event as Parameters<typeof handle>[0]);
 });

@@ -26,7 +26,8 @@ import { MONITOR_DOCUMENT_KEY, PULSE_DOCUMENT_KEY } from '../../adapters/contrac
 import { readControl } from './control.ts';
 import type { NodeHandlerDeps } from './deps.ts';
 import { recordFailover } from './failover.ts';
-import { type Observability, reportInvocation } from './observability.ts';
+import { reportInvocation } from './observability.ts';
+import type { StackStepDeps } from './stack-steps.ts';
 
 /** The monitor's period, ms (the per-VM heartbeat chain's longest gap: tick-chains.ts `MONITOR_MAX_GAP_MS`). */
 export const MONITOR_PERIOD_MS = 2_000;
@@ -55,28 +56,8 @@ const SAVE_ATTEMPTS = 5;
 /** Metric: secondary steps of the monitor that failed (each VM is stepped again next tick). */
 export const MONITOR_STEP_ERRORS_METRIC = 'MonitorStepErrors';
 
-/** What the monitor needs. */
-export interface MonitorDeps {
-  /** The stack's state store (pulse and monitor documents). */
-  state: StateStore;
-  /** The registered VMs (a cached listing). */
-  vms: () => Promise<readonly string[]>;
-  /** One VM's secondary deps, or undefined when it is not registered or its config is malformed. */
-  vmDeps: (vmId: string) => Promise<NodeHandlerDeps | undefined>;
-  /** Wall clock, ms since the Unix epoch. */
-  now: () => number;
-  /**
-   * Wraps the per-VM steps (the deployed functions: usage-report.ts `measurePart`, so the cost model prices
-   * them per VM and the rest per stack); default: runs them.
-   */
-  measureSteps?: <T>(work: () => Promise<T>) => Promise<T>;
-  /** Logger and metrics of the monitor. */
-  obs: Observability;
-  /** Default {@link MONITOR_CONCURRENCY}. */
-  concurrency?: number;
-  /** Default {@link MONITOR_BUDGET_MS}. */
-  budgetMs?: number;
-}
+/** What the monitor needs: a stack chain's step deps (its secondaries'). */
+export type MonitorDeps = StackStepDeps;
 
 /** What one monitor tick did. */
 export interface MonitorSummary {

@@ -21,7 +21,8 @@ import {
 import { PULSE_DOCUMENT_KEY } from '../../adapters/contract.ts';
 import { readControl } from './control.ts';
 import type { NodeHandlerDeps } from './deps.ts';
-import { type Observability, reportInvocation } from './observability.ts';
+import { reportInvocation } from './observability.ts';
+import type { StackStepDeps } from './stack-steps.ts';
 
 /** Primaries stepped at the same time by one pulse. */
 export const PULSE_CONCURRENCY = 16;
@@ -62,27 +63,8 @@ const SAVE_ATTEMPTS = 5;
 /** Metric: primary steps of a pulse that failed (each VM is stepped again next tick). */
 export const PULSE_STEP_ERRORS_METRIC = 'PulseStepErrors';
 
-/** What the pulse needs. */
-export interface PulseDeps {
-  /** The stack's state store (pulse document). */
-  state: StateStore;
-  /** The registered VMs (a cached listing). */
-  vms: () => Promise<readonly string[]>;
-  /** One VM's primary deps, or undefined when it is not registered (any more) or its config is malformed. */
-  vmDeps: (vmId: string) => Promise<NodeHandlerDeps | undefined>;
-  /** Wall clock, ms since the Unix epoch. */
-  now: () => number;
-  /**
-   * Wraps the per-VM steps (the deployed functions: usage-report.ts `measurePart`, so the cost model prices
-   * them per VM and the rest per stack); default: runs them.
-   */
-  measureSteps?: <T>(work: () => Promise<T>) => Promise<T>;
-  /** Logger and metrics of the pulse. */
-  obs: Observability;
-  /** Default {@link PULSE_CONCURRENCY}. */
-  concurrency?: number;
-  /** Default {@link PULSE_BUDGET_MS}. */
-  budgetMs?: number;
+/** What the pulse needs: a stack chain's step deps (its primaries'), and the pulse's own bounds. */
+export interface PulseDeps extends StackStepDeps {
   /** Default {@link PULSE_MAX_VMS}. */
   maxVms?: number;
   /** Default {@link PULSE_RECORD_AFTER_MS}. */

@@ -13,10 +13,13 @@ import type { Env } from '../../adapters/env.ts';
 import { listAllVms, type VmRegistry } from '../../adapters/s3-vm-registry.ts';
 import type { NodeHandlerDeps } from './deps.ts';
 import { vmOfTickRecord } from './fleet-dispatch.ts';
-import { vmEnvironment } from './fleet-entry.ts';
-import type { Observability } from './observability.ts';
+import { registryFromEnv, vmEnvironment } from './fleet-entry.ts';
+import { type Observability, powertools } from './observability.ts';
+import { stateStoreFromEnv, tickSchedulerFromEnv } from './ports.ts';
 import { parseSqsEvent } from './sqs.ts';
 import { consumeStackTicks, type StackChainDeps } from './stack-chain.ts';
+import type { StackStepDeps } from './stack-steps.ts';
+import { measurePart, VM_PART } from './usage-report.ts';
 import { VmDirectory } from './vm-directory.ts';
 
 /** How long a listing of the registered VMs is reused, ms (one LIST per stack per period, not per tick). */
@@ -89,4 +92,49 @@ export function createStackTickHandler(
     if (mine.length === 0) return { batchItemFailures: [] };
     return consumeStackTicks(chain, timer, { Records: mine }, work);
   };
+}
+
+/** A stack chain's entry point as {@link stackChainFromEnv} builds it. */
+export interface StackChainEntry {
+  /** The stack chain's SQS handler ({@link createStackTickHandler}). */
+  handle: (event: SQSEvent) => Promise<SQSBatchResponse>;
+  /** The stack's VM registry. */
+  registry: VmRegistry;
+  /** Logger and metrics of the function. */
+  obs: Observability;
+}
+
+/**
+ * Builds a stack chain's entry point from the stack's environment: its registry, state store and both
+ * chains' tick queues, the per-VM deps `vmDeps` builds from each VM's environment, and `run` — the chain's
+ * steps (the pulse's or the monitor's), their per-VM part measured apart for the cost model.
+ */
+export function stackChainFromEnv(
+  env: Env,
+  timer: StackTimerName,
+  service: string,
+  vmDeps: (vmEnv: Env) => NodeHandlerDeps,
+  run: (deps: StackStepDeps) => Promise<unknown>,
+): StackChainEntry {
+  const registry = registryFromEnv(env);
+  const state = stateStoreFromEnv(env);
+  const obs = powertools(service, 'fleet');
+  const steps: StackStepDeps = {
+    state,
+    vms: cachedVmList(registry),
+    vmDeps: vmDepsDirectory(registry, env, vmDeps),
+    now: Date.now,
+    obs,
+    measureSteps: (work) => measurePart(VM_PART, work),
+  };
+  const chain: StackChainDeps = {
+    state,
+    ticks: {
+      pulse: tickSchedulerFromEnv('pending-check', env),
+      monitor: tickSchedulerFromEnv('heartbeat', env),
+    },
+    now: Date.now,
+    obs,
+  };
+  return { handle: createStackTickHandler(timer, chain, () => run(steps), obs), registry, obs };
 }
