@@ -260,6 +260,11 @@ export interface NodeSpec<S, I> {
   check(tree: unknown, pages: number, what: string): S;
   /** The engine's transition function. */
   step(state: S, params: ColoParams, now: number, input: I): Effect[];
+  /**
+   * The state's own clock, ms: the latest time it was stepped at (the engine steps nothing earlier).
+   * Absent: inputs are stepped at their own times, each raised to the clock by the engine alone.
+   */
+  clock?(state: S): number;
   /** The tick input. */
   tick: I;
   /** The engine input that reports a send finished (undefined: this node expects no completions). */
@@ -457,6 +462,8 @@ export async function runInvocation<S, I>(
     // What an unsaved out-of-sequence message (a heartbeat) may move: saved once it ran the slack ahead.
     const loadedAt = spec.outOfSequence?.at(doc.state) ?? 0;
     let movedUnsaved = false;
+    // How far this attempt's inputs are moved later, ms: set at the first input stepped (see below).
+    let shift: number | undefined;
     if (chainTick && !announced) {
       const verdict = judgeChainTick(doc.chains, chainTick);
       if (verdict === 'dropped' || (verdict === 'claim' && busyOutbox(doc))) {
@@ -730,10 +737,17 @@ export async function runInvocation<S, I>(
             outcomes.push({ index: p.index, status: 'failed', ...failed });
             continue;
           }
-          const t =
+          const at =
             steppedAt.get(p.index) ??
             Math.min(now(), (p.arrivedAt ?? Number.POSITIVE_INFINITY) + (p.readMs?.() ?? 0));
-          steppedAt.set(p.index, t);
+          steppedAt.set(p.index, at);
+          // A state whose clock is past this delivery's first input (another invocation stepped it since
+          // the delivery arrived — a monitor tick while this one read a payload, then a compare-and-swap
+          // retry) moves the whole delivery later by the same amount, never past now: the engine would raise
+          // each input to its clock alone, an announcement to the clock and the data after it by only what
+          // is left of their gap, and a round whose data came after its apply timeout would be applied.
+          shift ??= Math.max(0, (spec.clock?.(doc.state) ?? at) - at);
+          const t = shift > 0 ? Math.min(now(), at + shift) : at;
           if ((input as { type?: unknown }).type !== 'tick' || !spec.quietTick?.(doc.state, t)) loud = true;
           const effects = spec.step(doc.state, params, t, input);
           const bad = unsendable(effects);

@@ -86,12 +86,15 @@ export class MemoryDeltaStore implements DeltaStore {
   readonly #objects = new Map<string, Uint8Array>();
   /** Puts and gets so far. */
   readonly stats = { puts: 0, gets: 0 };
-  /** Called before each put or get; may throw to model a failed call. */
-  beforeCall?: (op: 'put' | 'get', key: string) => void;
+  /**
+   * Called (and awaited) before each put or get; may throw to model a failed call, or do other work
+   * meanwhile to model a slow one.
+   */
+  beforeCall?: (op: 'put' | 'get', key: string) => void | Promise<void>;
 
   /** {@inheritDoc DeltaStore.put} */
   async put(key: string, bytes: Uint8Array): Promise<void> {
-    this.beforeCall?.('put', key);
+    await this.beforeCall?.('put', key);
     this.stats.puts++;
     const have = this.#objects.get(key);
     if (have) {
@@ -103,14 +106,14 @@ export class MemoryDeltaStore implements DeltaStore {
 
   /** {@inheritDoc DeltaStore.replace} */
   async replace(key: string, bytes: Uint8Array): Promise<void> {
-    this.beforeCall?.('put', key);
+    await this.beforeCall?.('put', key);
     this.stats.puts++;
     this.#objects.set(key, bytes.slice());
   }
 
   /** {@inheritDoc DeltaStore.get} */
   async get(key: string, options: DeltaReadOptions = {}): Promise<Uint8Array> {
-    this.beforeCall?.('get', key);
+    await this.beforeCall?.('get', key);
     this.stats.gets++;
     const have = this.#objects.get(key);
     if (!have) throw new ObjectMissingError(key, `no such delta object ${key}`);

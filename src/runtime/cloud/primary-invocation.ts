@@ -38,6 +38,7 @@ export const PRIMARY_SPEC: NodeSpec<PrimaryState, PrimaryInput> = {
   paged: PRIMARY_PAGED,
   check: (tree, pages, what) => checkPrimaryState(tree, pages, what),
   step: primaryStep,
+  clock: (s) => s.lastNow,
   tick: { type: 'tick' },
   fence: (owner) => ({ type: 'fence', owner }),
   // Offered until taken; a primary that left COLO or is claiming has nothing to stop.

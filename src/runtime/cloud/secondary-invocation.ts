@@ -61,6 +61,7 @@ export const SECONDARY_SPEC: NodeSpec<SecondaryState, SecondaryInput> = {
   paged: SECONDARY_PAGED,
   check: (tree, pages, what) => checkSecondaryState(tree, pages, what),
   step: secondaryStep,
+  clock: (s) => s.lastNow,
   tick: { type: 'tick' },
   fence: (owner) => ({ type: 'fence', owner }),
   inSeq: (s) => s.inSeq,
@@ -184,7 +185,8 @@ function prepare(
  * outbox left behind, steps `inputs` in order — a `delta` at its first arrival (`arrivedAt`) plus the time
  * its object took to read (so a slow transfer counts against the apply deadline, the wait for a redelivery
  * does not; without `arrivedAt`, when the read ended), any other message at its first arrival, a
- * compare-and-swap retry at the time of its first step —
+ * compare-and-swap retry at the time of its first step, a delivery whose first input the state's clock has
+ * passed (another step came between) moved later as a whole, keeping the gaps between its inputs —
  * so the engine's apply deadline sees the real elapsed time — then settles (waits for and runs wakes due
  * within `settleMs`, e.g. the end of a commit), persists with compare-and-swap and sends its replies.
  *

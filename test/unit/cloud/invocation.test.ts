@@ -138,6 +138,58 @@ describe('background rounds', () => {
     expect(r.document.state.cache.size).toBe(0);
     expect(r.document.state.appliedRounds).toEqual([]);
   });
+  test("a round whose data came after its apply timeout is abandoned even when another step moved the state's clock meanwhile (a compare-and-swap retry)", async () => {
+    // The monitor steps the secondary while this invocation reads a slow delta: it abandons an older round
+    // whose deadline fell due and saves, so this invocation's save conflicts and it steps its delivery
+    // again on a state whose clock is past the announcement. Stepped alone, the announcement would be
+    // raised to that clock and its deadline with it: data 600 ms after the announcement (applyTimeoutMs
+    // 500) would count as in time.
+    const run = async (concurrent: boolean) => {
+      const pair = new CloudPair(testParams({ policy: 'fixed', heartbeatTimeoutMs: 5000 }));
+      await pair.start();
+      pair.clock.advance(100);
+      await pair.primary([{ type: 'tick' }]);
+      const first = pair.p2s.take(10).map((r) => ({ type: 'message' as const, body: r.body }));
+      const kinds = first.map((m) => JSON.parse(m.body).type as string);
+      // Round 1's announcement alone: its data never comes (an older round left open).
+      await pair.secondary(first.slice(0, kinds.indexOf('migrate-ram-background') + 1));
+      expect((await pair.toPrimary())?.document.state.phase ?? 'running').toBe('running');
+      pair.clock.advance(200);
+      const tick = await pair.primary([{ type: 'tick' }]);
+      expect(types(tick.sent)).toEqual(
+        expect.arrayContaining(['migrate-ram-background', 'delta(background-ram)']),
+      );
+      const arrivedAt = pair.clock.now();
+      let reads = 0;
+      pair.deltas.beforeCall = async (op) => {
+        if (op !== 'get') return;
+        pair.clock.advance(400);
+        if (concurrent && reads++ === 0) {
+          // Round 1's deadline (its announcement + 500 ms) has passed: the monitor's tick abandons it.
+          const t = await pair.secondary([{ type: 'tick' }]);
+          expect(
+            t.effects.some((e) => e.type === 'trace' && e.name === 'colo_background_round_abandoned'),
+          ).toBe(true);
+        }
+        pair.clock.advance(200);
+      };
+      const batch = pair.p2s.take(10).map((r) => ({ type: 'message' as const, body: r.body, arrivedAt }));
+      const r = await pair.secondary(batch);
+      pair.deltas.beforeCall = undefined;
+      return r;
+    };
+    const raced = await run(true);
+    expect(raced.casConflicts).toBe(1);
+    expect(raced.document.state.appliedRounds).toEqual([]);
+    expect(raced.document.state.cache.size).toBe(0);
+    expect(
+      raced.effects.filter((e) => e.type === 'trace' && e.name === 'colo_background_round_abandoned'),
+    ).toHaveLength(1);
+    // The control: without the monitor's step the same delivery is judged the same way.
+    const alone = await run(false);
+    expect(alone.casConflicts).toBe(0);
+    expect(alone.document.state.appliedRounds).toEqual([]);
+  });
   test('a redelivered checkpoint is judged at its first arrival plus its reads, not when SQS hands it over again', async () => {
     // heartbeatTimeoutMs 0: the apply timeout alone bounds each wait of the checkpoint.
     const params = testParams({ policy: 'none', heartbeatTimeoutMs: 0 });
