@@ -3,6 +3,8 @@
  * window per VM-hour, and the markdown `npm run fleet:localstack` writes between the fleet markers of
  * docs/cloud.md (latency and memory per step, usage per VM-hour, cost per VM-month).
  */
+
+import { STACK_PERIOD_MS } from '../../../lambda/handlers/common/stack-chain.ts';
 import { costPerVmMonth, SINGLE_VM_STACK } from '../../cost/model.ts';
 import { CURRENT_PRICES } from '../../cost/prices.ts';
 import { chainPeriodMs } from '../../parameters/tick-chains.ts';
@@ -12,6 +14,12 @@ import { type FleetUsage, fleetUsage } from './fleet-usage.ts';
 import { type LoggedUsage, readLoggedUsage } from './usage-logs.ts';
 
 /** The tick periods of a run's VMs, ms, by tick consumer. */
+/** The stack chains' periods, ms, by the role their usage records name (the pulse's, the monitor's). */
+const STACK_PERIODS = {
+  'pending-check-timer': STACK_PERIOD_MS.pulse,
+  'heartbeat-monitor': STACK_PERIOD_MS.monitor,
+};
+
 function periodsOf(rec: FleetRunRecord) {
   return {
     'checkpoint-timer': rec.vm.checkpointS * 1000,
@@ -31,7 +39,14 @@ export async function stepUsage(clients: Clients, rec: FleetRunRecord, step: Fle
   if (!step.window) throw new Error(`step N=${step.n} has no window`);
   const { startMs, endMs } = step.window;
   const logged = await readLoggedUsage(clients, rec.functionNames, startMs, endMs);
-  return fleetUsage(logged, rec.vmIds.slice(0, step.n), step.n + 1, endMs - startMs, periodsOf(rec));
+  return fleetUsage(
+    logged,
+    rec.vmIds.slice(0, step.n),
+    step.n + 1,
+    endMs - startMs,
+    periodsOf(rec),
+    STACK_PERIODS,
+  );
 }
 
 const usd = (x: number) => `$${x.toFixed(2)}`;
@@ -41,7 +56,7 @@ const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
 /** The usage and cost paragraphs of a run's last step, from what the logs held over its window. */
 function usageLines(rec: FleetRunRecord, logged: LoggedUsage): string[] {
   const windowMs = rec.window.endMs - rec.window.startMs;
-  const u = fleetUsage(logged, rec.vmIds, rec.registered, windowMs, periodsOf(rec));
+  const u = fleetUsage(logged, rec.vmIds, rec.registered, windowMs, periodsOf(rec), STACK_PERIODS);
   const deployment = { ...SINGLE_VM_STACK, vmsPerDeployment: rec.registered };
   const cost = costPerVmMonth({ usage: u.nominal, windowMs, vms: u.vms, deployment, prices: CURRENT_PRICES });
   const measured = costPerVmMonth({

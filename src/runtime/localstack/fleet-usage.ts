@@ -24,7 +24,10 @@ export interface FleetUsage {
   total: AwsUsage;
   /** The same at the chains' nominal tick rates (tick consumers scaled by {@link nominalFactors}). */
   nominal: AwsUsage;
-  /** Per tick consumer: nominal VM-ticks ÷ VM-ticks delivered in the window (1 = every tick came). */
+  /**
+   * Per tick consumer: nominal VM-ticks ÷ VM-ticks delivered in the window (1 = every tick came); per stack
+   * chain (the `stackPeriods` given): nominal ticks ÷ ticks delivered.
+   */
   nominalFactors: Record<string, number>;
   /** Per VM-hour, measured: requests (all services), request and response bytes, invocations, GB-s. */
   perVmHour: { requests: number; bytes: number; invocations: number; gbSeconds: number };
@@ -49,21 +52,25 @@ function servicesOf(u: AwsUsage): Record<string, { requests: number; bytes: numb
 /**
  * Per-VM-hour usage of `vmIds` from what the logs held over `windowMs`. `registered`: VMs registered on
  * the stack during the window (the measured ones and any other), among which records naming no VM (the
- * minute watchdog's runs over the whole fleet) are shared evenly.
+ * minute watchdog's runs over the whole fleet, the stack chains' ticks) are shared evenly. `stackPeriods`:
+ * each stack chain's period, ms, by function role (the pulse's and the monitor's), to scale its ticks to
+ * their nominal rate as the per-VM chains are.
  *
  * @throws RangeError when no VM is measured or the window is not positive.
  */
 export function fleetUsage(
-  logged: Pick<LoggedUsage, 'byVm' | 'unattributed'>,
+  logged: Pick<LoggedUsage, 'byVm' | 'unattributed'> & Partial<Pick<LoggedUsage, 'unattributedByFunction'>>,
   vmIds: readonly string[],
   registered: number,
   windowMs: number,
   periods: TickPeriods,
+  stackPeriods: Readonly<Record<string, number>> = {},
 ): FleetUsage {
   if (vmIds.length === 0) throw new RangeError('no VM measured');
   if (!(windowMs > 0)) throw new RangeError(`windowMs must be > 0, got ${windowMs}`);
   const hours = windowMs / 3_600_000;
-  let total = scaleUsage(logged.unattributed, vmIds.length / Math.max(registered, vmIds.length));
+  const share = vmIds.length / Math.max(registered, vmIds.length);
+  let total = scaleUsage(logged.unattributed, share);
   const byFunction: Record<string, AwsUsage> = {};
   const delivered: Record<string, number> = {};
   const perVmRequests: number[] = [];
@@ -87,6 +94,15 @@ export function fleetUsage(
     const f = (vmIds.length * windowMs) / period / n;
     nominalFactors[fn] = f;
     nominal = mergeUsage(nominal, scaleUsage(u, f - 1));
+  }
+  // A stack chain's own ticks (records naming no VM, one per tick) at its nominal period; its per-VM
+  // steps (`<role>:vms`) follow each VM's own periods, not the chain's lateness, and are not scaled.
+  for (const [fn, period] of Object.entries(stackPeriods)) {
+    const own = logged.unattributedByFunction?.[fn];
+    if (!own || own.records <= 0) continue;
+    const f = windowMs / period / own.records;
+    nominalFactors[`${fn} (stack chain)`] = f;
+    nominal = mergeUsage(nominal, scaleUsage(own.usage, share * (f - 1)));
   }
   const perVm = 1 / vmIds.length / hours;
   const byService: FleetUsage['byService'] = {};

@@ -33,6 +33,11 @@ export interface LoggedUsage {
   byVm: Record<string, VmUsage>;
   /** Usage of records that name no VM. */
   unattributed: AwsUsage;
+  /**
+   * Records that name no VM, by function role: their usage and count (for a stack chain, the pulse's or
+   * the monitor's: one record per tick, its per-VM steps in a record of its own, `<role>:vms`).
+   */
+  unattributedByFunction: Record<string, { usage: AwsUsage; records: number }>;
   /** Distinct EMF metric series seen, and how many of them carry a `vmId` dimension. */
   metricSeries: { total: number; perVm: number };
 }
@@ -52,6 +57,7 @@ export function emptyLoggedUsage(): LoggedUsage {
     records: 0,
     byVm: {},
     unattributed: emptyUsage(),
+    unattributedByFunction: {},
     metricSeries: { total: 0, perVm: 0 },
   };
 }
@@ -69,8 +75,11 @@ export function absorbLogLine(
     into.byFunction[fn] = mergeUsage(into.byFunction[fn] ?? emptyUsage(), usage);
     into.records++;
     const vms = vmsOfRecord(line);
-    if (vms.length === 0) into.unattributed = mergeUsage(into.unattributed, usage);
-    else {
+    if (vms.length === 0) {
+      into.unattributed = mergeUsage(into.unattributed, usage);
+      const u = into.unattributedByFunction[fn] ?? { usage: emptyUsage(), records: 0 };
+      into.unattributedByFunction[fn] = { usage: mergeUsage(u.usage, usage), records: u.records + 1 };
+    } else {
       const share = scaleUsage(usage, 1 / vms.length);
       for (const vm of vms) {
         const v = into.byVm[vm] ?? { byFunction: {}, records: {} };

@@ -110,6 +110,27 @@ describe('per-VM usage from the logs', () => {
     expect(u.nominalFactors['checkpoint-timer']).toBeCloseTo(8 / 6, 12);
     expect(u.nominalFactors['pending-check-timer']).toBeUndefined();
     expect(u.nominal.requests['s3:PutObject']?.requests).toBeCloseTo(80 + 4, 9);
+    // The pulse (a stack chain, period 1 s): 1 800 of its 3 600 ticks came in the hour, each 1 PUT, plus its
+    // per-VM steps (`:vms`, 10 PUTs, not scaled). The measured VMs' share (2 of 4) of the stack's ticks
+    // is scaled to the nominal rate: 900 PUTs measured, 1 800 nominal.
+    for (let i = 0; i < 1800; i++) {
+      absorbLogLine(into, series, vm, {
+        message: 'aws usage',
+        function: 'pending-check-timer',
+        usage: usage(1),
+      });
+    }
+    absorbLogLine(into, series, vm, {
+      message: 'aws usage',
+      function: 'pending-check-timer:vms',
+      usage: usage(10),
+    });
+    const stack = { 'pending-check-timer': 1000, 'heartbeat-monitor': 2000 };
+    const s = fleetUsage(into, ['a', 'b'], 4, 3_600_000, periods, stack);
+    expect(s.nominalFactors['pending-check-timer (stack chain)']).toBeCloseTo(2, 12);
+    expect(s.nominalFactors['heartbeat-monitor (stack chain)']).toBeUndefined();
+    expect(s.total.requests['s3:PutObject']?.requests).toBeCloseTo(60 + 4 + 900 + 5, 9);
+    expect(s.nominal.requests['s3:PutObject']?.requests).toBeCloseTo(80 + 4 + 1800 + 5, 9);
     expect(() => fleetUsage(into, ['a'], 1, 0, periods)).toThrow(/windowMs must be > 0/);
     expect(() => fleetUsage(into, [], 1, 1, periods)).toThrow(/no VM measured/);
   });
