@@ -180,7 +180,10 @@ export function addVmCommand(root: Command, io: VmIo, done: (code: number) => vo
   });
 
   withTarget(
-    vm.command('show').description("a VM's config, timers and control document").argument('<vmId>'),
+    vm
+      .command('show')
+      .description("a VM's config, timers, entries in the stack's pulse and monitor, and control document")
+      .argument('<vmId>'),
   ).action(async (vmId: string, flags: TargetFlags) => {
     checkVmId(vmId); // before anything is contacted
     const t = await target(flags, io);

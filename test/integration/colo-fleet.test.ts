@@ -168,6 +168,12 @@ describe('one stack, many VMs', () => {
         540_000,
         5000,
       );
+      // `colo vm show` tells where the stack's chains left the VM: its pulse and monitor entries.
+      const shown = await colo('vm', 'show', VMS[0] as string, '--stack', stackName, '--json');
+      expect(shown.code, shown.err).toBe(0);
+      const stack = JSON.parse(shown.out).stack;
+      expect(stack.pulse.steppedAt).toBeGreaterThan(0);
+      expect(stack.monitor.steppedAt).toBeGreaterThan(0);
     }, diagnosis));
 
   it('removing a VM stops its timers and leaves the others running', () =>

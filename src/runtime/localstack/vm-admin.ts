@@ -10,6 +10,8 @@ import { DeleteObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import {
   controlStateKey,
   DELTA_PREFIX,
+  MONITOR_DOCUMENT_KEY,
+  PULSE_DOCUMENT_KEY,
   STATE_PREFIX,
   TIMER_NAMES,
   timerStateKey,
@@ -31,6 +33,8 @@ import {
 import { readChainClaim } from '../cloud/chain-claim.ts';
 import { markFailedOver, readControl, VM_REMOVED_REASON } from '../cloud/control.ts';
 import { outboxPending } from '../cloud/document.ts';
+import { type MonitorVm, parseMonitor } from '../cloud/monitor-document.ts';
+import { type PulseVm, parsePulse } from '../cloud/pulse-document.ts';
 import { readPrimaryDocument, readSecondaryDocument } from '../cloud/status.ts';
 import { BackendError, type Clients, emptyBucket } from './aws.ts';
 import { deployedParams, type StackOutputs } from './stack.ts';
@@ -182,6 +186,11 @@ export interface VmStatus {
    * node document (the primary's), that claim as `claimedInNode` (its progress is there, not in `seq`).
    */
   timers: Record<string, unknown>;
+  /**
+   * The VM's entries in the stack's two chain documents (absent: not stepped yet): the pulse's (its
+   * primary's last step and liveness evidence) and the monitor's (its secondary's next wake).
+   */
+  stack: { pulse?: PulseVm; monitor?: MonitorVm };
   /** The control document (fence, failover), if any. */
   control: unknown;
 }
@@ -203,7 +212,16 @@ export async function showVm(t: FleetTarget, vmId: string): Promise<VmStatus> {
       node && (await readChainClaim(state, vmId, node, timer).catch((e) => ({ error: String(e) })));
     timers[timer] = claim ? { ...(v as object), claimedInNode: claim } : v;
   }
-  return { config, timers, control: (await read(controlStateKey(vmId))) ?? null };
+  const pulse = await state.load(PULSE_DOCUMENT_KEY);
+  const monitor = await state.load(MONITOR_DOCUMENT_KEY);
+  const inPulse = pulse && parsePulse(pulse.value, PULSE_DOCUMENT_KEY).vms[vmId];
+  const inMonitor = monitor && parseMonitor(monitor.value, MONITOR_DOCUMENT_KEY).vms[vmId];
+  return {
+    config,
+    timers,
+    stack: { ...(inPulse ? { pulse: inPulse } : {}), ...(inMonitor ? { monitor: inMonitor } : {}) },
+    control: (await read(controlStateKey(vmId))) ?? null,
+  };
 }
 
 /** What `remove` did. */
