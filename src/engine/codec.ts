@@ -31,7 +31,7 @@ export interface EncodedDeltaObject {
 /**
  * A RAM delta in columns whose page bytes are written by the encoder's caller straight into the object: no
  * page array, no scratch copy. The non-zero pages' bytes lie back to back in page order in the object's
- * payload section, which is what {@link RamDeltaColumns.fill} is handed.
+ * payload section, which {@link RamDeltaColumns.fill} writes run by run.
  */
 export interface RamDeltaColumns {
   /** VM the data belongs to. */
@@ -49,11 +49,12 @@ export interface RamDeltaColumns {
   /** 1 where the page is a zero page (stored as a flag, no bytes), else 0; one per index. */
   zero: Uint8Array;
   /**
-   * Writes every non-zero page's 4096 bytes, in page order, into `payload` (exactly their
-   * total size). Every byte must be written: the object's memory is not zeroed. `payload` starts at a
-   * 4-byte aligned offset of its buffer.
+   * Writes the 4096 bytes of non-zero pages `first`, `first + 1`, … (counted among the non-zero pages, in
+   * page order) back to back into `payload`, which holds exactly as many pages. The encoder calls it for
+   * consecutive runs of pages, in order, until every non-zero page is written (once each); every byte must
+   * be written: the object's memory is not zeroed. `payload` starts at a 4-byte aligned offset of its buffer.
    */
-  fill(payload: Uint8Array): void;
+  fill(payload: Uint8Array, first: number): void;
 }
 
 /** The object's bytes do not hash to the SHA-256 its claim check names (the codec's one claim failure). */

@@ -8,6 +8,7 @@
 import type { DeltaPage, PageDelta } from '../engine/protocol/delta.ts';
 import { PAGE_SIZE } from '../engine/protocol/delta.ts';
 import type { DeltaKind } from '../engine/protocol/messages.ts';
+import { columnarRamDelta } from '../engine/protocol/page-columns.ts';
 import {
   DELTA_FORMAT_VERSION,
   DELTA_MAGIC,
@@ -47,7 +48,8 @@ const SHA256_HEX = /^[0-9a-f]{64}$/;
  *
  * Raw pages and the device-state blob are returned as views into `bytes` (no copy): keep `bytes`
  * unchanged while the delta is in use. Compressed pages are inflated into fresh 4096-byte arrays;
- * zero pages come back as `data: null`.
+ * zero pages come back as `data: null`. A RAM delta with no compressed page keeps its pages in columns over
+ * the payload section (src/engine/protocol/page-columns.ts) and builds `pages` on first read.
  *
  * @throws WireError with the code of the first failed check (see docs/wire-format.md).
  * @throws TypeError / RangeError when `bytes` or `limits` themselves are malformed (a caller bug).
@@ -185,7 +187,18 @@ export function decodeDelta(bytes: Uint8Array, limits: DecodeLimits): PageDelta 
   }
 
   const indices = readRuns(bytes, runsAt, recordsAt, pageCount, limits.pageCount ?? MAX_U32 + 1);
-  checkRecords(view, recordsAt, pageCount, payloadBytes, indices);
+  const deflated = checkRecords(view, recordsAt, pageCount, payloadBytes, indices);
+  if (deflated === 0 && kind !== 'device-state') {
+    // Every page raw or zero: the pages stay in columns over the payload section (page-columns.ts).
+    return columnarRamDelta(
+      { vmId, epoch, seq, kind },
+      {
+        index: indices,
+        version: readVersions(bytes, recordsAt, pageCount),
+        bytes: readZeroFlags(bytes, recordsAt, pageCount, payloadAt, payloadBytes),
+      },
+    );
+  }
   const pages = readPages(view, recordsAt, payloadAt, indices);
   const blob =
     blobBytes === 0 ? new Uint8Array(0) : new Uint8Array(bytes.buffer, bytes.byteOffset + blobAt, blobBytes);
@@ -217,15 +230,19 @@ function checkLimits(bytes: Uint8Array, limits: DecodeLimits): void {
   }
 }
 
-/** Checks every page record's encoding and stored length, and that the lengths sum to the payload size. */
+/**
+ * Checks every page record's encoding and stored length, and that the lengths sum to the payload size.
+ * Returns the number of deflated pages.
+ */
 function checkRecords(
   view: Buffer,
   recordsAt: number,
   count: number,
   payloadBytes: number,
   indices: Uint32Array,
-): void {
+): number {
   let sum = 0;
+  let deflated = 0;
   for (let i = 0, at = recordsAt; i < count; i++, at += PAGE_RECORD_BYTES) {
     const encoding = view[at + 4] as number;
     const length = view.readUInt16LE(at + 5);
@@ -249,6 +266,7 @@ function checkRecords(
           at + 5,
         );
       }
+      deflated++;
     } else {
       throw new WireError(
         'bad-field',
@@ -265,6 +283,38 @@ function checkRecords(
       OFF.payloadBytes,
     );
   }
+  return deflated;
+}
+
+/** The page records' versions (records checked). */
+function readVersions(bytes: Uint8Array, recordsAt: number, count: number): Uint32Array {
+  const versions = new Uint32Array(count);
+  for (let i = 0, at = recordsAt; i < count; i++, at += PAGE_RECORD_BYTES) {
+    versions[i] =
+      (bytes[at] as number) |
+      ((bytes[at + 1] as number) << 8) |
+      ((bytes[at + 2] as number) << 16) |
+      ((bytes[at + 3] as number) << 24);
+  }
+  return versions;
+}
+
+/**
+ * The zero flags of pages whose records were checked and are all raw or zero, and the payload section
+ * (a view, no copy) holding the raw pages back to back.
+ */
+function readZeroFlags(
+  bytes: Uint8Array,
+  recordsAt: number,
+  count: number,
+  payloadAt: number,
+  payloadBytes: number,
+): { zero: Uint8Array; payload: Uint8Array } {
+  const zero = new Uint8Array(count);
+  for (let i = 0, at = recordsAt + 4; i < count; i++, at += PAGE_RECORD_BYTES) {
+    if (bytes[at] === PAGE_ENCODING.zero) zero[i] = 1;
+  }
+  return { zero, payload: new Uint8Array(bytes.buffer, bytes.byteOffset + payloadAt, payloadBytes) };
 }
 
 /** Builds the pages; records have been checked, so every stored range lies inside the payload section. */

@@ -34,17 +34,18 @@ export function pageClass(seed: number, page: number, mix: ContentMix): PageClas
 }
 
 /**
- * Memoised page classes of one guest, two bits a page: 0 = not computed yet, 1 = a zero page, 2 = any other
- * class. A class is fixed for a page's life, so each is hashed once per (seed, mix) instead of once per page
- * sent, staged and verified. A quarter of a byte per page, filled lazily (a cloud invocation touches few pages).
+ * Memoised page classes of one guest, two bits a page: 0 = not computed yet, 1 = a zero page, 2 = a
+ * compressible page, 3 = a random page. A class is fixed for a page's life, so each is hashed once per
+ * (seed, mix) instead of once per page sent, staged and verified. A quarter of a byte per page, filled lazily
+ * (a cloud invocation touches few pages).
  */
 export class ZeroClassTable {
   private readonly table: Uint8Array;
 
   /** A table for `pages` pages of the guest of `seed` with content mix `mix`. */
   constructor(
-    private readonly seed: number,
-    private readonly mix: ContentMix,
+    readonly seed: number,
+    readonly mix: ContentMix,
     pages: number,
   ) {
     this.table = new Uint8Array(Math.ceil(pages / 4));
@@ -52,17 +53,39 @@ export class ZeroClassTable {
 
   /** True when `page` at `version` is all zeros (version 0 always is); same answer as {@link isZeroPage}. */
   isZero(page: number, version: number): boolean {
-    if (version === 0) return true;
+    return version === 0 || this.code(page) === CLASS_ZERO;
+  }
+
+  /** True when `page` at `version` is a random page; same answer as {@link isRandomPage}. */
+  isRandom(page: number, version: number): boolean {
+    return version !== 0 && this.code(page) === CLASS_RANDOM;
+  }
+
+  /** True when `page` at `version` is a compressible page. */
+  isCompressible(page: number, version: number): boolean {
+    return version !== 0 && this.code(page) === CLASS_COMPRESSIBLE;
+  }
+
+  /** The class code of `page` (1 zero, 2 compressible, 3 random), computed on first use. */
+  private code(page: number): number {
     const byte = this.table[page >>> 2];
-    if (byte === undefined) return isZeroPage(this.seed, page, version, this.mix);
+    if (byte === undefined) return classCode(pageClass(this.seed, page, this.mix));
     const shift = (page & 3) << 1;
     let c = (byte >>> shift) & 3;
     if (c === 0) {
-      c = pageClass(this.seed, page, this.mix) === 'zero' ? 1 : 2;
+      c = classCode(pageClass(this.seed, page, this.mix));
       this.table[page >>> 2] = byte | (c << shift);
     }
-    return c === 1;
+    return c;
   }
+}
+
+const CLASS_ZERO = 1;
+const CLASS_COMPRESSIBLE = 2;
+const CLASS_RANDOM = 3;
+
+function classCode(c: PageClass): number {
+  return c === 'zero' ? CLASS_ZERO : c === 'compressible' ? CLASS_COMPRESSIBLE : CLASS_RANDOM;
 }
 
 const zeroTables = new WeakMap<object, ZeroClassTable>();
@@ -320,6 +343,102 @@ function alignedWords(got: Uint8Array, scratch: Uint8Array): Int32Array {
  */
 function repeatsMotif(got: Uint8Array): boolean {
   return Buffer.compare(got.subarray(MOTIF_BYTES), got.subarray(0, PAGE_SIZE - MOTIF_BYTES)) === 0;
+}
+
+/**
+ * {@link pageMatches} of every non-zero page of a delta in columns, all at once: the pages k < `count` with
+ * `zero[k] === 0` hold, back to back in `payload`, the bytes of (pages[k], versions[k]) as the PVM wrote
+ * them. Returns the first k (in page order) whose bytes differ, or −1 when every page matches. `classes`
+ * gives the guest's seed, mix and page classes; zero pages are not looked at (their class is the caller's
+ * check). `payload` holds at least the pages before `count`.
+ *
+ * The same comparisons as page by page, without a view or a call per page: random pages are checked two at
+ * a time (two generators interleaved, as {@link fillPages} writes them), words read in place when `payload`
+ * is 4-byte aligned in its buffer.
+ */
+export function firstMismatchingPage(
+  payload: Uint8Array,
+  pages: Uint32Array,
+  versions: Uint32Array,
+  zero: Uint8Array,
+  count: number,
+  classes: ZeroClassTable,
+): number {
+  const { seed, mix } = classes;
+  const aligned = payload.byteOffset % 4 === 0;
+  const words = aligned ? new Int32Array(payload.buffer, payload.byteOffset, payload.byteLength >>> 2) : null;
+  const bytes = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
+  // A random page waiting for a second one: its index in the columns and its first word.
+  let held = -1;
+  let heldAt = 0;
+  const slow = (k: number, at: number): boolean =>
+    pageMatches(
+      bytes.subarray(at * 4, at * 4 + PAGE_SIZE),
+      seed,
+      pages[k] as number,
+      versions[k] as number,
+      mix,
+    );
+  for (let k = 0, at = 0; k < count; k++) {
+    if (zero[k] !== 0) continue;
+    const page = pages[k] as number;
+    const version = versions[k] as number;
+    const here = at;
+    at += PAGE_WORDS;
+    if (words === null || !classes.isRandom(page, version)) {
+      const ok =
+        words !== null && classes.isCompressible(page, version)
+          ? motifMatches(words, bytes, here, generatorStart(seed, page, version, 'pvm'))
+          : slow(k, here);
+      if (!ok) return held >= 0 && !slow(held, heldAt) ? held : k;
+      continue;
+    }
+    if (held < 0) {
+      held = k;
+      heldAt = here;
+      continue;
+    }
+    const xa = generatorStart(seed, pages[held] as number, versions[held] as number, 'pvm');
+    if (!wordPairMatches(words, heldAt, xa, here, generatorStart(seed, page, version, 'pvm'))) {
+      return slow(held, heldAt) ? k : held;
+    }
+    held = -1;
+  }
+  return held >= 0 && !slow(held, heldAt) ? held : -1;
+}
+
+/** Two random pages at `words[a …]` and `words[b …]` against their generators (started at `xa0`, `xb0`). */
+function wordPairMatches(words: Int32Array, a: number, xa0: number, b: number, xb0: number): boolean {
+  let xa = xa0;
+  let xb = xb0;
+  for (let i = 0; i < PAGE_WORDS; i++) {
+    xa ^= xa << 13;
+    xb ^= xb << 13;
+    xa ^= xa >>> 17;
+    xb ^= xb >>> 17;
+    xa ^= xa << 5;
+    xb ^= xb << 5;
+    if (words[a + i] !== xa || words[b + i] !== xb) return false;
+  }
+  return true;
+}
+
+/**
+ * A compressible page at `words[at …]` (the same memory as `bytes`) against its generator started at `x0`:
+ * its first {@link MOTIF_BYTES} from the generator, and every later byte equal to the one a motif before it.
+ */
+function motifMatches(words: Int32Array, bytes: Buffer, at: number, x0: number): boolean {
+  let x = x0;
+  for (let i = at; i < at + MOTIF_WORDS; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    if (words[i] !== x) return false;
+  }
+  const from = at * 4;
+  return (
+    bytes.compare(bytes, from, from + PAGE_SIZE - MOTIF_BYTES, from + MOTIF_BYTES, from + PAGE_SIZE) === 0
+  );
 }
 
 /** Returns a fresh page buffer with the bytes of (page, version), or `null` for a zero page. */

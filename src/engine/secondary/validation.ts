@@ -1,10 +1,16 @@
 import { ClaimMismatchError, codec } from '../codec.ts';
 import { ColoError, unexpected } from '../errors.ts';
-import { isRandomPage, pageMatches, pagePairMatches, zeroClasses } from '../memory/page-content.ts';
+import {
+  firstMismatchingPage,
+  isRandomPage,
+  pageMatches,
+  pagePairMatches,
+  zeroClasses,
+} from '../memory/page-content.ts';
 import type { ColoParams } from '../params.ts';
 import type { DeltaPage, PageDelta } from '../protocol/delta.ts';
 import type { DeltaKind, DeltaMessage } from '../protocol/messages.ts';
-import { type PageColumns, pristineColumns } from '../protocol/page-columns.ts';
+import { type PageColumnBytes, type PageColumns, pristineColumns } from '../protocol/page-columns.ts';
 import { deviceStateBytes } from '../transfer/device-state.ts';
 
 const SHA256_HEX = /^[0-9a-f]{64}$/;
@@ -122,10 +128,57 @@ function misplaced(page: number, pageCount: number): ColoError {
     : new ColoError('invalid-delta', `page ${page} is out of order`);
 }
 
+/**
+ * {@link checkPages} of a materialised delta in columns (as decoded): the same checks and the same first
+ * error in page order — every index in the guest and strictly ascending, zero pages exactly where the
+ * (seed, page, version) says, every other page's bytes as the PVM wrote them — with the page bytes verified
+ * in one batch ({@link firstMismatchingPage}) up to the first page that fails the other checks.
+ */
+function checkByteColumns(
+  params: ColoParams,
+  pageCount: number,
+  columns: PageColumns,
+  bytes: PageColumnBytes,
+): ColoError | undefined {
+  const { index, version } = columns;
+  const { zero } = bytes;
+  const zeroes = zeroClasses(params);
+  const n = index.length;
+  let end = n;
+  let error: ColoError | undefined;
+  let prev = -1;
+  for (let i = 0; i < n; i++) {
+    const page = index[i] as number;
+    if (page >= pageCount || page <= prev) {
+      error = misplaced(page, pageCount);
+      end = i;
+      break;
+    }
+    prev = page;
+    const v = version[i] as number;
+    const shouldBeZero = zeroes.isZero(page, v);
+    if (shouldBeZero !== (zero[i] !== 0)) {
+      error = new ColoError(
+        'page-content-mismatch',
+        `page ${page} v${v} should ${shouldBeZero ? '' : 'not '}be a zero page`,
+      );
+      end = i;
+      break;
+    }
+  }
+  const bad = firstMismatchingPage(bytes.payload, index, version, zero, end, zeroes);
+  if (bad >= 0) {
+    return new ColoError('page-content-mismatch', `page ${index[bad]} v${version[bad]} bytes differ`);
+  }
+  return error;
+}
+
 function checkPages(params: ColoParams, pageCount: number, delta: PageDelta): PageDelta | ColoError {
   if (delta.blob.byteLength > 0) return new ColoError('not-ram', 'RAM delta carries device-state bytes');
-  const columns = delta.modelled ? pristineColumns(delta) : undefined;
-  if (columns) return checkColumns(pageCount, columns) ?? delta;
+  const columns = pristineColumns(delta);
+  if (columns && delta.modelled) return checkColumns(pageCount, columns) ?? delta;
+  if (columns?.bytes && !delta.modelled)
+    return checkByteColumns(params, pageCount, columns, columns.bytes) ?? delta;
   let prev = -1;
   const zeroes = zeroClasses(params);
   const { seed, contentMix } = params;

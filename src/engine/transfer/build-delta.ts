@@ -2,7 +2,7 @@ import { codec } from '../codec.ts';
 import type { Payload } from '../effects.ts';
 import { fillPages, zeroClasses } from '../memory/page-content.ts';
 import { type ColoParams, MESSAGE_WIRE_BYTES, ramWireBytes } from '../params.ts';
-import type { PageDelta } from '../protocol/delta.ts';
+import { PAGE_SIZE, type PageDelta } from '../protocol/delta.ts';
 import type { ClaimCheck, DeltaKind } from '../protocol/messages.ts';
 import { columnarModelledDelta } from '../protocol/page-columns.ts';
 import { deviceStateBytes } from './device-state.ts';
@@ -75,7 +75,16 @@ export function buildRamDelta(
     index,
     version,
     zero,
-    fill: (payload) => fillPages(payload, seed, filledIndex, filledVersion, contentMix),
+    fill: (payload, first) => {
+      const last = first + payload.byteLength / PAGE_SIZE;
+      fillPages(
+        payload,
+        seed,
+        filledIndex.subarray(first, last),
+        filledVersion.subarray(first, last),
+        contentMix,
+      );
+    },
   });
   const key = deltaKey(params.vmId, epoch, seq, kind);
   return {

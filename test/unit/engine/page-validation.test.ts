@@ -43,7 +43,8 @@ function reference(pages: DeltaPage[]): string | undefined {
   return undefined;
 }
 
-function validate(pages: DeltaPage[]): string | undefined {
+/** `validateDelta` of the object of `pages`, its bytes `shift` bytes into their buffer (1: pages unaligned). */
+function validate(pages: DeltaPage[], shift = 0): string | undefined {
   const delta = {
     vmId: params.vmId,
     epoch: 3,
@@ -52,7 +53,11 @@ function validate(pages: DeltaPage[]): string | undefined {
     pages,
     blob: new Uint8Array(0),
   };
-  const { bytes, sha256 } = encodeDeltaWithClaim(delta);
+  const encoded = encodeDeltaWithClaim(delta);
+  const { sha256 } = encoded;
+  const bytes =
+    shift === 0 ? encoded.bytes : new Uint8Array(encoded.bytes.byteLength + shift).subarray(shift);
+  if (shift !== 0) bytes.set(encoded.bytes);
   const msg = {
     v: MESSAGE_VERSION,
     vmId: params.vmId,
@@ -97,6 +102,7 @@ describe('page bytes of a materialised delta', () => {
         (nonZero[Math.floor(next() * nonZero.length)] as DeltaPage).data = null;
       const want = reference(pages);
       expect(validate(pages), `case ${c}`).toBe(want);
+      expect(validate(pages, 1), `case ${c}, unaligned`).toBe(want);
       if (want === undefined) clean++;
       const first = pages.find((p) => want?.startsWith(`page ${p.index} `));
       if (

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import type { RamDeltaColumns } from '../../../src/engine/codec.ts';
 import type { PageDelta } from '../../../src/engine/protocol/delta.ts';
 import { encodeDeltaWithClaim, sha256Hex, WireError } from '../../../src/wire/delta-codec.ts';
-import { encodeRamColumns } from '../../../src/wire/delta-encode-columns.ts';
+import { encodeRamColumns, FILL_BLOCK_PAGES } from '../../../src/wire/delta-encode-columns.ts';
 
 const PAGE = 4096;
 const index = Uint32Array.of(2, 3, 4, 9, 70_000);
@@ -21,8 +21,8 @@ function columns(over: Partial<RamDeltaColumns> = {}): RamDeltaColumns {
     index,
     version,
     zero,
-    fill(payload) {
-      for (let k = 0; k < payload.byteLength / PAGE; k++) payload.set(pageBytes(k), k * PAGE);
+    fill(payload, first) {
+      for (let k = 0; k < payload.byteLength / PAGE; k++) payload.set(pageBytes(first + k), k * PAGE);
     },
     ...over,
   };
@@ -50,18 +50,55 @@ describe('encodeRamColumns', () => {
     expect(got.sha256).toBe(sha256Hex(got.bytes));
   });
 
-  it('hands fill a 4-byte aligned payload exactly as long as the non-zero pages', () => {
-    let seen: Uint8Array | undefined;
+  it('hands fill 4-byte aligned runs that cover the non-zero pages once, in order', () => {
+    const seen: [number, number, number][] = [];
     encodeRamColumns(
       columns({
-        fill(payload) {
-          seen = payload;
+        fill(payload, first) {
+          seen.push([first, payload.byteLength, payload.byteOffset % 4]);
           payload.fill(1);
         },
       }),
     );
-    expect(seen?.byteLength).toBe(3 * PAGE);
-    expect((seen?.byteOffset ?? 1) % 4).toBe(0);
+    expect(seen).toEqual([[0, 3 * PAGE, 0]]);
+  });
+
+  it('writes the same object when the pages span several fill runs', () => {
+    const n = 2 * FILL_BLOCK_PAGES + 5;
+    const many = {
+      index: Uint32Array.from({ length: n }, (_, i) => 3 * i + 1),
+      version: Uint32Array.from({ length: n }, (_, i) => i + 1),
+      zero: Uint8Array.from({ length: n }, (_, i) => (i % 7 === 3 ? 1 : 0)),
+    };
+    const firsts: number[] = [];
+    let k = 0;
+    const delta: PageDelta = {
+      vmId: 'vm-7',
+      epoch: 4,
+      seq: 11,
+      kind: 'checkpoint-ram',
+      pages: [...many.index].map((p, i) => ({
+        index: p,
+        version: many.version[i] as number,
+        data: many.zero[i] ? null : pageBytes(k++),
+      })),
+      blob: new Uint8Array(0),
+    };
+    const want = encodeDeltaWithClaim(delta);
+    const got = encodeRamColumns(
+      columns({
+        kind: 'checkpoint-ram',
+        ...many,
+        fill(payload, first) {
+          firsts.push(first);
+          for (let j = 0; j < payload.byteLength / PAGE; j++) payload.set(pageBytes(first + j), j * PAGE);
+        },
+      }),
+    );
+    expect(firsts).toEqual([0, FILL_BLOCK_PAGES, 2 * FILL_BLOCK_PAGES].filter((f) => f < k));
+    expect(Buffer.compare(got.bytes, want.bytes)).toBe(0);
+    expect(got.sha256).toBe(want.sha256);
+    expect(got.sha256).toBe(sha256Hex(got.bytes));
   });
 
   it.each([
