@@ -344,9 +344,10 @@ export function gridVerdicts(cells: readonly Cell[]): string[] {
   const bio = GRID_LINKS_GBIT.map((g) => {
     const a = get('buffered-io', g, 'adaptive');
     const n = get('buffered-io', g, 'none');
-    return a && n
-      ? `${g}G ${fmt(((a.checkpointMiB + a.backgroundMiB) / (n.checkpointMiB + n.backgroundMiB) - 1) * 100, 1)} %`
-      : '';
+    if (!a || !n) return '';
+    const over = ((a.checkpointMiB + a.backgroundMiB) / (n.checkpointMiB + n.backgroundMiB) - 1) * 100;
+    // Two decimals and the verdict: a figure just over the target must not round to it.
+    return `${g}G ${fmt(over, 2)} % (${over <= 5 ? 'met' : 'not met'})`;
   }).filter(Boolean);
   if (bio.length) out.push(`adaptive bytes over none on buffered-io (target ≤ 5 %): ${bio.join(', ')}`);
   const bounds = GRID_LINKS_GBIT.map((g) => {
@@ -535,7 +536,7 @@ export function policyBench(options: BenchOptions): BenchResult {
           : 300_000;
   const workloads = options.workloads ?? (options.quick ? ['idle', 'hot/cold'] : undefined);
   const links = options.links ?? (small && !options.cells ? [10] : undefined);
-  gridFilterErrors(workloads, links, options.policies);
+  gridFilterErrors(workloads, links, options.policies, options.cells);
   // The speed target is over a simulated hour: the default run measures each cell's speed that long.
   const speedMs = options.speedSeconds !== undefined ? options.speedSeconds * 1000 : small ? 0 : HOUR_MS;
   const cells = options.materialisedOnly
@@ -589,11 +590,28 @@ export function policyBench(options: BenchOptions): BenchResult {
   };
 }
 
+/**
+ * Why cell patterns (`workload:gbit:policy`, `*` or empty for any part) name no cell of the grid: a part
+ * the grid does not have, or more than three parts; '' when every pattern names at least one cell.
+ */
+export function cellPatternErrors(patterns: readonly string[]): string {
+  const bad = patterns.filter((c) => {
+    if (c.split(':').length > 3) return true;
+    return !GRID_WORKLOADS.some((w) =>
+      GRID_LINKS_GBIT.some((g) => GRID_POLICIES.some((p) => cellMatches(c, w.name, g, p))),
+    );
+  });
+  return bad.length
+    ? `cell pattern(s) ${bad.join(', ')} name no cell (workload:gbit:policy; workloads ${GRID_WORKLOADS.map((w) => w.name).join(', ')}; links ${GRID_LINKS_GBIT.join(', ')}; policies ${GRID_POLICIES.join(', ')}; * for any)`
+    : '';
+}
+
 /** Refuses names the grid does not have, with one line naming the known ones (exit 2). */
 function gridFilterErrors(
   workloads: readonly string[] | undefined,
   links: readonly number[] | undefined,
   policies: readonly string[] | undefined,
+  cells?: readonly string[],
 ): void {
   const bad = (
     given: readonly (string | number)[] | undefined,
@@ -611,6 +629,7 @@ function gridFilterErrors(
     ),
     bad(links, GRID_LINKS_GBIT, 'link(s)'),
     bad(policies, GRID_POLICIES, 'policy(ies)'),
+    cellPatternErrors(cells ?? []),
   ].filter(Boolean);
   if (errors.length) {
     console.error(errors.join('; '));

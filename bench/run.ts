@@ -16,7 +16,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import os from 'node:os';
-import { parseArgs } from 'node:util';
+import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { deltaFuzzBench, messageFuzzBench } from './fuzz.ts';
 import { type BenchOptions, type BenchResult, formatTable } from './harness.ts';
 import { policyBench } from './policies.ts';
@@ -30,7 +30,19 @@ const GROUPS: Record<string, (options: BenchOptions) => BenchResult> = {
   policies: policyBench,
 };
 
-const { values } = parseArgs({
+/** `parseArgs`, with a bad command line (an unknown flag, a flag without its value) as one line and exit 2. */
+function parseOrExit<T extends ParseArgsConfig>(config: T): ReturnType<typeof parseArgs<T>> {
+  try {
+    return parseArgs(config);
+  } catch (e) {
+    console.error(
+      `${e instanceof Error ? e.message : String(e)} (usage: the comment at the top of bench/run.ts)`,
+    );
+    process.exit(2);
+  }
+}
+
+const { values } = parseOrExit({
   options: {
     quick: { type: 'boolean', default: false },
     only: { type: 'string' },

@@ -437,7 +437,8 @@ export const PARAMETERS: readonly Parameter[] = [
   },
   {
     name: 'downtimeBudget',
-    meaning: 'adaptive: downtime it aims for (downtime-limit)',
+    meaning:
+      "downtime it is willing to take (QEMU's downtime-limit); carried and reported, no policy reads it yet",
     kind: 'duration',
     unit: 'ms',
     default: '300ms',

@@ -106,6 +106,22 @@ describe('npm run bench', () => {
     await expect(
       run(process.execPath, ['--import', 'tsx', 'bench/run.ts', '--quick', '--only', 'nope'], { cwd: root }),
     ).rejects.toMatchObject({ code: 2, stderr: expect.stringContaining('unknown benchmark group(s): nope') });
+    // A flag it does not know, and a cell pattern that names no cell, are refused in one line too.
+    await expect(
+      run(process.execPath, ['--import', 'tsx', 'bench/run.ts', '--bogus'], { cwd: root }),
+    ).rejects.toMatchObject({ code: 2, stderr: expect.stringMatching(/^Unknown option '--bogus'/) });
+    await expect(
+      run(
+        process.execPath,
+        ['--import', 'tsx', 'bench/run.ts', '--only', 'policies', '--cells', 'fio:abc:adaptive'],
+        {
+          cwd: root,
+        },
+      ),
+    ).rejects.toMatchObject({
+      code: 2,
+      stderr: expect.stringContaining('cell pattern(s) fio:abc:adaptive name no cell'),
+    });
   });
 
   it("measures each cell's speed over its own run with --speed-seconds, says over how long, and refuses a bad span", async () => {
