@@ -45,12 +45,14 @@ export interface PageColumnBytes {
 const pristine = new WeakMap<PageDelta, PageColumns>();
 
 /**
- * A modelled delta (`modelled: true`, empty blob) of `columns`; its `pages` (all `data: null`) are built on
- * first read.
+ * A delta of `header` in `columns` whose `pages` array is built by `build` on first read (after which the
+ * columns are no longer trusted: {@link pristineColumns}); `modelled` marks a modelled delta.
  */
-export function columnarModelledDelta(
+function lazyPages(
   header: Pick<PageDelta, 'vmId' | 'epoch' | 'seq' | 'kind'>,
   columns: PageColumns,
+  modelled: boolean,
+  build: () => DeltaPage[],
 ): PageDelta {
   let built: DeltaPage[] | undefined;
   // Keys in the same order as any other delta's; redefining `pages` keeps its place.
@@ -61,7 +63,7 @@ export function columnarModelledDelta(
     kind: header.kind,
     pages: [],
     blob: new Uint8Array(0),
-    modelled: true,
+    ...(modelled ? { modelled: true } : {}),
   };
   Object.defineProperty(delta, 'pages', {
     enumerable: true,
@@ -69,11 +71,7 @@ export function columnarModelledDelta(
     get(): DeltaPage[] {
       if (built === undefined) {
         pristine.delete(delta);
-        const { index, version } = columns;
-        built = new Array(index.length);
-        for (let i = 0; i < index.length; i++) {
-          built[i] = { index: index[i] as number, version: version[i] as number, data: null };
-        }
+        built = build();
       }
       return built;
     },
@@ -87,6 +85,24 @@ export function columnarModelledDelta(
 }
 
 /**
+ * A modelled delta (`modelled: true`, empty blob) of `columns`; its `pages` (all `data: null`) are built on
+ * first read.
+ */
+export function columnarModelledDelta(
+  header: Pick<PageDelta, 'vmId' | 'epoch' | 'seq' | 'kind'>,
+  columns: PageColumns,
+): PageDelta {
+  return lazyPages(header, columns, true, () => {
+    const { index, version } = columns;
+    const pages: DeltaPage[] = new Array(index.length);
+    for (let i = 0; i < index.length; i++) {
+      pages[i] = { index: index[i] as number, version: version[i] as number, data: null };
+    }
+    return pages;
+  });
+}
+
+/**
  * A materialised RAM delta (as decoded from its object) of `columns`, whose `bytes` give the page bytes; its
  * `pages` (zero pages `data: null`, the others views into `columns.bytes.payload`) are built on first read.
  */
@@ -94,42 +110,20 @@ export function columnarRamDelta(
   header: Pick<PageDelta, 'vmId' | 'epoch' | 'seq' | 'kind'>,
   columns: PageColumns & { bytes: PageColumnBytes },
 ): PageDelta {
-  let built: DeltaPage[] | undefined;
-  const delta: PageDelta = {
-    vmId: header.vmId,
-    epoch: header.epoch,
-    seq: header.seq,
-    kind: header.kind,
-    pages: [],
-    blob: new Uint8Array(0),
-  };
-  Object.defineProperty(delta, 'pages', {
-    enumerable: true,
-    configurable: true,
-    get(): DeltaPage[] {
-      if (built === undefined) {
-        pristine.delete(delta);
-        const { index, version } = columns;
-        const { zero, payload } = columns.bytes;
-        built = new Array(index.length);
-        for (let i = 0, at = 0; i < index.length; i++) {
-          let data: Uint8Array | null = null;
-          if (zero[i] === 0) {
-            data = new Uint8Array(payload.buffer, payload.byteOffset + at, PAGE_SIZE);
-            at += PAGE_SIZE;
-          }
-          built[i] = { index: index[i] as number, version: version[i] as number, data };
-        }
+  return lazyPages(header, columns, false, () => {
+    const { index, version } = columns;
+    const { zero, payload } = columns.bytes;
+    const pages: DeltaPage[] = new Array(index.length);
+    for (let i = 0, at = 0; i < index.length; i++) {
+      let data: Uint8Array | null = null;
+      if (zero[i] === 0) {
+        data = new Uint8Array(payload.buffer, payload.byteOffset + at, PAGE_SIZE);
+        at += PAGE_SIZE;
       }
-      return built;
-    },
-    set(value: DeltaPage[]) {
-      pristine.delete(delta);
-      built = value;
-    },
+      pages[i] = { index: index[i] as number, version: version[i] as number, data };
+    }
+    return pages;
   });
-  pristine.set(delta, columns);
-  return delta;
 }
 
 /**
