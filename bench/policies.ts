@@ -480,14 +480,38 @@ export function materialisedRows(durationMs: number): BenchRow[] {
   ];
 }
 
+/** A cell whose memory {@link memoryRow} measures: the grid's memory row, and its heaviest record keeper. */
+export interface MemoryCell {
+  /** Workload name as the row prints it, and its spec. */
+  name: string;
+  spec: WorkloadSpec;
+  policy: PolicyName;
+  /** Link, Gbit/s. */
+  gbit: number;
+}
+
+/** The cells of the memory rows: the steady hot/cold run, and `adaptive` on uniform at 1 Gbit/s (the most rounds). */
+export const MEMORY_CELLS: readonly MemoryCell[] = [
+  {
+    name: 'hot/cold',
+    spec: { kind: 'hotcold', hotPages: 4096, hotRate: 4000, coldRate: 2500 },
+    policy: 'fixed',
+    gbit: 10,
+  },
+  { name: 'uniform', spec: { kind: 'uniform', rate: 20_000 }, policy: 'adaptive', gbit: 1 },
+];
+
 /**
- * Memory (V8 heap used + array buffers, after full collections) of one modelled run at 10 and at 60
- * simulated minutes (hot/cold, fixed, 10 Gbit/s). Returns a row: the 60-minute figure against the
- * 10-minute one.
+ * Memory of one modelled run (V8 heap used + array buffers after full collections, less what the process
+ * held before it) at `early` and at `minutes` simulated minutes. Returns a row: the later figure against the earlier one, naming the records
+ * the run keeps for its report (~100 bytes each: a round, a pending check, a message), which is what grows.
  */
-export function memoryRow(minutes = 60, early = 10): BenchRow {
-  const spec: WorkloadSpec = { kind: 'hotcold', hotPages: 4096, hotRate: 4000, coldRate: 2500 };
-  const params = gridParams(spec, 'fixed', 1);
+export function memoryRow(
+  minutes = 60,
+  early = 10,
+  cell: MemoryCell = MEMORY_CELLS[0] as MemoryCell,
+): BenchRow {
+  const params = gridParams(cell.spec, cell.policy, 1);
   const samples = new Map<number, number>();
   const marks = [early * 60_000, minutes * 60_000 - 5_000];
   let next = 0;
@@ -497,21 +521,24 @@ export function memoryRow(minutes = 60, early = 10): BenchRow {
     const m = process.memoryUsage();
     return (m.heapUsed + m.arrayBuffers) / MIB;
   };
-  runEmbedded({
+  // What the process held before the run (earlier rows' leftovers) is not the run's: subtracted.
+  const before = measure();
+  const result = runEmbedded({
     params,
-    link: gridLink(10),
+    link: gridLink(cell.gbit),
     durationMs: minutes * 60_000,
     observe: (at) => {
       const mark = marks[next];
       if (mark !== undefined && at >= mark) {
-        samples.set(next, measure());
+        samples.set(next, measure() - before);
         next++;
       }
     },
   });
+  const records = result.rounds.length + result.pendingChecks.length + result.messages.length;
   return {
     group: 'policies',
-    name: `memory at ${minutes} simulated minutes (hot/cold, fixed, 10 Gbit/s)`,
+    name: `memory at ${minutes} simulated minutes (${cell.name}, ${cell.policy}, ${cell.gbit} Gbit/s; ${records.toLocaleString('en-US')} records kept)`,
     value: samples.get(1) ?? Number.NaN,
     unit: 'MiB',
     baseline: `memory at ${early} simulated minutes`,
@@ -557,7 +584,7 @@ export function policyBench(options: BenchOptions): BenchResult {
     ...(options.gridOnly ? [] : materialisedRows(options.quick ? 21_000 : small ? 30_000 : 60_000)),
     ...(options.gridOnly || options.materialisedOnly
       ? []
-      : [options.quick ? memoryRow(2, 1) : memoryRow(60, 10)]),
+      : MEMORY_CELLS.map((cell) => (options.quick ? memoryRow(2, 1, cell) : memoryRow(60, 10, cell)))),
   ];
   const verdicts = gridVerdicts(cells);
   const section = [
