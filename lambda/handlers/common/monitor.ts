@@ -18,16 +18,22 @@ import {
   emptyMonitor,
   encodeMonitor,
   type MonitorDocument,
+  MonitorDocumentError,
   type MonitorVm,
   parseMonitor,
 } from '../../../src/runtime/cloud/monitor-document.ts';
-import { emptyPulse, type PulseDocument, parsePulse } from '../../../src/runtime/cloud/pulse-document.ts';
+import {
+  emptyPulse,
+  type PulseDocument,
+  PulseDocumentError,
+  parsePulse,
+} from '../../../src/runtime/cloud/pulse-document.ts';
 import { MONITOR_DOCUMENT_KEY, PULSE_DOCUMENT_KEY } from '../../adapters/contract.ts';
 import { readControl } from './control.ts';
 import type { NodeHandlerDeps } from './deps.ts';
 import { recordFailover } from './failover.ts';
 import { reportInvocation } from './observability.ts';
-import type { StackStepDeps } from './stack-steps.ts';
+import { loadStackDocument, type StackStepDeps } from './stack-steps.ts';
 
 /** The monitor's period, ms (the per-VM heartbeat chain's longest gap: tick-chains.ts `MONITOR_MAX_GAP_MS`). */
 export const MONITOR_PERIOD_MS = 2_000;
@@ -72,16 +78,11 @@ export interface MonitorSummary {
   pulseStale: boolean;
 }
 
-async function load<T>(
-  state: StateStore,
-  key: string,
-  parse: (b: Uint8Array, key: string) => T,
-  empty: () => T,
-): Promise<{ doc: T; etag?: string }> {
-  const d = await state.load(key);
-  if (!d) return { doc: empty() };
-  return { doc: parse(d.value, key), etag: d.etag };
-}
+/** Metric: monitor documents found malformed and replaced by a fresh one. */
+export const MONITOR_DOCUMENT_RESET_METRIC = 'MonitorDocumentReset';
+
+const loadMonitor = (state: StateStore) =>
+  loadStackDocument(state, MONITOR_DOCUMENT_KEY, parseMonitor, emptyMonitor, MonitorDocumentError);
 
 /** What stepping a secondary is due for, or undefined when nothing is. */
 export function monitorDue(
@@ -167,8 +168,27 @@ export async function runMonitor(deps: MonitorDeps): Promise<MonitorSummary> {
   const { logger, metrics } = deps.obs;
   const started = deps.now();
   const registered = await deps.vms();
-  const pulse = (await load(deps.state, PULSE_DOCUMENT_KEY, parsePulse, emptyPulse)).doc;
-  let mon = await load(deps.state, MONITOR_DOCUMENT_KEY, parseMonitor, emptyMonitor);
+  const loadedPulse = await loadStackDocument(
+    deps.state,
+    PULSE_DOCUMENT_KEY,
+    parsePulse,
+    emptyPulse,
+    PulseDocumentError,
+  );
+  const pulse = loadedPulse.doc;
+  let mon = await loadMonitor(deps.state);
+  if (loadedPulse.malformed !== undefined) {
+    // The pulse replaces it at its next tick; meanwhile its evidence is read as stale (below): the
+    // primaries' own documents judge, as when the pulse is late.
+    logger.error("pulse document malformed: the primaries' documents are read instead", {
+      error: loadedPulse.malformed,
+    });
+  }
+  if (mon.malformed !== undefined) {
+    // Every VM is due as if new; the save below replaces the document.
+    metrics.addMetric(MONITOR_DOCUMENT_RESET_METRIC, MetricUnit.Count, 1);
+    logger.error('monitor document malformed: starting a fresh one', { error: mon.malformed });
+  }
   const pulseStale = started - pulse.at > PULSE_STALE_MS;
   const due = registered.filter((vmId) => monitorDue(mon.doc.vms[vmId], pulse.vms[vmId], started));
   const summary: MonitorSummary = {
@@ -241,7 +261,7 @@ export async function runMonitor(deps: MonitorDeps): Promise<MonitorSummary> {
       } catch (e) {
         if (!(e instanceof StateConflictError) || i + 1 >= SAVE_ATTEMPTS) throw e;
       }
-      mon = await load(deps.state, MONITOR_DOCUMENT_KEY, parseMonitor, emptyMonitor);
+      mon = await loadMonitor(deps.state);
     }
   }
   if (summary.failed > 0) metrics.addMetric(MONITOR_STEP_ERRORS_METRIC, MetricUnit.Count, summary.failed);

@@ -15,6 +15,7 @@ import {
   encodePulse,
   mergePulse,
   type PulseDocument,
+  PulseDocumentError,
   type PulseVm,
   parsePulse,
 } from '../../../src/runtime/cloud/pulse-document.ts';
@@ -22,7 +23,7 @@ import { PULSE_DOCUMENT_KEY } from '../../adapters/contract.ts';
 import { readControl } from './control.ts';
 import type { NodeHandlerDeps } from './deps.ts';
 import { reportInvocation } from './observability.ts';
-import type { StackStepDeps } from './stack-steps.ts';
+import { type LoadedStackDocument, loadStackDocument, type StackStepDeps } from './stack-steps.ts';
 
 /** Primaries stepped at the same time by one pulse. */
 export const PULSE_CONCURRENCY = 16;
@@ -88,10 +89,11 @@ export interface PulseSummary {
   unrecorded?: boolean;
 }
 
-async function loadPulse(state: StateStore): Promise<{ doc: PulseDocument; etag?: string }> {
-  const d = await state.load(PULSE_DOCUMENT_KEY);
-  if (!d) return { doc: emptyPulse() };
-  return { doc: parsePulse(d.value, PULSE_DOCUMENT_KEY), etag: d.etag };
+/** Metric: pulse documents found malformed and replaced by a fresh one. */
+export const PULSE_DOCUMENT_RESET_METRIC = 'PulseDocumentReset';
+
+function loadPulse(state: StateStore): Promise<LoadedStackDocument<PulseDocument>> {
+  return loadStackDocument(state, PULSE_DOCUMENT_KEY, parsePulse, emptyPulse, PulseDocumentError);
 }
 
 /**
@@ -231,6 +233,11 @@ export async function runPulse(deps: PulseDeps): Promise<PulseSummary> {
   const started = deps.now();
   const registered = await deps.vms();
   const loaded = await loadPulse(deps.state);
+  if (loaded.malformed !== undefined) {
+    // Every VM is due as if new; the next save replaces the document.
+    metrics.addMetric(PULSE_DOCUMENT_RESET_METRIC, MetricUnit.Count, 1);
+    logger.error('pulse document malformed: starting a fresh one', { error: loaded.malformed });
+  }
   const due: { vmId: string; d: NodeHandlerDeps }[] = [];
   const resolved = await Promise.all(
     registered.map(async (vmId) => {

@@ -9,6 +9,7 @@ import { MONITOR_DOCUMENT_KEY, PULSE_DOCUMENT_KEY } from '../../../lambda/adapte
 import { runMonitor } from '../../../lambda/handlers/common/monitor.ts';
 import { pulseDue, runPulse } from '../../../lambda/handlers/common/pulse.ts';
 import type { ColoParams } from '../../../src/engine/params.ts';
+import type { StateStore } from '../../../src/engine/ports.ts';
 import { parsePulse } from '../../../src/runtime/cloud/pulse-document.ts';
 import { handlerParams } from './sim.ts';
 import { StackSim } from './stack-sim.ts';
@@ -117,18 +118,14 @@ describe('the pulse and the monitor', () => {
     expect(Math.min(...times)).toBeGreaterThan(0);
   }, 60_000);
 
-  it('a malformed pulse or monitor document: a clear error, nothing stepped, nothing written', async () => {
+  it('a malformed pulse or monitor document is reported and replaced by a fresh one; meanwhile the monitor reads the primaries', async () => {
     const stack = new StackSim();
     const sim = await stack.add(params('vm-0'));
-    await stack.shared.state.save(
-      PULSE_DOCUMENT_KEY,
-      Buffer.from('{"v":1,"at":0,"vms":{"../x":{}}}'),
-      undefined,
-    );
-    let saves = 0;
-    stack.shared.state.beforeSave = () => {
-      saves++;
+    const garbage = async (key: string, text: string) => {
+      const had = await stack.shared.state.load(key);
+      await stack.shared.state.save(key, Buffer.from(text), had?.etag);
     };
+    await garbage(PULSE_DOCUMENT_KEY, '{"v":1,"at":0,"vms":{"../x":{}}}');
     const deps = {
       state: stack.shared.state,
       vms: async () => ['vm-0'],
@@ -136,20 +133,32 @@ describe('the pulse and the monitor', () => {
       now: stack.clock.now,
       obs: sim.obs,
     };
-    await expect(runPulse(deps)).rejects.toThrow(/_fleet\/pulse.json is not a pulse document: vms/);
-    await expect(runMonitor({ ...deps, vmDeps: async () => sim.secondaryDeps })).rejects.toThrow(
-      /is not a pulse document/,
-    );
-    const bad = await stack.shared.state.load(PULSE_DOCUMENT_KEY);
-    await stack.shared.state.save(PULSE_DOCUMENT_KEY, Buffer.from('{"v":1,"at":0,"vms":{}}'), bad?.etag);
-    await stack.shared.state.save(MONITOR_DOCUMENT_KEY, Buffer.from('not json'), undefined);
-    saves = 0;
-    await expect(runMonitor({ ...deps, vmDeps: async () => sim.secondaryDeps })).rejects.toThrow(
-      /_fleet\/monitor.json is not JSON/,
-    );
-    expect(saves).toBe(0);
-    expect(await sim.primaryDoc()).toBeUndefined();
-    expect(await sim.secondaryDoc()).toBeUndefined();
+    // The monitor, first: the pulse's evidence unreadable, it is stale — the VM (new to the monitor) is
+    // stepped all the same, and the pulse document is left for the pulse to replace.
+    const m = await runMonitor({ ...deps, vmDeps: async () => sim.secondaryDeps });
+    expect(m).toMatchObject({ pulseStale: true, stepped: 1, failed: 0 });
+    expect(
+      Buffer.from((await stack.shared.state.load(PULSE_DOCUMENT_KEY))?.value ?? []).toString(),
+    ).toContain('../x');
+    // The pulse steps the VM as if new and writes a fresh document over the bad one.
+    const p = await runPulse(deps);
+    expect(p.stepped).toBe(1);
+    expect(sim.metric('PulseDocumentReset')).toBe(1);
+    expect((await pulseDoc(stack))?.vms['vm-0']?.steppedAt).toBeGreaterThan(0);
+    // A malformed monitor document: the same.
+    await garbage(MONITOR_DOCUMENT_KEY, 'not json');
+    stack.clock.advance(1000);
+    const again = await runMonitor({ ...deps, vmDeps: async () => sim.secondaryDeps });
+    expect(again.failed).toBe(0);
+    expect(sim.metric('MonitorDocumentReset')).toBe(1);
+    const mon = await stack.shared.state.load(MONITOR_DOCUMENT_KEY);
+    expect(JSON.parse(Buffer.from(mon?.value ?? []).toString()).vms['vm-0']).toBeDefined();
+    // A store that cannot be read is no malformed document: the tick fails and nothing is replaced.
+    const down: StateStore = Object.create(stack.shared.state);
+    down.load = async () => {
+      throw new Error('S3 down');
+    };
+    await expect(runPulse({ ...deps, state: down })).rejects.toThrow(/S3 down/);
   });
 
   it('a pulse document that cannot be written: the steps stand, the next pulse records them', async () => {
