@@ -174,6 +174,13 @@ describe('one stack, many VMs', () => {
       const stack = JSON.parse(shown.out).stack;
       expect(stack.pulse.steppedAt).toBeGreaterThan(0);
       expect(stack.monitor.steppedAt).toBeGreaterThan(0);
+      // A change the VM's replication state cannot take is refused in one line, the config kept.
+      const set = await colo('vm', 'set', VMS[0] as string, '--stack', stackName, '--set', 'seed=99');
+      expect(set.code).toBe(1);
+      expect(set.err.trim().split('\n')).toHaveLength(1);
+      expect(set.err).toMatch(/has replication state, which seed cannot change under \(seed 31 → 99\)/);
+      const kept = await colo('vm', 'show', VMS[0] as string, '--stack', stackName, '--json');
+      expect(JSON.parse(kept.out).config.seed).toBe(31);
     }, diagnosis));
 
   it('removing a VM stops its timers and leaves the others running', () =>

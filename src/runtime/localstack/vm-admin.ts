@@ -33,6 +33,7 @@ import {
 import { readChainClaim } from '../cloud/chain-claim.ts';
 import { markFailedOver, readControl, VM_REMOVED_REASON } from '../cloud/control.ts';
 import { outboxPending } from '../cloud/document.ts';
+import { nodeStateKey } from '../cloud/keys.ts';
 import { type MonitorVm, parseMonitor } from '../cloud/monitor-document.ts';
 import { type PulseVm, parsePulse } from '../cloud/pulse-document.ts';
 import { readPrimaryDocument, readSecondaryDocument } from '../cloud/status.ts';
@@ -114,6 +115,34 @@ export interface VmWritten {
   timers: Record<string, string> | { error: string };
 }
 
+/**
+ * The keys a VM's replication state is made of: its node documents hold a guest of `guestBytes` whose pages
+ * `seed` and `workload` wrote. Changed under existing state, every step of the VM would fail on its own
+ * documents (and the replicas would no longer be the same guest): refused.
+ */
+export const STATE_BOUND_KEYS = ['guestBytes', 'seed', 'workload'] as const;
+
+/**
+ * Refuses a config that changes a {@link STATE_BOUND_KEYS} key of a VM whose node documents exist.
+ *
+ * @throws VmAdminError naming the keys and how to start the VM afresh
+ */
+async function checkStateKeeps(state: S3StateStore, before: VmConfig, after: VmConfig): Promise<void> {
+  const changed = STATE_BOUND_KEYS.filter((k) => before[k] !== after[k]);
+  if (changed.length === 0) return;
+  const held = await Promise.all(
+    (['primary', 'secondary'] as const).map(
+      async (node) => (await state.load(nodeStateKey(after.vmId, node))) !== undefined,
+    ),
+  );
+  if (!held.some(Boolean)) return;
+  const what = changed.map((k) => `${k} ${String(before[k])} → ${String(after[k])}`).join(', ');
+  throw new VmAdminError(
+    `${after.vmId} has replication state, which ${changed.join(' and ')} cannot change under (${what}): ` +
+      `\`colo vm remove ${after.vmId} --delete-state\` first, then add it afresh`,
+  );
+}
+
 /** Registers (or replaces) a VM's config, then asks the watchdog to start its timers at once. */
 export async function writeVm(t: FleetTarget, config: VmConfig): Promise<VmWritten> {
   const registry = registryOf(t);
@@ -124,9 +153,10 @@ export async function writeVm(t: FleetTarget, config: VmConfig): Promise<VmWritt
       throw e;
     }),
   );
+  const state = new S3StateStore({ bucket: t.outputs.bucketName, client: t.clients.s3 });
+  if (before !== undefined) await checkStateKeeps(state, before, config);
   await retried(t, `writing vms/${config.vmId}.json`, () => registry.put(config));
   // A VM removed earlier under this id was stopped by its control flag: start it afresh.
-  const state = new S3StateStore({ bucket: t.outputs.bucketName, client: t.clients.s3 });
   if ((await readControl(state, config.vmId)).reason === VM_REMOVED_REASON) {
     await t.clients.s3.send(
       new DeleteObjectCommand({
