@@ -375,6 +375,7 @@ export class ColoStack extends Stack {
       functions: fns,
       nodeServices,
       watchdogService: 'tick-arm',
+      repairServices: ['tick-arm', 'checkpoint-timer', 'pending-check-timer', 'heartbeat-monitor'],
       channels: { p2s: this.p2s.queue, s2p: this.s2p.queue },
       deadLetterQueues: {
         p2s: this.p2s.deadLetterQueue,

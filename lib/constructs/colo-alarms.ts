@@ -52,6 +52,12 @@ export interface ColoAlarmsProps {
   readonly nodeServices: readonly string[];
   /** The service that runs the once-a-minute watchdog (emits `ChainsRepaired`). */
   readonly watchdogService: string;
+  /**
+   * Every service that repairs a tick chain (emits `ChainsRepaired`): the watchdog, and the chains that
+   * repair their siblings within seconds (a VM's checkpoint chain; the pulse and the monitor each other).
+   * Default: the watchdog's alone.
+   */
+  readonly repairServices?: readonly string[];
   /** COLO channels (FIFO queues), by label. */
   readonly channels: Readonly<Record<string, sqs.IQueue>>;
   /** Every dead-letter queue, by label. */
@@ -126,8 +132,8 @@ export class ColoAlarms extends Construct {
     );
     add(
       'ChainRepairs',
-      coloEventSum(COLO_EVENT_METRICS.chainRepairs, [props.watchdogService]),
-      'The watchdog restarted a tick chain that had gone quiet (a timer was late by more than two periods)',
+      coloEventSum(COLO_EVENT_METRICS.chainRepairs, props.repairServices ?? [props.watchdogService]),
+      'A tick chain had gone quiet and was restarted: by its sibling within seconds, or by the minute watchdog',
     );
     add(
       'AbandonedSends',

@@ -131,7 +131,12 @@ describe('alarms', () => {
     expect(series('Failovers')).toEqual(
       NODE_SERVICES.map((svc) => `${COLO_METRICS.failovers}@${svc}`).sort(),
     );
-    expect(series('ChainRepairs')).toEqual([`${COLO_METRICS.chainsRepaired}@tick-arm`]);
+    // The watchdog's repairs and the sibling repairs of the checkpoint chains and of the stack's two chains.
+    expect(series('ChainRepairs')).toEqual(
+      ['checkpoint-timer', 'heartbeat-monitor', 'pending-check-timer', 'tick-arm'].map(
+        (svc) => `${COLO_METRICS.chainsRepaired}@${svc}`,
+      ),
+    );
     expect(series('AbandonedSends')).toEqual(
       [COLO_METRICS.sendsRetired, COLO_METRICS.roundsAbandoned]
         .flatMap((m) => NODE_SERVICES.map((svc) => `${m}@${svc}`))
