@@ -33,6 +33,7 @@ import {
 import { readChainClaim } from '../cloud/chain-claim.ts';
 import { markFailedOver, readControl, VM_REMOVED_REASON } from '../cloud/control.ts';
 import { outboxPending } from '../cloud/document.ts';
+import { StateDocumentError } from '../cloud/errors.ts';
 import { nodeStateKey } from '../cloud/keys.ts';
 import { type MonitorVm, parseMonitor } from '../cloud/monitor-document.ts';
 import { type PulseVm, parsePulse } from '../cloud/pulse-document.ts';
@@ -358,8 +359,14 @@ const SECONDARY_QUIET: ReadonlySet<SecondaryPhase> = new Set([
 
 /** True while a node is inside a checkpoint or a background load, or has sends still to perform. */
 async function inFlight(state: S3StateStore, params: ColoParams): Promise<boolean> {
-  const p = await readPrimaryDocument(state, params);
-  const s = await readSecondaryDocument(state, params);
+  // A document that does not decode holds nothing in flight (no function can step it either): the
+  // removal goes on, and `--delete-state` deletes it.
+  const unreadable = (e: unknown) => {
+    if (e instanceof StateDocumentError) return undefined;
+    throw e;
+  };
+  const p = await readPrimaryDocument(state, params).catch(unreadable);
+  const s = await readSecondaryDocument(state, params).catch(unreadable);
   return (
     (p !== undefined && (p.state.phase.startsWith('ckpt-') || outboxPending(p.outbox))) ||
     (s !== undefined && (!SECONDARY_QUIET.has(s.state.phase) || outboxPending(s.outbox)))
