@@ -82,11 +82,14 @@ export const MONITOR_FUNCTIONS: ReadonlySet<ColoFunctionName> = new Set<ColoFunc
 export const FUNCTION_TIMEOUT_SECONDS: Readonly<
   Record<Exclude<ColoFunctionName, 'secondary-apply'>, number>
 > = {
-  'checkpoint-timer': 30,
+  // Every function that may step a primary may perform a round's sends, so each outlives a put's worst case
+  // under CALL_TIMEOUTS (3 attempts × (3 s connect + 10 s silence) plus backoff, ≈ 40 s) and records how it
+  // failed instead of being killed mid-call. tick-arm only arms ticks.
+  'checkpoint-timer': 60,
   'pending-check-timer': 60,
   'tick-arm': 30,
   primary: 60,
-  'heartbeat-monitor': 30,
+  'heartbeat-monitor': 60,
 };
 
 /**

@@ -315,7 +315,8 @@ describe('faults on LocalStack with the default parameters', () => {
       'the hung put to fail',
       async (note) => {
         const x = await fired('hung-put:background-ram');
-        note((await fired('hang-put:background-ram')).length);
+        // Which function took the hang: if it never records, that one was killed mid-call.
+        note((await fired('hang-put:background-ram')).map((h) => h.service));
         return x.length >= 1 ? x : undefined;
       },
       180_000,
@@ -337,6 +338,7 @@ describe('faults on LocalStack with the default parameters', () => {
     await expectReplicating('after');
     measured.hungPut = {
       key,
+      performer: hung?.service,
       callFailedAfterMs: elapsed,
       attempts: Number(attemptsText),
       stored: (await f.deltas.get(key ?? '').catch(() => undefined)) !== undefined,

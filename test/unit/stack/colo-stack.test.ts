@@ -7,6 +7,7 @@ import {
   PULSE_DOCUMENT_KEY,
   timerStateKey,
 } from '../../../lambda/adapters/contract.ts';
+import { CALL_TIMEOUTS } from '../../../lambda/adapters/env.ts';
 import { testFaultsKey } from '../../../lambda/handlers/common/test-hooks.ts';
 import {
   FUNCTION_NAMES,
@@ -356,14 +357,22 @@ describe('functions', () => {
       ]),
     );
     expect(timeouts).toEqual({
-      'checkpoint-timer': 30,
+      'checkpoint-timer': 60,
       'pending-check-timer': 60,
       'tick-arm': 30,
       primary: 60,
       'secondary-apply': 30,
-      'heartbeat-monitor': 30,
+      'heartbeat-monitor': 60,
     });
     expect(timeouts['secondary-apply'] * 1000).toBeGreaterThan(DEFAULT_PARAMETERS.applyTimeoutMs);
+    // Each function that may step a primary (and so perform a round's put) outlives a put's worst case, with
+    // 10 s for the SDK's backoff and the invocation's own work: a hung put fails and is recorded, not killed.
+    const worstPutMs =
+      CALL_TIMEOUTS.maxAttempts * (CALL_TIMEOUTS.connectionTimeoutMs + CALL_TIMEOUTS.socketIdleTimeoutMs) +
+      10_000;
+    for (const name of ['checkpoint-timer', 'pending-check-timer', 'primary', 'heartbeat-monitor'] as const) {
+      expect(timeouts[name] * 1000, name).toBeGreaterThan(worstPutMs);
+    }
     const slow = synthColo({ applyTimeoutMs: 120_000 });
     const t = slow.template.toJSON().Resources[logicalId(slow.stack.functions['secondary-apply'])].Properties;
     expect(t.Timeout).toBe(145);
