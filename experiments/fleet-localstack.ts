@@ -168,6 +168,7 @@ export async function runFleetLocalStack(o: FleetExperimentOptions): Promise<Fle
       commits: FLEET_COMMITS,
       stepTimeoutMs: 20 * 60_000,
       pollers: 8,
+      tickPollers: 2,
       vm: FLEET_PERIODS,
       say,
       sleep: (ms) => new Promise((r) => setTimeout(r, ms)),

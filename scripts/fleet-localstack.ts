@@ -11,7 +11,8 @@
  * the fleet markers of docs/cloud.md.
  *
  * Options: --stack NAME (default FleetBench), --commits K (3), --timeout-min M per step (30), --pollers P
- * (event-source mappings per channel when the script deploys; 8), --checkpoint-s, --pending-s,
+ * (event-source mappings per channel when the script deploys; 8), --tick-pollers P (per tick queue when
+ * the script deploys; 2: LocalStack runs one invocation per mapping at a time), --checkpoint-s, --pending-s,
  * --heartbeat-s (VM periods: 120, 60, 120), --apply-timeout-s (120; the primary's checkpoint timeout is
  * twice it), --no-docs, --report FILE (only the report phase, from the JSON a run saved under out/).
  * A step ends when every VM has K new commits or has failed over (both are reported), or at its timeout.
@@ -31,13 +32,14 @@ const die = (line: string): never => {
   process.exit(1);
 };
 const USAGE = `usage: npm run fleet:localstack -- [N] [--stack NAME] [--commits K] [--timeout-min M] [--pollers P]
-       [--checkpoint-s S] [--pending-s S] [--heartbeat-s S] [--apply-timeout-s S] [--no-docs] [--report FILE]
+       [--tick-pollers P] [--checkpoint-s S] [--pending-s S] [--heartbeat-s S] [--apply-timeout-s S] [--no-docs] [--report FILE]
   N VMs (default 100, at most 1000) on one stack on LocalStack, stepping through 1, 10, N (scripts/fleet-localstack.ts)`;
 const VALUE_FLAGS = [
   'stack',
   'commits',
   'timeout-min',
   'pollers',
+  'tick-pollers',
   'checkpoint-s',
   'pending-s',
   'heartbeat-s',
@@ -106,6 +108,8 @@ async function runFleet(): Promise<FleetRunRecord> {
    * LocalStack polls each mapping in one thread that invokes a batch's VMs one after another, then waits 1 s.
    */
   const pollers = intFlag('pollers', 8, 1, 8);
+  /** Mappings per tick queue when deployed here: a long pulse then does not hold the next one back. */
+  const tickPollers = intFlag('tick-pollers', 2, 1, 8);
   const vm = {
     checkpointS: intFlag('checkpoint-s', 120, 1, 3600),
     pendingS: intFlag('pending-s', 60, 1, 3600),
@@ -124,6 +128,7 @@ async function runFleet(): Promise<FleetRunRecord> {
     commits,
     stepTimeoutMs,
     pollers,
+    tickPollers,
     vm,
     say,
     sleep,

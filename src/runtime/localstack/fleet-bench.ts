@@ -45,6 +45,8 @@ export interface FleetBenchOptions {
   stepTimeoutMs: number;
   /** Event-source mappings per FIFO channel when this run deploys the stack. */
   pollers: number;
+  /** Event-source mappings per tick queue when this run deploys the stack (context tickPollers). */
+  tickPollers: number;
   /** Periods of the VMs added. */
   vm: FleetVmPeriods;
   /** Progress lines. */
@@ -93,6 +95,8 @@ export interface FleetRunRecord {
   commits: number;
   /** Event-source mappings per channel of the stack. */
   pollers: number;
+  /** Event-source mappings per tick queue of the stack (absent in records from before it was kept: 1). */
+  tickPollers?: number;
   /** The VMs' periods. */
   vm: FleetVmPeriods;
   /** One per fleet size. */
@@ -134,7 +138,9 @@ export function fleetVmConfig(run: string, i: number, vm: FleetVmPeriods): VmCon
 }
 
 /** The stack's outputs, deploying it first when it does not exist. */
-async function ensureStack(o: FleetBenchOptions): Promise<{ outputs: StackOutputs; pollers: number }> {
+async function ensureStack(
+  o: FleetBenchOptions,
+): Promise<{ outputs: StackOutputs; pollers: number; tickPollers: number }> {
   const { clients, stackName, vm } = o;
   let outputs: StackOutputs;
   try {
@@ -155,6 +161,8 @@ async function ensureStack(o: FleetBenchOptions): Promise<{ outputs: StackOutput
         `applyTimeoutMs=${vm.applyTimeoutS * 1000}`,
         '-c',
         `channelPollers=${o.pollers}`,
+        '-c',
+        `tickPollers=${o.tickPollers}`,
       ],
       {
         stdio: ['ignore', 'ignore', 'inherit'],
@@ -170,8 +178,8 @@ async function ensureStack(o: FleetBenchOptions): Promise<{ outputs: StackOutput
   }
   const r = await clients.cloudformation.send(new DescribeStacksCommand({ StackName: stackName }));
   const json = r.Stacks?.[0]?.Outputs?.find((x) => x.OutputKey === 'ParametersJson')?.OutputValue;
-  const pollers = (json ? (JSON.parse(json) as { channelPollers?: number }).channelPollers : undefined) ?? 1;
-  return { outputs, pollers };
+  const deployed = json ? (JSON.parse(json) as { channelPollers?: number; tickPollers?: number }) : {};
+  return { outputs, pollers: deployed.channelPollers ?? 1, tickPollers: deployed.tickPollers ?? 1 };
 }
 
 /**
@@ -187,8 +195,8 @@ export async function runFleetBench(o: FleetBenchOptions): Promise<FleetRunRecor
   const vmConfig = (i: number) => fleetVmConfig(RUN, i, vm);
   const started = now();
   await checkLocalStack(clients.endpoint);
-  const { outputs, pollers } = await ensureStack(o);
-  say(`stack ${o.stackName}: ${pollers} event-source mapping(s) per channel`);
+  const { outputs, pollers, tickPollers } = await ensureStack(o);
+  say(`stack ${o.stackName}: ${pollers} event-source mapping(s) per channel, ${tickPollers} per tick queue`);
   // The deploy's own VM runs at the stack's default periods: stop it so only this run's VMs load the stack.
   await stopVm(clients, outputs, outputs.vmId);
   const target = { clients, outputs };
@@ -289,6 +297,7 @@ export async function runFleetBench(o: FleetBenchOptions): Promise<FleetRunRecor
     n: o.steps.at(-1) ?? 0,
     commits: K,
     pollers,
+    tickPollers,
     vm,
     steps: results,
     window,

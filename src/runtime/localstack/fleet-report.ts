@@ -10,8 +10,9 @@ import { CURRENT_PRICES } from '../../cost/prices.ts';
 import { chainPeriodMs } from '../../parameters/tick-chains.ts';
 import type { Clients } from './aws.ts';
 import type { FleetRunRecord, FleetStep } from './fleet-bench.ts';
+import { percentile } from './fleet-run.ts';
 import { type FleetUsage, fleetUsage } from './fleet-usage.ts';
-import { type LoggedUsage, readLoggedUsage } from './usage-logs.ts';
+import { type ChainCadence, type LoggedUsage, readLoggedUsage } from './usage-logs.ts';
 
 /** The tick periods of a run's VMs, ms, by tick consumer. */
 /** The stack chains' periods, ms, by the role their usage records name (the pulse's, the monitor's). */
@@ -95,11 +96,59 @@ function usageLines(rec: FleetRunRecord, logged: LoggedUsage): string[] {
   ];
 }
 
+/** The pulse's cadence over a window: gaps between its starts and its run times, ms (nearest rank). */
+export interface PulseCadence {
+  pulses: number;
+  gapMs: { p50: number; p90: number; p99: number; max: number };
+  elapsedMs: { p50: number; p90: number; max: number };
+  /** Monitor ticks that found the pulse stale; VMs failed over by the monitor. */
+  monitorPulseStale: number;
+  monitorFailedOver: number;
+}
+
+/** Summarises {@link ChainCadence}: the gaps between consecutive pulse starts (sorted), and run times. */
+export function pulseCadence(c: ChainCadence): PulseCadence {
+  const starts = [...c.pulseStartsMs].sort((a, b) => a - b);
+  const gaps = starts.slice(1).map((t, i) => t - (starts[i] as number));
+  return {
+    pulses: starts.length,
+    gapMs: {
+      p50: percentile(gaps, 50),
+      p90: percentile(gaps, 90),
+      p99: percentile(gaps, 99),
+      max: gaps.length > 0 ? Math.max(...gaps) : Number.NaN,
+    },
+    elapsedMs: {
+      p50: percentile(c.pulseElapsedMs, 50),
+      p90: percentile(c.pulseElapsedMs, 90),
+      max: c.pulseElapsedMs.length > 0 ? Math.max(...c.pulseElapsedMs) : Number.NaN,
+    },
+    monitorPulseStale: c.monitorPulseStale,
+    monitorFailedOver: c.monitorFailedOver,
+  };
+}
+
+const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+
+/** The pulse paragraph of a run's last step. */
+function cadenceLines(rec: FleetRunRecord, logged: LoggedUsage): string[] {
+  const c = pulseCadence(logged.chains);
+  if (c.pulses < 2)
+    return ['', `**The pulse**: ${c.pulses} pulse line(s) in the window — no cadence to report.`];
+  return [
+    '',
+    `**The pulse** (every primary's liveness evidence; ${rec.tickPollers ?? 1} event-source mapping(s) per tick queue) over the same window: ${c.pulses} pulses, ` +
+      `gap between starts p50 ${secs(c.gapMs.p50)}, p90 ${secs(c.gapMs.p90)}, p99 ${secs(c.gapMs.p99)}, max ${secs(c.gapMs.max)}; ` +
+      `each ran p50 ${secs(c.elapsedMs.p50)}, p90 ${secs(c.elapsedMs.p90)}, max ${secs(c.elapsedMs.max)}. ` +
+      `The monitor found it stale (older than 4 s) in ${c.monitorPulseStale} tick(s) and failed ${c.monitorFailedOver} VM(s) over.`,
+  ];
+}
+
 /** The figures of a run for docs/cloud.md: latency and memory per step, usage per VM-hour and cost from the logs. */
 export async function fleetReport(clients: Clients, rec: FleetRunRecord): Promise<string> {
   const date = rec.startedAt.slice(0, 10);
   const lines = [
-    `Measured ${date} by \`npm run fleet:localstack -- ${rec.n}${rec.stackName === 'FleetBench' ? '' : ` --stack ${rec.stackName}`}\` on stack ${rec.stackName} (LocalStack 4.13.1, host-node executor, its own LocalStack on a 2-core machine shared with other work): ${rec.vmIds.length} VMs (4 MiB guests, fixed policy, checkpoints every ${rec.vm.checkpointS} s, pending checks every ${rec.vm.pendingS} s, heartbeats every ${rec.vm.heartbeatS} s, apply deadline ${rec.vm.applyTimeoutS} s), ${rec.pollers} event-source mapping(s) per channel, **wall-clock timers** (the stack's tick queues and watchdog; no virtual-clock stepper). Final check after stopping every VM: **${rec.final.consistent} of ${rec.vmIds.length} VMs consistent**, ${rec.final.commits} commits verified, ${rec.final.dlq} dead letters${rec.final.quiet ? '' : ' (the stack was not quiet after 5 min)'}. Whole run ${Math.round(rec.totalWallS / 60)} min.`,
+    `Measured ${date} by \`npm run fleet:localstack -- ${rec.n}${rec.stackName === 'FleetBench' ? '' : ` --stack ${rec.stackName}`}\` on stack ${rec.stackName} (LocalStack 4.13.1, host-node executor, its own LocalStack on a 2-core machine shared with other work): ${rec.vmIds.length} VMs (4 MiB guests, fixed policy, checkpoints every ${rec.vm.checkpointS} s, pending checks every ${rec.vm.pendingS} s, heartbeats every ${rec.vm.heartbeatS} s, apply deadline ${rec.vm.applyTimeoutS} s), ${rec.pollers} event-source mapping(s) per channel and ${rec.tickPollers ?? 1} per tick queue, **wall-clock timers** (the stack's tick queues and watchdog; no virtual-clock stepper). Final check after stopping every VM: **${rec.final.consistent} of ${rec.vmIds.length} VMs consistent**, ${rec.final.commits} commits verified, ${rec.final.dlq} dead letters${rec.final.quiet ? '' : ' (the stack was not quiet after 5 min)'}. Whole run ${Math.round(rec.totalWallS / 60)} min.`,
     '',
     `| VMs on the stack | VMs with ≥ ${rec.commits} new commits | failed over | checkpoints | latency p50 | p95 | p99 | channel backlog p2s / s2p (max) | LocalStack RSS (peak) | function processes (peak) | their RSS, sum (peak) | largest one | wall |`,
     '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
@@ -118,12 +167,8 @@ export async function fleetReport(clients: Clients, rec: FleetRunRecord): Promis
     }),
   ];
   try {
-    lines.push(
-      ...usageLines(
-        rec,
-        await readLoggedUsage(clients, rec.functionNames, rec.window.startMs, rec.window.endMs),
-      ),
-    );
+    const logged = await readLoggedUsage(clients, rec.functionNames, rec.window.startMs, rec.window.endMs);
+    lines.push(...usageLines(rec, logged), ...cadenceLines(rec, logged));
   } catch (e) {
     lines.push('', `Usage records could not be read: ${e instanceof Error ? e.message : String(e)}`);
   }

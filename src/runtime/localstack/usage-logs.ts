@@ -40,6 +40,23 @@ export interface LoggedUsage {
   unattributedByFunction: Record<string, { usage: AwsUsage; records: number }>;
   /** Distinct EMF metric series seen, and how many of them carry a `vmId` dimension. */
   metricSeries: { total: number; perVm: number };
+  /** The stack chains' own log lines: how regularly the pulse ran, and what the monitor made of it. */
+  chains: ChainCadence;
+}
+
+/**
+ * The cadence of the stack's pulse and what the monitor saw of it (their `pulse` and `monitor` log lines):
+ * the pulse is every primary's liveness evidence, so its gaps are what a heartbeat timeout must outlast.
+ */
+export interface ChainCadence {
+  /** Start of each pulse (its line's time less its `elapsedMs`), ms since the epoch, in read order. */
+  pulseStartsMs: number[];
+  /** How long each pulse ran, ms (same order). */
+  pulseElapsedMs: number[];
+  /** Monitor ticks that found the pulse document stale and read the primaries' documents instead. */
+  monitorPulseStale: number;
+  /** VMs the monitor's ticks failed over. */
+  monitorFailedOver: number;
 }
 
 /** The VMs a usage record names: its `vmIds` (records since the fleet fix), else its non-empty `vmId`. */
@@ -59,16 +76,34 @@ export function emptyLoggedUsage(): LoggedUsage {
     unattributed: emptyUsage(),
     unattributedByFunction: {},
     metricSeries: { total: 0, perVm: 0 },
+    chains: { pulseStartsMs: [], pulseElapsedMs: [], monitorPulseStale: 0, monitorFailedOver: 0 },
   };
 }
 
-/** Adds one parsed log line to `into` (usage record or EMF blob); other lines are ignored. */
+/** Adds a stack chain's `pulse` or `monitor` line (lambda/handlers/common/pulse.ts, monitor.ts) to `into`. */
+function absorbChainLine(into: ChainCadence, line: Record<string, unknown>, timestampMs: number): void {
+  const elapsed = typeof line.elapsedMs === 'number' && line.elapsedMs >= 0 ? line.elapsedMs : undefined;
+  if (line.message === 'pulse' && elapsed !== undefined && timestampMs > 0) {
+    into.pulseStartsMs.push(timestampMs - elapsed);
+    into.pulseElapsedMs.push(elapsed);
+  } else if (line.message === 'monitor') {
+    if (line.pulseStale === true) into.monitorPulseStale++;
+    if (typeof line.failedOver === 'number') into.monitorFailedOver += line.failedOver;
+  }
+}
+
+/**
+ * Adds one parsed log line to `into` (usage record, EMF blob, or a stack chain's line; `timestampMs` is the
+ * log event's time); other lines are ignored.
+ */
 export function absorbLogLine(
   into: LoggedUsage,
   series: Set<string>,
   vmSeries: Set<string>,
   line: Record<string, unknown>,
+  timestampMs = 0,
 ): void {
+  absorbChainLine(into.chains, line, timestampMs);
   if (line.message === USAGE_MESSAGE && typeof line.usage === 'object' && line.usage !== null) {
     const fn = typeof line.function === 'string' ? line.function : 'unknown';
     const usage = line.usage as AwsUsage;
@@ -127,7 +162,9 @@ export async function readLoggedUsage(
   const series = new Set<string>();
   const vmSeries = new Set<string>();
   for (const fn of functionNames) {
-    await forEachLogLine(clients, fn, startMs, endMs, (line) => absorbLogLine(out, series, vmSeries, line));
+    await forEachLogLine(clients, fn, startMs, endMs, (line, at) =>
+      absorbLogLine(out, series, vmSeries, line, at),
+    );
   }
   return out;
 }

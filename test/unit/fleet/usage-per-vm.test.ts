@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { vmIdsOfEvent } from '../../../lambda/handlers/common/usage-report.ts';
 import { type AwsUsage, addRequest, emptyUsage } from '../../../src/cost/usage.ts';
+import { pulseCadence } from '../../../src/runtime/localstack/fleet-report.ts';
 import { fleetUsage } from '../../../src/runtime/localstack/fleet-usage.ts';
 import { absorbLogLine, emptyLoggedUsage, vmsOfRecord } from '../../../src/runtime/localstack/usage-logs.ts';
 
@@ -133,5 +134,35 @@ describe('per-VM usage from the logs', () => {
     expect(s.nominal.requests['s3:PutObject']?.requests).toBeCloseTo(80 + 4 + 1800 + 5, 9);
     expect(() => fleetUsage(into, ['a'], 1, 0, periods)).toThrow(/windowMs must be > 0/);
     expect(() => fleetUsage(into, [], 1, 1, periods)).toThrow(/no VM measured/);
+  });
+});
+
+describe("the pulse's cadence from the stack chains' log lines", () => {
+  it('takes each pulse start as its line time less its run time, and counts what the monitor saw', () => {
+    const into = emptyLoggedUsage();
+    const s = new Set<string>();
+    const v = new Set<string>();
+    // Pulses start at 1 000, 2 000, 3 000 (that one runs 20 s) and 23 500; read out of order.
+    absorbLogLine(into, s, v, { message: 'pulse', elapsedMs: 20_000 }, 23_000);
+    absorbLogLine(into, s, v, { message: 'pulse', elapsedMs: 100 }, 1_100);
+    absorbLogLine(into, s, v, { message: 'pulse', elapsedMs: 500 }, 24_000);
+    absorbLogLine(into, s, v, { message: 'pulse', elapsedMs: 300 }, 2_300);
+    absorbLogLine(into, s, v, { message: 'monitor', pulseStale: true, failedOver: 1 }, 20_000);
+    absorbLogLine(into, s, v, { message: 'monitor', pulseStale: false, failedOver: 0 }, 22_000);
+    // Not a pulse: no time, or no run time.
+    absorbLogLine(into, s, v, { message: 'pulse', elapsedMs: 10 }, 0);
+    absorbLogLine(into, s, v, { message: 'pulse' }, 5_000);
+    const c = pulseCadence(into.chains);
+    expect(c.pulses).toBe(4);
+    expect(c.gapMs).toEqual({ p50: 1_000, p90: 20_500, p99: 20_500, max: 20_500 });
+    expect(c.elapsedMs).toEqual({ p50: 300, p90: 20_000, max: 20_000 });
+    expect(c.monitorPulseStale).toBe(1);
+    expect(c.monitorFailedOver).toBe(1);
+  });
+
+  it('reports no gap for fewer than two pulses', () => {
+    const c = pulseCadence(emptyLoggedUsage().chains);
+    expect(c.pulses).toBe(0);
+    expect(Number.isNaN(c.gapMs.max)).toBe(true);
   });
 });
