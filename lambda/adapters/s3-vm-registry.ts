@@ -14,7 +14,9 @@ import {
   MAX_VM_CONFIG_BYTES,
   parseVmConfig,
   type VmConfig,
+  VmConfigError,
 } from '../../src/parameters/vm-config.ts';
+import { escapeControls, truncateText } from '../../src/runtime/cloud/text.ts';
 import { VM_CONFIG_PREFIX, vmConfigKey, vmIdOfConfigKey } from './contract.ts';
 import { s3ClientFromEnv } from './env.ts';
 import { readObject } from './s3-common.ts';
@@ -77,7 +79,14 @@ export class S3VmRegistry implements VmRegistry {
   async get(vmId: string): Promise<VmConfig | undefined> {
     const stored = await readObject(this.#client, this.bucket, vmConfigKey(vmId), MAX_VM_CONFIG_BYTES);
     if (stored === undefined) return undefined;
-    return parseVmConfig(Buffer.from(stored.bytes).toString('utf8'), vmId);
+    try {
+      return parseVmConfig(Buffer.from(stored.bytes).toString('utf8'), vmId);
+    } catch (e) {
+      // Name the object: an operator fixes or deletes it by its key.
+      if (e instanceof VmConfigError)
+        throw new VmConfigError(`${vmConfigKey(vmId)}: ${escapeControls(truncateText(e.message))}`);
+      throw e;
+    }
   }
 
   /** @inheritdoc */

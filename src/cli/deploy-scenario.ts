@@ -15,6 +15,8 @@ export interface ScenarioContext {
   context: Record<string, string | number>;
   /** One line per simulation-only key the file sets (deployed without it). */
   warnings: string[];
+  /** The VM id the file itself names (`vmId`), if it names one (the context's is defaulted). */
+  fileVmId?: string;
 }
 
 /**
@@ -44,5 +46,6 @@ export function scenarioContext(path: string, policy?: string): ScenarioContext 
   const warnings = SCENARIO_PARAMETERS.filter(
     (p) => p.simulationOnly !== undefined && p.name !== 'name' && keys.includes(p.scenario as string),
   ).map((p) => `scenario file ${path}: "${p.scenario}" is not deployed: ${p.simulationOnly}`);
-  return { context, warnings };
+  const named = (content as Record<string, unknown>).vmId;
+  return { context, warnings, ...(typeof named === 'string' ? { fileVmId: named } : {}) };
 }

@@ -1,5 +1,7 @@
 /** Reading a scenario file from disk: `colo run --scenario FILE` and `deploy:local --scenario FILE`. */
+
 import { readFileSync, statSync } from 'node:fs';
+import { escapeControls } from '../runtime/cloud/text.ts';
 import { ScenarioError } from './scenario.ts';
 
 /** Largest scenario file read, bytes. */
@@ -30,7 +32,7 @@ export function readScenarioFile(path: string): unknown {
     return JSON.parse(text) as unknown;
   } catch (e) {
     throw new ScenarioError(
-      `scenario file ${path} is not valid JSON: ${(e as Error).message.split('\n')[0]}`,
+      `scenario file ${path} is not valid JSON: ${escapeControls((e as Error).message.split('\n')[0] ?? '')}`,
     );
   }
 }

@@ -95,7 +95,7 @@ export function addVmCommand(root: Command, io: VmIo, done: (code: number) => vo
   const writeAction =
     (mode: 'add' | 'set') =>
     async (
-      vmIdArg: string | undefined,
+      vmIdGiven: string | undefined,
       flags: TargetFlags & {
         set?: string[];
         scenario?: string;
@@ -104,10 +104,17 @@ export function addVmCommand(root: Command, io: VmIo, done: (code: number) => vo
     ) => {
       // No prototype: a `__proto__` key stays a key (and is refused), as in parseSets.
       const values = Object.create(null) as Record<string, unknown>;
+      let vmIdArg = vmIdGiven;
       if (flags.scenario) {
-        const { context } = scenarioContext(flags.scenario);
+        const { context, fileVmId } = scenarioContext(flags.scenario);
         for (const [k, v] of Object.entries(context))
           if (VM_CONFIG_KEYS.includes(k) && k !== 'vmId') values[k] = v;
+        // A file written for one VM is not registered under another's name by a slip of the argument.
+        if (fileVmId !== undefined && vmIdGiven !== undefined && fileVmId !== vmIdGiven)
+          throw new VmConfigError(
+            `scenario file ${flags.scenario} is for VM ${fileVmId}, not ${vmIdGiven}: name ${fileVmId}, or drop "vmId" from the file`,
+          );
+        vmIdArg ??= fileVmId;
       }
       Object.assign(values, parseSets(flags.set ?? []));
       // Bad ids, keys and values are refused before anything is contacted (`set` checks each value alone

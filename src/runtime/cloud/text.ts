@@ -28,3 +28,16 @@ export function showValue(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(truncateText(value, 64));
   return String(value);
 }
+
+/**
+ * `text` with control characters (and undecodable bytes, read as U+FFFD) written as `\uXXXX`: a parser's
+ * message quotes its input, and a binary file's bytes must not reach a terminal or a log raw.
+ */
+export function escapeControls(text: string): string {
+  let out = '';
+  for (const c of text) {
+    const n = c.codePointAt(0) ?? 0;
+    out += n < 0x20 || (n >= 0x7f && n <= 0x9f) || n === 0xfffd ? `\\u${n.toString(16).padStart(4, '0')}` : c;
+  }
+  return out;
+}

@@ -404,6 +404,26 @@ describe('bad scenario files: one line naming the file and the key', () => {
     expectOneLine({ ...r, err: r.err.replace(prefix, '') }, line, code);
   });
 
+  it("a binary file: one line, its bytes escaped (never sent raw to the terminal)", async () => {
+    const path = scenarioFile('binary.json', '\u0000\u0001\u00ff binary \u001b[31m red');
+    const r = await cli(['run', '--scenario', path]);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/^colo: scenario file .* is not valid JSON: .*\\u0000\\u0001/);
+    expect(r.err.trimEnd().split('\n')).toHaveLength(1);
+    // No control character but the final newline: an escape sequence would recolour the terminal.
+    expect([...r.err.trimEnd()].filter((c) => (c.codePointAt(0) ?? 0) < 0x20 || c === '\u007f')).toEqual([]);
+  });
+
+  it('vm add: a scenario file for another VM is refused before anything is contacted', async () => {
+    const path = scenarioFile('vm-1.json', { vmId: 'vm-1', guest: '4MiB' });
+    // No stack answers at this port: the refusal must come first.
+    const r = await cli(['vm', 'add', 'vm-2', '--scenario', path, '--stack', 'Nowhere']);
+    expect(r.code).toBe(1);
+    expect(r.err).toBe(
+      `colo: scenario file ${path} is for VM vm-1, not vm-2: name vm-1, or drop "vmId" from the file\n`,
+    );
+  });
+
   it('a file that starts with a byte-order mark is read', async () => {
     const path = scenarioFile('bom.json', '\uFEFF{ "guest": "64MiB" }');
     const r = await cli(['run', '--dry-run', '--scenario', path]);
