@@ -584,7 +584,7 @@ export const PARAMETERS: readonly Parameter[] = [
   {
     name: 'tickPollers',
     meaning:
-      "event-source mappings on each tick queue (the first on the consumer, the others on its aliases poller-2, …): LocalStack's SQS event source runs one invocation at a time per mapping, so one slow tick (a checkpoint's sends left to a timer, a 1 GiB guest's state) holds every VM's ticks of that timer; each further mapping polls beside it. Ticks are claimed by compare-and-swap, so a tick two mappings see is claimed once. 1 on AWS, whose mappings already run invocations side by side",
+      "event-source mappings on each tick queue (the first on the consumer, the others on its aliases poller-2, …): LocalStack's SQS event source runs one invocation at a time per mapping, so one slow tick (a checkpoint's sends left to a timer, a 1 GiB guest's state) holds every VM's ticks of that timer; each further mapping polls beside it. Ticks are claimed by compare-and-swap, so a tick two mappings see is claimed once. 1 on AWS, whose mappings already run invocations side by side; `npm run deploy:local` and the fleet run deploy 2 unless told otherwise",
     kind: 'integer',
     unit: '',
     default: 1,
