@@ -21,6 +21,7 @@ import { listAllVms, S3VmRegistry } from '../../../lambda/adapters/s3-vm-registr
 import { CLAIMED_IN_NODE } from '../../../lambda/handlers/common/tick-chain.ts';
 import { VM_CONFIG_TTL_MS } from '../../../lambda/handlers/common/vm-directory.ts';
 import type { ColoParams } from '../../engine/params.ts';
+import type { StateStore } from '../../engine/ports.ts';
 import type { SecondaryPhase } from '../../engine/secondary/state.ts';
 import {
   checkApplyTimeoutCap,
@@ -357,8 +358,13 @@ const SECONDARY_QUIET: ReadonlySet<SecondaryPhase> = new Set([
   'fenced',
 ]);
 
-/** True while a node is inside a checkpoint or a background load, or has sends still to perform. */
-async function inFlight(state: S3StateStore, params: ColoParams): Promise<boolean> {
+/**
+ * True when either node of the VM is inside a checkpoint or a background load, or has a send left in its
+ * outbox (what `colo vm remove` waits out before unregistering the VM).
+ *
+ * @throws whatever the store throws (a document that does not decode counts as holding nothing).
+ */
+export async function inFlight(state: StateStore, params: ColoParams): Promise<boolean> {
   // A document that does not decode holds nothing in flight (no function can step it either): the
   // removal goes on, and `--delete-state` deletes it.
   const unreadable = (e: unknown) => {
