@@ -19,7 +19,7 @@ import {
 import { PAGE_SIZE } from '../src/engine/protocol/delta.ts';
 import type { WorkloadSpec } from '../src/engine/workload/spec.ts';
 import type { LinkParams } from '../src/runtime/embedded/link.ts';
-import { type EmbeddedResult, runEmbedded } from '../src/runtime/embedded/run.ts';
+import { type EmbeddedResult, runEmbedded, TOTALS_ONLY } from '../src/runtime/embedded/run.ts';
 import { onlineHotSetBound, runFloors } from './floor.ts';
 import type { BenchOptions, BenchResult, BenchRow } from './harness.ts';
 
@@ -503,8 +503,10 @@ export const MEMORY_CELLS: readonly MemoryCell[] = [
 
 /**
  * Memory of one modelled run (V8 heap used + array buffers after full collections, less what the process
- * held before it) at `early` and at `minutes` simulated minutes. Returns a row: the later figure against the earlier one, naming the records
- * the run keeps for its report (~100 bytes each: a round, a pending check, a message), which is what grows.
+ * held before it) at `early` and at `minutes` simulated minutes. The run keeps its records as `colo run`
+ * does ({@link TOTALS_ONLY}: checkpoints and commits, and running totals of the rounds and messages, not the
+ * per-event lists — ~100 bytes a round, pending check or message, which is what grew when they were kept).
+ * Returns a row: the later figure against the earlier one, naming how many rounds and messages were counted.
  */
 export function memoryRow(
   minutes = 60,
@@ -527,6 +529,7 @@ export function memoryRow(
     params,
     link: gridLink(cell.gbit),
     durationMs: minutes * 60_000,
+    keep: TOTALS_ONLY,
     observe: (at) => {
       const mark = marks[next];
       if (mark !== undefined && at >= mark) {
@@ -535,10 +538,10 @@ export function memoryRow(
       }
     },
   });
-  const records = result.rounds.length + result.pendingChecks.length + result.messages.length;
+  const counted = result.roundTotals.count + result.messagesSent;
   return {
     group: 'policies',
-    name: `memory at ${minutes} simulated minutes (${cell.name}, ${cell.policy}, ${cell.gbit} Gbit/s; ${records.toLocaleString('en-US')} records kept)`,
+    name: `memory at ${minutes} simulated minutes (${cell.name}, ${cell.policy}, ${cell.gbit} Gbit/s; as \`colo run\`: ${counted.toLocaleString('en-US')} rounds and messages counted, not kept)`,
     value: samples.get(1) ?? Number.NaN,
     unit: 'MiB',
     baseline: `memory at ${early} simulated minutes`,

@@ -173,7 +173,8 @@ ${sections.map((x) => `\n${x}\n`).join('')}
   engine speed as simulated seconds per wall second against real time (1), the materialised path's MiB/s of
   pages sent against a per-page \`Buffer.copy\` of as many 4 KiB pages in the same process (per wall second,
   and per CPU second of the process: steadier on a shared machine), and memory (V8 heap
-  used + array buffers after full collections) of one run at 60 simulated minutes against the same run at 10.
+  used + array buffers after full collections) of one run at 60 simulated minutes against the same run at 10,
+  keeping its records as \`colo run\` does (running totals of the rounds and messages, not every one).
 - **fuzz-message** (\`bench/fuzz.ts\`): \`parseMessage\` on the body mix of \`test/fuzz/message-parse.fuzz.test.ts\`
   (same seed, same count), each body timed alone, against \`JSON.parse\` of each body (\`parseMessage\` refuses
   bodies over 256 KiB before parsing, then validates the parsed value); and the duplicate-key scan

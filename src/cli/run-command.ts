@@ -4,7 +4,7 @@ import { PAGE_SIZE } from '../engine/protocol/delta.ts';
 import { durationFlag, formatDuration } from '../parameters/units.ts';
 import { PendingSampler, type Timeline, type TimelineSource, timelineOf } from '../report/timeline.ts';
 import { type RecordedTrace, type TraceLine, traceLines } from '../report/trace-lines.ts';
-import { runEmbedded } from '../runtime/embedded/run.ts';
+import { runEmbedded, TOTALS_ONLY } from '../runtime/embedded/run.ts';
 import { verifyRun } from '../runtime/verify.ts';
 import { runFleetPolicy } from './fleet-run.ts';
 import { outcomeOf, verdictOf } from './outcome.ts';
@@ -106,6 +106,8 @@ export function runPolicyRecorded(
     onProgress: (f) => options.progress?.(policy, f),
     ...(scenario.faults ? { faults: { model: scenario.faults } } : {}),
     ...(record.trace ? { trace: true } : {}),
+    // The report reads totals only; a timeline also lists every round and pending check.
+    keep: record.timeline ? { rounds: true, pendingChecks: true, messages: false } : TOTALS_ONLY,
     observe: (at, p) => {
       if (p.txn?.digest) stopDigests.set(p.epoch, p.txn.digest);
       sampler?.offer(at, p.dirty.count * PAGE_SIZE);
@@ -122,13 +124,13 @@ export function runPolicyRecorded(
   const run: PolicyReport = {
     policy,
     verdict: verdictOf({ verification, outcome }),
-    summary: summarise(result.checkpoints, result.rounds),
+    summary: summarise(result.checkpoints, result.roundTotals),
     verification,
     outcome,
     ...(scenario.faults ? { faultStats: result.faultStats } : {}),
     rejections: result.rejections.length,
     final: result.final,
-    messages: result.messages.length,
+    messages: result.messagesSent,
     wallMs: clock() - t0,
   };
   run.warnings = runWarnings(run, scenario);

@@ -229,6 +229,8 @@ export function runSoakCase(c: SoakCase): SoakRunResult {
     link: c.link,
     durationMs: c.durationMs,
     ...(c.model ? { faults: { model: c.model } } : {}),
+    // The checks read the message log only, to recompute the faults.
+    keep: { rounds: false, pendingChecks: false, messages: c.model !== undefined },
     observe: (at, p, s, fx) => {
       if (p.txn?.digest) stopDigests.set(p.epoch, p.txn.digest);
       if (bothActive < 0 && p.phase === 'exited' && s.phase === 'failed-over') bothActive = at;

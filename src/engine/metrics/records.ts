@@ -85,3 +85,18 @@ export interface PendingCheckRecord {
   /** What the policy decided. */
   decision: 'none' | 'round' | 'checkpoint' | 'busy';
 }
+
+/**
+ * Running totals of a run's background rounds, added to as each round is recorded: what a run's summary
+ * reads of them, so a run can count its rounds without keeping every {@link RoundRecord}.
+ */
+export interface RoundTotals {
+  /** Rounds recorded, failed sends included. */
+  count: number;
+  /** Rounds whose send succeeded. */
+  ok: number;
+  /** Modelled bytes of the rounds whose send succeeded, bytes (the sum in record order). */
+  okBytes: number;
+  /** Pages of every round recorded, failed sends included, pages. */
+  pages: number;
+}

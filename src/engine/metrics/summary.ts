@@ -1,4 +1,4 @@
-import type { CheckpointRecord, RoundRecord } from './records.ts';
+import type { CheckpointRecord, RoundRecord, RoundTotals } from './records.ts';
 
 /** Nearest-rank percentile of `values` (0 for an empty list); `p` in 0..100. */
 export function percentile(values: readonly number[], p: number): number {
@@ -31,11 +31,37 @@ export interface RunSummary {
   resentPages: number;
 }
 
-/** Summarises a run's checkpoint and round records. */
+/** Round totals of nothing yet: every count 0. */
+export function emptyRoundTotals(): RoundTotals {
+  return { count: 0, ok: 0, okBytes: 0, pages: 0 };
+}
+
+/** Adds round `r` to `totals` (in place): call it in record order and the sums are those of the records. */
+export function addRound(totals: RoundTotals, r: RoundRecord): void {
+  totals.count++;
+  totals.pages += r.pages;
+  if (r.ok) {
+    totals.ok++;
+    totals.okBytes += r.bytes;
+  }
+}
+
+/** The totals of `rounds`, added in order. */
+export function roundTotalsOf(rounds: readonly RoundRecord[]): RoundTotals {
+  const totals = emptyRoundTotals();
+  for (const r of rounds) addRound(totals, r);
+  return totals;
+}
+
+/**
+ * Summarises a run's checkpoint records and its rounds: their records, or the running totals a run keeps
+ * of them (the same figures: {@link addRound} sums in record order, as the records would be summed).
+ */
 export function summarise(
   checkpoints: readonly CheckpointRecord[],
-  rounds: readonly RoundRecord[],
+  rounds: readonly RoundRecord[] | RoundTotals,
 ): RunSummary {
+  const totals = isRoundTotals(rounds) ? rounds : roundTotalsOf(rounds);
   const downtimes = checkpoints.map((c) => c.downtimeMs);
   const total = downtimes.reduce((a, b) => a + b, 0);
   const triggers: Record<string, number> = {};
@@ -52,9 +78,14 @@ export function summarise(
       total,
     },
     checkpointMiB: checkpoints.reduce((a, c) => a + c.bytes, 0) / MiB,
-    backgroundMiB: rounds.reduce((a, r) => a + (r.ok ? r.bytes : 0), 0) / MiB,
+    backgroundMiB: totals.okBytes / MiB,
     wastedMiB: checkpoints.reduce((a, c) => a + c.wastedBytes, 0) / MiB,
-    rounds: rounds.filter((r) => r.ok).length,
+    rounds: totals.ok,
     resentPages: checkpoints.reduce((a, c) => a + c.resentPages, 0),
   };
+}
+
+/** A list of round records is an array; totals are not. */
+function isRoundTotals(x: readonly RoundRecord[] | RoundTotals): x is RoundTotals {
+  return !Array.isArray(x);
 }

@@ -12,7 +12,7 @@ import type { SecondaryState } from '../../engine/secondary/state.ts';
 import { DEFAULT_MAX_EVENTS, drive } from './drive.ts';
 import type { FaultModel } from './faults.ts';
 import type { LinkParams } from './link.ts';
-import type { EmbeddedResult } from './types.ts';
+import type { EmbeddedResult, RecordKeep } from './types.ts';
 import { createVm, newWorld, type VmSimulation } from './vm.ts';
 
 /** Most VMs one fleet simulation takes. */
@@ -34,6 +34,11 @@ export interface FleetOptions {
   faultModel?: FaultModel;
   /** Keep every VM's full record (message log, pending checks); default: lean (see EmbeddedOptions.lean). */
   full?: boolean;
+  /**
+   * Which record lists every VM keeps, over the above (EmbeddedOptions.keep); VM 0 with `vm0` keeps its
+   * full record whatever this says.
+   */
+  keep?: RecordKeep;
   /** Keep VM 0's full record, with its trace events when `trace` (a fleet's timeline and trace show VM 0). */
   vm0?: { trace?: boolean };
   /** Called as simulated time passes, with the fraction done (0..1). */
@@ -102,6 +107,7 @@ export function runFleet(options: FleetOptions): FleetResult {
         link: options.link,
         durationMs,
         lean: options.full !== true && !(i === 0 && options.vm0),
+        ...(options.keep && !(i === 0 && options.vm0) ? { keep: options.keep } : {}),
         ...(i === 0 && options.vm0?.trace ? { trace: true } : {}),
         ...(options.faultModel ? { faults: { model: options.faultModel } } : {}),
         ...(observe ? { observe: (at, p, s) => observe(i, at, p, s) } : {}),

@@ -3,7 +3,16 @@ import type { EmbeddedOptions, EmbeddedResult } from './types.ts';
 import { createVm, newWorld } from './vm.ts';
 
 export { DEFAULT_MAX_EVENTS } from './drive.ts';
-export type { Delivery, EmbeddedOptions, EmbeddedResult, Faults, Node, SentMessage } from './types.ts';
+export type {
+  Delivery,
+  EmbeddedOptions,
+  EmbeddedResult,
+  Faults,
+  Node,
+  RecordKeep,
+  SentMessage,
+} from './types.ts';
+export { TOTALS_ONLY } from './types.ts';
 
 /**
  * The embedded runtime: primary and secondary in one process on a virtual clock, with a modelled link in

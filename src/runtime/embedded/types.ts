@@ -1,7 +1,12 @@
 /** The embedded runtime's options and results (src/runtime/embedded/run.ts, fleet.ts). */
 import type { Effect, FenceOwner, TraceEffect } from '../../engine/effects.ts';
 import type { ColoError } from '../../engine/errors.ts';
-import type { CheckpointRecord, PendingCheckRecord, RoundRecord } from '../../engine/metrics/records.ts';
+import type {
+  CheckpointRecord,
+  PendingCheckRecord,
+  RoundRecord,
+  RoundTotals,
+} from '../../engine/metrics/records.ts';
 import type { ColoParams } from '../../engine/params.ts';
 import type { PrimaryInput } from '../../engine/primary/primary.ts';
 import type { PrimaryState } from '../../engine/primary/state.ts';
@@ -60,6 +65,30 @@ export interface Faults {
   model?: FaultModel;
 }
 
+/**
+ * Which of a run's per-event record lists it keeps ({@link EmbeddedOptions.keep}); a field left out keeps
+ * its list (unless the run is `lean`). These are the lists that grow with simulated time — a round, a
+ * pending check, a message every few hundred ms — while checkpoints, commits and rejections are few.
+ */
+export interface RecordKeep {
+  /** Keep every {@link RoundRecord} ({@link EmbeddedResult.rounds}); counted in `roundTotals` either way. */
+  rounds?: boolean;
+  /** Keep every {@link PendingCheckRecord} ({@link EmbeddedResult.pendingChecks}). */
+  pendingChecks?: boolean;
+  /** Keep the message log ({@link EmbeddedResult.messages}); counted in `messagesSent` either way. */
+  messages?: boolean;
+}
+
+/**
+ * Keep none of the per-event lists, only their running totals: all a `colo run` report reads of them
+ * (its summary and message count), so a long modelled run holds memory flat in simulated time.
+ */
+export const TOTALS_ONLY: Readonly<RecordKeep> = Object.freeze({
+  rounds: false,
+  pendingChecks: false,
+  messages: false,
+});
+
 /** What to run. */
 export interface EmbeddedOptions {
   /** Engine parameters. */
@@ -84,6 +113,12 @@ export interface EmbeddedOptions {
    * pending-check records, no trace. Checkpoints, rounds and commits are kept (summaries and verification).
    */
   lean?: boolean;
+  /**
+   * Which per-event record lists to keep, over the default (every one; a `lean` run: rounds only). A list
+   * not kept stays empty; its totals ({@link EmbeddedResult.roundTotals}, `messagesSent`) are kept anyway.
+   * {@link TOTALS_ONLY} keeps what a report reads and no more.
+   */
+  keep?: RecordKeep;
   /** Stop with an error after this many events (a guard against a runaway run); default 20 million. */
   maxEvents?: number;
   /**
@@ -118,9 +153,11 @@ export interface SentMessage {
 export interface EmbeddedResult {
   /** Completed checkpoints. */
   checkpoints: CheckpointRecord[];
-  /** Background rounds. */
+  /** Background rounds (empty when not kept: {@link EmbeddedOptions.keep}). */
   rounds: RoundRecord[];
-  /** Pending-RAM checks. */
+  /** Running totals of the background rounds, whether or not their records are kept. */
+  roundTotals: RoundTotals;
+  /** Pending-RAM checks (empty in a lean run, or when not kept). */
   pendingChecks: PendingCheckRecord[];
   /** Secondary commits (epoch, digest). */
   commits: { epoch: number; digest: string; at: number }[];
@@ -128,7 +165,7 @@ export interface EmbeddedResult {
   rejections: { node: Node; at: number; error: ColoError }[];
   /** COLO exits. */
   exits: { node: Node; at: number; reason: string; detail: string }[];
-  /** Protocol messages in send order (empty in a lean run). */
+  /** Protocol messages in send order (empty in a lean run, or when not kept). */
   messages: SentMessage[];
   /** Protocol messages sent, both directions (counted in a lean run too). */
   messagesSent: number;

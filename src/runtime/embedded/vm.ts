@@ -4,6 +4,7 @@ import type { Effect } from '../../engine/effects.ts';
 import { ColoError } from '../../engine/errors.ts';
 import { memoryDigest } from '../../engine/memory/digest.ts';
 import { trackDigest } from '../../engine/memory/digest-tracker.ts';
+import { addRound, emptyRoundTotals } from '../../engine/metrics/summary.ts';
 import { type PrimaryInput, primaryStep } from '../../engine/primary/primary.ts';
 import { createPrimary } from '../../engine/primary/state.ts';
 import type { PageDelta } from '../../engine/protocol/delta.ts';
@@ -99,6 +100,10 @@ export interface VmSimulation {
 export function createVm(options: EmbeddedOptions, world: World, vm: number, startAt = 0): VmSimulation {
   const { params, faults = {} } = options;
   const lean = options.lean === true;
+  // The per-event lists that grow with simulated time are kept only when asked for (types.ts, RecordKeep).
+  const keepRounds = options.keep?.rounds ?? true;
+  const keepPendingChecks = options.keep?.pendingChecks ?? !lean;
+  const keepMessages = options.keep?.messages ?? !lean;
   const primary = createPrimary(params, startAt);
   const secondary = createSecondary(params, startAt);
   // Digests at every stop and commit in O(pages written since the last one), not O(guest pages).
@@ -112,6 +117,7 @@ export function createVm(options: EmbeddedOptions, world: World, vm: number, sta
   const out: EmbeddedResult = {
     checkpoints: [],
     rounds: [],
+    roundTotals: emptyRoundTotals(),
     pendingChecks: [],
     commits: [],
     rejections: [],
@@ -189,7 +195,7 @@ export function createVm(options: EmbeddedOptions, world: World, vm: number, sta
             }
           }
           out.messagesSent++;
-          if (!lean)
+          if (keepMessages)
             out.messages.push({ from: node, type: message.type, epoch: message.epoch, seq: message.seq, at });
           const to: Node = node === 'primary' ? 'secondary' : 'primary';
           const body = sealMessageBody(keys.signing, message, JSON.stringify(message));
@@ -246,10 +252,11 @@ export function createVm(options: EmbeddedOptions, world: World, vm: number, sta
           out.checkpoints.push(e.record);
           break;
         case 'round':
-          out.rounds.push(e.record);
+          addRound(out.roundTotals, e.record);
+          if (keepRounds) out.rounds.push(e.record);
           break;
         case 'pending-check':
-          if (!lean) out.pendingChecks.push(e.record);
+          if (keepPendingChecks) out.pendingChecks.push(e.record);
           break;
         case 'commit':
           out.commits.push({ epoch: e.epoch, digest: e.digest, at });

@@ -45,7 +45,7 @@ import type { LogRecord } from '../cloud/log-record.ts';
 import { readLog } from '../cloud/metrics-log.ts';
 import { readPrimaryDocument, readSecondaryDocument } from '../cloud/status.ts';
 import type { LinkParams } from '../embedded/link.ts';
-import { runEmbedded } from '../embedded/run.ts';
+import { runEmbedded, TOTALS_ONLY } from '../embedded/run.ts';
 import { type PolicyReport, REPORT_VERSION, type RunOutcome, type RunReport } from '../report.ts';
 import type { Verification } from '../verify.ts';
 import { BackendError, type Clients, checkLocalStack, emptyBucket } from './aws.ts';
@@ -180,14 +180,14 @@ export async function runOnLocalStack(options: LocalStackRunOptions): Promise<Ru
     failedOver ? (control.at ?? startedAt) : undefined,
   );
   say(`[localstack] modelled run of the same parameters on the embedded runtime`);
-  const modelled = runEmbedded({ params, link: options.link, durationMs });
+  const modelled = runEmbedded({ params, link: options.link, durationMs, keep: TOTALS_ONLY });
   const outcome = localStackOutcome(control, startedAt, run.final.committedEpoch);
   const cost = await measureCost(clients, outputs, params, startedAt, stoppedAt, say);
   const report: PolicyReport = {
     ...run,
     outcome,
     wallMs,
-    modelled: summarise(modelled.checkpoints, modelled.rounds),
+    modelled: summarise(modelled.checkpoints, modelled.roundTotals),
   };
   return {
     version: REPORT_VERSION,
