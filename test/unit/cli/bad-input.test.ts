@@ -404,7 +404,7 @@ describe('bad scenario files: one line naming the file and the key', () => {
     expectOneLine({ ...r, err: r.err.replace(prefix, '') }, line, code);
   });
 
-  it("a binary file: one line, its bytes escaped (never sent raw to the terminal)", async () => {
+  it('a binary file: one line, its bytes escaped (never sent raw to the terminal)', async () => {
     const path = scenarioFile('binary.json', '\u0000\u0001\u00ff binary \u001b[31m red');
     const r = await cli(['run', '--scenario', path]);
     expect(r.code).toBe(1);
