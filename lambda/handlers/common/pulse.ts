@@ -209,12 +209,20 @@ async function stepPrimary(
   }
   const doc = result.document;
   const s = doc.state;
-  const replicating = doc.exit === null && s.phase === 'running' && s.stopped !== true;
+  const live = doc.exit === null && s.stopped !== true;
+  const replicating = live && s.phase === 'running';
   return {
     entry: {
       steppedAt: at,
-      // The state as of this step: what a heartbeat sent now would carry (primary-seen.ts).
-      seen: replicating ? { at, epoch: s.epoch, seq: s.outSeq } : null,
+      // The state as of this step: what a heartbeat sent now would carry (primary-seen.ts). Inside a
+      // checkpoint a heartbeat would queue behind the request, which the secondary may not have consumed
+      // yet: the last evidence before it stands (true of that moment, and at the secondary's position),
+      // so a watchdog that wakes while the request is in the channel does not fail a live primary over.
+      seen: replicating
+        ? { at, epoch: s.epoch, seq: s.outSeq }
+        : live && s.phase.startsWith('ckpt-')
+          ? (previous?.seen ?? null)
+          : null,
       failures: 0,
       ...(doc.exit === null && s.phase === 'wait-ready' ? { waiting: true as const } : {}),
     },

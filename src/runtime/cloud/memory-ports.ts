@@ -212,4 +212,9 @@ export class MemoryChannel implements MessageChannel {
   get size(): number {
     return this.#queue.length;
   }
+
+  /** When the oldest queued message was accepted, ms (undefined: none queued, or no clock). */
+  oldestSentAt(): number | undefined {
+    return this.#queue[0]?.sentAt;
+  }
 }

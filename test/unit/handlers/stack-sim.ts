@@ -26,10 +26,16 @@ export class StackSim {
   readonly silent = new Set<string>();
   readonly pulses: PulseSummary[] = [];
   readonly monitors: MonitorSummary[] = [];
+  /** Called before each monitor tick of {@link run} (a test's probe of the situation the tick meets). */
+  beforeMonitor?: () => Promise<void>;
   #nextPulse = 0;
   #nextMonitor = 0;
 
-  constructor(readonly options: { maxVms?: number; stateOverride?: StateStore } = {}) {
+  /**
+   * @param options.p2sLatencyMs - How long a P → S message waits in the channel before it can be
+   *   delivered, ms (a loaded event source; default 0).
+   */
+  constructor(readonly options: { maxVms?: number; stateOverride?: StateStore; p2sLatencyMs?: number } = {}) {
     this.shared = {
       clock: new VirtualClock(SIM_EPOCH_MS),
       state: new MemoryStateStore(),
@@ -118,17 +124,20 @@ export class StackSim {
       }
       if (now >= this.#nextMonitor) {
         this.#nextMonitor = now + 2000;
+        await this.beforeMonitor?.();
         await this.monitor();
       }
       for (const [vmId, sim] of this.vms) {
         const silent = this.silent.has(vmId);
         if (!silent) await sim.deliverTicks('checkpoint');
+        const latency = this.options.p2sLatencyMs ?? 0;
+        const p2sDue = () => sim.p2s.size > 0 && (sim.p2s.oldestSentAt() ?? 0) <= now - latency;
         for (
           let i = 0;
-          i < 20 && (sim.p2s.size > 0 || (!silent && sim.s2p.size > 0) || sim.redeliverP2S.length > 0);
+          i < 20 && (p2sDue() || (!silent && sim.s2p.size > 0) || sim.redeliverP2S.length > 0);
           i++
         ) {
-          await sim.deliverToSecondary();
+          if (p2sDue() || sim.redeliverP2S.length > 0) await sim.deliverToSecondary();
           if (!silent) await sim.deliverToPrimary();
         }
       }
