@@ -23,11 +23,14 @@ import {
   MAX_DRAIN_SHARE,
   MAX_REDIRTY_SHARE,
   MIN_EARLY_ROUND_BYTES,
+  MIN_PACE_WAIT_MS,
   MIN_SURVIVAL,
   OVERDUE_SURVIVAL,
   PROBE_PAGES,
   REGION_PAGES,
   SAMPLE_PERIOD_MS,
+  STAGE_AHEAD_MS,
+  STAGED_BEHIND_FACTOR,
   SWEEP_MARGIN,
   SWEEP_SLACK_MS,
   SWEEP_STALE,
@@ -52,6 +55,10 @@ export interface ReferencePlan {
   tookHeld: boolean;
   /** The round was drawn likeliest first (more qualified than it carries). */
   cut: boolean;
+  /** The link was measured faster than the staging: the margin was STAGED_BEHIND_FACTOR. */
+  stagingBound: boolean;
+  /** A late round waited for the staging (paced). */
+  paced: boolean;
 }
 
 /** The plan of `planAdaptive(state, params, now, rateBytesPerMs, probe)`, computed plainly. */
@@ -117,8 +124,12 @@ export function referencePlan(
   const redirty = ((dirtyRate * REGION_PAGES * model.rateScale) / MICRO_HZ_PER_PER_MS) * pageBytes;
   const y = Math.min(MAX_DRAIN_SHARE, Math.max(0, redirty / gain));
   const factor = y > 0 ? -Math.log1p(-y) / y : 1;
-  const draining = remaining < ((dirtyLatePages * pageBytes) / gain) * factor * BEHIND_FACTOR;
-  const behind = draining || !(remaining >= (lateBytes / gain) * BEHIND_FACTOR);
+  // The staging, not the link, sets the rate when the link is measured faster: the smaller margin.
+  const link = state.estimates.bandwidth;
+  const stagingBound = link > params.costs.applyBytesPerMs;
+  const margin = stagingBound ? STAGED_BEHIND_FACTOR : BEHIND_FACTOR;
+  const draining = remaining < ((dirtyLatePages * pageBytes) / gain) * factor * margin;
+  const behind = draining || !(remaining >= (lateBytes / gain) * margin);
   const lnLower = draining ? Math.log(DRAIN_MIN_SURVIVAL) : lnBehind;
   const bar = behind ? lnLower : lnMin;
   const clears = dirtyRegions.filter((r) => (ln[r] as number) >= bar);
@@ -133,6 +144,8 @@ export function referencePlan(
     probed: false,
     tookHeld: false,
     cut: false,
+    stagingBound,
+    paced: false,
     ...more,
   });
   if (probe && qualifyingPages === 0 && state.dirty.count > 0) {
@@ -175,8 +188,18 @@ export function referencePlan(
   const tookHeld = late && held.length > 0;
   const lateRound = Math.max(LATE_ROUND_BYTES, rateBytesPerMs * remaining * LATE_CHECK_SHARE);
   const most = late ? Math.max(1, Math.floor(lateRound / pageBytes)) : Number.POSITIVE_INFINITY;
+  // Paced (staging-bound links only): a late round with pages waits while the secondary has more to stage
+  // than the round takes to cross the link plus STAGE_AHEAD_MS, if that wait is at least MIN_PACE_WAIT_MS.
+  const total = pagesOf(candidates);
+  if (late && stagingBound && total > 0) {
+    const wait = backlog - ((Math.min(total, most) * pageBytes) / link + STAGE_AHEAD_MS);
+    if (wait >= MIN_PACE_WAIT_MS) {
+      const plan = { pages: [], bytes: 0, late, more: false, nextCheckAt: Math.min(nextCheckAt, now + wait) };
+      return result(plan, { paced: true });
+    }
+  }
   const pagesIn = (r: number) => state.dirty.indices().filter((p) => Math.floor(p / REGION_PAGES) === r);
-  if (pagesOf(candidates) <= most) {
+  if (total <= most) {
     const pages = candidates.flatMap(pagesIn);
     return result({ pages, bytes: pages.length * pageBytes, late, more: false, nextCheckAt }, { tookHeld });
   }

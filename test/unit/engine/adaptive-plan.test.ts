@@ -70,6 +70,11 @@ const planCase = fc.record({
   probe: fc.boolean(),
   /** A round of this many bytes still to stage (0: none). */
   backlogBytes: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 64 * 1024 * 1024 })),
+  /**
+   * The link's measured rate, 10^bandwidthExp bytes per ms (0: not measured yet); around the staging rate
+   * (2^20 bytes per ms), so that both the link and the staging bound the rounds.
+   */
+  bandwidthExp: fc.oneof(fc.constant(Number.NEGATIVE_INFINITY), fc.double({ min: 5, max: 7, noNaN: true })),
 });
 
 type PlanCase = typeof planCase extends fc.Arbitrary<infer T> ? T : never;
@@ -82,6 +87,7 @@ function stateOf(c: PlanCase) {
   state.guestTime = G;
   state.lastNow = G;
   state.nextCheckpointAt = G + c.remaining;
+  state.estimates.bandwidth = 10 ** c.bandwidthExp;
   const model = state.regions;
   model.rateScale = c.rateScale;
   c.regions.forEach((mixed, r) => {
@@ -143,6 +149,9 @@ describe('adaptive plan against its plain reference', () => {
       tookHeld: 0,
       cut: 0,
       sent: 0,
+      stagingBound: 0,
+      linkBound: 0,
+      paced: 0,
     };
     fc.assert(
       fc.property(planCase, (c) => {
@@ -158,11 +167,14 @@ describe('adaptive plan against its plain reference', () => {
         if (want.probed) seen.probed++;
         if (want.tookHeld) seen.tookHeld++;
         if (want.cut) seen.cut++;
+        seen[want.stagingBound ? 'stagingBound' : 'linkBound']++;
+        if (want.paced) seen.paced++;
         if (want.plan.pages.length > 0) seen.sent++;
       }),
       { numRuns: 1500, seed: 0x5eed_0021 },
     );
-    // Every branch was taken (the cases reach all three bars, both phases, the probe, held sweeps and cut rounds).
+    // Every branch was taken (the cases reach all three bars, both phases, the probe, held sweeps, cut rounds,
+    // both margins and paced rounds).
     for (const [branch, n] of Object.entries(seen)) expect(n, branch).toBeGreaterThan(10);
   });
 });

@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { DirtyBitmap } from '../../../src/engine/memory/dirty-bitmap.ts';
 import { DEFAULT_PARAMS, type PolicyName } from '../../../src/engine/params.ts';
 import {
+  BEHIND_FACTOR,
   BEHIND_MIN_SURVIVAL,
   checkAdaptive,
   createRegionModel,
@@ -24,6 +25,8 @@ import {
   planAdaptive,
   REGION_PAGES,
   SAMPLE_PERIOD_MS,
+  STAGE_AHEAD_MS,
+  STAGED_BEHIND_FACTOR,
   SWEEP_MARGIN,
   SWEEP_SLACK_MS,
   sampleRegions,
@@ -302,6 +305,32 @@ describe('planAdaptive, draining a hot set', () => {
     // Ten times the link: the set drains in time, and its pages wait for their chance to clear the bar.
     expect(planAdaptive(state, params, 10_000, link * 10).pages).toEqual([]);
   });
+
+  it('drains with the smaller margin when the staging, not the link, sets the rate', () => {
+    const state = hotSetPrimary();
+    const lambda = -Math.log(survival(state.regions, 0, 10_000, 1000)) / 1000;
+    const apply = params.costs.applyBytesPerMs;
+    const dirty = hotRegions * REGION_PAGES;
+    // The set's drain time at the staging rate, and a checkpoint 1.15 times that away: within the margin of
+    // BEHIND_FACTOR (draining), outside that of STAGED_BEHIND_FACTOR (on schedule).
+    const drainMs = ((dirty * pageBytes) / apply) * drainFactor((lambda * dirty * pageBytes) / apply);
+    const remaining = Math.round(drainMs * 1.15);
+    expect(remaining).toBeLessThan(drainMs * BEHIND_FACTOR);
+    expect(remaining).toBeGreaterThan(drainMs * STAGED_BEHIND_FACTOR);
+    // A hot page's chance over that time is under MIN_SURVIVAL: on schedule, the set waits.
+    expect(survival(state.regions, 0, 10_000, remaining)).toBeLessThan(MIN_SURVIVAL);
+    state.nextCheckpointAt = 10_000 + remaining;
+    // The link measured no faster than the staging: the rate is the link's, and the set starts draining.
+    state.estimates.bandwidth = apply;
+    const linkBound = planAdaptive(state, params, 10_000, apply);
+    expect(linkBound.late).toBe(true);
+    expect(linkBound.pages.length).toBeGreaterThan(0);
+    // Three times faster: the staging sets the rate, and the set is on schedule.
+    state.estimates.bandwidth = 3 * apply;
+    const stagingBound = planAdaptive(state, params, 10_000, apply);
+    expect(stagingBound.late).toBe(true);
+    expect(stagingBound.pages).toEqual([]);
+  });
 });
 
 describe('planAdaptive, late phase', () => {
@@ -378,6 +407,44 @@ describe('planAdaptive, late phase', () => {
     state.nextCheckpointAt = 10_100;
     const near = planAdaptive(state, params, 10_000, 10);
     expect(near.nextCheckAt).toBeLessThanOrEqual(10_000 + 50);
+  });
+
+  it('paces late rounds to the staging on a link faster than it, and only there', () => {
+    const mib = 1024 * 1024;
+    const apply = params.costs.applyBytesPerMs;
+    const withBacklog = (bandwidth: number) => {
+      const state = primaryWithDirty(1024); // 256 MiB dirty, taken to stay as it is (all qualify)
+      state.nextCheckpointAt = 10_030;
+      state.estimates.bandwidth = bandwidth;
+      // A 16 MiB round that left at 9 990 ms: the secondary stages it until well after now.
+      state.rounds.push({
+        round: 1,
+        pages: [],
+        sendId: 1,
+        pendingBytes: 0,
+        startedAt: 9_990,
+        bytes: 16 * mib,
+        done: true,
+      });
+      return state;
+    };
+    // Three times the staging rate: 16 MiB arrive at 9 995.3 ms and are staged at 10 011.3 ms. The next round
+    // (4 MiB) crosses in 1.3 ms, so it waits until the staging has that plus STAGE_AHEAD_MS left.
+    const fast = withBacklog(3 * apply);
+    const backlog = stagedByEstimate(fast, params) - 10_000;
+    expect(backlog).toBeCloseTo(16 / 3 + 16 - 10, 6);
+    const roundBytes = Math.floor(LATE_ROUND_BYTES / (4096 + 16)) * (4096 + 16);
+    const paced = planAdaptive(fast, params, 10_000, apply);
+    expect(paced.late).toBe(true);
+    expect(paced.pages).toEqual([]);
+    expect(paced.nextCheckAt).toBeCloseTo(10_000 + backlog - (roundBytes / (3 * apply) + STAGE_AHEAD_MS), 6);
+    // Then it goes: the round arrives while the staging still has STAGE_AHEAD_MS of work.
+    const then = planAdaptive(fast, params, paced.nextCheckAt, apply);
+    expect(then.bytes).toBe(roundBytes);
+    // On a link slower than the staging the link must not idle: the round goes at once.
+    const slow = withBacklog(apply / 2);
+    expect(stagedByEstimate(slow, params) - 10_000).toBeGreaterThan(10);
+    expect(planAdaptive(slow, params, 10_000, apply / 2).bytes).toBeGreaterThan(0);
   });
 
   it('estimates when the secondary has staged the rounds: link, then staging of each whole object', () => {
