@@ -215,6 +215,24 @@ describe('one stack, many VMs', () => {
       const kept = await verifyFleetVm(clients, outputs, gone, { quiet: true, dlq: 0 }, params);
       expect(kept.commits).toBeGreaterThanOrEqual(COMMITS);
       expect(kept.verification.problems).toEqual([]);
+      // With no config left to compare against, the kept documents judge a re-add: another guest size is
+      // refused in one line and nothing is registered.
+      const regrown = await colo(
+        'vm',
+        'add',
+        gone,
+        '--stack',
+        stackName,
+        '--set',
+        'guestBytes=8388608',
+        '--set',
+        'workload=hotcold:hotPages=128,hotRate=100,coldRate=100',
+      );
+      expect(regrown.code, regrown.err).toBe(1);
+      expect(regrown.err.trim().split('\n').at(-1)).toMatch(
+        /has replication state that this config cannot run on \(.*\): `colo vm remove .* --delete-state` first/,
+      );
+      expect((await colo('vm', 'show', gone, '--stack', stackName)).code).toBe(1);
     }, diagnosis));
 
   it('every remaining VM verifies consistent: no message lost, refused or dead-lettered', () =>

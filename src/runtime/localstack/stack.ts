@@ -17,6 +17,7 @@ import { S3VmRegistry } from '../../../lambda/adapters/s3-vm-registry.ts';
 import { vmEnvironment } from '../../../lambda/handlers/common/fleet-entry.ts';
 import { paramsFromEnv } from '../../../lambda/handlers/common/params.ts';
 import type { ColoParams } from '../../engine/params.ts';
+import type { VmConfig } from '../../parameters/vm-config.ts';
 import { BackendError, type Clients, emptyBucket } from './aws.ts';
 
 /** The stack is not there, or its outputs are not what this backend needs. */
@@ -187,19 +188,7 @@ export async function deployedParams(
   outputs: StackOutputs,
   vmId: string = outputs.vmId,
 ): Promise<ColoParams> {
-  let env: Record<string, string> | undefined;
-  try {
-    const r = await clients.lambda.send(
-      new GetFunctionConfigurationCommand({ FunctionName: outputs.primaryFunction }),
-    );
-    env = r.Environment?.Variables;
-  } catch (e) {
-    throw new StackNotFoundError(
-      `function ${outputs.primaryFunction} of stack ${outputs.stackName} is not on ${clients.endpoint.url} ` +
-        `(${e instanceof Error ? e.message : String(e)}): redeploy with \`npm run deploy:local\``,
-    );
-  }
-  if (!env) throw new StackNotFoundError(`function ${outputs.primaryFunction} has no environment`);
+  const env = await primaryEnvironment(clients, outputs);
   let config: Awaited<ReturnType<S3VmRegistry['get']>>;
   try {
     config = await new S3VmRegistry({ bucket: outputs.bucketName, client: clients.s3 }).get(vmId);
@@ -213,6 +202,39 @@ export async function deployedParams(
       `VM ${vmId} is not registered on stack ${outputs.stackName}: register it with \`colo vm add ${vmId} --stack ${outputs.stackName}\``,
     );
   }
+  return paramsFromEnv(vmEnvironment(env, config));
+}
+
+/** The primary function's environment (the stack-wide settings). @throws StackNotFoundError */
+async function primaryEnvironment(clients: Clients, outputs: StackOutputs): Promise<Record<string, string>> {
+  let env: Record<string, string> | undefined;
+  try {
+    const r = await clients.lambda.send(
+      new GetFunctionConfigurationCommand({ FunctionName: outputs.primaryFunction }),
+    );
+    env = r.Environment?.Variables;
+  } catch (e) {
+    throw new StackNotFoundError(
+      `function ${outputs.primaryFunction} of stack ${outputs.stackName} is not on ${clients.endpoint.url} ` +
+        `(${e instanceof Error ? e.message : String(e)}): redeploy with \`npm run deploy:local\``,
+    );
+  }
+  if (!env) throw new StackNotFoundError(`function ${outputs.primaryFunction} has no environment`);
+  return env;
+}
+
+/**
+ * The engine parameters a stack's functions would build for `config` (registered or about to be): the
+ * primary function's stack-wide environment with the VM's config over it.
+ *
+ * @throws StackNotFoundError when the function does not exist or has no environment.
+ */
+export async function paramsForConfig(
+  clients: Clients,
+  outputs: StackOutputs,
+  config: VmConfig,
+): Promise<ColoParams> {
+  const env = await primaryEnvironment(clients, outputs);
   return paramsFromEnv(vmEnvironment(env, config));
 }
 

@@ -39,8 +39,9 @@ import { nodeStateKey } from '../cloud/keys.ts';
 import { type MonitorVm, parseMonitor } from '../cloud/monitor-document.ts';
 import { type PulseVm, parsePulse } from '../cloud/pulse-document.ts';
 import { readPrimaryDocument, readSecondaryDocument } from '../cloud/status.ts';
+import { truncateText } from '../cloud/text.ts';
 import { BackendError, type Clients, emptyBucket } from './aws.ts';
-import { deployedParams, type StackOutputs } from './stack.ts';
+import { deployedParams, paramsForConfig, type StackOutputs } from './stack.ts';
 
 /** A `colo vm` request cannot be carried out; nothing was changed. */
 export class VmAdminError extends BackendError {
@@ -145,6 +146,32 @@ async function checkStateKeeps(state: S3StateStore, before: VmConfig, after: VmC
   );
 }
 
+/**
+ * Refuses `config` when a node document of the VM does not decode under the parameters it gives (another
+ * guest size than the one the documents hold): every step would fail on them.
+ *
+ * @throws VmAdminError naming the document's own complaint and how to start the VM afresh
+ */
+async function checkStateDecodes(t: FleetTarget, state: S3StateStore, config: VmConfig): Promise<void> {
+  const held = await Promise.all(
+    (['primary', 'secondary'] as const).map(
+      async (node) => (await state.load(nodeStateKey(config.vmId, node))) !== undefined,
+    ),
+  );
+  if (!held.some(Boolean)) return;
+  const params = await paramsForConfig(t.clients, t.outputs, config);
+  try {
+    await readPrimaryDocument(state, params);
+    await readSecondaryDocument(state, params);
+  } catch (e) {
+    if (!(e instanceof StateDocumentError)) throw e;
+    throw new VmAdminError(
+      `${config.vmId} has replication state that this config cannot run on (${truncateText(e.message, 300)}): ` +
+        `\`colo vm remove ${config.vmId} --delete-state\` first, then add it afresh`,
+    );
+  }
+}
+
 /** Registers (or replaces) a VM's config, then asks the watchdog to start its timers at once. */
 export async function writeVm(t: FleetTarget, config: VmConfig): Promise<VmWritten> {
   const registry = registryOf(t);
@@ -157,6 +184,9 @@ export async function writeVm(t: FleetTarget, config: VmConfig): Promise<VmWritt
   );
   const state = new S3StateStore({ bucket: t.outputs.bucketName, client: t.clients.s3 });
   if (before !== undefined) await checkStateKeeps(state, before, config);
+  // With no readable config to compare against (a plain remove kept the state, or the stored config is
+  // malformed), the node documents themselves judge: they must decode under the new config's guest.
+  await checkStateDecodes(t, state, config);
   await retried(t, `writing vms/${config.vmId}.json`, () => registry.put(config));
   // A VM removed earlier under this id was stopped by its control flag: start it afresh.
   if ((await readControl(state, config.vmId)).reason === VM_REMOVED_REASON) {
