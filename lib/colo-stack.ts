@@ -82,9 +82,10 @@ export const MONITOR_FUNCTIONS: ReadonlySet<ColoFunctionName> = new Set<ColoFunc
 export const FUNCTION_TIMEOUT_SECONDS: Readonly<
   Record<Exclude<ColoFunctionName, 'secondary-apply'>, number>
 > = {
-  // Every function that may step a primary may perform a round's sends, so each outlives a put's worst case
+  // Every function that may step a primary may perform a round's sends, so each outlives one hung call
   // under CALL_TIMEOUTS (3 attempts × (3 s connect + 10 s silence) plus backoff, ≈ 40 s) and records how it
-  // failed instead of being killed mid-call. tick-arm only arms ticks.
+  // failed. A store that stays hung longer (the driver tries a put up to 4 times) is cut by the timeout:
+  // the send stays in the outbox for the next performer. tick-arm only arms ticks.
   'checkpoint-timer': 60,
   'pending-check-timer': 60,
   'tick-arm': 30,

@@ -12,6 +12,7 @@ import { ExperimentError } from '../experiment/file.ts';
 import { type CellRunner, inProcessCellRunner } from '../experiment/pool.ts';
 import { UNIT_HELP, UnitError } from '../parameters/units.ts';
 import { WorkloadError, workloadHelp } from '../parameters/workload.ts';
+import { escapeControls } from '../runtime/cloud/text.ts';
 import { BackendError } from '../runtime/localstack/aws.ts';
 import { type BackendFlags, chooseBackend, runLocalStackCommand } from './backend.ts';
 import { type CostFlags, CostInputError, costCommand, PriceFileError } from './cost-command.ts';
@@ -195,7 +196,7 @@ function outputOf(io: CliIo, command: string) {
         .replace(/\n\(Did you mean (.*)\?\)/, ' (did you mean $1?)')
         .trim()
         .replace(/\.$/, '');
-      write(`colo: ${one}; see colo ${command} --help\n`);
+      write(`colo: ${escapeControls(one)}; see colo ${command} --help\n`);
     },
   };
 }
@@ -334,10 +335,13 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     if (e instanceof CommanderError) return e.exitCode === 0 ? EXIT.ok : EXIT.usage;
     const lines = inputErrorLines(e);
     if (lines) {
-      for (const l of lines) say(`colo: ${l}`);
+      // A line quotes what it refuses: a newline or an escape sequence in it stays text, on one line.
+      for (const l of lines) say(`colo: ${escapeControls(l)}`);
       return EXIT.usage;
     }
-    say(`colo: internal error: ${e instanceof Error ? e.message : String(e)} (COLO_DEBUG=1 shows the stack)`);
+    say(
+      `colo: internal error: ${escapeControls(e instanceof Error ? e.message : String(e))} (COLO_DEBUG=1 shows the stack)`,
+    );
     if (io.env?.COLO_DEBUG === '1' && e instanceof Error && e.stack) say(e.stack);
     return EXIT.internal;
   }

@@ -17,6 +17,8 @@ export function readScenarioFile(path: string): unknown {
   try {
     const st = statSync(path);
     if (st.isDirectory()) throw new ScenarioError(`--scenario: ${path} is a directory, not a scenario file`);
+    // A device or a pipe has no size to check (/dev/zero would be read for ever): regular files only.
+    if (!st.isFile()) throw new ScenarioError(`--scenario: ${path} is not a regular file`);
     if (st.size > MAX_SCENARIO_FILE_BYTES)
       throw new ScenarioError(`--scenario: ${path} is larger than 1 MiB`);
     // Editors on Windows may start UTF-8 with a byte-order mark, which JSON.parse refuses.
@@ -26,7 +28,7 @@ export function readScenarioFile(path: string): unknown {
     const code = (e as NodeJS.ErrnoException).code;
     const why =
       code === 'ENOENT' ? 'does not exist' : code === 'EACCES' ? 'is not readable' : (e as Error).message;
-    throw new ScenarioError(`--scenario: ${path} ${why}`);
+    throw new ScenarioError(`--scenario: ${escapeControls(path)} ${why}`);
   }
   try {
     return JSON.parse(text) as unknown;

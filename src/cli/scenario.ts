@@ -3,6 +3,7 @@
  * the resolution of layers (defaults, a file, flags) into engine parameters, a link, a duration and the
  * policies to compare.
  */
+
 import { z } from 'zod';
 import { DEFAULT_CONTENT_MIX } from '../engine/memory/page-content.ts';
 import {
@@ -33,6 +34,7 @@ import {
   UnitError,
 } from '../parameters/units.ts';
 import { fillWorkloadObject, WorkloadError, workloadSchema } from '../parameters/workload.ts';
+import { escapeControls } from '../runtime/cloud/text.ts';
 import type { FaultModel } from '../runtime/embedded/faults.ts';
 import type { Scenario } from '../runtime/report.ts';
 import { FaultSpecError, faultModelFromObject, hasFaults, parseFaultSpec } from './fault-spec.ts';
@@ -401,13 +403,14 @@ export function resolveScenario(...layers: unknown[]): Scenario {
         return issue.keys
           .map((k) => {
             const origin = from.get(k) ?? DEFAULT_ORIGIN;
-            return `${origin.source}: unknown key "${k}"${didYouMean(k, KEYS)}`;
+            return escapeControls(`${origin.source}: unknown key "${k}"${didYouMean(k, KEYS)}`);
           })
           .join('\n');
       }
       const where =
         key === undefined ? 'scenario' : `${label(key)}${rest.length ? ` ${rest.join('.')}` : ''}`;
-      return `${where}: ${issue.message}`;
+      // One problem per line: a value quoted in it keeps its newlines and escapes as text.
+      return escapeControls(`${where}: ${issue.message}`);
     });
     throw new ScenarioError(lines.join('\n'));
   }

@@ -105,8 +105,11 @@ export function addVmCommand(root: Command, io: VmIo, done: (code: number) => vo
       // No prototype: a `__proto__` key stays a key (and is refused), as in parseSets.
       const values = Object.create(null) as Record<string, unknown>;
       let vmIdArg = vmIdGiven;
+      const sets = parseSets(flags.set ?? []);
       if (flags.scenario) {
-        const { context, fileVmId } = scenarioContext(flags.scenario);
+        // A scenario that compares several policies deploys one: the one `--set policy=…` names.
+        const policy = typeof sets.policy === 'string' ? sets.policy : undefined;
+        const { context, fileVmId } = scenarioContext(flags.scenario, policy);
         for (const [k, v] of Object.entries(context))
           if (VM_CONFIG_KEYS.includes(k) && k !== 'vmId') values[k] = v;
         // A file written for one VM is not registered under another's name by a slip of the argument.
@@ -116,7 +119,7 @@ export function addVmCommand(root: Command, io: VmIo, done: (code: number) => vo
           );
         vmIdArg ??= fileVmId;
       }
-      Object.assign(values, parseSets(flags.set ?? []));
+      Object.assign(values, sets);
       // Bad ids, keys and values are refused before anything is contacted (`set` checks each value alone
       // here and the rules between keys once the stored config is known; the stack's cap once the stack is).
       if (vmIdArg !== undefined) checkVmId(vmIdArg);

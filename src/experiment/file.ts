@@ -2,9 +2,11 @@
  * The experiment file of `colo experiment FILE` (YAML or JSON): its schema (published as JSON Schema in
  * docs/experiment-schema.json), reading and validation with one-line errors naming the file and the key.
  */
+
 import { readFileSync, statSync } from 'node:fs';
 import { parseDocument, parse as parseYaml, YAMLParseError } from 'yaml';
 import { z } from 'zod';
+import { escapeControls } from '../runtime/cloud/text.ts';
 import { METRIC_NAMES, type MetricName } from './metrics.ts';
 
 /** An experiment file that cannot be read or is not valid; one line per problem. */
@@ -181,13 +183,15 @@ export function parseExperiment(path: string, text: string): ExperimentFile {
           const where = issue.path.map(String).join('.');
           if (issue.code === 'unrecognized_keys') {
             return issue.keys
-              .map(
-                (k) =>
+              .map((k) =>
+                escapeControls(
                   `experiment file ${path}: ${where ? `${where}: ` : ''}unknown key "${k}"${where ? '' : `: use ${keys.join(', ')}`}`,
+                ),
               )
               .join('\n');
           }
-          return `experiment file ${path}: ${where || 'file'}: ${issue.message}`;
+          // One problem per line: what it quotes keeps its newlines and escapes as text.
+          return escapeControls(`experiment file ${path}: ${where || 'file'}: ${issue.message}`);
         })
         .join('\n'),
     );

@@ -3,6 +3,7 @@
  * resolved into a scenario (src/cli/scenario.ts) and keyed by a hash of that resolved configuration —
  * the key that makes a rerun skip the cells it already has.
  */
+
 import { createHash } from 'node:crypto';
 import {
   type LayerOrigin,
@@ -14,6 +15,7 @@ import {
 import { POLICY_NAMES, type PolicyName } from '../engine/params.ts';
 import { UnitError } from '../parameters/units.ts';
 import { WorkloadError } from '../parameters/workload.ts';
+import { escapeControls } from '../runtime/cloud/text.ts';
 import { axisProblem, cellLayer, defaultPolicies, label, POLICY_AXIS } from './axes.ts';
 import { ExperimentError, type ExperimentFile, MAX_CELLS } from './file.ts';
 import { DEFAULT_CHART_METRICS, type MetricName } from './metrics.ts';
@@ -160,7 +162,7 @@ export function expandExperiment(path: string, file: ExperimentFile): Experiment
         );
     });
   }
-  if (problems.length) throw new ExperimentError(problems.join('\n'));
+  if (problems.length) throw new ExperimentError(problems.map(escapeControls).join('\n'));
 
   const policies = policyValues ? (policyValues as PolicyName[]) : defaultPolicies(base);
   delete base.policies;
@@ -211,7 +213,8 @@ export function expandExperiment(path: string, file: ExperimentFile): Experiment
       }
     });
   }
-  if (valueProblems.length) throw new ExperimentError([...new Set(valueProblems)].join('\n'));
+  if (valueProblems.length)
+    throw new ExperimentError([...new Set(valueProblems)].map(escapeControls).join('\n'));
 
   const combos = combinations(grid, valueAxes);
 
@@ -248,7 +251,8 @@ export function expandExperiment(path: string, file: ExperimentFile): Experiment
       }
     }
   }
-  if (cellProblems.length) throw new ExperimentError([...new Set(cellProblems)].join('\n'));
+  if (cellProblems.length)
+    throw new ExperimentError([...new Set(cellProblems)].map(escapeControls).join('\n'));
   const twin = sameKey(cells);
   if (twin)
     throw new ExperimentError(

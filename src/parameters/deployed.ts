@@ -286,7 +286,7 @@ export function contextOfScenario(
 ): Record<string, string | number> {
   if (policies.length !== 1) {
     throw new ParameterError(
-      `a deployed VM runs one policy, the scenario names ${policies.length} (${policies.join(', ')}): set "policies": ["fixed"] or give -c policy=…`,
+      `a deployed VM runs one policy, the scenario names ${policies.length} (${policies.join(', ')}): set "policies": ["fixed"] or name one (deploy:local -c policy=…, colo vm --set policy=…)`,
     );
   }
   return {

@@ -70,7 +70,7 @@ export function checkVmConfigKeys(raw: Readonly<Record<string, unknown>>): void 
   for (const key of Object.keys(raw)) {
     if (!VM_CONFIG_KEYS.includes(key)) {
       throw new VmConfigError(
-        `VM config has no key "${key}" (VM keys: ${VM_CONFIG_KEYS.join(', ')}; stack-wide keys are CDK context)`,
+        `VM config has no key ${JSON.stringify(key)} (VM keys: ${VM_CONFIG_KEYS.join(', ')}; stack-wide keys are CDK context)`,
       );
     }
   }

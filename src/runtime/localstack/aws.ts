@@ -142,8 +142,12 @@ export async function checkLocalStack(
 ): Promise<void> {
   const url = `${endpoint.url.replace(/\/$/, '')}/_localstack/health`;
   let body: unknown;
+  // A timer that holds the process open: with AbortSignal.timeout's (unref'd) one, a server that accepts
+  // the connection and never answers left nothing pending, and the process exited 13 without a word.
+  const abort = new AbortController();
+  const timer = setTimeout(() => abort.abort(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
   try {
-    const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+    const res = await fetch(url, { signal: abort.signal });
     if (!res.ok) throw new Error(`HTTP ${res.status}`);
     body = await res.json();
   } catch (e) {
@@ -151,6 +155,8 @@ export async function checkLocalStack(
       `LocalStack is not reachable at ${endpoint.url} (${e instanceof Error ? e.message : String(e)}); ` +
         'start it with `npm run localstack:up` or point AWS_ENDPOINT_URL at a running one',
     );
+  } finally {
+    clearTimeout(timer);
   }
   const states = (body as { services?: Record<string, string> } | null)?.services;
   if (!states) throw new LocalStackUnavailableError(`${url} did not answer like LocalStack`);

@@ -140,7 +140,7 @@ function cadenceLines(rec: FleetRunRecord, logged: LoggedUsage): string[] {
     `**The pulse** (every primary's liveness evidence; ${rec.tickPollers ?? 1} event-source mapping(s) per tick queue) over the same window: ${c.pulses} pulses, ` +
       `gap between starts p50 ${secs(c.gapMs.p50)}, p90 ${secs(c.gapMs.p90)}, p99 ${secs(c.gapMs.p99)}, max ${secs(c.gapMs.max)}; ` +
       `each ran p50 ${secs(c.elapsedMs.p50)}, p90 ${secs(c.elapsedMs.p90)}, max ${secs(c.elapsedMs.max)}. ` +
-      `The monitor found it stale (older than 4 s) in ${c.monitorPulseStale} tick(s) and failed ${c.monitorFailedOver} VM(s) over.`,
+      `The monitor found it stale (older than 4 s, or no VM due) in ${c.monitorPulseStale} tick(s); ${c.monitorFailedOver} of its VM steps reported a failed-over VM (a VM counts at each step until it is left alone).`,
   ];
 }
 

@@ -55,7 +55,7 @@ export interface ChainCadence {
   pulseElapsedMs: number[];
   /** Monitor ticks that found the pulse document stale and read the primaries' documents instead. */
   monitorPulseStale: number;
-  /** VMs the monitor's ticks failed over. */
+  /** Sum of the monitor's `failedOver` counts: its VM steps that reported a failed-over VM (a VM is counted at each such step). */
   monitorFailedOver: number;
 }
 

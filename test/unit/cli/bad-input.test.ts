@@ -414,6 +414,18 @@ describe('bad scenario files: one line naming the file and the key', () => {
     expect([...r.err.trimEnd()].filter((c) => (c.codePointAt(0) ?? 0) < 0x20 || c === '\u007f')).toEqual([]);
   });
 
+  it.each([
+    ['a value', { guest: '\u001b[2Jx\ny' }],
+    ['a key', { 'gu\u001best\nx': 1 }],
+  ])('%s with a newline and an escape sequence: one line, both escaped', async (_what, content) => {
+    const path = scenarioFile('controls.json', content);
+    const r = await cli(['run', '--scenario', path]);
+    expect(r.code).toBe(1);
+    expect(r.err.trimEnd().split('\n'), r.err).toHaveLength(1);
+    expect(r.err).toMatch(/\\u001b/);
+    expect([...r.err.trimEnd()].filter((c) => (c.codePointAt(0) ?? 0) < 0x20)).toEqual([]);
+  });
+
   it('vm add: a scenario file for another VM is refused before anything is contacted', async () => {
     const path = scenarioFile('vm-1.json', { vmId: 'vm-1', guest: '4MiB' });
     // No stack answers at this port: the refusal must come first.
@@ -667,4 +679,33 @@ describe('a LOCALSTACK_PORT that is not a port: one line, exit 1, no network cal
       if (endpoint !== undefined) process.env.AWS_ENDPOINT_URL = endpoint;
     }
   });
+});
+
+describe('an endpoint that accepts the connection and never answers', () => {
+  it('colo vm list: one line naming it, exit 1 (the process does not exit silently)', async () => {
+    const { createServer } = await import('node:net');
+    const held: import('node:net').Socket[] = [];
+    const server = createServer((s) => held.push(s));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as import('node:net').AddressInfo).port;
+    try {
+      const { spawn } = await import('node:child_process');
+      // Spawned (not spawnSync): this process must keep serving the listener while the CLI waits on it.
+      const child = spawn('npx', ['tsx', 'bin/colo.ts', 'vm', 'list', '--stack', 'X'], {
+        env: { ...process.env, AWS_ENDPOINT_URL: `http://127.0.0.1:${port}` },
+      });
+      let err = '';
+      child.stderr.on('data', (b: Buffer) => {
+        err += b.toString();
+      });
+      const code = await new Promise<number | null>((r) => child.on('close', r));
+      expect(code, err).toBe(1);
+      expect(err).toMatch(
+        /^colo: LocalStack is not reachable at http:\/\/127\.0\.0\.1:\d+ \(no answer within 3000 ms\)/,
+      );
+    } finally {
+      for (const s of held) s.destroy();
+      server.close();
+    }
+  }, 60_000);
 });
