@@ -55,6 +55,23 @@ export const PULSE_RECORD_EVERY_MS = 2_000;
 /** A stopped VM (failed over, fenced) is looked at again this often, ms (to see its flag cleared). */
 export const STOPPED_RECHECK_MS = 60_000;
 
+/**
+ * A step at least this long is slow, ms: that VM's next step (and a new VM's first, and every step of a
+ * large guest's) is marked in flight in the pulse document before it starts, so that a concurrent pulse
+ * does not take it too — one slow VM then holds one pulse, not every pulse while the others' evidence
+ * goes stale (docs/cloud.md, the pulse).
+ */
+export const SLOW_STEP_MS = 2_000;
+
+/**
+ * A guest at least this large is expected to step slowly at times (its checkpoints' sends, its state's
+ * first load), bytes: its steps are always marked in flight. The default guest (64 MiB) is not.
+ */
+export const LARGE_GUEST_BYTES = 256 * 1024 * 1024;
+
+/** An in-flight mark older than this is ignored, ms: the function's 60 s timeout killed its pulse. */
+export const IN_FLIGHT_MAX_MS = 75_000;
+
 /** Tolerance of a VM's pending-check period, ms: the pulse ticks at 1 s granularity. */
 export const DUE_TOLERANCE_MS = 500;
 
@@ -161,10 +178,21 @@ export function stepPeriodMs(params: { pendingCheckIntervalMs: number; heartbeat
   return Math.min(params.pendingCheckIntervalMs, Math.max(1000, Math.floor(params.heartbeatTimeoutMs / 4)));
 }
 
+/**
+ * True when a VM's next step is expected to be slow, so that it is marked in flight first: a new VM (no
+ * entry), one whose last step took {@link SLOW_STEP_MS} or more, or a guest of {@link LARGE_GUEST_BYTES}
+ * (bytes) or more.
+ */
+export function expectSlow(entry: PulseVm | undefined, guestBytes: number): boolean {
+  return !entry || (entry.lastStepMs ?? 0) >= SLOW_STEP_MS || guestBytes >= LARGE_GUEST_BYTES;
+}
+
 /** True when VM `vmId` is due a step at `now` (ms) by its entry and step period ({@link stepPeriodMs}). */
 export function pulseDue(entry: PulseVm | undefined, periodMs: number, now: number): boolean {
   if (!entry) return true;
   if (entry.stoppedAt !== undefined) return now - entry.stoppedAt >= STOPPED_RECHECK_MS;
+  // Another pulse is stepping it (a slow step): not due here.
+  if (entry.inFlightSince !== undefined && now - entry.inFlightSince < IN_FLIGHT_MAX_MS) return false;
   if (entry.failures > 0) return true;
   return now - entry.steppedAt >= periodMs - DUE_TOLERANCE_MS;
 }
@@ -197,7 +225,10 @@ async function stepPrimary(
       reportInvocation(d.obs, await invoke());
       d.obs.metrics.publishStoredMetrics();
     }
-    return { entry: { steppedAt: at, seen: null, failures: 0, stoppedAt: at }, quiet: false };
+    return {
+      entry: { steppedAt: at, seen: null, failures: 0, stoppedAt: at, lastStepMs: Math.max(0, d.now() - at) },
+      quiet: false,
+    };
   }
   const result = await invoke();
   const quiet = (result.quietSkips ?? 0) > 0;
@@ -224,6 +255,7 @@ async function stepPrimary(
           ? (previous?.seen ?? null)
           : null,
       failures: 0,
+      lastStepMs: Math.max(0, d.now() - at),
       ...(doc.exit === null && s.phase === 'wait-ready' ? { waiting: true as const } : {}),
     },
     quiet,
@@ -276,6 +308,22 @@ export async function runPulse(deps: PulseDeps): Promise<PulseSummary> {
     deferred: 0,
   };
   const updates: Record<string, PulseVm> = {};
+  const keep = new Set(registered);
+  // A VM expected to be slow (new, slow last time, or a large guest) is marked in flight before its step.
+  const marks: Record<string, PulseVm> = {};
+  for (const { vmId, d } of batch) {
+    const e = loaded.doc.vms[vmId];
+    if (!expectSlow(e, d.params.guestBytes)) continue;
+    marks[vmId] = { ...(e ?? { steppedAt: 0, seen: null, failures: 0 }), inFlightSince: started };
+  }
+  if (Object.keys(marks).length > 0) {
+    try {
+      await savePulse(deps.state, marks, deps.now(), keep);
+    } catch (e) {
+      // Unmarked, a concurrent pulse may step the same VM too: slower, not wrong.
+      logger.warn('in-flight marks not written', { error: e instanceof Error ? e.message : String(e) });
+    }
+  }
   let unsaved = false;
   const budget = deps.budgetMs ?? PULSE_BUDGET_MS;
   let next = 0;
@@ -308,11 +356,13 @@ export async function runPulse(deps: PulseDeps): Promise<PulseSummary> {
   const width = Math.max(1, Math.min(deps.concurrency ?? PULSE_CONCURRENCY, batch.length));
   const measure = deps.measureSteps ?? ((work) => work());
   const steps = measure(() => Promise.all(Array.from({ length: width }, worker)));
-  const keep = new Set(registered);
   const every = recordEveryMs(batch.map((b) => b.d.params.heartbeatTimeoutMs));
   const record = async (first?: typeof loaded): Promise<void> => {
     if (!unsaved) return;
-    const news = Object.entries(updates).some(([vmId, u]) => entryNews(loaded.doc.vms[vmId], u));
+    // A VM marked in flight is news when its step ends: the mark must be cleared.
+    const news = Object.entries(updates).some(
+      ([vmId, u]) => marks[vmId] !== undefined || entryNews(loaded.doc.vms[vmId], u),
+    );
     // Only later evidence times, and the stored ones recent enough: left unwritten (PULSE_RECORD_EVERY_MS).
     if (!news && deps.now() - loaded.doc.at < every) {
       summary.unrecorded = true;

@@ -33,6 +33,14 @@ export interface PulseVm {
    * minute, to see the flag cleared. Absent while it replicates.
    */
   stoppedAt?: number;
+  /** How long that step took, ms (a slow VM's next step is marked in flight first: {@link inFlightSince}). */
+  lastStepMs?: number;
+  /**
+   * When a pulse started a step of this VM that it expected to be slow (a new VM, or one whose last step
+   * was slow), ms: a concurrent pulse leaves the VM to it rather than being held by the same step too.
+   * Cleared by the step's own entry; ignored once older than the function's timeout.
+   */
+  inFlightSince?: number;
 }
 
 /** The pulse document. */
@@ -54,6 +62,8 @@ const vmSchema = z.strictObject({
   failures: count,
   waiting: z.literal(true).optional(),
   stoppedAt: time.optional(),
+  lastStepMs: time.optional(),
+  inFlightSince: time.optional(),
 });
 
 const docSchema = z.strictObject({
@@ -120,7 +130,16 @@ export function mergePulse(
   for (const [vmId, u] of Object.entries(updates)) {
     const b = vms[vmId];
     if (!b || u.steppedAt > b.steppedAt) vms[vmId] = u;
-    else if (u.steppedAt === b.steppedAt) vms[vmId] = { ...b, failures: Math.max(b.failures, u.failures) };
+    else if (u.steppedAt === b.steppedAt) {
+      // Same step: the failure count grows; the in-flight mark is this update's (set, or cleared by a step
+      // that failed).
+      const { inFlightSince: _, ...rest } = b;
+      vms[vmId] = {
+        ...rest,
+        failures: Math.max(b.failures, u.failures),
+        ...(u.inFlightSince !== undefined ? { inFlightSince: u.inFlightSince } : {}),
+      };
+    }
   }
   return { v: 1, at: Math.max(at, base.at), vms };
 }

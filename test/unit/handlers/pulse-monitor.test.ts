@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { MONITOR_DOCUMENT_KEY, PULSE_DOCUMENT_KEY } from '../../../lambda/adapters/contract.ts';
 import { runMonitor } from '../../../lambda/handlers/common/monitor.ts';
-import { pulseDue, runPulse } from '../../../lambda/handlers/common/pulse.ts';
+import { expectSlow, pulseDue, runPulse } from '../../../lambda/handlers/common/pulse.ts';
 import type { ColoParams } from '../../../src/engine/params.ts';
 import type { StateStore } from '../../../src/engine/ports.ts';
 import { parseMonitor } from '../../../src/runtime/cloud/monitor-document.ts';
@@ -118,6 +118,49 @@ describe('the pulse and the monitor', () => {
     expect(collisions, outcomes.join('\n')).toBeGreaterThanOrEqual(6);
   }, 240_000);
 
+  it('a slow VM holds one pulse, not every pulse: a concurrent pulse leaves it and records the others', async () => {
+    const stack = new StackSim();
+    await stack.add(params('vm-a'));
+    await stack.run(5_000);
+    // A new VM whose first step is slow (a large guest's first state): held until released.
+    await stack.add(params('vm-slow'));
+    let release = (): void => undefined;
+    let entered = (): void => undefined;
+    const reached = new Promise<void>((r) => {
+      entered = r;
+    });
+    stack.held.set('vm-slow', {
+      until: new Promise<void>((r) => {
+        release = r;
+      }),
+      entered: () => entered(),
+    });
+    const first = stack.pulse();
+    await reached;
+    // The first pulse marked it in flight before stepping it (a new VM is expected to be slow).
+    expect((await pulseDoc(stack))?.vms['vm-slow']?.inFlightSince).toBeGreaterThan(0);
+    stack.clock.advance(3_000);
+    const second = await stack.pulse();
+    // The concurrent pulse stepped vm-a only, and finished while vm-slow's step still runs.
+    expect(second.due).toBe(1);
+    expect(second.stepped).toBe(1);
+    const during = await pulseDoc(stack);
+    expect(during?.vms['vm-a']?.steppedAt).toBe(stack.clock.now());
+    release();
+    await first;
+    const after = (await pulseDoc(stack))?.vms['vm-slow'];
+    expect(after?.inFlightSince).toBeUndefined();
+    expect(after?.lastStepMs).toBeGreaterThanOrEqual(3_000);
+    // Known slow now: its next step is marked again before it starts, so concurrent pulses still leave it.
+    stack.held.delete('vm-slow');
+    stack.clock.advance(1_000);
+    const third = await stack.pulse();
+    expect(third.stepped).toBe(2);
+    const fresh = (await pulseDoc(stack))?.vms['vm-slow'];
+    expect(fresh?.inFlightSince).toBeUndefined();
+    expect(fresh?.lastStepMs).toBeLessThan(2_000);
+  }, 60_000);
+
   it("one VM's failing step is counted, never stops the others', and is retried next pulse", async () => {
     const stack = new StackSim();
     await stack.add(params('vm-a'));
@@ -219,6 +262,18 @@ describe('the pulse and the monitor', () => {
     // Waiting for checkpoint-ready: a quiet step, nothing of the primary stored yet.
     expect(entry?.waiting).toBe(true);
     expect(await sim.primaryDoc()).toBeUndefined();
+  });
+
+  it('expectSlow: a new VM, a slow last step, a large guest; pulseDue skips a fresh in-flight mark', () => {
+    const e = { steppedAt: 1000, seen: null, failures: 0 };
+    expect(expectSlow(undefined, 1 << 20)).toBe(true);
+    expect(expectSlow({ ...e, lastStepMs: 100 }, 64 << 20)).toBe(false);
+    expect(expectSlow(e, 64 << 20)).toBe(false);
+    expect(expectSlow({ ...e, lastStepMs: 2000 }, 64 << 20)).toBe(true);
+    expect(expectSlow({ ...e, lastStepMs: 10 }, 256 << 20)).toBe(true);
+    // In flight elsewhere: not due, even failed; a mark older than the function can live is ignored.
+    expect(pulseDue({ ...e, failures: 1, inFlightSince: 50_000 }, 1000, 60_000)).toBe(false);
+    expect(pulseDue({ ...e, inFlightSince: 50_000 }, 1000, 50_000 + 75_000)).toBe(true);
   });
 
   it('pulseDue: new, due by period, failed, stopped (rechecked a minute later)', () => {

@@ -26,6 +26,11 @@ export class StackSim {
   readonly silent = new Set<string>();
   readonly pulses: PulseSummary[] = [];
   readonly monitors: MonitorSummary[] = [];
+  /**
+   * VMs whose primary step is held: its first state read waits for the promise (a slow step); `entered`
+   * is called when a step reaches it.
+   */
+  readonly held = new Map<string, { until: Promise<void>; entered: () => void }>();
   /** Called before each monitor tick of {@link run} (a test's probe of the situation the tick meets). */
   beforeMonitor?: () => Promise<void>;
   #nextPulse = 0;
@@ -77,6 +82,23 @@ export class StackSim {
             ...base.ports.state,
             load: async () => {
               throw new Error(`S3 down for ${vmId}`);
+            },
+          },
+        },
+      };
+    }
+    const hold = node === 'primary' ? this.held.get(vmId) : undefined;
+    if (hold) {
+      return {
+        ...base,
+        ports: {
+          ...base.ports,
+          state: {
+            ...base.ports.state,
+            load: async (key: string) => {
+              hold.entered();
+              await hold.until;
+              return base.ports.state.load(key);
             },
           },
         },
