@@ -73,36 +73,23 @@ export class StackSim {
     const sim = this.vms.get(vmId);
     if (!sim) return undefined;
     const base = node === 'primary' ? sim.primaryDeps : sim.secondaryDeps;
+    // The primary's state reads replaced: failing (a broken VM) or waiting (a held, slow VM).
+    const withLoad = (load: StateStore['load']): NodeHandlerDeps => ({
+      ...base,
+      ports: { ...base.ports, state: { ...base.ports.state, load } },
+    });
     if (node === 'primary' && this.broken.has(vmId)) {
-      return {
-        ...base,
-        ports: {
-          ...base.ports,
-          state: {
-            ...base.ports.state,
-            load: async () => {
-              throw new Error(`S3 down for ${vmId}`);
-            },
-          },
-        },
-      };
+      return withLoad(async () => {
+        throw new Error(`S3 down for ${vmId}`);
+      });
     }
     const hold = node === 'primary' ? this.held.get(vmId) : undefined;
     if (hold) {
-      return {
-        ...base,
-        ports: {
-          ...base.ports,
-          state: {
-            ...base.ports.state,
-            load: async (key: string) => {
-              hold.entered();
-              await hold.until;
-              return base.ports.state.load(key);
-            },
-          },
-        },
-      };
+      return withLoad(async (key) => {
+        hold.entered();
+        await hold.until;
+        return base.ports.state.load(key);
+      });
     }
     return base;
   }
