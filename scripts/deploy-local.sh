@@ -20,8 +20,8 @@
 #   --bootstrap-only                    only make sure the CDK bootstrap stack exists (before parallel deploys)
 #   -h, --help                          this text
 # Context `s3ForcePathStyle=true` is added unless given (functions reach S3 on an IP endpoint), and
-# `tickPollers=2` but for a stack set (LocalStack runs one invocation per event-source mapping at a time;
-# the stack's default, for AWS, is 1).
+# `channelPollers=4` and `tickPollers=2` but for a stack set (LocalStack runs one invocation per
+# event-source mapping at a time; the stack's defaults, for AWS, are 1).
 #
 # Environment:
 #   AWS_ENDPOINT_URL          LocalStack endpoint (default http://127.0.0.1:${LOCALSTACK_PORT:-4566})
@@ -83,10 +83,13 @@ if [ -n "$scenario" ]; then
   done <<<"$lines"
 fi
 # LocalStack's SQS event source runs one invocation at a time per mapping (AWS runs them side by side): two
-# mappings per tick queue keep a long pulse from holding the next one back (docs/localstack.md). A stack
-# set's file says its stacks' own context (the test stacks).
+# mappings per tick queue keep a long pulse from holding the next one back, and four per channel keep one
+# large guest's checkpoint (seconds of device-state sends) from holding every other VM's primary or
+# secondary step (docs/localstack.md, gap 18). A stack set's file says its stacks' own context (the test
+# stacks).
 if [ -z "$stack_set" ]; then
   case " ${ctx[*]} " in *" tickPollers="*) ;; *) ctx+=(-c tickPollers=2) ;; esac
+  case " ${ctx[*]} " in *" channelPollers="*) ;; *) ctx+=(-c channelPollers=4) ;; esac
 fi
 if [ "$print_context" = 1 ]; then
   printf '%s\n' "${ctx[@]}" | paste -d' ' - -

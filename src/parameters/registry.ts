@@ -574,7 +574,7 @@ export const PARAMETERS: readonly Parameter[] = [
   {
     name: 'channelPollers',
     meaning:
-      "event-source mappings on each FIFO channel (the first on the function, the others on its aliases poller-2, …): LocalStack's SQS event source invokes a batch's message groups (VMs) one after another and then waits 1 s, so one mapping serves a fleet's VMs in turn; each further mapping polls beside it. SQS hands a group to one receiver at a time, so each VM's order holds. 1 on AWS, whose FIFO mappings already scale to the active groups",
+      "event-source mappings on each FIFO channel (the first on the function, the others on its aliases poller-2, …): LocalStack's SQS event source invokes a batch's message groups (VMs) one after another and then waits 1 s, so one mapping serves a fleet's VMs in turn; each further mapping polls beside it. SQS hands a group to one receiver at a time, so each VM's order holds. 1 on AWS, whose FIFO mappings already scale to the active groups; `npm run deploy:local` deploys 4 unless told otherwise (so one large guest's checkpoint does not hold every other VM's steps), the fleet run 8",
     kind: 'integer',
     unit: '',
     default: 1,

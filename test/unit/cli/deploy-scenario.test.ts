@@ -82,6 +82,20 @@ describe('deploying a scenario file', () => {
     );
   });
 
+  it('deploy-local.sh: a single stack gets LocalStack poller counts unless given; -c wins', () => {
+    const env = { ...process.env, AWS_ENDPOINT_URL: 'http://127.0.0.1:9' };
+    const context = (...args: string[]): string =>
+      execFileSync('bash', ['scripts/deploy-local.sh', ...args, '--print-context'], { env, encoding: 'utf8' });
+    const plain = context();
+    expect(plain).toContain('-c tickPollers=2\n');
+    expect(plain).toContain('-c channelPollers=4\n');
+    const given = context('-c', 'channelPollers=1', '-c', 'tickPollers=3');
+    expect(given.match(/channelPollers=/g)).toHaveLength(1);
+    expect(given).toContain('-c channelPollers=1\n');
+    expect(given.match(/tickPollers=/g)).toHaveLength(1);
+    expect(given).toContain('-c tickPollers=3\n');
+  });
+
   it('deploy-local.sh --scenario: -c wins over the file; a bad file is one line and exit 1', () => {
     const env = { ...process.env, AWS_ENDPOINT_URL: 'http://127.0.0.1:9' };
     const out = execFileSync(
