@@ -85,7 +85,10 @@ describe('deploying a scenario file', () => {
   it('deploy-local.sh: a single stack gets LocalStack poller counts unless given; -c wins', () => {
     const env = { ...process.env, AWS_ENDPOINT_URL: 'http://127.0.0.1:9' };
     const context = (...args: string[]): string =>
-      execFileSync('bash', ['scripts/deploy-local.sh', ...args, '--print-context'], { env, encoding: 'utf8' });
+      execFileSync('bash', ['scripts/deploy-local.sh', ...args, '--print-context'], {
+        env,
+        encoding: 'utf8',
+      });
     const plain = context();
     expect(plain).toContain('-c tickPollers=2\n');
     expect(plain).toContain('-c channelPollers=4\n');
