@@ -1,6 +1,7 @@
 /** Reading a scenario file from disk: `colo run --scenario FILE` and `deploy:local --scenario FILE`. */
 
 import { readFileSync, statSync } from 'node:fs';
+import { duplicateJsonKey } from '../parameters/json-text.ts';
 import { escapeControls } from '../runtime/cloud/text.ts';
 import { ScenarioError } from './scenario.ts';
 
@@ -10,7 +11,8 @@ export const MAX_SCENARIO_FILE_BYTES = 1024 * 1024;
 /**
  * Reads and parses a scenario file's JSON (validated later, with its keys named after the file).
  *
- * @throws ScenarioError, one line: missing, a directory, too large, unreadable or not JSON.
+ * @throws ScenarioError, one line: missing, a directory, too large, unreadable, not JSON, or a key written
+ *   twice in one object.
  */
 export function readScenarioFile(path: string): unknown {
   let text: string;
@@ -30,11 +32,17 @@ export function readScenarioFile(path: string): unknown {
       code === 'ENOENT' ? 'does not exist' : code === 'EACCES' ? 'is not readable' : (e as Error).message;
     throw new ScenarioError(`--scenario: ${escapeControls(path)} ${why}`);
   }
+  let content: unknown;
   try {
-    return JSON.parse(text) as unknown;
+    content = JSON.parse(text) as unknown;
   } catch (e) {
     throw new ScenarioError(
-      `scenario file ${path} is not valid JSON: ${escapeControls((e as Error).message.split('\n')[0] ?? '')}`,
+      `scenario file ${escapeControls(path)} is not valid JSON: ${escapeControls((e as Error).message.split('\n')[0] ?? '')}`,
     );
   }
+  // JSON.parse keeps the last of two equal keys: `"guest": "1GiB", …, "guest": "4GiB"` would run 4 GiB
+  // without a word.
+  const twice = duplicateJsonKey(text);
+  if (twice) throw new ScenarioError(`scenario file ${escapeControls(path)}: ${twice}`);
+  return content;
 }

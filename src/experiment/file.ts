@@ -4,8 +4,9 @@
  */
 
 import { readFileSync, statSync } from 'node:fs';
-import { parseDocument, parse as parseYaml, YAMLParseError } from 'yaml';
+import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { z } from 'zod';
+import { duplicateJsonKey } from '../parameters/json-text.ts';
 import { escapeControls } from '../runtime/cloud/text.ts';
 import { METRIC_NAMES, type MetricName } from './metrics.ts';
 
@@ -197,18 +198,6 @@ export function parseExperiment(path: string, text: string): ExperimentFile {
     );
   }
   return parsed.data;
-}
-
-/**
- * A key written twice in one object of a JSON text (JSON.parse keeps the last without a word; YAML refuses),
- * as a one-line problem. The text is valid JSON already; YAML reads it the same and names the duplicate.
- */
-function duplicateJsonKey(text: string): string | undefined {
-  const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: false });
-  const dup = doc.errors.find((e) => e.code === 'DUPLICATE_KEY');
-  if (!dup) return undefined;
-  const before = text.slice(0, dup.pos[0]).split('\n');
-  return `a key is written twice in one object (line ${before.length}, column ${(before[before.length - 1]?.length ?? 0) + 1})`;
 }
 
 /**

@@ -308,6 +308,12 @@ const FLAG_CASES: [string, string[], RegExp, number][] = [
 /** [what, file content, the one line (after `colo: scenario file PATH`), exit code]. */
 const FILE_CASES: [string, unknown, RegExp, number][] = [
   ['not JSON', '{ "guest": ', /^ is not valid JSON: /, 1],
+  [
+    'a key written twice',
+    '{\n  "guest": "1GiB",\n  "seed": 2,\n  "guest": "4GiB"\n}',
+    /^: a key is written twice in one object \(line 4, column 3\)$/,
+    1,
+  ],
   ['not an object', [1, 2], /^: must be a JSON object, e\.g\. \{ "guest": "1GiB" \}$/, 1],
   ['misspelt key', { gest: '1GiB' }, /^: unknown key "gest" \(did you mean guest\?\)$/, 1],
   ['a __proto__ key', '{ "__proto__": { "guest": "1GiB" } }', /^: unknown key "__proto__"$/, 1],
