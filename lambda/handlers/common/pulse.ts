@@ -64,6 +64,13 @@ export const STOPPED_RECHECK_MS = 60_000;
 export const SLOW_STEP_MS = 2_000;
 
 /**
+ * A step still running this long after its pulse started is marked in flight then, ms, if it was not
+ * before (a small VM that was fast until now: its first slow step could not be foreseen), so that the
+ * pulses after that leave it too.
+ */
+export const LATE_MARK_AFTER_MS = SLOW_STEP_MS;
+
+/**
  * A guest at least this large is expected to step slowly at times (its checkpoints' sends, its state's
  * first load), bytes: its steps are always marked in flight. The default guest (64 MiB) is not.
  */
@@ -87,6 +94,8 @@ export interface PulseDeps extends StackStepDeps {
   maxVms?: number;
   /** Default {@link PULSE_RECORD_AFTER_MS}. */
   recordAfterMs?: number;
+  /** Default {@link LATE_MARK_AFTER_MS}. */
+  lateMarkAfterMs?: number;
 }
 
 /** What one pulse did. */
@@ -327,11 +336,14 @@ export async function runPulse(deps: PulseDeps): Promise<PulseSummary> {
   let unsaved = false;
   const budget = deps.budgetMs ?? PULSE_BUDGET_MS;
   let next = 0;
+  // Steps running now (for the late marks).
+  const running = new Set<string>();
   const worker = async (): Promise<void> => {
     while (next < batch.length && deps.now() - started < budget) {
       const { vmId, d } = batch[next++] as (typeof batch)[number];
       summary.stepped++;
       const previous = loaded.doc.vms[vmId];
+      running.add(vmId);
       try {
         const r = await stepPrimary(d, previous);
         updates[vmId] = r.entry;
@@ -349,6 +361,8 @@ export async function runPulse(deps: PulseDeps): Promise<PulseSummary> {
           vmId,
           error: e instanceof Error ? { name: e.name, message: e.message } : String(e),
         });
+      } finally {
+        running.delete(vmId);
       }
       unsaved = true;
     }
@@ -356,6 +370,20 @@ export async function runPulse(deps: PulseDeps): Promise<PulseSummary> {
   const width = Math.max(1, Math.min(deps.concurrency ?? PULSE_CONCURRENCY, batch.length));
   const measure = deps.measureSteps ?? ((work) => work());
   const steps = measure(() => Promise.all(Array.from({ length: width }, worker)));
+  // Steps that turned out slow are marked in flight while they run (the ones foreseen were marked above).
+  let lateMarking: Promise<void> | undefined;
+  const lateTimer = setTimeout(() => {
+    const late: Record<string, PulseVm> = {};
+    for (const vmId of running) {
+      if (marks[vmId] !== undefined) continue;
+      const e = loaded.doc.vms[vmId] ?? { steppedAt: 0, seen: null, failures: 0 };
+      late[vmId] = marks[vmId] = { ...e, inFlightSince: started };
+    }
+    if (Object.keys(late).length === 0) return;
+    lateMarking = savePulse(deps.state, late, deps.now(), keep).catch((e: unknown) => {
+      logger.warn('late in-flight marks not written', { error: e instanceof Error ? e.message : String(e) });
+    });
+  }, deps.lateMarkAfterMs ?? LATE_MARK_AFTER_MS);
   const every = recordEveryMs(batch.map((b) => b.d.params.heartbeatTimeoutMs));
   const record = async (first?: typeof loaded): Promise<void> => {
     if (!unsaved) return;
@@ -385,8 +413,15 @@ export async function runPulse(deps: PulseDeps): Promise<PulseSummary> {
     logger.warn('pulse steps still running; recording the others first', { stepped: summary.stepped });
     await record(loaded);
     await steps;
+    clearTimeout(lateTimer);
+    // The marks first, then the entries that clear them (a mark saved after its entry is older: ignored).
+    await lateMarking;
     await record();
-  } else await record(loaded);
+  } else {
+    clearTimeout(lateTimer);
+    await lateMarking;
+    await record(loaded);
+  }
   summary.deferred = due.length - summary.stepped;
   if (summary.failed > 0) metrics.addMetric(PULSE_STEP_ERRORS_METRIC, MetricUnit.Count, summary.failed);
   if (summary.deferred > 0) metrics.addMetric('PulseDeferredVms', MetricUnit.Count, summary.deferred);

@@ -161,6 +161,46 @@ describe('the pulse and the monitor', () => {
     expect(fresh?.lastStepMs).toBeLessThan(2_000);
   }, 60_000);
 
+  it('a step that turns slow unforeseen is marked in flight while it runs; later pulses leave it', async () => {
+    const stack = new StackSim();
+    await stack.add(params('vm-a'));
+    await stack.add(params('vm-b'));
+    await stack.run(5_000);
+    // Both known fast: neither is marked before its step.
+    expect((await pulseDoc(stack))?.vms['vm-a']?.lastStepMs).toBeLessThan(2_000);
+    let release = (): void => undefined;
+    let entered = (): void => undefined;
+    const reached = new Promise<void>((r) => {
+      entered = r;
+    });
+    stack.held.set('vm-a', {
+      until: new Promise<void>((r) => {
+        release = r;
+      }),
+      entered: () => entered(),
+    });
+    stack.clock.advance(1_000);
+    const first = stack.pulse({ lateMarkAfterMs: 20 });
+    await reached;
+    // The late mark is written while the step is held (real time: the pulse's own timer).
+    let mark: number | undefined;
+    for (let i = 0; i < 200 && mark === undefined; i++) {
+      await new Promise((r) => setTimeout(r, 10));
+      mark = (await pulseDoc(stack))?.vms['vm-a']?.inFlightSince;
+    }
+    expect(mark).toBe(stack.clock.now());
+    stack.clock.advance(3_000);
+    const second = await stack.pulse();
+    // The concurrent pulse steps vm-b only.
+    expect([second.due, second.stepped]).toEqual([1, 1]);
+    release();
+    expect((await first).failed).toBe(0);
+    const after = (await pulseDoc(stack))?.vms['vm-a'];
+    expect(after?.inFlightSince).toBeUndefined();
+    expect(after?.lastStepMs).toBeGreaterThanOrEqual(3_000);
+    stack.held.delete('vm-a');
+  }, 60_000);
+
   it("one VM's failing step is counted, never stops the others', and is retried next pulse", async () => {
     const stack = new StackSim();
     await stack.add(params('vm-a'));
@@ -262,6 +302,23 @@ describe('the pulse and the monitor', () => {
     // Waiting for checkpoint-ready: a quiet step, nothing of the primary stored yet.
     expect(entry?.waiting).toBe(true);
     expect(await sim.primaryDoc()).toBeUndefined();
+  });
+
+  it('in-flight marks that cannot be written: the pulse steps and records all the same, no mark left', async () => {
+    const stack = new StackSim();
+    const sim = await stack.add(params('vm-new'));
+    let saves = 0;
+    stack.shared.state.beforeSave = (key) => {
+      // The first write of the pulse document is the new VM's in-flight mark.
+      if (key === PULSE_DOCUMENT_KEY && saves++ === 0) throw new Error('S3 down for the mark');
+    };
+    const s = await stack.pulse();
+    expect(saves).toBe(2);
+    expect([s.stepped, s.failed]).toEqual([1, 0]);
+    const entry = (await pulseDoc(stack))?.vms['vm-new'];
+    expect(entry?.steppedAt).toBe(stack.clock.now());
+    expect(entry?.inFlightSince).toBeUndefined();
+    expect(sim.obs.logs.filter((l) => l.message === 'in-flight marks not written')).toHaveLength(1);
   });
 
   it('expectSlow: a new VM, a slow last step, a large guest; pulseDue skips a fresh in-flight mark', () => {

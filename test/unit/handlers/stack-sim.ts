@@ -7,7 +7,7 @@
 
 import type { NodeHandlerDeps } from '../../../lambda/handlers/common/deps.ts';
 import { type MonitorSummary, runMonitor } from '../../../lambda/handlers/common/monitor.ts';
-import { type PulseSummary, runPulse } from '../../../lambda/handlers/common/pulse.ts';
+import { type PulseDeps, type PulseSummary, runPulse } from '../../../lambda/handlers/common/pulse.ts';
 import type { ColoParams } from '../../../src/engine/params.ts';
 import type { StateStore } from '../../../src/engine/ports.ts';
 import { MemoryDeltaStore, MemoryStateStore, VirtualClock } from '../../../src/runtime/cloud/index.ts';
@@ -74,9 +74,19 @@ export class StackSim {
     if (!sim) return undefined;
     const base = node === 'primary' ? sim.primaryDeps : sim.secondaryDeps;
     // The primary's state reads replaced: failing (a broken VM) or waiting (a held, slow VM).
+    // Every other method delegates (a spread would drop a class's prototype methods: save, list, delete).
+    const store = base.ports.state;
     const withLoad = (load: StateStore['load']): NodeHandlerDeps => ({
       ...base,
-      ports: { ...base.ports, state: { ...base.ports.state, load } },
+      ports: {
+        ...base.ports,
+        state: {
+          load,
+          save: (key, value, etag) => store.save(key, value, etag),
+          ...(store.list ? { list: (prefix: string) => store.list?.(prefix) ?? Promise.resolve([]) } : {}),
+          ...(store.delete ? { delete: (key: string) => store.delete?.(key) ?? Promise.resolve() } : {}),
+        },
+      },
     });
     if (node === 'primary' && this.broken.has(vmId)) {
       return withLoad(async () => {
@@ -94,9 +104,10 @@ export class StackSim {
     return base;
   }
 
-  /** One pulse now. */
-  async pulse(): Promise<PulseSummary> {
+  /** One pulse now (`over`: the pulse's own bounds, e.g. `lateMarkAfterMs`). */
+  async pulse(over: Pick<PulseDeps, 'lateMarkAfterMs'> = {}): Promise<PulseSummary> {
     const s = await runPulse({
+      ...over,
       state: this.state,
       vms: async () => [...this.vms.keys()],
       vmDeps: async (vmId) => (this.silent.has(vmId) ? undefined : this.#deps(vmId, 'primary')),
