@@ -17,9 +17,9 @@ import { readPrimarySeen, secondaryInvocation } from '../../../src/runtime/cloud
 import {
   emptyMonitor,
   encodeMonitor,
-  type MonitorDocument,
   MonitorDocumentError,
   type MonitorVm,
+  mergeMonitor,
   parseMonitor,
 } from '../../../src/runtime/cloud/monitor-document.ts';
 import {
@@ -252,9 +252,8 @@ export async function runMonitor(deps: MonitorDeps): Promise<MonitorSummary> {
   const removed = Object.keys(mon.doc.vms).some((v) => !keep.has(v));
   if (Object.keys(updates).length > 0 || removed) {
     for (let i = 0; ; i++) {
-      const vms: Record<string, MonitorVm> = {};
-      for (const [v, e] of Object.entries(mon.doc.vms)) if (keep.has(v)) vms[v] = e;
-      const doc: MonitorDocument = { v: 1, at: deps.now(), vms: { ...vms, ...updates } };
+      // Merged: a concurrent tick (two mappings) that stepped a VM later than this one keeps its entry.
+      const doc = mergeMonitor(mon.doc, updates, deps.now(), keep);
       try {
         await deps.state.save(MONITOR_DOCUMENT_KEY, encodeMonitor(doc), mon.etag);
         break;

@@ -84,3 +84,24 @@ export function parseMonitor(bytes: Uint8Array, key: string): MonitorDocument {
 export function encodeMonitor(doc: MonitorDocument): Uint8Array {
   return Buffer.from(JSON.stringify(doc), 'utf8');
 }
+
+/**
+ * Merges what one monitor tick learned (`updates`, per VM) into `base` (the stored document, possibly
+ * written by a concurrent tick meanwhile): for each VM the entry with the later `steppedAt` wins (ours on a
+ * tie), so a tick that lost the race never puts back an older wake or position over a newer step. VMs in
+ * `keep` only are kept (the registered ones). Returns a new document stamped `at` (ms).
+ */
+export function mergeMonitor(
+  base: MonitorDocument,
+  updates: Readonly<Record<string, MonitorVm>>,
+  at: number,
+  keep: ReadonlySet<string>,
+): MonitorDocument {
+  const vms: Record<string, MonitorVm> = {};
+  for (const [vmId, vm] of Object.entries(base.vms)) if (keep.has(vmId)) vms[vmId] = vm;
+  for (const [vmId, u] of Object.entries(updates)) {
+    const b = vms[vmId];
+    if (!b || u.steppedAt >= b.steppedAt) vms[vmId] = u;
+  }
+  return { v: 1, at: Math.max(at, base.at), vms };
+}
