@@ -162,5 +162,7 @@ export function reportInvocation(
       seq: m.seq,
     })),
     casConflicts: result.casConflicts,
+    // Stopped after a conflict: the writer that saved performs the sends left (driver.ts).
+    ...(result.leftToConcurrent ? { leftToConcurrent: true } : {}),
   });
 }

@@ -206,6 +206,14 @@ export interface InvocationResult<S> {
    * and nothing done, because sends other than heartbeats are left in the document (claim elsewhere).
    */
   chainVerdict?: 'claimed' | 'redelivered' | 'dropped' | 'busy';
+  /**
+   * True when the invocation stopped after its inputs were committed because another invocation saved the
+   * document meanwhile and left sends in it: that writer performs them (the outbox is persisted, so if it
+   * dies the next invocation does). Performing them here too would replay every object and message for
+   * nothing and lose each save to the writer that keeps saving (a 1 GiB guest's background round:
+   * `CasExhaustedError` after ten replays of 12 MB each).
+   */
+  leftToConcurrent?: true;
 }
 
 /** An input after parsing, ready to be stepped. */
@@ -434,6 +442,8 @@ export async function runInvocation<S, I>(
   const chainTick = options.chainTick;
   // The chain tick's claim is committed and its successor queued: later attempts do not judge it again.
   let announced = false;
+  // A later attempt found another writer's save: when only performing an outbox is left, it may yield.
+  let conflicted = false;
   const announce = async (): Promise<void> => {
     if (announced || !chainTick) return;
     await chainTick.onClaimed();
@@ -448,6 +458,13 @@ export async function runInvocation<S, I>(
         spec.decode as (b: Uint8Array, p: ColoParams, w: string) => NodeDocument<S & object>,
       )) ?? nodeStore.fresh(newDocument(spec.node, params, spec.create(params, now()) as S & object, now()));
     const doc: NodeDocument<S> = stored.doc;
+    if (conflicted && pending === null && (announced || !chainTick) && busyOutbox(doc)) {
+      // Everything this invocation was given is committed; what is left is performing an outbox that the
+      // writer that just saved has (its sends included this invocation's) and performs next.
+      result.leftToConcurrent = true;
+      result.document = doc;
+      return result;
+    }
     const hot = new HotPayloads();
     let fx: Effect[] = [];
     let recs: LogRecord[] = [];
@@ -861,6 +878,7 @@ export async function runInvocation<S, I>(
       if (e instanceof RestartAttempt) continue;
       if (!(e instanceof StateConflictError)) throw e;
       result.casConflicts++;
+      conflicted = true;
     } finally {
       result.peakPayloadBytes = Math.max(result.peakPayloadBytes, hot.peak);
     }

@@ -78,6 +78,50 @@ describe('compare-and-swap', () => {
     expect(log.map((r) => r.n)).toEqual(log.map((_, i) => i));
   });
 
+  test('inputs committed, then another writer saves sends: it is left to perform them, nothing replayed here', async () => {
+    const pair = new CloudPair(testParams({ policy: 'none' }));
+    await untilReply(pair);
+    let saves = 0;
+    let interfered = false;
+    pair.state.beforeSave = async (key) => {
+      // This invocation's second save (its first persisted the checkpoint's sends, which it then sent).
+      if (key !== nodeStateKey('vm-0', 'primary') || ++saves !== 2) return;
+      interfered = true;
+      // Meanwhile another invocation (a timer tick) took the document, replayed the sends and saved its
+      // outbox (its channel failed every try: it persisted and gave up, its sends still in the document).
+      const saved = pair.state.beforeSave;
+      pair.state.beforeSave = undefined;
+      pair.p2s.beforeSend = () => {
+        throw new Error('channel down for the other writer');
+      };
+      await expect(pair.primary([{ type: 'tick' }])).rejects.toThrow(/could not send/);
+      pair.p2s.beforeSend = undefined;
+      pair.state.beforeSave = saved;
+    };
+    const r = await pair.toPrimary();
+    pair.state.beforeSave = undefined;
+    if (!r) throw new Error('no reply reached the primary');
+    expect(interfered).toBe(true);
+    expect(r.casConflicts).toBe(1);
+    expect(r.leftToConcurrent).toBe(true);
+    // Its inputs were committed before the conflict; the stored outbox was not replayed here.
+    expect(r.outcomes.map((o) => o.status)).toEqual(['applied']);
+    expect(r.replayed).toBe(0);
+    const left = await pair.primaryDoc();
+    expect(left?.outbox.sends.length).toBeGreaterThan(0);
+    // The next invocation performs the outbox; the checkpoint commits with the primary's digest.
+    pair.clock.advance(100);
+    const next = await pair.primary([{ type: 'tick' }]);
+    expect(next.replayed).toBeGreaterThan(0);
+    await pair.settle();
+    const ckpt = (await pair.log('primary')).find((x) => x.type === 'checkpoint');
+    const commit = (await pair.log('secondary')).find((x) => x.type === 'commit');
+    expect(commit?.type === 'commit' && commit.data.digest).toBe(
+      ckpt?.type === 'checkpoint' && ckpt.data.digest,
+    );
+    expectContiguous(pair.p2s.history);
+  });
+
   test('gives up with a clear error when every attempt loses', async () => {
     const pair = new CloudPair(testParams());
     const store: MemoryStateStore = pair.state;

@@ -4,7 +4,7 @@
  * entries of other VMs a concurrent tick wrote are kept.
  */
 import { describe, expect, it } from 'vitest';
-import { emptyMonitor, mergeMonitor, type MonitorVm } from '../../../src/runtime/cloud/monitor-document.ts';
+import { emptyMonitor, type MonitorVm, mergeMonitor } from '../../../src/runtime/cloud/monitor-document.ts';
 
 const older: MonitorVm = { wakeAt: 5000, steppedAt: 1000, epoch: 3, seq: 7 };
 const newer: MonitorVm = { wakeAt: 9000, steppedAt: 2000, epoch: 3, seq: 9 };
