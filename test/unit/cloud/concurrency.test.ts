@@ -17,6 +17,16 @@ async function untilReply(pair: CloudPair): Promise<void> {
   await pair.toSecondary();
 }
 
+/** The secondary's first commit carries the primary's first checkpoint digest; P → S stayed contiguous. */
+async function expectFirstCommitMatches(pair: CloudPair): Promise<void> {
+  const ckpt = (await pair.log('primary')).find((r) => r.type === 'checkpoint');
+  const commit = (await pair.log('secondary')).find((r) => r.type === 'commit');
+  expect(commit?.type === 'commit' && commit.data.digest).toBe(
+    ckpt?.type === 'checkpoint' && ckpt.data.digest,
+  );
+  expectContiguous(pair.p2s.history);
+}
+
 describe('compare-and-swap', () => {
   test('a conflicting write is reloaded and retried; the input is applied once', async () => {
     const pair = new CloudPair(testParams({ policy: 'none' }));
@@ -114,12 +124,7 @@ describe('compare-and-swap', () => {
     const next = await pair.primary([{ type: 'tick' }]);
     expect(next.replayed).toBeGreaterThan(0);
     await pair.settle();
-    const ckpt = (await pair.log('primary')).find((x) => x.type === 'checkpoint');
-    const commit = (await pair.log('secondary')).find((x) => x.type === 'commit');
-    expect(commit?.type === 'commit' && commit.data.digest).toBe(
-      ckpt?.type === 'checkpoint' && ckpt.data.digest,
-    );
-    expectContiguous(pair.p2s.history);
+    await expectFirstCommitMatches(pair);
   });
 
   test('gives up with a clear error when every attempt loses', async () => {
@@ -165,12 +170,7 @@ describe('the outbox', () => {
     expect(replay.rebuilt).toBe(2);
     expect(replay.document.outbox.sends).toEqual([]);
     await pair.settle();
-    const ckpt = (await pair.log('primary')).find((r) => r.type === 'checkpoint');
-    const commit = (await pair.log('secondary')).find((r) => r.type === 'commit');
-    expect(commit?.type === 'commit' && commit.data.digest).toBe(
-      ckpt?.type === 'checkpoint' && ckpt.data.digest,
-    );
-    expectContiguous(pair.p2s.history);
+    await expectFirstCommitMatches(pair);
   });
 
   test('a crash after sending, before the second persist: the replay is deduplicated, completions fed once', async () => {

@@ -124,17 +124,7 @@ describe('the pulse and the monitor', () => {
     await stack.run(5_000);
     // A new VM whose first step is slow (a large guest's first state): held until released.
     await stack.add(params('vm-slow'));
-    let release = (): void => undefined;
-    let entered = (): void => undefined;
-    const reached = new Promise<void>((r) => {
-      entered = r;
-    });
-    stack.held.set('vm-slow', {
-      until: new Promise<void>((r) => {
-        release = r;
-      }),
-      entered: () => entered(),
-    });
+    const { reached, release } = stack.hold('vm-slow');
     const first = stack.pulse();
     await reached;
     // The first pulse marked it in flight before stepping it (a new VM is expected to be slow).
@@ -168,17 +158,7 @@ describe('the pulse and the monitor', () => {
     await stack.run(5_000);
     // Both known fast: neither is marked before its step.
     expect((await pulseDoc(stack))?.vms['vm-a']?.lastStepMs).toBeLessThan(2_000);
-    let release = (): void => undefined;
-    let entered = (): void => undefined;
-    const reached = new Promise<void>((r) => {
-      entered = r;
-    });
-    stack.held.set('vm-a', {
-      until: new Promise<void>((r) => {
-        release = r;
-      }),
-      entered: () => entered(),
-    });
+    const { reached, release } = stack.hold('vm-a');
     stack.clock.advance(1_000);
     const first = stack.pulse({ lateMarkAfterMs: 20 });
     await reached;

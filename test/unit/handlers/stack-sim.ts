@@ -104,6 +104,23 @@ export class StackSim {
     return base;
   }
 
+  /**
+   * Holds VM `vmId`'s primary steps ({@link held}) until `release` is called; `reached` resolves when a
+   * step first waits.
+   */
+  hold(vmId: string): { reached: Promise<void>; release: () => void } {
+    let release = (): void => undefined;
+    let entered = (): void => undefined;
+    const reached = new Promise<void>((r) => {
+      entered = r;
+    });
+    const until = new Promise<void>((r) => {
+      release = r;
+    });
+    this.held.set(vmId, { until, entered: () => entered() });
+    return { reached, release: () => release() };
+  }
+
   /** One pulse now (`over`: the pulse's own bounds, e.g. `lateMarkAfterMs`). */
   async pulse(over: Pick<PulseDeps, 'lateMarkAfterMs'> = {}): Promise<PulseSummary> {
     const s = await runPulse({
