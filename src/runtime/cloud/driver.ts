@@ -207,11 +207,12 @@ export interface InvocationResult<S> {
    */
   chainVerdict?: 'claimed' | 'redelivered' | 'dropped' | 'busy';
   /**
-   * True when the invocation stopped after its inputs were committed because another invocation saved the
-   * document meanwhile and left sends in it: that writer performs them (the outbox is persisted, so if it
-   * dies the next invocation does). Performing them here too would replay every object and message for
-   * nothing and lose each save to the writer that keeps saving (a 1 GiB guest's background round:
-   * `CasExhaustedError` after ten replays of 12 MB each).
+   * True when the invocation lost a compare-and-swap to a writer that left sends in the document, and had
+   * nothing of its own left: its inputs were committed, or were only ticks (acknowledged as
+   * {@link LEFT_TO_CONCURRENT}: any step runs what is due). That writer, which has just saved, performs them
+   * (the outbox is persisted: if it dies, the next invocation does). Performing them here too would replay
+   * every object and message for nothing and lose each save to the writer that keeps saving (a 1 GiB
+   * guest's background round: `CasExhaustedError` after ten replays of 12 MB each).
    */
   leftToConcurrent?: true;
 }
@@ -235,6 +236,11 @@ export interface PreparedInput<I, S = unknown> {
   readMs?: () => number;
   /** Rejected before reaching the engine (e.g. not JSON). */
   invalid?: ColoError;
+  /**
+   * A timer's tick: it brings nothing of its own (every step of the node runs what is due), so it may be
+   * left to another writer performing sends ({@link InvocationResult.leftToConcurrent}).
+   */
+  tick?: true;
   /**
    * An input that only moves the out-of-sequence time ({@link NodeSpec.outOfSequence}), like a message of
    * an out-of-sequence type: the secondary's evidence of a replicating primary. Saved coarsely.
@@ -362,6 +368,9 @@ function unsendable(effects: readonly Effect[]): string | undefined {
 /** Code of a tick acknowledged unstepped because nothing was due yet ({@link PreparedInput.untilWake}). */
 export const NOT_DUE = 'not-due';
 
+/** Code of a tick acknowledged unstepped because another writer is performing sends in the document. */
+export const LEFT_TO_CONCURRENT = 'left-to-concurrent';
+
 /** True for the effects of a refused input, which change nothing (the refusal and its trace). */
 function isRefusal(e: Effect): boolean {
   return e.type === 'rejected' || (e.type === 'trace' && e.name === 'colo_reject');
@@ -458,11 +467,22 @@ export async function runInvocation<S, I>(
         spec.decode as (b: Uint8Array, p: ColoParams, w: string) => NodeDocument<S & object>,
       )) ?? nodeStore.fresh(newDocument(spec.node, params, spec.create(params, now()) as S & object, now()));
     const doc: NodeDocument<S> = stored.doc;
-    if (conflicted && pending === null && (announced || !chainTick) && busyOutbox(doc)) {
-      // Everything this invocation was given is committed; what is left is performing an outbox that the
-      // writer that just saved has (its sends included this invocation's) and performs next.
+    // Left to the writer performing the document's sends: when nothing of this invocation's own is left
+    // (its inputs committed, or only ticks) and that writer just won a compare-and-swap over this one. (Not
+    // on a first attempt: sends found in the document may be a crashed writer's, and waiting for them
+    // turned crash recoveries into failovers in the crash matrix.)
+    const onlyTicks = pending === null || pending.every((p) => p.tick === true);
+    if (conflicted && onlyTicks && (announced || !chainTick) && busyOutbox(doc)) {
       result.leftToConcurrent = true;
       result.document = doc;
+      if (pending !== null) {
+        result.outcomes = pending.map((p) => ({
+          index: p.index,
+          status: 'duplicate',
+          code: LEFT_TO_CONCURRENT,
+          detail: 'another invocation is performing sends in the document; its steps run what is due',
+        }));
+      }
       return result;
     }
     const hot = new HotPayloads();

@@ -31,7 +31,7 @@ export {
   type SecondaryDocument,
 } from './document.ts';
 export type { InputOutcome, InvocationOptions, InvocationResult } from './driver.ts';
-export { LEAN_INVOCATION, logDue, NOT_DUE } from './driver.ts';
+export { LEAN_INVOCATION, LEFT_TO_CONCURRENT, logDue, NOT_DUE } from './driver.ts';
 export {
   CasExhaustedError,
   FailoverWithoutStateError,

@@ -61,6 +61,7 @@ export const PRIMARY_SPEC: NodeSpec<PrimaryState, PrimaryInput> = {
 };
 
 function prepare(input: PrimaryCloudInput, index: number): PreparedInput<PrimaryInput> {
+  if (input.type === 'tick') return { index, tick: true, resolve: () => input };
   if (input.type !== 'message') return { index, resolve: () => input };
   const parsed = parseBody(input.body);
   if (!parsed.ok) return { index, invalid: parsed.error, resolve: () => ({ type: 'tick' }) };

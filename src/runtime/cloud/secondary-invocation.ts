@@ -139,7 +139,7 @@ function prepare(
 ): PreparedInput<SecondaryInput, SecondaryState> {
   // The watchdog's tick (and its `start`, once started): the secondary's wake covers every deadline and
   // the heartbeat timeout, so before it nothing can happen.
-  if (input.type === 'tick') return { index, untilWake: () => true, resolve: () => input };
+  if (input.type === 'tick') return { index, tick: true, untilWake: () => true, resolve: () => input };
   if (input.type === 'start') {
     return { index, untilWake: (s) => s.phase !== 'starting', resolve: () => input };
   }

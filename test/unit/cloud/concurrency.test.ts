@@ -1,6 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import {
   CasExhaustedError,
+  LEFT_TO_CONCURRENT,
   type MemoryStateStore,
   nodeStateKey,
   OutboxRebuildError,
@@ -123,6 +124,39 @@ describe('compare-and-swap', () => {
     pair.clock.advance(100);
     const next = await pair.primary([{ type: 'tick' }]);
     expect(next.replayed).toBeGreaterThan(0);
+    await pair.settle();
+    await expectFirstCommitMatches(pair);
+  });
+
+  test('a tick that loses to a writer with sends in the document leaves them to it (no replay, no retry)', async () => {
+    const pair = new CloudPair(testParams({ policy: 'none' }));
+    await untilReply(pair);
+    pair.clock.advance(100);
+    let interfered = false;
+    pair.state.beforeSave = async (key) => {
+      if (interfered || key !== nodeStateKey('vm-0', 'primary')) return;
+      interfered = true;
+      // Before the tick's save another invocation consumes the reply and saves the checkpoint's sends
+      // (its channel fails: they stay in the document).
+      pair.state.beforeSave = undefined;
+      pair.p2s.beforeSend = () => {
+        throw new Error('channel down for the other writer');
+      };
+      await expect(pair.toPrimary()).rejects.toThrow(/could not send/);
+      pair.p2s.beforeSend = undefined;
+    };
+    const tick = await pair.primary([{ type: 'tick' }]);
+    expect(interfered).toBe(true);
+    expect(tick.casConflicts).toBe(1);
+    expect(tick.leftToConcurrent).toBe(true);
+    expect(tick.outcomes).toEqual([
+      expect.objectContaining({ index: 0, status: 'duplicate', code: LEFT_TO_CONCURRENT }),
+    ]);
+    expect(tick.replayed).toBe(0);
+    expect(pair.p2s.size).toBe(0);
+    // The next tick (the sends' writer gave up) performs them; the checkpoint commits.
+    pair.clock.advance(100);
+    expect((await pair.primary([{ type: 'tick' }])).replayed).toBeGreaterThan(0);
     await pair.settle();
     await expectFirstCommitMatches(pair);
   });
