@@ -17,6 +17,11 @@ export interface ScenarioContext {
   warnings: string[];
   /** The VM id the file itself names (`vmId`), if it names one (the context's is defaulted). */
   fileVmId?: string;
+  /**
+   * The context keys of the parameters the file itself names (`policy` when it names `policies` or one was
+   * given); every other key of `context` is a default. `colo vm set --scenario` changes only these.
+   */
+  named: string[];
 }
 
 /**
@@ -47,5 +52,14 @@ export function scenarioContext(path: string, policy?: string): ScenarioContext 
     (p) => p.simulationOnly !== undefined && p.name !== 'name' && keys.includes(p.scenario as string),
   ).map((p) => `scenario file ${path}: "${p.scenario}" is not deployed: ${p.simulationOnly}`);
   const named = (content as Record<string, unknown>).vmId;
-  return { context, warnings, ...(typeof named === 'string' ? { fileVmId: named } : {}) };
+  const namedKeys = SCENARIO_PARAMETERS.filter(
+    (p) => p.deployed !== undefined && keys.includes(p.scenario as string),
+  ).map((p) => p.deployed?.context as string);
+  if (policy !== undefined && !namedKeys.includes('policy')) namedKeys.push('policy');
+  return {
+    context,
+    warnings,
+    named: namedKeys,
+    ...(typeof named === 'string' ? { fileVmId: named } : {}),
+  };
 }

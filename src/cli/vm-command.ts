@@ -109,9 +109,12 @@ export function addVmCommand(root: Command, io: VmIo, done: (code: number) => vo
       if (flags.scenario) {
         // A scenario that compares several policies deploys one: the one `--set policy=…` names.
         const policy = typeof sets.policy === 'string' ? sets.policy : undefined;
-        const { context, fileVmId } = scenarioContext(flags.scenario, policy);
+        const { context, fileVmId, named } = scenarioContext(flags.scenario, policy);
+        // `add` registers what `colo run --scenario` runs (registry defaults for the keys the file leaves
+        // out); `set` changes only what the file names, as `--set` does.
         for (const [k, v] of Object.entries(context))
-          if (VM_CONFIG_KEYS.includes(k) && k !== 'vmId') values[k] = v;
+          if (VM_CONFIG_KEYS.includes(k) && k !== 'vmId' && (mode === 'add' || named.includes(k)))
+            values[k] = v;
         // A file written for one VM is not registered under another's name by a slip of the argument.
         if (fileVmId !== undefined && vmIdGiven !== undefined && fileVmId !== vmIdGiven)
           throw new VmConfigError(
@@ -219,7 +222,9 @@ export function addVmCommand(root: Command, io: VmIo, done: (code: number) => vo
       out(
         flags,
         { stack: t.outputs.stackName, ...r },
-        `${vmId} removed from ${t.outputs.stackName}${flags.deleteState ? `; ${r.deletedObjects} objects deleted` : '; state kept'}`,
+        r.stateKept !== undefined
+          ? `${vmId} was unregistered from ${t.outputs.stackName}, then ${r.stateKept}`
+          : `${vmId} removed from ${t.outputs.stackName}${flags.deleteState ? `; ${r.deletedObjects} objects deleted` : '; state kept'}`,
       );
       done(0);
     });

@@ -281,3 +281,16 @@ export function formatWorkloadText(w: WorkloadSpec): string {
     .map(([k, v]) => `${k}=${v}`);
   return parts.length ? `${w.kind}:${parts.join(',')}` : w.kind;
 }
+
+/**
+ * True when two workload texts run the same guest writes (`hotcold` and its defaults spelled out are one
+ * workload); texts that do not parse compare as written.
+ */
+export function sameWorkload(a: string, b: string): boolean {
+  if (a === b) return true;
+  try {
+    return JSON.stringify(parseWorkloadSpec(a)) === JSON.stringify(parseWorkloadSpec(b));
+  } catch {
+    return false;
+  }
+}

@@ -9,6 +9,9 @@
 // destroys it afterwards; `COLO_FLEET_STACK=<name>` runs on an already deployed stack instead (kept).
 // Run: npx vitest run --project integration test/integration/colo-fleet.test.ts
 import { execFile } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { PULSE_DOCUMENT_KEY } from '../../lambda/adapters/contract.ts';
@@ -182,7 +185,29 @@ describe('one stack, many VMs', () => {
       expect(lines.length, set.err).toBeLessThanOrEqual(2);
       expect(lines.at(-1)).toMatch(/has replication state, which seed cannot change under \(seed 31 → 99\)/);
       const kept = await colo('vm', 'show', VMS[0] as string, '--stack', stackName, '--json');
-      expect(JSON.parse(kept.out).config.seed).toBe(31);
+      const keptConfig = JSON.parse(kept.out).config;
+      expect(keptConfig.seed).toBe(31);
+      // `set --scenario` changes only what the file names (the keys it leaves out are not reset to the
+      // registry's defaults: that reset the seed and was refused, or changed the timers of a running VM).
+      const dir = mkdtempSync(join(tmpdir(), 'colo-fleet-'));
+      const file = join(dir, 'budget.json');
+      writeFileSync(file, JSON.stringify({ downtimeBudget: '275ms' }));
+      const scen = await colo(
+        'vm',
+        'set',
+        VMS[0] as string,
+        '--stack',
+        stackName,
+        '--scenario',
+        file,
+        '--json',
+      );
+      expect(scen.code, scen.err).toBe(0);
+      const after = JSON.parse(
+        (await colo('vm', 'show', VMS[0] as string, '--stack', stackName, '--json')).out,
+      ).config;
+      expect(keptConfig.downtimeBudgetMs).not.toBe(275);
+      expect(after).toEqual({ ...keptConfig, downtimeBudgetMs: 275 });
     }, diagnosis));
 
   it('removing a VM stops its timers and leaves the others running', () =>

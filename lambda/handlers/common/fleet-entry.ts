@@ -55,6 +55,19 @@ export function refusalPolicy(
   }
   const sink = deadLetters;
   return async (refused) => {
+    // A malformed VM config is an operator's slip (a hand edit, a half-written object), not the record's
+    // fault: the record stays in its group (redelivered after the visibility timeout; the channel's
+    // redrive dead-letters it after its receives run out) instead of being lost to a config fixed minutes
+    // later (outside review: one message dead-lettered in 46 s of a bad config, then a false failover).
+    if (refused.reason === 'invalid-vm-config') {
+      obs.logger.error('VM config malformed: the records stay on the channel until it is fixed', {
+        vmId: refused.vmId,
+        detail: refused.detail,
+        messageIds: refused.records.map((r) => r.messageId),
+      });
+      obs.metrics.addMetric('RecordsHeldInvalidConfig', MetricUnit.Count, refused.records.length);
+      return 'retry';
+    }
     // A VM removed with `colo vm remove` may still have records on the channel (a backlog longer than
     // remove's settling wait): they belong to no live VM and are expected, so they are dropped, not
     // dead-lettered as a fault. Never applied either way.

@@ -31,6 +31,7 @@ import {
   VmConfigError,
   validateVmConfig,
 } from '../../parameters/vm-config.ts';
+import { sameWorkload } from '../../parameters/workload.ts';
 import { readChainClaim } from '../cloud/chain-claim.ts';
 import { markFailedOver, readControl, VM_REMOVED_REASON } from '../cloud/control.ts';
 import { outboxPending } from '../cloud/document.ts';
@@ -131,7 +132,10 @@ export const STATE_BOUND_KEYS = ['guestBytes', 'seed', 'workload'] as const;
  * @throws VmAdminError naming the keys and how to start the VM afresh
  */
 async function checkStateKeeps(state: S3StateStore, before: VmConfig, after: VmConfig): Promise<void> {
-  const changed = STATE_BOUND_KEYS.filter((k) => before[k] !== after[k]);
+  // Workloads compare by what they run: "hotcold" and its spelled-out defaults are the same guest.
+  const same = (k: (typeof STATE_BOUND_KEYS)[number]): boolean =>
+    k === 'workload' ? sameWorkload(String(before.workload), String(after.workload)) : before[k] === after[k];
+  const changed = STATE_BOUND_KEYS.filter((k) => !same(k));
   if (changed.length === 0) return;
   const held = await Promise.all(
     (['primary', 'secondary'] as const).map(
@@ -183,13 +187,22 @@ export async function writeVm(t: FleetTarget, config: VmConfig): Promise<VmWritt
     }),
   );
   const state = new S3StateStore({ bucket: t.outputs.bucketName, client: t.clients.s3 });
+  const control = await readControl(state, config.vmId);
+  if (before !== undefined && control.reason === VM_REMOVED_REASON) {
+    // Still registered but stopped by `colo vm remove`: a removal is under way (it unregisters the VM once
+    // its work settles), or one died before it finished.
+    const since = control.at !== null ? ` since ${new Date(control.at).toISOString()}` : '';
+    throw new VmAdminError(
+      `${config.vmId} is being removed (stopped by colo vm remove${since}): add it again once the remove has finished, or run \`colo vm remove ${config.vmId}\` again if that remove died`,
+    );
+  }
   if (before !== undefined) await checkStateKeeps(state, before, config);
   // With no readable config to compare against (a plain remove kept the state, or the stored config is
   // malformed), the node documents themselves judge: they must decode under the new config's guest.
   await checkStateDecodes(t, state, config);
   await retried(t, `writing vms/${config.vmId}.json`, () => registry.put(config));
   // A VM removed earlier under this id was stopped by its control flag: start it afresh.
-  if ((await readControl(state, config.vmId)).reason === VM_REMOVED_REASON) {
+  if (control.reason === VM_REMOVED_REASON) {
     await t.clients.s3.send(
       new DeleteObjectCommand({
         Bucket: t.outputs.bucketName,
@@ -292,6 +305,11 @@ export interface VmRemoved {
   vmId: string;
   /** Objects of `state/<vmId>/` and `deltas/<vmId>/` deleted (0 unless asked). */
   deletedObjects: number;
+  /**
+   * Set when `deleteState` was asked but the state was kept: the VM was added again (`colo vm add`) while
+   * the removal waited to delete it.
+   */
+  stateKept?: string;
 }
 
 /**
@@ -326,6 +344,15 @@ export async function removeVm(
       `${vmId}'s in-flight work did not settle within ${REMOVE_SETTLE_TIMEOUT_MS / 1000} s; unregistering it anyway`,
     );
   }
+  // A `colo vm add` or `set` meanwhile (the settle takes seconds) wins: its VM is not unregistered under it.
+  const now = await registry
+    .get(vmId)
+    .catch((e: unknown) => (e instanceof VmConfigError ? 'malformed' : Promise.reject(e)));
+  if (JSON.stringify(now) !== JSON.stringify(config)) {
+    throw new VmAdminError(
+      `${vmId} was added or changed while it was being removed: it stays registered and keeps its state (run the remove again if it should go)`,
+    );
+  }
   await retried(t, `deleting vms/${vmId}.json`, () => registry.delete(vmId));
   if (!options.deleteState) return { vmId, deletedObjects: 0 };
   // Warm functions may serve the VM from their cache until it expires; delete its objects after that.
@@ -336,6 +363,13 @@ export async function removeVm(
     `waiting ${Math.ceil(waitMs / 1000)} s for warm functions to drop ${vmId}, then deleting its state`,
   );
   await (t.sleep ?? realSleep)(waitMs);
+  // Added again meanwhile (`colo vm add` registers it and clears the stop flag): its state is its own now.
+  const again = await registry.get(vmId).catch(() => 'malformed');
+  if (again !== undefined || (await readControl(state, vmId)).reason !== VM_REMOVED_REASON) {
+    const kept = `${vmId} was added again while its state waited to be deleted: state kept`;
+    options.progress?.(kept);
+    return { vmId, deletedObjects: 0, stateKept: kept };
+  }
   let deleted = 0;
   for (const prefix of [`${STATE_PREFIX}${vmId}/`, `${DELTA_PREFIX}${vmId}/`]) {
     deleted += await emptyBucket(t.clients.s3, t.outputs.bucketName, prefix);

@@ -12,6 +12,7 @@ import { DEFAULT_PARAMETERS, validateParameters } from '../../../lib/parameters.
 import { scenarioContext } from '../../../src/cli/deploy-scenario.ts';
 import { fileLayer, resolveScenario, ScenarioError } from '../../../src/cli/scenario.ts';
 import { environmentOf } from '../../../src/parameters/deployed.ts';
+import { sameWorkload } from '../../../src/parameters/workload.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'colo-deploy-scenario-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -67,6 +68,23 @@ describe('deploying a scenario file', () => {
       expect.stringMatching(/"bandwidth" is not deployed: the deployed link is the cloud's own/),
       expect.stringMatching(/"latency" is not deployed/),
     ]);
+  });
+
+  it('names the context keys the file itself sets (what colo vm set --scenario changes)', () => {
+    expect(scenarioContext(file('named.json', { policies: ['adaptive'], seed: 42 })).named.sort()).toEqual([
+      'policy',
+      'seed',
+    ]);
+    expect(scenarioContext(file('none.json', {})).named).toEqual([]);
+    // A policy given with --set policy=… is named too; simulation-only keys are not.
+    expect(scenarioContext(file('sim2.json', { bandwidth: '10Gbit' }), 'none').named).toEqual(['policy']);
+  });
+
+  it('sameWorkload: a kind and its defaults spelled out are one workload; others differ', () => {
+    const { context } = scenarioContext(file('wl.json', { workload: 'hotcold' }));
+    expect(sameWorkload('hotcold', String(context.workload))).toBe(true);
+    expect(sameWorkload('hotcold', 'hotcold:hotPages=128')).toBe(false);
+    expect(sameWorkload('hotcold', 'not a workload')).toBe(false);
   });
 
   it('refuses several policies unless -c policy names one', () => {

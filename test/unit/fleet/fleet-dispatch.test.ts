@@ -290,9 +290,12 @@ describe('refused channel records', () => {
       await policy({ ...refused, vmId: 'vm-y', detail: 'VM vm-y is not registered on this stack' }),
     ).toBe('ack');
     expect(letters).toHaveLength(1);
-    // A malformed config is a fault even for a removed id.
-    expect(await policy({ ...refused, reason: 'invalid-vm-config' })).toBe('ack');
-    expect(letters).toHaveLength(2);
+    // A malformed config (an operator's slip, fixed later) keeps the record on the channel: not dead-lettered.
+    expect(await policy({ ...refused, reason: 'invalid-vm-config' })).toBe('retry');
+    expect(letters).toHaveLength(1);
+    expect(obs.logs.filter((l) => l.level === 'error').map((l) => l.message)).toEqual([
+      'VM config malformed: the records stay on the channel until it is fixed',
+    ]);
   });
 
   test('a dead-letter queue that refuses the forward leaves the evidence in the log, and the record is still acknowledged', async () => {
