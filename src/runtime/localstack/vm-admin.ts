@@ -41,6 +41,7 @@ import { type MonitorVm, parseMonitor } from '../cloud/monitor-document.ts';
 import { type PulseVm, parsePulse } from '../cloud/pulse-document.ts';
 import { readPrimaryDocument, readSecondaryDocument } from '../cloud/status.ts';
 import { truncateText } from '../cloud/text.ts';
+import { AdminLeaseBusyError, withAdminLease } from './admin-lease.ts';
 import { BackendError, type Clients, emptyBucket } from './aws.ts';
 import { deployedParams, paramsForConfig, type StackOutputs } from './stack.ts';
 
@@ -177,7 +178,24 @@ async function checkStateDecodes(t: FleetTarget, state: S3StateStore, config: Vm
 }
 
 /** Registers (or replaces) a VM's config, then asks the watchdog to start its timers at once. */
-export async function writeVm(t: FleetTarget, config: VmConfig): Promise<VmWritten> {
+export function writeVm(t: FleetTarget, config: VmConfig): Promise<VmWritten> {
+  return leased(t, config.vmId, 'colo vm add/set', () => writeVmLeased(t, config));
+}
+
+/**
+ * Runs `work` holding the VM's administration lease (admin-lease.ts): one `colo vm` command per VM at a
+ * time. @throws VmAdminError when another command holds it (nothing done)
+ */
+async function leased<T>(t: FleetTarget, vmId: string, command: string, work: () => Promise<T>): Promise<T> {
+  try {
+    return await withAdminLease(t.clients.s3, t.outputs.bucketName, vmId, command, work);
+  } catch (e) {
+    if (e instanceof AdminLeaseBusyError) throw new VmAdminError(e.message);
+    throw e;
+  }
+}
+
+async function writeVmLeased(t: FleetTarget, config: VmConfig): Promise<VmWritten> {
   const registry = registryOf(t);
   const before = await retried(t, `reading vms/${config.vmId}.json`, () =>
     registry.get(config.vmId).catch((e: unknown) => {
@@ -189,11 +207,11 @@ export async function writeVm(t: FleetTarget, config: VmConfig): Promise<VmWritt
   const state = new S3StateStore({ bucket: t.outputs.bucketName, client: t.clients.s3 });
   const control = await readControl(state, config.vmId);
   if (before !== undefined && control.reason === VM_REMOVED_REASON) {
-    // Still registered but stopped by `colo vm remove`: a removal is under way (it unregisters the VM once
-    // its work settles), or one died before it finished.
-    const since = control.at !== null ? ` since ${new Date(control.at).toISOString()}` : '';
+    // Still registered but stopped by `colo vm remove` (this command holds the lease, so no remove is
+    // running): one died or gave up before it unregistered the VM. Finishing it is the way out.
+    const since = control.at !== null ? ` at ${new Date(control.at).toISOString()}` : '';
     throw new VmAdminError(
-      `${config.vmId} is being removed (stopped by colo vm remove${since}): add it again once the remove has finished, or run \`colo vm remove ${config.vmId}\` again if that remove died`,
+      `${config.vmId} was stopped by a colo vm remove that did not finish${since}: run \`colo vm remove ${config.vmId}\` again, then add it`,
     );
   }
   if (before !== undefined) await checkStateKeeps(state, before, config);
@@ -321,12 +339,22 @@ export interface VmRemoved {
  *
  * @throws VmAdminError when the VM is not registered (nothing changed).
  */
-export async function removeVm(
+export function removeVm(
   t: FleetTarget,
   vmId: string,
   options: { deleteState?: boolean; progress?: (line: string) => void } = {},
 ): Promise<VmRemoved> {
   checkVmId(vmId);
+  return leased(t, vmId, `colo vm remove${options.deleteState ? ' --delete-state' : ''}`, () =>
+    removeVmLeased(t, vmId, options),
+  );
+}
+
+async function removeVmLeased(
+  t: FleetTarget,
+  vmId: string,
+  options: { deleteState?: boolean; progress?: (line: string) => void },
+): Promise<VmRemoved> {
   const registry = registryOf(t);
   const config = await registry
     .get(vmId)
@@ -348,9 +376,14 @@ export async function removeVm(
   const now = await registry
     .get(vmId)
     .catch((e: unknown) => (e instanceof VmConfigError ? 'malformed' : Promise.reject(e)));
+  if (now === undefined) {
+    throw new VmAdminError(
+      `${vmId} was unregistered by something else while it was being removed (vms/${vmId}.json deleted): nothing more done`,
+    );
+  }
   if (JSON.stringify(now) !== JSON.stringify(config)) {
     throw new VmAdminError(
-      `${vmId} was added or changed while it was being removed: it stays registered and keeps its state (run the remove again if it should go)`,
+      `${vmId}'s config was changed while it was being removed (not by colo vm, which waits its turn): it stays registered, stopped, with its state — run the remove again, or colo vm add to run it again`,
     );
   }
   await retried(t, `deleting vms/${vmId}.json`, () => registry.delete(vmId));

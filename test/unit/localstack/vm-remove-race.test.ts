@@ -1,14 +1,17 @@
 /**
- * `colo vm remove` racing `colo vm add` of the same VM (vm-admin.ts; outside review 2026-12-02): an add that
- * lands while the removal settles keeps its registration, one that lands while `--delete-state` waits keeps
- * its state, and an add while a removal is still under way is refused. The S3 is an in-memory fake
- * (test/helpers/memory-s3.ts); no function is invoked (the watchdog call fails and is reported).
+ * `colo vm remove` racing `colo vm add`/`set` of the same VM (vm-admin.ts, admin-lease.ts; two outside
+ * reviews, 2026-12-02): one `colo vm` command per VM at a time, by a lease object created only if absent.
+ * An add during a remove (its settle or its `--delete-state` wait) is refused and changes nothing; the
+ * remove finishes; a lease left by a command that died is taken over once old; a config changed by hand
+ * while a remove settles is not unregistered. The S3 is an in-memory fake (test/helpers/memory-s3.ts); no
+ * function is invoked (the watchdog call fails and is reported).
  */
 import { describe, expect, it } from 'vitest';
 import { S3StateStore } from '../../../lambda/adapters/s3-state-store.ts';
 import { validateVmConfig } from '../../../src/parameters/vm-config.ts';
-import { readControl, VM_REMOVED_REASON } from '../../../src/runtime/cloud/control.ts';
+import { VM_REMOVED_REASON } from '../../../src/runtime/cloud/control.ts';
 import { controlKey } from '../../../src/runtime/cloud/keys.ts';
+import { ADMIN_LEASE_MAX_MS, adminLeaseKey } from '../../../src/runtime/localstack/admin-lease.ts';
 import type { Clients } from '../../../src/runtime/localstack/aws.ts';
 import type { StackOutputs } from '../../../src/runtime/localstack/stack.ts';
 import { type FleetTarget, removeVm, writeVm } from '../../../src/runtime/localstack/vm-admin.ts';
@@ -21,75 +24,97 @@ function fleet(s3: MemoryS3, sleep: (ms: number) => Promise<void>): FleetTarget 
   return { clients: { s3: s3.client } as unknown as Clients, outputs, sleep };
 }
 
-const realSleep = (ms: number) => new Promise<void>((r) => setTimeout(r, Math.min(ms, 5)));
+const shortSleep = (ms: number) => new Promise<void>((r) => setTimeout(r, Math.min(ms, 5)));
 const config = (seed: number) => validateVmConfig({ vmId: 'vm-2', seed });
+const snapshot = (s3: MemoryS3) => new Map([...s3.objects].map(([k, v]) => [k, v.etag]));
 
 describe('colo vm remove racing colo vm add', () => {
-  it('an add while --delete-state waits to delete: the state is kept and the VM stays registered', async () => {
+  it('an add during --delete-state: refused, nothing changed by it; the remove deletes; an add after works', async () => {
     const s3 = new MemoryS3();
-    let added = false;
+    let refusal: unknown;
     const t = fleet(s3, async (ms) => {
-      // The wait for warm functions (seconds, unlike the settle's 500 ms polls): the add lands here.
-      if (ms > 1000 && !added) {
-        added = true;
-        await writeVm({ ...t, sleep: realSleep }, config(1));
+      // The settle's polls and the wait for warm functions: an add tries in each.
+      if (refusal === undefined) {
+        const before = snapshot(s3);
+        refusal = await writeVm({ ...t, sleep: shortSleep }, config(1)).catch((e: unknown) => e);
+        expect(snapshot(s3)).toEqual(before);
       }
-      await realSleep(ms);
+      await shortSleep(ms);
     });
     await writeVm(t, config(1));
     const state = new S3StateStore({ bucket: BUCKET, client: s3.client });
     await state.save('vm-2/timers/checkpoint.json', new Uint8Array([1, 2, 3]), undefined);
     const r = await removeVm(t, 'vm-2', { deleteState: true });
-    expect(added).toBe(true);
-    expect(r.deletedObjects).toBe(0);
-    expect(r.stateKept).toMatch(/vm-2 was added again while its state waited to be deleted: state kept/);
-    expect(s3.keys()).toContain('state/vm-2/timers/checkpoint.json');
-    expect(s3.keys()).toContain('vms/vm-2.json');
-    // The add cleared the stop flag: the VM runs again.
-    expect((await readControl(state, 'vm-2')).reason).toBeNull();
+    expect(String(refusal)).toMatch(
+      /vm-2 is being changed by another colo vm command \(colo vm remove --delete-state, since .*\): run this again when it has finished/,
+    );
+    expect(r.deletedObjects).toBe(2);
+    expect(s3.keys()).toEqual([]);
+    // The lease went with the remove: the add now goes through.
+    await writeVm(t, config(1));
+    expect(s3.keys()).toEqual(['vms/vm-2.json']);
   }, 30_000);
 
-  it('an add or set while the removal settles: refused to unregister, config and state as the add left them', async () => {
+  it('two removes at once: the second is refused, the first finishes', async () => {
     const s3 = new MemoryS3();
-    let changed = false;
-    const t = fleet(s3, realSleep);
+    const t = fleet(s3, shortSleep);
+    await writeVm(t, config(1));
+    const first = removeVm(t, 'vm-2');
+    await new Promise((r) => setTimeout(r, 50));
+    await expect(removeVm(t, 'vm-2', { deleteState: true })).rejects.toThrow(
+      /^vm-2 is being changed by another colo vm command \(colo vm remove, since /,
+    );
+    await first;
+    expect(s3.keys('vms/')).toEqual([]);
+  }, 30_000);
+
+  it('a lease left by a command that died is taken over once old; a fresh one is not', async () => {
+    const s3 = new MemoryS3();
+    const t = fleet(s3, shortSleep);
+    const left = (at: number) =>
+      s3.objects.set(adminLeaseKey('vm-2'), {
+        bytes: Buffer.from(JSON.stringify({ command: 'colo vm remove', at })),
+        etag: `"lease-${at}"`,
+      });
+    left(Date.now() - 1000);
+    await expect(writeVm(t, config(1))).rejects.toThrow(/vm-2 is being changed by another colo vm command/);
+    expect(s3.keys()).toEqual([adminLeaseKey('vm-2')]);
+    left(Date.now() - ADMIN_LEASE_MAX_MS - 1000);
+    await writeVm(t, config(1));
+    expect(s3.keys()).toEqual(['vms/vm-2.json']);
+  });
+
+  it('a config changed by hand while the removal settles: not unregistered, the refusal says so', async () => {
+    const s3 = new MemoryS3();
+    const t = fleet(s3, shortSleep);
     await writeVm(t, config(1));
     const settling = removeVm(t, 'vm-2');
-    // The remove has stopped the VM and is settling: a concurrent writer of the config (as a set that
-    // got past its check before the stop would) lands meanwhile.
     await new Promise((r) => setTimeout(r, 200));
     const registryKey = 'vms/vm-2.json';
     const stored = s3.objects.get(registryKey);
+    expect(stored).toBeDefined();
     if (stored) {
-      s3.objects.set(registryKey, {
-        ...stored,
-        bytes: Buffer.from(stored.bytes.toString().replace('"seed":1', '"seed":2')),
-      });
-      changed = true;
+      const edited = stored.bytes.toString().replace('"seed":1', '"seed":2');
+      s3.objects.set(registryKey, { ...stored, bytes: Buffer.from(edited) });
     }
     await expect(settling).rejects.toThrow(
-      /^vm-2 was added or changed while it was being removed: it stays registered and keeps its state/,
+      /^vm-2's config was changed while it was being removed \(not by colo vm, which waits its turn\)/,
     );
-    expect(changed).toBe(true);
     expect(s3.objects.get(registryKey)?.bytes.toString()).toContain('"seed":2');
+    expect(s3.keys('admin/')).toEqual([]);
   }, 30_000);
 
-  it('an add while a removal is under way (registered, stopped by the remove) is refused, nothing written', async () => {
+  it('registered but stopped by a remove that did not finish: an add says to finish the remove, writes nothing', async () => {
     const s3 = new MemoryS3();
-    const t = fleet(s3, realSleep);
+    const t = fleet(s3, shortSleep);
     await writeVm(t, config(1));
     const state = new S3StateStore({ bucket: BUCKET, client: s3.client });
-    await state.save(
-      controlKey('vm-2'),
-      Buffer.from(
-        JSON.stringify({ failedOver: true, reason: VM_REMOVED_REASON, at: 1_800_000_000_000, owner: null }),
-      ),
-      undefined,
-    );
-    const before = new Map([...s3.objects].map(([k, v]) => [k, v.etag]));
+    const control = { failedOver: true, reason: VM_REMOVED_REASON, at: 1_800_000_000_000, owner: null };
+    await state.save(controlKey('vm-2'), Buffer.from(JSON.stringify(control)), undefined);
+    const before = snapshot(s3);
     await expect(writeVm(t, config(1))).rejects.toThrow(
-      /^vm-2 is being removed \(stopped by colo vm remove since 2027-01-15T08:00:00\.000Z\): add it again once the remove has finished/,
+      /^vm-2 was stopped by a colo vm remove that did not finish at 2027-01-15T08:00:00\.000Z: run `colo vm remove vm-2` again, then add it$/,
     );
-    expect(new Map([...s3.objects].map(([k, v]) => [k, v.etag]))).toEqual(before);
-  }, 30_000);
+    expect(snapshot(s3)).toEqual(before);
+  });
 });
