@@ -138,10 +138,12 @@ export function addVmCommand(root: Command, io: VmIo, done: (code: number) => vo
         base = deployed;
       }
       if (vmId === undefined) throw new VmConfigError('name the VM: colo vm add <vmId> (or --from-stack)');
-      if (mode === 'set') base = await getVm(t, vmId);
+      const stored = mode === 'set' ? await getVm(t, vmId) : undefined;
+      if (stored) base = stored;
       const config = configOf(vmId, values, base, t.outputs.applyTimeoutCapMs);
       say(`${mode === 'set' ? 'changing' : 'registering'} ${vmId} on ${t.outputs.stackName}`);
-      const r = await writeVm(t, config);
+      // A set writes only over the config it started from (another command may have changed it since).
+      const r = await writeVm(t, config, stored);
       if ('error' in r.timers) say(`timers: ${r.timers.error}`);
       out(
         flags,
@@ -222,9 +224,7 @@ export function addVmCommand(root: Command, io: VmIo, done: (code: number) => vo
       out(
         flags,
         { stack: t.outputs.stackName, ...r },
-        r.stateKept !== undefined
-          ? `${vmId} was unregistered from ${t.outputs.stackName}, then ${r.stateKept}`
-          : `${vmId} removed from ${t.outputs.stackName}${flags.deleteState ? `; ${r.deletedObjects} objects deleted` : '; state kept'}`,
+        `${vmId} removed from ${t.outputs.stackName}${flags.deleteState ? `; ${r.deletedObjects} objects deleted` : '; state kept'}`,
       );
       done(0);
     });

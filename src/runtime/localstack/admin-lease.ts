@@ -6,6 +6,7 @@
  * was deleted (outside reviews, 2026-12-02). A lease whose command died is taken over once it is older
  * than {@link ADMIN_LEASE_MAX_MS} (by compare-and-swap on its ETag, so two takers cannot both win).
  */
+import { randomUUID } from 'node:crypto';
 import { DeleteObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { isPreconditionFailed, readObject } from '../../../lambda/adapters/s3-common.ts';
 
@@ -25,6 +26,8 @@ export class AdminLeaseBusyError extends Error {
 interface Lease {
   command: string;
   at: number;
+  /** This holder's own mark: a retried put that finds it took the lease; a release deletes only it. */
+  token: string;
 }
 
 /**
@@ -49,7 +52,21 @@ export async function withAdminLease<T>(
       );
     throw e;
   };
-  const body = (): string => JSON.stringify({ command, at: now() } satisfies Lease);
+  const token = randomUUID();
+  const body = (): string => JSON.stringify({ command, at: now(), token } satisfies Lease);
+  const readLease = async (): Promise<{ lease: Partial<Lease>; etag: string | undefined } | undefined> => {
+    const held = await readObject(s3, bucket, key, 4096);
+    if (held === undefined) return undefined;
+    try {
+      return {
+        lease: JSON.parse(Buffer.from(held.bytes).toString('utf8')) as Partial<Lease>,
+        etag: held.etag,
+      };
+    } catch {
+      // An unreadable lease counts as ancient.
+      return { lease: {}, etag: held.etag };
+    }
+  };
   const put = (condition: { IfNoneMatch: '*' } | { IfMatch: string }) =>
     s3.send(
       new PutObjectCommand({
@@ -64,16 +81,12 @@ export async function withAdminLease<T>(
     await put({ IfNoneMatch: '*' });
   } catch (e) {
     if (!isPreconditionFailed(e)) throw e;
-    const held = await readObject(s3, bucket, key, 4096);
+    const held = await readLease();
     // Released between the two calls: try once more (a second loss is a real holder).
     if (held === undefined) await put({ IfNoneMatch: '*' }).catch(busy);
-    else {
-      let lease: Partial<Lease> = {};
-      try {
-        lease = JSON.parse(Buffer.from(held.bytes).toString('utf8')) as Partial<Lease>;
-      } catch {
-        // An unreadable lease counts as ancient.
-      }
+    else if (held.lease.token !== token) {
+      // (Its own token: the client retried a put whose answer was lost; the lease is this command's.)
+      const lease = held.lease;
       const at = typeof lease.at === 'number' ? lease.at : 0;
       if (now() - at < ADMIN_LEASE_MAX_MS) {
         const what = typeof lease.command === 'string' ? lease.command.slice(0, 80) : 'another command';
@@ -88,7 +101,12 @@ export async function withAdminLease<T>(
   try {
     return await work();
   } finally {
-    // Best effort: a lease left behind is taken over once it is old.
-    await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: key })).catch(() => undefined);
+    // Only its own (one taken over meanwhile is another's); best effort: a lease left behind is taken over
+    // once it is old.
+    const mine = await readLease().then(
+      (h) => h?.lease.token === token,
+      () => false,
+    );
+    if (mine) await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: key })).catch(() => undefined);
   }
 }

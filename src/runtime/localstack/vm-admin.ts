@@ -178,8 +178,16 @@ async function checkStateDecodes(t: FleetTarget, state: S3StateStore, config: Vm
 }
 
 /** Registers (or replaces) a VM's config, then asks the watchdog to start its timers at once. */
-export function writeVm(t: FleetTarget, config: VmConfig): Promise<VmWritten> {
-  return leased(t, config.vmId, 'colo vm add/set', () => writeVmLeased(t, config));
+/**
+ * Registers (or replaces) a VM's config, then asks the watchdog to start its timers at once. `base`: the
+ * config a `set` derived `config` from; when the stored one is no longer it (another command changed or
+ * removed the VM since it was read), nothing is written.
+ *
+ * @throws VmAdminError (one line, nothing written) for a change the state cannot take, another command
+ *   holding the VM, or a stale `base`
+ */
+export function writeVm(t: FleetTarget, config: VmConfig, base?: VmConfig): Promise<VmWritten> {
+  return leased(t, config.vmId, 'colo vm add/set', () => writeVmLeased(t, config, base));
 }
 
 /**
@@ -195,7 +203,7 @@ async function leased<T>(t: FleetTarget, vmId: string, command: string, work: ()
   }
 }
 
-async function writeVmLeased(t: FleetTarget, config: VmConfig): Promise<VmWritten> {
+async function writeVmLeased(t: FleetTarget, config: VmConfig, base?: VmConfig): Promise<VmWritten> {
   const registry = registryOf(t);
   const before = await retried(t, `reading vms/${config.vmId}.json`, () =>
     registry.get(config.vmId).catch((e: unknown) => {
@@ -204,6 +212,11 @@ async function writeVmLeased(t: FleetTarget, config: VmConfig): Promise<VmWritte
       throw e;
     }),
   );
+  if (base !== undefined && JSON.stringify(before) !== JSON.stringify(base)) {
+    throw new VmAdminError(
+      `${config.vmId} was ${before === undefined ? 'removed' : 'changed'} by another command since this one read it: nothing written — run it again`,
+    );
+  }
   const state = new S3StateStore({ bucket: t.outputs.bucketName, client: t.clients.s3 });
   const control = await readControl(state, config.vmId);
   if (before !== undefined && control.reason === VM_REMOVED_REASON) {
@@ -323,11 +336,6 @@ export interface VmRemoved {
   vmId: string;
   /** Objects of `state/<vmId>/` and `deltas/<vmId>/` deleted (0 unless asked). */
   deletedObjects: number;
-  /**
-   * Set when `deleteState` was asked but the state was kept: the VM was added again (`colo vm add`) while
-   * the removal waited to delete it.
-   */
-  stateKept?: string;
 }
 
 /**
@@ -396,13 +404,6 @@ async function removeVmLeased(
     `waiting ${Math.ceil(waitMs / 1000)} s for warm functions to drop ${vmId}, then deleting its state`,
   );
   await (t.sleep ?? realSleep)(waitMs);
-  // Added again meanwhile (`colo vm add` registers it and clears the stop flag): its state is its own now.
-  const again = await registry.get(vmId).catch(() => 'malformed');
-  if (again !== undefined || (await readControl(state, vmId)).reason !== VM_REMOVED_REASON) {
-    const kept = `${vmId} was added again while its state waited to be deleted: state kept`;
-    options.progress?.(kept);
-    return { vmId, deletedObjects: 0, stateKept: kept };
-  }
   let deleted = 0;
   for (const prefix of [`${STATE_PREFIX}${vmId}/`, `${DELTA_PREFIX}${vmId}/`]) {
     deleted += await emptyBucket(t.clients.s3, t.outputs.bucketName, prefix);

@@ -104,6 +104,40 @@ describe('colo vm remove racing colo vm add', () => {
     expect(s3.keys('admin/')).toEqual([]);
   }, 30_000);
 
+  it('remove --delete-state of a VM that failed over deletes its state (its control keeps the failover reason)', async () => {
+    const s3 = new MemoryS3();
+    const t = fleet(s3, shortSleep);
+    await writeVm(t, config(1));
+    const state = new S3StateStore({ bucket: BUCKET, client: s3.client });
+    const control = {
+      failedOver: true,
+      reason: 'no message from the primary for 38492 ms',
+      at: 5,
+      owner: null,
+    };
+    await state.save(controlKey('vm-2'), Buffer.from(JSON.stringify(control)), undefined);
+    const r = await removeVm(t, 'vm-2', { deleteState: true });
+    expect(r.deletedObjects).toBe(1);
+    expect(s3.keys()).toEqual([]);
+  }, 30_000);
+
+  it('a set over a config another command changed or removed since it was read: nothing written', async () => {
+    const s3 = new MemoryS3();
+    const t = fleet(s3, shortSleep);
+    await writeVm(t, config(1));
+    const base = config(1);
+    await writeVm(t, validateVmConfig({ vmId: 'vm-2', seed: 1, downtimeBudgetMs: 400 }));
+    const before = snapshot(s3);
+    const stale = validateVmConfig({ vmId: 'vm-2', seed: 1, heartbeatTimeoutMs: 12_500 });
+    await expect(writeVm(t, stale, base)).rejects.toThrow(
+      /^vm-2 was changed by another command since this one read it: nothing written — run it again$/,
+    );
+    expect(snapshot(s3)).toEqual(before);
+    await removeVm(t, 'vm-2');
+    await expect(writeVm(t, stale, base)).rejects.toThrow(/^vm-2 was removed by another command since/);
+    expect(s3.keys('vms/')).toEqual([]);
+  }, 30_000);
+
   it('registered but stopped by a remove that did not finish: an add says to finish the remove, writes nothing', async () => {
     const s3 = new MemoryS3();
     const t = fleet(s3, shortSleep);
