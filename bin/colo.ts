@@ -21,4 +21,5 @@ process.exitCode = await runCli(process.argv.slice(2), {
   cellRunner: (jobs) => workerCellRunner(jobs),
   // The first Ctrl-C (or SIGTERM) stops the running policy and prints the finished ones; a second one quits.
   onInterrupt: onStopSignals,
+  exit: (code) => process.exit(code),
 });

@@ -75,6 +75,8 @@ export interface CliIo {
   now: () => number;
   /** Registers a handler of Ctrl-C (and SIGTERM, named in its argument; none means Ctrl-C); returns its removal. */
   onInterrupt?: (handler: (signal?: StopSignal) => void) => () => void;
+  /** Ends the process (`colo vm` after a signal released its lease); none: the command just returns. */
+  exit?: (code: number) => void;
   /** How policies run (default {@link inProcessRunner}). */
   runner?: PolicyRunner;
   /** Environment (for the LocalStack endpoint). */
@@ -269,7 +271,17 @@ function program(
     .action((report: string, opts: CostFlags) => {
       for (const line of costCommand(report, opts).lines) io.stdout(`${line}\n`);
     });
-  addVmCommand(root, { stdout: io.stdout, stderr: io.stderr, ...(io.env ? { env: io.env } : {}) }, vmDone);
+  addVmCommand(
+    root,
+    {
+      stdout: io.stdout,
+      stderr: io.stderr,
+      ...(io.env ? { env: io.env } : {}),
+      ...(io.onInterrupt ? { onInterrupt: io.onInterrupt } : {}),
+      ...(io.exit ? { exit: io.exit } : {}),
+    },
+    vmDone,
+  );
   // `colo vm …` usage errors point at the vm help, not run's (commander copied run's output settings).
   const vm = root.commands.find((c) => c.name() === 'vm');
   for (const c of vm ? [vm, ...vm.commands] : []) c.configureOutput(outputOf(io, 'vm'));

@@ -5,6 +5,7 @@
  */
 import type { Command } from 'commander';
 import { checkVmConfigValues, checkVmId, VM_CONFIG_KEYS, VmConfigError } from '../parameters/vm-config.ts';
+import { releaseAdminLeases } from '../runtime/localstack/admin-lease.ts';
 import { AWS_ENDPOINT, checkLocalStack, clientsFor, endpointFromEnv } from '../runtime/localstack/aws.ts';
 import { describeStackOutputs, readOutputsFile } from '../runtime/localstack/stack.ts';
 import {
@@ -20,6 +21,7 @@ import {
 } from '../runtime/localstack/vm-admin.ts';
 import { scenarioContext } from './deploy-scenario.ts';
 import { ScenarioError } from './scenario.ts';
+import { type StopSignal, stopWord } from './sigint.ts';
 
 /** Where `colo vm` writes and which environment it reads. */
 export interface VmIo {
@@ -29,6 +31,13 @@ export interface VmIo {
   stderr: (text: string) => void;
   /** Environment (endpoint, credentials). */
   env?: NodeJS.ProcessEnv;
+  /**
+   * Registers a handler of Ctrl-C / SIGTERM for the length of an `add`, `set` or `remove`; returns its
+   * removal. Without it a signal kills the process and leaves the VM's lease until it ages out.
+   */
+  onInterrupt?: (handler: (signal?: StopSignal) => void) => () => void;
+  /** Ends the process with `code` once a stopped command has released its lease. */
+  exit?: (code: number) => void;
 }
 
 /** Flags every `colo vm` subcommand takes. */
@@ -59,7 +68,7 @@ async function target(flags: TargetFlags, io: VmIo): Promise<FleetTarget> {
   const outputs = flags.outputs
     ? readOutputsFile(flags.outputs, flags.stack)
     : await describeStackOutputs(clients, flags.stack ?? 'ColoServerless');
-  return { clients, outputs };
+  return { clients, outputs, warn: (line) => io.stderr(`colo vm: ${line}\n`) };
 }
 
 function collect(value: string, previous: string[] = []): string[] {
@@ -91,6 +100,24 @@ export function addVmCommand(root: Command, io: VmIo, done: (code: number) => vo
   const out = (flags: TargetFlags, json: unknown, line: string): void =>
     io.stdout(flags.json ? `${JSON.stringify(json)}\n` : `${line}\n`);
   const say = (line: string): void => io.stderr(`colo vm: ${line}\n`);
+  // A command that changes a VM, stopped by a signal, gives its lease back before it ends: the next
+  // command need not wait for the lease to age out.
+  const releasingOnStop =
+    <A extends unknown[]>(action: (...args: A) => Promise<void>) =>
+    async (...args: A): Promise<void> => {
+      const off = io.onInterrupt?.((signal) => {
+        const s = signal ?? 'SIGINT';
+        say(
+          `${stopWord(s)}: releasing the VM's lease; the steps done so far stay done (colo vm show tells where the VM is; run the command again)`,
+        );
+        void releaseAdminLeases().finally(() => io.exit?.(s === 'SIGTERM' ? 143 : 130));
+      });
+      try {
+        await action(...args);
+      } finally {
+        off?.();
+      }
+    };
 
   const writeAction =
     (mode: 'add' | 'set') =>
@@ -180,7 +207,7 @@ export function addVmCommand(root: Command, io: VmIo, done: (code: number) => vo
         '--from-stack',
         "start from the stack's own VM config (output VmConfigJson: what its deploy registers)",
       )
-      .action(writeAction(mode));
+      .action(releasingOnStop(writeAction(mode)));
   }
 
   withTarget(vm.command('list').description('list the registered VMs')).action(async (flags: TargetFlags) => {
@@ -217,17 +244,19 @@ export function addVmCommand(root: Command, io: VmIo, done: (code: number) => vo
       '--delete-state',
       "also delete the VM's state/ and deltas/ objects (after warm functions drop it)",
     )
-    .action(async (vmId: string, flags: TargetFlags & { deleteState?: boolean }) => {
-      checkVmId(vmId); // before anything is contacted
-      const t = await target(flags, io);
-      const r = await removeVm(t, vmId, { deleteState: flags.deleteState === true, progress: say });
-      out(
-        flags,
-        { stack: t.outputs.stackName, ...r },
-        `${vmId} removed from ${t.outputs.stackName}${flags.deleteState ? `; ${r.deletedObjects} objects deleted` : '; state kept'}`,
-      );
-      done(0);
-    });
+    .action(
+      releasingOnStop(async (vmId: string, flags: TargetFlags & { deleteState?: boolean }) => {
+        checkVmId(vmId); // before anything is contacted
+        const t = await target(flags, io);
+        const r = await removeVm(t, vmId, { deleteState: flags.deleteState === true, progress: say });
+        out(
+          flags,
+          { stack: t.outputs.stackName, ...r },
+          `${vmId} removed from ${t.outputs.stackName}${flags.deleteState ? `; ${r.deletedObjects} objects deleted` : '; state kept'}`,
+        );
+        done(0);
+      }),
+    );
 }
 
 /** Errors of `colo vm` that are the user's input or environment: printed as one line, exit 1. */

@@ -7,7 +7,7 @@
 import type { ColoParams } from '../engine/params.ts';
 import type { WorkloadSpec } from '../engine/workload/spec.ts';
 import { DEPLOYED_PARAMETERS, type Deployed, type Parameter } from './registry.ts';
-import { parseBytes, parseDuration } from './units.ts';
+import { parseBytes, parseDuration, UnitError } from './units.ts';
 import { formatWorkloadText, parseWorkloadSpec, WORKLOAD_KINDS_TEXT } from './workload.ts';
 
 /** A deployed parameter value is malformed; one line naming the context key or variable. */
@@ -138,7 +138,22 @@ export function readDeployedValue(
       const lo = b?.min ?? 0;
       const hi = b?.max ?? Number.MAX_SAFE_INTEGER;
       const expected = `an integer in [${lo}, ${hi}]${unitWord(p)}`;
-      const n = typeof raw === 'string' && /^-?\d+$/.test(raw.trim()) ? Number(raw.trim()) : raw;
+      let n: unknown = raw;
+      if (typeof raw === 'string') {
+        const t = raw.trim();
+        if (/^-?\d+$/.test(t)) n = Number(t);
+        else if ((p.kind === 'size' || p.kind === 'duration') && /^\+?\d/.test(t)) {
+          // The vocabulary of scenario files and flags: `--set guestBytes=64GiB`, `-c checkpointDelayMs=5s`.
+          try {
+            n = p.kind === 'size' ? parseBytes(t) : parseDuration(t);
+          } catch (e) {
+            if (!(e instanceof UnitError)) throw e;
+            throw new ParameterError(
+              `${label(p, surface)} must be ${expected}, got ${JSON.stringify(raw)}: ${e.message}`,
+            );
+          }
+        }
+      }
       if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < lo || n > hi) return fail(expected);
       if (p.multipleOf !== undefined && n % p.multipleOf !== 0)
         return fail(`a multiple of ${p.multipleOf}${unitWord(p)}`);

@@ -12,8 +12,12 @@ function s3Error(name: string, status: number): Error {
 
 /** The fake's objects (key → bytes and ETag) and its client. */
 export class MemoryS3 {
-  readonly objects = new Map<string, { bytes: Buffer; etag: string }>();
+  /** Objects by key; `modified` is the write time by {@link MemoryS3.now}, ms (now when absent). */
+  readonly objects = new Map<string, { bytes: Buffer; etag: string; modified?: number }>();
   #next = 0;
+
+  /** @param now - The fake's clock, ms: `LastModified` of what it writes. */
+  constructor(readonly now: () => number = Date.now) {}
 
   /** The client to hand to adapters (only `send` is implemented). */
   get client(): S3Client {
@@ -33,7 +37,12 @@ export class MemoryS3 {
       case 'GetObjectCommand': {
         const o = this.objects.get(key);
         if (!o) throw s3Error('NoSuchKey', 404);
-        return { Body: Readable.from([o.bytes]), ContentLength: o.bytes.byteLength, ETag: o.etag };
+        return {
+          Body: Readable.from([o.bytes]),
+          ContentLength: o.bytes.byteLength,
+          ETag: o.etag,
+          LastModified: new Date(o.modified ?? this.now()),
+        };
       }
       case 'PutObjectCommand': {
         const had = this.objects.get(key);
@@ -43,7 +52,7 @@ export class MemoryS3 {
         }
         const body = input.Body as Uint8Array | string;
         const etag = `"e${++this.#next}"`;
-        this.objects.set(key, { bytes: Buffer.from(body as Uint8Array), etag });
+        this.objects.set(key, { bytes: Buffer.from(body as Uint8Array), etag, modified: this.now() });
         return { ETag: etag };
       }
       case 'DeleteObjectCommand':

@@ -8,16 +8,18 @@
 // Needs LocalStack (npm run localstack:up). Deploys its own stack FleetIt<run id> (about 1–3 min) and
 // destroys it afterwards; `COLO_FLEET_STACK=<name>` runs on an already deployed stack instead (kept).
 // Run: npx vitest run --project integration test/integration/colo-fleet.test.ts
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { PULSE_DOCUMENT_KEY } from '../../lambda/adapters/contract.ts';
 import { S3StateStore } from '../../lambda/adapters/s3-state-store.ts';
 import type { ColoParams } from '../../src/engine/params.ts';
 import { parsePulse } from '../../src/runtime/cloud/pulse-document.ts';
+import { adminLeaseKey } from '../../src/runtime/localstack/admin-lease.ts';
 import { clientsFor, endpointFromEnv } from '../../src/runtime/localstack/aws.ts';
 import { queueDepth, waitQuiet } from '../../src/runtime/localstack/backend.ts';
 import { commitsOf, stopVm, verifyFleetVm } from '../../src/runtime/localstack/fleet-run.ts';
@@ -90,6 +92,39 @@ beforeAll(async () => {
   // while the five VMs run (and its 10 s default heartbeat timeout cannot fail it over meanwhile).
   if (deployedHere) await stopVm(clients, outputs, 'fl-0');
 });
+
+/**
+ * Runs `colo vm remove <vmId>` as its own process and sends it SIGINT once it says it is waiting for the
+ * VM to settle (inside its lease); resolves with its exit code and output.
+ */
+function interruptedRemove(vmId: string): Promise<{ code: number | null; err: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', 'bin/colo.ts', 'vm', 'remove', vmId, '--stack', stackName],
+      { env: process.env, stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    let err = '';
+    let sent = false;
+    child.stderr.on('data', (chunk: Buffer) => {
+      err += chunk.toString();
+      if (!sent && err.includes('waiting for its in-flight work to settle')) {
+        sent = true;
+        child.kill('SIGINT');
+      }
+    });
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, err }));
+  });
+}
+
+/** Whether VM `vmId`'s `colo vm` lease object is in the bucket. */
+async function leaseLeft(vmId: string): Promise<boolean> {
+  const listed = await clients.s3.send(
+    new ListObjectsV2Command({ Bucket: outputs.bucketName, Prefix: adminLeaseKey(vmId) }),
+  );
+  return (listed.KeyCount ?? 0) > 0;
+}
 
 /** A failed test's diagnosis: the VMs, the stack's functions since the file began. */
 const fileStartMs = Date.now();
@@ -214,6 +249,18 @@ describe('one stack, many VMs', () => {
     withDiagnosis(async () => {
       const gone = VMS[4] as string;
       const params: ColoParams = await deployedParams(clients, outputs, gone);
+      // A remove stopped by Ctrl-C while the VM settles gives its lease back at once: the next command
+      // need not wait for it to age out. The VM stays registered, stopped; add says to finish the remove.
+      const stopped = await interruptedRemove(gone);
+      expect(stopped.code, stopped.err).toBe(130);
+      expect(stopped.err).toMatch(/colo vm: interrupted: releasing the VM's lease/);
+      expect(await leaseLeft(gone)).toBe(false);
+      expect((await colo('vm', 'show', gone, '--stack', stackName)).code).toBe(0);
+      const readd = await colo('vm', 'add', gone, '--stack', stackName);
+      expect(readd.code).toBe(1);
+      expect(readd.err).toMatch(
+        /stopped by a colo vm remove that did not finish.*run `colo vm remove .*` again/,
+      );
       const r = await colo('vm', 'remove', gone, '--stack', stackName);
       expect(r.code, r.err).toBe(0);
       expect((await colo('vm', 'show', gone, '--stack', stackName)).code).toBe(1);

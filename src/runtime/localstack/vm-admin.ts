@@ -66,6 +66,8 @@ export interface FleetTarget {
   outputs: StackOutputs;
   /** Sleep, ms (retries; the state-deletion wait). */
   sleep?: (ms: number) => Promise<void>;
+  /** Told of what the user should know but that does not stop the command (a lease taken over). */
+  warn?: (line: string) => void;
 }
 
 const realSleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -196,7 +198,14 @@ export function writeVm(t: FleetTarget, config: VmConfig, base?: VmConfig): Prom
  */
 async function leased<T>(t: FleetTarget, vmId: string, command: string, work: () => Promise<T>): Promise<T> {
   try {
-    return await withAdminLease(t.clients.s3, t.outputs.bucketName, vmId, command, work);
+    return await withAdminLease(
+      t.clients.s3,
+      t.outputs.bucketName,
+      vmId,
+      command,
+      work,
+      t.warn ? { onLost: t.warn } : {},
+    );
   } catch (e) {
     if (e instanceof AdminLeaseBusyError) throw new VmAdminError(e.message);
     throw e;

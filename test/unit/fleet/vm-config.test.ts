@@ -53,6 +53,21 @@ describe('VM config', () => {
     ).not.toThrow();
   });
 
+  test('sizes and times may carry units, as in scenario files and flags (`--set guestBytes=64GiB`)', () => {
+    const c = validateVmConfig({
+      guestBytes: '64GiB',
+      checkpointDelayMs: '1m30s',
+      downtimeBudgetMs: ' 275ms',
+    });
+    expect(c).toMatchObject({ guestBytes: 64 * 2 ** 30, checkpointDelayMs: 90_000, downtimeBudgetMs: 275 });
+    expect(() => checkVmConfigValues({ guestBytes: '1GB' })).toThrow(/multiple of 4096 bytes/);
+    expect(() => checkVmConfigValues({ guestBytes: '2TiB' })).toThrow(
+      /^VM config "guestBytes" must be an integer in \[4096, 1099511627776\] bytes, got "2TiB"$/,
+    );
+    // Units belong to sizes and times only: a seed or a count stays a plain integer.
+    expect(() => checkVmConfigValues({ seed: '7KiB' })).toThrow(/"seed" must be an integer/);
+  });
+
   test('validates like context, with keys left out taken from the deploy profile', () => {
     const c = validateVmConfig({ vmId: 'vm-7', seed: '42', checkpointDelayMs: 5000 });
     expect(c).toMatchObject({

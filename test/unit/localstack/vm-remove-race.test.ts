@@ -75,6 +75,7 @@ describe('colo vm remove racing colo vm add', () => {
       s3.objects.set(adminLeaseKey('vm-2'), {
         bytes: Buffer.from(JSON.stringify({ command: 'colo vm remove', at })),
         etag: `"lease-${at}"`,
+        modified: at,
       });
     left(Date.now() - 1000);
     await expect(writeVm(t, config(1))).rejects.toThrow(/vm-2 is being changed by another colo vm command/);

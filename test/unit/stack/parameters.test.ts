@@ -83,7 +83,12 @@ describe('parameters', () => {
       { checkpointDelayMs: 500 },
       /context "checkpointDelayMs" must be an integer in \[1000, 3600000\] ms, got 500/,
     ],
-    [{ checkpointDelayMs: '20s' }, /"checkpointDelayMs".*got "20s"/],
+    [{ checkpointDelayMs: '20S' }, /"checkpointDelayMs".*got "20S": "20S": duration units are lower-case/],
+    [{ guestBytes: '64Gb' }, /"guestBytes".*got "64Gb": "64Gb" is in bits/],
+    [
+      { checkpointDelayMs: '0.5s' },
+      /"checkpointDelayMs" must be an integer in \[1000, 3600000\] ms, got "0.5s"$/,
+    ],
     [{ pendingCheckIntervalMs: 999 }, /"pendingCheckIntervalMs"/],
     [{ thresholdBytes: -1 }, /"thresholdBytes"/],
     [{ thresholdBytes: 1.5 }, /"thresholdBytes"/],
