@@ -137,7 +137,7 @@ export async function withAdminLease<T>(
           const since =
             typeof other.lease.at === 'number' ? `, since ${new Date(other.lease.at).toISOString()}` : '';
           throw new AdminLeaseBusyError(
-            `${vmId} is being changed by another colo vm command (${what}${since}): run this again when it has finished (a lease its command stopped renewing is taken over ${Math.round(ADMIN_LEASE_MAX_MS / 1000)} s after its last renewal; this one was renewed ${Math.max(0, Math.round(age / 1000))} s ago)`,
+            `${vmId} is being changed by another colo vm command (${what}${since}): run this again when it has finished (a lease its command stopped renewing is taken over ${Math.round(ADMIN_LEASE_MAX_MS / 1000)} s after its last renewal; this one was last written ${Math.max(0, Math.round(age / 1000))} s ago)`,
           );
         }
         if (other.etag === undefined) throw new Error(`s3://${bucket}/${key}: response has no ETag`);

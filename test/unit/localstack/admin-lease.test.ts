@@ -94,7 +94,7 @@ describe('withAdminLease', () => {
       { now: () => clock, renewMs: 10 },
     );
     expect(taker).toBeInstanceOf(AdminLeaseBusyError);
-    expect(String(taker)).toMatch(/colo vm remove.*renewed 1 s ago/);
+    expect(String(taker)).toMatch(/colo vm remove.*last written 1 s ago/);
     expect(s3.keys()).toEqual([]);
   });
 
@@ -227,14 +227,14 @@ describe('the lease age is S3 clock time', () => {
     }
   };
 
-  it('a taker whose clock runs an hour ahead does not take a lease S3 says was renewed 10 s ago', async () => {
+  it('a taker whose clock runs an hour ahead does not take a lease S3 says was last written 10 s ago', async () => {
     const s3Now = Date.UTC(2026, 0, 1, 12, 0, 0);
     await withServer({ lastModified: s3Now - 10_000, serverNow: s3Now }, async (client, requests) => {
       const refused = await withAdminLease(client, 'b', 'vm-1', 'colo vm set', async () => 'took', {
         now: () => s3Now + 3_600_000,
       }).catch((e: unknown) => e);
       expect(refused).toBeInstanceOf(AdminLeaseBusyError);
-      expect(String(refused)).toMatch(/renewed 10 s ago/);
+      expect(String(refused)).toMatch(/last written 10 s ago/);
       expect(requests).toEqual(['PUT', 'GET']);
     });
   });
