@@ -8,7 +8,7 @@ import {
   type SendMessageBatchRequestEntry,
   type SQSClient,
 } from '@aws-sdk/client-sqs';
-import type { MessageChannel } from '../../src/engine/ports.ts';
+import type { MessageChannel, SendContext } from '../../src/engine/ports.ts';
 import type { ColoMessage, Envelope } from '../../src/engine/protocol/messages.ts';
 import { sqsClientFromEnv } from './env.ts';
 
@@ -56,13 +56,25 @@ export function messageGroupId(vmId: string): string {
  * characters (a long VM id is shortened with a hash; the rest is always kept). A resend of the same body
  * within SQS's 5-minute window is dropped by SQS. With the body's hash in it, the id of a sealed message
  * cannot be guessed without the key: someone who can send to the queue cannot squat the id of a genuine
- * message so that SQS drops it as a duplicate.
+ * message so that SQS drops it as a duplicate. `senderCreatedAt` (the sender's incarnation, ms) goes into
+ * the hash with the body: a VM started afresh under the same id sends its first messages with the same
+ * numbers and bodies as the old one, and SQS dropped them for 5 min (an outside review: a fresh re-add
+ * after `colo vm remove --delete-state` waited forever in `wait-ready`).
  */
 export function deduplicationId(
   message: Pick<Envelope, 'vmId' | 'epoch' | 'seq'> & { type: string; beat?: number },
   body?: string,
+  senderCreatedAt?: number,
 ): string {
-  const digest = body === undefined ? '' : `-${createHash('sha256').update(body).digest('hex').slice(0, 16)}`;
+  const hash = (): string => {
+    const h = createHash('sha256');
+    if (senderCreatedAt !== undefined) h.update(`${senderCreatedAt}\n`);
+    return h
+      .update(body ?? '')
+      .digest('hex')
+      .slice(0, 16);
+  };
+  const digest = body === undefined ? '' : `-${hash()}`;
   // A heartbeat shares its `seq` with the next COLO message and with other heartbeats: its own number
   // keeps it from shadowing either within SQS's 5-minute window.
   const kind = message.type === 'heartbeat' ? `hb-${message.beat ?? 0}` : message.type;
@@ -150,7 +162,7 @@ export class SqsChannel implements MessageChannel {
    *   fault (not worth retrying).
    * @throws ChannelOrderError when SQS accepted an entry after rejecting an earlier one of the same group.
    */
-  async send(messages: readonly ColoMessage[]): Promise<void> {
+  async send(messages: readonly ColoMessage[], context: SendContext = {}): Promise<void> {
     const bodies: string[] = [];
     for (const message of messages) bodies.push(await this.#serialize(message));
     let pending: Entry[] = messages.map((message, i) => {
@@ -159,7 +171,7 @@ export class SqsChannel implements MessageChannel {
         body,
         bytes: Buffer.byteLength(body, 'utf8'),
         groupId: messageGroupId(message.vmId),
-        dedupId: deduplicationId(message, body),
+        dedupId: deduplicationId(message, body, context.senderCreatedAt),
       };
     });
     let attempt = 1;

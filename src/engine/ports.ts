@@ -4,10 +4,23 @@
  */
 import type { ColoMessage } from './protocol/messages.ts';
 
+/** Who sends, beyond what the messages say. */
+export interface SendContext {
+  /**
+   * The sender's incarnation: when its node document was created, ms. A VM started afresh under the same
+   * id (its state deleted, then added again) numbers its first messages as before, with the same bodies; a
+   * channel that drops resends by id (SQS FIFO, for 5 min) must not take them for resends of the old ones.
+   */
+  senderCreatedAt?: number;
+}
+
 /** Carries COLO messages in one direction, in order (SQS FIFO, one message group per VM). */
 export interface MessageChannel {
-  /** Sends messages in the given order. Idempotent per (vmId, epoch, seq, type): a resend is deduplicated. */
-  send(messages: readonly ColoMessage[]): Promise<void>;
+  /**
+   * Sends messages in the given order. Idempotent per (vmId, epoch, seq, type) and sender incarnation: a
+   * resend is deduplicated.
+   */
+  send(messages: readonly ColoMessage[], context?: SendContext): Promise<void>;
 }
 
 /** Holds page-delta objects (claim check). Keys are `<vmId>/<epoch>/<seq>-<kind>`. */

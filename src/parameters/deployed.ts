@@ -142,8 +142,9 @@ export function readDeployedValue(
       if (typeof raw === 'string') {
         const t = raw.trim();
         if (/^-?\d+$/.test(t)) n = Number(t);
-        else if ((p.kind === 'size' || p.kind === 'duration') && /^\+?\d/.test(t)) {
-          // The vocabulary of scenario files and flags: `--set guestBytes=64GiB`, `-c checkpointDelayMs=5s`.
+        else if (surface !== 'env' && (p.kind === 'size' || p.kind === 'duration') && /^\+?\d/.test(t)) {
+          // The vocabulary of scenario files and flags: `--set guestBytes=64GiB`, `-c checkpointDelayMs=5s`
+          // (not the functions' environment, which the stack writes in base units).
           try {
             n = p.kind === 'size' ? parseBytes(t) : parseDuration(t);
           } catch (e) {
@@ -225,7 +226,7 @@ export function readDeployed(read: (p: DeployedParameter) => unknown, surface: S
   if (v.heartbeatTimeoutMs !== 0 && v.heartbeatTimeoutMs <= v.heartbeatIntervalMs) {
     const p = DEPLOYED_PARAMETERS.find((x) => x.name === 'heartbeatTimeout') as DeployedParameter;
     throw new ParameterError(
-      `${label(p, surface)} must be 0 or greater than ${surface === 'env' ? 'HEARTBEAT_INTERVAL_MS' : 'heartbeatIntervalMs'} (${v.heartbeatIntervalMs}) ms, got ${JSON.stringify(read(p) ?? v.heartbeatTimeoutMs)}`,
+      `${label(p, surface)} must be 0 or greater than ${surface === 'env' ? 'HEARTBEAT_INTERVAL_MS' : 'heartbeatIntervalMs'} (${v.heartbeatIntervalMs}) ms, got ${JSON.stringify(read(p) ?? v.heartbeatTimeoutMs)}: the two go together (a longer heartbeat interval needs a longer timeout)`,
     );
   }
   return v;

@@ -5,7 +5,7 @@
  * Channels seal every message and the delta store seals and opens every object with the node's
  * {@link Keyring}, loaded from Secrets Manager (`REPLICATION_KEY_SECRET_ARN`) at the first use.
  */
-import type { MessageChannel } from '../../../src/engine/ports.ts';
+import type { MessageChannel, SendContext } from '../../../src/engine/ports.ts';
 import type { ColoMessage } from '../../../src/engine/protocol/messages.ts';
 import {
   type CloudPorts,
@@ -53,13 +53,13 @@ export function keyringFromEnv(vmId: string, env: Env = process.env): Keyring {
 export function lazyChannel(variable: string, keyring: Keyring, env: Env = process.env): MessageChannel {
   let channel: SqsChannel | undefined;
   return {
-    send(messages: readonly ColoMessage[]): Promise<void> {
+    send(messages: readonly ColoMessage[], context?: SendContext): Promise<void> {
       channel ??= new SqsChannel({
         queueUrl: requireEnv(variable, env),
         client: sqsClientFromEnv(),
         serialize: sealingSerializer(keyring),
       });
-      return channel.send(messages);
+      return channel.send(messages, context);
     },
   };
 }

@@ -630,12 +630,12 @@ export class TestFaults {
 
   #wrapChannel(channel: MessageChannel): MessageChannel {
     return {
-      send: async (messages) => {
+      send: async (messages, context) => {
         await this.#crashAt(
           'secondary-send-after-device-state',
           `send of ${messages.map((m) => `${m.type}#${m.seq}`).join(', ')}`,
         );
-        return channel.send(messages);
+        return channel.send(messages, context);
       },
     };
   }

@@ -27,6 +27,7 @@ import {
 import {
   heartbeatOrderError,
   heartbeatSentAt,
+  MAX_SENT_AHEAD_MS,
   type PrimarySeen,
   primarySeenAt,
   watchdogAt,
@@ -70,7 +71,13 @@ export type SecondaryInput =
    */
   | { type: 'progress' }
   /** The VM's fencing decision (answer to a `claim`, or found in the control document): `owner` alone runs. */
-  | { type: 'fence'; owner: FenceOwner };
+  | { type: 'fence'; owner: FenceOwner }
+  /**
+   * The VM was stopped by its operator and started again at `at`, ms (the cloud runtime's `colo vm add`
+   * after a `remove`): the silence of the pause is not the primary's, so the watchdog counts from `at`
+   * (never from later than now). One more than {@link MAX_SENT_AHEAD_MS} ahead of now is refused.
+   */
+  | { type: 'resumed'; at: number };
 
 const EXPECTED: Record<SecondaryPhase, string[]> = {
   starting: [],
@@ -125,6 +132,23 @@ export function secondaryStep(
     }
     advanceSvm(state, params, t);
     onFence(state, params, t, input.owner, fx);
+    if (isLive(state)) fx.push({ type: 'wake', at: nextWake(state, params) });
+    return fx;
+  }
+  if (input.type === 'resumed') {
+    // Before anything falls due: the pause must not be judged as the primary's silence first.
+    if (!Number.isFinite(input.at) || input.at > t + MAX_SENT_AHEAD_MS) {
+      const error = new ColoError(
+        'invalid-message',
+        `resumed at ${input.at} ms, more than ${MAX_SENT_AHEAD_MS} ms ahead of the secondary's clock (${t} ms)`,
+      );
+      fx.push(
+        { type: 'rejected', error },
+        trace(t, 'colo_reject', { code: error.code, detail: error.message }),
+      );
+      return fx;
+    }
+    if (isWatching(state)) state.lastHeardAt = Math.max(state.lastHeardAt, Math.min(input.at, t));
     if (isLive(state)) fx.push({ type: 'wake', at: nextWake(state, params) });
     return fx;
   }

@@ -6,6 +6,8 @@
  *   over after silence or a deadline); never changed afterwards. The loser reads it and stops for good.
  * - `failedOver`: replication has ended (historic name): tick consumers end their chains and the watchdog
  *   stops re-arming them. Set with the owner, or alone by an operator who stops a VM.
+ * - `resumedAt`: when an operator started a stopped VM again (`colo vm add` after a plain `remove`): the
+ *   secondary's heartbeat watchdog does not count the silence of the pause against the primary.
  */
 import { z } from 'zod';
 import type { FenceOwner } from '../../engine/effects.ts';
@@ -29,13 +31,28 @@ export interface ControlDocument {
   at: number | null;
   /** The side that won the fence, or null while no side has claimed the VM. */
   owner: FenceOwner | null;
+  /**
+   * When the VM was last started again after `colo vm remove` stopped it, ms since the Unix epoch (the
+   * administering client's clock), or null.
+   */
+  resumedAt: number | null;
 }
+
+/** The control document of a VM no one has stopped or claimed (what a missing document means). */
+const REPLICATING: ControlDocument = {
+  failedOver: false,
+  reason: null,
+  at: null,
+  owner: null,
+  resumedAt: null,
+};
 
 const schema = z.strictObject({
   failedOver: z.boolean(),
   reason: z.string().max(4096).nullable().default(null),
   at: z.number().nullable().default(null),
   owner: z.enum(['primary', 'secondary']).nullable().default(null),
+  resumedAt: z.number().nullable().default(null),
 });
 
 /** Compare-and-swap attempts before giving up on a contended control document. */
@@ -57,7 +74,7 @@ function encode(doc: ControlDocument): Uint8Array {
 export async function readControl(store: StateStore, vmId: string): Promise<ControlDocument> {
   const key = controlKey(vmId);
   const d = await store.load(key);
-  return d ? parse(d.value, key) : { failedOver: false, reason: null, at: null, owner: null };
+  return d ? parse(d.value, key) : { ...REPLICATING };
 }
 
 /**
@@ -74,7 +91,7 @@ async function update(
   const key = controlKey(vmId);
   for (let attempt = 1; ; attempt++) {
     const d = await store.load(key);
-    const current = d ? parse(d.value, key) : { failedOver: false, reason: null, at: null, owner: null };
+    const current = d ? parse(d.value, key) : { ...REPLICATING };
     const next = change(current);
     if (next === null) return { doc: current, wrote: false };
     try {
@@ -103,7 +120,9 @@ export async function claimFence(
   // The reason is bounded (the document's schema allows 4 096 characters; an error text may be longer).
   const why = truncateText(reason, MAX_REASON_CHARS);
   const { doc } = await update(store, vmId, (c) =>
-    c.owner !== null ? null : { failedOver: true, reason: c.reason ?? why, at: c.at ?? at, owner: role },
+    c.owner !== null
+      ? null
+      : { failedOver: true, reason: c.reason ?? why, at: c.at ?? at, owner: role, resumedAt: c.resumedAt },
   );
   return doc.owner as FenceOwner;
 }
@@ -122,7 +141,25 @@ export async function markFailedOver(
 ): Promise<boolean> {
   const why = truncateText(reason, MAX_REASON_CHARS);
   const { wrote } = await update(store, vmId, (c) =>
-    c.failedOver ? null : { failedOver: true, reason: why, at, owner: c.owner },
+    c.failedOver ? null : { failedOver: true, reason: why, at, owner: c.owner, resumedAt: c.resumedAt },
   );
+  return wrote;
+}
+
+/**
+ * Starts again a VM its operator paused: one `colo vm remove` stopped (its stop flag set with
+ * {@link VM_REMOVED_REASON}, no owner) has the flag cleared; one that could not run (its stored config was
+ * unreadable) keeps its document. Both record `at` as `resumedAt`. Leaves a fenced VM, or one stopped for
+ * another reason, alone (a fence claimed meanwhile stands).
+ *
+ * @param at - When, ms since the Unix epoch.
+ * @returns True if this call wrote the document.
+ */
+export async function markResumed(store: StateStore, vmId: string, at: number): Promise<boolean> {
+  const { wrote } = await update(store, vmId, (c) => {
+    if (c.owner !== null) return null;
+    if (c.reason === VM_REMOVED_REASON) return { ...REPLICATING, resumedAt: at };
+    return c.failedOver ? null : { ...c, resumedAt: at };
+  });
   return wrote;
 }

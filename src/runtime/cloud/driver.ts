@@ -290,6 +290,12 @@ export interface NodeSpec<S, I> {
    * owner: `colo run`'s end, `colo vm remove`), or undefined when this node needs none or is stopped already.
    */
   stop?: (state: S) => I | undefined;
+  /**
+   * The engine input that tells a node its VM was started again at `at` (ms) after an operator's stop
+   * (the control document's `resumedAt`), or undefined when it would change nothing in `state` (the
+   * primary needs none).
+   */
+  resume?: (state: S, at: number) => I | undefined;
   /** Next inbound sequence number the state expects (lower ones are duplicates). */
   inSeq(state: S): number;
   /**
@@ -599,7 +605,9 @@ export async function runInvocation<S, I>(
         result.retired++;
       };
       try {
-        const report = await performOutbox(ports, params, outbox, hot, retry, retire);
+        const report = await performOutbox(ports, params, outbox, hot, retry, retire, {
+          senderCreatedAt: doc.createdAt,
+        });
         result.rebuilt += report.rebuilt;
       } catch (e) {
         if (e instanceof StateConflictError) throw e;
@@ -715,6 +723,14 @@ export async function runInvocation<S, I>(
             absorb(spec.step(doc.state, params, t, stop), t);
             dirty = true;
             loud = true;
+          }
+        } else if (!control.failedOver && control.resumedAt !== null) {
+          // The watchdog does not count an operator's pause as the primary's silence (once: saved with
+          // this invocation, the state no longer needs it).
+          const resumed = spec.resume?.(doc.state, control.resumedAt);
+          if (resumed !== undefined) {
+            const t = now();
+            absorb(spec.step(doc.state, params, t, resumed), t);
           }
         }
       }

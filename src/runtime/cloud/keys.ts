@@ -58,6 +58,14 @@ export function logSegmentKey(vmId: string, node: NodeRole, slot: number): strin
 }
 
 /**
+ * Key of the config a plain `colo vm remove` unregistered, kept with the VM's state (state-store key): an
+ * `add` of the VM checks what the state is bound to (guest size, seed, workload) against it.
+ */
+export function removedConfigKey(vmId: string): string {
+  return `${vmId}/removed-config.json`;
+}
+
+/**
  * Key of a VM's control document (`{ failedOver, reason, at, owner }`, see control.ts): the fence that
  * decides which side alone may run the VM once replication ends, and the flag that ends the timer chains.
  */

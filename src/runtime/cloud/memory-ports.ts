@@ -10,6 +10,7 @@ import {
   type MessageChannel,
   ObjectMissingError,
   ObjectTooLargeError,
+  type SendContext,
   StateConflictError,
   type StateStore,
   type StoredKey,
@@ -139,6 +140,11 @@ export class MemoryDeltaStore implements DeltaStore {
   keys(): string[] {
     return [...this.#objects.keys()].sort();
   }
+
+  /** Deletes an object (a VM's deltas deleted with its state: `colo vm remove --delete-state`). */
+  delete(key: string): void {
+    this.#objects.delete(key);
+  }
 }
 
 /** One message as the channel carries it. */
@@ -181,7 +187,7 @@ export class MemoryChannel implements MessageChannel {
   }
 
   /** {@inheritDoc MessageChannel.send} */
-  async send(messages: readonly ColoMessage[]): Promise<void> {
+  async send(messages: readonly ColoMessage[], context: SendContext = {}): Promise<void> {
     this.beforeSend?.(messages);
     // Serialised as the SQS channel does (schema-checked): an unsendable message fails the whole call.
     const bodies: string[] = [];
@@ -189,7 +195,9 @@ export class MemoryChannel implements MessageChannel {
     for (const [i, m] of messages.entries()) {
       // A heartbeat shares its seq with others and with the next message: its own number tells it apart.
       const kind = m.type === 'heartbeat' ? `hb-${m.beat}` : m.type;
-      const dedupId = `${m.vmId}-${m.epoch}-${m.seq}-${kind}`;
+      // The sender's incarnation, as the SQS channel hashes it in: a VM created again is not a resend.
+      const incarnation = context.senderCreatedAt === undefined ? '' : `@${context.senderCreatedAt}`;
+      const dedupId = `${m.vmId}-${m.epoch}-${m.seq}-${kind}${incarnation}`;
       if (this.#seen.has(dedupId)) {
         this.stats.duplicates++;
         continue;

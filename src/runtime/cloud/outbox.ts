@@ -11,6 +11,7 @@
  */
 import type { Effect, Payload, SendEffect } from '../../engine/effects.ts';
 import type { ColoParams } from '../../engine/params.ts';
+import type { SendContext } from '../../engine/ports.ts';
 import type { DeltaMessage, Skip } from '../../engine/protocol/messages.ts';
 import type { Sleep } from './clock.ts';
 import type { CloudPorts } from './cloud-ports.ts';
@@ -139,6 +140,7 @@ export class OutboxSendError extends Error {
  * Performs the sends of `outbox` through `ports`, in order (see the module comment). The log records are
  * not touched.
  *
+ * @param context - The sender (its document's creation time), for the channel's deduplication.
  * @param retire - Called when send `index`'s object could not be stored after every try, with the `skip`
  *   that replaces it. It must put the skip into `outbox.sends[index]` and persist that decision (and may
  *   throw, e.g. a `StateConflictError`, to stop here) before the skip is sent.
@@ -152,13 +154,14 @@ export async function performOutbox(
   hot: HotPayloads,
   retry: RetryOptions,
   retire: (index: number, skip: Skip) => Promise<void>,
+  context: SendContext = {},
 ): Promise<PerformReport> {
   const report: PerformReport = { puts: 0, rebuilt: 0, messages: 0, retired: 0 };
   let batch: OutboxSend['message'][] = [];
   const flush = async (): Promise<void> => {
     if (batch.length === 0) return;
     const messages = batch;
-    const r = await retrying(() => ports.channel.send(messages), retry.sendAttempts, retry);
+    const r = await retrying(() => ports.channel.send(messages, context), retry.sendAttempts, retry);
     if (!r.ok) {
       const m = messages[0];
       throw new OutboxSendError(

@@ -64,6 +64,11 @@ export const SECONDARY_SPEC: NodeSpec<SecondaryState, SecondaryInput> = {
   clock: (s) => s.lastNow,
   tick: { type: 'tick' },
   fence: (owner) => ({ type: 'fence', owner }),
+  // Only where the watchdog runs (between checkpoints) and would move.
+  resume: (s, at) =>
+    (s.phase === 'idle' || s.phase === 'bg-loading') && s.lastHeardAt < at
+      ? { type: 'resumed', at }
+      : undefined,
   inSeq: (s) => s.inSeq,
   outOfSequence: {
     type: (type) => type === 'heartbeat',

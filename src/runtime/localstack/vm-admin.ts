@@ -6,7 +6,7 @@
  * outputs, as `colo run --backend localstack --stack NAME` finds it.
  */
 import { InvokeCommand } from '@aws-sdk/client-lambda';
-import { DeleteObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import {
   controlStateKey,
   DELTA_PREFIX,
@@ -26,6 +26,7 @@ import type { SecondaryPhase } from '../../engine/secondary/state.ts';
 import {
   checkApplyTimeoutCap,
   checkVmId,
+  encodeVmConfig,
   parseVmConfig,
   type VmConfig,
   VmConfigError,
@@ -33,10 +34,10 @@ import {
 } from '../../parameters/vm-config.ts';
 import { sameWorkload } from '../../parameters/workload.ts';
 import { readChainClaim } from '../cloud/chain-claim.ts';
-import { markFailedOver, readControl, VM_REMOVED_REASON } from '../cloud/control.ts';
+import { markFailedOver, markResumed, readControl, VM_REMOVED_REASON } from '../cloud/control.ts';
 import { outboxPending } from '../cloud/document.ts';
 import { StateDocumentError } from '../cloud/errors.ts';
-import { nodeStateKey } from '../cloud/keys.ts';
+import { nodeStateKey, removedConfigKey } from '../cloud/keys.ts';
 import { type MonitorVm, parseMonitor } from '../cloud/monitor-document.ts';
 import { type PulseVm, parsePulse } from '../cloud/pulse-document.ts';
 import { readPrimaryDocument, readSecondaryDocument } from '../cloud/status.ts';
@@ -214,10 +215,14 @@ async function leased<T>(t: FleetTarget, vmId: string, command: string, work: ()
 
 async function writeVmLeased(t: FleetTarget, config: VmConfig, base?: VmConfig): Promise<VmWritten> {
   const registry = registryOf(t);
+  let malformed = false;
   const before = await retried(t, `reading vms/${config.vmId}.json`, () =>
     registry.get(config.vmId).catch((e: unknown) => {
       // A malformed stored config is replaced, not fatal.
-      if (e instanceof VmConfigError) return undefined;
+      if (e instanceof VmConfigError) {
+        malformed = true;
+        return undefined;
+      }
       throw e;
     }),
   );
@@ -237,20 +242,36 @@ async function writeVmLeased(t: FleetTarget, config: VmConfig, base?: VmConfig):
     );
   }
   if (before !== undefined) await checkStateKeeps(state, before, config);
+  else {
+    // Unregistered by a plain remove: the config it ran under was kept with its state.
+    const kept = await keptConfig(state, config.vmId);
+    if (kept !== undefined) await checkStateKeeps(state, kept, config);
+  }
   // With no readable config to compare against (a plain remove kept the state, or the stored config is
   // malformed), the node documents themselves judge: they must decode under the new config's guest.
   await checkStateDecodes(t, state, config);
   await retried(t, `writing vms/${config.vmId}.json`, () => registry.put(config));
-  // A VM removed earlier under this id was stopped by its control flag: start it afresh.
-  if (control.reason === VM_REMOVED_REASON) {
-    await t.clients.s3.send(
-      new DeleteObjectCommand({
-        Bucket: t.outputs.bucketName,
-        Key: STATE_PREFIX + controlStateKey(config.vmId),
-      }),
-    );
+  // A VM removed earlier under this id was stopped by its control flag: start it again, telling its
+  // secondary when (the pause is not the primary's silence: without it a re-add after a remove longer than
+  // the heartbeat timeout could be failed over at its first step).
+  // The same for a VM whose unreadable config kept it from running (its records waited on the channel).
+  if (control.reason === VM_REMOVED_REASON || (malformed && !control.failedOver)) {
+    await retried(t, `starting ${config.vmId} again`, () => markResumed(state, config.vmId, Date.now()));
   }
+  // Registered again: the kept config has served (best effort; a stale one only repeats this check).
+  if (before === undefined) await state.delete?.(removedConfigKey(config.vmId)).catch(() => undefined);
   return { config, replaced: before !== undefined, timers: await armNow(t, config.vmId) };
+}
+
+/** The config a plain remove kept with the VM's state, or undefined (none, or unreadable: not judged). */
+async function keptConfig(state: S3StateStore, vmId: string): Promise<VmConfig | undefined> {
+  const d = await state.load(removedConfigKey(vmId));
+  if (d === undefined) return undefined;
+  try {
+    return parseVmConfig(Buffer.from(d.value).toString('utf8'), vmId);
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -376,8 +397,7 @@ async function removeVmLeased(
   const config = await registry
     .get(vmId)
     .catch((e: unknown) => (e instanceof VmConfigError ? 'malformed' : Promise.reject(e)));
-  if (config === undefined)
-    throw new VmAdminError(`VM ${vmId} is not registered on stack ${t.outputs.stackName}`);
+  if (config === undefined) return removeLeftState(t, vmId, options);
   // Stop first (the control flag ends its chains, as a failover would), let in-flight work settle, then
   // unregister: records still arriving for it afterwards are dropped (its control says it was removed).
   const state = new S3StateStore({ bucket: t.outputs.bucketName, client: t.clients.s3 });
@@ -403,6 +423,13 @@ async function removeVmLeased(
       `${vmId}'s config was changed while it was being removed (not by colo vm, which waits its turn): it stays registered, stopped, with its state — run the remove again, or colo vm add to run it again`,
     );
   }
+  // The state stays bound to the config it was written under: kept beside it for the next add to check.
+  if (!options.deleteState && typeof config !== 'string') {
+    await retried(t, `keeping ${vmId}'s config with its state`, async () => {
+      const kept = await state.load(removedConfigKey(vmId));
+      await state.save(removedConfigKey(vmId), Buffer.from(encodeVmConfig(config)), kept?.etag);
+    });
+  }
   await retried(t, `deleting vms/${vmId}.json`, () => registry.delete(vmId));
   if (!options.deleteState) return { vmId, deletedObjects: 0 };
   // Warm functions may serve the VM from their cache until it expires; delete its objects after that.
@@ -411,6 +438,44 @@ async function removeVmLeased(
   const waitMs = VM_CONFIG_TTL_MS + periodMs + 2000;
   options.progress?.(
     `waiting ${Math.ceil(waitMs / 1000)} s for warm functions to drop ${vmId}, then deleting its state`,
+  );
+  await (t.sleep ?? realSleep)(waitMs);
+  let deleted = 0;
+  for (const prefix of [`${STATE_PREFIX}${vmId}/`, `${DELTA_PREFIX}${vmId}/`]) {
+    deleted += await emptyBucket(t.clients.s3, t.outputs.bucketName, prefix);
+  }
+  return { vmId, deletedObjects: deleted };
+}
+
+/**
+ * `remove` of a VM that is not registered: with `--delete-state`, deletes the state and deltas an earlier
+ * removal left (a plain remove keeps them; a `--delete-state` that was stopped or died after unregistering
+ * the VM leaves them), once warm functions have dropped whatever config they still cache.
+ *
+ * @throws VmAdminError when there is nothing to do (no state) or, without `--delete-state`, what to run
+ */
+async function removeLeftState(
+  t: FleetTarget,
+  vmId: string,
+  options: { deleteState?: boolean; progress?: (line: string) => void },
+): Promise<VmRemoved> {
+  const notRegistered = `VM ${vmId} is not registered on stack ${t.outputs.stackName}`;
+  const listed = await Promise.all(
+    [`${STATE_PREFIX}${vmId}/`, `${DELTA_PREFIX}${vmId}/`].map((prefix) =>
+      t.clients.s3.send(
+        new ListObjectsV2Command({ Bucket: t.outputs.bucketName, Prefix: prefix, MaxKeys: 1 }),
+      ),
+    ),
+  );
+  if (!listed.some((l) => (l.KeyCount ?? 0) > 0)) throw new VmAdminError(notRegistered);
+  if (!options.deleteState) {
+    throw new VmAdminError(
+      `${notRegistered}; its state is kept from an earlier removal: \`colo vm remove ${vmId} --delete-state\` deletes it`,
+    );
+  }
+  const waitMs = VM_CONFIG_TTL_MS + 2000;
+  options.progress?.(
+    `${vmId} is not registered; deleting the state an earlier removal left, after ${Math.ceil(waitMs / 1000)} s for warm functions to drop it`,
   );
   await (t.sleep ?? realSleep)(waitMs);
   let deleted = 0;

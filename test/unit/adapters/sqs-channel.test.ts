@@ -46,6 +46,17 @@ describe('deduplicationId / messageGroupId', () => {
     expect(deduplicationId({ ...m, vmId: 'v'.repeat(200) }, 'a').length).toBeLessThanOrEqual(128);
   });
 
+  it("with the sender's incarnation: a VM started afresh under the same id never shares an id with the old one", () => {
+    const m = { vmId: 'vm-5', epoch: 0, seq: 0, type: 'checkpoint-ready' };
+    const body = '{"same":"bytes"}';
+    // A resend by the same sender (its document's creation time): the same id, dropped by SQS.
+    expect(deduplicationId(m, body, 1_000)).toBe(deduplicationId(m, body, 1_000));
+    // The same first message of a VM created again later: another id, delivered.
+    expect(deduplicationId(m, body, 1_000)).not.toBe(deduplicationId(m, body, 2_000));
+    expect(deduplicationId(m, body, 1_000)).not.toBe(deduplicationId(m, body));
+    expect(deduplicationId(m, body, 2_000)).toMatch(/^vm-5-0-0-checkpoint-ready-[0-9a-f]{16}$/);
+  });
+
   it('of a heartbeat: its own number, so heartbeats sharing a seq (they consume none) never share an id', () => {
     const a = {
       v: 1 as const,
@@ -112,6 +123,22 @@ describe('SqsChannel.send', () => {
     expect(flat[4]?.MessageDeduplicationId).toMatch(/^vm-0-3-4-hb-4-[0-9a-f]{16}$/);
     expect(flat[0]?.MessageBody).toBe(JSON.stringify(messages[0]));
     expect(sqs.commandCalls(SendMessageBatchCommand)[0]?.args[0].input.QueueUrl).toBe(QUEUE);
+  });
+
+  it("puts the sender's incarnation into the dedup id: the same message from a VM created again is another id", async () => {
+    sqs
+      .on(SendMessageBatchCommand)
+      .callsFake((input: SendMessageBatchCommand['input']) => allOk(input.Entries ?? []));
+    const channel = new SqsChannel({ queueUrl: QUEUE, client: new SQSClient({}), sleep: noSleep });
+    const m = heartbeat(0);
+    await channel.send([m], { senderCreatedAt: 1_000 });
+    await channel.send([m], { senderCreatedAt: 1_000 });
+    await channel.send([m], { senderCreatedAt: 9_000 });
+    const ids = sentBatches()
+      .flat()
+      .map((e) => e.MessageDeduplicationId);
+    expect(ids).toEqual([ids[0], ids[0], expect.not.stringMatching(ids[0] ?? '')]);
+    expect(ids[0]).toBe(deduplicationId(m, JSON.stringify(m), 1_000));
   });
 
   it('uses the serialize seam when given', async () => {

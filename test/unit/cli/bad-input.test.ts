@@ -500,7 +500,7 @@ const CONTEXT_CASES: [string, string, unknown, RegExp][] = [
     'heartbeat timeout too short',
     'heartbeatTimeoutMs',
     500,
-    /^context "heartbeatTimeoutMs" must be 0 or greater than heartbeatIntervalMs \(1000\) ms, got 500$/,
+    /^context "heartbeatTimeoutMs" must be 0 or greater than heartbeatIntervalMs \(1000\) ms, got 500: the two go together \(a longer heartbeat interval needs a longer timeout\)$/,
   ],
   ['vm id with capitals', 'vmId', 'VM_0', /^context "vmId" must be a string matching /],
   [
@@ -604,7 +604,7 @@ const ENV_CASES: [string, string, string | undefined, RegExp][] = [
     'heartbeat timeout inside the interval',
     'HEARTBEAT_TIMEOUT_MS',
     '500',
-    /^environment variable HEARTBEAT_TIMEOUT_MS must be 0 or greater than HEARTBEAT_INTERVAL_MS \(1000\) ms, got "500"$/,
+    /^environment variable HEARTBEAT_TIMEOUT_MS must be 0 or greater than HEARTBEAT_INTERVAL_MS \(1000\) ms, got "500": the two go together \(a longer heartbeat interval needs a longer timeout\)$/,
   ],
   [
     'apply timeout beyond Lambda',

@@ -94,6 +94,7 @@ describe('claimFence: two sides at once', () => {
         reason: `${first} claims`,
         at: 100,
         owner: first,
+        resumedAt: null,
       });
     });
   }

@@ -616,3 +616,53 @@ describe("the primary seen in its document (primary-seen: the cloud runtime's he
     );
   });
 });
+
+describe('a VM started again by its operator (resumed)', () => {
+  /** A secondary heard at 0 (a heartbeat sent then), idle. */
+  function heard(): SecondaryState {
+    const s = started();
+    fresh(s, 0, 1, 0);
+    return s;
+  }
+  const failedOver = (fx: Effect[]) => fx.some((e) => e.type === 'claim');
+
+  it('after a pause longer than the timeout, a step at once is no failover; the watchdog counts from the resume', () => {
+    const paused = heard();
+    // Without the resume: the first tick after the pause fails it over.
+    expect(failedOver(secondaryStep(paused, params, 60_000, { type: 'tick' }))).toBe(true);
+
+    const s = heard();
+    const fx = secondaryStep(s, params, 60_000, { type: 'resumed', at: 59_000 });
+    expect(fx.filter((e) => e.type !== 'wake')).toEqual([]);
+    expect(s.lastHeardAt).toBe(59_000);
+    expect(failedOver(secondaryStep(s, params, 60_000, { type: 'tick' }))).toBe(false);
+    // Nothing heard since: failed over at resume + slack + timeout, not before.
+    expect(failedOver(secondaryStep(s, params, 59_000 + S + T - 1, { type: 'tick' }))).toBe(false);
+    expect(failedOver(secondaryStep(s, params, 59_000 + S + T, { type: 'tick' }))).toBe(true);
+  });
+
+  it('a resume time ahead of the clock counts as now; absurdly ahead, or not a time, is refused and changes nothing', () => {
+    const s = heard();
+    secondaryStep(s, params, 60_000, { type: 'resumed', at: 60_000 + MAX_SENT_AHEAD_MS });
+    expect(s.lastHeardAt).toBe(60_000);
+    for (const at of [60_000 + MAX_SENT_AHEAD_MS + 1, Number.NaN, Number.POSITIVE_INFINITY]) {
+      const t = heard();
+      const before = fingerprint(t);
+      const fx = secondaryStep(t, params, 60_000, { type: 'resumed', at });
+      expect(rejections(fx)).toEqual([expect.stringMatching(/^invalid-message: resumed at /)]);
+      expect(fingerprint(t).equals(before)).toBe(true);
+    }
+  });
+
+  it('an older resume never moves the evidence back; one inside a checkpoint changes nothing', () => {
+    const s = heard();
+    fresh(s, 5000, 2, 5000);
+    secondaryStep(s, params, 5500, { type: 'resumed', at: 1000 });
+    expect(s.lastHeardAt).toBe(5000);
+    const c = heard();
+    c.phase = 'ckpt-wait-ram';
+    const before = fingerprint(c);
+    secondaryStep(c, params, 60_000, { type: 'resumed', at: 59_000 });
+    expect(fingerprint(c).equals(before)).toBe(true);
+  });
+});

@@ -17,6 +17,30 @@ async function started(sim: HandlerSim): Promise<void> {
   expect((await sim.primaryDoc())?.state.phase).toBe('running');
 }
 
+describe('handlers: a VM started afresh under the same id', () => {
+  test("its first messages are not taken for resends of the old VM's (the channel drops resends by id)", async () => {
+    const sim = new HandlerSim(handlerParams({ policy: 'none' }));
+    await started(sim);
+    await sim.run(3500);
+    const commits = async () => (await sim.log('secondary')).filter((r) => r.type === 'commit').length;
+    expect(await commits()).toBeGreaterThanOrEqual(1);
+    // `colo vm remove --delete-state`: every state object and delta goes; the channels (one FIFO queue
+    // each, which here drops a resend forever, SQS for 5 min) stay, empty.
+    await sim.run(2000, 100, []);
+    expect(sim.p2s.size + sim.s2p.size).toBe(0);
+    for (const k of await sim.state.list('')) await sim.state.delete(k.key);
+    for (const k of sim.deltas.keys()) sim.deltas.delete(k);
+    sim.clock.advance(1000);
+    // Added again: the same first messages (checkpoint-ready, epoch 0 seq 0, same body) — a new sender.
+    const dropped = sim.s2p.stats.duplicates;
+    await started(sim);
+    await sim.run(3500);
+    expect(sim.s2p.stats.duplicates).toBe(dropped);
+    expect(await commits()).toBeGreaterThanOrEqual(1);
+    expect((await sim.primaryDoc())?.state.phase).toBe('running');
+  });
+});
+
 describe('handlers: a full checkpoint', () => {
   test('tick-arm → heartbeat-monitor starts the secondary → timers → checkpoint → commit', async () => {
     const sim = new HandlerSim(handlerParams({ policy: 'none' }));

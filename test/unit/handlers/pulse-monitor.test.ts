@@ -10,6 +10,8 @@ import { runMonitor } from '../../../lambda/handlers/common/monitor.ts';
 import { expectSlow, pulseDue, runPulse } from '../../../lambda/handlers/common/pulse.ts';
 import type { ColoParams } from '../../../src/engine/params.ts';
 import type { StateStore } from '../../../src/engine/ports.ts';
+import { markFailedOver, markResumed, VM_REMOVED_REASON } from '../../../src/runtime/cloud/control.ts';
+import { controlKey } from '../../../src/runtime/cloud/keys.ts';
 import { parseMonitor } from '../../../src/runtime/cloud/monitor-document.ts';
 import { parsePulse } from '../../../src/runtime/cloud/pulse-document.ts';
 import { handlerParams } from './sim.ts';
@@ -323,4 +325,29 @@ describe('the pulse and the monitor', () => {
     expect(pulseDue({ ...e, stoppedAt: 10_000 }, 1000, 30_000)).toBe(false);
     expect(pulseDue({ ...e, stoppedAt: 10_000 }, 1000, 70_000)).toBe(true);
   });
+
+  it('a VM stopped by colo vm remove and added again a minute later is not failed over, even when the monitor steps it first', async () => {
+    const outcome = async (restart: (state: StateStore, vmId: string, at: number) => Promise<unknown>) => {
+      const stack = new StackSim();
+      const vm = await stack.add(params('vm-a'));
+      await stack.run(12_000);
+      expect((await vm.secondaryDoc())?.state.phase).toBe('idle');
+      await markFailedOver(stack.state, 'vm-a', VM_REMOVED_REASON, stack.clock.now());
+      await stack.run(3000); // the remove's settle: the chains see the stop
+      stack.clock.advance(60_000); // removed: nothing steps it
+      await restart(stack.state, 'vm-a', stack.clock.now());
+      await stack.monitor(); // before any pulse has stepped the primary again
+      return (await vm.secondaryDoc())?.state;
+    };
+    // What `colo vm add` did before: delete the stop. The first step judges the pause as silence.
+    const deleted = await outcome(async (state, vmId) => {
+      if (!state.delete) throw new Error('the in-memory state store deletes');
+      await state.delete(controlKey(vmId));
+    });
+    expect(deleted?.phase).toBe('failed-over');
+    // markResumed: the watchdog counts from the resume.
+    const resumed = await outcome(markResumed);
+    expect(resumed?.phase).toBe('idle');
+    expect(resumed?.lastHeardAt).toBeGreaterThan(60_000);
+  }, 60_000);
 });

@@ -143,6 +143,7 @@ describe('tick chain: consumer', () => {
       reason: 'test',
       at: T0,
       owner: null,
+      resumedAt: null,
     });
     expect((await handleTick(deps, tick(), 'm1', T0)).verdict).toBe('stopped');
     expect(queue.messages).toEqual([]);

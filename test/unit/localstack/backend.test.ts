@@ -178,6 +178,7 @@ describe('a failover on LocalStack is an outcome, not a divergence', () => {
     reason: 'heartbeat timeout: no heartbeat from the primary for 10000 ms',
     at: t0 + 12_500,
     owner: 'secondary' as const,
+    resumedAt: null,
   };
 
   it('reads side, time and reason off the control document', () => {
@@ -191,7 +192,7 @@ describe('a failover on LocalStack is an outcome, not a divergence', () => {
   });
 
   it('our own stop, or no stop at all, is still replicating', () => {
-    const none = { failedOver: false, reason: null, at: null, owner: null };
+    const none = { failedOver: false, reason: null, at: null, owner: null, resumedAt: null };
     expect(localStackOutcome(none, t0, 0).state).toBe('replicating');
     expect(localStackOutcome({ ...failover, reason: STOP_REASON, owner: null }, t0, 0).state).toBe(
       'replicating',

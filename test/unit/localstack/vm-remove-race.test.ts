@@ -9,8 +9,8 @@
 import { describe, expect, it } from 'vitest';
 import { S3StateStore } from '../../../lambda/adapters/s3-state-store.ts';
 import { validateVmConfig } from '../../../src/parameters/vm-config.ts';
-import { VM_REMOVED_REASON } from '../../../src/runtime/cloud/control.ts';
-import { controlKey } from '../../../src/runtime/cloud/keys.ts';
+import { readControl, VM_REMOVED_REASON } from '../../../src/runtime/cloud/control.ts';
+import { controlKey, nodeStateKey, removedConfigKey } from '../../../src/runtime/cloud/keys.ts';
 import { ADMIN_LEASE_MAX_MS, adminLeaseKey } from '../../../src/runtime/localstack/admin-lease.ts';
 import type { Clients } from '../../../src/runtime/localstack/aws.ts';
 import type { StackOutputs } from '../../../src/runtime/localstack/stack.ts';
@@ -53,6 +53,81 @@ describe('colo vm remove racing colo vm add', () => {
     // The lease went with the remove: the add now goes through.
     await writeVm(t, config(1));
     expect(s3.keys()).toEqual(['vms/vm-2.json']);
+  }, 30_000);
+
+  it('an add after a plain remove starts the VM again and records when (its watchdog counts from then)', async () => {
+    const s3 = new MemoryS3();
+    const t = fleet(s3, shortSleep);
+    await writeVm(t, config(1));
+    await removeVm(t, 'vm-2');
+    const state = new S3StateStore({ bucket: BUCKET, client: s3.client });
+    expect((await readControl(state, 'vm-2')).reason).toBe(VM_REMOVED_REASON);
+    const before = Date.now();
+    await writeVm(t, config(1));
+    const control = await readControl(state, 'vm-2');
+    expect(control).toMatchObject({ failedOver: false, reason: null, owner: null });
+    expect(control.resumedAt).toBeGreaterThanOrEqual(before);
+    expect(control.resumedAt).toBeLessThanOrEqual(Date.now());
+  });
+
+  it('an add over an unreadable config (the VM could not run) records when it was started again', async () => {
+    const s3 = new MemoryS3();
+    const t = fleet(s3, shortSleep);
+    s3.objects.set('vms/vm-2.json', { bytes: Buffer.from('{"v":1,"seed":'), etag: '"bad"' });
+    const before = Date.now();
+    await writeVm(t, config(1));
+    const control = await readControl(new S3StateStore({ bucket: BUCKET, client: s3.client }), 'vm-2');
+    expect(control).toMatchObject({ failedOver: false, owner: null });
+    expect(control.resumedAt).toBeGreaterThanOrEqual(before);
+    // A VM that was running and is changed by `set`: no resume recorded (it never paused).
+    const s3b = new MemoryS3();
+    const tb = fleet(s3b, shortSleep);
+    await writeVm(tb, config(1));
+    await writeVm(tb, validateVmConfig({ vmId: 'vm-2', seed: 1, downtimeBudgetMs: 300 }), config(1));
+    const kept = await readControl(new S3StateStore({ bucket: BUCKET, client: s3b.client }), 'vm-2');
+    expect(kept.resumedAt).toBeNull();
+  });
+
+  it('a remove --delete-state that died after unregistering: running it again deletes what it left', async () => {
+    const s3 = new MemoryS3();
+    const t = fleet(s3, shortSleep);
+    await writeVm(t, config(1));
+    const state = new S3StateStore({ bucket: BUCKET, client: s3.client });
+    await state.save('vm-2/primary.json', new Uint8Array([1]), undefined);
+    s3.objects.set('deltas/vm-2/1/1-ram', { bytes: Buffer.from('x'), etag: '"d"' });
+    s3.objects.delete('vms/vm-2.json'); // it died here, before deleting the state
+    const before = snapshot(s3);
+    // A plain remove says what to run, and changes nothing.
+    await expect(removeVm(t, 'vm-2')).rejects.toThrow(
+      /^VM vm-2 is not registered on stack Colo; its state is kept from an earlier removal: `colo vm remove vm-2 --delete-state` deletes it$/,
+    );
+    expect(snapshot(s3)).toEqual(before);
+    const r = await removeVm(t, 'vm-2', { deleteState: true });
+    expect(r.deletedObjects).toBe(2);
+    expect(s3.keys()).toEqual([]);
+    // Nothing left: not registered, as before.
+    await expect(removeVm(t, 'vm-2', { deleteState: true })).rejects.toThrow(
+      /^VM vm-2 is not registered on stack Colo$/,
+    );
+  }, 30_000);
+
+  it('after a plain remove an add is checked against the config the state was written under (a seed slip)', async () => {
+    const s3 = new MemoryS3();
+    const t = fleet(s3, shortSleep);
+    await writeVm(t, config(1));
+    const state = new S3StateStore({ bucket: BUCKET, client: s3.client });
+    await state.save(nodeStateKey('vm-2', 'primary'), new Uint8Array([1]), undefined);
+    await removeVm(t, 'vm-2');
+    expect(s3.keys('state/')).toContain(`state/${removedConfigKey('vm-2')}`);
+    const before = snapshot(s3);
+    await expect(writeVm(t, config(8))).rejects.toThrow(
+      /^vm-2 has replication state, which seed cannot change under \(seed 1 → 8\)/,
+    );
+    expect(snapshot(s3)).toEqual(before);
+    // (The stand-in node document cannot be decoded here, where there is no stack: out of the way.)
+    s3.objects.delete(`state/${nodeStateKey('vm-2', 'primary')}`);
+    await writeVm(t, config(1));
+    expect(s3.keys('state/')).not.toContain(`state/${removedConfigKey('vm-2')}`);
   }, 30_000);
 
   it('two removes at once: the second is refused, the first finishes', async () => {
