@@ -37,7 +37,12 @@ export type PrimaryInput =
    * Stop replicating (an operator's stop, as the runtime found it in the control document): start nothing
    * new — no checkpoint, round or heartbeat — but finish what is in flight. Idempotent.
    */
-  | { type: 'stop' };
+  | { type: 'stop' }
+  /**
+   * The operator's stop is over (the runtime found the control document's stop flag cleared: `colo vm add`
+   * after a `remove`): replicate as before — what fell due meanwhile runs now. Idempotent.
+   */
+  | { type: 'resumed' };
 
 const EXPECTED: Record<PrimaryPhase, SecondaryMessage['type'][]> = {
   'wait-ready': ['checkpoint-ready'],
@@ -111,6 +116,10 @@ export function primaryStep(
       state.checkpointDue = null;
       state.passRest = [];
       state.recheckAfterRound = false;
+      break;
+    case 'resumed':
+      // Left set, a VM added again would never checkpoint or send again: its secondary failed it over.
+      delete state.stopped;
       break;
     case 'tick':
       break;

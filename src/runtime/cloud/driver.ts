@@ -291,11 +291,11 @@ export interface NodeSpec<S, I> {
    */
   stop?: (state: S) => I | undefined;
   /**
-   * The engine input that tells a node its VM was started again at `at` (ms) after an operator's stop
-   * (the control document's `resumedAt`), or undefined when it would change nothing in `state` (the
-   * primary needs none).
+   * The engine input that tells a node its VM is not stopped (any more): `at` is when an operator started
+   * it again (the control document's `resumedAt`, ms, or null). Undefined when it would change nothing in
+   * `state`: the primary lifts a stop it took; the secondary's watchdog counts from `at`.
    */
-  resume?: (state: S, at: number) => I | undefined;
+  resume?: (state: S, at: number | null) => I | undefined;
   /** Next inbound sequence number the state expects (lower ones are duplicates). */
   inSeq(state: S): number;
   /**
@@ -724,9 +724,9 @@ export async function runInvocation<S, I>(
             dirty = true;
             loud = true;
           }
-        } else if (!control.failedOver && control.resumedAt !== null) {
-          // The watchdog does not count an operator's pause as the primary's silence (once: saved with
-          // this invocation, the state no longer needs it).
+        } else if (!control.failedOver) {
+          // Not stopped (any more): a stop the node took is lifted, and the watchdog does not count an
+          // operator's pause as the primary's silence (once: saved with this invocation).
           const resumed = spec.resume?.(doc.state, control.resumedAt);
           if (resumed !== undefined) {
             const t = now();

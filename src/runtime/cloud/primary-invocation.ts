@@ -46,6 +46,8 @@ export const PRIMARY_SPEC: NodeSpec<PrimaryState, PrimaryInput> = {
     s.stopped || s.phase === 'exited' || s.phase === 'fenced' || s.phase === 'claiming'
       ? undefined
       : { type: 'stop' },
+  // A stop that is over (the control document no longer says so) is lifted.
+  resume: (s) => (s.stopped ? { type: 'resumed' } : undefined),
   completion: (sendId, error) =>
     error === undefined ? { type: 'send-complete', sendId } : { type: 'send-complete', sendId, error },
   inSeq: (s) => s.inSeq,

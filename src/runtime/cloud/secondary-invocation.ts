@@ -66,7 +66,7 @@ export const SECONDARY_SPEC: NodeSpec<SecondaryState, SecondaryInput> = {
   fence: (owner) => ({ type: 'fence', owner }),
   // Only where the watchdog runs (between checkpoints) and would move.
   resume: (s, at) =>
-    (s.phase === 'idle' || s.phase === 'bg-loading') && s.lastHeardAt < at
+    at !== null && (s.phase === 'idle' || s.phase === 'bg-loading') && s.lastHeardAt < at
       ? { type: 'resumed', at }
       : undefined,
   inSeq: (s) => s.inSeq,

@@ -41,6 +41,23 @@ export class AdminLeaseBusyError extends Error {
   override readonly name = 'AdminLeaseBusyError';
 }
 
+/** The holder's lease could not be confirmed before a step: taken over, or S3 out of reach. */
+export class AdminLeaseLostError extends Error {
+  override readonly name = 'AdminLeaseLostError';
+}
+
+/** What the work under a lease may ask of it. */
+export interface HeldAdminLease {
+  /**
+   * Renews the lease now and resolves when S3 confirmed it is still this command's (for the next
+   * {@link ADMIN_LEASE_MAX_MS} no one can take it): called before each step that changes the VM, so a
+   * command paused past the limit (Ctrl-Z, a laptop asleep) and taken over meanwhile changes nothing more.
+   *
+   * @throws AdminLeaseLostError when it was taken over, or could not be confirmed
+   */
+  check(): Promise<void>;
+}
+
 interface Lease {
   command: string;
   /** When the holder took it, ms since the epoch by the holder's clock (shown in refusals only). */
@@ -88,7 +105,7 @@ export async function withAdminLease<T>(
   bucket: string,
   vmId: string,
   command: string,
-  work: () => Promise<T>,
+  work: (lease: HeldAdminLease) => Promise<T>,
   options: AdminLeaseOptions = {},
 ): Promise<T> {
   const now = options.now ?? Date.now;
@@ -149,24 +166,48 @@ export async function withAdminLease<T>(
   // Renewal: rewrite over its own ETag; a refusal is either a lost answer (the lease still carries this
   // token: adopt its ETag) or a takeover (stop; the release will leave the other's lease alone).
   let released = false;
-  let renewing: Promise<void> = Promise.resolve();
+  let lost = false;
+  let renewing: Promise<unknown> = Promise.resolve();
   let timer: NodeJS.Timeout | undefined;
-  const renew = async (): Promise<void> => {
-    if (released || etag === undefined) return;
+  const renew = async (): Promise<'renewed' | 'unreachable' | 'lost'> => {
+    if (lost || released || etag === undefined) return 'lost';
     try {
       etag = await put({ IfMatch: etag });
+      return 'renewed';
     } catch (e) {
-      if (!isPreconditionFailed(e)) return; // unreachable for now: the next period tries again
-      const found = await readLease().catch(() => undefined);
-      if (found?.lease.token === token) etag = found.etag;
-      else if (!released) {
+      if (!isPreconditionFailed(e)) return 'unreachable'; // the next period tries again
+      const found = await readLease().catch(() => 'unreadable' as const);
+      if (found === 'unreadable') return 'unreachable';
+      if (found?.lease.token === token) {
+        etag = found.etag;
+        return 'renewed';
+      }
+      if (!lost) {
+        lost = true;
         released = true;
         clearInterval(timer);
         options.onLost?.(
           `${vmId}: this command's lease was taken over by another colo vm command (it was not renewed for ${Math.round(ADMIN_LEASE_MAX_MS / 1000)} s); check the VM with colo vm show ${vmId}`,
         );
       }
+      return 'lost';
     }
+  };
+  const renewNext = (): Promise<'renewed' | 'unreachable' | 'lost'> => {
+    const next = renewing.then(renew);
+    renewing = next.catch(() => undefined);
+    return next;
+  };
+  const lease: HeldAdminLease = {
+    check: async () => {
+      const outcome = await renewNext();
+      if (outcome === 'renewed') return;
+      throw new AdminLeaseLostError(
+        outcome === 'lost'
+          ? `${vmId}: this command's lease was taken over by another colo vm command while this one was stopped or cut off (not renewed for ${Math.round(ADMIN_LEASE_MAX_MS / 1000)} s): it stopped before its next change; see where the VM is with colo vm show ${vmId}`
+          : `${vmId}: this command could not confirm its lease (S3 out of reach): it stopped before its next change; run it again`,
+      );
+    },
   };
 
   // Registered before the lease is asked for: a signal during the request still releases what it got.
@@ -206,11 +247,11 @@ export async function withAdminLease<T>(
     throw new AdminLeaseBusyError(`${vmId}: stopped before the command began (nothing done)`);
   }
   timer = setInterval(() => {
-    renewing = renewing.then(renew);
+    void renewNext();
   }, options.renewMs ?? ADMIN_LEASE_RENEW_MS);
   timer.unref();
   try {
-    return await work();
+    return await work(lease);
   } finally {
     await release();
   }

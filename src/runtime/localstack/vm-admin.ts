@@ -42,7 +42,12 @@ import { type MonitorVm, parseMonitor } from '../cloud/monitor-document.ts';
 import { type PulseVm, parsePulse } from '../cloud/pulse-document.ts';
 import { readPrimaryDocument, readSecondaryDocument } from '../cloud/status.ts';
 import { truncateText } from '../cloud/text.ts';
-import { AdminLeaseBusyError, withAdminLease } from './admin-lease.ts';
+import {
+  AdminLeaseBusyError,
+  AdminLeaseLostError,
+  type HeldAdminLease,
+  withAdminLease,
+} from './admin-lease.ts';
 import { BackendError, type Clients, emptyBucket } from './aws.ts';
 import { deployedParams, paramsForConfig, type StackOutputs } from './stack.ts';
 
@@ -161,12 +166,7 @@ async function checkStateKeeps(state: S3StateStore, before: VmConfig, after: VmC
  * @throws VmAdminError naming the document's own complaint and how to start the VM afresh
  */
 async function checkStateDecodes(t: FleetTarget, state: S3StateStore, config: VmConfig): Promise<void> {
-  const held = await Promise.all(
-    (['primary', 'secondary'] as const).map(
-      async (node) => (await state.load(nodeStateKey(config.vmId, node))) !== undefined,
-    ),
-  );
-  if (!held.some(Boolean)) return;
+  if (!(await hasNodeState(state, config.vmId))) return;
   const params = await paramsForConfig(t.clients, t.outputs, config);
   try {
     await readPrimaryDocument(state, params);
@@ -190,14 +190,19 @@ async function checkStateDecodes(t: FleetTarget, state: S3StateStore, config: Vm
  *   holding the VM, or a stale `base`
  */
 export function writeVm(t: FleetTarget, config: VmConfig, base?: VmConfig): Promise<VmWritten> {
-  return leased(t, config.vmId, 'colo vm add/set', () => writeVmLeased(t, config, base));
+  return leased(t, config.vmId, 'colo vm add/set', (lease) => writeVmLeased(t, lease, config, base));
 }
 
 /**
  * Runs `work` holding the VM's administration lease (admin-lease.ts): one `colo vm` command per VM at a
  * time. @throws VmAdminError when another command holds it (nothing done)
  */
-async function leased<T>(t: FleetTarget, vmId: string, command: string, work: () => Promise<T>): Promise<T> {
+async function leased<T>(
+  t: FleetTarget,
+  vmId: string,
+  command: string,
+  work: (lease: HeldAdminLease) => Promise<T>,
+): Promise<T> {
   try {
     return await withAdminLease(
       t.clients.s3,
@@ -208,21 +213,23 @@ async function leased<T>(t: FleetTarget, vmId: string, command: string, work: ()
       t.warn ? { onLost: t.warn } : {},
     );
   } catch (e) {
-    if (e instanceof AdminLeaseBusyError) throw new VmAdminError(e.message);
+    if (e instanceof AdminLeaseBusyError || e instanceof AdminLeaseLostError)
+      throw new VmAdminError(e.message);
     throw e;
   }
 }
 
-async function writeVmLeased(t: FleetTarget, config: VmConfig, base?: VmConfig): Promise<VmWritten> {
+async function writeVmLeased(
+  t: FleetTarget,
+  lease: HeldAdminLease,
+  config: VmConfig,
+  base?: VmConfig,
+): Promise<VmWritten> {
   const registry = registryOf(t);
-  let malformed = false;
   const before = await retried(t, `reading vms/${config.vmId}.json`, () =>
     registry.get(config.vmId).catch((e: unknown) => {
       // A malformed stored config is replaced, not fatal.
-      if (e instanceof VmConfigError) {
-        malformed = true;
-        return undefined;
-      }
+      if (e instanceof VmConfigError) return undefined;
       throw e;
     }),
   );
@@ -250,17 +257,33 @@ async function writeVmLeased(t: FleetTarget, config: VmConfig, base?: VmConfig):
   // With no readable config to compare against (a plain remove kept the state, or the stored config is
   // malformed), the node documents themselves judge: they must decode under the new config's guest.
   await checkStateDecodes(t, state, config);
-  await retried(t, `writing vms/${config.vmId}.json`, () => registry.put(config));
-  // A VM removed earlier under this id was stopped by its control flag: start it again, telling its
-  // secondary when (the pause is not the primary's silence: without it a re-add after a remove longer than
-  // the heartbeat timeout could be failed over at its first step).
-  // The same for a VM whose unreadable config kept it from running (its records waited on the channel).
-  if (control.reason === VM_REMOVED_REASON || (malformed && !control.failedOver)) {
+  await lease.check();
+  // A VM that could not run (unregistered — stopped by a remove — or its config unreadable) starts again:
+  // the stop flag of a remove cleared, and the secondary told when (the pause is not the primary's
+  // silence: without it a re-add after a remove longer than the heartbeat timeout was failed over). Before
+  // the config is written: an add that dies between the two leaves the VM unregistered, and the next add
+  // does both again (the other way round it left a registered VM stopped, reported as a remove's).
+  const paused =
+    before === undefined &&
+    control.owner === null &&
+    (control.reason === VM_REMOVED_REASON || (await hasNodeState(state, config.vmId)));
+  if (paused) {
     await retried(t, `starting ${config.vmId} again`, () => markResumed(state, config.vmId, Date.now()));
   }
+  await retried(t, `writing vms/${config.vmId}.json`, () => registry.put(config));
   // Registered again: the kept config has served (best effort; a stale one only repeats this check).
   if (before === undefined) await state.delete?.(removedConfigKey(config.vmId)).catch(() => undefined);
   return { config, replaced: before !== undefined, timers: await armNow(t, config.vmId) };
+}
+
+/** True when either node of the VM has a document (the VM has replication state). */
+async function hasNodeState(state: S3StateStore, vmId: string): Promise<boolean> {
+  const held = await Promise.all(
+    (['primary', 'secondary'] as const).map(
+      async (node) => (await state.load(nodeStateKey(vmId, node))) !== undefined,
+    ),
+  );
+  return held.some(Boolean);
 }
 
 /** The config a plain remove kept with the VM's state, or undefined (none, or unreadable: not judged). */
@@ -383,13 +406,14 @@ export function removeVm(
   options: { deleteState?: boolean; progress?: (line: string) => void } = {},
 ): Promise<VmRemoved> {
   checkVmId(vmId);
-  return leased(t, vmId, `colo vm remove${options.deleteState ? ' --delete-state' : ''}`, () =>
-    removeVmLeased(t, vmId, options),
+  return leased(t, vmId, `colo vm remove${options.deleteState ? ' --delete-state' : ''}`, (lease) =>
+    removeVmLeased(t, lease, vmId, options),
   );
 }
 
 async function removeVmLeased(
   t: FleetTarget,
+  lease: HeldAdminLease,
   vmId: string,
   options: { deleteState?: boolean; progress?: (line: string) => void },
 ): Promise<VmRemoved> {
@@ -397,7 +421,7 @@ async function removeVmLeased(
   const config = await registry
     .get(vmId)
     .catch((e: unknown) => (e instanceof VmConfigError ? 'malformed' : Promise.reject(e)));
-  if (config === undefined) return removeLeftState(t, vmId, options);
+  if (config === undefined) return removeLeftState(t, lease, vmId, options);
   // Stop first (the control flag ends its chains, as a failover would), let in-flight work settle, then
   // unregister: records still arriving for it afterwards are dropped (its control says it was removed).
   const state = new S3StateStore({ bucket: t.outputs.bucketName, client: t.clients.s3 });
@@ -423,8 +447,10 @@ async function removeVmLeased(
       `${vmId}'s config was changed while it was being removed (not by colo vm, which waits its turn): it stays registered, stopped, with its state — run the remove again, or colo vm add to run it again`,
     );
   }
-  // The state stays bound to the config it was written under: kept beside it for the next add to check.
-  if (!options.deleteState && typeof config !== 'string') {
+  await lease.check();
+  // The state stays bound to the config it was written under: kept beside it for the next add to check
+  // (with --delete-state too: a removal stopped before it deleted the state leaves it judged the same).
+  if (typeof config !== 'string') {
     await retried(t, `keeping ${vmId}'s config with its state`, async () => {
       const kept = await state.load(removedConfigKey(vmId));
       await state.save(removedConfigKey(vmId), Buffer.from(encodeVmConfig(config)), kept?.etag);
@@ -440,6 +466,7 @@ async function removeVmLeased(
     `waiting ${Math.ceil(waitMs / 1000)} s for warm functions to drop ${vmId}, then deleting its state`,
   );
   await (t.sleep ?? realSleep)(waitMs);
+  await lease.check();
   let deleted = 0;
   for (const prefix of [`${STATE_PREFIX}${vmId}/`, `${DELTA_PREFIX}${vmId}/`]) {
     deleted += await emptyBucket(t.clients.s3, t.outputs.bucketName, prefix);
@@ -456,6 +483,7 @@ async function removeVmLeased(
  */
 async function removeLeftState(
   t: FleetTarget,
+  lease: HeldAdminLease,
   vmId: string,
   options: { deleteState?: boolean; progress?: (line: string) => void },
 ): Promise<VmRemoved> {
@@ -478,6 +506,7 @@ async function removeLeftState(
     `${vmId} is not registered; deleting the state an earlier removal left, after ${Math.ceil(waitMs / 1000)} s for warm functions to drop it`,
   );
   await (t.sleep ?? realSleep)(waitMs);
+  await lease.check();
   let deleted = 0;
   for (const prefix of [`${STATE_PREFIX}${vmId}/`, `${DELTA_PREFIX}${vmId}/`]) {
     deleted += await emptyBucket(t.clients.s3, t.outputs.bucketName, prefix);

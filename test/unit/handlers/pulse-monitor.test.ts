@@ -11,6 +11,7 @@ import { expectSlow, pulseDue, runPulse } from '../../../lambda/handlers/common/
 import type { ColoParams } from '../../../src/engine/params.ts';
 import type { StateStore } from '../../../src/engine/ports.ts';
 import { markFailedOver, markResumed, VM_REMOVED_REASON } from '../../../src/runtime/cloud/control.ts';
+import { primaryInvocation } from '../../../src/runtime/cloud/index.ts';
 import { controlKey } from '../../../src/runtime/cloud/keys.ts';
 import { parseMonitor } from '../../../src/runtime/cloud/monitor-document.ts';
 import { parsePulse } from '../../../src/runtime/cloud/pulse-document.ts';
@@ -349,5 +350,27 @@ describe('the pulse and the monitor', () => {
     const resumed = await outcome(markResumed);
     expect(resumed?.phase).toBe('idle');
     expect(resumed?.lastHeardAt).toBeGreaterThan(60_000);
+  }, 60_000);
+
+  it('a primary stepped while its VM was removed takes up replicating again once the VM is added back', async () => {
+    const stack = new StackSim();
+    const vm = await stack.add(params('vm-a'));
+    await stack.run(12_000);
+    const commits = async () => (await vm.log('secondary')).filter((r) => r.type === 'commit').length;
+    await markFailedOver(stack.state, 'vm-a', VM_REMOVED_REASON, stack.clock.now());
+    // A message for the primary arriving while the control document says removed (a checkpoint's reply,
+    // the removal under way): its invocation hands the engine the stop.
+    const d = vm.primaryDeps;
+    await primaryInvocation(d.ports, d.params, d.now, [{ type: 'tick' }], d.options ?? {});
+    await stack.run(3000);
+    expect((await vm.primaryDoc())?.state.stopped).toBe(true);
+    stack.clock.advance(60_000);
+    const before = await commits();
+    await markResumed(stack.state, 'vm-a', stack.clock.now());
+    await stack.run(30_000);
+    // The stop lifted: it checkpoints again (an outside review: it never sent again, and was failed over).
+    expect((await vm.primaryDoc())?.state.stopped).toBeUndefined();
+    expect(await commits()).toBeGreaterThan(before);
+    expect((await vm.secondaryDoc())?.state.phase).not.toBe('failed-over');
   }, 60_000);
 });

@@ -9,7 +9,7 @@
 import { describe, expect, it } from 'vitest';
 import { S3StateStore } from '../../../lambda/adapters/s3-state-store.ts';
 import { validateVmConfig } from '../../../src/parameters/vm-config.ts';
-import { readControl, VM_REMOVED_REASON } from '../../../src/runtime/cloud/control.ts';
+import { markResumed, readControl, VM_REMOVED_REASON } from '../../../src/runtime/cloud/control.ts';
 import { controlKey, nodeStateKey, removedConfigKey } from '../../../src/runtime/cloud/keys.ts';
 import { ADMIN_LEASE_MAX_MS, adminLeaseKey } from '../../../src/runtime/localstack/admin-lease.ts';
 import type { Clients } from '../../../src/runtime/localstack/aws.ts';
@@ -48,7 +48,8 @@ describe('colo vm remove racing colo vm add', () => {
     expect(String(refusal)).toMatch(
       /vm-2 is being changed by another colo vm command \(colo vm remove --delete-state, since .*\): run this again when it has finished/,
     );
-    expect(r.deletedObjects).toBe(2);
+    // The timer document and the config kept beside the state.
+    expect(r.deletedObjects).toBe(2 + 1);
     expect(s3.keys()).toEqual([]);
     // The lease went with the remove: the add now goes through.
     await writeVm(t, config(1));
@@ -70,15 +71,18 @@ describe('colo vm remove racing colo vm add', () => {
     expect(control.resumedAt).toBeLessThanOrEqual(Date.now());
   });
 
-  it('an add over an unreadable config (the VM could not run) records when it was started again', async () => {
+  it('an add killed after it started the VM but before it registered it: the next add does both; a set records no resume', async () => {
     const s3 = new MemoryS3();
     const t = fleet(s3, shortSleep);
-    s3.objects.set('vms/vm-2.json', { bytes: Buffer.from('{"v":1,"seed":'), etag: '"bad"' });
-    const before = Date.now();
     await writeVm(t, config(1));
-    const control = await readControl(new S3StateStore({ bucket: BUCKET, client: s3.client }), 'vm-2');
-    expect(control).toMatchObject({ failedOver: false, owner: null });
-    expect(control.resumedAt).toBeGreaterThanOrEqual(before);
+    await removeVm(t, 'vm-2');
+    const state = new S3StateStore({ bucket: BUCKET, client: s3.client });
+    // The add's first write (the stop cleared) landed, then it died: the VM is not registered.
+    await markResumed(state, 'vm-2', 1000);
+    expect(s3.keys('vms/')).toEqual([]);
+    await writeVm(t, config(1));
+    expect(s3.keys('vms/')).toEqual(['vms/vm-2.json']);
+    expect((await readControl(state, 'vm-2')).failedOver).toBe(false);
     // A VM that was running and is changed by `set`: no resume recorded (it never paused).
     const s3b = new MemoryS3();
     const tb = fleet(s3b, shortSleep);
@@ -87,6 +91,32 @@ describe('colo vm remove racing colo vm add', () => {
     const kept = await readControl(new S3StateStore({ bucket: BUCKET, client: s3b.client }), 'vm-2');
     expect(kept.resumedAt).toBeNull();
   });
+
+  it('a remove --delete-state paused past the lease limit and taken over deletes nothing more', async () => {
+    const s3 = new MemoryS3();
+    let pausedOnce = false;
+    const t = fleet(s3, async (ms) => {
+      // The wait for warm functions: the command is stopped (Ctrl-Z) long enough for another to take over.
+      if (ms > 5000 && !pausedOnce) {
+        pausedOnce = true;
+        s3.objects.set(adminLeaseKey('vm-2'), {
+          bytes: Buffer.from(JSON.stringify({ command: 'colo vm add/set', at: 0, token: 'other' })),
+          etag: '"other"',
+        });
+      }
+      await shortSleep(ms);
+    });
+    await writeVm(t, config(1));
+    const state = new S3StateStore({ bucket: BUCKET, client: s3.client });
+    await state.save('vm-2/timers/checkpoint.json', new Uint8Array([1]), undefined);
+    await expect(removeVm(t, 'vm-2', { deleteState: true })).rejects.toThrow(
+      /^vm-2: this command's lease was taken over by another colo vm command while this one was stopped/,
+    );
+    expect(pausedOnce).toBe(true);
+    // The state is still there, and the other command's lease.
+    expect(s3.keys('state/vm-2/timers/')).toEqual(['state/vm-2/timers/checkpoint.json']);
+    expect(s3.objects.get(adminLeaseKey('vm-2'))?.etag).toBe('"other"');
+  }, 30_000);
 
   it('a remove --delete-state that died after unregistering: running it again deletes what it left', async () => {
     const s3 = new MemoryS3();
@@ -193,7 +223,7 @@ describe('colo vm remove racing colo vm add', () => {
     };
     await state.save(controlKey('vm-2'), Buffer.from(JSON.stringify(control)), undefined);
     const r = await removeVm(t, 'vm-2', { deleteState: true });
-    expect(r.deletedObjects).toBe(1);
+    expect(r.deletedObjects).toBe(1 + 1); // the control document, and the config kept beside it
     expect(s3.keys()).toEqual([]);
   }, 30_000);
 
