@@ -465,13 +465,7 @@ async function removeVmLeased(
   options.progress?.(
     `waiting ${Math.ceil(waitMs / 1000)} s for warm functions to drop ${vmId}, then deleting its state`,
   );
-  await (t.sleep ?? realSleep)(waitMs);
-  await lease.check();
-  let deleted = 0;
-  for (const prefix of [`${STATE_PREFIX}${vmId}/`, `${DELTA_PREFIX}${vmId}/`]) {
-    deleted += await emptyBucket(t.clients.s3, t.outputs.bucketName, prefix);
-  }
-  return { vmId, deletedObjects: deleted };
+  return deleteStateAfter(t, lease, vmId, waitMs);
 }
 
 /**
@@ -505,6 +499,19 @@ async function removeLeftState(
   options.progress?.(
     `${vmId} is not registered; deleting the state an earlier removal left, after ${Math.ceil(waitMs / 1000)} s for warm functions to drop it`,
   );
+  return deleteStateAfter(t, lease, vmId, waitMs);
+}
+
+/**
+ * Waits `waitMs` (warm functions drop the VM's cached config), then — the lease confirmed still this
+ * command's — deletes the VM's `state/` and `deltas/` objects.
+ */
+async function deleteStateAfter(
+  t: FleetTarget,
+  lease: HeldAdminLease,
+  vmId: string,
+  waitMs: number,
+): Promise<VmRemoved> {
   await (t.sleep ?? realSleep)(waitMs);
   await lease.check();
   let deleted = 0;
