@@ -9,7 +9,8 @@
  * - **Rates** (link bandwidth): bits per second as `10Gbit`, `10Gbit/s`, `10Gb/s`, `10Gbps`, `10Gb`; bytes
  *   per second as `100MiB/s`, `125MB/s`, `125MBps`. A rate without b/B (`10G`) or in bytes without a
  *   per-second (`100MiB`) is refused with a hint. `bps` means bits (not tc's bytes).
- * - **Durations**: `us` (`µs`), `ms`, `s`, `m`/`min`, `h`, combinable (`1m30s`); lower-case only.
+ * - **Durations**: `us` (`µs`), `ms`, `s`, `m`/`min`, `h`, combinable with each unit once, larger first
+ *   (`1m30s`; `5s5s` and `30s1m` are refused); lower-case only.
  * - **A bare number has no unit and is refused** (`--duration 100`: "did you mean 100s or 100ms?"), except
  *   `0`, which is 0 in every unit. Scenario files may give JSON numbers: bytes, bytes/s and ms.
  */
@@ -48,7 +49,7 @@ const TIME_UNITS: Record<string, number> = {
 export const UNIT_HELP: Record<Quantity, string> = {
   size: 'bytes: B, KiB, MiB, GiB, TiB (binary) or kB, MB, GB, TB (decimal); b is a bit, so 1Mb is refused',
   rate: 'bits/s: bit, kbit, Mbit, Gbit (also Gbit/s, Gb/s, Gbps, Gb); bytes/s: MB/s, MiB/s, GBps (B = byte)',
-  duration: 'us, ms, s, m (or min), h, lower-case, combinable (1m30s); a bare number other than 0 is refused',
+  duration: 'us, ms, s, m (or min), h, lower-case, combinable larger first (1m30s); a bare number other than 0 is refused',
 };
 
 const NUMBER = '(?:[0-9]+(?:\\.[0-9]*)?|\\.[0-9]+)(?:[eE][+-]?[0-9]+)?';
@@ -183,12 +184,20 @@ export function parseDuration(text: string): number {
   let ms = 0;
   const part = new RegExp(`(${NUMBER})\\s*([a-zA-Zµ]+)\\s*`, 'y');
   let at = 0;
+  // Each unit of a combined duration once, larger first (1h30m, not 30m1h or 5s5s: a typo, not a sum).
+  let previous: { unit: string; mult: number } | undefined;
   while (at < t.length) {
     part.lastIndex = at;
     const m = part.exec(t);
     if (!m) throw new UnitError(`"${t}" is not a duration: expected e.g. 250ms, 20s, 5m, 1h or 1m30s`);
     const unit = m[2] ?? '';
     const mult = TIME_UNITS[unit];
+    if (mult !== undefined && previous !== undefined && mult >= previous.mult) {
+      throw new UnitError(
+        `"${t}": a combined duration gives each unit once, larger first (e.g. 1h30m, 1m30s); "${unit}" follows "${previous.unit}"`,
+      );
+    }
+    if (mult !== undefined) previous = { unit, mult };
     if (mult === undefined) {
       const lower = TIME_UNITS[unit.toLowerCase()] !== undefined ? unit.toLowerCase() : undefined;
       throw new UnitError(

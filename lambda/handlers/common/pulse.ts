@@ -52,7 +52,10 @@ export const PULSE_RECORD_AFTER_MS = 3_000;
  */
 export const PULSE_RECORD_EVERY_MS = 2_000;
 
-/** A stopped VM (failed over, fenced) is looked at again this often, ms (to see its flag cleared). */
+/**
+ * A stopped VM (failed over, fenced, removed) is looked at again at most this long apart, ms (to see its
+ * flag cleared); sooner when its heartbeat timeout is shorter ({@link stoppedRecheckMs}).
+ */
 export const STOPPED_RECHECK_MS = 60_000;
 
 /**
@@ -196,10 +199,29 @@ export function expectSlow(entry: PulseVm | undefined, guestBytes: number): bool
   return !entry || (entry.lastStepMs ?? 0) >= SLOW_STEP_MS || guestBytes >= LARGE_GUEST_BYTES;
 }
 
-/** True when VM `vmId` is due a step at `now` (ms) by its entry and step period ({@link stepPeriodMs}). */
-export function pulseDue(entry: PulseVm | undefined, periodMs: number, now: number): boolean {
+/**
+ * How often a stopped VM is looked at again, ms: a quarter of its heartbeat timeout (at least 1 s), at most
+ * {@link STOPPED_RECHECK_MS}. `colo vm add` clears a stop and the secondary's watchdog counts from then: the
+ * primary must be stepped again well inside the timeout (a minute apart, a VM added back soon after its
+ * removal was failed over).
+ */
+export function stoppedRecheckMs(params: { heartbeatTimeoutMs: number }): number {
+  if (params.heartbeatTimeoutMs <= 0) return STOPPED_RECHECK_MS;
+  return Math.min(STOPPED_RECHECK_MS, Math.max(1000, Math.floor(params.heartbeatTimeoutMs / 4)));
+}
+
+/**
+ * True when VM `vmId` is due a step at `now` (ms) by its entry and step period ({@link stepPeriodMs}); a
+ * stopped one when `recheckMs` ({@link stoppedRecheckMs}) have passed since it was last stepped.
+ */
+export function pulseDue(
+  entry: PulseVm | undefined,
+  periodMs: number,
+  now: number,
+  recheckMs = STOPPED_RECHECK_MS,
+): boolean {
   if (!entry) return true;
-  if (entry.stoppedAt !== undefined) return now - entry.stoppedAt >= STOPPED_RECHECK_MS;
+  if (entry.stoppedAt !== undefined) return now - entry.steppedAt >= recheckMs - DUE_TOLERANCE_MS;
   // Another pulse is stepping it (a slow step): not due here.
   if (entry.inFlightSince !== undefined && now - entry.inFlightSince < IN_FLIGHT_MAX_MS) return false;
   if (entry.failures > 0) return true;
@@ -235,7 +257,14 @@ async function stepPrimary(
       d.obs.metrics.publishStoredMetrics();
     }
     return {
-      entry: { steppedAt: at, seen: null, failures: 0, stoppedAt: at, lastStepMs: Math.max(0, d.now() - at) },
+      entry: {
+        steppedAt: at,
+        seen: null,
+        failures: 0,
+        // When it was first found stopped: unchanged by the rechecks (a new one is news to the monitor).
+        stoppedAt: previous?.stoppedAt ?? at,
+        lastStepMs: Math.max(0, d.now() - at),
+      },
       quiet: false,
     };
   }
@@ -302,7 +331,9 @@ export async function runPulse(deps: PulseDeps): Promise<PulseSummary> {
     }),
   );
   for (const { vmId, d } of resolved) {
-    if (d && pulseDue(loaded.doc.vms[vmId], stepPeriodMs(d.params), started)) due.push({ vmId, d });
+    if (d && pulseDue(loaded.doc.vms[vmId], stepPeriodMs(d.params), started, stoppedRecheckMs(d.params))) {
+      due.push({ vmId, d });
+    }
   }
   // Oldest first: a VM left behind by the budget goes first next time.
   due.sort((a, b) => (loaded.doc.vms[a.vmId]?.steppedAt ?? 0) - (loaded.doc.vms[b.vmId]?.steppedAt ?? 0));

@@ -115,6 +115,21 @@ export function outboxPending(o: Outbox): boolean {
   return o.sends.length > 0 || o.records.length > 0;
 }
 
+/**
+ * Log record types that may wait in the outbox for a batch (`InvocationOptions.logBatch`): saved with the
+ * document, appended with a later invocation's records.
+ */
+export const ROUTINE_RECORDS: ReadonlySet<string> = new Set(['pending-check']);
+
+/**
+ * True when the outbox holds work under way: a send, or a record that is not only waiting for its batch
+ * ({@link ROUTINE_RECORDS}). A stopped node keeps its routine records until it runs again; nothing else
+ * waits for them.
+ */
+export function outboxBusy(o: Outbox): boolean {
+  return o.sends.length > 0 || o.records.some((r) => !ROUTINE_RECORDS.has(r.type));
+}
+
 /** A fresh document around a fresh state, created at `now`, ms. */
 export function newDocument<S>(node: NodeRole, params: ColoParams, state: S, now: number): NodeDocument<S> {
   return {

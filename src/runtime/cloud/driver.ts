@@ -14,7 +14,7 @@ import type { Sleep, TimeSource } from './clock.ts';
 import { systemSleep } from './clock.ts';
 import type { CloudPorts } from './cloud-ports.ts';
 import { type ControlDocument, claimFence, readControl } from './control.ts';
-import { type NodeDocument, newDocument, type OutboxSend } from './document.ts';
+import { type NodeDocument, newDocument, type OutboxSend, ROUTINE_RECORDS } from './document.ts';
 import { CasExhaustedError, UnsendableMessageError } from './errors.ts';
 import type { NodeRole } from './keys.ts';
 import { NodeStateStore, type StateLayout } from './lean-document.ts';
@@ -132,9 +132,6 @@ export const LEAN_INVOCATION: Readonly<
   deferHeartbeatSave: true,
   heartbeatMessages: false,
 };
-
-/** Log record types that may wait for a batch ({@link InvocationOptions.logBatch}). */
-const ROUTINE_RECORDS: ReadonlySet<string> = new Set(['pending-check']);
 
 /** True when `records` should be appended now under `batch` at `now`, ms. */
 export function logDue(

@@ -29,8 +29,8 @@ export interface PulseVm {
    */
   waiting?: true;
   /**
-   * When the pulse found the VM stopped (failed over, fenced, exited), ms: it then steps it only once a
-   * minute, to see the flag cleared. Absent while it replicates.
+   * When the pulse first found the VM stopped (failed over, fenced, removed), ms: it then steps it only every
+   * quarter heartbeat timeout (at most a minute apart), to see the flag cleared. Absent while it replicates.
    */
   stoppedAt?: number;
   /** How long that step took, ms (a slow VM's next step is marked in flight first: {@link inFlightSince}). */

@@ -169,13 +169,16 @@ export async function withAdminLease<T>(
   let lost = false;
   let renewing: Promise<unknown> = Promise.resolve();
   let timer: NodeJS.Timeout | undefined;
-  const renew = async (): Promise<'renewed' | 'unreachable' | 'lost'> => {
+  // `quiet`: the caller reports the loss itself (a check throws), so `onLost` is not told as well.
+  const renew = async (quiet: boolean): Promise<'renewed' | 'unreachable' | 'lost'> => {
     if (lost || released || etag === undefined) return 'lost';
     try {
       etag = await put({ IfMatch: etag });
       return 'renewed';
     } catch (e) {
-      if (!isPreconditionFailed(e)) return 'unreachable'; // the next period tries again
+      // Not found: the object is gone — deleted by the command that took it over and finished — so this
+      // one holds nothing (not an S3 outage: "run it again" would undo the other's work).
+      if (!isPreconditionFailed(e) && !isNotFound(e)) return 'unreachable'; // the next period tries again
       const found = await readLease().catch(() => 'unreadable' as const);
       if (found === 'unreadable') return 'unreachable';
       if (found?.lease.token === token) {
@@ -186,21 +189,23 @@ export async function withAdminLease<T>(
         lost = true;
         released = true;
         clearInterval(timer);
-        options.onLost?.(
-          `${vmId}: this command's lease was taken over by another colo vm command (it was not renewed for ${Math.round(ADMIN_LEASE_MAX_MS / 1000)} s); check the VM with colo vm show ${vmId}`,
-        );
+        if (!quiet) {
+          options.onLost?.(
+            `${vmId}: this command's lease was taken over by another colo vm command (it was not renewed for ${Math.round(ADMIN_LEASE_MAX_MS / 1000)} s); check the VM with colo vm show ${vmId}`,
+          );
+        }
       }
       return 'lost';
     }
   };
-  const renewNext = (): Promise<'renewed' | 'unreachable' | 'lost'> => {
-    const next = renewing.then(renew);
+  const renewNext = (quiet = false): Promise<'renewed' | 'unreachable' | 'lost'> => {
+    const next = renewing.then(() => renew(quiet));
     renewing = next.catch(() => undefined);
     return next;
   };
   const lease: HeldAdminLease = {
     check: async () => {
-      const outcome = await renewNext();
+      const outcome = await renewNext(true);
       if (outcome === 'renewed') return;
       throw new AdminLeaseLostError(
         outcome === 'lost'

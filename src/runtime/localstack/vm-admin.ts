@@ -35,7 +35,7 @@ import {
 import { sameWorkload } from '../../parameters/workload.ts';
 import { readChainClaim } from '../cloud/chain-claim.ts';
 import { markFailedOver, markResumed, readControl, VM_REMOVED_REASON } from '../cloud/control.ts';
-import { outboxPending } from '../cloud/document.ts';
+import { outboxBusy } from '../cloud/document.ts';
 import { StateDocumentError } from '../cloud/errors.ts';
 import { nodeStateKey, removedConfigKey } from '../cloud/keys.ts';
 import { type MonitorVm, parseMonitor } from '../cloud/monitor-document.ts';
@@ -522,8 +522,8 @@ async function deleteStateAfter(
 }
 
 /**
- * Waits until neither node of the VM is inside a transaction or a background load or has sends left to
- * perform (judged from its documents when `params` could be read), and its node documents and logs have not
+ * Waits until neither node of the VM is inside a transaction or a background load or has work left in its
+ * outbox ({@link inFlight}; judged from its documents when `params` could be read), and its node documents and logs have not
  * changed for 3 s — at most {@link REMOVE_SETTLE_TIMEOUT_MS}. The shared queues are not watched: other VMs
  * keep them busy. Unregistering a VM whose last transaction is still crossing would drop its last messages
  * (a secondary that committed an epoch its primary never recorded).
@@ -567,8 +567,9 @@ const SECONDARY_QUIET: ReadonlySet<SecondaryPhase> = new Set([
 ]);
 
 /**
- * True when either node of the VM is inside a checkpoint or a background load, or has a send left in its
- * outbox (what `colo vm remove` waits out before unregistering the VM).
+ * True when either node of the VM is inside a checkpoint or a background load, or has a send or a record
+ * other than a routine one waiting for its batch left in its outbox (`outboxBusy`: what `colo vm remove`
+ * waits out before unregistering the VM — a stopped primary keeps its batched pending-check records).
  *
  * @throws whatever the store throws (a document that does not decode counts as holding nothing).
  */
@@ -582,8 +583,8 @@ export async function inFlight(state: StateStore, params: ColoParams): Promise<b
   const p = await readPrimaryDocument(state, params).catch(unreadable);
   const s = await readSecondaryDocument(state, params).catch(unreadable);
   return (
-    (p !== undefined && (p.state.phase.startsWith('ckpt-') || outboxPending(p.outbox))) ||
-    (s !== undefined && (!SECONDARY_QUIET.has(s.state.phase) || outboxPending(s.outbox)))
+    (p !== undefined && (p.state.phase.startsWith('ckpt-') || outboxBusy(p.outbox))) ||
+    (s !== undefined && (!SECONDARY_QUIET.has(s.state.phase) || outboxBusy(s.outbox)))
   );
 }
 

@@ -60,6 +60,8 @@ describe('units mean what people type', () => {
     ['1min', 60_000],
     ['1m30s', 90_000],
     ['1h', 3_600_000],
+    ['1h30m15s', 5_415_000],
+    ['1s500ms', 1500],
     ['500us', 0.5],
     ['0', 0],
   ])('duration %s', (text, ms) => {
@@ -76,6 +78,8 @@ describe('units mean what people type', () => {
     ['duration', '100', /did you mean 100s or 100ms\?/],
     ['duration', '5M', /lower-case: did you mean 5m\?/],
     ['duration', '1e400s', /too large/],
+    ['duration', '5s5s', /each unit once, larger first .* "s" follows "s"/],
+    ['duration', '30s1m', /"m" follows "s"/],
   ] as const)('refuses the %s %s', (kind, text, message) => {
     expect(() => parseQuantity(kind, text)).toThrow(message);
   });

@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { MONITOR_DOCUMENT_KEY, PULSE_DOCUMENT_KEY } from '../../../lambda/adapters/contract.ts';
 import { runMonitor } from '../../../lambda/handlers/common/monitor.ts';
-import { expectSlow, pulseDue, runPulse } from '../../../lambda/handlers/common/pulse.ts';
+import { expectSlow, pulseDue, runPulse, stoppedRecheckMs } from '../../../lambda/handlers/common/pulse.ts';
 import type { ColoParams } from '../../../src/engine/params.ts';
 import type { StateStore } from '../../../src/engine/ports.ts';
 import { markFailedOver, markResumed, VM_REMOVED_REASON } from '../../../src/runtime/cloud/control.ts';
@@ -316,7 +316,7 @@ describe('the pulse and the monitor', () => {
     expect(pulseDue({ ...e, inFlightSince: 50_000 }, 1000, 50_000 + 75_000)).toBe(true);
   });
 
-  it('pulseDue: new, due by period, failed, stopped (rechecked a minute later)', () => {
+  it('pulseDue: new, due by period, failed, stopped (rechecked a quarter heartbeat timeout after its last step)', () => {
     expect(pulseDue(undefined, 1000, 0)).toBe(true);
     const e = { steppedAt: 10_000, seen: null, failures: 0 };
     expect(pulseDue(e, 1000, 10_400)).toBe(false);
@@ -325,7 +325,38 @@ describe('the pulse and the monitor', () => {
     expect(pulseDue({ ...e, failures: 1 }, 5000, 10_001)).toBe(true);
     expect(pulseDue({ ...e, stoppedAt: 10_000 }, 1000, 30_000)).toBe(false);
     expect(pulseDue({ ...e, stoppedAt: 10_000 }, 1000, 70_000)).toBe(true);
+    // From its last recheck, not from when it stopped.
+    expect(pulseDue({ ...e, stoppedAt: 0 }, 1000, 69_000)).toBe(false);
+    const recheck = stoppedRecheckMs({ heartbeatTimeoutMs: 30_000 });
+    expect(recheck).toBe(7500);
+    expect(pulseDue({ ...e, stoppedAt: 0 }, 1000, 10_000 + recheck - 600, recheck)).toBe(false);
+    expect(pulseDue({ ...e, stoppedAt: 0 }, 1000, 10_000 + recheck, recheck)).toBe(true);
+    expect(stoppedRecheckMs({ heartbeatTimeoutMs: 0 })).toBe(60_000);
+    expect(stoppedRecheckMs({ heartbeatTimeoutMs: 2000 })).toBe(1000);
+    expect(stoppedRecheckMs({ heartbeatTimeoutMs: 600_000 })).toBe(60_000);
   });
+
+  it('a VM removed and added back within seconds is stepped again before its secondary times out, and its stop time is kept', async () => {
+    const stack = new StackSim();
+    const vm = await stack.add(params('vm-a'));
+    await stack.run(12_000);
+    const commits = async () => (await vm.log('secondary')).filter((r) => r.type === 'commit').length;
+    await markFailedOver(stack.state, 'vm-a', VM_REMOVED_REASON, stack.clock.now());
+    await stack.run(6000); // the remove's settle: the pulse records the stop and rechecks it
+    const stopped = (await pulseDoc(stack))?.vms['vm-a'];
+    expect(stopped?.stoppedAt).toBeDefined();
+    // Rechecked (10 s timeout: every 2.5 s) without moving the stop time: the monitor is told once.
+    expect(stopped?.steppedAt).toBeGreaterThan(stopped?.stoppedAt ?? Number.POSITIVE_INFINITY);
+    const monitorSteps = stack.monitors.reduce((n, m) => n + m.stepped, 0);
+    await stack.run(6000);
+    expect(stack.monitors.reduce((n, m) => n + m.stepped, 0) - monitorSteps).toBe(0);
+    const before = await commits();
+    await markResumed(stack.state, 'vm-a', stack.clock.now());
+    await stack.run(25_000); // well past the 10 s timeout counted from the resume
+    expect((await vm.secondaryDoc())?.state.phase).not.toBe('failed-over');
+    expect((await pulseDoc(stack))?.vms['vm-a']?.stoppedAt).toBeUndefined();
+    expect(await commits()).toBeGreaterThan(before);
+  }, 60_000);
 
   it('a VM stopped by colo vm remove and added again a minute later is not failed over, even when the monitor steps it first', async () => {
     const outcome = async (restart: (state: StateStore, vmId: string, at: number) => Promise<unknown>) => {

@@ -92,31 +92,45 @@ describe('colo vm remove racing colo vm add', () => {
     expect(kept.resumedAt).toBeNull();
   });
 
-  it('a remove --delete-state paused past the lease limit and taken over deletes nothing more', async () => {
-    const s3 = new MemoryS3();
-    let pausedOnce = false;
-    const t = fleet(s3, async (ms) => {
-      // The wait for warm functions: the command is stopped (Ctrl-Z) long enough for another to take over.
-      if (ms > 5000 && !pausedOnce) {
-        pausedOnce = true;
-        s3.objects.set(adminLeaseKey('vm-2'), {
-          bytes: Buffer.from(JSON.stringify({ command: 'colo vm add/set', at: 0, token: 'other' })),
-          etag: '"other"',
-        });
-      }
-      await shortSleep(ms);
-    });
-    await writeVm(t, config(1));
-    const state = new S3StateStore({ bucket: BUCKET, client: s3.client });
-    await state.save('vm-2/timers/checkpoint.json', new Uint8Array([1]), undefined);
-    await expect(removeVm(t, 'vm-2', { deleteState: true })).rejects.toThrow(
-      /^vm-2: this command's lease was taken over by another colo vm command while this one was stopped/,
-    );
-    expect(pausedOnce).toBe(true);
-    // The state is still there, and the other command's lease.
-    expect(s3.keys('state/vm-2/timers/')).toEqual(['state/vm-2/timers/checkpoint.json']);
-    expect(s3.objects.get(adminLeaseKey('vm-2'))?.etag).toBe('"other"');
-  }, 30_000);
+  it.each([
+    ['still holds it', true],
+    ['has finished and deleted it', false],
+  ])(
+    'a remove --delete-state paused past the lease limit and taken over (the taker %s) deletes nothing more, in one line',
+    async (_, holds) => {
+      const s3 = new MemoryS3();
+      let pausedOnce = false;
+      const warnings: string[] = [];
+      const t = {
+        ...fleet(s3, async (ms) => {
+          // The wait for warm functions: the command is stopped (Ctrl-Z) long enough for another to take over.
+          if (ms > 5000 && !pausedOnce) {
+            pausedOnce = true;
+            s3.objects.set(adminLeaseKey('vm-2'), {
+              bytes: Buffer.from(JSON.stringify({ command: 'colo vm add/set', at: 0, token: 'other' })),
+              etag: '"other"',
+            });
+            if (!holds) s3.objects.delete(adminLeaseKey('vm-2'));
+          }
+          await shortSleep(ms);
+        }),
+        warn: (line: string) => warnings.push(line),
+      };
+      await writeVm(t, config(1));
+      const state = new S3StateStore({ bucket: BUCKET, client: s3.client });
+      await state.save('vm-2/timers/checkpoint.json', new Uint8Array([1]), undefined);
+      // Taken over, not "S3 out of reach … run it again" (which would undo the taker's work).
+      await expect(removeVm(t, 'vm-2', { deleteState: true })).rejects.toThrow(
+        /^vm-2: this command's lease was taken over by another colo vm command while this one was stopped/,
+      );
+      expect(pausedOnce).toBe(true);
+      expect(warnings).toEqual([]);
+      // The state is still there, and the other command's lease (if it still holds one).
+      expect(s3.keys('state/vm-2/timers/')).toEqual(['state/vm-2/timers/checkpoint.json']);
+      expect(s3.objects.get(adminLeaseKey('vm-2'))?.etag).toBe(holds ? '"other"' : undefined);
+    },
+    30_000,
+  );
 
   it('a remove --delete-state that died after unregistering: running it again deletes what it left', async () => {
     const s3 = new MemoryS3();
