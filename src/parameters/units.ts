@@ -49,7 +49,8 @@ const TIME_UNITS: Record<string, number> = {
 export const UNIT_HELP: Record<Quantity, string> = {
   size: 'bytes: B, KiB, MiB, GiB, TiB (binary) or kB, MB, GB, TB (decimal); b is a bit, so 1Mb is refused',
   rate: 'bits/s: bit, kbit, Mbit, Gbit (also Gbit/s, Gb/s, Gbps, Gb); bytes/s: MB/s, MiB/s, GBps (B = byte)',
-  duration: 'us, ms, s, m (or min), h, lower-case, combinable larger first (1m30s); a bare number other than 0 is refused',
+  duration:
+    'us, ms, s, m (or min), h, lower-case, combined larger first (1m30s); a bare number other than 0 is refused',
 };
 
 const NUMBER = '(?:[0-9]+(?:\\.[0-9]*)?|\\.[0-9]+)(?:[eE][+-]?[0-9]+)?';
