@@ -10,8 +10,10 @@ import type { ColoMessage } from '../../../src/engine/protocol/messages.ts';
 import {
   type CloudPorts,
   Keyring,
+  type KeySource,
   SealedDeltaStore,
   sealingSerializer,
+  sharedKeySource,
 } from '../../../src/runtime/cloud/index.ts';
 import { ENV, type TimerName } from '../../adapters/contract.ts';
 import {
@@ -34,19 +36,29 @@ import type { TickScheduler } from './tick-chain.ts';
  * the secret; one that does and lacks them gets a `KeyringUnavailableError` naming the variable.
  */
 export function keyringFromEnv(vmId: string, env: Env = process.env): Keyring {
-  let source: SecretsManagerKeySource | undefined;
   return new Keyring({
     vmId,
     source: {
       get description() {
         return `secret ${env[ENV.replicationKeySecretArn] || `(${ENV.replicationKeySecretArn} not set)`}`;
       },
-      load() {
-        source ??= new SecretsManagerKeySource({ secretId: requireEnv(ENV.replicationKeySecretArn, env) });
-        return source.load();
+      load(options) {
+        return processSecretSource(requireEnv(ENV.replicationKeySecretArn, env)).load(options);
       },
     },
   });
+}
+
+/** The process's source per secret: one read shared by the keyrings of every VM it serves. */
+const secretSources = new Map<string, KeySource>();
+
+function processSecretSource(secretId: string): KeySource {
+  let source = secretSources.get(secretId);
+  if (!source) {
+    source = sharedKeySource(new SecretsManagerKeySource({ secretId }));
+    secretSources.set(secretId, source);
+  }
+  return source;
 }
 
 /** A channel on the FIFO queue named by `variable`, created at the first send; every message sealed. */

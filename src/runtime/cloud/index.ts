@@ -49,6 +49,7 @@ export {
   KeyringUnavailableError,
   type KeySource,
   type RefreshResult,
+  sharedKeySource,
 } from './keyring.ts';
 export {
   chunkKey,

@@ -1,6 +1,7 @@
 /**
  * The keyring of one node: its VM's replication keys (src/wire/replication-key.ts), loaded from a
- * {@link KeySource} (AWS Secrets Manager in Lambda) once per cold start and kept; loaded again when the
+ * {@link KeySource} (AWS Secrets Manager in Lambda, one read shared by the process's keyrings:
+ * {@link sharedKeySource}) once per cold start and kept; loaded again when the
  * keys are older than `maxAgeMs` (so a rotation reaches every sender), and — at most once every
  * `refreshIntervalMs` — when a message or object names a key id the keyring does not know (so a receiver
  * learns a rotation the moment the first message sealed with the new key arrives).
@@ -15,14 +16,61 @@ export interface DeploymentSecrets {
   current: string;
   /** The previous version's key text, if there is one. */
   previous?: string;
+  /**
+   * When these versions were read from the store, ms (a source shared by several keyrings hands out one
+   * read: its age counts against each keyring's `maxAgeMs`); absent: just now.
+   */
+  readAt?: number;
 }
 
 /** Where a keyring loads the deployment secret from. */
 export interface KeySource {
   /** Names the source in errors (e.g. the secret's ARN); never the key itself. */
   readonly description: string;
-  /** Reads the secret's current and previous versions. @throws on failure (the message never holds key text). */
-  load(): Promise<DeploymentSecrets>;
+  /**
+   * Reads the secret's current and previous versions. With `maxAgeMs` (ms) above 0, a shared source may
+   * return a read made less than that long ago (see {@link sharedKeySource}); 0 or absent: a fresh read.
+   *
+   * @throws on failure (the message never holds key text).
+   */
+  load(options?: { maxAgeMs?: number }): Promise<DeploymentSecrets>;
+}
+
+/**
+ * One read of the deployment secret shared by every keyring of a process — one per VM a fleet's function
+ * serves — instead of one read per VM per `maxAgeMs` (at 100 VMs per stack that was most of the Secrets
+ * Manager bill, docs/cloud.md). A load that accepts an age (a keyring's periodic reload) gets the last read
+ * while it is younger than that, or joins the read under way; a fresh one (a keyring asked to refresh for an
+ * unknown key id: a rotation may just have happened) always reads. A failed read is not kept.
+ */
+export function sharedKeySource(inner: KeySource, now: TimeSource = systemNow): KeySource {
+  let last: (DeploymentSecrets & { readAt: number }) | undefined;
+  let reading: Promise<DeploymentSecrets & { readAt: number }> | undefined;
+  const read = (): Promise<DeploymentSecrets & { readAt: number }> => {
+    const startedAt = now();
+    const p = inner.load().then((s) => {
+      // Counted from when the read began: never younger than the store's answer.
+      const got = { ...s, readAt: Math.min(s.readAt ?? startedAt, startedAt) };
+      if (!last || got.readAt >= last.readAt) last = got;
+      return got;
+    });
+    const shared = p.finally(() => {
+      if (reading === shared) reading = undefined;
+    });
+    reading = shared;
+    return shared;
+  };
+  return {
+    get description() {
+      return inner.description;
+    },
+    async load(options) {
+      const maxAgeMs = options?.maxAgeMs ?? 0;
+      if (maxAgeMs <= 0) return read();
+      if (last && now() - last.readAt < maxAgeMs) return last;
+      return reading ?? read();
+    },
+  };
 }
 
 /** The replication key could not be loaded: nothing can be sealed or opened until it can. */
@@ -77,6 +125,7 @@ export class Keyring {
   #loadedAt = Number.NEGATIVE_INFINITY;
   #triedAt = Number.NEGATIVE_INFINITY;
   #loading: Promise<KeySet> | undefined;
+  #loadingFresh: Promise<KeySet> | undefined;
   #fixed = false;
   /** Loads tried and loads failed so far. */
   readonly stats = { loads: 0, failures: 0 };
@@ -131,7 +180,7 @@ export class Keyring {
     if (this.#keys && t - this.#loadedAt < this.#maxAgeMs) return this.#keys;
     if (this.#keys && t - this.#triedAt < this.#refreshIntervalMs) return this.#keys;
     try {
-      return await this.#load();
+      return await this.#load(false);
     } catch (e) {
       if (this.#keys) return this.#keys;
       throw e;
@@ -150,28 +199,37 @@ export class Keyring {
     if (this.#now() - this.#triedAt < this.#refreshIntervalMs) return 'skipped';
     const before = this.#keys?.accepted.map((k) => k.id).join(',');
     try {
-      const keys = await this.#load();
+      const keys = await this.#load(true);
       return keys.accepted.map((k) => k.id).join(',') !== before ? 'changed' : 'unchanged';
     } catch {
       return 'failed';
     }
   }
 
-  #load(): Promise<KeySet> {
-    this.#loading ??= this.#read().finally(() => {
+  /** `fresh`: a refresh (never a copy a shared source kept); otherwise one no older than `maxAgeMs` will do. */
+  #load(fresh: boolean): Promise<KeySet> {
+    if (fresh) {
+      this.#loadingFresh ??= this.#read(0).finally(() => {
+        this.#loadingFresh = undefined;
+      });
+      return this.#loadingFresh;
+    }
+    this.#loading ??= this.#read(this.#maxAgeMs).finally(() => {
       this.#loading = undefined;
     });
     return this.#loading;
   }
 
-  async #read(): Promise<KeySet> {
+  async #read(maxAgeMs: number): Promise<KeySet> {
     const source = this.#source as KeySource;
     this.#triedAt = this.#now();
     this.stats.loads++;
     let keys: KeySet;
+    let readAt: number | undefined;
     try {
-      const secrets = await source.load();
+      const secrets = await source.load(Number.isFinite(maxAgeMs) && maxAgeMs > 0 ? { maxAgeMs } : {});
       keys = keySetOf(this.#vmId, secrets.current, secrets.previous);
+      readAt = secrets.readAt;
     } catch (e) {
       this.stats.failures++;
       const why = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
@@ -181,7 +239,8 @@ export class Keyring {
       );
     }
     this.#keys = keys;
-    this.#loadedAt = this.#now();
+    // A shared read's age counts: the next reload comes when that read is `maxAgeMs` old.
+    this.#loadedAt = Math.min(this.#now(), readAt ?? Number.POSITIVE_INFINITY);
     return keys;
   }
 }

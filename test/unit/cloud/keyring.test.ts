@@ -11,6 +11,7 @@ import {
   KeyringUnavailableError,
   MemoryDeltaStore,
   SealedDeltaStore,
+  sharedKeySource,
   UnauthenticatedObjectError,
   VirtualClock,
 } from '../../../src/runtime/cloud/index.ts';
@@ -128,6 +129,98 @@ describe('Keyring', () => {
     ]);
     clock.advance(1000);
     expect(await authenticateBodies(ring, [body])).toEqual([expect.objectContaining({ ok: true })]);
+  });
+});
+
+describe('sharedKeySource (one read for the keyrings of every VM a process serves)', () => {
+  const rings = (src: ReturnType<typeof source>, clock: VirtualClock, n: number) => {
+    const shared = sharedKeySource(src, clock.now);
+    return Array.from(
+      { length: n },
+      (_, i) =>
+        new Keyring({
+          vmId: `vm-${i}`,
+          source: shared,
+          now: clock.now,
+          maxAgeMs: 300_000,
+          refreshIntervalMs: 1000,
+        }),
+    );
+  };
+
+  it('ten keyrings read the secret once per max age, not once each; each derives its own VM key', async () => {
+    const clock = new VirtualClock(0);
+    const src = source({ current: A });
+    const ten = rings(src, clock, 10);
+    const first = await Promise.all(ten.map((r) => r.keys()));
+    expect(src.loads).toBe(1);
+    expect(new Set(first.map((k) => k.signing.id)).size).toBe(10);
+    // Staggered uses within the max age: still the one read.
+    for (const r of ten) {
+      clock.advance(10_000);
+      await r.keys();
+    }
+    expect(src.loads).toBe(1);
+    clock.advance(300_000);
+    await Promise.all(ten.map((r) => r.keys()));
+    expect(src.loads).toBe(2);
+    // Reloads one after the other (each keyring's own timer): the first reads, the others take its read.
+    clock.advance(300_000);
+    for (const r of ten) {
+      await r.keys();
+      clock.advance(1000);
+    }
+    expect(src.loads).toBe(3);
+  });
+
+  it("a shared read's age counts: a keyring handed a read 4 min old reloads a minute later, and a rotation reaches it within the max age", async () => {
+    const clock = new VirtualClock(0);
+    const src = source({ current: A });
+    const [early, late] = rings(src, clock, 2) as [Keyring, Keyring];
+    await early.keys();
+    clock.advance(240_000);
+    await late.keys(); // the read made 4 min ago
+    expect(src.loads).toBe(1);
+    expect(late.loadedAt).toBe(0);
+    src.versions = { current: B, previous: A };
+    clock.advance(60_000);
+    expect((await late.keys()).signing.id).toBe(deriveVmKey(B, 'vm-1').id);
+    expect(src.loads).toBe(2);
+    // The other keyring takes the same new read.
+    expect((await early.keys()).signing.id).toBe(deriveVmKey(B, 'vm-0').id);
+    expect(src.loads).toBe(2);
+  });
+
+  it('a refresh (an unknown key id) always reads, and the others take its read at their next reload', async () => {
+    const clock = new VirtualClock(0);
+    const src = source({ current: A });
+    const [a, b] = rings(src, clock, 2) as [Keyring, Keyring];
+    await a.keys();
+    await b.keys();
+    src.versions = { current: B, previous: A };
+    clock.advance(2000);
+    expect(await a.refresh()).toBe('changed');
+    expect(src.loads).toBe(2);
+    // b still seals with A until its own reload, which takes a's read (no third read).
+    expect((await b.keys()).signing.id).toBe(deriveVmKey(A, 'vm-1').id);
+    clock.advance(300_000 - 2000);
+    expect((await b.keys()).signing.id).toBe(deriveVmKey(B, 'vm-1').id);
+    expect(src.loads).toBe(2);
+  });
+
+  it('a failed read is not kept: the next keyring reads again, and each gets the error', async () => {
+    const clock = new VirtualClock(0);
+    const src = source({ current: A });
+    src.failing = true;
+    const [a, b] = rings(src, clock, 2) as [Keyring, Keyring];
+    await expect(a.keys()).rejects.toBeInstanceOf(KeyringUnavailableError);
+    await expect(b.keys()).rejects.toBeInstanceOf(KeyringUnavailableError);
+    expect(src.loads).toBe(2);
+    src.failing = false;
+    clock.advance(1000);
+    await a.keys();
+    await b.keys();
+    expect(src.loads).toBe(3);
   });
 });
 
