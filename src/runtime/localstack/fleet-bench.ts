@@ -108,7 +108,16 @@ export interface FleetRunRecord {
   /** This run's VMs, in the order they were added. */
   vmIds: string[];
   /** The check after stopping every VM. */
-  final: { consistent: number; commits: number; dlq: number; quiet: boolean; problems: string[] };
+  final: {
+    consistent: number;
+    commits: number;
+    /** Background rounds sent whole, over every VM, and the VMs that sent at least one (absent in older records). */
+    rounds?: number;
+    vmsWithRounds?: number;
+    dlq: number;
+    quiet: boolean;
+    problems: string[];
+  };
   /** ISO time the run started. */
   startedAt: string;
   /** Whole run, s. */
@@ -306,6 +315,8 @@ export async function runFleetBench(o: FleetBenchOptions): Promise<FleetRunRecor
     final: {
       consistent: checked.length - bad.length,
       commits: checked.reduce((a, x) => a + x.commits, 0),
+      rounds: checked.reduce((a, x) => a + x.rounds, 0),
+      vmsWithRounds: checked.filter((x) => x.rounds > 0).length,
       dlq,
       quiet,
       problems: bad.slice(0, 5).map((x) => `${x.vmId}: ${x.verification.problems.join('; ')}`),
@@ -316,7 +327,7 @@ export async function runFleetBench(o: FleetBenchOptions): Promise<FleetRunRecor
   };
   for (const p of record.final.problems) say(p);
   say(
-    `${record.final.consistent}/${ids.length} VMs consistent, ${record.final.commits} commits verified, ${dlq} dead letters`,
+    `${record.final.consistent}/${ids.length} VMs consistent, ${record.final.commits} commits verified, ${record.final.rounds} background rounds (${record.final.vmsWithRounds} of ${ids.length} VMs), ${dlq} dead letters`,
   );
   return record;
 }

@@ -57,6 +57,8 @@ export interface FleetVmResult {
   commits: number;
   /** Per checkpoint: request → commit acknowledged, ms (the primary's `messageMs + downtimeMs`). */
   latenciesMs: number[];
+  /** Background rounds the primary sent whole (its `round` records with `ok`). */
+  rounds: number;
   /** Messages the two nodes sent. */
   messages: number;
 }
@@ -104,6 +106,7 @@ export async function verifyFleetVm(
     verification,
     commits: secondaryLog.filter((r) => r.type === 'commit').length,
     latenciesMs: checkpoints.map((c) => c.messageMs + c.downtimeMs),
+    rounds: primaryLog.filter((r) => r.type === 'round' && r.data.ok).length,
     messages: (primary?.state.outSeq ?? 0) + (secondary?.state.outSeq ?? 0),
   };
 }
