@@ -33,7 +33,8 @@ export type StopSignal = 'SIGINT' | 'SIGTERM';
 
 /**
  * An `onInterrupt` for `runCli` that hears both stop signals: SIGINT as {@link onSigint} does, and SIGTERM
- * likewise (the first calls `handler('SIGTERM')`; another one quits at once with exit code 143). The
+ * likewise (the first calls `handler('SIGTERM')`; another one more than {@link SAME_CTRL_C_MS} later quits
+ * at once with exit code 143, one sooner is the same signal relayed). The
  * handler stays registered until removed, so a signal while outputs are written lets them finish.
  *
  * @param now - Clock of the signals, ms (a fake one in tests).
@@ -44,11 +45,15 @@ export function onStopSignals(
   now: () => number = () => performance.now(),
 ): () => void {
   const offInt = onSigint(() => handler('SIGINT'), now);
-  let termed = false;
+  let termed: number | undefined;
   const term = (): void => {
-    if (termed) process.exit(143);
-    termed = true;
-    handler('SIGTERM');
+    const at = now();
+    // A SIGTERM to the process group reaches this process and the npx/tsx wrapper, which relays it: one
+    // stop, not a second that quits before the first one's clean-up (a colo vm command's lease release).
+    if (termed === undefined) {
+      termed = at;
+      handler('SIGTERM');
+    } else if (at - termed > SAME_CTRL_C_MS) process.exit(143);
   };
   process.on('SIGTERM', term);
   return () => {

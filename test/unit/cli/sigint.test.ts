@@ -41,14 +41,20 @@ describe('onStopSignals', () => {
     vi.restoreAllMocks();
   });
 
-  it('names the signal: SIGINT, then SIGTERM; a second SIGTERM quits with 143', () => {
+  it('names the signal: SIGINT, then SIGTERM; a relayed SIGTERM is the same one, a later one quits with 143', () => {
     const exit = vi.spyOn(process, 'exit').mockImplementation((() => undefined) as never);
     const handler = vi.fn();
-    off = onStopSignals(handler, () => 0);
+    let t = 0;
+    off = onStopSignals(handler, () => t);
     process.emit('SIGINT');
     process.emit('SIGTERM');
     expect(handler.mock.calls).toEqual([['SIGINT'], ['SIGTERM']]);
+    // The wrapper's relay of a SIGTERM sent to the process group: the clean-up goes on.
+    t = 36;
+    process.emit('SIGTERM');
+    expect(handler).toHaveBeenCalledTimes(2);
     expect(exit).not.toHaveBeenCalled();
+    t = SAME_CTRL_C_MS + 1;
     process.emit('SIGTERM');
     expect(exit).toHaveBeenCalledWith(143);
   });
