@@ -13,15 +13,16 @@ import {
   deployedVmConfig,
   type FleetTarget,
   getVm,
-  listVms,
   removeVm,
   showVm,
   VmAdminError,
   writeVm,
 } from '../runtime/localstack/vm-admin.ts';
+import { listVmStates } from '../runtime/localstack/vm-list.ts';
 import { scenarioContext } from './deploy-scenario.ts';
 import { ScenarioError } from './scenario.ts';
 import { type StopSignal, stopWord } from './sigint.ts';
+import { formatVmList } from './vm-list-format.ts';
 
 /** Where `colo vm` writes and which environment it reads. */
 export interface VmIo {
@@ -210,13 +211,17 @@ export function addVmCommand(root: Command, io: VmIo, done: (code: number) => vo
       .action(releasingOnStop(writeAction(mode)));
   }
 
-  withTarget(vm.command('list').description('list the registered VMs')).action(async (flags: TargetFlags) => {
+  withTarget(
+    vm.command('list').description('list the registered VMs: replicating (epoch), stopped or failed over'),
+  ).action(async (flags: TargetFlags) => {
     const t = await target(flags, io);
-    const ids = await listVms(t);
+    const entries = await listVmStates(t);
     io.stdout(
       flags.json
-        ? `${JSON.stringify({ stack: t.outputs.stackName, vms: ids })}\n`
-        : ids.map((i) => `${i}\n`).join(''),
+        ? `${JSON.stringify({ stack: t.outputs.stackName, vms: entries.map((e) => e.vmId), status: entries })}\n`
+        : formatVmList(entries, Date.now())
+            .map((l) => `${l}\n`)
+            .join(''),
     );
     done(0);
   });

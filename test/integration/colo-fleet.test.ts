@@ -198,6 +198,17 @@ describe('one stack, many VMs', () => {
         540_000,
         5000,
       );
+      // `colo vm list` tells what each VM is doing: replicating, with the epoch the pulse last saw.
+      const listed = JSON.parse((await colo('vm', 'list', '--stack', stackName, '--json')).out).status as {
+        vmId: string;
+        state: string;
+        epoch?: number;
+      }[];
+      for (const vmId of VMS) {
+        const e = listed.find((x) => x.vmId === vmId);
+        expect(e, JSON.stringify(listed)).toMatchObject({ state: 'replicating' });
+        expect(e?.epoch, JSON.stringify(e)).toBeGreaterThan(0);
+      }
       // `colo vm show` tells where the stack's chains left the VM: its pulse and monitor entries.
       const shown = await colo('vm', 'show', VMS[0] as string, '--stack', stackName, '--json');
       expect(shown.code, shown.err).toBe(0);
@@ -248,6 +259,17 @@ describe('one stack, many VMs', () => {
       expect(stopped.err).toMatch(/colo vm: interrupted: releasing the VM's lease/);
       expect(await leaseLeft(gone)).toBe(false);
       expect((await colo('vm', 'show', gone, '--stack', stackName)).code).toBe(0);
+      // `colo vm list` shows it stopped by that remove, and how to finish it.
+      const stoppedEntry = (
+        JSON.parse((await colo('vm', 'list', '--stack', stackName, '--json')).out).status as {
+          vmId: string;
+        }[]
+      ).find((x) => x.vmId === gone);
+      expect(stoppedEntry).toMatchObject({
+        state: 'stopped',
+        reason: 'removed by colo vm remove',
+        hint: expect.stringMatching(/run it again to finish it/),
+      });
       const readd = await colo('vm', 'add', gone, '--stack', stackName);
       expect(readd.code).toBe(1);
       expect(readd.err).toMatch(

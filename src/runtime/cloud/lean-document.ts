@@ -50,6 +50,7 @@ import {
   readPaged,
   withoutPaged,
 } from './paged-fields.ts';
+import { pool } from './pool.ts';
 import {
   type ChunkCache,
   type ChunkIdentity,
@@ -263,15 +264,6 @@ function diffIndices(cur: PagedArray, old: PagedArray): Uint32Array {
     for (let k = a; k < b; k++) if (cur[k] !== old[k]) out.push(k);
   }
   return Uint32Array.from(out);
-}
-
-/** Runs `f` over `items` with at most `limit` at a time. */
-async function pool<T>(items: readonly T[], limit: number, f: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) await f(items[next++] as T);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
 
 /** A named object that is not stored (the load may start over if the document moved on). */

@@ -17,7 +17,7 @@ import {
   timerStateKey,
 } from '../../../lambda/adapters/contract.ts';
 import { S3StateStore } from '../../../lambda/adapters/s3-state-store.ts';
-import { listAllVms, S3VmRegistry } from '../../../lambda/adapters/s3-vm-registry.ts';
+import { S3VmRegistry } from '../../../lambda/adapters/s3-vm-registry.ts';
 import { CLAIMED_IN_NODE } from '../../../lambda/handlers/common/tick-chain.ts';
 import { VM_CONFIG_TTL_MS } from '../../../lambda/handlers/common/vm-directory.ts';
 import type { ColoParams } from '../../engine/params.ts';
@@ -329,11 +329,6 @@ export async function getVm(t: FleetTarget, vmId: string): Promise<VmConfig> {
   const config = await registryOf(t).get(vmId);
   if (!config) throw new VmAdminError(`VM ${vmId} is not registered on stack ${t.outputs.stackName}`);
   return config;
-}
-
-/** Every registered VM id, in key order. */
-export function listVms(t: FleetTarget): Promise<string[]> {
-  return listAllVms(registryOf(t));
 }
 
 /** A VM's config with its timers and control document, as stored (`colo vm show`). */
