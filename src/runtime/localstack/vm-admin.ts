@@ -323,10 +323,27 @@ export async function armNow(
   }
 }
 
-/** The config of one registered VM. @throws VmAdminError when it is not registered. */
+/**
+ * What to do about a VM whose stored config does not decode (a hand edit): it is stepped by nobody, its
+ * channel records are held, until `colo vm add` replaces the config (`set` changes only one it can read).
+ */
+export const MALFORMED_CONFIG_HINT = (vmId: string): string =>
+  `its stored config does not decode, so it is stepped by nobody until \`colo vm add ${vmId} …\` replaces it (set changes only a config it can read)`;
+
+/**
+ * The config of one registered VM. @throws VmAdminError when it is not registered; VmConfigError when its
+ * stored config does not decode (with {@link MALFORMED_CONFIG_HINT}).
+ */
 export async function getVm(t: FleetTarget, vmId: string): Promise<VmConfig> {
   checkVmId(vmId);
-  const config = await registryOf(t).get(vmId);
+  const config = await registryOf(t)
+    .get(vmId)
+    .catch((e: unknown) => {
+      // Stepped by nobody until fixed; `set` changes a config it can read, so `add` is the way out.
+      if (e instanceof VmConfigError)
+        throw new VmConfigError(`${e.message} — ${MALFORMED_CONFIG_HINT(vmId)}`);
+      throw e;
+    });
   if (!config) throw new VmAdminError(`VM ${vmId} is not registered on stack ${t.outputs.stackName}`);
   return config;
 }

@@ -9,10 +9,11 @@ import { S3StateStore } from '../../../lambda/adapters/s3-state-store.ts';
 import { listAllVms, S3VmRegistry } from '../../../lambda/adapters/s3-vm-registry.ts';
 import type { FenceOwner } from '../../engine/effects.ts';
 import type { StateStore } from '../../engine/ports.ts';
+import { VmConfigError } from '../../parameters/vm-config.ts';
 import { type ControlDocument, readControl, VM_REMOVED_REASON } from '../cloud/control.ts';
 import { pool } from '../cloud/pool.ts';
 import { type PulseVm, parsePulse } from '../cloud/pulse-document.ts';
-import type { FleetTarget } from './vm-admin.ts';
+import { type FleetTarget, MALFORMED_CONFIG_HINT } from './vm-admin.ts';
 
 /** Control documents read at once. */
 export const LIST_CONCURRENCY = 16;
@@ -53,14 +54,26 @@ export const REMOVE_UNFINISHED_HINT =
   'not yet unregistered: that remove is still running or was interrupted (run it again to finish it; then colo vm add resumes the VM)';
 
 /**
- * The list entry of one VM from its control document (or the error reading it) and its pulse entry. Pure.
+ * The list entry of one VM from its control document (or the error reading it), its pulse entry, and the
+ * error reading its stored config if that failed (`configError`: a VmConfigError when it does not
+ * decode). Pure.
  */
-export function vmListEntry(vmId: string, control: ControlDocument | Error, pulse?: PulseVm): VmListEntry {
+export function vmListEntry(
+  vmId: string,
+  control: ControlDocument | Error,
+  pulse?: PulseVm,
+  configError?: Error,
+): VmListEntry {
   const seen: Partial<VmListEntry> = {
     ...(pulse ? { steppedAt: pulse.steppedAt } : {}),
     ...(pulse?.seen ? { epoch: pulse.seen.epoch } : {}),
     ...(pulse && pulse.failures > 0 ? { failures: pulse.failures } : {}),
   };
+  if (configError !== undefined) {
+    // A config that does not decode has a way out; a read that failed is only reported.
+    const hint = configError instanceof VmConfigError ? { hint: MALFORMED_CONFIG_HINT(vmId) } : {};
+    return { vmId, state: 'unknown', reason: configError.message, ...hint, ...seen };
+  }
   if (control instanceof Error) return { vmId, state: 'unknown', reason: control.message, ...seen };
   const when = control.at === null ? {} : { at: control.at };
   if (control.owner !== null) {
@@ -86,23 +99,38 @@ export function vmListEntry(vmId: string, control: ControlDocument | Error, puls
  * be read makes that VM `unknown` (the others are still listed); a pulse document that cannot be read
  * leaves out the pulse's figures.
  */
-export async function vmStates(store: StateStore, ids: readonly string[]): Promise<VmListEntry[]> {
+export async function vmStates(
+  store: StateStore,
+  ids: readonly string[],
+  configError: (vmId: string) => Promise<Error | undefined> = async () => undefined,
+): Promise<VmListEntry[]> {
   const pulse = await store
     .load(PULSE_DOCUMENT_KEY)
     .then((d) => (d ? parsePulse(d.value, PULSE_DOCUMENT_KEY).vms : {}))
     .catch(() => ({}) as Record<string, PulseVm>);
   const entries = new Map<string, VmListEntry>();
   await pool(ids, LIST_CONCURRENCY, async (vmId) => {
-    const control = await readControl(store, vmId).catch((e: unknown) =>
-      e instanceof Error ? e : new Error(String(e)),
-    );
-    entries.set(vmId, vmListEntry(vmId, control, pulse[vmId]));
+    const asError = (e: unknown): Error => (e instanceof Error ? e : new Error(String(e)));
+    const [control, badConfig] = await Promise.all([
+      readControl(store, vmId).catch(asError),
+      configError(vmId).catch(asError),
+    ]);
+    entries.set(vmId, vmListEntry(vmId, control, pulse[vmId], badConfig));
   });
   return ids.map((vmId) => entries.get(vmId) as VmListEntry);
 }
 
-/** Every registered VM of the stack, in key order, with what it is doing ({@link vmStates}). */
+/**
+ * Every registered VM of the stack, in key order, with what it is doing ({@link vmStates}); a VM whose
+ * stored config does not decode is `unknown`, with what to do about it.
+ */
 export async function listVmStates(t: FleetTarget): Promise<VmListEntry[]> {
-  const ids = await listAllVms(new S3VmRegistry({ bucket: t.outputs.bucketName, client: t.clients.s3 }));
-  return vmStates(new S3StateStore({ bucket: t.outputs.bucketName, client: t.clients.s3 }), ids);
+  const registry = new S3VmRegistry({ bucket: t.outputs.bucketName, client: t.clients.s3 });
+  const ids = await listAllVms(registry);
+  return vmStates(new S3StateStore({ bucket: t.outputs.bucketName, client: t.clients.s3 }), ids, (vmId) =>
+    registry.get(vmId).then(
+      () => undefined,
+      (e: unknown) => (e instanceof VmConfigError ? e : Promise.reject(e)),
+    ),
+  );
 }

@@ -7,11 +7,16 @@
 import { describe, expect, it } from 'vitest';
 import { PULSE_DOCUMENT_KEY } from '../../../lambda/adapters/contract.ts';
 import { ago, formatVmList } from '../../../src/cli/vm-list-format.ts';
+import { validateVmConfig } from '../../../src/parameters/vm-config.ts';
 import { claimFence, markFailedOver, VM_REMOVED_REASON } from '../../../src/runtime/cloud/control.ts';
 import { MemoryStateStore } from '../../../src/runtime/cloud/index.ts';
 import { controlKey } from '../../../src/runtime/cloud/keys.ts';
 import { encodePulse } from '../../../src/runtime/cloud/pulse-document.ts';
-import { REMOVE_UNFINISHED_HINT, vmStates } from '../../../src/runtime/localstack/vm-list.ts';
+import type { Clients } from '../../../src/runtime/localstack/aws.ts';
+import type { StackOutputs } from '../../../src/runtime/localstack/stack.ts';
+import { type FleetTarget, getVm, writeVm } from '../../../src/runtime/localstack/vm-admin.ts';
+import { listVmStates, REMOVE_UNFINISHED_HINT, vmStates } from '../../../src/runtime/localstack/vm-list.ts';
+import { MemoryS3 } from '../../helpers/memory-s3.ts';
 
 const T = 1_800_000_000_000;
 
@@ -95,6 +100,39 @@ describe('colo vm list', () => {
     expect(list.map((e) => e.vmId)).toEqual(ids);
     expect(most).toBeGreaterThan(1);
     expect(most).toBeLessThanOrEqual(16);
+  });
+
+  it('a VM whose stored config does not decode is unknown, with the way out (add; set cannot read it)', async () => {
+    const s3 = new MemoryS3();
+    const outputs = { stackName: 'Colo', vmId: 'vm-0', bucketName: 'colo-state' } as unknown as StackOutputs;
+    const t: FleetTarget = {
+      clients: { s3: s3.client } as unknown as Clients,
+      outputs,
+      sleep: async () => {},
+    };
+    await writeVm(t, validateVmConfig({ vmId: 'good', seed: 1 }));
+    await writeVm(t, validateVmConfig({ vmId: 'hand', seed: 2 }));
+    const key = 'vms/hand.json';
+    const o = s3.objects.get(key);
+    if (!o) throw new Error(`no ${key}`);
+    s3.objects.set(key, { ...o, bytes: Buffer.from('{"v":1,"vmId":"hand","policy":"bogus"}') });
+    const list = await listVmStates(t);
+    expect(list[0]).toMatchObject({ vmId: 'good', state: 'replicating' });
+    expect(list[1]).toMatchObject({
+      vmId: 'hand',
+      state: 'unknown',
+      reason: expect.stringMatching(/^vms\/hand\.json: /),
+      hint: expect.stringMatching(/stepped by nobody until `colo vm add hand …` replaces it/),
+    });
+    await expect(getVm(t, 'hand')).rejects.toThrow(
+      /`colo vm add hand …` replaces it \(set changes only a config it can read\)/,
+    );
+    // The add it names does replace it.
+    await writeVm(t, validateVmConfig({ vmId: 'hand', seed: 2 }));
+    expect((await listVmStates(t))[1]).toMatchObject({ vmId: 'hand', state: 'replicating' });
+    // A config read that fails (not a decode) is reported without that hint.
+    const failing = await vmStates(new MemoryStateStore(), ['x'], async () => new Error('S3 unavailable'));
+    expect(failing).toEqual([{ vmId: 'x', state: 'unknown', reason: 'S3 unavailable' }]);
   });
 
   it('prints a table: a header, one line per VM, the note saying what to do', async () => {
