@@ -11,6 +11,7 @@ import { describeStackOutputs, readOutputsFile } from '../runtime/localstack/sta
 import {
   configOf,
   deployedVmConfig,
+  FAILED_OVER_HINT,
   type FleetTarget,
   getVm,
   removeVm,
@@ -173,6 +174,11 @@ export function addVmCommand(root: Command, io: VmIo, done: (code: number) => vo
       // A set writes only over the config it started from (another command may have changed it since).
       const r = await writeVm(t, config, stored);
       if ('error' in r.timers) say(`timers: ${r.timers.error}`);
+      if (r.failedOver) {
+        say(
+          `${vmId} failed over (fence won by the ${r.failedOver.owner}${r.failedOver.reason ? `: ${r.failedOver.reason}` : ''}): ${FAILED_OVER_HINT(vmId)}`,
+        );
+      }
       out(
         flags,
         { stack: t.outputs.stackName, ...r },

@@ -581,7 +581,10 @@ function runDue(state: SecondaryState, params: ColoParams, now: number, fx: Effe
  * The heartbeat watchdog runs between checkpoints once the primary has been heard (its first message
  * accepted): like QEMU's secondary, which waits for the incoming migration without a timeout and watches
  * for a lost heartbeat only once COLO runs, a secondary never takes over a VM that was never replicated —
- * a primary slow to start (a cold start on a loaded machine) is not a failure.
+ * a primary slow to start (a cold start on a loaded machine) is not a failure. A checkpoint's own waits
+ * time out from the first checkpoint on (an outside review saw a new VM fail over there): both replicas
+ * hold the initial guest (epoch 0), so a takeover then is to that state, as any takeover is to the last
+ * committed one.
  */
 function isWatching(state: SecondaryState): boolean {
   return (state.phase === 'idle' || state.phase === 'bg-loading') && (state.heard || state.inSeq > 0);

@@ -20,6 +20,7 @@ import { S3StateStore } from '../../../lambda/adapters/s3-state-store.ts';
 import { S3VmRegistry } from '../../../lambda/adapters/s3-vm-registry.ts';
 import { CLAIMED_IN_NODE } from '../../../lambda/handlers/common/tick-chain.ts';
 import { VM_CONFIG_TTL_MS } from '../../../lambda/handlers/common/vm-directory.ts';
+import type { FenceOwner } from '../../engine/effects.ts';
 import type { ColoParams } from '../../engine/params.ts';
 import type { StateStore } from '../../engine/ports.ts';
 import type { SecondaryPhase } from '../../engine/secondary/state.ts';
@@ -126,6 +127,11 @@ export interface VmWritten {
   replaced: boolean;
   /** Per timer, what the watchdog did (`armed`, `healthy`, …), or why it could not be asked. */
   timers: Record<string, string> | { error: string };
+  /**
+   * Present when the VM had failed over (one side won its fence): replication has ended and a new config
+   * does not restart it ({@link FAILED_OVER_HINT}).
+   */
+  failedOver?: { owner: FenceOwner; reason: string | null };
 }
 
 /**
@@ -273,7 +279,12 @@ async function writeVmLeased(
   await retried(t, `writing vms/${config.vmId}.json`, () => registry.put(config));
   // Registered again: the kept config has served (best effort; a stale one only repeats this check).
   if (before === undefined) await state.delete?.(removedConfigKey(config.vmId)).catch(() => undefined);
-  return { config, replaced: before !== undefined, timers: await armNow(t, config.vmId) };
+  return {
+    config,
+    replaced: before !== undefined,
+    timers: await armNow(t, config.vmId),
+    ...(control.owner !== null ? { failedOver: { owner: control.owner, reason: control.reason } } : {}),
+  };
 }
 
 /** True when either node of the VM has a document (the VM has replication state). */
@@ -322,6 +333,13 @@ export async function armNow(
     };
   }
 }
+
+/**
+ * What to do about a VM that failed over: its fence has an owner for good, so no config restarts it;
+ * protecting it again is a fresh pair (a full first sync).
+ */
+export const FAILED_OVER_HINT = (vmId: string): string =>
+  `replication has ended and no config restarts it; to protect it again: colo vm remove ${vmId} --delete-state, then colo vm add ${vmId} … (a fresh pair: a full first sync)`;
 
 /**
  * What to do about a VM whose stored config does not decode (a hand edit): it is stepped by nobody, its

@@ -13,7 +13,7 @@ import { VmConfigError } from '../../parameters/vm-config.ts';
 import { type ControlDocument, readControl, VM_REMOVED_REASON } from '../cloud/control.ts';
 import { pool } from '../cloud/pool.ts';
 import { type PulseVm, parsePulse } from '../cloud/pulse-document.ts';
-import { type FleetTarget, MALFORMED_CONFIG_HINT } from './vm-admin.ts';
+import { FAILED_OVER_HINT, type FleetTarget, MALFORMED_CONFIG_HINT } from './vm-admin.ts';
 
 /** Control documents read at once. */
 export const LIST_CONCURRENCY = 16;
@@ -35,7 +35,7 @@ export interface VmListEntry {
   owner?: FenceOwner;
   /** Why it stopped or failed over (as its control document says), or why its state is unknown. */
   reason?: string;
-  /** What the operator can do about it (a VM an unfinished `colo vm remove` left stopped). */
+  /** What the operator can do about it (an unfinished `colo vm remove`, a failover, a config that does not decode). */
   hint?: string;
   /** When it stopped or failed over, ms since the Unix epoch. */
   at?: number;
@@ -81,6 +81,7 @@ export function vmListEntry(
       vmId,
       state: 'failed-over',
       owner: control.owner,
+      hint: FAILED_OVER_HINT(vmId),
       ...(control.reason === null ? {} : { reason: control.reason }),
       ...when,
       ...seen,

@@ -6,6 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { PULSE_DOCUMENT_KEY } from '../../../lambda/adapters/contract.ts';
+import { S3StateStore } from '../../../lambda/adapters/s3-state-store.ts';
 import { ago, formatVmList } from '../../../src/cli/vm-list-format.ts';
 import { validateVmConfig } from '../../../src/parameters/vm-config.ts';
 import { claimFence, markFailedOver, VM_REMOVED_REASON } from '../../../src/runtime/cloud/control.ts';
@@ -60,6 +61,7 @@ describe('colo vm list', () => {
       state: 'failed-over',
       owner: 'secondary',
       reason: 'no message from the primary for 12500 ms',
+      hint: expect.stringMatching(/to protect it again: colo vm remove c --delete-state, then colo vm add c/),
       at: T - 30_000,
       failures: 2,
     });
@@ -133,6 +135,25 @@ describe('colo vm list', () => {
     // A config read that fails (not a decode) is reported without that hint.
     const failing = await vmStates(new MemoryStateStore(), ['x'], async () => new Error('S3 unavailable'));
     expect(failing).toEqual([{ vmId: 'x', state: 'unknown', reason: 'S3 unavailable' }]);
+  });
+
+  it('add or set on a failed-over VM says replication has ended and how to protect it again', async () => {
+    const s3 = new MemoryS3();
+    const outputs = { stackName: 'Colo', vmId: 'vm-0', bucketName: 'colo-state' } as unknown as StackOutputs;
+    const t: FleetTarget = {
+      clients: { s3: s3.client } as unknown as Clients,
+      outputs,
+      sleep: async () => {},
+    };
+    const first = await writeVm(t, validateVmConfig({ vmId: 'gone', seed: 1 }));
+    expect(first.failedOver).toBeUndefined();
+    const state = new S3StateStore({ bucket: 'colo-state', client: s3.client });
+    await claimFence(state, 'gone', 'secondary', 'timed out in ckpt-wait-ram after 10000 ms', T);
+    const again = await writeVm(t, validateVmConfig({ vmId: 'gone', seed: 1, policy: 'adaptive' }));
+    expect(again.failedOver).toEqual({
+      owner: 'secondary',
+      reason: 'timed out in ckpt-wait-ram after 10000 ms',
+    });
   });
 
   it('prints a table: a header, one line per VM, the note saying what to do', async () => {
