@@ -173,6 +173,7 @@ export function addVmCommand(root: Command, io: VmIo, done: (code: number) => vo
       say(`${mode === 'set' ? 'changing' : 'registering'} ${vmId} on ${t.outputs.stackName}`);
       // A set writes only over the config it started from (another command may have changed it since).
       const r = await writeVm(t, config, stored);
+      if (r.changes.length > 0) say(`changed: ${r.changes.join(', ')}`);
       if ('error' in r.timers) say(`timers: ${r.timers.error}`);
       if (r.failedOver) {
         say(

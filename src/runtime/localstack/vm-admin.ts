@@ -125,6 +125,12 @@ export interface VmWritten {
   config: VmConfig;
   /** True when the VM was registered before (a change). */
   replaced: boolean;
+  /**
+   * The keys whose value the write changed, as `key old → new` (a replacement by `add` resets every key it
+   * was not given to the registry's default: an outside review's `checkpointDelayMs` went 5000 → 20000
+   * unseen). Empty for a new VM or an identical config.
+   */
+  changes: string[];
   /** Per timer, what the watchdog did (`armed`, `healthy`, …), or why it could not be asked. */
   timers: Record<string, string> | { error: string };
   /**
@@ -282,9 +288,19 @@ async function writeVmLeased(
   return {
     config,
     replaced: before !== undefined,
+    changes: before === undefined ? [] : configChanges(before, config),
     timers: await armNow(t, config.vmId),
     ...(control.owner !== null ? { failedOver: { owner: control.owner, reason: control.reason } } : {}),
   };
+}
+
+/** The keys whose values differ between two configs of a VM, as `key old → new`, in config order. */
+export function configChanges(before: VmConfig, after: VmConfig): string[] {
+  const b = before as unknown as Record<string, unknown>;
+  const a = after as unknown as Record<string, unknown>;
+  return Object.keys(a)
+    .filter((k) => JSON.stringify(b[k]) !== JSON.stringify(a[k]))
+    .map((k) => `${k} ${JSON.stringify(b[k]) ?? 'unset'} → ${JSON.stringify(a[k])}`);
 }
 
 /** True when either node of the VM has a document (the VM has replication state). */

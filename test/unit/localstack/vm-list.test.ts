@@ -137,7 +137,7 @@ describe('colo vm list', () => {
     expect(failing).toEqual([{ vmId: 'x', state: 'unknown', reason: 'S3 unavailable' }]);
   });
 
-  it('add or set on a failed-over VM says replication has ended and how to protect it again', async () => {
+  it('add or set on a failed-over VM says replication has ended and how to protect it again; a write names what it changed', async () => {
     const s3 = new MemoryS3();
     const outputs = { stackName: 'Colo', vmId: 'vm-0', bucketName: 'colo-state' } as unknown as StackOutputs;
     const t: FleetTarget = {
@@ -154,6 +154,14 @@ describe('colo vm list', () => {
       owner: 'secondary',
       reason: 'timed out in ckpt-wait-ram after 10000 ms',
     });
+    // What the write changed is named (an add resets every key it is not given: an outside review).
+    expect(first.changes).toEqual([]);
+    expect(again.changes).toEqual([`policy ${JSON.stringify(first.config.policy)} → "adaptive"`]);
+    const reset = await writeVm(t, validateVmConfig({ vmId: 'gone', seed: 1, checkpointDelayMs: 5000 }));
+    expect(reset.changes).toEqual([
+      `policy "adaptive" → ${JSON.stringify(first.config.policy)}`,
+      `checkpointDelayMs ${first.config.checkpointDelayMs} → 5000`,
+    ]);
   });
 
   it('prints a table: a header, one line per VM, the note saying what to do', async () => {
