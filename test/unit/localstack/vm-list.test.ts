@@ -43,6 +43,13 @@ async function fleet(): Promise<MemoryStateStore> {
   return store;
 }
 
+/** A stack whose bucket is the in-memory S3 fake (no function is invoked: the watchdog call is reported). */
+function memoryStack(): { s3: MemoryS3; t: FleetTarget } {
+  const s3 = new MemoryS3();
+  const outputs = { stackName: 'Colo', vmId: 'vm-0', bucketName: 'colo-state' } as unknown as StackOutputs;
+  return { s3, t: { clients: { s3: s3.client } as unknown as Clients, outputs, sleep: async () => {} } };
+}
+
 describe('colo vm list', () => {
   it('tells each VM apart: replicating, stopped by a remove, failed over, unknown, waiting, never stepped', async () => {
     const list = await vmStates(await fleet(), ['a', 'b', 'c', 'd', 'e', 'f']);
@@ -105,13 +112,7 @@ describe('colo vm list', () => {
   });
 
   it('a VM whose stored config does not decode is unknown, with the way out (add; set cannot read it)', async () => {
-    const s3 = new MemoryS3();
-    const outputs = { stackName: 'Colo', vmId: 'vm-0', bucketName: 'colo-state' } as unknown as StackOutputs;
-    const t: FleetTarget = {
-      clients: { s3: s3.client } as unknown as Clients,
-      outputs,
-      sleep: async () => {},
-    };
+    const { s3, t } = memoryStack();
     await writeVm(t, validateVmConfig({ vmId: 'good', seed: 1 }));
     await writeVm(t, validateVmConfig({ vmId: 'hand', seed: 2 }));
     const key = 'vms/hand.json';
@@ -138,13 +139,7 @@ describe('colo vm list', () => {
   });
 
   it('add or set on a failed-over VM says replication has ended and how to protect it again; a write names what it changed', async () => {
-    const s3 = new MemoryS3();
-    const outputs = { stackName: 'Colo', vmId: 'vm-0', bucketName: 'colo-state' } as unknown as StackOutputs;
-    const t: FleetTarget = {
-      clients: { s3: s3.client } as unknown as Clients,
-      outputs,
-      sleep: async () => {},
-    };
+    const { s3, t } = memoryStack();
     const first = await writeVm(t, validateVmConfig({ vmId: 'gone', seed: 1 }));
     expect(first.failedOver).toBeUndefined();
     const state = new S3StateStore({ bucket: 'colo-state', client: s3.client });
