@@ -199,7 +199,7 @@ describe('one stack, many VMs', () => {
         5000,
       );
       // `colo vm list` tells what each VM is doing: replicating, stepped by the pulse. (Its epoch is the
-      // pulse's last evidence, absent while a VM is inside a background round: not asserted.)
+      // pulse's last evidence, absent until the pulse steps a VM that is replicating: not asserted.)
       const listed = JSON.parse((await colo('vm', 'list', '--stack', stackName, '--json')).out).status as {
         vmId: string;
         state: string;
