@@ -147,14 +147,17 @@ const CHAIN_CONSUMER: Readonly<Record<TimerName, ColoFunctionName>> = {
   heartbeat: 'heartbeat-monitor',
 };
 
-/** Access of each function to `deltas/`. */
-export const DELTA_ACCESS: Readonly<Record<ColoFunctionName, 'none' | 'read' | 'write'>> = {
+/**
+ * Access of each function to `deltas/`: `write` puts (and reads back), `consume` reads and deletes what it
+ * has consumed (the secondary's channel consumer: delta-retire.ts).
+ */
+export const DELTA_ACCESS: Readonly<Record<ColoFunctionName, 'none' | 'consume' | 'write'>> = {
   // A primary tick runs every timer that is due, so the checkpoint tick may start a background round.
   'checkpoint-timer': 'write',
   'pending-check-timer': 'write',
   'tick-arm': 'none',
   primary: 'write',
-  'secondary-apply': 'read',
+  'secondary-apply': 'consume',
   'heartbeat-monitor': 'none',
 };
 
@@ -367,7 +370,7 @@ export class ColoStack extends Stack {
       const fn = fns[name];
       grantStateAccess(this.store, fn, STATE_WRITES[name], p.testFaults === 'allow');
       this.store.grantVmConfigRead(fn);
-      if (DELTA_ACCESS[name] === 'read') this.store.grantDeltaRead(fn);
+      if (DELTA_ACCESS[name] === 'consume') this.store.grantDeltaConsume(fn);
       if (DELTA_ACCESS[name] === 'write') this.store.grantDeltaWrite(fn);
       for (const channel of CHANNEL_SENDS[name])
         (channel === 'p2s' ? this.p2s : this.s2p).queue.grantSendMessages(fn);
@@ -495,7 +498,7 @@ export class ColoStack extends Stack {
       for (const pattern of deletablePatterns(STATE_WRITES[name])) {
         Validations.of(fn.executionRole).acknowledge({
           id: `AwsSolutions-IAM5[Resource::${bucketArn}/${STATE_PREFIX}${pattern}]`,
-          reason: `Deletes are scoped to the immutable lean-state objects (${pattern} under ${STATE_PREFIX}) that this function retires or sweeps; the wildcards stand for the VM id and the object's revision and hash, known only at run time. Node documents, logs, timers and deltas are never deletable.`,
+          reason: `Deletes are scoped to the immutable lean-state objects (${pattern} under ${STATE_PREFIX}) that this function retires or sweeps; the wildcards stand for the VM id and the object's revision and hash, known only at run time. Node documents, logs and timers are never deletable (deltas only by secondary-apply, which deletes what it consumed).`,
         });
       }
       for (const pattern of writable.filter((w) => w.includes('*'))) {

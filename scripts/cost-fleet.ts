@@ -20,6 +20,11 @@ import { chainPeriodMs } from '../src/parameters/tick-chains.ts';
 import { clientsFor, endpointFromEnv } from '../src/runtime/localstack/aws.ts';
 import { commitsOf } from '../src/runtime/localstack/fleet-run.ts';
 import { describeStackOutputs } from '../src/runtime/localstack/stack.ts';
+import {
+  deltaExpiryDaysOf,
+  formatStoredBytes,
+  measureStoredBytes,
+} from '../src/runtime/localstack/stored-bytes.ts';
 import { readLoggedUsage } from '../src/runtime/localstack/usage-logs.ts';
 
 const { values } = parseArgs({
@@ -47,6 +52,15 @@ await new Promise((r) => setTimeout(r, windowS * 1000));
 const endMs = Date.now();
 const commitsAfter = await Promise.all(vmIds.map((v) => commitsOf(clients, outputs, v)));
 const logged = await readLoggedUsage(clients, outputs.functionNames, startMs, endMs);
+// What the VMs keep in the bucket: state, deltas in flight, and objects left behind (failed deletes,
+// replayed puts) held by the lifecycle rule — projected from this window.
+const stored = await measureStoredBytes(
+  clients.s3,
+  outputs.bucketName,
+  vmIds,
+  { startMs, endMs },
+  (await deltaExpiryDaysOf(clients.s3, outputs.bucketName)) ?? 1,
+);
 const params = {
   checkpointDelayMs: 20_000,
   pendingCheckIntervalMs: 1000,
@@ -60,6 +74,7 @@ const out: Record<string, unknown> = {
   stack: values.stack,
   vms: vmIds,
   windowMs: endMs - startMs,
+  stored,
   commits: Object.fromEntries(vmIds.map((v, i) => [v, (commitsAfter[i] ?? 0) - (commitsBefore[i] ?? 0)])),
 };
 for (const perStack of [vmIds.length, 100]) {
@@ -74,6 +89,7 @@ for (const perStack of [vmIds.length, 100]) {
         metricsPerVm: logged.metricSeries.perVm,
         sharedMetrics: logged.metricSeries.total - logged.metricSeries.perVm,
       },
+      storedBytesPerVm: stored.steadyStateBytes,
       prices: CURRENT_PRICES,
     },
     params,
@@ -84,5 +100,6 @@ for (const perStack of [vmIds.length, 100]) {
   // `colo cost FILE --ms-per-invocation MS --vms-per-deployment N` prices this section again.
   if (perStack === vmIds.length) out.cost = section;
 }
-process.stdout.write(`\ncommits in the window: ${JSON.stringify(out.commits)}\n`);
+process.stdout.write(`\n${formatStoredBytes(stored)}\n`);
+process.stdout.write(`commits in the window: ${JSON.stringify(out.commits)}\n`);
 if (values.json) writeFileSync(values.json, JSON.stringify(out, null, 2));

@@ -2,7 +2,7 @@
  * `DeltaStore` on S3: create-only writes (`If-None-Match: *`) so a retried write is idempotent and a
  * conflicting one is caught, never silently overwritten.
  */
-import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import {
   DeltaConflictError,
   type DeltaReadOptions,
@@ -147,5 +147,13 @@ export class S3DeltaStore implements DeltaStore {
       throw new ObjectMissingError(key, `s3://${this.bucket}/${objectKey}: no such delta object`);
     }
     return stored.bytes;
+  }
+
+  /**
+   * Deletes the object at `key` (S3 answers a missing key with success too). Needs `s3:DeleteObject` on
+   * `deltas/*`, which only the secondary's channel consumer has.
+   */
+  async delete(key: string): Promise<void> {
+    await this.#client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key) }));
   }
 }

@@ -17,7 +17,8 @@ export interface DeltaStoreBucketProps {
 /**
  * An S3 bucket: S3-managed encryption, all public access blocked, TLS 1.2+ enforced by bucket policy, ACLs
  * off, versioning off (conditional writes are the concurrency control), a lifecycle rule expiring
- * `deltas/` after `deltaExpiryDays` (state documents are kept). `RemovalPolicy.DESTROY` without
+ * `deltas/` after `deltaExpiryDays` (the secondary deletes each object it consumed; the rule catches what a
+ * failed delete leaves; state documents are kept). `RemovalPolicy.DESTROY` without
  * `autoDeleteObjects` (that needs a custom resource, which LocalStack cannot run): `cdk destroy` removes an
  * empty bucket and leaves a non-empty one for you to empty first.
  */
@@ -53,9 +54,12 @@ export class DeltaStoreBucket extends Construct {
     return this.bucket.arnForObjects(`${prefix}*`);
   }
 
-  /** `s3:GetObject` on `deltas/*` (claim-check reads). */
-  grantDeltaRead(grantee: iam.IGrantable): iam.Grant {
-    return this.#grant(grantee, ['s3:GetObject'], DELTA_PREFIX);
+  /**
+   * `s3:GetObject` and `s3:DeleteObject` on `deltas/*`: claim-check reads, and deleting each object once the
+   * secondary is saved past it (the lifecycle rule only catches what a failed delete left).
+   */
+  grantDeltaConsume(grantee: iam.IGrantable): iam.Grant {
+    return this.#grant(grantee, ['s3:DeleteObject', 's3:GetObject'], DELTA_PREFIX);
   }
 
   /** `s3:PutObject` and `s3:GetObject` on `deltas/*`: create-only writes read back on a 412. */

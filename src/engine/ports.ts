@@ -40,6 +40,11 @@ export interface DeltaStore {
    * {@link ObjectTooLargeError} for a larger object, having read no more of it than needed to tell.
    */
   get(key: string, options?: DeltaReadOptions): Promise<Uint8Array>;
+  /**
+   * Deletes the object at `key` (nothing happens when it is not there). Optional: only the secondary needs
+   * it, to delete the objects it has consumed; without it they wait for the bucket's lifecycle rule.
+   */
+  delete?(key: string): Promise<void>;
 }
 
 /** Options of {@link DeltaStore.get}. */

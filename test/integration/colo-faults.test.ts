@@ -12,6 +12,7 @@
 // Needs LocalStack (npm run localstack:up); the stacks are deployed by the first file that needs them.
 // Run: npx vitest run --project integration test/integration/colo-faults.test.ts
 import { readFileSync } from 'node:fs';
+import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { GetQueueAttributesCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { CALL_TIMEOUTS } from '../../lambda/adapters/env.ts';
@@ -440,6 +441,67 @@ describe('faults on LocalStack with the default parameters', () => {
       testMs: since(t0),
     };
     console.log('[colo-faults] duplicate delivery', measured.duplicate);
+  });
+
+  it('consumed delta objects are deleted; two deletes that fail leave their objects (for the lifecycle rule); replication goes on', async () => {
+    await expectReplicating('before');
+    const fromEpoch = (await lastCommittedEpoch()) + 1;
+    const t0 = await arm({ failDeletes: 2 });
+    const hits = await waitFor(
+      'two deletes of consumed objects to fail',
+      async () => {
+        const x = await fired('delete');
+        return x.length >= 2 ? x : undefined;
+      },
+      120_000,
+      1000,
+    );
+    const kept = hits.map((h) => h.detail);
+    const later = await commitsAgree(Math.max(...hits.map((h) => h.at)), 1, fromEpoch, 'failed deletes');
+    const commit = later[0] as Commit;
+    // The objects whose delete failed are still there; every other object of the committed epoch written
+    // before its commit is gone (a put replayed after the secondary consumed the object — an outbox
+    // performed twice — would be written after the commit: such leftovers, too, wait for the lifecycle rule).
+    const listed = async () => {
+      const r = await clients().s3.send(
+        new ListObjectsV2Command({ Bucket: f.output('BucketName'), Prefix: `deltas/${f.vmId}/` }),
+      );
+      return (r.Contents ?? []).map((o) => ({
+        key: (o.Key ?? '').slice('deltas/'.length),
+        at: o.LastModified?.getTime() ?? 0,
+      }));
+    };
+    const now = await listed();
+    for (const k of kept)
+      expect(
+        now.map((o) => o.key),
+        k,
+      ).toContain(k);
+    const leftovers = await waitFor(
+      `no object of epoch ${commit.epoch} written before its commit left, but the two kept`,
+      async (note) => {
+        const left = (await listed()).filter(
+          (o) =>
+            o.key.startsWith(`${f.vmId}/${commit.epoch}/`) &&
+            !kept.includes(o.key) &&
+            o.at < commit.at - 1000,
+        );
+        note(left.map((o) => o.key));
+        return left.length === 0 ? left : undefined;
+      },
+      30_000,
+      1000,
+    );
+    expect(leftovers).toEqual([]);
+    const epochKeys = now.filter((o) => o.key.startsWith(`${f.vmId}/${commit.epoch}/`)).length;
+    await expectReplicating('after');
+    measured.failedDeletes = {
+      kept,
+      objectsListed: now.length,
+      ofCommittedEpochListed: epochKeys,
+      testMs: since(t0),
+    };
+    console.log('[colo-faults] failed deletes', measured.failedDeletes);
   });
 
   it('secondary-apply down for 1.5 s (every batch fails), then back: it catches up; replication goes on; no failover', async () => {

@@ -1,7 +1,7 @@
 /** Structured logs and metrics (Powertools Logger and Metrics, EMF) for what an invocation did. */
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
-import { type InvocationResult, NOT_DUE } from '../../../src/runtime/cloud/index.ts';
+import { type DeltaRetirement, type InvocationResult, NOT_DUE } from '../../../src/runtime/cloud/index.ts';
 import { COLO_METRICS, METRIC_NAMESPACE } from '../../adapters/metrics-contract.ts';
 
 export { METRIC_NAMESPACE };
@@ -43,7 +43,7 @@ export function powertools(service: string, vmId: string): Observability {
 /** Logs and counts what one invocation of a node did. */
 export function reportInvocation(
   obs: Observability,
-  result: InvocationResult<unknown>,
+  result: InvocationResult<unknown> & { consumedDeltas?: DeltaRetirement },
   messageIds?: readonly string[],
 ): void {
   const { logger, metrics } = obs;
@@ -69,6 +69,19 @@ export function reportInvocation(
   count('OutboxRebuiltPayloads', result.rebuilt);
   // Saves left out after a heartbeat-only send (the next invocation sends those heartbeats again first).
   count('SavesDeferred', result.deferredSaves);
+  // The secondary deletes the objects it consumed; one it could not delete waits for the lifecycle rule.
+  const consumed = result.consumedDeltas;
+  if (consumed) {
+    count('DeltasDeleted', consumed.deleted);
+    count('DeltaDeletesFailed', consumed.failed);
+    if (consumed.failed > 0) {
+      logger.warn('consumed delta objects not deleted', {
+        failed: consumed.failed,
+        error: consumed.firstError,
+        detail: "they stay until the bucket's lifecycle rule expires them; nothing else changes",
+      });
+    }
+  }
   if (result.logDeferred) {
     count('LogAppendsDeferred', 1);
     logger.warn('metrics log append failed', {

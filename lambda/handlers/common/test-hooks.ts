@@ -68,6 +68,8 @@ export function delayedDeltaStore(
 ): DeltaStore {
   return {
     put: (key, bytes) => store.put(key, bytes),
+    ...(store.replace ? { replace: store.replace.bind(store) } : {}),
+    ...(store.delete ? { delete: store.delete.bind(store) } : {}),
     async get(key, options) {
       await sleep(delayMs);
       return store.get(key, options);
@@ -141,7 +143,7 @@ const epochMs = z.number().int().min(0);
 const firedSchema = z.strictObject({
   /**
    * Which fault: `put:<kind>`, `put-object:<kind>`, `hang-put:<kind>` / `hung-put:<kind>`, `get:<kind|any>`,
-   * `crash:<point>`, `primary-silent`, `secondary-down`.
+   * `delete`, `crash:<point>`, `primary-silent`, `secondary-down`.
    */
   fault: z.string().max(200),
   /** When, ms since the Unix epoch. */
@@ -176,6 +178,8 @@ export const armedFaultsSchema = z.strictObject({
   failGets: z
     .strictObject(Object.fromEntries([...KINDS, 'any'].map((k) => [k, count.optional()])))
     .optional(),
+  /** Fail the next N deletes of consumed delta objects (those objects stay until the lifecycle rule). */
+  failDeletes: count.optional(),
   /** Crash `count` times at `point`: `throw` (the invocation fails as a whole) or `exit` (process.exit(1)). */
   crash: z
     .strictObject({ point: z.enum(CRASH_POINTS), mode: z.enum(['throw', 'exit']).default('throw'), count })
@@ -577,6 +581,25 @@ export class TestFaults {
     throw new TestFaultError(`test fault: get of ${key} failed`);
   }
 
+  async #deleteFault(key: string): Promise<void> {
+    if (!(this.#armed?.failDeletes ?? 0)) return;
+    const took = await this.#take(
+      (a) =>
+        a.failDeletes === undefined
+          ? undefined
+          : {
+              get: () => a.failDeletes ?? 0,
+              set: (n) => {
+                a.failDeletes = n;
+              },
+            },
+      { fault: 'delete', detail: key },
+    );
+    if (!took) return;
+    this.#c.logger.warn('test fault: delta delete fails', { key });
+    throw new TestFaultError(`test fault: delete of ${key} failed`);
+  }
+
   async #crashAt(point: CrashPoint, detail: string): Promise<void> {
     const crash = this.#armed?.crash;
     const after = this.#deviceState;
@@ -608,12 +631,21 @@ export class TestFaults {
         await this.#hangFault(key, bytes);
         return store.put(key, bytes);
       },
+      ...(store.replace ? { replace: store.replace.bind(store) } : {}),
       get: async (key, options) => {
         await this.#getFault(key);
         const bytes = await store.get(key, options);
         if (deltaKindOf(key) === 'device-state') this.#deviceState = key;
         return bytes;
       },
+      ...(store.delete
+        ? {
+            delete: async (key: string) => {
+              await this.#deleteFault(key);
+              await store.delete?.(key);
+            },
+          }
+        : {}),
     };
   }
 

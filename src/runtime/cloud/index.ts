@@ -16,6 +16,7 @@ export {
 } from './container.ts';
 export { type ControlDocument, claimFence, markFailedOver, readControl } from './control.ts';
 export { CountingStateStore, type StateIo, type StateKeyKind, stateKeyKind } from './counting-store.ts';
+export { consumedDeltaKeys, type DeltaRetirement, NO_RETIREMENT, retireDeltas } from './delta-retire.ts';
 export {
   DOCUMENT_FORMAT,
   decodePrimaryDocument,
@@ -77,7 +78,12 @@ export { payloadCap, refusedPayload } from './payload-cap.ts';
 export { type PrimaryCloudInput, primaryInvocation } from './primary-invocation.ts';
 export { readPrimarySeen } from './primary-seen.ts';
 export { SealedDeltaStore, UnauthenticatedObjectError } from './sealed-delta-store.ts';
-export { fetchPayload, type SecondaryCloudInput, secondaryInvocation } from './secondary-invocation.ts';
+export {
+  fetchPayload,
+  type SecondaryCloudInput,
+  type SecondaryInvocationResult,
+  secondaryInvocation,
+} from './secondary-invocation.ts';
 export { ChunkCache, WARM_CHUNK_CACHE } from './state-chunks.ts';
 export {
   decodePrimaryState,

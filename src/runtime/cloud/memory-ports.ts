@@ -85,13 +85,13 @@ export class MemoryStateStore implements StateStore {
 /** A {@link DeltaStore} in memory: create-only; an identical rewrite succeeds. */
 export class MemoryDeltaStore implements DeltaStore {
   readonly #objects = new Map<string, Uint8Array>();
-  /** Puts and gets so far. */
-  readonly stats = { puts: 0, gets: 0 };
+  /** Puts, gets and deletes so far. */
+  readonly stats = { puts: 0, gets: 0, deletes: 0 };
   /**
-   * Called (and awaited) before each put or get; may throw to model a failed call, or do other work
+   * Called (and awaited) before each put, get or delete; may throw to model a failed call, or do other work
    * meanwhile to model a slow one.
    */
-  beforeCall?: (op: 'put' | 'get', key: string) => void | Promise<void>;
+  beforeCall?: (op: 'put' | 'get' | 'delete', key: string) => void | Promise<void>;
 
   /** {@inheritDoc DeltaStore.put} */
   async put(key: string, bytes: Uint8Array): Promise<void> {
@@ -141,8 +141,10 @@ export class MemoryDeltaStore implements DeltaStore {
     return [...this.#objects.keys()].sort();
   }
 
-  /** Deletes an object (a VM's deltas deleted with its state: `colo vm remove --delete-state`). */
-  delete(key: string): void {
+  /** {@inheritDoc DeltaStore.delete} */
+  async delete(key: string): Promise<void> {
+    await this.beforeCall?.('delete', key);
+    this.stats.deletes++;
     this.#objects.delete(key);
   }
 }

@@ -144,4 +144,16 @@ export class SealedDeltaStore implements DeltaStore {
     }
     return opened.inner;
   }
+
+  /**
+   * Deletes the object at `key`, which must be a delta key (nothing to open: a consumed object is gone).
+   *
+   * @throws UnauthenticatedObjectError for a key that is not a delta key; Error when `inner` cannot delete;
+   *   the store's errors.
+   */
+  async delete(key: string): Promise<void> {
+    contextOf(key);
+    if (!this.#inner.delete) throw new Error(`the delta store under ${key} cannot delete objects`);
+    await this.#inner.delete(key);
+  }
 }

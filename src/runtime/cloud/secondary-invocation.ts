@@ -14,6 +14,7 @@ import { parseMessageObject } from '../../wire/message-schema.ts';
 import { type Sleep, systemSleep, type TimeSource } from './clock.ts';
 import type { CloudPorts } from './cloud-ports.ts';
 import { claimFence } from './control.ts';
+import { consumedDeltaKeys, type DeltaRetirement, retireDeltas } from './delta-retire.ts';
 import { decodeSecondaryDocument } from './document.ts';
 import {
   type InvocationOptions,
@@ -78,6 +79,16 @@ export const SECONDARY_SPEC: NodeSpec<SecondaryState, SecondaryInput> = {
   },
   busy: (s) => s.phase === 'committing',
 };
+
+/** What one invocation of the secondary did: the driver's result, and the consumed objects it deleted. */
+export interface SecondaryInvocationResult extends InvocationResult<SecondaryState> {
+  /**
+   * The delta objects of messages this invocation applied or acknowledged as duplicates, deleted after the
+   * save that put the secondary past them (delta-retire.ts); a failed delete leaves the object to the
+   * bucket's lifecycle rule.
+   */
+  consumedDeltas: DeltaRetirement;
+}
 
 /** Tries of a payload fetch (a failed read, or bytes that do not match the claim, are read again). */
 const FETCH_ATTEMPTS = 4;
@@ -197,7 +208,8 @@ function prepare(
  *
  * An input whose payload cannot be read is `failed`, and so is every later one (deliver them again); a
  * message the engine refuses is `rejected` and left the state unchanged; a message already consumed is a
- * `duplicate`.
+ * `duplicate`. After the save, the objects of the delta messages it applied or found duplicate are deleted
+ * (never read again: {@link consumedDeltaKeys}); a delete that fails changes nothing else.
  *
  * @param now - Time source, ms.
  * A `failover` input when the document cannot be read claims the fence all the same and throws
@@ -212,10 +224,11 @@ export async function secondaryInvocation(
   now: TimeSource,
   inputs: readonly SecondaryCloudInput[],
   options: InvocationOptions = {},
-): Promise<InvocationResult<SecondaryState>> {
+): Promise<SecondaryInvocationResult> {
   const sleep = options.sleep ?? systemSleep;
+  let result: InvocationResult<SecondaryState>;
   try {
-    return await runInvocation(
+    result = await runInvocation(
       SECONDARY_SPEC,
       ports,
       params,
@@ -227,6 +240,13 @@ export async function secondaryInvocation(
     if (!(e instanceof StateDocumentError) || !inputs.some((i) => i.type === 'failover')) throw e;
     throw await failoverWithoutState(ports, params, now, e);
   }
+  const consumed = consumedDeltaKeys(
+    inputs.map((i) => (i.type === 'message' ? i.body : undefined)),
+    result.outcomes,
+    params.vmId,
+    result.document.state.inSeq,
+  );
+  return { ...result, consumedDeltas: await retireDeltas(ports.deltas, consumed) };
 }
 
 /**

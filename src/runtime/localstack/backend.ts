@@ -50,6 +50,7 @@ import { type PolicyReport, REPORT_VERSION, type RunOutcome, type RunReport } fr
 import type { Verification } from '../verify.ts';
 import { BackendError, type Clients, checkLocalStack, emptyBucket } from './aws.ts';
 import { deployedParams, describeStackOutputs, readOutputsFile, type StackOutputs } from './stack.ts';
+import { deltaExpiryDaysOf, measureStoredBytes } from './stored-bytes.ts';
 import { readLoggedUsage } from './usage-logs.ts';
 
 /** What to run. */
@@ -238,7 +239,15 @@ async function measureCost(
           metricsPerVm: logged.metricSeries.perVm,
           sharedMetrics: logged.metricSeries.total - logged.metricSeries.perVm,
         },
-        storedBytesPerVm: await storedBytes(clients, outputs.bucketName, params.vmId),
+        storedBytesPerVm: (
+          await measureStoredBytes(
+            clients.s3,
+            outputs.bucketName,
+            [params.vmId],
+            { startMs, endMs },
+            (await deltaExpiryDaysOf(clients.s3, outputs.bucketName)) ?? 1,
+          )
+        ).steadyStateBytes,
         prices: CURRENT_PRICES,
       },
       {
@@ -257,26 +266,6 @@ async function measureCost(
   } catch (e) {
     return { error: `usage records could not be read: ${e instanceof Error ? e.message : String(e)}` };
   }
-}
-
-/** Bytes the VM holds in the bucket at the end of the run (state documents, logs, deltas not yet expired). */
-async function storedBytes(clients: Clients, bucket: string, vmId: string): Promise<number> {
-  let total = 0;
-  for (const prefix of [`${STATE_PREFIX}${vmId}/`, `deltas/${vmId}/`]) {
-    let token: string | undefined;
-    do {
-      const r = await clients.s3.send(
-        new ListObjectsV2Command({
-          Bucket: bucket,
-          Prefix: prefix,
-          ...(token ? { ContinuationToken: token } : {}),
-        }),
-      );
-      for (const o of r.Contents ?? []) total += o.Size ?? 0;
-      token = r.IsTruncated ? r.NextContinuationToken : undefined;
-    } while (token);
-  }
-  return total;
 }
 
 /** Messages on a queue: visible, in flight and delayed. */

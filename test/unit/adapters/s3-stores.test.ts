@@ -1,5 +1,11 @@
 import { Readable } from 'node:stream';
-import { GetObjectCommand, PutObjectCommand, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
+import {
+  DeleteObjectCommand,
+  GetObjectCommand,
+  PutObjectCommand,
+  S3Client,
+  S3ServiceException,
+} from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { deltaKey } from '../../../lambda/adapters/contract.ts';
@@ -115,6 +121,18 @@ describe('S3DeltaStore', () => {
     expect(got).toBeInstanceOf(Uint8Array);
     expect([...got]).toEqual([1, 2, 3, 4]);
     await expect(store.get('missing')).rejects.toThrow(/no such delta object/);
+  });
+
+  it('deletes <prefix>deltas/<key>, and passes a denied delete through', async () => {
+    s3.on(DeleteObjectCommand, { Key: `run-1/deltas/${key}` }).resolves({});
+    s3.on(DeleteObjectCommand, { Key: 'run-1/deltas/denied' }).rejects(s3Error('AccessDenied', 403));
+    const store = new S3DeltaStore({ bucket: BUCKET, prefix: 'run-1/', client: new S3Client({}) });
+    await store.delete(key);
+    expect(s3.commandCalls(DeleteObjectCommand)[0]?.args[0].input).toEqual({
+      Bucket: BUCKET,
+      Key: `run-1/deltas/${key}`,
+    });
+    await expect(store.delete('denied')).rejects.toThrow(/AccessDenied/);
   });
 });
 

@@ -301,6 +301,8 @@ async function runCell(base: CrashSim, cell: Cell): Promise<{ problems: string[]
 describe('crash-point matrix: a Lambda crash at every port call of a round, a checkpoint, its commit, a fence', () => {
   const coverage: Record<Stage, number> = { round: 0, transaction: 0, commit: 0, fence: 0, other: 0 };
   let total = 0;
+  /** Cells that crashed at, or right after, the secondary's delete of a consumed delta object. */
+  let atDelete = 0;
 
   for (const scenario of SCENARIOS) {
     it(`${scenario.name}: every cell keeps memory one checkpoint, recovers or fences one side, applies once, drops nothing`, async () => {
@@ -349,6 +351,7 @@ describe('crash-point matrix: a Lambda crash at every port call of a round, a ch
         const { problems, outcome } = await runCell(base, cell);
         stages[cell.stage]++;
         coverage[cell.stage]++;
+        if (ref.calls[cell.k - 1]?.op === 'delta.delete') atDelete++;
         outcomes[outcome] = (outcomes[outcome] ?? 0) + 1;
         if (process.env.CRASH_MATRIX_VERBOSE && outcome !== 'recovered')
           console.log(`${cell.when} ${cell.k} [${cell.fault}] ${cell.stage} ${cell.what}: ${outcome}`);
@@ -366,8 +369,11 @@ describe('crash-point matrix: a Lambda crash at every port call of a round, a ch
     }, 600_000);
   }
 
-  it('the cells covered a round, a checkpoint transaction, a commit and a fence', () => {
-    console.log(`crash matrix: ${total} cells by stage ${JSON.stringify(coverage)}`);
+  it('the cells covered a round, a checkpoint transaction, a commit, a fence and deleting consumed deltas', () => {
+    console.log(
+      `crash matrix: ${total} cells by stage ${JSON.stringify(coverage)}; ${atDelete} at a delta delete`,
+    );
+    expect(atDelete).toBeGreaterThan(0);
     expect(coverage.round).toBeGreaterThan(0);
     expect(coverage.transaction).toBeGreaterThan(0);
     expect(coverage.commit).toBeGreaterThan(0);

@@ -3,8 +3,8 @@
  * timer chains do between invocations, with every port call of every invocation counted on one shared
  * counter, so a test can make "the k-th port call of the run" kill its invocation right there.
  *
- * - Ports: every state load/save (node documents, the control document, log segments), delta put/get and
- *   channel send goes through one counter. A crash makes that call throw (`before`: the call has no
+ * - Ports: every state load/save (node documents, the control document, log segments), delta put/get/delete
+ *   (the secondary deletes what it consumed, after its save) and channel send goes through one counter. A crash makes that call throw (`before`: the call has no
  *   effect; `after`: the call took effect, then the invocation died before seeing its answer) and every
  *   later call of the same invocation throw too — a killed Lambda does nothing more.
  * - SQS FIFO consumers: the primary consumes S → P, the secondary P → S, in batches of up to 10. A batch
@@ -49,7 +49,7 @@ export interface PortCall {
   /** 1-based index on the shared counter. */
   k: number;
   /** Which port operation. */
-  op: 'state.load' | 'state.save' | 'delta.put' | 'delta.get' | 'channel.send';
+  op: 'state.load' | 'state.save' | 'delta.put' | 'delta.get' | 'delta.delete' | 'channel.send';
   /** Key, or the message types sent. */
   what: string;
 }
@@ -252,6 +252,7 @@ export class CrashSim {
       deltas: {
         put: (key, bytes) => this.#call('delta.put', key, () => deltas.put(key, bytes)),
         get: (key, options) => this.#call('delta.get', key, () => deltas.get(key, options)),
+        delete: (key) => this.#call('delta.delete', key, () => deltas.delete(key)),
       },
       channel: {
         send: (messages) =>
@@ -405,10 +406,14 @@ export class CrashSim {
           options,
         );
       }
+      // A crash in a call whose failure the invocation absorbs (deleting a consumed delta object): the
+      // Lambda died right there all the same, so it answers nothing and its batch comes back.
+      if (this.#dead) throw new CrashError('the invocation died in a call it would have absorbed');
       rec.sent = result.sent.map(describeMessage);
       rec.effects = result.effects;
       rec.outcomes = result.outcomes.map((o) => (o.code ? `${o.status}:${o.code}` : o.status));
     } catch (e) {
+      result = undefined;
       rec.error = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
       if (this.#dead && !this.crashed) this.crashed = rec;
       else if (!(e instanceof CrashError) && !/^Error: injected /.test(rec.error))

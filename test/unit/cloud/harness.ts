@@ -20,6 +20,7 @@ import {
   readSecondaryDocument,
   type SecondaryCloudInput,
   type SecondaryDocument,
+  type SecondaryInvocationResult,
   secondaryInvocation,
   VirtualClock,
 } from '../../../src/runtime/cloud/index.ts';
@@ -63,7 +64,7 @@ export class CloudPair {
   secondary(
     inputs: SecondaryCloudInput[],
     options: InvocationOptions = {},
-  ): Promise<InvocationResult<SecondaryState>> {
+  ): Promise<SecondaryInvocationResult> {
     return secondaryInvocation(this.secondaryPorts, this.params, this.clock.now, inputs, {
       ...this.options,
       ...options,

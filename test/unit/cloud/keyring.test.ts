@@ -240,6 +240,22 @@ describe('SealedDeltaStore', () => {
     await expect(store.put('not/a delta key', inner)).rejects.toThrow(UnauthenticatedObjectError);
   });
 
+  it('deletes only delta keys, and says so when the store under it cannot delete', async () => {
+    const raw = new MemoryDeltaStore();
+    const store = new SealedDeltaStore(raw, Keyring.fixed(keySetOf(VM, A)));
+    await store.put(key, inner);
+    await raw.put('vms/other.json', inner);
+    await expect(store.delete('vms/other.json')).rejects.toThrow(UnauthenticatedObjectError);
+    expect(raw.keys()).toContain('vms/other.json');
+    await store.delete(key);
+    expect(raw.keys()).toEqual(['vms/other.json']);
+    const readOnly = new SealedDeltaStore(
+      { put: raw.put.bind(raw), get: raw.get.bind(raw) },
+      Keyring.fixed(keySetOf(VM, A)),
+    );
+    await expect(readOnly.delete(key)).rejects.toThrow(/cannot delete/);
+  });
+
   it('refuses an object sealed with another key, or not sealed at all', async () => {
     const raw = new MemoryDeltaStore();
     const store = new SealedDeltaStore(raw, Keyring.fixed(keySetOf(VM, A)));

@@ -266,6 +266,27 @@ describe('fault hook: the armed-faults document', () => {
   });
 });
 
+describe('fault hook: deletes of consumed deltas', () => {
+  test('failDeletes fails the next N deletes (recorded); the objects stay; later deletes go through', async () => {
+    const state = new MemoryStateStore();
+    const clock = new VirtualClock(1000);
+    const deltas = new MemoryDeltaStore();
+    const keys = ['vm-0/1/5-background-ram', 'vm-0/1/6-checkpoint-ram', 'vm-0/1/7-device-state'];
+    for (const k of keys) await deltas.put(k, new Uint8Array([1]));
+    const { faults } = hookOn(state, clock);
+    const ports = faults.wrap({ state, deltas, channel: new MemoryChannel() });
+    await arm(state, { failDeletes: 2 });
+    await faults.begin();
+    await expect(ports.deltas.delete?.(keys[0] as string)).rejects.toThrow(TestFaultError);
+    await expect(ports.deltas.delete?.(keys[1] as string)).rejects.toThrow(/delete of vm-0\/1\/6/);
+    await ports.deltas.delete?.(keys[2] as string);
+    expect(deltas.keys()).toEqual(keys.slice(0, 2));
+    const a = await armed(state);
+    expect(a.failDeletes).toBe(0);
+    expect(a.fired.map((f) => `${f.fault} ${f.detail}`)).toEqual([`delete ${keys[0]}`, `delete ${keys[1]}`]);
+  });
+});
+
 describe('fault hook: faults in a running session (handlers on in-memory ports)', () => {
   test('a background put failing 3 times is retried in place; failing 4 times retires its round (skip); no fence', async () => {
     const sim = new HandlerSim(handlerParams({ policy: 'fixed' }), 'ack', { faults: true });
@@ -275,7 +296,10 @@ describe('fault hook: faults in a running session (handlers on in-memory ports)'
     let a = await armed(sim.state);
     expect(a.fired.map((f) => f.fault)).toEqual(Array(3).fill('put:background-ram'));
     const stored = a.fired[0]?.detail ?? '';
-    expect(sim.deltas.keys()).toContain(stored);
+    // Stored at the fourth try and sent; the secondary, having consumed it, deleted it.
+    const named = (key: string) => sim.p2s.history.some((m) => m.type === 'delta' && m.claim.key === key);
+    expect(named(stored)).toBe(true);
+    expect(sim.deltas.keys()).not.toContain(stored);
     // All four tries of one object fail: its sequence number is retired with a skip; the round is lost.
     await arm(sim.state, { failPuts: { 'background-ram': 4 } });
     await sim.run(5000);
@@ -284,6 +308,7 @@ describe('fault hook: faults in a running session (handlers on in-memory ports)'
     const lost = a.fired[0]?.detail ?? '';
     expect(a.fired.every((f) => f.detail === lost)).toBe(true);
     expect(sim.deltas.keys()).not.toContain(lost);
+    expect(named(lost)).toBe(false);
     const retired = (await sim.log('primary')).filter((r) => r.type === 'send-retired');
     expect(retired.map((r) => r.type === 'send-retired' && r.data.kind)).toEqual(['background-ram']);
     expect(sim.p2s.history.some((m) => m.type === 'skip')).toBe(true);

@@ -637,13 +637,13 @@ describe('least privilege', () => {
     ]);
   });
 
-  it('secondary-apply: consume p2s, send refused messages to its DLQ, secondary state, read deltas, send on s2p', () => {
+  it('secondary-apply: consume p2s, send refused messages to its DLQ, secondary state, read and delete deltas, send on s2p', () => {
     expectGrants('secondary-apply', [
       logs('secondary-apply'),
       allow(CONSUME, arnOf(ids.p2s)),
       allow(SEND, arnOf(ids.p2sDlq)),
       ...secondaryState(),
-      allow('s3:GetObject', objectsArn(ids.bucket, 'deltas/')),
+      allow(['s3:DeleteObject', 's3:GetObject'], objectsArn(ids.bucket, 'deltas/')),
       allow(SEND, arnOf(ids.s2p)),
       key(),
     ]);
@@ -726,7 +726,7 @@ describe('least privilege', () => {
     }
   });
 
-  it('deletes reach only chunks and segments: a node side its own, the watchdog both; never documents, deltas or configs', () => {
+  it('deletes reach only chunks and segments (a node side its own, the watchdog both) and deltas (secondary-apply alone); never documents or configs', () => {
     const deleters = (key: string) =>
       FUNCTION_NAMES.filter((name) =>
         grants(name)
@@ -768,10 +768,10 @@ describe('least privilege', () => {
     ]) {
       expect(deleters(state(key)), key).toEqual([]);
     }
-    // Nothing outside state/: deltas, VM configs.
-    expect(deleters('/deltas/vm-7/3/1-ram')).toEqual([]);
+    // Deltas: only the secondary's channel consumer, which deletes what it consumed; VM configs: nobody.
+    expect(deleters('/deltas/vm-7/3/1-background-ram')).toEqual(['secondary-apply']);
     expect(deleters('/vms/vm-7.json')).toEqual([]);
-    // Every delete grant is one of the four chunk/segment patterns.
+    // Every delete grant is one of the four chunk/segment patterns, or deltas/.
     const patterns = new Set(
       FUNCTION_NAMES.flatMap((name) => grants(name).filter((g) => g.startsWith('s3:DeleteObject '))).map(
         (g) =>
@@ -786,6 +786,7 @@ describe('least privilege', () => {
         '/state/*/node/primary/segment/*',
         '/state/*/node/secondary/chunk/*',
         '/state/*/node/secondary/segment/*',
+        '/deltas/*',
       ].sort(),
     );
   });
