@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { formatCostSection } from '../cost/format.ts';
-import { SINGLE_VM_STACK } from '../cost/model.ts';
+import { BYTES_PER_GB, SINGLE_VM_STACK } from '../cost/model.ts';
 import { CURRENT_PRICES, type PriceFile, PriceFileError, parsePriceFile } from '../cost/prices.ts';
 import { type CostSection, costSection } from '../cost/section.ts';
 
@@ -109,17 +109,25 @@ export function costCommand(reportPath: string, flags: CostFlags): { section: Co
   const metrics = metricsLine?.fixed
     ? { metricsPerVm: 0, sharedMetrics: metricSeries * cost.breakdown.vms }
     : { metricsPerVm: metricSeries, sharedMetrics: 0 };
-  const section = costSection(
+  // Storage per VM as the report measured it (GB-months per VM-month are GB held).
+  const storageLine = cost.breakdown.lines?.find((l) => l.id === 's3-storage');
+  const storedBytesPerVm = (storageLine?.quantity ?? 0) * BYTES_PER_GB;
+  const priced = costSection(
     {
       byFunction,
       windowMs: cost.breakdown.windowMs,
       vms: cost.breakdown.vms,
       architecture: flags.arm64 ? 'arm64' : 'x86_64',
       deployment: { ...SINGLE_VM_STACK, vmsPerDeployment: vms, ...metrics },
+      storedBytesPerVm,
       prices,
     },
     cost.params,
   );
+  const section =
+    flags.msPerInvocation === undefined
+      ? priced
+      : { ...priced, durationModelMs: Number(flags.msPerInvocation) };
   return { section, lines: flags.json ? [JSON.stringify(section, null, 2)] : formatCostSection(section) };
 }
 

@@ -31,6 +31,8 @@ export const FAULT_KEYS: Record<string, string> = {
   visibility: 'DURATION: the queue visibility timeout a crashed consumer waits for (default 60s)',
   'put-fail': 'P: a delta object cannot be stored; its sequence number is retired with a skip',
   'put-stall': 'P[:A-B]: storing a delta object is slow, uniform in A-B (default 0-2s)',
+  'delete-fail':
+    'P: the secondary cannot delete a delta object it consumed; it is left to the lifecycle rule',
   redelivery: 'DURATION: time until a failed delivery is visible again (default 1s)',
   'max-receives': 'N: deliveries of one message before it is dead-lettered, 1-100 (default 5)',
   outage: 'NODE@START+LENGTH: primary or secondary runs nothing in that window (repeatable)',
@@ -138,6 +140,9 @@ function apply(model: FaultModel, key: string, value: string): void {
       if (range) model.putStallMs = range;
       return;
     }
+    case 'delete-fail':
+      model.deleteFail = parseProbability(key, value);
+      return;
     case 'redelivery':
       model.redeliveryMs = duration(key, value, 3_600_000);
       if (model.redeliveryMs <= 0) fail(key, value, 'must be above 0');
@@ -227,6 +232,7 @@ export function hasFaults(model: FaultModel | undefined): boolean {
     p(model.crash) ||
     p(model.putFail) ||
     p(model.putStall) ||
+    p(model.deleteFail) ||
     (model.outages?.length ?? 0) > 0
   );
 }
@@ -247,6 +253,7 @@ export function formatFaultSpec(model: FaultModel): string {
     const r = model.putStallMs;
     parts.push(`put-stall=${pct(model.putStall)}${r ? `:${range(r)}` : ''}`);
   }
+  if (model.deleteFail) parts.push(`delete-fail=${pct(model.deleteFail)}`);
   if (model.redeliveryMs !== undefined) parts.push(`redelivery=${ms(model.redeliveryMs)}`);
   if (model.maxReceives !== undefined) parts.push(`max-receives=${model.maxReceives}`);
   for (const o of model.outages ?? []) parts.push(`outage=${o.node}@${ms(o.from)}+${ms(o.until - o.from)}`);

@@ -127,6 +127,8 @@ export function runFleetPolicy(
     linkMiB: { toSecondary: result.linkBytes.toSecondary / MiB, toPrimary: result.linkBytes.toPrimary / MiB },
     storePeakObjects: result.store.peakObjects,
     storePeakMiB: result.store.peakBytes / MiB,
+    storeLeftoverObjects: result.store.leftoverObjects,
+    storeLeftoverMiB: result.store.leftoverBytes / MiB,
     events: result.events,
   };
   const report: PolicyReport = {

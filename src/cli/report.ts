@@ -70,6 +70,7 @@ export function renderTable(report: RunReport): string {
       ['faults: consumers killed', f('crashed')],
       ['faults: puts failed', f('retired')],
       ['faults: puts stalled', f('stalled')],
+      ['faults: deletes failed', f('kept')],
       ['faults: outage-deferred', f('deferred')],
       ['rejected inputs', (r) => String(r.rejections ?? '-')],
     );
@@ -87,6 +88,7 @@ export function renderTable(report: RunReport): string {
       ['link busy to secondary (%)', f((x) => (x.linkUtilisation * 100).toFixed(1))],
       ['VMs replicating at the end', f((x) => String(x.outcomes.replicating ?? 0))],
       ['delta store peak (MiB)', f((x) => x.storePeakMiB.toFixed(1))],
+      ['delta objects left over', f((x) => String(x.storeLeftoverObjects))],
     );
   }
   if (report.runs.some((r) => r.modelled)) {

@@ -55,8 +55,13 @@ export function formatCostSection(section: CostSection): string[] {
   const factors = Object.entries(section.nominalFactors)
     .map(([fn, f]) => `${fn} ×${f.toFixed(2)}`)
     .join(', ');
+  const duration =
+    section.durationModelMs === undefined
+      ? "  Lambda duration as the functions' records billed it (on LocalStack an invocation bills the emulator's waits; `colo cost FILE --ms-per-invocation 50` models AWS)"
+      : `  Lambda duration modelled at ${section.durationModelMs} ms per invocation (--ms-per-invocation)`;
   return [
     ...formatCostReport(section.breakdown),
+    duration,
     `  tick chains at their nominal rates (measured cost per tick × ticks per period${factors ? `: ${factors}` : ''}); ` +
       `as measured: $${section.measuredPerVmMonthUsd.toFixed(2)}`,
     ...formatLevers(section.levers),

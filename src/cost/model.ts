@@ -64,15 +64,19 @@ export interface DeploymentShape {
   metricsPerVm: number;
 }
 
-/** Today's stack (lib/colo-stack.ts): one VM, 3 tick queues, 2 FIFO channels, a rule, a secret. */
+/**
+ * The stack (lib/colo-stack.ts) with one VM: 3 tick queues, 2 FIFO channels, a rule, a secret, 22 alarms and a
+ * dashboard (test/unit/stack/operability.test.ts pins the counts to the synthesized template). Set
+ * `vmsPerDeployment` for a fleet stack.
+ */
 export const SINGLE_VM_STACK: DeploymentShape = {
   vmsPerDeployment: 1,
   polledQueues: { sqs: 3, 'sqs-fifo': 2 },
   idlePollsPerQueuePerMinute: 15,
   ruleInvocationsPerMonth: 60 * HOURS_PER_MONTH,
   secrets: 1,
-  alarms: 0,
-  dashboards: 0,
+  alarms: 22,
+  dashboards: 1,
   sharedMetrics: 0,
   metricsPerVm: 0,
 };

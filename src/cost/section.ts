@@ -50,6 +50,11 @@ export interface CostSection {
   params: LeverParams;
   /** Requests `colo run` itself made to the emulator (reset, polling, read-back), by key; not billed to the VM. */
   driverRequests: Record<string, number>;
+  /**
+   * Lambda duration priced at this many ms per invocation (`colo cost --ms-per-invocation`); absent: as the
+   * functions' own records billed it — on LocalStack that includes the emulator's waits.
+   */
+  durationModelMs?: number;
 }
 
 function perHour(u: AwsUsage, windowMs: number, vms: number): UsagePerVmHour {

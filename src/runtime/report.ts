@@ -139,6 +139,9 @@ export interface FleetReport {
   /** The shared delta store's peak: objects held and their modelled MiB. */
   storePeakObjects: number;
   storePeakMiB: number;
+  /** Delta objects left over at the end (the secondary could not delete them: `delete-fail`), and their MiB. */
+  storeLeftoverObjects: number;
+  storeLeftoverMiB: number;
   /** Simulation events processed. */
   events: number;
 }

@@ -17,6 +17,8 @@
  * - **put failure** (S3 kept refusing a delta object through the runtime's retries): the message's sequence
  *   number is retired with a `skip` in its place and the sender's send completes with an error;
  * - **put stall**: the object is stored late, so the message leaves late;
+ * - **delete failure**: the secondary could not delete an object it consumed (the delete failed, or its
+ *   function died after its save): the object stays in the store (until the bucket's lifecycle rule);
  * - **outage** (a node's functions crash or cannot run): the node steps nothing in the window; inputs and
  *   timers wait until it is back (its state is persisted, as in the cloud).
  */
@@ -53,6 +55,12 @@ export interface FaultModel {
   /** Probability that storing a delta object is slow, and how slow, ms (uniform). Default [0, 2000]. */
   putStall?: number;
   putStallMs?: [number, number];
+  /**
+   * Probability that the secondary cannot delete a delta object it consumed (the delete fails, or its
+   * function dies after the save): the object stays in the store until the bucket's lifecycle rule; nothing
+   * else changes.
+   */
+  deleteFail?: number;
   /** Time until a failed delivery is visible again, ms. Default 1 000 (the consumer shortens visibility). */
   redeliveryMs?: number;
   /** Deliveries of one message before it is dead-lettered. Default 5 (the stacks' receive limit). */
@@ -82,6 +90,8 @@ export interface FaultStats {
   retired: number;
   /** Objects stored late. */
   stalled: number;
+  /** Consumed objects the secondary could not delete (left to the lifecycle rule). */
+  kept: number;
   /** Events deferred by an outage. */
   deferred: number;
 }
@@ -96,6 +106,7 @@ export function noFaults(): FaultStats {
     crashed: 0,
     retired: 0,
     stalled: 0,
+    kept: 0,
     deferred: 0,
   };
 }
@@ -111,6 +122,7 @@ const SALT = {
   stallAmount: 7,
   dup: 8,
   crash: 9,
+  keep: 10,
 };
 
 /** What happens to one message, decided when it is sent. */
@@ -129,6 +141,8 @@ export interface MessageFate {
   retired: boolean;
   /** Extra time to store its object, ms. */
   stallMs: number;
+  /** True when the secondary cannot delete its object once consumed (a delta only). */
+  kept: boolean;
 }
 
 function between(r: number, range: [number, number]): number {
@@ -167,6 +181,7 @@ export function fateOf(
       hasObject && draw(SALT.stall) < (model.putStall ?? 0)
         ? between(draw(SALT.stallAmount), model.putStallMs ?? [0, 2000])
         : 0,
+    kept: hasObject && draw(SALT.keep) < (model.deleteFail ?? 0),
   };
 }
 

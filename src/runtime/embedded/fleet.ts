@@ -67,8 +67,11 @@ export interface FleetResult {
   linkBytes: { toSecondary: number; toPrimary: number };
   /** Share of the run the primary → secondary direction was busy, 0..1. */
   linkUtilisation: number;
-  /** The shared delta store's peak occupancy (objects; modelled bytes). */
-  store: { peakObjects: number; peakBytes: number };
+  /**
+   * The shared delta store's peak occupancy (objects; modelled bytes), and the objects left over at the end
+   * (their delete failed: `delete-fail`) with their bytes.
+   */
+  store: { peakObjects: number; peakBytes: number; leftoverObjects: number; leftoverBytes: number };
   /** Events processed. */
   events: number;
 }
@@ -135,7 +138,12 @@ export function runFleet(options: FleetOptions): FleetResult {
     vms: out,
     linkBytes: { toSecondary, toPrimary: world.links.secondary.bytes },
     linkUtilisation: Math.min(1, (toSecondary * 1000) / options.link.bandwidthBytesPerSec / durationMs),
-    store: { peakObjects: world.store.peakObjects, peakBytes: world.store.peakBytes },
+    store: {
+      peakObjects: world.store.peakObjects,
+      peakBytes: world.store.peakBytes,
+      leftoverObjects: world.store.leftoverObjects,
+      leftoverBytes: world.store.leftoverBytes,
+    },
     events,
   };
 }

@@ -27,7 +27,7 @@ installCodec(WIRE_CODEC);
 export type VmEvent =
   | { vm: number; kind: 'input'; node: 'primary'; input: PrimaryInput }
   | { vm: number; kind: 'input'; node: 'secondary'; input: SecondaryInput }
-  | { vm: number; kind: 'deliver'; node: Node; delivery: Delivery; storedBytes: number }
+  | { vm: number; kind: 'deliver'; node: Node; delivery: Delivery; storedBytes: number; kept?: boolean }
   | { vm: number; kind: 'wake'; node: Node; generation: number }
   | { vm: number; kind: 'claim'; node: Node; reason: string };
 
@@ -46,7 +46,8 @@ export interface World {
 
 /**
  * The in-memory delta store's occupancy: an object is held while a delivery naming it is queued (modelled
- * bytes as on the wire).
+ * bytes as on the wire), then deleted — as the secondary deletes each object it consumed — unless the delete
+ * fails (`delete-fail`): then it is left over, as for the bucket's lifecycle rule.
  */
 export class StoreAccount {
   /** Objects held now and at most. */
@@ -64,10 +65,21 @@ export class StoreAccount {
     if (this.bytes > this.peakBytes) this.peakBytes = this.bytes;
   }
 
-  /** A delivery holding `bytes` was handed over (or dropped). */
+  /** Objects left over (their delete failed) and their bytes. */
+  leftoverObjects = 0;
+  leftoverBytes = 0;
+
+  /** A delivery holding `bytes` was handed over (or dropped): its object is deleted. */
   release(bytes: number): void {
     this.objects--;
     this.bytes -= bytes;
+  }
+
+  /** A delivery holding `bytes` was handed over, but its object could not be deleted: it is left over. */
+  leave(bytes: number): void {
+    this.release(bytes);
+    this.leftoverObjects++;
+    this.leftoverBytes += bytes;
   }
 }
 
@@ -227,7 +239,9 @@ export function createVm(options: EmbeddedOptions, world: World, vm: number, sta
           }
           if (!fate?.deadLettered) {
             if (storedBytes) store.hold(storedBytes);
-            queue.push(deliverAt, { vm, kind: 'deliver', node: to, delivery, storedBytes });
+            const kept = storedBytes > 0 && fate?.kept === true;
+            if (kept) stats.kept++;
+            queue.push(deliverAt, { vm, kind: 'deliver', node: to, delivery, storedBytes, kept });
           }
           if (node === 'primary' && e.sendId > 0) {
             const error = sendError ?? faults.failSend?.(e.message);
@@ -400,7 +414,10 @@ export function createVm(options: EmbeddedOptions, world: World, vm: number, sta
         step(item.node, at, item.input);
         break;
       case 'deliver': {
-        if (item.storedBytes) store.release(item.storedBytes);
+        if (item.storedBytes) {
+          if (item.kept) store.leave(item.storedBytes);
+          else store.release(item.storedBytes);
+        }
         if (item.node === 'primary' && primaryDead) break;
         const wire =
           item.node === 'secondary' && faults.onWireToSecondary

@@ -14,7 +14,7 @@ import { resolveScenario, ScenarioError } from '../../../src/cli/scenario.ts';
 describe('--faults syntax', () => {
   it('parses every key, percentages and fractions, ranges and repeated outages', () => {
     const m = parseFaultSpec(
-      'lose=1%,duplicate=0.005,delay=2%:0-300ms,put-fail=0.1%,put-stall=1%:1-2s,redelivery=1s,' +
+      'lose=1%,duplicate=0.005,delay=2%:0-300ms,put-fail=0.1%,put-stall=1%:1-2s,delete-fail=2%,redelivery=1s,' +
         'max-receives=5,outage=primary@30s+5s,outage=secondary@2m+500ms,window=10s-60s,claim=20ms,seed=7',
     );
     expect(m).toEqual({
@@ -25,6 +25,7 @@ describe('--faults syntax', () => {
       putFail: 0.001,
       putStall: 0.01,
       putStallMs: [1000, 2000],
+      deleteFail: 0.02,
       redeliveryMs: 1000,
       maxReceives: 5,
       outages: [

@@ -37,6 +37,7 @@ function tickUsage(invocations: number): AwsUsage {
 /** A report as `colo run --backend localstack --json` writes it (only what `colo cost` reads). */
 function reportFile(
   byFunction: Record<string, AwsUsage> = { 'pending-check-timer': tickUsage(100) },
+  storedBytesPerVm = 0,
 ): string {
   const dir = mkdtempSync(join(tmpdir(), 'colo-cost-'));
   const cost = costSection(
@@ -47,6 +48,7 @@ function reportFile(
       prices: CURRENT_PRICES,
       // 20 metric series without a VM dimension, as the stack emits them.
       deployment: { ...SINGLE_VM_STACK, sharedMetrics: 20 },
+      storedBytesPerVm,
     },
     params,
   );
@@ -80,6 +82,19 @@ describe('colo cost', () => {
       /^cost per protected VM-month \(730 h\) at us-east-1 list prices of 2026-11-30/,
     );
     expect(table.out).toContain('pendingCheckIntervalMs');
+    // The printout says whose duration it priced.
+    expect(table.out).toMatch(/Lambda duration as the functions' records billed it/);
+    expect((await cli(['cost', path, '--ms-per-invocation', '50'])).out).toMatch(
+      /Lambda duration modelled at 50 ms per invocation/,
+    );
+  });
+
+  it("keeps the report's storage when it prices it again", async () => {
+    const path = reportFile(undefined, 4 * 2 ** 30);
+    const again = JSON.parse((await cli(['cost', path, '--json', '--vms-per-deployment', '100'])).out);
+    const line = again.breakdown.lines.find((l: { id: string }) => l.id === 's3-storage');
+    expect(line.quantity).toBeCloseTo(4, 9);
+    expect(line.usd).toBeCloseTo(4 * 0.023, 9);
   });
 
   it('an assumed duration bills each function at the memory its records show (256 MB monitor)', async () => {

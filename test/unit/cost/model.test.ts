@@ -98,7 +98,10 @@ describe('costPerVmMonth', () => {
     expect(usd(solo, 'sqs-idle-standard')).toBeCloseTo(0.7884, 6);
     expect(usd(solo, 'secrets')).toBeCloseTo(0.4, 6);
     expect(usd(solo, 'eventbridge')).toBeCloseTo(0.0438, 6);
-    expect(solo.perVmMonthUsd).toBeCloseTo(1.8892, 6);
+    // 22 standard alarms × $0.10 and one dashboard at $3.00.
+    expect(usd(solo, 'alarms')).toBeCloseTo(2.2, 6);
+    expect(usd(solo, 'dashboards')).toBeCloseTo(3, 6);
+    expect(solo.perVmMonthUsd).toBeCloseTo(7.0892, 6);
     const fleet = costPerVmMonth({
       usage: emptyUsage(),
       windowMs: 1000,
@@ -106,7 +109,7 @@ describe('costPerVmMonth', () => {
       deployment: { ...SINGLE_VM_STACK, vmsPerDeployment: 10 },
       prices: CURRENT_PRICES,
     });
-    expect(fleet.perVmMonthUsd).toBeCloseTo(0.18892, 6);
+    expect(fleet.perVmMonthUsd).toBeCloseTo(0.70892, 6);
   });
 
   it('prices arm64 duration lower, metrics per VM and storage', () => {

@@ -49,6 +49,29 @@ describe('runFleet', () => {
     expect(first?.requestedAt).toBeGreaterThanOrEqual(6000 + params.checkpointDelayMs);
   });
 
+  it('consumed objects are deleted; with delete-fail the failed ones are left over and nothing else changes', () => {
+    const clean = runFleet({ params, link, durationMs: 45_000, vms: 2 });
+    expect(clean.store.peakObjects).toBeGreaterThan(0);
+    expect(clean.store.leftoverObjects).toBe(0);
+    const kept = runFleet({
+      params,
+      link,
+      durationMs: 45_000,
+      vms: 2,
+      faultModel: { deleteFail: 0.5, seed: 3 },
+    });
+    const keptCount = kept.vms.reduce((n, v) => n + v.result.faultStats.kept, 0);
+    expect(keptCount).toBeGreaterThan(0);
+    expect(kept.store.leftoverObjects).toBe(keptCount);
+    expect(kept.store.leftoverBytes).toBeGreaterThan(0);
+    for (const [i, vm] of kept.vms.entries()) {
+      // Replication does not see it: the same checkpoints, rounds and final image as without the fault.
+      expect(vm.result.checkpoints, vm.params.vmId).toEqual(clean.vms[i]?.result.checkpoints);
+      expect(vm.result.final, vm.params.vmId).toEqual(clean.vms[i]?.result.final);
+      expect(verifyRun(vm.result, vm.params).problems, vm.params.vmId).toEqual([]);
+    }
+  });
+
   it('the link is shared: VMs that checkpoint together wait for each other', () => {
     const durationMs = 25_000;
     // Ten VMs with no stagger all checkpoint at 20 s and queue on one link.

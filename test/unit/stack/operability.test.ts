@@ -4,6 +4,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { COLO_METRICS, METRIC_NAMESPACE } from '../../../lambda/adapters/metrics-contract.ts';
 import { ColoStack, FUNCTION_NAMES } from '../../../lib/colo-stack.ts';
 import { coloEventSum, STUCK_CHANNEL_AGE_SECONDS } from '../../../lib/constructs/colo-alarms.ts';
+import { SINGLE_VM_STACK } from '../../../src/cost/model.ts';
 import { arnOf, logicalId, type Synthesized, synthColo, TEST_CONTEXT } from './helpers.ts';
 
 let s: Synthesized;
@@ -43,6 +44,15 @@ describe('alarms', () => {
     );
     expect(Object.keys(s.template.findResources('AWS::CloudWatch::Alarm'))).toHaveLength(
       Object.keys(alarms).length,
+    );
+  });
+
+  it("the cost model's deployment profile prices exactly the stack's alarms and dashboards", () => {
+    expect(SINGLE_VM_STACK.alarms).toBe(
+      Object.keys(s.template.findResources('AWS::CloudWatch::Alarm')).length,
+    );
+    expect(SINGLE_VM_STACK.dashboards).toBe(
+      Object.keys(s.template.findResources('AWS::CloudWatch::Dashboard')).length,
     );
   });
 
