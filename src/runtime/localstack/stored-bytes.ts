@@ -35,7 +35,7 @@ export interface StoredBytes {
   leftoverBytes: number;
   /** Delta objects written before the window (earlier runs, or the window's own start), bytes per VM. */
   olderBytes: number;
-  /** The window the leftovers were written in, ms. */
+  /** The window measured, ms (leftovers are counted in all of it but the last {@link IN_FLIGHT_MS}). */
   windowMs: number;
   /** Days a leftover stays (the bucket's lifecycle rule). */
   expiryDays: number;
@@ -90,7 +90,9 @@ export async function measureStoredBytes(
   }
   const windowMs = Math.max(1, window.endMs - window.startMs);
   const per = (x: number) => x / n;
-  const held = per(sum.leftover) * ((expiryDays * 86_400_000) / windowMs);
+  // Leftovers are counted among the objects written before the last IN_FLIGHT_MS: that is their window.
+  const countedMs = Math.max(1, windowMs - IN_FLIGHT_MS);
+  const held = per(sum.leftover) * ((expiryDays * 86_400_000) / countedMs);
   return {
     vms: vmIds.length,
     stateBytes: per(sum.state),
