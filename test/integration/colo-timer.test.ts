@@ -133,11 +133,12 @@ describe('the stack’s own clock on LocalStack', () => {
     );
     expect(ckpt?.trigger).toBe('timer');
     expect(ckpt?.digest).toBe(commit.digest);
-    // The chain that fired it is the one the rule armed (one generation after the start's: never re-armed
-    // by anyone else).
+    // The chain is the one the rule armed (one generation after the start's: never re-armed by anyone else)
+    // and it has ticked. One tick is enough: on a loaded machine the pulse may find the checkpoint due
+    // before the chain's second tick is delivered (CI stop 34 read seq 1 at the commit).
     const chain = await t.timer('checkpoint');
     expect(chain?.generation).toBe(generationBefore + 1);
-    expect(chain?.seq).toBeGreaterThanOrEqual(2);
+    expect(chain?.seq).toBeGreaterThanOrEqual(1);
     console.log(
       `[colo-timer] checkpoint of epoch ${request.epoch} (downtime ${Math.round(ckpt?.downtimeMs ?? 0)} ms) committed ${since(t0)} ms into the test`,
     );
