@@ -8,6 +8,7 @@ import { formatCostSection } from '../cost/format.ts';
 import { BYTES_PER_GB, SINGLE_VM_STACK } from '../cost/model.ts';
 import { CURRENT_PRICES, type PriceFile, PriceFileError, parsePriceFile } from '../cost/prices.ts';
 import { type CostSection, costSection } from '../cost/section.ts';
+import { usageProblem } from '../cost/usage.ts';
 
 /** Flags of `colo cost`. */
 export interface CostFlags {
@@ -45,6 +46,19 @@ function readJson(path: string, what: string): unknown {
   }
 }
 
+/** Why a report's deployed parameters cannot be priced (each period and the memory a number > 0), if so. */
+function paramsProblem(given: object): string | undefined {
+  const params = given as Record<string, unknown>;
+  for (const k of ['checkpointDelayMs', 'pendingCheckIntervalMs', 'heartbeatIntervalMs', 'memoryMb']) {
+    const v = params[k];
+    if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) return `params.${k} is not a number > 0`;
+  }
+  const chain = params.heartbeatChainMs;
+  if (chain !== undefined && (typeof chain !== 'number' || !Number.isFinite(chain) || chain <= 0))
+    return 'params.heartbeatChainMs is not a number > 0';
+  return undefined;
+}
+
 /** Largest `--ms-per-invocation`, ms: Lambda's 15-minute invocation limit. */
 export const MAX_MS_PER_INVOCATION = 900_000;
 
@@ -77,6 +91,8 @@ export function costCommand(reportPath: string, flags: CostFlags): { section: Co
     throw new CostInputError(
       `report ${reportPath}: cost section without usage counts (written by an older colo?)`,
     );
+  const problem = usageProblem(cost.usage) ?? paramsProblem(cost.params);
+  if (problem) throw new CostInputError(`report ${reportPath}: cost section: ${problem}`);
   const vms = flags.vmsPerDeployment === undefined ? 1 : Number(flags.vmsPerDeployment);
   if (!Number.isInteger(vms) || vms < 1 || vms > MAX_VMS_PER_DEPLOYMENT)
     throw new CostInputError(

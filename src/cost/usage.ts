@@ -159,3 +159,39 @@ export function sumRequests(
   }
   return n;
 }
+
+const TALLY_FIELDS = ['requests', 'billed', 'bytesOut', 'bytesIn', 'errors'] as const;
+const USAGE_FIELDS = ['invocations', 'billedMs', 'gbSeconds', 'logBytes'] as const;
+
+function isCount(v: unknown): v is number {
+  return typeof v === 'number' && Number.isFinite(v) && v >= 0;
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/**
+ * Why `byFunction` (a report's `cost.usage`, read from a file) is not a usage per function — the first
+ * field that is missing, not a finite count ≥ 0, or of the wrong shape, by its path — or undefined when it
+ * is one. Pure: a report priced again is checked whole before any arithmetic runs on it.
+ */
+export function usageProblem(byFunction: unknown): string | undefined {
+  if (!isRecord(byFunction)) return 'usage is not an object of functions';
+  for (const [fn, u] of Object.entries(byFunction)) {
+    if (!isRecord(u)) return `usage.${fn} is not an object`;
+    for (const f of USAGE_FIELDS) if (!isCount(u[f])) return `usage.${fn}.${f} is not a count ≥ 0`;
+    const esm = u.esmBatches;
+    if (!isRecord(esm) || !isCount(esm.sqs) || !isCount(esm['sqs-fifo']))
+      return `usage.${fn}.esmBatches needs counts ≥ 0 for sqs and sqs-fifo`;
+    if (!isRecord(u.requests)) return `usage.${fn}.requests is not an object`;
+    for (const [op, t] of Object.entries(u.requests)) {
+      if (!/^[a-z0-9-]+:[A-Za-z0-9]+$/.test(op))
+        return `usage.${fn}.requests: "${op}" is not <service>:<Operation>`;
+      if (!isRecord(t)) return `usage.${fn}.requests.${op} is not an object`;
+      for (const f of TALLY_FIELDS)
+        if (!isCount(t[f])) return `usage.${fn}.requests.${op}.${f} is not a count ≥ 0`;
+    }
+  }
+  return undefined;
+}

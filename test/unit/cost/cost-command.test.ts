@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -132,6 +132,66 @@ describe('colo cost', () => {
     const h = await cli(['cost', hollow]);
     expect(h).toMatchObject({ code: 1 });
     expect(h.err).toMatch(/^colo: report .*hollow\.json: cost section without usage counts/);
+    // A hand-broken usage or parameter is named by its path before any arithmetic (was an internal error).
+    const good = JSON.parse(readFileSync(reportFile(), 'utf8'));
+    type Fn = Record<string, unknown> & { requests: Record<string, { billed?: number }> };
+    type Cost = { usage: Record<string, Fn | string>; params: Record<string, unknown> };
+    const fn = (c: Cost) => c.usage['pending-check-timer'] as Fn;
+    const broken: [string, (c: Cost) => void, RegExp][] = [
+      [
+        'usage-string',
+        (c) => {
+          c.usage = { 'pending-check-timer': 'x' };
+        },
+        /usage\.pending-check-timer is not an object/,
+      ],
+      [
+        'no-esm',
+        (c) => {
+          delete fn(c).esmBatches;
+        },
+        /esmBatches needs counts/,
+      ],
+      [
+        'neg-tally',
+        (c) => {
+          (fn(c).requests['s3:PutObject'] ?? {}).billed = -1;
+        },
+        /s3:PutObject\.billed is not a count/,
+      ],
+      [
+        'bad-op',
+        (c) => {
+          fn(c).requests['s3 Put'] = {};
+        },
+        /"s3 Put" is not <service>:<Operation>/,
+      ],
+      [
+        'nan-billed',
+        (c) => {
+          fn(c).billedMs = 'NaN';
+        },
+        /billedMs is not a count/,
+      ],
+      [
+        'param',
+        (c) => {
+          c.params.checkpointDelayMs = 'x';
+        },
+        /params\.checkpointDelayMs is not a number > 0/,
+      ],
+    ];
+    for (const [name, breakIt, why] of broken) {
+      const copy = structuredClone(good);
+      breakIt(copy.cost);
+      const file = join(dir, `${name}.json`);
+      writeFileSync(file, JSON.stringify(copy));
+      const r = await cli(['cost', file]);
+      expect(r.code, name).toBe(1);
+      expect(r.err, name).toMatch(why);
+      expect(r.err, name).not.toMatch(/internal error/);
+    }
+    expect((await cli(['cost', reportFile()])).code).toBe(0);
     const prices = join(dir, 'prices.json');
     writeFileSync(prices, JSON.stringify({ date: 'soon' }));
     expect((await cli(['cost', reportFile(), '--prices', prices])).err).toMatch(/^colo: .*prices\.json: /);
