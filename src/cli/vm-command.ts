@@ -15,6 +15,7 @@ import {
   type FleetTarget,
   getVm,
   removeVm,
+  STOPPED_HINT,
   showVm,
   VmAdminError,
   writeVm,
@@ -175,6 +176,7 @@ export function addVmCommand(root: Command, io: VmIo, done: (code: number) => vo
       const r = await writeVm(t, config, stored);
       if (r.changes.length > 0) say(`changed: ${r.changes.join(', ')}`);
       if ('error' in r.timers) say(`timers: ${r.timers.error}`);
+      if (r.stopped) say(`${vmId} is stopped (${r.stopped}): ${STOPPED_HINT(vmId)}`);
       if (r.failedOver) {
         say(
           `${vmId} failed over (fence won by the ${r.failedOver.owner}${r.failedOver.reason ? `: ${r.failedOver.reason}` : ''}): ${FAILED_OVER_HINT(vmId)}`,

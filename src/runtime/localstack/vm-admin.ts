@@ -138,6 +138,11 @@ export interface VmWritten {
    * does not restart it ({@link FAILED_OVER_HINT}).
    */
   failedOver?: { owner: FenceOwner; reason: string | null };
+  /**
+   * Present when the VM was stopped for good (no fence owner, not by a remove): why. A new config does not
+   * restart it ({@link STOPPED_HINT}).
+   */
+  stopped?: string;
 }
 
 /**
@@ -291,6 +296,9 @@ async function writeVmLeased(
     changes: before === undefined ? [] : configChanges(before, config),
     timers: await armNow(t, config.vmId),
     ...(control.owner !== null ? { failedOver: { owner: control.owner, reason: control.reason } } : {}),
+    ...(control.owner === null && control.failedOver && control.reason !== VM_REMOVED_REASON
+      ? { stopped: control.reason ?? 'stopped' }
+      : {}),
   };
 }
 
@@ -356,6 +364,13 @@ export async function armNow(
  */
 export const FAILED_OVER_HINT = (vmId: string): string =>
   `replication has ended and no config restarts it; to protect it again: colo vm remove ${vmId} --delete-state, then colo vm add ${vmId} … (a fresh pair: a full first sync)`;
+
+/**
+ * What to do about a VM stopped for good with its config registered (by `colo run --backend localstack` at
+ * its end, or a fleet run): no config restarts it (only a `colo vm remove`'s stop is undone by an add).
+ */
+export const STOPPED_HINT = (vmId: string): string =>
+  `no config restarts it; colo run --backend localstack runs it afresh, or to protect it again: colo vm remove ${vmId} --delete-state, then colo vm add ${vmId} … (a fresh pair: a full first sync)`;
 
 /**
  * What to do about a VM whose stored config does not decode (a hand edit): it is stepped by nobody, its

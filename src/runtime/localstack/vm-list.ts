@@ -13,7 +13,7 @@ import { VmConfigError } from '../../parameters/vm-config.ts';
 import { type ControlDocument, readControl, VM_REMOVED_REASON } from '../cloud/control.ts';
 import { pool } from '../cloud/pool.ts';
 import { type PulseVm, parsePulse } from '../cloud/pulse-document.ts';
-import { FAILED_OVER_HINT, type FleetTarget, MALFORMED_CONFIG_HINT } from './vm-admin.ts';
+import { FAILED_OVER_HINT, type FleetTarget, MALFORMED_CONFIG_HINT, STOPPED_HINT } from './vm-admin.ts';
 
 /** Control documents read at once. */
 export const LIST_CONCURRENCY = 16;
@@ -88,7 +88,7 @@ export function vmListEntry(
     };
   }
   if (control.failedOver) {
-    const hint = control.reason === VM_REMOVED_REASON ? { hint: REMOVE_UNFINISHED_HINT } : {};
+    const hint = { hint: control.reason === VM_REMOVED_REASON ? REMOVE_UNFINISHED_HINT : STOPPED_HINT(vmId) };
     return { vmId, state: 'stopped', reason: control.reason ?? 'stopped', ...hint, ...when, ...seen };
   }
   return { vmId, state: 'replicating', ...seen, ...(pulse?.waiting ? { waiting: true as const } : {}) };

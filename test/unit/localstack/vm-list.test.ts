@@ -40,6 +40,7 @@ async function fleet(): Promise<MemoryStateStore> {
   await markFailedOver(store, 'b', VM_REMOVED_REASON, T - 90_000);
   await claimFence(store, 'c', 'secondary', 'no message from the primary for 12500 ms', T - 30_000);
   await store.save(controlKey('d'), new TextEncoder().encode('{"failedOver": "yes"}'), undefined);
+  await markFailedOver(store, 'g', 'stopped by colo run --backend localstack', T - 5000);
   return store;
 }
 
@@ -78,6 +79,15 @@ describe('colo vm list', () => {
       reason: expect.stringMatching(/malformed/),
     });
     expect(list[4]).toEqual({ vmId: 'e', state: 'replicating', steppedAt: T - 500, waiting: true });
+    // Stopped for good by a run (no add restarts it): the way to protect it again, not a remove's hint.
+    const [g] = await vmStates(await fleet(), ['g']);
+    expect(g).toMatchObject({
+      vmId: 'g',
+      state: 'stopped',
+      hint: expect.stringMatching(
+        /^no config restarts it; .*colo vm remove g --delete-state, then colo vm add g/,
+      ),
+    });
     expect(list[5]).toEqual({ vmId: 'f', state: 'replicating' });
   });
 
