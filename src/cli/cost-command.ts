@@ -59,6 +59,28 @@ function paramsProblem(given: object): string | undefined {
   return undefined;
 }
 
+/**
+ * Why the breakdown's parts `colo cost` reads again (its window, VMs, metric series and storage) cannot be
+ * priced, if so.
+ */
+function breakdownProblem(b: { windowMs: number; vms: number; lines?: unknown }): string | undefined {
+  if (!Number.isFinite(b.windowMs)) return 'breakdown.windowMs is not a number of ms > 0';
+  if (!Number.isInteger(b.vms) || b.vms < 1) return `breakdown.vms is not a whole number ≥ 1 (${b.vms})`;
+  const lines = b.lines;
+  if (lines === undefined) return undefined;
+  if (!Array.isArray(lines)) return 'breakdown.lines is not a list';
+  for (const l of lines as { id?: unknown; quantity?: unknown }[]) {
+    if (typeof l !== 'object' || l === null) return 'breakdown.lines holds a non-object';
+    const q = l.quantity;
+    if (
+      (l.id === 'metrics' || l.id === 's3-storage') &&
+      (typeof q !== 'number' || !Number.isFinite(q) || q < 0)
+    )
+      return `breakdown.lines ${String(l.id)}: quantity is not a number ≥ 0`;
+  }
+  return undefined;
+}
+
 /** Largest `--ms-per-invocation`, ms: Lambda's 15-minute invocation limit. */
 export const MAX_MS_PER_INVOCATION = 900_000;
 
@@ -91,7 +113,7 @@ export function costCommand(reportPath: string, flags: CostFlags): { section: Co
     throw new CostInputError(
       `report ${reportPath}: cost section without usage counts (written by an older colo?)`,
     );
-  const problem = usageProblem(cost.usage) ?? paramsProblem(cost.params);
+  const problem = usageProblem(cost.usage) ?? paramsProblem(cost.params) ?? breakdownProblem(cost.breakdown);
   if (problem) throw new CostInputError(`report ${reportPath}: cost section: ${problem}`);
   const vms = flags.vmsPerDeployment === undefined ? 1 : Number(flags.vmsPerDeployment);
   if (!Number.isInteger(vms) || vms < 1 || vms > MAX_VMS_PER_DEPLOYMENT)

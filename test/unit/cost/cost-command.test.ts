@@ -135,7 +135,11 @@ describe('colo cost', () => {
     // A hand-broken usage or parameter is named by its path before any arithmetic (was an internal error).
     const good = JSON.parse(readFileSync(reportFile(), 'utf8'));
     type Fn = Record<string, unknown> & { requests: Record<string, { billed?: number }> };
-    type Cost = { usage: Record<string, Fn | string>; params: Record<string, unknown> };
+    type Cost = {
+      usage: Record<string, Fn | string>;
+      params: Record<string, unknown>;
+      breakdown: Record<string, unknown>;
+    };
     const fn = (c: Cost) => c.usage['pending-check-timer'] as Fn;
     const broken: [string, (c: Cost) => void, RegExp][] = [
       [
@@ -181,6 +185,22 @@ describe('colo cost', () => {
         /params\.checkpointDelayMs is not a number > 0/,
       ],
     ];
+    broken.push(
+      [
+        'vms',
+        (c) => {
+          c.breakdown.vms = -2;
+        },
+        /breakdown\.vms is not a whole number ≥ 1 \(-2\)/,
+      ],
+      [
+        'storage',
+        (c) => {
+          c.breakdown.lines = [{ id: 's3-storage', quantity: -5 }];
+        },
+        /s3-storage: quantity/,
+      ],
+    );
     for (const [name, breakIt, why] of broken) {
       const copy = structuredClone(good);
       breakIt(copy.cost);
