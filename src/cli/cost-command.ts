@@ -8,7 +8,7 @@ import { formatCostSection } from '../cost/format.ts';
 import { BYTES_PER_GB, SINGLE_VM_STACK } from '../cost/model.ts';
 import { CURRENT_PRICES, type PriceFile, PriceFileError, parsePriceFile } from '../cost/prices.ts';
 import { type CostSection, costSection } from '../cost/section.ts';
-import { usageProblem } from '../cost/usage.ts';
+import { usageProblem, withMsPerInvocation } from '../cost/usage.ts';
 
 /** Flags of `colo cost`. */
 export interface CostFlags {
@@ -127,15 +127,7 @@ export function costCommand(reportPath: string, flags: CostFlags): { section: Co
       throw new CostInputError(
         `--ms-per-invocation must be a number of ms in [1, ${MAX_MS_PER_INVOCATION}] (Lambda's 15 min limit), got ${flags.msPerInvocation}`,
       );
-    // Each function at its own memory, as its records give it (GB-s per billed second); the report's
-    // memory where a function billed nothing.
-    const fallbackGb = cost.params.memoryMb / 1024;
-    byFunction = Object.fromEntries(
-      Object.entries(byFunction).map(([fn, u]) => {
-        const gb = u.billedMs > 0 && u.gbSeconds > 0 ? (u.gbSeconds * 1000) / u.billedMs : fallbackGb;
-        return [fn, { ...u, billedMs: u.invocations * ms, gbSeconds: (u.invocations * ms * gb) / 1000 }];
-      }),
-    );
+    byFunction = withMsPerInvocation(byFunction, ms, cost.params.memoryMb);
   }
   let prices: PriceFile = CURRENT_PRICES;
   if (flags.prices !== undefined) prices = parsePriceFile(readJson(flags.prices, 'price file'), flags.prices);

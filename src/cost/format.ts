@@ -59,8 +59,18 @@ export function formatCostSection(section: CostSection): string[] {
     section.durationModelMs === undefined
       ? "  Lambda duration as the functions' records billed it (on LocalStack an invocation bills the emulator's waits; `colo cost FILE --ms-per-invocation 50` models AWS)"
       : `  Lambda duration modelled at ${section.durationModelMs} ms per invocation (--ms-per-invocation)`;
+  const y = section.yardstick;
+  const yardstick =
+    y === undefined
+      ? []
+      : [
+          `  the same usage on a stack shared by ${y.vmsPerDeployment} VMs, ${y.msPerInvocation} ms per invocation ` +
+            `(the shape the ≤ $20 target is set for): $${y.perVmMonthUsd.toFixed(2)} per VM-month ` +
+            `(colo cost REPORT --vms-per-deployment ${y.vmsPerDeployment} --ms-per-invocation ${y.msPerInvocation})`,
+        ];
   return [
     ...formatCostReport(section.breakdown),
+    ...yardstick,
     duration,
     `  tick chains at their nominal rates (measured cost per tick × ticks per period${factors ? `: ${factors}` : ''}); ` +
       `as measured: $${section.measuredPerVmMonthUsd.toFixed(2)}`,

@@ -10,8 +10,24 @@ import {
   leverEffects,
   usageToPrice,
 } from './levers.ts';
-import { type CostReport, costPerVmMonth } from './model.ts';
-import { type AwsUsage, sumRequests } from './usage.ts';
+import { type CostReport, costPerVmMonth, SINGLE_VM_STACK } from './model.ts';
+import { type AwsUsage, sumRequests, withMsPerInvocation } from './usage.ts';
+
+/**
+ * The shape the cost target is stated for (docs/cloud.md, "Cost per VM-month"): one stack shared by 100 VMs,
+ * each invocation billed 50 ms as on Lambda (a loaded emulator bills its own waits).
+ */
+export const COST_YARDSTICK = { vmsPerDeployment: 100, msPerInvocation: 50 } as const;
+
+/** The same usage priced at {@link COST_YARDSTICK}: what a one-VM run says about a fleet's VM. */
+export interface CostYardstick {
+  /** VMs sharing the deployment's fixed costs and stack chains. */
+  vmsPerDeployment: number;
+  /** Billed duration per invocation, ms. */
+  msPerInvocation: number;
+  /** Total per VM-month, tick chains at their nominal rates, USD. */
+  perVmMonthUsd: number;
+}
 
 /** Usage per VM-hour, the figures the issue asks for. */
 export interface UsagePerVmHour {
@@ -55,6 +71,11 @@ export interface CostSection {
    * functions' own records billed it — on LocalStack that includes the emulator's waits.
    */
   durationModelMs?: number;
+  /**
+   * The same usage at {@link COST_YARDSTICK} (at least the measured VMs per deployment): the figure to set
+   * against the ≤ $20 target whatever stack the run measured. Absent in reports written before 2026-12-04.
+   */
+  yardstick?: CostYardstick;
 }
 
 function perHour(u: AwsUsage, windowMs: number, vms: number): UsagePerVmHour {
@@ -101,5 +122,25 @@ export function costSection(input: LeverInput, params: LeverParams, driver?: Aws
     usage: { ...byFunction },
     params,
     driverRequests,
+    yardstick: yardstickOf(input, params),
+  };
+}
+
+/** `input` priced at {@link COST_YARDSTICK}, tick chains at their nominal rates. */
+function yardstickOf(input: LeverInput, params: LeverParams): CostYardstick {
+  const { byFunction, ...rest } = input;
+  const { msPerInvocation } = COST_YARDSTICK;
+  const vmsPerDeployment = Math.max(
+    COST_YARDSTICK.vmsPerDeployment,
+    input.deployment?.vmsPerDeployment ?? input.vms,
+  );
+  const deployment = { ...(input.deployment ?? SINGLE_VM_STACK), vmsPerDeployment };
+  const billed = withMsPerInvocation(byFunction, msPerInvocation, params.memoryMb);
+  const nominal = atNominalRates(billed, params, input.windowMs, input.vms);
+  const usage = usageToPrice(nominal.byFunction, { vms: input.vms, deployment }, params);
+  return {
+    vmsPerDeployment,
+    msPerInvocation,
+    perVmMonthUsd: costPerVmMonth({ ...rest, deployment, usage }).perVmMonthUsd,
   };
 }

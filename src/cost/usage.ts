@@ -146,6 +146,25 @@ function scaleAndAdd(into: AwsUsage, u: AwsUsage, f: number): AwsUsage {
   return into;
 }
 
+/**
+ * Each function's usage with every invocation billed `ms` (a what-if: a loaded emulator runs an invocation
+ * far longer than Lambda would), at the function's own memory as its records give it (GB-s per billed
+ * second), or `fallbackMemoryMb` where it billed nothing.
+ */
+export function withMsPerInvocation(
+  byFunction: Readonly<Record<string, AwsUsage>>,
+  ms: number,
+  fallbackMemoryMb: number,
+): Record<string, AwsUsage> {
+  return Object.fromEntries(
+    Object.entries(byFunction).map(([fn, u]) => {
+      const gb =
+        u.billedMs > 0 && u.gbSeconds > 0 ? (u.gbSeconds * 1000) / u.billedMs : fallbackMemoryMb / 1024;
+      return [fn, { ...u, billedMs: u.invocations * ms, gbSeconds: (u.invocations * ms * gb) / 1000 }];
+    }),
+  );
+}
+
 /** Sum of `pick(tally)` over the requests whose key `match`es. */
 export function sumRequests(
   u: AwsUsage,

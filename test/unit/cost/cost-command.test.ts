@@ -89,6 +89,23 @@ describe('colo cost', () => {
     );
   });
 
+  it('prints, beside a one-VM figure, the same usage at the shape the target is set for (100 VMs, 50 ms)', async () => {
+    // A stack chain (its share shrinks with the VMs) and a per-VM chain, at 1 GB-s per invocation.
+    const path = reportFile({ 'pending-check-timer': tickUsage(100), 'checkpoint-timer': tickUsage(5) });
+    const one = JSON.parse((await cli(['cost', path, '--json'])).out);
+    const asked = JSON.parse(
+      (await cli(['cost', path, '--json', '--vms-per-deployment', '100', '--ms-per-invocation', '50'])).out,
+    );
+    expect(one.yardstick).toMatchObject({ vmsPerDeployment: 100, msPerInvocation: 50 });
+    // The yardstick is what the flags ask for, and well below the one-VM figure.
+    expect(one.yardstick.perVmMonthUsd).toBeCloseTo(asked.breakdown.perVmMonthUsd, 9);
+    expect(one.yardstick.perVmMonthUsd).toBeLessThan(one.breakdown.perVmMonthUsd / 2);
+    const table = (await cli(['cost', path])).out;
+    expect(table).toContain(
+      `the same usage on a stack shared by 100 VMs, 50 ms per invocation (the shape the ≤ $20 target is set for): $${one.yardstick.perVmMonthUsd.toFixed(2)} per VM-month`,
+    );
+  });
+
   it("keeps the report's storage when it prices it again", async () => {
     const path = reportFile(undefined, 4 * 2 ** 30);
     const again = JSON.parse((await cli(['cost', path, '--json', '--vms-per-deployment', '100'])).out);
