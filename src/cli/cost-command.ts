@@ -9,6 +9,7 @@ import { BYTES_PER_GB, SINGLE_VM_STACK } from '../cost/model.ts';
 import { CURRENT_PRICES, type PriceFile, PriceFileError, parsePriceFile } from '../cost/prices.ts';
 import { type CostSection, costSection } from '../cost/section.ts';
 import { usageProblem, withMsPerInvocation } from '../cost/usage.ts';
+import { REPORT_VERSION } from '../runtime/report.ts';
 
 /** Flags of `colo cost`. */
 export interface CostFlags {
@@ -37,7 +38,16 @@ function readJson(path: string, what: string): unknown {
   try {
     text = readFileSync(path, 'utf8');
   } catch (e) {
-    throw new CostInputError(`${what} ${path}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+    const code = (e as NodeJS.ErrnoException).code;
+    const why =
+      code === 'ENOENT'
+        ? 'no such file'
+        : code === 'EISDIR'
+          ? 'is a directory'
+          : code === 'EACCES'
+            ? 'not readable (permission denied)'
+            : (code ?? String(e));
+    throw new CostInputError(`${what} ${path}: ${why}`);
   }
   try {
     return JSON.parse(text);
@@ -64,7 +74,8 @@ function paramsProblem(given: object): string | undefined {
  * priced, if so.
  */
 function breakdownProblem(b: { windowMs: number; vms: number; lines?: unknown }): string | undefined {
-  if (!Number.isFinite(b.windowMs)) return 'breakdown.windowMs is not a number of ms > 0';
+  if (!Number.isFinite(b.windowMs) || b.windowMs <= 0)
+    return `breakdown.windowMs is not a number of ms > 0 (${b.windowMs})`;
   if (!Number.isInteger(b.vms) || b.vms < 1) return `breakdown.vms is not a whole number ≥ 1 (${b.vms})`;
   const lines = b.lines;
   if (lines === undefined) return undefined;
@@ -94,7 +105,20 @@ export const MAX_VMS_PER_DEPLOYMENT = 1_000_000;
  *   PriceFileError (the price file does not validate).
  */
 export function costCommand(reportPath: string, flags: CostFlags): { section: CostSection; lines: string[] } {
-  const report = readJson(reportPath, 'report') as { cost?: Partial<CostSection> & { error?: string } };
+  const report = readJson(reportPath, 'report') as {
+    version?: unknown;
+    cost?: Partial<CostSection> & { error?: string };
+  };
+  // A report of another version may mean anything by its fields: price none of it.
+  if (
+    report !== null &&
+    typeof report === 'object' &&
+    !Array.isArray(report) &&
+    report.version !== REPORT_VERSION
+  )
+    throw new CostInputError(
+      `report ${reportPath}: version ${JSON.stringify(report.version)}, this colo reads version ${REPORT_VERSION}`,
+    );
   const cost = report?.cost;
   if (!cost || typeof cost !== 'object')
     throw new CostInputError(
@@ -106,7 +130,6 @@ export function costCommand(reportPath: string, flags: CostFlags): { section: Co
     !cost.params ||
     !cost.breakdown ||
     typeof cost.breakdown.windowMs !== 'number' ||
-    !(cost.breakdown.windowMs > 0) ||
     typeof cost.breakdown.vms !== 'number' ||
     typeof cost.params.memoryMb !== 'number'
   )

@@ -58,7 +58,13 @@ export function parseSets(pairs: readonly string[]): Record<string, string> {
   for (const pair of pairs) {
     const i = pair.indexOf('=');
     if (i <= 0) throw new VmConfigError(`--set needs key=value, got ${JSON.stringify(pair)}`);
-    out[pair.slice(0, i)] = pair.slice(i + 1);
+    const key = pair.slice(0, i);
+    // Two values for one key is a slip (which did the operator mean?), not a last-one-wins override.
+    if (key in out)
+      throw new VmConfigError(
+        `--set ${key} is given twice (${JSON.stringify(out[key])} and ${JSON.stringify(pair.slice(i + 1))}): give it once`,
+      );
+    out[key] = pair.slice(i + 1);
   }
   return out;
 }

@@ -141,7 +141,9 @@ export function readDeployedValue(
       let n: unknown = raw;
       if (typeof raw === 'string') {
         const t = raw.trim();
-        if (/^-?\d+$/.test(t)) n = Number(t);
+        // A number without a unit is in the key's unit however it is written (`5000`, `5e3`, `5000.0`): the
+        // key names it, so no unit hint is needed (a hint of `5e3s` would be out of range).
+        if (/^[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:e[-+]?\d+)?$/i.test(t)) n = Number(t);
         else if (surface !== 'env' && (p.kind === 'size' || p.kind === 'duration') && /^\+?\d/.test(t)) {
           // The vocabulary of scenario files and flags: `--set guestBytes=64GiB`, `-c checkpointDelayMs=5s`
           // (not the functions' environment, which the stack writes in base units).

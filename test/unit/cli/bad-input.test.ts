@@ -42,6 +42,12 @@ const FLAG_CASES: [string, string[], RegExp, number][] = [
     1,
   ],
   [
+    'vm set with one key given twice (refused before any network call; review C: the last one won)',
+    ['vm', 'set', 'vm-1', '--set', 'checkpointDelayMs=6000', '--set', 'checkpointDelayMs=7000'],
+    /^--set checkpointDelayMs is given twice \("6000" and "7000"\): give it once$/,
+    1,
+  ],
+  [
     'vm set with an unknown key (refused before any network call)',
     ['vm', 'set', 'vm-1', '--set', 'foo=1'],
     /^VM config has no key "foo" \(VM keys: /,

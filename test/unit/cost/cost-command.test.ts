@@ -129,7 +129,7 @@ describe('colo cost', () => {
 
   it('refuses a missing file, a report without a cost section and a bad flag in one line, exit 1', async () => {
     const missing = await cli(['cost', '/nonexistent/report.json']);
-    expect(missing).toMatchObject({ code: 1, err: 'colo: report /nonexistent/report.json: ENOENT\n' });
+    expect(missing).toMatchObject({ code: 1, err: 'colo: report /nonexistent/report.json: no such file\n' });
     const dir = mkdtempSync(join(tmpdir(), 'colo-cost-'));
     const embedded = join(dir, 'embedded.json');
     writeFileSync(embedded, JSON.stringify({ version: 1, backend: 'embedded', runs: [] }));
@@ -145,7 +145,7 @@ describe('colo cost', () => {
     expect(huge.err).toMatch(/^colo: --ms-per-invocation must be a number of ms in \[1, 900000\]/);
     // A cost section with its keys but nothing in them is refused, not an internal error.
     const hollow = join(dir, 'hollow.json');
-    writeFileSync(hollow, JSON.stringify({ cost: { usage: {}, params: {}, breakdown: {} } }));
+    writeFileSync(hollow, JSON.stringify({ version: 1, cost: { usage: {}, params: {}, breakdown: {} } }));
     const h = await cli(['cost', hollow]);
     expect(h).toMatchObject({ code: 1 });
     expect(h.err).toMatch(/^colo: report .*hollow\.json: cost section without usage counts/);
@@ -204,6 +204,13 @@ describe('colo cost', () => {
     ];
     broken.push(
       [
+        'windowMs',
+        (c) => {
+          c.breakdown.windowMs = -5;
+        },
+        /breakdown\.windowMs is not a number of ms > 0 \(-5\)/,
+      ],
+      [
         'vms',
         (c) => {
           c.breakdown.vms = -2;
@@ -229,6 +236,14 @@ describe('colo cost', () => {
       expect(r.err, name).not.toMatch(/internal error/);
     }
     expect((await cli(['cost', reportFile()])).code).toBe(0);
+    // A report of another version is not priced (its fields may mean something else).
+    const future = structuredClone(good);
+    future.version = 99;
+    writeFileSync(join(dir, 'v99.json'), JSON.stringify(future));
+    expect(await cli(['cost', join(dir, 'v99.json')])).toMatchObject({
+      code: 1,
+      err: `colo: report ${join(dir, 'v99.json')}: version 99, this colo reads version 1\n`,
+    });
     const prices = join(dir, 'prices.json');
     writeFileSync(prices, JSON.stringify({ date: 'soon' }));
     expect((await cli(['cost', reportFile(), '--prices', prices])).err).toMatch(/^colo: .*prices\.json: /);

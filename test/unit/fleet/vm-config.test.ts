@@ -68,6 +68,21 @@ describe('VM config', () => {
     expect(() => checkVmConfigValues({ seed: '7KiB' })).toThrow(/"seed" must be an integer/);
   });
 
+  test("a number without a unit is in the key's unit however it is written (review C: 5e3 was refused)", () => {
+    expect(validateVmConfig({ checkpointDelayMs: '5e3', seed: '7E0' })).toMatchObject({
+      checkpointDelayMs: 5000,
+      seed: 7,
+    });
+    expect(validateVmConfig({ checkpointDelayMs: '5000.0' })).toMatchObject({ checkpointDelayMs: 5000 });
+    // Still whole and in range, with the range in the message, not a unit hint.
+    expect(() => checkVmConfigValues({ checkpointDelayMs: '5.5e3' })).not.toThrow();
+    expect(() => checkVmConfigValues({ checkpointDelayMs: '5.5' })).toThrow(
+      /^VM config "checkpointDelayMs" must be an integer in \[1000, 3600000\] ms, got "5.5"$/,
+    );
+    expect(() => checkVmConfigValues({ checkpointDelayMs: '5e9' })).toThrow(/must be an integer in/);
+    expect(() => checkVmConfigValues({ checkpointDelayMs: '1e400' })).toThrow(/must be an integer in/);
+  });
+
   test('validates like context, with keys left out taken from the deploy profile', () => {
     const c = validateVmConfig({ vmId: 'vm-7', seed: '42', checkpointDelayMs: 5000 });
     expect(c).toMatchObject({
