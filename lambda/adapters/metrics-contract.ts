@@ -31,6 +31,8 @@ export const COLO_METRICS = {
   roundsAbandoned: 'RoundsAbandoned',
   /** Compare-and-swap conflicts on state documents. */
   casConflicts: 'CasConflicts',
+  /** Delta keys the primary took back from an object that is not the VM's (a squatter with bucket write). */
+  deltaObjectsTakenBack: 'DeltaObjectsTakenBack',
   /** Primary downtime of a checkpoint, ms (a `Milliseconds` value per checkpoint). */
   checkpointDowntime: 'CheckpointDowntime',
 } as const;

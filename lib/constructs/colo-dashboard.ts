@@ -91,9 +91,12 @@ export class ColoDashboard extends Construct {
             ],
           }),
           new cloudwatch.GraphWidget({
-            title: 'State compare-and-swap conflicts',
+            title: 'State compare-and-swap conflicts; delta keys taken back from foreign objects',
             width: HALF,
-            left: across(COLO_METRICS.casConflicts, props.nodeServices),
+            left: [
+              ...across(COLO_METRICS.casConflicts, props.nodeServices),
+              ...across(COLO_METRICS.deltaObjectsTakenBack, props.nodeServices),
+            ],
           }),
         ],
         [

@@ -16,7 +16,7 @@ import { ENV, TICK_QUEUE_ENV, TIMER_NAMES, type TimerName, VM_TIMER_NAMES } from
 import { type Env, sqsClientFromEnv } from '../../adapters/env.ts';
 import { type DeadLetterSink, SqsDeadLetterQueue } from '../../adapters/sqs-dead-letters.ts';
 import { type Redelivery, SqsRedelivery } from '../../adapters/sqs-redelivery.ts';
-import { type Observability, powertools } from './observability.ts';
+import { deltaTakeBackReporter, type Observability, powertools } from './observability.ts';
 import { paramsFromEnv } from './params.ts';
 import {
   keyringFromEnv,
@@ -137,13 +137,18 @@ function nodeDepsFromEnv(node: 'primary' | 'secondary', fallbackService: string,
   const params = paramsFromEnv(env);
   const name = service(env, fallbackService);
   const keys = keyringFromEnv(params.vmId, env);
+  const obs = powertools(name, params.vmId);
+  const onTakeBack = deltaTakeBackReporter(obs);
   return withTestFaults(
     {
       params,
-      ports: node === 'primary' ? primaryPortsFromEnv(keys, env) : secondaryPortsFromEnv(keys, env),
+      ports:
+        node === 'primary'
+          ? primaryPortsFromEnv(keys, env, onTakeBack)
+          : secondaryPortsFromEnv(keys, env, onTakeBack),
       keys,
       now: systemNow,
-      obs: powertools(name, params.vmId),
+      obs,
       rejected: rejectedFromEnv(env),
       redelivery: new SqsRedelivery(sqsClientFromEnv()),
       // Routine log records in batches, no save after a heartbeat-only send (docs/cloud.md "Levers").

@@ -40,6 +40,18 @@ export function powertools(service: string, vmId: string): Observability {
   };
 }
 
+/**
+ * Logs (warning) and counts (`DeltaObjectsTakenBack`) each delta key the sealed store took back from a
+ * foreign object: only someone with write access to the bucket and without the VM's key can have put it
+ * there, which an operator wants to hear of even though replication goes on.
+ */
+export function deltaTakeBackReporter(obs: Observability): (key: string, why: string) => void {
+  return (key, why) => {
+    obs.logger.warn('delta key taken back from a foreign object', { key, found: why });
+    obs.metrics.addMetric(COLO_METRICS.deltaObjectsTakenBack, MetricUnit.Count, 1);
+  };
+}
+
 /** Logs and counts what one invocation of a node did. */
 export function reportInvocation(
   obs: Observability,

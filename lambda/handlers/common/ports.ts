@@ -14,6 +14,7 @@ import {
   SealedDeltaStore,
   sealingSerializer,
   sharedKeySource,
+  type TakeBackListener,
 } from '../../../src/runtime/cloud/index.ts';
 import { ENV, type TimerName } from '../../adapters/contract.ts';
 import {
@@ -81,27 +82,39 @@ export function stateStoreFromEnv(env: Env = process.env): CloudPorts['state'] {
   return new S3StateStore({ bucket: requireEnv(ENV.bucketName, env), client: s3ClientFromEnv(env) });
 }
 
-/** The state store and the sealed delta store on `BUCKET_NAME`. */
+/**
+ * The state store and the sealed delta store on `BUCKET_NAME`; `onTakeBack` hears of each delta key the
+ * store took back from a foreign object.
+ */
 export function storesFromEnv(
   keyring: Keyring,
   env: Env = process.env,
+  onTakeBack?: TakeBackListener,
 ): Pick<CloudPorts, 'state' | 'deltas'> {
   const bucket = requireEnv(ENV.bucketName, env);
   const client = s3ClientFromEnv(env);
   return {
     state: new S3StateStore({ bucket, client }),
-    deltas: new SealedDeltaStore(new S3DeltaStore({ bucket, client }), keyring),
+    deltas: new SealedDeltaStore(new S3DeltaStore({ bucket, client }), keyring, undefined, onTakeBack),
   };
 }
 
 /** The primary's ports: stores, and the primary → secondary channel (`P2S_QUEUE_URL`). */
-export function primaryPortsFromEnv(keyring: Keyring, env: Env = process.env): CloudPorts {
-  return { ...storesFromEnv(keyring, env), channel: lazyChannel(ENV.p2sQueueUrl, keyring, env) };
+export function primaryPortsFromEnv(
+  keyring: Keyring,
+  env: Env = process.env,
+  onTakeBack?: TakeBackListener,
+): CloudPorts {
+  return { ...storesFromEnv(keyring, env, onTakeBack), channel: lazyChannel(ENV.p2sQueueUrl, keyring, env) };
 }
 
 /** The secondary's ports: stores, and the secondary → primary channel (`S2P_QUEUE_URL`). */
-export function secondaryPortsFromEnv(keyring: Keyring, env: Env = process.env): CloudPorts {
-  return { ...storesFromEnv(keyring, env), channel: lazyChannel(ENV.s2pQueueUrl, keyring, env) };
+export function secondaryPortsFromEnv(
+  keyring: Keyring,
+  env: Env = process.env,
+  onTakeBack?: TakeBackListener,
+): CloudPorts {
+  return { ...storesFromEnv(keyring, env, onTakeBack), channel: lazyChannel(ENV.s2pQueueUrl, keyring, env) };
 }
 
 /** The tick queue of `timer` (its `*_TICK_QUEUE_URL`), created at the first use. */

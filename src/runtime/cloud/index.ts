@@ -77,7 +77,7 @@ export { decodeModelledDelta, encodeModelledDelta } from './modelled-codec.ts';
 export { payloadCap, refusedPayload } from './payload-cap.ts';
 export { type PrimaryCloudInput, primaryInvocation } from './primary-invocation.ts';
 export { readPrimarySeen } from './primary-seen.ts';
-export { SealedDeltaStore, UnauthenticatedObjectError } from './sealed-delta-store.ts';
+export { SealedDeltaStore, type TakeBackListener, UnauthenticatedObjectError } from './sealed-delta-store.ts';
 export {
   fetchPayload,
   type SecondaryCloudInput,

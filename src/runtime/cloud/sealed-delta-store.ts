@@ -51,21 +51,41 @@ function contextOf(key: string): ObjectContext {
   return ctx;
 }
 
+/**
+ * Told when `put` took a delta key back from an object that is not this VM's (it failed authentication or
+ * is far larger than any the writer makes): someone with write access to the bucket but without the key
+ * stored it. Replication goes on; the operator should hear of it.
+ *
+ * @param key - The delta key taken back.
+ * @param why - What was found there.
+ */
+export type TakeBackListener = (key: string, why: string) => void;
+
 /** {@link DeltaStore} sealing on `put` and opening on `get`, over `inner`. */
 export class SealedDeltaStore implements DeltaStore {
   readonly #inner: DeltaStore;
   readonly #keyring: Keyring;
   readonly #sleep: Sleep;
+  readonly #onTakeBack: TakeBackListener | undefined;
 
-  /** Seals into and opens from `inner` with the keys of `keyring`. */
   /**
+   * Seals into and opens from `inner` with the keys of `keyring`.
+   *
    * @param sleep - Waits for the keyring's next allowed reload when an object names an unknown key id;
    *   default a real timer.
+   * @param onTakeBack - Told of each key `put` took back from a foreign object (logged and counted by the
+   *   functions).
    */
-  constructor(inner: DeltaStore, keyring: Keyring, sleep: Sleep = systemSleep) {
+  constructor(
+    inner: DeltaStore,
+    keyring: Keyring,
+    sleep: Sleep = systemSleep,
+    onTakeBack?: TakeBackListener,
+  ) {
     this.#inner = inner;
     this.#keyring = keyring;
     this.#sleep = sleep;
+    this.#onTakeBack = onTakeBack;
   }
 
   /**
@@ -98,6 +118,12 @@ export class SealedDeltaStore implements DeltaStore {
       // without the key squatted the key — take it back, or the slot would be retired and replication end.
       if (opened?.ok || !this.#inner.replace) throw e;
       await this.#inner.replace(key, sealed);
+      this.#onTakeBack?.(
+        key,
+        opened === undefined
+          ? `an object larger than ${sealed.byteLength * 4 + 65_536} bytes`
+          : `an object that fails authentication (${opened.reason})`,
+      );
     }
   }
 

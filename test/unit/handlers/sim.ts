@@ -18,7 +18,7 @@ import {
   type TickConsumerDeps,
   withTestFaults,
 } from '../../../lambda/handlers/common/deps.ts';
-import type { Observability } from '../../../lambda/handlers/common/observability.ts';
+import { deltaTakeBackReporter, type Observability } from '../../../lambda/handlers/common/observability.ts';
 import type { TickChainDeps, TickScheduler } from '../../../lambda/handlers/common/tick-chain.ts';
 import { createHeartbeatMonitorHandler } from '../../../lambda/handlers/heartbeat-monitor.ts';
 import { createPendingCheckTimerHandler } from '../../../lambda/handlers/pending-check-timer.ts';
@@ -264,7 +264,8 @@ export class HandlerSim {
     // The channels stamp each record with the sim's clock: its `SentTimestamp`, what a heartbeat counts with.
     this.p2s = new MemoryChannel({ serialize: sealingSerializer(this.keys), now: this.clock.now });
     this.s2p = new MemoryChannel({ serialize: sealingSerializer(this.keys), now: this.clock.now });
-    const deltas = new SealedDeltaStore(this.deltas, this.keys);
+    // Reported as the deployed functions report it (lambda/handlers/common/deps.ts).
+    const deltas = new SealedDeltaStore(this.deltas, this.keys, undefined, deltaTakeBackReporter(this.obs));
     const common = {
       params,
       now: this.clock.now,

@@ -18,21 +18,36 @@ describe('a delta key squatted without the key', () => {
   const ours = Uint8Array.from({ length: 64 }, (_, i) => i);
   const keys = Keyring.fixed(keySetOf(VM, SECRET));
 
-  test('junk (smaller or larger than the object) is replaced; the object reads back authentic', async () => {
+  test('junk (smaller or larger than the object) is replaced and reported; the object reads back authentic', async () => {
+    const told: [string, string][] = [];
+    const tell = (k: string, why: string): void => {
+      told.push([k, why]);
+    };
     for (const junk of [new Uint8Array([1, 2, 3]), new Uint8Array(100_000).fill(7)]) {
       const raw = new MemoryDeltaStore();
       raw.tamper(key, junk);
-      const store = new SealedDeltaStore(raw, keys);
+      const store = new SealedDeltaStore(raw, keys, undefined, tell);
       await store.put(key, ours);
       expect(Buffer.from(await store.get(key)).equals(Buffer.from(ours))).toBe(true);
     }
+    // Review C: the take-back was silent. Each one is told, with what was found.
+    expect(told.map(([k]) => k)).toEqual([key, key]);
+    expect(told[0]?.[1]).toMatch(/^an object that fails authentication \(/);
+    expect(told[1]?.[1]).toMatch(/^an object larger than \d+ bytes$/);
+    // A clean put and an idempotent retry tell nothing.
+    const clean = new SealedDeltaStore(new MemoryDeltaStore(), keys, undefined, tell);
+    await clean.put(key, ours);
+    await clean.put(key, ours);
+    expect(told).toHaveLength(2);
   });
 
   test('an authentic object of ours with other bytes is still a conflict (never overwritten)', async () => {
     const raw = new MemoryDeltaStore();
     raw.tamper(key, sealObject((await keys.keys()).signing, ctx, Uint8Array.of(9, 9, 9)));
-    const store = new SealedDeltaStore(raw, keys);
+    let told = 0;
+    const store = new SealedDeltaStore(raw, keys, undefined, () => told++);
     await expect(store.put(key, ours)).rejects.toBeInstanceOf(DeltaConflictError);
+    expect(told).toBe(0);
     // The same bytes again: an idempotent retry.
     const fresh = new MemoryDeltaStore();
     const again = new SealedDeltaStore(fresh, keys);
@@ -52,6 +67,8 @@ describe('a delta key squatted without the key', () => {
       sim.deltas.tamper(`${VM}/${epoch}/${s}-checkpoint-ram`, new Uint8Array([1, 2, 3]));
     }
     await sim.run(8000);
+    // Each key taken back is counted (and logged) by the functions, for the operator.
+    expect(sim.metric('DeltaObjectsTakenBack')).toBeGreaterThanOrEqual(1);
     expect((await sim.primaryDoc())?.exit).toBeNull();
     expect((await sim.secondaryDoc())?.exit).toBeNull();
     const checkpoints = (await sim.log('primary')).flatMap((r) => (r.type === 'checkpoint' ? [r.data] : []));

@@ -229,7 +229,7 @@ describe('dashboard', () => {
       'Checkpoints, background rounds and commits per minute',
       'Checkpoint downtime, ms (p50, p99)',
       'Failovers, chain repairs, retired sends, abandoned rounds',
-      'State compare-and-swap conflicts',
+      'State compare-and-swap conflicts; delta keys taken back from foreign objects',
       'Invocations',
       'Errors and throttles',
       'Duration, ms (p99)',
