@@ -59,10 +59,50 @@ function serviceOf(clientName: string | undefined, queueUrl: unknown): MeteredSe
   }
 }
 
+/** An AWS request attempt under way (what a function that is still running waits on). */
+export interface CallInFlight {
+  /** `<service>:<Operation>`. */
+  call: string;
+  /** The object key or the queue's name, when the request names one. */
+  target?: string;
+  /** How long the attempt has been running, ms. */
+  ageMs: number;
+}
+
+/** The object key or the queue's name a request names (for {@link CallInFlight}). */
+function targetOf(
+  input: { QueueUrl?: unknown; Key?: unknown; SecretId?: unknown } | undefined,
+): string | undefined {
+  if (typeof input?.Key === 'string') return input.Key;
+  if (typeof input?.QueueUrl === 'string') return input.QueueUrl.slice(input.QueueUrl.lastIndexOf('/') + 1);
+  if (typeof input?.SecretId === 'string') return 'secret';
+  return undefined;
+}
+
 /** A running tally of requests; attach clients to it, read and reset it per invocation or per run. */
 export class UsageMeter {
   #usage: AwsUsage = emptyUsage();
   readonly #attached = new WeakSet<object>();
+  readonly #inFlight = new Map<number, { call: string; target?: string; startedAt: number }>();
+  #nextCall = 0;
+  readonly #clock: () => number;
+
+  /** @param clock - Monotonic clock for the ages of calls in flight, ms; default `performance.now`. */
+  constructor(clock: () => number = () => performance.now()) {
+    this.#clock = clock;
+  }
+
+  /** The request attempts under way now, oldest first (a hung call is the oldest). */
+  inFlight(): CallInFlight[] {
+    const now = this.#clock();
+    return [...this.#inFlight.values()]
+      .sort((a, b) => a.startedAt - b.startedAt)
+      .map((c) => ({
+        call: c.call,
+        ...(c.target === undefined ? {} : { target: c.target }),
+        ageMs: Math.round(now - c.startedAt),
+      }));
+  }
 
   /** The tally so far (live object: copy it before keeping it past a {@link reset}). */
   get usage(): AwsUsage {
@@ -85,10 +125,17 @@ export class UsageMeter {
         next: (args: unknown) => Promise<{ response?: HttpMessage }>,
         context: { clientName?: string; commandName?: string },
       ) =>
-      async (args: { request?: HttpMessage; input?: { QueueUrl?: unknown } }) => {
+      async (args: { request?: HttpMessage; input?: { QueueUrl?: unknown; Key?: unknown } }) => {
         const service = serviceOf(context.clientName, args.input?.QueueUrl);
         const operation = (context.commandName ?? 'Unknown').replace(/Command$/, '');
         const out = bodyBytes(args.request);
+        const id = this.#nextCall++;
+        const target = targetOf(args.input);
+        this.#inFlight.set(id, {
+          call: `${service}:${operation}`,
+          ...(target === undefined ? {} : { target }),
+          startedAt: this.#clock(),
+        });
         try {
           const result = await next(args);
           const status = result.response?.statusCode ?? 200;
@@ -97,6 +144,8 @@ export class UsageMeter {
         } catch (error) {
           addRequest(this.#usage, service, operation, out, 0, true);
           throw error;
+        } finally {
+          this.#inFlight.delete(id);
         }
       };
     // Inside the retry loop (finalizeRequest) and below the deserializer: one count per HTTP attempt,

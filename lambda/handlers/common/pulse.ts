@@ -441,7 +441,10 @@ export async function runPulse(deps: PulseDeps): Promise<PulseSummary> {
   ]);
   if (timer !== undefined) clearTimeout(timer);
   if (early) {
-    logger.warn('pulse steps still running; recording the others first', { stepped: summary.stepped });
+    logger.warn('pulse steps still running; recording the others first', {
+      stepped: summary.stepped,
+      running: [...running].slice(0, 20),
+    });
     await record(loaded);
     await steps;
     clearTimeout(lateTimer);

@@ -142,6 +142,52 @@ export interface UsageReportOptions {
   env?: Env;
   /** Monotonic clock, ms. */
   clock?: () => number;
+  /**
+   * When an invocation still running says so, ms after its start: first at `firstMs`, then every
+   * `everyMs`; default {@link STILL_RUNNING}.
+   */
+  stillRunning?: { firstMs: number; everyMs: number };
+}
+
+/**
+ * An invocation still running 10 s after it started (every tick and most steps take well under a second)
+ * logs what it waits on every 15 s until it ends or the function's timeout kills it — the only trace a
+ * killed invocation leaves of why (an outside review and a LocalStack run saw both pulses of a stack hang
+ * 60 s at once, with nothing in the logs to say on what).
+ */
+export const STILL_RUNNING = { firstMs: 10_000, everyMs: 15_000 } as const;
+
+/** Counts of the process's active resources by kind (sockets, timers, file requests: `getActiveResourcesInfo`). */
+function activeResources(): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const r of process.getActiveResourcesInfo()) counts[r] = (counts[r] ?? 0) + 1;
+  return counts;
+}
+
+/** Logs, while `running()`, what the invocation waits on; returns the function that stops it. */
+function watchStillRunning(
+  obs: () => Observability,
+  meter: UsageMeter,
+  clock: () => number,
+  t0: number,
+  when: { firstMs: number; everyMs: number },
+): () => void {
+  let timer: NodeJS.Timeout | undefined;
+  const tell = (): void => {
+    const calls = meter.inFlight();
+    obs().logger.warn('invocation still running', {
+      elapsedMs: Math.round(clock() - t0),
+      awsCallsInFlight: calls.length,
+      oldestCalls: calls.slice(0, 10),
+      activeResources: activeResources(),
+      heapUsedMb: Math.round(process.memoryUsage().heapUsed / 2 ** 20),
+    });
+    timer = setTimeout(tell, when.everyMs);
+    timer.unref();
+  };
+  timer = setTimeout(tell, when.firstMs);
+  timer.unref();
+  return () => clearTimeout(timer);
 }
 
 function defaultObs(service: string): Observability {
@@ -170,9 +216,20 @@ export function withUsageReport<E, R>(
     parts.length = 0;
     const logAtStart = logBytes;
     const t0 = clock();
+    const stopWatch = watchStillRunning(
+      () => {
+        obs ??= defaultObs(service);
+        return obs;
+      },
+      meter,
+      clock,
+      t0,
+      options.stillRunning ?? STILL_RUNNING,
+    );
     try {
       return await handler(event);
     } finally {
+      stopWatch();
       let usage = meter.reset();
       const carved = parts.splice(0);
       for (const p of carved) usage = mergeUsage(usage, scaleUsage(p.usage, -1));

@@ -57,6 +57,41 @@ describe('UsageMeter', () => {
     expect(meter.usage.requests['s3:PutObject']).toMatchObject({ requests: 2, errors: 1 });
   });
 
+  it('knows the attempts under way, oldest first, with their key or queue (what a hung invocation waits on)', async () => {
+    let release: () => void = () => {};
+    const held = new Promise<void>((r) => {
+      release = r;
+    });
+    const stub = stubHandler(200, 'ok', { etag: '"x"' });
+    const hanging = {
+      ...stub.handler,
+      async handle(request: { method: string; body?: unknown }) {
+        await held;
+        return stub.handler.handle(request);
+      },
+    };
+    let now = 0;
+    const meter = new UsageMeter(() => now);
+    const s3 = meter.attach(new S3Client({ ...common, forcePathStyle: true, requestHandler: hanging }));
+    const get = s3.send(new GetObjectCommand({ Bucket: 'b', Key: 'state/vm-0/node/primary.bin' }));
+    await new Promise((r) => setTimeout(r, 10));
+    now = 500;
+    const sqs = meter.attach(new SQSClient({ ...common, requestHandler: hanging }));
+    const send = sqs.send(
+      new SendMessageCommand({ QueueUrl: 'http://h/000/chan.fifo', MessageBody: 'x', MessageGroupId: 'g' }),
+    );
+    await new Promise((r) => setTimeout(r, 10));
+    now = 1200;
+    expect(meter.inFlight()).toEqual([
+      { call: 's3:GetObject', target: 'state/vm-0/node/primary.bin', ageMs: 1200 },
+      { call: 'sqs-fifo:SendMessage', target: 'chan.fifo', ageMs: 700 },
+    ]);
+    release();
+    await get;
+    await send.catch(() => {});
+    expect(meter.inFlight()).toEqual([]);
+  });
+
   it('counts every retry attempt (AWS bills attempts)', async () => {
     const stub = stubHandler(503, '<Error><Code>SlowDown</Code></Error>');
     const meter = new UsageMeter();

@@ -35,6 +35,30 @@ const env = {
 };
 
 describe('withUsageReport', () => {
+  it('an invocation still running says what it waits on, until it ends', async () => {
+    const meter = new UsageMeter();
+    const f = fakeObs();
+    let finish: () => void = () => {};
+    const handler = withUsageReport(
+      () =>
+        new Promise<string>((resolve) => {
+          finish = () => resolve('late');
+        }),
+      { meter, obs: f.obs, env, stillRunning: { firstMs: 20, everyMs: 20 } },
+    );
+    const running = handler({});
+    const still = () => f.logs.filter((l) => l.message === 'invocation still running');
+    await expect.poll(() => still().length, { timeout: 5000 }).toBeGreaterThanOrEqual(2);
+    expect(still()[0]?.extra).toMatchObject({ awsCallsInFlight: 0, oldestCalls: [] });
+    expect(Object.keys(still()[0]?.extra.activeResources as object).length).toBeGreaterThan(0);
+    finish();
+    await expect(running).resolves.toBe('late');
+    const after = still().length;
+    await new Promise((r) => setTimeout(r, 80));
+    // Ended: no more of them.
+    expect(still().length).toBe(after);
+  });
+
   it('records each invocation: its requests, billed ms rounded up, GB-s, the FIFO batch, the VM as a property', async () => {
     const meter = new UsageMeter();
     const f = fakeObs();
