@@ -13,6 +13,7 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { StateConflictError, type StateStore } from '../../../src/engine/ports.ts';
 import type { PrimarySeen } from '../../../src/engine/secondary/heartbeat.ts';
+import { heartbeatWatchdogAt } from '../../../src/engine/secondary/secondary.ts';
 import { readPrimarySeen, secondaryInvocation } from '../../../src/runtime/cloud/index.ts';
 import {
   emptyMonitor,
@@ -51,6 +52,21 @@ export const MONITOR_BUDGET_MS = 5_000;
 export const PULSE_STALE_MS = 4_000;
 
 /**
+ * Longest pulse outage during which the monitor holds the secondaries' heartbeat watchdogs, ms. The pulse
+ * is where a primary's liveness evidence comes from: while it does not run (its document older than
+ * {@link PULSE_STALE_MS}) a silent primary is no evidence of a dead one — the evidence pipeline is down,
+ * not the primary (whose guest is a function of time: a late step catches up). Seen on LocalStack: both of
+ * a stack's pulse invocations hung until the function's 60 s timeout killed them, and a healthy VM failed
+ * over 18 s in. The hold covers that timeout and the chain's repair; past it a lost pulse is judged as
+ * before (a primary that really died meanwhile fails over at most this much later). Wait deadlines
+ * (inside a checkpoint, a background load) are never held.
+ */
+export const PULSE_OUTAGE_GRACE_MS = 90_000;
+
+/** Metric: secondaries whose due heartbeat watchdog a monitor tick held for a pulse outage. */
+export const WATCHDOGS_HELD_METRIC = 'WatchdogsHeldPulseOutage';
+
+/**
  * Longest a secondary goes unread by the monitor, ms, whatever its recorded wake: a VM whose state was
  * reset or restored behind the monitor's back (`colo run`'s reset, a restore) is looked at within this.
  */
@@ -76,6 +92,8 @@ export interface MonitorSummary {
   deferred: number;
   /** True when the pulse document was stale and the primaries' documents were read instead. */
   pulseStale: boolean;
+  /** Due secondaries left unstepped because their next wake was the watchdog and the pulse was down. */
+  held: number;
 }
 
 /** Metric: monitor documents found malformed and replaced by a fresh one. */
@@ -145,6 +163,8 @@ async function stepSecondary(
   const s = result.document.state;
   const caughtUp = !seen || s.epoch > seen.epoch || (s.epoch === seen.epoch && s.inSeq >= seen.seq);
   const wake = Number.isFinite(result.document.wakeAt) ? result.document.wakeAt : null;
+  // The wake is a judgement of silence (not a wait deadline): held while the pulse is down.
+  const judges = caughtUp && wake !== null && wake === heartbeatWatchdogAt(s, d.params);
   return {
     entry: {
       // Messages the primary numbered are still on their way: look again next tick.
@@ -153,6 +173,7 @@ async function stepSecondary(
       epoch: seen?.epoch ?? previous?.epoch ?? 0,
       seq: seen?.seq ?? previous?.seq ?? 0,
       ...(control.failedOver ? { stoppedSeen: stoppedAt ?? now } : {}),
+      ...(judges ? { wakeIsWatchdog: true as const } : {}),
     },
     failedOver,
   };
@@ -190,7 +211,18 @@ export async function runMonitor(deps: MonitorDeps): Promise<MonitorSummary> {
     logger.error('monitor document malformed: starting a fresh one', { error: mon.malformed });
   }
   const pulseStale = started - pulse.at > PULSE_STALE_MS;
-  const due = registered.filter((vmId) => monitorDue(mon.doc.vms[vmId], pulse.vms[vmId], started));
+  // A pulse that ran once and stopped less than the grace ago is down, not gone: judge no silence yet.
+  const pulseDown = pulseStale && pulse.at > 0 && started - pulse.at <= PULSE_OUTAGE_GRACE_MS;
+  let held = 0;
+  const due = registered.filter((vmId) => {
+    const m = mon.doc.vms[vmId];
+    const why = monitorDue(m, pulse.vms[vmId], started);
+    if (why === 'wake' && pulseDown && m?.wakeIsWatchdog === true) {
+      held++;
+      return false;
+    }
+    return why !== undefined;
+  });
   const summary: MonitorSummary = {
     vms: registered.length,
     due: due.length,
@@ -199,7 +231,16 @@ export async function runMonitor(deps: MonitorDeps): Promise<MonitorSummary> {
     failedOver: 0,
     deferred: 0,
     pulseStale,
+    held,
   };
+  if (held > 0) {
+    metrics.addMetric(WATCHDOGS_HELD_METRIC, MetricUnit.Count, held);
+    logger.warn("pulse down: heartbeat watchdogs held (no evidence of the primaries' silence)", {
+      held,
+      pulseAgeMs: started - pulse.at,
+      graceMs: PULSE_OUTAGE_GRACE_MS,
+    });
+  }
   const updates: Record<string, MonitorVm> = {};
   const budget = deps.budgetMs ?? MONITOR_BUDGET_MS;
   let next = 0;

@@ -416,8 +416,17 @@ export async function runPulse(deps: PulseDeps): Promise<PulseSummary> {
     });
   }, deps.lateMarkAfterMs ?? LATE_MARK_AFTER_MS);
   const every = recordEveryMs(batch.map((b) => b.d.params.heartbeatTimeoutMs));
+  let beaconed = false;
   const record = async (first?: typeof loaded): Promise<void> => {
-    if (!unsaved) return;
+    if (!unsaved) {
+      // The document's `at` is also the pulse's own sign of life: the monitor holds the heartbeat
+      // watchdogs while it is stale (a pulse outage says nothing of the primaries). Kept fresh when no
+      // step had news — every VM in flight elsewhere, or none due — as long as VMs are registered.
+      if (beaconed || registered.length === 0 || deps.now() - loaded.doc.at < every) return;
+      beaconed = true;
+      await savePulse(deps.state, {}, deps.now(), keep, first);
+      return;
+    }
     // A VM marked in flight is news when its step ends: the mark must be cleared.
     const news = Object.entries(updates).some(
       ([vmId, u]) => marks[vmId] !== undefined || entryNews(loaded.doc.vms[vmId], u),

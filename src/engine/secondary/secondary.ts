@@ -590,10 +590,18 @@ function isWatching(state: SecondaryState): boolean {
   return (state.phase === 'idle' || state.phase === 'bg-loading') && (state.heard || state.inSeq > 0);
 }
 
+/**
+ * When the heartbeat watchdog would fail the primary over, ms (∞ while it is not watching: before the
+ * primary was first heard, inside a checkpoint, after the end). A runtime that drives the wakes tells by it
+ * whether a secondary's next wake is a judgement of silence or a wait deadline.
+ */
+export function heartbeatWatchdogAt(state: SecondaryState, params: ColoParams): number {
+  return isWatching(state) ? watchdogAt(state, params) : Number.POSITIVE_INFINITY;
+}
+
 function nextWake(state: SecondaryState, params: ColoParams): number {
   if (state.phase === 'claiming') return state.lastNow + SECONDARY_CLAIM_RETRY_MS;
-  const watchdog = isWatching(state) ? watchdogAt(state, params) : Number.POSITIVE_INFINITY;
-  return Math.min(state.deadline, state.commitDoneAt, watchdog);
+  return Math.min(state.deadline, state.commitDoneAt, heartbeatWatchdogAt(state, params));
 }
 
 /**

@@ -19,6 +19,11 @@ export interface MonitorVm {
   seq: number;
   /** The pulse document's `stoppedAt` for the VM that the monitor last stepped the secondary for, ms. */
   stoppedSeen?: number;
+  /**
+   * True when `wakeAt` is the secondary's heartbeat watchdog (a judgement of the primary's silence, not a
+   * wait deadline): held while the pulse — the source of that evidence — is down (monitor.ts).
+   */
+  wakeIsWatchdog?: true;
 }
 
 /** The monitor document. */
@@ -44,6 +49,7 @@ const docSchema = z.strictObject({
       epoch: count,
       seq: count,
       stoppedSeen: z.number().finite().min(0).optional(),
+      wakeIsWatchdog: z.literal(true).optional(),
     }),
   ),
 });

@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { MONITOR_DOCUMENT_KEY, PULSE_DOCUMENT_KEY } from '../../../lambda/adapters/contract.ts';
-import { runMonitor } from '../../../lambda/handlers/common/monitor.ts';
+import { PULSE_OUTAGE_GRACE_MS, runMonitor } from '../../../lambda/handlers/common/monitor.ts';
 import { expectSlow, pulseDue, runPulse, stoppedRecheckMs } from '../../../lambda/handlers/common/pulse.ts';
 import type { ColoParams } from '../../../src/engine/params.ts';
 import type { StateStore } from '../../../src/engine/ports.ts';
@@ -81,6 +81,62 @@ describe('the pulse and the monitor', () => {
     expect((await b.secondaryDoc())?.state.phase).not.toBe('failed-over');
     expect((await b.primaryDoc())?.state.phase).toBe('running');
   }, 120_000);
+
+  it('a pulse outage (both pulses hung until the timeout) holds the watchdogs: nothing fails over, replication goes on', async () => {
+    // Seen on LocalStack: both pulse invocations of a stack hung 60 s at once (the function's timeout), no
+    // pulse ran, and a healthy VM failed over 18 s in — its primary was never silent, only unstepped.
+    const stack = new StackSim();
+    // A checkpoint every 30 s: the primary's own document says little during the outage either.
+    const a = await stack.add(params('vm-a', { checkpointDelayMs: 30_000 }));
+    const b = await stack.add(params('vm-b'));
+    await stack.run(12_000);
+    stack.pulseDown = true;
+    await stack.run(65_000);
+    const held = stack.monitors.reduce((n, m) => n + m.held, 0);
+    // Coverage: watchdogs fell due during the outage and were held.
+    expect(held).toBeGreaterThanOrEqual(3);
+    for (const sim of [a, b]) expect((await sim.secondaryDoc())?.state.phase).not.toBe('failed-over');
+    expect(a.metric('WatchdogsHeldPulseOutage') + b.metric('WatchdogsHeldPulseOutage')).toBeGreaterThan(0);
+    stack.pulseDown = false;
+    const before = (await a.log('secondary')).filter((r) => r.type === 'commit').length;
+    await stack.run(40_000);
+    for (const sim of [a, b]) {
+      const s = await sim.secondaryDoc();
+      expect(s?.state.phase, s?.exit?.detail).not.toBe('failed-over');
+      expect(sim.metric('Failovers')).toBe(0);
+    }
+    // Replicating: vm-a commits again after the outage.
+    expect((await a.log('secondary')).filter((r) => r.type === 'commit').length).toBeGreaterThan(before);
+  }, 240_000);
+
+  it("a frozen primary alone on its stack still fails over at the timeout: the pulse's write says it ran", async () => {
+    // Nothing of this VM is stepped (no news for the pulse document): the pulse writes it anyway, so the
+    // monitor does not take a frozen primary for a pulse outage.
+    const stack = new StackSim();
+    const a = await stack.add(params('vm-a', { checkpointDelayMs: 600_000 }));
+    await stack.run(12_000);
+    const silentFrom = stack.clock.now();
+    stack.silent.add('vm-a');
+    await stack.run(25_000);
+    const s = await a.secondaryDoc();
+    expect(s?.state.phase).toBe('failed-over');
+    expect((s?.exit?.at ?? 0) - silentFrom).toBeLessThanOrEqual(10_000 + 2500 + 4000);
+    expect(stack.monitors.reduce((n, m) => n + m.held, 0)).toBe(0);
+  }, 120_000);
+
+  it('a pulse outage longer than the grace is judged: the watchdog fires once the grace has passed', async () => {
+    const stack = new StackSim();
+    const a = await stack.add(params('vm-a', { checkpointDelayMs: 600_000 }));
+    await stack.run(12_000);
+    const downAt = stack.clock.now();
+    stack.pulseDown = true;
+    await stack.run(PULSE_OUTAGE_GRACE_MS + 10_000);
+    const s = await a.secondaryDoc();
+    expect(s?.state.phase).toBe('failed-over');
+    expect(s?.exit?.detail).toMatch(/no message from the primary/);
+    // Not before the grace (the pulse document's last write was at most ~2 s before the outage).
+    expect((s?.exit?.at ?? 0) - downAt).toBeGreaterThanOrEqual(PULSE_OUTAGE_GRACE_MS - 3000);
+  }, 240_000);
 
   it("a checkpoint that starts as the secondary's watchdog wakes, its request still in the channel: no failover", async () => {
     // The monitor refreshes a secondary's evidence only at its wake (or when the primary moved on); when

@@ -31,6 +31,11 @@ export class StackSim {
    * is called when a step reaches it.
    */
   readonly held = new Map<string, { until: Promise<void>; entered: () => void }>();
+  /**
+   * True while no pulse runs (both pulse invocations hung, the chain not yet repaired): {@link run} skips
+   * the pulse; checkpoint ticks, channels and the monitor go on.
+   */
+  pulseDown = false;
   /** Called before each monitor tick of {@link run} (a test's probe of the situation the tick meets). */
   beforeMonitor?: () => Promise<void>;
   #nextPulse = 0;
@@ -155,7 +160,7 @@ export class StackSim {
     while (this.clock.now() < end) {
       this.clock.advance(stepMs);
       const now = this.clock.now();
-      if (now >= this.#nextPulse) {
+      if (now >= this.#nextPulse && !this.pulseDown) {
         this.#nextPulse = now + 1000;
         await this.pulse();
       }
