@@ -107,6 +107,14 @@ export interface InvocationOptions {
    */
   chainTick?: ChainTick & { onClaimed: () => Promise<void> };
   /**
+   * A tick-only invocation that finds sends other than heartbeats in a document saved less than this long
+   * ago, ms, leaves them to the writer that saved them — it is performing them — instead of performing
+   * them too (`leftToConcurrent`); an older outbox, whose writer may have died, is performed. Two writers
+   * uploading the same checkpoint object side by side doubled the work, and on LocalStack both uploads
+   * stalled until the function's timeout. Default 0: always performed.
+   */
+  leaveFreshOutboxMs?: number;
+  /**
    * Leave out the save of a quiet tick (docs/cloud.md "The pulse"): when every input is a `tick` and its
    * step did nothing but advance the guest and decide no background round (effects: traces, the wake, a
    * pending check that decided `none` — or `busy` while a checkpoint transaction holds the VM stopped —,
@@ -475,7 +483,11 @@ export async function runInvocation<S, I>(
     // on a first attempt: sends found in the document may be a crashed writer's, and waiting for them
     // turned crash recoveries into failovers in the crash matrix.)
     const onlyTicks = pending === null || pending.every((p) => p.tick === true);
-    if (conflicted && onlyTicks && (announced || !chainTick) && busyOutbox(doc)) {
+    // Or, with `leaveFreshOutboxMs`, when the document holding them was saved that recently: its writer is
+    // performing them now (an older outbox may be a crashed writer's, and is performed).
+    const fresh =
+      (options.leaveFreshOutboxMs ?? 0) > 0 && now() - doc.updatedAt < (options.leaveFreshOutboxMs ?? 0);
+    if ((conflicted || fresh) && onlyTicks && (announced || !chainTick) && busyOutbox(doc)) {
       result.leftToConcurrent = true;
       result.document = doc;
       if (pending !== null) {

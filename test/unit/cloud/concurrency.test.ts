@@ -161,6 +161,33 @@ describe('compare-and-swap', () => {
     await expectFirstCommitMatches(pair);
   });
 
+  test("leaveFreshOutboxMs: a tick leaves sends saved moments ago to their writer, and performs a dead writer's later", async () => {
+    const pair = new CloudPair(testParams({ policy: 'none' }));
+    await untilReply(pair);
+    // Another invocation consumes the reply and saves the checkpoint's sends, then dies before sending
+    // them (its channel fails: they stay in the document, as a crash after the save leaves them).
+    pair.p2s.beforeSend = () => {
+      throw new Error('the writer died');
+    };
+    await expect(pair.toPrimary()).rejects.toThrow(/could not send/);
+    pair.p2s.beforeSend = undefined;
+    const savedAt = (await pair.primaryDoc())?.updatedAt ?? 0;
+    // A pulse tick a second later: the writer may still be uploading — left to it, nothing performed.
+    pair.clock.advance(1000);
+    const early = await pair.primary([{ type: 'tick' }], { leaveFreshOutboxMs: 3000 });
+    expect(early.leftToConcurrent).toBe(true);
+    expect(early.casConflicts).toBe(0);
+    expect(early.replayed).toBe(0);
+    expect(pair.p2s.size).toBe(0);
+    // Three seconds after the save: the writer is taken for dead, the tick performs its sends.
+    pair.clock.advance(savedAt + 3000 - pair.clock.now());
+    const late = await pair.primary([{ type: 'tick' }], { leaveFreshOutboxMs: 3000 });
+    expect(late.leftToConcurrent).toBeUndefined();
+    expect(late.replayed).toBeGreaterThan(0);
+    await pair.settle();
+    await expectFirstCommitMatches(pair);
+  });
+
   test('gives up with a clear error when every attempt loses', async () => {
     const pair = new CloudPair(testParams());
     const store: MemoryStateStore = pair.state;
