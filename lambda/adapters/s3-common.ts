@@ -4,6 +4,7 @@
  */
 import { GetObjectCommand, type GetObjectCommandOutput, type S3Client } from '@aws-sdk/client-s3';
 import { readBoundedBody } from './bounded-body.ts';
+import { processMeter } from './usage-meter.ts';
 
 interface AwsErrorShape {
   name?: unknown;
@@ -63,5 +64,11 @@ export async function readObject(
   }
   const where = `s3://${bucket}/${key}`;
   if (out.Body === undefined) throw new Error(`${where}: response has no body`);
-  return { bytes: await readBoundedBody(out.Body, out.ContentLength, maxBytes, where), etag: out.ETag };
+  // The body streams after the request returned: shown among the calls in flight while it does.
+  const done = processMeter.track('s3:GetObject body', key);
+  try {
+    return { bytes: await readBoundedBody(out.Body, out.ContentLength, maxBytes, where), etag: out.ETag };
+  } finally {
+    done();
+  }
 }

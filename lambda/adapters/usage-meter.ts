@@ -92,6 +92,18 @@ export class UsageMeter {
     this.#clock = clock;
   }
 
+  /**
+   * Counts `call` on `target` as in flight until the returned function is called: work the middleware does
+   * not see, such as reading a response body after the request returned.
+   */
+  track(call: string, target?: string): () => void {
+    const id = this.#nextCall++;
+    this.#inFlight.set(id, { call, ...(target === undefined ? {} : { target }), startedAt: this.#clock() });
+    return () => {
+      this.#inFlight.delete(id);
+    };
+  }
+
   /** The request attempts under way now, oldest first (a hung call is the oldest). */
   inFlight(): CallInFlight[] {
     const now = this.#clock();

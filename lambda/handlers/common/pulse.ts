@@ -118,13 +118,6 @@ export interface PulseSummary {
   unrecorded?: boolean;
 }
 
-/**
- * A primary's sends saved less than this long ago by another invocation are left to it by the pulse, ms;
- * older ones (their writer may have died) the pulse performs. Short beside the secondary's checkpoint waits
- * (10 s): a crashed writer's checkpoint goes on at most this much later.
- */
-export const PULSE_LEAVE_FRESH_OUTBOX_MS = 3_000;
-
 /** Metric: pulse documents found malformed and replaced by a fresh one. */
 export const PULSE_DOCUMENT_RESET_METRIC = 'PulseDocumentReset';
 
@@ -257,9 +250,6 @@ async function stepPrimary(
       ...(d.sleep ? { sleep: d.sleep } : {}),
       control,
       skipQuietSave: true,
-      // A checkpoint's sends that another invocation saved moments ago are its to perform: a pulse that
-      // uploaded the same objects beside it doubled the work and, on LocalStack, stalled both uploads.
-      leaveFreshOutboxMs: PULSE_LEAVE_FRESH_OUTBOX_MS,
     });
   if (control.failedOver) {
     if (control.owner !== null && previous?.stoppedAt === undefined) {

@@ -134,11 +134,15 @@ export interface InvocationOptions {
  * the primary's heartbeats are its saves, read by the secondary's timer, not channel messages.
  */
 export const LEAN_INVOCATION: Readonly<
-  Pick<InvocationOptions, 'logBatch' | 'deferHeartbeatSave' | 'heartbeatMessages'>
+  Pick<InvocationOptions, 'logBatch' | 'deferHeartbeatSave' | 'heartbeatMessages' | 'leaveFreshOutboxMs'>
 > = {
   logBatch: { records: 30, maxAgeMs: 30_000 },
   deferHeartbeatSave: true,
   heartbeatMessages: false,
+  // A timer tick (the pulse's, the checkpoint timer's) leaves sends saved moments ago to their writer: a
+  // review saw one 60 MB checkpoint object uploaded by the primary, the checkpoint timer and two pulses at
+  // once on LocalStack, each slowing the others until the secondary's 10 s wait ran out.
+  leaveFreshOutboxMs: 3_000,
 };
 
 /** True when `records` should be appended now under `batch` at `now`, ms. */

@@ -86,6 +86,15 @@ describe('UsageMeter', () => {
       { call: 's3:GetObject', target: 'state/vm-0/node/primary.bin', ageMs: 1200 },
       { call: 'sqs-fifo:SendMessage', target: 'chan.fifo', ageMs: 700 },
     ]);
+    // Work the middleware does not see (a body read after the request returned) is tracked by hand.
+    const done = meter.track('s3:GetObject body', 'state/vm-0/node/primary.bin');
+    now = 1300;
+    expect(meter.inFlight().at(-1)).toEqual({
+      call: 's3:GetObject body',
+      target: 'state/vm-0/node/primary.bin',
+      ageMs: 100,
+    });
+    done();
     release();
     await get;
     await send.catch(() => {});
