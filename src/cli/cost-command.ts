@@ -74,8 +74,9 @@ function paramsProblem(given: object): string | undefined {
  * priced, if so.
  */
 function breakdownProblem(b: { windowMs: number; vms: number; lines?: unknown }): string | undefined {
-  if (!Number.isFinite(b.windowMs) || b.windowMs <= 0)
-    return `breakdown.windowMs is not a number of ms > 0 (${b.windowMs})`;
+  // A window no run can have (1e-300 ms, 1e308 ms) would price to Infinity or NaN: bounded like a run.
+  if (typeof b.windowMs !== 'number' || !(b.windowMs >= 1 && b.windowMs <= MAX_WINDOW_MS))
+    return `breakdown.windowMs is not a number of ms in [1, ${MAX_WINDOW_MS}] (${JSON.stringify(b.windowMs)})`;
   if (!Number.isInteger(b.vms) || b.vms < 1) return `breakdown.vms is not a whole number ≥ 1 (${b.vms})`;
   const lines = b.lines;
   if (lines === undefined) return undefined;
@@ -94,6 +95,9 @@ function breakdownProblem(b: { windowMs: number; vms: number; lines?: unknown })
 
 /** Largest `--ms-per-invocation`, ms: Lambda's 15-minute invocation limit. */
 export const MAX_MS_PER_INVOCATION = 900_000;
+
+/** Longest measured window a report may give, ms (a year: no run is longer). */
+const MAX_WINDOW_MS = 366 * 24 * 3_600_000;
 
 /** Largest `--vms-per-deployment`: far beyond the quotas docs/cloud.md lists for one stack. */
 export const MAX_VMS_PER_DEPLOYMENT = 1_000_000;
@@ -125,14 +129,7 @@ export function costCommand(reportPath: string, flags: CostFlags): { section: Co
       `report ${reportPath} has no cost section (colo run --backend localstack --json writes one)`,
     );
   if (cost.error) throw new CostInputError(`report ${reportPath}: cost not measured: ${cost.error}`);
-  if (
-    !cost.usage ||
-    !cost.params ||
-    !cost.breakdown ||
-    typeof cost.breakdown.windowMs !== 'number' ||
-    typeof cost.breakdown.vms !== 'number' ||
-    typeof cost.params.memoryMb !== 'number'
-  )
+  if (!cost.usage || !cost.params || !cost.breakdown)
     throw new CostInputError(
       `report ${reportPath}: cost section without usage counts (written by an older colo?)`,
     );

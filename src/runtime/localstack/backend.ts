@@ -38,7 +38,7 @@ import {
 import type { CheckpointRecord, RoundRecord } from '../../engine/metrics/records.ts';
 import { summarise } from '../../engine/metrics/summary.ts';
 import { type ColoParams, pageCount } from '../../engine/params.ts';
-import { StateConflictError } from '../../engine/ports.ts';
+import { StateConflictError, type StateStore } from '../../engine/ports.ts';
 import { chainPeriodMs } from '../../parameters/tick-chains.ts';
 import { LEAN_INVOCATION } from '../cloud/driver.ts';
 import type { LogRecord } from '../cloud/log-record.ts';
@@ -164,12 +164,14 @@ export async function runOnLocalStack(options: LocalStackRunOptions): Promise<Ru
   }
 
   // Read before our own stop: a failover during the run is in the control document already.
-  const control = await readControl(state, params.vmId);
+  let control = await readControl(state, params.vmId);
   say(`[localstack] ${vm}: stopping replication; waiting for the last transaction to finish`);
   const stoppedAt = Date.now();
   await markFailedOver(state, params.vmId, STOP_REASON, stoppedAt);
   const quiet = await waitQuiet(clients, outputs, params.vmId, options.quietTimeoutMs ?? 60_000, sleep);
   const wallMs = performance.now() - t0;
+  const decided = await claimedAsItStopped(state, params.vmId, control);
+  if (decided !== control) control = decided;
 
   const failedOver = control.failedOver && control.reason !== STOP_REASON;
   const run = await collect(
@@ -434,6 +436,28 @@ async function collect(
 }
 
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+
+/**
+ * The control document with a claim that landed after `before` was read — between that read and the run's
+ * own stop, a checkpoint's wait ran out (review D: "outcome replicating" over a secondary that had taken
+ * over, which then counted as a divergence) — as the run's failover: reason and time from the winner's
+ * `colo-exit` record. `before` itself when it already showed a failover, or no side claimed.
+ */
+export async function claimedAsItStopped(
+  state: StateStore,
+  vmId: string,
+  before: ControlDocument,
+): Promise<ControlDocument> {
+  if (before.failedOver && before.reason !== STOP_REASON) return before;
+  const after = await readControl(state, vmId);
+  if (after.owner === null) return before;
+  const exit = (await readLog(state, vmId, after.owner)).records.findLast((r) => r.type === 'colo-exit');
+  return {
+    ...after,
+    reason: exit?.type === 'colo-exit' ? exit.data.detail : 'a side claimed the VM as the run stopped',
+    at: exit?.at ?? after.at,
+  };
+}
 
 /**
  * How a LocalStack run ended, from the VM's control document as it stood before `colo run` stopped the VM:

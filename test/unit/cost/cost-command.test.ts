@@ -148,7 +148,9 @@ describe('colo cost', () => {
     writeFileSync(hollow, JSON.stringify({ version: 1, cost: { usage: {}, params: {}, breakdown: {} } }));
     const h = await cli(['cost', hollow]);
     expect(h).toMatchObject({ code: 1 });
-    expect(h.err).toMatch(/^colo: report .*hollow\.json: cost section without usage counts/);
+    expect(h.err).toMatch(
+      /^colo: report .*hollow\.json: cost section: params\.checkpointDelayMs is not a number > 0/,
+    );
     // A hand-broken usage or parameter is named by its path before any arithmetic (was an internal error).
     const good = JSON.parse(readFileSync(reportFile(), 'utf8'));
     type Fn = Record<string, unknown> & { requests: Record<string, { billed?: number }> };
@@ -208,7 +210,21 @@ describe('colo cost', () => {
         (c) => {
           c.breakdown.windowMs = -5;
         },
-        /breakdown\.windowMs is not a number of ms > 0 \(-5\)/,
+        /breakdown\.windowMs is not a number of ms in \[1, 31622400000\] \(-5\)/,
+      ],
+      [
+        'windowMs-tiny',
+        (c) => {
+          c.breakdown.windowMs = 1e-300;
+        },
+        /breakdown\.windowMs is not a number of ms in/,
+      ],
+      [
+        'windowMs-text',
+        (c) => {
+          c.breakdown.windowMs = 'x';
+        },
+        /breakdown\.windowMs is not a number of ms in \[1, 31622400000\] \("x"\)/,
       ],
       [
         'vms',

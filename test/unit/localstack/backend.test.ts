@@ -6,14 +6,19 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { chooseBackend } from '../../../src/cli/backend.ts';
 import { EXIT, exitCodeOf, verdictOf } from '../../../src/cli/outcome.ts';
-import { type RunReport, renderTable } from '../../../src/cli/report.ts';
+import { costCaveat, type RunReport, renderTable } from '../../../src/cli/report.ts';
 import { runScenario } from '../../../src/cli/run-command.ts';
 import { resolveScenario, ScenarioError } from '../../../src/cli/scenario.ts';
 import { memoryDigest } from '../../../src/engine/memory/digest.ts';
 import type { CheckpointRecord } from '../../../src/engine/metrics/records.ts';
 import { DEFAULT_PARAMS, pageCount } from '../../../src/engine/params.ts';
 import type { LogRecord } from '../../../src/runtime/cloud/log-record.ts';
-import { localStackOutcome, STOP_REASON, verifyLogs } from '../../../src/runtime/localstack/backend.ts';
+import {
+  claimedAsItStopped,
+  localStackOutcome,
+  STOP_REASON,
+  verifyLogs,
+} from '../../../src/runtime/localstack/backend.ts';
 import {
   outputsFromRecord,
   readOutputsFile,
@@ -227,5 +232,53 @@ describe('a failover on LocalStack is an outcome, not a divergence', () => {
     expect(verifyLogs(params, [], [], [exit('secondary', 'failover')], final, noFailover).consistent).toBe(
       false,
     );
+  });
+});
+
+describe('a claim that lands as colo run stops the VM (review D)', () => {
+  it('is the run’s failover, with the winner’s reason and time, not a replicating outcome', async () => {
+    const { MemoryStateStore } = await import('../../../src/runtime/cloud/memory-ports.ts');
+    const { claimFence, markFailedOver, readControl } = await import('../../../src/runtime/cloud/control.ts');
+    const { appendLog } = await import('../../../src/runtime/cloud/metrics-log.ts');
+    const state = new MemoryStateStore();
+    const before = await readControl(state, 'vm-7');
+    // The run's stop, then the secondary's claim (its checkpoint wait ran out as the run ended).
+    await markFailedOver(state, 'vm-7', STOP_REASON, 30_000);
+    await claimFence(state, 'vm-7', 'secondary', 'timed out in ckpt-wait-ram after 10000 ms', 30_050);
+    await appendLog(state, 'vm-7', 'secondary', [
+      {
+        n: 0,
+        at: 30_040,
+        node: 'secondary',
+        type: 'colo-exit',
+        data: { reason: 'failover', detail: 'timed out in ckpt-wait-ram after 10000 ms' },
+      } as LogRecord,
+    ]);
+    const decided = await claimedAsItStopped(state, 'vm-7', before);
+    expect(decided).toMatchObject({
+      owner: 'secondary',
+      reason: 'timed out in ckpt-wait-ram after 10000 ms',
+      at: 30_040,
+    });
+    expect(localStackOutcome(decided, 0, 3).state).toBe('secondary-took-over');
+    // No claim: the run was replicating; the first read stands.
+    const quiet = new MemoryStateStore();
+    const q = await readControl(quiet, 'vm-7');
+    await markFailedOver(quiet, 'vm-7', STOP_REASON, 30_000);
+    expect(await claimedAsItStopped(quiet, 'vm-7', q)).toBe(q);
+  });
+
+  it('the cost printout says when the run made no checkpoint or stopped replicating', () => {
+    const run = (checkpoints: number, state: string) =>
+      ({
+        runs: [{ summary: { checkpoints }, outcome: { state, text: 'secondary took over at 31.0 s' } }],
+      }) as never;
+    expect(costCaveat(run(0, 'secondary-took-over'))).toMatch(
+      /^the run completed no checkpoint and replication ended: the checkpoint path, most of the bill, is missing/,
+    );
+    expect(costCaveat(run(4, 'secondary-took-over'))).toMatch(
+      /^replication ended during the run \(secondary took over/,
+    );
+    expect(costCaveat(run(4, 'replicating'))).toBeUndefined();
   });
 });
