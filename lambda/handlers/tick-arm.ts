@@ -6,7 +6,7 @@
  * `PENDING_CHECK_TICK_QUEUE_URL`, `HEARTBEAT_TICK_QUEUE_URL`.
  */
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
-import { ENV, TIMER_NAMES, type TimerName } from '../adapters/contract.ts';
+import { ENV, STACK_CHAIN_ID, TIMER_NAMES, type TimerName } from '../adapters/contract.ts';
 import { COLO_METRICS } from '../adapters/metrics-contract.ts';
 import { lazyHandler, periodOf, type WatchdogDeps } from './common/deps.ts';
 import { registryFromEnv } from './common/fleet-entry.ts';
@@ -75,7 +75,7 @@ export function createTickArmHandler(deps: WatchdogDeps): (event: unknown) => Pr
 export const handler = lazyHandler(() => {
   const registry = registryFromEnv();
   const state = stateStoreFromEnv();
-  const obs = powertools(process.env[ENV.serviceName] || 'tick-arm', 'fleet');
+  const obs = powertools(process.env[ENV.serviceName] || 'tick-arm', STACK_CHAIN_ID);
   const sweepDeps = { registry, state, now: Date.now, obs };
   const watchdog = createFleetWatchdogHandler({
     registry,

@@ -8,7 +8,7 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { vmConfigEnvironment } from '../../../src/parameters/vm-config.ts';
 import { readControl, VM_REMOVED_REASON } from '../../../src/runtime/cloud/control.ts';
-import { ENV } from '../../adapters/contract.ts';
+import { ENV, STACK_CHAIN_ID } from '../../adapters/contract.ts';
 import { type Env, requireEnv, s3ClientFromEnv } from '../../adapters/env.ts';
 import { S3VmRegistry, type VmConfigSource } from '../../adapters/s3-vm-registry.ts';
 import type { DeadLetterSink } from '../../adapters/sqs-dead-letters.ts';
@@ -130,7 +130,7 @@ export function createFleetEntry(
   source: VmConfigSource,
   build: (vmEnv: Env) => VmHandler,
   env: Env = process.env,
-  obs: Observability = powertools(service, 'fleet'),
+  obs: Observability = powertools(service, STACK_CHAIN_ID),
 ): (event: unknown) => Promise<unknown> {
   const directory = new VmDirectory<VmHandler>({
     source,

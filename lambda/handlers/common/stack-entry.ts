@@ -118,7 +118,8 @@ export function stackChainFromEnv(
 ): StackChainEntry {
   const registry = registryFromEnv(env);
   const state = stateStoreFromEnv(env);
-  const obs = powertools(service, 'fleet');
+  // The stack's own lines name no VM: `_fleet` is no VM id (review D: a VM named `fleet` mixed with them).
+  const obs = powertools(service, STACK_CHAIN_ID);
   const steps: StackStepDeps = {
     state,
     vms: cachedVmList(registry),
