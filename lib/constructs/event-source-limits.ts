@@ -44,7 +44,10 @@ export function addPollers(
   for (let i = 2; i <= pollers; i++) {
     const alias = new lambda.Alias(scope, `Poller${i}`, {
       aliasName: `poller-${i}`,
-      version: fn.currentVersion,
+      // `$LATEST`, not a published version: the alias then never changes when the code does. On a version
+      // it was replaced at every code update, and LocalStack creates the new alias before deleting the
+      // old one — "Alias already exists", the update rolled back (a redeploy after a code change failed).
+      version: fn.latestVersion,
     });
     alias.addEventSource(source());
   }
