@@ -141,8 +141,10 @@ export const LEAN_INVOCATION: Readonly<
   heartbeatMessages: false,
   // A timer tick (the pulse's, the checkpoint timer's) leaves sends saved moments ago to their writer: a
   // review saw one 60 MB checkpoint object uploaded by the primary, the checkpoint timer and two pulses at
-  // once on LocalStack, each slowing the others until the secondary's 10 s wait ran out.
-  leaveFreshOutboxMs: 3_000,
+  // once on LocalStack, each slowing the others until the secondary's 10 s wait ran out. 6 s: longer than
+  // such an upload takes on a loaded emulator (6–8 s measured at load 12 were outliers), short enough that a
+  // dead writer's checkpoint (its upload ~1 s on AWS) still fits the secondary's 10 s wait.
+  leaveFreshOutboxMs: 6_000,
 };
 
 /** True when `records` should be appended now under `batch` at `now`, ms. */
