@@ -18,13 +18,7 @@ import { type DeadLetterSink, SqsDeadLetterQueue } from '../../adapters/sqs-dead
 import { type Redelivery, SqsRedelivery } from '../../adapters/sqs-redelivery.ts';
 import { deltaTakeBackReporter, type Observability, powertools } from './observability.ts';
 import { paramsFromEnv } from './params.ts';
-import {
-  keyringFromEnv,
-  primaryPortsFromEnv,
-  secondaryPortsFromEnv,
-  stateStoreFromEnv,
-  tickSchedulerFromEnv,
-} from './ports.ts';
+import { keyringFromEnv, nodePortsFromEnv, stateStoreFromEnv, tickSchedulerFromEnv } from './ports.ts';
 import {
   delayedDeltaStore,
   FETCH_DELAY_ENV,
@@ -142,10 +136,7 @@ function nodeDepsFromEnv(node: 'primary' | 'secondary', fallbackService: string,
   return withTestFaults(
     {
       params,
-      ports:
-        node === 'primary'
-          ? primaryPortsFromEnv(keys, env, onTakeBack)
-          : secondaryPortsFromEnv(keys, env, onTakeBack),
+      ports: nodePortsFromEnv(node, keys, env, onTakeBack),
       keys,
       now: systemNow,
       obs,

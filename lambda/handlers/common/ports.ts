@@ -99,22 +99,18 @@ export function storesFromEnv(
   };
 }
 
-/** The primary's ports: stores, and the primary → secondary channel (`P2S_QUEUE_URL`). */
-export function primaryPortsFromEnv(
+/**
+ * A node's ports: the stores, and the channel it sends on — the primary → secondary one (`P2S_QUEUE_URL`)
+ * for the primary, the secondary → primary one (`S2P_QUEUE_URL`) for the secondary.
+ */
+export function nodePortsFromEnv(
+  node: 'primary' | 'secondary',
   keyring: Keyring,
   env: Env = process.env,
   onTakeBack?: TakeBackListener,
 ): CloudPorts {
-  return { ...storesFromEnv(keyring, env, onTakeBack), channel: lazyChannel(ENV.p2sQueueUrl, keyring, env) };
-}
-
-/** The secondary's ports: stores, and the secondary → primary channel (`S2P_QUEUE_URL`). */
-export function secondaryPortsFromEnv(
-  keyring: Keyring,
-  env: Env = process.env,
-  onTakeBack?: TakeBackListener,
-): CloudPorts {
-  return { ...storesFromEnv(keyring, env, onTakeBack), channel: lazyChannel(ENV.s2pQueueUrl, keyring, env) };
+  const queue = node === 'primary' ? ENV.p2sQueueUrl : ENV.s2pQueueUrl;
+  return { ...storesFromEnv(keyring, env, onTakeBack), channel: lazyChannel(queue, keyring, env) };
 }
 
 /** The tick queue of `timer` (its `*_TICK_QUEUE_URL`), created at the first use. */
