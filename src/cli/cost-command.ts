@@ -174,10 +174,11 @@ export function costCommand(reportPath: string, flags: CostFlags): { section: Co
     },
     cost.params,
   );
+  const caution = typeof cost.caution === 'string' ? { caution: cost.caution.slice(0, 500) } : {};
   const section =
     flags.msPerInvocation === undefined
-      ? priced
-      : { ...priced, durationModelMs: Number(flags.msPerInvocation) };
+      ? { ...priced, ...caution }
+      : { ...priced, ...caution, durationModelMs: Number(flags.msPerInvocation) };
   return { section, lines: flags.json ? [JSON.stringify(section, null, 2)] : formatCostSection(section) };
 }
 

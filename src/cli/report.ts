@@ -118,27 +118,7 @@ export function renderTable(report: RunReport): string {
   if (report.cost) {
     out.push('');
     if ('error' in report.cost) out.push(`cost: not measured: ${report.cost.error}`);
-    else {
-      out.push(...formatCostSection(report.cost));
-      const caveat = costCaveat(report);
-      if (caveat) out.push(`  caution: ${caveat}`);
-    }
+    else out.push(...formatCostSection(report.cost));
   }
   return out.join('\n');
-}
-
-/**
- * Why a run's cost figures leave part of a replicating VM's bill out (review D: a run that failed over
- * before its first checkpoint printed its $/VM-month with no word of it), or undefined.
- */
-export function costCaveat(report: Pick<RunReport, 'runs'>): string | undefined {
-  const run = report.runs[0];
-  if (!run) return undefined;
-  const checkpoints = run.summary.checkpoints;
-  const ended = run.outcome !== undefined && run.outcome.state !== 'replicating';
-  if (checkpoints === 0)
-    return `the run completed no checkpoint${ended ? ' and replication ended' : ''}: the checkpoint path, most of the bill, is missing from these figures — run it again, longer`;
-  if (ended)
-    return `replication ended during the run (${run.outcome?.text}): the figures after that are not a replicating VM's`;
-  return undefined;
 }

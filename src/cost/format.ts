@@ -70,6 +70,7 @@ export function formatCostSection(section: CostSection): string[] {
         ];
   return [
     ...formatCostReport(section.breakdown),
+    ...(section.caution === undefined ? [] : [`  caution: ${section.caution}`]),
     ...yardstick,
     duration,
     `  tick chains at their nominal rates (measured cost per tick × ticks per period${factors ? `: ${factors}` : ''}); ` +

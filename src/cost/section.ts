@@ -76,6 +76,25 @@ export interface CostSection {
    * against the ≤ $20 target whatever stack the run measured. Absent in reports written before 2026-12-04.
    */
   yardstick?: CostYardstick;
+  /**
+   * Why these figures leave part of a replicating VM's bill out (the run made no checkpoint, or replication
+   * ended during it), printed beside the total and kept when `colo cost` prices the report again.
+   */
+  caution?: string;
+}
+
+/**
+ * The caution a run's cost section carries, from its completed checkpoints and how it ended (review D: a
+ * run that failed over before its first checkpoint printed its $/VM-month with no word of it), or undefined.
+ *
+ * @param ended - How replication ended during the run, in words (absent: still replicating at the end).
+ */
+export function costCaution(checkpoints: number, ended?: string): string | undefined {
+  if (checkpoints === 0)
+    return `the run completed no checkpoint${ended ? ' and replication ended' : ''}: the checkpoint path, most of the bill, is missing from these figures — run it again, longer`;
+  if (ended)
+    return `replication ended during the run (${ended}): the figures after that are not a replicating VM's`;
+  return undefined;
 }
 
 function perHour(u: AwsUsage, windowMs: number, vms: number): UsagePerVmHour {

@@ -28,7 +28,7 @@ import {
 } from '../../../lambda/handlers/common/control.ts';
 import { SINGLE_VM_STACK } from '../../cost/model.ts';
 import { CURRENT_PRICES } from '../../cost/prices.ts';
-import { type CostSection, costSection } from '../../cost/section.ts';
+import { type CostSection, costCaution, costSection } from '../../cost/section.ts';
 import {
   isFormat1MemoryDigest,
   memoryDigest,
@@ -185,7 +185,12 @@ export async function runOnLocalStack(options: LocalStackRunOptions): Promise<Ru
   say(`[localstack] modelled run of the same parameters on the embedded runtime`);
   const modelled = runEmbedded({ params, link: options.link, durationMs, keep: TOTALS_ONLY });
   const outcome = localStackOutcome(control, startedAt, run.final.committedEpoch);
-  const cost = await measureCost(clients, outputs, params, startedAt, stoppedAt, say);
+  const measured = await measureCost(clients, outputs, params, startedAt, stoppedAt, say);
+  const caution =
+    'error' in measured
+      ? undefined
+      : costCaution(run.summary.checkpoints, outcome.state === 'replicating' ? undefined : outcome.text);
+  const cost = caution === undefined ? measured : { ...measured, caution };
   const report: PolicyReport = {
     ...run,
     outcome,

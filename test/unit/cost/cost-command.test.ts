@@ -106,6 +106,21 @@ describe('colo cost', () => {
     );
   });
 
+  it("keeps the report's caution beside the total when it prices it again (review E: it was dropped)", async () => {
+    const path = reportFile();
+    const report = JSON.parse(readFileSync(path, 'utf8'));
+    report.cost.caution = 'the run completed no checkpoint: the checkpoint path is missing';
+    writeFileSync(path, JSON.stringify(report));
+    const lines = (
+      await cli(['cost', path, '--vms-per-deployment', '100', '--ms-per-invocation', '50'])
+    ).out.split('\n');
+    const total = lines.findIndex((l) => /^\s+total\s/.test(l));
+    expect(lines[total + 2]).toBe(
+      '  caution: the run completed no checkpoint: the checkpoint path is missing',
+    );
+    expect(JSON.parse((await cli(['cost', path, '--json'])).out).caution).toMatch(/no checkpoint/);
+  });
+
   it("keeps the report's storage when it prices it again", async () => {
     const path = reportFile(undefined, 4 * 2 ** 30);
     const again = JSON.parse((await cli(['cost', path, '--json', '--vms-per-deployment', '100'])).out);
