@@ -50,7 +50,13 @@ export function renderTable(report: RunReport): string {
     ['background rounds', (r) => String(r.summary.rounds)],
     [
       'verification',
-      (r) => (r.verification.consistent ? `ok (${r.verification.checkpointsVerified})` : 'FAILED'),
+      // Nothing verified is not a pass (review E: "ok (0)" beside a failover before the first checkpoint).
+      (r) =>
+        !r.verification.consistent
+          ? 'FAILED'
+          : r.verification.checkpointsVerified === 0
+            ? 'nothing to check (0)'
+            : `ok (${r.verification.checkpointsVerified})`,
     ],
     ['wall time (s)', (r) => (r.wallMs / 1000).toFixed(1)],
   ];
