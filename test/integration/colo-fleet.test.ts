@@ -128,17 +128,20 @@ async function leaseLeft(vmId: string): Promise<boolean> {
 }
 
 /** The `--set` flags VM number `i` is added with. */
-function vmFlags(i: number): string[] {
-  return [
-    `seed=${31 + i}`,
-    'guestBytes=4194304',
-    'workload=hotcold:hotPages=128,hotRate=100,coldRate=100',
-    'policy=fixed',
-    'thresholdBytes=65536',
-    'checkpointDelayMs=4000',
-    `applyTimeoutMs=${outputs.applyTimeoutCapMs ?? 5000}`,
-    'heartbeatTimeoutMs=30000',
-  ].flatMap((kv) => ['--set', kv]);
+function vmFlags(i: number, over: Record<string, string> = {}): string[] {
+  const values: Record<string, string> = {
+    seed: String(31 + i),
+    guestBytes: '4194304',
+    workload: 'hotcold:hotPages=128,hotRate=100,coldRate=100',
+    policy: 'fixed',
+    thresholdBytes: '65536',
+    checkpointDelayMs: '4000',
+    applyTimeoutMs: String(outputs.applyTimeoutCapMs ?? 5000),
+    heartbeatTimeoutMs: '30000',
+    // One value per key: `colo vm` refuses a key given twice.
+    ...over,
+  };
+  return Object.entries(values).flatMap(([k, v]) => ['--set', `${k}=${v}`]);
 }
 
 /** A failed test's diagnosis: the VMs, the stack's functions since the file began. */
@@ -305,7 +308,7 @@ describe('one stack, many VMs', () => {
       expect(kept.verification.problems).toEqual([]);
       // The config a plain remove kept with the state judges a re-add: a slipped seed is refused in one
       // line, nothing registered (accepted, it could not be put right afterwards: an outside review).
-      const slipped = await colo('vm', 'add', gone, '--stack', stackName, ...vmFlags(4), '--set', 'seed=99');
+      const slipped = await colo('vm', 'add', gone, '--stack', stackName, ...vmFlags(4, { seed: '99' }));
       expect(slipped.code, slipped.err).toBe(1);
       expect(slipped.err.trim().split('\n').at(-1)).toMatch(
         /has replication state, which seed cannot change under \(seed 35 → 99\): `colo vm remove .* --delete-state` first/,
@@ -323,9 +326,7 @@ describe('one stack, many VMs', () => {
         gone,
         '--stack',
         stackName,
-        ...vmFlags(4),
-        '--set',
-        'guestBytes=8388608',
+        ...vmFlags(4, { guestBytes: '8388608' }),
       );
       expect(regrown.code, regrown.err).toBe(1);
       expect(regrown.err.trim().split('\n').at(-1)).toMatch(
