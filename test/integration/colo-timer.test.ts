@@ -14,6 +14,7 @@ import {
 } from '@aws-sdk/client-lambda';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { MONITOR_DOCUMENT_KEY } from '../../lambda/adapters/contract.ts';
+import { PULSE_OUTAGE_GRACE_MS } from '../../lambda/handlers/common/monitor.ts';
 import { memoryDigest } from '../../src/engine/memory/digest.ts';
 import type { CheckpointRecord } from '../../src/engine/metrics/records.ts';
 import type { SecondaryDocument } from '../../src/runtime/cloud/index.ts';
@@ -165,6 +166,9 @@ describe('the stack’s own clock on LocalStack', () => {
       );
     }
     const t0 = Date.now();
+    // With the pulse stopped too, the monitor holds the watchdog for the pulse-outage grace (90 s: a pulse
+    // outage is no evidence of the primary's silence) and judges after it — measured 91 s, so the wait is
+    // the grace plus room for a loaded machine.
     const after = await waitFor(
       'the secondary’s heartbeat watchdog to fail over',
       async (note) => {
@@ -172,7 +176,7 @@ describe('the stack’s own clock on LocalStack', () => {
         note({ phase: d.state.phase, lastHeardAt: d.state.lastHeardAt, now: Date.now() });
         return d.state.phase === 'failed-over' ? d : undefined;
       },
-      120_000,
+      PULSE_OUTAGE_GRACE_MS + 150_000,
       1000,
     );
     expect(after.exit?.reason).toBe('failover');
