@@ -191,8 +191,9 @@ say "deployed ${what} in $(( $(date +%s) - t0 )) s (total $(( $(date +%s) - star
 #    holds no VM-specific environment any more: without this step its functions would refuse every record.
 #    A failed write fails the deploy with the command that finishes it; re-running the deploy also does.
 for target in "${targets[@]}"; do
-  if ! npx tsx bin/colo.ts vm add --from-stack --stack "$target" --outputs "$outputs_file" >/dev/null; then
+  if ! added=$(npx tsx bin/colo.ts vm add --from-stack --stack "$target" --outputs "$outputs_file"); then
     die "stack ${target} is deployed but its VM is not registered; finish with: npx tsx bin/colo.ts vm add --from-stack --stack ${target} --outputs ${outputs_file}"
   fi
-  say "registered the VM of ${target} (vms/<vmId>.json) and started its timers"
+  # colo vm add's own line: "<vm> added on <stack>; timers: …", or why the VM is not replicating.
+  say "registered the VM of ${target} (vms/<vmId>.json): ${added}"
 done

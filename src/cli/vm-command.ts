@@ -191,12 +191,19 @@ export function addVmCommand(root: Command, io: VmIo, done: (code: number) => vo
       out(
         flags,
         { stack: t.outputs.stackName, ...r },
-        `${vmId} ${r.replaced ? 'changed' : 'added'} on ${t.outputs.stackName}; timers: ${
-          'error' in r.timers
-            ? 'at the next minute'
-            : Object.entries(r.timers)
-                .map(([k, v]) => `${k} ${v}`)
-                .join(', ')
+        `${vmId} ${r.replaced ? 'changed' : 'added'} on ${t.outputs.stackName}; ${
+          // A VM whose replication has ended runs no timer whatever its config says: say so, not "armed".
+          r.failedOver
+            ? `not replicating (failed over to the ${r.failedOver.owner})`
+            : r.stopped
+              ? `not replicating (stopped: ${r.stopped})`
+              : `timers: ${
+                  'error' in r.timers
+                    ? 'at the next minute'
+                    : Object.entries(r.timers)
+                        .map(([k, v]) => `${k} ${v}`)
+                        .join(', ')
+                }`
         }`,
       );
       done(0);
