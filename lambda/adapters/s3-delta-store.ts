@@ -2,7 +2,8 @@
  * `DeltaStore` on S3: create-only writes (`If-None-Match: *`) so a retried write is idempotent and a
  * conflicting one is caught, never silently overwritten.
  */
-import { DeleteObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { createHash } from 'node:crypto';
+import { DeleteObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import {
   DeltaConflictError,
   type DeltaReadOptions,
@@ -36,6 +37,14 @@ export interface S3DeltaStoreOptions {
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(b);
+}
+
+/**
+ * The ETag S3 gives a single-part `PutObject` of `bytes` without KMS encryption: the MD5 of the bytes, hex,
+ * in quotes. Any other ETag (a KMS-encrypted or multipart object) proves nothing either way.
+ */
+function plainEtag(bytes: Uint8Array): string {
+  return `"${createHash('md5').update(bytes).digest('hex')}"`;
 }
 
 const defaultSleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -108,6 +117,10 @@ export class S3DeltaStore implements DeltaStore {
         }
         if (!isPreconditionFailed(error)) throw error;
       }
+      // The usual 412 is this very write done before (a retry, or a timer performing a slow writer's
+      // outbox): a HEAD whose length and plain ETag match settles it without reading the object back (a
+      // checkpoint object is tens of MB). Anything else — another ETag form, a failed HEAD — is read.
+      if (await this.#storedAsOffered(objectKey, bytes)) return;
       // Anything larger than what we offered is different bytes: no need to read it.
       let stored: Awaited<ReturnType<typeof readObject>>;
       try {
@@ -128,6 +141,16 @@ export class S3DeltaStore implements DeltaStore {
       throw new DeltaConflictError(
         `s3://${this.bucket}/${objectKey} already holds different bytes (${stored.bytes.byteLength} stored, ${bytes.byteLength} offered)`,
       );
+    }
+  }
+
+  /** True when a HEAD of `objectKey` shows exactly `bytes` (same length, plain MD5 ETag); false otherwise. */
+  async #storedAsOffered(objectKey: string, bytes: Uint8Array): Promise<boolean> {
+    try {
+      const head = await this.#client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: objectKey }));
+      return head?.ContentLength === bytes.byteLength && head.ETag === plainEtag(bytes);
+    } catch {
+      return false;
     }
   }
 

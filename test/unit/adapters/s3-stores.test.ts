@@ -1,7 +1,9 @@
 import { Readable } from 'node:stream';
+import { createHash } from 'node:crypto';
 import {
   DeleteObjectCommand,
   GetObjectCommand,
+  HeadObjectCommand,
   PutObjectCommand,
   S3Client,
   S3ServiceException,
@@ -81,6 +83,38 @@ describe('S3DeltaStore', () => {
     const store = new S3DeltaStore({ bucket: BUCKET, client: new S3Client({}) });
     await expect(store.put(key, bytes)).resolves.toBeUndefined();
     expect(s3.commandCalls(GetObjectCommand)[0]?.args[0].input.Key).toBe(`deltas/${key}`);
+  });
+
+  it('settles a 412 by a HEAD when the stored length and plain ETag are the offered bytes', async () => {
+    const md5 = createHash('md5').update(bytes).digest('hex');
+    s3.on(PutObjectCommand).rejects(s3Error('PreconditionFailed', 412));
+    s3.on(HeadObjectCommand).resolves({ ContentLength: bytes.byteLength, ETag: `"${md5}"` });
+    const store = new S3DeltaStore({ bucket: BUCKET, client: new S3Client({}) });
+    await expect(store.put(key, bytes)).resolves.toBeUndefined();
+    expect(s3.commandCalls(HeadObjectCommand)[0]?.args[0].input.Key).toBe(`deltas/${key}`);
+    expect(s3.commandCalls(GetObjectCommand)).toHaveLength(0);
+  });
+
+  it.each([
+    ['another ETag (KMS, multipart)', { ContentLength: 4, ETag: '"0123456789abcdef0123456789abcdef-2"' }],
+    ['the same ETag with another length', { ContentLength: 5, ETag: 'md5' }],
+  ])('reads the object back when the HEAD shows %s, and refuses different bytes', async (_, head) => {
+    const md5 = createHash('md5').update(bytes).digest('hex');
+    s3.on(PutObjectCommand).rejects(s3Error('PreconditionFailed', 412));
+    s3.on(HeadObjectCommand).resolves({ ...head, ETag: head.ETag === 'md5' ? `"${md5}"` : head.ETag });
+    s3.on(GetObjectCommand).resolves({ Body: body(new Uint8Array([1, 2, 3, 5])) });
+    const store = new S3DeltaStore({ bucket: BUCKET, client: new S3Client({}) });
+    await expect(store.put(key, bytes)).rejects.toBeInstanceOf(DeltaConflictError);
+    expect(s3.commandCalls(GetObjectCommand)).toHaveLength(1);
+  });
+
+  it('reads the object back when the HEAD fails', async () => {
+    s3.on(PutObjectCommand).rejects(s3Error('PreconditionFailed', 412));
+    s3.on(HeadObjectCommand).rejects(s3Error('InternalError', 500));
+    s3.on(GetObjectCommand).resolves({ Body: body(bytes) });
+    const store = new S3DeltaStore({ bucket: BUCKET, client: new S3Client({}) });
+    await expect(store.put(key, bytes)).resolves.toBeUndefined();
+    expect(s3.commandCalls(GetObjectCommand)).toHaveLength(1);
   });
 
   it('throws DeltaConflictError on 412 with different stored bytes', async () => {
