@@ -79,6 +79,7 @@ export function reportInvocation(
   count('MessagesSent', result.sent.length);
   count('OutboxReplayedSends', result.replayed);
   count('OutboxRebuiltPayloads', result.rebuilt);
+  count('SendsDroppedAfterExit', result.droppedAfterExit);
   // Saves left out after a heartbeat-only send (the next invocation sends those heartbeats again first).
   count('SavesDeferred', result.deferredSaves);
   // The secondary deletes the objects it consumed; one it could not delete waits for the lifecycle rule.
@@ -172,6 +173,7 @@ export function reportInvocation(
   const routine =
     statuses.rejected + statuses.failed === 0 &&
     result.casConflicts === 0 &&
+    result.droppedAfterExit === 0 &&
     result.sent.every((m) => m.type === 'heartbeat') &&
     result.records.every((r) => r.type === 'pending-check');
   (routine ? logger.debug : logger.info).call(logger, 'invocation', {
@@ -189,5 +191,7 @@ export function reportInvocation(
     casConflicts: result.casConflicts,
     // Stopped after a conflict: the writer that saved performs the sends left (driver.ts).
     ...(result.leftToConcurrent ? { leftToConcurrent: true } : {}),
+    // Replication had ended for this node: its leftover sends were dropped, not performed (driver.ts).
+    ...(result.droppedAfterExit > 0 ? { droppedAfterExit: result.droppedAfterExit } : {}),
   });
 }

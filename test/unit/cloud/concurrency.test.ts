@@ -1,6 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import {
   CasExhaustedError,
+  claimFence,
   LEFT_TO_CONCURRENT,
   type MemoryStateStore,
   nodeStateKey,
@@ -186,6 +187,38 @@ describe('compare-and-swap', () => {
     expect(late.replayed).toBeGreaterThan(0);
     await pair.settle();
     await expectFirstCommitMatches(pair);
+  });
+
+  test("a tick that finds a dead writer's checkpoint sends in a node fenced since drops them unperformed", async () => {
+    const pair = new CloudPair(testParams({ policy: 'none' }));
+    await untilReply(pair);
+    // The writer saves the checkpoint's sends and dies before sending them (they stay in the document)…
+    pair.p2s.beforeSend = () => {
+      throw new Error('the writer died');
+    };
+    await expect(pair.toPrimary()).rejects.toThrow(/could not send/);
+    pair.p2s.beforeSend = undefined;
+    const left = (await pair.primaryDoc())?.outbox.sends.length ?? 0;
+    expect(left).toBeGreaterThan(0);
+    // …and the secondary takes over meanwhile (its wait ran out): the fence names it.
+    expect(
+      await claimFence(pair.state, 'vm-0', 'secondary', 'timed out in ckpt-wait-ram', pair.clock.now()),
+    ).toBe('secondary');
+    const putsBefore = pair.deltas.stats.puts;
+    pair.clock.advance(10_000);
+    const tick = await pair.primary([{ type: 'tick' }], { leaveFreshOutboxMs: 6000 });
+    // The primary learns it is fenced and sends nothing: no object uploaded, no message on the channel.
+    expect(tick.droppedAfterExit).toBe(left);
+    expect(tick.sent).toEqual([]);
+    expect(tick.replayed).toBe(0);
+    expect(pair.deltas.stats.puts).toBe(putsBefore);
+    expect(pair.p2s.size).toBe(0);
+    const doc = await pair.primaryDoc();
+    expect(doc?.exit?.reason).toBe('fenced');
+    expect(doc?.outbox.sends).toEqual([]);
+    // Nothing comes back: the next tick has nothing to drop.
+    pair.clock.advance(1000);
+    expect((await pair.primary([{ type: 'tick' }])).droppedAfterExit).toBe(0);
   });
 
   test('gives up with a clear error when every attempt loses', async () => {
