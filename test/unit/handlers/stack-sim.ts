@@ -127,7 +127,9 @@ export class StackSim {
   }
 
   /** One pulse now (`over`: the pulse's own bounds, e.g. `lateMarkAfterMs`). */
-  async pulse(over: Pick<PulseDeps, 'lateMarkAfterMs'> = {}): Promise<PulseSummary> {
+  async pulse(
+    over: Pick<PulseDeps, 'lateMarkAfterMs' | 'recordAfterMs' | 'beaconEveryMs'> = {},
+  ): Promise<PulseSummary> {
     const s = await runPulse({
       ...over,
       state: this.state,
