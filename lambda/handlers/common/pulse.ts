@@ -99,8 +99,6 @@ export interface PulseDeps extends StackStepDeps {
   recordAfterMs?: number;
   /** Default {@link LATE_MARK_AFTER_MS}. */
   lateMarkAfterMs?: number;
-  /** Default {@link PULSE_RECORD_EVERY_MS}: how often a pulse waiting on a hung step says it runs. */
-  beaconEveryMs?: number;
 }
 
 /** What one pulse did. */
@@ -457,25 +455,7 @@ export async function runPulse(deps: PulseDeps): Promise<PulseSummary> {
       running: [...running].slice(0, 20),
     });
     await record(loaded);
-    // The pulse still runs while a step hangs (a frozen primary): its document's `at` says so every
-    // PULSE_RECORD_EVERY_MS, so that the monitor judges the hung VM's silence by its ageing evidence
-    // instead of holding every watchdog for a pulse outage — also when every tick poller is held by a step
-    // of that VM (review F, LocalStack: both pulses froze in one VM's step, and its failover waited for
-    // the 90 s grace).
-    let beacons: Promise<void> = Promise.resolve();
-    const beacon = setInterval(() => {
-      beacons = beacons.then(() =>
-        savePulse(deps.state, {}, deps.now(), keep).catch((e: unknown) => {
-          logger.warn('pulse beacon not written', { error: e instanceof Error ? e.message : String(e) });
-        }),
-      );
-    }, deps.beaconEveryMs ?? PULSE_RECORD_EVERY_MS);
-    try {
-      await steps;
-    } finally {
-      clearInterval(beacon);
-      await beacons;
-    }
+    await steps;
     clearTimeout(lateTimer);
     // The marks first, then the entries that clear them (a mark saved after its entry is older: ignored).
     await lateMarking;

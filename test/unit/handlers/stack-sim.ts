@@ -127,9 +127,7 @@ export class StackSim {
   }
 
   /** One pulse now (`over`: the pulse's own bounds, e.g. `lateMarkAfterMs`). */
-  async pulse(
-    over: Pick<PulseDeps, 'lateMarkAfterMs' | 'recordAfterMs' | 'beaconEveryMs'> = {},
-  ): Promise<PulseSummary> {
+  async pulse(over: Pick<PulseDeps, 'lateMarkAfterMs'> = {}): Promise<PulseSummary> {
     const s = await runPulse({
       ...over,
       state: this.state,
