@@ -59,7 +59,9 @@ export const PULSE_STALE_MS = 4_000;
  * a stack's pulse invocations hung until the function's 60 s timeout killed them, and a healthy VM failed
  * over 18 s in. The hold covers that timeout and the chain's repair; past it a lost pulse is judged as
  * before (a primary that really died meanwhile fails over at most this much later). Wait deadlines
- * (inside a checkpoint, a background load) are never held.
+ * (inside a checkpoint, a background load) are never held, nor the watchdog of a VM the pulse document
+ * shows in flight: a pulse that went quiet while stepping it is held up by that VM's own step (a frozen
+ * primary), which is evidence about it, not about the others.
  */
 export const PULSE_OUTAGE_GRACE_MS = 90_000;
 
@@ -216,8 +218,11 @@ export async function runMonitor(deps: MonitorDeps): Promise<MonitorSummary> {
   let held = 0;
   const due = registered.filter((vmId) => {
     const m = mon.doc.vms[vmId];
-    const why = monitorDue(m, pulse.vms[vmId], started);
-    if (why === 'wake' && pulseDown && m?.wakeIsWatchdog === true) {
+    const p = pulse.vms[vmId];
+    const why = monitorDue(m, p, started);
+    // Held unless the pulse went quiet in this VM's own step (marked in flight): review F on LocalStack saw
+    // both pulses freeze in a frozen primary's step, and its failover wait for the whole grace.
+    if (why === 'wake' && pulseDown && m?.wakeIsWatchdog === true && p?.inFlightSince === undefined) {
       held++;
       return false;
     }

@@ -124,6 +124,39 @@ describe('the pulse and the monitor', () => {
     expect(stack.monitors.reduce((n, m) => n + m.held, 0)).toBe(0);
   }, 120_000);
 
+  it("a pulse held up by one VM's hung step: that VM is judged at its timeout, the others are held", async () => {
+    // Review F on LocalStack: both pulse invocations froze in a frozen primary's step (both tick pollers
+    // held, no pulse ran), and the monitor held that VM's watchdog too, for the whole 90 s grace.
+    const stack = new StackSim();
+    const a = await stack.add(params('vm-a', { checkpointDelayMs: 600_000 }));
+    const b = await stack.add(params('vm-b', { checkpointDelayMs: 600_000 }));
+    await stack.run(8_000);
+    const frozenAt = stack.clock.now();
+    const { reached, release } = stack.hold('vm-a');
+    const hung = stack.pulse({ lateMarkAfterMs: 10 });
+    await reached;
+    // The pulse marks the hung step in flight (its own timer, real time), then no pulse runs at all.
+    let mark: number | undefined;
+    for (let i = 0; i < 300 && mark === undefined; i++) {
+      await new Promise((r) => setTimeout(r, 10));
+      mark = (await pulseDoc(stack))?.vms['vm-a']?.inFlightSince;
+    }
+    expect(mark).toBeDefined();
+    stack.pulseDown = true;
+    await stack.run(25_000);
+    // Coverage: the outage held watchdogs (vm-b's)…
+    expect(stack.monitors.reduce((n, m) => n + m.held, 0)).toBeGreaterThan(0);
+    // …but not vm-a's: failed over within its timeout (+ slack and a monitor period) of its last evidence.
+    const sa = await a.secondaryDoc();
+    expect(sa?.state.phase).toBe('failed-over');
+    expect(sa?.exit?.detail).toMatch(/no message from the primary/);
+    expect((sa?.exit?.at ?? 0) - frozenAt).toBeLessThanOrEqual(10_000 + 2500 + 4000);
+    expect((await b.secondaryDoc())?.state.phase).not.toBe('failed-over');
+    stack.held.delete('vm-a');
+    release();
+    await hung;
+  }, 120_000);
+
   it('a pulse outage longer than the grace is judged: the watchdog fires once the grace has passed', async () => {
     const stack = new StackSim();
     const a = await stack.add(params('vm-a', { checkpointDelayMs: 600_000 }));
