@@ -143,7 +143,7 @@ function runHelpAfter(): string {
     '  colo run --scenario experiments/scenarios/buffered-io.json --json report.json',
     '  colo run --policy fixed --json - | jq .runs[0].verdict  the report on stdout, the table on stderr',
     `  colo run --policy fixed --duration 2m --faults ${FAULT_EXAMPLE}`,
-    '  colo run --backend localstack --stack RunColo --duration 30s',
+    '  colo run --backend localstack --stack RunColo --duration 90s',
   ].join('\n');
 }
 

@@ -275,9 +275,11 @@ export function leverEffects(input: LeverInput, params: LeverParams): LeverEffec
         }),
         params,
       ),
-      params.heartbeatMessages === false
-        ? 'the heartbeat chain ticks at least every 2 s whatever the interval; keep the timeout ≥ a few periods'
-        : 'heartbeat messages counted as half of secondary-apply; the heartbeat chain ticks at least every 2 s whatever the interval; keep the timeout ≥ a few periods',
+      params.stackChains && params.heartbeatMessages === false
+        ? "moves nothing on a stack with a pulse and a monitor: the primary's heartbeat is its saved document, not a message, and the monitor ticks every 2 s whatever the interval"
+        : params.heartbeatMessages === false
+          ? 'the heartbeat chain ticks at least every 2 s whatever the interval; keep the timeout ≥ a few periods'
+          : 'heartbeat messages counted as half of secondary-apply; the heartbeat chain ticks at least every 2 s whatever the interval; keep the timeout ≥ a few periods',
     ),
     effect(
       'checkpoint',

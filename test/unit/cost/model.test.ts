@@ -182,6 +182,15 @@ describe('leverEffects', () => {
     // heartbeat messages (secondary-apply) halve.
     const today = leverEffects(base, { ...params, heartbeatChainMs: chainPeriodMs('heartbeat', 1000) });
     expect(today.find((e) => e.id === 'heartbeat')?.deltaUsd).toBeCloseTo(-0.5 * 0.1 * full, 6);
+    // A stack with a pulse and a monitor, heartbeats in the primary's document: nothing moves, and says so.
+    const stack = leverEffects(base, {
+      ...params,
+      heartbeatChainMs: chainPeriodMs('heartbeat', 1000),
+      heartbeatMessages: false,
+      stackChains: true,
+    }).find((e) => e.id === 'heartbeat');
+    expect(stack?.deltaUsd).toBeCloseTo(0, 9);
+    expect(stack?.caveat).toMatch(/moves nothing/);
     expect(of('pending-check')?.change).toBe('1 s → 2 s');
     expect(of('pending-check')?.lines[0]).toMatch(/^s3-put −\$/);
   });
