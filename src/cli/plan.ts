@@ -3,10 +3,12 @@
  * and the words that explain a failover after a run. Estimates use the same cost model as the engine
  * (src/engine/params.ts): link time is wire bytes / bandwidth, plus latency, prep and device load.
  */
+
 import { type ColoParams, MESSAGE_WIRE_BYTES, PAGE_HEADER_WIRE_BYTES, pageCount } from '../engine/params.ts';
 import { PAGE_SIZE } from '../engine/protocol/delta.ts';
 import { checkpointWaitMs } from '../engine/secondary/secondary.ts';
 import type { WorkloadSpec } from '../engine/workload/spec.ts';
+import { timeoutOrderWarning } from '../parameters/timeout-order.ts';
 import { durationFlag, formatBandwidth, formatBytes, formatDuration } from '../parameters/units.ts';
 import { formatWorkload } from '../parameters/workload.ts';
 import { formatFaultSpec } from './fault-spec.ts';
@@ -135,6 +137,8 @@ export function planWarnings(s: Scenario, f: Figures = figuresOf(s)): string[] {
         `${formatBandwidth(s.link.bandwidthBytesPerSec)}): expect the secondary to time out and take over at the first checkpoint`,
     );
   }
+  const order = timeoutOrderWarning(p, flag);
+  if (order !== undefined) out.push(order);
   if (f.noneDowntimeMs > p.checkpointDelayMs && p.workload.kind !== 'idle') {
     out.push(
       `the link is too slow for this guest: it dirties about ${formatBytes(f.dirtyBytesPerInterval)} per checkpoint ` +

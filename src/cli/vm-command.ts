@@ -4,6 +4,7 @@
  * and changes nothing.
  */
 import type { Command } from 'commander';
+import { timeoutOrderWarning } from '../parameters/timeout-order.ts';
 import { checkVmConfigValues, checkVmId, VM_CONFIG_KEYS, VmConfigError } from '../parameters/vm-config.ts';
 import { releaseAdminLeases } from '../runtime/localstack/admin-lease.ts';
 import { AWS_ENDPOINT, checkLocalStack, clientsFor, endpointFromEnv } from '../runtime/localstack/aws.ts';
@@ -178,6 +179,8 @@ export function addVmCommand(root: Command, io: VmIo, done: (code: number) => vo
       if (stored) base = stored;
       const config = configOf(vmId, values, base, t.outputs.applyTimeoutCapMs);
       say(`${mode === 'set' ? 'changing' : 'registering'} ${vmId} on ${t.outputs.stackName}`);
+      const order = timeoutOrderWarning(config, (key) => `${key}Ms`);
+      if (order !== undefined) say(`warning: ${order}`);
       // A set writes only over the config it started from (another command may have changed it since).
       const r = await writeVm(t, config, stored);
       if (r.changes.length > 0) say(`changed: ${r.changes.join(', ')}`);
