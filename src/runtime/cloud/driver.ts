@@ -15,7 +15,7 @@ import { systemSleep } from './clock.ts';
 import type { CloudPorts } from './cloud-ports.ts';
 import { type ControlDocument, claimFence, readControl } from './control.ts';
 import { type NodeDocument, newDocument, type OutboxSend, ROUTINE_RECORDS } from './document.ts';
-import { CasExhaustedError, UnsendableMessageError } from './errors.ts';
+import { CasExhaustedError, FenceDecidedError, UnsendableMessageError } from './errors.ts';
 import type { NodeRole } from './keys.ts';
 import { NodeStateStore, type StateLayout } from './lean-document.ts';
 import { type LogRecord, recordsOf, type UnnumberedRecord } from './log-record.ts';
@@ -350,6 +350,12 @@ export interface NodeSpec<S, I> {
 
 const DEFAULTS = { maxCasAttempts: 10, maxDrainRounds: 32, maxLogBacklog: 1024 };
 
+/**
+ * A perform running this long reads the VM's control document before each next put or send, ms: a quick
+ * one (the usual case on AWS) costs no read; a long one stops when the fence is decided meanwhile.
+ */
+export const FENCE_CHECK_AFTER_MS = 2_000;
+
 /** Default drain rounds: one per chunk of a whole-guest checkpoint, plus slack; at least 32. */
 export function defaultDrainRounds(params: ColoParams): number {
   return Math.max(DEFAULTS.maxDrainRounds, Math.ceil(pageCount(params) / maxDeltaPages(params)) + 8);
@@ -608,6 +614,17 @@ export async function runInvocation<S, I>(
      * the caller saves. Sends that fail every retry throw (the outbox stays persisted); a log that fails
      * keeps its records in the document and holds nothing back.
      */
+    /** Records a failed perform in the stored document (best effort), unless another writer saved first. */
+    const failedPerform = async (e: unknown): Promise<void> => {
+      if (e instanceof StateConflictError) return;
+      doc.outbox.attempts++;
+      doc.outbox.lastError = describe(e);
+      try {
+        await nodeStore.save(stored, now());
+      } catch {
+        // Best effort: the count is advisory; the next invocation performs the outbox either way.
+      }
+    };
     const drain = async (replay: boolean): Promise<void> => {
       if (doc.exit !== null && doc.outbox.sends.length > 0) {
         // Replication has ended for this node (an exit is only ever the fence's answer): the peer refuses
@@ -633,21 +650,43 @@ export async function runInvocation<S, I>(
         await save();
         result.retired++;
       };
+      // A perform that runs long (a checkpoint's upload on a slow store) reads the fence before each next put
+      // or send: once it is decided replication has ended, and the rest would be uploaded and sent for
+      // nothing (review G: an invocation that began before the fence finished a 60 MB upload and sent the
+      // checkpoint's messages 5–7 s after it, and restarted its upload tries 9 s after).
+      const performFrom = now();
+      const stillWanted = async (unsent: number): Promise<void> => {
+        if (now() - performFrom < FENCE_CHECK_AFTER_MS) return;
+        const control = await readControl(ports.state, params.vmId).catch(() => undefined);
+        if (control?.owner) throw new FenceDecidedError(control.owner, unsent);
+      };
+      let ended = false;
       try {
-        const report = await performOutbox(ports, params, outbox, hot, retry, retire, {
-          senderCreatedAt: doc.createdAt,
-        });
+        const report = await performOutbox(
+          ports,
+          params,
+          outbox,
+          hot,
+          retry,
+          retire,
+          { senderCreatedAt: doc.createdAt },
+          stillWanted,
+        );
         result.rebuilt += report.rebuilt;
       } catch (e) {
-        if (e instanceof StateConflictError) throw e;
-        outbox.attempts++;
-        outbox.lastError = describe(e);
-        try {
-          await nodeStore.save(stored, now());
-        } catch {
-          // Best effort: the count is advisory; the next invocation performs the outbox either way.
+        if (!(e instanceof FenceDecidedError)) {
+          await failedPerform(e);
+          throw e;
         }
-        throw e;
+        ended = true;
+        result.droppedAfterExit += e.unsent;
+        const t = now();
+        absorb(spec.step(doc.state, params, t, spec.fence(e.owner)), t);
+      }
+      if (ended) {
+        // The node learnt the fence (its exit is saved with the emptied outbox); no completion follows.
+        doc.outbox = { ...doc.outbox, sends: [] };
+        return;
       }
       result.sent.push(...outbox.sends.map((s) => s.message));
       if (replay) result.replayed += outbox.sends.length;

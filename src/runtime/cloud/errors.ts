@@ -48,3 +48,22 @@ export class FailoverWithoutStateError extends Error {
     this.owner = owner;
   }
 }
+
+/**
+ * A long perform found the VM's fence decided (`owner` holds it) before its next put or send: replication
+ * has ended, so the rest of the outbox is dropped, not performed. `unsent` sends were left.
+ */
+export class FenceDecidedError extends Error {
+  override readonly name = 'FenceDecidedError';
+  /** Who holds the fence. */
+  readonly owner: FenceOwner;
+  /** Sends of the outbox not performed. */
+  readonly unsent: number;
+
+  /** Creates the error. */
+  constructor(owner: FenceOwner, unsent: number) {
+    super(`the fence is decided (${owner} owns the VM): ${unsent} send(s) dropped`);
+    this.owner = owner;
+    this.unsent = unsent;
+  }
+}

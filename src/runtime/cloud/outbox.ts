@@ -97,15 +97,20 @@ export interface RetryOptions {
 /** Default retries: 4 tries over 1.3 s for sends and puts. */
 export const DEFAULT_RETRY = { sendAttempts: 4, putAttempts: 4, backoffMs: 100 } as const;
 
-/** Runs `call` up to `attempts` times, waiting `backoff × 3^(k−1)` before try k + 1. */
+/**
+ * Runs `call` up to `attempts` times, waiting `backoff × 3^(k−1)` before try k + 1; `before` runs ahead of
+ * every try, and what it throws ends the retries at once.
+ */
 async function retrying<T>(
   call: () => Promise<T>,
   attempts: number,
   retry: RetryOptions,
+  before: () => Promise<void> = async () => undefined,
 ): Promise<{ ok: true; value: T } | { ok: false; error: unknown; tries: number }> {
   let error: unknown;
   for (let k = 1; k <= Math.max(1, attempts); k++) {
     if (k > 1) await retry.sleep(retry.backoffMs * 3 ** (k - 2));
+    await before();
     try {
       return { ok: true, value: await call() };
     } catch (e) {
@@ -144,8 +149,11 @@ export class OutboxSendError extends Error {
  * @param retire - Called when send `index`'s object could not be stored after every try, with the `skip`
  *   that replaces it. It must put the skip into `outbox.sends[index]` and persist that decision (and may
  *   throw, e.g. a `StateConflictError`, to stop here) before the skip is sent.
+ * @param stillWanted - Called before every put and send try (default: nothing); may throw (e.g.
+ *   `FenceDecidedError` once replication has ended) to stop the perform there, with what it names.
  * @throws OutboxSendError when a message cannot be sent (the messages before it were); whatever `retire`
- *   throws; OutboxRebuildError when a replayed payload cannot be rebuilt exactly.
+ *   throws; whatever `stillWanted` throws; OutboxRebuildError when a replayed payload cannot be rebuilt
+ *   exactly.
  */
 export async function performOutbox(
   ports: CloudPorts,
@@ -155,13 +163,17 @@ export async function performOutbox(
   retry: RetryOptions,
   retire: (index: number, skip: Skip) => Promise<void>,
   context: SendContext = {},
+  stillWanted?: (unsent: number) => Promise<void>,
 ): Promise<PerformReport> {
   const report: PerformReport = { puts: 0, rebuilt: 0, messages: 0, retired: 0 };
   let batch: OutboxSend['message'][] = [];
+  // Sends not yet on the channel (the batch's messages included) when a check stops the perform.
+  let done = 0;
+  const check = async (): Promise<void> => stillWanted?.(outbox.sends.length - done);
   const flush = async (): Promise<void> => {
     if (batch.length === 0) return;
     const messages = batch;
-    const r = await retrying(() => ports.channel.send(messages, context), retry.sendAttempts, retry);
+    const r = await retrying(() => ports.channel.send(messages, context), retry.sendAttempts, retry, check);
     if (!r.ok) {
       const m = messages[0];
       throw new OutboxSendError(
@@ -170,6 +182,7 @@ export async function performOutbox(
       );
     }
     report.messages += messages.length;
+    done += messages.length;
     batch = [];
   };
   for (let i = 0; i < outbox.sends.length; i++) {
@@ -186,7 +199,7 @@ export async function performOutbox(
       }
       const key = s.payload.key;
       const bytes = payloadBytes(payload);
-      const r = await retrying(() => ports.deltas.put(key, bytes), retry.putAttempts, retry);
+      const r = await retrying(() => ports.deltas.put(key, bytes), retry.putAttempts, retry, check);
       hot.delete(message.seq);
       if (r.ok) report.puts++;
       else {

@@ -221,6 +221,46 @@ describe('compare-and-swap', () => {
     expect((await pair.primary([{ type: 'tick' }])).droppedAfterExit).toBe(0);
   });
 
+  test('a long perform that finds the fence decided before its next put stops there: nothing more is uploaded or sent', async () => {
+    const pair = new CloudPair(testParams({ policy: 'none' }));
+    await untilReply(pair);
+    // The writer consuming the reply performs the checkpoint's sends; its first upload is slow…
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    let puts = 0;
+    let reached: () => void = () => undefined;
+    const uploading = new Promise<void>((r) => {
+      reached = r;
+    });
+    pair.deltas.beforeCall = async (op) => {
+      if (op !== 'put') return;
+      puts++;
+      if (puts === 1) {
+        reached();
+        await gate;
+      }
+    };
+    const sentBefore = pair.p2s.history.length;
+    const writer = pair.toPrimary();
+    await uploading;
+    const announced = pair.p2s.history.length - sentBefore;
+    // …meanwhile the secondary's wait ran out and it took the fence; the upload ends 3 s later.
+    await claimFence(pair.state, 'vm-0', 'secondary', 'timed out in ckpt-wait-ram', pair.clock.now());
+    pair.clock.advance(3_000);
+    release();
+    const r = await writer;
+    pair.deltas.beforeCall = undefined;
+    // No further put, no further message: the fence was read before them.
+    expect(puts).toBe(1);
+    expect(pair.p2s.history.length - sentBefore).toBe(announced);
+    expect(r?.droppedAfterExit).toBeGreaterThan(0);
+    const doc = await pair.primaryDoc();
+    expect(doc?.exit?.reason).toBe('fenced');
+    expect(doc?.outbox.sends).toEqual([]);
+  });
+
   test('gives up with a clear error when every attempt loses', async () => {
     const pair = new CloudPair(testParams());
     const store: MemoryStateStore = pair.state;
