@@ -226,7 +226,15 @@ export async function runMonitor(deps: MonitorDeps): Promise<MonitorSummary> {
       held++;
       return false;
     }
-    return why !== undefined;
+    // A VM the pulse went quiet in is read every PULSE_STALE_MS: its secondary's wake may have moved since
+    // the monitor last read it (a commit by secondary-apply, with no pulse to report the primary's progress;
+    // review G: the cached wake was a 60 s wait, the real one a watchdog due in 12 s).
+    const stuck =
+      pulseStale &&
+      p?.inFlightSince !== undefined &&
+      m !== undefined &&
+      started - m.steppedAt >= PULSE_STALE_MS;
+    return why !== undefined || stuck;
   });
   const summary: MonitorSummary = {
     vms: registered.length,

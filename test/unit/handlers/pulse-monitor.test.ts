@@ -13,7 +13,7 @@ import type { StateStore } from '../../../src/engine/ports.ts';
 import { markFailedOver, markResumed, VM_REMOVED_REASON } from '../../../src/runtime/cloud/control.ts';
 import { primaryInvocation } from '../../../src/runtime/cloud/index.ts';
 import { controlKey } from '../../../src/runtime/cloud/keys.ts';
-import { parseMonitor } from '../../../src/runtime/cloud/monitor-document.ts';
+import { encodeMonitor, parseMonitor } from '../../../src/runtime/cloud/monitor-document.ts';
 import { parsePulse } from '../../../src/runtime/cloud/pulse-document.ts';
 import { handlerParams } from './sim.ts';
 import { StackSim } from './stack-sim.ts';
@@ -124,38 +124,54 @@ describe('the pulse and the monitor', () => {
     expect(stack.monitors.reduce((n, m) => n + m.held, 0)).toBe(0);
   }, 120_000);
 
-  it("a pulse held up by one VM's hung step: that VM is judged at its timeout, the others are held", async () => {
-    // Review F on LocalStack: both pulse invocations froze in a frozen primary's step (both tick pollers
-    // held, no pulse ran), and the monitor held that VM's watchdog too, for the whole 90 s grace.
-    const stack = new StackSim();
-    const a = await stack.add(params('vm-a', { checkpointDelayMs: 600_000 }));
-    const b = await stack.add(params('vm-b', { checkpointDelayMs: 600_000 }));
-    await stack.run(8_000);
-    const frozenAt = stack.clock.now();
-    const { reached, release } = stack.hold('vm-a');
-    const hung = stack.pulse({ lateMarkAfterMs: 10 });
-    await reached;
-    // The pulse marks the hung step in flight (its own timer, real time), then no pulse runs at all.
-    let mark: number | undefined;
-    for (let i = 0; i < 300 && mark === undefined; i++) {
-      await new Promise((r) => setTimeout(r, 10));
-      mark = (await pulseDoc(stack))?.vms['vm-a']?.inFlightSince;
-    }
-    expect(mark).toBeDefined();
-    stack.pulseDown = true;
-    await stack.run(25_000);
-    // Coverage: the outage held watchdogs (vm-b's)…
-    expect(stack.monitors.reduce((n, m) => n + m.held, 0)).toBeGreaterThan(0);
-    // …but not vm-a's: failed over within its timeout (+ slack and a monitor period) of its last evidence.
-    const sa = await a.secondaryDoc();
-    expect(sa?.state.phase).toBe('failed-over');
-    expect(sa?.exit?.detail).toMatch(/no message from the primary/);
-    expect((sa?.exit?.at ?? 0) - frozenAt).toBeLessThanOrEqual(10_000 + 2500 + 4000);
-    expect((await b.secondaryDoc())?.state.phase).not.toBe('failed-over');
-    stack.held.delete('vm-a');
-    release();
-    await hung;
-  }, 120_000);
+  it.each([
+    ['its wake as the monitor left it', false],
+    ['a wake that moved since the monitor read it', true],
+  ])(
+    "a pulse held up by one VM's hung step (%s): that VM is judged at its timeout, the others are held",
+    async (_, staleWake) => {
+      // Review F on LocalStack: both pulse invocations froze in a frozen primary's step (both tick pollers
+      // held, no pulse ran), and the monitor held that VM's watchdog too, for the whole 90 s grace.
+      const stack = new StackSim();
+      const a = await stack.add(params('vm-a', { checkpointDelayMs: 600_000 }));
+      const b = await stack.add(params('vm-b', { checkpointDelayMs: 600_000 }));
+      await stack.run(8_000);
+      const frozenAt = stack.clock.now();
+      const { reached, release } = stack.hold('vm-a');
+      const hung = stack.pulse({ lateMarkAfterMs: 10 });
+      await reached;
+      // The pulse marks the hung step in flight (its own timer, real time), then no pulse runs at all.
+      let mark: number | undefined;
+      for (let i = 0; i < 300 && mark === undefined; i++) {
+        await new Promise((r) => setTimeout(r, 10));
+        mark = (await pulseDoc(stack))?.vms['vm-a']?.inFlightSince;
+      }
+      expect(mark).toBeDefined();
+      if (staleWake) {
+        // The monitor last read vm-a in a long wait; a commit by secondary-apply has since moved its wake to
+        // the watchdog, with no pulse to say so (review G): the monitor's entry still says 60 s.
+        const d = await stack.shared.state.load(MONITOR_DOCUMENT_KEY);
+        const doc = parseMonitor(d?.value ?? new Uint8Array(), MONITOR_DOCUMENT_KEY);
+        const { wakeIsWatchdog: _, ...e } = doc.vms['vm-a'] ?? { wakeAt: 0, steppedAt: 0, epoch: 0, seq: 0 };
+        doc.vms['vm-a'] = { ...e, wakeAt: stack.clock.now() + 60_000 };
+        stack.shared.state.put(MONITOR_DOCUMENT_KEY, encodeMonitor(doc), d?.etag);
+      }
+      stack.pulseDown = true;
+      await stack.run(25_000);
+      // Coverage: the outage held watchdogs (vm-b's)…
+      expect(stack.monitors.reduce((n, m) => n + m.held, 0)).toBeGreaterThan(0);
+      // …but not vm-a's: failed over within its timeout (+ slack and a monitor period) of its last evidence.
+      const sa = await a.secondaryDoc();
+      expect(sa?.state.phase).toBe('failed-over');
+      expect(sa?.exit?.detail).toMatch(/no message from the primary/);
+      expect((sa?.exit?.at ?? 0) - frozenAt).toBeLessThanOrEqual(10_000 + 2500 + 4000);
+      expect((await b.secondaryDoc())?.state.phase).not.toBe('failed-over');
+      stack.held.delete('vm-a');
+      release();
+      await hung;
+    },
+    120_000,
+  );
 
   it('a pulse outage longer than the grace is judged: the watchdog fires once the grace has passed', async () => {
     const stack = new StackSim();
