@@ -194,7 +194,7 @@ export function addVmCommand(root: Command, io: VmIo, done: (code: number) => vo
       out(
         flags,
         { stack: t.outputs.stackName, ...r },
-        `${vmId} ${r.replaced ? 'changed' : 'added'} on ${t.outputs.stackName}; ${
+        `${vmId} ${r.replaced ? (r.changes.length > 0 ? 'changed' : 'unchanged') : 'added'} on ${t.outputs.stackName}; ${
           // A VM whose replication has ended runs no timer whatever its config says: say so, not "armed".
           r.failedOver
             ? `not replicating (failed over to the ${r.failedOver.owner})`
