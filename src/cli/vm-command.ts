@@ -179,11 +179,12 @@ export function addVmCommand(root: Command, io: VmIo, done: (code: number) => vo
       if (stored) base = stored;
       const config = configOf(vmId, values, base, t.outputs.applyTimeoutCapMs);
       say(`${mode === 'set' ? 'changing' : 'registering'} ${vmId} on ${t.outputs.stackName}`);
-      const order = timeoutOrderWarning(config, (key) => `${key}Ms`);
-      if (order !== undefined) say(`warning: ${order}`);
       // A set writes only over the config it started from (another command may have changed it since).
       const r = await writeVm(t, config, stored);
       if (r.changes.length > 0) say(`changed: ${r.changes.join(', ')}`);
+      // Once written (a refused write says only why it was refused).
+      const order = timeoutOrderWarning(config, (key) => `${key}Ms`);
+      if (order !== undefined) say(`warning: ${order}`);
       if ('error' in r.timers) say(`timers: ${r.timers.error}`);
       if (r.stopped) say(`${vmId} is stopped (${r.stopped}): ${STOPPED_HINT(vmId)}`);
       if (r.failedOver) {
