@@ -680,6 +680,8 @@ export async function runInvocation<S, I>(
         }
         ended = true;
         result.droppedAfterExit += e.unsent;
+        // In order: the messages before the unsent ones left (review H: the line said `sent 0` after one had).
+        result.sent.push(...outbox.sends.slice(0, outbox.sends.length - e.unsent).map((s) => s.message));
         const t = now();
         absorb(spec.step(doc.state, params, t, spec.fence(e.owner)), t);
       }

@@ -246,6 +246,8 @@ describe('compare-and-swap', () => {
     const writer = pair.toPrimary();
     await uploading;
     const announced = pair.p2s.history.length - sentBefore;
+    // vmstate-send left before the upload of the checkpoint's RAM.
+    expect(announced).toBe(1);
     // …meanwhile the secondary's wait ran out and it took the fence; the upload ends 3 s later.
     await claimFence(pair.state, 'vm-0', 'secondary', 'timed out in ckpt-wait-ram', pair.clock.now());
     pair.clock.advance(3_000);
@@ -256,6 +258,9 @@ describe('compare-and-swap', () => {
     expect(puts).toBe(1);
     expect(pair.p2s.history.length - sentBefore).toBe(announced);
     expect(r?.droppedAfterExit).toBeGreaterThan(0);
+    // The invocation reports the messages that did leave (before the upload), and no other.
+    expect(r?.sent).toHaveLength(announced);
+    expect((r?.sent.length ?? 0) + (r?.droppedAfterExit ?? 0)).toBe(4);
     const doc = await pair.primaryDoc();
     expect(doc?.exit?.reason).toBe('fenced');
     expect(doc?.outbox.sends).toEqual([]);
