@@ -138,6 +138,8 @@ function vmFlags(i: number, over: Record<string, string> = {}): string[] {
     checkpointDelayMs: '4000',
     applyTimeoutMs: String(outputs.applyTimeoutCapMs ?? 5000),
     heartbeatTimeoutMs: '30000',
+    // Above the secondary's 30 s wait: the primary never ends a stalled checkpoint first (colo vm warns).
+    checkpointTimeoutMs: '60000',
     // One value per key: `colo vm` refuses a key given twice.
     ...over,
   };
