@@ -19,6 +19,21 @@ async function untilReply(pair: CloudPair): Promise<void> {
   await pair.toSecondary();
 }
 
+/**
+ * A pair whose primary's checkpoint sends were saved by a writer that died before sending them (its channel
+ * failed: they stay in the document, as a crash after the save leaves them).
+ */
+async function writerDiedWithSends(): Promise<CloudPair> {
+  const pair = new CloudPair(testParams({ policy: 'none' }));
+  await untilReply(pair);
+  pair.p2s.beforeSend = () => {
+    throw new Error('the writer died');
+  };
+  await expect(pair.toPrimary()).rejects.toThrow(/could not send/);
+  pair.p2s.beforeSend = undefined;
+  return pair;
+}
+
 /** The secondary's first commit carries the primary's first checkpoint digest; P → S stayed contiguous. */
 async function expectFirstCommitMatches(pair: CloudPair): Promise<void> {
   const ckpt = (await pair.log('primary')).find((r) => r.type === 'checkpoint');
@@ -163,15 +178,7 @@ describe('compare-and-swap', () => {
   });
 
   test("leaveFreshOutboxMs: a tick leaves sends saved moments ago to their writer, and performs a dead writer's later", async () => {
-    const pair = new CloudPair(testParams({ policy: 'none' }));
-    await untilReply(pair);
-    // Another invocation consumes the reply and saves the checkpoint's sends, then dies before sending
-    // them (its channel fails: they stay in the document, as a crash after the save leaves them).
-    pair.p2s.beforeSend = () => {
-      throw new Error('the writer died');
-    };
-    await expect(pair.toPrimary()).rejects.toThrow(/could not send/);
-    pair.p2s.beforeSend = undefined;
+    const pair = await writerDiedWithSends();
     const savedAt = (await pair.primaryDoc())?.updatedAt ?? 0;
     // A pulse tick a second later: the writer may still be uploading — left to it, nothing performed.
     pair.clock.advance(1000);
@@ -190,14 +197,7 @@ describe('compare-and-swap', () => {
   });
 
   test("a tick that finds a dead writer's checkpoint sends in a node fenced since drops them unperformed", async () => {
-    const pair = new CloudPair(testParams({ policy: 'none' }));
-    await untilReply(pair);
-    // The writer saves the checkpoint's sends and dies before sending them (they stay in the document)…
-    pair.p2s.beforeSend = () => {
-      throw new Error('the writer died');
-    };
-    await expect(pair.toPrimary()).rejects.toThrow(/could not send/);
-    pair.p2s.beforeSend = undefined;
+    const pair = await writerDiedWithSends();
     const left = (await pair.primaryDoc())?.outbox.sends.length ?? 0;
     expect(left).toBeGreaterThan(0);
     // …and the secondary takes over meanwhile (its wait ran out): the fence names it.
