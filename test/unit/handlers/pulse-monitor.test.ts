@@ -37,6 +37,16 @@ async function pulseDoc(stack: StackSim) {
   return d ? parsePulse(d.value, PULSE_DOCUMENT_KEY) : undefined;
 }
 
+/** The in-flight mark of `vmId` once the pulse's own timer (real time) has written it, or undefined. */
+async function inFlightMark(stack: StackSim, vmId: string): Promise<number | undefined> {
+  let mark: number | undefined;
+  for (let i = 0; i < 300 && mark === undefined; i++) {
+    await new Promise((r) => setTimeout(r, 10));
+    mark = (await pulseDoc(stack))?.vms[vmId]?.inFlightSince;
+  }
+  return mark;
+}
+
 describe('the pulse and the monitor', () => {
   it('replicate one VM: checkpoints commit, no failover, and quiet pulses save nothing', async () => {
     const stack = new StackSim();
@@ -141,11 +151,7 @@ describe('the pulse and the monitor', () => {
       const hung = stack.pulse({ lateMarkAfterMs: 10 });
       await reached;
       // The pulse marks the hung step in flight (its own timer, real time), then no pulse runs at all.
-      let mark: number | undefined;
-      for (let i = 0; i < 300 && mark === undefined; i++) {
-        await new Promise((r) => setTimeout(r, 10));
-        mark = (await pulseDoc(stack))?.vms['vm-a']?.inFlightSince;
-      }
+      const mark = await inFlightMark(stack, 'vm-a');
       expect(mark).toBeDefined();
       if (staleWake) {
         // The monitor last read vm-a in a long wait; a commit by secondary-apply has since moved its wake to
@@ -271,11 +277,7 @@ describe('the pulse and the monitor', () => {
     const first = stack.pulse({ lateMarkAfterMs: 20 });
     await reached;
     // The late mark is written while the step is held (real time: the pulse's own timer).
-    let mark: number | undefined;
-    for (let i = 0; i < 200 && mark === undefined; i++) {
-      await new Promise((r) => setTimeout(r, 10));
-      mark = (await pulseDoc(stack))?.vms['vm-a']?.inFlightSince;
-    }
+    const mark = await inFlightMark(stack, 'vm-a');
     expect(mark).toBe(stack.clock.now());
     stack.clock.advance(3_000);
     const second = await stack.pulse();
