@@ -17,7 +17,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { CellRow } from '../../src/experiment/cell-run.ts';
 import { emptyBucket } from '../../src/runtime/localstack/aws.ts';
 import { cli } from '../unit/cli/run-cli.ts';
-import { clients, ENDPOINT, waitFor } from './helpers/aws.ts';
+import { clients, ENDPOINT } from './helpers/aws.ts';
 import { startRecordingProxy } from './helpers/recording-proxy.ts';
 
 const exec = promisify(execFile);
@@ -150,10 +150,12 @@ describe('colo experiment --backend stepfunctions on LocalStack', () => {
     writeFileSync(join(out, 'cells.jsonl'), `${earlier.join('\n')}\n`);
     let interrupt: (() => void) | undefined;
     let err = '';
-    // The interrupted run talks to LocalStack through a recording pass-through proxy: whether the stop or the
-    // cells win is a race on a loaded machine (and LocalStack labels a stopped execution ABORTED, FAILED or
-    // SUCCEEDED), so what is asserted is the CLI's part — it asked Step Functions to stop the execution it
-    // started, and the rerun runs only what had not finished.
+    // The interrupted run talks to LocalStack through a recording pass-through proxy. Whether the stop or the
+    // cells win is a race on a loaded machine, and LocalStack 4.13.1 may answer a stop that reaches an
+    // execution still being set up with a 500 (the SDK retries it) or a 200 that changes nothing — so the CLI
+    // asks again until the execution reads ended. Asserted: every stop named the execution the CLI started,
+    // the last one was answered, the execution had ended when the CLI returned, and the rerun runs only what
+    // had not finished.
     const proxy = await startRecordingProxy(ENDPOINT);
     const first = await sfnRun(out, {
       env: { ...env, AWS_ENDPOINT_URL: proxy.endpoint },
@@ -176,24 +178,17 @@ describe('colo experiment --backend stepfunctions on LocalStack', () => {
     const arn = /^execution (\S+) started with 2 cells/m.exec(err)?.[1];
     expect(arn, err).toBeDefined();
     const stops = proxy.calls.filter((c) => c.target === 'AWSStepFunctions.StopExecution');
-    expect(
-      stops.map((c) => [(JSON.parse(c.body) as { executionArn?: string }).executionArn, c.status]),
-    ).toEqual([[arn, 200]]);
-    const d = await waitFor(
-      'the interrupted execution to end',
-      async (note) => {
-        const e = await sfn.send(new DescribeExecutionCommand({ executionArn: arn }));
-        note(e.status);
-        return e.status !== 'RUNNING' ? e : undefined;
-      },
-      60_000,
-    );
+    expect(stops.length).toBeGreaterThanOrEqual(1);
+    for (const c of stops) expect((JSON.parse(c.body) as { executionArn?: string }).executionArn).toBe(arn);
+    expect(stops.at(-1)?.status).toBe(200);
+    const d = await sfn.send(new DescribeExecutionCommand({ executionArn: arn }));
+    expect(d.status).not.toBe('RUNNING');
     const where = /results under s3:\/\/([^/\s]+)\/(\S+)/.exec(err);
     const { s3 } = clients();
     const listed = await s3.send(new ListObjectsV2Command({ Bucket: where?.[1], Prefix: where?.[2] }));
     const endedMs = (d.stopDate?.getTime() ?? 0) - (stops[0]?.answeredAt ?? 0);
     console.log(
-      `[colo-it] interrupted execution ${d.status}${d.error ? ` (${d.error})` : ''}, ${(listed.Contents ?? []).length} of 2 results, ended ${endedMs} ms after the stop was answered`,
+      `[colo-it] interrupted execution ${d.status}${d.error ? ` (${d.error})` : ''}, ${(listed.Contents ?? []).length} of 2 results, ended ${endedMs} ms after the first stop was answered; stops ${stops.map((c) => c.status).join(', ')}`,
     );
     const second = await sfnRun(out);
     expect(second.code, second.err).toBe(0);

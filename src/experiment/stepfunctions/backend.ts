@@ -171,6 +171,14 @@ export interface StepFunctionsRunnerOptions {
   pollMs?: number;
   /** Polls in a row that may fail (network, throttling) before the run gives up (default 10). */
   maxPollFailures?: number;
+  /**
+   * Stop requests made before a stopped execution is given up on while it still reads `RUNNING` (default
+   * 10), one every `stopRetryMs`. LocalStack 4.13.1 answers a stop that reaches an execution still being set
+   * up with a 500, or with a 200 and nothing done, and the execution then runs its cells to the end.
+   */
+  maxStopRequests?: number;
+  /** Pause between stop requests while the execution still runs, ms (default 1 000). */
+  stopRetryMs?: number;
   /** Waits `ms` (default a timer; tests pass their own). */
   sleep?: (ms: number) => Promise<void>;
   /** Notes for the user (the execution started, a poll failed and will be retried). */
@@ -193,6 +201,8 @@ export function stepFunctionsCellRunner(opts: StepFunctionsRunnerOptions): CellR
   const { clients, target, runId } = opts;
   const pollMs = opts.pollMs ?? 2000;
   const maxFailures = opts.maxPollFailures ?? 10;
+  const maxStops = Math.max(1, opts.maxStopRequests ?? 10);
+  const stopRetryMs = opts.stopRetryMs ?? 1000;
   const sleep = opts.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
   const note = opts.note ?? (() => {});
   const keys = runKeys(runId);
@@ -210,15 +220,32 @@ export function stepFunctionsCellRunner(opts: StepFunctionsRunnerOptions): CellR
     for (const p of pending.values()) p.reject(e);
     pending.clear();
   };
+  /**
+   * Asks Step Functions to stop `arn` until it no longer reads `RUNNING` (at most `maxStops` requests, one
+   * every `stopRetryMs`); a failed request or read is noted and tried again.
+   */
+  const stopUntilEnded = async (arn: string, cause: string): Promise<void> => {
+    let why = '';
+    for (let k = 1; k <= maxStops; k++) {
+      if (k > 1) await sleep(stopRetryMs);
+      try {
+        await clients.sfn.send(new StopExecutionCommand({ executionArn: arn, cause }));
+        const d = await clients.sfn.send(new DescribeExecutionCommand({ executionArn: arn }));
+        if (d.status !== 'RUNNING') return;
+        why = 'it still reads RUNNING';
+      } catch (e) {
+        why = e instanceof Error ? e.message : String(e);
+      }
+    }
+    note(
+      `could not stop ${arn} (${maxStops} requests; last: ${why}); stop it with: aws stepfunctions stop-execution --execution-arn ${arn}`,
+    );
+  };
   /** Stops the execution once it has started (before that, `run` stops it as soon as it starts). */
   const stop = (cause: string): Promise<void> => {
     cancelled = true;
     if (!executionArn) return Promise.resolve();
-    const arn = executionArn;
-    stopping ??= clients.sfn
-      .send(new StopExecutionCommand({ executionArn: arn, cause }))
-      .then(() => undefined)
-      .catch((e: unknown) => note(`could not stop ${arn}: ${e instanceof Error ? e.message : String(e)}`));
+    stopping ??= stopUntilEnded(executionArn, cause);
     return stopping;
   };
 

@@ -12,7 +12,7 @@ export interface RecordedCall {
   target: string;
   /** The request body as text. */
   body: string;
-  /** LocalStack's HTTP status. */
+  /** LocalStack's HTTP status; 0 when the forward failed. */
   status: number;
   /** Wall-clock time the answer came back from LocalStack (`ms` since the epoch). */
   answeredAt: number;
@@ -54,10 +54,17 @@ export async function startRecordingProxy(upstream: string): Promise<RecordingPr
               answeredAt: Date.now(),
             });
           res.writeHead(answer.statusCode ?? 502, answer.headers);
+          answer.on('error', (e) => res.destroy(e));
           answer.pipe(res);
         },
       );
+      // A failed forward is recorded with status 0; once the answer's head has gone out only the
+      // connection can say it failed.
       fwd.on('error', (e) => {
+        const target = req.headers['x-amz-target'];
+        if (typeof target === 'string')
+          calls.push({ target, body: body.toString('utf8'), status: 0, answeredAt: Date.now() });
+        if (res.headersSent) return void res.destroy(e);
         res.writeHead(502);
         res.end(String(e));
       });

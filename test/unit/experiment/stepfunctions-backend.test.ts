@@ -89,9 +89,23 @@ beforeEach(() => {
   cfn.reset();
   s3.on(PutObjectCommand).resolves({});
   sfn.on(StartExecutionCommand).resolves({ executionArn: 'arn:exec' });
-  sfn.on(DescribeExecutionCommand).resolves({ status: 'RUNNING' });
-  sfn.on(StopExecutionCommand).resolves({});
+  stopsIgnored = 0;
+  let stopped = false;
+  sfn.on(DescribeExecutionCommand).callsFake(() => ({ status: stopped ? 'ABORTED' : 'RUNNING' }));
+  // The first `stopsIgnored` stops are answered and change nothing (LocalStack 4.13.1, for a stop that
+  // reaches an execution still being set up).
+  sfn.on(StopExecutionCommand).callsFake(() => {
+    if (stopsIgnored > 0) stopsIgnored--;
+    else stopped = true;
+    return {};
+  });
 });
+
+/** A wait that lets timers run (a poll loop on mocks that resolve at once would otherwise never yield). */
+const yieldTurn = () => new Promise<void>((r) => setImmediate(r));
+
+/** Stop requests the mocked service answers without stopping anything. */
+let stopsIgnored = 0;
 
 describe('stepFunctionsCellRunner', () => {
   it('uploads the cells, starts one execution named after the run and resolves each cell as its result appears', async () => {
@@ -214,6 +228,62 @@ describe('stepFunctionsCellRunner', () => {
     expect(stop).toHaveLength(1);
     expect(stop[0]?.args[0].input.executionArn).toBe('arn:late');
     expect(s3.commandCalls(ListObjectsV2Command)).toHaveLength(0);
+  });
+
+  it('a stop the service answers without stopping is asked again until the execution reads ended', async () => {
+    s3.on(ListObjectsV2Command).resolves({ Contents: [] });
+    stopsIgnored = 2;
+    const waits: number[] = [];
+    const { r, notes } = runner({
+      sleep: (ms) => {
+        waits.push(ms);
+        return yieldTurn();
+      },
+      stopRetryMs: 700,
+    });
+    const a = r.start(job('a'), () => {});
+    await new Promise((res) => setTimeout(res, 10));
+    a.cancel();
+    await expect(a.result).rejects.toThrow('cancelled');
+    await r.close();
+    expect(sfn.commandCalls(StopExecutionCommand)).toHaveLength(3);
+    expect(waits.filter((ms) => ms === 700)).toHaveLength(2);
+    expect(notes.join('\n')).not.toContain('could not stop');
+  });
+
+  it('a failed stop request is made again', async () => {
+    s3.on(ListObjectsV2Command).resolves({ Contents: [] });
+    let failures = 1;
+    let stopped = false;
+    sfn.on(StopExecutionCommand).callsFake(() => {
+      if (failures-- > 0) throw Object.assign(new Error('InternalError'), { name: 'InternalError' });
+      stopped = true;
+      return {};
+    });
+    sfn.on(DescribeExecutionCommand).callsFake(() => ({ status: stopped ? 'ABORTED' : 'RUNNING' }));
+    const { r, notes } = runner({ sleep: yieldTurn });
+    const a = r.start(job('a'), () => {});
+    await new Promise((res) => setTimeout(res, 10));
+    a.cancel();
+    await expect(a.result).rejects.toThrow('cancelled');
+    await r.close();
+    expect(sfn.commandCalls(StopExecutionCommand)).toHaveLength(2);
+    expect(notes.join('\n')).not.toContain('could not stop');
+  });
+
+  it('an execution that keeps running after every stop request is named with the command that stops it', async () => {
+    s3.on(ListObjectsV2Command).resolves({ Contents: [] });
+    stopsIgnored = Number.POSITIVE_INFINITY;
+    const { r, notes } = runner({ maxStopRequests: 3, sleep: yieldTurn });
+    const a = r.start(job('a'), () => {});
+    await new Promise((res) => setTimeout(res, 10));
+    a.cancel();
+    await expect(a.result).rejects.toThrow('cancelled');
+    await r.close();
+    expect(sfn.commandCalls(StopExecutionCommand)).toHaveLength(3);
+    expect(notes.join('\n')).toMatch(
+      /could not stop arn:exec \(3 requests; last: it still reads RUNNING\); stop it with: aws stepfunctions stop-execution --execution-arn arn:exec/,
+    );
   });
 
   it('an inline map gets the cells in the execution input, and too many of them are refused before anything starts', async () => {
