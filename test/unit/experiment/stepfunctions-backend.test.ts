@@ -104,6 +104,15 @@ beforeEach(() => {
 /** A wait that lets timers run (a poll loop on mocks that resolve at once would otherwise never yield). */
 const yieldTurn = () => new Promise<void>((r) => setImmediate(r));
 
+/** Starts one cell, interrupts it once its execution has started, and closes the runner. */
+async function interruptOne(r: ReturnType<typeof runner>['r']): Promise<void> {
+  const a = r.start(job('a'), () => {});
+  await new Promise((res) => setTimeout(res, 10));
+  a.cancel();
+  await expect(a.result).rejects.toThrow('cancelled');
+  await r.close();
+}
+
 /** Stop requests the mocked service answers without stopping anything. */
 let stopsIgnored = 0;
 
@@ -241,11 +250,7 @@ describe('stepFunctionsCellRunner', () => {
       },
       stopRetryMs: 700,
     });
-    const a = r.start(job('a'), () => {});
-    await new Promise((res) => setTimeout(res, 10));
-    a.cancel();
-    await expect(a.result).rejects.toThrow('cancelled');
-    await r.close();
+    await interruptOne(r);
     expect(sfn.commandCalls(StopExecutionCommand)).toHaveLength(3);
     expect(waits.filter((ms) => ms === 700)).toHaveLength(2);
     expect(notes.join('\n')).not.toContain('could not stop');
@@ -262,11 +267,7 @@ describe('stepFunctionsCellRunner', () => {
     });
     sfn.on(DescribeExecutionCommand).callsFake(() => ({ status: stopped ? 'ABORTED' : 'RUNNING' }));
     const { r, notes } = runner({ sleep: yieldTurn });
-    const a = r.start(job('a'), () => {});
-    await new Promise((res) => setTimeout(res, 10));
-    a.cancel();
-    await expect(a.result).rejects.toThrow('cancelled');
-    await r.close();
+    await interruptOne(r);
     expect(sfn.commandCalls(StopExecutionCommand)).toHaveLength(2);
     expect(notes.join('\n')).not.toContain('could not stop');
   });
@@ -275,11 +276,7 @@ describe('stepFunctionsCellRunner', () => {
     s3.on(ListObjectsV2Command).resolves({ Contents: [] });
     stopsIgnored = Number.POSITIVE_INFINITY;
     const { r, notes } = runner({ maxStopRequests: 3, sleep: yieldTurn });
-    const a = r.start(job('a'), () => {});
-    await new Promise((res) => setTimeout(res, 10));
-    a.cancel();
-    await expect(a.result).rejects.toThrow('cancelled');
-    await r.close();
+    await interruptOne(r);
     expect(sfn.commandCalls(StopExecutionCommand)).toHaveLength(3);
     expect(notes.join('\n')).toMatch(
       /could not stop arn:exec \(3 requests; last: it still reads RUNNING\); stop it with: aws stepfunctions stop-execution --execution-arn arn:exec/,
