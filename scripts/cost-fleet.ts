@@ -26,6 +26,7 @@ import {
   measureStoredBytes,
 } from '../src/runtime/localstack/stored-bytes.ts';
 import { readLoggedUsage } from '../src/runtime/localstack/usage-logs.ts';
+import { REPORT_VERSION } from '../src/runtime/report.ts';
 
 const { values } = parseArgs({
   options: {
@@ -71,6 +72,8 @@ const params = {
   memoryMb: 1024,
 };
 const out: Record<string, unknown> = {
+  // `colo cost FILE` prices only reports of the version it reads.
+  version: REPORT_VERSION,
   stack: values.stack,
   vms: vmIds,
   windowMs: endMs - startMs,
