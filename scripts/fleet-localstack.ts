@@ -27,10 +27,10 @@ import { clientsFor, endpointFromEnv } from '../src/runtime/localstack/aws.ts';
 import { type FleetRunRecord, runFleetBench } from '../src/runtime/localstack/fleet-bench.ts';
 import { fleetReport } from '../src/runtime/localstack/fleet-report.ts';
 
-const die = (line: string): never => {
+function die(line: string): never {
   process.stderr.write(`fleet-localstack: ${line}\n`);
   process.exit(1);
-};
+}
 const USAGE = `usage: npm run fleet:localstack -- [N] [--stack NAME] [--commits K] [--timeout-min M] [--pollers P]
        [--tick-pollers P] [--checkpoint-s S] [--pending-s S] [--heartbeat-s S] [--apply-timeout-s S] [--no-docs] [--report FILE]
   N VMs (default 100, at most 1000) on one stack on LocalStack, stepping through 1, 10, N (scripts/fleet-localstack.ts)`;
@@ -72,7 +72,8 @@ const nArg = parsed.positionals[0];
 const N = nArg === undefined ? 100 : /^\d+$/.test(nArg) ? Number(nArg) : Number.NaN;
 if (!Number.isSafeInteger(N) || N < 1 || N > 1000) die(`N must be an integer in [1, 1000], got ${nArg}`);
 const flag = (name: (typeof VALUE_FLAGS)[number]): string | undefined => {
-  const v = parsed.values[name];
+  // The value flags are built from VALUE_FLAGS, which parseArgs's types do not follow.
+  const v = (parsed.values as Record<string, string | boolean | undefined>)[name];
   if (typeof v === 'string' && (v === '' || v.startsWith('--'))) die(`--${name} needs a value, got "${v}"`);
   return typeof v === 'string' ? v : undefined;
 };
