@@ -7,7 +7,8 @@
 #   npm test                      # everything
 #   SKIP_INTEGRATION=1 npm test   # no LocalStack
 #   SKIP_BROWSER=1 npm test       # no headless Chromium (report.html)
-#   LOCALSTACK_PORT=4599 npm test # this checkout's own LocalStack on another port (AWS_ENDPOINT_URL follows)
+#   LOCALSTACK_PORT=4599 npm test # this checkout's own LocalStack on another port (AWS_ENDPOINT_URL follows;
+#                                 # one exported before is replaced)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p reports
@@ -43,7 +44,13 @@ if [ "${SKIP_INTEGRATION:-0}" != "1" ]; then
   step "LocalStack"
   started=0
   port="${LOCALSTACK_PORT:-4566}"
-  export AWS_ENDPOINT_URL="${AWS_ENDPOINT_URL:-http://127.0.0.1:${port}}"
+  # The integration tests talk to the LocalStack started (or found) here, whatever the shell had exported:
+  # an AWS_ENDPOINT_URL left over from another session would send them to a LocalStack that is gone.
+  want="http://127.0.0.1:${port}"
+  if [ -n "${AWS_ENDPOINT_URL:-}" ] && [ "${AWS_ENDPOINT_URL}" != "$want" ]; then
+    echo "test: AWS_ENDPOINT_URL=${AWS_ENDPOINT_URL} replaced by ${want} (LOCALSTACK_PORT chooses the port)" >&2
+  fi
+  export AWS_ENDPOINT_URL="$want"
   if ! curl -fsS -m 2 "http://127.0.0.1:${port}/_localstack/health" >/dev/null 2>&1; then started=1; fi
   bash scripts/localstack-up.sh
   if [ "$started" = 1 ]; then trap 'bash scripts/localstack-down.sh' EXIT; fi
