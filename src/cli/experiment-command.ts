@@ -23,7 +23,7 @@ import { timelineCells } from '../experiment/timelines.ts';
 import { EXIT } from './outcome.ts';
 import { OutputError } from './output.ts';
 import { ScenarioError } from './scenario.ts';
-import { type StopSignal, stopWord } from './sigint.ts';
+import { onQuit, type StopSignal, stopWord } from './sigint.ts';
 
 /** Options of `colo experiment`. */
 export interface ExperimentFlags {
@@ -80,7 +80,7 @@ export interface ExperimentIo {
    */
   stepFunctionsRunner?: (
     request: StepFunctionsRunnerRequest,
-  ) => Promise<CellRunner & { describe?: (cells: number) => string }>;
+  ) => Promise<CellRunner & { describe?: (cells: number) => string; quitNote?: () => string | undefined }>;
   /** Environment (endpoint, region, credentials of the Step Functions backend). */
   env?: NodeJS.ProcessEnv;
 }
@@ -94,7 +94,7 @@ export async function stepFunctionsRunner(
   request: StepFunctionsRunnerRequest,
   env: NodeJS.ProcessEnv = process.env,
   now: () => number = Date.now,
-): Promise<CellRunner & { describe: (cells: number) => string }> {
+): Promise<CellRunner & { describe: (cells: number) => string; quitNote: () => string | undefined }> {
   const clients = stepFunctionsClients(env, request.endpoint);
   const target = await findExperimentStack(clients, request.stack);
   return stepFunctionsCellRunner({
@@ -267,7 +267,7 @@ export async function experimentCommand(
     return EXIT.ok;
   }
   // The stack is found before the folder is made: a missing stack changes nothing.
-  const runner: CellRunner & { describe?: (cells: number) => string } =
+  const runner: CellRunner & { describe?: (cells: number) => string; quitNote?: () => string | undefined } =
     backend === 'stepfunctions' && todo.length > 0
       ? await (io.stepFunctionsRunner ?? ((r) => stepFunctionsRunner(r, io.env)))({
           stack: flags.stack ?? DEFAULT_EXPERIMENT_STACK,
@@ -278,11 +278,14 @@ export async function experimentCommand(
           },
         })
       : io.cellRunner(jobs);
+  // A second Ctrl-C quits at once: it names an execution still being stopped, with the command that stops it.
+  const offQuit = runner.quitNote ? onQuit(runner.quitNote) : () => {};
   let lock: FolderLock;
   try {
     lock = prepareDir(dir);
   } catch (e) {
     await runner.close();
+    offQuit();
     throw e;
   }
   // Released however the run ends; a crash leaves it to be taken over (its pid is dead).
@@ -390,6 +393,7 @@ export async function experimentCommand(
     } finally {
       log.close();
       await runner.close();
+      offQuit();
     }
     if (io.stderrIsTTY && !flags.quiet) io.stderr('\n');
     const current = experiment.cells.flatMap((c) => {

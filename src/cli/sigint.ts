@@ -1,4 +1,28 @@
 /** Ctrl-C for the CLI's process shells (bin/colo.ts, experiments/run.ts). */
+const quitNotes = new Set<() => string | undefined>();
+
+/**
+ * Registers a line to print (to stderr, prefixed `colo: `) if the process quits at once on a second stop
+ * signal — e.g. the command that stops work left running elsewhere. Asked at the moment of quitting.
+ *
+ * @returns A function that removes it.
+ */
+export function onQuit(note: () => string | undefined): () => void {
+  quitNotes.add(note);
+  return () => quitNotes.delete(note);
+}
+
+/**
+ * Prints the registered quit notes, then exits. Nothing runs after `process.exit`, so they are written
+ * before it; stderr writes are synchronous on Linux for files, terminals and pipes.
+ */
+function quit(code: number): never {
+  for (const note of quitNotes) {
+    const line = note();
+    if (line) process.stderr.write(`colo: ${line}\n`);
+  }
+  process.exit(code);
+}
 
 /**
  * How long after a Ctrl-C another SIGINT still counts as the same key press, ms. `npx colo`, `npm start`
@@ -22,7 +46,7 @@ export function onSigint(handler: () => void, now: () => number = () => performa
     if (first === undefined) {
       first = at;
       handler();
-    } else if (at - first > SAME_CTRL_C_MS) process.exit(130);
+    } else if (at - first > SAME_CTRL_C_MS) quit(130);
   };
   process.on('SIGINT', listener);
   return () => process.off('SIGINT', listener);
@@ -53,7 +77,7 @@ export function onStopSignals(
     if (termed === undefined) {
       termed = at;
       handler('SIGTERM');
-    } else if (at - termed > SAME_CTRL_C_MS) process.exit(143);
+    } else if (at - termed > SAME_CTRL_C_MS) quit(143);
   };
   process.on('SIGTERM', term);
   return () => {

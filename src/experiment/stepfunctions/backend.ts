@@ -179,6 +179,14 @@ export interface StepFunctionsRunnerOptions {
   maxStopRequests?: number;
   /** Pause between stop requests while the execution still runs, ms (default 1 000). */
   stopRetryMs?: number;
+  /** Pause between reads of a stopped execution's status, ms (default 250: a stop takes effect in ~0.25 s). */
+  stopCheckMs?: number;
+  /** How long one stop or status request may take before it counts as failed, ms (default 5 000). */
+  stopCallTimeoutMs?: number;
+  /** How long stopping may take in all before it is given up on, ms (default 15 000). */
+  stopBudgetMs?: number;
+  /** The clock of `stopBudgetMs`, ms (default `Date.now`). */
+  now?: () => number;
   /** Waits `ms` (default a timer; tests pass their own). */
   sleep?: (ms: number) => Promise<void>;
   /** Notes for the user (the execution started, a poll failed and will be retried). */
@@ -197,12 +205,21 @@ interface Pending {
  */
 export function stepFunctionsCellRunner(opts: StepFunctionsRunnerOptions): CellRunner & {
   describe: (cells: number) => string;
+  /**
+   * What to print if the process must quit now (a second Ctrl-C): the command that stops an execution
+   * being stopped and not yet seen ended; undefined otherwise.
+   */
+  quitNote: () => string | undefined;
 } {
   const { clients, target, runId } = opts;
   const pollMs = opts.pollMs ?? 2000;
   const maxFailures = opts.maxPollFailures ?? 10;
   const maxStops = Math.max(1, opts.maxStopRequests ?? 10);
   const stopRetryMs = opts.stopRetryMs ?? 1000;
+  const stopCheckMs = Math.max(1, Math.min(opts.stopCheckMs ?? 250, stopRetryMs));
+  const stopCallTimeoutMs = opts.stopCallTimeoutMs ?? 5000;
+  const stopBudgetMs = opts.stopBudgetMs ?? 15_000;
+  const now = opts.now ?? Date.now;
   const sleep = opts.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
   const note = opts.note ?? (() => {});
   const keys = runKeys(runId);
@@ -213,6 +230,13 @@ export function stepFunctionsCellRunner(opts: StepFunctionsRunnerOptions): CellR
   /** Set by an interruption or close: an execution starting after it is stopped at once. */
   let cancelled = false;
   let executionArn: string | undefined;
+  /** True once the execution read as ended after a stop (nothing of it is left running). */
+  let stopConfirmed = false;
+  /** Resolves at the first cancellation: a poll's pause ends early. */
+  let wakeOnCancel: () => void = () => {};
+  const cancelledNow = new Promise<void>((r) => {
+    wakeOnCancel = r;
+  });
   let stopping: Promise<void> | undefined;
   let running: Promise<void> | undefined;
 
@@ -220,30 +244,68 @@ export function stepFunctionsCellRunner(opts: StepFunctionsRunnerOptions): CellR
     for (const p of pending.values()) p.reject(e);
     pending.clear();
   };
+  /** One request of the stop loop, failed if it takes more than `stopCallTimeoutMs`. */
+  const call = async <T>(send: (o: { abortSignal: AbortSignal }) => Promise<T>): Promise<T> => {
+    const abort = new AbortController();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      return await Promise.race([
+        send({ abortSignal: abort.signal }),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => {
+            abort.abort();
+            reject(new Error(`no answer in ${stopCallTimeoutMs} ms`));
+          }, stopCallTimeoutMs);
+        }),
+      ]);
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+  /** True when `arn` no longer reads `RUNNING`. */
+  const ended = async (arn: string): Promise<boolean> => {
+    const d = await call((o) => clients.sfn.send(new DescribeExecutionCommand({ executionArn: arn }), o));
+    return d.status !== 'RUNNING';
+  };
   /**
-   * Asks Step Functions to stop `arn` until it no longer reads `RUNNING` (at most `maxStops` requests, one
-   * every `stopRetryMs`); a failed request or read is noted and tried again.
+   * Asks Step Functions to stop `arn` until it no longer reads `RUNNING`: a stop every `stopRetryMs`, its
+   * effect read every `stopCheckMs`, at most `maxStops` stops within `stopBudgetMs`; a failed or slow
+   * request is noted and tried again.
    */
   const stopUntilEnded = async (arn: string, cause: string): Promise<void> => {
+    const t0 = now();
     let why = '';
-    for (let k = 1; k <= maxStops; k++) {
-      if (k > 1) await sleep(stopRetryMs);
+    let stops = 0;
+    while (stops < maxStops && now() - t0 < stopBudgetMs) {
+      stops++;
       try {
-        await clients.sfn.send(new StopExecutionCommand({ executionArn: arn, cause }));
-        const d = await clients.sfn.send(new DescribeExecutionCommand({ executionArn: arn }));
-        if (d.status !== 'RUNNING') return;
-        why = 'it still reads RUNNING';
+        await call((o) => clients.sfn.send(new StopExecutionCommand({ executionArn: arn, cause }), o));
+        for (let waited = 0; ; waited += stopCheckMs) {
+          if (await ended(arn)) {
+            stopConfirmed = true;
+            return;
+          }
+          why = 'it still reads RUNNING';
+          if (waited + stopCheckMs >= stopRetryMs || now() - t0 >= stopBudgetMs) break;
+          await sleep(stopCheckMs);
+        }
       } catch (e) {
         why = e instanceof Error ? e.message : String(e);
+        if (now() - t0 < stopBudgetMs) await sleep(stopRetryMs);
       }
     }
-    note(
-      `could not stop ${arn} (${maxStops} requests; last: ${why}); stop it with: aws stepfunctions stop-execution --execution-arn ${arn}`,
-    );
+    note(`could not stop ${arn} (${stops} requests in ${now() - t0} ms; last: ${why}); ${stopHint(arn)}`);
+  };
+  /** The command that stops `arn` from a shell (the AWS CLI), with this run's endpoint when it has one. */
+  const stopHint = (arn: string): string => {
+    const region = arn.split(':')[3];
+    const endpoint = /^https?:\/\//.test(clients.where) ? ` --endpoint-url ${clients.where}` : '';
+    return `stop it with: aws stepfunctions stop-execution --execution-arn ${arn}${region ? ` --region ${region}` : ''}${endpoint}`;
   };
   /** Stops the execution once it has started (before that, `run` stops it as soon as it starts). */
   const stop = (cause: string): Promise<void> => {
     cancelled = true;
+    wakeOnCancel();
     if (!executionArn) return Promise.resolve();
     stopping ??= stopUntilEnded(executionArn, cause);
     return stopping;
@@ -300,6 +362,8 @@ export function stepFunctionsCellRunner(opts: StepFunctionsRunnerOptions): CellR
         ContentType: 'application/json',
       }),
     );
+    // Interrupted while the cells were uploaded: no execution is started only to be stopped.
+    if (cancelled || closed) return;
     // Standard workflows: starting the same name with the same input again returns the same execution, so a
     // retried request (the SDK retries) cannot start a second one.
     const r = await clients.sfn.send(
@@ -312,7 +376,7 @@ export function stepFunctionsCellRunner(opts: StepFunctionsRunnerOptions): CellR
     if (cancelled || closed) return void (await stop('colo experiment stopped'));
     let failures = 0;
     for (;;) {
-      await sleep(pollMs);
+      await Promise.race([sleep(pollMs), cancelledNow]);
       if (closed || pending.size === 0) return;
       try {
         await collect();
@@ -359,6 +423,10 @@ export function stepFunctionsCellRunner(opts: StepFunctionsRunnerOptions): CellR
 
   return {
     slots: Number.MAX_SAFE_INTEGER,
+    quitNote: () =>
+      executionArn !== undefined && stopping !== undefined && !stopConfirmed
+        ? `execution ${executionArn} may still be running; ${stopHint(executionArn)}`
+        : undefined,
     describe: (cells) =>
       `on Step Functions (stack ${target.stackName}, ${target.mapKind} map, run ${runId}, ${cells} cells)`,
     // A cell reports no partial progress: it is done when its result is collected.

@@ -1,6 +1,6 @@
 /** Ctrl-C (src/cli/sigint.ts): one key press relayed twice by npm/npx is one interrupt; a later one quits. */
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { onSigint, onStopSignals, SAME_CTRL_C_MS } from '../../../src/cli/sigint.ts';
+import { onQuit, onSigint, onStopSignals, SAME_CTRL_C_MS } from '../../../src/cli/sigint.ts';
 
 describe('onSigint', () => {
   let off: (() => void) | undefined;
@@ -31,6 +31,30 @@ describe('onSigint', () => {
     process.emit('SIGINT');
     expect(handler).toHaveBeenCalledTimes(1);
     expect(exit).toHaveBeenCalledWith(130);
+  });
+
+  it('a quit prints the registered notes first (what is left running, and how to stop it)', () => {
+    const order: string[] = [];
+    vi.spyOn(process, 'exit').mockImplementation(
+      ((code: number) => void order.push(`exit ${code}`)) as never,
+    );
+    vi.spyOn(process.stderr, 'write').mockImplementation((t) => {
+      order.push(String(t));
+      return true;
+    });
+    let t = 0;
+    off = onSigint(
+      () => {},
+      () => t,
+    );
+    const offNote = onQuit(() => 'execution X may still be running; stop it with: aws …');
+    const offQuiet = onQuit(() => undefined);
+    process.emit('SIGINT');
+    t = SAME_CTRL_C_MS + 1;
+    process.emit('SIGINT');
+    offNote();
+    offQuiet();
+    expect(order).toEqual(['colo: execution X may still be running; stop it with: aws …\n', 'exit 130']);
   });
 });
 

@@ -248,12 +248,54 @@ describe('stepFunctionsCellRunner', () => {
         waits.push(ms);
         return yieldTurn();
       },
-      stopRetryMs: 700,
+      stopRetryMs: 1000,
+      stopCheckMs: 250,
     });
     await interruptOne(r);
     expect(sfn.commandCalls(StopExecutionCommand)).toHaveLength(3);
-    expect(waits.filter((ms) => ms === 700)).toHaveLength(2);
+    // Each ignored stop is read four times, 250 ms apart, before the next one is asked.
+    expect(waits.filter((ms) => ms === 250)).toHaveLength(6);
     expect(notes.join('\n')).not.toContain('could not stop');
+    expect(r.quitNote()).toBeUndefined();
+  });
+
+  it('a stop request that never answers is given up on within the budget, naming the command', async () => {
+    s3.on(ListObjectsV2Command).resolves({ Contents: [] });
+    sfn.on(StopExecutionCommand).callsFake(() => new Promise(() => {}));
+    const { r, notes } = runner({
+      sleep: (ms) => new Promise((res) => setTimeout(res, Math.min(ms, 5))),
+      stopCallTimeoutMs: 20,
+      stopBudgetMs: 150,
+    });
+    const a = r.start(job('a'), () => {});
+    await new Promise((res) => setTimeout(res, 10));
+    a.cancel();
+    await expect(a.result).rejects.toThrow('cancelled');
+    // While the stop is still being made, a quit names the command that stops it.
+    expect(r.quitNote()).toBe(
+      'execution arn:exec may still be running; stop it with: aws stepfunctions stop-execution --execution-arn arn:exec --endpoint-url http://emulator',
+    );
+    await r.close();
+    const line = notes.find((n) => n.startsWith('could not stop'));
+    expect(line).toMatch(
+      /^could not stop arn:exec \(\d+ requests in \d+ ms; last: no answer in 20 ms\); stop it with/,
+    );
+    expect(sfn.commandCalls(StopExecutionCommand).length).toBeGreaterThanOrEqual(1);
+  });
+
+  it('a cell cancelled while its cells are uploaded starts no execution', async () => {
+    let uploaded: () => void = () => {};
+    s3.on(PutObjectCommand).callsFake(() => new Promise((res) => (uploaded = () => res({}))));
+    const { r } = runner();
+    const a = r.start(job('a'), () => {});
+    await new Promise((res) => setTimeout(res, 10));
+    a.cancel();
+    await expect(a.result).rejects.toThrow('cancelled');
+    const closing = r.close();
+    uploaded();
+    await closing;
+    expect(sfn.commandCalls(StartExecutionCommand)).toHaveLength(0);
+    expect(r.quitNote()).toBeUndefined();
   });
 
   it('a failed stop request is made again', async () => {
@@ -279,7 +321,7 @@ describe('stepFunctionsCellRunner', () => {
     await interruptOne(r);
     expect(sfn.commandCalls(StopExecutionCommand)).toHaveLength(3);
     expect(notes.join('\n')).toMatch(
-      /could not stop arn:exec \(3 requests; last: it still reads RUNNING\); stop it with: aws stepfunctions stop-execution --execution-arn arn:exec/,
+      /could not stop arn:exec \(3 requests in \d+ ms; last: it still reads RUNNING\); stop it with: aws stepfunctions stop-execution --execution-arn arn:exec --endpoint-url http:\/\/emulator/,
     );
   });
 
