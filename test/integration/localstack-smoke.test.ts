@@ -306,12 +306,23 @@ describe('LocalStack smoke (Lambda host-node executor, SQS FIFO ESM, EventBridge
     timings.coldInvokeMs = Math.round(cold.ms);
     hostExecutor = cold.body?.taskRoot !== '/var/task';
 
+    // Each environment counts its own invocations; which environment serves a call is the executor's choice
+    // (CI once saw the second call get a fresh one), so the counts are checked per environment, and warm
+    // reuse as most of ten sequential calls served by an environment that had served before.
+    const served = new Map<unknown, number>([[cold.body?.environment, 1]]);
     const warm: number[] = [];
+    let reused = 0;
     for (let i = 0; i < 10; i += 1) {
       const r = await invoke({ mode: 'echo', value: i });
-      expect(r.body).toMatchObject({ echo: i, invocations: i + 2 });
-      warm.push(r.ms);
+      const before = served.get(r.body?.environment) ?? 0;
+      expect(r.body).toMatchObject({ echo: i, invocations: before + 1 });
+      served.set(r.body?.environment, before + 1);
+      if (before > 0) {
+        reused += 1;
+        warm.push(r.ms);
+      }
     }
+    expect(reused).toBeGreaterThanOrEqual(8);
     warm.sort((a, b) => a - b);
     timings.warmInvokeMedianMs = Math.round(must(warm[Math.floor(warm.length / 2)], 'median'));
     timings.warmInvokeMaxMs = Math.round(must(warm[warm.length - 1], 'max'));
